@@ -1,0 +1,130 @@
+"""The command line: a thin layer over the analyzer. Errors in user input exit with code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from .api import analyze as run_analysis
+from .dtypes import BYTES_PER_ELEMENT
+from .errors import SpecError
+from .ops import REGISTRY
+from .report import FORMATS, render
+from .spec.schema import Spec
+
+app = typer.Typer(
+    name="costmodel",
+    help="Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` to stderr and return the exit to raise (code 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def user_errors(fn: F) -> F:
+    """Turn the errors users cause into one clear line and exit code 2 (never a traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print, or write ``output`` atomically (a failed run leaves no half-written file)."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+def parse_inputs(values: list[str]) -> dict[str, list[int]]:
+    """``['image=3,256,256'] -> {'image': [3, 256, 256]}``."""
+    shapes: dict[str, list[int]] = {}
+    for value in values:
+        name, sep, dims = value.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name.strip()] = [int(d) for d in dims.replace("x", ",").split(",")]
+        except ValueError:
+            raise fail(f"--input expects NAME=D1,D2,... (e.g. image=3,256,256), got {value!r}") from None
+    return shapes
+
+
+@app.command()
+@user_errors
+def analyze(
+    spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml")],
+    batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
+    dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)}")] = None,
+    input: Annotated[list[str] | None, typer.Option(
+        "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    depth: Annotated[int | None, typer.Option(min=1, help="aggregate rows by path depth (2: stages.N)")] = None,
+) -> None:
+    """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals."""
+    if fmt not in FORMATS:
+        raise fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
+        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
+    result = run_analysis(spec, batch=batch, dtype=dtype, input_shapes=parse_inputs(input or []))
+    write_output(render(result, fmt, depth), output)
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editor validation and completion)."""
+    typer.echo(json.dumps(Spec.model_json_schema(), indent=2))
+
+
+@app.command()
+def ops() -> None:
+    """List the registered ops with their attributes."""
+    seen: set[str] = set()
+    for name in sorted(REGISTRY):
+        op = REGISTRY[name]
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        aliases = f" (alias: {', '.join(op.aliases)})" if op.aliases else ""
+        attrs = ", ".join(op.attrs.model_fields) or "-"
+        typer.echo(f"{op.name:<30} {op.doc}{aliases}\n{'':<30} attributes: {attrs}")
+
+
+def main() -> None:
+    """Entry point: run the app; usage errors exit with code 2 as click does."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""Expand a spec into a DAG of op instances, inferring shapes in topological order.
+
+Blocks and repeats are unrolled into layers with stable dotted paths (``stages.2.blocks.4.dwconv``).
+Because a node may only name earlier nodes, expansion order is a topological order and each op's shapes
+and costs are computed as the node is created; errors are raised with the node's path at that moment.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from ..errors import SpecError
+from ..ops import Attrs, OpCost, OpError, Shape, get_op
+from ..spec.expressions import ExpressionError, resolve
+from ..spec.loader import validation_error
+from ..spec.schema import BlockDef, NodeSpec, Spec
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Output ``index`` of the layer at ``node`` (or a graph input when ``node`` starts with 'input:')."""
+
+    node: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One op instance of the expanded graph."""
+
+    path: str
+    op: str
+    attrs: Attrs
+    inputs: tuple[TensorRef, ...]
+    input_shapes: tuple[Shape, ...]
+    cost: OpCost
+
+
+@dataclass
+class Graph:
+    """The expanded network: layers in topological order, plus the networkx DAG over them."""
+
+    name: str
+    spec: Spec
+    batch: int
+    dtype: str
+    inputs: dict[str, Shape]
+    layers: list[Layer]
+    outputs: list[TensorRef]
+    dag: nx.DiGraph = field(repr=False)
+
+    def shape(self, ref: TensorRef) -> Shape:
+        """The shape of a tensor."""
+        if ref.node.startswith("input:"):
+            return self.inputs[ref.node[len("input:"):]]
+        return self._by_path[ref.node].cost.outputs[ref.index]
+
+    def __post_init__(self) -> None:
+        self._by_path = {layer.path: layer for layer in self.layers}
+
+
+@dataclass
+class _Value:
+    """What a name stands for in a scope: its output tensors, and output names for block calls."""
+
+    refs: list[TensorRef]
+    names: list[str] = field(default_factory=list)
+
+
+class _Builder:
+    def __init__(self, spec: Spec, file: str | None) -> None:
+        self.spec = spec
+        self.file = file
+        self.layers: list[Layer] = []
+        self.shapes: dict[TensorRef, Shape] = {}
+
+    # -- errors -------------------------------------------------------------------------------------
+    def error(self, message: str, path: str, field: str | None = None) -> SpecError:
+        return SpecError(message, file=self.file, path=path or None, field=field)
+
+    # -- scopes -------------------------------------------------------------------------------------
+    def evaluate_vars(self, raw: Mapping[str, Any], env: dict[str, Any], where: str) -> dict[str, Any]:
+        env = dict(env)
+        for name, value in raw.items():
+            try:
+                env[name] = resolve(value, env)
+            except ExpressionError as exc:
+                raise self.error(str(exc), where, name) from None
+        return env
+
+    def body(
+        self, nodes: Sequence[NodeSpec], env: dict[str, Any], prefix: str, bound: dict[str, _Value],
+        first_input: TensorRef,
+    ) -> tuple[dict[str, _Value], _Value]:
+        """Expand a node list; returns the names defined in it and the last node's value."""
+        scope = dict(bound)
+        last = _Value([first_input])
+        for index, node in enumerate(nodes):
+            name = node.name or self.auto_name(node, scope)
+            path = f"{prefix}.{name}" if prefix else name
+            if name in scope:
+                raise self.error(f"name {name!r} is already used in this scope", path, "name")
+            not_yet = [later.name for later in nodes[index:] if later.name]
+            last = self.repeat(node, env, path, self.input_refs(node, scope, last, not_yet, path))
+            scope[name] = last
+        return scope, last
+
+    @staticmethod
+    def auto_name(node: NodeSpec, scope: Mapping[str, _Value]) -> str:
+        base = node.op or node.block or "node"
+        name, k = base, 1
+        while name in scope:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def input_refs(
+        self, node: NodeSpec, scope: Mapping[str, _Value], last: _Value, not_yet: Sequence[str], path: str
+    ) -> list[TensorRef]:
+        if node.inputs is None:
+            return last.refs[:1]
+        names = [node.inputs] if isinstance(node.inputs, str) else list(node.inputs)
+        if not names:
+            raise self.error("'inputs' is empty", path, "inputs")
+        return [self.lookup(text, scope, not_yet, path) for text in names]
+
+    def lookup(self, text: str, scope: Mapping[str, _Value], not_yet: Sequence[str], path: str) -> TensorRef:
+        name, _, which = text.partition(":")
+        if name not in scope:
+            if name in not_yet:
+                raise self.error(
+                    f"input {text!r} refers to this node or a later one: the graph must be acyclic, so a node "
+                    "may only take inputs from nodes defined before it", path, "inputs")
+            close = difflib.get_close_matches(name, list(scope), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise self.error(f"unknown input {text!r}{hint} (known here: {', '.join(scope)})", path, "inputs")
+        value = scope[name]
+        if not which:
+            return value.refs[0]
+        if which in value.names:
+            return value.refs[value.names.index(which)]
+        if which.lstrip("-").isdigit() and -len(value.refs) <= int(which) < len(value.refs):
+            return value.refs[int(which)]
+        raise self.error(f"{name!r} has {len(value.refs)} output(s); {text!r} names none of them", path, "inputs")
+
+    # -- repeats, ops and blocks ----------------------------------------------------------------------
+    def repeat(self, node: NodeSpec, env: dict[str, Any], path: str, refs: list[TensorRef]) -> _Value:
+        if node.repeat is None:
+            if node.overrides:
+                raise self.error("'overrides' needs 'repeat'", path, "overrides")
+            return self.instance(node, env, node.attributes, path, refs)
+        try:
+            count = resolve(node.repeat, env)
+        except ExpressionError as exc:
+            raise self.error(str(exc), path, "repeat") from None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise self.error(f"repeat must be a non-negative integer, got {count!r}", path, "repeat")
+        for key in node.overrides:
+            if not -count <= key < count:
+                raise self.error(f"override index {key} is outside 0..{count - 1}", path, "overrides")
+        value = _Value(refs[:1])
+        for i in range(count):
+            attrs = {**node.attributes, **node.overrides.get(i, {}), **node.overrides.get(i - count, {})}
+            value = self.instance(node, {**env, "i": i}, attrs, f"{path}.{i}", refs if i == 0 else value.refs[:1])
+        return value
+
+    def instance(
+        self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str, refs: list[TensorRef]
+    ) -> _Value:
+        if node.when is not None:
+            try:
+                active = resolve(node.when, env) if isinstance(node.when, str) else node.when
+            except ExpressionError as exc:
+                raise self.error(str(exc), path, "when") from None
+            if not isinstance(active, bool):
+                raise self.error(f"'when' must be true or false, got {active!r}", path, "when")
+            if not active:
+                return _Value(refs[:1])
+        if node.op is not None:
+            return self.op(node.op, env, raw, path, refs)
+        assert node.block is not None
+        return self.block(node.block, env, raw, path, refs)
+
+    def resolve_fields(self, raw: Mapping[str, Any], env: Mapping[str, Any], path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            try:
+                out[key] = resolve(value, env)
+            except ExpressionError as exc:
+                raise self.error(str(exc), path, key) from None
+        return out
+
+    def op(self, op_name: str, env: dict[str, Any], raw: dict[str, Any], path: str, refs: list[TensorRef]) -> _Value:
+        try:
+            op = get_op(op_name)
+        except OpError as exc:
+            raise self.error(exc.message, path, "op") from None
+        values = self.resolve_fields({**self.spec.defaults.get(op.name, {}), **raw}, env, path)
+        try:
+            attrs = op.attrs.model_validate(values)
+        except ValidationError as exc:
+            err = validation_error(exc, self.file)
+            raise self.error(self.explain(err.message, err.field, values, op.attrs), path, err.field) from None
+        lo, hi = op.min_inputs, op.max_inputs
+        if len(refs) < lo or (hi is not None and len(refs) > hi):
+            want = str(lo) if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}"
+            raise self.error(f"op {op.name!r} takes {want} input(s), got {len(refs)}", path, "inputs")
+        shapes = tuple(self.shapes[ref] for ref in refs)
+        try:
+            cost = op.fn(shapes, attrs)
+        except OpError as exc:
+            shown = ", ".join(str(list(s)) for s in shapes)
+            raise self.error(f"{exc.message} (input shapes: {shown})", path, exc.field) from None
+        for out in cost.outputs:
+            if any(d <= 0 for d in out):
+                raise self.error(f"op {op.name!r} produces an empty shape {list(out)}", path)
+        self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost))
+        out_refs = [TensorRef(path, k) for k in range(len(cost.outputs))]
+        self.shapes.update(zip(out_refs, cost.outputs, strict=True))
+        return _Value(out_refs)
+
+    @staticmethod
+    def explain(message: str, field_name: str | None, values: Mapping[str, Any], model: type[Attrs]) -> str:
+        if message.startswith("Extra inputs are not permitted"):
+            known = ", ".join(model.model_fields)
+            close = difflib.get_close_matches(field_name or "", list(model.model_fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"unknown field {field_name!r}{hint} (this op takes: {known})"
+        value = values.get(field_name or "")
+        if isinstance(value, str) and value.isidentifier():
+            return f"{message} — {value!r} is not a known variable here"
+        return message
+
+    def block(self, name: str, env: dict[str, Any], raw: dict[str, Any], path: str, refs: list[TensorRef]) -> _Value:
+        block = self.spec.blocks.get(name)
+        if block is None:
+            close = difflib.get_close_matches(name, list(self.spec.blocks), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise self.error(f"unknown block {name!r}{hint}", path, "block")
+        args = self.resolve_fields(raw, env, path)
+        block_env = self.block_env(name, block, args, path)
+        if len(refs) != len(block.inputs):
+            raise self.error(f"block {name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), "
+                             f"got {len(refs)}", path, "inputs")
+        bound = {arg: _Value([ref]) for arg, ref in zip(block.inputs, refs, strict=True)}
+        scope, last = self.body(block.nodes, block_env, path, bound, refs[0])
+        if block.outputs is None:
+            return last
+        missing = [out for out in block.outputs if out.partition(":")[0] not in scope]
+        if missing:
+            raise self.error(f"block {name!r} lists outputs {missing} that it does not define", path, "outputs")
+        return _Value([self.lookup(out, scope, (), path) for out in block.outputs], list(block.outputs))
+
+    def block_env(self, name: str, block: BlockDef, args: dict[str, Any], path: str) -> dict[str, Any]:
+        unknown = [arg for arg in args if arg not in block.params]
+        if unknown:
+            raise self.error(f"block {name!r} has no parameter {unknown[0]!r} (parameters: "
+                             f"{', '.join(block.params) or 'none'})", path, unknown[0])
+        env = dict(self.globals)
+        for param, default in block.params.items():
+            if param in args:
+                env[param] = args[param]
+            elif default is None:
+                raise self.error(f"block {name!r} needs parameter {param!r}", path, param)
+            else:
+                try:
+                    env[param] = resolve(default, env)
+                except ExpressionError as exc:
+                    raise self.error(str(exc), f"blocks.{name}.params", param) from None
+        return self.evaluate_vars(block.vars, env, f"blocks.{name}.vars")
+
+    # -- the whole spec -------------------------------------------------------------------------------
+    def build(self, batch: int, input_shapes: Mapping[str, Sequence[int]] | None) -> Graph:
+        self.globals = self.evaluate_vars(self.spec.vars, {}, "vars")
+        inputs: dict[str, Shape] = {}
+        for name, raw_shape in self.spec.inputs.items():
+            shape = list(input_shapes[name]) if input_shapes and name in input_shapes else \
+                self.resolve_fields({name: raw_shape}, self.globals, "inputs")[name]
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+                raise self.error(f"input shape must be positive integers, got {shape}", "inputs", name)
+            inputs[name] = (batch, *shape)
+        unknown = set(input_shapes or {}) - set(inputs)
+        if unknown:
+            raise self.error(f"no input named {sorted(unknown)[0]!r} (inputs: {', '.join(inputs)})", "inputs")
+        bound = {name: _Value([TensorRef(f"input:{name}")]) for name in inputs}
+        for name, shape in inputs.items():
+            self.shapes[TensorRef(f"input:{name}")] = shape
+        scope, last = self.body(self.spec.nodes, self.globals, "", bound, TensorRef(f"input:{next(iter(inputs))}"))
+        outputs = last.refs[:1] if self.spec.outputs is None else \
+            [self.lookup(out, scope, (), "outputs") for out in self.spec.outputs]
+        return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs,
+                     _dag(inputs, self.layers))
+
+
+def _dag(inputs: Mapping[str, Shape], layers: Sequence[Layer]) -> nx.DiGraph:
+    dag = nx.DiGraph()
+    dag.add_nodes_from((f"input:{name}" for name in inputs), op="input")
+    for layer in layers:
+        dag.add_node(layer.path, op=layer.op)
+        dag.add_edges_from((ref.node, layer.path) for ref in layer.inputs)
+    return dag
+
+
+def build_graph(
+    spec: Spec, *, file: str | None = None, batch: int | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> Graph:
+    """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's."""
+    graph = _Builder(spec, file).build(batch or spec.batch, input_shapes)
+    if not nx.is_directed_acyclic_graph(graph.dag):  # guaranteed by construction; checked for safety
+        raise SpecError("the expanded graph has a cycle", file=file)
+    return graph

@@ -1,0 +1,318 @@
+"""Hardware profiles: the peak rates, memory system and efficiency factors the roofline model uses.
+
+A profile is a YAML file validated by :class:`HardwareProfile`. Shipped profiles live in the repository's
+``hardware_profiles/`` folder; extra folders can be listed in the ``COSTMODEL_HW_PATH`` environment
+variable (``os.pathsep``-separated, searched first, so a user profile can shadow a shipped one).
+
+Units: peak throughput in TFLOP/s (TOPS for int8), **dense** (no 2:4 sparsity); bandwidth in GB/s
+(10^9 bytes/s); capacity in GB; caches in MB (shared memory in KB per SM/CU); launch overhead in
+microseconds per kernel.
+
+Every peak and bandwidth figure must name its origin in ``sources``, keyed by field path
+(``"peak.matrix.fp16"``, ``"memory.bandwidth_gbs"``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
+Unit = Literal["vector", "matrix"]
+Kind = Literal["gpu", "cpu", "npu", "tpu"]
+OpClassName = Literal["gemm", "depthwise", "attention", "norm", "elementwise", "reduction", "data_movement"]
+
+DTYPES: tuple[str, ...] = get_args(Dtype)
+UNITS: tuple[str, ...] = get_args(Unit)
+
+Positive = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+ENV_VAR = "COSTMODEL_HW_PATH"
+
+# Defaults from the project's hardware notes: large GEMMs reach ~70-85 % of dense matrix peak; streaming
+# kernels reach ~85 % of spec bandwidth on HBM and ~80 % on GDDR/LPDDR/DDR.
+DEFAULT_COMPUTE_EFFICIENCY = 0.75
+HBM_MEMORY_EFFICIENCY = 0.85
+OTHER_MEMORY_EFFICIENCY = 0.80
+
+
+class HardwareError(ValueError):
+    """A hardware profile could not be found, parsed or validated, or lacks a requested figure."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Peak(_Model):
+    """Dense peak throughput per unit and dtype, in TFLOP/s (int8 in TOPS).
+
+    ``vector``: CUDA cores / SIMD lanes (what depthwise convs, norms and elementwise ops run on).
+    ``matrix``: tensor cores / matrix units. A dtype a unit does not support is simply absent.
+    """
+
+    vector: dict[Dtype, Positive] = Field(default_factory=dict)
+    matrix: dict[Dtype, Positive] = Field(default_factory=dict)
+
+
+class Memory(_Model):
+    """Main (device or system) memory: technology, bandwidth in GB/s and capacity in GB."""
+
+    type: str = Field(min_length=1, description="e.g. HBM3, GDDR6X, LPDDR5, DDR4")
+    bandwidth_gbs: Positive
+    capacity_gb: Positive
+
+    @property
+    def is_hbm(self) -> bool:
+        """True for high-bandwidth memory (HBM, HBM2e, HBM3, ...)."""
+        return self.type.upper().startswith("HBM")
+
+
+class Caches(_Model):
+    """On-chip caches, all optional: L2 (MB), last-level cache (MB), shared memory per SM/CU (KB)."""
+
+    l2_mb: Positive | None = None
+    llc_mb: Positive | None = None
+    shared_memory_kb: Positive | None = None
+
+
+class OpEfficiency(_Model):
+    """A per-op-class override of the compute and/or memory efficiency factor."""
+
+    compute: Fraction | None = None
+    memory: Fraction | None = None
+
+
+class Efficiency(_Model):
+    """Fractions of peak that well-tuned kernels attain (0 < e <= 1).
+
+    ``memory`` defaults from the memory type (0.85 for HBM, 0.80 otherwise); ``per_op`` overrides
+    either factor for one op class.
+    """
+
+    compute: Fraction = DEFAULT_COMPUTE_EFFICIENCY
+    memory: Fraction | None = None
+    per_op: dict[OpClassName, OpEfficiency] = Field(default_factory=dict)
+
+
+class HardwareProfile(_Model):
+    """One device: identity, peak rates, memory system, caches, overheads, efficiencies and sources."""
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    kind: Kind
+    description: str = ""
+    peak: Peak
+    memory: Memory
+    caches: Caches = Field(default_factory=Caches)
+    launch_overhead_us: float = Field(ge=0, description="fixed cost per kernel launch / op dispatch")
+    efficiency: Efficiency = Field(default_factory=Efficiency)
+    sources: dict[str, Annotated[str, Field(min_length=1)]]
+
+    @model_validator(mode="after")
+    def _check(self) -> HardwareProfile:
+        if self.efficiency.memory is None:
+            default = HBM_MEMORY_EFFICIENCY if self.memory.is_hbm else OTHER_MEMORY_EFFICIENCY
+            self.efficiency = self.efficiency.model_copy(update={"memory": default})
+        required = [f"peak.{unit}.{dtype}" for unit in UNITS for dtype in getattr(self.peak, unit)]
+        required.append("memory.bandwidth_gbs")
+        missing = [path for path in required if path not in self.sources]
+        if missing:
+            raise ValueError(f"figure(s) without a 'sources' entry: {', '.join(missing)}")
+        figures = set(_leaf_paths(self.model_dump(exclude={"sources"})))
+        unknown = sorted(set(self.sources) - figures)
+        if unknown:
+            raise ValueError(f"'sources' key(s) naming no figure of this profile: {', '.join(unknown)}")
+        return self
+
+
+def _leaf_paths(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of the non-None leaves of a nested dict."""
+    paths = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            paths.extend(_leaf_paths(value, path + "."))
+        elif value is not None:
+            paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def _key(name: str) -> str:
+    """Lookup key: case-insensitive, with runs of spaces, '-' and '_' treated alike."""
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower())
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"] if p != "[key]")  # dict-key errors carry a "[key]" part
+        if e["type"] == "missing":
+            lines.append(f"{field}: required field is missing")
+        elif e["type"] == "extra_forbidden":
+            lines.append(f"{field}: unknown field")
+        elif e["loc"]:
+            got = repr(e["input"])
+            lines.append(f"{field}: {e['msg']} (got {got if len(got) <= 60 else got[:57] + '...'})")
+        else:
+            lines.append(e["msg"].removeprefix("Value error, "))
+    return f"invalid hardware profile {path}:\n  " + "\n  ".join(lines)
+
+
+def load_profile_file(path: str | Path) -> HardwareProfile:
+    """Parse and validate one profile YAML file; any problem is a :class:`HardwareError`."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as stream:  # a stream, so YAML error marks carry the file name
+            data = yaml.safe_load(stream)
+    except OSError as e:
+        raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise HardwareError(f"malformed YAML in hardware profile {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise HardwareError(f"hardware profile {path}: expected a mapping at top level, got {type(data).__name__}")
+    try:
+        return HardwareProfile.model_validate(data)
+    except ValidationError as e:
+        raise HardwareError(_format_validation_error(path, e)) from None
+
+
+def search_dirs() -> list[Path]:
+    """Folders searched for profiles: those in ``COSTMODEL_HW_PATH`` first, then the shipped folder."""
+    extra = [Path(p).expanduser() for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
+    return [*extra, SHIPPED_DIR]
+
+
+def _profile_files() -> list[Path]:
+    files: list[Path] = []
+    for folder in search_dirs():
+        if folder.is_dir():
+            files.extend(sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+    return files
+
+
+def _index() -> dict[str, tuple[str, Path, HardwareProfile]]:
+    """Lookup key -> (display name, file, profile); file stem, name and aliases. First folder wins."""
+    index: dict[str, tuple[str, Path, HardwareProfile]] = {}
+    for path in _profile_files():
+        profile = load_profile_file(path)
+        for label in (path.stem, profile.name, *profile.aliases):
+            index.setdefault(_key(label), (label, path, profile))
+    return index
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def load_profile(name_or_path: str) -> HardwareProfile:
+    """A profile by YAML path, or by file stem / name / alias of a known profile (case-insensitive)."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise HardwareError(f"hardware profile file not found: {path}")
+        return load_profile_file(path)
+    index = _index()
+    hit = index.get(_key(name_or_path))
+    if hit is not None:
+        return hit[2]
+    known = sorted({path.stem for _, path, _ in index.values()})
+    close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
+    hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
+    raise HardwareError(
+        f"unknown hardware profile {name_or_path!r}{hint}. Known profiles: {', '.join(known)} "
+        f"(aliases and full names work too; or pass a path to a YAML file)"
+    )
+
+
+def list_profiles() -> list[HardwareProfile]:
+    """Every profile found, one per distinct name (a ``COSTMODEL_HW_PATH`` profile shadows a shipped one)."""
+    seen: set[str] = set()
+    profiles = []
+    for path in _profile_files():
+        profile = load_profile_file(path)
+        if _key(profile.name) not in seen:
+            seen.add(_key(profile.name))
+            profiles.append(profile)
+    return profiles
+
+
+# ------------------------------------------------------------------------------------------ queries
+
+
+def peak_tflops(profile: HardwareProfile, dtype: str, unit: str) -> float:
+    """Dense peak of ``unit`` ("vector" or "matrix") for ``dtype``, in TFLOP/s (TOPS for int8)."""
+    if unit not in UNITS:
+        raise HardwareError(f"unknown unit {unit!r}: expected one of {', '.join(UNITS)}")
+    if dtype not in DTYPES:
+        raise HardwareError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    table: dict[str, float] = getattr(profile.peak, unit)
+    if dtype not in table:
+        have = [f"{u} {d}" for u in UNITS for d in getattr(profile.peak, u)]
+        raise HardwareError(
+            f"{profile.name} has no {unit} {dtype} peak (its profile lists: {', '.join(have) or 'none'})"
+        )
+    return table[dtype]
+
+
+def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
+    """Roofline ridge point in FLOP/byte: peak FLOP/s of ``unit`` for ``dtype`` over memory bandwidth."""
+    return peak_tflops(profile, dtype, unit) * 1e12 / (profile.memory.bandwidth_gbs * 1e9)
+
+
+def efficiency_for(profile: HardwareProfile, op_class: str) -> tuple[float, float]:
+    """(compute, memory) efficiency for an op class, after applying any per-op override."""
+    eff = profile.efficiency
+    override = eff.per_op.get(op_class)  # type: ignore[call-overload]
+    compute = override.compute if override and override.compute is not None else eff.compute
+    memory = override.memory if override and override.memory is not None else eff.memory
+    assert memory is not None  # filled by HardwareProfile validation
+    return compute, memory
+
+
+def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
+    """(label, value) rows describing a profile, for ``costmodel hw show NAME``."""
+    rows = [
+        ("name", profile.name),
+        ("aliases", ", ".join(profile.aliases) or "-"),
+        ("kind", profile.kind),
+        ("description", profile.description or "-"),
+    ]
+    for unit in UNITS:
+        table = getattr(profile.peak, unit)
+        for dtype in DTYPES:
+            if dtype in table:
+                rows.append((f"peak {unit} {dtype}", f"{table[dtype]:g} {'TOPS' if dtype == 'int8' else 'TFLOP/s'}"))
+    mem = profile.memory
+    rows += [("memory", f"{mem.capacity_gb:g} GB {mem.type}"), ("bandwidth", f"{mem.bandwidth_gbs:g} GB/s")]
+    for unit, dtype in (("vector", "fp32"), ("matrix", "fp16")):
+        if dtype in getattr(profile.peak, unit):
+            value = f"{ridge_point(profile, dtype, unit):.1f} FLOP/byte"
+        else:
+            value = f"n/a (no {unit} {dtype} peak)"
+        rows.append((f"ridge point {unit} {dtype}", value))
+    caches = profile.caches
+    if caches.l2_mb is not None:
+        rows.append(("L2 cache", f"{caches.l2_mb:g} MB"))
+    if caches.llc_mb is not None:
+        rows.append(("last-level cache", f"{caches.llc_mb:g} MB"))
+    if caches.shared_memory_kb is not None:
+        rows.append(("shared memory per SM/CU", f"{caches.shared_memory_kb:g} KB"))
+    rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
+    eff = profile.efficiency
+    rows.append(("efficiency", f"compute {eff.compute:g}, memory {eff.memory:g}"))
+    for op_class, override in eff.per_op.items():
+        parts = [f"{k} {v:g}" for k, v in (("compute", override.compute), ("memory", override.memory)) if v]
+        rows.append((f"efficiency {op_class}", ", ".join(parts)))
+    return rows

@@ -1,0 +1,128 @@
+"""Attention: scaled dot-product attention and the whole multi-head self-attention layer (timm ViT / Swin).
+
+Counted as fvcore counts timm's non-fused path: every matmul (qkv, q@k^T, attn@v, proj) contributes M*K*N
+MACs and its output elements to ``gemm_outputs``; softmax is 5 FLOPs per score, scaling q 1 per element,
+each mask or bias added to the scores 1 per score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import NonNegativeInt, PositiveInt
+
+from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_rank, register
+from .shape import window_grid
+
+SOFTMAX_FLOPS = 5  # per element: max, subtract, exp, sum, divide
+
+
+@dataclass(frozen=True)
+class Counts:
+    """MACs, FLOPs and GEMM output elements of a group of kernels."""
+
+    macs: int = 0
+    flops: int = 0
+    gemm_outputs: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        outs = self.gemm_outputs + other.gemm_outputs
+        return Counts(self.macs + other.macs, self.flops + other.flops, outs)
+
+
+def gemm(rows: int, inner: int, cols: int, bias: bool = False) -> Counts:
+    """A [rows, inner] @ [inner, cols] matmul, plus a bias over its output if ``bias``."""
+    macs, outs = rows * inner * cols, rows * cols
+    return Counts(macs, 2 * macs + (outs if bias else 0), outs)
+
+
+def attention_core(
+    heads: int, lq: int, lk: int, d: int, dv: int, score_adds: int = 0, scale: bool = True
+) -> Counts:
+    """``heads`` independent (batch x head) attentions: q*scale, q@k^T, ``score_adds`` adds, softmax, @v."""
+    scores = heads * lq * lk
+    pointwise = SOFTMAX_FLOPS * scores + score_adds * scores + (heads * lq * d if scale else 0)
+    return gemm(heads * lq, d, lk) + gemm(heads * lq, lk, dv) + Counts(flops=pointwise)
+
+
+def _cost(out: Shape, c: Counts, params: int = 0, extra_read_elems: int = 0) -> OpCost:
+    return OpCost(
+        outputs=(out,),
+        params=params,
+        macs=c.macs,
+        flops=c.flops,
+        gemm_outputs=c.gemm_outputs,
+        op_class=OpClass.ATTENTION,
+        extra_read_elems=extra_read_elems,
+    )
+
+
+class SdpaAttrs(Attrs):
+    causal: bool = False
+    scale: bool = True
+
+
+@register("scaled_dot_product_attention", SdpaAttrs, inputs=3, aliases=("sdpa",))
+def scaled_dot_product_attention(inputs: Sequence[Shape], a: SdpaAttrs) -> OpCost:
+    """softmax(q @ k^T * scale) @ v over q [N, H, Lq, d], k [N, H, Lk, d], v [N, H, Lk, dv]."""
+    q, k, v = inputs
+    for shape, name in zip(inputs, ("q", "k", "v"), strict=True):
+        expect_rank(shape, 4, name)
+    n, h, lq, d = q
+    if k[:2] != (n, h) or v[:2] != (n, h):
+        raise OpError(f"q {list(q)}, k {list(k)}, v {list(v)} differ in batch or heads")
+    if k[3] != d or v[2] != k[2]:
+        raise OpError(f"k {list(k)} must be [N, H, Lk, {d}] and v {list(v)} must be [N, H, {k[2]}, dv]")
+    c = attention_core(n * h, lq, k[2], d, v[3], score_adds=int(a.causal), scale=a.scale)
+    return _cost((n, h, lq, v[3]), c)
+
+
+class AttentionAttrs(Attrs):
+    heads: PositiveInt
+    head_dim: PositiveInt | None = None
+    out: PositiveInt | None = None
+    qkv_bias: bool = True
+    proj_bias: bool = True
+    causal: bool = False
+    window: NonNegativeInt = 0
+    shift: NonNegativeInt = 0
+    rel_pos_bias: bool = False
+
+
+@register("attention", AttentionAttrs, aliases=("mhsa", "multi_head_attention"))
+def attention(inputs: Sequence[Shape], a: AttentionAttrs) -> OpCost:
+    """Multi-head self-attention (qkv, attention, proj) on [N, L, D], or on Swin windows of [N, H, W, C]."""
+    (x,) = inputs
+    windows = 0  # windows per image, for the shift mask
+    if a.window:
+        expect_rank(x, 4, "windowed attention input [N, H, W, C]")
+        n, height, width, dim = x
+        nh, nw = window_grid(height, width, a.window)
+        windows, length = nh * nw, a.window * a.window
+        seqs = n * windows
+    else:
+        expect_rank(x, 3, "attention input [N, L, D]")
+        seqs, length, dim = x
+        for name in ("shift", "rel_pos_bias"):
+            if getattr(a, name):
+                raise OpError(f"{name} needs window > 0 (Swin window attention)", field=name)
+    if a.shift and a.shift >= a.window:
+        raise OpError(f"shift {a.shift} must be smaller than window {a.window}", field="shift")
+    if a.head_dim is None and dim % a.heads:
+        raise OpError(f"dim {dim} not divisible by heads {a.heads}; give head_dim", field="heads")
+    hd = a.head_dim or dim // a.heads
+    inner, out = a.heads * hd, a.out or dim
+    tokens = seqs * length
+    adds = int(a.causal) + int(a.shift > 0) + int(a.rel_pos_bias)
+    c = (
+        gemm(tokens, dim, 3 * inner, a.qkv_bias)
+        + attention_core(seqs * a.heads, length, length, hd, hd, score_adds=adds)
+        + gemm(tokens, inner, out, a.proj_bias)
+    )
+    table = (2 * a.window - 1) ** 2 * a.heads if a.rel_pos_bias else 0
+    params = dim * 3 * inner + (3 * inner if a.qkv_bias else 0) + inner * out + (out if a.proj_bias else 0)
+    # The gathered [heads, L, L] bias and the [nW, L, L] shift mask are read on top of inputs and weights.
+    extra = (a.heads if a.rel_pos_bias else 0) * length**2 + (windows if a.shift else 0) * length**2
+    out_shape = (x[0], height, width, out) if a.window else (seqs, length, out)
+    return _cost(out_shape, c, params + table, extra)

@@ -1,0 +1,62 @@
+"""Dense layers: linear (nn.Linear over the last axis) and matmul/bmm (batched, broadcasting)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import PositiveInt
+
+from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, numel, register
+
+
+class LinearAttrs(Attrs):
+    out: PositiveInt
+    bias: bool = True
+
+
+def _min_rank(shape: Shape, rank: int, what: str) -> None:
+    if len(shape) < rank:
+        raise OpError(f"{what} must have rank >= {rank} (batch included), got shape {list(shape)}")
+
+
+@register("linear", LinearAttrs)
+def linear(inputs: Sequence[Shape], a: LinearAttrs) -> OpCost:
+    """x @ W.T (+ b) over the last axis of [..., in] -> [..., out]; MACs = rows * in * out."""
+    (x,) = inputs
+    _min_rank(x, 2, "linear input")
+    in_features = x[-1]
+    out_shape = (*x[:-1], a.out)
+    out_elems = numel(out_shape)
+    macs = out_elems * in_features
+    return OpCost(
+        outputs=(out_shape,),
+        params=in_features * a.out + (a.out if a.bias else 0),
+        macs=macs,
+        flops=2 * macs + (out_elems if a.bias else 0),
+        gemm_outputs=out_elems,
+        op_class=OpClass.GEMM,
+    )
+
+
+@register("matmul", NoAttrs, inputs=2, aliases=("bmm",))
+def matmul(inputs: Sequence[Shape], a: NoAttrs) -> OpCost:
+    """[..., M, K] @ [..., K, N] -> [..., M, N], leading dims broadcast; MACs = batch * M * K * N."""
+    x, y = inputs
+    _min_rank(x, 2, "matmul input 0")
+    _min_rank(y, 2, "matmul input 1")
+    (m, k), (k2, n) = x[-2:], y[-2:]
+    if k != k2:
+        raise OpError(f"matmul inner dims differ: {list(x)} @ {list(y)} ({k} vs {k2})")
+    try:
+        batch = broadcast_shapes([x[:-2], y[:-2]])
+    except OpError:
+        raise OpError(f"matmul batch dims do not broadcast: {list(x)} @ {list(y)}") from None
+    out_shape = (*batch, m, n)
+    macs = numel(batch) * m * k * n
+    return OpCost(
+        outputs=(out_shape,),
+        macs=macs,
+        flops=2 * macs,
+        gemm_outputs=numel(out_shape),
+        op_class=OpClass.GEMM,
+    )

@@ -1,0 +1,83 @@
+"""Normalization: batch_norm (inference), layer_norm, group_norm, rms_norm. Output shape = input shape.
+
+MACs follow fvcore: batch_norm numel*(2 if affine else 1); layer/group norm numel*(5 if affine else 4);
+rms_norm is not counted by fvcore (0). FLOPs: batch_norm folds to scale+shift, 2/element; layer/group
+norm 5/element (mean, sub, square, sum, rsqrt-mul) + 1 per affine weight/bias; rms_norm 3/element + 1
+for the weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import AliasChoices, Field, PositiveInt
+
+from .base import Attrs, OpClass, OpCost, OpError, Shape, numel, register
+
+
+class BatchNormAttrs(Attrs):
+    affine: bool = True
+
+
+class LayerNormAttrs(Attrs):
+    channels_first: bool = False  # normalize over axis 1 (ConvNeXt's LayerNorm2d); else the last axis
+    affine: bool = Field(True, validation_alias=AliasChoices("affine", "elementwise_affine"))
+    bias: bool = True  # only with affine
+
+
+class GroupNormAttrs(Attrs):
+    groups: PositiveInt
+    affine: bool = True
+
+
+class RmsNormAttrs(Attrs):
+    channels_first: bool = False
+    weight: bool = True
+
+
+def _norm_dim(x: Shape, channels_first: bool, what: str) -> int:
+    """The size of the normalized axis: axis 1 if ``channels_first`` else the last axis."""
+    if len(x) < 2:
+        raise OpError(f"{what} input must have rank >= 2 (batch included), got shape {list(x)}")
+    return x[1] if channels_first else x[-1]
+
+
+def _norm(x: Shape, params: int, macs: int, flops_per_elem: int) -> OpCost:
+    return OpCost(
+        outputs=(tuple(x),), params=params, macs=macs, flops=flops_per_elem * numel(x), op_class=OpClass.NORM
+    )
+
+
+@register("batch_norm", BatchNormAttrs, aliases=("batch_norm2d", "bn"))
+def batch_norm(inputs: Sequence[Shape], a: BatchNormAttrs) -> OpCost:
+    """Inference batch norm over channel axis 1 (2C params if affine); 2 FLOPs/element folded."""
+    (x,) = inputs
+    channels = _norm_dim(x, True, "batch_norm")
+    return _norm(x, 2 * channels if a.affine else 0, numel(x) * (2 if a.affine else 1), 2)
+
+
+@register("layer_norm", LayerNormAttrs, aliases=("ln",))
+def layer_norm(inputs: Sequence[Shape], a: LayerNormAttrs) -> OpCost:
+    """Layer norm over the last axis (axis 1 if channels_first); 5 FLOPs/element + 1 each for weight, bias."""
+    (x,) = inputs
+    d = _norm_dim(x, a.channels_first, "layer_norm")
+    affine_terms = (1 + a.bias) if a.affine else 0
+    return _norm(x, affine_terms * d, numel(x) * (5 if a.affine else 4), 5 + affine_terms)
+
+
+@register("group_norm", GroupNormAttrs)
+def group_norm(inputs: Sequence[Shape], a: GroupNormAttrs) -> OpCost:
+    """Group norm over [N, C, *] in ``groups`` groups (2C params if affine); 5 FLOPs/element + 2 if affine."""
+    (x,) = inputs
+    channels = _norm_dim(x, True, "group_norm")
+    if channels % a.groups:
+        raise OpError(f"channels {channels} not divisible by groups {a.groups}", field="groups")
+    return _norm(x, 2 * channels if a.affine else 0, numel(x) * (5 if a.affine else 4), 5 + 2 * a.affine)
+
+
+@register("rms_norm", RmsNormAttrs)
+def rms_norm(inputs: Sequence[Shape], a: RmsNormAttrs) -> OpCost:
+    """RMS norm over the last axis (axis 1 if channels_first); 3 FLOPs/element + 1 for the weight."""
+    (x,) = inputs
+    d = _norm_dim(x, a.channels_first, "rms_norm")
+    return _norm(x, d if a.weight else 0, 0, 3 + a.weight)

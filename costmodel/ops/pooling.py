@@ -1,0 +1,153 @@
+"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean.
+
+fvcore counts only adaptive_avg_pool2d (1 MAC per *input* element); global_avg_pool is costed the same
+way. Window pools cost kernel-size FLOPs per output element; adaptive/global pools and reduce_mean cost
+1 FLOP per input element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import NonNegativeInt, PositiveInt
+
+from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, pair, register
+from .conv import conv_output_size
+
+IntOrList = PositiveInt | list[PositiveInt]
+
+
+class AvgPoolAttrs(Attrs):
+    kernel: IntOrList
+    stride: IntOrList | None = None  # default: the kernel
+    padding: NonNegativeInt | list[NonNegativeInt] = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True  # changes the divisor only, not the counts
+
+
+class MaxPoolAttrs(Attrs):
+    kernel: IntOrList
+    stride: IntOrList | None = None  # default: the kernel
+    padding: NonNegativeInt | list[NonNegativeInt] = 0
+    dilation: IntOrList = 1
+    ceil_mode: bool = False
+
+
+class AdaptivePoolAttrs(Attrs):
+    output_size: IntOrList
+
+
+class GlobalPoolAttrs(Attrs):
+    flatten: bool = False  # output [N, C] instead of [N, C, 1, ...]
+
+
+class ReduceMeanAttrs(Attrs):
+    dims: list[int]
+    keepdim: bool = False
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool,
+                     axis: int) -> int:
+    """PyTorch's pooling output length along one axis, ceil_mode included."""
+    if pad > kernel // 2:  # PyTorch checks the plain kernel, not the dilated span
+        raise OpError(f"padding {pad} exceeds half the kernel {kernel} along spatial axis {axis}",
+                      field="padding")
+    if not ceil_mode:
+        return conv_output_size(size, kernel, stride, pad, dilation, axis)
+    span = dilation * (kernel - 1) + 1
+    out = -(-(size + 2 * pad - span) // stride) + 1  # ceil division: a partial last window counts
+    if out < 1:
+        raise OpError(f"kernel {kernel} (dilation {dilation}) spans {span}, too wide for the padded input "
+                      f"{size + 2 * pad} along spatial axis {axis}", field="kernel")
+    # ...but only if it starts inside the input or the left padding
+    return out - 1 if (out - 1) * stride >= size + pad else out
+
+
+def _window_pool(inputs: Sequence[Shape], a: AvgPoolAttrs | MaxPoolAttrs, dims: int) -> OpCost:
+    (x,) = inputs
+    expect_rank(x, dims + 2)
+    n, c, *spatial = x
+    kernel = pair(a.kernel, dims, "kernel")
+    stride = kernel if a.stride is None else pair(a.stride, dims, "stride")
+    pads = pair(a.padding, dims, "padding")
+    dilation = pair(getattr(a, "dilation", 1), dims, "dilation")
+    out_spatial = tuple(
+        pool_output_size(s, k, st, p, d, a.ceil_mode, i)
+        for i, (s, k, st, p, d) in enumerate(zip(spatial, kernel, stride, pads, dilation, strict=True))
+    )
+    out_shape = (n, c, *out_spatial)
+    return OpCost(outputs=(out_shape,), flops=numel(out_shape) * numel(kernel), op_class=OpClass.REDUCTION)
+
+
+@register("max_pool1d", MaxPoolAttrs)
+def max_pool1d(inputs: Sequence[Shape], a: MaxPoolAttrs) -> OpCost:
+    """Max pool over [N, C, L]; kernel FLOPs per output element."""
+    return _window_pool(inputs, a, 1)
+
+
+@register("max_pool2d", MaxPoolAttrs)
+def max_pool2d(inputs: Sequence[Shape], a: MaxPoolAttrs) -> OpCost:
+    """Max pool over [N, C, H, W]; kh*kw FLOPs per output element."""
+    return _window_pool(inputs, a, 2)
+
+
+@register("avg_pool2d", AvgPoolAttrs)
+def avg_pool2d(inputs: Sequence[Shape], a: AvgPoolAttrs) -> OpCost:
+    """Average pool over [N, C, H, W]; kh*kw FLOPs per output element."""
+    return _window_pool(inputs, a, 2)
+
+
+def _adaptive(inputs: Sequence[Shape], a: AdaptivePoolAttrs, counted: bool) -> OpCost:
+    (x,) = inputs
+    expect_rank(x, 4)
+    out_shape = (*x[:2], *pair(a.output_size, 2, "output_size"))
+    elems = numel(x)
+    return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
+
+
+@register("adaptive_avg_pool2d", AdaptivePoolAttrs)
+def adaptive_avg_pool2d(inputs: Sequence[Shape], a: AdaptivePoolAttrs) -> OpCost:
+    """Adaptive average pool of [N, C, H, W] to output_size; 1 MAC and 1 FLOP per input element."""
+    return _adaptive(inputs, a, counted=True)
+
+
+@register("adaptive_max_pool2d", AdaptivePoolAttrs)
+def adaptive_max_pool2d(inputs: Sequence[Shape], a: AdaptivePoolAttrs) -> OpCost:
+    """Adaptive max pool of [N, C, H, W] to output_size; 1 FLOP per input element."""
+    return _adaptive(inputs, a, counted=False)
+
+
+def _global(inputs: Sequence[Shape], a: GlobalPoolAttrs, counted: bool) -> OpCost:
+    (x,) = inputs
+    if len(x) < 3:
+        raise OpError(f"global pool input must have rank >= 3 (batch included), got shape {list(x)}")
+    out_shape = x[:2] if a.flatten else (*x[:2], *(1,) * (len(x) - 2))
+    elems = numel(x)
+    return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
+
+
+@register("global_avg_pool", GlobalPoolAttrs, aliases=("gap",))
+def global_avg_pool(inputs: Sequence[Shape], a: GlobalPoolAttrs) -> OpCost:
+    """Mean over all spatial axes of [N, C, *]; 1 MAC and 1 FLOP per input element."""
+    return _global(inputs, a, counted=True)
+
+
+@register("global_max_pool", GlobalPoolAttrs)
+def global_max_pool(inputs: Sequence[Shape], a: GlobalPoolAttrs) -> OpCost:
+    """Max over all spatial axes of [N, C, *]; 1 FLOP per input element."""
+    return _global(inputs, a, counted=False)
+
+
+@register("reduce_mean", ReduceMeanAttrs)
+def reduce_mean(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
+    """Mean over ``dims`` (never the batch dim); 1 FLOP per input element, no MACs."""
+    (x,) = inputs
+    if not a.dims:
+        raise OpError("dims must name at least one dimension", field="dims")
+    dims = {normalize_dim(d, len(x), "dims") for d in a.dims}
+    if len(dims) != len(a.dims):
+        raise OpError(f"dims {a.dims} repeat a dimension", field="dims")
+    if 0 in dims:
+        raise OpError("reduce_mean cannot reduce the batch dimension 0", field="dims")
+    out_shape = tuple(1 if i in dims else s for i, s in enumerate(x) if a.keepdim or i not in dims)
+    return OpCost(outputs=(out_shape,), flops=numel(x), op_class=OpClass.REDUCTION)

@@ -1,0 +1,96 @@
+"""The pydantic schema of an architecture spec (``arch_specs/*.yaml``); see docs/spec.md.
+
+Numeric fields accept numbers or expression strings (``dim * 4``); they are evaluated when the graph is
+expanded, where block parameters and the repeat index ``i`` are known.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..dtypes import Dtype
+
+Number = int | float | str  # a literal or an expression
+NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "overrides", "when")
+
+
+class Metadata(BaseModel):
+    """Where the architecture comes from and how it scores (plots read ``top1``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    paper: str | None = None
+    source: str | None = Field(None, description="reference implementation, e.g. 'timm convnext_tiny'")
+    url: str | None = None
+    timm_name: str | None = Field(None, description="timm model name, to look up published figures")
+    top1: float | None = Field(None, description="published ImageNet-1k top-1 accuracy, percent")
+    top5: float | None = None
+
+
+class NodeSpec(BaseModel):
+    """One node: an op (``op:``) or a block call (``block:``). Other keys are the op's attributes or the
+    block's arguments, each a number, a word or an expression."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(None, description="name in its scope; default: the op or block name")
+    op: str | None = Field(None, description="a registered op (`costmodel ops` lists them)")
+    block: str | None = Field(None, description="a block defined under `blocks:`")
+    inputs: str | list[str] | None = Field(
+        None, description="earlier node names in this scope, `name:k` for output k; default: previous node"
+    )
+    repeat: Number | None = Field(None, description="repeat this node N times in sequence; `i` is the index")
+    when: bool | str | None = Field(
+        None, description="condition; when false the node is skipped and passes its first input through"
+    )
+    overrides: dict[int, dict[str, Any]] = Field(
+        default_factory=dict, description="per-repeat attribute overrides, keyed by index (-1 = last)"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NodeSpec:
+        if (self.op is None) == (self.block is None):
+            raise ValueError("a node needs exactly one of 'op' or 'block'")
+        return self
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The op attributes or block arguments: every key that is not a node key."""
+        return dict(self.model_extra or {})
+
+
+class BlockDef(BaseModel):
+    """A reusable, parametrized sub-graph."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict, description="parameter -> default (null: required)")
+    vars: dict[str, Any] = Field(default_factory=dict, description="derived values, evaluated in order")
+    inputs: list[str] = Field(default_factory=lambda: ["x"], description="names of the block's input tensors")
+    outputs: list[str] | None = Field(None, description="node names whose outputs leave the block")
+    nodes: list[NodeSpec] = Field(min_length=1)
+
+
+class Spec(BaseModel):
+    """An architecture: inputs, variables, blocks and the top-level node list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    metadata: Metadata = Field(default_factory=Metadata)
+    inputs: dict[str, list[Number]] = Field(
+        min_length=1, description="input name -> per-sample shape: [C, H, W] for images, [L, D] for sequences"
+    )
+    batch: int = Field(1, ge=1)
+    dtype: Dtype = "fp32"
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables, evaluated in order")
+    defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="op name -> default attributes, e.g. {conv2d: {bias: false}}"
+    )
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    nodes: list[NodeSpec] = Field(min_length=1)
+    outputs: list[str] | None = None

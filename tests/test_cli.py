@@ -1,0 +1,114 @@
+"""The command line: formats, output files, and one clear error line (exit 2) for each kind of bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from costmodel.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")
+runner = CliRunner()
+
+GOOD = """
+name: small
+inputs: {image: [3, 32, 32]}
+nodes:
+  - {name: conv, op: conv2d, out: 8, kernel: 3, padding: 1}
+  - {name: act, op: relu}
+  - {name: pool, op: global_avg_pool, flatten: true}
+  - {name: fc, op: linear, out: 10}
+"""
+
+
+def test_analyze_table_prints_totals() -> None:
+    result = runner.invoke(app, ["analyze", CONVNEXT])
+    assert result.exit_code == 0, result.output
+    assert "params 28.59M" in result.output and "MACs 4.47G" in result.output
+    assert "stages.2.blocks.4.dwconv" in result.output
+
+
+def test_json_and_csv_hold_raw_numbers(write_spec, tmp_path: Path) -> None:
+    spec = write_spec(GOOD)
+    out = tmp_path / "out" / "a.json"
+    result = runner.invoke(app, ["analyze", str(spec), "--format", "json", "--output", str(out), "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["batch"] == 2 and data["totals"]["params"] == 8 * 27 + 8 + 8 * 10 + 10
+    assert all(isinstance(v, int) for v in data["totals"].values() if not isinstance(v, str))
+    assert sum(layer["macs"] for layer in data["layers"]) == data["totals"]["macs"]
+    result = runner.invoke(app, ["analyze", str(spec), "-f", "csv"])
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [r["path"] for r in rows] == ["conv", "act", "pool", "fc"]
+    assert rows[0]["output_shape"] == "1x8x32x32" and rows[0]["macs"] == str(8 * 32 * 32 * 27)
+
+
+def test_markdown_and_depth() -> None:
+    result = runner.invoke(app, ["analyze", CONVNEXT, "-f", "markdown", "--depth", "1"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("| stages")]
+    assert len(lines) == 1 and "28.59M" in result.output
+
+
+def test_schema_and_ops_commands() -> None:
+    schema = json.loads(runner.invoke(app, ["schema"]).output)
+    assert {"name", "inputs", "nodes", "blocks"} <= set(schema["properties"])
+    listing = runner.invoke(app, ["ops"]).output
+    assert "conv2d" in listing and "attention" in listing
+
+
+BAD = {
+    "malformed_yaml": ("name: x\nnodes: [\n", "malformed YAML at line", None),
+    "unknown_op": (GOOD.replace("op: relu", "op: rleu"), "unknown op 'rleu'; did you mean 'relu'?", "act"),
+    "unknown_field": (GOOD.replace("kernel: 3", "kernal: 3"), "did you mean 'kernel'", "conv"),
+    "unknown_top_field": (GOOD + "colour: red\n", "Extra inputs are not permitted", None),
+    "missing_input": (GOOD.replace("op: relu}", "op: relu, inputs: conf}"), "unknown input 'conf'", "act"),
+    "cyclic_input": (GOOD.replace("op: relu}", "op: relu, inputs: fc}"), "later one", "act"),
+    "self_input": (GOOD.replace("op: relu}", "op: relu, inputs: act}"), "this node or a later", "act"),
+    "channel_mismatch": (GOOD.replace("  - {name: act, op: relu}",
+                                      "  - {name: act, op: conv2d, out: 4, kernel: 1, groups: 3}"),
+                         "not divisible by groups", "act"),
+    "add_unequal": (GOOD.replace("op: relu}", "op: add, inputs: [image, conv]}"), "shape", "act"),
+    "bad_expression": (GOOD.replace("out: 10", "out: '10 +* 2'"), "cannot parse expression", "fc"),
+    "unknown_variable": (GOOD.replace("out: 10", "out: classes"), "not a known variable", "fc"),
+    "zero_size": (GOOD.replace("out: 8", "out: 0"), "greater than 0", "conv"),
+    "negative_input": (GOOD.replace("[3, 32, 32]", "[3, -32, 32]"), "positive integers", "inputs"),
+    "kernel_too_large": (GOOD.replace("kernel: 3, padding: 1", "kernel: 40"), "padded input is 32", "conv"),
+    "missing_block_param": (GOOD.replace("nodes:\n", "blocks: {b: {params: {w: null}, nodes: [{op: relu}]}}\n"
+                                         "nodes:\n  - {name: blk, block: b}\n", 1), "needs parameter 'w'", "blk"),
+    "no_nodes": ("name: x\ninputs: {image: [3, 8, 8]}\nnodes: []\n", "at least 1 item", None),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_clear_line(case: str, write_spec, tmp_path: Path) -> None:
+    text, message, node_path = BAD[case]
+    spec = write_spec(text, f"{case}.yaml")
+    out = tmp_path / "never.json"
+    result = runner.invoke(app, ["analyze", str(spec), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.output
+    line = error_lines[0]
+    assert f"{case}.yaml" in line and message in line, line
+    if node_path:
+        assert f": {node_path}:" in line, line
+    assert not out.exists()
+
+
+def test_bad_options(write_spec) -> None:
+    spec = str(write_spec(GOOD))
+    for args, message in ((["-f", "xml"], "unknown --format"), (["--dtype", "fp64"], "unknown --dtype"),
+                          (["--input", "image"], "--input expects"), (["--input", "label=3,4"], "no input named")):
+        result = runner.invoke(app, ["analyze", spec, *args])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    result = runner.invoke(app, ["analyze", "does/not/exist.yaml"])
+    assert result.exit_code == 2 and "cannot read spec" in result.output

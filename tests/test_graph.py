@@ -1,0 +1,109 @@
+"""Expansion of blocks, repeats, overrides, conditions and references; hand-derived counts."""
+
+from __future__ import annotations
+
+from costmodel import analyze, load_graph
+
+UNIT = """
+name: t
+inputs: {image: [3, 32, 32]}
+defaults: {conv2d: {bias: false}}
+blocks:
+  unit:
+    params: {out: null, stride: 1}
+    nodes:
+      - {name: conv, op: conv2d, out: out, kernel: 3, padding: 1, stride: stride}
+      - {name: bn, op: batch_norm}
+      - {name: act, op: relu}
+nodes:
+  - {name: stage, block: unit, repeat: 3, out: 16, overrides: {0: {stride: 2}}}
+"""
+
+
+def test_repeat_paths_overrides_and_counts(write_spec) -> None:
+    graph = load_graph(write_spec(UNIT))
+    assert [layer.path for layer in graph.layers] == [
+        f"stage.{i}.{name}" for i in range(3) for name in ("conv", "bn", "act")
+    ]
+    assert graph.layers[0].cost.outputs == ((1, 16, 16, 16),)  # stride 2 on repeat 0 only
+    assert graph.layers[3].cost.outputs == ((1, 16, 16, 16),)
+    totals = analyze(write_spec(UNIT)).totals
+    # conv0 16*3*3*3, conv1/2 16*16*3*3 (no bias), three BNs 2*16
+    assert totals.params == 16 * 3 * 9 + 2 * 16 * 16 * 9 + 3 * 2 * 16
+    out = 16 * 16 * 16
+    # conv MACs = out elements * (in/groups) * k*k; BN (fvcore, affine) = 2 per element
+    assert totals.macs == out * 3 * 9 + 2 * out * 16 * 9 + 3 * 2 * out
+    assert totals.activations == 3 * out  # conv outputs only (fvcore)
+    assert totals.output_elements == 9 * out  # every op's output
+
+
+BRANCHES = """
+name: t
+inputs: {image: [8, 4, 4]}
+vars: {width: 8}
+blocks:
+  two_way:
+    params: {split: null}
+    outputs: [left, right]
+    nodes:
+      - {name: left, op: slice, dim: 1, start: 0, end: split}
+      - {name: right, op: slice, dim: 1, start: split, inputs: x}
+nodes:
+  - {name: parts, op: chunk, chunks: 2}
+  - {name: a, op: relu, inputs: "parts:0"}
+  - {name: b, op: sigmoid, inputs: "parts:1"}
+  - {name: cat, op: concat, inputs: [a, b]}
+  - {name: res, op: add, inputs: [image, cat], when: width == 8}
+  - {name: skipped, op: conv2d, out: 3, kernel: 1, when: "width != 8"}
+  - {name: split, block: two_way, split: 3}
+  - {name: out, op: concat, inputs: ["split:right", "split:left"]}
+"""
+
+
+def test_multi_outputs_conditions_and_named_block_outputs(write_spec) -> None:
+    graph = load_graph(write_spec(BRANCHES))
+    paths = [layer.path for layer in graph.layers]
+    assert "skipped" not in paths  # when: false passes its input through
+    assert paths == ["parts", "a", "b", "cat", "res", "split.left", "split.right", "out"]
+    by_path = {layer.path: layer for layer in graph.layers}
+    assert by_path["a"].input_shapes == ((1, 4, 4, 4),)
+    assert by_path["res"].cost.outputs == ((1, 8, 4, 4),)
+    assert by_path["split.right"].cost.outputs == ((1, 5, 4, 4),)
+    assert by_path["out"].input_shapes == ((1, 5, 4, 4), (1, 3, 4, 4))
+    assert set(graph.dag.predecessors("res")) == {"input:image", "cat"}
+
+
+def test_liveness_peak_by_hand(write_spec) -> None:
+    spec = write_spec("""
+        name: live
+        inputs: {image: [4, 8, 8]}
+        nodes:
+          - {name: a, op: relu}
+          - {name: flat, op: flatten}
+          - {name: b, op: relu, inputs: a}
+          - {name: c, op: add, inputs: [a, b]}
+    """)
+    result = analyze(spec)
+    elems = 4 * 8 * 8
+    # step a: image + a; step flat: a (view, no buffer); step b: a + b (image freed after a);
+    # step c: a, b and c live -> 3 buffers. fp32: 4 bytes each.
+    assert result.peak.per_layer == (2 * elems * 4, elems * 4, 2 * elems * 4, 3 * elems * 4)
+    assert result.totals.peak_activation_bytes == 3 * elems * 4
+    assert result.totals.peak_at == "c"
+    flat = result.layers[1]
+    assert (flat.bytes_read, flat.bytes_written, flat.output_elements) == (0, 0, 0)
+
+
+def test_dtype_and_batch_overrides_scale_bytes(write_spec) -> None:
+    path = write_spec(UNIT)
+    fp32, fp16 = analyze(path), analyze(path, dtype="fp16", batch=4)
+    assert fp16.totals.weight_bytes * 2 == fp32.totals.weight_bytes
+    assert fp16.totals.macs == 4 * fp32.totals.macs
+    conv = fp32.layers[0]
+    # reads input (3*32*32) and weights (432), writes output (16*16*16), 4 bytes each
+    assert (conv.bytes_read, conv.bytes_written) == ((3 * 32 * 32 + 432) * 4, 16 * 16 * 16 * 4)
+
+
+def test_input_shape_override(write_spec) -> None:
+    result = analyze(write_spec(UNIT), input_shapes={"image": [3, 64, 64]})
+    assert result.layers[0].output_shape == (1, 16, 32, 32)

@@ -1,0 +1,249 @@
+"""Hardware profiles: shipped files validate, names resolve, errors are clear, figures obey sanity laws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from costmodel.hardware import (
+    HardwareError,
+    HardwareProfile,
+    efficiency_for,
+    list_profiles,
+    load_profile,
+    peak_tflops,
+    profile_summary,
+    ridge_point,
+)
+from costmodel.hardware.profile import SHIPPED_DIR
+
+EXPECTED_FILES = {
+    "a100_40gb", "a100_80gb", "h100_sxm", "h100_pcie", "h200", "v100", "t4", "a10", "l4",
+    "rtx3090", "rtx4090", "rtx5090", "rtx_pro_6000_maxq", "jetson_agx_orin", "mi300x", "tpu_v5e",
+    "i9_10940x", "i7_12700h", "epyc_9654", "cortex_a76", "pixel4",
+}  # fmt: skip
+SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _no_user_profiles(monkeypatch):
+    monkeypatch.delenv("COSTMODEL_HW_PATH", raising=False)
+
+
+def _profile_data(stem: str = "a100_80gb") -> dict:
+    return yaml.safe_load((SHIPPED_DIR / f"{stem}.yaml").read_text())
+
+
+def _write(tmp_path: Path, data: dict, name: str = "custom.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# ------------------------------------------------------------------------------ shipped profiles
+
+
+def test_expected_profiles_are_shipped():
+    assert set(SHIPPED) == EXPECTED_FILES
+
+
+@pytest.mark.parametrize("stem", SHIPPED)
+def test_shipped_profile_loads_and_is_documented(stem):
+    profile = load_profile(stem)
+    assert isinstance(profile, HardwareProfile)
+    assert profile.peak.vector or profile.peak.matrix
+    text = (SHIPPED_DIR / f"{stem}.yaml").read_text()
+    assert text.startswith("#"), "every profile starts with a header comment naming its sources"
+
+
+def test_list_profiles_returns_every_shipped_profile():
+    names = [p.name for p in list_profiles()]
+    assert len(names) == len(SHIPPED) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    ("query", "stem"),
+    [
+        ("a100", "a100_80gb"),
+        ("A100", "a100_80gb"),
+        ("a100-40gb", "a100_40gb"),
+        ("A100_40GB", "a100_40gb"),
+        ("h100", "h100_sxm"),
+        ("H100_PCIE", "h100_pcie"),
+        ("raspberry-pi-5", "cortex_a76"),
+        ("RPI5", "cortex_a76"),
+        ("nvidia geforce rtx 4090", "rtx4090"),
+        ("RTX_PRO_6000_MAXQ", "rtx_pro_6000_maxq"),
+    ],
+)
+def test_names_and_aliases_resolve_case_insensitively(query, stem):
+    assert load_profile(query).name == load_profile(stem).name
+
+
+def test_every_name_and_alias_resolves_to_its_own_profile():
+    for stem in SHIPPED:
+        profile = load_profile(stem)
+        for label in (profile.name, *profile.aliases, stem.upper()):
+            assert load_profile(label).name == profile.name, label
+
+
+def test_profile_by_path(tmp_path):
+    assert load_profile(str(SHIPPED_DIR / "t4.yaml")).name == "NVIDIA T4"
+    data = _profile_data("t4") | {"name": "My T4", "aliases": []}
+    assert load_profile(str(_write(tmp_path, data))).name == "My T4"
+
+
+def test_missing_path_is_an_error(tmp_path):
+    with pytest.raises(HardwareError, match="not found"):
+        load_profile(str(tmp_path / "nope.yaml"))
+
+
+def test_env_var_adds_profile_folders(tmp_path, monkeypatch):
+    _write(tmp_path, _profile_data("t4") | {"name": "Lab T4", "aliases": ["labt4"]}, "lab_t4.yaml")
+    monkeypatch.setenv("COSTMODEL_HW_PATH", str(tmp_path))
+    assert load_profile("LABT4").name == "Lab T4"
+    assert load_profile("lab_t4").name == "Lab T4"
+    assert "Lab T4" in [p.name for p in list_profiles()]
+    assert load_profile("t4").name == "NVIDIA T4"  # shipped ones still found
+
+
+# ------------------------------------------------------------------------------------- errors
+
+
+def test_unknown_name_lists_known_names_and_closest():
+    with pytest.raises(HardwareError) as info:
+        load_profile("a100_8gb")
+    message = str(info.value)
+    assert "closest match: 'a100_80gb'" in message
+    for stem in ("t4", "rtx4090", "cortex_a76", "h100_sxm"):
+        assert stem in message
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\nkind: gpu\n")
+    with pytest.raises(HardwareError, match="malformed YAML") as info:
+        load_profile(str(path))
+    assert "broken.yaml" in str(info.value)
+
+
+def test_missing_required_field_names_file_and_field(tmp_path):
+    data = _profile_data()
+    del data["memory"]["bandwidth_gbs"]
+    with pytest.raises(HardwareError) as info:
+        load_profile(str(_write(tmp_path, data)))
+    message = str(info.value)
+    assert "custom.yaml" in message
+    assert "memory.bandwidth_gbs: required field is missing" in message
+
+
+def test_figure_without_source_names_file_and_field(tmp_path):
+    data = _profile_data()
+    del data["sources"]["peak.matrix.fp16"]
+    with pytest.raises(HardwareError) as info:
+        load_profile(str(_write(tmp_path, data)))
+    assert "custom.yaml" in str(info.value)
+    assert "peak.matrix.fp16" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["memory"].update(bandwidth_gbs=-1), "memory.bandwidth_gbs: Input should be greater than 0"),
+        (lambda d: d["peak"]["matrix"].update(fp64=9.7), "peak.matrix.fp64"),
+        (lambda d: d.update(kind="fpga"), "kind: Input should be 'gpu', 'cpu', 'npu' or 'tpu'"),
+        (lambda d: d.update(colour="green"), "colour: unknown field"),
+        (lambda d: d.update(efficiency={"compute": 1.5}), "efficiency.compute"),
+        (lambda d: d["sources"].update({"peak.matrix.fp61": "typo"}), "peak.matrix.fp61"),
+    ],
+)
+def test_schema_errors_name_the_field(tmp_path, mutate, expected):
+    data = _profile_data()
+    mutate(data)
+    with pytest.raises(HardwareError) as info:
+        load_profile(str(_write(tmp_path, data)))
+    assert "custom.yaml" in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_peak_tflops_missing_dtype_is_a_clear_error():
+    v100 = load_profile("v100")
+    assert peak_tflops(v100, "fp16", "matrix") == 125.0
+    with pytest.raises(HardwareError, match="has no matrix fp8 peak") as info:
+        peak_tflops(v100, "fp8", "matrix")
+    assert "V100" in str(info.value) and "matrix fp16" in str(info.value)
+    with pytest.raises(HardwareError, match="unknown unit"):
+        peak_tflops(v100, "fp16", "tensor")
+    with pytest.raises(HardwareError, match="unknown dtype"):
+        peak_tflops(v100, "fp64", "vector")
+
+
+# ------------------------------------------------------------------------------ derived values
+
+
+def test_ridge_point_a100_80gb():
+    a100 = load_profile("a100")
+    assert ridge_point(a100, "fp16", "matrix") == pytest.approx(312e12 / 2039e9)  # ~153 FLOP/byte
+    assert ridge_point(a100, "fp32", "vector") == pytest.approx(19.5e12 / 2039e9)
+
+
+def test_profile_summary_rows():
+    rows = dict(profile_summary(load_profile("a100")))
+    assert rows["name"] == "NVIDIA A100 SXM4 80GB"
+    assert rows["peak matrix fp16"] == "312 TFLOP/s"
+    assert rows["peak matrix int8"] == "624 TOPS"
+    assert rows["bandwidth"] == "2039 GB/s"
+    assert rows["ridge point matrix fp16"] == "153.0 FLOP/byte"
+    assert rows["efficiency"] == "compute 0.75, memory 0.85"
+    tpu = dict(profile_summary(load_profile("tpu_v5e")))
+    assert tpu["ridge point matrix fp16"].startswith("n/a")
+    for profile in list_profiles():
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in profile_summary(profile))
+
+
+def test_efficiency_defaults_and_overrides(tmp_path):
+    assert load_profile("h100").efficiency.memory == 0.85  # HBM
+    assert load_profile("rtx4090").efficiency.memory == 0.80  # GDDR
+    data = _profile_data() | {"efficiency": {"memory": 0.9, "per_op": {"depthwise": {"compute": 0.3}}}}
+    profile = load_profile(str(_write(tmp_path, data)))
+    assert efficiency_for(profile, "depthwise") == (0.3, 0.9)
+    assert efficiency_for(profile, "gemm") == (0.75, 0.9)
+    assert ("efficiency depthwise", "compute 0.3") in profile_summary(profile)
+
+
+# -------------------------------------------------------------------------------- sanity laws
+
+
+@pytest.mark.parametrize("profile", list_profiles(), ids=lambda p: p.name)
+def test_sanity_laws(profile):
+    vector, matrix = profile.peak.vector, profile.peak.matrix
+    assert profile.memory.bandwidth_gbs > 0 and profile.memory.capacity_gb > 0
+    if "fp16" in matrix and "fp32" in vector:
+        assert matrix["fp16"] >= vector["fp32"]
+    if "fp16" in matrix and "bf16" in matrix:
+        assert matrix["bf16"] == matrix["fp16"]
+    if "tf32" in matrix and "fp16" in matrix:
+        assert matrix["tf32"] <= matrix["fp16"]
+    for low in ("fp8", "int8"):
+        if low in matrix and "fp16" in matrix:
+            assert matrix[low] >= matrix["fp16"]
+    assert 0 < profile.efficiency.compute <= 1 and 0 < profile.efficiency.memory <= 1
+    if profile.kind == "gpu":
+        assert profile.launch_overhead_us == 5.0
+        assert "fp32" in vector and matrix
+    if profile.kind == "cpu":
+        assert profile.launch_overhead_us < 5.0
+
+
+# FP16 tensor rate WITH FP16 ACCUMULATE (the headline) from /work/shared/reference/hardware-specs.md:
+# RTX 3090 142, RTX 4090 330.3, RTX 5090 419 TFLOP/s. AMP accumulates in FP32, which runs at half that.
+GEFORCE_FP16_ACC_HEADLINE = {"rtx3090": 142.0, "rtx4090": 330.3, "rtx5090": 419.0}
+
+
+@pytest.mark.parametrize(("stem", "headline"), GEFORCE_FP16_ACC_HEADLINE.items())
+def test_geforce_matrix_fp16_is_fp32_accumulate_rate(stem, headline):
+    matrix = load_profile(stem).peak.matrix
+    assert matrix["fp16"] == pytest.approx(headline / 2, rel=1e-3)
+    assert matrix["bf16"] == pytest.approx(headline / 2, rel=1e-3)

@@ -1,0 +1,58 @@
+"""Every zoo model against the figures timm publishes (tests/fixtures/timm_reference.csv).
+
+Tolerances from the acceptance criteria: params 0.5 %, GMACs 1 %, activations 2 %. The published figures
+are rounded to two decimals (0.15 GMACs may be 0.145..0.155), so a difference within half of the last
+printed digit (0.005) is accepted too: it is not ours to resolve.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from costmodel import analyze
+from costmodel.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "arch_specs").glob("*.yaml"))
+HALF_DIGIT = 0.005
+
+
+def reference() -> dict[tuple[str, int], dict[str, float]]:
+    lines = [line for line in (ROOT / "tests/fixtures/timm_reference.csv").read_text().splitlines()
+             if not line.startswith("#")]
+    return {(row["model"], int(row["img_size"])): {k: float(v) for k, v in row.items() if k not in ("model",)}
+            for row in csv.DictReader(lines)}
+
+
+REFERENCE = reference()
+ZOO_REQUIRED = {
+    "resnet18", "resnet50", "vgg16", "mobilenetv2_100", "mobilenetv3_large_100", "efficientnet_b0", "mnasnet_100",
+    "ghostnet_100", "regnetx_016", "convnext_t", "convnext_s", "vit_small_patch16_224", "deit_tiny", "swin_t",
+    "efficientformer_l1", "inceptionnext_t",
+}
+
+
+def close(ours: float, published: float, rel: float) -> bool:
+    return abs(ours - published) <= max(rel * published, HALF_DIGIT)
+
+
+def test_zoo_has_the_required_models() -> None:
+    assert ZOO_REQUIRED <= {p.stem for p in SPECS}
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_matches_timm(path: Path) -> None:
+    spec = load_spec(path)
+    timm_name = spec.metadata.timm_name
+    if timm_name is None:
+        pytest.skip("no timm counterpart")
+    size = next(iter(spec.inputs.values()))[-1]
+    published = REFERENCE[(timm_name, size)]
+    totals = analyze(path).totals
+    params_m, gmacs, macts_m = totals.params / 1e6, totals.macs / 1e9, totals.activations / 1e6
+    assert close(params_m, published["param_count_m"], 0.005), (params_m, published)
+    assert close(gmacs, published["gmacs"], 0.01), (gmacs, published)
+    assert close(macts_m, published["macts_m"], 0.02), (macts_m, published)
