@@ -16,6 +16,7 @@ import typer
 from .api import analyze as run_analysis
 from .dtypes import BYTES_PER_ELEMENT
 from .errors import SpecError
+from .hardware import HardwareError, list_profiles, load_profile, profile_summary
 from .ops import REGISTRY
 from .report import FORMATS, render
 from .spec.schema import Spec
@@ -44,7 +45,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except SpecError as exc:
+        except (SpecError, HardwareError) as exc:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -119,6 +120,31 @@ def ops() -> None:
         aliases = f" (alias: {', '.join(op.aliases)})" if op.aliases else ""
         attrs = ", ".join(op.attrs.model_fields) or "-"
         typer.echo(f"{op.name:<30} {op.doc}{aliases}\n{'':<30} attributes: {attrs}")
+
+
+hw_app = typer.Typer(help="Hardware profiles: what ships, and what a profile holds.", no_args_is_help=True)
+app.add_typer(hw_app, name="hw")
+
+
+@hw_app.command("list")
+@user_errors
+def hw_list() -> None:
+    """List the hardware profiles (shipped and in COSTMODEL_HW_PATH)."""
+    for profile in list_profiles():
+        aliases = f"  (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
+        typer.echo(f"{profile.name:<36} {profile.kind.value if hasattr(profile.kind, 'value') else profile.kind:<4}"
+                   f"{aliases}")
+
+
+@hw_app.command("show")
+@user_errors
+def hw_show(name: Annotated[str, typer.Argument(help="profile name, alias or YAML path")]) -> None:
+    """Show one profile's figures, ridge points and sources."""
+    profile = load_profile(name)
+    rows = profile_summary(profile)
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        typer.echo(f"{key:<{width}}  {value}")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -34,7 +35,10 @@ UNITS: tuple[str, ...] = get_args(Unit)
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+# In a checkout (or an editable install) the profiles sit beside the package; a regular install puts
+# them under <prefix>/share/costmodel/hardware_profiles (pyproject's data-files).
+_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+SHIPPED_DIR = _CHECKOUT_DIR if _CHECKOUT_DIR.is_dir() else Path(sys.prefix) / "share/costmodel/hardware_profiles"
 ENV_VAR = "COSTMODEL_HW_PATH"
 
 # Defaults from the project's hardware notes: large GEMMs reach ~70-85 % of dense matrix peak; streaming
