@@ -107,3 +107,24 @@ def test_dtype_and_batch_overrides_scale_bytes(write_spec) -> None:
 def test_input_shape_override(write_spec) -> None:
     result = analyze(write_spec(UNIT), input_shapes={"image": [3, 64, 64]})
     assert result.layers[0].output_shape == (1, 16, 32, 32)
+
+
+def test_op_chosen_by_variable_and_when_before_repeat(write_spec) -> None:
+    graph = load_graph(write_spec("""
+        name: t
+        inputs: {image: [4, 8, 8]}
+        vars: {acts: [relu, hardswish], relu: 3, depths: [2]}
+        blocks:
+          unit:
+            params: {act: null, s: 0}
+            nodes:
+              - {name: act, op: act}
+              - {name: extra, op: relu, repeat: "depths[s]", when: s < len(depths)}
+        nodes:
+          - {name: a, block: unit, act: "acts[0]"}
+          - {name: b, block: unit, act: "acts[1]", s: 5}
+    """))
+    # a literal op name wins over a variable of the same name ('relu' is also a variable here);
+    # b's 'extra' is skipped before its repeat count (depths[5]) is evaluated.
+    assert [(layer.path, layer.op) for layer in graph.layers] == [
+        ("a.act", "relu"), ("a.extra.0", "relu"), ("a.extra.1", "relu"), ("b.act", "hardswish")]

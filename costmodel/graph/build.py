@@ -16,8 +16,8 @@ import networkx as nx
 from pydantic import ValidationError
 
 from ..errors import SpecError
-from ..ops import Attrs, OpCost, OpError, Shape, get_op
-from ..spec.expressions import ExpressionError, resolve
+from ..ops import REGISTRY, Attrs, OpCost, OpError, Shape, get_op
+from ..spec.expressions import ExpressionError, expression_names, resolve
 from ..spec.loader import validation_error
 from ..spec.schema import BlockDef, NodeSpec, Spec
 
@@ -149,7 +149,21 @@ class _Builder:
         raise self.error(f"{name!r} has {len(value.refs)} output(s); {text!r} names none of them", path, "inputs")
 
     # -- repeats, ops and blocks ----------------------------------------------------------------------
+    def active(self, node: NodeSpec, env: dict[str, Any], path: str) -> bool:
+        """Evaluate the node's ``when`` condition (true when it has none)."""
+        if node.when is None:
+            return True
+        try:
+            active = resolve(node.when, env) if isinstance(node.when, str) else node.when
+        except ExpressionError as exc:
+            raise self.error(str(exc), path, "when") from None
+        if not isinstance(active, bool):
+            raise self.error(f"'when' must be true or false, got {active!r}", path, "when")
+        return active
+
     def repeat(self, node: NodeSpec, env: dict[str, Any], path: str, refs: list[TensorRef]) -> _Value:
+        if not uses_repeat_index(node.when) and not self.active(node, env, path):
+            return _Value(refs[:1])  # skipped as a whole: its repeat count need not be valid
         if node.repeat is None:
             if node.overrides:
                 raise self.error("'overrides' needs 'repeat'", path, "overrides")
@@ -172,19 +186,20 @@ class _Builder:
     def instance(
         self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str, refs: list[TensorRef]
     ) -> _Value:
-        if node.when is not None:
+        if uses_repeat_index(node.when) and not self.active(node, env, path):
+            return _Value(refs[:1])
+        kind, name = ("op", node.op) if node.op is not None else ("block", node.block)
+        known = REGISTRY if kind == "op" else self.spec.blocks
+        if name not in known:  # not a literal op/block name: it may be a variable naming one, {op: act}
             try:
-                active = resolve(node.when, env) if isinstance(node.when, str) else node.when
+                name = resolve(name, env)
             except ExpressionError as exc:
-                raise self.error(str(exc), path, "when") from None
-            if not isinstance(active, bool):
-                raise self.error(f"'when' must be true or false, got {active!r}", path, "when")
-            if not active:
-                return _Value(refs[:1])
-        if node.op is not None:
-            return self.op(node.op, env, raw, path, refs)
-        assert node.block is not None
-        return self.block(node.block, env, raw, path, refs)
+                raise self.error(str(exc), path, kind) from None
+        if not isinstance(name, str):
+            raise self.error(f"'{kind}' must name an {kind}, got {name!r}", path, kind)
+        if kind == "op":
+            return self.op(name, env, raw, path, refs)
+        return self.block(name, env, raw, path, refs)
 
     def resolve_fields(self, raw: Mapping[str, Any], env: Mapping[str, Any], path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -295,6 +310,11 @@ class _Builder:
             [self.lookup(out, scope, (), "outputs") for out in self.spec.outputs]
         return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs,
                      _dag(inputs, self.layers))
+
+
+def uses_repeat_index(condition: bool | str | None) -> bool:
+    """Whether a ``when`` condition mentions the repeat index ``i`` (then it is evaluated per repeat)."""
+    return isinstance(condition, str) and "i" in expression_names(condition)
 
 
 def _dag(inputs: Mapping[str, Shape], layers: Sequence[Layer]) -> nx.DiGraph:

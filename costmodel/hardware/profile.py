@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 

@@ -122,6 +122,15 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
     raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
 
 
+def expression_names(text: str) -> set[str]:
+    """The variable names an expression mentions (empty if it does not parse)."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
 def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
     """Evaluate every expression inside ``value`` (str, list or dict), leaving plain words as strings.
 
