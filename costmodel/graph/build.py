@@ -85,13 +85,18 @@ class _Builder:
         return SpecError(message, file=self.file, path=path or None, field=field)
 
     # -- scopes -------------------------------------------------------------------------------------
+    def resolve(self, value: Any, env: Mapping[str, Any], path: str, field: str) -> Any:
+        """Evaluate ``value``'s expressions; an error names the node path and field."""
+        try:
+            return resolve(value, env)
+        except ExpressionError as exc:
+            raise self.error(str(exc), path, field) from None
+
     def evaluate_vars(self, raw: Mapping[str, Any], env: dict[str, Any], where: str) -> dict[str, Any]:
+        """Variables in order, each seeing the ones before it."""
         env = dict(env)
         for name, value in raw.items():
-            try:
-                env[name] = resolve(value, env)
-            except ExpressionError as exc:
-                raise self.error(str(exc), where, name) from None
+            env[name] = self.resolve(value, env, where, name)
         return env
 
     def body(
@@ -153,10 +158,7 @@ class _Builder:
         """Evaluate the node's ``when`` condition (true when it has none)."""
         if node.when is None:
             return True
-        try:
-            active = resolve(node.when, env) if isinstance(node.when, str) else node.when
-        except ExpressionError as exc:
-            raise self.error(str(exc), path, "when") from None
+        active = self.resolve(node.when, env, path, "when")
         if not isinstance(active, bool):
             raise self.error(f"'when' must be true or false, got {active!r}", path, "when")
         return active
@@ -168,10 +170,7 @@ class _Builder:
             if node.overrides:
                 raise self.error("'overrides' needs 'repeat'", path, "overrides")
             return self.instance(node, env, node.attributes, path, refs)
-        try:
-            count = resolve(node.repeat, env)
-        except ExpressionError as exc:
-            raise self.error(str(exc), path, "repeat") from None
+        count = self.resolve(node.repeat, env, path, "repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise self.error(f"repeat must be a non-negative integer, got {count!r}", path, "repeat")
         for key in node.overrides:
@@ -191,10 +190,7 @@ class _Builder:
         kind, name = ("op", node.op) if node.op is not None else ("block", node.block)
         known = REGISTRY if kind == "op" else self.spec.blocks
         if name not in known:  # not a literal op/block name: it may be a variable naming one, {op: act}
-            try:
-                name = resolve(name, env)
-            except ExpressionError as exc:
-                raise self.error(str(exc), path, kind) from None
+            name = self.resolve(name, env, path, kind)
         if not isinstance(name, str):
             raise self.error(f"'{kind}' must name an {kind}, got {name!r}", path, kind)
         if kind == "op":
@@ -202,13 +198,7 @@ class _Builder:
         return self.block(name, env, raw, path, refs)
 
     def resolve_fields(self, raw: Mapping[str, Any], env: Mapping[str, Any], path: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in raw.items():
-            try:
-                out[key] = resolve(value, env)
-            except ExpressionError as exc:
-                raise self.error(str(exc), path, key) from None
-        return out
+        return {key: self.resolve(value, env, path, key) for key, value in raw.items()}
 
     def op(self, op_name: str, env: dict[str, Any], raw: dict[str, Any], path: str, refs: list[TensorRef]) -> _Value:
         try:
@@ -283,10 +273,7 @@ class _Builder:
             elif default is None:
                 raise self.error(f"block {name!r} needs parameter {param!r}", path, param)
             else:
-                try:
-                    env[param] = resolve(default, env)
-                except ExpressionError as exc:
-                    raise self.error(str(exc), f"blocks.{name}.params", param) from None
+                env[param] = self.resolve(default, env, f"blocks.{name}.params", param)
         return self.evaluate_vars(block.vars, env, f"blocks.{name}.vars")
 
     # -- the whole spec -------------------------------------------------------------------------------

@@ -155,6 +155,12 @@ def expect_rank(shape: Shape, rank: int | Sequence[int], what: str = "input") ->
         raise OpError(f"{what} must have rank {want} (batch included), got shape {list(shape)}")
 
 
+def expect_min_rank(shape: Shape, rank: int, what: str = "input") -> None:
+    """Raise unless ``shape`` has at least ``rank`` dimensions (batch included)."""
+    if len(shape) < rank:
+        raise OpError(f"{what} must have rank >= {rank} (batch included), got shape {list(shape)}")
+
+
 def normalize_dim(dim: int, rank: int, field_name: str = "dim") -> int:
     """Resolve a possibly negative dimension index against ``rank``."""
     if not -rank <= dim < rank:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .base import Attrs, NoAttrs, OpCost, OpError, Shape, broadcast_shapes, numel, register
+from .base import Attrs, NoAttrs, OpCost, OpError, Shape, broadcast_shapes, expect_min_rank, numel, register
 
 
 class AddAttrs(Attrs):
@@ -72,7 +72,6 @@ def scale(inputs: Sequence[Shape], a: ScaleAttrs) -> OpCost:
 def layer_scale(inputs: Sequence[Shape], a: LayerScaleAttrs) -> OpCost:
     """Multiply by a learnable per-channel gamma (C params); 1 FLOP per element."""
     (x,) = inputs
-    if len(x) < 2:
-        raise OpError(f"layer_scale input must have rank >= 2 (batch included), got shape {list(x)}")
+    expect_min_rank(x, 2, "layer_scale input")
     channels = x[1] if a.channels_first else x[-1]
     return OpCost(outputs=(tuple(x),), params=channels, flops=numel(x))

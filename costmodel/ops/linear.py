@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import PositiveInt
 
-from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, numel, register
+from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, expect_min_rank, numel, register
 
 
 class LinearAttrs(Attrs):
@@ -14,16 +14,11 @@ class LinearAttrs(Attrs):
     bias: bool = True
 
 
-def _min_rank(shape: Shape, rank: int, what: str) -> None:
-    if len(shape) < rank:
-        raise OpError(f"{what} must have rank >= {rank} (batch included), got shape {list(shape)}")
-
-
 @register("linear", LinearAttrs)
 def linear(inputs: Sequence[Shape], a: LinearAttrs) -> OpCost:
     """x @ W.T (+ b) over the last axis of [..., in] -> [..., out]; MACs = rows * in * out."""
     (x,) = inputs
-    _min_rank(x, 2, "linear input")
+    expect_min_rank(x, 2, "linear input")
     in_features = x[-1]
     out_shape = (*x[:-1], a.out)
     out_elems = numel(out_shape)
@@ -42,8 +37,8 @@ def linear(inputs: Sequence[Shape], a: LinearAttrs) -> OpCost:
 def matmul(inputs: Sequence[Shape], a: NoAttrs) -> OpCost:
     """[..., M, K] @ [..., K, N] -> [..., M, N], leading dims broadcast; MACs = batch * M * K * N."""
     x, y = inputs
-    _min_rank(x, 2, "matmul input 0")
-    _min_rank(y, 2, "matmul input 1")
+    expect_min_rank(x, 2, "matmul input 0")
+    expect_min_rank(y, 2, "matmul input 1")
     (m, k), (k2, n) = x[-2:], y[-2:]
     if k != k2:
         raise OpError(f"matmul inner dims differ: {list(x)} @ {list(y)} ({k} vs {k2})")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import AliasChoices, Field, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, numel, register
+from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_min_rank, numel, register
 
 
 class BatchNormAttrs(Attrs):
@@ -37,8 +37,7 @@ class RmsNormAttrs(Attrs):
 
 def _norm_dim(x: Shape, channels_first: bool, what: str) -> int:
     """The size of the normalized axis: axis 1 if ``channels_first`` else the last axis."""
-    if len(x) < 2:
-        raise OpError(f"{what} input must have rank >= 2 (batch included), got shape {list(x)}")
+    expect_min_rank(x, 2, f"{what} input")
     return x[1] if channels_first else x[-1]
 
 

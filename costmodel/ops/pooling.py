@@ -11,7 +11,19 @@ from collections.abc import Sequence
 
 from pydantic import NonNegativeInt, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, pair, register
+from .base import (
+    Attrs,
+    OpClass,
+    OpCost,
+    OpError,
+    Shape,
+    expect_min_rank,
+    expect_rank,
+    normalize_dim,
+    numel,
+    pair,
+    register,
+)
 from .conv import conv_output_size
 
 IntOrList = PositiveInt | list[PositiveInt]
@@ -119,8 +131,7 @@ def adaptive_max_pool2d(inputs: Sequence[Shape], a: AdaptivePoolAttrs) -> OpCost
 
 def _global(inputs: Sequence[Shape], a: GlobalPoolAttrs, counted: bool) -> OpCost:
     (x,) = inputs
-    if len(x) < 3:
-        raise OpError(f"global pool input must have rank >= 3 (batch included), got shape {list(x)}")
+    expect_min_rank(x, 3, "global pool input")
     out_shape = x[:2] if a.flatten else (*x[:2], *(1,) * (len(x) - 2))
     elems = numel(x)
     return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
