@@ -75,6 +75,7 @@ BAD = {
                                       "  - {name: act, op: conv2d, out: 4, kernel: 1, groups: 3}"),
                          "not divisible by groups", "act"),
     "add_unequal": (GOOD.replace("op: relu}", "op: add, inputs: [image, conv]}"), "shape", "act"),
+    "concat_mismatch": (GOOD.replace("op: relu}", "op: concat, inputs: [image, conv], dim: 2}"), "concat", "act"),
     "bad_expression": (GOOD.replace("out: 10", "out: '10 +* 2'"), "cannot parse expression", "fc"),
     "unknown_variable": (GOOD.replace("out: 10", "out: classes"), "not a known variable", "fc"),
     "zero_size": (GOOD.replace("out: 8", "out: 0"), "greater than 0", "conv"),
@@ -112,3 +113,13 @@ def test_bad_options(write_spec) -> None:
         assert result.exit_code == 2 and message in result.output, (args, result.output)
     result = runner.invoke(app, ["analyze", "does/not/exist.yaml"])
     assert result.exit_code == 2 and "cannot read spec" in result.output
+
+
+def test_entry_point_exits_2_without_traceback(write_spec) -> None:
+    import subprocess
+    import sys
+
+    spec = write_spec(GOOD.replace("op: relu", "op: rleu"))
+    proc = subprocess.run([sys.executable, "-m", "costmodel.cli", "analyze", str(spec)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr and proc.stdout == ""
