@@ -13,10 +13,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from .api import analyze as run_analysis
+from .analysis import analyze_graph
+from .api import load_graph
 from .dtypes import BYTES_PER_ELEMENT
 from .errors import SpecError
 from .hardware import HardwareError, list_profiles, load_profile, profile_summary
+from .latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, profile_key, sweep
 from .ops import REGISTRY
 from .report import FORMATS, render
 from .spec.schema import Spec
@@ -81,6 +83,17 @@ def parse_inputs(values: list[str]) -> dict[str, list[int]]:
     return shapes
 
 
+def parse_batches(text: str) -> list[int]:
+    """``'1,8,64' -> [1, 8, 64]``: positive batch sizes for ``--sweep-batch``."""
+    try:
+        batches = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise fail(f"--sweep-batch expects positive batch sizes separated by commas (e.g. 1,8,64,256), got {text!r}")
+    return batches
+
+
 @app.command()
 @user_errors
 def analyze(
@@ -92,14 +105,40 @@ def analyze(
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     depth: Annotated[int | None, typer.Option(min=1, help="aggregate rows by path depth (2: stages.N)")] = None,
+    hw: Annotated[list[str] | None, typer.Option(
+        "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
+    fusion: Annotated[str, typer.Option(
+        help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")] = DEFAULT_FUSION,
+    sweep_batch: Annotated[str | None, typer.Option(
+        "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
 ) -> None:
-    """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals."""
+    """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     if fmt not in FORMATS:
         raise fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if dtype is not None and dtype not in BYTES_PER_ELEMENT:
         raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    result = run_analysis(spec, batch=batch, dtype=dtype, input_shapes=parse_inputs(input or []))
-    write_output(render(result, fmt, depth), output)
+    if fusion not in FUSION_MODES:
+        raise fail(f"unknown --fusion {fusion!r}; choose one of {', '.join(FUSION_MODES)}")
+    batches = parse_batches(sweep_batch) if sweep_batch is not None else []
+    if batches and not hw:
+        raise fail("--sweep-batch needs at least one --hw profile")
+    if batches and fmt == "csv":
+        raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
+    shapes = parse_inputs(input or [])
+    graph = load_graph(spec, batch=batch, input_shapes=shapes)
+    analysis = analyze_graph(graph, dtype)
+    latency: list[LatencyResult] = []
+    sweeps: dict[str, list[ModelLatency]] = {}
+    for name in dict.fromkeys(hw or []):
+        profile = load_profile(name)
+        key = profile_key(profile, name)
+        if any(result.summary.key == key for result in latency):
+            continue
+        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
+        if batches:
+            sweeps[key] = sweep(spec, profile, batches, dtype=analysis.dtype, fusion=fusion, key=key,
+                                input_shapes=shapes)
+    write_output(render(analysis, fmt, depth, latency, sweeps), output)
 
 
 @app.command()
@@ -111,12 +150,7 @@ def schema() -> None:
 @app.command()
 def ops() -> None:
     """List the registered ops with their attributes."""
-    seen: set[str] = set()
-    for name in sorted(REGISTRY):
-        op = REGISTRY[name]
-        if op.name in seen:
-            continue
-        seen.add(op.name)
+    for op in sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name):
         aliases = f" (alias: {', '.join(op.aliases)})" if op.aliases else ""
         attrs = ", ".join(op.attrs.model_fields) or "-"
         typer.echo(f"{op.name:<30} {op.doc}{aliases}\n{'':<30} attributes: {attrs}")

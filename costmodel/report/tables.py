@@ -2,6 +2,10 @@
 
 Text and Markdown are for people (SI units: K = 1e3, M = 1e6, G = 1e9; bytes in kB/MB/GB). CSV and
 JSON are for scripts: raw integers, stable column names.
+
+With latency results (one :class:`LatencyResult` per device, see ``costmodel.latency``), every format also
+gets per-layer latency columns (one set per device, keyed by the profile's file stem), a model summary per
+device and, when given, a throughput-versus-batch sweep.
 """
 
 from __future__ import annotations
@@ -9,10 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
 
 from ..analysis import Analysis, LayerMetrics, aggregate
+from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -54,7 +59,35 @@ def _rows(analysis: Analysis, depth: int | None) -> list[LayerMetrics]:
     return aggregate(analysis.layers, depth) if depth else list(analysis.layers)
 
 
-def _cells(analysis: Analysis, depth: int | None) -> tuple[list[str], list[list[str]], list[str], list[str]]:
+def duration(seconds: float) -> str:
+    """Seconds in SI units: ``0.00123 -> '1.23 ms'``."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns" if seconds else "0"
+
+
+def _op_rows(result: LatencyResult, depth: int | None) -> dict[str, OpLatency]:
+    return aggregate_ops(result.ops, depth) if depth else {row.path: row for row in result.ops}
+
+
+def _latency_cells(row: OpLatency | None) -> list[str]:
+    if row is None or not row.kernel:
+        return ["-", "-", "-", ""]
+    intensity = f"{row.intensity:.1f}" if row.intensity is not None else "-"
+    return [duration(row.latency_s), row.bound, intensity, "yes" if row.cached else ""]
+
+
+def _latency_headers(latency: Sequence[LatencyResult]) -> list[str]:
+    names = ["latency", "bound", "FLOP/B", "cache"]
+    if len(latency) == 1:
+        return names
+    return [f"{name} {result.summary.key}" for result in latency for name in names]
+
+
+def _cells(
+    analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult] = ()
+) -> tuple[list[str], list[list[str]], list[str], list[str]]:
     rows = _rows(analysis, depth)
     t = analysis.totals
     total = LayerMetrics("total", "", "", (), t.params, t.macs, t.flops, t.activations, t.output_elements,
@@ -62,7 +95,16 @@ def _cells(analysis: Analysis, depth: int | None) -> tuple[list[str], list[list[
     body = [[cell(r) for _, cell, _ in COLUMNS] for r in rows]
     foot = [cell(total) for _, cell, _ in COLUMNS]
     foot[2] = ""
-    return [h for h, _, _ in COLUMNS], body, foot, [a for _, _, a in COLUMNS]
+    header, align = [h for h, _, _ in COLUMNS], [a for _, _, a in COLUMNS]
+    for result in latency:
+        ops = _op_rows(result, depth)
+        for cells, row in zip(body, rows, strict=True):
+            cells.extend(_latency_cells(ops.get(row.path)))
+        m = result.summary
+        foot.extend([duration(m.latency_s), "", f"{m.flops / m.dram_bytes:.1f}" if m.dram_bytes else "-", ""])
+        align.extend([">", "<", ">", "<"])
+    header.extend(_latency_headers(latency))
+    return header, body, foot, align
 
 
 def summary_lines(analysis: Analysis) -> list[str]:
@@ -80,21 +122,65 @@ def summary_lines(analysis: Analysis) -> list[str]:
     ]
 
 
-def render_table(analysis: Analysis, depth: int | None = None) -> str:
-    """A fixed-width text table with a totals row and a summary."""
-    header, body, foot, align = _cells(analysis, depth)
-    widths = [max(len(row[i]) for row in [header, *body, foot]) for i in range(len(header))]
+def latency_summary_lines(m: ModelLatency) -> list[str]:
+    """The model figures of one device: latency, throughput, efficiency, bound shares and breakdowns."""
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
+    def shares(parts: Mapping[str, float], shown: int = 8) -> str:
+        if not m.latency_s:
+            return "-"
+        top = sorted(parts.items(), key=lambda kv: -kv[1])
+        shown = len(top) if len(top) <= shown + 1 else shown
+        text = ", ".join(f"{name} {100 * t / m.latency_s:.0f}%" for name, t in top[:shown])
+        rest = sum(t for _, t in top[shown:])
+        return text + (f", {len(top) - shown} more {100 * rest / m.latency_s:.0f}%" if len(top) > shown else "")
 
-    rule = "-" * len(line(header))
-    return "\n".join([*summary_lines(analysis), "", line(header), rule, *map(line, body), rule, line(foot)]) + "\n"
+    return [
+        f"{m.key} ({m.device}), {m.dtype}, batch {m.batch}, fusion {m.fusion}: {duration(m.latency_s)} per batch, "
+        f"{duration(m.latency_per_image_s)} per image, {m.throughput:,.0f} images/s",
+        f"  achieved {m.achieved_flops / 1e12:.1f} TFLOP/s  |  efficiency E {100 * m.efficiency:.1f}% "
+        f"(ideal {duration(m.ideal_s)})  |  memory-bound {100 * m.memory_bound_share:.0f}% of time, "
+        f"launch overhead {100 * m.overhead_share:.0f}%  |  {m.kernels} kernels, {size(m.dram_bytes)} DRAM traffic",
+        f"  by op class: {shares(m.by_class)}",
+        f"  by stage: {shares(m.by_stage)}",
+    ]
 
 
-def render_markdown(analysis: Analysis, depth: int | None = None) -> str:
-    """A GitHub-flavoured Markdown table with the summary above it."""
-    header, body, foot, align = _cells(analysis, depth)
+SWEEP_HEADER = ["device", "batch", "latency", "per image", "images/s", "TFLOP/s", "E", "memory-bound"]
+
+
+def _sweep_rows(sweeps: Mapping[str, Sequence[ModelLatency]]) -> list[list[str]]:
+    return [[m.key, str(m.batch), duration(m.latency_s), duration(m.latency_per_image_s), f"{m.throughput:,.0f}",
+             f"{m.achieved_flops / 1e12:.1f}", f"{100 * m.efficiency:.1f}%", f"{100 * m.memory_bound_share:.0f}%"]
+            for points in sweeps.values() for m in points]
+
+
+def render_table(
+    analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+) -> str:
+    """A fixed-width text table with a totals row and a summary (and latency, when given)."""
+    header, body, foot, align = _cells(analysis, depth, latency)
+
+    def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        return ["  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
+                for cells in rows]
+
+    head, *middle, last = fixed([header, *body, foot], align)
+    rule = "-" * len(head)
+    models = [line for result in latency for line in latency_summary_lines(result.summary)]
+    lines = [*summary_lines(analysis), *models, "", head, rule, *middle, rule, last]
+    if sweeps:
+        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], "<>>>>>>>")]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(
+    analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+) -> str:
+    """A GitHub-flavoured Markdown table with the summary above it (and latency, when given)."""
+    header, body, foot, align = _cells(analysis, depth, latency)
     marks = ["---:" if a == ">" else "---" for a in align]
 
     def line(cells: Sequence[str]) -> str:
@@ -102,34 +188,74 @@ def render_markdown(analysis: Analysis, depth: int | None = None) -> str:
 
     foot = [f"**{c}**" if c else c for c in foot]
     summary = [f"- {s}" for s in summary_lines(analysis)[1:]]
-    return "\n".join([f"### {summary_lines(analysis)[0]}", "", *summary, "", line(header), line(marks),
-                      *map(line, body), line(foot)]) + "\n"
+    summary += [f"- {s.strip()}" for result in latency for s in latency_summary_lines(result.summary)]
+    lines = [f"### {summary_lines(analysis)[0]}", "", *summary, "", line(header), line(marks), *map(line, body),
+             line(foot)]
+    if sweeps:
+        lines += ["", line(SWEEP_HEADER), line(["---", *["---:"] * (len(SWEEP_HEADER) - 1)]),
+                  *map(line, _sweep_rows(sweeps))]
+    return "\n".join(lines) + "\n"
 
 
-def render_csv(analysis: Analysis, depth: int | None = None) -> str:
-    """One row per layer (or group), raw integers; shapes as ``1x96x56x56``."""
+LATENCY_CSV_FIELDS = ("latency_s", "bound", "intensity", "ridge", "dram_read", "dram_written", "cache_read", "cached",
+                      "kernel")
+
+
+def render_csv(
+    analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+) -> str:
+    """One row per layer (or group), raw numbers; shapes as ``1x96x56x56``; latency columns ``KEY.FIELD``.
+
+    The CSV holds only the per-layer table: the model summary and sweep are in the JSON format.
+    """
     names = [f.name for f in fields(LayerMetrics)]
+    names += [f"{result.summary.key}.{name}" for result in latency for name in LATENCY_CSV_FIELDS]
+    ops = [_op_rows(result, depth) for result in latency]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for row in _rows(analysis, depth):
-        writer.writerow({**asdict(row), "output_shape": shape_text(row.output_shape)})
+        extra = {}
+        for result, by_path in zip(latency, ops, strict=True):
+            op = asdict(by_path[row.path]) if row.path in by_path else {}
+            extra.update({f"{result.summary.key}.{name}": op.get(name) for name in LATENCY_CSV_FIELDS})
+        writer.writerow({**asdict(row), "output_shape": shape_text(row.output_shape), **extra})
     return out.getvalue()
 
 
-def render_json(analysis: Analysis, depth: int | None = None) -> str:
-    """The whole analysis, raw numbers, stable keys."""
+def render_json(
+    analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+) -> str:
+    """The whole analysis, raw numbers, stable keys; with latency, each layer gets ``latency: {KEY: {...}}``
+    and the top level ``latency: {KEY: {summary, kernels}}`` (and ``sweep: {KEY: [summary, ...]}``)."""
     data = analysis.to_dict()
     if depth:
         data["layers"] = [{**asdict(r), "output_shape": list(r.output_shape)} for r in _rows(analysis, depth)]
+    for result in latency:
+        by_path = _op_rows(result, depth)
+        for layer in data["layers"]:
+            op = by_path.get(layer["path"])
+            if op is not None:
+                fields_ = {k: v for k, v in asdict(op).items() if k not in ("path", "op", "op_class")}
+                layer.setdefault("latency", {})[result.summary.key] = fields_
+        full = result.to_dict()
+        data.setdefault("latency", {})[result.summary.key] = {"summary": full["summary"], "kernels": full["kernels"]}
+    if sweeps:
+        data["sweep"] = {key: [asdict(m) for m in points] for key, points in sweeps.items()}
     return json.dumps(data, indent=2) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Analysis, int | None], str]] = {
+Renderer = Callable[..., str]
+RENDERERS: dict[str, Renderer] = {
     "table": render_table, "json": render_json, "csv": render_csv, "markdown": render_markdown,
 }
 
 
-def render(analysis: Analysis, fmt: str = "table", depth: int | None = None) -> str:
-    """Render in one of :data:`FORMATS`."""
-    return RENDERERS[fmt](analysis, depth)
+def render(
+    analysis: Analysis, fmt: str = "table", depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+) -> str:
+    """Render in one of :data:`FORMATS`; ``latency`` adds one column set per device, ``sweeps`` a batch curve."""
+    return RENDERERS[fmt](analysis, depth, latency, sweeps)

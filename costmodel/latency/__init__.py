@@ -1,0 +1,47 @@
+"""Roofline latency model: per-op compute and memory time on a hardware profile, fusion, model figures.
+
+See docs/latency-model.md. Entry points: :func:`estimate` (an expanded graph and a profile) and
+:func:`estimate_spec` (a spec file and a profile name); both return a :class:`LatencyResult`.
+"""
+
+from .fusion import EPILOGUE_CLASSES, FUSION_MODES, OpTraffic, group_layers, kernel_traffic
+from .model import (
+    DEFAULT_FUSION,
+    KernelLatency,
+    LatencyResult,
+    ModelLatency,
+    OpLatency,
+    aggregate_ops,
+    estimate,
+    estimate_spec,
+    profile_key,
+    summarize,
+    sweep,
+)
+from .roofline import Roofline, Unit, check_dtype, fastest_peak, kernel_roofline, unit_for, usable_cache_bytes
+
+__all__ = [
+    "DEFAULT_FUSION",
+    "EPILOGUE_CLASSES",
+    "FUSION_MODES",
+    "KernelLatency",
+    "LatencyResult",
+    "ModelLatency",
+    "OpLatency",
+    "OpTraffic",
+    "Roofline",
+    "Unit",
+    "aggregate_ops",
+    "check_dtype",
+    "estimate",
+    "estimate_spec",
+    "fastest_peak",
+    "group_layers",
+    "kernel_traffic",
+    "profile_key",
+    "kernel_roofline",
+    "summarize",
+    "sweep",
+    "unit_for",
+    "usable_cache_bytes",
+]

@@ -1,0 +1,148 @@
+"""Which layers run together as one kernel, and what each kernel moves to and from DRAM.
+
+Fusion modes (``FUSION_MODES``):
+
+- ``none``: every non-view op is its own kernel (eager execution).
+- ``epilogue``: norms and elementwise ops (activations, residual adds, layer scale, ...) fold into the
+  kernel that produced one of their inputs, if that kernel is the one just before them.
+- ``block``: consecutive epilogue kernels that lie inside the same innermost block instance (layers
+  sharing the path prefix before their last component, e.g. ``stages.2.blocks.4``) become one kernel.
+  Block grouping coarsens epilogue grouping, so it never moves more bytes.
+
+View ops (reshape, slice, dropout, ...) launch nothing and move nothing: a kernel reading a view reads
+the viewed tensor. A kernel reads each distinct external tensor once and writes each output that is
+needed outside it (a graph output, or read by a later kernel); tensors produced and consumed inside a
+kernel never leave the chip. A tensor written by the immediately preceding kernel that fits in half the
+last-level cache is served from the cache, not DRAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..graph import Graph, Layer, TensorRef
+from ..ops.base import numel
+
+FUSION_MODES = ("none", "epilogue", "block")
+EPILOGUE_CLASSES = frozenset({"norm", "elementwise"})
+
+
+@dataclass(frozen=True)
+class OpTraffic:
+    """Bytes one op of a kernel accounts for: DRAM reads (inputs + weights), DRAM writes, cache reads."""
+
+    dram_read: int
+    dram_written: int
+    cache_read: int
+
+    @property
+    def dram_bytes(self) -> int:
+        """Bytes moved to and from DRAM."""
+        return self.dram_read + self.dram_written
+
+
+Tensor = tuple[str, int]  # (producing layer path or "input:NAME", output index)
+
+
+class _Dataflow:
+    """Producers and consumers of the graph's tensors, seen through views."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.layers = {layer.path: layer for layer in graph.layers}
+        self.consumers: dict[Tensor, set[str]] = {}
+        for layer in graph.layers:
+            if not layer.cost.is_view:
+                for ref in layer.inputs:
+                    self.consumers.setdefault(self.root(ref), set()).add(layer.path)
+        self.outputs = {self.root(ref) for ref in graph.outputs}
+
+    def root(self, ref: TensorRef) -> Tensor:
+        """The non-view tensor (or graph input) that ``ref`` aliases."""
+        layer = self.layers.get(ref.node)
+        while layer is not None and layer.cost.is_view:
+            ref = layer.inputs[0]
+            layer = self.layers.get(ref.node)
+        return ref.node, ref.index
+
+    def read_key(self, ref: TensorRef) -> tuple[Tensor, Tensor | None]:
+        """Identity of what reading ``ref`` touches: the root tensor, plus the view for a partial view."""
+        root = self.root(ref)
+        whole = numel(self.graph.shape(ref)) == numel(self.graph.shape(TensorRef(*root)))
+        return root, None if whole else (ref.node, ref.index)
+
+
+def _parent(path: str) -> str:
+    return path.rpartition(".")[0]
+
+
+def group_layers(graph: Graph, mode: str) -> list[list[Layer]]:
+    """Kernels as lists of (non-view) layers, in execution order; each kernel is a contiguous run."""
+    if mode not in FUSION_MODES:
+        raise ValueError(f"unknown fusion mode {mode!r}; choose one of {', '.join(FUSION_MODES)}")
+    flow = _Dataflow(graph)
+    ops = [layer for layer in graph.layers if not layer.cost.is_view]
+    if mode == "none":
+        return [[layer] for layer in ops]
+    kernels: list[list[Layer]] = []
+    for layer in ops:
+        last = {member.path for member in kernels[-1]} if kernels else set()
+        if layer.cost.op_class.value in EPILOGUE_CLASSES and any(flow.root(r)[0] in last for r in layer.inputs):
+            kernels[-1].append(layer)
+        else:
+            kernels.append([layer])
+    if mode == "epilogue":
+        return kernels
+    merged: list[list[Layer]] = []
+    previous_block: str | None = None
+    for kernel in kernels:
+        parents = {_parent(layer.path) for layer in kernel}
+        block = parents.pop() if len(parents) == 1 else None
+        if block and block == previous_block:
+            merged[-1].extend(kernel)
+        else:
+            merged.append(list(kernel))
+        previous_block = block or None
+    return merged
+
+
+def kernel_traffic(
+    graph: Graph, kernels: Sequence[Sequence[Layer]], bytes_per_element: int, cache_bytes: float
+) -> list[list[OpTraffic]]:
+    """Per kernel, per member op: the bytes it accounts for (:class:`OpTraffic`).
+
+    Reads are charged to the first member that reads a tensor, writes to the member that produces it,
+    weights (and extra tables) to their owner.
+    """
+    flow = _Dataflow(graph)
+    out: list[list[OpTraffic]] = []
+    previous: set[str] = set()
+    for kernel in kernels:
+        members = {layer.path for layer in kernel}
+        seen: set[tuple[Tensor, Tensor | None]] = set()
+        rows = []
+        for layer in kernel:
+            dram = (layer.cost.params + layer.cost.extra_read_elems) * bytes_per_element
+            cache = 0
+            for ref in layer.inputs:
+                key = flow.read_key(ref)
+                producer = key[0][0]
+                if producer in members or key in seen:
+                    continue
+                seen.add(key)
+                size = numel(graph.shape(ref)) * bytes_per_element
+                if producer in previous and size <= cache_bytes:
+                    cache += size
+                else:
+                    dram += size
+            written = 0
+            for index, shape in enumerate(layer.cost.outputs):
+                tensor = (layer.path, index)
+                users = flow.consumers.get(tensor, set())
+                if tensor in flow.outputs or not users or not users <= members:
+                    written += numel(shape) * bytes_per_element
+            rows.append(OpTraffic(dram, written, cache))
+        out.append(rows)
+        previous = members
+    return out

@@ -1,0 +1,96 @@
+"""The roofline of one kernel: which unit it runs on, its compute and memory time, and what bounds it.
+
+Units: time in seconds, traffic in bytes, rates in FLOP/s and bytes/s (profiles hold TFLOP/s and GB/s;
+the conversion happens here and nowhere else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..hardware import HardwareError, HardwareProfile
+
+MATRIX_CLASSES = frozenset({"gemm", "attention"})  # dense/grouped conv, linear, matmul, attention matmuls
+VECTOR_CLASSES = frozenset({"depthwise", "norm", "elementwise", "reduction", "data_movement"})
+
+MIB = 1024 * 1024  # cache sizes in profiles are binary megabytes (an "L2 of 6 MB" is 6144 KB)
+USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors handed from kernel to kernel
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The unit an op runs on: ``name`` ("matrix" or "vector"), the dtype whose peak is used, peak FLOP/s."""
+
+    name: str
+    dtype: str
+    peak_flops: float
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """One kernel's times in seconds and its bound ("compute", "memory" or "overhead")."""
+
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    latency_s: float
+    bound: str
+
+
+def check_dtype(profile: HardwareProfile, dtype: str) -> None:
+    """Raise :class:`HardwareError` unless the profile lists a peak for ``dtype`` on some unit."""
+    if dtype not in profile.peak.matrix and dtype not in profile.peak.vector:
+        have = sorted({*profile.peak.matrix, *profile.peak.vector})
+        raise HardwareError(f"{profile.name} has no {dtype} peak (its profile lists: {', '.join(have) or 'none'})")
+
+
+def unit_for(profile: HardwareProfile, op_class: str, dtype: str) -> Unit:
+    """The unit an op class runs on for ``dtype``.
+
+    GEMM-like classes (gemm, attention): the matrix unit if the profile lists ``dtype`` there, else the
+    vector unit for ``dtype``. Vector classes: the vector unit for ``dtype``, else the vector fp32 unit
+    (GPUs list no separate fp16 CUDA-core rate), else the matrix unit for ``dtype`` (a device that lists
+    only a matrix rate, e.g. a TPU).
+    """
+    check_dtype(profile, dtype)
+    matrix, vector = profile.peak.matrix, profile.peak.vector
+    if op_class in MATRIX_CLASSES:
+        order = [("matrix", dtype), ("vector", dtype)]
+    else:
+        order = [("vector", dtype), ("vector", "fp32"), ("matrix", dtype)]
+    for name, key in order:
+        table = matrix if name == "matrix" else vector
+        if key in table:
+            return Unit(name, key, table[key] * 1e12)
+    raise HardwareError(f"{profile.name} has no peak usable for {op_class} ops in {dtype}")  # pragma: no cover
+
+
+def fastest_peak(profile: HardwareProfile, dtype: str) -> float:
+    """FLOP/s of the fastest unit that lists ``dtype`` (the ideal-latency denominator)."""
+    check_dtype(profile, dtype)
+    return max(table[dtype] for table in (profile.peak.matrix, profile.peak.vector) if dtype in table) * 1e12
+
+
+def bandwidth(profile: HardwareProfile) -> float:
+    """Main-memory bandwidth in bytes/s."""
+    return profile.memory.bandwidth_gbs * 1e9
+
+
+def launch_overhead(profile: HardwareProfile) -> float:
+    """Fixed cost per kernel in seconds."""
+    return profile.launch_overhead_us * 1e-6
+
+
+def usable_cache_bytes(profile: HardwareProfile) -> float:
+    """Bytes of the last-level on-chip cache (LLC, else L2) a tensor may occupy to be handed on: half of it."""
+    size_mb = profile.caches.llc_mb or profile.caches.l2_mb or 0.0
+    return size_mb * MIB * USABLE_CACHE_FRACTION
+
+
+def kernel_roofline(compute_s: float, memory_s: float, overhead_s: float) -> Roofline:
+    """Latency = max(compute, memory) + launch overhead; the bound is whichever term is largest."""
+    busy = max(compute_s, memory_s)
+    bound = "compute" if compute_s >= memory_s and compute_s > 0 else "memory"
+    if overhead_s > busy:
+        bound = "overhead"
+    return Roofline(compute_s, memory_s, overhead_s, busy + overhead_s, bound)
