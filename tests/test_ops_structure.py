@@ -335,3 +335,28 @@ def test_learned_bias() -> None:
     assert (cost.params, cost.flops, cost.macs) == (8 * 49 * 49, 4 * 8 * 49 * 49, 0)
     assert run("learned_bias", (4, 8, 49, 49), shape=[8, 1, 1]).params == 8
     fails("learned_bias", (4, 8, 49, 49), shape=[7, 1, 1], field="shape")
+
+
+def test_swin_eager_attention_parts() -> None:
+    # Swin-T stage 0: 64 windows of 7x7 = 49 tokens, 3 heads of 32; one image.
+    q = (64, 3, 49, 32)
+    bias = get_op("relative_position_bias")
+    cost = bias.fn([q], bias.attrs(window=7))
+    assert cost.outputs == ((1, 3, 49, 49),)
+    assert cost.params == (2 * 7 - 1) ** 2 * 3  # the learned table: 169 relative offsets per head
+    mask = get_op("shift_window_mask")
+    scores = (64, 3, 49, 49)
+    assert mask.fn([scores], mask.attrs(window=7)).flops == 64 * 3 * 49 * 49  # one add per score
+    with pytest.raises(OpError, match="needs 49"):
+        bias.fn([(64, 3, 50, 32)], bias.attrs(window=7))
+
+
+def test_sdpa_with_mask_input() -> None:
+    sdpa = get_op("sdpa")
+    q = (2, 4, 16, 8)
+    plain = sdpa.fn([q, q, q], sdpa.attrs())
+    masked = sdpa.fn([q, q, q, (1, 4, 16, 16)], sdpa.attrs())
+    assert masked.macs == plain.macs == 2 * (2 * 4 * 16 * 16 * 8)  # q@k^T and attn@v
+    assert masked.flops == plain.flops + 2 * 4 * 16 * 16  # one add per score for the mask
+    with pytest.raises(OpError, match="broadcast"):
+        sdpa.fn([q, q, q, (1, 4, 16, 15)], sdpa.attrs())

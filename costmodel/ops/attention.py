@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import NonNegativeInt, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_rank, register
+from .base import Attrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, expect_rank, numel, register
 from .shape import window_grid
 
 SOFTMAX_FLOPS = 5  # per element: max, subtract, exp, sum, divide
@@ -63,19 +63,47 @@ class SdpaAttrs(Attrs):
     scale: bool = True
 
 
-@register("scaled_dot_product_attention", SdpaAttrs, inputs=3, aliases=("sdpa",))
+@register("scaled_dot_product_attention", SdpaAttrs, inputs=(3, 4), aliases=("sdpa",))
 def scaled_dot_product_attention(inputs: Sequence[Shape], a: SdpaAttrs) -> OpCost:
-    """softmax(q @ k^T * scale) @ v over q [N, H, Lq, d], k [N, H, Lk, d], v [N, H, Lk, dv]."""
-    q, k, v = inputs
-    for shape, name in zip(inputs, ("q", "k", "v"), strict=True):
+    """softmax(q @ k^T * scale [+ mask]) @ v over q [N, H, Lq, d], k [N, H, Lk, d], v [N, H, Lk, dv]."""
+    q, k, v, *mask = inputs
+    for shape, name in zip(inputs, ("q", "k", "v", "attn_mask"), strict=False):
         expect_rank(shape, 4, name)
     n, h, lq, d = q
     if k[:2] != (n, h) or v[:2] != (n, h):
         raise OpError(f"q {list(q)}, k {list(k)}, v {list(v)} differ in batch or heads")
     if k[3] != d or v[2] != k[2]:
         raise OpError(f"k {list(k)} must be [N, H, Lk, {d}] and v {list(v)} must be [N, H, {k[2]}, dv]")
-    c = attention_core(n * h, lq, k[2], d, v[3], score_adds=int(a.causal), scale=a.scale)
+    if mask and broadcast_shapes([mask[0], (n, h, lq, k[2])]) != (n, h, lq, k[2]):
+        raise OpError(f"attn_mask {list(mask[0])} does not broadcast to the scores [{n}, {h}, {lq}, {k[2]}]")
+    c = attention_core(n * h, lq, k[2], d, v[3], score_adds=int(a.causal) + len(mask), scale=a.scale)
     return _cost((n, h, lq, v[3]), c)
+
+
+class WindowAttrs(Attrs):
+    window: PositiveInt
+
+
+@register("relative_position_bias", WindowAttrs)
+def relative_position_bias(inputs: Sequence[Shape], a: WindowAttrs) -> OpCost:
+    """Swin's relative position bias for q [B, H, L, d]: gathers a learned (2w-1)^2 x H table into [1, H, L, L]."""
+    (q,) = inputs
+    expect_rank(q, 4, "q")
+    _, heads, length, _ = q
+    if length != a.window**2:
+        raise OpError(f"q has {length} tokens per window; window {a.window} needs {a.window**2}", field="window")
+    return OpCost(outputs=((1, heads, length, length),), params=(2 * a.window - 1) ** 2 * heads,
+                  op_class=OpClass.DATA_MOVEMENT)
+
+
+@register("shift_window_mask", WindowAttrs)
+def shift_window_mask(inputs: Sequence[Shape], a: WindowAttrs) -> OpCost:
+    """Add Swin's shifted-window mask (a constant buffer, -100 across window seams) to scores [B, H, L, L]."""
+    (scores,) = inputs
+    expect_rank(scores, 4, "scores")
+    if scores[2] != a.window**2 or scores[3] != a.window**2:
+        raise OpError(f"scores {list(scores)} are not [B, H, {a.window**2}, {a.window**2}]", field="window")
+    return OpCost(outputs=(scores,), flops=numel(scores))
 
 
 class AttentionAttrs(Attrs):
