@@ -1,0 +1,229 @@
+"""DeepMAD's entropy, effectiveness and depth penalty (Shen et al., CVPR 2023), from formulas or from a graph.
+
+Units: entropies are in nats (natural logarithms) and dimensionless; widths ``w = c_in · k² / groups`` are
+counts of input elements per output element; resolutions enter as feature-map areas ``H · W`` (pixels).
+
+The network is read as stages of conv layers. From a :class:`~costmodel.graph.Graph` (see docs/designer.md):
+
+- **main path**: the conv2d layers on the input-to-output path with the most conv layers; shortcut
+  projections and other parallel branches are off it, and so are convs that read a globally pooled tensor
+  (squeeze-excite gates);
+- **stages**: main-path convs are grouped by their top-level node (``layer2``, or ``stages.1`` /
+  ``blocks.3`` when the top-level node is repeated); consecutive groups whose last conv has the same
+  output resolution form one stage. A stage's resolution and channels are those of its last conv's output;
+- **blocks** (for the depth penalty): main-path convs sharing a path prefix that ends at a repeat index
+  (``layer2.0``, ``stages.1.blocks.4``), when there are at least two of them; lone convs (stems,
+  downsampling layers) are not blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..graph import Graph, Layer
+
+DEFAULT_BETA = 10.0
+
+
+class DesignError(ValueError):
+    """A design question that has no answer: a layout that does not fit, a network with no conv stages."""
+
+LAST_STAGE_ALPHA = 8.0
+POOLING_OPS = frozenset({"reduce_mean", "global_avg_pool", "global_max_pool", "adaptive_avg_pool2d",
+                         "adaptive_max_pool2d"})
+
+
+def default_alphas(stages: int) -> list[float]:
+    """DeepMAD's stage weights: 1 for every stage, 8 for the last ([1, 1, 1, 1, 8] for five stages)."""
+    return [1.0] * (stages - 1) + [LAST_STAGE_ALPHA]
+
+
+def stage_entropies(
+    log_widths: Sequence[Sequence[float]], areas: Sequence[float], channels: Sequence[float]
+) -> list[float]:
+    """``H_i = log(r_i² · c_i) · Σ_{layers j up to the end of stage i} log w_j`` (nats), one per stage.
+
+    ``log_widths[i]``: the natural logs of stage i's layer widths; ``areas[i]``: its output area r_i²
+    (pixels); ``channels[i]``: its output channels.
+    """
+    out, running = [], 0.0
+    for logs, area, c in zip(log_widths, areas, channels, strict=True):
+        running += sum(logs)
+        out.append(math.log(area * c) * running)
+    return out
+
+
+def effectiveness(log_widths: Sequence[Sequence[float]]) -> list[float]:
+    """``ρ_i = L_i / w̄_i`` per stage: L_i the number of layers up to the end of stage i, w̄_i the geometric
+    mean of their widths (``exp`` of the mean log width). Dimensionless."""
+    out, layers, total = [], 0, 0.0
+    for logs in log_widths:
+        layers += len(logs)
+        total += sum(logs)
+        out.append(layers / math.exp(total / layers) if layers else 0.0)
+    return out
+
+
+def depth_penalty(depths: Sequence[float], beta: float = DEFAULT_BETA) -> float:
+    """``β · exp(std(depths))`` with the population standard deviation; 0 depths give ``β``."""
+    if not depths:
+        return beta
+    mean = sum(depths) / len(depths)
+    return beta * math.exp(math.sqrt(sum((d - mean) ** 2 for d in depths) / len(depths)))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a network as the entropy sees it."""
+
+    groups: tuple[str, ...]  # the top-level path groups merged into it (``layer2`` or ``stages.1``)
+    area: int  # output feature-map area H·W (pixels)
+    channels: int  # output channels of its last main-path conv
+    widths: tuple[int, ...]  # main-path conv widths c_in·k²/groups, in order
+    blocks: int  # blocks (>= 2 main-path convs under one repeat index)
+
+
+@dataclass(frozen=True)
+class Score:
+    """DeepMAD's figures for a network: per-stage entropy and ρ, the penalty and the objective."""
+
+    stages: tuple[Stage, ...]
+    alphas: tuple[float, ...]
+    entropies: tuple[float, ...]  # H_i, nats
+    rhos: tuple[float, ...]  # ρ_i
+    penalty: float  # β · exp(std of the depths of the block stages after the first)
+    penalty_depths: tuple[int, ...]
+
+    @property
+    def entropy(self) -> float:
+        """``Σ α_i H_i`` (nats)."""
+        return sum(a * h for a, h in zip(self.alphas, self.entropies, strict=True))
+
+    @property
+    def objective(self) -> float:
+        """``Σ α_i H_i − β · exp(std depths)``: what the designer maximises."""
+        return self.entropy - self.penalty
+
+    @property
+    def rho(self) -> float:
+        """The largest ρ_i (the constraint is ρ_i ≤ ρ0 at every stage)."""
+        return max(self.rhos)
+
+    @property
+    def depth(self) -> int:
+        """Main-path conv layers."""
+        return sum(len(s.widths) for s in self.stages)
+
+
+def score(
+    stages: Sequence[Stage], alphas: Sequence[float] | None = None, beta: float = DEFAULT_BETA
+) -> Score:
+    """Entropy, ρ and penalty of a list of stages; ``alphas`` default to :func:`default_alphas`."""
+    alphas = list(alphas) if alphas is not None else default_alphas(len(stages))
+    if len(alphas) != len(stages):
+        raise DesignError(f"{len(alphas)} stage weights (--alpha) for {len(stages)} stages")
+    logs = [[math.log(w) for w in s.widths] for s in stages]
+    block_depths = [s.blocks for s in stages if s.blocks]
+    penalty_depths = tuple(block_depths[1:])
+    return Score(
+        stages=tuple(stages), alphas=tuple(alphas),
+        entropies=tuple(stage_entropies(logs, [s.area for s in stages], [s.channels for s in stages])),
+        rhos=tuple(effectiveness(logs)), penalty=depth_penalty(penalty_depths, beta), penalty_depths=penalty_depths,
+    )
+
+
+# -- reading a graph --------------------------------------------------------------------------------------
+
+def _is_conv(layer: Layer) -> bool:
+    return layer.op == "conv2d"
+
+
+def _spatial_area(shape: Sequence[int]) -> int:
+    return math.prod(shape[2:]) if len(shape) > 2 else 1
+
+
+def main_path(graph: Graph) -> list[Layer]:
+    """The main-path conv layers (see the module docstring), in graph order."""
+    convs: dict[str, int] = {}  # layer path -> most conv layers on a path ending at its output
+    previous: dict[str, str | None] = {}
+    pooled: dict[str, bool] = {}  # the output is (derived only from) a globally pooled tensor
+    for layer in graph.layers:
+        sources = [ref.node for ref in layer.inputs if not ref.node.startswith("input:")]
+        if layer.op in POOLING_OPS:
+            pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
+        else:
+            pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)
+        best, best_source = 0, None
+        for source in sources:
+            if convs[source] > best:
+                best, best_source = convs[source], source
+        reads_pooled = bool(sources) and all(pooled[s] for s in sources)
+        convs[layer.path] = best + (_is_conv(layer) and not reads_pooled)
+        previous[layer.path] = best_source
+    end: str | None = max(convs, key=convs.__getitem__) if convs else None
+    by_path = {layer.path: layer for layer in graph.layers}
+    chain: list[Layer] = []
+    while end is not None:
+        layer = by_path[end]
+        source = previous[end]
+        if convs[end] > (convs[source] if source else 0):
+            chain.append(layer)
+        end = source
+    return chain[::-1]
+
+
+def _group(path: str) -> str:
+    parts = path.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
+
+
+def _block_key(path: str) -> str | None:
+    parts = path.split(".")[:-1]
+    for end in range(len(parts), 0, -1):
+        if parts[end - 1].isdigit():
+            return ".".join(parts[:end])
+    return None
+
+
+def conv_width(layer: Layer) -> int:
+    """``c_in · k_h · k_w / groups`` of a conv layer."""
+    kernel = layer.attrs.kernel  # type: ignore[attr-defined]
+    area = math.prod(kernel) if isinstance(kernel, list) else kernel ** (len(layer.input_shapes[0]) - 2)
+    return layer.input_shapes[0][1] * area // layer.attrs.groups  # type: ignore[attr-defined]
+
+
+def stages_of(graph: Graph) -> list[Stage]:
+    """The graph's stages (see the module docstring). Raises DesignError when it has no conv layers."""
+    chain = main_path(graph)
+    if not chain:
+        raise DesignError(f"{graph.name}: no conv2d layers on the main path; the entropy needs a CNN")
+    groups: list[tuple[str, list[Layer]]] = []
+    for layer in chain:
+        name = _group(layer.path)
+        if groups and groups[-1][0] == name:
+            groups[-1][1].append(layer)
+        else:
+            groups.append((name, [layer]))
+    merged: list[tuple[list[str], list[Layer]]] = []
+    for name, layers in groups:
+        area = _spatial_area(layers[-1].cost.outputs[0])
+        if merged and _spatial_area(merged[-1][1][-1].cost.outputs[0]) == area:
+            merged[-1][0].append(name)
+            merged[-1][1].extend(layers)
+        else:
+            merged.append(([name], list(layers)))
+    stages = []
+    for names, layers in merged:
+        keys = [_block_key(layer.path) for layer in layers]
+        blocks = {k for k in keys if k is not None and keys.count(k) >= 2}
+        last = layers[-1].cost.outputs[0]
+        stages.append(Stage(groups=tuple(names), area=_spatial_area(last), channels=last[1],
+                            widths=tuple(conv_width(layer) for layer in layers), blocks=len(blocks)))
+    return stages
+
+
+def score_graph(graph: Graph, alphas: Sequence[float] | None = None, beta: float = DEFAULT_BETA) -> Score:
+    """DeepMAD's entropy, ρ per stage and depth penalty of an expanded network."""
+    return score(stages_of(graph), alphas, beta)

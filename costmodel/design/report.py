@@ -1,0 +1,179 @@
+"""Text for the designer's results, the scores of existing networks and the entropy-MACs frontier (PNG)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..analysis import Analysis
+from .entropy import DesignError, Score
+from .solver import Budget, InfeasibleError, Problem, Result, si
+
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+
+
+def parse_count(text: str, what: str = "--flops") -> float:
+    """``'4.13G' -> 4.13e9``, ``'25.55M' -> 25.55e6``, ``'1e9' -> 1e9`` (K, M, G, T; case-insensitive)."""
+    value = text.strip().upper()
+    suffix = value[-1] if value and value[-1] in "KMGT" else ""
+    try:
+        number = float(value[:len(value) - len(suffix)]) * _SUFFIX[suffix]
+    except ValueError:
+        raise DesignError(f"{what} expects a number with an optional K, M, G or T suffix (e.g. 4.13G), "
+                          f"got {text!r}") from None
+    if not number > 0:
+        raise DesignError(f"{what} must be positive, got {text!r}")
+    return number
+
+
+def parse_seconds(text: str) -> float:
+    """``'1.5ms' -> 0.0015`` (s, ms, us; a bare number is milliseconds)."""
+    value = text.strip().lower()
+    unit = next((u for u in ("ms", "us", "s") if value.endswith(u)), "")
+    try:
+        number = float(value[:len(value) - len(unit)]) * _SECONDS.get(unit, 1e-3)
+    except ValueError:
+        raise DesignError(f"--latency expects a time such as 1.5ms, got {text!r}") from None
+    if not number > 0:
+        raise DesignError(f"--latency must be positive, got {text!r}")
+    return number
+
+
+def parse_budgets(text: str, params: float | None, rho: float) -> list[Budget]:
+    """``'1G,2G:12M,4.13G'``: MAC budgets, each with an optional ``:params``, else ``params``."""
+    budgets = []
+    for item in (part.strip() for part in text.split(",")):
+        if item:
+            macs, _, own = item.partition(":")
+            budgets.append(Budget(parse_count(macs, "--sweep"), parse_count(own, "--sweep") if own else params, rho))
+    if not budgets:
+        raise DesignError(f"--sweep expects MAC budgets separated by commas (e.g. 0.5G,1G,2G:12M), got {text!r}")
+    return budgets
+
+
+_FAMILY = {"resnet": "ResNet bottleneck", "mbconv": "MobileNet inverted bottleneck", "convnext": "ConvNeXt block"}
+
+
+def _side(area: int) -> str:
+    side = math.isqrt(area)
+    return f"{side}x{side}" if side * side == area else f"{area} px"
+
+
+def budget_text(budget: Budget) -> str:
+    """``MACs <= 4.13G, params <= 25.55M, rho <= 0.3``."""
+    parts = [f"MACs <= {si(budget.macs)}"]
+    if budget.params is not None:
+        parts.append(f"params <= {si(budget.params)}")
+    return ", ".join(parts + [f"rho <= {budget.rho:g}"])
+
+
+def score_table(score: Score, rows: Sequence[dict[str, str]] | None = None) -> list[str]:
+    """One line per stage: resolution, channels, layers, blocks, H_i and ρ_i (and design columns if given)."""
+    extra = list(rows[0]) if rows else []
+    header = ["stage", "output", "channels", "layers", "blocks", *extra, "H_i", "rho_i"]
+    body = []
+    for i, (stage, h, rho) in enumerate(zip(score.stages, score.entropies, score.rhos, strict=True)):
+        cells = [str(i), _side(stage.area), str(stage.channels), str(len(stage.widths)), str(stage.blocks or "-")]
+        cells += [rows[i][key] for key in extra] if rows else []
+        body.append(cells + [f"{h:,.0f}", f"{rho:.3f}"])
+    widths = [max(len(row[j]) for row in [header, *body]) for j in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in [header, *body]]
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
+
+
+def score_summary(score: Score) -> list[str]:
+    """The objective's parts on two lines."""
+    depths = ", ".join(str(d) for d in score.penalty_depths)
+    alphas = ", ".join(f"{a:g}" for a in score.alphas)
+    return [f"entropy sum(alpha_i*H_i) {score.entropy:,.1f} (alpha [{alphas}])  -  penalty beta*exp(std[{depths}]) "
+            f"{score.penalty:,.1f}  =  objective {score.objective:,.1f}",
+            f"effectiveness rho {score.rho:.3f} (largest rho_i)  |  {score.depth} main-path conv layers"]
+
+
+def result_text(problem: Problem, result: Result, latency_budget_s: float | None = None) -> str:
+    """What ``costmodel design`` prints for one solved problem."""
+    d, b = result.design, problem.budget
+    se = " with squeeze-excite" if d.se else ""
+    rows = []
+    for i in range(len(result.score.stages)):
+        j = i if d.family == "convnext" else i - 1  # the block stage shown on this entropy stage
+        if j < 0:
+            rows.append({"mid": "-", "kernel": "3 (stem)"})
+        else:
+            stem = " +stem" if d.family == "convnext" and i == 0 else ""
+            rows.append({"mid": str(d.mids[j]), "kernel": f"{d.kernels[j]}{stem}"})
+    lines = [f"DeepMAD design: {_FAMILY[d.family]}{se} space, {d.resolution} px input, {d.stages} block stages",
+             f"budgets: {budget_text(b)}" + (f", latency <= {latency_budget_s * 1e3:.4g} ms" if latency_budget_s
+                                             else ""),
+             f"solved in {result.seconds:.2f} s (relaxed objective {result.relaxed_objective:,.1f}, integer "
+             f"{result.score.objective:,.1f})", ""]
+    lines += score_table(result.score, rows)
+    lines += ["", *score_summary(result.score)]
+    params = f", budget {si(b.params)}" if b.params is not None else ""
+    lines.append(f"analyzer: MACs {result.macs:,} = {si(result.macs)} (budget {si(b.macs)}; multiply-accumulates "
+                 f"as timm's GMACs)  |  params {result.params:,} = {si(result.params)}{params}")
+    if result.latency_s is not None:
+        lines.append(f"latency {result.latency_s * 1e3:.4g} ms per batch (roofline model)")
+    lines += [f"note: {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def score_text(name: str, score: Score, analysis: Analysis) -> str:
+    """What ``costmodel design score`` prints for an existing network."""
+    lines = [f"{name}: DeepMAD entropy by stage (stages split where the resolution changes)", ""]
+    lines += score_table(score)
+    lines += ["", *score_summary(score),
+              f"analyzer: MACs {si(analysis.totals.macs)}  |  params {si(analysis.totals.params)}"]
+    return "\n".join(lines) + "\n"
+
+
+def sweep_text(problem: Problem, budgets: Sequence[Budget], results: Sequence[Result | InfeasibleError]) -> str:
+    """The entropy-MACs frontier, one line per budget."""
+    header = f"{'MACs budget':>11}  {'params budget':>13}  {'objective':>11}  {'entropy':>11}  {'MACs':>8}  " \
+             f"{'params':>8}  {'rho':>5}  {'layers':>6}  depths"
+    lines = [f"entropy-MACs frontier: {_FAMILY[problem.family]} space, {problem.resolution} px, rho <= "
+             f"{problem.budget.rho:g}", "", header, "-" * len(header)]
+    for budget, result in zip(budgets, results, strict=True):
+        params = si(budget.params) if budget.params is not None else "-"
+        if isinstance(result, InfeasibleError):
+            lines.append(f"{si(budget.macs):>11}  {params:>13}  infeasible: {result}")
+            continue
+        s = result.score
+        lines.append(f"{si(budget.macs):>11}  {params:>13}  {s.objective:>11,.0f}  {s.entropy:>11,.0f}  "
+                     f"{si(result.macs):>8}  {si(result.params):>8}  {s.rho:>5.3f}  {s.depth:>6}  "
+                     f"{list(result.design.depths)}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(
+    results: Sequence[Result | InfeasibleError], path: Path, references: Sequence[tuple[str, float, float]] = (),
+    title: str = "",
+) -> None:
+    """Objective against MACs (G) of the solved budgets, as a PNG; ``references``: (name, MACs, objective)
+    points, e.g. hand-designed networks scored with the same formula."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    solved = sorted((r.macs / 1e9, r.score.objective) for r in results if isinstance(r, Result))
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    if solved:
+        ax.plot(*zip(*solved, strict=True), "o-", color="tab:blue", label="DeepMAD designs (costmodel design)")
+    for name, macs, value in references:
+        ax.plot(macs / 1e9, value, "s", color="tab:red")
+        ax.annotate(name, (macs / 1e9, value), textcoords="offset points", xytext=(6, -4), fontsize=9)
+    if references:
+        ax.plot([], [], "s", color="tab:red", label="hand-designed (same formula)")
+    ax.set_xlabel("MACs per image (G, as timm's GMACs)")
+    ax.set_ylabel("objective: sum(alpha_i H_i) - beta exp(std depths)")
+    ax.set_title(title or "Entropy-MACs frontier")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
