@@ -18,7 +18,7 @@ from .api import load_graph
 from .dtypes import BYTES_PER_ELEMENT
 from .errors import SpecError
 from .hardware import HardwareError, list_profiles, load_profile, profile_summary
-from .latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, profile_key, sweep
+from .latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
 from .ops import REGISTRY
 from .report import FORMATS, render
 from .spec.schema import Spec
@@ -41,7 +41,8 @@ def fail(message: str) -> typer.Exit:
 
 
 def user_errors(fn: F) -> F:
-    """Turn the errors users cause into one clear line and exit code 2 (never a traceback)."""
+    """Turn the errors users cause (SpecError, DesignError is one; HardwareError) into one clear line and exit
+    code 2 (never a traceback)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -131,12 +132,12 @@ def analyze(
     sweeps: dict[str, list[ModelLatency]] = {}
     for name in dict.fromkeys(hw or []):
         profile = load_profile(name)
-        key = profile_key(profile, name)
+        key = profile.key
         if any(result.summary.key == key for result in latency):
             continue
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
         if batches:
-            sweeps[key] = sweep(spec, profile, batches, dtype=analysis.dtype, fusion=fusion, key=key,
+            sweeps[key] = sweep(graph.spec, profile, batches, dtype=analysis.dtype, fusion=fusion, key=key,
                                 input_shapes=shapes)
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
 
@@ -166,8 +167,7 @@ def hw_list() -> None:
     """List the hardware profiles (shipped and in COSTMODEL_HW_PATH)."""
     for profile in list_profiles():
         aliases = f"  (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
-        typer.echo(f"{profile.name:<36} {profile.kind.value if hasattr(profile.kind, 'value') else profile.kind:<4}"
-                   f"{aliases}")
+        typer.echo(f"{profile.name:<36} {profile.kind:<4}{aliases}")
 
 
 @hw_app.command("show")
@@ -189,21 +189,6 @@ design_app = typer.Typer(help="Design CNNs by maximising DeepMAD's entropy under
 app.add_typer(design_app, name="design")
 
 
-def design_errors(fn: F) -> F:
-    """user_errors, plus the designer's errors (an impossible layout, infeasible budgets): one line, exit 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .design import DesignError
-
-        try:
-            return user_errors(fn)(*args, **kwargs)
-        except DesignError as exc:
-            raise fail(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 def parse_alphas(text: str | None) -> tuple[float, ...] | None:
     """``'1,1,1,1,8' -> (1.0, 1.0, 1.0, 1.0, 8.0)``."""
     if text is None:
@@ -215,7 +200,7 @@ def parse_alphas(text: str | None) -> tuple[float, ...] | None:
 
 
 @design_app.callback(invoke_without_command=True)
-@design_errors
+@user_errors
 def design_run(
     ctx: typer.Context,
     space: Annotated[str, typer.Option(help="block family: resnet | mbconv | convnext")] = "resnet",
@@ -300,7 +285,7 @@ def design_run(
 
 
 @design_app.command("score")
-@design_errors
+@user_errors
 def design_score(
     spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/resnet50.yaml")],
     alpha: Annotated[str | None, typer.Option(help="stage weights (default: 1 each, 8 for the last stage)")] = None,

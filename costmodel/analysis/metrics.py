@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import TypeVar
 
 from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph, Layer
@@ -111,13 +112,27 @@ def analyze_graph(graph: Graph, dtype: str | None = None) -> Analysis:
     return Analysis(graph.name, graph.batch, dtype, dict(graph.inputs), rows, totals, peak)
 
 
+def path_prefix(path: str, depth: int) -> str:
+    """The first ``depth`` components of a dotted layer path: ``path_prefix('stages.2.blocks.4.dw', 2)`` is
+    ``'stages.2'``."""
+    return ".".join(path.split(".")[:depth])
+
+
+R = TypeVar("R")
+
+
+def group_by_prefix(rows: Iterable[R], depth: int) -> dict[str, list[R]]:
+    """Rows (anything with a ``path``) grouped by their path prefix of ``depth`` components, first-seen order."""
+    groups: dict[str, list[R]] = {}
+    for row in rows:
+        groups.setdefault(path_prefix(row.path, depth), []).append(row)  # type: ignore[attr-defined]
+    return groups
+
+
 def aggregate(rows: Sequence[LayerMetrics], depth: int) -> list[LayerMetrics]:
     """Sum rows whose paths share their first ``depth`` components (``stages.2``), keeping first-seen order."""
-    groups: dict[str, list[LayerMetrics]] = {}
-    for row in rows:
-        groups.setdefault(".".join(row.path.split(".")[:depth]), []).append(row)
     out = []
-    for key, members in groups.items():
+    for key, members in group_by_prefix(rows, depth).items():
         if len(members) == 1 and members[0].path == key:
             out.append(members[0])
             continue

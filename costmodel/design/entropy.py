@@ -22,12 +22,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import SpecError
 from ..graph import Graph, Layer
 
 DEFAULT_BETA = 10.0
 
 
-class DesignError(ValueError):
+class DesignError(SpecError):
     """A design question that has no answer: a layout that does not fit, a network with no conv stages."""
 
 LAST_STAGE_ALPHA = 8.0

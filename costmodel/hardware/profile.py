@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
 Unit = Literal["vector", "matrix"]
@@ -120,6 +120,12 @@ class HardwareProfile(_Model):
     launch_overhead_us: float = Field(ge=0, description="fixed cost per kernel launch / op dispatch")
     efficiency: Efficiency = Field(default_factory=Efficiency)
     sources: dict[str, Annotated[str, Field(min_length=1)]]
+    _file_stem: str | None = PrivateAttr(default=None)  # set by load_profile_file
+
+    @property
+    def key(self) -> str:
+        """A short identifier: the stem of the file it was loaded from (``a100_80gb``), else its name."""
+        return self._file_stem or self.name
 
     @model_validator(mode="after")
     def _check(self) -> HardwareProfile:
@@ -187,9 +193,11 @@ def load_profile_file(path: str | Path) -> HardwareProfile:
     if not isinstance(data, dict):
         raise HardwareError(f"hardware profile {path}: expected a mapping at top level, got {type(data).__name__}")
     try:
-        return HardwareProfile.model_validate(data)
+        profile = HardwareProfile.model_validate(data)
     except ValidationError as e:
         raise HardwareError(_format_validation_error(path, e)) from None
+    profile._file_stem = path.stem
+    return profile
 
 
 def search_dirs() -> list[Path]:

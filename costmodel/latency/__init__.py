@@ -14,7 +14,6 @@ from .model import (
     aggregate_ops,
     estimate,
     estimate_spec,
-    profile_key,
     summarize,
     sweep,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "fastest_peak",
     "group_layers",
     "kernel_traffic",
-    "profile_key",
     "kernel_roofline",
     "summarize",
     "sweep",

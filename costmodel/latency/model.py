@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..analysis.metrics import group_by_prefix, path_prefix
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph
-from ..hardware import HardwareError, HardwareProfile, efficiency_for, load_profile, load_profile_file, search_dirs
+from ..hardware import HardwareProfile, efficiency_for, load_profile
 from ..spec import Spec
 from .fusion import FUSION_MODES, group_layers, kernel_traffic
 from .roofline import (
@@ -117,20 +118,6 @@ class LatencyResult:
                 "kernels": [{**asdict(k), "ops": list(k.ops)} for k in self.kernels]}
 
 
-def profile_key(profile: HardwareProfile, given: str | None = None) -> str:
-    """The profile's file stem (``a100_80gb``): from ``given`` if it is a path, else found by the name."""
-    if given and (given.endswith((".yaml", ".yml")) or "/" in given):
-        return Path(given).stem
-    for folder in search_dirs():
-        for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
-            try:
-                if load_profile_file(path).name == profile.name:
-                    return path.stem
-            except HardwareError:
-                continue
-    return profile.name
-
-
 def estimate(
     graph: Graph, profile: HardwareProfile, *, dtype: str | None = None, fusion: str = DEFAULT_FUSION,
     key: str | None = None,
@@ -175,7 +162,7 @@ def estimate(
         ))
 
     ops = [op_rows.get(layer.path) or _view_row(layer.path, layer.op) for layer in graph.layers]
-    summary = summarize(graph.batch, profile, dtype, fusion, key or profile_key(profile), ops, kernels)
+    summary = summarize(graph.batch, profile, dtype, fusion, key or profile.key, ops, kernels)
     return LatencyResult(summary, ops, kernels)
 
 
@@ -196,7 +183,7 @@ def summarize(
     for row in ops:
         if row.kernel:
             by_class[row.op_class] = by_class.get(row.op_class, 0.0) + row.latency_s
-            stage = ".".join(row.path.split(".")[:STAGE_DEPTH])
+            stage = path_prefix(row.path, STAGE_DEPTH)
             by_stage[stage] = by_stage.get(stage, 0.0) + row.latency_s
 
     def per(value: float) -> float:
@@ -217,11 +204,8 @@ def aggregate_ops(ops: Sequence[OpLatency], depth: int) -> dict[str, OpLatency]:
     Summed: FLOPs, bytes, times; intensity is recomputed; the bound is the one that holds for most of the
     group's latency; ``cached`` if any member read from the cache.
     """
-    groups: dict[str, list[OpLatency]] = {}
-    for row in ops:
-        groups.setdefault(".".join(row.path.split(".")[:depth]), []).append(row)
     out = {}
-    for prefix, rows in groups.items():
+    for prefix, rows in group_by_prefix(ops, depth).items():
         if len(rows) == 1:
             out[prefix] = rows[0]
             continue
@@ -249,9 +233,8 @@ def estimate_spec(
 ) -> LatencyResult:
     """Load and expand a spec, then :func:`estimate` it on ``hw`` (a profile, or its name, alias or path)."""
     profile = load_profile(hw) if isinstance(hw, str) else hw
-    key = profile_key(profile, hw if isinstance(hw, str) else None)
     graph = load_graph(spec, batch=batch, input_shapes=input_shapes)
-    return estimate(graph, profile, dtype=dtype, fusion=fusion, key=key)
+    return estimate(graph, profile, dtype=dtype, fusion=fusion)
 
 
 def sweep(
@@ -259,10 +242,10 @@ def sweep(
     fusion: str = DEFAULT_FUSION, key: str | None = None, input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> list[ModelLatency]:
     """Model summaries of one network at several batch sizes: the throughput curve."""
-    key = key or profile_key(profile)
+    key = key or profile.key
     return [estimate(load_graph(spec, batch=b, input_shapes=input_shapes), profile, dtype=dtype, fusion=fusion,
                      key=key).summary for b in batches]
 
 
 __all__ = ["DEFAULT_FUSION", "FUSION_MODES", "KernelLatency", "LatencyResult", "ModelLatency", "OpLatency",
-           "aggregate_ops", "estimate", "estimate_spec", "profile_key", "summarize", "sweep"]
+           "aggregate_ops", "estimate", "estimate_spec", "summarize", "sweep"]
