@@ -1,0 +1,5 @@
+"""``python -m costmodel.cli``."""
+
+from . import main
+
+main()

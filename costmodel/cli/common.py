@@ -1,0 +1,89 @@
+"""What every command shares: the app, the one-line error exit (code 2), atomic output and option parsers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from ..errors import SpecError
+from ..hardware import HardwareError
+
+app = typer.Typer(
+    name="costmodel",
+    help="Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` to stderr and return the exit to raise (code 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def user_errors(fn: F) -> F:
+    """Turn the errors users cause (SpecError, DesignError is one; HardwareError) into one clear line and exit
+    code 2 (never a traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (SpecError, HardwareError) as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print, or write ``output`` atomically (a failed run leaves no half-written file)."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+def parse_inputs(values: list[str]) -> dict[str, list[int]]:
+    """``['image=3,256,256'] -> {'image': [3, 256, 256]}``."""
+    shapes: dict[str, list[int]] = {}
+    for value in values:
+        name, sep, dims = value.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name.strip()] = [int(d) for d in dims.replace("x", ",").split(",")]
+        except ValueError:
+            raise fail(f"--input expects NAME=D1,D2,... (e.g. image=3,256,256), got {value!r}") from None
+    return shapes
+
+
+def parse_batches(text: str) -> list[int]:
+    """``'1,8,64' -> [1, 8, 64]``: positive batch sizes for ``--sweep-batch``."""
+    try:
+        batches = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise fail(f"--sweep-batch expects positive batch sizes separated by commas (e.g. 1,8,64,256), got {text!r}")
+    return batches
+
+
