@@ -41,6 +41,23 @@ def shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
 
 
+def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
+    """Fixed-width text lines: columns two spaces apart, each aligned ``<`` or ``>``, trailing spaces cut."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
+            for cells in rows]
+
+
+def markdown_line(cells: Sequence[str]) -> str:
+    """One GitHub-flavoured Markdown table row (``|`` in a cell escaped)."""
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def markdown_marks(align: Sequence[str]) -> list[str]:
+    """The Markdown separator cells: ``---:`` for right-aligned (``>``) columns, ``---`` otherwise."""
+    return ["---:" if a == ">" else "---" for a in align]
+
+
 Column = tuple[str, Callable[[LayerMetrics], str], str]  # header, cell, alignment
 COLUMNS: list[Column] = [
     ("layer", lambda r: r.path, "<"),
@@ -160,12 +177,6 @@ def render_table(
 ) -> str:
     """A fixed-width text table with a totals row and a summary (and latency, when given)."""
     header, body, foot, align = _cells(analysis, depth, latency)
-
-    def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        return ["  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
-                for cells in rows]
-
     head, *middle, last = fixed([header, *body, foot], align)
     rule = "-" * len(head)
     models = [line for result in latency for line in latency_summary_lines(result.summary)]
@@ -181,18 +192,15 @@ def render_markdown(
 ) -> str:
     """A GitHub-flavoured Markdown table with the summary above it (and latency, when given)."""
     header, body, foot, align = _cells(analysis, depth, latency)
-    marks = ["---:" if a == ">" else "---" for a in align]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
+    marks = markdown_marks(align)
+    line = markdown_line
     foot = [f"**{c}**" if c else c for c in foot]
     summary = [f"- {s}" for s in summary_lines(analysis)[1:]]
     summary += [f"- {s.strip()}" for result in latency for s in latency_summary_lines(result.summary)]
     lines = [f"### {summary_lines(analysis)[0]}", "", *summary, "", line(header), line(marks), *map(line, body),
              line(foot)]
     if sweeps:
-        lines += ["", line(SWEEP_HEADER), line(["---", *["---:"] * (len(SWEEP_HEADER) - 1)]),
+        lines += ["", line(SWEEP_HEADER), line(markdown_marks("<" + ">" * (len(SWEEP_HEADER) - 1))),
                   *map(line, _sweep_rows(sweeps))]
     return "\n".join(lines) + "\n"
 
