@@ -1,0 +1,10 @@
+"""Figures of the latency model: roofline, efficiency gap (Lavin 2024), waterline, breakdown, throughput, Pareto.
+
+Every builder is pure and returns a ``matplotlib.figure.Figure`` (Agg canvas, no pyplot); :func:`save_figure`
+writes PNG and SVG. docs/plots.md explains how to read each figure.
+"""
+
+from .common import PlotError, plot_title, save_figure
+from .roofline import roofline_figure
+
+__all__ = ["PlotError", "plot_title", "roofline_figure", "save_figure"]

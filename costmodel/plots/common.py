@@ -1,0 +1,188 @@
+"""What every plot shares: the error type, atomic saving, titles, colours, log axes with units, labels.
+
+Figures are built with ``matplotlib.figure.Figure`` and an Agg canvas, never pyplot, so nothing global changes.
+Units: seconds, FLOP/s, FLOP/byte; axes say which.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Annotation
+from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
+
+PNG_DPI = 150
+FONT_SIZE = 9
+
+# One colour per op class (ops/base.py OpClass values), the same in every plot.
+CLASS_COLORS: dict[str, str] = {
+    "gemm": "#1f77b4",
+    "depthwise": "#ff7f0e",
+    "attention": "#9467bd",
+    "norm": "#2ca02c",
+    "elementwise": "#d62728",
+    "reduction": "#8c564b",
+    "data_movement": "#7f7f7f",
+    "view": "#c7c7c7",
+}
+OTHER_COLOR = "#17becf"
+
+
+class PlotError(ValueError):
+    """A figure could not be built from its input, or could not be written."""
+
+
+def class_color(op_class: str) -> str:
+    """The colour of an op class (a fixed fallback for anything else, e.g. aggregated groups)."""
+    return CLASS_COLORS.get(op_class, OTHER_COLOR)
+
+
+def plot_title(subject: str, device: str, dtype: str, batch: int, fusion: str | None = None) -> str:
+    """``"convnext_t on NVIDIA A100 80GB: fp16, batch 1, fusion none"`` (no fusion part when ``fusion`` is None)."""
+    title = f"{subject} on {device}: {dtype}, batch {batch}"
+    return f"{title}, fusion {fusion}" if fusion is not None else title
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure (inches) with an Agg canvas and constrained layout, detached from pyplot."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
+    file in the target folder first and moved into place only when all rendered. Creates parent folders.
+
+    Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figure.
+    """
+    stem = Path(stem)
+    supported = fig.canvas.get_supported_filetypes()
+    unknown = [fmt for fmt in formats if fmt not in supported]
+    if unknown:
+        raise PlotError(f"unknown figure format(s) {', '.join(unknown)}; choose from {', '.join(sorted(supported))}")
+    targets = [stem.parent / f"{stem.name}.{fmt}" for fmt in formats]
+    temps: list[str] = []
+    current = stem.parent
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for fmt, target in zip(formats, targets, strict=True):
+            current = target
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as handle:
+                fig.savefig(handle, format=fmt, dpi=PNG_DPI)
+        for tmp, target in zip(temps, targets, strict=True):
+            current = target
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise PlotError(f"cannot write {current}: {exc.strerror or exc}") from None
+    finally:
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _close(fig)
+    return targets
+
+
+def _close(fig: Figure) -> None:
+    """Release a figure that pyplot manages (ours are not managed: they are freed with their last reference)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ axes
+
+
+def eng(value: float, unit: str, places: int | None = None) -> str:
+    """Engineering notation with an SI prefix: ``eng(2.5e-4, "s") == "250 µs"``."""
+    return EngFormatter(unit=unit, places=places, sep=" ")(value)
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:g}"
+
+
+def formatter_for(unit: str) -> Callable[[float, object], str]:
+    """Tick labels for a unit: SI prefixes for seconds and FLOP/s, plain numbers otherwise."""
+    if unit in ("s", "FLOP/s", "B", "B/s"):
+        return EngFormatter(unit=unit, sep=" ")
+    return FuncFormatter(_plain)
+
+
+def log_axis(axis: Axis, quantity: str, unit: str) -> None:
+    """Make ``axis`` logarithmic, labelled ``quantity (unit)``, with unit-aware tick labels."""
+    if axis.axis_name == "x":
+        axis.axes.set_xscale("log")
+    else:
+        axis.axes.set_yscale("log")
+    axis.set_label_text(f"{quantity} ({unit})")
+    axis.set_major_formatter(formatter_for(unit))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def finish_log_axis(axis: Axis) -> None:
+    """Once the limits are final: on a log axis spanning under two decades, tick at 1, 2 and 5 x 10^k too, so
+    at least a few labels show."""
+    lo, hi = sorted(axis.get_view_interval())
+    if lo > 0 and math.log10(hi / lo) < 2:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def log_limits(values: Sequence[float], pad: float = 2.0) -> tuple[float, float]:
+    """Limits around positive ``values`` on a log axis, ``pad`` times beyond the extremes."""
+    lo, hi = min(values), max(values)
+    return lo / pad, hi * pad
+
+
+# ---------------------------------------------------------------------------------------------- labels
+
+# Candidate label offsets in points from the anchor: right, above, below, left, then further out.
+_OFFSETS = ((6, 0), (6, 8), (6, -8), (-6, 0), (0, 11), (0, -11), (6, 16), (6, -16), (-6, 12), (-6, -12),
+            (12, 24), (12, -24))
+
+
+def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequence[str],
+                 fontsize: float = FONT_SIZE - 1) -> list[Annotation]:
+    """Annotate data points with ``texts`` without overlaps as far as simple search allows.
+
+    Each label tries a few small offsets around its anchor and takes the first whose box overlaps no label
+    placed before it and stays inside the axes; if none does, the first offset is kept.
+    """
+    fig = ax.figure
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)
+    canvas.draw()  # settle the layout so display coordinates are final
+    renderer = canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed = []
+    notes = []
+    order = sorted(range(len(anchors)), key=lambda i: -ax.transData.transform(anchors[i])[1])
+    for i in order:
+        note = ax.annotate(texts[i], anchors[i], xytext=_OFFSETS[0], textcoords="offset points", fontsize=fontsize,
+                           va="center", ha="left", annotation_clip=False)
+        for dx, dy in _OFFSETS:
+            note.set_position((dx, dy))
+            note.set_horizontalalignment("left" if dx >= 0 else "right")
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                break
+        else:
+            note.set_position(_OFFSETS[0])
+            note.set_horizontalalignment("left")
+            box = note.get_window_extent(renderer)
+        placed.append(box)
+        notes.append(note)
+    return notes

@@ -1,0 +1,171 @@
+"""The device's roofline with every kernel of the model on it, one panel per fusion mode.
+
+Drawn: the spec roof (dashed grey: spec bandwidth slope, one ceiling per unit/dtype the profile lists), the
+attained roof of each unit the model runs on (solid: bandwidth x memory efficiency, peak x compute
+efficiency, ridge marked) and each kernel at (FLOPs / DRAM bytes, FLOPs / latency), coloured by op class,
+area proportional to its share of the latency. See docs/plots.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
+
+from ..hardware import HardwareProfile
+from ..latency import LatencyResult, Unit, unit_for
+from ..latency.roofline import bandwidth
+from .common import (
+    CLASS_COLORS,
+    FONT_SIZE,
+    PlotError,
+    class_color,
+    eng,
+    log_axis,
+    log_limits,
+    new_figure,
+)
+from .data import KernelPoint, kernel_points
+
+FULL_AREA = 4000.0  # marker area (pt^2) of a kernel taking all of the latency
+MIN_AREA = 6.0  # smallest marker area, so tiny kernels stay visible
+UNIT_COLORS = {"matrix": "#222222", "vector": "#555555"}
+SPEC_COLOR = "#9a9a9a"
+
+
+def spec_ceilings(profile: HardwareProfile) -> list[tuple[float, str]]:
+    """(FLOP/s, label) per distinct spec peak of the profile; dtypes sharing a rate on a unit share a line."""
+    merged: dict[tuple[str, float], list[str]] = {}
+    for unit in ("matrix", "vector"):
+        for dtype, tflops in getattr(profile.peak, unit).items():
+            merged.setdefault((unit, tflops), []).append(dtype)
+    out = []
+    for (unit, tflops), dtypes in merged.items():
+        rate = "TOPS" if dtypes == ["int8"] else "TFLOP/s"
+        out.append((tflops * 1e12, f"{unit} {'/'.join(dtypes)}: {tflops:g} {rate}"))
+    return out
+
+
+def units_used(result: LatencyResult, profile: HardwareProfile) -> list[Unit]:
+    """The units (with the dtype whose peak they use) that the result's ops run on, matrix first."""
+    dtype = result.summary.dtype
+    units = {unit_for(profile, row.op_class, dtype) for row in result.ops if row.kernel}
+    return sorted(units, key=lambda u: (u.name != "matrix", -u.peak_flops))
+
+
+def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfile, title: str) -> Figure:
+    """One roofline panel per fusion mode (the keys of ``results``): ops for ``none``, kernels otherwise.
+
+    x: arithmetic intensity (FLOP/byte, log); y: attained FLOP/s (log). Kernels without FLOPs or without
+    DRAM traffic have no place on a log roofline: they are left out and counted in the panel's note.
+    """
+    if not results:
+        raise PlotError("roofline_figure needs at least one result")
+    dtypes = {r.summary.dtype for r in results.values()}
+    if len(dtypes) > 1:
+        raise PlotError(f"roofline panels must share one dtype, got {', '.join(sorted(dtypes))}")
+    points = {mode: kernel_points(result) for mode, result in results.items()}
+    units = units_used(next(iter(results.values())), profile)
+    attained_bw = bandwidth(profile) * _memory_efficiency(profile)
+    ridges = [u.peak_flops * profile.efficiency.compute / attained_bw for u in units]
+    ceilings = spec_ceilings(profile)
+    xs = [p.intensity for pts in points.values() for p in pts if p.on_roofline] + ridges
+    ys = [p.flops / p.latency_s for pts in points.values() for p in pts if p.on_roofline]
+    x_lo, x_hi = log_limits([x for x in xs if x], pad=3.0)
+    y_lo = min([*ys, attained_bw * x_lo]) / 2
+    y_hi = max(c for c, _ in ceilings) * 2.5
+
+    fig = new_figure(5.6 * len(results) + 2.6, 5.4)
+    axes = fig.subplots(1, len(results), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, (mode, result) in zip(axes, results.items(), strict=True):
+        _draw_roofs(ax, profile, units, attained_bw, ceilings, (x_lo, x_hi))
+        _draw_points(ax, points[mode], result, mode)
+        ax.set_xlim(x_lo, x_hi)
+        ax.set_ylim(y_lo, y_hi)
+        log_axis(ax.xaxis, "arithmetic intensity", "FLOP/byte")
+        log_axis(ax.yaxis, "attained performance", "FLOP/s")
+        ax.grid(True, which="major", alpha=0.25)
+        s = result.summary
+        ax.set_title(f"fusion {mode}: {s.kernels} kernels, {eng(s.latency_s, 's', 3)} per batch",
+                     fontsize=FONT_SIZE + 1)
+    for ax in axes[1:]:
+        ax.yaxis.label.set_visible(False)
+    fig.suptitle(title, fontsize=FONT_SIZE + 3)
+    _label_ceilings(axes[-1], ceilings)
+    handles = _legend_handles(points, units, profile.efficiency.compute, _memory_efficiency(profile))
+    fig.legend(handles=handles, loc="outside right upper",
+               fontsize=FONT_SIZE - 1, frameon=False)
+    return fig
+
+
+def _memory_efficiency(profile: HardwareProfile) -> float:
+    memory = profile.efficiency.memory
+    assert memory is not None  # filled in by profile validation
+    return memory
+
+
+def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[Unit], attained_bw: float,
+                ceilings: list[tuple[float, str]], x_range: tuple[float, float]) -> None:
+    x_lo, x_hi = x_range
+    spec_bw = bandwidth(profile)
+    top = max(c for c, _ in ceilings)
+    ax.plot([x_lo, top / spec_bw], [x_lo * spec_bw, top], ls="--", lw=1, color=SPEC_COLOR, gid="spec-bandwidth")
+    for rate, label in ceilings:
+        ax.plot([rate / spec_bw, x_hi], [rate, rate], ls="--", lw=1, color=SPEC_COLOR, gid=f"spec-ceiling:{label}")
+    for unit in units:
+        ceiling = unit.peak_flops * profile.efficiency.compute
+        ridge = ceiling / attained_bw
+        color = UNIT_COLORS[unit.name]
+        ax.plot([x_lo, ridge, x_hi], [x_lo * attained_bw, ceiling, ceiling], lw=1.8, color=color,
+                gid=f"roof:{unit.name}:{unit.dtype}", zorder=3)
+        ax.plot([ridge], [ceiling], marker="D", ms=6, color=color, gid=f"ridge:{unit.name}:{unit.dtype}", zorder=4)
+        ax.axvline(ridge, ls=":", lw=1, color=color, zorder=2)
+        ax.annotate(f"ridge {ridge:.3g} FLOP/B ({unit.name} {unit.dtype})", (ridge, 0),
+                    xycoords=("data", "axes fraction"), xytext=(-3, 6), textcoords="offset points", ha="right",
+                    va="bottom", rotation=90,
+                    fontsize=FONT_SIZE - 2, color=color)
+
+
+def _label_ceilings(ax: Axes, ceilings: list[tuple[float, str]]) -> None:
+    """The spec ceilings' names as tick labels on a right-hand axis (inline labels would hide points)."""
+    side = ax.secondary_yaxis("right")
+    side.set_yticks([rate for rate, _ in ceilings], labels=[label for _, label in ceilings])
+    side.yaxis.set_minor_locator(NullLocator())
+    side.tick_params(labelsize=FONT_SIZE - 2, colors="#666666")
+
+
+def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mode: str) -> None:
+    total = result.summary.latency_s
+    drawn = [p for p in points if p.on_roofline]
+    for op_class in [*CLASS_COLORS, *sorted({p.op_class for p in drawn} - set(CLASS_COLORS))]:
+        mine = [p for p in drawn if p.op_class == op_class]
+        if not mine:
+            continue
+        ax.scatter([p.intensity for p in mine], [p.flops / p.latency_s for p in mine],
+                   s=[max(MIN_AREA, FULL_AREA * p.latency_s / total) for p in mine], color=class_color(op_class),
+                   alpha=0.7, edgecolors="white", linewidths=0.4, gid=f"points:{op_class}", zorder=5)
+    what = "ops" if mode == "none" else "kernels"
+    note = f"{len(drawn)} {what} drawn"
+    if len(drawn) < len(points):
+        note += f"; {len(points) - len(drawn)} left out\n(no FLOPs or no DRAM traffic)"
+    ax.text(0.98, 0.03, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=FONT_SIZE - 1,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "#cccccc"}, gid="left-out-note")
+
+
+def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[Unit], compute_eff: float,
+                    memory_eff: float) -> list[Line2D]:
+    present = {p.op_class for pts in points.values() for p in pts if p.on_roofline}
+    handles = [Line2D([], [], ls="", marker="o", ms=7, color=class_color(c), alpha=0.7, label=c)
+               for c in [*CLASS_COLORS, *sorted(present - set(CLASS_COLORS))] if c in present]
+    for share in (0.01, 0.1):
+        size = (max(MIN_AREA, FULL_AREA * share)) ** 0.5
+        handles.append(Line2D([], [], ls="", marker="o", ms=size, color="#bbbbbb", label=f"{share:.0%} of latency"))
+    for unit in units:
+        handles.append(Line2D([], [], lw=1.8, color=UNIT_COLORS[unit.name],
+                              label=f"attained roof: {unit.name} {unit.dtype}\n"
+                                    f"({compute_eff:g} x peak, {memory_eff:g} x bandwidth)"))
+    handles.append(Line2D([], [], lw=1, ls="--", color=SPEC_COLOR, label="spec peaks and bandwidth"))
+    return handles
