@@ -23,7 +23,7 @@ from ..spec import Metadata
 from .tables import FORMATS, fixed, markdown_line, markdown_marks, si, size
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",
-           "render_comparison"]
+           "render_comparison", "setting"]
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,8 @@ def _cells(comparison: Comparison) -> tuple[list[str], list[list[str]], str]:
     return header, body, "<" + ">" * (len(header) - 1)
 
 
-def _setting(values: Iterable[object]) -> str:
+def setting(values: Iterable[object]) -> str:
+    """The one value all rows share, else ``per spec (a, b)``."""
     distinct = list(dict.fromkeys(str(v) for v in values))
     return distinct[0] if len(distinct) == 1 else "per spec (" + ", ".join(distinct) + ")"
 
@@ -160,8 +161,8 @@ def _setting(values: Iterable[object]) -> str:
 def summary_lines(comparison: Comparison) -> list[str]:
     """What the table holds: the setting, the devices and the units."""
     rows = comparison.rows
-    lines = [f"{len(rows)} model{'s' if len(rows) != 1 else ''}: batch {_setting(r.batch for r in rows)}, "
-             f"{_setting(r.dtype for r in rows)}, fusion {comparison.fusion}"]
+    lines = [f"{len(rows)} model{'s' if len(rows) != 1 else ''}: batch {setting(r.batch for r in rows)}, "
+             f"{setting(r.dtype for r in rows)}, fusion {comparison.fusion}"]
     lines += [f"{key}: {name}" for key, name in comparison.devices.items()]
     lines.append("GMACs/img, acts/img: per image; peak mem: live activations at the batch"
                  + ("; ms/batch: predicted latency per batch, E: ideal / predicted latency, mem-bound: share of the "

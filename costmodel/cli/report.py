@@ -1,0 +1,122 @@
+"""`compare` (models side by side, Pareto plot) and `report` (a Markdown + HTML page with tables and plots)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..dtypes import BYTES_PER_ELEMENT
+from ..errors import SpecError
+from ..hardware import HardwareError
+from ..latency import DEFAULT_FUSION, FUSION_MODES
+from ..report.compare import (
+    FORMATS,
+    Comparison,
+    compare_model,
+    load_profiles,
+    pareto_points,
+    render_comparison,
+    setting,
+)
+from .common import app, fail, user_errors, write_output
+from .progress import track
+
+HwOption = Annotated[list[str] | None, typer.Option(
+    "--hw", help="hardware profile (name, alias or YAML path); repeatable")]
+BatchOption = Annotated[int | None, typer.Option(min=1, help="batch size (default: each spec's)")]
+DtypeOption = Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} "
+                                                      "(default: each spec's)")]
+FusionOption = Annotated[str, typer.Option(
+    help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")]
+
+
+def check_options(dtype: str | None, fusion: str) -> None:
+    """Reject an unknown --dtype or --fusion with one clear line."""
+    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
+        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
+    if fusion not in FUSION_MODES:
+        raise fail(f"unknown --fusion {fusion!r}; choose one of {', '.join(FUSION_MODES)}")
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Fail early (before any work) when ``path`` cannot be created: its nearest existing ancestor must be a
+    writable folder, and ``path`` itself must not be a folder."""
+    if path.is_dir():
+        raise fail(f"cannot write {what} {path}: it is a folder")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise fail(f"cannot write {what} {path}: {parent} is not a writable folder")
+
+
+@app.command()
+@user_errors
+def compare(
+    specs: Annotated[list[Path] | None, typer.Argument(
+        help="architecture specs (YAML), e.g. arch_specs/*.yaml", show_default=False)] = None,
+    hw: HwOption = None,
+    batch: BatchOption = None,
+    dtype: DtypeOption = None,
+    fusion: FusionOption = DEFAULT_FUSION,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the table to this file")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
+                       "to STEM.png and STEM.svg; needs --hw", metavar="STEM")] = None,
+) -> None:
+    """Models side by side: params, GMACs, activations, peak memory and, per --hw device, latency, throughput,
+    efficiency and memory-bound share. Without --hw the table has no latency columns."""
+    if not specs:
+        raise fail("no models to compare: give one or more spec files, e.g. arch_specs/*.yaml")
+    if fmt not in FORMATS:
+        raise fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_options(dtype, fusion)
+    if plot is not None and not hw:
+        raise fail("--plot needs at least one --hw profile (the Pareto plot puts latency on one axis)")
+    if output is not None:
+        check_writable(output, "the table to")
+    if plot is not None:
+        for suffix in (".png", ".svg"):
+            check_writable(plot.with_name(plot.name + suffix), "the plot to")
+    profiles = load_profiles(hw or [])
+    rows = []
+    for spec in track(specs, "analysing models"):
+        try:
+            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion))
+        except (SpecError, HardwareError) as exc:
+            message = str(exc)
+            raise fail(message if str(spec) in message else f"{spec}: {message}") from None
+    comparison = Comparison(rows, {p.key: p.name for p in profiles}, fusion)
+    written = _pareto_plot(comparison, plot) if plot is not None else []
+    try:
+        write_output(render_comparison(comparison, fmt), output)
+    except typer.Exit:
+        for path in written:  # nothing half-written: the table failed, so the plot goes too
+            path.unlink(missing_ok=True)
+        raise
+    for path in written:
+        typer.echo(f"wrote {path}", err=True)
+
+
+def _pareto_plot(comparison: Comparison, stem: Path) -> list[Path]:
+    from ..plots import PlotError, pareto_figure, plot_title, save_figure
+
+    points, x_label, y_label = pareto_points(comparison)
+    rows = comparison.rows
+    subject = rows[0].name if len(rows) == 1 else f"{len(rows)} models"
+    devices = comparison.devices
+    device = next(iter(devices.values())) if len(devices) == 1 else ", ".join(devices)
+    batches, dtypes = {r.batch for r in rows}, {r.dtype for r in rows}
+    if len(batches) == len(dtypes) == 1:
+        title = plot_title(subject, device, dtypes.pop(), batches.pop(), comparison.fusion)
+    else:  # specs with their own batch or dtype: say so rather than pick one
+        title = (f"{subject} on {device}: {setting(r.dtype for r in rows)}, batch {setting(r.batch for r in rows)}, "
+                 f"fusion {comparison.fusion}")
+    try:
+        return save_figure(pareto_figure(points, title, x_label, y_label), stem)
+    except PlotError as exc:
+        raise fail(str(exc)) from None
