@@ -5,6 +5,20 @@ writes PNG and SVG. docs/plots.md explains how to read each figure.
 """
 
 from .common import PlotError, plot_title, save_figure
+from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
+from .pareto import ParetoPoint, pareto_figure, pareto_frontier
 from .roofline import roofline_figure
 
-__all__ = ["PlotError", "plot_title", "roofline_figure", "save_figure"]
+__all__ = [
+    "GapPoint",
+    "ParetoPoint",
+    "PlotError",
+    "efficiency_gap_figure",
+    "gap_point",
+    "pareto_figure",
+    "pareto_frontier",
+    "plot_title",
+    "roofline_figure",
+    "save_figure",
+    "stage_gap_figure",
+]

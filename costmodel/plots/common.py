@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -154,11 +155,12 @@ _OFFSETS = ((6, 0), (6, 8), (6, -8), (-6, 0), (0, 11), (0, -11), (6, 16), (6, -1
 
 
 def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequence[str],
-                 fontsize: float = FONT_SIZE - 1) -> list[Annotation]:
+                 fontsize: float = FONT_SIZE - 1, obstacles: Sequence[Artist] = ()) -> list[Annotation]:
     """Annotate data points with ``texts`` without overlaps as far as simple search allows.
 
-    Each label tries a few small offsets around its anchor and takes the first whose box overlaps no label
-    placed before it and stays inside the axes; if none does, the first offset is kept.
+    Each label tries a few small offsets around its anchor and takes the first whose box stays inside the
+    axes and overlaps neither a label placed before it nor an ``obstacles`` artist (markers, segments); if
+    none does, the first offset is kept.
     """
     fig = ax.figure
     canvas = fig.canvas
@@ -166,12 +168,13 @@ def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequen
     canvas.draw()  # settle the layout so display coordinates are final
     renderer = canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    placed = []
+    placed = [artist.get_window_extent(renderer) for artist in obstacles]
     notes = []
     order = sorted(range(len(anchors)), key=lambda i: -ax.transData.transform(anchors[i])[1])
     for i in order:
         note = ax.annotate(texts[i], anchors[i], xytext=_OFFSETS[0], textcoords="offset points", fontsize=fontsize,
-                           va="center", ha="left", annotation_clip=False)
+                           va="center", ha="left", annotation_clip=False,
+                           bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
         for dx, dy in _OFFSETS:
             note.set_position((dx, dy))
             note.set_horizontalalignment("left" if dx >= 0 else "right")

@@ -1,0 +1,87 @@
+"""Pareto plot: points per group (e.g. per device) and each group's frontier as a step line.
+
+By default smaller x is better (latency) and larger y is better (accuracy); ``maximize_y=False`` for a y
+where smaller is better (FLOPs, memory).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matplotlib.figure import Figure
+
+from .common import FONT_SIZE, PlotError, formatter_for, new_figure, place_labels
+
+LABEL_ALL_UP_TO = 15  # with more points than this, only frontier points are named
+GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """One point; ``group`` (e.g. the device) gets its own colour and frontier."""
+
+    name: str
+    x: float
+    y: float
+    group: str = ""
+
+
+def pareto_frontier(points: Sequence[ParetoPoint], maximize_y: bool = True) -> list[ParetoPoint]:
+    """The points no other point beats on both axes (smaller x, and larger y or smaller y), sorted by x."""
+    sign = 1.0 if maximize_y else -1.0
+    frontier: list[ParetoPoint] = []
+    for point in sorted(points, key=lambda p: (p.x, -sign * p.y)):
+        if not frontier or sign * point.y > sign * frontier[-1].y:
+            frontier.append(point)
+    return frontier
+
+
+def _wide(values: Sequence[float]) -> bool:
+    """True if the values are positive and span more than a factor 20: worth a log axis."""
+    return min(values) > 0 and max(values) / min(values) > 20
+
+
+def pareto_figure(points: Sequence[ParetoPoint], title: str, x_label: str, y_label: str, *,
+                  maximize_y: bool = True) -> Figure:
+    """Scatter of ``points`` coloured by group, with each group's Pareto frontier as a step line.
+
+    An axis whose positive values span more than 20x is logarithmic. Labels: every point when there are at
+    most 15, else the frontier points only.
+    """
+    if not points:
+        raise PlotError("pareto_figure needs at least one point")
+    if not all(math.isfinite(p.x) and math.isfinite(p.y) for p in points):
+        raise PlotError("pareto_figure needs finite coordinates")
+    groups = list(dict.fromkeys(p.group for p in points))
+    fig = new_figure(8.5, 5.8)
+    ax = fig.subplots()
+    labelled: list[ParetoPoint] = []
+    for i, group in enumerate(groups):
+        color = GROUP_COLORS[i % len(GROUP_COLORS)]
+        mine = [p for p in points if p.group == group]
+        frontier = pareto_frontier(mine, maximize_y)
+        ax.scatter([p.x for p in mine], [p.y for p in mine], s=30, color=color, alpha=0.8, zorder=3,
+                   label=group or None, gid=f"points:{group}")
+        ax.step([p.x for p in frontier], [p.y for p in frontier], where="post", color=color, lw=1.2, alpha=0.8,
+                gid=f"frontier:{group}")
+        labelled.extend(mine if len(points) <= LABEL_ALL_UP_TO else frontier)
+    for axis, values, label in ((ax.xaxis, [p.x for p in points], x_label), (ax.yaxis, [p.y for p in points], y_label)):
+        if _wide(values):
+            if axis.axis_name == "x":
+                ax.set_xscale("log")
+            else:
+                ax.set_yscale("log")
+            axis.set_major_formatter(formatter_for(""))
+        axis.set_label_text(label)
+    ax.margins(0.12)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title, fontsize=FONT_SIZE + 2)
+    if any(groups):
+        ax.legend(fontsize=FONT_SIZE - 1, loc="best")
+    better = "up and left" if maximize_y else "down and left"
+    ax.text(0.99, 0.01, f"better: {better}; step line = Pareto frontier", transform=ax.transAxes, ha="right",
+            va="bottom", fontsize=FONT_SIZE - 2, color="#666666")
+    place_labels(ax, [(p.x, p.y) for p in labelled], [p.name for p in labelled])
+    return fig
