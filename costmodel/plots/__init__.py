@@ -8,6 +8,7 @@ from .common import PlotError, plot_title, save_figure
 from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
 from .pareto import ParetoPoint, pareto_figure, pareto_frontier
 from .roofline import roofline_figure
+from .waterline import waterline_figure
 
 __all__ = [
     "GapPoint",
@@ -21,4 +22,5 @@ __all__ = [
     "roofline_figure",
     "save_figure",
     "stage_gap_figure",
+    "waterline_figure",
 ]
