@@ -4,23 +4,28 @@ Every builder is pure and returns a ``matplotlib.figure.Figure`` (Agg canvas, no
 writes PNG and SVG. docs/plots.md explains how to read each figure.
 """
 
+from .breakdown import breakdown_figure
 from .common import PlotError, plot_title, save_figure
 from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
 from .pareto import ParetoPoint, pareto_figure, pareto_frontier
 from .roofline import roofline_figure
+from .throughput import saturation_batch, throughput_figure
 from .waterline import waterline_figure
 
 __all__ = [
     "GapPoint",
     "ParetoPoint",
     "PlotError",
+    "breakdown_figure",
     "efficiency_gap_figure",
     "gap_point",
     "pareto_figure",
     "pareto_frontier",
     "plot_title",
     "roofline_figure",
+    "saturation_batch",
     "save_figure",
     "stage_gap_figure",
+    "throughput_figure",
     "waterline_figure",
 ]

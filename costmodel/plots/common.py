@@ -16,10 +16,13 @@ from pathlib import Path
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
+from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import Bbox
 
 PNG_DPI = 150
 FONT_SIZE = 9
@@ -154,13 +157,28 @@ _OFFSETS = ((6, 0), (6, 8), (6, -8), (-6, 0), (0, 11), (0, -11), (6, 16), (6, -1
             (12, 24), (12, -24))
 
 
+def _boxes(artist: Artist, renderer: RendererBase) -> list[Bbox]:
+    """Display boxes an artist covers: for a line, one per segment and one per marker (its whole extent would
+    cover everything between its ends)."""
+    if not isinstance(artist, Line2D):
+        return [artist.get_window_extent(renderer)]
+    xy = artist.get_transform().transform(artist.get_xydata())
+    boxes = []
+    if artist.get_linestyle() not in ("None", "", " ", "none"):
+        boxes += [Bbox([xy[i], xy[i + 1]]) for i in range(len(xy) - 1)]
+    if artist.get_marker() not in (None, "None", "", " ", "none"):
+        half = artist.get_markersize() * renderer.points_to_pixels(1.0) / 2
+        boxes += [Bbox([[x - half, y - half], [x + half, y + half]]) for x, y in xy]
+    return boxes
+
+
 def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequence[str],
                  fontsize: float = FONT_SIZE - 1, obstacles: Sequence[Artist] = ()) -> list[Annotation]:
     """Annotate data points with ``texts`` without overlaps as far as simple search allows.
 
     Each label tries a few small offsets around its anchor and takes the first whose box stays inside the
     axes and overlaps neither a label placed before it nor an ``obstacles`` artist (markers, segments); if
-    none does, the first offset is kept.
+    none does, the first offset is kept. Returns the annotations in the order of ``anchors``.
     """
     fig = ax.figure
     canvas = fig.canvas
@@ -168,8 +186,8 @@ def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequen
     canvas.draw()  # settle the layout so display coordinates are final
     renderer = canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    placed = [artist.get_window_extent(renderer) for artist in obstacles]
-    notes = []
+    placed = [box for artist in obstacles for box in _boxes(artist, renderer)]
+    notes: dict[int, Annotation] = {}
     order = sorted(range(len(anchors)), key=lambda i: -ax.transData.transform(anchors[i])[1])
     for i in order:
         note = ax.annotate(texts[i], anchors[i], xytext=_OFFSETS[0], textcoords="offset points", fontsize=fontsize,
@@ -187,5 +205,5 @@ def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequen
             note.set_horizontalalignment("left")
             box = note.get_window_extent(renderer)
         placed.append(box)
-        notes.append(note)
-    return notes
+        notes[i] = note
+    return [notes[i] for i in range(len(anchors))]

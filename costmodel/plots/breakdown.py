@@ -1,0 +1,79 @@
+"""Latency breakdown: one horizontal stacked bar per label (device or model), by op class and by stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..latency import LatencyResult, ModelLatency
+from .common import CLASS_COLORS, FONT_SIZE, PlotError, class_color, formatter_for, new_figure
+
+STAGE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+                "#9c755f", "#bab0ac", "#1f77b4", "#8c564b")
+OTHER_STAGE_COLOR = "#dddddd"
+SMALL_STAGE = 0.02  # stages under this share of the latency in every bar are merged into "other"
+INLINE_LABEL = 0.06  # segments at least this wide (fraction of the longest bar) carry their percent
+
+
+def breakdown_figure(results: Mapping[str, LatencyResult], title: str) -> Figure:
+    """Two panels of stacked bars, one bar per key of ``results``: latency (s) by op class, and by stage
+    (path prefix of depth 2, ``ModelLatency.by_stage``). Segments show their share of the bar's latency."""
+    if not results:
+        raise PlotError("breakdown_figure needs at least one result")
+    labels = list(results)
+    summaries = [r.summary for r in results.values()]
+    present = {c for s in summaries for c in s.by_class}
+    classes = [c for c in CLASS_COLORS if c in present] + sorted(present - set(CLASS_COLORS))
+    stages, small = _stages(summaries)
+
+    fig = new_figure(10.5, 2.2 + 0.9 * len(labels) * 2)
+    ax_class, ax_stage = fig.subplots(2, 1, sharex=True)
+    _stack(ax_class, labels, [[s.by_class.get(c, 0.0) for c in classes] for s in summaries], classes,
+           [class_color(c) for c in classes])
+    stage_values = [[s.by_stage.get(name, 0.0) for name in stages] + [sum(s.by_stage.get(n, 0.0) for n in small)]
+                    for s in summaries]
+    stage_names = [*stages, f"other ({len(small)} small stages)"] if small else stages
+    if not small:
+        stage_values = [row[:-1] for row in stage_values]
+    colors = [STAGE_COLORS[i % len(STAGE_COLORS)] for i in range(len(stages))] + ([OTHER_STAGE_COLOR] if small else [])
+    _stack(ax_stage, labels, stage_values, stage_names, colors)
+    ax_class.set_title("by op class", fontsize=FONT_SIZE + 1, loc="left")
+    ax_stage.set_title("by stage (path prefix, depth 2)", fontsize=FONT_SIZE + 1, loc="left")
+    ax_stage.set_xlabel("latency per batch (s)")
+    ax_stage.xaxis.set_major_formatter(formatter_for("s"))
+    fig.suptitle(title, fontsize=FONT_SIZE + 3)
+    return fig
+
+
+def _stages(summaries: Sequence[ModelLatency]) -> tuple[list[str], list[str]]:
+    """(stages drawn on their own, small stages merged), both in first-seen order."""
+    names = list(dict.fromkeys(name for s in summaries for name in s.by_stage))
+    big, small = [], []
+    for name in names:
+        shares = [s.by_stage.get(name, 0.0) / s.latency_s for s in summaries if s.latency_s]
+        (big if any(share >= SMALL_STAGE for share in shares) else small).append(name)
+    if len(small) == 1:  # an "other" of one stage is just that stage
+        big, small = names, []
+    return big, small
+
+
+def _stack(ax: Axes, labels: list[str], values: list[list[float]], names: list[str], colors: list[str]) -> None:
+    ys = list(range(len(labels)))[::-1]  # first label on top
+    longest = max(sum(row) for row in values) or 1.0
+    left = [0.0] * len(labels)
+    for j, (name, color) in enumerate(zip(names, colors, strict=True)):
+        widths = [row[j] for row in values]
+        ax.barh(ys, widths, left=left, color=color, label=name, height=0.6, edgecolor="white", linewidth=0.5,
+                gid=f"segment:{name}")
+        for y, x0, w, row in zip(ys, left, widths, values, strict=True):
+            if w >= INLINE_LABEL * longest:
+                ax.text(x0 + w / 2, y, f"{w / sum(row):.0%}", ha="center", va="center", fontsize=FONT_SIZE - 1,
+                        color="white" if color not in (OTHER_STAGE_COLOR, "#edc948", "#bab0ac") else "black")
+        left = [a + w for a, w in zip(left, widths, strict=True)]
+    ax.set_yticks(ys, labels=labels, fontsize=FONT_SIZE)
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT_SIZE - 1, frameon=False,
+              ncols=1 if len(names) <= 10 else 2)
