@@ -1,0 +1,106 @@
+"""Spec -> PyTorch: an ``nn.Module`` that runs a :class:`~costmodel.graph.Graph`, and PyTorch's own counts.
+
+``import costmodel.bridges.torch`` works without PyTorch; calling :func:`build_module`, :func:`example_inputs`
+or :func:`torch_counts` (or touching :class:`SpecModule`) without it raises :class:`BridgeError`. The op
+implementations live in :mod:`costmodel.bridges.torch_ops`; the mapping and the differences between our MACs and
+``torch.utils.flop_counter.FlopCounterMode`` are documented in docs/bridges.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SpecError
+from ..graph import Graph
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+
+    from .torch_module import SpecModule
+
+INSTALL_HINT = "pip install 'costmodel[torch]' (CPU-only machines: pip install torch==2.13.0)"
+
+# Ops whose MACs FlopCounterMode also counts (as 2 FLOPs per multiply-add): convolutions, linear layers,
+# matmuls and the attention matmuls. Our MACs over these layers equal FlopCounterMode's total / 2 exactly.
+TORCH_COUNTED_OPS = frozenset({
+    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "patch_embed", "linear", "matmul", "attention",
+    "scaled_dot_product_attention",
+})
+
+
+class BridgeError(SpecError):
+    """A spec that cannot be run in a framework (or a framework that is not installed): exit code 2 in the CLI."""
+
+
+def require_torch() -> ModuleType:
+    """The ``torch`` module, or a :class:`BridgeError` saying how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise BridgeError(f"PyTorch is not installed: {INSTALL_HINT}") from None
+    return torch
+
+
+def __getattr__(name: str) -> Any:
+    """``SpecModule`` is defined only when PyTorch is importable (it subclasses ``torch.nn.Module``)."""
+    if name == "SpecModule":
+        require_torch()
+        from .torch_module import SpecModule
+
+        return SpecModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_module(graph: Graph, *, check_shapes: bool = False) -> SpecModule:
+    """An ``nn.Module`` (in eval mode, float32, default PyTorch initialisation) that runs ``graph``.
+
+    ``forward(*inputs)`` takes the graph's inputs in order and returns its output (a tuple for several).
+    ``check_shapes=True`` checks every layer's outputs against the shapes the graph inferred, raising
+    :class:`BridgeError` at the first mismatch. An op without a PyTorch implementation is a BridgeError
+    naming the op and the layer path.
+    """
+    require_torch()
+    from .torch_module import SpecModule
+
+    return SpecModule(graph, check_shapes=check_shapes).eval()
+
+
+def example_inputs(graph: Graph, dtype: torch.dtype | None = None, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Standard-normal tensors of the graph inputs' shapes (batch included), in input order (float32 default)."""
+    torch = require_torch()
+    generator = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(shape, generator=generator, dtype=dtype or torch.float32)
+                 for shape in graph.inputs.values())
+
+
+@dataclass(frozen=True)
+class TorchCounts:
+    """What PyTorch counts for one forward pass.
+
+    - ``params``: ``sum(p.numel() for p in module.parameters())``.
+    - ``flop_counter_flops``: ``FlopCounterMode``'s total (2 per multiply-add of conv/mm/addmm/bmm/baddbmm/sdpa).
+    - ``by_op``: the same per aten op (``"aten.convolution"``: flops).
+    """
+
+    params: int
+    flop_counter_flops: int
+    by_op: dict[str, int] = field(default_factory=dict)
+
+
+def torch_counts(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> TorchCounts:
+    """Run ``module(*inputs)`` once under ``torch.no_grad()`` and ``FlopCounterMode``; count params and FLOPs."""
+    torch = require_torch()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    params = sum(p.numel() for p in module.parameters())
+    return TorchCounts(params=params, flop_counter_flops=int(counter.get_total_flops()), by_op=by_op)
+
+
+def torch_counted_macs(graph: Graph) -> int:
+    """Our MACs summed over the layers whose ops FlopCounterMode also counts (:data:`TORCH_COUNTED_OPS`)."""
+    return sum(layer.cost.macs for layer in graph.layers if layer.op in TORCH_COUNTED_OPS)
