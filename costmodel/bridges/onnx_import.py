@@ -52,7 +52,7 @@ def load_model(path: Path) -> onnx.ModelProto:
         raise SpecError(f"cannot read ONNX model: {exc.strerror or exc}", file=file) from None
     try:
         model = onnx.load_model_from_string(data)
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(file)  # by path: the checker reads the file itself, no re-serialisation
     except Exception as exc:  # protobuf DecodeError, ValidationError: anything here means "not a model"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(f"not a valid ONNX model ({first})", file=file) from None

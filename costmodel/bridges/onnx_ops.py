@@ -169,7 +169,7 @@ def _conv(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
         out.append(_spec(g, i, "pad", [x], {"pads": pairs}, [f"{node.output[0]}#pad"], leaf="pad"))
         x, conv["padding"] = out[-1].outputs[0], 0
     conv.update({"dilation": _same(dilation), "groups": groups, "bias": bias})
-    conv = {k: v for k, v in conv.items() if not (k in ("stride", "dilation", "groups") and v == 1)}
+    conv = {k: v for k, v in conv.items() if not (k in ("stride", "dilation", "groups", "bias") and v == 1)}
     conv = {k: v for k, v in conv.items() if not (k == "padding" and v == 0)}
     return [*out, _spec(g, i, f"conv{dims}d", [x], conv)]
 
@@ -201,7 +201,7 @@ def _gemm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     bias = len(node.input) > 2 and bool(node.input[2])
     if bias and g.const(node.input[2]) is None:
         raise Unsupported("the bias is not constant")
-    return [_spec(g, i, "linear", [a], {"out": out, "bias": bias})]
+    return [_spec(g, i, "linear", [a], {"out": out} if bias else {"out": out, "bias": False})]
 
 
 def _matmul(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
@@ -693,6 +693,26 @@ def _layer_norm_parts(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     return group, [SpecNode(g.nodes[end].name, "layer_norm", [x], [out], attrs, end, "layer_norm")]
 
 
+def _layer_norm_nchw(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
+    """Transpose to channels-last, LayerNormalization, Transpose back -> layer_norm channels_first (ConvNeXt)."""
+    before = g.producer(node.input[0])
+    after = _only(g, node.output[0], "Transpose")
+    if before is None or after is None or g.nodes[before].op_type != "Transpose" or \
+            g.sole_consumer(node.input[0]) != i:
+        return None
+    rank = len(g.shape(node.input[0]))
+    to_last, to_first = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
+    if rank < 3 or attr(g.nodes[before], "perm") != to_last or attr(g.nodes[after], "perm") != to_first:
+        return None
+    try:
+        (spec,) = _layer_norm(g, i, node)
+    except Unsupported:
+        return None
+    x, out = g.nodes[before].input[0], g.nodes[after].output[0]
+    return [before, i, after], [SpecNode(node.name, "layer_norm", [x], [out], {"channels_first": True, **spec.attrs},
+                                         after)]
+
+
 def _linear(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     """MatMul by a constant [in, out] followed by Add of a constant [out] -> linear with bias."""
     w = g.const(node.input[1])
@@ -753,6 +773,7 @@ def _batch_transpose(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
 
 PATTERNS: dict[str, Callable[[OnnxGraph, int, NodeProto], Match | None]] = {
     "Erf": _gelu_erf, "Sigmoid": _gated, "HardSigmoid": _gated, "ReduceMean": _layer_norm_parts,
+    "LayerNormalization": _layer_norm_nchw,
     "MatMul": _linear, "Transpose": _batch_transpose,
 }
 
