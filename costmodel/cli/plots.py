@@ -1,0 +1,253 @@
+"""`costmodel plot ...`: roofline, efficiency gap, waterline, breakdown and throughput figures (PNG + SVG).
+
+Thin: the figures are built by costmodel.plots; this module loads specs and profiles, checks the options and
+writes ``STEM.png`` and ``STEM.svg``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from matplotlib.figure import Figure
+
+from ..api import load_graph
+from ..dtypes import BYTES_PER_ELEMENT
+from ..graph import Graph
+from ..hardware import HardwareProfile, load_profile
+from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
+from ..plots import (
+    PlotError,
+    breakdown_figure,
+    efficiency_gap_figure,
+    gap_point,
+    plot_title,
+    roofline_figure,
+    save_figure,
+    stage_gap_figure,
+    throughput_figure,
+    waterline_figure,
+)
+from .common import app, fail, parse_batches, user_errors
+from .progress import track
+
+plot_app = typer.Typer(help="Figures of the latency model, written as PNG and SVG.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Why each figure needs a device (the end of the "needs --hw" message).
+NEEDS_HW = {
+    "roofline": "the roofline is a device's",
+    "waterline": "the waterline is a device's ridge point",
+    "gap": "the ideal latency is FLOPs / a device's peak",
+    "breakdown": "latency is a device's",
+    "throughput": "throughput is a device's",
+}
+DEFAULT_PANELS = ["none", "block"]
+
+Specs = Annotated[list[Path] | None, typer.Argument(help="architecture spec(s) (YAML), e.g. arch_specs/*.yaml",
+                                                    show_default=False)]
+Spec1 = Annotated[list[Path] | None, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml",
+                                                    show_default=False)]
+Hw = Annotated[list[str] | None, typer.Option("--hw", help="hardware profile: name, alias or YAML path",
+                                              show_default=False)]
+HwMany = Annotated[list[str] | None, typer.Option(
+    "--hw", help="hardware profile: name, alias or YAML path; repeatable", show_default=False)]
+Dtype = Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} (default: the spec's)")]
+Batch = Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")]
+Fusion = Annotated[str, typer.Option(help=f"kernel fusion: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")]
+Panels = Annotated[list[str] | None, typer.Option(
+    "--fusion", help=f"fusion mode per panel, repeatable: {' | '.join(FUSION_MODES)} (default: none and block)")]
+Output = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="output stem: writes STEM.png and STEM.svg (default: <model>_<kind>_<hw> here)")]
+
+
+def plot_errors(fn: F) -> F:
+    """A figure that cannot be built or written is a user error: one line, exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PlotError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _profiles(kind: str, hw: list[str] | None, many: bool = False) -> list[HardwareProfile]:
+    if not hw:
+        raise fail(f"plot {kind} needs --hw: {NEEDS_HW[kind]}")
+    if len(hw) > 1 and not many:
+        raise fail(f"plot {kind} takes one --hw, got {len(hw)}")
+    profiles = {}
+    for name in hw:
+        profile = load_profile(name)
+        profiles.setdefault(profile.key, profile)
+    return list(profiles.values())
+
+
+def _specs(kind: str, specs: list[Path] | None, many: bool = True) -> list[Path]:
+    if not specs:
+        raise fail(f"plot {kind} needs at least one SPEC (e.g. arch_specs/resnet50.yaml)")
+    if len(specs) > 1 and not many:
+        raise fail(f"plot {kind} takes one SPEC, got {len(specs)}")
+    return specs
+
+
+def _check(dtype: str | None, fusions: list[str]) -> None:
+    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
+        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
+    for mode in fusions:
+        if mode not in FUSION_MODES:
+            raise fail(f"unknown --fusion {mode!r}; choose one of {', '.join(FUSION_MODES)}")
+
+
+def _stem(output: Path | None, models: list[str], kind: str, keys: list[str]) -> Path:
+    if output is not None:
+        return output
+    model = "-".join(models) if len(models) <= 3 else f"{len(models)}models"
+    return Path(f"{model}_{kind}_{'-'.join(keys)}")
+
+
+def _write(fig: Figure, stem: Path) -> None:
+    for path in save_figure(fig, stem):
+        typer.echo(f"wrote {path}", err=True)
+
+
+def _load(specs: list[Path], batch: int | None) -> list[Graph]:
+    return [load_graph(spec, batch=batch) for spec in track(specs, "loading specs")]
+
+
+def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str | None, batch: int | None,
+           fusion: list[str] | None) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
+    """What roofline and waterline share: one spec, one device, one result per fusion mode."""
+    path = _specs(kind, spec, many=False)[0]
+    profile = _profiles(kind, hw)[0]
+    modes = list(dict.fromkeys(fusion or DEFAULT_PANELS))
+    _check(dtype, modes)
+    graph = load_graph(path, batch=batch)
+    return graph, profile, {mode: estimate(graph, profile, dtype=dtype, fusion=mode) for mode in modes}
+
+
+@plot_app.command("roofline")
+@user_errors
+@plot_errors
+def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
+             output: Output = None) -> None:
+    """The device's roofline with every op (fusion none) or kernel (fused modes) of SPEC on it."""
+    graph, profile, results = _modes("roofline", spec, hw, dtype, batch, fusion)
+    s = next(iter(results.values())).summary
+    fig = roofline_figure(results, profile, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
+    _write(fig, _stem(output, [graph.spec.name], "roofline", [profile.key]))
+
+
+@plot_app.command("waterline")
+@user_errors
+@plot_errors
+def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
+              output: Output = None) -> None:
+    """SPEC's kernels along cumulative latency, their arithmetic intensity against the ridge-point waterline."""
+    graph, profile, results = _modes("waterline", spec, hw, dtype, batch, fusion)
+    s = next(iter(results.values())).summary
+    fig = waterline_figure(results, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
+    _write(fig, _stem(output, [graph.spec.name], "waterline", [profile.key]))
+
+
+@plot_app.command("gap")
+@user_errors
+@plot_errors
+def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None,
+        fusion: Fusion = DEFAULT_FUSION, per_stage: Annotated[bool, typer.Option(
+            "--per-stage", help="the gap per stage of one model instead of per model")] = False,
+        output: Output = None) -> None:
+    """Efficiency gap (Lavin 2024): ideal (FLOPs / peak) against predicted latency per image, labelled with the
+    computational efficiency E; y = published top-1 when every spec has one."""
+    paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
+    profile = _profiles("gap", hw)[0]
+    _check(dtype, [fusion])
+    if per_stage:
+        graph = load_graph(paths[0], batch=batch)
+        result = estimate(graph, profile, dtype=dtype, fusion=fusion)
+        s = result.summary
+        fig = stage_gap_figure(result, plot_title(graph.spec.name, profile.name, s.dtype, s.batch, fusion))
+        _write(fig, _stem(output, [graph.spec.name], "stage_gap", [profile.key]))
+        return
+    points, names, summaries = [], [], []
+    for path in track(paths, "estimating", total=len(paths)):
+        graph = load_graph(path, batch=batch)
+        result = estimate(graph, profile, dtype=dtype, fusion=fusion)
+        points.append(gap_point(graph.spec.name, result, top1=graph.spec.metadata.top1))
+        names.append(graph.spec.name)
+        summaries.append(result.summary)
+    subject = names[0] if len(names) == 1 else f"{len(names)} models"
+    fig = efficiency_gap_figure(points, plot_title(subject, profile.name, _one("dtype", summaries),
+                                                   _one("batch", summaries), fusion))
+    _write(fig, _stem(output, names, "gap", [profile.key]))
+
+
+def _one(field: str, summaries: list[ModelLatency]) -> Any:
+    """The value of ``field`` shared by all summaries, else 'mixed'."""
+    values = list(dict.fromkeys(getattr(s, field) for s in summaries))
+    return values[0] if len(values) == 1 else "mixed"
+
+
+def _label(model: str, key: str, models: list[str], keys: list[str]) -> str:
+    if len(keys) == 1:
+        return model
+    return key if len(models) == 1 else f"{model} @ {key}"
+
+
+@plot_app.command("breakdown")
+@user_errors
+@plot_errors
+def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch: Batch = None,
+              fusion: Fusion = DEFAULT_FUSION, output: Output = None) -> None:
+    """Latency by op class and by stage, one stacked bar per model and device."""
+    paths = _specs("breakdown", specs)
+    profiles = _profiles("breakdown", hw, many=True)
+    _check(dtype, [fusion])
+    graphs = _load(paths, batch)
+    models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
+    results: dict[str, LatencyResult] = {}
+    pairs = [(g, p) for g in graphs for p in profiles]
+    for graph, profile in track(pairs, "estimating"):
+        label = _label(graph.spec.name, profile.key, models, keys)
+        results[label] = estimate(graph, profile, dtype=dtype, fusion=fusion)
+    summaries = [r.summary for r in results.values()]
+    subject = models[0] if len(models) == 1 else f"{len(models)} models"
+    device = ", ".join(p.name for p in profiles)
+    fig = breakdown_figure(results, plot_title(subject, device, _one("dtype", summaries), _one("batch", summaries),
+                                               fusion))
+    _write(fig, _stem(output, models, "breakdown", keys))
+
+
+@plot_app.command("throughput")
+@user_errors
+@plot_errors
+def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusion: Fusion = DEFAULT_FUSION,
+               batches: Annotated[str, typer.Option(
+                   "--batches", "--sweep-batch", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
+               output: Output = None) -> None:
+    """Images/s against batch size, one line per model and device, where it saturates marked."""
+    paths = _specs("throughput", specs)
+    profiles = _profiles("throughput", hw, many=True)
+    _check(dtype, [fusion])
+    sizes = parse_batches(batches)
+    graphs = _load(paths, None)
+    models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
+    sweeps: dict[str, list[ModelLatency]] = {}
+    pairs = [(g, p) for g in graphs for p in profiles]
+    for graph, profile in track(pairs, "sweeping batch sizes"):
+        label = _label(graph.spec.name, profile.key, models, keys)
+        sweeps[label] = sweep(graph.spec, profile, sizes, dtype=dtype, fusion=fusion)
+    subject = models[0] if len(models) == 1 else f"{len(models)} models"
+    device = ", ".join(p.name for p in profiles)
+    dtypes = list(dict.fromkeys(s.dtype for sw in sweeps.values() for s in sw))
+    title = (f"{subject} on {device}: {dtypes[0] if len(dtypes) == 1 else 'mixed'}, "
+             f"batch {', '.join(map(str, sizes))}, fusion {fusion}")
+    _write(throughput_figure(sweeps, title), _stem(output, models, "throughput", keys))
