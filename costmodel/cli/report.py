@@ -21,6 +21,7 @@ from ..report.compare import (
     render_comparison,
     setting,
 )
+from ..report.page import ReportError, write_report
 from .common import app, fail, user_errors, write_output
 from .progress import track
 
@@ -120,3 +121,33 @@ def _pareto_plot(comparison: Comparison, stem: Path) -> list[Path]:
         return save_figure(pareto_figure(points, title, x_label, y_label), stem)
     except PlotError as exc:
         raise fail(str(exc)) from None
+
+
+@app.command()
+@user_errors
+def report(
+    spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="the report folder, e.g. reports/convnext_t/",
+                                         show_default=False)],
+    hw: HwOption = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
+    dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} "
+                                                   "(default: the spec's)")] = None,
+    fusion: FusionOption = DEFAULT_FUSION,
+) -> None:
+    """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
+    latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
+    (PNG and SVG) in the folder. An existing report folder is replaced."""
+    check_options(dtype, fusion)
+    if not hw:
+        raise fail("a report needs at least one --hw profile")
+    profiles = load_profiles(hw)
+    command = " ".join(["costmodel report", str(spec), *(f"--hw {name}" for name in dict.fromkeys(hw)),
+                        *([f"--batch {batch}"] if batch else []), *([f"--dtype {dtype}"] if dtype else []),
+                        *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []), f"-o {output}"])
+    try:
+        written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
+                               progress=track)
+    except ReportError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {output}/ ({len(written)} files)", err=True)

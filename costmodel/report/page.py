@@ -1,0 +1,417 @@
+"""A shareable report of one model on several devices: ``index.md`` and a self-contained ``index.html`` with the
+tables and the plots (PNG and SVG files beside them).
+
+Tables: model summary, latency per device, latency per fusion mode, per-stage latency, the ten slowest layers per
+device. Plots: per device a roofline (fusion none and block), a waterline (none, epilogue, block) and the stage
+efficiency gap; across devices the latency breakdown and throughput against batch. The folder is built in a
+temporary sibling and moved into place, so a failure leaves nothing half-written. docs/reports.md describes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..analysis import Analysis, aggregate, analyze_graph
+from ..api import load_graph
+from ..hardware import HardwareProfile
+from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate
+from ..latency.model import STAGE_DEPTH
+from ..spec import Metadata
+from .tables import duration, markdown_line, markdown_marks, si, size
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SWEEP_BATCHES = tuple(2**i for i in range(11))  # 1 .. 1024: the throughput curve
+TOP_LAYERS = 10
+ROOFLINE_MODES = ("none", "block")
+EAGER = " (eager PyTorch: every op its own kernel)"
+
+
+class ReportError(ValueError):
+    """The report could not be written (an unwritable or unsuitable output folder)."""
+
+
+Progress = Callable[[Iterable[Any], str, int], Iterable[Any]]
+
+
+def _quiet(items: Iterable[Any], _description: str, _total: int) -> Iterable[Any]:
+    return items
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the page shows: the analysis, per device the estimate of every fusion mode, and the sweeps."""
+
+    spec: str
+    metadata: Metadata
+    analysis: Analysis
+    profiles: list[HardwareProfile]
+    fusion: str  # the mode of the tables, stage gap and breakdown
+    results: dict[str, dict[str, LatencyResult]]  # profile key -> fusion mode -> result
+    sweeps: dict[str, list[ModelLatency]]  # profile key -> one summary per batch size
+    command: str = ""
+
+    def result(self, key: str) -> LatencyResult:
+        """The estimate on one device at the report's fusion mode."""
+        return self.results[key][self.fusion]
+
+
+def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int | None, dtype: str | None,
+             fusion: str, batches: Sequence[int], command: str, box: dict[str, ReportData]) -> Iterator[str]:
+    """Analyse and estimate (one step per device), then sweep the batch sizes (one step per device)."""
+    graph = load_graph(spec, batch=batch)
+    analysis = analyze_graph(graph, dtype)
+    results: dict[str, dict[str, LatencyResult]] = {}
+    for profile in profiles:
+        results[profile.key] = {mode: estimate(graph, profile, dtype=analysis.dtype, fusion=mode)
+                                for mode in FUSION_MODES}
+        yield f"estimate on {profile.key}"
+    sweeps: dict[str, list[ModelLatency]] = {profile.key: [] for profile in profiles}
+    graphs = {b: load_graph(graph.spec, batch=b) for b in batches}
+    for profile in profiles:
+        sweeps[profile.key] = [estimate(g, profile, dtype=analysis.dtype, fusion=fusion).summary
+                               for g in graphs.values()]
+        yield f"batch sweep on {profile.key}"
+    box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
+                             command)
+
+
+# --- figures ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One plot of the report: file stem, caption and how to build it."""
+
+    stem: str
+    caption: str
+    build: Callable[[], Figure]
+
+
+def figures(data: ReportData) -> list[FigureSpec]:
+    """The report's plots, in page order."""
+    from ..plots import (
+        breakdown_figure,
+        plot_title,
+        roofline_figure,
+        stage_gap_figure,
+        throughput_figure,
+        waterline_figure,
+    )
+
+    a = data.analysis
+    out: list[FigureSpec] = []
+    for p in data.profiles:
+        runs = data.results[p.key]
+
+        def title(fusion: str | None, profile: HardwareProfile = p) -> str:
+            return plot_title(a.model, profile.name, a.dtype, a.batch, fusion)
+
+        out += [
+            FigureSpec(f"roofline_{p.key}", f"Roofline on {p.name}, fusion none and block",
+                       lambda runs=runs, p=p, t=title(None): roofline_figure(
+                           {m: runs[m] for m in ROOFLINE_MODES}, p, t)),
+            FigureSpec(f"waterline_{p.key}", f"Waterline on {p.name}, fusion {', '.join(FUSION_MODES)}",
+                       lambda runs=runs, t=title(None): waterline_figure(runs, t)),
+            FigureSpec(f"stage_gap_{p.key}", f"Efficiency gap per stage on {p.name}, fusion {data.fusion}",
+                       lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),
+        ]
+    keys = [p.key for p in data.profiles]
+    devices = data.profiles[0].name if len(keys) == 1 else ", ".join(keys)  # the legends name devices by key
+    batches = [m.batch for m in data.sweeps[keys[0]]]
+    sweep_title = (f"{a.model} on {devices}: {a.dtype}, batch {batches[0]} to {batches[-1]}, fusion {data.fusion}")
+    out += [
+        FigureSpec("breakdown", f"Latency by op class and by stage, fusion {data.fusion}",
+                   lambda: breakdown_figure({k: data.result(k) for k in keys},
+                                            plot_title(a.model, devices, a.dtype, a.batch, data.fusion))),
+        FigureSpec("throughput", f"Throughput against batch size, fusion {data.fusion}",
+                   lambda: throughput_figure(data.sweeps, sweep_title)),
+    ]
+    return out
+
+
+# --- tables -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """Cells as text; ``align``: one ``<`` or ``>`` per column."""
+
+    header: list[str]
+    rows: list[list[str]]
+    align: str
+
+
+def _pct(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%"
+
+
+def model_table(data: ReportData) -> Table:
+    """What the model is: counts per image and per batch, memory, published accuracy."""
+    a, t, meta = data.analysis, data.analysis.totals, data.metadata
+    inputs = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in a.inputs.items())
+    rows = [
+        ["spec", data.spec],
+        ["batch, dtype, input", f"{a.batch}, {a.dtype}, {inputs}"],
+        ["params", f"{si(t.params)} ({size(t.weight_bytes)} of weights)"],
+        ["GMACs per image", f"{t.macs / a.batch / 1e9:.2f} ({si(t.macs)} MACs per batch)"],
+        ["activations per image", f"{si(t.activations / a.batch)} (conv / linear / matmul outputs)"],
+        ["peak activation memory", f"{size(t.peak_activation_bytes)} at {t.peak_at} (live tensors, whole batch)"],
+    ]
+    if meta.top1 is not None:
+        source = (meta.model_extra or {}).get("top1_source") or meta.source or ""
+        top5 = f", top-5 {meta.top5:g}%" if meta.top5 is not None else ""
+        rows.append(["ImageNet-1k accuracy", f"top-1 {meta.top1:g}%{top5}" + (f" ({source})" if source else "")])
+    return Table(["figure", "value"], rows, "<<")
+
+
+def latency_table(data: ReportData) -> Table:
+    """One row per device at the report's fusion mode."""
+    header = ["device", "latency / batch", "per image", "images/s", "achieved TFLOP/s", "E", "ideal",
+              "memory-bound", "launch overhead", "kernels", "DRAM traffic"]
+    rows = []
+    for p in data.profiles:
+        m = data.result(p.key).summary
+        rows.append([f"{p.key} ({p.name})", duration(m.latency_s), duration(m.latency_per_image_s),
+                     f"{m.throughput:,.0f}", f"{m.achieved_flops / 1e12:.1f}", _pct(m.efficiency),
+                     duration(m.ideal_s), _pct(m.memory_bound_share), _pct(m.overhead_share), str(m.kernels),
+                     size(m.dram_bytes)])
+    return Table(header, rows, "<" + ">" * (len(header) - 1))
+
+
+def fusion_table(data: ReportData) -> Table:
+    """Latency per batch and E under each fusion mode, per device."""
+    header = ["device", *(f"{mode}: latency, E, kernels" for mode in FUSION_MODES)]
+    rows = [[p.key, *(f"{duration(s.latency_s)}, {_pct(s.efficiency)}, {s.kernels}"
+                      for s in (data.results[p.key][mode].summary for mode in FUSION_MODES))]
+            for p in data.profiles]
+    return Table(header, rows, "<" + ">" * len(FUSION_MODES))
+
+
+def stage_table(data: ReportData) -> Table:
+    """Per stage (path prefix of depth 2): params, GMACs per image, and per device latency, share and bound."""
+    counts = {row.path: row for row in aggregate(data.analysis.layers, STAGE_DEPTH)}
+    by_device = {p.key: aggregate_ops(data.result(p.key).ops, STAGE_DEPTH) for p in data.profiles}
+    several = len(data.profiles) > 1
+    header = ["stage", "params", "GMACs/img"]
+    header += [f"{name} {p.key}" if several else name for p in data.profiles for name in ("latency", "share", "bound")]
+    rows = []
+    for stage, row in counts.items():
+        cells = [stage, si(row.params), f"{row.macs / data.analysis.batch / 1e9:.3f}"]
+        busy = False
+        for p in data.profiles:
+            op = by_device[p.key].get(stage)
+            total = data.result(p.key).summary.latency_s
+            if op is None or not op.kernel:
+                cells += ["-", "-", "-"]
+                continue
+            busy = busy or op.latency_s > 0
+            cells += [duration(op.latency_s), _pct(op.latency_s / total) if total else "-", op.bound]
+        if busy or row.params:
+            rows.append(cells)
+    return Table(header, rows, "<>>" + ">><" * len(data.profiles))
+
+
+def top_layers_table(data: ReportData, key: str, count: int = TOP_LAYERS) -> Table:
+    """The ``count`` layers with the largest latency share on one device."""
+    result = data.result(key)
+    total = result.summary.latency_s
+    ops = sorted((op for op in result.ops if op.kernel), key=lambda op: -op.latency_s)[:count]
+    rows = [[str(i), op.path, op.op, op.op_class, duration(op.latency_s), _pct(op.latency_s / total) if total else "-",
+             op.bound, f"{op.intensity:.1f}" if op.intensity is not None else "-", op.unit]
+            for i, op in enumerate(ops, 1)]
+    return Table(["#", "layer", "op", "class", "latency", "share", "bound", "FLOP/B", "unit"], rows,
+                 "><<<>><><")
+
+
+# --- the page ---------------------------------------------------------------------------------------------------
+
+Block = tuple[str, Any]  # ("h1" | "h2" | "h3" | "p", text) or ("table", Table) or ("figure", FigureSpec)
+
+
+def blocks(data: ReportData, figs: Sequence[FigureSpec]) -> list[Block]:
+    """The page, in order, independent of the output format."""
+    a = data.analysis
+    devices = ", ".join(p.name for p in data.profiles)
+    by_stem = {f.stem: f for f in figs}
+    out: list[Block] = [
+        ("h1", f"{a.model}: cost and latency on {devices}"),
+        ("p", f"{a.dtype}, batch {a.batch}, fusion {data.fusion}{EAGER if data.fusion == 'none' else ''}. Latency "
+              "is predicted by costmodel's roofline model (docs/latency-model.md), not measured."
+              + (f" Generated by `{data.command}`." if data.command else "")),
+        ("h2", "Model"), ("table", model_table(data)),
+        ("h2", "Latency per device"),
+        ("p", "E: computational efficiency, ideal latency (FLOPs / peak of the fastest unit) over predicted latency. "
+              "Memory-bound and launch overhead: shares of the latency."),
+        ("table", latency_table(data)),
+        ("h3", "Fusion modes"), ("table", fusion_table(data)),
+        ("h2", "Plots"),
+    ]
+    for p in data.profiles:
+        out += [("h3", f"{p.name}"), *(("figure", by_stem[f"{kind}_{p.key}"])
+                                      for kind in ("roofline", "waterline", "stage_gap"))]
+    out += [("h3", "Across devices"), ("figure", by_stem["breakdown"]), ("figure", by_stem["throughput"])]
+    out += [("h2", "Stages"), ("p", "Latency per stage (path prefix of depth 2), its share of the model's latency "
+                                    "and the bound that holds for most of its time."), ("table", stage_table(data))]
+    for p in data.profiles:
+        out += [("h2", f"Top {TOP_LAYERS} layers by latency on {p.name}"), ("table", top_layers_table(data, p.key))]
+    return out
+
+
+def render_markdown(page: Sequence[Block]) -> str:
+    """Markdown: tables as GitHub tables, figures as PNG links (SVG linked beside)."""
+    lines: list[str] = []
+    for kind, value in page:
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + value, ""]
+        elif kind == "p":
+            lines += [value, ""]
+        elif kind == "table":
+            lines += [markdown_line(value.header), markdown_line(markdown_marks(value.align)),
+                      *(markdown_line(row) for row in value.rows), ""]
+        else:
+            lines += [f"![{value.caption}]({value.stem}.png)", "", f"*{value.caption}* ([SVG]({value.stem}.svg))", ""]
+    return "\n".join(lines)
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em}
+th{background:#f3f3f3}td.r{text-align:right}figure{margin:1.5em 0}img{max-width:100%;height:auto}
+figcaption{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}"""
+
+
+def render_html(page: Sequence[Block], folder: Path, title: str) -> str:
+    """Self-contained HTML: figures inlined as base64 PNG from ``folder``, minimal CSS, no external assets."""
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             f"<title>{html.escape(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>"]
+    for kind, value in page:
+        if kind in ("h1", "h2", "h3"):
+            parts.append(f"<{kind}>{html.escape(value)}</{kind}>")
+        elif kind == "p":
+            parts.append(f"<p>{_inline_code(value)}</p>")
+        elif kind == "table":
+            parts.append(_html_table(value))
+        else:
+            png = base64.b64encode((folder / f"{value.stem}.png").read_bytes()).decode("ascii")
+            caption = html.escape(value.caption)
+            parts.append(f'<figure id="{value.stem}"><img src="data:image/png;base64,{png}" alt="{caption}">'
+                         f"<figcaption>{caption}</figcaption></figure>")
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _inline_code(text: str) -> str:
+    pieces = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+
+
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+    cell = {">": '<td class="r">', "<": "<td>"}
+    body = "".join("<tr>" + "".join(f"{cell[a]}{html.escape(c)}</td>" for c, a in zip(row, table.align, strict=True))
+                   + "</tr>" for row in table.rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
+
+def check_folder(out_dir: Path) -> None:
+    """Raise :class:`ReportError` unless ``out_dir`` can be created or replaced (checked before any work)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"cannot write the report to {out_dir}: it is a file, not a folder")
+    parent = out_dir.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ReportError(f"cannot write the report to {out_dir}: {parent} is not a writable folder")
+
+
+def write_report(
+    spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, *, batch: int | None = None,
+    dtype: str | None = None, fusion: str = DEFAULT_FUSION, batches: Sequence[int] = SWEEP_BATCHES,
+    command: str = "", progress: Progress = _quiet,
+) -> list[Path]:
+    """Write ``out_dir/index.md``, ``index.html`` and the plots (PNG, SVG); returns the files, sorted.
+
+    ``progress(steps, description, total)`` wraps the step iterator (e.g. ``cli.progress.track``). Raises
+    :class:`ReportError` for an unusable folder, ``ValueError`` without profiles; spec and hardware errors pass
+    through. Nothing is left behind on failure; an existing report folder is replaced only on success.
+    """
+    if not profiles:
+        raise ValueError("a report needs at least one hardware profile")
+    if fusion not in FUSION_MODES:
+        raise ValueError(f"unknown fusion mode {fusion!r}")
+    check_folder(out_dir)
+    box: dict[str, ReportData] = {}
+    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box)
+    total = 2 * len(profiles) + 3 * len(profiles) + 2 + 1
+    for _ in progress(steps, f"report {out_dir.name}", total):
+        pass
+    return sorted(p for p in out_dir.iterdir() if p.is_file())
+
+
+def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, batch: int | None,
+           dtype: str | None, fusion: str, batches: Sequence[int], command: str,
+           box: dict[str, ReportData]) -> Iterator[str]:
+    yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box)
+    data = box["data"]
+    from ..plots import PlotError, save_figure
+
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+    try:
+        figs = figures(data)
+        for fig in figs:
+            save_figure(fig.build(), tmp / fig.stem)
+            yield fig.stem
+        page = blocks(data, figs)
+        title = f"{data.analysis.model}: cost and latency report"
+        (tmp / "index.md").write_text(render_markdown(page), encoding="utf-8")
+        (tmp / "index.html").write_text(render_html(page, tmp, title), encoding="utf-8")
+        _move_into_place(tmp, out_dir)
+        yield "pages"
+    except PlotError as exc:
+        raise ReportError(str(exc).replace(str(tmp), str(out_dir))) from None
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``tmp`` (the old folder is removed only once the new one is in place)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a report is for sharing
+    for path in tmp.iterdir():
+        os.chmod(path, 0o666 & ~umask)
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
+        os.replace(out_dir, old / out_dir.name)
+    try:
+        os.replace(tmp, out_dir)
+    except OSError:
+        if old is not None:
+            os.replace(old / out_dir.name, out_dir)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+__all__ = ["SWEEP_BATCHES", "ReportData", "ReportError", "Table", "blocks", "check_folder", "figures",
+           "render_html", "render_markdown", "write_report"]

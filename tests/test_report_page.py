@@ -1,0 +1,162 @@
+"""`costmodel report`: the folder's files, a parseable self-contained HTML page, Markdown links that resolve, the
+tables' figures by their definitions, and one clear error (exit 2, nothing written) for bad input."""
+
+from __future__ import annotations
+
+import base64
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import costmodel.plots
+from costmodel.cli import app
+from costmodel.hardware import load_profile
+from costmodel.latency import estimate_spec
+from costmodel.report.page import ReportError, write_report
+from costmodel.report.tables import duration
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "arch_specs" / "resnet18.yaml"
+BATCH = 8
+STEMS = ["roofline_rtx4090", "waterline_rtx4090", "stage_gap_rtx4090", "breakdown", "throughput"]
+runner = CliRunner()
+
+
+class Page(HTMLParser):
+    """Collects tags, image sources and anything that would load an external asset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[dict[str, str | None]] = []
+        self.external: list[str] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag not in ("meta", "img", "br", "hr", "link"):
+            self.open.append(tag)
+        found = dict(attrs)
+        if tag == "img":
+            self.images.append(found)
+        for name in ("src", "href"):
+            value = found.get(name)
+            if value is not None and not value.startswith(("data:", "#")):
+                self.external.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1] if self.open else None}>"
+        self.open.pop()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports") / "resnet18"
+    out.mkdir()
+    (out / "stale.txt").write_text("an earlier report's file")  # replaced as a whole
+    result = runner.invoke(app, ["report", str(SPEC), "--hw", "rtx4090", "--dtype", "fp16", "--batch", str(BATCH),
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_files(report: Path) -> None:
+    expected = {"index.md", "index.html", *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))}
+    assert {p.name for p in report.iterdir()} == expected
+    assert [p.name for p in report.parent.iterdir()] == ["resnet18"]  # no temporary folders left beside it
+    for stem in STEMS:
+        assert (report / f"{stem}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert b"<svg" in (report / f"{stem}.svg").read_bytes()[:2000]
+
+
+def test_html_is_self_contained_and_well_formed(report: Path) -> None:
+    page = Page()
+    page.feed((report / "index.html").read_text(encoding="utf-8"))
+    page.close()
+    assert page.open == [] and page.tags[:2] == ["html", "head"]
+    assert page.external == []  # no file, link or URL: everything is inline
+    assert len(page.images) == len(STEMS)
+    pngs = {(report / f"{s}.png").read_bytes() for s in STEMS}
+    for image in page.images:
+        src = image["src"] or ""
+        assert src.startswith("data:image/png;base64,") and image.get("alt")
+        assert base64.b64decode(src.split(",", 1)[1]) in pngs
+    assert page.tags.count("table") == 4 + 1  # model, latency, fusion modes, stages; top layers per device
+
+
+def test_markdown_links_resolve(report: Path) -> None:
+    text = (report / "index.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert sorted(links) == sorted(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))
+    assert all((report / link).is_file() for link in links)
+    assert text.startswith("# resnet18: cost and latency on NVIDIA GeForce RTX 4090")
+
+
+def _table(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table after ``heading``."""
+    rows: list[list[str]] = []
+    for line in text.split(heading, 1)[1].splitlines():
+        if line.startswith("| "):
+            rows.append(line.strip("| ").split(" | "))
+        elif rows:
+            break
+    return rows[2:]
+
+
+def test_tables_by_definition(report: Path) -> None:
+    """Throughput = batch / latency; the top-10 table lists the largest per-op latencies in order; stage
+    latencies add up to the model latency."""
+    text = (report / "index.md").read_text(encoding="utf-8")
+    result = estimate_spec(SPEC, "rtx4090", batch=BATCH, dtype="fp16")
+    latency = sum(k.latency_s for k in result.kernels)
+    (row,) = _table(text, "## Latency per device")
+    assert row[1] == duration(latency) and row[3] == f"{BATCH / latency:,.0f}"
+    top = _table(text, "## Top 10 layers by latency")
+    slowest = sorted((op.latency_s for op in result.ops), reverse=True)[:10]
+    assert [r[4] for r in top] == [duration(t) for t in slowest]
+    stages = _table(text, "## Stages")
+    shares = [float(r[4].rstrip("%")) for r in stages]
+    assert sum(shares) == pytest.approx(100, abs=0.05 * len(shares))
+    model = dict((r[0], r[1]) for r in _table(text, "## Model"))
+    assert model["params"].startswith("11.69M") and model["GMACs per image"].startswith("1.82")
+
+
+def test_existing_report_is_kept_on_failure(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ninputs: {image: [3, 8, 8]}\nnodes:\n  - {op: no_such_op}\n")
+    result = runner.invoke(app, ["report", str(bad), "--hw", "rtx4090", "-o", str(out)])
+    assert result.exit_code == 2 and result.output.startswith(f"error: {bad}")
+    assert [p.name for p in out.iterdir()] == ["stale.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "r"]
+
+
+def test_failure_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise costmodel.plots.PlotError("waterline went wrong")
+
+    monkeypatch.setattr(costmodel.plots, "waterline_figure", broken)
+    with pytest.raises(ReportError, match="waterline went wrong"):
+        write_report(SPEC, [load_profile("rtx4090")], tmp_path / "r", batch=2, dtype="fp16", batches=(1, 2))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "{tmp}/r"], "a report needs at least one --hw"),
+    (["--hw", "rtx4090", "-o", "{tmp}/file.txt"], "it is a file, not a folder"),
+    (["--hw", "rtx4090", "-o", "{tmp}/file.txt/r"], "is not a writable folder"),
+    (["--hw", "rtx4090", "--fusion", "all", "-o", "{tmp}/r"], "unknown --fusion"),
+    (["--hw", "rtx4090", "--dtype", "fp12", "-o", "{tmp}/r"], "unknown --dtype"),
+    (["--hw", "tpu_v5e", "--dtype", "fp32", "-o", "{tmp}/r"], "fp32"),
+])
+def test_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "file.txt").write_text("x")
+    result = runner.invoke(app, ["report", str(SPEC), *(a.format(tmp=tmp_path) for a in args)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and message in result.output and "Traceback" not in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"] and (tmp_path / "file.txt").read_text() == "x"
