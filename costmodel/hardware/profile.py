@@ -27,7 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
 Unit = Literal["vector", "matrix"]
 Kind = Literal["gpu", "cpu", "npu", "tpu"]
-OpClassName = Literal["gemm", "depthwise", "attention", "norm", "elementwise", "reduction", "data_movement"]
+# Keys of ``efficiency.per_op``: the op classes, plus "conv", a refinement of "gemm" for dense and grouped
+# convolutions (patch embeddings included) that falls back to the "gemm" entry when absent (EFFICIENCY_PARENT).
+OpClassName = Literal[
+    "gemm", "conv", "depthwise", "attention", "norm", "elementwise", "reduction", "data_movement"
+]
+EFFICIENCY_PARENT: dict[str, str] = {"conv": "gemm"}
 
 DTYPES: tuple[str, ...] = get_args(Dtype)
 UNITS: tuple[str, ...] = get_args(Unit)
@@ -99,12 +104,40 @@ class Efficiency(_Model):
     """Fractions of peak that well-tuned kernels attain (0 < e <= 1).
 
     ``memory`` defaults from the memory type (0.85 for HBM, 0.80 otherwise); ``per_op`` overrides
-    either factor for one op class.
+    either factor for one op class (``conv``: dense and grouped convolutions, else ``gemm``'s entry applies).
     """
 
     compute: Fraction = DEFAULT_COMPUTE_EFFICIENCY
     memory: Fraction | None = None
     per_op: dict[OpClassName, OpEfficiency] = Field(default_factory=dict)
+
+
+class FittedParameter(_Model):
+    """One fitted factor: its value, the base profile's value, the bounds and whether the fit ended on one."""
+
+    value: float
+    base: float
+    lower: float
+    upper: float
+    at_bound: Literal["lower", "upper"] | None = None
+    latency_share: float = Field(ge=0, le=1, description="share of the predicted latency of the ops it governs")
+
+
+class Calibration(_Model):
+    """What a fitted profile was fitted on (``costmodel calibrate``); see docs/calibration.md."""
+
+    measurements: str = Field(min_length=1, description="file name of the measurements")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    devices: list[str] = Field(min_length=1, description="device column values, else the base profile's name")
+    models: int = Field(gt=0, description="number of measured models the fit used")
+    date: str = Field(min_length=1, description="ISO date of the fit")
+    base_profile: str = Field(min_length=1, description="key of the profile the factors were fitted on")
+    applied_to: str | None = Field(default=None, description="key of the profile whose peaks carry the factors")
+    dtype: str
+    fusion: str
+    prior_weight: float = Field(ge=0)
+    residual_rms: float = Field(ge=0, description="RMS of log(predicted / measured latency) over the models")
+    parameters: dict[str, FittedParameter]
 
 
 class HardwareProfile(_Model):
@@ -120,6 +153,7 @@ class HardwareProfile(_Model):
     launch_overhead_us: float = Field(ge=0, description="fixed cost per kernel launch / op dispatch")
     efficiency: Efficiency = Field(default_factory=Efficiency)
     sources: dict[str, Annotated[str, Field(min_length=1)]]
+    calibration: Calibration | None = None
     _file_stem: str | None = PrivateAttr(default=None)  # set by load_profile_file
 
     @property
@@ -137,7 +171,7 @@ class HardwareProfile(_Model):
         missing = [path for path in required if path not in self.sources]
         if missing:
             raise ValueError(f"figure(s) without a 'sources' entry: {', '.join(missing)}")
-        figures = set(_leaf_paths(self.model_dump(exclude={"sources"})))
+        figures = set(_leaf_paths(self.model_dump(exclude={"sources", "calibration"})))
         unknown = sorted(set(self.sources) - figures)
         if unknown:
             raise ValueError(f"'sources' key(s) naming no figure of this profile: {', '.join(unknown)}")
@@ -284,11 +318,16 @@ def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
 
 
 def efficiency_for(profile: HardwareProfile, op_class: str) -> tuple[float, float]:
-    """(compute, memory) efficiency for an op class, after applying any per-op override."""
+    """(compute, memory) efficiency for an op class (or "conv"), after applying any per-op override.
+
+    Each factor comes from ``per_op[op_class]``, else ``per_op`` of its parent ("conv" -> "gemm"), else the
+    profile-wide factor.
+    """
     eff = profile.efficiency
-    override = eff.per_op.get(op_class)  # type: ignore[call-overload]
-    compute = override.compute if override and override.compute is not None else eff.compute
-    memory = override.memory if override and override.memory is not None else eff.memory
+    keys = [key for key in (op_class, EFFICIENCY_PARENT.get(op_class)) if key]
+    chain = [eff.per_op.get(key) for key in keys]  # type: ignore[call-overload]
+    compute = next((o.compute for o in chain if o and o.compute is not None), eff.compute)
+    memory = next((o.memory for o in chain if o and o.memory is not None), eff.memory)
     assert memory is not None  # filled by HardwareProfile validation
     return compute, memory
 
@@ -327,4 +366,10 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
     for op_class, override in eff.per_op.items():
         parts = [f"{k} {v:g}" for k, v in (("compute", override.compute), ("memory", override.memory)) if v]
         rows.append((f"efficiency {op_class}", ", ".join(parts)))
+    if profile.calibration is not None:
+        cal = profile.calibration
+        onto = f", applied to {cal.applied_to}" if cal.applied_to else ""
+        rows.append(("calibrated", f"on {cal.models} models of {cal.measurements} ({', '.join(cal.devices)}), "
+                                   f"{cal.dtype}, fusion {cal.fusion}, {cal.date}; base {cal.base_profile}{onto}; "
+                                   f"residual RMS {cal.residual_rms:.3f}"))
     return rows

@@ -17,7 +17,16 @@ from .model import (
     summarize,
     sweep,
 )
-from .roofline import Roofline, Unit, check_dtype, fastest_peak, kernel_roofline, unit_for, usable_cache_bytes
+from .roofline import (
+    Roofline,
+    Unit,
+    check_dtype,
+    efficiency_class,
+    fastest_peak,
+    kernel_roofline,
+    unit_for,
+    usable_cache_bytes,
+)
 
 __all__ = [
     "DEFAULT_FUSION",
@@ -32,6 +41,7 @@ __all__ = [
     "Unit",
     "aggregate_ops",
     "check_dtype",
+    "efficiency_class",
     "estimate",
     "estimate_spec",
     "fastest_peak",

@@ -19,6 +19,7 @@ from .fusion import FUSION_MODES, group_layers, kernel_traffic
 from .roofline import (
     bandwidth,
     check_dtype,
+    efficiency_class,
     fastest_peak,
     kernel_roofline,
     launch_overhead,
@@ -136,10 +137,10 @@ def estimate(
     op_rows: dict[str, OpLatency] = {}
     kernels: list[KernelLatency] = []
     for members, moved in zip(groups, traffic, strict=True):
-        memory_rate = bw * efficiency_for(profile, members[0].cost.op_class.value)[1]  # streams as its head op
+        factors = [efficiency_for(profile, efficiency_class(layer.op, layer.cost.op_class.value)) for layer in members]
+        memory_rate = bw * factors[0][1]  # the kernel streams as its head op
         units = [unit_for(profile, layer.cost.op_class.value, dtype) for layer in members]
-        rates = [u.peak_flops * efficiency_for(profile, layer.cost.op_class.value)[0]
-                 for u, layer in zip(units, members, strict=True)]
+        rates = [u.peak_flops * f[0] for u, f in zip(units, factors, strict=True)]
         compute = [layer.cost.flops / rate for layer, rate in zip(members, rates, strict=True)]
         memory = [t.dram_bytes / memory_rate for t in moved]
         line = kernel_roofline(sum(compute), sum(memory), launch)

@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..hardware import HardwareError, HardwareProfile
+from ..ops.base import get_op
 
 MATRIX_CLASSES = frozenset({"gemm", "attention"})  # dense/grouped conv, linear, matmul, attention matmuls
 VECTOR_CLASSES = frozenset({"depthwise", "norm", "elementwise", "reduction", "data_movement"})
+
+# Ops of class "gemm" whose efficiency is looked up as "conv" (profile per_op key; falls back to "gemm").
+CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose2d", "patch_embed"})
 
 MIB = 1024 * 1024  # cache sizes in profiles are binary megabytes (an "L2 of 6 MB" is 6144 KB)
 USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors handed from kernel to kernel
@@ -63,6 +67,14 @@ def unit_for(profile: HardwareProfile, op_class: str, dtype: str) -> Unit:
         if key in table:
             return Unit(name, key, table[key] * 1e12)
     raise HardwareError(f"{profile.name} has no peak usable for {op_class} ops in {dtype}")  # pragma: no cover
+
+
+def efficiency_class(op: str, op_class: str) -> str:
+    """The key an op's efficiency factors are looked up under: "conv" for a convolution of class "gemm"
+    (dense and grouped convs, patch embeddings), else its op class. ``op`` is a registered op name or alias."""
+    if op_class == "gemm" and get_op(op).name in CONV_OPS:
+        return "conv"
+    return op_class
 
 
 def fastest_peak(profile: HardwareProfile, dtype: str) -> float:

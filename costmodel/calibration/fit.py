@@ -1,0 +1,289 @@
+"""Calibration: fit a profile's efficiency factors and launch overhead to measured latencies.
+
+The roofline model (costmodel.latency) predicts a kernel's latency as max(compute, memory) + overhead, where
+compute = sum over its ops of FLOPs / (peak x compute efficiency of the op's class) and memory = DRAM bytes /
+(bandwidth x memory efficiency of its head op's class). Which unit, which bytes and which cache hits do not
+depend on the factors, so one estimate at unit efficiency and zero overhead gives each kernel's terms
+(:class:`Basis`), and any set of factors re-prices them in microseconds. ``Basis.latency`` is checked against
+:func:`costmodel.latency.estimate` in the tests.
+
+Parameters (:data:`PARAMETERS`): compute efficiency of dense convs, of linear/matmul, of depthwise convs,
+of fused attention; one factor for streaming kernels (elementwise, norm, reduction, data movement: compute
+and memory alike); the memory efficiency of the other kernels; the launch overhead. Efficiencies are bounded
+to [0.02, 1], the overhead to >= 0. Objective: least squares on log(predicted / measured latency) per
+measured row, plus ``prior_weight x log(value / base value)`` per efficiency (``prior_weight x (overhead -
+base) / max(base, 1 us)`` for the overhead), which keeps weakly determined factors near the base profile.
+A parameter whose ops take under ``MIN_SHARE`` of the predicted latency is not fitted (it keeps the base
+value). See docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import get_args
+
+import numpy as np
+import yaml
+from scipy.optimize import least_squares
+
+from ..graph import Graph
+from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
+from ..hardware.profile import Calibration, FittedParameter, OpClassName
+from ..latency import estimate
+from ..latency.roofline import efficiency_class, launch_overhead
+from .measurements import Matched
+
+EFFICIENCY_BOUNDS = (0.02, 1.0)
+MIN_SHARE = 0.01  # a parameter governing less than this share of the predicted latency is not fitted
+DEFAULT_PRIOR_WEIGHT = 0.1
+KEYS: tuple[str, ...] = get_args(OpClassName)  # efficiency keys: the op classes and "conv"
+STREAM_KEYS = ("elementwise", "norm", "reduction", "data_movement")
+OVERHEAD = "overhead"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A fitted factor: which efficiency keys it sets, and whether compute, memory or both."""
+
+    name: str
+    keys: tuple[str, ...]
+    compute: bool
+    memory: bool
+    doc: str
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("conv", ("conv",), True, False, "compute efficiency of dense and grouped convs"),
+    Parameter("gemm", ("gemm",), True, False, "compute efficiency of linear and matmul"),
+    Parameter("depthwise", ("depthwise",), True, False, "compute efficiency of depthwise convs"),
+    Parameter("attention", ("attention",), True, False, "compute efficiency of fused attention"),
+    Parameter("stream", STREAM_KEYS, True, True, "efficiency (compute and memory) of elementwise/norm/reduction/"
+                                                 "data-movement kernels"),
+    Parameter("memory", ("conv", "gemm", "depthwise", "attention"), False, True,
+              "memory efficiency of conv, GEMM, depthwise and attention kernels"),
+)
+PARAMETER_NAMES = (*(p.name for p in PARAMETERS), OVERHEAD)
+
+
+# ------------------------------------------------------------------------------------------ the basis
+
+
+@dataclass(frozen=True)
+class Basis:
+    """One model's kernels at unit efficiency: per kernel, the compute seconds of its ops per efficiency key,
+    its memory seconds and the key of its head op (whose memory factor it streams at)."""
+
+    compute: np.ndarray  # [kernels, keys] seconds at efficiency 1
+    memory: np.ndarray  # [kernels] seconds at efficiency 1
+    head: np.ndarray  # [kernels] index into KEYS
+
+    @property
+    def kernels(self) -> int:
+        """Number of kernels (each pays the launch overhead once)."""
+        return len(self.memory)
+
+    def latency(self, compute: np.ndarray, memory: np.ndarray, overhead_s: float) -> float:
+        """Seconds per batch for per-key compute and memory factors (arrays over KEYS) and an overhead."""
+        busy = np.maximum(self.compute @ (1.0 / compute), self.memory / memory[self.head])
+        return float(busy.sum() + overhead_s * self.kernels)
+
+
+def unit_profile(profile: HardwareProfile) -> HardwareProfile:
+    """``profile`` with every efficiency 1 and no launch overhead: estimates give pure roofline terms."""
+    return profile.model_copy(update={"efficiency": Efficiency(compute=1.0, memory=1.0), "launch_overhead_us": 0.0})
+
+
+def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str) -> Basis:
+    """The :class:`Basis` of ``graph`` on ``profile`` (only its peaks, bandwidth and caches matter)."""
+    result = estimate(graph, unit_profile(profile), dtype=dtype, fusion=fusion)
+    index = {key: i for i, key in enumerate(KEYS)}
+    by_kernel = {k.name: i for i, k in enumerate(result.kernels)}
+    compute = np.zeros((len(result.kernels), len(KEYS)))
+    memory = np.zeros(len(result.kernels))
+    head = np.zeros(len(result.kernels), dtype=int)
+    for op in result.ops:
+        if not op.kernel:
+            continue
+        row, key = by_kernel[op.kernel], index[efficiency_class(op.op, op.op_class)]
+        compute[row, key] += op.compute_s
+        memory[row] += op.memory_s
+        if op.path == op.kernel:
+            head[row] = key
+    return Basis(compute, memory, head)
+
+
+def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-key (compute, memory) factors of a profile as arrays over KEYS, and its launch overhead (s)."""
+    table = [efficiency_for(profile, key) for key in KEYS]
+    return np.array([c for c, _ in table]), np.array([m for _, m in table]), launch_overhead(profile)
+
+
+def predict(bases: Sequence[Basis], profile: HardwareProfile) -> np.ndarray:
+    """Predicted seconds per batch of each basis with ``profile``'s factors."""
+    compute, memory, overhead = factors(profile)
+    return np.array([b.latency(compute, memory, overhead) for b in bases])
+
+
+# ------------------------------------------------------------------------------------- parameters
+
+
+def base_values(profile: HardwareProfile) -> dict[str, float]:
+    """The profile's current value of every parameter (the overhead in microseconds)."""
+    values = {}
+    for p in PARAMETERS:
+        c, m = efficiency_for(profile, p.keys[0])
+        values[p.name] = m if p.memory else c  # stream kernels: their memory factor (they are mostly memory-bound)
+    values[OVERHEAD] = profile.launch_overhead_us
+    return values
+
+
+def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> HardwareProfile:
+    """``profile`` with the given parameters set (others as they are): per_op entries, the overhead."""
+    per_op = {key: o.model_copy() for key, o in profile.efficiency.per_op.items()}
+    for p in PARAMETERS:
+        if p.name not in values:
+            continue
+        for key in p.keys:
+            entry = per_op.get(key) or OpEfficiency()  # type: ignore[call-overload]
+            update = {**({"compute": values[p.name]} if p.compute else {}),
+                      **({"memory": values[p.name]} if p.memory else {})}
+            per_op[key] = entry.model_copy(update=update)  # type: ignore[index]
+    efficiency = profile.efficiency.model_copy(update={"per_op": per_op})
+    update: dict = {"efficiency": efficiency}
+    if OVERHEAD in values:
+        update["launch_overhead_us"] = values[OVERHEAD]
+    return profile.model_copy(update=update)
+
+
+def latency_shares(bases: Sequence[Basis], profile: HardwareProfile) -> dict[str, float]:
+    """Per parameter, the mean over models of |d log latency / d log parameter|: the share of the predicted
+    latency it governs (0: the measurements say nothing about it)."""
+    base = base_values(profile)
+    shares = {}
+    for name in PARAMETER_NAMES:
+        step = 0.01
+        value = base[name] if name != OVERHEAD or base[name] > 0 else 1.0
+        moved = np.log(predict(bases, with_parameters(profile, {name: value * (1 + step)})))
+        at = np.log(predict(bases, with_parameters(profile, {name: value})))
+        shares[name] = float(min(1.0, np.mean(np.abs(moved - at)) / math.log1p(step)))
+    return shares
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A calibration's outcome: the fitted profile's parameters, residuals and predictions."""
+
+    parameters: dict[str, FittedParameter]  # every parameter; unfitted ones have value == base
+    fitted: tuple[str, ...]  # names of the parameters the fit moved
+    residual_rms: float  # RMS of log(predicted / measured) over the rows
+    predicted_s: tuple[float, ...]
+    measured_s: tuple[float, ...]
+    prior_weight: float
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Parameter name -> fitted value (the overhead in microseconds)."""
+        return {name: p.value for name, p in self.parameters.items()}
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    return (0.0, math.inf) if name == OVERHEAD else EFFICIENCY_BOUNDS
+
+
+def fit(
+    bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT, min_share: float = MIN_SHARE,
+) -> Fit:
+    """Fit the parameters of ``profile`` to ``measured_s`` (seconds per batch, one per basis)."""
+    if len(bases) != len(measured_s) or not bases:
+        raise ValueError("one measured latency per basis, at least one")
+    if prior_weight < 0:
+        raise ValueError("prior_weight must be >= 0")
+    base = base_values(profile)
+    shares = latency_shares(bases, profile)
+    names = [n for n in PARAMETER_NAMES if shares[n] >= min_share]
+    log_measured = np.log(np.asarray(measured_s, dtype=float))
+    o_scale = max(base[OVERHEAD], 1.0)
+
+    def to_values(x: np.ndarray) -> dict[str, float]:
+        return {n: float(v if n == OVERHEAD else math.exp(v)) for n, v in zip(names, x, strict=True)}
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        values = to_values(x)
+        model = np.log(predict(bases, with_parameters(profile, values))) - log_measured
+        prior = [(values[n] - base[n]) / o_scale if n == OVERHEAD else math.log(values[n] / base[n]) for n in names]
+        return np.concatenate([model, prior_weight * np.asarray(prior)])
+
+    lower = np.array([_bounds(n)[0] if n == OVERHEAD else math.log(_bounds(n)[0]) for n in names])
+    upper = np.array([_bounds(n)[1] if n == OVERHEAD else math.log(_bounds(n)[1]) for n in names])
+    start = np.array([base[n] if n == OVERHEAD else math.log(base[n]) for n in names])
+    span = np.where(np.isfinite(upper), upper - lower, 1.0)
+    start = np.clip(start, lower + 1e-6 * span, upper - 1e-6 * span)
+    if names:
+        solution = least_squares(residuals, start, bounds=(lower, upper), method="trf", x_scale="jac",
+                                 xtol=1e-10, ftol=1e-10, gtol=1e-10)
+        values = {n: float(f"{v:.4g}") for n, v in to_values(solution.x).items()}  # 4 significant digits
+    else:
+        values = {}
+    parameters = {}
+    for name in PARAMETER_NAMES:
+        lo, hi = _bounds(name)
+        value = values.get(name, base[name])
+        tol = 1e-6 * max(abs(value), 1e-6)
+        hit = "lower" if name in values and value - lo <= tol else "upper" if name in values and hi - value <= tol \
+            else None
+        parameters[name] = FittedParameter(value=value, base=base[name], lower=lo, upper=hi, at_bound=hit,
+                                           latency_share=shares[name])
+    final = with_parameters(profile, values)
+    predicted = predict(bases, final)
+    log_ratio = np.log(predicted) - log_measured
+    return Fit(parameters, tuple(names), float(np.sqrt(np.mean(log_ratio**2))), tuple(map(float, predicted)),
+               tuple(map(float, measured_s)), prior_weight)
+
+
+# ------------------------------------------------------------------------------- fitted profiles
+
+
+def fitted_profile(
+    base: HardwareProfile, result: Fit, *, measurements: str, sha256: str, devices: Sequence[str], dtype: str,
+    fusion: str, onto: HardwareProfile | None = None, today: str | None = None,
+) -> HardwareProfile:
+    """The profile to write: ``onto`` (default ``base``: its peaks, bandwidth and caches) with the fitted
+    efficiencies and overhead, a new name, no aliases, a ``calibration`` record and sources for what changed."""
+    target = onto or base
+    profile = with_parameters(target, {n: result.values[n] for n in result.fitted})
+    record = Calibration(
+        measurements=measurements, sha256=sha256, devices=list(devices) or [base.name], models=len(result.measured_s),
+        date=today or date.today().isoformat(), base_profile=base.key, applied_to=target.key if onto else None,
+        dtype=dtype, fusion=fusion, prior_weight=result.prior_weight, residual_rms=result.residual_rms,
+        parameters=result.parameters,
+    )
+    how = f"fitted by costmodel calibrate on {measurements} ({', '.join(record.devices)}, {record.models} rows)"
+    sources = dict(target.sources)
+    if OVERHEAD in result.fitted:
+        sources["launch_overhead_us"] = how
+    suffix = f"calibrated on {base.key}" if onto is None else f"with efficiencies calibrated on {base.key}"
+    profile = profile.model_copy(update={
+        "name": f"{target.name} ({suffix})", "aliases": [], "sources": sources, "calibration": record,
+        "description": f"{target.description} Efficiency factors {how}.".strip(),
+    })
+    return HardwareProfile.model_validate(profile.model_dump())  # re-validate what will be written
+
+
+def profile_yaml(profile: HardwareProfile) -> str:
+    """The YAML text of a profile, loadable by :func:`costmodel.hardware.load_profile`."""
+    data = profile.model_dump(exclude_none=True)
+    header = "# Written by `costmodel calibrate` (docs/calibration.md); 'calibration' records what it was fitted on.\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+
+
+
+def bases_of(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str) -> list[Basis]:
+    """The basis of every matched row on ``profile``; ``dtype`` None -> the row's dtype, else the spec's."""
+    return [basis(m.graph(), profile, dtype or m.measurement.dtype, fusion) for m in matched]

@@ -1,0 +1,131 @@
+"""`bench`, `calibrate` and `validate`: measured latency, fitted efficiency factors and prediction fidelity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
+from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
+from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
+from ..dtypes import BYTES_PER_ELEMENT
+from ..hardware import HardwareProfile, load_profile
+from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype
+from .common import app, fail, user_errors, write_output
+
+MeasurementsArg = Annotated[Path, typer.Argument(
+    help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
+DeviceOpt = Annotated[str | None, typer.Option(
+    "--device", help="use the rows of this device (the file's device column); needed when it holds several")]
+DtypeOpt = Annotated[str | None, typer.Option(
+    help="element type of the measurements (default: the file's dtype column, else the spec's); "
+         "fp16 for timm's AMP tables")]
+FusionOpt = Annotated[str, typer.Option(help=f"kernel fusion: {' | '.join(FUSION_MODES)}")]
+SpecsOpt = Annotated[list[Path] | None, typer.Option(
+    "--specs", help="folder of specs to match model names in (repeatable; the shipped zoo is always searched)")]
+
+
+def _check_options(dtype: str | None, fusion: str) -> None:
+    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
+        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
+    if fusion not in FUSION_MODES:
+        raise fail(f"unknown --fusion {fusion!r}; choose one of {', '.join(FUSION_MODES)}")
+
+
+def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
+    """Read, select the device's rows, match them to specs; list skipped models on stderr; none matched -> exit 2."""
+    file = read_measurements(measurements)
+    rows = select_device(file, device)
+    matched, skipped = match(rows, spec_index(specs or []))
+    if skipped:
+        typer.echo(f"skipped {len(skipped)} model(s) with no matching spec: {', '.join(skipped)}", err=True)
+    if not matched:
+        raise fail(f"{measurements}: no row matches a spec (by metadata.timm_name or name); pass --specs DIR")
+    return file, matched
+
+
+def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Matched]) -> str:
+    """Check the profile runs every dtype used; the dtype(s) as text for the record."""
+    used = sorted({dtype or m.measurement.dtype or m.graph().dtype for m in matched})
+    for name in used:
+        check_dtype(profile, name)
+    return ",".join(used)
+
+
+@app.command()
+@user_errors
+def calibrate(
+    measurements: MeasurementsArg,
+    hw: Annotated[str, typer.Option("--hw", help="base profile: its peaks, bandwidth and starting factors")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="write the fitted profile (YAML) here")],
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    fusion: FusionOpt = DEFAULT_FUSION,
+    specs: SpecsOpt = None,
+    apply_to: Annotated[str | None, typer.Option(
+        "--apply-to", help="write this profile (its peaks and bandwidth) with the factors fitted on --hw")] = None,
+    prior_weight: Annotated[float, typer.Option(
+        min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
+) -> None:
+    """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
+    _check_options(dtype, fusion)
+    base = load_profile(hw)
+    onto = load_profile(apply_to) if apply_to else None
+    file, matched = _matched(measurements, device, specs)
+    dtypes = _check_dtypes(base, dtype, matched)
+    if onto is not None:
+        _check_dtypes(onto, dtype, matched)
+    result = fit(bases_of(matched, base, dtype, fusion), [m.measurement.latency_s for m in matched], base,
+                 prior_weight=prior_weight)
+    devices = file.devices if device is None else [device]
+    profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
+                             dtype=dtypes, fusion=fusion, onto=onto)
+    docs = {p.name: p.doc for p in PARAMETERS} | {"overhead": "launch overhead per kernel (us)"}
+    lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
+             f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
+             f"{'parameter':<10} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]
+    for name, p in result.parameters.items():
+        bounds = f"[{p.lower:g}, {p.upper:g}]"
+        note = (f"at {p.at_bound} bound" if p.at_bound else "") if name in result.fitted else "not fitted (share < 1%)"
+        lines.append(f"{name:<10} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
+                     f"{note or docs[name]}")
+    if onto is not None:
+        lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
+    typer.echo("\n".join(lines))
+    write_output(profile_yaml(profile), output)
+
+
+@app.command()
+@user_errors
+def validate(
+    measurements: MeasurementsArg,
+    hw: Annotated[str, typer.Option("--hw", help="profile to predict with (name, alias or YAML path)")],
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    fusion: FusionOpt = DEFAULT_FUSION,
+    specs: SpecsOpt = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
+) -> None:
+    """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
+    _check_options(dtype, fusion)
+    profile = load_profile(hw)
+    file, matched = _matched(measurements, device, specs)
+    dtypes = _check_dtypes(profile, dtype, matched)
+    rows = points(matched, profile, dtype, fusion)
+    scores = fidelity(rows)
+    where = f"{device} rows of " if device else ""
+    header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
+    typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
+    if plot is not None:
+        from ..plots import PlotError, save_figure
+
+        title = f"{profile.name} vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
+        try:
+            written = save_figure(scatter_figure(rows, title), plot)
+        except PlotError as exc:
+            raise fail(str(exc)) from None
+        for path in written:
+            typer.echo(f"wrote {path}", err=True)
