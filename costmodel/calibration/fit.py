@@ -235,9 +235,14 @@ def fit(
     for name in PARAMETER_NAMES:
         lo, hi = _bounds(name)
         value = values.get(name, base[name])
-        tol = 1e-6 * max(abs(value), 1e-6)
-        hit = "lower" if name in values and value - lo <= tol else "upper" if name in values and hi - value <= tol \
-            else None
+        tol = 1e-6 * ((hi - lo) if math.isfinite(hi) else 1.0)
+        hit = None
+        if name in values and value - lo <= tol:
+            hit, value = "lower", lo
+        elif name in values and hi - value <= tol:
+            hit, value = "upper", hi
+        if name in values:
+            values[name] = value  # snapped onto the bound it hit
         parameters[name] = FittedParameter(value=value, base=base[name], lower=lo, upper=hi, at_bound=hit,
                                            latency_share=shares[name])
     final = with_parameters(profile, values)

@@ -13,6 +13,7 @@ from ..calibration.measurements import Matched, MeasurementFile, match, read_mea
 from ..dtypes import BYTES_PER_ELEMENT
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype
+from ..spec import load_spec
 from .common import app, fail, user_errors, write_output
 
 MeasurementsArg = Annotated[Path, typer.Argument(
@@ -48,7 +49,7 @@ def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -
 
 def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Matched]) -> str:
     """Check the profile runs every dtype used; the dtype(s) as text for the record."""
-    used = sorted({dtype or m.measurement.dtype or m.graph().dtype for m in matched})
+    used = sorted({dtype or m.measurement.dtype or load_spec(m.spec).dtype for m in matched})
     for name in used:
         check_dtype(profile, name)
     return ",".join(used)

@@ -1,0 +1,304 @@
+"""Calibration and validation: measurement files, the fit (recovery, bounds, provenance), cross-device transfer,
+fidelity figures and the calibrate/validate commands.
+
+Expected figures are derived independently: synthetic "measurements" come from costmodel.latency.estimate with
+known factors (the fit must find them again); correlations and latency errors in the acceptance test are
+recomputed here from the fixture's throughput and estimate() on the written profile, not taken from fidelity.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+from scipy.stats import spearmanr
+from typer.testing import CliRunner
+
+from costmodel import load_graph
+from costmodel.calibration import fit as F
+from costmodel.calibration.fidelity import Point, RatioStats, fidelity
+from costmodel.calibration.measurements import (
+    REQUIRED,
+    Matched,
+    match,
+    read_measurements,
+    select_device,
+    spec_index,
+)
+from costmodel.cli import app
+from costmodel.errors import SpecError
+from costmodel.hardware import HardwareProfile, efficiency_for, load_profile
+from costmodel.latency import estimate
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMM = ROOT / "tests/fixtures/timm_benchmark_zoo.csv"
+runner = CliRunner()
+
+TRUE = {"conv": 0.55, "gemm": 0.4, "attention": 0.6, "stream": 0.5, "memory": 0.7, "overhead": 8.0}
+SYNTHETIC_SPECS = ["resnet18", "mobilenetv2_100", "convnext_t", "deit_tiny", "efficientnet_b0",
+                   "vit_small_patch16_224", "swin_t", "regnetx_016"]
+
+
+def write_measurements(path: Path, rows: list[dict], comment: str = "# synthetic\n") -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(comment)
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def timm_row(model: str, batch: int, latency_s: float, size: int | str = "", **extra) -> dict:
+    return {"model": model, "infer_img_size": size, "infer_samples_per_sec": batch / latency_s,
+            "infer_step_time": latency_s * 1e3, "infer_batch_size": batch, **extra}
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Latencies estimate() gives on the EPYC 9654 profile with the TRUE factors, at batch 1 and 16 (fp32)."""
+    base = load_profile("epyc_9654")
+    truth = F.with_parameters(base, TRUE)
+    graphs = [load_graph(ROOT / f"arch_specs/{s}.yaml", batch=b) for s in SYNTHETIC_SPECS for b in (1, 16)]
+    measured = [estimate(g, truth, dtype="fp32").summary.latency_s for g in graphs]
+    return base, graphs, measured
+
+
+# ------------------------------------------------------------------------------------------ the fit
+
+
+def test_basis_reprices_exactly_like_estimate() -> None:
+    profile = F.with_parameters(load_profile("rtx4090"), {"conv": 0.5, "gemm": 0.3, "stream": 0.6, "memory": 0.9,
+                                                         "depthwise": 0.2, "overhead": 3.0})
+    for spec in ("convnext_t", "swin_t", "mobilenetv3_large_100"):
+        graph = load_graph(ROOT / f"arch_specs/{spec}.yaml", batch=8)
+        for fusion in ("none", "epilogue", "block"):
+            b = F.basis(graph, load_profile("rtx4090"), "fp16", fusion)
+            expected = estimate(graph, profile, dtype="fp16", fusion=fusion).summary.latency_s
+            assert F.predict([b], profile)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_fit_recovers_known_factors(synthetic) -> None:
+    base, graphs, measured = synthetic
+    result = F.fit([F.basis(g, base, "fp32", "none") for g in graphs], measured, base, prior_weight=0.0)
+    assert set(result.fitted) == set(TRUE)  # depthwise: under 1 % of these latencies, left at the base value
+    for name, value in TRUE.items():
+        assert result.values[name] == pytest.approx(value, rel=1e-3), name
+    assert result.values["depthwise"] == efficiency_for(base, "depthwise")[0]
+    assert result.residual_rms < 1e-6 and not any(p.at_bound for p in result.parameters.values())
+
+
+def test_prior_pulls_weak_factors_toward_the_base(synthetic) -> None:
+    base, graphs, measured = synthetic
+    bases = [F.basis(g, base, "fp32", "none") for g in graphs]
+    free, pulled = (F.fit(bases, measured, base, prior_weight=w) for w in (0.0, 3.0))
+    start = F.base_values(base)
+    for name in TRUE:  # every factor moves toward its base value, none past it
+        assert abs(pulled.values[name] - start[name]) <= abs(free.values[name] - start[name]) + 1e-9, name
+    assert pulled.residual_rms > free.residual_rms
+
+
+def test_bounds_hold(synthetic) -> None:
+    base, graphs, measured = synthetic
+    bases = [F.basis(g, base, "fp32", "none") for g in graphs]
+    fast = F.fit(bases, [m / 50 for m in measured], base, prior_weight=0.0)  # 50x faster: beyond any roofline
+    slow = F.fit(bases, [m * 200 for m in measured], base, prior_weight=0.0)  # 200x slower than the truth
+    for result in (fast, slow):
+        for name, p in result.parameters.items():
+            assert p.lower <= p.value <= p.upper, name
+    assert fast.parameters["conv"].at_bound == "upper" and fast.values["conv"] == 1.0
+    assert fast.parameters["overhead"].at_bound == "lower" and fast.values["overhead"] == 0.0
+    assert slow.parameters["gemm"].at_bound == "lower" and slow.values["gemm"] == 0.02
+
+
+def test_conv_efficiency_key_refines_gemm(write_spec) -> None:
+    graph = load_graph(write_spec("""
+        name: t
+        dtype: fp16
+        inputs: {x: [256, 32, 32]}
+        nodes:
+          - {name: conv, op: conv2d, out: 256, kernel: 3, padding: 1, bias: false}
+          - {name: pool, op: global_avg_pool, flatten: true}
+          - {name: fc, op: linear, out: 4096, bias: false}
+    """), batch=64)
+    base = load_profile("a100")
+    plain = estimate(graph, base, dtype="fp16")
+    halved = estimate(graph, F.with_parameters(base, {"conv": 0.375}), dtype="fp16")  # 0.75 -> 0.375
+    assert halved.ops[0].compute_s == pytest.approx(2 * plain.ops[0].compute_s)
+    assert halved.ops[2].compute_s == pytest.approx(plain.ops[2].compute_s)  # linear keeps gemm's factor
+    gemm_only = F.with_parameters(base, {"gemm": 0.5})  # no conv entry: convs fall back to gemm's
+    assert efficiency_for(gemm_only, "conv") == efficiency_for(gemm_only, "gemm") == (0.5, 0.85)
+
+
+# ---------------------------------------------------------------------------- fitted profiles, CLI
+
+
+def test_calibrate_writes_a_profile_that_records_its_provenance(tmp_path: Path, synthetic) -> None:
+    base, graphs, measured = synthetic
+    rows = [timm_row(g.spec.metadata.timm_name or g.name, g.batch, m, 224) for g, m in zip(graphs, measured,
+                                                                                           strict=True)]
+    rows.append(timm_row("not_a_zoo_model", 1, 1e-3, 224))
+    data = write_measurements(tmp_path / "epyc_runs.csv", rows)
+    out = tmp_path / "fitted" / "epyc_fit.yaml"
+    result = runner.invoke(app, ["calibrate", str(data), "--hw", "epyc_9654", "-o", str(out), "--prior-weight", "0"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 model(s) with no matching spec: not_a_zoo_model" in result.output
+    profile = load_profile(str(out))
+    record = profile.calibration
+    assert record is not None and record.measurements == "epyc_runs.csv"
+    assert record.sha256 == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert record.models == len(graphs) and record.devices == [base.name] and record.base_profile == "epyc_9654"
+    assert record.dtype == "fp32" and record.fusion == "none" and record.applied_to is None
+    assert record.parameters["gemm"].value == pytest.approx(0.4, rel=1e-3)
+    assert record.parameters["depthwise"].value == record.parameters["depthwise"].base  # not fitted
+    assert profile.peak == base.peak and profile.memory == base.memory and profile.launch_overhead_us == \
+        pytest.approx(8.0, rel=1e-3)
+    assert "launch_overhead_us" in profile.sources and "calibrate" in profile.sources["launch_overhead_us"]
+    predicted = [estimate(g, profile, dtype="fp32").summary.latency_s for g in graphs]
+    rms = math.sqrt(statistics.fmean(math.log(p / m) ** 2 for p, m in zip(predicted, measured, strict=True)))
+    assert rms == pytest.approx(record.residual_rms, abs=1e-9) and rms < 1e-3
+    shown = runner.invoke(app, ["hw", "show", str(out)])
+    assert shown.exit_code == 0 and "calibrated" in shown.output
+    analyzed = runner.invoke(app, ["analyze", str(ROOT / "arch_specs/resnet18.yaml"), "--hw", str(out)])
+    assert analyzed.exit_code == 0 and "epyc_fit (AMD EPYC 9654 (calibrated on epyc_9654))" in analyzed.output
+
+
+def _acceptance(tmp_path: Path, fit_on: str, check_on: str) -> tuple[float, float]:
+    """Calibrate on one device's rows, apply to the other's profile; its rho and median |ratio - 1| there."""
+    out = tmp_path / f"{check_on}_from_{fit_on}.yaml"
+    result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", fit_on, "--device", fit_on, "--dtype", "fp16",
+                                 "--apply-to", check_on, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    profile = load_profile(str(out))
+    assert profile.peak == load_profile(check_on).peak and profile.calibration.applied_to == check_on
+    index = spec_index()
+    measured, predicted = [], []
+    with TIMM.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(line for line in handle if not line.startswith("#")):
+            if row["device"] != check_on:
+                continue
+            batch = int(row["infer_batch_size"])
+            graph = load_graph(index[row["model"]], batch=batch)  # every fixture row is at the spec's 224 px
+            measured.append(float(row["infer_samples_per_sec"]))
+            predicted.append(batch / estimate(graph, profile, dtype="fp16").summary.latency_s)
+    assert len(measured) == 17
+    rho = spearmanr(predicted, measured)[0]
+    error = statistics.median(abs(m / p - 1) for p, m in zip(predicted, measured, strict=True))  # latency ratio
+    return rho, error
+
+
+@pytest.mark.parametrize(("fit_on", "check_on"), [("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")])
+def test_cross_device_transfer_meets_the_targets(tmp_path: Path, fit_on: str, check_on: str) -> None:
+    rho, error = _acceptance(tmp_path, fit_on, check_on)
+    assert rho > 0.95 and error < 0.20, (rho, error)
+
+
+def test_validate_prints_figures_table_and_plot(tmp_path: Path) -> None:
+    stem = tmp_path / "plots" / "rtx4090"
+    result = runner.invoke(app, ["validate", str(TIMM), "--hw", "rtx4090", "--device", "rtx4090", "--dtype", "fp16",
+                                 "--plot", str(stem)])
+    assert result.exit_code == 0, result.output
+    assert "rows matched: 17" in result.output and "FLOPs-only (scaled)" in result.output
+    assert "convnext_tiny" in result.output and "vgg16" in result.output
+    assert (tmp_path / "plots/rtx4090.png").stat().st_size > 0 and (tmp_path / "plots/rtx4090.svg").exists()
+
+
+# ------------------------------------------------------------------------------------- fidelity maths
+
+
+def test_fidelity_figures_by_hand() -> None:
+    # measured 1, 2, 4 s; predicted 1.1, 1.8, 5 s; FLOPs 10, 30, 40 (batch 1 each).
+    rows = [Point(name, 1, flops, measured, predicted, 0.5, 0.0)
+            for name, flops, measured, predicted in (("a", 10, 1.0, 1.1), ("b", 30, 2.0, 1.8), ("c", 40, 4.0, 5.0))]
+    f = fidelity(rows)
+    assert f.latency.median == pytest.approx(1.1) and f.latency.worst == pytest.approx(1.25)
+    assert f.latency.median_error == pytest.approx(0.1)
+    assert f.rho_throughput == pytest.approx(1.0) and f.rho_efficiency == pytest.approx(1.0)
+    # FLOPs-only: raw ratios FLOPs / measured = 10, 15, 10 -> median 10, so the scale is 1/10 s per FLOP
+    assert f.flops_scale == pytest.approx(0.1)
+    assert f.flops_latency.median == pytest.approx(1.0) and f.flops_latency.worst == pytest.approx(1.5)
+    assert f.flops_latency.median_error == pytest.approx(0.0)
+    assert f.flops_rho_throughput == pytest.approx(1.0)  # 1/FLOPs orders these three as measured does
+    assert RatioStats.of([0.5, 1.5]).worst == 0.5  # |log 0.5| > |log 1.5|
+
+
+# ------------------------------------------------------------------------------------ bad measurements
+
+
+def test_missing_columns_name_the_file_and_columns(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("model,infer_samples_per_sec,infer_batch_size\nresnet50,100,8\n")
+    with pytest.raises(SpecError) as info:
+        read_measurements(path)
+    assert str(path) in str(info.value) and "infer_img_size, infer_step_time" in str(info.value)
+    result = runner.invoke(app, ["validate", str(path), "--hw", "rtx4090"])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and "infer_step_time" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("text", "args", "message"), [
+    ("nope,224,10,1,1\n", [], "no row matches a spec"),
+    ("resnet50,224,abc,1,1\n", [], "line 3: column infer_samples_per_sec: expected a number"),
+    ("resnet50,224,-5,1,1\n", [], "expected a positive number"),
+    ("resnet50,224,10,1,1\n", ["--device", "a100"], "no rows for device 'a100'"),
+    ("resnet50,224,10,1,1\n", ["--dtype", "fp12"], "unknown --dtype"),
+    ("resnet50,224,10,1,1\n", ["--fusion", "all"], "unknown --fusion"),
+    ("resnet50,224,10,1,1\n", ["--hw", "tpu_v5e", "--dtype", "fp16"], "has no fp16 peak"),
+])
+def test_bad_measurements_exit_2(tmp_path: Path, text: str, args: list[str], message: str) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("# a comment\n" + ",".join(REQUIRED) + "\n" + text)
+    hw = [] if "--hw" in args else ["--hw", "rtx4090"]
+    for command in (["validate", str(path)], ["calibrate", str(path), "-o", str(tmp_path / "out.yaml")]):
+        result = runner.invoke(app, [*command, *hw, *args])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_several_devices_need_a_choice() -> None:
+    file = read_measurements(TIMM)
+    assert file.devices == ["rtx3090", "rtx4090"]
+    with pytest.raises(SpecError, match="several devices"):
+        select_device(file, None)
+    rows = select_device(file, "rtx4090")
+    matched, skipped = match(rows, spec_index())
+    assert len(matched) == 17 and not skipped
+    resnet = next(m for m in matched if m.measurement.model == "resnet50")
+    assert resnet.spec.name == "resnet50.yaml" and resnet.measurement.latency_s == pytest.approx(1024 / 4302.84)
+
+
+def test_image_size_and_spec_folders(tmp_path: Path, write_spec) -> None:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(yaml.safe_dump({
+        "name": "my_net", "inputs": {"image": [3, 64, 64]},
+        "nodes": [{"name": "conv", "op": "conv2d", "out": 8, "kernel": 3}]}))
+    index = spec_index([folder])
+    assert index["my_net"] == folder / "mine.yaml" and "resnet50" in index
+    matched = Matched(read_row(tmp_path, "my_net,96,100,10,2\n"), index["my_net"])
+    graph = matched.graph()
+    assert graph.batch == 2 and graph.inputs["image"] == (2, 3, 96, 96)
+    with pytest.raises(SpecError, match="spec folder not found"):
+        spec_index([tmp_path / "missing"])
+
+
+def read_row(tmp_path: Path, line: str):
+    path = tmp_path / "one.csv"
+    path.write_text(",".join(REQUIRED) + "\n" + line)
+    return read_measurements(path).rows[0]
+
+
+def test_profile_schema_accepts_and_checks_the_record() -> None:
+    data = yaml.safe_load((ROOT / "hardware_profiles/rtx4090.yaml").read_text())
+    data["calibration"] = {"measurements": "m.csv", "sha256": "0" * 64, "devices": ["x"], "models": 3,
+                           "date": "2026-01-01", "base_profile": "rtx4090", "dtype": "fp16", "fusion": "none",
+                           "prior_weight": 0.1, "residual_rms": 0.1, "parameters": {}}
+    assert HardwareProfile.model_validate(data).calibration.models == 3
+    data["calibration"]["sha256"] = "not-a-hash"
+    with pytest.raises(ValueError, match="sha256"):
+        HardwareProfile.model_validate(data)
