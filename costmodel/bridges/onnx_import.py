@@ -136,8 +136,11 @@ def _evaluate(node: onnx.NodeProto, consts: dict[str, np.ndarray], shapes: dict[
     inputs = [name for name in node.input if name]
     if not inputs or any(name not in consts for name in inputs) or node.domain not in ("", "ai.onnx"):
         return None
-    evaluator = ReferenceEvaluator(node, opsets={"": opset})
-    return [np.asarray(v) for v in evaluator.run(None, {name: consts[name] for name in inputs})]
+    try:
+        evaluator = ReferenceEvaluator(node, opsets={"": opset})
+        return [np.asarray(v) for v in evaluator.run(None, {name: consts[name] for name in inputs})]
+    except Exception:  # no reference implementation (or a bad node): left in the graph, mapped or reported
+        return None
 
 
 def _constant_value(node: onnx.NodeProto) -> np.ndarray:
@@ -271,7 +274,7 @@ def _unsupported_error(unsupported: dict[str, list[tuple[str, str]]], file: str)
 
 def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None) -> dict[str, Any]:
     """The spec (a dict ready for YAML) of the ONNX model at ``path``; ``batch`` fixes a dynamic batch dim."""
-    from .onnx_ops import map_graph
+    from .onnx_patterns import map_graph
 
     file = str(path)
     model = load_model(path)

@@ -1,10 +1,9 @@
 """ONNX node -> costmodel op mapping, for :mod:`costmodel.bridges.onnx_import`.
 
 Works on an :class:`OnnxGraph`: the compute nodes left after constant folding, with every tensor's static
-shape and every constant's value. :func:`map_graph` first fuses the multi-node patterns exporters produce
-(GELU's erf form, x*sigmoid(x), decomposed layer norm, MatMul + bias, batch-moving qkv transposes), then maps
-each remaining node on its own. The result is a list of :class:`SpecNode` in topological order, plus the
-ONNX op types that have no mapping (:class:`Unsupported` reasons), which the importer reports together.
+shape and every constant's value. ``map_graph`` (:mod:`costmodel.bridges.onnx_patterns`) first fuses the
+multi-node patterns exporters produce, then maps each remaining node on its own with :data:`MAPPERS`; a node no
+op expresses raises :class:`Unsupported`, and the importer reports all of them together.
 """
 
 from __future__ import annotations
@@ -98,26 +97,26 @@ def attr(node: NodeProto, name: str, default: Any = None) -> Any:
     return default
 
 
-def _ints(values: Sequence[Any]) -> list[int]:
+def ints(values: Sequence[Any]) -> list[int]:
     return [int(v) for v in values]
 
 
 def _same(values: Sequence[int]) -> int | list[int]:
     """One int when all values agree (the spec's shorthand), else the list."""
-    return int(values[0]) if len(set(values)) == 1 else _ints(values)
+    return int(values[0]) if len(set(values)) == 1 else ints(values)
 
 
-def _scalar(value: np.ndarray | None) -> float | None:
+def scalar(value: np.ndarray | None) -> float | None:
     """The value of a one-element constant, else None."""
     return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
 
 
-def _is(value: np.ndarray | None, target: float, tol: float = 1e-3) -> bool:
-    scalar = _scalar(value)
-    return scalar is not None and abs(scalar - target) <= tol * max(1.0, abs(target))
+def is_value(value: np.ndarray | None, target: float, tol: float = 1e-3) -> bool:
+    number = scalar(value)
+    return number is not None and abs(number - target) <= tol * max(1.0, abs(target))
 
 
-def _split_operands(g: OnnxGraph, node: NodeProto) -> tuple[str, np.ndarray | None]:
+def split_operands(g: OnnxGraph, node: NodeProto) -> tuple[str, np.ndarray | None]:
     """For a binary op with at most one constant operand: (activation input, the constant or None)."""
     a, b = node.input[0], node.input[1]
     if g.const(a) is not None and g.const(b) is None:
@@ -149,11 +148,11 @@ def _conv(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     dims = w.ndim - 2
     if dims not in (1, 2, 3):
         raise Unsupported(f"{dims}-d convolution")
-    kernel = _ints(attr(node, "kernel_shape", w.shape[2:]))
-    stride = _ints(attr(node, "strides", [1] * dims))
-    dilation = _ints(attr(node, "dilations", [1] * dims))
+    kernel = ints(attr(node, "kernel_shape", w.shape[2:]))
+    stride = ints(attr(node, "strides", [1] * dims))
+    dilation = ints(attr(node, "dilations", [1] * dims))
     groups = int(attr(node, "group", 1))
-    pads = _ints(attr(node, "pads", [0] * 2 * dims))
+    pads = ints(attr(node, "pads", [0] * 2 * dims))
     auto_pad = attr(node, "auto_pad", "NOTSET")
     bias = len(node.input) > 2 and bool(node.input[2])
     conv = {"out": int(w.shape[0]), "kernel": _same(kernel), "stride": _same(stride)}
@@ -179,13 +178,13 @@ def _conv_transpose(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     if w is None or w.ndim != 4:
         raise Unsupported("only 2-d transposed convolutions with constant weights")
     groups = int(attr(node, "group", 1))
-    pads = _ints(attr(node, "pads", [0] * 4))
+    pads = ints(attr(node, "pads", [0] * 4))
     if pads[:2] != pads[2:] or attr(node, "auto_pad", "NOTSET") != "NOTSET" or attr(node, "output_shape"):
         raise Unsupported("asymmetric or automatic padding")
-    attrs = {"out": int(w.shape[1]) * groups, "kernel": _same(_ints(attr(node, "kernel_shape", w.shape[2:]))),
-             "stride": _same(_ints(attr(node, "strides", [1, 1]))), "padding": _same(pads[:2]),
-             "dilation": _same(_ints(attr(node, "dilations", [1, 1]))), "groups": groups,
-             "output_padding": _same(_ints(attr(node, "output_padding", [0, 0]))),
+    attrs = {"out": int(w.shape[1]) * groups, "kernel": _same(ints(attr(node, "kernel_shape", w.shape[2:]))),
+             "stride": _same(ints(attr(node, "strides", [1, 1]))), "padding": _same(pads[:2]),
+             "dilation": _same(ints(attr(node, "dilations", [1, 1]))), "groups": groups,
+             "output_padding": _same(ints(attr(node, "output_padding", [0, 0]))),
              "bias": len(node.input) > 2 and bool(node.input[2])}
     return [_spec(g, i, "conv_transpose2d", [node.input[0]], attrs)]
 
@@ -195,7 +194,7 @@ def _gemm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     w = g.const(b)
     if attr(node, "transA", 0) or g.const(a) is not None or w is None:
         raise Unsupported("only x @ W (+ bias) with a constant W")
-    if not (_is(np.array(attr(node, "alpha", 1.0)), 1.0) and _is(np.array(attr(node, "beta", 1.0)), 1.0)):
+    if not (is_value(np.array(attr(node, "alpha", 1.0)), 1.0) and is_value(np.array(attr(node, "beta", 1.0)), 1.0)):
         raise Unsupported("alpha or beta other than 1")
     out = int(w.shape[0] if attr(node, "transB", 0) else w.shape[1])
     bias = len(node.input) > 2 and bool(node.input[2])
@@ -222,7 +221,7 @@ def _batch_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     return [_spec(g, i, "batch_norm", [node.input[0]])]
 
 
-def _layer_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
+def layer_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     x = node.input[0]
     rank = len(g.shape(x))
     if int(attr(node, "axis", -1)) % rank != rank - 1:
@@ -231,20 +230,20 @@ def _layer_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     return [_spec(g, i, "layer_norm", [x], {} if bias else {"bias": False})]
 
 
-def _reduce_axes(g: OnnxGraph, node: NodeProto) -> list[int] | None:
+def reduce_axes(g: OnnxGraph, node: NodeProto) -> list[int] | None:
     axes = attr(node, "axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         value = g.const(node.input[1])
         if value is None:
             raise Unsupported("axes are not constant")
         axes = value.reshape(-1).tolist()
-    return None if axes is None else _ints(axes)
+    return None if axes is None else ints(axes)
 
 
 def _reduce_mean(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     x = node.input[0]
     rank = len(g.shape(x))
-    axes = _reduce_axes(g, node)
+    axes = reduce_axes(g, node)
     if axes is None:
         if attr(node, "noop_with_empty_axes", 0):
             return [_spec(g, i, "identity", [x])]
@@ -254,11 +253,11 @@ def _reduce_mean(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
 
 
 def _pool_window(node: NodeProto, dims: int) -> dict[str, Any]:
-    kernel = _ints(attr(node, "kernel_shape"))
-    pads = _ints(attr(node, "pads", [0] * 2 * dims))
+    kernel = ints(attr(node, "kernel_shape"))
+    pads = ints(attr(node, "pads", [0] * 2 * dims))
     if pads[:dims] != pads[dims:] or attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         raise Unsupported("asymmetric or automatic padding")
-    out: dict[str, Any] = {"kernel": _same(kernel), "stride": _same(_ints(attr(node, "strides", [1] * dims)))}
+    out: dict[str, Any] = {"kernel": _same(kernel), "stride": _same(ints(attr(node, "strides", [1] * dims)))}
     if any(pads):
         out["padding"] = _same(pads[:dims])
     if attr(node, "ceil_mode", 0):
@@ -271,7 +270,7 @@ def _max_pool(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     if dims not in (1, 2) or len(node.output) > 1 and node.output[1]:
         raise Unsupported("only 1-d and 2-d max pooling without indices")
     attrs = _pool_window(node, dims)
-    dilation = _ints(attr(node, "dilations", [1] * dims))
+    dilation = ints(attr(node, "dilations", [1] * dims))
     if any(d != 1 for d in dilation):
         attrs["dilation"] = _same(dilation)
     return [_spec(g, i, f"max_pool{dims}d", [node.input[0]], attrs)]
@@ -296,8 +295,8 @@ def _simple(op: str, **attrs: Any) -> Callable[[OnnxGraph, int, NodeProto], list
 
 
 def _clip(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
-    lo = attr(node, "min") if len(node.input) < 2 else _scalar(g.const(node.input[1])) if node.input[1] else None
-    hi = attr(node, "max") if len(node.input) < 3 else _scalar(g.const(node.input[2])) if node.input[2] else None
+    lo = attr(node, "min") if len(node.input) < 2 else scalar(g.const(node.input[1])) if node.input[1] else None
+    hi = attr(node, "max") if len(node.input) < 3 else scalar(g.const(node.input[2])) if node.input[2] else None
     if lo == 0 and hi == 6:
         return [_spec(g, i, "relu6", [node.input[0]])]
     if lo == 0 and (hi is None or math.isinf(hi)):
@@ -339,7 +338,7 @@ def _per_sample(g: OnnxGraph, x: str, value: np.ndarray) -> list[int]:
     return [int(d) for d in shape] or [1]
 
 
-def _channel_vector(g: OnnxGraph, x: str, value: np.ndarray) -> bool | None:
+def channel_vector(g: OnnxGraph, x: str, value: np.ndarray) -> bool | None:
     """Whether a constant is per-channel along axis 1 (True) or the last axis (False); None if neither."""
     rank, shape = len(g.shape(x)), list(value.shape)
     channels_last = g.shape(x)[-1]
@@ -357,7 +356,7 @@ def _binary(op: str) -> Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]:
     """Add, Sub, Mul, Div: of two activations, or of an activation and a constant."""
 
     def mapper(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
-        x, value = _split_operands(g, node)
+        x, value = split_operands(g, node)
         if g.const(x) is not None:
             raise Unsupported("both operands are constant")
         if value is None:
@@ -365,14 +364,14 @@ def _binary(op: str) -> Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]:
             attrs = {"broadcast": True} if op == "add" and g.shape(a) != g.shape(b) else {}
             return [_spec(g, i, op, [a, b], attrs)]
         constant_first = g.const(node.input[0]) is not None
-        scalar = _scalar(value)
-        if scalar is not None and op in ("mul", "div") and not (op == "div" and constant_first):
-            return [_spec(g, i, "scale", [x], {"value": scalar if op == "mul" else 1.0 / scalar})]
-        if scalar is not None:
+        number = scalar(value)
+        if number is not None and op in ("mul", "div") and not (op == "div" and constant_first):
+            return [_spec(g, i, "scale", [x], {"value": number if op == "mul" else 1.0 / number})]
+        if number is not None:
             raise Unsupported(f"{'adds' if op == 'add' else 'subtracts'} a constant number: no costmodel op does")
         if op in ("add", "sub") and not (op == "sub" and constant_first):
             return [_spec(g, i, "learned_bias", [x], {"shape": _per_sample(g, x, value)})]
-        channels_first = _channel_vector(g, x, value)
+        channels_first = channel_vector(g, x, value)
         if op in ("mul", "div") and not (op == "div" and constant_first) and channels_first is not None:
             return [_spec(g, i, "layer_scale", [x], {"channels_first": True} if channels_first else {})]
         raise Unsupported(f"{op} with a constant of shape {list(value.shape)}")
@@ -404,7 +403,7 @@ def _flatten(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
 
 def _transpose(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     rank = len(g.shape(node.input[0]))
-    perm = _ints(attr(node, "perm", list(reversed(range(rank)))))
+    perm = ints(attr(node, "perm", list(reversed(range(rank)))))
     if perm[0] != 0:
         raise Unsupported(f"perm {perm} moves the batch dimension")
     if perm == sorted(perm):
@@ -508,8 +507,8 @@ def _pad(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
         pads = value.reshape(-1).tolist()
     if len(node.input) > 3 and node.input[3]:
         raise Unsupported("pads only some axes")
-    fill = _scalar(g.const(node.input[2])) if len(node.input) > 2 and node.input[2] else attr(node, "value", 0.0)
-    pads = _ints(pads)
+    fill = scalar(g.const(node.input[2])) if len(node.input) > 2 and node.input[2] else attr(node, "value", 0.0)
+    pads = ints(pads)
     if pads[0] or pads[rank]:
         raise Unsupported("pads the batch dimension")
     pairs = [v for d in reversed(range(1, rank)) for v in (pads[d], pads[d + rank])]  # F.pad: last dim first
@@ -551,7 +550,7 @@ def _dropout(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
 
 MAPPERS: dict[str, Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
-    "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
+    "BatchNormalization": _batch_norm, "LayerNormalization": layer_norm,
     "Relu": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
     "HardSigmoid": _hard_sigmoid, "HardSwish": _simple("hardswish"), "Gelu": _gelu, "Clip": _clip,
     "LeakyRelu": _leaky_relu, "Elu": _elu, "Softmax": _softmax,
@@ -563,254 +562,3 @@ MAPPERS: dict[str, Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]] = {
     "Pad": _pad, "Resize": _resize, "Upsample": _resize,
     "Identity": _identity, "Cast": _identity, "Dropout": _dropout,
 }
-
-
-# ---- multi-node patterns ---------------------------------------------------------------------------
-
-Match = tuple[list[int], list[SpecNode]]
-
-
-def _other(node: NodeProto, name: str) -> str | None:
-    """The other operand of a binary node that reads ``name`` (None if it does not)."""
-    a, b = node.input[0], node.input[1]
-    return b if a == name else a if b == name else None
-
-
-def _only(g: OnnxGraph, name: str, op_type: str) -> int | None:
-    """The sole consumer of ``name`` if it is an ``op_type`` node."""
-    j = g.sole_consumer(name)
-    return j if j is not None and g.nodes[j].op_type == op_type else None
-
-
-def _gelu_erf(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
-    """x * 0.5 * (1 + erf(x / sqrt(2))) in its exporter orders -> gelu (anchored at the Erf)."""
-    k = g.producer(node.input[0])
-    if k is None or g.sole_consumer(node.input[0]) != i:
-        return None
-    scaled = g.nodes[k]
-    x, c = _split_operands(g, scaled) if scaled.op_type in ("Div", "Mul") else (None, None)
-    if x is None or not (_is(c, math.sqrt(2)) if scaled.op_type == "Div" else _is(c, 1 / math.sqrt(2))):
-        return None
-    add = _only(g, node.output[0], "Add")
-    if add is None or not _is(g.const(_other(g.nodes[add], node.output[0]) or ""), 1.0):
-        return None
-    m1 = g.sole_consumer(g.nodes[add].output[0])
-    if m1 is None or g.nodes[m1].op_type != "Mul":
-        return None
-    other = _other(g.nodes[m1], g.nodes[add].output[0])
-    group = [k, i, add, m1]
-    if _is(g.const(other or ""), 0.5):  # (1 + erf) * 0.5, then * x
-        last = _only(g, g.nodes[m1].output[0], "Mul")
-        if last is None or _other(g.nodes[last], g.nodes[m1].output[0]) != x:
-            return None
-        group.append(last)
-    elif other == x:  # x * (1 + erf), then * 0.5
-        last = _only(g, g.nodes[m1].output[0], "Mul")
-        if last is None or not _is(g.const(_other(g.nodes[last], g.nodes[m1].output[0]) or ""), 0.5):
-            return None
-        group.append(last)
-    else:  # (x * 0.5) * (1 + erf)
-        half = g.producer(other or "")
-        if half is None or g.nodes[half].op_type != "Mul" or g.sole_consumer(other or "") != m1:
-            return None
-        hx, hc = _split_operands(g, g.nodes[half])
-        if hx != x or not _is(hc, 0.5):
-            return None
-        group.insert(0, half)
-    end = max(group)
-    return group, [SpecNode(g.nodes[end].name, "gelu", [x], [g.nodes[end].output[0]], {}, end, "gelu")]
-
-
-def _gated(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
-    """x * sigmoid(x) -> silu; x * hardsigmoid(x) -> hardswish (anchored at the gate)."""
-    x = node.input[0]
-    j = _only(g, node.output[0], "Mul")
-    if j is None or _other(g.nodes[j], node.output[0]) != x:
-        return None
-    op = "silu" if node.op_type == "Sigmoid" else "hardswish"
-    return [i, j], [SpecNode(g.nodes[j].name, op, [x], [g.nodes[j].output[0]], {}, j, op)]
-
-
-def _layer_norm_parts(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
-    """ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div (, Mul weight, Add bias) -> layer_norm."""
-    x = node.input[0]
-    rank = len(g.shape(x))
-    try:
-        axes = _reduce_axes(g, node)
-    except Unsupported:
-        return None
-    if axes is None or len(axes) != 1 or not attr(node, "keepdims", 1):
-        return None
-    axis = axes[0] % rank
-    if axis not in (1, rank - 1):
-        return None
-    subs = [j for j in g.consumers(node.output[0]) if g.nodes[j].op_type == "Sub"
-            and list(g.nodes[j].input) == [x, node.output[0]]]
-    if len(subs) != 1 or len(g.consumers(node.output[0])) != 1:
-        return None
-    sub = subs[0]
-    d = g.nodes[sub].output[0]
-    users = sorted(g.consumers(d), key=lambda j: g.nodes[j].op_type)
-    if [g.nodes[j].op_type for j in users] != ["Div", "Pow"] or d in g.outputs:
-        return None
-    div, pow_ = users
-    if not _is(g.const(g.nodes[pow_].input[1]), 2.0):
-        return None
-    chain, name = [pow_], g.nodes[pow_].output[0]
-    for op_type in ("ReduceMean", "Add", "Sqrt"):
-        j = _only(g, name, op_type)
-        if j is None:
-            return None
-        chain.append(j)
-        name = g.nodes[j].output[0]
-    mean2, eps = g.nodes[chain[1]], g.nodes[chain[2]]
-    try:
-        if _reduce_axes(g, mean2) not in ([axis], [axis - rank]):
-            return None
-    except Unsupported:
-        return None
-    if _scalar(g.const(_other(eps, mean2.output[0]) or "")) is None:
-        return None
-    if list(g.nodes[div].input) != [d, name]:
-        return None
-    group = [i, sub, *chain, div]
-    out, attrs = g.nodes[div].output[0], {"channels_first": True} if axis == 1 and rank > 2 else {}
-    mul = _only(g, out, "Mul")
-    weight = g.const(_other(g.nodes[mul], out) or "") if mul is not None else None
-    if mul is not None and weight is not None and _channel_vector(g, x, weight) is (axis == 1 and rank > 2):
-        group.append(mul)
-        out = g.nodes[mul].output[0]
-        add = _only(g, out, "Add")
-        bias = g.const(_other(g.nodes[add], out) or "") if add is not None else None
-        if add is not None and bias is not None and bias.size == weight.size:
-            group.append(add)
-            out = g.nodes[add].output[0]
-        else:
-            attrs["bias"] = False
-    else:
-        attrs["affine"] = False
-    end = max(group)
-    return group, [SpecNode(g.nodes[end].name, "layer_norm", [x], [out], attrs, end, "layer_norm")]
-
-
-def _layer_norm_nchw(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
-    """Transpose to channels-last, LayerNormalization, Transpose back -> layer_norm channels_first (ConvNeXt)."""
-    before = g.producer(node.input[0])
-    after = _only(g, node.output[0], "Transpose")
-    if before is None or after is None or g.nodes[before].op_type != "Transpose" or \
-            g.sole_consumer(node.input[0]) != i:
-        return None
-    rank = len(g.shape(node.input[0]))
-    to_last, to_first = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
-    if rank < 3 or attr(g.nodes[before], "perm") != to_last or attr(g.nodes[after], "perm") != to_first:
-        return None
-    try:
-        (spec,) = _layer_norm(g, i, node)
-    except Unsupported:
-        return None
-    x, out = g.nodes[before].input[0], g.nodes[after].output[0]
-    return [before, i, after], [SpecNode(node.name, "layer_norm", [x], [out], {"channels_first": True, **spec.attrs},
-                                         after)]
-
-
-def _linear(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
-    """MatMul by a constant [in, out] followed by Add of a constant [out] -> linear with bias."""
-    w = g.const(node.input[1])
-    if w is None or w.ndim != 2 or g.const(node.input[0]) is not None:
-        return None
-    add = _only(g, node.output[0], "Add")
-    bias = g.const(_other(g.nodes[add], node.output[0]) or "") if add is not None else None
-    if add is None or bias is None or bias.size != w.shape[1] or bias.shape[-1] != w.shape[1]:
-        return None
-    out = g.nodes[add].output[0]
-    return [i, add], [SpecNode(g.nodes[add].name, "linear", [node.input[0]], [out],
-                               {"out": int(w.shape[1])}, add, "linear")]
-
-
-def _batch_transpose(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
-    """Transpose that moves the batch dim, read only through index-0 picks (timm's qkv.permute(2, 0, ...)
-    then unbind) -> per pick: select along the original axis, then a batch-first permute."""
-    rank = len(g.shape(node.input[0]))
-    perm = _ints(attr(node, "perm", list(reversed(range(rank)))))
-    if perm[0] == 0:
-        return None
-    picks: list[tuple[int, str, int]] = []  # (anchor node, output tensor, index along the moved axis)
-    group = [i]
-    for j in g.consumers(node.output[0]):
-        user = g.nodes[j]
-        index = g.const(user.input[1]) if user.op_type == "Gather" and len(user.input) > 1 else None
-        if user.op_type == "Gather" and attr(user, "axis", 0) == 0 and index is not None and index.ndim == 0:
-            picks.append((j, user.output[0], int(index)))
-            group.append(j)
-        elif user.op_type == "Split" and attr(user, "axis", 0) == 0:
-            group.append(j)
-            for offset, piece in enumerate(user.output):
-                squeeze = _only(g, piece, "Squeeze")
-                if g.shape(piece)[0] != 1 or squeeze is None or len(g.shape(g.nodes[squeeze].output[0])) != rank - 1:
-                    return None
-                picks.append((squeeze, g.nodes[squeeze].output[0], offset))
-                group.append(squeeze)
-        else:
-            return None
-    if node.output[0] in g.outputs or not picks:
-        return None
-    moved = perm[0]
-    rest = [p - (p > moved) for p in perm[1:]]
-    if rest[0] != 0:
-        return None
-    specs: list[SpecNode] = []
-    for j, out, index in picks:
-        name = g.nodes[j].name
-        if rest == sorted(rest):
-            specs.append(SpecNode(name, "select", [node.input[0]], [out], {"dim": moved, "index": index}, j))
-            continue
-        picked = f"{out}#select"
-        specs.append(SpecNode(name, "select", [node.input[0]], [picked], {"dim": moved, "index": index}, j,
-                              "select"))
-        specs.append(SpecNode(name, "permute", [picked], [out], {"dims": rest}, j, "permute"))
-    return group, specs
-
-
-PATTERNS: dict[str, Callable[[OnnxGraph, int, NodeProto], Match | None]] = {
-    "Erf": _gelu_erf, "Sigmoid": _gated, "HardSigmoid": _gated, "ReduceMean": _layer_norm_parts,
-    "LayerNormalization": _layer_norm_nchw,
-    "MatMul": _linear, "Transpose": _batch_transpose,
-}
-
-
-# ---- the whole graph -------------------------------------------------------------------------------
-
-
-@dataclass
-class Mapping:
-    """The mapped nodes in topological order, and the nodes no op expresses: op type -> [(node, reason)]."""
-
-    nodes: list[SpecNode]
-    unsupported: dict[str, list[tuple[str, str]]]
-
-
-def map_graph(g: OnnxGraph) -> Mapping:
-    """Fuse the known multi-node patterns, then map every remaining node; collect what does not map."""
-    covered: set[int] = set()
-    specs: list[SpecNode] = []
-    for i, node in enumerate(g.nodes):
-        pattern = PATTERNS.get(node.op_type)
-        if i in covered or pattern is None:
-            continue
-        match = pattern(g, i, node)
-        if match is not None and not covered.intersection(match[0]):
-            covered.update(match[0])
-            specs.extend(match[1])
-    unsupported: dict[str, list[tuple[str, str]]] = {}
-    for i, node in enumerate(g.nodes):
-        if i in covered:
-            continue
-        mapper = MAPPERS.get(node.op_type)
-        try:
-            if mapper is None:
-                raise Unsupported()
-            specs.extend(mapper(g, i, node))
-        except Unsupported as exc:
-            unsupported.setdefault(node.op_type, []).append((node.name or node.output[0], exc.reason))
-    specs.sort(key=lambda s: s.anchor)  # stable: nodes from one ONNX node keep their order
-    return Mapping(specs, unsupported)
