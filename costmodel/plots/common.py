@@ -132,6 +132,7 @@ def log_axis(axis: Axis, quantity: str, unit: str) -> None:
         axis.axes.set_yscale("log")
     axis.set_label_text(f"{quantity} ({unit})")
     axis.set_major_formatter(formatter_for(unit))
+    axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))  # few minor ticks: legible, and fast to lay out
     axis.set_minor_formatter(NullFormatter())
 
 
