@@ -80,7 +80,8 @@ class TorchCounts:
     """What PyTorch counts for one forward pass.
 
     - ``params``: ``sum(p.numel() for p in module.parameters())``.
-    - ``flop_counter_flops``: ``FlopCounterMode``'s total (2 per multiply-add of conv/mm/addmm/bmm/baddbmm/sdpa).
+    - ``flop_counter_flops``: ``FlopCounterMode``'s total (2 per multiply-add of conv/mm/addmm/bmm/baddbmm/sdpa;
+      PyTorch's fused CPU SDPA kernel, which it has no formula for, gets its SDPA formula).
     - ``by_op``: the same per aten op (``"aten.convolution"``: flops).
     """
 
@@ -92,9 +93,16 @@ class TorchCounts:
 def torch_counts(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> TorchCounts:
     """Run ``module(*inputs)`` once under ``torch.no_grad()`` and ``FlopCounterMode``; count params and FLOPs."""
     torch = require_torch()
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # PyTorch's fused CPU attention kernel has no formula in FlopCounterMode (it would count 0): give it the one
+    # FlopCounterMode uses for the GPU flash kernel, the two bmm of q @ k^T and attn @ v.
+    cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    mapping = {}
+    if cpu_sdpa is not None and cpu_sdpa not in flop_registry:
+        formula = flop_registry[torch.ops.aten._scaled_dot_product_flash_attention]
+        mapping[cpu_sdpa] = getattr(formula, "__wrapped__", formula)  # the shape formula; the mode wraps it
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         module(*inputs)
     by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
     params = sum(p.numel() for p in module.parameters())

@@ -97,7 +97,7 @@ class SpecModule(nn.Module):
                     raise BridgeError(f"{step.op} gave {len(outs)} outputs, the graph has {len(step.shapes)}",
                                       path=step.path)
                 for k, (tensor, shape) in enumerate(zip(outs, step.shapes, strict=True)):
-                    _check(f"{step.path} ({step.op}) output {k}", tuple(tensor.shape), shape)
+                    _check(f"{step.op} output {k}", tuple(tensor.shape), shape, step.path)
             for k, tensor in enumerate(outs):
                 values[TensorRef(step.path, k)] = tensor
             for ref in step.release:
@@ -109,9 +109,9 @@ class SpecModule(nn.Module):
         return f"graph={self.graph_name!r}, steps={len(self._steps)}, functional={len(self.functional)}"
 
 
-def _check(what: str, got: tuple[int, ...], want: tuple[int, ...]) -> None:
+def _check(what: str, got: tuple[int, ...], want: tuple[int, ...], path: str | None = None) -> None:
     if got != want:
-        raise BridgeError(f"{what}: PyTorch gives shape {list(got)}, the graph inferred {list(want)}")
+        raise BridgeError(f"{what}: PyTorch gives shape {list(got)}, the graph inferred {list(want)}", path=path)
 
 
 def _last_use(graph: Graph) -> dict[TensorRef, int]:

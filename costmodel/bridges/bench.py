@@ -1,0 +1,236 @@
+"""Measured latency of a spec's PyTorch module (:func:`costmodel.bridges.torch.build_module`).
+
+:func:`bench` builds the module, moves it to the device and dtype, warms up, then times ``repeat`` forward passes
+(``torch.inference_mode``, eval mode, ``time.perf_counter``; ``torch.cuda.synchronize`` before and after each
+pass on CUDA). With ``per_layer``, a separate set of passes times every layer that is an ``nn.Module``
+(``SpecModule.layers``) with forward pre-hooks and hooks. Caveat: the hooks themselves cost a few microseconds
+per layer, on CUDA they synchronize around every layer (no overlap of launches with work), and layers run as
+plain functions (shape ops, arithmetic, matmul, SDPA: ``SpecModule.functional``) are not timed, so per-layer
+times do not add up to the whole-model time. Units: seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..analysis import analyze_graph
+from ..graph import Graph
+from .torch import BridgeError, build_module, example_inputs, require_torch
+
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Repeated timings of one thing, in seconds."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        """Median over the samples."""
+        return statistics.median(self.samples)
+
+    @property
+    def iqr(self) -> float:
+        """Interquartile range (inclusive quartiles; 0 for one sample)."""
+        if len(self.samples) < 2:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.samples, n=4, method="inclusive")
+        return q3 - q1
+
+    @property
+    def min(self) -> float:
+        """Fastest sample."""
+        return min(self.samples)
+
+    @property
+    def max(self) -> float:
+        """Slowest sample."""
+        return max(self.samples)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One spec measured on one device: the whole forward pass and, with ``per_layer``, each hooked layer."""
+
+    model: str  # the spec's metadata.timm_name, else its name (what measurement files match on)
+    spec: str
+    device: str
+    dtype: str
+    batch: int
+    image_size: int | None  # px, when the first input is a square image [C, H, H]
+    params: int
+    macs: int  # per batch
+    threads: int
+    runtime: str  # "torch <version>"
+    timing: Timing
+    layers: dict[str, Timing] | None = None
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second at the median latency."""
+        return self.batch / self.timing.median
+
+
+def image_size(graph: Graph) -> int | None:
+    """H of the first input when it is a square image (per-sample shape [C, H, H]), else None."""
+    shape = next(iter(graph.inputs.values()))[1:]
+    return shape[-1] if len(shape) == 3 and shape[-1] == shape[-2] else None
+
+
+def _device(torch, device: str):  # noqa: ANN001, ANN202 - torch is a module object
+    if device not in DEVICES:
+        raise BridgeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BridgeError("CUDA is not available on this machine (torch.cuda.is_available() is False); "
+                          "use --device cpu")
+    return torch.device(device)
+
+
+def _timer(torch, device: str) -> Callable[[], float]:  # noqa: ANN001
+    if device == "cuda":
+        def now() -> float:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return now
+    return time.perf_counter
+
+
+def bench(
+    graph: Graph, *, device: str = "cpu", dtype: str = "fp32", warmup: int = 3, repeat: int = 10,
+    per_layer: bool = False, spec: str | Path = "",
+) -> BenchResult:
+    """Time ``graph``'s module (see the module docstring). Raises :class:`BridgeError` for a missing PyTorch,
+    an unavailable device, an unsupported dtype or an op that fails to run."""
+    torch = require_torch()
+    if dtype not in TORCH_DTYPES:
+        raise BridgeError(f"bench runs {', '.join(TORCH_DTYPES)}; got dtype {dtype!r}")
+    if warmup < 0 or repeat < 1:
+        raise BridgeError("warmup must be >= 0 and repeat >= 1")
+    target = _device(torch, device)
+    torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+    module = build_module(graph).to(device=target, dtype=torch_dtype).eval()
+    inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
+    now = _timer(torch, device)
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                module(*inputs)
+            samples = []
+            for _ in range(repeat):
+                start = now()
+                module(*inputs)
+                samples.append(now() - start)
+            layers = _per_layer(module, inputs, now, repeat) if per_layer else None
+    except RuntimeError as exc:  # e.g. an op without a kernel for this dtype on this device
+        raise BridgeError(f"{graph.name}: forward pass failed on {device} in {dtype}: {exc}") from None
+    totals = analyze_graph(graph).totals
+    meta = graph.spec.metadata
+    return BenchResult(
+        model=getattr(meta, "timm_name", None) or graph.name, spec=str(spec), device=device, dtype=dtype,
+        batch=graph.batch, image_size=image_size(graph), params=totals.params, macs=totals.macs,
+        threads=torch.get_num_threads(), runtime=f"torch {torch.__version__}", timing=Timing(tuple(samples)),
+        layers=layers,
+    )
+
+
+def _per_layer(module, inputs: Sequence, now: Callable[[], float], repeat: int) -> dict[str, Timing]:  # noqa: ANN001
+    """Per hooked layer, one duration per pass (a layer run twice in a pass: the sum)."""
+    current: dict[str, float] = {}
+    started: dict[str, float] = {}
+    handles = []
+    for path, layer in module.layers.items():
+        def pre(_m, _args, path: str = path) -> None:  # noqa: ANN001
+            started[path] = now()
+
+        def post(_m, _args, _out, path: str = path) -> None:  # noqa: ANN001
+            current[path] = current.get(path, 0.0) + now() - started.pop(path)
+
+        handles += [layer.register_forward_pre_hook(pre), layer.register_forward_hook(post)]
+    runs: dict[str, list[float]] = {path: [] for path in module.layers}
+    try:
+        module(*inputs)  # one pass with the hooks in place before timing
+        for _ in range(repeat):
+            current.clear()
+            module(*inputs)
+            for path, seconds in current.items():
+                runs[path].append(seconds)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {path: Timing(tuple(values)) for path, values in runs.items() if values}
+
+
+CSV_COLUMNS = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size",
+               "param_count", "infer_gmacs", "device", "dtype", "infer_step_time_iqr", "infer_step_time_min",
+               "infer_step_time_max", "repeats", "threads", "runtime", "spec")
+
+
+def measurement_row(result: BenchResult, device_label: str | None = None) -> dict[str, str]:
+    """A row of the measurement file format (docs/calibration.md): timm's columns plus the bench's own.
+    Times in ms per batch (timm's unit), params in millions, GMACs per sample."""
+    t = result.timing
+    return {
+        "model": result.model, "infer_img_size": str(result.image_size or ""),
+        "infer_samples_per_sec": f"{result.throughput:.6g}", "infer_step_time": f"{t.median * 1e3:.6g}",
+        "infer_batch_size": str(result.batch), "param_count": f"{result.params / 1e6:.4f}",
+        "infer_gmacs": f"{result.macs / result.batch / 1e9:.4f}", "device": device_label or result.device,
+        "dtype": result.dtype, "infer_step_time_iqr": f"{t.iqr * 1e3:.6g}", "infer_step_time_min": f"{t.min * 1e3:.6g}",
+        "infer_step_time_max": f"{t.max * 1e3:.6g}", "repeats": str(len(t.samples)), "threads": str(result.threads),
+        "runtime": result.runtime, "spec": result.spec,
+    }
+
+
+def measurements_csv(results: Sequence[BenchResult], device_label: str | None = None) -> str:
+    """The measurement file (CSV with a comment line) for ``costmodel calibrate`` / ``validate``."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    out.write("# costmodel bench: median of repeated forward passes (torch.inference_mode); times in ms per batch\n")
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(measurement_row(r, device_label) for r in results)
+    return out.getvalue()
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def summary_line(result: BenchResult, predicted_s: float | None = None, key: str | None = None) -> str:
+    """``resnet18: cpu fp32 batch 1: median 35.2 ms (IQR ..., min ..., max ...; 10 runs), 28.4 samples/s``, with
+    the prediction and the ratio predicted / measured when given."""
+    t = result.timing
+    text = (f"{result.model}: {result.device} {result.dtype} batch {result.batch}: median {_ms(t.median)} "
+            f"(IQR {_ms(t.iqr)}, min {_ms(t.min)}, max {_ms(t.max)}; {len(t.samples)} runs, "
+            f"{result.threads} threads), {result.throughput:,.1f} samples/s")
+    if predicted_s is not None:
+        text += f"; predicted {_ms(predicted_s)} on {key}, ratio {predicted_s / t.median:.2f}"
+    return text
+
+
+def layer_lines(result: BenchResult, predicted: dict[str, float] | None = None) -> list[str]:
+    """Per hooked layer: measured median (us), and with ``predicted`` (path -> seconds) the prediction and ratio."""
+    layers = result.layers or {}
+    width = max([len("layer"), *(len(p) for p in layers)])
+    head = f"{'layer':<{width}} {'measured us':>12}"
+    if predicted is not None:
+        head += f" {'predicted us':>12} {'ratio':>6}"
+    lines = [head]
+    for path, timing in layers.items():
+        line = f"{path:<{width}} {timing.median * 1e6:>12.1f}"
+        if predicted is not None and path in predicted:
+            p = predicted[path]
+            line += f" {p * 1e6:>12.1f} {p / timing.median:>6.2f}"
+        lines.append(line)
+    hooked = sum(t.median for t in layers.values())
+    lines.append(f"sum of {len(layers)} hooked layers {_ms(hooked)} vs whole pass {_ms(result.timing.median)} "
+                 f"(hooks add overhead; layers run as functions are not timed)")
+    return lines
