@@ -4,7 +4,7 @@ A measurement file is a CSV (lines starting with ``#`` are comments) with at lea
 inference benchmark tables (``REQUIRED``): ``model``, ``infer_img_size`` (px; may be empty for a spec whose
 input is not a square image), ``infer_samples_per_sec``, ``infer_step_time`` (ms per batch) and
 ``infer_batch_size``. Optional: ``device`` (a file may hold several devices), ``dtype``, ``param_count``
-(millions), ``infer_gmacs`` and the columns ``costmodel bench`` adds (see :data:`BENCH_COLUMNS`).
+(millions), ``infer_gmacs``; other columns (``costmodel bench`` adds its spread and runtime) are ignored.
 
 A row's ``model`` is matched to a spec by the spec's ``metadata.timm_name``, else its ``name``; rows naming
 no known spec are skipped (and listed). Units: latency in seconds per batch, throughput in samples/s.
@@ -26,9 +26,7 @@ from ..errors import SpecError
 from ..graph import Graph
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
-OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")
-BENCH_COLUMNS = ("device", "dtype", "infer_step_time_iqr", "infer_step_time_min", "infer_step_time_max",
-                 "repeats", "runtime")
+OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
 
 # The zoo shipped in a checkout (specs are not installed with the package; pass --specs DIR elsewhere).
 ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"

@@ -7,14 +7,17 @@ from typing import Annotated
 
 import typer
 
+from ..api import load_graph
+from ..bridges.bench import DEVICES, TORCH_DTYPES, layer_lines, measurements_csv, summary_line
+from ..bridges.bench import bench as run_bench
 from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
 from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
 from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
 from ..dtypes import BYTES_PER_ELEMENT
 from ..hardware import HardwareProfile, load_profile
-from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype
+from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype, estimate
 from ..spec import load_spec
-from .common import app, fail, user_errors, write_output
+from .common import app, fail, parse_inputs, user_errors, write_output
 
 MeasurementsArg = Annotated[Path, typer.Argument(
     help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
@@ -130,3 +133,56 @@ def validate(
             raise fail(str(exc)) from None
         for path in written:
             typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+@user_errors
+def bench(
+    specs: Annotated[list[Path], typer.Argument(help="architecture spec(s) (YAML)")],
+    device: Annotated[str, typer.Option(help=f"where to run: {' | '.join(DEVICES)}")] = "cpu",
+    batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
+    dtype: Annotated[str, typer.Option(help=f"element type: {' | '.join(TORCH_DTYPES)}")] = "fp32",
+    warmup: Annotated[int, typer.Option(min=0, help="untimed passes first")] = 3,
+    repeat: Annotated[int, typer.Option(min=1, help="timed passes (median and spread over these)")] = 10,
+    hw: Annotated[str | None, typer.Option(
+        "--hw", help="also print the latency predicted on this profile and the ratio predicted / measured")] = None,
+    fusion: FusionOpt = DEFAULT_FUSION,
+    per_layer: Annotated[bool, typer.Option(
+        "--per-layer", help="also time each module layer with forward hooks (docs/calibration.md: caveats)")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write the measurements as CSV (the format calibrate and validate read)")] = None,
+    label: Annotated[str | None, typer.Option(
+        help="value of the CSV's device column (default: --device), e.g. the machine's name")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch.set_num_threads (CPU)")] = None,
+    input: Annotated[list[str] | None, typer.Option(
+        "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+) -> None:
+    """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
+    predicted latency beside it."""
+    _check_options(dtype, fusion)
+    if dtype not in TORCH_DTYPES:
+        raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
+    if device not in DEVICES:
+        raise fail(f"unknown --device {device!r}; choose one of {', '.join(DEVICES)}")
+    profile = load_profile(hw) if hw else None
+    if profile is not None:
+        check_dtype(profile, dtype)
+    shapes = parse_inputs(input or [])
+    graphs = [(spec, load_graph(spec, batch=batch, input_shapes=shapes)) for spec in specs]  # all specs load first
+    if threads is not None:
+        from ..bridges.torch import require_torch
+
+        require_torch().set_num_threads(threads)
+    results = []
+    for spec, graph in graphs:
+        result = run_bench(graph, device=device, dtype=dtype, warmup=warmup, repeat=repeat, per_layer=per_layer,
+                           spec=spec)
+        results.append(result)
+        prediction = estimate(graph, profile, dtype=dtype, fusion=fusion) if profile else None
+        typer.echo(summary_line(result, prediction.summary.latency_s if prediction else None,
+                                profile.key if profile else None))
+        if per_layer:
+            predicted = {op.path: op.latency_s for op in prediction.ops} if prediction else None
+            typer.echo("\n".join(layer_lines(result, predicted)))
+    if output is not None:
+        write_output(measurements_csv(results, label), output)
