@@ -441,8 +441,14 @@ def test_module_tree_mirrors_paths(torch) -> None:
 def test_forward_hooks_see_every_module_layer(torch, all_ops: Graph) -> None:
     module = build_module(all_ops)
     seen: dict[str, tuple[int, ...]] = {}
+
+    def recorder(path: str):
+        def hook(mod, args, out) -> None:  # returning None keeps the output
+            seen[path] = tuple(out.shape)
+        return hook
+
     for path, layer_module in module.layers.items():
-        layer_module.register_forward_hook(lambda mod, args, out, path=path: seen.setdefault(path, tuple(out.shape)))
+        layer_module.register_forward_hook(recorder(path))
     with torch.no_grad():
         module(*example_inputs(all_ops))
     assert seen == {layer.path: layer.cost.outputs[0] for layer in all_ops.layers if layer.path in module.layers}
