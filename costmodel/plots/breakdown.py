@@ -14,7 +14,7 @@ STAGE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948"
                 "#9c755f", "#bab0ac", "#1f77b4", "#8c564b")
 OTHER_STAGE_COLOR = "#dddddd"
 SMALL_STAGE = 0.02  # stages under this share of the latency in every bar are merged into "other"
-INLINE_LABEL = 0.06  # segments at least this wide (fraction of the longest bar) carry their percent
+INLINE_LABEL = 0.05  # segments at least this wide (fraction of the longest bar) carry their percent
 
 
 def breakdown_figure(results: Mapping[str, LatencyResult], title: str) -> Figure:

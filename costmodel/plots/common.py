@@ -137,10 +137,10 @@ def log_axis(axis: Axis, quantity: str, unit: str) -> None:
 
 
 def finish_log_axis(axis: Axis) -> None:
-    """Once the limits are final: on a log axis spanning under two decades, tick at 1, 2 and 5 x 10^k too, so
+    """Once the limits are final: on a log axis spanning under three decades, tick at 1, 2 and 5 x 10^k too, so
     at least a few labels show."""
     lo, hi = sorted(axis.get_view_interval())
-    if lo > 0 and math.log10(hi / lo) < 2:
+    if lo > 0 and math.log10(hi / lo) < 3:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_minor_formatter(NullFormatter())
 

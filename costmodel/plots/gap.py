@@ -75,11 +75,11 @@ def efficiency_gap_figure(points: Sequence[GapPoint], title: str, *,
                           x_label: str = "latency per image") -> Figure:
     """Each model a horizontal segment from ideal to measured (or predicted) latency, labelled with E.
 
-    y: published top-1 (%) when every point has one (and the predicted accuracy-latency frontier is drawn),
-    else the models stacked by efficiency, most efficient on top.
+    y: published top-1 (%) when there are several points and every one has a top-1 (the accuracy-latency
+    frontier of the drawn latencies is added), else the models stacked by efficiency, most efficient on top.
     """
     _check(points)
-    by_accuracy = all(p.top1 is not None for p in points)
+    by_accuracy = len(points) > 1 and all(p.top1 is not None for p in points)
     height = 5.8 if by_accuracy else max(3.0, 1.2 + 0.32 * len(points))
     fig = new_figure(9.5, height)
     ax = fig.subplots()
@@ -128,7 +128,7 @@ def stage_gap_figure(result: LatencyResult, title: str) -> Figure:
     ys = [float(len(drawn) - 1 - i) for i in range(len(drawn))]  # first stage on top
     ax.set_yticks(ys, labels=[p.name for p in drawn], fontsize=FONT_SIZE)
     ax.set_ylim(-0.7, len(drawn) - 0.3)
-    _draw_gaps(ax, drawn, ys, "latency per batch")
+    _draw_gaps(ax, drawn, ys, "latency per batch", room=12.0)
     _label_efficiency(ax, drawn, ys, total=s.latency_s)
     ax.set_title(title, fontsize=FONT_SIZE + 2)
     note = f"model: E {percent(s.efficiency)}"
@@ -140,8 +140,10 @@ def stage_gap_figure(result: LatencyResult, title: str) -> Figure:
     return fig
 
 
-def _draw_gaps(ax: Axes, points: Sequence[GapPoint], ys: Sequence[float], x_label: str) -> list[Line2D]:
-    """Segments and markers; returns the artists drawn (obstacles for labels)."""
+def _draw_gaps(ax: Axes, points: Sequence[GapPoint], ys: Sequence[float], x_label: str,
+               room: float = 5.0) -> list[Line2D]:
+    """Segments and markers, ``room`` times the longest latency of space on the right for labels; returns the
+    artists drawn (obstacles for labels)."""
     drawn: list[Line2D] = []
     for p, y in zip(points, ys, strict=True):
         drawn += ax.plot([p.ideal_s, p.actual_s], [y, y], color=GAP_COLOR, lw=2.5, solid_capstyle="butt", zorder=2,
@@ -158,7 +160,7 @@ def _draw_gaps(ax: Axes, points: Sequence[GapPoint], ys: Sequence[float], x_labe
                     gid=f"predicted:{p.name}")
     values = [v for p in points for v in (p.ideal_s, p.predicted_s, p.measured_s) if v is not None]
     lo, hi = log_limits(values, pad=1.6)
-    ax.set_xlim(lo, hi * 4)  # room on the right for the labels
+    ax.set_xlim(lo, hi * room)
     log_axis(ax.xaxis, x_label, "s")
     finish_log_axis(ax.xaxis)
     ax.grid(True, axis="x", which="major", alpha=0.3)

@@ -115,18 +115,20 @@ def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[Unit], attained_
     ax.plot([x_lo, top / spec_bw], [x_lo * spec_bw, top], ls="--", lw=1, color=SPEC_COLOR, gid="spec-bandwidth")
     for rate, label in ceilings:
         ax.plot([rate / spec_bw, x_hi], [rate, rate], ls="--", lw=1, color=SPEC_COLOR, gid=f"spec-ceiling:{label}")
+    lowest = min(u.peak_flops for u in units)
     for unit in units:
         ceiling = unit.peak_flops * profile.efficiency.compute
         ridge = ceiling / attained_bw
+        left = len(units) > 1 and unit.peak_flops == lowest  # the lowest ridge's label left of its line
         color = UNIT_COLORS[unit.name]
         ax.plot([x_lo, ridge, x_hi], [x_lo * attained_bw, ceiling, ceiling], lw=1.8, color=color,
                 gid=f"roof:{unit.name}:{unit.dtype}", zorder=3)
         ax.plot([ridge], [ceiling], marker="D", ms=6, color=color, gid=f"ridge:{unit.name}:{unit.dtype}", zorder=4)
         ax.axvline(ridge, ls=":", lw=1, color=color, zorder=2)
-        ax.annotate(f"ridge {ridge:.3g} FLOP/B ({unit.name} {unit.dtype})", (ridge, 0),
-                    xycoords=("data", "axes fraction"), xytext=(-3, 6), textcoords="offset points", ha="right",
-                    va="bottom", rotation=90,
-                    fontsize=FONT_SIZE - 2, color=color)
+        # at the top of the panel: nothing can sit above the roofs, so the label hides no point
+        ax.annotate(f"ridge {ridge:.3g} FLOP/B\n{unit.name} {unit.dtype}", (ridge, 1),
+                    xycoords=("data", "axes fraction"), xytext=(-3 if left else 3, -3), textcoords="offset points",
+                    ha="right" if left else "left", va="top", fontsize=FONT_SIZE - 2, color=color)
 
 
 def _label_ceilings(ax: Axes, ceilings: list[tuple[float, str]]) -> None:
