@@ -418,6 +418,12 @@ def test_cli_plot_writes_png_and_svg(tmp_path, tiny_path, args) -> None:
     assert f"wrote {png}" in result.output and f"wrote {svg}" in result.output
 
 
+def test_cli_plot_output_with_an_image_suffix_names_both_files(tmp_path, tiny_path) -> None:
+    result = runner.invoke(app, ["plot", "gap", tiny_path, "--hw", "a100", "-o", str(tmp_path / "fig.png")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+
+
 def test_cli_plot_default_stem_is_model_kind_device(tmp_path, tiny_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["plot", "roofline", tiny_path, "--hw", "a100", "--fusion", "none"])

@@ -109,7 +109,7 @@ def _check(dtype: str | None, fusions: list[str]) -> None:
 
 def _stem(output: Path | None, models: list[str], kind: str, keys: list[str]) -> Path:
     if output is not None:
-        return output
+        return output.with_suffix("") if output.suffix in (".png", ".svg") else output  # -o fig.png: fig.png, fig.svg
     model = "-".join(models) if len(models) <= 3 else f"{len(models)}models"
     return Path(f"{model}_{kind}_{'-'.join(keys)}")
 
