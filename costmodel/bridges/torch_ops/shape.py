@@ -51,8 +51,9 @@ def select(layer: Layer, ctx: BuildContext) -> Any:
 
 @builds("reshape")
 def reshape(layer: Layer, ctx: BuildContext) -> Any:
-    shape = tuple(layer.attrs.shape)
-    return lambda x: x.reshape(x.shape[0], *shape)
+    # The per-sample shape as inferred (-1 resolved), the batch left free: a constant shape in traced exports.
+    shape = layer.cost.outputs[0][1:]
+    return lambda x: x.reshape(-1, *shape)
 
 
 @builds("flatten")
@@ -122,25 +123,36 @@ def roll(layer: Layer, ctx: BuildContext) -> Any:
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     """[N, H, W, C] -> [N * nW, window * window, C], windows in row-major order (timm's window_partition)."""
-    n, h, w, c = x.shape
-    x = x.view(n, h // window, window, w // window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, c)
+    _, h, w, c = x.shape
+    return _partition(x, window, h, w, c)
+
+
+def _partition(x: torch.Tensor, window: int, height: int, width: int, channels: int) -> torch.Tensor:
+    x = x.view(-1, height // window, window, width // window, window, channels)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, channels)
 
 
 def window_reverse(windows: torch.Tensor, window: int, height: int, width: int) -> torch.Tensor:
     """[N * nW, window * window, C] -> [N, height, width, C] (timm's window_reverse)."""
-    c = windows.shape[-1]
-    x = windows.view(-1, height // window, width // window, window, window, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, c)
+    return _reverse(windows, window, height, width, windows.shape[-1])
+
+
+def _reverse(windows: torch.Tensor, window: int, height: int, width: int, channels: int) -> torch.Tensor:
+    x = windows.view(-1, height // window, width // window, window, window, channels)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, channels)
+
+
+# The window ops take the map size and channels from the graph (constants in traced exports); the batch is free.
 
 
 @builds("window_partition")
 def window_partition_op(layer: Layer, ctx: BuildContext) -> Any:
+    _, height, width, channels = layer.input_shapes[0]
     window = layer.attrs.window
-    return lambda x: window_partition(x, window)
+    return lambda x: _partition(x, window, height, width, channels)
 
 
 @builds("window_reverse")
 def window_reverse_op(layer: Layer, ctx: BuildContext) -> Any:
-    a = layer.attrs
-    return lambda x: window_reverse(x, a.window, a.height, a.width)
+    a, channels = layer.attrs, layer.input_shapes[0][-1]
+    return lambda x: _reverse(x, a.window, a.height, a.width, channels)
