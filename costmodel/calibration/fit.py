@@ -31,7 +31,7 @@ from scipy.optimize import least_squares
 
 from ..graph import Graph
 from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
-from ..hardware.profile import Calibration, FittedParameter, OpClassName
+from ..hardware.profile import EFFICIENCY_PARENT, Calibration, FittedParameter, OpClassName
 from ..latency import estimate
 from ..latency.roofline import efficiency_class, launch_overhead
 from .measurements import Matched
@@ -158,9 +158,20 @@ def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> Hardw
     return profile.model_copy(update=update)
 
 
+def pinned(profile: HardwareProfile) -> HardwareProfile:
+    """``profile`` with an explicit entry for every efficiency key that falls back to a parent ("conv" -> "gemm"),
+    holding the factors it has now, so that fitting the parent leaves it alone. Predictions are unchanged."""
+    per_op = dict(profile.efficiency.per_op)
+    for key in EFFICIENCY_PARENT:
+        compute, memory = efficiency_for(profile, key)
+        per_op[key] = OpEfficiency(compute=compute, memory=memory)  # type: ignore[index]
+    return profile.model_copy(update={"efficiency": profile.efficiency.model_copy(update={"per_op": per_op})})
+
+
 def latency_shares(bases: Sequence[Basis], profile: HardwareProfile) -> dict[str, float]:
     """Per parameter, the mean over models of |d log latency / d log parameter|: the share of the predicted
     latency it governs (0: the measurements say nothing about it)."""
+    profile = pinned(profile)
     base = base_values(profile)
     shares = {}
     for name in PARAMETER_NAMES:
@@ -205,6 +216,7 @@ def fit(
         raise ValueError("one measured latency per basis, at least one")
     if prior_weight < 0:
         raise ValueError("prior_weight must be >= 0")
+    profile = pinned(profile)
     base = base_values(profile)
     shares = latency_shares(bases, profile)
     names = [n for n in PARAMETER_NAMES if shares[n] >= min_share]
@@ -262,7 +274,7 @@ def fitted_profile(
     """The profile to write: ``onto`` (default ``base``: its peaks, bandwidth and caches) with the fitted
     efficiencies and overhead, a new name, no aliases, a ``calibration`` record and sources for what changed."""
     target = onto or base
-    profile = with_parameters(target, {n: result.values[n] for n in result.fitted})
+    profile = with_parameters(pinned(target), {n: result.values[n] for n in result.fitted})
     record = Calibration(
         measurements=measurements, sha256=sha256, devices=list(devices) or [base.name], models=len(result.measured_s),
         date=today or date.today().isoformat(), base_profile=base.key, applied_to=target.key if onto else None,
