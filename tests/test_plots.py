@@ -127,6 +127,18 @@ def test_save_figure_errors_name_the_path_and_leave_nothing(tmp_path, resnet) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_save_figure_gives_the_same_bytes_every_time(tmp_path, resnet) -> None:
+    """No date in the SVG metadata and fixed element ids: regenerating a report changes no file."""
+    fig = breakdown_figure({"a": resnet["none"]}, "t")
+    first = save_figure(fig, tmp_path / "one" / "fig")
+    again = save_figure(fig, tmp_path / "two" / "fig")  # the same figure saved twice
+    rebuilt = save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "three" / "fig")  # built anew
+    for paths in (again, rebuilt):
+        assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in first]
+    svg = first[1].read_text()
+    assert "<dc:date>" not in svg
+
+
 # ------------------------------------------------------------------------------------------ roofline
 
 

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from matplotlib import rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
@@ -26,6 +27,8 @@ from matplotlib.transforms import Bbox
 
 PNG_DPI = 150
 FONT_SIZE = 9
+SVG_HASH_SALT = "costmodel"  # SVG element ids are hashes salted with this: fixed, so the same figure, same bytes
+REPRODUCIBLE_METADATA: dict[str, dict[str, str | None]] = {"svg": {"Date": None}}  # no <dc:date> in SVGs
 
 # One colour per op class (ops/base.py OpClass values), the same in every plot.
 CLASS_COLORS: dict[str, str] = {
@@ -67,6 +70,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
     """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
     file in the target folder first and moved into place only when all rendered. Creates parent folders.
 
+    Reproducible: the same figure gives the same bytes (no date in the SVG metadata, fixed SVG id salt).
     Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figure.
     """
     stem = Path(stem)
@@ -77,14 +81,16 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
     targets = [stem.parent / f"{stem.name}.{fmt}" for fmt in formats]
     temps: list[str] = []
     current = stem.parent
+    fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
+    fig.set_layout_engine("none")
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
         for fmt, target in zip(formats, targets, strict=True):
             current = target
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             temps.append(tmp)
-            with os.fdopen(fd, "wb") as handle:
-                fig.savefig(handle, format=fmt, dpi=PNG_DPI)
+            with os.fdopen(fd, "wb") as handle, rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+                fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
         for tmp, target in zip(temps, targets, strict=True):
             current = target
             os.replace(tmp, target)
