@@ -302,3 +302,21 @@ def test_profile_schema_accepts_and_checks_the_record() -> None:
     data["calibration"]["sha256"] = "not-a-hash"
     with pytest.raises(ValueError, match="sha256"):
         HardwareProfile.model_validate(data)
+
+
+def test_cpu_bench_fixture_validates_and_calibrates(tmp_path: Path) -> None:
+    """The measured CPU fixture (costmodel bench on this project's dev VM): every row matches a zoo spec, and the
+    fitted profile predicts those rows better than the shipped one (both scored here from estimate())."""
+    fixture = ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_1t.csv"
+    file = read_measurements(fixture)
+    matched, skipped = match(file.rows, spec_index())
+    assert len(matched) == 17 and not skipped and file.devices == ["epyc_zen3_vm_1t"]
+    out = tmp_path / "cpu_fit.yaml"
+    result = runner.invoke(app, ["calibrate", str(fixture), "--hw", "epyc_zen3_vm_1t", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+
+    def median_error(profile: HardwareProfile) -> float:
+        return statistics.median(abs(estimate(m.graph(), profile, dtype="fp32").summary.latency_s
+                                     / m.measurement.latency_s - 1) for m in matched)
+
+    assert median_error(load_profile(str(out))) < 0.5 * median_error(load_profile("epyc_zen3_vm_1t"))
