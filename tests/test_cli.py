@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,15 @@ def test_entry_point_exits_2_without_traceback(write_spec) -> None:
     proc = subprocess.run([sys.executable, "-m", "costmodel.cli", "analyze", str(spec)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+
+def test_written_output_has_the_permissions_of_a_plain_open(write_spec, tmp_path: Path) -> None:
+    """write_output goes through a temporary file (0600 from mkstemp) but leaves 0o666 & ~umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    out = tmp_path / "a.json"
+    result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "spec.yaml"]  # no temporary file left

@@ -7,7 +7,9 @@ read back from the plotting code.
 from __future__ import annotations
 
 import csv
+import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from matplotlib.patches import Rectangle
 from typer.testing import CliRunner
 
+from costmodel import fileio
 from costmodel.api import load_graph
 from costmodel.cli import app
 from costmodel.cli.progress import track
@@ -137,6 +140,22 @@ def test_save_figure_gives_the_same_bytes_every_time(tmp_path, resnet) -> None:
         assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in first]
     svg = first[1].read_text()
     assert "<dc:date>" not in svg
+
+
+def umask_now() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_saved_figures_get_the_permissions_of_a_plain_open(tmp_path, resnet, monkeypatch) -> None:
+    """mkstemp makes 0600 files; a figure is for sharing: 0o666 & ~umask, like open() would."""
+    paths = save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "fig")
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask_now()
+    monkeypatch.setattr(fileio, "umask", lambda: 0o027)
+    for path in save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "group"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 # ------------------------------------------------------------------------------------------ roofline

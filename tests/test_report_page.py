@@ -4,7 +4,9 @@ tables' figures by their definitions, and one clear error (exit 2, nothing writt
 from __future__ import annotations
 
 import base64
+import os
 import re
+import stat
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -70,6 +72,15 @@ def test_files(report: Path) -> None:
     for stem in STEMS:
         assert (report / f"{stem}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
         assert b"<svg" in (report / f"{stem}.svg").read_bytes()[:2000]
+
+
+def test_report_folder_and_files_have_shareable_permissions(report: Path) -> None:
+    """Built in a temporary folder (mkdtemp: 0700, mkstemp: 0600) but left as plain mkdir/open would make them."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o777 & ~mask
+    for path in report.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path.name
 
 
 def test_html_is_self_contained_and_well_formed(report: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 
 from ..errors import SpecError
+from ..fileio import temp_beside
 from ..hardware import HardwareError
 
 app = typer.Typer(
@@ -47,16 +47,20 @@ def user_errors(fn: F) -> F:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Print, or write ``output`` atomically (a failed run leaves no half-written file)."""
+    """Print, or write ``output`` atomically (a failed run leaves no half-written file) with the permissions a
+    plain ``open()`` gives (``0o666 & ~umask``)."""
     if output is None:
         sys.stdout.write(text)
         return
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, output)
+        fd, tmp = temp_beside(output)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {output}", err=True)
@@ -85,5 +89,3 @@ def parse_batches(text: str) -> list[int]:
     if not batches or min(batches) < 1:
         raise fail(f"--sweep-batch expects positive batch sizes separated by commas (e.g. 1,8,64,256), got {text!r}")
     return batches
-
-

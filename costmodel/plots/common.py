@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
+
+from ..fileio import temp_beside
 
 PNG_DPI = 150
 FONT_SIZE = 9
@@ -68,7 +69,8 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
-    file in the target folder first and moved into place only when all rendered. Creates parent folders.
+    file in the target folder first and moved into place only when all rendered. Creates parent folders; files
+    get the permissions of a plain ``open()`` (``0o666 & ~umask``).
 
     Reproducible: the same figure gives the same bytes (no date in the SVG metadata, fixed SVG id salt).
     Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figure.
@@ -79,7 +81,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
     if unknown:
         raise PlotError(f"unknown figure format(s) {', '.join(unknown)}; choose from {', '.join(sorted(supported))}")
     targets = [stem.parent / f"{stem.name}.{fmt}" for fmt in formats]
-    temps: list[str] = []
+    temps: list[Path] = []
     current = stem.parent
     fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
     fig.set_layout_engine("none")
@@ -87,7 +89,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
         stem.parent.mkdir(parents=True, exist_ok=True)
         for fmt, target in zip(formats, targets, strict=True):
             current = target
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            fd, tmp = temp_beside(target)
             temps.append(tmp)
             with os.fdopen(fd, "wb") as handle, rc_context({"svg.hashsalt": SVG_HASH_SALT}):
                 fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
@@ -98,8 +100,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
         raise PlotError(f"cannot write {current}: {exc.strerror or exc}") from None
     finally:
         for tmp in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
         _close(fig)
     return targets
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..api import load_graph
+from ..fileio import temp_folder_beside
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate
 from ..latency.model import STAGE_DEPTH
@@ -369,7 +370,7 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
 
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+        tmp = temp_folder_beside(out_dir)  # shareable permissions, like the files written into it
     except OSError as exc:
         raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     try:
@@ -393,11 +394,6 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
 
 def _move_into_place(tmp: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by ``tmp`` (the old folder is removed only once the new one is in place)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a report is for sharing
-    for path in tmp.iterdir():
-        os.chmod(path, 0o666 & ~umask)
     old = None
     if out_dir.exists():
         old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
