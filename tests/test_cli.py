@@ -10,9 +10,11 @@ import stat
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from costmodel.cli import app
+from costmodel.cli.common import parse_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")
@@ -137,3 +139,14 @@ def test_written_output_has_the_permissions_of_a_plain_open(write_spec, tmp_path
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "spec.yaml"]  # no temporary file left
+
+
+def test_parse_batches_names_the_option_it_reads(capsys) -> None:
+    assert parse_batches("1, 8,64") == [1, 8, 64]
+    with pytest.raises(typer.Exit):
+        parse_batches("0,8", "--batches")
+    assert capsys.readouterr().err == \
+        "error: --batches expects positive batch sizes separated by commas (e.g. 1,8,64,256), got '0,8'\n"
+    with pytest.raises(typer.Exit):
+        parse_batches("1,x")
+    assert capsys.readouterr().err.startswith("error: --sweep-batch expects positive batch sizes")

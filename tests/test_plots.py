@@ -478,7 +478,7 @@ def test_cli_plot_default_stem_is_model_kind_device(tmp_path, tiny_path, monkeyp
     (["roofline", TINY_SPEC, "--hw", "a100", "--dtype", "fp8"], "has no fp8 peak"),
     (["roofline", TINY_SPEC, "--hw", "nosuchgpu"], "unknown hardware profile"),
     (["gap", "does/not/exist.yaml", "--hw", "a100"], "cannot read spec"),
-    (["throughput", TINY_SPEC, "--hw", "a100", "--batches", "0,8"], "positive batch sizes"),
+    (["throughput", TINY_SPEC, "--hw", "a100", "--batches", "0,8"], "error: --batches expects positive batch sizes"),
 ])
 def test_cli_plot_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_path, args, message) -> None:
     result = runner.invoke(app, ["plot", *with_spec(args, tiny_path), "-o", str(tmp_path / "fig")])
@@ -486,6 +486,11 @@ def test_cli_plot_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_plot_throughput_takes_batches_only(tiny_path) -> None:
+    result = runner.invoke(app, ["plot", "throughput", tiny_path, "--hw", "a100", "--sweep-batch", "1,8"])
+    assert result.exit_code == 2 and "No such option: --sweep-batch" in result.output
 
 
 def test_cli_plot_unwritable_output_folder(tmp_path, tiny_path) -> None:

@@ -80,12 +80,12 @@ def parse_inputs(values: list[str]) -> dict[str, list[int]]:
     return shapes
 
 
-def parse_batches(text: str) -> list[int]:
-    """``'1,8,64' -> [1, 8, 64]``: positive batch sizes for ``--sweep-batch``."""
+def parse_batches(text: str, option: str = "--sweep-batch") -> list[int]:
+    """``'1,8,64' -> [1, 8, 64]``: positive batch sizes given to ``option`` (named in the error)."""
     try:
         batches = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
         batches = []
     if not batches or min(batches) < 1:
-        raise fail(f"--sweep-batch expects positive batch sizes separated by commas (e.g. 1,8,64,256), got {text!r}")
+        raise fail(f"{option} expects positive batch sizes separated by commas (e.g. 1,8,64,256), got {text!r}")
     return batches

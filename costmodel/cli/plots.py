@@ -231,13 +231,13 @@ def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch
 @plot_errors
 def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusion: Fusion = DEFAULT_FUSION,
                batches: Annotated[str, typer.Option(
-                   "--batches", "--sweep-batch", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
+                   "--batches", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
                output: Output = None) -> None:
     """Images/s against batch size, one line per model and device, where it saturates marked."""
     paths = _specs("throughput", specs)
     profiles = _profiles("throughput", hw, many=True)
     _check(dtype, [fusion])
-    sizes = parse_batches(batches)
+    sizes = parse_batches(batches, "--batches")
     graphs = _load(paths, None)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     sweeps: dict[str, list[ModelLatency]] = {}
