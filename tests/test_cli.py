@@ -14,7 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from costmodel.cli import app
-from costmodel.cli.common import parse_batches
+from costmodel.cli.common import parse_batches, user_errors
+from costmodel.hardware import HardwareError
+from costmodel.plots import PlotError
+from costmodel.report.page import ReportError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")
@@ -129,7 +132,6 @@ def test_entry_point_exits_2_without_traceback(write_spec) -> None:
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-
 def test_written_output_has_the_permissions_of_a_plain_open(write_spec, tmp_path: Path) -> None:
     """write_output goes through a temporary file (0600 from mkstemp) but leaves 0o666 & ~umask."""
     mask = os.umask(0o022)
@@ -139,6 +141,20 @@ def test_written_output_has_the_permissions_of_a_plain_open(write_spec, tmp_path
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "spec.yaml"]  # no temporary file left
+
+
+@pytest.mark.parametrize("error", [PlotError("cannot write x/fig.png: Permission denied"),
+                                   ReportError("cannot write the report to r: it is a file, not a folder"),
+                                   HardwareError("unknown hardware profile 'x'")])
+def test_user_errors_turn_plot_report_and_hardware_errors_into_exit_2(error: Exception, capsys) -> None:
+    @user_errors
+    def command() -> None:
+        raise error
+
+    with pytest.raises(typer.Exit) as caught:
+        command()
+    assert caught.value.exit_code == 2
+    assert capsys.readouterr().err == f"error: {error}\n"
 
 
 def test_parse_batches_names_the_option_it_reads(capsys) -> None:

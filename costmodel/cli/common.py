@@ -14,6 +14,8 @@ import typer
 from ..errors import SpecError
 from ..fileio import temp_beside
 from ..hardware import HardwareError
+from ..plots import PlotError
+from ..report.page import ReportError
 
 app = typer.Typer(
     name="costmodel",
@@ -33,14 +35,15 @@ def fail(message: str) -> typer.Exit:
 
 
 def user_errors(fn: F) -> F:
-    """Turn the errors users cause (SpecError, DesignError is one; HardwareError) into one clear line and exit
-    code 2 (never a traceback)."""
+    """Turn the errors users cause (SpecError, DesignError is one; HardwareError; PlotError: a figure that
+    cannot be built or written; ReportError: an unusable report folder) into one clear line and exit code 2
+    (never a traceback)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SpecError, HardwareError) as exc:
+        except (SpecError, HardwareError, PlotError, ReportError) as exc:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]

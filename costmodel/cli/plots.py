@@ -6,10 +6,8 @@ writes ``STEM.png`` and ``STEM.svg``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from matplotlib.figure import Figure
@@ -20,7 +18,6 @@ from ..graph import Graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
 from ..plots import (
-    PlotError,
     breakdown_figure,
     efficiency_gap_figure,
     gap_point,
@@ -36,8 +33,6 @@ from .progress import track
 
 plot_app = typer.Typer(help="Figures of the latency model, written as PNG and SVG.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Why each figure needs a device (the end of the "needs --hw" message).
 NEEDS_HW = {
@@ -64,19 +59,6 @@ Panels = Annotated[list[str] | None, typer.Option(
     "--fusion", help=f"fusion mode per panel, repeatable: {' | '.join(FUSION_MODES)} (default: none and block)")]
 Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="output stem: writes STEM.png and STEM.svg (default: <model>_<kind>_<hw> here)")]
-
-
-def plot_errors(fn: F) -> F:
-    """A figure that cannot be built or written is a user error: one line, exit code 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PlotError as exc:
-            raise fail(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _profiles(kind: str, hw: list[str] | None, many: bool = False) -> list[HardwareProfile]:
@@ -136,7 +118,6 @@ def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str 
 
 @plot_app.command("roofline")
 @user_errors
-@plot_errors
 def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
              output: Output = None) -> None:
     """The device's roofline with every op (fusion none) or kernel (fused modes) of SPEC on it."""
@@ -148,7 +129,6 @@ def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batc
 
 @plot_app.command("waterline")
 @user_errors
-@plot_errors
 def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
               output: Output = None) -> None:
     """SPEC's kernels along cumulative latency, their arithmetic intensity against the ridge-point waterline."""
@@ -160,7 +140,6 @@ def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Bat
 
 @plot_app.command("gap")
 @user_errors
-@plot_errors
 def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None,
         fusion: Fusion = DEFAULT_FUSION, per_stage: Annotated[bool, typer.Option(
             "--per-stage", help="the gap per stage of one model instead of per model")] = False,
@@ -204,7 +183,6 @@ def _label(model: str, key: str, models: list[str], keys: list[str]) -> str:
 
 @plot_app.command("breakdown")
 @user_errors
-@plot_errors
 def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch: Batch = None,
               fusion: Fusion = DEFAULT_FUSION, output: Output = None) -> None:
     """Latency by op class and by stage, one stacked bar per model and device."""
@@ -228,7 +206,6 @@ def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch
 
 @plot_app.command("throughput")
 @user_errors
-@plot_errors
 def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusion: Fusion = DEFAULT_FUSION,
                batches: Annotated[str, typer.Option(
                    "--batches", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",

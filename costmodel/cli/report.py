@@ -21,7 +21,7 @@ from ..report.compare import (
     render_comparison,
     setting,
 )
-from ..report.page import ReportError, write_report
+from ..report.page import write_report
 from .common import app, fail, user_errors, write_output
 from .progress import track
 
@@ -104,7 +104,7 @@ def compare(
 
 
 def _pareto_plot(comparison: Comparison, stem: Path) -> list[Path]:
-    from ..plots import PlotError, pareto_figure, plot_title, save_figure
+    from ..plots import pareto_figure, plot_title, save_figure
 
     points, x_label, y_label = pareto_points(comparison)
     rows = comparison.rows
@@ -117,10 +117,7 @@ def _pareto_plot(comparison: Comparison, stem: Path) -> list[Path]:
     else:  # specs with their own batch or dtype: say so rather than pick one
         title = (f"{subject} on {device}: {setting(r.dtype for r in rows)}, batch {setting(r.batch for r in rows)}, "
                  f"fusion {comparison.fusion}")
-    try:
-        return save_figure(pareto_figure(points, title, x_label, y_label), stem)
-    except PlotError as exc:
-        raise fail(str(exc)) from None
+    return save_figure(pareto_figure(points, title, x_label, y_label), stem)  # PlotError: user_errors
 
 
 @app.command()
@@ -145,9 +142,6 @@ def report(
     command = " ".join(["costmodel report", str(spec), *(f"--hw {name}" for name in dict.fromkeys(hw)),
                         *([f"--batch {batch}"] if batch else []), *([f"--dtype {dtype}"] if dtype else []),
                         *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []), f"-o {output}"])
-    try:
-        written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
-                               progress=track)
-    except ReportError as exc:
-        raise fail(str(exc)) from None
+    written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
+                           progress=track)  # ReportError: one line via user_errors
     typer.echo(f"wrote {output}/ ({len(written)} files)", err=True)
