@@ -61,7 +61,7 @@ class SpecModule(nn.Module):
         self.input_names = tuple(graph.inputs)
         self.input_shapes = tuple(graph.inputs.values())
         self.output_refs = tuple(graph.outputs)
-        last_use = _last_use(graph)
+        releases = _releases(graph)
         # Set before any child is registered, so that a layer path component `layers` gets renamed, not this.
         self.layers: dict[str, nn.Module] = {}
         self.functional: tuple[str, ...] = ()
@@ -75,8 +75,7 @@ class SpecModule(nn.Module):
                 layers[layer.path] = run
             else:
                 functional.append(layer.path)
-            release = tuple(ref for ref, at in last_use.items() if at == index)
-            steps.append(_Step(layer.path, layer.op, layer.inputs, run, layer.cost.outputs, release))
+            steps.append(_Step(layer.path, layer.op, layer.inputs, run, layer.cost.outputs, releases[index]))
         self.functional = tuple(functional)
         self._steps = tuple(steps)
 
@@ -114,15 +113,21 @@ def _check(what: str, got: tuple[int, ...], want: tuple[int, ...], path: str | N
         raise BridgeError(f"{what}: PyTorch gives shape {list(got)}, the graph inferred {list(want)}", path=path)
 
 
-def _last_use(graph: Graph) -> dict[TensorRef, int]:
-    """For each tensor that is not a graph output: the index of the last layer that reads it."""
+def _releases(graph: Graph) -> list[tuple[TensorRef, ...]]:
+    """Per layer, the tensors to drop after it runs: those it is the last reader of, and its own outputs that
+    nothing reads (graph outputs are kept to the end)."""
     last: dict[TensorRef, int] = {}
     for index, layer in enumerate(graph.layers):
+        for k in range(len(layer.cost.outputs)):
+            last[TensorRef(layer.path, k)] = index
         for ref in layer.inputs:
             last[ref] = index
     for ref in graph.outputs:
         last.pop(ref, None)
-    return last
+    out: list[list[TensorRef]] = [[] for _ in graph.layers]
+    for ref, index in last.items():
+        out[index].append(ref)
+    return [tuple(refs) for refs in out]
 
 
 def _safe_name(parent: nn.Module, name: str) -> str:
