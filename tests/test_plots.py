@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from costmodel import fileio
 from costmodel.api import load_graph
+from costmodel.calibration.measurements import read_measurements
 from costmodel.cli import app
 from costmodel.cli.progress import track
 from costmodel.hardware import HardwareProfile, load_profile
@@ -38,6 +39,8 @@ from costmodel.plots import (
     throughput_figure,
     waterline_figure,
 )
+from costmodel.plots.measured import measured_gap_points
+from costmodel.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "arch_specs"
@@ -387,31 +390,71 @@ def measured_efficiency() -> dict[str, float]:
             for row in csv.DictReader(lines) if row["device"] == "rtx4090"}
 
 
-def test_zoo_gap_on_rtx4090_ranks_depthwise_heavy_models_least_efficient_as_measured() -> None:
+def fixture_rows(device: str = "rtx4090") -> dict[str, dict[str, str]]:
+    """timm name -> the fixture's row for ``device``, read with the csv module."""
+    lines = [line for line in FIXTURE.read_text().splitlines() if not line.startswith("#")]
+    return {row["model"]: row for row in csv.DictReader(lines) if row["device"] == device}
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    """The 17 zoo specs matched to the fixture's RTX 4090 rows (fp16, batch 1024 as measured)."""
+    specs = sorted(SPECS.glob("*.yaml"))
+    return specs, measured_gap_points(specs, load_profile("rtx4090"), read_measurements(FIXTURE), dtype="fp16")
+
+
+def test_zoo_gap_on_rtx4090_ranks_depthwise_heavy_models_least_efficient_as_measured(zoo) -> None:
     """The timm benchmark setting: RTX 4090, fp16, batch 1024. Measured, the five depthwise-heavy mobile
     models are the five least efficient (2.6-5.0 %), and ConvNeXt-T, depthwise too, sits with the dense models
-    (26 %): its 1x1 convs dominate. The plot must show the same: the five longest gaps are theirs."""
+    (26 %): its 1x1 convs dominate. The plot must show the same: the five longest predicted gaps are theirs."""
     measured = measured_efficiency()
     profile = load_profile("rtx4090")
-    points, timm = [], {}
-    for path in sorted(SPECS.glob("*.yaml")):
-        graph = load_graph(path, batch=1024)
-        points.append(gap_point(graph.spec.name, estimate(graph, profile, dtype="fp16"), graph.spec.metadata.top1))
-        timm[graph.spec.name] = graph.spec.metadata.timm_name
+    specs, gaps = zoo
+    points = [gap_point(p.name, r, p.top1) for p, r in zip(gaps.points, gaps.results, strict=True)]  # predicted
+    assert all(r.summary.batch == 1024 and r.summary.dtype == "fp16" for r in gaps.results)
+    timm = {spec.name: spec.metadata.timm_name for spec in map(load_spec, specs)}
     assert set(measured) == set(timm.values())
     lowest_measured = sorted(timm, key=lambda name: measured[timm[name]])[:5]
     assert set(lowest_measured) == DEPTHWISE_HEAVY
     assert min(measured[timm[name]] for name in DENSE) > max(measured[timm[name]] for name in DEPTHWISE_HEAVY)
 
     ax = efficiency_gap_figure(points, plot_title("17 models", profile.name, "fp16", 1024)).axes[0]
-    gaps = {}
+    gaps_read = {}
     for point in points:
         (segment,) = by_gid(ax, f"gap:{point.name}")
         ideal, actual = segment.get_xdata()
-        gaps[point.name] = actual / ideal  # 1 / E, read from the figure
-    longest = sorted(gaps, key=gaps.__getitem__, reverse=True)[:5]
+        gaps_read[point.name] = actual / ideal  # 1 / E, read from the figure
+    longest = sorted(gaps_read, key=gaps_read.__getitem__, reverse=True)[:5]
     assert set(longest) == DEPTHWISE_HEAVY
-    assert min(gaps[name] for name in DEPTHWISE_HEAVY) > max(gaps[name] for name in DENSE)
+    assert min(gaps_read[name] for name in DEPTHWISE_HEAVY) > max(gaps_read[name] for name in DENSE)
+
+
+def test_measured_gap_labels_are_ideal_over_measured_from_the_fixture(zoo) -> None:
+    """E = ideal / measured per image, with ideal = FLOPs / (RTX 4090 fp16 peak) / batch and measured =
+    1 / images/s from the fixture's RTX 4090 rows; the prediction sits at its own latency (small x)."""
+    specs, gaps = zoo
+    rows = fixture_rows()
+    assert gaps.device == "rtx4090" and gaps.skipped == [] and gaps.unmeasured == []
+    ax = efficiency_gap_figure(gaps.points, "t").axes[0]
+    labels = {t.get_text().split("  E ")[0]: percent_in(t.get_text()) for t in ax.texts if "  E " in t.get_text()}
+    for spec, result in zip(map(load_spec, specs), gaps.results, strict=True):
+        rate = float(rows[spec.metadata.timm_name]["infer_samples_per_sec"])
+        ideal = sum(k.flops for k in result.kernels) / 1024 / RTX4090_FP16_PEAK
+        assert labels[spec.name] == pytest.approx(ideal * rate, rel=5e-3), spec.name
+        (measured,) = by_gid(ax, f"measured:{spec.name}")
+        assert measured.get_xdata()[0] == pytest.approx(1 / rate)
+        (predicted,) = by_gid(ax, f"predicted:{spec.name}")
+        assert predicted.get_marker() == "x"
+        assert predicted.get_xdata()[0] == pytest.approx(sum(k.latency_s for k in result.kernels) / 1024)
+    assert {"measured", "predicted"} <= {t.get_text() for t in ax.figure.legends[0].get_texts()}
+
+
+def test_measured_gap_at_another_batch_says_what_is_compared() -> None:
+    spec = SPECS / "resnet18.yaml"
+    gaps = measured_gap_points([spec], load_profile("rtx4090"), read_measurements(FIXTURE), batch=8, dtype="fp16")
+    assert gaps.results[0].summary.batch == 8 and gaps.measured_batches == [1024]
+    assert gaps.notes == ["resnet18: measured at batch 1024, predicted at batch 8 (per-image latencies compared)"]
+    assert gaps.points[0].measured_s == pytest.approx(1 / float(fixture_rows()["resnet18"]["infer_samples_per_sec"]))
 
 
 # ------------------------------------------------------------------------------------------------- CLI
@@ -500,3 +543,37 @@ def test_cli_plot_unwritable_output_folder(tmp_path, tiny_path) -> None:
     assert result.exit_code == 2
     assert result.output.startswith(f"error: cannot write {blocker / 'sub'}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]
+
+
+def test_cli_plot_gap_measured_lists_skipped_models_and_writes_the_figure(tmp_path) -> None:
+    specs = [str(SPECS / "resnet50.yaml"), str(SPECS / "vgg16.yaml")]
+    result = runner.invoke(app, ["plot", "gap", *specs, "--hw", "rtx4090", "--dtype", "fp16", "--measured",
+                                 str(FIXTURE), "-o", str(tmp_path / "gap")])
+    assert result.exit_code == 0, result.output
+    others = [name for name in fixture_rows() if name not in ("resnet50", "vgg16")]  # the fixture's order
+    assert f"skipped {len(others)} model(s) in {FIXTURE} that are none of the specs: {', '.join(others)}" \
+        in result.output
+    assert (tmp_path / "gap.png").read_bytes()[:8] == PNG_SIGNATURE and (tmp_path / "gap.svg").is_file()
+    result = runner.invoke(app, ["plot", "gap", *specs, "--hw", "rtx4090", "--dtype", "fp16", "--batch", "64",
+                                 "--measured", str(FIXTURE), "-o", str(tmp_path / "b64")])
+    assert result.exit_code == 0, result.output
+    assert "resnet50: measured at batch 1024, predicted at batch 64 (per-image latencies compared)" in result.output
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--per-stage"], "--measured draws one gap per model; it does not combine with --per-stage"),
+    (["--device", "h100"], "no rows for device 'h100'; devices in the file: rtx3090, rtx4090"),
+])
+def test_cli_plot_gap_measured_bad_input(tmp_path, extra, message) -> None:
+    result = runner.invoke(app, ["plot", "gap", str(SPECS / "resnet50.yaml"), "--hw", "rtx4090", "--measured",
+                                 str(FIXTURE), *extra, "-o", str(tmp_path / "gap")])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_plot_gap_measured_with_no_matching_row(tmp_path, tiny_path) -> None:
+    result = runner.invoke(app, ["plot", "gap", tiny_path, "--hw", "rtx4090", "--measured", str(FIXTURE),
+                                 "-o", str(tmp_path / "gap")])
+    assert result.exit_code == 2
+    assert f"error: {FIXTURE}: no row matches any of the specs" in result.output
+    assert not list(tmp_path.glob("gap*"))

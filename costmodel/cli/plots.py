@@ -13,11 +13,13 @@ import typer
 from matplotlib.figure import Figure
 
 from ..api import load_graph
+from ..calibration.measurements import read_measurements
 from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
 from ..plots import (
+    GapPoint,
     breakdown_figure,
     efficiency_gap_figure,
     gap_point,
@@ -28,6 +30,7 @@ from ..plots import (
     throughput_figure,
     waterline_figure,
 )
+from ..plots.measured import measured_gap_points
 from .common import app, fail, parse_batches, user_errors
 from .progress import track
 
@@ -143,30 +146,64 @@ def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Bat
 def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None,
         fusion: Fusion = DEFAULT_FUSION, per_stage: Annotated[bool, typer.Option(
             "--per-stage", help="the gap per stage of one model instead of per model")] = False,
+        measured: Annotated[Path | None, typer.Option(
+            "--measured", help="measured throughput (timm benchmark CSV or `costmodel bench -o` output): the gap "
+                               "runs to each matched model's measured latency", show_default=False)] = None,
+        device: Annotated[str | None, typer.Option(
+            "--device", help="the --measured file's device column value (default: the --hw profile's name)",
+            show_default=False)] = None,
         output: Output = None) -> None:
-    """Efficiency gap (Lavin 2024): ideal (FLOPs / peak) against predicted latency per image, labelled with the
-    computational efficiency E; y = published top-1 when every spec has one."""
+    """Efficiency gap (Lavin 2024): ideal (FLOPs / peak) against predicted latency per image, or measured with
+    --measured (the prediction then a small x), labelled with the computational efficiency E; y = published
+    top-1 when every spec has one."""
     paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
     profile = _profiles("gap", hw)[0]
     _check(dtype, [fusion])
     if per_stage:
+        if measured is not None:
+            raise fail("--measured draws one gap per model; it does not combine with --per-stage")
         graph = load_graph(paths[0], batch=batch)
         result = estimate(graph, profile, dtype=dtype, fusion=fusion)
         s = result.summary
         fig = stage_gap_figure(result, plot_title(graph.spec.name, profile.name, s.dtype, s.batch, fusion))
         _write(fig, _stem(output, [graph.spec.name], "stage_gap", [profile.key]))
         return
-    points, names, summaries = [], [], []
-    for path in track(paths, "estimating", total=len(paths)):
-        graph = load_graph(path, batch=batch)
-        result = estimate(graph, profile, dtype=dtype, fusion=fusion)
-        points.append(gap_point(graph.spec.name, result, top1=graph.spec.metadata.top1))
-        names.append(graph.spec.name)
-        summaries.append(result.summary)
+    if measured is not None:
+        points, summaries, note = _measured_points(paths, profile, measured, device, batch, dtype, fusion)
+    else:
+        points, summaries, note = [], [], ""
+        for path in track(paths, "estimating", total=len(paths)):
+            graph = load_graph(path, batch=batch)
+            result = estimate(graph, profile, dtype=dtype, fusion=fusion)
+            points.append(gap_point(graph.spec.name, result, top1=graph.spec.metadata.top1))
+            summaries.append(result.summary)
+    names = [p.name for p in points]
     subject = names[0] if len(names) == 1 else f"{len(names)} models"
-    fig = efficiency_gap_figure(points, plot_title(subject, profile.name, _one("dtype", summaries),
-                                                   _one("batch", summaries), fusion))
-    _write(fig, _stem(output, names, "gap", [profile.key]))
+    title = plot_title(subject, profile.name, _one("dtype", summaries), _one("batch", summaries), fusion) + note
+    _write(efficiency_gap_figure(points, title), _stem(output, names, "gap", [profile.key]))
+
+
+def _measured_points(paths: list[Path], profile: HardwareProfile, measured: Path, device: str | None,
+                     batch: int | None, dtype: str | None,
+                     fusion: str) -> tuple[list[GapPoint], list[ModelLatency], str]:
+    """Points with measured latency; what was skipped or compared differently said on stderr; a title suffix
+    naming the file, device and measured batch."""
+    file = read_measurements(measured)
+    gaps = measured_gap_points(paths, profile, file, device=device, batch=batch, dtype=dtype, fusion=fusion,
+                               progress=track)
+    if gaps.skipped:
+        typer.echo(f"skipped {len(gaps.skipped)} model(s) in {measured} that are none of the specs: "
+                   f"{', '.join(gaps.skipped)}", err=True)
+    if len(gaps.unmeasured) == len(paths):
+        raise fail(f"{measured}: no row matches any of the specs (by metadata.timm_name or name)")
+    if gaps.unmeasured:
+        typer.echo(f"no measurement for {', '.join(gaps.unmeasured)}: predicted only", err=True)
+    for line in gaps.notes:
+        typer.echo(line, err=True)
+    where = [gaps.device] if gaps.device else []
+    batches = sorted(set(gaps.measured_batches))
+    where.append(f"batch {batches[0]}" if len(batches) == 1 else "mixed batches")
+    return gaps.points, [r.summary for r in gaps.results], f"; measured ({', '.join(where)}): {measured.name}"
 
 
 def _one(field: str, summaries: list[ModelLatency]) -> Any:

@@ -101,7 +101,7 @@ def efficiency_gap_figure(points: Sequence[GapPoint], title: str, *,
     _legend(fig, any(p.measured_s is not None for p in points), by_accuracy)
     if by_accuracy:  # labels last: they are placed in the final layout
         ax.margins(y=0.08)
-        place_labels(ax, [(p.actual_s, y) for p, y in zip(points, ys, strict=True)],
+        place_labels(ax, [(max(p.actual_s, p.predicted_s), y) for p, y in zip(points, ys, strict=True)],
                      [f"{p.name}  E {percent(p.efficiency)}" for p in points], obstacles=drawn)
     else:
         _label_efficiency(ax, points, ys)
@@ -153,7 +153,7 @@ def _draw_gaps(ax: Axes, points: Sequence[GapPoint], ys: Sequence[float], x_labe
         if p.measured_s is not None:
             drawn += ax.plot([p.measured_s], [y], ls="", marker="o", ms=6, color=MEASURED_COLOR, zorder=4,
                     gid=f"measured:{p.name}")
-            drawn += ax.plot([p.predicted_s], [y], ls="", marker="x", ms=6, mew=1.5, color=PREDICTED_COLOR, zorder=4,
+            drawn += ax.plot([p.predicted_s], [y], ls="", marker="x", ms=5, mew=1.3, color=PREDICTED_COLOR, zorder=5,
                     gid=f"predicted:{p.name}")
         else:
             drawn += ax.plot([p.predicted_s], [y], ls="", marker="o", ms=6, color=PREDICTED_COLOR, zorder=4,
