@@ -370,8 +370,9 @@ def test_pareto_frontier_per_group_and_labels() -> None:
     assert ax.get_xlabel() == "latency (ms)" and ax.get_ylabel() == "top-1 (%)"
     many = [ParetoPoint(f"p{i}", float(i + 1), float((i * 7) % 11)) for i in range(20)]
     ax = pareto_figure(many, "t", "x", "y").axes[0]
-    named = {t.get_text() for t in ax.texts if t.get_text().startswith("p")}
-    assert named == {"p0", "p1", "p3"}  # y = 0, 7, 3, 10, 6, 2, ...: frontier 0 -> 7 -> 10
+    (frontier,) = by_gid(ax, "frontier:")
+    assert list(frontier.get_ydata()) == [0, 7, 10]  # y = 0, 7, 3, 10, 6, 2, ...
+    assert sorted(t.get_text() for t in ax.texts if t.get_text().startswith("p")) == sorted(p.name for p in many)
     lower = pareto_figure(points[:4], "t", "x", "y", maximize_y=False).axes[0]
     assert list(by_gid(lower, "frontier:g")[0].get_ydata()) == [70]
 
@@ -455,6 +456,50 @@ def test_measured_gap_at_another_batch_says_what_is_compared() -> None:
     assert gaps.results[0].summary.batch == 8 and gaps.measured_batches == [1024]
     assert gaps.notes == ["resnet18: measured at batch 1024, predicted at batch 8 (per-image latencies compared)"]
     assert gaps.points[0].measured_s == pytest.approx(1 / float(fixture_rows()["resnet18"]["infer_samples_per_sec"]))
+
+
+# ------------------------------------------------------------------------------------------------ pareto & titles
+
+
+def frontier_segments(points: list[ParetoPoint]) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The step line (post) through the Pareto frontier, worked out here: sorted by x, keep each new best y."""
+    best: list[ParetoPoint] = []
+    for p in sorted(points, key=lambda q: (q.x, -q.y)):
+        if not best or p.y > best[-1].y:
+            best.append(p)
+    segments = []
+    for a, b in zip(best, best[1:], strict=False):
+        segments += [((a.x, a.y), (b.x, a.y)), ((b.x, a.y), (b.x, b.y))]
+    return segments
+
+
+def test_pareto_names_every_zoo_model_clear_of_the_frontier_and_each_other(zoo) -> None:
+    _, gaps = zoo
+    points = [ParetoPoint(p.name, p.predicted_s * 1e3, p.top1, "rtx4090") for p in gaps.points]
+    ax = pareto_figure(points, "17 models", "latency per image (ms)", "top-1 (%)").axes[0]
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts if t.get_text() in {p.name for p in points}}
+    assert set(boxes) == {p.name for p in points}  # every model named, not only the frontier
+    for name, box in boxes.items():
+        assert not any(box.overlaps(other) for n, other in boxes.items() if n != name), name
+        for start, end in frontier_segments(points):
+            (x0, y0), (x1, y1) = ax.transData.transform([start, end])
+            crosses = (min(x0, x1) <= box.x1 and box.x0 <= max(x0, x1) and min(y0, y1) <= box.y1
+                       and box.y0 <= max(y0, y1))
+            assert not crosses, f"{name} sits on the frontier"
+
+
+def test_long_titles_wrap_to_the_figure_width(resnet) -> None:
+    title = "a_long_model_name_" * 3 + " on NVIDIA GeForce RTX 4090 and NVIDIA A100 80GB and Jetson AGX Orin: " \
+            "fp16, batch 1 to 1024, fusion none; measured (rtx4090, batch 1024): timm_benchmark_zoo.csv"
+    pareto = pareto_figure([ParetoPoint("a", 1, 2), ParetoPoint("b", 2, 3)], title, "x", "y")
+    breakdown = breakdown_figure({"a": resnet["none"]}, title)
+    for fig, text in ((pareto, pareto.axes[0].title), (breakdown, breakdown._suptitle)):
+        fig.canvas.draw()
+        assert "\n" in text.get_text() and text.get_text().replace("\n", " ") == title
+        box = text.get_window_extent(fig.canvas.get_renderer())
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # nothing clipped
 
 
 # ------------------------------------------------------------------------------------------------- CLI

@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..latency import LatencyResult, ModelLatency
-from .common import CLASS_COLORS, FONT_SIZE, PlotError, class_color, formatter_for, new_figure
+from .common import CLASS_COLORS, FONT_SIZE, PlotError, class_color, formatter_for, new_figure, set_title
 
 STAGE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
                 "#9c755f", "#bab0ac", "#1f77b4", "#8c564b")
@@ -43,7 +43,7 @@ def breakdown_figure(results: Mapping[str, LatencyResult], title: str) -> Figure
     ax_stage.set_title("by stage (path prefix, depth 2)", fontsize=FONT_SIZE + 1, loc="left")
     ax_stage.set_xlabel("latency per batch (s)")
     ax_stage.xaxis.set_major_formatter(formatter_for("s"))
-    fig.suptitle(title, fontsize=FONT_SIZE + 3)
+    set_title(fig, title, FONT_SIZE + 3)
     return fig
 
 

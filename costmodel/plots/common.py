@@ -9,20 +9,24 @@ from __future__ import annotations
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib import rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cbook import STEP_LOOKUP_MAP
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
-from matplotlib.transforms import Bbox
+from matplotlib.transforms import Bbox, Transform
 
 from ..fileio import temp_beside
 
@@ -58,6 +62,25 @@ def plot_title(subject: str, device: str, dtype: str, batch: int, fusion: str | 
     """``"convnext_t on NVIDIA A100 80GB: fp16, batch 1, fusion none"`` (no fusion part when ``fusion`` is None)."""
     title = f"{subject} on {device}: {dtype}, batch {batch}"
     return f"{title}, fusion {fusion}" if fusion is not None else title
+
+
+TITLE_EM_PER_CHAR = 0.6  # average width of a title character in ems (DejaVu Sans is ~0.55; a little spare)
+
+
+def wrap_title(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken at spaces into lines that fit ``width_in`` inches at ``fontsize`` points."""
+    chars = max(20, int(width_in * 72 / (fontsize * TITLE_EM_PER_CHAR)))
+    return "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) or line for line in text.split("\n"))
+
+
+def set_title(target: Figure | Axes, text: str, fontsize: float = FONT_SIZE + 2, **kwargs: object) -> None:
+    """Title a figure (``suptitle``) or an axes, wrapped to the width it has (the figure's, or the axes' share
+    of it), so a long title is never clipped."""
+    if isinstance(target, Figure):
+        target.suptitle(wrap_title(text, target.get_figwidth(), fontsize), fontsize=fontsize, **kwargs)  # type: ignore[arg-type]
+        return
+    width = target.get_figure(root=True).get_figwidth() * target.get_position().width
+    target.set_title(wrap_title(text, width, fontsize), fontsize=fontsize, **kwargs)  # type: ignore[arg-type]
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -160,58 +183,122 @@ def log_limits(values: Sequence[float], pad: float = 2.0) -> tuple[float, float]
 
 # ---------------------------------------------------------------------------------------------- labels
 
-# Candidate label offsets in points from the anchor: right, above, below, left, then further out.
-_OFFSETS = ((6, 0), (6, 8), (6, -8), (-6, 0), (0, 11), (0, -11), (6, 16), (6, -16), (-6, 12), (-6, -12),
-            (12, 24), (12, -24))
+def _ring() -> tuple[tuple[int, int], ...]:
+    """Candidate label offsets (points from the anchor): close beside it first (right, above, below, left),
+    then rings further out, each ring trying right, up, down and left directions; far ones get a leader line."""
+    near = [(6, 0), (6, 8), (6, -8), (-6, 0), (0, 11), (0, -11)]
+    ring = [(round(r * math.cos(math.radians(a))), round(r * math.sin(math.radians(a))))
+            for r in (16, 26, 38, 52) for a in (0, 25, -25, 55, -55, 90, -90, 180, 155, -155, 125, -125)]
+    return tuple(dict.fromkeys([*near, *ring]))
 
 
-def _boxes(artist: Artist, renderer: RendererBase) -> list[Bbox]:
-    """Display boxes an artist covers: for a line, one per segment and one per marker (its whole extent would
-    cover everything between its ends)."""
-    if not isinstance(artist, Line2D):
-        return [artist.get_window_extent(renderer)]
-    xy = artist.get_transform().transform(artist.get_xydata())
+_OFFSETS = _ring()
+LEADER_FROM = 14.0  # points: a label this far from its anchor gets a thin line back to it
+_SEGMENT_PIECE = 6.0  # pixels: a slanted segment is covered by boxes this long (one box would cover its whole span)
+
+
+def _segment_boxes(xy: np.ndarray, pad: float) -> list[Bbox]:
+    """Boxes covering a polyline (display coordinates): one per axis-aligned segment, short pieces for slanted
+    ones."""
     boxes = []
-    if artist.get_linestyle() not in ("None", "", " ", "none"):
-        boxes += [Bbox([xy[i], xy[i + 1]]) for i in range(len(xy) - 1)]
-    if artist.get_marker() not in (None, "None", "", " ", "none"):
-        half = artist.get_markersize() * renderer.points_to_pixels(1.0) / 2
-        boxes += [Bbox([[x - half, y - half], [x + half, y + half]]) for x, y in xy]
+    for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:], strict=True):
+        if not (np.isfinite([x0, y0, x1, y1]).all()):
+            continue
+        pieces = 1 if min(abs(x1 - x0), abs(y1 - y0)) < 2 else int(math.hypot(x1 - x0, y1 - y0) // _SEGMENT_PIECE) + 1
+        ts = np.linspace(0.0, 1.0, pieces + 1)
+        xs, ys = x0 + ts * (x1 - x0), y0 + ts * (y1 - y0)
+        boxes += [Bbox([[min(xs[i], xs[i + 1]) - pad, min(ys[i], ys[i + 1]) - pad],
+                        [max(xs[i], xs[i + 1]) + pad, max(ys[i], ys[i + 1]) + pad]]) for i in range(pieces)]
     return boxes
 
 
-def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequence[str],
-                 fontsize: float = FONT_SIZE - 1, obstacles: Sequence[Artist] = ()) -> list[Annotation]:
-    """Annotate data points with ``texts`` without overlaps as far as simple search allows.
+def _boxes(artist: Artist, renderer: RendererBase) -> list[Bbox]:
+    """Display boxes an artist covers: for a line, its segments as drawn (steps included) and its markers; for
+    a scatter, one box per point (their common extent would cover everything between them)."""
+    px = renderer.points_to_pixels(1.0)
+    if isinstance(artist, Line2D):
+        x, y = np.asarray(artist.get_xdata(), float), np.asarray(artist.get_ydata(), float)
+        boxes = []
+        if artist.get_linestyle() not in ("None", "", " ", "none"):
+            steps = STEP_LOOKUP_MAP.get(artist.get_drawstyle() or "default", STEP_LOOKUP_MAP["default"])
+            drawn = artist.get_transform().transform(np.column_stack(steps(x, y)))
+            boxes += _segment_boxes(drawn, artist.get_linewidth() * px / 2)
+        if artist.get_marker() not in (None, "None", "", " ", "none"):
+            half = artist.get_markersize() * px / 2
+            boxes += [Bbox([[a - half, b - half], [a + half, b + half]])
+                      for a, b in artist.get_transform().transform(np.column_stack([x, y]))]
+        return boxes
+    if isinstance(artist, PathCollection):
+        offsets = artist.get_offset_transform().transform(artist.get_offsets())
+        sizes = np.resize(artist.get_sizes(), len(offsets)) if len(artist.get_sizes()) else np.full(len(offsets), 36.0)
+        return [Bbox([[a - h, b - h], [a + h, b + h]]) for (a, b), h in zip(offsets, np.sqrt(sizes) * px / 2,
+                                                                           strict=True)]
+    return [artist.get_window_extent(renderer)]
 
-    Each label tries a few small offsets around its anchor and takes the first whose box stays inside the
-    axes and overlaps neither a label placed before it nor an ``obstacles`` artist (markers, segments); if
-    none does, the first offset is kept. Returns the annotations in the order of ``anchors``.
+
+def _overlap(box: Bbox, others: np.ndarray) -> float:
+    """Total area (pixels^2) of ``box`` covered by the boxes in ``others`` (rows x0, y0, x1, y1)."""
+    if not len(others):
+        return 0.0
+    w = np.minimum(box.x1, others[:, 2]) - np.maximum(box.x0, others[:, 0])
+    h = np.minimum(box.y1, others[:, 3]) - np.maximum(box.y0, others[:, 1])
+    return float(np.sum(np.clip(w, 0, None) * np.clip(h, 0, None)))
+
+
+def place_labels(ax: Axes, anchors: Sequence[tuple[float, float]], texts: Sequence[str],
+                 fontsize: float = FONT_SIZE - 1, obstacles: Sequence[Artist] = (),
+                 transforms: Sequence[Transform] | None = None) -> list[Annotation]:
+    """Annotate data points with ``texts`` without overlaps as far as a simple search allows.
+
+    First every label whose first-choice spot (right of its point) is free of the ``obstacles`` (markers, line
+    segments as drawn, scatter points), inside the axes and clear of every other such spot takes it. The
+    others, top to bottom, try offsets around their anchor, near ones first (:data:`_OFFSETS`), and take the
+    first free one (clear of obstacles and labels placed), else the one with the least overlap. A label placed
+    further than :data:`LEADER_FROM` points gets a thin leader line to its point. ``transforms``: per anchor,
+    the transform of its coordinates (default ``ax.transData``). Returns the annotations in anchor order.
     """
     fig = ax.figure
     canvas = fig.canvas
     assert isinstance(canvas, FigureCanvasAgg)
     canvas.draw()  # settle the layout so display coordinates are final
     renderer = canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    placed = [box for artist in obstacles for box in _boxes(artist, renderer)]
-    notes: dict[int, Annotation] = {}
-    order = sorted(range(len(anchors)), key=lambda i: -ax.transData.transform(anchors[i])[1])
-    for i in order:
-        note = ax.annotate(texts[i], anchors[i], xytext=_OFFSETS[0], textcoords="offset points", fontsize=fontsize,
-                           va="center", ha="left", annotation_clip=False,
-                           bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75})
-        for dx, dy in _OFFSETS:
-            note.set_position((dx, dy))
-            note.set_horizontalalignment("left" if dx >= 0 else "right")
-            box = note.get_window_extent(renderer)
-            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
-            if inside and not any(box.overlaps(other) for other in placed):
+    frame = np.array([ax.get_window_extent(renderer).extents])
+    coords = list(transforms) if transforms is not None else [ax.transData] * len(anchors)
+    blocked = np.array([box.extents for artist in obstacles for box in _boxes(artist, renderer)]).reshape(-1, 4)
+    notes = [ax.annotate(text, anchor, xycoords=tr, xytext=_OFFSETS[0], textcoords="offset points",
+                         fontsize=fontsize, va="center", ha="left", annotation_clip=False, bbox=_LABEL_BOX)
+             for text, anchor, tr in zip(texts, anchors, coords, strict=True)]
+
+    def cost(note: Annotation, offset: tuple[int, int], others: np.ndarray) -> tuple[float, Bbox]:
+        note.set_position(offset)
+        note.set_horizontalalignment("left" if offset[0] >= 0 else "right")
+        box = note.get_window_extent(renderer)
+        outside = box.width * box.height - _overlap(box, frame)
+        return _overlap(box, others) + 10 * outside, box
+
+    first = [cost(note, _OFFSETS[0], blocked) for note in notes]
+    free = [i for i, (c, _) in enumerate(first) if c == 0]
+    spots = np.array([first[i][1].extents for i in free]).reshape(-1, 4)
+    settled = {i for k, i in enumerate(free) if _overlap(first[i][1], np.delete(spots, k, axis=0)) == 0}
+    placed = np.vstack([blocked, *(np.array([first[i][1].extents]) for i in sorted(settled))])
+    rest = sorted(set(range(len(notes))) - settled, key=lambda i: -coords[i].transform(anchors[i])[1])
+    for i in rest:
+        best, best_cost = _OFFSETS[0], math.inf
+        for offset in _OFFSETS:
+            c, _ = cost(notes[i], offset, placed)
+            if c < best_cost:
+                best, best_cost = offset, c
+            if c == 0:
                 break
-        else:
-            note.set_position(_OFFSETS[0])
-            note.set_horizontalalignment("left")
-            box = note.get_window_extent(renderer)
-        placed.append(box)
-        notes[i] = note
-    return [notes[i] for i in range(len(anchors))]
+        _, box = cost(notes[i], best, placed)
+        if math.hypot(*best) > LEADER_FROM:  # far from its point: draw the way back
+            notes[i].remove()
+            notes[i] = ax.annotate(texts[i], anchors[i], xycoords=coords[i], xytext=best, textcoords="offset points",
+                                   fontsize=fontsize, va="center", ha="left" if best[0] >= 0 else "right",
+                                   annotation_clip=False, bbox=_LABEL_BOX, arrowprops=_LEADER)
+        placed = np.vstack([placed, box.extents])
+    return notes
+
+
+_LABEL_BOX = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.75}
+_LEADER = {"arrowstyle": "-", "color": "#888888", "lw": 0.6, "shrinkA": 0, "shrinkB": 3}

@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from ..analysis.metrics import group_by_prefix
 from ..latency import LatencyResult
 from ..latency.model import STAGE_DEPTH
-from .common import FONT_SIZE, PlotError, finish_log_axis, log_axis, log_limits, new_figure, place_labels
+from .common import FONT_SIZE, PlotError, finish_log_axis, log_axis, log_limits, new_figure, place_labels, set_title
 from .pareto import ParetoPoint, pareto_frontier
 
 IDEAL_COLOR = "#2ca02c"
@@ -97,7 +97,7 @@ def efficiency_gap_figure(points: Sequence[GapPoint], title: str, *,
         ax.set_yticks(range(len(points)), labels=[points[i].name for i in order], fontsize=FONT_SIZE)
         ax.set_ylim(-0.7, len(points) - 0.3)
     drawn = _draw_gaps(ax, points, ys, x_label)
-    ax.set_title(title, fontsize=FONT_SIZE + 2)
+    set_title(ax, title)
     _legend(fig, any(p.measured_s is not None for p in points), by_accuracy)
     if by_accuracy:  # labels last: they are placed in the final layout
         ax.margins(y=0.08)
@@ -130,7 +130,7 @@ def stage_gap_figure(result: LatencyResult, title: str) -> Figure:
     ax.set_ylim(-0.7, len(drawn) - 0.3)
     _draw_gaps(ax, drawn, ys, "latency per batch", room=12.0)
     _label_efficiency(ax, drawn, ys, total=s.latency_s)
-    ax.set_title(title, fontsize=FONT_SIZE + 2)
+    set_title(ax, title)
     note = f"model: E {percent(s.efficiency)}"
     if len(drawn) < len(points):
         note += f"; {len(points) - len(drawn)} stage(s) without FLOPs left out"

@@ -10,11 +10,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
-from .common import FONT_SIZE, PlotError, formatter_for, new_figure, place_labels
+from .common import FONT_SIZE, PlotError, formatter_for, new_figure, place_labels, set_title
 
-LABEL_ALL_UP_TO = 15  # with more points than this, only frontier points are named
 GROUP_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -47,8 +47,9 @@ def pareto_figure(points: Sequence[ParetoPoint], title: str, x_label: str, y_lab
                   maximize_y: bool = True) -> Figure:
     """Scatter of ``points`` coloured by group, with each group's Pareto frontier as a step line.
 
-    An axis whose positive values span more than 20x is logarithmic. Labels: every point when there are at
-    most 15, else the frontier points only.
+    An axis whose positive values span more than 20x is logarithmic. Every point is named, its label placed
+    clear of the other points, the frontier lines and the other labels (with a leader line when it had to move
+    away from its point).
     """
     if not points:
         raise PlotError("pareto_figure needs at least one point")
@@ -57,16 +58,15 @@ def pareto_figure(points: Sequence[ParetoPoint], title: str, x_label: str, y_lab
     groups = list(dict.fromkeys(p.group for p in points))
     fig = new_figure(8.5, 5.8)
     ax = fig.subplots()
-    labelled: list[ParetoPoint] = []
+    drawn: list[Artist] = []
     for i, group in enumerate(groups):
         color = GROUP_COLORS[i % len(GROUP_COLORS)]
         mine = [p for p in points if p.group == group]
         frontier = pareto_frontier(mine, maximize_y)
-        ax.scatter([p.x for p in mine], [p.y for p in mine], s=30, color=color, alpha=0.8, zorder=3,
-                   label=group or None, gid=f"points:{group}")
-        ax.step([p.x for p in frontier], [p.y for p in frontier], where="post", color=color, lw=1.2, alpha=0.8,
-                gid=f"frontier:{group}")
-        labelled.extend(mine if len(points) <= LABEL_ALL_UP_TO else frontier)
+        drawn.append(ax.scatter([p.x for p in mine], [p.y for p in mine], s=30, color=color, alpha=0.8, zorder=3,
+                                label=group or None, gid=f"points:{group}"))
+        drawn += ax.step([p.x for p in frontier], [p.y for p in frontier], where="post", color=color, lw=1.2,
+                         alpha=0.8, gid=f"frontier:{group}")
     for axis, values, label in ((ax.xaxis, [p.x for p in points], x_label), (ax.yaxis, [p.y for p in points], y_label)):
         if _wide(values):
             if axis.axis_name == "x":
@@ -77,11 +77,11 @@ def pareto_figure(points: Sequence[ParetoPoint], title: str, x_label: str, y_lab
         axis.set_label_text(label)
     ax.margins(0.12)
     ax.grid(True, alpha=0.3)
-    ax.set_title(title, fontsize=FONT_SIZE + 2)
+    set_title(ax, title)
     if any(groups):
         ax.legend(fontsize=FONT_SIZE - 1, loc="best")
     better = "up and left" if maximize_y else "down and left"
     ax.text(0.99, 0.01, f"better: {better}; step line = Pareto frontier", transform=ax.transAxes, ha="right",
             va="bottom", fontsize=FONT_SIZE - 2, color="#666666")
-    place_labels(ax, [(p.x, p.y) for p in labelled], [p.name for p in labelled])
+    place_labels(ax, [(p.x, p.y) for p in points], [p.name for p in points], obstacles=drawn)
     return fig

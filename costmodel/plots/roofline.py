@@ -27,6 +27,7 @@ from .common import (
     log_axis,
     log_limits,
     new_figure,
+    set_title,
 )
 from .data import KernelPoint, kernel_points
 
@@ -93,7 +94,7 @@ def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfi
                      fontsize=FONT_SIZE + 1)
     for ax in axes[1:]:
         ax.yaxis.label.set_visible(False)
-    fig.suptitle(title, fontsize=FONT_SIZE + 3)
+    set_title(fig, title, FONT_SIZE + 3)
     _label_ceilings(axes[-1], ceilings)
     handles = _legend_handles(points, units, profile.efficiency.compute, _memory_efficiency(profile))
     fig.legend(handles=handles, loc="outside right upper",

@@ -9,7 +9,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from ..latency import ModelLatency
-from .common import FONT_SIZE, PlotError, finish_log_axis, formatter_for, new_figure, place_labels
+from .common import FONT_SIZE, PlotError, finish_log_axis, formatter_for, new_figure, place_labels, set_title
 from .pareto import GROUP_COLORS
 
 SATURATION = 0.9  # a sweep saturates at the smallest batch reaching this fraction of its best throughput
@@ -52,7 +52,7 @@ def throughput_figure(sweeps: Mapping[str, Sequence[ModelLatency]], title: str) 
     ax.margins(x=0.08, y=0.15)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=FONT_SIZE, loc="upper left")
-    ax.set_title(title, fontsize=FONT_SIZE + 2)
+    set_title(ax, title)
     ax.autoscale_view()
     finish_log_axis(ax.yaxis)
     notes = place_labels(ax, [k[0] for k in knees], [k[1] for k in knees], obstacles=obstacles)

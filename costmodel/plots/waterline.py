@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..latency import LatencyResult
-from .common import FONT_SIZE, PlotError, eng, formatter_for, log_axis, new_figure
+from .common import FONT_SIZE, PlotError, eng, formatter_for, log_axis, new_figure, set_title
 from .data import KernelPoint, kernel_points, main_unit_ridge
 
 BELOW_COLOR = "#1f4e79"  # memory-bound on the main unit: under water
@@ -75,7 +75,7 @@ def waterline_figure(results: Mapping[str, LatencyResult], title: str) -> Figure
     axes[-1].set_xlim(0, max(r.summary.latency_s for r in results.values()) * 1.01)
     axes[-1].set_xlabel("cumulative latency (s)")
     axes[-1].xaxis.set_major_formatter(formatter_for("s"))
-    fig.suptitle(title, fontsize=FONT_SIZE + 3)
+    set_title(fig, title, FONT_SIZE + 3)
     handles = [Patch(color=BELOW_COLOR, label="below the waterline (memory-bound)"),
                Patch(color=ABOVE_COLOR, label="above the waterline"),
                Patch(color=WATER_COLOR, label=f"water: intensity < ridge {waterline:.3g} FLOP/byte ({unit} unit)")]
