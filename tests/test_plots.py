@@ -39,6 +39,7 @@ from costmodel.plots import (
     throughput_figure,
     waterline_figure,
 )
+from costmodel.plots.gap import ROW_GAP_PT, spread
 from costmodel.plots.measured import measured_gap_points
 from costmodel.spec import load_spec
 
@@ -218,6 +219,16 @@ def test_roofline_rejects_empty_and_mixed_dtypes(device, resnet) -> None:
     fp32 = estimate(load_graph(SPECS / "resnet18.yaml", batch=8), device, dtype="fp32")
     with pytest.raises(PlotError, match="one dtype"):
         roofline_figure({"none": resnet["none"], "fp32": fp32}, device, "t")
+
+
+def test_roofline_draws_large_points_first_with_rims_so_small_ones_stay_visible(resnet, device) -> None:
+    ax = roofline_figure({"none": resnet["none"]}, device, "t").axes[0]
+    (points,) = by_gid(ax, "points:")
+    sizes = list(points.get_sizes())
+    assert len(sizes) == drawable_ops(resnet["none"]) and sizes == sorted(sizes, reverse=True)
+    faces, rims = points.get_facecolors(), points.get_edgecolors()
+    assert all(0 < face[3] < 1 for face in faces) and all(rim[3] == 1 for rim in rims)  # see-through, solid rim
+    assert all(sum(rim[:3]) < sum(face[:3]) for face, rim in zip(faces, rims, strict=True))  # rims darker
 
 
 # --------------------------------------------------------------------------------------- efficiency gap
@@ -428,6 +439,51 @@ def test_zoo_gap_on_rtx4090_ranks_depthwise_heavy_models_least_efficient_as_meas
     longest = sorted(gaps_read, key=gaps_read.__getitem__, reverse=True)[:5]
     assert set(longest) == DEPTHWISE_HEAVY
     assert min(gaps_read[name] for name in DEPTHWISE_HEAVY) > max(gaps_read[name] for name in DENSE)
+
+
+def test_spread_keeps_order_and_moves_only_crowded_values() -> None:
+    # 0 and 1 (twice) are closer than 3: one cluster around their mean 2/3, laid out 3 apart; 10 stays
+    assert spread([0.0, 1.0, 1.0, 10.0], 3.0) == pytest.approx([2 / 3 - 3, 2 / 3, 2 / 3 + 3, 10.0])
+    assert spread([5.0, 0.0], 3.0) == [5.0, 0.0]
+    assert spread([1.0, 0.0], 3.0) == pytest.approx([2.0, -1.0])  # order kept: the larger stays above
+
+
+def display_rows(ax, names) -> dict[str, float]:
+    """Display y (pixels) of each model's ideal marker, as drawn."""
+    return {n: by_gid(ax, f"ideal:{n}")[0].get_transform().transform(by_gid(ax, f"ideal:{n}")[0].get_xydata())[0][1]
+            for n in names}
+
+
+def label_boxes(ax, names) -> dict:
+    renderer = ax.figure.canvas.get_renderer()
+    return {n: next(t for t in ax.texts if t.get_text().startswith(f"{n}  E ")).get_window_extent(renderer)
+            for n in names}
+
+
+def test_zoo_gap_rows_of_equal_accuracy_are_drawn_apart_and_labels_do_not_collide(zoo) -> None:
+    """vit_small_patch16_224 and swin_t have top-1 81.402 and 81.388 % (timm's results): drawn as they are,
+    their rows and ideal markers coincide. Rows are spread at least ROW_GAP_PT apart on screen, the data stay
+    exact, the order of accuracy is kept, and no label overlaps another label or any marker."""
+    specs, gaps = zoo
+    top1 = {spec.name: spec.metadata.top1 for spec in map(load_spec, specs)}
+    assert abs(top1["vit_small_patch16_224"] - top1["swin_t"]) < 0.02
+    ax = efficiency_gap_figure(gaps.points, "t").axes[0]
+    ax.figure.canvas.draw()
+    rows = display_rows(ax, top1)
+    gap_px = ROW_GAP_PT * ax.figure.dpi / 72
+    ordered = sorted(top1, key=lambda n: (top1[n], rows[n]))
+    assert [rows[n] for n in ordered] == sorted(rows.values())  # higher accuracy, higher row
+    assert min(b - a for a, b in zip(sorted(rows.values()), sorted(rows.values())[1:], strict=False)) >= gap_px - 1e-6
+    for name in top1:
+        assert list(by_gid(ax, f"gap:{name}")[0].get_ydata()) == [top1[name], top1[name]]
+    labels = label_boxes(ax, top1)
+    renderer = ax.figure.canvas.get_renderer()
+    markers = [line.get_window_extent(renderer) for prefix in ("ideal:", "measured:", "predicted:")
+               for line in by_gid(ax, prefix)]
+    for name, box in labels.items():
+        assert not any(box.overlaps(other) for n, other in labels.items() if n != name), name
+        assert not any(box.overlaps(marker) for marker in markers), name
+    assert by_gid(ax, "row-note")  # the spreading is said
 
 
 def test_measured_gap_labels_are_ideal_over_measured_from_the_fixture(zoo) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
@@ -35,6 +36,13 @@ FULL_AREA = 4000.0  # marker area (pt^2) of a kernel taking all of the latency
 MIN_AREA = 6.0  # smallest marker area, so tiny kernels stay visible
 UNIT_COLORS = {"matrix": "#222222", "vector": "#555555"}
 SPEC_COLOR = "#9a9a9a"
+FACE_ALPHA = 0.55  # point faces are translucent, rims opaque: a point under another still shows
+
+
+def _darker(color: str, factor: float = 0.65) -> tuple[float, float, float]:
+    """The colour scaled toward black (a point's rim)."""
+    r, g, b = to_rgb(color)
+    return (r * factor, g * factor, b * factor)
 
 
 def spec_ceilings(profile: HardwareProfile) -> list[tuple[float, str]]:
@@ -141,15 +149,16 @@ def _label_ceilings(ax: Axes, ceilings: list[tuple[float, str]]) -> None:
 
 
 def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mode: str) -> None:
+    """Every drawable kernel as one scatter, largest first so small ones land on top, each with a darker rim of
+    its class colour and a translucent face, so overlapping points all stay visible."""
     total = result.summary.latency_s
-    drawn = [p for p in points if p.on_roofline]
-    for op_class in [*CLASS_COLORS, *sorted({p.op_class for p in drawn} - set(CLASS_COLORS))]:
-        mine = [p for p in drawn if p.op_class == op_class]
-        if not mine:
-            continue
-        ax.scatter([p.intensity for p in mine], [p.flops / p.latency_s for p in mine],
-                   s=[max(MIN_AREA, FULL_AREA * p.latency_s / total) for p in mine], color=class_color(op_class),
-                   alpha=0.7, edgecolors="white", linewidths=0.4, gid=f"points:{op_class}", zorder=5)
+    drawn = sorted((p for p in points if p.on_roofline), key=lambda p: -p.latency_s)
+    if drawn:
+        faces = [to_rgba(class_color(p.op_class), FACE_ALPHA) for p in drawn]
+        rims = [_darker(class_color(p.op_class)) for p in drawn]
+        ax.scatter([p.intensity for p in drawn], [p.flops / p.latency_s for p in drawn],
+                   s=[max(MIN_AREA, FULL_AREA * p.latency_s / total) for p in drawn], c=faces, edgecolors=rims,
+                   linewidths=0.8, gid="points:kernels", zorder=5)
     what = "ops" if mode == "none" else "kernels"
     note = f"{len(drawn)} {what} drawn"
     if len(drawn) < len(points):
@@ -161,7 +170,8 @@ def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mod
 def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[Unit], compute_eff: float,
                     memory_eff: float) -> list[Line2D]:
     present = {p.op_class for pts in points.values() for p in pts if p.on_roofline}
-    handles = [Line2D([], [], ls="", marker="o", ms=7, color=class_color(c), alpha=0.7, label=c)
+    handles = [Line2D([], [], ls="", marker="o", ms=7, mfc=to_rgba(class_color(c), FACE_ALPHA),
+                      mec=_darker(class_color(c)), label=c)
                for c in [*CLASS_COLORS, *sorted(present - set(CLASS_COLORS))] if c in present]
     for share in (0.01, 0.1):
         size = (max(MIN_AREA, FULL_AREA * share)) ** 0.5
