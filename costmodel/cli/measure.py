@@ -124,14 +124,10 @@ def validate(
     header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
     typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
-        from ..plots import PlotError, save_figure
+        from ..plots import save_figure
 
         title = f"{profile.name} vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
-        try:
-            written = save_figure(scatter_figure(rows, title), plot)
-        except PlotError as exc:
-            raise fail(str(exc)) from None
-        for path in written:
+        for path in save_figure(scatter_figure(rows, title), plot):  # a PlotError exits 2 (user_errors)
             typer.echo(f"wrote {path}", err=True)
 
 
