@@ -22,7 +22,7 @@ from costmodel.hardware.profile import SHIPPED_DIR
 EXPECTED_FILES = {
     "a100_40gb", "a100_80gb", "h100_sxm", "h100_pcie", "h200", "v100", "t4", "a10", "l4",
     "rtx3090", "rtx4090", "rtx5090", "rtx_pro_6000_maxq", "jetson_agx_orin", "mi300x", "tpu_v5e",
-    "i9_10940x", "i7_12700h", "epyc_9654", "cortex_a76", "pixel4",
+    "i9_10940x", "i7_12700h", "epyc_9654", "epyc_zen3_vm_1t", "cortex_a76", "pixel4",
 }  # fmt: skip
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
 

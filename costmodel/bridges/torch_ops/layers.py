@@ -186,8 +186,12 @@ class GlobalPool(nn.Module):
         self.mode, self.flatten = mode, flatten
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dims = tuple(range(2, x.dim()))
-        y = x.mean(dims, keepdim=True) if self.mode == "avg" else x.amax(dims, keepdim=True)
+        if x.dim() == 4:  # as timm: exports as ONNX GlobalAveragePool / GlobalMaxPool, which import back as ours
+            pool = F.adaptive_avg_pool2d if self.mode == "avg" else F.adaptive_max_pool2d
+            y = pool(x, 1)
+        else:
+            dims = tuple(range(2, x.dim()))
+            y = x.mean(dims, keepdim=True) if self.mode == "avg" else x.amax(dims, keepdim=True)
         return y.flatten(1) if self.flatten else y
 
     def extra_repr(self) -> str:
