@@ -64,7 +64,8 @@ def plot_title(subject: str, device: str, dtype: str, batch: int, fusion: str | 
     return f"{title}, fusion {fusion}" if fusion is not None else title
 
 
-TITLE_EM_PER_CHAR = 0.6  # average width of a title character in ems (DejaVu Sans is ~0.55; a little spare)
+TITLE_EM_PER_CHAR = 0.58  # average width of a title character in ems (DejaVu Sans is ~0.55; a little spare)
+TITLE_SPILL_IN = 0.4  # inches an axes title may reach past each side of its axes (into the label margins)
 
 
 def wrap_title(text: str, width_in: float, fontsize: float) -> str:
@@ -79,8 +80,10 @@ def set_title(target: Figure | Axes, text: str, fontsize: float = FONT_SIZE + 2,
     if isinstance(target, Figure):
         target.suptitle(wrap_title(text, target.get_figwidth(), fontsize), fontsize=fontsize, **kwargs)  # type: ignore[arg-type]
         return
-    width = target.get_figure(root=True).get_figwidth() * target.get_position().width
-    target.set_title(wrap_title(text, width, fontsize), fontsize=fontsize, **kwargs)  # type: ignore[arg-type]
+    fig = target.get_figure(root=True)
+    width = fig.get_figwidth() * (target.get_position().x1 - target.get_position().x0) + 2 * TITLE_SPILL_IN
+    target.set_title(wrap_title(text, min(width, fig.get_figwidth() - 0.2), fontsize), fontsize=fontsize,
+                     **kwargs)  # type: ignore[arg-type]
 
 
 def new_figure(width: float, height: float) -> Figure:
