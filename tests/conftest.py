@@ -1,9 +1,12 @@
-"""Shared helpers: small specs written to temporary files."""
+"""Shared helpers: small specs written to temporary files; the optional bridge dependencies (torch, onnx)."""
 
 from __future__ import annotations
 
+import importlib
+import os
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,3 +21,28 @@ def write_spec(tmp_path: Path):
         return path
 
     return write
+
+
+def require_module(name: str, extra: str) -> ModuleType:
+    """Import an optional dependency; skip without it, unless COSTMODEL_REQUIRE_TORCH=1 (CI), where the bridge
+    tests must run and a missing package fails them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("COSTMODEL_REQUIRE_TORCH") == "1":
+            pytest.fail(f"COSTMODEL_REQUIRE_TORCH=1 but {name} is not installed", pytrace=False)
+        pytest.skip(f"{name} is not installed (pip install 'costmodel[{extra}]')")
+
+
+@pytest.fixture(scope="session")
+def torch() -> ModuleType:
+    """PyTorch on two threads (the CI machine's cores)."""
+    torch = require_module("torch", "torch")
+    torch.set_num_threads(2)
+    return torch
+
+
+@pytest.fixture(scope="session")
+def onnx() -> ModuleType:
+    """The onnx package."""
+    return require_module("onnx", "onnx")

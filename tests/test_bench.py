@@ -6,7 +6,6 @@ Without PyTorch the runs skip, unless ``COSTMODEL_REQUIRE_TORCH=1`` (CI), where 
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -30,17 +29,6 @@ nodes:
   - {name: pool, op: global_avg_pool, flatten: true}
   - {name: fc, op: linear, out: 4}
 """
-
-
-@pytest.fixture
-def torch():
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("COSTMODEL_REQUIRE_TORCH") == "1":
-            pytest.fail("COSTMODEL_REQUIRE_TORCH=1 but PyTorch is not installed", pytrace=False)
-        pytest.skip("PyTorch is not installed")
-    return torch
 
 
 @pytest.fixture

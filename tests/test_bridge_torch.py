@@ -9,11 +9,9 @@ does not count are listed in docs/bridges.md. Without PyTorch these tests skip, 
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
@@ -39,19 +37,6 @@ SPECS = sorted((ROOT / "arch_specs").glob("*.yaml"))
 CONV_OPS = {"conv1d", "conv2d", "conv3d", "conv_transpose2d", "patch_embed"}
 COUNTED_ATEN = {"aten.convolution", "aten.addmm", "aten.mm", "aten.bmm", "aten.baddbmm",
                 "aten._scaled_dot_product_flash_attention_for_cpu"}
-
-
-@pytest.fixture(scope="module")
-def torch() -> ModuleType:
-    """PyTorch, two threads; skip without it, unless COSTMODEL_REQUIRE_TORCH=1 (then fail)."""
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("COSTMODEL_REQUIRE_TORCH") == "1":
-            pytest.fail("COSTMODEL_REQUIRE_TORCH=1 but PyTorch is not installed", pytrace=False)
-        pytest.skip("PyTorch is not installed (pip install 'costmodel[torch]')")
-    torch.set_num_threads(2)
-    return torch
 
 
 def graph_of(text: str, batch: int = 2) -> Graph:

@@ -7,7 +7,6 @@ these tests skip, unless ``COSTMODEL_REQUIRE_TORCH=1`` (CI), where they fail.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -26,25 +25,7 @@ from costmodel.spec.loader import parse_spec
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _require(name: str) -> ModuleType:
-    try:
-        return __import__(name)
-    except ImportError:
-        if os.environ.get("COSTMODEL_REQUIRE_TORCH") == "1":
-            pytest.fail(f"COSTMODEL_REQUIRE_TORCH=1 but {name} is not installed", pytrace=False)
-        pytest.skip(f"{name} is not installed (pip install 'costmodel[torch,onnx]')")
-
-
-@pytest.fixture(scope="module")
-def onnx() -> ModuleType:
-    return _require("onnx")
-
-
-@pytest.fixture(scope="module")
-def torch(onnx: ModuleType) -> ModuleType:
-    torch = _require("torch")
-    torch.set_num_threads(2)
-    return torch
+pytestmark = pytest.mark.usefixtures("onnx")  # every test here needs onnx (the torch ones need torch too)
 
 
 def export(torch: ModuleType, model, args: tuple, path: Path, **options) -> Path:
