@@ -60,3 +60,14 @@ def temp_folder_beside(target: Path) -> Path:
         os.rmdir(tmp)
         raise
     return tmp
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why ``path`` (a file or folder to be created or replaced) cannot be written, checked before any work:
+    its nearest existing ancestor must be a writable folder. None when it looks writable."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        return f"{parent} is not a writable folder"
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from ..dtypes import BYTES_PER_ELEMENT
 from ..errors import SpecError
+from ..fileio import unwritable_reason
 from ..hardware import HardwareError
 from ..latency import DEFAULT_FUSION, FUSION_MODES
 from ..report.compare import (
@@ -47,11 +47,9 @@ def check_writable(path: Path, what: str) -> None:
     writable folder, and ``path`` itself must not be a folder."""
     if path.is_dir():
         raise fail(f"cannot write {what} {path}: it is a folder")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise fail(f"cannot write {what} {path}: {parent} is not a writable folder")
+    reason = unwritable_reason(path)
+    if reason:
+        raise fail(f"cannot write {what} {path}: {reason}")
 
 
 @app.command()

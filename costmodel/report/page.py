@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..api import load_graph
-from ..fileio import temp_folder_beside
+from ..fileio import temp_folder_beside, unwritable_reason
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate
 from ..latency.model import STAGE_DEPTH
@@ -330,11 +330,9 @@ def check_folder(out_dir: Path) -> None:
     """Raise :class:`ReportError` unless ``out_dir`` can be created or replaced (checked before any work)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"cannot write the report to {out_dir}: it is a file, not a folder")
-    parent = out_dir.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ReportError(f"cannot write the report to {out_dir}: {parent} is not a writable folder")
+    reason = unwritable_reason(out_dir)
+    if reason:
+        raise ReportError(f"cannot write the report to {out_dir}: {reason}")
 
 
 def write_report(
