@@ -17,6 +17,7 @@ from ..ops import REGISTRY
 from ..report import FORMATS, render
 from ..spec.schema import Spec
 from .common import app, fail, parse_batches, parse_inputs, user_errors, write_output
+from .progress import track
 
 
 @app.command()
@@ -61,8 +62,9 @@ def analyze(
             continue
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
         if batches:
-            sweeps[key] = sweep(graph.spec, profile, batches, dtype=analysis.dtype, fusion=fusion, key=key,
-                                input_shapes=shapes)
+            sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
+                           for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
+                                              key=key, input_shapes=shapes)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
 
 
