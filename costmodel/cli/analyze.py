@@ -16,7 +16,7 @@ from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency,
 from ..ops import REGISTRY
 from ..report import FORMATS, render
 from ..spec.schema import Spec
-from .common import app, fail, parse_batches, parse_inputs, user_errors, write_output
+from .common import app, check_choice, check_dtype_fusion, fail, parse_batches, parse_inputs, user_errors, write_output
 from .progress import track
 
 
@@ -39,12 +39,8 @@ def analyze(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
-    if fmt not in FORMATS:
-        raise fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
-        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    if fusion not in FUSION_MODES:
-        raise fail(f"unknown --fusion {fusion!r}; choose one of {', '.join(FUSION_MODES)}")
+    check_choice("--format", fmt, FORMATS)
+    check_dtype_fusion(dtype, fusion)
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")

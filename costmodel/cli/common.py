@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
+from ..dtypes import BYTES_PER_ELEMENT
 from ..errors import SpecError
 from ..fileio import temp_beside
 from ..hardware import HardwareError
+from ..latency import FUSION_MODES
 from ..plots import PlotError
 from ..report.page import ReportError
 
@@ -92,3 +94,17 @@ def parse_batches(text: str, option: str = "--sweep-batch") -> list[int]:
     if not batches or min(batches) < 1:
         raise fail(f"{option} expects positive batch sizes separated by commas (e.g. 1,8,64,256), got {text!r}")
     return batches
+
+
+def check_choice(option: str, value: str | None, choices: Iterable[str]) -> None:
+    """Reject a value outside ``choices`` (None: not given, fine) with one line naming the option and the choices."""
+    choices = tuple(choices)
+    if value is not None and value not in choices:
+        raise fail(f"unknown {option} {value!r}; choose one of {', '.join(choices)}")
+
+
+def check_dtype_fusion(dtype: str | None, fusions: str | Iterable[str]) -> None:
+    """Reject an unknown --dtype or --fusion (one mode, or several) with one clear line."""
+    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
+    for mode in [fusions] if isinstance(fusions, str) else fusions:
+        check_choice("--fusion", mode, FUSION_MODES)

@@ -10,7 +10,7 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
-from .common import app, fail, parse_inputs, user_errors, write_output
+from .common import app, check_choice, fail, parse_inputs, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
@@ -75,8 +75,7 @@ def design_run(
 
     if space not in ("resnet", "mbconv", "convnext"):
         raise fail(f"unknown --space {space!r}; choose one of resnet, mbconv, convnext")
-    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
-        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
+    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
     if (latency is None) != (hw is None):
         raise fail("--latency and --hw go together")
     if not rho > 0:

@@ -13,11 +13,10 @@ from ..bridges.bench import bench as run_bench
 from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
 from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
 from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
-from ..dtypes import BYTES_PER_ELEMENT
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype, estimate
 from ..spec import load_spec
-from .common import app, fail, parse_inputs, user_errors, write_output
+from .common import app, check_choice, check_dtype_fusion, fail, parse_inputs, user_errors, write_output
 
 MeasurementsArg = Annotated[Path, typer.Argument(
     help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
@@ -31,11 +30,6 @@ SpecsOpt = Annotated[list[Path] | None, typer.Option(
     "--specs", help="folder of specs to match model names in (repeatable; the shipped zoo is always searched)")]
 
 
-def _check_options(dtype: str | None, fusion: str) -> None:
-    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
-        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    if fusion not in FUSION_MODES:
-        raise fail(f"unknown --fusion {fusion!r}; choose one of {', '.join(FUSION_MODES)}")
 
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
@@ -74,7 +68,7 @@ def calibrate(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
-    _check_options(dtype, fusion)
+    check_dtype_fusion(dtype, fusion)
     base = load_profile(hw)
     onto = load_profile(apply_to) if apply_to else None
     file, matched = _matched(measurements, device, specs)
@@ -114,7 +108,7 @@ def validate(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
-    _check_options(dtype, fusion)
+    check_dtype_fusion(dtype, fusion)
     profile = load_profile(hw)
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(profile, dtype, matched)
@@ -155,11 +149,10 @@ def bench(
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
-    _check_options(dtype, fusion)
+    check_dtype_fusion(dtype, fusion)
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
-    if device not in DEVICES:
-        raise fail(f"unknown --device {device!r}; choose one of {', '.join(DEVICES)}")
+    check_choice("--device", device, DEVICES)
     profile = load_profile(hw) if hw else None
     if profile is not None:
         check_dtype(profile, dtype)

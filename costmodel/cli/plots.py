@@ -31,7 +31,7 @@ from ..plots import (
     waterline_figure,
 )
 from ..plots.measured import measured_gap_points
-from .common import app, fail, parse_batches, user_errors
+from .common import app, check_dtype_fusion, fail, parse_batches, user_errors
 from .progress import track
 
 plot_app = typer.Typer(help="Figures of the latency model, written as PNG and SVG.", no_args_is_help=True)
@@ -84,12 +84,6 @@ def _specs(kind: str, specs: list[Path] | None, many: bool = True) -> list[Path]
     return specs
 
 
-def _check(dtype: str | None, fusions: list[str]) -> None:
-    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
-        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    for mode in fusions:
-        if mode not in FUSION_MODES:
-            raise fail(f"unknown --fusion {mode!r}; choose one of {', '.join(FUSION_MODES)}")
 
 
 def _stem(output: Path | None, models: list[str], kind: str, keys: list[str]) -> Path:
@@ -114,7 +108,7 @@ def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str 
     path = _specs(kind, spec, many=False)[0]
     profile = _profiles(kind, hw)[0]
     modes = list(dict.fromkeys(fusion or DEFAULT_PANELS))
-    _check(dtype, modes)
+    check_dtype_fusion(dtype, modes)
     graph = load_graph(path, batch=batch)
     return graph, profile, {mode: estimate(graph, profile, dtype=dtype, fusion=mode) for mode in modes}
 
@@ -158,7 +152,7 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = 
     top-1 when every spec has one."""
     paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
     profile = _profiles("gap", hw)[0]
-    _check(dtype, [fusion])
+    check_dtype_fusion(dtype, [fusion])
     if per_stage:
         if measured is not None:
             raise fail("--measured draws one gap per model; it does not combine with --per-stage")
@@ -225,7 +219,7 @@ def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch
     """Latency by op class and by stage, one stacked bar per model and device."""
     paths = _specs("breakdown", specs)
     profiles = _profiles("breakdown", hw, many=True)
-    _check(dtype, [fusion])
+    check_dtype_fusion(dtype, [fusion])
     graphs = _load(paths, batch)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     results: dict[str, LatencyResult] = {}
@@ -250,7 +244,7 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusi
     """Images/s against batch size, one line per model and device, where it saturates marked."""
     paths = _specs("throughput", specs)
     profiles = _profiles("throughput", hw, many=True)
-    _check(dtype, [fusion])
+    check_dtype_fusion(dtype, [fusion])
     sizes = parse_batches(batches, "--batches")
     graphs = _load(paths, None)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]

@@ -22,7 +22,7 @@ from ..report.compare import (
     setting,
 )
 from ..report.page import write_report
-from .common import app, fail, user_errors, write_output
+from .common import app, check_choice, check_dtype_fusion, fail, user_errors, write_output
 from .progress import track
 
 HwOption = Annotated[list[str] | None, typer.Option(
@@ -34,12 +34,6 @@ FusionOption = Annotated[str, typer.Option(
     help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")]
 
 
-def check_options(dtype: str | None, fusion: str) -> None:
-    """Reject an unknown --dtype or --fusion with one clear line."""
-    if dtype is not None and dtype not in BYTES_PER_ELEMENT:
-        raise fail(f"unknown --dtype {dtype!r}; choose one of {', '.join(BYTES_PER_ELEMENT)}")
-    if fusion not in FUSION_MODES:
-        raise fail(f"unknown --fusion {fusion!r}; choose one of {', '.join(FUSION_MODES)}")
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -71,9 +65,8 @@ def compare(
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
     if not specs:
         raise fail("no models to compare: give one or more spec files, e.g. arch_specs/*.yaml")
-    if fmt not in FORMATS:
-        raise fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    check_options(dtype, fusion)
+    check_choice("--format", fmt, FORMATS)
+    check_dtype_fusion(dtype, fusion)
     if plot is not None and not hw:
         raise fail("--plot needs at least one --hw profile (the Pareto plot puts latency on one axis)")
     if output is not None:
@@ -133,7 +126,7 @@ def report(
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
     latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
     (PNG and SVG) in the folder. An existing report folder is replaced."""
-    check_options(dtype, fusion)
+    check_dtype_fusion(dtype, fusion)
     if not hw:
         raise fail("a report needs at least one --hw profile")
     profiles = load_profiles(hw)
