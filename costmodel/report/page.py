@@ -23,7 +23,7 @@ from ..analysis import Analysis, aggregate, analyze_graph
 from ..api import load_graph
 from ..fileio import temp_folder_beside, unwritable_reason
 from ..hardware import HardwareProfile
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate
+from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
 from ..latency.model import STAGE_DEPTH
 from ..spec import Metadata
 from .tables import duration, markdown_line, markdown_marks, si, size
@@ -76,11 +76,9 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
         results[profile.key] = {mode: estimate(graph, profile, dtype=analysis.dtype, fusion=mode)
                                 for mode in FUSION_MODES}
         yield f"estimate on {profile.key}"
-    sweeps: dict[str, list[ModelLatency]] = {profile.key: [] for profile in profiles}
-    graphs = {b: load_graph(graph.spec, batch=b) for b in batches}
+    sweeps: dict[str, list[ModelLatency]] = {}
     for profile in profiles:
-        sweeps[profile.key] = [estimate(g, profile, dtype=analysis.dtype, fusion=fusion).summary
-                               for g in graphs.values()]
+        sweeps[profile.key] = sweep(graph.spec, profile, batches, dtype=analysis.dtype, fusion=fusion)
         yield f"batch sweep on {profile.key}"
     box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
                              command)
