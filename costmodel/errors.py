@@ -27,3 +27,10 @@ class SpecError(Exception):
         if self.field:
             where.append(f"field '{self.field}'")
         return f"{': '.join(where)}: {self.message}" if where else self.message
+
+
+class OutputError(ValueError):
+    """A result could not be produced or written (a figure, a report folder): reported in one line, exit code 2.
+
+    The plot and report layers raise subclasses (PlotError, ReportError); the CLI catches this base, so it need
+    not import matplotlib to handle them."""

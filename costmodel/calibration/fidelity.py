@@ -19,8 +19,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import spearmanr
-
 from ..hardware import HardwareProfile
 from ..latency import estimate
 from .measurements import Matched
@@ -111,6 +109,8 @@ def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | No
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     if len(x) < 3:
         return math.nan
+    from scipy.stats import spearmanr  # scipy.stats: slow to import, only needed when scoring
+
     return float(spearmanr(x, y)[0])
 
 

@@ -27,7 +27,6 @@ from typing import get_args
 
 import numpy as np
 import yaml
-from scipy.optimize import least_squares
 
 from ..graph import Graph
 from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
@@ -238,6 +237,8 @@ def fit(
     span = np.where(np.isfinite(upper), upper - lower, 1.0)
     start = np.clip(start, lower + 1e-6 * span, upper - 1e-6 * span)
     if names:
+        from scipy.optimize import least_squares  # scipy.optimize: only when fitting (CLI start-up)
+
         solution = least_squares(residuals, start, bounds=(lower, upper), method="trf", x_scale="jac",
                                  xtol=1e-10, ftol=1e-10, gtol=1e-10)
         values = {n: float(f"{v:.4g}") for n, v in to_values(solution.x).items()}  # 4 significant digits

@@ -12,12 +12,10 @@ from typing import Any, TypeVar
 import typer
 
 from ..dtypes import BYTES_PER_ELEMENT
-from ..errors import SpecError
+from ..errors import OutputError, SpecError
 from ..fileio import temp_beside
 from ..hardware import HardwareError
 from ..latency import FUSION_MODES
-from ..plots import PlotError
-from ..report.page import ReportError
 
 app = typer.Typer(
     name="costmodel",
@@ -37,15 +35,15 @@ def fail(message: str) -> typer.Exit:
 
 
 def user_errors(fn: F) -> F:
-    """Turn the errors users cause (SpecError, DesignError is one; HardwareError; PlotError: a figure that
-    cannot be built or written; ReportError: an unusable report folder) into one clear line and exit code 2
-    (never a traceback)."""
+    """Turn the errors users cause (SpecError, DesignError and BridgeError are ones; HardwareError; OutputError:
+    PlotError, a figure that cannot be built or written, and ReportError, an unusable report folder) into one
+    clear line and exit code 2 (never a traceback)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SpecError, HardwareError, PlotError, ReportError) as exc:
+        except (SpecError, HardwareError, OutputError) as exc:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]

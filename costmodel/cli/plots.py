@@ -7,32 +7,24 @@ writes ``STEM.png`` and ``STEM.svg``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from matplotlib.figure import Figure
 
 from ..api import load_graph
-from ..calibration.measurements import read_measurements
 from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
-from ..plots import (
-    GapPoint,
-    breakdown_figure,
-    efficiency_gap_figure,
-    gap_point,
-    plot_title,
-    roofline_figure,
-    save_figure,
-    stage_gap_figure,
-    throughput_figure,
-    waterline_figure,
-)
-from ..plots.measured import measured_gap_points
 from .common import app, check_dtype_fusion, fail, parse_batches, user_errors
 from .progress import track
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..plots import GapPoint
+
+# costmodel.plots (matplotlib) is imported inside the commands that draw, so other commands start fast.
 
 plot_app = typer.Typer(help="Figures of the latency model, written as PNG and SVG.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
@@ -94,6 +86,8 @@ def _stem(output: Path | None, models: list[str], kind: str, keys: list[str]) ->
 
 
 def _write(fig: Figure, stem: Path) -> None:
+    from ..plots import save_figure
+
     for path in save_figure(fig, stem):
         typer.echo(f"wrote {path}", err=True)
 
@@ -118,6 +112,8 @@ def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str 
 def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
              output: Output = None) -> None:
     """The device's roofline with every op (fusion none) or kernel (fused modes) of SPEC on it."""
+    from ..plots import plot_title, roofline_figure
+
     graph, profile, results = _modes("roofline", spec, hw, dtype, batch, fusion)
     s = next(iter(results.values())).summary
     fig = roofline_figure(results, profile, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
@@ -129,6 +125,8 @@ def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batc
 def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
               output: Output = None) -> None:
     """SPEC's kernels along cumulative latency, their arithmetic intensity against the ridge-point waterline."""
+    from ..plots import plot_title, waterline_figure
+
     graph, profile, results = _modes("waterline", spec, hw, dtype, batch, fusion)
     s = next(iter(results.values())).summary
     fig = waterline_figure(results, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
@@ -150,6 +148,8 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = 
     """Efficiency gap (Lavin 2024): ideal (FLOPs / peak) against predicted latency per image, or measured with
     --measured (the prediction then a small x), labelled with the computational efficiency E; y = published
     top-1 when every spec has one."""
+    from ..plots import efficiency_gap_figure, gap_point, plot_title, stage_gap_figure
+
     paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
     profile = _profiles("gap", hw)[0]
     check_dtype_fusion(dtype, [fusion])
@@ -182,6 +182,9 @@ def _measured_points(paths: list[Path], profile: HardwareProfile, measured: Path
                      fusion: str) -> tuple[list[GapPoint], list[ModelLatency], str]:
     """Points with measured latency; what was skipped or compared differently said on stderr; a title suffix
     naming the file, device and measured batch."""
+    from ..calibration.measurements import read_measurements
+    from ..plots.measured import measured_gap_points
+
     file = read_measurements(measured)
     gaps = measured_gap_points(paths, profile, file, device=device, batch=batch, dtype=dtype, fusion=fusion,
                                progress=track)
@@ -217,6 +220,8 @@ def _label(model: str, key: str, models: list[str], keys: list[str]) -> str:
 def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch: Batch = None,
               fusion: Fusion = DEFAULT_FUSION, output: Output = None) -> None:
     """Latency by op class and by stage, one stacked bar per model and device."""
+    from ..plots import breakdown_figure, plot_title
+
     paths = _specs("breakdown", specs)
     profiles = _profiles("breakdown", hw, many=True)
     check_dtype_fusion(dtype, [fusion])
@@ -242,6 +247,8 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusi
                    "--batches", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
                output: Output = None) -> None:
     """Images/s against batch size, one line per model and device, where it saturates marked."""
+    from ..plots import throughput_figure
+
     paths = _specs("throughput", specs)
     profiles = _profiles("throughput", hw, many=True)
     check_dtype_fusion(dtype, [fusion])

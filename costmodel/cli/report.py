@@ -21,7 +21,6 @@ from ..report.compare import (
     render_comparison,
     setting,
 )
-from ..report.page import write_report
 from .common import app, check_choice, check_dtype_fusion, fail, user_errors, write_output
 from .progress import track
 
@@ -126,6 +125,8 @@ def report(
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
     latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
     (PNG and SVG) in the folder. An existing report folder is replaced."""
+    from ..report.page import write_report  # matplotlib: imported only when a report is drawn
+
     check_dtype_fusion(dtype, fusion)
     if not hw:
         raise fail("a report needs at least one --hw profile")

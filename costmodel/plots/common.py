@@ -28,6 +28,7 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, Transform
 
+from ..errors import OutputError
 from ..fileio import temp_beside
 
 PNG_DPI = 150
@@ -49,7 +50,7 @@ CLASS_COLORS: dict[str, str] = {
 OTHER_COLOR = "#17becf"
 
 
-class PlotError(ValueError):
+class PlotError(OutputError):
     """A figure could not be built from its input, or could not be written."""
 
 

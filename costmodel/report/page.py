@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..api import load_graph
+from ..errors import OutputError
 from ..fileio import temp_folder_beside, unwritable_reason
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
@@ -37,7 +38,7 @@ ROOFLINE_MODES = ("none", "block")
 EAGER = " (eager PyTorch: every op its own kernel)"
 
 
-class ReportError(ValueError):
+class ReportError(OutputError):
     """The report could not be written (an unwritable or unsuitable output folder)."""
 
 
