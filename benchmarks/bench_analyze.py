@@ -1,13 +1,17 @@
 """How fast is `analyze`? In-process timings on convnext_t and on generated chains of 250..2,000 layers.
 
 Run: python benchmarks/bench_analyze.py. Prints the median of repeated warm runs and the time per layer
-for each size: cost should grow linearly with the node count (time per layer roughly constant).
+for each size: cost should grow linearly with the node count (time per layer roughly constant), then the
+wall time of a whole `costmodel analyze` process (start-up included: the CLI must not import matplotlib, scipy's
+stats/optimize, torch or onnx unless a command needs them).
 Targets (issue 2): convnext_t under 20 ms warm; a 2,000-layer network under 1 s.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +59,9 @@ def main() -> None:
         t = median_seconds(lambda chain=chain: analyze(chain), 5)
         print(f"{layers:6d}  {t * 1e3:7.1f} ms  {t / layers * 1e6:7.1f} us")
     print("\ntarget: 2,000 layers < 1 s; a flat 'per layer' column means linear growth")
+    command = [sys.executable, "-m", "costmodel.cli", "analyze", str(ROOT / "arch_specs/resnet18.yaml")]
+    t = median_seconds(lambda: subprocess.run(command, check=True, capture_output=True), 5)
+    print(f"\n`costmodel analyze arch_specs/resnet18.yaml`, whole process: {t * 1e3:7.0f} ms")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import io
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,13 @@ def test_parse_batches_names_the_option_it_reads(capsys) -> None:
     with pytest.raises(typer.Exit):
         parse_batches("1,x")
     assert capsys.readouterr().err.startswith("error: --sweep-batch expects positive batch sizes")
+
+
+def test_cli_start_up_imports_no_heavy_optional_modules() -> None:
+    """Every command pays the CLI's import time: matplotlib, scipy.stats/optimize, torch and onnx are imported by
+    the commands that use them, not at start-up (benchmarks/bench_analyze.py times the whole process)."""
+    code = ("import sys, costmodel.cli; "
+            "print(','.join(m for m in ('matplotlib', 'scipy.stats', 'scipy.optimize', 'torch', 'onnx') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""
