@@ -2,6 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+MAX_MESSAGE_CHARS = 1000  # a message longer than this is cut in the middle (a user's value may be megabytes)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for echoing a user's value in a message."""
+    text = _safe_repr(value)
+    return text if len(text) <= limit else f"{text[:max(limit - 16, 8)]}... ({len(text):,} chars)"
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except ValueError:  # an int past Python's 4,300-digit conversion limit
+        return f"<an integer of {value.bit_length():,} bits>" if isinstance(value, int) else "<unprintable>"
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line (newlines become '; ') and at most about ``limit`` characters."""
+    flat = "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    if len(flat) <= limit:
+        return flat
+    keep = limit // 2 - 10
+    return f"{flat[:keep]} [... {len(flat) - 2 * keep:,} chars ...] {flat[-keep:]}"
+
 
 class SpecError(Exception):
     """A problem in a user's input, reported as ``file: node path: field: message`` (exit code 2)."""
@@ -26,7 +52,7 @@ class SpecError(Exception):
         where = [part for part in (self.file, self.path) if part]
         if self.field:
             where.append(f"field '{self.field}'")
-        return f"{': '.join(where)}: {self.message}" if where else self.message
+        return one_line(f"{': '.join(where)}: {self.message}" if where else self.message)
 
 
 class OutputError(ValueError):

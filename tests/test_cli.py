@@ -76,7 +76,7 @@ BAD = {
     "malformed_yaml": ("name: x\nnodes: [\n", "malformed YAML at line", None),
     "unknown_op": (GOOD.replace("op: relu", "op: rleu"), "unknown op 'rleu'; did you mean 'relu'?", "act"),
     "unknown_field": (GOOD.replace("kernel: 3", "kernal: 3"), "did you mean 'kernel'", "conv"),
-    "unknown_top_field": (GOOD + "colour: red\n", "Extra inputs are not permitted", None),
+    "unknown_top_field": (GOOD + "colour: red\n", "colour': unknown field", None),
     "missing_input": (GOOD.replace("op: relu}", "op: relu, inputs: conf}"), "unknown input 'conf'", "act"),
     "cyclic_input": (GOOD.replace("op: relu}", "op: relu, inputs: fc}"), "later one", "act"),
     "self_input": (GOOD.replace("op: relu}", "op: relu, inputs: act}"), "this node or a later", "act"),

@@ -8,6 +8,8 @@ and costs are computed as the node is created; errors are raised with the node's
 from __future__ import annotations
 
 import difflib
+import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,8 @@ from typing import Any
 import networkx as nx
 from pydantic import ValidationError
 
-from ..errors import SpecError
+from .. import limits
+from ..errors import SpecError, shown
 from ..ops import REGISTRY, Attrs, OpCost, OpError, Shape, get_op
 from ..spec.expressions import ExpressionError, expression_names, resolve
 from ..spec.loader import validation_error
@@ -79,6 +82,8 @@ class _Builder:
         self.file = file
         self.layers: list[Layer] = []
         self.shapes: dict[TensorRef, Shape] = {}
+        self.calls: list[str] = []
+        self.paths: set[str] = set()  # the block calls being expanded, outermost first (recursion, depth)
 
     # -- errors -------------------------------------------------------------------------------------
     def error(self, message: str, path: str, field: str | None = None) -> SpecError:
@@ -172,7 +177,10 @@ class _Builder:
             return self.instance(node, env, node.attributes, path, refs)
         count = self.resolve(node.repeat, env, path, "repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise self.error(f"repeat must be a non-negative integer, got {count!r}", path, "repeat")
+            raise self.error(f"repeat must be a non-negative integer, got {shown(count)}", path, "repeat")
+        too_many = limits.REPEAT.exceeded(count)
+        if too_many:
+            raise self.error(too_many, path, "repeat")
         for key in node.overrides:
             if not -count <= key < count:
                 raise self.error(f"override index {key} is outside 0..{count - 1}", path, "overrides")
@@ -221,21 +229,38 @@ class _Builder:
         except OpError as exc:
             shown = ", ".join(str(list(s)) for s in shapes)
             raise self.error(f"{exc.message} (input shapes: {shown})", path, exc.field) from None
-        for out in cost.outputs:
-            if any(d <= 0 for d in out):
-                raise self.error(f"op {op.name!r} produces an empty shape {list(out)}", path)
+        self.check_outputs(op.name, cost.outputs, path)
+        if path in self.paths:
+            raise self.error(f"two layers would have the path {path!r}: a node name with a '.' collides with a "
+                             "repeat or block-call path generated beside it; rename the node", path, "name")
+        too_many = limits.LAYERS.exceeded(len(self.layers) + 1)
+        if too_many:
+            raise self.error(too_many, path)
+        self.paths.add(path)
         self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost))
         out_refs = [TensorRef(path, k) for k in range(len(cost.outputs))]
         self.shapes.update(zip(out_refs, cost.outputs, strict=True))
         return _Value(out_refs)
 
+    def check_outputs(self, op_name: str, outputs: Sequence[Shape], path: str) -> None:
+        """Every output shape positive and within limits.TENSOR_ELEMENTS; at most limits.OP_OUTPUTS outputs."""
+        too_many = limits.OP_OUTPUTS.exceeded(len(outputs))
+        if too_many:
+            raise self.error(too_many, path)
+        for out in outputs:
+            if any(d <= 0 for d in out):
+                raise self.error(f"op {op_name!r} produces an empty shape {shown(list(out))}", path)
+            too_big = limits.TENSOR_ELEMENTS.exceeded(math.prod(out))
+            if too_big:
+                raise self.error(f"op {op_name!r} output {shown(list(out))}: {too_big}", path)
+
     @staticmethod
     def explain(message: str, field_name: str | None, values: Mapping[str, Any], model: type[Attrs]) -> str:
-        if message.startswith("Extra inputs are not permitted"):
+        if message.startswith("unknown field"):
             known = ", ".join(model.model_fields)
             close = difflib.get_close_matches(field_name or "", list(model.model_fields), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            return f"unknown field {field_name!r}{hint} (this op takes: {known})"
+            return f"unknown field {shown(field_name, 60)}{hint} (this op takes: {known})"
         value = values.get(field_name or "")
         if isinstance(value, str) and value.isidentifier():
             return f"{message} — {value!r} is not a known variable here"
@@ -253,7 +278,17 @@ class _Builder:
             raise self.error(f"block {name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), "
                              f"got {len(refs)}", path, "inputs")
         bound = {arg: _Value([ref]) for arg, ref in zip(block.inputs, refs, strict=True)}
-        scope, last = self.body(block.nodes, block_env, path, bound, refs[0])
+        if name in self.calls:
+            cycle = " -> ".join([*self.calls[self.calls.index(name):], name])
+            raise self.error(f"block {name!r} calls itself ({cycle}): the expansion would never end", path, "block")
+        too_deep = limits.BLOCK_DEPTH.exceeded(len(self.calls) + 1)
+        if too_deep:
+            raise self.error(too_deep, path, "block")
+        self.calls.append(name)
+        try:
+            scope, last = self.body(block.nodes, block_env, path, bound, refs[0])
+        finally:
+            self.calls.pop()
         if block.outputs is None:
             return last
         missing = [out for out in block.outputs if out.partition(":")[0] not in scope]
@@ -277,14 +312,27 @@ class _Builder:
         return self.evaluate_vars(block.vars, env, f"blocks.{name}.vars")
 
     # -- the whole spec -------------------------------------------------------------------------------
+    def check_defaults(self) -> None:
+        """``defaults:`` may only name registered ops (a typo would otherwise be ignored without a word)."""
+        for op_name in self.spec.defaults:
+            if op_name not in REGISTRY:
+                close = difflib.get_close_matches(op_name, list(REGISTRY), n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else " (`costmodel ops` lists them)"
+                raise self.error(f"defaults for an unknown op {shown(op_name, 60)}{hint}", "defaults", op_name)
+
     def build(self, batch: int, input_shapes: Mapping[str, Sequence[int]] | None) -> Graph:
+        self.check_defaults()
         self.globals = self.evaluate_vars(self.spec.vars, {}, "vars")
         inputs: dict[str, Shape] = {}
         for name, raw_shape in self.spec.inputs.items():
             shape = list(input_shapes[name]) if input_shapes and name in input_shapes else \
                 self.resolve_fields({name: raw_shape}, self.globals, "inputs")[name]
-            if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-                raise self.error(f"input shape must be positive integers, got {shape}", "inputs", name)
+            if not isinstance(shape, list) or \
+                    not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+                raise self.error(f"input shape must be positive integers, got {shown(shape)}", "inputs", name)
+            too_big = limits.TENSOR_ELEMENTS.exceeded(math.prod([batch, *shape]))
+            if too_big:
+                raise self.error(f"input of shape {shown([batch, *shape])}: {too_big}", "inputs", name)
             inputs[name] = (batch, *shape)
         unknown = set(input_shapes or {}) - set(inputs)
         if unknown:
@@ -318,7 +366,17 @@ def build_graph(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> Graph:
     """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's."""
-    graph = _Builder(spec, file).build(batch or spec.batch, input_shapes)
+    depth = limits.BLOCK_DEPTH.value
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
+    try:
+        graph = _Builder(spec, file).build(batch or spec.batch, input_shapes)
+    finally:
+        sys.setrecursionlimit(old_limit)
     if not nx.is_directed_acyclic_graph(graph.dag):  # guaranteed by construction; checked for safety
-        raise SpecError("the expanded graph has a cycle", file=file)
+        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph.dag))
+        raise SpecError(f"the expanded graph has a cycle: {shown(cycle, 200)}", file=file)
     return graph
+
+
+FRAMES_PER_BLOCK_CALL = 8  # Python frames one nested block call takes (body, repeat, instance, block, ...)

@@ -21,8 +21,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from ..errors import one_line
+from ..validation import first_problem
+from ..yamlio import YamlError, load_yaml
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
 Unit = Literal["vector", "matrix"]
@@ -52,13 +55,12 @@ DEFAULT_COMPUTE_EFFICIENCY = 0.75
 HBM_MEMORY_EFFICIENCY = 0.85
 OTHER_MEMORY_EFFICIENCY = 0.80
 
-
 class HardwareError(ValueError):
     """A hardware profile could not be found, parsed or validated, or lacks a requested figure."""
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every figure finite (no .inf, .nan)
 
 
 class Peak(_Model):
@@ -199,37 +201,25 @@ def _key(name: str) -> str:
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"] if p != "[key]")  # dict-key errors carry a "[key]" part
-        if e["type"] == "missing":
-            lines.append(f"{field}: required field is missing")
-        elif e["type"] == "extra_forbidden":
-            lines.append(f"{field}: unknown field")
-        elif e["loc"]:
-            got = repr(e["input"])
-            lines.append(f"{field}: {e['msg']} (got {got if len(got) <= 60 else got[:57] + '...'})")
-        else:
-            lines.append(e["msg"].removeprefix("Value error, "))
-    return f"invalid hardware profile {path}:\n  " + "\n  ".join(lines)
+    problem = first_problem(err)
+    where = ".".join((*problem.path, problem.field or ""))
+    return f"invalid hardware profile {path}: {where}: {problem.message}" if where else \
+        f"invalid hardware profile {path}: {problem.message}"
 
 
 def load_profile_file(path: str | Path) -> HardwareProfile:
-    """Parse and validate one profile YAML file; any problem is a :class:`HardwareError`."""
+    """Parse and validate one profile YAML file; any problem is a :class:`HardwareError` (one line)."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as stream:  # a stream, so YAML error marks carry the file name
-            data = yaml.safe_load(stream)
-    except OSError as e:
-        raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise HardwareError(f"malformed YAML in hardware profile {path}: {e}") from None
+        data = load_yaml(path, "hardware profile")
+    except YamlError as e:
+        raise HardwareError(f"hardware profile {path}: {e}") from None
     if not isinstance(data, dict):
         raise HardwareError(f"hardware profile {path}: expected a mapping at top level, got {type(data).__name__}")
     try:
         profile = HardwareProfile.model_validate(data)
     except ValidationError as e:
-        raise HardwareError(_format_validation_error(path, e)) from None
+        raise HardwareError(one_line(_format_validation_error(path, e))) from None
     profile._file_stem = path.stem
     return profile
 
@@ -248,11 +238,22 @@ def _profile_files() -> list[Path]:
     return files
 
 
+def _loadable(paths: list[Path]) -> tuple[list[tuple[Path, HardwareProfile]], dict[str, HardwareError]]:
+    """The profiles that load, and the error of each file that does not (by lookup key of its stem): one broken
+    file on ``COSTMODEL_HW_PATH`` must not break every other ``--hw`` name."""
+    good, broken = [], {}
+    for path in paths:
+        try:
+            good.append((path, load_profile_file(path)))
+        except HardwareError as exc:
+            broken.setdefault(_key(path.stem), exc)
+    return good, broken
+
+
 def _index() -> dict[str, tuple[str, Path, HardwareProfile]]:
     """Lookup key -> (display name, file, profile); file stem, name and aliases. First folder wins."""
     index: dict[str, tuple[str, Path, HardwareProfile]] = {}
-    for path in _profile_files():
-        profile = load_profile_file(path)
+    for path, profile in _loadable(_profile_files())[0]:
         for label in (path.stem, profile.name, *profile.aliases):
             index.setdefault(_key(label), (label, path, profile))
     return index
@@ -273,6 +274,9 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     hit = index.get(_key(name_or_path))
     if hit is not None:
         return hit[2]
+    broken = _loadable([p for p in _profile_files() if _key(p.stem) == _key(name_or_path)])[1]
+    if broken:
+        raise broken[_key(name_or_path)]
     known = sorted({path.stem for _, path, _ in index.values()})
     close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
     hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
@@ -286,8 +290,7 @@ def list_profiles() -> list[HardwareProfile]:
     """Every profile found, one per distinct name (a ``COSTMODEL_HW_PATH`` profile shadows a shipped one)."""
     seen: set[str] = set()
     profiles = []
-    for path in _profile_files():
-        profile = load_profile_file(path)
+    for _, profile in _loadable(_profile_files())[0]:
         if _key(profile.name) not in seen:
             seen.add(_key(profile.name))
             profiles.append(profile)

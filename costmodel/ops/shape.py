@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
+from .. import limits
 from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, register
 
 Prob = Annotated[float, Field(ge=0, le=1)]
@@ -130,12 +131,20 @@ def _with(shape: Shape, dim: int, size: int) -> Shape:
     return (*shape[:dim], size, *shape[dim + 1 :])
 
 
+def _check_pieces(count: int, field: str) -> None:
+    """Refuse a split into more outputs than limits.OP_OUTPUTS before building them."""
+    message = limits.OP_OUTPUTS.exceeded(count)
+    if message:
+        raise OpError(message, field=field)
+
+
 @register("split", SplitAttrs)
 def split(inputs: Sequence[Shape], a: SplitAttrs) -> OpCost:
     """Split along ``dim`` into pieces of ``sizes`` (a list, or one chunk size as torch.split)."""
     (x,) = inputs
     d = feature_dim(a.dim, len(x))
     if isinstance(a.sizes, int):
+        _check_pieces(math.ceil(x[d] / a.sizes), "sizes")
         sizes = [min(a.sizes, x[d] - i) for i in range(0, x[d], a.sizes)]
     elif sum(a.sizes) != x[d]:
         raise OpError(f"split sizes {a.sizes} sum to {sum(a.sizes)}, dim {d} has {x[d]}", field="sizes")
@@ -149,6 +158,7 @@ def chunk(inputs: Sequence[Shape], a: ChunkAttrs) -> OpCost:
     """Split along ``dim`` into ``chunks`` pieces of ceil(size / chunks), the last smaller (torch.chunk)."""
     (x,) = inputs
     d = feature_dim(a.dim, len(x))
+    _check_pieces(min(a.chunks, x[d]), "chunks")
     step = math.ceil(x[d] / a.chunks)
     sizes = [min(step, x[d] - i) for i in range(0, x[d], step)]
     if len(sizes) != a.chunks:

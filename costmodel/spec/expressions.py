@@ -14,6 +14,9 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import limits
+from ..errors import shown
+
 
 class ExpressionError(ValueError):
     """An expression that cannot be evaluated; the message says why."""
@@ -45,11 +48,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
+    ast.Mult: lambda a, b: _times(a, b),
     ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+    ast.Pow: lambda a, b: _power(a, b),
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
@@ -62,19 +65,104 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
-    """Evaluate ``text`` with ``variables``; integral floats become ints (``dim * 1.0`` is an int)."""
+def parse(text: str) -> ast.expr:
+    """The expression's syntax tree, within the length and nesting limits (checked before Python's parser,
+    which recurses, sees the text)."""
+    text = text.strip()
+    too_long = limits.EXPRESSION_CHARS.exceeded(len(text))
+    if too_long:
+        raise ExpressionError(f"expression {shown(text, 60)}: {too_long}")
+    brackets = _bracket_depth(text)
+    too_deep = limits.EXPRESSION_DEPTH.exceeded(brackets)
+    if too_deep:
+        raise ExpressionError(f"expression {shown(text, 60)}: {too_deep}")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse expression {shown(text, 80)}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError):  # ValueError: a NUL byte
+        raise ExpressionError(f"cannot parse expression {shown(text, 60)}: too complex") from None
+    depth = _tree_depth(tree.body)
+    too_deep = limits.EXPRESSION_DEPTH.exceeded(depth)
+    if too_deep:
+        raise ExpressionError(f"expression {shown(text, 60)}: {too_deep}")
+    return tree.body
+
+
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _tree_depth(root: ast.AST) -> int:
+    """Nesting depth of a syntax tree, iteratively (``1+1+...+1`` is a deep left-leaning tree)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
+    """Evaluate ``text`` with ``variables``; integral floats become ints (``dim * 1.0`` is an int).
+
+    Every intermediate value is bounded (limits.INTEGER_BITS, LIST_ELEMENTS; floats must stay finite), so no
+    expression can take long or use much memory."""
+    tree = parse(text)
     try:
-        value = _eval(tree.body, variables)
-    except ExpressionError:
-        raise
-    except (ArithmeticError, TypeError, ValueError, IndexError) as exc:
-        raise ExpressionError(f"cannot evaluate {text!r}: {exc}") from None
+        value = _eval(tree, variables)
+    except ExpressionError as exc:
+        raise ExpressionError(f"{exc} in {shown(text.strip(), 80)}") from None
+    except (ArithmeticError, TypeError, ValueError, IndexError, KeyError, RecursionError) as exc:
+        raise ExpressionError(f"cannot evaluate {shown(text.strip(), 80)}: {type(exc).__name__}: "
+                              f"{shown(str(exc), 120)[1:-1]}") from None
     return _tidy(value)
+
+
+def bounded(value: Any) -> Any:
+    """``value`` when it is within the limits for a number or list, else :class:`ExpressionError`."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        bits = limits.INTEGER_BITS.value
+        if value.bit_length() > bits:
+            raise ExpressionError(f"integer of {value.bit_length():,} bits is out of range (limit: {bits} bits; set "
+                                  f"{limits.INTEGER_BITS.env} to raise it)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExpressionError(f"the result {value} is not a finite number")
+    elif isinstance(value, list | str):
+        message = limits.LIST_ELEMENTS.exceeded(len(value))
+        if message:
+            raise ExpressionError(message)
+    elif value is not None and not isinstance(value, dict):
+        raise ExpressionError(f"the result {shown(value, 40)} is not a number, text or list")
+    return value
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    """``base ** exponent`` with the result's size estimated first (``9**9**9`` would take minutes)."""
+    if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0 \
+            and exponent * math.log2(abs(base)) > limits.INTEGER_BITS.value + 2:  # floats overflow by themselves
+        raise ExpressionError(f"{shown(base, 30)} ** {shown(exponent, 30)} is out of range")
+    return base**exponent
+
+
+def _times(left: Any, right: Any) -> Any:
+    """``left * right``, refusing a list or text repeated past the limit before building it."""
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, list | str) and isinstance(count, int):
+            message = limits.LIST_ELEMENTS.exceeded(len(seq) * max(count, 0))
+            if message:
+                raise ExpressionError(message)
+    return left * right
 
 
 def _tidy(value: Any) -> Any:
@@ -85,13 +173,18 @@ def _tidy(value: Any) -> Any:
     return value
 
 
-def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one branch per node type
+def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
+    return bounded(_eval_node(node, env))
+
+
+def _eval_node(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one branch per node type
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool | str):
         return node.value
     if isinstance(node, ast.Name):
         if node.id in env:
             return env[node.id]
-        raise ExpressionError(f"unknown variable {node.id!r} (known: {', '.join(sorted(env)) or 'none'})")
+        known = ", ".join(sorted(env)[:40]) + (", ..." if len(env) > 40 else "")
+        raise ExpressionError(f"unknown variable {shown(node.id, 40)} (known: {known or 'none'})")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _BINARY[type(node.op)](_eval(node.left, env), _eval(node.right, env))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
@@ -125,8 +218,8 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
 def expression_names(text: str) -> set[str]:
     """The variable names an expression mentions (empty if it does not parse)."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+        tree = parse(text)
+    except ExpressionError:
         return set()
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
@@ -143,7 +236,10 @@ def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
             return value
         return evaluate(text, variables)
     if isinstance(value, list):
-        return [resolve(v, variables) for v in value]
+        return bounded([resolve(v, variables) for v in value])
     if isinstance(value, dict):
         return {k: resolve(v, variables) for k, v in value.items()}
-    return value
+    try:
+        return bounded(value)  # a plain YAML number: finite, and an integer within the limit
+    except ExpressionError as exc:
+        raise ExpressionError(f"{exc} (the value {shown(value, 40)})") from None

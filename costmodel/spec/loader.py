@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
+from ..validation import first_problem
+from ..yamlio import YamlError, parse_yaml, read_text
 from .schema import Spec
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def location(loc: tuple[Any, ...]) -> str:
@@ -20,18 +19,10 @@ def location(loc: tuple[Any, ...]) -> str:
 
 
 def validation_error(exc: ValidationError, file: str | None, prefix: str = "") -> SpecError:
-    """The first error of a pydantic ValidationError, located (the others are listed after it)."""
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains a "missing"
-    first = errors[0]
-    loc = [p for p in first["loc"] if p not in ("function-after",)]
-    *path, last = loc or [""]
-    message = first["msg"]
-    if "input" in first and not isinstance(first["input"], dict | list):
-        message += f" (got {first['input']!r})"
-    if len(errors) > 1:
-        message += f"; and {len(errors) - 1} more problem(s)"
-    path_text = ".".join(part for part in (prefix, location(tuple(path))) if part)
-    return SpecError(message, file=file, path=path_text or None, field=str(last) if last != "" else None)
+    """The first error of a pydantic ValidationError, located in the user's words (see costmodel.validation)."""
+    problem = first_problem(exc)
+    path_text = ".".join(part for part in (prefix, location(problem.path)) if part)
+    return SpecError(problem.message, file=file, path=path_text or None, field=problem.field)
 
 
 def parse_spec(data: Any, file: str | None = None) -> Spec:
@@ -48,14 +39,7 @@ def load_spec(path: str | Path) -> Spec:
     """Load and validate a spec file."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read spec: {exc.strerror or exc}", file=file) from None
-    try:
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (C version when available)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"malformed YAML{where}: {problem}", file=file) from None
+        data = parse_yaml(read_text(Path(path), "spec"))
+    except YamlError as exc:
+        raise SpecError(str(exc), file=file) from None
     return parse_spec(data, file)

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..dtypes import Dtype
 
 Number = int | float | str  # a literal or an expression
 NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "overrides", "when")
+
+
+def check_name(name: str) -> str:
+    """A node, input or block-input name: non-empty, without the output selector ':' (``attn:1``) and not
+    starting or ending with the path separator '.'. Dotted names (``layer1.0.conv1``, as imports write them) are
+    allowed; one that collides with a generated path (``a.1`` beside a repeated ``a``) is refused when the graph
+    is built."""
+    if not name.strip() or ":" in name or name.startswith(".") or name.endswith(".") or ".." in name:
+        from ..errors import shown
+
+        why = "it contains ':', which selects an output" if ":" in name else "it is empty" if not name.strip() \
+            else "a '.' may only join non-empty parts"
+        raise ValueError(f"invalid name {shown(name, 60)}: {why}")
+    return name
 
 
 class Metadata(BaseModel):
@@ -49,6 +63,11 @@ class NodeSpec(BaseModel):
         default_factory=dict, description="per-repeat attribute overrides, keyed by index (-1 = last)"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str | None) -> str | None:
+        return None if name is None else check_name(name)
+
     @model_validator(mode="after")
     def _one_kind(self) -> NodeSpec:
         if (self.op is None) == (self.block is None):
@@ -73,6 +92,11 @@ class BlockDef(BaseModel):
     outputs: list[str] | None = Field(None, description="node names whose outputs leave the block")
     nodes: list[NodeSpec] = Field(min_length=1)
 
+    @field_validator("inputs")
+    @classmethod
+    def _valid_inputs(cls, names: list[str]) -> list[str]:
+        return [check_name(name) for name in names]
+
 
 class Spec(BaseModel):
     """An architecture: inputs, variables, blocks and the top-level node list."""
@@ -94,3 +118,10 @@ class Spec(BaseModel):
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     nodes: list[NodeSpec] = Field(min_length=1)
     outputs: list[str] | None = None
+
+    @field_validator("inputs")
+    @classmethod
+    def _valid_inputs(cls, inputs: dict[str, list[Number]]) -> dict[str, list[Number]]:
+        for name in inputs:
+            check_name(name)
+        return inputs

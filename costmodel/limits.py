@@ -1,0 +1,58 @@
+"""Bounds on the work one input may ask for, so that no spec, profile, table or model file can hang the tool
+or exhaust memory. Each limit has a default and an environment variable that raises (or lowers) it;
+docs/limits.md lists them with what is validated where.
+
+A limit is read when it is checked (not at import), so tests and users can change it with the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One bound: its environment variable, default and what it counts (said in the error message)."""
+
+    env: str
+    default: int
+    what: str
+
+    @property
+    def value(self) -> int:
+        """The limit in force: the environment variable when it holds a positive integer, else the default."""
+        text = os.environ.get(self.env, "").strip().replace("_", "")
+        if text.isdigit() and 0 < int(text) < 10**18:
+            return int(text)
+        return self.default
+
+    def exceeded(self, count: int | float) -> str | None:
+        """None when ``count`` is within the limit, else the message saying so and how to raise it."""
+        limit = self.value
+        if count <= limit:
+            return None
+        shown = f"{count:.3g}" if isinstance(count, float) or count >= 10**12 else f"{count:,}"
+        return f"{self.what} {shown} exceeds the limit of {limit:,} (set {self.env} to raise it)"
+
+
+LAYERS = Limit("COSTMODEL_MAX_LAYERS", 1_000_000, "the expanded graph's layer count")
+REPEAT = Limit("COSTMODEL_MAX_REPEAT", 1_000_000, "repeat count")
+OP_OUTPUTS = Limit("COSTMODEL_MAX_OUTPUTS", 10_000, "number of outputs of one op")
+TENSOR_ELEMENTS = Limit("COSTMODEL_MAX_TENSOR_ELEMENTS", 2**50, "tensor element count")
+BLOCK_DEPTH = Limit("COSTMODEL_MAX_BLOCK_DEPTH", 1_000, "block-call nesting depth")
+EXPRESSION_CHARS = Limit("COSTMODEL_MAX_EXPRESSION_CHARS", 10_000, "expression length (characters)")
+EXPRESSION_DEPTH = Limit("COSTMODEL_MAX_EXPRESSION_DEPTH", 100, "expression nesting depth")
+INTEGER_BITS = Limit("COSTMODEL_MAX_INTEGER_BITS", 63, "integer size (bits)")
+LIST_ELEMENTS = Limit("COSTMODEL_MAX_LIST_ELEMENTS", 100_000, "list length in an expression")
+YAML_BYTES = Limit("COSTMODEL_MAX_YAML_BYTES", 64 * 2**20, "YAML file size (bytes)")
+YAML_NODES = Limit("COSTMODEL_MAX_YAML_NODES", 5_000_000, "YAML document size with aliases expanded (nodes)")
+YAML_DEPTH = Limit("COSTMODEL_MAX_YAML_DEPTH", 200, "YAML nesting depth")
+CSV_BYTES = Limit("COSTMODEL_MAX_CSV_BYTES", 256 * 2**20, "measurement file size (bytes)")
+CSV_FIELD = Limit("COSTMODEL_MAX_CSV_FIELD", 1 * 2**20, "CSV field size (characters)")
+ONNX_CONSTANT_ELEMENTS = Limit("COSTMODEL_MAX_ONNX_CONSTANT_ELEMENTS", 10_000_000,
+                               "element count of a constant folded from the ONNX graph")
+
+ALL: tuple[Limit, ...] = (LAYERS, REPEAT, OP_OUTPUTS, TENSOR_ELEMENTS, BLOCK_DEPTH, EXPRESSION_CHARS,
+                          EXPRESSION_DEPTH, INTEGER_BITS, LIST_ELEMENTS, YAML_BYTES, YAML_NODES, YAML_DEPTH,
+                          CSV_BYTES, CSV_FIELD, ONNX_CONSTANT_ELEMENTS)
