@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -51,17 +52,6 @@ def temp_beside(target: Path) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
-def temp_folder_beside(target: Path) -> Path:
-    """A new temporary folder in ``target``'s parent, with :func:`folder_mode` permissions. Raises OSError."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        os.chmod(tmp, folder_mode())
-    except OSError:
-        os.rmdir(tmp)
-        raise
-    return tmp
-
-
 def unwritable_reason(path: Path) -> str | None:
     """Why ``path`` (a file or folder to be created or replaced) cannot be written, checked before any work:
     its nearest existing ancestor must be a writable folder. None when it looks writable."""
@@ -71,3 +61,10 @@ def unwritable_reason(path: Path) -> str | None:
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         return f"{parent} is not a writable folder"
     return None
+
+
+def safe_file_name(text: str, max_chars: int = 120) -> str:
+    """A file name made from free text (a spec's ``name``) that stays in the current folder: only letters,
+    digits, ``_``, ``-`` and ``.`` (others become ``_``), no leading dot, at most ``max_chars`` characters."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip(".")[:max_chars]
+    return name or "model"

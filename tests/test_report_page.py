@@ -17,7 +17,7 @@ import costmodel.plots
 from costmodel.cli import app
 from costmodel.hardware import load_profile
 from costmodel.latency import estimate_spec
-from costmodel.report.page import ReportError, write_report
+from costmodel.report.page import MANIFEST, ReportError, write_report
 from costmodel.report.tables import duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +57,6 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reports") / "resnet18"
-    out.mkdir()
-    (out / "stale.txt").write_text("an earlier report's file")  # replaced as a whole
     result = runner.invoke(app, ["report", str(SPEC), "--hw", "rtx4090", "--dtype", "fp16", "--batch", str(BATCH),
                                  "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -66,7 +64,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_files(report: Path) -> None:
-    expected = {"index.md", "index.html", *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))}
+    expected = {"index.md", "index.html", MANIFEST, *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))}
     assert {p.name for p in report.iterdir()} == expected
     assert [p.name for p in report.parent.iterdir()] == ["resnet18"]  # no temporary folders left beside it
     for stem in STEMS:
@@ -138,12 +136,12 @@ def test_tables_by_definition(report: Path) -> None:
 def test_existing_report_is_kept_on_failure(tmp_path: Path) -> None:
     out = tmp_path / "r"
     out.mkdir()
-    (out / "stale.txt").write_text("old")
+    (out / "index.md").write_text("old")  # a report written before manifests
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ninputs: {image: [3, 8, 8]}\nnodes:\n  - {op: no_such_op}\n")
     result = runner.invoke(app, ["report", str(bad), "--hw", "rtx4090", "-o", str(out)])
     assert result.exit_code == 2 and result.output.startswith(f"error: {bad}")
-    assert [p.name for p in out.iterdir()] == ["stale.txt"]
+    assert [p.name for p in out.iterdir()] == ["index.md"] and (out / "index.md").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "r"]
 
 

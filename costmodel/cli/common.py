@@ -10,14 +10,64 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from ..dtypes import BYTES_PER_ELEMENT
-from ..errors import OutputError, SpecError
+from ..errors import OutputError, SpecError, one_line
 from ..fileio import temp_beside
 from ..hardware import HardwareError
 from ..latency import FUSION_MODES
 
+DEBUG_ENV = "COSTMODEL_DEBUG"  # set to 1 to see the traceback of an internal error
+
+
+class OneLineErrors(TyperGroup):
+    """The command group, with click's usage errors (unknown option, bad value) and any unexpected failure
+    reported as one ``error:`` line on stderr: exit code 2 for usage errors, 1 for internal errors (a bug)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except RecursionError:
+            internal_error("input nested too deeply (RecursionError)")
+        except MemoryError:
+            internal_error("out of memory")
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+            if not _is_click_error(exc):
+                internal_error(f"{type(exc).__name__}: {exc}")
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `costmodel` alone: the help
+                typer.echo(ctx.get_help())
+                sys.exit(0)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            typer.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)  # type: ignore[attr-defined]
+            sys.exit(2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """A usage error of click's (typer vendors click, so its classes are not importable by a public name)."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
+def internal_error(what: str) -> None:
+    """Report a failure that is a bug of ours, not the user's input: one line, exit code 1 (the traceback with
+    COSTMODEL_DEBUG=1)."""
+    if os.environ.get(DEBUG_ENV):
+        raise
+    typer.echo(f"error: internal error, please report it: {one_line(what, 300)}", err=True)
+    sys.exit(1)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="costmodel",
     help="Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory.",
     no_args_is_help=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
+from ..fileio import unwritable_reason
 from .common import app, check_choice, fail, parse_inputs, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
@@ -25,7 +27,10 @@ def parse_alphas(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(float(a) for a in text.split(","))
+        alphas = tuple(float(a) for a in text.split(","))
+        if not all(math.isfinite(a) for a in alphas):
+            raise ValueError
+        return alphas
     except ValueError:
         raise fail(f"--alpha expects stage weights separated by commas (e.g. 1,1,1,1,8), got {text!r}") from None
 
@@ -78,8 +83,14 @@ def design_run(
     check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
     if (latency is None) != (hw is None):
         raise fail("--latency and --hw go together")
-    if not rho > 0:
-        raise fail(f"--rho must be positive, got {rho}")
+    if not 0 < rho < math.inf:
+        raise fail(f"--rho must be a positive, finite number, got {rho}")
+    if not math.isfinite(beta):
+        raise fail(f"--beta must be a finite number, got {beta}")
+    for target in (plot, output):
+        reason = unwritable_reason(target) if target is not None else None
+        if reason:
+            raise fail(f"cannot write {target}: {reason}")
     param_budget = parse_count(params, "--params") if params is not None else None
     problem = Problem(space, Budget(1.0, param_budget, rho), resolution, stages, se, parse_alphas(alpha), beta,
                       first_depth, max_depth)

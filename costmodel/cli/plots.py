@@ -13,6 +13,7 @@ import typer
 
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
+from ..fileio import safe_file_name
 from ..graph import Graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
@@ -82,7 +83,7 @@ def _stem(output: Path | None, models: list[str], kind: str, keys: list[str]) ->
     if output is not None:
         return output.with_suffix("") if output.suffix in (".png", ".svg") else output  # -o fig.png: fig.png, fig.svg
     model = "-".join(models) if len(models) <= 3 else f"{len(models)}models"
-    return Path(f"{model}_{kind}_{'-'.join(keys)}")
+    return Path(safe_file_name(f"{model}_{kind}_{'-'.join(keys)}", 200))  # in the current folder, whatever the names
 
 
 def _write(fig: Figure, stem: Path) -> None:

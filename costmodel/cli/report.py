@@ -121,19 +121,27 @@ def report(
     dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} "
                                                    "(default: the spec's)")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
+    force: Annotated[bool, typer.Option(
+        "--force", help="write into a folder that holds other files (only the report's own files are replaced)")]
+        = False,
 ) -> None:
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
     latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
-    (PNG and SVG) in the folder. An existing report folder is replaced."""
-    from ..report.page import write_report  # matplotlib: imported only when a report is drawn
+    (PNG and SVG) in the folder. The folder must be new, empty or a previous report (which is updated); other
+    files in it are never touched."""
+    from ..report.page import (
+        check_folder,
+        write_report,  # matplotlib: imported only when a report is drawn
+    )
 
     check_dtype_fusion(dtype, fusion)
     if not hw:
         raise fail("a report needs at least one --hw profile")
+    check_folder(output, force)  # before any work: ReportError, one line via user_errors
     profiles = load_profiles(hw)
     command = " ".join(["costmodel report", str(spec), *(f"--hw {name}" for name in dict.fromkeys(hw)),
                         *([f"--batch {batch}"] if batch else []), *([f"--dtype {dtype}"] if dtype else []),
                         *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []), f"-o {output}"])
     written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
-                           progress=track)  # ReportError: one line via user_errors
+                           progress=track, force=force)  # ReportError: one line via user_errors
     typer.echo(f"wrote {output}/ ({len(written)} files)", err=True)

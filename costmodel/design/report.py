@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..analysis import Analysis
+from ..errors import shown
 from .entropy import DesignError, Score
 from .solver import Budget, InfeasibleError, Problem, Result, si
 
@@ -22,9 +23,9 @@ def parse_count(text: str, what: str = "--flops") -> float:
         number = float(value[:len(value) - len(suffix)]) * _SUFFIX[suffix]
     except ValueError:
         raise DesignError(f"{what} expects a number with an optional K, M, G or T suffix (e.g. 4.13G), "
-                          f"got {text!r}") from None
-    if not number > 0:
-        raise DesignError(f"{what} must be positive, got {text!r}")
+                          f"got {shown(text, 40)}") from None
+    if not (number > 0 and math.isfinite(number)):
+        raise DesignError(f"{what} must be a positive, finite number, got {shown(text, 40)}")
     return number
 
 
@@ -35,9 +36,9 @@ def parse_seconds(text: str) -> float:
     try:
         number = float(value[:len(value) - len(unit)]) * _SECONDS.get(unit, 1e-3)
     except ValueError:
-        raise DesignError(f"--latency expects a time such as 1.5ms, got {text!r}") from None
-    if not number > 0:
-        raise DesignError(f"--latency must be positive, got {text!r}")
+        raise DesignError(f"--latency expects a time such as 1.5ms, got {shown(text, 40)}") from None
+    if not (number > 0 and math.isfinite(number)):
+        raise DesignError(f"--latency must be a positive, finite time, got {shown(text, 40)}")
     return number
 
 
@@ -174,6 +175,10 @@ def plot_frontier(
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    except (OSError, ValueError) as exc:  # ValueError: an unknown image format suffix
+        raise DesignError(f"cannot write the plot {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        plt.close(fig)

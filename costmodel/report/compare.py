@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from ..api import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
 from ..spec import Metadata
-from .tables import FORMATS, fixed, markdown_line, markdown_marks, si, size
+from .tables import FORMATS, fixed, json_text, markdown_line, markdown_marks, si, size
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",
            "render_comparison", "setting"]
@@ -208,7 +207,7 @@ def render_csv(comparison: Comparison) -> str:
 
 def render_json(comparison: Comparison) -> str:
     """:meth:`Comparison.to_dict` as indented JSON."""
-    return json.dumps(comparison.to_dict(), indent=2) + "\n"
+    return json_text(comparison.to_dict())
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {

@@ -3,8 +3,9 @@ tables and the plots (PNG and SVG files beside them).
 
 Tables: model summary, latency per device, latency per fusion mode, per-stage latency, the ten slowest layers per
 device. Plots: per device a roofline (fusion none and block), a waterline (none, epilogue, block) and the stage
-efficiency gap; across devices the latency breakdown and throughput against batch. The folder is built in a
-temporary sibling and moved into place, so a failure leaves nothing half-written. docs/reports.md describes it.
+efficiency gap; across devices the latency breakdown and throughput against batch. The files are built in a
+hidden temporary folder and moved into place, so a failure leaves nothing half-written; files the report does not
+write are never touched. docs/reports.md describes it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..api import load_graph
 from ..errors import OutputError
-from ..fileio import temp_folder_beside, unwritable_reason
+from ..fileio import file_mode, folder_mode, temp_beside, unwritable_reason
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
 from ..latency.model import STAGE_DEPTH
@@ -325,52 +326,85 @@ def _html_table(table: Table) -> str:
 # --- writing ----------------------------------------------------------------------------------------------------
 
 
-def check_folder(out_dir: Path) -> None:
-    """Raise :class:`ReportError` unless ``out_dir`` can be created or replaced (checked before any work)."""
+MANIFEST = ".costmodel-report"  # in a report folder: the files the report wrote, one per line
+REPORT_SUFFIXES = (".md", ".html", ".png", ".svg")
+
+
+def _manifest(out_dir: Path) -> set[str] | None:
+    """The files a previous report wrote into ``out_dir`` (None when it holds no report of costmodel's)."""
+    try:
+        return {line for line in (out_dir / MANIFEST).read_text(encoding="utf-8").splitlines() if line}
+    except (OSError, UnicodeDecodeError):
+        pass
+    files = [p for p in out_dir.iterdir() if not p.name.startswith(".")]
+    if (out_dir / "index.md").is_file() and all(p.is_file() and p.suffix in REPORT_SUFFIXES for p in files):
+        return set()  # a report written before manifests: replace what we write, delete nothing
+    return None
+
+
+def check_folder(out_dir: Path, force: bool = False) -> None:
+    """Raise :class:`ReportError` unless a report may be written into ``out_dir`` (checked before any work): a
+    new or empty folder, or a previous report's; any other folder only with ``force`` (then only the files the
+    report writes are replaced: nothing else in the folder is touched)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"cannot write the report to {out_dir}: it is a file, not a folder")
-    reason = unwritable_reason(out_dir)
+    reason = unwritable_reason(out_dir / "index.md")
     if reason:
         raise ReportError(f"cannot write the report to {out_dir}: {reason}")
+    if out_dir.is_dir() and not force and any(out_dir.iterdir()) and _manifest(out_dir) is None:
+        raise ReportError(f"cannot write the report to {out_dir}: the folder holds other files; choose a new or "
+                          "empty folder (or add --force to write the report's files there, leaving the others)")
 
 
 def write_report(
     spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, *, batch: int | None = None,
     dtype: str | None = None, fusion: str = DEFAULT_FUSION, batches: Sequence[int] = SWEEP_BATCHES,
-    command: str = "", progress: Progress = _quiet,
+    command: str = "", progress: Progress = _quiet, force: bool = False,
 ) -> list[Path]:
     """Write ``out_dir/index.md``, ``index.html`` and the plots (PNG, SVG); returns the files, sorted.
 
     ``progress(steps, description, total)`` wraps the step iterator (e.g. ``cli.progress.track``). Raises
-    :class:`ReportError` for an unusable folder, ``ValueError`` without profiles; spec and hardware errors pass
-    through. Nothing is left behind on failure; an existing report folder is replaced only on success.
+    :class:`ReportError` for an unusable folder (see :func:`check_folder`), ``ValueError`` without profiles; spec
+    and hardware errors pass through. Files are rendered into a hidden temporary folder inside ``out_dir`` and
+    each moved into place only when all are complete; a failure leaves the folder as it was (and removes the
+    folders it created). Only the report's own files are written, and only files a previous report listed in
+    its manifest are removed.
     """
     if not profiles:
         raise ValueError("a report needs at least one hardware profile")
     if fusion not in FUSION_MODES:
         raise ValueError(f"unknown fusion mode {fusion!r}")
-    check_folder(out_dir)
+    check_folder(out_dir, force)
     box: dict[str, ReportData] = {}
-    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box)
+    written: list[Path] = []
+    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box, written)
     total = 2 * len(profiles) + 3 * len(profiles) + 2 + 1
     for _ in progress(steps, f"report {out_dir.name}", total):
         pass
-    return sorted(p for p in out_dir.iterdir() if p.is_file())
+    return sorted(written)
+
+
+def _created_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, innermost first (to remove them on failure)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, batch: int | None,
            dtype: str | None, fusion: str, batches: Sequence[int], command: str,
-           box: dict[str, ReportData]) -> Iterator[str]:
+           box: dict[str, ReportData], written: list[Path]) -> Iterator[str]:
     yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box)
     data = box["data"]
     from ..plots import PlotError, save_figure
 
+    created = _created_folders(out_dir)
+    tmp: Path | None = None
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_folder_beside(out_dir)  # shareable permissions, like the files written into it
-    except OSError as exc:
-        raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
-    try:
+        out_dir.mkdir(parents=True, exist_ok=True, mode=folder_mode())
+        tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".costmodel-tmp-"))
         figs = figures(data)
         for fig in figs:
             save_figure(fig.build(), tmp / fig.stem)
@@ -379,31 +413,44 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
         title = f"{data.analysis.model}: cost and latency report"
         (tmp / "index.md").write_text(render_markdown(page), encoding="utf-8")
         (tmp / "index.html").write_text(render_html(page, tmp, title), encoding="utf-8")
-        _move_into_place(tmp, out_dir)
+        written.extend(_move_into_place(tmp, out_dir))
         yield "pages"
     except PlotError as exc:
+        _undo(created)
         raise ReportError(str(exc).replace(str(tmp), str(out_dir))) from None
     except OSError as exc:
+        _undo(created)
         raise ReportError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``tmp`` (the old folder is removed only once the new one is in place)."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-        os.replace(out_dir, old / out_dir.name)
-    try:
-        os.replace(tmp, out_dir)
-    except OSError:
-        if old is not None:
-            os.replace(old / out_dir.name, out_dir)
+    except BaseException:
+        _undo(created)
         raise
     finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _undo(created: list[Path]) -> None:
+    """Remove the folders this run created (innermost first), with whatever it left in them."""
+    if created:
+        shutil.rmtree(created[-1], ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> list[Path]:
+    """Move every file of ``tmp`` into ``out_dir`` (each an atomic rename, with shareable permissions), remove
+    the files a previous report listed that this one does not write, and record the manifest."""
+    previous = _manifest(out_dir) or set()
+    names = sorted(p.name for p in tmp.iterdir() if p.is_file())
+    for name in names:
+        os.chmod(tmp / name, file_mode())
+        os.replace(tmp / name, out_dir / name)
+    for stale in sorted(previous - set(names)):
+        if "/" not in stale and stale.endswith(REPORT_SUFFIXES) and (out_dir / stale).is_file():
+            (out_dir / stale).unlink(missing_ok=True)
+    fd, manifest_tmp = temp_beside(out_dir / MANIFEST)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{name}\n" for name in names))
+    os.replace(manifest_tmp, out_dir / MANIFEST)
+    return [out_dir / name for name in names]
 
 
 __all__ = ["SWEEP_BATCHES", "ReportData", "ReportError", "Table", "blocks", "check_folder", "figures",

@@ -13,8 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
+from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
@@ -252,7 +254,23 @@ def render_json(
         data.setdefault("latency", {})[result.summary.key] = {"summary": full["summary"], "kernels": full["kernels"]}
     if sweeps:
         data["sweep"] = {key: [asdict(m) for m in points] for key, points in sweeps.items()}
-    return json.dumps(data, indent=2) + "\n"
+    return json_text(data)
+
+
+def json_text(data: Any) -> str:
+    """Indented, valid JSON: a non-finite float (never expected: profiles and specs are finite) becomes null
+    rather than the ``NaN``/``Infinity`` tokens JSON does not have."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 Renderer = Callable[..., str]
