@@ -156,6 +156,11 @@ def read_text(path: str | Path, what: str = "file", limit: limits.Limit = limits
     too_big = limit.exceeded(len(data))
     if too_big:
         raise YamlError(f"{what} too big: {too_big}")
+    return decode_text(data, what)
+
+
+def decode_text(data: bytes, what: str = "file") -> str:
+    """UTF-8 bytes as str (a leading byte-order mark dropped); :class:`YamlError` naming the first bad byte."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -19,11 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from .. import limits
 from ..api import load_graph
-from ..errors import SpecError
+from ..errors import SpecError, shown
 from ..graph import Graph
+from ..spec import load_spec
+from ..yamlio import YamlError, decode_text, load_yaml
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
@@ -83,50 +84,93 @@ class Matched:
         m = self.measurement
         shapes = None
         if m.image_size:
-            inputs = (yaml.safe_load(self.spec.read_text(encoding="utf-8")) or {}).get("inputs") or {}
-            name, shape = next(iter(inputs.items()))
+            name, shape = next(iter(load_spec(self.spec).inputs.items()))
             shapes = {name: [*shape[:-2], m.image_size, m.image_size]}
         return load_graph(self.spec, batch=m.batch, input_shapes=shapes)
 
 
-def _number(text: str, column: str, path: Path, line: int, kind: type = float) -> float:
+def _number(text: str | None, column: str, path: Path, line: int, kind: type = float) -> float:
+    if text is None:
+        raise SpecError(f"line {line}: column {column}: the row is too short (no value)", file=str(path))
     try:
         value = kind(text)
-    except (TypeError, ValueError):
-        raise SpecError(f"line {line}: column {column}: expected a number, got {text!r}", file=str(path)) from None
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(f"line {line}: column {column}: expected a number, got {shown(text, 40)}",
+                        file=str(path)) from None
+    if isinstance(value, int) and value.bit_length() > limits.INTEGER_BITS.value:
+        raise SpecError(f"line {line}: column {column}: {shown(text, 40)} is out of range", file=str(path))
     if not math.isfinite(value) or value <= 0:
-        raise SpecError(f"line {line}: column {column}: expected a positive number, got {text!r}", file=str(path))
+        raise SpecError(f"line {line}: column {column}: expected a positive number, got {shown(text, 40)}",
+                        file=str(path))
     return value
+
+
+def _text(row: dict[str, str | None], column: str) -> str:
+    return (row.get(column) or "").strip()
+
+
+def _records(text: str) -> Iterable[tuple[int, list[str]]]:
+    """(line number where the record starts, fields) of the CSV ``text``, skipping blank and ``#`` lines; a
+    quoted field may span lines."""
+    lines = iter(enumerate(text.splitlines(), 1))
+    start = [0]
+
+    def feed() -> Iterable[str]:
+        for number, line in lines:
+            if not start[0]:
+                if not line.strip() or line.startswith("#"):
+                    continue
+                start[0] = number
+            yield line
+
+    reader = csv.reader(feed())
+    for record in reader:
+        yield start[0], record
+        start[0] = 0
 
 
 def read_measurements(path: str | Path) -> MeasurementFile:
     """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`SpecError`."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limits.CSV_BYTES.value + 1)
+        too_big = limits.CSV_BYTES.exceeded(len(data))
+        if too_big:
+            raise SpecError(f"measurement file too big: {too_big}", file=str(path))
+        text = decode_text(data, "measurement file")
     except OSError as exc:
         raise SpecError(f"cannot read measurements: {exc.strerror or exc}", file=str(path)) from None
-    text = data.decode("utf-8", errors="replace")
-    numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
-    if not numbered:
+    except YamlError as exc:
+        raise SpecError(str(exc), file=str(path)) from None
+    previous = csv.field_size_limit(limits.CSV_FIELD.value)
+    try:
+        records = list(_records(text))
+    except csv.Error as exc:
+        raise SpecError(f"malformed CSV: {exc} (set {limits.CSV_FIELD.env} to allow longer fields)"
+                        if "field larger" in str(exc) else f"malformed CSV: {exc}", file=str(path)) from None
+    finally:
+        csv.field_size_limit(previous)
+    if not records:
         raise SpecError("no CSV header: the file is empty", file=str(path))
-    reader = csv.DictReader(line for _, line in numbered)
-    columns = tuple(reader.fieldnames or ())
+    columns = tuple(name.strip() for name in records[0][1])
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise SpecError(f"missing column(s) {', '.join(missing)} (a measurement file needs {', '.join(REQUIRED)})",
                         file=str(path))
     rows = []
-    for (line, _), row in zip(numbered[1:], reader, strict=True):
-        size = (row["infer_img_size"] or "").strip()
-        params = (row.get("param_count") or "").strip()
+    for line, record in records[1:]:
+        row: dict[str, str | None] = dict(zip(columns, record, strict=False))
+        size, params = _text(row, "infer_img_size"), _text(row, "param_count")
+        if row.get("model") is None:
+            raise SpecError(f"line {line}: column model: the row is too short (no value)", file=str(path))
         rows.append(Measurement(
-            model=row["model"].strip(),
-            batch=int(_number(row["infer_batch_size"], "infer_batch_size", path, line, int)),
+            model=_text(row, "model"),
+            batch=int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int)),
             image_size=int(_number(size, "infer_img_size", path, line, int)) if size else None,
-            throughput=_number(row["infer_samples_per_sec"], "infer_samples_per_sec", path, line),
-            device=(row.get("device") or "").strip() or None,
-            dtype=(row.get("dtype") or "").strip() or None,
+            throughput=_number(row.get("infer_samples_per_sec"), "infer_samples_per_sec", path, line),
+            device=_text(row, "device") or None,
+            dtype=_text(row, "dtype") or None,
             param_count_m=_number(params, "param_count", path, line) if params else None,
             line=line,
         ))
@@ -163,8 +207,8 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
             continue
         for path in sorted(folder.glob("*.yaml")):
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError):
+                data = load_yaml(path, "spec") or {}
+            except YamlError:
                 continue  # not a readable spec: it cannot be matched
             if not isinstance(data, dict):
                 continue

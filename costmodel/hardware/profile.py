@@ -117,8 +117,10 @@ class Efficiency(_Model):
 class FittedParameter(_Model):
     """One fitted factor: its value, the base profile's value, the bounds and whether the fit ended on one."""
 
-    value: float
-    base: float
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=True)  # an unbounded fit has an infinite bound
+
+    value: float = Field(allow_inf_nan=False)
+    base: float = Field(allow_inf_nan=False)
     lower: float
     upper: float
     at_bound: Literal["lower", "upper"] | None = None
