@@ -10,7 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from costmodel.cli import app
-from costmodel.errors import BridgeError, DesignError, HardwareError, MeasurementError, OutputError, SpecError, UserError
+from costmodel.errors import (
+    BridgeError,
+    DesignError,
+    HardwareError,
+    MeasurementError,
+    OutputError,
+    SpecError,
+    UserError,
+)
 from costmodel.ops import REGISTRY, get_op
 from costmodel.vocab import BYTES_PER_ELEMENT, Dtype, EfficiencyClass, Format, Fusion, OpClass, Unit
 
