@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import limits
 from ..api import load_graph
-from ..errors import SpecError, shown
+from ..errors import MeasurementError, shown
 from ..graph import Graph
 from ..spec import load_spec
 from ..yamlio import YamlError, decode_text, load_yaml
@@ -91,16 +91,16 @@ class Matched:
 
 def _number(text: str | None, column: str, path: Path, line: int, kind: type = float) -> float:
     if text is None:
-        raise SpecError(f"line {line}: column {column}: the row is too short (no value)", file=str(path))
+        raise MeasurementError(f"line {line}: column {column}: the row is too short (no value)", file=str(path))
     try:
         value = kind(text)
     except (TypeError, ValueError, OverflowError):
-        raise SpecError(f"line {line}: column {column}: expected a number, got {shown(text, 40)}",
+        raise MeasurementError(f"line {line}: column {column}: expected a number, got {shown(text, 40)}",
                         file=str(path)) from None
     if isinstance(value, int) and value.bit_length() > limits.INTEGER_BITS.value:
-        raise SpecError(f"line {line}: column {column}: {shown(text, 40)} is out of range", file=str(path))
+        raise MeasurementError(f"line {line}: column {column}: {shown(text, 40)} is out of range", file=str(path))
     if not math.isfinite(value) or value <= 0:
-        raise SpecError(f"line {line}: column {column}: expected a positive number, got {shown(text, 40)}",
+        raise MeasurementError(f"line {line}: column {column}: expected a positive number, got {shown(text, 40)}",
                         file=str(path))
     return value
 
@@ -130,40 +130,40 @@ def _records(text: str) -> Iterable[tuple[int, list[str]]]:
 
 
 def read_measurements(path: str | Path) -> MeasurementFile:
-    """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`SpecError`."""
+    """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`MeasurementError`."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
             data = handle.read(limits.CSV_BYTES.value + 1)
         too_big = limits.CSV_BYTES.exceeded(len(data))
         if too_big:
-            raise SpecError(f"measurement file too big: {too_big}", file=str(path))
+            raise MeasurementError(f"measurement file too big: {too_big}", file=str(path))
         text = decode_text(data, "measurement file")
     except OSError as exc:
-        raise SpecError(f"cannot read measurements: {exc.strerror or exc}", file=str(path)) from None
+        raise MeasurementError(f"cannot read measurements: {exc.strerror or exc}", file=str(path)) from None
     except YamlError as exc:
-        raise SpecError(str(exc), file=str(path)) from None
+        raise MeasurementError(str(exc), file=str(path)) from None
     previous = csv.field_size_limit(limits.CSV_FIELD.value)
     try:
         records = list(_records(text))
     except csv.Error as exc:
-        raise SpecError(f"malformed CSV: {exc} (set {limits.CSV_FIELD.env} to allow longer fields)"
+        raise MeasurementError(f"malformed CSV: {exc} (set {limits.CSV_FIELD.env} to allow longer fields)"
                         if "field larger" in str(exc) else f"malformed CSV: {exc}", file=str(path)) from None
     finally:
         csv.field_size_limit(previous)
     if not records:
-        raise SpecError("no CSV header: the file is empty", file=str(path))
+        raise MeasurementError("no CSV header: the file is empty", file=str(path))
     columns = tuple(name.strip() for name in records[0][1])
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise SpecError(f"missing column(s) {', '.join(missing)} (a measurement file needs {', '.join(REQUIRED)})",
-                        file=str(path))
+        raise MeasurementError(f"missing column(s) {', '.join(missing)} (a measurement file needs "
+                               f"{', '.join(REQUIRED)})", file=str(path))
     rows = []
     for line, record in records[1:]:
         row: dict[str, str | None] = dict(zip(columns, record, strict=False))
         size, params = _text(row, "infer_img_size"), _text(row, "param_count")
         if row.get("model") is None:
-            raise SpecError(f"line {line}: column model: the row is too short (no value)", file=str(path))
+            raise MeasurementError(f"line {line}: column model: the row is too short (no value)", file=str(path))
         rows.append(Measurement(
             model=_text(row, "model"),
             batch=int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int)),
@@ -175,7 +175,7 @@ def read_measurements(path: str | Path) -> MeasurementFile:
             line=line,
         ))
     if not rows:
-        raise SpecError("no measurement rows", file=str(path))
+        raise MeasurementError("no measurement rows", file=str(path))
     return MeasurementFile(path, hashlib.sha256(data).hexdigest(), columns, tuple(rows))
 
 
@@ -185,13 +185,13 @@ def select_device(file: MeasurementFile, device: str | None) -> list[Measurement
     devices = file.devices
     if device is None:
         if len(devices) > 1:
-            raise SpecError(f"the file holds measurements of several devices ({', '.join(devices)}); "
+            raise MeasurementError(f"the file holds measurements of several devices ({', '.join(devices)}); "
                             f"choose one with --device", file=str(file.path))
         return list(file.rows)
     rows = [r for r in file.rows if r.device == device]
     if not rows:
         have = ", ".join(devices) or "none (no device column)"
-        raise SpecError(f"no rows for device {device!r}; devices in the file: {have}", file=str(file.path))
+        raise MeasurementError(f"no rows for device {device!r}; devices in the file: {have}", file=str(file.path))
     return rows
 
 
@@ -203,7 +203,7 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
         folder = Path(folder)
         if not folder.is_dir():
             if folder != ZOO_DIR:
-                raise SpecError(f"spec folder not found: {folder}")
+                raise MeasurementError(f"spec folder not found: {folder}")
             continue
         for path in sorted(folder.glob("*.yaml")):
             try:

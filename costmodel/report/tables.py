@@ -20,8 +20,9 @@ from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
+from ..vocab import Format
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS: tuple[str, ...] = Format.values()
 
 
 def si(value: float, unit: str = "") -> str:
@@ -275,7 +276,7 @@ def _finite(value: Any) -> Any:
 
 Renderer = Callable[..., str]
 RENDERERS: dict[str, Renderer] = {
-    "table": render_table, "json": render_json, "csv": render_csv, "markdown": render_markdown,
+    Format.TABLE: render_table, Format.JSON: render_json, Format.CSV: render_csv, Format.MARKDOWN: render_markdown,
 }
 
 
