@@ -166,6 +166,17 @@ def test_defaults_for_an_unknown_op_is_an_error_with_a_suggestion() -> None:
     assert info.value.path == "defaults" and info.value.field == "conv2"
 
 
+def test_defaults_under_an_alias_apply_to_the_op() -> None:
+    """`defaults: {conv: ...}` (an alias of conv2d) used to be ignored without a word."""
+    spec = parse_spec({"name": "x", "inputs": {"x": [3, 8, 8]}, "defaults": {"conv": {"bias": False}},
+                       "nodes": [{"op": "conv2d", "out": 4, "kernel": 1}]})
+    assert build_graph(spec).layers[0].cost.params == 3 * 4  # no bias, as the defaults asked
+    twice = parse_spec({"name": "x", "inputs": {"x": [3, 8, 8]}, "defaults": {"conv": {}, "conv2d": {}},
+                        "nodes": [{"op": "conv2d", "out": 4, "kernel": 1}]})
+    with pytest.raises(SpecError, match="name the same op"):
+        build_graph(twice)
+
+
 @pytest.mark.parametrize("text", [
     SMALL + "name: other\n",
     SMALL.replace("kernel: 3}", "kernel: 3, kernel: 5}"),

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import BridgeError
+from .. import limits
+from ..errors import BridgeError, UserError, shown
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 INSTALL_HINT = "ONNX import needs the onnx package: pip install 'costmodel[onnx]'"
 SMALL_CONST = 4096  # constants up to this many elements go to shape inference by value (shape vectors, scalars)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: 20,000 node lines in a second
 MAX_ROUNDS = 20  # fold / infer rounds; each round folds at least one more node or stops
 
 
@@ -58,6 +60,8 @@ def load_model(path: Path) -> onnx.ModelProto:
         raise BridgeError(f"not a valid ONNX model ({first})", file=file) from None
     if not model.graph.node:
         raise BridgeError("the ONNX graph has no nodes", file=file)
+    if not model.graph.output:
+        raise BridgeError("the ONNX graph has no outputs", file=file)
     return model
 
 
@@ -86,6 +90,8 @@ def _graph_inputs(model: onnx.ModelProto, batch: int | None, file: str) -> tuple
                                 f"{axis}; export with static shapes (only the batch may be dynamic)", file=file)
         batches.add(shape[0])
         shapes[value.name] = tuple(shape)
+    if not shapes:
+        raise BridgeError("the ONNX graph has no inputs (other than weights): nothing to run it on", file=file)
     if len(batches) > 1:
         raise BridgeError(f"inputs disagree on the batch size: {sorted(batches)}", file=file)
     return shapes, batches.pop()
@@ -136,11 +142,55 @@ def _evaluate(node: onnx.NodeProto, consts: dict[str, np.ndarray], shapes: dict[
     inputs = [name for name in node.input if name]
     if not inputs or any(name not in consts for name in inputs) or node.domain not in ("", "ai.onnx"):
         return None
+    size = _folded_size(node, consts, shapes)
+    too_big = limits.ONNX_CONSTANT_ELEMENTS.exceeded(size) if size is not None else None
+    if too_big:
+        raise BridgeError(f"node {shown(node.name or node.op_type, 60)} ({node.op_type}): {too_big}")
     try:
         evaluator = ReferenceEvaluator(node, opsets={"": opset})
         return [np.asarray(v) for v in evaluator.run(None, {name: consts[name] for name in inputs})]
     except Exception:  # no reference implementation (or a bad node): left in the graph, mapped or reported
         return None
+
+
+def _check_ranges(nodes: list[onnx.NodeProto], consts: dict[str, np.ndarray]) -> None:
+    """Refuse a ``Range`` of known bounds longer than limits.ONNX_CONSTANT_ELEMENTS before shape inference sees it."""
+    known = dict(consts)
+    for node in nodes:
+        if node.op_type == "Constant" and node.attribute:
+            try:
+                known[node.output[0]] = _constant_value(node)
+            except Exception:  # noqa: BLE001, S112 - a bad constant is reported by inference, not here
+                continue
+        elif node.op_type == "Range" and all(name in known for name in node.input[:3]):
+            size = _folded_size(node, known, {})
+            too_big = limits.ONNX_CONSTANT_ELEMENTS.exceeded(size) if size is not None else None
+            if too_big:
+                raise BridgeError(f"node {shown(node.name or node.op_type, 60)} (Range): {too_big}")
+
+
+def _folded_size(
+    node: onnx.NodeProto, consts: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]
+) -> float | None:
+    """Elements a folded node would produce, estimated before evaluating it (``Range(0, 1e12)`` would fill the
+    memory); None when unknown and presumably small."""
+    import numpy as np
+
+    known = [shapes[name] for name in node.output if name in shapes]
+    if known:
+        return float(max(np.prod(shape, dtype=np.float64) for shape in known))
+    values = [consts[name] for name in node.input if name]
+    try:
+        if node.op_type == "Range" and len(values) == 3:
+            start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in values)
+            return max(0.0, (limit - start) / delta) if delta else 0.0
+        if node.op_type in ("ConstantOfShape", "Expand") and values:
+            return float(np.prod(np.asarray(values[-1], dtype=np.float64)))
+        if node.op_type == "Tile" and len(values) == 2:
+            return float(np.prod(np.asarray(values[1], dtype=np.float64))) * float(values[0].size)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+    return None
 
 
 def _constant_value(node: onnx.NodeProto) -> np.ndarray:
@@ -192,6 +242,7 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
     shapes: dict[str, tuple[int, ...]] = {}
     try:
         for _ in range(MAX_ROUNDS):
+            _check_ranges(nodes, consts)  # ONNX's data propagation would materialise them
             shapes = _infer_shapes(model, nodes, consts, inputs)
             left = []
             for node in nodes:
@@ -204,9 +255,12 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
             nodes = _live(left, outputs)
             if done:
                 break
+    except UserError as exc:  # a limit: the folded constant would be too big
+        raise exc.located(file=file) from None
     except Exception as exc:  # inference or evaluation failed: the model is inconsistent
-        raise BridgeError(f"ONNX shape inference or constant folding failed: {str(exc).splitlines()[0]}",
-                        file=file) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BridgeError(f"ONNX shape inference or constant folding failed: {shown(first, 300)[1:-1]}",
+                          file=file) from None
     constant_outputs = [o for o in outputs if o in consts]
     if constant_outputs:
         raise BridgeError(f"output {constant_outputs[0]!r} does not depend on any input", file=file)
@@ -347,7 +401,8 @@ def to_yaml(spec_dict: dict[str, Any], source: str) -> str:
              "# (constants folded, multi-node patterns fused); see docs/onnx-import.md.",
              yaml.safe_dump(head, sort_keys=False, default_flow_style=None, width=120).rstrip(), "nodes:"]
     for node in spec_dict["nodes"]:
-        lines.append("  - " + yaml.safe_dump(node, sort_keys=False, default_flow_style=True, width=10**6).strip())
+        lines.append("  - " + yaml.dump(node, Dumper=_DUMPER, sort_keys=False, default_flow_style=True,
+                                        width=10**6).strip())
     if "outputs" in spec_dict:
         lines.append(yaml.safe_dump({"outputs": spec_dict["outputs"]}, default_flow_style=None).rstrip())
     return "\n".join(lines) + "\n"

@@ -82,8 +82,11 @@ class _Builder:
         self.file = file
         self.layers: list[Layer] = []
         self.shapes: dict[TensorRef, Shape] = {}
-        self.calls: list[str] = []
-        self.paths: set[str] = set()  # the block calls being expanded, outermost first (recursion, depth)
+        self.calls: list[str] = []  # the block calls being expanded, outermost first (recursion, depth)
+        self.paths: set[str] = set()  # every layer path so far (a dotted name must not collide with one)
+        self.defaults: dict[str, dict[str, Any]] = {}
+        self.max_layers = limits.LAYERS.value  # read once: checked per layer
+        self.max_elements = limits.TENSOR_ELEMENTS.value
 
     # -- errors -------------------------------------------------------------------------------------
     def error(self, message: str, path: str, field: str | None = None) -> SpecError:
@@ -213,7 +216,7 @@ class _Builder:
             op = get_op(op_name)
         except OpError as exc:
             raise self.error(exc.message, path, "op") from None
-        values = self.resolve_fields({**self.spec.defaults.get(op.name, {}), **raw}, env, path)
+        values = self.resolve_fields({**self.defaults.get(op.name, {}), **raw}, env, path)
         try:
             attrs = op.attrs.model_validate(values)
         except ValidationError as exc:
@@ -233,9 +236,8 @@ class _Builder:
         if path in self.paths:
             raise self.error(f"two layers would have the path {path!r}: a node name with a '.' collides with a "
                              "repeat or block-call path generated beside it; rename the node", path, "name")
-        too_many = limits.LAYERS.exceeded(len(self.layers) + 1)
-        if too_many:
-            raise self.error(too_many, path)
+        if len(self.layers) >= self.max_layers:
+            raise self.error(str(limits.LAYERS.exceeded(len(self.layers) + 1)), path)
         self.paths.add(path)
         self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost))
         out_refs = [TensorRef(path, k) for k in range(len(cost.outputs))]
@@ -250,8 +252,8 @@ class _Builder:
         for out in outputs:
             if any(d <= 0 for d in out):
                 raise self.error(f"op {op_name!r} produces an empty shape {shown(list(out))}", path)
-            too_big = limits.TENSOR_ELEMENTS.exceeded(math.prod(out))
-            if too_big:
+            if math.prod(out) > self.max_elements:
+                too_big = limits.TENSOR_ELEMENTS.exceeded(math.prod(out))
                 raise self.error(f"op {op_name!r} output {shown(list(out))}: {too_big}", path)
 
     @staticmethod
@@ -312,16 +314,27 @@ class _Builder:
         return self.evaluate_vars(block.vars, env, f"blocks.{name}.vars")
 
     # -- the whole spec -------------------------------------------------------------------------------
-    def check_defaults(self) -> None:
-        """``defaults:`` may only name registered ops (a typo would otherwise be ignored without a word)."""
-        for op_name in self.spec.defaults:
-            if op_name not in REGISTRY:
-                close = difflib.get_close_matches(op_name, list(REGISTRY), n=1, cutoff=0.5)
+    def check_defaults(self) -> dict[str, dict[str, Any]]:
+        """``defaults:`` keyed by each op's registered name: an alias (``bn``) applies to its op (batch_norm) under
+        any of its names; an unknown op or two keys naming one op is an error (a typo would otherwise be ignored
+        without a word)."""
+        defaults: dict[str, dict[str, Any]] = {}
+        given: dict[str, str] = {}
+        for key, values in self.spec.defaults.items():
+            if key not in REGISTRY:
+                close = difflib.get_close_matches(key, list(REGISTRY), n=1, cutoff=0.5)
                 hint = f"; did you mean {close[0]!r}?" if close else " (`costmodel ops` lists them)"
-                raise self.error(f"defaults for an unknown op {shown(op_name, 60)}{hint}", "defaults", op_name)
+                raise self.error(f"defaults for an unknown op {shown(key, 60)}{hint}", "defaults", key)
+            name = REGISTRY[key].name
+            if name in given:
+                raise self.error(f"defaults {given[name]!r} and {key!r} name the same op {name!r}; merge them",
+                                 "defaults", key)
+            given[name] = key
+            defaults[name] = values
+        return defaults
 
     def build(self, batch: int, input_shapes: Mapping[str, Sequence[int]] | None) -> Graph:
-        self.check_defaults()
+        self.defaults = self.check_defaults()
         self.globals = self.evaluate_vars(self.spec.vars, {}, "vars")
         inputs: dict[str, Shape] = {}
         for name, raw_shape in self.spec.inputs.items():

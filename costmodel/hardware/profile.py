@@ -147,6 +147,12 @@ class HardwareProfile(_Model):
     sources: dict[str, Annotated[str, Field(min_length=1)]]
     calibration: Calibration | None = None
     _file_stem: str | None = PrivateAttr(default=None)  # set by load_profile_file
+    _source: str | None = PrivateAttr(default=None)  # the file it was loaded from (set by load_profile_file)
+
+    @property
+    def source(self) -> str | None:
+        """The file the profile was loaded from (None when built in memory): error messages name it."""
+        return self._source
 
     @property
     def key(self) -> str:
@@ -211,6 +217,7 @@ def load_profile_file(path: str | Path) -> HardwareProfile:
     except ValidationError as e:
         raise HardwareError(one_line(_format_validation_error(path, e))) from None
     profile._file_stem = path.stem
+    profile._source = str(path)
     return profile
 
 
@@ -300,7 +307,8 @@ def peak_tflops(profile: HardwareProfile, dtype: str, unit: str) -> float:
     if dtype not in table:
         have = [f"{u} {d}" for u in UNITS for d in getattr(profile.peak, u)]
         raise HardwareError(
-            f"{profile.name} has no {unit} {dtype} peak (its profile lists: {', '.join(have) or 'none'})"
+            f"{profile.name} has no {unit} {dtype} peak (its profile lists: {', '.join(have) or 'none'})",
+            file=profile.source,
         )
     return table[dtype]
 

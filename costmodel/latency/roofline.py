@@ -41,7 +41,8 @@ def check_dtype(profile: HardwareProfile, dtype: str) -> None:
     """Raise :class:`HardwareError` unless the profile lists a peak for ``dtype`` on some unit."""
     if dtype not in profile.peak.matrix and dtype not in profile.peak.vector:
         have = sorted({*profile.peak.matrix, *profile.peak.vector})
-        raise HardwareError(f"{profile.name} has no {dtype} peak (its profile lists: {', '.join(have) or 'none'})")
+        raise HardwareError(f"{profile.name} has no {dtype} peak (its profile lists: {', '.join(have) or 'none'})",
+                            file=profile.source)
 
 
 def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> Unit:

@@ -139,7 +139,7 @@ def bounded(value: Any) -> Any:
         if not math.isfinite(value):
             raise ExpressionError(f"the result {value} is not a finite number")
     elif isinstance(value, list | str):
-        message = limits.LIST_ELEMENTS.exceeded(len(value))
+        message = limits.LIST_ELEMENTS.exceeded(_elements(value))
         if message:
             raise ExpressionError(message)
     elif value is not None and not isinstance(value, dict):
@@ -155,11 +155,28 @@ def _power(base: Any, exponent: Any) -> Any:
     return base**exponent
 
 
+def _elements(value: Any) -> int:
+    """Elements of a (nested) list, or characters of a text, counting a list shared in several places each time
+    (``[[1]*10**5]*10**5`` is 10^10 elements, though it takes little memory until something walks it)."""
+    sizes: dict[int, int] = {}
+
+    def size(item: Any) -> int:
+        if isinstance(item, str):
+            return max(len(item), 1)
+        if not isinstance(item, list):
+            return 1
+        if id(item) not in sizes:
+            sizes[id(item)] = sum(size(element) for element in item) or 1
+        return sizes[id(item)]
+
+    return size(value)
+
+
 def _times(left: Any, right: Any) -> Any:
     """``left * right``, refusing a list or text repeated past the limit before building it."""
     for seq, count in ((left, right), (right, left)):
         if isinstance(seq, list | str) and isinstance(count, int):
-            message = limits.LIST_ELEMENTS.exceeded(len(seq) * max(count, 0))
+            message = limits.LIST_ELEMENTS.exceeded(_elements(seq) * max(count, 0))
             if message:
                 raise ExpressionError(message)
     return left * right

@@ -1,0 +1,563 @@
+"""costmodel's own fuzzer: seeded generators of hostile inputs, and the check every case must pass.
+
+Inputs: mutated zoo specs (YAML text and parsed data), random small specs, hostile expressions, hardware profiles,
+measurement CSVs and ONNX models (built here, in memory). The check: the case succeeds, or raises one of the
+project's :class:`~costmodel.errors.UserError` types whose message is one line naming the file, within a time
+limit. tests/test_fuzz.py runs a small fixed budget in CI; benchmarks/fuzz.py runs the long seeded campaign
+(in-process and through the CLI) with time and memory figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = sorted((ROOT / "arch_specs").glob("*.yaml"))
+PROFILES = sorted((ROOT / "hardware_profiles").glob("*.yaml"))
+TIME_LIMIT_S = 10.0
+
+# ---- hostile values ------------------------------------------------------------------------------------------
+
+HOSTILE_EXPRESSIONS = [
+    "9**9**9", "2**64", "2**63", "-2**63", "10**400", "[1]*10**9", "'a'*10**9", "[[1]*10**5]*10**5", "1e308*10",
+    "(" * 500 + "1" + ")" * 500, "1+" * 30000 + "1", "-" * 5000 + "1", "not " * 3000 + "True", "[" * 300 + "]" * 300,
+    "__import__('os').system('true')", "().__class__.__base__", "open('/etc/passwd')", "lambda: 1", "x.y",
+    "{1: 2}", "{1, 2}", "[i for i in range(10**9)]", "f'{1}'", "b'x'", "1j", "(-8)**0.5", "sqrt(-1)", "log2(0)",
+    "1/0", "1//0", "1%0", "0**-1", "int('9'*5000)", "int(1e308)", "int(float('inf'))", "float('nan')",
+    "round(1e308, -400)", "max()", "min([])", "sum([[1]])", "len(5)", "abs('x')", "make_divisible(1e308)",
+    "make_divisible(-5)", "make_divisible(8, 0)", "dims[10**20]", "dims[-10**20]", "dims['a']", "i", "dim * i",
+    "True + True", "1 if 2 else 3", "1 < 2 < 'a'", "1 == 1 == 1", "ceil(1e308)", "floor(float('-inf'))",
+    "\x00", "1\n+1", "  ", "", "#", "'", "\\", "\u00b2", "１", "9" * 5000, "0x10", "1_000", "1e-400", "-0.0",
+]
+HOSTILE_VALUES: list[Any] = [
+    0, -1, 1, 2, 3, 7, 2**31, 2**63 - 1, 2**63, 2**64, 10**30, 10**400, -(10**30), 1.5, -0.5, 1e-300, 1e300,
+    math.inf, -math.inf, math.nan, True, False, None, "", "x", "relu", "same", "input:x", "a.1", "s:\u00b2", "\x00",
+    "\u00e9" * 10, "x" * 100_000, [], [0], [1, 2, 3], [[[[]]]], [-1, 2], [10**20], {}, {"a": 1}, {"op": "relu"},
+    *HOSTILE_EXPRESSIONS,
+]
+NODE_KEYS = ["name", "op", "block", "inputs", "repeat", "when", "overrides", "out", "kernel", "stride", "padding",
+             "groups", "dim", "sizes", "chunks", "heads", "scale_factor", "shape", "dims", "bias", "eps"]
+TEXT_INSERTS = [
+    "!!timestamp 2020-01-01", "!!float abc", "!!binary aGVsbG8=", "!!python/object:os.system ls", "!!set {a: 1}",
+    "&a [*a]", "*nope", "? [a]\n  : 1", "{", "]", ": :", "- - -", "\t", "'\\x00'", "!!int 0x", "&x 1", "*x",
+    "<<: *x", "!!omap [a: 1]", "!!str", "~", ".nan", ".inf", "-.inf", "0o17", "1e400", "9" * 400, "!custom x",
+]
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = [f"b0: &b0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"b{k}: &b{k} [{', '.join([f'*b{k - 1}'] * width)}]" for k in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+# ---- specs ------------------------------------------------------------------------------------------------------
+
+
+def _containers(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if isinstance(data, dict | list):
+        yield path, data
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        for key, value in items:
+            yield from _containers(value, (*path, key))
+
+
+def hostile_value(rng: random.Random) -> Any:
+    roll = rng.random()
+    if roll < 0.5:
+        return rng.choice(HOSTILE_VALUES)
+    if roll < 0.7:
+        return random_expression(rng)
+    if roll < 0.85:
+        return rng.randint(-3, 300)
+    return [rng.randint(-2, 64) for _ in range(rng.randint(0, 5))]
+
+
+def random_expression(rng: random.Random, depth: int = 0) -> str:
+    """A random arithmetic expression over small and huge numbers, names and the allowed functions."""
+    if depth > 4 or rng.random() < 0.3:
+        return rng.choice(["1", "2", "0", "-1", "3.5", "1e308", "2**62", "dim", "i", "x", "[1, 2]", "'a'", "True"])
+    kind = rng.randrange(6)
+    a, b = random_expression(rng, depth + 1), random_expression(rng, depth + 1)
+    if kind == 0:
+        return f"({a} {rng.choice(['+', '-', '*', '/', '//', '%', '**'])} {b})"
+    if kind == 1:
+        return f"{rng.choice(['min', 'max', 'abs', 'int', 'float', 'round', 'ceil', 'floor', 'sqrt', 'log2', 'len', 'sum', 'make_divisible'])}({a})"  # noqa: E501
+    if kind == 2:
+        return f"({a} if {b} else {random_expression(rng, depth + 1)})"
+    if kind == 3:
+        return f"({a} {rng.choice(['<', '==', '>=', 'and', 'or'])} {b})"
+    if kind == 4:
+        return f"[{a}, {b}][{rng.choice(['0', '1', '-1', '2', a])}]"
+    return f"-{a}"
+
+
+def mutate_data(data: Any, rng: random.Random) -> Any:
+    """One to three structural mutations of parsed spec data (values replaced, keys added or removed, nodes
+    duplicated, names colliding, blocks calling themselves)."""
+    data = copy.deepcopy(data)
+    for _ in range(rng.randint(1, 3)):
+        spots = list(_containers(data))
+        if not spots:
+            return hostile_value(rng)
+        path, box = rng.choice(spots)
+        roll = rng.random()
+        if isinstance(box, dict):
+            if box and roll < 0.45:
+                box[rng.choice(list(box))] = hostile_value(rng)
+            elif box and roll < 0.6:
+                del box[rng.choice(list(box))]
+            elif roll < 0.85:
+                box[rng.choice(NODE_KEYS)] = hostile_value(rng)
+            elif "nodes" in box and isinstance(box["nodes"], list) and box["nodes"]:
+                node = rng.choice(box["nodes"])
+                if isinstance(node, dict):
+                    node = dict(node)
+                    name = str(node.get("name") or node.get("op") or "n")
+                    node["name"] = rng.choice([f"{name}.0", f"{name}.1", name, f"input:{name}", f"{name}:0"])
+                    box["nodes"].insert(rng.randrange(len(box["nodes"]) + 1), node)
+            elif "blocks" in data and isinstance(data.get("blocks"), dict) and data["blocks"]:
+                block = rng.choice(list(data["blocks"]))
+                nodes = data["blocks"][block].get("nodes") if isinstance(data["blocks"][block], dict) else None
+                if isinstance(nodes, list):
+                    nodes.append({"block": rng.choice(list(data["blocks"]))})
+        elif isinstance(box, list):
+            if box and roll < 0.4:
+                box[rng.randrange(len(box))] = hostile_value(rng)
+            elif box and roll < 0.6:
+                del box[rng.randrange(len(box))]
+            elif box and roll < 0.8:
+                box.insert(rng.randrange(len(box) + 1), copy.deepcopy(rng.choice(box)))
+            else:
+                box.append(hostile_value(rng))
+    return data
+
+
+def mutate_text(text: str, rng: random.Random) -> str | bytes:
+    """A text-level mutation of a YAML file: lines deleted, duplicated (duplicate keys), truncated, hostile
+    tokens inserted, bytes that are not UTF-8, an alias bomb or deep nesting prepended."""
+    lines = text.splitlines()
+    roll = rng.random()
+    k = rng.randrange(len(lines)) if lines else 0
+    if roll < 0.15 and lines:
+        del lines[k]
+    elif roll < 0.3 and lines:
+        lines.insert(k, lines[rng.randrange(len(lines))])
+    elif roll < 0.5 and lines:
+        line = lines[k]
+        cut = rng.randrange(len(line) + 1)
+        lines[k] = line[:cut] + " " + rng.choice(TEXT_INSERTS) + " " + line[cut:]
+    elif roll < 0.6:
+        data = "\n".join(lines).encode("utf-8")
+        cut = rng.randrange(len(data) + 1)
+        return data[:cut] + bytes([rng.choice([0x80, 0xC3, 0xFF, 0xFE, 0x00])]) + data[cut:]
+    elif roll < 0.7:
+        return "\n".join(lines)[: rng.randrange(len(text) + 1)]
+    elif roll < 0.78:
+        return alias_bomb(rng.randint(3, 10)) + text
+    elif roll < 0.85:
+        depth = rng.choice([50, 500, 5000, 100_000])
+        return f"deep: {'[' * depth}{']' * depth}\n" + text
+    elif roll < 0.92:
+        return "\ufeff" + text  # a byte-order mark: valid
+    else:
+        lines.append(f"{rng.choice(['vars', 'defaults', 'blocks', 'nodes', 'name'])}: {rng.choice(TEXT_INSERTS)}")
+    return "\n".join(lines) + "\n"
+
+
+SMALL_OPS: list[Callable[[random.Random], dict[str, Any]]] = [
+    lambda r: {"op": "conv2d", "out": r.choice([1, 8, 16, 0, -3, "c * 2"]), "kernel": r.choice([1, 3, 7, 99]),
+               "stride": r.choice([1, 2, 0]), "padding": r.choice([0, 1, "same", -1]), "groups": r.choice([1, 2, 8])},
+    lambda r: {"op": "linear", "out": r.choice([1, 10, 2**40, "c"])},
+    lambda r: {"op": r.choice(["relu", "gelu", "silu", "sigmoid", "identity", "softmax", "hardswish"])},
+    lambda r: {"op": "batch_norm"},
+    lambda r: {"op": "layer_norm", "dim": r.choice([-1, 1, 5])},
+    lambda r: {"op": "max_pool2d", "kernel": r.choice([1, 2, 3, 50]), "stride": r.choice([1, 2])},
+    lambda r: {"op": "add", "inputs": r.choice([["x", "x"], ["x"], "x", ["x", "x", "x"]])},
+    lambda r: {"op": "concat", "inputs": ["x", "x"], "dim": r.choice([1, 2, 9])},
+    lambda r: {"op": "split", "sizes": r.choice([1, 2, [1, 1], 10**7]), "dim": 1},
+    lambda r: {"op": "chunk", "chunks": r.choice([1, 2, 3, 10**9]), "dim": 1},
+    lambda r: {"op": "reshape", "shape": r.choice([[-1], [2, -1], [0], [10**10]])},
+    lambda r: {"op": "permute", "dims": r.choice([[0, 2, 1, 3], [0, 1], [0, 0, 1, 2]])},
+    lambda r: {"op": "upsample", "scale_factor": r.choice([2, 0.5, 1e6, "inf"])},
+    lambda r: {"op": "global_avg_pool"},
+    lambda r: {"op": "flatten"},
+    lambda r: {"op": "attention", "heads": r.choice([1, 2, 3, 0]), "dim": r.choice([8, 16])},
+]
+
+
+def random_small_spec(rng: random.Random) -> dict[str, Any]:
+    """A random spec of one to eight ops (some deliberately wrong), sometimes repeated, conditional or in a block."""
+    nodes = []
+    for k in range(rng.randint(1, 8)):
+        node = rng.choice(SMALL_OPS)(rng)
+        if "inputs" in node:
+            node["inputs"] = [f"n{rng.randrange(k)}" if k and rng.random() < 0.8 else "x" for _ in node["inputs"]] \
+                if isinstance(node["inputs"], list) else "x"
+        node["name"] = f"n{k}"
+        if rng.random() < 0.15:
+            node["repeat"] = rng.choice([0, 1, 3, "c", 10**7, -1])
+        if rng.random() < 0.1:
+            node["when"] = rng.choice(["i > 0", "c > 4", True, "x", 1])
+        if rng.random() < 0.1:
+            node[rng.choice(NODE_KEYS)] = hostile_value(rng)
+        nodes.append(node)
+    shape = rng.choice([[8, 16, 16], [3, 32, 32], [16, 8], [4], [8, 1, 1], [2**20, 2**20, 4]])
+    spec: dict[str, Any] = {"name": f"fuzz{rng.randrange(10**6)}", "inputs": {"x": shape}, "vars": {"c": 8},
+                            "nodes": nodes}
+    if rng.random() < 0.2:
+        spec["blocks"] = {"b": {"params": {"w": 8}, "nodes": [dict(nodes[0], name="inner")]}}
+        spec["nodes"].append({"block": "b", "w": rng.choice([4, 8, "c", -1]), "name": "blk"})
+    return spec
+
+
+def spec_case(rng: random.Random) -> tuple[str, str | bytes]:
+    """(kind, file content) of one fuzzed spec."""
+    roll = rng.random()
+    if roll < 0.4:
+        source = rng.choice(ZOO)
+        return f"text:{source.stem}", mutate_text(source.read_text(encoding="utf-8"), rng)
+    if roll < 0.75:
+        source = rng.choice(ZOO)
+        data = mutate_data(yaml.safe_load(source.read_text(encoding="utf-8")), rng)
+        return f"data:{source.stem}", _dump(data)
+    if roll < 0.9:
+        return "random", _dump(random_small_spec(rng))
+    spec = random_small_spec(rng)
+    node = spec["nodes"][rng.randrange(len(spec["nodes"]))]
+    node[rng.choice(["out", "kernel", "repeat", "when", "dim", "stride"])] = rng.choice(HOSTILE_EXPRESSIONS)
+    return "expression", _dump(spec)
+
+
+def _dump(data: Any) -> str:
+    try:
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10**9)
+    except (yaml.YAMLError, ValueError, OverflowError):
+        return json.dumps(data, default=str)
+
+
+# ---- profiles, CSVs, ONNX ------------------------------------------------------------------------------------------
+
+
+def profile_case(rng: random.Random) -> str | bytes:
+    """A mutated shipped hardware profile (or junk)."""
+    roll = rng.random()
+    text = rng.choice(PROFILES).read_text(encoding="utf-8")
+    if roll < 0.3:
+        return mutate_text(text, rng)
+    if roll < 0.4:
+        return bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
+    data = yaml.safe_load(text)
+    for _ in range(rng.randint(1, 3)):
+        spots = [(p, box) for p, box in _containers(data) if isinstance(box, dict) and box]
+        _, box = rng.choice(spots)
+        key = rng.choice(list(box))
+        box[key] = rng.choice([math.inf, -math.inf, math.nan, -1, 0, 1e308, "x", None, [], {}, 10**400, True,
+                               "9" * 500, 0.5, 2.0])
+    return _dump(data)
+
+
+CSV_HEADER = ["model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size", "device"]
+
+
+def csv_case(rng: random.Random) -> bytes:
+    """A measurement CSV with hostile rows: short, long, quoted newlines, huge numbers, long fields, BOM, bad bytes."""
+    header = list(CSV_HEADER)
+    if rng.random() < 0.1:
+        header.remove(rng.choice(header))
+    rows = [",".join(header)]
+    for _ in range(rng.randint(0, 6)):
+        cells = [rng.choice(["resnet50", "resnet18", "vit_small_patch16_224", "nope"]), "224", "1000.5", "1.0",
+                 rng.choice(["1", "8", "256"]), "RTX 4090"]
+        if rng.random() < 0.3:  # one hostile cell
+            k = rng.randrange(len(cells))
+            cells[k] = rng.choice(['"res\nnet50"', "", "0", "-1", "1e400", "9" * 400, "abc", "224.5", "nan", "inf",
+                                   "x" * rng.choice([10, 200_000]), '"a,b"', '"unclosed', "\x00"])
+        if rng.random() < 0.1:  # a short row
+            del cells[rng.randrange(len(cells) + 1):]
+        if rng.random() < 0.05:
+            cells.append("extra")
+        rows.append(",".join(cells))
+    data = ("\n".join(rows) + "\n").encode("utf-8")
+    if rng.random() < 0.15:
+        data = b"\xef\xbb\xbf" + data
+    if rng.random() < 0.1:
+        cut = rng.randrange(len(data) + 1)
+        data = data[:cut] + b"\xff" + data[cut:]
+    if rng.random() < 0.05:
+        data = b"# a comment\n" + data
+    return data
+
+
+def onnx_case(rng: random.Random) -> bytes:
+    """A small ONNX model built here: a chain of ops, sometimes broken (no outputs, no inputs, a huge Range, bad
+    shapes, symbolic dims)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    width = rng.choice([8, 16])
+    dims: list[Any] = [1, width] if rng.random() < 0.9 else ["N", "C"]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)
+    nodes, inits, last = [], [], "x"
+    for k in range(rng.randint(1, 6)):
+        kind = rng.choice(["Relu", "Add", "MatMul", "Sigmoid", "Relu", "Add", "Range", "Reshape", "Softmax"])
+        out = f"t{k}"
+        if kind in ("Relu", "Sigmoid", "Softmax"):
+            nodes.append(helper.make_node(kind, [last], [out], name=f"/m{k}/{kind}"))
+        elif kind == "Add":
+            nodes.append(helper.make_node("Add", [last, last], [out], name=f"/m{k}/Add"))
+        elif kind == "MatMul":
+            w = np.ones((width, rng.choice([width, width, 3])), np.float32)
+            inits.append(numpy_helper.from_array(w, f"w{k}"))
+            nodes.append(helper.make_node("MatMul", [last, f"w{k}"], [out], name=f"/m{k}/MatMul"))
+        elif kind == "Range":
+            stop = rng.choice([width, 10**12, 10**15])
+            for name, value in (("s", 0), ("l", stop), ("d", 1)):
+                inits.append(numpy_helper.from_array(np.array(value, np.int64), f"{name}{k}"))
+            nodes.append(helper.make_node("Range", [f"s{k}", f"l{k}", f"d{k}"], [f"r{k}"]))
+            nodes.append(helper.make_node("Cast", [f"r{k}"], [f"rf{k}"], to=TensorProto.FLOAT))
+            nodes.append(helper.make_node("ReduceSum", [f"rf{k}"], [f"rs{k}"], keepdims=1))
+            nodes.append(helper.make_node("Add", [last, f"rs{k}"], [out]))
+        else:
+            inits.append(numpy_helper.from_array(np.array(rng.choice([[1, -1], [-1], [3, 7]]), np.int64), f"sh{k}"))
+            nodes.append(helper.make_node("Reshape", [last, f"sh{k}"], [out]))
+        last = out
+    outputs = [helper.make_tensor_value_info(last, TensorProto.FLOAT, ["a", "b"])] if rng.random() < 0.9 else []
+    inputs = [x] if rng.random() < 0.9 else []
+    graph = helper.make_graph(nodes, "fuzz", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    data: bytes = model.SerializeToString()
+    if rng.random() < 0.05:
+        cut = rng.randrange(len(data) + 1)
+        data = data[:cut]
+    _ = onnx  # imported for its side effect of registering the protobuf types
+    return data
+
+
+# ---- the check ---------------------------------------------------------------------------------------------------
+
+
+class CaseTimeout(Exception):
+    """A case ran past TIME_LIMIT_S."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise CaseTimeout in the main thread after ``seconds`` (SIGALRM; a no-op where there is none)."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise CaseTimeout(f"over {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class Tally:
+    """Outcomes of a fuzz run: counts per outcome, the slowest case, and the failures (kind, file, problem)."""
+
+    ok: int = 0
+    user_errors: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    slowest: tuple[float, str] = (0.0, "")
+
+    def record(self, kind: str, file: Path, run: Callable[[], Any], limit_s: float = TIME_LIMIT_S) -> None:
+        from costmodel.errors import UserError
+
+        start = time.perf_counter()
+        try:
+            with time_limit(limit_s):
+                run()
+            self.ok += 1
+        except UserError as exc:
+            message = str(exc)
+            if "\n" in message or str(file) not in message or len(message) > 1200:
+                self.failures.append((kind, str(file), f"bad message: {message[:300]!r}"))
+            else:
+                self.user_errors += 1
+        except CaseTimeout as exc:
+            self.failures.append((kind, str(file), f"timeout: {exc}"))
+        except BaseException as exc:  # noqa: BLE001 - what the fuzzer is looking for
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.failures.append((kind, str(file), f"{type(exc).__name__}: {str(exc)[:300]}"))
+        elapsed = time.perf_counter() - start
+        if elapsed > self.slowest[0]:
+            self.slowest = (elapsed, f"{kind} {file}")
+        if elapsed > limit_s:
+            self.failures.append((kind, str(file), f"took {elapsed:.1f} s"))
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.user_errors + len(self.failures)
+
+
+def write_case(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_bytes(content.encode("utf-8", errors="surrogatepass"))
+    return path
+
+
+def analyze_spec_file(path: Path, profile: Any = None) -> None:
+    """What `costmodel analyze SPEC --hw X -f json` computes, in-process."""
+    from costmodel.analysis import analyze_graph
+    from costmodel.graph import build_graph
+    from costmodel.latency import estimate
+    from costmodel.report.tables import render_json
+    from costmodel.spec import load_spec
+
+    graph = build_graph(load_spec(path), file=str(path))
+    analysis = analyze_graph(graph)
+    latency = [estimate(graph, profile)] if profile is not None else []
+    render_json(analysis, latency=latency)
+    json.dumps([analysis.to_dict(), *(result.to_dict() for result in latency)], allow_nan=False)  # all finite
+
+
+def fuzz_specs(folder: Path, seed: int, count: int, tally: Tally, profile: Any = None) -> None:
+    rng = random.Random(seed)
+    for k in range(count):
+        kind, content = spec_case(rng)
+        path = write_case(folder, f"spec_{seed}_{k}.yaml", content)
+        tally.record(kind, path, lambda path=path: analyze_spec_file(path, profile))
+        path.unlink()
+
+
+def fuzz_profiles(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    from costmodel.graph import build_graph
+    from costmodel.hardware import load_profile_file
+    from costmodel.latency import estimate
+    from costmodel.spec import load_spec
+
+    graph = build_graph(load_spec(ROOT / "arch_specs" / "resnet18.yaml"))
+    rng = random.Random(seed)
+    for k in range(count):
+        path = write_case(folder, f"profile_{seed}_{k}.yaml", profile_case(rng))
+
+        def run(path: Path = path) -> None:
+            result = estimate(graph, load_profile_file(path))
+            values = [result.summary.latency_s, result.summary.throughput]
+            assert all(math.isfinite(v) for v in values), f"non-finite latency {values}"
+
+        tally.record("profile", path, run)
+        path.unlink()
+
+
+def fuzz_csvs(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    from costmodel.calibration.measurements import match, read_measurements, select_device, spec_index
+
+    index = spec_index()
+    rng = random.Random(seed)
+    for k in range(count):
+        path = write_case(folder, f"measured_{seed}_{k}.csv", csv_case(rng))
+
+        def run(path: Path = path) -> None:
+            file = read_measurements(path)
+            rows = select_device(file, file.devices[0] if file.devices else None)
+            match(rows, index)
+
+        tally.record("csv", path, run)
+        path.unlink()
+
+
+def fuzz_onnx(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    from costmodel.bridges.onnx_import import import_onnx
+    from costmodel.graph import build_graph
+    from costmodel.spec import parse_spec
+
+    rng = random.Random(seed)
+    for k in range(count):
+        path = write_case(folder, f"model_{seed}_{k}.onnx", onnx_case(rng))
+
+        def run(path: Path = path) -> None:
+            text = import_onnx(path)
+            build_graph(parse_spec(yaml.safe_load(text), str(path)), file=str(path))
+
+        tally.record("onnx", path, run)
+        path.unlink()
+
+
+# ---- through the command line ------------------------------------------------------------------------------------
+
+CLI_COMMANDS: list[list[str]] = [
+    ["analyze", "{spec}", "--hw", "a100", "-f", "json"],
+    ["analyze", "{spec}"],
+    ["analyze", "{spec}", "-f", "csv", "--depth", "1"],
+    ["compare", "{spec}", "--hw", "rtx4090"],
+]
+
+
+def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, command: list[str]) -> str | None:
+    """None when a CLI run behaved: exit 0 (JSON output valid and finite), or exit 2 with exactly one stderr line
+    ``error: ...`` naming the file and nothing on stdout; else what went wrong."""
+    if exit_code == 0:
+        if "-f" in command and command[command.index("-f") + 1] == "json":
+            try:
+                json.loads(stdout, parse_constant=lambda token: (_ for _ in ()).throw(ValueError(token)))
+            except ValueError as exc:
+                return f"invalid JSON: {exc}"
+        return None
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if exit_code != 2:
+        return f"exit {exit_code}: {stderr[-300:]!r}"
+    if len(lines) != 1 or not lines[0].startswith("error: "):
+        return f"not one error line: {stderr[:300]!r}"
+    if str(file) not in lines[0]:
+        return f"error line does not name the file: {lines[0][:300]!r}"
+    return None
+
+
+def fuzz_cli(folder: Path, seed: int, count: int, tally: Tally, subprocess_every: int = 0) -> None:
+    """Fuzzed specs through the CLI: in-process (typer's runner, the same entry point and error handling as the
+    ``costmodel`` command) and, every ``subprocess_every``-th case, as a real ``python -m costmodel.cli`` process."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    rng = random.Random(seed)
+    for k in range(count):
+        kind, content = spec_case(rng)
+        path = write_case(folder, f"cli_{seed}_{k}.yaml", content)
+        command = [part.format(spec=path) for part in rng.choice(CLI_COMMANDS)]
+        as_process = subprocess_every > 0 and k % subprocess_every == 0
+
+        def run(path: Path = path, command: list[str] = command, as_process: bool = as_process) -> None:
+            if as_process:
+                done = subprocess.run([sys.executable, "-m", "costmodel.cli", *command], capture_output=True,
+                                      text=True, timeout=TIME_LIMIT_S + 5, cwd=folder, check=False,
+                                      env={**__import__("os").environ, "COLUMNS": "100"})
+                problem = check_cli_result(path, done.returncode, done.stdout, done.stderr, command)
+            else:
+                result = runner.invoke(app, command)
+                problem = check_cli_result(path, result.exit_code, result.stdout, result.stderr, command)
+            if problem:
+                raise AssertionError(problem)
+
+        tally.record(f"cli{'-process' if as_process else ''}:{kind}", path, run, TIME_LIMIT_S + 5)
+        path.unlink()

@@ -1,0 +1,60 @@
+"""The project's own fuzzer, at a fixed small budget (seeded, so a failure reproduces): every fuzzed spec, profile,
+measurement CSV and ONNX model either works or fails with one of costmodel's errors, in one line naming the file,
+within 10 s. benchmarks/fuzz.py runs the long campaign (10,000 specs in-process, 1,000 through the CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from costmodel.hardware import load_profile
+
+from . import fuzzing
+
+SEED = 13  # the issue's number; benchmarks/fuzz.py takes --seed
+
+
+def _run(fuzz: Callable[[fuzzing.Tally], None]) -> fuzzing.Tally:
+    tally = fuzzing.Tally()
+    fuzz(tally)
+    failures = "\n".join(f"{kind} {file}: {problem}" for kind, file, problem in tally.failures[:20])
+    assert not tally.failures, f"{len(tally.failures)} of {tally.total} cases failed:\n{failures}"
+    return tally
+
+
+def test_fuzzed_specs(tmp_path: Path) -> None:
+    tally = _run(lambda t: fuzzing.fuzz_specs(tmp_path, SEED, 150, t, load_profile("a100")))
+    assert tally.ok > 0 and tally.user_errors > 0  # both outcomes are exercised
+
+
+def test_fuzzed_specs_through_the_cli(tmp_path: Path) -> None:
+    _run(lambda t: fuzzing.fuzz_cli(tmp_path, SEED, 40, t, subprocess_every=20))
+
+
+def test_fuzzed_profiles(tmp_path: Path) -> None:
+    _run(lambda t: fuzzing.fuzz_profiles(tmp_path, SEED, 60, t))
+
+
+def test_fuzzed_measurement_files(tmp_path: Path) -> None:
+    _run(lambda t: fuzzing.fuzz_csvs(tmp_path, SEED, 60, t))
+
+
+def test_fuzzed_onnx_models(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    _run(lambda t: fuzzing.fuzz_onnx(tmp_path, SEED, 15, t))
+
+
+@pytest.mark.parametrize("expression", fuzzing.HOSTILE_EXPRESSIONS)
+def test_hostile_expressions(tmp_path: Path, expression: str) -> None:
+    """Every hostile expression in every numeric place of a small spec: evaluated or refused, fast, in one line."""
+    import yaml
+
+    tally = fuzzing.Tally()
+    for key in ("out", "kernel", "repeat", "when"):
+        spec = {"name": "x", "inputs": {"x": [3, 8, 8]}, "vars": {"dims": [1, 2]},
+                "nodes": [{"op": "conv2d", "out": 4, "kernel": 1, key: expression}]}
+        path = fuzzing.write_case(tmp_path, f"{key}.yaml", yaml.safe_dump(spec, allow_unicode=True))
+        tally.record("expression", path, lambda path=path: fuzzing.analyze_spec_file(path))
+    assert not tally.failures, tally.failures
