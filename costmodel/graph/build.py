@@ -87,6 +87,7 @@ class _Builder:
         self.defaults: dict[str, dict[str, Any]] = {}
         self.max_layers = limits.LAYERS.value  # read once: checked per layer
         self.max_elements = limits.TENSOR_ELEMENTS.value
+        self.max_outputs = limits.OP_OUTPUTS.value
 
     # -- errors -------------------------------------------------------------------------------------
     def error(self, message: str, path: str, field: str | None = None) -> SpecError:
@@ -246,9 +247,8 @@ class _Builder:
 
     def check_outputs(self, op_name: str, outputs: Sequence[Shape], path: str) -> None:
         """Every output shape positive and within limits.TENSOR_ELEMENTS; at most limits.OP_OUTPUTS outputs."""
-        too_many = limits.OP_OUTPUTS.exceeded(len(outputs))
-        if too_many:
-            raise self.error(too_many, path)
+        if len(outputs) > self.max_outputs:
+            raise self.error(str(limits.OP_OUTPUTS.exceeded(len(outputs))), path)
         for out in outputs:
             if any(d <= 0 for d in out):
                 raise self.error(f"op {op_name!r} produces an empty shape {shown(list(out))}", path)

@@ -1,0 +1,76 @@
+"""The long fuzz campaign (issue 13's acceptance run): seeded fuzzed specs in-process and through the CLI, plus
+profiles, measurement CSVs and ONNX models. Prints, per kind, the cases that worked, the clean one-line errors
+and the failures (a traceback, a message that is not one line naming the file, a run over 10 s), the slowest
+case, and the process's peak memory (ru_maxrss: no case can have used more).
+
+    nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100
+
+Exit code 1 when any case failed. tests/test_fuzz.py runs the same generators at a small fixed budget in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from costmodel.hardware import load_profile  # noqa: E402
+from tests import fuzzing  # noqa: E402
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory in MB (Linux reports KB)."""
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--specs", type=int, default=10_000, help="fuzzed specs analysed in-process")
+    parser.add_argument("--cli", type=int, default=1_000, help="fuzzed specs run through the CLI")
+    parser.add_argument("--cli-processes", type=int, default=100,
+                        help="of the --cli cases, how many run as a separate `python -m costmodel.cli` process")
+    parser.add_argument("--profiles", type=int, default=500)
+    parser.add_argument("--csvs", type=int, default=500)
+    parser.add_argument("--onnx", type=int, default=100)
+    args = parser.parse_args()
+
+    every = max(1, args.cli // args.cli_processes) if args.cli_processes else 0
+    runs = [
+        ("specs", lambda folder, tally: fuzzing.fuzz_specs(folder, args.seed, args.specs, tally, load_profile("a100"))),
+        ("cli", lambda folder, tally: fuzzing.fuzz_cli(folder, args.seed + 1, args.cli, tally, every)),
+        ("profiles", lambda folder, tally: fuzzing.fuzz_profiles(folder, args.seed + 2, args.profiles, tally)),
+        ("csvs", lambda folder, tally: fuzzing.fuzz_csvs(folder, args.seed + 3, args.csvs, tally)),
+        ("onnx", lambda folder, tally: fuzzing.fuzz_onnx(folder, args.seed + 4, args.onnx, tally)),
+    ]
+    failed = 0
+    print(f"seed {args.seed}; time limit {fuzzing.TIME_LIMIT_S:g} s per case (CLI processes +5 s start-up)")
+    print("cli: 'worked' counts runs that behaved (exit 0, or exit 2 with one error line naming the file)")
+    print(f"{'kind':9} {'cases':>6} {'worked':>7} {'errors':>7} {'failed':>7} {'slowest s':>10} {'wall s':>7}")
+    for name, run in runs:
+        tally = fuzzing.Tally()
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            run(Path(folder), tally)
+        wall = time.perf_counter() - start
+        print(f"{name:9} {tally.total:6d} {tally.ok:7d} {tally.user_errors:7d} {len(tally.failures):7d} "
+              f"{tally.slowest[0]:10.2f} {wall:7.0f}", flush=True)
+        problems = Counter(f"{kind}: {problem[:160]}" for kind, _, problem in tally.failures)
+        for problem, count in problems.most_common(20):
+            print(f"    {count} x {problem}")
+        failed += len(tally.failures)
+    print(f"peak memory: this process {peak_rss_mb():.0f} MB, "
+          f"largest CLI child {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+    print(f"failures: {failed}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
