@@ -261,6 +261,7 @@ class _Lattice:
     """Integer points z = [stem/8 (not ConvNeXt), widths/8, mids/8, kernel index, depths], one per column."""
 
     FACTORS = (0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4)
+    kernels: tuple[int, ...] = KERNELS
 
     def __init__(self, problem: Problem) -> None:
         self.p = problem
@@ -395,7 +396,7 @@ class _Lattice:
         largest factor (of a grid) that keeps the design feasible."""
         s, o = self.s, self.offset
         channels = np.exp(x[:o + 2 * s]) / CHANNEL_STEP
-        logs = np.log(np.asarray(KERNELS, float))
+        logs = np.log(np.asarray(self.kernels, float))
         kernel_options = [np.argsort(np.abs(logs - x[j] / 2))[:2] for j in range(o + 2 * s, o + 3 * s)]
         depths = x[o + 3 * s:]
         starts = [np.concatenate([np.maximum(1, rounding(channels)), [k[0] for k in kernel_options],
@@ -421,7 +422,7 @@ class _Lattice:
         while improved:
             improved = False
             for j in range(o + 2 * s, o + 3 * s):
-                for k in range(len(KERNELS)):
+                for k in range(len(self.kernels)):
                     if k != z[j]:
                         kicked = z.copy()
                         kicked[j] = k
