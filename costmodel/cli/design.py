@@ -34,7 +34,20 @@ def parse_alphas(text: str | None) -> tuple[float, ...] | None:
 @user_errors
 def design_run(
     ctx: typer.Context,
-    space: Annotated[str, typer.Option(help="block family: resnet | mbconv | convnext")] = "resnet",
+    space: Annotated[str, typer.Option(
+        help="block family: resnet | mbconv | convnext, or TinyNAS super-blocks k1kxk1 | k1dwsek1")] = "resnet",
+    preset: Annotated[str | None, typer.Option(
+        help="a published DeepMAD search: deepmad-r18 | -r34 | -r50 | -29m-224 | -29m-288 | -50m | -89m (sets space, "
+             "strides, head, resolution, budgets, rho, alpha, beta)")] = None,
+    convention: Annotated[str | None, typer.Option(
+        help="paper | official (TinyNAS's scoring and budget counting; the default with --preset and the "
+             "super-block spaces)")] = None,
+    strides: Annotated[str | None, typer.Option(
+        help="super-block spaces: stride of each super-block, e.g. 2,2,2,1,2 (default)")] = None,
+    head: Annotated[int | None, typer.Option(min=1, help="super-block spaces: 1x1 head conv channels")] = None,
+    limits: Annotated[str, typer.Option(
+        help="super-block spaces: default | official (TinyNAS's mutator limits; MBConv btn/out 1.5..6 instead "
+             "of 4..6)")] = "default",
     flops: Annotated[str | None, typer.Option(
         help="MAC budget per image: multiply-accumulates as timm's 'GMACs' and costmodel's `macs` (FLOPs are about "
              "twice that), e.g. 4.13G = 4.13e9")] = None,
@@ -73,9 +86,20 @@ def design_run(
     from ..design import sweep as design_sweep
     from ..design.report import parse_budgets, parse_count, parse_seconds, plot_frontier, result_text, sweep_text
 
-    if space not in ("resnet", "mbconv", "convnext"):
-        raise fail(f"unknown --space {space!r}; choose one of resnet, mbconv, convnext")
+    check_choice("--space", space, ("resnet", "mbconv", "convnext", "k1kxk1", "k1dwsek1"))
+    check_choice("--convention", convention, ("paper", "official"))
+    check_choice("--limits", limits, ("default", "official"))
     check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
+    if preset is not None or space in ("k1kxk1", "k1dwsek1"):
+        if sweep is not None or latency is not None:
+            raise fail("--sweep and --latency take the resnet, mbconv and convnext spaces, not --preset or the "
+                       "super-block spaces")
+        superblock_run(space, preset, convention or "official", strides, head, limits, flops, params, rho,
+                       resolution, parse_alphas(alpha), beta, first_depth, max_depth, output)
+        return
+    if convention == "official":
+        raise fail("--convention official scores TinyNAS super-block networks: use --preset or --space "
+                   "k1kxk1|k1dwsek1 (design score takes any spec)")
     if (latency is None) != (hw is None):
         raise fail("--latency and --hw go together")
     if not rho > 0:
@@ -114,20 +138,76 @@ def design_run(
                                       + (f" --params {params}" if params else "") + f" --rho {rho:g}"), output)
 
 
+def superblock_run(
+    space: str, preset_name: str | None, convention: str, strides: str | None, head: int | None, limits: str,
+    flops: str | None, params: str | None, rho: float, resolution: int, alphas: tuple[float, ...] | None,
+    beta: float, first_depth: int, max_depth: int, output: Path | None,
+) -> None:
+    """``design --preset`` / ``--space k1kxk1|k1dwsek1``: the TinyNAS super-block designer."""
+    from dataclasses import replace
+
+    from ..design.entropy import Convention
+    from ..design.presets import MBCONV_LIMITS, MBCONV_OFFICIAL_LIMITS, RESNET_LIMITS, preset
+    from ..design.report import parse_count, superblock_text
+    from ..design.sbsolve import SuperProblem, design_superblocks, from_preset
+    from ..design.superblock import figures, network_terms, network_yaml
+
+    conv = Convention(convention)
+    published = None
+    if preset_name is not None:
+        chosen = preset(preset_name)
+        problem = from_preset(chosen, conv)
+        kind = chosen.kind
+        value = float(figures(kind, network_terms(chosen.published), conv, chosen.alphas, chosen.beta).objective)
+        published = (chosen.name, value)
+    else:
+        if flops is None:
+            raise fail("give a budget with --flops (official `flops` or, with --convention paper, MACs)")
+        kind = space
+        try:
+            stride_list = tuple(int(x) for x in (strides or ("2,2,2,1,2" if kind == "k1kxk1" else "1,2,2,2,2"))
+                                .split(","))
+        except ValueError:
+            raise fail(f"--strides expects strides separated by commas (e.g. 2,2,2,1,2), got {strides!r}") from None
+        problem = SuperProblem(kind, stride_list, parse_count(flops), None, rho, conv, resolution, head, alphas, beta)
+    if flops is not None:
+        problem = replace(problem, flops=parse_count(flops))
+    if params is not None:
+        problem = replace(problem, params=parse_count(params, "--params"))
+    base = RESNET_LIMITS if kind == "k1kxk1" else (MBCONV_OFFICIAL_LIMITS if limits == "official" else MBCONV_LIMITS)
+    problem = replace(problem, limits=replace(base, first_depth=first_depth, max_depth=max_depth))
+    result = design_superblocks(problem)
+    typer.echo(superblock_text(problem, result, published), nl=False)
+    if output is not None:
+        named = replace(result.network, name=output.stem)
+        how = f"--preset {preset_name}" if preset_name else f"--space {space}"
+        write_output(network_yaml(named, source=f"costmodel design {how} --convention {convention}"), output)
+
+
 @design_app.command("score")
 @user_errors
 def design_score(
     spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/resnet50.yaml")],
     alpha: Annotated[str | None, typer.Option(help="stage weights (default: 1 each, 8 for the last stage)")] = None,
     beta: Annotated[float, typer.Option(min=0, help="depth-uniformity penalty weight")] = 10.0,
+    convention: Annotated[str, typer.Option(
+        help="paper (log w, true resolutions, costmodel's MACs/params) | official (TinyNAS's code: 1/2 log w, its "
+             "stage, feature-map and penalty rules, flops/model_size without the classifier)")] = "paper",
+    format: Annotated[str, typer.Option("--format", help="text | json")] = "text",
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
-    from ..design import score_graph
-    from ..design.report import score_text
+    from ..design.entropy import Convention, official_budgets, score_graph
+    from ..design.report import score_json, score_text
 
+    check_choice("--convention", convention, ("paper", "official"))
+    check_choice("--format", format, ("text", "json"))
     graph = load_graph(spec, input_shapes=parse_inputs(input or []))
-    typer.echo(score_text(graph.name, score_graph(graph, parse_alphas(alpha), beta), analyze_graph(graph)), nl=False)
+    conv = Convention(convention)
+    score = score_graph(graph, parse_alphas(alpha), beta, conv)
+    official = official_budgets(graph) if conv is Convention.OFFICIAL else None
+    render = score_json if format == "json" else score_text
+    typer.echo(render(graph.name, score, analyze_graph(graph), official), nl=False)
 
 
