@@ -20,7 +20,7 @@ from ..api import analyze, load_graph
 from ..spec import parse_spec
 from .entropy import DEFAULT_BETA, Convention, DesignError, Score, official_budgets, score_graph
 from .presets import MBCONV_LIMITS, RESNET_LIMITS, Limits, Preset
-from .solver import SMOOTH_VARIANCE, InfeasibleError, _Lattice, _Relaxation, si
+from .solver import SMOOTH_VARIANCE, InfeasibleError, _Lattice, _Relaxation, si, single_blas_thread
 from .superblock import CLASSES, Network, SuperBlock, check_layout, figures, network_yaml, terms
 
 STEP = 8
@@ -223,10 +223,8 @@ def solve(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -> Network:
 
 def design_superblocks(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -> SuperResult:
     """Solve, then confirm with the analyzer and the graph reading under the problem's convention."""
-    from threadpoolctl import threadpool_limits
-
     start = time.perf_counter()
-    with threadpool_limits(limits=1):
+    with single_blas_thread():
         net = solve(problem, seeds)
     graph = load_graph(parse_spec(yaml.safe_load(network_yaml(net))))
     totals = analyze(graph.spec).totals

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -530,30 +531,47 @@ def _solve(problem: Problem, seeds: Sequence[Design]) -> tuple[Design, float]:
 def _within_latency(
     problem: Problem, seeds: Sequence[Design], latency: LatencyFn, budget_s: float, notes: list[str],
 ) -> tuple[Design, float, float]:
-    """The best design whose latency meets ``budget_s``: the MAC budget is lowered (by the latency ratio,
-    squared on each further miss) until a design fits, then bisected (in log) between the largest fitting
-    and the smallest failing MAC budget. Roofline latency is not proportional to MACs (launch overheads),
-    hence the search. Returns (design, relaxed objective, latency in seconds)."""
+    """The best design whose latency meets ``budget_s``: a one-dimensional root find on the MAC budget.
+
+    Roofline latency is not smooth in the design variables (it is a sum of per-layer maxima), but the latency
+    of the *optimal design* as a function of the MAC budget is close to a power law. Each step solves at a MAC
+    budget, predicts the latency with the analyzer's roofline model, and takes a secant step in log-log space
+    (through the two points nearest the target; slope 1 at first) towards 99 % of the budget, kept inside the
+    bracket of the largest fitting and the smallest failing MAC budget (never closer than 30 % of the bracket
+    to its ends, so it shrinks geometrically even where the latency is not monotone in the budget). It stops
+    when that bracket is within 3 %: three to six solves (benchmarks/bench_design.py --latency). Returns (design, relaxed objective, latency in seconds)."""
     macs, fits, fails = problem.budget.macs, None, None
     best: tuple[Design, float, float] | None = None
-    for attempt in range(LATENCY_ROUNDS):
+    points: list[tuple[float, float]] = []  # (log MAC budget, log latency)
+    target = math.log(budget_s * 0.99)
+    warm = list(seeds)
+    for _ in range(LATENCY_ROUNDS):
         current = replace(problem, budget=replace(problem.budget, macs=macs))
         check_budget_floor(current)
-        found, relaxed_value = _solve(current, seeds)
+        found, relaxed_value = _solve(current, warm)
         seconds = latency(found)
         notes.append(f"MAC budget {si(macs)}: latency {seconds * 1e3:.4g} ms")
+        points.append((math.log(macs), math.log(seconds)))
         if seconds <= budget_s:
             if best is None or score_of(problem, found) > score_of(problem, best[0]):
                 best = (found, relaxed_value, seconds)
-            fits = macs
+            fits = macs if fits is None else max(fits, macs)
+            warm = [*seeds, found]  # feasible for any larger MAC budget
         else:
-            fails = macs
+            fails = macs if fails is None else min(fails, macs)
         if fits is not None and (fails is None or fails / fits < 1.03):
             break
-        if fits is None:
-            macs *= min(0.9, budget_s / seconds) ** (2 ** min(attempt, 3))
-        else:
-            macs = math.sqrt(fits * fails)  # type: ignore[operator]
+        near = sorted(points, key=lambda pt: abs(pt[1] - target))[:2]
+        slope = 1.0
+        if len(near) == 2 and abs(near[0][0] - near[1][0]) > 1e-9:
+            slope = min(3.0, max(0.2, (near[0][1] - near[1][1]) / (near[0][0] - near[1][0])))
+        guess = near[0][0] + (target - near[0][1]) / slope
+        if fits is not None and fails is not None:
+            lo, hi = math.log(fits), math.log(fails)
+            guess = min(max(guess, lo + 0.3 * (hi - lo)), hi - 0.3 * (hi - lo))
+        elif fails is not None:
+            guess = min(guess, math.log(fails) - 0.01)
+        macs = math.exp(guess)
     if best is None:
         raise InfeasibleError(f"the latency budget {budget_s * 1e3:.4g} ms cannot be met: the best design within "
                               f"{si(macs)} MACs still takes {seconds * 1e3:.4g} ms")
@@ -565,6 +583,14 @@ def score_of(problem: Problem, candidate: Design) -> float:
     return float(figures(problem, evaluate(candidate.family, candidate.resolution, candidate.stem, candidate.widths,
                                            candidate.mids, candidate.kernels, candidate.depths, candidate.se,
                                            candidate.classes), list(candidate.depths)).objective)
+
+
+def single_blas_thread() -> AbstractContextManager[object]:
+    """BLAS/OpenMP limited to one thread: SLSQP's small dense solves are slower threaded, and several times
+    slower on a loaded machine (benchmarks/bench_design.py measures the ratio)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def design(
@@ -584,10 +610,11 @@ def design(
     check_budget_floor(problem)
     notes: list[str] = []
     latency_s = None
-    if latency is None:
-        best, relaxed_value = _solve(problem, seeds)
-    else:
-        best, relaxed_value, latency_s = _within_latency(problem, seeds, latency[0], latency[1], notes)
+    with single_blas_thread():
+        if latency is None:
+            best, relaxed_value = _solve(problem, seeds)
+        else:
+            best, relaxed_value, latency_s = _within_latency(problem, seeds, latency[0], latency[1], notes)
     spec = design_spec(best)
     analysis = analyze(spec)
     graph_score = score_graph(load_graph(spec), problem.alphas, problem.beta)
