@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from costmodel import load_graph
-from costmodel.design.entropy import Convention, score_graph
+from costmodel.design.entropy import score_graph
 from costmodel.design.presets import MBCONV_OFFICIAL_LIMITS, PRESETS
 from costmodel.design.sbsolve import design_superblocks, from_preset, solve
+from costmodel.vocab import Convention
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from costmodel import analyze, load_graph
-from costmodel.design.entropy import Convention, official_budgets, score_graph
+from costmodel.design.entropy import official_budgets, score_graph
 from costmodel.design.presets import PRESETS
 from costmodel.design.superblock import Network, SuperBlock, figures, network_terms, network_yaml
+from costmodel.vocab import Convention
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = json.loads((ROOT / "tests/fixtures/deepmad_official.json").read_text())["networks"]

@@ -9,8 +9,8 @@ import typer
 
 from ..analysis import analyze_graph
 from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from .common import app, check_choice, fail, parse_inputs, user_errors, write_output
+from ..vocab import Convention, Dtype, Format
+from .common import FormatOption, app, check_choice, choice_option, fail, parse_inputs, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
@@ -39,9 +39,9 @@ def design_run(
     preset: Annotated[str | None, typer.Option(
         help="a published DeepMAD search: deepmad-r18 | -r34 | -r50 | -29m-224 | -29m-288 | -50m | -89m (sets space, "
              "strides, head, resolution, budgets, rho, alpha, beta)")] = None,
-    convention: Annotated[str | None, typer.Option(
-        help="paper | official (TinyNAS's scoring and budget counting; the default with --preset and the "
-             "super-block spaces)")] = None,
+    convention: Annotated[Convention | None, choice_option(
+        Convention, "--convention", help="paper | official (TinyNAS's scoring and budget counting; the default "
+        "with --preset and the super-block spaces)")] = None,
     strides: Annotated[str | None, typer.Option(
         help="super-block spaces: stride of each super-block, e.g. 2,2,2,1,2 (default)")] = None,
     head: Annotated[int | None, typer.Option(min=1, help="super-block spaces: 1x1 head conv channels")] = None,
@@ -70,7 +70,8 @@ def design_run(
     latency: Annotated[str | None, typer.Option(
         help="latency budget per batch on --hw (roofline model), e.g. 1.5ms; checked on the integer design")] = None,
     batch: Annotated[int, typer.Option(min=1, help="batch size for --latency")] = 1,
-    dtype: Annotated[str | None, typer.Option(help="element type for --latency (default fp32)")] = None,
+    dtype: Annotated[Dtype | None, choice_option(
+        Dtype, "--dtype", help="element type for --latency (default fp32)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the design's spec (YAML) here")] = None,
 ) -> None:
     """Solve for the CNN of highest DeepMAD entropy within the budgets; print it, write its spec with -o.
@@ -87,17 +88,15 @@ def design_run(
     from ..design.report import parse_budgets, parse_count, parse_seconds, plot_frontier, result_text, sweep_text
 
     check_choice("--space", space, ("resnet", "mbconv", "convnext", "k1kxk1", "k1dwsek1"))
-    check_choice("--convention", convention, ("paper", "official"))
     check_choice("--limits", limits, ("default", "official"))
-    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
     if preset is not None or space in ("k1kxk1", "k1dwsek1"):
         if sweep is not None or latency is not None:
             raise fail("--sweep and --latency take the resnet, mbconv and convnext spaces, not --preset or the "
                        "super-block spaces")
-        superblock_run(space, preset, convention or "official", strides, head, limits, flops, params, rho,
+        superblock_run(space, preset, convention or Convention.OFFICIAL, strides, head, limits, flops, params, rho,
                        resolution, parse_alphas(alpha), beta, first_depth, max_depth, output)
         return
-    if convention == "official":
+    if convention is Convention.OFFICIAL:
         raise fail("--convention official scores TinyNAS super-block networks: use --preset or --space "
                    "k1kxk1|k1dwsek1 (design score takes any spec)")
     if (latency is None) != (hw is None):
@@ -139,20 +138,18 @@ def design_run(
 
 
 def superblock_run(
-    space: str, preset_name: str | None, convention: str, strides: str | None, head: int | None, limits: str,
+    space: str, preset_name: str | None, conv: Convention, strides: str | None, head: int | None, limits: str,
     flops: str | None, params: str | None, rho: float, resolution: int, alphas: tuple[float, ...] | None,
     beta: float, first_depth: int, max_depth: int, output: Path | None,
 ) -> None:
     """``design --preset`` / ``--space k1kxk1|k1dwsek1``: the TinyNAS super-block designer."""
     from dataclasses import replace
 
-    from ..design.entropy import Convention
     from ..design.presets import MBCONV_LIMITS, MBCONV_OFFICIAL_LIMITS, RESNET_LIMITS, preset
     from ..design.report import parse_count, superblock_text
     from ..design.sbsolve import SuperProblem, design_superblocks, from_preset
     from ..design.superblock import figures, network_terms, network_yaml
 
-    conv = Convention(convention)
     published = None
     if preset_name is not None:
         chosen = preset(preset_name)
@@ -181,7 +178,7 @@ def superblock_run(
     if output is not None:
         named = replace(result.network, name=output.stem)
         how = f"--preset {preset_name}" if preset_name else f"--space {space}"
-        write_output(network_yaml(named, source=f"costmodel design {how} --convention {convention}"), output)
+        write_output(network_yaml(named, source=f"costmodel design {how} --convention {conv}"), output)
 
 
 @design_app.command("score")
@@ -190,24 +187,24 @@ def design_score(
     spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/resnet50.yaml")],
     alpha: Annotated[str | None, typer.Option(help="stage weights (default: 1 each, 8 for the last stage)")] = None,
     beta: Annotated[float, typer.Option(min=0, help="depth-uniformity penalty weight")] = 10.0,
-    convention: Annotated[str, typer.Option(
-        help="paper (log w, true resolutions, costmodel's MACs/params) | official (TinyNAS's code: 1/2 log w, its "
-             "stage, feature-map and penalty rules, flops/model_size without the classifier)")] = "paper",
-    format: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    convention: Annotated[Convention, choice_option(
+        Convention, "--convention", help="paper (log w, true resolutions, costmodel's MACs/params) | official "
+        "(TinyNAS's code: 1/2 log w, its stage, feature-map and penalty rules, flops/model_size without the "
+        "classifier)")] = Convention.PAPER,
+    format: FormatOption = Format.TABLE,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
-    from ..design.entropy import Convention, official_budgets, score_graph
+    from ..design.entropy import official_budgets, score_graph
     from ..design.report import score_json, score_text
 
-    check_choice("--convention", convention, ("paper", "official"))
-    check_choice("--format", format, ("text", "json"))
+    if format not in (Format.TABLE, Format.JSON):
+        raise fail(f"design score writes --format table or json, not {format}")
     graph = load_graph(spec, input_shapes=parse_inputs(input or []))
-    conv = Convention(convention)
-    score = score_graph(graph, parse_alphas(alpha), beta, conv)
-    official = official_budgets(graph) if conv is Convention.OFFICIAL else None
-    render = score_json if format == "json" else score_text
+    score = score_graph(graph, parse_alphas(alpha), beta, convention)
+    official = official_budgets(graph) if convention is Convention.OFFICIAL else None
+    render = score_json if format is Format.JSON else score_text
     typer.echo(render(graph.name, score, analyze_graph(graph), official), nl=False)
 
 

@@ -21,33 +21,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
-from ..errors import SpecError
+from ..errors import DesignError
 from ..graph import Graph, Layer
+from ..ops import get_op
+from ..vocab import Convention
 
 DEFAULT_BETA = 10.0
 
 
-class Convention(str, Enum):
-    """How DeepMAD is scored and budgeted (docs/designer.md, "Two conventions").
 
-    ``paper``: the paper's formula (log w per layer, true resolutions, penalty over the block stages after the
-    first) with costmodel's counts (MACs and params, classifier included). ``official``: TinyNAS's code (½ log
-    w per layer, its stage and feature-map rules, its penalty list, `flops` with BN/ReLU/pooling and
-    `model_size`, both without the classifier).
-    """
-
-    PAPER = "paper"
-    OFFICIAL = "official"
-
-
-class DesignError(SpecError):
-    """A design question that has no answer: a layout that does not fit, a network with no conv stages."""
 
 LAST_STAGE_ALPHA = 8.0
-POOLING_OPS = frozenset({"reduce_mean", "global_avg_pool", "global_max_pool", "adaptive_avg_pool2d",
-                         "adaptive_max_pool2d"})
 
 
 def default_alphas(stages: int) -> list[float]:
@@ -153,7 +138,8 @@ def score(
 # -- reading a graph --------------------------------------------------------------------------------------
 
 def _is_conv(layer: Layer) -> bool:
-    return layer.op == "conv2d"
+    """A plain 2-D convolution (the registry's ``conv_rank``): what DeepMAD's main path counts."""
+    return get_op(layer.op).conv_rank == 2
 
 
 def _spatial_area(shape: Sequence[int]) -> int:
@@ -169,7 +155,7 @@ def pooled_layers(graph: Graph) -> dict[str, bool]:
     pooled: dict[str, bool] = {}
     for layer in graph.layers:
         sources = _sources(layer)
-        if layer.op in POOLING_OPS:
+        if get_op(layer.op).global_pool:
             pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
         else:
             pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)
@@ -281,7 +267,7 @@ def official_score(graph: Graph, alphas: Sequence[float] | None = None, beta: fl
     if not chain:
         raise DesignError(f"{graph.name}: no conv2d layers on the main path; the entropy needs a CNN")
     se_blocks = {_block_key(layer.path) for layer in graph.layers
-                 if layer.op in POOLING_OPS and _spatial_area(layer.cost.outputs[0]) == 1} - {None}
+                 if get_op(layer.op).global_pool and _spatial_area(layer.cost.outputs[0]) == 1} - {None}
     items: list[tuple[str, list[Layer]]] = []
     for layer in chain:
         name = _group(layer.path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .entropy import DesignError
+from ..errors import DesignError
 from .superblock import Network, SuperBlock
 
 

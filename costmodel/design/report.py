@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..analysis import Analysis
-from .entropy import Convention, DesignError, Score
+from ..errors import DesignError
+from ..vocab import Convention
+from .entropy import Score
 from .sbsolve import SuperProblem, SuperResult
 from .solver import Budget, InfeasibleError, Problem, Result, si
 

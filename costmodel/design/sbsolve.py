@@ -17,8 +17,10 @@ import numpy as np
 import yaml
 
 from ..api import analyze, load_graph
+from ..errors import DesignError
 from ..spec import parse_spec
-from .entropy import DEFAULT_BETA, Convention, DesignError, Score, official_budgets, score_graph
+from ..vocab import Convention
+from .entropy import DEFAULT_BETA, Score, official_budgets, score_graph
 from .presets import MBCONV_LIMITS, RESNET_LIMITS, Limits, Preset
 from .solver import SMOOTH_VARIANCE, InfeasibleError, _Lattice, _Relaxation, si, single_blas_thread
 from .superblock import CLASSES, Network, SuperBlock, check_layout, figures, network_yaml, terms

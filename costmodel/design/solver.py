@@ -539,7 +539,8 @@ def _within_latency(
     (through the two points nearest the target; slope 1 at first) towards 99 % of the budget, kept inside the
     bracket of the largest fitting and the smallest failing MAC budget (never closer than 30 % of the bracket
     to its ends, so it shrinks geometrically even where the latency is not monotone in the budget). It stops
-    when that bracket is within 3 %: three to six solves (benchmarks/bench_design.py --latency). Returns (design, relaxed objective, latency in seconds)."""
+    when that bracket is within 3 %: three to seven solves. Returns (design, relaxed objective, latency in
+    seconds)."""
     macs, fits, fails = problem.budget.macs, None, None
     best: tuple[Design, float, float] | None = None
     points: list[tuple[float, float]] = []  # (log MAC budget, log latency)

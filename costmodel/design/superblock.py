@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .entropy import DEFAULT_BETA, Convention, DesignError, default_alphas
+from ..errors import DesignError
+from ..vocab import Convention
+from .entropy import DEFAULT_BETA, default_alphas
 
 KINDS = ("k1kxk1", "k1dwsek1")
 CLASSES = 1000
