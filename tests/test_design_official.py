@@ -119,3 +119,57 @@ def test_closed_forms_match_the_analyzer_and_the_graph(seed: int, write_spec) ->
         f = figures(kind, t, convention)
         assert float(f.objective) == pytest.approx(s.objective, rel=1e-12)
         assert float(np.exp(f.log_rhos.max())) == pytest.approx(s.rho, rel=1e-12)
+
+
+@pytest.mark.parametrize("preset", list(KEYS))
+def test_presets_beat_the_published_network_within_the_official_budgets(preset: str) -> None:
+    """The acceptance: under the official convention the design meets the official budgets as the graph
+    counts them and scores higher than the published network (official code's value, fixture); MBConv designs
+    keep btn/out within the default 4..6."""
+    from costmodel.design.sbsolve import design_superblocks, from_preset
+
+    p = PRESETS[preset]
+    result = design_superblocks(from_preset(p))
+    assert result.flops <= p.flops and result.params <= p.model_size and result.score.rho <= p.rho
+    assert result.score.objective > OFFICIAL[KEYS[preset]]["objective"]
+    if p.kind == "k1dwsek1":
+        assert all(4 <= b.btn / b.out <= 6 for b in result.network.blocks)
+    else:
+        assert all(0.1 <= b.btn / b.out <= 1 for b in result.network.blocks)
+        assert {b.kernel for b in result.network.blocks} <= {3, 5}
+    assert result.network.blocks[0].depth <= 3
+
+
+def test_cli_preset_writes_a_spec_that_scores_as_printed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "r18.yaml"
+    result = runner.invoke(app, ["design", "--preset", "deepmad-r18", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "published deepmad-r18: objective 32,085.4" in result.output
+    scored = runner.invoke(app, ["design", "score", str(out), "--convention", "official", "--format", "json"])
+    data = json.loads(scored.stdout)
+    assert data["convention"] == "official"
+    assert data["objective"] > OFFICIAL["R18"]["objective"]
+    assert f"objective {data['objective']:,.1f}" in result.output
+    assert data["budgets"]["official_flops"] <= 1.82e9 and data["budgets"]["official_model_size"] <= 11.69e6
+    assert data["effectiveness"] <= 0.3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["design", "--preset", "deepmad-r99"], "unknown --preset 'deepmad-r99'"),
+    (["design", "--space", "resnet", "--flops", "1G", "--convention", "official"], "--convention official scores"),
+    (["design", "--convention", "tinynas", "--flops", "1G"], "unknown --convention 'tinynas'"),
+    (["design", "score", "arch_specs/resnet50.yaml", "--format", "csv"], "design score writes --format table"),
+])
+def test_cli_bad_input_is_one_line(args: list[str], message: str) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    result = CliRunner().invoke(app, [a if not a.startswith("arch_specs") else str(ROOT / a) for a in args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
