@@ -30,6 +30,19 @@ def parse_alphas(text: str | None) -> tuple[float, ...] | None:
         raise fail(f"--alpha expects stage weights separated by commas (e.g. 1,1,1,1,8), got {text!r}") from None
 
 
+def parse_ratio(text: str | None) -> tuple[float, float] | None:
+    """``'4,6' -> (4.0, 6.0)``."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise fail(f"--mid-ratio expects LO,HI (e.g. 4,6), got {text!r}") from None
+    if not 0 < low <= high:
+        raise fail(f"--mid-ratio expects 0 < LO <= HI, got {text!r}")
+    return low, high
+
+
 @design_app.callback(invoke_without_command=True)
 @user_errors
 def design_run(
@@ -45,6 +58,9 @@ def design_run(
     strides: Annotated[str | None, typer.Option(
         help="super-block spaces: stride of each super-block, e.g. 2,2,2,1,2 (default)")] = None,
     head: Annotated[int | None, typer.Option(min=1, help="super-block spaces: 1x1 head conv channels")] = None,
+    mid_ratio: Annotated[str | None, typer.Option(
+        help="bounds of inner to output channels, LO,HI (default: resnet 0.125,1; mbconv 4,6; convnext 1,6; "
+             "k1kxk1 0.1,1; k1dwsek1 4,6)")] = None,
     limits: Annotated[str, typer.Option(
         help="super-block spaces: default | official (TinyNAS's mutator limits; MBConv btn/out 1.5..6 instead "
              "of 4..6)")] = "default",
@@ -89,12 +105,13 @@ def design_run(
 
     check_choice("--space", space, ("resnet", "mbconv", "convnext", "k1kxk1", "k1dwsek1"))
     check_choice("--limits", limits, ("default", "official"))
+    ratio = parse_ratio(mid_ratio)
     if preset is not None or space in ("k1kxk1", "k1dwsek1"):
         if sweep is not None or latency is not None:
             raise fail("--sweep and --latency take the resnet, mbconv and convnext spaces, not --preset or the "
                        "super-block spaces")
         superblock_run(space, preset, convention or Convention.OFFICIAL, strides, head, limits, flops, params, rho,
-                       resolution, parse_alphas(alpha), beta, first_depth, max_depth, output)
+                       resolution, parse_alphas(alpha), beta, first_depth, max_depth, ratio, output)
         return
     if convention is Convention.OFFICIAL:
         raise fail("--convention official scores TinyNAS super-block networks: use --preset or --space "
@@ -105,7 +122,7 @@ def design_run(
         raise fail(f"--rho must be positive, got {rho}")
     param_budget = parse_count(params, "--params") if params is not None else None
     problem = Problem(space, Budget(1.0, param_budget, rho), resolution, stages, se, parse_alphas(alpha), beta,
-                      first_depth, max_depth)
+                      first_depth, max_depth, mid_ratio=ratio)
     if sweep is not None:
         if output is not None or latency is not None:
             raise fail("--sweep prints a frontier: use --plot for a PNG (-o and --latency take a single budget)")
@@ -140,7 +157,7 @@ def design_run(
 def superblock_run(
     space: str, preset_name: str | None, conv: Convention, strides: str | None, head: int | None, limits: str,
     flops: str | None, params: str | None, rho: float, resolution: int, alphas: tuple[float, ...] | None,
-    beta: float, first_depth: int, max_depth: int, output: Path | None,
+    beta: float, first_depth: int, max_depth: int, ratio: tuple[float, float] | None, output: Path | None,
 ) -> None:
     """``design --preset`` / ``--space k1kxk1|k1dwsek1``: the TinyNAS super-block designer."""
     from dataclasses import replace
@@ -172,7 +189,8 @@ def superblock_run(
     if params is not None:
         problem = replace(problem, params=parse_count(params, "--params"))
     base = RESNET_LIMITS if kind == "k1kxk1" else (MBCONV_OFFICIAL_LIMITS if limits == "official" else MBCONV_LIMITS)
-    problem = replace(problem, limits=replace(base, first_depth=first_depth, max_depth=max_depth))
+    problem = replace(problem, limits=replace(base, first_depth=first_depth, max_depth=max_depth,
+                                              ratio=ratio or base.ratio))
     result = design_superblocks(problem)
     typer.echo(superblock_text(problem, result, published), nl=False)
     if output is not None:

@@ -76,6 +76,12 @@ class Problem:
     max_first_depth: int = 3  # blocks in the first block stage
     max_depth: int = 30  # blocks in any other stage
     classes: int = CLASSES
+    mid_ratio: tuple[float, float] | None = None  # m/c bounds; default MID_RATIO[family]
+
+    @property
+    def ratio(self) -> tuple[float, float]:
+        """The bounds of inner to output channels (m/c) in force."""
+        return self.mid_ratio or MID_RATIO[self.family]
 
     @property
     def has_stem(self) -> bool:
@@ -171,7 +177,7 @@ class _Relaxation:
         self.s, self.has_stem, self.offset, self.n = problem.stages, problem.has_stem, problem.offset, problem.n_vars
         self._key: bytes | None = None
         self._values: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
-        low, high = MID_RATIO[problem.family]
+        low, high = problem.ratio
         self.log_ratio = (math.log(low), math.log(high))
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -206,7 +212,7 @@ class _Relaxation:
 
     def bounds(self) -> list[tuple[float, float]]:
         lo, hi = math.log(CHANNEL_STEP), math.log(MAX_CHANNELS)
-        mids_hi = math.log(MAX_CHANNELS * MID_RATIO[self.p.family][1])
+        mids_hi = math.log(MAX_CHANNELS * self.p.ratio[1])
         kappa = (math.log(KERNELS[0] ** 2), math.log(KERNELS[-1] ** 2))
         depth = [(1.0, float(self.p.max_first_depth))] + [(1.0, float(self.p.max_depth))] * (self.s - 1)
         return ([(lo, hi)] * (self.offset + self.s) + [(lo, mids_hi)] * self.s + [kappa] * self.s + depth)
@@ -270,7 +276,7 @@ class _Lattice:
         s, o = self.s, self.offset
         lo = np.ones(self.n, int)
         hi = np.full(self.n, MAX_CHANNELS // CHANNEL_STEP)
-        hi[o + s:o + 2 * s] = int(MAX_CHANNELS * MID_RATIO[problem.family][1]) // CHANNEL_STEP
+        hi[o + s:o + 2 * s] = int(MAX_CHANNELS * problem.ratio[1]) // CHANNEL_STEP
         lo[o + 2 * s:o + 3 * s], hi[o + 2 * s:o + 3 * s] = 0, len(KERNELS) - 1
         hi[o + 3 * s] = problem.max_first_depth
         hi[o + 3 * s + 1:] = problem.max_depth
@@ -362,7 +368,7 @@ class _Lattice:
         chain = np.vstack([stem, u]) if self.has_stem else u
         viol += np.maximum(0.0, -np.diff(chain, axis=0) / chain[1:]).sum(axis=0)
         viol += np.maximum(0.0, -np.diff(v, axis=0) / v[1:]).sum(axis=0)
-        low, high = MID_RATIO[self.p.family]
+        low, high = self.p.ratio
         viol += (np.maximum(0.0, low * u - v) / u + np.maximum(0.0, v - high * u) / u).sum(axis=0)
         return f, viol
 
@@ -450,7 +456,8 @@ def integer_search(problem: Problem, relaxed: Sequence[np.ndarray], seeds: Seque
         if best is None or (bad, -value) < (best[1], -best[0]):
             best = (value, bad, z)
     if best is None or best[1] > 0:
-        small = lattice.from_design(minimal_design(problem.family, problem.resolution, problem.stages, problem.se))
+        small = lattice.from_design(minimal_design(problem.family, problem.resolution, problem.stages, problem.se,
+                                                   problem.ratio[0]))
         z, value, bad = lattice.search(small)
         if best is None or (bad, -value) < (best[1], -best[0]):
             best = (value, bad, z)
@@ -499,7 +506,7 @@ def _explain(problem: Problem, closest: Design) -> str:
 
 def check_budget_floor(problem: Problem) -> None:
     """Raise InfeasibleError when even the smallest design of the space exceeds the MAC or params budget."""
-    small = minimal_design(problem.family, problem.resolution, problem.stages, problem.se)
+    small = minimal_design(problem.family, problem.resolution, problem.stages, problem.se, problem.ratio[0])
     terms = evaluate(small.family, small.resolution, small.stem, small.widths, small.mids, small.kernels,
                      small.depths, small.se, small.classes)
     b = problem.budget
