@@ -208,8 +208,9 @@ def conv_width(layer: Layer) -> int:
     return layer.input_shapes[0][1] * area // layer.attrs.groups  # type: ignore[attr-defined]
 
 
-def stages_of(graph: Graph) -> list[Stage]:
-    """The graph's stages (see the module docstring). Raises DesignError when it has no conv layers."""
+def grouped_main_path(graph: Graph) -> list[tuple[str, list[Layer]]]:
+    """The main-path convs in runs of one top-level group (``layer2``, ``stages.1``, ``stem``). Raises
+    DesignError when there are none."""
     chain = main_path(graph)
     if not chain:
         raise DesignError(f"{graph.name}: no conv2d layers on the main path; the entropy needs a CNN")
@@ -220,6 +221,18 @@ def stages_of(graph: Graph) -> list[Stage]:
             groups[-1][1].append(layer)
         else:
             groups.append((name, [layer]))
+    return groups
+
+
+def count_blocks(layers: Sequence[Layer]) -> int:
+    """Blocks among ``layers``: path prefixes ending at a repeat index shared by at least two of them."""
+    keys = [_block_key(layer.path) for layer in layers]
+    return len({k for k in keys if k is not None and keys.count(k) >= 2})
+
+
+def stages_of(graph: Graph) -> list[Stage]:
+    """The graph's stages (see the module docstring). Raises DesignError when it has no conv layers."""
+    groups = grouped_main_path(graph)
     merged: list[tuple[list[str], list[Layer]]] = []
     for name, layers in groups:
         area = _spatial_area(layers[-1].cost.outputs[0])
@@ -228,14 +241,14 @@ def stages_of(graph: Graph) -> list[Stage]:
             merged[-1][1].extend(layers)
         else:
             merged.append(([name], list(layers)))
-    stages = []
-    for names, layers in merged:
-        keys = [_block_key(layer.path) for layer in layers]
-        blocks = {k for k in keys if k is not None and keys.count(k) >= 2}
-        last = layers[-1].cost.outputs[0]
-        stages.append(Stage(groups=tuple(names), area=_spatial_area(last), channels=last[1],
-                            widths=tuple(conv_width(layer) for layer in layers), blocks=len(blocks)))
-    return stages
+    return [make_stage(names, layers) for names, layers in merged]
+
+
+def make_stage(names: Sequence[str], layers: Sequence[Layer]) -> Stage:
+    """A :class:`Stage` of main-path convs: its groups, last output, widths and blocks."""
+    last = layers[-1].cost.outputs[0]
+    return Stage(groups=tuple(names), area=_spatial_area(last), channels=last[1],
+                 widths=tuple(conv_width(layer) for layer in layers), blocks=count_blocks(layers))
 
 
 def score_graph(
@@ -263,18 +276,9 @@ def official_score(graph: Graph, alphas: Sequence[float] | None = None, beta: fl
     stage scores ``(log c + log side²) · Σ ½ log w`` over the layers up to its end; the penalty's depths are
     the super-blocks' block counts, without the first two when the first super-block is a plain bottleneck
     (no grouped conv: ``SuperResK1KXK1``)."""
-    chain = main_path(graph)
-    if not chain:
-        raise DesignError(f"{graph.name}: no conv2d layers on the main path; the entropy needs a CNN")
+    items = grouped_main_path(graph)
     se_blocks = {_block_key(layer.path) for layer in graph.layers
                  if get_op(layer.op).global_pool and _spatial_area(layer.cost.outputs[0]) == 1} - {None}
-    items: list[tuple[str, list[Layer]]] = []
-    for layer in chain:
-        name = _group(layer.path)
-        if items and items[-1][0] == name:
-            items[-1][1].append(layer)
-        else:
-            items.append((name, [layer]))
     side = graph.inputs[next(iter(graph.inputs))][-1]
     stages: list[Stage] = []
     sides: list[int] = []
@@ -291,9 +295,7 @@ def official_score(graph: Graph, alphas: Sequence[float] | None = None, beta: fl
             side //= _stride(layer)
             if _block_key(layer.path) in se_blocks:
                 side = 1
-        keys = [_block_key(layer.path) for layer in layers]
-        blocks = len({k for k in keys if k is not None and keys.count(k) >= 2})
-        item_blocks.append((blocks, all(layer.attrs.groups == 1 for layer in layers)))  # type: ignore[attr-defined]
+        item_blocks.append((count_blocks(layers), all(layer.attrs.groups == 1 for layer in layers)))  # type: ignore[attr-defined]
     stages.append(_official_stage(current))
     sides.append(side)
     alphas = list(alphas) if alphas is not None else default_alphas(len(stages))
@@ -314,12 +316,7 @@ def official_score(graph: Graph, alphas: Sequence[float] | None = None, beta: fl
 
 
 def _official_stage(items: list[tuple[str, list[Layer]]]) -> Stage:
-    layers = [layer for _, group in items for layer in group]
-    keys = [_block_key(layer.path) for layer in layers]
-    last = layers[-1].cost.outputs[0]
-    return Stage(groups=tuple(name for name, _ in items), area=_spatial_area(last), channels=last[1],
-                 widths=tuple(conv_width(layer) for layer in layers),
-                 blocks=len({k for k in keys if k is not None and keys.count(k) >= 2}))
+    return make_stage([name for name, _ in items], [layer for _, group in items for layer in group])
 
 
 ACTIVATIONS_COUNTED = frozenset({"relu", "silu", "swish", "relu6", "gelu", "hardswish", "leaky_relu"})
