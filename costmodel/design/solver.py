@@ -596,7 +596,7 @@ def score_of(problem: Problem, candidate: Design) -> float:
 def single_blas_thread() -> AbstractContextManager[object]:
     """BLAS/OpenMP limited to one thread: SLSQP's small dense solves are slower threaded, and several times
     slower on a loaded machine (benchmarks/bench_design.py measures the ratio)."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     return threadpool_limits(limits=1)
 
