@@ -39,7 +39,7 @@ class Limit:
 LAYERS = Limit("COSTMODEL_MAX_LAYERS", 1_000_000, "the expanded graph's layer count")
 REPEAT = Limit("COSTMODEL_MAX_REPEAT", 1_000_000, "repeat count")
 OP_OUTPUTS = Limit("COSTMODEL_MAX_OUTPUTS", 10_000, "number of outputs of one op")
-TENSOR_ELEMENTS = Limit("COSTMODEL_MAX_TENSOR_ELEMENTS", 2**50, "tensor element count")
+TENSOR_ELEMENTS = Limit("COSTMODEL_MAX_TENSOR_ELEMENTS", 2**40, "tensor element count")
 BLOCK_DEPTH = Limit("COSTMODEL_MAX_BLOCK_DEPTH", 1_000, "block-call nesting depth")
 EXPRESSION_CHARS = Limit("COSTMODEL_MAX_EXPRESSION_CHARS", 10_000, "expression length (characters)")
 EXPRESSION_DEPTH = Limit("COSTMODEL_MAX_EXPRESSION_DEPTH", 100, "expression nesting depth")

@@ -231,12 +231,22 @@ BILLION_LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".
     ("name: x\ninputs: {x: !!float abc}\nnodes: [{op: relu}]\n", "YAML cannot read"),
     ("name: !!binary aGVsbG8=\ninputs: {x: [4]}\nnodes: [{op: relu}]\n", "unsupported YAML tag"),
     ("name: x\ninputs: {x: [4]}\nnodes: [{op: relu, name: 'input:x'}]\n", "invalid name"),
+    ("name: x\ninputs: {x: [4]}\nnodes: [{op: relu, name: s}]\noutputs: ['s:\u00b2']\n", "names none of them"),
+    ("name: x\ninputs: {a: [4], b: [4]}\nnodes: [{op: relu, when: false}]\n", "no layers"),
 ])
 def test_hostile_specs_fail_fast_in_one_line(tmp_path: Path, text: str | bytes, match: str) -> None:
     if match.endswith("|"):  # valid: a timestamp-looking name stays text
         assert build_graph(load_spec(write(tmp_path, str(text)))).spec.name == "2020-01-01"
         return
     _spec_error(tmp_path, text, match)
+
+
+def test_an_unused_input_beside_a_skipped_node_analyses() -> None:
+    from costmodel.analysis import analyze_graph
+
+    spec = parse_spec({"name": "x", "inputs": {"a": [4], "b": [4]},
+                       "nodes": [{"op": "relu", "when": False}, {"op": "linear", "out": 2}]})
+    assert analyze_graph(build_graph(spec)).totals.params == 4 * 2 + 2
 
 
 def test_limits_can_be_raised_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

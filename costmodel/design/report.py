@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..analysis import Analysis
 from ..errors import DesignError, shown
+from ..fileio import temp_beside
 from ..vocab import Convention
 from .entropy import Score
 from .sbsolve import SuperProblem, SuperResult
@@ -239,10 +241,16 @@ def plot_frontier(
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=9)
     fig.tight_layout()
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        fd, tmp = temp_beside(path)  # rendered beside it, renamed into place when complete
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format=path.suffix.lstrip(".").lower() or "png")
+        os.replace(tmp, path)
     except (OSError, ValueError) as exc:  # ValueError: an unknown image format suffix
         raise DesignError(f"cannot write the plot {path}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         plt.close(fig)

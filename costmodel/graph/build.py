@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,9 +159,10 @@ class _Builder:
             return value.refs[0]
         if which in value.names:
             return value.refs[value.names.index(which)]
-        if which.lstrip("-").isdigit() and -len(value.refs) <= int(which) < len(value.refs):
+        if re.fullmatch(r"-?[0-9]{1,9}", which) and -len(value.refs) <= int(which) < len(value.refs):
             return value.refs[int(which)]
-        raise self.error(f"{name!r} has {len(value.refs)} output(s); {text!r} names none of them", path, "inputs")
+        raise self.error(f"{shown(name, 60)} has {len(value.refs)} output(s); {shown(text, 60)} names none of them",
+                         path, "inputs")
 
     # -- repeats, ops and blocks ----------------------------------------------------------------------
     def active(self, node: NodeSpec, env: dict[str, Any], path: str) -> bool:
@@ -354,6 +356,8 @@ class _Builder:
         for name, shape in inputs.items():
             self.shapes[TensorRef(f"input:{name}")] = shape
         scope, last = self.body(self.spec.nodes, self.globals, "", bound, TensorRef(f"input:{next(iter(inputs))}"))
+        if not self.layers:
+            raise self.error("the graph has no layers: every node is skipped ('when' is false)", "nodes", "when")
         outputs = last.refs[:1] if self.spec.outputs is None else \
             [self.lookup(out, scope, (), "outputs") for out in self.spec.outputs]
         return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs,
