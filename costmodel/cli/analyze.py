@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import list_profiles, load_profile, profile_summary
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
 from ..ops import REGISTRY

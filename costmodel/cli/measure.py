@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from ..api import load_graph
 from ..bridges.bench import TORCH_DTYPES, layer_lines, measurements_csv, summary_line
 from ..bridges.bench import bench as run_bench
-from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
+from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
 from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
 from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
+from ..graph import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, check_dtype, estimate
 from ..spec import load_spec
@@ -116,7 +116,7 @@ def validate(
     header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
     typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
-        from ..plots import save_figure
+        from ..plots import save_figure, scatter_figure
 
         title = f"{profile.name} vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
         for path in save_figure(scatter_figure(rows, title), plot):  # a PlotError exits 2 (user_errors)

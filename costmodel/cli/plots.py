@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..api import load_graph
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
 from ..vocab import Fusion

@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..analysis.metrics import group_by_prefix, path_prefix
-from ..api import load_graph
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, efficiency_for, load_profile
 from ..spec import Spec
 from ..vocab import BYTES_PER_ELEMENT, Fusion

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
-from ..api import load_graph
 from ..errors import PlotError, ReportError
 from ..fileio import temp_folder_beside, unwritable_reason
+from ..graph import load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
 from ..latency.model import STAGE_DEPTH
