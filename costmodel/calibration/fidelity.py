@@ -90,7 +90,8 @@ class Fidelity:
     flops_scale: float  # seconds per FLOP of the FLOPs-only predictor
 
 
-def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str) -> list[Point]:
+def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str,
+           precision: str = "uniform") -> list[Point]:
     """Predict every matched row on ``profile`` (``dtype``: None -> the row's dtype, else the spec's)."""
     sizes: dict[str, set[int | None]] = {}
     for m in matched:
@@ -98,7 +99,8 @@ def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | No
     out = []
     for m in matched:
         graph = m.graph()
-        summary = estimate(graph, profile, dtype=dtype or m.measurement.dtype, fusion=fusion).summary
+        summary = estimate(graph, profile, dtype=dtype or m.measurement.dtype, fusion=fusion,
+                           precision=precision).summary
         several = len(sizes[m.measurement.model]) > 1  # name the image size only where a model has several
         label = m.measurement.label if several else m.measurement.model
         out.append(Point(label, m.measurement.batch, summary.flops, m.measurement.latency_s, summary.latency_s,

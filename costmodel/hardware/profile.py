@@ -150,7 +150,10 @@ class HardwareProfile(_Model):
     peak: Peak
     memory: Memory
     caches: Caches = Field(default_factory=Caches)
-    launch_overhead_us: float = Field(ge=0, description="fixed cost per kernel launch / op dispatch")
+    launch_overhead_us: float = Field(ge=0, description="fixed device-side cost per kernel (CPU: per-op dispatch)")
+    host_overhead_us: float | None = Field(default=None, ge=0, description=(
+        "host time to issue one op to an accelerator in eager PyTorch (dispatch + launch call); it overlaps "
+        "the device's work. None/0: no separate host stream (CPUs)"))
     efficiency: Efficiency = Field(default_factory=Efficiency)
     sources: dict[str, Annotated[str, Field(min_length=1)]]
     calibration: Calibration | None = None
@@ -361,6 +364,8 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
     if caches.shared_memory_kb is not None:
         rows.append(("shared memory per SM/CU", f"{caches.shared_memory_kb:g} KB"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
+    if profile.host_overhead_us:
+        rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))
     eff = profile.efficiency
     rows.append(("efficiency", f"compute {eff.compute:g}, memory {eff.memory:g}"))
     for op_class, override in eff.per_op.items():
