@@ -69,12 +69,16 @@ class RatioStats:
     median: float
     worst: float  # the ratio with the largest |log r|
     median_error: float  # median |r - 1|
+    within_10: float = math.nan  # share of rows with |r - 1| <= 10 %
+    within_25: float = math.nan  # share of rows with |r - 1| <= 25 %
 
     @classmethod
     def of(cls, ratios: Sequence[float]) -> RatioStats:
         """Statistics of a non-empty list of ratios."""
-        return cls(statistics.median(ratios), max(ratios, key=lambda r: abs(math.log(r))),
-                   statistics.median(abs(r - 1) for r in ratios))
+        errors = [abs(r - 1) for r in ratios]
+        return cls(statistics.median(ratios), max(ratios, key=lambda r: abs(math.log(r))), statistics.median(errors),
+                   sum(e <= 0.10 + 1e-12 for e in errors) / len(errors),
+                   sum(e <= 0.25 + 1e-12 for e in errors) / len(errors))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..analysis.metrics import group_by_prefix, path_prefix
 from ..api import load_graph
 from ..graph import Graph, Layer
-from ..hardware import HardwareProfile, efficiency_for, load_profile
+from ..hardware import HardwareProfile, efficiency_for, load_profile, threaded
 from ..spec import Spec
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .precision import DEFAULT_PRECISION, Precision, plan
@@ -150,7 +150,9 @@ def kernel_terms(
     graph: Graph, profile: HardwareProfile, dtype: str, fusion: str = DEFAULT_FUSION,
     precision: str | Precision = DEFAULT_PRECISION,
 ) -> list[KernelTerms]:
-    """The kernels ``graph`` runs as on ``profile`` (in issue order, casts included), unpriced."""
+    """The kernels ``graph`` runs as on ``profile`` (in issue order, casts included), unpriced. A CPU profile is
+    taken as run with its default thread count (:func:`~costmodel.hardware.threaded`)."""
+    profile = threaded(profile)
     check_dtype(profile, dtype)
     sizes = plan(graph, dtype, precision)
     groups = group_layers(graph, fusion)
@@ -178,15 +180,17 @@ def kernel_terms(
 
 def estimate(
     graph: Graph, profile: HardwareProfile, *, dtype: str | None = None, fusion: str = DEFAULT_FUSION,
-    key: str | None = None, precision: str | Precision = DEFAULT_PRECISION,
+    key: str | None = None, precision: str | Precision = DEFAULT_PRECISION, threads: int | None = None,
 ) -> LatencyResult:
     """Roofline latency of ``graph`` (at its batch) on ``profile``; ``dtype`` overrides the graph's;
-    ``precision`` the precision policy (``uniform``, or ``amp``: autocast with ``dtype`` as the half type).
+    ``precision`` the precision policy (``uniform``, or ``amp``: autocast with ``dtype`` as the half type);
+    ``threads`` the thread count on a CPU profile (default: the profile's).
 
     Raises :class:`HardwareError` if the profile lists no peak for the dtype, ``ValueError`` for an unknown
     fusion mode or precision.
     """
     dtype = dtype or graph.dtype
+    profile = threaded(profile, threads)
     terms = kernel_terms(graph, profile, dtype, fusion, precision)
     priced = [price_kernel(t, profile) for t in terms]
     shares = timeline([max(c, m) for c, m in priced], launch_overhead(profile), host_overhead(profile))
