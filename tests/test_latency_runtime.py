@@ -87,7 +87,7 @@ def test_compile_keeps_library_kernels_and_fuses_the_rest() -> None:
 
 def test_host_overhead_sets_small_batch_latency_and_calibration_basis_agrees() -> None:
     graph = load_graph(RESNET, batch=1)
-    base = load_profile("rtx4090")
+    base = load_profile("rtx4090").model_copy(update={"host_overhead_us": None})
     host = base.model_copy(update={"host_overhead_us": 40.0})
     result = estimate(graph, host, dtype="fp16")
     n = result.summary.kernels

@@ -265,6 +265,34 @@ def fit(
                tuple(map(float, measured_s)), prior_weight)
 
 
+def leave_one_out(
+    bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+) -> list[float]:
+    """Each row's latency predicted by a profile fitted on all the other rows (seconds); needs 2+ rows."""
+    out = []
+    for i in range(len(bases)):
+        rest = [j for j in range(len(bases)) if j != i]
+        result = fit([bases[j] for j in rest], [measured_s[j] for j in rest], profile, prior_weight=prior_weight)
+        out.append(float(predict([bases[i]], with_parameters(pinned(profile), {n: result.values[n] for n in
+                                                                                 result.fitted}))[0]))
+    return out
+
+
+def identifiability_warnings(result: Fit) -> list[str]:
+    """Why the fitted factors may not mean what their names say: more parameters than rows, factors on a bound."""
+    warnings = []
+    rows, fitted = len(result.measured_s), len(result.fitted)
+    if fitted >= rows:
+        warnings.append(f"{fitted} parameters fitted on {rows} rows: the rows cannot determine them (the prior "
+                        "holds them); measure more models, ideally of different kinds (CNNs, ViTs, mobile nets)")
+    hit = [name for name in result.fitted if result.parameters[name].at_bound]
+    if hit:
+        warnings.append(f"{', '.join(hit)} ended on a bound: the model's structure, not the factor, is off "
+                        "for the ops it governs")
+    return warnings
+
+
 # ------------------------------------------------------------------------------- fitted profiles
 
 

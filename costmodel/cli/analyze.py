@@ -11,8 +11,18 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
-from ..hardware import list_profiles, load_profile, profile_summary
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
+from ..hardware import list_profiles, load_profile, profile_summary, threaded
+from ..latency import (
+    DEFAULT_FUSION,
+    DEFAULT_PRECISION,
+    FUSION_MODES,
+    PRECISIONS,
+    LatencyResult,
+    ModelLatency,
+    estimate,
+    sweep,
+)
+from ..latency.precision import HALF_TYPES
 from ..ops import REGISTRY
 from ..report import FORMATS, render
 from ..spec.schema import Spec
@@ -37,10 +47,18 @@ def analyze(
         help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")] = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
+    precision: Annotated[str, typer.Option(
+        help=f"precision policy for latency: {' | '.join(PRECISIONS)} (amp: torch.autocast with --dtype fp16 or "
+             "bf16 as the half type)")] = DEFAULT_PRECISION.value,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     check_choice("--format", fmt, FORMATS)
     check_dtype_fusion(dtype, fusion)
+    check_choice("--precision", precision, PRECISIONS)
+    if precision == "amp" and dtype not in HALF_TYPES:
+        raise fail("--precision amp needs --dtype fp16 or bf16 (the type autocast casts matmuls and convs to)")
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
@@ -52,15 +70,15 @@ def analyze(
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
     for name in dict.fromkeys(hw or []):
-        profile = load_profile(name)
+        profile = threaded(load_profile(name), threads)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue
-        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
+        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key, precision=precision))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
                            for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                              key=key, input_shapes=shapes)]
+                                              key=key, input_shapes=shapes, precision=precision)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
 
 

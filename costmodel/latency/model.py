@@ -106,6 +106,7 @@ class ModelLatency:
     overhead_share: float  # fraction of the latency that is launch overhead
     by_class: dict[str, float] = field(default_factory=dict)  # op class -> seconds
     by_stage: dict[str, float] = field(default_factory=dict)  # path prefix (depth 2) -> seconds
+    precision: str = "uniform"  # the precision policy (latency/precision.py): uniform, or amp with dtype as half
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def estimate(
 
     ops = [op_rows.get(layer.path) or _view_row(layer.path, layer.op) for layer in graph.layers]
     summary = summarize(graph.batch, profile, dtype, fusion, key or profile.key, ops, kernels)
-    return LatencyResult(summary, ops, kernels)
+    return LatencyResult(replace(summary, precision=Precision(precision).value), ops, kernels)
 
 
 def price_kernel(term: KernelTerms, profile: HardwareProfile) -> tuple[float, float]:
