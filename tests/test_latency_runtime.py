@@ -101,3 +101,19 @@ def test_host_overhead_sets_small_batch_latency_and_calibration_basis_agrees() -
     big = load_graph(RESNET, batch=256)
     assert estimate(big, host, dtype="fp16").summary.latency_s == pytest.approx(
         estimate(big, base, dtype="fp16").summary.latency_s + 40e-6, rel=1e-9)
+
+
+def test_plotted_ridge_of_a_fitted_profile_is_the_models() -> None:
+    from costmodel.hardware import OpEfficiency
+    from costmodel.plots.roofline import unit_roofs, units_used
+
+    base = load_profile("a100")
+    per_op = {"conv": OpEfficiency(compute=0.5, memory=0.9)}
+    fitted = base.model_copy(update={"efficiency": base.efficiency.model_copy(update={"per_op": per_op})})
+    result = estimate(load_graph(RESNET, batch=64), fitted, dtype="fp16")
+    roofs = unit_roofs(result, fitted, units_used(result, fitted))
+    conv = next(row for row in result.ops if row.op == "conv2d" and row.unit == "matrix")
+    matrix = next(unit for unit in roofs if unit.name == "matrix")
+    ceiling, bw = roofs[matrix]
+    # by hand: 312 TFLOP/s x 0.5 over 2039 GB/s x 0.9 = 85.0 FLOP/B (the profile-wide 0.75 / 0.85 would give 135)
+    assert ceiling / bw == pytest.approx(312e12 * 0.5 / (2039e9 * 0.9)) == pytest.approx(conv.ridge)

@@ -12,12 +12,13 @@ from pathlib import Path
 from ..analysis.metrics import group_by_prefix, path_prefix
 from ..api import load_graph
 from ..graph import Graph, Layer
-from ..hardware import HardwareProfile, efficiency_for, load_profile, threaded
+from ..hardware import HardwareProfile, load_profile, threaded
 from ..spec import Spec
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
     Unit,
+    attained_roof,
     bandwidth,
     check_dtype,
     efficiency_class,
@@ -213,14 +214,14 @@ def estimate(
         if not term.members:
             extra[term.consumer] = extra.get(term.consumer, 0.0) + float(total)
             continue
-        factors = [efficiency_for(profile, k) for k in term.keys]
-        memory_rate = bandwidth(profile) * factors[0][1]
-        compute = [c / f[0] for c, f in zip(term.compute_s, factors, strict=True)]
-        memory = [m / factors[0][1] for m in term.memory_s]
+        roofs = [attained_roof(profile, k, u.peak_flops) for k, u in zip(term.keys, term.units, strict=True)]
+        memory_rate = roofs[0][1]  # the kernel streams at its head op's memory efficiency
+        compute = [c * u.peak_flops / roof[0] for c, u, roof in zip(term.compute_s, term.units, roofs, strict=True)]
+        memory = [m * bandwidth(profile) / memory_rate for m in term.memory_s]
         weights = [max(c, m) for c, m in zip(compute, memory, strict=True)]
         for i, (layer, t) in enumerate(zip(term.members, term.traffic, strict=True)):
             share = busy * weights[i] / sum(weights) if sum(weights) else 0.0
-            rate = term.units[i].peak_flops * factors[i][0]
+            rate = roofs[i][0]
             op_rows[layer.path] = OpLatency(
                 path=layer.path, op=layer.op, op_class=layer.cost.op_class.value, kernel=term.name,
                 unit=term.units[i].name, flops=layer.cost.flops, dram_read=t.dram_read, dram_written=t.dram_written,
@@ -240,9 +241,9 @@ def price_kernel(term: KernelTerms, profile: HardwareProfile) -> tuple[float, fl
     """(compute, memory) seconds of one kernel with ``profile``'s efficiency factors: the one place a
     kernel's roofline terms are priced (calibration's :class:`~costmodel.calibration.fit.Basis` re-prices the
     same terms with arrays, and the tests check the two agree)."""
-    factors = [efficiency_for(profile, k) for k in term.keys]
-    compute = sum(c / f[0] for c, f in zip(term.compute_s, factors, strict=True))
-    return compute, sum(term.memory_s) / factors[0][1]
+    roofs = [attained_roof(profile, k, u.peak_flops) for k, u in zip(term.keys, term.units, strict=True)]
+    compute = sum(c * u.peak_flops / roof[0] for c, u, roof in zip(term.compute_s, term.units, roofs, strict=True))
+    return compute, sum(term.memory_s) * bandwidth(profile) / roofs[0][1]
 
 
 def _view_row(path: str, op: str) -> OpLatency:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..hardware import HardwareError, HardwareProfile
+from ..hardware import HardwareError, HardwareProfile, efficiency_for
 from ..ops.base import get_op
 
 MATRIX_CLASSES = frozenset({"gemm", "attention"})  # dense/grouped conv, linear, matmul, attention matmuls
@@ -94,6 +94,14 @@ def bandwidth(profile: HardwareProfile) -> float:
 def launch_overhead(profile: HardwareProfile) -> float:
     """Fixed cost per kernel on the device in seconds (on a CPU: the framework's per-op dispatch)."""
     return profile.launch_overhead_us * 1e-6
+
+
+def attained_roof(profile: HardwareProfile, key: str, peak_flops: float) -> tuple[float, float]:
+    """(FLOP/s, bytes/s) an op priced under efficiency ``key`` attains on a unit of ``peak_flops``: the peak times
+    its compute efficiency and the bandwidth times its memory efficiency. The ridge is their ratio. The latency
+    model, calibration and the roofline plot all take their roofs from here."""
+    compute, memory = efficiency_for(profile, key)
+    return peak_flops * compute, bandwidth(profile) * memory
 
 
 def host_overhead(profile: HardwareProfile) -> float:
