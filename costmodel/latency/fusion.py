@@ -27,12 +27,13 @@ from dataclasses import dataclass
 
 from ..graph import Graph, Layer, TensorRef
 from ..ops.base import numel
+from ..vocab import Fusion, OpClass
 from .precision import PrecisionPlan
 
-FUSION_MODES = ("none", "epilogue", "compile", "block")
-EPILOGUE_CLASSES = frozenset({"norm", "elementwise"})
+FUSION_MODES: tuple[str, ...] = Fusion.values()
+EPILOGUE_CLASSES = frozenset({OpClass.NORM, OpClass.ELEMENTWISE})  # fold into the kernel before them
 # Ops Inductor leaves to vendor libraries (extern kernels): everything on the matrix unit, depthwise convs too.
-EXTERN_CLASSES = frozenset({"gemm", "depthwise", "attention"})
+EXTERN_CLASSES = frozenset({OpClass.GEMM, OpClass.DEPTHWISE, OpClass.ATTENTION})
 
 
 @dataclass(frozen=True)
@@ -84,28 +85,28 @@ def _parent(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def group_layers(graph: Graph, mode: str) -> list[list[Layer]]:
+def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
     """Kernels as lists of (non-view) layers, in execution order; each kernel is a contiguous run."""
     if mode not in FUSION_MODES:
         raise ValueError(f"unknown fusion mode {mode!r}; choose one of {', '.join(FUSION_MODES)}")
     flow = _Dataflow(graph)
     ops = [layer for layer in graph.layers if not layer.cost.is_view]
-    if mode == "none":
+    if mode == Fusion.NONE:
         return [[layer] for layer in ops]
     kernels: list[list[Layer]] = []
     for layer in ops:
         last = {member.path for member in kernels[-1]} if kernels else set()
-        op_class = layer.cost.op_class.value
-        if mode == "compile":
+        op_class = layer.cost.op_class
+        if mode == Fusion.COMPILE:
             joins = (op_class not in EXTERN_CLASSES and bool(kernels)
-                     and kernels[-1][0].cost.op_class.value not in EXTERN_CLASSES)
+                     and kernels[-1][0].cost.op_class not in EXTERN_CLASSES)
         else:
             joins = op_class in EPILOGUE_CLASSES
         if joins and any(flow.root(r)[0] in last for r in layer.inputs):
             kernels[-1].append(layer)
         else:
             kernels.append([layer])
-    if mode in ("epilogue", "compile"):
+    if mode in (Fusion.EPILOGUE, Fusion.COMPILE):
         return kernels
     merged: list[list[Layer]] = []
     previous_block: str | None = None

@@ -14,6 +14,7 @@ from ..api import load_graph
 from ..graph import Graph, Layer
 from ..hardware import HardwareProfile, load_profile, threaded
 from ..spec import Spec
+from ..vocab import Fusion
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
@@ -30,8 +31,8 @@ from .roofline import (
     usable_cache_bytes,
 )
 
-DEFAULT_FUSION = "none"  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
-CAST_FUSIONS = ("none", "compile")  # runtimes that cast at run time (an inference engine stores half weights)
+DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
+CAST_FUSIONS = (Fusion.NONE, Fusion.COMPILE)  # runtimes that cast at run time (an engine stores half weights)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
 
 

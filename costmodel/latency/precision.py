@@ -25,28 +25,20 @@ bytes at which each op reads its weights, the dtype each op computes in, and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
-from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph, Layer, TensorRef
 from ..ops.base import get_op, numel
+from ..vocab import BYTES_PER_ELEMENT, Dtype, OpClass, Precision
 
-FP32 = "fp32"
-HALF_TYPES = frozenset({"fp16", "bf16"})
-
-
-class Precision(str, Enum):
-    """How element types are assigned to tensors and ops (see the module docstring)."""
-
-    UNIFORM = "uniform"
-    AMP = "amp"
+FP32 = Dtype.FP32
+HALF_TYPES = frozenset({Dtype.FP16, Dtype.BF16})
 
 
 DEFAULT_PRECISION = Precision.UNIFORM
-PRECISIONS: tuple[str, ...] = tuple(p.value for p in Precision)
+PRECISIONS: tuple[str, ...] = Precision.values()
 
 # Op classes whose ops autocast runs in the half type (convolutions of every kind, linear, matmul, attention).
-HALF_CLASSES = frozenset({"gemm", "depthwise", "attention"})
+HALF_CLASSES = frozenset({OpClass.GEMM, OpClass.DEPTHWISE, OpClass.ATTENTION})
 # Registered op names autocast runs in fp32 (PyTorch's autocast fp32 list; rms_norm treated like layer_norm).
 FP32_OPS = frozenset({"layer_norm", "group_norm", "rms_norm", "softmax"})
 # Ops that keep their input's type even though they own fp32 parameters.
@@ -139,7 +131,7 @@ def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISIO
     for layer in graph.layers:
         roots = [_root(layers, ref) for ref in layer.inputs]
         in_bytes = [tensors[r] for r in roots]
-        name, op_class = get_op(layer.op).name, layer.cost.op_class.value
+        name, op_class = get_op(layer.op).name, layer.cost.op_class
         if layer.cost.is_view:
             out, op_dtype, weight = (in_bytes[0] if in_bytes else half), dtype, half
         elif op_class in HALF_CLASSES:
