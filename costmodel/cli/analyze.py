@@ -57,7 +57,7 @@ def analyze(
         try:
             check_precision(precision, dtype or "fp32")
         except ValueError as exc:
-            raise fail(f"--precision: {exc}") from None
+            raise fail(str(exc)) from None
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
