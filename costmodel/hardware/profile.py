@@ -178,10 +178,11 @@ class HardwareProfile(_Model):
         if self.efficiency.memory is None:
             default = HBM_MEMORY_EFFICIENCY if self.memory.is_hbm else OTHER_MEMORY_EFFICIENCY
             self.efficiency = self.efficiency.model_copy(update={"memory": default})
-        if self.cpu is not None and "fp32" in self.peak.vector:
+        fp32 = self.peak.vector.get(Dtype.FP32)
+        if self.cpu is not None and fp32 is not None:
             computed = self.cpu.cores * self.cpu.flop_per_cycle_fp32 * self.cpu.clock_ghz / 1000
-            if abs(self.peak.vector["fp32"] / computed - 1) > 0.02:
-                raise ValueError(f"peak.vector.fp32 {self.peak.vector['fp32']:g} TFLOP/s disagrees with cpu: cores x "
+            if abs(fp32 / computed - 1) > 0.02:
+                raise ValueError(f"peak.vector.fp32 {fp32:g} TFLOP/s disagrees with cpu: cores x "
                                  f"flop_per_cycle_fp32 x clock_ghz = {computed:.4g} TFLOP/s")
         required = [f"peak.{unit}.{dtype}" for unit in UNITS for dtype in getattr(self.peak, unit)]
         required.append("memory.bandwidth_gbs")

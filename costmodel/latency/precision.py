@@ -80,7 +80,7 @@ class PrecisionPlan:
     @property
     def half_bytes(self) -> int:
         """Bytes per element of ``dtype`` (what a cast before a half-precision op writes)."""
-        return BYTES_PER_ELEMENT[self.dtype]
+        return BYTES_PER_ELEMENT[Dtype(self.dtype)]
 
     def bytes_of(self, tensor: Tensor) -> int:
         """Bytes per element of a (non-view) tensor or graph input."""
@@ -113,6 +113,7 @@ def _root(layers: dict[str, Layer], ref: TensorRef) -> Tensor:
 def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISION) -> PrecisionPlan:
     """The element types ``precision`` gives ``graph``'s tensors and ops, with ``dtype`` the (half) type."""
     policy = check_precision(precision, dtype)
+    dtype = Dtype(dtype)
     size = BYTES_PER_ELEMENT
     layers = {layer.path: layer for layer in graph.layers}
     if policy is Precision.UNIFORM:
