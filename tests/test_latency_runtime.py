@@ -117,3 +117,23 @@ def test_plotted_ridge_of_a_fitted_profile_is_the_models() -> None:
     ceiling, bw = roofs[matrix]
     # by hand: 312 TFLOP/s x 0.5 over 2039 GB/s x 0.9 = 85.0 FLOP/B (the profile-wide 0.75 / 0.85 would give 135)
     assert ceiling / bw == pytest.approx(312e12 * 0.5 / (2039e9 * 0.9)) == pytest.approx(conv.ridge)
+
+
+def test_cli_threads_and_calibrate_reports_leave_one_out(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", str(RESNET), "--hw", "epyc_zen5_vm", "--threads", "2", "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    assert "AMD EPYC Zen 5 dev VM (2 threads)" in result.output
+    # 6 rows of the CPU fixture: in-sample and leave-one-out side by side, and a warning (7 parameters >= 6 rows)
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen5_vm_1t.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(rows[header:header + 7]) + "\n")
+    result = runner.invoke(app, ["calibrate", str(few), "--hw", "epyc_zen5_vm", "-o", str(tmp_path / "fit.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "in-sample" in result.output and "leave-one-out" in result.output
+    assert "warning:" in result.output
