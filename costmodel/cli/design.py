@@ -56,7 +56,8 @@ def design_run(
         Convention, "--convention", help="paper | official (TinyNAS's scoring and budget counting; the default "
         "with --preset and the super-block spaces)")] = None,
     strides: Annotated[str | None, typer.Option(
-        help="super-block spaces: stride of each super-block, e.g. 2,2,2,1,2 (default)")] = None,
+        help="super-block spaces: stride of each super-block (default: k1kxk1 2,2,2,1,2 as DeepMAD-R*, "
+             "k1dwsek1 1,2,2,2,2 as DeepMAD-29M-224)")] = None,
     head: Annotated[int | None, typer.Option(min=1, help="super-block spaces: 1x1 head conv channels")] = None,
     mid_ratio: Annotated[str | None, typer.Option(
         help="bounds of inner to output channels, LO,HI (default: resnet 0.125,1; mbconv 4,6; convnext 1,6; "
