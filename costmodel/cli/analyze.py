@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import list_profiles, load_profile, profile_summary, threaded
-from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..latency.precision import check_precision
 from ..ops import REGISTRY
 from ..report import render
@@ -76,8 +76,8 @@ def analyze(
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key, precision=precision))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
-                           for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                              key=key, input_shapes=shapes, precision=precision)]
+                           for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
+                                                    key=key, precision=precision)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
 
 

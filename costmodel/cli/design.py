@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..vocab import Convention, Dtype, Format
 from .common import FormatOption, app, check_choice, choice_option, fail, parse_inputs, user_errors, write_output
 
@@ -136,9 +136,9 @@ def design_run(
                 graph = load_graph(path)
                 references.append((graph.name, analyze_graph(graph).totals.macs,
                                    score_graph(graph, beta=beta).objective))
-            plot_frontier(results, plot, references,
-                          f"DeepMAD frontier: {space} space, {resolution} px, rho <= {rho:g}")
-            typer.echo(f"wrote {plot}", err=True)
+            for path in plot_frontier(results, plot, references,
+                                      f"DeepMAD frontier: {space} space, {resolution} px, rho <= {rho:g}"):
+                typer.echo(f"wrote {path}", err=True)
         if all(isinstance(r, Exception) for r in results):
             raise typer.Exit(code=2)
         return

@@ -28,7 +28,8 @@ import numpy as np
 import yaml
 from scipy.optimize import minimize
 
-from ..api import analyze, load_graph
+from ..analysis import analyze_graph
+from ..graph import load_graph
 from ..spec import Spec, parse_spec
 from .entropy import DEFAULT_BETA, DesignError, Score, default_alphas, score_graph
 from .space import (
@@ -641,8 +642,9 @@ def design(
         else:
             best, relaxed_value, latency_s = _within_latency(problem, seeds, latency[0], latency[1], notes)
     spec = design_spec(best)
-    analysis = analyze(spec)
-    graph_score = score_graph(load_graph(spec), problem.alphas, problem.beta)
+    graph = load_graph(spec)
+    analysis = analyze_graph(graph)
+    graph_score = score_graph(graph, problem.alphas, problem.beta)
     b = problem.budget
     if not (analysis.totals.macs <= b.macs and (b.params is None or analysis.totals.params <= b.params)
             and graph_score.rho <= b.rho):  # the closed forms are exact (tests/test_design.py): a regression guard

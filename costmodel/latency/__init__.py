@@ -13,12 +13,12 @@ from .model import (
     ModelLatency,
     OpLatency,
     aggregate_ops,
+    batch_sweep,
     estimate,
     estimate_spec,
     kernel_terms,
     price_kernel,
     summarize,
-    sweep,
 )
 from .precision import DEFAULT_PRECISION, PRECISIONS, Precision, check_precision, plan
 from .roofline import (
@@ -56,6 +56,7 @@ __all__ = [
     "Roofline",
     "Unit",
     "aggregate_ops",
+    "batch_sweep",
     "check_dtype",
     "efficiency_class",
     "estimate",
@@ -65,7 +66,6 @@ __all__ = [
     "kernel_traffic",
     "kernel_roofline",
     "summarize",
-    "sweep",
     "unit_for",
     "usable_cache_bytes",
 ]
