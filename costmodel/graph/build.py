@@ -53,16 +53,25 @@ class Graph:
     inputs: dict[str, Shape]
     layers: list[Layer]
     outputs: list[TensorRef]
-    dag: nx.DiGraph = field(repr=False)
 
     def shape(self, ref: TensorRef) -> Shape:
         """The shape of a tensor."""
         if ref.node.startswith("input:"):
             return self.inputs[ref.node[len("input:"):]]
+        if self._by_path is None:
+            self._by_path = {layer.path: layer for layer in self.layers}
         return self._by_path[ref.node].cost.outputs[ref.index]
 
     def __post_init__(self) -> None:
-        self._by_path = {layer.path: layer for layer in self.layers}
+        self._by_path: dict[str, Layer] | None = None
+        self._dag: nx.DiGraph | None = None
+
+    @property
+    def dag(self) -> nx.DiGraph:
+        """The networkx DAG over input names and layer paths (built on first use: the analyses do not need it)."""
+        if self._dag is None:
+            self._dag = _dag(self.inputs, self.layers)
+        return self._dag
 
 
 @dataclass
@@ -295,8 +304,7 @@ class _Builder:
         scope, last = self.body(self.spec.nodes, self.globals, "", bound, TensorRef(f"input:{next(iter(inputs))}"))
         outputs = last.refs[:1] if self.spec.outputs is None else \
             [self.lookup(out, scope, (), "outputs") for out in self.spec.outputs]
-        return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs,
-                     _dag(inputs, self.layers))
+        return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs)
 
 
 def uses_repeat_index(condition: bool | str | None) -> bool:
@@ -318,7 +326,4 @@ def build_graph(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> Graph:
     """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's."""
-    graph = _Builder(spec, file).build(batch or spec.batch, input_shapes)
-    if not nx.is_directed_acyclic_graph(graph.dag):  # guaranteed by construction; checked for safety
-        raise SpecError("the expanded graph has a cycle", file=file)
-    return graph
+    return _Builder(spec, file).build(batch or spec.batch, input_shapes)  # acyclic by construction
