@@ -219,3 +219,35 @@ def test_space_errors_are_one_line(body: str, message: str, tmp_path: Path) -> N
     assert code == 2
     assert text.startswith("error: ") and message in text and text.count("\n") == 1, text
     assert not out.exists() and not (tmp_path / "out.parquet.partial").exists()
+
+
+# -- pictures -------------------------------------------------------------------------------------------------------
+
+def test_pareto_mask_matches_brute_force() -> None:
+    import numpy as np
+
+    from costmodel.plots import pareto_mask
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 30, 400).astype(float), rng.integers(0, 30, 400).astype(float)
+    dominated = [any((x[j] <= x[i] and y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(len(x)))
+                 for i in range(len(x))]
+    mask = pareto_mask(x, y)
+    # ties (same x and y) keep one representative; every kept point is non-dominated and covers its duplicates
+    assert not any(mask[i] and dominated[i] for i in range(len(x)))
+    kept = {(x[i], y[i]) for i in range(len(x)) if mask[i]}
+    assert kept == {(x[i], y[i]) for i in range(len(x)) if not dominated[i]}
+
+
+def test_plot_sweep_writes_three_figures(tmp_path: Path) -> None:
+    out = tmp_path / "ofa.parquet"
+    code, text = _cli("sweep", str(SPACES / "ofa_mbv3.yaml"), "--samples", "60", "--hw", "a100", "--hw", "pixel4",
+                      "-o", str(out), "--workers", "1")
+    assert code == 0, text
+    code, text = _cli("plot", "sweep", str(out), "--color-by", "depth", "--device", "pixel4")
+    assert code == 0, text
+    for kind in ("pareto", "edf", "latency_macs"):
+        for suffix in (".png", ".svg"):
+            assert (tmp_path / f"ofa_{kind}{suffix}").stat().st_size > 1000
+    code, text = _cli("plot", "sweep", str(out), "--color-by", "nosuch")
+    assert code == 2 and "not a variable" in text

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..sweep import Engine, Sampler, Sweep
+from ..sweep.choices import Engine, Sampler
 from .common import app, fail, user_errors
+from .plots import plot_app
 from .progress import track
 
 
@@ -33,6 +34,8 @@ def sweep(
 ) -> None:
     """Draw candidates of SPACE, analyse each (params, MACs, FLOPs, activations, peak memory, DeepMAD entropy
     and effectiveness, latency and throughput per --hw) and write those meeting the constraints to --output."""
+    from ..sweep import Sweep
+
     if scheduler is not None and engine is not Engine.DASK:
         raise fail("--scheduler needs --engine dask")
     run = Sweep(space, hw or [], output, samples=samples, seed=seed, sampler=sampler, resume=resume)
@@ -53,3 +56,54 @@ def sweep(
     typer.echo(f"wrote {output}: " + "\n".join(summary.lines()), err=True)
     typer.echo(f"{drawn_now} candidates in {seconds:.1f} s ({drawn_now / max(seconds, 1e-9):,.0f} candidates/s)",
                err=True)
+
+
+@plot_app.command("sweep")
+@user_errors
+def plot_sweep(
+    results: Annotated[Path, typer.Argument(help="results of costmodel sweep (.parquet or .csv)")],
+    metric: Annotated[str, typer.Option(
+        help="column for the Pareto front's y axis (larger is better), e.g. entropy or throughput.a100")] = "entropy",
+    color_by: Annotated[str | None, typer.Option(
+        "--color-by", help="variable colouring latency vs MACs (default: the first one; lists by their sum)")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="device of the latency-vs-MACs figure (a latency.DEVICE column; default: the first)")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="output stem: writes STEM_pareto, STEM_edf and STEM_latency_macs (.png, .svg); "
+        "default: the results file's stem")] = None,
+) -> None:
+    """Pareto front (METRIC vs latency per device), complexity EDFs and latency vs MACs of a sweep's results."""
+    from ..plots import complexity_edf_figure, latency_macs_figure, numeric_column, save_figure, sweep_pareto_figure
+    from ..sweep import read_results
+
+    frame = read_results(results)
+    if frame.empty:
+        raise fail(f"{results}: no candidates to plot")
+    devices = [c.split(".", 1)[1] for c in frame.columns if c.startswith("latency.")]
+    if metric not in frame.columns:
+        raise fail(f"--metric {metric!r} is not a column of {results} (columns: {', '.join(frame.columns)})")
+    if not devices:
+        raise fail(f"{results} has no latency columns: sweep with --hw")
+    device = device or devices[0]
+    if device not in devices:
+        raise fail(f"--device {device!r}: {results} has latency for {', '.join(devices)}")
+    first_metric = list(frame.columns).index("params")
+    variables = list(frame.columns[1:first_metric])
+    color_by = color_by or (variables[0] if variables else None)
+    if color_by not in variables:
+        raise fail(f"--color-by {color_by!r} is not a variable of {results} (variables: {', '.join(variables)})")
+    stem = (output.with_suffix("") if output and output.suffix in (".png", ".svg") else output) or \
+        results.with_suffix("")
+    name = f"{results.stem} ({len(frame)} candidates)"
+    latency = {d: frame[f"latency.{d}"].to_numpy(float) for d in devices}
+    figures = {
+        "pareto": sweep_pareto_figure(latency, frame[metric].to_numpy(float), metric, f"{name}: {metric} vs latency"),
+        "edf": complexity_edf_figure({"macs": frame["macs"].to_numpy(float), "params": frame["params"].to_numpy(float),
+                                      **{f"latency.{d}": v for d, v in latency.items()}}, f"{name}: complexity EDFs"),
+    }
+    colour, prefix = numeric_column(list(frame[color_by]))
+    figures["latency_macs"] = latency_macs_figure(frame["macs"].to_numpy(float), latency[device], colour,
+                                                  f"{prefix}{color_by}", device, f"{name}: latency vs MACs")
+    for kind, fig in figures.items():
+        for path in save_figure(fig, stem.with_name(f"{stem.name}_{kind}")):
+            typer.echo(f"wrote {path}", err=True)

@@ -14,19 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
+from .choices import Engine
 from .evaluate import ChunkResult, Device, Evaluator
 from .sample import BLOCK, Sampler, draw
 from .space import Space, SpaceError
-
-
-class Engine(str, Enum):
-    """Where the chunks run."""
-
-    LOCAL = "local"
-    DASK = "dask"
 
 
 @dataclass(frozen=True)

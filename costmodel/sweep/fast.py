@@ -51,6 +51,7 @@ from ..spec.expressions import expression_names
 from .evaluate import Device, Metrics
 
 Key = tuple[Any, ...]
+MAX_FRAGMENTS = 200_000  # cached fragments per evaluator (a few kB each)
 
 
 @dataclass
@@ -84,6 +85,23 @@ class _Search:
     traces: dict[str, tuple[list[Layer], str | None]] = field(default_factory=dict)
 
 
+class _Rates:
+    """Per device: an op's attained FLOP/s (its unit's peak x compute efficiency) and memory-efficiency factor,
+    looked up once per op and class."""
+
+    def __init__(self, profile: HardwareProfile, dtype: str) -> None:
+        self.profile, self.dtype = profile, dtype
+        self.cache: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def __call__(self, op: str, op_class: str) -> tuple[float, float]:
+        found = self.cache.get((op, op_class))
+        if found is None:
+            compute, memory = efficiency_for(self.profile, efficiency_class(op, op_class))
+            found = self.cache[(op, op_class)] = (unit_for(self.profile, op_class, self.dtype).peak_flops * compute,
+                                                  memory)
+        return found
+
+
 class Fragment:
     """One cached top-level instance: its layers, its value in the caller's scope, and its summaries."""
 
@@ -95,7 +113,7 @@ class Fragment:
         self.summarized = False
 
     def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int,
-                  devices: Sequence[tuple[HardwareProfile, str]]) -> None:
+                  devices: Sequence[_Rates]) -> None:
         """Sums, liveness and per-device kernel latencies (``owners``: the buffer each outside tensor aliases)."""
         layers = self.layers
         self.sums = (sum(la.cost.params for la in layers), sum(la.cost.macs for la in layers),
@@ -142,8 +160,8 @@ class Fragment:
         self.last_kernel = self.kernels[-1].path if self.kernels else None
         self.first: list[_Kernel] = []
         self.rest: list[list[float]] = []
-        for profile, dtype in devices:
-            first, rest = self._latencies(profile, dtype, width, owner, shape)
+        for rates in devices:
+            first, rest = self._latencies(rates, width, owner, shape)
             self.first.append(first)
             self.rest.append(rest)
         self.searches: dict[Key, _Search] = {}
@@ -151,18 +169,17 @@ class Fragment:
                                            if ref.node not in self.by_path and not ref.node.startswith("input:")))
         self.summarized = True
 
-    def _latencies(self, profile: HardwareProfile, dtype: str, width: int, owner: Any,
-                   shape: Any) -> tuple[Any, list[float]]:
+    def _latencies(self, rates: _Rates, width: int, owner: Any, shape: Any) -> tuple[Any, list[float]]:
         """Unfused kernels, as latency.estimate and fusion.kernel_traffic price them: weights, extra tables and
         outputs from/to DRAM; each distinct tensor read (a partial view is its own tensor) from the on-chip cache
         when the kernel just before produced it and it fits, else from DRAM."""
+        profile = rates.profile
         bw, launch, cache = bandwidth(profile), launch_overhead(profile), usable_cache_bytes(profile)
         first: _Kernel | None = None
         rest: list[float] = []
         previous: str | None = None
         for layer in self.kernels:
-            factors = efficiency_for(profile, efficiency_class(layer.op, layer.cost.op_class.value))
-            rate = unit_for(profile, layer.cost.op_class.value, dtype).peak_flops * factors[0]
+            rate, memory_factor = rates(layer.op, layer.cost.op_class.value)
             fixed = (layer.cost.params + layer.cost.extra_read_elems) * width + \
                 sum(numel(s) for s in layer.cost.outputs) * width
             seen: set[tuple[TensorRef, TensorRef | None]] = set()
@@ -174,7 +191,7 @@ class Fragment:
                     continue
                 seen.add(key)
                 reads.append((root.node, numel(shape(ref)) * width))
-            kernel = _Kernel(layer.cost.flops / rate, bw * factors[1], fixed, tuple(reads), launch, cache)
+            kernel = _Kernel(layer.cost.flops / rate, bw * memory_factor, fixed, tuple(reads), launch, cache)
             if first is None:
                 first = kernel
             else:
@@ -259,6 +276,8 @@ class _FragmentBuilder(_Builder):
             layers = self.layers[first:]
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
                                                 for k, out in enumerate(la.cost.outputs)})
+            if len(cache) >= MAX_FRAGMENTS:  # a space of endless variety: start again rather than grow
+                cache.clear()
             cache[key] = fragment
         else:  # later nodes read only the tensors it hands on (and the buffers they alias)
             self.layers.extend(fragment.layers)
@@ -301,7 +320,7 @@ class FastAnalyzer:
         self.width = BYTES_PER_ELEMENT[self.dtype]
         for device in self.devices:
             check_dtype(device.profile, self.dtype)
-        self.device_dtypes = [(device.profile, self.dtype) for device in self.devices]
+        self.device_dtypes = [_Rates(device.profile, self.dtype) for device in self.devices]
         self.fragments: dict[Key, Fragment] = {}
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
@@ -427,7 +446,7 @@ class FastAnalyzer:
 def _names(value: Any) -> set[str]:
     """Names every expression string inside ``value`` mentions."""
     if isinstance(value, str):
-        return expression_names(value)
+        return set(expression_names(value))
     if isinstance(value, list | tuple):
         return set().union(*(_names(v) for v in value)) if value else set()
     if isinstance(value, dict):

@@ -14,22 +14,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from .choices import Sampler
 from .space import Space, SpaceError
 
 BLOCK = 1024  # candidates per random-generation block (and per chunk of work)
-
-
-class Sampler(str, Enum):
-    """How candidates are drawn."""
-
-    RANDOM = "random"
-    GRID = "grid"
-    SOBOL = "sobol"
 
 
 def grid_levels(space: Space) -> list[list[Any]]:

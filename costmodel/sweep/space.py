@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..errors import SpecError
 from ..spec import Spec, load_spec
@@ -50,6 +50,7 @@ class Variable(BaseModel):
     log_uniform: tuple[float, float] | None = Field(None, description="float range, uniform in log: lo > 0")
     levels: int | None = Field(None, ge=1, description="grid points of a float range (grid sampling only)")
     size: int | list[int] | None = Field(None, description="per-stage list: n draws, or [n, m] nested lists")
+    _finite: list[Any] | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Variable:
@@ -65,6 +66,7 @@ class Variable(BaseModel):
         sizes = self.shape
         if not 1 <= len(sizes) <= 2 and sizes or any(n < 1 for n in sizes):
             raise ValueError("size must be a positive count or [count, count]")
+        self._finite = self.levels_list() if self.levels is None else None  # drawn from: choices, an int range
         return self
 
     @property
@@ -97,7 +99,7 @@ class Variable(BaseModel):
 
     def value(self, u: float) -> Any:
         """The value of one coordinate at ``u`` in [0, 1)."""
-        finite = self.levels_list() if self.levels is None else None
+        finite = self._finite
         if finite is not None:
             return finite[min(int(u * len(finite)), len(finite) - 1)]
         if self.uniform is not None:
