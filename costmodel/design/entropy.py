@@ -24,18 +24,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import SpecError
+from ..errors import DesignError
 from ..graph import Graph, Layer
+from ..ops import get_op
 
 DEFAULT_BETA = 10.0
 
 
-class DesignError(SpecError):
-    """A design question that has no answer: a layout that does not fit, a network with no conv stages."""
-
 LAST_STAGE_ALPHA = 8.0
-POOLING_OPS = frozenset({"reduce_mean", "global_avg_pool", "global_max_pool", "adaptive_avg_pool2d",
-                         "adaptive_max_pool2d"})
 
 
 def default_alphas(stages: int) -> list[float]:
@@ -140,7 +136,8 @@ def score(
 # -- reading a graph --------------------------------------------------------------------------------------
 
 def _is_conv(layer: Layer) -> bool:
-    return layer.op == "conv2d"
+    """A plain 2-D convolution (the registry's ``conv_rank``): what DeepMAD's main path counts."""
+    return get_op(layer.op).conv_rank == 2
 
 
 def _spatial_area(shape: Sequence[int]) -> int:
@@ -165,7 +162,7 @@ def path_step(layer: Layer, convs: dict[str, int], previous: dict[str, str | Non
     source it comes through (``previous``) and whether its output derives only from a globally pooled tensor
     (``pooled``); the dicts must hold every layer it reads."""
     sources = [ref.node for ref in layer.inputs if not ref.node.startswith("input:")]
-    if layer.op in POOLING_OPS:
+    if get_op(layer.op).global_pool:
         pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
     else:
         pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import analyze_graph
-from ..design.entropy import DesignError, score_graph
-from ..errors import SpecError
+from ..design.entropy import score_graph
+from ..errors import DesignError, SpecError
 from ..graph import build_graph
 from ..hardware import HardwareProfile
 from ..latency import estimate

@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..design.entropy import DesignError, chain_stages, path_step, score, trace_back
+from ..design.entropy import chain_stages, path_step, score, trace_back
 from ..dtypes import BYTES_PER_ELEMENT
+from ..errors import DesignError
 from ..graph import Layer, TensorRef
 from ..graph.build import _Builder, _Value, uses_repeat_index
 from ..hardware import HardwareProfile, efficiency_for
