@@ -119,7 +119,7 @@ def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str |
     try:
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None)
+                                   dashboard_address="127.0.0.1:0")
             client = Client(cluster)
         else:
             client = Client(scheduler, timeout=30)
