@@ -10,15 +10,14 @@ only on a miss. Each cached piece (a *fragment*) keeps, computed once:
 - its parameter, MAC, FLOP and activation sums;
 - its liveness: the live bytes of the buffers born and freed inside it at each of its steps, and the first
   and last steps of the buffers it reads from or hands to other fragments;
-- per device, the roofline latency of each of its kernels (unfused: one kernel per non-view layer), except
-  the first kernel's, whose inputs may come from the on-chip cache if the kernel just before it (in another
-  fragment) produced them: that one is finished per candidate;
 - DeepMAD's main-path search over its layers (:func:`~costmodel.design.entropy.path_step`), per state of the
   tensors it reads.
 
-A candidate then costs a walk over its fragments. The figures are the full analyzer's exactly (the same
-integers; latencies summed in the same order): ``tests/test_sweep.py`` compares them on random candidates of
-every shipped space. Only the unfused latency model (``--fusion none``, the default) has a fast path.
+Latency is the latency model's own answer (:func:`~costmodel.latency.estimate`) on the graph the fragments
+make up (its host-dispatch timeline runs over the whole sequence of kernels).
+
+A candidate then costs a walk over its fragments plus the latency model. The figures are the full analyzer's
+exactly: ``tests/test_sweep.py`` compares them on random candidates of every shipped space.
 """
 
 from __future__ import annotations
@@ -35,16 +34,8 @@ from ..dtypes import BYTES_PER_ELEMENT
 from ..errors import DesignError
 from ..graph import Layer, TensorRef
 from ..graph.build import _Builder, _Value, uses_repeat_index
-from ..hardware import HardwareProfile, efficiency_for
-from ..latency.roofline import (
-    bandwidth,
-    check_dtype,
-    efficiency_class,
-    kernel_roofline,
-    launch_overhead,
-    unit_for,
-    usable_cache_bytes,
-)
+from ..latency import estimate
+from ..latency.roofline import check_dtype
 from ..ops import REGISTRY
 from ..ops.base import Shape, numel
 from ..spec import Spec
@@ -53,26 +44,6 @@ from .evaluate import Device, Metrics
 
 Key = tuple[Any, ...]
 MAX_FRAGMENTS = 200_000  # cached fragments per evaluator (a few kB each)
-
-
-@dataclass
-class _Kernel:
-    """A device's view of a fragment's first kernel, finished per candidate (its reads may hit the cache)."""
-
-    compute_s: float
-    memory_rate: float  # bytes/s
-    dram_bytes: int  # weights, extra tables and outputs: always DRAM
-    reads: tuple[tuple[str, int], ...]  # (producing layer, bytes) of each distinct tensor it reads
-    overhead_s: float
-    cache_bytes: float
-
-    def latency(self, previous: str | None) -> float:
-        """Seconds, when ``previous`` is the layer of the kernel just before."""
-        dram = self.dram_bytes
-        for producer, size in self.reads:
-            if producer != previous or size > self.cache_bytes:
-                dram += size
-        return kernel_roofline(self.compute_s, dram / self.memory_rate, self.overhead_s).latency_s
 
 
 @dataclass
@@ -86,23 +57,6 @@ class _Search:
     traces: dict[str, tuple[list[Layer], str | None]] = field(default_factory=dict)
 
 
-class _Rates:
-    """Per device: an op's attained FLOP/s (its unit's peak x compute efficiency) and memory-efficiency factor,
-    looked up once per op and class."""
-
-    def __init__(self, profile: HardwareProfile, dtype: str) -> None:
-        self.profile, self.dtype = profile, dtype
-        self.cache: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def __call__(self, op: str, op_class: str) -> tuple[float, float]:
-        found = self.cache.get((op, op_class))
-        if found is None:
-            compute, memory = efficiency_for(self.profile, efficiency_class(op, op_class))
-            found = self.cache[(op, op_class)] = (unit_for(self.profile, op_class, self.dtype).peak_flops * compute,
-                                                  memory)
-        return found
-
-
 class Fragment:
     """One cached top-level instance: its layers, its value in the caller's scope, and its summaries."""
 
@@ -113,9 +67,8 @@ class Fragment:
         self.by_path = {layer.path: layer for layer in layers}
         self.summarized = False
 
-    def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int,
-                  devices: Sequence[_Rates]) -> None:
-        """Sums, liveness and per-device kernel latencies (``owners``: the buffer each outside tensor aliases)."""
+    def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int) -> None:
+        """Sums and liveness (``owners``: the buffer each outside tensor aliases)."""
         layers = self.layers
         self.sums = (sum(la.cost.params for la in layers), sum(la.cost.macs for la in layers),
                      sum(la.cost.flops for la in layers), sum(la.cost.gemm_outputs for la in layers))
@@ -157,48 +110,10 @@ class Fragment:
         self.reads = list(outside_last.items())
         self.value_owners = [(ref, owner(ref)) for ref in self.value.refs]
         self.handed_shapes = {ref: shape(ref) for pair in self.value_owners for ref in pair}
-        self.kernels = [layer for layer in layers if not layer.cost.is_view]
-        self.last_kernel = self.kernels[-1].path if self.kernels else None
-        self.first: list[_Kernel] = []
-        self.rest: list[list[float]] = []
-        for rates in devices:
-            first, rest = self._latencies(rates, width, owner, shape)
-            self.first.append(first)
-            self.rest.append(rest)
         self.searches: dict[Key, _Search] = {}
         self.outside = tuple(dict.fromkeys(ref.node for layer in layers for ref in layer.inputs
                                            if ref.node not in self.by_path and not ref.node.startswith("input:")))
         self.summarized = True
-
-    def _latencies(self, rates: _Rates, width: int, owner: Any, shape: Any) -> tuple[Any, list[float]]:
-        """Unfused kernels, as latency.estimate and fusion.kernel_traffic price them: weights, extra tables and
-        outputs from/to DRAM; each distinct tensor read (a partial view is its own tensor) from the on-chip cache
-        when the kernel just before produced it and it fits, else from DRAM."""
-        profile = rates.profile
-        bw, launch, cache = bandwidth(profile), launch_overhead(profile), usable_cache_bytes(profile)
-        first: _Kernel | None = None
-        rest: list[float] = []
-        previous: str | None = None
-        for layer in self.kernels:
-            rate, memory_factor = rates(layer.op, layer.cost.op_class.value)
-            fixed = (layer.cost.params + layer.cost.extra_read_elems) * width + \
-                sum(numel(s) for s in layer.cost.outputs) * width
-            seen: set[tuple[TensorRef, TensorRef | None]] = set()
-            reads = []
-            for ref in layer.inputs:
-                root = owner(ref)
-                key = (root, None if numel(shape(ref)) == numel(shape(root)) else ref)
-                if key in seen:
-                    continue
-                seen.add(key)
-                reads.append((root.node, numel(shape(ref)) * width))
-            kernel = _Kernel(layer.cost.flops / rate, bw * memory_factor, fixed, tuple(reads), launch, cache)
-            if first is None:
-                first = kernel
-            else:
-                rest.append(kernel.latency(previous))
-            previous = layer.path
-        return first, rest
 
     def search(self, state: dict[str, tuple[int, bool]]) -> _Search:
         """The main-path search over this fragment given the (convs, pooled) of the layers it reads."""
@@ -284,7 +199,7 @@ class _FragmentBuilder(_Builder):
             self.layers.extend(fragment.layers)
             self.shapes.update(fragment.handed_shapes)
         if not fragment.summarized:
-            fragment.summarize(self.owners, self.shapes, self.analyzer.width, self.analyzer.device_dtypes)
+            fragment.summarize(self.owners, self.shapes, self.analyzer.width)
         for ref, buffer in fragment.value_owners:
             self.owners[ref] = buffer
         self.fragments.append(fragment)
@@ -321,7 +236,6 @@ class FastAnalyzer:
         self.width = BYTES_PER_ELEMENT[self.dtype]
         for device in self.devices:
             check_dtype(device.profile, self.dtype)
-        self.device_dtypes = [_Rates(device.profile, self.dtype) for device in self.devices]
         self.fragments: dict[Key, Fragment] = {}
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
@@ -366,8 +280,6 @@ class FastAnalyzer:
         graph = builder.build(self.batch or spec.batch, None)
         steps = len(graph.layers)
         params = macs = flops = activations = 0
-        kernel_times: list[list[float]] = [[] for _ in self.devices]
-        previous: str | None = None
         buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across
         for name, shape in graph.inputs.items():
             buffers[TensorRef(f"input:{name}")] = [0, 0, numel(shape) * self.width]
@@ -381,11 +293,6 @@ class FastAnalyzer:
             macs += m
             flops += f
             activations += a
-            if fragment.kernels:
-                for times, first, rest in zip(kernel_times, fragment.first, fragment.rest, strict=True):
-                    times.append(first.latency(previous))
-                    times.extend(rest)
-                previous = fragment.last_kernel
             for buffer, step in fragment.reads:
                 entry = buffers[buffer]
                 entry[1] = max(entry[1], offset + step)
@@ -404,11 +311,10 @@ class FastAnalyzer:
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
                         "peak_memory": self._peak(builder.fragments, buffers, steps)}
         out["entropy"], out["effectiveness"] = self._score(builder.fragments, state, where, best, graph.name)
-        batch = graph.batch
-        for device, times in zip(self.devices, kernel_times, strict=True):
-            latency = sum(times)
-            out[f"latency.{device.label}"] = latency
-            out[f"throughput.{device.label}"] = batch / latency if latency else 0.0
+        for device in self.devices:  # the latency model itself, on the graph the fragments make up
+            summary = estimate(graph, device.profile, dtype=self.dtype).summary
+            out[f"latency.{device.label}"] = summary.latency_s
+            out[f"throughput.{device.label}"] = summary.throughput
         return out
 
     @staticmethod
