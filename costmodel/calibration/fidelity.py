@@ -69,12 +69,16 @@ class RatioStats:
     median: float
     worst: float  # the ratio with the largest |log r|
     median_error: float  # median |r - 1|
+    within_10: float = math.nan  # share of rows with |r - 1| <= 10 %
+    within_25: float = math.nan  # share of rows with |r - 1| <= 25 %
 
     @classmethod
     def of(cls, ratios: Sequence[float]) -> RatioStats:
         """Statistics of a non-empty list of ratios."""
-        return cls(statistics.median(ratios), max(ratios, key=lambda r: abs(math.log(r))),
-                   statistics.median(abs(r - 1) for r in ratios))
+        errors = [abs(r - 1) for r in ratios]
+        return cls(statistics.median(ratios), max(ratios, key=lambda r: abs(math.log(r))), statistics.median(errors),
+                   sum(e <= 0.10 + 1e-12 for e in errors) / len(errors),
+                   sum(e <= 0.25 + 1e-12 for e in errors) / len(errors))
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class Fidelity:
     flops_scale: float  # seconds per FLOP of the FLOPs-only predictor
 
 
-def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str) -> list[Point]:
+def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str,
+           precision: str = "uniform") -> list[Point]:
     """Predict every matched row on ``profile`` (``dtype``: None -> the row's dtype, else the spec's)."""
     sizes: dict[str, set[int | None]] = {}
     for m in matched:
@@ -98,7 +103,8 @@ def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | No
     out = []
     for m in matched:
         graph = m.graph()
-        summary = estimate(graph, profile, dtype=dtype or m.measurement.dtype, fusion=fusion).summary
+        summary = estimate(graph, profile, dtype=dtype or m.measurement.dtype, fusion=fusion,
+                           precision=precision).summary
         several = len(sizes[m.measurement.model]) > 1  # name the image size only where a model has several
         label = m.measurement.label if several else m.measurement.model
         out.append(Point(label, m.measurement.batch, summary.flops, m.measurement.latency_s, summary.latency_s,
@@ -161,28 +167,3 @@ def table_lines(rows: Sequence[Point], flops_scale: float) -> list[str]:
                      f"{p.predicted_throughput:>11,.1f} {p.ratio:>6.2f} {flops_scale * p.flops / p.measured_s:>11.2f} "
                      f"{p.measured_efficiency:>7.1%} {p.predicted_efficiency:>7.1%} {p.memory_bound_share:>9.0%}")
     return lines
-
-
-def scatter_figure(rows: Sequence[Point], title: str):  # -> matplotlib Figure
-    """Predicted vs measured throughput (samples/s), log-log, with the y = x line and the row labels."""
-    from ..plots.common import finish_log_axis, log_axis, log_limits, new_figure, place_labels
-
-    fig = new_figure(7.0, 6.0)
-    ax = fig.add_subplot()
-    measured = [p.measured_throughput for p in rows]
-    predicted = [p.predicted_throughput for p in rows]
-    lo, hi = log_limits([*measured, *predicted], pad=1.5)
-    ax.plot([lo, hi], [lo, hi], color="#888888", linewidth=1, linestyle="--", label="predicted = measured")
-    ax.scatter(measured, predicted, s=18, color="#1f77b4", zorder=3, label="models")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    log_axis(ax.xaxis, "measured throughput", "samples/s")
-    log_axis(ax.yaxis, "predicted throughput", "samples/s")
-    finish_log_axis(ax.xaxis)
-    finish_log_axis(ax.yaxis)
-    ax.set_aspect("equal")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
-    place_labels(ax, list(zip(measured, predicted, strict=True)), [p.label for p in rows])
-    return fig

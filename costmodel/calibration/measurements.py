@@ -20,17 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
-from ..api import load_graph
 from ..errors import MeasurementError, shown
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..spec import load_spec
+from ..spec.loader import ZOO_DIR
 from ..yamlio import YamlError, decode_text, load_yaml
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
 
-# The zoo shipped in a checkout (specs are not installed with the package; pass --specs DIR elsewhere).
-ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
 
 
 @dataclass(frozen=True)

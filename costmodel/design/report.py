@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..analysis import Analysis
 from ..errors import DesignError, shown
-from ..fileio import temp_beside
 from ..vocab import Convention
 from .entropy import Score
 from .sbsolve import SuperProblem, SuperResult
@@ -165,7 +163,10 @@ def score_json(name: str, score: Score, analysis: Analysis, official: tuple[floa
     return json.dumps(data, indent=2) + "\n"
 
 
-def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple[str, float] | None = None) -> str:
+def superblock_text(
+    problem: SuperProblem, result: SuperResult, published: tuple[str, float] | None = None,
+    latency_budget_s: float | None = None,
+) -> str:
     """What ``costmodel design`` prints for a super-block design (a preset or --space k1kxk1|k1dwsek1)."""
     net, official = result.network, problem.convention is Convention.OFFICIAL
     lim = problem.space
@@ -177,7 +178,9 @@ def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple
              f"{lim.first_depth} blocks, outputs <= {lim.max_channels}",
              f"budgets: {flops_name} <= {si(problem.flops)}" + (f", {params_name} <= {si(problem.params)}"
                                                                  if problem.params else "")
-             + f", rho <= {problem.rho:g}", f"solved in {result.seconds:.2f} s", ""]
+             + f", rho <= {problem.rho:g}"
+             + (f", latency <= {latency_budget_s * 1e3:.4g} ms" if latency_budget_s else ""),
+             f"solved in {result.seconds:.2f} s", ""]
     header = f"{'super-block':<11}  {'stride':>6}  {'out':>5}  {'btn':>5}  {'ratio':>5}  {'kernel':>6}  {'L':>3}"
     lines += [header, "-" * len(header), f"{'stem':<11}  {2:>6}  {net.stem:>5}  {'-':>5}  {'-':>5}  {3:>6}  {'-':>3}"]
     for i, b in enumerate(net.blocks):
@@ -190,6 +193,8 @@ def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple
               f"{result.params:,.0f} = {si(result.params)}" + (f" (budget {si(problem.params)})" if problem.params
                                                                  else ""),
               f"analyzer: MACs {si(result.macs)}  |  params {si(result.all_params)} (classifier included)"]
+    if result.latency_s is not None:
+        lines.append(f"latency {result.latency_s * 1e3:.4g} ms per batch (roofline model)")
     if published is not None:
         name, value = published
         lines.append(f"published {name}: objective {value:,.1f} under the same convention; this design "
@@ -218,39 +223,12 @@ def sweep_text(problem: Problem, budgets: Sequence[Budget], results: Sequence[Re
 def plot_frontier(
     results: Sequence[Result | InfeasibleError], path: Path, references: Sequence[tuple[str, float, float]] = (),
     title: str = "",
-) -> None:
-    """Objective against MACs (G) of the solved budgets, as a PNG; ``references``: (name, MACs, objective)
-    points, e.g. hand-designed networks scored with the same formula."""
-    import matplotlib
+) -> list[Path]:
+    """Objective against MACs (G) of the solved budgets, written to ``path`` (its suffix picks the format, PNG
+    when it has none); ``references``: (name, MACs, objective) points, e.g. hand-designed networks scored with
+    the same formula. Drawn by :mod:`costmodel.plots` (no pyplot). Returns the files written."""
+    from ..plots import frontier_figure, save_figure  # matplotlib: imported only when a plot is asked for
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    solved = sorted((r.macs / 1e9, r.score.objective) for r in results if isinstance(r, Result))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    if solved:
-        ax.plot(*zip(*solved, strict=True), "o-", color="tab:blue", label="DeepMAD designs (costmodel design)")
-    for name, macs, value in references:
-        ax.plot(macs / 1e9, value, "s", color="tab:red")
-        ax.annotate(name, (macs / 1e9, value), textcoords="offset points", xytext=(6, -4), fontsize=9)
-    if references:
-        ax.plot([], [], "s", color="tab:red", label="hand-designed (same formula)")
-    ax.set_xlabel("MACs per image (G, as timm's GMACs)")
-    ax.set_ylabel("objective: sum(alpha_i H_i) - beta exp(std depths)")
-    ax.set_title(title or "Entropy-MACs frontier")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize=9)
-    fig.tight_layout()
-    tmp: Path | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_beside(path)  # rendered beside it, renamed into place when complete
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=path.suffix.lstrip(".").lower() or "png")
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:  # ValueError: an unknown image format suffix
-        raise DesignError(f"cannot write the plot {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        plt.close(fig)
+    solved = [(r.macs, r.score.objective) for r in results if isinstance(r, Result)]
+    fig = frontier_figure(solved, references, title)
+    return save_figure(fig, path.with_suffix(""), (path.suffix.lstrip(".") or "png",))

@@ -83,6 +83,25 @@ class Caches(_Model):
     shared_memory_kb: Positive | None = None
 
 
+class Cpu(_Model):
+    """A CPU's threading figures. The profile's peaks and bandwidth are for the whole chip (all ``cores``).
+
+    ``threads``: what PyTorch uses by default (its default is the number of physical cores);
+    ``flop_per_cycle_fp32`` and ``clock_ghz``: per-core fp32 FLOP/cycle of the ISA (AVX2 with 2 FMA pipes: 32,
+    AVX-512 with 2 FMA pipes: 64, NEON with 4 pipes: 16... see docs/latency-model.md) and the sustained clock,
+    which give the peak per core; ``bandwidth_per_core_gbs``: what one core can stream (a core's outstanding
+    misses cap it well below the chip's bandwidth); ``sync_us``: the fork/join cost of one parallel op.
+    """
+
+    cores: int = Field(ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    isa: str = Field(min_length=1, description="e.g. AVX2, AVX-512, NEON")
+    flop_per_cycle_fp32: Positive
+    clock_ghz: Positive
+    bandwidth_per_core_gbs: Positive
+    sync_us: float = Field(default=0.0, ge=0)
+
+
 class OpEfficiency(_Model):
     """A per-op-class override of the compute and/or memory efficiency factor."""
 
@@ -142,7 +161,11 @@ class HardwareProfile(_Model):
     peak: Peak
     memory: Memory
     caches: Caches = Field(default_factory=Caches)
-    launch_overhead_us: float = Field(ge=0, description="fixed cost per kernel launch / op dispatch")
+    cpu: Cpu | None = None
+    launch_overhead_us: float = Field(ge=0, description="fixed device-side cost per kernel (CPU: per-op dispatch)")
+    host_overhead_us: float | None = Field(default=None, ge=0, description=(
+        "host time to issue one op to an accelerator in eager PyTorch (dispatch + launch call); it overlaps "
+        "the device's work. None/0: no separate host stream (CPUs)"))
     efficiency: Efficiency = Field(default_factory=Efficiency)
     sources: dict[str, Annotated[str, Field(min_length=1)]]
     calibration: Calibration | None = None
@@ -164,6 +187,12 @@ class HardwareProfile(_Model):
         if self.efficiency.memory is None:
             default = HBM_MEMORY_EFFICIENCY if self.memory.is_hbm else OTHER_MEMORY_EFFICIENCY
             self.efficiency = self.efficiency.model_copy(update={"memory": default})
+        fp32 = self.peak.vector.get(Dtype.FP32)
+        if self.cpu is not None and fp32 is not None:
+            computed = self.cpu.cores * self.cpu.flop_per_cycle_fp32 * self.cpu.clock_ghz / 1000
+            if abs(fp32 / computed - 1) > 0.02:
+                raise ValueError(f"peak.vector.fp32 {fp32:g} TFLOP/s disagrees with cpu: cores x "
+                                 f"flop_per_cycle_fp32 x clock_ghz = {computed:.4g} TFLOP/s")
         required = [f"peak.{unit}.{dtype}" for unit in UNITS for dtype in getattr(self.peak, unit)]
         required.append("memory.bandwidth_gbs")
         missing = [path for path in required if path not in self.sources]
@@ -203,13 +232,41 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
         f"invalid hardware profile {path}: {problem.message}"
 
 
-def load_profile_file(path: str | Path) -> HardwareProfile:
-    """Parse and validate one profile YAML file; any problem is a :class:`HardwareError` (one line)."""
-    path = Path(path)
+# Profiles loaded in this process, by file and its modification stamp: each file is validated once.
+_LOADED: dict[tuple[Path, int, int], HardwareProfile] = {}
+
+
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    stat = path.stat()
+    return path.resolve(), stat.st_mtime_ns, stat.st_size
+
+
+def _read_yaml(path: Path) -> Any:
+    """The profile file's data, read by the one safe, bounded YAML reader (costmodel.yamlio)."""
     try:
-        data = load_yaml(path, "hardware profile")
+        return load_yaml(path, "hardware profile")
     except YamlError as e:
         raise HardwareError(f"hardware profile {path}: {e}") from None
+
+
+def load_profile_file(path: str | Path) -> HardwareProfile:
+    """Parse and validate one profile YAML file (once per process while the file is unchanged); any problem is a
+    :class:`HardwareError`. The profile returned is shared: copy it (``model_copy``) to change it."""
+    path = Path(path)
+    try:
+        stamp = _stamp(path)
+    except OSError as e:
+        raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
+    cached = _LOADED.get(stamp)
+    if cached is not None and cached.key == path.stem:
+        return cached
+    profile = _validate_file(path)
+    _LOADED[stamp] = profile
+    return profile
+
+
+def _validate_file(path: Path) -> HardwareProfile:
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise HardwareError(f"hardware profile {path}: expected a mapping at top level, got {type(data).__name__}")
     try:
@@ -235,24 +292,48 @@ def _profile_files() -> list[Path]:
     return files
 
 
-def _loadable(paths: list[Path]) -> tuple[list[tuple[Path, HardwareProfile]], dict[str, HardwareError]]:
-    """The profiles that load, and the error of each file that does not (by lookup key of its stem): one broken
-    file on ``COSTMODEL_HW_PATH`` must not break every other ``--hw`` name."""
-    good, broken = [], {}
+def _loadable(paths: list[Path]) -> list[tuple[Path, HardwareProfile]]:
+    """The profiles that load (a broken file on ``COSTMODEL_HW_PATH`` must not break every other one)."""
+    good = []
     for path in paths:
         try:
             good.append((path, load_profile_file(path)))
-        except HardwareError as exc:
-            broken.setdefault(_key(path.stem), exc)
-    return good, broken
+        except HardwareError:
+            continue
+    return good
 
 
-def _index() -> dict[str, tuple[str, Path, HardwareProfile]]:
-    """Lookup key -> (display name, file, profile); file stem, name and aliases. First folder wins."""
-    index: dict[str, tuple[str, Path, HardwareProfile]] = {}
-    for path, profile in _loadable(_profile_files())[0]:
-        for label in (path.stem, profile.name, *profile.aliases):
-            index.setdefault(_key(label), (label, path, profile))
+_INDEXES: dict[tuple[tuple[Path, int, int], ...], dict[str, tuple[str, Path]]] = {}
+
+
+def _labels(path: Path) -> list[str]:
+    """A profile file's stem, name and aliases, read from its YAML without validating it (a file that does not
+    hold them gives its stem only; loading it says what is wrong)."""
+    try:
+        data = _read_yaml(path)
+    except HardwareError:
+        return [path.stem]
+    if not isinstance(data, dict):
+        return [path.stem]
+    name, aliases = data.get("name"), data.get("aliases")
+    labels = [path.stem, *([name] if isinstance(name, str) else [])]
+    if isinstance(aliases, list):
+        labels += [a for a in aliases if isinstance(a, str)]
+    return labels
+
+
+def _index() -> dict[str, tuple[str, Path]]:
+    """Lookup key -> (display name, file) for file stems, names and aliases; the first folder wins. Built once
+    per process for the same files (no profile is validated to build it)."""
+    files = _profile_files()
+    stamps = tuple(_stamp(path) for path in files)
+    index = _INDEXES.get(stamps)
+    if index is None:
+        index = {}
+        for path in files:
+            for label in _labels(path):
+                index.setdefault(_key(label), (label, path))
+        _INDEXES[stamps] = index
     return index
 
 
@@ -270,11 +351,8 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     index = _index()
     hit = index.get(_key(name_or_path))
     if hit is not None:
-        return hit[2]
-    broken = _loadable([p for p in _profile_files() if _key(p.stem) == _key(name_or_path)])[1]
-    if broken:
-        raise broken[_key(name_or_path)]
-    known = sorted({path.stem for _, path, _ in index.values()})
+        return load_profile_file(hit[1])
+    known = sorted({path.stem for _, path in index.values()})
     close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
     hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
     raise HardwareError(
@@ -287,7 +365,7 @@ def list_profiles() -> list[HardwareProfile]:
     """Every profile found, one per distinct name (a ``COSTMODEL_HW_PATH`` profile shadows a shipped one)."""
     seen: set[str] = set()
     profiles = []
-    for _, profile in _loadable(_profile_files())[0]:
+    for _, profile in _loadable(_profile_files()):
         if _key(profile.name) not in seen:
             seen.add(_key(profile.name))
             profiles.append(profile)
@@ -316,6 +394,36 @@ def peak_tflops(profile: HardwareProfile, dtype: str, unit: str) -> float:
 def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
     """Roofline ridge point in FLOP/byte: peak FLOP/s of ``unit`` for ``dtype`` over memory bandwidth."""
     return peak_tflops(profile, dtype, unit) * 1e12 / (profile.memory.bandwidth_gbs * 1e9)
+
+
+def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwareProfile:
+    """``profile`` as run with ``threads`` threads (default: its ``cpu.threads``, else all cores); a profile
+    without a ``cpu`` section is returned unchanged.
+
+    Compute peaks scale with the cores used (min(threads, cores) / cores); bandwidth is
+    min(chip bandwidth, threads x bandwidth per core); with more than one thread every op pays the fork/join
+    cost (``cpu.sync_us``) on top of its dispatch.
+    """
+    cpu = profile.cpu
+    if cpu is None:
+        return profile
+    n = threads or cpu.threads or cpu.cores
+    cores = min(n, cpu.cores)
+    if cores == cpu.cores and n == cpu.threads and cpu.sync_us == 0:
+        return profile  # already as run with n threads
+    used = cores / cpu.cores
+    peak = Peak(vector={d: v * used for d, v in profile.peak.vector.items()},
+                matrix={d: v * used for d, v in profile.peak.matrix.items()})
+    memory = profile.memory.model_copy(
+        update={"bandwidth_gbs": min(profile.memory.bandwidth_gbs, n * cpu.bandwidth_per_core_gbs)})
+    # the result describes the cores used; its fork/join cost is folded into the per-op overhead, so applying
+    # threaded() to it again changes nothing
+    copy = profile.model_copy(update={
+        "peak": peak, "memory": memory, "cpu": cpu.model_copy(update={"cores": cores, "threads": n, "sync_us": 0.0}),
+        "launch_overhead_us": profile.launch_overhead_us + (cpu.sync_us if n > 1 else 0.0),
+        "name": f"{profile.name} ({n} thread{'s' if n > 1 else ''})"})
+    copy._file_stem = profile._file_stem
+    return copy
 
 
 def efficiency_for(profile: HardwareProfile, op_class: EfficiencyClass | str) -> tuple[float, float]:
@@ -361,7 +469,14 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         rows.append(("last-level cache", f"{caches.llc_mb:g} MB"))
     if caches.shared_memory_kb is not None:
         rows.append(("shared memory per SM/CU", f"{caches.shared_memory_kb:g} KB"))
+    if profile.cpu is not None:
+        cpu = profile.cpu
+        rows.append(("cpu", f"{cpu.cores} cores, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
+                            f"{cpu.clock_ghz:g} GHz, {cpu.bandwidth_per_core_gbs:g} GB/s per core, "
+                            f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} us"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
+    if profile.host_overhead_us:
+        rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))
     eff = profile.efficiency
     rows.append(("efficiency", f"compute {eff.compute:g}, memory {eff.memory:g}"))
     for op_class, override in eff.per_op.items():

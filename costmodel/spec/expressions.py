@@ -1,14 +1,16 @@
 """A small, safe evaluator for the arithmetic expressions allowed in any numeric spec field.
 
 Supported: int/float/bool literals, lists, variable names, ``+ - * / // % **``, unary ``-``/``+``,
-comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts (``dims[i]``) and the functions in
+comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``exps[:d]``),
+list comprehensions with one ``for`` (``[w // 8 for w in widths]``, an optional ``if``) and the functions in
 :data:`FUNCTIONS`. Python's ``eval`` is never used: the expression is parsed with :mod:`ast` and only the
-node types above are walked.
+node types above are walked. Parsed expressions are cached by their text.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -29,6 +31,34 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
     return new + divisor if new < round_limit * value else new
 
 
+def regnet_stages(w0: float, wa: float, wm: float, depth: int, quantum: int = 8) -> list[list[int]]:
+    """RegNet's quantized linear widths (Radosavovic et al., 2020, eq. 2-4; timm ``generate_regnet``): block j
+    gets ``u_j = w0 + wa * j``, rounded to ``w0 * wm ** round(log(u_j / w0) / log(wm))`` and to a multiple of
+    ``quantum``; equal consecutive widths form a stage. Returns ``[stage widths, stage depths]``."""
+    if w0 <= 0 or wa < 0 or wm <= 1 or depth < 1:
+        raise ValueError(f"regnet_stages needs w0 > 0, wa >= 0, wm > 1, depth >= 1 (got {w0}, {wa}, {wm}, {depth})")
+    widths: list[int] = []
+    depths: list[int] = []
+    for j in range(int(depth)):
+        exponent = round(math.log((w0 + wa * j) / w0) / math.log(wm))
+        width = int(round(w0 * wm**exponent / quantum) * quantum)
+        if widths and widths[-1] == width:
+            depths[-1] += 1
+        else:
+            widths.append(width)
+            depths.append(1)
+    return [widths, depths]
+
+
+def _range(*args: int) -> list[int]:
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise ValueError(f"range of {len(values)} values (at most {MAX_RANGE})")
+    return list(values)
+
+
+MAX_RANGE = 1_000_000  # elements a comprehension or range() may produce
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -40,9 +70,13 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "sqrt": math.sqrt,
     "log2": math.log2,
+    "log": math.log,
+    "exp": math.exp,
+    "range": _range,
     "len": len,
     "sum": sum,
     "make_divisible": make_divisible,
+    "regnet_stages": regnet_stages,
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -65,9 +99,10 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-def parse(text: str) -> ast.expr:
-    """The expression's syntax tree, within the length and nesting limits (checked before Python's parser,
-    which recurses, sees the text)."""
+@functools.lru_cache(maxsize=65536)
+def parse(text: str) -> ast.Expression:
+    """The parsed expression, within the length and nesting limits (checked before Python's parser, which
+    recurses, sees the text); cached by text: specs and design spaces evaluate the same texts many times."""
     text = text.strip()
     too_long = limits.EXPRESSION_CHARS.exceeded(len(text))
     if too_long:
@@ -86,7 +121,7 @@ def parse(text: str) -> ast.expr:
     too_deep = limits.EXPRESSION_DEPTH.exceeded(depth)
     if too_deep:
         raise ExpressionError(f"expression {shown(text, 60)}: {too_deep}")
-    return tree.body
+    return tree
 
 
 def _bracket_depth(text: str) -> int:
@@ -117,7 +152,7 @@ def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
     expression can take long or use much memory."""
     tree = parse(text)
     try:
-        value = _eval(tree, variables)
+        value = _eval(tree.body, variables)
     except ExpressionError as exc:
         raise ExpressionError(f"{exc} in {shown(text.strip(), 80)}") from None
     except (ArithmeticError, TypeError, ValueError, IndexError, KeyError, RecursionError) as exc:
@@ -224,7 +259,13 @@ def _eval_node(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - on
     if isinstance(node, ast.List | ast.Tuple):
         return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
+        if isinstance(node.slice, ast.Slice):
+            bounds = (None if part is None else _eval(part, env)
+                      for part in (node.slice.lower, node.slice.upper, node.slice.step))
+            return _eval(node.value, env)[slice(*bounds)]
         return _eval(node.value, env)[_eval(node.slice, env)]
+    if isinstance(node, ast.ListComp):
+        return _comprehension(node, env)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         if node.func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {node.func.id!r} (allowed: {', '.join(sorted(FUNCTIONS))})")
@@ -232,13 +273,37 @@ def _eval_node(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - on
     raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
 
 
-def expression_names(text: str) -> set[str]:
-    """The variable names an expression mentions (empty if it does not parse)."""
+def _comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
+    """``[elt for name in iterable if cond]``: one generator, a plain name as its target."""
+    if len(node.generators) != 1 or not isinstance(node.generators[0].target, ast.Name) \
+            or node.generators[0].is_async:
+        raise ExpressionError("a list comprehension may have one 'for NAME in ...' only")
+    generator = node.generators[0]
+    name = generator.target.id  # type: ignore[attr-defined]
+    items = _eval(generator.iter, env)
+    if len(items) > MAX_RANGE:
+        raise ExpressionError(f"a comprehension over {len(items)} items (at most {MAX_RANGE})")
+    out = []
+    for item in items:
+        scope = {**env, name: item}
+        if all(_eval(cond, scope) for cond in generator.ifs):
+            out.append(_eval(node.elt, scope))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def expression_names(text: str) -> frozenset[str]:
+    """The free variable names an expression mentions (empty if it does not parse); function names and
+    comprehension variables are not among them."""
     try:
         tree = parse(text)
     except ExpressionError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        return frozenset()
+    bound = {gen.target.id for node in ast.walk(tree) if isinstance(node, ast.ListComp)
+             for gen in node.generators if isinstance(gen.target, ast.Name)}
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return frozenset({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called}
+                     - bound)
 
 
 def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
