@@ -1,11 +1,11 @@
 """Hardware profiles for the roofline latency model (see :mod:`costmodel.hardware.profile`)."""
 
+from costmodel.errors import HardwareError
 from costmodel.hardware.profile import (
     DTYPES,
     UNITS,
     Caches,
     Efficiency,
-    HardwareError,
     HardwareProfile,
     Memory,
     OpEfficiency,

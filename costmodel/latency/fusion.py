@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..graph import Graph, Layer, TensorRef
-from ..ops.base import numel
+from ..ops.base import Attrs, numel
 from ..vocab import Fusion, OpClass
 
 FUSION_MODES: tuple[str, ...] = Fusion.values()
@@ -78,7 +78,7 @@ def _parent(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
+def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer[Attrs]]]:
     """Kernels as lists of (non-view) layers, in execution order; each kernel is a contiguous run."""
     if mode not in FUSION_MODES:
         raise ValueError(f"unknown fusion mode {mode!r}; choose one of {', '.join(FUSION_MODES)}")
@@ -86,7 +86,7 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
     ops = [layer for layer in graph.layers if not layer.cost.is_view]
     if mode == Fusion.NONE:
         return [[layer] for layer in ops]
-    kernels: list[list[Layer]] = []
+    kernels: list[list[Layer[Attrs]]] = []
     for layer in ops:
         last = {member.path for member in kernels[-1]} if kernels else set()
         if layer.cost.op_class in EPILOGUE_CLASSES and any(flow.root(r)[0] in last for r in layer.inputs):
@@ -95,7 +95,7 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
             kernels.append([layer])
     if mode == Fusion.EPILOGUE:
         return kernels
-    merged: list[list[Layer]] = []
+    merged: list[list[Layer[Attrs]]] = []
     previous_block: str | None = None
     for kernel in kernels:
         parents = {_parent(layer.path) for layer in kernel}
@@ -109,7 +109,7 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
 
 
 def kernel_traffic(
-    graph: Graph, kernels: Sequence[Sequence[Layer]], bytes_per_element: int, cache_bytes: float
+    graph: Graph, kernels: Sequence[Sequence[Layer[Attrs]]], bytes_per_element: int, cache_bytes: float
 ) -> list[list[OpTraffic]]:
     """Per kernel, per member op: the bytes it accounts for (:class:`OpTraffic`).
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..analysis.metrics import group_by_prefix, path_prefix
 from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, efficiency_for, load_profile
 from ..spec import Spec
-from ..vocab import BYTES_PER_ELEMENT, Fusion
+from ..vocab import BYTES_PER_ELEMENT, Dtype, Fusion
 from .fusion import FUSION_MODES, group_layers, kernel_traffic
 from .roofline import (
     bandwidth,
@@ -112,7 +113,7 @@ class LatencyResult:
     ops: list[OpLatency]
     kernels: list[KernelLatency]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Raw numbers, stable keys (the JSON format)."""
         return {"summary": asdict(self.summary), "ops": [asdict(o) for o in self.ops],
                 "kernels": [{**asdict(k), "ops": list(k.ops)} for k in self.kernels]}
@@ -131,7 +132,7 @@ def estimate(
     check_dtype(profile, dtype)
     bw, launch = bandwidth(profile), launch_overhead(profile)
     groups = group_layers(graph, fusion)
-    traffic = kernel_traffic(graph, groups, BYTES_PER_ELEMENT[dtype], usable_cache_bytes(profile))
+    traffic = kernel_traffic(graph, groups, BYTES_PER_ELEMENT[Dtype(dtype)], usable_cache_bytes(profile))
 
     op_rows: dict[str, OpLatency] = {}
     kernels: list[KernelLatency] = []

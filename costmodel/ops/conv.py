@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_rank, numel, pair, register
+from ..vocab import OpClass
+from .base import Attrs, OpCost, OpError, Shape, expect_rank, numel, pair, register
 
 IntOrList = PositiveInt | list[PositiveInt]
 
@@ -112,6 +113,7 @@ def conv_transpose2d(inputs: Sequence[Shape], a: ConvTransposeAttrs) -> OpCost:
         raise OpError("conv_transpose2d takes integer padding", field="padding")
     kernel, stride, dilation = (pair(v, 2, f) for v, f in
                                 ((a.kernel, "kernel"), (a.stride, "stride"), (a.dilation, "dilation")))
+    assert not isinstance(a.padding, str)  # "same" / "valid" rejected above
     pads, out_pads = pair(a.padding, 2, "padding"), pair(a.output_padding, 2, "output_padding")
     out_spatial = tuple(
         (s - 1) * st - 2 * p + d * (k - 1) + op + 1

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from pydantic import PositiveInt
 
-from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, expect_min_rank, numel, register
+from ..vocab import OpClass
+from .base import Attrs, NoAttrs, OpCost, OpError, Shape, broadcast_shapes, expect_min_rank, numel, register
 
 
 class LinearAttrs(Attrs):
