@@ -181,10 +181,10 @@ def main_path(graph: Graph) -> list[Layer]:
     chain: list[Layer] = []
     while end is not None:
         layer = by_path[end]
-        source = previous[end]
-        if convs[end] > (convs[source] if source else 0):
+        prior = previous[end]
+        if convs[end] > (convs[prior] if prior else 0):
             chain.append(layer)
-        end = source
+        end = prior
     return chain[::-1]
 
 

@@ -149,7 +149,7 @@ def evaluate(
         macs = macs + first_macs + (d - 1) * rest_macs
         params = params + first_params + (d - 1) * rest_params
         channels.append(c)
-        layers.append(3 * d)
+        layers.append(np.asarray(3 * d))
         logs.append(first_log + (d - 1) * rest_log)
         c_in = c
     macs = macs + areas[-1] * c_in + c_in * classes  # global average pool (1 per input element) + fc

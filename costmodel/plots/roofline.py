@@ -156,7 +156,7 @@ def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mod
     if drawn:
         faces = [to_rgba(class_color(p.op_class), FACE_ALPHA) for p in drawn]
         rims = [_darker(class_color(p.op_class)) for p in drawn]
-        ax.scatter([p.intensity for p in drawn], [p.flops / p.latency_s for p in drawn],
+        ax.scatter([p.intensity or 0.0 for p in drawn], [p.flops / p.latency_s for p in drawn],
                    s=[max(MIN_AREA, FULL_AREA * p.latency_s / total) for p in drawn], c=faces, edgecolors=rims,
                    linewidths=0.8, gid="points:kernels", zorder=5)
     what = "ops" if mode == "none" else "kernels"
