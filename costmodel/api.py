@@ -8,13 +8,14 @@ from pathlib import Path
 from .analysis import Analysis, analyze_graph
 from .graph import Graph, build_graph
 from .spec import Spec, load_spec
+from .spec.zoo import resolve_spec
 
 
 def load_graph(
     spec: str | Path | Spec, *, batch: int | None = None, input_shapes: Mapping[str, Sequence[int]] | None = None
 ) -> Graph:
     """Load (if given a path) and expand a spec."""
-    file = None if isinstance(spec, Spec) else str(spec)
+    file = None if isinstance(spec, Spec) else str(resolve_spec(spec))
     spec_obj = spec if isinstance(spec, Spec) else load_spec(spec)
     return build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)
 

@@ -24,12 +24,13 @@ import yaml
 from ..api import load_graph
 from ..errors import SpecError
 from ..graph import Graph
+from ..resources import zoo_dir
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
 
 # The zoo shipped in a checkout (specs are not installed with the package; pass --specs DIR elsewhere).
-ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
+ZOO_DIR = zoo_dir()
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
             if folder != ZOO_DIR:
                 raise SpecError(f"spec folder not found: {folder}")
             continue
-        for path in sorted(folder.glob("*.yaml")):
+        for path in sorted(folder.rglob("*.yaml") if folder == ZOO_DIR else folder.glob("*.yaml")):
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             except (OSError, yaml.YAMLError):

@@ -21,9 +21,26 @@ app = typer.Typer(
     name="costmodel",
     help="Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"costmodel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory and
+    roofline latency. A SPEC is a YAML file or a zoo name (`costmodel zoo list`)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 

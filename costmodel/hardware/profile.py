@@ -17,12 +17,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from ..resources import profiles_dir
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
 Unit = Literal["vector", "matrix"]
@@ -40,10 +41,8 @@ UNITS: tuple[str, ...] = get_args(Unit)
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
-# In a checkout (or an editable install) the profiles sit beside the package; a regular install puts
-# them under <prefix>/share/costmodel/hardware_profiles (pyproject's data-files).
-_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
-SHIPPED_DIR = _CHECKOUT_DIR if _CHECKOUT_DIR.is_dir() else Path(sys.prefix) / "share/costmodel/hardware_profiles"
+# The repository's hardware_profiles/, installed as the package data costmodel.profiles (see costmodel.resources).
+SHIPPED_DIR = profiles_dir()
 ENV_VAR = "COSTMODEL_HW_PATH"
 
 # Defaults from the project's hardware notes: large GEMMs reach ~70-85 % of dense matrix peak; streaming

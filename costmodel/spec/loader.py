@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..errors import SpecError
 from .schema import Spec
+from .zoo import resolve_spec
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -45,10 +46,11 @@ def parse_spec(data: Any, file: str | None = None) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Load and validate a spec file."""
+    """Load and validate a spec file, given by path or by zoo name (``convnext_t``; see :mod:`.zoo`)."""
+    path = resolve_spec(path)
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read spec: {exc.strerror or exc}", file=file) from None
     try:
