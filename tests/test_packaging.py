@@ -38,7 +38,7 @@ def test_zoo_name_works_like_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)  # no arch_specs/ here
     by_name = load_graph("convnext_t")
     by_path = load_graph(ROOT / "arch_specs/convnext_t.yaml")
-    assert [n.path for n in by_name.nodes] == [n.path for n in by_path.nodes]
+    assert [n.path for n in by_name.layers] == [n.path for n in by_path.layers]
     assert resolve_spec("convnext_t.yaml") == zoo_specs()["convnext_t"]
 
 

@@ -20,7 +20,8 @@ from ..api import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
 from ..spec import Metadata
-from .tables import FORMATS, fixed, markdown_line, markdown_marks, si, size
+from .layout import fixed
+from .tables import FORMATS, markdown_line, markdown_marks, si, size
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",
            "render_comparison", "setting"]
