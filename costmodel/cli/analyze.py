@@ -15,22 +15,56 @@ from ..hardware import list_profiles, load_profile, profile_summary
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
 from ..ops import REGISTRY
 from ..report import FORMATS, render
+from ..report.tables import SORT_KEYS
 from ..spec.schema import Spec
-from .common import app, check_choice, check_dtype_fusion, fail, parse_batches, parse_inputs, user_errors, write_output
+from .common import (
+    app,
+    check_choice,
+    check_dtype_fusion,
+    fail,
+    output_format,
+    parse_batches,
+    parse_inputs,
+    screen_width,
+    user_errors,
+    write_output,
+)
 from .progress import track
+
+DEFAULT_DEPTH = 2  # the table's default view: stages (stages.N), as torchinfo and fvcore print a few levels
+
+
+def parse_depth(text: str | None, default: int | None) -> int | None:
+    """``--depth``: a positive level, ``all`` (None: every layer), or not given (``default``)."""
+    if text is None:
+        return default
+    if text.strip().lower() == "all":
+        return None
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise fail(f"--depth expects a positive integer or 'all', got {text!r}")
 
 
 @app.command()
 @user_errors
 def analyze(
-    spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml")],
+    spec: Annotated[Path, typer.Argument(help="architecture spec: a YAML file (arch_specs/convnext_t.yaml) or a zoo "
+                                              "name (convnext_t; see `costmodel zoo list`)")],
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
     dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)}")] = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)} "
+                                            "(default: from -o's extension, else table)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
-    depth: Annotated[int | None, typer.Option(min=1, help="aggregate rows by path depth (2: stages.N)")] = None,
+    depth: Annotated[str | None, typer.Option(
+        help="aggregate rows by path depth (2: stages.N), or 'all' for every layer (default: 2 in the table and "
+             "Markdown, all in JSON and CSV)")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="only the N largest rows (by --sort; every layer unless "
+                                                        "--depth)")] = None,
+    sort: Annotated[str | None, typer.Option(
+        help=f"order rows, largest first, by {' | '.join(SORT_KEYS)} (latency: on the first --hw; memory: bytes "
+             "read + written; default with --top: latency, else MACs)")] = None,
     hw: Annotated[list[str] | None, typer.Option(
         "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
     fusion: Annotated[str, typer.Option(
@@ -39,8 +73,12 @@ def analyze(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
-    check_choice("--format", fmt, FORMATS)
+    fmt = output_format(fmt, output, FORMATS)
     check_dtype_fusion(dtype, fusion)
+    check_choice("--sort", sort, SORT_KEYS)
+    if sort == "latency" and not hw:
+        raise fail("--sort latency needs at least one --hw profile")
+    levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in ("table", "markdown") and top is None else None)
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
@@ -61,7 +99,8 @@ def analyze(
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
                            for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
                                               key=key, input_shapes=shapes)]
-    write_output(render(analysis, fmt, depth, latency, sweeps), output)
+    write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
+                 output)
 
 
 @app.command()

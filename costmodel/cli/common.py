@@ -118,6 +118,36 @@ def check_choice(option: str, value: str | None, choices: Iterable[str]) -> None
         raise fail(f"unknown {option} {value!r}; choose one of {', '.join(choices)}")
 
 
+# What an output file's extension says about its format (--format may say the same, or be left out).
+EXTENSION_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".txt": "table",
+                     ".yaml": "yaml", ".yml": "yaml"}
+
+
+def output_format(fmt: str | None, output: Path | None, choices: Iterable[str], default: str = "table") -> str:
+    """The format to write: ``--format`` when given, else the one ``-o FILE``'s extension names, else
+    ``default``. A --format that contradicts the extension, or one outside ``choices``, is an error."""
+    choices = tuple(choices)
+    implied = EXTENSION_FORMATS.get(output.suffix.lower()) if output is not None else None
+    if fmt is not None:
+        check_choice("--format", fmt, choices)
+        if implied is not None and implied != fmt:
+            raise fail(f"--format {fmt} contradicts the extension of {output} ({implied}); "
+                       f"leave out --format or change the file name")
+        return fmt
+    if implied is not None:
+        if implied not in choices:
+            raise fail(f"cannot write {implied} to {output}: this command writes {', '.join(choices)}")
+        return implied
+    return default
+
+
+def screen_width(output: Path | None) -> int | None:
+    """The width text output must fit: the terminal's (``$COLUMNS``) when printing, no limit for a file."""
+    from ..report.layout import terminal_width
+
+    return terminal_width() if output is None else None
+
+
 def check_dtype_fusion(dtype: str | None, fusions: str | Iterable[str]) -> None:
     """Reject an unknown --dtype or --fusion (one mode, or several) with one clear line."""
     check_choice("--dtype", dtype, BYTES_PER_ELEMENT)

@@ -21,7 +21,7 @@ from ..report.compare import (
     render_comparison,
     setting,
 )
-from .common import app, check_choice, check_dtype_fusion, fail, user_errors, write_output
+from .common import app, check_dtype_fusion, fail, output_format, screen_width, user_errors, write_output
 from .progress import track
 
 HwOption = Annotated[list[str] | None, typer.Option(
@@ -54,7 +54,8 @@ def compare(
     batch: BatchOption = None,
     dtype: DtypeOption = None,
     fusion: FusionOption = DEFAULT_FUSION,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)} "
+                                            "(default: from -o's extension, else table)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the table to this file")] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
@@ -64,7 +65,7 @@ def compare(
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
     if not specs:
         raise fail("no models to compare: give one or more spec files, e.g. arch_specs/*.yaml")
-    check_choice("--format", fmt, FORMATS)
+    fmt = output_format(fmt, output, FORMATS)
     check_dtype_fusion(dtype, fusion)
     if plot is not None and not hw:
         raise fail("--plot needs at least one --hw profile (the Pareto plot puts latency on one axis)")
@@ -84,7 +85,7 @@ def compare(
     comparison = Comparison(rows, {p.key: p.name for p in profiles}, fusion)
     written = _pareto_plot(comparison, plot) if plot is not None else []
     try:
-        write_output(render_comparison(comparison, fmt), output)
+        write_output(render_comparison(comparison, fmt, screen_width(output)), output)
     except typer.Exit:
         for path in written:  # nothing half-written: the table failed, so the plot goes too
             path.unlink(missing_ok=True)
