@@ -17,10 +17,14 @@ from ..ops import REGISTRY
 from ..report import FORMATS, render
 from ..report.tables import SORT_KEYS
 from ..spec.schema import Spec
+from ..report.layout import Table, fit, terminal_width
 from .common import (
+    TEXT_OR_JSON,
+    FormatOption,
     app,
     check_choice,
     check_dtype_fusion,
+    emit_json,
     fail,
     output_format,
     parse_batches,
@@ -110,9 +114,15 @@ def schema() -> None:
 
 
 @app.command()
-def ops() -> None:
+def ops(fmt: FormatOption = "table") -> None:
     """List the registered ops with their attributes."""
-    for op in sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name):
+    check_choice("--format", fmt, TEXT_OR_JSON)
+    unique = sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name)
+    if fmt == "json":
+        emit_json([{"name": op.name, "doc": op.doc, "aliases": list(op.aliases),
+                    "attributes": list(op.attrs.model_fields)} for op in unique])
+        return
+    for op in unique:
         aliases = f" (alias: {', '.join(op.aliases)})" if op.aliases else ""
         attrs = ", ".join(op.attrs.model_fields) or "-"
         typer.echo(f"{op.name:<30} {op.doc}{aliases}\n{'':<30} attributes: {attrs}")
@@ -124,21 +134,35 @@ app.add_typer(hw_app, name="hw")
 
 @hw_app.command("list")
 @user_errors
-def hw_list() -> None:
-    """List the hardware profiles (shipped and in COSTMODEL_HW_PATH)."""
-    for profile in list_profiles():
-        aliases = f"  (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
-        typer.echo(f"{profile.name:<36} {profile.kind:<4}{aliases}")
+def hw_list(fmt: FormatOption = "table") -> None:
+    """List the hardware profiles (shipped and in COSTMODEL_HW_PATH): the key to pass to --hw, the kind, the
+    device's name and its aliases."""
+    check_choice("--format", fmt, TEXT_OR_JSON)
+    profiles = list_profiles()
+    if fmt == "json":
+        emit_json([{"key": p.key, "name": p.name, "aliases": p.aliases, "kind": p.kind} for p in profiles])
+        return
+    rows = [["key", "kind", "name", "aliases"]]
+    rows += [[p.key, p.kind, p.name, ", ".join(p.aliases)] for p in profiles]
+    table = Table(rows[0], rows[1:], ["<"] * 4)
+    fit(table, terminal_width(), (), shrink=3, cut="end")
+    typer.echo("\n".join(table.lines()))
 
 
 @hw_app.command("show")
 @user_errors
-def hw_show(name: Annotated[str, typer.Argument(help="profile name, alias or YAML path")]) -> None:
-    """Show one profile's figures, ridge points and sources."""
+def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias or YAML path")],
+            fmt: FormatOption = "table") -> None:
+    """Show one profile's figures, ridge points and the source of each figure."""
+    check_choice("--format", fmt, TEXT_OR_JSON)
     profile = load_profile(name)
-    rows = profile_summary(profile)
+    if fmt == "json":
+        emit_json({"key": profile.key, **profile.model_dump()})
+        return
+    rows = [("key", profile.key), *profile_summary(profile)]
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         typer.echo(f"{key:<{width}}  {value}")
-
-
+    typer.echo("sources:")
+    for field, source in profile.sources.items():
+        typer.echo(f"  {field}: {source}")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -116,6 +116,18 @@ def check_choice(option: str, value: str | None, choices: Iterable[str]) -> None
     choices = tuple(choices)
     if value is not None and value not in choices:
         raise fail(f"unknown {option} {value!r}; choose one of {', '.join(choices)}")
+
+
+TEXT_OR_JSON = ("table", "json")
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="output format: table | json (raw numbers, "
+                                                                   "stable keys)")]
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON (see :mod:`costmodel.report.jsonable`)."""
+    from ..report.jsonable import dumps
+
+    sys.stdout.write(dumps(data))
 
 
 # What an output file's extension says about its format (--format may say the same, or be left out).

@@ -10,12 +10,12 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
-from .common import app, check_choice, fail, parse_inputs, user_errors, write_output
+from .common import TEXT_OR_JSON, FormatOption, app, check_choice, emit_json, fail, parse_inputs, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
 design_app = typer.Typer(help="Design CNNs by maximising DeepMAD's entropy under MAC, params and rho budgets "
-                              "(MACs as timm's GMACs: --flops 4.13G = 4.13e9 multiply-accumulates); `design score "
+                              "(MACs as timm's GMACs: --macs 4.13G = 4.13e9 multiply-accumulates); `design score "
                               "SPEC` scores an existing CNN. See docs/designer.md.")
 app.add_typer(design_app, name="design")
 
@@ -35,9 +35,11 @@ def parse_alphas(text: str | None) -> tuple[float, ...] | None:
 def design_run(
     ctx: typer.Context,
     space: Annotated[str, typer.Option(help="block family: resnet | mbconv | convnext")] = "resnet",
-    flops: Annotated[str | None, typer.Option(
+    macs: Annotated[str | None, typer.Option(
         help="MAC budget per image: multiply-accumulates as timm's 'GMACs' and costmodel's `macs` (FLOPs are about "
              "twice that), e.g. 4.13G = 4.13e9")] = None,
+    flops: Annotated[str | None, typer.Option(
+        help="old name of --macs (it always was a MAC budget); warns", hidden=True)] = None,
     params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 25.55M (default: none)")] = None,
     rho: Annotated[float, typer.Option(
         help="effectiveness bound rho0 at every stage (0.3 ResNet-like, 0.5 larger)")] = 0.3,
@@ -59,14 +61,22 @@ def design_run(
     batch: Annotated[int, typer.Option(min=1, help="batch size for --latency")] = 1,
     dtype: Annotated[str | None, typer.Option(help="element type for --latency (default fp32)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the design's spec (YAML) here")] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Solve for the CNN of highest DeepMAD entropy within the budgets; print it, write its spec with -o.
 
-    Budgets are MACs as timm reports "GMACs" (--flops 4.13G = 4.13e9 multiply-accumulates, costmodel's
+    Budgets are MACs as timm reports "GMACs" (--macs 4.13G = 4.13e9 multiply-accumulates, costmodel's
     `macs`), params and rho. Infeasible budgets: one line naming the constraint, exit code 2, no file.
     """
     if ctx.invoked_subcommand is not None:
         return
+    check_choice("--format", fmt, TEXT_OR_JSON)
+    if flops is not None:
+        if macs is not None:
+            raise fail("give the MAC budget once: --macs (--flops is its old name)")
+        typer.echo("warning: --flops is now --macs (the budget counts multiply-accumulates); --flops will go",
+                   err=True)
+        macs = flops
     from dataclasses import replace
 
     from ..design import Budget, Problem, design, roofline_latency, score_graph, spec_yaml
@@ -88,7 +98,10 @@ def design_run(
             raise fail("--sweep prints a frontier: use --plot for a PNG (-o and --latency take a single budget)")
         budgets = parse_budgets(sweep, param_budget, rho)
         results = design_sweep(problem, budgets)
-        typer.echo(sweep_text(problem, budgets, results), nl=False)
+        if fmt == "json":
+            emit_json([{"budget": b, "result": r} for b, r in zip(budgets, results, strict=True)])
+        else:
+            typer.echo(sweep_text(problem, budgets, results), nl=False)
         if plot is not None:
             references = []
             for path in compare or []:
@@ -101,16 +114,19 @@ def design_run(
         if all(isinstance(r, Exception) for r in results):
             raise typer.Exit(code=2)
         return
-    if flops is None:
-        raise fail("give a MAC budget with --flops (e.g. --flops 4.13G) or several with --sweep")
-    problem = replace(problem, budget=replace(problem.budget, macs=parse_count(flops)))
+    if macs is None:
+        raise fail("give a MAC budget with --macs (e.g. --macs 4.13G) or several with --sweep")
+    problem = replace(problem, budget=replace(problem.budget, macs=parse_count(macs, "--macs")))
     budget_s = parse_seconds(latency) if latency is not None else None
     check = (roofline_latency(hw, batch, dtype), budget_s) if hw is not None and budget_s is not None else None
     result = design(problem, latency=check)
-    typer.echo(result_text(problem, result, budget_s), nl=False)
+    if fmt == "json":
+        emit_json({"problem": problem, "result": result, "spec": result.spec_text})
+    else:
+        typer.echo(result_text(problem, result, budget_s), nl=False)
     if output is not None:
         named = replace(result.design, name=output.stem)
-        write_output(spec_yaml(named, f"costmodel design --space {space} --flops {flops}"
+        write_output(spec_yaml(named, f"costmodel design --space {space} --macs {macs}"
                                       + (f" --params {params}" if params else "") + f" --rho {rho:g}"), output)
 
 
@@ -122,12 +138,19 @@ def design_score(
     beta: Annotated[float, typer.Option(min=0, help="depth-uniformity penalty weight")] = 10.0,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
     from ..design import score_graph
     from ..design.report import score_text
 
+    check_choice("--format", fmt, TEXT_OR_JSON)
     graph = load_graph(spec, input_shapes=parse_inputs(input or []))
+    if fmt == "json":
+        analysis = analyze_graph(graph)
+        emit_json({"model": graph.name, "score": score_graph(graph, parse_alphas(alpha), beta),
+                   "macs": analysis.totals.macs, "params": analysis.totals.params})
+        return
     typer.echo(score_text(graph.name, score_graph(graph, parse_alphas(alpha), beta), analyze_graph(graph)), nl=False)
 
 

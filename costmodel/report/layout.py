@@ -81,9 +81,9 @@ class Table:
         return [*head, rule, *body, *([rule, *foot] if foot else [])]
 
 
-def fit(table: Table, width: int | None, drop_order: Sequence[str], shrink: int = 0) -> list[str]:
+def fit(table: Table, width: int | None, drop_order: Sequence[str], shrink: int = 0, cut: str = "middle") -> list[str]:
     """Drop columns named in ``drop_order`` (all of a name at once, in that order) until ``table`` fits
-    ``width``, then shorten column ``shrink``'s cells in the middle. Returns the names dropped (``width`` None:
+    ``width``, then shorten column ``shrink``'s cells in the middle (``cut="end"``: at the end). Returns the names dropped (``width`` None:
     no limit, nothing dropped)."""
     dropped: list[str] = []
     if width is None:
@@ -98,8 +98,13 @@ def fit(table: Table, width: int | None, drop_order: Sequence[str], shrink: int 
     if excess > 0:
         cells = [row[shrink] for row in (table.body + table.foot)] + [table.header[shrink]]
         target = max(8, max(len(c) for c in cells) - excess)
-        table.body = [[shorten(c, target) if i == shrink else c for i, c in enumerate(row)] for row in table.body]
-        table.foot = [[shorten(c, target) if i == shrink else c for i, c in enumerate(row)] for row in table.foot]
+        def short(text: str) -> str:
+            if cut == "end" and len(text) > target:
+                return text[:target - 1] + ELLIPSIS
+            return shorten(text, target)
+
+        table.body = [[short(c) if i == shrink else c for i, c in enumerate(row)] for row in table.body]
+        table.foot = [[short(c) if i == shrink else c for i, c in enumerate(row)] for row in table.foot]
     return dropped
 
 
