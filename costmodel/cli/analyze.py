@@ -10,20 +10,22 @@ import typer
 
 from ..analysis import analyze_graph
 from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
 from ..hardware import list_profiles, load_profile, profile_summary
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
 from ..ops import REGISTRY
 from ..report import FORMATS, render
+from ..report.layout import Table, fit, terminal_width
 from ..report.tables import SORT_KEYS
 from ..spec.schema import Spec
-from ..report.layout import Table, fit, terminal_width
+from ..vocab import Format
 from .common import (
     TEXT_OR_JSON,
-    FormatOption,
+    DtypeOption,
+    FusionOption,
+    OptionalFormatOption,
+    TableJsonOption,
     app,
     check_choice,
-    check_dtype_fusion,
     emit_json,
     fail,
     output_format,
@@ -55,11 +57,10 @@ def analyze(
     spec: Annotated[Path, typer.Argument(help="architecture spec: a YAML file (arch_specs/convnext_t.yaml) or a zoo "
                                               "name (convnext_t; see `costmodel zoo list`)")],
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
-    dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)}")] = None,
+    dtype: DtypeOption = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)} "
-                                            "(default: from -o's extension, else table)")] = None,
+    fmt: OptionalFormatOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     depth: Annotated[str | None, typer.Option(
         help="aggregate rows by path depth (2: stages.N), or 'all' for every layer (default: 2 in the table and "
@@ -71,22 +72,21 @@ def analyze(
              "read + written; default with --top: latency, else MACs)")] = None,
     hw: Annotated[list[str] | None, typer.Option(
         "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
-    fusion: Annotated[str, typer.Option(
-        help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")] = DEFAULT_FUSION,
+    fusion: FusionOption = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
-    fmt = output_format(fmt, output, FORMATS)
-    check_dtype_fusion(dtype, fusion)
+    fmt = Format(output_format(fmt, output, FORMATS))
     check_choice("--sort", sort, SORT_KEYS)
     if sort == "latency" and not hw:
         raise fail("--sort latency needs at least one --hw profile")
-    levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in ("table", "markdown") and top is None else None)
+    levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
+                         else None)
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
-    if batches and fmt == "csv":
+    if batches and fmt == Format.CSV:
         raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
     shapes = parse_inputs(input or [])
     graph = load_graph(spec, batch=batch, input_shapes=shapes)
@@ -114,7 +114,7 @@ def schema() -> None:
 
 
 @app.command()
-def ops(fmt: FormatOption = "table") -> None:
+def ops(fmt: TableJsonOption = "table") -> None:
     """List the registered ops with their attributes."""
     check_choice("--format", fmt, TEXT_OR_JSON)
     unique = sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name)
@@ -134,7 +134,7 @@ app.add_typer(hw_app, name="hw")
 
 @hw_app.command("list")
 @user_errors
-def hw_list(fmt: FormatOption = "table") -> None:
+def hw_list(fmt: TableJsonOption = "table") -> None:
     """List the hardware profiles (shipped and in COSTMODEL_HW_PATH): the key to pass to --hw, the kind, the
     device's name and its aliases."""
     check_choice("--format", fmt, TEXT_OR_JSON)
@@ -142,9 +142,8 @@ def hw_list(fmt: FormatOption = "table") -> None:
     if fmt == "json":
         emit_json([{"key": p.key, "name": p.name, "aliases": p.aliases, "kind": p.kind} for p in profiles])
         return
-    rows = [["key", "kind", "name", "aliases"]]
-    rows += [[p.key, p.kind, p.name, ", ".join(p.aliases)] for p in profiles]
-    table = Table(rows[0], rows[1:], ["<"] * 4)
+    rows = [[p.key, str(p.kind), p.name, ", ".join(p.aliases)] for p in profiles]
+    table = Table(["key", "kind", "name", "aliases"], rows, ["<"] * 4)
     fit(table, terminal_width(), (), shrink=3, cut="end")
     typer.echo("\n".join(table.lines()))
 
@@ -152,7 +151,7 @@ def hw_list(fmt: FormatOption = "table") -> None:
 @hw_app.command("show")
 @user_errors
 def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias or YAML path")],
-            fmt: FormatOption = "table") -> None:
+            fmt: TableJsonOption = "table") -> None:
     """Show one profile's figures, ridge points and the source of each figure."""
     check_choice("--format", fmt, TEXT_OR_JSON)
     profile = load_profile(name)

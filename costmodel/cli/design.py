@@ -9,8 +9,19 @@ import typer
 
 from ..analysis import analyze_graph
 from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from .common import TEXT_OR_JSON, FormatOption, app, check_choice, emit_json, fail, parse_inputs, user_errors, write_output
+from ..vocab import Dtype
+from .common import (
+    TEXT_OR_JSON,
+    TableJsonOption,
+    app,
+    check_choice,
+    choice_option,
+    emit_json,
+    fail,
+    parse_inputs,
+    user_errors,
+    write_output,
+)
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
@@ -59,9 +70,10 @@ def design_run(
     latency: Annotated[str | None, typer.Option(
         help="latency budget per batch on --hw (roofline model), e.g. 1.5ms; checked on the integer design")] = None,
     batch: Annotated[int, typer.Option(min=1, help="batch size for --latency")] = 1,
-    dtype: Annotated[str | None, typer.Option(help="element type for --latency (default fp32)")] = None,
+    dtype: Annotated[Dtype | None, choice_option(
+        Dtype, "--dtype", help="element type for --latency (default fp32)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the design's spec (YAML) here")] = None,
-    fmt: FormatOption = "table",
+    fmt: TableJsonOption = "table",
 ) -> None:
     """Solve for the CNN of highest DeepMAD entropy within the budgets; print it, write its spec with -o.
 
@@ -85,7 +97,6 @@ def design_run(
 
     if space not in ("resnet", "mbconv", "convnext"):
         raise fail(f"unknown --space {space!r}; choose one of resnet, mbconv, convnext")
-    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
     if (latency is None) != (hw is None):
         raise fail("--latency and --hw go together")
     if not rho > 0:
@@ -138,7 +149,7 @@ def design_score(
     beta: Annotated[float, typer.Option(min=0, help="depth-uniformity penalty weight")] = 10.0,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
-    fmt: FormatOption = "table",
+    fmt: TableJsonOption = "table",
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
     from ..design import score_graph

@@ -3,7 +3,9 @@ to fit a width, two-row headers that name a device above its columns, and wrappe
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,9 +14,15 @@ GAP = 2  # spaces between columns
 ELLIPSIS = "…"
 
 
-def terminal_width(fallback: int = 120) -> int:
-    """The width to fit: ``$COLUMNS``, else the terminal's, else ``fallback`` (output not to a terminal)."""
-    return shutil.get_terminal_size((fallback, 24)).columns
+def terminal_width() -> int | None:
+    """The width to fit: ``$COLUMNS`` when set, else the terminal's when printing to one, else None (a pipe or a
+    file: no limit, so scripts see every column)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
@@ -83,8 +91,8 @@ class Table:
 
 def fit(table: Table, width: int | None, drop_order: Sequence[str], shrink: int = 0, cut: str = "middle") -> list[str]:
     """Drop columns named in ``drop_order`` (all of a name at once, in that order) until ``table`` fits
-    ``width``, then shorten column ``shrink``'s cells in the middle (``cut="end"``: at the end). Returns the names dropped (``width`` None:
-    no limit, nothing dropped)."""
+    ``width``, then shorten column ``shrink``'s cells in the middle (``cut="end"``: at the end). Returns the
+    names dropped (``width`` None: no limit, nothing dropped)."""
     dropped: list[str] = []
     if width is None:
         return dropped

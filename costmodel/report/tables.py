@@ -18,9 +18,10 @@ from dataclasses import asdict, fields
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
+from ..vocab import Format
 from .layout import Table, fit, fixed, wrap
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS: tuple[str, ...] = Format.values()
 SORT_KEYS = ("latency", "macs", "params", "memory")
 # Columns of the text table left out, in this order, until it fits the width (a device's columns all at once).
 DROP_ORDER = ("cache", "FLOP/B", "acts", "written", "read", "FLOPs", "output", "op", "bound")
@@ -293,7 +294,7 @@ def render_json(
 
 Renderer = Callable[..., str]
 RENDERERS: dict[str, Renderer] = {
-    "table": render_table, "json": render_json, "csv": render_csv, "markdown": render_markdown,
+    Format.TABLE: render_table, Format.JSON: render_json, Format.CSV: render_csv, Format.MARKDOWN: render_markdown,
 }
 
 
