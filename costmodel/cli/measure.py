@@ -8,16 +8,27 @@ from typing import Annotated
 import typer
 
 from ..api import load_graph
-from ..bridges.bench import TORCH_DTYPES, layer_lines, measurements_csv, summary_line
+from ..bridges.bench import TORCH_DTYPES, BenchResult, layer_lines, measurements_csv, summary_line
 from ..bridges.bench import bench as run_bench
 from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
 from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
 from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, check_dtype, estimate
+from ..report.jsonable import jsonable
 from ..spec import load_spec
 from ..vocab import BenchDevice, Dtype
-from .common import FusionOption, app, choice_option, fail, parse_inputs, user_errors, write_output
+from .common import (
+    FusionOption,
+    TableJsonOption,
+    app,
+    choice_option,
+    emit_json,
+    fail,
+    parse_inputs,
+    user_errors,
+    write_output,
+)
 
 MeasurementsArg = Annotated[Path, typer.Argument(
     help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
@@ -30,6 +41,36 @@ SpecsOpt = Annotated[list[Path] | None, typer.Option(
     "--specs", help="folder of specs to match model names in (repeatable; the shipped zoo is always searched)")]
 
 
+
+
+UNSTABLE_IQR = 0.10  # bench warns when the spread (IQR) of the timed passes exceeds this share of the median
+
+
+def bench_warnings(result: BenchResult, profile: HardwareProfile | None) -> list[str]:
+    """What makes a bench figure untrustworthy: a wide spread of the timings, or a thread count that is not the
+    one the CPU profile it is compared with assumes."""
+    warnings = []
+    t = result.timing
+    if len(t.samples) >= 2 and t.median > 0 and t.iqr / t.median > UNSTABLE_IQR:
+        warnings.append(f"{result.model}: unstable timings, IQR {t.iqr / t.median:.0%} of the median over "
+                        f"{len(t.samples)} runs (other load on the machine?); raise --repeat, pin --threads, "
+                        "and prefer the minimum or a quieter machine")
+    cpu = getattr(profile, "cpu", None) if profile is not None else None
+    expected = getattr(cpu, "threads", None) or getattr(cpu, "cores", None)
+    if profile is not None and str(profile.kind) == "cpu" and expected and result.threads != expected:
+        warnings.append(f"{result.model}: ran with {result.threads} thread(s) but {profile.key} assumes {expected}; "
+                        f"pass --threads {expected} or a profile for {result.threads} thread(s)")
+    return warnings
+
+
+def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[str]:
+    """A profile calibrated on these very measurements scores in-sample: say so."""
+    cal = profile.calibration
+    if cal is not None and cal.sha256 == file.sha256:
+        return [f"{profile.key} was calibrated on these measurements ({cal.measurements}): the figures are "
+                "in-sample and flatter it; validate on measurements it was not fitted on (other models or "
+                "devices), or see calibrate's leave-one-out figure"]
+    return []
 
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
@@ -66,6 +107,7 @@ def calibrate(
         "--apply-to", help="write this profile (its peaks and bandwidth) with the factors fitted on --hw")] = None,
     prior_weight: Annotated[float, typer.Option(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
+    fmt: TableJsonOption = "table",
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     base = load_profile(hw)
@@ -90,7 +132,11 @@ def calibrate(
                      f"{note or docs[name]}")
     if onto is not None:
         lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
-    typer.echo("\n".join(lines))
+    if fmt == "json":
+        emit_json({"base_profile": base.key, "measurements": str(file.path), "rows": len(matched), "dtype": dtypes,
+                   "fusion": fusion, "fit": result, "profile": profile, "output": output})
+    else:
+        typer.echo("\n".join(lines))
     write_output(profile_yaml(profile), output)
 
 
@@ -105,6 +151,7 @@ def validate(
     specs: SpecsOpt = None,
     plot: Annotated[Path | None, typer.Option(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
+    fmt: TableJsonOption = "table",
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
     profile = load_profile(hw)
@@ -113,8 +160,15 @@ def validate(
     rows = points(matched, profile, dtype, fusion)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
-    header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
-    typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
+    for warning in in_sample_warnings(profile, file):
+        typer.echo(f"warning: {warning}", err=True)
+    if fmt == "json":
+        emit_json({"profile": profile.key, "measurements": str(file.path), "device": device, "dtype": dtypes,
+                   "fusion": fusion, "in_sample": bool(in_sample_warnings(profile, file)), "scores": scores,
+                   "rows": rows})
+    else:
+        header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
+        typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
         from ..plots import save_figure
 
@@ -145,6 +199,11 @@ def bench(
     threads: Annotated[int | None, typer.Option(min=1, help="torch.set_num_threads (CPU)")] = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    channels_last: Annotated[bool, typer.Option(
+        "--channels-last", help="module and image inputs in channels-last (NHWC) memory format")] = False,
+    compile: Annotated[bool, typer.Option(  # noqa: A002
+        "--compile", help="torch.compile the module first (compare with --fusion compile predictions)")] = False,
+    fmt: TableJsonOption = "table",
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
@@ -160,15 +219,24 @@ def bench(
 
         require_torch().set_num_threads(threads)
     results = []
+    predictions: list[float | None] = []
     for spec, graph in graphs:
         result = run_bench(graph, device=device, dtype=dtype, warmup=warmup, repeat=repeat, per_layer=per_layer,
-                           spec=spec)
+                           spec=spec, channels_last=channels_last, compile=compile)
         results.append(result)
         prediction = estimate(graph, profile, dtype=dtype, fusion=fusion) if profile else None
+        for warning in bench_warnings(result, profile):
+            typer.echo(f"warning: {warning}", err=True)
+        if fmt == "json":
+            predictions.append(prediction.summary.latency_s if prediction else None)
+            continue
         typer.echo(summary_line(result, prediction.summary.latency_s if prediction else None,
                                 profile.key if profile else None))
         if per_layer:
             predicted = {op.path: op.latency_s for op in prediction.ops} if prediction else None
             typer.echo("\n".join(layer_lines(result, predicted)))
+    if fmt == "json":
+        emit_json([{**jsonable(r), "predicted_s": p, "profile": profile.key if profile else None}
+                   for r, p in zip(results, predictions, strict=True)])
     if output is not None:
         write_output(measurements_csv(results, label), output)

@@ -15,10 +15,12 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
+from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
 from ..vocab import Format
+from .jsonable import jsonable
 from .layout import Table, fit, fixed, wrap
 
 FORMATS: tuple[str, ...] = Format.values()
@@ -267,13 +269,13 @@ def render_csv(
     return out.getvalue()
 
 
-def render_json(
+def analysis_dict(
     analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
     sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
-    width: int | None = None,
-) -> str:
-    """The whole analysis, raw numbers, stable keys; with latency, each layer gets ``latency: {KEY: {...}}``
-    and the top level ``latency: {KEY: {summary, kernels}}`` (and ``sweep: {KEY: [summary, ...]}``)."""
+) -> dict[str, Any]:
+    """The whole analysis, raw numbers, stable keys (docs/schema/analyze.schema.json); with latency, each layer
+    gets ``latency: {KEY: {...}}`` and the top level ``latency: {KEY: {summary, kernels}}`` (and ``sweep: {KEY:
+    [summary, ...]}``)."""
     data = analysis.to_dict()
     if depth or top is not None or sort is not None:
         data["layers"] = [{**asdict(r), "output_shape": list(r.output_shape)}
@@ -289,7 +291,16 @@ def render_json(
         data.setdefault("latency", {})[result.summary.key] = {"summary": full["summary"], "kernels": full["kernels"]}
     if sweeps:
         data["sweep"] = {key: [asdict(m) for m in points] for key, points in sweeps.items()}
-    return json.dumps(data, indent=2) + "\n"
+    return data
+
+
+def render_json(
+    analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+    width: int | None = None,
+) -> str:
+    """:func:`analysis_dict` as indented JSON."""
+    return json.dumps(jsonable(analysis_dict(analysis, depth, latency, sweeps, top=top, sort=sort)), indent=2) + "\n"
 
 
 Renderer = Callable[..., str]
