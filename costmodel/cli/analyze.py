@@ -11,6 +11,7 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..hardware import list_profiles, load_profile, profile_summary
+from ..hardware.whatif import profile_template, what_if
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
 from ..ops import REGISTRY
 from ..report import FORMATS, render
@@ -75,6 +76,12 @@ def analyze(
     fusion: FusionOption = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
+    peak: Annotated[str | None, typer.Option(
+        help="what-if: TFLOP/s for the dtype on the --hw devices' GEMM unit, or a factor on every peak (x2)")] = None,
+    bandwidth: Annotated[str | None, typer.Option(
+        help="what-if: memory bandwidth of the --hw devices in GB/s, or a factor (x1.5)")] = None,
+    overhead: Annotated[str | None, typer.Option(
+        help="what-if: launch overhead per kernel in µs, or a factor (x0.5)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     fmt = Format(output_format(fmt, output, FORMATS))
@@ -93,8 +100,10 @@ def analyze(
     analysis = analyze_graph(graph, dtype)
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
+    if (peak or bandwidth or overhead) and not hw:
+        raise fail("--peak, --bandwidth and --overhead change --hw profiles: give at least one --hw")
     for name in dict.fromkeys(hw or []):
-        profile = load_profile(name)
+        profile = what_if(load_profile(name), dtype=analysis.dtype, peak=peak, bandwidth=bandwidth, overhead=overhead)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue
@@ -165,3 +174,16 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias o
     typer.echo("sources:")
     for field, source in profile.sources.items():
         typer.echo(f"  {field}: {source}")
+
+
+@hw_app.command("new")
+@user_errors
+def hw_new(
+    name: Annotated[str, typer.Argument(help="the new profile's key (its file is NAME.yaml)")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="where to write (default: ./NAME.yaml)")] = None,
+) -> None:
+    """Write a commented template of a new hardware profile to fill in (every figure marked TODO)."""
+    path = output or Path(f"{name}.yaml")
+    if path.exists():
+        raise fail(f"{path} exists; choose another name or -o FILE (nothing was written)")
+    write_output(profile_template(name), path)

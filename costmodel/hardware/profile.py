@@ -261,8 +261,12 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     if hit is not None:
         return hit[2]
     known = sorted({path.stem for _, path, _ in index.values()})
-    close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
-    hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
+    wanted = _key(name_or_path)
+    stem = wanted[:-1] if len(wanted) >= 3 else wanted  # a typo in the last character: 'a10O' -> the a10* family
+    close = [k for k in sorted(index) if k.startswith(stem)] + difflib.get_close_matches(wanted, list(index), n=8,
+                                                                                          cutoff=0.5)
+    stems = list(dict.fromkeys(index[c][1].stem for c in close))  # every close match, as the key to pass
+    hint = f" (did you mean {' or '.join(stems)}?)" if stems else ""
     raise HardwareError(
         f"unknown hardware profile {name_or_path!r}{hint}. Known profiles: {', '.join(known)} "
         f"(aliases and full names work too; or pass a path to a YAML file)"
