@@ -79,3 +79,11 @@ def test_bench_warns_on_unstable_timings() -> None:
     noisy = _result((1.0, 1.3, 1.0, 1.4, 1.1))  # IQR 0.3 (inclusive quartiles 1.0 and 1.3) = 27 % of 1.1
     (warning,) = bench_warnings(noisy, None)
     assert "IQR 27% of the median" in warning
+
+
+def test_design_flops_is_the_old_name_of_macs() -> None:
+    new = runner.invoke(app, ["design", "--macs", "300M", "--max-depth", "4", "-f", "json"])
+    old = runner.invoke(app, ["design", "--flops", "300M", "--max-depth", "4", "-f", "json"])
+    assert old.exit_code == new.exit_code == 0
+    assert "--flops is now --macs" in old.stderr and "--flops" not in new.stderr
+    assert json.loads(old.stdout)["result"]["macs"] == json.loads(new.stdout)["result"]["macs"]
