@@ -24,10 +24,10 @@ def zoo_entries() -> list[dict[str, Any]]:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             data = None
-        data = data if isinstance(data, dict) else {}
-        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-        entries.append({"name": name, "file": str(path), "spec_name": data.get("name"),
-                        "description": data.get("description") or "", "timm_name": meta.get("timm_name"),
+        spec: dict[str, Any] = data if isinstance(data, dict) else {}
+        meta: dict[str, Any] = spec["metadata"] if isinstance(spec.get("metadata"), dict) else {}
+        entries.append({"name": name, "file": str(path), "spec_name": spec.get("name"),
+                        "description": spec.get("description") or "", "timm_name": meta.get("timm_name"),
                         "top1": meta.get("top1")})
     return entries
 
