@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from costmodel.cli import app
-from costmodel.report.layout import Table, fit, shorten
+from costmodel.layout import Table, fit, shorten
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from ..api import load_graph
 from ..errors import MeasurementError
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..resources import zoo_dir
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")

@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import list_profiles, load_profile, profile_summary
 from ..hardware.whatif import profile_template, what_if
-from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
+from ..layout import Table, fit, terminal_width
 from ..ops import REGISTRY
 from ..report import FORMATS, render
-from ..report.layout import Table, fit, terminal_width
 from ..report.tables import SORT_KEYS
 from ..spec.schema import Spec
 from ..vocab import Format
@@ -110,8 +110,8 @@ def analyze(
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
-                           for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                              key=key, input_shapes=shapes)]
+                           for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
+                                                    key=key)]
     write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
                  output)
 

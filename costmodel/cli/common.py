@@ -26,7 +26,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ..version import __version__
 
         typer.echo(f"costmodel {__version__}")
         raise typer.Exit()
@@ -183,6 +183,6 @@ def output_format(fmt: str | None, output: Path | None, choices: Iterable[str], 
 
 def screen_width(output: Path | None) -> int | None:
     """The width text output must fit: the terminal's (``$COLUMNS``) when printing, no limit for a file."""
-    from ..report.layout import terminal_width
+    from ..layout import terminal_width
 
     return terminal_width() if output is None else None

@@ -19,6 +19,7 @@ from matplotlib.ticker import NullLocator
 from ..hardware import HardwareProfile
 from ..latency import LatencyResult, Unit, unit_for
 from ..latency.roofline import bandwidth
+from ..layout import shorten
 from .common import (
     CLASS_COLORS,
     FONT_SIZE,
@@ -119,8 +120,6 @@ NAME_CHARS = 26
 
 def _name_top(ax: Axes, points: list[KernelPoint]) -> None:
     """Name the :data:`TOP_NAMED` slowest drawn kernels beside their points (path shortened in the middle)."""
-    from ..report.layout import shorten
-
     top = sorted((p for p in points if p.on_roofline), key=lambda p: -p.latency_s)[:TOP_NAMED]
     if top:
         place_labels(ax, [(p.intensity, p.flops / p.latency_s) for p in top],

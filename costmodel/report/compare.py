@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..analysis import Analysis, analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
+from ..layout import Table, fit, wrap
 from ..spec import Metadata
 from ..vocab import Format
-from .layout import Table, fit, wrap
 from .tables import FORMATS, markdown_line, markdown_marks, si, size
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",

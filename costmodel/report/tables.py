@@ -19,9 +19,9 @@ from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
+from ..layout import Table, fit, fixed, wrap
 from ..vocab import Format
 from .jsonable import jsonable
-from .layout import Table, fit, fixed, wrap
 
 FORMATS: tuple[str, ...] = Format.values()
 SORT_KEYS = ("latency", "macs", "params", "memory")
