@@ -32,6 +32,12 @@ def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
             for cells in rows]
 
 
+def percent(fraction: float) -> str:
+    """An efficiency printed one way everywhere (tables, reports, plots): three significant digits,
+    ``0.3449 -> '34.5%'``, ``0.000844 -> '0.0844%'``."""
+    return f"{100 * fraction:.3g}%"
+
+
 def shorten(text: str, width: int) -> str:
     """``text`` cut in the middle with an ellipsis to at most ``width`` characters (paths keep both ends)."""
     if len(text) <= width:

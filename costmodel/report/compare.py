@@ -19,7 +19,7 @@ from ..analysis import Analysis, analyze_graph
 from ..graph import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
-from ..layout import Table, fit, wrap
+from ..layout import Table, fit, percent, wrap
 from ..spec import Metadata
 from ..vocab import Format
 from .tables import FORMATS, markdown_line, markdown_marks, si, size
@@ -126,7 +126,7 @@ def pareto_points(comparison: Comparison) -> tuple[list, str, str]:
 DEVICE_COLUMNS: list[tuple[str, Callable[[ModelLatency], str]]] = [
     ("ms/batch", lambda m: f"{1e3 * m.latency_s:,.2f}"),
     ("images/s", lambda m: f"{m.throughput:,.0f}"),
-    ("E", lambda m: f"{100 * m.efficiency:.1f}%"),
+    ("E", lambda m: percent(m.efficiency)),
     ("mem-bound", lambda m: f"{100 * m.memory_bound_share:.0f}%"),
 ]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..analysis import Analysis
 from ..latency import LatencyResult, ModelLatency
+from ..layout import percent
 from .jsonable import jsonable
 from .tables import _cells, _rows, analysis_dict, duration, render_table, si, size
 
@@ -97,7 +98,7 @@ class ModelResult:
                  f"MACs {si(t.macs)}, FLOPs {si(t.flops)}, peak activations {size(t.peak_activation_bytes)}"]
         for key, m in self.summaries.items():
             lines.append(f"{html.escape(key)}: {duration(m.latency_s)} per batch, {m.throughput:,.0f} images/s, "
-                         f"E {100 * m.efficiency:.1f}%, memory-bound {100 * m.memory_bound_share:.0f}% of time")
+                         f"E {percent(m.efficiency)}, memory-bound {100 * m.memory_bound_share:.0f}% of time")
         rows = _rows(a, NOTEBOOK_DEPTH)
         header, body, foot, align = _cells(a, NOTEBOOK_DEPTH, list(self.latency.values()), rows)
         style = ['text-align:left' if al == "<" else 'text-align:right' for al in align]

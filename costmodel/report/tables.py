@@ -19,7 +19,7 @@ from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
-from ..layout import Table, fit, fixed, wrap
+from ..layout import Table, fit, fixed, percent, wrap
 from ..vocab import Format
 from .jsonable import jsonable
 
@@ -173,7 +173,7 @@ def latency_summary_lines(m: ModelLatency) -> list[str]:
     return [
         f"{m.key} ({m.device}), {m.dtype}, batch {m.batch}, fusion {m.fusion}: {duration(m.latency_s)} per batch, "
         f"{duration(m.latency_per_image_s)} per image, {m.throughput:,.0f} images/s",
-        f"  achieved {m.achieved_flops / 1e12:.1f} TFLOP/s  |  efficiency E {100 * m.efficiency:.1f}% "
+        f"  achieved {m.achieved_flops / 1e12:.1f} TFLOP/s  |  efficiency E {percent(m.efficiency)} "
         f"(ideal {duration(m.ideal_s)})  |  memory-bound {100 * m.memory_bound_share:.0f}% of time, "
         f"launch overhead {100 * m.overhead_share:.0f}%  |  {m.kernels} kernels, {size(m.dram_bytes)} DRAM traffic",
         f"  by op class: {shares(m.by_class)}",
@@ -186,7 +186,7 @@ SWEEP_HEADER = ["device", "batch", "latency", "per image", "images/s", "TFLOP/s"
 
 def _sweep_rows(sweeps: Mapping[str, Sequence[ModelLatency]]) -> list[list[str]]:
     return [[m.key, str(m.batch), duration(m.latency_s), duration(m.latency_per_image_s), f"{m.throughput:,.0f}",
-             f"{m.achieved_flops / 1e12:.1f}", f"{100 * m.efficiency:.1f}%", f"{100 * m.memory_bound_share:.0f}%"]
+             f"{m.achieved_flops / 1e12:.1f}", percent(m.efficiency), f"{100 * m.memory_bound_share:.0f}%"]
             for points in sweeps.values() for m in points]
 
 
