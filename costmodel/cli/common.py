@@ -146,7 +146,7 @@ OptionalFormatOption = Annotated[Format | None, choice_option(
     Format, "--format", "-f", help="output format (default: from -o's extension, else table)")]
 
 
-TEXT_OR_JSON = ("table", "json")
+TEXT_OR_JSON = (Format.TABLE.value, Format.JSON.value)  # commands whose output is a table or JSON
 TableJsonOption = Annotated[str, typer.Option("--format", "-f", help="output format: table | json (raw numbers, "
                                                                       "stable keys)")]
 

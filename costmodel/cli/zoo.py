@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 import yaml
 
 from ..spec.zoo import zoo_specs
-from .common import app, user_errors
+from .common import TEXT_OR_JSON, TableJsonOption, app, check_choice, user_errors
 
 zoo_app = typer.Typer(help="The model zoo: specs shipped with costmodel, usable by name (`costmodel analyze "
                            "convnext_t`).", no_args_is_help=True)
@@ -35,12 +35,10 @@ def zoo_entries() -> list[dict[str, Any]]:
 @zoo_app.command("list")
 @user_errors
 def zoo_list(
-    fmt: Annotated[str, typer.Option("--format", "-f", help="output format: table | json")] = "table",
+    fmt: TableJsonOption = "table",
 ) -> None:
     """List the zoo's specs by name (a name works wherever a spec path does)."""
-    from .common import check_choice
-
-    check_choice("--format", fmt, ("table", "json"))
+    check_choice("--format", fmt, TEXT_OR_JSON)
     entries = zoo_entries()
     if fmt == "json":
         typer.echo(json.dumps(entries, indent=2))
