@@ -10,9 +10,10 @@ import typer
 
 from ..analysis import analyze_graph
 from ..graph import load_graph
-from ..hardware import list_profiles, load_profile, profile_summary
+from ..hardware import list_profiles, load_profile, profile_summary, threaded
 from ..hardware.whatif import profile_template, what_if
-from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
+from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
+from ..latency.precision import check_precision
 from ..layout import Table, fit, terminal_width
 from ..ops import REGISTRY
 from ..report import FORMATS, render
@@ -24,6 +25,7 @@ from .common import (
     DtypeOption,
     FusionOption,
     OptionalFormatOption,
+    PrecisionOption,
     TableJsonOption,
     app,
     check_choice,
@@ -82,6 +84,9 @@ def analyze(
         help="what-if: memory bandwidth of the --hw devices in GB/s, or a factor (x1.5)")] = None,
     overhead: Annotated[str | None, typer.Option(
         help="what-if: launch overhead per kernel in µs, or a factor (x0.5)")] = None,
+    precision: PrecisionOption = DEFAULT_PRECISION,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     fmt = Format(output_format(fmt, output, FORMATS))
@@ -90,6 +95,11 @@ def analyze(
         raise fail("--sort latency needs at least one --hw profile")
     levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
                          else None)
+    if hw:
+        try:
+            check_precision(precision, dtype or "fp32")
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
@@ -103,15 +113,16 @@ def analyze(
     if (peak or bandwidth or overhead) and not hw:
         raise fail("--peak, --bandwidth and --overhead change --hw profiles: give at least one --hw")
     for name in dict.fromkeys(hw or []):
-        profile = what_if(load_profile(name), dtype=analysis.dtype, peak=peak, bandwidth=bandwidth, overhead=overhead)
+        profile = what_if(threaded(load_profile(name), threads), dtype=analysis.dtype, peak=peak,
+                          bandwidth=bandwidth, overhead=overhead)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue
-        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
+        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key, precision=precision))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
                            for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                                    key=key)]
+                                                    key=key, precision=precision)]
     write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
                  output)
 

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import UserError
 from ..fileio import temp_beside
-from ..vocab import Choice, Dtype, Format, Fusion
+from ..vocab import Choice, Dtype, Format, Fusion, Precision
 
 app = typer.Typer(
     name="costmodel",
@@ -186,3 +186,6 @@ def screen_width(output: Path | None) -> int | None:
     from ..layout import terminal_width
 
     return terminal_width() if output is None else None
+PrecisionOption = Annotated[Precision, choice_option(
+    Precision, "--precision", help="precision policy for latency (amp: torch.autocast with --dtype fp16 or bf16 as "
+                                   "the half type; what timm's AMP tables run)")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,11 +12,12 @@ from ..bridges.bench import TORCH_DTYPES
 from ..calibration.defaults import DEFAULT_PRIOR_WEIGHT
 from ..graph import load_graph
 from ..hardware import load_profile
-from ..latency import DEFAULT_FUSION, check_dtype, estimate
+from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
 from ..vocab import BenchDevice, Dtype
 from .common import (
     FusionOption,
+    PrecisionOption,
     TableJsonOption,
     app,
     choice_option,
@@ -113,9 +115,18 @@ def calibrate(
     prior_weight: Annotated[float, typer.Option(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
     fmt: TableJsonOption = "table",
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
-    from ..calibration.fit import PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
+    from ..calibration.fit import (
+        PARAMETERS,
+        bases_of,
+        fit,
+        fitted_profile,
+        identifiability_warnings,
+        leave_one_out,
+        profile_yaml,
+    )
 
     base = load_profile(hw)
     onto = load_profile(apply_to) if apply_to else None
@@ -123,8 +134,9 @@ def calibrate(
     dtypes = _check_dtypes(base, dtype, matched)
     if onto is not None:
         _check_dtypes(onto, dtype, matched)
-    result = fit(bases_of(matched, base, dtype, fusion), [m.measurement.latency_s for m in matched], base,
-                 prior_weight=prior_weight)
+    bases = bases_of(matched, base, dtype, fusion, precision)
+    measured = [m.measurement.latency_s for m in matched]
+    result = fit(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
                              dtype=dtypes, fusion=fusion, onto=onto)
@@ -139,11 +151,24 @@ def calibrate(
                      f"{note or docs[name]}")
     if onto is not None:
         lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
-    if fmt == "json":
-        emit_json({"base_profile": base.key, "measurements": str(file.path), "rows": len(matched), "dtype": dtypes,
-                   "fusion": fusion, "fit": result, "profile": profile, "output": output})
+    in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
+    loo = None
+    if len(matched) >= 3:
+        held_out = leave_one_out(bases, measured, base, prior_weight=prior_weight)
+        loo = statistics.median(abs(p / m - 1) for p, m in zip(held_out, measured, strict=True))
+        lines.append(f"median |error|: in-sample {in_sample:.1%}, leave-one-out {loo:.1%} (what to expect on "
+                     "models it was not fitted on)")
     else:
-        typer.echo("\n".join(lines))
+        lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
+    warnings = identifiability_warnings(result)
+    if fmt == "json":
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        emit_json({"base_profile": base.key, "measurements": str(file.path), "rows": len(matched), "dtype": dtypes,
+                   "fusion": fusion, "median_error": {"in_sample": in_sample, "leave_one_out": loo},
+                   "warnings": warnings, "fit": result, "profile": profile, "output": output})
+    else:
+        typer.echo("\n".join([*lines, *(f"warning: {w}" for w in warnings)]))
     write_output(profile_yaml(profile), output)
 
 
@@ -159,6 +184,7 @@ def validate(
     plot: Annotated[Path | None, typer.Option(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
     fmt: TableJsonOption = "table",
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
     from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
@@ -166,7 +192,7 @@ def validate(
     profile = load_profile(hw)
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(profile, dtype, matched)
-    rows = points(matched, profile, dtype, fusion)
+    rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
     in_sample = in_sample_warnings(profile, file)
