@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "costmodel"
 
 # What each top-level unit of costmodel may import (besides itself), following the data flow
 # spec -> graph -> ops/analysis -> hardware + latency -> report/plots -> cli, with design, bridges, calibration
-# beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
+# and sweep beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
 # resources: where the shipped zoo and profiles are (importlib.resources); layout: text fitted to a width.
 BASE = {"vocab", "errors", "fileio", "resources", "layout", "version"}
 ALLOWED: dict[str, set[str]] = {
@@ -41,10 +41,11 @@ ALLOWED: dict[str, set[str]] = {
     "report": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "plots"},
     "bridges": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency"},
     "design": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "plots"},
+    "sweep": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "design"},
     # the facade returns counts and latency in one result (report.result), so it sits above latency and report
     "api": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "report"},
     "cli": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "calibration", "plots", "report",
-                   "bridges", "design"},
+                   "bridges", "design", "sweep"},
     "__init__": {"api", "errors", "vocab", "version"},
     "__main__": {"cli"},  # python -m costmodel
 }

@@ -9,10 +9,20 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
+from ..resources import zoo_dir
 from .schema import Spec
 from .zoo import resolve_spec
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# The shipped zoo: the repository's arch_specs/, installed as the package data costmodel.zoo (costmodel.resources).
+ZOO_DIR = zoo_dir()
+
+
+def zoo_spec(name: str) -> Path | None:
+    """The shipped spec ``arch_specs/NAME.yaml``, or None when the zoo has no such spec."""
+    path = ZOO_DIR / f"{name}.yaml"
+    return path if name and "/" not in name and path.is_file() else None
 
 
 def location(loc: tuple[Any, ...]) -> str:
