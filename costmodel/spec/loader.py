@@ -8,12 +8,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import SpecError
+from ..resources import zoo_dir
 from ..validation import first_problem
 from ..yamlio import YamlError, parse_yaml, read_text
 from .schema import Spec
+from .zoo import resolve_spec
 
-# The zoo shipped in a checkout (specs are not installed with the package; pass a path elsewhere).
-ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
+# The shipped zoo: the repository's arch_specs/, installed as the package data costmodel.zoo (costmodel.resources).
+ZOO_DIR = zoo_dir()
 
 
 def zoo_spec(name: str) -> Path | None:
@@ -45,7 +47,8 @@ def parse_spec(data: Any, file: str | None = None) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Load and validate a spec file."""
+    """Load and validate a spec file, given by path or by zoo name (``convnext_t``; see :mod:`.zoo`)."""
+    path = resolve_spec(path)
     file = str(path)
     try:
         data = parse_yaml(read_text(Path(path), "spec"))
