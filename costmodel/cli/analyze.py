@@ -16,7 +16,18 @@ from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency,
 from ..ops import REGISTRY
 from ..report import FORMATS, render
 from ..spec.schema import Spec
-from .common import app, check_choice, check_dtype_fusion, fail, parse_batches, parse_inputs, user_errors, write_output
+from .common import (
+    SetOption,
+    app,
+    check_choice,
+    check_dtype_fusion,
+    fail,
+    parse_batches,
+    parse_inputs,
+    parse_set,
+    user_errors,
+    write_output,
+)
 from .progress import track
 
 
@@ -37,6 +48,7 @@ def analyze(
         help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")] = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     check_choice("--format", fmt, FORMATS)
@@ -47,7 +59,7 @@ def analyze(
     if batches and fmt == "csv":
         raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
     shapes = parse_inputs(input or [])
-    graph = load_graph(spec, batch=batch, input_shapes=shapes)
+    graph = load_graph(spec, batch=batch, input_shapes=shapes, overrides=parse_set(set_))
     analysis = analyze_graph(graph, dtype)
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}

@@ -10,7 +10,7 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
-from .common import app, check_choice, fail, parse_inputs, user_errors, write_output
+from .common import SetOption, app, check_choice, fail, parse_inputs, parse_set, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
@@ -122,12 +122,13 @@ def design_score(
     beta: Annotated[float, typer.Option(min=0, help="depth-uniformity penalty weight")] = 10.0,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    set_: SetOption = None,
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
     from ..design import score_graph
     from ..design.report import score_text
 
-    graph = load_graph(spec, input_shapes=parse_inputs(input or []))
+    graph = load_graph(spec, input_shapes=parse_inputs(input or []), overrides=parse_set(set_))
     typer.echo(score_text(graph.name, score_graph(graph, parse_alphas(alpha), beta), analyze_graph(graph)), nl=False)
 
 

@@ -16,7 +16,17 @@ from ..calibration.measurements import Matched, MeasurementFile, match, read_mea
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype, estimate
 from ..spec import load_spec
-from .common import app, check_choice, check_dtype_fusion, fail, parse_inputs, user_errors, write_output
+from .common import (
+    SetOption,
+    app,
+    check_choice,
+    check_dtype_fusion,
+    fail,
+    parse_inputs,
+    parse_set,
+    user_errors,
+    write_output,
+)
 
 MeasurementsArg = Annotated[Path, typer.Argument(
     help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
@@ -146,6 +156,7 @@ def bench(
     threads: Annotated[int | None, typer.Option(min=1, help="torch.set_num_threads (CPU)")] = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
@@ -157,7 +168,9 @@ def bench(
     if profile is not None:
         check_dtype(profile, dtype)
     shapes = parse_inputs(input or [])
-    graphs = [(spec, load_graph(spec, batch=batch, input_shapes=shapes)) for spec in specs]  # all specs load first
+    overrides = parse_set(set_)
+    graphs = [(spec, load_graph(spec, batch=batch, input_shapes=shapes, overrides=overrides))
+              for spec in specs]  # all specs load first
     if threads is not None:
         from ..bridges.torch import require_torch
 

@@ -16,7 +16,7 @@ from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
-from .common import app, check_dtype_fusion, fail, parse_batches, user_errors
+from .common import SetOption, app, check_dtype_fusion, fail, parse_batches, parse_set, user_errors
 from .progress import track
 
 if TYPE_CHECKING:
@@ -92,29 +92,30 @@ def _write(fig: Figure, stem: Path) -> None:
         typer.echo(f"wrote {path}", err=True)
 
 
-def _load(specs: list[Path], batch: int | None) -> list[Graph]:
-    return [load_graph(spec, batch=batch) for spec in track(specs, "loading specs")]
+def _load(specs: list[Path], batch: int | None, set_: list[str] | None) -> list[Graph]:
+    overrides = parse_set(set_)
+    return [load_graph(spec, batch=batch, overrides=overrides) for spec in track(specs, "loading specs")]
 
 
 def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str | None, batch: int | None,
-           fusion: list[str] | None) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
+           fusion: list[str] | None, set_: list[str] | None) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
     """What roofline and waterline share: one spec, one device, one result per fusion mode."""
     path = _specs(kind, spec, many=False)[0]
     profile = _profiles(kind, hw)[0]
     modes = list(dict.fromkeys(fusion or DEFAULT_PANELS))
     check_dtype_fusion(dtype, modes)
-    graph = load_graph(path, batch=batch)
+    graph = load_graph(path, batch=batch, overrides=parse_set(set_))
     return graph, profile, {mode: estimate(graph, profile, dtype=dtype, fusion=mode) for mode in modes}
 
 
 @plot_app.command("roofline")
 @user_errors
 def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
-             output: Output = None) -> None:
+             output: Output = None, set_: SetOption = None) -> None:
     """The device's roofline with every op (fusion none) or kernel (fused modes) of SPEC on it."""
     from ..plots import plot_title, roofline_figure
 
-    graph, profile, results = _modes("roofline", spec, hw, dtype, batch, fusion)
+    graph, profile, results = _modes("roofline", spec, hw, dtype, batch, fusion, set_)
     s = next(iter(results.values())).summary
     fig = roofline_figure(results, profile, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
     _write(fig, _stem(output, [graph.spec.name], "roofline", [profile.key]))
@@ -123,11 +124,11 @@ def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batc
 @plot_app.command("waterline")
 @user_errors
 def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
-              output: Output = None) -> None:
+              output: Output = None, set_: SetOption = None) -> None:
     """SPEC's kernels along cumulative latency, their arithmetic intensity against the ridge-point waterline."""
     from ..plots import plot_title, waterline_figure
 
-    graph, profile, results = _modes("waterline", spec, hw, dtype, batch, fusion)
+    graph, profile, results = _modes("waterline", spec, hw, dtype, batch, fusion, set_)
     s = next(iter(results.values())).summary
     fig = waterline_figure(results, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
     _write(fig, _stem(output, [graph.spec.name], "waterline", [profile.key]))
@@ -144,7 +145,7 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = 
         device: Annotated[str | None, typer.Option(
             "--device", help="the --measured file's device column value (default: the --hw profile's name)",
             show_default=False)] = None,
-        output: Output = None) -> None:
+        output: Output = None, set_: SetOption = None) -> None:
     """Efficiency gap (Lavin 2024): ideal (FLOPs / peak) against predicted latency per image, or measured with
     --measured (the prediction then a small x), labelled with the computational efficiency E; y = published
     top-1 when every spec has one."""
@@ -153,21 +154,24 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = 
     paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
     profile = _profiles("gap", hw)[0]
     check_dtype_fusion(dtype, [fusion])
+    overrides = parse_set(set_)
     if per_stage:
         if measured is not None:
             raise fail("--measured draws one gap per model; it does not combine with --per-stage")
-        graph = load_graph(paths[0], batch=batch)
+        graph = load_graph(paths[0], batch=batch, overrides=overrides)
         result = estimate(graph, profile, dtype=dtype, fusion=fusion)
         s = result.summary
         fig = stage_gap_figure(result, plot_title(graph.spec.name, profile.name, s.dtype, s.batch, fusion))
         _write(fig, _stem(output, [graph.spec.name], "stage_gap", [profile.key]))
         return
     if measured is not None:
+        if overrides:
+            raise fail("--set does not combine with --measured (measured rows are of the specs as written)")
         points, summaries, note = _measured_points(paths, profile, measured, device, batch, dtype, fusion)
     else:
         points, summaries, note = [], [], ""
         for path in track(paths, "estimating", total=len(paths)):
-            graph = load_graph(path, batch=batch)
+            graph = load_graph(path, batch=batch, overrides=overrides)
             result = estimate(graph, profile, dtype=dtype, fusion=fusion)
             points.append(gap_point(graph.spec.name, result, top1=graph.spec.metadata.top1))
             summaries.append(result.summary)
@@ -218,14 +222,14 @@ def _label(model: str, key: str, models: list[str], keys: list[str]) -> str:
 @plot_app.command("breakdown")
 @user_errors
 def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch: Batch = None,
-              fusion: Fusion = DEFAULT_FUSION, output: Output = None) -> None:
+              fusion: Fusion = DEFAULT_FUSION, output: Output = None, set_: SetOption = None) -> None:
     """Latency by op class and by stage, one stacked bar per model and device."""
     from ..plots import breakdown_figure, plot_title
 
     paths = _specs("breakdown", specs)
     profiles = _profiles("breakdown", hw, many=True)
     check_dtype_fusion(dtype, [fusion])
-    graphs = _load(paths, batch)
+    graphs = _load(paths, batch, set_)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     results: dict[str, LatencyResult] = {}
     pairs = [(g, p) for g in graphs for p in profiles]
@@ -245,7 +249,7 @@ def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch
 def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusion: Fusion = DEFAULT_FUSION,
                batches: Annotated[str, typer.Option(
                    "--batches", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
-               output: Output = None) -> None:
+               output: Output = None, set_: SetOption = None) -> None:
     """Images/s against batch size, one line per model and device, where it saturates marked."""
     from ..plots import throughput_figure
 
@@ -253,7 +257,7 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusi
     profiles = _profiles("throughput", hw, many=True)
     check_dtype_fusion(dtype, [fusion])
     sizes = parse_batches(batches, "--batches")
-    graphs = _load(paths, None)
+    graphs = _load(paths, None, set_)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     sweeps: dict[str, list[ModelLatency]] = {}
     pairs = [(g, p) for g in graphs for p in profiles]

@@ -21,7 +21,7 @@ from ..report.compare import (
     render_comparison,
     setting,
 )
-from .common import app, check_choice, check_dtype_fusion, fail, user_errors, write_output
+from .common import SetOption, app, check_choice, check_dtype_fusion, fail, parse_set, user_errors, write_output
 from .progress import track
 
 HwOption = Annotated[list[str] | None, typer.Option(
@@ -59,6 +59,7 @@ def compare(
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
                        "to STEM.png and STEM.svg; needs --hw", metavar="STEM")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Models side by side: params, GMACs, activations, peak memory and, per --hw device, latency, throughput,
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
@@ -74,10 +75,11 @@ def compare(
         for suffix in (".png", ".svg"):
             check_writable(plot.with_name(plot.name + suffix), "the plot to")
     profiles = load_profiles(hw or [])
+    overrides = parse_set(set_)
     rows = []
     for spec in track(specs, "analysing models"):
         try:
-            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion))
+            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion, overrides=overrides))
         except (SpecError, HardwareError) as exc:
             message = str(exc)
             raise fail(message if str(spec) in message else f"{spec}: {message}") from None
@@ -121,6 +123,7 @@ def report(
     dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} "
                                                    "(default: the spec's)")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
+    set_: SetOption = None,
 ) -> None:
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
     latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
@@ -131,9 +134,11 @@ def report(
     if not hw:
         raise fail("a report needs at least one --hw profile")
     profiles = load_profiles(hw)
-    command = " ".join(["costmodel report", str(spec), *(f"--hw {name}" for name in dict.fromkeys(hw)),
+    overrides = parse_set(set_)
+    command = " ".join(["costmodel report", str(spec), *(f"--set '{item}'" for item in set_ or []),
+                        *(f"--hw {name}" for name in dict.fromkeys(hw)),
                         *([f"--batch {batch}"] if batch else []), *([f"--dtype {dtype}"] if dtype else []),
                         *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []), f"-o {output}"])
     written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
-                           progress=track)  # ReportError: one line via user_errors
+                           progress=track, overrides=overrides)  # ReportError: one line via user_errors
     typer.echo(f"wrote {output}/ ({len(written)} files)", err=True)

@@ -14,7 +14,7 @@ import html
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,9 +68,10 @@ class ReportData:
 
 
 def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int | None, dtype: str | None,
-             fusion: str, batches: Sequence[int], command: str, box: dict[str, ReportData]) -> Iterator[str]:
+             fusion: str, batches: Sequence[int], command: str, box: dict[str, ReportData],
+             overrides: Mapping[str, Any] | None = None) -> Iterator[str]:
     """Analyse and estimate (one step per device), then sweep the batch sizes (one step per device)."""
-    graph = load_graph(spec, batch=batch)
+    graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results: dict[str, dict[str, LatencyResult]] = {}
     for profile in profiles:
@@ -337,7 +338,7 @@ def check_folder(out_dir: Path) -> None:
 def write_report(
     spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, *, batch: int | None = None,
     dtype: str | None = None, fusion: str = DEFAULT_FUSION, batches: Sequence[int] = SWEEP_BATCHES,
-    command: str = "", progress: Progress = _quiet,
+    command: str = "", progress: Progress = _quiet, overrides: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``out_dir/index.md``, ``index.html`` and the plots (PNG, SVG); returns the files, sorted.
 
@@ -351,7 +352,7 @@ def write_report(
         raise ValueError(f"unknown fusion mode {fusion!r}")
     check_folder(out_dir)
     box: dict[str, ReportData] = {}
-    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box)
+    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box, overrides)
     total = 2 * len(profiles) + 3 * len(profiles) + 2 + 1
     for _ in progress(steps, f"report {out_dir.name}", total):
         pass
@@ -360,8 +361,8 @@ def write_report(
 
 def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, batch: int | None,
            dtype: str | None, fusion: str, batches: Sequence[int], command: str,
-           box: dict[str, ReportData]) -> Iterator[str]:
-    yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box)
+           box: dict[str, ReportData], overrides: Mapping[str, Any] | None) -> Iterator[str]:
+    yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box, overrides)
     data = box["data"]
     from ..plots import PlotError, save_figure
 

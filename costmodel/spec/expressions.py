@@ -1,9 +1,10 @@
 """A small, safe evaluator for the arithmetic expressions allowed in any numeric spec field.
 
 Supported: int/float/bool literals, lists, variable names, ``+ - * / // % **``, unary ``-``/``+``,
-comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts (``dims[i]``) and the functions in
-:data:`FUNCTIONS`. Python's ``eval`` is never used: the expression is parsed with :mod:`ast` and only the
-node types above are walked.
+comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``dims[1:]``),
+fields of a namespace variable (``input.image[1]``: the graph inputs' per-sample shapes) and the functions in
+:data:`FUNCTIONS` (``range`` gives a list, at most :data:`MAX_RANGE` long). Python's ``eval`` is never used:
+the expression is parsed with :mod:`ast` and only the node types above are walked.
 """
 
 from __future__ import annotations
@@ -26,6 +27,24 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
     return new + divisor if new < round_limit * value else new
 
 
+MAX_RANGE = 1_000_000
+"""The longest list ``range()`` may build (a spec needs a few hundred; this bounds memory and time)."""
+
+
+def bounded_range(*args: int) -> list[int]:
+    """``range`` as a list, refused when longer than :data:`MAX_RANGE` or given non-integers."""
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+        raise ExpressionError(f"range() takes integers, got {', '.join(repr(a) for a in args)}")
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise ExpressionError(f"range() of {len(values)} values is longer than the {MAX_RANGE} allowed")
+    return list(values)
+
+
+class Namespace(dict[str, Any]):
+    """A variable whose fields are read with a dot (``input.image``); a plain dict, so nothing else is reachable."""
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -40,6 +59,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "sum": sum,
     "make_divisible": make_divisible,
+    "range": bounded_range,
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -67,7 +87,7 @@ def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}{comma_hint(text)}") from None
     try:
         value = _eval(tree.body, variables)
     except ExpressionError:
@@ -75,6 +95,20 @@ def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
     except (ArithmeticError, TypeError, ValueError, IndexError) as exc:
         raise ExpressionError(f"cannot evaluate {text!r}: {exc}") from None
     return _tidy(value)
+
+
+COMMA_HINT = " (inside {...} or [...], YAML splits unquoted text at commas: quote the expression, \"f(a, b)\")"
+
+
+def comma_hint(text: str) -> str:
+    """A hint when ``text`` looks cut at a comma, as YAML's flow style (``{out: f(a, b)}``) cuts unquoted text."""
+    unbalanced = text.count("(") != text.count(")") or text.count("[") != text.count("]")
+    return COMMA_HINT if unbalanced else ""
+
+
+def key_hint(key: object) -> str:
+    """The comma hint for an attribute name that is a cut-off expression (``8)`` from ``{out: f(a, 8)}``)."""
+    return comma_hint(str(key))
 
 
 def _tidy(value: Any) -> Any:
@@ -115,6 +149,15 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
         return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
         return _eval(node.value, env)[_eval(node.slice, env)]
+    if isinstance(node, ast.Slice):
+        return slice(*(None if part is None else _eval(part, env) for part in (node.lower, node.upper, node.step)))
+    if isinstance(node, ast.Attribute):
+        owner = _eval(node.value, env)
+        if not isinstance(owner, Namespace):
+            raise ExpressionError(f"'.{node.attr}': only a namespace such as 'input' has fields")
+        if node.attr not in owner:
+            raise ExpressionError(f"no field {node.attr!r} (known: {', '.join(owner) or 'none'})")
+        return owner[node.attr]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         if node.func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {node.func.id!r} (allowed: {', '.join(sorted(FUNCTIONS))})")
