@@ -291,8 +291,9 @@ class _Builder:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise self.error(f"unknown block {name!r}{hint}", path, "block")
         args = self.resolve_fields(raw, env, path)
-        block_env = self.block_env(name, block, args, path)
         bound = self.bind_inputs(name, block, refs, path)
+        shapes = Namespace({arg: list(self.shapes[value.refs[0]][1:]) for arg, value in bound.items() if value.refs})
+        block_env = self.block_env(name, block, args, path, shapes)
         scope, last = self.body(block.nodes, block_env, path, bound, refs[0])
         if block.outputs is None:
             return last
@@ -317,12 +318,16 @@ class _Builder:
             bound[variadic] = _Value(rest[:1], each=rest)
         return bound
 
-    def block_env(self, name: str, block: BlockDef, args: dict[str, Any], path: str) -> dict[str, Any]:
+    def block_env(
+        self, name: str, block: BlockDef, args: dict[str, Any], path: str, shapes: Namespace
+    ) -> dict[str, Any]:
+        """The block's variables: the spec's, its parameters and vars, and ``input`` (the per-sample shapes of
+        the block's inputs, ``input.x[0]``: the channels of ``x``)."""
         unknown = [arg for arg in args if arg not in block.params]
         if unknown:
             raise self.error(f"block {name!r} has no parameter {unknown[0]!r} (parameters: "
                              f"{', '.join(block.params) or 'none'}){key_hint(unknown[0])}", path, unknown[0])
-        env = dict(self.globals)
+        env = {**self.globals, INPUT: shapes}
         for param, default in block.params.items():
             if param in args:
                 env[param] = args[param]
