@@ -19,11 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..api import load_graph
 from ..errors import SpecError
 from ..graph import Graph
+from ..spec.loader import load_spec, read_spec_data
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
@@ -83,8 +82,7 @@ class Matched:
         m = self.measurement
         shapes = None
         if m.image_size:
-            inputs = (yaml.safe_load(self.spec.read_text(encoding="utf-8")) or {}).get("inputs") or {}
-            name, shape = next(iter(inputs.items()))
+            name, shape = next(iter(load_spec(self.spec).inputs.items()))  # extends: followed
             shapes = {name: [*shape[:-2], m.image_size, m.image_size]}
         return load_graph(self.spec, batch=m.batch, input_shapes=shapes)
 
@@ -163,8 +161,8 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
             continue
         for path in sorted(folder.glob("*.yaml")):
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError):
+                data = read_spec_data(path) or {}  # extends: followed
+            except SpecError:
                 continue  # not a readable spec: it cannot be matched
             if not isinstance(data, dict):
                 continue
