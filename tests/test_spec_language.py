@@ -189,3 +189,16 @@ def test_comma_hint(tmp_path: Path) -> None:
         analyze(path)
     with pytest.raises(ExpressionError, match="quote the expression"):
         evaluate("make_divisible(c * 0.25", {"c": 16})
+
+
+def test_list_comprehensions() -> None:
+    env = {"chs": [16, 24, 40], "width": 1.1, "xs": [1, 2, 3], "ys": [4, 5, 6]}
+    assert evaluate("[make_divisible(c * width, 8) for c in chs]", env) == [16, 24, 48]  # 17.6, 26.4, 44 -> /8
+    assert evaluate("[a * b for a, b in zip(xs, ys) if a > 1]", env) == [10, 18]
+    assert evaluate("[[k, v] for k, v in enumerate(chs[:2])]", env) == [[0, 16], [1, 24]]
+    assert evaluate("[a + b for a in xs for b in xs if a < b]", env) == [3, 4, 5]
+    assert evaluate("[width for width in xs][0] + width", env) == 1 + 1.1  # the loop name does not leak
+    with pytest.raises(ExpressionError, match="more than"):
+        evaluate("[0 for a in range(1000) for b in range(1001)]", env)
+    with pytest.raises(ExpressionError, match="loops over a list"):
+        evaluate("[a for a in 3]", env)

@@ -3,7 +3,8 @@
 Supported: int/float/bool literals, lists, variable names, ``+ - * / // % **``, unary ``-``/``+``,
 comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``dims[1:]``),
 fields of a namespace variable (``input.image[1]``: the graph inputs' per-sample shapes) and the functions in
-:data:`FUNCTIONS` (``range`` gives a list, at most :data:`MAX_RANGE` long). Python's ``eval`` is never used:
+:data:`FUNCTIONS` (``range`` gives a list, at most :data:`MAX_RANGE` long), and list comprehensions
+(``[make_divisible(c * width, 8) for c in chs]``) over lists. Python's ``eval`` is never used:
 the expression is parsed with :mod:`ast` and only the node types above are walked.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -60,6 +62,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sum": sum,
     "make_divisible": make_divisible,
     "range": bounded_range,
+    "zip": lambda *lists: [list(t) for t in zip(*lists, strict=False)],
+    "enumerate": lambda items, start=0: [[start + k, v] for k, v in enumerate(items)],
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -149,6 +153,8 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
         return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
         return _eval(node.value, env)[_eval(node.slice, env)]
+    if isinstance(node, ast.ListComp):
+        return _list_comprehension(node, env)
     if isinstance(node, ast.Slice):
         return slice(*(None if part is None else _eval(part, env) for part in (node.lower, node.upper, node.step)))
     if isinstance(node, ast.Attribute):
@@ -163,6 +169,43 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
             raise ExpressionError(f"unknown function {node.func.id!r} (allowed: {', '.join(sorted(FUNCTIONS))})")
         return FUNCTIONS[node.func.id](*(_eval(a, env) for a in node.args))
     raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
+
+
+def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
+    """``[f(x) for x in xs if cond]`` (nested ``for`` too), each loop over a list; at most :data:`MAX_RANGE` steps."""
+    results: list[Any] = []
+    steps = 0
+
+    def walk(level: int, scope: Mapping[str, Any]) -> None:
+        nonlocal steps
+        if level == len(node.generators):
+            results.append(_eval(node.elt, scope))
+            return
+        loop = node.generators[level]
+        items = _eval(loop.iter, scope)
+        if not isinstance(items, list):
+            raise ExpressionError(f"a comprehension loops over a list, got {items!r}")
+        for item in items:
+            steps += 1
+            if steps > MAX_RANGE:
+                raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
+            inner = ChainMap(_bind(loop.target, item), scope)
+            if all(_eval(condition, inner) for condition in loop.ifs):
+                walk(level + 1, inner)
+
+    walk(0, env)
+    return results
+
+
+def _bind(target: ast.AST, value: Any) -> dict[str, Any]:
+    """The names a comprehension's loop target binds: ``x``, or ``a, b`` unpacking a list."""
+    if isinstance(target, ast.Name):
+        return {target.id: value}
+    if isinstance(target, ast.Tuple | ast.List) and all(isinstance(e, ast.Name) for e in target.elts):
+        if not isinstance(value, list | tuple) or len(value) != len(target.elts):
+            raise ExpressionError(f"cannot unpack {value!r} into {len(target.elts)} names")
+        return {e.id: v for e, v in zip(target.elts, value, strict=True)}  # type: ignore[attr-defined]
+    raise ExpressionError("a comprehension's loop variable must be a name or names")
 
 
 def expression_names(text: str) -> set[str]:
