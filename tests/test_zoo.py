@@ -85,3 +85,25 @@ def test_mixer_token_mlp_follows_the_input_size() -> None:
     assert totals.macs == macs
     assert totals.activations == tokens * dim + depth * (dim * (token_hidden + tokens)
                                                          + tokens * (channel_hidden + dim)) + 1000
+
+
+def training_reference() -> dict[str, dict[str, float]]:
+    lines = [line for line in (ROOT / "tests/fixtures/timm_reference_training_form.csv").read_text().splitlines()
+             if not line.startswith("#")]
+    return {row["model"]: {k: float(v) for k, v in row.items() if k != "model"} for row in csv.DictReader(lines)}
+
+
+REPARAM = [p for p in SPECS if "deploy" in load_spec(p).vars]
+
+
+@pytest.mark.parametrize("path", REPARAM, ids=[p.stem for p in REPARAM])
+def test_training_form_matches_timm_older_table(path: Path) -> None:
+    """`deploy: false`: the training form, which timm's RTX 3090 table (PyTorch 2.4) counted before it switched
+    to the deployed form (timm_reference.csv); the default, `deploy: true`, is checked by test_matches_timm."""
+    spec = load_spec(path)
+    assert spec.vars["deploy"] is True
+    published = training_reference()[spec.metadata.timm_name or path.stem]
+    totals = analyze(path, overrides={"deploy": False}).totals
+    assert close(totals.params / 1e6, published["param_count_m"], 0.005), totals.params
+    assert close(totals.macs / 1e9, published["gmacs"], 0.01), totals.macs
+    assert close(totals.activations / 1e6, published["macts_m"], 0.02), totals.activations

@@ -207,8 +207,9 @@ class _Builder:
             refs = inputs([])
             return _Value(refs[:1])  # skipped as a whole: its repeat count need not be valid
         if node.repeat is None:
-            if node.overrides:
-                raise self.error("'overrides' needs 'repeat'", path, "overrides")
+            if node.overrides or node.parallel:
+                field = "overrides" if node.overrides else "parallel"
+                raise self.error(f"'{field}' needs 'repeat'", path, field)
             return self.instance(node, env, node.attributes, path, refs)
         count = self.resolve(node.repeat, env, path, "repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -220,7 +221,7 @@ class _Builder:
         each: list[TensorRef] = []
         for i in range(count):
             attrs = {**node.attributes, **node.overrides.get(i, {}), **node.overrides.get(i - count, {})}
-            these = inputs(each) if own is not None else refs if i == 0 else value.refs[:1]
+            these = inputs(each) if own is not None else refs if i == 0 or node.parallel else value.refs[:1]
             value = self.instance(node, {**env, "i": i}, attrs, f"{path}.{i}", these)
             each.append(value.refs[0])
         return _Value(value.refs, value.names, each)

@@ -168,7 +168,8 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
         if node.func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {node.func.id!r} (allowed: {', '.join(sorted(FUNCTIONS))})")
         return FUNCTIONS[node.func.id](*(_eval(a, env) for a in node.args))
-    raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
+    what = repr(node.value) if isinstance(node, ast.Constant) else type(node).__name__
+    raise ExpressionError(f"{what} is not allowed in expressions")
 
 
 def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
