@@ -10,17 +10,18 @@ import typer
 
 from ..analysis import analyze_graph
 from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
 from ..hardware import list_profiles, load_profile, profile_summary
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
 from ..ops import REGISTRY
-from ..report import FORMATS, render
+from ..report import render
 from ..spec.schema import Spec
+from ..vocab import Format
 from .common import (
+    DtypeOption,
+    FormatOption,
+    FusionOption,
     SetOption,
     app,
-    check_choice,
-    check_dtype_fusion,
     fail,
     parse_batches,
     parse_inputs,
@@ -36,27 +37,24 @@ from .progress import track
 def analyze(
     spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml")],
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
-    dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)}")] = None,
+    dtype: DtypeOption = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    fmt: FormatOption = Format.TABLE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     depth: Annotated[int | None, typer.Option(min=1, help="aggregate rows by path depth (2: stages.N)")] = None,
     hw: Annotated[list[str] | None, typer.Option(
         "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
-    fusion: Annotated[str, typer.Option(
-        help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")] = DEFAULT_FUSION,
+    fusion: FusionOption = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
     set_: SetOption = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
-    check_choice("--format", fmt, FORMATS)
-    check_dtype_fusion(dtype, fusion)
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
-    if batches and fmt == "csv":
+    if batches and fmt == Format.CSV:
         raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
     shapes = parse_inputs(input or [])
     graph = load_graph(spec, batch=batch, input_shapes=shapes, overrides=parse_set(set_))

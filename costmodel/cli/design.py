@@ -9,8 +9,8 @@ import typer
 
 from ..analysis import analyze_graph
 from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from .common import SetOption, app, check_choice, fail, parse_inputs, parse_set, user_errors, write_output
+from ..vocab import Dtype
+from .common import SetOption, app, choice_option, fail, parse_inputs, parse_set, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
@@ -57,7 +57,8 @@ def design_run(
     latency: Annotated[str | None, typer.Option(
         help="latency budget per batch on --hw (roofline model), e.g. 1.5ms; checked on the integer design")] = None,
     batch: Annotated[int, typer.Option(min=1, help="batch size for --latency")] = 1,
-    dtype: Annotated[str | None, typer.Option(help="element type for --latency (default fp32)")] = None,
+    dtype: Annotated[Dtype | None, choice_option(
+        Dtype, "--dtype", help="element type for --latency (default fp32)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the design's spec (YAML) here")] = None,
 ) -> None:
     """Solve for the CNN of highest DeepMAD entropy within the budgets; print it, write its spec with -o.
@@ -75,7 +76,6 @@ def design_run(
 
     if space not in ("resnet", "mbconv", "convnext"):
         raise fail(f"unknown --space {space!r}; choose one of resnet, mbconv, convnext")
-    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
     if (latency is None) != (hw is None):
         raise fail("--latency and --hw go together")
     if not rho > 0:

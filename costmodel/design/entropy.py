@@ -22,18 +22,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import SpecError
+from ..errors import DesignError
 from ..graph import Graph, Layer
+from ..ops import get_op
 
 DEFAULT_BETA = 10.0
 
 
-class DesignError(SpecError):
-    """A design question that has no answer: a layout that does not fit, a network with no conv stages."""
-
 LAST_STAGE_ALPHA = 8.0
-POOLING_OPS = frozenset({"reduce_mean", "global_avg_pool", "global_max_pool", "adaptive_avg_pool2d",
-                         "adaptive_max_pool2d"})
 
 
 def default_alphas(stages: int) -> list[float]:
@@ -138,7 +134,8 @@ def score(
 # -- reading a graph --------------------------------------------------------------------------------------
 
 def _is_conv(layer: Layer) -> bool:
-    return layer.op == "conv2d"
+    """A plain 2-D convolution (the registry's ``conv_rank``): what DeepMAD's main path counts."""
+    return get_op(layer.op).conv_rank == 2
 
 
 def _spatial_area(shape: Sequence[int]) -> int:
@@ -152,7 +149,7 @@ def main_path(graph: Graph) -> list[Layer]:
     pooled: dict[str, bool] = {}  # the output is (derived only from) a globally pooled tensor
     for layer in graph.layers:
         sources = [ref.node for ref in layer.inputs if not ref.node.startswith("input:")]
-        if layer.op in POOLING_OPS:
+        if get_op(layer.op).global_pool:
             pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
         else:
             pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)

@@ -19,23 +19,16 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
-Unit = Literal["vector", "matrix"]
-Kind = Literal["gpu", "cpu", "npu", "tpu"]
-# Keys of ``efficiency.per_op``: the op classes, plus "conv", a refinement of "gemm" for dense and grouped
-# convolutions (patch embeddings included) that falls back to the "gemm" entry when absent (EFFICIENCY_PARENT).
-OpClassName = Literal[
-    "gemm", "conv", "depthwise", "attention", "norm", "elementwise", "reduction", "data_movement"
-]
-EFFICIENCY_PARENT: dict[str, str] = {"conv": "gemm"}
+from ..errors import HardwareError
+from ..vocab import DeviceKind, Dtype, EfficiencyClass, Fusion, Unit
 
-DTYPES: tuple[str, ...] = get_args(Dtype)
-UNITS: tuple[str, ...] = get_args(Unit)
+DTYPES: tuple[str, ...] = Dtype.values()
+UNITS: tuple[str, ...] = Unit.values()
 
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -51,10 +44,6 @@ ENV_VAR = "COSTMODEL_HW_PATH"
 DEFAULT_COMPUTE_EFFICIENCY = 0.75
 HBM_MEMORY_EFFICIENCY = 0.85
 OTHER_MEMORY_EFFICIENCY = 0.80
-
-
-class HardwareError(ValueError):
-    """A hardware profile could not be found, parsed or validated, or lacks a requested figure."""
 
 
 class _Model(BaseModel):
@@ -109,7 +98,7 @@ class Efficiency(_Model):
 
     compute: Fraction = DEFAULT_COMPUTE_EFFICIENCY
     memory: Fraction | None = None
-    per_op: dict[OpClassName, OpEfficiency] = Field(default_factory=dict)
+    per_op: dict[EfficiencyClass, OpEfficiency] = Field(default_factory=dict)
 
 
 class FittedParameter(_Model):
@@ -133,8 +122,8 @@ class Calibration(_Model):
     date: str = Field(min_length=1, description="ISO date of the fit")
     base_profile: str = Field(min_length=1, description="key of the profile the factors were fitted on")
     applied_to: str | None = Field(default=None, description="key of the profile whose peaks carry the factors")
-    dtype: str
-    fusion: str
+    dtype: Dtype
+    fusion: Fusion
     prior_weight: float = Field(ge=0)
     residual_rms: float = Field(ge=0, description="RMS of log(predicted / measured latency) over the models")
     parameters: dict[str, FittedParameter]
@@ -145,7 +134,7 @@ class HardwareProfile(_Model):
 
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    kind: Kind
+    kind: DeviceKind
     description: str = ""
     peak: Peak
     memory: Memory
@@ -317,15 +306,15 @@ def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
     return peak_tflops(profile, dtype, unit) * 1e12 / (profile.memory.bandwidth_gbs * 1e9)
 
 
-def efficiency_for(profile: HardwareProfile, op_class: str) -> tuple[float, float]:
+def efficiency_for(profile: HardwareProfile, op_class: EfficiencyClass | str) -> tuple[float, float]:
     """(compute, memory) efficiency for an op class (or "conv"), after applying any per-op override.
 
     Each factor comes from ``per_op[op_class]``, else ``per_op`` of its parent ("conv" -> "gemm"), else the
     profile-wide factor.
     """
     eff = profile.efficiency
-    keys = [key for key in (op_class, EFFICIENCY_PARENT.get(op_class)) if key]
-    chain = [eff.per_op.get(key) for key in keys]  # type: ignore[call-overload]
+    key = EfficiencyClass(op_class)
+    chain = [eff.per_op.get(k) for k in (key, key.parent) if k is not None]
     compute = next((o.compute for o in chain if o and o.compute is not None), eff.compute)
     memory = next((o.memory for o in chain if o and o.memory is not None), eff.memory)
     assert memory is not None  # filled by HardwareProfile validation

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from ..analysis.metrics import group_by_prefix, path_prefix
 from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph
 from ..hardware import HardwareProfile, efficiency_for, load_profile
 from ..spec import Spec
+from ..vocab import BYTES_PER_ELEMENT, Fusion
 from .fusion import FUSION_MODES, group_layers, kernel_traffic
 from .roofline import (
     bandwidth,
@@ -27,7 +27,7 @@ from .roofline import (
     usable_cache_bytes,
 )
 
-DEFAULT_FUSION = "none"  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
+DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
 
 

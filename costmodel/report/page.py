@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..api import load_graph
-from ..errors import OutputError
+from ..errors import PlotError, ReportError
 from ..fileio import temp_folder_beside, unwritable_reason
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
 from ..latency.model import STAGE_DEPTH
 from ..spec import Metadata
+from ..vocab import Fusion
 from .tables import duration, markdown_line, markdown_marks, si, size
 
 if TYPE_CHECKING:
@@ -34,12 +35,8 @@ if TYPE_CHECKING:
 
 SWEEP_BATCHES = tuple(2**i for i in range(11))  # 1 .. 1024: the throughput curve
 TOP_LAYERS = 10
-ROOFLINE_MODES = ("none", "block")
+ROOFLINE_MODES = (Fusion.NONE, Fusion.BLOCK)
 EAGER = " (eager PyTorch: every op its own kernel)"
-
-
-class ReportError(OutputError):
-    """The report could not be written (an unwritable or unsuitable output folder)."""
 
 
 Progress = Callable[[Iterable[Any], str, int], Iterable[Any]]
@@ -364,7 +361,7 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
            box: dict[str, ReportData], overrides: Mapping[str, Any] | None) -> Iterator[str]:
     yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box, overrides)
     data = box["data"]
-    from ..plots import PlotError, save_figure
+    from ..plots import save_figure
 
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
