@@ -22,8 +22,9 @@ from costmodel.bridges.timm_compat import require_timm  # noqa: E402
 from costmodel.spec import load_spec  # noqa: E402
 
 
-def published() -> dict[tuple[str, int], dict[str, str]]:
-    lines = [line for line in (ROOT / "tests/fixtures/timm_reference.csv").read_text().splitlines()
+def published(fixture: str = "timm_reference.csv") -> dict[tuple[str, int], dict[str, str]]:
+    """(model, image size) -> the fixture's row: timm's published params (M), GMACs, activations (M)."""
+    lines = [line for line in (ROOT / "tests/fixtures" / fixture).read_text().splitlines()
              if not line.startswith("#")]
     return {(row["model"], int(row["img_size"])): row for row in csv.DictReader(lines)}
 
@@ -35,7 +36,7 @@ def main() -> None:
     timm = require_timm()
     from timm.utils.model import reparameterize_model
 
-    table = published()
+    table, training = published(), published("timm_reference_training_form.csv")
     print("| model | form | params (M) | PyTorch params | = | GMACs | published | acts (M) | published |")
     print("| --- | --- | ---: | ---: | :-: | ---: | ---: | ---: | ---: |")
     for path in args.specs or sorted((ROOT / "arch_specs").glob("*.yaml")):
@@ -51,7 +52,7 @@ def main() -> None:
             totals = analyze(path, overrides=None if deploy is None else {"deploy": deploy}).totals
             module = reparameterize_model(timm.create_model(name, pretrained=False)) if deploy else model
             torch_params = sum(p.numel() for p in module.parameters())
-            shown = ref if deploy is not False else {}  # timm publishes the deployed form
+            shown = training.get((name, size), {}) if deploy is False else ref  # timm's older table: training form
             print(f"| {path.stem} | {form} | {totals.params / 1e6:.3f} | {torch_params / 1e6:.3f} | "
                   f"{'yes' if totals.params == torch_params else 'NO'} | {totals.macs / 1e9:.3f} | "
                   f"{shown.get('gmacs', '')} | {totals.activations / 1e6:.2f} | {shown.get('macts_m', '')} |")
