@@ -108,6 +108,19 @@ class Format(Choice):
     MARKDOWN = "markdown"
 
 
+class Convention(Choice):
+    """How DeepMAD is scored and budgeted (docs/designer.md, "Two conventions").
+
+    ``paper``: the paper's formula (log w per layer, true resolutions, penalty over the block stages after the
+    first) with costmodel's counts (MACs and params, classifier included). ``official``: TinyNAS's code (½ log
+    w per layer, its stage and feature-map rules, its penalty list, `flops` with BN/ReLU/pooling and
+    `model_size`, both without the classifier).
+    """
+
+    PAPER = "paper"
+    OFFICIAL = "official"
+
+
 class DeviceKind(Choice):
     """What a hardware profile describes."""
 
