@@ -202,3 +202,14 @@ def test_list_comprehensions() -> None:
         evaluate("[0 for a in range(1000) for b in range(1001)]", env)
     with pytest.raises(ExpressionError, match="loops over a list"):
         evaluate("[a for a in 3]", env)
+
+
+def test_add_suggests_broadcast_only_when_the_shapes_broadcast() -> None:
+    from costmodel.ops import OpError, get_op
+
+    add = get_op("add")
+    with pytest.raises(OpError, match="set broadcast: true"):
+        add.fn([(1, 4, 8), (1, 1, 8)], add.attrs())
+    with pytest.raises(OpError, match="do not broadcast either") as info:
+        add.fn([(1, 196, 768), (1, 256, 768)], add.attrs())  # Mixer's tokens written for another input size
+    assert "set broadcast" not in str(info.value)

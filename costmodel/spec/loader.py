@@ -90,9 +90,9 @@ def read_spec_data(path: str | Path, chain: tuple[Path, ...] = ()) -> Any:
     seen = (*chain, here)
     if parent_path in seen:
         cycle = " -> ".join(str(p) for p in (*seen[seen.index(parent_path):], parent_path))
-        raise SpecError(f"'extends' makes a cycle: {cycle}", file=file, field="extends")
+        raise SpecError(f"makes a cycle: {cycle}", file=file, field="extends")
     if not parent_path.is_file():
-        raise SpecError(f"'extends': no spec at {parent_path}", file=file, field="extends")
+        raise SpecError(f"no spec at {parent_path}", file=file, field="extends")
     parent = read_spec_data(parent_path, seen)
     parse_spec(parent, str(parent_path))  # a problem of the parent is reported against the parent's file
     return merge_specs(parent, data)
