@@ -173,3 +173,26 @@ def test_cli_bad_input_is_one_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, [a if not a.startswith("arch_specs") else str(ROOT / a) for a in args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+DESIGNS = json.loads((ROOT / "tests/fixtures/deepmad_official.json").read_text())["designs"]
+
+
+@pytest.mark.parametrize("preset", list(DESIGNS))
+def test_designs_score_as_the_official_code(preset: str, write_spec) -> None:
+    """Structures costmodel designed (one-block super-blocks, shrinking widths, 7x7, head convs), scored by
+    TinyNAS's own code (fixture): the graph reading and the closed forms agree with it."""
+    ref = DESIGNS[preset]
+    info = ref["structure_info"]
+    kind = "k1kxk1" if info[1]["class"] == "SuperResK1KXK1" else "k1dwsek1"
+    blocks = tuple(SuperBlock(b["s"], b["out"], b["btn"], b["k"], b["L"]) for b in info if "L" in b)
+    head = info[-1]["out"] if "L" not in info[-1] and len(info) > len(blocks) + 1 else None
+    net = Network(kind, ref["image_size"], info[0]["out"], blocks, head)
+    graph = load_graph(write_spec(network_yaml(net)))
+    s = score_graph(graph, convention=Convention.OFFICIAL)
+    assert s.objective == pytest.approx(ref["objective"], rel=1e-12)
+    assert s.penalty == pytest.approx(ref["penalty"], rel=1e-12)
+    assert s.rho == pytest.approx(ref["rho"], rel=1e-12)
+    assert official_budgets(graph) == (ref["flops"], ref["model_size"])
+    assert float(figures(kind, network_terms(net), Convention.OFFICIAL).objective) == pytest.approx(
+        ref["objective"], rel=1e-12)

@@ -33,11 +33,11 @@ from ..hardware.profile import Calibration, FittedParameter
 from ..latency import estimate
 from ..latency.roofline import efficiency_class, launch_overhead
 from ..vocab import EfficiencyClass
+from .defaults import DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
 
 EFFICIENCY_BOUNDS = (0.02, 1.0)
 MIN_SHARE = 0.01  # a parameter governing less than this share of the predicted latency is not fitted
-DEFAULT_PRIOR_WEIGHT = 0.1
 KEYS: tuple[EfficiencyClass, ...] = tuple(EfficiencyClass)  # efficiency keys: the op classes and "conv"
 STREAM_KEYS = (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
                EfficiencyClass.DATA_MOVEMENT)

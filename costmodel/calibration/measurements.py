@@ -19,9 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..api import load_graph
 from ..errors import MeasurementError, SpecError
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..spec.loader import load_spec, read_spec_data
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import list_profiles, load_profile, profile_summary
-from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..ops import REGISTRY
 from ..report import render
 from ..spec.schema import Spec
@@ -69,8 +69,8 @@ def analyze(
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
-                           for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                              key=key, input_shapes=shapes)]
+                           for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
+                                                    key=key)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
 
 

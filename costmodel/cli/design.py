@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..vocab import Convention, Dtype, Format
 from .common import (
     FormatOption,
@@ -67,7 +67,8 @@ def design_run(
         Convention, "--convention", help="paper | official (TinyNAS's scoring and budget counting; the default "
         "with --preset and the super-block spaces)")] = None,
     strides: Annotated[str | None, typer.Option(
-        help="super-block spaces: stride of each super-block, e.g. 2,2,2,1,2 (default)")] = None,
+        help="super-block spaces: stride of each super-block (default: k1kxk1 2,2,2,1,2 as DeepMAD-R*, "
+             "k1dwsek1 1,2,2,2,2 as DeepMAD-29M-224)")] = None,
     head: Annotated[int | None, typer.Option(min=1, help="super-block spaces: 1x1 head conv channels")] = None,
     mid_ratio: Annotated[str | None, typer.Option(
         help="bounds of inner to output channels, LO,HI (default: resnet 0.125,1; mbconv 4,6; convnext 1,6; "
@@ -146,9 +147,9 @@ def design_run(
                 graph = load_graph(path)
                 references.append((graph.name, analyze_graph(graph).totals.macs,
                                    score_graph(graph, beta=beta).objective))
-            plot_frontier(results, plot, references,
-                          f"DeepMAD frontier: {space} space, {resolution} px, rho <= {rho:g}")
-            typer.echo(f"wrote {plot}", err=True)
+            for path in plot_frontier(results, plot, references,
+                                      f"DeepMAD frontier: {space} space, {resolution} px, rho <= {rho:g}"):
+                typer.echo(f"wrote {path}", err=True)
         if all(isinstance(r, Exception) for r in results):
             raise typer.Exit(code=2)
         return

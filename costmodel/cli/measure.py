@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..api import load_graph
-from ..bridges.bench import TORCH_DTYPES, layer_lines, measurements_csv, summary_line
-from ..bridges.bench import bench as run_bench
-from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
-from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
-from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
-from ..hardware import HardwareProfile, load_profile
+from ..bridges.bench import TORCH_DTYPES
+from ..calibration.defaults import DEFAULT_PRIOR_WEIGHT
+from ..graph import load_graph
+from ..hardware import load_profile
 from ..latency import DEFAULT_FUSION, check_dtype, estimate
 from ..spec import load_spec
 from ..vocab import BenchDevice, Dtype
@@ -28,6 +25,12 @@ from .common import (
     user_errors,
     write_output,
 )
+
+if TYPE_CHECKING:
+    from ..calibration.measurements import Matched, MeasurementFile
+    from ..hardware import HardwareProfile
+
+# The calibration modules (numpy, scipy) and the bench runner are imported inside the commands that use them.
 
 MeasurementsArg = Annotated[Path, typer.Argument(
     help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
@@ -44,6 +47,8 @@ SpecsOpt = Annotated[list[Path] | None, typer.Option(
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
     """Read, select the device's rows, match them to specs; list skipped models on stderr; none matched -> exit 2."""
+    from ..calibration.measurements import match, read_measurements, select_device, spec_index
+
     file = read_measurements(measurements)
     rows = select_device(file, device)
     matched, skipped = match(rows, spec_index(specs or []))
@@ -78,6 +83,8 @@ def calibrate(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
+    from ..calibration.fit import PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
+
     base = load_profile(hw)
     onto = load_profile(apply_to) if apply_to else None
     file, matched = _matched(measurements, device, specs)
@@ -117,6 +124,8 @@ def validate(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
+    from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
+
     profile = load_profile(hw)
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(profile, dtype, matched)
@@ -126,7 +135,7 @@ def validate(
     header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
     typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
-        from ..plots import save_figure
+        from ..plots import save_figure, scatter_figure
 
         title = f"{profile.name} vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
         for path in save_figure(scatter_figure(rows, title), plot):  # a PlotError exits 2 (user_errors)
@@ -159,6 +168,9 @@ def bench(
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
+    from ..bridges.bench import bench as run_bench
+    from ..bridges.bench import layer_lines, measurements_csv, summary_line
+
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
     profile = load_profile(hw) if hw else None

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..api import load_graph
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
-from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..vocab import Fusion
 from .common import (
     DtypeOption,
@@ -268,7 +267,7 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None
     pairs = [(g, p) for g in graphs for p in profiles]
     for graph, profile in track(pairs, "sweeping batch sizes"):
         label = _label(graph.spec.name, profile.key, models, keys)
-        sweeps[label] = sweep(graph.spec, profile, sizes, dtype=dtype, fusion=fusion)
+        sweeps[label] = batch_sweep(graph, profile, sizes, dtype=dtype, fusion=fusion)
     subject = models[0] if len(models) == 1 else f"{len(models)} models"
     device = ", ".join(p.name for p in profiles)
     dtypes = list(dict.fromkeys(s.dtype for sw in sweeps.values() for s in sw))

@@ -216,29 +216,12 @@ def sweep_text(problem: Problem, budgets: Sequence[Budget], results: Sequence[Re
 def plot_frontier(
     results: Sequence[Result | InfeasibleError], path: Path, references: Sequence[tuple[str, float, float]] = (),
     title: str = "",
-) -> None:
-    """Objective against MACs (G) of the solved budgets, as a PNG; ``references``: (name, MACs, objective)
-    points, e.g. hand-designed networks scored with the same formula."""
-    import matplotlib
+) -> list[Path]:
+    """Objective against MACs (G) of the solved budgets, written to ``path`` (its suffix picks the format, PNG
+    when it has none); ``references``: (name, MACs, objective) points, e.g. hand-designed networks scored with
+    the same formula. Drawn by :mod:`costmodel.plots` (no pyplot). Returns the files written."""
+    from ..plots import frontier_figure, save_figure  # matplotlib: imported only when a plot is asked for
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    solved = sorted((r.macs / 1e9, r.score.objective) for r in results if isinstance(r, Result))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    if solved:
-        ax.plot(*zip(*solved, strict=True), "o-", color="tab:blue", label="DeepMAD designs (costmodel design)")
-    for name, macs, value in references:
-        ax.plot(macs / 1e9, value, "s", color="tab:red")
-        ax.annotate(name, (macs / 1e9, value), textcoords="offset points", xytext=(6, -4), fontsize=9)
-    if references:
-        ax.plot([], [], "s", color="tab:red", label="hand-designed (same formula)")
-    ax.set_xlabel("MACs per image (G, as timm's GMACs)")
-    ax.set_ylabel("objective: sum(alpha_i H_i) - beta exp(std depths)")
-    ax.set_title(title or "Entropy-MACs frontier")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    solved = [(r.macs, r.score.objective) for r in results if isinstance(r, Result)]
+    fig = frontier_figure(solved, references, title)
+    return save_figure(fig, path.with_suffix(""), (path.suffix.lstrip(".") or "png",))

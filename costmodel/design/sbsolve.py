@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from ..api import analyze, load_graph
+from ..analysis import analyze_graph
 from ..errors import DesignError
+from ..graph import load_graph
 from ..spec import parse_spec
 from ..vocab import Convention
 from .entropy import DEFAULT_BETA, Score, official_budgets, score_graph
@@ -229,7 +230,7 @@ def design_superblocks(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -
     with single_blas_thread():
         net = solve(problem, seeds)
     graph = load_graph(parse_spec(yaml.safe_load(network_yaml(net))))
-    totals = analyze(graph.spec).totals
+    totals = analyze_graph(graph).totals
     s = score_graph(graph, problem.alphas, problem.beta, problem.convention)
     if problem.convention is Convention.OFFICIAL:
         flops, params = official_budgets(graph)

@@ -28,7 +28,8 @@ import numpy as np
 import yaml
 from scipy.optimize import minimize
 
-from ..api import analyze, load_graph
+from ..analysis import analyze_graph
+from ..graph import load_graph
 from ..spec import Spec, parse_spec
 from .entropy import DEFAULT_BETA, DesignError, Score, default_alphas, score_graph
 from .space import (
@@ -245,10 +246,16 @@ class _Relaxation:
         return x, value, bool(cons.min() >= -1e-6)
 
 
-def relax(problem: Problem) -> list[tuple[float, np.ndarray]]:
-    """Continuous optima from a few starts, best first: (objective, x). Infeasible ones are dropped."""
+def relax(problem: Problem, warm: np.ndarray | None = None) -> list[tuple[float, np.ndarray]]:
+    """Continuous optima from a few starts, best first: (objective, x). Infeasible ones are dropped.
+    ``warm``: a single start instead (a nearby problem's optimum), falling back to the usual starts when it
+    leads nowhere feasible."""
     r = _Relaxation(problem)
     s = problem.stages
+    if warm is not None:
+        x, value, ok = r.solve(np.clip(warm, *np.array(r.bounds()).T))
+        if ok:
+            return [(value, x)]
     starts = []
     for first, rest in ((1, 1), (2, 3), (problem.max_first_depth, 6)):
         for kernel in (3, 5):
@@ -529,10 +536,13 @@ LatencyFn = Callable[[Design], float]
 LATENCY_ROUNDS = 10
 
 
-def _solve(problem: Problem, seeds: Sequence[Design]) -> tuple[Design, float]:
-    """Relaxation then integer search: (integer design, relaxed objective)."""
-    relaxed = relax(problem)
-    return integer_search(problem, [x for _, x in relaxed[:1]], seeds), relaxed[0][0] if relaxed else math.nan
+def _solve(
+    problem: Problem, seeds: Sequence[Design], warm: np.ndarray | None = None,
+) -> tuple[Design, float, np.ndarray | None]:
+    """Relaxation then integer search: (integer design, relaxed objective, relaxed optimum x or None)."""
+    relaxed = relax(problem, warm)
+    found = integer_search(problem, [x for _, x in relaxed[:1]], seeds)
+    return (found, relaxed[0][0], relaxed[0][1]) if relaxed else (found, math.nan, None)
 
 
 def _within_latency(
@@ -553,10 +563,18 @@ def _within_latency(
     points: list[tuple[float, float]] = []  # (log MAC budget, log latency)
     target = math.log(budget_s * 0.99)
     warm = list(seeds)
+    previous: tuple[float, np.ndarray] | None = None  # (MAC budget, relaxed optimum) of the last solve
+    channels = problem.offset + 2 * problem.stages
     for _ in range(LATENCY_ROUNDS):
         current = replace(problem, budget=replace(problem.budget, macs=macs))
         check_budget_floor(current)
-        found, relaxed_value = _solve(current, warm)
+        start = None
+        if previous is not None:  # warm start: MACs grow about as the square of the channels
+            start = previous[1].copy()
+            start[:channels] += 0.5 * math.log(macs / previous[0])
+        found, relaxed_value, x = _solve(current, warm, start)
+        if x is not None:
+            previous = (macs, x)
         seconds = latency(found)
         notes.append(f"MAC budget {si(macs)}: latency {seconds * 1e3:.4g} ms")
         points.append((math.log(macs), math.log(seconds)))
@@ -620,12 +638,13 @@ def design(
     latency_s = None
     with single_blas_thread():
         if latency is None:
-            best, relaxed_value = _solve(problem, seeds)
+            best, relaxed_value, _ = _solve(problem, seeds)
         else:
             best, relaxed_value, latency_s = _within_latency(problem, seeds, latency[0], latency[1], notes)
     spec = design_spec(best)
-    analysis = analyze(spec)
-    graph_score = score_graph(load_graph(spec), problem.alphas, problem.beta)
+    graph = load_graph(spec)
+    analysis = analyze_graph(graph)
+    graph_score = score_graph(graph, problem.alphas, problem.beta)
     b = problem.budget
     if not (analysis.totals.macs <= b.macs and (b.params is None or analysis.totals.params <= b.params)
             and graph_score.rho <= b.rho):  # the closed forms are exact (tests/test_design.py): a regression guard

@@ -203,16 +203,44 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return f"invalid hardware profile {path}:\n  " + "\n  ".join(lines)
 
 
-def load_profile_file(path: str | Path) -> HardwareProfile:
-    """Parse and validate one profile YAML file; any problem is a :class:`HardwareError`."""
-    path = Path(path)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Profiles loaded in this process, by file and its modification stamp: each file is validated once.
+_LOADED: dict[tuple[Path, int, int], HardwareProfile] = {}
+
+
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    stat = path.stat()
+    return path.resolve(), stat.st_mtime_ns, stat.st_size
+
+
+def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as stream:  # a stream, so YAML error marks carry the file name
-            data = yaml.safe_load(stream)
+            return yaml.load(stream, Loader=_LOADER)  # noqa: S506 - a safe loader (C version when available)
     except OSError as e:
         raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise HardwareError(f"malformed YAML in hardware profile {path}: {e}") from None
+
+
+def load_profile_file(path: str | Path) -> HardwareProfile:
+    """Parse and validate one profile YAML file (once per process while the file is unchanged); any problem is a
+    :class:`HardwareError`. The profile returned is shared: copy it (``model_copy``) to change it."""
+    path = Path(path)
+    try:
+        stamp = _stamp(path)
+    except OSError as e:
+        raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
+    cached = _LOADED.get(stamp)
+    if cached is not None and cached.key == path.stem:
+        return cached
+    profile = _validate_file(path)
+    _LOADED[stamp] = profile
+    return profile
+
+
+def _validate_file(path: Path) -> HardwareProfile:
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise HardwareError(f"hardware profile {path}: expected a mapping at top level, got {type(data).__name__}")
     try:
@@ -237,13 +265,37 @@ def _profile_files() -> list[Path]:
     return files
 
 
-def _index() -> dict[str, tuple[str, Path, HardwareProfile]]:
-    """Lookup key -> (display name, file, profile); file stem, name and aliases. First folder wins."""
-    index: dict[str, tuple[str, Path, HardwareProfile]] = {}
-    for path in _profile_files():
-        profile = load_profile_file(path)
-        for label in (path.stem, profile.name, *profile.aliases):
-            index.setdefault(_key(label), (label, path, profile))
+_INDEXES: dict[tuple[tuple[Path, int, int], ...], dict[str, tuple[str, Path]]] = {}
+
+
+def _labels(path: Path) -> list[str]:
+    """A profile file's stem, name and aliases, read from its YAML without validating it (a file that does not
+    hold them gives its stem only; loading it says what is wrong)."""
+    try:
+        data = _read_yaml(path)
+    except HardwareError:
+        return [path.stem]
+    if not isinstance(data, dict):
+        return [path.stem]
+    name, aliases = data.get("name"), data.get("aliases")
+    labels = [path.stem, *([name] if isinstance(name, str) else [])]
+    if isinstance(aliases, list):
+        labels += [a for a in aliases if isinstance(a, str)]
+    return labels
+
+
+def _index() -> dict[str, tuple[str, Path]]:
+    """Lookup key -> (display name, file) for file stems, names and aliases; the first folder wins. Built once
+    per process for the same files (no profile is validated to build it)."""
+    files = _profile_files()
+    stamps = tuple(_stamp(path) for path in files)
+    index = _INDEXES.get(stamps)
+    if index is None:
+        index = {}
+        for path in files:
+            for label in _labels(path):
+                index.setdefault(_key(label), (label, path))
+        _INDEXES[stamps] = index
     return index
 
 
@@ -261,8 +313,8 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     index = _index()
     hit = index.get(_key(name_or_path))
     if hit is not None:
-        return hit[2]
-    known = sorted({path.stem for _, path, _ in index.values()})
+        return load_profile_file(hit[1])
+    known = sorted({path.stem for _, path in index.values()})
     close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
     hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
     raise HardwareError(

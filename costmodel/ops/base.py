@@ -56,9 +56,10 @@ class OpCost:
 
 
 class Attrs(BaseModel):
-    """Base for op attribute models: unknown fields are errors."""
+    """Base for op attribute models: unknown fields are errors. Validators are built on first use (most runs use
+    a few of the ops), so importing the registry stays cheap."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoAttrs(Attrs):

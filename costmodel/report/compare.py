@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import Analysis, analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
 from ..spec import Metadata

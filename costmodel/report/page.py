@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
-from ..api import load_graph
 from ..errors import PlotError, ReportError
 from ..fileio import temp_folder_beside, unwritable_reason
+from ..graph import load_graph
 from ..hardware import HardwareProfile
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
+from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
 from ..latency.model import STAGE_DEPTH
 from ..spec import Metadata
 from ..vocab import Fusion
@@ -77,7 +77,7 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
         yield f"estimate on {profile.key}"
     sweeps: dict[str, list[ModelLatency]] = {}
     for profile in profiles:
-        sweeps[profile.key] = sweep(graph.spec, profile, batches, dtype=analysis.dtype, fusion=fusion)
+        sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
         yield f"batch sweep on {profile.key}"
     box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
                              command)
