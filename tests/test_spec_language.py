@@ -176,9 +176,9 @@ def test_slices_and_range() -> None:
     assert evaluate("sum(dims[:2])", env) == 3
     assert evaluate("range(3)", env) == [0, 1, 2]
     assert evaluate("range(1, 7, 2)", env) == [1, 3, 5]
-    with pytest.raises(ExpressionError, match="longer than"):
+    with pytest.raises(ExpressionError, match="at most"):
         evaluate("range(10 ** 9)", env)
-    with pytest.raises(ExpressionError, match="integers"):
+    with pytest.raises(ExpressionError, match="cannot evaluate"):
         evaluate("range(1.5)", env)
 
 

@@ -1,11 +1,12 @@
 """A small, safe evaluator for the arithmetic expressions allowed in any numeric spec field.
 
 Supported: int/float/bool literals, lists, variable names, ``+ - * / // % **``, unary ``-``/``+``,
-comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``dims[1:]``),
-fields of a namespace variable (``input.image[1]``: the graph inputs' per-sample shapes) and the functions in
-:data:`FUNCTIONS` (``range`` gives a list, at most :data:`MAX_RANGE` long), and list comprehensions
-(``[make_divisible(c * width, 8) for c in chs]``) over lists. Python's ``eval`` is never used:
-the expression is parsed with :mod:`ast` and only the node types above are walked.
+comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``exps[:d]``),
+fields of a namespace variable (``input.image[1]``: the graph inputs' per-sample shapes), list comprehensions
+(``[w // 8 for w in widths]``, with ``if`` and nested or unpacking ``for``: ``[a * b for a, b in zip(x, y)]``)
+and the functions in :data:`FUNCTIONS` (``range`` and comprehensions at most :data:`MAX_RANGE` long). Python's
+``eval`` is never used: the expression is parsed with :mod:`ast` and only the node types above are walked.
+Parsed expressions are cached by their text.
 """
 
 from __future__ import annotations
@@ -30,18 +31,33 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
     return new + divisor if new < round_limit * value else new
 
 
-MAX_RANGE = 1_000_000
-"""The longest list ``range()`` may build (a spec needs a few hundred; this bounds memory and time)."""
+def regnet_stages(w0: float, wa: float, wm: float, depth: int, quantum: int = 8) -> list[list[int]]:
+    """RegNet's quantized linear widths (Radosavovic et al., 2020, eq. 2-4; timm ``generate_regnet``): block j
+    gets ``u_j = w0 + wa * j``, rounded to ``w0 * wm ** round(log(u_j / w0) / log(wm))`` and to a multiple of
+    ``quantum``; equal consecutive widths form a stage. Returns ``[stage widths, stage depths]``."""
+    if w0 <= 0 or wa < 0 or wm <= 1 or depth < 1:
+        raise ValueError(f"regnet_stages needs w0 > 0, wa >= 0, wm > 1, depth >= 1 (got {w0}, {wa}, {wm}, {depth})")
+    widths: list[int] = []
+    depths: list[int] = []
+    for j in range(int(depth)):
+        exponent = round(math.log((w0 + wa * j) / w0) / math.log(wm))
+        width = int(round(w0 * wm**exponent / quantum) * quantum)
+        if widths and widths[-1] == width:
+            depths[-1] += 1
+        else:
+            widths.append(width)
+            depths.append(1)
+    return [widths, depths]
 
 
-def bounded_range(*args: int) -> list[int]:
-    """``range`` as a list, refused when longer than :data:`MAX_RANGE` or given non-integers."""
-    if not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
-        raise ExpressionError(f"range() takes integers, got {', '.join(repr(a) for a in args)}")
+def _range(*args: int) -> list[int]:
     values = range(*args)
     if len(values) > MAX_RANGE:
-        raise ExpressionError(f"range() of {len(values)} values is longer than the {MAX_RANGE} allowed")
+        raise ValueError(f"range of {len(values)} values (at most {MAX_RANGE})")
     return list(values)
+
+
+MAX_RANGE = 1_000_000  # elements a comprehension or range() may produce
 
 
 class Namespace(dict[str, Any]):
@@ -59,10 +75,13 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "sqrt": math.sqrt,
     "log2": math.log2,
+    "log": math.log,
+    "exp": math.exp,
+    "range": _range,
     "len": len,
     "sum": sum,
     "make_divisible": make_divisible,
-    "range": bounded_range,
+    "regnet_stages": regnet_stages,
     "zip": lambda *lists: [list(t) for t in zip(*lists, strict=False)],
     "enumerate": lambda items, start=0: [[start + k, v] for k, v in enumerate(items)],
 }
@@ -87,21 +106,11 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse(text: str) -> ast.expr:
-    """The parsed expression (cached: a spec repeats the same expressions in every block instance). The tree is
-    only read, never changed."""
-    return ast.parse(text, mode="eval").body
-
-
 def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with ``variables``; integral floats become ints (``dim * 1.0`` is an int)."""
+    tree = parse(text)
     try:
-        tree = _parse(text.strip())
-    except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}{comma_hint(text)}") from None
-    try:
-        value = _eval(tree, variables)
+        value = _eval(tree.body, variables)
     except ExpressionError:
         raise
     except (ArithmeticError, TypeError, ValueError, IndexError) as exc:
@@ -121,6 +130,15 @@ def comma_hint(text: str) -> str:
 def key_hint(key: object) -> str:
     """The comma hint for an attribute name that is a cut-off expression (``8)`` from ``{out: f(a, 8)}``)."""
     return comma_hint(str(key))
+
+
+@functools.lru_cache(maxsize=65536)
+def parse(text: str) -> ast.Expression:
+    """The parsed expression (cached by text: specs and design spaces evaluate the same texts many times)."""
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}{comma_hint(text)}") from None
 
 
 def _tidy(value: Any) -> Any:
@@ -160,11 +178,13 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
     if isinstance(node, ast.List | ast.Tuple):
         return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
+        if isinstance(node.slice, ast.Slice):
+            bounds = (None if part is None else _eval(part, env)
+                      for part in (node.slice.lower, node.slice.upper, node.slice.step))
+            return _eval(node.value, env)[slice(*bounds)]
         return _eval(node.value, env)[_eval(node.slice, env)]
     if isinstance(node, ast.ListComp):
         return _list_comprehension(node, env)
-    if isinstance(node, ast.Slice):
-        return slice(*(None if part is None else _eval(part, env) for part in (node.lower, node.upper, node.step)))
     if isinstance(node, ast.Attribute):
         owner = _eval(node.value, env)
         if not isinstance(owner, Namespace):
@@ -217,18 +237,19 @@ def _bind(target: ast.AST, value: Any) -> dict[str, Any]:
     raise ExpressionError("a comprehension's loop variable must be a name or names")
 
 
+@functools.lru_cache(maxsize=65536)
 def expression_names(text: str) -> frozenset[str]:
-    """The variable names an expression mentions (empty if it does not parse)."""
+    """The free variable names an expression mentions (empty if it does not parse); function names and
+    comprehension variables are not among them."""
     try:
-        tree = _parse(text.strip())
-    except SyntaxError:
+        tree = parse(text)
+    except ExpressionError:
         return frozenset()
-    return _names(tree)
-
-
-@functools.lru_cache(maxsize=4096)
-def _names(tree: ast.expr) -> frozenset[str]:
-    return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+    bound = {name.id for node in ast.walk(tree) if isinstance(node, ast.ListComp)
+             for gen in node.generators for name in ast.walk(gen.target) if isinstance(name, ast.Name)}
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return frozenset({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called}
+                     - bound)
 
 
 def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
