@@ -158,7 +158,7 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
             if folder != ZOO_DIR:
                 raise MeasurementError(f"spec folder not found: {folder}")
             continue
-        for path in sorted(folder.glob("*.yaml")):
+        for path in sorted(folder.rglob("*.yaml") if folder == ZOO_DIR else folder.glob("*.yaml")):
             try:
                 data = read_spec_data(path) or {}  # extends: followed
             except SpecError:

@@ -11,6 +11,7 @@ from ..errors import UserError
 from ..fileio import unwritable_reason
 from ..latency import DEFAULT_FUSION
 from ..report.compare import (
+    FORMATS,
     Comparison,
     compare_model,
     load_profiles,
@@ -21,13 +22,13 @@ from ..report.compare import (
 from ..vocab import Dtype, Format
 from .common import (
     DtypeOption,
-    FormatOption,
     FusionOption,
-    SetOption,
+    OptionalFormatOption,
     app,
     choice_option,
     fail,
-    parse_set,
+    output_format,
+    screen_width,
     user_errors,
     write_output,
 )
@@ -59,37 +60,45 @@ def compare(
     batch: BatchOption = None,
     dtype: Annotated[Dtype | None, choice_option(Dtype, "--dtype", help="element type (default: each spec's)")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
-    fmt: FormatOption = Format.TABLE,
+    fmt: OptionalFormatOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the table to this file")] = None,
-    plot: Annotated[Path | None, typer.Option(
-        "--plot", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
+    pareto: Annotated[Path | None, typer.Option(
+        "--pareto", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
                        "to STEM.png and STEM.svg; needs --hw", metavar="STEM")] = None,
-    set_: SetOption = None,
+    plot: Annotated[Path | None, typer.Option("--plot", hidden=True, help="old name of --pareto; warns")] = None,
 ) -> None:
     """Models side by side: params, GMACs, activations, peak memory and, per --hw device, latency, throughput,
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
     if not specs:
         raise fail("no models to compare: give one or more spec files, e.g. arch_specs/*.yaml")
+    fmt = Format(output_format(fmt, output, FORMATS))
+    if plot is not None:
+        if pareto is not None:
+            raise fail("give the Pareto plot's file once: --pareto (--plot is its old name)")
+        typer.echo("warning: --plot is now --pareto (it writes the Pareto plot); --plot will go", err=True)
+        pareto = plot
+    if pareto is not None and pareto.suffix.lower() in (".png", ".svg"):
+        pareto = pareto.with_suffix("")  # --pareto pareto.png: the stem, both files written
+    plot = pareto
     if plot is not None and not hw:
-        raise fail("--plot needs at least one --hw profile (the Pareto plot puts latency on one axis)")
+        raise fail("--pareto needs at least one --hw profile (the Pareto plot puts latency on one axis)")
     if output is not None:
         check_writable(output, "the table to")
     if plot is not None:
         for suffix in (".png", ".svg"):
             check_writable(plot.with_name(plot.name + suffix), "the plot to")
     profiles = load_profiles(hw or [])
-    overrides = parse_set(set_)
     rows = []
     for spec in track(specs, "analysing models"):
         try:
-            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion, overrides=overrides))
+            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion))
         except UserError as exc:
             message = str(exc)
             raise fail(message if str(spec) in message else f"{spec}: {message}") from None
     comparison = Comparison(rows, {p.key: p.name for p in profiles}, fusion)
     written = _pareto_plot(comparison, plot) if plot is not None else []
     try:
-        write_output(render_comparison(comparison, fmt), output)
+        write_output(render_comparison(comparison, fmt, screen_width(output)), output)
     except typer.Exit:
         for path in written:  # nothing half-written: the table failed, so the plot goes too
             path.unlink(missing_ok=True)
@@ -125,7 +134,6 @@ def report(
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
     dtype: DtypeOption = None,
     fusion: FusionOption = DEFAULT_FUSION,
-    set_: SetOption = None,
 ) -> None:
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
     latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
@@ -135,11 +143,9 @@ def report(
     if not hw:
         raise fail("a report needs at least one --hw profile")
     profiles = load_profiles(hw)
-    overrides = parse_set(set_)
-    command = " ".join(["costmodel report", str(spec), *(f"--set '{item}'" for item in set_ or []),
-                        *(f"--hw {name}" for name in dict.fromkeys(hw)),
+    command = " ".join(["costmodel report", str(spec), *(f"--hw {name}" for name in dict.fromkeys(hw)),
                         *([f"--batch {batch}"] if batch else []), *([f"--dtype {dtype}"] if dtype else []),
                         *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []), f"-o {output}"])
     written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
-                           progress=track, overrides=overrides)  # ReportError: one line via user_errors
+                           progress=track)  # ReportError: one line via user_errors
     typer.echo(f"wrote {output}/ ({len(written)} files)", err=True)

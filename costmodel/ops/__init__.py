@@ -1,6 +1,7 @@
 """All op families. Importing this package fills :data:`REGISTRY`."""
 
+from ..vocab import OpClass
 from . import activation, attention, conv, elementwise, embedding, linear, norm, pooling, shape  # noqa: F401
-from .base import REGISTRY, Attrs, OpClass, OpCost, OpDef, OpError, Shape, get_op, register
+from .base import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op, register
 
 __all__ = ["REGISTRY", "Attrs", "OpClass", "OpCost", "OpDef", "OpError", "Shape", "get_op", "register"]

@@ -10,8 +10,9 @@ import math
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from matplotlib import rc_context
@@ -25,7 +26,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
-from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, Transform
 
 from ..errors import PlotError
@@ -51,9 +52,9 @@ CLASS_COLORS: dict[OpClass, str] = {
 OTHER_COLOR = "#17becf"
 
 
-def class_color(op_class: str) -> str:
+def class_color(op_class: OpClass | str) -> str:
     """The colour of an op class (a fixed fallback for anything else, e.g. aggregated groups)."""
-    return CLASS_COLORS.get(op_class, OTHER_COLOR)
+    return CLASS_COLORS[OpClass(op_class)] if op_class in OpClass.values() else OTHER_COLOR
 
 
 def plot_title(subject: str, device: str, dtype: str, batch: int, fusion: str | None = None) -> str:
@@ -79,6 +80,7 @@ def set_title(target: Figure | Axes, text: str, fontsize: float = FONT_SIZE + 2,
         target.suptitle(wrap_title(text, target.get_figwidth(), fontsize), fontsize=fontsize, **kwargs)  # type: ignore[arg-type]
         return
     fig = target.get_figure(root=True)
+    assert fig is not None  # our axes always belong to a figure
     width = fig.get_figwidth() * (target.get_position().x1 - target.get_position().x0) + 2 * TITLE_SPILL_IN
     target.set_title(wrap_title(text, min(width, fig.get_figwidth() - 0.2), fontsize), fontsize=fontsize,
                      **kwargs)  # type: ignore[arg-type]
@@ -148,21 +150,58 @@ def _plain(value: float, _pos: object = None) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:g}"
 
 
-def formatter_for(unit: str) -> Callable[[float, object], str]:
-    """Tick labels for a unit: SI prefixes for seconds and FLOP/s, plain numbers otherwise."""
-    if unit in ("s", "FLOP/s", "B", "B/s"):
+TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def time_unit(seconds: float) -> tuple[float, str]:
+    """The unit to show ``seconds`` (an axis' largest value) in: ``(1e-3, 'ms')`` for 0.0042."""
+    return next(((scale, unit) for scale, unit in TIME_UNITS if abs(seconds) >= scale), TIME_UNITS[-1])
+
+
+class TimeFormatter(Formatter):
+    """Tick labels of a time axis (data in seconds) as plain numbers in one unit, the unit its largest visible
+    value reads best in; the axis label ``QUANTITY (UNIT)`` is set to the same unit when the ticks are drawn, so
+    label and ticks always agree (``latency (ms)`` over 0.5, 1, 2)."""
+
+    def __init__(self, quantity: str) -> None:
+        self.quantity = quantity
+
+    def _scale(self) -> tuple[float, str]:
+        lo, hi = self.axis.get_view_interval() if self.axis is not None else (1.0, 1.0)
+        return time_unit(max(abs(lo), abs(hi)))
+
+    def __call__(self, x: float, pos: object = None) -> str:
+        scale, unit = self._scale()
+        axis = self.axis
+        if isinstance(axis, Axis) and axis.get_label_text() != f"{self.quantity} ({unit})":
+            axis.set_label_text(f"{self.quantity} ({unit})")
+        return _plain(x / scale)
+
+
+def time_axis(axis: Axis, quantity: str) -> None:
+    """Label ``axis`` (data in seconds) ``quantity (unit)`` with ticks in that unit (see :class:`TimeFormatter`)."""
+    axis.set_major_formatter(TimeFormatter(quantity))
+    axis.set_label_text(f"{quantity} (s)")  # until the ticks are drawn and the unit is chosen
+
+
+def formatter_for(unit: str) -> Formatter:
+    """Tick labels for a unit: SI prefixes for FLOP/s and bytes, plain numbers otherwise (time: time_axis)."""
+    if unit in ("FLOP/s", "B", "B/s"):
         return EngFormatter(unit=unit, sep=" ")
     return FuncFormatter(_plain)
 
 
 def log_axis(axis: Axis, quantity: str, unit: str) -> None:
     """Make ``axis`` logarithmic, labelled ``quantity (unit)``, with unit-aware tick labels."""
-    if axis.axis_name == "x":
+    if axis.axis_name == "x":  # type: ignore[attr-defined]  # set on XAxis / YAxis
         axis.axes.set_xscale("log")
     else:
         axis.axes.set_yscale("log")
-    axis.set_label_text(f"{quantity} ({unit})")
-    axis.set_major_formatter(formatter_for(unit))
+    if unit == "s":
+        time_axis(axis, quantity)
+    else:
+        axis.set_label_text(f"{quantity} ({unit})")
+        axis.set_major_formatter(formatter_for(unit))
     axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))  # few minor ticks: legible, and fast to lay out
     axis.set_minor_formatter(NullFormatter())
 
@@ -216,16 +255,16 @@ def _segment_boxes(xy: np.ndarray, pad: float) -> list[Bbox]:
 def _boxes(artist: Artist, renderer: RendererBase) -> list[Bbox]:
     """Display boxes an artist covers: for a line, its segments as drawn (steps included) and its markers; for
     a scatter, one box per point (their common extent would cover everything between them)."""
-    px = renderer.points_to_pixels(1.0)
+    px = cast(float, renderer.points_to_pixels(1.0))
     if isinstance(artist, Line2D):
         x, y = np.asarray(artist.get_xdata(), float), np.asarray(artist.get_ydata(), float)
         boxes = []
         if artist.get_linestyle() not in ("None", "", " ", "none"):
             steps = STEP_LOOKUP_MAP.get(artist.get_drawstyle() or "default", STEP_LOOKUP_MAP["default"])
             drawn = artist.get_transform().transform(np.column_stack(steps(x, y)))
-            boxes += _segment_boxes(drawn, artist.get_linewidth() * px / 2)
+            boxes += _segment_boxes(drawn, float(artist.get_linewidth()) * px / 2)
         if artist.get_marker() not in (None, "None", "", " ", "none"):
-            half = artist.get_markersize() * px / 2
+            half = float(artist.get_markersize()) * px / 2
             boxes += [Bbox([[a - half, b - half], [a + half, b + half]])
                       for a, b in artist.get_transform().transform(np.column_stack([x, y]))]
         return boxes

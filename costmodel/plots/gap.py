@@ -19,6 +19,7 @@ from matplotlib.transforms import ScaledTranslation, Transform
 from ..analysis.metrics import group_by_prefix
 from ..latency import LatencyResult
 from ..latency.model import STAGE_DEPTH
+from ..layout import percent
 from .common import FONT_SIZE, PlotError, finish_log_axis, log_axis, log_limits, new_figure, place_labels, set_title
 from .pareto import ParetoPoint, pareto_frontier
 
@@ -57,11 +58,6 @@ def gap_point(name: str, result: LatencyResult, top1: float | None = None, measu
     """
     s = result.summary
     return GapPoint(name, s.ideal_s / s.batch, s.latency_per_image_s, measured_s, top1)
-
-
-def percent(fraction: float) -> str:
-    """``0.294 -> '29.4%'``, three significant digits."""
-    return f"{100 * fraction:.3g}%"
 
 
 def _check(points: Sequence[GapPoint]) -> None:
@@ -142,6 +138,7 @@ def _row_nudges(ax: Axes, ys: Sequence[float], x_label: str) -> tuple[list[float
     per y unit (the layout is settled first, so the axes' height is known)."""
     ax.set_xlabel(x_label)  # the final label, so the layout below matches the finished figure
     fig = ax.get_figure(root=True)
+    assert fig is not None  # our axes always belong to a figure
     fig.draw_without_rendering()
     lo, hi = ax.get_ylim()
     per_unit = ax.get_window_extent().height / fig.dpi * 72 / (hi - lo)  # points per % of accuracy

@@ -19,6 +19,8 @@ from matplotlib.ticker import NullLocator
 from ..hardware import HardwareProfile
 from ..latency import LatencyResult, Unit, efficiency_class, unit_for
 from ..latency.roofline import attained_roof, bandwidth
+from ..layout import shorten
+from ..vocab import EfficiencyClass
 from .common import (
     CLASS_COLORS,
     FONT_SIZE,
@@ -28,6 +30,7 @@ from .common import (
     log_axis,
     log_limits,
     new_figure,
+    place_labels,
     set_title,
 )
 from .data import KernelPoint, kernel_points
@@ -109,7 +112,22 @@ def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfi
     handles = _legend_handles(points, units, roofs, bandwidth(profile))
     fig.legend(handles=handles, loc="outside right upper",
                fontsize=FONT_SIZE - 1, frameon=False)
+    for ax, mode in zip(axes, results, strict=True):  # once the layout is final: name the slowest kernels
+        _name_top(ax, points[mode])
     return fig
+
+
+TOP_NAMED = 5  # kernels named on each roofline panel: the slowest
+NAME_CHARS = 26
+
+
+def _name_top(ax: Axes, points: list[KernelPoint]) -> None:
+    """Name the :data:`TOP_NAMED` slowest drawn kernels beside their points (path shortened in the middle)."""
+    top = sorted((p for p in points if p.on_roofline), key=lambda p: -p.latency_s)[:TOP_NAMED]
+    if top:
+        place_labels(ax, [(p.intensity or 0.0, p.flops / p.latency_s) for p in top],
+                     [f"{shorten(p.name, NAME_CHARS)} {eng(p.latency_s, 's', 0)}" for p in top],
+                     fontsize=FONT_SIZE - 2, obstacles=[c for c in ax.collections if c.get_gid() == "points:kernels"])
 
 
 def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit]) -> dict[Unit, tuple[float, float]]:
@@ -119,12 +137,12 @@ def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit
     dtype = result.summary.dtype
     out = {}
     for unit in units:
-        weight: dict[str, float] = {}
+        weight: dict[EfficiencyClass, float] = {}
         for row in result.ops:
             if row.kernel and unit_for(profile, row.op_class, dtype) == unit:
                 key = efficiency_class(row.op, row.op_class)
                 weight[key] = weight.get(key, 0.0) + row.latency_s
-        key = max(weight, key=weight.__getitem__) if weight else "gemm"
+        key = max(weight, key=weight.__getitem__) if weight else EfficiencyClass.GEMM
         out[unit] = attained_roof(profile, key, unit.peak_flops)
     return out
 
@@ -169,7 +187,7 @@ def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mod
     if drawn:
         faces = [to_rgba(class_color(p.op_class), FACE_ALPHA) for p in drawn]
         rims = [_darker(class_color(p.op_class)) for p in drawn]
-        ax.scatter([p.intensity for p in drawn], [p.flops / p.latency_s for p in drawn],
+        ax.scatter([p.intensity or 0.0 for p in drawn], [p.flops / p.latency_s for p in drawn],
                    s=[max(MIN_AREA, FULL_AREA * p.latency_s / total) for p in drawn], c=faces, edgecolors=rims,
                    linewidths=0.8, gid="points:kernels", zorder=5)
     what = "ops" if mode == "none" else "kernels"

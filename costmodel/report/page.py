@@ -26,6 +26,7 @@ from ..graph import load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
 from ..latency.model import STAGE_DEPTH
+from ..layout import percent
 from ..spec import Metadata
 from ..vocab import Fusion
 from .tables import duration, markdown_line, markdown_marks, si, size
@@ -116,12 +117,12 @@ def figures(data: ReportData) -> list[FigureSpec]:
 
         out += [
             FigureSpec(f"roofline_{p.key}", f"Roofline on {p.name}, fusion none and block",
-                       lambda runs=runs, p=p, t=title(None): roofline_figure(
+                       lambda runs=runs, p=p, t=title(None): roofline_figure(  # type: ignore[misc]
                            {m: runs[m] for m in ROOFLINE_MODES}, p, t)),
             FigureSpec(f"waterline_{p.key}", f"Waterline on {p.name}, fusion {', '.join(FUSION_MODES)}",
-                       lambda runs=runs, t=title(None): waterline_figure(runs, t)),
+                       lambda runs=runs, t=title(None): waterline_figure(runs, t)),  # type: ignore[misc]
             FigureSpec(f"stage_gap_{p.key}", f"Efficiency gap per stage on {p.name}, fusion {data.fusion}",
-                       lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),
+                       lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),  # type: ignore[misc]
         ]
     keys = [p.key for p in data.profiles]
     devices = data.profiles[0].name if len(keys) == 1 else ", ".join(keys)  # the legends name devices by key
@@ -150,7 +151,7 @@ class Table:
 
 
 def _pct(fraction: float) -> str:
-    return f"{100 * fraction:.1f}%"
+    return percent(fraction)
 
 
 def model_table(data: ReportData) -> Table:

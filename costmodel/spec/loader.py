@@ -11,12 +11,14 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
+from ..resources import zoo_dir
 from .schema import Spec
+from .zoo import resolve_spec
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-# The zoo shipped in a checkout (specs are not installed with the package; pass a path elsewhere).
-ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
+# The shipped zoo: the repository's arch_specs/, installed as the package data costmodel.zoo (costmodel.resources).
+ZOO_DIR = zoo_dir()
 
 
 def zoo_spec(name: str) -> Path | None:
@@ -127,5 +129,6 @@ def with_vars(spec: Spec, overrides: Mapping[str, Any] | None, file: str | None 
 def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Spec:
     """Load and validate a spec file, following ``extends:``; ``overrides`` sets top-level variables
     (``load_spec("convnext_t.yaml", overrides={"depths": [2, 2, 6, 2]})``), see :func:`with_vars`."""
+    path = resolve_spec(path)
     file = str(path)
     return with_vars(parse_spec(read_spec_data(path), file), overrides, file)
