@@ -49,7 +49,7 @@ def main() -> None:
         model = timm.create_model(name, pretrained=False)
         forms = [("deployed", True), ("training", False)] if "deploy" in spec.vars else [("", None)]
         for form, deploy in forms:
-            totals = analyze(path, overrides=None if deploy is None else {"deploy": deploy}).totals
+            totals = analyze(path, set=None if deploy is None else {"deploy": deploy}).totals
             module = reparameterize_model(timm.create_model(name, pretrained=False)) if deploy else model
             torch_params = sum(p.numel() for p in module.parameters())
             shown = training.get((name, size), {}) if deploy is False else ref  # timm's older table: training form

@@ -3,15 +3,12 @@ every repeat (``name.*``), variadic block inputs, slices and range(). Expected c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from costmodel import analyze
-from costmodel.cli import app
 from costmodel.errors import SpecError
 from costmodel.graph import build_graph
 from costmodel.spec import load_spec, parse_spec, with_vars
@@ -82,7 +79,7 @@ def test_extends_errors_name_the_file(tmp_path: Path) -> None:
 # -- overrides -------------------------------------------------------------------------------------------------
 def test_overrides_api(tmp_path: Path) -> None:
     path = write(tmp_path, "base.yaml", BASE)
-    assert analyze(path, overrides={"depth": 4, "width": "3 + 3"}).totals.params == conv_params(6, 4)
+    assert analyze(path, set={"depth": 4, "width": "3 + 3"}).totals.params == conv_params(6, 4)
     spec = load_spec(path, overrides={"depth": 1})
     assert build_graph(spec).layers[-1].path == "convs.0"
     assert with_vars(parse_spec(BASE), {"width": 2}).vars["width"] == 2
@@ -90,17 +87,11 @@ def test_overrides_api(tmp_path: Path) -> None:
         load_spec(path, overrides={"deph": 1})
 
 
-def test_set_option_on_the_commands(tmp_path: Path) -> None:
-    path = write(tmp_path, "base.yaml", BASE)
-    runner = CliRunner()
-    result = runner.invoke(app, ["analyze", str(path), "--set", "width=8", "--set", "depth=3", "-f", "json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["totals"]["params"] == conv_params(8, 3)
-    result = runner.invoke(app, ["compare", str(path), "--set", "width=8", "-f", "csv"])
-    assert result.exit_code == 0, result.output
-    for bad, message in [("width", "NAME=VALUE"), ("width=[1", "YAML"), ("nope=1", "no such variable")]:
-        result = runner.invoke(app, ["analyze", str(path), "--set", bad])
-        assert result.exit_code == 2 and message in result.output, result.output
+def test_set_option_parses_yaml_values() -> None:
+    from costmodel.cli.common import parse_set
+
+    assert parse_set(["width=8", "depths=[2, 2, 6, 2]", "w=dims[0] * 2"]) == {
+        "width": 8, "depths": [2, 2, 6, 2], "w": "dims[0] * 2"}
 
 
 # -- input shapes in expressions -------------------------------------------------------------------------------

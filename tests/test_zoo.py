@@ -103,7 +103,7 @@ def test_training_form_matches_timm_older_table(path: Path) -> None:
     spec = load_spec(path)
     assert spec.vars["deploy"] is True
     published = training_reference()[spec.metadata.timm_name or path.stem]
-    totals = analyze(path, overrides={"deploy": False}).totals
+    totals = analyze(path, set={"deploy": False}).totals
     assert close(totals.params / 1e6, published["param_count_m"], 0.005), totals.params
     assert close(totals.macs / 1e9, published["gmacs"], 0.01), totals.macs
     assert close(totals.activations / 1e6, published["macts_m"], 0.02), totals.activations

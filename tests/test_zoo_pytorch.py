@@ -38,5 +38,5 @@ def test_params_equal_pytorch(path: Path, timm, torch) -> None:
         forms["deployed"] = reparameterize_model(timm.create_model(spec.metadata.timm_name, pretrained=False))
     for form, module in forms.items():
         overrides = {"deploy": form == "deployed"} if "deploy" in spec.vars else None
-        ours = analyze(path, overrides=overrides).totals.params
+        ours = analyze(path, set=overrides).totals.params
         assert ours == sum(p.numel() for p in module.parameters()), form
