@@ -272,15 +272,20 @@ def _unsupported_error(unsupported: dict[str, list[tuple[str, str]]], file: str)
     return SpecError(f"{n} unsupported ONNX op type{'s' if n > 1 else ''}: {', '.join(items)}", file=file)
 
 
-def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None) -> dict[str, Any]:
-    """The spec (a dict ready for YAML) of the ONNX model at ``path``; ``batch`` fixes a dynamic batch dim."""
+def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, *,
+                 allow_opaque: bool = False) -> dict[str, Any]:
+    """The spec (a dict ready for YAML) of the ONNX model at ``path``; ``batch`` fixes a dynamic batch dim.
+
+    Unsupported ops are a :class:`SpecError` listing them all, unless ``allow_opaque``: then each becomes an
+    explicit ``opaque`` node (ONNX's shapes, zero MACs and FLOPs), and a warning line says how many.
+    """
     from .onnx_patterns import map_graph
 
     file = str(path)
     model = load_model(path)
     graph, batch_size = fold(model, batch, file)
-    mapping = map_graph(graph)
-    if mapping.unsupported:
+    mapping = map_graph(graph, allow_opaque, batch_size)
+    if mapping.unsupported and not allow_opaque:
         raise _unsupported_error(mapping.unsupported, file)
     input_names = assign_names_inputs(graph.inputs)
     names = assign_names(mapping.nodes, input_names.values())
@@ -353,6 +358,16 @@ def to_yaml(spec_dict: dict[str, Any], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def import_onnx(path: Path, name: str | None = None, batch: int | None = None) -> str:
-    """YAML text of a costmodel spec for the ONNX model at ``path`` (see :func:`onnx_to_spec`)."""
-    return to_yaml(onnx_to_spec(path, name, batch), Path(path).name)
+def import_onnx(path: Path, name: str | None = None, batch: int | None = None, *, allow_opaque: bool = False) -> str:
+    """YAML text of a costmodel spec for the ONNX model at ``path`` (see :func:`onnx_to_spec`); with
+    ``allow_opaque``, a warning on stderr names the opaque nodes and their share of the nodes."""
+    import sys
+
+    spec = onnx_to_spec(path, name, batch, allow_opaque=allow_opaque)
+    opaque = Counter(n["source"] for n in spec["nodes"] if n["op"] == "opaque")
+    if opaque:
+        n = sum(opaque.values())
+        sys.stderr.write(f"warning: {n} opaque node(s) ({100 * n / len(spec['nodes']):.1f}% of "
+                         f"{len(spec['nodes'])} nodes) count 0 MACs and 0 FLOPs: "
+                         + ", ".join(f"{op} x{c}" for op, c in opaque.most_common()) + "\n")
+    return to_yaml(spec, Path(path).name)
