@@ -262,7 +262,7 @@ def _opaque(g: OnnxGraph, index: int, node: NodeProto, batch: int) -> SpecNode:
     params = sum(int(g.consts[name].size) for name in node.input
                  if name in g.consts and np.issubdtype(g.consts[name].dtype, np.floating) and g.consts[name].size > 1)
     outputs = [o for o in node.output if o]
-    attrs = {"source": f"onnx.{node.op_type}", "shapes": [list(g.shapes[o]) for o in outputs], "params": params,
+    attrs = {"source": f"onnx_{node.op_type}", "shapes": [list(g.shapes[o]) for o in outputs], "params": params,
              "batch": batch}
     return SpecNode(node.name or node.output[0], "opaque", dynamic, outputs, attrs, anchor=index)
 

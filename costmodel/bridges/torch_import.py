@@ -230,7 +230,7 @@ class Tracer:
         val = node.meta.get("val")
         vals = list(val) if isinstance(val, list | tuple) else [val]
         shapes = [[int(d) for d in v.shape] for v in vals if hasattr(v, "shape")]
-        ref = self.emit("opaque", dyns, hint=name.split(".")[-1], n_outputs=len(shapes), source=name,
+        ref = self.emit("opaque", dyns, hint=name.split(".")[-1], n_outputs=len(shapes), source=name.replace(".", "_"),
                         shapes=shapes, params=self.claim(_statics((args, kwargs))), batch=TRACE_BATCH)
         if isinstance(val, list | tuple):
             return tuple(self.out(ref, k) for k in range(len(shapes)))

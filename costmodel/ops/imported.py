@@ -46,7 +46,7 @@ def batch_reshape(inputs: Sequence[Shape], a: BatchReshapeAttrs) -> OpCost:
 
 
 class OpaqueAttrs(Attrs):
-    source: str  # the framework op it stands for, e.g. aten.einsum
+    source: str  # the framework op it stands for, e.g. aten_einsum, onnx_Einsum
     shapes: list[list[NonNegativeInt]]  # output shapes as traced, batch dim first
     params: NonNegativeInt = 0  # parameters the op reads (counted: they exist whatever the op does)
     batch: PositiveInt = 1  # the batch the shapes were traced at
