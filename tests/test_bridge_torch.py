@@ -159,7 +159,13 @@ nodes:
   - {name: masked, op: shift_window_mask, window: 4}
   - {name: tokens, op: reshape, shape: [16, 16]}
   - {name: merged, op: window_reverse, window: 4, height: 8, width: 8}
-outputs: [gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged]
+  # ops of imported graphs (costmodel import): windows folded into the batch, a static tensor, an opaque op
+  - {name: folded, op: batch_reshape, shape: [4, 4, 16], fold: 4, inputs: grid}    # [8, 4, 4, 16]
+  - {name: unfolded, op: batch_reshape, shape: [8, 8, 16], unfold: 4}             # [2, 8, 8, 16]
+  - {name: table, op: param_tensor, shape: [1, 8, 1, 16], params: 12}
+  - {name: plus_table, op: add, broadcast: true, inputs: [unfolded, table]}
+  - {name: odd, op: opaque, source: aten_cumsum, shapes: [[2, 8, 8, 16]], params: 3, batch: 2}
+outputs: [gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged, odd]
 """
 
 

@@ -150,3 +150,19 @@ def test_cli_import_timm(bridge, tmp_path) -> None:
     assert "repeat:" in out.read_text()
     bad = CliRunner().invoke(app, ["import", "timm:resnet_18"])
     assert bad.exit_code == 2 and "did you mean 'resnet18'" in bad.output
+
+
+def test_analyze_warns_about_opaque_nodes(torch, bridge, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.cli import app
+
+    spec, _ = bridge.module_to_spec_dict(_with_unsupported(torch), {"image": (3, 8, 8)}, name="odd",
+                                         allow_opaque=True)
+    path = tmp_path / "odd.yaml"
+    path.write_text(to_yaml(spec), encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 3 opaque node(s)" in result.output and "aten_cumsum x2" in result.output
+    assert result.output.count("opaque") >= 3 + 1  # the three per-layer rows name the op, and the warning

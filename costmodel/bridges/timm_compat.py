@@ -34,7 +34,7 @@ def require_timm() -> ModuleType:
     if "timm" in sys.modules:
         return sys.modules["timm"]
     try:
-        import torchvision  # noqa: F401
+        import torchvision  # type: ignore[import-untyped]  # noqa: F401
     except (ImportError, RuntimeError):  # RuntimeError: "operator torchvision::nms does not exist"
         install_torchvision_standin()
     try:
@@ -85,7 +85,7 @@ def _frozen_batch_norm() -> type:
     """torchvision.ops.misc.FrozenBatchNorm2d: batch norm with fixed statistics and affine as buffers."""
     torch = require_torch()
 
-    class FrozenBatchNorm2d(torch.nn.Module):
+    class FrozenBatchNorm2d(torch.nn.Module):  # type: ignore[name-defined,misc]
         def __init__(self, num_features: int, eps: float = 1e-5) -> None:
             super().__init__()
             self.eps = eps
@@ -109,7 +109,7 @@ def install_torchvision_standin() -> None:
     names = ["torchvision", "torchvision.ops", "torchvision.ops.misc", "torchvision.transforms",
              "torchvision.transforms.functional", "torchvision.datasets", "torchvision.utils",
              "torchvision.models", "torchvision.models.feature_extraction"]
-    modules = {}
+    modules: dict[str, Any] = {}
     for name in names:
         module = _StandinModule(name, "costmodel's torchvision stand-in (see costmodel.bridges.timm_compat)")
         setattr(module, STANDIN_MARK, True)

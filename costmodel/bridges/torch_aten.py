@@ -64,6 +64,11 @@ def settle(t: Tracer, own: int, statics: Sequence[Any]) -> None:
         t.notes.append(f"{t.module or '<root>'}: the op counts {own} parameters, its inputs hold {fresh}")
 
 
+def flag(condition: bool, **attrs: Any) -> dict[str, Any]:
+    """``attrs`` when ``condition`` holds, else nothing (attributes written only when not the default)."""
+    return attrs if condition else {}
+
+
 def single(t: Tracer, op: str, x: Dyn, **attrs: Any) -> Dyn:
     return t.out(t.emit(op, [x], **attrs))
 
@@ -158,7 +163,7 @@ def rms_norm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, w = dyn(t, a["input"]), a["weight"]
     if list(a["normalized_shape"]) != [x.shape[-1]]:
         raise Unsupported(f"normalized over {list(a['normalized_shape'])}, not the last axis only")
-    ref = t.emit("rms_norm", [x], **({} if w is not None else {"weight": False}))
+    ref = t.emit("rms_norm", [x], **flag(w is None, weight=False))
     settle(t, x.shape[-1] if w is not None else 0, [w])
     return t.out(ref)
 
@@ -167,7 +172,7 @@ def _batch_norm(t: Tracer, x: Any, w: Any, b: Any) -> tuple[str, Dyn]:
     x = dyn(t, x)
     if (w is None) != (b is None):
         raise Unsupported("batch norm with only one of weight and bias")
-    ref = t.emit("batch_norm", [x], hint="bn", **({} if w is not None else {"affine": False}))
+    ref = t.emit("batch_norm", [x], hint="bn", **flag(w is None, affine=False))
     settle(t, 2 * x.shape[1] if w is not None else 0, [w, b])
     return ref, t.out(ref)
 
@@ -184,7 +189,7 @@ def batch_norm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 def batch_norm_no_training(t: Tracer, node: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
     a = bind(node, args, kwargs)
     x = dyn(t, a["input"])
-    ref = t.emit("batch_norm", [x], hint="bn", **({} if a["weight"] is not None else {"affine": False}))
+    ref = t.emit("batch_norm", [x], hint="bn", **flag(a["weight"] is None, affine=False))
     settle(t, 2 * x.shape[1] if a["weight"] is not None else 0, [a["weight"], a["bias"]])
     val = node.meta["val"]
     return (_first_of(t, ref, val),
@@ -203,7 +208,7 @@ def group_norm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
     if (w is None) != (b is None):
         raise Unsupported("group norm with only one of weight and bias")
-    ref = t.emit("group_norm", [x], groups=int(a["num_groups"]), **({} if w is not None else {"affine": False}))
+    ref = t.emit("group_norm", [x], groups=int(a["num_groups"]), **flag(w is None, affine=False))
     settle(t, 2 * x.shape[1] if w is not None else 0, [w, b])
     return t.out(ref)
 
@@ -283,6 +288,7 @@ def binary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     out_shape = tuple(int(d) for d in node.meta["val"].shape)
     if isinstance(x, Dyn) and isinstance(y, int | float) or isinstance(y, Dyn) and isinstance(x, int | float):
         d, c = (x, y) if isinstance(x, Dyn) else (y, x)
+        assert isinstance(d, Dyn) and isinstance(c, int | float)
         d = t.plain(d)
         if name == "mul":
             return single(t, "scale", d, value=float(c))
@@ -290,11 +296,11 @@ def binary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
             return single(t, "scale", d, value=1.0 / float(c))
         const = t.emit("param_tensor", [d], hint="const", shape=[], params=0)
         order = [d.ref, const] if isinstance(x, Dyn) else [const, d.ref]
-        return t.out(t.emit(name, order, **({"broadcast": True} if name == "add" else {})))
+        return t.out(t.emit(name, order, **flag(name == "add", broadcast=True)))
     if isinstance(x, Dyn) and isinstance(y, Dyn):
         x, y = t.plain(x), t.plain(y)
         broadcast = x.shape != y.shape
-        return t.out(t.emit(name, [x, y], **({"broadcast": True} if name == "add" and broadcast else {})))
+        return t.out(t.emit(name, [x, y], **flag(name == "add" and broadcast, broadcast=True)))
     d, s = (x, y) if isinstance(x, Dyn) else (y, x)
     if not isinstance(s, Static):
         raise Unsupported(f"operand of type {type(s).__name__}")
@@ -304,7 +310,7 @@ def binary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         return special
     const = t.static_input(s, d)
     order = [d.ref, const] if isinstance(x, Dyn) else [const, d.ref]
-    return t.out(t.emit(name, order, **({"broadcast": True} if name == "add" else {})))
+    return t.out(t.emit(name, order, **flag(name == "add", broadcast=True)))
 
 
 def _with_param(t: Tracer, name: str, x: Dyn, s: Static, out_shape: tuple[int, ...], dyn_first: bool) -> Dyn | None:
@@ -622,7 +628,7 @@ def pad(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     name = canonical(node.target)
     mode = a.get("mode") or ("reflect" if "reflection" in name else "replicate" if "replication" in name
                              else "constant")
-    pads = [int(p) for p in a.get("pad") or a.get("padding")]
+    pads = [int(p) for p in (a.get("pad") or a.get("padding") or [])]
     value = a.get("value") or 0.0
     if mode not in ("constant", "reflect", "replicate"):
         raise Unsupported(f"pad mode {mode}")

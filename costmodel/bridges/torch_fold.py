@@ -192,8 +192,8 @@ def _template(views: list[list[dict[str, Any]]]
             return None
     by_name = [{n["name"]: n for n in view} for view in views]
     full_nodes = by_name[views.index(longest)]
-    for view, present in zip(views, by_name, strict=True):  # the block's output is each instance's last node
-        if _stand_in(order[-1], present, full_nodes) != view[-1]["name"]:
+    for view, here in zip(views, by_name, strict=True):  # the block's output is each instance's last node
+        if _stand_in(order[-1], here, full_nodes) != view[-1]["name"]:
             return None
     params: list[str] = []
     per_instance: list[dict[str, Any]] = [{} for _ in views]
@@ -202,12 +202,13 @@ def _template(views: list[list[dict[str, Any]]]
         present = [name in b for b in by_name]
         node: dict[str, Any] = {"name": name}
         keys = list(dict.fromkeys(k for b in by_name if name in b for k in b[name] if k != "name"))
-        filled = {}
+        filled: dict[int, dict[str, Any]] = {}
         for b in by_name:
             if name in b:
-                filled[id(b)] = _with_defaults(b[name], keys)
-                if filled[id(b)] is None:
+                complete = _with_defaults(b[name], keys)
+                if complete is None:
                     return None
+                filled[id(b)] = complete
         for key in keys:
             values = [filled[id(b)][key] for b in by_name if name in b]
             if key == "inputs":

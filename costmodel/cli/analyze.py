@@ -11,6 +11,7 @@ import typer
 from ..analysis import analyze_graph
 from ..api import load_graph
 from ..dtypes import BYTES_PER_ELEMENT
+from ..graph import Graph
 from ..hardware import list_profiles, load_profile, profile_summary
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
 from ..ops import REGISTRY
@@ -18,6 +19,19 @@ from ..report import FORMATS, render
 from ..spec.schema import Spec
 from .common import app, check_choice, check_dtype_fusion, fail, parse_batches, parse_inputs, user_errors, write_output
 from .progress import track
+
+
+def opaque_warning(graph: Graph) -> str | None:
+    """One warning line when the graph holds ``opaque`` nodes (unsupported ops imported with --allow-opaque)."""
+    from collections import Counter
+
+    opaque = Counter(str(getattr(layer.attrs, "source", "?")) for layer in graph.layers if layer.op == "opaque")
+    if not opaque:
+        return None
+    n = sum(opaque.values())
+    return (f"warning: {n} opaque node(s) ({100 * n / len(graph.layers):.1f}% of {len(graph.layers)} layers) count "
+            "0 MACs and 0 FLOPs: " + ", ".join(f"{op} x{c}" for op, c in opaque.most_common())
+            + " (imported with --allow-opaque)")
 
 
 @app.command()
@@ -62,6 +76,9 @@ def analyze(
                            for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
                                               key=key, input_shapes=shapes)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
+    warning = opaque_warning(graph)
+    if warning:
+        typer.echo(warning, err=True)
 
 
 @app.command()
