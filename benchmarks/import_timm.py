@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import signal
 import sys
 import time
@@ -28,7 +29,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "timm_families.csv"
 DOC = ROOT / "docs" / "timm-import.md"
 SAMPLE = ["resnet", "vision_transformer", "swin_transformer", "levit", "mobileone"]
 FIELDS = ["family", "model", "img_size", "param_count_m", "gmacs", "macts_m"]
-TIMEOUT_S = 120
+TIMEOUT_S = 150
 
 
 def pick(table: Path) -> list[dict[str, str]]:
@@ -161,7 +162,8 @@ def report(results: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {r['family']} | {r['model']} | yes | {'yes' if r['folded'] else 'no'} | {params:.3f} | "
                 f"{mark(r['params'] == r['torch_params'])} | {r['param_count_m']} "
-                f"{mark(within(params, r['param_count_m']))} | {macs:.3f} | {r['gmacs']} {mark(within(macs, r['gmacs']))} | "
+                f"{mark(within(params, r['param_count_m']))} | {macs:.3f} | {r['gmacs']} "
+                f"{mark(within(macs, r['gmacs']))} | "
                 f"{acts:.3f} | {r['macts_m']} {mark(within(acts, r['macts_m']))} | {r['seconds']:.1f} |")
         else:
             reason = r["reason"].replace("|", "/")
@@ -175,6 +177,9 @@ def main() -> int:
     parser.add_argument("--pick-from", type=Path, help="rewrite the fixture from timm's benchmark CSV first")
     parser.add_argument("--sample", action="store_true", help="only the CI sample; print, write nothing")
     parser.add_argument("--families", nargs="*", help="only these families; print, write nothing")
+    parser.add_argument("--shard", help="K/N: run every N-th family from the K-th (0-based) and save --json")
+    parser.add_argument("--json", type=Path, help="save the raw results here (with --shard)")
+    parser.add_argument("--merge", type=Path, nargs="*", help="write the doc from saved shard results")
     args = parser.parse_args()
     import torch
 
@@ -182,6 +187,15 @@ def main() -> int:
     if args.pick_from:
         write_fixture(pick(args.pick_from), args.pick_from)
     rows = read_fixture()
+    if args.merge:
+        merged = [r for path in args.merge for r in json.loads(path.read_text(encoding="utf-8"))]
+        order = {r["family"]: k for k, r in enumerate(rows)}
+        DOC.write_text(report(sorted(merged, key=lambda r: order[r["family"]])), encoding="utf-8")
+        print(f"wrote {DOC}", file=sys.stderr)
+        return 0
+    if args.shard:
+        k, n = (int(v) for v in args.shard.split("/"))
+        rows = rows[k::n]
     only = SAMPLE if args.sample else args.families
     if only:
         rows = [r for r in rows if r["family"] in only]
@@ -191,6 +205,9 @@ def main() -> int:
         results.append(result)
         status = f"{result.get('seconds', 0):.1f} s" if result["ok"] else f"FAILED: {result['reason'][:160]}"
         print(f"{row['family']:28s} {row['model']:40s} {status}", file=sys.stderr, flush=True)
+    if args.shard:
+        args.json.write_text(json.dumps(results), encoding="utf-8")
+        return 0
     text = report(results)
     if only:
         print(text)

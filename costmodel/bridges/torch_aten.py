@@ -69,6 +69,12 @@ def flag(condition: bool, **attrs: Any) -> dict[str, Any]:
     return attrs if condition else {}
 
 
+def made(t: Tracer, ref: str, shape: tuple[int, ...]) -> Dyn:
+    """The value of emitted node ``ref`` whose output has ``shape`` (recorded for the shape check)."""
+    t.nodes[int(ref[1:])].traced[0] = shape
+    return Dyn(ref, shape)
+
+
 def single(t: Tracer, op: str, x: Dyn, **attrs: Any) -> Dyn:
     return t.out(t.emit(op, [x], **attrs))
 
@@ -138,6 +144,15 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
     if not isinstance(w, Static) or (b is not None and not isinstance(b, Static)):
         raise Unsupported("the weight depends on the input")
+    if isinstance(b, Static) and (t.claimable(b) != numel(b.shape) or len(b.params) != 1):
+        # a bias assembled from parameters and constants (EVA's cat(q_bias, zeros, v_bias)): the linear without
+        # bias, then the bias added as a static tensor holding the parameters behind it
+        ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=False)
+        settle(t, numel(w.shape), [w])
+        out = tuple(int(d) for d in node.meta["val"].shape)
+        y = made(t, ref, out)
+        bias = t.static_input(b, y)
+        return t.out(t.emit("add", [y.ref, bias], hint="bias", broadcast=True))
     ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=b is not None)
     settle(t, numel(w.shape) + (w.shape[0] if b is not None else 0), [w, b])
     return t.out(ref)
@@ -247,16 +262,46 @@ def elu(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     return single(t, "elu", dyn(t, args[0]), alpha=float(a["alpha"]))
 
 
-@handles("hardtanh", "hardtanh_", "clamp", "clamp_", "clamp_min", "clamp_min_")
+@handles("hardtanh", "hardtanh_", "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_")
 def clamp(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
     lo = a.get("min_val", a.get("min"))
     hi = a.get("max_val", a.get("max"))
+    if isinstance(lo, Static | Dyn) or isinstance(hi, Static | Dyn):
+        raise Unsupported("clamp to tensor bounds")
     if lo == 0 and hi == 6:
         return single(t, "relu6", dyn(t, args[0]))
     if lo == 0 and hi is None:
         return single(t, "relu", dyn(t, args[0]))
-    raise Unsupported(f"clamp to [{lo}, {hi}]")
+    return single(t, "clamp", dyn(t, args[0]), **flag(lo is not None, min=float(lo or 0)),
+                  **flag(hi is not None, max=float(hi or 0)))
+
+
+_POINTWISE = {"abs": "abs", "exp": "exp", "log": "log", "sqrt": "sqrt", "rsqrt": "rsqrt", "reciprocal": "reciprocal",
+              "square": "square", "erf": "erf", "sin": "sin", "cos": "cos", "floor": "floor", "ceil": "ceil",
+              "round": "round", "sign": "sign"}
+
+
+@handles(*_POINTWISE, *(f"{n}_" for n in _POINTWISE))
+def pointwise(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    fn = _POINTWISE[canonical(node.target).removeprefix("aten.").rstrip("_")]
+    return single(t, "pointwise", dyn(t, args[0]), hint=fn, fn=fn)
+
+
+@handles("neg", "neg_")
+def neg(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    return single(t, "scale", dyn(t, args[0]), hint="neg", value=-1.0)
+
+
+@handles("pow")
+def power(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    x, e = args[0], args[1]
+    if not isinstance(x, Dyn) or not isinstance(e, int | float):
+        raise Unsupported("pow with a tensor exponent")
+    fn = {2: "square", 0.5: "sqrt", -0.5: "rsqrt", -1: "reciprocal"}.get(e, "pow")
+    if e == 1:
+        return t.plain(x)
+    return single(t, "pointwise", t.plain(x), hint=fn, fn=fn)
 
 
 @handles("softmax", "_softmax")
@@ -391,20 +436,19 @@ def adaptive_pool2d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
     return t.out(ref)
 
 
-@handles("mean")
-def mean(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+@handles("mean", "sum", "amax")
+def reduction(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
     x = dyn(t, a["self"])
+    name = canonical(node.target).removeprefix("aten.")
     dims = a.get("dim")
     if not dims:
-        raise Unsupported("mean over every dim (the batch included)")
-    dims = sorted(int(d) % len(x.shape) for d in dims)
+        raise Unsupported(f"{name} over every dim (the batch included)")
+    dims = sorted({int(d) % len(x.shape) for d in ([dims] if isinstance(dims, int) else dims)})
     if 0 in dims:
-        raise Unsupported("mean over the batch dim")
-    attrs: dict[str, Any] = {"dims": dims}
-    if a.get("keepdim"):
-        attrs["keepdim"] = True
-    return single(t, "reduce_mean", x, hint="mean", **attrs)
+        raise Unsupported(f"{name} over the batch dim")
+    op = {"mean": "reduce_mean", "sum": "reduce_sum", "amax": "reduce_max"}[name]
+    return single(t, op, x, hint=name, dims=dims, **flag(bool(a.get("keepdim")), keepdim=True))
 
 
 # ---- shapes -----------------------------------------------------------------------------------------------
@@ -418,7 +462,7 @@ def _reshaped(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
     if not out:
         raise Unsupported("a view to a scalar")
     if out[0] == x.shape[0]:
-        return t.out(t.emit("reshape", [x], shape=list(out[1:])))
+        return made(t, t.emit("reshape", [x], shape=list(out[1:])), out)
     fold, unfold = (out[0] // x.shape[0], 1) if out[0] % x.shape[0] == 0 else (1, x.shape[0] // out[0])
     if x.shape[0] * fold // unfold != out[0]:
         raise Unsupported(f"a view from {list(x.shape)} to {list(out)} splits the batch dim")
@@ -427,7 +471,7 @@ def _reshaped(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
         attrs["fold"] = fold
     if unfold != 1:
         attrs["unfold"] = unfold
-    return t.out(t.emit("batch_reshape", [x], hint="reshape", **attrs))
+    return made(t, t.emit("batch_reshape", [x], hint="reshape", **attrs), out)
 
 
 @handles("view", "reshape", "_unsafe_view", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as",
@@ -509,11 +553,35 @@ def passthrough(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
 
 @handles("expand", "expand_as")
 def expand(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
-    x = args[0]
+    x = dyn(t, args[0])
     out = tuple(int(d) for d in node.meta["val"].shape)
-    if isinstance(x, Dyn) and x.shape == out:
+    if x.shape == out:
         return x
-    raise Unsupported("expanding a tensor that depends on the input")
+    if len(out) != len(x.shape) or out[0] != x.shape[0]:
+        raise Unsupported("expanding the batch dim or adding dims")
+    return single(t, "expand", x, shape=list(out[1:]))
+
+
+@handles("stack")
+def stack(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    tensors = list(a["tensors"])
+    first = next((v for v in tensors if isinstance(v, Dyn)), None)
+    if first is None:
+        raise Unsupported()
+    dim = int(a["dim"]) % (len(first.shape) + 1)
+    if dim == 0:
+        raise Unsupported("stacking along the batch dim")
+    parts = []
+    for v in tensors:
+        shape = (*v.shape[:dim], 1, *v.shape[dim:])
+        if isinstance(v, Dyn):
+            parts.append(t.ref(_reshaped(t, v, shape)))
+        else:
+            parts.append(t.static_input(Static(shape, v.params), first))
+    if len(parts) == 1:
+        return Dyn(parts[0], tuple(int(d) for d in node.meta["val"].shape))
+    return t.out(t.emit("concat", parts, hint="stack", dim=dim))
 
 
 def _spec_dim(x: Dyn, dim: int) -> int:
@@ -689,14 +757,22 @@ def sdpa(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     q, k, v = (dyn(t, a[n]) for n in ("query", "key", "value"))
     if a.get("enable_gqa"):
         raise Unsupported("grouped-query attention")
-    if q.shape[1] != k.shape[1]:
+    if q.shape[1:-2] != k.shape[1:-2] or len(q.shape) < 4:
         raise Unsupported("q and k differ in heads")
-    refs: list[Any] = [q, k, v]
     mask = a.get("attn_mask")
+    out = tuple(int(d) for d in node.meta["val"].shape)
+    if len(q.shape) > 4:  # [N, a, b, ..., L, d]: the leading head dims flattened into one (a view)
+        if isinstance(mask, Dyn | Static):
+            raise Unsupported("attention over more than 4 dims with a mask")
+        q, k, v = (_reshaped(t, y, (y.shape[0], numel(y.shape[1:-2]), *y.shape[-2:])) for y in (q, k, v))
+    refs: list[Any] = [q, k, v]
     if isinstance(mask, Dyn):
         refs.append(t.plain(mask))
     elif isinstance(mask, Static):
         refs.append(t.static_input(mask, q))
     attrs: dict[str, Any] = {"causal": True} if a.get("is_causal") else {}
-    return t.out(t.emit("scaled_dot_product_attention", refs, hint="sdpa", **attrs))
+    ref = t.emit("scaled_dot_product_attention", refs, hint="sdpa", **attrs)
+    if len(out) == 4:
+        return t.out(ref)
+    return _reshaped(t, Dyn(ref, (out[0], numel(out[1:-2]), *out[-2:])), out)
 

@@ -223,19 +223,25 @@ def _template(views: list[list[dict[str, Any]]]
                     return None  # a different op: not one template
                 node[key] = values[0]
                 continue
-            param = _clean(f"{name}_{key}").replace(".", "_")
+            param = _param_name(f"{name}_{key}")
             params.append(param)
             node[key] = param
             for inst, b in zip(per_instance, by_name, strict=True):
                 inst[param] = filled[id(b)][key] if name in b else values[0]
         if not all(present):
-            param = _clean(f"has_{name}").replace(".", "_")
+            param = _param_name(f"has_{name}")
             params.append(param)
             node["when"] = param
             for inst, p in zip(per_instance, present, strict=True):
                 inst[param] = p
         body.append(node)
     return _merge_params(body, params, per_instance)
+
+
+def _param_name(text: str) -> str:
+    """A block parameter name (an expression variable): ``downsample.0_stride`` -> ``downsample_0_stride``."""
+    name = _clean(text).replace(".", "_")
+    return f"p_{name}" if name[0].isdigit() else name
 
 
 def _with_defaults(node: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any] | None:

@@ -153,9 +153,13 @@ class Tracer:
         return sum(self.param_numel[p] for p in static.params - self.attributed)
 
     def static_input(self, static: Static, anchor: Dyn) -> str:
-        """A ``param_tensor`` node for a static operand (its new parameters counted on it)."""
-        return self.emit("param_tensor", [anchor], hint="param", shape=list(static.shape),
-                         params=self.claim([static]))
+        """A ``param_tensor`` node for a static operand (its new parameters counted on it). A static tensor
+        expanded to the traced batch (``cls_token.expand(B, -1, -1)``) is written with a leading 1: its reader
+        broadcasts it to any batch."""
+        shape = list(static.shape)
+        if len(shape) == len(anchor.shape) and shape and shape[0] == anchor.shape[0] == TRACE_BATCH:
+            shape[0] = 1
+        return self.emit("param_tensor", [anchor], hint="param", shape=shape, params=self.claim([static]))
 
     # -- the walk -----------------------------------------------------------------------------------------
     def run(self) -> list[Dyn]:
@@ -198,6 +202,8 @@ class Tracer:
         if not _any_dyn((args, kwargs)):
             return self.static_value(node, args, kwargs)
         handler = handlers.get(name)
+        if handler is None and node.meta.get("val") is None:  # no result: a runtime check (_assert_*), no work
+            return None
         try:
             if handler is None:
                 raise Unsupported()

@@ -1,4 +1,5 @@
-"""PyTorch runners for the ops of imported graphs: ``batch_reshape``, ``param_tensor`` and ``opaque``.
+"""PyTorch runners for the ops of imported graphs (``batch_reshape``, ``param_tensor``, ``opaque``) and the
+math family (``pointwise``, ``clamp``, ``expand``, ``reduce_sum``, ``reduce_max``).
 
 ``param_tensor`` and ``opaque`` reproduce shapes and parameter counts, not values: a ``param_tensor`` returns a
 zero tensor of its shape and holds ``params`` parameters; an ``opaque`` layer returns zeros of its output shapes.
@@ -38,3 +39,34 @@ class Placeholder(nn.Module):
 @builds("param_tensor", "opaque")
 def placeholder(layer: Layer, ctx: BuildContext) -> nn.Module:
     return Placeholder(layer.cost.outputs, layer.attrs.params)  # type: ignore[attr-defined]
+
+
+@builds("reduce_sum", "reduce_max")
+def reduce(layer: Layer, ctx: BuildContext) -> Any:
+    dims, keepdim = tuple(layer.attrs.dims), layer.attrs.keepdim  # type: ignore[attr-defined]
+    if layer.op == "reduce_sum":
+        return lambda x: x.sum(dims, keepdim=keepdim)
+    return lambda x: x.amax(dims, keepdim=keepdim)
+
+
+POINTWISE = {"abs": torch.abs, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt,
+             "reciprocal": torch.reciprocal, "square": torch.square, "pow": lambda x: x.pow(3), "erf": torch.erf,
+             "sin": torch.sin, "cos": torch.cos, "floor": torch.floor, "ceil": torch.ceil, "round": torch.round,
+             "sign": torch.sign}
+
+
+@builds("pointwise")
+def pointwise(layer: Layer, ctx: BuildContext) -> Any:
+    return POINTWISE[layer.attrs.fn]  # type: ignore[attr-defined]
+
+
+@builds("clamp")
+def clamp(layer: Layer, ctx: BuildContext) -> Any:
+    lo, hi = layer.attrs.min, layer.attrs.max  # type: ignore[attr-defined]
+    return lambda x: x.clamp(lo, hi)
+
+
+@builds("expand")
+def expand(layer: Layer, ctx: BuildContext) -> Any:
+    shape = tuple(layer.attrs.shape)  # type: ignore[attr-defined]
+    return lambda x: x.expand(x.shape[0], *shape)
