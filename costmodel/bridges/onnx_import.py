@@ -300,10 +300,11 @@ def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, 
         for k, tensor in enumerate(spec.outputs):
             refs[tensor] = node_name if len(spec.outputs) == 1 else f"{node_name}:{k}"
         nodes.append({"name": node_name, "op": spec.op, "inputs": inputs, **spec.attrs})
+    folded = folded_batch_norms(model)
     spec_dict: dict[str, Any] = {
         "name": name or _clean(Path(path).stem) or "model",
         "description": f"Imported from {Path(path).name} by costmodel import",
-        "metadata": {"source": Path(path).name},
+        "metadata": {"source": Path(path).name, **({"bn_folded": folded} if folded else {})},
         "inputs": {input_names[n]: list(graph.shape(n)[1:]) for n in graph.inputs},
     }
     if batch_size != 1:
@@ -313,6 +314,14 @@ def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, 
         spec_dict["outputs"] = [refs[o] for o in graph.outputs]
     _check_shapes(spec_dict, mapping.nodes, names, graph, file)
     return spec_dict
+
+
+def folded_batch_norms(model: onnx.ModelProto) -> int:
+    """Convolutions whose weight the exporter made (``onnx::Conv_14``, not a parameter name such as
+    ``layer1.0.conv1.weight``): PyTorch's exporter in eval mode folds a following BatchNorm into them."""
+    names = {t.name for t in model.graph.initializer}
+    return sum(1 for node in model.graph.node if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1
+               and node.input[1] in names and node.input[1].startswith("onnx::"))
 
 
 def assign_names_inputs(inputs: Iterable[str]) -> dict[str, str]:
@@ -364,6 +373,10 @@ def import_onnx(path: Path, name: str | None = None, batch: int | None = None, *
     import sys
 
     spec = onnx_to_spec(path, name, batch, allow_opaque=allow_opaque)
+    folded = spec["metadata"].get("bn_folded", 0)
+    if folded:
+        sys.stderr.write(f"note: {folded} BN layers folded by the exporter: params and MACs are those of the exported "
+                         "graph (export with training=TrainingMode.PRESERVE to keep them)\n")
     opaque = Counter(n["source"] for n in spec["nodes"] if n["op"] == "opaque")
     if opaque:
         n = sum(opaque.values())
