@@ -35,7 +35,12 @@ TARGET_S = 10.0
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="solves per budget (median time)")
-    repeats = parser.parse_args().repeats
+    parser.add_argument("--latency", action="store_true",
+                        help="also time latency-budgeted solves (a100, batch 64) against plain ones (CPU time ratio)")
+    args = parser.parse_args()
+    repeats = args.repeats
+    if args.latency:
+        return latency_ab()
     print(f"{os.cpu_count()} CPUs; median of {repeats} solves each\n")
     header = (f"{'budget':<6} {'space':<8}  {'H ours':>9} {'obj ours':>9}  {'hand-designed':<12} {'H hand':>8} "
               f"{'obj hand':>8}  {'MACs':>7} {'params':>7} {'rho':>5} {'layers':>6}  {'solve':>6}  ok")
@@ -68,6 +73,30 @@ def main() -> int:
     print(f"\nbudgets are MACs as timm's GMACs; H = sum(alpha_i H_i), obj = H - beta exp(std depths); "
           f"target: all ok, solve < {TARGET_S:.0f} s")
     return 1 if failures else 0
+
+
+def latency_ab() -> int:
+    """Latency-budgeted solves (targets 0.8 and 0.6 x the plain design's roofline latency on a100, batch 64)
+    against the plain solve of the same budget: solves taken, CPU seconds, and their ratio (one run)."""
+    from costmodel.design import roofline_latency
+
+    latency = roofline_latency("a100", batch=64)
+    print("| budget | space | target | solves | plain CPU s | latency-budgeted CPU s | ratio | latency / target |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, space, macs, params, rho, _ in BUDGETS:
+        problem = Problem(space, Budget(macs, params, rho))
+        start = time.process_time()
+        plain = design(problem)
+        plain_cpu = time.process_time() - start
+        for fraction in (0.8, 0.6):
+            target = latency(plain.design) * fraction
+            start = time.process_time()
+            result = design(problem, latency=(latency, target))
+            cpu = time.process_time() - start
+            assert result.latency_s is not None
+            print(f"| {name} | {space} | {fraction:g} | {len(result.notes)} | {plain_cpu:.2f} | {cpu:.2f} | "
+                  f"{cpu / plain_cpu:.1f}x | {result.latency_s / target:.3f} |")
+    return 0
 
 
 if __name__ == "__main__":

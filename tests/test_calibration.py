@@ -31,7 +31,7 @@ from costmodel.calibration.measurements import (
     spec_index,
 )
 from costmodel.cli import app
-from costmodel.errors import SpecError
+from costmodel.errors import MeasurementError
 from costmodel.hardware import HardwareProfile, efficiency_for, load_profile
 from costmodel.latency import estimate
 
@@ -232,7 +232,7 @@ def test_fidelity_figures_by_hand() -> None:
 def test_missing_columns_name_the_file_and_columns(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text("model,infer_samples_per_sec,infer_batch_size\nresnet50,100,8\n")
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(MeasurementError) as info:
         read_measurements(path)
     assert str(path) in str(info.value) and "infer_img_size, infer_step_time" in str(info.value)
     result = runner.invoke(app, ["validate", str(path), "--hw", "rtx4090"])
@@ -263,7 +263,7 @@ def test_bad_measurements_exit_2(tmp_path: Path, text: str, args: list[str], mes
 def test_several_devices_need_a_choice() -> None:
     file = read_measurements(TIMM)
     assert file.devices == ["rtx3090", "rtx4090"]
-    with pytest.raises(SpecError, match="several devices"):
+    with pytest.raises(MeasurementError, match="several devices"):
         select_device(file, None)
     rows = select_device(file, "rtx4090")
     matched, skipped = match(rows, spec_index())
@@ -283,7 +283,7 @@ def test_image_size_and_spec_folders(tmp_path: Path, write_spec) -> None:
     matched = Matched(read_row(tmp_path, "my_net,96,100,10,2\n"), index["my_net"])
     graph = matched.graph()
     assert graph.batch == 2 and graph.inputs["image"] == (2, 3, 96, 96)
-    with pytest.raises(SpecError, match="spec folder not found"):
+    with pytest.raises(MeasurementError, match="spec folder not found"):
         spec_index([tmp_path / "missing"])
 
 

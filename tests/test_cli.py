@@ -17,9 +17,7 @@ from typer.testing import CliRunner
 
 from costmodel.cli import app
 from costmodel.cli.common import parse_batches, user_errors
-from costmodel.hardware import HardwareError
-from costmodel.plots import PlotError
-from costmodel.report.page import ReportError
+from costmodel.errors import HardwareError, PlotError, ReportError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")

@@ -128,3 +128,40 @@ def test_op_chosen_by_variable_and_when_before_repeat(write_spec) -> None:
     # b's 'extra' is skipped before its repeat count (depths[5]) is evaluated.
     assert [(layer.path, layer.op) for layer in graph.layers] == [
         ("a.act", "relu"), ("a.extra.0", "relu"), ("a.extra.1", "relu"), ("b.act", "hardswish")]
+
+
+# ---- re-batching without re-expanding, and automatic names ---------------------------------------------
+
+def test_with_batch_equals_building_at_that_batch() -> None:
+    from pathlib import Path
+
+    for spec in sorted((Path(__file__).resolve().parents[1] / "arch_specs").glob("*.yaml")):
+        graph = load_graph(spec)
+        for batch in (1, 3, 64):
+            rebuilt, rebatched = load_graph(spec, batch=batch), graph.with_batch(batch)
+            assert rebatched.batch == batch and rebatched.inputs == rebuilt.inputs, spec.name
+            assert rebatched.layers == rebuilt.layers, spec.name
+            assert rebatched.outputs == rebuilt.outputs
+
+
+def test_automatic_names_take_the_smallest_free_suffix(write_spec) -> None:
+    text = """
+name: t
+inputs: {x: [4]}
+nodes:
+  - {op: relu}
+  - {op: relu}
+  - {name: relu_2, op: relu}
+  - {op: relu}
+  - {op: tanh}
+  - {op: relu}
+"""
+    names = [layer.path for layer in load_graph(write_spec(text)).layers]
+    assert names == ["relu", "relu_1", "relu_2", "relu_3", "tanh", "relu_4"]
+
+
+def test_repeated_layers_share_validated_attributes(write_spec) -> None:
+    graph = load_graph(write_spec(UNIT))
+    convs = [layer for layer in graph.layers if layer.op == "conv2d"]
+    assert convs[1].attrs is convs[2].attrs  # same values: validated once
+    assert convs[0].attrs is not convs[1].attrs and convs[0].attrs.stride == 2

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from costmodel.analysis import Analysis, analyze_graph
 from costmodel.api import load_graph
 from costmodel.cli import app
-from costmodel.errors import SpecError
+from costmodel.errors import BridgeError
 from costmodel.graph import Graph, build_graph
 from costmodel.spec.loader import parse_spec
 
@@ -283,7 +283,7 @@ def test_unsupported_ops_are_listed(onnx: ModuleType, tmp_path: Path) -> None:
     from costmodel.bridges.onnx_import import import_onnx
 
     path = unsupported_model(onnx, tmp_path / "model.onnx")
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(BridgeError) as info:
         import_onnx(path)
     assert str(info.value) == f"{path}: 2 unsupported ONNX op types: Erf (1, first: /erf), TopK (1, first: /topk)"
 
@@ -343,7 +343,7 @@ def test_symbolic_feature_dim(onnx: ModuleType, tmp_path: Path) -> None:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, "height", 8])])
     path = tmp_path / "sym.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    with pytest.raises(SpecError, match="symbolic dimension 'height' at axis 2"):
+    with pytest.raises(BridgeError, match="symbolic dimension 'height' at axis 2"):
         import_onnx(path)
 
 
@@ -358,7 +358,7 @@ def test_clip_range_is_named(onnx: ModuleType, tmp_path: Path) -> None:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [lo, hi])
     path = tmp_path / "clip.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    with pytest.raises(SpecError, match=r"Clip \(1, first: /clamp: min=-1.0, max=1.0: only Clip\(0, 6\)"):
+    with pytest.raises(BridgeError, match=r"Clip \(1, first: /clamp: min=-1.0, max=1.0: only Clip\(0, 6\)"):
         import_onnx(path)
 
 

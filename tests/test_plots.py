@@ -23,7 +23,7 @@ from costmodel.calibration.measurements import read_measurements
 from costmodel.cli import app
 from costmodel.cli.progress import track
 from costmodel.hardware import HardwareProfile, load_profile
-from costmodel.latency import estimate, sweep
+from costmodel.latency import batch_sweep, estimate
 from costmodel.plots import (
     GapPoint,
     ParetoPoint,
@@ -357,7 +357,7 @@ def test_breakdown_bars_sum_op_latencies_by_class_and_stage(resnet) -> None:
 
 def test_throughput_lines_and_saturation(device) -> None:
     batches = [1, 4, 16, 64, 256]
-    sweeps = {"round": sweep(SPECS / "resnet18.yaml", device, batches, dtype="fp16")}
+    sweeps = {"round": batch_sweep(load_graph(SPECS / "resnet18.yaml"), device, batches, dtype="fp16")}
     ax = throughput_figure(sweeps, "resnet18 on Round Device: fp16, batch 1-256").axes[0]
     (line,) = by_gid(ax, "sweep:round")
     rates = [s.batch / s.latency_s for s in sweeps["round"]]

@@ -50,7 +50,7 @@ def test_frozen_batch_norm_standin_computes_batch_norm(timm, torch) -> None:
 
 def test_placeholder_names_raise_a_bridge_error(timm) -> None:
     from costmodel.bridges.timm_compat import standin_active
-    from costmodel.bridges.torch import BridgeError
+    from costmodel.errors import BridgeError
 
     if not standin_active():
         pytest.skip("the real torchvision is in use")

@@ -8,8 +8,7 @@ inputs are live from the start and graph outputs until the end. Weights are not 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from itertools import accumulate
 
 from ..graph import Graph, TensorRef
 from ..ops.base import numel
@@ -45,13 +44,12 @@ def peak_activation_memory(graph: Graph, bytes_per_element: int) -> PeakMemory:
                 buffer_of[ref], born[ref], last_use[ref] = ref, step, step
     for ref in graph.outputs:
         last_use[buffer_of[ref]] = steps - 1
-    delta = np.zeros(steps + 1, dtype=np.int64)
+    delta = [0] * (steps + 1)
     for owner, start in born.items():
         size = numel(graph.shape(owner)) * bytes_per_element
         delta[start] += size
         delta[last_use[owner] + 1] -= size
-    live = np.cumsum(delta[:steps])
-    peak_step = int(np.argmax(live)) if steps else 0
-    return PeakMemory(int(live[peak_step]) if steps else 0,
-                      graph.layers[peak_step].path if steps else "", tuple(int(v) for v in live))
+    live = tuple(accumulate(delta[:steps]))
+    peak_step = live.index(max(live)) if steps else 0  # the first step at the peak, as numpy's argmax
+    return PeakMemory(live[peak_step] if steps else 0, graph.layers[peak_step].path if steps else "", live)
 

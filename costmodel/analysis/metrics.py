@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TypeVar
 
-from ..dtypes import BYTES_PER_ELEMENT
 from ..graph import Graph, Layer
 from ..ops.base import numel
+from ..vocab import BYTES_PER_ELEMENT
 from .memory import PeakMemory, peak_activation_memory
 
 

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis import analyze_graph
+from ..errors import BridgeError
 from ..graph import Graph
-from .torch import BridgeError, build_module, example_inputs, require_torch
+from ..vocab import BenchDevice, Dtype
+from .torch import build_module, example_inputs, require_torch
 
-TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-DEVICES = ("cpu", "cuda")
+TORCH_DTYPES: dict[Dtype, str] = {Dtype.FP32: "float32", Dtype.FP16: "float16", Dtype.BF16: "bfloat16"}
+DEVICES: tuple[str, ...] = BenchDevice.values()
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,14 @@ def image_size(graph: Graph) -> int | None:
 def _device(torch, device: str):  # noqa: ANN001, ANN202 - torch is a module object
     if device not in DEVICES:
         raise BridgeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
+    if device == BenchDevice.CUDA and not torch.cuda.is_available():
         raise BridgeError("CUDA is not available on this machine (torch.cuda.is_available() is False); "
                           "use --device cpu")
     return torch.device(device)
 
 
 def _timer(torch, device: str) -> Callable[[], float]:  # noqa: ANN001
-    if device == "cuda":
+    if device == BenchDevice.CUDA:
         def now() -> float:
             torch.cuda.synchronize()
             return time.perf_counter()
@@ -103,8 +105,8 @@ def _timer(torch, device: str) -> Callable[[], float]:  # noqa: ANN001
 
 
 def bench(
-    graph: Graph, *, device: str = "cpu", dtype: str = "fp32", warmup: int = 3, repeat: int = 10,
-    per_layer: bool = False, spec: str | Path = "",
+    graph: Graph, *, device: BenchDevice | str = BenchDevice.CPU, dtype: Dtype | str = Dtype.FP32, warmup: int = 3,
+    repeat: int = 10, per_layer: bool = False, spec: str | Path = "",
 ) -> BenchResult:
     """Time ``graph``'s module (see the module docstring). Raises :class:`BridgeError` for a missing PyTorch,
     an unavailable device, an unsupported dtype or an op that fails to run."""

@@ -5,7 +5,7 @@ constants (initializers, ``Constant`` nodes, ``Shape`` of statically shaped tens
 are all constant, evaluated by ``onnx.reference``) alternating with ONNX shape inference until nothing changes;
 map the remaining nodes to registry ops (:mod:`costmodel.bridges.onnx_ops`); name the nodes after the ONNX
 nodes; build the spec's graph and check every shape against ONNX's. Unsupported ops are all listed in one
-:class:`~costmodel.errors.SpecError`. See docs/onnx-import.md.
+:class:`~costmodel.errors.BridgeError`. See docs/onnx-import.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import SpecError
+from ..errors import BridgeError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -33,31 +33,31 @@ MAX_ROUNDS = 20  # fold / infer rounds; each round folds at least one more node 
 
 
 def require_onnx() -> ModuleType:
-    """The ``onnx`` module, or a :class:`SpecError` saying how to install it."""
+    """The ``onnx`` module, or a :class:`BridgeError` saying how to install it."""
     try:
         import onnx
         import onnx.reference  # noqa: F401  (the constant folder's evaluator)
     except ImportError:
-        raise SpecError(INSTALL_HINT) from None
+        raise BridgeError(INSTALL_HINT) from None
     return onnx
 
 
 def load_model(path: Path) -> onnx.ModelProto:
-    """Read and check an ONNX file; a missing file or one that is not ONNX is a SpecError."""
+    """Read and check an ONNX file; a missing file or one that is not ONNX is a BridgeError."""
     onnx = require_onnx()
     file = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise SpecError(f"cannot read ONNX model: {exc.strerror or exc}", file=file) from None
+        raise BridgeError(f"cannot read ONNX model: {exc.strerror or exc}", file=file) from None
     try:
         model = onnx.load_model_from_string(data)
         onnx.checker.check_model(file)  # by path: the checker reads the file itself, no re-serialisation
     except Exception as exc:  # protobuf DecodeError, ValidationError: anything here means "not a model"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError(f"not a valid ONNX model ({first})", file=file) from None
+        raise BridgeError(f"not a valid ONNX model ({first})", file=file) from None
     if not model.graph.node:
-        raise SpecError("the ONNX graph has no nodes", file=file)
+        raise BridgeError("the ONNX graph has no nodes", file=file)
     return model
 
 
@@ -74,7 +74,7 @@ def _graph_inputs(model: onnx.ModelProto, batch: int | None, file: str) -> tuple
             continue
         dims = value.type.tensor_type.shape.dim
         if not value.type.HasField("tensor_type") or not dims:
-            raise SpecError(f"input {value.name!r} is not a tensor with a known rank", file=file)
+            raise BridgeError(f"input {value.name!r} is not a tensor with a known rank", file=file)
         shape = []
         for axis, dim in enumerate(dims):
             if dim.HasField("dim_value") and (axis or batch is None):
@@ -82,12 +82,12 @@ def _graph_inputs(model: onnx.ModelProto, batch: int | None, file: str) -> tuple
             elif axis == 0:
                 shape.append(batch or 1)
             else:
-                raise SpecError(f"input {value.name!r} has a symbolic dimension {dim.dim_param or '?'!r} at axis "
+                raise BridgeError(f"input {value.name!r} has a symbolic dimension {dim.dim_param or '?'!r} at axis "
                                 f"{axis}; export with static shapes (only the batch may be dynamic)", file=file)
         batches.add(shape[0])
         shapes[value.name] = tuple(shape)
     if len(batches) > 1:
-        raise SpecError(f"inputs disagree on the batch size: {sorted(batches)}", file=file)
+        raise BridgeError(f"inputs disagree on the batch size: {sorted(batches)}", file=file)
     return shapes, batches.pop()
 
 
@@ -205,16 +205,16 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
             if done:
                 break
     except Exception as exc:  # inference or evaluation failed: the model is inconsistent
-        raise SpecError(f"ONNX shape inference or constant folding failed: {str(exc).splitlines()[0]}",
+        raise BridgeError(f"ONNX shape inference or constant folding failed: {str(exc).splitlines()[0]}",
                         file=file) from None
     constant_outputs = [o for o in outputs if o in consts]
     if constant_outputs:
-        raise SpecError(f"output {constant_outputs[0]!r} does not depend on any input", file=file)
+        raise BridgeError(f"output {constant_outputs[0]!r} does not depend on any input", file=file)
     unknown = [n for node in nodes for n in node.output if n and n not in shapes]
     if unknown:
         producer = next(node for node in nodes if unknown[0] in node.output)
-        raise SpecError(f"ONNX shape inference left {unknown[0]!r} (node {producer.name or producer.op_type}) without "
-                        "a static shape; export with static input shapes", file=file)
+        raise BridgeError(f"ONNX shape inference left {unknown[0]!r} (node {producer.name or producer.op_type}) "
+                          "without a static shape; export with static input shapes", file=file)
     return OnnxGraph(nodes, consts, shapes, list(inputs), outputs), batch_size
 
 
@@ -261,7 +261,7 @@ def assign_names(specs: list[SpecNode], taken: Iterable[str]) -> list[str]:
 # ---- the spec -----------------------------------------------------------------------------------------
 
 
-def _unsupported_error(unsupported: dict[str, list[tuple[str, str]]], file: str) -> SpecError:
+def _unsupported_error(unsupported: dict[str, list[tuple[str, str]]], file: str) -> BridgeError:
     """All unsupported op types in one line: type (count, first: node[: reason])."""
     items = []
     for op_type in sorted(unsupported):
@@ -269,7 +269,7 @@ def _unsupported_error(unsupported: dict[str, list[tuple[str, str]]], file: str)
         name, reason = nodes[0]
         items.append(f"{op_type} ({len(nodes)}, first: {name}{': ' + reason if reason else ''})")
     n = len(unsupported)
-    return SpecError(f"{n} unsupported ONNX op type{'s' if n > 1 else ''}: {', '.join(items)}", file=file)
+    return BridgeError(f"{n} unsupported ONNX op type{'s' if n > 1 else ''}: {', '.join(items)}", file=file)
 
 
 def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, *,
@@ -295,7 +295,7 @@ def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, 
         try:
             inputs = [refs[t] for t in spec.inputs]
         except KeyError as exc:  # a mapper read a tensor nothing produces: a bug, reported, never written
-            raise SpecError(f"node {spec.source!r} reads {exc.args[0]!r}, which no mapped node produces",
+            raise BridgeError(f"node {spec.source!r} reads {exc.args[0]!r}, which no mapped node produces",
                             file=file) from None
         for k, tensor in enumerate(spec.outputs):
             refs[tensor] = node_name if len(spec.outputs) == 1 else f"{node_name}:{k}"
@@ -350,7 +350,7 @@ def _check_shapes(spec_dict: dict[str, Any], specs: list[SpecNode], names: list[
             if tensor in graph.shapes and "#" not in tensor:
                 ours = built.shape(TensorRef(node_name, k))
                 if tuple(ours) != graph.shapes[tensor]:
-                    raise SpecError(f"imported node {node_name!r} ({spec.op}) has shape {list(ours)}, but ONNX "
+                    raise BridgeError(f"imported node {node_name!r} ({spec.op}) has shape {list(ours)}, but ONNX "
                                     f"infers {list(graph.shapes[tensor])} for {tensor!r}", file=file)
 
 

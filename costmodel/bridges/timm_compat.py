@@ -19,7 +19,8 @@ from enum import Enum
 from types import ModuleType
 from typing import Any
 
-from .torch import BridgeError, require_torch
+from ..errors import BridgeError
+from .torch import require_torch
 
 TIMM_HINT = "pip install 'costmodel[timm]'"
 STANDIN_MARK = "__costmodel_standin__"  # set on every stand-in module

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SpecError
+from ..errors import BridgeError
 from ..graph import Graph
+from ..ops import get_op
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -22,16 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 INSTALL_HINT = "pip install 'costmodel[torch]' (CPU-only machines: pip install torch==2.13.0)"
 
-# Ops whose MACs FlopCounterMode also counts (as 2 FLOPs per multiply-add): convolutions, linear layers,
-# matmuls and the attention matmuls. Our MACs over these layers equal FlopCounterMode's total / 2 exactly.
-TORCH_COUNTED_OPS = frozenset({
-    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "patch_embed", "linear", "matmul", "attention",
-    "scaled_dot_product_attention",
-})
-
-
-class BridgeError(SpecError):
-    """A spec that cannot be run in a framework (or a framework that is not installed): exit code 2 in the CLI."""
 
 
 def require_torch() -> ModuleType:
@@ -110,5 +101,6 @@ def torch_counts(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> T
 
 
 def torch_counted_macs(graph: Graph) -> int:
-    """Our MACs summed over the layers whose ops FlopCounterMode also counts (:data:`TORCH_COUNTED_OPS`)."""
-    return sum(layer.cost.macs for layer in graph.layers if layer.op in TORCH_COUNTED_OPS)
+    """Our MACs summed over the layers whose ops FlopCounterMode also counts (registered ``torch_counted``:
+    convolutions, linear layers, matmuls and the attention matmuls). They equal its total / 2 exactly."""
+    return sum(layer.cost.macs for layer in graph.layers if get_op(layer.op).torch_counted)

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import BridgeError
 from ..graph import Graph, Layer, TensorRef
-from .torch import BridgeError
 from .torch_ops import BUILDERS, BuildContext
 
 

@@ -161,28 +161,3 @@ def table_lines(rows: Sequence[Point], flops_scale: float) -> list[str]:
                      f"{p.predicted_throughput:>11,.1f} {p.ratio:>6.2f} {flops_scale * p.flops / p.measured_s:>11.2f} "
                      f"{p.measured_efficiency:>7.1%} {p.predicted_efficiency:>7.1%} {p.memory_bound_share:>9.0%}")
     return lines
-
-
-def scatter_figure(rows: Sequence[Point], title: str):  # -> matplotlib Figure
-    """Predicted vs measured throughput (samples/s), log-log, with the y = x line and the row labels."""
-    from ..plots.common import finish_log_axis, log_axis, log_limits, new_figure, place_labels
-
-    fig = new_figure(7.0, 6.0)
-    ax = fig.add_subplot()
-    measured = [p.measured_throughput for p in rows]
-    predicted = [p.predicted_throughput for p in rows]
-    lo, hi = log_limits([*measured, *predicted], pad=1.5)
-    ax.plot([lo, hi], [lo, hi], color="#888888", linewidth=1, linestyle="--", label="predicted = measured")
-    ax.scatter(measured, predicted, s=18, color="#1f77b4", zorder=3, label="models")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    log_axis(ax.xaxis, "measured throughput", "samples/s")
-    log_axis(ax.yaxis, "predicted throughput", "samples/s")
-    finish_log_axis(ax.xaxis)
-    finish_log_axis(ax.yaxis)
-    ax.set_aspect("equal")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
-    place_labels(ax, list(zip(measured, predicted, strict=True)), [p.label for p in rows])
-    return fig

@@ -23,23 +23,24 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import get_args
 
 import numpy as np
 import yaml
 
 from ..graph import Graph
 from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
-from ..hardware.profile import EFFICIENCY_PARENT, Calibration, FittedParameter, OpClassName
+from ..hardware.profile import Calibration, FittedParameter
 from ..latency import estimate
 from ..latency.roofline import efficiency_class, launch_overhead
+from ..vocab import EfficiencyClass
+from .defaults import DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
 
 EFFICIENCY_BOUNDS = (0.02, 1.0)
 MIN_SHARE = 0.01  # a parameter governing less than this share of the predicted latency is not fitted
-DEFAULT_PRIOR_WEIGHT = 0.1
-KEYS: tuple[str, ...] = get_args(OpClassName)  # efficiency keys: the op classes and "conv"
-STREAM_KEYS = ("elementwise", "norm", "reduction", "data_movement")
+KEYS: tuple[EfficiencyClass, ...] = tuple(EfficiencyClass)  # efficiency keys: the op classes and "conv"
+STREAM_KEYS = (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
+               EfficiencyClass.DATA_MOVEMENT)
 OVERHEAD = "overhead"
 
 
@@ -48,20 +49,21 @@ class Parameter:
     """A fitted factor: which efficiency keys it sets, and whether compute, memory or both."""
 
     name: str
-    keys: tuple[str, ...]
+    keys: tuple[EfficiencyClass, ...]
     compute: bool
     memory: bool
     doc: str
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("conv", ("conv",), True, False, "compute efficiency of dense and grouped convs"),
-    Parameter("gemm", ("gemm",), True, False, "compute efficiency of linear and matmul"),
-    Parameter("depthwise", ("depthwise",), True, False, "compute efficiency of depthwise convs"),
-    Parameter("attention", ("attention",), True, False, "compute efficiency of fused attention"),
+    Parameter("conv", (EfficiencyClass.CONV,), True, False, "compute efficiency of dense and grouped convs"),
+    Parameter("gemm", (EfficiencyClass.GEMM,), True, False, "compute efficiency of linear and matmul"),
+    Parameter("depthwise", (EfficiencyClass.DEPTHWISE,), True, False, "compute efficiency of depthwise convs"),
+    Parameter("attention", (EfficiencyClass.ATTENTION,), True, False, "compute efficiency of fused attention"),
     Parameter("stream", STREAM_KEYS, True, True, "efficiency (compute and memory) of elementwise/norm/reduction/"
                                                  "data-movement kernels"),
-    Parameter("memory", ("conv", "gemm", "depthwise", "attention"), False, True,
+    Parameter("memory", (EfficiencyClass.CONV, EfficiencyClass.GEMM, EfficiencyClass.DEPTHWISE,
+                         EfficiencyClass.ATTENTION), False, True,
               "memory efficiency of conv, GEMM, depthwise and attention kernels"),
 )
 PARAMETER_NAMES = (*(p.name for p in PARAMETERS), OVERHEAD)
@@ -146,10 +148,10 @@ def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> Hardw
         if p.name not in values:
             continue
         for key in p.keys:
-            entry = per_op.get(key) or OpEfficiency()  # type: ignore[call-overload]
+            entry = per_op.get(key) or OpEfficiency()
             update = {**({"compute": values[p.name]} if p.compute else {}),
                       **({"memory": values[p.name]} if p.memory else {})}
-            per_op[key] = entry.model_copy(update=update)  # type: ignore[index]
+            per_op[key] = entry.model_copy(update=update)
     efficiency = profile.efficiency.model_copy(update={"per_op": per_op})
     update: dict = {"efficiency": efficiency}
     if OVERHEAD in values:
@@ -161,9 +163,9 @@ def pinned(profile: HardwareProfile) -> HardwareProfile:
     """``profile`` with an explicit entry for every efficiency key that falls back to a parent ("conv" -> "gemm"),
     holding the factors it has now, so that fitting the parent leaves it alone. Predictions are unchanged."""
     per_op = dict(profile.efficiency.per_op)
-    for key in EFFICIENCY_PARENT:
+    for key in (k for k in EfficiencyClass if k.parent is not None):
         compute, memory = efficiency_for(profile, key)
-        per_op[key] = OpEfficiency(compute=compute, memory=memory)  # type: ignore[index]
+        per_op[key] = OpEfficiency(compute=compute, memory=memory)
     return profile.model_copy(update={"efficiency": profile.efficiency.model_copy(update={"per_op": per_op})})
 
 
@@ -296,7 +298,7 @@ def fitted_profile(
 
 def profile_yaml(profile: HardwareProfile) -> str:
     """The YAML text of a profile, loadable by :func:`costmodel.hardware.load_profile`."""
-    data = profile.model_dump(exclude_none=True)
+    data = profile.model_dump(mode="json", exclude_none=True)
     header = "# Written by `costmodel calibrate` (docs/calibration.md); 'calibration' records what it was fitted on.\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
 

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from ..api import load_graph
-from ..errors import SpecError
-from ..graph import Graph
+from ..errors import MeasurementError
+from ..graph import Graph, load_graph
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
@@ -93,29 +92,31 @@ def _number(text: str, column: str, path: Path, line: int, kind: type = float) -
     try:
         value = kind(text)
     except (TypeError, ValueError):
-        raise SpecError(f"line {line}: column {column}: expected a number, got {text!r}", file=str(path)) from None
+        raise MeasurementError(f"line {line}: column {column}: expected a number, got {text!r}",
+                               file=str(path)) from None
     if not math.isfinite(value) or value <= 0:
-        raise SpecError(f"line {line}: column {column}: expected a positive number, got {text!r}", file=str(path))
+        raise MeasurementError(f"line {line}: column {column}: expected a positive number, got {text!r}",
+                               file=str(path))
     return value
 
 
 def read_measurements(path: str | Path) -> MeasurementFile:
-    """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`SpecError`."""
+    """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`MeasurementError`."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SpecError(f"cannot read measurements: {exc.strerror or exc}", file=str(path)) from None
+        raise MeasurementError(f"cannot read measurements: {exc.strerror or exc}", file=str(path)) from None
     text = data.decode("utf-8", errors="replace")
     numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
     if not numbered:
-        raise SpecError("no CSV header: the file is empty", file=str(path))
+        raise MeasurementError("no CSV header: the file is empty", file=str(path))
     reader = csv.DictReader(line for _, line in numbered)
     columns = tuple(reader.fieldnames or ())
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise SpecError(f"missing column(s) {', '.join(missing)} (a measurement file needs {', '.join(REQUIRED)})",
-                        file=str(path))
+        raise MeasurementError(f"missing column(s) {', '.join(missing)} (a measurement file needs "
+                               f"{', '.join(REQUIRED)})", file=str(path))
     rows = []
     for (line, _), row in zip(numbered[1:], reader, strict=True):
         size = (row["infer_img_size"] or "").strip()
@@ -131,7 +132,7 @@ def read_measurements(path: str | Path) -> MeasurementFile:
             line=line,
         ))
     if not rows:
-        raise SpecError("no measurement rows", file=str(path))
+        raise MeasurementError("no measurement rows", file=str(path))
     return MeasurementFile(path, hashlib.sha256(data).hexdigest(), columns, tuple(rows))
 
 
@@ -141,13 +142,13 @@ def select_device(file: MeasurementFile, device: str | None) -> list[Measurement
     devices = file.devices
     if device is None:
         if len(devices) > 1:
-            raise SpecError(f"the file holds measurements of several devices ({', '.join(devices)}); "
+            raise MeasurementError(f"the file holds measurements of several devices ({', '.join(devices)}); "
                             f"choose one with --device", file=str(file.path))
         return list(file.rows)
     rows = [r for r in file.rows if r.device == device]
     if not rows:
         have = ", ".join(devices) or "none (no device column)"
-        raise SpecError(f"no rows for device {device!r}; devices in the file: {have}", file=str(file.path))
+        raise MeasurementError(f"no rows for device {device!r}; devices in the file: {have}", file=str(file.path))
     return rows
 
 
@@ -159,7 +160,7 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
         folder = Path(folder)
         if not folder.is_dir():
             if folder != ZOO_DIR:
-                raise SpecError(f"spec folder not found: {folder}")
+                raise MeasurementError(f"spec folder not found: {folder}")
             continue
         for path in sorted(folder.glob("*.yaml")):
             try:

@@ -9,15 +9,24 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..hardware import list_profiles, load_profile, profile_summary
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..ops import REGISTRY
-from ..report import FORMATS, render
+from ..report import render
 from ..spec.schema import Spec
-from .common import app, check_choice, check_dtype_fusion, fail, parse_batches, parse_inputs, user_errors, write_output
+from ..vocab import Format
+from .common import (
+    DtypeOption,
+    FormatOption,
+    FusionOption,
+    app,
+    fail,
+    parse_batches,
+    parse_inputs,
+    user_errors,
+    write_output,
+)
 from .progress import track
 
 
@@ -39,26 +48,23 @@ def opaque_warning(graph: Graph) -> str | None:
 def analyze(
     spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml")],
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
-    dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)}")] = None,
+    dtype: DtypeOption = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    fmt: FormatOption = Format.TABLE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     depth: Annotated[int | None, typer.Option(min=1, help="aggregate rows by path depth (2: stages.N)")] = None,
     hw: Annotated[list[str] | None, typer.Option(
         "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
-    fusion: Annotated[str, typer.Option(
-        help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")] = DEFAULT_FUSION,
+    fusion: FusionOption = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
-    check_choice("--format", fmt, FORMATS)
-    check_dtype_fusion(dtype, fusion)
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
-    if batches and fmt == "csv":
+    if batches and fmt == Format.CSV:
         raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
     shapes = parse_inputs(input or [])
     graph = load_graph(spec, batch=batch, input_shapes=shapes)
@@ -73,8 +79,8 @@ def analyze(
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
-                           for point in sweep(graph.spec, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                              key=key, input_shapes=shapes)]
+                           for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
+                                                    key=key)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
     warning = opaque_warning(graph)
     if warning:

@@ -7,15 +7,13 @@ import sys
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ..dtypes import BYTES_PER_ELEMENT
-from ..errors import OutputError, SpecError
+from ..errors import UserError
 from ..fileio import temp_beside
-from ..hardware import HardwareError
-from ..latency import FUSION_MODES
+from ..vocab import Choice, Dtype, Format, Fusion
 
 app = typer.Typer(
     name="costmodel",
@@ -43,7 +41,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SpecError, HardwareError, OutputError) as exc:
+        except UserError as exc:
             raise fail(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -101,8 +99,29 @@ def check_choice(option: str, value: str | None, choices: Iterable[str]) -> None
         raise fail(f"unknown {option} {value!r}; choose one of {', '.join(choices)}")
 
 
-def check_dtype_fusion(dtype: str | None, fusions: str | Iterable[str]) -> None:
-    """Reject an unknown --dtype or --fusion (one mode, or several) with one clear line."""
-    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
-    for mode in [fusions] if isinstance(fusions, str) else fusions:
-        check_choice("--fusion", mode, FUSION_MODES)
+C = TypeVar("C", bound=Choice)
+
+
+def choice_option(vocabulary: type[C], *names: str, help: str) -> Any:
+    """A typer option taking one value of ``vocabulary`` (a :class:`~costmodel.vocab.Choice`): ``--help`` lists the
+    values, shell completion offers them, and an unknown value is one line naming the option, exit code 2."""
+    values = vocabulary.values()
+
+    def parse(value: str | C) -> C:
+        if isinstance(value, vocabulary):
+            return value
+        try:
+            return vocabulary(value)
+        except ValueError:
+            raise fail(f"unknown {names[0]} {value!r}; choose one of {', '.join(values)}") from None
+
+    def complete(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    return typer.Option(*names, parser=parse, metavar=f"[{'|'.join(values)}]", autocompletion=complete, help=help)
+
+
+DtypeOption = Annotated[Dtype | None, choice_option(Dtype, "--dtype", help="element type (default: the spec's)")]
+FusionOption = Annotated[Fusion, choice_option(
+    Fusion, "--fusion", help="kernel fusion for latency (none = eager PyTorch)")]
+FormatOption = Annotated[Format, choice_option(Format, "--format", "-f", help="output format")]

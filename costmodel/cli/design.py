@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from .common import app, check_choice, fail, parse_inputs, user_errors, write_output
+from ..graph import load_graph
+from ..vocab import Convention, Dtype, Format
+from .common import FormatOption, app, check_choice, choice_option, fail, parse_inputs, user_errors, write_output
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
@@ -30,11 +30,41 @@ def parse_alphas(text: str | None) -> tuple[float, ...] | None:
         raise fail(f"--alpha expects stage weights separated by commas (e.g. 1,1,1,1,8), got {text!r}") from None
 
 
+def parse_ratio(text: str | None) -> tuple[float, float] | None:
+    """``'4,6' -> (4.0, 6.0)``."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise fail(f"--mid-ratio expects LO,HI (e.g. 4,6), got {text!r}") from None
+    if not 0 < low <= high:
+        raise fail(f"--mid-ratio expects 0 < LO <= HI, got {text!r}")
+    return low, high
+
+
 @design_app.callback(invoke_without_command=True)
 @user_errors
 def design_run(
     ctx: typer.Context,
-    space: Annotated[str, typer.Option(help="block family: resnet | mbconv | convnext")] = "resnet",
+    space: Annotated[str, typer.Option(
+        help="block family: resnet | mbconv | convnext, or TinyNAS super-blocks k1kxk1 | k1dwsek1")] = "resnet",
+    preset: Annotated[str | None, typer.Option(
+        help="a published DeepMAD search: deepmad-r18 | -r34 | -r50 | -29m-224 | -29m-288 | -50m | -89m (sets space, "
+             "strides, head, resolution, budgets, rho, alpha, beta)")] = None,
+    convention: Annotated[Convention | None, choice_option(
+        Convention, "--convention", help="paper | official (TinyNAS's scoring and budget counting; the default "
+        "with --preset and the super-block spaces)")] = None,
+    strides: Annotated[str | None, typer.Option(
+        help="super-block spaces: stride of each super-block (default: k1kxk1 2,2,2,1,2 as DeepMAD-R*, "
+             "k1dwsek1 1,2,2,2,2 as DeepMAD-29M-224)")] = None,
+    head: Annotated[int | None, typer.Option(min=1, help="super-block spaces: 1x1 head conv channels")] = None,
+    mid_ratio: Annotated[str | None, typer.Option(
+        help="bounds of inner to output channels, LO,HI (default: resnet 0.125,1; mbconv 4,6; convnext 1,6; "
+             "k1kxk1 0.1,1; k1dwsek1 4,6)")] = None,
+    limits: Annotated[str, typer.Option(
+        help="super-block spaces: default | official (TinyNAS's mutator limits; MBConv btn/out 1.5..6 instead "
+             "of 4..6)")] = "default",
     flops: Annotated[str | None, typer.Option(
         help="MAC budget per image: multiply-accumulates as timm's 'GMACs' and costmodel's `macs` (FLOPs are about "
              "twice that), e.g. 4.13G = 4.13e9")] = None,
@@ -57,7 +87,8 @@ def design_run(
     latency: Annotated[str | None, typer.Option(
         help="latency budget per batch on --hw (roofline model), e.g. 1.5ms; checked on the integer design")] = None,
     batch: Annotated[int, typer.Option(min=1, help="batch size for --latency")] = 1,
-    dtype: Annotated[str | None, typer.Option(help="element type for --latency (default fp32)")] = None,
+    dtype: Annotated[Dtype | None, choice_option(
+        Dtype, "--dtype", help="element type for --latency (default fp32)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the design's spec (YAML) here")] = None,
 ) -> None:
     """Solve for the CNN of highest DeepMAD entropy within the budgets; print it, write its spec with -o.
@@ -73,16 +104,26 @@ def design_run(
     from ..design import sweep as design_sweep
     from ..design.report import parse_budgets, parse_count, parse_seconds, plot_frontier, result_text, sweep_text
 
-    if space not in ("resnet", "mbconv", "convnext"):
-        raise fail(f"unknown --space {space!r}; choose one of resnet, mbconv, convnext")
-    check_choice("--dtype", dtype, BYTES_PER_ELEMENT)
+    check_choice("--space", space, ("resnet", "mbconv", "convnext", "k1kxk1", "k1dwsek1"))
+    check_choice("--limits", limits, ("default", "official"))
+    ratio = parse_ratio(mid_ratio)
+    if preset is not None or space in ("k1kxk1", "k1dwsek1"):
+        if sweep is not None or latency is not None:
+            raise fail("--sweep and --latency take the resnet, mbconv and convnext spaces, not --preset or the "
+                       "super-block spaces")
+        superblock_run(space, preset, convention or Convention.OFFICIAL, strides, head, limits, flops, params, rho,
+                       resolution, parse_alphas(alpha), beta, first_depth, max_depth, ratio, output)
+        return
+    if convention is Convention.OFFICIAL:
+        raise fail("--convention official scores TinyNAS super-block networks: use --preset or --space "
+                   "k1kxk1|k1dwsek1 (design score takes any spec)")
     if (latency is None) != (hw is None):
         raise fail("--latency and --hw go together")
     if not rho > 0:
         raise fail(f"--rho must be positive, got {rho}")
     param_budget = parse_count(params, "--params") if params is not None else None
     problem = Problem(space, Budget(1.0, param_budget, rho), resolution, stages, se, parse_alphas(alpha), beta,
-                      first_depth, max_depth)
+                      first_depth, max_depth, mid_ratio=ratio)
     if sweep is not None:
         if output is not None or latency is not None:
             raise fail("--sweep prints a frontier: use --plot for a PNG (-o and --latency take a single budget)")
@@ -95,9 +136,9 @@ def design_run(
                 graph = load_graph(path)
                 references.append((graph.name, analyze_graph(graph).totals.macs,
                                    score_graph(graph, beta=beta).objective))
-            plot_frontier(results, plot, references,
-                          f"DeepMAD frontier: {space} space, {resolution} px, rho <= {rho:g}")
-            typer.echo(f"wrote {plot}", err=True)
+            for path in plot_frontier(results, plot, references,
+                                      f"DeepMAD frontier: {space} space, {resolution} px, rho <= {rho:g}"):
+                typer.echo(f"wrote {path}", err=True)
         if all(isinstance(r, Exception) for r in results):
             raise typer.Exit(code=2)
         return
@@ -114,20 +155,75 @@ def design_run(
                                       + (f" --params {params}" if params else "") + f" --rho {rho:g}"), output)
 
 
+def superblock_run(
+    space: str, preset_name: str | None, conv: Convention, strides: str | None, head: int | None, limits: str,
+    flops: str | None, params: str | None, rho: float, resolution: int, alphas: tuple[float, ...] | None,
+    beta: float, first_depth: int, max_depth: int, ratio: tuple[float, float] | None, output: Path | None,
+) -> None:
+    """``design --preset`` / ``--space k1kxk1|k1dwsek1``: the TinyNAS super-block designer."""
+    from dataclasses import replace
+
+    from ..design.presets import MBCONV_LIMITS, MBCONV_OFFICIAL_LIMITS, RESNET_LIMITS, preset
+    from ..design.report import parse_count, superblock_text
+    from ..design.sbsolve import SuperProblem, design_superblocks, from_preset
+    from ..design.superblock import figures, network_terms, network_yaml
+
+    published = None
+    if preset_name is not None:
+        chosen = preset(preset_name)
+        problem = from_preset(chosen, conv)
+        kind = chosen.kind
+        value = float(figures(kind, network_terms(chosen.published), conv, chosen.alphas, chosen.beta).objective)
+        published = (chosen.name, value)
+    else:
+        if flops is None:
+            raise fail("give a budget with --flops (official `flops` or, with --convention paper, MACs)")
+        kind = space
+        try:
+            stride_list = tuple(int(x) for x in (strides or ("2,2,2,1,2" if kind == "k1kxk1" else "1,2,2,2,2"))
+                                .split(","))
+        except ValueError:
+            raise fail(f"--strides expects strides separated by commas (e.g. 2,2,2,1,2), got {strides!r}") from None
+        problem = SuperProblem(kind, stride_list, parse_count(flops), None, rho, conv, resolution, head, alphas, beta)
+    if flops is not None:
+        problem = replace(problem, flops=parse_count(flops))
+    if params is not None:
+        problem = replace(problem, params=parse_count(params, "--params"))
+    base = RESNET_LIMITS if kind == "k1kxk1" else (MBCONV_OFFICIAL_LIMITS if limits == "official" else MBCONV_LIMITS)
+    problem = replace(problem, limits=replace(base, first_depth=first_depth, max_depth=max_depth,
+                                              ratio=ratio or base.ratio))
+    result = design_superblocks(problem)
+    typer.echo(superblock_text(problem, result, published), nl=False)
+    if output is not None:
+        named = replace(result.network, name=output.stem)
+        how = f"--preset {preset_name}" if preset_name else f"--space {space}"
+        write_output(network_yaml(named, source=f"costmodel design {how} --convention {conv}"), output)
+
+
 @design_app.command("score")
 @user_errors
 def design_score(
     spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/resnet50.yaml")],
     alpha: Annotated[str | None, typer.Option(help="stage weights (default: 1 each, 8 for the last stage)")] = None,
     beta: Annotated[float, typer.Option(min=0, help="depth-uniformity penalty weight")] = 10.0,
+    convention: Annotated[Convention, choice_option(
+        Convention, "--convention", help="paper (log w, true resolutions, costmodel's MACs/params) | official "
+        "(TinyNAS's code: 1/2 log w, its stage, feature-map and penalty rules, flops/model_size without the "
+        "classifier)")] = Convention.PAPER,
+    format: FormatOption = Format.TABLE,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
-    from ..design import score_graph
-    from ..design.report import score_text
+    from ..design.entropy import official_budgets, score_graph
+    from ..design.report import score_json, score_text
 
+    if format not in (Format.TABLE, Format.JSON):
+        raise fail(f"design score writes --format table or json, not {format}")
     graph = load_graph(spec, input_shapes=parse_inputs(input or []))
-    typer.echo(score_text(graph.name, score_graph(graph, parse_alphas(alpha), beta), analyze_graph(graph)), nl=False)
+    score = score_graph(graph, parse_alphas(alpha), beta, convention)
+    official = official_budgets(graph) if convention is Convention.OFFICIAL else None
+    render = score_json if format is Format.JSON else score_text
+    typer.echo(render(graph.name, score, analyze_graph(graph), official), nl=False)
 
 

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..api import load_graph
-from ..bridges.bench import DEVICES, TORCH_DTYPES, layer_lines, measurements_csv, summary_line
-from ..bridges.bench import bench as run_bench
-from ..calibration.fidelity import fidelity, points, scatter_figure, summary_lines, table_lines
-from ..calibration.fit import DEFAULT_PRIOR_WEIGHT, PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
-from ..calibration.measurements import Matched, MeasurementFile, match, read_measurements, select_device, spec_index
-from ..hardware import HardwareProfile, load_profile
-from ..latency import DEFAULT_FUSION, FUSION_MODES, check_dtype, estimate
+from ..bridges.bench import TORCH_DTYPES
+from ..calibration.defaults import DEFAULT_PRIOR_WEIGHT
+from ..graph import load_graph
+from ..hardware import load_profile
+from ..latency import DEFAULT_FUSION, check_dtype, estimate
 from ..spec import load_spec
-from .common import app, check_choice, check_dtype_fusion, fail, parse_inputs, user_errors, write_output
+from ..vocab import BenchDevice, Dtype
+from .common import FusionOption, app, choice_option, fail, parse_inputs, user_errors, write_output
+
+if TYPE_CHECKING:
+    from ..calibration.measurements import Matched, MeasurementFile
+    from ..hardware import HardwareProfile
+
+# The calibration modules (numpy, scipy) and the bench runner are imported inside the commands that use them.
 
 MeasurementsArg = Annotated[Path, typer.Argument(
     help="measurement CSV: timm benchmark table shape or `costmodel bench -o` output")]
 DeviceOpt = Annotated[str | None, typer.Option(
     "--device", help="use the rows of this device (the file's device column); needed when it holds several")]
-DtypeOpt = Annotated[str | None, typer.Option(
-    help="element type of the measurements (default: the file's dtype column, else the spec's); "
-         "fp16 for timm's AMP tables")]
-FusionOpt = Annotated[str, typer.Option(help=f"kernel fusion: {' | '.join(FUSION_MODES)}")]
+DtypeOpt = Annotated[Dtype | None, choice_option(
+    Dtype, "--dtype", help="element type of the measurements (default: the file's dtype column, else the spec's); "
+                           "fp16 for timm's AMP tables")]
 SpecsOpt = Annotated[list[Path] | None, typer.Option(
     "--specs", help="folder of specs to match model names in (repeatable; the shipped zoo is always searched)")]
 
@@ -34,6 +37,8 @@ SpecsOpt = Annotated[list[Path] | None, typer.Option(
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
     """Read, select the device's rows, match them to specs; list skipped models on stderr; none matched -> exit 2."""
+    from ..calibration.measurements import match, read_measurements, select_device, spec_index
+
     file = read_measurements(measurements)
     rows = select_device(file, device)
     matched, skipped = match(rows, spec_index(specs or []))
@@ -60,7 +65,7 @@ def calibrate(
     output: Annotated[Path, typer.Option("--output", "-o", help="write the fitted profile (YAML) here")],
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
-    fusion: FusionOpt = DEFAULT_FUSION,
+    fusion: FusionOption = DEFAULT_FUSION,
     specs: SpecsOpt = None,
     apply_to: Annotated[str | None, typer.Option(
         "--apply-to", help="write this profile (its peaks and bandwidth) with the factors fitted on --hw")] = None,
@@ -68,7 +73,8 @@ def calibrate(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
-    check_dtype_fusion(dtype, fusion)
+    from ..calibration.fit import PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
+
     base = load_profile(hw)
     onto = load_profile(apply_to) if apply_to else None
     file, matched = _matched(measurements, device, specs)
@@ -102,13 +108,14 @@ def validate(
     hw: Annotated[str, typer.Option("--hw", help="profile to predict with (name, alias or YAML path)")],
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
-    fusion: FusionOpt = DEFAULT_FUSION,
+    fusion: FusionOption = DEFAULT_FUSION,
     specs: SpecsOpt = None,
     plot: Annotated[Path | None, typer.Option(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
-    check_dtype_fusion(dtype, fusion)
+    from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
+
     profile = load_profile(hw)
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(profile, dtype, matched)
@@ -118,7 +125,7 @@ def validate(
     header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
     typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
-        from ..plots import save_figure
+        from ..plots import save_figure, scatter_figure
 
         title = f"{profile.name} vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
         for path in save_figure(scatter_figure(rows, title), plot):  # a PlotError exits 2 (user_errors)
@@ -129,14 +136,15 @@ def validate(
 @user_errors
 def bench(
     specs: Annotated[list[Path], typer.Argument(help="architecture spec(s) (YAML)")],
-    device: Annotated[str, typer.Option(help=f"where to run: {' | '.join(DEVICES)}")] = "cpu",
+    device: Annotated[BenchDevice, choice_option(BenchDevice, "--device", help="where to run")] = BenchDevice.CPU,
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
-    dtype: Annotated[str, typer.Option(help=f"element type: {' | '.join(TORCH_DTYPES)}")] = "fp32",
+    dtype: Annotated[Dtype, choice_option(
+        Dtype, "--dtype", help=f"element type (bench runs {', '.join(TORCH_DTYPES)})")] = Dtype.FP32,
     warmup: Annotated[int, typer.Option(min=0, help="untimed passes first")] = 3,
     repeat: Annotated[int, typer.Option(min=1, help="timed passes (median and spread over these)")] = 10,
     hw: Annotated[str | None, typer.Option(
         "--hw", help="also print the latency predicted on this profile and the ratio predicted / measured")] = None,
-    fusion: FusionOpt = DEFAULT_FUSION,
+    fusion: FusionOption = DEFAULT_FUSION,
     per_layer: Annotated[bool, typer.Option(
         "--per-layer", help="also time each module layer with forward hooks (docs/calibration.md: caveats)")] = False,
     output: Annotated[Path | None, typer.Option(
@@ -149,10 +157,11 @@ def bench(
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
-    check_dtype_fusion(dtype, fusion)
+    from ..bridges.bench import bench as run_bench
+    from ..bridges.bench import layer_lines, measurements_csv, summary_line
+
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
-    check_choice("--device", device, DEVICES)
     profile = load_profile(hw) if hw else None
     if profile is not None:
         check_dtype(profile, dtype)

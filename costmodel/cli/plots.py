@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, estimate, sweep
-from .common import app, check_dtype_fusion, fail, parse_batches, user_errors
+from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
+from ..vocab import Fusion
+from .common import DtypeOption, FusionOption, app, choice_option, fail, parse_batches, user_errors
 from .progress import track
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ NEEDS_HW = {
     "breakdown": "latency is a device's",
     "throughput": "throughput is a device's",
 }
-DEFAULT_PANELS = ["none", "block"]
+DEFAULT_PANELS = [Fusion.NONE, Fusion.BLOCK]
 
 Specs = Annotated[list[Path] | None, typer.Argument(help="architecture spec(s) (YAML), e.g. arch_specs/*.yaml",
                                                     show_default=False)]
@@ -47,11 +46,9 @@ Hw = Annotated[list[str] | None, typer.Option("--hw", help="hardware profile: na
                                               show_default=False)]
 HwMany = Annotated[list[str] | None, typer.Option(
     "--hw", help="hardware profile: name, alias or YAML path; repeatable", show_default=False)]
-Dtype = Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} (default: the spec's)")]
 Batch = Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")]
-Fusion = Annotated[str, typer.Option(help=f"kernel fusion: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")]
-Panels = Annotated[list[str] | None, typer.Option(
-    "--fusion", help=f"fusion mode per panel, repeatable: {' | '.join(FUSION_MODES)} (default: none and block)")]
+Panels = Annotated[list[Fusion] | None, choice_option(
+    Fusion, "--fusion", help="fusion mode per panel, repeatable (default: none and block)")]
 Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="output stem: writes STEM.png and STEM.svg (default: <model>_<kind>_<hw> here)")]
 
@@ -97,19 +94,18 @@ def _load(specs: list[Path], batch: int | None) -> list[Graph]:
 
 
 def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str | None, batch: int | None,
-           fusion: list[str] | None) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
+           fusion: list[Fusion] | None) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
     """What roofline and waterline share: one spec, one device, one result per fusion mode."""
     path = _specs(kind, spec, many=False)[0]
     profile = _profiles(kind, hw)[0]
     modes = list(dict.fromkeys(fusion or DEFAULT_PANELS))
-    check_dtype_fusion(dtype, modes)
     graph = load_graph(path, batch=batch)
     return graph, profile, {mode: estimate(graph, profile, dtype=dtype, fusion=mode) for mode in modes}
 
 
 @plot_app.command("roofline")
 @user_errors
-def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
+def roofline(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None, fusion: Panels = None,
              output: Output = None) -> None:
     """The device's roofline with every op (fusion none) or kernel (fused modes) of SPEC on it."""
     from ..plots import plot_title, roofline_figure
@@ -122,7 +118,7 @@ def roofline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batc
 
 @plot_app.command("waterline")
 @user_errors
-def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None, fusion: Panels = None,
+def waterline(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None, fusion: Panels = None,
               output: Output = None) -> None:
     """SPEC's kernels along cumulative latency, their arithmetic intensity against the ridge-point waterline."""
     from ..plots import plot_title, waterline_figure
@@ -135,8 +131,8 @@ def waterline(spec: Spec1 = None, hw: Hw = None, dtype: Dtype = None, batch: Bat
 
 @plot_app.command("gap")
 @user_errors
-def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = None,
-        fusion: Fusion = DEFAULT_FUSION, per_stage: Annotated[bool, typer.Option(
+def gap(specs: Specs = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None,
+        fusion: FusionOption = DEFAULT_FUSION, per_stage: Annotated[bool, typer.Option(
             "--per-stage", help="the gap per stage of one model instead of per model")] = False,
         measured: Annotated[Path | None, typer.Option(
             "--measured", help="measured throughput (timm benchmark CSV or `costmodel bench -o` output): the gap "
@@ -152,7 +148,6 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: Dtype = None, batch: Batch = 
 
     paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
     profile = _profiles("gap", hw)[0]
-    check_dtype_fusion(dtype, [fusion])
     if per_stage:
         if measured is not None:
             raise fail("--measured draws one gap per model; it does not combine with --per-stage")
@@ -217,14 +212,13 @@ def _label(model: str, key: str, models: list[str], keys: list[str]) -> str:
 
 @plot_app.command("breakdown")
 @user_errors
-def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch: Batch = None,
-              fusion: Fusion = DEFAULT_FUSION, output: Output = None) -> None:
+def breakdown(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None, batch: Batch = None,
+              fusion: FusionOption = DEFAULT_FUSION, output: Output = None) -> None:
     """Latency by op class and by stage, one stacked bar per model and device."""
     from ..plots import breakdown_figure, plot_title
 
     paths = _specs("breakdown", specs)
     profiles = _profiles("breakdown", hw, many=True)
-    check_dtype_fusion(dtype, [fusion])
     graphs = _load(paths, batch)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     results: dict[str, LatencyResult] = {}
@@ -242,7 +236,7 @@ def breakdown(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, batch
 
 @plot_app.command("throughput")
 @user_errors
-def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusion: Fusion = DEFAULT_FUSION,
+def throughput(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None, fusion: FusionOption = DEFAULT_FUSION,
                batches: Annotated[str, typer.Option(
                    "--batches", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
                output: Output = None) -> None:
@@ -251,7 +245,6 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusi
 
     paths = _specs("throughput", specs)
     profiles = _profiles("throughput", hw, many=True)
-    check_dtype_fusion(dtype, [fusion])
     sizes = parse_batches(batches, "--batches")
     graphs = _load(paths, None)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
@@ -259,7 +252,7 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: Dtype = None, fusi
     pairs = [(g, p) for g in graphs for p in profiles]
     for graph, profile in track(pairs, "sweeping batch sizes"):
         label = _label(graph.spec.name, profile.key, models, keys)
-        sweeps[label] = sweep(graph.spec, profile, sizes, dtype=dtype, fusion=fusion)
+        sweeps[label] = batch_sweep(graph, profile, sizes, dtype=dtype, fusion=fusion)
     subject = models[0] if len(models) == 1 else f"{len(models)} models"
     device = ", ".join(p.name for p in profiles)
     dtypes = list(dict.fromkeys(s.dtype for sw in sweeps.values() for s in sw))

@@ -7,13 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..dtypes import BYTES_PER_ELEMENT
-from ..errors import SpecError
+from ..errors import UserError
 from ..fileio import unwritable_reason
-from ..hardware import HardwareError
-from ..latency import DEFAULT_FUSION, FUSION_MODES
+from ..latency import DEFAULT_FUSION
 from ..report.compare import (
-    FORMATS,
     Comparison,
     compare_model,
     load_profiles,
@@ -21,16 +18,13 @@ from ..report.compare import (
     render_comparison,
     setting,
 )
-from .common import app, check_choice, check_dtype_fusion, fail, user_errors, write_output
+from ..vocab import Dtype, Format
+from .common import DtypeOption, FormatOption, FusionOption, app, choice_option, fail, user_errors, write_output
 from .progress import track
 
 HwOption = Annotated[list[str] | None, typer.Option(
     "--hw", help="hardware profile (name, alias or YAML path); repeatable")]
 BatchOption = Annotated[int | None, typer.Option(min=1, help="batch size (default: each spec's)")]
-DtypeOption = Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} "
-                                                      "(default: each spec's)")]
-FusionOption = Annotated[str, typer.Option(
-    help=f"kernel fusion for latency: {' | '.join(FUSION_MODES)} (none = eager PyTorch)")]
 
 
 
@@ -52,9 +46,9 @@ def compare(
         help="architecture specs (YAML), e.g. arch_specs/*.yaml", show_default=False)] = None,
     hw: HwOption = None,
     batch: BatchOption = None,
-    dtype: DtypeOption = None,
+    dtype: Annotated[Dtype | None, choice_option(Dtype, "--dtype", help="element type (default: each spec's)")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"output format: {' | '.join(FORMATS)}")] = "table",
+    fmt: FormatOption = Format.TABLE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the table to this file")] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
@@ -64,8 +58,6 @@ def compare(
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
     if not specs:
         raise fail("no models to compare: give one or more spec files, e.g. arch_specs/*.yaml")
-    check_choice("--format", fmt, FORMATS)
-    check_dtype_fusion(dtype, fusion)
     if plot is not None and not hw:
         raise fail("--plot needs at least one --hw profile (the Pareto plot puts latency on one axis)")
     if output is not None:
@@ -78,7 +70,7 @@ def compare(
     for spec in track(specs, "analysing models"):
         try:
             rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion))
-        except (SpecError, HardwareError) as exc:
+        except UserError as exc:
             message = str(exc)
             raise fail(message if str(spec) in message else f"{spec}: {message}") from None
     comparison = Comparison(rows, {p.key: p.name for p in profiles}, fusion)
@@ -118,8 +110,7 @@ def report(
                                          show_default=False)],
     hw: HwOption = None,
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
-    dtype: Annotated[str | None, typer.Option(help=f"element type: {', '.join(BYTES_PER_ELEMENT)} "
-                                                   "(default: the spec's)")] = None,
+    dtype: DtypeOption = None,
     fusion: FusionOption = DEFAULT_FUSION,
 ) -> None:
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
@@ -127,7 +118,6 @@ def report(
     (PNG and SVG) in the folder. An existing report folder is replaced."""
     from ..report.page import write_report  # matplotlib: imported only when a report is drawn
 
-    check_dtype_fusion(dtype, fusion)
     if not hw:
         raise fail("a report needs at least one --hw profile")
     profiles = load_profiles(hw)

@@ -22,18 +22,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import SpecError
+from ..errors import DesignError
 from ..graph import Graph, Layer
+from ..ops import get_op
+from ..vocab import Convention
 
 DEFAULT_BETA = 10.0
 
 
-class DesignError(SpecError):
-    """A design question that has no answer: a layout that does not fit, a network with no conv stages."""
+
 
 LAST_STAGE_ALPHA = 8.0
-POOLING_OPS = frozenset({"reduce_mean", "global_avg_pool", "global_max_pool", "adaptive_avg_pool2d",
-                         "adaptive_max_pool2d"})
 
 
 def default_alphas(stages: int) -> list[float]:
@@ -94,8 +93,9 @@ class Score:
     alphas: tuple[float, ...]
     entropies: tuple[float, ...]  # H_i, nats
     rhos: tuple[float, ...]  # ρ_i
-    penalty: float  # β · exp(std of the depths of the block stages after the first)
+    penalty: float  # β · exp(std of the penalised depths)
     penalty_depths: tuple[int, ...]
+    convention: Convention = Convention.PAPER
 
     @property
     def entropy(self) -> float:
@@ -138,24 +138,37 @@ def score(
 # -- reading a graph --------------------------------------------------------------------------------------
 
 def _is_conv(layer: Layer) -> bool:
-    return layer.op == "conv2d"
+    """A plain 2-D convolution (the registry's ``conv_rank``): what DeepMAD's main path counts."""
+    return get_op(layer.op).conv_rank == 2
 
 
 def _spatial_area(shape: Sequence[int]) -> int:
     return math.prod(shape[2:]) if len(shape) > 2 else 1
 
 
+def _sources(layer: Layer) -> list[str]:
+    return [ref.node for ref in layer.inputs if not ref.node.startswith("input:")]
+
+
+def pooled_layers(graph: Graph) -> dict[str, bool]:
+    """Per layer path: whether its output is (derived only from) a globally pooled tensor."""
+    pooled: dict[str, bool] = {}
+    for layer in graph.layers:
+        sources = _sources(layer)
+        if get_op(layer.op).global_pool:
+            pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
+        else:
+            pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)
+    return pooled
+
+
 def main_path(graph: Graph) -> list[Layer]:
     """The main-path conv layers (see the module docstring), in graph order."""
     convs: dict[str, int] = {}  # layer path -> most conv layers on a path ending at its output
     previous: dict[str, str | None] = {}
-    pooled: dict[str, bool] = {}  # the output is (derived only from) a globally pooled tensor
+    pooled = pooled_layers(graph)
     for layer in graph.layers:
-        sources = [ref.node for ref in layer.inputs if not ref.node.startswith("input:")]
-        if layer.op in POOLING_OPS:
-            pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
-        else:
-            pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)
+        sources = _sources(layer)
         best, best_source = 0, None
         for source in sources:
             if convs[source] > best:
@@ -195,8 +208,9 @@ def conv_width(layer: Layer) -> int:
     return layer.input_shapes[0][1] * area // layer.attrs.groups  # type: ignore[attr-defined]
 
 
-def stages_of(graph: Graph) -> list[Stage]:
-    """The graph's stages (see the module docstring). Raises DesignError when it has no conv layers."""
+def grouped_main_path(graph: Graph) -> list[tuple[str, list[Layer]]]:
+    """The main-path convs in runs of one top-level group (``layer2``, ``stages.1``, ``stem``). Raises
+    DesignError when there are none."""
     chain = main_path(graph)
     if not chain:
         raise DesignError(f"{graph.name}: no conv2d layers on the main path; the entropy needs a CNN")
@@ -207,6 +221,18 @@ def stages_of(graph: Graph) -> list[Stage]:
             groups[-1][1].append(layer)
         else:
             groups.append((name, [layer]))
+    return groups
+
+
+def count_blocks(layers: Sequence[Layer]) -> int:
+    """Blocks among ``layers``: path prefixes ending at a repeat index shared by at least two of them."""
+    keys = [_block_key(layer.path) for layer in layers]
+    return len({k for k in keys if k is not None and keys.count(k) >= 2})
+
+
+def stages_of(graph: Graph) -> list[Stage]:
+    """The graph's stages (see the module docstring). Raises DesignError when it has no conv layers."""
+    groups = grouped_main_path(graph)
     merged: list[tuple[list[str], list[Layer]]] = []
     for name, layers in groups:
         area = _spatial_area(layers[-1].cost.outputs[0])
@@ -215,16 +241,112 @@ def stages_of(graph: Graph) -> list[Stage]:
             merged[-1][1].extend(layers)
         else:
             merged.append(([name], list(layers)))
-    stages = []
-    for names, layers in merged:
-        keys = [_block_key(layer.path) for layer in layers]
-        blocks = {k for k in keys if k is not None and keys.count(k) >= 2}
-        last = layers[-1].cost.outputs[0]
-        stages.append(Stage(groups=tuple(names), area=_spatial_area(last), channels=last[1],
-                            widths=tuple(conv_width(layer) for layer in layers), blocks=len(blocks)))
-    return stages
+    return [make_stage(names, layers) for names, layers in merged]
 
 
-def score_graph(graph: Graph, alphas: Sequence[float] | None = None, beta: float = DEFAULT_BETA) -> Score:
-    """DeepMAD's entropy, ρ per stage and depth penalty of an expanded network."""
+def make_stage(names: Sequence[str], layers: Sequence[Layer]) -> Stage:
+    """A :class:`Stage` of main-path convs: its groups, last output, widths and blocks."""
+    last = layers[-1].cost.outputs[0]
+    return Stage(groups=tuple(names), area=_spatial_area(last), channels=last[1],
+                 widths=tuple(conv_width(layer) for layer in layers), blocks=count_blocks(layers))
+
+
+def score_graph(
+    graph: Graph, alphas: Sequence[float] | None = None, beta: float = DEFAULT_BETA,
+    convention: Convention = Convention.PAPER,
+) -> Score:
+    """DeepMAD's entropy, ρ per stage and depth penalty of an expanded network under ``convention``."""
+    if convention is Convention.OFFICIAL:
+        return official_score(graph, alphas, beta)
     return score(stages_of(graph), alphas, beta)
+
+
+# -- the official code's reading (TinyNAS, docs/designer.md "Two conventions") ---------------------------------
+
+def _stride(layer: Layer) -> int:
+    stride = layer.attrs.stride  # type: ignore[attr-defined]
+    return int(stride[0] if isinstance(stride, list) else stride)
+
+
+def official_score(graph: Graph, alphas: Sequence[float] | None = None, beta: float = DEFAULT_BETA) -> Score:
+    """TinyNAS's DeepMAD score of a graph read as its ``CnnNet``: items are the top-level groups (stem conv,
+    super-blocks, head conv); a stage ends before every strided item but the first (``get_stage_info``); the
+    feature-map side is the input side divided by each main-path conv's stride (integer division) and is 1
+    after any block with a squeeze-excite gate (the official ``SE.get_output_resolution`` returns 1); each
+    stage scores ``(log c + log side²) · Σ ½ log w`` over the layers up to its end; the penalty's depths are
+    the super-blocks' block counts, without the first two when the first super-block is a plain bottleneck
+    (no grouped conv: ``SuperResK1KXK1``)."""
+    items = grouped_main_path(graph)
+    se_blocks = {_block_key(layer.path) for layer in graph.layers
+                 if get_op(layer.op).global_pool and _spatial_area(layer.cost.outputs[0]) == 1} - {None}
+    side = graph.inputs[next(iter(graph.inputs))][-1]
+    stages: list[Stage] = []
+    sides: list[int] = []
+    current: list[tuple[str, list[Layer]]] = []
+    item_blocks: list[tuple[int, bool]] = []  # (blocks, plain bottleneck) per item
+    for idx, (name, layers) in enumerate(items):
+        strided = math.prod(_stride(layer) for layer in layers) > 1
+        if idx > 0 and strided and current:
+            stages.append(_official_stage(current))
+            sides.append(side)
+            current = []
+        current.append((name, layers))
+        for layer in layers:
+            side //= _stride(layer)
+            if _block_key(layer.path) in se_blocks:
+                side = 1
+        item_blocks.append((count_blocks(layers), all(layer.attrs.groups == 1 for layer in layers)))  # type: ignore[attr-defined]
+    stages.append(_official_stage(current))
+    sides.append(side)
+    alphas = list(alphas) if alphas is not None else default_alphas(len(stages))
+    if len(alphas) != len(stages):
+        raise DesignError(f"{len(alphas)} stage weights (--alpha) for {len(stages)} stages")
+    logs = [[math.log(w) for w in s.widths] for s in stages]
+    entropies, running = [], 0.0
+    for stage, stage_logs, stage_side in zip(stages, logs, sides, strict=True):
+        running += 0.5 * sum(stage_logs)
+        entropies.append((math.log(stage.channels) + math.log(stage_side * stage_side)) * running)
+    superblocks = [(blocks, plain) for blocks, plain in item_blocks if blocks]
+    depths = tuple(blocks for blocks, _ in superblocks)
+    if len(superblocks) > 1 and superblocks[0][1]:
+        depths = depths[2:]
+    return Score(stages=tuple(stages), alphas=tuple(alphas), entropies=tuple(entropies),
+                 rhos=tuple(effectiveness(logs)), penalty=depth_penalty(depths, beta), penalty_depths=depths,
+                 convention=Convention.OFFICIAL)
+
+
+def _official_stage(items: list[tuple[str, list[Layer]]]) -> Stage:
+    return make_stage([name for name, _ in items], [layer for _, group in items for layer in group])
+
+
+ACTIVATIONS_COUNTED = frozenset({"relu", "silu", "swish", "relu6", "gelu", "hardswish", "leaky_relu"})
+
+
+def official_budgets(graph: Graph) -> tuple[float, float]:
+    """``(flops, model_size)`` per image as TinyNAS's ``get_flops`` / ``get_model_size`` count them: conv MACs,
+    2 per batch-norm output element, 1 per activation output element, 1 per average-pool input element and 1 per
+    output element of an add whose inputs are all batch-norm outputs (a projection shortcut's add); nothing
+    computed from a globally pooled tensor (squeeze-excite gates, the classifier). ``model_size``: every
+    parameter but those of top-level layers after the global pool (the classifier)."""
+    pooled = pooled_layers(graph)
+    producer = {layer.path: layer.op for layer in graph.layers}
+    flops = 0.0
+    classifier = 0
+    for layer in graph.layers:
+        if pooled[layer.path]:
+            if _block_key(layer.path) is None:
+                classifier += layer.cost.params
+            continue
+        out = math.prod(layer.cost.outputs[0])
+        if layer.op == "conv2d":
+            flops += layer.cost.macs
+        elif layer.op == "batch_norm":
+            flops += 2 * out
+        elif layer.op in ACTIVATIONS_COUNTED:
+            flops += out
+        elif layer.op == "avg_pool2d":
+            flops += math.prod(layer.input_shapes[0])
+        elif layer.op == "add" and all(producer.get(s) == "batch_norm" for s in _sources(layer)):
+            flops += out
+    params = sum(layer.cost.params for layer in graph.layers)
+    return flops / graph.batch, float(params - classifier)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..analysis import Analysis
-from .entropy import DesignError, Score
+from ..errors import DesignError
+from ..vocab import Convention
+from .entropy import Score
+from .sbsolve import SuperProblem, SuperResult
 from .solver import Budget, InfeasibleError, Problem, Result, si
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
@@ -121,12 +125,73 @@ def result_text(problem: Problem, result: Result, latency_budget_s: float | None
     return "\n".join(lines) + "\n"
 
 
-def score_text(name: str, score: Score, analysis: Analysis) -> str:
+_CONVENTION = {
+    Convention.PAPER: "paper convention: stages split where the resolution changes",
+    Convention.OFFICIAL: "official convention: TinyNAS's code, docs/designer.md",
+}
+
+
+def budget_figures(score: Score, analysis: Analysis, official: tuple[float, float] | None) -> dict[str, float]:
+    """The budget figures of a scored network under its convention: official ``flops``/``model_size`` or
+    costmodel's ``macs``/``params`` (both of costmodel's always, for reference)."""
+    out = {"macs": float(analysis.totals.macs), "params": float(analysis.totals.params)}
+    if official is not None:
+        out["official_flops"], out["official_model_size"] = official
+    return out
+
+
+def score_text(name: str, score: Score, analysis: Analysis, official: tuple[float, float] | None = None) -> str:
     """What ``costmodel design score`` prints for an existing network."""
-    lines = [f"{name}: DeepMAD entropy by stage (stages split where the resolution changes)", ""]
+    lines = [f"{name}: DeepMAD entropy by stage ({_CONVENTION[score.convention]})", ""]
     lines += score_table(score)
     lines += ["", *score_summary(score),
               f"analyzer: MACs {si(analysis.totals.macs)}  |  params {si(analysis.totals.params)}"]
+    if official is not None:
+        lines.append(f"official budgets: flops {official[0]:,.0f} = {si(official[0])} (MACs + BN/ReLU/pooling, no "
+                     f"SE, no classifier)  |  model_size {official[1]:,.0f} = {si(official[1])} (no classifier)")
+    return "\n".join(lines) + "\n"
+
+
+def score_json(name: str, score: Score, analysis: Analysis, official: tuple[float, float] | None = None) -> str:
+    """``design score --format json``: every figure of the score under its convention, and the budgets."""
+    stages = [{"groups": list(st.groups), "area": st.area, "channels": st.channels, "layers": len(st.widths),
+               "blocks": st.blocks, "alpha": a, "entropy": h, "rho": r}
+              for st, a, h, r in zip(score.stages, score.alphas, score.entropies, score.rhos, strict=True)]
+    data = {"name": name, "convention": score.convention.value, "stages": stages, "entropy": score.entropy,
+            "penalty": score.penalty, "penalty_depths": list(score.penalty_depths), "objective": score.objective,
+            "effectiveness": score.rho, "budgets": budget_figures(score, analysis, official)}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple[str, float] | None = None) -> str:
+    """What ``costmodel design`` prints for a super-block design (a preset or --space k1kxk1|k1dwsek1)."""
+    net, official = result.network, problem.convention is Convention.OFFICIAL
+    lim = problem.space
+    flops_name, params_name = ("flops", "model_size") if official else ("MACs", "params")
+    lines = [f"DeepMAD design: TinyNAS {net.kind} super-blocks, strides {list(net.strides)}, "
+             + (f"head conv {net.head}, " if net.head else "") + f"{net.resolution} px, {problem.convention.value} "
+             "convention",
+             f"space: kernels {list(lim.kernels)}, btn/out {lim.ratio[0]:g}..{lim.ratio[1]:g}, first super-block <= "
+             f"{lim.first_depth} blocks, outputs <= {lim.max_channels}",
+             f"budgets: {flops_name} <= {si(problem.flops)}" + (f", {params_name} <= {si(problem.params)}"
+                                                                 if problem.params else "")
+             + f", rho <= {problem.rho:g}", f"solved in {result.seconds:.2f} s", ""]
+    header = f"{'super-block':<11}  {'stride':>6}  {'out':>5}  {'btn':>5}  {'ratio':>5}  {'kernel':>6}  {'L':>3}"
+    lines += [header, "-" * len(header), f"{'stem':<11}  {2:>6}  {net.stem:>5}  {'-':>5}  {'-':>5}  {3:>6}  {'-':>3}"]
+    for i, b in enumerate(net.blocks):
+        lines.append(f"{i + 1:<11}  {b.stride:>6}  {b.out:>5}  {b.btn:>5}  {b.btn / b.out:>5.2f}  {b.kernel:>6}  "
+                     f"{b.depth:>3}")
+    if net.head:
+        lines.append(f"{'head':<11}  {1:>6}  {net.head:>5}  {'-':>5}  {'-':>5}  {1:>6}  {'-':>3}")
+    lines += ["", *score_table(result.score), "", *score_summary(result.score),
+              f"{flops_name} {result.flops:,.0f} = {si(result.flops)} (budget {si(problem.flops)})  |  {params_name} "
+              f"{result.params:,.0f} = {si(result.params)}" + (f" (budget {si(problem.params)})" if problem.params
+                                                                 else ""),
+              f"analyzer: MACs {si(result.macs)}  |  params {si(result.all_params)} (classifier included)"]
+    if published is not None:
+        name, value = published
+        lines.append(f"published {name}: objective {value:,.1f} under the same convention; this design "
+                     f"{result.score.objective / value - 1:+.1%}")
     return "\n".join(lines) + "\n"
 
 
@@ -151,29 +216,12 @@ def sweep_text(problem: Problem, budgets: Sequence[Budget], results: Sequence[Re
 def plot_frontier(
     results: Sequence[Result | InfeasibleError], path: Path, references: Sequence[tuple[str, float, float]] = (),
     title: str = "",
-) -> None:
-    """Objective against MACs (G) of the solved budgets, as a PNG; ``references``: (name, MACs, objective)
-    points, e.g. hand-designed networks scored with the same formula."""
-    import matplotlib
+) -> list[Path]:
+    """Objective against MACs (G) of the solved budgets, written to ``path`` (its suffix picks the format, PNG
+    when it has none); ``references``: (name, MACs, objective) points, e.g. hand-designed networks scored with
+    the same formula. Drawn by :mod:`costmodel.plots` (no pyplot). Returns the files written."""
+    from ..plots import frontier_figure, save_figure  # matplotlib: imported only when a plot is asked for
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    solved = sorted((r.macs / 1e9, r.score.objective) for r in results if isinstance(r, Result))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    if solved:
-        ax.plot(*zip(*solved, strict=True), "o-", color="tab:blue", label="DeepMAD designs (costmodel design)")
-    for name, macs, value in references:
-        ax.plot(macs / 1e9, value, "s", color="tab:red")
-        ax.annotate(name, (macs / 1e9, value), textcoords="offset points", xytext=(6, -4), fontsize=9)
-    if references:
-        ax.plot([], [], "s", color="tab:red", label="hand-designed (same formula)")
-    ax.set_xlabel("MACs per image (G, as timm's GMACs)")
-    ax.set_ylabel("objective: sum(alpha_i H_i) - beta exp(std depths)")
-    ax.set_title(title or "Entropy-MACs frontier")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    solved = [(r.macs, r.score.objective) for r in results if isinstance(r, Result)]
+    fig = frontier_figure(solved, references, title)
+    return save_figure(fig, path.with_suffix(""), (path.suffix.lstrip(".") or "png",))

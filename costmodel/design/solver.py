@@ -21,13 +21,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import yaml
 from scipy.optimize import minimize
 
-from ..api import analyze, load_graph
+from ..analysis import analyze_graph
+from ..graph import load_graph
 from ..spec import Spec, parse_spec
 from .entropy import DEFAULT_BETA, DesignError, Score, default_alphas, score_graph
 from .space import (
@@ -75,6 +77,12 @@ class Problem:
     max_first_depth: int = 3  # blocks in the first block stage
     max_depth: int = 30  # blocks in any other stage
     classes: int = CLASSES
+    mid_ratio: tuple[float, float] | None = None  # m/c bounds; default MID_RATIO[family]
+
+    @property
+    def ratio(self) -> tuple[float, float]:
+        """The bounds of inner to output channels (m/c) in force."""
+        return self.mid_ratio or MID_RATIO[self.family]
 
     @property
     def has_stem(self) -> bool:
@@ -170,7 +178,7 @@ class _Relaxation:
         self.s, self.has_stem, self.offset, self.n = problem.stages, problem.has_stem, problem.offset, problem.n_vars
         self._key: bytes | None = None
         self._values: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
-        low, high = MID_RATIO[problem.family]
+        low, high = problem.ratio
         self.log_ratio = (math.log(low), math.log(high))
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -205,7 +213,7 @@ class _Relaxation:
 
     def bounds(self) -> list[tuple[float, float]]:
         lo, hi = math.log(CHANNEL_STEP), math.log(MAX_CHANNELS)
-        mids_hi = math.log(MAX_CHANNELS * MID_RATIO[self.p.family][1])
+        mids_hi = math.log(MAX_CHANNELS * self.p.ratio[1])
         kappa = (math.log(KERNELS[0] ** 2), math.log(KERNELS[-1] ** 2))
         depth = [(1.0, float(self.p.max_first_depth))] + [(1.0, float(self.p.max_depth))] * (self.s - 1)
         return ([(lo, hi)] * (self.offset + self.s) + [(lo, mids_hi)] * self.s + [kappa] * self.s + depth)
@@ -238,10 +246,16 @@ class _Relaxation:
         return x, value, bool(cons.min() >= -1e-6)
 
 
-def relax(problem: Problem) -> list[tuple[float, np.ndarray]]:
-    """Continuous optima from a few starts, best first: (objective, x). Infeasible ones are dropped."""
+def relax(problem: Problem, warm: np.ndarray | None = None) -> list[tuple[float, np.ndarray]]:
+    """Continuous optima from a few starts, best first: (objective, x). Infeasible ones are dropped.
+    ``warm``: a single start instead (a nearby problem's optimum), falling back to the usual starts when it
+    leads nowhere feasible."""
     r = _Relaxation(problem)
     s = problem.stages
+    if warm is not None:
+        x, value, ok = r.solve(np.clip(warm, *np.array(r.bounds()).T))
+        if ok:
+            return [(value, x)]
     starts = []
     for first, rest in ((1, 1), (2, 3), (problem.max_first_depth, 6)):
         for kernel in (3, 5):
@@ -261,6 +275,7 @@ class _Lattice:
     """Integer points z = [stem/8 (not ConvNeXt), widths/8, mids/8, kernel index, depths], one per column."""
 
     FACTORS = (0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4)
+    kernels: tuple[int, ...] = KERNELS
 
     def __init__(self, problem: Problem) -> None:
         self.p = problem
@@ -268,7 +283,7 @@ class _Lattice:
         s, o = self.s, self.offset
         lo = np.ones(self.n, int)
         hi = np.full(self.n, MAX_CHANNELS // CHANNEL_STEP)
-        hi[o + s:o + 2 * s] = int(MAX_CHANNELS * MID_RATIO[problem.family][1]) // CHANNEL_STEP
+        hi[o + s:o + 2 * s] = int(MAX_CHANNELS * problem.ratio[1]) // CHANNEL_STEP
         lo[o + 2 * s:o + 3 * s], hi[o + 2 * s:o + 3 * s] = 0, len(KERNELS) - 1
         hi[o + 3 * s] = problem.max_first_depth
         hi[o + 3 * s + 1:] = problem.max_depth
@@ -360,7 +375,7 @@ class _Lattice:
         chain = np.vstack([stem, u]) if self.has_stem else u
         viol += np.maximum(0.0, -np.diff(chain, axis=0) / chain[1:]).sum(axis=0)
         viol += np.maximum(0.0, -np.diff(v, axis=0) / v[1:]).sum(axis=0)
-        low, high = MID_RATIO[self.p.family]
+        low, high = self.p.ratio
         viol += (np.maximum(0.0, low * u - v) / u + np.maximum(0.0, v - high * u) / u).sum(axis=0)
         return f, viol
 
@@ -395,7 +410,7 @@ class _Lattice:
         largest factor (of a grid) that keeps the design feasible."""
         s, o = self.s, self.offset
         channels = np.exp(x[:o + 2 * s]) / CHANNEL_STEP
-        logs = np.log(np.asarray(KERNELS, float))
+        logs = np.log(np.asarray(self.kernels, float))
         kernel_options = [np.argsort(np.abs(logs - x[j] / 2))[:2] for j in range(o + 2 * s, o + 3 * s)]
         depths = x[o + 3 * s:]
         starts = [np.concatenate([np.maximum(1, rounding(channels)), [k[0] for k in kernel_options],
@@ -421,7 +436,7 @@ class _Lattice:
         while improved:
             improved = False
             for j in range(o + 2 * s, o + 3 * s):
-                for k in range(len(KERNELS)):
+                for k in range(len(self.kernels)):
                     if k != z[j]:
                         kicked = z.copy()
                         kicked[j] = k
@@ -448,7 +463,8 @@ def integer_search(problem: Problem, relaxed: Sequence[np.ndarray], seeds: Seque
         if best is None or (bad, -value) < (best[1], -best[0]):
             best = (value, bad, z)
     if best is None or best[1] > 0:
-        small = lattice.from_design(minimal_design(problem.family, problem.resolution, problem.stages, problem.se))
+        small = lattice.from_design(minimal_design(problem.family, problem.resolution, problem.stages, problem.se,
+                                                   problem.ratio[0]))
         z, value, bad = lattice.search(small)
         if best is None or (bad, -value) < (best[1], -best[0]):
             best = (value, bad, z)
@@ -497,7 +513,7 @@ def _explain(problem: Problem, closest: Design) -> str:
 
 def check_budget_floor(problem: Problem) -> None:
     """Raise InfeasibleError when even the smallest design of the space exceeds the MAC or params budget."""
-    small = minimal_design(problem.family, problem.resolution, problem.stages, problem.se)
+    small = minimal_design(problem.family, problem.resolution, problem.stages, problem.se, problem.ratio[0])
     terms = evaluate(small.family, small.resolution, small.stem, small.widths, small.mids, small.kernels,
                      small.depths, small.se, small.classes)
     b = problem.budget
@@ -520,39 +536,68 @@ LatencyFn = Callable[[Design], float]
 LATENCY_ROUNDS = 10
 
 
-def _solve(problem: Problem, seeds: Sequence[Design]) -> tuple[Design, float]:
-    """Relaxation then integer search: (integer design, relaxed objective)."""
-    relaxed = relax(problem)
-    return integer_search(problem, [x for _, x in relaxed[:1]], seeds), relaxed[0][0] if relaxed else math.nan
+def _solve(
+    problem: Problem, seeds: Sequence[Design], warm: np.ndarray | None = None,
+) -> tuple[Design, float, np.ndarray | None]:
+    """Relaxation then integer search: (integer design, relaxed objective, relaxed optimum x or None)."""
+    relaxed = relax(problem, warm)
+    found = integer_search(problem, [x for _, x in relaxed[:1]], seeds)
+    return (found, relaxed[0][0], relaxed[0][1]) if relaxed else (found, math.nan, None)
 
 
 def _within_latency(
     problem: Problem, seeds: Sequence[Design], latency: LatencyFn, budget_s: float, notes: list[str],
 ) -> tuple[Design, float, float]:
-    """The best design whose latency meets ``budget_s``: the MAC budget is lowered (by the latency ratio,
-    squared on each further miss) until a design fits, then bisected (in log) between the largest fitting
-    and the smallest failing MAC budget. Roofline latency is not proportional to MACs (launch overheads),
-    hence the search. Returns (design, relaxed objective, latency in seconds)."""
+    """The best design whose latency meets ``budget_s``: a one-dimensional root find on the MAC budget.
+
+    Roofline latency is not smooth in the design variables (it is a sum of per-layer maxima), but the latency
+    of the *optimal design* as a function of the MAC budget is close to a power law. Each step solves at a MAC
+    budget, predicts the latency with the analyzer's roofline model, and takes a secant step in log-log space
+    (through the two points nearest the target; slope 1 at first) towards 99 % of the budget, kept inside the
+    bracket of the largest fitting and the smallest failing MAC budget (never closer than 30 % of the bracket
+    to its ends, so it shrinks geometrically even where the latency is not monotone in the budget). It stops
+    when that bracket is within 3 %: three to seven solves. Returns (design, relaxed objective, latency in
+    seconds)."""
     macs, fits, fails = problem.budget.macs, None, None
     best: tuple[Design, float, float] | None = None
-    for attempt in range(LATENCY_ROUNDS):
+    points: list[tuple[float, float]] = []  # (log MAC budget, log latency)
+    target = math.log(budget_s * 0.99)
+    warm = list(seeds)
+    previous: tuple[float, np.ndarray] | None = None  # (MAC budget, relaxed optimum) of the last solve
+    channels = problem.offset + 2 * problem.stages
+    for _ in range(LATENCY_ROUNDS):
         current = replace(problem, budget=replace(problem.budget, macs=macs))
         check_budget_floor(current)
-        found, relaxed_value = _solve(current, seeds)
+        start = None
+        if previous is not None:  # warm start: MACs grow about as the square of the channels
+            start = previous[1].copy()
+            start[:channels] += 0.5 * math.log(macs / previous[0])
+        found, relaxed_value, x = _solve(current, warm, start)
+        if x is not None:
+            previous = (macs, x)
         seconds = latency(found)
         notes.append(f"MAC budget {si(macs)}: latency {seconds * 1e3:.4g} ms")
+        points.append((math.log(macs), math.log(seconds)))
         if seconds <= budget_s:
             if best is None or score_of(problem, found) > score_of(problem, best[0]):
                 best = (found, relaxed_value, seconds)
-            fits = macs
+            fits = macs if fits is None else max(fits, macs)
+            warm = [*seeds, found]  # feasible for any larger MAC budget
         else:
-            fails = macs
+            fails = macs if fails is None else min(fails, macs)
         if fits is not None and (fails is None or fails / fits < 1.03):
             break
-        if fits is None:
-            macs *= min(0.9, budget_s / seconds) ** (2 ** min(attempt, 3))
-        else:
-            macs = math.sqrt(fits * fails)  # type: ignore[operator]
+        near = sorted(points, key=lambda pt: abs(pt[1] - target))[:2]
+        slope = 1.0
+        if len(near) == 2 and abs(near[0][0] - near[1][0]) > 1e-9:
+            slope = min(3.0, max(0.2, (near[0][1] - near[1][1]) / (near[0][0] - near[1][0])))
+        guess = near[0][0] + (target - near[0][1]) / slope
+        if fits is not None and fails is not None:
+            lo, hi = math.log(fits), math.log(fails)
+            guess = min(max(guess, lo + 0.3 * (hi - lo)), hi - 0.3 * (hi - lo))
+        elif fails is not None:
+            guess = min(guess, math.log(fails) - 0.01)
+        macs = math.exp(guess)
     if best is None:
         raise InfeasibleError(f"the latency budget {budget_s * 1e3:.4g} ms cannot be met: the best design within "
                               f"{si(macs)} MACs still takes {seconds * 1e3:.4g} ms")
@@ -564,6 +609,14 @@ def score_of(problem: Problem, candidate: Design) -> float:
     return float(figures(problem, evaluate(candidate.family, candidate.resolution, candidate.stem, candidate.widths,
                                            candidate.mids, candidate.kernels, candidate.depths, candidate.se,
                                            candidate.classes), list(candidate.depths)).objective)
+
+
+def single_blas_thread() -> AbstractContextManager[object]:
+    """BLAS/OpenMP limited to one thread: SLSQP's small dense solves are slower threaded, and several times
+    slower on a loaded machine (benchmarks/bench_design.py measures the ratio)."""
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    return threadpool_limits(limits=1)
 
 
 def design(
@@ -583,13 +636,15 @@ def design(
     check_budget_floor(problem)
     notes: list[str] = []
     latency_s = None
-    if latency is None:
-        best, relaxed_value = _solve(problem, seeds)
-    else:
-        best, relaxed_value, latency_s = _within_latency(problem, seeds, latency[0], latency[1], notes)
+    with single_blas_thread():
+        if latency is None:
+            best, relaxed_value, _ = _solve(problem, seeds)
+        else:
+            best, relaxed_value, latency_s = _within_latency(problem, seeds, latency[0], latency[1], notes)
     spec = design_spec(best)
-    analysis = analyze(spec)
-    graph_score = score_graph(load_graph(spec), problem.alphas, problem.beta)
+    graph = load_graph(spec)
+    analysis = analyze_graph(graph)
+    graph_score = score_graph(graph, problem.alphas, problem.beta)
     b = problem.budget
     if not (analysis.totals.macs <= b.macs and (b.params is None or analysis.totals.params <= b.params)
             and graph_score.rho <= b.rho):  # the closed forms are exact (tests/test_design.py): a regression guard

@@ -34,7 +34,9 @@ CLASSES = 1000
 CHANNEL_STEP = 8  # hardware-friendly channel multiple
 
 # mids / widths, per family: bottleneck ratio (ResNet: 1/4), expansion (MobileNetV2: 6), MLP ratio (ConvNeXt: 4)
-MID_RATIO: dict[str, tuple[float, float]] = {"resnet": (0.125, 1.0), "mbconv": (1.0, 6.0), "convnext": (1.0, 6.0)}
+# MBConv: 4 .. 6 by default, not 1 .. 6: the entropy drives an unbounded ratio to its floor (docs/designer.md,
+# "Why MBConv collapses to ratio 1"); --mid-ratio overrides.
+MID_RATIO: dict[str, tuple[float, float]] = {"resnet": (0.125, 1.0), "mbconv": (4.0, 6.0), "convnext": (1.0, 6.0)}
 
 
 @dataclass(frozen=True)
@@ -356,9 +358,10 @@ def spec_yaml(design: Design, comment: str = "") -> str:
     return "\n".join(lines) + "\n" + body
 
 
-def minimal_design(family: str, resolution: int, stages: int, se: bool = False) -> Design:
-    """The cheapest design of a space: every stage one block of the fewest channels, 3x3 kernels."""
-    low = MID_RATIO[family][0]
+def minimal_design(family: str, resolution: int, stages: int, se: bool = False, low: float | None = None) -> Design:
+    """The cheapest design of a space: every stage one block of the fewest channels, 3x3 kernels (``low``:
+    the smallest m/c ratio, default the family's)."""
+    low = MID_RATIO[family][0] if low is None else low
     c = CHANNEL_STEP
     m = max(CHANNEL_STEP, math.ceil(low * c / CHANNEL_STEP) * CHANNEL_STEP)
     return Design(family, resolution, c, (c,) * stages, (m,) * stages, (3,) * stages, (1,) * stages, se)

@@ -10,27 +10,30 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import networkx as nx
 from pydantic import ValidationError
 
 from ..errors import SpecError
-from ..ops import REGISTRY, Attrs, OpCost, OpError, Shape, get_op
+from ..ops import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op
 from ..spec.expressions import ExpressionError, expression_names, resolve
 from ..spec.loader import validation_error
 from ..spec.schema import BlockDef, NodeSpec, Spec
+from ..vocab import Dtype
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
-@dataclass(frozen=True)
-class TensorRef:
+class TensorRef(NamedTuple):
     """Output ``index`` of the layer at ``node`` (or a graph input when ``node`` starts with 'input:')."""
 
     node: str
     index: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Layer:
     """One op instance of the expanded graph."""
 
@@ -44,25 +47,70 @@ class Layer:
 
 @dataclass
 class Graph:
-    """The expanded network: layers in topological order, plus the networkx DAG over them."""
+    """The expanded network: layers in topological order (their order is a topological order of the DAG)."""
 
     name: str
     spec: Spec
     batch: int
-    dtype: str
+    dtype: Dtype
     inputs: dict[str, Shape]
     layers: list[Layer]
     outputs: list[TensorRef]
-    dag: nx.DiGraph = field(repr=False)
 
     def shape(self, ref: TensorRef) -> Shape:
         """The shape of a tensor."""
         if ref.node.startswith("input:"):
             return self.inputs[ref.node[len("input:"):]]
-        return self._by_path[ref.node].cost.outputs[ref.index]
+        return self.by_path[ref.node].cost.outputs[ref.index]
 
-    def __post_init__(self) -> None:
-        self._by_path = {layer.path: layer for layer in self.layers}
+    @cached_property
+    def by_path(self) -> dict[str, Layer]:
+        """Layers by path."""
+        return {layer.path: layer for layer in self.layers}
+
+    @cached_property
+    def dag(self) -> nx.DiGraph:
+        """The networkx DAG over graph inputs (``input:NAME``) and layer paths, built on first use."""
+        import networkx as nx
+
+        dag = nx.DiGraph()
+        dag.add_nodes_from((f"input:{name}" for name in self.inputs), op="input")
+        for layer in self.layers:
+            dag.add_node(layer.path, op=layer.op)
+            dag.add_edges_from((ref.node, layer.path) for ref in layer.inputs)
+        return dag
+
+    def with_batch(self, batch: int) -> Graph:
+        """The same network at another batch size, without expanding the spec again: every layer's shapes and
+        costs are recomputed in order from its (already validated) attributes. Equal to building at ``batch``
+        (the expansion does not depend on the batch size)."""
+        if batch == self.batch:
+            return self
+        inputs = {name: (batch, *shape[1:]) for name, shape in self.inputs.items()}
+        shapes: dict[TensorRef, Shape] = {TensorRef(f"input:{name}"): shape for name, shape in inputs.items()}
+        layers = []
+        costs = _CostCache()
+        for layer in self.layers:
+            input_shapes = tuple(shapes[ref] for ref in layer.inputs)
+            cost = costs.cost(get_op(layer.op), input_shapes, layer.attrs)
+            layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost))
+            shapes.update((TensorRef(layer.path, k), out) for k, out in enumerate(cost.outputs))
+        return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs))
+
+
+class _CostCache:
+    """Costs of the op instances of one expansion, computed once per distinct (op, input shapes, attributes):
+    the ops are pure functions of those, and repeated blocks repeat them."""
+
+    def __init__(self) -> None:
+        self.costs: dict[tuple[str, tuple[Shape, ...], int], OpCost] = {}
+
+    def cost(self, op: OpDef, shapes: tuple[Shape, ...], attrs: Attrs) -> OpCost:
+        key = (op.name, shapes, id(attrs))
+        cost = self.costs.get(key)
+        if cost is None:
+            cost = self.costs[key] = op.fn(shapes, attrs)
+        return cost
 
 
 @dataclass
@@ -79,6 +127,8 @@ class _Builder:
         self.file = file
         self.layers: list[Layer] = []
         self.shapes: dict[TensorRef, Shape] = {}
+        self.attrs: dict[tuple[str, Any], Attrs] = {}  # validated attributes by (op, resolved values)
+        self.costs = _CostCache()
 
     # -- errors -------------------------------------------------------------------------------------
     def error(self, message: str, path: str, field: str | None = None) -> SpecError:
@@ -106,26 +156,30 @@ class _Builder:
         """Expand a node list; returns the names defined in it and the last node's value."""
         scope = dict(bound)
         last = _Value([first_input])
+        suffixes: dict[str, int] = {}  # per auto-name base, the suffix to try first (the scope only grows)
         for index, node in enumerate(nodes):
-            name = node.name or self.auto_name(node, scope)
+            name = node.name or self.auto_name(node, scope, suffixes)
             path = f"{prefix}.{name}" if prefix else name
             if name in scope:
                 raise self.error(f"name {name!r} is already used in this scope", path, "name")
-            not_yet = [later.name for later in nodes[index:] if later.name]
-            last = self.repeat(node, env, path, self.input_refs(node, scope, last, not_yet, path))
+            last = self.repeat(node, env, path, self.input_refs(node, scope, last, _Later(nodes, index), path))
             scope[name] = last
         return scope, last
 
     @staticmethod
-    def auto_name(node: NodeSpec, scope: Mapping[str, _Value]) -> str:
+    def auto_name(node: NodeSpec, scope: Mapping[str, _Value], suffixes: dict[str, int]) -> str:
+        """The node's op (or block) name, else ``name_k`` with the smallest k >= 1 not used in the scope."""
         base = node.op or node.block or "node"
-        name, k = base, 1
-        while name in scope:
-            name, k = f"{base}_{k}", k + 1
-        return name
+        if base not in scope:
+            return base
+        k = suffixes.get(base, 1)
+        while f"{base}_{k}" in scope:
+            k += 1
+        suffixes[base] = k
+        return f"{base}_{k}"
 
     def input_refs(
-        self, node: NodeSpec, scope: Mapping[str, _Value], last: _Value, not_yet: Sequence[str], path: str
+        self, node: NodeSpec, scope: Mapping[str, _Value], last: _Value, not_yet: _Later, path: str
     ) -> list[TensorRef]:
         if node.inputs is None:
             return last.refs[:1]
@@ -134,10 +188,10 @@ class _Builder:
             raise self.error("'inputs' is empty", path, "inputs")
         return [self.lookup(text, scope, not_yet, path) for text in names]
 
-    def lookup(self, text: str, scope: Mapping[str, _Value], not_yet: Sequence[str], path: str) -> TensorRef:
+    def lookup(self, text: str, scope: Mapping[str, _Value], not_yet: _Later | None, path: str) -> TensorRef:
         name, _, which = text.partition(":")
         if name not in scope:
-            if name in not_yet:
+            if not_yet is not None and name in not_yet.names():
                 raise self.error(
                     f"input {text!r} refers to this node or a later one: the graph must be acyclic, so a node "
                     "may only take inputs from nodes defined before it", path, "inputs")
@@ -206,18 +260,21 @@ class _Builder:
         except OpError as exc:
             raise self.error(exc.message, path, "op") from None
         values = self.resolve_fields({**self.spec.defaults.get(op.name, {}), **raw}, env, path)
-        try:
-            attrs = op.attrs.model_validate(values)
-        except ValidationError as exc:
-            err = validation_error(exc, self.file)
-            raise self.error(self.explain(err.message, err.field, values, op.attrs), path, err.field) from None
+        key = (op.name, _frozen(values))
+        attrs = self.attrs.get(key)
+        if attrs is None:
+            try:
+                attrs = self.attrs[key] = op.attrs.model_validate(values)
+            except ValidationError as exc:
+                err = validation_error(exc, self.file)
+                raise self.error(self.explain(err.message, err.field, values, op.attrs), path, err.field) from None
         lo, hi = op.min_inputs, op.max_inputs
         if len(refs) < lo or (hi is not None and len(refs) > hi):
             want = str(lo) if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}"
             raise self.error(f"op {op.name!r} takes {want} input(s), got {len(refs)}", path, "inputs")
         shapes = tuple(self.shapes[ref] for ref in refs)
         try:
-            cost = op.fn(shapes, attrs)
+            cost = self.costs.cost(op, shapes, attrs)
         except OpError as exc:
             shown = ", ".join(str(list(s)) for s in shapes)
             raise self.error(f"{exc.message} (input shapes: {shown})", path, exc.field) from None
@@ -259,7 +316,7 @@ class _Builder:
         missing = [out for out in block.outputs if out.partition(":")[0] not in scope]
         if missing:
             raise self.error(f"block {name!r} lists outputs {missing} that it does not define", path, "outputs")
-        return _Value([self.lookup(out, scope, (), path) for out in block.outputs], list(block.outputs))
+        return _Value([self.lookup(out, scope, None, path) for out in block.outputs], list(block.outputs))
 
     def block_env(self, name: str, block: BlockDef, args: dict[str, Any], path: str) -> dict[str, Any]:
         unknown = [arg for arg in args if arg not in block.params]
@@ -294,9 +351,8 @@ class _Builder:
             self.shapes[TensorRef(f"input:{name}")] = shape
         scope, last = self.body(self.spec.nodes, self.globals, "", bound, TensorRef(f"input:{next(iter(inputs))}"))
         outputs = last.refs[:1] if self.spec.outputs is None else \
-            [self.lookup(out, scope, (), "outputs") for out in self.spec.outputs]
-        return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs,
-                     _dag(inputs, self.layers))
+            [self.lookup(out, scope, None, "outputs") for out in self.spec.outputs]
+        return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs)
 
 
 def uses_repeat_index(condition: bool | str | None) -> bool:
@@ -304,13 +360,26 @@ def uses_repeat_index(condition: bool | str | None) -> bool:
     return isinstance(condition, str) and "i" in expression_names(condition)
 
 
-def _dag(inputs: Mapping[str, Shape], layers: Sequence[Layer]) -> nx.DiGraph:
-    dag = nx.DiGraph()
-    dag.add_nodes_from((f"input:{name}" for name in inputs), op="input")
-    for layer in layers:
-        dag.add_node(layer.path, op=layer.op)
-        dag.add_edges_from((ref.node, layer.path) for ref in layer.inputs)
-    return dag
+@dataclass(frozen=True)
+class _Later:
+    """The nodes from ``index`` on of a node list: named only when an input lookup fails (for its message), so
+    the list is not built for every node."""
+
+    nodes: Sequence[NodeSpec]
+    index: int
+
+    def names(self) -> list[str]:
+        return [later.name for later in self.nodes[self.index:] if later.name]
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key for resolved attribute values; types kept apart (``1``, ``1.0`` and ``True`` validate
+    differently)."""
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    return (type(value).__name__, value)
 
 
 def build_graph(
@@ -318,7 +387,4 @@ def build_graph(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> Graph:
     """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's."""
-    graph = _Builder(spec, file).build(batch or spec.batch, input_shapes)
-    if not nx.is_directed_acyclic_graph(graph.dag):  # guaranteed by construction; checked for safety
-        raise SpecError("the expanded graph has a cycle", file=file)
-    return graph
+    return _Builder(spec, file).build(batch or spec.batch, input_shapes)

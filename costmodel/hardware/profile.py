@@ -19,23 +19,16 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
-Unit = Literal["vector", "matrix"]
-Kind = Literal["gpu", "cpu", "npu", "tpu"]
-# Keys of ``efficiency.per_op``: the op classes, plus "conv", a refinement of "gemm" for dense and grouped
-# convolutions (patch embeddings included) that falls back to the "gemm" entry when absent (EFFICIENCY_PARENT).
-OpClassName = Literal[
-    "gemm", "conv", "depthwise", "attention", "norm", "elementwise", "reduction", "data_movement"
-]
-EFFICIENCY_PARENT: dict[str, str] = {"conv": "gemm"}
+from ..errors import HardwareError
+from ..vocab import DeviceKind, Dtype, EfficiencyClass, Fusion, Unit
 
-DTYPES: tuple[str, ...] = get_args(Dtype)
-UNITS: tuple[str, ...] = get_args(Unit)
+DTYPES: tuple[str, ...] = Dtype.values()
+UNITS: tuple[str, ...] = Unit.values()
 
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -51,10 +44,6 @@ ENV_VAR = "COSTMODEL_HW_PATH"
 DEFAULT_COMPUTE_EFFICIENCY = 0.75
 HBM_MEMORY_EFFICIENCY = 0.85
 OTHER_MEMORY_EFFICIENCY = 0.80
-
-
-class HardwareError(ValueError):
-    """A hardware profile could not be found, parsed or validated, or lacks a requested figure."""
 
 
 class _Model(BaseModel):
@@ -109,7 +98,7 @@ class Efficiency(_Model):
 
     compute: Fraction = DEFAULT_COMPUTE_EFFICIENCY
     memory: Fraction | None = None
-    per_op: dict[OpClassName, OpEfficiency] = Field(default_factory=dict)
+    per_op: dict[EfficiencyClass, OpEfficiency] = Field(default_factory=dict)
 
 
 class FittedParameter(_Model):
@@ -133,8 +122,8 @@ class Calibration(_Model):
     date: str = Field(min_length=1, description="ISO date of the fit")
     base_profile: str = Field(min_length=1, description="key of the profile the factors were fitted on")
     applied_to: str | None = Field(default=None, description="key of the profile whose peaks carry the factors")
-    dtype: str
-    fusion: str
+    dtype: Dtype
+    fusion: Fusion
     prior_weight: float = Field(ge=0)
     residual_rms: float = Field(ge=0, description="RMS of log(predicted / measured latency) over the models")
     parameters: dict[str, FittedParameter]
@@ -145,7 +134,7 @@ class HardwareProfile(_Model):
 
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
-    kind: Kind
+    kind: DeviceKind
     description: str = ""
     peak: Peak
     memory: Memory
@@ -214,16 +203,44 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return f"invalid hardware profile {path}:\n  " + "\n  ".join(lines)
 
 
-def load_profile_file(path: str | Path) -> HardwareProfile:
-    """Parse and validate one profile YAML file; any problem is a :class:`HardwareError`."""
-    path = Path(path)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Profiles loaded in this process, by file and its modification stamp: each file is validated once.
+_LOADED: dict[tuple[Path, int, int], HardwareProfile] = {}
+
+
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    stat = path.stat()
+    return path.resolve(), stat.st_mtime_ns, stat.st_size
+
+
+def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as stream:  # a stream, so YAML error marks carry the file name
-            data = yaml.safe_load(stream)
+            return yaml.load(stream, Loader=_LOADER)  # noqa: S506 - a safe loader (C version when available)
     except OSError as e:
         raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise HardwareError(f"malformed YAML in hardware profile {path}: {e}") from None
+
+
+def load_profile_file(path: str | Path) -> HardwareProfile:
+    """Parse and validate one profile YAML file (once per process while the file is unchanged); any problem is a
+    :class:`HardwareError`. The profile returned is shared: copy it (``model_copy``) to change it."""
+    path = Path(path)
+    try:
+        stamp = _stamp(path)
+    except OSError as e:
+        raise HardwareError(f"cannot read hardware profile {path}: {e.strerror or e}") from None
+    cached = _LOADED.get(stamp)
+    if cached is not None and cached.key == path.stem:
+        return cached
+    profile = _validate_file(path)
+    _LOADED[stamp] = profile
+    return profile
+
+
+def _validate_file(path: Path) -> HardwareProfile:
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise HardwareError(f"hardware profile {path}: expected a mapping at top level, got {type(data).__name__}")
     try:
@@ -248,13 +265,37 @@ def _profile_files() -> list[Path]:
     return files
 
 
-def _index() -> dict[str, tuple[str, Path, HardwareProfile]]:
-    """Lookup key -> (display name, file, profile); file stem, name and aliases. First folder wins."""
-    index: dict[str, tuple[str, Path, HardwareProfile]] = {}
-    for path in _profile_files():
-        profile = load_profile_file(path)
-        for label in (path.stem, profile.name, *profile.aliases):
-            index.setdefault(_key(label), (label, path, profile))
+_INDEXES: dict[tuple[tuple[Path, int, int], ...], dict[str, tuple[str, Path]]] = {}
+
+
+def _labels(path: Path) -> list[str]:
+    """A profile file's stem, name and aliases, read from its YAML without validating it (a file that does not
+    hold them gives its stem only; loading it says what is wrong)."""
+    try:
+        data = _read_yaml(path)
+    except HardwareError:
+        return [path.stem]
+    if not isinstance(data, dict):
+        return [path.stem]
+    name, aliases = data.get("name"), data.get("aliases")
+    labels = [path.stem, *([name] if isinstance(name, str) else [])]
+    if isinstance(aliases, list):
+        labels += [a for a in aliases if isinstance(a, str)]
+    return labels
+
+
+def _index() -> dict[str, tuple[str, Path]]:
+    """Lookup key -> (display name, file) for file stems, names and aliases; the first folder wins. Built once
+    per process for the same files (no profile is validated to build it)."""
+    files = _profile_files()
+    stamps = tuple(_stamp(path) for path in files)
+    index = _INDEXES.get(stamps)
+    if index is None:
+        index = {}
+        for path in files:
+            for label in _labels(path):
+                index.setdefault(_key(label), (label, path))
+        _INDEXES[stamps] = index
     return index
 
 
@@ -272,8 +313,8 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     index = _index()
     hit = index.get(_key(name_or_path))
     if hit is not None:
-        return hit[2]
-    known = sorted({path.stem for _, path, _ in index.values()})
+        return load_profile_file(hit[1])
+    known = sorted({path.stem for _, path in index.values()})
     close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
     hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
     raise HardwareError(
@@ -317,15 +358,15 @@ def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
     return peak_tflops(profile, dtype, unit) * 1e12 / (profile.memory.bandwidth_gbs * 1e9)
 
 
-def efficiency_for(profile: HardwareProfile, op_class: str) -> tuple[float, float]:
+def efficiency_for(profile: HardwareProfile, op_class: EfficiencyClass | str) -> tuple[float, float]:
     """(compute, memory) efficiency for an op class (or "conv"), after applying any per-op override.
 
     Each factor comes from ``per_op[op_class]``, else ``per_op`` of its parent ("conv" -> "gemm"), else the
     profile-wide factor.
     """
     eff = profile.efficiency
-    keys = [key for key in (op_class, EFFICIENCY_PARENT.get(op_class)) if key]
-    chain = [eff.per_op.get(key) for key in keys]  # type: ignore[call-overload]
+    key = EfficiencyClass(op_class)
+    chain = [eff.per_op.get(k) for k in (key, key.parent) if k is not None]
     compute = next((o.compute for o in chain if o and o.compute is not None), eff.compute)
     memory = next((o.memory for o in chain if o and o.memory is not None), eff.memory)
     assert memory is not None  # filled by HardwareProfile validation

@@ -12,10 +12,10 @@ from .model import (
     ModelLatency,
     OpLatency,
     aggregate_ops,
+    batch_sweep,
     estimate,
     estimate_spec,
     summarize,
-    sweep,
 )
 from .roofline import (
     Roofline,
@@ -40,6 +40,7 @@ __all__ = [
     "Roofline",
     "Unit",
     "aggregate_ops",
+    "batch_sweep",
     "check_dtype",
     "efficiency_class",
     "estimate",
@@ -49,7 +50,6 @@ __all__ = [
     "kernel_traffic",
     "kernel_roofline",
     "summarize",
-    "sweep",
     "unit_for",
     "usable_cache_bytes",
 ]

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 from ..graph import Graph, Layer, TensorRef
 from ..ops.base import numel
+from ..vocab import Fusion, OpClass
 
-FUSION_MODES = ("none", "epilogue", "block")
-EPILOGUE_CLASSES = frozenset({"norm", "elementwise"})
+FUSION_MODES: tuple[str, ...] = Fusion.values()
+EPILOGUE_CLASSES = frozenset({OpClass.NORM, OpClass.ELEMENTWISE})  # fold into the kernel before them
 
 
 @dataclass(frozen=True)
@@ -77,22 +78,22 @@ def _parent(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def group_layers(graph: Graph, mode: str) -> list[list[Layer]]:
+def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
     """Kernels as lists of (non-view) layers, in execution order; each kernel is a contiguous run."""
     if mode not in FUSION_MODES:
         raise ValueError(f"unknown fusion mode {mode!r}; choose one of {', '.join(FUSION_MODES)}")
     flow = _Dataflow(graph)
     ops = [layer for layer in graph.layers if not layer.cost.is_view]
-    if mode == "none":
+    if mode == Fusion.NONE:
         return [[layer] for layer in ops]
     kernels: list[list[Layer]] = []
     for layer in ops:
         last = {member.path for member in kernels[-1]} if kernels else set()
-        if layer.cost.op_class.value in EPILOGUE_CLASSES and any(flow.root(r)[0] in last for r in layer.inputs):
+        if layer.cost.op_class in EPILOGUE_CLASSES and any(flow.root(r)[0] in last for r in layer.inputs):
             kernels[-1].append(layer)
         else:
             kernels.append([layer])
-    if mode == "epilogue":
+    if mode == Fusion.EPILOGUE:
         return kernels
     merged: list[list[Layer]] = []
     previous_block: str | None = None

@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..analysis.metrics import group_by_prefix, path_prefix
-from ..api import load_graph
-from ..dtypes import BYTES_PER_ELEMENT
-from ..graph import Graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, efficiency_for, load_profile
 from ..spec import Spec
+from ..vocab import BYTES_PER_ELEMENT, Fusion
 from .fusion import FUSION_MODES, group_layers, kernel_traffic
 from .roofline import (
     bandwidth,
@@ -27,7 +26,7 @@ from .roofline import (
     usable_cache_bytes,
 )
 
-DEFAULT_FUSION = "none"  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
+DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
 
 
@@ -238,15 +237,15 @@ def estimate_spec(
     return estimate(graph, profile, dtype=dtype, fusion=fusion)
 
 
-def sweep(
-    spec: str | Path | Spec, profile: HardwareProfile, batches: Sequence[int], *, dtype: str | None = None,
-    fusion: str = DEFAULT_FUSION, key: str | None = None, input_shapes: Mapping[str, Sequence[int]] | None = None,
+def batch_sweep(
+    graph: Graph, profile: HardwareProfile, batches: Sequence[int], *, dtype: str | None = None,
+    fusion: str = DEFAULT_FUSION, key: str | None = None,
 ) -> list[ModelLatency]:
-    """Model summaries of one network at several batch sizes: the throughput curve."""
+    """Model summaries of one network at several batch sizes: the throughput curve. The spec is expanded once
+    (``graph``); each batch size re-shapes it (:meth:`Graph.with_batch`)."""
     key = key or profile.key
-    return [estimate(load_graph(spec, batch=b, input_shapes=input_shapes), profile, dtype=dtype, fusion=fusion,
-                     key=key).summary for b in batches]
+    return [estimate(graph.with_batch(b), profile, dtype=dtype, fusion=fusion, key=key).summary for b in batches]
 
 
 __all__ = ["DEFAULT_FUSION", "FUSION_MODES", "KernelLatency", "LatencyResult", "ModelLatency", "OpLatency",
-           "aggregate_ops", "estimate", "estimate_spec", "summarize", "sweep"]
+           "aggregate_ops", "batch_sweep", "estimate", "estimate_spec", "summarize"]

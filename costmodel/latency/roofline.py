@@ -10,12 +10,8 @@ from dataclasses import dataclass
 
 from ..hardware import HardwareError, HardwareProfile
 from ..ops.base import get_op
-
-MATRIX_CLASSES = frozenset({"gemm", "attention"})  # dense/grouped conv, linear, matmul, attention matmuls
-VECTOR_CLASSES = frozenset({"depthwise", "norm", "elementwise", "reduction", "data_movement"})
-
-# Ops of class "gemm" whose efficiency is looked up as "conv" (profile per_op key; falls back to "gemm").
-CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose2d", "patch_embed"})
+from ..vocab import EfficiencyClass, OpClass
+from ..vocab import Unit as UnitName
 
 MIB = 1024 * 1024  # cache sizes in profiles are binary megabytes (an "L2 of 6 MB" is 6144 KB)
 USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors handed from kernel to kernel
@@ -48,7 +44,7 @@ def check_dtype(profile: HardwareProfile, dtype: str) -> None:
         raise HardwareError(f"{profile.name} has no {dtype} peak (its profile lists: {', '.join(have) or 'none'})")
 
 
-def unit_for(profile: HardwareProfile, op_class: str, dtype: str) -> Unit:
+def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> Unit:
     """The unit an op class runs on for ``dtype``.
 
     GEMM-like classes (gemm, attention): the matrix unit if the profile lists ``dtype`` there, else the
@@ -58,7 +54,7 @@ def unit_for(profile: HardwareProfile, op_class: str, dtype: str) -> Unit:
     """
     check_dtype(profile, dtype)
     matrix, vector = profile.peak.matrix, profile.peak.vector
-    if op_class in MATRIX_CLASSES:
+    if OpClass(op_class).unit is UnitName.MATRIX:
         order = [("matrix", dtype), ("vector", dtype)]
     else:
         order = [("vector", dtype), ("vector", "fp32"), ("matrix", dtype)]
@@ -69,12 +65,11 @@ def unit_for(profile: HardwareProfile, op_class: str, dtype: str) -> Unit:
     raise HardwareError(f"{profile.name} has no peak usable for {op_class} ops in {dtype}")  # pragma: no cover
 
 
-def efficiency_class(op: str, op_class: str) -> str:
+def efficiency_class(op: str, op_class: OpClass | str) -> EfficiencyClass:
     """The key an op's efficiency factors are looked up under: "conv" for a convolution of class "gemm"
-    (dense and grouped convs, patch embeddings), else its op class. ``op`` is a registered op name or alias."""
-    if op_class == "gemm" and get_op(op).name in CONV_OPS:
-        return "conv"
-    return op_class
+    (dense and grouped convs, patch embeddings), else its op class. ``op`` is a registered op name or alias;
+    the registry says which ops are convolutions (:class:`~costmodel.ops.OpDef`)."""
+    return get_op(op).efficiency_class(OpClass(op_class))
 
 
 def fastest_peak(profile: HardwareProfile, dtype: str) -> float:

@@ -63,7 +63,7 @@ class SdpaAttrs(Attrs):
     scale: bool = True
 
 
-@register("scaled_dot_product_attention", SdpaAttrs, inputs=(3, 4), aliases=("sdpa",))
+@register("scaled_dot_product_attention", SdpaAttrs, inputs=(3, 4), aliases=("sdpa",), torch_counted=True)
 def scaled_dot_product_attention(inputs: Sequence[Shape], a: SdpaAttrs) -> OpCost:
     """softmax(q @ k^T * scale [+ mask]) @ v over q [N, H, Lq, d], k [N, H, Lk, d], v [N, H, Lk, dv]."""
     q, k, v, *mask = inputs
@@ -118,7 +118,7 @@ class AttentionAttrs(Attrs):
     rel_pos_bias: bool = False
 
 
-@register("attention", AttentionAttrs, aliases=("mhsa", "multi_head_attention"))
+@register("attention", AttentionAttrs, aliases=("mhsa", "multi_head_attention"), torch_counted=True)
 def attention(inputs: Sequence[Shape], a: AttentionAttrs) -> OpCost:
     """Multi-head self-attention (qkv, attention, proj) on [N, L, D], or on Swin windows of [N, H, W, C]."""
     (x,) = inputs

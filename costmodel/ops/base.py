@@ -12,25 +12,13 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ..vocab import EfficiencyClass, OpClass
+
 Shape = tuple[int, ...]
-
-
-class OpClass(str, Enum):
-    """Which hardware unit an op runs on and how the latency model treats it."""
-
-    GEMM = "gemm"  # dense/grouped conv, linear, matmul: tensor/matrix units where the dtype allows
-    DEPTHWISE = "depthwise"  # depthwise (and other degenerate, tiny-group) convs: vector units
-    ATTENTION = "attention"  # fused attention (its matmuls run on tensor units)
-    NORM = "norm"  # batch/layer/group/RMS norm
-    ELEMENTWISE = "elementwise"  # activations, add, mul, scale
-    REDUCTION = "reduction"  # pooling, softmax, mean
-    DATA_MOVEMENT = "data_movement"  # concat, permute copies, pad, upsample (nearest)
-    VIEW = "view"  # reshape, flatten, slice, identity, dropout: no kernel, no traffic
 
 
 class OpError(ValueError):
@@ -68,9 +56,10 @@ class OpCost:
 
 
 class Attrs(BaseModel):
-    """Base for op attribute models: unknown fields are errors."""
+    """Base for op attribute models: unknown fields are errors. Validators are built on first use (most runs use
+    a few of the ops), so importing the registry stays cheap."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoAttrs(Attrs):
@@ -82,7 +71,15 @@ A = TypeVar("A", bound=Attrs)
 
 @dataclass(frozen=True)
 class OpDef(Generic[A]):
-    """A registered op: its name, attribute model, cost function and input arity."""
+    """A registered op: its name, attribute model, cost function, input arity, and the facts other layers need.
+
+    - ``conv``: a convolution (dense, grouped, transposed, patch embedding): its instances of class gemm are
+      priced under the profile's ``conv`` efficiency (:meth:`efficiency_class`).
+    - ``conv_rank``: the spatial rank (1-3) of a plain forward convolution (``nn.ConvNd``); None otherwise.
+    - ``torch_counted``: PyTorch's ``FlopCounterMode`` counts its multiply-adds (2 FLOPs each), so our MACs over
+      such layers equal its total / 2.
+    - ``global_pool``: it can pool the spatial dimensions away (global and adaptive pooling, mean over axes).
+    """
 
     name: str
     attrs: type[A]
@@ -91,6 +88,19 @@ class OpDef(Generic[A]):
     max_inputs: int | None = 1  # None: any number
     doc: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    conv: bool = False
+    conv_rank: int | None = None
+    torch_counted: bool = False
+    global_pool: bool = False
+
+    def efficiency_class(self, op_class: OpClass) -> EfficiencyClass:
+        """The key an instance's efficiency factors are looked up under: ``conv`` for a convolution of class
+        gemm, else its op class (views have none: they launch nothing)."""
+        if op_class is OpClass.VIEW:
+            raise ValueError(f"{self.name}: a view launches no kernel and has no efficiency class")
+        if self.conv and op_class is OpClass.GEMM:
+            return EfficiencyClass.CONV
+        return EfficiencyClass(op_class.value)
 
 
 REGISTRY: dict[str, OpDef] = {}
@@ -102,15 +112,22 @@ def register(
     *,
     inputs: int | tuple[int, int | None] = 1,
     aliases: Sequence[str] = (),
+    conv: bool = False,
+    conv_rank: int | None = None,
+    torch_counted: bool = False,
+    global_pool: bool = False,
 ) -> Callable[[Callable[[Sequence[Shape], A], OpCost]], Callable[[Sequence[Shape], A], OpCost]]:
     """Register ``fn(input_shapes, attrs) -> OpCost`` under ``name`` (and ``aliases``).
 
-    ``inputs`` is the exact number of inputs, or ``(min, max)`` with ``max=None`` for any number.
+    ``inputs`` is the exact number of inputs, or ``(min, max)`` with ``max=None`` for any number; the other
+    keywords are the op's facts (see :class:`OpDef`).
     """
     lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
 
     def deco(fn: Callable[[Sequence[Shape], A], OpCost]) -> Callable[[Sequence[Shape], A], OpCost]:
-        op = OpDef(name, attrs, fn, lo, hi, (fn.__doc__ or "").strip().split("\n")[0], tuple(aliases))
+        op = OpDef(name, attrs, fn, lo, hi, (fn.__doc__ or "").strip().split("\n")[0], tuple(aliases),
+                   conv=conv or conv_rank is not None, conv_rank=conv_rank, torch_counted=torch_counted,
+                   global_pool=global_pool)
         for key in (name, *aliases):
             if key in REGISTRY:
                 raise RuntimeError(f"op {key!r} registered twice")

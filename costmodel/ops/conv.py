@@ -83,25 +83,25 @@ def _conv(inputs: Sequence[Shape], a: ConvAttrs, dims: int) -> OpCost:
     )
 
 
-@register("conv1d", ConvAttrs)
+@register("conv1d", ConvAttrs, conv_rank=1, torch_counted=True)
 def conv1d(inputs: Sequence[Shape], a: ConvAttrs) -> OpCost:
     """1-d convolution over [N, C, L]."""
     return _conv(inputs, a, 1)
 
 
-@register("conv2d", ConvAttrs, aliases=("conv",))
+@register("conv2d", ConvAttrs, aliases=("conv",), conv_rank=2, torch_counted=True)
 def conv2d(inputs: Sequence[Shape], a: ConvAttrs) -> OpCost:
     """2-d convolution over [N, C, H, W]; groups=C is depthwise."""
     return _conv(inputs, a, 2)
 
 
-@register("conv3d", ConvAttrs)
+@register("conv3d", ConvAttrs, conv_rank=3, torch_counted=True)
 def conv3d(inputs: Sequence[Shape], a: ConvAttrs) -> OpCost:
     """3-d convolution over [N, C, D, H, W]."""
     return _conv(inputs, a, 3)
 
 
-@register("conv_transpose2d", ConvTransposeAttrs, aliases=("deconv2d",))
+@register("conv_transpose2d", ConvTransposeAttrs, aliases=("deconv2d",), conv=True, torch_counted=True)
 def conv_transpose2d(inputs: Sequence[Shape], a: ConvTransposeAttrs) -> OpCost:
     """Transposed 2-d convolution over [N, C, H, W] (PyTorch's ConvTranspose2d)."""
     (x,) = inputs

@@ -38,7 +38,7 @@ class LearnedBiasAttrs(Attrs):
     shape: list[PositiveInt]
 
 
-@register("patch_embed", PatchEmbedAttrs)
+@register("patch_embed", PatchEmbedAttrs, conv=True, torch_counted=True)
 def patch_embed(inputs: Sequence[Shape], a: PatchEmbedAttrs) -> OpCost:
     """Patchify [N, C, H, W] with a conv of kernel = stride = patch; tokens [N, L, out], nhwc or nchw out."""
     try:

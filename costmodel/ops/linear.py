@@ -14,7 +14,7 @@ class LinearAttrs(Attrs):
     bias: bool = True
 
 
-@register("linear", LinearAttrs)
+@register("linear", LinearAttrs, torch_counted=True)
 def linear(inputs: Sequence[Shape], a: LinearAttrs) -> OpCost:
     """x @ W.T (+ b) over the last axis of [..., in] -> [..., out]; MACs = rows * in * out."""
     (x,) = inputs
@@ -33,7 +33,7 @@ def linear(inputs: Sequence[Shape], a: LinearAttrs) -> OpCost:
     )
 
 
-@register("matmul", NoAttrs, inputs=2, aliases=("bmm",))
+@register("matmul", NoAttrs, inputs=2, aliases=("bmm",), torch_counted=True)
 def matmul(inputs: Sequence[Shape], a: NoAttrs) -> OpCost:
     """[..., M, K] @ [..., K, N] -> [..., M, N], leading dims broadcast; MACs = batch * M * K * N."""
     x, y = inputs

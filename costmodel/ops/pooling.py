@@ -117,13 +117,13 @@ def _adaptive(inputs: Sequence[Shape], a: AdaptivePoolAttrs, counted: bool) -> O
     return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
 
 
-@register("adaptive_avg_pool2d", AdaptivePoolAttrs)
+@register("adaptive_avg_pool2d", AdaptivePoolAttrs, global_pool=True)
 def adaptive_avg_pool2d(inputs: Sequence[Shape], a: AdaptivePoolAttrs) -> OpCost:
     """Adaptive average pool of [N, C, H, W] to output_size; 1 MAC and 1 FLOP per input element."""
     return _adaptive(inputs, a, counted=True)
 
 
-@register("adaptive_max_pool2d", AdaptivePoolAttrs)
+@register("adaptive_max_pool2d", AdaptivePoolAttrs, global_pool=True)
 def adaptive_max_pool2d(inputs: Sequence[Shape], a: AdaptivePoolAttrs) -> OpCost:
     """Adaptive max pool of [N, C, H, W] to output_size; 1 FLOP per input element."""
     return _adaptive(inputs, a, counted=False)
@@ -137,13 +137,13 @@ def _global(inputs: Sequence[Shape], a: GlobalPoolAttrs, counted: bool) -> OpCos
     return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
 
 
-@register("global_avg_pool", GlobalPoolAttrs, aliases=("gap",))
+@register("global_avg_pool", GlobalPoolAttrs, aliases=("gap",), global_pool=True)
 def global_avg_pool(inputs: Sequence[Shape], a: GlobalPoolAttrs) -> OpCost:
     """Mean over all spatial axes of [N, C, *]; 1 MAC and 1 FLOP per input element."""
     return _global(inputs, a, counted=True)
 
 
-@register("global_max_pool", GlobalPoolAttrs)
+@register("global_max_pool", GlobalPoolAttrs, global_pool=True)
 def global_max_pool(inputs: Sequence[Shape], a: GlobalPoolAttrs) -> OpCost:
     """Max over all spatial axes of [N, C, *]; 1 FLOP per input element."""
     return _global(inputs, a, counted=False)
@@ -161,21 +161,21 @@ def reduced_shape(x: Shape, a: ReduceMeanAttrs, op: str) -> Shape:
     return tuple(1 if i in dims else s for i, s in enumerate(x) if a.keepdim or i not in dims)
 
 
-@register("reduce_mean", ReduceMeanAttrs)
+@register("reduce_mean", ReduceMeanAttrs, global_pool=True)
 def reduce_mean(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
     """Mean over ``dims`` (never the batch dim); 1 FLOP per input element, no MACs."""
     (x,) = inputs
     return OpCost(outputs=(reduced_shape(x, a, "reduce_mean"),), flops=numel(x), op_class=OpClass.REDUCTION)
 
 
-@register("reduce_sum", ReduceMeanAttrs)
+@register("reduce_sum", ReduceMeanAttrs, global_pool=True)
 def reduce_sum(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
     """Sum over ``dims`` (never the batch dim); 1 FLOP per input element, no MACs."""
     (x,) = inputs
     return OpCost(outputs=(reduced_shape(x, a, "reduce_sum"),), flops=numel(x), op_class=OpClass.REDUCTION)
 
 
-@register("reduce_max", ReduceMeanAttrs)
+@register("reduce_max", ReduceMeanAttrs, global_pool=True)
 def reduce_max(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
     """Maximum over ``dims`` (never the batch dim); 1 FLOP (a compare) per input element."""
     (x,) = inputs

@@ -4,8 +4,11 @@ Every builder is pure and returns a ``matplotlib.figure.Figure`` (Agg canvas, no
 writes PNG and SVG. docs/plots.md explains how to read each figure.
 """
 
+from ..errors import PlotError
 from .breakdown import breakdown_figure
-from .common import PlotError, plot_title, save_figure
+from .common import plot_title, save_figure
+from .fidelity import scatter_figure
+from .frontier import frontier_figure
 from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
 from .pareto import ParetoPoint, pareto_figure, pareto_frontier
 from .roofline import roofline_figure
@@ -18,6 +21,7 @@ __all__ = [
     "PlotError",
     "breakdown_figure",
     "efficiency_gap_figure",
+    "frontier_figure",
     "gap_point",
     "pareto_figure",
     "pareto_frontier",
@@ -25,6 +29,7 @@ __all__ = [
     "roofline_figure",
     "saturation_batch",
     "save_figure",
+    "scatter_figure",
     "stage_gap_figure",
     "throughput_figure",
     "waterline_figure",

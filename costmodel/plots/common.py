@@ -28,30 +28,27 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, Transform
 
-from ..errors import OutputError
+from ..errors import PlotError
 from ..fileio import temp_beside
+from ..vocab import OpClass
 
 PNG_DPI = 150
 FONT_SIZE = 9
 SVG_HASH_SALT = "costmodel"  # SVG element ids are hashes salted with this: fixed, so the same figure, same bytes
 REPRODUCIBLE_METADATA: dict[str, dict[str, str | None]] = {"svg": {"Date": None}}  # no <dc:date> in SVGs
 
-# One colour per op class (ops/base.py OpClass values), the same in every plot.
-CLASS_COLORS: dict[str, str] = {
-    "gemm": "#1f77b4",
-    "depthwise": "#ff7f0e",
-    "attention": "#9467bd",
-    "norm": "#2ca02c",
-    "elementwise": "#d62728",
-    "reduction": "#8c564b",
-    "data_movement": "#7f7f7f",
-    "view": "#c7c7c7",
+# One colour per op class, the same in every plot (a test checks every class has one).
+CLASS_COLORS: dict[OpClass, str] = {
+    OpClass.GEMM: "#1f77b4",
+    OpClass.DEPTHWISE: "#ff7f0e",
+    OpClass.ATTENTION: "#9467bd",
+    OpClass.NORM: "#2ca02c",
+    OpClass.ELEMENTWISE: "#d62728",
+    OpClass.REDUCTION: "#8c564b",
+    OpClass.DATA_MOVEMENT: "#7f7f7f",
+    OpClass.VIEW: "#c7c7c7",
 }
 OTHER_COLOR = "#17becf"
-
-
-class PlotError(OutputError):
-    """A figure could not be built from its input, or could not be written."""
 
 
 def class_color(op_class: str) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..api import load_graph
 from ..calibration.measurements import Matched, MeasurementFile, match, select_device
+from ..graph import load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, LatencyResult, estimate
 from ..spec import load_spec

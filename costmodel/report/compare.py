@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..analysis import Analysis, analyze_graph
-from ..api import load_graph
+from ..graph import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
 from ..spec import Metadata
+from ..vocab import Format
 from .tables import FORMATS, fixed, markdown_line, markdown_marks, si, size
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",
@@ -212,7 +213,7 @@ def render_json(comparison: Comparison) -> str:
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {
-    "table": render_table, "json": render_json, "csv": render_csv, "markdown": render_markdown,
+    Format.TABLE: render_table, Format.JSON: render_json, Format.CSV: render_csv, Format.MARKDOWN: render_markdown,
 }
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
-from ..api import load_graph
-from ..errors import OutputError
+from ..errors import PlotError, ReportError
 from ..fileio import temp_folder_beside, unwritable_reason
+from ..graph import load_graph
 from ..hardware import HardwareProfile
-from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, estimate, sweep
+from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
 from ..latency.model import STAGE_DEPTH
 from ..spec import Metadata
+from ..vocab import Fusion
 from .tables import duration, markdown_line, markdown_marks, si, size
 
 if TYPE_CHECKING:
@@ -34,12 +35,8 @@ if TYPE_CHECKING:
 
 SWEEP_BATCHES = tuple(2**i for i in range(11))  # 1 .. 1024: the throughput curve
 TOP_LAYERS = 10
-ROOFLINE_MODES = ("none", "block")
+ROOFLINE_MODES = (Fusion.NONE, Fusion.BLOCK)
 EAGER = " (eager PyTorch: every op its own kernel)"
-
-
-class ReportError(OutputError):
-    """The report could not be written (an unwritable or unsuitable output folder)."""
 
 
 Progress = Callable[[Iterable[Any], str, int], Iterable[Any]]
@@ -79,7 +76,7 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
         yield f"estimate on {profile.key}"
     sweeps: dict[str, list[ModelLatency]] = {}
     for profile in profiles:
-        sweeps[profile.key] = sweep(graph.spec, profile, batches, dtype=analysis.dtype, fusion=fusion)
+        sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
         yield f"batch sweep on {profile.key}"
     box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
                              command)
@@ -363,7 +360,7 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
            box: dict[str, ReportData]) -> Iterator[str]:
     yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box)
     data = box["data"]
-    from ..plots import PlotError, save_figure
+    from ..plots import save_figure
 
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,9 @@ from dataclasses import asdict, fields
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
+from ..vocab import Format
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS: tuple[str, ...] = Format.values()
 
 
 def si(value: float, unit: str = "") -> str:
@@ -257,7 +258,7 @@ def render_json(
 
 Renderer = Callable[..., str]
 RENDERERS: dict[str, Renderer] = {
-    "table": render_table, "json": render_json, "csv": render_csv, "markdown": render_markdown,
+    Format.TABLE: render_table, Format.JSON: render_json, Format.CSV: render_csv, Format.MARKDOWN: render_markdown,
 }
 
 

@@ -9,6 +9,7 @@ node types above are walked.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -62,14 +63,21 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.expr:
+    """The parsed expression (cached: a spec repeats the same expressions in every block instance). The tree is
+    only read, never changed."""
+    return ast.parse(text, mode="eval").body
+
+
 def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with ``variables``; integral floats become ints (``dim * 1.0`` is an int)."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse(text.strip())
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
     try:
-        value = _eval(tree.body, variables)
+        value = _eval(tree, variables)
     except ExpressionError:
         raise
     except (ArithmeticError, TypeError, ValueError, IndexError) as exc:
@@ -122,13 +130,18 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
     raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
 
 
-def expression_names(text: str) -> set[str]:
+def expression_names(text: str) -> frozenset[str]:
     """The variable names an expression mentions (empty if it does not parse)."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse(text.strip())
     except SyntaxError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        return frozenset()
+    return _names(tree)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names(tree: ast.expr) -> frozenset[str]:
+    return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
 
 
 def resolve(value: Any, variables: Mapping[str, Any]) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..dtypes import Dtype
+from ..vocab import Dtype
 
 Number = int | float | str  # a literal or an expression
 NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "overrides", "when")
@@ -86,7 +86,7 @@ class Spec(BaseModel):
         min_length=1, description="input name -> per-sample shape: [C, H, W] for images, [L, D] for sequences"
     )
     batch: int = Field(1, ge=1)
-    dtype: Dtype = "fp32"
+    dtype: Dtype = Dtype.FP32
     vars: dict[str, Any] = Field(default_factory=dict, description="variables, evaluated in order")
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="op name -> default attributes, e.g. {conv2d: {bias: false}}"

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...errors import BridgeError
 from ...graph import Layer
-from ..torch import BridgeError
 from . import BuildContext, builds
 from .shape import window_partition, window_reverse
 

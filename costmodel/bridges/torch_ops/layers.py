@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...errors import BridgeError
 from ...graph import Layer
-from ..torch import BridgeError
+from ...ops import get_op
 from . import BuildContext, builds
 
 
@@ -63,7 +64,7 @@ _CONV = {1: (nn.Conv1d, Conv1dSame), 2: (nn.Conv2d, Conv2dSame), 3: (nn.Conv3d, 
 @builds("conv1d", "conv2d", "conv3d")
 def conv(layer: Layer, ctx: BuildContext) -> nn.Module:
     a = layer.attrs
-    plain, same = _CONV[int(layer.op[4])]
+    plain, same = _CONV[get_op(layer.op).conv_rank or 0]
     cls, padding = (same, 0) if a.padding == "same" else (plain, 0 if a.padding == "valid" else _tuple(a.padding))
     return cls(_channels(layer), a.out, _tuple(a.kernel), stride=_tuple(a.stride), padding=padding,
                dilation=_tuple(a.dilation), groups=a.groups, bias=a.bias)
