@@ -218,9 +218,9 @@ def _template(views: list[list[dict[str, Any]]]
                         return None
                 node["inputs"] = full
                 continue
-            if all(_key(v) == _key(values[0]) for v in values) or key == "op":
+            if all(_key(v) == _key(values[0]) for v in values) or key in ("op", "overrides"):
                 if any(_key(v) != _key(values[0]) for v in values):
-                    return None  # a different op: not one template
+                    return None  # a different op or per-repeat overrides: not one template
                 node[key] = values[0]
                 continue
             param = _param_name(f"{name}_{key}")
