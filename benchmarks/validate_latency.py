@@ -1,123 +1,239 @@
-"""Does the roofline latency model rank and size real throughput? Predicted vs timm's measured inference figures.
+"""Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
-The measurements (tests/fixtures/timm_benchmark_zoo.csv) are timm's published inference benchmarks on an
-RTX 3090 and an RTX 4090: PyTorch eager, AMP (fp16 on tensor cores), NCHW, batch 1024, at each model's
-224 px size. Every zoo spec with ``metadata.timm_name`` and a measured row is predicted with the shipped
-profile at the same batch, image size and fp16, in each fusion mode, and scored with
-costmodel.calibration.fidelity (the figures of ``costmodel validate``): Spearman rank correlation of predicted
-vs measured throughput and computational efficiency, the same for a FLOPs-only predictor, the median and worst
-ratio of predicted to measured latency and the median latency error |ratio - 1|.
+Run: python benchmarks/validate_latency.py [--models] [--skip-fits]
+Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
-With ``--transfer``: also calibrate each device's profile on its own rows (costmodel.calibration.fit, fusion
-none) and score the factors applied to the other device's profile (issue 6's acceptance figures).
+Sections (docs/latency-model.md, "Validation", holds the committed output):
+1. Shipped profiles, no fitting: timm's RTX 3090 / RTX 4090 tables (eager AMP and, on the 4090, torch.compile),
+   this machine's CPU at batch 1 (1 thread, and 2 threads where a fixture exists), with the FLOPs-only baseline.
+2. Fitted (costmodel calibrate's fit): in-sample and leave-one-model-out (LOMO) per device; leave-one-device-out
+   (LODO: the efficiencies fitted on one GPU applied to the other's peaks); on the CPU, fitted on 10 models and
+   scored on the others.
+3. Design space: MobileNetV3-like subnets (benchmarks/design_space.py) measured on this CPU at batch 1: rank
+   correlation of the predicted latency and of MACs with the measured latency.
 
-Run: python benchmarks/validate_latency.py [--fusion none] [--models] [--transfer]
-Refresh the fixture from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
+Columns: rho thpt (Spearman of predicted vs measured throughput), rho 1/FLOPs (the FLOPs-only baseline's),
+rho eff (of the computational efficiency), median ratio (predicted / measured latency), median |error|, and
+the shares of models within +-10 % and +-25 %.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import random
+import sys
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from costmodel.calibration.fidelity import Fidelity, fidelity, points, table_lines
-from costmodel.calibration.fit import bases_of, fit, fitted_profile
+from scipy.stats import spearmanr
+
+from costmodel.api import load_graph
+from costmodel.calibration.fidelity import Fidelity, Point, fidelity, points, table_lines
+from costmodel.calibration.fit import Basis, bases_of, fit, fitted_profile, predict, with_parameters
 from costmodel.calibration.measurements import Matched, match, read_measurements, select_device, spec_index
-from costmodel.hardware import load_profile
-from costmodel.latency import FUSION_MODES
+from costmodel.hardware import HardwareProfile, load_profile, threaded
+from costmodel.latency import estimate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import design_space  # noqa: E402  (the sibling benchmark module)
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests/fixtures/timm_benchmark_zoo.csv"
-SOURCES = {  # device (profile file stem) -> timm benchmark file
-    "rtx3090": "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv",
-    "rtx4090": "timm-benchmark-infer-amp-nchw-pt291-cu128-4090.csv",
+FIXTURES = ROOT / "tests/fixtures"
+GPU_FIXTURE = FIXTURES / "timm_benchmark_zoo.csv"
+COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
+CPU_FIXTURES = {1: FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen5_vm_2t.csv"}
+SPACE_FIXTURE = FIXTURES / "cpu_bench_mbv3_space_1t.csv"
+SPACE_COUNT, SPACE_SEED = 30, 0
+CPU_PROFILE = "epyc_zen5_vm"
+SOURCES = {  # fixture -> (device, timm benchmark file)
+    GPU_FIXTURE: [("rtx3090", "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"),
+                  ("rtx4090", "timm-benchmark-infer-amp-nchw-pt291-cu128-4090.csv")],
+    COMPILE_FIXTURE: [("rtx4090", "timm-benchmark-infer-amp-nchw-pt291-cu128-4090-dynamo.csv")],
 }
 IMAGE_SIZE = 224  # the zoo specs' input size
-DTYPE = "fp16"  # AMP: convs, linears and matmuls on tensor cores in fp16
+GPU_DTYPE, GPU_PRECISION = "fp16", "amp"  # timm's "amp" tables: torch.autocast(fp16), fp32 weights
+
+
+@dataclass(frozen=True)
+class Case:
+    """One validation row: which measurements, which profile, dtype, precision and fusion (runtime)."""
+
+    label: str
+    fixture: Path
+    device: str
+    profile: str
+    dtype: str
+    precision: str
+    fusion: str
+    threads: int | None = None
+
+    def rows(self) -> list[Matched]:
+        matched, skipped = match(select_device(read_measurements(self.fixture), self.device), spec_index())
+        assert not skipped, skipped
+        return matched
+
+    def hw(self) -> HardwareProfile:
+        profile = load_profile(self.profile)
+        return threaded(profile, self.threads)
+
+
+CASES = [
+    Case("rtx3090 eager amp", GPU_FIXTURE, "rtx3090", "rtx3090", GPU_DTYPE, GPU_PRECISION, "none"),
+    Case("rtx4090 eager amp", GPU_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, GPU_PRECISION, "none"),
+    Case("rtx4090 compile amp", COMPILE_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, GPU_PRECISION, "compile"),
+    Case("rtx3090 eager fp16 (uniform)", GPU_FIXTURE, "rtx3090", "rtx3090", GPU_DTYPE, "uniform", "none"),
+    Case("rtx4090 eager fp16 (uniform)", GPU_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, "uniform", "none"),
+    Case("this CPU 1 thread, fp32", CPU_FIXTURES[1], "epyc_zen5_vm_1t", CPU_PROFILE, "fp32", "uniform", "none", 1),
+    Case("this CPU 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen5_vm_2t", CPU_PROFILE, "fp32", "uniform", "none", 2),
+    Case("Zen 3 VM (earlier), 1 thread, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t",
+         "epyc_zen3_vm_1t", "fp32", "uniform", "none"),
+]
+
+HEADER = (f"{'case':<34} {'models':>6} {'rho thpt':>9} {'rho 1/FLOPs':>12} {'rho eff':>8} {'median ratio':>13} "
+          f"{'median |err|':>13} {'within 10%':>11} {'within 25%':>11}")
+
+
+def line(label: str, f: Fidelity) -> str:
+    lat = f.latency
+    return (f"{label:<34} {f.models:>6} {f.rho_throughput:>9.3f} {f.flops_rho_throughput:>12.3f} "
+            f"{f.rho_efficiency:>8.3f} {lat.median:>13.3f} {lat.median_error:>13.1%} {lat.within_10:>11.0%} "
+            f"{lat.within_25:>11.0%}")
 
 
 def update_fixture(folder: Path) -> None:
-    """Copy the rows the zoo needs from timm's benchmark CSVs into the fixture (with a provenance header)."""
+    """Copy the rows the zoo needs from timm's benchmark CSVs into the fixtures (with a provenance header)."""
     models = spec_index()
-    lines = [
-        "# Measured inference throughput of the costmodel zoo, copied row for row from timm's published benchmark",
-        "# tables (huggingface/pytorch-image-models, results/), kept here so the project does not need them:",
-        *[f"#   {device}: {name}" for device, name in SOURCES.items()],
-        "# PyTorch eager, AMP (fp16 autocast), NCHW, batch 1024; rows at 224 px.",
-        "# Regenerate: python benchmarks/validate_latency.py --update-fixture DIR_WITH_THOSE_FILES",
-    ]
-    rows: list[dict[str, str]] = []
-    for device, name in SOURCES.items():
-        with (folder / name).open(encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if row["model"] in models and int(row["infer_img_size"]) == IMAGE_SIZE:
-                    rows.append({"device": device, **row})
-    with FIXTURE.open("w", encoding="utf-8", newline="") as handle:
-        handle.write("\n".join(lines) + "\n")
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {len(rows)} rows to {FIXTURE.relative_to(ROOT)}")
+    for fixture, sources in SOURCES.items():
+        compiled = fixture == COMPILE_FIXTURE
+        lines = [
+            "# Measured inference throughput of the costmodel zoo, copied row for row from timm's published benchmark",
+            "# tables (huggingface/pytorch-image-models, results/), kept here so the project does not need them:",
+            *[f"#   {device}: {name}" for device, name in sources],
+            f"# PyTorch {'torch.compile (Inductor, default mode)' if compiled else 'eager'}, AMP (fp16 autocast), "
+            "NCHW, batch 1024; rows at 224 px.",
+            "# Regenerate: python benchmarks/validate_latency.py --update-fixture DIR_WITH_THOSE_FILES",
+        ]
+        rows: list[dict[str, str]] = []
+        for device, name in sources:
+            with (folder / name).open(encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    if row["model"] in models and int(row["infer_img_size"]) == IMAGE_SIZE:
+                        rows.append({"device": device, **row})
+        with fixture.open("w", encoding="utf-8", newline="") as handle:
+            handle.write("\n".join(lines) + "\n")
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {len(rows)} rows to {fixture.relative_to(ROOT)}")
 
 
-def matched_rows(device: str) -> list[Matched]:
-    """The fixture's rows of ``device`` matched to zoo specs (every row matches one)."""
-    matched, skipped = match(select_device(read_measurements(FIXTURE), device), spec_index())
-    assert not skipped, skipped
-    return matched
+def refit(bases: list[Basis], measured: list[float], base: HardwareProfile, train: list[int]) -> HardwareProfile:
+    """``base`` with the factors fitted on the rows ``train``."""
+    result = fit([bases[i] for i in train], [measured[i] for i in train], base)
+    return with_parameters(base, {n: result.values[n] for n in result.fitted})
 
 
-def row(label: str, f: Fidelity) -> str:
-    return (f"{label:<30} {f.models:>6} {f.rho_throughput:>9.3f} {f.flops_rho_throughput:>12.3f} "
-            f"{f.rho_efficiency:>8.3f} {f.latency.median:>13.3f} {f.latency.median_error:>13.1%} "
-            f"{f.latency.worst:>6.2f}")
+def with_predictions(plain: list[Point], predicted: list[float]) -> list[Point]:
+    return [replace(p, predicted_s=s) for p, s in zip(plain, predicted, strict=True)]
 
 
-HEADER = (f"{'device, fusion / profile':<30} {'models':>6} {'rho thpt':>9} {'rho 1/FLOPs':>12} {'rho eff':>8} "
-          f"{'median ratio':>13} {'median error':>13} {'worst':>6}")
+def fitted_section(cases: dict[str, Case]) -> None:
+    """In-sample and LOMO per GPU, LODO between the GPUs, CPU fitted on 10 models."""
+    print(f"\n2. Fitted by costmodel calibrate's fit (prior toward the shipped profile)\n{HEADER}")
+    state = {}
+    for key in ("rtx3090 eager amp", "rtx4090 eager amp", "rtx4090 compile amp", "this CPU 1 thread, fp32"):
+        case = cases[key]
+        if not case.fixture.exists():
+            continue
+        rows, base = case.rows(), case.hw()
+        measured = [m.measurement.latency_s for m in rows]
+        bases = bases_of(rows, base, case.dtype, case.fusion, case.precision)
+        plain = points(rows, base, case.dtype, case.fusion, case.precision)
+        everyone = list(range(len(rows)))
+        in_sample = predict(bases, refit(bases, measured, base, everyone))
+        print(line(f"{key}, in-sample", fidelity(with_predictions(plain, list(in_sample)))))
+        held_out = [float(predict([bases[i]], refit(bases, measured, base, [j for j in everyone if j != i]))[0])
+                    for i in everyone]
+        print(line(f"{key}, LOMO", fidelity(with_predictions(plain, held_out))))
+        state[key] = (rows, base, measured, bases)
+    for source, target in (("rtx3090 eager amp", "rtx4090 eager amp"), ("rtx4090 eager amp", "rtx3090 eager amp")):
+        if source not in state or target not in state:
+            continue
+        rows, base, measured, bases = state[source]
+        result = fit(bases, measured, base)
+        onto = cases[target]
+        profile = fitted_profile(base, result, measurements=GPU_FIXTURE.name, sha256="0" * 64, devices=[source],
+                                 dtype=GPU_DTYPE, fusion="none", onto=onto.hw())
+        print(line(f"LODO fit {source.split()[0]} -> {target.split()[0]}",
+                   fidelity(points(onto.rows(), profile, onto.dtype, onto.fusion, onto.precision))))
+    cpu = "this CPU 1 thread, fp32"
+    if cpu in state:
+        rows, base, measured, bases = state[cpu]
+        order = list(range(len(rows)))
+        random.Random(0).shuffle(order)
+        train, test = sorted(order[:10]), sorted(order[10:])
+        profile = refit(bases, measured, base, train)
+        case = cases[cpu]
+        scored = points([rows[i] for i in test], profile, case.dtype, case.fusion, case.precision)
+        print(line("this CPU 1t, fit on 10, other models", fidelity(scored)))
+        print("  fitted on: " + ", ".join(rows[i].measurement.model for i in train))
 
 
-def transfer() -> None:
-    """Fit on each device, score on the other (fusion none)."""
-    print(f"\ncalibrated on one device, applied to the other (fusion none, {DTYPE})\n{HEADER}")
-    for fit_on, check_on in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):
-        base, onto = load_profile(fit_on), load_profile(check_on)
-        own = matched_rows(fit_on)
-        result = fit(bases_of(own, base, DTYPE, "none"), [m.measurement.latency_s for m in own], base)
-        for target, rows in ((None, own), (onto, matched_rows(check_on))):
-            profile = fitted_profile(base, result, measurements=FIXTURE.name, sha256="0" * 64, devices=[fit_on],
-                                     dtype=DTYPE, fusion="none", onto=target)
-            where = f"fit {fit_on}, scored on {check_on if target else fit_on}"
-            print(row(where, fidelity(points(rows, profile, DTYPE, "none"))))
-        print("  factors: " + ", ".join(f"{k} {v:.3g}" for k, v in result.values.items()))
+def space_section() -> None:
+    """Rank correlation over the design space: costmodel vs MACs alone, against this CPU's measurements."""
+    if not SPACE_FIXTURE.exists():
+        print(f"\n3. Design space: no measurements ({SPACE_FIXTURE.name} missing)")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        design_space.write(Path(folder), SPACE_COUNT, SPACE_SEED)
+        rows, skipped = match(read_measurements(SPACE_FIXTURE).rows, spec_index([Path(folder)]))
+        assert not skipped, skipped
+        with SPACE_FIXTURE.open(encoding="utf-8") as handle:
+            fastest = {r["model"]: float(r["infer_step_time_min"]) / 1e3
+                       for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
+        profile = threaded(load_profile(CPU_PROFILE), 1)
+        measured, predicted, macs = [], [], []
+        for m in rows:
+            graph = load_graph(m.spec, batch=m.measurement.batch)
+            result = estimate(graph, profile, dtype="fp32")
+            measured.append(fastest[m.measurement.model])
+            predicted.append(result.summary.latency_s)
+            macs.append(sum(layer.cost.macs for layer in graph.layers))
+    ratios = sorted(p / m for p, m in zip(predicted, measured, strict=True))
+    print(f"\n3. Design space: {len(rows)} MobileNetV3-like subnets (k 3/5/7, e 3/4/6, depth 2-4, 160-224 px), "
+          f"this CPU, 1 thread, batch 1")
+    print(f"  Spearman vs measured latency: costmodel {spearmanr(predicted, measured)[0]:.3f}, "
+          f"MACs alone {spearmanr(macs, measured)[0]:.3f}; median ratio {ratios[len(ratios) // 2]:.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fusion", choices=FUSION_MODES, action="append", help="fusion mode(s) (default: all)")
-    parser.add_argument("--models", action="store_true", help="print the per-model table for every fusion mode")
-    parser.add_argument("--transfer", action="store_true", help="also calibrate on one device, score on the other")
+    parser.add_argument("--models", action="store_true", help="print the per-model tables")
+    parser.add_argument("--skip-fits", action="store_true", help="only the shipped-profile section")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
         return
-    modes = args.fusion or list(FUSION_MODES)
-    print(f"roofline latency vs timm measurements ({DTYPE}, batch 1024, eager AMP, NCHW), shipped profiles\n{HEADER}")
+    cases = {c.label: c for c in CASES}
+    print(f"1. Shipped profiles, no fitting\n{HEADER}")
     results = {}
-    for device in SOURCES:
-        matched = matched_rows(device)
-        for mode in modes:
-            results[device, mode] = points(matched, load_profile(device), DTYPE, mode)
-            print(row(f"{device}, {mode}", fidelity(results[device, mode])))
-    print("\nratio = predicted / measured latency (> 1: the model predicts slower than measured)")
-    for device in SOURCES:
-        for mode in modes if args.models else modes[:1]:
-            print(f"\n{device}, fusion {mode}")
-            print("\n".join(table_lines(results[device, mode], fidelity(results[device, mode]).flops_scale)))
-    if args.transfer:
-        transfer()
+    for case in CASES:
+        if not case.fixture.exists():
+            print(f"{case.label:<34} (no measurements: {case.fixture.name} missing)")
+            continue
+        results[case.label] = points(case.rows(), case.hw(), case.dtype, case.fusion, case.precision)
+        print(line(case.label, fidelity(results[case.label])))
+    print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")
+    if args.models:
+        for label, pts in results.items():
+            print(f"\n{label}")
+            print("\n".join(table_lines(pts, fidelity(pts).flops_scale)))
+    if not args.skip_fits:
+        fitted_section(cases)
+    space_section()
 
 
 if __name__ == "__main__":

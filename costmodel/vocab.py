@@ -95,8 +95,16 @@ class Fusion(Choice):
     """Kernel fusion modes of the latency model (see costmodel/latency/fusion.py)."""
 
     NONE = "none"  # eager execution: every op its own kernel
-    EPILOGUE = "epilogue"  # norms and elementwise ops fold into the kernel before them
+    EPILOGUE = "epilogue"  # norms and elementwise ops fold into the kernel before them (an inference engine)
+    COMPILE = "compile"  # torch.compile (Inductor): library GEMM/conv kernels, every other run of ops fused
     BLOCK = "block"  # and consecutive epilogue kernels of one block instance merge
+
+
+class Precision(Choice):
+    """Precision policies of the latency model (see costmodel/latency/precision.py)."""
+
+    UNIFORM = "uniform"  # every tensor, weight and op in the requested dtype
+    AMP = "amp"  # torch.autocast with the requested dtype (fp16/bf16) as the half type
 
 
 class Format(Choice):
@@ -138,4 +146,4 @@ class BenchDevice(Choice):
 
 
 __all__ = ["BYTES_PER_ELEMENT", "BenchDevice", "Choice", "DeviceKind", "Dtype", "EfficiencyClass", "Format", "Fusion",
-           "OpClass", "Unit"]
+           "OpClass", "Precision", "Unit"]

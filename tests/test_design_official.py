@@ -159,6 +159,40 @@ def test_cli_preset_writes_a_spec_that_scores_as_printed(tmp_path: Path) -> None
     assert data["effectiveness"] <= 0.3
 
 
+def test_latency_budget_with_superblocks_is_met_through_the_shared_root_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A latency budget under the super-block spaces: met by the analyzer's roofline latency, at a smaller flop
+    budget and an objective no higher than without it, found by the block spaces' root find (counted calls)."""
+    from costmodel.design import roofline_latency, sbsolve
+    from costmodel.design.sbsolve import SuperProblem, design_superblocks, network_spec
+
+    calls = []
+    shared = sbsolve.latency_root_find
+    monkeypatch.setattr(sbsolve, "latency_root_find", lambda *a, **k: calls.append(1) or shared(*a, **k))
+    latency = roofline_latency("a100", batch=16, to_spec=network_spec)
+    problem = SuperProblem("k1kxk1", (2, 2, 2, 1, 2), 150e6, None, 0.3, Convention.OFFICIAL, resolution=64)
+    loose = design_superblocks(problem)
+    target = latency(loose.network) * 0.8
+    result = design_superblocks(problem, latency=(latency, target))
+    assert calls == [1]
+    assert result.latency_s is not None and result.latency_s <= target
+    assert latency(result.network) == result.latency_s  # the figure printed is the analyzer's, for this network
+    assert result.flops < loose.flops and result.score.objective <= loose.score.objective
+    assert result.score.rho <= 0.3
+
+
+def test_cli_preset_takes_a_latency_budget() -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    result = CliRunner().invoke(app, ["design", "--preset", "deepmad-r18", "--hw", "a100", "--latency", "20ms",
+                                      "--batch", "64"])
+    assert result.exit_code == 0, result.output
+    assert "latency <= 20 ms" in result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("latency "))
+    assert float(line.split()[1]) <= 20.0
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["design", "--preset", "deepmad-r99"], "unknown --preset 'deepmad-r99'"),
     (["design", "--space", "resnet", "--flops", "1G", "--convention", "official"], "--convention official scores"),

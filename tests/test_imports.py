@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "costmodel"
 
 # What each top-level unit of costmodel may import (besides itself), following the data flow
 # spec -> graph -> ops/analysis -> hardware + latency -> report/plots -> cli, with design, bridges, calibration
-# beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
+# and sweep beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
 BASE = {"vocab", "errors", "fileio"}
 ALLOWED: dict[str, set[str]] = {
     "vocab": set(),
@@ -37,9 +37,10 @@ ALLOWED: dict[str, set[str]] = {
     "report": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "plots"},
     "bridges": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency"},
     "design": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "plots"},
+    "sweep": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "design"},
     "api": BASE | {"spec", "graph", "ops", "analysis"},
     "cli": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "calibration", "plots", "report",
-                   "bridges", "design"},
+                   "bridges", "design", "sweep"},
     "__init__": {"api", "errors", "vocab"},
 }
 

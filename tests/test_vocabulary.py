@@ -137,4 +137,4 @@ def test_help_lists_choices() -> None:
 def test_unknown_choice_is_one_line() -> None:
     result = runner.invoke(app, ["analyze", "arch_specs/resnet50.yaml", "--fusion", "all"])
     assert result.exit_code == 2
-    assert result.output.strip() == "error: unknown --fusion 'all'; choose one of none, epilogue, block"
+    assert result.output.strip() == "error: unknown --fusion 'all'; choose one of none, epilogue, compile, block"

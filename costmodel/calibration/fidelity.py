@@ -69,12 +69,16 @@ class RatioStats:
     median: float
     worst: float  # the ratio with the largest |log r|
     median_error: float  # median |r - 1|
+    within_10: float = math.nan  # share of rows with |r - 1| <= 10 %
+    within_25: float = math.nan  # share of rows with |r - 1| <= 25 %
 
     @classmethod
     def of(cls, ratios: Sequence[float]) -> RatioStats:
         """Statistics of a non-empty list of ratios."""
-        return cls(statistics.median(ratios), max(ratios, key=lambda r: abs(math.log(r))),
-                   statistics.median(abs(r - 1) for r in ratios))
+        errors = [abs(r - 1) for r in ratios]
+        return cls(statistics.median(ratios), max(ratios, key=lambda r: abs(math.log(r))), statistics.median(errors),
+                   sum(e <= 0.10 + 1e-12 for e in errors) / len(errors),
+                   sum(e <= 0.25 + 1e-12 for e in errors) / len(errors))
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class Fidelity:
     flops_scale: float  # seconds per FLOP of the FLOPs-only predictor
 
 
-def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str) -> list[Point]:
+def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str,
+           precision: str = "uniform") -> list[Point]:
     """Predict every matched row on ``profile`` (``dtype``: None -> the row's dtype, else the spec's)."""
     sizes: dict[str, set[int | None]] = {}
     for m in matched:
@@ -98,7 +103,8 @@ def points(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | No
     out = []
     for m in matched:
         graph = m.graph()
-        summary = estimate(graph, profile, dtype=dtype or m.measurement.dtype, fusion=fusion).summary
+        summary = estimate(graph, profile, dtype=dtype or m.measurement.dtype, fusion=fusion,
+                           precision=precision).summary
         several = len(sizes[m.measurement.model]) > 1  # name the image size only where a model has several
         label = m.measurement.label if several else m.measurement.model
         out.append(Point(label, m.measurement.batch, summary.flops, m.measurement.latency_s, summary.latency_s,

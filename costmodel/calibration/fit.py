@@ -30,8 +30,8 @@ import yaml
 from ..graph import Graph
 from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
 from ..hardware.profile import Calibration, FittedParameter
-from ..latency import estimate
-from ..latency.roofline import efficiency_class, launch_overhead
+from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
+from ..latency.roofline import host_overhead, launch_overhead, timeline
 from ..vocab import EfficiencyClass
 from .defaults import DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
@@ -74,12 +74,14 @@ PARAMETER_NAMES = (*(p.name for p in PARAMETERS), OVERHEAD)
 
 @dataclass(frozen=True)
 class Basis:
-    """One model's kernels at unit efficiency: per kernel, the compute seconds of its ops per efficiency key,
-    its memory seconds and the key of its head op (whose memory factor it streams at)."""
+    """One model's kernels at unit efficiency (:func:`costmodel.latency.kernel_terms`): per kernel, the compute
+    seconds of its ops per efficiency key, its memory seconds and the key of its head op (whose memory factor
+    it streams at); and the host's seconds per issued kernel, which does not depend on the factors."""
 
     compute: np.ndarray  # [kernels, keys] seconds at efficiency 1
     memory: np.ndarray  # [kernels] seconds at efficiency 1
     head: np.ndarray  # [kernels] index into KEYS
+    host_s: float = 0.0
 
     @property
     def kernels(self) -> int:
@@ -87,9 +89,10 @@ class Basis:
         return len(self.memory)
 
     def latency(self, compute: np.ndarray, memory: np.ndarray, overhead_s: float) -> float:
-        """Seconds per batch for per-key compute and memory factors (arrays over KEYS) and an overhead."""
+        """Seconds per batch for per-key compute and memory factors (arrays over KEYS) and an overhead: the same
+        kernel roofline and host/device :func:`~costmodel.latency.timeline` as the latency model."""
         busy = np.maximum(self.compute @ (1.0 / compute), self.memory / memory[self.head])
-        return float(busy.sum() + overhead_s * self.kernels)
+        return float(timeline(busy, overhead_s, self.host_s).sum())
 
 
 def unit_profile(profile: HardwareProfile) -> HardwareProfile:
@@ -97,23 +100,20 @@ def unit_profile(profile: HardwareProfile) -> HardwareProfile:
     return profile.model_copy(update={"efficiency": Efficiency(compute=1.0, memory=1.0), "launch_overhead_us": 0.0})
 
 
-def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str) -> Basis:
-    """The :class:`Basis` of ``graph`` on ``profile`` (only its peaks, bandwidth and caches matter)."""
-    result = estimate(graph, unit_profile(profile), dtype=dtype, fusion=fusion)
+def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str,
+          precision: str | Precision = DEFAULT_PRECISION) -> Basis:
+    """The :class:`Basis` of ``graph`` on ``profile`` (only its peaks, bandwidth, caches and host cost matter)."""
+    terms = kernel_terms(graph, profile, dtype or graph.dtype, fusion, precision)
     index = {key: i for i, key in enumerate(KEYS)}
-    by_kernel = {k.name: i for i, k in enumerate(result.kernels)}
-    compute = np.zeros((len(result.kernels), len(KEYS)))
-    memory = np.zeros(len(result.kernels))
-    head = np.zeros(len(result.kernels), dtype=int)
-    for op in result.ops:
-        if not op.kernel:
-            continue
-        row, key = by_kernel[op.kernel], index[efficiency_class(op.op, op.op_class)]
-        compute[row, key] += op.compute_s
-        memory[row] += op.memory_s
-        if op.path == op.kernel:
-            head[row] = key
-    return Basis(compute, memory, head)
+    compute = np.zeros((len(terms), len(KEYS)))
+    memory = np.zeros(len(terms))
+    head = np.zeros(len(terms), dtype=int)
+    for row, term in enumerate(terms):
+        for key, seconds in zip(term.keys, term.compute_s, strict=True):
+            compute[row, index[key]] += seconds
+        memory[row] = sum(term.memory_s)
+        head[row] = index[term.keys[0]]
+    return Basis(compute, memory, head, host_overhead(profile))
 
 
 def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:
@@ -267,6 +267,34 @@ def fit(
                tuple(map(float, measured_s)), prior_weight)
 
 
+def leave_one_out(
+    bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+) -> list[float]:
+    """Each row's latency predicted by a profile fitted on all the other rows (seconds); needs 2+ rows."""
+    out = []
+    for i in range(len(bases)):
+        rest = [j for j in range(len(bases)) if j != i]
+        result = fit([bases[j] for j in rest], [measured_s[j] for j in rest], profile, prior_weight=prior_weight)
+        out.append(float(predict([bases[i]], with_parameters(pinned(profile), {n: result.values[n] for n in
+                                                                                 result.fitted}))[0]))
+    return out
+
+
+def identifiability_warnings(result: Fit) -> list[str]:
+    """Why the fitted factors may not mean what their names say: more parameters than rows, factors on a bound."""
+    warnings = []
+    rows, fitted = len(result.measured_s), len(result.fitted)
+    if fitted >= rows:
+        warnings.append(f"{fitted} parameters fitted on {rows} rows: the rows cannot determine them (the prior "
+                        "holds them); measure more models, ideally of different kinds (CNNs, ViTs, mobile nets)")
+    hit = [name for name in result.fitted if result.parameters[name].at_bound]
+    if hit:
+        warnings.append(f"{', '.join(hit)} ended on a bound: the model's structure, not the factor, is off "
+                        "for the ops it governs")
+    return warnings
+
+
 # ------------------------------------------------------------------------------- fitted profiles
 
 
@@ -304,6 +332,7 @@ def profile_yaml(profile: HardwareProfile) -> str:
 
 
 
-def bases_of(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str) -> list[Basis]:
+def bases_of(matched: Sequence[Matched], profile: HardwareProfile, dtype: str | None, fusion: str,
+             precision: str | Precision = DEFAULT_PRECISION) -> list[Basis]:
     """The basis of every matched row on ``profile``; ``dtype`` None -> the row's dtype, else the spec's."""
-    return [basis(m.graph(), profile, dtype or m.measurement.dtype, fusion) for m in matched]
+    return [basis(m.graph(), profile, dtype or m.measurement.dtype, fusion, precision) for m in matched]

@@ -23,12 +23,11 @@ import yaml
 
 from ..errors import MeasurementError
 from ..graph import Graph, load_graph
+from ..spec.loader import ZOO_DIR
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
 
-# The zoo shipped in a checkout (specs are not installed with the package; pass --specs DIR elsewhere).
-ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ import typer
 
 from ..analysis import analyze_graph
 from ..graph import Graph, load_graph
-from ..hardware import list_profiles, load_profile, profile_summary
-from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
+from ..hardware import list_profiles, load_profile, profile_summary, threaded
+from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
+from ..latency.precision import check_precision
 from ..ops import REGISTRY
 from ..report import render
 from ..spec.schema import Spec
@@ -20,6 +21,7 @@ from .common import (
     DtypeOption,
     FormatOption,
     FusionOption,
+    PrecisionOption,
     app,
     fail,
     parse_batches,
@@ -59,8 +61,16 @@ def analyze(
     fusion: FusionOption = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
+    precision: PrecisionOption = DEFAULT_PRECISION,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
+    if hw:
+        try:
+            check_precision(precision, dtype or "fp32")
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
@@ -72,15 +82,15 @@ def analyze(
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
     for name in dict.fromkeys(hw or []):
-        profile = load_profile(name)
+        profile = threaded(load_profile(name), threads)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue
-        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key))
+        latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key, precision=precision))
         if batches:
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
                            for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                                    key=key)]
+                                                    key=key, precision=precision)]
     write_output(render(analysis, fmt, depth, latency, sweeps), output)
     warning = opaque_warning(graph)
     if warning:

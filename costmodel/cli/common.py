@@ -13,7 +13,7 @@ import typer
 
 from ..errors import UserError
 from ..fileio import temp_beside
-from ..vocab import Choice, Dtype, Format, Fusion
+from ..vocab import Choice, Dtype, Format, Fusion, Precision
 
 app = typer.Typer(
     name="costmodel",
@@ -125,3 +125,6 @@ DtypeOption = Annotated[Dtype | None, choice_option(Dtype, "--dtype", help="elem
 FusionOption = Annotated[Fusion, choice_option(
     Fusion, "--fusion", help="kernel fusion for latency (none = eager PyTorch)")]
 FormatOption = Annotated[Format, choice_option(Format, "--format", "-f", help="output format")]
+PrecisionOption = Annotated[Precision, choice_option(
+    Precision, "--precision", help="precision policy for latency (amp: torch.autocast with --dtype fp16 or bf16 as "
+                                   "the half type; what timm's AMP tables run)")]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -103,16 +104,20 @@ def design_run(
     from ..design import Budget, Problem, design, roofline_latency, score_graph, spec_yaml
     from ..design import sweep as design_sweep
     from ..design.report import parse_budgets, parse_count, parse_seconds, plot_frontier, result_text, sweep_text
+    from ..design.sbsolve import network_spec
 
     check_choice("--space", space, ("resnet", "mbconv", "convnext", "k1kxk1", "k1dwsek1"))
     check_choice("--limits", limits, ("default", "official"))
     ratio = parse_ratio(mid_ratio)
     if preset is not None or space in ("k1kxk1", "k1dwsek1"):
-        if sweep is not None or latency is not None:
-            raise fail("--sweep and --latency take the resnet, mbconv and convnext spaces, not --preset or the "
-                       "super-block spaces")
+        if sweep is not None:
+            raise fail("--sweep takes the resnet, mbconv and convnext spaces, not --preset or the super-block spaces")
+        if (latency is None) != (hw is None):
+            raise fail("--latency and --hw go together")
+        check = ((roofline_latency(hw, batch, dtype, network_spec), parse_seconds(latency))
+                 if hw is not None and latency is not None else None)
         superblock_run(space, preset, convention or Convention.OFFICIAL, strides, head, limits, flops, params, rho,
-                       resolution, parse_alphas(alpha), beta, first_depth, max_depth, ratio, output)
+                       resolution, parse_alphas(alpha), beta, first_depth, max_depth, ratio, output, check)
         return
     if convention is Convention.OFFICIAL:
         raise fail("--convention official scores TinyNAS super-block networks: use --preset or --space "
@@ -159,6 +164,7 @@ def superblock_run(
     space: str, preset_name: str | None, conv: Convention, strides: str | None, head: int | None, limits: str,
     flops: str | None, params: str | None, rho: float, resolution: int, alphas: tuple[float, ...] | None,
     beta: float, first_depth: int, max_depth: int, ratio: tuple[float, float] | None, output: Path | None,
+    latency: tuple[Callable[[Any], float], float] | None = None,
 ) -> None:
     """``design --preset`` / ``--space k1kxk1|k1dwsek1``: the TinyNAS super-block designer."""
     from dataclasses import replace
@@ -192,8 +198,8 @@ def superblock_run(
     base = RESNET_LIMITS if kind == "k1kxk1" else (MBCONV_OFFICIAL_LIMITS if limits == "official" else MBCONV_LIMITS)
     problem = replace(problem, limits=replace(base, first_depth=first_depth, max_depth=max_depth,
                                               ratio=ratio or base.ratio))
-    result = design_superblocks(problem)
-    typer.echo(superblock_text(problem, result, published), nl=False)
+    result = design_superblocks(problem, latency=latency)
+    typer.echo(superblock_text(problem, result, published, latency[1] if latency else None), nl=False)
     if output is not None:
         named = replace(result.network, name=output.stem)
         how = f"--preset {preset_name}" if preset_name else f"--space {space}"

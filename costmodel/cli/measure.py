@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,10 +12,10 @@ from ..bridges.bench import TORCH_DTYPES
 from ..calibration.defaults import DEFAULT_PRIOR_WEIGHT
 from ..graph import load_graph
 from ..hardware import load_profile
-from ..latency import DEFAULT_FUSION, check_dtype, estimate
+from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
 from ..vocab import BenchDevice, Dtype
-from .common import FusionOption, app, choice_option, fail, parse_inputs, user_errors, write_output
+from .common import FusionOption, PrecisionOption, app, choice_option, fail, parse_inputs, user_errors, write_output
 
 if TYPE_CHECKING:
     from ..calibration.measurements import Matched, MeasurementFile
@@ -71,9 +72,18 @@ def calibrate(
         "--apply-to", help="write this profile (its peaks and bandwidth) with the factors fitted on --hw")] = None,
     prior_weight: Annotated[float, typer.Option(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
-    from ..calibration.fit import PARAMETERS, bases_of, fit, fitted_profile, profile_yaml
+    from ..calibration.fit import (
+        PARAMETERS,
+        bases_of,
+        fit,
+        fitted_profile,
+        identifiability_warnings,
+        leave_one_out,
+        profile_yaml,
+    )
 
     base = load_profile(hw)
     onto = load_profile(apply_to) if apply_to else None
@@ -81,8 +91,9 @@ def calibrate(
     dtypes = _check_dtypes(base, dtype, matched)
     if onto is not None:
         _check_dtypes(onto, dtype, matched)
-    result = fit(bases_of(matched, base, dtype, fusion), [m.measurement.latency_s for m in matched], base,
-                 prior_weight=prior_weight)
+    bases = bases_of(matched, base, dtype, fusion, precision)
+    measured = [m.measurement.latency_s for m in matched]
+    result = fit(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
                              dtype=dtypes, fusion=fusion, onto=onto)
@@ -97,6 +108,15 @@ def calibrate(
                      f"{note or docs[name]}")
     if onto is not None:
         lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
+    in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
+    if len(matched) >= 3:
+        held_out = leave_one_out(bases, measured, base, prior_weight=prior_weight)
+        loo = statistics.median(abs(p / m - 1) for p, m in zip(held_out, measured, strict=True))
+        lines.append(f"median |error|: in-sample {in_sample:.1%}, leave-one-out {loo:.1%} (what to expect on "
+                     "models it was not fitted on)")
+    else:
+        lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
+    lines += [f"warning: {w}" for w in identifiability_warnings(result)]
     typer.echo("\n".join(lines))
     write_output(profile_yaml(profile), output)
 
@@ -112,6 +132,7 @@ def validate(
     specs: SpecsOpt = None,
     plot: Annotated[Path | None, typer.Option(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
     from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
@@ -119,7 +140,7 @@ def validate(
     profile = load_profile(hw)
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(profile, dtype, matched)
-    rows = points(matched, profile, dtype, fusion)
+    rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
     header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"

@@ -18,7 +18,9 @@ The network is read as stages of conv layers. From a :class:`~costmodel.graph.Gr
 
 from __future__ import annotations
 
+import functools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -150,15 +152,17 @@ def _sources(layer: Layer) -> list[str]:
     return [ref.node for ref in layer.inputs if not ref.node.startswith("input:")]
 
 
+def _pooled(layer: Layer, sources: Sequence[str], pooled: dict[str, bool]) -> bool:
+    if get_op(layer.op).global_pool:
+        return _spatial_area(layer.cost.outputs[0]) == 1
+    return bool(sources) and all(pooled[s] for s in sources)
+
+
 def pooled_layers(graph: Graph) -> dict[str, bool]:
     """Per layer path: whether its output is (derived only from) a globally pooled tensor."""
     pooled: dict[str, bool] = {}
     for layer in graph.layers:
-        sources = _sources(layer)
-        if get_op(layer.op).global_pool:
-            pooled[layer.path] = _spatial_area(layer.cost.outputs[0]) == 1
-        else:
-            pooled[layer.path] = bool(sources) and all(pooled[s] for s in sources)
+        pooled[layer.path] = _pooled(layer, _sources(layer), pooled)
     return pooled
 
 
@@ -166,33 +170,52 @@ def main_path(graph: Graph) -> list[Layer]:
     """The main-path conv layers (see the module docstring), in graph order."""
     convs: dict[str, int] = {}  # layer path -> most conv layers on a path ending at its output
     previous: dict[str, str | None] = {}
-    pooled = pooled_layers(graph)
+    pooled: dict[str, bool] = {}
     for layer in graph.layers:
-        sources = _sources(layer)
-        best, best_source = 0, None
-        for source in sources:
-            if convs[source] > best:
-                best, best_source = convs[source], source
-        reads_pooled = bool(sources) and all(pooled[s] for s in sources)
-        convs[layer.path] = best + (_is_conv(layer) and not reads_pooled)
-        previous[layer.path] = best_source
-    end: str | None = max(convs, key=convs.__getitem__) if convs else None
-    by_path = {layer.path: layer for layer in graph.layers}
+        path_step(layer, convs, previous, pooled)
+    if not convs:
+        return []
+    end = max(convs, key=convs.__getitem__)
+    return trace_back(end, convs, previous, {layer.path: layer for layer in graph.layers})[0]
+
+
+def path_step(layer: Layer, convs: dict[str, int], previous: dict[str, str | None], pooled: dict[str, bool]) -> None:
+    """One layer of the main-path search: the most conv layers on a path ending at its output (``convs``), the
+    source it comes through (``previous``) and whether its output derives only from a globally pooled tensor
+    (``pooled``); the dicts must hold every layer it reads. (The sweep runs it over parts of a graph.)"""
+    sources = _sources(layer)
+    pooled[layer.path] = _pooled(layer, sources, pooled)
+    best, best_source = 0, None
+    for source in sources:
+        if convs[source] > best:
+            best, best_source = convs[source], source
+    reads_pooled = bool(sources) and all(pooled[s] for s in sources)
+    convs[layer.path] = best + (_is_conv(layer) and not reads_pooled)
+    previous[layer.path] = best_source
+
+
+def trace_back(
+    end: str, convs: dict[str, int], previous: dict[str, str | None], layers: dict[str, Layer]
+) -> tuple[list[Layer], str | None]:
+    """The conv layers on the best path ending at ``end``, in graph order, following ``previous`` while it stays
+    in ``layers``; and the source where it left them (None at the start of the graph)."""
     chain: list[Layer] = []
-    while end is not None:
-        layer = by_path[end]
-        source = previous[end]
-        if convs[end] > (convs[source] if source else 0):
-            chain.append(layer)
-        end = source
-    return chain[::-1]
+    current: str | None = end
+    while current is not None and current in layers:
+        source = previous[current]
+        if convs[current] > (convs[source] if source else 0):
+            chain.append(layers[current])
+        current = source
+    return chain[::-1], current
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _group(path: str) -> str:
     parts = path.split(".")
     return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _block_key(path: str) -> str | None:
     parts = path.split(".")[:-1]
     for end in range(len(parts), 0, -1):
@@ -211,36 +234,46 @@ def conv_width(layer: Layer) -> int:
 def grouped_main_path(graph: Graph) -> list[tuple[str, list[Layer]]]:
     """The main-path convs in runs of one top-level group (``layer2``, ``stages.1``, ``stem``). Raises
     DesignError when there are none."""
-    chain = main_path(graph)
+    return group_chain(main_path(graph), graph.name)
+
+
+def group_chain(chain: Sequence[Layer], name: str) -> list[tuple[str, list[Layer]]]:
+    """A main path in runs of one top-level group; ``name`` (the network's) is for the DesignError raised when
+    the chain is empty."""
     if not chain:
-        raise DesignError(f"{graph.name}: no conv2d layers on the main path; the entropy needs a CNN")
+        raise DesignError(f"{name}: no conv2d layers on the main path; the entropy needs a CNN")
     groups: list[tuple[str, list[Layer]]] = []
     for layer in chain:
-        name = _group(layer.path)
-        if groups and groups[-1][0] == name:
+        group = _group(layer.path)
+        if groups and groups[-1][0] == group:
             groups[-1][1].append(layer)
         else:
-            groups.append((name, [layer]))
+            groups.append((group, [layer]))
     return groups
 
 
 def count_blocks(layers: Sequence[Layer]) -> int:
     """Blocks among ``layers``: path prefixes ending at a repeat index shared by at least two of them."""
-    keys = [_block_key(layer.path) for layer in layers]
-    return len({k for k in keys if k is not None and keys.count(k) >= 2})
+    counts = Counter(_block_key(layer.path) for layer in layers)
+    return sum(1 for key, n in counts.items() if key is not None and n >= 2)
 
 
 def stages_of(graph: Graph) -> list[Stage]:
     """The graph's stages (see the module docstring). Raises DesignError when it has no conv layers."""
-    groups = grouped_main_path(graph)
+    return chain_stages(main_path(graph), graph.name)
+
+
+def chain_stages(chain: Sequence[Layer], name: str) -> list[Stage]:
+    """The stages of a main path (see the module docstring)."""
+    groups = group_chain(chain, name)
     merged: list[tuple[list[str], list[Layer]]] = []
-    for name, layers in groups:
+    for group, layers in groups:
         area = _spatial_area(layers[-1].cost.outputs[0])
         if merged and _spatial_area(merged[-1][1][-1].cost.outputs[0]) == area:
-            merged[-1][0].append(name)
+            merged[-1][0].append(group)
             merged[-1][1].extend(layers)
         else:
-            merged.append(([name], list(layers)))
+            merged.append(([group], list(layers)))
     return [make_stage(names, layers) for names, layers in merged]
 
 

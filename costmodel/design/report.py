@@ -163,7 +163,10 @@ def score_json(name: str, score: Score, analysis: Analysis, official: tuple[floa
     return json.dumps(data, indent=2) + "\n"
 
 
-def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple[str, float] | None = None) -> str:
+def superblock_text(
+    problem: SuperProblem, result: SuperResult, published: tuple[str, float] | None = None,
+    latency_budget_s: float | None = None,
+) -> str:
     """What ``costmodel design`` prints for a super-block design (a preset or --space k1kxk1|k1dwsek1)."""
     net, official = result.network, problem.convention is Convention.OFFICIAL
     lim = problem.space
@@ -175,7 +178,9 @@ def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple
              f"{lim.first_depth} blocks, outputs <= {lim.max_channels}",
              f"budgets: {flops_name} <= {si(problem.flops)}" + (f", {params_name} <= {si(problem.params)}"
                                                                  if problem.params else "")
-             + f", rho <= {problem.rho:g}", f"solved in {result.seconds:.2f} s", ""]
+             + f", rho <= {problem.rho:g}"
+             + (f", latency <= {latency_budget_s * 1e3:.4g} ms" if latency_budget_s else ""),
+             f"solved in {result.seconds:.2f} s", ""]
     header = f"{'super-block':<11}  {'stride':>6}  {'out':>5}  {'btn':>5}  {'ratio':>5}  {'kernel':>6}  {'L':>3}"
     lines += [header, "-" * len(header), f"{'stem':<11}  {2:>6}  {net.stem:>5}  {'-':>5}  {'-':>5}  {3:>6}  {'-':>3}"]
     for i, b in enumerate(net.blocks):
@@ -188,6 +193,8 @@ def superblock_text(problem: SuperProblem, result: SuperResult, published: tuple
               f"{result.params:,.0f} = {si(result.params)}" + (f" (budget {si(problem.params)})" if problem.params
                                                                  else ""),
               f"analyzer: MACs {si(result.macs)}  |  params {si(result.all_params)} (classifier included)"]
+    if result.latency_s is not None:
+        lines.append(f"latency {result.latency_s * 1e3:.4g} ms per batch (roofline model)")
     if published is not None:
         name, value = published
         lines.append(f"published {name}: objective {value:,.1f} under the same convention; this design "

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import yaml
@@ -19,12 +20,20 @@ import yaml
 from ..analysis import analyze_graph
 from ..errors import DesignError
 from ..graph import load_graph
-from ..spec import parse_spec
+from ..spec import Spec, parse_spec
 from ..vocab import Convention
 from .entropy import DEFAULT_BETA, Score, official_budgets, score_graph
 from .presets import MBCONV_LIMITS, RESNET_LIMITS, Limits, Preset
-from .solver import SMOOTH_VARIANCE, InfeasibleError, _Lattice, _Relaxation, si, single_blas_thread
-from .superblock import CLASSES, Network, SuperBlock, check_layout, figures, network_yaml, terms
+from .solver import (
+    SMOOTH_VARIANCE,
+    InfeasibleError,
+    _Lattice,
+    _Relaxation,
+    latency_root_find,
+    si,
+    single_blas_thread,
+)
+from .superblock import CLASSES, Network, SuperBlock, check_layout, figures, network_terms, network_yaml, terms
 
 STEP = 8
 
@@ -73,6 +82,7 @@ class SuperResult:
     all_params: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    latency_s: float | None = None  # predicted latency per batch, when a latency budget was given
 
     @property
     def spec_text(self) -> str:
@@ -224,11 +234,38 @@ def solve(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -> Network:
     return lattice.network(lattice.kick(best[2], best[0])[0])
 
 
-def design_superblocks(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -> SuperResult:
-    """Solve, then confirm with the analyzer and the graph reading under the problem's convention."""
+def network_spec(net: Network) -> Spec:
+    """The network as a validated Spec."""
+    return parse_spec(yaml.safe_load(network_yaml(net)))
+
+
+def design_superblocks(
+    problem: SuperProblem, seeds: tuple[Network, ...] = (),
+    latency: tuple[Callable[[Network], float], float] | None = None,
+) -> SuperResult:
+    """Solve, then confirm with the analyzer and the graph reading under the problem's convention.
+
+    ``latency``: (a function giving a network's latency in seconds, the budget in seconds): the flop budget
+    (the convention's count) is searched until it is met, by the same root find as the block spaces
+    (:func:`.solver.latency_root_find`); ``problem.flops`` is where it starts and stays an upper bound.
+    """
     start = time.perf_counter()
+    notes: list[str] = []
+    latency_s = None
     with single_blas_thread():
-        net = solve(problem, seeds)
+        if latency is None:
+            net = solve(problem, seeds)
+        else:
+            def solve_at(flops: float, fitting: Sequence[Network]) -> tuple[Network, float]:
+                return solve(replace(problem, flops=min(flops, problem.flops)), (*seeds, *fitting)), math.nan
+
+            def objective(n: Network) -> float:
+                f = figures(problem.kind, network_terms(n), problem.convention, problem.alphas, problem.beta)
+                return float(f.objective)
+
+            unit = "flop" if problem.convention is Convention.OFFICIAL else "MAC"
+            net, _, latency_s = latency_root_find(problem.flops, solve_at, latency[0], objective, latency[1], notes,
+                                                  unit)
     graph = load_graph(parse_spec(yaml.safe_load(network_yaml(net))))
     totals = analyze_graph(graph).totals
     s = score_graph(graph, problem.alphas, problem.beta, problem.convention)
@@ -239,7 +276,8 @@ def design_superblocks(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -
     if not (flops <= problem.flops and (problem.params is None or params <= problem.params) and s.rho <= problem.rho):
         raise RuntimeError(f"the graph disagrees with the closed forms for {net}: flops {flops}, params {params}, "
                            f"rho {s.rho:.4f}")
-    return SuperResult(net, s, flops, params, totals.macs, totals.params, time.perf_counter() - start)
+    return SuperResult(net, s, flops, params, totals.macs, totals.params, time.perf_counter() - start, notes,
+                       latency_s)
 
 
 def check_problem(problem: SuperProblem) -> None:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
@@ -533,6 +534,7 @@ def design_spec(design: Design) -> Spec:
 
 
 LatencyFn = Callable[[Design], float]
+D = TypeVar("D")  # a design of any space
 LATENCY_ROUNDS = 10
 
 
@@ -545,44 +547,36 @@ def _solve(
     return (found, relaxed[0][0], relaxed[0][1]) if relaxed else (found, math.nan, None)
 
 
-def _within_latency(
-    problem: Problem, seeds: Sequence[Design], latency: LatencyFn, budget_s: float, notes: list[str],
-) -> tuple[Design, float, float]:
-    """The best design whose latency meets ``budget_s``: a one-dimensional root find on the MAC budget.
+def latency_root_find(
+    budget: float, solve_at: Callable[[float, Sequence[D]], tuple[D, float]], latency: Callable[[D], float],
+    objective: Callable[[D], float], budget_s: float, notes: list[str], unit: str = "MAC",
+) -> tuple[D, float, float]:
+    """The best design whose latency meets ``budget_s``: a one-dimensional root find on the compute budget.
 
-    Roofline latency is not smooth in the design variables (it is a sum of per-layer maxima), but the latency
-    of the *optimal design* as a function of the MAC budget is close to a power law. Each step solves at a MAC
-    budget, predicts the latency with the analyzer's roofline model, and takes a secant step in log-log space
-    (through the two points nearest the target; slope 1 at first) towards 99 % of the budget, kept inside the
-    bracket of the largest fitting and the smallest failing MAC budget (never closer than 30 % of the bracket
-    to its ends, so it shrinks geometrically even where the latency is not monotone in the budget). It stops
-    when that bracket is within 3 %: three to seven solves. Returns (design, relaxed objective, latency in
-    seconds)."""
-    macs, fits, fails = problem.budget.macs, None, None
-    best: tuple[Design, float, float] | None = None
-    points: list[tuple[float, float]] = []  # (log MAC budget, log latency)
+    ``solve_at(compute budget, designs already within the latency budget)`` gives (design, relaxed objective);
+    ``budget`` is the first compute budget tried. Roofline latency is not smooth in the design variables (it is a
+    sum of per-layer maxima), but the latency of the *optimal design* as a function of the compute budget is close
+    to a power law. Each step solves at a budget, predicts the latency with the analyzer's roofline model, and
+    takes a secant step in log-log space (through the two points nearest the target; slope 1 at first) towards
+    99 % of the latency budget, kept inside the bracket of the largest fitting and the smallest failing compute
+    budget (never closer than 30 % of the bracket to its ends, so it shrinks geometrically even where the latency
+    is not monotone in the budget). It stops when that bracket is within 3 %: three to seven solves. Returns
+    (design, relaxed objective, latency in seconds)."""
+    macs, fits, fails = budget, None, None
+    best: tuple[D, float, float] | None = None
+    points: list[tuple[float, float]] = []  # (log compute budget, log latency)
     target = math.log(budget_s * 0.99)
-    warm = list(seeds)
-    previous: tuple[float, np.ndarray] | None = None  # (MAC budget, relaxed optimum) of the last solve
-    channels = problem.offset + 2 * problem.stages
+    fitting: list[D] = []  # designs within the latency budget: feasible for any larger compute budget
     for _ in range(LATENCY_ROUNDS):
-        current = replace(problem, budget=replace(problem.budget, macs=macs))
-        check_budget_floor(current)
-        start = None
-        if previous is not None:  # warm start: MACs grow about as the square of the channels
-            start = previous[1].copy()
-            start[:channels] += 0.5 * math.log(macs / previous[0])
-        found, relaxed_value, x = _solve(current, warm, start)
-        if x is not None:
-            previous = (macs, x)
+        found, relaxed_value = solve_at(macs, fitting[-1:])
         seconds = latency(found)
-        notes.append(f"MAC budget {si(macs)}: latency {seconds * 1e3:.4g} ms")
+        notes.append(f"{unit} budget {si(macs)}: latency {seconds * 1e3:.4g} ms")
         points.append((math.log(macs), math.log(seconds)))
         if seconds <= budget_s:
-            if best is None or score_of(problem, found) > score_of(problem, best[0]):
+            if best is None or objective(found) > objective(best[0]):
                 best = (found, relaxed_value, seconds)
             fits = macs if fits is None else max(fits, macs)
-            warm = [*seeds, found]  # feasible for any larger MAC budget
+            fitting.append(found)
         else:
             fails = macs if fails is None else min(fails, macs)
         if fits is not None and (fails is None or fails / fits < 1.03):
@@ -600,8 +594,31 @@ def _within_latency(
         macs = math.exp(guess)
     if best is None:
         raise InfeasibleError(f"the latency budget {budget_s * 1e3:.4g} ms cannot be met: the best design within "
-                              f"{si(macs)} MACs still takes {seconds * 1e3:.4g} ms")
+                              f"{si(macs)} {unit}s still takes {seconds * 1e3:.4g} ms")
     return best
+
+
+def _within_latency(
+    problem: Problem, seeds: Sequence[Design], latency: LatencyFn, budget_s: float, notes: list[str],
+) -> tuple[Design, float, float]:
+    """:func:`latency_root_find` on the MAC budget, each solve after the first warm-started from the previous
+    relaxed optimum (channels scaled by the square root of the MAC-budget ratio: MACs grow about as their square)."""
+    previous: list[tuple[float, np.ndarray]] = []  # (MAC budget, relaxed optimum) of the last solve
+    channels = problem.offset + 2 * problem.stages
+
+    def solve_at(macs: float, fitting: Sequence[Design]) -> tuple[Design, float]:
+        current = replace(problem, budget=replace(problem.budget, macs=macs))
+        check_budget_floor(current)
+        start = None
+        if previous:
+            start = previous[-1][1].copy()
+            start[:channels] += 0.5 * math.log(macs / previous[-1][0])
+        found, relaxed_value, x = _solve(current, [*seeds, *fitting], start)
+        if x is not None:
+            previous.append((macs, x))
+        return found, relaxed_value
+
+    return latency_root_find(problem.budget.macs, solve_at, latency, lambda d: score_of(problem, d), budget_s, notes)
 
 
 def score_of(problem: Problem, candidate: Design) -> float:
@@ -671,15 +688,18 @@ def sweep(problem: Problem, budgets: Sequence[Budget]) -> list[Result | Infeasib
     return [out[i] for i in range(len(budgets))]
 
 
-def roofline_latency(hw: str, batch: int, dtype: str | None = None) -> LatencyFn:
+def roofline_latency(
+    hw: str, batch: int, dtype: str | None = None, to_spec: Callable[[Any], Spec] = design_spec,
+) -> Callable[[Any], float]:
     """A design's latency (seconds per batch of ``batch`` images) on hardware ``hw`` (a profile name, alias or
-    YAML path) by costmodel's roofline model (:func:`costmodel.latency.estimate`, unfused)."""
+    YAML path) by costmodel's roofline model (:func:`costmodel.latency.estimate`, unfused). ``to_spec`` writes
+    a design as a spec (super-block networks: :func:`.sbsolve.network_spec`)."""
     from ..hardware import load_profile
     from ..latency import estimate
 
     profile = load_profile(hw)
 
-    def latency(candidate: Design) -> float:
-        return estimate(load_graph(design_spec(candidate), batch=batch), profile, dtype=dtype).summary.latency_s
+    def latency(candidate: Any) -> float:
+        return estimate(load_graph(to_spec(candidate), batch=batch), profile, dtype=dtype).summary.latency_s
 
     return latency

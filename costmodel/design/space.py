@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import costs
 from .entropy import DesignError
 
 FAMILIES = ("resnet", "mbconv", "convnext")
@@ -119,8 +120,7 @@ def evaluate(
     areas = [s * s for s in sides]
     if family == "convnext":
         return _convnext(areas, widths, mids, kernels, depths, classes)
-    macs: np.ndarray | float = areas[0] * stem * 27 + 2 * areas[0] * stem  # 3x3 stem conv (no bias) + BN
-    params: np.ndarray | float = 27 * stem + 2 * stem
+    macs, params = costs.conv_bn(areas[0], 3, stem, 9)  # 3x3 stem conv (no bias) + BN
     shape = np.asarray(stem, float)
     channels, layers, logs = [stem], [np.ones_like(shape)], [np.full_like(shape, np.log(27.0))]
     c_in = stem
@@ -128,32 +128,26 @@ def evaluate(
         a0, a1 = areas[i], areas[i + 1]
         c, m, k2, d = widths[i], mids[i], np.asarray(kernels[i], float) ** 2, depths[i]
         if family == "resnet":
-            first_macs = a0 * m * c_in + 2 * a0 * m + a1 * (m * m * k2 + 2 * m + c * m + 2 * c + c * c_in + 2 * c)
-            first_params = c_in * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c + c_in * c + 2 * c
-            rest_macs = a1 * (c * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c)
-            rest_params = c * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c
+            body = costs.add(costs.conv_bn(a1, m, m, k2), costs.conv_bn(a1, m, c, 1))
+            first = costs.add(costs.conv_bn(a0, c_in, m, 1), body, costs.conv_bn(a1, c_in, c, 1))  # + projection
+            rest = costs.add(costs.conv_bn(a1, c, m, 1), body)
             first_log = _log(c_in) + _log(m * k2) + _log(m)
             rest_log = _log(c) + _log(m * k2) + _log(m)
         else:  # mbconv
             s = m / 4
-            se_macs = 2 * m * s if se else 0.0
-            se_params = 2 * m * s + s + m if se else 0.0
-            body_macs = a1 * (m * k2 + 2 * m + c * m + 2 * c) + se_macs
-            body_params = m * k2 + 2 * m + se_params + m * c + 2 * c
-            first_macs = a0 * (m * c_in + 2 * m) + body_macs
-            first_params = c_in * m + 2 * m + body_params
-            rest_macs = a1 * (m * c + 2 * m) + body_macs
-            rest_params = c * m + 2 * m + body_params
+            se_cost = (costs.add(costs.conv2d(1, m, s, 1, bias=True), costs.conv2d(1, s, m, 1, bias=True))
+                       if se else (0.0, 0.0))  # squeeze-excite on the pooled 1x1 map
+            body = costs.add(costs.conv_bn(a1, m, m, k2, depthwise=True), se_cost, costs.conv_bn(a1, m, c, 1))
+            first = costs.add(costs.conv_bn(a0, c_in, m, 1), body)
+            rest = costs.add(costs.conv_bn(a1, c, m, 1), body)
             first_log = _log(c_in) + _log(k2) + _log(m)
             rest_log = _log(c) + _log(k2) + _log(m)
-        macs = macs + first_macs + (d - 1) * rest_macs
-        params = params + first_params + (d - 1) * rest_params
+        macs, params = costs.add((macs, params), first, costs.scaled(rest, d - 1))
         channels.append(c)
         layers.append(3 * d)
         logs.append(first_log + (d - 1) * rest_log)
         c_in = c
-    macs = macs + areas[-1] * c_in + c_in * classes  # global average pool (1 per input element) + fc
-    params = params + c_in * classes + classes
+    macs, params = costs.add((macs, params), costs.classifier(areas[-1], c_in, classes))
     return Terms(np.asarray(macs, float), np.asarray(params, float), areas,
                  [np.asarray(x, float) for x in channels], [np.asarray(x, float) for x in layers],
                  [np.asarray(x, float) for x in logs])
@@ -164,27 +158,28 @@ def _convnext(
 ) -> Terms:
     """ConvNeXt: stem (4x4/4 conv + LN) at areas[0] == areas[1]; stages 2.. start with LN + 2x2/2 conv."""
     c0 = widths[0]
-    macs = areas[0] * c0 * 48 + 5 * areas[0] * c0
-    params = 48 * c0 + c0 + 2 * c0
+    macs, params = costs.add(costs.conv2d(areas[0], 3, c0, 16, bias=True), costs.layer_norm(areas[0], c0))
     channels, layers, logs = [], [], []
     stage_layers, stage_log = 1.0, np.log(48.0)
     c_in = c0
     for i in range(len(widths)):
         a1 = areas[i + 1]
         c, m, k2, d = widths[i], mids[i], np.asarray(kernels[i], float) ** 2, depths[i]
-        if i > 0:
-            a0 = areas[i]
-            macs = macs + 5 * a0 * c_in + a1 * c * c_in * 4
-            params = params + 2 * c_in + 4 * c_in * c + c
+        if i > 0:  # downsample: LN + 2x2 stride-2 conv
+            down = costs.add(costs.layer_norm(areas[i], c_in), costs.conv2d(a1, c_in, c, 4, bias=True))
+            macs, params = costs.add((macs, params), down)
             stage_layers, stage_log = 1.0, _log(4 * c_in)
-        macs = macs + d * a1 * (c * k2 + 5 * c + 2 * c * m)
-        params = params + d * (c * k2 + 2 * c * m + m + 5 * c)
+        block = costs.add(costs.conv2d(a1, c, c, k2, depthwise=True, bias=True), costs.layer_norm(a1, c),
+                          costs.conv2d(a1, c, m, 1, bias=True), costs.conv2d(a1, m, c, 1, bias=True),
+                          costs.layer_scale(c))
+        macs, params = costs.add((macs, params), costs.scaled(block, d))
         channels.append(c)
         layers.append(stage_layers + 3 * d)
         logs.append(stage_log + d * (_log(k2) + _log(c) + _log(m)))
         c_in = c
-    macs = macs + areas[-1] * c_in + 5 * c_in + c_in * classes  # pool + LN + head
-    params = params + 2 * c_in + c_in * classes + classes
+    # global pool, LN on the pooled vector, linear head
+    macs, params = costs.add((macs, params), costs.mean_pool(areas[-1], c_in), costs.layer_norm(1, c_in),
+                             costs.fc(c_in, classes))
     return Terms(np.asarray(macs, float), np.asarray(params, float), areas[1:],
                  [np.asarray(x, float) for x in channels], [np.asarray(x, float) for x in layers],
                  [np.asarray(x, float) for x in logs])

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import DesignError
 from ..vocab import Convention
+from . import costs
 from .entropy import DEFAULT_BETA, default_alphas
 
 KINDS = ("k1kxk1", "k1dwsek1")
@@ -136,7 +137,7 @@ def terms(
     off_side = resolution // 2  # official integer side (get_output_resolution)
     flops = (27 * c0 + 3 * c0) * r * r
     model_size = 27 * c0 + 2 * c0
-    macs = (27 * c0 + 2 * c0) * side * side
+    macs, params = costs.conv_bn(side * side, 3, c0, 9)
     logs[0] = logs[0] + math.log(27.0)
     stage_channels[0] = c0 + zero
     official[0], true[0] = off_side, side
@@ -150,16 +151,17 @@ def terms(
         if is_se:
             e = _se_channels(m)
             se_params = 2 * m * e + 2 * e + 2 * m
-            # the pool (1 MAC per input element), the two 1x1 convs on a 1x1 map (no bias) and their BNs
-            se_macs = a1 * m + se_params
+            # the pool, the two 1x1 convs on a 1x1 map (no bias) and their BNs
+            se_cost = costs.add(costs.mean_pool(a1, m), costs.conv_bn(1, m, e, 1), costs.conv_bn(1, e, m, 1))
+            body = costs.add(costs.conv_bn(a1, m, m, k2, depthwise=True), se_cost, costs.conv_bn(a1, m, c, 1))
+            first = costs.add(costs.conv_bn(a0, c_in, m, 1), body)
+            rest = costs.add(costs.conv_bn(a1, c, m, 1), body)
             residual = np.where(c_in == c, 1.0, 0.0) * (s == 2)
             f_first = (c_in * m + 2 * m + (m * k2 + 2 * m) / s**2 + (m * c + 2 * c) / s**2 + m + m / s**2
                        + c / s**2 + residual * c_in)
             f_rest = c * m + 2 * m + m * k2 + 2 * m + m * c + 2 * c + 2 * m + c
             p_first = c_in * m + 2 * m + m * k2 + 2 * m + se_params + m * c + 2 * c
             p_rest = c * m + 2 * m + m * k2 + 2 * m + se_params + m * c + 2 * c
-            macs_first = a0 * (c_in * m + 2 * m) + a1 * (m * k2 + 2 * m + m * c + 2 * c) + se_macs
-            macs_rest = a1 * (c * m + 2 * m + m * k2 + 2 * m + m * c + 2 * c) + se_macs
             log_first = np.log(c_in) + np.log(k2) + np.log(m)
             log_rest = np.log(c) + np.log(k2) + np.log(m)
         else:
@@ -168,13 +170,14 @@ def terms(
             f_rest = c * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c + 2 * m + c
             p_first = c_in * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c + c_in * c + 2 * c
             p_rest = c * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c
-            macs_first = a0 * (c_in * m + 2 * m) + a1 * (m * m * k2 + 2 * m + m * c + 2 * c + c_in * c + 2 * c)
-            macs_rest = a1 * (c * m + 2 * m + m * m * k2 + 2 * m + m * c + 2 * c)
+            body = costs.add(costs.conv_bn(a1, m, m, k2), costs.conv_bn(a1, m, c, 1))
+            first = costs.add(costs.conv_bn(a0, c_in, m, 1), body, costs.conv_bn(a1, c_in, c, 1))  # + projection
+            rest = costs.add(costs.conv_bn(a1, c, m, 1), body)
             log_first = np.log(c_in) + np.log(m * k2) + np.log(m)
             log_rest = np.log(c) + np.log(m * k2) + np.log(m)
         flops = flops + r * r * (f_first + (d - 1) * f_rest / s**2)
         model_size = model_size + p_first + (d - 1) * p_rest
-        macs = macs + macs_first + (d - 1) * macs_rest
+        macs, params = costs.add((macs, params), first, costs.scaled(rest, d - 1))
         j = plan[i + 1]
         logs[j] = logs[j] + log_first + (d - 1) * log_rest
         stage_channels[j] = c + zero
@@ -186,12 +189,11 @@ def terms(
         h = float(head)
         flops = flops + (c_in * h + 3 * h) * r * r
         model_size = model_size + c_in * h + 2 * h
-        macs = macs + (c_in * h + 2 * h) * side * side
+        macs, params = costs.add((macs, params), costs.conv_bn(side * side, c_in, h, 1))
         logs[-1] = logs[-1] + np.log(c_in)
         stage_channels[-1] = h + zero
         c_in = h + zero
-    macs = macs + side * side * c_in + c_in * classes
-    params = model_size + c_in * classes + classes
+    macs, params = costs.add((macs, params), costs.classifier(side * side, c_in, classes))
     stage_layers = [0] * n_stages
     stage_layers[0] += 1
     if head is not None:

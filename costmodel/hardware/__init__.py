@@ -4,6 +4,7 @@ from costmodel.hardware.profile import (
     DTYPES,
     UNITS,
     Caches,
+    Cpu,
     Efficiency,
     HardwareError,
     HardwareProfile,
@@ -18,12 +19,14 @@ from costmodel.hardware.profile import (
     profile_summary,
     ridge_point,
     search_dirs,
+    threaded,
 )
 
 __all__ = [
     "DTYPES",
     "UNITS",
     "Caches",
+    "Cpu",
     "Efficiency",
     "HardwareError",
     "HardwareProfile",
@@ -38,4 +41,5 @@ __all__ = [
     "profile_summary",
     "ridge_point",
     "search_dirs",
+    "threaded",
 ]

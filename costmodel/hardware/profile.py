@@ -82,6 +82,25 @@ class Caches(_Model):
     shared_memory_kb: Positive | None = None
 
 
+class Cpu(_Model):
+    """A CPU's threading figures. The profile's peaks and bandwidth are for the whole chip (all ``cores``).
+
+    ``threads``: what PyTorch uses by default (its default is the number of physical cores);
+    ``flop_per_cycle_fp32`` and ``clock_ghz``: per-core fp32 FLOP/cycle of the ISA (AVX2 with 2 FMA pipes: 32,
+    AVX-512 with 2 FMA pipes: 64, NEON with 4 pipes: 16... see docs/latency-model.md) and the sustained clock,
+    which give the peak per core; ``bandwidth_per_core_gbs``: what one core can stream (a core's outstanding
+    misses cap it well below the chip's bandwidth); ``sync_us``: the fork/join cost of one parallel op.
+    """
+
+    cores: int = Field(ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    isa: str = Field(min_length=1, description="e.g. AVX2, AVX-512, NEON")
+    flop_per_cycle_fp32: Positive
+    clock_ghz: Positive
+    bandwidth_per_core_gbs: Positive
+    sync_us: float = Field(default=0.0, ge=0)
+
+
 class OpEfficiency(_Model):
     """A per-op-class override of the compute and/or memory efficiency factor."""
 
@@ -139,7 +158,11 @@ class HardwareProfile(_Model):
     peak: Peak
     memory: Memory
     caches: Caches = Field(default_factory=Caches)
-    launch_overhead_us: float = Field(ge=0, description="fixed cost per kernel launch / op dispatch")
+    cpu: Cpu | None = None
+    launch_overhead_us: float = Field(ge=0, description="fixed device-side cost per kernel (CPU: per-op dispatch)")
+    host_overhead_us: float | None = Field(default=None, ge=0, description=(
+        "host time to issue one op to an accelerator in eager PyTorch (dispatch + launch call); it overlaps "
+        "the device's work. None/0: no separate host stream (CPUs)"))
     efficiency: Efficiency = Field(default_factory=Efficiency)
     sources: dict[str, Annotated[str, Field(min_length=1)]]
     calibration: Calibration | None = None
@@ -155,6 +178,12 @@ class HardwareProfile(_Model):
         if self.efficiency.memory is None:
             default = HBM_MEMORY_EFFICIENCY if self.memory.is_hbm else OTHER_MEMORY_EFFICIENCY
             self.efficiency = self.efficiency.model_copy(update={"memory": default})
+        fp32 = self.peak.vector.get(Dtype.FP32)
+        if self.cpu is not None and fp32 is not None:
+            computed = self.cpu.cores * self.cpu.flop_per_cycle_fp32 * self.cpu.clock_ghz / 1000
+            if abs(fp32 / computed - 1) > 0.02:
+                raise ValueError(f"peak.vector.fp32 {fp32:g} TFLOP/s disagrees with cpu: cores x "
+                                 f"flop_per_cycle_fp32 x clock_ghz = {computed:.4g} TFLOP/s")
         required = [f"peak.{unit}.{dtype}" for unit in UNITS for dtype in getattr(self.peak, unit)]
         required.append("memory.bandwidth_gbs")
         missing = [path for path in required if path not in self.sources]
@@ -358,6 +387,36 @@ def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
     return peak_tflops(profile, dtype, unit) * 1e12 / (profile.memory.bandwidth_gbs * 1e9)
 
 
+def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwareProfile:
+    """``profile`` as run with ``threads`` threads (default: its ``cpu.threads``, else all cores); a profile
+    without a ``cpu`` section is returned unchanged.
+
+    Compute peaks scale with the cores used (min(threads, cores) / cores); bandwidth is
+    min(chip bandwidth, threads x bandwidth per core); with more than one thread every op pays the fork/join
+    cost (``cpu.sync_us``) on top of its dispatch.
+    """
+    cpu = profile.cpu
+    if cpu is None:
+        return profile
+    n = threads or cpu.threads or cpu.cores
+    cores = min(n, cpu.cores)
+    if cores == cpu.cores and n == cpu.threads and cpu.sync_us == 0:
+        return profile  # already as run with n threads
+    used = cores / cpu.cores
+    peak = Peak(vector={d: v * used for d, v in profile.peak.vector.items()},
+                matrix={d: v * used for d, v in profile.peak.matrix.items()})
+    memory = profile.memory.model_copy(
+        update={"bandwidth_gbs": min(profile.memory.bandwidth_gbs, n * cpu.bandwidth_per_core_gbs)})
+    # the result describes the cores used; its fork/join cost is folded into the per-op overhead, so applying
+    # threaded() to it again changes nothing
+    copy = profile.model_copy(update={
+        "peak": peak, "memory": memory, "cpu": cpu.model_copy(update={"cores": cores, "threads": n, "sync_us": 0.0}),
+        "launch_overhead_us": profile.launch_overhead_us + (cpu.sync_us if n > 1 else 0.0),
+        "name": f"{profile.name} ({n} thread{'s' if n > 1 else ''})"})
+    copy._file_stem = profile._file_stem
+    return copy
+
+
 def efficiency_for(profile: HardwareProfile, op_class: EfficiencyClass | str) -> tuple[float, float]:
     """(compute, memory) efficiency for an op class (or "conv"), after applying any per-op override.
 
@@ -401,7 +460,14 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         rows.append(("last-level cache", f"{caches.llc_mb:g} MB"))
     if caches.shared_memory_kb is not None:
         rows.append(("shared memory per SM/CU", f"{caches.shared_memory_kb:g} KB"))
+    if profile.cpu is not None:
+        cpu = profile.cpu
+        rows.append(("cpu", f"{cpu.cores} cores, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
+                            f"{cpu.clock_ghz:g} GHz, {cpu.bandwidth_per_core_gbs:g} GB/s per core, "
+                            f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} us"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
+    if profile.host_overhead_us:
+        rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))
     eff = profile.efficiency
     rows.append(("efficiency", f"compute {eff.compute:g}, memory {eff.memory:g}"))
     for op_class, override in eff.per_op.items():

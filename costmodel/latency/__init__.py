@@ -8,6 +8,7 @@ from .fusion import EPILOGUE_CLASSES, FUSION_MODES, OpTraffic, group_layers, ker
 from .model import (
     DEFAULT_FUSION,
     KernelLatency,
+    KernelTerms,
     LatencyResult,
     ModelLatency,
     OpLatency,
@@ -15,20 +16,35 @@ from .model import (
     batch_sweep,
     estimate,
     estimate_spec,
+    kernel_terms,
+    price_kernel,
     summarize,
 )
+from .precision import DEFAULT_PRECISION, PRECISIONS, Precision, check_precision, plan
 from .roofline import (
     Roofline,
     Unit,
     check_dtype,
     efficiency_class,
     fastest_peak,
+    host_overhead,
     kernel_roofline,
+    timeline,
     unit_for,
     usable_cache_bytes,
 )
 
 __all__ = [
+    "DEFAULT_PRECISION",
+    "KernelTerms",
+    "PRECISIONS",
+    "Precision",
+    "check_precision",
+    "host_overhead",
+    "kernel_terms",
+    "plan",
+    "price_kernel",
+    "timeline",
     "DEFAULT_FUSION",
     "EPILOGUE_CLASSES",
     "FUSION_MODES",

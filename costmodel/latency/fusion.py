@@ -5,6 +5,10 @@ Fusion modes (``FUSION_MODES``):
 - ``none``: every non-view op is its own kernel (eager execution).
 - ``epilogue``: norms and elementwise ops (activations, residual adds, layer scale, ...) fold into the
   kernel that produced one of their inputs, if that kernel is the one just before them.
+- ``compile``: what torch.compile's Inductor does by default: convolutions, linear, matmul and attention stay
+  library kernels (cuDNN / cuBLAS "extern" kernels, nothing fused into them), and every run of other ops
+  (norms, activations, residual adds, reductions, copies) joins the kernel before it when that kernel is
+  such a generated kernel and produced one of its inputs.
 - ``block``: consecutive epilogue kernels that lie inside the same innermost block instance (layers
   sharing the path prefix before their last component, e.g. ``stages.2.blocks.4``) become one kernel.
   Block grouping coarsens epilogue grouping, so it never moves more bytes.
@@ -24,9 +28,12 @@ from dataclasses import dataclass
 from ..graph import Graph, Layer, TensorRef
 from ..ops.base import numel
 from ..vocab import Fusion, OpClass
+from .precision import PrecisionPlan
 
 FUSION_MODES: tuple[str, ...] = Fusion.values()
 EPILOGUE_CLASSES = frozenset({OpClass.NORM, OpClass.ELEMENTWISE})  # fold into the kernel before them
+# Ops Inductor leaves to vendor libraries (extern kernels): everything on the matrix unit, depthwise convs too.
+EXTERN_CLASSES = frozenset({OpClass.GEMM, OpClass.DEPTHWISE, OpClass.ATTENTION})
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,17 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
     kernels: list[list[Layer]] = []
     for layer in ops:
         last = {member.path for member in kernels[-1]} if kernels else set()
-        if layer.cost.op_class in EPILOGUE_CLASSES and any(flow.root(r)[0] in last for r in layer.inputs):
+        op_class = layer.cost.op_class
+        if mode == Fusion.COMPILE:
+            joins = (op_class not in EXTERN_CLASSES and bool(kernels)
+                     and kernels[-1][0].cost.op_class not in EXTERN_CLASSES)
+        else:
+            joins = op_class in EPILOGUE_CLASSES
+        if joins and any(flow.root(r)[0] in last for r in layer.inputs):
             kernels[-1].append(layer)
         else:
             kernels.append([layer])
-    if mode == Fusion.EPILOGUE:
+    if mode in (Fusion.EPILOGUE, Fusion.COMPILE):
         return kernels
     merged: list[list[Layer]] = []
     previous_block: str | None = None
@@ -109,12 +122,15 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
 
 
 def kernel_traffic(
-    graph: Graph, kernels: Sequence[Sequence[Layer]], bytes_per_element: int, cache_bytes: float
+    graph: Graph, kernels: Sequence[Sequence[Layer]], sizes: PrecisionPlan, cache_bytes: float,
+    *, cast_reads: bool = True,
 ) -> list[list[OpTraffic]]:
     """Per kernel, per member op: the bytes it accounts for (:class:`OpTraffic`).
 
     Reads are charged to the first member that reads a tensor, writes to the member that produces it,
-    weights (and extra tables) to their owner.
+    weights (and extra tables) to their owner; every tensor at its own bytes per element (``sizes``). With
+    ``cast_reads``, an input the plan casts before the op is read as the half copy the cast kernel (run just
+    before) wrote, from the cache when it fits; the casts' own traffic is not included here.
     """
     flow = _Dataflow(graph)
     out: list[list[OpTraffic]] = []
@@ -124,16 +140,19 @@ def kernel_traffic(
         seen: set[tuple[Tensor, Tensor | None]] = set()
         rows = []
         for layer in kernel:
-            dram = (layer.cost.params + layer.cost.extra_read_elems) * bytes_per_element
+            dram = (layer.cost.params + layer.cost.extra_read_elems) * sizes.weight_bytes[layer.path]
             cache = 0
+            casted = sizes.cast_inputs(layer.path) if cast_reads else set()
             for ref in layer.inputs:
                 key = flow.read_key(ref)
                 producer = key[0][0]
                 if producer in members or key in seen:
                     continue
                 seen.add(key)
-                size = numel(graph.shape(ref)) * bytes_per_element
-                if producer in previous and size <= cache_bytes:
+                through_cast = key[0] in casted
+                width = sizes.half_bytes if through_cast else sizes.bytes_of(key[0])
+                size = numel(graph.shape(ref)) * width
+                if (producer in previous or through_cast) and size <= cache_bytes:
                     cache += size
                 else:
                     dram += size
@@ -142,7 +161,7 @@ def kernel_traffic(
                 tensor = (layer.path, index)
                 users = flow.consumers.get(tensor, set())
                 if tensor in flow.outputs or not users or not users <= members:
-                    written += numel(shape) * bytes_per_element
+                    written += numel(shape) * sizes.bytes_of(tensor)
             rows.append(OpTraffic(dram, written, cache))
         out.append(rows)
         previous = members

@@ -6,27 +6,32 @@ Times are in seconds, traffic in bytes, rates in FLOP/s; docs/latency-model.md s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..analysis.metrics import group_by_prefix, path_prefix
-from ..graph import Graph, load_graph
-from ..hardware import HardwareProfile, efficiency_for, load_profile
+from ..graph import Graph, Layer, load_graph
+from ..hardware import HardwareProfile, load_profile, threaded
 from ..spec import Spec
-from ..vocab import BYTES_PER_ELEMENT, Fusion
-from .fusion import FUSION_MODES, group_layers, kernel_traffic
+from ..vocab import Fusion
+from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
+from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
+    Unit,
+    attained_roof,
     bandwidth,
     check_dtype,
     efficiency_class,
     fastest_peak,
-    kernel_roofline,
+    host_overhead,
     launch_overhead,
+    timeline,
     unit_for,
     usable_cache_bytes,
 )
 
 DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
+CAST_FUSIONS = (Fusion.NONE, Fusion.COMPILE)  # runtimes that cast at run time (an engine stores half weights)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
 
 
@@ -102,6 +107,7 @@ class ModelLatency:
     overhead_share: float  # fraction of the latency that is launch overhead
     by_class: dict[str, float] = field(default_factory=dict)  # op class -> seconds
     by_stage: dict[str, float] = field(default_factory=dict)  # path prefix (depth 2) -> seconds
+    precision: str = "uniform"  # the precision policy (latency/precision.py): uniform, or amp with dtype as half
 
 
 @dataclass(frozen=True)
@@ -118,52 +124,126 @@ class LatencyResult:
                 "kernels": [{**asdict(k), "ops": list(k.ops)} for k in self.kernels]}
 
 
+@dataclass(frozen=True)
+class KernelTerms:
+    """One kernel before efficiencies and overheads are applied: what every pricing of it starts from.
+
+    ``members``: its layers (empty for a cast kernel autocast adds, which feeds ``consumer``). Per member
+    (one entry for a cast): ``keys`` the efficiency key, ``units`` the unit it runs on, ``compute_s`` its FLOPs
+    over the unit's peak (seconds at compute efficiency 1), ``memory_s`` its DRAM bytes over the bandwidth
+    (seconds at memory efficiency 1), ``traffic`` the bytes. The kernel streams at its head member's memory
+    efficiency.
+    """
+
+    name: str
+    consumer: str
+    members: tuple[Layer, ...]
+    keys: tuple[str, ...]
+    units: tuple[Unit, ...]
+    compute_s: tuple[float, ...]
+    memory_s: tuple[float, ...]
+    traffic: tuple[OpTraffic, ...]
+
+
+CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
+
+
+def kernel_terms(
+    graph: Graph, profile: HardwareProfile, dtype: str, fusion: str = DEFAULT_FUSION,
+    precision: str | Precision = DEFAULT_PRECISION,
+) -> list[KernelTerms]:
+    """The kernels ``graph`` runs as on ``profile`` (in issue order, casts included), unpriced. A CPU profile is
+    taken as run with its default thread count (:func:`~costmodel.hardware.threaded`)."""
+    profile = threaded(profile)
+    check_dtype(profile, dtype)
+    sizes = plan(graph, dtype, precision)
+    groups = group_layers(graph, fusion)
+    eager = fusion == "none"
+    traffic = kernel_traffic(graph, groups, sizes, usable_cache_bytes(profile), cast_reads=eager)
+    bw = bandwidth(profile)
+    vector = unit_for(profile, "elementwise", dtype)
+    out: list[KernelTerms] = []
+    for members, moved in zip(groups, traffic, strict=True):
+        for cast in sizes.casts.get(members[0].path, []) if fusion in CAST_FUSIONS else []:
+            if cast.weight or eager:
+                nbytes = cast.dram_bytes
+                out.append(KernelTerms(f"{cast.consumer}:cast", cast.consumer, (), (CAST_KEY,), (vector,), (0.0,),
+                                       (nbytes / bw,), (OpTraffic(cast.elements * cast.src_bytes,
+                                                                   cast.elements * cast.dst_bytes, 0),)))
+        units = tuple(unit_for(profile, layer.cost.op_class.value, sizes.compute_dtype[layer.path])
+                      for layer in members)
+        out.append(KernelTerms(
+            members[0].path, members[0].path, tuple(members),
+            tuple(efficiency_class(layer.op, layer.cost.op_class.value) for layer in members), units,
+            tuple(layer.cost.flops / u.peak_flops for layer, u in zip(members, units, strict=True)),
+            tuple(t.dram_bytes / bw for t in moved), tuple(moved)))
+    return out
+
+
 def estimate(
     graph: Graph, profile: HardwareProfile, *, dtype: str | None = None, fusion: str = DEFAULT_FUSION,
-    key: str | None = None,
+    key: str | None = None, precision: str | Precision = DEFAULT_PRECISION, threads: int | None = None,
 ) -> LatencyResult:
-    """Roofline latency of ``graph`` (at its batch) on ``profile``; ``dtype`` overrides the graph's.
+    """Roofline latency of ``graph`` (at its batch) on ``profile``; ``dtype`` overrides the graph's;
+    ``precision`` the precision policy (``uniform``, or ``amp``: autocast with ``dtype`` as the half type);
+    ``threads`` the thread count on a CPU profile (default: the profile's).
 
     Raises :class:`HardwareError` if the profile lists no peak for the dtype, ``ValueError`` for an unknown
-    fusion mode.
+    fusion mode or precision.
     """
     dtype = dtype or graph.dtype
-    check_dtype(profile, dtype)
-    bw, launch = bandwidth(profile), launch_overhead(profile)
-    groups = group_layers(graph, fusion)
-    traffic = kernel_traffic(graph, groups, BYTES_PER_ELEMENT[dtype], usable_cache_bytes(profile))
+    profile = threaded(profile, threads)
+    terms = kernel_terms(graph, profile, dtype, fusion, precision)
+    priced = [price_kernel(t, profile) for t in terms]
+    shares = timeline([max(c, m) for c, m in priced], launch_overhead(profile), host_overhead(profile))
 
     op_rows: dict[str, OpLatency] = {}
+    extra: dict[str, float] = {}  # cast kernels' latency, charged to the op they feed
     kernels: list[KernelLatency] = []
-    for members, moved in zip(groups, traffic, strict=True):
-        factors = [efficiency_for(profile, efficiency_class(layer.op, layer.cost.op_class.value)) for layer in members]
-        memory_rate = bw * factors[0][1]  # the kernel streams as its head op
-        units = [unit_for(profile, layer.cost.op_class.value, dtype) for layer in members]
-        rates = [u.peak_flops * f[0] for u, f in zip(units, factors, strict=True)]
-        compute = [layer.cost.flops / rate for layer, rate in zip(members, rates, strict=True)]
-        memory = [t.dram_bytes / memory_rate for t in moved]
-        line = kernel_roofline(sum(compute), sum(memory), launch)
-        weights = [max(c, m) for c, m in zip(compute, memory, strict=True)]
-        busy = line.latency_s - line.overhead_s
-        for i, (layer, t) in enumerate(zip(members, moved, strict=True)):
-            share = busy * weights[i] / sum(weights) if sum(weights) else 0.0
-            op_rows[layer.path] = OpLatency(
-                path=layer.path, op=layer.op, op_class=layer.cost.op_class.value, kernel=members[0].path,
-                unit=units[i].name, flops=layer.cost.flops, dram_read=t.dram_read, dram_written=t.dram_written,
-                cache_read=t.cache_read, intensity=layer.cost.flops / t.dram_bytes if t.dram_bytes else None,
-                ridge=rates[i] / memory_rate, compute_s=compute[i], memory_s=memory[i],
-                latency_s=share + (line.overhead_s if i == 0 else 0.0), bound=line.bound, cached=t.cache_read > 0,
-            )
+    for term, (compute_total, memory_total), total in zip(terms, priced, shares, strict=True):
+        busy = max(compute_total, memory_total)
+        overhead = float(total) - busy
+        bound = "overhead" if overhead > busy else "compute" if compute_total >= memory_total and compute_total > 0 \
+            else "memory"
         kernels.append(KernelLatency(
-            name=members[0].path, ops=tuple(layer.path for layer in members),
-            flops=sum(layer.cost.flops for layer in members), dram_bytes=sum(t.dram_bytes for t in moved),
-            cache_read=sum(t.cache_read for t in moved), compute_s=line.compute_s, memory_s=line.memory_s,
-            overhead_s=line.overhead_s, latency_s=line.latency_s, bound=line.bound,
+            name=term.name, ops=tuple(layer.path for layer in term.members),
+            flops=sum(layer.cost.flops for layer in term.members), dram_bytes=sum(t.dram_bytes for t in term.traffic),
+            cache_read=sum(t.cache_read for t in term.traffic), compute_s=compute_total, memory_s=memory_total,
+            overhead_s=overhead, latency_s=float(total), bound=bound,
         ))
+        if not term.members:
+            extra[term.consumer] = extra.get(term.consumer, 0.0) + float(total)
+            continue
+        roofs = [attained_roof(profile, k, u.peak_flops) for k, u in zip(term.keys, term.units, strict=True)]
+        memory_rate = roofs[0][1]  # the kernel streams at its head op's memory efficiency
+        compute = [c * u.peak_flops / roof[0] for c, u, roof in zip(term.compute_s, term.units, roofs, strict=True)]
+        memory = [m * bandwidth(profile) / memory_rate for m in term.memory_s]
+        weights = [max(c, m) for c, m in zip(compute, memory, strict=True)]
+        for i, (layer, t) in enumerate(zip(term.members, term.traffic, strict=True)):
+            share = busy * weights[i] / sum(weights) if sum(weights) else 0.0
+            rate = roofs[i][0]
+            op_rows[layer.path] = OpLatency(
+                path=layer.path, op=layer.op, op_class=layer.cost.op_class.value, kernel=term.name,
+                unit=term.units[i].name, flops=layer.cost.flops, dram_read=t.dram_read, dram_written=t.dram_written,
+                cache_read=t.cache_read, intensity=layer.cost.flops / t.dram_bytes if t.dram_bytes else None,
+                ridge=rate / memory_rate, compute_s=compute[i], memory_s=memory[i],
+                latency_s=share + (overhead if i == 0 else 0.0), bound=bound, cached=t.cache_read > 0,
+            )
+    for path, seconds in extra.items():
+        op_rows[path] = replace(op_rows[path], latency_s=op_rows[path].latency_s + seconds)
 
     ops = [op_rows.get(layer.path) or _view_row(layer.path, layer.op) for layer in graph.layers]
     summary = summarize(graph.batch, profile, dtype, fusion, key or profile.key, ops, kernels)
-    return LatencyResult(summary, ops, kernels)
+    return LatencyResult(replace(summary, precision=Precision(precision).value), ops, kernels)
+
+
+def price_kernel(term: KernelTerms, profile: HardwareProfile) -> tuple[float, float]:
+    """(compute, memory) seconds of one kernel with ``profile``'s efficiency factors: the one place a
+    kernel's roofline terms are priced (calibration's :class:`~costmodel.calibration.fit.Basis` re-prices the
+    same terms with arrays, and the tests check the two agree)."""
+    roofs = [attained_roof(profile, k, u.peak_flops) for k, u in zip(term.keys, term.units, strict=True)]
+    compute = sum(c * u.peak_flops / roof[0] for c, u, roof in zip(term.compute_s, term.units, roofs, strict=True))
+    return compute, sum(term.memory_s) * bandwidth(profile) / roofs[0][1]
 
 
 def _view_row(path: str, op: str) -> OpLatency:
@@ -230,22 +310,25 @@ def aggregate_ops(ops: Sequence[OpLatency], depth: int) -> dict[str, OpLatency]:
 def estimate_spec(
     spec: str | Path | Spec, hw: str | HardwareProfile, *, batch: int | None = None, dtype: str | None = None,
     fusion: str = DEFAULT_FUSION, input_shapes: Mapping[str, Sequence[int]] | None = None,
+    precision: str | Precision = DEFAULT_PRECISION,
 ) -> LatencyResult:
     """Load and expand a spec, then :func:`estimate` it on ``hw`` (a profile, or its name, alias or path)."""
     profile = load_profile(hw) if isinstance(hw, str) else hw
     graph = load_graph(spec, batch=batch, input_shapes=input_shapes)
-    return estimate(graph, profile, dtype=dtype, fusion=fusion)
+    return estimate(graph, profile, dtype=dtype, fusion=fusion, precision=precision)
 
 
 def batch_sweep(
     graph: Graph, profile: HardwareProfile, batches: Sequence[int], *, dtype: str | None = None,
-    fusion: str = DEFAULT_FUSION, key: str | None = None,
+    fusion: str = DEFAULT_FUSION, key: str | None = None, precision: str | Precision = DEFAULT_PRECISION,
 ) -> list[ModelLatency]:
     """Model summaries of one network at several batch sizes: the throughput curve. The spec is expanded once
     (``graph``); each batch size re-shapes it (:meth:`Graph.with_batch`)."""
     key = key or profile.key
-    return [estimate(graph.with_batch(b), profile, dtype=dtype, fusion=fusion, key=key).summary for b in batches]
+    return [estimate(graph.with_batch(b), profile, dtype=dtype, fusion=fusion, key=key, precision=precision).summary
+            for b in batches]
 
 
-__all__ = ["DEFAULT_FUSION", "FUSION_MODES", "KernelLatency", "LatencyResult", "ModelLatency", "OpLatency",
-           "aggregate_ops", "batch_sweep", "estimate", "estimate_spec", "summarize"]
+__all__ = ["CAST_FUSIONS", "DEFAULT_FUSION", "FUSION_MODES", "KernelLatency", "KernelTerms", "LatencyResult",
+           "ModelLatency", "OpLatency", "aggregate_ops", "batch_sweep", "estimate", "estimate_spec", "kernel_terms",
+           "price_kernel", "summarize"]

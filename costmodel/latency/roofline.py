@@ -6,9 +6,12 @@ the conversion happens here and nowhere else).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..hardware import HardwareError, HardwareProfile
+import numpy as np
+
+from ..hardware import HardwareError, HardwareProfile, efficiency_for
 from ..ops.base import get_op
 from ..vocab import EfficiencyClass, OpClass
 from ..vocab import Unit as UnitName
@@ -84,8 +87,40 @@ def bandwidth(profile: HardwareProfile) -> float:
 
 
 def launch_overhead(profile: HardwareProfile) -> float:
-    """Fixed cost per kernel in seconds."""
+    """Fixed cost per kernel on the device in seconds (on a CPU: the framework's per-op dispatch)."""
     return profile.launch_overhead_us * 1e-6
+
+
+def attained_roof(profile: HardwareProfile, key: str, peak_flops: float) -> tuple[float, float]:
+    """(FLOP/s, bytes/s) an op priced under efficiency ``key`` attains on a unit of ``peak_flops``: the peak times
+    its compute efficiency and the bandwidth times its memory efficiency. The ridge is their ratio. The latency
+    model, calibration and the roofline plot all take their roofs from here."""
+    compute, memory = efficiency_for(profile, key)
+    return peak_flops * compute, bandwidth(profile) * memory
+
+
+def host_overhead(profile: HardwareProfile) -> float:
+    """Seconds the host spends issuing one kernel to an accelerator (0: no separate host stream)."""
+    return (profile.host_overhead_us or 0.0) * 1e-6
+
+
+def timeline(busy_s: Sequence[float] | np.ndarray, launch_s: float, host_s: float) -> np.ndarray:
+    """Per kernel, the seconds it adds to the end-to-end latency: two streams in a pipeline.
+
+    The host issues kernel i at (i + 1) x ``host_s`` (framework dispatch plus the launch call, one op after
+    another); the device starts it when it is issued and the previous kernel has finished, and runs it for
+    ``launch_s + busy_s[i]``. So the latency is the slower stream's, not the sum of both: with
+    end_i = max(issue_i, end_(i-1)) + launch + busy_i, end_n = P_n + max_j(issue_j - P_j), P the prefix sums
+    of launch + busy. Kernel i's share is end_i - end_(i-1) = its stall waiting for the host + launch + busy.
+    With ``host_s`` 0 (a CPU, where the same thread dispatches and computes) it is launch + busy.
+    """
+    device = np.asarray(busy_s, dtype=float) + launch_s
+    if len(device) == 0:
+        return device
+    prefix = np.concatenate([[0.0], np.cumsum(device)])
+    issue = host_s * np.arange(1, len(device) + 1)
+    end = prefix[1:] + np.maximum.accumulate(np.maximum(issue - prefix[:-1], 0.0))
+    return np.diff(np.concatenate([[0.0], end]))
 
 
 def usable_cache_bytes(profile: HardwareProfile) -> float:

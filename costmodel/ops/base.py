@@ -12,13 +12,20 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from ..vocab import EfficiencyClass, OpClass
 
+if TYPE_CHECKING:
+    import numpy as np
+
 Shape = tuple[int, ...]
+# A size in a per-op cost function (an element or channel count): an int in the ops themselves, a float or a
+# numpy array (one candidate per element) in the designer's closed forms (costmodel.design.costs), which call
+# the same functions so that a change of counting convention here reaches them.
+Size = TypeVar("Size", int, float, "np.ndarray")
 
 
 class OpError(ValueError):

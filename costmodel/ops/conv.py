@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_rank, numel, pair, register
+from .base import Attrs, OpClass, OpCost, OpError, Shape, Size, expect_rank, numel, pair, register
 
 IntOrList = PositiveInt | list[PositiveInt]
 
@@ -49,6 +49,16 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int | str, dilati
     return (padded - span) // stride + 1
 
 
+def conv_macs(out_elements: Size, in_per_group: Size, kernel_elements: Size) -> Size:
+    """MACs of a convolution: one per weight tap per output element (fvcore's count); bias adds none."""
+    return out_elements * in_per_group * kernel_elements
+
+
+def conv_params(out_channels: Size, in_per_group: Size, kernel_elements: Size, bias: bool) -> Size:
+    """Parameters of a convolution: the weights, plus ``out_channels`` if it has a bias."""
+    return out_channels * in_per_group * kernel_elements + (out_channels if bias else 0 * out_channels)
+
+
 def _conv_class(in_per_group: int) -> OpClass:
     return OpClass.DEPTHWISE if in_per_group == 1 else OpClass.GEMM
 
@@ -69,13 +79,12 @@ def _conv(inputs: Sequence[Shape], a: ConvAttrs, dims: int) -> OpCost:
         for i, (s, k, st, p, d) in enumerate(zip(spatial, kernel, stride, pads, dilation, strict=True))
     )
     in_per_group = c // a.groups
-    weights = a.out * in_per_group * numel(kernel)
     out_shape = (n, a.out, *out_spatial)
     out_elems = numel(out_shape)
-    macs = out_elems * in_per_group * numel(kernel)
+    macs = conv_macs(out_elems, in_per_group, numel(kernel))
     return OpCost(
         outputs=(out_shape,),
-        params=weights + (a.out if a.bias else 0),
+        params=conv_params(a.out, in_per_group, numel(kernel), a.bias),
         macs=macs,
         flops=2 * macs + (out_elems if a.bias else 0),
         gemm_outputs=out_elems,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .base import Attrs, NoAttrs, OpCost, OpError, Shape, broadcast_shapes, expect_min_rank, numel, register
+from .base import Attrs, NoAttrs, OpCost, OpError, Shape, Size, broadcast_shapes, expect_min_rank, numel, register
 
 
 class AddAttrs(Attrs):
@@ -68,10 +68,15 @@ def scale(inputs: Sequence[Shape], a: ScaleAttrs) -> OpCost:
     return OpCost(outputs=(tuple(x),), flops=numel(x))
 
 
+def layer_scale_params(channels: Size) -> Size:
+    """Parameters of a layer scale: one gamma per channel."""
+    return channels
+
+
 @register("layer_scale", LayerScaleAttrs)
 def layer_scale(inputs: Sequence[Shape], a: LayerScaleAttrs) -> OpCost:
     """Multiply by a learnable per-channel gamma (C params); 1 FLOP per element."""
     (x,) = inputs
     expect_min_rank(x, 2, "layer_scale input")
     channels = x[1] if a.channels_first else x[-1]
-    return OpCost(outputs=(tuple(x),), params=channels, flops=numel(x))
+    return OpCost(outputs=(tuple(x),), params=layer_scale_params(channels), flops=numel(x))

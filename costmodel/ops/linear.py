@@ -6,12 +6,34 @@ from collections.abc import Sequence
 
 from pydantic import PositiveInt
 
-from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, expect_min_rank, numel, register
+from .base import (
+    Attrs,
+    NoAttrs,
+    OpClass,
+    OpCost,
+    OpError,
+    Shape,
+    Size,
+    broadcast_shapes,
+    expect_min_rank,
+    numel,
+    register,
+)
 
 
 class LinearAttrs(Attrs):
     out: PositiveInt
     bias: bool = True
+
+
+def linear_macs(out_elements: Size, in_features: Size) -> Size:
+    """MACs of a linear layer: ``in_features`` per output element."""
+    return out_elements * in_features
+
+
+def linear_params(in_features: Size, out_features: Size, bias: bool) -> Size:
+    """Parameters of a linear layer: the weight matrix, plus ``out_features`` if it has a bias."""
+    return in_features * out_features + (out_features if bias else 0 * out_features)
 
 
 @register("linear", LinearAttrs, torch_counted=True)
@@ -22,10 +44,10 @@ def linear(inputs: Sequence[Shape], a: LinearAttrs) -> OpCost:
     in_features = x[-1]
     out_shape = (*x[:-1], a.out)
     out_elems = numel(out_shape)
-    macs = out_elems * in_features
+    macs = linear_macs(out_elems, in_features)
     return OpCost(
         outputs=(out_shape,),
-        params=in_features * a.out + (a.out if a.bias else 0),
+        params=linear_params(in_features, a.out, a.bias),
         macs=macs,
         flops=2 * macs + (out_elems if a.bias else 0),
         gemm_outputs=out_elems,

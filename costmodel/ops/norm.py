@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import AliasChoices, Field, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, expect_min_rank, numel, register
+from .base import Attrs, OpClass, OpCost, OpError, Shape, Size, expect_min_rank, numel, register
 
 
 class BatchNormAttrs(Attrs):
@@ -41,6 +41,26 @@ def _norm_dim(x: Shape, channels_first: bool, what: str) -> int:
     return x[1] if channels_first else x[-1]
 
 
+def batch_norm_macs(elements: Size, affine: bool = True) -> Size:
+    """MACs of inference batch norm (fvcore): 2 per element if affine, else 1."""
+    return elements * (2 if affine else 1)
+
+
+def batch_norm_params(channels: Size, affine: bool = True) -> Size:
+    """Parameters of batch norm: weight and bias per channel if affine (running stats are buffers)."""
+    return channels * (2 if affine else 0)
+
+
+def layer_norm_macs(elements: Size, affine: bool = True) -> Size:
+    """MACs of layer norm (fvcore): 5 per element if affine, else 4."""
+    return elements * (5 if affine else 4)
+
+
+def layer_norm_params(dim: Size, affine: bool = True, bias: bool = True) -> Size:
+    """Parameters of layer norm over ``dim`` features: weight (and bias) if affine."""
+    return dim * ((1 + bias) if affine else 0)
+
+
 def _norm(x: Shape, params: int, macs: int, flops_per_elem: int) -> OpCost:
     return OpCost(
         outputs=(tuple(x),), params=params, macs=macs, flops=flops_per_elem * numel(x), op_class=OpClass.NORM
@@ -52,7 +72,7 @@ def batch_norm(inputs: Sequence[Shape], a: BatchNormAttrs) -> OpCost:
     """Inference batch norm over channel axis 1 (2C params if affine); 2 FLOPs/element folded."""
     (x,) = inputs
     channels = _norm_dim(x, True, "batch_norm")
-    return _norm(x, 2 * channels if a.affine else 0, numel(x) * (2 if a.affine else 1), 2)
+    return _norm(x, batch_norm_params(channels, a.affine), batch_norm_macs(numel(x), a.affine), 2)
 
 
 @register("layer_norm", LayerNormAttrs, aliases=("ln",))
@@ -61,7 +81,7 @@ def layer_norm(inputs: Sequence[Shape], a: LayerNormAttrs) -> OpCost:
     (x,) = inputs
     d = _norm_dim(x, a.channels_first, "layer_norm")
     affine_terms = (1 + a.bias) if a.affine else 0
-    return _norm(x, affine_terms * d, numel(x) * (5 if a.affine else 4), 5 + affine_terms)
+    return _norm(x, layer_norm_params(d, a.affine, a.bias), layer_norm_macs(numel(x), a.affine), 5 + affine_terms)
 
 
 @register("group_norm", GroupNormAttrs)

@@ -17,6 +17,7 @@ from .base import (
     OpCost,
     OpError,
     Shape,
+    Size,
     expect_min_rank,
     expect_rank,
     normalize_dim,
@@ -109,12 +110,18 @@ def avg_pool2d(inputs: Sequence[Shape], a: AvgPoolAttrs) -> OpCost:
     return _window_pool(inputs, a, 2)
 
 
+def mean_pool_macs(in_elements: Size) -> Size:
+    """MACs of a global or adaptive average pool (fvcore): one per input element; max pools count none."""
+    return in_elements
+
+
 def _adaptive(inputs: Sequence[Shape], a: AdaptivePoolAttrs, counted: bool) -> OpCost:
     (x,) = inputs
     expect_rank(x, 4)
     out_shape = (*x[:2], *pair(a.output_size, 2, "output_size"))
     elems = numel(x)
-    return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
+    macs = mean_pool_macs(elems) if counted else 0
+    return OpCost(outputs=(out_shape,), macs=macs, flops=elems, op_class=OpClass.REDUCTION)
 
 
 @register("adaptive_avg_pool2d", AdaptivePoolAttrs, global_pool=True)
@@ -134,7 +141,8 @@ def _global(inputs: Sequence[Shape], a: GlobalPoolAttrs, counted: bool) -> OpCos
     expect_min_rank(x, 3, "global pool input")
     out_shape = x[:2] if a.flatten else (*x[:2], *(1,) * (len(x) - 2))
     elems = numel(x)
-    return OpCost(outputs=(out_shape,), macs=elems if counted else 0, flops=elems, op_class=OpClass.REDUCTION)
+    macs = mean_pool_macs(elems) if counted else 0
+    return OpCost(outputs=(out_shape,), macs=macs, flops=elems, op_class=OpClass.REDUCTION)
 
 
 @register("global_avg_pool", GlobalPoolAttrs, aliases=("gap",), global_pool=True)

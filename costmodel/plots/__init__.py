@@ -12,6 +12,7 @@ from .frontier import frontier_figure
 from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
 from .pareto import ParetoPoint, pareto_figure, pareto_frontier
 from .roofline import roofline_figure
+from .sweep import complexity_edf_figure, latency_macs_figure, numeric_column, pareto_mask, sweep_pareto_figure
 from .throughput import saturation_batch, throughput_figure
 from .waterline import waterline_figure
 
@@ -20,17 +21,22 @@ __all__ = [
     "ParetoPoint",
     "PlotError",
     "breakdown_figure",
+    "complexity_edf_figure",
     "efficiency_gap_figure",
     "frontier_figure",
     "gap_point",
+    "latency_macs_figure",
+    "numeric_column",
     "pareto_figure",
     "pareto_frontier",
+    "pareto_mask",
     "plot_title",
     "roofline_figure",
     "saturation_batch",
     "save_figure",
     "scatter_figure",
     "stage_gap_figure",
+    "sweep_pareto_figure",
     "throughput_figure",
     "waterline_figure",
 ]

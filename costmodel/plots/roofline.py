@@ -17,8 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from ..hardware import HardwareProfile
-from ..latency import LatencyResult, Unit, unit_for
-from ..latency.roofline import bandwidth
+from ..latency import LatencyResult, Unit, efficiency_class, unit_for
+from ..latency.roofline import attained_roof, bandwidth
 from .common import (
     CLASS_COLORS,
     FONT_SIZE,
@@ -77,9 +77,11 @@ def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfi
     if len(dtypes) > 1:
         raise PlotError(f"roofline panels must share one dtype, got {', '.join(sorted(dtypes))}")
     points = {mode: kernel_points(result) for mode, result in results.items()}
-    units = units_used(next(iter(results.values())), profile)
-    attained_bw = bandwidth(profile) * _memory_efficiency(profile)
-    ridges = [u.peak_flops * profile.efficiency.compute / attained_bw for u in units]
+    first = next(iter(results.values()))
+    units = units_used(first, profile)
+    roofs = unit_roofs(first, profile, units)
+    attained_bw = max(bw for _, bw in roofs.values())
+    ridges = [ceiling / bw for ceiling, bw in roofs.values()]
     ceilings = spec_ceilings(profile)
     xs = [p.intensity for pts in points.values() for p in pts if p.on_roofline] + ridges
     ys = [p.flops / p.latency_s for pts in points.values() for p in pts if p.on_roofline]
@@ -90,7 +92,7 @@ def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfi
     fig = new_figure(5.6 * len(results) + 2.6, 5.4)
     axes = fig.subplots(1, len(results), sharex=True, sharey=True, squeeze=False)[0]
     for ax, (mode, result) in zip(axes, results.items(), strict=True):
-        _draw_roofs(ax, profile, units, attained_bw, ceilings, (x_lo, x_hi))
+        _draw_roofs(ax, profile, units, roofs, ceilings, (x_lo, x_hi))
         _draw_points(ax, points[mode], result, mode)
         ax.set_xlim(x_lo, x_hi)
         ax.set_ylim(y_lo, y_hi)
@@ -104,19 +106,30 @@ def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfi
         ax.yaxis.label.set_visible(False)
     set_title(fig, title, FONT_SIZE + 3)
     _label_ceilings(axes[-1], ceilings)
-    handles = _legend_handles(points, units, profile.efficiency.compute, _memory_efficiency(profile))
+    handles = _legend_handles(points, units, roofs, bandwidth(profile))
     fig.legend(handles=handles, loc="outside right upper",
                fontsize=FONT_SIZE - 1, frameon=False)
     return fig
 
 
-def _memory_efficiency(profile: HardwareProfile) -> float:
-    memory = profile.efficiency.memory
-    assert memory is not None  # filled in by profile validation
-    return memory
+def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit]) -> dict[Unit, tuple[float, float]]:
+    """Per unit, the attained (FLOP/s, bytes/s) of the efficiency key that carries most of the latency on it:
+    the roofs the latency model priced those ops with (``latency.roofline.attained_roof``), so a fitted
+    profile's plotted ridge is the model's."""
+    dtype = result.summary.dtype
+    out = {}
+    for unit in units:
+        weight: dict[str, float] = {}
+        for row in result.ops:
+            if row.kernel and unit_for(profile, row.op_class, dtype) == unit:
+                key = efficiency_class(row.op, row.op_class)
+                weight[key] = weight.get(key, 0.0) + row.latency_s
+        key = max(weight, key=weight.__getitem__) if weight else "gemm"
+        out[unit] = attained_roof(profile, key, unit.peak_flops)
+    return out
 
 
-def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[Unit], attained_bw: float,
+def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[Unit], roofs: Mapping[Unit, tuple[float, float]],
                 ceilings: list[tuple[float, str]], x_range: tuple[float, float]) -> None:
     x_lo, x_hi = x_range
     spec_bw = bandwidth(profile)
@@ -126,7 +139,7 @@ def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[Unit], attained_
         ax.plot([rate / spec_bw, x_hi], [rate, rate], ls="--", lw=1, color=SPEC_COLOR, gid=f"spec-ceiling:{label}")
     lowest = min(u.peak_flops for u in units)
     for unit in units:
-        ceiling = unit.peak_flops * profile.efficiency.compute
+        ceiling, attained_bw = roofs[unit]
         ridge = ceiling / attained_bw
         left = len(units) > 1 and unit.peak_flops == lowest  # the lowest ridge's label left of its line
         color = UNIT_COLORS[unit.name]
@@ -167,8 +180,8 @@ def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mod
             bbox={"boxstyle": "round", "fc": "white", "ec": "#cccccc"}, gid="left-out-note")
 
 
-def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[Unit], compute_eff: float,
-                    memory_eff: float) -> list[Line2D]:
+def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[Unit],
+                    roofs: Mapping[Unit, tuple[float, float]], spec_bw: float) -> list[Line2D]:
     present = {p.op_class for pts in points.values() for p in pts if p.on_roofline}
     handles = [Line2D([], [], ls="", marker="o", ms=7, mfc=to_rgba(class_color(c), FACE_ALPHA),
                       mec=_darker(class_color(c)), label=c)
@@ -177,8 +190,10 @@ def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[Unit], 
         size = (max(MIN_AREA, FULL_AREA * share)) ** 0.5
         handles.append(Line2D([], [], ls="", marker="o", ms=size, color="#bbbbbb", label=f"{share:.0%} of latency"))
     for unit in units:
+        ceiling, attained_bw = roofs[unit]
         handles.append(Line2D([], [], lw=1.8, color=UNIT_COLORS[unit.name],
                               label=f"attained roof: {unit.name} {unit.dtype}\n"
-                                    f"({compute_eff:g} x peak, {memory_eff:g} x bandwidth)"))
+                                    f"({ceiling / unit.peak_flops:.3g} x peak, "
+                                    f"{attained_bw / spec_bw:.3g} x bandwidth)"))
     handles.append(Line2D([], [], lw=1, ls="--", color=SPEC_COLOR, label="spec peaks and bandwidth"))
     return handles

@@ -153,7 +153,8 @@ def latency_summary_lines(m: ModelLatency) -> list[str]:
         return text + (f", {len(top) - shown} more {100 * rest / m.latency_s:.0f}%" if len(top) > shown else "")
 
     return [
-        f"{m.key} ({m.device}), {m.dtype}, batch {m.batch}, fusion {m.fusion}: {duration(m.latency_s)} per batch, "
+        f"{m.key} ({m.device}), {'amp ' if m.precision == 'amp' else ''}{m.dtype}, batch {m.batch}, "
+        f"fusion {m.fusion}: {duration(m.latency_s)} per batch, "
         f"{duration(m.latency_per_image_s)} per image, {m.throughput:,.0f} images/s",
         f"  achieved {m.achieved_flops / 1e12:.1f} TFLOP/s  |  efficiency E {100 * m.efficiency:.1f}% "
         f"(ideal {duration(m.ideal_s)})  |  memory-bound {100 * m.memory_bound_share:.0f}% of time, "

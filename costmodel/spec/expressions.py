@@ -1,9 +1,10 @@
 """A small, safe evaluator for the arithmetic expressions allowed in any numeric spec field.
 
 Supported: int/float/bool literals, lists, variable names, ``+ - * / // % **``, unary ``-``/``+``,
-comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts (``dims[i]``) and the functions in
+comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``exps[:d]``),
+list comprehensions with one ``for`` (``[w // 8 for w in widths]``, an optional ``if``) and the functions in
 :data:`FUNCTIONS`. Python's ``eval`` is never used: the expression is parsed with :mod:`ast` and only the
-node types above are walked.
+node types above are walked. Parsed expressions are cached by their text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,34 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
     return new + divisor if new < round_limit * value else new
 
 
+def regnet_stages(w0: float, wa: float, wm: float, depth: int, quantum: int = 8) -> list[list[int]]:
+    """RegNet's quantized linear widths (Radosavovic et al., 2020, eq. 2-4; timm ``generate_regnet``): block j
+    gets ``u_j = w0 + wa * j``, rounded to ``w0 * wm ** round(log(u_j / w0) / log(wm))`` and to a multiple of
+    ``quantum``; equal consecutive widths form a stage. Returns ``[stage widths, stage depths]``."""
+    if w0 <= 0 or wa < 0 or wm <= 1 or depth < 1:
+        raise ValueError(f"regnet_stages needs w0 > 0, wa >= 0, wm > 1, depth >= 1 (got {w0}, {wa}, {wm}, {depth})")
+    widths: list[int] = []
+    depths: list[int] = []
+    for j in range(int(depth)):
+        exponent = round(math.log((w0 + wa * j) / w0) / math.log(wm))
+        width = int(round(w0 * wm**exponent / quantum) * quantum)
+        if widths and widths[-1] == width:
+            depths[-1] += 1
+        else:
+            widths.append(width)
+            depths.append(1)
+    return [widths, depths]
+
+
+def _range(*args: int) -> list[int]:
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise ValueError(f"range of {len(values)} values (at most {MAX_RANGE})")
+    return list(values)
+
+
+MAX_RANGE = 1_000_000  # elements a comprehension or range() may produce
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -38,9 +67,13 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "sqrt": math.sqrt,
     "log2": math.log2,
+    "log": math.log,
+    "exp": math.exp,
+    "range": _range,
     "len": len,
     "sum": sum,
     "make_divisible": make_divisible,
+    "regnet_stages": regnet_stages,
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -63,26 +96,25 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse(text: str) -> ast.expr:
-    """The parsed expression (cached: a spec repeats the same expressions in every block instance). The tree is
-    only read, never changed."""
-    return ast.parse(text, mode="eval").body
-
-
 def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with ``variables``; integral floats become ints (``dim * 1.0`` is an int)."""
+    tree = parse(text)
     try:
-        tree = _parse(text.strip())
-    except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
-    try:
-        value = _eval(tree, variables)
+        value = _eval(tree.body, variables)
     except ExpressionError:
         raise
     except (ArithmeticError, TypeError, ValueError, IndexError) as exc:
         raise ExpressionError(f"cannot evaluate {text!r}: {exc}") from None
     return _tidy(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def parse(text: str) -> ast.Expression:
+    """The parsed expression (cached by text: specs and design spaces evaluate the same texts many times)."""
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
 
 
 def _tidy(value: Any) -> Any:
@@ -122,7 +154,13 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
     if isinstance(node, ast.List | ast.Tuple):
         return [_eval(e, env) for e in node.elts]
     if isinstance(node, ast.Subscript):
+        if isinstance(node.slice, ast.Slice):
+            bounds = (None if part is None else _eval(part, env)
+                      for part in (node.slice.lower, node.slice.upper, node.slice.step))
+            return _eval(node.value, env)[slice(*bounds)]
         return _eval(node.value, env)[_eval(node.slice, env)]
+    if isinstance(node, ast.ListComp):
+        return _comprehension(node, env)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         if node.func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {node.func.id!r} (allowed: {', '.join(sorted(FUNCTIONS))})")
@@ -130,18 +168,37 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - one bra
     raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
 
 
+def _comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
+    """``[elt for name in iterable if cond]``: one generator, a plain name as its target."""
+    if len(node.generators) != 1 or not isinstance(node.generators[0].target, ast.Name) \
+            or node.generators[0].is_async:
+        raise ExpressionError("a list comprehension may have one 'for NAME in ...' only")
+    generator = node.generators[0]
+    name = generator.target.id  # type: ignore[attr-defined]
+    items = _eval(generator.iter, env)
+    if len(items) > MAX_RANGE:
+        raise ExpressionError(f"a comprehension over {len(items)} items (at most {MAX_RANGE})")
+    out = []
+    for item in items:
+        scope = {**env, name: item}
+        if all(_eval(cond, scope) for cond in generator.ifs):
+            out.append(_eval(node.elt, scope))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
 def expression_names(text: str) -> frozenset[str]:
-    """The variable names an expression mentions (empty if it does not parse)."""
+    """The free variable names an expression mentions (empty if it does not parse); function names and
+    comprehension variables are not among them."""
     try:
-        tree = _parse(text.strip())
-    except SyntaxError:
+        tree = parse(text)
+    except ExpressionError:
         return frozenset()
-    return _names(tree)
-
-
-@functools.lru_cache(maxsize=4096)
-def _names(tree: ast.expr) -> frozenset[str]:
-    return frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+    bound = {gen.target.id for node in ast.walk(tree) if isinstance(node, ast.ListComp)
+             for gen in node.generators if isinstance(gen.target, ast.Name)}
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return frozenset({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called}
+                     - bound)
 
 
 def resolve(value: Any, variables: Mapping[str, Any]) -> Any:

@@ -13,6 +13,15 @@ from .schema import Spec
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# The zoo shipped in a checkout (specs are not installed with the package; pass a path elsewhere).
+ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
+
+
+def zoo_spec(name: str) -> Path | None:
+    """The shipped spec ``arch_specs/NAME.yaml``, or None when the zoo has no such spec."""
+    path = ZOO_DIR / f"{name}.yaml"
+    return path if name and "/" not in name and path.is_file() else None
+
 
 def location(loc: tuple[Any, ...]) -> str:
     """A pydantic error location as a spec path: ``('nodes', 3, 'repeat')`` -> ``nodes.3.repeat``."""

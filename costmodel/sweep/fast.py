@@ -1,0 +1,361 @@
+"""The sweep's fast evaluator: the analyzer's figures of many candidates of one spec, reusing what repeats.
+
+Candidates of a space share most of their pieces: ResNet's ``layer2.3`` block with 128 planes on a 28×28 input
+expands to the same layers whatever the rest of the network is. The spec is expanded by the graph builder as
+usual, except that each **top-level instance** (a top-level node, or one repeat of it) is looked up in a cache
+keyed by everything its expansion can depend on — its path, its resolved arguments, its input tensors (their
+names, shapes and the buffers they alias) and the values of the spec variables its block reads — and expanded
+only on a miss. Each cached piece (a *fragment*) keeps, computed once:
+
+- its parameter, MAC, FLOP and activation sums;
+- its liveness: the live bytes of the buffers born and freed inside it at each of its steps, and the first
+  and last steps of the buffers it reads from or hands to other fragments;
+- DeepMAD's main-path search over its layers (:func:`~costmodel.design.entropy.path_step`), per state of the
+  tensors it reads.
+
+Latency is the latency model's own answer (:func:`~costmodel.latency.estimate`) on the graph the fragments
+make up (its host-dispatch timeline runs over the whole sequence of kernels).
+
+A candidate then costs a walk over its fragments plus the latency model. The figures are the full analyzer's
+exactly: ``tests/test_sweep.py`` compares them on random candidates of every shipped space.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..design.entropy import chain_stages, path_step, score, trace_back
+from ..dtypes import BYTES_PER_ELEMENT
+from ..errors import DesignError
+from ..graph import Layer, TensorRef
+from ..graph.build import _Builder, _Value, uses_repeat_index
+from ..latency import estimate
+from ..latency.roofline import check_dtype
+from ..ops import REGISTRY
+from ..ops.base import Shape, numel
+from ..spec import Spec
+from ..spec.expressions import expression_names
+from .evaluate import Device, Metrics
+
+Key = tuple[Any, ...]
+MAX_FRAGMENTS = 200_000  # cached fragments per evaluator (a few kB each)
+
+
+@dataclass
+class _Search:
+    """The main-path search over one fragment for one state of the layers it reads."""
+
+    convs: dict[str, int]
+    previous: dict[str, str | None]
+    pooled: dict[str, bool]
+    best: tuple[int, str] | None  # (most convs, first layer with it)
+    traces: dict[str, tuple[list[Layer], str | None]] = field(default_factory=dict)
+
+
+class Fragment:
+    """One cached top-level instance: its layers, its value in the caller's scope, and its summaries."""
+
+    def __init__(self, layers: list[Layer], value: _Value, shapes: dict[TensorRef, Shape]) -> None:
+        self.layers = layers
+        self.value = value
+        self.shapes = shapes
+        self.by_path = {layer.path: layer for layer in layers}
+        self.summarized = False
+
+    def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int) -> None:
+        """Sums and liveness (``owners``: the buffer each outside tensor aliases)."""
+        layers = self.layers
+        self.sums = (sum(la.cost.params for la in layers), sum(la.cost.macs for la in layers),
+                     sum(la.cost.flops for la in layers), sum(la.cost.gemm_outputs for la in layers))
+        local_owner: dict[TensorRef, TensorRef] = {}
+
+        def owner(ref: TensorRef) -> TensorRef:
+            return local_owner[ref] if ref.node in self.by_path else owners[ref]
+
+        def shape(ref: TensorRef) -> Shape:
+            return self.shapes[ref] if ref in self.shapes else shapes[ref]
+
+        born: dict[TensorRef, int] = {}
+        last: dict[TensorRef, int] = {}
+        outside_last: dict[TensorRef, int] = {}  # buffers of other fragments (or inputs) -> last step here
+        for step, layer in enumerate(layers):
+            for ref in layer.inputs:
+                buffer = owner(ref)
+                if buffer in born:
+                    last[buffer] = max(last[buffer], step)
+                else:
+                    outside_last[buffer] = max(outside_last.get(buffer, 0), step)
+            for k in range(len(layer.cost.outputs)):
+                ref = TensorRef(layer.path, k)
+                if layer.cost.is_view:
+                    local_owner[ref] = owner(layer.inputs[0])
+                else:
+                    local_owner[ref], born[ref], last[ref] = ref, step, step
+        exported = {local_owner[ref] if ref.node in self.by_path else owners[ref] for ref in self.value.refs}
+        delta = np.zeros(len(layers) + 1, dtype=np.int64)
+        self.handed: list[tuple[TensorRef, int, int, int]] = []  # (buffer, born, last, bytes) used outside
+        for buffer, start in born.items():
+            size = numel(shape(buffer)) * width
+            if buffer in exported:
+                self.handed.append((buffer, start, last[buffer], size))
+            else:
+                delta[start] += size
+                delta[last[buffer] + 1] -= size
+        self.live = np.cumsum(delta[:-1])
+        self.reads = list(outside_last.items())
+        self.value_owners = [(ref, owner(ref)) for ref in self.value.refs]
+        self.handed_shapes = {ref: shape(ref) for pair in self.value_owners for ref in pair}
+        self.searches: dict[Key, _Search] = {}
+        self.outside = tuple(dict.fromkeys(ref.node for layer in layers for ref in layer.inputs
+                                           if ref.node not in self.by_path and not ref.node.startswith("input:")))
+        self.summarized = True
+
+    def search(self, state: dict[str, tuple[int, bool]]) -> _Search:
+        """The main-path search over this fragment given the (convs, pooled) of the layers it reads."""
+        outside = self.outside
+        key = tuple(state[node] for node in outside)
+        found = self.searches.get(key)
+        if found is None:
+            convs = {node: state[node][0] for node in outside}
+            pooled = {node: state[node][1] for node in outside}
+            previous: dict[str, str | None] = {}
+            best: tuple[int, str] | None = None
+            for layer in self.layers:
+                path_step(layer, convs, previous, pooled)
+                if best is None or convs[layer.path] > best[0]:
+                    best = (convs[layer.path], layer.path)
+            found = self.searches[key] = _Search(convs, previous, pooled, best)
+        return found
+
+    def trace(self, search: _Search, end: str) -> tuple[list[Layer], str | None]:
+        """The main path's conv layers in this fragment ending at ``end``, and where it leaves the fragment."""
+        found = search.traces.get(end)
+        if found is None:
+            found = search.traces[end] = trace_back(end, search.convs, search.previous, self.by_path)
+        return found
+
+
+class _FragmentBuilder(_Builder):
+    """The graph builder, with instances served from (and added to) the analyzer's fragment cache.
+
+    An op, or a call of a block that reads no varying spec variable, is a fragment. A block that reads one
+    (``stage``, reading ``depths[index]``) would rarely repeat, so it is expanded as usual and its own
+    instances become the fragments."""
+
+    def __init__(self, spec: Spec, owner: FastAnalyzer) -> None:
+        super().__init__(spec, None)
+        self.analyzer = owner
+        self.fragments: list[Fragment] = []
+        self.owners: dict[TensorRef, TensorRef] = {}
+        self.capturing = False  # expanding a fragment: everything inside belongs to it
+        self.depth = 0  # transparent blocks entered
+        self.constant_texts = owner.constant_texts
+        self.resolved: dict[str, Any] = {}  # top-level texts without ``i`` -> value, for this candidate
+
+    def instance(self, node: Any, env: dict[str, Any], raw: dict[str, Any], path: str,
+                 refs: list[TensorRef]) -> _Value:
+        if self.capturing:
+            return super().instance(node, env, raw, path, refs)
+        if uses_repeat_index(node.when) and not self.active(node, env, path):
+            return _Value(refs[:1])
+        kind, name = ("op", node.op) if node.op is not None else ("block", node.block)
+        if name not in (REGISTRY if kind == "op" else self.spec.blocks):
+            name = self.resolve(name, env, path, kind)
+        if kind == "block" and self.analyzer.transparent(name):
+            self.depth += 1
+            try:
+                return super().instance(node, env, raw, path, refs)
+            finally:
+                self.depth -= 1
+        for ref in refs:
+            if ref not in self.owners:  # a graph input: its own buffer
+                self.owners[ref] = ref
+        args = self.arguments(raw, env, path)
+        reads = tuple((ref, self.shapes[ref], self.owners[ref], self.shapes[self.owners[ref]]) for ref in refs)
+        needs = self.analyzer.globals_of(kind, name)
+        # repr is type-exact (1, 1.0 and True differ) and cheaper than a hashable copy of nested lists
+        key = (path, kind, repr(name), repr(args), reads, repr([self.globals.get(n) for n in needs]))
+        cache = self.analyzer.fragments
+        fragment = cache.get(key)
+        if fragment is None:
+            first = len(self.layers)
+            self.capturing = True
+            try:
+                value = super().instance(node, env, raw, path, refs)
+            finally:
+                self.capturing = False
+            layers = self.layers[first:]
+            fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
+                                                for k, out in enumerate(la.cost.outputs)})
+            if len(cache) >= MAX_FRAGMENTS:  # a space of endless variety: start again rather than grow
+                cache.clear()
+            cache[key] = fragment
+        else:  # later nodes read only the tensors it hands on (and the buffers they alias)
+            self.layers.extend(fragment.layers)
+            self.shapes.update(fragment.handed_shapes)
+        if not fragment.summarized:
+            fragment.summarize(self.owners, self.shapes, self.analyzer.width)
+        for ref, buffer in fragment.value_owners:
+            self.owners[ref] = buffer
+        self.fragments.append(fragment)
+        return fragment.value
+
+    def arguments(self, raw: dict[str, Any], env: dict[str, Any], path: str) -> dict[str, Any]:
+        """The resolved attributes or arguments; at the top level a text without ``i`` is resolved once."""
+        if self.depth:
+            return self.resolve_fields(raw, env, path)
+        args = {}
+        for field_name, text in raw.items():
+            if isinstance(text, str) and text not in self.constant_texts:
+                self.constant_texts[text] = "i" not in expression_names(text)
+            if isinstance(text, str) and self.constant_texts[text]:
+                if text not in self.resolved:
+                    self.resolved[text] = self.resolve(text, env, path, field_name)
+                args[field_name] = self.resolved[text]
+            else:
+                args[field_name] = self.resolve(text, env, path, field_name)
+        return args
+
+
+class FastAnalyzer:
+    """Figures of candidate specs of one base spec: a callable ``spec -> metrics`` with fragment caches."""
+
+    def __init__(self, spec: Spec, devices: Sequence[Device], dtype: str | None, batch: int | None,
+                 varying: Sequence[str] | None = None) -> None:
+        self.base = spec
+        self.varying = set(spec.vars if varying is None else varying)
+        self._transparent: dict[str, bool] = {}
+        self.devices = list(devices)
+        self.dtype = dtype or spec.dtype
+        self.batch = batch
+        self.width = BYTES_PER_ELEMENT[self.dtype]
+        for device in self.devices:
+            check_dtype(device.profile, self.dtype)
+        self.fragments: dict[Key, Fragment] = {}
+        self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
+
+    def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
+        """The spec variables an op (through its defaults) or a block (and the blocks it calls) may read."""
+        found = self._globals.get((kind, name))
+        if found is None:
+            names: set[str] = set()
+            for attrs in self.base.defaults.values():
+                names |= _names(attrs)
+            if kind == "block":
+                names |= self._block_names(name, set())
+            found = self._globals[(kind, name)] = tuple(sorted(names & set(self.base.vars)))
+        return found
+
+    def transparent(self, block: str) -> bool:
+        """Whether calls of ``block`` are expanded in place (it reads a varying variable) rather than cached."""
+        found = self._transparent.get(block)
+        if found is None:
+            found = self._transparent[block] = bool(set(self.globals_of("block", block)) & self.varying)
+        return found
+
+    def _block_names(self, name: str, seen: set[str]) -> set[str]:
+        block = self.base.blocks.get(name)
+        if block is None or name in seen:
+            return set()
+        seen.add(name)
+        names = _names(block.params) | _names(block.vars)
+        for node in block.nodes:
+            names |= _names([node.attributes, node.repeat, node.when, node.overrides, node.op, node.block])
+            if node.block is not None:
+                if node.block in self.base.blocks:
+                    names |= self._block_names(node.block, seen)
+                else:  # a block chosen by a variable: it may be any block
+                    for other in self.base.blocks:
+                        names |= self._block_names(other, seen)
+        return names - set(block.params) - set(block.vars) - {"i"}  # bound in the block, not read from the spec
+
+    def __call__(self, spec: Spec) -> Metrics:
+        builder = _FragmentBuilder(spec, self)
+        graph = builder.build(self.batch or spec.batch, None)
+        steps = len(graph.layers)
+        params = macs = flops = activations = 0
+        buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across
+        for name, shape in graph.inputs.items():
+            buffers[TensorRef(f"input:{name}")] = [0, 0, numel(shape) * self.width]
+        state: dict[str, tuple[int, bool]] = {}
+        where: dict[str, int] = {}
+        best: tuple[int, str, int] | None = None
+        offset = 0
+        for position, fragment in enumerate(builder.fragments):
+            p, m, f, a = fragment.sums
+            params += p
+            macs += m
+            flops += f
+            activations += a
+            for buffer, step in fragment.reads:
+                entry = buffers[buffer]
+                entry[1] = max(entry[1], offset + step)
+            for buffer, born, last, size in fragment.handed:
+                buffers[buffer] = [offset + born, offset + last, size]
+            search = fragment.search(state)
+            for ref in fragment.value.refs:
+                if ref.node in fragment.by_path:
+                    state[ref.node] = (search.convs[ref.node], search.pooled[ref.node])
+                    where[ref.node] = position
+            if search.best is not None and (best is None or search.best[0] > best[0]):
+                best = (*search.best, position)
+            offset += len(fragment.layers)
+        for ref in graph.outputs:
+            buffers[builder.owners.get(ref, ref)][1] = steps - 1
+        out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
+                        "peak_memory": self._peak(builder.fragments, buffers, steps)}
+        out["entropy"], out["effectiveness"] = self._score(builder.fragments, state, where, best, graph.name)
+        for device in self.devices:  # the latency model itself, on the graph the fragments make up
+            summary = estimate(graph, device.profile, dtype=self.dtype).summary
+            out[f"latency.{device.label}"] = summary.latency_s
+            out[f"throughput.{device.label}"] = summary.throughput
+        return out
+
+    @staticmethod
+    def _peak(fragments: Sequence[Fragment], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
+        if not steps:
+            return 0
+        live = np.concatenate([fragment.live for fragment in fragments])
+        delta = np.zeros(steps + 1, dtype=np.int64)
+        for born, last, size in buffers.values():
+            delta[born] += size
+            delta[last + 1] -= size
+        live += np.cumsum(delta[:-1])
+        return int(live.max())
+
+    @staticmethod
+    def _score(fragments: Sequence[Fragment], state: dict[str, tuple[int, bool]], where: dict[str, int],
+               best: tuple[int, str, int] | None, name: str) -> tuple[float, float]:
+        chain: list[Layer] = []
+        if best is not None:
+            end: str | None = best[1]
+            position = best[2]
+            while end is not None:
+                fragment = fragments[position]
+                # the state of this fragment's inputs is that of the candidate (recorded as fragments ran)
+                segment, end = fragment.trace(fragment.search(state), end)
+                chain[:0] = segment
+                if end is not None:
+                    position = where[end]
+        try:
+            result = score(chain_stages(chain, name))
+        except DesignError:
+            return math.nan, math.nan
+        return result.entropy, result.rho
+
+
+def _names(value: Any) -> set[str]:
+    """Names every expression string inside ``value`` mentions."""
+    if isinstance(value, str):
+        return set(expression_names(value))
+    if isinstance(value, list | tuple):
+        return set().union(*(_names(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(_names(v) for v in value.values())) if value else set()
+    return set()

@@ -1,0 +1,203 @@
+"""Results on disk: finished chunks in ``OUTPUT.partial/``, merged in index order into Parquet or CSV at the end.
+
+A chunk is written to ``chunk-NNNNNNN.parquet`` (atomically, after its ``.json`` counts) the moment it comes
+back from any worker, so an interrupted run loses at most the chunks in flight; ``--resume`` reads the folder
+and runs only the missing chunks. Writing a chunk twice (a chunk re-run after a lost worker) replaces the same
+file with the same rows, so nothing is lost or duplicated. The merge writes one Parquet row group per chunk,
+so the final file depends only on the rows — the same seed gives the same bytes whatever the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..fileio import temp_beside
+from .evaluate import ChunkResult
+from .space import Space, SpaceError, Variable
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+MANIFEST = "run.json"
+
+
+def output_format(path: Path) -> str:
+    """``parquet`` or ``csv`` from the file name."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SpaceError(f"output {path}: the name must end in .parquet or .csv")
+    return fmt
+
+
+def partial_dir(path: Path) -> Path:
+    """The folder of finished chunks of a run writing ``path``."""
+    return path.with_name(path.name + ".partial")
+
+
+def schema(space: Space, metric_columns: Sequence[str]) -> Any:
+    """The pyarrow schema: index, sampled variables (typed by their definition), derived variables (numbers as
+    float64, lists as JSON text), metrics (int64 counts, float64 scores and times)."""
+    import pyarrow as pa
+
+    fields = [pa.field("index", pa.int64())]
+    for name, var in space.variables.items():
+        fields.append(pa.field(name, _variable_type(var)))
+    for name in space.data.derived:
+        fields.append(pa.field(name, pa.string()))
+    for name in metric_columns:
+        integer = name in ("params", "macs", "flops", "activations", "peak_memory")
+        fields.append(pa.field(name, pa.int64() if integer else pa.float64()))
+    return pa.schema(fields)
+
+
+def _variable_type(var: Variable) -> Any:
+    import pyarrow as pa
+
+    if var.shape:
+        return pa.string()
+    if var.int_range is not None:
+        return pa.int64()
+    if var.choices is None:
+        return pa.float64()
+    if all(isinstance(c, bool) for c in var.choices):
+        return pa.bool_()
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in var.choices):
+        return pa.int64()
+    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in var.choices):
+        return pa.float64()
+    return pa.string()
+
+
+def _cell(value: Any, kind: Any) -> Any:
+    import pyarrow as pa
+
+    if kind == pa.string() and not isinstance(value, str):
+        return json.dumps(value)
+    if kind == pa.float64() and value is not None:
+        return float(value)
+    return value
+
+
+class ChunkStore:
+    """The ``.partial`` folder of one run: its manifest and finished chunks."""
+
+    def __init__(self, output: Path, manifest: dict[str, Any], columns: Any, resume: bool) -> None:
+        self.output = output
+        self.folder = partial_dir(output)
+        self.schema = columns
+        self.manifest = manifest
+        found = self.folder / MANIFEST
+        if self.folder.exists():
+            if not resume:
+                raise SpaceError(f"{self.folder} holds a partial run: pass --resume to continue it, or remove it")
+            try:
+                previous = json.loads(found.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raise SpaceError(f"{self.folder} has no readable {MANIFEST}: remove the folder") from None
+            if previous != manifest:
+                diff = sorted(k for k in {*previous, *manifest} if previous.get(k) != manifest.get(k))
+                raise SpaceError(f"--resume: the partial run in {self.folder} was started with a different "
+                                 f"{', '.join(diff)}; rerun with the same arguments or remove the folder")
+        else:
+            self.folder.mkdir(parents=True)
+            _write_atomic(found, json.dumps(manifest, indent=1, sort_keys=True).encode())
+
+    def done(self) -> set[int]:
+        """Chunks already written."""
+        return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.parquet")}
+
+    def write(self, result: ChunkResult) -> None:
+        """Write one chunk (its counts first, then its rows: the .parquet marks it done)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        counts = {"drawn": result.drawn, "rejected": result.rejected, "invalid": result.invalid,
+                  "first_invalid": result.first_invalid}
+        _write_atomic(self.folder / f"chunk-{result.chunk:07d}.json", json.dumps(counts, sort_keys=True).encode())
+        columns = {f.name: [_cell(row.get(f.name), f.type) for row in result.rows] for f in self.schema}
+        table = pa.table(columns, schema=self.schema)
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        _write_atomic(self.folder / f"chunk-{result.chunk:07d}.parquet", sink.getvalue())
+
+    def counts(self, chunks: Sequence[int]) -> dict[str, Any]:
+        """Summed counts of ``chunks``: drawn, kept, rejected per constraint, invalid and the first invalid."""
+        out: dict[str, Any] = {"drawn": 0, "rejected": {}, "invalid": 0, "first_invalid": None}
+        for chunk in chunks:
+            data = json.loads((self.folder / f"chunk-{chunk:07d}.json").read_text(encoding="utf-8"))
+            out["drawn"] += data["drawn"]
+            out["invalid"] += data["invalid"]
+            out["first_invalid"] = out["first_invalid"] or data["first_invalid"]
+            for text, n in data["rejected"].items():
+                out["rejected"][text] = out["rejected"].get(text, 0) + n
+        return out
+
+    def discard(self) -> None:
+        """Remove the partial folder (a run that produced nothing to write)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def merge(self, chunks: Sequence[int], fmt: str) -> int:
+        """Write the output from ``chunks`` in order (atomically) and remove the partial folder; returns rows."""
+        import pyarrow.parquet as pq
+
+        rows = 0
+        fd, tmp = temp_beside(self.output)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if fmt == "parquet":
+                    with pq.ParquetWriter(handle, self.schema) as writer:
+                        for chunk in chunks:
+                            table = pq.read_table(self.folder / f"chunk-{chunk:07d}.parquet", schema=self.schema)
+                            rows += table.num_rows
+                            writer.write_table(table)
+                else:
+                    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+                    writer_csv = csv.writer(text, lineterminator="\n")
+                    writer_csv.writerow(self.schema.names)
+                    for chunk in chunks:
+                        table = pq.read_table(self.folder / f"chunk-{chunk:07d}.parquet", schema=self.schema)
+                        rows += table.num_rows
+                        for record in zip(*(table.column(n).to_pylist() for n in self.schema.names), strict=True):
+                            writer_csv.writerow([_csv_text(v) for v in record])
+                    text.flush()
+                    text.detach()
+            os.replace(tmp, self.output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(self.folder)
+        return rows
+
+
+def _csv_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_results(path: Path) -> Any:
+    """A results file (Parquet or CSV) as a pandas DataFrame."""
+    import pandas as pd
+
+    fmt = output_format(path)
+    try:
+        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise SpaceError(f"cannot read results: {exc}", file=str(path)) from None

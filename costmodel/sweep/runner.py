@@ -1,0 +1,104 @@
+"""A sweep from start to file: check the space and devices, run the missing chunks, merge, summarise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..hardware import load_profile
+from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
+from .evaluate import ChunkResult, Device, metric_columns
+from .output import ChunkStore, output_format, schema
+from .sample import BLOCK, Sampler, total
+from .space import Space, SpaceError, check_names, device_label, load_space
+
+
+@dataclass
+class Summary:
+    """What a finished sweep wrote and dropped."""
+
+    output: Path
+    rows: int
+    drawn: int
+    rejected: dict[str, int] = field(default_factory=dict)
+    invalid: int = 0
+    first_invalid: str | None = None
+
+    def lines(self) -> list[str]:
+        """A short account for stderr."""
+        out = [f"{self.rows} of {self.drawn} candidates kept"]
+        for text, n in sorted(self.rejected.items(), key=lambda kv: -kv[1]):
+            out.append(f"  {n} rejected by {text!r}")
+        if self.invalid:
+            out.append(f"  {self.invalid} invalid (first: {self.first_invalid})")
+        return out
+
+
+def devices_for(hw: Sequence[str]) -> tuple[Device, ...]:
+    """The ``--hw`` devices, each once (by profile), labelled as :func:`device_label` says."""
+    devices: dict[str, Device] = {}
+    for name in hw:
+        profile = load_profile(name)
+        label = device_label(name, profile.key)
+        if any(d.profile.key == profile.key for d in devices.values()):
+            continue
+        if label in devices:
+            raise SpaceError(f"--hw {name}: two devices would share the column label {label!r}")
+        devices[label] = Device(label, profile)
+    return tuple(devices.values())
+
+
+class Sweep:
+    """One run writing ``output``: its task, its store of finished chunks and the chunks still to do."""
+
+    def __init__(self, space_file: Path, hw: Sequence[str], output: Path, *, samples: int | None, seed: int = 0,
+                 sampler: Sampler = Sampler.RANDOM, resume: bool = False, fast: bool = True,
+                 chunk_size: int = BLOCK) -> None:
+        self.fmt = output_format(output)
+        space: Space = load_space(space_file)
+        devices = devices_for(hw)
+        check_names(space, tuple(d.label for d in devices))
+        count = total(space, sampler, samples)
+        if count < 1:
+            raise SpaceError(f"--samples {count}: nothing to sample")
+        manifest: dict[str, Any] = {
+            "space": _digest(Path(space_file).read_bytes()), "base": _digest(Path(space.spec_file or "").read_bytes()),
+            "devices": [[d.label, d.profile.key, d.profile.model_dump(mode="json")] for d in devices],
+            "sampler": sampler.value, "seed": seed, "samples": count, "chunk_size": chunk_size,
+        }
+        token = _digest(json.dumps(manifest, sort_keys=True).encode())[:16]
+        self.task = SweepTask(token, space, devices, sampler, seed, count, fast, chunk_size)
+        self.columns = metric_columns(devices)
+        self.store = ChunkStore(output, manifest, schema(space, self.columns), resume)
+        self.todo = [c for c in range(self.task.chunks) if c not in self.store.done()]
+
+    def results(self, engine: Engine = Engine.LOCAL, workers: int | None = None, scheduler: str | None = None,
+                fn: ChunkFn = run_chunk) -> Iterator[ChunkResult]:
+        """Run the chunks still to do, writing each as it finishes; yields each result after writing it."""
+        for result in run(self.task, self.todo, engine, workers, scheduler, fn):
+            self.store.write(result)
+            yield result
+
+    def finish(self) -> Summary:
+        """Merge the chunks into the output (all must be done). An empty feasible set is an error (no file)."""
+        chunks = list(range(self.task.chunks))
+        missing = sorted(set(chunks) - self.store.done())
+        if missing:
+            raise SpaceError(f"{len(missing)} chunk(s) not done; rerun with --resume")
+        counts = self.store.counts(chunks)
+        summary = Summary(self.store.output, 0, counts["drawn"], counts["rejected"], counts["invalid"],
+                          counts["first_invalid"])
+        if summary.drawn == sum(summary.rejected.values()) + summary.invalid:
+            reasons = "; ".join(summary.lines()[1:]).replace("  ", "")
+            self.store.discard()
+            raise SpaceError(f"no feasible candidate among {summary.drawn}: {reasons}", file=self.task.space.file)
+        summary.rows = self.store.merge(chunks, self.fmt)
+        return summary
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,105 @@
+"""Candidates by index: random, grid or quasi-random (scrambled Sobol) points of a space's unit cube.
+
+Candidate ``i`` depends only on the space, the method, the seed and ``i`` — never on how the indices are split
+into chunks or spread over workers — so any engine, worker count or resumed run draws the same candidates, and
+the first N candidates of a larger sweep are the N of a smaller one.
+
+- ``random``: block ``b`` of :data:`BLOCK` candidates draws ``numpy.random.default_rng([seed, b])``.
+- ``sobol``: ``scipy.stats.qmc.Sobol(d, scramble=True, seed=seed)``, fast-forwarded to the first index.
+- ``grid``: every combination of each coordinate's levels (choices, the integers of a range, ``levels`` points
+  of a float range), the last coordinate varying fastest.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .choices import Sampler
+from .space import Space, SpaceError
+
+BLOCK = 1024  # candidates per random-generation block (and per chunk of work)
+
+
+def grid_levels(space: Space) -> list[list[Any]]:
+    """The levels of every coordinate, in order; a float range without ``levels`` is an error."""
+    out = []
+    for name, var in space.variables.items():
+        levels = var.levels_list()
+        if levels is None:
+            raise space.error(f"grid sampling needs 'levels' for the float range of {name!r}", "variables", name)
+        out += [levels] * var.dims
+    return out
+
+
+def grid_size(space: Space) -> int:
+    """Number of points of the full grid."""
+    return math.prod(len(levels) for levels in grid_levels(space))
+
+
+def unit_points(space: Space, method: Sampler, seed: int, start: int, stop: int) -> np.ndarray:
+    """Points of [0, 1)^d for candidates ``start`` .. ``stop - 1`` (random and sobol)."""
+    d = space.dims
+    if method is Sampler.SOBOL:
+        from scipy.stats import qmc
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "balance properties" when n is not a power of 2
+            engine = qmc.Sobol(d, scramble=True, seed=seed)
+            if start:
+                engine.fast_forward(start)
+            return engine.random(stop - start)
+    parts = []
+    for block in range(start // BLOCK, (stop - 1) // BLOCK + 1):
+        points = np.random.default_rng([seed, block]).random((BLOCK, d))
+        lo, hi = max(start, block * BLOCK) - block * BLOCK, min(stop, (block + 1) * BLOCK) - block * BLOCK
+        parts.append(points[lo:hi])
+    return np.concatenate(parts) if parts else np.zeros((0, d))
+
+
+def draw(space: Space, method: Sampler, seed: int, start: int, stop: int) -> list[dict[str, Any]]:
+    """The sampled variables of candidates ``start`` .. ``stop - 1``, each a dict in the space's order."""
+    if stop <= start:
+        return []
+    variables = list(space.variables.items())
+    if method is Sampler.GRID:
+        levels = grid_levels(space)
+        rows = []
+        for index in range(start, stop):
+            flat: list[Any] = []
+            for values in reversed(levels):
+                index, k = divmod(index, len(values))
+                flat.append(values[k])
+            flat.reverse()
+            rows.append(_assemble(variables, flat))
+        return rows
+    points = unit_points(space, method, seed, start, stop).tolist()
+    out = []
+    for u in points:
+        flat, offset = [], 0
+        for _, var in variables:
+            flat += [var.value(x) for x in u[offset:offset + var.dims]]
+            offset += var.dims
+        out.append(_assemble(variables, flat))
+    return out
+
+
+def _assemble(variables: list[tuple[str, Any]], flat: list[Any]) -> dict[str, Any]:
+    out, offset = {}, 0
+    for name, var in variables:
+        out[name] = var.assemble(flat[offset:offset + var.dims])
+        offset += var.dims
+    return out
+
+
+def total(space: Space, method: Sampler, samples: int | None) -> int:
+    """Number of candidates to draw: ``samples`` (required unless grid; a grid is cut to its first ``samples``)."""
+    if method is Sampler.GRID:
+        size = grid_size(space)
+        return size if samples is None else min(samples, size)
+    if samples is None:
+        raise SpaceError(f"--samples is needed for {method.value} sampling")
+    return samples

@@ -1,0 +1,139 @@
+"""Precision policies (AMP), the host/device timeline and the compile fusion mode, each against a hand count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from costmodel.api import load_graph
+from costmodel.calibration.fit import basis, factors
+from costmodel.hardware import load_profile
+from costmodel.latency import estimate, group_layers, plan, timeline
+
+ROOT = Path(__file__).resolve().parents[1]
+DEIT = ROOT / "arch_specs/deit_tiny.yaml"
+RESNET = ROOT / "arch_specs/resnet18.yaml"
+
+
+def test_timeline_is_the_slower_stream() -> None:
+    # host issues at 2, 4, 6; device runs 0.5 + 1 each: kernel 0 ends 3.5, kernel 1 starts at 4 ends 5.5, ...
+    assert np.allclose(timeline([1, 1, 1], 0.5, 2.0), [3.5, 2.0, 2.0])
+    # device-bound: the host issues everything while the first kernel runs; total = sum of device times
+    assert np.allclose(timeline([5, 0, 0, 0], 0.0, 1.0), [6, 0, 0, 0])
+    # no host stream (a CPU): plain sum of launch + busy
+    assert np.allclose(timeline([1, 2], 0.25, 0.0), [1.25, 2.25])
+
+
+def test_amp_plan_of_a_vit_follows_autocast() -> None:
+    graph = load_graph(DEIT, batch=2)
+    amp = plan(graph, "fp16", "amp")
+    by_op = {layer.path: layer for layer in graph.layers}
+    # LayerNorm writes fp32; linear/attention write fp16; the residual add of fp32 + fp16 is fp32;
+    # the position embedding (an fp32 parameter) promotes the stream to fp32
+    assert amp.tensor_bytes["blocks.0.norm1", 0] == 4
+    assert amp.tensor_bytes["blocks.0.mlp.fc1", 0] == 2
+    assert amp.tensor_bytes["blocks.0.mlp.act", 0] == 2
+    assert amp.tensor_bytes["blocks.0.add2", 0] == 4
+    assert amp.tensor_bytes["pos_embed", 0] == 4
+    casts = [c for cs in amp.casts.values() for c in cs]
+    # weights: patch embedding + 12 x (attention, fc1, fc2) + head = 38 cast kernels, each of the op's parameters
+    weights = [c for c in casts if c.weight]
+    assert len(weights) == 1 + 12 * 3 + 1
+    assert all(c.elements == by_op[c.consumer].cost.params and (c.src_bytes, c.dst_bytes) == (4, 2) for c in weights)
+    # activations: the fp32 image, 12 x (norm1 -> attention, norm2 -> fc1), the fp32 final norm -> head = 26
+    assert len(casts) - len(weights) == 1 + 12 * 2 + 1
+    # uniform: everything in the dtype, no casts
+    uniform = plan(graph, "fp16")
+    assert set(uniform.tensor_bytes.values()) == {2} and not uniform.casts
+
+
+def test_amp_of_a_batchnorm_cnn_is_fp16_but_for_the_input_and_weight_casts() -> None:
+    graph = load_graph(RESNET, batch=8)
+    profile = load_profile("rtx4090")
+    amp, half = (estimate(graph, profile, dtype="fp16", precision=p).summary for p in ("amp", "uniform"))
+    convs_and_fc = sum(1 for layer in graph.layers if layer.cost.params and layer.cost.op_class.value == "gemm")
+    assert amp.kernels == half.kernels + convs_and_fc + 1  # a weight cast per conv/linear, one image cast
+    image = 8 * 3 * 224 * 224
+    params = sum(layer.cost.params for layer in graph.layers if layer.cost.op_class.value == "gemm")
+    # extra DRAM bytes: the image cast reads 4 and writes 2 bytes per element, and the stem conv then reads the
+    # fp16 copy from the L2 (it fits: 2.4 MB), instead of 2 bytes from DRAM: +4; each weight is read at 4 and
+    # written at 2 by its cast, then read at 2 as before: +6; BN parameters are read as fp32: +2
+    bn = sum(layer.cost.params for layer in graph.layers if layer.op in ("batch_norm", "batch_norm2d", "bn"))
+    assert amp.dram_bytes - half.dram_bytes == image * 4 + params * 6 + bn * 2
+
+
+def test_amp_needs_a_half_type() -> None:
+    graph = load_graph(RESNET, batch=1)
+    with pytest.raises(ValueError, match="fp16 or bf16"):
+        plan(graph, "fp32", "amp")
+    with pytest.raises(ValueError, match="unknown precision"):
+        plan(graph, "fp16", "mixed")
+
+
+def test_compile_keeps_library_kernels_and_fuses_the_rest() -> None:
+    graph = load_graph(RESNET, batch=1)
+    kernels = group_layers(graph, "compile")
+    for kernel in kernels:
+        classes = [layer.cost.op_class.value for layer in kernel]
+        if classes[0] in ("gemm", "depthwise", "attention"):
+            assert len(kernel) == 1  # nothing fused into a cuDNN/cuBLAS kernel
+        else:
+            assert not {"gemm", "depthwise", "attention"} & set(classes)
+    # resnet18: 20 convs + fc are library kernels; between them BN(+ReLU)(+add+ReLU) runs of generated kernels
+    assert sum(len(k) == 1 and k[0].cost.op_class.value == "gemm" for k in kernels) == 21
+
+
+def test_host_overhead_sets_small_batch_latency_and_calibration_basis_agrees() -> None:
+    graph = load_graph(RESNET, batch=1)
+    base = load_profile("rtx4090").model_copy(update={"host_overhead_us": None})
+    host = base.model_copy(update={"host_overhead_us": 40.0})
+    result = estimate(graph, host, dtype="fp16")
+    n = result.summary.kernels
+    # host-bound: the host issues n kernels 40 us apart; the device finishes the last one shortly after
+    assert n * 40e-6 <= result.summary.latency_s <= n * 40e-6 + max(k.latency_s for k in result.kernels) + 1e-4
+    assert result.summary.latency_s == pytest.approx(sum(op.latency_s for op in result.ops))
+    compute, memory, overhead = factors(host)
+    assert basis(graph, host, "fp16", "none").latency(compute, memory, overhead) == pytest.approx(
+        result.summary.latency_s, rel=1e-12)
+    # at a large batch the device is the slower stream: the host costs only the first issue (40 us)
+    big = load_graph(RESNET, batch=256)
+    assert estimate(big, host, dtype="fp16").summary.latency_s == pytest.approx(
+        estimate(big, base, dtype="fp16").summary.latency_s + 40e-6, rel=1e-9)
+
+
+def test_plotted_ridge_of_a_fitted_profile_is_the_models() -> None:
+    from costmodel.hardware import OpEfficiency
+    from costmodel.plots.roofline import unit_roofs, units_used
+
+    base = load_profile("a100")
+    per_op = {"conv": OpEfficiency(compute=0.5, memory=0.9)}
+    fitted = base.model_copy(update={"efficiency": base.efficiency.model_copy(update={"per_op": per_op})})
+    result = estimate(load_graph(RESNET, batch=64), fitted, dtype="fp16")
+    roofs = unit_roofs(result, fitted, units_used(result, fitted))
+    conv = next(row for row in result.ops if row.op == "conv2d" and row.unit == "matrix")
+    matrix = next(unit for unit in roofs if unit.name == "matrix")
+    ceiling, bw = roofs[matrix]
+    # by hand: 312 TFLOP/s x 0.5 over 2039 GB/s x 0.9 = 85.0 FLOP/B (the profile-wide 0.75 / 0.85 would give 135)
+    assert ceiling / bw == pytest.approx(312e12 * 0.5 / (2039e9 * 0.9)) == pytest.approx(conv.ridge)
+
+
+def test_cli_threads_and_calibrate_reports_leave_one_out(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", str(RESNET), "--hw", "epyc_zen5_vm", "--threads", "2", "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    assert "AMD EPYC Zen 5 dev VM (2 threads)" in result.output
+    # 6 rows of the CPU fixture: in-sample and leave-one-out side by side, and a warning (7 parameters >= 6 rows)
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen5_vm_1t.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(rows[header:header + 7]) + "\n")
+    result = runner.invoke(app, ["calibrate", str(few), "--hw", "epyc_zen5_vm", "-o", str(tmp_path / "fit.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "in-sample" in result.output and "leave-one-out" in result.output
+    assert "warning:" in result.output
