@@ -2,6 +2,6 @@
 
 from .api import analyze, load_graph
 from .errors import SpecError
+from .version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["SpecError", "analyze", "load_graph"]
+__all__ = ["__version__", "SpecError", "analyze", "load_graph"]

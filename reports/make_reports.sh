@@ -15,7 +15,7 @@ done
 zoo=reports/zoo_rtx4090
 mkdir -p "$zoo"
 "$COSTMODEL" compare arch_specs/*.yaml --hw rtx4090 --dtype fp16 --batch 1024 --format markdown \
-    -o "$zoo/compare.md" --plot "$zoo/pareto"
+    -o "$zoo/compare.md" --pareto "$zoo/pareto"
 "$COSTMODEL" plot gap arch_specs/*.yaml --hw rtx4090 --dtype fp16 --batch 1024 -o "$zoo/gap"
 # measured: timm's RTX 4090 benchmark rows (fp16 AMP, batch 1024, 224 px), each model predicted at its row's setting
 "$COSTMODEL" plot gap arch_specs/*.yaml --hw rtx4090 --dtype fp16 \

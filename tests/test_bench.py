@@ -105,3 +105,28 @@ def test_image_size_of_non_image_inputs(write_spec) -> None:
 
     assert image_size(load_graph(write_spec("name: t\ninputs: {x: [16]}\nnodes:\n  - {name: a, op: relu}\n"))) is None
     assert image_size(load_graph(write_spec("name: t\ninputs: {x: [3, 8, 8]}\nnodes:\n  - {name: a, op: relu}\n"))) == 8
+
+
+def test_bench_channels_last_json_and_thread_warning(torch, tiny: Path) -> None:
+    result = runner.invoke(app, ["bench", str(tiny), "--warmup", "1", "--repeat", "3", "--channels-last",
+                                 "--threads", "1", "--hw", "epyc_9654", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    (row,) = json.loads(result.stdout)
+    assert row["runtime"].endswith("channels_last") and row["threads"] == 1 and row["predicted_s"] > 0
+    assert row["timing"]["median"] == sorted(row["timing"]["samples"])[1]
+
+
+def test_bench_warns_when_threads_differ_from_the_cpu_profile() -> None:
+    from types import SimpleNamespace
+
+    from costmodel.bridges.bench import BenchResult
+    from costmodel.cli.measure import bench_warnings
+
+    result = BenchResult(model="m", spec="m.yaml", device="cpu", dtype="fp32", batch=1, image_size=None, params=1,
+                         macs=1, threads=2, runtime="torch", timing=Timing((1.0, 1.0, 1.0)))
+    one_thread = SimpleNamespace(kind="cpu", key="vm_1t", cpu=SimpleNamespace(threads=1, cores=2))
+    (warning,) = bench_warnings(result, one_thread)  # type: ignore[arg-type]
+    assert "ran with 2 thread(s) but vm_1t assumes 1" in warning
+    assert bench_warnings(result, SimpleNamespace(kind="gpu", key="g", cpu=None)) == []  # type: ignore[arg-type]

@@ -38,6 +38,9 @@ def test_analyze_table_prints_totals() -> None:
     result = runner.invoke(app, ["analyze", CONVNEXT])
     assert result.exit_code == 0, result.output
     assert "params 28.59M" in result.output and "MACs 4.47G" in result.output
+    assert "stages.2.blocks.4.dwconv" not in result.output  # the default view: stages
+    assert any(line.startswith("stages.2 ") for line in result.output.splitlines())
+    result = runner.invoke(app, ["analyze", CONVNEXT, "--depth", "all"])
     assert "stages.2.blocks.4.dwconv" in result.output
 
 

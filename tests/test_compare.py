@@ -176,10 +176,11 @@ def test_cli_compare_writes_table(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     ([], "no models to compare"),
-    ([str(SMALL[0]), "--plot", "{tmp}/pareto"], "--plot needs at least one --hw"),
+    ([str(SMALL[0]), "--pareto", "{tmp}/pareto"], "--pareto needs at least one --hw"),
+    ([str(SMALL[0]), "--plot", "{tmp}/pareto"], "--pareto needs at least one --hw"),  # the old name warns, works
     ([str(SMALL[0]), "--hw", "rtx4090", "-o", "{tmp}/file.txt/out.md"], "cannot write"),
-    ([str(SMALL[0]), "--hw", "rtx4090", "--plot", "{tmp}/file.txt/pareto"], "cannot write"),
-    ([str(SMALL[0]), "--hw", "rtx4090", "--plot", "{tmp}/p", "-o", "{tmp}"], "is a folder"),
+    ([str(SMALL[0]), "--hw", "rtx4090", "--pareto", "{tmp}/file.txt/pareto"], "cannot write"),
+    ([str(SMALL[0]), "--hw", "rtx4090", "--pareto", "{tmp}/p", "-o", "{tmp}"], "is a folder"),
     ([str(SMALL[0]), "--format", "xml"], "unknown --format"),
     ([str(SMALL[0]), "--hw", "no_such_device"], "unknown hardware profile"),
     ([str(SMALL[0]), "--fusion", "all"], "unknown --fusion"),

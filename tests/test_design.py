@@ -191,7 +191,7 @@ def test_units_parse() -> None:
 
 def test_cli_design_writes_a_spec_that_analyze_agrees_with(tmp_path: Path) -> None:
     out = tmp_path / "design.yaml"
-    result = runner.invoke(app, ["design", "--space", "mbconv", "--se", "--flops", "30M", "--params", "1M",
+    result = runner.invoke(app, ["design", "--space", "mbconv", "--se", "--macs", "30M", "--params", "1M",
                                  "--resolution", "64", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "analyzer: MACs" in result.output and "rho_i" in result.output
@@ -207,12 +207,12 @@ def test_cli_design_writes_a_spec_that_analyze_agrees_with(tmp_path: Path) -> No
 
 def test_cli_infeasible_exits_2_without_writing(tmp_path: Path) -> None:
     out = tmp_path / "never.yaml"
-    for args in (["--flops", "10M", "--stages", "50"], ["--flops", "1M"], ["--flops", "100M", "--rho", "0.01"]):
+    for args in (["--macs", "10M", "--stages", "50"], ["--macs", "1M"], ["--macs", "100M", "--rho", "0.01"]):
         result = runner.invoke(app, ["design", *args, "-o", str(out)])
         assert result.exit_code == 2, result.output
         assert result.output.startswith("error: ") and "Traceback" not in result.output
         assert not out.exists()
-    assert "at most 7 stages" in runner.invoke(app, ["design", "--flops", "10M", "--stages", "50"]).output
+    assert "at most 7 stages" in runner.invoke(app, ["design", "--macs", "10M", "--stages", "50"]).output
     assert runner.invoke(app, ["design"]).exit_code == 2  # no budget
 
 

@@ -195,8 +195,8 @@ def test_cli_preset_takes_a_latency_budget() -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["design", "--preset", "deepmad-r99"], "unknown --preset 'deepmad-r99'"),
-    (["design", "--space", "resnet", "--flops", "1G", "--convention", "official"], "--convention official scores"),
-    (["design", "--convention", "tinynas", "--flops", "1G"], "unknown --convention 'tinynas'"),
+    (["design", "--space", "resnet", "--macs", "1G", "--convention", "official"], "--convention official scores"),
+    (["design", "--convention", "tinynas", "--macs", "1G"], "unknown --convention 'tinynas'"),
     (["design", "score", "arch_specs/resnet50.yaml", "--format", "csv"], "design score writes --format table"),
 ])
 def test_cli_bad_input_is_one_line(args: list[str], message: str) -> None:

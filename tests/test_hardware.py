@@ -13,6 +13,7 @@ from costmodel.hardware import (
     efficiency_for,
     list_profiles,
     load_profile,
+    load_profile_file,
     peak_tflops,
     profile_summary,
     ridge_point,
@@ -112,11 +113,18 @@ def test_env_var_adds_profile_folders(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------- errors
 
 
+def test_a_typo_offers_every_close_key():
+    with pytest.raises(HardwareError) as info:
+        load_profile("a10O")
+    hint = str(info.value).split("did you mean ")[1].split("?")[0].split(" or ")
+    assert {"a10", "a100_40gb", "a100_80gb"} <= set(hint)
+
+
 def test_unknown_name_lists_known_names_and_closest():
     with pytest.raises(HardwareError) as info:
         load_profile("a100_8gb")
     message = str(info.value)
-    assert "closest match: 'a100_80gb'" in message
+    assert "did you mean a100_80gb" in message
     for stem in ("t4", "rtx4090", "cortex_a76", "h100_sxm"):
         assert stem in message
 
@@ -249,6 +257,40 @@ def test_geforce_matrix_fp16_is_fp32_accumulate_rate(stem, headline):
     assert matrix["bf16"] == pytest.approx(headline / 2, rel=1e-3)
 
 
+# ------------------------------------------------------------------------------------- what-if and template
+
+
+def test_what_if_changes_exactly_the_figures_asked():
+    from costmodel.hardware.whatif import what_if
+
+    base = load_profile("a100")
+    changed = what_if(base, dtype="fp16", peak="500", bandwidth="x2", overhead="1.5")
+    assert changed.peak.matrix["fp16"] == 500 and changed.peak.matrix["bf16"] == base.peak.matrix["bf16"]
+    assert changed.memory.bandwidth_gbs == 2 * base.memory.bandwidth_gbs and changed.launch_overhead_us == 1.5
+    assert changed.key == base.key and "what-if" in changed.name
+    assert "what-if" in changed.sources["memory.bandwidth_gbs"] and changed.sources["peak.vector.fp32"] == \
+        base.sources["peak.vector.fp32"]
+    scaled = what_if(load_profile("a10"), dtype="fp32", peak="x3")
+    assert scaled.peak.vector["fp32"] == pytest.approx(3 * load_profile("a10").peak.vector["fp32"])
+    with pytest.raises(HardwareError, match="--bandwidth expects"):
+        what_if(base, dtype="fp32", bandwidth="fast")
+
+
+def test_new_profile_template_loads_once_filled(tmp_path):
+    from costmodel.hardware.whatif import profile_template
+
+    text = profile_template("mygpu")
+    bad = tmp_path / "mygpu.yaml"
+    bad.write_text(text)
+    with pytest.raises(HardwareError, match="peak.vector.fp32"):
+        load_profile_file(bad)
+    filled = (text.replace("fp32: 0 ", "fp32: 20 ").replace("fp16: 0 ", "fp16: 150 ")
+              .replace("type: TODO", "type: GDDR6").replace("bandwidth_gbs: 0", "bandwidth_gbs: 900")
+              .replace("capacity_gb: 0", "capacity_gb: 24"))
+    good = tmp_path / "good.yaml"
+    good.write_text(filled)
+    profile = load_profile_file(good)
+    assert profile.peak.matrix["fp16"] == 150 and profile.memory.bandwidth_gbs == 900 and profile.key == "good"
 def test_threaded_scales_a_cpu_profile_by_the_cores_it_uses() -> None:
     from costmodel.hardware import threaded
 

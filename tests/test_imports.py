@@ -21,13 +21,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "costmodel"
 # What each top-level unit of costmodel may import (besides itself), following the data flow
 # spec -> graph -> ops/analysis -> hardware + latency -> report/plots -> cli, with design, bridges, calibration
 # and sweep beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
-BASE = {"vocab", "errors", "fileio"}
+# resources: where the shipped zoo and profiles are (importlib.resources); layout: text fitted to a width.
+BASE = {"vocab", "errors", "fileio", "resources", "layout", "version"}
 ALLOWED: dict[str, set[str]] = {
     "vocab": set(),
     "errors": set(),
     "fileio": set(),
+    "resources": set(),
+    "version": set(),
+    "layout": set(),
     "ops": {"vocab", "errors"},
-    "spec": {"vocab", "errors"},
+    "spec": {"vocab", "errors", "resources"},
     "graph": BASE | {"spec", "ops"},
     "analysis": BASE | {"spec", "graph", "ops"},
     "hardware": BASE,
@@ -38,10 +42,12 @@ ALLOWED: dict[str, set[str]] = {
     "bridges": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency"},
     "design": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "plots"},
     "sweep": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "design"},
-    "api": BASE | {"spec", "graph", "ops", "analysis"},
+    # the facade returns counts and latency in one result (report.result), so it sits above latency and report
+    "api": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "report"},
     "cli": BASE | {"spec", "graph", "ops", "analysis", "hardware", "latency", "calibration", "plots", "report",
                    "bridges", "design", "sweep"},
-    "__init__": {"api", "errors", "vocab"},
+    "__init__": {"api", "errors", "vocab", "version"},
+    "__main__": {"cli"},  # python -m costmodel
 }
 
 

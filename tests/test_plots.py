@@ -252,7 +252,7 @@ def test_efficiency_gap_segments_and_labels_by_accuracy() -> None:
               GapPoint("c", 3e-6, 5e-5, measured_s=6e-5, top1=72.0)]
     fig = efficiency_gap_figure(points, "zoo on D: fp16, batch 1")
     ax = fig.axes[0]
-    assert ax.get_xscale() == "log" and "(s)" in ax.get_xlabel() and "(%)" in ax.get_ylabel()
+    assert ax.get_xscale() == "log" and ax.get_xlabel().endswith("(µs)") and "(%)" in ax.get_ylabel()
     assert ax.get_title() == "zoo on D: fp16, batch 1"
     for p in points:
         (segment,) = by_gid(ax, f"gap:{p.name}")
@@ -678,3 +678,18 @@ def test_cli_plot_gap_measured_with_no_matching_row(tmp_path, tiny_path) -> None
     assert result.exit_code == 2
     assert f"error: {FIXTURE}: no row matches any of the specs" in result.output
     assert not list(tmp_path.glob("gap*"))
+
+
+@pytest.mark.parametrize(("top", "unit", "last_tick"), [(5e-4, "µs", "500"), (0.004, "ms", "4"), (2.0, "s", "2")])
+def test_time_axis_label_and_ticks_share_one_unit(top: float, unit: str, last_tick: str) -> None:
+    from costmodel.plots.common import new_figure, time_axis
+
+    fig = new_figure(4, 3)
+    ax = fig.subplots()
+    ax.plot([0, top], [0, 1])
+    ax.set_xlim(0, top)
+    time_axis(ax.xaxis, "latency")
+    fig.canvas.draw()
+    assert ax.get_xlabel() == f"latency ({unit})"
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[0] == "0" and ticks[-1] == last_tick, ticks

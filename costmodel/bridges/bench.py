@@ -106,10 +106,13 @@ def _timer(torch, device: str) -> Callable[[], float]:  # noqa: ANN001
 
 def bench(
     graph: Graph, *, device: BenchDevice | str = BenchDevice.CPU, dtype: Dtype | str = Dtype.FP32, warmup: int = 3,
-    repeat: int = 10, per_layer: bool = False, spec: str | Path = "",
+    repeat: int = 10, per_layer: bool = False, spec: str | Path = "", channels_last: bool = False,
+    compile: bool = False,  # noqa: A002
 ) -> BenchResult:
-    """Time ``graph``'s module (see the module docstring). Raises :class:`BridgeError` for a missing PyTorch,
-    an unavailable device, an unsupported dtype or an op that fails to run."""
+    """Time ``graph``'s module (see the module docstring). ``channels_last``: module and 4-D inputs in NHWC memory
+    format; ``compile``: ``torch.compile`` the module (the warm-up, at least one pass, compiles). Both are named in
+    the result's ``runtime``. Raises :class:`BridgeError` for a missing PyTorch, an unavailable device, an
+    unsupported dtype or an op that fails to run (or compile)."""
     torch = require_torch()
     if dtype not in TORCH_DTYPES:
         raise BridgeError(f"bench runs {', '.join(TORCH_DTYPES)}; got dtype {dtype!r}")
@@ -119,6 +122,15 @@ def bench(
     torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
     module = build_module(graph).to(device=target, dtype=torch_dtype).eval()
     inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
+    runtime = f"torch {torch.__version__}"
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+        inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
+        runtime += " channels_last"
+    if compile:
+        module = torch.compile(module)
+        warmup = max(warmup, 1)
+        runtime += " compile"
     now = _timer(torch, device)
     try:
         with torch.inference_mode():
@@ -132,12 +144,17 @@ def bench(
             layers = _per_layer(module, inputs, now, repeat) if per_layer else None
     except RuntimeError as exc:  # e.g. an op without a kernel for this dtype on this device
         raise BridgeError(f"{graph.name}: forward pass failed on {device} in {dtype}: {exc}") from None
+    except Exception as exc:  # torch.compile's backends raise their own types (no compiler, unsupported op)
+        if not compile:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BridgeError(f"{graph.name}: torch.compile failed on {device} in {dtype}: {first}") from None
     totals = analyze_graph(graph).totals
     meta = graph.spec.metadata
     return BenchResult(
         model=getattr(meta, "timm_name", None) or graph.name, spec=str(spec), device=device, dtype=dtype,
         batch=graph.batch, image_size=image_size(graph), params=totals.params, macs=totals.macs,
-        threads=torch.get_num_threads(), runtime=f"torch {torch.__version__}", timing=Timing(tuple(samples)),
+        threads=torch.get_num_threads(), runtime=runtime, timing=Timing(tuple(samples)),
         layers=layers,
     )
 

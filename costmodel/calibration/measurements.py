@@ -161,7 +161,7 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
             if folder != ZOO_DIR:
                 raise MeasurementError(f"spec folder not found: {folder}")
             continue
-        for path in sorted(folder.glob("*.yaml")):
+        for path in sorted(folder.rglob("*.yaml") if folder == ZOO_DIR else folder.glob("*.yaml")):
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             except (OSError, yaml.YAMLError):

@@ -5,7 +5,7 @@ Each module registers its commands on the one ``app`` (common.py); importing the
 
 from __future__ import annotations
 
-from . import analyze, design, importer, measure, plots, report, sweep  # noqa: F401  (register commands)
+from . import analyze, design, importer, measure, plots, report, sweep, zoo  # noqa: F401  (register commands)
 from .common import app
 
 

@@ -11,25 +11,47 @@ import typer
 from ..analysis import analyze_graph
 from ..graph import Graph, load_graph
 from ..hardware import list_profiles, load_profile, profile_summary, threaded
+from ..hardware.whatif import profile_template, what_if
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..latency.precision import check_precision
+from ..layout import Table, fit, terminal_width
 from ..ops import REGISTRY
-from ..report import render
+from ..report import FORMATS, render
+from ..report.tables import SORT_KEYS
 from ..spec.schema import Spec
 from ..vocab import Format
 from .common import (
+    TEXT_OR_JSON,
     DtypeOption,
-    FormatOption,
     FusionOption,
+    OptionalFormatOption,
     PrecisionOption,
+    TableJsonOption,
     app,
+    check_choice,
+    emit_json,
     fail,
+    output_format,
     parse_batches,
     parse_inputs,
+    screen_width,
     user_errors,
     write_output,
 )
 from .progress import track
+
+DEFAULT_DEPTH = 2  # the table's default view: stages (stages.N), as torchinfo and fvcore print a few levels
+
+
+def parse_depth(text: str | None, default: int | None) -> int | None:
+    """``--depth``: a positive level, ``all`` (None: every layer), or not given (``default``)."""
+    if text is None:
+        return default
+    if text.strip().lower() == "all":
+        return None
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise fail(f"--depth expects a positive integer or 'all', got {text!r}")
 
 
 def opaque_warning(graph: Graph) -> str | None:
@@ -48,24 +70,44 @@ def opaque_warning(graph: Graph) -> str | None:
 @app.command()
 @user_errors
 def analyze(
-    spec: Annotated[Path, typer.Argument(help="architecture spec (YAML), e.g. arch_specs/convnext_t.yaml")],
+    spec: Annotated[Path, typer.Argument(help="architecture spec: a YAML file (arch_specs/convnext_t.yaml) or a zoo "
+                                              "name (convnext_t; see `costmodel zoo list`)")],
     batch: Annotated[int | None, typer.Option(min=1, help="batch size (default: the spec's)")] = None,
     dtype: DtypeOption = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
-    fmt: FormatOption = Format.TABLE,
+    fmt: OptionalFormatOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
-    depth: Annotated[int | None, typer.Option(min=1, help="aggregate rows by path depth (2: stages.N)")] = None,
+    depth: Annotated[str | None, typer.Option(
+        help="aggregate rows by path depth (2: stages.N), or 'all' for every layer (default: 2 in the table and "
+             "Markdown, all in JSON and CSV)")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="only the N largest rows (by --sort; every layer unless "
+                                                        "--depth)")] = None,
+    sort: Annotated[str | None, typer.Option(
+        help=f"order rows, largest first, by {' | '.join(SORT_KEYS)} (latency: on the first --hw; memory: bytes "
+             "read + written; default with --top: latency, else MACs)")] = None,
     hw: Annotated[list[str] | None, typer.Option(
         "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
     sweep_batch: Annotated[str | None, typer.Option(
         "--sweep-batch", help="also print throughput at these batch sizes, e.g. 1,8,64,256 (needs --hw)")] = None,
+    peak: Annotated[str | None, typer.Option(
+        help="what-if: TFLOP/s for the dtype on the --hw devices' GEMM unit, or a factor on every peak (x2)")] = None,
+    bandwidth: Annotated[str | None, typer.Option(
+        help="what-if: memory bandwidth of the --hw devices in GB/s, or a factor (x1.5)")] = None,
+    overhead: Annotated[str | None, typer.Option(
+        help="what-if: launch overhead per kernel in µs, or a factor (x0.5)")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: Annotated[int | None, typer.Option(
         min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
+    fmt = Format(output_format(fmt, output, FORMATS))
+    check_choice("--sort", sort, SORT_KEYS)
+    if sort == "latency" and not hw:
+        raise fail("--sort latency needs at least one --hw profile")
+    levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
+                         else None)
     if hw:
         try:
             check_precision(precision, dtype or "fp32")
@@ -81,8 +123,11 @@ def analyze(
     analysis = analyze_graph(graph, dtype)
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
+    if (peak or bandwidth or overhead) and not hw:
+        raise fail("--peak, --bandwidth and --overhead change --hw profiles: give at least one --hw")
     for name in dict.fromkeys(hw or []):
-        profile = threaded(load_profile(name), threads)
+        profile = what_if(threaded(load_profile(name), threads), dtype=analysis.dtype, peak=peak,
+                          bandwidth=bandwidth, overhead=overhead)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue
@@ -91,7 +136,8 @@ def analyze(
             sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
                            for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
                                                     key=key, precision=precision)]
-    write_output(render(analysis, fmt, depth, latency, sweeps), output)
+    write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
+                 output)
     warning = opaque_warning(graph)
     if warning:
         typer.echo(warning, err=True)
@@ -104,9 +150,15 @@ def schema() -> None:
 
 
 @app.command()
-def ops() -> None:
+def ops(fmt: TableJsonOption = "table") -> None:
     """List the registered ops with their attributes."""
-    for op in sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name):
+    check_choice("--format", fmt, TEXT_OR_JSON)
+    unique = sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name)
+    if fmt == "json":
+        emit_json([{"name": op.name, "doc": op.doc, "aliases": list(op.aliases),
+                    "attributes": list(op.attrs.model_fields)} for op in unique])
+        return
+    for op in unique:
         aliases = f" (alias: {', '.join(op.aliases)})" if op.aliases else ""
         attrs = ", ".join(op.attrs.model_fields) or "-"
         typer.echo(f"{op.name:<30} {op.doc}{aliases}\n{'':<30} attributes: {attrs}")
@@ -118,21 +170,47 @@ app.add_typer(hw_app, name="hw")
 
 @hw_app.command("list")
 @user_errors
-def hw_list() -> None:
-    """List the hardware profiles (shipped and in COSTMODEL_HW_PATH)."""
-    for profile in list_profiles():
-        aliases = f"  (aliases: {', '.join(profile.aliases)})" if profile.aliases else ""
-        typer.echo(f"{profile.name:<36} {profile.kind:<4}{aliases}")
+def hw_list(fmt: TableJsonOption = "table") -> None:
+    """List the hardware profiles (shipped and in COSTMODEL_HW_PATH): the key to pass to --hw, the kind, the
+    device's name and its aliases."""
+    check_choice("--format", fmt, TEXT_OR_JSON)
+    profiles = list_profiles()
+    if fmt == "json":
+        emit_json([{"key": p.key, "name": p.name, "aliases": p.aliases, "kind": p.kind} for p in profiles])
+        return
+    rows = [[p.key, str(p.kind), p.name, ", ".join(p.aliases)] for p in profiles]
+    table = Table(["key", "kind", "name", "aliases"], rows, ["<"] * 4)
+    fit(table, terminal_width(), (), shrink=3, cut="end")
+    typer.echo("\n".join(table.lines()))
 
 
 @hw_app.command("show")
 @user_errors
-def hw_show(name: Annotated[str, typer.Argument(help="profile name, alias or YAML path")]) -> None:
-    """Show one profile's figures, ridge points and sources."""
+def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias or YAML path")],
+            fmt: TableJsonOption = "table") -> None:
+    """Show one profile's figures, ridge points and the source of each figure."""
+    check_choice("--format", fmt, TEXT_OR_JSON)
     profile = load_profile(name)
-    rows = profile_summary(profile)
+    if fmt == "json":
+        emit_json({"key": profile.key, **profile.model_dump()})
+        return
+    rows = [("key", profile.key), *profile_summary(profile)]
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         typer.echo(f"{key:<{width}}  {value}")
+    typer.echo("sources:")
+    for field, source in profile.sources.items():
+        typer.echo(f"  {field}: {source}")
 
 
+@hw_app.command("new")
+@user_errors
+def hw_new(
+    name: Annotated[str, typer.Argument(help="the new profile's key (its file is NAME.yaml)")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="where to write (default: ./NAME.yaml)")] = None,
+) -> None:
+    """Write a commented template of a new hardware profile to fill in (every figure marked TODO)."""
+    path = output or Path(f"{name}.yaml")
+    if path.exists():
+        raise fail(f"{path} exists; choose another name or -o FILE (nothing was written)")
+    write_output(profile_template(name), path)

@@ -19,9 +19,26 @@ app = typer.Typer(
     name="costmodel",
     help="Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ..version import __version__
+
+        typer.echo(f"costmodel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Analytical cost model for neural-network architectures: params, MACs, FLOPs, activations, memory and
+    roofline latency. A SPEC is a YAML file or a zoo name (`costmodel zoo list`)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,6 +142,50 @@ DtypeOption = Annotated[Dtype | None, choice_option(Dtype, "--dtype", help="elem
 FusionOption = Annotated[Fusion, choice_option(
     Fusion, "--fusion", help="kernel fusion for latency (none = eager PyTorch)")]
 FormatOption = Annotated[Format, choice_option(Format, "--format", "-f", help="output format")]
+OptionalFormatOption = Annotated[Format | None, choice_option(
+    Format, "--format", "-f", help="output format (default: from -o's extension, else table)")]
+
+
+TEXT_OR_JSON = (Format.TABLE.value, Format.JSON.value)  # commands whose output is a table or JSON
+TableJsonOption = Annotated[str, typer.Option("--format", "-f", help="output format: table | json (raw numbers, "
+                                                                      "stable keys)")]
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON (see :mod:`costmodel.report.jsonable`)."""
+    from ..report.jsonable import dumps
+
+    sys.stdout.write(dumps(data))
+
+
+# What an output file's extension says about its format (--format may say the same, or be left out).
+EXTENSION_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown", ".txt": "table",
+                     ".yaml": "yaml", ".yml": "yaml"}
+
+
+def output_format(fmt: str | None, output: Path | None, choices: Iterable[str], default: str = "table") -> str:
+    """The format to write: ``--format`` when given, else the one ``-o FILE``'s extension names, else
+    ``default``. A --format that contradicts the extension, or one outside ``choices``, is an error."""
+    choices = tuple(choices)
+    implied = EXTENSION_FORMATS.get(output.suffix.lower()) if output is not None else None
+    if fmt is not None:
+        check_choice("--format", fmt, choices)
+        if implied is not None and implied != fmt:
+            raise fail(f"--format {fmt} contradicts the extension of {output} ({implied}); "
+                       f"leave out --format or change the file name")
+        return fmt
+    if implied is not None:
+        if implied not in choices:
+            raise fail(f"cannot write {implied} to {output}: this command writes {', '.join(choices)}")
+        return implied
+    return default
+
+
+def screen_width(output: Path | None) -> int | None:
+    """The width text output must fit: the terminal's (``$COLUMNS``) when printing, no limit for a file."""
+    from ..layout import terminal_width
+
+    return terminal_width() if output is None else None
 PrecisionOption = Annotated[Precision, choice_option(
     Precision, "--precision", help="precision policy for latency (amp: torch.autocast with --dtype fp16 or bf16 as "
                                    "the half type; what timm's AMP tables run)")]

@@ -11,12 +11,22 @@ import typer
 from ..analysis import analyze_graph
 from ..graph import load_graph
 from ..vocab import Convention, Dtype, Format
-from .common import FormatOption, app, check_choice, choice_option, fail, parse_inputs, user_errors, write_output
+from .common import (
+    FormatOption,
+    app,
+    check_choice,
+    choice_option,
+    emit_json,
+    fail,
+    parse_inputs,
+    user_errors,
+    write_output,
+)
 
 # -- design: DeepMAD's entropy maximised by mathematical programming (docs/designer.md) ----------------------
 
 design_app = typer.Typer(help="Design CNNs by maximising DeepMAD's entropy under MAC, params and rho budgets "
-                              "(MACs as timm's GMACs: --flops 4.13G = 4.13e9 multiply-accumulates); `design score "
+                              "(MACs as timm's GMACs: --macs 4.13G = 4.13e9 multiply-accumulates); `design score "
                               "SPEC` scores an existing CNN. See docs/designer.md.")
 app.add_typer(design_app, name="design")
 
@@ -66,9 +76,11 @@ def design_run(
     limits: Annotated[str, typer.Option(
         help="super-block spaces: default | official (TinyNAS's mutator limits; MBConv btn/out 1.5..6 instead "
              "of 4..6)")] = "default",
-    flops: Annotated[str | None, typer.Option(
+    macs: Annotated[str | None, typer.Option(
         help="MAC budget per image: multiply-accumulates as timm's 'GMACs' and costmodel's `macs` (FLOPs are about "
-             "twice that), e.g. 4.13G = 4.13e9")] = None,
+             "twice that), e.g. 4.13G = 4.13e9; TinyNAS's `flops` (also MACs) for the super-block spaces")] = None,
+    flops: Annotated[str | None, typer.Option(
+        help="old name of --macs (it always was a MAC budget); warns", hidden=True)] = None,
     params: Annotated[str | None, typer.Option(help="parameter budget, e.g. 25.55M (default: none)")] = None,
     rho: Annotated[float, typer.Option(
         help="effectiveness bound rho0 at every stage (0.3 ResNet-like, 0.5 larger)")] = 0.3,
@@ -91,14 +103,23 @@ def design_run(
     dtype: Annotated[Dtype | None, choice_option(
         Dtype, "--dtype", help="element type for --latency (default fp32)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the design's spec (YAML) here")] = None,
+    format: FormatOption = Format.TABLE,
 ) -> None:
     """Solve for the CNN of highest DeepMAD entropy within the budgets; print it, write its spec with -o.
 
-    Budgets are MACs as timm reports "GMACs" (--flops 4.13G = 4.13e9 multiply-accumulates, costmodel's
+    Budgets are MACs as timm reports "GMACs" (--macs 4.13G = 4.13e9 multiply-accumulates, costmodel's
     `macs`), params and rho. Infeasible budgets: one line naming the constraint, exit code 2, no file.
     """
     if ctx.invoked_subcommand is not None:
         return
+    if flops is not None:
+        if macs is not None:
+            raise fail("give the MAC budget once: --macs (--flops is its old name)")
+        typer.echo("warning: --flops is now --macs (the budget counts multiply-accumulates); --flops will go",
+                   err=True)
+    flops = macs if macs is not None else flops  # below, `flops` is the MAC budget text
+    if format not in (Format.TABLE, Format.JSON):
+        raise fail(f"design writes --format table or json, not {format}")
     from dataclasses import replace
 
     from ..design import Budget, Problem, design, roofline_latency, score_graph, spec_yaml
@@ -134,7 +155,10 @@ def design_run(
             raise fail("--sweep prints a frontier: use --plot for a PNG (-o and --latency take a single budget)")
         budgets = parse_budgets(sweep, param_budget, rho)
         results = design_sweep(problem, budgets)
-        typer.echo(sweep_text(problem, budgets, results), nl=False)
+        if format is Format.JSON:
+            emit_json([{"budget": b, "result": r} for b, r in zip(budgets, results, strict=True)])
+        else:
+            typer.echo(sweep_text(problem, budgets, results), nl=False)
         if plot is not None:
             references = []
             for path in compare or []:
@@ -148,15 +172,18 @@ def design_run(
             raise typer.Exit(code=2)
         return
     if flops is None:
-        raise fail("give a MAC budget with --flops (e.g. --flops 4.13G) or several with --sweep")
-    problem = replace(problem, budget=replace(problem.budget, macs=parse_count(flops)))
+        raise fail("give a MAC budget with --macs (e.g. --macs 4.13G) or several with --sweep")
+    problem = replace(problem, budget=replace(problem.budget, macs=parse_count(flops, "--macs")))
     budget_s = parse_seconds(latency) if latency is not None else None
     check = (roofline_latency(hw, batch, dtype), budget_s) if hw is not None and budget_s is not None else None
     result = design(problem, latency=check)
-    typer.echo(result_text(problem, result, budget_s), nl=False)
+    if format is Format.JSON:
+        emit_json({"problem": problem, "result": result, "spec": result.spec_text})
+    else:
+        typer.echo(result_text(problem, result, budget_s), nl=False)
     if output is not None:
         named = replace(result.design, name=output.stem)
-        write_output(spec_yaml(named, f"costmodel design --space {space} --flops {flops}"
+        write_output(spec_yaml(named, f"costmodel design --space {space} --macs {flops}"
                                       + (f" --params {params}" if params else "") + f" --rho {rho:g}"), output)
 
 
@@ -183,7 +210,8 @@ def superblock_run(
         published = (chosen.name, value)
     else:
         if flops is None:
-            raise fail("give a budget with --flops (official `flops` or, with --convention paper, MACs)")
+            raise fail("give a budget with --macs (official `flops`, which count MACs, or with --convention paper, "
+                       "costmodel's MACs)")
         kind = space
         try:
             stride_list = tuple(int(x) for x in (strides or ("2,2,2,1,2" if kind == "k1kxk1" else "1,2,2,2,2"))

@@ -15,9 +15,21 @@ from ..hardware import load_profile
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
 from ..vocab import BenchDevice, Dtype
-from .common import FusionOption, PrecisionOption, app, choice_option, fail, parse_inputs, user_errors, write_output
+from .common import (
+    FusionOption,
+    PrecisionOption,
+    TableJsonOption,
+    app,
+    choice_option,
+    emit_json,
+    fail,
+    parse_inputs,
+    user_errors,
+    write_output,
+)
 
 if TYPE_CHECKING:
+    from ..bridges.bench import BenchResult
     from ..calibration.measurements import Matched, MeasurementFile
     from ..hardware import HardwareProfile
 
@@ -34,6 +46,36 @@ SpecsOpt = Annotated[list[Path] | None, typer.Option(
     "--specs", help="folder of specs to match model names in (repeatable; the shipped zoo is always searched)")]
 
 
+
+
+UNSTABLE_IQR = 0.10  # bench warns when the spread (IQR) of the timed passes exceeds this share of the median
+
+
+def bench_warnings(result: BenchResult, profile: HardwareProfile | None) -> list[str]:
+    """What makes a bench figure untrustworthy: a wide spread of the timings, or a thread count that is not the
+    one the CPU profile it is compared with assumes."""
+    warnings = []
+    t = result.timing
+    if len(t.samples) >= 2 and t.median > 0 and t.iqr / t.median > UNSTABLE_IQR:
+        warnings.append(f"{result.model}: unstable timings, IQR {t.iqr / t.median:.0%} of the median over "
+                        f"{len(t.samples)} runs (other load on the machine?); raise --repeat, pin --threads, "
+                        "and prefer the minimum or a quieter machine")
+    cpu = getattr(profile, "cpu", None) if profile is not None else None
+    expected = getattr(cpu, "threads", None) or getattr(cpu, "cores", None)
+    if profile is not None and str(profile.kind) == "cpu" and expected and result.threads != expected:
+        warnings.append(f"{result.model}: ran with {result.threads} thread(s) but {profile.key} assumes {expected}; "
+                        f"pass --threads {expected} or a profile for {result.threads} thread(s)")
+    return warnings
+
+
+def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[str]:
+    """A profile calibrated on these very measurements scores in-sample: say so."""
+    cal = profile.calibration
+    if cal is not None and cal.sha256 == file.sha256:
+        return [f"{profile.key} was calibrated on these measurements ({cal.measurements}): the figures are "
+                "in-sample and flatter it; validate on measurements it was not fitted on (other models or "
+                "devices), or see calibrate's leave-one-out figure"]
+    return []
 
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
@@ -72,6 +114,7 @@ def calibrate(
         "--apply-to", help="write this profile (its peaks and bandwidth) with the factors fitted on --hw")] = None,
     prior_weight: Annotated[float, typer.Option(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
+    fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
@@ -109,6 +152,7 @@ def calibrate(
     if onto is not None:
         lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
+    loo = None
     if len(matched) >= 3:
         held_out = leave_one_out(bases, measured, base, prior_weight=prior_weight)
         loo = statistics.median(abs(p / m - 1) for p, m in zip(held_out, measured, strict=True))
@@ -116,8 +160,15 @@ def calibrate(
                      "models it was not fitted on)")
     else:
         lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
-    lines += [f"warning: {w}" for w in identifiability_warnings(result)]
-    typer.echo("\n".join(lines))
+    warnings = identifiability_warnings(result)
+    if fmt == "json":
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        emit_json({"base_profile": base.key, "measurements": str(file.path), "rows": len(matched), "dtype": dtypes,
+                   "fusion": fusion, "median_error": {"in_sample": in_sample, "leave_one_out": loo},
+                   "warnings": warnings, "fit": result, "profile": profile, "output": output})
+    else:
+        typer.echo("\n".join([*lines, *(f"warning: {w}" for w in warnings)]))
     write_output(profile_yaml(profile), output)
 
 
@@ -132,6 +183,7 @@ def validate(
     specs: SpecsOpt = None,
     plot: Annotated[Path | None, typer.Option(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
+    fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
@@ -143,8 +195,15 @@ def validate(
     rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
-    header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
-    typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
+    in_sample = in_sample_warnings(profile, file)
+    for warning in in_sample:
+        typer.echo(f"warning: {warning}", err=True)
+    if fmt == "json":
+        emit_json({"profile": profile.key, "measurements": str(file.path), "device": device, "dtype": dtypes,
+                   "fusion": fusion, "in_sample": bool(in_sample), "scores": scores, "rows": rows})
+    else:
+        header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
+        typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
         from ..plots import save_figure, scatter_figure
 
@@ -175,6 +234,11 @@ def bench(
     threads: Annotated[int | None, typer.Option(min=1, help="torch.set_num_threads (CPU)")] = None,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    channels_last: Annotated[bool, typer.Option(
+        "--channels-last", help="module and image inputs in channels-last (NHWC) memory format")] = False,
+    compile: Annotated[bool, typer.Option(  # noqa: A002
+        "--compile", help="torch.compile the module first (compare with --fusion compile predictions)")] = False,
+    fmt: TableJsonOption = "table",
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
@@ -193,15 +257,26 @@ def bench(
 
         require_torch().set_num_threads(threads)
     results = []
+    predictions: list[float | None] = []
     for spec, graph in graphs:
         result = run_bench(graph, device=device, dtype=dtype, warmup=warmup, repeat=repeat, per_layer=per_layer,
-                           spec=spec)
+                           spec=spec, channels_last=channels_last, compile=compile)
         results.append(result)
         prediction = estimate(graph, profile, dtype=dtype, fusion=fusion) if profile else None
+        for warning in bench_warnings(result, profile):
+            typer.echo(f"warning: {warning}", err=True)
+        if fmt == "json":
+            predictions.append(prediction.summary.latency_s if prediction else None)
+            continue
         typer.echo(summary_line(result, prediction.summary.latency_s if prediction else None,
                                 profile.key if profile else None))
         if per_layer:
             predicted = {op.path: op.latency_s for op in prediction.ops} if prediction else None
             typer.echo("\n".join(layer_lines(result, predicted)))
+    if fmt == "json":
+        from ..report.jsonable import jsonable
+
+        emit_json([{**jsonable(r), "predicted_s": p, "profile": profile.key if profile else None}
+                   for r, p in zip(results, predictions, strict=True)])
     if output is not None:
         write_output(measurements_csv(results, label), output)

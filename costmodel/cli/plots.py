@@ -15,7 +15,7 @@ from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..vocab import Fusion
-from .common import DtypeOption, FusionOption, app, choice_option, fail, parse_batches, user_errors
+from .common import DtypeOption, FusionOption, app, choice_option, fail, parse_batches, user_errors, write_output
 from .progress import track
 
 if TYPE_CHECKING:
@@ -259,3 +259,19 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None
     title = (f"{subject} on {device}: {dtypes[0] if len(dtypes) == 1 else 'mixed'}, "
              f"batch {', '.join(map(str, sizes))}, fusion {fusion}")
     _write(throughput_figure(sweeps, title), _stem(output, models, "throughput", keys))
+
+
+@plot_app.command("interactive")
+@user_errors
+def interactive(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None,
+                fusion: Panels = None, output: Output = None) -> None:
+    """A self-contained HTML page (no network) with SPEC's roofline and waterline per fusion mode: hovering a
+    point or bar shows the kernel's op paths, shapes, latency and bound. Writes STEM.html."""
+    from ..plots import plot_title
+    from ..plots.interactive import interactive_html
+
+    graph, profile, results = _modes("interactive", spec, hw, dtype, batch, fusion)
+    s = next(iter(results.values())).summary
+    page = interactive_html(graph, results, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
+    stem = _stem(output, [graph.spec.name], "interactive", [profile.key])
+    write_output(page, stem.with_name(stem.name + ".html") if stem.suffix != ".html" else stem)

@@ -11,6 +11,7 @@ from ..errors import UserError
 from ..fileio import unwritable_reason
 from ..latency import DEFAULT_FUSION
 from ..report.compare import (
+    FORMATS,
     Comparison,
     compare_model,
     load_profiles,
@@ -19,7 +20,18 @@ from ..report.compare import (
     setting,
 )
 from ..vocab import Dtype, Format
-from .common import DtypeOption, FormatOption, FusionOption, app, choice_option, fail, user_errors, write_output
+from .common import (
+    DtypeOption,
+    FusionOption,
+    OptionalFormatOption,
+    app,
+    choice_option,
+    fail,
+    output_format,
+    screen_width,
+    user_errors,
+    write_output,
+)
 from .progress import track
 
 HwOption = Annotated[list[str] | None, typer.Option(
@@ -48,18 +60,28 @@ def compare(
     batch: BatchOption = None,
     dtype: Annotated[Dtype | None, choice_option(Dtype, "--dtype", help="element type (default: each spec's)")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
-    fmt: FormatOption = Format.TABLE,
+    fmt: OptionalFormatOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the table to this file")] = None,
-    plot: Annotated[Path | None, typer.Option(
-        "--plot", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
+    pareto: Annotated[Path | None, typer.Option(
+        "--pareto", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
                        "to STEM.png and STEM.svg; needs --hw", metavar="STEM")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", hidden=True, help="old name of --pareto; warns")] = None,
 ) -> None:
     """Models side by side: params, GMACs, activations, peak memory and, per --hw device, latency, throughput,
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
     if not specs:
         raise fail("no models to compare: give one or more spec files, e.g. arch_specs/*.yaml")
+    fmt = Format(output_format(fmt, output, FORMATS))
+    if plot is not None:
+        if pareto is not None:
+            raise fail("give the Pareto plot's file once: --pareto (--plot is its old name)")
+        typer.echo("warning: --plot is now --pareto (it writes the Pareto plot); --plot will go", err=True)
+        pareto = plot
+    if pareto is not None and pareto.suffix.lower() in (".png", ".svg"):
+        pareto = pareto.with_suffix("")  # --pareto pareto.png: the stem, both files written
+    plot = pareto
     if plot is not None and not hw:
-        raise fail("--plot needs at least one --hw profile (the Pareto plot puts latency on one axis)")
+        raise fail("--pareto needs at least one --hw profile (the Pareto plot puts latency on one axis)")
     if output is not None:
         check_writable(output, "the table to")
     if plot is not None:
@@ -76,7 +98,7 @@ def compare(
     comparison = Comparison(rows, {p.key: p.name for p in profiles}, fusion)
     written = _pareto_plot(comparison, plot) if plot is not None else []
     try:
-        write_output(render_comparison(comparison, fmt), output)
+        write_output(render_comparison(comparison, fmt, screen_width(output)), output)
     except typer.Exit:
         for path in written:  # nothing half-written: the table failed, so the plot goes too
             path.unlink(missing_ok=True)

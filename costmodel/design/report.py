@@ -18,7 +18,7 @@ _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
-def parse_count(text: str, what: str = "--flops") -> float:
+def parse_count(text: str, what: str = "--macs") -> float:
     """``'4.13G' -> 4.13e9``, ``'25.55M' -> 25.55e6``, ``'1e9' -> 1e9`` (K, M, G, T; case-insensitive)."""
     value = text.strip().upper()
     suffix = value[-1] if value and value[-1] in "KMGT" else ""

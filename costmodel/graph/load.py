@@ -1,18 +1,59 @@
-"""A spec file (or a :class:`~costmodel.spec.Spec`) to an expanded :class:`~costmodel.graph.Graph` in one call."""
+"""A spec (file path, zoo name, YAML text, dict or :class:`~costmodel.spec.Spec`) to an expanded
+:class:`~costmodel.graph.Graph` in one call."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from ..spec import Spec, load_spec
+import yaml
+
+from ..errors import SpecError
+from ..spec import Spec, load_spec, parse_spec
+from ..spec.zoo import resolve_spec
 from .build import Graph, build_graph
+
+SpecLike = str | Path | Mapping[str, Any] | Spec
+
+
+def _is_yaml_text(text: str) -> bool:
+    """A string that is a spec's YAML rather than a file or zoo name: it spans lines or maps a key."""
+    return "\n" in text or text.lstrip().startswith("{") or ": " in text
+
+
+def to_spec(spec: SpecLike, overrides: Mapping[str, Any] | None = None) -> tuple[Spec, str | None]:
+    """A :class:`Spec` and the file it came from (None for a dict, YAML text or Spec), with ``overrides`` set on
+    its top-level ``vars`` (the API's ``set=``, the CLI's ``--set``). Errors are :class:`SpecError`."""
+    file: str | None = None
+    if isinstance(spec, Spec):
+        spec_obj = spec
+    elif isinstance(spec, Mapping):
+        spec_obj = parse_spec(dict(spec), "<dict>")
+    elif isinstance(spec, str) and _is_yaml_text(spec) and not Path(spec).is_file():
+        try:
+            data = yaml.safe_load(spec)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file="<string>") from None
+        spec_obj = parse_spec(data, "<string>")
+    elif isinstance(spec, str | Path):
+        path = resolve_spec(spec)
+        file = str(path)
+        spec_obj = load_spec(path)
+    else:
+        raise TypeError(f"spec must be a path, a zoo name, YAML text, a dict or a Spec, not {type(spec).__name__}")
+    if overrides:
+        from ..spec.loader import with_vars
+
+        spec_obj = with_vars(spec_obj, overrides, file)
+    return spec_obj, file
 
 
 def load_graph(
-    spec: str | Path | Spec, *, batch: int | None = None, input_shapes: Mapping[str, Sequence[int]] | None = None
+    spec: SpecLike, *, batch: int | None = None, input_shapes: Mapping[str, Sequence[int]] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Graph:
-    """Load (if given a path) and expand a spec; errors are :class:`~costmodel.errors.SpecError`."""
-    file = None if isinstance(spec, Spec) else str(spec)
-    spec_obj = spec if isinstance(spec, Spec) else load_spec(spec)
+    """Load (a path, zoo name, YAML text, dict or Spec), set ``overrides`` on its vars, and expand a spec;
+    errors are :class:`~costmodel.errors.SpecError`."""
+    spec_obj, file = to_spec(spec, overrides)
     return build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)

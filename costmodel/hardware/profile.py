@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..errors import HardwareError
+from ..resources import profiles_dir
 from ..vocab import DeviceKind, Dtype, EfficiencyClass, Fusion, Unit
 
 DTYPES: tuple[str, ...] = Dtype.values()
@@ -33,10 +33,8 @@ UNITS: tuple[str, ...] = Unit.values()
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
-# In a checkout (or an editable install) the profiles sit beside the package; a regular install puts
-# them under <prefix>/share/costmodel/hardware_profiles (pyproject's data-files).
-_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
-SHIPPED_DIR = _CHECKOUT_DIR if _CHECKOUT_DIR.is_dir() else Path(sys.prefix) / "share/costmodel/hardware_profiles"
+# The repository's hardware_profiles/, installed as the package data costmodel.profiles (see costmodel.resources).
+SHIPPED_DIR = profiles_dir()
 ENV_VAR = "COSTMODEL_HW_PATH"
 
 # Defaults from the project's hardware notes: large GEMMs reach ~70-85 % of dense matrix peak; streaming
@@ -344,8 +342,12 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     if hit is not None:
         return load_profile_file(hit[1])
     known = sorted({path.stem for _, path in index.values()})
-    close = difflib.get_close_matches(_key(name_or_path), list(index), n=1, cutoff=0.5)
-    hint = f"; closest match: {index[close[0]][0]!r}" if close else ""
+    wanted = _key(name_or_path)
+    stem = wanted[:-1] if len(wanted) >= 3 else wanted  # a typo in the last character: 'a10O' -> the a10* family
+    close = [k for k in sorted(index) if k.startswith(stem)] + difflib.get_close_matches(wanted, list(index), n=8,
+                                                                                          cutoff=0.5)
+    stems = list(dict.fromkeys(index[c][1].stem for c in close))  # every close match, as the key to pass
+    hint = f" (did you mean {' or '.join(stems)}?)" if stems else ""
     raise HardwareError(
         f"unknown hardware profile {name_or_path!r}{hint}. Known profiles: {', '.join(known)} "
         f"(aliases and full names work too; or pass a path to a YAML file)"

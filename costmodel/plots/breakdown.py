@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..latency import LatencyResult, ModelLatency
-from .common import CLASS_COLORS, FONT_SIZE, PlotError, class_color, formatter_for, new_figure, set_title
+from .common import CLASS_COLORS, FONT_SIZE, PlotError, class_color, new_figure, set_title, time_axis
 
 STAGE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
                 "#9c755f", "#bab0ac", "#1f77b4", "#8c564b")
@@ -32,19 +32,32 @@ def breakdown_figure(results: Mapping[str, LatencyResult], title: str) -> Figure
     ax_class, ax_stage = fig.subplots(2, 1, sharex=True)
     _stack(ax_class, labels, [[s.by_class.get(c, 0.0) for c in classes] for s in summaries], classes,
            [class_color(c) for c in classes])
-    stage_values = [[s.by_stage.get(name, 0.0) for name in stages] + [sum(s.by_stage.get(n, 0.0) for n in small)]
-                    for s in summaries]
-    stage_names = [*stages, f"other ({len(small)} small stages)"] if small else stages
-    if not small:
+    # One colour per stage index: the k-th (large) stage of every model shares a colour and a legend entry,
+    # so "the third stage" reads the same across models; small stages of every model merge into "other".
+    ordered = [[name for name in s.by_stage if name in stages] for s in summaries]
+    depth = max((len(names) for names in ordered), default=0)
+    stage_values = [[s.by_stage[names[k]] if k < len(names) else 0.0 for k in range(depth)]
+                    + [sum(s.by_stage.get(n, 0.0) for n in small)] for s, names in zip(summaries, ordered, strict=True)]
+    stage_names = [_index_label(k, [names[k] for names in ordered if k < len(names)]) for k in range(depth)]
+    if small:
+        stage_names.append(f"other ({len(small)} small stages)")
+    else:
         stage_values = [row[:-1] for row in stage_values]
-    colors = [STAGE_COLORS[i % len(STAGE_COLORS)] for i in range(len(stages))] + ([OTHER_STAGE_COLOR] if small else [])
+    colors = [STAGE_COLORS[k % len(STAGE_COLORS)] for k in range(depth)] + ([OTHER_STAGE_COLOR] if small else [])
     _stack(ax_stage, labels, stage_values, stage_names, colors)
     ax_class.set_title("by op class", fontsize=FONT_SIZE + 1, loc="left")
-    ax_stage.set_title("by stage (path prefix, depth 2)", fontsize=FONT_SIZE + 1, loc="left")
-    ax_stage.set_xlabel("latency per batch (s)")
-    ax_stage.xaxis.set_major_formatter(formatter_for("s"))
+    ax_stage.set_title("by stage (path prefix, depth 2; one colour per stage index across models)",
+                       fontsize=FONT_SIZE + 1, loc="left")
+    time_axis(ax_stage.xaxis, "latency per batch")
     set_title(fig, title, FONT_SIZE + 3)
     return fig
+
+
+def _index_label(k: int, names: Sequence[str], shown: int = 3) -> str:
+    """Legend text of stage index ``k``: ``'3: layer3.0, stages.2'`` (at most ``shown`` distinct names)."""
+    distinct = list(dict.fromkeys(names))
+    more = f", +{len(distinct) - shown}" if len(distinct) > shown else ""
+    return f"{k + 1}: {', '.join(distinct[:shown])}{more}"
 
 
 def _stages(summaries: Sequence[ModelLatency]) -> tuple[list[str], list[str]]:

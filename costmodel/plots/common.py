@@ -25,7 +25,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
-from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, Transform
 
 from ..errors import PlotError
@@ -148,9 +148,42 @@ def _plain(value: float, _pos: object = None) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:g}"
 
 
+TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def time_unit(seconds: float) -> tuple[float, str]:
+    """The unit to show ``seconds`` (an axis' largest value) in: ``(1e-3, 'ms')`` for 0.0042."""
+    return next(((scale, unit) for scale, unit in TIME_UNITS if abs(seconds) >= scale), TIME_UNITS[-1])
+
+
+class TimeFormatter(Formatter):
+    """Tick labels of a time axis (data in seconds) as plain numbers in one unit, the unit its largest visible
+    value reads best in; the axis label ``QUANTITY (UNIT)`` is set to the same unit when the ticks are drawn, so
+    label and ticks always agree (``latency (ms)`` over 0.5, 1, 2)."""
+
+    def __init__(self, quantity: str) -> None:
+        self.quantity = quantity
+
+    def _scale(self) -> tuple[float, str]:
+        lo, hi = self.axis.get_view_interval() if self.axis is not None else (1.0, 1.0)
+        return time_unit(max(abs(lo), abs(hi)))
+
+    def __call__(self, x: float, pos: object = None) -> str:
+        scale, unit = self._scale()
+        if self.axis is not None and self.axis.get_label_text() != f"{self.quantity} ({unit})":
+            self.axis.set_label_text(f"{self.quantity} ({unit})")
+        return _plain(x / scale)
+
+
+def time_axis(axis: Axis, quantity: str) -> None:
+    """Label ``axis`` (data in seconds) ``quantity (unit)`` with ticks in that unit (see :class:`TimeFormatter`)."""
+    axis.set_major_formatter(TimeFormatter(quantity))
+    axis.set_label_text(f"{quantity} (s)")  # until the ticks are drawn and the unit is chosen
+
+
 def formatter_for(unit: str) -> Callable[[float, object], str]:
-    """Tick labels for a unit: SI prefixes for seconds and FLOP/s, plain numbers otherwise."""
-    if unit in ("s", "FLOP/s", "B", "B/s"):
+    """Tick labels for a unit: SI prefixes for FLOP/s and bytes, plain numbers otherwise (time: time_axis)."""
+    if unit in ("FLOP/s", "B", "B/s"):
         return EngFormatter(unit=unit, sep=" ")
     return FuncFormatter(_plain)
 
@@ -161,8 +194,11 @@ def log_axis(axis: Axis, quantity: str, unit: str) -> None:
         axis.axes.set_xscale("log")
     else:
         axis.axes.set_yscale("log")
-    axis.set_label_text(f"{quantity} ({unit})")
-    axis.set_major_formatter(formatter_for(unit))
+    if unit == "s":
+        time_axis(axis, quantity)
+    else:
+        axis.set_label_text(f"{quantity} ({unit})")
+        axis.set_major_formatter(formatter_for(unit))
     axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))  # few minor ticks: legible, and fast to lay out
     axis.set_minor_formatter(NullFormatter())
 

@@ -19,6 +19,7 @@ from matplotlib.transforms import ScaledTranslation, Transform
 from ..analysis.metrics import group_by_prefix
 from ..latency import LatencyResult
 from ..latency.model import STAGE_DEPTH
+from ..layout import percent
 from .common import FONT_SIZE, PlotError, finish_log_axis, log_axis, log_limits, new_figure, place_labels, set_title
 from .pareto import ParetoPoint, pareto_frontier
 
@@ -57,11 +58,6 @@ def gap_point(name: str, result: LatencyResult, top1: float | None = None, measu
     """
     s = result.summary
     return GapPoint(name, s.ideal_s / s.batch, s.latency_per_image_s, measured_s, top1)
-
-
-def percent(fraction: float) -> str:
-    """``0.294 -> '29.4%'``, three significant digits."""
-    return f"{100 * fraction:.3g}%"
 
 
 def _check(points: Sequence[GapPoint]) -> None:

@@ -39,15 +39,15 @@ def pareto_frontier(points: Sequence[ParetoPoint], maximize_y: bool = True) -> l
 
 
 def _wide(values: Sequence[float]) -> bool:
-    """True if the values are positive and span more than a factor 20: worth a log axis."""
-    return min(values) > 0 and max(values) / min(values) > 20
+    """True if the values are positive and span a decade or more: worth a log axis."""
+    return min(values) > 0 and max(values) / min(values) >= 10
 
 
 def pareto_figure(points: Sequence[ParetoPoint], title: str, x_label: str, y_label: str, *,
                   maximize_y: bool = True) -> Figure:
     """Scatter of ``points`` coloured by group, with each group's Pareto frontier as a step line.
 
-    An axis whose positive values span more than 20x is logarithmic. Every point is named, its label placed
+    An axis whose positive values span a decade or more is logarithmic. Every point is named, its label placed
     clear of the other points, the frontier lines and the other labels (with a leader line when it had to move
     away from its point).
     """
@@ -83,5 +83,11 @@ def pareto_figure(points: Sequence[ParetoPoint], title: str, x_label: str, y_lab
     better = "up and left" if maximize_y else "down and left"
     ax.text(0.99, 0.01, f"better: {better}; step line = Pareto frontier", transform=ax.transAxes, ha="right",
             va="bottom", fontsize=FONT_SIZE - 2, color="#666666")
-    place_labels(ax, [(p.x, p.y) for p in points], [p.name for p in points], obstacles=drawn)
+    notes = place_labels(ax, [(p.x, p.y) for p in points], [p.name for p in points], obstacles=drawn)
+    if len(groups) > 1:  # which device is this label? its own colour says
+        colors = {g: GROUP_COLORS[i % len(GROUP_COLORS)] for i, g in enumerate(groups)}
+        for note, p in zip(notes, points, strict=True):
+            note.set_color(colors[p.group])
+            if note.arrow_patch is not None:
+                note.arrow_patch.set_color(colors[p.group])
     return fig

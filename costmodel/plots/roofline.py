@@ -19,6 +19,7 @@ from matplotlib.ticker import NullLocator
 from ..hardware import HardwareProfile
 from ..latency import LatencyResult, Unit, efficiency_class, unit_for
 from ..latency.roofline import attained_roof, bandwidth
+from ..layout import shorten
 from .common import (
     CLASS_COLORS,
     FONT_SIZE,
@@ -28,6 +29,7 @@ from .common import (
     log_axis,
     log_limits,
     new_figure,
+    place_labels,
     set_title,
 )
 from .data import KernelPoint, kernel_points
@@ -109,7 +111,22 @@ def roofline_figure(results: Mapping[str, LatencyResult], profile: HardwareProfi
     handles = _legend_handles(points, units, roofs, bandwidth(profile))
     fig.legend(handles=handles, loc="outside right upper",
                fontsize=FONT_SIZE - 1, frameon=False)
+    for ax, mode in zip(axes, results, strict=True):  # once the layout is final: name the slowest kernels
+        _name_top(ax, points[mode])
     return fig
+
+
+TOP_NAMED = 5  # kernels named on each roofline panel: the slowest
+NAME_CHARS = 26
+
+
+def _name_top(ax: Axes, points: list[KernelPoint]) -> None:
+    """Name the :data:`TOP_NAMED` slowest drawn kernels beside their points (path shortened in the middle)."""
+    top = sorted((p for p in points if p.on_roofline), key=lambda p: -p.latency_s)[:TOP_NAMED]
+    if top:
+        place_labels(ax, [(p.intensity, p.flops / p.latency_s) for p in top],
+                     [f"{shorten(p.name, NAME_CHARS)} {eng(p.latency_s, 's', 0)}" for p in top],
+                     fontsize=FONT_SIZE - 2, obstacles=[c for c in ax.collections if c.get_gid() == "points:kernels"])
 
 
 def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit]) -> dict[Unit, tuple[float, float]]:

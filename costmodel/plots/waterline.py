@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..latency import LatencyResult
-from .common import FONT_SIZE, PlotError, eng, formatter_for, log_axis, new_figure, set_title
+from .common import FONT_SIZE, PlotError, eng, log_axis, new_figure, set_title, time_axis
 from .data import KernelPoint, kernel_points, main_unit_ridge
 
 BELOW_COLOR = "#1f4e79"  # memory-bound on the main unit: under water
@@ -48,7 +48,7 @@ def waterline_figure(results: Mapping[str, LatencyResult], title: str) -> Figure
     top = max([*finite, waterline]) * FLOOR_FACTOR
 
     fig = new_figure(11.0, 1.2 + 2.9 * len(results))
-    axes = fig.subplots(len(results), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    axes = fig.subplots(len(results), 1, sharey=True, squeeze=False)[:, 0]  # each panel spans its own latency
     for ax, (mode, result) in zip(axes, results.items(), strict=True):
         pts = points[mode]
         starts, widths, heights, colors = [], [], [], []
@@ -72,9 +72,8 @@ def waterline_figure(results: Mapping[str, LatencyResult], title: str) -> Figure
         ax.set_ylim(floor, top)
         log_axis(ax.yaxis, "arithmetic intensity", "FLOP/byte")
         ax.grid(True, axis="y", which="major", alpha=0.3)
-    axes[-1].set_xlim(0, max(r.summary.latency_s for r in results.values()) * 1.01)
-    axes[-1].set_xlabel("cumulative latency (s)")
-    axes[-1].xaxis.set_major_formatter(formatter_for("s"))
+        ax.set_xlim(0, clock * 1.01 or 1e-6)
+        time_axis(ax.xaxis, "cumulative latency")
     set_title(fig, title, FONT_SIZE + 3)
     handles = [Patch(color=BELOW_COLOR, label="below the waterline (memory-bound)"),
                Patch(color=ABOVE_COLOR, label="above the waterline"),

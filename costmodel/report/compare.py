@@ -19,9 +19,10 @@ from ..analysis import Analysis, analyze_graph
 from ..graph import load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
+from ..layout import Table, fit, percent, wrap
 from ..spec import Metadata
 from ..vocab import Format
-from .tables import FORMATS, fixed, markdown_line, markdown_marks, si, size
+from .tables import FORMATS, markdown_line, markdown_marks, si, size
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",
            "render_comparison", "setting"]
@@ -125,7 +126,7 @@ def pareto_points(comparison: Comparison) -> tuple[list, str, str]:
 DEVICE_COLUMNS: list[tuple[str, Callable[[ModelLatency], str]]] = [
     ("ms/batch", lambda m: f"{1e3 * m.latency_s:,.2f}"),
     ("images/s", lambda m: f"{m.throughput:,.0f}"),
-    ("E", lambda m: f"{100 * m.efficiency:.1f}%"),
+    ("E", lambda m: percent(m.efficiency)),
     ("mem-bound", lambda m: f"{100 * m.memory_bound_share:.0f}%"),
 ]
 
@@ -171,11 +172,25 @@ def summary_lines(comparison: Comparison) -> list[str]:
     return lines
 
 
-def render_table(comparison: Comparison) -> str:
-    """A fixed-width text table under its summary lines."""
+# Columns of the text table left out, in this order, until it fits the width (a device's columns all at once).
+DROP_ORDER = ("acts/img", "peak mem", "mem-bound", "images/s", "params", "E")
+
+
+def render_table(comparison: Comparison, width: int | None = None) -> str:
+    """A fixed-width text table under its summary lines, fitted to ``width`` characters (None: no limit) by
+    leaving out columns in :data:`DROP_ORDER`, then shortening model names; with several devices each device's
+    key heads its columns."""
     header, body, align = _cells(comparison)
-    head, *middle = fixed([header, *body], align)
-    return "\n".join([*summary_lines(comparison), "", head, "-" * len(head), *middle]) + "\n"
+    groups = [""] * len(header)
+    if len(comparison.devices) > 1:
+        n = len(DEVICE_COLUMNS) * len(comparison.devices)
+        header = header[:-n] + [name for _ in comparison.devices for name, _ in DEVICE_COLUMNS]
+        groups = groups[:-n] + [key for key in comparison.devices for _ in DEVICE_COLUMNS]
+    table = Table(header, body, list(align), groups)
+    dropped = fit(table, width, DROP_ORDER)
+    note = [f"(left out to fit {width} columns: {', '.join(dropped)}; --format csv or json has every column)"]
+    return "\n".join([*wrap(summary_lines(comparison), width), "", *table.lines(),
+                      *(wrap(note, width) if dropped else [])]) + "\n"
 
 
 def render_markdown(comparison: Comparison) -> str:
@@ -217,6 +232,6 @@ RENDERERS: dict[str, Callable[[Comparison], str]] = {
 }
 
 
-def render_comparison(comparison: Comparison, fmt: str = "table") -> str:
-    """Render in one of :data:`FORMATS`."""
-    return RENDERERS[fmt](comparison)
+def render_comparison(comparison: Comparison, fmt: str = "table", width: int | None = None) -> str:
+    """Render in one of :data:`FORMATS`; ``width`` fits the text table (None: no limit)."""
+    return render_table(comparison, width) if fmt == "table" else RENDERERS[fmt](comparison)

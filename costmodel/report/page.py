@@ -26,6 +26,7 @@ from ..graph import load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
 from ..latency.model import STAGE_DEPTH
+from ..layout import percent
 from ..spec import Metadata
 from ..vocab import Fusion
 from .tables import duration, markdown_line, markdown_marks, si, size
@@ -149,7 +150,7 @@ class Table:
 
 
 def _pct(fraction: float) -> str:
-    return f"{100 * fraction:.1f}%"
+    return percent(fraction)
 
 
 def model_table(data: ReportData) -> Table:

@@ -15,12 +15,18 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
+from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
+from ..layout import Table, fit, fixed, percent, wrap
 from ..vocab import Format
+from .jsonable import jsonable
 
 FORMATS: tuple[str, ...] = Format.values()
+SORT_KEYS = ("latency", "macs", "params", "memory")
+# Columns of the text table left out, in this order, until it fits the width (a device's columns all at once).
+DROP_ORDER = ("cache", "FLOP/B", "acts", "written", "read", "FLOPs", "output", "op", "bound")
 
 
 def si(value: float, unit: str = "") -> str:
@@ -40,13 +46,6 @@ def size(num_bytes: float) -> str:
 def shape_text(shape: Sequence[int]) -> str:
     """``(1, 96, 56, 56) -> '1x96x56x56'``."""
     return "x".join(str(d) for d in shape)
-
-
-def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
-    """Fixed-width text lines: columns two spaces apart, each aligned ``<`` or ``>``, trailing spaces cut."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
-            for cells in rows]
 
 
 def markdown_line(cells: Sequence[str]) -> str:
@@ -73,8 +72,27 @@ COLUMNS: list[Column] = [
 ]
 
 
-def _rows(analysis: Analysis, depth: int | None) -> list[LayerMetrics]:
-    return aggregate(analysis.layers, depth) if depth else list(analysis.layers)
+def sort_value(row: LayerMetrics, key: str, latency: OpLatency | None = None) -> float:
+    """What ``--sort KEY`` orders by: latency (s, on the first device), MACs, params, or memory traffic
+    (bytes read + written)."""
+    if key == "latency":
+        return latency.latency_s if latency is not None else 0.0
+    if key == "memory":
+        return row.bytes_read + row.bytes_written
+    return float(getattr(row, key))
+
+
+def _rows(analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult] = (), top: int | None = None,
+          sort: str | None = None) -> list[LayerMetrics]:
+    """The rows shown: every layer, or groups by path depth; with ``sort``, largest first; with ``top``, the
+    first ``top`` of those (by ``sort``, default latency when there is a device, else MACs)."""
+    rows = aggregate(analysis.layers, depth) if depth else list(analysis.layers)
+    if top is None and sort is None:
+        return rows
+    key = sort or ("latency" if latency else "macs")
+    ops = _op_rows(latency[0], depth) if latency else {}
+    rows = sorted(rows, key=lambda r: -sort_value(r, key, ops.get(r.path)))
+    return rows[:top] if top is not None else rows
 
 
 def duration(seconds: float) -> str:
@@ -104,9 +122,9 @@ def _latency_headers(latency: Sequence[LatencyResult]) -> list[str]:
 
 
 def _cells(
-    analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult] = ()
+    analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult] = (), rows: list[LayerMetrics] | None = None
 ) -> tuple[list[str], list[list[str]], list[str], list[str]]:
-    rows = _rows(analysis, depth)
+    rows = _rows(analysis, depth) if rows is None else rows
     t = analysis.totals
     total = LayerMetrics("total", "", "", (), t.params, t.macs, t.flops, t.activations, t.output_elements,
                          t.weight_bytes, t.bytes_read, t.bytes_written)
@@ -156,7 +174,7 @@ def latency_summary_lines(m: ModelLatency) -> list[str]:
         f"{m.key} ({m.device}), {'amp ' if m.precision == 'amp' else ''}{m.dtype}, batch {m.batch}, "
         f"fusion {m.fusion}: {duration(m.latency_s)} per batch, "
         f"{duration(m.latency_per_image_s)} per image, {m.throughput:,.0f} images/s",
-        f"  achieved {m.achieved_flops / 1e12:.1f} TFLOP/s  |  efficiency E {100 * m.efficiency:.1f}% "
+        f"  achieved {m.achieved_flops / 1e12:.1f} TFLOP/s  |  efficiency E {percent(m.efficiency)} "
         f"(ideal {duration(m.ideal_s)})  |  memory-bound {100 * m.memory_bound_share:.0f}% of time, "
         f"launch overhead {100 * m.overhead_share:.0f}%  |  {m.kernels} kernels, {size(m.dram_bytes)} DRAM traffic",
         f"  by op class: {shares(m.by_class)}",
@@ -169,20 +187,36 @@ SWEEP_HEADER = ["device", "batch", "latency", "per image", "images/s", "TFLOP/s"
 
 def _sweep_rows(sweeps: Mapping[str, Sequence[ModelLatency]]) -> list[list[str]]:
     return [[m.key, str(m.batch), duration(m.latency_s), duration(m.latency_per_image_s), f"{m.throughput:,.0f}",
-             f"{m.achieved_flops / 1e12:.1f}", f"{100 * m.efficiency:.1f}%", f"{100 * m.memory_bound_share:.0f}%"]
+             f"{m.achieved_flops / 1e12:.1f}", percent(m.efficiency), f"{100 * m.memory_bound_share:.0f}%"]
             for points in sweeps.values() for m in points]
 
 
 def render_table(
     analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
-    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+    width: int | None = None,
 ) -> str:
-    """A fixed-width text table with a totals row and a summary (and latency, when given)."""
-    header, body, foot, align = _cells(analysis, depth, latency)
-    head, *middle, last = fixed([header, *body, foot], align)
-    rule = "-" * len(head)
+    """The summary and a fixed-width table with a totals row (and latency, when given), fitted to ``width``
+    characters (None: no limit) by leaving out columns in :data:`DROP_ORDER`, then shortening layer paths."""
+    rows = _rows(analysis, depth, latency, top, sort)
+    header, body, foot, align = _cells(analysis, depth, latency, rows)
+    groups = [""] * len(header)
+    if len(latency) > 1:  # the device's key above its columns, plain names below
+        header = header[:len(header) - 4 * len(latency)] + [n for _ in latency for n in _latency_headers(latency[:1])]
+        groups = groups[:len(header) - 4 * len(latency)] + [r.summary.key for r in latency for _ in range(4)]
+    table = Table(header, body, list(align), groups, [foot])
+    dropped = fit(table, width, DROP_ORDER)
     models = [line for result in latency for line in latency_summary_lines(result.summary)]
-    lines = [*summary_lines(analysis), *models, "", head, rule, *middle, rule, last]
+    lines = [*wrap([*summary_lines(analysis), *models], width), "", *table.lines()]
+    shown = f"top {len(rows)} rows by {sort or ('latency' if latency else 'MACs')}" if top is not None else (
+        f"rows grouped to path depth {depth}" if depth else "")
+    notes = [shown] if shown else []
+    if dropped:
+        notes.append(f"left out to fit {width} columns: {', '.join(dropped)} (--format csv or json has every column)")
+    if depth or top is not None:
+        notes.append("--depth all shows every layer")
+    if notes:
+        lines += wrap(["(" + "; ".join(notes) + ")"], width)
     if sweeps:
         lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], "<>>>>>>>")]
     return "\n".join(lines) + "\n"
@@ -190,10 +224,11 @@ def render_table(
 
 def render_markdown(
     analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
-    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+    width: int | None = None,
 ) -> str:
     """A GitHub-flavoured Markdown table with the summary above it (and latency, when given)."""
-    header, body, foot, align = _cells(analysis, depth, latency)
+    header, body, foot, align = _cells(analysis, depth, latency, _rows(analysis, depth, latency, top, sort))
     marks = markdown_marks(align)
     line = markdown_line
     foot = [f"**{c}**" if c else c for c in foot]
@@ -213,7 +248,8 @@ LATENCY_CSV_FIELDS = ("latency_s", "bound", "intensity", "ridge", "dram_read", "
 
 def render_csv(
     analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
-    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+    width: int | None = None,
 ) -> str:
     """One row per layer (or group), raw numbers; shapes as ``1x96x56x56``; latency columns ``KEY.FIELD``.
 
@@ -225,7 +261,7 @@ def render_csv(
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
-    for row in _rows(analysis, depth):
+    for row in _rows(analysis, depth, latency, top, sort):
         extra = {}
         for result, by_path in zip(latency, ops, strict=True):
             op = asdict(by_path[row.path]) if row.path in by_path else {}
@@ -234,15 +270,17 @@ def render_csv(
     return out.getvalue()
 
 
-def render_json(
+def analysis_dict(
     analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
-    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
-) -> str:
-    """The whole analysis, raw numbers, stable keys; with latency, each layer gets ``latency: {KEY: {...}}``
-    and the top level ``latency: {KEY: {summary, kernels}}`` (and ``sweep: {KEY: [summary, ...]}``)."""
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+) -> dict[str, Any]:
+    """The whole analysis, raw numbers, stable keys (docs/schema/analyze.schema.json); with latency, each layer
+    gets ``latency: {KEY: {...}}`` and the top level ``latency: {KEY: {summary, kernels}}`` (and ``sweep: {KEY:
+    [summary, ...]}``)."""
     data = analysis.to_dict()
-    if depth:
-        data["layers"] = [{**asdict(r), "output_shape": list(r.output_shape)} for r in _rows(analysis, depth)]
+    if depth or top is not None or sort is not None:
+        data["layers"] = [{**asdict(r), "output_shape": list(r.output_shape)}
+                          for r in _rows(analysis, depth, latency, top, sort)]
     for result in latency:
         by_path = _op_rows(result, depth)
         for layer in data["layers"]:
@@ -254,7 +292,16 @@ def render_json(
         data.setdefault("latency", {})[result.summary.key] = {"summary": full["summary"], "kernels": full["kernels"]}
     if sweeps:
         data["sweep"] = {key: [asdict(m) for m in points] for key, points in sweeps.items()}
-    return json.dumps(data, indent=2) + "\n"
+    return data
+
+
+def render_json(
+    analysis: Analysis, depth: int | None = None, latency: Sequence[LatencyResult] = (),
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+    width: int | None = None,
+) -> str:
+    """:func:`analysis_dict` as indented JSON."""
+    return json.dumps(jsonable(analysis_dict(analysis, depth, latency, sweeps, top=top, sort=sort)), indent=2) + "\n"
 
 
 Renderer = Callable[..., str]
@@ -265,7 +312,9 @@ RENDERERS: dict[str, Renderer] = {
 
 def render(
     analysis: Analysis, fmt: str = "table", depth: int | None = None, latency: Sequence[LatencyResult] = (),
-    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None,
+    sweeps: Mapping[str, Sequence[ModelLatency]] | None = None, *, top: int | None = None, sort: str | None = None,
+    width: int | None = None,
 ) -> str:
-    """Render in one of :data:`FORMATS`; ``latency`` adds one column set per device, ``sweeps`` a batch curve."""
-    return RENDERERS[fmt](analysis, depth, latency, sweeps)
+    """Render in one of :data:`FORMATS`; ``latency`` adds one column set per device, ``sweeps`` a batch curve;
+    ``top``/``sort`` pick and order the rows (see :func:`_rows`); ``width`` fits the text table."""
+    return RENDERERS[fmt](analysis, depth, latency, sweeps, top=top, sort=sort, width=width)

@@ -9,12 +9,14 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError
+from ..resources import zoo_dir
 from .schema import Spec
+from .zoo import resolve_spec
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-# The zoo shipped in a checkout (specs are not installed with the package; pass a path elsewhere).
-ZOO_DIR = Path(__file__).resolve().parents[2] / "arch_specs"
+# The shipped zoo: the repository's arch_specs/, installed as the package data costmodel.zoo (costmodel.resources).
+ZOO_DIR = zoo_dir()
 
 
 def zoo_spec(name: str) -> Path | None:
@@ -54,10 +56,11 @@ def parse_spec(data: Any, file: str | None = None) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Load and validate a spec file."""
+    """Load and validate a spec file, given by path or by zoo name (``convnext_t``; see :mod:`.zoo`)."""
+    path = resolve_spec(path)
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read spec: {exc.strerror or exc}", file=file) from None
     try:

@@ -1,0 +1,5 @@
+"""``python -m costmodel``: the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""The terminal and scripts: text fits $COLUMNS, the default view is short, --top/--sort pick rows, and -o takes
+the format from the file's extension (a contradicting --format is an error)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from costmodel.cli import app
+from costmodel.layout import Table, fit, shorten
+
+ROOT = Path(__file__).resolve().parents[1]
+CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")
+runner = CliRunner()
+
+
+def _fits(output: str, width: int, lines: int) -> None:
+    text = output.splitlines()
+    assert max(len(line) for line in text) <= width, max(text, key=len)
+    assert len(text) <= lines, len(text)
+
+
+def test_analyze_two_devices_fits_100_columns() -> None:
+    result = runner.invoke(app, ["analyze", CONVNEXT, "--hw", "a100", "--hw", "rtx4090"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    _fits(result.output, 100, 60)
+    assert "latency" in result.output and "rtx4090" in result.output and "total" in result.output
+
+
+def test_compare_zoo_fits_100_columns() -> None:
+    specs = sorted(str(p) for p in (ROOT / "arch_specs").glob("*.yaml"))
+    result = runner.invoke(app, ["compare", *specs, "--hw", "a100", "--hw", "rtx4090"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    _fits(result.output, 100, 60)
+    assert all(Path(s).stem in result.output for s in specs)
+
+
+def test_narrow_terminal_shortens_paths_in_the_middle() -> None:
+    result = runner.invoke(app, ["analyze", CONVNEXT, "--depth", "all", "--hw", "a100"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.output.splitlines()) <= 60
+
+
+def test_top_sort_picks_the_largest_layers() -> None:
+    every = json.loads(runner.invoke(app, ["analyze", CONVNEXT, "-f", "json"]).output)["layers"]
+    for key, value in (("macs", lambda r: r["macs"]), ("params", lambda r: r["params"]),
+                       ("memory", lambda r: r["bytes_read"] + r["bytes_written"])):
+        result = runner.invoke(app, ["analyze", CONVNEXT, "-f", "json", "--top", "4", "--sort", key])
+        top = json.loads(result.output)["layers"]
+        assert [value(r) for r in top] == sorted((value(r) for r in every), reverse=True)[:4]
+    result = runner.invoke(app, ["analyze", CONVNEXT, "--top", "3", "--hw", "a100", "-f", "json"])
+    layers = json.loads(result.output)["layers"]
+    every = json.loads(runner.invoke(app, ["analyze", CONVNEXT, "--hw", "a100", "-f", "json"]).output)["layers"]
+    latencies = sorted((r["latency"]["a100_80gb"]["latency_s"] for r in every if "latency" in r), reverse=True)
+    assert [r["latency"]["a100_80gb"]["latency_s"] for r in layers] == latencies[:3]
+
+
+def test_sort_latency_needs_a_device() -> None:
+    result = runner.invoke(app, ["analyze", CONVNEXT, "--sort", "latency"])
+    assert result.exit_code == 2 and "needs at least one --hw" in result.output
+
+
+@pytest.mark.parametrize("depth", ["0", "x", "-1"])
+def test_bad_depth_is_one_line(depth: str) -> None:
+    result = runner.invoke(app, ["analyze", CONVNEXT, "--depth", depth])
+    assert result.exit_code == 2 and result.output.startswith("error: --depth")
+
+
+def test_output_extension_sets_the_format(tmp_path: Path) -> None:
+    out = tmp_path / "x.json"
+    assert runner.invoke(app, ["analyze", CONVNEXT, "-o", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["totals"]["params"] == 28589128
+    out = tmp_path / "x.csv"
+    assert runner.invoke(app, ["analyze", CONVNEXT, "-o", str(out)]).exit_code == 0
+    assert out.read_text().startswith("path,")
+    bad = tmp_path / "y.csv"
+    result = runner.invoke(app, ["analyze", CONVNEXT, "-f", "json", "-o", str(bad)])
+    assert result.exit_code == 2 and "contradicts" in result.output and not bad.exists()
+
+
+def test_fit_drops_columns_in_order_then_shortens() -> None:
+    table = Table(["name", "a", "b"], [["x" * 30, "1" * 10, "2" * 10]], ["<", ">", ">"])
+    assert fit(table, 44, ["b", "a"]) == ["b"] and table.header == ["name", "a"]
+    assert fit(table, 20, ["a"]) == ["a"] and table.width() == 20
+    assert table.body[0][0] == shorten("x" * 30, 20) and len(table.body[0][0]) == 20
+    assert shorten("stages.2.blocks.4.dwconv", 11) == "stage…wconv" and shorten("ab", 2) == "ab"
