@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..graph import Graph, Layer
-from ..ops.base import numel
-from ..vocab import BYTES_PER_ELEMENT
+from ..ops.base import Attrs, numel
+from ..vocab import BYTES_PER_ELEMENT, Dtype
 from .memory import PeakMemory, peak_activation_memory
 
 
@@ -73,7 +73,7 @@ class Analysis:
     totals: Totals
     peak: PeakMemory
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Raw numbers only, stable keys: the JSON format."""
         return {
             "model": self.model, "batch": self.batch, "dtype": self.dtype,
@@ -83,7 +83,7 @@ class Analysis:
         }
 
 
-def layer_metrics(layer: Layer, bytes_per_element: int) -> LayerMetrics:
+def layer_metrics(layer: Layer[Attrs], bytes_per_element: int) -> LayerMetrics:
     """Metrics of one layer."""
     cost = layer.cost
     weight_bytes = cost.params * bytes_per_element
@@ -103,7 +103,7 @@ def layer_metrics(layer: Layer, bytes_per_element: int) -> LayerMetrics:
 def analyze_graph(graph: Graph, dtype: str | None = None) -> Analysis:
     """Count everything for an expanded graph (``dtype`` overrides the spec's)."""
     dtype = dtype or graph.dtype
-    width = BYTES_PER_ELEMENT[dtype]
+    width = BYTES_PER_ELEMENT[Dtype(dtype)]
     rows = [layer_metrics(layer, width) for layer in graph.layers]
     sums = {name: sum(getattr(row, name) for row in rows) for name in COUNT_FIELDS}
     peak = peak_activation_memory(graph, width)

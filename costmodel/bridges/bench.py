@@ -119,7 +119,7 @@ def bench(
     if warmup < 0 or repeat < 1:
         raise BridgeError("warmup must be >= 0 and repeat >= 1")
     target = _device(torch, device)
-    torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+    torch_dtype = getattr(torch, TORCH_DTYPES[Dtype(dtype)])
     module = build_module(graph).to(device=target, dtype=torch_dtype).eval()
     inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
     runtime = f"torch {torch.__version__}"

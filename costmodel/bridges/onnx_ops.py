@@ -155,7 +155,7 @@ def _conv(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     pads = ints(attr(node, "pads", [0] * 2 * dims))
     auto_pad = attr(node, "auto_pad", "NOTSET")
     bias = len(node.input) > 2 and bool(node.input[2])
-    conv = {"out": int(w.shape[0]), "kernel": _same(kernel), "stride": _same(stride)}
+    conv: dict[str, Any] = {"out": int(w.shape[0]), "kernel": _same(kernel), "stride": _same(stride)}
     out: list[SpecNode] = []
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         conv["padding"] = "same"

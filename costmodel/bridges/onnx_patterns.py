@@ -222,15 +222,15 @@ def _batch_transpose(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     if rest[0] != 0:
         return None
     specs: list[SpecNode] = []
-    for j, out, index in picks:
+    for j, output, position in picks:
         name = g.nodes[j].name
         if rest == sorted(rest):
-            specs.append(SpecNode(name, "select", [node.input[0]], [out], {"dim": moved, "index": index}, j))
+            specs.append(SpecNode(name, "select", [node.input[0]], [output], {"dim": moved, "index": position}, j))
             continue
-        picked = f"{out}#select"
-        specs.append(SpecNode(name, "select", [node.input[0]], [picked], {"dim": moved, "index": index}, j,
+        picked = f"{output}#select"
+        specs.append(SpecNode(name, "select", [node.input[0]], [picked], {"dim": moved, "index": position}, j,
                               "select"))
-        specs.append(SpecNode(name, "permute", [picked], [out], {"dims": rest}, j, "permute"))
+        specs.append(SpecNode(name, "permute", [picked], [output], {"dims": rest}, j, "permute"))
     return group, specs
 
 

@@ -86,7 +86,7 @@ def _frozen_batch_norm() -> type:
     """torchvision.ops.misc.FrozenBatchNorm2d: batch norm with fixed statistics and affine as buffers."""
     torch = require_torch()
 
-    class FrozenBatchNorm2d(torch.nn.Module):  # type: ignore[name-defined,misc]
+    class FrozenBatchNorm2d(torch.nn.Module):  # type: ignore[name-defined]  # torch: a module object here
         def __init__(self, num_features: int, eps: float = 1e-5) -> None:
             super().__init__()
             self.eps = eps

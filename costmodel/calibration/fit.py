@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -32,7 +33,7 @@ from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
 from ..hardware.profile import Calibration, FittedParameter
 from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
 from ..latency.roofline import host_overhead, launch_overhead, timeline
-from ..vocab import EfficiencyClass
+from ..vocab import EfficiencyClass, Fusion
 from .defaults import DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
 
@@ -104,7 +105,7 @@ def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str
           precision: str | Precision = DEFAULT_PRECISION) -> Basis:
     """The :class:`Basis` of ``graph`` on ``profile`` (only its peaks, bandwidth, caches and host cost matter)."""
     terms = kernel_terms(graph, profile, dtype or graph.dtype, fusion, precision)
-    index = {key: i for i, key in enumerate(KEYS)}
+    index: dict[str, int] = {key: i for i, key in enumerate(KEYS)}
     compute = np.zeros((len(terms), len(KEYS)))
     memory = np.zeros(len(terms))
     head = np.zeros(len(terms), dtype=int)
@@ -153,10 +154,10 @@ def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> Hardw
                       **({"memory": values[p.name]} if p.memory else {})}
             per_op[key] = entry.model_copy(update=update)
     efficiency = profile.efficiency.model_copy(update={"per_op": per_op})
-    update: dict = {"efficiency": efficiency}
+    changes: dict[str, Any] = {"efficiency": efficiency}
     if OVERHEAD in values:
-        update["launch_overhead_us"] = values[OVERHEAD]
-    return profile.model_copy(update=update)
+        changes["launch_overhead_us"] = values[OVERHEAD]
+    return profile.model_copy(update=changes)
 
 
 def pinned(profile: HardwareProfile) -> HardwareProfile:
@@ -251,7 +252,7 @@ def fit(
         lo, hi = _bounds(name)
         value = values.get(name, base[name])
         tol = 1e-6 * ((hi - lo) if math.isfinite(hi) else 1.0)
-        hit = None
+        hit: Literal["lower", "upper"] | None = None
         if name in values and value - lo <= tol:
             hit, value = "lower", lo
         elif name in values and hi - value <= tol:
@@ -309,7 +310,7 @@ def fitted_profile(
     record = Calibration(
         measurements=measurements, sha256=sha256, devices=list(devices) or [base.name], models=len(result.measured_s),
         date=today or date.today().isoformat(), base_profile=base.key, applied_to=target.key if onto else None,
-        dtype=dtype, fusion=fusion, prior_weight=result.prior_weight, residual_rms=result.residual_rms,
+        dtype=dtype, fusion=Fusion(fusion), prior_weight=result.prior_weight, residual_rms=result.residual_rms,
         parameters=result.parameters,
     )
     how = f"fitted by costmodel calibrate on {measurements} ({', '.join(record.devices)}, {record.models} rows)"

@@ -58,7 +58,7 @@ def _profiles(kind: str, hw: list[str] | None, many: bool = False) -> list[Hardw
         raise fail(f"plot {kind} needs --hw: {NEEDS_HW[kind]}")
     if len(hw) > 1 and not many:
         raise fail(f"plot {kind} takes one --hw, got {len(hw)}")
-    profiles = {}
+    profiles: dict[str, HardwareProfile] = {}
     for name in hw:
         profile = load_profile(name)
         profiles.setdefault(profile.key, profile)

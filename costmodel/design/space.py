@@ -144,7 +144,7 @@ def evaluate(
             rest_log = _log(c) + _log(k2) + _log(m)
         macs, params = costs.add((macs, params), first, costs.scaled(rest, d - 1))
         channels.append(c)
-        layers.append(3 * d)
+        layers.append(np.asarray(3 * d))
         logs.append(first_log + (d - 1) * rest_log)
         c_in = c
     macs, params = costs.add((macs, params), costs.classifier(areas[-1], c_in, classes))

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -26,20 +26,24 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-class TensorRef(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class TensorRef:
     """Output ``index`` of the layer at ``node`` (or a graph input when ``node`` starts with 'input:')."""
 
     node: str
     index: int = 0
 
 
+A = TypeVar("A", bound=Attrs)
+
+
 @dataclass(frozen=True, slots=True)
-class Layer:
-    """One op instance of the expanded graph."""
+class Layer(Generic[A]):
+    """One op instance of the expanded graph; ``attrs`` is the op's own attribute model (``Layer[ConvAttrs]``)."""
 
     path: str
     op: str
-    attrs: Attrs
+    attrs: A
     inputs: tuple[TensorRef, ...]
     input_shapes: tuple[Shape, ...]
     cost: OpCost
@@ -54,7 +58,7 @@ class Graph:
     batch: int
     dtype: Dtype
     inputs: dict[str, Shape]
-    layers: list[Layer]
+    layers: list[Layer[Attrs]]
     outputs: list[TensorRef]
 
     def shape(self, ref: TensorRef) -> Shape:
@@ -64,7 +68,7 @@ class Graph:
         return self.by_path[ref.node].cost.outputs[ref.index]
 
     @cached_property
-    def by_path(self) -> dict[str, Layer]:
+    def by_path(self) -> dict[str, Layer[Attrs]]:
         """Layers by path."""
         return {layer.path: layer for layer in self.layers}
 
@@ -88,7 +92,7 @@ class Graph:
             return self
         inputs = {name: (batch, *shape[1:]) for name, shape in self.inputs.items()}
         shapes: dict[TensorRef, Shape] = {TensorRef(f"input:{name}"): shape for name, shape in inputs.items()}
-        layers = []
+        layers: list[Layer[Attrs]] = []
         costs = _CostCache()
         for layer in self.layers:
             input_shapes = tuple(shapes[ref] for ref in layer.inputs)
@@ -105,7 +109,7 @@ class _CostCache:
     def __init__(self) -> None:
         self.costs: dict[tuple[str, tuple[Shape, ...], int], OpCost] = {}
 
-    def cost(self, op: OpDef, shapes: tuple[Shape, ...], attrs: Attrs) -> OpCost:
+    def cost(self, op: OpDef[Any], shapes: tuple[Shape, ...], attrs: Attrs) -> OpCost:
         key = (op.name, shapes, id(attrs))
         cost = self.costs.get(key)
         if cost is None:
@@ -125,7 +129,7 @@ class _Builder:
     def __init__(self, spec: Spec, file: str | None) -> None:
         self.spec = spec
         self.file = file
-        self.layers: list[Layer] = []
+        self.layers: list[Layer[Attrs]] = []
         self.shapes: dict[TensorRef, Shape] = {}
         self.attrs: dict[tuple[str, Any], Attrs] = {}  # validated attributes by (op, resolved values)
         self.costs = _CostCache()

@@ -1,12 +1,12 @@
 """Hardware profiles for the roofline latency model (see :mod:`costmodel.hardware.profile`)."""
 
+from costmodel.errors import HardwareError
 from costmodel.hardware.profile import (
     DTYPES,
     UNITS,
     Caches,
     Cpu,
     Efficiency,
-    HardwareError,
     HardwareProfile,
     Memory,
     OpEfficiency,

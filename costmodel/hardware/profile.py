@@ -139,7 +139,7 @@ class Calibration(_Model):
     date: str = Field(min_length=1, description="ISO date of the fit")
     base_profile: str = Field(min_length=1, description="key of the profile the factors were fitted on")
     applied_to: str | None = Field(default=None, description="key of the profile whose peaks carry the factors")
-    dtype: Dtype
+    dtype: str = Field(min_length=1, description="the measurements' dtype(s), comma-separated")
     fusion: Fusion
     prior_weight: float = Field(ge=0)
     residual_rms: float = Field(ge=0, description="RMS of log(predicted / measured latency) over the models")

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from .profile import HardwareError, HardwareProfile
+from ..errors import HardwareError
+from .profile import HardwareProfile
 
 CHANGED = "what-if override on the command line"
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..graph import Graph, Layer, TensorRef
-from ..ops.base import numel
+from ..ops.base import Attrs, numel
 from ..vocab import Fusion, OpClass
 from .precision import PrecisionPlan
 
@@ -85,7 +85,7 @@ def _parent(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
+def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer[Attrs]]]:
     """Kernels as lists of (non-view) layers, in execution order; each kernel is a contiguous run."""
     if mode not in FUSION_MODES:
         raise ValueError(f"unknown fusion mode {mode!r}; choose one of {', '.join(FUSION_MODES)}")
@@ -93,7 +93,7 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
     ops = [layer for layer in graph.layers if not layer.cost.is_view]
     if mode == Fusion.NONE:
         return [[layer] for layer in ops]
-    kernels: list[list[Layer]] = []
+    kernels: list[list[Layer[Attrs]]] = []
     for layer in ops:
         last = {member.path for member in kernels[-1]} if kernels else set()
         op_class = layer.cost.op_class
@@ -108,7 +108,7 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
             kernels.append([layer])
     if mode in (Fusion.EPILOGUE, Fusion.COMPILE):
         return kernels
-    merged: list[list[Layer]] = []
+    merged: list[list[Layer[Attrs]]] = []
     previous_block: str | None = None
     for kernel in kernels:
         parents = {_parent(layer.path) for layer in kernel}
@@ -122,7 +122,7 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer]]:
 
 
 def kernel_traffic(
-    graph: Graph, kernels: Sequence[Sequence[Layer]], sizes: PrecisionPlan, cache_bytes: float,
+    graph: Graph, kernels: Sequence[Sequence[Layer[Attrs]]], sizes: PrecisionPlan, cache_bytes: float,
     *, cast_reads: bool = True,
 ) -> list[list[OpTraffic]]:
     """Per kernel, per member op: the bytes it accounts for (:class:`OpTraffic`).

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..analysis.metrics import group_by_prefix, path_prefix
 from ..graph import Graph, Layer, load_graph
 from ..hardware import HardwareProfile, load_profile, threaded
+from ..ops.base import Attrs
 from ..spec import Spec
 from ..vocab import Fusion
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
@@ -118,7 +120,7 @@ class LatencyResult:
     ops: list[OpLatency]
     kernels: list[KernelLatency]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Raw numbers, stable keys (the JSON format)."""
         return {"summary": asdict(self.summary), "ops": [asdict(o) for o in self.ops],
                 "kernels": [{**asdict(k), "ops": list(k.ops)} for k in self.kernels]}
@@ -137,7 +139,7 @@ class KernelTerms:
 
     name: str
     consumer: str
-    members: tuple[Layer, ...]
+    members: tuple[Layer[Attrs], ...]
     keys: tuple[str, ...]
     units: tuple[Unit, ...]
     compute_s: tuple[float, ...]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..graph import Graph, Layer, TensorRef
-from ..ops.base import get_op, numel
+from ..ops.base import Attrs, get_op, numel
 from ..vocab import BYTES_PER_ELEMENT, Dtype, OpClass, Precision
 
 FP32 = Dtype.FP32
@@ -102,7 +102,7 @@ def check_precision(precision: str | Precision, dtype: str) -> Precision:
     return value
 
 
-def _root(layers: dict[str, Layer], ref: TensorRef) -> Tensor:
+def _root(layers: dict[str, Layer[Attrs]], ref: TensorRef) -> Tensor:
     layer = layers.get(ref.node)
     while layer is not None and layer.cost.is_view:
         ref = layer.inputs[0]

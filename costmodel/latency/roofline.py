@@ -13,7 +13,7 @@ import numpy as np
 
 from ..hardware import HardwareError, HardwareProfile, efficiency_for
 from ..ops.base import get_op
-from ..vocab import EfficiencyClass, OpClass
+from ..vocab import Dtype, EfficiencyClass, OpClass
 from ..vocab import Unit as UnitName
 
 MIB = 1024 * 1024  # cache sizes in profiles are binary megabytes (an "L2 of 6 MB" is 6144 KB)
@@ -57,10 +57,11 @@ def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> U
     """
     check_dtype(profile, dtype)
     matrix, vector = profile.peak.matrix, profile.peak.vector
+    want = Dtype(dtype)
     if OpClass(op_class).unit is UnitName.MATRIX:
-        order = [("matrix", dtype), ("vector", dtype)]
+        order = [("matrix", want), ("vector", want)]
     else:
-        order = [("vector", dtype), ("vector", "fp32"), ("matrix", dtype)]
+        order = [("vector", want), ("vector", Dtype.FP32), ("matrix", want)]
     for name, key in order:
         table = matrix if name == "matrix" else vector
         if key in table:
@@ -78,7 +79,8 @@ def efficiency_class(op: str, op_class: OpClass | str) -> EfficiencyClass:
 def fastest_peak(profile: HardwareProfile, dtype: str) -> float:
     """FLOP/s of the fastest unit that lists ``dtype`` (the ideal-latency denominator)."""
     check_dtype(profile, dtype)
-    return max(table[dtype] for table in (profile.peak.matrix, profile.peak.vector) if dtype in table) * 1e12
+    want = Dtype(dtype)
+    return max(table[want] for table in (profile.peak.matrix, profile.peak.vector) if want in table) * 1e12
 
 
 def bandwidth(profile: HardwareProfile) -> float:

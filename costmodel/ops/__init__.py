@@ -1,5 +1,6 @@
 """All op families. Importing this package fills :data:`REGISTRY`."""
 
+from ..vocab import OpClass
 from . import (  # noqa: F401
     activation,
     attention,
@@ -13,6 +14,6 @@ from . import (  # noqa: F401
     pooling,
     shape,
 )
-from .base import REGISTRY, Attrs, OpClass, OpCost, OpDef, OpError, Shape, get_op, register
+from .base import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op, register
 
 __all__ = ["REGISTRY", "Attrs", "OpClass", "OpCost", "OpDef", "OpError", "Shape", "get_op", "register"]

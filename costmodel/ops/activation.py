@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from .base import Attrs, NoAttrs, OpClass, OpCost, Shape, normalize_dim, numel, register
+from ..vocab import OpClass
+from .base import Attrs, NoAttrs, OpCost, Shape, normalize_dim, numel, register
 
 
 class LeakyReluAttrs(Attrs):

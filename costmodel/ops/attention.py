@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from pydantic import NonNegativeInt, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, expect_rank, numel, register
+from ..vocab import OpClass
+from .base import Attrs, OpCost, OpError, Shape, broadcast_shapes, expect_rank, numel, register
 from .shape import window_grid
 
 SOFTMAX_FLOPS = 5  # per element: max, subtract, exp, sum, divide

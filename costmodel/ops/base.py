@@ -12,7 +12,7 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -110,7 +110,7 @@ class OpDef(Generic[A]):
         return EfficiencyClass(op_class.value)
 
 
-REGISTRY: dict[str, OpDef] = {}
+REGISTRY: dict[str, OpDef[Any]] = {}
 
 
 def register(
@@ -132,7 +132,7 @@ def register(
     lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
 
     def deco(fn: Callable[[Sequence[Shape], A], OpCost]) -> Callable[[Sequence[Shape], A], OpCost]:
-        op = OpDef(name, attrs, fn, lo, hi, (fn.__doc__ or "").strip().split("\n")[0], tuple(aliases),
+        op: OpDef[Any] = OpDef(name, attrs, fn, lo, hi, (fn.__doc__ or "").strip().split("\n")[0], tuple(aliases),
                    conv=conv or conv_rank is not None, conv_rank=conv_rank, torch_counted=torch_counted,
                    global_pool=global_pool)
         for key in (name, *aliases):
@@ -144,7 +144,7 @@ def register(
     return deco
 
 
-def get_op(name: str) -> OpDef:
+def get_op(name: str) -> OpDef[Any]:
     """The op registered as ``name``; an unknown name is an :class:`OpError` naming the closest op."""
     try:
         return REGISTRY[name]

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, Size, expect_rank, numel, pair, register
+from ..vocab import OpClass
+from .base import Attrs, OpCost, OpError, Shape, Size, expect_rank, numel, pair, register
 
 IntOrList = PositiveInt | list[PositiveInt]
 
@@ -51,12 +52,13 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int | str, dilati
 
 def conv_macs(out_elements: Size, in_per_group: Size, kernel_elements: Size) -> Size:
     """MACs of a convolution: one per weight tap per output element (fvcore's count); bias adds none."""
-    return out_elements * in_per_group * kernel_elements
+    return out_elements * in_per_group * kernel_elements  # type: ignore[no-any-return]  # numpy in the designer
 
 
 def conv_params(out_channels: Size, in_per_group: Size, kernel_elements: Size, bias: bool) -> Size:
     """Parameters of a convolution: the weights, plus ``out_channels`` if it has a bias."""
-    return out_channels * in_per_group * kernel_elements + (out_channels if bias else 0 * out_channels)
+    return out_channels * in_per_group * kernel_elements + (  # type: ignore[no-any-return]
+        out_channels if bias else 0 * out_channels)
 
 
 def _conv_class(in_per_group: int) -> OpClass:
@@ -121,6 +123,7 @@ def conv_transpose2d(inputs: Sequence[Shape], a: ConvTransposeAttrs) -> OpCost:
         raise OpError("conv_transpose2d takes integer padding", field="padding")
     kernel, stride, dilation = (pair(v, 2, f) for v, f in
                                 ((a.kernel, "kernel"), (a.stride, "stride"), (a.dilation, "dilation")))
+    assert not isinstance(a.padding, str)  # "same" / "valid" rejected above
     pads, out_pads = pair(a.padding, 2, "padding"), pair(a.output_padding, 2, "output_padding")
     out_spatial = tuple(
         (s - 1) * st - 2 * p + d * (k - 1) + op + 1

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
+from ..vocab import OpClass
 from .base import (
     Attrs,
     NoAttrs,
-    OpClass,
     OpCost,
     OpError,
     Shape,

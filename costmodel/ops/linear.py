@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from pydantic import PositiveInt
 
+from ..vocab import OpClass
 from .base import (
     Attrs,
     NoAttrs,
-    OpClass,
     OpCost,
     OpError,
     Shape,
@@ -28,12 +28,12 @@ class LinearAttrs(Attrs):
 
 def linear_macs(out_elements: Size, in_features: Size) -> Size:
     """MACs of a linear layer: ``in_features`` per output element."""
-    return out_elements * in_features
+    return out_elements * in_features  # type: ignore[no-any-return]  # numpy arrays in the designer
 
 
 def linear_params(in_features: Size, out_features: Size, bias: bool) -> Size:
     """Parameters of a linear layer: the weight matrix, plus ``out_features`` if it has a bias."""
-    return in_features * out_features + (out_features if bias else 0 * out_features)
+    return in_features * out_features + (out_features if bias else 0 * out_features)  # type: ignore[no-any-return]
 
 
 @register("linear", LinearAttrs, torch_counted=True)

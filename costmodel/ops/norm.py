@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from pydantic import AliasChoices, Field, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, Size, expect_min_rank, numel, register
+from ..vocab import OpClass
+from .base import Attrs, OpCost, OpError, Shape, Size, expect_min_rank, numel, register
 
 
 class BatchNormAttrs(Attrs):

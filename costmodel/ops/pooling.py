@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from pydantic import NonNegativeInt, PositiveInt
 
+from ..vocab import OpClass
 from .base import (
     Attrs,
-    OpClass,
     OpCost,
     OpError,
     Shape,

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from .base import Attrs, NoAttrs, OpClass, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, register
+from ..vocab import OpClass
+from .base import Attrs, NoAttrs, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, register
 
 Prob = Annotated[float, Field(ge=0, le=1)]
 
@@ -319,7 +320,7 @@ def upsample(inputs: Sequence[Shape], a: UpsampleAttrs) -> OpCost:
         oh, ow = size
     else:
         sf = a.scale_factor
-        scale = [sf, sf] if isinstance(sf, float | int) else sf
+        scale = [sf, sf] if isinstance(sf, float | int) else sf or []
         if len(scale) != 2:
             raise OpError(f"scale_factor {sf} must be a number or [sh, sw]", field="scale_factor")
         oh, ow = math.floor(h * scale[0]), math.floor(w * scale[1])

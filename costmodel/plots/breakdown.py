@@ -63,7 +63,8 @@ def _index_label(k: int, names: Sequence[str], shown: int = 3) -> str:
 def _stages(summaries: Sequence[ModelLatency]) -> tuple[list[str], list[str]]:
     """(stages drawn on their own, small stages merged), both in first-seen order."""
     names = list(dict.fromkeys(name for s in summaries for name in s.by_stage))
-    big, small = [], []
+    big: list[str] = []
+    small: list[str] = []
     for name in names:
         shares = [s.by_stage.get(name, 0.0) / s.latency_s for s in summaries if s.latency_s]
         (big if any(share >= SMALL_STAGE for share in shares) else small).append(name)

@@ -10,8 +10,9 @@ import math
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from matplotlib import rc_context
@@ -51,9 +52,9 @@ CLASS_COLORS: dict[OpClass, str] = {
 OTHER_COLOR = "#17becf"
 
 
-def class_color(op_class: str) -> str:
+def class_color(op_class: OpClass | str) -> str:
     """The colour of an op class (a fixed fallback for anything else, e.g. aggregated groups)."""
-    return CLASS_COLORS.get(op_class, OTHER_COLOR)
+    return CLASS_COLORS[OpClass(op_class)] if op_class in OpClass.values() else OTHER_COLOR
 
 
 def plot_title(subject: str, device: str, dtype: str, batch: int, fusion: str | None = None) -> str:
@@ -79,6 +80,7 @@ def set_title(target: Figure | Axes, text: str, fontsize: float = FONT_SIZE + 2,
         target.suptitle(wrap_title(text, target.get_figwidth(), fontsize), fontsize=fontsize, **kwargs)  # type: ignore[arg-type]
         return
     fig = target.get_figure(root=True)
+    assert fig is not None  # our axes always belong to a figure
     width = fig.get_figwidth() * (target.get_position().x1 - target.get_position().x0) + 2 * TITLE_SPILL_IN
     target.set_title(wrap_title(text, min(width, fig.get_figwidth() - 0.2), fontsize), fontsize=fontsize,
                      **kwargs)  # type: ignore[arg-type]
@@ -181,7 +183,7 @@ def time_axis(axis: Axis, quantity: str) -> None:
     axis.set_label_text(f"{quantity} (s)")  # until the ticks are drawn and the unit is chosen
 
 
-def formatter_for(unit: str) -> Callable[[float, object], str]:
+def formatter_for(unit: str) -> Formatter:
     """Tick labels for a unit: SI prefixes for FLOP/s and bytes, plain numbers otherwise (time: time_axis)."""
     if unit in ("FLOP/s", "B", "B/s"):
         return EngFormatter(unit=unit, sep=" ")
@@ -190,7 +192,7 @@ def formatter_for(unit: str) -> Callable[[float, object], str]:
 
 def log_axis(axis: Axis, quantity: str, unit: str) -> None:
     """Make ``axis`` logarithmic, labelled ``quantity (unit)``, with unit-aware tick labels."""
-    if axis.axis_name == "x":
+    if axis.axis_name == "x":  # type: ignore[attr-defined]  # set on XAxis / YAxis
         axis.axes.set_xscale("log")
     else:
         axis.axes.set_yscale("log")
@@ -252,16 +254,16 @@ def _segment_boxes(xy: np.ndarray, pad: float) -> list[Bbox]:
 def _boxes(artist: Artist, renderer: RendererBase) -> list[Bbox]:
     """Display boxes an artist covers: for a line, its segments as drawn (steps included) and its markers; for
     a scatter, one box per point (their common extent would cover everything between them)."""
-    px = renderer.points_to_pixels(1.0)
+    px = cast(float, renderer.points_to_pixels(1.0))
     if isinstance(artist, Line2D):
         x, y = np.asarray(artist.get_xdata(), float), np.asarray(artist.get_ydata(), float)
         boxes = []
         if artist.get_linestyle() not in ("None", "", " ", "none"):
             steps = STEP_LOOKUP_MAP.get(artist.get_drawstyle() or "default", STEP_LOOKUP_MAP["default"])
             drawn = artist.get_transform().transform(np.column_stack(steps(x, y)))
-            boxes += _segment_boxes(drawn, artist.get_linewidth() * px / 2)
+            boxes += _segment_boxes(drawn, float(artist.get_linewidth()) * px / 2)
         if artist.get_marker() not in (None, "None", "", " ", "none"):
-            half = artist.get_markersize() * px / 2
+            half = float(artist.get_markersize()) * px / 2
             boxes += [Bbox([[a - half, b - half], [a + half, b + half]])
                       for a, b in artist.get_transform().transform(np.column_stack([x, y]))]
         return boxes

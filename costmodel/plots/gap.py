@@ -138,6 +138,7 @@ def _row_nudges(ax: Axes, ys: Sequence[float], x_label: str) -> tuple[list[float
     per y unit (the layout is settled first, so the axes' height is known)."""
     ax.set_xlabel(x_label)  # the final label, so the layout below matches the finished figure
     fig = ax.get_figure(root=True)
+    assert fig is not None  # our axes always belong to a figure
     fig.draw_without_rendering()
     lo, hi = ax.get_ylim()
     per_unit = ax.get_window_extent().height / fig.dpi * 72 / (hi - lo)  # points per % of accuracy

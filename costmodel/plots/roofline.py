@@ -20,6 +20,7 @@ from ..hardware import HardwareProfile
 from ..latency import LatencyResult, Unit, efficiency_class, unit_for
 from ..latency.roofline import attained_roof, bandwidth
 from ..layout import shorten
+from ..vocab import EfficiencyClass
 from .common import (
     CLASS_COLORS,
     FONT_SIZE,
@@ -136,12 +137,12 @@ def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit
     dtype = result.summary.dtype
     out = {}
     for unit in units:
-        weight: dict[str, float] = {}
+        weight: dict[EfficiencyClass, float] = {}
         for row in result.ops:
             if row.kernel and unit_for(profile, row.op_class, dtype) == unit:
                 key = efficiency_class(row.op, row.op_class)
                 weight[key] = weight.get(key, 0.0) + row.latency_s
-        key = max(weight, key=weight.__getitem__) if weight else "gemm"
+        key = max(weight, key=weight.__getitem__) if weight else EfficiencyClass.GEMM
         out[unit] = attained_roof(profile, key, unit.peak_flops)
     return out
 
@@ -186,7 +187,7 @@ def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mod
     if drawn:
         faces = [to_rgba(class_color(p.op_class), FACE_ALPHA) for p in drawn]
         rims = [_darker(class_color(p.op_class)) for p in drawn]
-        ax.scatter([p.intensity for p in drawn], [p.flops / p.latency_s for p in drawn],
+        ax.scatter([p.intensity or 0.0 for p in drawn], [p.flops / p.latency_s for p in drawn],
                    s=[max(MIN_AREA, FULL_AREA * p.latency_s / total) for p in drawn], c=faces, edgecolors=rims,
                    linewidths=0.8, gid="points:kernels", zorder=5)
     what = "ops" if mode == "none" else "kernels"

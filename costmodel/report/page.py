@@ -116,12 +116,12 @@ def figures(data: ReportData) -> list[FigureSpec]:
 
         out += [
             FigureSpec(f"roofline_{p.key}", f"Roofline on {p.name}, fusion none and block",
-                       lambda runs=runs, p=p, t=title(None): roofline_figure(
+                       lambda runs=runs, p=p, t=title(None): roofline_figure(  # type: ignore[misc]
                            {m: runs[m] for m in ROOFLINE_MODES}, p, t)),
             FigureSpec(f"waterline_{p.key}", f"Waterline on {p.name}, fusion {', '.join(FUSION_MODES)}",
-                       lambda runs=runs, t=title(None): waterline_figure(runs, t)),
+                       lambda runs=runs, t=title(None): waterline_figure(runs, t)),  # type: ignore[misc]
             FigureSpec(f"stage_gap_{p.key}", f"Efficiency gap per stage on {p.name}, fusion {data.fusion}",
-                       lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),
+                       lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),  # type: ignore[misc]
         ]
     keys = [p.key for p in data.profiles]
     devices = data.profiles[0].name if len(keys) == 1 else ", ".join(keys)  # the legends name devices by key

@@ -81,7 +81,7 @@ class Spec(BaseModel):
 
     name: str
     description: str = ""
-    metadata: Metadata = Field(default_factory=Metadata)
+    metadata: Metadata = Field(default_factory=lambda: Metadata.model_validate({}))
     inputs: dict[str, list[Number]] = Field(
         min_length=1, description="input name -> per-sample shape: [C, H, W] for images, [L, D] for sequences"
     )

@@ -40,6 +40,8 @@ def shifted_window_mask(height: int, width: int, window: int, shift_h: int, shif
 class RelativePositionBias(nn.Module):
     """A learned ((2w-1)^2, heads) table gathered into the [1, heads, L, L] score bias (Swin)."""
 
+    relative_position_index: torch.Tensor  # a buffer
+
     def __init__(self, window: int, heads: int) -> None:
         super().__init__()
         self.relative_position_bias_table = nn.Parameter(torch.randn((2 * window - 1) ** 2, heads) * 0.02)
@@ -53,6 +55,8 @@ class RelativePositionBias(nn.Module):
 
 class ShiftWindowMask(nn.Module):
     """Add the shifted-window mask to scores [N * nW, heads, L, L] (the mask is a constant buffer)."""
+
+    mask: torch.Tensor  # a buffer
 
     def __init__(self, height: int, width: int, window: int, shift_h: int, shift_w: int) -> None:
         super().__init__()

@@ -18,7 +18,7 @@ from ...ops import get_op
 from . import BuildContext, builds
 
 
-def _tuple(value: int | Sequence[int]) -> int | tuple[int, ...]:
+def _tuple(value: int | Sequence[int]) -> Any:  # torch's signatures name tuple lengths per module
     return value if isinstance(value, int) else tuple(value)
 
 
@@ -266,7 +266,7 @@ class PatchEmbed(nn.Conv2d):
     """A conv with kernel = stride = patch, its output as tokens [N, L, D], NHWC or NCHW (timm's PatchEmbed.proj
     plus its flatten/transpose, or output_fmt='NHWC' as Swin uses it)."""
 
-    def __init__(self, channels: int, out: int, patch: int | tuple[int, ...], bias: bool, layout: str) -> None:
+    def __init__(self, channels: int, out: int, patch: Any, bias: bool, layout: str) -> None:
         super().__init__(channels, out, patch, stride=patch, bias=bias)
         self.layout = layout
 
