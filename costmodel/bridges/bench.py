@@ -124,7 +124,7 @@ def bench(
     inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
     runtime = f"torch {torch.__version__}"
     if channels_last:
-        module = module.to(memory_format=torch.channels_last)
+        module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # nn.Module.to takes it
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
         runtime += " channels_last"
     if compile:

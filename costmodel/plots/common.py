@@ -172,8 +172,9 @@ class TimeFormatter(Formatter):
 
     def __call__(self, x: float, pos: object = None) -> str:
         scale, unit = self._scale()
-        if self.axis is not None and self.axis.get_label_text() != f"{self.quantity} ({unit})":
-            self.axis.set_label_text(f"{self.quantity} ({unit})")
+        axis = self.axis
+        if isinstance(axis, Axis) and axis.get_label_text() != f"{self.quantity} ({unit})":
+            axis.set_label_text(f"{self.quantity} ({unit})")
         return _plain(x / scale)
 
 

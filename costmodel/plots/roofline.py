@@ -125,7 +125,7 @@ def _name_top(ax: Axes, points: list[KernelPoint]) -> None:
     """Name the :data:`TOP_NAMED` slowest drawn kernels beside their points (path shortened in the middle)."""
     top = sorted((p for p in points if p.on_roofline), key=lambda p: -p.latency_s)[:TOP_NAMED]
     if top:
-        place_labels(ax, [(p.intensity, p.flops / p.latency_s) for p in top],
+        place_labels(ax, [(p.intensity or 0.0, p.flops / p.latency_s) for p in top],
                      [f"{shorten(p.name, NAME_CHARS)} {eng(p.latency_s, 's', 0)}" for p in top],
                      fontsize=FONT_SIZE - 2, obstacles=[c for c in ax.collections if c.get_gid() == "points:kernels"])
 
