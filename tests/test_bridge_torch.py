@@ -162,7 +162,21 @@ nodes:
   - {name: masked, op: shift_window_mask, window: 4}
   - {name: tokens, op: reshape, shape: [16, 16]}
   - {name: merged, op: window_reverse, window: 4, height: 8, width: 8}
-outputs: [gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged]
+  # ops of imported graphs (costmodel import): windows folded into the batch, a static tensor, an opaque op
+  - {name: folded, op: batch_reshape, shape: [4, 4, 16], fold: 4, inputs: grid}    # [8, 4, 4, 16]
+  - {name: unfolded, op: batch_reshape, shape: [8, 8, 16], unfold: 4}             # [2, 8, 8, 16]
+  - {name: table, op: param_tensor, shape: [1, 8, 1, 16], params: 12}
+  - {name: plus_table, op: add, broadcast: true, inputs: [unfolded, table]}
+  - {name: odd, op: opaque, source: aten_cumsum, shapes: [[2, 8, 8, 16]], params: 3, batch: 2}
+  # element-wise math, clamping, reductions and broadcasting
+  - {name: positive, op: pointwise, fn: abs, inputs: grid}
+  - {op: clamp, min: 0.01}
+  - {op: pointwise, fn: rsqrt}
+  - {name: row_sum, op: reduce_sum, dims: [2], keepdim: true}                     # [2, 8, 1, 16]
+  - {name: row_max, op: reduce_max, dims: [2], keepdim: true, inputs: grid}
+  - {name: ratio, op: div, inputs: [row_max, row_sum]}
+  - {name: wide, op: expand, shape: [8, 8, 16]}                                    # [2, 8, 8, 16]
+outputs: [wide, gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged, odd]
 """
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..graph import load_graph
+from ..graph import Graph, load_graph
 from ..hardware import list_profiles, load_profile, profile_summary, threaded
 from ..hardware.whatif import profile_template, what_if
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
@@ -52,6 +52,19 @@ def parse_depth(text: str | None, default: int | None) -> int | None:
     if text.strip().isdigit() and int(text) >= 1:
         return int(text)
     raise fail(f"--depth expects a positive integer or 'all', got {text!r}")
+
+
+def opaque_warning(graph: Graph) -> str | None:
+    """One warning line when the graph holds ``opaque`` nodes (unsupported ops imported with --allow-opaque)."""
+    from collections import Counter
+
+    opaque = Counter(str(getattr(layer.attrs, "source", "?")) for layer in graph.layers if layer.op == "opaque")
+    if not opaque:
+        return None
+    n = sum(opaque.values())
+    return (f"warning: {n} opaque node(s) ({100 * n / len(graph.layers):.1f}% of {len(graph.layers)} layers) count "
+            "0 MACs and 0 FLOPs: " + ", ".join(f"{op} x{c}" for op, c in opaque.most_common())
+            + " (imported with --allow-opaque)")
 
 
 @app.command()
@@ -125,6 +138,9 @@ def analyze(
                                                     key=key, precision=precision)]
     write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
                  output)
+    warning = opaque_warning(graph)
+    if warning:
+        typer.echo(warning, err=True)
 
 
 @app.command()
