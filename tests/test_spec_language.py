@@ -3,12 +3,15 @@ every repeat (``name.*``), variadic block inputs, slices and range(). Expected c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from costmodel import analyze
+from costmodel.cli import app
 from costmodel.errors import SpecError
 from costmodel.graph import build_graph
 from costmodel.spec import load_spec, parse_spec, with_vars
@@ -204,3 +207,14 @@ def test_add_suggests_broadcast_only_when_the_shapes_broadcast() -> None:
     with pytest.raises(OpError, match="do not broadcast either") as info:
         add.fn([(1, 196, 768), (1, 256, 768)], add.attrs())  # Mixer's tokens written for another input size
     assert "set broadcast" not in str(info.value)
+
+
+def test_set_option_on_analyze(tmp_path: Path) -> None:
+    path = write(tmp_path, "base.yaml", BASE)
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", str(path), "--set", "width=8", "--set", "depth=3", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["params"] == conv_params(8, 3)
+    for bad, message in [("width", "NAME=VALUE"), ("width=[1", "YAML"), ("nope=1", "no such variable")]:
+        result = runner.invoke(app, ["analyze", str(path), "--set", bad])
+        assert result.exit_code == 2 and message in result.output, result.output

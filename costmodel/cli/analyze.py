@@ -26,6 +26,7 @@ from .common import (
     FusionOption,
     OptionalFormatOption,
     PrecisionOption,
+    SetOption,
     TableJsonOption,
     app,
     check_choice,
@@ -34,6 +35,7 @@ from .common import (
     output_format,
     parse_batches,
     parse_inputs,
+    parse_set,
     screen_width,
     user_errors,
     write_output,
@@ -100,6 +102,7 @@ def analyze(
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: Annotated[int | None, typer.Option(
         min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     fmt = Format(output_format(fmt, output, FORMATS))
@@ -119,7 +122,7 @@ def analyze(
     if batches and fmt == Format.CSV:
         raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
     shapes = parse_inputs(input or [])
-    graph = load_graph(spec, batch=batch, input_shapes=shapes)
+    graph = load_graph(spec, batch=batch, input_shapes=shapes, overrides=parse_set(set_))
     analysis = analyze_graph(graph, dtype)
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
