@@ -88,6 +88,7 @@ nodes:
   - {name: gn, op: group_norm, groups: 2}
   - {name: ln2d, op: layer_norm, channels_first: true}
   - {name: rms2d, op: rms_norm, channels_first: true}
+  - {name: grn2d, op: grn, channels_first: true}
   - {op: relu}
   - {op: relu6}
   - {op: leaky_relu, negative_slope: 0.2}
@@ -152,7 +153,8 @@ nodes:
   - {name: bias_col, op: learned_bias, shape: [6, 1], inputs: rms}
   # Swin pieces on an NHWC map: the fused attention, and the separate ops as the swin_t spec uses them
   - {name: win_attn, op: attention, heads: 2, window: 4, shift: 2, rel_pos_bias: true, inputs: grid}
-  - {name: shifted, op: roll, shifts: [-2, -2], dims: [1, 2], inputs: grid}
+  - {name: grn_nhwc, op: grn, inputs: grid}                                     # channels last
+  - {name: shifted, op: roll, shifts: [-2, -2], dims: [1, 2], inputs: grn_nhwc}
   - {name: windows, op: window_partition, window: 4}                             # [8, 16, 16]
   - {name: q, op: reshape, shape: [1, 16, 16]}                                   # [8, 1, 16, 16]
   - {name: rpb, op: relative_position_bias, window: 4}
@@ -160,7 +162,21 @@ nodes:
   - {name: masked, op: shift_window_mask, window: 4}
   - {name: tokens, op: reshape, shape: [16, 16]}
   - {name: merged, op: window_reverse, window: 4, height: 8, width: 8}
-outputs: [gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged]
+  # ops of imported graphs (costmodel import): windows folded into the batch, a static tensor, an opaque op
+  - {name: folded, op: batch_reshape, shape: [4, 4, 16], fold: 4, inputs: grid}    # [8, 4, 4, 16]
+  - {name: unfolded, op: batch_reshape, shape: [8, 8, 16], unfold: 4}             # [2, 8, 8, 16]
+  - {name: table, op: param_tensor, shape: [1, 8, 1, 16], params: 12}
+  - {name: plus_table, op: add, broadcast: true, inputs: [unfolded, table]}
+  - {name: odd, op: opaque, source: aten_cumsum, shapes: [[2, 8, 8, 16]], params: 3, batch: 2}
+  # element-wise math, clamping, reductions and broadcasting
+  - {name: positive, op: pointwise, fn: abs, inputs: grid}
+  - {op: clamp, min: 0.01}
+  - {op: pointwise, fn: rsqrt}
+  - {name: row_sum, op: reduce_sum, dims: [2], keepdim: true}                     # [2, 8, 1, 16]
+  - {name: row_max, op: reduce_max, dims: [2], keepdim: true, inputs: grid}
+  - {name: ratio, op: div, inputs: [row_max, row_sum]}
+  - {name: wide, op: expand, shape: [8, 8, 16]}                                    # [2, 8, 8, 16]
+outputs: [wide, gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged, odd]
 """
 
 
@@ -233,6 +249,23 @@ def test_channels_first_layer_norm_and_layer_scale(torch) -> None:
         nhwc = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (6,), norm.weight, norm.bias, norm.eps)
         want = (nhwc * gamma.gamma).permute(0, 3, 1, 2)
         torch.testing.assert_close(module(x), want)
+
+
+def test_global_response_norm_by_hand(torch) -> None:
+    _, module, _ = single(torch, """
+        name: t
+        inputs: {x: [2, 1, 2]}
+        nodes: [{name: grn, op: grn, channels_first: true}]
+    """, batch=1)
+    grn = module.layers["grn"]
+    with torch.no_grad():
+        grn.weight.copy_(torch.tensor([1.0, 2.0]))
+        grn.bias.copy_(torch.tensor([0.5, -1.0]))
+        x = torch.tensor([[[[3.0, 4.0]], [[6.0, 8.0]]]])
+        # spatial L2 norms 5 and 10, their channel mean 7.5: n = 2/3, 4/3; out = x + bias + weight * x * n
+        want = torch.tensor([[[[3 + 0.5 + 3 * 2 / 3, 4 + 0.5 + 4 * 2 / 3]],
+                              [[6 - 1 + 2 * 6 * 4 / 3, 8 - 1 + 2 * 8 * 4 / 3]]]])
+        torch.testing.assert_close(module(x), want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("layout", ["tokens", "nhwc", "nchw"])

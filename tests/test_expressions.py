@@ -35,7 +35,7 @@ def test_evaluate(text: str, expected: object) -> None:
     ("text", "message"),
     [
         ("__import__('os')", "unknown function"),
-        ("dim.real", "not allowed"),
+        ("dim.real", "only a namespace"),
         ("open('x')", "unknown function"),
         ("lambda: 1", "not allowed"),
         ("dimm * 2", "unknown variable 'dimm'"),

@@ -360,3 +360,32 @@ def test_clip_range_is_named(onnx: ModuleType, tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     with pytest.raises(BridgeError, match=r"Clip \(1, first: /clamp: min=-1.0, max=1.0: only Clip\(0, 6\)"):
         import_onnx(path)
+
+
+def test_bn_folded_by_the_exporter_is_reported(torch: ModuleType, tmp_path: Path, capsys) -> None:
+    from costmodel.bridges.onnx_import import import_onnx
+
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 1))
+    path = export(torch, model, (torch.randn(1, 3, 16, 16),), tmp_path / "folded.onnx",
+                  training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True)
+    spec = yaml.safe_load(import_onnx(path))
+    assert spec["metadata"]["bn_folded"] == 1  # conv 0 took BN 1's scale and shift; conv 3 kept its own weights
+    assert "1 BN layers folded by the exporter" in capsys.readouterr().err
+    kept = export(torch, model, (torch.randn(1, 3, 16, 16),), tmp_path / "kept.onnx")
+    assert "bn_folded" not in yaml.safe_load(import_onnx(kept))["metadata"]
+
+
+def test_allow_opaque_onnx(onnx: ModuleType, tmp_path: Path, capsys) -> None:
+    from costmodel.bridges.onnx_import import import_onnx
+
+    path = unsupported_model(onnx, tmp_path / "model.onnx")
+    text = import_onnx(path, allow_opaque=True)
+    spec = yaml.safe_load(text)
+    opaque = [n for n in spec["nodes"] if n["op"] == "opaque"]
+    assert sorted(n["source"] for n in opaque) == ["onnx_Erf", "onnx_TopK"]
+    err = capsys.readouterr().err
+    assert "warning: 2 opaque node(s)" in err and "count 0 MACs and 0 FLOPs" in err
+    (tmp_path / "model.yaml").write_text(text)
+    layers = {layer.path: layer for layer in load_graph(tmp_path / "model.yaml").layers}
+    assert all(layers[n["name"]].cost.macs == layers[n["name"]].cost.flops == 0 for n in opaque)

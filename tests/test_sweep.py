@@ -45,8 +45,9 @@ def test_slices_and_comprehensions() -> None:
     assert evaluate("[[1]] + [xs[:k] for k in range(1, 3)]", env) == [[1], [8], [8, 16]]
     with pytest.raises(ExpressionError):
         evaluate("[x for x in range(10 ** 7)]", env)
-    with pytest.raises(ExpressionError):
-        evaluate("[x for x in xs for y in xs]", env)
+    assert evaluate("[x for x in xs for y in xs]", env) == [x for x in [8, 16, 24, 32] for _ in range(4)]
+    with pytest.raises(ExpressionError):  # nested loops are bounded by their total steps
+        evaluate("[x for x in range(1000) for y in range(1001)]", env)
 
 
 # -- the fast evaluator is the analyzer -------------------------------------------------------------------------

@@ -56,3 +56,54 @@ def test_matches_timm(path: Path) -> None:
     assert close(params_m, published["param_count_m"], 0.005), (params_m, published)
     assert close(gmacs, published["gmacs"], 0.01), (gmacs, published)
     assert close(macts_m, published["macts_m"], 0.02), (macts_m, published)
+
+
+OTHER_SIZES = [("densenet121", 288)]  # published sizes other than the spec's own
+
+
+@pytest.mark.parametrize(("stem", "size"), OTHER_SIZES)
+def test_matches_timm_at_other_input_sizes(stem: str, size: int) -> None:
+    """The same spec at another published input size, by --input (the counts follow the shape)."""
+    path = ROOT / "arch_specs" / f"{stem}.yaml"
+    published = REFERENCE[(load_spec(path).metadata.timm_name or stem, size)]
+    totals = analyze(path, input_shapes={"image": [3, size, size]}).totals
+    assert close(totals.params / 1e6, published["param_count_m"], 0.005)
+    assert close(totals.macs / 1e9, published["gmacs"], 0.01)
+    assert close(totals.activations / 1e6, published["macts_m"], 0.02)
+
+
+def test_mixer_token_mlp_follows_the_input_size() -> None:
+    """Mixer-B/16 at 256 px has 256 tokens: timm's mixer_b16_224(img_size=256) has 60,434,152 parameters
+    (sum(p.numel()) in PyTorch, pretrained=False); MACs worked out by hand in fvcore's convention."""
+    tokens, dim, token_hidden, channel_hidden, depth = 256, 768, 384, 3072, 12
+    layer_norm = 5 * tokens * dim
+    macs = (tokens * dim * 3 * 16 * 16                                    # patch embedding
+            + depth * (2 * dim * tokens * token_hidden + 2 * tokens * dim * channel_hidden + 2 * layer_norm)
+            + layer_norm + dim * 1000)                                    # final norm, head
+    totals = analyze(ROOT / "arch_specs/mixer_b16_224.yaml", input_shapes={"image": [3, 256, 256]}).totals
+    assert totals.params == 60_434_152
+    assert totals.macs == macs
+    assert totals.activations == tokens * dim + depth * (dim * (token_hidden + tokens)
+                                                         + tokens * (channel_hidden + dim)) + 1000
+
+
+def training_reference() -> dict[str, dict[str, float]]:
+    lines = [line for line in (ROOT / "tests/fixtures/timm_reference_training_form.csv").read_text().splitlines()
+             if not line.startswith("#")]
+    return {row["model"]: {k: float(v) for k, v in row.items() if k != "model"} for row in csv.DictReader(lines)}
+
+
+REPARAM = [p for p in SPECS if "deploy" in load_spec(p).vars]
+
+
+@pytest.mark.parametrize("path", REPARAM, ids=[p.stem for p in REPARAM])
+def test_training_form_matches_timm_older_table(path: Path) -> None:
+    """`deploy: false`: the training form, which timm's RTX 3090 table (PyTorch 2.4) counted before it switched
+    to the deployed form (timm_reference.csv); the default, `deploy: true`, is checked by test_matches_timm."""
+    spec = load_spec(path)
+    assert spec.vars["deploy"] is True
+    published = training_reference()[spec.metadata.timm_name or path.stem]
+    totals = analyze(path, set={"deploy": False}).totals
+    assert close(totals.params / 1e6, published["param_count_m"], 0.005), totals.params
+    assert close(totals.macs / 1e9, published["gmacs"], 0.01), totals.macs
+    assert close(totals.activations / 1e6, published["macts_m"], 0.02), totals.activations

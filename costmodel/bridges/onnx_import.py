@@ -326,15 +326,20 @@ def _unsupported_error(unsupported: dict[str, list[tuple[str, str]]], file: str)
     return BridgeError(f"{n} unsupported ONNX op type{'s' if n > 1 else ''}: {', '.join(items)}", file=file)
 
 
-def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None) -> dict[str, Any]:
-    """The spec (a dict ready for YAML) of the ONNX model at ``path``; ``batch`` fixes a dynamic batch dim."""
+def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, *,
+                 allow_opaque: bool = False) -> dict[str, Any]:
+    """The spec (a dict ready for YAML) of the ONNX model at ``path``; ``batch`` fixes a dynamic batch dim.
+
+    Unsupported ops are a :class:`SpecError` listing them all, unless ``allow_opaque``: then each becomes an
+    explicit ``opaque`` node (ONNX's shapes, zero MACs and FLOPs), and a warning line says how many.
+    """
     from .onnx_patterns import map_graph
 
     file = str(path)
     model = load_model(path)
     graph, batch_size = fold(model, batch, file)
-    mapping = map_graph(graph)
-    if mapping.unsupported:
+    mapping = map_graph(graph, allow_opaque, batch_size)
+    if mapping.unsupported and not allow_opaque:
         raise _unsupported_error(mapping.unsupported, file)
     input_names = assign_names_inputs(graph.inputs)
     names = assign_names(mapping.nodes, input_names.values())
@@ -349,10 +354,11 @@ def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None) 
         for k, tensor in enumerate(spec.outputs):
             refs[tensor] = node_name if len(spec.outputs) == 1 else f"{node_name}:{k}"
         nodes.append({"name": node_name, "op": spec.op, "inputs": inputs, **spec.attrs})
+    folded = folded_batch_norms(model)
     spec_dict: dict[str, Any] = {
         "name": name or _clean(Path(path).stem) or "model",
         "description": f"Imported from {Path(path).name} by costmodel import",
-        "metadata": {"source": Path(path).name},
+        "metadata": {"source": Path(path).name, **({"bn_folded": folded} if folded else {})},
         "inputs": {input_names[n]: list(graph.shape(n)[1:]) for n in graph.inputs},
     }
     if batch_size != 1:
@@ -362,6 +368,14 @@ def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None) 
         spec_dict["outputs"] = [refs[o] for o in graph.outputs]
     _check_shapes(spec_dict, mapping.nodes, names, graph, file)
     return spec_dict
+
+
+def folded_batch_norms(model: onnx.ModelProto) -> int:
+    """Convolutions whose weight the exporter made (``onnx::Conv_14``, not a parameter name such as
+    ``layer1.0.conv1.weight``): PyTorch's exporter in eval mode folds a following BatchNorm into them."""
+    names = {t.name for t in model.graph.initializer}
+    return sum(1 for node in model.graph.node if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1
+               and node.input[1] in names and node.input[1].startswith("onnx::"))
 
 
 def assign_names_inputs(inputs: Iterable[str]) -> dict[str, str]:
@@ -408,6 +422,20 @@ def to_yaml(spec_dict: dict[str, Any], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def import_onnx(path: Path, name: str | None = None, batch: int | None = None) -> str:
-    """YAML text of a costmodel spec for the ONNX model at ``path`` (see :func:`onnx_to_spec`)."""
-    return to_yaml(onnx_to_spec(path, name, batch), Path(path).name)
+def import_onnx(path: Path, name: str | None = None, batch: int | None = None, *, allow_opaque: bool = False) -> str:
+    """YAML text of a costmodel spec for the ONNX model at ``path`` (see :func:`onnx_to_spec`); with
+    ``allow_opaque``, a warning on stderr names the opaque nodes and their share of the nodes."""
+    import sys
+
+    spec = onnx_to_spec(path, name, batch, allow_opaque=allow_opaque)
+    folded = spec["metadata"].get("bn_folded", 0)
+    if folded:
+        sys.stderr.write(f"note: {folded} BN layers folded by the exporter: params and MACs are those of the exported "
+                         "graph (export with training=TrainingMode.PRESERVE to keep them)\n")
+    opaque = Counter(n["source"] for n in spec["nodes"] if n["op"] == "opaque")
+    if opaque:
+        n = sum(opaque.values())
+        sys.stderr.write(f"warning: {n} opaque node(s) ({100 * n / len(spec['nodes']):.1f}% of "
+                         f"{len(spec['nodes'])} nodes) count 0 MACs and 0 FLOPs: "
+                         + ", ".join(f"{op} x{c}" for op, c in opaque.most_common()) + "\n")
+    return to_yaml(spec, Path(path).name)

@@ -252,8 +252,24 @@ class Mapping:
     unsupported: dict[str, list[tuple[str, str]]]
 
 
-def map_graph(g: OnnxGraph) -> Mapping:
-    """Fuse the known multi-node patterns, then map every remaining node; collect what does not map."""
+def _opaque(g: OnnxGraph, index: int, node: NodeProto, batch: int) -> SpecNode:
+    """An explicit ``opaque`` node for an unmapped ONNX node: its float constant inputs count as parameters."""
+    import numpy as np
+
+    dynamic = [name for name in node.input if name and name not in g.consts]
+    if not dynamic:
+        raise Unsupported("no input depends on the model's inputs")
+    params = sum(int(g.consts[name].size) for name in node.input
+                 if name in g.consts and np.issubdtype(g.consts[name].dtype, np.floating) and g.consts[name].size > 1)
+    outputs = [o for o in node.output if o]
+    attrs = {"source": f"onnx_{node.op_type}", "shapes": [list(g.shapes[o]) for o in outputs], "params": params,
+             "batch": batch}
+    return SpecNode(node.name or node.output[0], "opaque", dynamic, outputs, attrs, anchor=index)
+
+
+def map_graph(g: OnnxGraph, allow_opaque: bool = False, batch: int = 1) -> Mapping:
+    """Fuse the known multi-node patterns, then map every remaining node; collect what does not map (and with
+    ``allow_opaque``, keep it as an ``opaque`` node: ONNX's shapes, zero MACs and FLOPs)."""
     covered: set[int] = set()
     specs: list[SpecNode] = []
     for i, node in enumerate(g.nodes):
@@ -275,5 +291,7 @@ def map_graph(g: OnnxGraph) -> Mapping:
             specs.extend(mapper(g, i, node))
         except Unsupported as exc:
             unsupported.setdefault(node.op_type, []).append((node.name or node.output[0], exc.reason))
+            if allow_opaque:
+                specs.append(_opaque(g, i, node, batch))
     specs.sort(key=lambda s: s.anchor)  # stable: nodes from one ONNX node keep their order
     return Mapping(specs, unsupported)

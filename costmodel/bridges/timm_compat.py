@@ -35,7 +35,7 @@ def require_timm() -> ModuleType:
     if "timm" in sys.modules:
         return sys.modules["timm"]
     try:
-        import torchvision  # noqa: F401
+        import torchvision  # type: ignore[import-untyped]  # noqa: F401
     except (ImportError, RuntimeError):  # RuntimeError: "operator torchvision::nms does not exist"
         install_torchvision_standin()
     try:

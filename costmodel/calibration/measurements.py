@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
-from ..errors import MeasurementError, shown
+from ..errors import MeasurementError, SpecError, shown
 from ..graph import Graph, load_graph
-from ..spec import load_spec
-from ..spec.loader import ZOO_DIR
-from ..yamlio import YamlError, decode_text, load_yaml
+from ..spec.loader import ZOO_DIR, load_spec, read_spec_data
+from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
@@ -82,7 +81,7 @@ class Matched:
         m = self.measurement
         shapes = None
         if m.image_size:
-            name, shape = next(iter(load_spec(self.spec).inputs.items()))
+            name, shape = next(iter(load_spec(self.spec).inputs.items()))  # extends: followed
             shapes = {name: [*shape[:-2], m.image_size, m.image_size]}
         return load_graph(self.spec, batch=m.batch, input_shapes=shapes)
 
@@ -205,8 +204,8 @@ def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:
             continue
         for path in sorted(folder.rglob("*.yaml") if folder == ZOO_DIR else folder.glob("*.yaml")):
             try:
-                data = load_yaml(path, "spec") or {}
-            except YamlError:
+                data = read_spec_data(path) or {}  # extends: followed
+            except SpecError:
                 continue  # not a readable spec: it cannot be matched
             if not isinstance(data, dict):
                 continue

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..graph import load_graph
+from ..graph import Graph, load_graph
 from ..hardware import list_profiles, load_profile, profile_summary, threaded
 from ..hardware.whatif import profile_template, what_if
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
@@ -26,6 +26,7 @@ from .common import (
     FusionOption,
     OptionalFormatOption,
     PrecisionOption,
+    SetOption,
     TableJsonOption,
     app,
     check_choice,
@@ -34,6 +35,7 @@ from .common import (
     output_format,
     parse_batches,
     parse_inputs,
+    parse_set,
     screen_width,
     user_errors,
     write_output,
@@ -52,6 +54,19 @@ def parse_depth(text: str | None, default: int | None) -> int | None:
     if text.strip().isdigit() and int(text) >= 1:
         return int(text)
     raise fail(f"--depth expects a positive integer or 'all', got {text!r}")
+
+
+def opaque_warning(graph: Graph) -> str | None:
+    """One warning line when the graph holds ``opaque`` nodes (unsupported ops imported with --allow-opaque)."""
+    from collections import Counter
+
+    opaque = Counter(str(getattr(layer.attrs, "source", "?")) for layer in graph.layers if layer.op == "opaque")
+    if not opaque:
+        return None
+    n = sum(opaque.values())
+    return (f"warning: {n} opaque node(s) ({100 * n / len(graph.layers):.1f}% of {len(graph.layers)} layers) count "
+            "0 MACs and 0 FLOPs: " + ", ".join(f"{op} x{c}" for op, c in opaque.most_common())
+            + " (imported with --allow-opaque)")
 
 
 @app.command()
@@ -87,6 +102,7 @@ def analyze(
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: Annotated[int | None, typer.Option(
         min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     fmt = Format(output_format(fmt, output, FORMATS))
@@ -106,7 +122,7 @@ def analyze(
     if batches and fmt == Format.CSV:
         raise fail("--sweep-batch needs --format table, markdown or json (the CSV holds the per-layer table only)")
     shapes = parse_inputs(input or [])
-    graph = load_graph(spec, batch=batch, input_shapes=shapes)
+    graph = load_graph(spec, batch=batch, input_shapes=shapes, overrides=parse_set(set_))
     analysis = analyze_graph(graph, dtype)
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
@@ -125,6 +141,9 @@ def analyze(
                                                     key=key, precision=precision)]
     write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
                  output)
+    warning = opaque_warning(graph)
+    if warning:
+        typer.echo(warning, err=True)
 
 
 @app.command()

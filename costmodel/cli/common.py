@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import yaml
 from typer.core import TyperGroup
 
 from ..errors import UserError, one_line
@@ -146,6 +147,33 @@ def parse_inputs(values: list[str]) -> dict[str, list[int]]:
         except ValueError:
             raise fail(f"--input expects NAME=D1,D2,... (e.g. image=3,256,256), got {value!r}") from None
     return shapes
+
+
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="NAME=VALUE", show_default=False,
+    help="set a spec variable; VALUE is read as YAML (a number, a list such as [2,2,6,2], or an expression); "
+         "repeatable")]
+"""The ``--set NAME=VALUE`` option of every command that reads a spec; :func:`parse_set` reads it."""
+
+
+def parse_set(values: list[str] | None) -> dict[str, Any]:
+    """``['depths=[2,2,6,2]', 'width=0.5']`` -> ``{'depths': [2, 2, 6, 2], 'width': 0.5}`` (values parsed as YAML),
+    for :func:`costmodel.spec.load_spec`'s ``overrides``."""
+    overrides: dict[str, Any] = {}
+    for text in values or []:
+        name, sep, raw = text.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise fail(f"--set expects NAME=VALUE (e.g. depths=[2,2,6,2]), got {text!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise fail(f"--set {name}: cannot read {raw!r} as a YAML value ({getattr(exc, 'problem', exc)}); "
+                       "quote it for the shell, e.g. --set 'depths=[2, 2, 6, 2]'") from None
+        if value is None or isinstance(value, dict):
+            raise fail(f"--set {name}: expected a number, a list or an expression, got {raw!r}")
+        overrides[name] = value
+    return overrides
 
 
 def parse_batches(text: str, option: str = "--sweep-batch") -> list[int]:

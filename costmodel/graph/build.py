@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from .. import limits
 from ..errors import SpecError, shown
 from ..ops import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op
-from ..spec.expressions import ExpressionError, expression_names, resolve
+from ..spec.expressions import ExpressionError, Namespace, expression_names, key_hint, resolve
 from ..spec.loader import validation_error
 from ..spec.schema import BlockDef, NodeSpec, Spec
 from ..vocab import Dtype
@@ -127,6 +127,7 @@ class _Value:
 
     refs: list[TensorRef]
     names: list[str] = field(default_factory=list)
+    each: list[TensorRef] | None = None  # ``name.*``: every repeat's output, or every tensor of a variadic input
 
 
 class _Builder:
@@ -176,7 +177,11 @@ class _Builder:
             path = f"{prefix}.{name}" if prefix else name
             if name in scope:
                 raise self.error(f"name {name!r} is already used in this scope", path, "name")
-            last = self.repeat(node, env, path, self.input_refs(node, scope, last, _Later(nodes, index), path))
+            not_yet = _Later(nodes, index)
+            if node.repeat is not None and f"{name}.*" in input_names(node):  # gathers its own repeats' outputs
+                last = self.repeat(node, env, path, [], own=(scope, name, last, not_yet))
+            else:
+                last = self.repeat(node, env, path, self.input_refs(node, scope, last, not_yet, path))
             scope[name] = last
         return scope, last
 
@@ -197,10 +202,29 @@ class _Builder:
     ) -> list[TensorRef]:
         if node.inputs is None:
             return last.refs[:1]
-        names = [node.inputs] if isinstance(node.inputs, str) else list(node.inputs)
-        if not names:
+        refs = [ref for text in input_names(node) for ref in self.lookup_all(text, scope, not_yet, path)]
+        if not refs:
             raise self.error("'inputs' is empty", path, "inputs")
-        return [self.lookup(text, scope, not_yet, path) for text in names]
+        return refs
+
+    def lookup_all(self, text: str, scope: Mapping[str, _Value], not_yet: _Later, path: str) -> list[TensorRef]:
+        """``name.*``: the outputs of every repeat of ``name`` (so far, inside its own repeats) or every tensor of
+        a variadic block input; ``name.K``: the output of repeat K; anything else: one tensor (:meth:`lookup`)."""
+        name, dot, which = text.rpartition(".")
+        if not dot or text in scope or not (which == "*" or which.lstrip("-").isdigit()):
+            return [self.lookup(text, scope, not_yet, path)]
+        if name not in scope:  # an unknown or later node: lookup says which
+            return [self.lookup(name, scope, not_yet, path)]
+        each = scope[name].each
+        if each is None:
+            raise self.error(f"{text!r}: {name!r} is not repeated; 'name.*' and 'name.K' name the outputs of the "
+                             "repeats of a node with 'repeat:' (or the tensors of a block input declared 'name.*')",
+                             path, "inputs")
+        if which == "*":
+            return list(each)
+        if not -len(each) <= int(which) < len(each):
+            raise self.error(f"{text!r}: {name!r} has {len(each)} repeat(s) here", path, "inputs")
+        return [each[int(which)]]
 
     def lookup(self, text: str, scope: Mapping[str, _Value], not_yet: _Later | None, path: str) -> TensorRef:
         name, _, which = text.partition(":")
@@ -213,6 +237,9 @@ class _Builder:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise self.error(f"unknown input {text!r}{hint} (known here: {', '.join(scope)})", path, "inputs")
         value = scope[name]
+        if not value.refs:  # a repeated node reading its own earlier repeats ('name.*') has no output yet
+            raise self.error(f"input {text!r} refers to this node: inside its repeats only '{name}.*' (the earlier "
+                             "repeats' outputs) may be named", path, "inputs")
         if not which:
             return value.refs[0]
         if which in value.names:
@@ -232,12 +259,27 @@ class _Builder:
             raise self.error(f"'when' must be true or false, got {active!r}", path, "when")
         return active
 
-    def repeat(self, node: NodeSpec, env: dict[str, Any], path: str, refs: list[TensorRef]) -> _Value:
+    def repeat(
+        self, node: NodeSpec, env: dict[str, Any], path: str, refs: list[TensorRef],
+        own: tuple[dict[str, _Value], str, _Value, _Later] | None = None,
+    ) -> _Value:
+        """Expand a node (``repeat`` times). Repeats chain, each feeding the next, unless the node's inputs name
+        its own repeats (``own``: scope, name, previous value, later names): then repeat ``k`` takes its listed
+        inputs with ``name.*`` standing for the outputs of repeats ``0..k-1``."""
+
+        def inputs(done: list[TensorRef]) -> list[TensorRef]:
+            if own is None:
+                return refs
+            scope, name, last, not_yet = own
+            return self.input_refs(node, {**scope, name: _Value([], each=done)}, last, not_yet, path)
+
         if not uses_repeat_index(node.when) and not self.active(node, env, path):
+            refs = inputs([])
             return _Value(refs[:1])  # skipped as a whole: its repeat count need not be valid
         if node.repeat is None:
-            if node.overrides:
-                raise self.error("'overrides' needs 'repeat'", path, "overrides")
+            if node.overrides or node.parallel:
+                field = "overrides" if node.overrides else "parallel"
+                raise self.error(f"'{field}' needs 'repeat'", path, field)
             return self.instance(node, env, node.attributes, path, refs)
         count = self.resolve(node.repeat, env, path, "repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -248,11 +290,14 @@ class _Builder:
         for key in node.overrides:
             if not -count <= key < count:
                 raise self.error(f"override index {key} is outside 0..{count - 1}", path, "overrides")
-        value = _Value(refs[:1])
+        value = _Value(inputs([])[:1])
+        each: list[TensorRef] = []
         for i in range(count):
             attrs = {**node.attributes, **node.overrides.get(i, {}), **node.overrides.get(i - count, {})}
-            value = self.instance(node, {**env, "i": i}, attrs, f"{path}.{i}", refs if i == 0 else value.refs[:1])
-        return value
+            these = inputs(each) if own is not None else refs if i == 0 or node.parallel else value.refs[:1]
+            value = self.instance(node, {**env, "i": i}, attrs, f"{path}.{i}", these)
+            each.append(value.refs[0])
+        return _Value(value.refs, value.names, each)
 
     def instance(
         self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str, refs: list[TensorRef]
@@ -325,7 +370,7 @@ class _Builder:
             known = ", ".join(model.model_fields)
             close = difflib.get_close_matches(field_name or "", list(model.model_fields), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            return f"unknown field {shown(field_name, 60)}{hint} (this op takes: {known})"
+            return f"unknown field {shown(field_name, 60)}{hint} (this op takes: {known}){key_hint(field_name)}"
         value = values.get(field_name or "")
         if isinstance(value, str) and value.isidentifier():
             return f"{message} — {value!r} is not a known variable here"
@@ -338,11 +383,9 @@ class _Builder:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise self.error(f"unknown block {name!r}{hint}", path, "block")
         args = self.resolve_fields(raw, env, path)
-        block_env = self.block_env(name, block, args, path)
-        if len(refs) != len(block.inputs):
-            raise self.error(f"block {name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), "
-                             f"got {len(refs)}", path, "inputs")
-        bound = {arg: _Value([ref]) for arg, ref in zip(block.inputs, refs, strict=True)}
+        bound = self.bind_inputs(name, block, refs, path)
+        shapes = Namespace({arg: list(self.shapes[value.refs[0]][1:]) for arg, value in bound.items() if value.refs})
+        block_env = self.block_env(name, block, args, path, shapes)
         if name in self.calls:
             cycle = " -> ".join([*self.calls[self.calls.index(name):], name])
             raise self.error(f"block {name!r} calls itself ({cycle}): the expansion would never end", path, "block")
@@ -361,12 +404,32 @@ class _Builder:
             raise self.error(f"block {name!r} lists outputs {missing} that it does not define", path, "outputs")
         return _Value([self.lookup(out, scope, None, path) for out in block.outputs], list(block.outputs))
 
-    def block_env(self, name: str, block: BlockDef, args: dict[str, Any], path: str) -> dict[str, Any]:
+    def bind_inputs(self, name: str, block: BlockDef, refs: list[TensorRef], path: str) -> dict[str, _Value]:
+        """The block's input names bound to the caller's tensors; a last input declared ``rest.*`` takes all
+        remaining tensors (``rest`` is the first of them, ``rest.*`` all)."""
+        fixed, variadic = block.inputs, None
+        if block.inputs and block.inputs[-1].endswith(".*"):
+            fixed, variadic = block.inputs[:-1], block.inputs[-1][:-2]
+        if len(refs) < len(fixed) + (variadic is not None) or (variadic is None and len(refs) != len(fixed)):
+            want = f"{len(fixed) + 1} or more" if variadic is not None else str(len(fixed))
+            raise self.error(f"block {name!r} takes {want} input(s) ({', '.join(block.inputs)}), got {len(refs)}",
+                             path, "inputs")
+        bound = {arg: _Value([ref]) for arg, ref in zip(fixed, refs, strict=False)}
+        if variadic is not None:
+            rest = refs[len(fixed):]
+            bound[variadic] = _Value(rest[:1], each=rest)
+        return bound
+
+    def block_env(
+        self, name: str, block: BlockDef, args: dict[str, Any], path: str, shapes: Namespace
+    ) -> dict[str, Any]:
+        """The block's variables: the spec's, its parameters and vars, and ``input`` (the per-sample shapes of
+        the block's inputs, ``input.x[0]``: the channels of ``x``)."""
         unknown = [arg for arg in args if arg not in block.params]
         if unknown:
             raise self.error(f"block {name!r} has no parameter {unknown[0]!r} (parameters: "
-                             f"{', '.join(block.params) or 'none'})", path, unknown[0])
-        env = dict(self.globals)
+                             f"{', '.join(block.params) or 'none'}){key_hint(unknown[0])}", path, unknown[0])
+        env = {**self.globals, INPUT: shapes}
         for param, default in block.params.items():
             if param in args:
                 env[param] = args[param]
@@ -396,20 +459,47 @@ class _Builder:
             defaults[name] = values
         return defaults
 
-    def build(self, batch: int, input_shapes: Mapping[str, Sequence[int]] | None) -> Graph:
-        self.defaults = self.check_defaults()
-        self.globals = self.evaluate_vars(self.spec.vars, {}, "vars")
+    def input_shapes(self, given: Mapping[str, Sequence[int]] | None, env: Mapping[str, Any]) -> dict[str, Shape]:
+        """Per-sample input shapes: given ones (--input) or the spec's, whose expressions see ``env``."""
         inputs: dict[str, Shape] = {}
         for name, raw_shape in self.spec.inputs.items():
-            shape = list(input_shapes[name]) if input_shapes and name in input_shapes else \
-                self.resolve_fields({name: raw_shape}, self.globals, "inputs")[name]
-            if not isinstance(shape, list) or \
-                    not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-                raise self.error(f"input shape must be positive integers, got {shown(shape)}", "inputs", name)
-            too_big = limits.TENSOR_ELEMENTS.exceeded(math.prod([batch, *shape]))
+            shape = list(given[name]) if given and name in given else \
+                self.resolve_fields({name: raw_shape}, env, "inputs")[name]
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+                raise self.error(f"input shape must be positive integers, got {shape}", "inputs", name)
+            inputs[name] = tuple(shape)
+        return inputs
+
+
+    def global_vars(self, given: Mapping[str, Sequence[int]] | None) -> tuple[dict[str, Any], dict[str, Shape]]:
+        """The top-level variables, plus ``input`` (a namespace of per-sample input shapes, ``input.image[1]``).
+
+        Input shapes may use variables and variables may use ``input``: the shapes are worked out just before
+        the first variable that mentions ``input``, from the variables before it."""
+        if INPUT in self.spec.vars:
+            raise self.error(f"{INPUT!r} is reserved for the input shapes ({INPUT}.NAME); rename the variable",
+                             "vars", INPUT)
+        env: dict[str, Any] = {}
+        inputs: dict[str, Shape] | None = None
+        for name, value in self.spec.vars.items():
+            if inputs is None and INPUT in value_names(value):
+                inputs = self.input_shapes(given, env)
+                env[INPUT] = Namespace({k: list(v) for k, v in inputs.items()})
+            env[name] = self.resolve(value, env, "vars", name)
+        if inputs is None:
+            inputs = self.input_shapes(given, env)
+            env[INPUT] = Namespace({k: list(v) for k, v in inputs.items()})
+        return env, inputs
+
+
+    def build(self, batch: int, input_shapes: Mapping[str, Sequence[int]] | None) -> Graph:
+        self.defaults = self.check_defaults()
+        self.globals, sample_shapes = self.global_vars(input_shapes)
+        inputs = {name: (batch, *shape) for name, shape in sample_shapes.items()}
+        for name, shape in inputs.items():
+            too_big = limits.TENSOR_ELEMENTS.exceeded(math.prod(shape))
             if too_big:
-                raise self.error(f"input of shape {shown([batch, *shape])}: {too_big}", "inputs", name)
-            inputs[name] = (batch, *shape)
+                raise self.error(f"input of shape {shown(list(shape))}: {too_big}", "inputs", name)
         unknown = set(input_shapes or {}) - set(inputs)
         if unknown:
             raise self.error(f"no input named {sorted(unknown)[0]!r} (inputs: {', '.join(inputs)})", "inputs")
@@ -422,6 +512,24 @@ class _Builder:
         outputs = last.refs[:1] if self.spec.outputs is None else \
             [self.lookup(out, scope, None, "outputs") for out in self.spec.outputs]
         return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs)
+
+
+INPUT = "input"
+"""The variable holding the graph inputs' per-sample shapes in expressions (``input.image[1]``)."""
+
+
+def value_names(value: Any) -> set[str]:
+    """The variable names mentioned by the expressions inside a value (str, list or dict)."""
+    if isinstance(value, str):
+        return expression_names(value)
+    if isinstance(value, list | dict):
+        return set().union(*(value_names(v) for v in (value.values() if isinstance(value, dict) else value)))
+    return set()
+
+
+def input_names(node: NodeSpec) -> list[str]:
+    """A node's ``inputs`` as a list of names (empty when it has none)."""
+    return [] if node.inputs is None else [node.inputs] if isinstance(node.inputs, str) else list(node.inputs)
 
 
 def uses_repeat_index(condition: bool | str | None) -> bool:

@@ -35,11 +35,13 @@ def add(inputs: Sequence[Shape], a: AddAttrs) -> OpCost:
         first = tuple(inputs[0])
         for s in inputs[1:]:
             if tuple(s) != first:
-                raise OpError(
-                    f"add inputs have different shapes {list(first)} and {list(s)}; "
-                    "set broadcast: true to allow NumPy broadcasting",
-                    field="broadcast",
-                )
+                try:
+                    broadcast_shapes(inputs)
+                    hint = "set broadcast: true if NumPy broadcasting is meant"
+                except OpError:
+                    hint = "they do not broadcast either: check the shapes of the nodes feeding it"
+                raise OpError(f"add inputs have different shapes {list(first)} and {list(s)}; {hint}",
+                              field="broadcast")
     return _combine(inputs)
 
 

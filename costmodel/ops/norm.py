@@ -1,9 +1,9 @@
-"""Normalization: batch_norm (inference), layer_norm, group_norm, rms_norm. Output shape = input shape.
+"""Normalization: batch_norm (inference), layer_norm, group_norm, rms_norm, grn. Output shape = input shape.
 
 MACs follow fvcore: batch_norm numel*(2 if affine else 1); layer/group norm numel*(5 if affine else 4);
-rms_norm is not counted by fvcore (0). FLOPs: batch_norm folds to scale+shift, 2/element; layer/group
+rms_norm and grn are not counted by fvcore (0). FLOPs: batch_norm folds to scale+shift, 2/element; layer/group
 norm 5/element (mean, sub, square, sum, rsqrt-mul) + 1 per affine weight/bias; rms_norm 3/element + 1
-for the weight.
+for the weight; grn (ConvNeXt V2's global response norm) 6/element + 3 per (sample, channel).
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ class GroupNormAttrs(Attrs):
 class RmsNormAttrs(Attrs):
     channels_first: bool = False
     weight: bool = True
+
+
+class GrnAttrs(Attrs):
+    channels_first: bool = False  # [N, C, H, W]; else channels last, [N, H, W, C] (timm's ConvNeXt V2 MLP)
 
 
 def _norm_dim(x: Shape, channels_first: bool, what: str) -> int:
@@ -101,3 +105,15 @@ def rms_norm(inputs: Sequence[Shape], a: RmsNormAttrs) -> OpCost:
     (x,) = inputs
     d = _norm_dim(x, a.channels_first, "rms_norm")
     return _norm(x, d if a.weight else 0, 0, 3 + a.weight)
+
+
+@register("grn", GrnAttrs, aliases=("global_response_norm",))
+def grn(inputs: Sequence[Shape], a: GrnAttrs) -> OpCost:
+    """ConvNeXt V2's global response norm, x + bias + weight * x * n(x), n = ||x||_spatial / mean_C ||x||; 2C
+    params; 0 MACs (fvcore counts none of its ops); FLOPs 6/element (square, sum, x * n, * weight, + bias, + x)
+    + 3 per (sample, channel) (sqrt, channel mean, divide)."""
+    (x,) = inputs
+    expect_min_rank(x, 3, "grn input")
+    channels = _norm_dim(x, a.channels_first, "grn")
+    flops = 6 * numel(x) + 3 * x[0] * channels
+    return OpCost(outputs=(tuple(x),), params=2 * channels, macs=0, flops=flops, op_class=OpClass.NORM)

@@ -1,7 +1,7 @@
-"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean.
+"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean/sum/max.
 
 fvcore counts only adaptive_avg_pool2d (1 MAC per *input* element); global_avg_pool is costed the same
-way. Window pools cost kernel-size FLOPs per output element; adaptive/global pools and reduce_mean cost
+way. Window pools cost kernel-size FLOPs per output element; adaptive/global pools and reductions cost
 1 FLOP per input element.
 """
 
@@ -157,16 +157,34 @@ def global_max_pool(inputs: Sequence[Shape], a: GlobalPoolAttrs) -> OpCost:
     return _global(inputs, a, counted=False)
 
 
-@register("reduce_mean", ReduceMeanAttrs, global_pool=True)
-def reduce_mean(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
-    """Mean over ``dims`` (never the batch dim); 1 FLOP per input element, no MACs."""
-    (x,) = inputs
+def reduced_shape(x: Shape, a: ReduceMeanAttrs, op: str) -> Shape:
+    """The output shape of a reduction of ``x`` over ``a.dims`` (never the batch dim)."""
     if not a.dims:
         raise OpError("dims must name at least one dimension", field="dims")
     dims = {normalize_dim(d, len(x), "dims") for d in a.dims}
     if len(dims) != len(a.dims):
         raise OpError(f"dims {a.dims} repeat a dimension", field="dims")
     if 0 in dims:
-        raise OpError("reduce_mean cannot reduce the batch dimension 0", field="dims")
-    out_shape = tuple(1 if i in dims else s for i, s in enumerate(x) if a.keepdim or i not in dims)
-    return OpCost(outputs=(out_shape,), flops=numel(x), op_class=OpClass.REDUCTION)
+        raise OpError(f"{op} cannot reduce the batch dimension 0", field="dims")
+    return tuple(1 if i in dims else s for i, s in enumerate(x) if a.keepdim or i not in dims)
+
+
+@register("reduce_mean", ReduceMeanAttrs, global_pool=True)
+def reduce_mean(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
+    """Mean over ``dims`` (never the batch dim); 1 FLOP per input element, no MACs."""
+    (x,) = inputs
+    return OpCost(outputs=(reduced_shape(x, a, "reduce_mean"),), flops=numel(x), op_class=OpClass.REDUCTION)
+
+
+@register("reduce_sum", ReduceMeanAttrs, global_pool=True)
+def reduce_sum(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
+    """Sum over ``dims`` (never the batch dim); 1 FLOP per input element, no MACs."""
+    (x,) = inputs
+    return OpCost(outputs=(reduced_shape(x, a, "reduce_sum"),), flops=numel(x), op_class=OpClass.REDUCTION)
+
+
+@register("reduce_max", ReduceMeanAttrs, global_pool=True)
+def reduce_max(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
+    """Maximum over ``dims`` (never the batch dim); 1 FLOP (a compare) per input element."""
+    (x,) = inputs
+    return OpCost(outputs=(reduced_shape(x, a, "reduce_max"),), flops=numel(x), op_class=OpClass.REDUCTION)

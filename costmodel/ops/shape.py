@@ -275,7 +275,7 @@ class RollAttrs(Attrs):
     dims: int | list[int]
 
 
-@register("concat", ConcatAttrs, inputs=(2, None), aliases=("cat",))
+@register("concat", ConcatAttrs, inputs=(1, None), aliases=("cat",))
 def concat(inputs: Sequence[Shape], a: ConcatAttrs) -> OpCost:
     """Concatenate the inputs along ``dim``; all other dims must match."""
     first = inputs[0]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..analysis import Analysis, analyze_graph
 from ..graph import load_graph
@@ -85,10 +86,11 @@ def model_row(analysis: Analysis, results: Iterable[LatencyResult], spec: str | 
 
 def compare_model(
     spec: str | Path, profiles: Sequence[HardwareProfile], *, batch: int | None = None, dtype: str | None = None,
-    fusion: str = DEFAULT_FUSION,
+    fusion: str = DEFAULT_FUSION, overrides: Mapping[str, Any] | None = None,
 ) -> ModelRow:
-    """Load, analyse and estimate one spec on every profile (``batch`` / ``dtype``: None = the spec's)."""
-    graph = load_graph(spec, batch=batch)
+    """Load, analyse and estimate one spec on every profile (``batch`` / ``dtype``: None = the spec's;
+    ``overrides``: spec variables to set)."""
+    graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results = [estimate(graph, p, dtype=analysis.dtype, fusion=fusion) for p in profiles]
     return model_row(analysis, results, spec, graph.spec.metadata)

@@ -15,7 +15,7 @@ import html
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,9 +67,10 @@ class ReportData:
 
 
 def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int | None, dtype: str | None,
-             fusion: str, batches: Sequence[int], command: str, box: dict[str, ReportData]) -> Iterator[str]:
+             fusion: str, batches: Sequence[int], command: str, box: dict[str, ReportData],
+             overrides: Mapping[str, Any] | None = None) -> Iterator[str]:
     """Analyse and estimate (one step per device), then sweep the batch sizes (one step per device)."""
-    graph = load_graph(spec, batch=batch)
+    graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results: dict[str, dict[str, LatencyResult]] = {}
     for profile in profiles:
@@ -357,7 +358,8 @@ def check_folder(out_dir: Path, force: bool = False) -> None:
 def write_report(
     spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, *, batch: int | None = None,
     dtype: str | None = None, fusion: str = DEFAULT_FUSION, batches: Sequence[int] = SWEEP_BATCHES,
-    command: str = "", progress: Progress = _quiet, force: bool = False,
+    command: str = "", progress: Progress = _quiet, overrides: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Write ``out_dir/index.md``, ``index.html`` and the plots (PNG, SVG); returns the files, sorted.
 
@@ -375,7 +377,7 @@ def write_report(
     check_folder(out_dir, force)
     box: dict[str, ReportData] = {}
     written: list[Path] = []
-    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box, written)
+    steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box, overrides, written)
     total = 2 * len(profiles) + 3 * len(profiles) + 2 + 1
     for _ in progress(steps, f"report {out_dir.name}", total):
         pass
@@ -393,8 +395,8 @@ def _created_folders(folder: Path) -> list[Path]:
 
 def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, batch: int | None,
            dtype: str | None, fusion: str, batches: Sequence[int], command: str,
-           box: dict[str, ReportData], written: list[Path]) -> Iterator[str]:
-    yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box)
+           box: dict[str, ReportData], overrides: Mapping[str, Any] | None, written: list[Path]) -> Iterator[str]:
+    yield from _compute(spec, profiles, batch, dtype, fusion, batches, command, box, overrides)
     data = box["data"]
     from ..plots import save_figure
 

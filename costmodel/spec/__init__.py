@@ -1,8 +1,8 @@
 """Spec layer: schema, loading and expressions."""
 
 from .expressions import ExpressionError, evaluate, resolve
-from .loader import load_spec, parse_spec
+from .loader import load_spec, parse_spec, with_vars
 from .schema import BlockDef, Metadata, NodeSpec, Spec
 
 __all__ = ["BlockDef", "ExpressionError", "Metadata", "NodeSpec", "Spec", "evaluate", "load_spec",
-           "parse_spec", "resolve"]
+           "parse_spec", "resolve", "with_vars"]

@@ -2,9 +2,11 @@
 
 Supported: int/float/bool literals, lists, variable names, ``+ - * / // % **``, unary ``-``/``+``,
 comparisons, ``and``/``or``/``not``, ``a if cond else b``, subscripts and slices (``dims[i]``, ``exps[:d]``),
-list comprehensions with one ``for`` (``[w // 8 for w in widths]``, an optional ``if``) and the functions in
-:data:`FUNCTIONS`. Python's ``eval`` is never used: the expression is parsed with :mod:`ast` and only the
-node types above are walked. Parsed expressions are cached by their text.
+fields of a namespace variable (``input.image[1]``: the graph inputs' per-sample shapes), list comprehensions
+(``[w // 8 for w in widths]``, with ``if`` and nested or unpacking ``for``: ``[a * b for a, b in zip(x, y)]``)
+and the functions in :data:`FUNCTIONS` (``range`` and comprehensions at most :data:`MAX_RANGE` long). Python's
+``eval`` is never used: the expression is parsed with :mod:`ast` and only the node types above are walked.
+Parsed expressions are cached by their text.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import ast
 import functools
 import math
 import operator
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -59,6 +62,11 @@ def _range(*args: int) -> list[int]:
 
 MAX_RANGE = 1_000_000  # elements a comprehension or range() may produce
 
+
+class Namespace(dict[str, Any]):
+    """A variable whose fields are read with a dot (``input.image``); a plain dict, so nothing else is reachable."""
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -77,6 +85,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sum": sum,
     "make_divisible": make_divisible,
     "regnet_stages": regnet_stages,
+    "zip": lambda *lists: [list(t) for t in zip(*lists, strict=False)],
+    "enumerate": lambda items, start=0: [[start + k, v] for k, v in enumerate(items)],
 }
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
@@ -114,7 +124,7 @@ def parse(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse expression {shown(text, 80)}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse expression {shown(text, 80)}: {exc.msg}{comma_hint(text)}") from None
     except (RecursionError, MemoryError, ValueError):  # ValueError: a NUL byte
         raise ExpressionError(f"cannot parse expression {shown(text, 60)}: too complex") from None
     depth = _tree_depth(tree.body)
@@ -217,6 +227,20 @@ def _times(left: Any, right: Any) -> Any:
     return left * right
 
 
+COMMA_HINT = " (inside {...} or [...], YAML splits unquoted text at commas: quote the expression, \"f(a, b)\")"
+
+
+def comma_hint(text: str) -> str:
+    """A hint when ``text`` looks cut at a comma, as YAML's flow style (``{out: f(a, b)}``) cuts unquoted text."""
+    unbalanced = text.count("(") != text.count(")") or text.count("[") != text.count("]")
+    return COMMA_HINT if unbalanced else ""
+
+
+def key_hint(key: object) -> str:
+    """The comma hint for an attribute name that is a cut-off expression (``8)`` from ``{out: f(a, 8)}``)."""
+    return comma_hint(str(key))
+
+
 def _tidy(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
@@ -265,30 +289,57 @@ def _eval_node(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - on
             return _eval(node.value, env)[slice(*bounds)]
         return _eval(node.value, env)[_eval(node.slice, env)]
     if isinstance(node, ast.ListComp):
-        return _comprehension(node, env)
+        return _list_comprehension(node, env)
+    if isinstance(node, ast.Attribute):
+        owner = _eval(node.value, env)
+        if not isinstance(owner, Namespace):
+            raise ExpressionError(f"'.{node.attr}': only a namespace such as 'input' has fields")
+        if node.attr not in owner:
+            raise ExpressionError(f"no field {node.attr!r} (known: {', '.join(owner) or 'none'})")
+        return owner[node.attr]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         if node.func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {node.func.id!r} (allowed: {', '.join(sorted(FUNCTIONS))})")
         return FUNCTIONS[node.func.id](*(_eval(a, env) for a in node.args))
-    raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
+    what = repr(node.value) if isinstance(node, ast.Constant) else type(node).__name__
+    raise ExpressionError(f"{what} is not allowed in expressions")
 
 
-def _comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
-    """``[elt for name in iterable if cond]``: one generator, a plain name as its target."""
-    if len(node.generators) != 1 or not isinstance(node.generators[0].target, ast.Name) \
-            or node.generators[0].is_async:
-        raise ExpressionError("a list comprehension may have one 'for NAME in ...' only")
-    generator = node.generators[0]
-    name = generator.target.id  # type: ignore[attr-defined]
-    items = _eval(generator.iter, env)
-    if len(items) > MAX_RANGE:
-        raise ExpressionError(f"a comprehension over {len(items)} items (at most {MAX_RANGE})")
-    out = []
-    for item in items:
-        scope = {**env, name: item}
-        if all(_eval(cond, scope) for cond in generator.ifs):
-            out.append(_eval(node.elt, scope))
-    return out
+def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
+    """``[f(x) for x in xs if cond]`` (nested ``for`` too), each loop over a list; at most :data:`MAX_RANGE` steps."""
+    results: list[Any] = []
+    steps = 0
+
+    def walk(level: int, scope: Mapping[str, Any]) -> None:
+        nonlocal steps
+        if level == len(node.generators):
+            results.append(_eval(node.elt, scope))
+            return
+        loop = node.generators[level]
+        items = _eval(loop.iter, scope)
+        if not isinstance(items, list):
+            raise ExpressionError(f"a comprehension loops over a list, got {items!r}")
+        for item in items:
+            steps += 1
+            if steps > MAX_RANGE:
+                raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
+            inner = ChainMap(_bind(loop.target, item), scope)
+            if all(_eval(condition, inner) for condition in loop.ifs):
+                walk(level + 1, inner)
+
+    walk(0, env)
+    return results
+
+
+def _bind(target: ast.AST, value: Any) -> dict[str, Any]:
+    """The names a comprehension's loop target binds: ``x``, or ``a, b`` unpacking a list."""
+    if isinstance(target, ast.Name):
+        return {target.id: value}
+    if isinstance(target, ast.Tuple | ast.List) and all(isinstance(e, ast.Name) for e in target.elts):
+        if not isinstance(value, list | tuple) or len(value) != len(target.elts):
+            raise ExpressionError(f"cannot unpack {value!r} into {len(target.elts)} names")
+        return {e.id: v for e, v in zip(target.elts, value, strict=True)}  # type: ignore[attr-defined]
+    raise ExpressionError("a comprehension's loop variable must be a name or names")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -299,8 +350,8 @@ def expression_names(text: str) -> frozenset[str]:
         tree = parse(text)
     except ExpressionError:
         return frozenset()
-    bound = {gen.target.id for node in ast.walk(tree) if isinstance(node, ast.ListComp)
-             for gen in node.generators if isinstance(gen.target, ast.Name)}
+    bound = {name.id for node in ast.walk(tree) if isinstance(node, ast.ListComp)
+             for gen in node.generators for name in ast.walk(gen.target) if isinstance(name, ast.Name)}
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     return frozenset({node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called}
                      - bound)

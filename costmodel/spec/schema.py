@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..vocab import Dtype
 
 Number = int | float | str  # a literal or an expression
-NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "overrides", "when")
+NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "parallel", "overrides", "when")
 
 
 def check_name(name: str) -> str:
@@ -56,6 +56,9 @@ class NodeSpec(BaseModel):
         None, description="earlier node names in this scope, `name:k` for output k; default: previous node"
     )
     repeat: Number | None = Field(None, description="repeat this node N times in sequence; `i` is the index")
+    parallel: bool = Field(
+        False, description="with repeat: every repeat takes the node's inputs (parallel branches, `name.*` lists "
+                           "their outputs) instead of the previous repeat's output")
     when: bool | str | None = Field(
         None, description="condition; when false the node is skipped and passes its first input through"
     )

@@ -45,4 +45,4 @@ def builds(*ops: str) -> Callable[[Builder], Builder]:
     return deco
 
 
-from . import attention, layers, shape  # noqa: E402,F401  (fill BUILDERS)
+from . import attention, imported, layers, shape  # noqa: E402,F401  (fill BUILDERS)

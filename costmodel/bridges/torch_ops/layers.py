@@ -100,6 +100,24 @@ class RMSNorm2d(nn.RMSNorm):
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)
 
 
+class GlobalResponseNorm(nn.Module):
+    """ConvNeXt V2's GRN (as timm's GlobalResponseNorm): x + bias + weight * x * n(x), n = ||x|| over the spatial
+    axes divided by its mean over channels; channels at axis 1 or last."""
+
+    def __init__(self, channels: int, channels_first: bool, rank: int) -> None:
+        super().__init__()
+        self.channel_dim = 1 if channels_first else rank - 1
+        self.spatial_dims = tuple(d for d in range(1, rank) if d != self.channel_dim)
+        self.shape = [channels if d == self.channel_dim else 1 for d in range(rank)]
+        self.weight = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_g = x.norm(p=2, dim=self.spatial_dims, keepdim=True)
+        x_n = x_g / (x_g.mean(dim=self.channel_dim, keepdim=True) + 1e-6)
+        return x + torch.addcmul(self.bias.view(self.shape), self.weight.view(self.shape), x * x_n)
+
+
 _BATCH_NORM = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
 
 
@@ -128,6 +146,12 @@ def rms_norm(layer: Layer, ctx: BuildContext) -> nn.Module:
     a = layer.attrs
     cls = RMSNorm2d if a.channels_first else nn.RMSNorm
     return cls(_channels(layer, a.channels_first), elementwise_affine=a.weight)
+
+
+@builds("grn")
+def grn(layer: Layer, ctx: BuildContext) -> nn.Module:
+    a = layer.attrs
+    return GlobalResponseNorm(_channels(layer, a.channels_first), a.channels_first, len(layer.input_shapes[0]))
 
 
 # ---- activations ----------------------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+"""PyTorch -> spec import (torch.export): counts against hand-derived figures, PyTorch's parameter count and the
+zoo's hand-written specs; repeat folding; unsupported ops listed or made explicitly opaque; the spec cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from costmodel.api import analyze
+from costmodel.errors import SpecError
+
+
+@pytest.fixture(scope="module")
+def bridge(torch):
+    from costmodel.bridges import torch_import
+
+    return torch_import
+
+
+def _tiny(torch):
+    nn = torch.nn
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(8)
+            self.blocks = nn.Sequential(*[nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()) for _ in range(3)])
+            self.head = nn.Linear(8, 10)
+
+        def forward(self, x):
+            x = torch.relu(self.bn(self.stem(x)))
+            x = self.blocks(x)
+            return self.head(x.mean((2, 3)))
+
+    return Tiny()
+
+
+def test_tiny_model_counts_by_hand(torch, bridge, tmp_path) -> None:
+    spec, report = bridge.module_to_spec_dict(_tiny(torch), {"image": (3, 32, 32)}, name="tiny")
+    # by hand, input 3x32x32 -> 8x16x16 (256 positions):
+    stem = 8 * 3 * 9 * 256           # 55,296 MACs, 216 params
+    block = 8 * 8 * 9 * 256          # 147,456 MACs, 584 params (576 + 8 bias)
+    head = 8 * 10                    # 80 MACs, 90 params
+    assert report.params == 216 + 16 + 3 * 584 + 90 == sum(p.numel() for p in _tiny(torch).parameters())
+    bn = 2 * 8 * 256                 # batch norm: 2 MACs per element, as fvcore counts it (docs/conventions.md)
+    assert report.macs == stem + bn + 3 * block + head
+    assert report.activations == 8 * 256 * 4 + 10  # conv/linear outputs
+    # the three identical blocks fold into one block called with repeat: 3
+    (call,) = [n for n in spec["nodes"] if n.get("block")]
+    assert call["name"] == "blocks" and call["repeat"] == 3
+    # round trip: the written YAML analyses to the counts the import reported
+    from costmodel.bridges.torch_fold import to_yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(to_yaml(spec), encoding="utf-8")
+    totals = analyze(path).totals
+    assert (totals.params, totals.macs, totals.flops, totals.activations) == \
+        (report.params, report.macs, report.flops, report.activations)
+    assert {layer.path for layer in analyze(path).layers} >= {"blocks.2.0", "stem", "head"}
+
+
+ZOO = [("resnet50", "resnet50"), ("convnext_tiny", "convnext_t"), ("vit_small_patch16_224", "vit_small_patch16_224"),
+       ("swin_tiny_patch4_window7_224", "swin_t"), ("efficientnet_b0", "efficientnet_b0")]
+
+
+@pytest.mark.parametrize(("timm_name", "zoo"), ZOO)
+def test_imported_timm_equals_the_hand_written_zoo_spec(bridge, timm_name, zoo) -> None:
+    model, inputs = bridge.timm_model(timm_name)
+    spec, report = bridge.module_to_spec_dict(model, inputs, name=timm_name)
+    want = analyze(f"arch_specs/{zoo}.yaml").totals
+    assert (report.params, report.macs, report.flops, report.activations) == \
+        (want.params, want.macs, want.flops, want.activations)
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert any(n.get("repeat") for n in spec["nodes"])  # folded into repeat: blocks
+    assert not report.opaque
+
+
+def test_reparam_gives_timm_published_deployed_figures(bridge) -> None:
+    # timm benchmark table (tests/fixtures/timm_reference.csv): mobileone_s0 2.08 M params, 0.28 GMACs, 3.79 M
+    # activations -- the deployed form; the training form has 5.29 M params
+    model, inputs = bridge.timm_model("mobileone_s0", reparam=True)
+    _, report = bridge.module_to_spec_dict(model, inputs)
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert round(report.params / 1e6, 2) == 2.08
+    assert round(report.macs / 1e9, 2) == 0.28
+    assert round(report.activations / 1e6, 2) == 3.79
+
+
+def _with_unsupported(torch):
+    nn = torch.nn
+
+    class Odd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = torch.cumsum(self.conv(x), dim=2)
+            x = torch.cumsum(x, dim=3)
+            return self.fc(torch.flip(x, [2]).mean((2, 3)))
+
+    return Odd()
+
+
+def test_unsupported_ops_are_all_listed(torch, bridge) -> None:
+    with pytest.raises(SpecError) as info:
+        bridge.module_to_spec_dict(_with_unsupported(torch), {"image": (3, 8, 8)}, name="odd")
+    message = str(info.value)
+    assert "2 unsupported ATen ops" in message
+    assert "aten.cumsum (2, first: cumsum)" in message and "aten.flip (1" in message
+    assert "--allow-opaque" in message
+
+
+def test_allow_opaque_makes_explicit_zero_cost_nodes(torch, bridge) -> None:
+    spec, report = bridge.module_to_spec_dict(_with_unsupported(torch), {"image": (3, 8, 8)}, name="odd",
+                                              allow_opaque=True)
+    opaque = [n for n in spec["nodes"] if n["op"] == "opaque"]
+    assert [n["source"] for n in opaque] == ["aten_cumsum", "aten_cumsum", "aten_flip"]
+    assert report.opaque == {"aten_cumsum": 2, "aten_flip": 1}
+    # the mapped ops still count: conv 4*3*64 MACs, linear 4*2
+    assert report.macs == 4 * 3 * 64 + 8
+    assert report.params == 16 + 10
+    assert report.opaque_share() == pytest.approx(3 / report.nodes)
+    lines = bridge.summary(report, "odd")
+    assert any(line.startswith("warning: 3 opaque node(s)") for line in lines)
+
+
+def test_timm_spec_cache(bridge, tmp_path) -> None:
+    path = bridge.timm_spec("resnet18", tmp_path, reparam=False)
+    assert path.parent == tmp_path and path.exists()
+    stamp = path.stat().st_mtime_ns
+    assert bridge.timm_spec("resnet18", tmp_path, reparam=False).stat().st_mtime_ns == stamp  # not re-imported
+    assert analyze(path).totals.params == 11_689_512
+    done, failed = bridge.timm_specs(["resnet18", "no_such_model"], tmp_path, reparam=False)
+    assert list(done) == ["resnet18"] and "timm has no model" in failed["no_such_model"]
+    assert (tmp_path / "no_such_model-deploy.error").exists() is False
+    assert (tmp_path / "no_such_model.error").exists()
+
+
+def test_cli_import_timm(bridge, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    out = tmp_path / "r18.yaml"
+    result = CliRunner().invoke(app, ["import", "timm:resnet18", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "11,689,512 params (= sum(p.numel())" in result.output
+    assert "repeat:" in out.read_text()
+    bad = CliRunner().invoke(app, ["import", "timm:resnet_18"])
+    assert bad.exit_code == 2 and "did you mean 'resnet18'" in bad.output
+
+
+def test_analyze_warns_about_opaque_nodes(torch, bridge, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.cli import app
+
+    spec, _ = bridge.module_to_spec_dict(_with_unsupported(torch), {"image": (3, 8, 8)}, name="odd",
+                                         allow_opaque=True)
+    path = tmp_path / "odd.yaml"
+    path.write_text(to_yaml(spec), encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 3 opaque node(s)" in result.output and "aten_cumsum x2" in result.output
+    assert result.output.count("opaque") >= 3 + 1  # the three per-layer rows name the op, and the warning
