@@ -21,8 +21,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "costmodel"
 # What each top-level unit of costmodel may import (besides itself), following the data flow
 # spec -> graph -> ops/analysis -> hardware + latency -> report/plots -> cli, with design, bridges, calibration
 # and sweep beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
-# resources: where the shipped zoo and profiles are (importlib.resources); layout: text fitted to a width.
-BASE = {"vocab", "errors", "fileio", "resources", "layout", "version"}
+# resources: where the shipped zoo and profiles are (importlib.resources); layout: text fitted to a width;
+# limits: the bounds on work one input may ask for; validation: pydantic errors in the user's words;
+# yamlio: the one safe, bounded YAML reader.
+BASE = {"vocab", "errors", "fileio", "resources", "layout", "version", "limits", "validation", "yamlio"}
 ALLOWED: dict[str, set[str]] = {
     "vocab": set(),
     "errors": set(),
@@ -30,8 +32,11 @@ ALLOWED: dict[str, set[str]] = {
     "resources": set(),
     "version": set(),
     "layout": set(),
-    "ops": {"vocab", "errors"},
-    "spec": {"vocab", "errors", "resources"},
+    "limits": set(),
+    "validation": {"errors"},
+    "yamlio": {"errors", "limits"},
+    "ops": {"vocab", "errors", "limits", "validation"},
+    "spec": {"vocab", "errors", "resources", "limits", "validation", "yamlio"},
     "graph": BASE | {"spec", "ops"},
     "analysis": BASE | {"spec", "graph", "ops"},
     "hardware": BASE,
@@ -89,7 +94,9 @@ def imports_of(source: str, name: str, is_package: bool, modules: set[str]) -> s
                 stem = ".".join(base + ([node.module] if node.module else []))
             else:
                 stem = node.module or ""
-            targets = [stem] + [f"{stem}.{alias.name}" for alias in node.names]
+            # ``from pkg import submodule`` depends on the submodule; ``from pkg import name`` on the package
+            subs = [f"{stem}.{alias.name}" for alias in node.names]
+            targets = [t for t in subs if t in modules] if all(t in modules for t in subs) else [stem, *subs]
         for target in targets:
             if target in modules:
                 found.add(target)

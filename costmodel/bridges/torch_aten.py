@@ -1,4 +1,5 @@
-"""ATen op -> registry op: one handler per ATen op (overload packet), used by :mod:`costmodel.bridges.torch_import`.
+"""ATen op -> registry op: one handler per ATen op (overload packet), used by :mod:`costmodel.bridges.torch_import`
+(through the walk of :mod:`costmodel.bridges.torch_trace`).
 
 A handler receives the tracer, the FX node and its arguments (FX nodes replaced by ``Dyn`` / ``Static`` values)
 and returns the node's value, emitting spec nodes on the way. It raises ``Unsupported`` for a form it cannot map
@@ -12,7 +13,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .torch_import import Dyn, Static, Tracer, Unsupported, numel
+from .torch_trace import Dyn, Static, Tracer, Unsupported, numel
 
 Handler = Callable[[Tracer, Any, tuple[Any, ...], dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .torch_import import Emitted
+    from .torch_trace import Emitted
 
 NODE_FIELDS = ("name", "op", "block", "inputs", "repeat", "overrides", "when")
 

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from .. import limits
 from ..errors import MeasurementError, SpecError, shown
@@ -79,10 +80,10 @@ class Matched:
     def graph(self) -> Graph:
         """The spec expanded at the measured batch and image size."""
         m = self.measurement
-        shapes = None
+        shapes: dict[str, Sequence[int]] | None = None
         if m.image_size:
             name, shape = next(iter(load_spec(self.spec).inputs.items()))  # extends: followed
-            shapes = {name: [*shape[:-2], m.image_size, m.image_size]}
+            shapes = {name: cast("list[int]", [*shape[:-2], m.image_size, m.image_size])}  # leading dims as written
         return load_graph(self.spec, batch=m.batch, input_shapes=shapes)
 
 

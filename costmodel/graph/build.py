@@ -521,7 +521,7 @@ INPUT = "input"
 def value_names(value: Any) -> set[str]:
     """The variable names mentioned by the expressions inside a value (str, list or dict)."""
     if isinstance(value, str):
-        return expression_names(value)
+        return set(expression_names(value))
     if isinstance(value, list | dict):
         return set().union(*(value_names(v) for v in (value.values() if isinstance(value, dict) else value)))
     return set()

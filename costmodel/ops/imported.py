@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from pydantic import NonNegativeInt, PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, numel, register
+from ..vocab import OpClass
+from .base import Attrs, OpCost, OpError, Shape, numel, register
 
 
 class ParamTensorAttrs(Attrs):

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from .base import Attrs, OpClass, OpCost, OpError, Shape, broadcast_shapes, numel, register
+from ..vocab import OpClass
+from .base import Attrs, OpCost, OpError, Shape, broadcast_shapes, numel, register
 
 PointwiseFn = Literal["abs", "exp", "log", "sqrt", "rsqrt", "reciprocal", "square", "pow", "erf", "sin", "cos",
                       "floor", "ceil", "round", "sign"]

@@ -16,8 +16,8 @@ import functools
 import math
 import operator
 from collections import ChainMap
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, cast
 
 from .. import limits
 from ..errors import shown
@@ -323,7 +323,7 @@ def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]
             steps += 1
             if steps > MAX_RANGE:
                 raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
-            inner = ChainMap(_bind(loop.target, item), scope)
+            inner = ChainMap(_bind(loop.target, item), cast("MutableMapping[str, Any]", scope))  # read only
             if all(_eval(condition, inner) for condition in loop.ifs):
                 walk(level + 1, inner)
 
