@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..design.entropy import chain_stages, path_step, score, trace_back
-from ..dtypes import BYTES_PER_ELEMENT
+from ..vocab import Dtype
 from ..errors import DesignError
 from ..graph import Layer, TensorRef
 from ..graph.build import _Builder, _Value, uses_repeat_index
@@ -233,7 +233,7 @@ class FastAnalyzer:
         self.devices = list(devices)
         self.dtype = dtype or spec.dtype
         self.batch = batch
-        self.width = BYTES_PER_ELEMENT[self.dtype]
+        self.width = Dtype(self.dtype).bytes
         for device in self.devices:
             check_dtype(device.profile, self.dtype)
         self.fragments: dict[Key, Fragment] = {}
