@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from ..design.entropy import chain_stages, path_step, score, trace_back
-from ..vocab import Dtype
 from ..errors import DesignError
 from ..graph import Layer, TensorRef
 from ..graph.build import _Builder, _Value, uses_repeat_index
@@ -40,6 +39,7 @@ from ..ops import REGISTRY
 from ..ops.base import Shape, numel
 from ..spec import Spec
 from ..spec.expressions import expression_names
+from ..vocab import Dtype
 from .evaluate import Device, Metrics
 
 Key = tuple[Any, ...]
