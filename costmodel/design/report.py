@@ -15,7 +15,7 @@ from .sbsolve import SuperProblem, SuperResult
 from .solver import Budget, InfeasibleError, Problem, Result, si
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
 
 
 def parse_count(text: str, what: str = "--macs") -> float:
@@ -33,9 +33,9 @@ def parse_count(text: str, what: str = "--macs") -> float:
 
 
 def parse_seconds(text: str) -> float:
-    """``'1.5ms' -> 0.0015`` (s, ms, us; a bare number is milliseconds)."""
+    """``'1.5ms' -> 0.0015`` (s, ms, µs or us; a bare number is milliseconds)."""
     value = text.strip().lower()
-    unit = next((u for u in ("ms", "us", "s") if value.endswith(u)), "")
+    unit = next((u for u in ("ms", "µs", "us", "s") if value.endswith(u)), "")
     try:
         number = float(value[:len(value) - len(unit)]) * _SECONDS.get(unit, 1e-3)
     except ValueError:

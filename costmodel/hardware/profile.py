@@ -475,7 +475,7 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         cpu = profile.cpu
         rows.append(("cpu", f"{cpu.cores} cores, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
                             f"{cpu.clock_ghz:g} GHz, {cpu.bandwidth_per_core_gbs:g} GB/s per core, "
-                            f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} us"))
+                            f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} µs"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
     if profile.host_overhead_us:
         rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))

@@ -31,6 +31,7 @@ from matplotlib.transforms import Bbox, Transform
 
 from ..errors import PlotError
 from ..fileio import temp_beside
+from ..units import time_unit
 from ..vocab import OpClass
 
 PNG_DPI = 150
@@ -148,14 +149,6 @@ def eng(value: float, unit: str, places: int | None = None) -> str:
 
 def _plain(value: float, _pos: object = None) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:g}"
-
-
-TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
-
-
-def time_unit(seconds: float) -> tuple[float, str]:
-    """The unit to show ``seconds`` (an axis' largest value) in: ``(1e-3, 'ms')`` for 0.0042."""
-    return next(((scale, unit) for scale, unit in TIME_UNITS if abs(seconds) >= scale), TIME_UNITS[-1])
 
 
 class TimeFormatter(Formatter):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from ..graph import Graph
 from ..latency import LatencyResult
+from ..units import duration, time_unit
 from .common import CLASS_COLORS, class_color
 from .data import main_unit_ridge
 
@@ -36,11 +37,6 @@ body { font: 13px sans-serif; margin: 16px; } h1 { font-size: 17px; } h2 { font-
   font: 12px monospace; white-space: pre; pointer-events: none; box-shadow: 2px 2px 4px #0003; }
 svg text { font: 11px sans-serif; } .panels { display: flex; gap: 18px; flex-wrap: wrap; }
 """
-
-
-def _seconds(value: float) -> str:
-    scale, unit = next(((s, u) for s, u in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")) if value >= s), (1e-9, "ns"))
-    return f"{value / scale:.3g} {unit}"
 
 
 def _log_scale(lo: float, hi: float, size: float, flip: bool) -> Callable[[float], float]:
@@ -86,7 +82,7 @@ def _panels(graph: Graph, result: LatencyResult) -> str:
         intensity = f"{k.flops / k.dram_bytes:.3g} FLOP/B" if k.dram_bytes else "no DRAM traffic"
         ops = "\n  ".join(f"{p} ({by_path[p].op}, {shapes.get(p, '-')})" for p in k.ops[:6])
         more = f"\n  … {len(k.ops) - 6} more" if len(k.ops) > 6 else ""
-        return html.escape(f"kernel {k.name}\n  {ops}{more}\nlatency {_seconds(k.latency_s)} "
+        return html.escape(f"kernel {k.name}\n  {ops}{more}\nlatency {duration(k.latency_s)} "
                            f"({100 * k.latency_s / total:.1f}% of the model)\nbound: {k.bound}\n"
                            f"FLOPs {k.flops:,}  DRAM {k.dram_bytes:,} B  {intensity}\nclass: {', '.join(classes)}")
 
@@ -124,7 +120,7 @@ def _panels(graph: Graph, result: LatencyResult) -> str:
     inten = [k.flops / k.dram_bytes for k in kernels if k.flops > 0 and k.dram_bytes > 0] + [ridge]
     i_lo, i_hi = min(inten) / 3, max(inten) * 3
     gy = _log_scale(i_lo, i_hi, H, flip=True)
-    scale, unit_name = next(((s, u) for s, u in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")) if total >= s), (1e-9, "ns"))
+    scale, unit_name = time_unit(total)
     ticks = [total * f for f in (0, 0.25, 0.5, 0.75, 1.0)]
     body = [_axes(f"cumulative latency ({unit_name})", "arithmetic intensity (FLOP/byte)",
                   [(PAD + W * t / total, f"{t / scale:.3g}") for t in ticks],
@@ -145,7 +141,7 @@ def _panels(graph: Graph, result: LatencyResult) -> str:
                 'stroke-dasharray="5,3"/>')
     waterline = f'<svg width="{W + 2 * PAD}" height="{H + 2 * PAD}">{"".join(body)}</svg>'
     s = result.summary
-    return (f"<h2>fusion {html.escape(str(s.fusion))}: {s.kernels} kernels, {_seconds(s.latency_s)} per batch, "
+    return (f"<h2>fusion {html.escape(str(s.fusion))}: {s.kernels} kernels, {duration(s.latency_s)} per batch, "
             f"{100 * s.memory_bound_share:.0f}% of the time memory-bound</h2>"
             f'<div class="panels">{roofline}{waterline}</div>')
 

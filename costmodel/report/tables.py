@@ -21,6 +21,7 @@ from typing import Any
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
 from ..layout import Table, fit, fixed, percent, wrap
+from ..units import duration
 from ..vocab import Format
 from .jsonable import jsonable
 
@@ -94,14 +95,6 @@ def _rows(analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult
     ops = _op_rows(latency[0], depth) if latency else {}
     rows = sorted(rows, key=lambda r: -sort_value(r, key, ops.get(r.path)))
     return rows[:top] if top is not None else rows
-
-
-def duration(seconds: float) -> str:
-    """Seconds in SI units: ``0.00123 -> '1.23 ms'``."""
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds * 1e9:.3g} ns" if seconds else "0"
 
 
 def _op_rows(result: LatencyResult, depth: int | None) -> dict[str, OpLatency]:
