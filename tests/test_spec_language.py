@@ -218,3 +218,19 @@ def test_set_option_on_analyze(tmp_path: Path) -> None:
     for bad, message in [("width", "NAME=VALUE"), ("width=[1", "YAML"), ("nope=1", "no such variable")]:
         result = runner.invoke(app, ["analyze", str(path), "--set", bad])
         assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_set_option_reaches_compare_and_design_score(tmp_path: Path) -> None:
+    path = write(tmp_path, "base.yaml", BASE)
+    runner = CliRunner()
+    result = runner.invoke(app, ["compare", str(path), "--set", "width=8", "--set", "depth=3", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"][0]["params"] == conv_params(8, 3)
+    result = runner.invoke(app, ["compare", str(path), "--set", "nope=1"])
+    assert result.exit_code == 2 and "no such variable" in result.output
+    # ResNet-18 with one basic block per stage instead of two: fewer main-path layers, less entropy
+    zoo = Path(__file__).resolve().parents[1] / "arch_specs" / "resnet18.yaml"
+    full = runner.invoke(app, ["design", "score", str(zoo), "-f", "json"])
+    short = runner.invoke(app, ["design", "score", str(zoo), "--set", "depths=[1,1,1,1]", "-f", "json"])
+    assert full.exit_code == 0 and short.exit_code == 0, short.output
+    assert json.loads(short.stdout)["entropy"] < json.loads(full.stdout)["entropy"]

@@ -15,12 +15,14 @@ from ..graph import load_graph
 from ..vocab import Convention, Dtype, Format
 from .common import (
     FormatOption,
+    SetOption,
     app,
     check_choice,
     choice_option,
     emit_json,
     fail,
     parse_inputs,
+    parse_set,
     user_errors,
     write_output,
 )
@@ -258,6 +260,7 @@ def design_score(
     format: FormatOption = Format.TABLE,
     input: Annotated[list[str] | None, typer.Option(
         "--input", help="override an input's per-sample shape: NAME=3,256,256 (repeatable)")] = None,
+    set_: SetOption = None,
 ) -> None:
     """DeepMAD's entropy H and effectiveness rho per stage, and the depth penalty, of an existing CNN."""
     from ..design.entropy import official_budgets, score_graph
@@ -265,7 +268,7 @@ def design_score(
 
     if format not in (Format.TABLE, Format.JSON):
         raise fail(f"design score writes --format table or json, not {format}")
-    graph = load_graph(spec, input_shapes=parse_inputs(input or []))
+    graph = load_graph(spec, input_shapes=parse_inputs(input or []), overrides=parse_set(set_))
     score = score_graph(graph, parse_alphas(alpha), beta, convention)
     official = official_budgets(graph) if convention is Convention.OFFICIAL else None
     render = score_json if format is Format.JSON else score_text

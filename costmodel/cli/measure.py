@@ -18,12 +18,14 @@ from ..vocab import BenchDevice, Dtype
 from .common import (
     FusionOption,
     PrecisionOption,
+    SetOption,
     TableJsonOption,
     app,
     choice_option,
     emit_json,
     fail,
     parse_inputs,
+    parse_set,
     user_errors,
     write_output,
 )
@@ -239,6 +241,7 @@ def bench(
     compile: Annotated[bool, typer.Option(  # noqa: A002
         "--compile", help="torch.compile the module first (compare with --fusion compile predictions)")] = False,
     fmt: TableJsonOption = "table",
+    set_: SetOption = None,
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
@@ -251,7 +254,9 @@ def bench(
     if profile is not None:
         check_dtype(profile, dtype)
     shapes = parse_inputs(input or [])
-    graphs = [(spec, load_graph(spec, batch=batch, input_shapes=shapes)) for spec in specs]  # all specs load first
+    overrides = parse_set(set_)
+    graphs = [(spec, load_graph(spec, batch=batch, input_shapes=shapes, overrides=overrides))
+              for spec in specs]  # all specs load first
     if threads is not None:
         from ..bridges.torch import require_torch
 

@@ -24,10 +24,12 @@ from .common import (
     DtypeOption,
     FusionOption,
     OptionalFormatOption,
+    SetOption,
     app,
     choice_option,
     fail,
     output_format,
+    parse_set,
     screen_width,
     user_errors,
     write_output,
@@ -66,6 +68,7 @@ def compare(
         "--pareto", help="also write the Pareto plot (latency vs top-1, or vs GMACs when a model has no top-1) "
                        "to STEM.png and STEM.svg; needs --hw", metavar="STEM")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", hidden=True, help="old name of --pareto; warns")] = None,
+    set_: SetOption = None,
 ) -> None:
     """Models side by side: params, GMACs, activations, peak memory and, per --hw device, latency, throughput,
     efficiency and memory-bound share. Without --hw the table has no latency columns."""
@@ -87,11 +90,12 @@ def compare(
     if plot is not None:
         for suffix in (".png", ".svg"):
             check_writable(plot.with_name(plot.name + suffix), "the plot to")
+    overrides = parse_set(set_)
     profiles = load_profiles(hw or [])
     rows = []
     for spec in track(specs, "analysing models"):
         try:
-            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion))
+            rows.append(compare_model(spec, profiles, batch=batch, dtype=dtype, fusion=fusion, overrides=overrides))
         except UserError as exc:
             message = str(exc)
             raise fail(message if str(spec) in message else f"{spec}: {message}") from None
@@ -137,6 +141,7 @@ def report(
     force: Annotated[bool, typer.Option(
         "--force", help="write into a folder that holds other files (only the report's own files are replaced)")]
         = False,
+    set_: SetOption = None,
 ) -> None:
     """A shareable report of SPEC on the --hw devices: index.md and a self-contained index.html with the model,
     latency, per-stage and slowest-layer tables, and roofline, waterline, stage-gap, breakdown and throughput plots
@@ -149,11 +154,13 @@ def report(
 
     if not hw:
         raise fail("a report needs at least one --hw profile")
+    overrides = parse_set(set_)
     check_folder(output, force)  # before any work: ReportError, one line via user_errors
     profiles = load_profiles(hw)
     command = " ".join(["costmodel report", str(spec), *(f"--hw {name}" for name in dict.fromkeys(hw)),
                         *([f"--batch {batch}"] if batch else []), *([f"--dtype {dtype}"] if dtype else []),
-                        *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []), f"-o {output}"])
+                        *([f"--fusion {fusion}"] if fusion != DEFAULT_FUSION else []),
+                        *(f"--set {value}" for value in set_ or []), f"-o {output}"])
     written = write_report(spec, profiles, output, batch=batch, dtype=dtype, fusion=fusion, command=command,
-                           progress=track, force=force)  # ReportError: one line via user_errors
+                           progress=track, force=force, overrides=overrides)  # ReportError: one line via user_errors
     typer.echo(f"wrote {output}/ ({len(written)} files)", err=True)
