@@ -46,7 +46,8 @@ def first_problem(exc: ValidationError) -> Problem:
     tags = [str(e["loc"][-1]) for e in same if e["loc"] and isinstance(e["loc"][-1], str)
             and _SCHEMA_TAG.match(str(e["loc"][-1]))]
     if len(same) > 1 and len(tags) == len(same):
-        message = "expected " + " or ".join(dict.fromkeys(_UNION_WORDS.get(tag.split("[")[0], tag) for tag in tags))
+        words = (_UNION_WORDS.get(tag.split("[")[0].removeprefix("constrained-"), "another type") for tag in tags)
+        message = "expected " + " or ".join(dict.fromkeys(words))
     elif first["type"] == "extra_forbidden":
         message = "unknown field"
     elif first["type"] == "missing":

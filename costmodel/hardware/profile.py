@@ -31,7 +31,9 @@ from ..yamlio import YamlError, load_yaml
 DTYPES: tuple[str, ...] = Dtype.values()
 UNITS: tuple[str, ...] = Unit.values()
 
-Positive = Annotated[float, Field(gt=0)]
+MAX_FIGURE = 1e12  # in the field's unit (TFLOP/s, GB/s, GB, MB): far above any device, and keeps every derived
+# figure (FLOP/s = TFLOP/s x 1e12, seconds, efficiencies) finite
+Positive = Annotated[float, Field(gt=0, le=MAX_FIGURE)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 # The repository's hardware_profiles/, installed as the package data costmodel.profiles (see costmodel.resources).

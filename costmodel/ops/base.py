@@ -66,7 +66,7 @@ class Attrs(BaseModel):
     """Base for op attribute models: unknown fields are errors. Validators are built on first use (most runs use
     a few of the ops), so importing the registry stays cheap."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)  # 'inf' too
 
 
 class NoAttrs(Attrs):
