@@ -67,15 +67,23 @@ def _check_events(text: str) -> bool:
     """Refuse nesting deeper than the limit before anything recursive sees the text; True when it has aliases."""
     depth, has_alias = 0, False
     max_depth = limits.YAML_DEPTH.value
-    for event in yaml.parse(text, Loader=_BASE):
-        if isinstance(event, _CONTAINER_START):
-            depth += 1
-            if depth > max_depth:
-                raise YamlError(f"{limits.YAML_DEPTH.exceeded(depth)}{_at(event.start_mark)}")
-        elif isinstance(event, _CONTAINER_END):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent):
-            has_alias = True
+    try:
+        for event in yaml.parse(text, Loader=_BASE):
+            if isinstance(event, _CONTAINER_START):
+                depth += 1
+                if depth > max_depth:
+                    raise YamlError(f"{limits.YAML_DEPTH.exceeded(depth)}{_at(event.start_mark)}")
+            elif isinstance(event, _CONTAINER_END):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                has_alias = True
+    except yaml.MarkedYAMLError as exc:
+        # PyYAML >= 6.0.4 bounds nesting itself, and its scanner reads ahead of the events: its limit (1,000)
+        # can be met before ours is counted. Either way the input is nested too deep: say so in our words.
+        if "nesting depth" not in str(exc.problem or ""):
+            raise
+        raise YamlError(f"{limits.YAML_DEPTH.exceeded(max(depth, max_depth) + 1)} or more"
+                        f"{_at(exc.problem_mark)}") from None
     return has_alias
 
 
