@@ -234,3 +234,22 @@ def test_set_option_reaches_compare_and_design_score(tmp_path: Path) -> None:
     short = runner.invoke(app, ["design", "score", str(zoo), "--set", "depths=[1,1,1,1]", "-f", "json"])
     assert full.exit_code == 0 and short.exit_code == 0, short.output
     assert json.loads(short.stdout)["entropy"] < json.loads(full.stdout)["entropy"]
+
+
+def test_set_option_reaches_the_plots(tmp_path: Path) -> None:
+    path = write(tmp_path, "base.yaml", BASE)
+    runner = CliRunner()
+    pages = {}
+    for width in (4, 8):
+        stem = tmp_path / f"page{width}"
+        result = runner.invoke(app, ["plot", "interactive", str(path), "--hw", "a100", "--set", f"width={width}",
+                                     "-o", str(stem)])
+        assert result.exit_code == 0, result.output
+        pages[width] = (tmp_path / f"page{width}.html").read_text(encoding="utf-8")
+    assert "1x16x8x8" in pages[8] and "1x16x8x8" not in pages[4]  # 'wide' = 2 * width channels
+    result = runner.invoke(app, ["plot", "roofline", str(path), "--hw", "a100", "--set", "nope=1",
+                                 "-o", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no such variable" in result.output
+    result = runner.invoke(app, ["plot", "gap", str(path), "--hw", "a100", "--set", "width=8", "--measured",
+                                 str(path)])
+    assert result.exit_code == 2 and "--set" in result.output

@@ -16,7 +16,18 @@ from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..vocab import Fusion
-from .common import DtypeOption, FusionOption, app, choice_option, fail, parse_batches, user_errors, write_output
+from .common import (
+    DtypeOption,
+    FusionOption,
+    SetOption,
+    app,
+    choice_option,
+    fail,
+    parse_batches,
+    parse_set,
+    user_errors,
+    write_output,
+)
 from .progress import track
 
 if TYPE_CHECKING:
@@ -90,28 +101,30 @@ def _write(fig: Figure, stem: Path) -> None:
         typer.echo(f"wrote {path}", err=True)
 
 
-def _load(specs: list[Path], batch: int | None) -> list[Graph]:
-    return [load_graph(spec, batch=batch) for spec in track(specs, "loading specs")]
+def _load(specs: list[Path], batch: int | None, set_: list[str] | None) -> list[Graph]:
+    overrides = parse_set(set_)
+    return [load_graph(spec, batch=batch, overrides=overrides) for spec in track(specs, "loading specs")]
 
 
 def _modes(kind: str, spec: list[Path] | None, hw: list[str] | None, dtype: str | None, batch: int | None,
-           fusion: list[Fusion] | None) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
+           fusion: list[Fusion] | None, set_: list[str] | None
+           ) -> tuple[Graph, HardwareProfile, dict[str, LatencyResult]]:
     """What roofline and waterline share: one spec, one device, one result per fusion mode."""
     path = _specs(kind, spec, many=False)[0]
     profile = _profiles(kind, hw)[0]
     modes = list(dict.fromkeys(fusion or DEFAULT_PANELS))
-    graph = load_graph(path, batch=batch)
+    graph = load_graph(path, batch=batch, overrides=parse_set(set_))
     return graph, profile, {mode: estimate(graph, profile, dtype=dtype, fusion=mode) for mode in modes}
 
 
 @plot_app.command("roofline")
 @user_errors
 def roofline(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None, fusion: Panels = None,
-             output: Output = None) -> None:
+             output: Output = None, set_: SetOption = None) -> None:
     """The device's roofline with every op (fusion none) or kernel (fused modes) of SPEC on it."""
     from ..plots import plot_title, roofline_figure
 
-    graph, profile, results = _modes("roofline", spec, hw, dtype, batch, fusion)
+    graph, profile, results = _modes("roofline", spec, hw, dtype, batch, fusion, set_)
     s = next(iter(results.values())).summary
     fig = roofline_figure(results, profile, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
     _write(fig, _stem(output, [graph.spec.name], "roofline", [profile.key]))
@@ -120,11 +133,11 @@ def roofline(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch
 @plot_app.command("waterline")
 @user_errors
 def waterline(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None, fusion: Panels = None,
-              output: Output = None) -> None:
+              output: Output = None, set_: SetOption = None) -> None:
     """SPEC's kernels along cumulative latency, their arithmetic intensity against the ridge-point waterline."""
     from ..plots import plot_title, waterline_figure
 
-    graph, profile, results = _modes("waterline", spec, hw, dtype, batch, fusion)
+    graph, profile, results = _modes("waterline", spec, hw, dtype, batch, fusion, set_)
     s = next(iter(results.values())).summary
     fig = waterline_figure(results, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
     _write(fig, _stem(output, [graph.spec.name], "waterline", [profile.key]))
@@ -141,18 +154,21 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: DtypeOption = None, batch: Ba
         device: Annotated[str | None, typer.Option(
             "--device", help="the --measured file's device column value (default: the --hw profile's name)",
             show_default=False)] = None,
-        output: Output = None) -> None:
+        output: Output = None, set_: SetOption = None) -> None:
     """Efficiency gap (Lavin 2024): ideal (FLOPs / peak) against predicted latency per image, or measured with
     --measured (the prediction then a small x), labelled with the computational efficiency E; y = published
     top-1 when every spec has one."""
     from ..plots import efficiency_gap_figure, gap_point, plot_title, stage_gap_figure
 
     paths = _specs("gap --per-stage" if per_stage else "gap", specs, many=not per_stage)
+    overrides = parse_set(set_)
+    if overrides and measured is not None:
+        raise fail("--measured compares the specs as measured; it does not combine with --set")
     profile = _profiles("gap", hw)[0]
     if per_stage:
         if measured is not None:
             raise fail("--measured draws one gap per model; it does not combine with --per-stage")
-        graph = load_graph(paths[0], batch=batch)
+        graph = load_graph(paths[0], batch=batch, overrides=overrides)
         result = estimate(graph, profile, dtype=dtype, fusion=fusion)
         s = result.summary
         fig = stage_gap_figure(result, plot_title(graph.spec.name, profile.name, s.dtype, s.batch, fusion))
@@ -163,7 +179,7 @@ def gap(specs: Specs = None, hw: Hw = None, dtype: DtypeOption = None, batch: Ba
     else:
         points, summaries, note = [], [], ""
         for path in track(paths, "estimating", total=len(paths)):
-            graph = load_graph(path, batch=batch)
+            graph = load_graph(path, batch=batch, overrides=overrides)
             result = estimate(graph, profile, dtype=dtype, fusion=fusion)
             points.append(gap_point(graph.spec.name, result, top1=graph.spec.metadata.top1))
             summaries.append(result.summary)
@@ -214,13 +230,13 @@ def _label(model: str, key: str, models: list[str], keys: list[str]) -> str:
 @plot_app.command("breakdown")
 @user_errors
 def breakdown(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None, batch: Batch = None,
-              fusion: FusionOption = DEFAULT_FUSION, output: Output = None) -> None:
+              fusion: FusionOption = DEFAULT_FUSION, output: Output = None, set_: SetOption = None) -> None:
     """Latency by op class and by stage, one stacked bar per model and device."""
     from ..plots import breakdown_figure, plot_title
 
     paths = _specs("breakdown", specs)
     profiles = _profiles("breakdown", hw, many=True)
-    graphs = _load(paths, batch)
+    graphs = _load(paths, batch, set_)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     results: dict[str, LatencyResult] = {}
     pairs = [(g, p) for g in graphs for p in profiles]
@@ -240,14 +256,14 @@ def breakdown(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None,
 def throughput(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None, fusion: FusionOption = DEFAULT_FUSION,
                batches: Annotated[str, typer.Option(
                    "--batches", help="batch sizes, e.g. 1,8,64,256")] = "1,8,64,256",
-               output: Output = None) -> None:
+               output: Output = None, set_: SetOption = None) -> None:
     """Images/s against batch size, one line per model and device, where it saturates marked."""
     from ..plots import throughput_figure
 
     paths = _specs("throughput", specs)
     profiles = _profiles("throughput", hw, many=True)
     sizes = parse_batches(batches, "--batches")
-    graphs = _load(paths, None)
+    graphs = _load(paths, None, set_)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     sweeps: dict[str, list[ModelLatency]] = {}
     pairs = [(g, p) for g in graphs for p in profiles]
@@ -265,13 +281,13 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None
 @plot_app.command("interactive")
 @user_errors
 def interactive(spec: Spec1 = None, hw: Hw = None, dtype: DtypeOption = None, batch: Batch = None,
-                fusion: Panels = None, output: Output = None) -> None:
+                fusion: Panels = None, output: Output = None, set_: SetOption = None) -> None:
     """A self-contained HTML page (no network) with SPEC's roofline and waterline per fusion mode: hovering a
     point or bar shows the kernel's op paths, shapes, latency and bound. Writes STEM.html."""
     from ..plots import plot_title
     from ..plots.interactive import interactive_html
 
-    graph, profile, results = _modes("interactive", spec, hw, dtype, batch, fusion)
+    graph, profile, results = _modes("interactive", spec, hw, dtype, batch, fusion, set_)
     s = next(iter(results.values())).summary
     page = interactive_html(graph, results, plot_title(graph.spec.name, profile.name, s.dtype, s.batch))
     stem = _stem(output, [graph.spec.name], "interactive", [profile.key])
