@@ -5,7 +5,8 @@ Run: python benchmarks/bench_core.py --base /tmp/base   (a checkout of the basel
 ``git worktree add /tmp/base dbc36be``). Each figure runs in a fresh process per tree (PYTHONPATH set to the
 tree), base and current interleaved, and reports medians. Figures (issue 10):
 
-- cold: a whole ``costmodel analyze arch_specs/convnext_t.yaml`` process over a bare ``python -c pass``;
+- cold: a whole ``costmodel analyze arch_specs/convnext_t.yaml`` process over a bare ``python -c pass`` (the three
+  interleaved; wall and CPU seconds);
 - warm: ``costmodel.analyze("arch_specs/convnext_t.yaml")`` in a warmed-up process;
 - flat: graph building of a spec with N top-level nodes (what an ONNX import produces), time per node;
 - chain: a repeated block of N layers, time per layer;
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -81,10 +83,19 @@ COMMANDS = {
 
 def run(tree: Path, command: list[str]) -> float:
     """Wall seconds of a command run in ``tree`` with ``tree`` on PYTHONPATH."""
+    return run_cpu(tree, command)[0]
+
+
+def run_cpu(tree: Path, command: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of a command run in ``tree`` with ``tree`` on PYTHONPATH. The
+    CPU time is less sensitive to the other processes of a loaded machine than the wall time."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def snippet(tree: Path, name: str, **values: int) -> float:
@@ -117,11 +128,19 @@ def main() -> None:
     results: dict[str, object] = {}
     n = args.repeats
 
-    if "cold" in want:
-        both = interleaved(trees, lambda t: run(t, COMMANDS["cold"]), n)
-        bare = interleaved({"current": ROOT}, lambda t: run(t, COMMANDS["pass"]), n)["current"]
-        results["cold"] = {**both, "python -c pass": bare, "base / pass": both["base"] / bare,
-                           "current / pass": both["current"] / bare}
+    if "cold" in want:  # python -c pass takes its turn between the trees' runs, so all three see the same load
+        runs: dict[str, list[tuple[float, float]]] = {"base": [], "current": [], "pass": []}
+        for _ in range(n):
+            for name, tree in trees.items():
+                runs[name].append(run_cpu(tree, COMMANDS["cold"]))
+            runs["pass"].append(run_cpu(ROOT, COMMANDS["pass"]))
+        wall = {name: statistics.median(w for w, _ in values) for name, values in runs.items()}
+        cpu = {name: statistics.median(c for _, c in values) for name, values in runs.items()}
+        results["cold"] = {"base": wall["base"], "current": wall["current"], "python -c pass": wall["pass"],
+                           "base / pass": wall["base"] / wall["pass"],
+                           "current / pass": wall["current"] / wall["pass"],
+                           "cpu s": cpu, "cpu base / pass": cpu["base"] / cpu["pass"],
+                           "cpu current / pass": cpu["current"] / cpu["pass"]}
     if "warm" in want:
         both = interleaved(trees, lambda t: snippet(t, "warm", REPEAT=20), max(3, n // 2))
         results["warm"] = {**both, "speed-up": both["base"] / both["current"]}

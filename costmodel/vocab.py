@@ -107,6 +107,11 @@ class Precision(Choice):
     AMP = "amp"  # torch.autocast with the requested dtype (fp16/bf16) as the half type
 
 
+DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
+DEFAULT_PRECISION = Precision.UNIFORM
+# (here, not in costmodel.latency, so that the CLI's option defaults do not import the latency model)
+
+
 class Format(Choice):
     """Output formats of ``analyze`` and ``compare``."""
 

@@ -171,6 +171,42 @@ def test_parse_batches_names_the_option_it_reads(capsys) -> None:
     assert capsys.readouterr().err.startswith("error: --sweep-batch expects positive batch sizes")
 
 
+def test_command_modules_name_every_module_that_registers_a_command() -> None:
+    """``main`` imports only the modules of the command it runs (COMMAND_MODULES): every command and group of the
+    full app is listed, with exactly the modules whose functions it runs."""
+    from costmodel.cli import COMMAND_MODULES, MODULES, app, modules_for
+
+    found: dict[str, set[str]] = {}
+    for info in app.registered_commands:
+        assert info.callback is not None
+        found.setdefault(info.name or info.callback.__name__, set()).add(info.callback.__module__)
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert group.name is not None and sub is not None
+        callbacks = [c.callback for c in sub.registered_commands]
+        if sub.registered_callback is not None:
+            callbacks.append(sub.registered_callback.callback)
+        found[group.name] = {cb.__module__ for cb in callbacks if cb is not None}
+    assert found == {name: {f"costmodel.cli.{m}" for m in mods} for name, mods in COMMAND_MODULES.items()}
+    assert modules_for(["plot", "sweep", "x.csv"]) == ("plots", "sweep")
+    assert modules_for(["--help"]) == modules_for([]) == modules_for(["analyse"]) == MODULES  # click lists them
+
+
+def test_plain_analyze_imports_neither_the_latency_model_nor_numpy() -> None:
+    """A count without --hw runs without the latency model, the hardware profiles, numpy or networkx (start-up
+    time: benchmarks/bench_core.py); with --hw they are imported where used."""
+    code = ("import atexit, sys; atexit.register(lambda: print(','.join(m for m in ('numpy', 'networkx', "
+            "'costmodel.latency', 'costmodel.hardware', 'costmodel.cli.design') if m in sys.modules), "
+            "file=sys.stderr)); sys.argv = ['costmodel', 'analyze', 'convnext_t', '--format', 'json']; "
+            "from costmodel.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)["totals"]["macs"] > 0
+    assert proc.stderr.strip() == ""
+    proc = subprocess.run([sys.executable, "-c", code.replace("'json'", "'json', '--hw', 'a100'")],
+                          capture_output=True, text=True, check=True)
+    assert proc.stderr.strip() == "numpy,costmodel.latency,costmodel.hardware"
+
+
 def test_cli_start_up_imports_no_heavy_optional_modules() -> None:
     """Every command pays the CLI's import time: matplotlib, scipy.stats/optimize, torch and onnx are imported by
     the commands that use them, not at start-up (benchmarks/bench_analyze.py times the whole process)."""

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..analysis import analyze_graph
 from ..graph import Graph, load_graph
-from ..hardware import list_profiles, load_profile, profile_summary, threaded
-from ..hardware.whatif import profile_template, what_if
-from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
-from ..latency.precision import check_precision
 from ..layout import Table, fit, terminal_width
 from ..ops import REGISTRY
-from ..report import FORMATS, render
-from ..report.tables import SORT_KEYS
+from ..report.tables import FORMATS, SORT_KEYS, render
 from ..spec.schema import Spec
-from ..vocab import Format
+from ..vocab import DEFAULT_FUSION, DEFAULT_PRECISION, Format
 from .common import (
     TEXT_OR_JSON,
     DtypeOption,
@@ -41,6 +36,12 @@ from .common import (
     write_output,
 )
 from .progress import track
+
+if TYPE_CHECKING:
+    from ..latency import LatencyResult, ModelLatency
+
+# The hardware profiles and the latency model are imported by the code that uses them (--hw, `hw`), so a plain
+# count does not pay for them at start-up.
 
 DEFAULT_DEPTH = 2  # the table's default view: stages (stages.N), as torchinfo and fvcore print a few levels
 
@@ -112,6 +113,8 @@ def analyze(
     levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
                          else None)
     if hw:
+        from ..latency.precision import check_precision
+
         try:
             check_precision(precision, dtype or "fp32")
         except ValueError as exc:
@@ -128,6 +131,10 @@ def analyze(
     sweeps: dict[str, list[ModelLatency]] = {}
     if (peak or bandwidth or overhead) and not hw:
         raise fail("--peak, --bandwidth and --overhead change --hw profiles: give at least one --hw")
+    if hw:
+        from ..hardware import load_profile, threaded
+        from ..hardware.whatif import what_if
+        from ..latency import batch_sweep, estimate
     for name in dict.fromkeys(hw or []):
         profile = what_if(threaded(load_profile(name), threads), dtype=analysis.dtype, peak=peak,
                           bandwidth=bandwidth, overhead=overhead)
@@ -176,6 +183,8 @@ app.add_typer(hw_app, name="hw")
 def hw_list(fmt: TableJsonOption = "table") -> None:
     """List the hardware profiles (shipped and in COSTMODEL_HW_PATH): the key to pass to --hw, the kind, the
     device's name and its aliases."""
+    from ..hardware import list_profiles
+
     check_choice("--format", fmt, TEXT_OR_JSON)
     profiles = list_profiles()
     if fmt == "json":
@@ -192,6 +201,8 @@ def hw_list(fmt: TableJsonOption = "table") -> None:
 def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias or YAML path")],
             fmt: TableJsonOption = "table") -> None:
     """Show one profile's figures, ridge points and the source of each figure."""
+    from ..hardware import load_profile, profile_summary
+
     check_choice("--format", fmt, TEXT_OR_JSON)
     profile = load_profile(name)
     if fmt == "json":
@@ -213,6 +224,8 @@ def hw_new(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="where to write (default: ./NAME.yaml)")] = None,
 ) -> None:
     """Write a commented template of a new hardware profile to fill in (every figure marked TODO)."""
+    from ..hardware.whatif import profile_template
+
     path = output or Path(f"{name}.yaml")
     if path.exists():
         raise fail(f"{path} exists; choose another name or -o FILE (nothing was written)")

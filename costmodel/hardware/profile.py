@@ -48,7 +48,9 @@ OTHER_MEMORY_EFFICIENCY = 0.80
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every figure finite (no .inf, .nan)
+    """Base of the profile models: validators are built on first use (a plain count never reads a profile)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)  # finite figures only
 
 
 class Peak(_Model):

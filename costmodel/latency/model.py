@@ -15,7 +15,7 @@ from ..graph import Graph, Layer, load_graph
 from ..hardware import HardwareProfile, load_profile, threaded
 from ..ops.base import Attrs
 from ..spec import Spec
-from ..vocab import Fusion
+from ..vocab import DEFAULT_FUSION, Fusion
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
@@ -32,7 +32,6 @@ from .roofline import (
     usable_cache_bytes,
 )
 
-DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
 CAST_FUSIONS = (Fusion.NONE, Fusion.COMPILE)  # runtimes that cast at run time (an engine stores half weights)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
 

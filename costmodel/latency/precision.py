@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 
 from ..graph import Graph, Layer, TensorRef
 from ..ops.base import Attrs, get_op, numel
-from ..vocab import BYTES_PER_ELEMENT, Dtype, OpClass, Precision
+from ..vocab import BYTES_PER_ELEMENT, DEFAULT_PRECISION, Dtype, OpClass, Precision
 
 FP32 = Dtype.FP32
 HALF_TYPES = frozenset({Dtype.FP16, Dtype.BF16})
 
 
-DEFAULT_PRECISION = Precision.UNIFORM
 PRECISIONS: tuple[str, ...] = Precision.values()
 
 # Op classes whose ops autocast runs in the half type (convolutions of every kind, linear, matmul, attention).

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..hardware import HardwareError, HardwareProfile, efficiency_for
 from ..ops.base import get_op
 from ..vocab import Dtype, EfficiencyClass, OpClass
 from ..vocab import Unit as UnitName
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MIB = 1024 * 1024  # cache sizes in profiles are binary megabytes (an "L2 of 6 MB" is 6144 KB)
 USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors handed from kernel to kernel
@@ -117,6 +119,8 @@ def timeline(busy_s: Sequence[float] | np.ndarray, launch_s: float, host_s: floa
     of launch + busy. Kernel i's share is end_i - end_(i-1) = its stall waiting for the host + launch + busy.
     With ``host_s`` 0 (a CPU, where the same thread dispatches and computes) it is launch + busy.
     """
+    import numpy as np  # here, not at import: a plain count (no --hw) never needs it
+
     device = np.asarray(busy_s, dtype=float) + launch_s
     if len(device) == 0:
         return device

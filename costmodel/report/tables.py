@@ -16,14 +16,16 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
-from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
 from ..layout import Table, fit, fixed, percent, wrap
 from ..units import duration
 from ..vocab import Format
 from .jsonable import jsonable
+
+if TYPE_CHECKING:  # the latency model is imported where latency is shown, not by a plain count
+    from ..latency import LatencyResult, ModelLatency, OpLatency
 
 FORMATS: tuple[str, ...] = Format.values()
 SORT_KEYS = ("latency", "macs", "params", "memory")
@@ -98,6 +100,8 @@ def _rows(analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult
 
 
 def _op_rows(result: LatencyResult, depth: int | None) -> dict[str, OpLatency]:
+    from ..latency import aggregate_ops
+
     return aggregate_ops(result.ops, depth) if depth else {row.path: row for row in result.ops}
 
 
