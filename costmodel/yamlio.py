@@ -127,8 +127,54 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+_PARSED: dict[tuple[str, int, int], Any] = {}  # text and the limits it was checked under -> its data
+MAX_PARSED = 32  # texts kept
+MAX_PARSED_CHARS = 1 << 18  # longer texts are parsed every time
+
+
 def parse_yaml(text: str) -> Any:
-    """Plain data from YAML ``text`` (one document), or :class:`YamlError`."""
+    """Plain data from YAML ``text`` (one document), or :class:`YamlError`.
+
+    A text read before (a spec analysed again, a profile loaded by another command) is not parsed again: the data
+    of its first parse is copied (fresh dicts and lists each time, an alias still one shared object)."""
+    if len(text) > MAX_PARSED_CHARS:
+        return _parse_yaml(text)
+    key = (text, limits.YAML_DEPTH.value, limits.YAML_NODES.value)
+    if key in _PARSED:
+        try:
+            return _copy(_PARSED[key], {})
+        except RecursionError:  # deeper than Python's recursion limit (the depth limit was raised): parse
+            return _parse_yaml(text)
+    data = _parse_yaml(text)
+    if len(_PARSED) >= MAX_PARSED:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[key] = data
+    try:
+        return _copy(data, {})
+    except RecursionError:
+        del _PARSED[key]
+        return _parse_yaml(text)
+
+
+def _copy(value: Any, memo: dict[int, Any]) -> Any:
+    """A copy of parsed YAML data: new dicts and lists (shared ones, from aliases, copied once), same scalars."""
+    if isinstance(value, dict):
+        copied = memo.get(id(value))
+        if copied is None:
+            copied = memo[id(value)] = {}
+            for key, item in value.items():
+                copied[key] = _copy(item, memo)
+        return copied
+    if isinstance(value, list):
+        copied = memo.get(id(value))
+        if copied is None:
+            copied = memo[id(value)] = []
+            copied.extend(_copy(item, memo) for item in value)
+        return copied
+    return value
+
+
+def _parse_yaml(text: str) -> Any:
     try:
         has_alias = _check_events(text)
         loader = _Loader(text)

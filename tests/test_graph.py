@@ -165,3 +165,123 @@ def test_repeated_layers_share_validated_attributes(write_spec) -> None:
     convs = [layer for layer in graph.layers if layer.op == "conv2d"]
     assert convs[1].attrs is convs[2].attrs  # same values: validated once
     assert convs[0].attrs is not convs[1].attrs and convs[0].attrs.stride == 2
+
+
+# ---- block calls replayed from an earlier call (graph/build.py: _Builder.block) ---------------------------------
+
+REPLAYED = """
+name: replay
+inputs: {x: [8, 16, 16], y: [8, 16, 16]}
+blocks:
+  pair:                      # two inputs, possibly the same tensor; a named output and a pass-through
+    inputs: [a, b]
+    params: {k: 3}
+    outputs: [sum, a]
+    nodes:
+      - {name: conv, op: conv2d, out: 8, kernel: k, padding: "k // 2", inputs: a}
+      - {name: sum, op: add, inputs: [conv, b]}
+  gather:                    # a variadic input
+    inputs: [first, rest.*]
+    nodes:
+      - {name: cat, op: concat, dim: 1, inputs: [first, rest.*]}
+      - {name: mix, op: conv2d, out: 8, kernel: 1}
+  nested:
+    nodes:
+      - {name: p, block: pair, inputs: [x, x]}
+      - {name: r, op: relu}
+nodes:
+  - {name: a, block: pair, inputs: [x, y]}
+  - {name: b, block: pair, inputs: [x, x]}   # same shapes as a, but one tensor twice: not a's layers
+  - {name: c, block: pair, inputs: [y, x]}
+  - {name: d, block: pair, inputs: [c, c:1], k: 1}
+  - {name: e, block: gather, inputs: [a, b, c]}
+  - {name: f, block: gather, inputs: [b, c, d]}
+  - {name: g, block: gather, inputs: [f, e]}
+  - {name: n, block: nested, repeat: 3}
+  - {name: out, op: add, inputs: [n, g, e]}
+"""
+
+
+def _expanded(text: str, write_spec, replay: bool):  # noqa: ANN001, ANN202
+    from costmodel import limits
+    from costmodel.graph.build import _Builder
+    from costmodel.spec import load_spec
+
+    class Expanded(_Builder):
+        replay_blocks = replay
+
+    path = write_spec(text)
+    spec = load_spec(path)
+    builder = Expanded(spec, str(path))
+    with limits.held():
+        return builder.build(spec.batch, None), builder
+
+
+def _layers(graph):  # noqa: ANN001, ANN202
+    return [(la.path, la.op, la.attrs, la.inputs, la.input_shapes, la.cost) for la in graph.layers]
+
+
+def test_replayed_block_calls_make_the_layers_a_full_expansion_makes(write_spec) -> None:
+    replayed, builder = _expanded(REPLAYED, write_spec, True)
+    expanded, plain = _expanded(REPLAYED, write_spec, False)
+    assert _layers(replayed) == _layers(expanded) and replayed.outputs == expanded.outputs
+    assert len(builder.recordings) >= 5 and not plain.recordings  # the replays happened (c from a, n.1 from n.0)
+    by_path = {la.path: la for la in replayed.layers}
+    assert [ref.node for ref in by_path["c.sum"].inputs] == ["c.conv", "input:x"]  # c's own b: x, not a's y
+    assert [ref.node for ref in by_path["b.conv"].inputs] == ["input:x"]
+    assert [ref.node for ref in by_path["f.cat"].inputs] == ["b.sum", "c.sum", "d.sum"]
+    assert [ref.node for ref in by_path["n.2.p.sum"].inputs] == ["n.2.p.conv", "n.1.r"]
+
+
+def test_zoo_graphs_are_the_same_with_and_without_replay(write_spec) -> None:
+    from costmodel.resources import zoo_dir
+
+    for path in sorted(zoo_dir().glob("*.yaml"))[::3]:  # a sample; benchmarks/bench_core.py times them
+        text = path.read_text(encoding="utf-8")
+        if "extends:" in text:
+            continue
+        assert _layers(_expanded(text, write_spec, True)[0]) == _layers(_expanded(text, write_spec, False)[0]), path
+
+
+def test_a_replayed_call_checks_path_collisions_and_the_layer_limit(write_spec, monkeypatch) -> None:
+    import pytest
+
+    from costmodel.errors import SpecError
+
+    collide = REPLAYED.replace("  - {name: out, op: add, inputs: [n, g, e]}",
+                               "  - {name: out, op: add, inputs: [n, g, e]}\n  - {name: h.conv, op: relu}\n"
+                               "  - {name: h, block: pair, inputs: [x, y]}")
+    for text in (collide, REPLAYED):
+        if text is REPLAYED:
+            monkeypatch.setenv("COSTMODEL_MAX_LAYERS", "20")  # reached inside a replayed call
+        errors = []
+        for replay in (True, False):
+            with pytest.raises(SpecError) as info:
+                _expanded(text, write_spec, replay)
+            errors.append(str(info.value))
+        assert errors[0] == errors[1]
+        assert ("two layers would have the path 'h.conv'" if text is collide else "exceeds the limit of 20") \
+            in errors[0]
+
+
+def test_a_call_that_would_be_a_cycle_here_is_expanded_not_replayed(write_spec) -> None:
+    """c's first call (under outer) calls d(0), which skips its call of c; under d(1) the same call of c reaches d
+    again: a cycle, which a replay of the first call would hide."""
+    import pytest
+
+    from costmodel.errors import SpecError
+
+    text = """
+name: cycle
+inputs: {x: [4]}
+blocks:
+  c: {nodes: [{block: d, n: 0}]}
+  d: {params: {n: null}, nodes: [{op: relu}, {block: c, when: n > 0}]}
+  outer: {nodes: [{block: c}]}
+nodes:
+  - {block: outer}
+  - {block: d, n: 1}
+"""
+    for replay in (True, False):
+        with pytest.raises(SpecError, match="calls itself"):
+            _expanded(text, write_spec, replay)

@@ -107,18 +107,41 @@ class Graph:
 
 
 class _CostCache:
-    """Costs of the op instances of one expansion, computed once per distinct (op, input shapes, attributes):
-    the ops are pure functions of those, and repeated blocks repeat them."""
+    """Costs of op instances, computed once per distinct (op, input shapes, attributes): the ops are pure functions
+    of those, and repeated blocks repeat them. Keyed by the attributes' identity: their owner keeps them alive."""
 
     def __init__(self) -> None:
-        self.costs: dict[tuple[str, tuple[Shape, ...], int], OpCost] = {}
+        self.costs: dict[tuple[Any, tuple[Shape, ...], int], OpCost] = {}
 
     def cost(self, op: OpDef[Any], shapes: tuple[Shape, ...], attrs: Attrs) -> OpCost:
-        key = (op.name, shapes, id(attrs))
+        key = (op.fn, shapes, id(attrs))
         cost = self.costs.get(key)
         if cost is None:
             cost = self.costs[key] = op.fn(shapes, attrs)
         return cost
+
+
+class _Shared:
+    """Validated attributes (immutable models) and op costs, shared by the builds of a process: a spec analysed
+    again, or many candidates of one design space, validate and price each distinct op instance once. Emptied
+    when a limit changes (an op checks limits.OP_OUTPUTS) and when it grows past ``MAX_ENTRIES``."""
+
+    MAX_ENTRIES = 200_000
+
+    def __init__(self) -> None:
+        self.attrs: dict[tuple[Any, Any], Attrs] = {}  # by (attribute model, resolved values)
+        self.costs = _CostCache()  # its keys hold ids of the attributes above, so both are emptied together
+        self.limits: tuple[int, ...] = ()
+
+    def checked(self) -> _Shared:
+        """Itself, emptied first if the limits changed since the last build or it is full."""
+        now = tuple(limit.value for limit in limits.ALL)
+        if now != self.limits or len(self.attrs) + len(self.costs.costs) > self.MAX_ENTRIES:
+            self.attrs, self.costs, self.limits = {}, _CostCache(), now
+        return self
+
+
+_SHARED = _Shared()
 
 
 @dataclass
@@ -130,7 +153,31 @@ class _Value:
     each: list[TensorRef] | None = None  # ``name.*``: every repeat's output, or every tensor of a variadic input
 
 
+# A tensor of a recorded block call: ``(True, k)`` the call's k-th input tensor; ``(False, (suffix, index))``
+# output ``index`` of the layer at ``call path + "." + suffix``.
+_Slot = tuple[bool, Any]
+
+
+@dataclass
+class _Recording:
+    """The layers one block call made, relative to its path and its input tensors, to be replayed by a later call
+    of the same block with the same arguments and input shapes (:meth:`_Builder.block`)."""
+
+    layers: list[tuple[str, str, Attrs, tuple[_Slot, ...], tuple[Shape, ...], OpCost]]
+    value: tuple[list[_Slot], list[str], list[_Slot] | None]
+    blocks: frozenset[str]  # every block called inside: a replay under one of them would be a cycle
+
+
 class _Builder:
+    """The expansion of one spec (:func:`build_graph`).
+
+    Subclasses (``costmodel.sweep.fast``) may override :meth:`instance`, :meth:`op` or :meth:`block` to watch or
+    serve each expansion; block calls are then always expanded, never replayed (``replay_blocks``)."""
+
+    replay_blocks = True
+    """Replay a block call from the first call with equal arguments and input shapes instead of expanding it again
+    (the same layers under another path); off by itself in a subclass that overrides instance, op or block."""
+
     def __init__(self, spec: Spec, file: str | None) -> None:
         self.spec = spec
         self.file = file
@@ -142,8 +189,14 @@ class _Builder:
         self.max_layers = limits.LAYERS.value  # read once: checked per layer
         self.max_elements = limits.TENSOR_ELEMENTS.value
         self.max_outputs = limits.OP_OUTPUTS.value
-        self.attrs: dict[tuple[str, Any], Attrs] = {}  # validated attributes by (op, resolved values)
-        self.costs = _CostCache()
+        shared = _SHARED.checked()
+        self.attrs = shared.attrs  # validated attributes by (attribute model, resolved values)
+        self.costs = shared.costs
+        cls = type(self)
+        self.replay = cls.replay_blocks and all(getattr(cls, name) is getattr(_Builder, name)
+                                                for name in ("instance", "op", "block"))
+        self.recordings: dict[Any, _Recording] = {}
+        self.recording: list[set[str]] = []  # per block call being recorded, the blocks called inside it
 
     # -- errors -------------------------------------------------------------------------------------
     def error(self, message: str, path: str, field: str | None = None) -> SpecError:
@@ -323,7 +376,7 @@ class _Builder:
         except OpError as exc:
             raise self.error(exc.message, path, "op") from None
         values = self.resolve_fields({**self.defaults.get(op.name, {}), **raw}, env, path)
-        key = (op.name, _frozen(values))
+        key = (op.attrs, _frozen(values))
         attrs = self.attrs.get(key)
         if attrs is None:
             try:
@@ -392,17 +445,86 @@ class _Builder:
         too_deep = limits.BLOCK_DEPTH.exceeded(len(self.calls) + 1)
         if too_deep:
             raise self.error(too_deep, path, "block")
+        for inside in self.recording:
+            inside.add(name)
+        key = None
+        if self.replay:
+            # everything the expansion depends on: the block, its arguments, its input tensors' shapes and which of
+            # them are the same tensor, and the nesting depth (the spec's variables are fixed for the build)
+            key = (name, _frozen(args), tuple(self.shapes[ref] for ref in refs), tuple(map(refs.index, refs)),
+                   len(self.calls))
+            recording = self.recordings.get(key)
+            if recording is not None and recording.blocks.isdisjoint(self.calls):
+                for inside in self.recording:
+                    inside.update(recording.blocks)
+                return self.replayed(recording, path, refs)
+        first = len(self.layers)
         self.calls.append(name)
+        self.recording.append(set())
         try:
             scope, last = self.body(block.nodes, block_env, path, bound, refs[0])
         finally:
             self.calls.pop()
+            called = self.recording.pop()
+        for inside in self.recording:
+            inside.update(called)
         if block.outputs is None:
-            return last
-        missing = [out for out in block.outputs if out.partition(":")[0] not in scope]
-        if missing:
-            raise self.error(f"block {name!r} lists outputs {missing} that it does not define", path, "outputs")
-        return _Value([self.lookup(out, scope, None, path) for out in block.outputs], list(block.outputs))
+            value = last
+        else:
+            missing = [out for out in block.outputs if out.partition(":")[0] not in scope]
+            if missing:
+                raise self.error(f"block {name!r} lists outputs {missing} that it does not define", path, "outputs")
+            value = _Value([self.lookup(out, scope, None, path) for out in block.outputs], list(block.outputs))
+        if key is not None:
+            recording = self.recorded(self.layers[first:], value, path, refs, frozenset(called))
+            if recording is not None:
+                self.recordings[key] = recording
+        return value
+
+    @staticmethod
+    def recorded(layers: Sequence[Layer[Attrs]], value: _Value, path: str, refs: Sequence[TensorRef],
+                 blocks: frozenset[str]) -> _Recording | None:
+        """The layers a block call at ``path`` with input tensors ``refs`` made, relative to both (None if one
+        reads a tensor that is neither, which the scoping rules exclude)."""
+        start = len(path) + 1
+        inner = {layer.path for layer in layers}
+
+        def slot(ref: TensorRef) -> _Slot:
+            return (False, (ref.node[start:], ref.index)) if ref.node in inner else (True, refs.index(ref))
+
+        try:
+            made = [(layer.path[start:], layer.op, layer.attrs, tuple(map(slot, layer.inputs)), layer.input_shapes,
+                     layer.cost) for layer in layers]
+            out = ([slot(ref) for ref in value.refs], list(value.names),
+                   None if value.each is None else [slot(ref) for ref in value.each])
+        except ValueError:  # refs.index: not an input of the call
+            return None
+        return _Recording(made, out, blocks)
+
+    def replayed(self, recording: _Recording, path: str, refs: Sequence[TensorRef]) -> _Value:
+        """A recorded block call made again at ``path`` with input tensors ``refs``: the same layers, checked as
+        :meth:`op` checks each layer it adds (paths must not collide; at most limits.LAYERS layers)."""
+
+        def tensor(slot: _Slot) -> TensorRef:
+            outside, where = slot
+            return refs[where] if outside else TensorRef(f"{path}.{where[0]}", where[1])
+
+        layers, shapes, paths = self.layers, self.shapes, self.paths
+        for suffix, op, attrs, inputs, input_shapes, cost in recording.layers:
+            layer_path = f"{path}.{suffix}"
+            if layer_path in paths:
+                raise self.error(f"two layers would have the path {layer_path!r}: a node name with a '.' collides "
+                                 "with a repeat or block-call path generated beside it; rename the node", layer_path,
+                                 "name")
+            if len(layers) >= self.max_layers:
+                raise self.error(str(limits.LAYERS.exceeded(len(layers) + 1)), layer_path)
+            paths.add(layer_path)
+            layers.append(Layer(layer_path, op, attrs, tuple(map(tensor, inputs)), input_shapes, cost))
+            for k, out in enumerate(cost.outputs):
+                shapes[TensorRef(layer_path, k)] = out
+        out_refs, names, each = recording.value
+        return _Value([tensor(slot) for slot in out_refs], list(names),
+                      None if each is None else [tensor(slot) for slot in each])
 
     def bind_inputs(self, name: str, block: BlockDef, refs: list[TensorRef], path: str) -> dict[str, _Value]:
         """The block's input names bound to the caller's tensors; a last input declared ``rest.*`` takes all
@@ -552,10 +674,12 @@ class _Later:
 def _frozen(value: Any) -> Any:
     """A hashable key for resolved attribute values; types kept apart (``1``, ``1.0`` and ``True`` validate
     differently)."""
-    if isinstance(value, dict):
-        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, dict):  # a Namespace (input shapes) apart from a dict
+        return (type(value).__name__, tuple((k, _frozen(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
         return (type(value).__name__, tuple(_frozen(v) for v in value))
+    if isinstance(value, float):  # repr: -0.0 apart from 0.0
+        return ("float", repr(value))
     return (type(value).__name__, value)
 
 
@@ -568,7 +692,8 @@ def build_graph(
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
     try:
-        return _Builder(spec, file).build(batch or spec.batch, input_shapes)
+        with limits.held():
+            return _Builder(spec, file).build(batch or spec.batch, input_shapes)
     finally:
         sys.setrecursionlimit(old_limit)
 
