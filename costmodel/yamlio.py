@@ -10,6 +10,8 @@ message gives the line; callers add the file name.
 
 from __future__ import annotations
 
+import marshal
+import os
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +129,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-_PARSED: dict[tuple[str, int, int], Any] = {}  # text and the limits it was checked under -> its data
+_PARSED: dict[tuple[str, int, int], bytes] = {}  # text and the limits it was checked under -> its data, marshalled
 MAX_PARSED = 32  # texts kept
 MAX_PARSED_CHARS = 1 << 18  # longer texts are parsed every time
 
@@ -136,42 +138,23 @@ def parse_yaml(text: str) -> Any:
     """Plain data from YAML ``text`` (one document), or :class:`YamlError`.
 
     A text read before (a spec analysed again, a profile loaded by another command) is not parsed again: the data
-    of its first parse is copied (fresh dicts and lists each time, an alias still one shared object)."""
+    of its first parse is kept marshalled and unmarshalled on each use (fresh dicts and lists each time, an alias
+    still one shared object; plain data is all marshal is asked to hold)."""
     if len(text) > MAX_PARSED_CHARS:
         return _parse_yaml(text)
     key = (text, limits.YAML_DEPTH.value, limits.YAML_NODES.value)
-    if key in _PARSED:
-        try:
-            return _copy(_PARSED[key], {})
-        except RecursionError:  # deeper than Python's recursion limit (the depth limit was raised): parse
-            return _parse_yaml(text)
+    blob = _PARSED.get(key)
+    if blob is not None:
+        return marshal.loads(blob)
     data = _parse_yaml(text)
+    try:
+        blob = marshal.dumps(data)
+    except ValueError:  # nested deeper than marshal goes (the depth limit was raised): not kept
+        return data
     if len(_PARSED) >= MAX_PARSED:
         _PARSED.pop(next(iter(_PARSED)))
-    _PARSED[key] = data
-    try:
-        return _copy(data, {})
-    except RecursionError:
-        del _PARSED[key]
-        return _parse_yaml(text)
-
-
-def _copy(value: Any, memo: dict[int, Any]) -> Any:
-    """A copy of parsed YAML data: new dicts and lists (shared ones, from aliases, copied once), same scalars."""
-    if isinstance(value, dict):
-        copied = memo.get(id(value))
-        if copied is None:
-            copied = memo[id(value)] = {}
-            for key, item in value.items():
-                copied[key] = _copy(item, memo)
-        return copied
-    if isinstance(value, list):
-        copied = memo.get(id(value))
-        if copied is None:
-            copied = memo[id(value)] = []
-            copied.extend(_copy(item, memo) for item in value)
-        return copied
-    return value
+    _PARSED[key] = blob
+    return marshal.loads(blob)  # the caller's copy: what it changes is not what the next caller gets
 
 
 def _parse_yaml(text: str) -> Any:
@@ -202,9 +185,13 @@ def _parse_yaml(text: str) -> Any:
 def read_text(path: str | Path, what: str = "file", limit: limits.Limit = limits.YAML_BYTES) -> str:
     """A user's text file as str: UTF-8 (a leading byte-order mark is dropped), at most ``limit`` bytes.
     Raises :class:`YamlError` (unreadable, too big, not UTF-8)."""
+    cap = limit.value + 1
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limit.value + 1)
+            # read(cap) would allocate cap bytes (64 MiB) up front: read the file's size first, then what remains
+            data = handle.read(min(cap, os.fstat(handle.fileno()).st_size + 1))
+            while len(data) < cap and (more := handle.read(min(cap - len(data), 1 << 20))):
+                data += more
     except OSError as exc:
         raise YamlError(f"cannot read {what}: {exc.strerror or exc}") from None
     too_big = limit.exceeded(len(data))

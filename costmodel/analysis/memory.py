@@ -27,26 +27,30 @@ def peak_activation_memory(graph: Graph, bytes_per_element: int) -> PeakMemory:
     """Liveness analysis: the largest sum of live buffers while any one layer runs (its inputs + outputs)."""
     steps = len(graph.layers)
     buffer_of: dict[TensorRef, TensorRef] = {}  # tensor -> the tensor that owns its memory
-    born: dict[TensorRef, int] = {}
+    born: dict[TensorRef, tuple[int, int]] = {}  # buffer -> (step it is made at, its elements)
     last_use: dict[TensorRef, int] = {}
-    for name in graph.inputs:
+    for name, shape in graph.inputs.items():
         ref = TensorRef(f"input:{name}")
-        buffer_of[ref], born[ref], last_use[ref] = ref, 0, 0
+        buffer_of[ref], born[ref], last_use[ref] = ref, (0, numel(shape)), 0
     for step, layer in enumerate(graph.layers):
         for ref in layer.inputs:
             owner = buffer_of[ref]
-            last_use[owner] = max(last_use[owner], step)
-        for k in range(len(layer.cost.outputs)):
-            ref = TensorRef(layer.path, k)
-            if layer.cost.is_view:
-                buffer_of[ref] = buffer_of[layer.inputs[0]]
-            else:
-                buffer_of[ref], born[ref], last_use[ref] = ref, step, step
+            if last_use[owner] < step:
+                last_use[owner] = step
+        cost = layer.cost
+        if cost.is_view:
+            owner = buffer_of[layer.inputs[0]]
+            for k in range(len(cost.outputs)):
+                buffer_of[TensorRef(layer.path, k)] = owner
+        else:
+            for k, shape in enumerate(cost.outputs):
+                ref = TensorRef(layer.path, k)
+                buffer_of[ref], born[ref], last_use[ref] = ref, (step, numel(shape)), step
     for ref in graph.outputs:
         last_use[buffer_of[ref]] = steps - 1
     delta = [0] * (steps + 1)  # Python ints: exact for any size (numpy's int64 would wrap past 2^63 bytes)
-    for owner, start in born.items():
-        size = numel(graph.shape(owner)) * bytes_per_element
+    for owner, (start, elements) in born.items():
+        size = elements * bytes_per_element
         delta[start] += size
         delta[min(last_use[owner] + 1, steps)] -= size
     live = list(accumulate(delta[:steps]))

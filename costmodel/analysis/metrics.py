@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from ..graph import Graph, Layer
@@ -90,14 +91,13 @@ def layer_metrics(layer: Layer[Attrs], bytes_per_element: int) -> LayerMetrics:
     if cost.is_view:
         read = written = produced = 0
     else:
-        produced = sum(numel(s) for s in cost.outputs)
-        read = (sum(numel(s) for s in layer.input_shapes) + cost.extra_read_elems) * bytes_per_element + weight_bytes
+        produced = sum(map(numel, cost.outputs))
+        read = (sum(map(numel, layer.input_shapes)) + cost.extra_read_elems) * bytes_per_element + weight_bytes
         written = produced * bytes_per_element
-    return LayerMetrics(
-        path=layer.path, op=layer.op, op_class=cost.op_class.value, output_shape=cost.outputs[0],
-        params=cost.params, macs=cost.macs, flops=cost.flops, activations=cost.gemm_outputs,
-        output_elements=produced, weight_bytes=weight_bytes, bytes_read=read, bytes_written=written,
-    )
+    # positional, in field order (path, op, op_class, output_shape, params, macs, flops, activations,
+    # output_elements, weight_bytes, bytes_read, bytes_written): one row per layer, so it is kept cheap
+    return LayerMetrics(layer.path, layer.op, cost.op_class.value, cost.outputs[0], cost.params, cost.macs,
+                        cost.flops, cost.gemm_outputs, produced, weight_bytes, read, written)
 
 
 def analyze_graph(graph: Graph, dtype: str | None = None) -> Analysis:
@@ -105,7 +105,7 @@ def analyze_graph(graph: Graph, dtype: str | None = None) -> Analysis:
     dtype = dtype or graph.dtype
     width = BYTES_PER_ELEMENT[Dtype(dtype)]
     rows = [layer_metrics(layer, width) for layer in graph.layers]
-    sums = {name: sum(getattr(row, name) for row in rows) for name in COUNT_FIELDS}
+    sums = {name: sum(map(attrgetter(name), rows)) for name in COUNT_FIELDS}
     peak = peak_activation_memory(graph, width)
     totals = Totals(**sums, peak_activation_bytes=peak.bytes, peak_at=peak.layer,
                     input_bytes=sum(numel(s) for s in graph.inputs.values()) * width)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 
@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-@dataclass(frozen=True, slots=True)
-class TensorRef:
-    """Output ``index`` of the layer at ``node`` (or a graph input when ``node`` starts with 'input:')."""
+class TensorRef(NamedTuple):
+    """Output ``index`` of the layer at ``node`` (or a graph input when ``node`` starts with 'input:').
+
+    A named tuple: it keys the dicts of shapes and buffers that expansion and analysis look up thousands of
+    times, and a tuple's hash and equality run in C."""
 
     node: str
     index: int = 0
@@ -153,9 +155,9 @@ class _Value:
     each: list[TensorRef] | None = None  # ``name.*``: every repeat's output, or every tensor of a variadic input
 
 
-# A tensor of a recorded block call: ``(True, k)`` the call's k-th input tensor; ``(False, (suffix, index))``
-# output ``index`` of the layer at ``call path + "." + suffix``.
-_Slot = tuple[bool, Any]
+# A tensor of a recorded block call: ``k`` (an int) the call's k-th input tensor; ``(j, index)`` output ``index`` of
+# the call's j-th layer.
+_Slot = int | tuple[int, int]
 
 
 @dataclass
@@ -163,7 +165,7 @@ class _Recording:
     """The layers one block call made, relative to its path and its input tensors, to be replayed by a later call
     of the same block with the same arguments and input shapes (:meth:`_Builder.block`)."""
 
-    layers: list[tuple[str, str, Attrs, tuple[_Slot, ...], tuple[Shape, ...], OpCost]]
+    layers: list[tuple[str, str, Attrs, tuple[_Slot, ...], tuple[Shape, ...], OpCost]]  # (path suffix, ...)
     value: tuple[list[_Slot], list[str], list[_Slot] | None]
     blocks: frozenset[str]  # every block called inside: a replay under one of them would be a cycle
 
@@ -487,10 +489,11 @@ class _Builder:
         """The layers a block call at ``path`` with input tensors ``refs`` made, relative to both (None if one
         reads a tensor that is neither, which the scoping rules exclude)."""
         start = len(path) + 1
-        inner = {layer.path for layer in layers}
+        inner = {layer.path: j for j, layer in enumerate(layers)}
 
         def slot(ref: TensorRef) -> _Slot:
-            return (False, (ref.node[start:], ref.index)) if ref.node in inner else (True, refs.index(ref))
+            j = inner.get(ref.node)
+            return refs.index(ref) if j is None else (j, ref.index)
 
         try:
             made = [(layer.path[start:], layer.op, layer.attrs, tuple(map(slot, layer.inputs)), layer.input_shapes,
@@ -505,13 +508,15 @@ class _Builder:
         """A recorded block call made again at ``path`` with input tensors ``refs``: the same layers, checked as
         :meth:`op` checks each layer it adds (paths must not collide; at most limits.LAYERS layers)."""
 
+        made: list[str] = []  # the paths of the layers replayed so far
+
         def tensor(slot: _Slot) -> TensorRef:
-            outside, where = slot
-            return refs[where] if outside else TensorRef(f"{path}.{where[0]}", where[1])
+            return refs[slot] if isinstance(slot, int) else TensorRef(made[slot[0]], slot[1])
 
         layers, shapes, paths = self.layers, self.shapes, self.paths
         for suffix, op, attrs, inputs, input_shapes, cost in recording.layers:
             layer_path = f"{path}.{suffix}"
+            made.append(layer_path)
             if layer_path in paths:
                 raise self.error(f"two layers would have the path {layer_path!r}: a node name with a '.' collides "
                                  "with a repeat or block-call path generated beside it; rename the node", layer_path,

@@ -160,15 +160,61 @@ def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
 
     Every intermediate value is bounded (limits.INTEGER_BITS, LIST_ELEMENTS; floats must stay finite), so no
     expression can take long or use much memory."""
-    tree = parse(text)
+    run = compiled(text)
     try:
-        value = _eval(tree.body, variables)
+        value = run(variables)
     except ExpressionError as exc:
         raise ExpressionError(f"{exc} in {shown(text.strip(), 80)}") from None
     except (ArithmeticError, TypeError, ValueError, IndexError, KeyError, RecursionError) as exc:
         raise ExpressionError(f"cannot evaluate {shown(text.strip(), 80)}: {type(exc).__name__}: "
                               f"{shown(str(exc), 120)[1:-1]}") from None
     return _tidy(value)
+
+
+Evaluator = Callable[[Mapping[str, Any]], Any]
+
+
+@functools.lru_cache(maxsize=65536)
+def compiled(text: str) -> Evaluator:
+    """``text`` parsed (:func:`parse`, whose errors it raises) and turned into a function of the variables that
+    evaluates it as :func:`_eval` walks the tree, in the same order with the same bounds and errors, without
+    dispatching on node types at every evaluation (specs evaluate the same few texts for every layer)."""
+    tree = parse(text)
+    try:
+        return _compile(tree.body)
+    except RecursionError:  # a tree deeper than Python's recursion allows (the depth limit was raised): walk it
+        return functools.partial(_eval, tree.body)
+
+
+def _compile(node: ast.AST) -> Evaluator:
+    """The function of the variables that ``_eval(node, variables)`` computes: the common node types below are
+    composed once, any other is walked by :func:`_eval` itself."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool | str):
+        value = node.value
+        return lambda env: bounded(value)
+    if isinstance(node, ast.Name):
+        name = node.id
+
+        def variable(env: Mapping[str, Any]) -> Any:
+            return bounded(env[name]) if name in env else _eval(node, env)  # _eval names the unknown variable
+
+        return variable
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        binary, left, right = _BINARY[type(node.op)], _compile(node.left), _compile(node.right)
+        return lambda env: bounded(binary(left(env), right(env)))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        unary, operand = _UNARY[type(node.op)], _compile(node.operand)
+        return lambda env: bounded(unary(operand(env)))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+        compare, first, second = _COMPARE[type(node.ops[0])], _compile(node.left), _compile(node.comparators[0])
+        return lambda env: True if compare(first(env), second(env)) else False  # noqa: SIM210 - as _eval_node
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        container, index = _compile(node.value), _compile(node.slice)
+        return lambda env: bounded(container(env)[index(env)])
+    if isinstance(node, ast.IfExp):
+        test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
+        return lambda env: bounded(body(env) if test(env) else orelse(env))
+    return functools.partial(_eval, node)
 
 
 def bounded(value: Any) -> Any:
