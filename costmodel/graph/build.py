@@ -124,22 +124,20 @@ class _CostCache:
 
 
 class _Shared:
-    """Validated attributes (immutable models) and op costs, shared by the builds of a process: a spec analysed
-    again, or many candidates of one design space, validate and price each distinct op instance once. Emptied
-    when a limit changes (an op checks limits.OP_OUTPUTS) and when it grows past ``MAX_ENTRIES``."""
+    """Validated attributes (immutable models), shared by the builds of a process: a spec analysed again, or many
+    candidates of one design space, validate each distinct op instance's attributes once. Emptied when it grows
+    past ``MAX_ENTRIES``. (Costs are not shared: a cost function may change between builds, as a test that
+    changes a counting convention does; they are cached per build.)"""
 
-    MAX_ENTRIES = 200_000
+    MAX_ENTRIES = 100_000
 
     def __init__(self) -> None:
         self.attrs: dict[tuple[Any, Any], Attrs] = {}  # by (attribute model, resolved values)
-        self.costs = _CostCache()  # its keys hold ids of the attributes above, so both are emptied together
-        self.limits: tuple[int, ...] = ()
 
     def checked(self) -> _Shared:
-        """Itself, emptied first if the limits changed since the last build or it is full."""
-        now = tuple(limit.value for limit in limits.ALL)
-        if now != self.limits or len(self.attrs) + len(self.costs.costs) > self.MAX_ENTRIES:
-            self.attrs, self.costs, self.limits = {}, _CostCache(), now
+        """Itself, emptied first if it is full."""
+        if len(self.attrs) > self.MAX_ENTRIES:
+            self.attrs = {}
         return self
 
 
@@ -191,9 +189,8 @@ class _Builder:
         self.max_layers = limits.LAYERS.value  # read once: checked per layer
         self.max_elements = limits.TENSOR_ELEMENTS.value
         self.max_outputs = limits.OP_OUTPUTS.value
-        shared = _SHARED.checked()
-        self.attrs = shared.attrs  # validated attributes by (attribute model, resolved values)
-        self.costs = shared.costs
+        self.attrs = _SHARED.checked().attrs  # validated attributes by (attribute model, resolved values)
+        self.costs = _CostCache()
         cls = type(self)
         self.replay = cls.replay_blocks and all(getattr(cls, name) is getattr(_Builder, name)
                                                 for name in ("instance", "op", "block"))
