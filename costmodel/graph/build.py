@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -153,6 +153,52 @@ class _Value:
     each: list[TensorRef] | None = None  # ``name.*``: every repeat's output, or every tensor of a variadic input
 
 
+Value = _Value  # public name for build hooks
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One instance the builder is about to expand, as a :class:`BuildHook` sees it: a node (or one repeat of it)
+    with its op or block name resolved, the variables in scope, its unresolved attributes (op) or arguments
+    (block), its path and its input tensors."""
+
+    node: NodeSpec
+    kind: str  # "op" or "block"
+    name: str
+    env: dict[str, Any]
+    raw: dict[str, Any]
+    path: str
+    refs: list[TensorRef]
+
+
+class Expansion(Protocol):
+    """What a :class:`BuildHook` may use of the expansion in progress."""
+
+    spec: Spec
+    layers: list[Layer[Attrs]]  # the layers so far, in order
+    shapes: dict[TensorRef, Shape]  # every tensor's shape so far
+    globals: dict[str, Any]  # the spec's variables, resolved
+
+    def resolve(self, value: Any, env: Mapping[str, Any], path: str, field: str) -> Any: ...
+
+    def expand(self, call: Call) -> Value:
+        """Expand ``call`` as usual (the instances inside a block go through the hook again)."""
+        ...
+
+    def replay(self, layers: Sequence[Layer[Attrs]], shapes: Mapping[TensorRef, Shape]) -> None:
+        """Append layers an earlier expansion of an equal call made (``shapes``: the tensors later layers may
+        read), with the checks :meth:`expand` makes on new layers (distinct paths, the layer limit)."""
+        ...
+
+
+class BuildHook(Protocol):
+    """Called for every instance instead of expanding it: returns its value, from ``expansion.expand(call)`` or
+    from an earlier expansion replayed (the sweep's fragment cache, :mod:`costmodel.sweep.fast`). The graph must
+    be the one the plain expansion gives."""
+
+    def __call__(self, expansion: Expansion, call: Call) -> Value: ...
+
+
 # A tensor of a recorded block call: ``k`` (an int) the call's k-th input tensor; ``(j, index)`` output ``index`` of
 # the call's j-th layer.
 _Slot = int | tuple[int, int]
@@ -171,16 +217,19 @@ class _Recording:
 class _Builder:
     """The expansion of one spec (:func:`build_graph`).
 
-    Subclasses (``costmodel.sweep.fast``) may override :meth:`instance`, :meth:`op` or :meth:`block` to watch or
-    serve each expansion; block calls are then always expanded, never replayed (``replay_blocks``)."""
+    With a :class:`BuildHook` (``costmodel.sweep.fast``), or in a subclass that overrides :meth:`instance`,
+    :meth:`op` or :meth:`block`, every instance is expanded through it: block calls are never replayed
+    (``replay_blocks``)."""
 
     replay_blocks = True
     """Replay a block call from the first call with equal arguments and input shapes instead of expanding it again
-    (the same layers under another path); off by itself in a subclass that overrides instance, op or block."""
+    (the same layers under another path); off by itself with a hook or in a subclass that overrides instance, op
+    or block."""
 
-    def __init__(self, spec: Spec, file: str | None) -> None:
+    def __init__(self, spec: Spec, file: str | None, hook: BuildHook | None = None) -> None:
         self.spec = spec
         self.file = file
+        self.hook = hook
         self.layers: list[Layer[Attrs]] = []
         self.shapes: dict[TensorRef, Shape] = {}
         self.calls: list[str] = []  # the block calls being expanded, outermost first (recursion, depth)
@@ -192,8 +241,8 @@ class _Builder:
         self.attrs = _SHARED.checked().attrs  # validated attributes by (attribute model, resolved values)
         self.costs = _CostCache()
         cls = type(self)
-        self.replay = cls.replay_blocks and all(getattr(cls, name) is getattr(_Builder, name)
-                                                for name in ("instance", "op", "block"))
+        self.replay_calls = hook is None and cls.replay_blocks and all(getattr(cls, name) is getattr(_Builder, name)
+                                                                 for name in ("instance", "op", "block"))
         self.recordings: dict[Any, _Recording] = {}
         self.recording: list[set[str]] = []  # per block call being recorded, the blocks called inside it
 
@@ -362,9 +411,36 @@ class _Builder:
             name = self.resolve(name, env, path, kind)
         if not isinstance(name, str):
             raise self.error(f"'{kind}' must name an {kind}, got {name!r}", path, kind)
+        if self.hook is not None:
+            return self.hook(self, Call(node, kind, name, env, raw, path, refs))
         if kind == "op":
             return self.op(name, env, raw, path, refs)
         return self.block(name, env, raw, path, refs)
+
+    def expand(self, call: Call) -> _Value:
+        """Expand an instance a hook was given (:class:`Expansion`)."""
+        if call.kind == "op":
+            return self.op(call.name, call.env, call.raw, call.path, call.refs)
+        return self.block(call.name, call.env, call.raw, call.path, call.refs)
+
+    def replay(self, layers: Sequence[Layer[Attrs]], shapes: Mapping[TensorRef, Shape]) -> None:
+        """Append layers of an earlier expansion (:class:`Expansion`)."""
+        paths = [layer.path for layer in layers]
+        if self.paths.isdisjoint(paths) and len(self.layers) + len(layers) <= self.max_layers:  # the usual case
+            self.paths.update(paths)
+            self.layers.extend(layers)
+            self.shapes.update(shapes)
+            return
+        for layer in layers:  # find the layer that fails, as expand() would
+            if layer.path in self.paths:
+                raise self.error(f"two layers would have the path {layer.path!r}: a node name with a '.' collides "
+                                 "with a repeat or block-call path generated beside it; rename the node", layer.path,
+                                 "name")
+            if len(self.layers) >= self.max_layers:
+                raise self.error(str(limits.LAYERS.exceeded(len(self.layers) + 1)), layer.path)
+            self.paths.add(layer.path)
+            self.layers.append(layer)
+        self.shapes.update(shapes)
 
     def resolve_fields(self, raw: Mapping[str, Any], env: Mapping[str, Any], path: str) -> dict[str, Any]:
         return {key: self.resolve(value, env, path, key) for key, value in raw.items()}
@@ -447,7 +523,7 @@ class _Builder:
         for inside in self.recording:
             inside.add(name)
         key = None
-        if self.replay:
+        if self.replay_calls:
             # everything the expansion depends on: the block, its arguments, its input tensors' shapes and which of
             # them are the same tensor, and the nesting depth (the spec's variables are fixed for the build)
             key = (name, _frozen(args), tuple(self.shapes[ref] for ref in refs), tuple(map(refs.index, refs)),
@@ -687,15 +763,16 @@ def _frozen(value: Any) -> Any:
 
 def build_graph(
     spec: Spec, *, file: str | None = None, batch: int | None = None,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None, hook: BuildHook | None = None,
 ) -> Graph:
-    """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's."""
+    """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's; ``hook`` is called
+    for every op or block instance instead of expanding it (:class:`BuildHook`)."""
     depth = limits.BLOCK_DEPTH.value
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
     try:
         with limits.held():
-            return _Builder(spec, file).build(batch or spec.batch, input_shapes)
+            return _Builder(spec, file, hook).build(batch or spec.batch, input_shapes)
     finally:
         sys.setrecursionlimit(old_limit)
 
