@@ -37,7 +37,7 @@ class TensorRef(NamedTuple):
     times, and a tuple's hash and equality run in C."""
 
     node: str
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # shadows tuple.index(), which no caller uses on a TensorRef
 
 
 A = TypeVar("A", bound=Attrs)
