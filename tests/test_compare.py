@@ -189,3 +189,30 @@ def test_cli_bad_spec_among_many_is_named(tmp_path: Path, write_spec) -> None:
                                  str(out)])
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {bad}") and not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--pareto", "--plot"])  # --plot: the old name, warns and works
+def test_cli_pareto_writes_valid_images_with_every_point(tmp_path: Path, option: str) -> None:
+    """The success path: PNG and SVG beside the given stem, each a valid image; the SVG holds one marker per model
+    per device (matplotlib writes a scatter as one ``<use>`` per point in the group named by its gid)."""
+    from xml.etree import ElementTree
+
+    from PIL import Image
+
+    result = runner.invoke(app, ["compare", *map(str, SMALL), "--hw", "rtx4090", "--hw", "a100", "--dtype", "fp16",
+                                 "--batch", str(BATCH), option, str(tmp_path / "pareto.png")])
+    assert result.exit_code == 0, result.output
+    assert _files(tmp_path) == [tmp_path / "pareto.png", tmp_path / "pareto.svg"]
+    assert "resnet18" in result.output and f"wrote {tmp_path / 'pareto.svg'}" in result.output
+    assert ("--plot is now --pareto" in result.output) == (option == "--plot")
+    with Image.open(tmp_path / "pareto.png") as image:
+        image.verify()
+        assert image.format == "PNG" and image.size[0] > 600 and image.size[1] > 400
+    root = ElementTree.parse(tmp_path / "pareto.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    groups = {g.get("id"): g for g in root.iter("{http://www.w3.org/2000/svg}g")}
+    for device in ("rtx4090", "a100_80gb"):
+        markers = list(groups[f"points:{device}"].iter("{http://www.w3.org/2000/svg}use"))
+        assert len(markers) == len(SMALL), device
+    assert not any(key and key.startswith("points:") and key not in ("points:rtx4090", "points:a100_80gb")
+                   for key in groups)
