@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costmodel.report.tables import si, size
+from costmodel.units import si, size
 
 
 def test_units() -> None:

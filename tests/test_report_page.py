@@ -17,7 +17,7 @@ import costmodel.plots
 from costmodel.cli import app
 from costmodel.hardware import load_profile
 from costmodel.latency import estimate_spec
-from costmodel.report.page import MANIFEST, ReportError, write_report
+from costmodel.report.page import REPORT_MANIFEST, ReportError, write_report
 from costmodel.report.tables import duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_files(report: Path) -> None:
-    expected = {"index.md", "index.html", MANIFEST, *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))}
+    expected = {"index.md", "index.html", REPORT_MANIFEST, *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))}
     assert {p.name for p in report.iterdir()} == expected
     assert [p.name for p in report.parent.iterdir()] == ["resnet18"]  # no temporary folders left beside it
     for stem in STEMS:
