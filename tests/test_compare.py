@@ -216,3 +216,20 @@ def test_cli_pareto_writes_valid_images_with_every_point(tmp_path: Path, option:
         assert len(markers) == len(SMALL), device
     assert not any(key and key.startswith("points:") and key not in ("points:rtx4090", "points:a100_80gb")
                    for key in groups)
+
+
+def test_set_that_changes_the_model_drops_its_published_accuracy() -> None:
+    """resnet18's 71.5 % top-1 is of resnet18: with depths 1,1,1,1 the row has no top-1 (and the Pareto plot falls
+    back to GMACs); setting a variable to the value the spec already has keeps it."""
+    profiles = load_profiles(["rtx4090"])
+    written = compare_model(SMALL[0], profiles, batch=BATCH)
+    same = compare_model(SMALL[0], profiles, batch=BATCH, overrides={"depths": [2, 2, 2, 2]})
+    shallow = compare_model(SMALL[0], profiles, batch=BATCH, overrides={"depths": [1, 1, 1, 1]})
+    assert written.top1 == same.top1 == 71.504 and written.top5 == same.top5 == 90.086
+    assert same.params == written.params
+    assert shallow.top1 is None and shallow.top5 is None and shallow.params < written.params
+    _, _, y_label = pareto_points(Comparison([written, shallow], {"rtx4090": "NVIDIA GeForce RTX 4090"}))
+    assert y_label == "GMACs per image"
+    result = runner.invoke(app, ["compare", str(SMALL[0]), "--set", "depths=[1,1,1,1]", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["models"][0]["top1"] is None

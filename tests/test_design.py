@@ -233,6 +233,23 @@ def test_cli_sweep_prints_the_frontier_and_plots_it(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("name", ["frontier.txt", "frontier.pn"])
+def test_cli_plot_with_an_unknown_extension_is_refused_before_the_solve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+) -> None:
+    import costmodel.design
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the solver ran before the plot's file name was checked")
+
+    monkeypatch.setattr(costmodel.design, "solve_budgets", never)
+    result = runner.invoke(app, ["design", "--resolution", "64", "--sweep", "20M,40M", "--plot", str(tmp_path / name)])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith(f"error: cannot write a plot to {tmp_path / name}")
+    assert f"unknown figure format '{name.rsplit('.', 1)[1]}'" in result.output and "png" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_latency_budget_is_met_and_tightening_it_never_raises_the_objective() -> None:
     from costmodel.design import roofline_latency
 

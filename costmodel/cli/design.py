@@ -144,6 +144,10 @@ def design_run(
         reason = unwritable_reason(target) if target is not None else None
         if reason:
             raise fail(f"cannot write {target}: {reason}")
+    if plot is not None:
+        from ..plots import figure_format  # matplotlib: only when a plot is asked for
+
+        figure_format(plot)  # an unknown extension is refused before the solve, not after it
     if preset is not None or space in ("k1kxk1", "k1dwsek1"):
         if sweep is not None:
             raise fail("--sweep takes the resnet, mbconv and convnext spaces, not --preset or the super-block spaces")

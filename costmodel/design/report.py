@@ -232,8 +232,9 @@ def plot_frontier(
     """Objective against MACs (G) of the solved budgets, written to ``path`` (its suffix picks the format, PNG
     when it has none); ``references``: (name, MACs, objective) points, e.g. hand-designed networks scored with
     the same formula. Drawn by :mod:`costmodel.plots` (no pyplot). Returns the files written."""
-    from ..plots import frontier_figure, save_figure  # matplotlib: imported only when a plot is asked for
+    from ..plots import figure_format, frontier_figure, save_figure  # matplotlib: only when a plot is asked for
 
+    fmt = figure_format(path)
     solved = [(r.macs, r.score.objective) for r in results if isinstance(r, Result)]
     fig = frontier_figure(solved, references, title)
-    return save_figure(fig, path.with_suffix(""), (path.suffix.lstrip(".") or "png",))
+    return save_figure(fig, path.with_suffix(""), (fmt,))

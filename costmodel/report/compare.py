@@ -17,6 +17,7 @@ from typing import Any
 
 from ..analysis import Analysis, analyze_graph
 from ..graph import load_graph
+from ..graph.load import to_spec
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
 from ..layout import Table, fit_width, percent, wrap
@@ -90,11 +91,17 @@ def compare_model(
     fusion: str = DEFAULT_FUSION, overrides: Mapping[str, Any] | None = None,
 ) -> ModelRow:
     """Load, analyse and estimate one spec on every profile (``batch`` / ``dtype``: None = the spec's;
-    ``overrides``: spec variables to set)."""
+    ``overrides``: spec variables to set). The spec's published accuracy (top-1, top-5) is of the model as written:
+    an override that changes a variable leaves the row without it."""
     graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results = [estimate(graph, p, dtype=analysis.dtype, fusion=fusion) for p in profiles]
-    return model_row(analysis, results, spec, graph.spec.metadata)
+    metadata = graph.spec.metadata
+    if overrides and (metadata.top1 is not None or metadata.top5 is not None):
+        written = to_spec(spec)[0].vars
+        if any(name not in written or written[name] != value for name, value in overrides.items()):
+            metadata = metadata.model_copy(update={"top1": None, "top5": None})
+    return model_row(analysis, results, spec, metadata)
 
 
 def load_profiles(names: Iterable[str]) -> list[HardwareProfile]:
