@@ -245,7 +245,8 @@ def test_cli_plot_with_an_unknown_extension_is_refused_before_the_solve(
     monkeypatch.setattr(costmodel.design, "solve_budgets", never)
     result = runner.invoke(app, ["design", "--resolution", "64", "--sweep", "20M,40M", "--plot", str(tmp_path / name)])
     assert result.exit_code == 2, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith(f"error: cannot write a plot to {tmp_path / name}")
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"error: cannot write a plot to {tmp_path / name}")
     assert f"unknown figure format '{name.rsplit('.', 1)[1]}'" in result.output and "png" in result.output
     assert list(tmp_path.iterdir()) == []
 
