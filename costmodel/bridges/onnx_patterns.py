@@ -234,10 +234,31 @@ def _batch_transpose(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     return group, specs
 
 
+def _unbind(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
+    """Split into pieces of 1 along a non-batch axis, each read only by a Squeeze (or Reshape) dropping that axis
+    (torch's ``unbind`` in older opsets) -> one select per piece."""
+    x = node.input[0]
+    rank = len(g.shape(x))
+    axis = int(attr(node, "axis", 0)) % rank
+    if axis == 0:
+        return None
+    group, specs = [i], []
+    for index, piece in enumerate(node.output):
+        squeeze = _only(g, piece, "Squeeze")
+        squeeze = _only(g, piece, "Reshape") if squeeze is None else squeeze  # batch_first writes Reshape
+        if g.shape(piece)[axis] != 1 or squeeze is None \
+                or g.shape(g.nodes[squeeze].output[0]) != g.shape(piece)[:axis] + g.shape(piece)[axis + 1:]:
+            return None
+        group.append(squeeze)
+        specs.append(SpecNode(g.nodes[squeeze].name, "select", [x], [g.nodes[squeeze].output[0]],
+                              {"dim": axis, "index": index}, squeeze))
+    return group, specs
+
+
 PATTERNS: dict[str, Callable[[OnnxGraph, int, NodeProto], Match | None]] = {
     "Erf": _gelu_erf, "Sigmoid": _gated, "HardSigmoid": _gated, "ReduceMean": _layer_norm_parts,
     "LayerNormalization": _layer_norm_nchw,
-    "MatMul": _linear, "Transpose": _batch_transpose,
+    "MatMul": _linear, "Transpose": _batch_transpose, "Split": _unbind,
 }
 
 
@@ -263,7 +284,7 @@ def _opaque(g: OnnxGraph, index: int, node: NodeProto, batch: int) -> SpecNode:
                  if name in g.consts and np.issubdtype(g.consts[name].dtype, np.floating) and g.consts[name].size > 1)
     outputs = [o for o in node.output if o]
     attrs = {"source": f"onnx_{node.op_type}", "shapes": [list(g.shapes[o]) for o in outputs], "params": params,
-             "batch": batch}
+             "batch": g.shape(dynamic[0])[0] if g.shape(dynamic[0]) else batch}  # batch x any heads folded in
     return SpecNode(node.name or node.output[0], "opaque", dynamic, outputs, attrs, anchor=index)
 
 
@@ -274,7 +295,7 @@ def map_graph(g: OnnxGraph, allow_opaque: bool = False, batch: int = 1) -> Mappi
     specs: list[SpecNode] = []
     for i, node in enumerate(g.nodes):
         pattern = PATTERNS.get(node.op_type)
-        if i in covered or pattern is None:
+        if i in covered or i in g.refused or pattern is None:
             continue
         match = pattern(g, i, node)
         if match is not None and not covered.intersection(match[0]):
@@ -286,6 +307,8 @@ def map_graph(g: OnnxGraph, allow_opaque: bool = False, batch: int = 1) -> Mappi
             continue
         mapper = MAPPERS.get(node.op_type)
         try:
+            if i in g.refused:
+                raise Unsupported(g.refused[i])
             if mapper is None:
                 raise Unsupported()
             specs.extend(mapper(g, i, node))
