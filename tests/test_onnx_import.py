@@ -235,6 +235,44 @@ def test_vit_embedding(torch: ModuleType, tmp_path: Path) -> None:
     assert graph4.batch == 4 and analysis4.totals.macs == 4 * analysis.totals.macs
 
 
+def test_group_norm_and_grn(torch: ModuleType, tmp_path: Path) -> None:
+    """GroupNorm exports as Reshape / InstanceNormalization / Reshape (/ Mul / Add): group_norm (PoolFormer's
+    GroupNorm(1, C)); ConvNeXt V2's GRN (timm's GlobalResponseNorm) as ReduceL2 ... Add: grn, channels first
+    and last. Counts by hand (docs/conventions.md): group norm 5 MACs per element with affine, 4 without, and
+    7 / 5 FLOPs; GRN 0 MACs, 6 FLOPs per element + 3 per (sample, channel), 2C params."""
+    nn = torch.nn
+
+    class GlobalResponseNorm(nn.Module):  # timm.layers.GlobalResponseNorm
+        def __init__(self, channels: int, channels_last: bool) -> None:
+            super().__init__()
+            self.spatial, self.channel = ((1, 2), 3) if channels_last else ((2, 3), 1)
+            self.shape = (1, 1, 1, -1) if channels_last else (1, -1, 1, 1)
+            self.weight, self.bias = nn.Parameter(torch.zeros(channels)), nn.Parameter(torch.zeros(channels))
+
+        def forward(self, x):
+            x_g = x.norm(p=2, dim=self.spatial, keepdim=True)
+            x_n = x_g / (x_g.mean(dim=self.channel, keepdim=True) + 1e-6)
+            return x + torch.addcmul(self.bias.view(self.shape), self.weight.view(self.shape), x * x_n)
+
+    class Norms(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gn1, self.gn4 = nn.GroupNorm(1, 8), nn.GroupNorm(4, 8, affine=False)
+            self.grn_first, self.grn_last = GlobalResponseNorm(8, False), GlobalResponseNorm(8, True)
+
+        def forward(self, x):
+            return self.grn_last(self.grn_first(self.gn4(self.gn1(x))).permute(0, 2, 3, 1))
+
+    model = Norms()
+    path = export(torch, model, (torch.randn(2, 8, 4, 4),), tmp_path / "norms.onnx")
+    _, graph, analysis = imported(path)
+    assert ops_of(graph) == ["group_norm", "group_norm", "grn", "permute", "grn"]
+    elements, per_channel = 2 * 8 * 4 * 4, 2 * 8
+    assert analysis.totals.params == n_params(model) == 2 * 8 + 2 * (2 * 8)
+    assert analysis.totals.macs == 5 * elements + 4 * elements
+    assert analysis.totals.flops == 7 * elements + 5 * elements + 2 * (6 * elements + 3 * per_channel)
+
+
 # ---- the batch dimension moved (nn.MultiheadAttention, Swin's windows) -------------------------------------
 
 
