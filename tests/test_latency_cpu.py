@@ -86,3 +86,32 @@ def test_dispatch_table_keys_are_efficiency_classes(tmp_path: Path) -> None:
     bad.write_text(text)
     with pytest.raises(HardwareError, match="dispatch_us"):
         load_profile(str(bad))
+
+
+def test_validate_and_calibrate_take_the_thread_count(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(rows[header:header + 4]) + "\n")  # 3 ConvNeXts: large ops, parallel at 2 threads
+    runner = CliRunner()
+    one, two = (runner.invoke(app, ["validate", str(few), "--hw", PROFILE, "--threads", n, "-f", "json"])
+                for n in ("1", "2"))
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    import json
+
+    def speed(result) -> list[float]:  # noqa: ANN001
+        data = json.loads(result.output)
+        key = next(k for k, v in data.items() if isinstance(v, list) and v and "predicted_throughput" in v[0])
+        return [row["predicted_throughput"] for row in data[key]]
+
+    # ConvNeXts at batch 1: most of the time is in ops large enough to split, so two cores nearly double the
+    # throughput (1.95x for ConvNeXt-T and -S; 1.76x for ConvNeXt V2-Atto, whose small ops stay serial)
+    assert all(1.7 < b / a < 2.0 for a, b in zip(speed(one), speed(two), strict=True))
+    out = tmp_path / "fit.yaml"
+    fitted = runner.invoke(app, ["calibrate", str(few), "--hw", PROFILE, "--threads", "2", "-o", str(out)])
+    assert fitted.exit_code == 0, fitted.output
+    assert load_profile(str(out)).cpu.threads == 2
