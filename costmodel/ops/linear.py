@@ -77,3 +77,46 @@ def matmul(inputs: Sequence[Shape], a: NoAttrs) -> OpCost:
         gemm_outputs=numel(out_shape),
         op_class=OpClass.GEMM,
     )
+
+
+class EinsumAttrs(Attrs):
+    equation: str  # explicit form "bhqd,bhkd->bhqk": letters only, one term per input, "->" and the output
+
+
+def einsum_sizes(inputs: Sequence[Shape], equation: str) -> tuple[dict[str, int], str, Shape]:
+    """Each index letter's size, the output term and the output shape of an explicit einsum ``equation``."""
+    lhs, arrow, out = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if not arrow or not all(term.isalpha() for term in terms) or (out and not out.isalpha()):
+        raise OpError(f"equation {equation!r}: write it explicitly, letters only ('ab,bc->ac')", field="equation")
+    if len(terms) != len(inputs):
+        raise OpError(f"equation {equation!r} has {len(terms)} operand(s), the op has {len(inputs)} input(s)",
+                      field="equation")
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, inputs, strict=True):
+        if len(term) != len(shape):
+            raise OpError(f"operand {term!r} of {equation!r} has rank {len(term)}, its input is {list(shape)}",
+                          field="equation")
+        for letter, size in zip(term, shape, strict=True):
+            if sizes.setdefault(letter, size) != size and 1 not in (sizes[letter], size):
+                raise OpError(f"index {letter!r} of {equation!r} is {sizes[letter]} and {size}", field="equation")
+            sizes[letter] = max(sizes[letter], size)
+    if len(set(out)) != len(out) or set(out) - set(sizes):
+        raise OpError(f"output {out!r} of {equation!r} repeats a letter or names one no operand has",
+                      field="equation")
+    return sizes, out, tuple(sizes[letter] for letter in out)
+
+
+@register("einsum", EinsumAttrs, inputs=(1, 2))
+def einsum(inputs: Sequence[Shape], a: EinsumAttrs) -> OpCost:
+    """``torch.einsum`` of one or two operands. MACs as fvcore counts them (numpy's einsum_path cost / 2):
+    ``P`` = the product of every index size when an index is summed, else ``floor(P / 2)``. FLOPs: ``2P`` with a
+    summed index for two operands (a multiply and an add per index combination), ``P`` otherwise; activations:
+    output elements (fvcore counts einsum like a matmul)."""
+    sizes, out, out_shape = einsum_sizes(inputs, a.equation)
+    product = numel(list(sizes.values()))
+    summed = bool(set(sizes) - set(out))
+    macs = product if summed else product // 2
+    flops = (2 * product if summed else product) if len(inputs) == 2 else (product if summed else 0)
+    return OpCost(outputs=(out_shape,), macs=macs, flops=flops, gemm_outputs=numel(out_shape),
+                  op_class=OpClass.GEMM if len(inputs) == 2 and summed else OpClass.ELEMENTWISE)
