@@ -86,6 +86,34 @@ def test_reparam_gives_timm_published_deployed_figures(bridge) -> None:
     assert round(report.activations / 1e6, 2) == 3.79
 
 
+def test_hybrid_at_low_resolution_matches_pytorch(torch, bridge, tmp_path) -> None:
+    # A CNN-transformer hybrid, small and at 128x128 to keep CI fast: LeViT-128S (conv stem, attention with
+    # learned position biases, linears with BN, downsampling attention that splits k and v).
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from costmodel.bridges.timm_compat import require_timm
+    from costmodel.bridges.torch import torch_counted_macs
+    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.graph import build_graph
+    from costmodel.spec.loader import parse_spec
+
+    model = require_timm().create_model("levit_128s", pretrained=False, img_size=128).eval()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (3, 128, 128)}, name="levit_128s")
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert not report.opaque
+    # conv, linear and attention matmuls: PyTorch's FlopCounterMode counts 2 FLOPs per multiply-add of them
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 128, 128))
+    graph = build_graph(parse_spec(spec, "levit_128s"), batch=1)
+    assert 2 * torch_counted_macs(graph) == counter.get_total_flops()
+    # the emitted YAML round-trips to the counts the import reported
+    path = tmp_path / "levit.yaml"
+    path.write_text(to_yaml(spec), encoding="utf-8")
+    totals = analyze(path).totals
+    assert (totals.params, totals.macs, totals.flops, totals.activations) == \
+        (report.params, report.macs, report.flops, report.activations)
+
+
 def _with_unsupported(torch):
     nn = torch.nn
 

@@ -145,6 +145,13 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
     if not isinstance(w, Static) or (b is not None and not isinstance(b, Static)):
         raise Unsupported("the weight depends on the input")
+    if not w.params:  # a fixed weight (a buffer: CSATv2's DCT): a matmul with a constant, no parameters
+        const = t.static_input(Static((w.shape[1], w.shape[0])), x)
+        out = tuple(int(d) for d in node.meta["val"].shape)
+        y = made(t, t.emit("matmul", [x.ref, const], hint="linear"), out)
+        if b is None:
+            return y
+        return t.out(t.emit("add", [y.ref, t.static_input(b, y)], hint="bias", broadcast=True))
     if isinstance(b, Static) and (t.claimable(b) != numel(b.shape) or len(b.params) != 1):
         # a bias assembled from parameters and constants (EVA's cat(q_bias, zeros, v_bias)): the linear without
         # bias, then the bias added as a static tensor holding the parameters behind it

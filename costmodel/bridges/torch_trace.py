@@ -226,7 +226,9 @@ class Tracer:
     def opaque(self, node: Any, name: str, args: Any, kwargs: Any, reason: str) -> Any:
         first = self.module or node.name
         self.unsupported.setdefault(name, []).append((first, reason))
-        dyns = [self.plain(d) for d in _dyns((args, kwargs))]
+        # the spec tensors as they are: an opaque node needs only their batch (dim 0 even under a pending
+        # permutation), and materialising a permutation that moved the batch would fail
+        dyns = [d.ref for d in _dyns((args, kwargs))]
         val = node.meta.get("val")
         vals = list(val) if isinstance(val, list | tuple) else [val]
         shapes = [[int(d) for d in v.shape] for v in vals if hasattr(v, "shape")]
