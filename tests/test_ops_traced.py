@@ -74,17 +74,17 @@ def test_batch_repeat() -> None:
 def test_einsum_contraction_and_product() -> None:
     # MViTv2's relative position: "byhwc,hkc->byhwk" with b=2, y=1 head, h=w=56, c=96, k=56:
     # every index combination is one multiply-add: 2*1*56*56*96*56
-    c = run("einsum", (2, 1, 56, 56, 96), (56, 56, 96), equation="byhwc,hkc->byhwk")
+    c = run("einsum", (2, 1, 56, 56, 96), (56, 56, 96), terms=["byhwc", "hkc"], result="byhwk")
     p = 2 * 1 * 56 * 56 * 96 * 56
     assert c.outputs == ((2, 1, 56, 56, 56),)
     assert (c.macs, c.flops, c.gemm_outputs) == (p, 2 * p, 2 * 56 * 56 * 56)
     # no summed index (an outer product): fvcore halves numpy's count, floor(P / 2)
-    o = run("einsum", (2, 3), (2, 5), equation="bi,bj->bij")
+    o = run("einsum", (2, 3), (2, 5), terms=["bi", "bj"], result="bij")
     assert (o.outputs, o.macs, o.flops) == (((2, 3, 5),), 15, 30)
-    with pytest.raises(OpError, match="explicitly"):
-        run("einsum", (2, 3), (3, 4), equation="bi,ij")
+    with pytest.raises(OpError, match="letters only"):
+        run("einsum", (2, 3), (3, 4), terms=["b...i", "ij"], result="bj")
     with pytest.raises(OpError, match="rank"):
-        run("einsum", (2, 3), (3, 4), equation="bij,jk->bik")
+        run("einsum", (2, 3), (3, 4), terms=["bij", "jk"], result="bik")
 
 
 def test_einsum_macs_match_pytorch(torch) -> None:
@@ -93,7 +93,7 @@ def test_einsum_macs_match_pytorch(torch) -> None:
     a, b = torch.randn(2, 4, 7, 8), torch.randn(2, 4, 8, 5)
     with FlopCounterMode(display=False) as counter:
         torch.einsum("bhqd,bhdk->bhqk", a, b)
-    c = run("einsum", (2, 4, 7, 8), (2, 4, 8, 5), equation="bhqd,bhdk->bhqk")
+    c = run("einsum", (2, 4, 7, 8), (2, 4, 8, 5), terms=["bhqd", "bhdk"], result="bhqk")
     assert 2 * c.macs == counter.get_total_flops() == 2 * 2 * 4 * 7 * 8 * 5
 
 
@@ -133,3 +133,13 @@ def test_bicubic_upsample_and_clamp_to_buffers() -> None:
     k = run("clamp", (2, 10), min_tensor=True, max_tensor=True)
     assert k.flops == 2 * 20
     assert run("clamp", (2, 10), max_tensor=True).flops == 20
+
+
+def test_shared_weights_hold_no_parameters() -> None:
+    # a conv module called twice: the second call's weights are the first's
+    own = run("conv2d", (2, 16, 8, 8), out=16, kernel=3, padding=1, groups=16)
+    shared = run("conv2d", (2, 16, 8, 8), out=16, kernel=3, padding=1, groups=16, shared=True)
+    assert own.params == 16 * 9 + 16 and shared.params == 0
+    assert shared.macs == own.macs == 2 * 16 * 64 * 9
+    tied = run("linear", (2, 5, 32), out=100, bias=False, shared=True)
+    assert (tied.params, tied.macs) == (0, 2 * 5 * 32 * 100)

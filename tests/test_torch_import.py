@@ -114,6 +114,31 @@ def test_hybrid_at_low_resolution_matches_pytorch(torch, bridge, tmp_path) -> No
         (report.params, report.macs, report.flops, report.activations)
 
 
+def test_shared_and_computed_weights_count_each_parameter_once(torch, bridge) -> None:
+    nn = torch.nn
+
+    class Odd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)  # called twice (CoaT's shared position encoding)
+            self.weight = nn.Parameter(torch.randn(8, 4, 1, 1))
+            self.gain = nn.Parameter(torch.ones(8, 1, 1, 1))  # NFNet: a standardised weight times a gain
+
+        def forward(self, x):
+            x = self.conv(self.conv(x))
+            w = (self.weight - self.weight.mean((1, 2, 3), keepdim=True)) * self.gain
+            return nn.functional.conv2d(x, w)
+
+    model = Odd()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (4, 6, 6)}, name="odd", fold=False)
+    assert report.params == sum(p.numel() for p in model.parameters()) == 4 * 9 + 4 + 8 * 4 + 8
+    convs = [n for n in spec["nodes"] if n["op"] == "conv2d"]
+    assert [n.get("shared", False) for n in convs] == [False, True, False]
+    # MACs by hand: two depthwise 3x3 convs over 4x6x6, then a 1x1 conv 4 -> 8 over 6x6
+    assert report.macs == 2 * (4 * 36 * 9) + 8 * 36 * 4
+    assert not report.notes
+
+
 def _with_unsupported(torch):
     nn = torch.nn
 

@@ -9,6 +9,7 @@ detach, dtype casts) emit nothing. docs/torch-import.md lists the mapping.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,10 +121,27 @@ def _conv(t: Tracer, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation
     op = "conv_transpose2d" if transposed else f"conv{rank}d"
     if transposed and output_padding and any(output_padding):
         attrs["output_padding"] = _short(_ints(output_padding, rank))
-    ref = t.emit(op, [x], hint="conv" if not transposed else "deconv", **attrs)
     own = numel(w.shape) + (out_ch if b is not None else 0)
-    settle(t, own, [w, b])
+    counted = _weights_from(t, x, own, [w, b], attrs)
+    ref = t.emit(op, [x], hint="conv" if not transposed else "deconv", **attrs)
+    settle(t, counted, [w, b])
     return t.out(ref)
+
+
+def _weights_from(t: Tracer, x: Dyn, own: int, statics: Sequence[Any], attrs: dict[str, Any]) -> int:
+    """Where a conv's or linear's weights come from, when not its own fresh parameters: already counted (one
+    module called twice, CoaT's shared convolutional position encoding: ``shared: true``), or computed from more
+    parameters than the op holds (NFNet's standardised weight times a gain: the extra ones on a ``param_tensor``
+    before the op). Returns the parameters the emitted nodes count."""
+    held = [s for s in statics if isinstance(s, Static)]
+    fresh = sum(t.claimable(s) for s in held)
+    if fresh == 0 and any(s.params for s in held) and own:
+        attrs["shared"] = True
+        return 0
+    if fresh > own and all(s.params for s in held):
+        t.emit("param_tensor", [x], hint="param", shape=[fresh - own], params=fresh - own)
+        return fresh
+    return own
 
 
 @handles("conv1d", "conv2d", "conv3d")
@@ -161,8 +179,10 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         y = made(t, ref, out)
         bias = t.static_input(b, y)
         return t.out(t.emit("add", [y.ref, bias], hint="bias", broadcast=True))
-    ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=b is not None)
-    settle(t, numel(w.shape) + (w.shape[0] if b is not None else 0), [w, b])
+    attrs: dict[str, Any] = {}
+    counted = _weights_from(t, x, numel(w.shape) + (w.shape[0] if b is not None else 0), [w, b], attrs)
+    ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=b is not None, **attrs)
+    settle(t, counted, [w, b])
     return t.out(ref)
 
 
@@ -695,7 +715,7 @@ def unbind(t: Tracer, node: Any, args: Any, kwargs: Any) -> tuple[Dyn, ...]:
 
 
 @handles("slice")
-def slice_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+def slice_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn | Static:
     a = bind(node, args, kwargs)
     x = a["self"]
     if not isinstance(x, Dyn):
@@ -768,7 +788,7 @@ def pad(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     attrs: dict[str, Any] = {"pads": pads}
     if mode != "constant":
         attrs["mode"] = mode
-    if value:
+    if value and math.isfinite(float(value)):  # max pooling's -inf padding: not a spec number; no count needs it
         attrs["value"] = float(value)
     return single(t, "pad", dyn(t, a["self"] if "self" in a else a["input"]), **attrs)
 
@@ -926,7 +946,7 @@ def max_dim(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
         raise Unsupported("max/min of a whole tensor or of two tensors")
     if canonical(node.target) == "aten.min":
         raise Unsupported("min over a dim")
-    if any(user.args[1] != 0 for user in node.users):
+    if any(user.args[1] != 0 and user.users for user in node.users):
         raise Unsupported("the indices of max are read")
     keepdim = bool(args[2]) if len(args) > 2 else bool(kwargs.get("keepdim"))
     val = node.meta["val"]
@@ -1037,7 +1057,7 @@ def einsum(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     if not out.startswith(batch) or any(batch in term for term, v in zip(spec_terms, operands, strict=True)
                                          if isinstance(v, Static)):
         raise Unsupported("einsum that moves or reduces the batch dim")
-    return t.out(t.emit("einsum", refs, equation=f"{','.join(spec_terms)}->{out}"))
+    return t.out(t.emit("einsum", refs, terms=spec_terms, result=out))
 
 
 @handles("lstm")
@@ -1048,7 +1068,7 @@ def lstm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
         raise Unsupported("lstm on packed sequences")
     if not a["batch_first"]:
         raise Unsupported("lstm with batch_first=False (the batch at dim 1)")
-    if any(user.args[1] != 0 for user in node.users):
+    if any(user.args[1] != 0 and user.users for user in node.users):
         raise Unsupported("the final hidden or cell state of the lstm is read")
     params = [p for p in a["params"] if isinstance(p, Static)]
     hidden = params[1].shape[1]
