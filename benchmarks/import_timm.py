@@ -29,7 +29,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "timm_families.csv"
 DOC = ROOT / "docs" / "timm-import.md"
 SAMPLE = ["resnet", "vision_transformer", "swin_transformer", "levit", "mobileone"]
 FIELDS = ["family", "model", "img_size", "param_count_m", "gmacs", "macts_m"]
-TIMEOUT_S = 480  # per model (build + export + mapping): the largest need minutes on a loaded 2-core machine
+TIMEOUT_S = 900  # per model (build + export + mapping): minutes for the largest on a 2-core machine at load 20+
 TIMED = ["resnet50", "vit_small_patch16_224", "swin_tiny_patch4_window7_224"]  # import times quoted in the doc
 
 
@@ -208,10 +208,15 @@ def main() -> int:
     parser.add_argument("--merge", type=Path, nargs="*",
                         help="write the doc from saved shard results (a family in several files: the last one's)")
     parser.add_argument("--no-times", action="store_true", help="skip timing the imports of " + ", ".join(TIMED))
+    parser.add_argument("--times", type=Path, help="with --merge: the import times saved by --save-times")
+    parser.add_argument("--save-times", type=Path, help="only time the imports of the common models, save them here")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(2)
+    if args.save_times:
+        args.save_times.write_text(json.dumps(time_imports(TIMED)), encoding="utf-8")
+        return 0
     if args.pick_from:
         write_fixture(pick(args.pick_from), args.pick_from)
     rows = read_fixture()
@@ -220,7 +225,8 @@ def main() -> int:
         latest = {r["family"]: r for path in args.merge for r in json.loads(path.read_text(encoding="utf-8"))}
         merged = list(latest.values())
         order = {r["family"]: k for k, r in enumerate(rows)}
-        times = None if args.no_times else time_imports(TIMED)
+        times = (None if args.no_times else [tuple(t) for t in json.loads(args.times.read_text(encoding="utf-8"))]
+                 if args.times else time_imports(TIMED))
         DOC.write_text(report(sorted(merged, key=lambda r: order[r["family"]]), times), encoding="utf-8")
         print(f"wrote {DOC}", file=sys.stderr)
         return 0

@@ -841,11 +841,15 @@ def matmul(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 def sdpa(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
     q, k, v = (dyn(t, a[n]) for n in ("query", "key", "value"))
+    mask = a.get("attn_mask")
+    if len(q.shape) == 3 == len(k.shape) == len(v.shape):  # [N, L, d] (SAM's heads folded into the batch): one head
+        q, k, v = (_reshaped(t, y, (y.shape[0], 1, *y.shape[1:])) for y in (q, k, v))
+        if isinstance(mask, Dyn) and len(mask.shape) == 3:
+            mask = _reshaped(t, mask, (mask.shape[0], 1, *mask.shape[1:]))
     if len(q.shape) < 4 or len(k.shape) != len(q.shape):
-        raise Unsupported("attention over fewer than 4 dims")
+        raise Unsupported("attention over fewer than 3 dims")
     if q.shape[1:-3] != k.shape[1:-3] or q.shape[-3] % k.shape[-3]:
         raise Unsupported("k's heads do not divide q's")
-    mask = a.get("attn_mask")
     if isinstance(mask, Static) and len(mask.shape) < len(q.shape):  # broadcast over the leading dims
         mask = Static((1,) * (len(q.shape) - len(mask.shape)) + tuple(mask.shape), mask.params)
     out = tuple(int(d) for d in node.meta["val"].shape)
