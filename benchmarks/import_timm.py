@@ -135,7 +135,7 @@ def time_imports(names: list[str]) -> list[tuple[str, float, float]]:
     return out
 
 
-def report(results: list[dict[str, Any]], times: list[tuple[str, float, float]] | None = None) -> str:
+def report(results: list[dict[str, Any]], common: list[tuple[str, float, float]] | None = None) -> str:
     ok = [r for r in results if r["ok"]]
     exact = [r for r in ok if r["params"] == r["torch_params"]]
     published = [r for r in ok if r["gmacs"]]
@@ -169,7 +169,7 @@ def report(results: list[dict[str, Any]], times: list[tuple[str, float, float]] 
            f"Measured one after the other in this run (load average {_load()}): building the timm model, then "
            "`costmodel import` (torch.export + mapping + folding + checks).", "",
            "| model | build (s) | import (s) |", "| --- | ---: | ---: |",
-           *(f"| {n} | {b:.1f} | {i:.1f} |" for n, b, i in times), ""] if times else []),
+           *(f"| {n} | {b:.1f} | {i:.1f} |" for n, b, i in common), ""] if common else []),
         "## Per family",
         "",
         "| family | model | imported | repeat | params (M) | = sum(p.numel()) | published | GMACs | published | "
@@ -223,7 +223,9 @@ def main() -> int:
     if args.merge:
         # a family saved in several files: the last file's result (a re-run after a fix) wins
         latest = {r["family"]: r for path in args.merge for r in json.loads(path.read_text(encoding="utf-8"))}
-        merged = list(latest.values())
+        missing = [{**r, "ok": False, "reason": "not measured (the run was stopped before this family)"}
+                   for r in rows if r["family"] not in latest]
+        merged = list(latest.values()) + missing
         order = {r["family"]: k for k, r in enumerate(rows)}
         times = (None if args.no_times else [tuple(t) for t in json.loads(args.times.read_text(encoding="utf-8"))]
                  if args.times else time_imports(TIMED))
