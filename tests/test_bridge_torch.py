@@ -194,7 +194,8 @@ nodes:
   - {name: k1, op: slice, dim: 1, start: 0, end: 1, inputs: "qk:1"}                  # [2, 1, 6, 4]
   - {name: v1, op: slice, dim: 1, start: 0, end: 1, inputs: "vs:0"}
   - {name: gqa, op: sdpa, inputs: ["qk:0", k1, v1]}                                  # [2, 3, 6, 4]
-outputs: [gnorm, gvar, pool1d, rep, wins, clipped, gqa, wide, gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged, odd]
+outputs: [gnorm, gvar, pool1d, rep, wins, clipped, gqa,
+          wide, gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged, odd]
 """
 
 
