@@ -50,6 +50,16 @@ def test_status_and_quoting_rules(value, source, status, ok):
     assert (row.problem is None) == ok
 
 
+def test_one_entry_may_cover_a_table_of_figures(tmp_path):
+    text = (SHIPPED_DIR / "epyc_zen5_vm.yaml").read_text()
+    data = tmp_path / "table.yaml"
+    data.write_text(text.replace("sync_us: 2.0}", "sync_us: 2.0, extra: {a: 38, b: 7.7}}").replace(
+        "sources:\n", "sources:\n  cpu.extra: measured on this VM, raw calls 41 and 10.6 us less a ReLU's 2.9 us\n"))
+    rows = {r.field: r for r in audit_file(data)}
+    assert rows["cpu.extra.a"].key == "cpu.extra" and rows["cpu.extra.a"].status == "measured"
+    assert rows["cpu.extra.b"].problem is None  # a table's entry need not quote each figure
+
+
 def test_doc_table_holds_the_profiles_current_values():
     """Every row of docs/hardware-profiles.md names a figure the profiles hold, with its value and status (a figure
     changed, or re-sourced, without re-running `python -m costmodel.hardware.audit` fails here)."""

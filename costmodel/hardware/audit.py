@@ -10,7 +10,8 @@ first word says what kind of figure it is:
 - anything else: a vendor document (datasheet, whitepaper, product page, programming guide) quoted for the
   figure; ``derived`` when the entry converts the quoted figure (``1,979 with sparsity -> 989.4 dense``).
 
-Every entry that is not an estimate or a choice must quote the figure itself (or the same figure in a larger or
+A table of figures measured or derived together (``cpu.dispatch_us``) may have one entry for the table. Every entry
+of one figure that is not an estimate or a choice must quote the figure itself (or the same figure in a larger or
 smaller unit: 6144 KB for 6 MB, 3.35 TB/s for 3350 GB/s), so a figure cannot change without its source.
 ``python -m costmodel.hardware.audit`` prints the table docs/hardware-profiles.md holds.
 """
@@ -45,6 +46,7 @@ class AuditRow:
     field: str
     value: float
     source: str | None
+    key: str | None = None  # the sources key used: the field's own, or a table's it belongs to (``cpu.dispatch_us``)
 
     @property
     def status(self) -> str:
@@ -74,6 +76,8 @@ class AuditRow:
         if self.status in UNQUOTED:
             reason = self.source.split(":", 1)[1].strip()
             return None if len(reason) >= 10 else f"{self.profile}: {self.field}: '{self.status}:' without a reason"
+        if self.key not in (None, self.field):  # one entry for a table of figures measured or derived together
+            return None
         if not self.quotes_value:
             return f"{self.profile}: {self.field} = {self.value:g} is not quoted by its source {self.source!r}"
         return None
@@ -94,7 +98,12 @@ def audit_file(path: Path) -> list[AuditRow]:
         return []
     sources = data.get("sources") or {}
     figures = {k: v for k, v in data.items() if k not in ("sources", "calibration")}
-    return [AuditRow(path.stem, field, value, sources.get(field)) for field, value in _numeric_leaves(figures)]
+    rows = []
+    for field, value in _numeric_leaves(figures):
+        parts = field.split(".")
+        key = next((k for k in (".".join(parts[:n]) for n in range(len(parts), 0, -1)) if k in sources), None)
+        rows.append(AuditRow(path.stem, field, value, sources.get(key) if key else None, key))
+    return rows
 
 
 def audit_shipped(folder: Path = SHIPPED_DIR) -> list[AuditRow]:
