@@ -110,3 +110,17 @@ def test_an_unknown_dtype_is_a_clear_spec_error():
     with pytest.raises(SpecError, match="dtype") as info:
         load_graph({**TWO, "nodes": [{**TWO["nodes"][0], "dtype": "fp33"}]})
     assert "\n" not in str(info.value)
+
+
+def test_bytes_agree_with_pytorch_running_the_same_mixed_model():
+    torch = pytest.importorskip("torch")
+    fc1 = torch.nn.Linear(256, 512, bias=False).half()
+    fc2 = torch.nn.Linear(512, 128, bias=False).float()  # the layer kept in fp32
+    x = torch.zeros(1, 64, 256, dtype=torch.float16)
+    y1 = fc1(x) if x.is_cuda else torch.nn.functional.linear(x.float(), fc1.weight.float()).half()  # CPU: no fp16 mm
+    y2 = fc2(y1.float())  # the cast before fc2
+    analysis = analyze_graph(load_graph(TWO))
+    weights = [sum(p.numel() * p.element_size() for p in m.parameters()) for m in (fc1, fc2)]
+    assert [row.weight_bytes for row in analysis.layers] == weights
+    assert [row.bytes_written for row in analysis.layers] == [t.numel() * t.element_size() for t in (y1, y2)]
+    assert analysis.totals.input_bytes == x.numel() * x.element_size()
