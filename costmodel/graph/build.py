@@ -377,7 +377,13 @@ class _Builder:
 
     def replay(self, layers: Sequence[Layer[Attrs]], shapes: Mapping[TensorRef, Shape]) -> None:
         """Append layers of an earlier expansion (:class:`Expansion`)."""
-        for layer in layers:
+        paths = [layer.path for layer in layers]
+        if self.paths.isdisjoint(paths) and len(self.layers) + len(layers) <= self.max_layers:  # the usual case
+            self.paths.update(paths)
+            self.layers.extend(layers)
+            self.shapes.update(shapes)
+            return
+        for layer in layers:  # find the layer that fails, as expand() would
             if layer.path in self.paths:
                 raise self.error(f"two layers would have the path {layer.path!r}: a node name with a '.' collides "
                                  "with a repeat or block-call path generated beside it; rename the node", layer.path,
