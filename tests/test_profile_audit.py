@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from costmodel.hardware.audit import AuditRow, audit_file, audit_shipped, audit_table, main
 from costmodel.hardware.profile import SHIPPED_DIR
@@ -51,13 +52,15 @@ def test_status_and_quoting_rules(value, source, status, ok):
 
 
 def test_one_entry_may_cover_a_table_of_figures(tmp_path):
-    text = (SHIPPED_DIR / "epyc_zen5_vm.yaml").read_text()
     data = tmp_path / "table.yaml"
-    data.write_text(text.replace("sync_us: 2.0}", "sync_us: 2.0, extra: {a: 38, b: 7.7}}").replace(
-        "sources:\n", "sources:\n  cpu.extra: measured on this VM, raw calls 41 and 10.6 us less a ReLU's 2.9 us\n"))
+    data.write_text(yaml.safe_dump({"memory": {"bandwidth_gbs": 48.2}, "cpu": {"extra": {"a": 38, "b": 7.7}},
+                                    "sources": {"memory.bandwidth_gbs": "computed: 2 x 24.1 = 48.2 GB/s",
+                                                "cpu.extra": "measured on this VM: calls of 41 and 10.6 us less a "
+                                                             "ReLU's 2.9 us"}}))
     rows = {r.field: r for r in audit_file(data)}
     assert rows["cpu.extra.a"].key == "cpu.extra" and rows["cpu.extra.a"].status == "measured"
     assert rows["cpu.extra.b"].problem is None  # a table's entry need not quote each figure
+    assert rows["memory.bandwidth_gbs"].status == "computed" and rows["memory.bandwidth_gbs"].problem is None
 
 
 def test_doc_table_holds_the_profiles_current_values():
