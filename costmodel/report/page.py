@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..errors import PlotError, ReportError
 from ..fileio import file_mode, folder_mode, temp_beside, unwritable_reason
-from ..graph import load_graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
 from ..latency.model import STAGE_DEPTH
@@ -61,6 +61,7 @@ class ReportData:
     results: dict[str, dict[str, LatencyResult]]  # profile key -> fusion mode -> result
     sweeps: dict[str, list[ModelLatency]]  # profile key -> one summary per batch size
     command: str = ""
+    graph: Graph | None = None  # for the interactive pages (None: the page links none)
 
     def result(self, key: str) -> LatencyResult:
         """The estimate on one device at the report's fusion mode."""
@@ -83,7 +84,7 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
         sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
         yield f"batch sweep on {profile.key}"
     box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
-                             command)
+                             command, graph)
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
@@ -236,7 +237,13 @@ def top_layers_table(data: ReportData, key: str, count: int = TOP_LAYERS) -> Pag
 
 # --- the page ---------------------------------------------------------------------------------------------------
 
-Block = tuple[str, Any]  # ("h1" | "h2" | "h3" | "p", text) or ("table", PageTable) or ("figure", FigureSpec)
+Block = tuple[str, Any]  # ("h1" | "h2" | "h3" | "p", text), ("table", PageTable), ("figure", FigureSpec) or
+#                          ("link", (text, file))
+
+
+def interactive_name(key: str) -> str:
+    """The file of a device's interactive roofline and waterline (``costmodel plot interactive``'s page)."""
+    return f"interactive_{key}.html"
 
 
 def blocks(data: ReportData, figs: Sequence[FigureSpec]) -> list[Block]:
@@ -258,8 +265,11 @@ def blocks(data: ReportData, figs: Sequence[FigureSpec]) -> list[Block]:
         ("h2", "Plots"),
     ]
     for p in data.profiles:
-        out += [("h3", f"{p.name}"), *(("figure", by_stem[f"{kind}_{p.key}"])
-                                      for kind in ("roofline", "waterline", "stage_gap"))]
+        out += [("h3", f"{p.name}")]
+        if data.graph is not None:
+            out += [("link", (f"Interactive roofline and waterline on {p.name}, every fusion mode (hover a kernel "
+                              "for its ops, shapes, latency and bound)", interactive_name(p.key)))]
+        out += [("figure", by_stem[f"{kind}_{p.key}"]) for kind in ("roofline", "waterline", "stage_gap")]
     out += [("h3", "Across devices"), ("figure", by_stem["breakdown"]), ("figure", by_stem["throughput"])]
     out += [("h2", "Stages"), ("p", "Latency per stage (path prefix of depth 2), its share of the model's latency "
                                     "and the bound that holds for most of its time."), ("table", stage_table(data))]
@@ -276,6 +286,8 @@ def page_markdown(page: Sequence[Block]) -> str:
             lines += ["#" * int(kind[1]) + " " + value, ""]
         elif kind == "p":
             lines += [value, ""]
+        elif kind == "link":
+            lines += [f"[{value[0]}]({value[1]})", ""]
         elif kind == "table":
             lines += [markdown_line(value.header), markdown_line(markdown_marks(value.align)),
                       *(markdown_line(row) for row in value.rows), ""]
@@ -299,6 +311,8 @@ def page_html(page: Sequence[Block], folder: Path, title: str) -> str:
             parts.append(f"<{kind}>{html.escape(value)}</{kind}>")
         elif kind == "p":
             parts.append(f"<p>{_inline_code(value)}</p>")
+        elif kind == "link":
+            parts.append(f'<p><a href="{html.escape(value[1])}">{html.escape(value[0])}</a></p>')
         elif kind == "table":
             parts.append(_html_table(value))
         else:
@@ -410,6 +424,15 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
         for fig in figs:
             save_figure(fig.build(), tmp / fig.stem)
             yield fig.stem
+        if data.graph is not None:
+            from ..plots import plot_title
+            from ..plots.interactive import interactive_html
+
+            a = data.analysis
+            for p in data.profiles:
+                title = plot_title(a.model, p.name, a.dtype, a.batch)
+                page_text = interactive_html(data.graph, data.results[p.key], title)
+                (tmp / interactive_name(p.key)).write_text(page_text, encoding="utf-8")
         page = blocks(data, figs)
         title = f"{data.analysis.model}: cost and latency report"
         (tmp / "index.md").write_text(page_markdown(page), encoding="utf-8")
