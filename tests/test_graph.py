@@ -288,7 +288,7 @@ def _expanded(text: str, write_spec, replay: bool):  # noqa: ANN001, ANN202
 
 
 def _layers(graph):  # noqa: ANN001, ANN202
-    return [(la.path, la.op, la.attrs, la.inputs, la.input_shapes, la.cost) for la in graph.layers]
+    return [(la.path, la.op, la.attrs, la.inputs, la.input_shapes, la.cost, la.dtype) for la in graph.layers]
 
 
 def test_replayed_block_calls_make_the_layers_a_full_expansion_makes(write_spec) -> None:

@@ -49,10 +49,10 @@ def test_tiny_model_counts_by_hand(torch, bridge, tmp_path) -> None:
     (call,) = [n for n in spec["nodes"] if n.get("block")]
     assert call["name"] == "blocks" and call["repeat"] == 3
     # round trip: the written YAML analyses to the counts the import reported
-    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.bridges.torch_fold import folded_spec_yaml
 
     path = tmp_path / "tiny.yaml"
-    path.write_text(to_yaml(spec), encoding="utf-8")
+    path.write_text(folded_spec_yaml(spec), encoding="utf-8")
     totals = analyze(path).totals
     assert (totals.params, totals.macs, totals.flops, totals.activations) == \
         (report.params, report.macs, report.flops, report.activations)
@@ -84,6 +84,59 @@ def test_reparam_gives_timm_published_deployed_figures(bridge) -> None:
     assert round(report.params / 1e6, 2) == 2.08
     assert round(report.macs / 1e9, 2) == 0.28
     assert round(report.activations / 1e6, 2) == 3.79
+
+
+def test_hybrid_at_low_resolution_matches_pytorch(torch, bridge, tmp_path) -> None:
+    # A CNN-transformer hybrid, small and at 128x128 to keep CI fast: LeViT-128S (conv stem, attention with
+    # learned position biases, linears with BN, downsampling attention that splits k and v).
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from costmodel.bridges.timm_compat import require_timm
+    from costmodel.bridges.torch import torch_counted_macs
+    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.graph import build_graph
+    from costmodel.spec.loader import parse_spec
+
+    model = require_timm().create_model("levit_128s", pretrained=False, img_size=128).eval()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (3, 128, 128)}, name="levit_128s")
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert not report.opaque
+    # conv, linear and attention matmuls: PyTorch's FlopCounterMode counts 2 FLOPs per multiply-add of them
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 128, 128))
+    graph = build_graph(parse_spec(spec, "levit_128s"), batch=1)
+    assert 2 * torch_counted_macs(graph) == counter.get_total_flops()
+    # the emitted YAML round-trips to the counts the import reported
+    path = tmp_path / "levit.yaml"
+    path.write_text(to_yaml(spec), encoding="utf-8")
+    totals = analyze(path).totals
+    assert (totals.params, totals.macs, totals.flops, totals.activations) == \
+        (report.params, report.macs, report.flops, report.activations)
+
+
+def test_shared_and_computed_weights_count_each_parameter_once(torch, bridge) -> None:
+    nn = torch.nn
+
+    class Odd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)  # called twice (CoaT's shared position encoding)
+            self.weight = nn.Parameter(torch.randn(8, 4, 1, 1))
+            self.gain = nn.Parameter(torch.ones(8, 1, 1, 1))  # NFNet: a standardised weight times a gain
+
+        def forward(self, x):
+            x = self.conv(self.conv(x))
+            w = (self.weight - self.weight.mean((1, 2, 3), keepdim=True)) * self.gain
+            return nn.functional.conv2d(x, w)
+
+    model = Odd()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (4, 6, 6)}, name="odd", fold=False)
+    assert report.params == sum(p.numel() for p in model.parameters()) == 4 * 9 + 4 + 8 * 4 + 8
+    convs = [n for n in spec["nodes"] if n["op"] == "conv2d"]
+    assert [n.get("shared", False) for n in convs] == [False, True, False]
+    # MACs by hand: two depthwise 3x3 convs over 4x6x6, then a 1x1 conv 4 -> 8 over 6x6
+    assert report.macs == 2 * (4 * 36 * 9) + 8 * 36 * 4
+    assert not report.notes
 
 
 def _with_unsupported(torch):
@@ -155,13 +208,13 @@ def test_cli_import_timm(bridge, tmp_path) -> None:
 def test_analyze_warns_about_opaque_nodes(torch, bridge, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.bridges.torch_fold import folded_spec_yaml
     from costmodel.cli import app
 
     spec, _ = bridge.module_to_spec_dict(_with_unsupported(torch), {"image": (3, 8, 8)}, name="odd",
                                          allow_opaque=True)
     path = tmp_path / "odd.yaml"
-    path.write_text(to_yaml(spec), encoding="utf-8")
+    path.write_text(folded_spec_yaml(spec), encoding="utf-8")
     result = CliRunner().invoke(app, ["analyze", str(path)])
     assert result.exit_code == 0, result.output
     assert "warning: 3 opaque node(s)" in result.output and "aten_cumsum x2" in result.output

@@ -10,7 +10,7 @@ import typer
 
 from ..analysis import analyze_graph
 from ..graph import Graph, load_graph
-from ..layout import Table, fit, terminal_width
+from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
 from ..report.tables import FORMATS, SORT_KEYS, render
 from ..spec.schema import Spec
@@ -192,7 +192,7 @@ def hw_list(fmt: TableJsonOption = "table") -> None:
         return
     rows = [[p.key, str(p.kind), p.name, ", ".join(p.aliases)] for p in profiles]
     table = Table(["key", "kind", "name", "aliases"], rows, ["<"] * 4)
-    fit(table, terminal_width(), (), shrink=3, cut="end")
+    fit_width(table, terminal_width(), (), shrink=3, cut="end")
     typer.echo("\n".join(table.lines()))
 
 

@@ -14,13 +14,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
 from .. import limits
 from ..errors import SpecError, shown
 from ..ops import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op
+from ..ops.base import A
 from ..spec.expressions import ExpressionError, Namespace, expression_names, key_hint, resolve
 from ..spec.loader import validation_error
 from ..spec.schema import BlockDef, NodeSpec, Spec
@@ -40,7 +41,6 @@ class TensorRef(NamedTuple):
     index: int = 0  # type: ignore[assignment]  # shadows tuple.index(), which no caller uses on a TensorRef
 
 
-A = TypeVar("A", bound=Attrs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,7 @@ class Layer(Generic[A]):
     inputs: tuple[TensorRef, ...]
     input_shapes: tuple[Shape, ...]
     cost: OpCost
+    dtype: Dtype | None = None  # the spec's per-node ``dtype:`` (its own, else its block call's); None: the model's
 
 
 @dataclass
@@ -103,7 +104,7 @@ class Graph:
         for layer in self.layers:
             input_shapes = tuple(shapes[ref] for ref in layer.inputs)
             cost = costs.cost(get_op(layer.op), input_shapes, layer.attrs)
-            layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost))
+            layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost, layer.dtype))
             shapes.update((TensorRef(layer.path, k), out) for k, out in enumerate(cost.outputs))
         return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs))
 
@@ -209,7 +210,7 @@ class _Recording:
     """The layers one block call made, relative to its path and its input tensors, to be replayed by a later call
     of the same block with the same arguments and input shapes (:meth:`_Builder.block`)."""
 
-    layers: list[tuple[str, str, Attrs, tuple[_Slot, ...], tuple[Shape, ...], OpCost]]  # (path suffix, ...)
+    layers: list[tuple[str, str, Attrs, tuple[_Slot, ...], tuple[Shape, ...], OpCost, Dtype | None]]  # (suffix, ...)
     value: tuple[list[_Slot], list[str], list[_Slot] | None]
     blocks: frozenset[str]  # every block called inside: a replay under one of them would be a cycle
 
@@ -234,6 +235,7 @@ class _Builder:
         self.shapes: dict[TensorRef, Shape] = {}
         self.calls: list[str] = []  # the block calls being expanded, outermost first (recursion, depth)
         self.paths: set[str] = set()  # every layer path so far (a dotted name must not collide with one)
+        self.dtypes: list[Dtype | None] = [None]  # the per-node dtype in force: the innermost block call's that set one
         self.defaults: dict[str, dict[str, Any]] = {}
         self.max_layers = limits.LAYERS.value  # read once: checked per layer
         self.max_elements = limits.TENSOR_ELEMENTS.value
@@ -411,11 +413,15 @@ class _Builder:
             name = self.resolve(name, env, path, kind)
         if not isinstance(name, str):
             raise self.error(f"'{kind}' must name an {kind}, got {name!r}", path, kind)
-        if self.hook is not None:
-            return self.hook(self, Call(node, kind, name, env, raw, path, refs))
-        if kind == "op":
-            return self.op(name, env, raw, path, refs)
-        return self.block(name, env, raw, path, refs)
+        self.dtypes.append(node.dtype or self.dtypes[-1])
+        try:
+            if self.hook is not None:
+                return self.hook(self, Call(node, kind, name, env, raw, path, refs))
+            if kind == "op":
+                return self.op(name, env, raw, path, refs)
+            return self.block(name, env, raw, path, refs)
+        finally:
+            self.dtypes.pop()
 
     def expand(self, call: Call) -> _Value:
         """Expand an instance a hook was given (:class:`Expansion`)."""
@@ -476,7 +482,7 @@ class _Builder:
         if len(self.layers) >= self.max_layers:
             raise self.error(str(limits.LAYERS.exceeded(len(self.layers) + 1)), path)
         self.paths.add(path)
-        self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost))
+        self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost, self.dtypes[-1]))
         out_refs = [TensorRef(path, k) for k in range(len(cost.outputs))]
         self.shapes.update(zip(out_refs, cost.outputs, strict=True))
         return _Value(out_refs)
@@ -527,7 +533,7 @@ class _Builder:
             # everything the expansion depends on: the block, its arguments, its input tensors' shapes and which of
             # them are the same tensor, and the nesting depth (the spec's variables are fixed for the build)
             key = (name, _frozen(args), tuple(self.shapes[ref] for ref in refs), tuple(map(refs.index, refs)),
-                   len(self.calls))
+                   len(self.calls), self.dtypes[-1])
             recording = self.recordings.get(key)
             if recording is not None and recording.blocks.isdisjoint(self.calls):
                 for inside in self.recording:
@@ -570,7 +576,7 @@ class _Builder:
 
         try:
             made = [(layer.path[start:], layer.op, layer.attrs, tuple(map(slot, layer.inputs)), layer.input_shapes,
-                     layer.cost) for layer in layers]
+                     layer.cost, layer.dtype) for layer in layers]
             out = ([slot(ref) for ref in value.refs], list(value.names),
                    None if value.each is None else [slot(ref) for ref in value.each])
         except ValueError:  # refs.index: not an input of the call
@@ -587,7 +593,7 @@ class _Builder:
             return refs[slot] if isinstance(slot, int) else TensorRef(made[slot[0]], slot[1])
 
         layers, shapes, paths = self.layers, self.shapes, self.paths
-        for suffix, op, attrs, inputs, input_shapes, cost in recording.layers:
+        for suffix, op, attrs, inputs, input_shapes, cost, dtype in recording.layers:
             layer_path = f"{path}.{suffix}"
             made.append(layer_path)
             if layer_path in paths:
@@ -597,7 +603,7 @@ class _Builder:
             if len(layers) >= self.max_layers:
                 raise self.error(str(limits.LAYERS.exceeded(len(layers) + 1)), layer_path)
             paths.add(layer_path)
-            layers.append(Layer(layer_path, op, attrs, tuple(map(tensor, inputs)), input_shapes, cost))
+            layers.append(Layer(layer_path, op, attrs, tuple(map(tensor, inputs)), input_shapes, cost, dtype))
             for k, out in enumerate(cost.outputs):
                 shapes[TensorRef(layer_path, k)] = out
         out_refs, names, each = recording.value

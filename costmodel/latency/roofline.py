@@ -23,7 +23,7 @@ USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors hand
 
 
 @dataclass(frozen=True)
-class Unit:
+class UnitPeak:
     """The unit an op runs on: ``name`` ("matrix" or "vector"), the dtype whose peak is used, peak FLOP/s."""
 
     name: str
@@ -50,7 +50,7 @@ def check_dtype(profile: HardwareProfile, dtype: str) -> None:
                             file=profile.source)
 
 
-def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> Unit:
+def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> UnitPeak:
     """The unit an op class runs on for ``dtype``.
 
     GEMM-like classes (gemm, attention): the matrix unit if the profile lists ``dtype`` there, else the
@@ -68,7 +68,7 @@ def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> U
     for name, key in order:
         table = matrix if name == "matrix" else vector
         if key in table:
-            return Unit(name, key, table[key] * 1e12)
+            return UnitPeak(name, key, table[key] * 1e12)
     raise HardwareError(f"{profile.name} has no peak usable for {op_class} ops in {dtype}")  # pragma: no cover
 
 
@@ -109,15 +109,15 @@ def host_overhead(profile: HardwareProfile) -> float:
     return (profile.host_overhead_us or 0.0) * 1e-6
 
 
-def timeline(busy_s: Sequence[float] | np.ndarray, launch_s: float, host_s: float) -> np.ndarray:
+def timeline(busy_s: Sequence[float] | np.ndarray, launch_s: float | np.ndarray, host_s: float) -> np.ndarray:
     """Per kernel, the seconds it adds to the end-to-end latency: two streams in a pipeline.
 
     The host issues kernel i at (i + 1) x ``host_s`` (framework dispatch plus the launch call, one op after
     another); the device starts it when it is issued and the previous kernel has finished, and runs it for
-    ``launch_s + busy_s[i]``. So the latency is the slower stream's, not the sum of both: with
-    end_i = max(issue_i, end_(i-1)) + launch + busy_i, end_n = P_n + max_j(issue_j - P_j), P the prefix sums
-    of launch + busy. Kernel i's share is end_i - end_(i-1) = its stall waiting for the host + launch + busy.
-    With ``host_s`` 0 (a CPU, where the same thread dispatches and computes) it is launch + busy.
+    ``launch_s + busy_s[i]`` (``launch_s``: one figure, or one per kernel). So the latency is the slower stream's,
+    not the sum of both: with end_i = max(issue_i, end_(i-1)) + launch + busy_i, end_n = P_n + max_j(issue_j - P_j),
+    P the prefix sums of launch + busy. Kernel i's share is end_i - end_(i-1) = its stall waiting for the host +
+    launch + busy. With ``host_s`` 0 (a CPU, where the same thread dispatches and computes) it is launch + busy.
     """
     import numpy as np  # here, not at import: a plain count (no --hw) never needs it
 

@@ -1,4 +1,4 @@
-"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean/sum/max.
+"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean/sum/max/norm/var.
 
 fvcore counts only adaptive_avg_pool2d (1 MAC per *input* element); global_avg_pool is costed the same
 way. Window pools cost kernel-size FLOPs per output element; adaptive/global pools and reductions cost
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import NonNegativeInt
 
 from ..vocab import OpClass
 from .base import (
@@ -25,9 +25,7 @@ from .base import (
     pair,
     register,
 )
-from .conv import conv_output_size
-
-IntOrList = PositiveInt | list[PositiveInt]
+from .conv import IntOrList, conv_output_size
 
 
 class AvgPoolAttrs(Attrs):
@@ -102,6 +100,12 @@ def max_pool1d(inputs: Sequence[Shape], a: MaxPoolAttrs) -> OpCost:
 def max_pool2d(inputs: Sequence[Shape], a: MaxPoolAttrs) -> OpCost:
     """Max pool over [N, C, H, W]; kh*kw FLOPs per output element."""
     return _window_pool(inputs, a, 2)
+
+
+@register("avg_pool1d", AvgPoolAttrs)
+def avg_pool1d(inputs: Sequence[Shape], a: AvgPoolAttrs) -> OpCost:
+    """Average pool over [N, C, L]; kernel FLOPs per output element (fvcore counts no MACs)."""
+    return _window_pool(inputs, a, 1)
 
 
 @register("avg_pool2d", AvgPoolAttrs)
@@ -188,3 +192,33 @@ def reduce_max(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
     """Maximum over ``dims`` (never the batch dim); 1 FLOP (a compare) per input element."""
     (x,) = inputs
     return OpCost(outputs=(reduced_shape(x, a, "reduce_max"),), flops=numel(x), op_class=OpClass.REDUCTION)
+
+
+class ReduceNormAttrs(Attrs):
+    dims: list[int]
+    keepdim: bool = False
+    ord: float = 2.0
+
+
+@register("reduce_norm", ReduceNormAttrs)
+def reduce_norm(inputs: Sequence[Shape], a: ReduceNormAttrs) -> OpCost:
+    """Vector p-norm over ``dims`` (``F.normalize``'s denominator): 2 FLOPs per input element (|x|^p and the
+    sum; a square for p = 2) and 1 per output element (the root); no MACs (fvcore has no handler)."""
+    (x,) = inputs
+    out = reduced_shape(x, ReduceMeanAttrs(dims=a.dims, keepdim=a.keepdim), "reduce_norm")
+    return OpCost(outputs=(out,), flops=2 * numel(x) + numel(out), op_class=OpClass.REDUCTION)
+
+
+class ReduceVarAttrs(Attrs):
+    dims: list[int]
+    keepdim: bool = False
+    correction: NonNegativeInt = 1  # divide by (count - correction); changes no count
+
+
+@register("reduce_var", ReduceVarAttrs)
+def reduce_var(inputs: Sequence[Shape], a: ReduceVarAttrs) -> OpCost:
+    """Variance over ``dims``: 4 FLOPs per input element (the mean's sum, subtract the mean, square, sum) and 2
+    per output element (the two divisions); no MACs (fvcore has no handler)."""
+    (x,) = inputs
+    out = reduced_shape(x, ReduceMeanAttrs(dims=a.dims, keepdim=a.keepdim), "reduce_var")
+    return OpCost(outputs=(out,), flops=4 * numel(x) + 2 * numel(out), op_class=OpClass.REDUCTION)

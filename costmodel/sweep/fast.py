@@ -337,6 +337,9 @@ class FastAnalyzer:
         self.fragments: dict[Key, Fragment] = {}
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
+        # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
+        nodes = [*spec.nodes, *(node for block in spec.blocks.values() for node in block.nodes)]
+        self.mixed = any(node.dtype is not None for node in nodes)
 
     def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
         """The spec variables an op (through its defaults) or a block (and the blocks it calls) may read."""
@@ -374,6 +377,10 @@ class FastAnalyzer:
         return names - set(block.params) - set(block.vars) - {"i"}  # bound in the block, not read from the spec
 
     def __call__(self, spec: Spec) -> Metrics:
+        if self.mixed:  # explicit mixed precision: the full analyzer's figures
+            from .evaluate import reference_metrics
+
+            return reference_metrics(spec, self.devices, self.dtype, self.batch, self.precision)
         builder = _Capture(self)
         graph = build_graph(spec, batch=self.batch, hook=builder)
         steps = len(graph.layers)
