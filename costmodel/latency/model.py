@@ -31,6 +31,7 @@ from .roofline import (
     unit_for,
     usable_cache_bytes,
 )
+from .shape import shape_efficiency
 
 DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
 CAST_FUSIONS = (Fusion.NONE, Fusion.COMPILE)  # runtimes that cast at run time (an engine stores half weights)
@@ -177,7 +178,8 @@ def kernel_terms(
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members),
             tuple(efficiency_class(layer.op, layer.cost.op_class.value) for layer in members), units,
-            tuple(layer.cost.flops / u.peak_flops for layer, u in zip(members, units, strict=True)),
+            tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name))
+                  for layer, u in zip(members, units, strict=True)),
             tuple(t.dram_bytes / bw for t in moved), tuple(moved)))
     return out
 
