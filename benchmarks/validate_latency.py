@@ -218,9 +218,14 @@ WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "
 FOLDS = 10
 
 
-def wide_rows(table: str, specs: dict[str, Path]) -> list[Matched]:
+PARAMS_TOLERANCE = 0.02  # a row whose param_count differs more from the spec's measured another network
+
+
+def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
     """Rows of a shared timm table for the cached specs, at the spec's own image size (one row per model: the
-    largest batch)."""
+    largest batch). A row whose ``param_count`` disagrees with the spec's (by over 2 %) is dropped, its model
+    named in ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable
+    models such as MobileOne in their training form; the specs are the deployed form)."""
     from costmodel.spec import load_spec
 
     best: dict[str, Matched] = {}
@@ -233,7 +238,16 @@ def wide_rows(table: str, specs: dict[str, Path]) -> list[Matched]:
             continue
         if row.model not in best or row.batch > best[row.model].measurement.batch:
             best[row.model] = Matched(row, path)
-    return list(best.values())
+    kept = []
+    for m in best.values():
+        published = m.measurement.param_count_m
+        params = sum(layer.cost.params for layer in load_graph(m.spec, batch=1).layers) / 1e6
+        if published is not None and abs(params / published - 1) > PARAMS_TOLERANCE:
+            if dropped is not None:
+                dropped.append(f"{m.measurement.model} ({published:g} M in the table, {params:.2f} M in the spec)")
+            continue
+        kept.append(m)
+    return kept
 
 
 def kfold(bases: list[Basis], measured: list[float], base: HardwareProfile) -> list[float]:
@@ -263,7 +277,8 @@ def wide_section(show_models: bool) -> None:
     print(HEADER)
     state = {}
     for table, label, profile_name, fusion in WIDE_CASES:
-        rows = wide_rows(table, specs)
+        dropped: list[str] = []
+        rows = wide_rows(table, specs, dropped)
         base = load_profile(profile_name)
         plain = points(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
         print(line(f"{label}, shipped", fidelity(plain)))
@@ -271,6 +286,8 @@ def wide_section(show_models: bool) -> None:
         bases = bases_of(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
         print(line(f"{label}, {FOLDS}-fold", fidelity(with_predictions(plain, kfold(bases, measured, base)))))
         state[table] = (rows, base, measured, bases, plain)
+        if dropped:
+            print(f"  {table}: dropped (param count differs: another form of the network): {', '.join(dropped)}")
         if show_models:
             print("\n".join(table_lines(plain, fidelity(plain).flops_scale)))
     for source, target in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):

@@ -32,8 +32,9 @@ TABLES = {  # case key -> timm benchmark file in REFERENCE
 }
 
 
-def table_models(reference: Path = REFERENCE) -> list[str]:
+def table_models(reference: Path | None = None) -> list[str]:
     """Model names in both eager tables (3090 and 4090), test models excluded, in the fixed pseudo-random order."""
+    reference = reference or REFERENCE
     names: list[set[str]] = []
     for key in ("rtx3090", "rtx4090"):
         with (reference / TABLES[key]).open(encoding="utf-8") as handle:
