@@ -165,3 +165,51 @@ def test_repeated_layers_share_validated_attributes(write_spec) -> None:
     convs = [layer for layer in graph.layers if layer.op == "conv2d"]
     assert convs[1].attrs is convs[2].attrs  # same values: validated once
     assert convs[0].attrs is not convs[1].attrs and convs[0].attrs.stride == 2
+
+
+def test_build_hook_sees_every_instance_and_may_replay_them() -> None:
+    # the public hook the sweep's fragment cache uses (costmodel.graph.BuildHook): a hook that expands as usual
+    # sees every op and block instance; one that replays an earlier expansion of an equal call gives the same graph
+    from pathlib import Path
+
+    from costmodel.graph import Call, Expansion, Value, build_graph
+    from costmodel.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "arch_specs/resnet18.yaml")
+    plain = build_graph(spec)
+    seen: list[str] = []
+
+    def passthrough(expansion: Expansion, call: Call) -> Value:
+        seen.append(call.kind)
+        return expansion.expand(call)
+
+    assert build_graph(spec, hook=passthrough).layers == plain.layers
+    assert seen.count("op") == len(plain.layers) and seen.count("block") == 8 + 3  # basic blocks, downsamples
+
+    class Replaying:  # the second build replays the first build's top-level instances
+        def __init__(self) -> None:
+            self.cache: dict[str, tuple[list, Value, dict]] = {}
+            self.inside = False
+            self.replayed = 0
+
+        def __call__(self, expansion: Expansion, call: Call) -> Value:
+            if self.inside:
+                return expansion.expand(call)
+            if call.path in self.cache:
+                layers, value, shapes = self.cache[call.path]
+                expansion.replay(layers, shapes)
+                self.replayed += 1
+                return value
+            first = len(expansion.layers)
+            self.inside = True
+            value = expansion.expand(call)
+            self.inside = False
+            layers = expansion.layers[first:]
+            self.cache[call.path] = (layers, value, {r: expansion.shapes[r] for r in value.refs})
+            return value
+
+    hook = Replaying()
+    build_graph(spec, hook=hook)
+    again = build_graph(spec, hook=hook)
+    assert again.layers == plain.layers and again.outputs == plain.outputs
+    assert hook.replayed == 4 + 8 + 2  # stem ops, blocks, head

@@ -137,3 +137,39 @@ def test_cli_threads_and_calibrate_reports_leave_one_out(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "in-sample" in result.output and "leave-one-out" in result.output
     assert "warning:" in result.output
+
+
+@pytest.mark.parametrize(("dtype", "precision", "hw"), [("fp32", "uniform", "a100"), ("fp16", "amp", "jetson_agx_orin"),
+                                                        ("fp32", "uniform", "epyc_zen5_vm")])
+def test_runs_of_layers_priced_alone_add_up_to_the_estimate(dtype: str, precision: str, hw: str) -> None:
+    # the sweep prices runs of layers once and re-times them: cut resnet18 before its head (global pool, fc), price
+    # each run as a graph of its own (the head's input a graph input the kernel before it just wrote) and put the
+    # busy times through the timeline: the same latency as estimate() on the whole graph, to the last bit
+    from dataclasses import replace
+
+    from costmodel.graph import Graph, TensorRef
+    from costmodel.hardware import threaded
+    from costmodel.latency import Boundary, kernel_busy, kernel_terms, model_seconds
+
+    graph = load_graph(RESNET, batch=4)
+    profile = threaded(load_profile(hw))
+    cut = len(graph.layers) - 2
+    body, head = graph.layers[:cut], graph.layers[cut:]
+    fed = head[0].inputs[0]
+    assert fed.node == body[-1].path
+    first = Graph("body", graph.spec, graph.batch, graph.dtype, graph.inputs, body, [])
+    second = Graph("head", graph.spec, graph.batch, graph.dtype, {"x": graph.shape(fed)},
+                   [replace(head[0], inputs=(TensorRef("input:x"),)), head[1]], graph.outputs)
+    width = plan(graph, dtype, precision).bytes_of((fed.node, fed.index))
+    runs = kernel_terms(first, profile, dtype, "none", precision) + kernel_terms(
+        second, profile, dtype, "none", precision, Boundary({"x": width}, frozenset({"x"})))
+    whole = kernel_terms(graph, profile, dtype, "none", precision)
+    assert [kernel_busy(t, profile) for t in runs] == [kernel_busy(t, profile) for t in whole]
+    expected = estimate(graph, load_profile(hw), dtype=dtype, precision=precision).summary.latency_s
+    assert model_seconds([kernel_busy(t, profile) for t in runs], profile) == expected
+    # without `just_written` the head reads its input from DRAM: slower, so the boundary is what made it equal
+    cold = kernel_terms(second, profile, dtype, "none", precision, Boundary({"x": width}))
+    warm = next(t for t in runs if t.name == "global_pool")
+    assert kernel_busy(cold[0], profile) > kernel_busy(warm, profile)
+    with pytest.raises(ValueError, match="fusion 'none'"):
+        kernel_terms(second, profile, dtype, "epilogue", precision, Boundary())

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -130,10 +130,57 @@ class _Value:
     each: list[TensorRef] | None = None  # ``name.*``: every repeat's output, or every tensor of a variadic input
 
 
+Value = _Value  # public name for build hooks
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One instance the builder is about to expand, as a :class:`BuildHook` sees it: a node (or one repeat of it)
+    with its op or block name resolved, the variables in scope, its unresolved attributes (op) or arguments
+    (block), its path and its input tensors."""
+
+    node: NodeSpec
+    kind: str  # "op" or "block"
+    name: str
+    env: dict[str, Any]
+    raw: dict[str, Any]
+    path: str
+    refs: list[TensorRef]
+
+
+class Expansion(Protocol):
+    """What a :class:`BuildHook` may use of the expansion in progress."""
+
+    spec: Spec
+    layers: list[Layer[Attrs]]  # the layers so far, in order
+    shapes: dict[TensorRef, Shape]  # every tensor's shape so far
+    globals: dict[str, Any]  # the spec's variables, resolved
+
+    def resolve(self, value: Any, env: Mapping[str, Any], path: str, field: str) -> Any: ...
+
+    def expand(self, call: Call) -> Value:
+        """Expand ``call`` as usual (the instances inside a block go through the hook again)."""
+        ...
+
+    def replay(self, layers: Sequence[Layer[Attrs]], shapes: Mapping[TensorRef, Shape]) -> None:
+        """Append layers an earlier expansion of an equal call made (``shapes``: the tensors later layers may
+        read), with the checks :meth:`expand` makes on new layers (distinct paths, the layer limit)."""
+        ...
+
+
+class BuildHook(Protocol):
+    """Called for every instance instead of expanding it: returns its value, from ``expansion.expand(call)`` or
+    from an earlier expansion replayed (the sweep's fragment cache, :mod:`costmodel.sweep.fast`). The graph must
+    be the one the plain expansion gives."""
+
+    def __call__(self, expansion: Expansion, call: Call) -> Value: ...
+
+
 class _Builder:
-    def __init__(self, spec: Spec, file: str | None) -> None:
+    def __init__(self, spec: Spec, file: str | None, hook: BuildHook | None = None) -> None:
         self.spec = spec
         self.file = file
+        self.hook = hook
         self.layers: list[Layer[Attrs]] = []
         self.shapes: dict[TensorRef, Shape] = {}
         self.calls: list[str] = []  # the block calls being expanded, outermost first (recursion, depth)
@@ -310,9 +357,30 @@ class _Builder:
             name = self.resolve(name, env, path, kind)
         if not isinstance(name, str):
             raise self.error(f"'{kind}' must name an {kind}, got {name!r}", path, kind)
+        if self.hook is not None:
+            return self.hook(self, Call(node, kind, name, env, raw, path, refs))
         if kind == "op":
             return self.op(name, env, raw, path, refs)
         return self.block(name, env, raw, path, refs)
+
+    def expand(self, call: Call) -> _Value:
+        """Expand an instance a hook was given (:class:`Expansion`)."""
+        if call.kind == "op":
+            return self.op(call.name, call.env, call.raw, call.path, call.refs)
+        return self.block(call.name, call.env, call.raw, call.path, call.refs)
+
+    def replay(self, layers: Sequence[Layer[Attrs]], shapes: Mapping[TensorRef, Shape]) -> None:
+        """Append layers of an earlier expansion (:class:`Expansion`)."""
+        for layer in layers:
+            if layer.path in self.paths:
+                raise self.error(f"two layers would have the path {layer.path!r}: a node name with a '.' collides "
+                                 "with a repeat or block-call path generated beside it; rename the node", layer.path,
+                                 "name")
+            if len(self.layers) >= self.max_layers:
+                raise self.error(str(limits.LAYERS.exceeded(len(self.layers) + 1)), layer.path)
+            self.paths.add(layer.path)
+            self.layers.append(layer)
+        self.shapes.update(shapes)
 
     def resolve_fields(self, raw: Mapping[str, Any], env: Mapping[str, Any], path: str) -> dict[str, Any]:
         return {key: self.resolve(value, env, path, key) for key, value in raw.items()}
@@ -561,14 +629,15 @@ def _frozen(value: Any) -> Any:
 
 def build_graph(
     spec: Spec, *, file: str | None = None, batch: int | None = None,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None, hook: BuildHook | None = None,
 ) -> Graph:
-    """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's."""
+    """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's; ``hook`` is called
+    for every op or block instance instead of expanding it (:class:`BuildHook`)."""
     depth = limits.BLOCK_DEPTH.value
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
     try:
-        return _Builder(spec, file).build(batch or spec.batch, input_shapes)
+        return _Builder(spec, file, hook).build(batch or spec.batch, input_shapes)
     finally:
         sys.setrecursionlimit(old_limit)
 

@@ -7,6 +7,7 @@ See docs/latency-model.md. Entry points: :func:`estimate` (an expanded graph and
 from .fusion import EPILOGUE_CLASSES, FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .model import (
     DEFAULT_FUSION,
+    Boundary,
     KernelLatency,
     KernelTerms,
     LatencyResult,
@@ -16,11 +17,14 @@ from .model import (
     batch_sweep,
     estimate,
     estimate_spec,
+    kernel_busy,
+    kernel_seconds,
     kernel_terms,
+    model_seconds,
     price_kernel,
     summarize,
 )
-from .precision import DEFAULT_PRECISION, PRECISIONS, Precision, check_precision, plan
+from .precision import DEFAULT_PRECISION, PRECISIONS, Precision, check_precision, input_bytes, plan
 from .roofline import (
     Roofline,
     Unit,
@@ -36,6 +40,11 @@ from .roofline import (
 
 __all__ = [
     "DEFAULT_PRECISION",
+    "Boundary",
+    "input_bytes",
+    "kernel_busy",
+    "kernel_seconds",
+    "model_seconds",
     "KernelTerms",
     "PRECISIONS",
     "Precision",

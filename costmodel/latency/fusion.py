@@ -22,7 +22,7 @@ last-level cache is served from the cache, not DRAM.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ..graph import Graph, Layer, TensorRef
@@ -123,18 +123,20 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer[Attrs]]]:
 
 def kernel_traffic(
     graph: Graph, kernels: Sequence[Sequence[Layer[Attrs]]], sizes: PrecisionPlan, cache_bytes: float,
-    *, cast_reads: bool = True,
+    *, cast_reads: bool = True, previous: Collection[str] = (),
 ) -> list[list[OpTraffic]]:
     """Per kernel, per member op: the bytes it accounts for (:class:`OpTraffic`).
 
     Reads are charged to the first member that reads a tensor, writes to the member that produces it,
     weights (and extra tables) to their owner; every tensor at its own bytes per element (``sizes``). With
     ``cast_reads``, an input the plan casts before the op is read as the half copy the cast kernel (run just
-    before) wrote, from the cache when it fits; the casts' own traffic is not included here.
+    before) wrote, from the cache when it fits; the casts' own traffic is not included here. ``previous``: the
+    producers (layers or ``input:NAME``) the first kernel counts as written by the kernel just before it (when
+    ``graph`` is a run of a bigger graph's layers, see :class:`~costmodel.latency.Boundary`).
     """
     flow = _Dataflow(graph)
     out: list[list[OpTraffic]] = []
-    previous: set[str] = set()
+    previous = set(previous)
     for kernel in kernels:
         members = {layer.path for layer in kernel}
         seen: set[tuple[Tensor, Tensor | None]] = set()

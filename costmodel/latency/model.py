@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..analysis.metrics import group_by_prefix, path_prefix
 from ..graph import Graph, Layer, load_graph
 from ..hardware import HardwareProfile, load_profile, threaded
@@ -148,21 +150,40 @@ class KernelTerms:
     traffic: tuple[OpTraffic, ...]
 
 
+@dataclass(frozen=True)
+class Boundary:
+    """Where a run of a bigger graph's layers starts, for :func:`kernel_terms` of that run alone.
+
+    The run is a graph of its own whose inputs stand for the tensors it reads from earlier layers (each under
+    its root: a view of an earlier tensor is read as that tensor). ``input_bytes``: their bytes per element in
+    the bigger graph's precision plan; ``just_written``: those the kernel just before the run wrote (they are
+    read from the cache when they fit). Only without fusion (``none``) is every kernel of the bigger graph a
+    kernel of exactly one run, so the runs' terms, in order, are the bigger graph's.
+    """
+
+    input_bytes: Mapping[str, int] = field(default_factory=dict)
+    just_written: frozenset[str] = frozenset()
+
+
 CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
 
 
 def kernel_terms(
     graph: Graph, profile: HardwareProfile, dtype: str, fusion: str = DEFAULT_FUSION,
-    precision: str | Precision = DEFAULT_PRECISION,
+    precision: str | Precision = DEFAULT_PRECISION, boundary: Boundary | None = None,
 ) -> list[KernelTerms]:
     """The kernels ``graph`` runs as on ``profile`` (in issue order, casts included), unpriced. A CPU profile is
-    taken as run with its default thread count (:func:`~costmodel.hardware.threaded`)."""
+    taken as run with its default thread count (:func:`~costmodel.hardware.threaded`). ``boundary``: ``graph``
+    is a run of a bigger graph's layers (fusion ``none`` only)."""
     profile = threaded(profile)
     check_dtype(profile, dtype)
-    sizes = plan(graph, dtype, precision)
+    if boundary is not None and fusion != Fusion.NONE:
+        raise ValueError(f"kernel terms of a run of layers need fusion 'none' (a {fusion} kernel may span runs)")
+    sizes = plan(graph, dtype, precision, boundary.input_bytes if boundary else None)
     groups = group_layers(graph, fusion)
     eager = fusion == "none"
-    traffic = kernel_traffic(graph, groups, sizes, usable_cache_bytes(profile), cast_reads=eager)
+    traffic = kernel_traffic(graph, groups, sizes, usable_cache_bytes(profile), cast_reads=eager,
+                             previous={f"input:{name}" for name in boundary.just_written} if boundary else ())
     bw = bandwidth(profile)
     vector = unit_for(profile, "elementwise", dtype)
     out: list[KernelTerms] = []
@@ -199,7 +220,7 @@ def estimate(
     profile = threaded(profile, threads)
     terms = kernel_terms(graph, profile, dtype, fusion, precision)
     priced = [price_kernel(t, profile) for t in terms]
-    shares = timeline([max(c, m) for c, m in priced], launch_overhead(profile), host_overhead(profile))
+    shares = kernel_seconds([max(c, m) for c, m in priced], profile)
 
     op_rows: dict[str, OpLatency] = {}
     extra: dict[str, float] = {}  # cast kernels' latency, charged to the op they feed
@@ -250,6 +271,27 @@ def price_kernel(term: KernelTerms, profile: HardwareProfile) -> tuple[float, fl
     return compute, sum(term.memory_s) * bandwidth(profile) / roofs[0][1]
 
 
+def kernel_busy(term: KernelTerms, profile: HardwareProfile) -> float:
+    """Seconds the device is busy with one kernel: the larger of its priced compute and memory times."""
+    compute, memory = price_kernel(term, profile)
+    return max(compute, memory)
+
+
+def kernel_seconds(busy: Sequence[float] | np.ndarray, profile: HardwareProfile) -> np.ndarray:
+    """Per kernel (in issue order), the seconds it adds end to end given the seconds it keeps the device busy:
+    the host/device :func:`~costmodel.latency.timeline` with ``profile``'s launch and host overheads. The model
+    latency (:attr:`ModelLatency.latency_s`) is their sum, :func:`model_seconds`."""
+    return timeline(busy, launch_overhead(profile), host_overhead(profile))
+
+
+def model_seconds(busy: Sequence[float] | np.ndarray, profile: HardwareProfile) -> float:
+    """Model latency per batch from the per-kernel busy seconds (:func:`kernel_busy` of each kernel, in issue order)
+    on ``profile`` (as :func:`~costmodel.hardware.threaded` gives it for a CPU): exactly what :func:`estimate`
+    reports, so callers that cache kernels' busy times (the sweep) reproduce it from them."""
+    shares: list[float] = kernel_seconds(busy, profile).tolist()
+    return sum(shares)
+
+
 def _view_row(path: str, op: str) -> OpLatency:
     return OpLatency(path, op, "view", "", "", 0, 0, 0, 0, None, None, 0.0, 0.0, 0.0, "none", False)
 
@@ -259,7 +301,7 @@ def summarize(
     kernels: Sequence[KernelLatency],
 ) -> ModelLatency:
     """Model figures from the per-op rows and kernels of one estimate."""
-    latency = sum(k.latency_s for k in kernels)
+    latency = sum(k.latency_s for k in kernels)  # = model_seconds of the kernels' busy times
     flops = sum(k.flops for k in kernels)
     ideal = flops / fastest_peak(profile, dtype)
     by_class: dict[str, float] = {}
@@ -333,6 +375,6 @@ def batch_sweep(
             for b in batches]
 
 
-__all__ = ["CAST_FUSIONS", "DEFAULT_FUSION", "FUSION_MODES", "KernelLatency", "KernelTerms", "LatencyResult",
-           "ModelLatency", "OpLatency", "aggregate_ops", "batch_sweep", "estimate", "estimate_spec", "kernel_terms",
-           "price_kernel", "summarize"]
+__all__ = ["CAST_FUSIONS", "DEFAULT_FUSION", "FUSION_MODES", "Boundary", "KernelLatency", "KernelTerms",
+           "LatencyResult", "ModelLatency", "OpLatency", "aggregate_ops", "batch_sweep", "estimate", "estimate_spec",
+           "kernel_busy", "kernel_seconds", "kernel_terms", "model_seconds", "price_kernel", "summarize"]

@@ -24,6 +24,7 @@ bytes at which each op reads its weights, the dtype each op computes in, and the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..graph import Graph, Layer, TensorRef
@@ -102,6 +103,13 @@ def check_precision(precision: str | Precision, dtype: str) -> Precision:
     return value
 
 
+def input_bytes(dtype: str, precision: str | Precision = DEFAULT_PRECISION) -> int:
+    """Bytes per element of a graph input under ``precision``: ``dtype``'s (uniform), fp32 under amp (timm feeds
+    fp32 images)."""
+    policy = check_precision(precision, dtype)
+    return BYTES_PER_ELEMENT[FP32 if policy is Precision.AMP else Dtype(dtype)]
+
+
 def _root(layers: dict[str, Layer[Attrs]], ref: TensorRef) -> Tensor:
     layer = layers.get(ref.node)
     while layer is not None and layer.cost.is_view:
@@ -110,14 +118,20 @@ def _root(layers: dict[str, Layer[Attrs]], ref: TensorRef) -> Tensor:
     return ref.node, ref.index
 
 
-def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISION) -> PrecisionPlan:
-    """The element types ``precision`` gives ``graph``'s tensors and ops, with ``dtype`` the (half) type."""
+def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISION,
+         inputs: Mapping[str, int] | None = None) -> PrecisionPlan:
+    """The element types ``precision`` gives ``graph``'s tensors and ops, with ``dtype`` the (half) type.
+
+    ``inputs``: bytes per element of graph inputs that stand for tensors of a bigger graph (``graph`` is a run of
+    its layers; see :class:`~costmodel.latency.Boundary`); the others are fed at :func:`input_bytes`."""
     policy = check_precision(precision, dtype)
     dtype = Dtype(dtype)
     size = BYTES_PER_ELEMENT
     layers = {layer.path: layer for layer in graph.layers}
+    given = inputs or {}
+    fed = input_bytes(dtype, policy)
     if policy is Precision.UNIFORM:
-        tensors = {(f"input:{name}", 0): size[dtype] for name in graph.inputs}
+        tensors = {(f"input:{name}", 0): given.get(name, fed) for name in graph.inputs}
         for layer in graph.layers:
             for index in range(len(layer.cost.outputs)):
                 tensors[layer.path, index] = size[dtype]
@@ -125,7 +139,7 @@ def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISIO
                              {layer.path: dtype for layer in graph.layers})
 
     half, wide = size[dtype], size[FP32]
-    tensors = {(f"input:{name}", 0): wide for name in graph.inputs}
+    tensors = {(f"input:{name}", 0): given.get(name, fed) for name in graph.inputs}
     weights: dict[str, int] = {}
     compute: dict[str, str] = {}
     casts: dict[str, list[Cast]] = {}
@@ -157,4 +171,5 @@ def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISIO
     return PrecisionPlan(policy, dtype, tensors, weights, compute, casts)
 
 
-__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "Cast", "Precision", "PrecisionPlan", "check_precision", "plan"]
+__all__ = ["DEFAULT_PRECISION", "PRECISIONS", "Cast", "Precision", "PrecisionPlan", "check_precision", "input_bytes",
+           "plan"]

@@ -52,8 +52,9 @@ def evaluator_for(task: SweepTask) -> Evaluator:
         if task.fast:
             from .fast import FastAnalyzer
 
-            metrics = FastAnalyzer(task.space.spec, task.devices, task.space.data.dtype, task.space.data.batch,
-                                   task.space.spec_vars())
+            data = task.space.data
+            metrics = FastAnalyzer(task.space.spec, task.devices, data.dtype, data.batch, task.space.spec_vars(),
+                                   data.precision)
         found = Evaluator(task.space, task.devices, metrics)
         _EVALUATORS.clear()
         _EVALUATORS[task.token] = found

@@ -18,7 +18,7 @@ from ..design.entropy import score_graph
 from ..errors import DesignError, SpecError
 from ..graph import build_graph
 from ..hardware import HardwareProfile
-from ..latency import estimate
+from ..latency import DEFAULT_PRECISION, estimate
 from ..spec import Spec
 from ..spec.expressions import ExpressionError, evaluate, expression_names, resolve
 from .space import METRICS, Space
@@ -40,7 +40,7 @@ def candidate_spec(base: Spec, values: Mapping[str, Any], names: Sequence[str]) 
 
 
 def reference_metrics(spec: Spec, devices: Sequence[Device], dtype: str | None = None,
-                      batch: int | None = None) -> Metrics:
+                      batch: int | None = None, precision: str = DEFAULT_PRECISION) -> Metrics:
     """The full analyzer's figures of one spec (see :data:`~costmodel.sweep.space.METRICS`)."""
     graph = build_graph(spec, batch=batch)
     analysis = analyze_graph(graph, dtype)
@@ -53,7 +53,7 @@ def reference_metrics(spec: Spec, devices: Sequence[Device], dtype: str | None =
     except DesignError:  # not a CNN: no DeepMAD figures
         out["entropy"] = out["effectiveness"] = math.nan
     for device in devices:
-        summary = estimate(graph, device.profile, dtype=analysis.dtype).summary
+        summary = estimate(graph, device.profile, dtype=analysis.dtype, precision=precision).summary
         out[f"latency.{device.label}"] = summary.latency_s
         out[f"throughput.{device.label}"] = summary.throughput
     return out
@@ -91,7 +91,7 @@ class Evaluator:
             (early if expression_names(plain) <= variables | set(self.base_env) else late).append((text, plain))
         self.early, self.late = early, late
         self.metrics = metrics or (lambda spec: reference_metrics(spec, self.devices, space.data.dtype,
-                                                                  space.data.batch))
+                                                                  space.data.batch, space.data.precision))
 
     def derive(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Sampled values plus the derived variables (raises ExpressionError)."""

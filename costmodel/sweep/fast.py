@@ -24,18 +24,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ..design.entropy import chain_stages, path_step, score, trace_back
 from ..errors import DesignError
-from ..graph import Layer, TensorRef
-from ..graph.build import _Builder, _Value, uses_repeat_index
-from ..latency import estimate
+from ..graph import Call, Expansion, Graph, Layer, TensorRef, Value, build_graph
+from ..hardware import threaded
+from ..latency import (
+    DEFAULT_FUSION,
+    DEFAULT_PRECISION,
+    Boundary,
+    Precision,
+    check_precision,
+    estimate,
+    input_bytes,
+    kernel_busy,
+    kernel_terms,
+    model_seconds,
+    plan,
+)
 from ..latency.roofline import check_dtype
-from ..ops import REGISTRY
 from ..ops.base import Shape, numel
 from ..spec import Spec
 from ..spec.expressions import expression_names
@@ -57,10 +68,19 @@ class _Search:
     traces: dict[str, tuple[list[Layer], str | None]] = field(default_factory=dict)
 
 
+@dataclass
+class _Kernels:
+    """A fragment's kernels in one context: busy seconds per device, and (amp) bytes per element of the buffers it
+    hands on."""
+
+    busy: list[list[float]]
+    handed: list[tuple[TensorRef, int]]
+
+
 class Fragment:
     """One cached top-level instance: its layers, its value in the caller's scope, and its summaries."""
 
-    def __init__(self, layers: list[Layer], value: _Value, shapes: dict[TensorRef, Shape]) -> None:
+    def __init__(self, layers: list[Layer], value: Value, shapes: dict[TensorRef, Shape]) -> None:
         self.layers = layers
         self.value = value
         self.shapes = shapes
@@ -113,7 +133,38 @@ class Fragment:
         self.searches: dict[Key, _Search] = {}
         self.outside = tuple(dict.fromkeys(ref.node for layer in layers for ref in layer.inputs
                                            if ref.node not in self.by_path and not ref.node.startswith("input:")))
+        # for the latency model: the fragment as a graph of its own whose inputs stand for the buffers it reads
+        self.roots = tuple(outside_last)
+        index = {buffer: k for k, buffer in enumerate(self.roots)}
+        self.remap = {ref: TensorRef(f"input:{index[owners[ref]]}") for layer in layers for ref in layer.inputs
+                      if ref.node not in self.by_path}
+        # a partial view of an earlier buffer (a slice) is not that buffer: such fragments are not priced alone
+        self.relocatable = all(numel(shape(ref)) == numel(shape(owners[ref])) for ref in self.remap)
+        self.root_shapes = {str(k): shape(buffer) for k, buffer in enumerate(self.roots)}
+        kernels = [layer.path for layer in layers if not layer.cost.is_view]
+        self.last_kernel = kernels[-1] if kernels else None
+        self.kernels: dict[Key, _Kernels] = {}
         self.summarized = True
+
+    def price(self, analyzer: FastAnalyzer, batch: int, written: tuple[bool, ...],
+              widths: tuple[int, ...]) -> _Kernels:
+        """Its kernels' busy seconds on each device, given which buffers it reads the kernel just before it wrote
+        and (amp) their bytes per element: the latency model's own terms of the fragment as a graph of its own."""
+        layers = [replace(layer, inputs=tuple(self.remap.get(ref, ref) for ref in layer.inputs))
+                  for layer in self.layers]
+        graph = Graph(self.layers[0].path, analyzer.base, batch, Dtype(analyzer.dtype), self.root_shapes, layers, [])
+        boundary = Boundary({str(k): w for k, w in enumerate(widths)} if widths else {},
+                            frozenset(str(k) for k, flag in enumerate(written) if flag))
+        busy = []
+        for profile in analyzer.profiles:
+            terms = kernel_terms(graph, profile, analyzer.dtype, DEFAULT_FUSION, analyzer.precision, boundary)
+            busy.append([kernel_busy(term, profile) for term in terms])
+        handed: list[tuple[TensorRef, int]] = []
+        if widths:
+            sizes = plan(graph, analyzer.dtype, analyzer.precision, boundary.input_bytes)
+            handed = [(buffer, sizes.bytes_of((buffer.node, buffer.index))) for buffer, *_ in self.handed]
+        found = self.kernels[(written, widths)] = _Kernels(busy, handed)
+        return found
 
     def search(self, state: dict[str, tuple[int, bool]]) -> _Search:
         """The main-path search over this fragment given the (convs, pooled) of the layers it reads."""
@@ -140,15 +191,15 @@ class Fragment:
         return found
 
 
-class _FragmentBuilder(_Builder):
-    """The graph builder, with instances served from (and added to) the analyzer's fragment cache.
+class _Capture:
+    """The build hook of one candidate (:class:`~costmodel.graph.BuildHook`): instances served from (and added to)
+    the analyzer's fragment cache.
 
     An op, or a call of a block that reads no varying spec variable, is a fragment. A block that reads one
     (``stage``, reading ``depths[index]``) would rarely repeat, so it is expanded as usual and its own
     instances become the fragments."""
 
-    def __init__(self, spec: Spec, owner: FastAnalyzer) -> None:
-        super().__init__(spec, None)
+    def __init__(self, owner: FastAnalyzer) -> None:
         self.analyzer = owner
         self.fragments: list[Fragment] = []
         self.owners: dict[TensorRef, TensorRef] = {}
@@ -157,68 +208,64 @@ class _FragmentBuilder(_Builder):
         self.constant_texts = owner.constant_texts
         self.resolved: dict[str, Any] = {}  # top-level texts without ``i`` -> value, for this candidate
 
-    def instance(self, node: Any, env: dict[str, Any], raw: dict[str, Any], path: str,
-                 refs: list[TensorRef]) -> _Value:
+    def __call__(self, expansion: Expansion, call: Call) -> Value:
         if self.capturing:
-            return super().instance(node, env, raw, path, refs)
-        if uses_repeat_index(node.when) and not self.active(node, env, path):
-            return _Value(refs[:1])
-        kind, name = ("op", node.op) if node.op is not None else ("block", node.block)
-        if name not in (REGISTRY if kind == "op" else self.spec.blocks):
-            name = self.resolve(name, env, path, kind)
+            return expansion.expand(call)
+        kind, name, refs = call.kind, call.name, call.refs
         if kind == "block" and self.analyzer.transparent(name):
             self.depth += 1
             try:
-                return super().instance(node, env, raw, path, refs)
+                return expansion.expand(call)
             finally:
                 self.depth -= 1
+        owners, shapes = self.owners, expansion.shapes
         for ref in refs:
-            if ref not in self.owners:  # a graph input: its own buffer
-                self.owners[ref] = ref
-        args = self.arguments(raw, env, path)
-        reads = tuple((ref, self.shapes[ref], self.owners[ref], self.shapes[self.owners[ref]]) for ref in refs)
+            if ref not in owners:  # a graph input: its own buffer
+                owners[ref] = ref
+        args = self.arguments(expansion, call)
+        reads = tuple((ref, shapes[ref], owners[ref], shapes[owners[ref]]) for ref in refs)
         needs = self.analyzer.globals_of(kind, name)
         # repr is type-exact (1, 1.0 and True differ) and cheaper than a hashable copy of nested lists
-        key = (path, kind, repr(name), repr(args), reads, repr([self.globals.get(n) for n in needs]))
+        key = (call.path, kind, repr(name), repr(args), reads, repr([expansion.globals.get(n) for n in needs]))
         cache = self.analyzer.fragments
         fragment = cache.get(key)
         if fragment is None:
-            first = len(self.layers)
+            first = len(expansion.layers)
             self.capturing = True
             try:
-                value = super().instance(node, env, raw, path, refs)
+                value = expansion.expand(call)
             finally:
                 self.capturing = False
-            layers = self.layers[first:]
+            layers = expansion.layers[first:]
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
                                                 for k, out in enumerate(la.cost.outputs)})
             if len(cache) >= MAX_FRAGMENTS:  # a space of endless variety: start again rather than grow
                 cache.clear()
             cache[key] = fragment
         else:  # later nodes read only the tensors it hands on (and the buffers they alias)
-            self.layers.extend(fragment.layers)
-            self.shapes.update(fragment.handed_shapes)
+            expansion.replay(fragment.layers, fragment.handed_shapes)
         if not fragment.summarized:
-            fragment.summarize(self.owners, self.shapes, self.analyzer.width)
+            fragment.summarize(owners, shapes, self.analyzer.width)
         for ref, buffer in fragment.value_owners:
-            self.owners[ref] = buffer
+            owners[ref] = buffer
         self.fragments.append(fragment)
         return fragment.value
 
-    def arguments(self, raw: dict[str, Any], env: dict[str, Any], path: str) -> dict[str, Any]:
+    def arguments(self, expansion: Expansion, call: Call) -> dict[str, Any]:
         """The resolved attributes or arguments; at the top level a text without ``i`` is resolved once."""
+        env, path = call.env, call.path
         if self.depth:
-            return self.resolve_fields(raw, env, path)
+            return {name: expansion.resolve(text, env, path, name) for name, text in call.raw.items()}
         args = {}
-        for field_name, text in raw.items():
+        for field_name, text in call.raw.items():
             if isinstance(text, str) and text not in self.constant_texts:
                 self.constant_texts[text] = "i" not in expression_names(text)
             if isinstance(text, str) and self.constant_texts[text]:
                 if text not in self.resolved:
-                    self.resolved[text] = self.resolve(text, env, path, field_name)
+                    self.resolved[text] = expansion.resolve(text, env, path, field_name)
                 args[field_name] = self.resolved[text]
             else:
-                args[field_name] = self.resolve(text, env, path, field_name)
+                args[field_name] = expansion.resolve(text, env, path, field_name)
         return args
 
 
@@ -226,7 +273,7 @@ class FastAnalyzer:
     """Figures of candidate specs of one base spec: a callable ``spec -> metrics`` with fragment caches."""
 
     def __init__(self, spec: Spec, devices: Sequence[Device], dtype: str | None, batch: int | None,
-                 varying: Sequence[str] | None = None) -> None:
+                 varying: Sequence[str] | None = None, precision: str | Precision = DEFAULT_PRECISION) -> None:
         self.base = spec
         self.varying = set(spec.vars if varying is None else varying)
         self._transparent: dict[str, bool] = {}
@@ -236,6 +283,8 @@ class FastAnalyzer:
         self.width = Dtype(self.dtype).bytes
         for device in self.devices:
             check_dtype(device.profile, self.dtype)
+        self.precision = check_precision(precision, self.dtype)
+        self.profiles = [threaded(device.profile) for device in self.devices]  # as estimate() runs them
         self.fragments: dict[Key, Fragment] = {}
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
@@ -276,8 +325,8 @@ class FastAnalyzer:
         return names - set(block.params) - set(block.vars) - {"i"}  # bound in the block, not read from the spec
 
     def __call__(self, spec: Spec) -> Metrics:
-        builder = _FragmentBuilder(spec, self)
-        graph = builder.build(self.batch or spec.batch, None)
+        builder = _Capture(self)
+        graph = build_graph(spec, batch=self.batch, hook=builder)
         steps = len(graph.layers)
         params = macs = flops = activations = 0
         buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across
@@ -311,11 +360,35 @@ class FastAnalyzer:
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
                         "peak_memory": self._peak(builder.fragments, buffers, steps)}
         out["entropy"], out["effectiveness"] = self._score(builder.fragments, state, where, best, graph.name)
-        for device in self.devices:  # the latency model itself, on the graph the fragments make up
-            summary = estimate(graph, device.profile, dtype=self.dtype).summary
-            out[f"latency.{device.label}"] = summary.latency_s
-            out[f"throughput.{device.label}"] = summary.throughput
+        if self.devices:
+            latencies = self._latency(builder.fragments, graph)
+            for device, seconds in zip(self.devices, latencies, strict=True):
+                out[f"latency.{device.label}"] = seconds
+                out[f"throughput.{device.label}"] = graph.batch / seconds if seconds else 0.0
         return out
+
+    def _latency(self, fragments: Sequence[Fragment], graph: Graph) -> list[float]:
+        """Model latency per device: the fragments' cached kernel busy times, in issue order, through the latency
+        model's host/device timeline (:func:`~costmodel.latency.model_seconds`)."""
+        if not all(fragment.relocatable for fragment in fragments):  # priced whole, by the latency model
+            return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
+                    for device in self.devices]
+        amp = self.precision is Precision.AMP
+        fed = input_bytes(self.dtype, self.precision)
+        widths: dict[TensorRef, int] = {TensorRef(f"input:{name}"): fed for name in graph.inputs} if amp else {}
+        busy: list[list[float]] = [[] for _ in self.devices]
+        last: str | None = None  # the layer of the kernel issued last
+        for fragment in fragments:
+            written = tuple(root.node == last for root in fragment.roots)
+            read = tuple(widths[root] for root in fragment.roots) if amp else ()
+            kernels = fragment.kernels.get((written, read)) or fragment.price(self, graph.batch, written, read)
+            for into, seconds in zip(busy, kernels.busy, strict=True):
+                into.extend(seconds)
+            if amp:
+                widths.update(kernels.handed)
+            if fragment.last_kernel is not None:
+                last = fragment.last_kernel
+        return [model_seconds(seconds, profile) for seconds, profile in zip(busy, self.profiles, strict=True)]
 
     @staticmethod
     def _peak(fragments: Sequence[Fragment], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:

@@ -23,6 +23,7 @@ from ..errors import SpecError
 from ..spec import Spec, load_spec
 from ..spec.expressions import ExpressionError, expression_names, parse
 from ..spec.loader import validation_error, zoo_spec
+from ..vocab import Dtype, Precision
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -128,6 +129,8 @@ class SpaceFile(BaseModel):
     base: str = Field(description="base spec: a path (relative to this file) or a zoo name (resnet50)")
     batch: int | None = Field(None, ge=1, description="batch size (default: the base spec's)")
     dtype: str | None = Field(None, description="element type for memory and latency (default: the base spec's)")
+    precision: Precision = Field(Precision.UNIFORM, description="precision policy for latency: uniform, or amp "
+                                 "(torch.autocast with dtype fp16 or bf16 as the half type)")
     variables: dict[str, Variable] = Field(min_length=1)
     derived: dict[str, str | int | float | list[Any]] = Field(default_factory=dict)
     constraints: list[str] = Field(default_factory=list)
@@ -204,6 +207,10 @@ def load_space(path: str | Path) -> Space:
     except SpecError as exc:
         raise SpaceError(f"base spec: {exc}", file=file, field="base") from None
     space = Space(data, spec, file, str(spec_path))
+    dtype = data.dtype or spec.dtype
+    if data.precision is Precision.AMP and dtype not in (Dtype.FP16, Dtype.BF16):
+        raise SpaceError(f"precision amp needs dtype fp16 or bf16 (the type autocast casts to), not {dtype}",
+                         file=file, field="precision")
     check_names(space)
     return space
 
