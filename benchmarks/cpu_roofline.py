@@ -11,7 +11,13 @@
   on a CPU.
 
 The machine may be shared: best-of figures estimate what the hardware can do, medians what a run sees.
-Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N]
+- per-op dispatch (``--ops``): per op class, the time per layer of a SpecModule running a chain of 100 such ops on a
+  tiny tensor (8 channels, 4 x 4; difference of the minimum call times of 6- and 1-layer chains): the
+  profile's ``launch_overhead_us`` (elementwise) and ``cpu.dispatch_us`` (what other classes cost on top);
+- depthwise cost (``--ops``): ``nn.Conv2d(c, c, k, groups=c)`` at k = 3, 5, 7 on a few shapes, minimum of 50 calls,
+  in ns per output element: the shape of the CPU depthwise cost.
+
+Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops]
 """
 
 from __future__ import annotations
@@ -99,16 +105,83 @@ def spec_layer_overhead_us(torch) -> float:  # noqa: ANN001
     return statistics.median(passes) * 1e6
 
 
+OP_CHAINS = {  # op class -> a shape-preserving spec node on [8, 4, 4]
+    "elementwise": {"op": "relu"},
+    "norm": {"op": "batch_norm"},
+    "conv": {"op": "conv2d", "out": 8, "kernel": 1},
+    "depthwise": {"op": "conv2d", "out": 8, "kernel": 3, "padding": 1, "groups": 8},
+    "gemm": {"op": "linear", "out": 4},
+    "reduction": {"op": "softmax", "dim": -1},
+}
+
+
+def op_dispatch_us(short: int = 1, long: int = 6, calls: int = 500) -> dict[str, float]:
+    """Per op class, the time per layer (us) of a SpecModule running a chain of such ops on [1, 8, 4, 4]: the
+    difference of the minimum call times of a ``long`` and a ``short`` chain over their layer difference (short
+    calls, so the minimum leaves out the calls the scheduler interrupted on a shared machine)."""
+    import torch
+
+    from costmodel.bridges.torch import build_module, example_inputs
+    from costmodel.graph import build_graph
+    from costmodel.spec import parse_spec
+
+    def best(node: dict, layers: int) -> float:
+        spec = parse_spec({"name": "chain", "inputs": {"x": [8, 4, 4]},
+                           "nodes": [{"name": f"n{i}", **node} for i in range(layers)]})
+        graph = build_graph(spec, batch=1)
+        module, inputs = build_module(graph), example_inputs(graph)
+        with torch.inference_mode():
+            for _ in range(20):
+                module(*inputs)
+            return min(_timed(module, inputs) for _ in range(calls))
+
+    return {name: (best(node, long) - best(node, short)) / (long - short) * 1e6 for name, node in OP_CHAINS.items()}
+
+
+def _timed(module, inputs) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    module(*inputs)
+    return time.perf_counter() - start
+
+
+DEPTHWISE_SHAPES = ((96, 56), (240, 28), (480, 14))  # (channels, height = width)
+
+
+def depthwise_ns_per_element(calls: int = 50) -> dict[tuple[int, int, int], float]:
+    """(channels, size, k) -> minimum ns per output element of a depthwise conv (stride 1, same padding)."""
+    import torch
+
+    out = {}
+    with torch.inference_mode():
+        for c, size in DEPTHWISE_SHAPES:
+            x = torch.rand(1, c, size, size)
+            for k in (3, 5, 7):
+                conv = torch.nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False).eval()
+                for _ in range(5):
+                    conv(x)
+                best = min(_timed(conv, (x,)) for _ in range(calls))
+                out[(c, size, k)] = best / (c * size * size) * 1e9
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
+    parser.add_argument("--ops", action="store_true", help="only the per-op dispatch and depthwise figures")
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(f"cores visible: {os.cpu_count()}")
+    print(f"cores visible: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    if args.ops:
+        for name, us in op_dispatch_us().items():
+            print(f"SpecModule layer, {name:<11} (chains of 1 and 6 on [1, 8, 4, 4]): min {us:.2f} us")
+        for (c, size, k), ns in depthwise_ns_per_element().items():
+            print(f"depthwise {c} ch {size}x{size} k={k}: min {ns:.2f} ns per output element")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
     best, median = stream_copy(args.repeat)
     print(f"numpy copy (1 thread), 4 x LLC float32: best {best:.1f} GB/s, median {median:.1f} GB/s")
     try:

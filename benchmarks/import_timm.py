@@ -29,7 +29,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "timm_families.csv"
 DOC = ROOT / "docs" / "timm-import.md"
 SAMPLE = ["resnet", "vision_transformer", "swin_transformer", "levit", "mobileone"]
 FIELDS = ["family", "model", "img_size", "param_count_m", "gmacs", "macts_m"]
-TIMEOUT_S = 150
+TIMEOUT_S = 900  # per model (build + export + mapping): minutes for the largest on a 2-core machine at load 20+
+TIMED = ["resnet50", "vit_small_patch16_224", "swin_tiny_patch4_window7_224"]  # import times quoted in the doc
 
 
 def pick(table: Path) -> list[dict[str, str]]:
@@ -120,7 +121,21 @@ def mark(flag: bool | None) -> str:
     return "" if flag is None else ("yes" if flag else "**no**")
 
 
-def report(results: list[dict[str, Any]]) -> str:
+def time_imports(names: list[str]) -> list[tuple[str, float, float]]:
+    """(name, seconds to build the model, seconds to import it) for the common models, one after the other."""
+    from costmodel.bridges.torch_import import module_to_spec_dict, timm_model
+
+    out = []
+    for name in names:
+        start = time.perf_counter()
+        model, inputs = timm_model(name, reparam=True)
+        built = time.perf_counter()
+        module_to_spec_dict(model, inputs, name=name)
+        out.append((name, built - start, time.perf_counter() - built))
+    return out
+
+
+def report(results: list[dict[str, Any]], common: list[tuple[str, float, float]] | None = None) -> str:
     ok = [r for r in results if r["ok"]]
     exact = [r for r in ok if r["params"] == r["torch_params"]]
     published = [r for r in ok if r["gmacs"]]
@@ -150,6 +165,11 @@ def report(results: list[dict[str, Any]]) -> str:
         f"({100 * len(both) / max(len(published), 1):.1f} %)",
         f"- import time: median {times[len(times) // 2]:.1f} s, max {times[-1]:.1f} s" if times else "- import time: -",
         "",
+        *(["## Import time of common models", "",
+           f"Measured one after the other in this run (load average {_load()}): building the timm model, then "
+           "`costmodel import` (torch.export + mapping + folding + checks).", "",
+           "| model | build (s) | import (s) |", "| --- | ---: | ---: |",
+           *(f"| {n} | {b:.1f} | {i:.1f} |" for n, b, i in common), ""] if common else []),
         "## Per family",
         "",
         "| family | model | imported | repeat | params (M) | = sum(p.numel()) | published | GMACs | published | "
@@ -172,25 +192,44 @@ def report(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _load() -> str:
+    import os
+
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pick-from", type=Path, help="rewrite the fixture from timm's benchmark CSV first")
     parser.add_argument("--sample", action="store_true", help="only the CI sample; print, write nothing")
     parser.add_argument("--families", nargs="*", help="only these families; print, write nothing")
     parser.add_argument("--shard", help="K/N: run every N-th family from the K-th (0-based) and save --json")
-    parser.add_argument("--json", type=Path, help="save the raw results here (with --shard)")
-    parser.add_argument("--merge", type=Path, nargs="*", help="write the doc from saved shard results")
+    parser.add_argument("--json", type=Path, help="save the raw results here (after every family), write no doc")
+    parser.add_argument("--merge", type=Path, nargs="*",
+                        help="write the doc from saved shard results (a family in several files: the last one's)")
+    parser.add_argument("--no-times", action="store_true", help="skip timing the imports of " + ", ".join(TIMED))
+    parser.add_argument("--times", type=Path, help="with --merge: the import times saved by --save-times")
+    parser.add_argument("--save-times", type=Path, help="only time the imports of the common models, save them here")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(2)
+    if args.save_times:
+        args.save_times.write_text(json.dumps(time_imports(TIMED)), encoding="utf-8")
+        return 0
     if args.pick_from:
         write_fixture(pick(args.pick_from), args.pick_from)
     rows = read_fixture()
     if args.merge:
-        merged = [r for path in args.merge for r in json.loads(path.read_text(encoding="utf-8"))]
+        # a family saved in several files: the last file's result (a re-run after a fix) wins
+        latest = {r["family"]: r for path in args.merge for r in json.loads(path.read_text(encoding="utf-8"))}
+        missing = [{**r, "ok": False, "reason": "not measured (the run was stopped before this family)"}
+                   for r in rows if r["family"] not in latest]
+        merged = list(latest.values()) + missing
         order = {r["family"]: k for k, r in enumerate(rows)}
-        DOC.write_text(report(sorted(merged, key=lambda r: order[r["family"]])), encoding="utf-8")
+        times = (None if args.no_times else [tuple(t) for t in json.loads(args.times.read_text(encoding="utf-8"))]
+                 if args.times else time_imports(TIMED))
+        DOC.write_text(report(sorted(merged, key=lambda r: order[r["family"]]), times), encoding="utf-8")
         print(f"wrote {DOC}", file=sys.stderr)
         return 0
     if args.shard:
@@ -203,12 +242,13 @@ def main() -> int:
     for row in rows:
         result = run_one(row)
         results.append(result)
+        if args.json:  # saved after every family, so that a long run's finished part survives an interruption
+            args.json.write_text(json.dumps(results), encoding="utf-8")
         status = f"{result.get('seconds', 0):.1f} s" if result["ok"] else f"FAILED: {result['reason'][:160]}"
         print(f"{row['family']:28s} {row['model']:40s} {status}", file=sys.stderr, flush=True)
-    if args.shard:
-        args.json.write_text(json.dumps(results), encoding="utf-8")
+    if args.json:
         return 0
-    text = report(results)
+    text = report(results, None if only or args.no_times else time_imports(TIMED))
     if only:
         print(text)
     else:

@@ -213,3 +213,25 @@ def test_build_hook_sees_every_instance_and_may_replay_them() -> None:
     again = build_graph(spec, hook=hook)
     assert again.layers == plain.layers and again.outputs == plain.outputs
     assert hook.replayed == 4 + 8 + 2  # stem ops, blocks, head
+
+
+def test_build_hook_replaying_a_path_twice_is_the_collision_error() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from costmodel.errors import SpecError
+    from costmodel.graph import Call, Expansion, Value, build_graph
+    from costmodel.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "arch_specs/resnet18.yaml")
+
+    def twice(expansion: Expansion, call: Call) -> Value:
+        first = len(expansion.layers)
+        value = expansion.expand(call)
+        if call.path == "act1":  # the stem's relu, appended a second time
+            expansion.replay(expansion.layers[first:], {})
+        return value
+
+    with pytest.raises(SpecError, match="two layers would have the path 'act1'"):
+        build_graph(spec, hook=twice)

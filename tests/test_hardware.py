@@ -23,7 +23,7 @@ from costmodel.hardware.profile import SHIPPED_DIR
 EXPECTED_FILES = {
     "a100_40gb", "a100_80gb", "h100_sxm", "h100_pcie", "h200", "v100", "t4", "a10", "l4",
     "rtx3090", "rtx4090", "rtx5090", "rtx_pro_6000_maxq", "jetson_agx_orin", "mi300x", "tpu_v5e",
-    "i9_10940x", "i7_12700h", "epyc_9654", "epyc_zen3_vm_1t", "epyc_zen5_vm", "cortex_a76", "pixel4",
+    "i9_10940x", "i7_12700h", "epyc_9654", "epyc_zen3_vm_1t", "epyc_zen3_vm_b", "epyc_zen5_vm", "cortex_a76", "pixel4",
 }  # fmt: skip
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
 
@@ -241,8 +241,8 @@ def test_sanity_laws(profile):
     if profile.kind == "gpu":
         assert profile.launch_overhead_us == 5.0
         assert "fp32" in vector and matrix
-    if profile.kind == "cpu":
-        assert profile.launch_overhead_us < 5.0
+    if profile.kind == "cpu":  # eager per-op dispatch: 1-4 us on fast cores, 7.3 us measured on the 2.45 GHz Zen 3 VM
+        assert profile.launch_overhead_us < 20.0
 
 
 # FP16 tensor rate WITH FP16 ACCUMULATE (the headline) from /work/shared/reference/hardware-specs.md:
@@ -297,9 +297,9 @@ def test_threaded_scales_a_cpu_profile_by_the_cores_it_uses() -> None:
     base = load_profile("epyc_zen5_vm")  # 2 cores x 32 FLOP/cycle x 3.0 GHz = 192 GFLOP/s, 24.1 GB/s per core
     one, two, many = (threaded(base, n) for n in (1, 2, 8))
     assert one.peak.vector["fp32"] == pytest.approx(0.096) and one.memory.bandwidth_gbs == pytest.approx(24.1)
-    assert one.launch_overhead_us == base.launch_overhead_us  # no fork/join with one thread
+    assert one.launch_overhead_us == two.launch_overhead_us == base.launch_overhead_us  # fork/join: per kernel
+    assert (one.cpu.cores, one.cpu.threads, two.cpu.cores, two.cpu.threads) == (1, 1, 2, 2)
     assert two.peak.vector["fp32"] == pytest.approx(0.192) and two.memory.bandwidth_gbs == pytest.approx(48.2)
-    assert two.launch_overhead_us == pytest.approx(base.launch_overhead_us + 2.0)
     assert many.peak.vector["fp32"] == pytest.approx(0.192)  # only 2 cores to run on
     assert threaded(two) == two and threaded(two).key == "epyc_zen5_vm"  # applying it again changes nothing
     assert threaded(load_profile("rtx4090"), 4) == load_profile("rtx4090")  # not a CPU profile: unchanged

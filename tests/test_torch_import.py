@@ -86,6 +86,59 @@ def test_reparam_gives_timm_published_deployed_figures(bridge) -> None:
     assert round(report.activations / 1e6, 2) == 3.79
 
 
+def test_hybrid_at_low_resolution_matches_pytorch(torch, bridge, tmp_path) -> None:
+    # A CNN-transformer hybrid, small and at 128x128 to keep CI fast: LeViT-128S (conv stem, attention with
+    # learned position biases, linears with BN, downsampling attention that splits k and v).
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from costmodel.bridges.timm_compat import require_timm
+    from costmodel.bridges.torch import torch_counted_macs
+    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.graph import build_graph
+    from costmodel.spec.loader import parse_spec
+
+    model = require_timm().create_model("levit_128s", pretrained=False, img_size=128).eval()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (3, 128, 128)}, name="levit_128s")
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert not report.opaque
+    # conv, linear and attention matmuls: PyTorch's FlopCounterMode counts 2 FLOPs per multiply-add of them
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 128, 128))
+    graph = build_graph(parse_spec(spec, "levit_128s"), batch=1)
+    assert 2 * torch_counted_macs(graph) == counter.get_total_flops()
+    # the emitted YAML round-trips to the counts the import reported
+    path = tmp_path / "levit.yaml"
+    path.write_text(to_yaml(spec), encoding="utf-8")
+    totals = analyze(path).totals
+    assert (totals.params, totals.macs, totals.flops, totals.activations) == \
+        (report.params, report.macs, report.flops, report.activations)
+
+
+def test_shared_and_computed_weights_count_each_parameter_once(torch, bridge) -> None:
+    nn = torch.nn
+
+    class Odd(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)  # called twice (CoaT's shared position encoding)
+            self.weight = nn.Parameter(torch.randn(8, 4, 1, 1))
+            self.gain = nn.Parameter(torch.ones(8, 1, 1, 1))  # NFNet: a standardised weight times a gain
+
+        def forward(self, x):
+            x = self.conv(self.conv(x))
+            w = (self.weight - self.weight.mean((1, 2, 3), keepdim=True)) * self.gain
+            return nn.functional.conv2d(x, w)
+
+    model = Odd()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (4, 6, 6)}, name="odd", fold=False)
+    assert report.params == sum(p.numel() for p in model.parameters()) == 4 * 9 + 4 + 8 * 4 + 8
+    convs = [n for n in spec["nodes"] if n["op"] == "conv2d"]
+    assert [n.get("shared", False) for n in convs] == [False, True, False]
+    # MACs by hand: two depthwise 3x3 convs over 4x6x6, then a 1x1 conv 4 -> 8 over 6x6
+    assert report.macs == 2 * (4 * 36 * 9) + 8 * 36 * 4
+    assert not report.notes
+
+
 def _with_unsupported(torch):
     nn = torch.nn
 

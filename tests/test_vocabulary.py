@@ -75,7 +75,7 @@ def test_pooling_and_counted_facts() -> None:
     assert _names("global_pool") == {"reduce_mean", "reduce_sum", "reduce_max", "global_avg_pool", "global_max_pool",
                                      "adaptive_avg_pool2d", "adaptive_max_pool2d"}
     assert _names("torch_counted") == {"conv1d", "conv2d", "conv3d", "conv_transpose2d", "patch_embed", "linear",
-                                       "matmul", "attention", "scaled_dot_product_attention"}
+                                       "matmul", "attention", "scaled_dot_product_attention", "einsum"}
 
 
 def test_efficiency_class_of_an_op() -> None:

@@ -24,7 +24,8 @@ class PeakMemory:
 
 
 def peak_activation_memory(graph: Graph, bytes_per_element: int) -> PeakMemory:
-    """Liveness analysis: the largest sum of live buffers while any one layer runs (its inputs + outputs)."""
+    """Liveness analysis: the largest sum of live buffers while any one layer runs (its inputs + outputs). A buffer
+    takes ``bytes_per_element``, or its producer's own ``dtype:`` when the spec gives it one."""
     steps = len(graph.layers)
     buffer_of: dict[TensorRef, TensorRef] = {}  # tensor -> the tensor that owns its memory
     born: dict[TensorRef, int] = {}
@@ -44,9 +45,10 @@ def peak_activation_memory(graph: Graph, bytes_per_element: int) -> PeakMemory:
                 buffer_of[ref], born[ref], last_use[ref] = ref, step, step
     for ref in graph.outputs:
         last_use[buffer_of[ref]] = steps - 1
+    width = {layer.path: layer.dtype.bytes for layer in graph.layers if layer.dtype is not None}
     delta = [0] * (steps + 1)  # Python ints: exact for any size (numpy's int64 would wrap past 2^63 bytes)
     for owner, start in born.items():
-        size = numel(graph.shape(owner)) * bytes_per_element
+        size = numel(graph.shape(owner)) * width.get(owner.node, bytes_per_element)
         delta[start] += size
         delta[min(last_use[owner] + 1, steps)] -= size
     live = list(accumulate(delta[:steps]))

@@ -84,8 +84,12 @@ class Analysis:
 
 
 def layer_metrics(layer: Layer[Attrs], bytes_per_element: int) -> LayerMetrics:
-    """Metrics of one layer."""
+    """Metrics of one layer; bytes at ``bytes_per_element``, or at the layer's own ``dtype:`` when the spec gives it
+    one (it reads its inputs, weights and tables and writes its outputs in that type; a cast to it is the latency
+    model's concern, see latency/precision.py)."""
     cost = layer.cost
+    if layer.dtype is not None:
+        bytes_per_element = layer.dtype.bytes
     weight_bytes = cost.params * bytes_per_element
     if cost.is_view:
         read = written = produced = 0
@@ -101,12 +105,12 @@ def layer_metrics(layer: Layer[Attrs], bytes_per_element: int) -> LayerMetrics:
 
 
 def analyze_graph(graph: Graph, dtype: str | None = None) -> Analysis:
-    """Count everything for an expanded graph (``dtype`` overrides the spec's)."""
+    """Count everything for an expanded graph (``dtype`` overrides the spec's, not a node's own ``dtype:``)."""
     dtype = dtype or graph.dtype
     width = BYTES_PER_ELEMENT[Dtype(dtype)]
     rows = [layer_metrics(layer, width) for layer in graph.layers]
     sums = {name: sum(getattr(row, name) for row in rows) for name in COUNT_FIELDS}
-    peak = peak_activation_memory(graph, width)
+    peak = peak_activation_memory(graph, width)  # each buffer at its producer's own dtype, if it has one
     totals = Totals(**sums, peak_activation_bytes=peak.bytes, peak_at=peak.layer,
                     input_bytes=sum(numel(s) for s in graph.inputs.values()) * width)
     return Analysis(graph.name, graph.batch, dtype, dict(graph.inputs), rows, totals, peak)

@@ -235,6 +235,9 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
 
     inputs, batch_size = _graph_inputs(model, batch, file)
     consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    # the float initializers (parameters, or persistent buffers) behind every constant; Constant nodes have none
+    sources: dict[str, frozenset[str]] = {n: frozenset({n}) if v.dtype.kind == "f" else frozenset()
+                                          for n, v in consts.items()}
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
     outputs = [o.name for o in model.graph.output]
     nodes = _live(list(model.graph.node), outputs)
@@ -251,6 +254,8 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
                     left.append(node)
                 else:
                     consts.update(zip(node.output, values, strict=False))
+                    behind = frozenset().union(*(sources.get(n, frozenset()) for n in node.input if n))
+                    sources.update((name, behind) for name in node.output)
             done = len(left) == len(nodes)
             nodes = _live(left, outputs)
             if done:
@@ -269,7 +274,7 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
         producer = next(node for node in nodes if unknown[0] in node.output)
         raise BridgeError(f"ONNX shape inference left {unknown[0]!r} (node {producer.name or producer.op_type}) "
                           "without a static shape; export with static input shapes", file=file)
-    return OnnxGraph(nodes, consts, shapes, list(inputs), outputs), batch_size
+    return OnnxGraph(nodes, consts, shapes, list(inputs), outputs, sources), batch_size
 
 
 # ---- names --------------------------------------------------------------------------------------------
@@ -333,11 +338,13 @@ def onnx_to_spec(path: Path, name: str | None = None, batch: int | None = None, 
     Unsupported ops are a :class:`SpecError` listing them all, unless ``allow_opaque``: then each becomes an
     explicit ``opaque`` node (ONNX's shapes, zero MACs and FLOPs), and a warning line says how many.
     """
+    from .onnx_batch import batch_first
     from .onnx_patterns import map_graph
 
     file = str(path)
     model = load_model(path)
     graph, batch_size = fold(model, batch, file)
+    graph = batch_first(graph, batch_size)
     mapping = map_graph(graph, allow_opaque, batch_size)
     if mapping.unsupported and not allow_opaque:
         raise _unsupported_error(mapping.unsupported, file)

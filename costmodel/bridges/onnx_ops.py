@@ -36,6 +36,9 @@ class OnnxGraph:
     shapes: dict[str, Shape]
     inputs: list[str]
     outputs: list[str]
+    sources: dict[str, frozenset[str]] = field(default_factory=dict)  # constant -> float initializers behind it
+    refused: dict[int, str] = field(default_factory=dict)  # node index -> why it cannot map (batch tracking)
+    claimed: set[str] = field(default_factory=set)  # initializers counted by a param_tensor node already
     _consumers: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _producer: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -365,6 +368,8 @@ def _binary(op: str) -> Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]:
             return [_spec(g, i, op, [a, b], attrs)]
         constant_first = g.const(node.input[0]) is not None
         number = scalar(value)
+        if number is None and _derived(g, node.input[0] if constant_first else node.input[1]):
+            return _with_param_tensor(g, i, node, op, x, constant_first)
         if number is not None and op in ("mul", "div") and not (op == "div" and constant_first):
             return [_spec(g, i, "scale", [x], {"value": number if op == "mul" else 1.0 / number})]
         if number is not None:
@@ -379,6 +384,31 @@ def _binary(op: str) -> Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]:
     return mapper
 
 
+def _derived(g: OnnxGraph, name: str) -> bool:
+    """Whether a constant is not a (reshaped) initializer: a table lookup folded into a bigger tensor (Swin's
+    relative position bias) or a tensor with no initializer behind it (a Constant node: a non-persistent
+    buffer such as Swin's shifted-window mask, or a tensor the forward pass computed)."""
+    behind = g.sources.get(name, frozenset())
+    return sum(int(g.consts[n].size) for n in behind) != int(g.consts[name].size)
+
+
+def _with_param_tensor(g: OnnxGraph, i: int, node: NodeProto, op: str, x: str, constant_first: bool) -> list[SpecNode]:
+    """``x op c`` for a derived constant ``c``: a ``param_tensor`` of c's shape counting the float initializers
+    behind it (each once; none for a Constant), then the broadcast binary op."""
+    name = node.input[0] if constant_first else node.input[1]
+    shape = [int(d) for d in g.shape(name)]
+    if len(shape) == len(g.shape(x)) and shape[0] != 1:
+        raise Unsupported(f"a constant of shape {shape} varies along the batch dimension")
+    fresh = sorted(g.sources.get(name, frozenset()) - g.claimed)
+    g.claimed.update(fresh)
+    params = sum(int(g.consts[n].size) for n in fresh)
+    tensor = f"{node.output[0]}#param"
+    pieces = [tensor, x] if constant_first else [x, tensor]
+    attrs = {"broadcast": True} if op == "add" and list(g.shape(x)) != shape else {}
+    return [_spec(g, i, "param_tensor", [x], {"shape": shape, "params": params}, [tensor], leaf="param"),
+            _spec(g, i, op, pieces, attrs)]
+
+
 def _keeps_batch(g: OnnxGraph, node: NodeProto) -> tuple[Shape, Shape]:
     x_shape, y_shape = g.shape(node.input[0]), g.shape(node.output[0])
     if not y_shape or x_shape[0] != y_shape[0]:
@@ -387,10 +417,22 @@ def _keeps_batch(g: OnnxGraph, node: NodeProto) -> tuple[Shape, Shape]:
 
 
 def _reshape(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
-    x_shape, y_shape = _keeps_batch(g, node)
+    """A view: ``reshape`` when the batch dim keeps its size, else ``batch_reshape`` (windows or heads folded
+    into the batch dim, or back out of it; :mod:`onnx_batch` checked that the batch stays in dim 0)."""
+    x_shape, y_shape = g.shape(node.input[0]), g.shape(node.output[0])
+    if not y_shape or not x_shape:
+        raise Unsupported(f"changes the batch dimension ({list(x_shape)} -> {list(y_shape)})")
     if y_shape == x_shape:
         return [_spec(g, i, "identity", [node.input[0]])]
-    return [_spec(g, i, "reshape", [node.input[0]], {"shape": list(y_shape[1:])})]
+    if x_shape[0] == y_shape[0]:
+        return [_spec(g, i, "reshape", [node.input[0]], {"shape": list(y_shape[1:])})]
+    common = math.gcd(x_shape[0], y_shape[0])
+    attrs: dict[str, Any] = {"shape": list(y_shape[1:])}
+    if y_shape[0] != common:
+        attrs["fold"] = y_shape[0] // common
+    if x_shape[0] != common:
+        attrs["unfold"] = x_shape[0] // common
+    return [_spec(g, i, "batch_reshape", [node.input[0]], attrs, leaf="reshape")]
 
 
 def _flatten(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:

@@ -234,10 +234,124 @@ def _batch_transpose(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     return group, specs
 
 
+def _group_norm(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
+    """PyTorch's GroupNorm export: Reshape [N, C, *] -> [N, G, -1], InstanceNormalization (scale 1, bias 0),
+    Reshape back (, Mul weight [C, 1, 1], Add bias [C, 1, 1]) -> group_norm (anchored at the InstanceNorm)."""
+    before = g.producer(node.input[0])
+    if before is None or g.nodes[before].op_type != "Reshape" or g.sole_consumer(node.input[0]) != i:
+        return None
+    x = g.nodes[before].input[0]
+    x_shape, grouped = g.shape(x), g.shape(node.input[0])
+    if len(x_shape) < 3 or len(grouped) != 3 or grouped[0] != x_shape[0] or x_shape[1] % grouped[1]:
+        return None
+    scale, shift = g.const(node.input[1]), g.const(node.input[2])
+    if scale is None or shift is None or not (scale == 1).all() or shift.any():
+        return None
+    after = _only(g, node.output[0], "Reshape")
+    if after is None or g.shape(g.nodes[after].output[0]) != x_shape:
+        return None
+    group, out = [before, i, after], g.nodes[after].output[0]
+    attrs: dict[str, object] = {"groups": int(grouped[1])}
+    mul = _only(g, out, "Mul")
+    weight = g.const(_other(g.nodes[mul], out) or "") if mul is not None else None
+    add = _only(g, g.nodes[mul].output[0], "Add") if mul is not None and weight is not None else None
+    bias = g.const(_other(g.nodes[add], g.nodes[mul].output[0]) or "") if add is not None and mul is not None else None
+    affine = False
+    if mul is not None and add is not None and weight is not None and bias is not None:
+        affine = channel_vector(g, x, weight) is True and channel_vector(g, x, bias) is True
+        if affine or is_value(weight, 1.0) and is_value(bias, 0.0):  # affine=False exports * 1 + 0
+            group += [mul, add]
+            out = g.nodes[add].output[0]
+    if not affine:
+        attrs["affine"] = False
+    end = max(group)
+    return group, [SpecNode(g.nodes[end].name, "group_norm", [x], [out], attrs, end, "group_norm")]
+
+
+def _grn(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
+    """ConvNeXt V2's GRN as exported: ReduceL2 over the spatial axes, ReduceMean over the channels, Add eps, Div,
+    x * n, * weight (, * 1: addcmul's value), + bias, + x -> grn (anchored at the ReduceL2)."""
+    x = node.input[0]
+    rank = len(g.shape(x))
+    try:
+        axes = reduce_axes(g, node)
+    except Unsupported:
+        return None
+    if axes is None or not attr(node, "keepdims", 1) or rank < 3:
+        return None
+    channel = set(range(1, rank)) - {a % rank for a in axes}
+    if len(channel) != 1 or 0 in {a % rank for a in axes}:
+        return None
+    (c,) = channel
+    l2 = node.output[0]
+    users = sorted(g.consumers(l2), key=lambda j: g.nodes[j].op_type)
+    if [g.nodes[j].op_type for j in users] != ["Div", "ReduceMean"] or l2 in g.outputs or c not in (1, rank - 1):
+        return None
+    div, mean = users
+    try:
+        if reduce_axes(g, g.nodes[mean]) not in ([c], [c - rank]) or not attr(g.nodes[mean], "keepdims", 1):
+            return None
+    except Unsupported:
+        return None
+    eps = _only(g, g.nodes[mean].output[0], "Add")
+    if eps is None or scalar(g.const(_other(g.nodes[eps], g.nodes[mean].output[0]) or "")) is None or \
+            list(g.nodes[div].input) != [l2, g.nodes[eps].output[0]]:
+        return None
+    scaled = _only(g, g.nodes[div].output[0], "Mul")
+    if scaled is None or _other(g.nodes[scaled], g.nodes[div].output[0]) != x:
+        return None
+    group, out = [i, mean, eps, div, scaled], g.nodes[scaled].output[0]
+    mul = _only(g, out, "Mul")
+    weight = g.const(_other(g.nodes[mul], out) or "") if mul is not None else None
+    if mul is None or weight is None or channel_vector(g, x, weight) is not (c == 1):
+        return None
+    group.append(mul)
+    out = g.nodes[mul].output[0]
+    one = _only(g, out, "Mul")
+    if one is not None and is_value(g.const(_other(g.nodes[one], out) or ""), 1.0):
+        group.append(one)
+        out = g.nodes[one].output[0]
+    add = _only(g, out, "Add")
+    bias = g.const(_other(g.nodes[add], out) or "") if add is not None else None
+    if add is None or bias is None or channel_vector(g, x, bias) is not (c == 1):
+        return None
+    group.append(add)
+    out = g.nodes[add].output[0]
+    residual = _only(g, out, "Add")
+    if residual is None or _other(g.nodes[residual], out) != x:
+        return None
+    group.append(residual)
+    end = max(group)
+    return group, [SpecNode(g.nodes[end].name, "grn", [x], [g.nodes[residual].output[0]],
+                            {"channels_first": True} if c == 1 else {}, end, "grn")]
+
+
+def _unbind(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
+    """Split into pieces of 1 along a non-batch axis, each read only by a Squeeze (or Reshape) dropping that axis
+    (torch's ``unbind`` in older opsets) -> one select per piece."""
+    x = node.input[0]
+    rank = len(g.shape(x))
+    axis = int(attr(node, "axis", 0)) % rank
+    if axis == 0:
+        return None
+    group, specs = [i], []
+    for index, piece in enumerate(node.output):
+        squeeze = _only(g, piece, "Squeeze")
+        squeeze = _only(g, piece, "Reshape") if squeeze is None else squeeze  # batch_first writes Reshape
+        if g.shape(piece)[axis] != 1 or squeeze is None \
+                or g.shape(g.nodes[squeeze].output[0]) != g.shape(piece)[:axis] + g.shape(piece)[axis + 1:]:
+            return None
+        group.append(squeeze)
+        specs.append(SpecNode(g.nodes[squeeze].name, "select", [x], [g.nodes[squeeze].output[0]],
+                              {"dim": axis, "index": index}, squeeze))
+    return group, specs
+
+
 PATTERNS: dict[str, Callable[[OnnxGraph, int, NodeProto], Match | None]] = {
     "Erf": _gelu_erf, "Sigmoid": _gated, "HardSigmoid": _gated, "ReduceMean": _layer_norm_parts,
     "LayerNormalization": _layer_norm_nchw,
-    "MatMul": _linear, "Transpose": _batch_transpose,
+    "MatMul": _linear, "Transpose": _batch_transpose, "Split": _unbind, "InstanceNormalization": _group_norm,
+    "ReduceL2": _grn,
 }
 
 
@@ -263,7 +377,7 @@ def _opaque(g: OnnxGraph, index: int, node: NodeProto, batch: int) -> SpecNode:
                  if name in g.consts and np.issubdtype(g.consts[name].dtype, np.floating) and g.consts[name].size > 1)
     outputs = [o for o in node.output if o]
     attrs = {"source": f"onnx_{node.op_type}", "shapes": [list(g.shapes[o]) for o in outputs], "params": params,
-             "batch": batch}
+             "batch": g.shape(dynamic[0])[0] if g.shape(dynamic[0]) else batch}  # batch x any heads folded in
     return SpecNode(node.name or node.output[0], "opaque", dynamic, outputs, attrs, anchor=index)
 
 
@@ -274,7 +388,7 @@ def map_graph(g: OnnxGraph, allow_opaque: bool = False, batch: int = 1) -> Mappi
     specs: list[SpecNode] = []
     for i, node in enumerate(g.nodes):
         pattern = PATTERNS.get(node.op_type)
-        if i in covered or pattern is None:
+        if i in covered or i in g.refused or pattern is None:
             continue
         match = pattern(g, i, node)
         if match is not None and not covered.intersection(match[0]):
@@ -286,6 +400,8 @@ def map_graph(g: OnnxGraph, allow_opaque: bool = False, batch: int = 1) -> Mappi
             continue
         mapper = MAPPERS.get(node.op_type)
         try:
+            if i in g.refused:
+                raise Unsupported(g.refused[i])
             if mapper is None:
                 raise Unsupported()
             specs.extend(mapper(g, i, node))

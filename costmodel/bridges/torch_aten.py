@@ -9,6 +9,7 @@ detach, dtype casts) emit nothing. docs/torch-import.md lists the mapping.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,10 +121,27 @@ def _conv(t: Tracer, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation
     op = "conv_transpose2d" if transposed else f"conv{rank}d"
     if transposed and output_padding and any(output_padding):
         attrs["output_padding"] = _short(_ints(output_padding, rank))
-    ref = t.emit(op, [x], hint="conv" if not transposed else "deconv", **attrs)
     own = numel(w.shape) + (out_ch if b is not None else 0)
-    settle(t, own, [w, b])
+    counted = _weights_from(t, x, own, [w, b], attrs)
+    ref = t.emit(op, [x], hint="conv" if not transposed else "deconv", **attrs)
+    settle(t, counted, [w, b])
     return t.out(ref)
+
+
+def _weights_from(t: Tracer, x: Dyn, own: int, statics: Sequence[Any], attrs: dict[str, Any]) -> int:
+    """Where a conv's or linear's weights come from, when not its own fresh parameters: already counted (one
+    module called twice, CoaT's shared convolutional position encoding: ``shared: true``), or computed from more
+    parameters than the op holds (NFNet's standardised weight times a gain: the extra ones on a ``param_tensor``
+    before the op). Returns the parameters the emitted nodes count."""
+    held = [s for s in statics if isinstance(s, Static)]
+    fresh = sum(t.claimable(s) for s in held)
+    if fresh == 0 and any(s.params for s in held) and own:
+        attrs["shared"] = True
+        return 0
+    if fresh > own and all(s.params for s in held):
+        t.emit("param_tensor", [x], hint="param", shape=[fresh - own], params=fresh - own)
+        return fresh
+    return own
 
 
 @handles("conv1d", "conv2d", "conv3d")
@@ -145,6 +163,13 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
     if not isinstance(w, Static) or (b is not None and not isinstance(b, Static)):
         raise Unsupported("the weight depends on the input")
+    if not w.params:  # a fixed weight (a buffer: CSATv2's DCT): a matmul with a constant, no parameters
+        const = t.static_input(Static((w.shape[1], w.shape[0])), x)
+        out = tuple(int(d) for d in node.meta["val"].shape)
+        y = made(t, t.emit("matmul", [x.ref, const], hint="linear"), out)
+        if b is None:
+            return y
+        return t.out(t.emit("add", [y.ref, t.static_input(b, y)], hint="bias", broadcast=True))
     if isinstance(b, Static) and (t.claimable(b) != numel(b.shape) or len(b.params) != 1):
         # a bias assembled from parameters and constants (EVA's cat(q_bias, zeros, v_bias)): the linear without
         # bias, then the bias added as a static tensor holding the parameters behind it
@@ -154,8 +179,10 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         y = made(t, ref, out)
         bias = t.static_input(b, y)
         return t.out(t.emit("add", [y.ref, bias], hint="bias", broadcast=True))
-    ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=b is not None)
-    settle(t, numel(w.shape) + (w.shape[0] if b is not None else 0), [w, b])
+    attrs: dict[str, Any] = {}
+    counted = _weights_from(t, x, numel(w.shape) + (w.shape[0] if b is not None else 0), [w, b], attrs)
+    ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=b is not None, **attrs)
+    settle(t, counted, [w, b])
     return t.out(ref)
 
 
@@ -268,8 +295,18 @@ def clamp(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
     lo = a.get("min_val", a.get("min"))
     hi = a.get("max_val", a.get("max"))
-    if isinstance(lo, Static | Dyn) or isinstance(hi, Static | Dyn):
-        raise Unsupported("clamp to tensor bounds")
+    if isinstance(lo, Dyn) or isinstance(hi, Dyn):
+        raise Unsupported("clamp to bounds that depend on the input")
+    if isinstance(lo, Static) or isinstance(hi, Static):  # buffers (Gemma's clipped linears): counted per bound
+        if any(t.claimable(b) for b in (lo, hi) if isinstance(b, Static)):
+            raise Unsupported("clamp to learned bounds")
+        attrs: dict[str, Any] = {}
+        for key, bound in (("min", lo), ("max", hi)):
+            if isinstance(bound, Static):
+                attrs[f"{key}_tensor"] = True
+            elif bound is not None:
+                attrs[key] = float(bound)
+        return single(t, "clamp", dyn(t, args[0]), **attrs)
     if lo == 0 and hi == 6:
         return single(t, "relu6", dyn(t, args[0]))
     if lo == 0 and hi is None:
@@ -437,26 +474,13 @@ def adaptive_pool2d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
     return t.out(ref)
 
 
-@handles("mean", "sum", "amax")
-def reduction(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
-    a = bind(node, args, kwargs)
-    x = dyn(t, a["self"])
-    name = canonical(node.target).removeprefix("aten.")
-    dims = a.get("dim")
-    if not dims:
-        raise Unsupported(f"{name} over every dim (the batch included)")
-    dims = sorted({int(d) % len(x.shape) for d in ([dims] if isinstance(dims, int) else dims)})
-    if 0 in dims:
-        raise Unsupported(f"{name} over the batch dim")
-    op = {"mean": "reduce_mean", "sum": "reduce_sum", "amax": "reduce_max"}[name]
-    return single(t, op, x, hint=name, dims=dims, **flag(bool(a.get("keepdim")), keepdim=True))
-
-
 # ---- shapes -----------------------------------------------------------------------------------------------
 
 
 def _reshaped(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
     """A view of ``x`` as ``out``: reshape when the batch dim stays, batch_reshape when it grows or shrinks."""
+    if x.perm is not None and x.perm[0] != 0:
+        return _reshaped_permuted(t, x, out)
     x = t.plain(x)
     if out == x.shape:
         return x
@@ -475,17 +499,70 @@ def _reshaped(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
     return made(t, t.emit("batch_reshape", [x], hint="reshape", **attrs), out)
 
 
+def _dim_groups(src: tuple[int, ...], dst: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
+    """The dims of ``src`` and of ``dst`` that a reshape merges or splits into each other, in order (trailing
+    size-1 dims join the last group); None when the sizes do not line up."""
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(src) and j < len(dst):
+        gi, gj, ps, po = [i], [j], src[i], dst[j]
+        i, j = i + 1, j + 1
+        while ps != po:
+            if ps < po and i < len(src):
+                gi.append(i)
+                ps, i = ps * src[i], i + 1
+            elif po < ps and j < len(dst):
+                gj.append(j)
+                po, j = po * dst[j], j + 1
+            else:
+                return None
+        groups.append((gi, gj))
+    if not groups or any(src[k] != 1 for k in range(i, len(src))) or any(dst[k] != 1 for k in range(j, len(dst))):
+        return None
+    groups[-1][0].extend(range(i, len(src)))
+    groups[-1][1].extend(range(j, len(dst)))
+    return groups
+
+
+def _reshaped_permuted(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
+    """A reshape of a tensor whose batch dim a pending permutation moved (SAM's ``qkv.permute(2, 0, 3, 1, 4)
+    .reshape(3, B * heads, N, d)``): the spec permutes the batch's group of dims to the front (the rest in traced
+    order), reshapes (folding dims into the batch where the group merges them) and keeps the traced order of the
+    result as a new pending permutation."""
+    assert x.perm is not None
+    groups = _dim_groups(x.shape, out)
+    bpos = x.perm.index(0)
+    home = next((g for g in (groups or []) if bpos in g[0]), None)
+    if home is None or any(x.shape[d] != 1 for d in home[0][:home[0].index(bpos)]):
+        raise Unsupported(f"a view from {list(x.shape)} to {list(out)} of a tensor whose batch dim was moved")
+    first = [bpos] + [d for d in home[0] if d != bpos]
+    order = first + [d for d in range(len(x.shape)) if d not in home[0]]
+    dims = [x.perm[d] for d in order]
+    ref = x.ref if dims == list(range(len(dims))) else t.emit("permute", [x.ref], dims=dims)
+    moved = Dyn(ref, tuple(x.shape[d] for d in order))
+    if ref != x.ref:
+        made(t, ref, moved.shape)
+    out_order = home[1] + [d for d in range(len(out)) if d not in home[1]]
+    y = _reshaped(t, moved, tuple(out[d] for d in out_order))
+    perm = tuple(out_order.index(k) for k in range(len(out)))
+    return Dyn(y.ref, out, None if perm == tuple(range(len(out))) else perm)
+
+
 @handles("view", "reshape", "_unsafe_view", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as",
          "squeeze_", "unsqueeze_")
 def view(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
-    return _reshaped(t, dyn(t, args[0]), tuple(int(d) for d in node.meta["val"].shape))
+    if not isinstance(args[0], Dyn):
+        raise Unsupported()
+    return _reshaped(t, args[0], tuple(int(d) for d in node.meta["val"].shape))
 
 
 @handles("flatten")
 def flatten(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
-    x = dyn(t, a["self"])
     out = tuple(int(d) for d in node.meta["val"].shape)
+    if isinstance(a["self"], Dyn) and a["self"].perm is not None:
+        return _reshaped(t, a["self"], out)
+    x = dyn(t, a["self"])
     start = int(a.get("start_dim", 0)) % max(len(x.shape), 1)
     if out == x.shape:
         return x
@@ -571,8 +648,9 @@ def stack(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     if first is None:
         raise Unsupported()
     dim = int(a["dim"]) % (len(first.shape) + 1)
-    if dim == 0:
-        raise Unsupported("stacking along the batch dim")
+    perm = None
+    if dim == 0:  # stacked in front of the batch: stack at dim 1 in the spec, the traced order as a permutation
+        dim, perm = 1, (1, 0, *range(2, len(first.shape) + 1))
     parts = []
     for v in tensors:
         shape = (*v.shape[:dim], 1, *v.shape[dim:])
@@ -580,9 +658,13 @@ def stack(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
             parts.append(t.ref(_reshaped(t, v, shape)))
         else:
             parts.append(t.static_input(Static(shape, v.params), first))
+    out = tuple(int(d) for d in node.meta["val"].shape)
+    spec_out = out if perm is None else tuple(out[p] for p in perm)
     if len(parts) == 1:
-        return Dyn(parts[0], tuple(int(d) for d in node.meta["val"].shape))
-    return t.out(t.emit("concat", parts, hint="stack", dim=dim))
+        return Dyn(parts[0], out, perm)
+    ref = t.emit("concat", parts, hint="stack", dim=dim)
+    made(t, ref, spec_out)
+    return Dyn(ref, out, perm)
 
 
 def _spec_dim(x: Dyn, dim: int) -> int:
@@ -633,7 +715,7 @@ def unbind(t: Tracer, node: Any, args: Any, kwargs: Any) -> tuple[Dyn, ...]:
 
 
 @handles("slice")
-def slice_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+def slice_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn | Static:
     a = bind(node, args, kwargs)
     x = a["self"]
     if not isinstance(x, Dyn):
@@ -645,6 +727,8 @@ def slice_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     out = tuple(int(d) for d in node.meta["val"].shape)
     if out == x.shape:
         return x
+    if numel(out) == 0:  # an empty slice (no prefix tokens): no data; a concat drops it
+        return Static(out)
     x = t.plain(x)
     if dim == 0:
         raise Unsupported("slicing the batch dim")
@@ -704,18 +788,19 @@ def pad(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     attrs: dict[str, Any] = {"pads": pads}
     if mode != "constant":
         attrs["mode"] = mode
-    if value:
+    if value and math.isfinite(float(value)):  # max pooling's -inf padding: not a spec number; no count needs it
         attrs["value"] = float(value)
     return single(t, "pad", dyn(t, a["self"] if "self" in a else a["input"]), **attrs)
 
 
-@handles("upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d")
+@handles("upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d", "upsample_bicubic2d")
 def upsample(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
     out = tuple(int(d) for d in node.meta["val"].shape)
-    mode = "bilinear" if "bilinear" in canonical(node.target) else "nearest"
+    name = canonical(node.target)
+    mode = "bilinear" if "bilinear" in name else "bicubic" if "bicubic" in name else "nearest"
     attrs: dict[str, Any] = {"size": list(out[2:]), "mode": mode}
-    if mode == "bilinear" and a.get("align_corners"):
+    if mode != "nearest" and a.get("align_corners"):
         attrs["align_corners"] = True
     return single(t, "upsample", dyn(t, a["input"] if "input" in a else a["self"]), **attrs)
 
@@ -756,11 +841,17 @@ def matmul(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 def sdpa(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
     q, k, v = (dyn(t, a[n]) for n in ("query", "key", "value"))
-    if a.get("enable_gqa"):
-        raise Unsupported("grouped-query attention")
-    if q.shape[1:-2] != k.shape[1:-2] or len(q.shape) < 4:
-        raise Unsupported("q and k differ in heads")
     mask = a.get("attn_mask")
+    if len(q.shape) == 3 == len(k.shape) == len(v.shape):  # [N, L, d] (SAM's heads folded into the batch): one head
+        q, k, v = (_reshaped(t, y, (y.shape[0], 1, *y.shape[1:])) for y in (q, k, v))
+        if isinstance(mask, Dyn) and len(mask.shape) == 3:
+            mask = _reshaped(t, mask, (mask.shape[0], 1, *mask.shape[1:]))
+    if len(q.shape) < 4 or len(k.shape) != len(q.shape):
+        raise Unsupported("attention over fewer than 3 dims")
+    if q.shape[1:-3] != k.shape[1:-3] or q.shape[-3] % k.shape[-3]:
+        raise Unsupported("k's heads do not divide q's")
+    if isinstance(mask, Static) and len(mask.shape) < len(q.shape):  # broadcast over the leading dims
+        mask = Static((1,) * (len(q.shape) - len(mask.shape)) + tuple(mask.shape), mask.params)
     out = tuple(int(d) for d in node.meta["val"].shape)
     if len(q.shape) > 4:  # [N, a, b, ..., L, d]: the leading head dims flattened into one (a view)
         if isinstance(mask, Dyn | Static):
@@ -777,3 +868,243 @@ def sdpa(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         return t.out(ref)
     return _reshaped(t, Dyn(ref, (out[0], numel(out[1:-2]), *out[-2:])), out)
 
+
+
+# ---- more reductions, pooling, sliding windows, einsum, recurrent layers ----------------------------------
+
+
+def _traced_dims(x: Dyn, dims: Any) -> list[int]:
+    """Reduction dims (an int, a list, or None: every dim) normalised against ``x``'s traced rank."""
+    if dims is None or (isinstance(dims, list | tuple) and not dims):
+        return list(range(len(x.shape)))
+    return sorted({int(d) % len(x.shape) for d in ([dims] if isinstance(dims, int) else dims)})
+
+
+def _reduce(t: Tracer, node: Any, x: Dyn, dims: Any, keepdim: bool, op: str, hint: str, out: Any = None,
+            **attrs: Any) -> Dyn:
+    """A reduction over traced ``dims`` of ``x``, through a pending permutation (CrossViT's mean over the
+    stacked branches: the batch sits at traced dim 1, the stack at spec dim 1)."""
+    traced = _traced_dims(x, dims)
+    spec = sorted(_spec_dim(x, d) for d in traced)
+    if 0 in spec:
+        raise Unsupported(f"{hint} over the batch dim")
+    perm = x.perm
+    if not keepdim:
+        for d in sorted(traced, reverse=True):
+            perm = _drop(perm, d)
+    ref = t.emit(op, [x.ref], hint=hint, dims=spec, **flag(keepdim, keepdim=True), **attrs)
+    out = tuple(int(d) for d in (node.meta["val"] if out is None else out).shape)
+    if perm is None:
+        return made(t, ref, out)
+    return Dyn(ref, out, perm)
+
+
+@handles("mean", "sum", "amax")
+def reduction(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    x = a["self"]
+    if not isinstance(x, Dyn):
+        raise Unsupported()
+    name = canonical(node.target).removeprefix("aten.")
+    if a.get("dim") is None or a.get("dim") == []:
+        raise Unsupported(f"{name} over every dim (the batch included)")
+    op = {"mean": "reduce_mean", "sum": "reduce_sum", "amax": "reduce_max"}[name]
+    return _reduce(t, node, x, a["dim"], bool(a.get("keepdim")), op, name)
+
+
+@handles("linalg_vector_norm", "norm")
+def vector_norm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    x = a.get("self", a.get("input"))
+    if not isinstance(x, Dyn):
+        raise Unsupported()
+    ord_ = a.get("ord", a.get("p", 2))
+    ord_ = 2.0 if ord_ is None else float(ord_)
+    if ord_ <= 0 or ord_ == float("inf"):
+        raise Unsupported(f"norm of order {ord_}")
+    return _reduce(t, node, x, a.get("dim"), bool(a.get("keepdim")), "reduce_norm", "norm",
+                   **flag(ord_ != 2, ord=ord_))
+
+
+@handles("var", "var_mean")
+def variance(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
+    a = bind(node, args, kwargs)
+    x = a["self"]
+    if not isinstance(x, Dyn):
+        raise Unsupported()
+    correction = a.get("correction")
+    if correction is None:
+        correction = 1 if a.get("unbiased", True) else 0
+    keepdim = bool(a.get("keepdim"))
+    if canonical(node.target) == "aten.var":
+        return _reduce(t, node, x, a.get("dim"), keepdim, "reduce_var", "var",
+                       **flag(int(correction) != 1, correction=int(correction)))
+    raise Unsupported("var_mean")
+
+
+@handles("max", "min")
+def max_dim(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
+    """``x.max(dim)`` -> (values, indices): a reduce_max; the indices may not be read."""
+    x = args[0]
+    if not isinstance(x, Dyn) or len(args) < 2 or not isinstance(args[1], int):
+        raise Unsupported("max/min of a whole tensor or of two tensors")
+    if canonical(node.target) == "aten.min":
+        raise Unsupported("min over a dim")
+    if any(user.args[1] != 0 and user.users for user in node.users):
+        raise Unsupported("the indices of max are read")
+    keepdim = bool(args[2]) if len(args) > 2 else bool(kwargs.get("keepdim"))
+    val = node.meta["val"]
+    values = _reduce(t, node, x, args[1], keepdim, "reduce_max", "max", out=val[0])
+    return (values, Static(tuple(int(d) for d in val[1].shape)))
+
+
+@handles("avg_pool1d")
+def avg_pool1d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    kernel = _ints(a["kernel_size"], 1)
+    stride = _ints(a["stride"], 1) if a["stride"] else kernel
+    attrs: dict[str, Any] = {"kernel": kernel[0], "stride": stride[0]}
+    if any(_ints(a["padding"], 1)):
+        attrs["padding"] = _ints(a["padding"], 1)[0]
+    if a["ceil_mode"]:
+        attrs["ceil_mode"] = True
+    if not a["count_include_pad"]:
+        attrs["count_include_pad"] = False
+    return single(t, "avg_pool1d", dyn(t, a["self"]), hint="pool", **attrs)
+
+
+@handles("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+def conv_transpose(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    return _conv(t, a["input"], a["weight"], a["bias"], a["stride"], a["padding"], a["dilation"], a["groups"],
+                 True, a["output_padding"])
+
+
+def _window_attrs(a: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"kernel": _short(_ints(a["kernel_size"], 2))}
+    for key, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+        value = _short(_ints(a[key], 2))
+        if value != default:
+            attrs[key] = value
+    return attrs
+
+
+@handles("im2col")
+def im2col(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    return single(t, "im2col", dyn(t, a["self"]), **_window_attrs(a))
+
+
+@handles("col2im")
+def col2im(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    return single(t, "col2im", dyn(t, a["self"]), output_size=_short(_ints(a["output_size"], 2)),
+                  **_window_attrs(a))
+
+
+@handles("unfold")
+def sliding_window(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    x = dyn(t, a["self"])
+    dim = int(a["dimension"]) % len(x.shape)
+    if dim == 0:
+        raise Unsupported("windows along the batch dim")
+    return single(t, "sliding_window", x, hint="unfold", dim=dim, size=int(a["size"]), step=int(a["step"]))
+
+
+@handles("repeat_interleave")
+def repeat_interleave(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    x, repeats, dim = a["self"], a.get("repeats"), a.get("dim")
+    if not isinstance(x, Dyn) or not isinstance(repeats, int) or dim is None:
+        raise Unsupported("repeat_interleave with tensor repeats or over the flattened tensor")
+    if int(dim) % len(x.shape) != 0:
+        raise Unsupported("repeat_interleave along a feature dim")
+    return single(t, "batch_repeat", dyn(t, x), hint="repeat", repeats=int(repeats))
+
+
+def _implicit(equation: str) -> str:
+    """An einsum equation with its output written out (implicit form: the letters used once, sorted)."""
+    if "->" in equation:
+        return equation
+    letters = equation.replace(",", "")
+    return f"{equation}->{''.join(sorted(c for c in set(letters) if letters.count(c) == 1))}"
+
+
+@handles("einsum")
+def einsum(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    a = bind(node, args, kwargs)
+    equation = _implicit(str(a["equation"]).replace(" ", ""))
+    lhs, _, out = equation.partition("->")
+    terms = lhs.split(",")
+    operands = list(a["tensors"])
+    if "." in equation or len(terms) != len(operands) or len(operands) > 2:
+        raise Unsupported("einsum with '...' or more than two operands")
+    first = next((v for v in operands if isinstance(v, Dyn)), None)
+    if first is None:
+        raise Unsupported()
+    refs, spec_terms = [], []
+    for term, v in zip(terms, operands, strict=True):
+        if isinstance(v, Dyn):
+            if v.perm is not None:  # read the spec tensor as is: its letters in spec order
+                order = [""] * len(term)
+                for i, letter in enumerate(term):
+                    order[v.perm[i]] = letter
+                term = "".join(order)
+            refs.append(v.ref)
+        elif isinstance(v, Static):
+            refs.append(t.static_input(v, t.plain(first)))
+        else:
+            raise Unsupported()
+        spec_terms.append(term)
+    batch = next(term[0] for term, v in zip(spec_terms, operands, strict=True) if isinstance(v, Dyn))
+    if not out.startswith(batch) or any(batch in term for term, v in zip(spec_terms, operands, strict=True)
+                                         if isinstance(v, Static)):
+        raise Unsupported("einsum that moves or reduces the batch dim")
+    return t.out(t.emit("einsum", refs, terms=spec_terms, result=out))
+
+
+@handles("lstm")
+def lstm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
+    a = bind(node, args, kwargs)
+    x = a.get("input")
+    if not isinstance(x, Dyn) or a.get("params") is None:
+        raise Unsupported("lstm on packed sequences")
+    if not a["batch_first"]:
+        raise Unsupported("lstm with batch_first=False (the batch at dim 1)")
+    if any(user.args[1] != 0 and user.users for user in node.users):
+        raise Unsupported("the final hidden or cell state of the lstm is read")
+    params = [p for p in a["params"] if isinstance(p, Static)]
+    hidden = params[1].shape[1]
+    if params[0].shape[0] != 4 * hidden:
+        raise Unsupported("lstm with proj_size")
+    val = node.meta["val"]
+    ref = t.emit("lstm", [dyn(t, x)], hidden=hidden, **flag(int(a["num_layers"]) != 1, layers=int(a["num_layers"])),
+                 **flag(bool(a["bidirectional"]), bidirectional=True), **flag(not a["has_biases"], bias=False))
+    settle(t, sum(numel(p.shape) for p in params), params)
+    return (_first_of(t, ref, val), *(Static(tuple(int(d) for d in v.shape)) for v in val[1:]))
+
+
+_FULL_VIEWS = {"aten.slice", "aten.alias"}
+
+
+@handles("copy_")
+def copy_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    """``dst.copy_(src)`` where ``dst`` is the whole of a tensor (MViTv2's ``attn[:, :, 0:, 0:] = ...`` without
+    a class token): from here on, that tensor (and every full view of it) is ``src``. A copy into part of a
+    tensor is not supported."""
+    src = args[1]
+    if not isinstance(src, Dyn) or not isinstance(args[0], Dyn) or args[0].shape != src.shape:
+        raise Unsupported("copy into part of a tensor, or of a value that does not depend on the input")
+    chain, target = [], node.args[0]
+    while True:
+        chain.append(target)
+        if canonical(getattr(target, "target", None)) not in _FULL_VIEWS:
+            break
+        parent = target.args[0]
+        if tuple(parent.meta["val"].shape) != tuple(target.meta["val"].shape):
+            raise Unsupported("copy into a slice of a tensor")
+        target = parent
+    for fx_node in chain:
+        t.values[fx_node] = src
+    return src

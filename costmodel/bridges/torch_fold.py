@@ -229,6 +229,8 @@ def _template(views: list[list[dict[str, Any]]]
             for inst, b in zip(per_instance, by_name, strict=True):
                 inst[param] = filled[id(b)][key] if name in b else values[0]
         if not all(present):
+            if any(r.startswith(f"{name}:") for n in longest for r in n.get("inputs", [])):
+                return None  # a skipped node stands for its first input: it has no outputs :1, :2, ...
             param = _param_name(f"has_{name}")
             params.append(param)
             node["when"] = param

@@ -150,6 +150,8 @@ class Tracer:
                 else:
                     value = Static(shape)
                 self.values[node] = value
+            elif node.op == "get_attr":
+                self.values[node] = _attr(self.exported.graph_module, node.target)
             elif node.op == "call_function":
                 self.values[node] = self.call(node, handlers, canonical, torch)
             elif node.op == "output":
@@ -157,12 +159,37 @@ class Tracer:
                 return [self.values[o] for o in (outs if isinstance(outs, list | tuple) else [outs])]
         raise BridgeError("the exported graph has no output node")
 
+    def inline(self, node: Any, handlers: Mapping[str, Any], canonical: Any, torch: Any) -> Any:
+        """A higher-order op that only wraps a subgraph in a context (``torch.autocast(enabled=False)``,
+        ``torch.no_grad``): walk the subgraph in place, its results are the op's."""
+        position = next(k for k, a in enumerate(node.args) if isinstance(self.values.get(a), torch.fx.GraphModule))
+        sub = self.values[node.args[position]]
+        operands = [self.resolve(a) for a in node.args[position + 1:]]
+        placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(operands):
+            raise BridgeError(f"{node.name}: its subgraph takes {len(placeholders)} inputs, it passes {len(operands)}")
+        for n, value in zip(placeholders, operands, strict=True):
+            self.values[n] = value
+        for n in sub.graph.nodes:
+            self.current = n
+            if n.op == "get_attr":
+                self.values[n] = _attr(sub, n.target)
+            elif n.op == "call_function":
+                self.values[n] = self.call(n, handlers, canonical, torch)
+            elif n.op == "output":
+                outs = n.args[0]
+                self.current = node
+                return tuple(self.resolve(o) for o in (outs if isinstance(outs, list | tuple) else [outs]))
+        raise BridgeError(f"{node.name}: its subgraph has no output node")
+
     def call(self, node: Any, handlers: Mapping[str, Any], canonical: Any, torch: Any) -> Any:
         stack = node.meta.get("nn_module_stack") or {}
         self.module = list(stack.values())[-1][0] if stack else ""
         args = self.resolve(node.args)
         kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
         name = canonical(node.target)
+        if name in INLINED:
+            return self.inline(node, handlers, canonical, torch)
         if name == "getitem":
             container, index = args
             return container[index]
@@ -199,7 +226,9 @@ class Tracer:
     def opaque(self, node: Any, name: str, args: Any, kwargs: Any, reason: str) -> Any:
         first = self.module or node.name
         self.unsupported.setdefault(name, []).append((first, reason))
-        dyns = [self.plain(d) for d in _dyns((args, kwargs))]
+        # the spec tensors as they are: an opaque node needs only their batch (dim 0 even under a pending
+        # permutation), and materialising a permutation that moved the batch would fail
+        dyns = [d.ref for d in _dyns((args, kwargs))]
         val = node.meta.get("val")
         vals = list(val) if isinstance(val, list | tuple) else [val]
         shapes = [[int(d) for d in v.shape] for v in vals if hasattr(v, "shape")]
@@ -208,6 +237,19 @@ class Tracer:
         if isinstance(val, list | tuple):
             return tuple(self.out(ref, k) for k in range(len(shapes)))
         return self.out(ref)
+
+
+INLINED = {"wrap_with_autocast", "wrap_with_set_grad_enabled"}  # higher-order ops whose subgraph runs as is
+
+
+def _attr(module: Any, target: str) -> Any:
+    """A ``get_attr`` target (``submod_3``, ``_tensor_constant0``): a subgraph, or a constant tensor as Static."""
+    value = module
+    for part in str(target).split("."):
+        value = getattr(value, part)
+    if hasattr(value, "shape") and not hasattr(value, "graph"):
+        return Static(tuple(int(d) for d in value.shape))
+    return value
 
 
 def _walk(obj: Any) -> list[Any]:

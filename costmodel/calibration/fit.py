@@ -77,12 +77,14 @@ PARAMETER_NAMES = (*(p.name for p in PARAMETERS), OVERHEAD)
 class Basis:
     """One model's kernels at unit efficiency (:func:`costmodel.latency.kernel_terms`): per kernel, the compute
     seconds of its ops per efficiency key, its memory seconds and the key of its head op (whose memory factor
-    it streams at); and the host's seconds per issued kernel, which does not depend on the factors."""
+    it streams at); and the host's seconds per issued kernel and each kernel's fixed seconds (a CPU's op-class
+    dispatch, fork/join and depthwise costs), which do not depend on the factors."""
 
     compute: np.ndarray  # [kernels, keys] seconds at efficiency 1
     memory: np.ndarray  # [kernels] seconds at efficiency 1
     head: np.ndarray  # [kernels] index into KEYS
     host_s: float = 0.0
+    fixed: np.ndarray | None = None  # [kernels] seconds per call that no factor moves (CPU dispatch, depthwise)
 
     @property
     def kernels(self) -> int:
@@ -93,7 +95,8 @@ class Basis:
         """Seconds per batch for per-key compute and memory factors (arrays over KEYS) and an overhead: the same
         kernel roofline and host/device :func:`~costmodel.latency.timeline` as the latency model."""
         busy = np.maximum(self.compute @ (1.0 / compute), self.memory / memory[self.head])
-        return float(timeline(busy, overhead_s, self.host_s).sum())
+        launch = overhead_s if self.fixed is None else overhead_s + self.fixed
+        return float(timeline(busy, launch, self.host_s).sum())
 
 
 def unit_profile(profile: HardwareProfile) -> HardwareProfile:
@@ -114,7 +117,7 @@ def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str
             compute[row, index[key]] += seconds
         memory[row] = sum(term.memory_s)
         head[row] = index[term.keys[0]]
-    return Basis(compute, memory, head, host_overhead(profile))
+    return Basis(compute, memory, head, host_overhead(profile), np.array([t.fixed_s for t in terms]))
 
 
 def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:

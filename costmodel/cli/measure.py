@@ -11,7 +11,7 @@ import typer
 from ..bridges.bench import TORCH_DTYPES
 from ..calibration.defaults import DEFAULT_PRIOR_WEIGHT
 from ..graph import load_graph
-from ..hardware import load_profile
+from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
 from ..vocab import BenchDevice, Dtype
@@ -102,6 +102,10 @@ def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Mat
     return ",".join(used)
 
 
+ThreadsOption = Annotated[int | None, typer.Option(
+    min=1, help="threads the measurements ran with, on a CPU profile (default: the profile's cpu.threads)")]
+
+
 @app.command()
 @user_errors
 def calibrate(
@@ -118,6 +122,7 @@ def calibrate(
         min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
     fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
+    threads: ThreadsOption = None,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
@@ -130,8 +135,8 @@ def calibrate(
         profile_yaml,
     )
 
-    base = load_profile(hw)
-    onto = load_profile(apply_to) if apply_to else None
+    base = threaded(load_profile(hw), threads)
+    onto = threaded(load_profile(apply_to), threads) if apply_to else None
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(base, dtype, matched)
     if onto is not None:
@@ -187,11 +192,12 @@ def validate(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
     fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
+    threads: ThreadsOption = None,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
     from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
 
-    profile = load_profile(hw)
+    profile = threaded(load_profile(hw), threads)
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(profile, dtype, matched)
     rows = points(matched, profile, dtype, fusion, precision)

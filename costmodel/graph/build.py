@@ -51,6 +51,7 @@ class Layer(Generic[A]):
     inputs: tuple[TensorRef, ...]
     input_shapes: tuple[Shape, ...]
     cost: OpCost
+    dtype: Dtype | None = None  # the spec's per-node ``dtype:`` (its own, else its block call's); None: the model's
 
 
 @dataclass
@@ -101,7 +102,7 @@ class Graph:
         for layer in self.layers:
             input_shapes = tuple(shapes[ref] for ref in layer.inputs)
             cost = costs.cost(get_op(layer.op), input_shapes, layer.attrs)
-            layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost))
+            layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost, layer.dtype))
             shapes.update((TensorRef(layer.path, k), out) for k, out in enumerate(cost.outputs))
         return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs))
 
@@ -185,6 +186,7 @@ class _Builder:
         self.shapes: dict[TensorRef, Shape] = {}
         self.calls: list[str] = []  # the block calls being expanded, outermost first (recursion, depth)
         self.paths: set[str] = set()  # every layer path so far (a dotted name must not collide with one)
+        self.dtypes: list[Dtype | None] = [None]  # the per-node dtype in force: the innermost block call's that set one
         self.defaults: dict[str, dict[str, Any]] = {}
         self.max_layers = limits.LAYERS.value  # read once: checked per layer
         self.max_elements = limits.TENSOR_ELEMENTS.value
@@ -357,11 +359,15 @@ class _Builder:
             name = self.resolve(name, env, path, kind)
         if not isinstance(name, str):
             raise self.error(f"'{kind}' must name an {kind}, got {name!r}", path, kind)
-        if self.hook is not None:
-            return self.hook(self, Call(node, kind, name, env, raw, path, refs))
-        if kind == "op":
-            return self.op(name, env, raw, path, refs)
-        return self.block(name, env, raw, path, refs)
+        self.dtypes.append(node.dtype or self.dtypes[-1])
+        try:
+            if self.hook is not None:
+                return self.hook(self, Call(node, kind, name, env, raw, path, refs))
+            if kind == "op":
+                return self.op(name, env, raw, path, refs)
+            return self.block(name, env, raw, path, refs)
+        finally:
+            self.dtypes.pop()
 
     def expand(self, call: Call) -> _Value:
         """Expand an instance a hook was given (:class:`Expansion`)."""
@@ -371,7 +377,13 @@ class _Builder:
 
     def replay(self, layers: Sequence[Layer[Attrs]], shapes: Mapping[TensorRef, Shape]) -> None:
         """Append layers of an earlier expansion (:class:`Expansion`)."""
-        for layer in layers:
+        paths = [layer.path for layer in layers]
+        if self.paths.isdisjoint(paths) and len(self.layers) + len(layers) <= self.max_layers:  # the usual case
+            self.paths.update(paths)
+            self.layers.extend(layers)
+            self.shapes.update(shapes)
+            return
+        for layer in layers:  # find the layer that fails, as expand() would
             if layer.path in self.paths:
                 raise self.error(f"two layers would have the path {layer.path!r}: a node name with a '.' collides "
                                  "with a repeat or block-call path generated beside it; rename the node", layer.path,
@@ -416,7 +428,7 @@ class _Builder:
         if len(self.layers) >= self.max_layers:
             raise self.error(str(limits.LAYERS.exceeded(len(self.layers) + 1)), path)
         self.paths.add(path)
-        self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost))
+        self.layers.append(Layer(path, op.name, attrs, tuple(refs), shapes, cost, self.dtypes[-1]))
         out_refs = [TensorRef(path, k) for k in range(len(cost.outputs))]
         self.shapes.update(zip(out_refs, cost.outputs, strict=True))
         return _Value(out_refs)

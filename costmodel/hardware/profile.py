@@ -91,6 +91,12 @@ class Cpu(_Model):
     AVX-512 with 2 FMA pipes: 64, NEON with 4 pipes: 16... see docs/latency-model.md) and the sustained clock,
     which give the peak per core; ``bandwidth_per_core_gbs``: what one core can stream (a core's outstanding
     misses cap it well below the chip's bandwidth); ``sync_us``: the fork/join cost of one parallel op.
+
+    Eager-framework costs (docs/latency-model.md, "CPUs and threads"): ``dispatch_us``, per efficiency class, what
+    an op of that class costs per call on top of ``launch_overhead_us`` (library entry, primitive lookup, layout
+    setup: a depthwise conv or a batch norm costs several times a ReLU); ``grain_elements``, below which an
+    elementwise / norm / reduction / data-movement op runs on one thread (PyTorch's ``at::internal::GRAIN_SIZE``);
+    ``depthwise_ns``, the time per output element of a depthwise conv on one core on top of its FLOPs.
     """
 
     cores: int = Field(ge=1)
@@ -100,6 +106,9 @@ class Cpu(_Model):
     clock_ghz: Positive
     bandwidth_per_core_gbs: Positive
     sync_us: float = Field(default=0.0, ge=0)
+    dispatch_us: dict[EfficiencyClass, Annotated[float, Field(ge=0, le=1e6)]] = Field(default_factory=dict)
+    grain_elements: int = Field(default=32768, ge=1)
+    depthwise_ns: float = Field(default=0.0, ge=0, le=1e6)
 
 
 class Gpu(_Model):
@@ -217,11 +226,14 @@ class HardwareProfile(_Model):
 
 
 def _leaf_paths(data: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted paths of the non-None leaves of a nested dict."""
+    """Dotted paths of the non-None leaves of a nested dict, and of its non-empty tables under ``cpu`` (one source
+    may cover a table of figures measured together, such as ``cpu.dispatch_us``)."""
     paths = []
     for key, value in data.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
+            if value and prefix == "cpu.":
+                paths.append(path)
             paths.extend(_leaf_paths(value, path + "."))
         elif value is not None:
             paths.append(path)
@@ -416,26 +428,25 @@ def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwarePr
     without a ``cpu`` section is returned unchanged.
 
     Compute peaks scale with the cores used (min(threads, cores) / cores); bandwidth is
-    min(chip bandwidth, threads x bandwidth per core); with more than one thread every op pays the fork/join
-    cost (``cpu.sync_us``) on top of its dispatch.
+    min(chip bandwidth, threads x bandwidth per core). The result's ``cpu`` describes the cores used
+    (``cores`` = min(threads, cores), ``threads`` = threads); which ops run in parallel and pay the fork/join cost
+    (``cpu.sync_us``) is the latency model's business (``latency.roofline.cpu_kernel``).
     """
     cpu = profile.cpu
     if cpu is None:
         return profile
     n = threads or cpu.threads or cpu.cores
     cores = min(n, cpu.cores)
-    if cores == cpu.cores and n == cpu.threads and cpu.sync_us == 0:
+    if cores == cpu.cores and n == cpu.threads:
         return profile  # already as run with n threads
     used = cores / cpu.cores
     peak = Peak(vector={d: v * used for d, v in profile.peak.vector.items()},
                 matrix={d: v * used for d, v in profile.peak.matrix.items()})
     memory = profile.memory.model_copy(
         update={"bandwidth_gbs": min(profile.memory.bandwidth_gbs, n * cpu.bandwidth_per_core_gbs)})
-    # the result describes the cores used; its fork/join cost is folded into the per-op overhead, so applying
-    # threaded() to it again changes nothing
+    # the result describes the cores used, so applying threaded() to it again changes nothing
     copy = profile.model_copy(update={
-        "peak": peak, "memory": memory, "cpu": cpu.model_copy(update={"cores": cores, "threads": n, "sync_us": 0.0}),
-        "launch_overhead_us": profile.launch_overhead_us + (cpu.sync_us if n > 1 else 0.0),
+        "peak": peak, "memory": memory, "cpu": cpu.model_copy(update={"cores": cores, "threads": n}),
         "name": f"{profile.name} ({n} thread{'s' if n > 1 else ''})"})
     copy._file_stem = profile._file_stem
     return copy
@@ -489,6 +500,11 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         rows.append(("cpu", f"{cpu.cores} cores, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
                             f"{cpu.clock_ghz:g} GHz, {cpu.bandwidth_per_core_gbs:g} GB/s per core, "
                             f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} µs"))
+        if cpu.dispatch_us:
+            rows.append(("cpu dispatch", ", ".join(f"{k.value} +{v:g} us" for k, v in cpu.dispatch_us.items())
+                         + " per op on top of the launch overhead"))
+        if cpu.depthwise_ns:
+            rows.append(("cpu depthwise", f"+{cpu.depthwise_ns:g} ns per output element on one core"))
     if profile.gpu is not None:
         rows.append(("streaming multiprocessors", f"{profile.gpu.sms}"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))

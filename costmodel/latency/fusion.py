@@ -129,7 +129,7 @@ def kernel_traffic(
 
     Reads are charged to the first member that reads a tensor, writes to the member that produces it,
     weights (and extra tables) to their owner; every tensor at its own bytes per element (``sizes``). With
-    ``cast_reads``, an input the plan casts before the op is read as the half copy the cast kernel (run just
+    ``cast_reads``, an input the plan casts before the op is read as the copy the cast kernel (run just
     before) wrote, from the cache when it fits; the casts' own traffic is not included here. ``previous``: the
     producers (layers or ``input:NAME``) the first kernel counts as written by the kernel just before it (when
     ``graph`` is a run of a bigger graph's layers, see :class:`~costmodel.latency.Boundary`).
@@ -144,7 +144,7 @@ def kernel_traffic(
         for layer in kernel:
             dram = (layer.cost.params + layer.cost.extra_read_elems) * sizes.weight_bytes[layer.path]
             cache = 0
-            casted = sizes.cast_inputs(layer.path) if cast_reads else set()
+            casted = sizes.cast_inputs(layer.path) if cast_reads else {}
             for ref in layer.inputs:
                 key = flow.read_key(ref)
                 producer = key[0][0]
@@ -152,7 +152,7 @@ def kernel_traffic(
                     continue
                 seen.add(key)
                 through_cast = key[0] in casted
-                width = sizes.half_bytes if through_cast else sizes.bytes_of(key[0])
+                width = casted[key[0]] if through_cast else sizes.bytes_of(key[0])
                 size = numel(graph.shape(ref)) * width
                 if (producer in previous or through_cast) and size <= cache_bytes:
                     cache += size

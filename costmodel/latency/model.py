@@ -5,6 +5,7 @@ Times are in seconds, traffic in bytes, rates in FLOP/s; docs/latency-model.md s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,8 @@ from ..graph import Graph, Layer, load_graph
 from ..hardware import HardwareProfile, load_profile, threaded
 from ..ops.base import Attrs
 from ..spec import Spec
-from ..vocab import Fusion
+from ..vocab import EfficiencyClass, Fusion
+from .cpu import ON_ONE_CORE, cpu_kernel
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
@@ -137,7 +139,8 @@ class KernelTerms:
     (one entry for a cast): ``keys`` the efficiency key, ``units`` the unit it runs on, ``compute_s`` its FLOPs
     over the unit's peak (seconds at compute efficiency 1), ``memory_s`` its DRAM bytes over the bandwidth
     (seconds at memory efficiency 1), ``traffic`` the bytes. The kernel streams at its head member's memory
-    efficiency.
+    efficiency. On a CPU profile the times are those of the threads the kernel runs on, and ``fixed_s`` holds its
+    op-class dispatch, fork/join and depthwise costs (:func:`~costmodel.latency.cpu.cpu_kernel`).
     """
 
     name: str
@@ -148,6 +151,7 @@ class KernelTerms:
     compute_s: tuple[float, ...]
     memory_s: tuple[float, ...]
     traffic: tuple[OpTraffic, ...]
+    fixed_s: float = 0.0  # per call on top of the launch overhead, whatever the factors (CPU: latency/cpu.py)
 
 
 @dataclass(frozen=True)
@@ -191,17 +195,23 @@ def kernel_terms(
         for cast in sizes.casts.get(members[0].path, []) if fusion in CAST_FUSIONS else []:
             if cast.weight or eager:
                 nbytes = cast.dram_bytes
+                on = cpu_kernel(profile, CAST_KEY, cast.elements)
                 out.append(KernelTerms(f"{cast.consumer}:cast", cast.consumer, (), (CAST_KEY,), (vector,), (0.0,),
-                                       (nbytes / bw,), (OpTraffic(cast.elements * cast.src_bytes,
-                                                                   cast.elements * cast.dst_bytes, 0),)))
+                                       (nbytes / bw * on.memory_scale,),
+                                       (OpTraffic(cast.elements * cast.src_bytes, cast.elements * cast.dst_bytes, 0),),
+                                       on.fixed_s))
         units = tuple(unit_for(profile, layer.cost.op_class.value, sizes.compute_dtype[layer.path])
                       for layer in members)
+        keys = tuple(efficiency_class(layer.op, layer.cost.op_class.value) for layer in members)
+        on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
+            profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
+            sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
+                if key == EfficiencyClass.DEPTHWISE))
         out.append(KernelTerms(
-            members[0].path, members[0].path, tuple(members),
-            tuple(efficiency_class(layer.op, layer.cost.op_class.value) for layer in members), units,
-            tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name))
+            members[0].path, members[0].path, tuple(members), keys, units,
+            tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale
                   for layer, u in zip(members, units, strict=True)),
-            tuple(t.dram_bytes / bw for t in moved), tuple(moved)))
+            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s))
     return out
 
 
@@ -220,7 +230,7 @@ def estimate(
     profile = threaded(profile, threads)
     terms = kernel_terms(graph, profile, dtype, fusion, precision)
     priced = [price_kernel(t, profile) for t in terms]
-    shares = kernel_seconds([max(c, m) for c, m in priced], profile)
+    shares = kernel_seconds([max(c, m) + t.fixed_s for (c, m), t in zip(priced, terms, strict=True)], profile)
 
     op_rows: dict[str, OpLatency] = {}
     extra: dict[str, float] = {}  # cast kernels' latency, charged to the op they feed
@@ -272,9 +282,10 @@ def price_kernel(term: KernelTerms, profile: HardwareProfile) -> tuple[float, fl
 
 
 def kernel_busy(term: KernelTerms, profile: HardwareProfile) -> float:
-    """Seconds the device is busy with one kernel: the larger of its priced compute and memory times."""
+    """Seconds the device is busy with one kernel: the larger of its priced compute and memory times, plus its
+    fixed per-call costs (a CPU's op-class dispatch, fork/join and depthwise costs; 0 on accelerators)."""
     compute, memory = price_kernel(term, profile)
-    return max(compute, memory)
+    return max(compute, memory) + term.fixed_s
 
 
 def kernel_seconds(busy: Sequence[float] | np.ndarray, profile: HardwareProfile) -> np.ndarray:

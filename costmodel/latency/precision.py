@@ -87,9 +87,9 @@ class PrecisionPlan:
         """Bytes per element of a (non-view) tensor or graph input."""
         return self.tensor_bytes[tensor]
 
-    def cast_inputs(self, path: str) -> set[Tensor]:
-        """Activation tensors read by ``path`` through a cast (the op reads the half copy)."""
-        return {c.tensor for c in self.casts.get(path, []) if c.tensor is not None}
+    def cast_inputs(self, path: str) -> dict[Tensor, int]:
+        """Activation tensors read by ``path`` through a cast, with the bytes per element of the copy it reads."""
+        return {c.tensor: c.dst_bytes for c in self.casts.get(path, []) if c.tensor is not None}
 
 
 def check_precision(precision: str | Precision, dtype: str) -> Precision:
@@ -118,19 +118,35 @@ def _root(layers: dict[str, Layer[Attrs]], ref: TensorRef) -> Tensor:
     return ref.node, ref.index
 
 
+def _input_casts(graph: Graph, layer: Layer[Attrs], roots: list[Tensor], in_bytes: list[int], to: int) -> list[Cast]:
+    """One cast per distinct input tensor of ``layer`` not already at ``to`` bytes per element."""
+    needed: list[Cast] = []
+    for root, ref, nbytes in zip(roots, layer.inputs, in_bytes, strict=True):
+        if nbytes != to and all(c.tensor != root for c in needed):
+            needed.append(Cast(layer.path, numel(graph.shape(ref)), nbytes, to, False, root))
+    return needed
+
+
 def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISION,
          inputs: Mapping[str, int] | None = None) -> PrecisionPlan:
     """The element types ``precision`` gives ``graph``'s tensors and ops, with ``dtype`` the (half) type.
 
     ``inputs``: bytes per element of graph inputs that stand for tensors of a bigger graph (``graph`` is a run of
-    its layers; see :class:`~costmodel.latency.Boundary`); the others are fed at :func:`input_bytes`."""
+    its layers; see :class:`~costmodel.latency.Boundary`); the others are fed at :func:`input_bytes`.
+
+    A layer with its own ``dtype:`` (the spec's per-node dtype, explicit mixed precision) computes in it, reads its
+    weights in it and writes its outputs in it, whatever the policy; an input in another type is cast to it first
+    (one cast kernel per tensor, priced like autocast's). Its parameters are stored in its type under ``uniform``
+    (a model converted with ``.half()`` and that layer kept apart); under ``amp`` they are fp32 parameters, cast
+    once per forward when the layer's type is narrower. Under ``uniform``, a layer without its own dtype runs in
+    ``dtype`` and casts an input that an explicit layer wrote in another type."""
     policy = check_precision(precision, dtype)
     dtype = Dtype(dtype)
     size = BYTES_PER_ELEMENT
     layers = {layer.path: layer for layer in graph.layers}
     given = inputs or {}
     fed = input_bytes(dtype, policy)
-    if policy is Precision.UNIFORM:
+    if policy is Precision.UNIFORM and all(layer.dtype is None for layer in graph.layers):
         tensors = {(f"input:{name}", 0): given.get(name, fed) for name in graph.inputs}
         for layer in graph.layers:
             for index in range(len(layer.cost.outputs)):
@@ -138,6 +154,7 @@ def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISIO
         return PrecisionPlan(policy, dtype, tensors, {layer.path: size[dtype] for layer in graph.layers},
                              {layer.path: dtype for layer in graph.layers})
 
+    amp = policy is Precision.AMP
     half, wide = size[dtype], size[FP32]
     tensors = {(f"input:{name}", 0): given.get(name, fed) for name in graph.inputs}
     weights: dict[str, int] = {}
@@ -147,24 +164,28 @@ def plan(graph: Graph, dtype: str, precision: str | Precision = DEFAULT_PRECISIO
         roots = [_root(layers, ref) for ref in layer.inputs]
         in_bytes = [tensors[r] for r in roots]
         name, op_class = get_op(layer.op).name, layer.cost.op_class
+        needed: list[Cast] = []
         if layer.cost.is_view:
             out, op_dtype, weight = (in_bytes[0] if in_bytes else half), dtype, half
+        elif layer.dtype is not None or not amp:  # its own dtype, or the uniform policy's
+            op_dtype = layer.dtype or dtype
+            out = weight = size[op_dtype]
+            needed = _input_casts(graph, layer, roots, in_bytes, out)
+            if amp and layer.cost.params and out != wide:  # autocast-style: fp32 parameters cast per forward
+                needed.append(Cast(layer.path, layer.cost.params, wide, out, True))
         elif op_class in HALF_CLASSES:
             out, op_dtype, weight = half, dtype, half
-            needed: list[Cast] = []
-            for root, ref, nbytes in zip(roots, layer.inputs, in_bytes, strict=True):
-                if nbytes != half and all(c.tensor != root for c in needed):
-                    needed.append(Cast(layer.path, numel(graph.shape(ref)), nbytes, half, False, root))
+            needed = _input_casts(graph, layer, roots, in_bytes, half)
             if layer.cost.params:
                 needed.append(Cast(layer.path, layer.cost.params, wide, half, True))
-            if needed:
-                casts[layer.path] = needed
         elif name in FP32_OPS:
             out, op_dtype, weight = wide, FP32, wide
         else:
             reads_fp32_table = (layer.cost.params or layer.cost.extra_read_elems) and name not in KEEP_INPUT_TYPE_OPS
             out = max([*in_bytes, wide if reads_fp32_table else 0]) or half
             op_dtype, weight = (FP32 if out == wide else dtype), wide
+        if needed:
+            casts[layer.path] = needed
         for index in range(len(layer.cost.outputs)):
             tensors[layer.path, index] = out
         weights[layer.path], compute[layer.path] = weight, op_dtype

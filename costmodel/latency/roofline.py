@@ -107,15 +107,15 @@ def host_overhead(profile: HardwareProfile) -> float:
     return (profile.host_overhead_us or 0.0) * 1e-6
 
 
-def timeline(busy_s: Sequence[float] | np.ndarray, launch_s: float, host_s: float) -> np.ndarray:
+def timeline(busy_s: Sequence[float] | np.ndarray, launch_s: float | np.ndarray, host_s: float) -> np.ndarray:
     """Per kernel, the seconds it adds to the end-to-end latency: two streams in a pipeline.
 
     The host issues kernel i at (i + 1) x ``host_s`` (framework dispatch plus the launch call, one op after
     another); the device starts it when it is issued and the previous kernel has finished, and runs it for
-    ``launch_s + busy_s[i]``. So the latency is the slower stream's, not the sum of both: with
-    end_i = max(issue_i, end_(i-1)) + launch + busy_i, end_n = P_n + max_j(issue_j - P_j), P the prefix sums
-    of launch + busy. Kernel i's share is end_i - end_(i-1) = its stall waiting for the host + launch + busy.
-    With ``host_s`` 0 (a CPU, where the same thread dispatches and computes) it is launch + busy.
+    ``launch_s + busy_s[i]`` (``launch_s``: one figure, or one per kernel). So the latency is the slower stream's,
+    not the sum of both: with end_i = max(issue_i, end_(i-1)) + launch + busy_i, end_n = P_n + max_j(issue_j - P_j),
+    P the prefix sums of launch + busy. Kernel i's share is end_i - end_(i-1) = its stall waiting for the host +
+    launch + busy. With ``host_s`` 0 (a CPU, where the same thread dispatches and computes) it is launch + busy.
     """
     device = np.asarray(busy_s, dtype=float) + launch_s
     if len(device) == 0:

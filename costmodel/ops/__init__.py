@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     math,
     norm,
     pooling,
+    recurrent,
     shape,
 )
 from .base import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op, register

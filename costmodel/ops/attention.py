@@ -66,13 +66,15 @@ class SdpaAttrs(Attrs):
 
 @register("scaled_dot_product_attention", SdpaAttrs, inputs=(3, 4), aliases=("sdpa",), torch_counted=True)
 def scaled_dot_product_attention(inputs: Sequence[Shape], a: SdpaAttrs) -> OpCost:
-    """softmax(q @ k^T * scale [+ mask]) @ v over q [N, H, Lq, d], k [N, H, Lk, d], v [N, H, Lk, dv]."""
+    """softmax(q @ k^T * scale [+ mask]) @ v over q [N, H, Lq, d], k [N, Hk, Lk, d], v [N, Hk, Lk, dv]; Hk divides
+    H (grouped-query / multi-query attention: each k, v head serves H / Hk q heads; the cost is that of H heads)."""
     q, k, v, *mask = inputs
     for shape, name in zip(inputs, ("q", "k", "v", "attn_mask"), strict=False):
         expect_rank(shape, 4, name)
     n, h, lq, d = q
-    if k[:2] != (n, h) or v[:2] != (n, h):
-        raise OpError(f"q {list(q)}, k {list(k)}, v {list(v)} differ in batch or heads")
+    if k[0] != n or v[:2] != k[:2] or h % k[1]:
+        raise OpError(f"q {list(q)}, k {list(k)}, v {list(v)} differ in batch, or k's heads do not divide q's "
+                      "(grouped-query attention shares each k, v head among H / Hk q heads)")
     if k[3] != d or v[2] != k[2]:
         raise OpError(f"k {list(k)} must be [N, H, Lk, {d}] and v {list(v)} must be [N, H, {k[2]}, dv]")
     if mask and broadcast_shapes([mask[0], (n, h, lq, k[2])]) != (n, h, lq, k[2]):

@@ -22,6 +22,7 @@ class ConvAttrs(Attrs):
     dilation: IntOrList = 1
     groups: PositiveInt = 1
     bias: bool = True
+    shared: bool = False  # the weights are another conv's (one module called twice): no parameters of its own
 
 
 class ConvTransposeAttrs(ConvAttrs):
@@ -86,7 +87,7 @@ def _conv(inputs: Sequence[Shape], a: ConvAttrs, dims: int) -> OpCost:
     macs = conv_macs(out_elems, in_per_group, numel(kernel))
     return OpCost(
         outputs=(out_shape,),
-        params=conv_params(a.out, in_per_group, numel(kernel), a.bias),
+        params=0 if a.shared else conv_params(a.out, in_per_group, numel(kernel), a.bias),
         macs=macs,
         flops=2 * macs + (out_elems if a.bias else 0),
         gemm_outputs=out_elems,
@@ -137,7 +138,7 @@ def conv_transpose2d(inputs: Sequence[Shape], a: ConvTransposeAttrs) -> OpCost:
     macs = n * c * out_per_group * numel(kernel) * numel(spatial)
     return OpCost(
         outputs=(out_shape,),
-        params=c * out_per_group * numel(kernel) + (a.out if a.bias else 0),
+        params=0 if a.shared else c * out_per_group * numel(kernel) + (a.out if a.bias else 0),
         macs=macs,
         flops=2 * macs + (numel(out_shape) if a.bias else 0),
         gemm_outputs=numel(out_shape),

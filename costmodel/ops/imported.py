@@ -46,6 +46,18 @@ def batch_reshape(inputs: Sequence[Shape], a: BatchReshapeAttrs) -> OpCost:
     return OpCost(outputs=(out,), op_class=OpClass.VIEW, is_view=True)
 
 
+class BatchRepeatAttrs(Attrs):
+    repeats: PositiveInt
+
+
+@register("batch_repeat", BatchRepeatAttrs)
+def batch_repeat(inputs: Sequence[Shape], a: BatchRepeatAttrs) -> OpCost:
+    """[N, ...] -> [N * repeats, ...], each sample repeated ``repeats`` times in a row (``repeat_interleave`` on
+    dim 0: GCViT's global query shared by an image's windows); a copy."""
+    (x,) = inputs
+    return OpCost(outputs=((x[0] * a.repeats, *x[1:]),), op_class=OpClass.DATA_MOVEMENT)
+
+
 class OpaqueAttrs(Attrs):
     source: str  # the framework op it stands for, e.g. aten_einsum, onnx_Einsum
     shapes: list[list[NonNegativeInt]]  # output shapes as traced, batch dim first

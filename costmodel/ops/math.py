@@ -32,13 +32,15 @@ def pointwise(inputs: Sequence[Shape], a: PointwiseAttrs) -> OpCost:
 class ClampAttrs(Attrs):
     min: float | None = None
     max: float | None = None
+    min_tensor: bool = False  # the lower bound is a tensor (a buffer set at load time), not a number
+    max_tensor: bool = False
 
 
 @register("clamp", ClampAttrs)
 def clamp(inputs: Sequence[Shape], a: ClampAttrs) -> OpCost:
     """Clamp to [min, max] (either may be absent); 1 FLOP per bound per element."""
     (x,) = inputs
-    bounds = (a.min is not None) + (a.max is not None)
+    bounds = (a.min is not None or a.min_tensor) + (a.max is not None or a.max_tensor)
     if not bounds:
         raise OpError("clamp needs min or max", field="min")
     return OpCost(outputs=(tuple(x),), flops=bounds * numel(x))

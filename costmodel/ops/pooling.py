@@ -1,4 +1,4 @@
-"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean/sum/max.
+"""Pooling and reductions: max/avg pool windows, adaptive and global pools, reduce_mean/sum/max/norm/var.
 
 fvcore counts only adaptive_avg_pool2d (1 MAC per *input* element); global_avg_pool is costed the same
 way. Window pools cost kernel-size FLOPs per output element; adaptive/global pools and reductions cost
@@ -104,6 +104,12 @@ def max_pool2d(inputs: Sequence[Shape], a: MaxPoolAttrs) -> OpCost:
     return _window_pool(inputs, a, 2)
 
 
+@register("avg_pool1d", AvgPoolAttrs)
+def avg_pool1d(inputs: Sequence[Shape], a: AvgPoolAttrs) -> OpCost:
+    """Average pool over [N, C, L]; kernel FLOPs per output element (fvcore counts no MACs)."""
+    return _window_pool(inputs, a, 1)
+
+
 @register("avg_pool2d", AvgPoolAttrs)
 def avg_pool2d(inputs: Sequence[Shape], a: AvgPoolAttrs) -> OpCost:
     """Average pool over [N, C, H, W]; kh*kw FLOPs per output element."""
@@ -188,3 +194,33 @@ def reduce_max(inputs: Sequence[Shape], a: ReduceMeanAttrs) -> OpCost:
     """Maximum over ``dims`` (never the batch dim); 1 FLOP (a compare) per input element."""
     (x,) = inputs
     return OpCost(outputs=(reduced_shape(x, a, "reduce_max"),), flops=numel(x), op_class=OpClass.REDUCTION)
+
+
+class ReduceNormAttrs(Attrs):
+    dims: list[int]
+    keepdim: bool = False
+    ord: float = 2.0
+
+
+@register("reduce_norm", ReduceNormAttrs)
+def reduce_norm(inputs: Sequence[Shape], a: ReduceNormAttrs) -> OpCost:
+    """Vector p-norm over ``dims`` (``F.normalize``'s denominator): 2 FLOPs per input element (|x|^p and the
+    sum; a square for p = 2) and 1 per output element (the root); no MACs (fvcore has no handler)."""
+    (x,) = inputs
+    out = reduced_shape(x, ReduceMeanAttrs(dims=a.dims, keepdim=a.keepdim), "reduce_norm")
+    return OpCost(outputs=(out,), flops=2 * numel(x) + numel(out), op_class=OpClass.REDUCTION)
+
+
+class ReduceVarAttrs(Attrs):
+    dims: list[int]
+    keepdim: bool = False
+    correction: NonNegativeInt = 1  # divide by (count - correction); changes no count
+
+
+@register("reduce_var", ReduceVarAttrs)
+def reduce_var(inputs: Sequence[Shape], a: ReduceVarAttrs) -> OpCost:
+    """Variance over ``dims``: 4 FLOPs per input element (the mean's sum, subtract the mean, square, sum) and 2
+    per output element (the two divisions); no MACs (fvcore has no handler)."""
+    (x,) = inputs
+    out = reduced_shape(x, ReduceMeanAttrs(dims=a.dims, keepdim=a.keepdim), "reduce_var")
+    return OpCost(outputs=(out,), flops=4 * numel(x) + 2 * numel(out), op_class=OpClass.REDUCTION)

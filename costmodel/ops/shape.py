@@ -11,11 +11,11 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from .. import limits
 from ..vocab import OpClass
-from .base import Attrs, NoAttrs, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, register
+from .base import Attrs, NoAttrs, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, pair, register
 
 Prob = Annotated[float, Field(ge=0, le=1)]
 
@@ -252,7 +252,7 @@ class PadAttrs(Attrs):
 class UpsampleAttrs(Attrs):
     scale_factor: PositiveFloat | list[PositiveFloat] | None = None
     size: PositiveInt | list[PositiveInt] | None = None
-    mode: Literal["nearest", "bilinear"] = "nearest"
+    mode: Literal["nearest", "bilinear", "bicubic"] = "nearest"
     align_corners: bool | None = None
 
 
@@ -317,7 +317,7 @@ def pad(inputs: Sequence[Shape], a: PadAttrs) -> OpCost:
 
 @register("upsample", UpsampleAttrs, aliases=("interpolate",))
 def upsample(inputs: Sequence[Shape], a: UpsampleAttrs) -> OpCost:
-    """Resize [N, C, H, W] by ``scale_factor`` or to ``size`` (nearest or bilinear)."""
+    """Resize [N, C, H, W] by ``scale_factor`` or to ``size`` (nearest, bilinear or bicubic)."""
     (x,) = inputs
     expect_rank(x, 4)
     n, c, h, w = x
@@ -337,9 +337,10 @@ def upsample(inputs: Sequence[Shape], a: UpsampleAttrs) -> OpCost:
         if min(oh, ow) == 0:
             raise OpError(f"scale_factor {sf} shrinks {h}x{w} to nothing", field="scale_factor")
     out = (n, c, oh, ow)
-    # fvcore: upsample_nearest2d 1 "flop" per output element, upsample_bilinear2d 4.
-    per = 4 if a.mode == "bilinear" else 1
-    return _copy(out, macs=per * numel(out), flops=(8 if a.mode == "bilinear" else 0) * numel(out))
+    # fvcore: upsample_nearest2d 1 "flop" per output element, upsample_bilinear2d 4, bicubic none (no handler).
+    # FLOPs: bilinear 4 taps, bicubic 16 taps, a multiply and an add each; nearest none.
+    per = {"nearest": 1, "bilinear": 4, "bicubic": 0}[a.mode]
+    return _copy(out, macs=per * numel(out), flops={"nearest": 0, "bilinear": 8, "bicubic": 32}[a.mode] * numel(out))
 
 
 @register("channel_shuffle", ChannelShuffleAttrs)
@@ -388,3 +389,70 @@ def roll(inputs: Sequence[Shape], a: RollAttrs) -> OpCost:
         feature_dim(d, len(x), "dims")
     return _copy(x)
 
+
+
+class Im2ColAttrs(Attrs):
+    kernel: PositiveInt | list[PositiveInt]
+    stride: PositiveInt | list[PositiveInt] = 1
+    padding: NonNegativeInt | list[NonNegativeInt] = 0
+    dilation: PositiveInt | list[PositiveInt] = 1
+
+
+def _sliding(size: int, kernel: int, stride: int, pad: int, dilation: int, field_name: str) -> int:
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+    if out <= 0:
+        raise OpError(f"kernel {kernel} (dilation {dilation}) does not fit {size} + 2x{pad} padding",
+                      field=field_name)
+    return out
+
+
+def _blocks(h: int, w: int, a: Im2ColAttrs) -> tuple[tuple[int, int], int]:
+    k, s, p, d = (pair(v, 2, f) for v, f in ((a.kernel, "kernel"), (a.stride, "stride"),
+                                                (a.padding, "padding"), (a.dilation, "dilation")))
+    count = _sliding(h, k[0], s[0], p[0], d[0], "kernel") * _sliding(w, k[1], s[1], p[1], d[1], "kernel")
+    return (k[0], k[1]), count
+
+
+@register("im2col", Im2ColAttrs, aliases=("unfold",))
+def im2col(inputs: Sequence[Shape], a: Im2ColAttrs) -> OpCost:
+    """``nn.Unfold``: the sliding k x k blocks of [N, C, H, W] as columns, [N, C*kh*kw, L]; a copy."""
+    (x,) = inputs
+    expect_rank(x, 4)
+    n, c, h, w = x
+    (kh, kw), count = _blocks(h, w, a)
+    return _copy((n, c * kh * kw, count))
+
+
+class Col2ImAttrs(Im2ColAttrs):
+    output_size: PositiveInt | list[PositiveInt]
+
+
+@register("col2im", Col2ImAttrs, aliases=("fold",))
+def col2im(inputs: Sequence[Shape], a: Col2ImAttrs) -> OpCost:
+    """``nn.Fold``: columns [N, C*kh*kw, L] summed back into [N, C, H, W]; 1 FLOP (an add) per input element."""
+    (x,) = inputs
+    expect_rank(x, 3)
+    n, ckk, length = x
+    h, w = pair(a.output_size, 2, "output_size")
+    (kh, kw), count = _blocks(h, w, a)
+    if ckk % (kh * kw) or count != length:
+        raise OpError(f"input {list(x)} is not [N, C*{kh}*{kw}, {count}] for output {h}x{w}", field="output_size")
+    return _copy((n, ckk // (kh * kw), h, w), flops=numel(x))
+
+
+class SlidingWindowAttrs(Attrs):
+    dim: int
+    size: PositiveInt
+    step: PositiveInt
+
+
+@register("sliding_window", SlidingWindowAttrs)
+def sliding_window(inputs: Sequence[Shape], a: SlidingWindowAttrs) -> OpCost:
+    """``Tensor.unfold(dim, size, step)``: dim becomes (len - size) // step + 1 windows, a new last dim of
+    ``size``; a strided view."""
+    (x,) = inputs
+    d = feature_dim(a.dim, len(x))
+    if a.size > x[d]:
+        raise OpError(f"window {a.size} is longer than dim {d} of size {x[d]}", field="size")
+    out = (*x[:d], (x[d] - a.size) // a.step + 1, *x[d + 1:], a.size)
+    return _view(out)

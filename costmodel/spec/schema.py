@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..vocab import Dtype
 
 Number = int | float | str  # a literal or an expression
-NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "parallel", "overrides", "when")
+NODE_KEYS = ("name", "op", "block", "inputs", "repeat", "parallel", "overrides", "when", "dtype")
 
 
 def check_name(name: str) -> str:
@@ -65,6 +65,9 @@ class NodeSpec(BaseModel):
     overrides: dict[int, dict[str, Any]] = Field(
         default_factory=dict, description="per-repeat attribute overrides, keyed by index (-1 = last)"
     )
+    dtype: Dtype | None = Field(
+        None, description="element type of this node's op (of every op of a block call, unless one of them sets "
+                          "its own): explicit mixed precision inside a model of another dtype")
 
     @field_validator("name")
     @classmethod

@@ -77,15 +77,52 @@ class _Kernels:
     handed: list[tuple[TensorRef, int]]
 
 
-class Fragment:
-    """One cached top-level instance: its layers, its value in the caller's scope, and its summaries."""
+@dataclass
+class _Moved:
+    """A fragment placed where the tensors it reads have other names than where it was expanded (the first block
+    of a stage after a deeper or shallower stage): what changes with the names."""
 
-    def __init__(self, layers: list[Layer], value: Value, shapes: dict[TensorRef, Shape]) -> None:
+    refs: dict[TensorRef, TensorRef]  # tensor (or buffer) where expanded -> here
+    nodes: dict[str, str]
+    layers: list[Layer]
+    value: Value
+    value_owners: list[tuple[TensorRef, TensorRef]]
+
+
+class Fragment:
+    """One cached top-level instance: its layers, its value in the caller's scope, and its summaries.
+
+    ``reads``: the tensors it was called with, then the buffers they alias, where it was expanded; the cache key
+    holds only their shapes and how they coincide, so the fragment serves calls on equal tensors of other names
+    (:meth:`moved`)."""
+
+    def __init__(self, layers: list[Layer], value: Value, shapes: dict[TensorRef, Shape],
+                 reads: tuple[TensorRef, ...]) -> None:
         self.layers = layers
         self.value = value
         self.shapes = shapes
+        self.called = reads
         self.by_path = {layer.path: layer for layer in layers}
+        self.moves: dict[Key, _Moved] = {}
         self.summarized = False
+
+    def moved(self, reads: tuple[TensorRef, ...]) -> _Moved | None:
+        """The fragment called on ``reads`` (tensors, then their buffers): None where they are the ones it was
+        expanded with."""
+        if reads == self.called:
+            return None
+        key = tuple((ref.node, ref.index) for ref in reads)
+        found = self.moves.get(key)
+        if found is None:
+            refs = {was: now for was, now in zip(self.called, reads, strict=True) if was != now}
+            layers = [replace(layer, inputs=tuple(refs.get(ref, ref) for ref in layer.inputs))
+                      if any(ref in refs for ref in layer.inputs) else layer for layer in self.layers]
+            value = self.value
+            value = Value([refs.get(ref, ref) for ref in value.refs], list(value.names),
+                          None if value.each is None else [refs.get(ref, ref) for ref in value.each])
+            found = self.moves[key] = _Moved(refs, {was.node: now.node for was, now in refs.items()}, layers, value,
+                                             [(refs.get(a, a), refs.get(b, b)) for a, b in self.value_owners])
+        return found
 
     def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int) -> None:
         """Sums and liveness (``owners``: the buffer each outside tensor aliases)."""
@@ -129,7 +166,7 @@ class Fragment:
         self.live = np.cumsum(delta[:-1])
         self.reads = list(outside_last.items())
         self.value_owners = [(ref, owner(ref)) for ref in self.value.refs]
-        self.handed_shapes = {ref: shape(ref) for pair in self.value_owners for ref in pair}
+        self.handed_shapes = {ref: shape(ref) for pair in self.value_owners for ref in pair if ref.node in self.by_path}
         self.searches: dict[Key, _Search] = {}
         self.outside = tuple(dict.fromkeys(ref.node for layer in layers for ref in layer.inputs
                                            if ref.node not in self.by_path and not ref.node.startswith("input:")))
@@ -166,14 +203,16 @@ class Fragment:
         found = self.kernels[(written, widths)] = _Kernels(busy, handed)
         return found
 
-    def search(self, state: dict[str, tuple[int, bool]]) -> _Search:
-        """The main-path search over this fragment given the (convs, pooled) of the layers it reads."""
+    def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> _Search:
+        """The main-path search over this fragment given the (convs, pooled) of the layers it reads (``moved``: the
+        names they have here)."""
         outside = self.outside
-        key = tuple(state[node] for node in outside)
+        names = moved.nodes if moved is not None else {}
+        key = tuple(state[names.get(node, node)] for node in outside)
         found = self.searches.get(key)
         if found is None:
-            convs = {node: state[node][0] for node in outside}
-            pooled = {node: state[node][1] for node in outside}
+            convs = {node: value[0] for node, value in zip(outside, key, strict=True)}
+            pooled = {node: value[1] for node, value in zip(outside, key, strict=True)}
             previous: dict[str, str | None] = {}
             best: tuple[int, str] | None = None
             for layer in self.layers:
@@ -202,6 +241,7 @@ class _Capture:
     def __init__(self, owner: FastAnalyzer) -> None:
         self.analyzer = owner
         self.fragments: list[Fragment] = []
+        self.moves: list[_Moved | None] = []  # per fragment: how the names it reads differ here
         self.owners: dict[TensorRef, TensorRef] = {}
         self.capturing = False  # expanding a fragment: everything inside belongs to it
         self.depth = 0  # transparent blocks entered
@@ -223,10 +263,17 @@ class _Capture:
             if ref not in owners:  # a graph input: its own buffer
                 owners[ref] = ref
         args = self.arguments(expansion, call)
-        reads = tuple((ref, shapes[ref], owners[ref], shapes[owners[ref]]) for ref in refs)
+        reads = (*refs, *(owners[ref] for ref in refs))
+        # the tensors read, by shape and by how they coincide (a tensor, or the node, seen before in the list);
+        # graph inputs by name (the main-path search starts afresh at them)
+        ids: dict[tuple[str, int], int] = {}
+        nodes: dict[str, int] = {}
+        signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
+                           ref.node if ref.node.startswith("input:") else nodes.setdefault(ref.node, len(nodes)),
+                           ref.index, shapes[ref]) for ref in reads)
         needs = self.analyzer.globals_of(kind, name)
         # repr is type-exact (1, 1.0 and True differ) and cheaper than a hashable copy of nested lists
-        key = (call.path, kind, repr(name), repr(args), reads, repr([expansion.globals.get(n) for n in needs]))
+        key = (call.path, kind, repr(name), repr(args), signature, repr([expansion.globals.get(n) for n in needs]))
         cache = self.analyzer.fragments
         fragment = cache.get(key)
         if fragment is None:
@@ -238,18 +285,20 @@ class _Capture:
                 self.capturing = False
             layers = expansion.layers[first:]
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
-                                                for k, out in enumerate(la.cost.outputs)})
+                                                for k, out in enumerate(la.cost.outputs)}, reads)
             if len(cache) >= MAX_FRAGMENTS:  # a space of endless variety: start again rather than grow
                 cache.clear()
             cache[key] = fragment
-        else:  # later nodes read only the tensors it hands on (and the buffers they alias)
-            expansion.replay(fragment.layers, fragment.handed_shapes)
-        if not fragment.summarized:
             fragment.summarize(owners, shapes, self.analyzer.width)
-        for ref, buffer in fragment.value_owners:
+            moved = None
+        else:  # later nodes read only the tensors it hands on (and the buffers they alias)
+            moved = fragment.moved(reads)
+            expansion.replay(fragment.layers if moved is None else moved.layers, fragment.handed_shapes)
+        for ref, buffer in fragment.value_owners if moved is None else moved.value_owners:
             owners[ref] = buffer
         self.fragments.append(fragment)
-        return fragment.value
+        self.moves.append(moved)
+        return fragment.value if moved is None else moved.value
 
     def arguments(self, expansion: Expansion, call: Call) -> dict[str, Any]:
         """The resolved attributes or arguments; at the top level a text without ``i`` is resolved once."""
@@ -288,6 +337,9 @@ class FastAnalyzer:
         self.fragments: dict[Key, Fragment] = {}
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
+        # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
+        nodes = [*spec.nodes, *(node for block in spec.blocks.values() for node in block.nodes)]
+        self.mixed = any(node.dtype is not None for node in nodes)
 
     def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
         """The spec variables an op (through its defaults) or a block (and the blocks it calls) may read."""
@@ -325,6 +377,10 @@ class FastAnalyzer:
         return names - set(block.params) - set(block.vars) - {"i"}  # bound in the block, not read from the spec
 
     def __call__(self, spec: Spec) -> Metrics:
+        if self.mixed:  # explicit mixed precision: the full analyzer's figures
+            from .evaluate import reference_metrics
+
+            return reference_metrics(spec, self.devices, self.dtype, self.batch, self.precision)
         builder = _Capture(self)
         graph = build_graph(spec, batch=self.batch, hook=builder)
         steps = len(graph.layers)
@@ -336,18 +392,19 @@ class FastAnalyzer:
         where: dict[str, int] = {}
         best: tuple[int, str, int] | None = None
         offset = 0
-        for position, fragment in enumerate(builder.fragments):
+        for position, (fragment, moved) in enumerate(zip(builder.fragments, builder.moves, strict=True)):
             p, m, f, a = fragment.sums
             params += p
             macs += m
             flops += f
             activations += a
+            renamed = moved.refs if moved is not None else {}
             for buffer, step in fragment.reads:
-                entry = buffers[buffer]
+                entry = buffers[renamed.get(buffer, buffer)]
                 entry[1] = max(entry[1], offset + step)
             for buffer, born, last, size in fragment.handed:
                 buffers[buffer] = [offset + born, offset + last, size]
-            search = fragment.search(state)
+            search = fragment.search(state, moved)
             for ref in fragment.value.refs:
                 if ref.node in fragment.by_path:
                     state[ref.node] = (search.convs[ref.node], search.pooled[ref.node])
@@ -359,17 +416,18 @@ class FastAnalyzer:
             buffers[builder.owners.get(ref, ref)][1] = steps - 1
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
                         "peak_memory": self._peak(builder.fragments, buffers, steps)}
-        out["entropy"], out["effectiveness"] = self._score(builder.fragments, state, where, best, graph.name)
+        out["entropy"], out["effectiveness"] = self._score(builder, state, where, best, graph.name)
         if self.devices:
-            latencies = self._latency(builder.fragments, graph)
+            latencies = self._latency(builder, graph)
             for device, seconds in zip(self.devices, latencies, strict=True):
                 out[f"latency.{device.label}"] = seconds
                 out[f"throughput.{device.label}"] = graph.batch / seconds if seconds else 0.0
         return out
 
-    def _latency(self, fragments: Sequence[Fragment], graph: Graph) -> list[float]:
+    def _latency(self, builder: _Capture, graph: Graph) -> list[float]:
         """Model latency per device: the fragments' cached kernel busy times, in issue order, through the latency
         model's host/device timeline (:func:`~costmodel.latency.model_seconds`)."""
+        fragments = builder.fragments
         if not all(fragment.relocatable for fragment in fragments):  # priced whole, by the latency model
             return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                     for device in self.devices]
@@ -378,9 +436,10 @@ class FastAnalyzer:
         widths: dict[TensorRef, int] = {TensorRef(f"input:{name}"): fed for name in graph.inputs} if amp else {}
         busy: list[list[float]] = [[] for _ in self.devices]
         last: str | None = None  # the layer of the kernel issued last
-        for fragment in fragments:
-            written = tuple(root.node == last for root in fragment.roots)
-            read = tuple(widths[root] for root in fragment.roots) if amp else ()
+        for fragment, moved in zip(fragments, builder.moves, strict=True):
+            roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
+            written = tuple(root.node == last for root in roots)
+            read = tuple(widths[root] for root in roots) if amp else ()
             kernels = fragment.kernels.get((written, read)) or fragment.price(self, graph.batch, written, read)
             for into, seconds in zip(busy, kernels.busy, strict=True):
                 into.extend(seconds)
@@ -403,16 +462,18 @@ class FastAnalyzer:
         return int(live.max())
 
     @staticmethod
-    def _score(fragments: Sequence[Fragment], state: dict[str, tuple[int, bool]], where: dict[str, int],
+    def _score(builder: _Capture, state: dict[str, tuple[int, bool]], where: dict[str, int],
                best: tuple[int, str, int] | None, name: str) -> tuple[float, float]:
         chain: list[Layer] = []
         if best is not None:
             end: str | None = best[1]
             position = best[2]
             while end is not None:
-                fragment = fragments[position]
+                fragment, moved = builder.fragments[position], builder.moves[position]
                 # the state of this fragment's inputs is that of the candidate (recorded as fragments ran)
-                segment, end = fragment.trace(fragment.search(state), end)
+                segment, end = fragment.trace(fragment.search(state, moved), end)
+                if end is not None and moved is not None:
+                    end = moved.nodes.get(end, end)
                 chain[:0] = segment
                 if end is not None:
                     position = where[end]

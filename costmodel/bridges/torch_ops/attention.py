@@ -129,6 +129,8 @@ def sdpa(layer: Layer, ctx: BuildContext) -> Any:
     causal, scale = layer.attrs.causal, None if layer.attrs.scale else 1.0
 
     def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if k.shape[1] != q.shape[1]:  # grouped-query attention: each k, v head serves H / Hk q heads
+            k, v = (t.repeat_interleave(q.shape[1] // k.shape[1], dim=1) for t in (k, v))
         if causal and mask is not None:  # torch takes one or the other: fold the causal part into the mask
             future = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)
             mask = mask + torch.zeros(future.shape, dtype=q.dtype, device=q.device).masked_fill(future, float("-inf"))

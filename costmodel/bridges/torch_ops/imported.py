@@ -62,7 +62,10 @@ def pointwise(layer: Layer, ctx: BuildContext) -> Any:
 
 @builds("clamp")
 def clamp(layer: Layer, ctx: BuildContext) -> Any:
-    lo, hi = layer.attrs.min, layer.attrs.max  # type: ignore[attr-defined]
+    a = layer.attrs
+    # a buffer bound (min_tensor / max_tensor) is set at load time; here it is the identity's (+-inf)
+    lo = float("-inf") if a.min_tensor else a.min  # type: ignore[attr-defined]
+    hi = float("inf") if a.max_tensor else a.max  # type: ignore[attr-defined]
     return lambda x: x.clamp(lo, hi)
 
 
@@ -70,3 +73,43 @@ def clamp(layer: Layer, ctx: BuildContext) -> Any:
 def expand(layer: Layer, ctx: BuildContext) -> Any:
     shape = tuple(layer.attrs.shape)  # type: ignore[attr-defined]
     return lambda x: x.expand(x.shape[0], *shape)
+
+
+@builds("batch_repeat")
+def batch_repeat(layer: Layer, ctx: BuildContext) -> Any:
+    repeats = layer.attrs.repeats  # type: ignore[attr-defined]
+    return lambda x: x.repeat_interleave(repeats, dim=0)
+
+
+@builds("reduce_norm")
+def reduce_norm(layer: Layer, ctx: BuildContext) -> Any:
+    a = layer.attrs
+    dims, keepdim, order = tuple(a.dims), a.keepdim, a.ord  # type: ignore[attr-defined]
+    return lambda x: torch.linalg.vector_norm(x, order, dims, keepdim=keepdim)
+
+
+@builds("reduce_var")
+def reduce_var(layer: Layer, ctx: BuildContext) -> Any:
+    a = layer.attrs
+    dims, keepdim, correction = tuple(a.dims), a.keepdim, a.correction  # type: ignore[attr-defined]
+    return lambda x: x.var(dims, correction=correction, keepdim=keepdim)
+
+
+@builds("einsum")
+def einsum(layer: Layer, ctx: BuildContext) -> Any:
+    equation = f"{','.join(layer.attrs.terms)}->{layer.attrs.result}"  # type: ignore[attr-defined]
+    return lambda *xs: torch.einsum(equation, *xs)
+
+
+class Lstm(nn.LSTM):
+    """nn.LSTM (batch first) returning the output sequence only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x)[0]
+
+
+@builds("lstm")
+def lstm(layer: Layer, ctx: BuildContext) -> nn.Module:
+    a = layer.attrs
+    return Lstm(layer.input_shapes[0][-1], a.hidden, num_layers=a.layers, bias=a.bias,  # type: ignore[attr-defined]
+                batch_first=True, bidirectional=a.bidirectional)  # type: ignore[attr-defined]

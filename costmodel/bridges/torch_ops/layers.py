@@ -61,26 +61,36 @@ class Conv3dSame(_SamePadding, nn.Conv3d):
 _CONV = {1: (nn.Conv1d, Conv1dSame), 2: (nn.Conv2d, Conv2dSame), 3: (nn.Conv3d, Conv3dSame)}
 
 
+def _unshared(module: nn.Module, shared: bool) -> nn.Module:
+    """``module`` as is, or, for an op with ``shared: true`` (another layer's weights), with its parameters turned
+    into buffers: it computes the same and holds no parameters of its own."""
+    if shared:
+        for name, param in list(module.named_parameters(recurse=False)):
+            delattr(module, name)
+            module.register_buffer(name, param.detach())
+    return module
+
+
 @builds("conv1d", "conv2d", "conv3d")
 def conv(layer: Layer, ctx: BuildContext) -> nn.Module:
     a = layer.attrs
     plain, same = _CONV[get_op(layer.op).conv_rank or 0]
     cls, padding = (same, 0) if a.padding == "same" else (plain, 0 if a.padding == "valid" else _tuple(a.padding))
-    return cls(_channels(layer), a.out, _tuple(a.kernel), stride=_tuple(a.stride), padding=padding,
-               dilation=_tuple(a.dilation), groups=a.groups, bias=a.bias)
+    return _unshared(cls(_channels(layer), a.out, _tuple(a.kernel), stride=_tuple(a.stride), padding=padding,
+                         dilation=_tuple(a.dilation), groups=a.groups, bias=a.bias), a.shared)
 
 
 @builds("conv_transpose2d")
 def conv_transpose2d(layer: Layer, ctx: BuildContext) -> nn.Module:
     a = layer.attrs
-    return nn.ConvTranspose2d(_channels(layer), a.out, _tuple(a.kernel), stride=_tuple(a.stride),
-                              padding=_tuple(a.padding), output_padding=_tuple(a.output_padding),
-                              groups=a.groups, bias=a.bias, dilation=_tuple(a.dilation))
+    return _unshared(nn.ConvTranspose2d(_channels(layer), a.out, _tuple(a.kernel), stride=_tuple(a.stride),
+                                        padding=_tuple(a.padding), output_padding=_tuple(a.output_padding),
+                                        groups=a.groups, bias=a.bias, dilation=_tuple(a.dilation)), a.shared)
 
 
 @builds("linear")
 def linear(layer: Layer, ctx: BuildContext) -> nn.Module:
-    return nn.Linear(_channels(layer, False), layer.attrs.out, bias=layer.attrs.bias)
+    return _unshared(nn.Linear(_channels(layer, False), layer.attrs.out, bias=layer.attrs.bias), layer.attrs.shared)
 
 
 # ---- normalization ------------------------------------------------------------------------------------
@@ -186,6 +196,13 @@ def max_pool(layer: Layer, ctx: BuildContext) -> nn.Module:
     stride = None if a.stride is None else _tuple(a.stride)
     return cls(_tuple(a.kernel), stride=stride, padding=_tuple(a.padding), dilation=_tuple(a.dilation),
                ceil_mode=a.ceil_mode)
+
+
+@builds("avg_pool1d")
+def avg_pool1d(layer: Layer, ctx: BuildContext) -> nn.Module:
+    a = layer.attrs
+    return nn.AvgPool1d(_tuple(a.kernel), stride=_tuple(a.stride if a.stride is not None else a.kernel),
+                        padding=_tuple(a.padding), ceil_mode=a.ceil_mode, count_include_pad=a.count_include_pad)
 
 
 @builds("avg_pool2d")

@@ -156,3 +156,29 @@ def window_partition_op(layer: Layer, ctx: BuildContext) -> Any:
 def window_reverse_op(layer: Layer, ctx: BuildContext) -> Any:
     a, channels = layer.attrs, layer.input_shapes[0][-1]
     return lambda x: _reverse(x, a.window, a.height, a.width, channels)
+
+
+def _window_args(a: Any) -> dict[str, Any]:
+    return {"kernel_size": _pair(a.kernel), "dilation": _pair(a.dilation), "padding": _pair(a.padding),
+            "stride": _pair(a.stride)}
+
+
+def _pair(value: Any) -> Any:
+    return value if isinstance(value, int) else tuple(value)
+
+
+@builds("im2col")
+def im2col(layer: Layer, ctx: BuildContext) -> nn.Module:
+    return nn.Unfold(**_window_args(layer.attrs))
+
+
+@builds("col2im")
+def col2im(layer: Layer, ctx: BuildContext) -> nn.Module:
+    return nn.Fold(_pair(layer.attrs.output_size), **_window_args(layer.attrs))  # type: ignore[attr-defined]
+
+
+@builds("sliding_window")
+def sliding_window(layer: Layer, ctx: BuildContext) -> Any:
+    a = layer.attrs
+    dim, size, step = a.dim, a.size, a.step  # type: ignore[attr-defined]
+    return lambda x: x.unfold(dim, size, step)

@@ -1,0 +1,117 @@
+"""CPU execution in the latency model (latency/cpu.py): dispatch by op class, depthwise cost, serial small ops and
+fork/join at N threads, each against a hand count from the profile's figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from costmodel.api import load_graph
+from costmodel.calibration import fit as F
+from costmodel.graph import build_graph
+from costmodel.hardware import HardwareError, load_profile, threaded
+from costmodel.latency import estimate
+from costmodel.latency.cpu import cpu_kernel
+from costmodel.spec import parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = "epyc_zen3_vm_b"  # 2 cores x 32 FLOP/cycle x 2.45 GHz, 17.9 GB/s per core, launch 7.3 us, sync 2 us
+
+
+def _graph(nodes: list[dict], shape: list[int]):
+    return build_graph(parse_spec({"name": "t", "inputs": {"x": shape}, "nodes": nodes}), batch=1)
+
+
+def _plain(profile):
+    """``profile`` without its eager-framework costs (dispatch by class, depthwise per element)."""
+    cpu = profile.cpu.model_copy(update={"dispatch_us": {}, "depthwise_ns": 0.0})
+    return profile.model_copy(update={"cpu": cpu})
+
+
+def test_dispatch_and_depthwise_costs_add_the_profile_figures() -> None:
+    profile = load_profile(PROFILE)
+    cpu = profile.cpu
+    graph = _graph([{"name": "pw", "op": "conv2d", "out": 8, "kernel": 1}, {"name": "bn", "op": "batch_norm"},
+                    {"name": "act", "op": "relu"},
+                    {"name": "dw", "op": "conv2d", "out": 8, "kernel": 3, "padding": 1, "groups": 8}], [8, 4, 4])
+    full = estimate(graph, profile, dtype="fp32", threads=1).summary.latency_s
+    plain = estimate(graph, _plain(profile), dtype="fp32", threads=1).summary.latency_s
+    # by hand: one conv, one batch norm, one ReLU (no extra), one depthwise conv with 8 x 4 x 4 = 128 outputs
+    extra_us = (cpu.dispatch_us["conv"] + cpu.dispatch_us["norm"] + cpu.dispatch_us["depthwise"]
+                + 128 * cpu.depthwise_ns / 1e3)
+    assert (full - plain) * 1e6 == pytest.approx(extra_us, rel=1e-9)
+    assert extra_us == pytest.approx(10 + 18 + 98 + 0.0768)  # the figures of hardware_profiles/epyc_zen3_vm_b.yaml
+
+
+def test_small_ops_run_on_one_thread_large_ones_split_and_pay_fork_join() -> None:
+    profile = load_profile(PROFILE)
+    small = _graph([{"name": "act", "op": "relu"}], [8, 4, 4])  # 128 elements < GRAIN_SIZE 32768
+    large = _graph([{"name": "act", "op": "relu"}], [64, 32, 32])  # 65,536 elements: at::parallel_for splits it
+    one, two = (estimate(small, profile, dtype="fp32", threads=n).summary.latency_s for n in (1, 2))
+    assert two == pytest.approx(one, rel=1e-12)  # serial: one core's peak and bandwidth, no fork/join
+    one, two = (estimate(large, profile, dtype="fp32", threads=n).kernels[0] for n in (1, 2))
+    launch, sync = profile.launch_overhead_us * 1e-6, profile.cpu.sync_us * 1e-6
+    busy_one = one.latency_s - launch
+    # two cores: half the compute, twice the bandwidth (2 x 17.9 GB/s = the chip's 35.8), plus one fork/join
+    assert two.latency_s == pytest.approx(launch + sync + busy_one / 2, rel=1e-9)
+
+
+def test_cpu_kernel_figures_by_hand() -> None:
+    two = threaded(load_profile(PROFILE), 2)
+    serial = cpu_kernel(two, "elementwise", 100)
+    assert (serial.parallel, serial.compute_scale, serial.memory_scale, serial.fixed_s) == (False, 2.0, 2.0, 0.0)
+    dw = cpu_kernel(two, "depthwise", 10_000, depthwise_elements=10_000)
+    assert dw.parallel and dw.compute_scale == dw.memory_scale == 1.0
+    assert dw.fixed_s == pytest.approx((98 + 2) * 1e-6 + 10_000 * 0.6e-9 / 2)  # dispatch + fork/join + per element
+    gpu = cpu_kernel(load_profile("rtx4090"), "depthwise", 10, depthwise_elements=10)
+    assert (gpu.parallel, gpu.compute_scale, gpu.memory_scale, gpu.fixed_s) == (False, 1.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_basis_reprices_a_cpu_profile_exactly_like_estimate(threads: int) -> None:
+    base = threaded(load_profile(PROFILE), threads)
+    profile = F.with_parameters(base, {"conv": 0.5, "gemm": 0.3, "stream": 0.6, "memory": 0.9, "depthwise": 0.2,
+                                       "overhead": 3.0})
+    for spec in ("mobilenetv3_small_100", "convnextv2_atto"):
+        g = load_graph(ROOT / f"arch_specs/{spec}.yaml", batch=1)
+        b = F.basis(g, base, "fp32", "none")
+        expected = estimate(g, profile, dtype="fp32").summary.latency_s
+        assert F.predict([b], profile)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_dispatch_table_keys_are_efficiency_classes(tmp_path: Path) -> None:
+    text = (ROOT / "hardware_profiles" / f"{PROFILE}.yaml").read_text().replace("norm: 18", "normalisation: 18")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(HardwareError, match="dispatch_us"):
+        load_profile(str(bad))
+
+
+def test_validate_and_calibrate_take_the_thread_count(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(rows[header:header + 4]) + "\n")  # 3 ConvNeXts: large ops, parallel at 2 threads
+    runner = CliRunner()
+    one, two = (runner.invoke(app, ["validate", str(few), "--hw", PROFILE, "--threads", n, "-f", "json"])
+                for n in ("1", "2"))
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    import json
+
+    def speed(result) -> list[float]:  # noqa: ANN001
+        data = json.loads(result.output)
+        key = next(k for k, v in data.items() if isinstance(v, list) and v and "predicted_throughput" in v[0])
+        return [row["predicted_throughput"] for row in data[key]]
+
+    # ConvNeXts at batch 1: most of the time is in ops large enough to split, so two cores nearly double the
+    # throughput (1.95x for ConvNeXt-T and -S; 1.76x for ConvNeXt V2-Atto, whose small ops stay serial)
+    assert all(1.7 < b / a < 2.0 for a, b in zip(speed(one), speed(two), strict=True))
+    out = tmp_path / "fit.yaml"
+    fitted = runner.invoke(app, ["calibrate", str(few), "--hw", PROFILE, "--threads", "2", "-o", str(out)])
+    assert fitted.exit_code == 0, fitted.output
+    assert load_profile(str(out)).cpu.threads == 2
