@@ -95,7 +95,9 @@ class Table:
         return [*head, rule, *body, *([rule, *foot] if foot else [])]
 
 
-def fit(table: Table, width: int | None, drop_order: Sequence[str], shrink: int = 0, cut: str = "middle") -> list[str]:
+def fit_width(
+    table: Table, width: int | None, drop_order: Sequence[str], shrink: int = 0, cut: str = "middle",
+) -> list[str]:
     """Drop columns named in ``drop_order`` (all of a name at once, in that order) until ``table`` fits
     ``width``, then shorten column ``shrink``'s cells in the middle (``cut="end"``: at the end). Returns the
     names dropped (``width`` None: no limit, nothing dropped)."""

@@ -24,7 +24,7 @@ _UNION_WORDS = {"int": "an integer", "float": "a number", "str": "a text or expr
 
 
 @dataclass(frozen=True)
-class Problem:
+class FieldProblem:
     """One validation problem: the path to the field's parent, the field, and the message (one line)."""
 
     path: tuple[str, ...]
@@ -36,7 +36,7 @@ def _user_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(str(part) for part in loc if not (isinstance(part, str) and _SCHEMA_TAG.match(part)))
 
 
-def first_problem(exc: ValidationError) -> Problem:
+def first_problem(exc: ValidationError) -> FieldProblem:
     """The first problem of ``exc`` (an unknown field first: a typo explains a "missing" one), with a count of
     the others."""
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
@@ -62,4 +62,4 @@ def first_problem(exc: ValidationError) -> Problem:
     if others > 0:
         message += f"; and {others} more problem(s)"
     *path, last = where or ("",)
-    return Problem(tuple(path), last or None, message)
+    return FieldProblem(tuple(path), last or None, message)

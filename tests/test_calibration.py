@@ -260,6 +260,19 @@ def test_bad_measurements_exit_2(tmp_path: Path, text: str, args: list[str], mes
     assert not (tmp_path / "out.yaml").exists()
 
 
+@pytest.mark.parametrize(("row", "column"), [('"resnet\n50",224,10,1,1\n', "model"),
+                                            ('"resnet50\r",224,10,1,1\n', "model")])
+def test_a_name_spanning_lines_is_refused_in_one_line(tmp_path: Path, row: str, column: str) -> None:
+    """A quoted CSV field may hold a line break; a model name with one would break every one-line report."""
+    path = tmp_path / "m.csv"
+    path.write_bytes((",".join(REQUIRED) + "\n" + row).encode())
+    with pytest.raises(MeasurementError, match=f"line 2: column {column}: a name cannot span lines"):
+        read_measurements(path)
+    result = runner.invoke(app, ["validate", str(path), "--hw", "rtx4090"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"error: {path}: line 2: column {column}: a name cannot span lines, got 'resnet")
+
+
 def test_several_devices_need_a_choice() -> None:
     file = read_measurements(TIMM)
     assert file.devices == ["rtx3090", "rtx4090"]

@@ -24,12 +24,12 @@ from costmodel.design import (
     effectiveness,
     evaluate_design,
     score_graph,
+    solve_budgets,
     spec_yaml,
     stage_entropies,
-    sweep,
 )
 from costmodel.design.report import parse_budgets, parse_count, parse_seconds
-from costmodel.design.solver import figures
+from costmodel.design.solver import design_figures
 from costmodel.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_closed_forms_match_the_analyzer_and_the_graph_score(candidate: Design) 
     assert int(terms.params) == analysis.totals.params
     graph_score = score_graph(load_graph(spec))
     problem = Problem(candidate.family, Budget(1e12), candidate.resolution, candidate.stages, candidate.se)
-    closed = figures(problem, terms, list(candidate.depths))
+    closed = design_figures(problem, terms, list(candidate.depths))
     assert float(closed.objective) == pytest.approx(graph_score.objective, rel=1e-12)
     assert math.exp(float(closed.log_rhos.max())) == pytest.approx(graph_score.rho, rel=1e-12)
     assert [s.blocks for s in graph_score.stages if s.blocks] == list(candidate.depths)
@@ -164,7 +164,7 @@ def test_tightening_the_budget_never_raises_the_objective(space: str) -> None:
 
 def test_sweep_frontier_is_monotone_by_construction() -> None:
     budgets = [Budget(m, None, 0.3) for m in (60e6, 30e6, 45e6, 35e6)]
-    results = sweep(Problem("resnet", budgets[0], resolution=64), budgets)
+    results = solve_budgets(Problem("resnet", budgets[0], resolution=64), budgets)
     by_macs = sorted(zip((b.macs for b in budgets), (r.score.objective for r in results), strict=True))
     assert [v for _, v in by_macs] == sorted(v for _, v in by_macs)
 
@@ -231,6 +231,24 @@ def test_cli_sweep_prints_the_frontier_and_plots_it(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "infeasible" in result.output  # 200K is below the smallest network at 64 px
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["frontier.txt", "frontier.pn"])
+def test_cli_plot_with_an_unknown_extension_is_refused_before_the_solve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+) -> None:
+    import costmodel.design
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the solver ran before the plot's file name was checked")
+
+    monkeypatch.setattr(costmodel.design, "solve_budgets", never)
+    result = runner.invoke(app, ["design", "--resolution", "64", "--sweep", "20M,40M", "--plot", str(tmp_path / name)])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"error: cannot write a plot to {tmp_path / name}")
+    assert f"unknown figure format '{name.rsplit('.', 1)[1]}'" in result.output and "png" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_latency_budget_is_met_and_tightening_it_never_raises_the_objective() -> None:

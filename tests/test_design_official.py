@@ -14,7 +14,7 @@ import pytest
 from costmodel import analyze, load_graph
 from costmodel.design.entropy import official_budgets, score_graph
 from costmodel.design.presets import PRESETS
-from costmodel.design.superblock import Network, SuperBlock, figures, network_terms, network_yaml
+from costmodel.design.superblock import Network, SuperBlock, network_terms, network_yaml, superblock_figures
 from costmodel.vocab import Convention
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def test_published_specs_score_as_the_official_code(preset: str) -> None:
     assert analyze(spec_path(preset)).totals.params == ref["deploy_params"]
     # and the closed form of the published network
     net = PRESETS[preset].published
-    f = figures(net.kind, network_terms(net), Convention.OFFICIAL)
+    f = superblock_figures(net.kind, network_terms(net), Convention.OFFICIAL)
     assert float(f.objective) == pytest.approx(ref["objective"], rel=1e-12)
     assert float(network_terms(net).flops) == ref["flops"]
 
@@ -116,7 +116,7 @@ def test_closed_forms_match_the_analyzer_and_the_graph(seed: int, write_spec) ->
     assert float(t.flops) == pytest.approx(flops, rel=1e-12) and float(t.model_size) == model_size
     for convention in Convention:
         s = score_graph(graph, convention=convention)
-        f = figures(kind, t, convention)
+        f = superblock_figures(kind, t, convention)
         assert float(f.objective) == pytest.approx(s.objective, rel=1e-12)
         assert float(np.exp(f.log_rhos.max())) == pytest.approx(s.rho, rel=1e-12)
 
@@ -228,5 +228,5 @@ def test_designs_score_as_the_official_code(preset: str, write_spec) -> None:
     assert s.penalty == pytest.approx(ref["penalty"], rel=1e-12)
     assert s.rho == pytest.approx(ref["rho"], rel=1e-12)
     assert official_budgets(graph) == (ref["flops"], ref["model_size"])
-    assert float(figures(kind, network_terms(net), Convention.OFFICIAL).objective) == pytest.approx(
+    assert float(superblock_figures(kind, network_terms(net), Convention.OFFICIAL).objective) == pytest.approx(
         ref["objective"], rel=1e-12)

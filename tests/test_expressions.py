@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from costmodel.spec.expressions import ExpressionError, evaluate, make_divisible, resolve
+from costmodel.spec.expressions import ExpressionError, evaluate_expression, make_divisible, resolve
 
 
 @pytest.mark.parametrize(
@@ -27,8 +27,8 @@ from costmodel.spec.expressions import ExpressionError, evaluate, make_divisible
 )
 def test_evaluate(text: str, expected: object) -> None:
     env = {"dim": 96, "heads": 6, "dims": [96, 192], "i": 1}
-    assert evaluate(text, env) == expected
-    assert type(evaluate(text, env)) is type(expected)
+    assert evaluate_expression(text, env) == expected
+    assert type(evaluate_expression(text, env)) is type(expected)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_evaluate(text: str, expected: object) -> None:
 )
 def test_rejects(text: str, message: str) -> None:
     with pytest.raises(ExpressionError, match=message):
-        evaluate(text, {"dim": 96, "dims": [1, 2]})
+        evaluate_expression(text, {"dim": 96, "dims": [1, 2]})
 
 
 def test_resolve_keeps_words_and_walks_containers() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from costmodel.hardware.audit import AuditRow, audit_file, audit_shipped, audit_table, main
+from costmodel.hardware.audit import AuditRow, audit_file, audit_main, audit_shipped, audit_table
 from costmodel.hardware.profile import SHIPPED_DIR
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hardware-profiles.md"
@@ -78,6 +78,6 @@ def test_doc_table_holds_the_profiles_current_values():
 
 
 def test_audit_command_prints_the_table(capsys):
-    assert main() == 0
+    assert audit_main() == 0
     out = capsys.readouterr().out
     assert out == audit_table(ROWS) and out.startswith("| profile | field | value | status | source |")

@@ -36,6 +36,9 @@ def test_every_kind_of_spec_gives_the_same_counts() -> None:
     by_path, by_name, by_spec = (costmodel.analyze(CONVNEXT), costmodel.analyze("convnext_t"),
                                  costmodel.analyze(load_spec(CONVNEXT)))
     assert by_path.params == by_name.params == by_spec.params == 28_589_128  # timm convnext_tiny
+    # YAML text longer than a file name may be (255 bytes) is still YAML text, not an OSError from the file check
+    long_text = SMALL + "".join(f"# comment line {i} to make the text longer than a file name\n" for i in range(8))
+    assert len(long_text) > 300 and costmodel.analyze(long_text).params == SMALL_PARAMS
 
 
 def test_bad_dict_is_a_spec_error_not_a_type_error() -> None:

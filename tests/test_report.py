@@ -1,35 +1,8 @@
-"""Golden outputs of the text and Markdown tables (torchinfo's habit): formatting changes show up here.
-
-The golden files were checked by hand once: conv 3->8, 3x3, pad 1 on 32x32 has 8*27+8 = 224 params and
-2*8*32*32*27 = 442,368 MACs at batch 2 (442.37K); fc 8->10 has 90 params; pool reads 2*8*32*32 floats
-(65.54 kB); peak memory is conv out + act out = 2 * 65.54 kB.
-Regenerate with UPDATE_GOLDEN=1 after an intended change, and read the diff.
-"""
+"""The number formatters of the tables (the golden tables themselves: tests/test_goldens.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
-from costmodel import analyze
-from costmodel.report import render
-from costmodel.report.tables import si, size
-
-from .test_cli import GOOD
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.mark.parametrize(("fmt", "depth"), [("table", None), ("markdown", None), ("table", 1)])
-def test_golden(fmt: str, depth: int | None, write_spec) -> None:
-    text = render(analyze(write_spec(GOOD), batch=2), fmt, depth)
-    text = text.replace(str(write_spec(GOOD)), "spec.yaml")
-    golden = GOLDEN / f"small_{fmt}_{depth or 0}.txt"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+from costmodel.units import si, size
 
 
 def test_units() -> None:

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 import costmodel.plots
 from costmodel.cli import app
 from costmodel.hardware import load_profile
-from costmodel.latency import estimate_spec
-from costmodel.report.page import MANIFEST, ReportError, write_report
+from costmodel.latency import FUSION_MODES, estimate_spec
+from costmodel.report.page import REPORT_MANIFEST, ReportError, write_report
 from costmodel.report.tables import duration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_files(report: Path) -> None:
-    expected = {"index.md", "index.html", MANIFEST, *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))}
+    expected = {"index.md", "index.html", REPORT_MANIFEST, *(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg")),
+                "interactive_rtx4090.html"}
     assert {p.name for p in report.iterdir()} == expected
     assert [p.name for p in report.parent.iterdir()] == ["resnet18"]  # no temporary folders left beside it
     for stem in STEMS:
@@ -86,7 +87,8 @@ def test_html_is_self_contained_and_well_formed(report: Path) -> None:
     page.feed((report / "index.html").read_text(encoding="utf-8"))
     page.close()
     assert page.open == [] and page.tags[:2] == ["html", "head"]
-    assert page.external == []  # no file, link or URL: everything is inline
+    # nothing loaded from outside: images inline; the one link is to the interactive page written beside it
+    assert page.external == ["interactive_rtx4090.html"] and page.tags.count("a") == 1
     assert len(page.images) == len(STEMS)
     pngs = {(report / f"{s}.png").read_bytes() for s in STEMS}
     for image in page.images:
@@ -99,9 +101,22 @@ def test_html_is_self_contained_and_well_formed(report: Path) -> None:
 def test_markdown_links_resolve(report: Path) -> None:
     text = (report / "index.md").read_text(encoding="utf-8")
     links = re.findall(r"\]\(([^)]+)\)", text)
-    assert sorted(links) == sorted(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg"))
+    assert sorted(links) == sorted([*(f"{s}.{ext}" for s in STEMS for ext in ("png", "svg")),
+                                    "interactive_rtx4090.html"])
     assert all((report / link).is_file() for link in links)
     assert text.startswith("# resnet18: cost and latency on NVIDIA GeForce RTX 4090")
+
+
+def test_interactive_page_is_linked_and_self_contained(report: Path) -> None:
+    """The report writes `costmodel plot interactive`'s page for each device: every fusion mode's roofline and
+    waterline, one hoverable mark per kernel, nothing fetched."""
+    text = (report / "interactive_rtx4090.html").read_text(encoding="utf-8")
+    page = Page()
+    page.feed(text)
+    page.close()
+    assert page.external == [] and "resnet18 on NVIDIA GeForce RTX 4090" in text
+    for mode in FUSION_MODES:
+        assert f"<h2>fusion {mode}: " in text, mode
 
 
 def _table(text: str, heading: str) -> list[list[str]]:

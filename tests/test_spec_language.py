@@ -15,7 +15,7 @@ from costmodel.cli import app
 from costmodel.errors import SpecError
 from costmodel.graph import build_graph
 from costmodel.spec import load_spec, parse_spec, with_vars
-from costmodel.spec.expressions import ExpressionError, evaluate
+from costmodel.spec.expressions import ExpressionError, evaluate_expression
 
 BASE = {
     "name": "base",
@@ -165,15 +165,15 @@ def test_repeat_references_errors(inputs: list[str], message: str) -> None:
 # -- slices, range, the comma hint -----------------------------------------------------------------------------
 def test_slices_and_range() -> None:
     env = {"dims": [1, 2, 3, 4]}
-    assert evaluate("dims[1:]", env) == [2, 3, 4]
-    assert evaluate("dims[::-1][:2]", env) == [4, 3]
-    assert evaluate("sum(dims[:2])", env) == 3
-    assert evaluate("range(3)", env) == [0, 1, 2]
-    assert evaluate("range(1, 7, 2)", env) == [1, 3, 5]
+    assert evaluate_expression("dims[1:]", env) == [2, 3, 4]
+    assert evaluate_expression("dims[::-1][:2]", env) == [4, 3]
+    assert evaluate_expression("sum(dims[:2])", env) == 3
+    assert evaluate_expression("range(3)", env) == [0, 1, 2]
+    assert evaluate_expression("range(1, 7, 2)", env) == [1, 3, 5]
     with pytest.raises(ExpressionError, match="at most"):
-        evaluate("range(10 ** 9)", env)
+        evaluate_expression("range(10 ** 9)", env)
     with pytest.raises(ExpressionError, match="cannot evaluate"):
-        evaluate("range(1.5)", env)
+        evaluate_expression("range(1.5)", env)
 
 
 def test_comma_hint(tmp_path: Path) -> None:
@@ -182,20 +182,21 @@ def test_comma_hint(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="quote the expression"):
         analyze(path)
     with pytest.raises(ExpressionError, match="quote the expression"):
-        evaluate("make_divisible(c * 0.25", {"c": 16})
+        evaluate_expression("make_divisible(c * 0.25", {"c": 16})
 
 
 def test_list_comprehensions() -> None:
     env = {"chs": [16, 24, 40], "width": 1.1, "xs": [1, 2, 3], "ys": [4, 5, 6]}
-    assert evaluate("[make_divisible(c * width, 8) for c in chs]", env) == [16, 24, 48]  # 17.6, 26.4, 44 -> /8
-    assert evaluate("[a * b for a, b in zip(xs, ys) if a > 1]", env) == [10, 18]
-    assert evaluate("[[k, v] for k, v in enumerate(chs[:2])]", env) == [[0, 16], [1, 24]]
-    assert evaluate("[a + b for a in xs for b in xs if a < b]", env) == [3, 4, 5]
-    assert evaluate("[width for width in xs][0] + width", env) == 1 + 1.1  # the loop name does not leak
+    # 17.6, 26.4, 44 -> /8
+    assert evaluate_expression("[make_divisible(c * width, 8) for c in chs]", env) == [16, 24, 48]
+    assert evaluate_expression("[a * b for a, b in zip(xs, ys) if a > 1]", env) == [10, 18]
+    assert evaluate_expression("[[k, v] for k, v in enumerate(chs[:2])]", env) == [[0, 16], [1, 24]]
+    assert evaluate_expression("[a + b for a in xs for b in xs if a < b]", env) == [3, 4, 5]
+    assert evaluate_expression("[width for width in xs][0] + width", env) == 1 + 1.1  # the loop name does not leak
     with pytest.raises(ExpressionError, match="more than"):
-        evaluate("[0 for a in range(1000) for b in range(1001)]", env)
+        evaluate_expression("[0 for a in range(1000) for b in range(1001)]", env)
     with pytest.raises(ExpressionError, match="loops over a list"):
-        evaluate("[a for a in 3]", env)
+        evaluate_expression("[a for a in 3]", env)
 
 
 def test_add_suggests_broadcast_only_when_the_shapes_broadcast() -> None:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from costmodel.cli import app
-from costmodel.spec.expressions import ExpressionError, evaluate, regnet_stages
+from costmodel.spec.expressions import ExpressionError, evaluate_expression, regnet_stages
 from costmodel.sweep import (
     Engine,
     Evaluator,
@@ -50,15 +50,15 @@ def test_regnet_stages_reproduce_timm_regnetx_016() -> None:
 
 def test_slices_and_comprehensions() -> None:
     env = {"xs": [8, 16, 24, 32], "d": 2}
-    assert evaluate("xs[:d]", env) == [8, 16]
-    assert evaluate("xs[1::2]", env) == [16, 32]
-    assert evaluate("[x // 8 for x in xs if x > 8]", env) == [2, 3, 4]
-    assert evaluate("[[1]] + [xs[:k] for k in range(1, 3)]", env) == [[1], [8], [8, 16]]
+    assert evaluate_expression("xs[:d]", env) == [8, 16]
+    assert evaluate_expression("xs[1::2]", env) == [16, 32]
+    assert evaluate_expression("[x // 8 for x in xs if x > 8]", env) == [2, 3, 4]
+    assert evaluate_expression("[[1]] + [xs[:k] for k in range(1, 3)]", env) == [[1], [8], [8, 16]]
     with pytest.raises(ExpressionError):
-        evaluate("[x for x in range(10 ** 7)]", env)
-    assert evaluate("[x for x in xs for y in xs]", env) == [x for x in [8, 16, 24, 32] for _ in range(4)]
+        evaluate_expression("[x for x in range(10 ** 7)]", env)
+    assert evaluate_expression("[x for x in xs for y in xs]", env) == [x for x in [8, 16, 24, 32] for _ in range(4)]
     with pytest.raises(ExpressionError):  # nested loops are bounded by their total steps
-        evaluate("[x for x in range(1000) for y in range(1001)]", env)
+        evaluate_expression("[x for x in range(1000) for y in range(1001)]", env)
 
 
 # -- the fast evaluator is the analyzer -------------------------------------------------------------------------

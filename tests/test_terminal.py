@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from costmodel.cli import app
-from costmodel.layout import Table, fit, shorten
+from costmodel.layout import Table, fit_width, shorten
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")
@@ -83,7 +83,7 @@ def test_output_extension_sets_the_format(tmp_path: Path) -> None:
 
 def test_fit_drops_columns_in_order_then_shortens() -> None:
     table = Table(["name", "a", "b"], [["x" * 30, "1" * 10, "2" * 10]], ["<", ">", ">"])
-    assert fit(table, 44, ["b", "a"]) == ["b"] and table.header == ["name", "a"]
-    assert fit(table, 20, ["a"]) == ["a"] and table.width() == 20
+    assert fit_width(table, 44, ["b", "a"]) == ["b"] and table.header == ["name", "a"]
+    assert fit_width(table, 20, ["a"]) == ["a"] and table.width() == 20
     assert table.body[0][0] == shorten("x" * 30, 20) and len(table.body[0][0]) == 20
     assert shorten("stages.2.blocks.4.dwconv", 11) == "stage…wconv" and shorten("ab", 2) == "ab"

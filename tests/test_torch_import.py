@@ -49,10 +49,10 @@ def test_tiny_model_counts_by_hand(torch, bridge, tmp_path) -> None:
     (call,) = [n for n in spec["nodes"] if n.get("block")]
     assert call["name"] == "blocks" and call["repeat"] == 3
     # round trip: the written YAML analyses to the counts the import reported
-    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.bridges.torch_fold import folded_spec_yaml
 
     path = tmp_path / "tiny.yaml"
-    path.write_text(to_yaml(spec), encoding="utf-8")
+    path.write_text(folded_spec_yaml(spec), encoding="utf-8")
     totals = analyze(path).totals
     assert (totals.params, totals.macs, totals.flops, totals.activations) == \
         (report.params, report.macs, report.flops, report.activations)
@@ -208,13 +208,13 @@ def test_cli_import_timm(bridge, tmp_path) -> None:
 def test_analyze_warns_about_opaque_nodes(torch, bridge, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.bridges.torch_fold import folded_spec_yaml
     from costmodel.cli import app
 
     spec, _ = bridge.module_to_spec_dict(_with_unsupported(torch), {"image": (3, 8, 8)}, name="odd",
                                          allow_opaque=True)
     path = tmp_path / "odd.yaml"
-    path.write_text(to_yaml(spec), encoding="utf-8")
+    path.write_text(folded_spec_yaml(spec), encoding="utf-8")
     result = CliRunner().invoke(app, ["analyze", str(path)])
     assert result.exit_code == 0, result.output
     assert "warning: 3 opaque node(s)" in result.output and "aten_cumsum x2" in result.output

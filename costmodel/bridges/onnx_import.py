@@ -21,6 +21,7 @@ import yaml
 
 from .. import limits
 from ..errors import BridgeError, UserError, shown
+from .common import unique_name
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from .onnx_ops import OnnxGraph, SpecNode
 
-INSTALL_HINT = "ONNX import needs the onnx package: pip install 'costmodel[onnx]'"
+ONNX_INSTALL_HINT = "ONNX import needs the onnx package: pip install 'costmodel[onnx]'"
 SMALL_CONST = 4096  # constants up to this many elements go to shape inference by value (shape vectors, scalars)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C emitter: 20,000 node lines in a second
 MAX_ROUNDS = 20  # fold / infer rounds; each round folds at least one more node or stops
@@ -40,7 +41,7 @@ def require_onnx() -> ModuleType:
         import onnx
         import onnx.reference  # noqa: F401  (the constant folder's evaluator)
     except ImportError:
-        raise BridgeError(INSTALL_HINT) from None
+        raise BridgeError(ONNX_INSTALL_HINT) from None
     return onnx
 
 
@@ -309,11 +310,7 @@ def assign_names(specs: list[SpecNode], taken: Iterable[str]) -> list[str]:
             ".".join(p for p in (scope, leaf) if p) or spec.op
         if base[0].isdigit():
             base = f"{spec.op}_{base}"
-        name, k = base, 1
-        while name in used:
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        names.append(name)
+        names.append(unique_name(base, used))
     return names
 
 
@@ -415,7 +412,7 @@ def _check_shapes(spec_dict: dict[str, Any], specs: list[SpecNode], names: list[
                                     f"infers {list(graph.shapes[tensor])} for {tensor!r}", file=file)
 
 
-def to_yaml(spec_dict: dict[str, Any], source: str) -> str:
+def flat_spec_yaml(spec_dict: dict[str, Any], source: str) -> str:
     """The spec as YAML: a comment header, top-level fields, then one flow-style line per node."""
     head = {k: v for k, v in spec_dict.items() if k not in ("nodes", "outputs")}
     lines = [f"# Imported from {source} by `costmodel import`: a flat spec, one node per ONNX node",
@@ -445,4 +442,4 @@ def import_onnx(path: Path, name: str | None = None, batch: int | None = None, *
         sys.stderr.write(f"warning: {n} opaque node(s) ({100 * n / len(spec['nodes']):.1f}% of "
                          f"{len(spec['nodes'])} nodes) count 0 MACs and 0 FLOPs: "
                          + ", ".join(f"{op} x{c}" for op, c in opaque.most_common()) + "\n")
-    return to_yaml(spec, Path(path).name)
+    return flat_spec_yaml(spec, Path(path).name)

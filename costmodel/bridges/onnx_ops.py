@@ -16,15 +16,8 @@ from typing import Any
 import numpy as np
 from onnx import NodeProto, helper
 
-Shape = tuple[int, ...]
-
-
-class Unsupported(Exception):
-    """A node (or an attribute combination) that no costmodel op expresses; ``reason`` says why."""
-
-    def __init__(self, reason: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
+from ..ops.base import Shape
+from .common import Unsupported
 
 
 @dataclass
@@ -224,7 +217,7 @@ def _batch_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     return [_spec(g, i, "batch_norm", [node.input[0]])]
 
 
-def layer_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
+def layer_normalization(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     x = node.input[0]
     rank = len(g.shape(x))
     if int(attr(node, "axis", -1)) % rank != rank - 1:
@@ -592,7 +585,7 @@ def _dropout(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
 
 MAPPERS: dict[str, Callable[[OnnxGraph, int, NodeProto], list[SpecNode]]] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
-    "BatchNormalization": _batch_norm, "LayerNormalization": layer_norm,
+    "BatchNormalization": _batch_norm, "LayerNormalization": layer_normalization,
     "Relu": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
     "HardSigmoid": _hard_sigmoid, "HardSwish": _simple("hardswish"), "Gelu": _gelu, "Clip": _clip,
     "LeakyRelu": _leaky_relu, "Elu": _elu, "Softmax": _softmax,

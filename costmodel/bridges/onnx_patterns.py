@@ -24,7 +24,7 @@ from .onnx_ops import (
     channel_vector,
     ints,
     is_value,
-    layer_norm,
+    layer_normalization,
     reduce_axes,
     scalar,
     split_operands,
@@ -168,7 +168,7 @@ def _layer_norm_nchw(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     if rank < 3 or attr(g.nodes[before], "perm") != to_last or attr(g.nodes[after], "perm") != to_first:
         return None
     try:
-        (spec,) = layer_norm(g, i, node)
+        (spec,) = layer_normalization(g, i, node)
     except Unsupported:
         return None
     x, out = g.nodes[before].input[0], g.nodes[after].output[0]

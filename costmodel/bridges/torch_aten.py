@@ -14,7 +14,9 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .torch_trace import Dyn, Static, Tracer, Unsupported, numel
+from ..ops.base import numel
+from .common import Unsupported
+from .torch_trace import Dyn, Static, Tracer
 
 Handler = Callable[[Tracer, Any, tuple[Any, ...], dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}

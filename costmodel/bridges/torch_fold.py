@@ -14,6 +14,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .common import unique_name
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .torch_trace import Emitted
 
@@ -44,11 +46,7 @@ def name_nodes(nodes: Sequence[Emitted], outputs: Sequence[str], input_names: Se
             base = f"{module}.{node.hint}" if module else node.hint
         if base[0].isdigit():
             base = f"m{base}"
-        name, k = base, 1
-        while name in taken:
-            name, k = f"{base}_{k}", k + 1
-        taken.add(name)
-        names.append(name)
+        names.append(unique_name(base, taken))
 
     def rename(ref: str) -> str:
         if ref.startswith("input:"):
@@ -343,7 +341,7 @@ def _compact(nodes: list[dict[str, Any]], first_input: str) -> list[dict[str, An
     return out
 
 
-def to_yaml(spec: Mapping[str, Any], header: Sequence[str] = ()) -> str:
+def folded_spec_yaml(spec: Mapping[str, Any], header: Sequence[str] = ()) -> str:
     """The spec as YAML: comment header, top-level fields, blocks and nodes one flow-style line per node."""
     import yaml
 

@@ -228,7 +228,7 @@ def import_source(source: str, inputs: Mapping[str, Sequence[int]] | None = None
                   allow_opaque: bool = False, name: str | None = None, fold: bool = True
                   ) -> tuple[str, ImportReport]:
     """YAML text of the spec for ``timm:NAME`` or ``torch:pkg.mod:builder``, and the import report."""
-    from .torch_fold import to_yaml
+    from .torch_fold import folded_spec_yaml
 
     kind, _, target = source.partition(":")
     metadata: dict[str, Any] = {"source": source}
@@ -259,7 +259,7 @@ def import_source(source: str, inputs: Mapping[str, Sequence[int]] | None = None
     if report.opaque:
         header.append(f"OPAQUE: {sum(report.opaque.values())} node(s) count zero MACs/FLOPs: "
                       + ", ".join(f"{op} x{n}" for op, n in report.opaque.most_common()))
-    return to_yaml(spec, header), report
+    return folded_spec_yaml(spec, header), report
 
 
 def _clean_name(text: str) -> str:

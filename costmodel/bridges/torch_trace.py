@@ -5,11 +5,11 @@ values, the emitted nodes, and the ``Tracer`` that walks an exported graph, call
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .common import Unsupported
 from .torch import BridgeError, require_torch
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -54,14 +54,6 @@ class Emitted:
     traced: dict[int, tuple[int, ...]] = field(default_factory=dict)  # output k -> shape in the trace
 
 
-
-
-class Unsupported(Exception):
-    """Raised by an ATen handler: this node cannot be mapped (``reason`` says why)."""
-
-    def __init__(self, reason: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Tracer:
@@ -274,7 +266,4 @@ def _statics(obj: Any) -> list[Static]:
 
 # ---- export -----------------------------------------------------------------------------------------------
 
-
-def numel(shape: Sequence[int]) -> int:
-    return math.prod(shape)
 

@@ -142,7 +142,7 @@ def _num(value: float, spec: str) -> str:
     return "n/a" if math.isnan(value) else format(value, spec)
 
 
-def summary_lines(f: Fidelity) -> list[str]:
+def fidelity_summary(f: Fidelity) -> list[str]:
     """The figures as text lines."""
     lat, base = f.latency, f.flops_latency
     return [

@@ -110,7 +110,7 @@ def _text(row: dict[str, str | None], column: str) -> str:
 def _records(text: str) -> Iterable[tuple[int, list[str]]]:
     """(line number where the record starts, fields) of the CSV ``text``, skipping blank and ``#`` lines; a
     quoted field may span lines."""
-    lines = iter(enumerate(text.splitlines(), 1))
+    lines = iter(enumerate(text.splitlines(keepends=True), 1))  # ends kept: a line break inside quotes stays
     start = [0]
 
     def feed() -> Iterable[str]:
@@ -162,6 +162,11 @@ def read_measurements(path: str | Path) -> MeasurementFile:
         size, params = _text(row, "infer_img_size"), _text(row, "param_count")
         if row.get("model") is None:
             raise MeasurementError(f"line {line}: column model: the row is too short (no value)", file=str(path))
+        for column in ("model", "device", "dtype"):
+            value = row.get(column) or ""
+            if "\n" in value or "\r" in value:  # a quoted field spanning lines: a name printed on one line cannot
+                raise MeasurementError(f"line {line}: column {column}: a name cannot span lines, got "
+                                       f"{shown(value, 40)}", file=str(path))
         rows.append(Measurement(
             model=_text(row, "model"),
             batch=int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int)),

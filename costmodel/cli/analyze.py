@@ -14,7 +14,7 @@ from ..hardware import list_profiles, load_profile, profile_summary, threaded
 from ..hardware.whatif import profile_template, what_if
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, LatencyResult, ModelLatency, batch_sweep, estimate
 from ..latency.precision import check_precision
-from ..layout import Table, fit, terminal_width
+from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
 from ..report import FORMATS, render
 from ..report.tables import SORT_KEYS
@@ -183,7 +183,7 @@ def hw_list(fmt: TableJsonOption = "table") -> None:
         return
     rows = [[p.key, str(p.kind), p.name, ", ".join(p.aliases)] for p in profiles]
     table = Table(["key", "kind", "name", "aliases"], rows, ["<"] * 4)
-    fit(table, terminal_width(), (), shrink=3, cut="end")
+    fit_width(table, terminal_width(), (), shrink=3, cut="end")
     typer.echo("\n".join(table.lines()))
 
 

@@ -129,8 +129,7 @@ def design_run(
         raise fail(f"design writes --format table or json, not {format}")
     from dataclasses import replace
 
-    from ..design import Budget, Problem, design, roofline_latency, score_graph, spec_yaml
-    from ..design import sweep as design_sweep
+    from ..design import Budget, Problem, design, roofline_latency, score_graph, solve_budgets, spec_yaml
     from ..design.report import parse_budgets, parse_count, parse_seconds, plot_frontier, result_text, sweep_text
     from ..design.sbsolve import network_spec
 
@@ -145,6 +144,10 @@ def design_run(
         reason = unwritable_reason(target) if target is not None else None
         if reason:
             raise fail(f"cannot write {target}: {reason}")
+    if plot is not None:
+        from ..plots import figure_format  # matplotlib: only when a plot is asked for
+
+        figure_format(plot)  # an unknown extension is refused before the solve, not after it
     if preset is not None or space in ("k1kxk1", "k1dwsek1"):
         if sweep is not None:
             raise fail("--sweep takes the resnet, mbconv and convnext spaces, not --preset or the super-block spaces")
@@ -167,7 +170,7 @@ def design_run(
         if output is not None or latency is not None:
             raise fail("--sweep prints a frontier: use --plot for a PNG (-o and --latency take a single budget)")
         budgets = parse_budgets(sweep, param_budget, rho)
-        results = design_sweep(problem, budgets)
+        results = solve_budgets(problem, budgets)
         if format is Format.JSON:
             emit_json([{"budget": b, "result": r} for b, r in zip(budgets, results, strict=True)])
         else:
@@ -212,14 +215,15 @@ def superblock_run(
     from ..design.presets import MBCONV_LIMITS, MBCONV_OFFICIAL_LIMITS, RESNET_LIMITS, preset
     from ..design.report import parse_count, superblock_text
     from ..design.sbsolve import SuperProblem, design_superblocks, from_preset
-    from ..design.superblock import figures, network_terms, network_yaml
+    from ..design.superblock import network_terms, network_yaml, superblock_figures
 
     published = None
     if preset_name is not None:
         chosen = preset(preset_name)
         problem = from_preset(chosen, conv)
         kind = chosen.kind
-        value = float(figures(kind, network_terms(chosen.published), conv, chosen.alphas, chosen.beta).objective)
+        value = float(superblock_figures(kind, network_terms(chosen.published), conv, chosen.alphas,
+                                         chosen.beta).objective)
         published = (chosen.name, value)
     else:
         if flops is None:

@@ -195,7 +195,7 @@ def validate(
     threads: ThreadsOption = None,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
-    from ..calibration.fidelity import fidelity, points, summary_lines, table_lines
+    from ..calibration.fidelity import fidelity, fidelity_summary, points, table_lines
 
     profile = threaded(load_profile(hw), threads)
     file, matched = _matched(measurements, device, specs)
@@ -211,7 +211,7 @@ def validate(
                    "fusion": fusion, "in_sample": bool(in_sample), "scores": scores, "rows": rows})
     else:
         header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
-        typer.echo("\n".join([header, *summary_lines(scores), "", *table_lines(rows, scores.flops_scale)]))
+        typer.echo("\n".join([header, *fidelity_summary(scores), "", *table_lines(rows, scores.flops_scale)]))
     if plot is not None:
         from ..plots import save_figure, scatter_figure
 

@@ -14,7 +14,7 @@ from .entropy import (
     score_graph,
     stage_entropies,
 )
-from .solver import Budget, InfeasibleError, Problem, Result, design, roofline_latency, sweep
+from .solver import Budget, InfeasibleError, Problem, Result, design, roofline_latency, solve_budgets
 from .space import FAMILIES, Design, evaluate_design, spec_yaml
 
 __all__ = [
@@ -36,5 +36,5 @@ __all__ = [
     "score_graph",
     "spec_yaml",
     "stage_entropies",
-    "sweep",
+    "solve_budgets",
 ]

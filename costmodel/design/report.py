@@ -9,10 +9,11 @@ from pathlib import Path
 
 from ..analysis import Analysis
 from ..errors import DesignError, shown
+from ..units import si
 from ..vocab import Convention
 from .entropy import Score
 from .sbsolve import SuperProblem, SuperResult
-from .solver import Budget, InfeasibleError, Problem, Result, si
+from .solver import Budget, InfeasibleError, Problem, Result
 
 _SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
@@ -67,9 +68,9 @@ def _side(area: int) -> str:
 
 def budget_text(budget: Budget) -> str:
     """``MACs <= 4.13G, params <= 25.55M, rho <= 0.3``."""
-    parts = [f"MACs <= {si(budget.macs)}"]
+    parts = [f"MACs <= {si(budget.macs, digits=4)}"]
     if budget.params is not None:
-        parts.append(f"params <= {si(budget.params)}")
+        parts.append(f"params <= {si(budget.params, digits=4)}")
     return ", ".join(parts + [f"rho <= {budget.rho:g}"])
 
 
@@ -116,9 +117,10 @@ def result_text(problem: Problem, result: Result, latency_budget_s: float | None
              f"{result.score.objective:,.1f})", ""]
     lines += score_table(result.score, rows)
     lines += ["", *score_summary(result.score)]
-    params = f", budget {si(b.params)}" if b.params is not None else ""
-    lines.append(f"analyzer: MACs {result.macs:,} = {si(result.macs)} (budget {si(b.macs)}; multiply-accumulates "
-                 f"as timm's GMACs)  |  params {result.params:,} = {si(result.params)}{params}")
+    params = f", budget {si(b.params, digits=4)}" if b.params is not None else ""
+    lines.append(f"analyzer: MACs {result.macs:,} = {si(result.macs, digits=4)} (budget {si(b.macs, digits=4)}; "
+                 f"multiply-accumulates as timm's GMACs)  |  params {result.params:,} = "
+                 f"{si(result.params, digits=4)}{params}")
     if result.latency_s is not None:
         lines.append(f"latency {result.latency_s * 1e3:.4g} ms per batch (roofline model)")
     lines += [f"note: {note}" for note in result.notes]
@@ -145,10 +147,12 @@ def score_text(name: str, score: Score, analysis: Analysis, official: tuple[floa
     lines = [f"{name}: DeepMAD entropy by stage ({_CONVENTION[score.convention]})", ""]
     lines += score_table(score)
     lines += ["", *score_summary(score),
-              f"analyzer: MACs {si(analysis.totals.macs)}  |  params {si(analysis.totals.params)}"]
+              f"analyzer: MACs {si(analysis.totals.macs, digits=4)}  |  "
+              f"params {si(analysis.totals.params, digits=4)}"]
     if official is not None:
-        lines.append(f"official budgets: flops {official[0]:,.0f} = {si(official[0])} (MACs + BN/ReLU/pooling, no "
-                     f"SE, no classifier)  |  model_size {official[1]:,.0f} = {si(official[1])} (no classifier)")
+        lines.append(f"official budgets: flops {official[0]:,.0f} = {si(official[0], digits=4)} (MACs + "
+                     f"BN/ReLU/pooling, no SE, no classifier)  |  model_size {official[1]:,.0f} = "
+                     f"{si(official[1], digits=4)} (no classifier)")
     return "\n".join(lines) + "\n"
 
 
@@ -176,8 +180,8 @@ def superblock_text(
              "convention",
              f"space: kernels {list(lim.kernels)}, btn/out {lim.ratio[0]:g}..{lim.ratio[1]:g}, first super-block <= "
              f"{lim.first_depth} blocks, outputs <= {lim.max_channels}",
-             f"budgets: {flops_name} <= {si(problem.flops)}" + (f", {params_name} <= {si(problem.params)}"
-                                                                 if problem.params else "")
+             f"budgets: {flops_name} <= {si(problem.flops, digits=4)}"
+             + (f", {params_name} <= {si(problem.params, digits=4)}" if problem.params else "")
              + f", rho <= {problem.rho:g}"
              + (f", latency <= {latency_budget_s * 1e3:.4g} ms" if latency_budget_s else ""),
              f"solved in {result.seconds:.2f} s", ""]
@@ -189,10 +193,11 @@ def superblock_text(
     if net.head:
         lines.append(f"{'head':<11}  {1:>6}  {net.head:>5}  {'-':>5}  {'-':>5}  {1:>6}  {'-':>3}")
     lines += ["", *score_table(result.score), "", *score_summary(result.score),
-              f"{flops_name} {result.flops:,.0f} = {si(result.flops)} (budget {si(problem.flops)})  |  {params_name} "
-              f"{result.params:,.0f} = {si(result.params)}" + (f" (budget {si(problem.params)})" if problem.params
-                                                                 else ""),
-              f"analyzer: MACs {si(result.macs)}  |  params {si(result.all_params)} (classifier included)"]
+              f"{flops_name} {result.flops:,.0f} = {si(result.flops, digits=4)} (budget "
+              f"{si(problem.flops, digits=4)})  |  {params_name} {result.params:,.0f} = {si(result.params, digits=4)}"
+              + (f" (budget {si(problem.params, digits=4)})" if problem.params else ""),
+              f"analyzer: MACs {si(result.macs, digits=4)}  |  params {si(result.all_params, digits=4)} "
+              "(classifier included)"]
     if result.latency_s is not None:
         lines.append(f"latency {result.latency_s * 1e3:.4g} ms per batch (roofline model)")
     if published is not None:
@@ -209,13 +214,13 @@ def sweep_text(problem: Problem, budgets: Sequence[Budget], results: Sequence[Re
     lines = [f"entropy-MACs frontier: {_FAMILY[problem.family]} space, {problem.resolution} px, rho <= "
              f"{problem.budget.rho:g}", "", header, "-" * len(header)]
     for budget, result in zip(budgets, results, strict=True):
-        params = si(budget.params) if budget.params is not None else "-"
+        params = si(budget.params, digits=4) if budget.params is not None else "-"
         if isinstance(result, InfeasibleError):
-            lines.append(f"{si(budget.macs):>11}  {params:>13}  infeasible: {result}")
+            lines.append(f"{si(budget.macs, digits=4):>11}  {params:>13}  infeasible: {result}")
             continue
         s = result.score
-        lines.append(f"{si(budget.macs):>11}  {params:>13}  {s.objective:>11,.0f}  {s.entropy:>11,.0f}  "
-                     f"{si(result.macs):>8}  {si(result.params):>8}  {s.rho:>5.3f}  {s.depth:>6}  "
+        lines.append(f"{si(budget.macs, digits=4):>11}  {params:>13}  {s.objective:>11,.0f}  {s.entropy:>11,.0f}  "
+                     f"{si(result.macs, digits=4):>8}  {si(result.params, digits=4):>8}  {s.rho:>5.3f}  {s.depth:>6}  "
                      f"{list(result.design.depths)}")
     return "\n".join(lines) + "\n"
 
@@ -227,8 +232,9 @@ def plot_frontier(
     """Objective against MACs (G) of the solved budgets, written to ``path`` (its suffix picks the format, PNG
     when it has none); ``references``: (name, MACs, objective) points, e.g. hand-designed networks scored with
     the same formula. Drawn by :mod:`costmodel.plots` (no pyplot). Returns the files written."""
-    from ..plots import frontier_figure, save_figure  # matplotlib: imported only when a plot is asked for
+    from ..plots import figure_format, frontier_figure, save_figure  # matplotlib: only when a plot is asked for
 
+    fmt = figure_format(path)
     solved = [(r.macs, r.score.objective) for r in results if isinstance(r, Result)]
     fig = frontier_figure(solved, references, title)
-    return save_figure(fig, path.with_suffix(""), (path.suffix.lstrip(".") or "png",))
+    return save_figure(fig, path.with_suffix(""), (fmt,))

@@ -21,6 +21,7 @@ from ..analysis import analyze_graph
 from ..errors import DesignError
 from ..graph import load_graph
 from ..spec import Spec, parse_spec
+from ..units import si
 from ..vocab import Convention
 from .entropy import DEFAULT_BETA, Score, official_budgets, score_graph
 from .presets import MBCONV_LIMITS, RESNET_LIMITS, Limits, Preset
@@ -30,10 +31,18 @@ from .solver import (
     _Lattice,
     _Relaxation,
     latency_root_find,
-    si,
     single_blas_thread,
 )
-from .superblock import CLASSES, Network, SuperBlock, check_layout, figures, network_terms, network_yaml, terms
+from .superblock import (
+    CLASSES,
+    Network,
+    SuperBlock,
+    check_layout,
+    network_terms,
+    network_yaml,
+    superblock_figures,
+    terms,
+)
 
 STEP = 8
 
@@ -124,7 +133,7 @@ class _SuperLattice(_Lattice):
         depths = z[1 + 3 * s:].astype(float)
         t = terms(p.kind, p.resolution, p.strides, p.head, ch[0], list(outs), list(btns), list(kernels),
                   list(depths), p.classes)
-        f = figures(p.kind, t, p.convention, p.alphas, p.beta)
+        f = superblock_figures(p.kind, t, p.convention, p.alphas, p.beta)
         viol = np.maximum(0.0, f.budget_flops / p.flops - 1)
         if p.params is not None:
             viol += np.maximum(0.0, f.budget_params / p.params - 1)
@@ -183,7 +192,7 @@ class _SuperRelaxation(_Relaxation):
         stem, u, v, kappa, d = x[0], x[1:1 + s], x[1 + s:1 + 2 * s], x[1 + 2 * s:1 + 3 * s], x[1 + 3 * s:]
         t = terms(p.kind, p.resolution, p.strides, p.head, np.exp(stem), list(np.exp(u)), list(np.exp(v)),
                   list(np.exp(kappa / 2)), list(d), p.classes)
-        f = figures(p.kind, t, p.convention, p.alphas, p.beta, SMOOTH_VARIANCE)
+        f = superblock_figures(p.kind, t, p.convention, p.alphas, p.beta, SMOOTH_VARIANCE)
         rows = [math.log(p.flops) - np.log(f.budget_flops)[None]]
         if p.params is not None:
             rows.append(math.log(p.params) - np.log(f.budget_params)[None])
@@ -229,7 +238,8 @@ def solve(problem: SuperProblem, seeds: tuple[Network, ...] = ()) -> Network:
     assert best is not None
     if best[1] > 0:
         raise InfeasibleError(f"no {problem.kind} network with strides {list(problem.strides)} meets flops <= "
-                              f"{si(problem.flops)}" + (f", params <= {si(problem.params)}" if problem.params else "")
+                              f"{si(problem.flops, digits=4)}"
+                              + (f", params <= {si(problem.params, digits=4)}" if problem.params else "")
                               + f" and rho <= {problem.rho:g} under the {problem.convention.value} convention")
     return lattice.network(lattice.kick(best[2], best[0])[0])
 
@@ -260,7 +270,7 @@ def design_superblocks(
                 return solve(replace(problem, flops=min(flops, problem.flops)), (*seeds, *fitting)), math.nan
 
             def objective(n: Network) -> float:
-                f = figures(problem.kind, network_terms(n), problem.convention, problem.alphas, problem.beta)
+                f = superblock_figures(problem.kind, network_terms(n), problem.convention, problem.alphas, problem.beta)
                 return float(f.objective)
 
             unit = "flop" if problem.convention is Convention.OFFICIAL else "MAC"

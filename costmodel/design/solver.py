@@ -32,6 +32,7 @@ from scipy.optimize import minimize
 from ..analysis import analyze_graph
 from ..graph import load_graph
 from ..spec import Spec, parse_spec
+from ..units import si
 from .entropy import DEFAULT_BETA, DesignError, Score, default_alphas, score_graph
 from .space import (
     CHANNEL_STEP,
@@ -39,8 +40,8 @@ from .space import (
     KERNELS,
     MID_RATIO,
     Design,
-    Terms,
-    evaluate,
+    DesignTerms,
+    design_terms,
     minimal_design,
     spec_yaml,
     stage_sides,
@@ -135,7 +136,7 @@ class Result:
 # -- the closed-form objective --------------------------------------------------------------------------------
 
 @dataclass
-class Figures:
+class DesignFigures:
     """Objective and constraint figures of one or many designs (arrays over candidates)."""
 
     objective: np.ndarray  # Σ α_i H_i − β exp(std of depths), nats
@@ -145,7 +146,7 @@ class Figures:
     params: np.ndarray
 
 
-def figures(problem: Problem, terms: Terms, depths: Sequence, smooth: float = 0.0) -> Figures:
+def design_figures(problem: Problem, terms: DesignTerms, depths: Sequence, smooth: float = 0.0) -> DesignFigures:
     """DeepMAD's objective and ρ from closed-form terms (``smooth`` > 0 only in the relaxation)."""
     alphas = problem.weights()
     cum_logs = np.cumsum(np.array(np.broadcast_arrays(*terms.log_widths)), axis=0)
@@ -160,7 +161,7 @@ def figures(problem: Problem, terms: Terms, depths: Sequence, smooth: float = 0.
     else:
         penalty = problem.beta * np.exp(np.sqrt(later.var(axis=0) + smooth))
     log_rhos = np.log(cum_layers) - cum_logs / cum_layers
-    return Figures(entropy - penalty, entropy, log_rhos, terms.macs, terms.params)
+    return DesignFigures(entropy - penalty, entropy, log_rhos, terms.macs, terms.params)
 
 
 # -- phase 1: the relaxation ---------------------------------------------------------------------------------
@@ -191,9 +192,9 @@ class _Relaxation:
     def batch(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Objective (N,) and constraints (m, N) of the columns of x; constraints are >= 0 when feasible."""
         stem, u, v, kappa, d = self.split(x)
-        terms = evaluate(self.p.family, self.p.resolution, np.exp(stem), list(np.exp(u)), list(np.exp(v)),
+        terms = design_terms(self.p.family, self.p.resolution, np.exp(stem), list(np.exp(u)), list(np.exp(v)),
                          list(np.exp(kappa / 2)), list(d), self.p.se, self.p.classes)
-        f, b = figures(self.p, terms, list(d), SMOOTH_VARIANCE), self.p.budget
+        f, b = design_figures(self.p, terms, list(d), SMOOTH_VARIANCE), self.p.budget
         rows = [math.log(b.macs) - np.log(f.macs)[None]]
         if b.params is not None:
             rows.append(math.log(b.params) - np.log(f.params)[None])
@@ -359,7 +360,7 @@ class _Lattice:
         return np.array(stem + [w // CHANNEL_STEP for w in d.widths] + [m // CHANNEL_STEP for m in d.mids]
                         + [KERNELS.index(k) for k in d.kernels] + list(d.depths), int)
 
-    def assess(self, z: np.ndarray) -> tuple[Figures, np.ndarray]:
+    def assess(self, z: np.ndarray) -> tuple[DesignFigures, np.ndarray]:
         """Figures and total constraint violation (0: feasible) of the columns of z."""
         s, o, b = self.s, self.offset, self.p.budget
         ch = z[:o + 2 * s].astype(float) * CHANNEL_STEP
@@ -367,8 +368,9 @@ class _Lattice:
         stem = ch[0] if self.has_stem else u[0]
         kernels = np.asarray(KERNELS, float)[z[o + 2 * s:o + 3 * s]]
         depths = list(z[o + 3 * s:].astype(float))
-        f = figures(self.p, evaluate(self.p.family, self.p.resolution, stem, list(u), list(v), list(kernels),
-                                     depths, self.p.se, self.p.classes), depths)
+        terms = design_terms(self.p.family, self.p.resolution, stem, list(u), list(v), list(kernels), depths,
+                             self.p.se, self.p.classes)
+        f = design_figures(self.p, terms, depths)
         viol = np.maximum(0.0, f.macs / b.macs - 1)
         if b.params is not None:
             viol += np.maximum(0.0, f.params / b.params - 1)
@@ -477,33 +479,26 @@ def integer_search(problem: Problem, relaxed: Sequence[np.ndarray], seeds: Seque
 
 # -- checks and messages -----------------------------------------------------------------------------------------
 
-def si(value: float) -> str:
-    """``4.13e9 -> '4.13G'`` (4 significant digits)."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{unit}"
-    return f"{value:.4g}"
-
-
 def _explain(problem: Problem, closest: Design) -> str:
     """Which constraints the least-violating design found still breaks, and by how much."""
     b = problem.budget
-    terms = evaluate(closest.family, closest.resolution, closest.stem, closest.widths, closest.mids,
+    terms = design_terms(closest.family, closest.resolution, closest.stem, closest.widths, closest.mids,
                      closest.kernels, closest.depths, closest.se, closest.classes)
-    f = figures(problem, terms, list(closest.depths))
+    f = design_figures(problem, terms, list(closest.depths))
     rho = float(np.exp(f.log_rhos.max()))
     broken, found = [], []
     if f.macs > b.macs:
-        broken.append(f"MACs <= {si(b.macs)}")
-        found.append(f"needs {si(float(f.macs))} MACs")
+        broken.append(f"MACs <= {si(b.macs, digits=4)}")
+        found.append(f"needs {si(float(f.macs), digits=4)} MACs")
     if b.params is not None and f.params > b.params:
-        broken.append(f"params <= {si(b.params)}")
-        found.append(f"has {si(float(f.params))} params")
+        broken.append(f"params <= {si(b.params, digits=4)}")
+        found.append(f"has {si(float(f.params), digits=4)} params")
     if rho > b.rho:
         broken.append(f"effectiveness rho <= {b.rho:g}")
         found.append(f"reaches rho {rho:.3g}")
-    others = [c for c, on in ((f"MACs <= {si(b.macs)}", f.macs <= b.macs),
-                              (f"params <= {si(b.params or 0)}", b.params is not None and f.params <= b.params),
+    others = [c for c, on in ((f"MACs <= {si(b.macs, digits=4)}", f.macs <= b.macs),
+                              (f"params <= {si(b.params or 0, digits=4)}",
+                               b.params is not None and f.params <= b.params),
                               (f"rho <= {b.rho:g}", rho <= b.rho)) if on]
     hint = (" (rho = depth / geometric-mean width falls only with fewer, wider layers, which cost MACs and params)"
             if rho > b.rho else "")
@@ -515,17 +510,17 @@ def _explain(problem: Problem, closest: Design) -> str:
 def check_budget_floor(problem: Problem) -> None:
     """Raise InfeasibleError when even the smallest design of the space exceeds the MAC or params budget."""
     small = minimal_design(problem.family, problem.resolution, problem.stages, problem.se, problem.ratio[0])
-    terms = evaluate(small.family, small.resolution, small.stem, small.widths, small.mids, small.kernels,
+    terms = design_terms(small.family, small.resolution, small.stem, small.widths, small.mids, small.kernels,
                      small.depths, small.se, small.classes)
     b = problem.budget
     where = (f"the smallest {problem.family} network with {problem.stages} stages at {problem.resolution} px "
              f"(1 block of {CHANNEL_STEP} channels per stage, 3x3 kernels, {problem.classes} classes)")
     if float(terms.macs) > b.macs:
-        raise InfeasibleError(f"the MACs budget {si(b.macs)} cannot be met: {where} needs {si(float(terms.macs))} "
-                              "MACs")
+        raise InfeasibleError(f"the MACs budget {si(b.macs, digits=4)} cannot be met: {where} needs "
+                              f"{si(float(terms.macs), digits=4)} MACs")
     if b.params is not None and float(terms.params) > b.params:
-        raise InfeasibleError(f"the params budget {si(b.params)} cannot be met: {where} has "
-                              f"{si(float(terms.params))} params")
+        raise InfeasibleError(f"the params budget {si(b.params, digits=4)} cannot be met: {where} has "
+                              f"{si(float(terms.params), digits=4)} params")
 
 
 def design_spec(design: Design) -> Spec:
@@ -570,7 +565,7 @@ def latency_root_find(
     for _ in range(LATENCY_ROUNDS):
         found, relaxed_value = solve_at(macs, fitting[-1:])
         seconds = latency(found)
-        notes.append(f"{unit} budget {si(macs)}: latency {seconds * 1e3:.4g} ms")
+        notes.append(f"{unit} budget {si(macs, digits=4)}: latency {seconds * 1e3:.4g} ms")
         points.append((math.log(macs), math.log(seconds)))
         if seconds <= budget_s:
             if best is None or objective(found) > objective(best[0]):
@@ -594,7 +589,7 @@ def latency_root_find(
         macs = math.exp(guess)
     if best is None:
         raise InfeasibleError(f"the latency budget {budget_s * 1e3:.4g} ms cannot be met: the best design within "
-                              f"{si(macs)} {unit}s still takes {seconds * 1e3:.4g} ms")
+                              f"{si(macs, digits=4)} {unit}s still takes {seconds * 1e3:.4g} ms")
     return best
 
 
@@ -623,9 +618,9 @@ def _within_latency(
 
 def score_of(problem: Problem, candidate: Design) -> float:
     """The closed-form objective of one integer design."""
-    return float(figures(problem, evaluate(candidate.family, candidate.resolution, candidate.stem, candidate.widths,
-                                           candidate.mids, candidate.kernels, candidate.depths, candidate.se,
-                                           candidate.classes), list(candidate.depths)).objective)
+    terms = design_terms(candidate.family, candidate.resolution, candidate.stem, candidate.widths, candidate.mids,
+                         candidate.kernels, candidate.depths, candidate.se, candidate.classes)
+    return float(design_figures(problem, terms, list(candidate.depths)).objective)
 
 
 def single_blas_thread() -> AbstractContextManager[object]:
@@ -671,7 +666,7 @@ def design(
                   time.perf_counter() - start, latency_s, notes)
 
 
-def sweep(problem: Problem, budgets: Sequence[Budget]) -> list[Result | InfeasibleError]:
+def solve_budgets(problem: Problem, budgets: Sequence[Budget]) -> list[Result | InfeasibleError]:
     """Solve ``problem`` for each budget, from the smallest MAC budget up, each seeded with the design of
     the one before (feasible for a looser budget, so the frontier never goes down). In the given order."""
     order = sorted(range(len(budgets)), key=lambda i: (budgets[i].macs, budgets[i].params or math.inf))

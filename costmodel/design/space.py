@@ -12,7 +12,7 @@ block (ConvNeXt: a 2×2 stride-2 downsampling conv before every stage but the fi
   residual; 4×4 stride-4 patchify stem + LayerNorm. The stem shares stage 1's resolution, so it is part of
   entropy stage 0 and there is no separate stem width.
 
-:func:`evaluate` gives MACs and params **exactly as the analyzer counts them** (docs/conventions.md) for
+:func:`design_terms` gives MACs and params **exactly as the analyzer counts them** (docs/conventions.md) for
 integer designs, and the same formulas are smooth in the channels and depths for the relaxation. Every
 argument may be a float or a numpy array (one candidate per element): the solver scores thousands of
 integer neighbours at once. Exactness rests on float64 holding integers exactly up to 2**53.
@@ -62,7 +62,7 @@ class Design:
 
 
 @dataclass
-class Terms:
+class DesignTerms:
     """Closed-form figures of one or many designs (arrays broadcast over candidates).
 
     ``areas`` and per-stage lists follow the *entropy* stages (ConvNeXt's stem merges into stage 0).
@@ -109,11 +109,11 @@ def _log(x: np.ndarray | float) -> np.ndarray:
     return np.log(x)
 
 
-def evaluate(
+def design_terms(
     family: str, resolution: int, stem: np.ndarray | float, widths: Sequence[np.ndarray | float],
     mids: Sequence[np.ndarray | float], kernels: Sequence[np.ndarray | float], depths: Sequence[np.ndarray | float],
     se: bool = False, classes: int = CLASSES,
-) -> Terms:
+) -> DesignTerms:
     """MACs, params and entropy terms of designs given channels, kernels and depths (floats or arrays)."""
     stages = len(widths)
     sides = stage_sides(family, resolution, stages)
@@ -148,14 +148,14 @@ def evaluate(
         logs.append(first_log + (d - 1) * rest_log)
         c_in = c
     macs, params = costs.add((macs, params), costs.classifier(areas[-1], c_in, classes))
-    return Terms(np.asarray(macs, float), np.asarray(params, float), areas,
+    return DesignTerms(np.asarray(macs, float), np.asarray(params, float), areas,
                  [np.asarray(x, float) for x in channels], [np.asarray(x, float) for x in layers],
                  [np.asarray(x, float) for x in logs])
 
 
 def _convnext(
     areas: list[int], widths: Sequence, mids: Sequence, kernels: Sequence, depths: Sequence, classes: int
-) -> Terms:
+) -> DesignTerms:
     """ConvNeXt: stem (4x4/4 conv + LN) at areas[0] == areas[1]; stages 2.. start with LN + 2x2/2 conv."""
     c0 = widths[0]
     macs, params = costs.add(costs.conv2d(areas[0], 3, c0, 16, bias=True), costs.layer_norm(areas[0], c0))
@@ -180,14 +180,14 @@ def _convnext(
     # global pool, LN on the pooled vector, linear head
     macs, params = costs.add((macs, params), costs.mean_pool(areas[-1], c_in), costs.layer_norm(1, c_in),
                              costs.fc(c_in, classes))
-    return Terms(np.asarray(macs, float), np.asarray(params, float), areas[1:],
+    return DesignTerms(np.asarray(macs, float), np.asarray(params, float), areas[1:],
                  [np.asarray(x, float) for x in channels], [np.asarray(x, float) for x in layers],
                  [np.asarray(x, float) for x in logs])
 
 
-def evaluate_design(design: Design) -> Terms:
-    """:func:`evaluate` for one integer design."""
-    return evaluate(design.family, design.resolution, design.stem, design.widths, design.mids, design.kernels,
+def evaluate_design(design: Design) -> DesignTerms:
+    """:func:`design_terms` for one integer design."""
+    return design_terms(design.family, design.resolution, design.stem, design.widths, design.mids, design.kernels,
                     design.depths, design.se, design.classes)
 
 

@@ -30,9 +30,9 @@ from ..errors import DesignError
 from ..vocab import Convention
 from . import costs
 from .entropy import DEFAULT_BETA, default_alphas
+from .space import CLASSES
 
 KINDS = ("k1kxk1", "k1dwsek1")
-CLASSES = 1000
 STEM_KERNEL = 3
 SE_RATIO = 0.25
 
@@ -67,7 +67,7 @@ class Network:
 
 
 @dataclass
-class Terms:
+class SuperblockTerms:
     """Closed-form figures of one or many networks (arrays over candidates)."""
 
     flops: np.ndarray  # official `flops` (see the module docstring)
@@ -121,7 +121,7 @@ def terms(
     kind: str, resolution: int, strides: Sequence[int], head: int | None, stem: np.ndarray | float,
     outs: Sequence[np.ndarray | float], btns: Sequence[np.ndarray | float], kernels: Sequence[np.ndarray | float],
     depths: Sequence[np.ndarray | float], classes: int = CLASSES,
-) -> Terms:
+) -> SuperblockTerms:
     """Budgets and entropy terms of networks given widths, kernels and depths (floats or arrays)."""
     check_layout(kind, resolution, strides)
     plan = stage_plan(strides, head is not None)
@@ -198,14 +198,14 @@ def terms(
     stage_layers[0] += 1
     if head is not None:
         stage_layers[-1] += 1
-    return Terms(np.asarray(flops, float) + zero, np.asarray(model_size, float) + zero,
+    return SuperblockTerms(np.asarray(flops, float) + zero, np.asarray(model_size, float) + zero,
                  np.asarray(macs, float) + zero, np.asarray(params, float) + zero, logs, stage_layers,
                  stage_channels, official, true, [np.asarray(d, float) + zero for d in depths],
                  plan[1:len(strides) + 1])
 
 
 @dataclass
-class Figures:
+class SuperblockFigures:
     """Objective, entropy, ρ and penalty under one convention (arrays over candidates)."""
 
     objective: np.ndarray
@@ -217,7 +217,7 @@ class Figures:
     budget_params: np.ndarray  # official `model_size` or costmodel params
 
 
-def penalty_depths(kind: str, convention: Convention, t: Terms) -> list[np.ndarray]:
+def penalty_depths(kind: str, convention: Convention, t: SuperblockTerms) -> list[np.ndarray]:
     """The block counts whose spread the depth penalty charges.
 
     Official (``strategy.py``): every super-block's ``L``; in a ``k1kxk1`` network the first two super-blocks
@@ -232,10 +232,10 @@ def penalty_depths(kind: str, convention: Convention, t: Terms) -> list[np.ndarr
     return [per_stage[k] for k in sorted(per_stage)][1:]
 
 
-def figures(
-    kind: str, t: Terms, convention: Convention, alphas: Sequence[float] | None = None,
+def superblock_figures(
+    kind: str, t: SuperblockTerms, convention: Convention, alphas: Sequence[float] | None = None,
     beta: float = DEFAULT_BETA, smooth: float = 0.0,
-) -> Figures:
+) -> SuperblockFigures:
     """DeepMAD's objective under ``convention`` from closed-form terms (``smooth`` > 0 only in a relaxation)."""
     n = len(t.stage_logs)
     weights = np.asarray(alphas if alphas is not None else default_alphas(n), float)
@@ -263,11 +263,11 @@ def figures(
     else:
         penalty = beta * np.ones_like(entropy)
     log_rhos = np.log(cum_layers) - cum_logs / cum_layers
-    return Figures(entropy - penalty, entropy, entropies, penalty, log_rhos,
+    return SuperblockFigures(entropy - penalty, entropy, entropies, penalty, log_rhos,
                    t.flops if official else t.macs, t.model_size if official else t.params)
 
 
-def network_terms(net: Network) -> Terms:
+def network_terms(net: Network) -> SuperblockTerms:
     """:func:`terms` of one integer network."""
     b = net.blocks
     return terms(net.kind, net.resolution, net.strides, net.head, net.stem, [x.out for x in b], [x.btn for x in b],

@@ -14,13 +14,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 from pydantic import ValidationError
 
 from .. import limits
 from ..errors import SpecError, shown
 from ..ops import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op
+from ..ops.base import A
 from ..spec.expressions import ExpressionError, Namespace, expression_names, key_hint, resolve
 from ..spec.loader import validation_error
 from ..spec.schema import BlockDef, NodeSpec, Spec
@@ -38,7 +39,6 @@ class TensorRef:
     index: int = 0
 
 
-A = TypeVar("A", bound=Attrs)
 
 
 @dataclass(frozen=True, slots=True)

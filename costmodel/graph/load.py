@@ -22,6 +22,14 @@ def _is_yaml_text(text: str) -> bool:
     return "\n" in text or text.lstrip().startswith("{") or ": " in text
 
 
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file; False for text no file system takes as a name (too long, a NUL)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def to_spec(spec: SpecLike, overrides: Mapping[str, Any] | None = None) -> tuple[Spec, str | None]:
     """A :class:`Spec` and the file it came from (None for a dict, YAML text or Spec), with ``overrides`` set on
     its top-level ``vars`` (the API's ``set=``, the CLI's ``--set``). Errors are :class:`SpecError`."""
@@ -30,7 +38,7 @@ def to_spec(spec: SpecLike, overrides: Mapping[str, Any] | None = None) -> tuple
         spec_obj = spec
     elif isinstance(spec, Mapping):
         spec_obj = parse_spec(dict(spec), "<dict>")
-    elif isinstance(spec, str) and _is_yaml_text(spec) and not Path(spec).is_file():
+    elif isinstance(spec, str) and _is_yaml_text(spec) and not _is_file(spec):
         try:
             data = yaml.safe_load(spec)
         except yaml.YAMLError as exc:

@@ -122,7 +122,7 @@ def audit_table(rows: list[AuditRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
+def audit_main() -> int:
     """Print the audit table of the shipped profiles; exit 1 if a figure fails the audit."""
     rows = audit_shipped()
     sys.stdout.write(audit_table(rows))
@@ -133,7 +133,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit(audit_main())
 
 
-__all__ = ["STATUSES", "AuditRow", "audit_file", "audit_shipped", "audit_table", "main"]
+__all__ = ["STATUSES", "AuditRow", "audit_file", "audit_shipped", "audit_main", "audit_table"]

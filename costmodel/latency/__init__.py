@@ -27,7 +27,7 @@ from .model import (
 from .precision import DEFAULT_PRECISION, PRECISIONS, Precision, check_precision, input_bytes, plan
 from .roofline import (
     Roofline,
-    Unit,
+    UnitPeak,
     check_dtype,
     efficiency_class,
     fastest_peak,
@@ -63,7 +63,7 @@ __all__ = [
     "OpLatency",
     "OpTraffic",
     "Roofline",
-    "Unit",
+    "UnitPeak",
     "aggregate_ops",
     "batch_sweep",
     "check_dtype",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ..graph import Graph, Layer, TensorRef
 from ..ops.base import Attrs, numel
 from ..vocab import Fusion, OpClass
-from .precision import PrecisionPlan
+from .precision import PrecisionPlan, Tensor
 
 FUSION_MODES: tuple[str, ...] = Fusion.values()
 EPILOGUE_CLASSES = frozenset({OpClass.NORM, OpClass.ELEMENTWISE})  # fold into the kernel before them
@@ -50,7 +50,6 @@ class OpTraffic:
         return self.dram_read + self.dram_written
 
 
-Tensor = tuple[str, int]  # (producing layer path or "input:NAME", output index)
 
 
 class _Dataflow:

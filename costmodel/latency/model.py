@@ -23,7 +23,7 @@ from .cpu import ON_ONE_CORE, cpu_kernel
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
-    Unit,
+    UnitPeak,
     attained_roof,
     bandwidth,
     check_dtype,
@@ -147,7 +147,7 @@ class KernelTerms:
     consumer: str
     members: tuple[Layer[Attrs], ...]
     keys: tuple[str, ...]
-    units: tuple[Unit, ...]
+    units: tuple[UnitPeak, ...]
     compute_s: tuple[float, ...]
     memory_s: tuple[float, ...]
     traffic: tuple[OpTraffic, ...]

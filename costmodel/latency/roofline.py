@@ -21,7 +21,7 @@ USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors hand
 
 
 @dataclass(frozen=True)
-class Unit:
+class UnitPeak:
     """The unit an op runs on: ``name`` ("matrix" or "vector"), the dtype whose peak is used, peak FLOP/s."""
 
     name: str
@@ -48,7 +48,7 @@ def check_dtype(profile: HardwareProfile, dtype: str) -> None:
                             file=profile.source)
 
 
-def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> Unit:
+def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> UnitPeak:
     """The unit an op class runs on for ``dtype``.
 
     GEMM-like classes (gemm, attention): the matrix unit if the profile lists ``dtype`` there, else the
@@ -66,7 +66,7 @@ def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> U
     for name, key in order:
         table = matrix if name == "matrix" else vector
         if key in table:
-            return Unit(name, key, table[key] * 1e12)
+            return UnitPeak(name, key, table[key] * 1e12)
     raise HardwareError(f"{profile.name} has no peak usable for {op_class} ops in {dtype}")  # pragma: no cover
 
 

@@ -14,7 +14,7 @@ from pydantic import NonNegativeInt, PositiveInt
 
 from ..vocab import OpClass
 from .base import Attrs, OpCost, OpError, Shape, broadcast_shapes, expect_rank, numel, register
-from .shape import window_grid
+from .shape import WindowAttrs, window_grid
 
 SOFTMAX_FLOPS = 5  # per element: max, subtract, exp, sum, divide
 
@@ -81,10 +81,6 @@ def scaled_dot_product_attention(inputs: Sequence[Shape], a: SdpaAttrs) -> OpCos
         raise OpError(f"attn_mask {list(mask[0])} does not broadcast to the scores [{n}, {h}, {lq}, {k[2]}]")
     c = attention_core(n * h, lq, k[2], d, v[3], score_adds=int(a.causal) + len(mask), scale=a.scale)
     return _cost((n, h, lq, v[3]), c)
-
-
-class WindowAttrs(Attrs):
-    window: PositiveInt
 
 
 @register("relative_position_bias", WindowAttrs)

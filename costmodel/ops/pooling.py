@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import NonNegativeInt
 
 from ..vocab import OpClass
 from .base import (
@@ -25,9 +25,7 @@ from .base import (
     pair,
     register,
 )
-from .conv import conv_output_size
-
-IntOrList = PositiveInt | list[PositiveInt]
+from .conv import IntOrList, conv_output_size
 
 
 class AvgPoolAttrs(Attrs):

@@ -6,7 +6,7 @@ writes PNG and SVG. docs/plots.md explains how to read each figure.
 
 from ..errors import PlotError
 from .breakdown import breakdown_figure
-from .common import plot_title, save_figure
+from .common import figure_format, plot_title, save_figure
 from .fidelity import scatter_figure
 from .frontier import frontier_figure
 from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
@@ -23,6 +23,7 @@ __all__ = [
     "breakdown_figure",
     "complexity_edf_figure",
     "efficiency_gap_figure",
+    "figure_format",
     "frontier_figure",
     "gap_point",
     "latency_macs_figure",

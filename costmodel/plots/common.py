@@ -94,6 +94,17 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def figure_format(path: Path, default: str = "png") -> str:
+    """The image format a file name asks for (its extension, any case; ``default`` without one), checked before
+    any work is done: an extension matplotlib cannot write is a :class:`PlotError` listing those it can."""
+    fmt = path.suffix.lstrip(".").lower() or default
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    if fmt not in supported:
+        raise PlotError(f"cannot write a plot to {path}: unknown figure format {fmt!r}; choose from "
+                        f"{', '.join(sorted(supported))}")
+    return fmt
+
+
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
     file in the target folder first and moved into place only when all rendered. Creates parent folders; files

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from ..hardware import HardwareProfile
-from ..latency import LatencyResult, Unit, efficiency_class, unit_for
+from ..latency import LatencyResult, UnitPeak, efficiency_class, unit_for
 from ..latency.roofline import attained_roof, bandwidth
 from ..layout import shorten
 from ..vocab import EfficiencyClass
@@ -61,7 +61,7 @@ def spec_ceilings(profile: HardwareProfile) -> list[tuple[float, str]]:
     return out
 
 
-def units_used(result: LatencyResult, profile: HardwareProfile) -> list[Unit]:
+def units_used(result: LatencyResult, profile: HardwareProfile) -> list[UnitPeak]:
     """The units (with the dtype whose peak they use) that the result's ops run on, matrix first."""
     dtype = result.summary.dtype
     units = {unit_for(profile, row.op_class, dtype) for row in result.ops if row.kernel}
@@ -130,7 +130,9 @@ def _name_top(ax: Axes, points: list[KernelPoint]) -> None:
                      fontsize=FONT_SIZE - 2, obstacles=[c for c in ax.collections if c.get_gid() == "points:kernels"])
 
 
-def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit]) -> dict[Unit, tuple[float, float]]:
+def unit_roofs(
+    result: LatencyResult, profile: HardwareProfile, units: list[UnitPeak],
+) -> dict[UnitPeak, tuple[float, float]]:
     """Per unit, the attained (FLOP/s, bytes/s) of the efficiency key that carries most of the latency on it:
     the roofs the latency model priced those ops with (``latency.roofline.attained_roof``), so a fitted
     profile's plotted ridge is the model's."""
@@ -147,8 +149,9 @@ def unit_roofs(result: LatencyResult, profile: HardwareProfile, units: list[Unit
     return out
 
 
-def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[Unit], roofs: Mapping[Unit, tuple[float, float]],
-                ceilings: list[tuple[float, str]], x_range: tuple[float, float]) -> None:
+def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[UnitPeak],
+                roofs: Mapping[UnitPeak, tuple[float, float]], ceilings: list[tuple[float, str]],
+                x_range: tuple[float, float]) -> None:
     x_lo, x_hi = x_range
     spec_bw = bandwidth(profile)
     top = max(c for c, _ in ceilings)
@@ -198,8 +201,8 @@ def _draw_points(ax: Axes, points: list[KernelPoint], result: LatencyResult, mod
             bbox={"boxstyle": "round", "fc": "white", "ec": "#cccccc"}, gid="left-out-note")
 
 
-def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[Unit],
-                    roofs: Mapping[Unit, tuple[float, float]], spec_bw: float) -> list[Line2D]:
+def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[UnitPeak],
+                    roofs: Mapping[UnitPeak, tuple[float, float]], spec_bw: float) -> list[Line2D]:
     present = {p.op_class for pts in points.values() for p in pts if p.on_roofline}
     handles = [Line2D([], [], ls="", marker="o", ms=7, mfc=to_rgba(class_color(c), FACE_ALPHA),
                       mec=_darker(class_color(c)), label=c)

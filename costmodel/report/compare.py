@@ -17,12 +17,14 @@ from typing import Any
 
 from ..analysis import Analysis, analyze_graph
 from ..graph import load_graph
+from ..graph.load import to_spec
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, estimate
-from ..layout import Table, fit, percent, wrap
+from ..layout import Table, fit_width, percent, wrap
 from ..spec import Metadata
+from ..units import si, size
 from ..vocab import Format
-from .tables import FORMATS, json_text, markdown_line, markdown_marks, si, size
+from .tables import FORMATS, json_text, markdown_line, markdown_marks
 
 __all__ = ["FORMATS", "Comparison", "ModelRow", "compare_model", "load_profiles", "model_row", "pareto_points",
            "render_comparison", "setting"]
@@ -89,11 +91,17 @@ def compare_model(
     fusion: str = DEFAULT_FUSION, overrides: Mapping[str, Any] | None = None,
 ) -> ModelRow:
     """Load, analyse and estimate one spec on every profile (``batch`` / ``dtype``: None = the spec's;
-    ``overrides``: spec variables to set)."""
+    ``overrides``: spec variables to set). The spec's published accuracy (top-1, top-5) is of the model as written:
+    an override that changes a variable leaves the row without it."""
     graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results = [estimate(graph, p, dtype=analysis.dtype, fusion=fusion) for p in profiles]
-    return model_row(analysis, results, spec, graph.spec.metadata)
+    metadata = graph.spec.metadata
+    if overrides and (metadata.top1 is not None or metadata.top5 is not None):
+        written = to_spec(spec)[0].vars
+        if any(name not in written or written[name] != value for name, value in overrides.items()):
+            metadata = metadata.model_copy(update={"top1": None, "top5": None})
+    return model_row(analysis, results, spec, metadata)
 
 
 def load_profiles(names: Iterable[str]) -> list[HardwareProfile]:
@@ -161,7 +169,7 @@ def setting(values: Iterable[object]) -> str:
     return distinct[0] if len(distinct) == 1 else "per spec (" + ", ".join(distinct) + ")"
 
 
-def summary_lines(comparison: Comparison) -> list[str]:
+def comparison_summary(comparison: Comparison) -> list[str]:
     """What the table holds: the setting, the devices and the units."""
     rows = comparison.rows
     lines = [f"{len(rows)} model{'s' if len(rows) != 1 else ''}: batch {setting(r.batch for r in rows)}, "
@@ -174,13 +182,13 @@ def summary_lines(comparison: Comparison) -> list[str]:
 
 
 # Columns of the text table left out, in this order, until it fits the width (a device's columns all at once).
-DROP_ORDER = ("acts/img", "peak mem", "mem-bound", "images/s", "params", "E")
+COMPARISON_DROP_ORDER = ("acts/img", "peak mem", "mem-bound", "images/s", "params", "E")
 
 
-def render_table(comparison: Comparison, width: int | None = None) -> str:
+def comparison_table(comparison: Comparison, width: int | None = None) -> str:
     """A fixed-width text table under its summary lines, fitted to ``width`` characters (None: no limit) by
-    leaving out columns in :data:`DROP_ORDER`, then shortening model names; with several devices each device's
-    key heads its columns."""
+    leaving out columns in :data:`COMPARISON_DROP_ORDER`, then shortening model names; with several devices each
+    device's key heads its columns."""
     header, body, align = _cells(comparison)
     groups = [""] * len(header)
     if len(comparison.devices) > 1:
@@ -188,16 +196,16 @@ def render_table(comparison: Comparison, width: int | None = None) -> str:
         header = header[:-n] + [name for _ in comparison.devices for name, _ in DEVICE_COLUMNS]
         groups = groups[:-n] + [key for key in comparison.devices for _ in DEVICE_COLUMNS]
     table = Table(header, body, list(align), groups)
-    dropped = fit(table, width, DROP_ORDER)
+    dropped = fit_width(table, width, COMPARISON_DROP_ORDER)
     note = [f"(left out to fit {width} columns: {', '.join(dropped)}; --format csv or json has every column)"]
-    return "\n".join([*wrap(summary_lines(comparison), width), "", *table.lines(),
+    return "\n".join([*wrap(comparison_summary(comparison), width), "", *table.lines(),
                       *(wrap(note, width) if dropped else [])]) + "\n"
 
 
-def render_markdown(comparison: Comparison) -> str:
+def comparison_markdown(comparison: Comparison) -> str:
     """A GitHub-flavoured Markdown table under a heading and the summary as bullets."""
     header, body, align = _cells(comparison)
-    first, *rest = summary_lines(comparison)
+    first, *rest = comparison_summary(comparison)
     lines = [f"### Comparison: {first}", "", *[f"- {line}" for line in rest], "", markdown_line(header),
              markdown_line(markdown_marks(align)), *map(markdown_line, body)]
     return "\n".join(lines) + "\n"
@@ -205,34 +213,35 @@ def render_markdown(comparison: Comparison) -> str:
 
 CSV_FIELDS = ("name", "spec", "batch", "dtype", "params", "macs", "activations", "peak_activation_bytes", "top1",
               "top5")
-LATENCY_CSV_FIELDS = ("latency_s", "latency_per_image_s", "throughput", "efficiency", "ideal_s", "memory_bound_share",
-                      "overhead_share", "kernels", "flops", "dram_bytes")
+COMPARISON_LATENCY_FIELDS = ("latency_s", "latency_per_image_s", "throughput", "efficiency", "ideal_s",
+                             "memory_bound_share", "overhead_share", "kernels", "flops", "dram_bytes")
 
 
-def render_csv(comparison: Comparison) -> str:
+def comparison_csv(comparison: Comparison) -> str:
     """One row per model, raw numbers (counts per batch); latency columns ``KEY.FIELD`` per device."""
-    names = [*CSV_FIELDS, *(f"{key}.{name}" for key in comparison.devices for name in LATENCY_CSV_FIELDS)]
+    names = [*CSV_FIELDS, *(f"{key}.{name}" for key in comparison.devices for name in COMPARISON_LATENCY_FIELDS)]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for r in comparison.rows:
         row = {name: getattr(r, name) for name in CSV_FIELDS}
         for key in comparison.devices:
-            row.update({f"{key}.{name}": getattr(r.latency[key], name) for name in LATENCY_CSV_FIELDS})
+            row.update({f"{key}.{name}": getattr(r.latency[key], name) for name in COMPARISON_LATENCY_FIELDS})
         writer.writerow(row)
     return out.getvalue()
 
 
-def render_json(comparison: Comparison) -> str:
+def comparison_json(comparison: Comparison) -> str:
     """:meth:`Comparison.to_dict` as indented JSON."""
     return json_text(comparison.to_dict())
 
 
-RENDERERS: dict[str, Callable[[Comparison], str]] = {
-    Format.TABLE: render_table, Format.JSON: render_json, Format.CSV: render_csv, Format.MARKDOWN: render_markdown,
+COMPARISON_RENDERERS: dict[str, Callable[[Comparison], str]] = {
+    Format.TABLE: comparison_table, Format.JSON: comparison_json, Format.CSV: comparison_csv,
+    Format.MARKDOWN: comparison_markdown,
 }
 
 
 def render_comparison(comparison: Comparison, fmt: str = "table", width: int | None = None) -> str:
     """Render in one of :data:`FORMATS`; ``width`` fits the text table (None: no limit)."""
-    return render_table(comparison, width) if fmt == "table" else RENDERERS[fmt](comparison)
+    return comparison_table(comparison, width) if fmt == "table" else COMPARISON_RENDERERS[fmt](comparison)

@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..errors import PlotError, ReportError
 from ..fileio import file_mode, folder_mode, temp_beside, unwritable_reason
-from ..graph import load_graph
+from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
 from ..latency.model import STAGE_DEPTH
 from ..layout import percent
 from ..spec import Metadata
+from ..units import duration, si, size
 from ..vocab import Fusion
-from .tables import duration, markdown_line, markdown_marks, si, size
+from .tables import markdown_line, markdown_marks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -60,6 +61,7 @@ class ReportData:
     results: dict[str, dict[str, LatencyResult]]  # profile key -> fusion mode -> result
     sweeps: dict[str, list[ModelLatency]]  # profile key -> one summary per batch size
     command: str = ""
+    graph: Graph | None = None  # for the interactive pages (None: the page links none)
 
     def result(self, key: str) -> LatencyResult:
         """The estimate on one device at the report's fusion mode."""
@@ -82,7 +84,7 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
         sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
         yield f"batch sweep on {profile.key}"
     box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
-                             command)
+                             command, graph)
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
@@ -97,7 +99,7 @@ class FigureSpec:
     build: Callable[[], Figure]
 
 
-def figures(data: ReportData) -> list[FigureSpec]:
+def report_figures(data: ReportData) -> list[FigureSpec]:
     """The report's plots, in page order."""
     from ..plots import (
         breakdown_figure,
@@ -143,7 +145,7 @@ def figures(data: ReportData) -> list[FigureSpec]:
 
 
 @dataclass(frozen=True)
-class Table:
+class PageTable:
     """Cells as text; ``align``: one ``<`` or ``>`` per column."""
 
     header: list[str]
@@ -155,7 +157,7 @@ def _pct(fraction: float) -> str:
     return percent(fraction)
 
 
-def model_table(data: ReportData) -> Table:
+def model_table(data: ReportData) -> PageTable:
     """What the model is: counts per image and per batch, memory, published accuracy."""
     a, t, meta = data.analysis, data.analysis.totals, data.metadata
     inputs = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in a.inputs.items())
@@ -171,10 +173,10 @@ def model_table(data: ReportData) -> Table:
         source = (meta.model_extra or {}).get("top1_source") or meta.source or ""
         top5 = f", top-5 {meta.top5:g}%" if meta.top5 is not None else ""
         rows.append(["ImageNet-1k accuracy", f"top-1 {meta.top1:g}%{top5}" + (f" ({source})" if source else "")])
-    return Table(["figure", "value"], rows, "<<")
+    return PageTable(["figure", "value"], rows, "<<")
 
 
-def latency_table(data: ReportData) -> Table:
+def latency_table(data: ReportData) -> PageTable:
     """One row per device at the report's fusion mode."""
     header = ["device", "latency / batch", "per image", "images/s", "achieved TFLOP/s", "E", "ideal",
               "memory-bound", "launch overhead", "kernels", "DRAM traffic"]
@@ -185,19 +187,19 @@ def latency_table(data: ReportData) -> Table:
                      f"{m.throughput:,.0f}", f"{m.achieved_flops / 1e12:.1f}", _pct(m.efficiency),
                      duration(m.ideal_s), _pct(m.memory_bound_share), _pct(m.overhead_share), str(m.kernels),
                      size(m.dram_bytes)])
-    return Table(header, rows, "<" + ">" * (len(header) - 1))
+    return PageTable(header, rows, "<" + ">" * (len(header) - 1))
 
 
-def fusion_table(data: ReportData) -> Table:
+def fusion_table(data: ReportData) -> PageTable:
     """Latency per batch and E under each fusion mode, per device."""
     header = ["device", *(f"{mode}: latency, E, kernels" for mode in FUSION_MODES)]
     rows = [[p.key, *(f"{duration(s.latency_s)}, {_pct(s.efficiency)}, {s.kernels}"
                       for s in (data.results[p.key][mode].summary for mode in FUSION_MODES))]
             for p in data.profiles]
-    return Table(header, rows, "<" + ">" * len(FUSION_MODES))
+    return PageTable(header, rows, "<" + ">" * len(FUSION_MODES))
 
 
-def stage_table(data: ReportData) -> Table:
+def stage_table(data: ReportData) -> PageTable:
     """Per stage (path prefix of depth 2): params, GMACs per image, and per device latency, share and bound."""
     counts = {row.path: row for row in aggregate(data.analysis.layers, STAGE_DEPTH)}
     by_device = {p.key: aggregate_ops(data.result(p.key).ops, STAGE_DEPTH) for p in data.profiles}
@@ -218,10 +220,10 @@ def stage_table(data: ReportData) -> Table:
             cells += [duration(op.latency_s), _pct(op.latency_s / total) if total else "-", op.bound]
         if busy or row.params:
             rows.append(cells)
-    return Table(header, rows, "<>>" + ">><" * len(data.profiles))
+    return PageTable(header, rows, "<>>" + ">><" * len(data.profiles))
 
 
-def top_layers_table(data: ReportData, key: str, count: int = TOP_LAYERS) -> Table:
+def top_layers_table(data: ReportData, key: str, count: int = TOP_LAYERS) -> PageTable:
     """The ``count`` layers with the largest latency share on one device."""
     result = data.result(key)
     total = result.summary.latency_s
@@ -229,13 +231,19 @@ def top_layers_table(data: ReportData, key: str, count: int = TOP_LAYERS) -> Tab
     rows = [[str(i), op.path, op.op, op.op_class, duration(op.latency_s), _pct(op.latency_s / total) if total else "-",
              op.bound, f"{op.intensity:.1f}" if op.intensity is not None else "-", op.unit]
             for i, op in enumerate(ops, 1)]
-    return Table(["#", "layer", "op", "class", "latency", "share", "bound", "FLOP/B", "unit"], rows,
+    return PageTable(["#", "layer", "op", "class", "latency", "share", "bound", "FLOP/B", "unit"], rows,
                  "><<<>><><")
 
 
 # --- the page ---------------------------------------------------------------------------------------------------
 
-Block = tuple[str, Any]  # ("h1" | "h2" | "h3" | "p", text) or ("table", Table) or ("figure", FigureSpec)
+Block = tuple[str, Any]  # ("h1" | "h2" | "h3" | "p", text), ("table", PageTable), ("figure", FigureSpec) or
+#                          ("link", (text, file))
+
+
+def interactive_name(key: str) -> str:
+    """The file of a device's interactive roofline and waterline (``costmodel plot interactive``'s page)."""
+    return f"interactive_{key}.html"
 
 
 def blocks(data: ReportData, figs: Sequence[FigureSpec]) -> list[Block]:
@@ -257,8 +265,11 @@ def blocks(data: ReportData, figs: Sequence[FigureSpec]) -> list[Block]:
         ("h2", "Plots"),
     ]
     for p in data.profiles:
-        out += [("h3", f"{p.name}"), *(("figure", by_stem[f"{kind}_{p.key}"])
-                                      for kind in ("roofline", "waterline", "stage_gap"))]
+        out += [("h3", f"{p.name}")]
+        if data.graph is not None:
+            out += [("link", (f"Interactive roofline and waterline on {p.name}, every fusion mode (hover a kernel "
+                              "for its ops, shapes, latency and bound)", interactive_name(p.key)))]
+        out += [("figure", by_stem[f"{kind}_{p.key}"]) for kind in ("roofline", "waterline", "stage_gap")]
     out += [("h3", "Across devices"), ("figure", by_stem["breakdown"]), ("figure", by_stem["throughput"])]
     out += [("h2", "Stages"), ("p", "Latency per stage (path prefix of depth 2), its share of the model's latency "
                                     "and the bound that holds for most of its time."), ("table", stage_table(data))]
@@ -267,7 +278,7 @@ def blocks(data: ReportData, figs: Sequence[FigureSpec]) -> list[Block]:
     return out
 
 
-def render_markdown(page: Sequence[Block]) -> str:
+def page_markdown(page: Sequence[Block]) -> str:
     """Markdown: tables as GitHub tables, figures as PNG links (SVG linked beside)."""
     lines: list[str] = []
     for kind, value in page:
@@ -275,6 +286,8 @@ def render_markdown(page: Sequence[Block]) -> str:
             lines += ["#" * int(kind[1]) + " " + value, ""]
         elif kind == "p":
             lines += [value, ""]
+        elif kind == "link":
+            lines += [f"[{value[0]}]({value[1]})", ""]
         elif kind == "table":
             lines += [markdown_line(value.header), markdown_line(markdown_marks(value.align)),
                       *(markdown_line(row) for row in value.rows), ""]
@@ -289,7 +302,7 @@ th{background:#f3f3f3}td.r{text-align:right}figure{margin:1.5em 0}img{max-width:
 figcaption{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}"""
 
 
-def render_html(page: Sequence[Block], folder: Path, title: str) -> str:
+def page_html(page: Sequence[Block], folder: Path, title: str) -> str:
     """Self-contained HTML: figures inlined as base64 PNG from ``folder``, minimal CSS, no external assets."""
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              f"<title>{html.escape(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>"]
@@ -298,6 +311,8 @@ def render_html(page: Sequence[Block], folder: Path, title: str) -> str:
             parts.append(f"<{kind}>{html.escape(value)}</{kind}>")
         elif kind == "p":
             parts.append(f"<p>{_inline_code(value)}</p>")
+        elif kind == "link":
+            parts.append(f'<p><a href="{html.escape(value[1])}">{html.escape(value[0])}</a></p>')
         elif kind == "table":
             parts.append(_html_table(value))
         else:
@@ -314,7 +329,7 @@ def _inline_code(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
 
 
-def _html_table(table: Table) -> str:
+def _html_table(table: PageTable) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     cell = {">": '<td class="r">', "<": "<td>"}
     body = "".join("<tr>" + "".join(f"{cell[a]}{html.escape(c)}</td>" for c, a in zip(row, table.align, strict=True))
@@ -325,14 +340,14 @@ def _html_table(table: Table) -> str:
 # --- writing ----------------------------------------------------------------------------------------------------
 
 
-MANIFEST = ".costmodel-report"  # in a report folder: the files the report wrote, one per line
+REPORT_MANIFEST = ".costmodel-report"  # in a report folder: the files the report wrote, one per line
 REPORT_SUFFIXES = (".md", ".html", ".png", ".svg")
 
 
 def _manifest(out_dir: Path) -> set[str] | None:
     """The files a previous report wrote into ``out_dir`` (None when it holds no report of costmodel's)."""
     try:
-        return {line for line in (out_dir / MANIFEST).read_text(encoding="utf-8").splitlines() if line}
+        return {line for line in (out_dir / REPORT_MANIFEST).read_text(encoding="utf-8").splitlines() if line}
     except (OSError, UnicodeDecodeError):
         pass
     files = [p for p in out_dir.iterdir() if not p.name.startswith(".")]
@@ -405,14 +420,23 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
     try:
         out_dir.mkdir(parents=True, exist_ok=True, mode=folder_mode())
         tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".costmodel-tmp-"))
-        figs = figures(data)
+        figs = report_figures(data)
         for fig in figs:
             save_figure(fig.build(), tmp / fig.stem)
             yield fig.stem
+        if data.graph is not None:
+            from ..plots import plot_title
+            from ..plots.interactive import interactive_html
+
+            a = data.analysis
+            for p in data.profiles:
+                title = plot_title(a.model, p.name, a.dtype, a.batch)
+                page_text = interactive_html(data.graph, data.results[p.key], title)
+                (tmp / interactive_name(p.key)).write_text(page_text, encoding="utf-8")
         page = blocks(data, figs)
         title = f"{data.analysis.model}: cost and latency report"
-        (tmp / "index.md").write_text(render_markdown(page), encoding="utf-8")
-        (tmp / "index.html").write_text(render_html(page, tmp, title), encoding="utf-8")
+        (tmp / "index.md").write_text(page_markdown(page), encoding="utf-8")
+        (tmp / "index.html").write_text(page_html(page, tmp, title), encoding="utf-8")
         written.extend(_move_into_place(tmp, out_dir))
         yield "pages"
     except PlotError as exc:
@@ -446,12 +470,12 @@ def _move_into_place(tmp: Path, out_dir: Path) -> list[Path]:
     for stale in sorted(previous - set(names)):
         if "/" not in stale and stale.endswith(REPORT_SUFFIXES) and (out_dir / stale).is_file():
             (out_dir / stale).unlink(missing_ok=True)
-    fd, manifest_tmp = temp_beside(out_dir / MANIFEST)
+    fd, manifest_tmp = temp_beside(out_dir / REPORT_MANIFEST)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("".join(f"{name}\n" for name in names))
-    os.replace(manifest_tmp, out_dir / MANIFEST)
+    os.replace(manifest_tmp, out_dir / REPORT_MANIFEST)
     return [out_dir / name for name in names]
 
 
-__all__ = ["SWEEP_BATCHES", "ReportData", "ReportError", "Table", "blocks", "check_folder", "figures",
-           "render_html", "render_markdown", "write_report"]
+__all__ = ["SWEEP_BATCHES", "ReportData", "ReportError", "PageTable", "blocks", "check_folder", "report_figures",
+           "page_html", "page_markdown", "write_report"]

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..latency import LatencyResult, ModelLatency, OpLatency, aggregate_ops
-from ..layout import Table, fit, fixed, percent, wrap
-from ..units import duration
+from ..layout import Table, fit_width, fixed, percent, wrap
+from ..units import duration, si, size
 from ..vocab import Format
 from .jsonable import jsonable
 
@@ -29,20 +29,6 @@ FORMATS: tuple[str, ...] = Format.values()
 SORT_KEYS = ("latency", "macs", "params", "memory")
 # Columns of the text table left out, in this order, until it fits the width (a device's columns all at once).
 DROP_ORDER = ("cache", "FLOP/B", "acts", "written", "read", "FLOPs", "output", "op", "bound")
-
-
-def si(value: float, unit: str = "") -> str:
-    """``28589128 -> '28.59M'``; small values are printed as they are."""
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f}{suffix}{unit}"
-    return f"{value:g}{unit}" if unit else f"{value:g}"
-
-
-def size(num_bytes: float) -> str:
-    """Bytes in SI units: ``38535168 -> '38.54 MB'``."""
-    text = si(num_bytes).replace("K", " k").replace("M", " M").replace("G", " G").replace("T", " T")
-    return f"{text}B" if text[-1].isalpha() else f"{text} B"
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -199,7 +185,7 @@ def render_table(
         header = header[:len(header) - 4 * len(latency)] + [n for _ in latency for n in _latency_headers(latency[:1])]
         groups = groups[:len(header) - 4 * len(latency)] + [r.summary.key for r in latency for _ in range(4)]
     table = Table(header, body, list(align), groups, [foot])
-    dropped = fit(table, width, DROP_ORDER)
+    dropped = fit_width(table, width, DROP_ORDER)
     models = [line for result in latency for line in latency_summary_lines(result.summary)]
     lines = [*wrap([*summary_lines(analysis), *models], width), "", *table.lines()]
     shown = f"top {len(rows)} rows by {sort or ('latency' if latency else 'MACs')}" if top is not None else (

@@ -155,7 +155,7 @@ def _tree_depth(root: ast.AST) -> int:
     return deepest
 
 
-def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
+def evaluate_expression(text: str, variables: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with ``variables``; integral floats become ints (``dim * 1.0`` is an int).
 
     Every intermediate value is bounded (limits.INTEGER_BITS, LIST_ELEMENTS; floats must stay finite), so no
@@ -367,7 +367,7 @@ def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
         text = value.strip()
         if text.isidentifier() and text not in variables and text not in ("True", "False"):
             return value
-        return evaluate(text, variables)
+        return evaluate_expression(text, variables)
     if isinstance(value, list):
         return bounded([resolve(v, variables) for v in value])
     if isinstance(value, dict):

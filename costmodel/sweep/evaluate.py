@@ -20,7 +20,7 @@ from ..graph import build_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_PRECISION, estimate
 from ..spec import Spec
-from ..spec.expressions import ExpressionError, evaluate, expression_names, resolve
+from ..spec.expressions import ExpressionError, evaluate_expression, expression_names, resolve
 from .space import METRICS, Space
 
 Metrics = dict[str, float | int]
@@ -142,7 +142,7 @@ def _spec_globals(spec: Spec) -> dict[str, Any]:
 
 def _first_failed(constraints: Sequence[tuple[str, str]], env: Mapping[str, Any]) -> str | None:
     for text, plain in constraints:
-        if not evaluate(plain, env):
+        if not evaluate_expression(plain, env):
             return text
     return None
 

@@ -23,13 +23,13 @@ from ..fileio import temp_beside
 from .evaluate import ChunkResult
 from .space import Space, SpaceError, Variable
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
-MANIFEST = "run.json"
+RESULT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+SWEEP_MANIFEST = "run.json"
 
 
-def output_format(path: Path) -> str:
+def results_format(path: Path) -> str:
     """``parquet`` or ``csv`` from the file name."""
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = RESULT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SpaceError(f"output {path}: the name must end in .parquet or .csv")
     return fmt
@@ -92,14 +92,14 @@ class ChunkStore:
         self.folder = partial_dir(output)
         self.schema = columns
         self.manifest = manifest
-        found = self.folder / MANIFEST
+        found = self.folder / SWEEP_MANIFEST
         if self.folder.exists():
             if not resume:
                 raise SpaceError(f"{self.folder} holds a partial run: pass --resume to continue it, or remove it")
             try:
                 previous = json.loads(found.read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                raise SpaceError(f"{self.folder} has no readable {MANIFEST}: remove the folder") from None
+                raise SpaceError(f"{self.folder} has no readable {SWEEP_MANIFEST}: remove the folder") from None
             if previous != manifest:
                 diff = sorted(k for k in {*previous, *manifest} if previous.get(k) != manifest.get(k))
                 raise SpaceError(f"--resume: the partial run in {self.folder} was started with a different "
@@ -196,7 +196,7 @@ def read_results(path: Path) -> Any:
     """A results file (Parquet or CSV) as a pandas DataFrame."""
     import pandas as pd
 
-    fmt = output_format(path)
+    fmt = results_format(path)
     try:
         return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
     except (OSError, ValueError) as exc:

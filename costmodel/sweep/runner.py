@@ -12,7 +12,7 @@ from typing import Any
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
 from .evaluate import ChunkResult, Device, metric_columns
-from .output import ChunkStore, output_format, schema
+from .output import ChunkStore, results_format, schema
 from .sample import BLOCK, Sampler, total
 from .space import Space, SpaceError, check_names, device_label, load_space
 
@@ -58,7 +58,7 @@ class Sweep:
     def __init__(self, space_file: Path, hw: Sequence[str], output: Path, *, samples: int | None, seed: int = 0,
                  sampler: Sampler = Sampler.RANDOM, resume: bool = False, fast: bool = True,
                  chunk_size: int = BLOCK) -> None:
-        self.fmt = output_format(output)
+        self.fmt = results_format(output)
         space: Space = load_space(space_file)
         devices = devices_for(hw)
         check_names(space, tuple(d.label for d in devices))
