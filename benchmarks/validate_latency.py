@@ -1,6 +1,6 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
-Run: python benchmarks/validate_latency.py [--models] [--skip-fits]
+Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
@@ -11,6 +11,10 @@ Sections (docs/latency-model.md, "Validation", holds the committed output):
    scored on the others.
 3. Design space: MobileNetV3-like subnets (benchmarks/design_space.py) measured on this CPU at batch 1: rank
    correlation of the predicted latency and of MACs with the measured latency.
+
+4. With --wide: the same GPU figures over every model of timm's shared tables (../shared/reference) whose spec
+   `costmodel import` built into the cache (benchmarks/wide_set.py --generate; $COSTMODEL_CACHE/timm_specs):
+   shipped profiles, 10-fold cross-validated fits per device, and the fits carried between the GPUs.
 
 Columns: rho thpt (Spearman of predicted vs measured throughput), rho 1/FLOPs (the FLOPs-only baseline's),
 rho eff (of the computational efficiency), median ratio (predicted / measured latency), median |error|, and
@@ -48,6 +52,7 @@ from costmodel.latency import estimate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import design_space  # noqa: E402  (the sibling benchmark module)
+import wide_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures"
@@ -265,10 +270,99 @@ def space_section() -> None:
                   f"median ratio {ratios[len(ratios) // 2]:.3f}")
 
 
+WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "rtx4090 eager amp", "rtx4090", "none"),
+              ("rtx4090 compile", "rtx4090 compile amp", "rtx4090", "compile"))
+FOLDS = 10
+
+
+PARAMS_TOLERANCE = 0.02  # a row whose param_count differs more from the spec's measured another network
+
+
+def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
+    """Rows of a shared timm table for the cached specs, at the spec's own image size (one row per model: the
+    largest batch). A row whose ``param_count`` disagrees with the spec's (by over 2 %) is dropped, its model
+    named in ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable
+    models such as MobileOne in their training form; the specs are the deployed form)."""
+    from costmodel.spec import load_spec
+
+    best: dict[str, Matched] = {}
+    for row in read_measurements(wide_set.REFERENCE / wide_set.TABLES[table]).rows:
+        path = specs.get(row.model)
+        if path is None:
+            continue
+        shape = next(iter(load_spec(path).inputs.values()))
+        if row.image_size not in (None, shape[-1]):
+            continue
+        if row.model not in best or row.batch > best[row.model].measurement.batch:
+            best[row.model] = Matched(row, path)
+    kept = []
+    for m in best.values():
+        published = m.measurement.param_count_m
+        params = sum(layer.cost.params for layer in load_graph(m.spec, batch=1).layers) / 1e6
+        if published is not None and abs(params / published - 1) > PARAMS_TOLERANCE:
+            if dropped is not None:
+                dropped.append(f"{m.measurement.model} ({published:g} M in the table, {params:.2f} M in the spec)")
+            continue
+        kept.append(m)
+    return kept
+
+
+def kfold(bases: list[Basis], measured: list[float], base: HardwareProfile) -> list[float]:
+    """Each row predicted by a fit on the other folds (FOLDS folds, rows dealt round-robin in a fixed shuffle)."""
+    order = list(range(len(bases)))
+    random.Random(0).shuffle(order)
+    out = [0.0] * len(bases)
+    for fold in range(FOLDS):
+        test = order[fold::FOLDS]
+        train = [i for i in order if i not in test]
+        if not test:
+            continue
+        profile = refit(bases, measured, base, train)
+        for i, value in zip(test, predict([bases[i] for i in test], profile), strict=True):
+            out[i] = float(value)
+    return out
+
+
+def wide_section(show_models: bool) -> None:
+    """Section 4: the shared tables' models with a cached imported spec."""
+    specs = wide_set.cached_specs()
+    print(f"\n4. Wide set: timm's shared tables, models with a cached imported spec ({len(specs)} of "
+          f"{len(wide_set.table_models())} in both eager tables; {wide_set.cache_dir()})")
+    if not specs:
+        print("  no cached specs: run benchmarks/wide_set.py --generate first")
+        return
+    print(HEADER)
+    state = {}
+    for table, label, profile_name, fusion in WIDE_CASES:
+        dropped: list[str] = []
+        rows = wide_rows(table, specs, dropped)
+        base = load_profile(profile_name)
+        plain = points(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
+        print(line(f"{label}, shipped", fidelity(plain)))
+        measured = [m.measurement.latency_s for m in rows]
+        bases = bases_of(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
+        print(line(f"{label}, {FOLDS}-fold", fidelity(with_predictions(plain, kfold(bases, measured, base)))))
+        state[table] = (rows, base, measured, bases, plain)
+        if dropped:
+            print(f"  {table}: dropped (param count differs: another form of the network): {', '.join(dropped)}")
+        if show_models:
+            print("\n".join(table_lines(plain, fidelity(plain).flops_scale)))
+    for source, target in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):
+        rows, base, measured, bases, _ = state[source]
+        result = fit(bases, measured, base)
+        onto_rows, onto, _, _, _ = state[target]
+        profile = fitted_profile(base, result, measurements=wide_set.TABLES[source], sha256="0" * 64,
+                                 devices=[source], dtype=GPU_DTYPE, fusion="none", onto=onto)
+        print(line(f"LODO fit {source} -> {target}",
+                   fidelity(points(onto_rows, profile, GPU_DTYPE, "none", GPU_PRECISION))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", action="store_true", help="print the per-model tables")
     parser.add_argument("--skip-fits", action="store_true", help="only the shipped-profile section")
+    parser.add_argument("--wide", action="store_true", help="also score every cached imported spec of the shared "
+                        "tables (benchmarks/wide_set.py)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     args = parser.parse_args()
     if args.update_fixture:
@@ -291,6 +385,8 @@ def main() -> None:
     if not args.skip_fits:
         fitted_section(cases)
     space_section()
+    if args.wide:
+        wide_section(args.models)
 
 
 if __name__ == "__main__":

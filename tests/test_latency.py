@@ -287,7 +287,9 @@ def test_latency_grows_with_batch(spec: Path, batch: int, fusion: str) -> None:
     profile = load_profile("rtx4090")
     small, large = (estimate(load_graph(spec, batch=b), profile, dtype="fp16", fusion=fusion).summary
                     for b in (batch, 2 * batch))
-    assert large.latency_s > small.latency_s and large.dram_bytes > small.dram_bytes
+    # latency never falls; it may stay flat where the GPU is underfilled (a GEMM whose tiles do not fill one
+    # wave of SMs takes one wave at either batch: latency/shape.py) or the host stream binds
+    assert large.latency_s >= small.latency_s and large.dram_bytes > small.dram_bytes
 
 
 # ------------------------------------------------------------------------------------------------- CLI

@@ -113,6 +113,14 @@ class Cpu(_Model):
     depthwise_ns: float = Field(default=0.0, ge=0, le=1e6)
 
 
+class Gpu(_Model):
+    """A GPU's parallel structure: ``sms``, its streaming multiprocessors (AMD: compute units), the number of
+    thread blocks of a GEMM that run at once (one per SM), which sets GEMM wave quantization
+    (latency/shape.py)."""
+
+    sms: int = Field(ge=1, le=100_000)
+
+
 class OpEfficiency(_Model):
     """A per-op-class override of the compute and/or memory efficiency factor."""
 
@@ -173,6 +181,7 @@ class HardwareProfile(_Model):
     memory: Memory
     caches: Caches = Field(default_factory=Caches)
     cpu: Cpu | None = None
+    gpu: Gpu | None = None
     launch_overhead_us: float = Field(ge=0, description="fixed device-side cost per kernel (CPU: per-op dispatch)")
     host_overhead_us: float | None = Field(default=None, ge=0, description=(
         "host time to issue one op to an accelerator in eager PyTorch (dispatch + launch call); it overlaps "
@@ -206,6 +215,8 @@ class HardwareProfile(_Model):
                                  f"flop_per_cycle_fp32 x clock_ghz = {computed:.4g} TFLOP/s")
         required = [f"peak.{unit}.{dtype}" for unit in UNITS for dtype in getattr(self.peak, unit)]
         required.append("memory.bandwidth_gbs")
+        if self.gpu is not None:
+            required.append("gpu.sms")
         missing = [path for path in required if path not in self.sources]
         if missing:
             raise ValueError(f"figure(s) without a 'sources' entry: {', '.join(missing)}")
@@ -496,6 +507,8 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
                          + " per op on top of the launch overhead"))
         if cpu.depthwise_ns:
             rows.append(("cpu depthwise", f"+{cpu.depthwise_ns:g} ns per output element on one core"))
+    if profile.gpu is not None:
+        rows.append(("streaming multiprocessors", f"{profile.gpu.sms}"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
     if profile.host_overhead_us:
         rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))

@@ -35,6 +35,7 @@ from .roofline import (
     unit_for,
     usable_cache_bytes,
 )
+from .shape import shape_efficiency
 
 CAST_FUSIONS = (Fusion.NONE, Fusion.COMPILE)  # runtimes that cast at run time (an engine stores half weights)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
@@ -207,7 +208,8 @@ def kernel_terms(
                 if key == EfficiencyClass.DEPTHWISE))
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
-            tuple(layer.cost.flops / u.peak_flops * on.compute_scale for layer, u in zip(members, units, strict=True)),
+            tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale
+                  for layer, u in zip(members, units, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s))
     return out
 
