@@ -34,7 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 this against the full registration)."""
 
 
-def register(modules: Sequence[str] = MODULES) -> typer.Typer:
+def register_commands(modules: Sequence[str] = MODULES) -> typer.Typer:
     """Import the command modules ``modules`` (each registers its commands on the app) and return the app."""
     for name in MODULES:  # registration order kept whatever subset is asked for
         if name in modules:
@@ -54,14 +54,14 @@ def modules_for(args: Sequence[str]) -> tuple[str, ...]:
 
 def main() -> None:
     """Entry point: run the app; usage errors exit with code 2 as click does."""
-    register(modules_for(sys.argv[1:]))()
+    register_commands(modules_for(sys.argv[1:]))()
 
 
 def __getattr__(name: str) -> Any:
     """``app``: the app with every command registered (PEP 562)."""
     if name == "app":
-        return register()
+        return register_commands()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["COMMAND_MODULES", "MODULES", "app", "main", "modules_for", "register"]
+__all__ = ["COMMAND_MODULES", "MODULES", "app", "main", "modules_for", "register_commands"]

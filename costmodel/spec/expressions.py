@@ -171,11 +171,11 @@ def evaluate_expression(text: str, variables: Mapping[str, Any]) -> Any:
     return _tidy(value)
 
 
-Evaluator = Callable[[Mapping[str, Any]], Any]
+_Evaluator = Callable[[Mapping[str, Any]], Any]
 
 
 @functools.lru_cache(maxsize=65536)
-def compiled(text: str) -> Evaluator:
+def compiled(text: str) -> _Evaluator:
     """``text`` parsed (:func:`parse`, whose errors it raises) and turned into a function of the variables that
     evaluates it as :func:`_eval` walks the tree, in the same order with the same bounds and errors, without
     dispatching on node types at every evaluation (specs evaluate the same few texts for every layer)."""
@@ -186,7 +186,7 @@ def compiled(text: str) -> Evaluator:
         return functools.partial(_eval, tree.body)
 
 
-def _compile(node: ast.AST) -> Evaluator:
+def _compile(node: ast.AST) -> _Evaluator:
     """The function of the variables that ``_eval(node, variables)`` computes: the common node types below are
     composed once, any other is walked by :func:`_eval` itself."""
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool | str):
