@@ -93,7 +93,7 @@ def test_hybrid_at_low_resolution_matches_pytorch(torch, bridge, tmp_path) -> No
 
     from costmodel.bridges.timm_compat import require_timm
     from costmodel.bridges.torch import torch_counted_macs
-    from costmodel.bridges.torch_fold import to_yaml
+    from costmodel.bridges.torch_fold import folded_spec_yaml
     from costmodel.graph import build_graph
     from costmodel.spec.loader import parse_spec
 
@@ -108,7 +108,7 @@ def test_hybrid_at_low_resolution_matches_pytorch(torch, bridge, tmp_path) -> No
     assert 2 * torch_counted_macs(graph) == counter.get_total_flops()
     # the emitted YAML round-trips to the counts the import reported
     path = tmp_path / "levit.yaml"
-    path.write_text(to_yaml(spec), encoding="utf-8")
+    path.write_text(folded_spec_yaml(spec), encoding="utf-8")
     totals = analyze(path).totals
     assert (totals.params, totals.macs, totals.flops, totals.activations) == \
         (report.params, report.macs, report.flops, report.activations)
