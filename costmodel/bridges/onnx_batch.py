@@ -26,7 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 from onnx import NodeProto, helper
 
-from .onnx_ops import OnnxGraph, Shape, attr, ints
+from .common import Unsupported
+from .onnx_ops import OnnxGraph, Shape, attr, ints, reduce_axes
 
 UNARY = {"Relu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu", "Erf", "LeakyRelu", "Elu", "Clip",
          "Identity", "Cast", "Dropout", "Sqrt", "Neg", "Abs", "Exp", "Reciprocal", "Softplus", "Mish"}
@@ -285,13 +286,11 @@ class _Rewriter:
         g = self.g
         x = node.input[0]
         rank = len(g.shape(x))
-        listed = attr(node, "axes")
-        if listed is None and len(node.input) > 1 and node.input[1]:
-            value = g.const(node.input[1])
-            if value is None:
-                raise _Refused("axes are not constant")
-            listed = value.reshape(-1).tolist()
-        axes = [int(a) % rank for a in (listed if listed is not None else range(rank))]
+        try:
+            listed = reduce_axes(g, node)
+        except Unsupported as error:
+            raise _Refused(str(error)) from error
+        axes = [a % rank for a in (listed if listed is not None else range(rank))]
         if self.axis(x) in axes:
             raise _Refused("reduces the batch dimension")
         moved = [self.moved(x, a) for a in axes]

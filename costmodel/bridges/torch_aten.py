@@ -449,21 +449,24 @@ def max_pool2d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
     return t.out(ref)
 
 
-@handles("avg_pool2d")
-def avg_pool2d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+@handles("avg_pool1d", "avg_pool2d")
+def avg_pool(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    """avg_pool1d / avg_pool2d: the op of the same name, with its rank's kernel, stride and padding."""
     a = bind(node, args, kwargs)
-    if a["divisor_override"] is not None:
-        raise Unsupported("avg_pool2d with divisor_override")
-    kernel = _ints(a["kernel_size"], 2)
-    stride = _ints(a["stride"], 2) if a["stride"] else kernel
+    op = "avg_pool1d" if canonical(node.target).endswith("avg_pool1d") else "avg_pool2d"
+    rank = 1 if op == "avg_pool1d" else 2
+    if a.get("divisor_override") is not None:
+        raise Unsupported(f"{op} with divisor_override")
+    kernel = _ints(a["kernel_size"], rank)
+    stride = _ints(a["stride"], rank) if a["stride"] else kernel
     attrs: dict[str, Any] = {"kernel": _short(kernel), "stride": _short(stride)}
-    if any(_ints(a["padding"], 2)):
-        attrs["padding"] = _short(_ints(a["padding"], 2))
+    if any(_ints(a["padding"], rank)):
+        attrs["padding"] = _short(_ints(a["padding"], rank))
     if a["ceil_mode"]:
         attrs["ceil_mode"] = True
     if not a["count_include_pad"]:
         attrs["count_include_pad"] = False
-    return single(t, "avg_pool2d", dyn(t, a["self"]), hint="pool", **attrs)
+    return single(t, op, dyn(t, a["self"]), hint="pool", **attrs)
 
 
 @handles("adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_avg_pool2d")
@@ -958,21 +961,6 @@ def max_dim(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
     val = node.meta["val"]
     values = _reduce(t, node, x, args[1], keepdim, "reduce_max", "max", out=val[0])
     return (values, Static(tuple(int(d) for d in val[1].shape)))
-
-
-@handles("avg_pool1d")
-def avg_pool1d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
-    a = bind(node, args, kwargs)
-    kernel = _ints(a["kernel_size"], 1)
-    stride = _ints(a["stride"], 1) if a["stride"] else kernel
-    attrs: dict[str, Any] = {"kernel": kernel[0], "stride": stride[0]}
-    if any(_ints(a["padding"], 1)):
-        attrs["padding"] = _ints(a["padding"], 1)[0]
-    if a["ceil_mode"]:
-        attrs["ceil_mode"] = True
-    if not a["count_include_pad"]:
-        attrs["count_include_pad"] = False
-    return single(t, "avg_pool1d", dyn(t, a["self"]), hint="pool", **attrs)
 
 
 @handles("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
