@@ -17,12 +17,24 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
 - depthwise cost (``--ops``): ``nn.Conv2d(c, c, k, groups=c)`` at k = 3, 5, 7 on a few shapes, minimum of 50 calls,
   in ns per output element: the shape of the CPU depthwise cost.
 
-Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops]
+- SMT (``--smt``): are two logical CPUs two cores or two hyper-threads of one core? Single-threaded work pinned to
+  logical CPU 0 alone, then on CPUs 0 and 1 at once (one process each): an fp32 ``torch.mm`` of 256 x 256 (in
+  cache, FMA-bound), a NumPy copy of 4 x LLC, and a SpecModule ReLU chain (dispatch-bound). On two cores the pair
+  runs each at its solo rate (sum 2x); on two SMT siblings of one core an FMA-bound pair shares the core's FMA pipes
+  (sum ~1x to 1.2x). The pair's sum over the solo rate is the profile's ``cpu.smt_yield`` + 1.
+
+- fork/join (``--fork-join``): per-call time of ops large enough for PyTorch to split them (``x + y`` and a 1x1 conv
+  over 64-512 channels at 16 x 16 and 32 x 32), minimum of 300 calls, at 1 and 2 threads; the intercept of a line
+  through the 2-thread times less the 1-thread intercept is what a parallel op pays for its fork/join
+  (``cpu.sync_us``), the ratio of the slopes the speed-up of the work itself.
+
+Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -164,17 +176,117 @@ def depthwise_ns_per_element(calls: int = 50) -> dict[tuple[int, int, int], floa
     return out
 
 
+def _smt_worker(kind: str, cpu: int, seconds: float, queue) -> None:  # noqa: ANN001
+    """Pinned to logical CPU ``cpu``, one thread: the best rate of ``kind`` over ``seconds`` (GFLOP/s, GB/s, or
+    SpecModule layers per microsecond)."""
+    os.sched_setaffinity(0, {cpu})
+    import torch
+
+    torch.set_num_threads(1)
+    best, end = 0.0, time.perf_counter() + seconds
+    if kind == "gemm":
+        a, b, c = torch.rand(256, 256), torch.rand(256, 256), torch.empty(256, 256)
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            for _ in range(20):
+                torch.mm(a, b, out=c)
+            best = max(best, 20 * 2 * 256**3 / (time.perf_counter() - start) / 1e9)
+    elif kind == "copy":
+        x = np.random.default_rng(0).random(4 * LLC_BYTES // 4, dtype=np.float32)
+        y = np.empty_like(x)
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            np.copyto(y, x)
+            best = max(best, 2 * x.nbytes / (time.perf_counter() - start) / 1e9)
+    else:
+        while time.perf_counter() < end:
+            best = max(best, 1 / spec_layer_overhead_us(torch))
+    queue.put(best)
+
+
+def smt_pairs(seconds: float = 4.0) -> dict[str, tuple[float, float]]:
+    """Per kind of work: (rate alone on CPU 0, summed rate of CPUs 0 and 1 running it at once)."""
+    import multiprocessing
+
+    out = {}
+    for kind in ("gemm", "copy", "dispatch"):
+        rates = []
+        for cpus in ((0,), (0, 1)):
+            queue: multiprocessing.Queue = multiprocessing.Queue()
+            procs = [multiprocessing.Process(target=_smt_worker, args=(kind, c, seconds, queue)) for c in cpus]
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                proc.join()
+            rates.append(sum(queue.get() for _ in cpus))
+        out[kind] = (rates[0], rates[1])
+    return out
+
+
+def fork_join(calls: int = 300) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per op kind, per thread count: (intercept us, slope us per million output elements, or MACs for the conv) of
+    a least-squares
+    line through the minimum call times over the sizes."""
+    import torch
+
+    out: dict[str, dict[int, tuple[float, float]]] = {"add": {}, "conv1x1": {}}
+    shapes = [(c, s) for s in (16, 32) for c in (64, 128, 256, 512)]
+    with torch.inference_mode():
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for kind in out:
+                sizes, times = [], []
+                for c, side in shapes:
+                    x = torch.rand(1, c, side, side)
+                    if kind == "add":
+                        y = torch.rand(1, c, side, side)
+                        def call(x=x, y=y):  # noqa: ANN202
+                            return x + y
+                    else:
+                        conv = torch.nn.Conv2d(c, 64, 1, bias=False).eval()
+                        def call(x=x, conv=conv):  # noqa: ANN202
+                            return conv(x)
+                    for _ in range(20):
+                        call()
+                    best = math.inf
+                    for _ in range(calls):
+                        start = time.perf_counter()
+                        call()
+                        best = min(best, time.perf_counter() - start)
+                    sizes.append(c * side * side * (64 if kind == "conv1x1" else 1) / 1e6)  # elements / MACs
+                    times.append(best * 1e6)
+                slope, intercept = np.polyfit(sizes, times, 1)
+                out[kind][threads] = (float(intercept), float(slope))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
     parser.add_argument("--ops", action="store_true", help="only the per-op dispatch and depthwise figures")
+    parser.add_argument("--fork-join", action="store_true", help="only the fork/join test at 1 and 2 threads")
+    parser.add_argument("--smt", action="store_true", help="only the SMT test: logical CPUs 0 and 1 alone and at once")
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     print(f"cores visible: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    if args.fork_join:
+        for kind, lines in fork_join().items():
+            (a1, b1), (a2, b2) = lines[1], lines[2]
+            print(f"{kind:<8} 1 thread: {a1:7.2f} us + {b1:8.2f} us/M; 2 threads: {a2:7.2f} us + "
+                  f"{b2:8.2f} us/M (M elements / M MACs): fork/join {a2 - a1:6.2f} us, work speed-up {b1 / b2:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.smt:
+        units = {"gemm": "GFLOP/s", "copy": "GB/s", "dispatch": "layers/us"}
+        for kind, (alone, pair) in smt_pairs().items():
+            print(f"{kind:<8} CPU 0 alone {alone:8.2f} {units[kind]}, CPUs 0+1 at once {pair:8.2f}: "
+                  f"pair / alone {pair / alone:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
     if args.ops:
         for name, us in op_dispatch_us().items():
             print(f"SpecModule layer, {name:<11} (chains of 1 and 6 on [1, 8, 4, 4]): min {us:.2f} us")

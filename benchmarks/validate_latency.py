@@ -221,6 +221,25 @@ def fitted_section(cases: dict[str, Case]) -> None:
     for cpu in CPU_CASES:
         if cpu in state:
             few_shot(cases[cpu], *state[cpu])
+    reproducibility()
+
+
+REPEATED = (FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv")
+
+
+def reproducibility() -> None:
+    """How far two measurements of the same models on the same CPU agree (this VM's 1-thread file against the
+    earlier Zen 3 VM's, fastest passes, after one common scale): no model can be within +-10 % of one of them for
+    more models than the two agree on, so this bounds what any fit can reach on these fixtures."""
+    if not all(path.exists() for path in REPEATED):
+        return
+    first, second = (fastest(path) for path in REPEATED)
+    ratios = [first[m] / second[m] for m in sorted(first) if m in second]
+    scale = statistics.median(ratios)
+    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
+    print(f"  reproducibility: {len(ratios)} models measured on both Zen 3 VMs (fastest pass, one thread) agree "
+          f"within +-10 % for {within:.0%} of them (median |difference| "
+          f"{statistics.median(abs(r / scale - 1) for r in ratios):.1%}, after one common scale {scale:.3f})")
 
 
 CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32")

@@ -19,19 +19,13 @@ from costmodel.cli import app
 from costmodel.cli.common import parse_batches, user_errors
 from costmodel.errors import HardwareError, PlotError, ReportError
 
+from .golden_cases import SMALL
+
 ROOT = Path(__file__).resolve().parents[1]
 CONVNEXT = str(ROOT / "arch_specs/convnext_t.yaml")
 runner = CliRunner()
 
-GOOD = """
-name: small
-inputs: {image: [3, 32, 32]}
-nodes:
-  - {name: conv, op: conv2d, out: 8, kernel: 3, padding: 1}
-  - {name: act, op: relu}
-  - {name: pool, op: global_avg_pool, flatten: true}
-  - {name: fc, op: linear, out: 10}
-"""
+GOOD = SMALL  # the golden cases' small spec (hand-checked counts in tests/golden_cases.py)
 
 
 def test_analyze_table_prints_totals() -> None:

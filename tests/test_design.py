@@ -251,6 +251,26 @@ def test_cli_plot_with_an_unknown_extension_is_refused_before_the_solve(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [["--macs", "20M"], ["--preset", "deepmad-r18"],
+                                  ["--macs", "20M", "--compare", "x.yaml"]],
+                         ids=["single-budget", "preset", "compare-without-plot"])
+def test_cli_plot_or_compare_without_a_sweep_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         args: list[str]) -> None:
+    """--plot draws a --sweep's frontier: with one budget (or a preset) it used to be ignored without a word;
+    now one error line, exit 2, before any solve, nothing written. --compare without --plot likewise."""
+    import costmodel.design
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the solver ran")
+
+    monkeypatch.setattr(costmodel.design, "design", never)
+    plot = [] if "--compare" in args else ["--plot", str(tmp_path / "f.png")]
+    result = runner.invoke(app, ["design", "--resolution", "64", *args, *plot, "-o", str(tmp_path / "d.yaml")])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("error: --")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_latency_budget_is_met_and_tightening_it_never_raises_the_objective() -> None:
     from costmodel.design import roofline_latency
 

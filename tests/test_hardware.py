@@ -305,6 +305,63 @@ def test_threaded_scales_a_cpu_profile_by_the_cores_it_uses() -> None:
     assert threaded(load_profile("rtx4090"), 4) == load_profile("rtx4090")  # not a CPU profile: unchanged
 
 
+def test_threaded_counts_smt_siblings_by_their_yield() -> None:
+    from costmodel.hardware import HardwareProfile, smt_capacity, threaded
+
+    base = load_profile("epyc_zen3_vm_b")  # 1 core x 2 SMT threads, 32 FLOP/cycle x 2.45 GHz, 17.9 GB/s
+    assert (base.cpu.cores, base.cpu.threads_per_core, base.peak.vector["fp32"]) == (1, 2, pytest.approx(0.0784))
+    half = base.model_copy(update={"cpu": base.cpu.model_copy(update={"smt_yield": 0.5})})
+    one, two, four = (threaded(half, n) for n in (1, 2, 4))
+    assert one.peak.vector["fp32"] == pytest.approx(0.0784)
+    assert two.peak.vector["fp32"] == pytest.approx(0.0784 * 1.5)  # the sibling adds half a core's FMA rate
+    assert four.peak.vector["fp32"] == pytest.approx(0.0784 * 1.5)  # 4 threads on 2 hardware threads: time-shared
+    assert one.memory.bandwidth_gbs == two.memory.bandwidth_gbs == pytest.approx(17.9)  # siblings share the misses
+    assert threaded(two) == two and smt_capacity(two.cpu) == pytest.approx(1.5)
+    # a profile as run on 2 SMT threads is a valid profile (calibrate writes one) and stays as it is when loaded
+    again = HardwareProfile.model_validate(two.model_dump())
+    assert threaded(again).peak.vector["fp32"] == pytest.approx(0.0784 * 1.5)
+    # without SMT (threads_per_core 1) nothing changes: 2 cores are 2 cores
+    plain = load_profile("epyc_zen5_vm")
+    assert smt_capacity(plain.cpu, 1) == 1 and smt_capacity(plain.cpu, 2) == smt_capacity(plain.cpu, 8) == 2
+
+
+ZEN3_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx fma avx2 hypervisor
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+flags\t\t: fpu sse2 avx fma avx2 hypervisor
+"""
+
+
+def test_this_cpu_is_the_profile_that_detects_the_machine(monkeypatch) -> None:
+    from costmodel.hardware import profile as P
+
+    host = P.host_cpu(ZEN3_CPUINFO)
+    assert host is not None and (host.vendor, host.family, host.model, host.logical_cpus) == ("AuthenticAMD", 25, 1, 2)
+    assert P.detect_profile(host).key == "epyc_zen3_vm_b"
+    zen5 = ZEN3_CPUINFO.replace("model\t\t: 1", "model\t\t: 2").replace("family\t: 25", "family\t: 26")
+    assert P.detect_profile(P.host_cpu(zen5.replace("avx2", "avx2 avx512f"))).key == "epyc_zen5_vm"
+    # the same CPU with 4 logical CPUs, or without AVX2, is not the VM the profile was measured on
+    for other in (ZEN3_CPUINFO + ZEN3_CPUINFO.replace(": 0", ": 2").replace(": 1\nvendor", ": 3\nvendor"),
+                  ZEN3_CPUINFO.replace(" avx2", "")):
+        with pytest.raises(HardwareError, match="no profile describes this machine's CPU"):
+            P.detect_profile(P.host_cpu(other))
+    assert P.host_cpu("Hardware: BCM2835\n") is None  # not an x86 /proc/cpuinfo
+    other = P.host_cpu(ZEN3_CPUINFO.replace("25", "23"))
+    monkeypatch.setattr(P, "host_cpu", lambda cpuinfo=None: other)
+    with pytest.raises(HardwareError, match="this-cpu: no profile.*family 23 model 1"):
+        load_profile("this-cpu")
+    monkeypatch.setattr(P, "host_cpu", lambda cpuinfo=None: host)
+    assert load_profile("This_CPU").key == "epyc_zen3_vm_b"
+
+
 def test_cpu_peak_must_match_cores_isa_and_clock(tmp_path) -> None:
     text = (SHIPPED_DIR / "epyc_zen5_vm.yaml").read_text().replace("fp32: 0.192", "fp32: 0.3")
     bad = tmp_path / "bad.yaml"

@@ -184,3 +184,42 @@ def test_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in result.output and "Traceback" not in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"] and (tmp_path / "file.txt").read_text() == "x"
+
+
+TINY = """
+name: tiny
+metadata: {top1: 71.5, top5: 90.1}
+vars: {width: 8}
+inputs: {image: [3, 16, 16]}
+nodes:
+  - {name: conv, op: conv2d, out: width, kernel: 3, padding: 1}
+  - {name: pool, op: global_avg_pool, flatten: true}
+  - {name: fc, op: linear, out: 10}
+"""
+
+
+def test_progress_total_and_published_accuracy_under_set(tmp_path: Path) -> None:
+    """The progress bar's total is the number of steps the report goes through (two devices: 2 x (estimate,
+    sweep, 3 figures) + 2 shared figures + the pages = 13); the published top-1 is of the model as written, so a
+    --set that changes a variable leaves it off the page (as `compare` does), and one that keeps it does not."""
+    from costmodel.report.page import step_count
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY, encoding="utf-8")
+    seen: list[tuple[int, int]] = []
+
+    def progress(steps, _description: str, total: int):
+        n = 0
+        for step in steps:
+            n += 1
+            yield step
+        seen.append((n, total))
+
+    profiles = [load_profile("rtx4090"), load_profile("a100")]
+    for name, width in (("changed", 16), ("same", 8)):
+        write_report(spec, profiles, tmp_path / name, batch=2, batches=(1, 2), progress=progress,
+                     overrides={"width": width})
+    assert seen == [(13, 13), (13, 13)] and step_count(2) == 13
+    changed = (tmp_path / "changed" / "index.md").read_text(encoding="utf-8")
+    same = (tmp_path / "same" / "index.md").read_text(encoding="utf-8")
+    assert "top-1 71.5%, top-5 90.1%" in same and "ImageNet-1k accuracy" not in changed

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from onnx import NodeProto, helper
 
-from .common import Unsupported
+from .common import Loc, Unsupported, reshaped
 from .onnx_ops import OnnxGraph, Shape, attr, ints, reduce_axes
 
 UNARY = {"Relu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu", "Erf", "LeakyRelu", "Elu", "Clip",
@@ -39,33 +39,9 @@ class _Refused(Exception):
     pass
 
 
-Loc = tuple[int, int, int]  # (axis k, a, c): the batch sits inside axis k, whose size is a * batch * c
 NCHW = {"Conv", "ConvTranspose", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool",
         "GlobalMaxPool", "Resize", "Upsample", "InstanceNormalization", "Gemm"}
 AXIS_OPS = {"Softmax": -1, "LogSoftmax": -1, "LayerNormalization": -1, "Gather": 0, "Split": 0, "Concat": None}
-
-
-def _strides(shape: Sequence[int]) -> list[int]:
-    out, step = [], 1
-    for size in reversed(shape):
-        out.append(step)
-        step *= int(size)
-    return out[::-1]
-
-
-def reshaped(loc: Loc, before: Sequence[int], after: Sequence[int], batch: int) -> list[Loc]:
-    """Where the batch lands in a row-major reshape: every axis of ``after`` that can hold it whole.
-
-    The batch is a digit of the flat index with ``inner`` elements below it; it lies inside axis j of the new
-    shape when j's stride divides ``inner`` and ``inner * batch`` divides the stride above j. One axis for a batch
-    above 1; a batch of 1 fits on every boundary at that stride (the caller chooses)."""
-    k, _, c = loc
-    inner = c * _strides(before)[k]
-    found = []
-    for j, (size, stride) in enumerate(zip(after, _strides(after), strict=True)):
-        if inner % stride == 0 and (stride * size) % (inner * batch) == 0:
-            found.append((j, stride * size // (inner * batch), inner // stride))
-    return found
 
 
 def _axis_of(g: OnnxGraph, node: NodeProto, rank: int) -> list[int]:

@@ -301,22 +301,17 @@ def _grn(g: OnnxGraph, i: int, node: NodeProto) -> Match | None:
     if scaled is None or _other(g.nodes[scaled], g.nodes[div].output[0]) != x:
         return None
     group, out = [i, mean, eps, div, scaled], g.nodes[scaled].output[0]
-    mul = _only(g, out, "Mul")
-    weight = g.const(_other(g.nodes[mul], out) or "") if mul is not None else None
-    if mul is None or weight is None or channel_vector(g, x, weight) is not (c == 1):
-        return None
-    group.append(mul)
-    out = g.nodes[mul].output[0]
-    one = _only(g, out, "Mul")
-    if one is not None and is_value(g.const(_other(g.nodes[one], out) or ""), 1.0):
-        group.append(one)
-        out = g.nodes[one].output[0]
-    add = _only(g, out, "Add")
-    bias = g.const(_other(g.nodes[add], out) or "") if add is not None else None
-    if add is None or bias is None or channel_vector(g, x, bias) is not (c == 1):
-        return None
-    group.append(add)
-    out = g.nodes[add].output[0]
+    for op_type in ("Mul", "Add"):  # * weight (, * 1), + bias: each the one reader, with a per-channel constant
+        step = _only(g, out, op_type)
+        value = g.const(_other(g.nodes[step], out) or "") if step is not None else None
+        if step is None or value is None or channel_vector(g, x, value) is not (c == 1):
+            return None
+        group.append(step)
+        out = g.nodes[step].output[0]
+        one = _only(g, out, "Mul") if op_type == "Mul" else None
+        if one is not None and is_value(g.const(_other(g.nodes[one], out) or ""), 1.0):
+            group.append(one)
+            out = g.nodes[one].output[0]
     residual = _only(g, out, "Add")
     if residual is None or _other(g.nodes[residual], out) != x:
         return None

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..ops.base import numel
-from .common import Unsupported
-from .torch_trace import Dyn, Static, Tracer
+from .common import Unsupported, reshaped
+from .torch_trace import TRACE_BATCH, Dyn, Static, Tracer
 
 Handler = Callable[[Tracer, Any, tuple[Any, ...], dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}
@@ -76,11 +76,42 @@ def flag(condition: bool, **attrs: Any) -> dict[str, Any]:
 def made(t: Tracer, ref: str, shape: tuple[int, ...]) -> Dyn:
     """The value of emitted node ``ref`` whose output has ``shape`` (recorded for the shape check)."""
     t.nodes[int(ref[1:])].traced[0] = shape
-    return Dyn(ref, shape)
+    return Dyn(ref, shape, outer=t.carry(shape))
 
 
 def single(t: Tracer, op: str, x: Dyn, **attrs: Any) -> Dyn:
     return t.out(t.emit(op, [x], **attrs))
+
+
+def last_axis(t: Tracer, x: Any) -> Dyn:
+    """``x`` for an op along its last axis. A tensor whose batch a pending permutation moved is permuted so that
+    the spec holds the traced order with the batch in front (``nn.MultiheadAttention``'s in_proj on
+    ``[L, N, E]``); the op then works on the spec tensor and its result (:func:`like`) keeps the permutation."""
+    if not isinstance(x, Dyn):
+        raise Unsupported("expected a tensor that depends on the input")
+    if x.perm is None or x.perm[0] == 0:
+        return t.plain(x)
+    bpos = x.perm.index(0)
+    if bpos == len(x.shape) - 1:
+        raise Unsupported("the batch dimension is moved to the last axis")
+    order = [bpos] + [d for d in range(len(x.shape)) if d != bpos]
+    dims = [x.perm[d] for d in order]
+    ref = x.ref if dims == list(range(len(dims))) else made(t, t.emit("permute", [x.ref], dims=dims),
+                                                               tuple(x.shape[d] for d in order)).ref
+    return Dyn(ref, x.shape, tuple(order.index(k) for k in range(len(order))), x.outer)
+
+
+def like(t: Tracer, ref: str, x: Dyn) -> Dyn:
+    """The value of emitted node ``ref``, an op that keeps the layout of ``x`` (along its last axis, or element
+    by element): the traced shape of the current node, ``x``'s pending permutation and ``outer``."""
+    if x.perm is None:
+        return t.out(ref)
+    out = tuple(int(d) for d in t.current.meta["val"].shape)
+    spec = [0] * len(out)
+    for k, p in enumerate(x.perm):
+        spec[p] = out[k]
+    t.nodes[int(ref[1:])].traced[0] = tuple(spec)
+    return Dyn(ref, out, x.perm, x.outer)
 
 
 def _ints(v: Any, n: int) -> list[int]:
@@ -162,9 +193,11 @@ def convolution(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 @handles("linear")
 def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
-    x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
+    w, b = a["weight"], a["bias"]
     if not isinstance(w, Static) or (b is not None and not isinstance(b, Static)):
         raise Unsupported("the weight depends on the input")
+    assembled = isinstance(b, Static) and (t.claimable(b) != numel(b.shape) or len(b.params) != 1)
+    x = dyn(t, a["input"]) if not w.params or assembled else last_axis(t, a["input"])
     if not w.params:  # a fixed weight (a buffer: CSATv2's DCT): a matmul with a constant, no parameters
         const = t.static_input(Static((w.shape[1], w.shape[0])), x)
         out = tuple(int(d) for d in node.meta["val"].shape)
@@ -172,7 +205,7 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         if b is None:
             return y
         return t.out(t.emit("add", [y.ref, t.static_input(b, y)], hint="bias", broadcast=True))
-    if isinstance(b, Static) and (t.claimable(b) != numel(b.shape) or len(b.params) != 1):
+    if assembled and isinstance(b, Static):
         # a bias assembled from parameters and constants (EVA's cat(q_bias, zeros, v_bias)): the linear without
         # bias, then the bias added as a static tensor holding the parameters behind it
         ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=False)
@@ -183,9 +216,9 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         return t.out(t.emit("add", [y.ref, bias], hint="bias", broadcast=True))
     attrs: dict[str, Any] = {}
     counted = _weights_from(t, x, numel(w.shape) + (w.shape[0] if b is not None else 0), [w, b], attrs)
-    ref = t.emit("linear", [x], hint="linear", out=w.shape[0], bias=b is not None, **attrs)
+    ref = t.emit("linear", [x.ref], hint="linear", out=w.shape[0], bias=b is not None, **attrs)
     settle(t, counted, [w, b])
-    return t.out(ref)
+    return like(t, ref, x)
 
 
 @handles("layer_norm")
@@ -244,7 +277,7 @@ def batch_norm_no_training(t: Tracer, node: Any, args: Any, kwargs: Any) -> tupl
 def _first_of(t: Tracer, ref: str, val: Any) -> Dyn:
     shape = tuple(int(d) for d in val[0].shape)
     t.nodes[int(ref[1:])].traced[0] = shape
-    return Dyn(ref, shape)
+    return Dyn(ref, shape, outer=t.carry(shape))
 
 
 @handles("group_norm")
@@ -484,8 +517,8 @@ def adaptive_pool2d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
 
 def _reshaped(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
     """A view of ``x`` as ``out``: reshape when the batch dim stays, batch_reshape when it grows or shrinks."""
-    if x.perm is not None and x.perm[0] != 0:
-        return _reshaped_permuted(t, x, out)
+    if x.perm is not None and x.perm[0] != 0 or x.outer != 1:
+        return _reshaped_moved(t, x, out)
     x = t.plain(x)
     if out == x.shape:
         return x
@@ -529,28 +562,31 @@ def _dim_groups(src: tuple[int, ...], dst: tuple[int, ...]) -> list[tuple[list[i
     return groups
 
 
-def _reshaped_permuted(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
+def _reshaped_moved(t: Tracer, x: Dyn, out: tuple[int, ...]) -> Dyn:
     """A reshape of a tensor whose batch dim a pending permutation moved (SAM's ``qkv.permute(2, 0, 3, 1, 4)
-    .reshape(3, B * heads, N, d)``): the spec permutes the batch's group of dims to the front (the rest in traced
-    order), reshapes (folding dims into the batch where the group merges them) and keeps the traced order of the
-    result as a new pending permutation."""
-    assert x.perm is not None
+    .reshape(3, B * heads, N, d)``), or that holds the batch below other rows (``outer``): the spec permutes
+    the batch's group of dims to the front (the rest in traced order), reshapes (folding dims into the batch
+    where the group merges them) and keeps the traced order of the result as a new pending permutation. Where
+    the batch lands is its digit of the row-major index (as in the ONNX importer): below rows that the reshape
+    merges with it (``[L, N, E] -> [L*N, E]``), the result's ``outer`` says how many."""
+    bpos = x.perm.index(0) if x.perm is not None else 0
     groups = _dim_groups(x.shape, out)
-    bpos = x.perm.index(0)
     home = next((g for g in (groups or []) if bpos in g[0]), None)
-    if home is None or any(x.shape[d] != 1 for d in home[0][:home[0].index(bpos)]):
+    found = reshaped((bpos, x.outer, x.shape[bpos] // (x.outer * TRACE_BATCH)), x.shape, out, TRACE_BATCH)
+    if home is None or not found or found[0][0] not in home[1]:
         raise Unsupported(f"a view from {list(x.shape)} to {list(out)} of a tensor whose batch dim was moved")
+    j, outer, _ = found[0]
     first = [bpos] + [d for d in home[0] if d != bpos]
     order = first + [d for d in range(len(x.shape)) if d not in home[0]]
-    dims = [x.perm[d] for d in order]
+    dims = [x.perm[d] for d in order] if x.perm is not None else order
     ref = x.ref if dims == list(range(len(dims))) else t.emit("permute", [x.ref], dims=dims)
     moved = Dyn(ref, tuple(x.shape[d] for d in order))
     if ref != x.ref:
         made(t, ref, moved.shape)
-    out_order = home[1] + [d for d in range(len(out)) if d not in home[1]]
+    out_order = [j] + [d for d in home[1] if d != j] + [d for d in range(len(out)) if d not in home[1]]
     y = _reshaped(t, moved, tuple(out[d] for d in out_order))
     perm = tuple(out_order.index(k) for k in range(len(out)))
-    return Dyn(y.ref, out, None if perm == tuple(range(len(out))) else perm)
+    return Dyn(y.ref, out, None if perm == tuple(range(len(out))) else perm, outer)
 
 
 @handles("view", "reshape", "_unsafe_view", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as",
@@ -602,9 +638,9 @@ def permute(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     perm = tuple(base[d] for d in dims)
     out = tuple(int(d) for d in node.meta["val"].shape)
     if perm == tuple(range(rank)):
-        return Dyn(x.ref, out)
+        return Dyn(x.ref, out, outer=x.outer)
     if perm[0] != 0:
-        return Dyn(x.ref, out, perm)
+        return Dyn(x.ref, out, perm, x.outer)
     moved = [i for i in range(rank) if perm[i] != i]
     if len(moved) == 2:
         return t.out(t.emit("transpose", [x.ref], dim0=moved[0], dim1=moved[1]))
@@ -619,7 +655,7 @@ def contiguous(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     ref = t.emit("contiguous", [x.ref])
     if x.perm is None:
         return t.out(ref)
-    return Dyn(ref, x.shape, x.perm)
+    return Dyn(ref, x.shape, x.perm, x.outer)
 
 
 @handles("dropout", "dropout_", "alias", "detach", "detach_", "lift_fresh_copy", "to", "_to_copy", "type_as",
@@ -698,7 +734,7 @@ def _select(t: Tracer, x: Dyn, dim: int, index: int) -> Dyn:
     shape = x.shape[:dim] + x.shape[dim + 1:]
     if x.perm is None:
         t.nodes[int(ref[1:])].traced[0] = shape
-    return Dyn(ref, shape, _drop(x.perm, dim))
+    return Dyn(ref, shape, _drop(x.perm, dim), x.outer)
 
 
 @handles("select")
@@ -900,8 +936,8 @@ def _reduce(t: Tracer, node: Any, x: Dyn, dims: Any, keepdim: bool, op: str, hin
     ref = t.emit(op, [x.ref], hint=hint, dims=spec, **flag(keepdim, keepdim=True), **attrs)
     out = tuple(int(d) for d in (node.meta["val"] if out is None else out).shape)
     if perm is None:
-        return made(t, ref, out)
-    return Dyn(ref, out, perm)
+        return Dyn(made(t, ref, out).ref, out, None, x.outer)
+    return Dyn(ref, out, perm, x.outer)
 
 
 @handles("mean", "sum", "amax")

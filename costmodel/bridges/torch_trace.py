@@ -24,11 +24,15 @@ class Dyn:
 
     ``perm`` is a pending permutation: the traced tensor is the spec tensor permuted by ``perm`` (set when a
     permute moved the batch dim away from dim 0; resolved by a later select/unbind or another permute).
+    ``outer`` > 1: the traced axis that holds the batch (``perm.index(0)``, else 0) has the batch as an inner
+    factor, ``outer`` rows above it (``nn.MultiheadAttention``'s ``[L, N, E] -> [L*N, E]``); the spec tensor's
+    dim 0 holds the same elements batch-major (views cost nothing: the counts do not depend on the order).
     """
 
     ref: str
     shape: tuple[int, ...]
     perm: tuple[int, ...] | None = None
+    outer: int = 1
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Tracer:
         self.attributed: set[str] = set()
         self.unsupported: dict[str, list[tuple[str, str]]] = {}
         self.notes: list[str] = []
+        self.carried: tuple[int, int] | None = None  # (traced dim 0, outer) of the current node's input
 
     # -- emission -----------------------------------------------------------------------------------------
     def emit(self, op: str, inputs: Sequence[Dyn | str], hint: str | None = None, n_outputs: int = 1,
@@ -91,7 +96,14 @@ class Tracer:
 
     def plain(self, value: Dyn) -> Dyn:
         """``value`` with any pending permutation materialised."""
-        return value if value.perm is None else Dyn(self.ref(value), value.shape)
+        return value if value.perm is None else Dyn(self.ref(value), value.shape, outer=value.outer)
+
+    def carry(self, shape: tuple[int, ...]) -> int:
+        """The ``outer`` of a result of the current node with traced ``shape``: its input's, when the result
+        keeps the input's dim 0 (an op along other dims), else 1 (views that move the batch set their own)."""
+        if self.carried is not None and shape and shape[0] == self.carried[0]:
+            return self.carried[1]
+        return 1
 
     def out(self, ref: str, k: int | None = None) -> Dyn:
         """The value of the current node's output (``k``: of a multi-output node)."""
@@ -99,7 +111,7 @@ class Tracer:
         shape = tuple(int(d) for d in (val[k] if k is not None else val).shape)
         if ref.startswith("#"):
             self.nodes[int(ref[1:].partition(":")[0])].traced[k or 0] = shape
-        return Dyn(f"{ref}:{k}" if k is not None else ref, shape)
+        return Dyn(f"{ref}:{k}" if k is not None else ref, shape, outer=self.carry(shape))
 
     def claim(self, statics: Sequence[Static]) -> int:
         """Mark the parameters behind ``statics`` as counted; returns their numel not counted before."""
@@ -187,6 +199,9 @@ class Tracer:
             return container[index]
         if not _any_dyn((args, kwargs)):
             return self.static_value(node, args, kwargs)
+        inner = next((d for d in _dyns((args, kwargs)) if d.outer != 1 and (d.perm is None or d.perm[0] == 0)),
+                     None)
+        self.carried = (inner.shape[0], inner.outer) if inner is not None else None
         handler = handlers.get(name)
         if handler is None and node.meta.get("val") is None:  # no result: a runtime check (_assert_*), no work
             return None

@@ -127,6 +127,11 @@ def design_run(
     flops = macs if macs is not None else flops  # below, `flops` is the MAC budget text
     if format not in (Format.TABLE, Format.JSON):
         raise fail(f"design writes --format table or json, not {format}")
+    if plot is not None and sweep is None:
+        raise fail("--plot draws the frontier of a --sweep (e.g. --sweep 0.5G,1G,2G --plot frontier.png); "
+                   "a single design has none")
+    if compare and plot is None:
+        raise fail("--compare marks specs on the --plot frontier: give --sweep and --plot too")
     from dataclasses import replace
 
     from ..design import Budget, Problem, design, roofline_latency, score_graph, solve_budgets, spec_yaml

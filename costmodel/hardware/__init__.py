@@ -20,6 +20,7 @@ from costmodel.hardware.profile import (
     profile_summary,
     ridge_point,
     search_dirs,
+    smt_capacity,
     threaded,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "profile_summary",
     "ridge_point",
     "search_dirs",
+    "smt_capacity",
     "threaded",
 ]

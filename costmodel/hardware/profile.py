@@ -85,6 +85,23 @@ class Caches(_Model):
     shared_memory_kb: Positive | None = None
 
 
+class CpuId(_Model):
+    """How to recognise a CPU from ``/proc/cpuinfo`` (``this-cpu``, :func:`detect_profile`): its ``vendor_id``,
+    ``cpu family`` and ``model``, optionally the number of logical CPUs the system shows and flags it must have."""
+
+    vendor: str = Field(min_length=1, description="vendor_id: AuthenticAMD, GenuineIntel...")
+    family: int = Field(ge=0)
+    model: int = Field(ge=0)
+    logical_cpus: int | None = Field(default=None, ge=1)
+    flags: list[str] = Field(default_factory=list)
+
+    def matches(self, host: CpuId) -> bool:
+        """Whether ``host`` (read from the machine, :func:`host_cpu`) is this CPU."""
+        return (self.vendor == host.vendor and self.family == host.family and self.model == host.model
+                and (self.logical_cpus is None or self.logical_cpus == host.logical_cpus)
+                and set(self.flags) <= set(host.flags))
+
+
 class Cpu(_Model):
     """A CPU's threading figures. The profile's peaks and bandwidth are for the whole chip (all ``cores``).
 
@@ -99,6 +116,14 @@ class Cpu(_Model):
     setup: a depthwise conv or a batch norm costs several times a ReLU); ``grain_elements``, below which an
     elementwise / norm / reduction / data-movement op runs on one thread (PyTorch's ``at::internal::GRAIN_SIZE``);
     ``depthwise_ns``, the time per output element of a depthwise conv on one core on top of its FLOPs.
+
+    Simultaneous multithreading (docs/latency-model.md, "CPUs and threads"): ``cores`` are physical cores;
+    ``threads_per_core`` hardware threads (SMT siblings) run on each, sharing its FMA pipes, caches and miss
+    buffers, and ``smt_yield`` is the throughput a sibling thread adds to a busy core, as a fraction of one
+    thread's (0: none, 1: as much as another core). Threads fill the cores first, one each, then the siblings
+    (:func:`smt_capacity`). A cloud vCPU is often one SMT thread, and a guest's ``lscpu`` need not show it.
+
+    ``detect``: how to recognise the machine the profile describes, so that ``this-cpu`` finds it.
     """
 
     cores: int = Field(ge=1)
@@ -111,6 +136,19 @@ class Cpu(_Model):
     dispatch_us: dict[EfficiencyClass, Annotated[float, Field(ge=0, le=1e6)]] = Field(default_factory=dict)
     grain_elements: int = Field(default=32768, ge=1)
     depthwise_ns: float = Field(default=0.0, ge=0, le=1e6)
+    threads_per_core: int = Field(default=1, ge=1, le=8)
+    smt_yield: float = Field(default=0.0, ge=0, le=1)
+    detect: CpuId | None = None
+
+
+def smt_capacity(cpu: Cpu, threads: int | None = None) -> float:
+    """How many cores' worth of throughput ``threads`` threads get from ``cpu``: one per core used, plus
+    ``smt_yield`` per thread on a sibling of a busy core; threads beyond ``cores x threads_per_core`` add nothing
+    (they time-share). Without SMT, min(threads, cores). The default is what a profile's peaks are for: every core,
+    and SMT siblings up to ``cpu.threads`` (so a profile as run on N threads, :func:`threaded`, is consistent)."""
+    n = min(threads or max(cpu.threads or cpu.cores, cpu.cores), cpu.cores * cpu.threads_per_core)
+    used = min(n, cpu.cores)
+    return used + cpu.smt_yield * (n - used)
 
 
 class Gpu(_Model):
@@ -209,9 +247,11 @@ class HardwareProfile(_Model):
             self.efficiency = self.efficiency.model_copy(update={"memory": default})
         fp32 = self.peak.vector.get(Dtype.FP32)
         if self.cpu is not None and fp32 is not None:
-            computed = self.cpu.cores * self.cpu.flop_per_cycle_fp32 * self.cpu.clock_ghz / 1000
+            capacity = smt_capacity(self.cpu)
+            computed = capacity * self.cpu.flop_per_cycle_fp32 * self.cpu.clock_ghz / 1000
             if abs(fp32 / computed - 1) > 0.02:
-                raise ValueError(f"peak.vector.fp32 {fp32:g} TFLOP/s disagrees with cpu: cores x "
+                smt = "" if capacity == self.cpu.cores else f" (SMT: {capacity:g} cores' worth at cpu.threads)"
+                raise ValueError(f"peak.vector.fp32 {fp32:g} TFLOP/s disagrees with cpu: cores{smt} x "
                                  f"flop_per_cycle_fp32 x clock_ghz = {computed:.4g} TFLOP/s")
         required = [f"peak.{unit}.{dtype}" for unit in UNITS for dtype in getattr(self.peak, unit)]
         required.append("memory.bandwidth_gbs")
@@ -366,8 +406,59 @@ def _looks_like_path(text: str) -> bool:
     return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
 
 
+THIS_CPU = "this-cpu"  # the profile whose cpu.detect matches the machine costmodel runs on
+
+
+def host_cpu(cpuinfo: str | None = None) -> CpuId | None:
+    """The machine's CPU as ``/proc/cpuinfo`` (or the text ``cpuinfo``) describes it; None where there is no such
+    file (not Linux) or it lacks the fields (not x86)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    fields: dict[str, str] = {}
+    processors = 0
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep:
+            continue
+        if key == "processor":
+            processors += 1
+        fields.setdefault(key, value.strip())
+    try:
+        return CpuId(vendor=fields["vendor_id"], family=int(fields["cpu family"]), model=int(fields["model"]),
+                     logical_cpus=processors or None, flags=fields.get("flags", "").split())
+    except (KeyError, ValueError, ValidationError):
+        return None
+
+
+def detect_profile(host: CpuId | None = None) -> HardwareProfile:
+    """The profile describing this machine's CPU (``this-cpu``): the one whose ``cpu.detect`` matches
+    :func:`host_cpu` (vendor, family, model, logical CPUs, flags). An error names what was detected when no
+    profile, or more than one, matches: ``this-cpu`` never stands for a machine it is not."""
+    host = host if host is not None else host_cpu()
+    if host is None:
+        raise HardwareError(f"{THIS_CPU}: cannot read this machine's CPU (/proc/cpuinfo); name a profile instead")
+    hits = [p for _, p in _loadable(_profile_files()) if p.cpu and p.cpu.detect and p.cpu.detect.matches(host)]
+    hits = list({p.key: p for p in hits}.values())  # a COSTMODEL_HW_PATH copy of a shipped file counts once
+    seen = f"{host.vendor} family {host.family} model {host.model}, {host.logical_cpus} logical CPUs"
+    if not hits:
+        raise HardwareError(f"{THIS_CPU}: no profile describes this machine's CPU ({seen}); name the closest "
+                            "profile (costmodel hw list), or add a cpu.detect section to one that fits "
+                            "(docs/latency-model.md, \"CPUs and threads\")")
+    if len(hits) > 1:
+        raise HardwareError(f"{THIS_CPU}: several profiles describe this machine's CPU ({seen}): "
+                            f"{', '.join(p.key for p in hits)}; name one")
+    return hits[0]
+
+
 def load_profile(name_or_path: str) -> HardwareProfile:
-    """A profile by YAML path, or by file stem / name / alias of a known profile (case-insensitive)."""
+    """A profile by YAML path, or by file stem / name / alias of a known profile (case-insensitive); ``this-cpu``
+    is the profile whose ``cpu.detect`` matches this machine (:func:`detect_profile`)."""
+    if _key(name_or_path) == _key(THIS_CPU):
+        return detect_profile()
     if _looks_like_path(name_or_path):
         path = Path(name_or_path).expanduser()
         if not path.is_file():
@@ -429,10 +520,12 @@ def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwarePr
     """``profile`` as run with ``threads`` threads (default: its ``cpu.threads``, else all cores); a profile
     without a ``cpu`` section is returned unchanged.
 
-    Compute peaks scale with the cores used (min(threads, cores) / cores); bandwidth is
-    min(chip bandwidth, threads x bandwidth per core). The result's ``cpu`` describes the cores used
-    (``cores`` = min(threads, cores), ``threads`` = threads); which ops run in parallel and pay the fork/join cost
-    (``cpu.sync_us``) is the latency model's business (``latency.roofline.cpu_kernel``).
+    Compute peaks scale with the cores' worth of throughput the threads get (:func:`smt_capacity`: min(threads,
+    cores) without SMT; each thread on an SMT sibling of a busy core adds ``smt_yield`` of a core), relative to
+    what the profile's peaks are for; bandwidth is min(chip bandwidth, physical cores used x bandwidth per core):
+    SMT siblings share their core's miss buffers, so a sibling adds no bandwidth. The result's ``cpu`` describes
+    the cores used (``cores`` = min(threads, cores), ``threads`` = threads); which ops run in parallel and pay the
+    fork/join cost (``cpu.sync_us``) is the latency model's business (``latency.cpu.cpu_kernel``).
     """
     cpu = profile.cpu
     if cpu is None:
@@ -441,11 +534,12 @@ def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwarePr
     cores = min(n, cpu.cores)
     if cores == cpu.cores and n == cpu.threads:
         return profile  # already as run with n threads
-    used = cores / cpu.cores
+    used = smt_capacity(cpu, n) / smt_capacity(cpu)
     peak = Peak(vector={d: v * used for d, v in profile.peak.vector.items()},
                 matrix={d: v * used for d, v in profile.peak.matrix.items()})
+    streams = cores if cpu.threads_per_core > 1 else n  # without SMT as before: threads x per-core, chip-capped
     memory = profile.memory.model_copy(
-        update={"bandwidth_gbs": min(profile.memory.bandwidth_gbs, n * cpu.bandwidth_per_core_gbs)})
+        update={"bandwidth_gbs": min(profile.memory.bandwidth_gbs, streams * cpu.bandwidth_per_core_gbs)})
     # the result describes the cores used, so applying threaded() to it again changes nothing
     copy = profile.model_copy(update={
         "peak": peak, "memory": memory, "cpu": cpu.model_copy(update={"cores": cores, "threads": n}),
@@ -499,7 +593,8 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         rows.append(("shared memory per SM/CU", f"{caches.shared_memory_kb:g} KB"))
     if profile.cpu is not None:
         cpu = profile.cpu
-        rows.append(("cpu", f"{cpu.cores} cores, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
+        smt = f" x {cpu.threads_per_core} SMT threads (yield {cpu.smt_yield:g})" if cpu.threads_per_core > 1 else ""
+        rows.append(("cpu", f"{cpu.cores} cores{smt}, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
                             f"{cpu.clock_ghz:g} GHz, {cpu.bandwidth_per_core_gbs:g} GB/s per core, "
                             f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} µs"))
         if cpu.dispatch_us:

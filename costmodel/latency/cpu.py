@@ -7,7 +7,8 @@ into three per-kernel figures that :func:`~costmodel.latency.model.kernel_terms`
 - **parallel or not**: at N > 1 threads, oneDNN convolutions and MKL GEMMs always split their work over the
   OpenMP threads; PyTorch's own elementwise, norm, reduction and copy kernels (``at::parallel_for``) run on one
   thread when they have fewer than ``grain_elements`` output elements (``at::internal::GRAIN_SIZE`` = 32,768).
-  A serial kernel runs at one core's peak and one core's bandwidth; a parallel one pays ``sync_us`` (fork/join).
+  A serial kernel runs at one thread's peak (one core's) and one core's bandwidth; a parallel one pays ``sync_us``
+  (fork/join) and runs at the threads' peak: one core's per core used, ``smt_yield`` of one per SMT sibling thread.
 - **dispatch by op class**: ``dispatch_us[class]`` on top of the profile's ``launch_overhead_us``;
 - **depthwise convs**: ``depthwise_ns`` per output element on one core on top of the FLOPs (split over the
   threads when parallel): PyTorch's CPU depthwise conv is nearly flat in the kernel size.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..hardware import HardwareProfile
+from ..hardware import HardwareProfile, smt_capacity
 from ..vocab import EfficiencyClass
 
 SERIAL_BELOW_GRAIN = frozenset({EfficiencyClass.NORM, EfficiencyClass.ELEMENTWISE, EfficiencyClass.REDUCTION,
@@ -53,12 +54,13 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     threads = cpu.threads or cpu.cores
     parallel = threads > 1 and not (key in SERIAL_BELOW_GRAIN and out_elements < cpu.grain_elements)
     compute_scale = memory_scale = 1.0
+    capacity = smt_capacity(cpu)  # cores' worth the threads get (SMT siblings add cpu.smt_yield each)
     if threads > 1 and not parallel:
         chip = profile.memory.bandwidth_gbs
-        compute_scale = float(cpu.cores)
+        compute_scale = capacity
         memory_scale = chip / min(chip, cpu.bandwidth_per_core_gbs)
     fixed = (cpu.dispatch_us.get(key, 0.0) + (cpu.sync_us if parallel else 0.0)) * 1e-6
-    fixed += depthwise_elements * cpu.depthwise_ns * 1e-9 / (cpu.cores if parallel else 1)
+    fixed += depthwise_elements * cpu.depthwise_ns * 1e-9 / (capacity if parallel else 1)
     return CpuKernel(parallel, compute_scale, memory_scale, fixed)
 
 

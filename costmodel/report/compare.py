@@ -96,12 +96,17 @@ def compare_model(
     graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results = [estimate(graph, p, dtype=analysis.dtype, fusion=fusion) for p in profiles]
-    metadata = graph.spec.metadata
+    return model_row(analysis, results, spec, published(spec, graph.spec.metadata, overrides))
+
+
+def published(spec: str | Path, metadata: Metadata, overrides: Mapping[str, Any] | None) -> Metadata:
+    """``metadata`` of ``spec`` loaded with ``overrides``, without the published accuracy (top-1, top-5) when an
+    override changes a variable: that accuracy is of the model as written."""
     if overrides and (metadata.top1 is not None or metadata.top5 is not None):
         written = to_spec(spec)[0].vars
         if any(name not in written or written[name] != value for name, value in overrides.items()):
-            metadata = metadata.model_copy(update={"top1": None, "top5": None})
-    return model_row(analysis, results, spec, metadata)
+            return metadata.model_copy(update={"top1": None, "top5": None})
+    return metadata
 
 
 def load_profiles(names: Iterable[str]) -> list[HardwareProfile]:

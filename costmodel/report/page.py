@@ -68,10 +68,22 @@ class ReportData:
         return self.results[key][self.fusion]
 
 
+COMPUTE_STEPS = 2  # per device, yielded by _compute: the estimate, the batch sweep
+PROFILE_FIGURES = ("roofline", "waterline", "stage_gap")  # per device (stem_<key>), then the shared ones
+SHARED_FIGURES = ("breakdown", "throughput")
+
+
+def step_count(n_profiles: int) -> int:
+    """The steps :func:`write_report` goes through for ``n_profiles`` devices (its progress bar's total):
+    :func:`_compute`'s, one per figure of :func:`report_figures`, one for the pages."""
+    return (COMPUTE_STEPS + len(PROFILE_FIGURES)) * n_profiles + len(SHARED_FIGURES) + 1
+
+
 def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int | None, dtype: str | None,
              fusion: str, batches: Sequence[int], command: str, box: dict[str, ReportData],
              overrides: Mapping[str, Any] | None = None) -> Iterator[str]:
-    """Analyse and estimate (one step per device), then sweep the batch sizes (one step per device)."""
+    """Analyse and estimate (one step per device), then sweep the batch sizes (one step per device). The
+    published accuracy is left out when ``overrides`` change the model (as in ``compare``)."""
     graph = load_graph(spec, batch=batch, overrides=overrides)
     analysis = analyze_graph(graph, dtype)
     results: dict[str, dict[str, LatencyResult]] = {}
@@ -83,8 +95,10 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
     for profile in profiles:
         sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
         yield f"batch sweep on {profile.key}"
-    box["data"] = ReportData(str(spec), graph.spec.metadata, analysis, list(profiles), fusion, results, sweeps,
-                             command, graph)
+    from .compare import published
+
+    box["data"] = ReportData(str(spec), published(spec, graph.spec.metadata, overrides), analysis, list(profiles),
+                             fusion, results, sweeps, command, graph)
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
@@ -118,26 +132,28 @@ def report_figures(data: ReportData) -> list[FigureSpec]:
         def title(fusion: str | None, profile: HardwareProfile = p) -> str:
             return plot_title(a.model, profile.name, a.dtype, a.batch, fusion)
 
-        out += [
-            FigureSpec(f"roofline_{p.key}", f"Roofline on {p.name}, fusion none and block",
-                       lambda runs=runs, p=p, t=title(None): roofline_figure(  # type: ignore[misc]
-                           {m: runs[m] for m in ROOFLINE_MODES}, p, t)),
-            FigureSpec(f"waterline_{p.key}", f"Waterline on {p.name}, fusion {', '.join(FUSION_MODES)}",
-                       lambda runs=runs, t=title(None): waterline_figure(runs, t)),  # type: ignore[misc]
-            FigureSpec(f"stage_gap_{p.key}", f"Efficiency gap per stage on {p.name}, fusion {data.fusion}",
-                       lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),  # type: ignore[misc]
-        ]
+        per_device: dict[str, tuple[str, Callable[[], Figure]]] = {
+            "roofline": (f"Roofline on {p.name}, fusion none and block",
+                         lambda runs=runs, p=p, t=title(None): roofline_figure(  # type: ignore[misc]
+                             {m: runs[m] for m in ROOFLINE_MODES}, p, t)),
+            "waterline": (f"Waterline on {p.name}, fusion {', '.join(FUSION_MODES)}",
+                          lambda runs=runs, t=title(None): waterline_figure(runs, t)),  # type: ignore[misc]
+            "stage_gap": (f"Efficiency gap per stage on {p.name}, fusion {data.fusion}",
+                          lambda r=runs[data.fusion], t=title(data.fusion): stage_gap_figure(r, t)),  # type: ignore[misc]
+        }
+        out += [FigureSpec(f"{stem}_{p.key}", *per_device[stem]) for stem in PROFILE_FIGURES]
     keys = [p.key for p in data.profiles]
     devices = data.profiles[0].name if len(keys) == 1 else ", ".join(keys)  # the legends name devices by key
     batches = [m.batch for m in data.sweeps[keys[0]]]
     sweep_title = (f"{a.model} on {devices}: {a.dtype}, batch {batches[0]} to {batches[-1]}, fusion {data.fusion}")
-    out += [
-        FigureSpec("breakdown", f"Latency by op class and by stage, fusion {data.fusion}",
-                   lambda: breakdown_figure({k: data.result(k) for k in keys},
-                                            plot_title(a.model, devices, a.dtype, a.batch, data.fusion))),
-        FigureSpec("throughput", f"Throughput against batch size, fusion {data.fusion}",
-                   lambda: throughput_figure(data.sweeps, sweep_title)),
-    ]
+    shared: dict[str, tuple[str, Callable[[], Figure]]] = {
+        "breakdown": (f"Latency by op class and by stage, fusion {data.fusion}",
+                      lambda: breakdown_figure({k: data.result(k) for k in keys},
+                                               plot_title(a.model, devices, a.dtype, a.batch, data.fusion))),
+        "throughput": (f"Throughput against batch size, fusion {data.fusion}",
+                       lambda: throughput_figure(data.sweeps, sweep_title)),
+    }
+    out += [FigureSpec(stem, *shared[stem]) for stem in SHARED_FIGURES]
     return out
 
 
@@ -393,8 +409,7 @@ def write_report(
     box: dict[str, ReportData] = {}
     written: list[Path] = []
     steps = _steps(spec, profiles, out_dir, batch, dtype, fusion, batches, command, box, overrides, written)
-    total = 2 * len(profiles) + 3 * len(profiles) + 2 + 1
-    for _ in progress(steps, f"report {out_dir.name}", total):
+    for _ in progress(steps, f"report {out_dir.name}", step_count(len(profiles))):
         pass
     return sorted(written)
 
