@@ -204,7 +204,7 @@ def test_profile_summary_rows():
     assert rows["peak matrix int8"] == "624 TOPS"
     assert rows["bandwidth"] == "2039 GB/s"
     assert rows["ridge point matrix fp16"] == "153.0 FLOP/byte"
-    assert rows["efficiency"] == "compute 0.75, memory 0.85"
+    assert rows["efficiency"] == "compute 0.9, memory 0.85"  # GPU with gpu.sms: tiles priced apart
     tpu = dict(profile_summary(load_profile("tpu_v5e")))
     assert tpu["ridge point matrix fp16"].startswith("n/a")
     for profile in list_profiles():
@@ -217,8 +217,16 @@ def test_efficiency_defaults_and_overrides(tmp_path):
     data = _profile_data() | {"efficiency": {"memory": 0.9, "per_op": {"depthwise": {"compute": 0.3}}}}
     profile = load_profile(str(_write(tmp_path, data)))
     assert efficiency_for(profile, "depthwise") == (0.3, 0.9)
-    assert efficiency_for(profile, "gemm") == (0.75, 0.9)
+    assert efficiency_for(profile, "gemm") == (0.9, 0.9)  # a GPU with gpu.sms: tile/wave quantization priced apart
     assert ("efficiency depthwise", "compute 0.3") in profile_summary(profile)
+    bare = {k: v for k, v in _profile_data().items() if k != "gpu"}
+    bare["sources"] = {k: v for k, v in bare["sources"].items() if not k.startswith("gpu.")}
+    no_sms = load_profile(str(_write(tmp_path, bare, "no_sms.yaml")))
+    assert no_sms.gpu is None and no_sms.efficiency.compute == 0.75  # quantization left inside the factor
+    assert load_profile("zen3-vm").efficiency.compute == 0.75  # CPUs: no tile model
+    assert load_profile("mi300x").efficiency.compute == 0.75  # set in its file (the 0.9 source is NVIDIA's)
+    explicit = load_profile(str(_write(tmp_path, _profile_data() | {"efficiency": {"compute": 0.6}}, "explicit.yaml")))
+    assert explicit.efficiency.compute == 0.6
 
 
 # -------------------------------------------------------------------------------- sanity laws

@@ -41,8 +41,12 @@ SHIPPED_DIR = profiles_dir()
 ENV_VAR = "COSTMODEL_HW_PATH"
 
 # Defaults from the project's hardware notes: large GEMMs reach ~70-85 % of dense matrix peak; streaming
-# kernels reach ~85 % of spec bandwidth on HBM and ~80 % on GDDR/LPDDR/DDR.
+# kernels reach ~85 % of spec bandwidth on HBM and ~80 % on GDDR/LPDDR/DDR. On a GPU profile that gives its SM
+# count, the model prices tile and wave quantization itself (latency/shape.py), so the factor left is a large,
+# well-shaped GEMM's: cuBLAS HGEMM reaches 105-115 of the NVIDIA L20's 119.5 dense fp16 tensor TFLOP/s (88-96 %;
+# DefTruth/CUDA-Learn-Notes, hgemm/README.md), hence 0.9 there (docs/latency-model.md, "Efficiency factors").
 DEFAULT_COMPUTE_EFFICIENCY = 0.75
+TILED_GPU_COMPUTE_EFFICIENCY = 0.9
 HBM_MEMORY_EFFICIENCY = 0.85
 OTHER_MEMORY_EFFICIENCY = 0.80
 
@@ -169,11 +173,12 @@ class OpEfficiency(_Model):
 class Efficiency(_Model):
     """Fractions of peak that well-tuned kernels attain (0 < e <= 1).
 
-    ``memory`` defaults from the memory type (0.85 for HBM, 0.80 otherwise); ``per_op`` overrides
+    ``compute`` defaults to 0.9 on a GPU profile with ``gpu.sms`` (tile and wave quantization priced apart), else
+    0.75; ``memory`` defaults from the memory type (0.85 for HBM, 0.80 otherwise); ``per_op`` overrides
     either factor for one op class (``conv``: dense and grouped convolutions, else ``gemm``'s entry applies).
     """
 
-    compute: Fraction = DEFAULT_COMPUTE_EFFICIENCY
+    compute: Fraction | None = None
     memory: Fraction | None = None
     per_op: dict[EfficiencyClass, OpEfficiency] = Field(default_factory=dict)
 
@@ -242,6 +247,10 @@ class HardwareProfile(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> HardwareProfile:
+        if self.efficiency.compute is None:
+            tiled = self.gpu is not None
+            default = TILED_GPU_COMPUTE_EFFICIENCY if tiled else DEFAULT_COMPUTE_EFFICIENCY
+            self.efficiency = self.efficiency.model_copy(update={"compute": default})
         if self.efficiency.memory is None:
             default = HBM_MEMORY_EFFICIENCY if self.memory.is_hbm else OTHER_MEMORY_EFFICIENCY
             self.efficiency = self.efficiency.model_copy(update={"memory": default})
@@ -559,7 +568,7 @@ def efficiency_for(profile: HardwareProfile, op_class: EfficiencyClass | str) ->
     chain = [eff.per_op.get(k) for k in (key, key.parent) if k is not None]
     compute = next((o.compute for o in chain if o and o.compute is not None), eff.compute)
     memory = next((o.memory for o in chain if o and o.memory is not None), eff.memory)
-    assert memory is not None  # filled by HardwareProfile validation
+    assert compute is not None and memory is not None  # filled by HardwareProfile validation
     return compute, memory
 
 

@@ -85,7 +85,7 @@ caches:                      # optional; drop the lines you do not know
   l2_mb: null
 launch_overhead_us: 5        # fixed cost per kernel: ~5 µs for eager PyTorch on a discrete GPU, ~1-20 µs on CPUs
 efficiency:                  # fractions of peak good kernels reach; the defaults are fine to start with
-  compute: 0.75
+  memory: null               # null: 0.85 on HBM, 0.80 otherwise; compute: 0.9 on a GPU with gpu.sms, else 0.75
 sources:                     # where each figure comes from (a datasheet, a paper, a measurement): required
   peak.vector.fp32: TODO
   peak.matrix.fp16: TODO
