@@ -911,8 +911,8 @@ def channel_shuffle(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 @handles("matmul", "bmm", "mm")
 def matmul(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, y = args[0], args[1]
-    if isinstance(x, Dyn) and isinstance(y, Dyn) and (x.perm is not None or y.perm is not None):
-        return _attention_across_batch(t, node, x, y)
+    if isinstance(x, Dyn) and isinstance(y, Dyn) and any(d.perm is not None and d.perm[0] != 0 for d in (x, y)):
+        return _attention_across_batch(t, node, x, y)  # the batch moved: only CSATv2's [B, N] @ [N, B] maps
     if isinstance(x, Dyn) and isinstance(y, Dyn):
         return t.out(t.emit("matmul", [t.plain(x), t.plain(y)]))
     d = t.plain(x if isinstance(x, Dyn) else y)
