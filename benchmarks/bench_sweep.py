@@ -8,21 +8,28 @@ Reports, for one device:
    candidate) against the sweep's evaluator on one core, cold (empty caches: the first ``--samples`` candidates)
    and warm (the next ones, in rounds interleaved with the naive loop so both see the same load) — candidates/s
    and ratios;
-2. whole sweeps (draw, evaluate, write chunks, merge) on 1 and 2 local worker processes and on a 2-worker Dask
-   LocalCluster — candidates/s and the speed-up over 1 worker;
-3. the projected wall time of 10^6 candidates at the best rate; with ``--million``, the measured one.
-The 1-minute load average is printed before and after: on a shared machine only the ratios mean something.
+2. whole sweeps (draw, evaluate, write chunks, merge) on 1 and 2 local workers and on a 2-worker Dask
+   LocalCluster, each in a fresh Python process (cold caches: nothing inherited from an earlier measurement), on
+   the same ``--sweep-samples`` candidates, interleaved over ``--rounds``; start-up (pool or cluster, the
+   evaluator, one candidate per worker) measured apart and taken off — candidates/s and the speed-up over 1
+   worker;
+3. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
+The 1-minute load average is printed throughout: on a shared machine only the ratios mean something, and a
+2-worker speed-up needs two idle cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,8 +39,10 @@ from costmodel.design import score_graph  # noqa: E402
 from costmodel.graph import build_graph  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
 from costmodel.sweep import Engine, Evaluator, Sampler, Sweep, devices_for, draw, load_space  # noqa: E402
+from costmodel.sweep.engine import SweepTask, evaluator_for  # noqa: E402
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
+from costmodel.sweep.sample import BLOCK  # noqa: E402
 
 
 def load() -> str:
@@ -82,25 +91,145 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int, rounds: int) -> tupl
     return cold, rounds * n / fast_s, rounds * slow_n / slow_s, len(analyzer.fragments)
 
 
-def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folder: Path) -> float:
-    """Candidates/s of a whole sweep (draw, evaluate, write, merge)."""
-    out = folder / f"{engine.value}-{workers}.parquet"
+def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folder: Path, chunk: int = BLOCK,
+          warm: int = 0, scheduler: str | None = None, client: Any = None) -> float:
+    """Seconds of a whole sweep (draw, evaluate, write, merge) of ``n`` candidates in chunks of ``chunk``.
+
+    ``warm``: first, every worker's evaluator of the run evaluates the same ``warm`` other candidates (seed 1), not
+    timed: in this process before the local pool forks from it (its workers inherit the caches), or on each Dask
+    worker (``client``, of the cluster at ``scheduler``)."""
+    out = folder / f"{engine.value}-{workers}-{n}.parquet"
+    run = Sweep(space_path, [hw], out, samples=n, seed=0, chunk_size=chunk)
+    if warm:
+        if client is not None:
+            client.run(_warm, run.task, warm)
+        else:
+            _warm(run.task, warm)
     began = time.perf_counter()
-    run = Sweep(space_path, [hw], out, samples=n, seed=0)
-    for _ in run.results(engine, workers):
+    for _ in run.results(engine, workers, scheduler):
         pass
     run.finish()
-    return n / (time.perf_counter() - began)
+    return time.perf_counter() - began
+
+
+def _warm(task: SweepTask, n: int) -> None:
+    """This process's evaluator of ``task`` run over ``n`` candidates not in the sweep (seed 1)."""
+    evaluator_for(task).chunk(0, 0, draw(task.space, Sampler.RANDOM, 1, 0, n))
+
+
+def child(argv: list[str]) -> None:
+    """``--child SPACE HW ENGINE WORKERS N CHUNK WARM``: one whole sweep in this fresh process; prints JSON: its
+    seconds and (Dask, warmed) the seconds its LocalCluster took to start."""
+    space, hw, engine, workers, n, chunk, warm = argv
+    folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
+    kind, count = Engine(engine), int(workers)
+    try:
+        if kind is Engine.DASK and int(warm):  # a cluster of our own, to warm its workers before the sweep
+            from distributed import Client, LocalCluster
+
+            began = time.perf_counter()
+            with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+                start = time.perf_counter() - began
+                seconds = whole(Path(space), hw, int(n), kind, count, folder, int(chunk), int(warm),
+                                cluster.scheduler_address, client)
+        else:
+            start = 0.0
+            seconds = whole(Path(space), hw, int(n), kind, count, folder, int(chunk), int(warm))
+        print(json.dumps({"seconds": seconds, "start": start}))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh(space: Path, hw: str, engine: Engine, workers: int, n: int, chunk: int, warm: int) -> dict[str, float]:
+    """A whole sweep in a fresh Python process (no cache of an earlier measurement helps it): its seconds, its
+    cluster's start-up and the 1-minute load average when it ended."""
+    command = [sys.executable, __file__, "--child", str(space), hw, engine.value, str(workers), str(n), str(chunk),
+               str(warm)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
+
+
+def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) -> dict[str, float]:
+    """Whole sweeps of the same ``n`` candidates on 1 and 2 local workers and a 2-worker Dask LocalCluster, each in
+    a fresh process, every worker warmed on the same ``warm`` other candidates first (not timed), interleaved over
+    ``rounds``; rate = n / seconds of the sweep. Start-up is measured apart: a fresh process's sweep of one
+    candidate per worker (pool or cluster start, imports in the workers, the evaluator, one cold candidate).
+    Returns the rates."""
+    configs = [("local, 1 worker ", Engine.LOCAL, 1), ("local, 2 workers", Engine.LOCAL, 2),
+               ("dask, 2 workers ", Engine.DASK, 2)]
+    runs: dict[str, list[float]] = {label: [] for label, *_ in configs}
+    starts: dict[str, list[float]] = {label: [] for label, *_ in configs}
+    loads: list[float] = []
+    for _ in range(rounds):
+        for label, engine, workers in configs:
+            try:
+                start = fresh(space, hw, engine, workers, workers, 1, 0)
+                timed = fresh(space, hw, engine, workers, n, chunk, warm)
+            except RuntimeError as exc:
+                print(f"sweep, {label}: not measured ({exc})")
+                continue
+            starts[label].append(start["seconds"])
+            runs[label].append(timed["seconds"])
+            loads += [start["load"], timed["load"]]
+    rates: dict[str, float] = {}
+    for label, *_ in configs:
+        if not runs[label]:
+            continue
+        start, seconds = sum(starts[label]) / len(starts[label]), sum(runs[label]) / len(runs[label])
+        rates[label] = n / seconds
+        one = rates.get(configs[0][0])
+        ratio = f"  {rates[label] / one:5.2f}x one local worker" if one and label != configs[0][0] else ""
+        print(f"sweep, {label}  {rates[label]:9.1f} candidates/s{ratio}  ({n} candidates in {seconds:.1f} s after "
+              f"{warm} warm-up each; start-up {start:.1f} s apart; mean of {len(runs[label])})")
+    if loads:
+        print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
+              f"(a 2-worker speed-up needs 2 idle cores)")
+    return rates
+
+
+def million(space: Path, hw: str, workers: int, total: int = 1_000_000) -> None:
+    """A 10^6-candidate sweep on ``workers`` local workers, from cold caches: wall time (everything, from the space
+    file to the merged Parquet file) and rate; progress on stderr every 10^5 candidates."""
+    folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
+    try:
+        print(f"{total:,} candidates, {workers} local worker(s): starting; {load()}", flush=True)
+        began = time.perf_counter()
+        run = Sweep(space, [hw], folder / "million.parquet", samples=total, seed=0)
+        done = 0
+        for result in run.results(Engine.LOCAL, workers):
+            done += result.drawn
+            if done * 10 // total != (done - result.drawn) * 10 // total:
+                seconds = time.perf_counter() - began
+                print(f"  {done:,} candidates in {seconds:.0f} s ({done / seconds:.0f}/s); {load()}", file=sys.stderr,
+                      flush=True)
+        summary = run.finish()
+        seconds = time.perf_counter() - began
+        print(f"{total:,} candidates, {workers} local worker(s): {seconds:.0f} s wall ({seconds / 60:.1f} min), "
+              f"{total / seconds:.0f} candidates/s, {summary.rows:,} rows kept; {load()}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", type=Path, default=ROOT / "arch_specs/spaces/resnet_like.yaml")
     parser.add_argument("--hw", default="a100")
     parser.add_argument("--samples", type=int, default=4096, help="candidates per measurement")
     parser.add_argument("--naive", type=int, default=60, help="candidates of the naive loop per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of naive loop and warm evaluator")
-    parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep (1 worker)")
+    parser.add_argument("--sweep-samples", type=int, default=None,
+                        help="candidates per whole sweep of the worker comparison (default: 4 x --samples)")
+    parser.add_argument("--chunk", type=int, default=256, help="chunk size of the worker comparison's sweeps")
+    parser.add_argument("--warm", type=int, default=None,
+                        help="warm-up candidates per worker before the worker comparison's sweeps (default: --samples)")
+    parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep once and time it")
+    parser.add_argument("--million-workers", type=int, default=1, help="local workers of the 10^6 sweep")
     args = parser.parse_args()
     print(f"{args.space.name}, --hw {args.hw}; {load()}")
     cold, warm, slow, fragments = compare(args.space, args.hw, args.samples, args.naive, args.rounds)
@@ -110,27 +239,15 @@ def main() -> None:
     print(f"sweep evaluator, warm      {warm:9.1f} candidates/s   {warm / slow:5.1f}x the naive loop "
           f"(next {args.rounds} x {args.samples}; {fragments} fragments cached)")
     print(load())
-    folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
-    try:
-        n = 2 * args.samples
-        one = whole(args.space, args.hw, n, Engine.LOCAL, 1, folder)
-        two = whole(args.space, args.hw, n, Engine.LOCAL, 2, folder)
-        print(f"sweep, local, 1 worker     {one:9.0f} candidates/s")
-        print(f"sweep, local, 2 workers    {two:9.0f} candidates/s   {two / one:5.2f}x one worker")
-        try:
-            dask = whole(args.space, args.hw, n, Engine.DASK, 2, folder)
-            print(f"sweep, dask, 2 workers     {dask:9.0f} candidates/s   {dask / one:5.2f}x one local worker")
-        except Exception as exc:  # noqa: BLE001 - dask is an optional extra
-            print(f"sweep, dask: not measured ({exc})")
-        best = max(one, two)
-        print(f"projected 10^6 candidates: {1e6 / best / 60:.1f} min at {best:.0f} candidates/s (caches warm further "
-              f"over a long run: an upper bound); {1e6 / warm / 60:.1f} min per worker at the warm rate")
-        if args.million:
-            began = time.perf_counter()
-            whole(args.space, args.hw, 1_000_000, Engine.LOCAL, 1, folder)
-            print(f"10^6 candidates, 1 worker: {time.perf_counter() - began:.0f} s wall")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    n = args.sweep_samples or 4 * args.samples
+    rates = scaling(args.space, args.hw, n, args.chunk, args.samples if args.warm is None else args.warm,
+                    args.rounds)
+    one = rates.get("local, 1 worker ")
+    if one:
+        print(f"projected 10^6 candidates: {1e6 / one / 60:.1f} min on 1 worker at {one:.0f} candidates/s "
+              f"(its caches warm further over a long run: an upper bound); {1e6 / warm / 60:.1f} min at the warm rate")
+    if args.million:
+        million(args.space, args.hw, args.million_workers)
     print(load())
 
 

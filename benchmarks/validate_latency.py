@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import random
 import statistics
 import sys
@@ -139,6 +140,18 @@ def line(label: str, f: Fidelity) -> str:
             f"{lat.within_25:>11.0%}")
 
 
+def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
+    """torch.compile's speed-up over eager per model (eager latency / compiled latency), predicted against measured,
+    over the models in both lists: a check of how the runtimes differ (fusion, convolution layout) that does not
+    depend on the profile's efficiency level, which cancels in the ratio."""
+    by_model = {p.label: p for p in compiled}
+    logs = [math.log((e.predicted_s / by_model[e.label].predicted_s) / (e.measured_s / by_model[e.label].measured_s))
+            for e in eager if e.label in by_model]
+    middle, spread = math.exp(statistics.median(logs)), statistics.median(abs(x) for x in logs)
+    return (f"{label:<34} {len(logs):>6}  compile/eager speed-up, predicted / measured: median {middle:.3f}, "
+            f"median |log ratio| {spread:.3f}")
+
+
 def update_fixture(folder: Path) -> None:
     """Copy the rows the zoo needs from timm's benchmark CSVs into the fixtures (with a provenance header)."""
     models = spec_index()
@@ -208,6 +221,25 @@ def fitted_section(cases: dict[str, Case]) -> None:
     for cpu in CPU_CASES:
         if cpu in state:
             few_shot(cases[cpu], *state[cpu])
+    reproducibility()
+
+
+REPEATED = (FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv")
+
+
+def reproducibility() -> None:
+    """How far two measurements of the same models on the same CPU agree (this VM's 1-thread file against the
+    earlier Zen 3 VM's, fastest passes, after one common scale): no model can be within +-10 % of one of them for
+    more models than the two agree on, so this bounds what any fit can reach on these fixtures."""
+    if not all(path.exists() for path in REPEATED):
+        return
+    first, second = (fastest(path) for path in REPEATED)
+    ratios = [first[m] / second[m] for m in sorted(first) if m in second]
+    scale = statistics.median(ratios)
+    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
+    print(f"  reproducibility: {len(ratios)} models measured on both Zen 3 VMs (fastest pass, one thread) agree "
+          f"within +-10 % for {within:.0%} of them (median |difference| "
+          f"{statistics.median(abs(r / scale - 1) for r in ratios):.1%}, after one common scale {scale:.3f})")
 
 
 CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32")
@@ -343,6 +375,8 @@ def wide_section(show_models: bool) -> None:
         bases = bases_of(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
         print(line(f"{label}, {FOLDS}-fold", fidelity(with_predictions(plain, kfold(bases, measured, base)))))
         state[table] = (rows, base, measured, bases, plain)
+        if table == "rtx4090 compile":
+            print(speedup_line("rtx4090 compile vs eager", state["rtx4090"][4], plain))
         if dropped:
             print(f"  {table}: dropped (param count differs: another form of the network): {', '.join(dropped)}")
         if show_models:
@@ -377,6 +411,8 @@ def main() -> None:
             continue
         results[case.label] = points(case.rows(), case.hw(), case.dtype, case.fusion, case.precision)
         print(line(case.label, fidelity(results[case.label])))
+    if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
+        print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")
     if args.models:
         for label, pts in results.items():

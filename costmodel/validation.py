@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .errors import shown
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 # Location parts pydantic adds for the schema it tried (a union member, a validator), not the user's keys.
 _SCHEMA_TAG = re.compile(

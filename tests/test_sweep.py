@@ -132,6 +132,33 @@ def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(tmp_path: 
     _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 0, 6, tmp_path, priced_alone=False)
 
 
+@pytest.mark.parametrize(("name", "seed"), [("resnet_like", 2026), ("regnet", 4099), ("ofa_mbv3", 31337)])
+def test_fast_path_equals_full_analyzer_on_fresh_seeds(name: str, seed: int, tmp_path: Path) -> None:
+    # seeds the fast path was not developed against, one device each of the two kinds (GPU, threaded CPU)
+    _exact(SPACES / f"{name}.yaml", ["a100", "epyc_zen5_vm"], seed, 8, tmp_path)
+
+
+def test_fragment_cache_is_bounded_by_bytes() -> None:
+    # a budget of a few fragments: the cache is emptied again and again, and the figures stay the analyzer's
+    space = load_space(SPACES / "resnet_like.yaml")
+    found = devices_for(["a100"])
+    data = space.data
+    limit = 300_000
+    small = FastAnalyzer(space.spec, found, data.dtype, data.batch, space.spec_vars(), data.precision,
+                         cache_bytes=limit)
+    evaluator = Evaluator(space, found)
+    held, emptied = 0, False
+    for values in draw(space, Sampler.RANDOM, 5, 0, 10):
+        spec = candidate_spec(space.spec, evaluator.derive(values), evaluator.spec_names)
+        assert small(spec) == reference_metrics(spec, found, data.dtype, data.batch, data.precision)
+        emptied = emptied or len(small.fragments) < held
+        held = len(small.fragments)
+        # what the cache holds: at most the limit plus the fragments of the candidate that passed it (a candidate
+        # of this space: at most 38 fragments, 420 layers)
+        assert sum(len(fragment.layers) for fragment in small.fragments.values()) * 1200 <= limit + 500 * 1200
+    assert emptied
+
+
 def test_amp_needs_a_half_type(tmp_path: Path) -> None:
     path = tmp_path / "amp.yaml"
     path.write_text((SPACES / "resnet_like.yaml").read_text().replace("\nvariables:", "\nprecision: amp\nvariables:"))

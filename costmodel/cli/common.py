@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable
+from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -25,6 +26,7 @@ class OneLineErrors(TyperGroup):
     reported as one ``error:`` line on stderr: exit code 2 for usage errors, 1 for internal errors (a bug)."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        defer_coercion(self)
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         try:
@@ -49,6 +51,69 @@ class OneLineErrors(TyperGroup):
             typer.echo(f"error: {one_line(exc.format_message())}{hint}", err=True)  # type: ignore[attr-defined]
             sys.exit(2)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+class _DeferredCoercion:
+    """Stands in for typer's coercion of one parameter's value (its ``RuntimeParam``), which typer builds for every
+    parameter of the command run, given or not, as a pydantic TypeAdapter: about 20 adapters and pydantic's import
+    for ``costmodel analyze`` (a third of its start-up). A parameter not given (None) becomes what typer makes of
+    None; a parameter with a parser, an enum parameter at a member and a plain path get what typer's adapter would
+    give them (the parser's result; the member; typer's own path checks); any other value, or a parser's
+    ValueError, builds typer's coercion and hands over to it (from then on the parameter uses it)."""
+
+    def __init__(self, build: Callable[[Any], Any], coerce_path: Callable[..., Any]) -> None:
+        self.build = build
+        self.coerce_path = coerce_path
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        multi = param.multiple or param.nargs == -1
+        if value is None:  # as typer's RuntimeParam.coerce
+            return () if multi else None
+        desc = param.type_descriptor
+        annotation, info = desc.annotation, desc.parameter_info
+        if not multi and desc.file_annotation is None:
+            if info.parser is not None:  # typer's adapter: the parser's result, its ValueError a usage error
+                try:
+                    return info.parser(value)
+                except (ValueError, AssertionError):
+                    pass  # typer's coercion says it in its words
+            elif isinstance(annotation, type) and issubclass(annotation, Enum) and any(value is c for c in annotation):
+                return value  # typer's coerce_cli_choice: a member of the enum is itself
+            elif annotation is Path and info.path_type is None and type(value) is str and value:
+                return self.coerce_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+        runtime = param._runtime_param = self.build(desc)
+        return runtime.coerce(value, param=param, ctx=ctx)
+
+
+def defer_coercion(command: Any) -> None:
+    """Give every parameter of ``command`` and of its subcommands a :class:`_DeferredCoercion` (typer versions
+    without per-parameter runtime coercion are left as they are)."""
+    try:
+        from typer._coercion import build_runtime_param
+        from typer._param_types import coerce_cli_path
+    except ImportError:
+        return
+    deferred = _DeferredCoercion(build_runtime_param, coerce_cli_path)
+
+    def defer(param: Any) -> None:
+        if hasattr(param, "type_descriptor") and getattr(param, "_runtime_param", False) is None:
+            param._runtime_param = deferred
+
+    def with_help(get_help_option: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def get(ctx: Any) -> Any:  # the --help option is made on first use
+            option = get_help_option(ctx)
+            defer(option)
+            return option
+        return get
+
+    todo = [command]
+    while todo:
+        cmd = todo.pop()
+        for param in getattr(cmd, "params", ()):
+            defer(param)
+        if hasattr(cmd, "get_help_option"):
+            cmd.get_help_option = with_help(cmd.get_help_option)
+        todo.extend(getattr(cmd, "commands", {}).values())
 
 
 def _is_click_error(exc: BaseException) -> bool:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol
 
-from pydantic import ValidationError
-
 from .. import limits
 from ..errors import SpecError, shown
 from ..ops import REGISTRY, Attrs, OpCost, OpDef, OpError, Shape, get_op
@@ -462,7 +460,11 @@ class _Builder:
         if attrs is None:
             try:
                 attrs = self.attrs[key] = op.attrs.model_validate(values)
-            except ValidationError as exc:
+            except Exception as exc:
+                from pydantic import ValidationError  # imported by then: only the fallback to pydantic raises it
+
+                if not isinstance(exc, ValidationError):
+                    raise
                 err = validation_error(exc, self.file)
                 raise self.error(self.explain(err.message, err.field, values, op.attrs), path, err.field) from None
         lo, hi = op.min_inputs, op.max_inputs

@@ -10,10 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import NonNegativeInt, PositiveInt
-
 from ..vocab import OpClass
-from .base import Attrs, OpCost, OpError, Shape, broadcast_shapes, expect_rank, numel, register
+from .base import (
+    Attrs,
+    NonNegativeInt,
+    OpCost,
+    OpError,
+    PositiveInt,
+    Shape,
+    broadcast_shapes,
+    expect_rank,
+    numel,
+    register,
+)
 from .shape import WindowAttrs, window_grid
 
 SOFTMAX_FLOPS = 5  # per element: max, subtract, exp, sum, divide

@@ -12,14 +12,18 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from ..vocab import EfficiencyClass, OpClass
 
 if TYPE_CHECKING:
     import numpy as np
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
+    from typing_extensions import Self, dataclass_transform
+else:
+    def dataclass_transform(**_: Any) -> Callable[[type], type]:
+        return lambda cls: cls
 
 Shape = tuple[int, ...]
 # A size in a per-op cost function (an element or channel count): an int in the ops themselves, a float or a
@@ -62,11 +66,225 @@ class OpCost:
     extra_read_elems: int = 0
 
 
-class Attrs(BaseModel):
-    """Base for op attribute models: unknown fields are errors. Validators are built on first use (most runs use
-    a few of the ops), so importing the registry stays cheap."""
+class _Bound:
+    """A constraint in an attribute annotation (``Annotated[int, _Bound(...)]``): a test for the fast path and the
+    name of the pydantic type that states it for the slow one (:meth:`Attrs.pydantic_model`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)  # 'inf' too
+    def __init__(self, name: str, test: Callable[[Any], bool]) -> None:
+        self.name = name
+        self.test = test
+
+
+# Constrained attribute types. For mypy the plain types, as pydantic's PositiveInt & co are; at run time an
+# annotation the fast path checks without importing pydantic, and that :meth:`Attrs.pydantic_model` turns into
+# pydantic's own type (same validation, same error messages).
+if TYPE_CHECKING:
+    PositiveInt = int
+    NonNegativeInt = int
+    PositiveFloat = float
+    Probability = float
+else:
+    PositiveInt = Annotated[int, _Bound("PositiveInt", lambda v: v > 0)]
+    NonNegativeInt = Annotated[int, _Bound("NonNegativeInt", lambda v: v >= 0)]
+    PositiveFloat = Annotated[float, _Bound("PositiveFloat", lambda v: v > 0)]
+    Probability = Annotated[float, _Bound("Probability", lambda v: 0 <= v <= 1)]
+
+_FAIL: Any = object()  # what a fast check returns for a value it does not accept as it is
+_Check = Callable[[Any], Any]
+_NO_DEFAULT: Any = object()
+
+
+def _exact(kind: type) -> _Check:
+    return lambda v: v if type(v) is kind else _FAIL
+
+
+def _finite_float(v: Any) -> Any:
+    return v if type(v) is float and math.isfinite(v) else _FAIL
+
+
+def _fast_check(tp: Any) -> _Check | None:
+    """A check of a value against an attribute type that accepts only values pydantic would keep as they are (an
+    int for ``int``, a finite float for ``float``, a list of such for ``list[...]``, ...) and returns what pydantic
+    returns for them; anything else (a value pydantic would convert or refuse) gives ``_FAIL``. None: a type this
+    check does not know (the model always validates with pydantic)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *meta = get_args(tp)
+        inner = _fast_check(base)
+        if inner is None or not all(isinstance(m, _Bound) for m in meta):
+            return None
+        tests = [m.test for m in meta]
+
+        def bounded(v: Any) -> Any:
+            out = inner(v)
+            return out if out is _FAIL or all(test(out) for test in tests) else _FAIL
+        return bounded
+    if tp in (int, bool, str):
+        return _exact(tp)
+    if tp is float:
+        return _finite_float
+    if tp is type(None):
+        return lambda v: v if v is None else _FAIL
+    if origin is Literal:
+        choices = get_args(tp)
+        if not all(type(c) is str for c in choices):
+            return None
+        allowed = frozenset(choices)
+        return lambda v: v if type(v) is str and v in allowed else _FAIL
+    if origin is list:
+        (item,) = get_args(tp)
+        each = _fast_check(item)
+        if each is None:
+            return None
+
+        def listed(v: Any) -> Any:
+            if type(v) is not list:
+                return _FAIL
+            out = [each(x) for x in v]
+            return _FAIL if any(x is _FAIL for x in out) else out
+        return listed
+    if origin is Union or type(tp).__name__ == "UnionType":
+        members = [_fast_check(m) for m in get_args(tp)]
+        if any(m is None for m in members):
+            return None
+        checks: list[_Check] = [m for m in members if m is not None]
+
+        def either(v: Any) -> Any:  # the members accept disjoint sets of values as they are: the first that does
+            for check in checks:
+                out = check(v)
+                if out is not _FAIL:
+                    return out
+            return _FAIL
+        return either
+    return None
+
+
+def _pydantic_type(tp: Any) -> Any:
+    """An attribute annotation with pydantic's constrained types in place of the fast path's."""
+    import pydantic
+
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, bound = get_args(tp)
+        if bound.name == "Probability":
+            return Annotated[float, pydantic.Field(ge=0, le=1)]
+        return getattr(pydantic, bound.name)
+    if origin is list:
+        return list[_pydantic_type(get_args(tp)[0])]  # type: ignore[misc]
+    if origin is Union or type(tp).__name__ == "UnionType":
+        return Union[tuple(_pydantic_type(m) for m in get_args(tp))]  # noqa: UP007
+    return tp
+
+
+class _AttrsMeta(type):
+    @property
+    def model_fields(cls) -> dict[str, FieldInfo]:
+        """The attribute names (in order) and their pydantic fields."""
+        return cls.pydantic_model().model_fields  # type: ignore[attr-defined, no-any-return]
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+class Attrs(metaclass=_AttrsMeta):
+    """Base for op attribute models: typed, immutable, unknown fields are errors.
+
+    Validation is pydantic's (:meth:`pydantic_model`, built on first need), with a fast path that imports nothing:
+    values pydantic keeps as they are (an int for an ``int``, a positive int for a ``PositiveInt``, a listed word
+    for a ``Literal``, a list of such...) are taken as they are; anything else (a value to convert, an error) goes
+    through the pydantic model, so results and error messages are pydantic's."""
+
+    aliases: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Field -> the input keys it may be given under (pydantic's ``AliasChoices``), the field's name first."""
+
+    def __init__(self, **data: Any) -> None:
+        object.__setattr__(self, "__dict__", type(self).validated(data))
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        """Validate a mapping of attribute values (``ConvAttrs.model_validate({"out": 64, "kernel": 3})``)."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "__dict__", cls.validated(data))
+        return obj
+
+    @classmethod
+    def _fields(cls) -> dict[str, tuple[_Check | None, Any]]:
+        """Field -> (fast check or None, default or _NO_DEFAULT), in pydantic's order (base classes' first)."""
+        fields: dict[str, tuple[_Check | None, Any]] | None = cls.__dict__.get("_fields_cache")
+        if fields is None:
+            import typing
+
+            fields = {}
+            for name, tp in typing.get_type_hints(cls, include_extras=True).items():
+                if get_origin(tp) is ClassVar:
+                    continue
+                default = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__), _NO_DEFAULT)
+                fields[name] = (_fast_check(tp), default)
+            cls._fields_cache = fields  # type: ignore[attr-defined]
+        return fields
+
+    @classmethod
+    def validated(cls, data: Any) -> dict[str, Any]:
+        """The attribute values of ``data``, validated as pydantic does (its errors: ``pydantic.ValidationError``)."""
+        fields = cls._fields()
+        if type(data) is dict and all(key in fields for key in data):
+            values: dict[str, Any] = {}
+            for name, (check, default) in fields.items():
+                if name in data:
+                    value = _FAIL if check is None else check(data[name])
+                elif default is _NO_DEFAULT:
+                    value = _FAIL
+                else:
+                    value = default
+                if value is _FAIL:
+                    break
+                values[name] = value
+            else:
+                return values
+        model = cls.pydantic_model().model_validate(data)
+        return {name: getattr(model, name) for name in fields}
+
+    @classmethod
+    def pydantic_model(cls) -> type[BaseModel]:
+        """The pydantic model these attributes validate with: the same fields, constraints and defaults."""
+        model: type[BaseModel] | None = cls.__dict__.get("_pydantic_cache")
+        if model is None:
+            import typing
+
+            from pydantic import AliasChoices, ConfigDict, Field, create_model
+
+            definitions: dict[str, Any] = {}
+            for name, tp in typing.get_type_hints(cls, include_extras=True).items():
+                if get_origin(tp) is ClassVar:
+                    continue
+                default = cls._fields()[name][1]
+                info = Field(... if default is _NO_DEFAULT else default,
+                             validation_alias=AliasChoices(*cls.aliases[name]) if name in cls.aliases else None)
+                definitions[name] = (_pydantic_type(tp), info)
+            model = create_model(cls.__name__, __config__=ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False),
+                                 __module__=cls.__module__, **definitions)
+            cls._pydantic_cache = model  # type: ignore[attr-defined]
+        return model
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+    def model_dump(self, *, mode: str = "python", exclude_none: bool = False) -> dict[str, Any]:
+        """The attribute values as a dict (lists copied), as pydantic's ``model_dump``."""
+        def copied(value: Any) -> Any:
+            return [copied(v) for v in value] if isinstance(value, list) else value
+
+        return {k: copied(v) for k, v in self.__dict__.items() if not (exclude_none and v is None)}
 
 
 class NoAttrs(Attrs):

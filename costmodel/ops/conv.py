@@ -6,10 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import PositiveInt
-
 from ..vocab import OpClass
-from .base import Attrs, OpCost, OpError, Shape, Size, expect_rank, numel, pair, register
+from .base import Attrs, OpCost, OpError, PositiveInt, Shape, Size, expect_rank, numel, pair, register
 
 IntOrList = PositiveInt | list[PositiveInt]
 

@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from pydantic import PositiveInt
-
 from ..vocab import OpClass
 from .base import (
     Attrs,
     NoAttrs,
     OpCost,
     OpError,
+    PositiveInt,
     Shape,
     broadcast_shapes,
     expect_rank,

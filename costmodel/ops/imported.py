@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import NonNegativeInt, PositiveInt
-
 from ..vocab import OpClass
-from .base import Attrs, OpCost, OpError, Shape, numel, register
+from .base import Attrs, NonNegativeInt, OpCost, OpError, PositiveInt, Shape, numel, register
 
 
 class ParamTensorAttrs(Attrs):

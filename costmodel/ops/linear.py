@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import PositiveInt
-
 from ..vocab import OpClass
 from .base import (
     Attrs,
     NoAttrs,
     OpCost,
     OpError,
+    PositiveInt,
     Shape,
     Size,
     broadcast_shapes,

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import PositiveInt
-
 from ..vocab import OpClass
-from .base import Attrs, OpCost, OpError, Shape, broadcast_shapes, numel, register
+from .base import Attrs, OpCost, OpError, PositiveInt, Shape, broadcast_shapes, numel, register
 
 PointwiseFn = Literal["abs", "exp", "log", "sqrt", "rsqrt", "reciprocal", "square", "pow", "erf", "sin", "cos",
                       "floor", "ceil", "round", "sign"]

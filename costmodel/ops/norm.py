@@ -9,11 +9,10 @@ for the weight; grn (ConvNeXt V2's global response norm) 6/element + 3 per (samp
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from pydantic import AliasChoices, Field, PositiveInt
+from typing import ClassVar
 
 from ..vocab import OpClass
-from .base import Attrs, OpCost, OpError, Shape, Size, expect_min_rank, numel, register
+from .base import Attrs, OpCost, OpError, PositiveInt, Shape, Size, expect_min_rank, numel, register
 
 
 class BatchNormAttrs(Attrs):
@@ -22,8 +21,9 @@ class BatchNormAttrs(Attrs):
 
 class LayerNormAttrs(Attrs):
     channels_first: bool = False  # normalize over axis 1 (ConvNeXt's LayerNorm2d); else the last axis
-    affine: bool = Field(True, validation_alias=AliasChoices("affine", "elementwise_affine"))
+    affine: bool = True
     bias: bool = True  # only with affine
+    aliases: ClassVar[dict[str, tuple[str, ...]]] = {"affine": ("affine", "elementwise_affine")}
 
 
 class GroupNormAttrs(Attrs):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import NonNegativeInt
-
 from ..vocab import OpClass
 from .base import (
     Attrs,
+    NonNegativeInt,
     OpCost,
     OpError,
     Shape,

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import PositiveInt
-
 from ..vocab import OpClass
-from .base import Attrs, OpCost, Shape, expect_rank, register
+from .base import Attrs, OpCost, PositiveInt, Shape, expect_rank, register
 
 
 class LstmAttrs(Attrs):

@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Annotated, Literal
-
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from typing import Literal
 
 from .. import limits
 from ..vocab import OpClass
-from .base import Attrs, NoAttrs, OpCost, OpError, Shape, expect_rank, normalize_dim, numel, pair, register
+from .base import (
+    Attrs,
+    NoAttrs,
+    NonNegativeInt,
+    OpCost,
+    OpError,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Shape,
+    expect_rank,
+    normalize_dim,
+    numel,
+    pair,
+    register,
+)
 
-Prob = Annotated[float, Field(ge=0, le=1)]
+Prob = Probability
 
 
 def _view(*outputs: Shape) -> OpCost:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
 from ..resources import zoo_dir
@@ -15,6 +13,9 @@ from ..validation import first_problem
 from ..yamlio import YamlError, parse_yaml, read_text
 from .schema import Spec
 from .zoo import resolve_spec
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 # The shipped zoo: the repository's arch_specs/, installed as the package data costmodel.zoo (costmodel.resources).
 ZOO_DIR = zoo_dir()
@@ -44,8 +45,12 @@ def parse_spec(data: Any, file: str | None = None) -> Spec:
         raise SpecError("a spec must be a YAML mapping with at least 'name', 'inputs' and 'nodes'", file=file)
     try:
         return Spec.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, file) from None
+    except Exception as exc:
+        from pydantic import ValidationError  # imported by then: only the fallback to pydantic raises it
+
+        if isinstance(exc, ValidationError):
+            raise validation_error(exc, file) from None
+        raise
 
 
 MERGED_BY_KEY = ("metadata", "vars", "defaults", "blocks", "inputs")

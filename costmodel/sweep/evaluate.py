@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import limits
 from ..analysis import analyze_graph
 from ..design.entropy import score_graph
 from ..errors import DesignError, SpecError
@@ -103,10 +104,11 @@ class Evaluator:
     def chunk(self, chunk: int, start: int, candidates: Sequence[Mapping[str, Any]]) -> ChunkResult:
         """Rows of candidates ``start``, ``start + 1``, ... (infeasible and invalid ones dropped, counted)."""
         result = ChunkResult(chunk, [], drawn=len(candidates))
-        for offset, values in enumerate(candidates):
-            row = self.row(start + offset, values, result)
-            if row is not None:
-                result.rows.append(row)
+        with limits.held():  # the limits read from the environment once per chunk, not per expression or build
+            for offset, values in enumerate(candidates):
+                row = self.row(start + offset, values, result)
+                if row is not None:
+                    result.rows.append(row)
         return result
 
     def row(self, index: int, values: Mapping[str, Any], result: ChunkResult) -> dict[str, Any] | None:

@@ -54,7 +54,21 @@ from ..vocab import Dtype
 from .evaluate import Device, Metrics
 
 Key = tuple[Any, ...]
-MAX_FRAGMENTS = 200_000  # cached fragments per evaluator (a few kB each)
+CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is emptied when its estimate passes this
+# The estimate's terms, bytes of Python objects fitted to tracemalloc's count over the shipped spaces' fragments
+# (ResNet-like: 20.3 MB for 12,104 new layers, 2,697 moved layers, 4,630 contexts, 35,593 search entries; OFA-MBV3:
+# 0.43 MB for 30, 78, 193, 2,800): a layer kept by a fragment (the Layer, its cost and output shapes, its liveness and
+# path entries), a layer re-addressed for a call on other tensors (Fragment.moved), a pricing or search context,
+# and one layer's entry in a search.
+LAYER_BYTES, MOVED_LAYER_BYTES, CONTEXT_BYTES, SEARCH_ENTRY_BYTES = 1200, 300, 400, 100
+
+
+class _Budget:
+    """The bytes a fragment cache holds, estimated as its fragments and their contexts are added."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
 
 
 @dataclass
@@ -97,7 +111,9 @@ class Fragment:
     (:meth:`moved`)."""
 
     def __init__(self, layers: list[Layer], value: Value, shapes: dict[TensorRef, Shape],
-                 reads: tuple[TensorRef, ...]) -> None:
+                 reads: tuple[TensorRef, ...], budget: _Budget | None = None) -> None:
+        self.budget = budget or _Budget(CACHE_BYTES)
+        self.budget.used += LAYER_BYTES * len(layers)
         self.layers = layers
         self.value = value
         self.shapes = shapes
@@ -120,6 +136,7 @@ class Fragment:
             value = self.value
             value = Value([refs.get(ref, ref) for ref in value.refs], list(value.names),
                           None if value.each is None else [refs.get(ref, ref) for ref in value.each])
+            self.budget.used += MOVED_LAYER_BYTES * len(layers) + CONTEXT_BYTES
             found = self.moves[key] = _Moved(refs, {was.node: now.node for was, now in refs.items()}, layers, value,
                                              [(refs.get(a, a), refs.get(b, b)) for a, b in self.value_owners])
         return found
@@ -200,6 +217,7 @@ class Fragment:
         if widths:
             sizes = plan(graph, analyzer.dtype, analyzer.precision, boundary.input_bytes)
             handed = [(buffer, sizes.bytes_of((buffer.node, buffer.index))) for buffer, *_ in self.handed]
+        self.budget.used += CONTEXT_BYTES
         found = self.kernels[(written, widths)] = _Kernels(busy, handed)
         return found
 
@@ -219,6 +237,7 @@ class Fragment:
                 path_step(layer, convs, previous, pooled)
                 if best is None or convs[layer.path] > best[0]:
                     best = (convs[layer.path], layer.path)
+            self.budget.used += CONTEXT_BYTES + SEARCH_ENTRY_BYTES * len(convs)
             found = self.searches[key] = _Search(convs, previous, pooled, best)
         return found
 
@@ -284,10 +303,12 @@ class _Capture:
             finally:
                 self.capturing = False
             layers = expansion.layers[first:]
-            fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
-                                                for k, out in enumerate(la.cost.outputs)}, reads)
-            if len(cache) >= MAX_FRAGMENTS:  # a space of endless variety: start again rather than grow
+            budget = self.analyzer.budget
+            if budget.used >= budget.limit:  # a space of endless variety: start again rather than grow
                 cache.clear()
+                budget.used = 0
+            fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
+                                                for k, out in enumerate(la.cost.outputs)}, reads, budget)
             cache[key] = fragment
             fragment.summarize(owners, shapes, self.analyzer.width)
             moved = None
@@ -322,7 +343,8 @@ class FastAnalyzer:
     """Figures of candidate specs of one base spec: a callable ``spec -> metrics`` with fragment caches."""
 
     def __init__(self, spec: Spec, devices: Sequence[Device], dtype: str | None, batch: int | None,
-                 varying: Sequence[str] | None = None, precision: str | Precision = DEFAULT_PRECISION) -> None:
+                 varying: Sequence[str] | None = None, precision: str | Precision = DEFAULT_PRECISION,
+                 cache_bytes: int = CACHE_BYTES) -> None:
         self.base = spec
         self.varying = set(spec.vars if varying is None else varying)
         self._transparent: dict[str, bool] = {}
@@ -335,6 +357,7 @@ class FastAnalyzer:
         self.precision = check_precision(precision, self.dtype)
         self.profiles = [threaded(device.profile) for device in self.devices]  # as estimate() runs them
         self.fragments: dict[Key, Fragment] = {}
+        self.budget = _Budget(cache_bytes)  # the fragments' estimated bytes, bounded by ``cache_bytes``
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
         # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
