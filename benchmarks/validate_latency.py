@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import random
 import statistics
 import sys
@@ -137,6 +138,18 @@ def line(label: str, f: Fidelity) -> str:
     return (f"{label:<34} {f.models:>6} {f.rho_throughput:>9.3f} {f.flops_rho_throughput:>12.3f} "
             f"{f.rho_efficiency:>8.3f} {lat.median:>13.3f} {lat.median_error:>13.1%} {lat.within_10:>11.0%} "
             f"{lat.within_25:>11.0%}")
+
+
+def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
+    """torch.compile's speed-up over eager per model (eager latency / compiled latency), predicted against measured,
+    over the models in both lists: a check of how the runtimes differ (fusion, convolution layout) that does not
+    depend on the profile's efficiency level, which cancels in the ratio."""
+    by_model = {p.label: p for p in compiled}
+    logs = [math.log((e.predicted_s / by_model[e.label].predicted_s) / (e.measured_s / by_model[e.label].measured_s))
+            for e in eager if e.label in by_model]
+    middle, spread = math.exp(statistics.median(logs)), statistics.median(abs(x) for x in logs)
+    return (f"{label:<34} {len(logs):>6}  compile/eager speed-up, predicted / measured: median {middle:.3f}, "
+            f"median |log ratio| {spread:.3f}")
 
 
 def update_fixture(folder: Path) -> None:
@@ -362,6 +375,8 @@ def wide_section(show_models: bool) -> None:
         bases = bases_of(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
         print(line(f"{label}, {FOLDS}-fold", fidelity(with_predictions(plain, kfold(bases, measured, base)))))
         state[table] = (rows, base, measured, bases, plain)
+        if table == "rtx4090 compile":
+            print(speedup_line("rtx4090 compile vs eager", state["rtx4090"][4], plain))
         if dropped:
             print(f"  {table}: dropped (param count differs: another form of the network): {', '.join(dropped)}")
         if show_models:
@@ -396,6 +411,8 @@ def main() -> None:
             continue
         results[case.label] = points(case.rows(), case.hw(), case.dtype, case.fusion, case.precision)
         print(line(case.label, fidelity(results[case.label])))
+    if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
+        print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")
     if args.models:
         for label, pts in results.items():

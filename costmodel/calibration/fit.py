@@ -32,6 +32,7 @@ from ..graph import Graph
 from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
 from ..hardware.profile import Calibration, FittedParameter
 from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
+from ..latency.layout import LAYOUT_KEY
 from ..latency.roofline import host_overhead, launch_overhead, timeline
 from ..vocab import EfficiencyClass, Fusion
 from .defaults import DEFAULT_PRIOR_WEIGHT
@@ -43,6 +44,7 @@ KEYS: tuple[EfficiencyClass, ...] = tuple(EfficiencyClass)  # efficiency keys: t
 STREAM_KEYS = (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
                EfficiencyClass.DATA_MOVEMENT)
 OVERHEAD = "overhead"
+LAYOUT_INDEX = KEYS.index(LAYOUT_KEY)  # layout transposes stream at the data-movement memory efficiency
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Basis:
     head: np.ndarray  # [kernels] index into KEYS
     host_s: float = 0.0
     fixed: np.ndarray | None = None  # [kernels] seconds per call that no factor moves (CPU dispatch, depthwise)
+    layout: np.ndarray | None = None  # [kernels] DRAM seconds of layout transposes (latency/layout.py), at eff. 1
 
     @property
     def kernels(self) -> int:
@@ -95,6 +98,8 @@ class Basis:
         """Seconds per batch for per-key compute and memory factors (arrays over KEYS) and an overhead: the same
         kernel roofline and host/device :func:`~costmodel.latency.timeline` as the latency model."""
         busy = np.maximum(self.compute @ (1.0 / compute), self.memory / memory[self.head])
+        if self.layout is not None:
+            busy = busy + self.layout / memory[LAYOUT_INDEX]
         launch = overhead_s if self.fixed is None else overhead_s + self.fixed
         return float(timeline(busy, launch, self.host_s).sum())
 
@@ -117,7 +122,9 @@ def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str
             compute[row, index[key]] += seconds
         memory[row] = sum(term.memory_s)
         head[row] = index[term.keys[0]]
-    return Basis(compute, memory, head, host_overhead(profile), np.array([t.fixed_s for t in terms]))
+    layout = np.array([t.layout_s for t in terms])
+    return Basis(compute, memory, head, host_overhead(profile), np.array([t.fixed_s for t in terms]),
+                 layout if layout.any() else None)
 
 
 def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:

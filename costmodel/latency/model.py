@@ -21,6 +21,7 @@ from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .cpu import ON_ONE_CORE, cpu_kernel
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
+from .layout import LAYOUT_KEY, transpose_bytes
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
     UnitPeak,
@@ -139,7 +140,10 @@ class KernelTerms:
     over the unit's peak (seconds at compute efficiency 1), ``memory_s`` its DRAM bytes over the bandwidth
     (seconds at memory efficiency 1), ``traffic`` the bytes. The kernel streams at its head member's memory
     efficiency. On a CPU profile the times are those of the threads the kernel runs on, and ``fixed_s`` holds its
-    op-class dispatch, fork/join and depthwise costs (:func:`~costmodel.latency.cpu.cpu_kernel`).
+    op-class dispatch, fork/join and depthwise costs (:func:`~costmodel.latency.cpu.cpu_kernel`). ``layout_s``: DRAM
+    seconds (at memory efficiency 1) of the NCHW <-> NHWC transposes cuDNN runs around an eager 16-bit convolution
+    (:mod:`~costmodel.latency.layout`), serial to the kernel, streamed at the data-movement memory efficiency;
+    ``layout_bytes`` their bytes.
     """
 
     name: str
@@ -151,6 +155,8 @@ class KernelTerms:
     memory_s: tuple[float, ...]
     traffic: tuple[OpTraffic, ...]
     fixed_s: float = 0.0  # per call on top of the launch overhead, whatever the factors (CPU: latency/cpu.py)
+    layout_s: float = 0.0  # transposes around the kernel (latency/layout.py): DRAM seconds at efficiency 1
+    layout_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -206,11 +212,13 @@ def kernel_terms(
             profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE))
+        layout = sum(transpose_bytes(graph, layer, profile, fusion, key, u.name, u.dtype)
+                     for layer, key, u in zip(members, keys, units, strict=True))
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale
                   for layer, u in zip(members, units, strict=True)),
-            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s))
+            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s, layout / bw, layout))
     return out
 
 
@@ -229,20 +237,22 @@ def estimate(
     profile = threaded(profile, threads)
     terms = kernel_terms(graph, profile, dtype, fusion, precision)
     priced = [price_kernel(t, profile) for t in terms]
-    shares = kernel_seconds([max(c, m) + t.fixed_s for (c, m), t in zip(priced, terms, strict=True)], profile)
+    shares = kernel_seconds([kernel_busy(t, profile) for t in terms], profile)
 
     op_rows: dict[str, OpLatency] = {}
     extra: dict[str, float] = {}  # cast kernels' latency, charged to the op they feed
     kernels: list[KernelLatency] = []
     for term, (compute_total, memory_total), total in zip(terms, priced, shares, strict=True):
-        busy = max(compute_total, memory_total)
+        layout = layout_seconds(term, profile)
+        busy = max(compute_total, memory_total) + layout
         overhead = float(total) - busy
         bound = "overhead" if overhead > busy else "compute" if compute_total >= memory_total and compute_total > 0 \
             else "memory"
         kernels.append(KernelLatency(
             name=term.name, ops=tuple(layer.path for layer in term.members),
-            flops=sum(layer.cost.flops for layer in term.members), dram_bytes=sum(t.dram_bytes for t in term.traffic),
-            cache_read=sum(t.cache_read for t in term.traffic), compute_s=compute_total, memory_s=memory_total,
+            flops=sum(layer.cost.flops for layer in term.members),
+            dram_bytes=sum(t.dram_bytes for t in term.traffic) + term.layout_bytes,
+            cache_read=sum(t.cache_read for t in term.traffic), compute_s=compute_total, memory_s=memory_total + layout,
             overhead_s=overhead, latency_s=float(total), bound=bound,
         ))
         if not term.members:
@@ -253,14 +263,18 @@ def estimate(
         compute = [c * u.peak_flops / roof[0] for c, u, roof in zip(term.compute_s, term.units, roofs, strict=True)]
         memory = [m * bandwidth(profile) / memory_rate for m in term.memory_s]
         weights = [max(c, m) for c, m in zip(compute, memory, strict=True)]
+        weights[0] += layout  # the transposes go with the convolution (a kernel with them has that one member)
         for i, (layer, t) in enumerate(zip(term.members, term.traffic, strict=True)):
             share = busy * weights[i] / sum(weights) if sum(weights) else 0.0
             rate = roofs[i][0]
+            extra_bytes = term.layout_bytes // 2 if i == 0 else 0  # transposes: read and written alike
+            dram = t.dram_bytes + 2 * extra_bytes
             op_rows[layer.path] = OpLatency(
                 path=layer.path, op=layer.op, op_class=layer.cost.op_class.value, kernel=term.name,
-                unit=term.units[i].name, flops=layer.cost.flops, dram_read=t.dram_read, dram_written=t.dram_written,
-                cache_read=t.cache_read, intensity=layer.cost.flops / t.dram_bytes if t.dram_bytes else None,
-                ridge=rate / memory_rate, compute_s=compute[i], memory_s=memory[i],
+                unit=term.units[i].name, flops=layer.cost.flops, dram_read=t.dram_read + extra_bytes,
+                dram_written=t.dram_written + extra_bytes, cache_read=t.cache_read,
+                intensity=layer.cost.flops / dram if dram else None,
+                ridge=rate / memory_rate, compute_s=compute[i], memory_s=memory[i] + (layout if i == 0 else 0.0),
                 latency_s=share + (overhead if i == 0 else 0.0), bound=bound, cached=t.cache_read > 0,
             )
     for path, seconds in extra.items():
@@ -280,11 +294,18 @@ def price_kernel(term: KernelTerms, profile: HardwareProfile) -> tuple[float, fl
     return compute, sum(term.memory_s) * bandwidth(profile) / roofs[0][1]
 
 
+def layout_seconds(term: KernelTerms, profile: HardwareProfile) -> float:
+    """Seconds of the layout transposes around one kernel (latency/layout.py; 0 for most kernels): their bytes at the
+    profile's data-movement memory efficiency."""
+    return term.layout_s / attained_roof(profile, LAYOUT_KEY, 1.0)[1] * bandwidth(profile) if term.layout_s else 0.0
+
+
 def kernel_busy(term: KernelTerms, profile: HardwareProfile) -> float:
-    """Seconds the device is busy with one kernel: the larger of its priced compute and memory times, plus its
-    fixed per-call costs (a CPU's op-class dispatch, fork/join and depthwise costs; 0 on accelerators)."""
+    """Seconds the device is busy with one kernel: the larger of its priced compute and memory times, plus the
+    layout transposes serial to it and its fixed per-call costs (a CPU's op-class dispatch, fork/join and
+    depthwise costs; 0 on accelerators)."""
     compute, memory = price_kernel(term, profile)
-    return max(compute, memory) + term.fixed_s
+    return max(compute, memory) + layout_seconds(term, profile) + term.fixed_s
 
 
 def kernel_seconds(busy: Sequence[float] | np.ndarray, profile: HardwareProfile) -> np.ndarray:
@@ -387,4 +408,5 @@ def batch_sweep(
 
 __all__ = ["CAST_FUSIONS", "DEFAULT_FUSION", "FUSION_MODES", "Boundary", "KernelLatency", "KernelTerms",
            "LatencyResult", "ModelLatency", "OpLatency", "aggregate_ops", "batch_sweep", "estimate", "estimate_spec",
-           "kernel_busy", "kernel_seconds", "kernel_terms", "model_seconds", "price_kernel", "summarize"]
+           "kernel_busy", "kernel_seconds", "kernel_terms", "layout_seconds", "model_seconds", "price_kernel",
+           "summarize"]
