@@ -187,6 +187,45 @@ def test_csatv2_pieces_by_hand_and_flop_counter(torch, bridge) -> None:
     assert sum(layer.cost.macs for layer in graph.layers) == 3 * 800
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_transformer_encoder_layer_either_batch_layout(torch, bridge, batch_first: bool) -> None:
+    """nn.TransformerEncoderLayer on [N, L, E] or, batch_first=False, [L, N, E]: the layer norms, the residual
+    adds and the feed-forward read the moved batch where it is. MACs by hand; the linears' share also by
+    PyTorch's FlopCounterMode (run in training mode, dropout 0: the eval fast path is one fused kernel it does not
+    see; its CPU attention is not counted either); the output transposed back is required, one error line else."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from costmodel.errors import BridgeError
+
+    tokens, dim, heads, hidden = 10, 32, 4, 64
+
+    class Net(torch.nn.Module):
+        def __init__(self, back: bool = True) -> None:
+            super().__init__()
+            self.enc = torch.nn.TransformerEncoderLayer(dim, heads, hidden, dropout=0.0, batch_first=batch_first)
+            self.back = back
+
+        def forward(self, x):
+            if batch_first:
+                return self.enc(x)
+            y = self.enc(x.transpose(0, 1))
+            return y.transpose(0, 1) if self.back else y
+
+    model = Net().eval()
+    _, report = bridge.module_to_spec_dict(model, {"tokens": (tokens, dim)}, name="enc", fold=False)
+    linears = tokens * dim * 3 * dim + tokens * dim * dim + 2 * tokens * dim * hidden  # in_proj, out_proj, FFN
+    attention = 2 * heads * tokens * tokens * (dim // heads)  # q @ k^T and weights @ v
+    norms = 2 * 5 * tokens * dim  # two affine layer norms, 5 per element (fvcore)
+    assert report.macs == linears + attention + norms == 91_520
+    assert report.params == sum(p.numel() for p in model.parameters())
+    with FlopCounterMode(display=False) as counter:
+        model.train()(torch.randn(1, tokens, dim))
+    assert counter.get_total_flops() == 2 * linears
+    if not batch_first:
+        with pytest.raises(BridgeError, match="output has its batch dimension away from dim 0"):
+            bridge.module_to_spec_dict(Net(back=False), {"tokens": (tokens, dim)}, name="enc")
+
+
 def _with_unsupported(torch):
     nn = torch.nn
 

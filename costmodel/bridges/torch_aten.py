@@ -224,15 +224,16 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 @handles("layer_norm")
 def layer_norm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
-    x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
-    if list(a["normalized_shape"]) != [x.shape[-1]]:
+    x, w, b = a["input"], a["weight"], a["bias"]
+    if not isinstance(x, Dyn) or list(a["normalized_shape"]) != [x.shape[-1]]:
         raise Unsupported(f"normalized over {list(a['normalized_shape'])}, not the last axis only")
+    x = last_axis(t, x)
     attrs: dict[str, Any] = {} if w is not None else {"affine": False}
     if w is not None and b is None:
         attrs["bias"] = False
-    ref = t.emit("layer_norm", [x], **attrs)
+    ref = t.emit("layer_norm", [x.ref], **attrs)
     settle(t, (x.shape[-1] if w is not None else 0) + (x.shape[-1] if b is not None else 0), [w, b])
-    return t.out(ref)
+    return like(t, ref, x)
 
 
 @handles("rms_norm")
@@ -308,7 +309,10 @@ def unary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         approximate = bind(node, args, kwargs).get("approximate", "none")
         if approximate != "none":
             attrs["approximate"] = approximate
-    return single(t, _UNARY[name], dyn(t, args[0]), **attrs)
+    x = args[0]
+    if isinstance(x, Dyn) and x.perm is not None and x.perm[0] != 0:  # element by element: wherever the batch is
+        return like(t, t.emit(_UNARY[name], [x.ref], **attrs), x)
+    return single(t, _UNARY[name], dyn(t, x), **attrs)
 
 
 @handles("leaky_relu", "leaky_relu_")
@@ -422,6 +426,8 @@ def _arith(t: Tracer, name: str, x: Any, y: Any, out_shape: tuple[int, ...]) -> 
         order = [d.ref, const] if isinstance(x, Dyn) else [const, d.ref]
         return t.out(t.emit(name, order, **flag(name == "add", broadcast=True)))
     if isinstance(x, Dyn) and isinstance(y, Dyn):
+        if x.perm is not None and x.perm[0] != 0 and (x.perm, x.shape, x.outer) == (y.perm, y.shape, y.outer):
+            return like(t, t.emit(name, [x.ref, y.ref]), x)  # both moved alike (a residual on [L, N, E])
         x, y = t.plain(x), t.plain(y)
         broadcast = x.shape != y.shape
         return t.out(t.emit(name, [x, y], **flag(name == "add" and broadcast, broadcast=True)))
