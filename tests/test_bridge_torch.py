@@ -188,13 +188,14 @@ nodes:
   - {name: cols, op: im2col, kernel: 3, padding: 1, stride: 2}                       # [2, 144, 16]
   - {name: img, op: col2im, output_size: 8, kernel: 3, padding: 1, stride: 2}         # [2, 16, 8, 8]
   - {name: wins, op: sliding_window, dim: 2, size: 4, step: 2}                       # [2, 16, 3, 8, 4]
+  - {name: zigzag, op: index_select, dim: 4, size: 6}                                # [2, 16, 3, 8, 6]
   - {name: up_bc, op: upsample, size: [6, 6], mode: bicubic, inputs: img}            # [2, 16, 6, 6]
   - {name: shared_dw, op: conv2d, out: 16, kernel: 3, padding: 1, groups: 16, shared: true}
   - {name: clipped, op: clamp, min_tensor: true, max_tensor: true}
   - {name: k1, op: slice, dim: 1, start: 0, end: 1, inputs: "qk:1"}                  # [2, 1, 6, 4]
   - {name: v1, op: slice, dim: 1, start: 0, end: 1, inputs: "vs:0"}
   - {name: gqa, op: sdpa, inputs: ["qk:0", k1, v1]}                                  # [2, 3, 6, 4]
-outputs: [gnorm, gvar, pool1d, rep, wins, clipped, gqa,
+outputs: [gnorm, gvar, pool1d, rep, zigzag, clipped, gqa,
           wide, gap, gmp, rmean, aap, up_nn, mp1d, bn3d, sl, cat, bias_wide, bias_col, attn2, win_attn, merged, odd]
 """
 

@@ -64,3 +64,34 @@ def test_make_divisible_matches_timm_rule() -> None:
     assert make_divisible(96 * 0.75, 8) == 72
     assert make_divisible(10, 8) == 16  # int(14) // 8 * 8 = 8 < 9 -> 16
     assert make_divisible(480 * 0.25, 8) == 120
+
+
+@pytest.mark.parametrize("text", [
+    "[make_divisible(w[s] * 64 * 2**s, 8) for s in range(4)]",  # the ResNet-like space's derived widths
+    "[x * y for x, y in zip(xs, ys) if x > 1]", "[[a] * 2 for a in xs for b in ys if a < b]",
+    "max(xs) + min(ys) * len(xs)", "regnet_stages(80, 34.01, 2.25, 18)", "sum([x / 3 for x in xs])",
+    "[x for x in range(10 ** 7)]", "[x for x in 5]", "[q for x in xs]", "nosuch(1)", "int()", "sqrt(-1)",
+    "[a for a, b in xs]", "max(*xs)", "[x for x in xs if x > 'a']",
+])
+def test_compiled_calls_and_comprehensions_are_the_tree_walk(text: str) -> None:
+    # calls and comprehensions run as composed functions: the same values, and the same errors, as walking the tree
+    import ast
+    import functools
+
+    from costmodel.spec import expressions
+
+    env = {"w": [0.5, 1.0, 1.5, 2.0], "xs": [1, 2, 3], "ys": [4, 5, 6]}
+
+    def outcome(run: object) -> object:
+        try:
+            value = run(env)  # type: ignore[operator]
+        except (ExpressionError, ArithmeticError, TypeError, ValueError, IndexError, KeyError) as exc:
+            return type(exc), str(exc)
+        return type(value), value
+
+    tree = expressions.parse(text)
+    assert isinstance(tree, ast.Expression)
+    walked = outcome(lambda variables: expressions._eval(tree.body, variables))
+    assert outcome(expressions.compiled(text)) == walked
+    if not text.startswith(("nosuch", "max(*")):  # composed, not handed to the walk (which an unknown name is)
+        assert not isinstance(expressions.compiled(text), functools.partial)

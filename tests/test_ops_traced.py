@@ -1,5 +1,6 @@
 """Per-op formula tests for the ops that imported models need: reduce_norm, reduce_var, avg_pool1d, im2col, col2im,
-sliding_window, batch_repeat, einsum, lstm, grouped-query sdpa, bicubic upsample and clamp to buffer bounds.
+sliding_window, index_select, batch_repeat, einsum, lstm, grouped-query sdpa, bicubic upsample and clamp to buffer
+bounds.
 
 Every expected value is derived by hand in the test (docs/conventions.md), never copied from the code's output;
 einsum's MACs are also checked against PyTorch's flop counter where PyTorch counts the op.
@@ -54,6 +55,16 @@ def test_im2col_and_col2im_volo_outlook() -> None:
     assert run("unfold", (2, 24, 56, 56), kernel=4, stride=4).outputs == ((2, 24 * 16, 196),)
     with pytest.raises(OpError, match="is not"):
         run("col2im", (2, 192 * 9, 195), output_size=28, kernel=3, padding=1, stride=2)
+
+
+def test_index_select_is_a_copy() -> None:
+    # CSATv2's x[:, :, zigzag] on [8192, 3, 64]: 64 coefficients reordered; a copy, nothing computed
+    c = run("index_select", (8192, 3, 64), dim=2, size=64)
+    assert c.outputs == ((8192, 3, 64),)
+    assert (c.macs, c.flops, c.params, c.gemm_outputs, c.op_class) == (0, 0, 0, 0, OpClass.DATA_MOVEMENT)
+    assert run("index_select", (2, 10, 5), dim=1, size=3).outputs == ((2, 3, 5),)  # fewer entries: dim shrinks
+    with pytest.raises(OpError, match="batch"):
+        run("index_select", (2, 8), dim=0, size=1)
 
 
 def test_sliding_window_is_a_view() -> None:

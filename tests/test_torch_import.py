@@ -139,6 +139,93 @@ def test_shared_and_computed_weights_count_each_parameter_once(torch, bridge) ->
     assert not report.notes
 
 
+def _csatv2_pieces(torch):
+    """What CSATv2 needed: timm's GlobalResponseNorm tail ``addcmul(bias, weight, x)`` (and an all-tensor
+    addcmul with value), a fixed index along the channels (its zigzag ``x[:, :, perm]``) and its spatial
+    attention on ``[B, N]`` scalars, ``(q @ k.transpose(-1, -2)).softmax(-1) @ v``."""
+    nn = torch.nn
+
+    class Pieces(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 1)
+            self.weight, self.bias = nn.Parameter(torch.randn(8)), nn.Parameter(torch.randn(8))
+            self.qkv = nn.Linear(8, 3, bias=False)
+
+        def forward(self, x):
+            y = self.conv(x).permute(0, 2, 3, 1)  # [B, 4, 4, 8]
+            y = y + torch.addcmul(self.bias.view(1, 1, 1, -1), self.weight.view(1, 1, 1, -1), y)
+            y = torch.addcmul(y, y, y, value=0.5)
+            tokens = y.flatten(1, 2)[:, :, [7, 6, 5, 4, 3, 2, 1, 0]]  # [B, 16, 8]
+            q, k, v = self.qkv(tokens).unbind(-1)  # [B, 16] each
+            return (q @ k.transpose(-1, -2)).softmax(-1) @ v
+
+    return Pieces()
+
+
+def test_csatv2_pieces_by_hand_and_flop_counter(torch, bridge) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = _csatv2_pieces(torch).eval()
+    spec, report = bridge.module_to_spec_dict(model, {"image": (3, 4, 4)}, name="pieces", fold=False)
+    n, tokens = 8 * 16, 16  # elements after the conv, tokens
+    conv, qkv, attention = 8 * 3 * 16, tokens * 8 * 3, 2 * tokens  # q.k and weight * v: per sample, as at batch 1
+    assert report.macs == conv + qkv + attention == 800
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:  # at batch 1, where the attention is per image
+        model(torch.randn(1, 3, 4, 4))
+    assert counter.get_total_flops() == 2 * report.macs
+    assert report.params == 8 * 3 + 8 + 8 + 8 + 24 == sum(p.numel() for p in model.parameters())
+    # FLOPs (docs/conventions.md): conv 2/MAC + bias; addcmul(bias, weight, y): layer_scale n + learned_bias n, the
+    # residual add n; addcmul(y, y, y, value=0.5): mul n, scale n, add n; index_select 0 (a copy); linear 2/MAC;
+    # the attention: 2/MAC, softmax 5 per score (one per sample)
+    assert report.flops == 2 * conv + n + 3 * n + 3 * n + 2 * qkv + 2 * attention + 5
+    ops = [node["op"] for node in spec["nodes"]]
+    assert {"layer_scale", "learned_bias", "scale", "index_select"} <= set(ops) and ops.count("matmul") == 2
+    assert [node["size"] for node in spec["nodes"] if node["op"] == "index_select"] == [8]
+    assert any("across the samples of a batch" in note for note in report.notes)
+    graph = bridge._build(spec, "pieces", batch=3)  # the spec holds for any batch: per-sample counts
+    assert sum(layer.cost.macs for layer in graph.layers) == 3 * 800
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_transformer_encoder_layer_either_batch_layout(torch, bridge, batch_first: bool) -> None:
+    """nn.TransformerEncoderLayer on [N, L, E] or, batch_first=False, [L, N, E]: the layer norms, the residual
+    adds and the feed-forward read the moved batch where it is. MACs by hand; the linears' share also by
+    PyTorch's FlopCounterMode (run in training mode, dropout 0: the eval fast path is one fused kernel it does not
+    see; its CPU attention is not counted either); the output transposed back is required, one error line else."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from costmodel.errors import BridgeError
+
+    tokens, dim, heads, hidden = 10, 32, 4, 64
+
+    class Net(torch.nn.Module):
+        def __init__(self, back: bool = True) -> None:
+            super().__init__()
+            self.enc = torch.nn.TransformerEncoderLayer(dim, heads, hidden, dropout=0.0, batch_first=batch_first)
+            self.back = back
+
+        def forward(self, x):
+            if batch_first:
+                return self.enc(x)
+            y = self.enc(x.transpose(0, 1))
+            return y.transpose(0, 1) if self.back else y
+
+    model = Net().eval()
+    _, report = bridge.module_to_spec_dict(model, {"tokens": (tokens, dim)}, name="enc", fold=False)
+    linears = tokens * dim * 3 * dim + tokens * dim * dim + 2 * tokens * dim * hidden  # in_proj, out_proj, FFN
+    attention = 2 * heads * tokens * tokens * (dim // heads)  # q @ k^T and weights @ v
+    norms = 2 * 5 * tokens * dim  # two affine layer norms, 5 per element (fvcore)
+    assert report.macs == linears + attention + norms == 91_520
+    assert report.params == sum(p.numel() for p in model.parameters())
+    with FlopCounterMode(display=False) as counter:
+        model.train()(torch.randn(1, tokens, dim))
+    assert counter.get_total_flops() == 2 * linears
+    if not batch_first:
+        with pytest.raises(BridgeError, match="output has its batch dimension away from dim 0"):
+            bridge.module_to_spec_dict(Net(back=False), {"tokens": (tokens, dim)}, name="enc")
+
+
 def _with_unsupported(torch):
     nn = torch.nn
 

@@ -224,15 +224,16 @@ def linear(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 @handles("layer_norm")
 def layer_norm(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     a = bind(node, args, kwargs)
-    x, w, b = dyn(t, a["input"]), a["weight"], a["bias"]
-    if list(a["normalized_shape"]) != [x.shape[-1]]:
+    x, w, b = a["input"], a["weight"], a["bias"]
+    if not isinstance(x, Dyn) or list(a["normalized_shape"]) != [x.shape[-1]]:
         raise Unsupported(f"normalized over {list(a['normalized_shape'])}, not the last axis only")
+    x = last_axis(t, x)
     attrs: dict[str, Any] = {} if w is not None else {"affine": False}
     if w is not None and b is None:
         attrs["bias"] = False
-    ref = t.emit("layer_norm", [x], **attrs)
+    ref = t.emit("layer_norm", [x.ref], **attrs)
     settle(t, (x.shape[-1] if w is not None else 0) + (x.shape[-1] if b is not None else 0), [w, b])
-    return t.out(ref)
+    return like(t, ref, x)
 
 
 @handles("rms_norm")
@@ -308,7 +309,10 @@ def unary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         approximate = bind(node, args, kwargs).get("approximate", "none")
         if approximate != "none":
             attrs["approximate"] = approximate
-    return single(t, _UNARY[name], dyn(t, args[0]), **attrs)
+    x = args[0]
+    if isinstance(x, Dyn) and x.perm is not None and x.perm[0] != 0:  # element by element: wherever the batch is
+        return like(t, t.emit(_UNARY[name], [x.ref], **attrs), x)
+    return single(t, _UNARY[name], dyn(t, x), **attrs)
 
 
 @handles("leaky_relu", "leaky_relu_")
@@ -403,7 +407,13 @@ def binary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         if not isinstance(y, int | float):
             raise Unsupported("add/sub with alpha")
         y = y * alpha
-    out_shape = tuple(int(d) for d in node.meta["val"].shape)
+    return _arith(t, name, x, y, tuple(int(d) for d in node.meta["val"].shape))
+
+
+def _arith(t: Tracer, name: str, x: Any, y: Any, out_shape: tuple[int, ...]) -> Dyn:
+    """``x <name> y`` (add, sub, mul, div), one of them a tensor that depends on the input, the other a tensor,
+    a parameter (layer_scale, pos_embed, learned_bias where they fit) or a number; ``out_shape``: the current
+    node's."""
     if isinstance(x, Dyn) and isinstance(y, int | float) or isinstance(y, Dyn) and isinstance(x, int | float):
         d, c = (x, y) if isinstance(x, Dyn) else (y, x)
         assert isinstance(d, Dyn) and isinstance(c, int | float)
@@ -416,6 +426,8 @@ def binary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         order = [d.ref, const] if isinstance(x, Dyn) else [const, d.ref]
         return t.out(t.emit(name, order, **flag(name == "add", broadcast=True)))
     if isinstance(x, Dyn) and isinstance(y, Dyn):
+        if x.perm is not None and x.perm[0] != 0 and (x.perm, x.shape, x.outer) == (y.perm, y.shape, y.outer):
+            return like(t, t.emit(name, [x.ref, y.ref]), x)  # both moved alike (a residual on [L, N, E])
         x, y = t.plain(x), t.plain(y)
         broadcast = x.shape != y.shape
         return t.out(t.emit(name, [x, y], **flag(name == "add" and broadcast, broadcast=True)))
@@ -429,6 +441,23 @@ def binary(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     const = t.static_input(s, d)
     order = [d.ref, const] if isinstance(x, Dyn) else [const, d.ref]
     return t.out(t.emit(name, order, **flag(name == "add", broadcast=True)))
+
+
+@handles("addcmul")
+def addcmul(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    """``self + value * tensor1 * tensor2`` (timm's GlobalResponseNorm: ``addcmul(bias, weight, x * n)``): the
+    product (a layer_scale when one factor is a per-channel parameter), a scale unless ``value`` is 1, then the
+    add (a learned_bias when ``self`` is a parameter)."""
+    a = bind(node, args, kwargs)
+    base, t1, t2, value = a["self"], a["tensor1"], a["tensor2"], a.get("value", 1)
+    out = tuple(int(d) for d in node.meta["val"].shape)
+    factors = [f for f in (t1, t2) if isinstance(f, Dyn)]
+    if not factors or not isinstance(value, int | float) or any(f.shape != out for f in factors):
+        raise Unsupported("addcmul whose product does not depend on the input or is broadcast by self")
+    product = _arith(t, "mul", t1, t2, out)
+    if value != 1:
+        product = single(t, "scale", product, value=float(value))
+    return _arith(t, "add", base, product, out)
 
 
 def _with_param(t: Tracer, name: str, x: Dyn, s: Static, out_shape: tuple[int, ...], dyn_first: bool) -> Dyn | None:
@@ -779,6 +808,26 @@ def slice_(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn | Static:
     return single(t, "slice", x, **attrs)
 
 
+@handles("index", "index_select")
+def index(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
+    """``x[:, :, idx]`` (``aten.index`` with one fixed 1-D index, CSATv2's zigzag order) or ``index_select``
+    along a non-batch dim: ``index_select`` with the index's length."""
+    a = bind(node, args, kwargs)
+    x = a["self"]
+    if canonical(node.target) == "aten.index_select":
+        dim, idx = a["dim"], a["index"]
+    else:
+        given = [(d, i) for d, i in enumerate(a["indices"]) if i is not None]
+        dim, idx = given[0] if len(given) == 1 else (None, None)
+    if not isinstance(x, Dyn) or not isinstance(idx, Static) or len(idx.shape) != 1 or idx.params:
+        raise Unsupported("indexing by more than one index, or by one that depends on the input")
+    x = t.plain(x)
+    dim = int(dim) % len(x.shape)
+    if dim == 0:
+        raise Unsupported("indexing the batch dim")
+    return single(t, "index_select", x, hint="index", dim=dim, size=idx.shape[0])
+
+
 @handles("split", "split_with_sizes", "chunk", "tensor_split", "unsafe_split", "split_copy")
 def split(t: Tracer, node: Any, args: Any, kwargs: Any) -> tuple[Dyn, ...]:
     a = bind(node, args, kwargs)
@@ -868,6 +917,8 @@ def channel_shuffle(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
 @handles("matmul", "bmm", "mm")
 def matmul(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
     x, y = args[0], args[1]
+    if isinstance(x, Dyn) and isinstance(y, Dyn) and any(d.perm is not None and d.perm[0] != 0 for d in (x, y)):
+        return _attention_across_batch(t, node, x, y)  # the batch moved: only CSATv2's [B, N] @ [N, B] maps
     if isinstance(x, Dyn) and isinstance(y, Dyn):
         return t.out(t.emit("matmul", [t.plain(x), t.plain(y)]))
     d = t.plain(x if isinstance(x, Dyn) else y)
@@ -876,6 +927,41 @@ def matmul(t: Tracer, node: Any, args: Any, kwargs: Any) -> Dyn:
         raise Unsupported()
     const = t.static_input(s, d)
     return t.out(t.emit("matmul", [d.ref, const] if isinstance(x, Dyn) else [const, d.ref]))
+
+
+def _only_user(node: Any, name: str) -> Any:
+    users = list(node.users)
+    if len(users) != 1 or canonical(users[0].target) != name:
+        raise Unsupported("the batch dimension is moved away from dim 0")
+    return users[0]
+
+
+def _attention_across_batch(t: Tracer, node: Any, q: Dyn, kt: Dyn) -> Dyn:
+    """``(q @ k.transpose(-1, -2)).softmax(-1) @ v`` on ``[B, N]`` tensors (CSATv2's spatial attention, one
+    scalar per token): the scores are ``[B, B]``, across the samples of the batch (each image's output depends
+    on the others; at batch 1, timm's published figures, it is one score per image). Counted per sample, as at
+    batch 1: ``[1, N] @ [N, 1]``, a softmax over that one score, ``[1, 1] @ [1, N]``; the softmax and the second
+    matmul are mapped here, ahead of the walk, and a note says so."""
+    softmax = _only_user(node, "aten.softmax")
+    second = _only_user(softmax, "aten.matmul")
+    v = t.values.get(second.args[1]) if second.args[0] is softmax else None
+    if not isinstance(v, Dyn) or v.perm is not None or q.perm is not None or kt.perm != (1, 0) or \
+            len(q.shape) != 2 or q.shape != (kt.shape[1], kt.shape[0]) or v.shape != q.shape:
+        raise Unsupported("the batch dimension is moved away from dim 0")
+    batch, n = q.shape
+    row = made(t, t.emit("reshape", [q], hint="q", shape=[1, n]), (batch, 1, n))
+    col = made(t, t.emit("reshape", [kt.ref], hint="k", shape=[n, 1]), (batch, n, 1))
+    score = made(t, t.emit("matmul", [row, col]), (batch, 1, 1))
+    weight = made(t, t.emit("softmax", [score], dim=-1), (batch, 1, 1))
+    values = made(t, t.emit("reshape", [v], hint="v", shape=[1, n]), (batch, 1, n))
+    out = made(t, t.emit("matmul", [weight, values], hint="matmul_1"), (batch, 1, n))
+    t.done[softmax] = weight
+    t.done[second] = made(t, t.emit("reshape", [out], shape=[n]), (batch, n))
+    note = ("q [B, N] @ k^T [N, B] (CSATv2's spatial attention) attends across the samples of a batch; counted "
+            "per sample, as at batch 1")
+    if note not in t.notes:
+        t.notes.append(note)
+    return score
 
 
 @handles("scaled_dot_product_attention")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
+from .common import Unsupported
 from .torch import BridgeError, require_torch
 from .torch_aten import HANDLERS, canonical
 from .torch_trace import TRACE_BATCH, Dyn, Emitted, Tracer
@@ -103,7 +104,11 @@ def module_to_spec_dict(module: torch.nn.Module, inputs: Mapping[str, Sequence[i
     outputs = tracer.run(HANDLERS, canonical)
     if tracer.unsupported and not allow_opaque:
         raise unsupported_error(tracer.unsupported, source or name)
-    out_dyns = [tracer.plain(o) for o in outputs if isinstance(o, Dyn)]
+    try:
+        out_dyns = [tracer.plain(o) for o in outputs if isinstance(o, Dyn)]
+    except Unsupported:
+        raise BridgeError("the model's output has its batch dimension away from dim 0 (an [L, N, E] result): "
+                          "the spec's outputs keep the batch first; transpose it back in the model") from None
     if not out_dyns:
         raise BridgeError("the model's output does not depend on its input")
     input_names = list(inputs)

@@ -75,6 +75,7 @@ class Tracer:
         self.unsupported: dict[str, list[tuple[str, str]]] = {}
         self.notes: list[str] = []
         self.carried: tuple[int, int] | None = None  # (traced dim 0, outer) of the current node's input
+        self.done: dict[Any, Any] = {}  # FX node -> its value, mapped ahead by a handler that took it in
 
     # -- emission -----------------------------------------------------------------------------------------
     def emit(self, op: str, inputs: Sequence[Dyn | str], hint: str | None = None, n_outputs: int = 1,
@@ -187,6 +188,8 @@ class Tracer:
         raise BridgeError(f"{node.name}: its subgraph has no output node")
 
     def call(self, node: Any, handlers: Mapping[str, Any], canonical: Any, torch: Any) -> Any:
+        if node in self.done:
+            return self.done.pop(node)
         stack = node.meta.get("nn_module_stack") or {}
         self.module = list(stack.values())[-1][0] if stack else ""
         args = self.resolve(node.args)

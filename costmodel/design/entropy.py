@@ -23,6 +23,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import DesignError
 from ..graph import Graph, Layer
@@ -265,16 +266,51 @@ def stages_of(graph: Graph) -> list[Stage]:
 
 def chain_stages(chain: Sequence[Layer], name: str) -> list[Stage]:
     """The stages of a main path (see the module docstring)."""
-    groups = group_chain(chain, name)
-    merged: list[tuple[list[str], list[Layer]]] = []
-    for group, layers in groups:
-        area = _spatial_area(layers[-1].cost.outputs[0])
-        if merged and _spatial_area(merged[-1][1][-1].cost.outputs[0]) == area:
-            merged[-1][0].append(group)
-            merged[-1][1].extend(layers)
+    return read_stages([chain_layer(layer) for layer in chain], name)
+
+
+class ChainLayer(NamedTuple):
+    """What the stages need of one main-path conv: its top-level group and block (path prefixes), its width
+    ``c_in·k²/groups``, and its output's area and channels (the sweep keeps these per cached fragment)."""
+
+    group: str
+    block: str | None
+    width: int
+    area: int
+    channels: int
+
+
+def chain_layer(layer: Layer) -> ChainLayer:
+    """A main-path conv as :func:`read_stages` reads it."""
+    out = layer.cost.outputs[0]
+    return ChainLayer(_group(layer.path), _block_key(layer.path), conv_width(layer), _spatial_area(out), out[1])
+
+
+def read_stages(chain: Sequence[ChainLayer], name: str) -> list[Stage]:
+    """The stages of a main path: runs of one top-level group, consecutive runs of equal output area merged
+    (:func:`chain_stages`, :func:`make_stage`); DesignError when there is none (:func:`group_chain`)."""
+    if not chain:
+        raise DesignError(f"{name}: no conv2d layers on the main path; the entropy needs a CNN")
+    groups: list[tuple[str, list[ChainLayer]]] = []
+    for piece in chain:
+        if groups and groups[-1][0] == piece.group:
+            groups[-1][1].append(piece)
         else:
-            merged.append(([group], list(layers)))
-    return [make_stage(names, layers) for names, layers in merged]
+            groups.append((piece.group, [piece]))
+    merged: list[tuple[list[str], list[ChainLayer]]] = []
+    for group, pieces in groups:
+        if merged and merged[-1][1][-1].area == pieces[-1].area:
+            merged[-1][0].append(group)
+            merged[-1][1].extend(pieces)
+        else:
+            merged.append(([group], list(pieces)))
+    stages = []
+    for names, pieces in merged:
+        counts = Counter(piece.block for piece in pieces)
+        stages.append(Stage(groups=tuple(names), area=pieces[-1].area, channels=pieces[-1].channels,
+                            widths=tuple(piece.width for piece in pieces),
+                            blocks=sum(1 for key, n in counts.items() if key is not None and n >= 2)))
+    return stages
 
 
 def make_stage(names: Sequence[str], layers: Sequence[Layer]) -> Stage:

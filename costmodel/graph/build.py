@@ -769,20 +769,104 @@ def _frozen(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
+class _Expansion(NamedTuple):
+    """What the expansion of a spec made, to be made again for a spec of equal content (:func:`build_graph`): the
+    input shapes, per layer (path, op, attributes, input tensors, input shapes, output shapes, dtype), the outputs."""
+
+    inputs: dict[str, Shape]
+    layers: list[tuple[str, str, Attrs, tuple[TensorRef, ...], tuple[Shape, ...], tuple[Shape, ...], Dtype | None]]
+    outputs: list[TensorRef]
+
+
+class _Expansions:
+    """Expansions by (spec content, batch, given input shapes, limits, number of registered ops), for a spec
+    analysed again (a warm ``costmodel.analyze``). An expansion is a pure function of these and of the layers'
+    output shapes: it is made again with every cost computed anew (a cost function may change between builds) and
+    used only if every layer's output shapes are the ones it had; else the spec is expanded as usual."""
+
+    MAX_NODES = 1_000  # specs with more top-level nodes (flat imports) are not kept: their key costs too much
+    MAX_GRAPH_LAYERS = 20_000  # nor graphs of more layers (memory, and the garbage collector's time)
+    MAX_LAYERS = 100_000  # layers kept in all: the memo is emptied before it would hold more
+
+    def __init__(self) -> None:
+        self.entries: dict[Any, _Expansion] = {}
+        self.layers = 0
+
+    def clear(self) -> None:
+        self.entries, self.layers = {}, 0
+
+    def key(self, spec: Spec, batch: int, input_shapes: Mapping[str, Sequence[int]] | None) -> Any:
+        if len(spec.nodes) > self.MAX_NODES:
+            return None
+        try:
+            content = spec.content_key()
+            given = None if input_shapes is None else \
+                tuple((name, tuple(shape)) for name, shape in input_shapes.items())
+            key = (content, batch, given, tuple(limit.value for limit in limits.ALL), len(REGISTRY))
+            hash(key)
+        except TypeError:  # a value without a key (or an unhashable shape): not kept
+            return None
+        return key
+
+    def remade(self, key: Any, spec: Spec, batch: int) -> Graph | None:
+        """The graph of an earlier expansion with this key, its costs computed now; None if there is none or a
+        layer's outputs are not the ones it had."""
+        expansion = self.entries.get(key)
+        if expansion is None:
+            return None
+        costs = _CostCache()
+        layers: list[Layer[Attrs]] = []
+        for path, name, attrs, refs, input_shapes, outputs, dtype in expansion.layers:
+            op = REGISTRY.get(name)
+            if op is None:
+                return None
+            try:
+                cost = costs.cost(op, input_shapes, attrs)
+            except Exception:  # noqa: BLE001 - the expansion proper says what is wrong
+                return None
+            if cost.outputs != outputs:  # the inputs of later layers (and what expressions saw) differ: expand
+                return None
+            layers.append(Layer(path, name, attrs, refs, input_shapes, cost, dtype))
+        return Graph(spec.name, spec, batch, spec.dtype, dict(expansion.inputs), layers, list(expansion.outputs))
+
+    def keep(self, key: Any, graph: Graph) -> None:
+        if len(graph.layers) > self.MAX_GRAPH_LAYERS:
+            return
+        if self.layers + len(graph.layers) > self.MAX_LAYERS:
+            self.clear()
+        self.layers += len(graph.layers)
+        self.entries[key] = _Expansion(
+            dict(graph.inputs), [(layer.path, layer.op, layer.attrs, layer.inputs, layer.input_shapes,
+                                  layer.cost.outputs, layer.dtype) for layer in graph.layers], list(graph.outputs))
+
+
+_EXPANSIONS = _Expansions()
+
+
 def build_graph(
     spec: Spec, *, file: str | None = None, batch: int | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None, hook: BuildHook | None = None,
 ) -> Graph:
     """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's; ``hook`` is called
-    for every op or block instance instead of expanding it (:class:`BuildHook`)."""
-    depth = limits.BLOCK_DEPTH.value
-    old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
-    try:
-        with limits.held():
-            return _Builder(spec, file, hook).build(batch or spec.batch, input_shapes)
-    finally:
-        sys.setrecursionlimit(old_limit)
+    for every op or block instance instead of expanding it (:class:`BuildHook`). A spec of the same content built
+    before (same batch, input shapes and limits) is made again from that expansion (:class:`_Expansions`)."""
+    batch = batch or spec.batch
+    with limits.held():
+        key = None if hook is not None else _EXPANSIONS.key(spec, batch, input_shapes)
+        if key is not None:
+            graph = _EXPANSIONS.remade(key, spec, batch)
+            if graph is not None:
+                return graph
+        depth = limits.BLOCK_DEPTH.value
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
+        try:
+            graph = _Builder(spec, file, hook).build(batch, input_shapes)
+        finally:
+            sys.setrecursionlimit(old_limit)
+        if key is not None:
+            _EXPANSIONS.keep(key, graph)
+        return graph
 
 
 FRAMES_PER_BLOCK_CALL = 8  # Python frames one nested block call takes (body, repeat, instance, block, ...)

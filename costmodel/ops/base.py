@@ -1,8 +1,8 @@
 """The op registry: every op is a pure function of input shapes and attributes.
 
-An op is registered with :func:`register`, which records its attribute model (a pydantic model that
-rejects unknown fields) and its shape-and-cost function. The cost function receives the input shapes
-(each a tuple of ints *including* the batch dimension) and the validated attributes, and returns an
+An op is registered with :func:`register`, which records its attribute model (an :class:`Attrs`, validated as
+pydantic validates, unknown fields rejected) and its shape-and-cost function. The cost function receives the
+input shapes (each a tuple of ints *including* the batch dimension) and the validated attributes, and returns an
 :class:`OpCost`. Counting conventions are documented in ``docs/conventions.md``.
 """
 

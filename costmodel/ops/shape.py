@@ -118,6 +118,11 @@ class SelectAttrs(Attrs):
     index: int
 
 
+class IndexSelectAttrs(Attrs):
+    dim: int
+    size: PositiveInt
+
+
 class ReshapeAttrs(Attrs):
     shape: list[int]
 
@@ -200,6 +205,15 @@ def select(inputs: Sequence[Shape], a: SelectAttrs) -> OpCost:
     d = feature_dim(a.dim, len(x))
     normalize_dim(a.index, x[d], "index")
     return _view(x[:d] + x[d + 1 :])
+
+
+@register("index_select", IndexSelectAttrs, aliases=("gather",))
+def index_select(inputs: Sequence[Shape], a: IndexSelectAttrs) -> OpCost:
+    """Take ``size`` entries along ``dim`` by a fixed index (``x[:, :, perm]``, ``index_select``: CSATv2's
+    zigzag order of DCT coefficients): a copy, ``dim`` of size ``size``. Which entries does not change a count."""
+    (x,) = inputs
+    d = feature_dim(a.dim, len(x))
+    return _copy(_with(x, d, a.size))
 
 
 @register("reshape", ReshapeAttrs, aliases=("view",))

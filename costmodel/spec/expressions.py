@@ -214,6 +214,19 @@ def _compile(node: ast.AST) -> _Evaluator:
     if isinstance(node, ast.IfExp):
         test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
         return lambda env: bounded(body(env) if test(env) else orelse(env))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords \
+            and node.func.id in FUNCTIONS:  # an unknown function is walked: _eval_node names it when evaluated
+        function, arguments = FUNCTIONS[node.func.id], [_compile(argument) for argument in node.args]
+        return lambda env: bounded(function(*(argument(env) for argument in arguments)))
+    if isinstance(node, ast.ListComp):
+        comprehension = node
+        parts = {id(part): _compile(part) for part in (node.elt, *(loop.iter for loop in node.generators),
+                                                       *(test for loop in node.generators for test in loop.ifs))}
+
+        def evaluate(part: ast.AST, scope: Mapping[str, Any]) -> Any:
+            return parts[id(part)](scope)
+
+        return lambda env: bounded(_list_comprehension(comprehension, env, evaluate))
     return functools.partial(_eval, node)
 
 
@@ -351,18 +364,22 @@ def _eval_node(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901 - on
     raise ExpressionError(f"{what} is not allowed in expressions")
 
 
-def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]:
-    """``[f(x) for x in xs if cond]`` (nested ``for`` too), each loop over a list; at most :data:`MAX_RANGE` steps."""
+def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any],
+                        evaluate: Callable[[ast.AST, Mapping[str, Any]], Any] | None = None) -> list[Any]:
+    """``[f(x) for x in xs if cond]`` (nested ``for`` too), each loop over a list; at most :data:`MAX_RANGE` steps.
+    ``evaluate``: how its parts are evaluated (default :func:`_eval`; :func:`_compile` passes their compiled
+    functions)."""
+    evaluate = evaluate or _eval
     results: list[Any] = []
     steps = 0
 
     def walk(level: int, scope: Mapping[str, Any]) -> None:
         nonlocal steps
         if level == len(node.generators):
-            results.append(_eval(node.elt, scope))
+            results.append(evaluate(node.elt, scope))
             return
         loop = node.generators[level]
-        items = _eval(loop.iter, scope)
+        items = evaluate(loop.iter, scope)
         if not isinstance(items, list):
             raise ExpressionError(f"a comprehension loops over a list, got {items!r}")
         for item in items:
@@ -370,7 +387,7 @@ def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any]) -> list[Any]
             if steps > MAX_RANGE:
                 raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
             inner = ChainMap(_bind(loop.target, item), cast("MutableMapping[str, Any]", scope))  # read only
-            if all(_eval(condition, inner) for condition in loop.ifs):
+            if all(evaluate(condition, inner) for condition in loop.ifs):
                 walk(level + 1, inner)
 
     walk(0, env)

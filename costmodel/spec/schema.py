@@ -96,6 +96,12 @@ class _Model:
         """The fields (and extra keys) as plain data, as pydantic's ``model_dump`` (same options)."""
         return self._to_pydantic().model_dump(**options)
 
+    def content_key(self) -> tuple[Any, ...]:
+        """A hashable key, equal for two parts of a spec with equal content and order (types kept apart: ``1``,
+        ``1.0`` and ``True``, as validation and expressions tell them apart). A ``TypeError`` for a value no key
+        is made of (a YAML timestamp, ...)."""
+        return (type(self), tuple([(k, _key(v)) for k, v in self.__dict__.items()]), _key(self._extra))
+
     def __getattr__(self, name: str) -> Any:
         extra = object.__getattribute__(self, "_extra")
         if extra is not None and name in extra:
@@ -114,6 +120,24 @@ class _Model:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self)._made, (dict(self.__dict__), self._extra))
+
+
+def _key(value: Any) -> Any:
+    """:meth:`_Model.content_key` of a value inside a spec."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return (kind, value)
+    if kind is float:
+        return (kind, repr(value))  # -0.0 apart from 0.0
+    if kind is list:
+        return (kind, tuple([_key(v) for v in value]))
+    if kind is dict:
+        return (kind, tuple([(_key(k), _key(v)) for k, v in value.items()]))
+    if isinstance(value, _Model):
+        return value.content_key()
+    if kind is Dtype:
+        return (kind, value.value)
+    raise TypeError(f"no content key for a {kind.__name__}")
 
 
 def _from_pydantic(value: Any) -> Any:

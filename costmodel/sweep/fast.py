@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..design.entropy import chain_stages, path_step, score, trace_back
+from ..design.entropy import ChainLayer, chain_layer, path_step, read_stages, score, trace_back
 from ..errors import DesignError
 from ..graph import Call, Expansion, Graph, Layer, TensorRef, Value, build_graph
 from ..hardware import threaded
@@ -79,7 +79,7 @@ class _Search:
     previous: dict[str, str | None]
     pooled: dict[str, bool]
     best: tuple[int, str] | None  # (most convs, first layer with it)
-    traces: dict[str, tuple[list[Layer], str | None]] = field(default_factory=dict)
+    traces: dict[str, tuple[list[ChainLayer], str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -241,11 +241,13 @@ class Fragment:
             found = self.searches[key] = _Search(convs, previous, pooled, best)
         return found
 
-    def trace(self, search: _Search, end: str) -> tuple[list[Layer], str | None]:
-        """The main path's conv layers in this fragment ending at ``end``, and where it leaves the fragment."""
+    def trace(self, search: _Search, end: str) -> tuple[list[ChainLayer], str | None]:
+        """The main path's conv layers in this fragment ending at ``end`` (as the stages read them), and where it
+        leaves the fragment."""
         found = search.traces.get(end)
         if found is None:
-            found = search.traces[end] = trace_back(end, search.convs, search.previous, self.by_path)
+            segment, source = trace_back(end, search.convs, search.previous, self.by_path)
+            found = search.traces[end] = ([chain_layer(layer) for layer in segment], source)
         return found
 
 
@@ -266,6 +268,7 @@ class _Capture:
         self.depth = 0  # transparent blocks entered
         self.constant_texts = owner.constant_texts
         self.resolved: dict[str, Any] = {}  # top-level texts without ``i`` -> value, for this candidate
+        self.global_texts: dict[tuple[str, ...], str] = {}  # spec variables' names -> their values' repr, likewise
 
     def __call__(self, expansion: Expansion, call: Call) -> Value:
         if self.capturing:
@@ -291,8 +294,11 @@ class _Capture:
                            ref.node if ref.node.startswith("input:") else nodes.setdefault(ref.node, len(nodes)),
                            ref.index, shapes[ref]) for ref in reads)
         needs = self.analyzer.globals_of(kind, name)
-        # repr is type-exact (1, 1.0 and True differ) and cheaper than a hashable copy of nested lists
-        key = (call.path, kind, repr(name), repr(args), signature, repr([expansion.globals.get(n) for n in needs]))
+        read = self.global_texts.get(needs)
+        if read is None:  # the spec's variables are the candidate's: once per candidate and set of names
+            # repr is type-exact (1, 1.0 and True differ) and cheaper than a hashable copy of nested lists
+            read = self.global_texts[needs] = repr([expansion.globals.get(n) for n in needs])
+        key = (call.path, kind, repr(name), repr(args), signature, read)
         cache = self.analyzer.fragments
         fragment = cache.get(key)
         if fragment is None:
@@ -487,7 +493,7 @@ class FastAnalyzer:
     @staticmethod
     def _score(builder: _Capture, state: dict[str, tuple[int, bool]], where: dict[str, int],
                best: tuple[int, str, int] | None, name: str) -> tuple[float, float]:
-        chain: list[Layer] = []
+        chain: list[ChainLayer] = []
         if best is not None:
             end: str | None = best[1]
             position = best[2]
@@ -501,7 +507,7 @@ class FastAnalyzer:
                 if end is not None:
                     position = where[end]
         try:
-            result = score(chain_stages(chain, name))
+            result = score(read_stages(chain, name))
         except DesignError:
             return math.nan, math.nan
         return result.entropy, result.rho

@@ -49,6 +49,13 @@ def select(layer: Layer, ctx: BuildContext) -> Any:
     return lambda x: x.select(dim, index)
 
 
+@builds("index_select")
+def index_select(layer: Layer, ctx: BuildContext) -> Any:
+    """The first ``size`` entries along ``dim``, cyclically (the spec keeps the count, not the index)."""
+    dim, size = layer.attrs.dim, layer.attrs.size
+    return lambda x: x.index_select(dim, torch.arange(size, device=x.device) % x.shape[dim])
+
+
 @builds("reshape")
 def reshape(layer: Layer, ctx: BuildContext) -> Any:
     # The per-sample shape as inferred (-1 resolved), the batch left free: a constant shape in traced exports.
