@@ -152,6 +152,30 @@ def fresh(space: Path, hw: str, engine: Engine, workers: int, n: int, chunk: int
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
 
 
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def capacity(n: int = 5_000_000) -> float:
+    """How much faster 2 processes run two pure-Python loops than one process runs both, now: the ceiling of any
+    2-worker speed-up on this machine at this moment (two vCPUs that are one core's SMT threads, or other load,
+    keep it well under 2)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    began = time.perf_counter()
+    _spin(n)
+    _spin(n)
+    serial = time.perf_counter() - began
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [10, 10]))  # the workers started
+        began = time.perf_counter()
+        list(pool.map(_spin, [n, n]))
+        return serial / (time.perf_counter() - began)
+
+
 def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) -> dict[str, float]:
     """Whole sweeps of the same ``n`` candidates on 1 and 2 local workers and a 2-worker Dask LocalCluster, each in
     a fresh process, every worker warmed on the same ``warm`` other candidates first (not timed), interleaved over
@@ -174,6 +198,7 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
             starts[label].append(start["seconds"])
             runs[label].append(timed["seconds"])
             loads += [start["load"], timed["load"]]
+    ceiling = capacity()
     rates: dict[str, float] = {}
     for label, *_ in configs:
         if not runs[label]:
@@ -186,7 +211,8 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
               f"{warm} warm-up each; start-up {start:.1f} s apart; mean of {len(runs[label])})")
     if loads:
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
-              f"(a 2-worker speed-up needs 2 idle cores)")
+              f"(a 2-worker speed-up needs 2 idle cores); 2 processes ran pure-Python loops {ceiling:.2f}x one just "
+              "after (the ceiling now)")
     return rates
 
 
