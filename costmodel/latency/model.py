@@ -237,7 +237,7 @@ def estimate(
     profile = threaded(profile, threads)
     terms = kernel_terms(graph, profile, dtype, fusion, precision)
     priced = [price_kernel(t, profile) for t in terms]
-    shares = kernel_seconds([kernel_busy(t, profile) for t in terms], profile)
+    shares = kernel_seconds([kernel_busy(t, profile, p) for t, p in zip(terms, priced, strict=True)], profile)
 
     op_rows: dict[str, OpLatency] = {}
     extra: dict[str, float] = {}  # cast kernels' latency, charged to the op they feed
@@ -300,11 +300,11 @@ def layout_seconds(term: KernelTerms, profile: HardwareProfile) -> float:
     return term.layout_s / attained_roof(profile, LAYOUT_KEY, 1.0)[1] * bandwidth(profile) if term.layout_s else 0.0
 
 
-def kernel_busy(term: KernelTerms, profile: HardwareProfile) -> float:
+def kernel_busy(term: KernelTerms, profile: HardwareProfile, priced: tuple[float, float] | None = None) -> float:
     """Seconds the device is busy with one kernel: the larger of its priced compute and memory times, plus the
     layout transposes serial to it and its fixed per-call costs (a CPU's op-class dispatch, fork/join and
-    depthwise costs; 0 on accelerators)."""
-    compute, memory = price_kernel(term, profile)
+    depthwise costs; 0 on accelerators). ``priced``: :func:`price_kernel`'s result, where the caller has it."""
+    compute, memory = priced if priced is not None else price_kernel(term, profile)
     return max(compute, memory) + layout_seconds(term, profile) + term.fixed_s
 
 
