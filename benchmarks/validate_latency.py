@@ -5,7 +5,8 @@ Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_laten
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
 1. Shipped profiles, no fitting: timm's RTX 3090 / RTX 4090 tables (eager AMP and, on the 4090, torch.compile),
-   this machine's CPU at batch 1 (1 thread, and 2 threads where a fixture exists), with the FLOPs-only baseline.
+   this machine's CPU at batch 1 (1 thread, and 2 threads where a fixture exists; a second pair measured back to
+   back on a quiet machine), with the FLOPs-only baseline; the 2-thread speed-up, predicted against measured.
 2. Fitted (costmodel calibrate's fit): in-sample and leave-one-model-out (LOMO) per device; leave-one-device-out
    (LODO: the efficiencies fitted on one GPU applied to the other's peaks); on the CPU, fitted on 10 models and
    scored on the others.
@@ -63,7 +64,9 @@ COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
 # This machine's CPU (Zen 3 VM, second session): 1 and 2 threads; the 2-thread and design-space files are added
 # when they have been measured on a quiet machine (scored if present, skipped otherwise).
 CPU_FIXTURES = {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t.csv"}
-CPU_RERUN = FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t_s21.csv"  # the same 1-thread zoo, measured again at 18:19 UTC
+# the same models measured again, 1 and 2 threads back to back on a quiet machine (18:19-18:24 UTC): the pair whose
+# ratio is the 2-thread speed-up within one session (the earlier files were measured two hours apart)
+CPU_QUIET = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_quiet_{n}t.csv" for n in (1, 2)}
 CPU_PROFILE = "epyc_zen3_vm_b"
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("this CPU (Zen 3 VM)", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
@@ -116,9 +119,12 @@ CASES = [
     Case("rtx4090 eager fp16 (uniform)", GPU_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, "uniform", "none"),
     Case("this CPU 1 thread, fp32", CPU_FIXTURES[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
          "min"),
-    Case("this CPU 1 thread, re-run", CPU_RERUN, "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1, "min"),
     Case("this CPU 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none", 2,
          "min"),
+    Case("this CPU 1 thread, quiet pair", CPU_QUIET[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
+         "min"),
+    Case("this CPU 2 threads, quiet pair", CPU_QUIET[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
+         2, "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
     Case("Zen 5 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", "epyc_zen5_vm_1t",
@@ -153,6 +159,19 @@ def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
     middle, spread = math.exp(statistics.median(logs)), statistics.median(abs(x) for x in logs)
     return (f"{label:<34} {len(logs):>6}  compile/eager speed-up, predicted / measured: median {middle:.3f}, "
             f"median |log ratio| {spread:.3f}")
+
+
+def threads_line(label: str, one: list[Point], two: list[Point]) -> str:
+    """The 2-thread speed-up per model (1-thread latency / 2-thread latency), predicted against measured, over the
+    models in both lists: the threading terms alone (the 1-thread level, right or wrong, cancels in the ratio)."""
+    by_model = {p.label: p for p in two}
+    pairs = [((o.predicted_s / by_model[o.label].predicted_s), (o.measured_s / by_model[o.label].measured_s))
+             for o in one if o.label in by_model]
+    logs = [math.log(p / m) for p, m in pairs]
+    spread = statistics.median(abs(x) for x in logs)
+    return (f"{label:<34} {len(pairs):>6}  2-thread speed-up predicted {statistics.median(p for p, _ in pairs):.2f}x, "
+            f"measured {statistics.median(m for _, m in pairs):.2f}x (medians); predicted / measured: median "
+            f"{math.exp(statistics.median(logs)):.3f}, median |log ratio| {spread:.3f}")
 
 
 def update_fixture(folder: Path) -> None:
@@ -229,8 +248,9 @@ def fitted_section(cases: dict[str, Case]) -> None:
     reproducibility()
 
 
-REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU, one thread
-    ("this VM at 18:19 vs 11:56 UTC", CPU_RERUN, CPU_FIXTURES[1]),
+REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
+    ("this VM at 18:19 vs 11:56 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
+    ("this VM at 2 threads, 18:22 vs 14:01 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
     ("this VM vs the earlier Zen 3 VM", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv",
      FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv"),
 )
@@ -273,7 +293,7 @@ def reproducibility() -> None:
     """How far two measurements of the same models on the same CPU agree (fastest and median passes, after one
     common scale): a model cannot be within +-10 % of one of them for many more models than the two agree on, so
     this bounds what any fit can reach on these fixtures (``ceiling``: :func:`agreement`)."""
-    print("  reproducibility (the same models measured twice, one thread, after one common scale):")
+    print("  reproducibility (the same models measured twice, after one common scale):")
     for label, *paths in REPEATED:
         if not all(path.exists() for path in paths):
             continue
@@ -291,7 +311,8 @@ def medians(fixture: Path) -> dict[str, float]:
                 for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
 
 
-CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, re-run", "this CPU 2 threads, fp32")
+CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, quiet pair", "this CPU 2 threads, fp32",
+             "this CPU 2 threads, quiet pair")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -468,6 +489,11 @@ def main() -> None:
         print(line(case.label, fidelity(results[case.label])))
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
+    for label, (one, two) in {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
+                              "this CPU 2 vs 1 thread, quiet pair": ("this CPU 1 thread, quiet pair",
+                                                                     "this CPU 2 threads, quiet pair")}.items():
+        if {one, two} <= set(results):
+            print(threads_line(label, results[one], results[two]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")
     if args.models:
         for label, pts in results.items():
