@@ -10,9 +10,13 @@ Reports, for one device:
    and ratios;
 2. whole sweeps (draw, evaluate, write chunks, merge) on 1 and 2 local workers and on a 2-worker Dask
    LocalCluster, each in a fresh Python process (cold caches: nothing inherited from an earlier measurement), on
-   the same ``--sweep-samples`` candidates, interleaved over ``--rounds``; start-up (pool or cluster, the
-   evaluator, one candidate per worker) measured apart and taken off — candidates/s and the speed-up over 1
-   worker;
+   the same ``--sweep-samples`` candidates (default 16 x ``--samples``, chunks of ``--chunk`` 128), every worker
+   warmed first on ``--warm`` other candidates, interleaved over ``--rounds``; start-up (pool or cluster, the
+   evaluator, one candidate per worker) measured apart (the timed sweep includes forking the local pool, not
+   starting the Dask cluster) — candidates/s, the speed-up over 1 worker, and CPU per candidate: the workers'
+   (on their chunks) and the parent's (receiving and writing chunks, the merge; for Dask also the scheduler and
+   nannies, which run in the parent), with the bound W / (1 + parent/workers) that the parent's share puts on
+   W workers sharing W cores;
 3. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
 The 1-minute load average is printed throughout: on a shared machine only the ratios mean something, and a
 2-worker speed-up needs two idle cores.
@@ -282,8 +286,9 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=60, help="candidates of the naive loop per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of naive loop and warm evaluator")
     parser.add_argument("--sweep-samples", type=int, default=None,
-                        help="candidates per whole sweep of the worker comparison (default: 4 x --samples)")
-    parser.add_argument("--chunk", type=int, default=256, help="chunk size of the worker comparison's sweeps")
+                        help="candidates per whole sweep of the worker comparison (default: 16 x --samples: enough "
+                        "chunks that the last one's wait and the pool's start weigh little)")
+    parser.add_argument("--chunk", type=int, default=128, help="chunk size of the worker comparison's sweeps")
     parser.add_argument("--warm", type=int, default=None,
                         help="warm-up candidates per worker before the worker comparison's sweeps (default: --samples)")
     parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep once and time it")
@@ -297,7 +302,7 @@ def main() -> None:
     print(f"sweep evaluator, warm      {warm:9.1f} candidates/s   {warm / slow:5.1f}x the naive loop "
           f"(next {args.rounds} x {args.samples}; {fragments} fragments cached)")
     print(load())
-    n = args.sweep_samples or 4 * args.samples
+    n = args.sweep_samples or 16 * args.samples
     rates = scaling(args.space, args.hw, n, args.chunk, args.samples if args.warm is None else args.warm,
                     args.rounds)
     one = rates.get("local, 1 worker ")
