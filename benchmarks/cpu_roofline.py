@@ -23,12 +23,16 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   runs each at its solo rate (sum 2x); on two SMT siblings of one core an FMA-bound pair shares the core's FMA pipes
   (sum ~1x to 1.2x). The pair's sum over the solo rate is the profile's ``cpu.smt_yield`` + 1.
 
-- fork/join (``--fork-join``): per-call time of ops large enough for PyTorch to split them (``x + y`` and a 1x1 conv
-  over 64-512 channels at 16 x 16 and 32 x 32), minimum of 300 calls, at 1 and 2 threads; the intercept of a line
-  through the 2-thread times less the 1-thread intercept is what a parallel op pays for its fork/join
-  (``cpu.sync_us``), the ratio of the slopes the speed-up of the work itself.
+- fork/join (``--fork-join``): per-call time of ops large enough for PyTorch to split them, over 64-512 channels at
+  16 x 16 and 32 x 32, minimum of 300 calls, at 1 and 2 threads; the intercept of a line through the 2-thread
+  times less the 1-thread intercept is what a parallel op pays per call (``cpu.sync_us``), the ratio of the slopes
+  the speed-up of the work itself (over the threads' capacity: ``cpu.parallel_efficiency``). The ops: ``x + y``
+  (PyTorch's own at::parallel_for kernel); a 1x1 conv to 64 channels (PyTorch's native GEMM on one thread, oneDNN
+  on two: ``cpu.conv1x1_threaded_us`` and ``_speedup``); with ``--all``, also a 3x3 conv to 64 channels and a 3x3
+  depthwise conv (oneDNN on any thread count) and a linear layer to 64 features on side x side tokens (MKL's
+  GEMM): the same figures for the libraries' kernels that do not change library with the thread count.
 
-Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join]
+Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all]]
 """
 
 from __future__ import annotations
@@ -223,13 +227,32 @@ def smt_pairs(seconds: float = 4.0) -> dict[str, tuple[float, float]]:
     return out
 
 
-def fork_join(calls: int = 300) -> dict[str, dict[int, tuple[float, float]]]:
-    """Per op kind, per thread count: (intercept us, slope us per million output elements, or MACs for the conv) of
-    a least-squares
-    line through the minimum call times over the sizes."""
+FORK_JOIN_KINDS = ("add", "conv1x1")  # --all adds FORK_JOIN_MORE
+FORK_JOIN_MORE = ("conv3x3", "depthwise3x3", "linear")
+
+
+def _fork_join_call(torch, kind: str, c: int, side: int):  # noqa: ANN001, ANN202
+    """(call, size): a callable running one ``kind`` op on ``c`` channels of side x side, and its size in millions
+    of output elements (add, depthwise) or MACs (convs, linear)."""
+    x = torch.rand(1, c, side, side)
+    if kind == "add":
+        y = torch.rand(1, c, side, side)
+        return (lambda: x + y), c * side * side / 1e6
+    if kind == "linear":
+        tokens, layer = torch.rand(side * side, c), torch.nn.Linear(c, 64, bias=False).eval()
+        return (lambda: layer(tokens)), side * side * c * 64 / 1e6
+    k, groups, out = {"conv1x1": (1, 1, 64), "conv3x3": (3, 1, 64), "depthwise3x3": (3, c, c)}[kind]
+    conv = torch.nn.Conv2d(c, out, k, padding=k // 2, groups=groups, bias=False).eval()
+    return (lambda: conv(x)), (out * side * side * (c // groups) * k * k / 1e6 if groups == 1
+                               else c * side * side / 1e6)
+
+
+def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per op kind, per thread count: (intercept us, slope us per million output elements, or MACs for the convs
+    and the linear layer) of a least-squares line through the minimum call times over the sizes."""
     import torch
 
-    out: dict[str, dict[int, tuple[float, float]]] = {"add": {}, "conv1x1": {}}
+    out: dict[str, dict[int, tuple[float, float]]] = {kind: {} for kind in kinds}
     shapes = [(c, s) for s in (16, 32) for c in (64, 128, 256, 512)]
     with torch.inference_mode():
         for threads in (1, 2):
@@ -237,15 +260,7 @@ def fork_join(calls: int = 300) -> dict[str, dict[int, tuple[float, float]]]:
             for kind in out:
                 sizes, times = [], []
                 for c, side in shapes:
-                    x = torch.rand(1, c, side, side)
-                    if kind == "add":
-                        y = torch.rand(1, c, side, side)
-                        def call(x=x, y=y):  # noqa: ANN202
-                            return x + y
-                    else:
-                        conv = torch.nn.Conv2d(c, 64, 1, bias=False).eval()
-                        def call(x=x, conv=conv):  # noqa: ANN202
-                            return conv(x)
+                    call, size = _fork_join_call(torch, kind, c, side)
                     for _ in range(20):
                         call()
                     best = math.inf
@@ -253,7 +268,7 @@ def fork_join(calls: int = 300) -> dict[str, dict[int, tuple[float, float]]]:
                         start = time.perf_counter()
                         call()
                         best = min(best, time.perf_counter() - start)
-                    sizes.append(c * side * side * (64 if kind == "conv1x1" else 1) / 1e6)  # elements / MACs
+                    sizes.append(size)
                     times.append(best * 1e6)
                 slope, intercept = np.polyfit(sizes, times, 1)
                 out[kind][threads] = (float(intercept), float(slope))
@@ -266,6 +281,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
     parser.add_argument("--ops", action="store_true", help="only the per-op dispatch and depthwise figures")
     parser.add_argument("--fork-join", action="store_true", help="only the fork/join test at 1 and 2 threads")
+    parser.add_argument("--all", action="store_true", help="with --fork-join: also 3x3, depthwise and linear layers")
     parser.add_argument("--smt", action="store_true", help="only the SMT test: logical CPUs 0 and 1 alone and at once")
     args = parser.parse_args()
     if args.threads:
@@ -274,7 +290,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(f"cores visible: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     if args.fork_join:
-        for kind, lines in fork_join().items():
+        for kind, lines in fork_join(kinds=FORK_JOIN_KINDS + (FORK_JOIN_MORE if args.all else ())).items():
             (a1, b1), (a2, b2) = lines[1], lines[2]
             print(f"{kind:<8} 1 thread: {a1:7.2f} us + {b1:8.2f} us/M; 2 threads: {a2:7.2f} us + "
                   f"{b2:8.2f} us/M (M elements / M MACs): fork/join {a2 - a1:6.2f} us, work speed-up {b1 / b2:.2f}")

@@ -1,11 +1,12 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
-Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide]
+Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
 1. Shipped profiles, no fitting: timm's RTX 3090 / RTX 4090 tables (eager AMP and, on the 4090, torch.compile),
-   this machine's CPU at batch 1 (1 thread, and 2 threads where a fixture exists), with the FLOPs-only baseline.
+   this machine's CPU at batch 1 (1 thread, and 2 threads where a fixture exists; a second pair measured back to
+   back on a quiet machine), with the FLOPs-only baseline; the 2-thread speed-up, predicted against measured.
 2. Fitted (costmodel calibrate's fit): in-sample and leave-one-model-out (LOMO) per device; leave-one-device-out
    (LODO: the efficiencies fitted on one GPU applied to the other's peaks); on the CPU, fitted on 10 models and
    scored on the others.
@@ -43,6 +44,7 @@ from costmodel.calibration.fit import (
     fit,
     fitted_profile,
     identifiability_warnings,
+    leave_one_out,
     pinned,
     predict,
     with_parameters,
@@ -62,6 +64,9 @@ COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
 # This machine's CPU (Zen 3 VM, second session): 1 and 2 threads; the 2-thread and design-space files are added
 # when they have been measured on a quiet machine (scored if present, skipped otherwise).
 CPU_FIXTURES = {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t.csv"}
+# the same models measured again, 1 and 2 threads back to back on a quiet machine (18:19-18:24 UTC): the pair whose
+# ratio is the 2-thread speed-up within one session (the earlier files were measured two hours apart)
+CPU_QUIET = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_quiet_{n}t.csv" for n in (1, 2)}
 CPU_PROFILE = "epyc_zen3_vm_b"
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("this CPU (Zen 3 VM)", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
@@ -116,6 +121,10 @@ CASES = [
          "min"),
     Case("this CPU 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none", 2,
          "min"),
+    Case("this CPU 1 thread, quiet pair", CPU_QUIET[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
+         "min"),
+    Case("this CPU 2 threads, quiet pair", CPU_QUIET[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
+         2, "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
     Case("Zen 5 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", "epyc_zen5_vm_1t",
@@ -150,6 +159,19 @@ def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
     middle, spread = math.exp(statistics.median(logs)), statistics.median(abs(x) for x in logs)
     return (f"{label:<34} {len(logs):>6}  compile/eager speed-up, predicted / measured: median {middle:.3f}, "
             f"median |log ratio| {spread:.3f}")
+
+
+def threads_line(label: str, one: list[Point], two: list[Point]) -> str:
+    """The 2-thread speed-up per model (1-thread latency / 2-thread latency), predicted against measured, over the
+    models in both lists: the threading terms alone (the 1-thread level, right or wrong, cancels in the ratio)."""
+    by_model = {p.label: p for p in two}
+    pairs = [((o.predicted_s / by_model[o.label].predicted_s), (o.measured_s / by_model[o.label].measured_s))
+             for o in one if o.label in by_model]
+    logs = [math.log(p / m) for p, m in pairs]
+    spread = statistics.median(abs(x) for x in logs)
+    return (f"{label:<34} {len(pairs):>6}  2-thread speed-up predicted {statistics.median(p for p, _ in pairs):.2f}x, "
+            f"measured {statistics.median(m for _, m in pairs):.2f}x (medians); predicted / measured: median "
+            f"{math.exp(statistics.median(logs)):.3f}, median |log ratio| {spread:.3f}")
 
 
 def update_fixture(folder: Path) -> None:
@@ -194,6 +216,8 @@ def fitted_section(cases: dict[str, Case]) -> None:
     print(f"\n2. Fitted by costmodel calibrate's fit (prior toward the shipped profile)\n{HEADER}")
     state = {}
     for key in ("rtx3090 eager amp", "rtx4090 eager amp", "rtx4090 compile amp", *CPU_CASES):
+        if key not in cases:
+            continue
         case = cases[key]
         if not case.fixture.exists():
             continue
@@ -224,36 +248,83 @@ def fitted_section(cases: dict[str, Case]) -> None:
     reproducibility()
 
 
-REPEATED = (FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv")
+REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
+    ("this VM at 18:19 vs 11:56 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
+    ("this VM at 2 threads, 18:22 vs 14:01 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
+    ("this VM vs the earlier Zen 3 VM", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv",
+     FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv"),
+)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How two measurements of the same models agree after one common scale (their median ratio); the ratios are
+    first / second, the second file in the place of the measurement a prediction is scored against."""
+
+    models: int
+    scale: float  # median over the models of first / second
+    within_10: float  # share of models whose scaled ratio is within +-10 % of 1
+    median_difference: float  # median |scaled ratio - 1|
+    ceiling_10: float  # share within +-10 % that a perfect model could reach against one of the two files
+
+
+def agreement(first: dict[str, float], second: dict[str, float]) -> Agreement:
+    """Compare two files' latencies (model -> seconds) over their common models. ``ceiling_10``: if each file's
+    log latency carries independent noise of one spread sigma, the scaled log ratio has sigma * sqrt(2), estimated
+    robustly as 1.4826 x its median absolute value; an exact model's error against one file then has spread
+    sigma, and this is the Gaussian share of it within +-10 %. No fit reaches more of one file than that."""
+    common = sorted(set(first) & set(second))
+    if not common:
+        raise ValueError("no model in both measurements")
+    ratios = [first[m] / second[m] for m in common]
+    scale = statistics.median(ratios)
+    scaled = [r / scale for r in ratios]
+    sigma = 1.4826 * statistics.median(abs(math.log(r)) for r in scaled) / math.sqrt(2)
+    if sigma == 0:
+        ceiling = 1.0
+    else:
+        cdf = statistics.NormalDist(0.0, sigma).cdf
+        ceiling = cdf(math.log(1.1)) - cdf(math.log(0.9))
+    return Agreement(len(common), scale, sum(abs(r - 1) <= 0.10 for r in scaled) / len(scaled),
+                     statistics.median(abs(r - 1) for r in scaled), ceiling)
 
 
 def reproducibility() -> None:
-    """How far two measurements of the same models on the same CPU agree (this VM's 1-thread file against the
-    earlier Zen 3 VM's, fastest passes, after one common scale): no model can be within +-10 % of one of them for
-    more models than the two agree on, so this bounds what any fit can reach on these fixtures."""
-    if not all(path.exists() for path in REPEATED):
-        return
-    first, second = (fastest(path) for path in REPEATED)
-    ratios = [first[m] / second[m] for m in sorted(first) if m in second]
-    scale = statistics.median(ratios)
-    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
-    print(f"  reproducibility: {len(ratios)} models measured on both Zen 3 VMs (fastest pass, one thread) agree "
-          f"within +-10 % for {within:.0%} of them (median |difference| "
-          f"{statistics.median(abs(r / scale - 1) for r in ratios):.1%}, after one common scale {scale:.3f})")
+    """How far two measurements of the same models on the same CPU agree (fastest and median passes, after one
+    common scale): a model cannot be within +-10 % of one of them for many more models than the two agree on, so
+    this bounds what any fit can reach on these fixtures (``ceiling``: :func:`agreement`)."""
+    print("  reproducibility (the same models measured twice, after one common scale):")
+    for label, *paths in REPEATED:
+        if not all(path.exists() for path in paths):
+            continue
+        for statistic, read in (("fastest", fastest), ("median", medians)):
+            a = agreement(read(paths[0]), read(paths[1]))
+            print(f"    {label}, {statistic} pass: {a.models} models, scale {a.scale:.3f}, within +-10 % "
+                  f"{a.within_10:.0%}, median |difference| {a.median_difference:.1%}; ceiling for one file "
+                  f"{a.ceiling_10:.0%}")
 
 
-CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32")
+def medians(fixture: Path) -> dict[str, float]:
+    """Model -> seconds of its median measured pass (infer_step_time, ms)."""
+    with fixture.open(encoding="utf-8") as handle:
+        return {r["model"]: float(r["infer_step_time"]) / 1e3
+                for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
+
+
+CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, quiet pair", "this CPU 2 threads, fp32",
+             "this CPU 2 threads, quiet pair")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
              bases: list[Basis]) -> None:
     """The workflow of docs/calibration.md: bench FEW_SHOT models, calibrate, predict the others. Over
-    FEW_SHOT_DRAWS random draws of the FEW_SHOT models: the fit's in-sample error next to the error on the models it
-    did not see, the shipped profile's error on those same models, and the share of them within +-10 %."""
+    FEW_SHOT_DRAWS random draws of the FEW_SHOT models: the fit's in-sample error and its leave-one-out error over
+    the FEW_SHOT (what costmodel calibrate prints) next to the error on the models it did not see, the shipped
+    profile's error on those same models, and the share of them within +-10 %."""
     print(f"  {case.label}: calibrated on {FEW_SHOT} models, scored on the other {len(rows) - FEW_SHOT} "
           f"({FEW_SHOT_DRAWS} random draws)")
-    print(f"  {'draw':>6} {'in-sample':>10} {'others':>8} {'shipped':>8} {'within 10%':>11} {'within 25%':>11}  "
-          f"{'warnings':<8}")
+    print(f"  {'draw':>6} {'in-sample':>10} {'LOO':>6} {'others':>8} {'shipped':>8} {'within 10%':>11} "
+          f"{'within 25%':>11}  {'warnings':<8}")
     shares = []
     for draw in range(FEW_SHOT_DRAWS):
         order = list(range(len(rows)))
@@ -266,9 +337,11 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
         errors = [abs(p / measured[i] - 1) for p, i in zip(held, test, strict=True)]
         in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, result.measured_s,
                                                                       strict=True))
+        loo = leave_one_out([bases[i] for i in train], [measured[i] for i in train], base)
+        loo_error = statistics.median(abs(p / measured[i] - 1) for p, i in zip(loo, train, strict=True))
         within = sum(e <= 0.10 for e in errors) / len(errors)
         shares.append(within)
-        print(f"  {draw:>6} {in_sample:>10.1%} {statistics.median(errors):>8.1%} "
+        print(f"  {draw:>6} {in_sample:>10.1%} {loo_error:>6.1%} {statistics.median(errors):>8.1%} "
               f"{statistics.median(abs(p / measured[i] - 1) for p, i in zip(shipped, test, strict=True)):>8.1%} "
               f"{within:>11.0%} {sum(e <= 0.25 for e in errors) / len(errors):>11.0%}  "
               f"{len(identifiability_warnings(result))}")
@@ -397,15 +470,18 @@ def main() -> None:
     parser.add_argument("--skip-fits", action="store_true", help="only the shipped-profile section")
     parser.add_argument("--wide", action="store_true", help="also score every cached imported spec of the shared "
                         "tables (benchmarks/wide_set.py)")
+    parser.add_argument("--cpu", action="store_true", help="only this machine's CPU in sections 1 and 2 (no GPU "
+                        "tables: minutes instead of tens of minutes)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
         return
-    cases = {c.label: c for c in CASES}
+    chosen = [c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu else CASES
+    cases = {c.label: c for c in chosen}
     print(f"1. Shipped profiles, no fitting\n{HEADER}")
     results = {}
-    for case in CASES:
+    for case in chosen:
         if not case.fixture.exists():
             print(f"{case.label:<34} (no measurements: {case.fixture.name} missing)")
             continue
@@ -413,6 +489,11 @@ def main() -> None:
         print(line(case.label, fidelity(results[case.label])))
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
+    for label, (one, two) in {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
+                              "this CPU 2 vs 1 thread, quiet pair": ("this CPU 1 thread, quiet pair",
+                                                                     "this CPU 2 threads, quiet pair")}.items():
+        if {one, two} <= set(results):
+            print(threads_line(label, results[one], results[two]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")
     if args.models:
         for label, pts in results.items():

@@ -121,6 +121,13 @@ class Cpu(_Model):
     elementwise / norm / reduction / data-movement op runs on one thread (PyTorch's ``at::internal::GRAIN_SIZE``);
     ``depthwise_ns``, the time per output element of a depthwise conv on one core on top of its FLOPs.
 
+    Threading (docs/latency-model.md, "CPUs and threads"): ``parallel_efficiency``, the share of the threads'
+    capacity a parallel kernel's work gets (its speed-up over one thread is capacity x efficiency; 1: perfect
+    scaling, the default); ``conv1x1_threaded_us`` and ``conv1x1_threaded_speedup``: a 1x1 stride-1 fp32 conv that
+    PyTorch runs natively on one thread and with oneDNN on several (``ConvParams::use_mkldnn``) costs this much more
+    per call than on one thread and runs its work this many times as fast as on one thread (None: the fork/join
+    ``sync_us`` and capacity x efficiency of any other parallel kernel).
+
     Simultaneous multithreading (docs/latency-model.md, "CPUs and threads"): ``cores`` are physical cores;
     ``threads_per_core`` hardware threads (SMT siblings) run on each, sharing its FMA pipes, caches and miss
     buffers, and ``smt_yield`` is the throughput a sibling thread adds to a busy core, as a fraction of one
@@ -140,6 +147,9 @@ class Cpu(_Model):
     dispatch_us: dict[EfficiencyClass, Annotated[float, Field(ge=0, le=1e6)]] = Field(default_factory=dict)
     grain_elements: int = Field(default=32768, ge=1)
     depthwise_ns: float = Field(default=0.0, ge=0, le=1e6)
+    parallel_efficiency: float = Field(default=1.0, gt=0, le=1)
+    conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
+    conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
     threads_per_core: int = Field(default=1, ge=1, le=8)
     smt_yield: float = Field(default=0.0, ge=0, le=1)
     detect: CpuId | None = None
@@ -611,6 +621,13 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
                          + " per op on top of the launch overhead"))
         if cpu.depthwise_ns:
             rows.append(("cpu depthwise", f"+{cpu.depthwise_ns:g} ns per output element on one core"))
+        if cpu.parallel_efficiency != 1:
+            rows.append(("cpu parallel efficiency", f"{cpu.parallel_efficiency:g} of the threads' capacity"))
+        if cpu.conv1x1_threaded_us is not None or cpu.conv1x1_threaded_speedup is not None:
+            extra = "fork/join" if cpu.conv1x1_threaded_us is None else f"+{cpu.conv1x1_threaded_us:g} us per call"
+            speed = ("as other parallel kernels" if cpu.conv1x1_threaded_speedup is None
+                     else f"work {cpu.conv1x1_threaded_speedup:g}x one thread's")
+            rows.append(("cpu 1x1 conv on oneDNN when threaded", f"{extra}, {speed}"))
     if profile.gpu is not None:
         rows.append(("streaming multiprocessors", f"{profile.gpu.sms}"))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))

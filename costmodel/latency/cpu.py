@@ -8,29 +8,44 @@ into three per-kernel figures that :func:`~costmodel.latency.model.kernel_terms`
   OpenMP threads; PyTorch's own elementwise, norm, reduction and copy kernels (``at::parallel_for``) run on one
   thread when they have fewer than ``grain_elements`` output elements (``at::internal::GRAIN_SIZE`` = 32,768).
   A serial kernel runs at one thread's peak (one core's) and one core's bandwidth; a parallel one pays ``sync_us``
-  (fork/join) and runs at the threads' peak: one core's per core used, ``smt_yield`` of one per SMT sibling thread.
+  (fork/join) and runs at the threads' peak (one core's per core used, ``smt_yield`` of one per SMT sibling
+  thread) times ``parallel_efficiency`` (a measured share: its speed-up over one thread is capacity x efficiency).
+- **a 1x1 conv that changes library with the thread count**: PyTorch runs an fp32 1x1, stride-1, undilated,
+  ungrouped conv at batch < 16 natively (a GEMM) on one thread and with oneDNN on several
+  (``ConvParams::use_mkldnn``, aten/src/ATen/native/Convolution.cpp: "For 1x1 filters, MKLDNN is faster than THNN
+  when multi-threaded, but THNN is faster when single-threaded"), if its input has more than 20,480 elements at
+  batch 1; at N > 1 threads such a conv pays ``conv1x1_threaded_us`` instead of the fork/join and runs its work
+  ``conv1x1_threaded_speedup`` times as fast as on one thread (both measured: one thread's line against the
+  threads' line, benchmarks/cpu_roofline.py --fork-join);
 - **dispatch by op class**: ``dispatch_us[class]`` on top of the profile's ``launch_overhead_us``;
 - **depthwise convs**: ``depthwise_ns`` per output element on one core on top of the FLOPs (split over the
-  threads when parallel): PyTorch's CPU depthwise conv is nearly flat in the kernel size.
+  threads when parallel, at the same efficiency): PyTorch's CPU depthwise conv is nearly flat in the kernel size.
 
 Units: seconds; every figure is 0 / 1 for a profile without a ``cpu`` section (GPUs are unchanged).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from ..graph import Layer
 from ..hardware import HardwareProfile, smt_capacity
+from ..ops.base import Attrs
+from ..ops.conv import ConvAttrs
 from ..vocab import EfficiencyClass
 
 SERIAL_BELOW_GRAIN = frozenset({EfficiencyClass.NORM, EfficiencyClass.ELEMENTWISE, EfficiencyClass.REDUCTION,
                                 EfficiencyClass.DATA_MOVEMENT})  # at::parallel_for kernels
+NATIVE_1X1_MAX_INPUT = 20480  # ConvParams::use_mkldnn: at batch 1, a 1x1 conv on at most this many input elements
+MKLDNN_MIN_BATCH = 16  # ... and at this batch or more a 1x1 conv goes to oneDNN whatever the thread count
 
 
 @dataclass(frozen=True)
 class CpuKernel:
     """One kernel on a CPU: multiply its compute seconds by ``compute_scale`` and its memory seconds by
-    ``memory_scale`` (> 1 when it runs on one of several threads), and add ``fixed_s`` seconds per call."""
+    ``memory_scale`` (> 1 when it runs on one of several threads, or scales below the threads' capacity), and add
+    ``fixed_s`` seconds per call."""
 
     parallel: bool
     compute_scale: float
@@ -41,27 +56,54 @@ class CpuKernel:
 ON_ONE_CORE = CpuKernel(parallel=False, compute_scale=1.0, memory_scale=1.0, fixed_s=0.0)
 
 
+def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
+    """Whether PyTorch runs ``layer`` (computing in ``dtype``) natively on one thread and with oneDNN on several:
+    an fp32 ``conv2d`` with a 1x1 kernel, stride 1, dilation 1, one group, batch < 16 and, at batch 1, more than
+    20,480 input elements (``ConvParams::use_mkldnn``; other convs use one library whatever the thread count)."""
+    attrs = layer.attrs
+    if layer.op != "conv2d" or dtype != "fp32" or not isinstance(attrs, ConvAttrs) or not layer.input_shapes:
+        return False
+    shape = layer.input_shapes[0]
+    ones = all(v == 1 for v in (*_two(attrs.kernel), *_two(attrs.stride), *_two(attrs.dilation)))
+    return (ones and attrs.groups == 1 and shape[0] < MKLDNN_MIN_BATCH
+            and (shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT))
+
+
+def _two(value: int | list[int]) -> list[int]:
+    return [value] if isinstance(value, int) else list(value)
+
+
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
-               depthwise_elements: int = 0) -> CpuKernel:
+               depthwise_elements: int = 0, onednn_when_threaded: bool = False) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
-    elements, ``depthwise_elements`` the output elements of its depthwise convs. ``profile`` is
-    as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used, ``cpu.threads`` the
-    threads."""
+    elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
+    op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`).
+    ``profile`` is as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used,
+    ``cpu.threads`` the threads."""
     cpu = profile.cpu
     if cpu is None:
         return ON_ONE_CORE
     key = EfficiencyClass(head)
     threads = cpu.threads or cpu.cores
     parallel = threads > 1 and not (key in SERIAL_BELOW_GRAIN and out_elements < cpu.grain_elements)
-    compute_scale = memory_scale = 1.0
     capacity = smt_capacity(cpu)  # cores' worth the threads get (SMT siblings add cpu.smt_yield each)
-    if threads > 1 and not parallel:
-        chip = profile.memory.bandwidth_gbs
-        compute_scale = capacity
-        memory_scale = chip / min(chip, cpu.bandwidth_per_core_gbs)
-    fixed = (cpu.dispatch_us.get(key, 0.0) + (cpu.sync_us if parallel else 0.0)) * 1e-6
-    fixed += depthwise_elements * cpu.depthwise_ns * 1e-9 / (capacity if parallel else 1)
+    chip = profile.memory.bandwidth_gbs  # as run: min(chip, physical cores used x per-core bandwidth)
+    streams = chip / min(chip, cpu.bandwidth_per_core_gbs)  # that bandwidth over one core's
+    compute_scale = memory_scale = 1.0
+    sync = cpu.sync_us
+    speedup = capacity * cpu.parallel_efficiency  # a parallel kernel's work, over one thread's
+    if parallel:
+        compute_scale = memory_scale = 1 / cpu.parallel_efficiency
+        if onednn_when_threaded and cpu.conv1x1_threaded_us is not None:
+            sync = cpu.conv1x1_threaded_us
+        if onednn_when_threaded and cpu.conv1x1_threaded_speedup is not None:
+            speedup = cpu.conv1x1_threaded_speedup
+            compute_scale, memory_scale = capacity / speedup, streams / speedup
+    elif threads > 1:
+        compute_scale, memory_scale = capacity, streams
+    fixed = (cpu.dispatch_us.get(key, 0.0) + (sync if parallel else 0.0)) * 1e-6
+    fixed += depthwise_elements * cpu.depthwise_ns * 1e-9 / (speedup if parallel else 1)
     return CpuKernel(parallel, compute_scale, memory_scale, fixed)
 
 
-__all__ = ["CpuKernel", "cpu_kernel"]
+__all__ = ["CpuKernel", "cpu_kernel", "onednn_only_when_threaded"]

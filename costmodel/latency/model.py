@@ -19,7 +19,7 @@ from ..hardware import HardwareProfile, load_profile, threaded
 from ..ops.base import Attrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
-from .cpu import ON_ONE_CORE, cpu_kernel
+from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, transpose_bytes
 from .precision import DEFAULT_PRECISION, Precision, plan
@@ -211,7 +211,8 @@ def kernel_terms(
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
             profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
-                if key == EfficiencyClass.DEPTHWISE))
+                if key == EfficiencyClass.DEPTHWISE),
+            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]))
         layout = sum(transpose_bytes(graph, layer, profile, fusion, key, u.name, u.dtype)
                      for layer, key, u in zip(members, keys, units, strict=True))
         out.append(KernelTerms(

@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..design.entropy import ChainLayer, chain_layer, path_step, read_stages, score, trace_back
 from ..errors import DesignError
 from ..graph import Call, Expansion, Graph, Layer, TensorRef, Value, build_graph
+from ..graph.build import INPUT
 from ..hardware import threaded
 from ..latency import (
     DEFAULT_FUSION,
@@ -47,9 +49,10 @@ from ..latency import (
     plan,
 )
 from ..latency.roofline import check_dtype
+from ..ops import REGISTRY
 from ..ops.base import Shape, numel
 from ..spec import Spec
-from ..spec.expressions import expression_names
+from ..spec.expressions import ExpressionError, Namespace, expression_names, resolve
 from ..vocab import Dtype
 from .evaluate import Device, Metrics
 
@@ -345,6 +348,241 @@ class _Capture:
         return args
 
 
+@dataclass
+class _Walk:
+    """One candidate's top-level instances: their fragments (and how the names they read differ there), the buffer
+    each tensor handed on aliases, and the graph's inputs, outputs, name and batch (``graph``: the graph itself,
+    when the builder ran)."""
+
+    fragments: list[Fragment]
+    moves: list[_Moved | None]
+    owners: dict[TensorRef, TensorRef]
+    inputs: dict[str, Shape]
+    outputs: list[TensorRef]
+    name: str
+    batch: int
+    graph: Graph | None = None
+
+
+@dataclass(frozen=True)
+class _PlanNode:
+    """A top-level node of a chain: its path, op or block, repeat count and arguments, unresolved."""
+
+    name: str
+    kind: str
+    callee_repr: str
+    repeat: Any
+    attributes: dict[str, Any]
+    overrides: dict[int, dict[str, Any]]
+    needs: tuple[str, ...]  # the spec variables its block (or its op's defaults) may read
+    constant: bool  # no attribute mentions ``i``: instances without an override have equal arguments
+
+
+_UNSET: Any = object()
+
+
+class _Plan:
+    """The top level of a spec whose nodes form a chain (each reads the one before; no ``inputs``, ``when``,
+    ``parallel``, ``dtype``, dotted or automatic names, variable op or block names, transparent blocks or
+    ``outputs``), compiled once: a candidate's top-level instances are then worked out as the builder works them
+    out (repeat counts, per-repeat overrides, resolved arguments, the tensors each reads) and looked up in the
+    fragment cache under the key :class:`_Capture` gives them, without the graph builder. Anything else, and any
+    instance not in the cache, goes to the builder."""
+
+    def __init__(self, spec: Spec, nodes: list[_PlanNode], inputs: dict[str, Shape], batch: int) -> None:
+        self.spec = spec
+        self.nodes = nodes
+        self.inputs = inputs
+        self.batch = batch
+        self.first = TensorRef(f"input:{next(iter(inputs))}")
+        self.namespace = Namespace({name: list(shape[1:]) for name, shape in inputs.items()})
+        self.input_refs = [TensorRef(f"input:{name}") for name in inputs]
+
+    @classmethod
+    def compile(cls, spec: Spec, analyzer: FastAnalyzer) -> _Plan | None:
+        """The plan of ``spec`` (which built), or None where its top level is not such a chain."""
+        if spec.outputs is not None or INPUT in spec.vars or not spec.inputs or not spec.nodes:
+            return None
+        inputs: dict[str, Shape] = {}
+        batch = analyzer.batch or spec.batch
+        for name, shape in spec.inputs.items():
+            dims = [d for d in shape if type(d) is int and d > 0]
+            if len(dims) != len(shape):
+                return None  # an input shape written as an expression
+            inputs[name] = (batch, *dims)
+        names: set[str] = set(inputs)
+        nodes = []
+        for node in spec.nodes:
+            if node.name is None:
+                return None
+            name = node.name
+            if ("." in name or name in names or node.inputs is not None or node.when is not None
+                    or node.parallel or node.dtype is not None
+                    or (node.repeat is None and node.overrides)):
+                return None
+            names.add(name)
+            if node.op is not None:
+                kind, callee = "op", node.op
+                if callee not in REGISTRY:
+                    return None
+            else:
+                kind, callee = "block", str(node.block)
+                if callee not in spec.blocks or analyzer.transparent(callee):
+                    return None
+            attributes = node.attributes
+            constant = "i" not in _names(attributes)
+            nodes.append(_PlanNode(name, kind, repr(callee), node.repeat, attributes, dict(node.overrides),
+                                   analyzer.globals_of(kind, callee), constant))
+        return cls(spec, nodes, inputs, batch)
+
+    def serves(self, spec: Spec) -> bool:
+        """Whether ``spec`` is the plan's spec with other variables (a candidate: ``Spec.model_copy`` keeps the
+        other fields' objects)."""
+        base = self.spec
+        return spec is base or (spec.nodes is base.nodes and spec.blocks is base.blocks
+                                and spec.inputs is base.inputs and spec.defaults is base.defaults
+                                and spec.outputs is base.outputs and spec.name == base.name
+                                and spec.batch == base.batch)
+
+    def walk(self, spec: Spec, analyzer: FastAnalyzer) -> _Walk | None:
+        """The candidate's instances, each from the fragment cache; None at the first one that is not there (or a
+        repeat count, override or layer count the builder would refuse)."""
+        env: dict[str, Any] = {INPUT: self.namespace}
+        room = limits.LIST_ELEMENTS.value
+        bits = limits.INTEGER_BITS.value
+        for name, value in spec.vars.items():  # as the builder resolves them (``input`` is known to all)
+            size = _plain_size(value, bits)
+            # a value of numbers and lists (a sampled one) resolves to itself, once within the limits
+            env[name] = value if size is not None and size <= room else resolve(value, env)
+        cache = analyzer.fragments
+        texts = analyzer.texts
+        shown: dict[str, str] = {}  # variable -> repr of its value, for this candidate
+        resolved: dict[str, Any] = {}
+        global_texts: dict[tuple[str, ...], str] = {}
+        owners: dict[TensorRef, TensorRef] = {ref: ref for ref in self.input_refs}
+        shapes: dict[TensorRef, Shape] = {TensorRef(f"input:{name}"): shape for name, shape in self.inputs.items()}
+        fragments: list[Fragment] = []
+        moves: list[_Moved | None] = []
+        refs = [self.first]
+        layers = 0
+
+        def constant(text: str) -> Any:
+            """A text without ``i``, resolved once per candidate; its value kept by the values of the variables
+            it names (a repr is type-exact: 1, 1.0 and True differ)."""
+            found = resolved.get(text, resolved)
+            if found is resolved:
+                names = texts.names(text)
+                key = (text, *(shown.get(n) or shown.setdefault(n, repr(env.get(n, _UNSET))) for n in names))
+                found = texts.values.get(key, texts)
+                if found is texts:
+                    found = texts.keep(key, resolve(text, env))
+                resolved[text] = found
+            return found
+
+        for node in self.nodes:
+            if node.repeat is None:
+                count = -1
+                instances: Sequence[int] = (0,)
+            else:
+                count = constant(node.repeat) if isinstance(node.repeat, str) and not texts.uses_i(node.repeat) \
+                    else resolve(node.repeat, env)
+                if type(count) is not int or count < 0 or limits.REPEAT.exceeded(count) \
+                        or any(not -count <= key < count for key in node.overrides):
+                    return None
+                instances = range(count)
+            read = global_texts.get(node.needs)
+            if read is None:
+                read = global_texts[node.needs] = repr([env.get(n) for n in node.needs])
+            kind, callee, overrides = node.kind, node.callee_repr, node.overrides
+            plain_args: str | None = None  # the instances' arguments where no override and no ``i`` applies
+            for i in instances:
+                path = node.name if count < 0 else f"{node.name}.{i}"
+                if count >= 0 and overrides and (i in overrides or i - count in overrides):
+                    raw = {**node.attributes, **overrides.get(i, {}), **overrides.get(i - count, {})}
+                elif node.constant:
+                    raw = None
+                else:
+                    raw = node.attributes
+                if raw is None and plain_args is not None:
+                    args = plain_args
+                else:
+                    here = env if count < 0 else {**env, "i": i}
+                    values = {}
+                    for field_name, text in (node.attributes if raw is None else raw).items():
+                        values[field_name] = constant(text) if isinstance(text, str) and not texts.uses_i(text) \
+                            else resolve(text, here)
+                    args = repr(values)
+                    if raw is None:
+                        plain_args = args
+                reads = (*refs, *(owners[ref] for ref in refs))
+                ids: dict[tuple[str, int], int] = {}
+                seen: dict[str, int] = {}
+                signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
+                                   ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node, len(seen)),
+                                   ref.index, shapes[ref]) for ref in reads)
+                fragment = cache.get((path, kind, callee, args, signature, read))
+                if fragment is None:
+                    return None
+                moved = fragment.moved(reads)
+                for ref, buffer in fragment.value_owners if moved is None else moved.value_owners:
+                    owners[ref] = buffer
+                shapes.update(fragment.handed_shapes)
+                fragments.append(fragment)
+                moves.append(moved)
+                layers += len(fragment.layers)
+                refs = (fragment.value if moved is None else moved.value).refs[:1]
+        if not layers or limits.LAYERS.exceeded(layers):
+            return None
+        return _Walk(fragments, moves, owners, self.inputs, list(refs), spec.name, self.batch)
+
+
+class _Texts:
+    """Expression texts of a plan: the variables each names, whether it names ``i``, and (bounded) the values of
+    those without ``i`` by the values of the variables they name."""
+
+    MAX_VALUES = 100_000
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[str, ...]] = {}
+        self.values: dict[tuple[Any, ...], Any] = {}
+
+    def names(self, text: str) -> tuple[str, ...]:
+        found = self._names.get(text)
+        if found is None:
+            found = self._names[text] = tuple(sorted(expression_names(text)))
+        return found
+
+    def uses_i(self, text: str) -> bool:
+        return "i" in self.names(text)
+
+    def keep(self, key: tuple[Any, ...], value: Any) -> Any:
+        if len(self.values) >= self.MAX_VALUES:
+            self.values = {}
+        self.values[key] = value
+        return value
+
+
+def _plain_size(value: Any, bits: int) -> int | None:
+    """The elements :func:`~costmodel.spec.expressions.resolve` counts in ``value`` when it is numbers, booleans,
+    None and lists of them within the integer limit (it then resolves to an equal value), else None."""
+    kind = type(value)
+    if kind is int:
+        return 1 if value.bit_length() <= bits else None
+    if kind is float:
+        return 1 if math.isfinite(value) else None
+    if kind is bool or value is None:
+        return 1
+    if kind is list:
+        total = 0
+        for item in value:
+            size = _plain_size(item, bits)
+            if size is None:
+                return None
+            total += size
+        return total or 1
+    return None
+
+
 class FastAnalyzer:
     """Figures of candidate specs of one base spec: a callable ``spec -> metrics`` with fragment caches."""
 
@@ -369,6 +607,9 @@ class FastAnalyzer:
         # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
         nodes = [*spec.nodes, *(node for block in spec.blocks.values() for node in block.nodes)]
         self.mixed = any(node.dtype is not None for node in nodes)
+        self.plan: _Plan | None = _UNSET  # compiled after the first candidate that builds
+        self.texts = _Texts()  # the plan's expression texts
+        self.planned = 0  # candidates whose instances the plan found (the others: the builder)
 
     def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
         """The spec variables an op (through its defaults) or a block (and the blocks it calls) may read."""
@@ -410,18 +651,44 @@ class FastAnalyzer:
             from .evaluate import reference_metrics
 
             return reference_metrics(spec, self.devices, self.dtype, self.batch, self.precision)
-        builder = _Capture(self)
-        graph = build_graph(spec, batch=self.batch, hook=builder)
-        steps = len(graph.layers)
+        walk = self._planned(spec)
+        if walk is None:  # the builder, through the fragment cache
+            builder = _Capture(self)
+            graph = build_graph(spec, batch=self.batch, hook=builder)
+            walk = _Walk(builder.fragments, builder.moves, builder.owners, graph.inputs, graph.outputs, graph.name,
+                         graph.batch, graph)
+            if self.plan is _UNSET:  # the spec built: its top level compiled once (None: not a chain it follows)
+                self.plan = _Plan.compile(spec, self)
+        return self._compose(spec, walk)
+
+    def _planned(self, spec: Spec) -> _Walk | None:
+        """The candidate's top-level instances found in the fragment cache by the plan, without the builder; None
+        when there is no plan for this spec or an instance is not cached (or anything is unusual: the builder then
+        runs, and raises what it raises)."""
+        plan = self.plan
+        if not isinstance(plan, _Plan) or not plan.serves(spec):
+            return None
+        try:
+            walk = plan.walk(spec, self)
+        except (ExpressionError, KeyError, TypeError):
+            return None
+        self.planned += walk is not None
+        return walk
+
+    def _compose(self, spec: Spec, walk: _Walk) -> Metrics:
+        """The candidate's figures from its fragments, in order."""
+        fragments, moves = walk.fragments, walk.moves
+        steps = 0
         params = macs = flops = activations = 0
         buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across
-        for name, shape in graph.inputs.items():
+        for name, shape in walk.inputs.items():
             buffers[TensorRef(f"input:{name}")] = [0, 0, numel(shape) * self.width]
         state: dict[str, tuple[int, bool]] = {}
         where: dict[str, int] = {}
+        searches: list[_Search] = []
         best: tuple[int, str, int] | None = None
         offset = 0
-        for position, (fragment, moved) in enumerate(zip(builder.fragments, builder.moves, strict=True)):
+        for position, (fragment, moved) in enumerate(zip(fragments, moves, strict=True)):
             p, m, f, a = fragment.sums
             params += p
             macs += m
@@ -434,6 +701,7 @@ class FastAnalyzer:
             for buffer, born, last, size in fragment.handed:
                 buffers[buffer] = [offset + born, offset + last, size]
             search = fragment.search(state, moved)
+            searches.append(search)
             for ref in fragment.value.refs:
                 if ref.node in fragment.by_path:
                     state[ref.node] = (search.convs[ref.node], search.pooled[ref.node])
@@ -441,35 +709,39 @@ class FastAnalyzer:
             if search.best is not None and (best is None or search.best[0] > best[0]):
                 best = (*search.best, position)
             offset += len(fragment.layers)
-        for ref in graph.outputs:
-            buffers[builder.owners.get(ref, ref)][1] = steps - 1
+        steps = offset
+        for ref in walk.outputs:
+            buffers[walk.owners.get(ref, ref)][1] = steps - 1
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
-                        "peak_memory": self._peak(builder.fragments, buffers, steps)}
-        out["entropy"], out["effectiveness"] = self._score(builder, state, where, best, graph.name)
+                        "peak_memory": self._peak(fragments, buffers, steps)}
+        out["entropy"], out["effectiveness"] = self._score(fragments, moves, searches, where, best, walk.name)
         if self.devices:
-            latencies = self._latency(builder, graph)
+            latencies = self._latency(spec, walk)
             for device, seconds in zip(self.devices, latencies, strict=True):
                 out[f"latency.{device.label}"] = seconds
-                out[f"throughput.{device.label}"] = graph.batch / seconds if seconds else 0.0
+                out[f"throughput.{device.label}"] = walk.batch / seconds if seconds else 0.0
         return out
 
-    def _latency(self, builder: _Capture, graph: Graph) -> list[float]:
+    def _latency(self, spec: Spec, walk: _Walk) -> list[float]:
         """Model latency per device: the fragments' cached kernel busy times, in issue order, through the latency
         model's host/device timeline (:func:`~costmodel.latency.model_seconds`)."""
-        fragments = builder.fragments
+        fragments = walk.fragments
         if not all(fragment.relocatable for fragment in fragments):  # priced whole, by the latency model
+            graph = walk.graph
+            if graph is None:  # the plan found the fragments: the builder makes the graph (from the cache)
+                graph = build_graph(spec, batch=self.batch, hook=_Capture(self))
             return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                     for device in self.devices]
         amp = self.precision is Precision.AMP
         fed = input_bytes(self.dtype, self.precision)
-        widths: dict[TensorRef, int] = {TensorRef(f"input:{name}"): fed for name in graph.inputs} if amp else {}
+        widths: dict[TensorRef, int] = {TensorRef(f"input:{name}"): fed for name in walk.inputs} if amp else {}
         busy: list[list[float]] = [[] for _ in self.devices]
         last: str | None = None  # the layer of the kernel issued last
-        for fragment, moved in zip(fragments, builder.moves, strict=True):
+        for fragment, moved in zip(fragments, walk.moves, strict=True):
             roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
             written = tuple(root.node == last for root in roots)
             read = tuple(widths[root] for root in roots) if amp else ()
-            kernels = fragment.kernels.get((written, read)) or fragment.price(self, graph.batch, written, read)
+            kernels = fragment.kernels.get((written, read)) or fragment.price(self, walk.batch, written, read)
             for into, seconds in zip(busy, kernels.busy, strict=True):
                 into.extend(seconds)
             if amp:
@@ -491,16 +763,16 @@ class FastAnalyzer:
         return int(live.max())
 
     @staticmethod
-    def _score(builder: _Capture, state: dict[str, tuple[int, bool]], where: dict[str, int],
-               best: tuple[int, str, int] | None, name: str) -> tuple[float, float]:
+    def _score(fragments: Sequence[Fragment], moves: Sequence[_Moved | None], searches: Sequence[_Search],
+               where: dict[str, int], best: tuple[int, str, int] | None, name: str) -> tuple[float, float]:
         chain: list[ChainLayer] = []
         if best is not None:
             end: str | None = best[1]
             position = best[2]
             while end is not None:
-                fragment, moved = builder.fragments[position], builder.moves[position]
-                # the state of this fragment's inputs is that of the candidate (recorded as fragments ran)
-                segment, end = fragment.trace(fragment.search(state, moved), end)
+                fragment, moved = fragments[position], moves[position]
+                # the search of this fragment as the candidate ran it (the state of the tensors it reads)
+                segment, end = fragment.trace(searches[position], end)
                 if end is not None and moved is not None:
                     end = moved.nodes.get(end, end)
                 chain[:0] = segment
