@@ -33,7 +33,7 @@ from .. import limits
 from ..design.entropy import ChainLayer, chain_layer, path_step, read_stages, score, trace_back
 from ..errors import DesignError
 from ..graph import Call, Expansion, Graph, Layer, TensorRef, Value, build_graph
-from ..graph.build import INPUT
+from ..graph.build import INPUT, _Builder
 from ..hardware import threaded
 from ..latency import (
     DEFAULT_FUSION,
@@ -52,7 +52,8 @@ from ..latency.roofline import check_dtype
 from ..ops import REGISTRY
 from ..ops.base import Shape, numel
 from ..spec import Spec
-from ..spec.expressions import ExpressionError, Namespace, expression_names, resolve
+from ..spec.expressions import Namespace, expression_names, resolve
+from ..spec.schema import NodeSpec
 from ..vocab import Dtype
 from .evaluate import Device, Metrics
 
@@ -376,6 +377,7 @@ class _PlanNode:
     overrides: dict[int, dict[str, Any]]
     needs: tuple[str, ...]  # the spec variables its block (or its op's defaults) may read
     constant: bool  # no attribute mentions ``i``: instances without an override have equal arguments
+    spec: NodeSpec
 
 
 _UNSET: Any = object()
@@ -432,7 +434,7 @@ class _Plan:
             attributes = node.attributes
             constant = "i" not in _names(attributes)
             nodes.append(_PlanNode(name, kind, repr(callee), node.repeat, attributes, dict(node.overrides),
-                                   analyzer.globals_of(kind, callee), constant))
+                                   analyzer.globals_of(kind, callee), constant, node))
         return cls(spec, nodes, inputs, batch)
 
     def serves(self, spec: Spec) -> bool:
@@ -465,6 +467,7 @@ class _Plan:
         moves: list[_Moved | None] = []
         refs = [self.first]
         layers = 0
+        expander: _Expander | None = None
 
         def constant(text: str) -> Any:
             """A text without ``i``, resolved once per candidate; its value kept by the values of the variables
@@ -521,9 +524,14 @@ class _Plan:
                                    ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node, len(seen)),
                                    ref.index, shapes[ref]) for ref in reads)
                 fragment = cache.get((path, kind, callee, args, signature, read))
-                if fragment is None:
-                    return None
-                moved = fragment.moved(reads)
+                if fragment is not None:
+                    moved = fragment.moved(reads)
+                else:  # this instance alone through the builder (and the hook, which caches it)
+                    if expander is None:
+                        expander = _Expander(spec, analyzer, env, owners, shapes)
+                    here = env if count < 0 else {**env, "i": i}
+                    fragment, moved = expander.expand(node.spec, here, node.attributes if raw is None else raw,
+                                                      path, refs)
                 for ref, buffer in fragment.value_owners if moved is None else moved.value_owners:
                     owners[ref] = buffer
                 shapes.update(fragment.handed_shapes)
@@ -534,6 +542,36 @@ class _Plan:
         if not layers or limits.LAYERS.exceeded(layers):
             return None
         return _Walk(fragments, moves, owners, self.inputs, list(refs), spec.name, self.batch)
+
+
+class _Expander:
+    """The graph builder, set up for one candidate as it would be at the top level, to expand single top-level
+    instances the plan does not find in the cache: through the fragment cache's hook, reading (and adding to) the
+    plan's tensor shapes and buffer owners."""
+
+    def __init__(self, spec: Spec, analyzer: FastAnalyzer, env: dict[str, Any], owners: dict[TensorRef, TensorRef],
+                 shapes: dict[TensorRef, Shape]) -> None:
+        self.capture = _Capture(analyzer)
+        self.capture.owners = owners
+        self.builder = _Builder(spec, None, self.capture)
+        self.builder.defaults = self.builder.check_defaults()
+        self.builder.globals = env
+        self.builder.shapes = shapes
+
+    def expand(self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str,
+               refs: list[TensorRef]) -> tuple[Fragment, _Moved | None]:
+        """The instance's fragment (and its move), as the builder's walk would have made it."""
+        capture = self.capture
+        capture.fragments.clear()
+        capture.moves.clear()
+        self.builder.instance(node, env, raw, path, refs)
+        if len(capture.fragments) != 1:  # not one fragment: the plan does not follow this instance
+            raise _Unplanned
+        return capture.fragments[0], capture.moves[0]
+
+
+class _Unplanned(Exception):
+    """An instance the plan cannot follow: the builder takes the candidate."""
 
 
 class _Texts:
@@ -670,7 +708,7 @@ class FastAnalyzer:
             return None
         try:
             walk = plan.walk(spec, self)
-        except (ExpressionError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - the builder runs the candidate again, and raises what it raises
             return None
         self.planned += walk is not None
         return walk
