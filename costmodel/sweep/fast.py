@@ -65,6 +65,7 @@ CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is e
 # path entries), a layer re-addressed for a call on other tensors (Fragment.moved), a pricing or search context,
 # and one layer's entry in a search.
 LAYER_BYTES, MOVED_LAYER_BYTES, CONTEXT_BYTES, SEARCH_ENTRY_BYTES = 1200, 300, 400, 100
+FOUND_BYTES = 400  # an entry of the plan's instances found by the names of what they read (its key and tuple)
 
 
 class _Budget:
@@ -316,6 +317,7 @@ class _Capture:
             budget = self.analyzer.budget
             if budget.used >= budget.limit:  # a space of endless variety: start again rather than grow
                 cache.clear()
+                self.analyzer.found.clear()
                 budget.used = 0
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
                                                 for k, out in enumerate(la.cost.outputs)}, reads, budget)
@@ -457,6 +459,7 @@ class _Plan:
             # a value of numbers and lists (a sampled one) resolves to itself, once within the limits
             env[name] = value if size is not None and size <= room else resolve(value, env)
         cache = analyzer.fragments
+        found = analyzer.found
         texts = analyzer.texts
         shown: dict[str, str] = {}  # variable -> repr of its value, for this candidate
         resolved: dict[str, Any] = {}
@@ -518,15 +521,25 @@ class _Plan:
                     if raw is None:
                         plain_args = args
                 reads = (*refs, *(owners[ref] for ref in refs))
-                ids: dict[tuple[str, int], int] = {}
-                seen: dict[str, int] = {}
-                signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
-                                   ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node, len(seen)),
-                                   ref.index, shapes[ref]) for ref in reads)
-                fragment = cache.get((path, kind, callee, args, signature, read))
-                if fragment is not None:
-                    moved = fragment.moved(reads)
-                else:  # this instance alone through the builder (and the hook, which caches it)
+                # the tensors read by name and shape: a fragment found before for them (the key below implies)
+                named = (path, kind, callee, args, read, reads, *(shapes[ref] for ref in reads))
+                served = found.get(named)
+                fragment: Fragment | None
+                if served is not None:
+                    fragment, moved = served
+                else:
+                    ids: dict[tuple[str, int], int] = {}
+                    seen: dict[str, int] = {}
+                    signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
+                                       ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node,
+                                                                                                   len(seen)),
+                                       ref.index, shapes[ref]) for ref in reads)
+                    fragment = cache.get((path, kind, callee, args, signature, read))
+                    if fragment is not None:
+                        moved = fragment.moved(reads)
+                        found[named] = (fragment, moved)
+                        analyzer.budget.used += FOUND_BYTES
+                if fragment is None:  # this instance alone through the builder (and the hook, which caches it)
                     if expander is None:
                         expander = _Expander(spec, analyzer, env, owners, shapes)
                     here = env if count < 0 else {**env, "i": i}
@@ -647,6 +660,8 @@ class FastAnalyzer:
         self.mixed = any(node.dtype is not None for node in nodes)
         self.plan: _Plan | None = _UNSET  # compiled after the first candidate that builds
         self.texts = _Texts()  # the plan's expression texts
+        # the plan's instances by their key with the names of the tensors they read -> fragment and its move
+        self.found: dict[Key, tuple[Fragment, _Moved | None]] = {}
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
 
     def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
