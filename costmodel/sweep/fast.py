@@ -190,6 +190,7 @@ class Fragment:
         self.value_owners = [(ref, owner(ref)) for ref in self.value.refs]
         self.handed_shapes = {ref: shape(ref) for pair in self.value_owners for ref in pair if ref.node in self.by_path}
         self.searches: dict[Key, _Search] = {}
+        self.shiftable = all(any(not ref.node.startswith("input:") for ref in layer.inputs) for layer in layers)
         self.outside = tuple(dict.fromkeys(ref.node for layer in layers for ref in layer.inputs
                                            if ref.node not in self.by_path and not ref.node.startswith("input:")))
         # for the latency model: the fragment as a graph of its own whose inputs stand for the buffers it reads
@@ -226,12 +227,21 @@ class Fragment:
         found = self.kernels[(written, widths)] = _Kernels(busy, handed)
         return found
 
-    def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> _Search:
+    def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> tuple[_Search, int]:
         """The main-path search over this fragment given the (convs, pooled) of the layers it reads (``moved``: the
-        names they have here)."""
+        names they have here), and the convs to add to its counts. Where every layer reads another layer (not only
+        graph inputs) and every count read is at least 1, each count inside is a count read plus convs inside, and
+        every comparison the search makes is between such counts: the search is that of the counts read shifted
+        down to a least of 1, its counts shifted back up (and its main path the same)."""
         outside = self.outside
         names = moved.nodes if moved is not None else {}
         key = tuple(state[names.get(node, node)] for node in outside)
+        shift = 0
+        if self.shiftable and key:
+            low = min(count for count, _ in key)
+            if low > 1:
+                shift = low - 1
+                key = tuple((count - shift, flag) for count, flag in key)
         found = self.searches.get(key)
         if found is None:
             convs = {node: value[0] for node, value in zip(outside, key, strict=True)}
@@ -244,7 +254,7 @@ class Fragment:
                     best = (convs[layer.path], layer.path)
             self.budget.used += CONTEXT_BYTES + SEARCH_ENTRY_BYTES * len(convs)
             found = self.searches[key] = _Search(convs, previous, pooled, best)
-        return found
+        return found, shift
 
     def trace(self, search: _Search, end: str) -> tuple[list[ChainLayer], str | None]:
         """The main path's conv layers in this fragment ending at ``end`` (as the stages read them), and where it
@@ -461,7 +471,6 @@ class _Plan:
         cache = analyzer.fragments
         found = analyzer.found
         texts = analyzer.texts
-        shown: dict[str, str] = {}  # variable -> repr of its value, for this candidate
         resolved: dict[str, Any] = {}
         global_texts: dict[tuple[str, ...], str] = {}
         owners: dict[TensorRef, TensorRef] = {ref: ref for ref in self.input_refs}
@@ -473,16 +482,10 @@ class _Plan:
         expander: _Expander | None = None
 
         def constant(text: str) -> Any:
-            """A text without ``i``, resolved once per candidate; its value kept by the values of the variables
-            it names (a repr is type-exact: 1, 1.0 and True differ)."""
+            """A text without ``i``: resolved once per candidate."""
             found = resolved.get(text, resolved)
             if found is resolved:
-                names = texts.names(text)
-                key = (text, *(shown.get(n) or shown.setdefault(n, repr(env.get(n, _UNSET))) for n in names))
-                found = texts.values.get(key, texts)
-                if found is texts:
-                    found = texts.keep(key, resolve(text, env))
-                resolved[text] = found
+                found = resolved[text] = resolve(text, env)
             return found
 
         for node in self.nodes:
@@ -588,14 +591,10 @@ class _Unplanned(Exception):
 
 
 class _Texts:
-    """Expression texts of a plan: the variables each names, whether it names ``i``, and (bounded) the values of
-    those without ``i`` by the values of the variables they name."""
-
-    MAX_VALUES = 100_000
+    """Expression texts of a plan: the variables each names, and whether it names ``i``."""
 
     def __init__(self) -> None:
         self._names: dict[str, tuple[str, ...]] = {}
-        self.values: dict[tuple[Any, ...], Any] = {}
 
     def names(self, text: str) -> tuple[str, ...]:
         found = self._names.get(text)
@@ -605,12 +604,6 @@ class _Texts:
 
     def uses_i(self, text: str) -> bool:
         return "i" in self.names(text)
-
-    def keep(self, key: tuple[Any, ...], value: Any) -> Any:
-        if len(self.values) >= self.MAX_VALUES:
-            self.values = {}
-        self.values[key] = value
-        return value
 
 
 def _plain_size(value: Any, bits: int) -> int | None:
@@ -753,14 +746,14 @@ class FastAnalyzer:
                 entry[1] = max(entry[1], offset + step)
             for buffer, born, last, size in fragment.handed:
                 buffers[buffer] = [offset + born, offset + last, size]
-            search = fragment.search(state, moved)
+            search, shift = fragment.search(state, moved)
             searches.append(search)
             for ref in fragment.value.refs:
                 if ref.node in fragment.by_path:
-                    state[ref.node] = (search.convs[ref.node], search.pooled[ref.node])
+                    state[ref.node] = (search.convs[ref.node] + shift, search.pooled[ref.node])
                     where[ref.node] = position
-            if search.best is not None and (best is None or search.best[0] > best[0]):
-                best = (*search.best, position)
+            if search.best is not None and (best is None or search.best[0] + shift > best[0]):
+                best = (search.best[0] + shift, search.best[1], position)
             offset += len(fragment.layers)
         steps = offset
         for ref in walk.outputs:
