@@ -10,9 +10,13 @@ Reports, for one device:
    and ratios;
 2. whole sweeps (draw, evaluate, write chunks, merge) on 1 and 2 local workers and on a 2-worker Dask
    LocalCluster, each in a fresh Python process (cold caches: nothing inherited from an earlier measurement), on
-   the same ``--sweep-samples`` candidates, interleaved over ``--rounds``; start-up (pool or cluster, the
-   evaluator, one candidate per worker) measured apart and taken off — candidates/s and the speed-up over 1
-   worker;
+   the same ``--sweep-samples`` candidates (default 16 x ``--samples``, chunks of ``--chunk`` 128), every worker
+   warmed first on ``--warm`` other candidates, interleaved over ``--rounds``; start-up (pool or cluster, the
+   evaluator, one candidate per worker) measured apart (the timed sweep includes forking the local pool, not
+   starting the Dask cluster) — candidates/s, the speed-up over 1 worker, and CPU per candidate: the workers'
+   (on their chunks) and the parent's (receiving and writing chunks, the merge; for Dask also the scheduler and
+   nannies, which run in the parent), with the bound W / (1 + parent/workers) that the parent's share puts on
+   W workers sharing W cores;
 3. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
 The 1-minute load average is printed throughout: on a shared machine only the ratios mean something, and a
 2-worker speed-up needs two idle cores.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,9 +44,10 @@ from costmodel.design import score_graph  # noqa: E402
 from costmodel.graph import build_graph  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
 from costmodel.sweep import Engine, Evaluator, Sampler, Sweep, devices_for, draw, load_space  # noqa: E402
-from costmodel.sweep.engine import SweepTask, evaluator_for  # noqa: E402
+from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for  # noqa: E402
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
+from costmodel.sweep.output import encode_chunk  # noqa: E402
 from costmodel.sweep.sample import BLOCK  # noqa: E402
 
 
@@ -92,8 +98,12 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int, rounds: int) -> tupl
 
 
 def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folder: Path, chunk: int = BLOCK,
-          warm: int = 0, scheduler: str | None = None, client: Any = None) -> float:
-    """Seconds of a whole sweep (draw, evaluate, write, merge) of ``n`` candidates in chunks of ``chunk``.
+          warm: int = 0, scheduler: str | None = None, client: Any = None) -> dict[str, float]:
+    """A whole sweep (draw, evaluate, write, merge) of ``n`` candidates in chunks of ``chunk``: its seconds, this
+    process's CPU seconds over it (``parent``: with 1 local worker that includes the work itself; with a Dask
+    LocalCluster, its scheduler and nannies, which run here), of which the merge (``merge``), and the workers' CPU
+    seconds on their chunks (``workers``: the sum of what each chunk's worker process spent on it, from
+    ``ChunkFile.cpu_s``) -- CPU time, unlike wall time, barely moves with the load of a shared machine.
 
     ``warm``: first, every worker's evaluator of the run evaluates the same ``warm`` other candidates (seed 1), not
     timed: in this process before the local pool forks from it (its workers inherit the caches), or on each Dask
@@ -105,38 +115,47 @@ def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folde
             client.run(_warm, run.task, warm)
         else:
             _warm(run.task, warm)
-    began = time.perf_counter()
-    for _ in run.results(engine, workers, scheduler):
-        pass
+    cpu, began = _cpu(), time.perf_counter()
+    worker_cpu = 0.0
+    for result in run.results(engine, workers, scheduler):
+        worker_cpu += result.cpu_s
+    merging = _cpu()
     run.finish()
-    return time.perf_counter() - began
+    seconds, done = time.perf_counter() - began, _cpu()
+    return {"seconds": seconds, "parent": done - cpu, "merge": done - merging, "workers": worker_cpu}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far, all its threads (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _warm(task: SweepTask, n: int) -> None:
-    """This process's evaluator of ``task`` run over ``n`` candidates not in the sweep (seed 1)."""
-    evaluator_for(task).chunk(0, 0, draw(task.space, Sampler.RANDOM, 1, 0, n))
+    """This process's evaluator of ``task`` run over ``n`` candidates not in the sweep (seed 1), their rows
+    encoded (pyarrow's first conversion imports pandas: a second of CPU once per process)."""
+    encode_chunk(evaluator_for(task).chunk(0, 0, draw(task.space, Sampler.RANDOM, 1, 0, n)), schema_for(task))
 
 
 def child(argv: list[str]) -> None:
-    """``--child SPACE HW ENGINE WORKERS N CHUNK WARM``: one whole sweep in this fresh process; prints JSON: its
-    seconds and (Dask, warmed) the seconds its LocalCluster took to start."""
+    """``--child SPACE HW ENGINE WORKERS N CHUNK WARM``: one whole sweep in this fresh process; prints JSON: what
+    :func:`whole` measured and (Dask, warmed) the seconds its LocalCluster took to start."""
     space, hw, engine, workers, n, chunk, warm = argv
     folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
     kind, count = Engine(engine), int(workers)
     try:
-        if kind is Engine.DASK and int(warm):  # a cluster of our own, to warm its workers before the sweep
-            from distributed import Client, LocalCluster
+        if kind is Engine.DASK and int(warm):  # a cluster of our own (as the sweep starts it), to warm its workers
+            from distributed import Client
 
             began = time.perf_counter()
-            with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+            with local_cluster(count) as cluster, Client(cluster) as client:
                 start = time.perf_counter() - began
-                seconds = whole(Path(space), hw, int(n), kind, count, folder, int(chunk), int(warm),
-                                cluster.scheduler_address, client)
+                measured = whole(Path(space), hw, int(n), kind, count, folder, int(chunk), int(warm),
+                                 cluster.scheduler_address, client)
         else:
             start = 0.0
-            seconds = whole(Path(space), hw, int(n), kind, count, folder, int(chunk), int(warm))
-        print(json.dumps({"seconds": seconds, "start": start}))
+            measured = whole(Path(space), hw, int(n), kind, count, folder, int(chunk), int(warm))
+        print(json.dumps({**measured, "start": start}))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -181,10 +200,14 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
     a fresh process, every worker warmed on the same ``warm`` other candidates first (not timed), interleaved over
     ``rounds``; rate = n / seconds of the sweep. Start-up is measured apart: a fresh process's sweep of one
     candidate per worker (pool or cluster start, imports in the workers, the evaluator, one cold candidate).
-    Returns the rates."""
+
+    Beside each rate, CPU per candidate: the workers' (on their chunks) and the parent's (this side of the pipe:
+    receiving and writing chunks, the merge; for Dask also the scheduler and nannies). With as many workers as
+    cores the parent takes its CPU from them: the speed-up of W workers is at most W / (1 + p), p = parent CPU /
+    workers' CPU, times what the machine gives two processes (the ceiling printed last). Returns the rates."""
     configs = [("local, 1 worker ", Engine.LOCAL, 1), ("local, 2 workers", Engine.LOCAL, 2),
                ("dask, 2 workers ", Engine.DASK, 2)]
-    runs: dict[str, list[float]] = {label: [] for label, *_ in configs}
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in configs}
     starts: dict[str, list[float]] = {label: [] for label, *_ in configs}
     loads: list[float] = []
     for _ in range(rounds):
@@ -196,19 +219,32 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
                 print(f"sweep, {label}: not measured ({exc})")
                 continue
             starts[label].append(start["seconds"])
-            runs[label].append(timed["seconds"])
+            runs[label].append(timed)
             loads += [start["load"], timed["load"]]
     ceiling = capacity()
     rates: dict[str, float] = {}
-    for label, *_ in configs:
+    for label, _, workers in configs:
         if not runs[label]:
             continue
-        start, seconds = sum(starts[label]) / len(starts[label]), sum(runs[label]) / len(runs[label])
+
+        def mean(key: str, label: str = label) -> float:
+            return sum(r[key] for r in runs[label]) / len(runs[label])
+
+        start, seconds = sum(starts[label]) / len(starts[label]), mean("seconds")
         rates[label] = n / seconds
         one = rates.get(configs[0][0])
         ratio = f"  {rates[label] / one:5.2f}x one local worker" if one and label != configs[0][0] else ""
         print(f"sweep, {label}  {rates[label]:9.1f} candidates/s{ratio}  ({n} candidates in {seconds:.1f} s after "
               f"{warm} warm-up each; start-up {start:.1f} s apart; mean of {len(runs[label])})")
+        us = 1e6 / n
+        parent, merge, work = mean("parent") * us, mean("merge") * us, mean("workers") * us
+        if workers == 1:  # in this process: the parent's CPU is the work plus the writing
+            print(f"    CPU per candidate: worker {work:7.1f} us; writing and merging {parent - work:6.1f} us "
+                  f"(merge {merge:.1f} us)")
+        else:
+            p = parent / work
+            print(f"    CPU per candidate: workers {work:7.1f} us; parent {parent:6.1f} us (merge {merge:.1f} us), "
+                  f"p = {p:.3f}: at most {workers / (1 + p):.2f}x on {workers} cores")
     if loads:
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
               f"(a 2-worker speed-up needs 2 idle cores); 2 processes ran pure-Python loops {ceiling:.2f}x one just "
@@ -250,8 +286,9 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=60, help="candidates of the naive loop per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of naive loop and warm evaluator")
     parser.add_argument("--sweep-samples", type=int, default=None,
-                        help="candidates per whole sweep of the worker comparison (default: 4 x --samples)")
-    parser.add_argument("--chunk", type=int, default=256, help="chunk size of the worker comparison's sweeps")
+                        help="candidates per whole sweep of the worker comparison (default: 16 x --samples: enough "
+                        "chunks that the last one's wait and the pool's start weigh little)")
+    parser.add_argument("--chunk", type=int, default=128, help="chunk size of the worker comparison's sweeps")
     parser.add_argument("--warm", type=int, default=None,
                         help="warm-up candidates per worker before the worker comparison's sweeps (default: --samples)")
     parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep once and time it")
@@ -265,7 +302,7 @@ def main() -> None:
     print(f"sweep evaluator, warm      {warm:9.1f} candidates/s   {warm / slow:5.1f}x the naive loop "
           f"(next {args.rounds} x {args.samples}; {fragments} fragments cached)")
     print(load())
-    n = args.sweep_samples or 4 * args.samples
+    n = args.sweep_samples or 16 * args.samples
     rates = scaling(args.space, args.hw, n, args.chunk, args.samples if args.warm is None else args.warm,
                     args.rounds)
     one = rates.get("local, 1 worker ")

@@ -1,6 +1,6 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
-Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide]
+Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
@@ -44,6 +44,7 @@ from costmodel.calibration.fit import (
     fit,
     fitted_profile,
     identifiability_warnings,
+    leave_one_out,
     pinned,
     predict,
     with_parameters,
@@ -215,6 +216,8 @@ def fitted_section(cases: dict[str, Case]) -> None:
     print(f"\n2. Fitted by costmodel calibrate's fit (prior toward the shipped profile)\n{HEADER}")
     state = {}
     for key in ("rtx3090 eager amp", "rtx4090 eager amp", "rtx4090 compile amp", *CPU_CASES):
+        if key not in cases:
+            continue
         case = cases[key]
         if not case.fixture.exists():
             continue
@@ -245,36 +248,83 @@ def fitted_section(cases: dict[str, Case]) -> None:
     reproducibility()
 
 
-REPEATED = (FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv")
+REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
+    ("this VM at 18:19 vs 11:56 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
+    ("this VM at 2 threads, 18:22 vs 14:01 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
+    ("this VM vs the earlier Zen 3 VM", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv",
+     FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv"),
+)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How two measurements of the same models agree after one common scale (their median ratio); the ratios are
+    first / second, the second file in the place of the measurement a prediction is scored against."""
+
+    models: int
+    scale: float  # median over the models of first / second
+    within_10: float  # share of models whose scaled ratio is within +-10 % of 1
+    median_difference: float  # median |scaled ratio - 1|
+    ceiling_10: float  # share within +-10 % that a perfect model could reach against one of the two files
+
+
+def agreement(first: dict[str, float], second: dict[str, float]) -> Agreement:
+    """Compare two files' latencies (model -> seconds) over their common models. ``ceiling_10``: if each file's
+    log latency carries independent noise of one spread sigma, the scaled log ratio has sigma * sqrt(2), estimated
+    robustly as 1.4826 x its median absolute value; an exact model's error against one file then has spread
+    sigma, and this is the Gaussian share of it within +-10 %. No fit reaches more of one file than that."""
+    common = sorted(set(first) & set(second))
+    if not common:
+        raise ValueError("no model in both measurements")
+    ratios = [first[m] / second[m] for m in common]
+    scale = statistics.median(ratios)
+    scaled = [r / scale for r in ratios]
+    sigma = 1.4826 * statistics.median(abs(math.log(r)) for r in scaled) / math.sqrt(2)
+    if sigma == 0:
+        ceiling = 1.0
+    else:
+        cdf = statistics.NormalDist(0.0, sigma).cdf
+        ceiling = cdf(math.log(1.1)) - cdf(math.log(0.9))
+    return Agreement(len(common), scale, sum(abs(r - 1) <= 0.10 for r in scaled) / len(scaled),
+                     statistics.median(abs(r - 1) for r in scaled), ceiling)
 
 
 def reproducibility() -> None:
-    """How far two measurements of the same models on the same CPU agree (this VM's 1-thread file against the
-    earlier Zen 3 VM's, fastest passes, after one common scale): no model can be within +-10 % of one of them for
-    more models than the two agree on, so this bounds what any fit can reach on these fixtures."""
-    if not all(path.exists() for path in REPEATED):
-        return
-    first, second = (fastest(path) for path in REPEATED)
-    ratios = [first[m] / second[m] for m in sorted(first) if m in second]
-    scale = statistics.median(ratios)
-    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
-    print(f"  reproducibility: {len(ratios)} models measured on both Zen 3 VMs (fastest pass, one thread) agree "
-          f"within +-10 % for {within:.0%} of them (median |difference| "
-          f"{statistics.median(abs(r / scale - 1) for r in ratios):.1%}, after one common scale {scale:.3f})")
+    """How far two measurements of the same models on the same CPU agree (fastest and median passes, after one
+    common scale): a model cannot be within +-10 % of one of them for many more models than the two agree on, so
+    this bounds what any fit can reach on these fixtures (``ceiling``: :func:`agreement`)."""
+    print("  reproducibility (the same models measured twice, after one common scale):")
+    for label, *paths in REPEATED:
+        if not all(path.exists() for path in paths):
+            continue
+        for statistic, read in (("fastest", fastest), ("median", medians)):
+            a = agreement(read(paths[0]), read(paths[1]))
+            print(f"    {label}, {statistic} pass: {a.models} models, scale {a.scale:.3f}, within +-10 % "
+                  f"{a.within_10:.0%}, median |difference| {a.median_difference:.1%}; ceiling for one file "
+                  f"{a.ceiling_10:.0%}")
 
 
-CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32")
+def medians(fixture: Path) -> dict[str, float]:
+    """Model -> seconds of its median measured pass (infer_step_time, ms)."""
+    with fixture.open(encoding="utf-8") as handle:
+        return {r["model"]: float(r["infer_step_time"]) / 1e3
+                for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
+
+
+CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, quiet pair", "this CPU 2 threads, fp32",
+             "this CPU 2 threads, quiet pair")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
              bases: list[Basis]) -> None:
     """The workflow of docs/calibration.md: bench FEW_SHOT models, calibrate, predict the others. Over
-    FEW_SHOT_DRAWS random draws of the FEW_SHOT models: the fit's in-sample error next to the error on the models it
-    did not see, the shipped profile's error on those same models, and the share of them within +-10 %."""
+    FEW_SHOT_DRAWS random draws of the FEW_SHOT models: the fit's in-sample error and its leave-one-out error over
+    the FEW_SHOT (what costmodel calibrate prints) next to the error on the models it did not see, the shipped
+    profile's error on those same models, and the share of them within +-10 %."""
     print(f"  {case.label}: calibrated on {FEW_SHOT} models, scored on the other {len(rows) - FEW_SHOT} "
           f"({FEW_SHOT_DRAWS} random draws)")
-    print(f"  {'draw':>6} {'in-sample':>10} {'others':>8} {'shipped':>8} {'within 10%':>11} {'within 25%':>11}  "
-          f"{'warnings':<8}")
+    print(f"  {'draw':>6} {'in-sample':>10} {'LOO':>6} {'others':>8} {'shipped':>8} {'within 10%':>11} "
+          f"{'within 25%':>11}  {'warnings':<8}")
     shares = []
     for draw in range(FEW_SHOT_DRAWS):
         order = list(range(len(rows)))
@@ -287,9 +337,11 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
         errors = [abs(p / measured[i] - 1) for p, i in zip(held, test, strict=True)]
         in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, result.measured_s,
                                                                       strict=True))
+        loo = leave_one_out([bases[i] for i in train], [measured[i] for i in train], base)
+        loo_error = statistics.median(abs(p / measured[i] - 1) for p, i in zip(loo, train, strict=True))
         within = sum(e <= 0.10 for e in errors) / len(errors)
         shares.append(within)
-        print(f"  {draw:>6} {in_sample:>10.1%} {statistics.median(errors):>8.1%} "
+        print(f"  {draw:>6} {in_sample:>10.1%} {loo_error:>6.1%} {statistics.median(errors):>8.1%} "
               f"{statistics.median(abs(p / measured[i] - 1) for p, i in zip(shipped, test, strict=True)):>8.1%} "
               f"{within:>11.0%} {sum(e <= 0.25 for e in errors) / len(errors):>11.0%}  "
               f"{len(identifiability_warnings(result))}")
@@ -328,16 +380,21 @@ WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "
 FOLDS = 10
 
 
-PARAMS_TOLERANCE = 0.02  # a row whose param_count differs more from the spec's measured another network
+PARAMS_TOLERANCE = 0.02  # a row whose param_count or activations differ more from the spec's measured another network
 
 
 def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
     """Rows of a shared timm table for the cached specs, at the spec's own image size (one row per model: the
-    largest batch). A row whose ``param_count`` disagrees with the spec's (by over 2 %) is dropped, its model
-    named in ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable
-    models such as MobileOne in their training form; the specs are the deployed form)."""
+    largest batch). A row whose ``param_count``, or whose ``infer_macts`` (fvcore's count of conv / linear / matmul
+    outputs, the spec's ``gemm_outputs``), disagrees with the spec's by over 2 % is dropped, its model named in
+    ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable models such as
+    MobileOne, and FastViT, whose parameter count barely moves, in their training form; the specs are the deployed
+    form)."""
     from costmodel.spec import load_spec
 
+    with (wide_set.REFERENCE / wide_set.TABLES[table]).open(encoding="utf-8") as handle:
+        activations = {(r["model"], int(r["infer_img_size"]), int(r["infer_batch_size"])): float(r["infer_macts"])
+                       for r in csv.DictReader(handle) if r.get("infer_macts")}
     best: dict[str, Matched] = {}
     for row in read_measurements(wide_set.REFERENCE / wide_set.TABLES[table]).rows:
         path = specs.get(row.model)
@@ -351,10 +408,18 @@ def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = No
     kept = []
     for m in best.values():
         published = m.measurement.param_count_m
-        params = sum(layer.cost.params for layer in load_graph(m.spec, batch=1).layers) / 1e6
+        layers = load_graph(m.spec, batch=1).layers
+        params = sum(layer.cost.params for layer in layers) / 1e6
         if published is not None and abs(params / published - 1) > PARAMS_TOLERANCE:
             if dropped is not None:
                 dropped.append(f"{m.measurement.model} ({published:g} M in the table, {params:.2f} M in the spec)")
+            continue
+        row = m.measurement
+        counted = activations.get((row.model, row.image_size or 0, row.batch))
+        acts = sum(layer.cost.gemm_outputs for layer in layers) / 1e6
+        if counted and abs(acts / counted - 1) > PARAMS_TOLERANCE:
+            if dropped is not None:
+                dropped.append(f"{row.model} ({counted:g} M activations in the table, {acts:.2f} M in the spec)")
             continue
         kept.append(m)
     return kept
@@ -418,15 +483,18 @@ def main() -> None:
     parser.add_argument("--skip-fits", action="store_true", help="only the shipped-profile section")
     parser.add_argument("--wide", action="store_true", help="also score every cached imported spec of the shared "
                         "tables (benchmarks/wide_set.py)")
+    parser.add_argument("--cpu", action="store_true", help="only this machine's CPU in sections 1 and 2 (no GPU "
+                        "tables: minutes instead of tens of minutes)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
         return
-    cases = {c.label: c for c in CASES}
+    chosen = [c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu else CASES
+    cases = {c.label: c for c in chosen}
     print(f"1. Shipped profiles, no fitting\n{HEADER}")
     results = {}
-    for case in CASES:
+    for case in chosen:
         if not case.fixture.exists():
             print(f"{case.label:<34} (no measurements: {case.fixture.name} missing)")
             continue

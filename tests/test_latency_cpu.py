@@ -201,3 +201,8 @@ def test_threading_fields_default_to_perfect_scaling() -> None:
     switched = cpu_kernel(two, "conv", 65_536, onednn_when_threaded=True)
     assert plain == switched
     assert (plain.compute_scale, plain.memory_scale, plain.fixed_s) == (1.0, 1.0, pytest.approx((2.6 + 2) * 1e-6))
+    # with only the efficiency set, a switching 1x1 conv still scales like any parallel kernel: 1 / 0.5 = 2
+    half = two.model_copy(update={"cpu": two.cpu.model_copy(update={"parallel_efficiency": 0.5})})
+    switched = cpu_kernel(half, "conv", 65_536, onednn_when_threaded=True)
+    assert switched == cpu_kernel(half, "conv", 65_536)
+    assert (switched.compute_scale, switched.memory_scale) == (2.0, 2.0)

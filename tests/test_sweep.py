@@ -292,6 +292,58 @@ def test_dask_local_cluster_matches_local_engine_and_survives_a_killed_worker(tm
     assert frame["index"].is_unique
 
 
+def test_a_worker_sends_its_chunk_as_a_parquet_file_of_the_analyzers_rows(tmp_path: Path) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    run = _sweep(tmp_path, "one.parquet")
+    task = run.task
+    done = run_chunk(task, 1)  # candidates 8..15, through the fast path, encoded as the worker sends them
+    reference = Evaluator(task.space, task.devices).chunk(1, 8, draw(task.space, task.sampler, task.seed, 8, 16))
+    assert (done.chunk, done.drawn, done.rows) == (1, 8, len(reference.rows)) and done.cpu_s > 0
+    assert (done.rejected, done.invalid) == (reference.rejected, reference.invalid)
+    table = pq.read_table(io.BytesIO(done.data))
+    assert table.schema.equals(run.store.schema) and table.num_rows == len(reference.rows)
+    for got, want in zip(table.to_pylist(), reference.rows, strict=True):
+        assert set(got) == set(want)
+        for name, value in want.items():
+            if isinstance(got[name], str):  # lists and derived values: JSON text
+                assert json.loads(got[name]) == (json.loads(value) if isinstance(value, str) else value), name
+            else:
+                assert got[name] == value, name
+
+
+def test_merge_refuses_a_chunk_with_other_columns(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = _sweep(tmp_path, "odd.parquet")
+    for _ in run.results(workers=1):
+        pass
+    pq.write_table(pa.table({"index": [0]}), run.store.folder / "chunk-0000002.parquet")
+    with pytest.raises(SpaceError, match="chunk 2 does not hold this run's columns"):
+        run.finish()
+    assert not (tmp_path / "odd.parquet").exists()
+
+
+def _dask_setting(key: str) -> object:
+    import dask
+
+    return dask.config.get(key)
+
+
+def test_the_local_cluster_slows_dask_housekeeping_in_its_workers() -> None:
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from costmodel.sweep.engine import DASK_QUIET, local_cluster
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        for key, value in DASK_QUIET.items():
+            assert list(client.run(_dask_setting, key).values()) == [value], key
+
+
 # -- errors: one line, exit 2, nothing written ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -92,15 +92,14 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     compute_scale = memory_scale = 1.0
     sync = cpu.sync_us
     speedup = capacity * cpu.parallel_efficiency  # a parallel kernel's work, over one thread's
-    if parallel and onednn_when_threaded:
-        if cpu.conv1x1_threaded_us is not None:
+    if parallel:
+        compute_scale = memory_scale = 1 / cpu.parallel_efficiency
+        if onednn_when_threaded and cpu.conv1x1_threaded_us is not None:
             sync = cpu.conv1x1_threaded_us
-        if cpu.conv1x1_threaded_speedup is not None:
+        if onednn_when_threaded and cpu.conv1x1_threaded_speedup is not None:
             speedup = cpu.conv1x1_threaded_speedup
             compute_scale, memory_scale = capacity / speedup, streams / speedup
-    elif parallel:
-        compute_scale = memory_scale = 1 / cpu.parallel_efficiency
-    if threads > 1 and not parallel:
+    elif threads > 1:
         compute_scale, memory_scale = capacity, streams
     fixed = (cpu.dispatch_us.get(key, 0.0) + (sync if parallel else 0.0)) * 1e-6
     fixed += depthwise_elements * cpu.depthwise_ns * 1e-9 / (speedup if parallel else 1)

@@ -12,10 +12,10 @@ from typing import Any
 from .choices import Engine, Sampler
 
 _LAZY = {  # the rest loads on first use, so that `costmodel --help` does not import the analyzer's extras
-    "SweepTask": "engine", "run_chunk": "engine", "ChunkResult": "evaluate", "Device": "evaluate",
-    "Evaluator": "evaluate", "reference_metrics": "evaluate", "read_results": "output", "Summary": "runner",
-    "Sweep": "runner", "devices_for": "runner", "draw": "sample", "METRICS": "space", "Space": "space",
-    "SpaceError": "space", "load_space": "space",
+    "SweepTask": "engine", "run_chunk": "engine", "ChunkFile": "output", "ChunkResult": "evaluate",
+    "Device": "evaluate", "Evaluator": "evaluate", "reference_metrics": "evaluate", "read_results": "output",
+    "Summary": "runner", "Sweep": "runner", "devices_for": "runner", "draw": "sample", "METRICS": "space",
+    "Space": "space", "SpaceError": "space", "load_space": "space",
 }
 
 
@@ -25,6 +25,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["METRICS", "ChunkResult", "Device", "Engine", "Evaluator", "Sampler", "Space", "SpaceError", "Summary",
-           "Sweep", "SweepTask", "devices_for", "draw", "load_space", "read_results", "reference_metrics",
+__all__ = ["METRICS", "ChunkFile", "ChunkResult", "Device", "Engine", "Evaluator", "Sampler", "Space", "SpaceError",
+           "Summary", "Sweep", "SweepTask", "devices_for", "draw", "load_space", "read_results", "reference_metrics",
            "run_chunk"]

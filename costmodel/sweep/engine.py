@@ -1,23 +1,31 @@
 """Where chunks run: in this process, in local worker processes, or on a Dask cluster.
 
-Every engine runs the same pure function, :func:`run_chunk` (a task and a chunk index -> the chunk's rows), and
-yields results as they finish, in any order; the caller writes each one and merges them in index order.
+Every engine runs the same pure function, :func:`run_chunk` (a task and a chunk index -> the chunk encoded as a
+Parquet file, :class:`~.output.ChunkFile`), and yields results as they finish, in any order; the caller writes
+each one and merges them in index order. The worker does all the per-candidate work (drawing, evaluating,
+building the columns, encoding): the parent only writes the bytes it gets back, so with as many workers as cores
+it takes next to no CPU from them (``benchmarks/bench_sweep.py`` measures both sides).
 
-- ``local``: one worker runs in this process; more use a :class:`concurrent.futures.ProcessPoolExecutor`.
+- ``local``: one worker runs in this process; more use a :class:`concurrent.futures.ProcessPoolExecutor` whose
+  workers receive the task once, when they start, and then only chunk numbers.
 - ``dask``: ``dask.distributed`` (the optional extra ``costmodel[dask]``); a ``tcp://HOST:PORT`` scheduler, or a
-  ``LocalCluster`` of ``workers`` single-threaded processes on the loopback interface. The task is scattered
-  once; a chunk whose worker dies is re-run on another by the scheduler (its ``allowed-failures``).
+  ``LocalCluster`` of ``workers`` single-threaded processes on the loopback interface, its housekeeping slowed
+  (:data:`DASK_QUIET`) so that it leaves the cores to the chunks. The task is scattered
+  once (every task names it; each worker keeps one evaluator per run); a chunk whose worker dies is re-run on
+  another by the scheduler (its ``allowed-failures``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .choices import Engine
-from .evaluate import ChunkResult, Device, Evaluator
+from .evaluate import Device, Evaluator, metric_columns
+from .output import ChunkFile, encode_chunk, schema
 from .sample import BLOCK, Sampler, draw
 from .space import Space, SpaceError
 
@@ -42,6 +50,7 @@ class SweepTask:
 
 
 _EVALUATORS: dict[str, Evaluator] = {}  # per worker process: the evaluator (and its caches) of each run
+_SCHEMAS: dict[str, Any] = {}  # per worker process: the Parquet schema of each run
 
 
 def evaluator_for(task: SweepTask) -> Evaluator:
@@ -61,18 +70,32 @@ def evaluator_for(task: SweepTask) -> Evaluator:
     return found
 
 
-def run_chunk(task: SweepTask, chunk: int) -> ChunkResult:
-    """Draw and evaluate chunk ``chunk`` of ``task``."""
+def schema_for(task: SweepTask) -> Any:
+    """This process's Parquet schema of ``task``'s rows (the parent's :func:`~.output.schema`, built once)."""
+    found = _SCHEMAS.get(task.token)
+    if found is None:
+        found = schema(task.space, metric_columns(task.devices))
+        _SCHEMAS.clear()
+        _SCHEMAS[task.token] = found
+    return found
+
+
+def run_chunk(task: SweepTask, chunk: int) -> ChunkFile:
+    """Draw and evaluate chunk ``chunk`` of ``task``; its rows encoded as a Parquet file."""
+    began = time.process_time()
     start = chunk * task.chunk_size
     stop = min(task.total, start + task.chunk_size)
-    return evaluator_for(task).chunk(chunk, start, draw(task.space, task.sampler, task.seed, start, stop))
+    result = evaluator_for(task).chunk(chunk, start, draw(task.space, task.sampler, task.seed, start, stop))
+    done = encode_chunk(result, schema_for(task))
+    done.cpu_s = time.process_time() - began
+    return done
 
 
-ChunkFn = Callable[[SweepTask, int], ChunkResult]
+ChunkFn = Callable[[SweepTask, int], ChunkFile]
 
 
 def run(task: SweepTask, chunks: Sequence[int], engine: Engine = Engine.LOCAL, workers: int | None = None,
-        scheduler: str | None = None, fn: ChunkFn = run_chunk) -> Iterator[ChunkResult]:
+        scheduler: str | None = None, fn: ChunkFn = run_chunk) -> Iterator[ChunkFile]:
     """Run ``chunks`` of ``task`` on ``engine``; yields each chunk's result as it finishes."""
     workers = workers or default_workers()
     if engine is Engine.DASK:
@@ -92,16 +115,27 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn) -> Iterator[ChunkResult]:
+_TASK: list[SweepTask] = []  # in a local worker process: the task it was started with
+
+
+def _start_worker(task: SweepTask) -> None:
+    _TASK[:] = [task]
+
+
+def _in_worker(fn: ChunkFn, chunk: int) -> ChunkFile:
+    return fn(_TASK[0], chunk)
+
+
+def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn) -> Iterator[ChunkFile]:
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     pending = list(chunks)[::-1]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        running: set[Future[ChunkResult]] = set()
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(task,)) as pool:
+        running: set[Future[ChunkFile]] = set()
         try:
             while pending or running:
                 while pending and len(running) < 2 * workers:
-                    running.add(pool.submit(fn, task, pending.pop()))
+                    running.add(pool.submit(_in_worker, fn, pending.pop()))
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
@@ -110,17 +144,44 @@ def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn
                 future.cancel()
 
 
+# Dask's housekeeping in a LocalCluster we start, slowed from its defaults (a 20 ms event-loop tick, a 500 ms
+# system monitor, a 100 ms memory monitor, a 1 s work-stealing pass, a stack-sampling profiler every 10 ms in
+# each worker): idle, 2 workers cost 90 ms of CPU per second in this process and 117 ms in the workers with the
+# defaults, 16 and 10 ms with these (psutil, load 5, 2 December) -- CPU that on 2 cores the workers' chunks lose.
+# Tasks are queued on the scheduler and handed out as workers free up (worker-saturation), so no stealing is
+# needed to balance; a dead worker's chunks are still re-run (the scheduler's allowed-failures, not stealing).
+DASK_QUIET: dict[str, Any] = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.scheduler.work-stealing": False,
+}
+
+
+def local_cluster(workers: int) -> Any:
+    """A ``LocalCluster`` of ``workers`` single-threaded processes on the loopback interface, no dashboard, with
+    :data:`DASK_QUIET`'s housekeeping (its nannies hand that configuration to the worker processes they start and
+    restart). Raises ImportError without dask.distributed."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(DASK_QUIET):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None)
+
+
 def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str | None,
-          fn: ChunkFn) -> Iterator[ChunkResult]:
+          fn: ChunkFn) -> Iterator[ChunkFile]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, as_completed
     except ImportError:
         raise SpaceError("--engine dask needs dask.distributed: pip install 'costmodel[dask]'") from None
     cluster: Any = None
     try:
         if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:0")
+            cluster = local_cluster(workers)
             client = Client(cluster)
         else:
             client = Client(scheduler, timeout=30)

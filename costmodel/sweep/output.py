@@ -1,10 +1,13 @@
 """Results on disk: finished chunks in ``OUTPUT.partial/``, merged in index order into Parquet or CSV at the end.
 
-A chunk is written to ``chunk-NNNNNNN.parquet`` (atomically, after its ``.json`` counts) the moment it comes
-back from any worker, so an interrupted run loses at most the chunks in flight; ``--resume`` reads the folder
-and runs only the missing chunks. Writing a chunk twice (a chunk re-run after a lost worker) replaces the same
-file with the same rows, so nothing is lost or duplicated. The merge writes one Parquet row group per chunk,
-so the final file depends only on the rows — the same seed gives the same bytes whatever the engine.
+A worker encodes its chunk itself (:func:`encode_chunk`: the rows as the bytes of a Parquet file, the counts
+beside them) and sends back only that :class:`ChunkFile`, so the parent's work per chunk is two small file writes,
+whatever the number of rows. A chunk is written to ``chunk-NNNNNNN.parquet`` (atomically, after its ``.json``
+counts) the moment it comes back from any worker, so an interrupted run loses at most the chunks in flight;
+``--resume`` reads the folder and runs only the missing chunks. Writing a chunk twice (a chunk re-run after a
+lost worker) replaces the same file with the same rows, so nothing is lost or duplicated. The merge writes one
+Parquet row group per chunk, so the final file depends only on the rows — the same seed gives the same bytes
+whatever the engine.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +78,48 @@ def _variable_type(var: Variable) -> Any:
     return pa.string()
 
 
-def _cell(value: Any, kind: Any) -> Any:
+def _cells(kind: Any) -> Callable[[list[Any]], list[Any]]:
+    """How a column's values are stored: non-text values of a text column as JSON, numbers of a float column as
+    floats, others as they are (None stays None: a missing value)."""
     import pyarrow as pa
 
-    if kind == pa.string() and not isinstance(value, str):
-        return json.dumps(value)
-    if kind == pa.float64() and value is not None:
-        return float(value)
-    return value
+    if kind == pa.string():
+        return lambda values: [v if isinstance(v, str) else json.dumps(v) for v in values]
+    if kind == pa.float64():
+        return lambda values: [v if v is None else float(v) for v in values]
+    return lambda values: values
+
+
+@dataclass
+class ChunkFile:
+    """A finished chunk as a worker sends it back: its counts and its rows as the bytes of a Parquet file."""
+
+    chunk: int
+    drawn: int
+    rows: int
+    data: bytes  # the chunk's ``.parquet`` file
+    rejected: dict[str, int] = field(default_factory=dict)
+    invalid: int = 0
+    first_invalid: str | None = None
+    cpu_s: float = 0.0  # CPU seconds of the worker's process on this chunk (drawing, evaluating, encoding)
+
+    def counts(self) -> dict[str, Any]:
+        """The counts, as the chunk's ``.json`` holds them."""
+        return {"drawn": self.drawn, "rejected": self.rejected, "invalid": self.invalid,
+                "first_invalid": self.first_invalid}
+
+
+def encode_chunk(result: ChunkResult, columns: Any) -> ChunkFile:
+    """``result``'s rows as a Parquet file of schema ``columns`` (one row group), with its counts (in a worker)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = result.rows
+    arrays = [pa.array(_cells(f.type)([row.get(f.name) for row in rows]), type=f.type) for f in columns]
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_arrays(arrays, schema=columns), sink)
+    return ChunkFile(result.chunk, result.drawn, len(rows), sink.getvalue(), dict(result.rejected), result.invalid,
+                     result.first_invalid)
 
 
 class ChunkStore:
@@ -112,19 +150,10 @@ class ChunkStore:
         """Chunks already written."""
         return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.parquet")}
 
-    def write(self, result: ChunkResult) -> None:
-        """Write one chunk (its counts first, then its rows: the .parquet marks it done)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        counts = {"drawn": result.drawn, "rejected": result.rejected, "invalid": result.invalid,
-                  "first_invalid": result.first_invalid}
-        _write_atomic(self.folder / f"chunk-{result.chunk:07d}.json", json.dumps(counts, sort_keys=True).encode())
-        columns = {f.name: [_cell(row.get(f.name), f.type) for row in result.rows] for f in self.schema}
-        table = pa.table(columns, schema=self.schema)
-        sink = io.BytesIO()
-        pq.write_table(table, sink)
-        _write_atomic(self.folder / f"chunk-{result.chunk:07d}.parquet", sink.getvalue())
+    def write(self, done: ChunkFile) -> None:
+        """Write one chunk a worker encoded (its counts first, then its rows: the .parquet marks it done)."""
+        _write_atomic(self.folder / f"chunk-{done.chunk:07d}.json", json.dumps(done.counts(), sort_keys=True).encode())
+        _write_atomic(self.folder / f"chunk-{done.chunk:07d}.parquet", done.data)
 
     def counts(self, chunks: Sequence[int]) -> dict[str, Any]:
         """Summed counts of ``chunks``: drawn, kept, rejected per constraint, invalid and the first invalid."""
@@ -153,7 +182,7 @@ class ChunkStore:
                 if fmt == "parquet":
                     with pq.ParquetWriter(handle, self.schema) as writer:
                         for chunk in chunks:
-                            table = pq.read_table(self.folder / f"chunk-{chunk:07d}.parquet", schema=self.schema)
+                            table = self._chunk(chunk)
                             rows += table.num_rows
                             writer.write_table(table)
                 else:
@@ -161,7 +190,7 @@ class ChunkStore:
                     writer_csv = csv.writer(text, lineterminator="\n")
                     writer_csv.writerow(self.schema.names)
                     for chunk in chunks:
-                        table = pq.read_table(self.folder / f"chunk-{chunk:07d}.parquet", schema=self.schema)
+                        table = self._chunk(chunk)
                         rows += table.num_rows
                         for record in zip(*(table.column(n).to_pylist() for n in self.schema.names), strict=True):
                             writer_csv.writerow([_csv_text(v) for v in record])
@@ -172,6 +201,17 @@ class ChunkStore:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(self.folder)
         return rows
+
+    def _chunk(self, chunk: int) -> Any:
+        """The rows of a finished chunk (``ParquetFile``, not ``read_table``: that one imports pyarrow's dataset
+        and compute modules and pandas, a second of CPU in a parent that has no other use for them)."""
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(self.folder / f"chunk-{chunk:07d}.parquet") as handle:
+            table = handle.read()
+        if not table.schema.equals(self.schema):
+            raise SpaceError(f"{self.folder}: chunk {chunk} does not hold this run's columns; remove the folder")
+        return table
 
 
 def _csv_text(value: Any) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
-from .evaluate import ChunkResult, Device, metric_columns
-from .output import ChunkStore, results_format, schema
+from .evaluate import Device, metric_columns
+from .output import ChunkFile, ChunkStore, results_format, schema
 from .sample import BLOCK, Sampler, total
 from .space import Space, SpaceError, check_names, device_label, load_space
 
@@ -77,7 +77,7 @@ class Sweep:
         self.todo = [c for c in range(self.task.chunks) if c not in self.store.done()]
 
     def results(self, engine: Engine = Engine.LOCAL, workers: int | None = None, scheduler: str | None = None,
-                fn: ChunkFn = run_chunk) -> Iterator[ChunkResult]:
+                fn: ChunkFn = run_chunk) -> Iterator[ChunkFile]:
         """Run the chunks still to do, writing each as it finishes; yields each result after writing it."""
         for result in run(self.task, self.todo, engine, workers, scheduler, fn):
             self.store.write(result)

@@ -1,0 +1,59 @@
+"""benchmarks/validate_latency.py's reproducibility figures: two measurements of the same models compared after one
+common scale, and the ceiling they put on any model's share within +-10 % of one of them."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def validate():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import validate_latency
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return validate_latency
+
+
+def test_files_equal_up_to_a_scale_agree_fully(validate) -> None:
+    first = {"a": 2.0, "b": 4.0, "c": 6.0}
+    a = validate.agreement(first, {m: v / 2 for m, v in first.items()})
+    assert (a.models, a.scale, a.within_10, a.median_difference, a.ceiling_10) == (3, 2.0, 1.0, 0.0, 1.0)
+
+
+def test_agreement_by_hand(validate) -> None:
+    # ratios 0.95, 1.0, 1.05, 1.3, 0.7 (median 1.0); "extra" is in one file only and is ignored
+    second = {m: 1.0 for m in "abcde"}
+    a = validate.agreement({"a": 0.95, "b": 1.0, "c": 1.05, "d": 1.3, "e": 0.7, "extra": 9.0}, second)
+    assert a.models == 5 and a.scale == 1.0
+    assert a.within_10 == pytest.approx(3 / 5)
+    assert a.median_difference == pytest.approx(0.05)
+    # sigma = 1.4826 x median |log ratio| / sqrt(2) = 1.4826 x 0.051293 / 1.41421 = 0.053775
+    # ceiling = Phi(ln 1.1 / sigma) - Phi(ln 0.9 / sigma) = Phi(1.7724) - Phi(-1.9593) = 0.96184 - 0.02504
+    assert a.ceiling_10 == pytest.approx(0.9368, abs=1e-3)
+
+
+def test_no_common_model_is_an_error(validate) -> None:
+    with pytest.raises(ValueError):
+        validate.agreement({"a": 1.0}, {"b": 1.0})
+
+
+def test_the_ceiling_is_what_an_exact_model_reaches_against_one_noisy_file(validate) -> None:
+    # two files of the same true latencies, each with independent log-normal noise (sigma 0.12): an exact model
+    # (the true latencies) lands within +-10 % of the first file for about the share the ceiling states
+    rng = random.Random(0)
+    true = {f"m{i}": math.exp(rng.uniform(-3, 0)) for i in range(4000)}
+    first = {m: t * math.exp(rng.gauss(0, 0.12)) for m, t in true.items()}
+    second = {m: t * math.exp(rng.gauss(0, 0.12)) for m, t in true.items()}
+    a = validate.agreement(first, second)
+    exact = sum(abs(true[m] / first[m] - 1) <= 0.10 for m in true) / len(true)
+    assert a.ceiling_10 == pytest.approx(exact, abs=0.03)
+    assert a.within_10 < exact  # two noisy files agree less than either agrees with the truth
