@@ -380,16 +380,21 @@ WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "
 FOLDS = 10
 
 
-PARAMS_TOLERANCE = 0.02  # a row whose param_count differs more from the spec's measured another network
+PARAMS_TOLERANCE = 0.02  # a row whose param_count or activations differ more from the spec's measured another network
 
 
 def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
     """Rows of a shared timm table for the cached specs, at the spec's own image size (one row per model: the
-    largest batch). A row whose ``param_count`` disagrees with the spec's (by over 2 %) is dropped, its model
-    named in ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable
-    models such as MobileOne in their training form; the specs are the deployed form)."""
+    largest batch). A row whose ``param_count``, or whose ``infer_macts`` (fvcore's count of conv / linear / matmul
+    outputs, the spec's ``gemm_outputs``), disagrees with the spec's by over 2 % is dropped, its model named in
+    ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable models such as
+    MobileOne, and FastViT, whose parameter count barely moves, in their training form; the specs are the deployed
+    form)."""
     from costmodel.spec import load_spec
 
+    with (wide_set.REFERENCE / wide_set.TABLES[table]).open(encoding="utf-8") as handle:
+        activations = {(r["model"], int(r["infer_img_size"]), int(r["infer_batch_size"])): float(r["infer_macts"])
+                       for r in csv.DictReader(handle) if r.get("infer_macts")}
     best: dict[str, Matched] = {}
     for row in read_measurements(wide_set.REFERENCE / wide_set.TABLES[table]).rows:
         path = specs.get(row.model)
@@ -403,10 +408,18 @@ def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = No
     kept = []
     for m in best.values():
         published = m.measurement.param_count_m
-        params = sum(layer.cost.params for layer in load_graph(m.spec, batch=1).layers) / 1e6
+        layers = load_graph(m.spec, batch=1).layers
+        params = sum(layer.cost.params for layer in layers) / 1e6
         if published is not None and abs(params / published - 1) > PARAMS_TOLERANCE:
             if dropped is not None:
                 dropped.append(f"{m.measurement.model} ({published:g} M in the table, {params:.2f} M in the spec)")
+            continue
+        row = m.measurement
+        counted = activations.get((row.model, row.image_size or 0, row.batch))
+        acts = sum(layer.cost.gemm_outputs for layer in layers) / 1e6
+        if counted and abs(acts / counted - 1) > PARAMS_TOLERANCE:
+            if dropped is not None:
+                dropped.append(f"{row.model} ({counted:g} M activations in the table, {acts:.2f} M in the spec)")
             continue
         kept.append(m)
     return kept

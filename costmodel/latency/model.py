@@ -19,6 +19,7 @@ from ..hardware import HardwareProfile, load_profile, threaded
 from ..ops.base import Attrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
+from .contiguity import eager_layout
 from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, transpose_bytes
@@ -175,6 +176,7 @@ class Boundary:
 
 
 CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
+COPY_KEY = "data_movement"  # an eager .contiguous() copy of a strided view (latency/contiguity.py)
 
 
 def kernel_terms(
@@ -195,8 +197,14 @@ def kernel_terms(
                              previous={f"input:{name}" for name in boundary.just_written} if boundary else ())
     bw = bandwidth(profile)
     vector = unit_for(profile, "elementwise", dtype)
+    views = eager_layout(graph, profile, fusion)
     out: list[KernelTerms] = []
     for members, moved in zip(groups, traffic, strict=True):
+        for copy in views.copies.get(members[0].path, []):
+            nbytes = copy.elements * sizes.bytes_of(copy.root)
+            on = cpu_kernel(profile, COPY_KEY, copy.elements)
+            out.append(KernelTerms(f"{copy.consumer}:copy", copy.consumer, (), (COPY_KEY,), (vector,), (0.0,),
+                                   (2 * nbytes / bw * on.memory_scale,), (OpTraffic(nbytes, nbytes, 0),), on.fixed_s))
         for cast in sizes.casts.get(members[0].path, []) if fusion in CAST_FUSIONS else []:
             if cast.weight or eager:
                 nbytes = cast.dram_bytes
@@ -214,7 +222,8 @@ def kernel_terms(
                 if key == EfficiencyClass.DEPTHWISE),
             onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]))
         layout = sum(transpose_bytes(graph, layer, profile, fusion, key, u.name, u.dtype)
-                     for layer, key, u in zip(members, keys, units, strict=True))
+                     for layer, key, u in zip(members, keys, units, strict=True)
+                     if layer.path not in views.channels_last)
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale

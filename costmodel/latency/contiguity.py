@@ -1,0 +1,255 @@
+"""Eager copies of non-contiguous views: the kernels eager PyTorch runs that a spec's views do not show.
+
+A spec's views (permute, transpose, split, slice, reshape, ...) launch nothing (fusion.py). In eager PyTorch they
+are strided views too, but two things turn some of them into copies, each a kernel that reads the view and writes a
+contiguous tensor:
+
+- ``reshape`` / ``view`` / ``flatten`` / ``unflatten`` of a tensor whose strides do not allow the new shape:
+  torch.reshape "returns a view if possible, otherwise a copy" (PyTorch docs, ``torch.reshape``). Whether it is
+  possible is PyTorch's ``computeStride`` (aten/src/ATen/TensorUtils.cpp), reimplemented in :func:`view_strides`:
+  the typical case is ``x.transpose(1, 2).reshape(B, N, C)`` after attention, or
+  ``x.permute(0, 2, 1).reshape(B, C, H, W)``.
+- kernels that take a contiguous input and call ``.contiguous()`` on what they are given: convolutions
+  (``at::_convolution``, aten/src/ATen/native/Convolution.cpp: ``input.contiguous(backend_memory_format)`` before
+  cuDNN), LayerNorm and RMSNorm (aten/src/ATen/native/cuda/layer_norm_kernel.cu: ``input.expect_contiguous()``) and
+  softmax (aten/src/ATen/native/cuda/SoftMax.cu, ``host_softmax``: ``input_.contiguous()``). A channel slice of an
+  NCHW tensor (``torch.split(x, sizes, dim=1)`` in MixNet's mixed convs and InceptionNeXt's branches) or a
+  transposed token tensor fed to one of them is copied first.
+
+GEMMs take transposed operands as they are (cuBLAS transposition flags; ``at::matmul`` folds or batches without a
+copy where the strides allow), and elementwise ops and reductions read any strides (TensorIterator), so neither
+copies. Only eager execution (fusion ``none``) on a GPU is priced: torch.compile generates kernels that read views
+in place, inference engines plan their own layouts, and the CPU kernels' requirements are not checked here. Each
+copy reads and writes the view's elements at the tensor's width and is priced as a data-movement kernel run just
+before its consumer. No constant: the bytes are the tensors'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..graph import Graph, Layer, TensorRef
+from ..hardware import HardwareProfile
+from ..ops.base import Attrs, get_op, numel
+from ..vocab import EfficiencyClass, Fusion
+
+# ops whose CUDA kernels make their (first) input contiguous (module doc)
+CONTIGUOUS_INPUT = frozenset({"layer_norm", "rms_norm", "softmax"})
+VIEW_RESHAPES = frozenset({"reshape", "flatten", "unflatten", "batch_reshape"})
+VIEW_SLICES = frozenset({"split", "chunk", "slice", "narrow"})
+VIEW_SAME = frozenset({"identity", "dropout", "drop_path"})
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One copy kernel eager PyTorch runs before ``consumer``: the view ``ref`` it materialises, its elements."""
+
+    consumer: str
+    ref: TensorRef
+    elements: int
+    root: tuple[str, int]  # the non-view tensor the view aliases (its width is the copy's)
+
+
+def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """Row-major strides of ``shape`` (elements)."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def is_contiguous(shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """PyTorch's ``is_contiguous``: row-major strides, dims of size 1 ignored."""
+    expected = 1
+    for size, stride in zip(reversed(shape), reversed(strides), strict=True):
+        if size == 1:
+            continue
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def view_strides(old: Sequence[int], strides: Sequence[int], new: Sequence[int]) -> tuple[int, ...] | None:
+    """Strides of ``old`` (with ``strides``) viewed as shape ``new``, or None where no view exists (a reshape then
+    copies): PyTorch's ``computeStride`` (aten/src/ATen/TensorUtils.cpp), dimension chunk by dimension chunk."""
+    if not old:
+        return tuple(1 for _ in new)
+    if numel(old) == 0:
+        return contiguous_strides(new)
+    out = [0] * len(new)
+    view_d = len(new) - 1
+    chunk_base = strides[-1]
+    tensor_numel = view_numel = 1
+    for tensor_d in range(len(old) - 1, -1, -1):
+        tensor_numel *= old[tensor_d]
+        if tensor_d == 0 or (old[tensor_d - 1] != 1 and strides[tensor_d - 1] != tensor_numel * chunk_base):
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * chunk_base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base = strides[tensor_d - 1]
+                tensor_numel = view_numel = 1
+    return tuple(out) if view_d == -1 else None
+
+
+class _Strides:
+    """Strides of every view in a graph, followed from its root (a contiguous tensor), and which views copy."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.layers = {layer.path: layer for layer in graph.layers}
+        self.memo: dict[TensorRef, tuple[tuple[int, ...] | None, TensorRef | None]] = {}
+
+    def of(self, ref: TensorRef) -> tuple[tuple[int, ...] | None, TensorRef | None]:
+        """(strides of ``ref``, None when unknown; the output of the last reshape on the way to it that copies)."""
+        if ref in self.memo:
+            return self.memo[ref]
+        layer = self.layers.get(ref.node)
+        shape = tuple(self.graph.shape(ref))
+        result: tuple[tuple[int, ...] | None, TensorRef | None]
+        if layer is None or not layer.inputs:
+            result = (contiguous_strides(shape), None)
+        elif not layer.cost.is_view:
+            result = (self._produced(layer, shape), None)
+        else:
+            source = layer.inputs[0]
+            strides, copied = self.of(source)
+            result = (self._step(layer, tuple(self.graph.shape(source)), strides, shape) if strides is not None
+                      else None, copied)
+            if result[0] is None and strides is not None and get_op(layer.op).name in VIEW_RESHAPES:
+                result = (contiguous_strides(shape), ref)  # the reshape copies: its output is contiguous
+        self.memo[ref] = result
+        return result
+
+    def _produced(self, layer: Layer[Attrs], shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Strides of a non-view op's output: the layout the kernel writes (see :func:`output_layout`)."""
+        source = layer.inputs[0]
+        strides, _ = self.of(source)
+        return output_layout(layer, tuple(self.graph.shape(source)), strides, shape)
+
+    @staticmethod
+    def _step(layer: Layer[Attrs], old: tuple[int, ...], strides: tuple[int, ...],
+              new: tuple[int, ...]) -> tuple[int, ...] | None:
+        name, attrs, rank = get_op(layer.op).name, layer.attrs, len(old)
+        if name == "permute":
+            dims = [d % rank for d in getattr(attrs, "dims", range(rank))]
+            return tuple(strides[d] for d in dims)
+        if name == "transpose":
+            a, b = getattr(attrs, "dim0", 0) % rank, getattr(attrs, "dim1", 0) % rank
+            out = list(strides)
+            out[a], out[b] = out[b], out[a]
+            return tuple(out)
+        if name in VIEW_SLICES and len(new) == rank:
+            step = getattr(attrs, "step", 1) if name == "slice" else 1
+            dim = getattr(attrs, "dim", 1) % rank
+            return tuple(s * step if d == dim else s for d, s in enumerate(strides))
+        if name == "select" and len(new) == rank - 1:
+            dim = getattr(attrs, "dim", 1) % rank
+            return strides[:dim] + strides[dim + 1:]
+        if name == "expand" and len(new) >= rank:
+            lead = len(new) - rank
+            return tuple(0 if d < lead or old[d - lead] != new[d] else strides[d - lead] for d in range(len(new)))
+        if name in VIEW_SAME and new == old:
+            return strides
+        if name in VIEW_RESHAPES:
+            return view_strides(old, strides, new)
+        return strides if new == old else None  # another view: unknown strides unless the shape is kept
+
+
+def dense_like(shape: Sequence[int], strides: Sequence[int]) -> tuple[int, ...]:
+    """Dense strides for ``shape`` with the dimension order of ``strides`` (outermost: largest stride; ties keep the
+    dimension order): what ``empty_like`` with ``preserve_format`` allocates for a permuted input."""
+    order = sorted(range(len(shape)), key=lambda d: (-strides[d], d))
+    out, step = [0] * len(shape), 1
+    for d in reversed(order):
+        out[d] = step
+        step *= max(shape[d], 1)
+    return tuple(out)
+
+
+def channels_last(shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """A 4-d [N, C, H, W] tensor laid out N, H, W, C (PyTorch's ``is_strides_like_channels_last``, dense case)."""
+    return (len(shape) == 4 and shape[1] > 1
+            and tuple(strides) == dense_like(shape, (shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1])))
+
+
+def output_layout(layer: Layer[Attrs], source: tuple[int, ...], strides: tuple[int, ...] | None,
+                  shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Strides of what a non-view op writes, in eager PyTorch on a GPU:
+
+    - ``scaled_dot_product_attention``: its [B, heads, N, d] output is allocated [B, N, heads, d] by the flash and
+      memory-efficient kernels (aten/src/ATen/native/transformers/cuda/attention.cu: the output is created for
+      ``query.transpose(1, 2)`` and returned transposed back), so ``out.transpose(1, 2).reshape(B, N, C)`` is a view;
+    - a convolution keeps a channels-last input's layout (``cudnn_conv_suggest_memory_format``), and so does an
+      elementwise op or batch norm of a same-shaped first input (TensorIterator and ``empty_like`` preserve the
+      input's dimension order);
+    - everything else writes a contiguous tensor.
+    """
+    name = get_op(layer.op).name
+    if name == "scaled_dot_product_attention" and len(shape) == 4:
+        return dense_like(shape, (3, 1, 2, 0))
+    if strides is None:
+        return contiguous_strides(shape)
+    key = get_op(layer.op).efficiency_class(layer.cost.op_class)
+    if key in (EfficiencyClass.CONV, EfficiencyClass.DEPTHWISE) and channels_last(source, strides) and len(shape) == 4:
+        return dense_like(shape, (9, 1, 3, 2))
+    if (key == EfficiencyClass.ELEMENTWISE or name == "batch_norm") and source == shape:
+        return dense_like(shape, strides)
+    return contiguous_strides(shape)
+
+
+@dataclass(frozen=True)
+class EagerLayout:
+    """What eager PyTorch does with the views of one graph (:func:`eager_layout`): the copies before each consumer,
+    and the convolutions that get a channels-last input (cuDNN then runs them NHWC: no layout transposes)."""
+
+    copies: dict[str, list[Copy]]
+    channels_last: frozenset[str]
+
+
+def eager_layout(graph: Graph, profile: HardwareProfile, fusion: str) -> EagerLayout:
+    """Consumer path -> the copies eager PyTorch runs just before it (module doc), and the channels-last convs; empty
+    unless fusion ``none`` on a GPU profile. A reshape that copies is charged once, to the first op reading it."""
+    if fusion != Fusion.NONE or profile.gpu is None or profile.cpu is not None:
+        return EagerLayout({}, frozenset())
+    tracker = _Strides(graph)
+    nhwc: set[str] = set()
+
+    def root(ref: TensorRef) -> tuple[str, int]:
+        layer = tracker.layers.get(ref.node)
+        while layer is not None and layer.cost.is_view and layer.inputs:
+            ref = layer.inputs[0]
+            layer = tracker.layers.get(ref.node)
+        return ref.node, ref.index
+
+    out: dict[str, list[Copy]] = {}
+    charged: set[TensorRef] = set()
+    for layer in graph.layers:
+        if layer.cost.is_view:
+            continue
+        name = get_op(layer.op).name
+        conv = get_op(layer.op).efficiency_class(layer.cost.op_class) in (EfficiencyClass.CONV,
+                                                                          EfficiencyClass.DEPTHWISE)
+        needs = name in CONTIGUOUS_INPUT or conv
+        for position, ref in enumerate(layer.inputs):
+            strides, copied = tracker.of(ref)
+            if copied is not None and copied not in charged:  # a reshape that copies: once, for its first reader
+                charged.add(copied)
+                out.setdefault(layer.path, []).append(Copy(layer.path, copied, math.prod(graph.shape(copied)),
+                                                              root(copied)))
+            shape = tuple(graph.shape(ref))
+            if conv and position == 0 and strides is not None and channels_last(shape, strides):
+                nhwc.add(layer.path)
+            elif needs and position == 0 and strides is not None and not is_contiguous(shape, strides):
+                out.setdefault(layer.path, []).append(Copy(layer.path, ref, math.prod(shape), root(ref)))
+    return EagerLayout(out, frozenset(nhwc))
+
+
+__all__ = ["Copy", "EagerLayout", "eager_layout", "is_contiguous", "view_strides"]

@@ -1,0 +1,128 @@
+"""Eager copies of non-contiguous views (latency/contiguity.py).
+
+Independent checks: PyTorch itself says which reshapes are views (``Tensor.view`` raises where ``reshape`` would
+copy) and what strides they get; the copies of small specs are written by hand from PyTorch's kernels' rules
+(conv / layer_norm / softmax make their input contiguous, GEMMs and elementwise ops read strided views), and each
+copy's bytes from the tensor's shape: elements x 2 bytes (fp16) read and written once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from costmodel import load_graph
+from costmodel.hardware import load_profile
+from costmodel.latency import estimate, kernel_terms
+from costmodel.latency.contiguity import eager_layout, is_contiguous, view_strides
+
+
+def _reshapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Targets that merge two neighbouring dims, split one, or flatten everything."""
+    out = [(int(__import__("math").prod(shape)),)]
+    for d in range(len(shape) - 1):
+        out.append((*shape[:d], shape[d] * shape[d + 1], *shape[d + 2:]))
+    for d, size in enumerate(shape):
+        for f in (2, 3):
+            if size % f == 0 and size > f:
+                out.append((*shape[:d], f, size // f, *shape[d + 1:]))
+    return out
+
+
+def test_view_strides_agree_with_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = random.Random(0)
+    checked = copies = 0
+    for _ in range(200):
+        rank = rng.randint(2, 4)
+        shape = tuple(rng.choice((1, 2, 3, 4, 6)) for _ in range(rank))
+        perm = list(range(rank))
+        rng.shuffle(perm)
+        base = torch.empty(shape).permute(perm)
+        if rng.random() < 0.3:  # a slice along a dim, as split / narrow make
+            d = rng.randrange(rank)
+            if base.shape[d] > 1:
+                base = base.narrow(d, 0, base.shape[d] - 1)
+        old, strides = tuple(base.shape), tuple(base.stride())
+        assert is_contiguous(old, strides) == base.is_contiguous()
+        for new in _reshapes(old):
+            ours = view_strides(old, strides, new)
+            try:
+                theirs = tuple(base.view(new).stride())
+            except RuntimeError:
+                theirs = None
+                copies += 1
+            if theirs is not None and ours is not None:  # strides of size-1 dims are arbitrary in both
+                theirs = tuple(s for s, n in zip(theirs, new, strict=True) if n != 1)
+                ours = tuple(s for s, n in zip(ours, new, strict=True) if n != 1)
+            assert ours == theirs, (old, strides, new)
+            checked += 1
+    assert checked > 500 and copies > 50  # both outcomes exercised
+
+
+GPU_SPEC = """\
+name: t
+dtype: fp16
+inputs: {x: [64, 8, 8]}
+nodes:
+  - {name: conv, op: conv2d, out: 64, kernel: 1}
+  - {name: flat, op: flatten, start_dim: 2}
+  - {name: tokens, op: transpose, dim0: 1, dim1: 2}
+  - {name: norm, op: layer_norm}
+  - {name: fc, op: linear, inputs: tokens, out: 64}
+  - {name: back, op: transpose, dim0: 1, dim1: 2}
+  - {name: merged, op: reshape, shape: [4096]}
+  - {name: head, op: linear, out: 10}
+  - {name: split, op: split, inputs: conv, sizes: [32, 32], dim: 1}
+  - {name: dw, op: conv2d, inputs: "split:1", out: 32, kernel: 3, padding: 1, groups: 32}
+  - {name: img, op: reshape, inputs: fc, shape: [8, 8, 64]}
+  - {name: cl, op: permute, dims: [0, 3, 1, 2]}
+  - {name: conv_cl, op: conv2d, out: 16, kernel: 3, padding: 1}
+"""
+BATCH = 4
+
+
+def test_the_copies_eager_pytorch_makes(write_spec) -> None:
+    graph = load_graph(write_spec(GPU_SPEC), batch=BATCH)
+    layout = eager_layout(graph, load_profile("rtx3090"), "none")
+    copied = {path: [(c.ref.node, c.elements) for c in copies] for path, copies in layout.copies.items()}
+    tokens = BATCH * 64 * 64
+    assert copied == {
+        "norm": [("tokens", tokens)],  # layer_norm of a transposed view: expect_contiguous copies it
+        # fc reads the transposed view as a GEMM operand: no copy
+        "head": [("merged", tokens)],  # fc's output transposed back, then flattened: no view exists, reshape copies
+        "dw": [("split", BATCH * 32 * 64)],  # a channel slice of an NCHW batch into a conv
+    }  # img: [B, N, C] -> [B, C, H, W] permuted is channels-last: the conv takes it as it is
+    assert layout.channels_last == {"conv_cl"}
+
+
+def test_no_copies_at_batch_one_for_a_channel_slice(write_spec) -> None:
+    graph = load_graph(write_spec(GPU_SPEC), batch=1)
+    layout = eager_layout(graph, load_profile("rtx3090"), "none")
+    assert "dw" not in layout.copies  # [1, 64, H, W] split along channels: each part is contiguous
+
+
+def test_copies_only_in_eager_on_a_gpu(write_spec) -> None:
+    graph = load_graph(write_spec(GPU_SPEC), batch=BATCH)
+    for hw, fusion in itertools.product(("rtx3090", "epyc_zen3_vm_b"), ("none", "compile", "epilogue")):
+        layout = eager_layout(graph, load_profile(hw), fusion)
+        assert bool(layout.copies) == (hw == "rtx3090" and fusion == "none"), (hw, fusion)
+
+
+def test_copy_kernels_move_the_view_once_each_way(write_spec) -> None:
+    graph = load_graph(write_spec(GPU_SPEC), batch=BATCH)
+    profile = load_profile("rtx3090")
+    terms = kernel_terms(graph, profile, "fp16", "none")
+    copies = {t.name: t for t in terms if t.name.endswith(":copy")}
+    assert set(copies) == {"norm:copy", "head:copy", "dw:copy"}
+    assert copies["norm:copy"].traffic[0].dram_read == copies["norm:copy"].traffic[0].dram_written == \
+        BATCH * 64 * 64 * 2
+    assert [t.name for t in terms].index("norm:copy") == [t.name for t in terms].index("norm") - 1  # just before
+    # a channels-last input runs the 3x3 conv NHWC: no NCHW <-> NHWC transposes (latency/layout.py) around it
+    assert next(t for t in terms if t.name == "conv_cl").layout_bytes == 0
+    with_copies = estimate(graph, profile, dtype="fp16").summary
+    compiled = {t.name for t in kernel_terms(graph, profile, "fp16", "compile")}
+    assert not any(name.endswith(":copy") for name in compiled)
+    assert with_copies.kernels == len(terms)
