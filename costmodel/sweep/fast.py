@@ -22,7 +22,9 @@ exactly: ``tests/test_sweep.py`` compares them on random candidates of every shi
 
 from __future__ import annotations
 
+import keyword
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -464,10 +466,15 @@ class _Plan:
         env: dict[str, Any] = {INPUT: self.namespace}
         room = limits.LIST_ELEMENTS.value
         bits = limits.INTEGER_BITS.value
+        plain: set[str] = set()  # variables whose values are numbers and lists of them, within the limits
         for name, value in spec.vars.items():  # as the builder resolves them (``input`` is known to all)
             size = _plain_size(value, bits)
             # a value of numbers and lists (a sampled one) resolves to itself, once within the limits
-            env[name] = value if size is not None and size <= room else resolve(value, env)
+            if size is not None and size <= room:
+                env[name] = value
+                plain.add(name)
+            else:
+                env[name] = resolve(value, env)
         cache = analyzer.fragments
         found = analyzer.found
         texts = analyzer.texts
@@ -482,9 +489,19 @@ class _Plan:
         expander: _Expander | None = None
 
         def constant(text: str) -> Any:
-            """A text without ``i``: resolved once per candidate."""
+            """A text without ``i``: resolved once per candidate. ``NAME`` or ``NAME[K]`` of a plain variable whose
+            value there is an int is that int (what the evaluator gives: an int within the limit, untouched)."""
             found = resolved.get(text, resolved)
             if found is resolved:
+                simple = texts.simple(text)
+                if simple is not None and simple[0] in plain:
+                    name, index = simple
+                    value = env[name]
+                    if index is not None:
+                        value = value[index] if type(value) is list and -len(value) <= index < len(value) else None
+                    if type(value) is int:
+                        resolved[text] = value
+                        return value
                 found = resolved[text] = resolve(text, env)
             return found
 
@@ -590,11 +607,15 @@ class _Unplanned(Exception):
     """An instance the plan cannot follow: the builder takes the candidate."""
 
 
+_SIMPLE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(-?(?:0|[1-9][0-9]{0,8}))\s*\])?\s*")
+
+
 class _Texts:
     """Expression texts of a plan: the variables each names, and whether it names ``i``."""
 
     def __init__(self) -> None:
         self._names: dict[str, tuple[str, ...]] = {}
+        self._simple: dict[str, tuple[str, int | None] | None] = {}
 
     def names(self, text: str) -> tuple[str, ...]:
         found = self._names.get(text)
@@ -604,6 +625,15 @@ class _Texts:
 
     def uses_i(self, text: str) -> bool:
         return "i" in self.names(text)
+
+    def simple(self, text: str) -> tuple[str, int | None] | None:
+        """``(NAME, None)`` for a text ``NAME``, ``(NAME, K)`` for ``NAME[K]`` (K an integer), else None."""
+        found = self._simple.get(text, self._simple)
+        if found is self._simple:
+            match = _SIMPLE.fullmatch(text)
+            found = self._simple[text] = None if match is None or keyword.iskeyword(match[1]) else \
+                (match[1], None if match[2] is None else int(match[2]))
+        return found  # type: ignore[return-value]
 
 
 def _plain_size(value: Any, bits: int) -> int | None:
