@@ -74,9 +74,11 @@ def naive(space_path: Path, hw: str, start: int, n: int) -> float:
     return time.perf_counter() - began
 
 
-def compare(space_path: Path, hw: str, n: int, slow_n: int, rounds: int) -> tuple[float, float, float, int]:
+def compare(space_path: Path, hw: str, n: int, slow_n: int,
+            rounds: int) -> tuple[float, float, float, int, float]:
     """Candidates/s of the sweep's evaluator in this process, cold (the first ``n``), then warm (``rounds`` of ``n``
-    more, each after ``slow_n`` candidates of the naive loop), and of the naive loop; fragments cached."""
+    more, each after ``slow_n`` candidates of the naive loop), and of the naive loop; fragments cached; and of the
+    evaluator on each warm round's candidates again (every fragment cached, as late in a long run)."""
     space = load_space(space_path)
     devices = devices_for([hw])
     data = space.data
@@ -90,11 +92,12 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int, rounds: int) -> tupl
         return time.perf_counter() - began
 
     cold = n / timed(0)
-    fast_s = slow_s = 0.0
+    fast_s = slow_s = cached_s = 0.0
     for k in range(rounds):
         slow_s += naive(space_path, hw, 10**6 + k * slow_n, slow_n)
         fast_s += timed((k + 1) * n)
-    return cold, rounds * n / fast_s, rounds * slow_n / slow_s, len(analyzer.fragments)
+        cached_s += timed((k + 1) * n)  # the same candidates again: every fragment cached (a long run's rate)
+    return cold, rounds * n / fast_s, rounds * slow_n / slow_s, len(analyzer.fragments), rounds * n / cached_s
 
 
 def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folder: Path, chunk: int = BLOCK,
@@ -295,12 +298,14 @@ def main() -> None:
     parser.add_argument("--million-workers", type=int, default=1, help="local workers of the 10^6 sweep")
     args = parser.parse_args()
     print(f"{args.space.name}, --hw {args.hw}; {load()}")
-    cold, warm, slow, fragments = compare(args.space, args.hw, args.samples, args.naive, args.rounds)
+    cold, warm, slow, fragments, cached = compare(args.space, args.hw, args.samples, args.naive, args.rounds)
     print(f"naive loop                 {slow:9.1f} candidates/s")
     print(f"sweep evaluator, cold      {cold:9.1f} candidates/s   {cold / slow:5.1f}x the naive loop "
           f"(first {args.samples} candidates)")
     print(f"sweep evaluator, warm      {warm:9.1f} candidates/s   {warm / slow:5.1f}x the naive loop "
           f"(next {args.rounds} x {args.samples}; {fragments} fragments cached)")
+    print(f"sweep evaluator, cached    {cached:9.1f} candidates/s   {cached / slow:5.1f}x the naive loop "
+          f"(the warm candidates again: every fragment cached, as late in a long run)")
     print(load())
     n = args.sweep_samples or 16 * args.samples
     rates = scaling(args.space, args.hw, n, args.chunk, args.samples if args.warm is None else args.warm,
