@@ -263,12 +263,25 @@ def test_resume_gives_the_uninterrupted_file(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="different seed"):
         Sweep(SPACES / "resnet_like.yaml", ["a100"], tmp_path / "resumed.parquet", samples=40, seed=6, chunk_size=8,
               resume=True)
-    again = _sweep(tmp_path, "resumed.parquet", resume=True)
-    assert len(again.todo) == 3
+    # as the CLI resumes: no chunk size given, the partial run's (8, not today's default) is taken
+    again = Sweep(SPACES / "resnet_like.yaml", ["a100"], tmp_path / "resumed.parquet", samples=40, seed=5, resume=True)
+    assert again.task.chunk_size == 8 and len(again.todo) == 3
     for _ in again.results(workers=1):
         pass
     again.finish()
     assert (tmp_path / "resumed.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+
+
+def test_default_chunk_size_gives_small_sweeps_64_chunks() -> None:
+    from costmodel.sweep.runner import MIN_CHUNK, default_chunk_size
+
+    assert [default_chunk_size(n) for n in (1, 40, 8191, 8192, 16384, 65535, 65536, 10**6)] == \
+        [128, 128, 128, 128, 256, 512, 1024, 1024]
+    for count in range(1, 200_000, 997):
+        size = default_chunk_size(count)
+        assert size in (128, 256, 512, 1024)
+        assert -(-count // size) >= 64 or size == MIN_CHUNK  # enough chunks to balance, unless at the floor
+        assert size == 1024 or count < 64 * 2 * size  # the largest size that gives 64
 
 
 def test_local_workers_give_the_same_file(tmp_path: Path) -> None:
