@@ -74,9 +74,11 @@ def naive(space_path: Path, hw: str, start: int, n: int) -> float:
     return time.perf_counter() - began
 
 
-def compare(space_path: Path, hw: str, n: int, slow_n: int, rounds: int) -> tuple[float, float, float, int]:
+def compare(space_path: Path, hw: str, n: int, slow_n: int,
+            rounds: int) -> tuple[float, float, float, int, float]:
     """Candidates/s of the sweep's evaluator in this process, cold (the first ``n``), then warm (``rounds`` of ``n``
-    more, each after ``slow_n`` candidates of the naive loop), and of the naive loop; fragments cached."""
+    more, each after ``slow_n`` candidates of the naive loop), and of the naive loop; fragments cached; and of the
+    evaluator on each warm round's candidates again (every fragment cached, as late in a long run)."""
     space = load_space(space_path)
     devices = devices_for([hw])
     data = space.data
@@ -90,11 +92,12 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int, rounds: int) -> tupl
         return time.perf_counter() - began
 
     cold = n / timed(0)
-    fast_s = slow_s = 0.0
+    fast_s = slow_s = cached_s = 0.0
     for k in range(rounds):
         slow_s += naive(space_path, hw, 10**6 + k * slow_n, slow_n)
         fast_s += timed((k + 1) * n)
-    return cold, rounds * n / fast_s, rounds * slow_n / slow_s, len(analyzer.fragments)
+        cached_s += timed((k + 1) * n)  # the same candidates again: every fragment cached (a long run's rate)
+    return cold, rounds * n / fast_s, rounds * slow_n / slow_s, len(analyzer.fragments), rounds * n / cached_s
 
 
 def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folder: Path, chunk: int = BLOCK,
@@ -223,6 +226,7 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
             loads += [start["load"], timed["load"]]
     ceiling = capacity()
     rates: dict[str, float] = {}
+    work_one = 0.0
     for label, _, workers in configs:
         if not runs[label]:
             continue
@@ -239,17 +243,51 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
         us = 1e6 / n
         parent, merge, work = mean("parent") * us, mean("merge") * us, mean("workers") * us
         if workers == 1:  # in this process: the parent's CPU is the work plus the writing
+            work_one = work
             print(f"    CPU per candidate: worker {work:7.1f} us; writing and merging {parent - work:6.1f} us "
                   f"(merge {merge:.1f} us)")
         else:
             p = parent / work
             print(f"    CPU per candidate: workers {work:7.1f} us; parent {parent:6.1f} us (merge {merge:.1f} us), "
                   f"p = {p:.3f}: at most {workers / (1 + p):.2f}x on {workers} cores")
+            if work_one:  # each worker's caches see 1/W of the candidates: more misses per candidate
+                print(f"    workers' CPU per candidate {work / work_one:.3f}x one worker's: with p, at most "
+                      f"{workers * work_one / work / (1 + p):.2f}x on {workers} cores")
     if loads:
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
               f"(a 2-worker speed-up needs 2 idle cores); 2 processes ran pure-Python loops {ceiling:.2f}x one just "
               "after (the ceiling now)")
     return rates
+
+
+def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> float:
+    """What splitting a sweep over 2 workers costs their caches, free of load and of the parallel machine: in this
+    one process, one evaluator runs every chunk of ``n`` candidates while two others (each warmed like it on the
+    same ``warm`` other candidates) run the even and the odd chunks, chunk by chunk interleaved so that all see the
+    same load; returns CPU of the two over CPU of the one (> 1: each of 2 workers meets more cache misses per
+    candidate than a single worker that sees them all; the excess fades as the caches fill over a long run)."""
+    space = load_space(space_path)
+    devices = devices_for([hw])
+    data = space.data
+
+    def evaluator() -> Evaluator:
+        made = Evaluator(space, devices, FastAnalyzer(space.spec, devices, data.dtype, data.batch, space.spec_vars(),
+                                                      data.precision))
+        made.chunk(0, 0, draw(space, Sampler.RANDOM, 1, 0, warm))
+        return made
+
+    one, halves = evaluator(), (evaluator(), evaluator())
+    cpu_one = cpu_two = 0.0
+    for k in range(-(-n // chunk)):
+        start = k * chunk
+        candidates = draw(space, Sampler.RANDOM, 0, start, min(n, start + chunk))
+        began = time.process_time()
+        one.chunk(k, start, candidates)
+        cpu_one += time.process_time() - began
+        began = time.process_time()
+        halves[k % 2].chunk(k, start, candidates)
+        cpu_two += time.process_time() - began
+    return cpu_two / cpu_one
 
 
 def million(space: Path, hw: str, workers: int, total: int = 1_000_000) -> None:
@@ -291,20 +329,29 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=128, help="chunk size of the worker comparison's sweeps")
     parser.add_argument("--warm", type=int, default=None,
                         help="warm-up candidates per worker before the worker comparison's sweeps (default: --samples)")
+    parser.add_argument("--split", type=int, default=0, metavar="N",
+                        help="also measure, in one process, what splitting N candidates over 2 workers' caches costs")
     parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep once and time it")
     parser.add_argument("--million-workers", type=int, default=1, help="local workers of the 10^6 sweep")
     args = parser.parse_args()
     print(f"{args.space.name}, --hw {args.hw}; {load()}")
-    cold, warm, slow, fragments = compare(args.space, args.hw, args.samples, args.naive, args.rounds)
+    cold, warm, slow, fragments, cached = compare(args.space, args.hw, args.samples, args.naive, args.rounds)
     print(f"naive loop                 {slow:9.1f} candidates/s")
     print(f"sweep evaluator, cold      {cold:9.1f} candidates/s   {cold / slow:5.1f}x the naive loop "
           f"(first {args.samples} candidates)")
     print(f"sweep evaluator, warm      {warm:9.1f} candidates/s   {warm / slow:5.1f}x the naive loop "
           f"(next {args.rounds} x {args.samples}; {fragments} fragments cached)")
+    print(f"sweep evaluator, cached    {cached:9.1f} candidates/s   {cached / slow:5.1f}x the naive loop "
+          f"(the warm candidates again: every fragment cached, as late in a long run)")
     print(load())
     n = args.sweep_samples or 16 * args.samples
     rates = scaling(args.space, args.hw, n, args.chunk, args.samples if args.warm is None else args.warm,
                     args.rounds)
+    if args.split:
+        ratio = split(args.space, args.hw, args.split, args.chunk, args.samples if args.warm is None else args.warm)
+        print(f"cache split: 2 evaluators on alternate chunks of {args.split} candidates spent {ratio:.3f}x the CPU "
+              f"of 1 on all of them (one process, interleaved): 2 workers at most {2 / ratio:.2f}x one from this "
+              f"alone; {load()}")
     one = rates.get("local, 1 worker ")
     if one:
         print(f"projected 10^6 candidates: {1e6 / one / 60:.1f} min on 1 worker at {one:.0f} candidates/s "

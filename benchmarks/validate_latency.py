@@ -464,7 +464,8 @@ def wide_section(show_models: bool) -> None:
         if table == "rtx4090 compile":
             print(speedup_line("rtx4090 compile vs eager", state["rtx4090"][4], plain))
         if dropped:
-            print(f"  {table}: dropped (param count differs: another form of the network): {', '.join(dropped)}")
+            print(f"  {table}: dropped (param count or activations differ: another form of the network): "
+                  f"{', '.join(dropped)}")
         if show_models:
             print("\n".join(table_lines(plain, fidelity(plain).flops_scale)))
     for source, target in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):

@@ -9,6 +9,7 @@ copy's bytes from the tensor's shape: elements x 2 bytes (fp16) read and written
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import pytest
@@ -21,7 +22,7 @@ from costmodel.latency.contiguity import eager_layout, is_contiguous, view_strid
 
 def _reshapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Targets that merge two neighbouring dims, split one, or flatten everything."""
-    out = [(int(__import__("math").prod(shape)),)]
+    out = [(math.prod(shape),)]
     for d in range(len(shape) - 1):
         out.append((*shape[:d], shape[d] * shape[d + 1], *shape[d + 2:]))
     for d, size in enumerate(shape):

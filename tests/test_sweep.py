@@ -140,6 +140,24 @@ def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(inputs: st
     _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 0, 6, tmp_path, priced_alone=False, planned=not inputs)
 
 
+def test_fast_path_plan_falls_back_to_the_builder(tmp_path: Path) -> None:
+    # a chain the plan follows, whose candidates may repeat a node -1 times (the builder refuses it: the fast path
+    # must raise too), read a width through an expression (evaluated) or a plain variable (taken as it is), and
+    # override the last repeat (its own arguments): exact against the full analyzer, the plan serving the others
+    (tmp_path / "chain.yaml").write_text(
+        "name: chain\ninputs: {image: [3, 16, 16]}\nvars: {d: 1, w: 8, ws: [8, 16]}\n"
+        "blocks:\n  unit:\n    params: {out: null, k: 3}\n    nodes:\n"
+        "      - {name: conv, op: conv2d, out: out, kernel: k, padding: k // 2}\n"
+        "      - {name: act, op: relu}\n"
+        "nodes:\n  - {name: stem, op: conv2d, out: w, kernel: 3, padding: 1}\n"
+        "  - {name: body, block: unit, repeat: d, out: 'ws[1]', overrides: {-1: {k: 1}}}\n"
+        "  - {name: tail, block: unit, out: 'ws[0] * 2'}\n"
+        "  - {name: pool, op: global_avg_pool, flatten: true}\n  - {name: fc, op: linear, out: 10}\n")
+    (tmp_path / "space.yaml").write_text("name: t\nbase: chain.yaml\nvariables:\n  d: {choices: [-1, 1, 2, 3]}\n"
+                                         "  w: {choices: [8, 16]}\n  ws: {choices: [8, 16, 24], size: 2}\n")
+    _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 3, 10, tmp_path, planned=True)
+
+
 @pytest.mark.parametrize(("name", "seed"), [("resnet_like", 2026), ("regnet", 4099), ("ofa_mbv3", 31337)])
 def test_fast_path_equals_full_analyzer_on_fresh_seeds(name: str, seed: int, tmp_path: Path) -> None:
     # seeds the fast path was not developed against, one device each of the two kinds (GPU, threaded CPU)
@@ -245,12 +263,25 @@ def test_resume_gives_the_uninterrupted_file(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="different seed"):
         Sweep(SPACES / "resnet_like.yaml", ["a100"], tmp_path / "resumed.parquet", samples=40, seed=6, chunk_size=8,
               resume=True)
-    again = _sweep(tmp_path, "resumed.parquet", resume=True)
-    assert len(again.todo) == 3
+    # as the CLI resumes: no chunk size given, the partial run's (8, not today's default) is taken
+    again = Sweep(SPACES / "resnet_like.yaml", ["a100"], tmp_path / "resumed.parquet", samples=40, seed=5, resume=True)
+    assert again.task.chunk_size == 8 and len(again.todo) == 3
     for _ in again.results(workers=1):
         pass
     again.finish()
     assert (tmp_path / "resumed.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+
+
+def test_default_chunk_size_gives_small_sweeps_64_chunks() -> None:
+    from costmodel.sweep.runner import MIN_CHUNK, default_chunk_size
+
+    assert [default_chunk_size(n) for n in (1, 40, 8191, 8192, 16384, 65535, 65536, 10**6)] == \
+        [128, 128, 128, 128, 256, 512, 1024, 1024]
+    for count in range(1, 200_000, 997):
+        size = default_chunk_size(count)
+        assert size in (128, 256, 512, 1024)
+        assert -(-count // size) >= 64 or size == MIN_CHUNK  # enough chunks to balance, unless at the floor
+        assert size == 1024 or count < 64 * 2 * size  # the largest size that gives 64
 
 
 def test_local_workers_give_the_same_file(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ exactly: ``tests/test_sweep.py`` compares them on random candidates of every shi
 
 from __future__ import annotations
 
+import keyword
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,7 +35,7 @@ from .. import limits
 from ..design.entropy import ChainLayer, chain_layer, path_step, read_stages, score, trace_back
 from ..errors import DesignError
 from ..graph import Call, Expansion, Graph, Layer, TensorRef, Value, build_graph
-from ..graph.build import INPUT
+from ..graph.build import INPUT, _Builder
 from ..hardware import threaded
 from ..latency import (
     DEFAULT_FUSION,
@@ -52,7 +54,8 @@ from ..latency.roofline import check_dtype
 from ..ops import REGISTRY
 from ..ops.base import Shape, numel
 from ..spec import Spec
-from ..spec.expressions import ExpressionError, Namespace, expression_names, resolve
+from ..spec.expressions import Namespace, expression_names, resolve
+from ..spec.schema import NodeSpec
 from ..vocab import Dtype
 from .evaluate import Device, Metrics
 
@@ -64,6 +67,7 @@ CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is e
 # path entries), a layer re-addressed for a call on other tensors (Fragment.moved), a pricing or search context,
 # and one layer's entry in a search.
 LAYER_BYTES, MOVED_LAYER_BYTES, CONTEXT_BYTES, SEARCH_ENTRY_BYTES = 1200, 300, 400, 100
+FOUND_BYTES = 400  # an entry of the plan's instances found by the names of what they read (its key and tuple)
 
 
 class _Budget:
@@ -188,6 +192,7 @@ class Fragment:
         self.value_owners = [(ref, owner(ref)) for ref in self.value.refs]
         self.handed_shapes = {ref: shape(ref) for pair in self.value_owners for ref in pair if ref.node in self.by_path}
         self.searches: dict[Key, _Search] = {}
+        self.shiftable = all(any(not ref.node.startswith("input:") for ref in layer.inputs) for layer in layers)
         self.outside = tuple(dict.fromkeys(ref.node for layer in layers for ref in layer.inputs
                                            if ref.node not in self.by_path and not ref.node.startswith("input:")))
         # for the latency model: the fragment as a graph of its own whose inputs stand for the buffers it reads
@@ -224,12 +229,21 @@ class Fragment:
         found = self.kernels[(written, widths)] = _Kernels(busy, handed)
         return found
 
-    def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> _Search:
+    def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> tuple[_Search, int]:
         """The main-path search over this fragment given the (convs, pooled) of the layers it reads (``moved``: the
-        names they have here)."""
+        names they have here), and the convs to add to its counts. Where every layer reads another layer (not only
+        graph inputs) and every count read is at least 1, each count inside is a count read plus convs inside, and
+        every comparison the search makes is between such counts: the search is that of the counts read shifted
+        down to a least of 1, its counts shifted back up (and its main path the same)."""
         outside = self.outside
         names = moved.nodes if moved is not None else {}
         key = tuple(state[names.get(node, node)] for node in outside)
+        shift = 0
+        if self.shiftable and key:
+            low = min(count for count, _ in key)
+            if low > 1:
+                shift = low - 1
+                key = tuple((count - shift, flag) for count, flag in key)
         found = self.searches.get(key)
         if found is None:
             convs = {node: value[0] for node, value in zip(outside, key, strict=True)}
@@ -242,7 +256,7 @@ class Fragment:
                     best = (convs[layer.path], layer.path)
             self.budget.used += CONTEXT_BYTES + SEARCH_ENTRY_BYTES * len(convs)
             found = self.searches[key] = _Search(convs, previous, pooled, best)
-        return found
+        return found, shift
 
     def trace(self, search: _Search, end: str) -> tuple[list[ChainLayer], str | None]:
         """The main path's conv layers in this fragment ending at ``end`` (as the stages read them), and where it
@@ -315,6 +329,7 @@ class _Capture:
             budget = self.analyzer.budget
             if budget.used >= budget.limit:  # a space of endless variety: start again rather than grow
                 cache.clear()
+                self.analyzer.found.clear()
                 budget.used = 0
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
                                                 for k, out in enumerate(la.cost.outputs)}, reads, budget)
@@ -376,6 +391,7 @@ class _PlanNode:
     overrides: dict[int, dict[str, Any]]
     needs: tuple[str, ...]  # the spec variables its block (or its op's defaults) may read
     constant: bool  # no attribute mentions ``i``: instances without an override have equal arguments
+    spec: NodeSpec
 
 
 _UNSET: Any = object()
@@ -432,7 +448,7 @@ class _Plan:
             attributes = node.attributes
             constant = "i" not in _names(attributes)
             nodes.append(_PlanNode(name, kind, repr(callee), node.repeat, attributes, dict(node.overrides),
-                                   analyzer.globals_of(kind, callee), constant))
+                                   analyzer.globals_of(kind, callee), constant, node))
         return cls(spec, nodes, inputs, batch)
 
     def serves(self, spec: Spec) -> bool:
@@ -450,13 +466,18 @@ class _Plan:
         env: dict[str, Any] = {INPUT: self.namespace}
         room = limits.LIST_ELEMENTS.value
         bits = limits.INTEGER_BITS.value
+        plain: set[str] = set()  # variables whose values are numbers and lists of them, within the limits
         for name, value in spec.vars.items():  # as the builder resolves them (``input`` is known to all)
             size = _plain_size(value, bits)
             # a value of numbers and lists (a sampled one) resolves to itself, once within the limits
-            env[name] = value if size is not None and size <= room else resolve(value, env)
+            if size is not None and size <= room:
+                env[name] = value
+                plain.add(name)
+            else:
+                env[name] = resolve(value, env)
         cache = analyzer.fragments
+        found = analyzer.found
         texts = analyzer.texts
-        shown: dict[str, str] = {}  # variable -> repr of its value, for this candidate
         resolved: dict[str, Any] = {}
         global_texts: dict[tuple[str, ...], str] = {}
         owners: dict[TensorRef, TensorRef] = {ref: ref for ref in self.input_refs}
@@ -465,18 +486,23 @@ class _Plan:
         moves: list[_Moved | None] = []
         refs = [self.first]
         layers = 0
+        expander: _Expander | None = None
 
         def constant(text: str) -> Any:
-            """A text without ``i``, resolved once per candidate; its value kept by the values of the variables
-            it names (a repr is type-exact: 1, 1.0 and True differ)."""
+            """A text without ``i``: resolved once per candidate. ``NAME`` or ``NAME[K]`` of a plain variable whose
+            value there is an int is that int (what the evaluator gives: an int within the limit, untouched)."""
             found = resolved.get(text, resolved)
             if found is resolved:
-                names = texts.names(text)
-                key = (text, *(shown.get(n) or shown.setdefault(n, repr(env.get(n, _UNSET))) for n in names))
-                found = texts.values.get(key, texts)
-                if found is texts:
-                    found = texts.keep(key, resolve(text, env))
-                resolved[text] = found
+                simple = texts.simple(text)
+                if simple is not None and simple[0] in plain:
+                    name, index = simple
+                    value = env[name]
+                    if index is not None:
+                        value = value[index] if type(value) is list and -len(value) <= index < len(value) else None
+                    if type(value) is int:
+                        resolved[text] = value
+                        return value
+                found = resolved[text] = resolve(text, env)
             return found
 
         for node in self.nodes:
@@ -515,15 +541,30 @@ class _Plan:
                     if raw is None:
                         plain_args = args
                 reads = (*refs, *(owners[ref] for ref in refs))
-                ids: dict[tuple[str, int], int] = {}
-                seen: dict[str, int] = {}
-                signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
-                                   ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node, len(seen)),
-                                   ref.index, shapes[ref]) for ref in reads)
-                fragment = cache.get((path, kind, callee, args, signature, read))
-                if fragment is None:
-                    return None
-                moved = fragment.moved(reads)
+                # the tensors read by name and shape: a fragment found before for them (the key below implies)
+                named = (path, kind, callee, args, read, reads, *(shapes[ref] for ref in reads))
+                served = found.get(named)
+                fragment: Fragment | None
+                if served is not None:
+                    fragment, moved = served
+                else:
+                    ids: dict[tuple[str, int], int] = {}
+                    seen: dict[str, int] = {}
+                    signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
+                                       ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node,
+                                                                                                   len(seen)),
+                                       ref.index, shapes[ref]) for ref in reads)
+                    fragment = cache.get((path, kind, callee, args, signature, read))
+                    if fragment is not None:
+                        moved = fragment.moved(reads)
+                        found[named] = (fragment, moved)
+                        analyzer.budget.used += FOUND_BYTES
+                if fragment is None:  # this instance alone through the builder (and the hook, which caches it)
+                    if expander is None:
+                        expander = _Expander(spec, analyzer, env, owners, shapes)
+                    here = env if count < 0 else {**env, "i": i}
+                    fragment, moved = expander.expand(node.spec, here, node.attributes if raw is None else raw,
+                                                      path, refs)
                 for ref, buffer in fragment.value_owners if moved is None else moved.value_owners:
                     owners[ref] = buffer
                 shapes.update(fragment.handed_shapes)
@@ -536,15 +577,45 @@ class _Plan:
         return _Walk(fragments, moves, owners, self.inputs, list(refs), spec.name, self.batch)
 
 
-class _Texts:
-    """Expression texts of a plan: the variables each names, whether it names ``i``, and (bounded) the values of
-    those without ``i`` by the values of the variables they name."""
+class _Expander:
+    """The graph builder, set up for one candidate as it would be at the top level, to expand single top-level
+    instances the plan does not find in the cache: through the fragment cache's hook, reading (and adding to) the
+    plan's tensor shapes and buffer owners."""
 
-    MAX_VALUES = 100_000
+    def __init__(self, spec: Spec, analyzer: FastAnalyzer, env: dict[str, Any], owners: dict[TensorRef, TensorRef],
+                 shapes: dict[TensorRef, Shape]) -> None:
+        self.capture = _Capture(analyzer)
+        self.capture.owners = owners
+        self.builder = _Builder(spec, None, self.capture)
+        self.builder.defaults = self.builder.check_defaults()
+        self.builder.globals = env
+        self.builder.shapes = shapes
+
+    def expand(self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str,
+               refs: list[TensorRef]) -> tuple[Fragment, _Moved | None]:
+        """The instance's fragment (and its move), as the builder's walk would have made it."""
+        capture = self.capture
+        capture.fragments.clear()
+        capture.moves.clear()
+        self.builder.instance(node, env, raw, path, refs)
+        if len(capture.fragments) != 1:  # not one fragment: the plan does not follow this instance
+            raise _Unplanned
+        return capture.fragments[0], capture.moves[0]
+
+
+class _Unplanned(Exception):
+    """An instance the plan cannot follow: the builder takes the candidate."""
+
+
+_SIMPLE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(-?(?:0|[1-9][0-9]{0,8}))\s*\])?\s*")
+
+
+class _Texts:
+    """Expression texts of a plan: the variables each names, and whether it names ``i``."""
 
     def __init__(self) -> None:
         self._names: dict[str, tuple[str, ...]] = {}
-        self.values: dict[tuple[Any, ...], Any] = {}
+        self._simple: dict[str, tuple[str, int | None] | None] = {}
 
     def names(self, text: str) -> tuple[str, ...]:
         found = self._names.get(text)
@@ -555,11 +626,14 @@ class _Texts:
     def uses_i(self, text: str) -> bool:
         return "i" in self.names(text)
 
-    def keep(self, key: tuple[Any, ...], value: Any) -> Any:
-        if len(self.values) >= self.MAX_VALUES:
-            self.values = {}
-        self.values[key] = value
-        return value
+    def simple(self, text: str) -> tuple[str, int | None] | None:
+        """``(NAME, None)`` for a text ``NAME``, ``(NAME, K)`` for ``NAME[K]`` (K an integer), else None."""
+        found = self._simple.get(text, self._simple)
+        if found is self._simple:
+            match = _SIMPLE.fullmatch(text)
+            found = self._simple[text] = None if match is None or keyword.iskeyword(match[1]) else \
+                (match[1], None if match[2] is None else int(match[2]))
+        return found  # type: ignore[return-value]
 
 
 def _plain_size(value: Any, bits: int) -> int | None:
@@ -609,6 +683,8 @@ class FastAnalyzer:
         self.mixed = any(node.dtype is not None for node in nodes)
         self.plan: _Plan | None = _UNSET  # compiled after the first candidate that builds
         self.texts = _Texts()  # the plan's expression texts
+        # the plan's instances by their key with the names of the tensors they read -> fragment and its move
+        self.found: dict[Key, tuple[Fragment, _Moved | None]] = {}
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
 
     def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
@@ -670,7 +746,7 @@ class FastAnalyzer:
             return None
         try:
             walk = plan.walk(spec, self)
-        except (ExpressionError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - the builder runs the candidate again, and raises what it raises
             return None
         self.planned += walk is not None
         return walk
@@ -700,14 +776,14 @@ class FastAnalyzer:
                 entry[1] = max(entry[1], offset + step)
             for buffer, born, last, size in fragment.handed:
                 buffers[buffer] = [offset + born, offset + last, size]
-            search = fragment.search(state, moved)
+            search, shift = fragment.search(state, moved)
             searches.append(search)
             for ref in fragment.value.refs:
                 if ref.node in fragment.by_path:
-                    state[ref.node] = (search.convs[ref.node], search.pooled[ref.node])
+                    state[ref.node] = (search.convs[ref.node] + shift, search.pooled[ref.node])
                     where[ref.node] = position
-            if search.best is not None and (best is None or search.best[0] > best[0]):
-                best = (*search.best, position)
+            if search.best is not None and (best is None or search.best[0] + shift > best[0]):
+                best = (search.best[0] + shift, search.best[1], position)
             offset += len(fragment.layers)
         steps = offset
         for ref in walk.outputs:

@@ -12,7 +12,7 @@ from typing import Any
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
 from .evaluate import Device, metric_columns
-from .output import ChunkFile, ChunkStore, results_format, schema
+from .output import SWEEP_MANIFEST, ChunkFile, ChunkStore, partial_dir, results_format, schema
 from .sample import BLOCK, Sampler, total
 from .space import Space, SpaceError, check_names, device_label, load_space
 
@@ -57,7 +57,7 @@ class Sweep:
 
     def __init__(self, space_file: Path, hw: Sequence[str], output: Path, *, samples: int | None, seed: int = 0,
                  sampler: Sampler = Sampler.RANDOM, resume: bool = False, fast: bool = True,
-                 chunk_size: int = BLOCK) -> None:
+                 chunk_size: int | None = None) -> None:
         self.fmt = results_format(output)
         space: Space = load_space(space_file)
         devices = devices_for(hw)
@@ -65,6 +65,8 @@ class Sweep:
         count = total(space, sampler, samples)
         if count < 1:
             raise SpaceError(f"--samples {count}: nothing to sample")
+        if chunk_size is None:
+            chunk_size = (_resumed_chunk_size(output) if resume else None) or default_chunk_size(count)
         manifest: dict[str, Any] = {
             "space": _digest(Path(space_file).read_bytes()), "base": _digest(Path(space.spec_file or "").read_bytes()),
             "devices": [[d.label, d.profile.key, d.profile.model_dump(mode="json")] for d in devices],
@@ -98,6 +100,29 @@ class Sweep:
             raise SpaceError(f"no feasible candidate among {summary.drawn}: {reasons}", file=self.task.space.file)
         summary.rows = self.store.merge(chunks, self.fmt)
         return summary
+
+
+MIN_CHUNK = 128  # candidates per chunk at least: a chunk's fixed costs (encoding, transport) stay ~1 % of it
+
+
+def default_chunk_size(count: int) -> int:
+    """Candidates per chunk of a ``count``-candidate sweep: the largest power of two giving at least 64 chunks,
+    between :data:`MIN_CHUNK` and :data:`~.sample.BLOCK` -- small sweeps in enough pieces that workers finish
+    together (at the end one waits for at most one chunk: 1/64 of the work), large ones in 1,024s. It depends on the
+    count alone, so every engine and worker count writes the same file."""
+    size = BLOCK
+    while size > MIN_CHUNK and count < 64 * size:
+        size //= 2
+    return size
+
+
+def _resumed_chunk_size(output: Path) -> int | None:
+    """The chunk size of the partial run of ``output`` being resumed (it may predate today's default), if any."""
+    try:
+        found = json.loads((partial_dir(output) / SWEEP_MANIFEST).read_text(encoding="utf-8")).get("chunk_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, int) and found > 0 else None
 
 
 def _digest(data: bytes) -> str:
