@@ -140,6 +140,24 @@ def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(inputs: st
     _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 0, 6, tmp_path, priced_alone=False, planned=not inputs)
 
 
+def test_fast_path_plan_falls_back_to_the_builder(tmp_path: Path) -> None:
+    # a chain the plan follows, whose candidates may repeat a node -1 times (the builder refuses it: the fast path
+    # must raise too), read a width through an expression (evaluated) or a plain variable (taken as it is), and
+    # override the last repeat (its own arguments): exact against the full analyzer, the plan serving the others
+    (tmp_path / "chain.yaml").write_text(
+        "name: chain\ninputs: {image: [3, 16, 16]}\nvars: {d: 1, w: 8, ws: [8, 16]}\n"
+        "blocks:\n  unit:\n    params: {out: null, k: 3}\n    nodes:\n"
+        "      - {name: conv, op: conv2d, out: out, kernel: k, padding: k // 2}\n"
+        "      - {name: act, op: relu}\n"
+        "nodes:\n  - {name: stem, op: conv2d, out: w, kernel: 3, padding: 1}\n"
+        "  - {name: body, block: unit, repeat: d, out: 'ws[1]', overrides: {-1: {k: 1}}}\n"
+        "  - {name: tail, block: unit, out: 'ws[0] * 2'}\n"
+        "  - {name: pool, op: global_avg_pool, flatten: true}\n  - {name: fc, op: linear, out: 10}\n")
+    (tmp_path / "space.yaml").write_text("name: t\nbase: chain.yaml\nvariables:\n  d: {choices: [-1, 1, 2, 3]}\n"
+                                         "  w: {choices: [8, 16]}\n  ws: {choices: [8, 16, 24], size: 2}\n")
+    _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 3, 10, tmp_path, planned=True)
+
+
 @pytest.mark.parametrize(("name", "seed"), [("resnet_like", 2026), ("regnet", 4099), ("ofa_mbv3", 31337)])
 def test_fast_path_equals_full_analyzer_on_fresh_seeds(name: str, seed: int, tmp_path: Path) -> None:
     # seeds the fast path was not developed against, one device each of the two kinds (GPU, threaded CPU)
