@@ -14,6 +14,7 @@ import math
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from scipy.stats import spearmanr
@@ -334,3 +335,29 @@ def test_cpu_bench_fixture_validates_and_calibrates(tmp_path: Path) -> None:
                                      / m.measurement.latency_s - 1) for m in matched)
 
     assert median_error(load_profile(str(out))) < 0.5 * median_error(load_profile("epyc_zen3_vm_1t"))
+
+
+def _compute_rows(conv_gemm: list[tuple[float, float]]) -> list[F.Basis]:
+    """One single-kernel basis per (conv s, gemm s) pair at efficiency 1, memory negligible."""
+    conv, gemm = F.KEYS.index("conv"), F.KEYS.index("gemm")
+    out = []
+    for c, g in conv_gemm:
+        compute = np.zeros((1, len(F.KEYS)))
+        compute[0, conv], compute[0, gemm] = c, g
+        out.append(F.Basis(compute, np.array([1e-9]), np.array([conv])))
+    return out
+
+
+def test_parameters_the_rows_cannot_tell_apart_are_named() -> None:
+    base = F.with_parameters(load_profile("rtx4090"), {"conv": 0.5, "gemm": 0.5, "overhead": 0.0})
+    # every row spends the same 1:2 share in conv and gemm: d log latency / d log conv = -1/3 and gemm -2/3 on every
+    # row, parallel columns (cosine 1), so only their combination is determined
+    alike = _compute_rows([(1e-3, 2e-3), (2e-3, 4e-3), (5e-3, 1e-2), (1e-2, 2e-2)])
+    result = F.fit(alike, [4e-3, 9e-3, 2e-2, 5e-2], base)
+    assert ("conv", "gemm") in [(a, b) for a, b, _ in result.collinear]
+    assert any("conv and gemm" in w for w in F.identifiability_warnings(result))
+    # rows that are all conv or all gemm: the columns are orthogonal (cosine 0), no warning for the pair
+    apart = _compute_rows([(1e-3, 0.0), (0.0, 2e-3), (5e-3, 0.0), (0.0, 1e-2)])
+    result = F.fit(apart, [2e-3, 5e-3, 9e-3, 3e-2], base)
+    assert not any({a, b} == {"conv", "gemm"} for a, b, _ in result.collinear)
+    assert not any("conv and gemm" in w for w in F.identifiability_warnings(result))

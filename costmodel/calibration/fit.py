@@ -40,6 +40,7 @@ from .measurements import Matched
 
 EFFICIENCY_BOUNDS = (0.02, 1.0)
 MIN_SHARE = 0.01  # a parameter governing less than this share of the predicted latency is not fitted
+COLLINEAR = 0.95  # two parameters moving the rows' latencies this alike (|cosine|) cannot be told apart
 KEYS: tuple[EfficiencyClass, ...] = tuple(EfficiencyClass)  # efficiency keys: the op classes and "conv"
 STREAM_KEYS = (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
                EfficiencyClass.DATA_MOVEMENT)
@@ -208,6 +209,8 @@ class Fit:
     predicted_s: tuple[float, ...]
     measured_s: tuple[float, ...]
     prior_weight: float
+    # pairs of fitted parameters whose effects on the rows' log latencies are parallel: |cosine| >= COLLINEAR
+    collinear: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def values(self) -> dict[str, float]:
@@ -255,8 +258,9 @@ def fit(
         solution = least_squares(residuals, start, bounds=(lower, upper), method="trf", x_scale="jac",
                                  xtol=1e-10, ftol=1e-10, gtol=1e-10)
         values = {n: float(f"{v:.4g}") for n, v in to_values(solution.x).items()}  # 4 significant digits
+        collinear = _collinear(names, np.asarray(solution.jac)[: len(bases)])
     else:
-        values = {}
+        values, collinear = {}, ()
     parameters = {}
     for name in PARAMETER_NAMES:
         lo, hi = _bounds(name)
@@ -275,7 +279,24 @@ def fit(
     predicted = predict(bases, final)
     log_ratio = np.log(predicted) - log_measured
     return Fit(parameters, tuple(names), float(np.sqrt(np.mean(log_ratio**2))), tuple(map(float, predicted)),
-               tuple(map(float, measured_s)), prior_weight)
+               tuple(map(float, measured_s)), prior_weight, collinear)
+
+
+def _collinear(names: Sequence[str], jacobian: np.ndarray) -> tuple[tuple[str, str, float], ...]:
+    """Pairs of parameters whose columns of the model rows' Jacobian (d log latency / d parameter, one row per
+    measured model) are parallel to within ``|cos| >= COLLINEAR``: on these rows, moving one can be undone by
+    moving the other, so how the fit splits them comes from the prior, not the measurements (the 2 x 2 normal
+    matrix of the pair is near singular). Uncentred: no free intercept absorbs a common shift."""
+    pairs = []
+    norms = np.linalg.norm(jacobian, axis=0)
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if norms[i] == 0 or norms[j] == 0:
+                continue
+            cosine = float(jacobian[:, i] @ jacobian[:, j] / (norms[i] * norms[j]))
+            if abs(cosine) >= COLLINEAR:
+                pairs.append((names[i], names[j], cosine))
+    return tuple(pairs)
 
 
 def leave_one_out(
@@ -293,12 +314,17 @@ def leave_one_out(
 
 
 def identifiability_warnings(result: Fit) -> list[str]:
-    """Why the fitted factors may not mean what their names say: more parameters than rows, factors on a bound."""
+    """Why the fitted factors may not mean what their names say: more parameters than rows, pairs of parameters
+    the rows cannot tell apart, factors on a bound."""
     warnings = []
     rows, fitted = len(result.measured_s), len(result.fitted)
     if fitted >= rows:
         warnings.append(f"{fitted} parameters fitted on {rows} rows: the rows cannot determine them (the prior "
                         "holds them); measure more models, ideally of different kinds (CNNs, ViTs, mobile nets)")
+    for first, second, r in result.collinear:
+        warnings.append(f"{first} and {second} move these rows' latencies alike (cosine {r:+.3f}): the rows "
+                        "cannot tell them apart, their split is the prior's; add models where one matters and not "
+                        "the other")
     hit = [name for name in result.fitted if result.parameters[name].at_bound]
     if hit:
         warnings.append(f"{', '.join(hit)} ended on a bound: the model's structure, not the factor, is off "
