@@ -198,6 +198,36 @@ def capacity(n: int = 5_000_000) -> float:
         return serial / (time.perf_counter() - began)
 
 
+def _cached_pass(task: SweepTask, n: int) -> float:
+    """Seconds this process's evaluator of ``task`` takes over the ``n`` candidates it was warmed on (all cached)."""
+    candidates = draw(task.space, Sampler.RANDOM, 1, 0, n)
+    began = time.perf_counter()
+    evaluator_for(task).chunk(0, 0, candidates)
+    return time.perf_counter() - began
+
+
+def evaluator_capacity(space: Path, hw: str, n: int = 500) -> float:
+    """:func:`capacity` with the sweep's own work instead of a pure-Python loop: how much faster 2 processes
+    evaluate the same ``n`` cached candidates each than one process evaluates them twice, now (both forked from
+    this process after it warmed its evaluator on them, and each run once untimed first). Below the pure-Python
+    ceiling when the two processes compete for what the loop does not use (caches, memory bandwidth): the part of
+    a shortfall that neither the parent nor the transport causes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
+    try:
+        task = Sweep(space, [hw], folder / "capacity.parquet", samples=n, seed=1).task
+        _warm(task, n)
+        serial = _cached_pass(task, n) + _cached_pass(task, n)
+        with ProcessPoolExecutor(2) as pool:
+            list(pool.map(_cached_pass, [task, task], [n, n]))  # started, their copied pages touched
+            began = time.perf_counter()
+            list(pool.map(_cached_pass, [task, task], [n, n]))
+            return serial / (time.perf_counter() - began)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) -> dict[str, float]:
     """Whole sweeps of the same ``n`` candidates on 1 and 2 local workers and a 2-worker Dask LocalCluster, each in
     a fresh process, every worker warmed on the same ``warm`` other candidates first (not timed), interleaved over
@@ -224,7 +254,7 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
             starts[label].append(start["seconds"])
             runs[label].append(timed)
             loads += [start["load"], timed["load"]]
-    ceiling = capacity()
+    ceiling, workload = capacity(), evaluator_capacity(space, hw)
     rates: dict[str, float] = {}
     work_one = 0.0
     for label, _, workers in configs:
@@ -256,7 +286,9 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
     if loads:
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
               f"(a 2-worker speed-up needs 2 idle cores); 2 processes ran pure-Python loops {ceiling:.2f}x one just "
-              "after (the ceiling now)")
+              f"after (the ceiling now), and the evaluator on cached candidates {workload:.2f}x one (this work's "
+              "ceiling now: what two processes sharing the cores' caches and memory allow, with no parent or "
+              "transport)")
     return rates
 
 
