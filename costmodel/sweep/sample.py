@@ -21,7 +21,7 @@ import numpy as np
 from .choices import Sampler
 from .space import Space, SpaceError
 
-BLOCK = 1024  # candidates per random-generation block (and per chunk of work)
+BLOCK = 1024  # candidates per random-generation block (and the largest chunk of work: runner.default_chunk_size)
 
 
 def grid_levels(space: Space) -> list[list[Any]]:
