@@ -81,8 +81,7 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int,
     evaluator on each warm round's candidates again (every fragment cached, as late in a long run)."""
     space = load_space(space_path)
     devices = devices_for([hw])
-    data = space.data
-    analyzer = FastAnalyzer(space.spec, devices, data.dtype, data.batch, space.spec_vars(), data.precision)
+    analyzer = FastAnalyzer.for_space(space, devices)
     evaluator = Evaluator(space, devices, analyzer)
 
     def timed(start: int) -> float:
@@ -300,11 +299,9 @@ def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> float:
     candidate than a single worker that sees them all; the excess fades as the caches fill over a long run)."""
     space = load_space(space_path)
     devices = devices_for([hw])
-    data = space.data
 
     def evaluator() -> Evaluator:
-        made = Evaluator(space, devices, FastAnalyzer(space.spec, devices, data.dtype, data.batch, space.spec_vars(),
-                                                      data.precision))
+        made = Evaluator(space, devices, FastAnalyzer.for_space(space, devices))
         made.chunk(0, 0, draw(space, Sampler.RANDOM, 1, 0, warm))
         return made
 

@@ -61,9 +61,7 @@ def evaluator_for(task: SweepTask) -> Evaluator:
         if task.fast:
             from .fast import FastAnalyzer
 
-            data = task.space.data
-            metrics = FastAnalyzer(task.space.spec, task.devices, data.dtype, data.batch, task.space.spec_vars(),
-                                   data.precision)
+            metrics = FastAnalyzer.for_space(task.space, task.devices)
         found = Evaluator(task.space, task.devices, metrics)
         _EVALUATORS.clear()
         _EVALUATORS[task.token] = found

@@ -58,6 +58,7 @@ from ..spec.expressions import Namespace, expression_names, resolve
 from ..spec.schema import NodeSpec
 from ..vocab import Dtype
 from .evaluate import Device, Metrics
+from .space import Space
 
 Key = tuple[Any, ...]
 CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is emptied when its estimate passes this
@@ -283,7 +284,6 @@ class _Capture:
         self.owners: dict[TensorRef, TensorRef] = {}
         self.capturing = False  # expanding a fragment: everything inside belongs to it
         self.depth = 0  # transparent blocks entered
-        self.constant_texts = owner.constant_texts
         self.resolved: dict[str, Any] = {}  # top-level texts without ``i`` -> value, for this candidate
         self.global_texts: dict[tuple[str, ...], str] = {}  # spec variables' names -> their values' repr, likewise
 
@@ -303,19 +303,11 @@ class _Capture:
                 owners[ref] = ref
         args = self.arguments(expansion, call)
         reads = (*refs, *(owners[ref] for ref in refs))
-        # the tensors read, by shape and by how they coincide (a tensor, or the node, seen before in the list);
-        # graph inputs by name (the main-path search starts afresh at them)
-        ids: dict[tuple[str, int], int] = {}
-        nodes: dict[str, int] = {}
-        signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
-                           ref.node if ref.node.startswith("input:") else nodes.setdefault(ref.node, len(nodes)),
-                           ref.index, shapes[ref]) for ref in reads)
         needs = self.analyzer.globals_of(kind, name)
         read = self.global_texts.get(needs)
         if read is None:  # the spec's variables are the candidate's: once per candidate and set of names
-            # repr is type-exact (1, 1.0 and True differ) and cheaper than a hashable copy of nested lists
-            read = self.global_texts[needs] = repr([expansion.globals.get(n) for n in needs])
-        key = (call.path, kind, repr(name), repr(args), signature, read)
+            read = self.global_texts[needs] = _variables_text(needs, expansion.globals)
+        key = (call.path, kind, repr(name), repr(args), _signature(reads, shapes), read)
         cache = self.analyzer.fragments
         fragment = cache.get(key)
         if fragment is None:
@@ -352,9 +344,7 @@ class _Capture:
             return {name: expansion.resolve(text, env, path, name) for name, text in call.raw.items()}
         args = {}
         for field_name, text in call.raw.items():
-            if isinstance(text, str) and text not in self.constant_texts:
-                self.constant_texts[text] = "i" not in expression_names(text)
-            if isinstance(text, str) and self.constant_texts[text]:
+            if isinstance(text, str) and not self.analyzer.texts.uses_i(text):
                 if text not in self.resolved:
                     self.resolved[text] = expansion.resolve(text, env, path, field_name)
                 args[field_name] = self.resolved[text]
@@ -518,7 +508,7 @@ class _Plan:
                 instances = range(count)
             read = global_texts.get(node.needs)
             if read is None:
-                read = global_texts[node.needs] = repr([env.get(n) for n in node.needs])
+                read = global_texts[node.needs] = _variables_text(node.needs, env)
             kind, callee, overrides = node.kind, node.callee_repr, node.overrides
             plain_args: str | None = None  # the instances' arguments where no override and no ``i`` applies
             for i in instances:
@@ -548,13 +538,7 @@ class _Plan:
                 if served is not None:
                     fragment, moved = served
                 else:
-                    ids: dict[tuple[str, int], int] = {}
-                    seen: dict[str, int] = {}
-                    signature = tuple((ids.setdefault((ref.node, ref.index), len(ids)),
-                                       ref.node if ref.node.startswith("input:") else seen.setdefault(ref.node,
-                                                                                                   len(seen)),
-                                       ref.index, shapes[ref]) for ref in reads)
-                    fragment = cache.get((path, kind, callee, args, signature, read))
+                    fragment = cache.get((path, kind, callee, args, _signature(reads, shapes), read))
                     if fragment is not None:
                         moved = fragment.moved(reads)
                         found[named] = (fragment, moved)
@@ -611,7 +595,7 @@ _SIMPLE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(-?(?:0|[1-9][0-9]{
 
 
 class _Texts:
-    """Expression texts of a plan: the variables each names, and whether it names ``i``."""
+    """Expression texts of a spec: the variables each names, and whether it names ``i``."""
 
     def __init__(self) -> None:
         self._names: dict[str, tuple[str, ...]] = {}
@@ -677,15 +661,20 @@ class FastAnalyzer:
         self.fragments: dict[Key, Fragment] = {}
         self.budget = _Budget(cache_bytes)  # the fragments' estimated bytes, bounded by ``cache_bytes``
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
-        self.constant_texts: dict[str, bool] = {}  # expression text -> it does not mention ``i``
         # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
         nodes = [*spec.nodes, *(node for block in spec.blocks.values() for node in block.nodes)]
         self.mixed = any(node.dtype is not None for node in nodes)
         self.plan: _Plan | None = _UNSET  # compiled after the first candidate that builds
-        self.texts = _Texts()  # the plan's expression texts
+        self.texts = _Texts()  # the spec's expression texts (the names each reads, whether it names ``i``)
         # the plan's instances by their key with the names of the tensors they read -> fragment and its move
         self.found: dict[Key, tuple[Fragment, _Moved | None]] = {}
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
+
+    @classmethod
+    def for_space(cls, space: Space, devices: Sequence[Device]) -> FastAnalyzer:
+        """The analyzer of ``space``'s candidates: its base spec, dtype, batch, varying variables and precision."""
+        data = space.data
+        return cls(space.spec, devices, data.dtype, data.batch, space.spec_vars(), data.precision)
 
     def globals_of(self, kind: str, name: str) -> tuple[str, ...]:
         """The spec variables an op (through its defaults) or a block (and the blocks it calls) may read."""
@@ -859,6 +848,23 @@ class FastAnalyzer:
         except DesignError:
             return math.nan, math.nan
         return result.entropy, result.rho
+
+
+def _signature(reads: Sequence[TensorRef], shapes: Mapping[TensorRef, Shape]) -> Key:
+    """The tensors an instance reads (and the buffers they alias), for its cache key: by shape and by how they
+    coincide (a tensor, or the node, seen before in the list), not by name; graph inputs by name (the main-path
+    search starts afresh at them). The builder's hook and the plan key instances with this one function."""
+    ids: dict[tuple[str, int], int] = {}
+    nodes: dict[str, int] = {}
+    return tuple((ids.setdefault((ref.node, ref.index), len(ids)),
+                  ref.node if ref.node.startswith("input:") else nodes.setdefault(ref.node, len(nodes)),
+                  ref.index, shapes[ref]) for ref in reads)
+
+
+def _variables_text(names: Sequence[str], env: Mapping[str, Any]) -> str:
+    """The values of the spec variables ``names`` in ``env``, for a cache key: repr is type-exact (1, 1.0 and True
+    differ) and cheaper than a hashable copy of nested lists."""
+    return repr([env.get(n) for n in names])
 
 
 def _names(value: Any) -> set[str]:

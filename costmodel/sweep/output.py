@@ -122,6 +122,15 @@ def encode_chunk(result: ChunkResult, columns: Any) -> ChunkFile:
                      result.first_invalid)
 
 
+def read_manifest(output: Path) -> Any:
+    """The parsed manifest of the partial run of ``output`` (``OUTPUT.partial/run.json``), None when there is none
+    or it is not JSON."""
+    try:
+        return json.loads((partial_dir(output) / SWEEP_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 class ChunkStore:
     """The ``.partial`` folder of one run: its manifest and finished chunks."""
 
@@ -130,21 +139,19 @@ class ChunkStore:
         self.folder = partial_dir(output)
         self.schema = columns
         self.manifest = manifest
-        found = self.folder / SWEEP_MANIFEST
         if self.folder.exists():
             if not resume:
                 raise SpaceError(f"{self.folder} holds a partial run: pass --resume to continue it, or remove it")
-            try:
-                previous = json.loads(found.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                raise SpaceError(f"{self.folder} has no readable {SWEEP_MANIFEST}: remove the folder") from None
+            previous = read_manifest(output)
+            if previous is None:
+                raise SpaceError(f"{self.folder} has no readable {SWEEP_MANIFEST}: remove the folder")
             if previous != manifest:
                 diff = sorted(k for k in {*previous, *manifest} if previous.get(k) != manifest.get(k))
                 raise SpaceError(f"--resume: the partial run in {self.folder} was started with a different "
                                  f"{', '.join(diff)}; rerun with the same arguments or remove the folder")
         else:
             self.folder.mkdir(parents=True)
-            _write_atomic(found, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            _write_atomic(self.folder / SWEEP_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
 
     def done(self) -> set[int]:
         """Chunks already written."""

@@ -12,7 +12,7 @@ from typing import Any
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
 from .evaluate import Device, metric_columns
-from .output import SWEEP_MANIFEST, ChunkFile, ChunkStore, partial_dir, results_format, schema
+from .output import ChunkFile, ChunkStore, read_manifest, results_format, schema
 from .sample import BLOCK, Sampler, total
 from .space import Space, SpaceError, check_names, device_label, load_space
 
@@ -118,10 +118,8 @@ def default_chunk_size(count: int) -> int:
 
 def _resumed_chunk_size(output: Path) -> int | None:
     """The chunk size of the partial run of ``output`` being resumed (it may predate today's default), if any."""
-    try:
-        found = json.loads((partial_dir(output) / SWEEP_MANIFEST).read_text(encoding="utf-8")).get("chunk_size")
-    except (OSError, ValueError, AttributeError):
-        return None
+    previous = read_manifest(output)
+    found = previous.get("chunk_size") if isinstance(previous, dict) else None
     return found if isinstance(found, int) and found > 0 else None
 
 
