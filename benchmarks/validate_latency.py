@@ -132,11 +132,21 @@ CASES = [
 ]
 
 
-def fastest(fixture: Path) -> dict[str, float]:
-    """Model -> seconds of its fastest measured pass (costmodel bench's infer_step_time_min, ms)."""
+def pass_times(fixture: Path, column: str) -> dict[str, float]:
+    """Model -> seconds of one of its measured passes (a costmodel bench column in ms)."""
     with fixture.open(encoding="utf-8") as handle:
-        return {r["model"]: float(r["infer_step_time_min"]) / 1e3
+        return {r["model"]: float(r[column]) / 1e3
                 for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
+
+
+def fastest(fixture: Path) -> dict[str, float]:
+    """Model -> seconds of its fastest measured pass (infer_step_time_min)."""
+    return pass_times(fixture, "infer_step_time_min")
+
+
+def medians(fixture: Path) -> dict[str, float]:
+    """Model -> seconds of its median measured pass (infer_step_time)."""
+    return pass_times(fixture, "infer_step_time")
 
 HEADER = (f"{'case':<34} {'models':>6} {'rho thpt':>9} {'rho 1/FLOPs':>12} {'rho eff':>8} {'median ratio':>13} "
           f"{'median |err|':>13} {'within 10%':>11} {'within 25%':>11}")
@@ -149,13 +159,18 @@ def line(label: str, f: Fidelity) -> str:
             f"{lat.within_25:>11.0%}")
 
 
+def latency_ratios(first: list[Point], second: list[Point]) -> list[tuple[float, float]]:
+    """Per model in both lists, (predicted, measured) ratio of its latency in ``first`` to that in ``second``."""
+    by_model = {p.label: p for p in second}
+    return [(f.predicted_s / by_model[f.label].predicted_s, f.measured_s / by_model[f.label].measured_s)
+            for f in first if f.label in by_model]
+
+
 def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
     """torch.compile's speed-up over eager per model (eager latency / compiled latency), predicted against measured,
     over the models in both lists: a check of how the runtimes differ (fusion, convolution layout) that does not
     depend on the profile's efficiency level, which cancels in the ratio."""
-    by_model = {p.label: p for p in compiled}
-    logs = [math.log((e.predicted_s / by_model[e.label].predicted_s) / (e.measured_s / by_model[e.label].measured_s))
-            for e in eager if e.label in by_model]
+    logs = [math.log(p / m) for p, m in latency_ratios(eager, compiled)]
     middle, spread = math.exp(statistics.median(logs)), statistics.median(abs(x) for x in logs)
     return (f"{label:<34} {len(logs):>6}  compile/eager speed-up, predicted / measured: median {middle:.3f}, "
             f"median |log ratio| {spread:.3f}")
@@ -164,9 +179,7 @@ def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
 def threads_line(label: str, one: list[Point], two: list[Point]) -> str:
     """The 2-thread speed-up per model (1-thread latency / 2-thread latency), predicted against measured, over the
     models in both lists: the threading terms alone (the 1-thread level, right or wrong, cancels in the ratio)."""
-    by_model = {p.label: p for p in two}
-    pairs = [((o.predicted_s / by_model[o.label].predicted_s), (o.measured_s / by_model[o.label].measured_s))
-             for o in one if o.label in by_model]
+    pairs = latency_ratios(one, two)
     logs = [math.log(p / m) for p, m in pairs]
     spread = statistics.median(abs(x) for x in logs)
     return (f"{label:<34} {len(pairs):>6}  2-thread speed-up predicted {statistics.median(p for p, _ in pairs):.2f}x, "
@@ -302,13 +315,6 @@ def reproducibility() -> None:
             print(f"    {label}, {statistic} pass: {a.models} models, scale {a.scale:.3f}, within +-10 % "
                   f"{a.within_10:.0%}, median |difference| {a.median_difference:.1%}; ceiling for one file "
                   f"{a.ceiling_10:.0%}")
-
-
-def medians(fixture: Path) -> dict[str, float]:
-    """Model -> seconds of its median measured pass (infer_step_time, ms)."""
-    with fixture.open(encoding="utf-8") as handle:
-        return {r["model"]: float(r["infer_step_time"]) / 1e3
-                for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
 
 
 CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, quiet pair", "this CPU 2 threads, fp32",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from ..graph import Layer
 from ..hardware import HardwareProfile, smt_capacity
-from ..ops.base import Attrs
+from ..ops.base import Attrs, pair
 from ..ops.conv import ConvAttrs
 from ..vocab import EfficiencyClass
 
@@ -64,13 +64,10 @@ def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
     if layer.op != "conv2d" or dtype != "fp32" or not isinstance(attrs, ConvAttrs) or not layer.input_shapes:
         return False
     shape = layer.input_shapes[0]
-    ones = all(v == 1 for v in (*_two(attrs.kernel), *_two(attrs.stride), *_two(attrs.dilation)))
+    ones = all(v == 1 for v in (*pair(attrs.kernel, 2, "kernel"), *pair(attrs.stride, 2, "stride"),
+                                *pair(attrs.dilation, 2, "dilation")))
     return (ones and attrs.groups == 1 and shape[0] < MKLDNN_MIN_BATCH
             and (shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT))
-
-
-def _two(value: int | list[int]) -> list[int]:
-    return [value] if isinstance(value, int) else list(value)
 
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
