@@ -228,6 +228,8 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
         # what the cache holds: at most the limit plus the fragments of the candidate that passed it (a candidate
         # of this space: at most 38 fragments, 420 layers)
         assert sum(len(fragment.layers) for fragment in small.fragments.values()) * 1200 <= limit + 500 * 1200
+        # and the plan's segments (10 top-level nodes) of at most the candidates since it was last emptied
+        assert len({id(segment) for segment in small.segments.values()}) <= 20
     assert emptied
 
 
