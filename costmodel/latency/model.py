@@ -20,7 +20,7 @@ from ..ops.base import Attrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout
-from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded
+from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded, op_seconds
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, transpose_bytes
 from .precision import DEFAULT_PRECISION, Precision, plan
@@ -221,7 +221,7 @@ def kernel_terms(
             profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
-            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]))
+            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]), op_seconds(profile, members))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last)
         out.append(KernelTerms(
