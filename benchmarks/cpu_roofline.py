@@ -32,12 +32,20 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   depthwise conv (oneDNN on any thread count) and a linear layer to 64 features on side x side tokens (MKL's
   GEMM): the same figures for the libraries' kernels that do not change library with the thread count.
 
-Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all]]
+- op costs (``--op-costs``): per op the profile's ``cpu.op_ns`` lists, ns per output element beyond a ReLU on the same
+  tensor (the roofline prices both as one pass), one thread, ops interleaved in one run, minimum of 90 calls each:
+  GELU, SiLU, sigmoid, tanh (and the cheap hardswish, hardsigmoid, ReLU6) on 0.13-1.2 M elements; max_pool2d on
+  NCHW against the same pool on a channels-last copy (PyTorch's vectorized kernel) per output element; ConvNeXt
+  V2's GRN as costmodel bench runs it. The per-shape minima of ``--fork-join`` are printed with ``--verbose``.
+
+Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
+--op-costs]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import statistics
@@ -275,6 +283,55 @@ def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS) -> dic
     return out
 
 
+ACTIVATION_SHAPES = ((384, 56), (160, 56), (640, 14))  # (channels, side): 1.2, 0.5 and 0.13 M elements
+POOL_SHAPES = ((64, 224, 2, 2, 0), (128, 112, 2, 2, 0), (512, 28, 2, 2, 0), (512, 14, 2, 2, 0), (64, 112, 3, 2, 1))
+
+
+def _interleaved(calls: dict, rounds: int = 3, each: int = 30) -> dict[str, float]:
+    """Minimum seconds per call of each callable, the callables taking turns (``rounds`` x ``each`` calls each)."""
+    best = dict.fromkeys(calls, math.inf)
+    for call in calls.values():
+        call()
+        call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            for _ in range(each):
+                start = time.perf_counter()
+                call()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def op_costs() -> dict[str, list[tuple[str, float]]]:
+    """Per op, (shape, ns per output element beyond the reference) on one thread (see the module doc)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from costmodel.bridges.torch_ops.layers import GlobalResponseNorm
+
+    torch.set_num_threads(1)
+    out: dict[str, list[tuple[str, float]]] = {}
+    with torch.inference_mode():
+        for c, side in ACTIVATION_SHAPES:
+            x = torch.randn(1, c, side, side)
+            grn = GlobalResponseNorm(c, True, 4).eval()
+            ops = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+                   "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "relu6": F.relu6, "grn": grn}
+            best = _interleaved({name: functools.partial(op, x) for name, op in ops.items()})
+            for name, seconds in best.items():
+                if name != "relu":
+                    out.setdefault(name, []).append((f"{c}x{side}^2", (seconds - best["relu"]) / x.numel() * 1e9))
+        for c, side, k, stride, pad in POOL_SHAPES:
+            x = torch.randn(1, c, side, side)
+            last = x.contiguous(memory_format=torch.channels_last)
+            best = _interleaved({"nchw": functools.partial(F.max_pool2d, x, k, stride, pad),
+                                 "cl": functools.partial(F.max_pool2d, last, k, stride, pad)}, each=10)
+            outputs = F.max_pool2d(x, k, stride, pad).numel()
+            out.setdefault("max_pool2d", []).append(
+                (f"{k}x{k}/{stride} {c}x{side}^2", (best["nchw"] - best["cl"]) / outputs * 1e9))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -283,6 +340,7 @@ def main() -> None:
     parser.add_argument("--fork-join", action="store_true", help="only the fork/join test at 1 and 2 threads")
     parser.add_argument("--all", action="store_true", help="with --fork-join: also 3x3, depthwise and linear layers")
     parser.add_argument("--smt", action="store_true", help="only the SMT test: logical CPUs 0 and 1 alone and at once")
+    parser.add_argument("--op-costs", action="store_true", help="only the per-element op costs (cpu.op_ns)")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -294,6 +352,13 @@ def main() -> None:
             (a1, b1), (a2, b2) = lines[1], lines[2]
             print(f"{kind:<8} 1 thread: {a1:7.2f} us + {b1:8.2f} us/M; 2 threads: {a2:7.2f} us + "
                   f"{b2:8.2f} us/M (M elements / M MACs): fork/join {a2 - a1:6.2f} us, work speed-up {b1 / b2:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.op_costs:
+        for name, rows in op_costs().items():
+            cells = ", ".join(f"{shape} {ns:.2f}" for shape, ns in rows)
+            print(f"{name:<11} ns per output element beyond the reference (1 thread): {cells}; "
+                  f"median {statistics.median(ns for _, ns in rows):.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.smt:

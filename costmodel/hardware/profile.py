@@ -106,6 +106,16 @@ class CpuId(_Model):
                 and set(self.flags) <= set(host.flags))
 
 
+class ParallelFigures(_Model):
+    """How one op class's kernels run on several threads, where it differs from the CPU's ``sync_us`` and
+    ``parallel_efficiency`` (each None: those): ``sync_us``, what a parallel call of the class costs on top of its
+    one-thread time (the libraries' fork/join, plus whatever else they do only when threaded), and
+    ``efficiency``, its work's speed-up over one thread as a share of the threads' capacity."""
+
+    sync_us: float | None = Field(default=None, ge=0, le=1e6)
+    efficiency: float | None = Field(default=None, gt=0, le=1)
+
+
 class Cpu(_Model):
     """A CPU's threading figures. The profile's peaks and bandwidth are for the whole chip (all ``cores``).
 
@@ -126,7 +136,14 @@ class Cpu(_Model):
     scaling, the default); ``conv1x1_threaded_us`` and ``conv1x1_threaded_speedup``: a 1x1 stride-1 fp32 conv that
     PyTorch runs natively on one thread and with oneDNN on several (``ConvParams::use_mkldnn``) costs this much more
     per call than on one thread and runs its work this many times as fast as on one thread (None: the fork/join
-    ``sync_us`` and capacity x efficiency of any other parallel kernel).
+    ``sync_us`` and capacity x efficiency of any other parallel kernel); ``parallel``, per efficiency class, the
+    fork/join and efficiency of that class's parallel kernels where they differ from the CPU-wide figures
+    (:class:`ParallelFigures`; oneDNN's convolutions, MKL's GEMMs and PyTorch's own kernels are different code).
+
+    ``op_ns``: per op name, what one output element of that op costs on one core on top of its roofline terms
+    (split over the threads like the work when the kernel is parallel): PyTorch's CPU kernels for some ops run far
+    below the roofline (an erf or tanh per element; the scalar NCHW max-pool loop; a broadcast addcmul that misses
+    the vectorized path). Measured per op, docs/latency-model.md.
 
     Simultaneous multithreading (docs/latency-model.md, "CPUs and threads"): ``cores`` are physical cores;
     ``threads_per_core`` hardware threads (SMT siblings) run on each, sharing its FMA pipes, caches and miss
@@ -150,6 +167,9 @@ class Cpu(_Model):
     parallel_efficiency: float = Field(default=1.0, gt=0, le=1)
     conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
+    parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
+    op_ns: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Annotated[float, Field(ge=0, le=1e6)]] = Field(
+        default_factory=dict)
     threads_per_core: int = Field(default=1, ge=1, le=8)
     smt_yield: float = Field(default=0.0, ge=0, le=1)
     detect: CpuId | None = None

@@ -27,11 +27,13 @@ Units: seconds; every figure is 0 / 1 for a profile without a ``cpu`` section (G
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import HardwareError
 from ..graph import Layer
 from ..hardware import HardwareProfile, smt_capacity
-from ..ops.base import Attrs, pair
+from ..ops.base import REGISTRY, Attrs, get_op, pair
 from ..ops.conv import ConvAttrs
 from ..vocab import EfficiencyClass
 
@@ -70,11 +72,25 @@ def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
             and (shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT))
 
 
+def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]]) -> float:
+    """Seconds on one core that ``layers`` cost on top of their roofline terms by the profile's ``cpu.op_ns``: per
+    op name, ns per output element (0 for a profile without a ``cpu`` section or the table)."""
+    table = profile.cpu.op_ns if profile.cpu is not None else {}
+    if not table:
+        return 0.0
+    unknown = sorted(name for name in table if name not in REGISTRY)
+    if unknown:
+        raise HardwareError(f"{profile.key}: cpu.op_ns names unknown op(s): {', '.join(unknown)}")
+    return sum(table.get(get_op(layer.op).name, 0.0) * math.prod(layer.cost.outputs[0]) for layer in layers
+               if layer.cost.outputs) * 1e-9
+
+
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
-               depthwise_elements: int = 0, onednn_when_threaded: bool = False) -> CpuKernel:
+               depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
     elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
-    op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`).
+    op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`);
+    ``op_s``: its ops' per-element costs on one core (:func:`op_seconds`), split over the threads like its work.
     ``profile`` is as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used,
     ``cpu.threads`` the threads."""
     cpu = profile.cpu
@@ -87,10 +103,13 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     chip = profile.memory.bandwidth_gbs  # as run: min(chip, physical cores used x per-core bandwidth)
     streams = chip / min(chip, cpu.bandwidth_per_core_gbs)  # that bandwidth over one core's
     compute_scale = memory_scale = 1.0
-    sync = cpu.sync_us
-    speedup = capacity * cpu.parallel_efficiency  # a parallel kernel's work, over one thread's
+    figures = cpu.parallel.get(key) or (cpu.parallel.get(key.parent) if key.parent is not None else None)
+    sync = figures.sync_us if figures is not None and figures.sync_us is not None else cpu.sync_us
+    efficiency = (figures.efficiency if figures is not None and figures.efficiency is not None
+                  else cpu.parallel_efficiency)
+    speedup = capacity * efficiency  # a parallel kernel's work, over one thread's
     if parallel:
-        compute_scale = memory_scale = 1 / cpu.parallel_efficiency
+        compute_scale = memory_scale = 1 / efficiency
         if onednn_when_threaded and cpu.conv1x1_threaded_us is not None:
             sync = cpu.conv1x1_threaded_us
         if onednn_when_threaded and cpu.conv1x1_threaded_speedup is not None:
@@ -99,8 +118,8 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     elif threads > 1:
         compute_scale, memory_scale = capacity, streams
     fixed = (cpu.dispatch_us.get(key, 0.0) + (sync if parallel else 0.0)) * 1e-6
-    fixed += depthwise_elements * cpu.depthwise_ns * 1e-9 / (speedup if parallel else 1)
+    fixed += (depthwise_elements * cpu.depthwise_ns * 1e-9 + op_s) / (speedup if parallel else 1)
     return CpuKernel(parallel, compute_scale, memory_scale, fixed)
 
 
-__all__ = ["CpuKernel", "cpu_kernel", "onednn_only_when_threaded"]
+__all__ = ["CpuKernel", "cpu_kernel", "onednn_only_when_threaded", "op_seconds"]
