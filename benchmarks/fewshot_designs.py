@@ -22,7 +22,6 @@ compute factors; every multiplier except ``s`` carries a prior ``w x log(multipl
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import statistics
 import sys
@@ -33,8 +32,17 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
-from costmodel.calibration.fit import KEYS, LAYOUT_INDEX, Basis, bases_of, factors, fit, pinned, predict, \
-    with_parameters
+from costmodel.calibration.fit import (
+    KEYS,
+    LAYOUT_INDEX,
+    Basis,
+    bases_of,
+    factors,
+    fit,
+    pinned,
+    predict,
+    with_parameters,
+)
 from costmodel.hardware import HardwareProfile
 from costmodel.latency.roofline import timeline
 from costmodel.vocab import EfficiencyClass
@@ -204,7 +212,7 @@ def main() -> None:
             print(f"  {name:<20} {statistics.median(s.in_sample):>9.1%} {statistics.median(s.loo):>6.1%} "
                   f"{statistics.median(s.others):>7.1%} {statistics.median(s.within_10):>10.0%} "
                   f"{min(s.within_10):>4.0%}-{max(s.within_10):<4.0%} {statistics.median(s.within_25):>10.0%}")
-    _ = math
+
 
 
 if __name__ == "__main__":
