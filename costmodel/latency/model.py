@@ -20,10 +20,17 @@ from ..ops.base import Attrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout
-from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded, op_seconds
+from .cpu import (
+    ON_ONE_CORE,
+    cpu_kernel,
+    fresh_page_seconds,
+    onednn_only_when_threaded,
+    op_seconds,
+    runs_on_onednn,
+)
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, transpose_bytes
-from .precision import DEFAULT_PRECISION, Precision, plan
+from .precision import DEFAULT_PRECISION, Precision, PrecisionPlan, plan
 from .roofline import (
     UnitPeak,
     attained_roof,
@@ -216,20 +223,41 @@ def kernel_terms(
         units = tuple(unit_for(profile, layer.cost.op_class.value, sizes.compute_dtype[layer.path])
                       for layer in members)
         keys = tuple(efficiency_class(layer.op, layer.cost.op_class.value) for layer in members)
+        reordered = [weight_reorder_bytes(layer, profile, fusion, sizes) for layer in members]
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
             profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
-            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]), op_seconds(profile, members))
+            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]),
+            op_seconds(profile, members) + fresh_page_seconds(profile, [
+                *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
+                              for layer in members for k, shape in enumerate(layer.cost.outputs))]))
         layout = sum(transpose_bytes(graph, layer, profile, fusion, key, u.name, u.dtype)
                      for layer, key, u in zip(members, keys, units, strict=True)
-                     if layer.path not in views.channels_last)
+                     if layer.path not in views.channels_last) + 2 * sum(reordered)
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale
                   for layer, u in zip(members, units, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s, layout / bw, layout))
     return out
+
+
+def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: str, sizes: PrecisionPlan) -> int:
+    """Bytes of the blocked copy of ``layer``'s weights that oneDNN makes on every eager call on a CPU (0 where it
+    makes none): PyTorch's mkldnn_convolution (aten/src/ATen/native/mkldnn/Conv.cpp) hands ideep the plain OIHW
+    weight, and ideep reorders it to the primitive's blocked layout (OIhw8i8o for AVX2) before each execution
+    (ONEDNN_VERBOSE shows a reorder before every convolution; only torch.compile's freezing or an engine keeps
+    the reordered weight). The copy reads and writes the weights once each: 2 x these bytes of traffic, serial to the
+    convolution. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
+    (``cpu.conv1x1_threaded_us``) includes its reorder."""
+    if profile.cpu is None or fusion != Fusion.NONE:
+        return 0
+    dtype = sizes.compute_dtype[layer.path]
+    if not runs_on_onednn(layer, dtype, profile.cpu.threads or profile.cpu.cores) or onednn_only_when_threaded(
+            layer, dtype):
+        return 0
+    return layer.cost.params * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
 
 
 def estimate(
