@@ -5,8 +5,8 @@ Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_laten
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
 1. Shipped profiles, no fitting: timm's RTX 3090 / RTX 4090 tables (eager AMP and, on the 4090, torch.compile),
-   this machine's CPU at batch 1 (1 thread, and 2 threads where a fixture exists; a second pair measured back to
-   back on a quiet machine), with the FLOPs-only baseline; the 2-thread speed-up, predicted against measured.
+   this machine's CPU at batch 1 (1 and 2 threads, and the same runs repeated minutes later on the quiet machine),
+   with the FLOPs-only baseline; the 2-thread speed-up, predicted against measured.
 2. Fitted (costmodel calibrate's fit): in-sample and leave-one-model-out (LOMO) per device; leave-one-device-out
    (LODO: the efficiencies fitted on one GPU applied to the other's peaks); on the CPU, fitted on 10 models and
    scored on the others.
@@ -61,11 +61,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures"
 GPU_FIXTURE = FIXTURES / "timm_benchmark_zoo.csv"
 COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
-# This machine's CPU (Zen 3 VM, second session): 1 and 2 threads; the 2-thread and design-space files are added
-# when they have been measured on a quiet machine (scored if present, skipped otherwise).
-CPU_FIXTURES = {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t.csv"}
-# the same models measured again, 1 and 2 threads back to back on a quiet machine (18:19-18:24 UTC): the pair whose
-# ratio is the 2-thread speed-up within one session (the earlier files were measured two hours apart)
+# This machine's CPU (Zen 3 VM, second session), the scored files: the lead's quiet zoo runs at 1, 2, 1 and 2 threads
+# back to back (2 December, 20:53-20:58 UTC, load about 1, IQRs mostly 1-3 %); the first pair is scored and fitted,
+# the second pair is the same models measured again minutes later (reproducibility, and a second score).
+CPU_FIXTURES = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2053), (2, 2054))}
+CPU_REPEAT = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2055), (2, 2057))}
+# earlier runs of the same models on this VM, kept to show the drift between sessions (not scored): 11:56 (1t, load
+# 1-3) and 14:01 UTC (2t), and the lead's first quiet pair, 18:19-18:24 UTC (1.9x slower than 20:53 at one thread)
+CPU_EARLIER = {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t.csv"}
 CPU_QUIET = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_quiet_{n}t.csv" for n in (1, 2)}
 CPU_PROFILE = "epyc_zen3_vm_b"
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
@@ -121,9 +124,9 @@ CASES = [
          "min"),
     Case("this CPU 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none", 2,
          "min"),
-    Case("this CPU 1 thread, quiet pair", CPU_QUIET[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
+    Case("this CPU 1 thread, second run", CPU_REPEAT[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
          "min"),
-    Case("this CPU 2 threads, quiet pair", CPU_QUIET[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
+    Case("this CPU 2 threads, second run", CPU_REPEAT[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
          2, "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
@@ -262,10 +265,14 @@ def fitted_section(cases: dict[str, Case]) -> None:
 
 
 REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
-    ("this VM at 18:19 vs 11:56 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
-    ("this VM at 2 threads, 18:22 vs 14:01 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
-    ("this VM vs the earlier Zen 3 VM", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv",
-     FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv"),
+    ("this VM, 1 thread, 20:55 vs 20:53 UTC", CPU_REPEAT[1], CPU_FIXTURES[1]),
+    ("this VM, 2 threads, 20:57 vs 20:54 UTC", CPU_REPEAT[2], CPU_FIXTURES[2]),
+    # the drift between sessions: the scored runs against the earlier ones (the scale is the change of level)
+    ("this VM, 1 thread, 18:19 vs 20:53 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
+    ("this VM, 1 thread, 11:56 vs 20:53 UTC", CPU_EARLIER[1], CPU_FIXTURES[1]),
+    ("this VM, 2 threads, 18:22 vs 20:54 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
+    ("this VM, 2 threads, 14:01 vs 20:54 UTC", CPU_EARLIER[2], CPU_FIXTURES[2]),
+    ("the earlier Zen 3 VM vs this VM at 20:53", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", CPU_FIXTURES[1]),
 )
 
 
@@ -317,8 +324,8 @@ def reproducibility() -> None:
                   f"{a.ceiling_10:.0%}")
 
 
-CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, quiet pair", "this CPU 2 threads, fp32",
-             "this CPU 2 threads, quiet pair")
+CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, second run", "this CPU 2 threads, fp32",
+             "this CPU 2 threads, second run")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -510,8 +517,8 @@ def main() -> None:
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     for label, (one, two) in {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
-                              "this CPU 2 vs 1 thread, quiet pair": ("this CPU 1 thread, quiet pair",
-                                                                     "this CPU 2 threads, quiet pair")}.items():
+                              "this CPU 2 vs 1 thread, second run": ("this CPU 1 thread, second run",
+                                                                     "this CPU 2 threads, second run")}.items():
         if {one, two} <= set(results):
             print(threads_line(label, results[one], results[two]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")

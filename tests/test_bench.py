@@ -130,3 +130,134 @@ def test_bench_warns_when_threads_differ_from_the_cpu_profile() -> None:
     (warning,) = bench_warnings(result, one_thread)  # type: ignore[arg-type]
     assert "ran with 2 thread(s) but vm_1t assumes 1" in warning
     assert bench_warnings(result, SimpleNamespace(kind="gpu", key="g", cpu=None)) == []  # type: ignore[arg-type]
+
+
+class FakeMachine:
+    """A clock and passes on it: a pass of model ``i`` takes ``base[i] * (1 + slope * t)`` seconds of fake time t,
+    a machine whose speed drifts linearly while it runs (no real timing)."""
+
+    def __init__(self, base: list[float], slope: float = 0.0) -> None:
+        self.t, self.base, self.slope, self.calls = 0.0, base, slope, [0] * len(base)
+
+    def now(self) -> float:
+        return self.t
+
+    def run(self, i: int):  # noqa: ANN201
+        def one() -> None:
+            self.calls[i] += 1
+            self.t += self.base[i] * (1 + self.slope * self.t)
+        return one
+
+
+def test_timed_passes_repeat_and_min_time() -> None:
+    from costmodel.bridges.bench import timed_passes
+
+    machine = FakeMachine([0.25])
+    assert timed_passes(machine.run(0), machine.now, repeat=3) == [0.25] * 3
+    assert len(timed_passes(machine.run(0), machine.now, repeat=3, min_time=2.0)) == 8  # 8 x 0.25 s = 2 s
+    assert len(timed_passes(machine.run(0), machine.now, repeat=10, min_time=0.5)) == 10  # repeat is the floor
+    frozen = FakeMachine([0.0])  # a clock that never moves cannot add up to min_time: stops at MAX_PASSES
+    from costmodel.bridges.bench import MAX_PASSES
+
+    assert len(timed_passes(frozen.run(0), frozen.now, repeat=1, min_time=1.0)) == MAX_PASSES
+
+
+def test_interleaved_round_robin_order_and_round_sizes() -> None:
+    from costmodel.bridges.bench import Protocol, interleaved
+
+    order: list[str] = []
+    clock = [0.0]
+
+    def run(name: str):  # noqa: ANN202
+        def one() -> None:
+            order.append(name)
+            clock[0] += 1.0
+        return one
+
+    timings = interleaved([run("a"), run("b")], lambda: clock[0], Protocol(repeat=4, warmup=1, rounds=2))
+    # warm-up of each, then per round: one untimed pass and ceil(4 / 2) = 2 timed passes of a, then of b
+    assert order == ["a", "b"] + (["a"] * 3 + ["b"] * 3) * 2
+    assert [t.rounds for t in timings] == [(2, 2), (2, 2)] and all(t.samples == (1.0,) * 4 for t in timings)
+    (single,) = interleaved([run("c")], lambda: clock[0], Protocol(repeat=3, warmup=0))
+    assert single.rounds == () and single.round_medians() == (1.0,)  # one block: no untimed pass per round
+    assert order[-3:] == ["c"] * 3
+
+
+def test_interleaving_spreads_a_drift_over_all_models() -> None:
+    """Two identical models on a machine slowing down 1 % per second: timed one after the other, the second
+    measures slower than the first; interleaved in 10 rounds, both see the same drift, and the per-round speeds
+    show it."""
+    from costmodel.bridges.bench import Protocol, interleaved, round_speeds
+
+    def medians(rounds: int) -> list[float]:
+        machine = FakeMachine([0.1, 0.1], slope=0.01)
+        timings = interleaved([machine.run(0), machine.run(1)], machine.now,
+                              Protocol(repeat=100, warmup=0, rounds=rounds))
+        if rounds > 1:
+            speeds = round_speeds(timings)
+            assert len(speeds) == rounds and speeds == sorted(speeds) and speeds[-1] / speeds[0] > 1.1
+        return [t.median for t in timings]
+
+    a, b = medians(1)
+    assert b / a > 1.09  # the second model ran ~10 s later, ~10 % slower
+    a, b = medians(10)
+    assert abs(b / a - 1) < 0.015  # each round: a then b, 1 s apart
+
+
+def test_timing_drift_and_round_medians() -> None:
+    steady = Timing((1.0, 1.1, 1.0, 1.1))
+    assert steady.drift == pytest.approx(0.0)
+    slowing = Timing((1.0, 1.0, 1.0, 1.2, 1.2, 1.2))  # halves: 1.0 and 1.2
+    assert slowing.drift == pytest.approx(0.2)
+    assert Timing((1.0, 5.0, 1.0)).drift == 0.0  # fewer than 4 samples: no halves to compare
+    assert Timing((1.0, 2.0, 3.0, 5.0, 7.0), rounds=(3, 2)).round_medians() == (2.0, 6.0)
+
+
+def test_bench_warns_on_drift_and_between_rounds() -> None:
+    from costmodel.bridges.bench import BenchResult
+    from costmodel.cli.measure import bench_warnings, drift_lines
+
+    def result(timing: Timing) -> BenchResult:
+        return BenchResult(model="m", spec="m.yaml", device="cpu", dtype="fp32", batch=1, image_size=None, params=1,
+                           macs=1, threads=1, runtime="torch", timing=timing)
+
+    (warning,) = bench_warnings(result(Timing((1.0,) * 10 + (1.07,) * 10)), None)  # IQR 7 %: only the drift
+    assert "ran +7% against the first" in warning and "--rounds" in warning
+    assert bench_warnings(result(Timing((1.0, 1.02, 1.0, 1.03))), None) == []
+    # two models, three rounds, both 10 % slower in the last round: one line, one warning
+    rounds = [result(Timing((1.0, 1.0, 1.0, 1.0, 1.1, 1.1), (2, 2, 2))),
+              result(Timing((2.0, 2.0, 2.0, 2.0, 2.2, 2.2), (2, 2, 2)))]
+    (line,), (warn,) = drift_lines(rounds)
+    assert line.endswith("1.000 1.000 1.100") and "moved 10% between rounds" in warn
+    assert drift_lines([result(Timing((1.0, 1.0)))]) == ([], [])
+
+
+def test_bench_rounds_cli_writes_rounds_and_drift(torch, tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rr.csv"
+    second = tmp_path / "specs" / "tiny2.yaml"
+    second.write_text(tiny.read_text().replace("tiny_bench_net", "tiny_bench_two"))
+    result = runner.invoke(app, ["bench", str(tiny), str(second), "--warmup", "1", "--repeat", "4", "--rounds", "2",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("4 runs in 2 rounds") == 2 and "time per round relative" in result.output
+    file = read_measurements(out)
+    assert [r.model for r in file.rows] == ["tiny_bench_net", "tiny_bench_two"]
+    import csv
+
+    rows = list(csv.DictReader(line for line in out.read_text().splitlines() if not line.startswith("#")))
+    assert {r["rounds"] for r in rows} == {"2"} and all(abs(float(r["drift"])) < 10 for r in rows)
+
+
+@pytest.mark.parametrize("args", [["--rounds", "0"], ["--min-time", "-1"]])
+def test_bench_bad_protocol_exits_2(tiny: Path, args: list[str]) -> None:
+    result = runner.invoke(app, ["bench", str(tiny), *args])
+    assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def test_protocol_rejects_bad_values() -> None:
+    from costmodel.bridges.bench import Protocol
+    from costmodel.errors import BridgeError
+
+    for bad in ({"repeat": 0}, {"rounds": 0}, {"warmup": -1}, {"min_time": -0.5}, {"min_time": float("nan")}):
+        with pytest.raises(BridgeError, match="must be"):
+            Protocol(**bad)  # type: ignore[arg-type]

@@ -72,8 +72,14 @@ def _exact(space_file: Path, devices: list[str], seed: int, wanted: int, tmp_pat
            priced_alone: bool = True, planned: bool = False) -> int:
     """The fast evaluator's figures equal the full analyzer's (build, analyze, latency.estimate, score) exactly,
     for a candidate seen first (the builder through the fragment cache) and again (``planned``: its top-level
-    instances found by the compiled plan without the builder). Returns how often a fragment served a call on
-    tensors of other names than its own (:meth:`Fragment.moved`)."""
+    instances found by the compiled plan without the builder, and composed by segments). Returns how often a
+    fragment served a call on tensors of other names than its own (:meth:`Fragment.moved`)."""
+    return _exact_analyzer(space_file, devices, seed, wanted, tmp_path, extra, priced_alone, planned)[1]
+
+
+def _exact_analyzer(space_file: Path, devices: list[str], seed: int, wanted: int, tmp_path: Path, extra: str = "",
+                    priced_alone: bool = True, planned: bool = False) -> tuple[FastAnalyzer, int]:
+    """:func:`_exact`, and the analyzer."""
     if extra:
         text = space_file.read_text().replace("\nvariables:", f"\n{extra}variables:", 1)
         space_file = tmp_path / space_file.name
@@ -105,7 +111,9 @@ def _exact(space_file: Path, devices: list[str], seed: int, wanted: int, tmp_pat
     assert (fast.planned >= compared) == planned  # every candidate seen again was served by the plan
     # latency came from the fragments' kernels (else from the latency model on the whole graph)
     assert any(fragment.kernels for fragment in fast.fragments.values()) == priced_alone
-    return sum(len(fragment.moves) for fragment in fast.fragments.values())
+    # a planned candidate's nodes are segments, composed by context (the fragments priced alone)
+    assert any(segment.composed for segment in fast.segments.values()) == (planned and priced_alone)
+    return fast, sum(len(fragment.moves) for fragment in fast.fragments.values())
 
 
 @pytest.mark.parametrize("name", ["resnet_like", "regnet", "ofa_mbv3"])
@@ -140,22 +148,60 @@ def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(inputs: st
     _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 0, 6, tmp_path, priced_alone=False, planned=not inputs)
 
 
-def test_fast_path_plan_falls_back_to_the_builder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("out", ["'ws[1]'", "'ws[1] + 8 * i'"])
+def test_fast_path_plan_falls_back_to_the_builder(out: str, tmp_path: Path) -> None:
     # a chain the plan follows, whose candidates may repeat a node -1 times (the builder refuses it: the fast path
     # must raise too), read a width through an expression (evaluated) or a plain variable (taken as it is), and
-    # override the last repeat (its own arguments): exact against the full analyzer, the plan serving the others
+    # override the last repeat (its own arguments): exact against the full analyzer, the plan serving the others.
+    # A node whose arguments name ``i`` is not found by the values of its texts (the plan walks its instances,
+    # then finds their segment by the instances themselves)
     (tmp_path / "chain.yaml").write_text(
         "name: chain\ninputs: {image: [3, 16, 16]}\nvars: {d: 1, w: 8, ws: [8, 16]}\n"
         "blocks:\n  unit:\n    params: {out: null, k: 3}\n    nodes:\n"
         "      - {name: conv, op: conv2d, out: out, kernel: k, padding: k // 2}\n"
         "      - {name: act, op: relu}\n"
         "nodes:\n  - {name: stem, op: conv2d, out: w, kernel: 3, padding: 1}\n"
-        "  - {name: body, block: unit, repeat: d, out: 'ws[1]', overrides: {-1: {k: 1}}}\n"
+        f"  - {{name: body, block: unit, repeat: d, out: {out}, overrides: {{-1: {{k: 1}}}}}}\n"
         "  - {name: tail, block: unit, out: 'ws[0] * 2'}\n"
         "  - {name: pool, op: global_avg_pool, flatten: true}\n  - {name: fc, op: linear, out: 10}\n")
     (tmp_path / "space.yaml").write_text("name: t\nbase: chain.yaml\nvariables:\n  d: {choices: [-1, 1, 2, 3]}\n"
                                          "  w: {choices: [8, 16]}\n  ws: {choices: [8, 16, 24], size: 2}\n")
-    _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 3, 10, tmp_path, planned=True)
+    fast, _ = _exact_analyzer(tmp_path / "space.yaml", ["a100", "pixel4"], 3, 10, tmp_path, planned=True)
+    by_values = {key[0] for key in fast.segments if type(key[0]) is int}  # plan node positions found by values
+    assert by_values == ({0, 1, 2, 3, 4} if "i" not in out else {0, 2, 3, 4})
+
+
+def test_fast_path_composes_segments_shifted_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a segment composed for the main-path counts it reads shifted down serves every shift of them; one that cannot
+    # (a count below 1 read inside) is composed with the candidate's own counts: force that everywhere, and the
+    # figures are still exact (ResNet-like candidates with few depths and widths, so segments repeat at many shifts)
+    space = load_space(SPACES / "resnet_like.yaml")
+    found = devices_for(["a100", "jetson_agx_orin"])
+    evaluator = Evaluator(space, found)
+    values = draw(space, Sampler.RANDOM, 5, 0, 12)
+    for value in values:  # depths 1-2, widths of two sizes: stages repeat after shallower or deeper earlier ones
+        value["depth"] = [1 + d % 2 for d in value["depth"]]
+        value["width"] = [1.0 if w < 1 else 2.0 for w in value["width"]]
+    specs = [candidate_spec(space.spec, evaluator.derive(value), evaluator.spec_names) for value in values]
+    expected = [reference_metrics(spec, found, space.data.dtype, space.data.batch) for spec in specs]
+    composition = FastAnalyzer._composition
+    for shiftable in (True, False):
+        if not shiftable:
+            def unshifted(*args: object, **kwargs: object) -> object:
+                composed = composition(*args, **kwargs)  # type: ignore[arg-type]
+                composed.shiftable = False
+                return composed
+
+            monkeypatch.setattr(FastAnalyzer, "_composition", unshifted)
+        fast = FastAnalyzer.for_space(space, found)
+        for _ in range(2):
+            for spec, want in zip(specs, expected, strict=True):
+                assert fast(spec) == want  # no NaN: every candidate is a CNN
+        contexts = [context for segment in {id(s): s for s in fast.segments.values()}.values()
+                    for context in segment.composed]
+        shifted_apart = sum(len(context) == 4 for context in contexts)
+        assert (shifted_apart > 0) == (not shiftable)
+        assert fast.planned >= 2 * len(specs) - 1
 
 
 @pytest.mark.parametrize(("name", "seed"), [("resnet_like", 2026), ("regnet", 4099), ("ofa_mbv3", 31337)])
@@ -182,6 +228,8 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
         # what the cache holds: at most the limit plus the fragments of the candidate that passed it (a candidate
         # of this space: at most 38 fragments, 420 layers)
         assert sum(len(fragment.layers) for fragment in small.fragments.values()) * 1200 <= limit + 500 * 1200
+        # and the plan's segments (10 top-level nodes) of at most the candidates since it was last emptied
+        assert len({id(segment) for segment in small.segments.values()}) <= 20
     assert emptied
 
 

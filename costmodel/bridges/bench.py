@@ -7,14 +7,22 @@ pass on CUDA). With ``per_layer``, a separate set of passes times every layer th
 per layer, on CUDA they synchronize around every layer (no overlap of launches with work), and layers run as
 plain functions (shape ops, arithmetic, matmul, SDPA: ``SpecModule.functional``) are not timed, so per-layer
 times do not add up to the whole-model time. Units: seconds.
+
+For noisy machines (:class:`Protocol`, :func:`bench_all`): ``min_time`` keeps timing a model until its passes add
+up to that many seconds (and at least ``repeat`` passes); ``rounds`` interleaves several models round-robin, each
+round timing every model in turn, so that a slow drift of the machine's speed (other tenants of a VM's host, clock
+changes) hits every model alike instead of the block of models measured while it lasted. The pure timing loops
+(:func:`timed_passes`, :func:`interleaved`) take the pass and the clock as arguments, so they are tested without
+PyTorch or real time.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis import analyze_graph
@@ -29,9 +37,11 @@ DEVICES: tuple[str, ...] = BenchDevice.values()
 
 @dataclass(frozen=True)
 class Timing:
-    """Repeated timings of one thing, in seconds."""
+    """Repeated timings of one thing, in seconds, in the order they were taken. ``rounds``: how many of the samples
+    each interleaved round took (:func:`interleaved`; empty: one block)."""
 
     samples: tuple[float, ...]
+    rounds: tuple[int, ...] = field(default=())
 
     @property
     def median(self) -> float:
@@ -55,6 +65,25 @@ class Timing:
     def max(self) -> float:
         """Slowest sample."""
         return max(self.samples)
+
+    @property
+    def drift(self) -> float:
+        """Median of the second half of the samples over the median of the first half, minus 1 (0 for fewer than
+        4 samples; an odd middle sample is left out): > 0 when the passes got slower during the run."""
+        half = len(self.samples) // 2
+        if half < 2:
+            return 0.0
+        return statistics.median(self.samples[-half:]) / statistics.median(self.samples[:half]) - 1
+
+    def round_medians(self) -> tuple[float, ...]:
+        """The median of each interleaved round's samples (one value, the median, for a single block)."""
+        if not self.rounds:
+            return (self.median,)
+        out, start = [], 0
+        for size in self.rounds:
+            out.append(statistics.median(self.samples[start:start + size]))
+            start += size
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -104,20 +133,89 @@ def _timer(torch, device: str) -> Callable[[], float]:  # noqa: ANN001
     return time.perf_counter
 
 
-def bench(
-    graph: Graph, *, device: BenchDevice | str = BenchDevice.CPU, dtype: Dtype | str = Dtype.FP32, warmup: int = 3,
-    repeat: int = 10, per_layer: bool = False, spec: str | Path = "", channels_last: bool = False,
-    compile: bool = False,  # noqa: A002
-) -> BenchResult:
-    """Time ``graph``'s module (see the module docstring). ``channels_last``: module and 4-D inputs in NHWC memory
-    format; ``compile``: ``torch.compile`` the module (the warm-up, at least one pass, compiles). Both are named in
-    the result's ``runtime``. Raises :class:`BridgeError` for a missing PyTorch, an unavailable device, an
-    unsupported dtype or an op that fails to run (or compile)."""
-    torch = require_torch()
+MAX_PASSES = 100_000  # timed_passes stops here whatever min_time asks (a pass timed at 0 s would never add up)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How many passes to time. ``repeat``: at least this many per model; ``min_time``: and at least this many
+    seconds of timed passes per model; ``rounds``: split them into this many rounds, the models taken round-robin
+    within each (each round asks for ceil(repeat / rounds) passes and min_time / rounds seconds per model, and
+    starts every model with one untimed pass, so it is timed with its weights back in cache after the others ran);
+    ``warmup``: untimed passes of each model before its first round."""
+
+    repeat: int = 10
+    warmup: int = 3
+    min_time: float = 0.0
+    rounds: int = 1
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.repeat < 1 or self.rounds < 1 or not self.min_time >= 0:
+            raise BridgeError("warmup and min_time must be >= 0, repeat and rounds >= 1")
+
+
+def timed_passes(run: Callable[[], object], now: Callable[[], float], repeat: int,
+                 min_time: float = 0.0) -> list[float]:
+    """Time ``run`` with the clock ``now`` until at least ``repeat`` passes and ``min_time`` seconds of them
+    (at most :data:`MAX_PASSES`); the durations in order."""
+    samples: list[float] = []
+    total = 0.0
+    while (len(samples) < repeat or total < min_time) and len(samples) < MAX_PASSES:
+        start = now()
+        run()
+        elapsed = now() - start
+        samples.append(elapsed)
+        total += elapsed
+    return samples
+
+
+def interleaved(runs: Sequence[Callable[[], object]], now: Callable[[], float], protocol: Protocol) -> list[Timing]:
+    """Time every pass in ``runs`` under ``protocol``: the warm-up passes of each, then ``rounds`` rounds, each
+    timing every run in turn (round-robin). One :class:`Timing` per run, its ``rounds`` the samples per round."""
+    for run in runs:
+        for _ in range(protocol.warmup):
+            run()
+    per_round = math.ceil(protocol.repeat / protocol.rounds)
+    seconds = protocol.min_time / protocol.rounds
+    samples: list[list[float]] = [[] for _ in runs]
+    sizes: list[list[int]] = [[] for _ in runs]
+    for _ in range(protocol.rounds):
+        for i, run in enumerate(runs):
+            if protocol.rounds > 1:
+                run()
+            taken = timed_passes(run, now, per_round, seconds)
+            samples[i] += taken
+            sizes[i].append(len(taken))
+    return [Timing(tuple(values), tuple(size) if protocol.rounds > 1 else ())
+            for values, size in zip(samples, sizes, strict=True)]
+
+
+def round_speeds(timings: Sequence[Timing]) -> list[float]:
+    """The machine's speed per interleaved round, common to all models: per round, the median over the models of
+    (that round's median pass / the model's median over its rounds). 1.0 everywhere: no drift; 1.1 in a round:
+    every model ran about 10 % slower then. Empty for timings without rounds."""
+    rows = [t.round_medians() for t in timings if t.rounds]
+    if not rows or len({len(r) for r in rows}) != 1:
+        return []
+    scaled = [[value / statistics.median(row) for value in row] for row in rows]
+    return [statistics.median(column) for column in zip(*scaled, strict=True)]
+
+
+@dataclass
+class _Prepared:
+    """A spec's module and inputs on the device, ready to run."""
+
+    graph: Graph
+    spec: str
+    module: object
+    inputs: tuple
+    runtime: str
+
+
+def _prepare(torch, graph: Graph, device: str, dtype: str, spec: str | Path, channels_last: bool,  # noqa: ANN001
+             compile: bool) -> _Prepared:  # noqa: A002
     if dtype not in TORCH_DTYPES:
         raise BridgeError(f"bench runs {', '.join(TORCH_DTYPES)}; got dtype {dtype!r}")
-    if warmup < 0 or repeat < 1:
-        raise BridgeError("warmup must be >= 0 and repeat >= 1")
     target = _device(torch, device)
     torch_dtype = getattr(torch, TORCH_DTYPES[Dtype(dtype)])
     module = build_module(graph).to(device=target, dtype=torch_dtype).eval()
@@ -129,34 +227,87 @@ def bench(
         runtime += " channels_last"
     if compile:
         module = torch.compile(module)
-        warmup = max(warmup, 1)
         runtime += " compile"
-    now = _timer(torch, device)
-    try:
-        with torch.inference_mode():
-            for _ in range(warmup):
-                module(*inputs)
-            samples = []
-            for _ in range(repeat):
-                start = now()
-                module(*inputs)
-                samples.append(now() - start)
-            layers = _per_layer(module, inputs, now, repeat) if per_layer else None
-    except RuntimeError as exc:  # e.g. an op without a kernel for this dtype on this device
-        raise BridgeError(f"{graph.name}: forward pass failed on {device} in {dtype}: {exc}") from None
-    except Exception as exc:  # torch.compile's backends raise their own types (no compiler, unsupported op)
-        if not compile:
+    return _Prepared(graph, str(spec), module, inputs, runtime)
+
+
+def _guarded(prepared: _Prepared, device: str, dtype: str, compile: bool) -> Callable[[], object]:  # noqa: A002
+    """One forward pass of ``prepared``, its failures as :class:`BridgeError` naming the model."""
+    module, inputs, name = prepared.module, prepared.inputs, prepared.graph.name
+
+    def run() -> object:
+        try:
+            return module(*inputs)  # type: ignore[operator]  # an nn.Module
+        except RuntimeError as exc:  # e.g. an op without a kernel for this dtype on this device
+            raise BridgeError(f"{name}: forward pass failed on {device} in {dtype}: {exc}") from None
+        except BridgeError:
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BridgeError(f"{graph.name}: torch.compile failed on {device} in {dtype}: {first}") from None
-    totals = analyze_graph(graph).totals
-    meta = graph.spec.metadata
-    return BenchResult(
-        model=getattr(meta, "timm_name", None) or graph.name, spec=str(spec), device=device, dtype=dtype,
-        batch=graph.batch, image_size=image_size(graph), params=totals.params, macs=totals.macs,
-        threads=torch.get_num_threads(), runtime=runtime, timing=Timing(tuple(samples)),
-        layers=layers,
-    )
+        except Exception as exc:  # torch.compile's backends raise their own types (no compiler, unsupported op)
+            if not compile:
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BridgeError(f"{name}: torch.compile failed on {device} in {dtype}: {first}") from None
+    return run
+
+
+def bench_all(
+    graphs: Sequence[tuple[Graph, str | Path]], *, device: BenchDevice | str = BenchDevice.CPU,
+    dtype: Dtype | str = Dtype.FP32, protocol: Protocol | None = None, per_layer: bool = False,
+    channels_last: bool = False, compile: bool = False,  # noqa: A002
+) -> list[BenchResult]:
+    """Time each (graph, spec path) under ``protocol`` (see the module docstring). With ``protocol.rounds`` > 1
+    every module is built first and the models are timed round-robin (all modules in memory at once); otherwise
+    one after another, each built, timed and released in turn. ``channels_last``: module and 4-D inputs in NHWC
+    memory format; ``compile``: ``torch.compile`` the module (the warm-up, at least one pass, compiles). Both are
+    named in the result's ``runtime``. Raises :class:`BridgeError` for a missing PyTorch, an unavailable device, an
+    unsupported dtype or an op that fails to run (or compile)."""
+    protocol = protocol or Protocol()
+    if compile and protocol.warmup < 1:
+        protocol = Protocol(protocol.repeat, 1, protocol.min_time, protocol.rounds)
+    torch = require_torch()
+    now = _timer(torch, str(device))
+
+    def result(prepared: _Prepared, timing: Timing) -> BenchResult:
+        layers = None
+        if per_layer:
+            with torch.inference_mode():
+                layers = _per_layer(prepared.module, prepared.inputs, now, protocol.repeat)
+        graph = prepared.graph
+        totals = analyze_graph(graph).totals
+        meta = graph.spec.metadata
+        return BenchResult(
+            model=getattr(meta, "timm_name", None) or graph.name, spec=prepared.spec, device=str(device),
+            dtype=str(dtype), batch=graph.batch, image_size=image_size(graph), params=totals.params,
+            macs=totals.macs, threads=torch.get_num_threads(), runtime=prepared.runtime, timing=timing,
+            layers=layers,
+        )
+
+    if protocol.rounds > 1:
+        prepared = [_prepare(torch, g, str(device), str(dtype), spec, channels_last, compile) for g, spec in graphs]
+        with torch.inference_mode():
+            timings = interleaved([_guarded(p, str(device), str(dtype), compile) for p in prepared], now, protocol)
+        return [result(p, t) for p, t in zip(prepared, timings, strict=True)]
+    out = []
+    for graph, spec in graphs:
+        one = _prepare(torch, graph, str(device), str(dtype), spec, channels_last, compile)
+        with torch.inference_mode():
+            (timing,) = interleaved([_guarded(one, str(device), str(dtype), compile)], now, protocol)
+        out.append(result(one, timing))
+    return out
+
+
+def bench(
+    graph: Graph, *, device: BenchDevice | str = BenchDevice.CPU, dtype: Dtype | str = Dtype.FP32, warmup: int = 3,
+    repeat: int = 10, per_layer: bool = False, spec: str | Path = "", channels_last: bool = False,
+    compile: bool = False, min_time: float = 0.0,  # noqa: A002
+) -> BenchResult:
+    """Time ``graph``'s module: :func:`bench_all` of one spec, ``repeat`` passes (and ``min_time`` seconds) after
+    ``warmup`` untimed ones."""
+    if warmup < 0 or repeat < 1:
+        raise BridgeError("warmup must be >= 0 and repeat >= 1")
+    (result,) = bench_all([(graph, spec)], device=device, dtype=dtype, protocol=Protocol(repeat, warmup, min_time),
+                          per_layer=per_layer, channels_last=channels_last, compile=compile)
+    return result
 
 
 def _per_layer(module, inputs: Sequence, now: Callable[[], float], repeat: int) -> dict[str, Timing]:  # noqa: ANN001
@@ -188,7 +339,7 @@ def _per_layer(module, inputs: Sequence, now: Callable[[], float], repeat: int) 
 
 CSV_COLUMNS = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size",
                "param_count", "infer_gmacs", "device", "dtype", "infer_step_time_iqr", "infer_step_time_min",
-               "infer_step_time_max", "repeats", "threads", "runtime", "spec")
+               "infer_step_time_max", "repeats", "threads", "runtime", "spec", "rounds", "drift")
 
 
 def measurement_row(result: BenchResult, device_label: str | None = None) -> dict[str, str]:
@@ -202,7 +353,8 @@ def measurement_row(result: BenchResult, device_label: str | None = None) -> dic
         "infer_gmacs": f"{result.macs / result.batch / 1e9:.4f}", "device": device_label or result.device,
         "dtype": result.dtype, "infer_step_time_iqr": f"{t.iqr * 1e3:.6g}", "infer_step_time_min": f"{t.min * 1e3:.6g}",
         "infer_step_time_max": f"{t.max * 1e3:.6g}", "repeats": str(len(t.samples)), "threads": str(result.threads),
-        "runtime": result.runtime, "spec": result.spec,
+        "runtime": result.runtime, "spec": result.spec, "rounds": str(len(t.rounds) or 1),
+        "drift": f"{t.drift:.4f}",
     }
 
 
@@ -228,7 +380,8 @@ def summary_line(result: BenchResult, predicted_s: float | None = None, key: str
     the prediction and the ratio predicted / measured when given."""
     t = result.timing
     text = (f"{result.model}: {result.device} {result.dtype} batch {result.batch}: median {_ms(t.median)} "
-            f"(IQR {_ms(t.iqr)}, min {_ms(t.min)}, max {_ms(t.max)}; {len(t.samples)} runs, "
+            f"(IQR {_ms(t.iqr)}, min {_ms(t.min)}, max {_ms(t.max)}; {len(t.samples)} runs"
+            f"{f' in {len(t.rounds)} rounds' if t.rounds else ''}, "
             f"{result.threads} threads), {result.throughput:,.1f} samples/s")
     if predicted_s is not None:
         text += f"; predicted {_ms(predicted_s)} on {key}, ratio {predicted_s / t.median:.2f}"

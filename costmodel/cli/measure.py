@@ -51,6 +51,9 @@ SpecsOpt = Annotated[list[Path] | None, typer.Option(
 
 
 UNSTABLE_IQR = 0.10  # bench warns when the spread (IQR) of the timed passes exceeds this share of the median
+# bench warns when the second half of a model's passes is this much slower or faster than the first (median vs
+# median), or the machine's speed moved this much between interleaved rounds: the machine drifted during the run
+DRIFT = 0.05
 
 
 def bench_warnings(result: BenchResult, profile: HardwareProfile | None) -> list[str]:
@@ -62,12 +65,35 @@ def bench_warnings(result: BenchResult, profile: HardwareProfile | None) -> list
         warnings.append(f"{result.model}: unstable timings, IQR {t.iqr / t.median:.0%} of the median over "
                         f"{len(t.samples)} runs (other load on the machine?); raise --repeat, pin --threads, "
                         "and prefer the minimum or a quieter machine")
+    if abs(t.drift) > DRIFT:
+        warnings.append(f"{result.model}: the second half of the passes ran {t.drift:+.0%} against the first "
+                        "(median vs median): the machine's speed drifted during the run (or --warmup is too "
+                        "short); interleave the models with --rounds so a drift hits them all alike")
     cpu = getattr(profile, "cpu", None) if profile is not None else None
     expected = getattr(cpu, "threads", None) or getattr(cpu, "cores", None)
     if profile is not None and str(profile.kind) == "cpu" and expected and result.threads != expected:
         warnings.append(f"{result.model}: ran with {result.threads} thread(s) but {profile.key} assumes {expected}; "
                         f"pass --threads {expected} or a profile for {result.threads} thread(s)")
     return warnings
+
+
+def drift_lines(results: list[BenchResult]) -> tuple[list[str], list[str]]:
+    """With interleaved rounds: a line giving the machine's speed per round (common to all models), and a warning
+    when it moved by more than :data:`DRIFT` over the run."""
+    from ..bridges.bench import round_speeds
+
+    speeds = round_speeds([r.timing for r in results])
+    if len(speeds) < 2:
+        return [], []
+    line = ("time per round relative to each model's median over the rounds (median over the models): "
+            + " ".join(f"{s:.3f}" for s in speeds))
+    spread = max(speeds) / min(speeds) - 1
+    warnings = []
+    if spread > DRIFT:
+        warnings.append(f"the machine's speed moved {spread:.0%} between rounds; interleaving spread it over all "
+                        "models alike, but the level of this file is that of the run's hour: compare files only "
+                        "after one common scale, and prefer the fastest pass")
+    return [line], warnings
 
 
 def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[str]:
@@ -229,7 +255,13 @@ def bench(
     dtype: Annotated[Dtype, choice_option(
         Dtype, "--dtype", help=f"element type (bench runs {', '.join(TORCH_DTYPES)})")] = Dtype.FP32,
     warmup: Annotated[int, typer.Option(min=0, help="untimed passes first")] = 3,
-    repeat: Annotated[int, typer.Option(min=1, help="timed passes (median and spread over these)")] = 10,
+    repeat: Annotated[int, typer.Option(min=1, help="timed passes (median and spread over these), at least")] = 10,
+    min_time: Annotated[float, typer.Option(
+        "--min-time", min=0.0, help="and time each model for at least this many seconds (more passes on a noisy "
+                                    "machine: the spread and the fastest pass settle)")] = 0.0,
+    rounds: Annotated[int, typer.Option(
+        min=1, help="interleave: split the passes into this many rounds, every model timed in turn in each "
+                    "(round-robin), so a slow drift of the machine hits all models alike")] = 1,
     hw: Annotated[str | None, typer.Option(
         "--hw", help="also print the latency predicted on this profile and the ratio predicted / measured")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
@@ -251,8 +283,7 @@ def bench(
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the
     predicted latency beside it."""
-    from ..bridges.bench import bench as run_bench
-    from ..bridges.bench import layer_lines, measurements_csv, summary_line
+    from ..bridges.bench import Protocol, bench_all, layer_lines, measurements_csv, summary_line
 
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
@@ -267,23 +298,32 @@ def bench(
         from ..bridges.torch import require_torch
 
         require_torch().set_num_threads(threads)
+    protocol = Protocol(repeat=repeat, warmup=warmup, min_time=min_time, rounds=rounds)
+    # one model after another, each printed when done; interleaved rounds need all the modules at once
+    batches = [graphs] if rounds > 1 else [[g] for g in graphs]
     results = []
     predictions: list[float | None] = []
-    for spec, graph in graphs:
-        result = run_bench(graph, device=device, dtype=dtype, warmup=warmup, repeat=repeat, per_layer=per_layer,
-                           spec=spec, channels_last=channels_last, compile=compile)
-        results.append(result)
-        prediction = estimate(graph, profile, dtype=dtype, fusion=fusion) if profile else None
-        for warning in bench_warnings(result, profile):
-            typer.echo(f"warning: {warning}", err=True)
-        if fmt == "json":
-            predictions.append(prediction.summary.latency_s if prediction else None)
-            continue
-        typer.echo(summary_line(result, prediction.summary.latency_s if prediction else None,
-                                profile.key if profile else None))
-        if per_layer:
-            predicted = {op.path: op.latency_s for op in prediction.ops} if prediction else None
-            typer.echo("\n".join(layer_lines(result, predicted)))
+    for chunk in batches:
+        timed = bench_all([(g, s) for s, g in chunk], device=device, dtype=dtype, protocol=protocol,
+                          per_layer=per_layer, channels_last=channels_last, compile=compile)
+        for result, (_, graph) in zip(timed, chunk, strict=True):
+            results.append(result)
+            prediction = estimate(graph, profile, dtype=dtype, fusion=fusion) if profile else None
+            for warning in bench_warnings(result, profile):
+                typer.echo(f"warning: {warning}", err=True)
+            if fmt == "json":
+                predictions.append(prediction.summary.latency_s if prediction else None)
+                continue
+            typer.echo(summary_line(result, prediction.summary.latency_s if prediction else None,
+                                    profile.key if profile else None))
+            if per_layer:
+                predicted = {op.path: op.latency_s for op in prediction.ops} if prediction else None
+                typer.echo("\n".join(layer_lines(result, predicted)))
+    lines, warnings = drift_lines(results)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if fmt != "json" and lines:
+        typer.echo("\n".join(lines))
     if fmt == "json":
         from ..report.jsonable import jsonable
 

@@ -69,6 +69,10 @@ CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is e
 # and one layer's entry in a search.
 LAYER_BYTES, MOVED_LAYER_BYTES, CONTEXT_BYTES, SEARCH_ENTRY_BYTES = 1200, 300, 400, 100
 FOUND_BYTES = 400  # an entry of the plan's instances found by the names of what they read (its key and tuple)
+# a segment (a top-level node's instances, their liveness) and one of its compositions (searches, kernels, plus a
+# list of busy seconds per device), fitted likewise: 3,000 ResNet-like candidates on one device made 9,638 segments
+# of 49.6 MB with their keys (FOUND_BYTES) and the plan's found entries; 1,000 on three devices 3,760, 21.8 MB
+SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 2000, 300
 
 
 class _Budget:
@@ -318,13 +322,9 @@ class _Capture:
             finally:
                 self.capturing = False
             layers = expansion.layers[first:]
-            budget = self.analyzer.budget
-            if budget.used >= budget.limit:  # a space of endless variety: start again rather than grow
-                cache.clear()
-                self.analyzer.found.clear()
-                budget.used = 0
+            self.analyzer.bound()
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
-                                                for k, out in enumerate(la.cost.outputs)}, reads, budget)
+                                                for k, out in enumerate(la.cost.outputs)}, reads, self.analyzer.budget)
             cache[key] = fragment
             fragment.summarize(owners, shapes, self.analyzer.width)
             moved = None
@@ -367,6 +367,7 @@ class _Walk:
     name: str
     batch: int
     graph: Graph | None = None
+    segments: list[_Segment] | None = None  # the plan's: its fragments by top-level node
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,10 @@ class _PlanNode:
     needs: tuple[str, ...]  # the spec variables its block (or its op's defaults) may read
     constant: bool  # no attribute mentions ``i``: instances without an override have equal arguments
     spec: NodeSpec
+    # the texts its repeat count, arguments and overrides read, where their values decide all its instances (no
+    # text names ``i``, every other value is plain): a candidate's instances are then found by their values
+    # (:class:`_Segment`); None otherwise
+    texts: tuple[str, ...] | None
 
 
 _UNSET: Any = object()
@@ -438,7 +443,7 @@ class _Plan:
             attributes = node.attributes
             constant = "i" not in _names(attributes)
             nodes.append(_PlanNode(name, kind, repr(callee), node.repeat, attributes, dict(node.overrides),
-                                   analyzer.globals_of(kind, callee), constant, node))
+                                   analyzer.globals_of(kind, callee), constant, node, _decided_by(node)))
         return cls(spec, nodes, inputs, batch)
 
     def serves(self, spec: Spec) -> bool:
@@ -495,7 +500,9 @@ class _Plan:
                 found = resolved[text] = resolve(text, env)
             return found
 
-        for node in self.nodes:
+        segments: list[_Segment] = []
+        memo = analyzer.segments
+        for position, node in enumerate(self.nodes):
             if node.repeat is None:
                 count = -1
                 instances: Sequence[int] = (0,)
@@ -509,7 +516,25 @@ class _Plan:
             read = global_texts.get(node.needs)
             if read is None:
                 read = global_texts[node.needs] = _variables_text(node.needs, env)
+            segment_key: Key | None = None
+            if node.texts is not None:  # its instances follow from these values and the tensors it reads
+                reads = (*refs, *(owners[ref] for ref in refs))
+                segment_key = (position, count, repr([constant(text) for text in node.texts]), read, bits, room,
+                               reads, *(shapes[ref] for ref in reads))
+                segment = memo.get(segment_key)
+                if segment is not None:
+                    owners.update(segment.owners)
+                    shapes.update(segment.shapes)
+                    fragments.extend(segment.fragments)
+                    moves.extend(segment.moves)
+                    segments.append(segment)
+                    layers += segment.layers
+                    refs = segment.out
+                    continue
             kind, callee, overrides = node.kind, node.callee_repr, node.overrides
+            first = len(fragments)
+            handed: dict[TensorRef, TensorRef] = {}
+            handed_shapes: dict[TensorRef, Shape] = {}
             plain_args: str | None = None  # the instances' arguments where no override and no ``i`` applies
             for i in instances:
                 path = node.name if count < 0 else f"{node.name}.{i}"
@@ -550,15 +575,152 @@ class _Plan:
                     fragment, moved = expander.expand(node.spec, here, node.attributes if raw is None else raw,
                                                       path, refs)
                 for ref, buffer in fragment.value_owners if moved is None else moved.value_owners:
-                    owners[ref] = buffer
+                    owners[ref] = handed[ref] = buffer
                 shapes.update(fragment.handed_shapes)
+                handed_shapes.update(fragment.handed_shapes)
                 fragments.append(fragment)
                 moves.append(moved)
                 layers += len(fragment.layers)
                 refs = (fragment.value if moved is None else moved.value).refs[:1]
+            # the same instances (of a node not decided by its texts, or one first seen from other values) share
+            # one segment and what is composed of it
+            same = (tuple((id(fragment), id(moved)) for fragment, moved in
+                          zip(fragments[first:], moves[first:], strict=True)), *refs)
+            segment = memo.get(same)
+            if segment is None:
+                segment = memo[same] = _Segment(fragments[first:], moves[first:], handed, handed_shapes, list(refs))
+                analyzer.budget.used += SEGMENT_BYTES
+            if segment_key is not None:
+                memo[segment_key] = segment
+                analyzer.budget.used += FOUND_BYTES
+            segments.append(segment)
         if not layers or limits.LAYERS.exceeded(layers):
             return None
-        return _Walk(fragments, moves, owners, self.inputs, list(refs), spec.name, self.batch)
+        return _Walk(fragments, moves, owners, self.inputs, list(refs), spec.name, self.batch, segments=segments)
+
+
+def _decided_by(node: NodeSpec) -> tuple[str, ...] | None:
+    """The texts that decide a top-level node's instances (with the spec variables its callee reads and the tensors
+    it reads): its repeat count's, its arguments' and its overrides'; None where a text names ``i`` or a value holds
+    text inside a list (or anything but numbers, booleans and None)."""
+    texts: set[str] = set()
+    for value in (node.repeat, *node.attributes.values(),
+                  *(value for override in node.overrides.values() for value in override.values())):
+        if isinstance(value, str):
+            if "i" in expression_names(value):
+                return None
+            texts.add(value)
+        elif not _fixed(value):
+            return None
+    return tuple(sorted(texts))
+
+
+def _fixed(value: Any) -> bool:
+    """Whether ``value`` holds no text: numbers, booleans, None and lists of them (the same in every candidate)."""
+    if isinstance(value, list):
+        return all(_fixed(item) for item in value)
+    return value is None or isinstance(value, int | float | bool)
+
+
+class _Composed:
+    """What a segment adds to a candidate's figures in one context (the main-path counts and pooled flags of the
+    layers it reads, shifted down as :meth:`Fragment.search` shifts them; whether the kernel before wrote what it
+    reads; under amp the element widths of what it reads): per fragment its search and the shift to add to it, the
+    counts of the layers it hands on, its best layer, and per device its kernels' busy seconds."""
+
+    def __init__(self) -> None:
+        self.searches: list[_Search] = []
+        self.shifts: list[int] = []  # per fragment: its search's shift, less the segment's
+        self.state: list[tuple[str, int, bool, int]] = []  # (layer, convs less the shift, pooled, fragment)
+        self.best: tuple[int, str, int] | None = None  # (convs less the shift, layer, fragment)
+        self.busy: list[list[float]] = []
+        self.last: str | None = None  # the layer of the last kernel it issues (None: none)
+        self.widths: dict[TensorRef, int] = {}  # amp: bytes per element of the buffers it hands on
+        self.shiftable = True  # it serves every shift of its key (see FastAnalyzer._composition)
+
+
+class _Segment:
+    """The instances of one top-level node of a planned candidate (their fragments and moves, the buffers and shapes
+    they hand on, the tensors the next node reads), and what is composed of them once: their sums, their liveness
+    (the buffers born and dying inside folded into one array), and per context (:class:`_Composed`) their main-path
+    searches and kernels. The plan finds a segment by the values that decide the node's instances."""
+
+    def __init__(self, fragments: list[Fragment], moves: list[_Moved | None], owners: dict[TensorRef, TensorRef],
+                 shapes: dict[TensorRef, Shape], out: list[TensorRef]) -> None:
+        self.fragments = fragments
+        self.moves = moves
+        self.owners = owners
+        self.shapes = shapes
+        self.out = out
+        self.layers = sum(len(fragment.layers) for fragment in fragments)
+        self.composed: dict[Key, _Composed] = {}
+        self.summarized = False
+
+    def summarize(self) -> None:
+        """Sums, liveness and what the compositions are keyed by (once, when first composed)."""
+        fragments, moves = self.fragments, self.moves
+        sums = [0, 0, 0, 0]
+        for fragment in fragments:
+            for k in range(4):
+                sums[k] += fragment.sums[k]
+        self.sums: tuple[int, ...] = tuple(sums)
+        # liveness as the candidate's composition runs it, from step 0: buffers born here and not handed on are
+        # folded into ``live``; those handed on (born, last, bytes) and the last steps of those read from before
+        born_here: dict[TensorRef, list[int]] = {}
+        read: dict[TensorRef, int] = {}
+        offset = 0
+        for fragment, moved in zip(fragments, moves, strict=True):
+            renamed = moved.refs if moved is not None else {}
+            for buffer, step in fragment.reads:
+                buffer = renamed.get(buffer, buffer)
+                entry = born_here.get(buffer)
+                if entry is not None:
+                    entry[1] = max(entry[1], offset + step)
+                else:
+                    read[buffer] = max(read.get(buffer, offset + step), offset + step)
+            for buffer, start, last, size in fragment.handed:
+                born_here[buffer] = [offset + start, offset + last, size]
+            offset += len(fragment.layers)
+        kept = {self.owners.get(ref, ref) for ref in self.out}  # what later nodes (or the outputs) may read
+        live = np.concatenate([fragment.live for fragment in fragments]) if fragments else np.zeros(0, np.int64)
+        delta = np.zeros(offset + 1, dtype=np.int64)
+        for buffer, (start, last, size) in born_here.items():
+            if buffer not in kept:
+                delta[start] += size
+                delta[last + 1] -= size
+        self.live = live + np.cumsum(delta[:-1])
+        self.read: list[tuple[TensorRef, int]] = list(read.items())
+        self.handed: list[tuple[TensorRef, int, int, int]] = [
+            (buffer, start, last, size) for buffer, (start, last, size) in born_here.items() if buffer in kept]
+        # the main-path search reads the counts of layers before the segment ...
+        inside: set[str] = set()
+        outside: dict[str, None] = {}
+        for fragment, moved in zip(fragments, moves, strict=True):
+            names = moved.nodes if moved is not None else {}
+            for node in fragment.outside:
+                node = names.get(node, node)
+                if node not in inside:
+                    outside[node] = None
+            inside.update(fragment.by_path)
+        self.outside = tuple(outside)
+        self.shiftable = all(fragment.shiftable for fragment in fragments)
+        # ... and the kernels whether the kernel before wrote the buffers read until the first kernel here, and
+        # (amp) the widths of those read from before
+        entering: list[TensorRef] = []
+        outer: dict[TensorRef, None] = {}
+        made: set[TensorRef] = set()
+        issued = False
+        for fragment, moved in zip(fragments, moves, strict=True):
+            roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
+            if not issued:
+                entering.extend(roots)
+            outer.update((root, None) for root in roots if root not in made)
+            made.update(buffer for buffer, *_ in fragment.handed)
+            issued = issued or fragment.last_kernel is not None
+        self.entry = tuple(entering)
+        self.outer = tuple(outer)
+        self.relocatable = all(fragment.relocatable for fragment in fragments)
+        self.summarized = True
 
 
 class _Expander:
@@ -668,7 +830,17 @@ class FastAnalyzer:
         self.texts = _Texts()  # the spec's expression texts (the names each reads, whether it names ``i``)
         # the plan's instances by their key with the names of the tensors they read -> fragment and its move
         self.found: dict[Key, tuple[Fragment, _Moved | None]] = {}
+        self.segments: dict[Key, _Segment] = {}  # the plan's top-level nodes' instances (see _Plan.walk)
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
+
+    def bound(self) -> None:
+        """Past its budget of bytes, the cache (and all that refers to it) is emptied: a space of endless variety
+        starts again rather than grows."""
+        if self.budget.used >= self.budget.limit:
+            self.fragments.clear()
+            self.found.clear()
+            self.segments.clear()
+            self.budget.used = 0
 
     @classmethod
     def for_space(cls, space: Space, devices: Sequence[Device]) -> FastAnalyzer:
@@ -716,6 +888,7 @@ class FastAnalyzer:
             from .evaluate import reference_metrics
 
             return reference_metrics(spec, self.devices, self.dtype, self.batch, self.precision)
+        self.bound()  # segments and their compositions grow the cache too, with no new fragment
         walk = self._planned(spec)
         if walk is None:  # the builder, through the fragment cache
             builder = _Capture(self)
@@ -741,7 +914,14 @@ class FastAnalyzer:
         return walk
 
     def _compose(self, spec: Spec, walk: _Walk) -> Metrics:
-        """The candidate's figures from its fragments, in order."""
+        """The candidate's figures from its fragments, in order (by the plan's segments where it found them)."""
+        segments = walk.segments
+        if segments is not None:
+            for segment in segments:
+                if not segment.summarized:
+                    segment.summarize()
+            if all(segment.relocatable for segment in segments):
+                return self._compose_segments(walk, segments)
         fragments, moves = walk.fragments, walk.moves
         steps = 0
         params = macs = flops = activations = 0
@@ -787,6 +967,132 @@ class FastAnalyzer:
                 out[f"throughput.{device.label}"] = walk.batch / seconds if seconds else 0.0
         return out
 
+    def _compose_segments(self, walk: _Walk, segments: list[_Segment]) -> Metrics:
+        """The candidate's figures from its segments, in order: what :meth:`_compose` adds up fragment by fragment,
+        added up segment by segment (the same integers; the same kernels' busy seconds in the same order)."""
+        amp = self.precision is Precision.AMP
+        buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across segments
+        widths: dict[TensorRef, int] = {}
+        fed = input_bytes(self.dtype, self.precision)
+        for name, shape in walk.inputs.items():
+            buffers[TensorRef(f"input:{name}")] = [0, 0, numel(shape) * self.width]
+            if amp:
+                widths[TensorRef(f"input:{name}")] = fed
+        params = macs = flops = activations = 0
+        state: dict[str, tuple[int, bool]] = {}
+        where: dict[str, int] = {}
+        searches: list[_Search] = []
+        best: tuple[int, str, int] | None = None
+        busy: list[list[float]] = [[] for _ in self.devices]
+        last: str | None = None  # the layer of the kernel issued last
+        offset = position = 0
+        for segment in segments:
+            p, m, f, a = segment.sums
+            params += p
+            macs += m
+            flops += f
+            activations += a
+            for buffer, step in segment.read:
+                entry = buffers[buffer]
+                entry[1] = max(entry[1], offset + step)
+            for buffer, born, end, size in segment.handed:
+                buffers[buffer] = [offset + born, offset + end, size]
+            key = tuple(state[node] for node in segment.outside)
+            shift = 0
+            if segment.shiftable and key:  # as Fragment.search shifts the counts read (see _composition)
+                low = min(count for count, _ in key)
+                if low > 1:
+                    shift = low - 1
+                    key = tuple((count - shift, flag) for count, flag in key)
+            written = tuple(root.node == last for root in segment.entry)
+            read = tuple(widths[root] for root in segment.outer) if amp else ()
+            context: Key = (key, written, read)
+            composed = segment.composed.get(context)
+            if composed is None:
+                composed = self._composition(segment, key, last, widths, walk.batch)
+                segment.composed[context] = composed
+                self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
+            if shift and not composed.shiftable:  # counts read below 1 inside: this shift composed apart
+                context = (tuple(state[node] for node in segment.outside), written, read, None)
+                composed = segment.composed.get(context)
+                if composed is None:
+                    composed = self._composition(segment, context[0], last, widths, walk.batch)
+                    segment.composed[context] = composed
+                    self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
+                shift = 0
+            searches.extend(composed.searches)
+            for node, convs, pooled, index in composed.state:
+                state[node] = (convs + shift, pooled)
+                where[node] = position + index
+            found = composed.best
+            if found is not None and (best is None or found[0] + shift > best[0]):
+                best = (found[0] + shift, found[1], position + found[2])
+            for into, seconds in zip(busy, composed.busy, strict=True):
+                into.extend(seconds)
+            if amp:
+                widths.update(composed.widths)
+            if composed.last is not None:
+                last = composed.last
+            offset += segment.layers
+            position += len(segment.fragments)
+        for ref in walk.outputs:
+            buffers[walk.owners.get(ref, ref)][1] = offset - 1
+        out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
+                        "peak_memory": _peak([segment.live for segment in segments], buffers, offset)}
+        out["entropy"], out["effectiveness"] = self._score(walk.fragments, walk.moves, searches, where, best,
+                                                           walk.name)
+        for device, seconds, profile in zip(self.devices, busy, self.profiles, strict=True):
+            latency = model_seconds(seconds, profile)
+            out[f"latency.{device.label}"] = latency
+            out[f"throughput.{device.label}"] = walk.batch / latency if latency else 0.0
+        return out
+
+    def _composition(self, segment: _Segment, key: tuple[tuple[int, bool], ...], last: str | None,
+                     widths: dict[TensorRef, int], batch: int) -> _Composed:
+        """What ``segment`` adds given the (convs, pooled) ``key`` of the layers it reads (shifted down), the layer
+        of the kernel issued before it and (amp) the widths of the buffers (updated with those it hands on), as
+        :meth:`_compose` and :meth:`_latency` add it fragment by fragment.
+
+        Shifted counts: where each fragment's own search is shifted (:meth:`Fragment.search`: its layers read
+        layers, the least count it reads is at least 1), adding ``d`` to the counts the segment reads adds ``d`` to
+        every count its fragments read, so each finds the same search shifted by ``d`` more, and every count and
+        comparison here moves by ``d``: a composition serves all shifts of its key. Where a fragment reads a count
+        below 1 (or none) it does not (``shiftable`` False: such a candidate is composed with its own counts)."""
+        composed = _Composed()
+        composed.shiftable = segment.shiftable
+        state = dict(zip(segment.outside, key, strict=True))
+        amp = self.precision is Precision.AMP
+        busy: list[list[float]] = [[] for _ in self.devices]
+        best = composed.best
+        for index, (fragment, moved) in enumerate(zip(segment.fragments, segment.moves, strict=True)):
+            names = moved.nodes if moved is not None else {}
+            counts = [state[names.get(node, node)][0] for node in fragment.outside]
+            if not counts or min(counts) < 1:
+                composed.shiftable = False
+            search, shift = fragment.search(state, moved)
+            composed.searches.append(search)
+            for ref in fragment.value.refs:
+                if ref.node in fragment.by_path:
+                    state[ref.node] = (search.convs[ref.node] + shift, search.pooled[ref.node])
+                    composed.state.append((ref.node, search.convs[ref.node] + shift, search.pooled[ref.node], index))
+            if search.best is not None and (best is None or search.best[0] + shift > best[0]):
+                best = (search.best[0] + shift, search.best[1], index)
+            if self.devices:
+                roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
+                written = tuple(root.node == last for root in roots)
+                read = tuple(widths[root] for root in roots) if amp else ()
+                kernels = fragment.kernels.get((written, read)) or fragment.price(self, batch, written, read)
+                for into, seconds in zip(busy, kernels.busy, strict=True):
+                    into.extend(seconds)
+                if amp:
+                    widths.update(kernels.handed)
+                    composed.widths.update(kernels.handed)
+            if fragment.last_kernel is not None:
+                last = composed.last = fragment.last_kernel
+        composed.best = best
+        composed.busy = busy
+        return composed
+
     def _latency(self, spec: Spec, walk: _Walk) -> list[float]:
         """Model latency per device: the fragments' cached kernel busy times, in issue order, through the latency
         model's host/device timeline (:func:`~costmodel.latency.model_seconds`)."""
@@ -817,15 +1123,7 @@ class FastAnalyzer:
 
     @staticmethod
     def _peak(fragments: Sequence[Fragment], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
-        if not steps:
-            return 0
-        live = np.concatenate([fragment.live for fragment in fragments])
-        delta = np.zeros(steps + 1, dtype=np.int64)
-        for born, last, size in buffers.values():
-            delta[born] += size
-            delta[last + 1] -= size
-        live += np.cumsum(delta[:-1])
-        return int(live.max())
+        return _peak([fragment.live for fragment in fragments], buffers, steps)
 
     @staticmethod
     def _score(fragments: Sequence[Fragment], moves: Sequence[_Moved | None], searches: Sequence[_Search],
@@ -848,6 +1146,19 @@ class FastAnalyzer:
         except DesignError:
             return math.nan, math.nan
         return result.entropy, result.rho
+
+
+def _peak(lives: Sequence[np.ndarray], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
+    """The most bytes live at a step: the pieces' own live bytes, in order, plus the buffers used across them."""
+    if not steps:
+        return 0
+    live = np.concatenate(lives)
+    delta = np.zeros(steps + 1, dtype=np.int64)
+    for born, last, size in buffers.values():
+        delta[born] += size
+        delta[last + 1] -= size
+    live += np.cumsum(delta[:-1])
+    return int(live.max())
 
 
 def _signature(reads: Sequence[TensorRef], shapes: Mapping[TensorRef, Shape]) -> Key:
