@@ -148,6 +148,7 @@ OP_CHAINS = {  # op class -> a shape-preserving spec node on [8, 4, 4]
     "depthwise": {"op": "conv2d", "out": 8, "kernel": 3, "padding": 1, "groups": 8},
     "gemm": {"op": "linear", "out": 4},
     "reduction": {"op": "softmax", "dim": -1},
+    "view": {"op": "permute", "dims": [0, 1, 3, 2]},  # launches no kernel; SpecModule still runs it (cpu.view_us)
 }
 
 

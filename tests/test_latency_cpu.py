@@ -313,3 +313,21 @@ def test_buffers_above_the_mmap_threshold_pay_their_fresh_pages() -> None:
     for graph, pages in cases:
         (paid,), (unpaid,) = kernel_terms(graph, profile, "fp32"), kernel_terms(graph, free, "fp32")
         assert paid.fixed_s - unpaid.fixed_s == pytest.approx(pages * 1.9e-6, rel=1e-9, abs=1e-15)
+
+
+def test_view_layers_cost_their_call_on_a_cpu() -> None:
+    """Eager PyTorch on a CPU runs each view layer (cpu.view_us, 4.4 us on epyc_zen3_vm_b): charged to the kernel it
+    precedes (a trailing view to the last kernel); none under fusion, none on a profile without the figure."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile(PROFILE), 1)
+    free = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"view_us": 0.0})})
+    graph = _graph([{"name": "a", "op": "relu"}, {"name": "r", "op": "reshape", "shape": [8, 16]},
+                    {"name": "p", "op": "permute", "dims": [0, 2, 1]}, {"name": "b", "op": "relu"},
+                    {"name": "f", "op": "flatten", "start_dim": 1}], [8, 4, 4])
+    paid = {t.name: t.fixed_s for t in kernel_terms(graph, profile, "fp32")}
+    unpaid = {t.name: t.fixed_s for t in kernel_terms(graph, free, "fp32")}
+    assert paid["a"] == unpaid["a"]
+    assert paid["b"] - unpaid["b"] == pytest.approx(3 * 4.4e-6, rel=1e-9)  # reshape, permute; flatten after it
+    fused = kernel_terms(graph, profile, "fp32", fusion="epilogue")
+    assert [t.fixed_s for t in fused] == [t.fixed_s for t in kernel_terms(graph, free, "fp32", fusion="epilogue")]

@@ -145,6 +145,10 @@ class Cpu(_Model):
     below the roofline (an erf or tanh per element; the scalar NCHW max-pool loop; a broadcast addcmul that misses
     the vectorized path). Measured per op, docs/latency-model.md.
 
+    ``view_us``: what a view op (reshape, permute, split, ...) costs per call in eager PyTorch on a CPU, where the
+    thread that dispatches it is the one that computes: it launches no kernel, but the framework still runs it (0,
+    the default: views are free, as on an accelerator whose host runs ahead).
+
     Memory the framework allocates per call: ``page_fault_us``, what the first touch of a fresh 4 KiB page costs
     (the kernel's page fault, and under a hypervisor the host's), paid by every buffer larger than
     ``mmap_threshold_mb`` (glibc's malloc maps those afresh on every allocation and unmaps them on free:
@@ -174,6 +178,7 @@ class Cpu(_Model):
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
     page_fault_us: float = Field(default=0.0, ge=0, le=1e4)
+    view_us: float = Field(default=0.0, ge=0, le=1e6)
     mmap_threshold_mb: float = Field(default=32.0, gt=0, le=1e6)
     op_ns: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Annotated[float, Field(ge=0, le=1e6)]] = Field(
         default_factory=dict)

@@ -100,6 +100,23 @@ def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> floa
     return pages * cpu.page_fault_us * 1e-6
 
 
+def view_calls(layers: Sequence[Layer[Attrs]], heads: Sequence[str]) -> dict[str, int]:
+    """Per kernel (by its first layer's path, ``heads`` in issue order), the view layers eager PyTorch runs just before
+    it (graph order; views after the last kernel go to it)."""
+    first = set(heads)
+    out = dict.fromkeys(heads, 0)
+    pending, last = 0, None
+    for layer in layers:
+        if layer.cost.is_view:
+            pending += 1
+        elif layer.path in first:
+            out[layer.path] += pending
+            pending, last = 0, layer.path
+    if pending and last is not None:
+        out[last] += pending
+    return out
+
+
 def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]]) -> float:
     """Seconds on one core that ``layers`` cost on top of their roofline terms by the profile's ``cpu.op_ns``: per
     op name, ns per output element (0 for a profile without a ``cpu`` section or the table)."""
@@ -151,4 +168,4 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
 
 
 __all__ = ["CpuKernel", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_seconds",
-           "runs_on_onednn"]
+           "runs_on_onednn", "view_calls"]

@@ -27,6 +27,7 @@ from .cpu import (
     onednn_only_when_threaded,
     op_seconds,
     runs_on_onednn,
+    view_calls,
 )
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, transpose_bytes
@@ -205,6 +206,8 @@ def kernel_terms(
     bw = bandwidth(profile)
     vector = unit_for(profile, "elementwise", dtype)
     views = eager_layout(graph, profile, fusion)
+    view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
+    view_counts = view_calls(graph.layers, [members[0].path for members in groups]) if view_us else {}
     out: list[KernelTerms] = []
     for members, moved in zip(groups, traffic, strict=True):
         for copy in views.copies.get(members[0].path, []):
@@ -239,7 +242,8 @@ def kernel_terms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale
                   for layer, u in zip(members, units, strict=True)),
-            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s, layout / bw, layout))
+            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved),
+            on.fixed_s + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout))
     return out
 
 
