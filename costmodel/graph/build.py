@@ -98,7 +98,7 @@ class Graph:
         inputs = {name: (batch, *shape[1:]) for name, shape in self.inputs.items()}
         shapes: dict[TensorRef, Shape] = {TensorRef(f"input:{name}"): shape for name, shape in inputs.items()}
         layers: list[Layer[Attrs]] = []
-        costs = _CostCache()
+        costs = CostCache()
         for layer in self.layers:
             input_shapes = tuple(shapes[ref] for ref in layer.inputs)
             cost = costs.cost(get_op(layer.op), input_shapes, layer.attrs)
@@ -107,19 +107,30 @@ class Graph:
         return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs))
 
 
-class _CostCache:
+class CostCache:
     """Costs of op instances, computed once per distinct (op, input shapes, attributes): the ops are pure functions
-    of those, and repeated blocks repeat them. Keyed by the attributes' identity: their owner keeps them alive."""
+    of those, and repeated blocks repeat them. Keyed by the attributes' identity (attributes are immutable, and the
+    builds of a process share equal ones, :class:`_Shared`); each entry keeps its attributes alive, so an identity
+    is not reused while its entry lives. Emptied when it holds ``MAX_ENTRIES``.
+
+    A build makes its own unless given one (:func:`build_graph`'s ``costs``): a caller that builds many specs while
+    the ops' counting conventions stay put (the sweep's evaluator: its fragment cache keeps costs as well) shares
+    one between its builds, so a block at a new width computes only the costs of layers not seen before."""
+
+    MAX_ENTRIES = 100_000
 
     def __init__(self) -> None:
-        self.costs: dict[tuple[Any, tuple[Shape, ...], int], OpCost] = {}
+        self.costs: dict[tuple[Any, tuple[Shape, ...], int], tuple[OpCost, Attrs]] = {}
 
     def cost(self, op: OpDef[Any], shapes: tuple[Shape, ...], attrs: Attrs) -> OpCost:
         key = (op.fn, shapes, id(attrs))
-        cost = self.costs.get(key)
-        if cost is None:
-            cost = self.costs[key] = op.fn(shapes, attrs)
-        return cost
+        found = self.costs.get(key)
+        if found is None:
+            if len(self.costs) >= self.MAX_ENTRIES:
+                self.costs = {}
+            found = self.costs[key] = (op.fn(shapes, attrs), attrs)
+        return found[0]
+
 
 
 class _Shared:
@@ -225,7 +236,8 @@ class _Builder:
     (the same layers under another path); off by itself with a hook or in a subclass that overrides instance, op
     or block."""
 
-    def __init__(self, spec: Spec, file: str | None, hook: BuildHook | None = None) -> None:
+    def __init__(self, spec: Spec, file: str | None, hook: BuildHook | None = None,
+                 costs: CostCache | None = None) -> None:
         self.spec = spec
         self.file = file
         self.hook = hook
@@ -239,7 +251,7 @@ class _Builder:
         self.max_elements = limits.TENSOR_ELEMENTS.value
         self.max_outputs = limits.OP_OUTPUTS.value
         self.attrs = _SHARED.checked().attrs  # validated attributes by (attribute model, resolved values)
-        self.costs = _CostCache()
+        self.costs = costs if costs is not None else CostCache()
         cls = type(self)
         self.replay_calls = hook is None and cls.replay_blocks and all(getattr(cls, name) is getattr(_Builder, name)
                                                                  for name in ("instance", "op", "block"))
@@ -814,7 +826,7 @@ class _Expansions:
         expansion = self.entries.get(key)
         if expansion is None:
             return None
-        costs = _CostCache()
+        costs = CostCache()
         layers: list[Layer[Attrs]] = []
         for path, name, attrs, refs, input_shapes, outputs, dtype in expansion.layers:
             op = REGISTRY.get(name)
@@ -846,10 +858,12 @@ _EXPANSIONS = _Expansions()
 def build_graph(
     spec: Spec, *, file: str | None = None, batch: int | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None, hook: BuildHook | None = None,
+    costs: CostCache | None = None,
 ) -> Graph:
     """Expand ``spec`` into a :class:`Graph`. ``batch`` and ``input_shapes`` override the spec's; ``hook`` is called
-    for every op or block instance instead of expanding it (:class:`BuildHook`). A spec of the same content built
-    before (same batch, input shapes and limits) is made again from that expansion (:class:`_Expansions`)."""
+    for every op or block instance instead of expanding it (:class:`BuildHook`); ``costs``: the op costs to reuse
+    and add to (:class:`CostCache`; default: the build's own). A spec of the same content built before (same batch,
+    input shapes and limits) is made again from that expansion (:class:`_Expansions`)."""
     batch = batch or spec.batch
     with limits.held():
         key = None if hook is not None else _EXPANSIONS.key(spec, batch, input_shapes)
@@ -861,7 +875,7 @@ def build_graph(
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, FRAMES_PER_BLOCK_CALL * depth + 1000))  # deep, finite block nesting
         try:
-            graph = _Builder(spec, file, hook).build(batch, input_shapes)
+            graph = _Builder(spec, file, hook, costs).build(batch, input_shapes)
         finally:
             sys.setrecursionlimit(old_limit)
         if key is not None:

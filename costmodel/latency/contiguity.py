@@ -219,6 +219,24 @@ def eager_layout(graph: Graph, profile: HardwareProfile, fusion: str) -> EagerLa
     unless fusion ``none`` on a GPU profile. A reshape that copies is charged once, to the first op reading it."""
     if fusion != Fusion.NONE or profile.gpu is None or profile.cpu is not None:
         return EagerLayout({}, frozenset())
+    if not any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
+        return EagerLayout({}, frozenset())  # every tensor contiguous (STRIDED_OUTPUTS)
+    return strided_layout(graph)
+
+
+STRIDED_OUTPUTS = frozenset({"scaled_dot_product_attention"})
+"""Non-view ops whose output may be written non-contiguous from contiguous inputs (:func:`output_layout`).
+
+A graph without views or ops of STRIDED_OUTPUTS has every tensor contiguous: graph inputs are, and a non-view op
+fed contiguous tensors writes a contiguous one (:func:`output_layout`: a contiguous 4-d tensor with more than one
+channel is never channels-last, since its channel stride H x W would have to be 1 and its last stride C; and
+dense_like keeps contiguous strides, whose order is the dimension order). So no copy runs and no convolution gets a
+channels-last input: what :func:`strided_layout` finds by following every tensor's strides (the tests compare the
+two), without following them."""
+
+
+def strided_layout(graph: Graph) -> EagerLayout:
+    """:func:`eager_layout` of ``graph`` on a GPU without fusion, every tensor's strides followed."""
     tracker = _Strides(graph)
     nhwc: set[str] = set()
 
@@ -252,4 +270,4 @@ def eager_layout(graph: Graph, profile: HardwareProfile, fusion: str) -> EagerLa
     return EagerLayout(out, frozenset(nhwc))
 
 
-__all__ = ["Copy", "EagerLayout", "eager_layout", "is_contiguous", "view_strides"]
+__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "eager_layout", "is_contiguous", "strided_layout", "view_strides"]

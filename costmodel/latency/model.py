@@ -30,7 +30,7 @@ from .cpu import (
     view_calls,
 )
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
-from .layout import LAYOUT_KEY, transpose_bytes
+from .layout import LAYOUT_KEY, bias_add_elements, transpose_bytes
 from .precision import DEFAULT_PRECISION, Precision, PrecisionPlan, plan
 from .roofline import (
     UnitPeak,
@@ -185,6 +185,7 @@ class Boundary:
 
 CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
 COPY_KEY = "data_movement"  # an eager .contiguous() copy of a strided view (latency/contiguity.py)
+BIAS_KEY = "elementwise"  # eager cuDNN conv's separate output.add_(bias) (latency/layout.py): an elementwise kernel
 
 
 def kernel_terms(
@@ -206,6 +207,7 @@ def kernel_terms(
     bw = bandwidth(profile)
     vector = unit_for(profile, "elementwise", dtype)
     views = eager_layout(graph, profile, fusion)
+    memo = _MEMBERS.table(profile, fusion)
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
     view_counts = view_calls(graph.layers, [members[0].path for members in groups]) if view_us else {}
     out: list[KernelTerms] = []
@@ -223,9 +225,9 @@ def kernel_terms(
                                        (nbytes / bw * on.memory_scale,),
                                        (OpTraffic(cast.elements * cast.src_bytes, cast.elements * cast.dst_bytes, 0),),
                                        on.fixed_s))
-        units = tuple(unit_for(profile, layer.cost.op_class.value, sizes.compute_dtype[layer.path])
-                      for layer in members)
-        keys = tuple(efficiency_class(layer.op, layer.cost.op_class.value) for layer in members)
+        static = [memo.terms(layer, sizes.compute_dtype[layer.path], graph, profile) for layer in members]
+        units = tuple(s.unit for s in static)
+        keys = tuple(s.key for s in static)
         reordered = [weight_reorder_bytes(layer, profile, fusion, sizes) for layer in members]
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
             profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
@@ -235,16 +237,97 @@ def kernel_terms(
             op_seconds(profile, members) + fresh_page_seconds(profile, [
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]))
-        layout = sum(transpose_bytes(graph, layer, profile, fusion, key, u.name, u.dtype)
-                     for layer, key, u in zip(members, keys, units, strict=True)
+        layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + 2 * sum(reordered)
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
-            tuple(layer.cost.flops / (u.peak_flops * shape_efficiency(layer, profile, u.name)) * on.compute_scale
-                  for layer, u in zip(members, units, strict=True)),
+            tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved),
             on.fixed_s + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout))
+        for layer, key in zip(members, keys, strict=True):
+            elements = bias_add_elements(layer, profile, fusion, key)
+            if elements:  # read and write the output in place
+                nbytes = elements * sizes.bytes_of((layer.path, 0))
+                out.append(KernelTerms(f"{layer.path}:bias", layer.path, (), (BIAS_KEY,), (vector,), (0.0,),
+                                       (2 * nbytes / bw,), (OpTraffic(nbytes, nbytes, 0),)))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class MemberTerms:
+    """What :func:`kernel_terms` works out for one layer from the layer alone (:class:`MemberMemo`): its efficiency
+    key, its unit, the FLOP/s it runs at before efficiencies (the unit's peak times the GPU tile/wave factor,
+    latency/shape.py) and the bytes of the NCHW <-> NHWC transposes around it when its input is not channels-last
+    (latency/layout.py)."""
+
+    key: EfficiencyClass
+    unit: UnitPeak
+    rate: float
+    layout_bytes: int
+
+
+class MemberMemo:
+    """:class:`MemberTerms` of layers, memoised by everything they are computed from: the layer's op, attributes
+    (by identity: attributes are immutable, and the builds of a process share equal ones; each entry keeps its
+    attributes alive, so an identity is never reused while its entry lives), cost (output shapes, counts, op
+    class), compute dtype and first input's shape in the graph priced, and -- per table -- the fusion mode and
+    the profile's peaks, SM count and kind (what unit_for, shape_efficiency and transpose_bytes read of it).
+
+    Repeated layers (the blocks of a network, the candidates of a design space: a block at a new width mostly
+    repeats layers seen elsewhere) then cost a dictionary lookup. Bounded: a table is emptied when it holds
+    ``MAX_ENTRIES``; at most ``MAX_TABLES`` tables are kept."""
+
+    MAX_ENTRIES = 20_000
+    MAX_TABLES = 16
+
+    def __init__(self) -> None:
+        self.tables: dict[Any, _MemberTable] = {}
+
+    def table(self, profile: HardwareProfile, fusion: str) -> _MemberTable:
+        """The table for ``profile`` (as run) and ``fusion``."""
+        gpu = profile.gpu
+        key = (str(fusion), tuple(profile.peak.matrix.items()), tuple(profile.peak.vector.items()),
+               None if gpu is None else ("gpu", gpu.sms), profile.cpu is None)
+        found = self.tables.get(key)
+        if found is None:
+            if len(self.tables) >= self.MAX_TABLES:
+                self.tables.clear()
+            found = self.tables[key] = _MemberTable(fusion)
+        return found
+
+    def clear(self) -> None:
+        self.tables.clear()
+
+
+class _MemberTable:
+    """One profile's and fusion mode's :class:`MemberTerms` (see :class:`MemberMemo`)."""
+
+    def __init__(self, fusion: str) -> None:
+        self.fusion = fusion
+        self.entries: dict[Any, tuple[MemberTerms, Attrs]] = {}
+
+    def terms(self, layer: Layer[Attrs], dtype: str, graph: Graph, profile: HardwareProfile) -> MemberTerms:
+        """The terms of ``layer`` computing in ``dtype`` in ``graph`` on ``profile`` (one this table is for)."""
+        first = graph.shape(layer.inputs[0]) if layer.inputs else None
+        key = (layer.op, id(layer.attrs), layer.cost, dtype, first)
+        found = self.entries.get(key)
+        if found is not None:
+            return found[0]
+        terms = self.compute(layer, dtype, graph, profile)
+        if len(self.entries) >= MemberMemo.MAX_ENTRIES:
+            self.entries.clear()
+        self.entries[key] = (terms, layer.attrs)
+        return terms
+
+    def compute(self, layer: Layer[Attrs], dtype: str, graph: Graph, profile: HardwareProfile) -> MemberTerms:
+        """The terms computed afresh (what the memo must equal)."""
+        unit = unit_for(profile, layer.cost.op_class.value, dtype)
+        key = efficiency_class(layer.op, layer.cost.op_class.value)
+        return MemberTerms(key, unit, unit.peak_flops * shape_efficiency(layer, profile, unit.name),
+                           transpose_bytes(graph, layer, profile, self.fusion, key, unit.name, unit.dtype))
+
+
+_MEMBERS = MemberMemo()
 
 
 def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: str, sizes: PrecisionPlan) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 from .. import limits
 from ..design.entropy import ChainLayer, chain_layer, path_step, read_stages, score, trace_back
 from ..errors import DesignError
-from ..graph import Call, Expansion, Graph, Layer, TensorRef, Value, build_graph
+from ..graph import Call, CostCache, Expansion, Graph, Layer, TensorRef, Value, build_graph
 from ..graph.build import INPUT, _Builder
 from ..hardware import threaded
 from ..latency import (
@@ -217,8 +217,10 @@ class Fragment:
               widths: tuple[int, ...]) -> _Kernels:
         """Its kernels' busy seconds on each device, given which buffers it reads the kernel just before it wrote
         and (amp) their bytes per element: the latency model's own terms of the fragment as a graph of its own."""
-        layers = [replace(layer, inputs=tuple(self.remap.get(ref, ref) for ref in layer.inputs))
-                  for layer in self.layers]
+        remap = self.remap
+        layers = [Layer(layer.path, layer.op, layer.attrs, tuple(remap.get(ref, ref) for ref in layer.inputs),
+                        layer.input_shapes, layer.cost, layer.dtype)
+                  if any(ref in remap for ref in layer.inputs) else layer for layer in self.layers]
         graph = Graph(self.layers[0].path, analyzer.base, batch, Dtype(analyzer.dtype), self.root_shapes, layers, [])
         boundary = Boundary({str(k): w for k, w in enumerate(widths)} if widths else {},
                             frozenset(str(k) for k, flag in enumerate(written) if flag))
@@ -732,7 +734,7 @@ class _Expander:
                  shapes: dict[TensorRef, Shape]) -> None:
         self.capture = _Capture(analyzer)
         self.capture.owners = owners
-        self.builder = _Builder(spec, None, self.capture)
+        self.builder = _Builder(spec, None, self.capture, analyzer.costs)
         self.builder.defaults = self.builder.check_defaults()
         self.builder.globals = env
         self.builder.shapes = shapes
@@ -832,6 +834,7 @@ class FastAnalyzer:
         self.found: dict[Key, tuple[Fragment, _Moved | None]] = {}
         self.segments: dict[Key, _Segment] = {}  # the plan's top-level nodes' instances (see _Plan.walk)
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
+        self.costs = CostCache()  # op costs, shared by the builds of new fragments (as their layers are)
 
     def bound(self) -> None:
         """Past its budget of bytes, the cache (and all that refers to it) is emptied: a space of endless variety
@@ -892,7 +895,7 @@ class FastAnalyzer:
         walk = self._planned(spec)
         if walk is None:  # the builder, through the fragment cache
             builder = _Capture(self)
-            graph = build_graph(spec, batch=self.batch, hook=builder)
+            graph = build_graph(spec, batch=self.batch, hook=builder, costs=self.costs)
             walk = _Walk(builder.fragments, builder.moves, builder.owners, graph.inputs, graph.outputs, graph.name,
                          graph.batch, graph)
             if self.plan is _UNSET:  # the spec built: its top level compiled once (None: not a chain it follows)
@@ -1100,7 +1103,7 @@ class FastAnalyzer:
         if not all(fragment.relocatable for fragment in fragments):  # priced whole, by the latency model
             graph = walk.graph
             if graph is None:  # the plan found the fragments: the builder makes the graph (from the cache)
-                graph = build_graph(spec, batch=self.batch, hook=_Capture(self))
+                graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
             return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                     for device in self.devices]
         amp = self.precision is Precision.AMP
