@@ -76,3 +76,22 @@ def test_calibration_prices_the_transposes_like_the_model(write_spec) -> None:
     assert fitted.layout is not None and fitted.layout.sum() > 0
     expected = estimate(graph, profile, dtype="fp16", precision="amp").summary.latency_s
     assert fitted.latency(*factors(profile)) == pytest.approx(expected)
+
+
+def test_eager_cudnn_convs_add_their_bias_in_a_kernel_of_their_own(write_spec) -> None:
+    """at::_convolution (ConvBackend::Cudnn) runs the conv without its bias, then output.add_(bias): one elementwise
+    kernel reading and writing the whole fp16 output (by hand: 4 x 16 x 32 x 32 elements x 2 bytes, twice)."""
+    graph = load_graph(write_spec(SPEC), batch=BATCH)
+    out_bytes = BATCH * 16 * 32 * 32 * 2
+    terms = {t.name: t for t in kernel_terms(graph, gpu(), "fp16")}
+    for conv in ("conv3", "conv1"):
+        bias = terms[f"{conv}:bias"]
+        assert bias.consumer == conv and bias.members == () and bias.keys == ("elementwise",)
+        assert bias.traffic[0].dram_read == bias.traffic[0].dram_written == out_bytes
+        assert bias.memory_s == pytest.approx((2 * out_bytes / 1000e9,))
+    assert "dw:bias" not in terms  # PyTorch's depthwise kernel adds the bias itself
+    no_bias = load_graph(write_spec(SPEC.replace("kernel: 1}", "kernel: 1, bias: false}")), batch=BATCH)
+    assert "conv1:bias" not in {t.name for t in kernel_terms(no_bias, gpu(), "fp16")}
+    for fusion in ("compile", "epilogue", "block"):  # generated kernels and engines fuse the bias
+        assert not any(t.name.endswith(":bias") for t in kernel_terms(graph, gpu(), "fp16", fusion))
+    assert not any(t.name.endswith(":bias") for t in kernel_terms(graph, load_profile("epyc_zen3_vm_b"), "fp32"))

@@ -19,6 +19,13 @@ choose NHWC themselves. So the term applies under fusion ``none`` only, to dense
 run on CUDA cores (PyTorch's own NCHW kernels, or cuDNN's) and pay nothing here; fp32/TF32 convs are left alone
 (channels-last helps "only for fp16 inputs", pytorch/pytorch#44943). No constant: the bytes are the tensors'; they
 stream at the data-movement memory efficiency. docs/latency-model.md, "Convolution layout", has the validation.
+
+The bias of a convolution cuDNN runs is a kernel of its own in eager PyTorch: ``at::_convolution``
+(aten/src/ATen/native/Convolution.cpp, ``case ConvBackend::Cudnn``) calls ``at::cudnn_convolution`` without the
+bias and then ``output.add_(reshape_bias(input.dim(), bias))``, an in-place broadcast add that reads and writes the
+whole output (:func:`bias_add_elements`). Dense and grouped 2-D convolutions on a GPU take that path (in any dtype);
+depthwise convs are left out (PyTorch's own depthwise kernel adds the bias itself, and which depthwise shapes it
+sends to cuDNN is a per-shape table, ``check_cudnn_depthwise_workload``); torch.compile and engines fuse the bias.
 """
 
 from __future__ import annotations
@@ -50,4 +57,16 @@ def transpose_bytes(graph: Graph, layer: Layer[Attrs], profile: HardwareProfile,
     return 2 * elements * BYTES_PER_ELEMENT[Dtype(dtype)]
 
 
-__all__ = ["LAYOUT_KEY", "transpose_bytes"]
+def bias_add_elements(layer: Layer[Attrs], profile: HardwareProfile, fusion: str, key: str) -> int:
+    """Output elements of the separate ``output.add_(bias)`` kernel eager PyTorch runs after a cuDNN convolution
+    with a bias (0 where none runs, see the module doc): dense and grouped 2-D convs on a GPU, fusion ``none``."""
+    if (fusion != Fusion.NONE or profile.gpu is None or profile.cpu is not None or key != EfficiencyClass.CONV
+            or not getattr(layer.attrs, "bias", False)):
+        return 0
+    outputs = layer.cost.outputs
+    if len(outputs) != 1 or len(outputs[0]) != 4:
+        return 0
+    return numel(outputs[0])
+
+
+__all__ = ["LAYOUT_KEY", "bias_add_elements", "transpose_bytes"]

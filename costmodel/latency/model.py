@@ -22,7 +22,7 @@ from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout
 from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded, op_seconds
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
-from .layout import LAYOUT_KEY, transpose_bytes
+from .layout import LAYOUT_KEY, bias_add_elements, transpose_bytes
 from .precision import DEFAULT_PRECISION, Precision, plan
 from .roofline import (
     UnitPeak,
@@ -177,6 +177,7 @@ class Boundary:
 
 CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
 COPY_KEY = "data_movement"  # an eager .contiguous() copy of a strided view (latency/contiguity.py)
+BIAS_KEY = "elementwise"  # eager cuDNN conv's separate output.add_(bias) (latency/layout.py): an elementwise kernel
 
 
 def kernel_terms(
@@ -228,6 +229,12 @@ def kernel_terms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s, layout / bw, layout))
+        for layer, key in zip(members, keys, strict=True):
+            elements = bias_add_elements(layer, profile, fusion, key)
+            if elements:  # read and write the output in place
+                nbytes = elements * sizes.bytes_of((layer.path, 0))
+                out.append(KernelTerms(f"{layer.path}:bias", layer.path, (), (BIAS_KEY,), (vector,), (0.0,),
+                                       (2 * nbytes / bw,), (OpTraffic(nbytes, nbytes, 0),)))
     return out
 
 

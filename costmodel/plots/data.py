@@ -40,7 +40,10 @@ def kernel_points(result: LatencyResult) -> list[KernelPoint]:
         for path in kernel.ops:
             row = by_path[path]
             time_by_class[row.op_class] = time_by_class.get(row.op_class, 0.0) + row.latency_s
-        op_class = max(time_by_class, key=time_by_class.__getitem__)
+        if time_by_class:
+            op_class = max(time_by_class, key=time_by_class.__getitem__)
+        else:  # a kernel the runtime adds with no op of the spec (an AMP cast, a .contiguous() copy, a conv's bias add)
+            op_class = "data_movement" if kernel.name.endswith(":copy") else "elementwise"
         points.append(KernelPoint(kernel.name, op_class, kernel.flops, kernel.dram_bytes, kernel.latency_s))
     return points
 
