@@ -744,6 +744,8 @@ class _Segment:
             made.update(buffer for buffer, *_ in fragment.handed)
             issued = issued or fragment.last_kernel is not None
         self.entry = tuple(entering)
+        self.entry_nodes = tuple(root.node for root in entering)  # (their layers, compared with the kernel's)
+        self.unwritten = (False,) * len(entering)
         self.outer = tuple(outer)
         self.relocatable = all(fragment.relocatable for fragment in fragments)
         self.summarized = True
@@ -1020,14 +1022,14 @@ class FastAnalyzer:
                 entry[1] = max(entry[1], offset + step)
             for buffer, born, end, size in segment.handed:
                 buffers[buffer] = [offset + born, offset + end, size]
-            key = tuple(state[node] for node in segment.outside)
+            key = tuple(map(state.__getitem__, segment.outside))
             shift = 0
             if segment.shiftable and key:  # as Fragment.search shifts the counts read (see _composition)
-                low = min(count for count, _ in key)
+                low = key[0][0] if len(key) == 1 else min(count for count, _ in key)
                 if low > 1:
                     shift = low - 1
                     key = tuple((count - shift, flag) for count, flag in key)
-            written = tuple(root.node == last for root in segment.entry)
+            written = segment.unwritten if last is None else tuple(map(last.__eq__, segment.entry_nodes))
             read = tuple(widths[root] for root in segment.outer) if amp else ()
             context: Key = (key, written, read)
             composed = segment.composed.get(context)
