@@ -38,6 +38,18 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   NCHW against the same pool on a channels-last copy (PyTorch's vectorized kernel) per output element; ConvNeXt
   V2's GRN as costmodel bench runs it. The per-shape minima of ``--fork-join`` are printed with ``--verbose``.
 
+- fresh pages (``--page-faults``): per buffer size, the time to allocate a float32 tensor and fill it against filling
+  a preallocated one (minimum of 15 each), per 4 KiB page: what a buffer that malloc maps afresh on every call
+  (above glibc's 32 MiB mmap threshold) costs to first-touch (``cpu.page_fault_us``); buffers below the threshold
+  are reused and cost nothing. Beside it, VGG-16's fc1 as PyTorch runs it (a 7x7 conv over a 7x7 input, 512 -> 4096,
+  411 MB of weights, which oneDNN reorders into a fresh buffer on every call) against the same product as a linear
+  layer.
+
+- core clock (``--clock``): a chain of dependent integer adds (one per cycle: ADD r,r has a latency of one cycle on
+  AMD's Zen cores and Intel's big cores; Agner Fog, "Instruction tables", Zen 3: latency 1), 4 M adds per timing,
+  minimum of 2,000 timings, compiled with the system's C compiler: the clock the core actually runs at, boost
+  included, which a guest's /proc/cpuinfo does not show ("cpu MHz" is the nominal clock under KVM).
+
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
 --op-costs]
 """
@@ -136,6 +148,7 @@ OP_CHAINS = {  # op class -> a shape-preserving spec node on [8, 4, 4]
     "depthwise": {"op": "conv2d", "out": 8, "kernel": 3, "padding": 1, "groups": 8},
     "gemm": {"op": "linear", "out": 4},
     "reduction": {"op": "softmax", "dim": -1},
+    "view": {"op": "permute", "dims": [0, 1, 3, 2]},  # launches no kernel; SpecModule still runs it (cpu.view_us)
 }
 
 
@@ -332,6 +345,84 @@ def op_costs() -> dict[str, list[tuple[str, float]]]:
     return out
 
 
+CLOCK_C = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include <time.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(void) {
+  const long n = 500000; double best = 1e9; uint64_t x = 1;
+  for (int r = 0; r < 2000; r++) {
+    double s = now();
+    for (long i = 0; i < n; i++)
+      __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                       "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+    double t = now() - s; if (t < best) best = t;
+  }
+  printf("%.6f %lu\n", n * 8 / best / 1e9, (unsigned long)x);
+  return 0;
+}
+"""
+
+
+def core_clock_ghz() -> float | None:
+    """GHz of a dependent-add chain on x86-64 (see the module doc); None without a C compiler or on another ISA."""
+    import platform
+    import shutil
+    import subprocess
+    import tempfile
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        source, binary = os.path.join(tmp, "clock.c"), os.path.join(tmp, "clock")
+        with open(source, "w") as f:
+            f.write(CLOCK_C)
+        subprocess.run([compiler, "-O1", "-o", binary, source], check=True)
+        return float(subprocess.run([binary], check=True, capture_output=True, text=True).stdout.split()[0])
+
+
+PAGE_FAULT_MB = (1.0, 12.8, 48.0, 200.0)
+
+
+def page_faults(calls: int = 15) -> dict[float, tuple[float, float, float]]:
+    """Per buffer size (MB): (fresh ms, preallocated ms, us per 4 KiB page of the difference), minimum of ``calls``."""
+    import torch
+
+    torch.set_num_threads(1)
+    out = {}
+    for mb in PAGE_FAULT_MB:
+        n = int(mb * 1e6 / 4)
+        kept = torch.empty(n)
+        kept.fill_(1.0)
+        fresh, reused = math.inf, math.inf
+        for _ in range(calls):
+            start = time.perf_counter()
+            torch.empty(n).fill_(1.0)
+            fresh = min(fresh, time.perf_counter() - start)
+            start = time.perf_counter()
+            kept.fill_(2.0)
+            reused = min(reused, time.perf_counter() - start)
+        out[mb] = (fresh * 1e3, reused * 1e3, (fresh - reused) / (n * 4 / 4096) * 1e6)
+    return out
+
+
+def conv_as_linear(calls: int = 3) -> tuple[float, float]:
+    """(ms, ms): VGG-16's fc1 as a 7x7 conv over a 7x7 input (oneDNN, weights reordered per call) and as a linear
+    layer (MKL, weights read as they are), one thread, minimum of ``calls``."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        weight, x = torch.randn(4096, 512, 7, 7), torch.randn(1, 512, 7, 7)
+        flat, row = weight.reshape(4096, -1), x.reshape(1, -1)
+        best = _interleaved({"conv": functools.partial(F.conv2d, x, weight),
+                             "linear": functools.partial(F.linear, row, flat)}, rounds=1, each=calls)
+    return best["conv"] * 1e3, best["linear"] * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -341,6 +432,8 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="with --fork-join: also 3x3, depthwise and linear layers")
     parser.add_argument("--smt", action="store_true", help="only the SMT test: logical CPUs 0 and 1 alone and at once")
     parser.add_argument("--op-costs", action="store_true", help="only the per-element op costs (cpu.op_ns)")
+    parser.add_argument("--page-faults", action="store_true", help="only the fresh-page cost (cpu.page_fault_us)")
+    parser.add_argument("--clock", action="store_true", help="only the core clock of a dependent-add chain")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -352,6 +445,21 @@ def main() -> None:
             (a1, b1), (a2, b2) = lines[1], lines[2]
             print(f"{kind:<8} 1 thread: {a1:7.2f} us + {b1:8.2f} us/M; 2 threads: {a2:7.2f} us + "
                   f"{b2:8.2f} us/M (M elements / M MACs): fork/join {a2 - a1:6.2f} us, work speed-up {b1 / b2:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.clock:
+        ghz = core_clock_ghz()
+        print("no C compiler, or not x86-64: no clock figure" if ghz is None
+              else f"dependent-add chain: {ghz:.3f} GHz (one add per cycle)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.page_faults:
+        for mb, (fresh, reused, per_page) in page_faults().items():
+            print(f"{mb:6.1f} MB float32: allocate + fill {fresh:8.3f} ms, fill a kept buffer {reused:8.3f} ms: "
+                  f"{per_page:5.2f} us per 4 KiB page")
+        conv, linear = conv_as_linear()
+        print(f"VGG-16 fc1 (512 -> 4096, 7x7 over 7x7, 411 MB of weights, 1 thread): F.conv2d {conv:.1f} ms, "
+              f"F.linear {linear:.1f} ms")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.op_costs:

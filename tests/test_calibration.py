@@ -93,6 +93,26 @@ def test_fit_recovers_known_factors(synthetic) -> None:
     assert result.residual_rms < 1e-6 and not any(p.at_bound for p in result.parameters.values())
 
 
+def test_a_gpu_fit_fits_the_device_factors_and_recovers_them() -> None:
+    """On a GPU profile with an SM count the fit's parameters are the device's compute and memory efficiencies and the
+    depthwise memory efficiency (calibration/fit.py, GPU_PARAMETERS); latencies made with known values of them are
+    fitted back to those values."""
+    base = load_profile("rtx4090")
+    assert F.parameters_for(base) == F.GPU_PARAMETERS and F.parameters_for(load_profile("epyc_9654")) == F.PARAMETERS
+    truth_values = {"device_compute": 0.7, "device_memory": 0.6, "depthwise_memory": 0.3, "overhead": 9.0}
+    truth = F.with_parameters(base, truth_values)
+    graphs = [load_graph(ROOT / f"arch_specs/{s}.yaml", batch=b) for s in ("resnet50", "mobilenetv3_large_100",
+                                                                            "deit_tiny") for b in (1, 256)]
+    measured = [estimate(g, truth, dtype="fp16", precision="amp").summary.latency_s for g in graphs]
+    bases = [F.basis(g, base, "fp16", "none", "amp") for g in graphs]
+    result = F.fit(bases, measured, base, prior_weight=0.0)
+    assert set(result.fitted) == set(truth_values)
+    for name, value in truth_values.items():
+        assert result.values[name] == pytest.approx(value, rel=1e-3), name
+    assert efficiency_for(truth, "conv") == (0.7, 0.6) and efficiency_for(truth, "depthwise") == (0.7, 0.3)
+    assert efficiency_for(truth, "elementwise") == (0.7, 0.6)
+
+
 def test_prior_pulls_weak_factors_toward_the_base(synthetic) -> None:
     base, graphs, measured = synthetic
     bases = [F.basis(g, base, "fp32", "none") for g in graphs]
@@ -349,7 +369,7 @@ def _compute_rows(conv_gemm: list[tuple[float, float]]) -> list[F.Basis]:
 
 
 def test_parameters_the_rows_cannot_tell_apart_are_named() -> None:
-    base = F.with_parameters(load_profile("rtx4090"), {"conv": 0.5, "gemm": 0.5, "overhead": 0.0})
+    base = F.with_parameters(load_profile("epyc_9654"), {"conv": 0.5, "gemm": 0.5, "overhead": 0.0})  # per-class fit
     # every row spends the same 1:2 share in conv and gemm: d log latency / d log conv = -1/3 and gemm -2/3 on every
     # row, parallel columns (cosine 1), so only their combination is determined
     alike = _compute_rows([(1e-3, 2e-3), (2e-3, 4e-3), (5e-3, 1e-2), (1e-2, 2e-2)])

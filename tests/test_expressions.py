@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from costmodel.spec.expressions import ExpressionError, evaluate_expression, make_divisible, resolve
@@ -93,5 +95,28 @@ def test_compiled_calls_and_comprehensions_are_the_tree_walk(text: str) -> None:
     assert isinstance(tree, ast.Expression)
     walked = outcome(lambda variables: expressions._eval(tree.body, variables))
     assert outcome(expressions.compiled(text)) == walked
+    # a comprehension's loop copies a small scope, and chains onto a large one: the same outcome
+    small = walked
+    env = {**{f"v{k}": k for k in range(expressions.SMALL_SCOPE)}, **env}
+    walked = outcome(lambda variables: expressions._eval(tree.body, variables))
+    assert outcome(expressions.compiled(text)) == walked
+    assert walked == small or "unknown variable" in str(walked[1])  # that message lists the names known
     if not text.startswith(("nosuch", "max(*")):  # composed, not handed to the walk (which an unknown name is)
         assert not isinstance(expressions.compiled(text), functools.partial)
+
+
+def test_bounded_takes_plain_numbers_as_the_general_checks_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ints and floats are checked first by exact type; what they let through, and refuse, is unchanged
+    import numpy as np
+
+    from costmodel.spec.expressions import bounded
+
+    for value in (0, -3, 2**62, 1.5, -0.0, 1e308, True, False, None, [1, 2.5], np.float64(2.5)):
+        assert bounded(value) is value
+    for bad in (2**63, -(2**63) - 1, math.inf, -math.inf, math.nan, np.float64("nan"), np.float64("inf"), np.int64(7)):
+        with pytest.raises(ExpressionError):
+            bounded(bad)
+    monkeypatch.setenv("COSTMODEL_MAX_INTEGER_BITS", "8")
+    assert bounded(255) == 255
+    with pytest.raises(ExpressionError):
+        bounded(256)

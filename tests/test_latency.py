@@ -293,8 +293,9 @@ def test_latency_grows_with_batch(spec: Path, batch: int, fusion: str) -> None:
     small, large = (estimate(load_graph(spec, batch=b), profile, dtype="fp16", fusion=fusion).summary
                     for b in (batch, 2 * batch))
     # latency never falls; it may stay flat where the GPU is underfilled (a GEMM whose tiles do not fill one
-    # wave of SMs takes one wave at either batch: latency/shape.py) or the host stream binds
-    assert large.latency_s >= small.latency_s and large.dram_bytes > small.dram_bytes
+    # wave of SMs takes one wave at either batch: latency/shape.py) or the host stream binds (then equal up to the
+    # rounding of the sums: convnextv2_atto at batch 1 and 2 on the RTX 4090 differ in the 16th digit)
+    assert large.latency_s >= small.latency_s * (1 - 1e-12) and large.dram_bytes > small.dram_bytes
 
 
 # ------------------------------------------------------------------------------------------------- CLI

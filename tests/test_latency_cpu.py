@@ -16,7 +16,7 @@ from costmodel.latency.cpu import cpu_kernel, onednn_only_when_threaded
 from costmodel.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = "epyc_zen3_vm_b"  # 2 cores x 32 FLOP/cycle x 2.45 GHz, 17.9 GB/s per core, launch 7.3 us, sync 2 us
+PROFILE = "epyc_zen3_vm_b"  # 2 cores x 32 FLOP/cycle x 3.23 GHz, 17.9 GB/s per core, launch 7.3 us, sync 2 us
 TWO_CORES = "epyc_zen5_vm"  # 2 cores, no SMT x 32 FLOP/cycle x 3.0 GHz, 24.1 GB/s per core (48.2 chip), sync 2 us
 
 
@@ -25,9 +25,9 @@ def _graph(nodes: list[dict], shape: list[int]):
 
 
 def _smt(smt_yield: float):
-    """epyc_zen3_vm_b as if its 2 vCPUs were one core's 2 SMT threads (one core's peak and bandwidth)."""
+    """epyc_zen3_vm_b as if its 2 vCPUs were one core's 2 SMT threads at 2.45 GHz (one core's peak and bandwidth)."""
     profile = load_profile(PROFILE)
-    cpu = profile.cpu.model_copy(update={"cores": 1, "threads_per_core": 2, "smt_yield": smt_yield,
+    cpu = profile.cpu.model_copy(update={"cores": 1, "threads_per_core": 2, "smt_yield": smt_yield, "clock_ghz": 2.45,
                                          "parallel_efficiency": 1.0, "conv1x1_threaded_us": None,
                                          "conv1x1_threaded_speedup": None, "parallel": {}})  # SMT alone
     return profile.model_copy(update={
@@ -77,8 +77,12 @@ def test_smt_siblings_share_one_core(smt_yield: float) -> None:
     conv = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32])
     one, two = (estimate(conv, _plain(profile), dtype="fp32", threads=n).kernels[0] for n in (1, 2))
     launch, sync = profile.launch_overhead_us * 1e-6, profile.cpu.sync_us * 1e-6
-    assert one.bound == "compute"  # 75.5 MFLOP at 58.8 GFLOP/s against 0.67 MB at 14.3 GB/s
-    assert two.latency_s == pytest.approx(launch + sync + (one.latency_s - launch) / (1 + smt_yield), rel=1e-9)
+    assert one.bound == "compute"  # 75.5 MFLOP at 0.84 x 78.4 GFLOP/s against 0.67 MB at 14.3 GB/s
+    # oneDNN's per-call copy of the 64 x 64 x 3 x 3 fp32 weights (and 64 biases), read and written at one core's
+    # 17.9 GB/s x 0.8 (DDR4): memory traffic, which an SMT sibling does not speed up
+    reorder = 2 * (64 * 64 * 9 + 64) * 4 / (17.9e9 * 0.8)
+    work = one.latency_s - launch - reorder
+    assert two.latency_s == pytest.approx(launch + sync + reorder + work / (1 + smt_yield), rel=1e-9)
     small = _graph([{"name": "act", "op": "relu"}], [8, 4, 4])
     one, two = (estimate(small, profile, dtype="fp32", threads=n).summary.latency_s for n in (1, 2))
     assert two == pytest.approx(one, rel=1e-12)
@@ -155,18 +159,20 @@ def test_parallel_kernels_scale_at_their_class_efficiency() -> None:
     (oneDNN) 0.975 and 43 us, an x + y sized op (at::parallel_for) the CPU-wide 0.945 and 2 us, a linear layer
     (MKL) 0.90 and 2 us, a depthwise conv 0.815 and 2 us; dispatch is per call, not split."""
     profile = load_profile(PROFILE)
-    cases = (  # graph, class dispatch (us), sync (us), efficiency
-        (_graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32]), 10, 43, 0.975),
-        (_graph([{"name": "a", "op": "relu"}], [64, 32, 32]), 0, 2, 0.945),  # 65,536 elements: split
-        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90),
+    cases = (  # graph, class dispatch (us), sync (us), efficiency, weights oneDNN copies per call (fp32, with biases)
+        (_graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32]), 10, 43, 0.975,
+         64 * 64 * 9 + 64),
+        (_graph([{"name": "a", "op": "relu"}], [64, 32, 32]), 0, 2, 0.945, 0),  # 65,536 elements: split
+        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 0),  # MKL: no copy
         (_graph([{"name": "d", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "groups": 64}], [64, 32, 32]),
-         98, 2, 0.815),
+         98, 2, 0.815, 64 * 9 + 64),
     )
     launch = profile.launch_overhead_us * 1e-6
-    for graph, dispatch_us, sync_us, efficiency in cases:
+    for graph, dispatch_us, sync_us, efficiency, copied in cases:
         one, two = (estimate(graph, profile, dtype="fp32", threads=n).kernels[0] for n in (1, 2))
-        work_one = one.latency_s - launch - dispatch_us * 1e-6
-        expected = launch + (dispatch_us + sync_us) * 1e-6 + work_one / (2 * efficiency)
+        reorder = 2 * copied * 4 / (17.9e9 * 0.8)  # read + write at one core's bandwidth x 0.8; two cores: half
+        work_one = one.latency_s - launch - dispatch_us * 1e-6 - reorder
+        expected = launch + (dispatch_us + sync_us) * 1e-6 + work_one / (2 * efficiency) + reorder / 2
         assert two.latency_s == pytest.approx(expected, rel=1e-9)
 
 
@@ -256,3 +262,72 @@ def test_threading_fields_default_to_perfect_scaling() -> None:
     switched = cpu_kernel(half, "conv", 65_536, onednn_when_threaded=True)
     assert switched == cpu_kernel(half, "conv", 65_536)
     assert (switched.compute_scale, switched.memory_scale) == (2.0, 2.0)
+
+
+@pytest.mark.parametrize(("node", "shape", "threads", "onednn"), [
+    ({"out": 64, "kernel": 3, "padding": 1}, [64, 32, 32], 1, True),  # 65,536 input elements > 20,480
+    ({"out": 64, "kernel": 3, "padding": 1}, [16, 32, 32], 1, False),  # 16,384: PyTorch's native im2col + GEMM
+    ({"out": 64, "kernel": 5, "padding": 2}, [16, 32, 32], 1, True),  # a kernel larger than 3x3: oneDNN
+    ({"out": 16, "kernel": 3, "padding": 1, "groups": 16}, [16, 32, 32], 1, True),  # grouped (depthwise)
+    ({"out": 64, "kernel": 1}, [64, 32, 32], 1, False),  # 1x1 stride 1 on one thread: native GEMM
+    ({"out": 64, "kernel": 1}, [64, 32, 32], 2, True),  # ... on two: oneDNN
+    ({"out": 64, "kernel": 1, "stride": 2}, [64, 32, 32], 1, True),  # strided
+])
+def test_which_convs_run_on_onednn(node: dict, shape: list[int], threads: int, onednn: bool) -> None:
+    """ConvParams::use_mkldnn (aten/src/ATen/native/Convolution.cpp) for fp32 at batch 1."""
+    from costmodel.latency.cpu import runs_on_onednn
+
+    layer = _graph([{"name": "c", "op": "conv2d", **node}], shape).layers[0]
+    assert runs_on_onednn(layer, "fp32", threads) is onednn
+    assert not runs_on_onednn(layer, "bf16", threads)  # only fp32 is modelled
+
+
+def test_onednn_convs_copy_their_weights_every_call() -> None:
+    """An eager oneDNN conv reads and writes its weights once more per call (ideep's reorder to the blocked
+    layout): 2 x params x 4 bytes of layout traffic on a CPU; none for a native conv, under fusion, or on a GPU."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile(PROFILE), 1)
+    conv = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32])
+    small = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [16, 32, 32])
+    (term,) = kernel_terms(conv, profile, "fp32")
+    assert term.layout_bytes == 2 * (64 * 64 * 9 + 64) * 4
+    assert term.layout_s == pytest.approx(term.layout_bytes / 17.9e9)  # one core's bandwidth, efficiency 1
+    assert kernel_terms(small, profile, "fp32")[0].layout_bytes == 0  # native: reads its weights as they are
+    assert kernel_terms(conv, profile, "fp32", fusion="epilogue")[0].layout_bytes == 0
+    assert kernel_terms(conv, load_profile("a100_80gb"), "fp32")[0].layout_bytes == 0
+
+
+def test_buffers_above_the_mmap_threshold_pay_their_fresh_pages() -> None:
+    """Per call, a buffer over glibc's 32 MiB mmap threshold is a fresh mapping: its 4 KiB pages cost
+    cpu.page_fault_us each (1.9 us, epyc_zen3_vm_b) on first touch. VGG-16's fc1 (a 7x7 conv over a 7x7 input, 512 ->
+    4096) has oneDNN copy its (4096 x 512 x 49 + 4096) x 4 = 411,058,176 bytes of weights: 100,356 pages; a ReLU
+    writing 64 x 512 x 512 floats (64 MiB) 16,384 pages; one writing 64 x 224 x 224 floats (12.8 MB) none."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile(PROFILE), 1)
+    free = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"page_fault_us": 0.0})})
+    cases = ((_graph([{"name": "fc1", "op": "conv2d", "out": 4096, "kernel": 7}], [512, 7, 7]), 100_356),
+             (_graph([{"name": "r", "op": "relu"}], [64, 512, 512]), 16_384),
+             (_graph([{"name": "r", "op": "relu"}], [64, 224, 224]), 0))
+    for graph, pages in cases:
+        (paid,), (unpaid,) = kernel_terms(graph, profile, "fp32"), kernel_terms(graph, free, "fp32")
+        assert paid.fixed_s - unpaid.fixed_s == pytest.approx(pages * 1.9e-6, rel=1e-9, abs=1e-15)
+
+
+def test_view_layers_cost_their_call_on_a_cpu() -> None:
+    """Eager PyTorch on a CPU runs each view layer (cpu.view_us, 4.4 us on epyc_zen3_vm_b): charged to the kernel it
+    precedes (a trailing view to the last kernel); none under fusion, none on a profile without the figure."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile(PROFILE), 1)
+    free = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"view_us": 0.0})})
+    graph = _graph([{"name": "a", "op": "relu"}, {"name": "r", "op": "reshape", "shape": [8, 16]},
+                    {"name": "p", "op": "permute", "dims": [0, 2, 1]}, {"name": "b", "op": "relu"},
+                    {"name": "f", "op": "flatten", "start_dim": 1}], [8, 4, 4])
+    paid = {t.name: t.fixed_s for t in kernel_terms(graph, profile, "fp32")}
+    unpaid = {t.name: t.fixed_s for t in kernel_terms(graph, free, "fp32")}
+    assert paid["a"] == unpaid["a"]
+    assert paid["b"] - unpaid["b"] == pytest.approx(3 * 4.4e-6, rel=1e-9)  # reshape, permute; flatten after it
+    fused = kernel_terms(graph, profile, "fp32", fusion="epilogue")
+    assert [t.fixed_s for t in fused] == [t.fixed_s for t in kernel_terms(graph, free, "fp32", fusion="epilogue")]

@@ -9,7 +9,9 @@ depend on the factors, so one estimate at unit efficiency and zero overhead give
 
 Parameters (:data:`PARAMETERS`): compute efficiency of dense convs, of linear/matmul, of depthwise convs,
 of fused attention; one factor for streaming kernels (elementwise, norm, reduction, data movement: compute
-and memory alike); the memory efficiency of the other kernels; the launch overhead. Efficiencies are bounded
+and memory alike); the memory efficiency of the other kernels; the launch overhead. On a GPU profile that gives
+its SM count, :data:`GPU_PARAMETERS` instead: the device's compute and memory efficiencies and the depthwise
+convs' memory efficiency (:func:`parameters_for`). Efficiencies are bounded
 to [0.02, 1], the overhead to >= 0. Objective: least squares on log(predicted / measured latency) per
 measured row, plus ``prior_weight x log(value / base value)`` per efficiency (``prior_weight x (overhead -
 base) / max(base, 1 us)`` for the overhead), which keeps weakly determined factors near the base profile.
@@ -70,7 +72,35 @@ PARAMETERS: tuple[Parameter, ...] = (
                          EfficiencyClass.ATTENTION), False, True,
               "memory efficiency of conv, GEMM, depthwise and attention kernels"),
 )
+# On a GPU profile (one that gives ``gpu.sms``): the model prices each GEMM's and conv's shape itself (tile and wave
+# quantization, latency/shape.py), the NCHW transposes, copies, casts and bias adds eager PyTorch runs, so what is left
+# to a factor is the device's: one compute efficiency (what a large, well-shaped kernel reaches of peak), one memory
+# efficiency (what streaming reaches of the spec bandwidth), and the depthwise convs' memory efficiency (their kernels'
+# bandwidth swings 2-6x with kernel size and library version: docs/latency-model.md, "Efficiency factors"). Per-class
+# compute factors over-fit there: on timm's RTX 3090 table the per-class design fits 5.9 % in-sample and 10.8 %
+# leave-one-model-out, this one 6.2 % and 7.4 % (docs/latency-model.md, "Validation").
+ALL_KEYS: tuple[EfficiencyClass, ...] = (EfficiencyClass.CONV, EfficiencyClass.GEMM, EfficiencyClass.DEPTHWISE,
+                                         EfficiencyClass.ATTENTION, *STREAM_KEYS)
+GPU_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("device_compute", ALL_KEYS, True, False, "compute efficiency of every op class (shape priced apart)"),
+    Parameter("device_memory", tuple(k for k in ALL_KEYS if k != EfficiencyClass.DEPTHWISE), False, True,
+              "memory efficiency of every kernel but depthwise convs"),
+    Parameter("depthwise_memory", (EfficiencyClass.DEPTHWISE,), False, True, "memory efficiency of depthwise convs"),
+)
 PARAMETER_NAMES = (*(p.name for p in PARAMETERS), OVERHEAD)
+GPU_PARAMETER_NAMES = (*(p.name for p in GPU_PARAMETERS), OVERHEAD)
+BY_NAME = {p.name: p for p in (*PARAMETERS, *GPU_PARAMETERS)}
+
+
+def parameters_for(profile: HardwareProfile) -> tuple[Parameter, ...]:
+    """The parameters :func:`fit` fits on ``profile``: :data:`GPU_PARAMETERS` on a GPU profile that gives its SM
+    count (shape effects priced by the model), else the per-class :data:`PARAMETERS`."""
+    return GPU_PARAMETERS if profile.gpu is not None and profile.cpu is None else PARAMETERS
+
+
+def names_for(profile: HardwareProfile) -> tuple[str, ...]:
+    """Names of the parameters :func:`fit` fits on ``profile``, the launch overhead last."""
+    return (*(p.name for p in parameters_for(profile)), OVERHEAD)
 
 
 # ------------------------------------------------------------------------------------------ the basis
@@ -146,7 +176,7 @@ def predict(bases: Sequence[Basis], profile: HardwareProfile) -> np.ndarray:
 def base_values(profile: HardwareProfile) -> dict[str, float]:
     """The profile's current value of every parameter (the overhead in microseconds)."""
     values = {}
-    for p in PARAMETERS:
+    for p in parameters_for(profile):
         c, m = efficiency_for(profile, p.keys[0])
         values[p.name] = m if p.memory else c  # stream kernels: their memory factor (they are mostly memory-bound)
     values[OVERHEAD] = profile.launch_overhead_us
@@ -154,9 +184,13 @@ def base_values(profile: HardwareProfile) -> dict[str, float]:
 
 
 def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> HardwareProfile:
-    """``profile`` with the given parameters set (others as they are): per_op entries, the overhead."""
+    """``profile`` with the given parameters set (others as they are): per_op entries, the overhead. A name may be
+    of either design (:data:`PARAMETERS`, :data:`GPU_PARAMETERS`); they are applied in that order."""
     per_op = {key: o.model_copy() for key, o in profile.efficiency.per_op.items()}
-    for p in PARAMETERS:
+    for name in values:
+        if name != OVERHEAD and name not in BY_NAME:
+            raise ValueError(f"unknown calibration parameter {name!r}")
+    for p in BY_NAME.values():
         if p.name not in values:
             continue
         for key in p.keys:
@@ -187,7 +221,7 @@ def latency_shares(bases: Sequence[Basis], profile: HardwareProfile) -> dict[str
     profile = pinned(profile)
     base = base_values(profile)
     shares = {}
-    for name in PARAMETER_NAMES:
+    for name in names_for(profile):
         step = 0.01
         value = base[name] if name != OVERHEAD or base[name] > 0 else 1.0
         moved = np.log(predict(bases, with_parameters(profile, {name: value * (1 + step)})))
@@ -234,7 +268,7 @@ def fit(
     profile = pinned(profile)
     base = base_values(profile)
     shares = latency_shares(bases, profile)
-    names = [n for n in PARAMETER_NAMES if shares[n] >= min_share]
+    names = [n for n in names_for(profile) if shares[n] >= min_share]
     log_measured = np.log(np.asarray(measured_s, dtype=float))
     o_scale = max(base[OVERHEAD], 1.0)
 
@@ -262,7 +296,7 @@ def fit(
     else:
         values, collinear = {}, ()
     parameters = {}
-    for name in PARAMETER_NAMES:
+    for name in names_for(profile):
         lo, hi = _bounds(name)
         value = values.get(name, base[name])
         tol = 1e-6 * ((hi - lo) if math.isfinite(hi) else 1.0)

@@ -152,7 +152,7 @@ def calibrate(
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
-        PARAMETERS,
+        BY_NAME,
         bases_of,
         fit,
         fitted_profile,
@@ -173,14 +173,14 @@ def calibrate(
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
                              dtype=dtypes, fusion=fusion, onto=onto)
-    docs = {p.name: p.doc for p in PARAMETERS} | {"overhead": "launch overhead per kernel (us)"}
+    docs = {p.name: p.doc for p in BY_NAME.values()} | {"overhead": "launch overhead per kernel (us)"}
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
-             f"{'parameter':<10} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]
+             f"{'parameter':<16} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]
     for name, p in result.parameters.items():
         bounds = f"[{p.lower:g}, {p.upper:g}]"
         note = (f"at {p.at_bound} bound" if p.at_bound else "") if name in result.fitted else "not fitted (share < 1%)"
-        lines.append(f"{name:<10} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
+        lines.append(f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
                      f"{note or docs[name]}")
     if onto is not None:
         lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")

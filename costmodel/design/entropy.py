@@ -291,25 +291,73 @@ def read_stages(chain: Sequence[ChainLayer], name: str) -> list[Stage]:
     (:func:`chain_stages`, :func:`make_stage`); DesignError when there is none (:func:`group_chain`)."""
     if not chain:
         raise DesignError(f"{name}: no conv2d layers on the main path; the entropy needs a CNN")
-    groups: list[tuple[str, list[ChainLayer]]] = []
+    return merge_groups(chain_groups(chain), name)
+
+
+class ChainGroup(NamedTuple):
+    """A run of main-path convs of one top-level group, as :func:`merge_groups` reads it: its group, the area and
+    channels of its last conv's output, its convs' widths and how many of them each block key (not None) has.
+    (The sweep keeps these per cached part of a main path.)"""
+
+    group: str
+    area: int
+    channels: int
+    widths: tuple[int, ...]
+    blocks: tuple[tuple[str, int], ...]
+
+
+def chain_groups(chain: Sequence[ChainLayer]) -> list[ChainGroup]:
+    """A main path's runs of one top-level group."""
+    runs: list[tuple[str, list[ChainLayer]]] = []
     for piece in chain:
-        if groups and groups[-1][0] == piece.group:
-            groups[-1][1].append(piece)
+        if runs and runs[-1][0] == piece.group:
+            runs[-1][1].append(piece)
         else:
-            groups.append((piece.group, [piece]))
-    merged: list[tuple[list[str], list[ChainLayer]]] = []
-    for group, pieces in groups:
-        if merged and merged[-1][1][-1].area == pieces[-1].area:
-            merged[-1][0].append(group)
-            merged[-1][1].extend(pieces)
+            runs.append((piece.group, [piece]))
+    return [ChainGroup(group, pieces[-1].area, pieces[-1].channels, tuple(piece.width for piece in pieces),
+                       tuple((key, n) for key, n in Counter(piece.block for piece in pieces).items()
+                             if key is not None))
+            for group, pieces in runs]
+
+
+def merge_groups(groups: Sequence[ChainGroup], name: str) -> list[Stage]:
+    """The stages of a main path's runs of one group (:func:`chain_groups`; consecutive runs of one group, as the
+    parts of a path read apart give them, are one run): consecutive runs of equal output area merged, a stage's
+    area and channels those of its last run, its blocks the block keys with at least two of its convs."""
+    if not groups:
+        raise DesignError(f"{name}: no conv2d layers on the main path; the entropy needs a CNN")
+    joined: list[ChainGroup] = []
+    for group in groups:
+        if joined and joined[-1].group == group.group:
+            last = joined[-1]
+            counts = dict(last.blocks)
+            for key, n in group.blocks:
+                counts[key] = counts.get(key, 0) + n
+            group = ChainGroup(group.group, group.area, group.channels, last.widths + group.widths,
+                               tuple(counts.items()))
+            joined[-1] = group
         else:
-            merged.append(([group], list(pieces)))
+            joined.append(group)
+    merged: list[tuple[list[str], list[ChainGroup]]] = []
+    for group in joined:
+        if merged and merged[-1][1][-1].area == group.area:
+            merged[-1][0].append(group.group)
+            merged[-1][1].append(group)
+        else:
+            merged.append(([group.group], [group]))
     stages = []
-    for names, pieces in merged:
-        counts = Counter(piece.block for piece in pieces)
-        stages.append(Stage(groups=tuple(names), area=pieces[-1].area, channels=pieces[-1].channels,
-                            widths=tuple(piece.width for piece in pieces),
-                            blocks=sum(1 for key, n in counts.items() if key is not None and n >= 2)))
+    for names, runs in merged:
+        if len(runs) == 1:
+            blocks = runs[0].blocks
+        else:
+            total: dict[str, int] = {}
+            for run in runs:
+                for key, n in run.blocks:
+                    total[key] = total.get(key, 0) + n
+            blocks = tuple(total.items())
+        stages.append(Stage(groups=tuple(names), area=runs[-1].area, channels=runs[-1].channels,
+                            widths=tuple(width for run in runs for width in run.widths),
+                            blocks=sum(1 for _, n in blocks if n >= 2)))
     return stages
 
 

@@ -145,6 +145,15 @@ class Cpu(_Model):
     below the roofline (an erf or tanh per element; the scalar NCHW max-pool loop; a broadcast addcmul that misses
     the vectorized path). Measured per op, docs/latency-model.md.
 
+    ``view_us``: what a view op (reshape, permute, split, ...) costs per call in eager PyTorch on a CPU, where the
+    thread that dispatches it is the one that computes: it launches no kernel, but the framework still runs it (0,
+    the default: views are free, as on an accelerator whose host runs ahead).
+
+    Memory the framework allocates per call: ``page_fault_us``, what the first touch of a fresh 4 KiB page costs
+    (the kernel's page fault, and under a hypervisor the host's), paid by every buffer larger than
+    ``mmap_threshold_mb`` (glibc's malloc maps those afresh on every allocation and unmaps them on free:
+    DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB on 64-bit); 0, the default, prices none.
+
     Simultaneous multithreading (docs/latency-model.md, "CPUs and threads"): ``cores`` are physical cores;
     ``threads_per_core`` hardware threads (SMT siblings) run on each, sharing its FMA pipes, caches and miss
     buffers, and ``smt_yield`` is the throughput a sibling thread adds to a busy core, as a fraction of one
@@ -168,6 +177,9 @@ class Cpu(_Model):
     conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
+    page_fault_us: float = Field(default=0.0, ge=0, le=1e4)
+    view_us: float = Field(default=0.0, ge=0, le=1e6)
+    mmap_threshold_mb: float = Field(default=32.0, gt=0, le=1e6)
     op_ns: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Annotated[float, Field(ge=0, le=1e6)]] = Field(
         default_factory=dict)
     threads_per_core: int = Field(default=1, ge=1, le=8)

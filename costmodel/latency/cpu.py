@@ -39,6 +39,7 @@ from ..vocab import EfficiencyClass
 
 SERIAL_BELOW_GRAIN = frozenset({EfficiencyClass.NORM, EfficiencyClass.ELEMENTWISE, EfficiencyClass.REDUCTION,
                                 EfficiencyClass.DATA_MOVEMENT})  # at::parallel_for kernels
+PAGE_BYTES = 4096  # the x86-64 / AArch64 base page
 NATIVE_1X1_MAX_INPUT = 20480  # ConvParams::use_mkldnn: at batch 1, a 1x1 conv on at most this many input elements
 MKLDNN_MIN_BATCH = 16  # ... and at this batch or more a 1x1 conv goes to oneDNN whatever the thread count
 
@@ -70,6 +71,50 @@ def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
                                 *pair(attrs.dilation, 2, "dilation")))
     return (ones and attrs.groups == 1 and shape[0] < MKLDNN_MIN_BATCH
             and (shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT))
+
+
+def runs_on_onednn(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
+    """Whether eager PyTorch runs ``layer`` (computing in ``dtype``) with oneDNN on ``threads`` threads: an fp32
+    ``conv2d`` for which ``ConvParams::use_mkldnn`` (aten/src/ATen/native/Convolution.cpp) holds: (strided, dilated,
+    batch >= 16, a kernel other than 1x1, or more than one thread) and (grouped, a kernel larger than 3x3 both ways,
+    batch > 1, or more than 20,480 input elements). Other fp32 convs run PyTorch's native im2col + GEMM."""
+    attrs = layer.attrs
+    if layer.op != "conv2d" or dtype != "fp32" or not isinstance(attrs, ConvAttrs) or not layer.input_shapes:
+        return False
+    shape = layer.input_shapes[0]
+    kernel = pair(attrs.kernel, 2, "kernel")
+    odd = (any(v != 1 for v in (*pair(attrs.stride, 2, "stride"), *pair(attrs.dilation, 2, "dilation")))
+           or shape[0] >= MKLDNN_MIN_BATCH or kernel != (1, 1) or threads > 1)
+    return odd and (attrs.groups > 1 or min(kernel) > 3 or shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT)
+
+
+def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> float:
+    """Seconds on one core to first-touch the pages of the buffers (bytes) a kernel allocates per call that exceed
+    the profile's ``cpu.mmap_threshold_mb`` (mapped afresh by malloc on every call), at ``cpu.page_fault_us`` per
+    4 KiB page; 0 without a ``cpu`` section or a page-fault cost."""
+    cpu = profile.cpu
+    if cpu is None or not cpu.page_fault_us:
+        return 0.0
+    threshold = cpu.mmap_threshold_mb * 2**20
+    pages = sum(math.ceil(size / PAGE_BYTES) for size in buffers if size > threshold)
+    return pages * cpu.page_fault_us * 1e-6
+
+
+def view_calls(layers: Sequence[Layer[Attrs]], heads: Sequence[str]) -> dict[str, int]:
+    """Per kernel (by its first layer's path, ``heads`` in issue order), the view layers eager PyTorch runs just before
+    it (graph order; views after the last kernel go to it)."""
+    first = set(heads)
+    out = dict.fromkeys(heads, 0)
+    pending, last = 0, None
+    for layer in layers:
+        if layer.cost.is_view:
+            pending += 1
+        elif layer.path in first:
+            out[layer.path] += pending
+            pending, last = 0, layer.path
+    if pending and last is not None:
+        out[last] += pending
+    return out
 
 
 def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]]) -> float:
@@ -122,4 +167,5 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     return CpuKernel(parallel, compute_scale, memory_scale, fixed)
 
 
-__all__ = ["CpuKernel", "cpu_kernel", "onednn_only_when_threaded", "op_seconds"]
+__all__ = ["CpuKernel", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_seconds",
+           "runs_on_onednn", "view_calls"]

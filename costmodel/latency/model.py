@@ -20,10 +20,18 @@ from ..ops.base import Attrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout
-from .cpu import ON_ONE_CORE, cpu_kernel, onednn_only_when_threaded, op_seconds
+from .cpu import (
+    ON_ONE_CORE,
+    cpu_kernel,
+    fresh_page_seconds,
+    onednn_only_when_threaded,
+    op_seconds,
+    runs_on_onednn,
+    view_calls,
+)
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, bias_add_elements, transpose_bytes
-from .precision import DEFAULT_PRECISION, Precision, plan
+from .precision import DEFAULT_PRECISION, Precision, PrecisionPlan, plan
 from .roofline import (
     UnitPeak,
     attained_roof,
@@ -200,6 +208,8 @@ def kernel_terms(
     vector = unit_for(profile, "elementwise", dtype)
     views = eager_layout(graph, profile, fusion)
     memo = _MEMBERS.table(profile, fusion)
+    view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
+    view_counts = view_calls(graph.layers, [members[0].path for members in groups]) if view_us else {}
     out: list[KernelTerms] = []
     for members, moved in zip(groups, traffic, strict=True):
         for copy in views.copies.get(members[0].path, []):
@@ -218,17 +228,22 @@ def kernel_terms(
         static = [memo.terms(layer, sizes.compute_dtype[layer.path], graph, profile) for layer in members]
         units = tuple(s.unit for s in static)
         keys = tuple(s.key for s in static)
+        reordered = [weight_reorder_bytes(layer, profile, fusion, sizes) for layer in members]
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
             profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
-            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]), op_seconds(profile, members))
+            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]),
+            op_seconds(profile, members) + fresh_page_seconds(profile, [
+                *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
+                              for layer in members for k, shape in enumerate(layer.cost.outputs))]))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
-                     if layer.path not in views.channels_last)
+                     if layer.path not in views.channels_last) + 2 * sum(reordered)
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
-            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved), on.fixed_s, layout / bw, layout))
+            tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved),
+            on.fixed_s + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout))
         for layer, key in zip(members, keys, strict=True):
             elements = bias_add_elements(layer, profile, fusion, key)
             if elements:  # read and write the output in place
@@ -313,6 +328,23 @@ class _MemberTable:
 
 
 _MEMBERS = MemberMemo()
+
+
+def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: str, sizes: PrecisionPlan) -> int:
+    """Bytes of the blocked copy of ``layer``'s weights that oneDNN makes on every eager call on a CPU (0 where it
+    makes none): PyTorch's mkldnn_convolution (aten/src/ATen/native/mkldnn/Conv.cpp) hands ideep the plain OIHW
+    weight, and ideep reorders it to the primitive's blocked layout (OIhw8i8o for AVX2) before each execution
+    (ONEDNN_VERBOSE shows a reorder before every convolution; only torch.compile's freezing or an engine keeps
+    the reordered weight). The copy reads and writes the weights once each: 2 x these bytes of traffic, serial to the
+    convolution. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
+    (``cpu.conv1x1_threaded_us``) includes its reorder."""
+    if profile.cpu is None or fusion != Fusion.NONE:
+        return 0
+    dtype = sizes.compute_dtype[layer.path]
+    if not runs_on_onednn(layer, dtype, profile.cpu.threads or profile.cpu.cores) or onednn_only_when_threaded(
+            layer, dtype):
+        return 0
+    return layer.cost.params * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
 
 
 def estimate(

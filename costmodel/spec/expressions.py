@@ -61,6 +61,7 @@ def _range(*args: int) -> list[int]:
 
 
 MAX_RANGE = 1_000_000  # elements a comprehension or range() may produce
+SMALL_SCOPE = 64  # a comprehension's loop copies a scope of at most these many names (else chains onto it)
 
 
 class Namespace(dict[str, Any]):
@@ -232,6 +233,13 @@ def _compile(node: ast.AST) -> _Evaluator:
 
 def bounded(value: Any) -> Any:
     """``value`` when it is within the limits for a number or list, else :class:`ExpressionError`."""
+    kind = type(value)
+    if kind is float:  # the common cases first, by exact type (as the checks below take them)
+        if value - value == 0.0:  # finite (inf - inf and nan - nan are nan)
+            return value
+        raise ExpressionError(f"the result {value} is not a finite number")
+    if kind is int and value.bit_length() <= limits.INTEGER_BITS.value:
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -382,11 +390,15 @@ def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any],
         items = evaluate(loop.iter, scope)
         if not isinstance(items, list):
             raise ExpressionError(f"a comprehension loops over a list, got {items!r}")
+        small = type(scope) is dict and len(scope) <= SMALL_SCOPE
         for item in items:
             steps += 1
             if steps > MAX_RANGE:
                 raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
-            inner = ChainMap(_bind(loop.target, item), cast("MutableMapping[str, Any]", scope))  # read only
+            bound = _bind(loop.target, item)
+            # read only: a small scope copied with the loop's names (looked up faster than through a ChainMap)
+            inner: Mapping[str, Any] = {**scope, **bound} if small else \
+                ChainMap(bound, cast("MutableMapping[str, Any]", scope))
             if all(evaluate(condition, inner) for condition in loop.ifs):
                 walk(level + 1, inner)
 

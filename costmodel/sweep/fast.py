@@ -32,7 +32,17 @@ from typing import Any
 import numpy as np
 
 from .. import limits
-from ..design.entropy import ChainLayer, chain_layer, path_step, read_stages, score, trace_back
+from ..design.entropy import (
+    ChainGroup,
+    ChainLayer,
+    chain_groups,
+    chain_layer,
+    merge_groups,
+    path_step,
+    read_stages,
+    score,
+    trace_back,
+)
 from ..errors import DesignError
 from ..graph import Call, CostCache, Expansion, Graph, Layer, TensorRef, Value, build_graph
 from ..graph.build import INPUT, _Builder
@@ -639,6 +649,9 @@ class _Composed:
         self.last: str | None = None  # the layer of the last kernel it issues (None: none)
         self.widths: dict[TensorRef, int] = {}  # amp: bytes per element of the buffers it hands on
         self.shiftable = True  # it serves every shift of its key (see FastAnalyzer._composition)
+        self.where: dict[str, int] = {}  # layer handed on -> its fragment
+        self.traces: dict[str, tuple[list[ChainGroup], str | None]] = {}  # see FastAnalyzer._trace
+
 
 
 class _Segment:
@@ -983,13 +996,12 @@ class FastAnalyzer:
                 widths[TensorRef(f"input:{name}")] = fed
         params = macs = flops = activations = 0
         state: dict[str, tuple[int, bool]] = {}
-        where: dict[str, int] = {}
-        searches: list[_Search] = []
-        best: tuple[int, str, int] | None = None
+        composed_here: list[_Composed] = []
+        best: tuple[int, str, int, int] | None = None  # (most convs, first layer with it, its segment, fragment)
         busy: list[list[float]] = [[] for _ in self.devices]
         last: str | None = None  # the layer of the kernel issued last
-        offset = position = 0
-        for segment in segments:
+        offset = 0
+        for number, segment in enumerate(segments):
             p, m, f, a = segment.sums
             params += p
             macs += m
@@ -1023,13 +1035,12 @@ class FastAnalyzer:
                     segment.composed[context] = composed
                     self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
                 shift = 0
-            searches.extend(composed.searches)
-            for node, convs, pooled, index in composed.state:
+            composed_here.append(composed)
+            for node, convs, pooled, _ in composed.state:
                 state[node] = (convs + shift, pooled)
-                where[node] = position + index
             found = composed.best
             if found is not None and (best is None or found[0] + shift > best[0]):
-                best = (found[0] + shift, found[1], position + found[2])
+                best = (found[0] + shift, found[1], number, found[2])
             for into, seconds in zip(busy, composed.busy, strict=True):
                 into.extend(seconds)
             if amp:
@@ -1037,13 +1048,11 @@ class FastAnalyzer:
             if composed.last is not None:
                 last = composed.last
             offset += segment.layers
-            position += len(segment.fragments)
         for ref in walk.outputs:
             buffers[walk.owners.get(ref, ref)][1] = offset - 1
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
                         "peak_memory": _peak([segment.live for segment in segments], buffers, offset)}
-        out["entropy"], out["effectiveness"] = self._score(walk.fragments, walk.moves, searches, where, best,
-                                                           walk.name)
+        out["entropy"], out["effectiveness"] = self._score_segments(segments, composed_here, best, walk.name)
         for device, seconds, profile in zip(self.devices, busy, self.profiles, strict=True):
             latency = model_seconds(seconds, profile)
             out[f"latency.{device.label}"] = latency
@@ -1078,6 +1087,7 @@ class FastAnalyzer:
                 if ref.node in fragment.by_path:
                     state[ref.node] = (search.convs[ref.node] + shift, search.pooled[ref.node])
                     composed.state.append((ref.node, search.convs[ref.node] + shift, search.pooled[ref.node], index))
+                    composed.where[ref.node] = index
             if search.best is not None and (best is None or search.best[0] + shift > best[0]):
                 best = (search.best[0] + shift, search.best[1], index)
             if self.devices:
@@ -1095,6 +1105,52 @@ class FastAnalyzer:
         composed.best = best
         composed.busy = busy
         return composed
+
+    @staticmethod
+    def _score_segments(segments: Sequence[_Segment], composed: Sequence[_Composed],
+                        best: tuple[int, str, int, int] | None, name: str) -> tuple[float, float]:
+        """DeepMAD's figures from the main path traced back from its best layer segment by segment (each segment's
+        part of the path, in runs of one group, kept per composition and end): :meth:`_score`'s stages."""
+        parts: list[list[ChainGroup]] = []
+        if best is not None:
+            end: str | None = best[1]
+            number, index = best[2], best[3]
+            while end is not None:
+                groups, end = FastAnalyzer._trace(segments[number], composed[number], end, index)
+                parts.append(groups)
+                if end is not None:  # a layer handed on by an earlier segment
+                    number -= 1
+                    while end not in composed[number].where:
+                        if number == 0:
+                            raise KeyError(end)
+                        number -= 1
+                    index = composed[number].where[end]
+        try:
+            result = score(merge_groups([group for groups in reversed(parts) for group in groups], name))
+        except DesignError:
+            return math.nan, math.nan
+        return result.entropy, result.rho
+
+    @staticmethod
+    def _trace(segment: _Segment, composed: _Composed, end: str, index: int) -> tuple[list[ChainGroup], str | None]:
+        """The main path's part in ``segment`` (composed as ``composed``) ending at layer ``end`` of its fragment
+        ``index``, in runs of one group, and the layer before the segment where it leaves (:meth:`_score`'s walk)."""
+        found = composed.traces.get(end)
+        if found is None:
+            chain: list[ChainLayer] = []
+            start = end
+            at: str | None = end
+            while at is not None:
+                moved = segment.moves[index]
+                piece, at = segment.fragments[index].trace(composed.searches[index], at)
+                if at is not None and moved is not None:
+                    at = moved.nodes.get(at, at)
+                chain[:0] = piece
+                if at is None or at not in composed.where:
+                    break
+                index = composed.where[at]
+            found = composed.traces[start] = (chain_groups(chain), at)
+        return found
 
     def _latency(self, spec: Spec, walk: _Walk) -> list[float]:
         """Model latency per device: the fragments' cached kernel busy times, in issue order, through the latency
