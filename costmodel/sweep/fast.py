@@ -92,10 +92,11 @@ CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is e
 # and one layer's entry in a search.
 LAYER_BYTES, MOVED_LAYER_BYTES, CONTEXT_BYTES, SEARCH_ENTRY_BYTES = 1200, 300, 400, 100
 FOUND_BYTES = 400  # an entry of the plan's instances found by the names of what they read (its key and tuple)
-# a segment (a top-level node's instances, their liveness) and one of its compositions (searches, kernels, plus a
-# list of busy seconds per device), fitted likewise: 3,000 ResNet-like candidates on one device made 9,638 segments
-# of 49.6 MB with their keys (FOUND_BYTES) and the plan's found entries; 1,000 on three devices 3,760, 21.8 MB
-SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 2000, 300
+# a segment (a top-level node's instances, their liveness) and one of its compositions (searches, kernels, its part
+# of the main path, plus a list of busy seconds per device), fitted likewise: 3,000 ResNet-like candidates on one
+# device made 9,638 segments of 64.4 MB with their keys (FOUND_BYTES) and the plan's found entries (before the main
+# path's parts were kept: 49.6 MB; 1,000 candidates on three devices 3,760 segments, 21.8 MB)
+SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 3500, 300
 
 
 class _Budget:
