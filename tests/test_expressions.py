@@ -120,3 +120,10 @@ def test_bounded_takes_plain_numbers_as_the_general_checks_do(monkeypatch: pytes
     assert bounded(255) == 255
     with pytest.raises(ExpressionError):
         bounded(256)
+    # lists: flat ones counted an element per item, others (nested lists, texts) by the general count
+    monkeypatch.setenv("COSTMODEL_MAX_LIST_ELEMENTS", "3")
+    for value in ([], [1, 2.5, None], [[1], [2, 3]], ["ab", 1], [[]]):
+        assert bounded(value) is value
+    for bad in ([1, 2, 3, 4], [[1, 2], [3, 4]], ["abcd"], [[1, 2, 3], 4]):
+        with pytest.raises(ExpressionError):
+            bounded(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -231,6 +232,15 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
         # and the plan's segments (10 top-level nodes) of at most the candidates since it was last emptied
         assert len({id(segment) for segment in small.segments.values()}) <= 20
     assert emptied
+
+
+def test_column_values_are_json_text() -> None:
+    from costmodel.sweep.evaluate import column_value
+
+    for value in ([3, 4, 6, 3], [0.5, 1e-7, 2.0, 1e22, -0.0], [], [1, 2.5], [True, 1], [math.nan, 1.0], [math.inf],
+                  [[1, 2], [3]], (1, 2), {"a": 1}, ["x"], [2**70, 1.5]):
+        assert column_value(value) == json.dumps(value)
+    assert column_value(3) == 3 and column_value(0.5) == 0.5
 
 
 def test_amp_needs_a_half_type(tmp_path: Path) -> None:

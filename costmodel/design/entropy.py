@@ -326,18 +326,19 @@ def merge_groups(groups: Sequence[ChainGroup], name: str) -> list[Stage]:
     area and channels those of its last run, its blocks the block keys with at least two of its convs."""
     if not groups:
         raise DesignError(f"{name}: no conv2d layers on the main path; the entropy needs a CNN")
-    joined: list[ChainGroup] = []
-    for group in groups:
-        if joined and joined[-1].group == group.group:
-            last = joined[-1]
-            counts = dict(last.blocks)
-            for key, n in group.blocks:
-                counts[key] = counts.get(key, 0) + n
-            group = ChainGroup(group.group, group.area, group.channels, last.widths + group.widths,
-                               tuple(counts.items()))
-            joined[-1] = group
-        else:
-            joined.append(group)
+    joined = list(groups)
+    if any(a.group == b.group for a, b in zip(groups, groups[1:], strict=False)):  # parts of one run: joined
+        joined = []
+        for group in groups:
+            if joined and joined[-1].group == group.group:
+                last = joined[-1]
+                counts = dict(last.blocks)
+                for key, n in group.blocks:
+                    counts[key] = counts.get(key, 0) + n
+                joined[-1] = ChainGroup(group.group, group.area, group.channels, last.widths + group.widths,
+                                        tuple(counts.items()))
+            else:
+                joined.append(group)
     merged: list[tuple[list[str], list[ChainGroup]]] = []
     for group in joined:
         if merged and merged[-1][1][-1].area == group.area:
@@ -356,7 +357,7 @@ def merge_groups(groups: Sequence[ChainGroup], name: str) -> list[Stage]:
                     total[key] = total.get(key, 0) + n
             blocks = tuple(total.items())
         stages.append(Stage(groups=tuple(names), area=runs[-1].area, channels=runs[-1].channels,
-                            widths=tuple(width for run in runs for width in run.widths),
+                            widths=runs[0].widths if len(runs) == 1 else sum((run.widths for run in runs), ()),
                             blocks=sum(1 for _, n in blocks if n >= 2)))
     return stages
 

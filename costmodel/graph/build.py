@@ -395,20 +395,16 @@ class _Builder:
                 raise self.error(f"'{field}' needs 'repeat'", path, field)
             return self.instance(node, env, node.attributes, path, refs)
         count = self.resolve(node.repeat, env, path, "repeat")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise self.error(f"repeat must be a non-negative integer, got {shown(count)}", path, "repeat")
-        too_many = limits.REPEAT.exceeded(count)
-        if too_many:
-            raise self.error(too_many, path, "repeat")
-        for key in node.overrides:
-            if not -count <= key < count:
-                raise self.error(f"override index {key} is outside 0..{count - 1}", path, "overrides")
+        refused = repeat_refused(node, count)
+        if refused is not None:
+            raise self.error(refused[0], path, refused[1])
         value = _Value(inputs([])[:1])
         each: list[TensorRef] = []
         for i in range(count):
-            attrs = {**node.attributes, **node.overrides.get(i, {}), **node.overrides.get(i - count, {})}
+            attrs = repeat_attributes(node, i, count)
             these = inputs(each) if own is not None else refs if i == 0 or node.parallel else value.refs[:1]
-            value = self.instance(node, {**env, "i": i}, attrs, f"{path}.{i}", these)
+            value = self.instance(node, {**env, "i": i}, node.attributes if attrs is None else attrs,
+                                  repeat_path(path, i), these)
             each.append(value.refs[0])
         return _Value(value.refs, value.names, each)
 
@@ -732,6 +728,67 @@ class _Builder:
         outputs = last.refs[:1] if self.spec.outputs is None else \
             [self.lookup(out, scope, None, "outputs") for out in self.spec.outputs]
         return Graph(self.spec.name, self.spec, batch, self.spec.dtype, inputs, self.layers, outputs)
+
+
+def repeat_refused(node: NodeSpec, count: Any) -> tuple[str, str] | None:
+    """Why ``count`` (the node's resolved ``repeat``) cannot be expanded -- (message, field) -- or None: it must be a
+    non-negative integer within limits.REPEAT, and every override index within -count..count-1. The builder and
+    callers that walk a spec's top level themselves (the sweep's plan, :mod:`costmodel.sweep.fast`) check with
+    this one function."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        return f"repeat must be a non-negative integer, got {shown(count)}", "repeat"
+    too_many = limits.REPEAT.exceeded(count)
+    if too_many:
+        return too_many, "repeat"
+    for key in node.overrides:
+        if not -count <= key < count:
+            return f"override index {key} is outside 0..{count - 1}", "overrides"
+    return None
+
+
+def repeat_attributes(node: NodeSpec, i: int, count: int) -> dict[str, Any] | None:
+    """The unresolved attributes (or block arguments) of repeat ``i`` of ``count``: the node's, overridden by its
+    ``overrides`` for ``i`` and then for ``i - count`` (an index from the end); None where no override applies (the
+    node's own ``attributes``, not copied)."""
+    overrides = node.overrides
+    if not overrides or (i not in overrides and i - count not in overrides):
+        return None
+    return {**node.attributes, **overrides.get(i, {}), **overrides.get(i - count, {})}
+
+
+def repeat_path(path: str, i: int) -> str:
+    """The path of repeat ``i`` of the node at ``path``."""
+    return f"{path}.{i}"
+
+
+class TopLevel:
+    """The graph builder set up at a spec's top level, expanding one instance at a time: for callers that walk the
+    top-level nodes themselves and expand only some instances (the sweep's plan, which finds the others in its
+    fragment cache). ``globals``: the spec's variables, resolved (and ``input``); ``shapes``: the tensors' shapes so
+    far, read and added to; ``hook`` and ``costs`` as for :func:`build_graph`. The instances are those
+    :func:`repeat_refused`, :func:`repeat_attributes` and :func:`repeat_path` describe, as the builder's own walk
+    makes them."""
+
+    def __init__(self, spec: Spec, globals: dict[str, Any], shapes: dict[TensorRef, Shape],
+                 hook: BuildHook | None = None, costs: CostCache | None = None, file: str | None = None) -> None:
+        builder = _Builder(spec, file, hook, costs)
+        builder.defaults = builder.check_defaults()
+        builder.globals = globals
+        builder.shapes = shapes
+        self._builder = builder
+
+    @property
+    def layers(self) -> list[Layer[Attrs]]:
+        """The layers expanded so far (through this object), in order."""
+        return self._builder.layers
+
+    def instance(self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str,
+                 refs: list[TensorRef]) -> Value:
+        """Expand one instance of the top-level ``node`` -- the node itself (``path`` its name, ``env`` the globals)
+        or repeat i (``path`` :func:`repeat_path`, ``env`` the globals with ``i``, ``raw``
+        :func:`repeat_attributes` or the node's attributes) -- reading ``refs``; raises :class:`SpecError` as the
+        builder does."""
+        return self._builder.instance(node, env, raw, path, refs)
 
 
 INPUT = "input"

@@ -240,6 +240,11 @@ def bounded(value: Any) -> Any:
         raise ExpressionError(f"the result {value} is not a finite number")
     if kind is int and value.bit_length() <= limits.INTEGER_BITS.value:
         return value
+    if kind is list and not any(isinstance(item, list | str) for item in value):  # flat: an element per item
+        message = limits.LIST_ELEMENTS.exceeded(len(value) or 1)
+        if message:
+            raise ExpressionError(message)
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, int):

@@ -151,6 +151,8 @@ def _first_failed(constraints: Sequence[tuple[str, str]], env: Mapping[str, Any]
 
 def column_value(value: Any) -> Any:
     """A variable's value as stored: lists as JSON text (``[3, 4, 6, 3]``), scalars as they are."""
+    if type(value) is list and all(type(v) is int or (type(v) is float and v - v == 0.0) for v in value):
+        return repr(value)  # what json.dumps writes for ints and finite floats, sooner
     return json.dumps(value) if isinstance(value, list | tuple | dict) else value
 
 

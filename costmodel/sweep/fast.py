@@ -44,8 +44,21 @@ from ..design.entropy import (
     trace_back,
 )
 from ..errors import DesignError
-from ..graph import Call, CostCache, Expansion, Graph, Layer, TensorRef, Value, build_graph
-from ..graph.build import INPUT, _Builder
+from ..graph import (
+    Call,
+    CostCache,
+    Expansion,
+    Graph,
+    Layer,
+    TensorRef,
+    TopLevel,
+    Value,
+    build_graph,
+    repeat_attributes,
+    repeat_path,
+    repeat_refused,
+)
+from ..graph.build import INPUT
 from ..hardware import threaded
 from ..latency import (
     DEFAULT_FUSION,
@@ -79,10 +92,11 @@ CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is e
 # and one layer's entry in a search.
 LAYER_BYTES, MOVED_LAYER_BYTES, CONTEXT_BYTES, SEARCH_ENTRY_BYTES = 1200, 300, 400, 100
 FOUND_BYTES = 400  # an entry of the plan's instances found by the names of what they read (its key and tuple)
-# a segment (a top-level node's instances, their liveness) and one of its compositions (searches, kernels, plus a
-# list of busy seconds per device), fitted likewise: 3,000 ResNet-like candidates on one device made 9,638 segments
-# of 49.6 MB with their keys (FOUND_BYTES) and the plan's found entries; 1,000 on three devices 3,760, 21.8 MB
-SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 2000, 300
+# a segment (a top-level node's instances, their liveness) and one of its compositions (searches, kernels, its part
+# of the main path, plus a list of busy seconds per device), fitted likewise: 3,000 ResNet-like candidates on one
+# device made 9,638 segments of 64.4 MB with their keys (FOUND_BYTES) and the plan's found entries (before the main
+# path's parts were kept: 49.6 MB; 1,000 candidates on three devices 3,760 segments, 21.8 MB)
+SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 3500, 300
 
 
 class _Budget:
@@ -391,7 +405,6 @@ class _PlanNode:
     callee_repr: str
     repeat: Any
     attributes: dict[str, Any]
-    overrides: dict[int, dict[str, Any]]
     needs: tuple[str, ...]  # the spec variables its block (or its op's defaults) may read
     constant: bool  # no attribute mentions ``i``: instances without an override have equal arguments
     spec: NodeSpec
@@ -454,8 +467,8 @@ class _Plan:
                     return None
             attributes = node.attributes
             constant = "i" not in _names(attributes)
-            nodes.append(_PlanNode(name, kind, repr(callee), node.repeat, attributes, dict(node.overrides),
-                                   analyzer.globals_of(kind, callee), constant, node, _decided_by(node)))
+            nodes.append(_PlanNode(name, kind, repr(callee), node.repeat, attributes, analyzer.globals_of(kind, callee),
+                                   constant, node, _decided_by(node)))
         return cls(spec, nodes, inputs, batch)
 
     def serves(self, spec: Spec) -> bool:
@@ -521,9 +534,8 @@ class _Plan:
             else:
                 count = constant(node.repeat) if isinstance(node.repeat, str) and not texts.uses_i(node.repeat) \
                     else resolve(node.repeat, env)
-                if type(count) is not int or count < 0 or limits.REPEAT.exceeded(count) \
-                        or any(not -count <= key < count for key in node.overrides):
-                    return None
+                if type(count) is not int or repeat_refused(node.spec, count) is not None:
+                    return None  # the builder says what is wrong (the plan follows plain ints only)
                 instances = range(count)
             read = global_texts.get(node.needs)
             if read is None:
@@ -543,18 +555,17 @@ class _Plan:
                     layers += segment.layers
                     refs = segment.out
                     continue
-            kind, callee, overrides = node.kind, node.callee_repr, node.overrides
+            kind, callee = node.kind, node.callee_repr
             first = len(fragments)
             handed: dict[TensorRef, TensorRef] = {}
             handed_shapes: dict[TensorRef, Shape] = {}
             plain_args: str | None = None  # the instances' arguments where no override and no ``i`` applies
             for i in instances:
-                path = node.name if count < 0 else f"{node.name}.{i}"
-                if count >= 0 and overrides and (i in overrides or i - count in overrides):
-                    raw = {**node.attributes, **overrides.get(i, {}), **overrides.get(i - count, {})}
-                elif node.constant:
-                    raw = None
-                else:
+                # as the builder's walk makes them: repeat i's path and attributes (None: the node's, and where
+                # they do not name ``i`` its instances' arguments are equal)
+                path = node.name if count < 0 else repeat_path(node.name, i)
+                raw = None if count < 0 else repeat_attributes(node.spec, i, count)
+                if raw is None and not node.constant:
                     raw = node.attributes
                 if raw is None and plain_args is not None:
                     args = plain_args
@@ -747,10 +758,7 @@ class _Expander:
                  shapes: dict[TensorRef, Shape]) -> None:
         self.capture = _Capture(analyzer)
         self.capture.owners = owners
-        self.builder = _Builder(spec, None, self.capture, analyzer.costs)
-        self.builder.defaults = self.builder.check_defaults()
-        self.builder.globals = env
-        self.builder.shapes = shapes
+        self.builder = TopLevel(spec, env, shapes, self.capture, analyzer.costs)
 
     def expand(self, node: NodeSpec, env: dict[str, Any], raw: dict[str, Any], path: str,
                refs: list[TensorRef]) -> tuple[Fragment, _Moved | None]:
