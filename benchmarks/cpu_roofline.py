@@ -268,13 +268,18 @@ def _fork_join_call(torch, kind: str, c: int, side: int):  # noqa: ANN001, ANN20
                                else c * side * side / 1e6)
 
 
-def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS) -> dict[str, dict[int, tuple[float, float]]]:
+FORK_JOIN_SHAPES = [(c, s) for s in (16, 32) for c in (64, 128, 256, 512)]
+
+
+def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS,
+              minima: dict[str, dict[int, list[float]]] | None = None) -> dict[str, dict[int, tuple[float, float]]]:
     """Per op kind, per thread count: (intercept us, slope us per million output elements, or MACs for the convs
-    and the linear layer) of a least-squares line through the minimum call times over the sizes."""
+    and the linear layer) of a least-squares line through the minimum call times over the sizes; ``minima``, when
+    given, receives those minimum times (us, per kind and thread count, in FORK_JOIN_SHAPES order)."""
     import torch
 
     out: dict[str, dict[int, tuple[float, float]]] = {kind: {} for kind in kinds}
-    shapes = [(c, s) for s in (16, 32) for c in (64, 128, 256, 512)]
+    shapes = FORK_JOIN_SHAPES
     with torch.inference_mode():
         for threads in (1, 2):
             torch.set_num_threads(threads)
@@ -293,6 +298,8 @@ def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS) -> dic
                     times.append(best * 1e6)
                 slope, intercept = np.polyfit(sizes, times, 1)
                 out[kind][threads] = (float(intercept), float(slope))
+                if minima is not None:
+                    minima.setdefault(kind, {})[threads] = times
     return out
 
 
@@ -430,6 +437,7 @@ def main() -> None:
     parser.add_argument("--ops", action="store_true", help="only the per-op dispatch and depthwise figures")
     parser.add_argument("--fork-join", action="store_true", help="only the fork/join test at 1 and 2 threads")
     parser.add_argument("--all", action="store_true", help="with --fork-join: also 3x3, depthwise and linear layers")
+    parser.add_argument("--verbose", action="store_true", help="with --fork-join: also each shape's minimum times")
     parser.add_argument("--smt", action="store_true", help="only the SMT test: logical CPUs 0 and 1 alone and at once")
     parser.add_argument("--op-costs", action="store_true", help="only the per-element op costs (cpu.op_ns)")
     parser.add_argument("--page-faults", action="store_true", help="only the fresh-page cost (cpu.page_fault_us)")
@@ -441,10 +449,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(f"cores visible: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     if args.fork_join:
-        for kind, lines in fork_join(kinds=FORK_JOIN_KINDS + (FORK_JOIN_MORE if args.all else ())).items():
+        minima: dict[str, dict[int, list[float]]] = {}
+        for kind, lines in fork_join(kinds=FORK_JOIN_KINDS + (FORK_JOIN_MORE if args.all else ()),
+                                     minima=minima).items():
             (a1, b1), (a2, b2) = lines[1], lines[2]
             print(f"{kind:<8} 1 thread: {a1:7.2f} us + {b1:8.2f} us/M; 2 threads: {a2:7.2f} us + "
                   f"{b2:8.2f} us/M (M elements / M MACs): fork/join {a2 - a1:6.2f} us, work speed-up {b1 / b2:.2f}")
+            if args.verbose:
+                for (c, side), one, two in zip(FORK_JOIN_SHAPES, minima[kind][1], minima[kind][2], strict=True):
+                    print(f"    {kind} {c} ch {side}x{side}: 1 thread {one:9.1f} us, 2 threads {two:9.1f} us, "
+                          f"ratio {one / two:.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.clock:

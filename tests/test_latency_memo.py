@@ -52,7 +52,8 @@ def fresh_member_terms(graph: Graph, profile_name: str, dtype: str, precision: s
                 continue
             dtype_here = sizes.compute_dtype[layer.path]
             memoised = table.terms(layer, dtype_here, graph, profile)
-            assert memoised == latency_model._MemberTable(fusion).compute(layer, dtype_here, graph, profile)
+            afresh = latency_model._MemberTable(latency_model.MemberMemo(), fusion)
+            assert memoised == afresh.compute(layer, dtype_here, graph, profile)
             assert table.terms(layer, dtype_here, graph, profile) is memoised  # now a hit
 
 
@@ -86,7 +87,10 @@ def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     graph = build_graph(resnet_candidates(1, seed=3)[0])
     kernel_terms(graph, load_profile("a100_80gb"), "fp16")
     (table,) = latency_model._MEMBERS.tables.values()
-    assert 0 < len(table.entries) <= 5
+    assert 0 < len(table.entries) <= 5 and latency_model._MEMBERS.size == len(table.entries)
+    kernel_terms(graph, load_profile("rtx4090"), "fp16")  # a second table: the bound is over both
+    assert sum(len(t.entries) for t in latency_model._MEMBERS.tables.values()) == latency_model._MEMBERS.size <= 5
+    latency_model._MEMBERS.clear()
 
 
 @pytest.mark.parametrize("path", ZOO, ids=lambda p: p.stem)
@@ -105,3 +109,13 @@ def test_a_shared_cost_cache_gives_the_costs_of_a_fresh_build() -> None:
             [(la.path, la.attrs, la.input_shapes, la.cost) for la in alone.layers]
     # each entry keeps its attributes alive: an identity in a key is never that of a newer object
     assert all(id(attrs) == key[2] for key, (_, attrs) in costs.costs.items())
+
+
+def test_a_full_cost_cache_is_emptied_and_still_gives_the_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CostCache, "MAX_ENTRIES", 3)
+    costs = CostCache()
+    for spec in resnet_candidates(2, seed=5):
+        shared = build_graph(spec, costs=costs)
+        assert len(costs.costs) <= 3
+        alone = build_graph(spec.model_copy(update={"name": spec.name + "_alone"}))
+        assert [la.cost for la in shared.layers] == [la.cost for la in alone.layers]

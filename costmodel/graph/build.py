@@ -117,7 +117,7 @@ class CostCache:
     the ops' counting conventions stay put (the sweep's evaluator: its fragment cache keeps costs as well) shares
     one between its builds, so a block at a new width computes only the costs of layers not seen before."""
 
-    MAX_ENTRIES = 100_000
+    MAX_ENTRIES = 50_000  # about 0.4 kB each with the attributes they keep
 
     def __init__(self) -> None:
         self.costs: dict[tuple[Any, tuple[Shape, ...], int], tuple[OpCost, Attrs]] = {}

@@ -88,10 +88,10 @@ def group_layers(graph: Graph, mode: Fusion | str) -> list[list[Layer[Attrs]]]:
     """Kernels as lists of (non-view) layers, in execution order; each kernel is a contiguous run."""
     if mode not in FUSION_MODES:
         raise ValueError(f"unknown fusion mode {mode!r}; choose one of {', '.join(FUSION_MODES)}")
-    flow = _Dataflow(graph)
     ops = [layer for layer in graph.layers if not layer.cost.is_view]
     if mode == Fusion.NONE:
         return [[layer] for layer in ops]
+    flow = _Dataflow(graph)
     kernels: list[list[Layer[Attrs]]] = []
     for layer in ops:
         last = {member.path for member in kernels[-1]} if kernels else set()

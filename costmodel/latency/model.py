@@ -274,14 +274,16 @@ class MemberMemo:
     the profile's peaks, SM count and kind (what unit_for, shape_efficiency and transpose_bytes read of it).
 
     Repeated layers (the blocks of a network, the candidates of a design space: a block at a new width mostly
-    repeats layers seen elsewhere) then cost a dictionary lookup. Bounded: a table is emptied when it holds
-    ``MAX_ENTRIES``; at most ``MAX_TABLES`` tables are kept."""
+    repeats layers seen elsewhere) then cost a dictionary lookup. Bounded: every table is emptied when they hold
+    ``MAX_ENTRIES`` in all (an entry takes about 0.5 kB with the attributes it keeps), and at most ``MAX_TABLES``
+    tables are kept."""
 
-    MAX_ENTRIES = 20_000
+    MAX_ENTRIES = 50_000
     MAX_TABLES = 16
 
     def __init__(self) -> None:
         self.tables: dict[Any, _MemberTable] = {}
+        self.size = 0  # entries in all tables
 
     def table(self, profile: HardwareProfile, fusion: str) -> _MemberTable:
         """The table for ``profile`` (as run) and ``fusion``."""
@@ -291,18 +293,23 @@ class MemberMemo:
         found = self.tables.get(key)
         if found is None:
             if len(self.tables) >= self.MAX_TABLES:
-                self.tables.clear()
-            found = self.tables[key] = _MemberTable(fusion)
+                self.clear()
+            found = self.tables[key] = _MemberTable(self, fusion)
         return found
 
     def clear(self) -> None:
+        """Every table emptied (a table a caller holds stays usable) and forgotten."""
+        for table in self.tables.values():
+            table.entries.clear()
         self.tables.clear()
+        self.size = 0
 
 
 class _MemberTable:
     """One profile's and fusion mode's :class:`MemberTerms` (see :class:`MemberMemo`)."""
 
-    def __init__(self, fusion: str) -> None:
+    def __init__(self, memo: MemberMemo, fusion: str) -> None:
+        self.memo = memo
         self.fusion = fusion
         self.entries: dict[Any, tuple[MemberTerms, Attrs]] = {}
 
@@ -314,9 +321,14 @@ class _MemberTable:
         if found is not None:
             return found[0]
         terms = self.compute(layer, dtype, graph, profile)
-        if len(self.entries) >= MemberMemo.MAX_ENTRIES:
+        memo = self.memo
+        if memo.size >= memo.MAX_ENTRIES:
+            for table in memo.tables.values():
+                table.entries.clear()
             self.entries.clear()
+            memo.size = 0
         self.entries[key] = (terms, layer.attrs)
+        memo.size += 1
         return terms
 
     def compute(self, layer: Layer[Attrs], dtype: str, graph: Graph, profile: HardwareProfile) -> MemberTerms:
