@@ -87,8 +87,6 @@ GPU_PARAMETERS: tuple[Parameter, ...] = (
               "memory efficiency of every kernel but depthwise convs"),
     Parameter("depthwise_memory", (EfficiencyClass.DEPTHWISE,), False, True, "memory efficiency of depthwise convs"),
 )
-PARAMETER_NAMES = (*(p.name for p in PARAMETERS), OVERHEAD)
-GPU_PARAMETER_NAMES = (*(p.name for p in GPU_PARAMETERS), OVERHEAD)
 BY_NAME = {p.name: p for p in (*PARAMETERS, *GPU_PARAMETERS)}
 
 
