@@ -133,6 +133,24 @@ def test_fast_path_equals_full_analyzer_under_amp(name: str, dtype: str, devices
            planned=name == "resnet_like")
 
 
+@pytest.mark.parametrize(("name", "extra"), [("resnet_like", ""), ("regnet", ""), ("ofa_mbv3", ""),
+                                           ("ofa_mbv3", "dtype: bf16\nprecision: amp\n"),
+                                           ("resnet_like", "dtype: bf16\nprecision: amp\n")])
+def test_fast_path_equals_full_analyzer_on_a_cpu_that_prices_views(name: str, extra: str, tmp_path: Path) -> None:
+    # eager view calls (cpu.view_us) are charged to the kernel after them, which may be in a later fragment
+    # (MobileNetV3's top-level flatten before its classifier: a fragment of one view and no kernel)
+    from costmodel.hardware import load_profile
+
+    profile = ROOT / "hardware_profiles" / "epyc_zen3_vm_b.yaml"
+    cpu = load_profile(str(profile)).cpu
+    assert cpu is not None and cpu.view_us > 0
+    if extra:  # autocast needs a half type: the same CPU given a bf16 peak (a test profile, not a measurement)
+        text = profile.read_text().replace("vector: {fp32: 0.2067}", "vector: {fp32: 0.2067, bf16: 0.2067}", 1)
+        profile = tmp_path / "zen3_bf16.yaml"
+        profile.write_text(text.replace("\nsources:\n", "\nsources:\n  peak.vector.bf16: test profile\n", 1))
+    _exact(SPACES / f"{name}.yaml", [str(profile), "a100"], 13, 8, tmp_path, extra, planned=name == "resnet_like")
+
+
 @pytest.mark.parametrize("inputs", [", inputs: 'half:0'", ""])
 def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(inputs: str, tmp_path: Path) -> None:
     # `relu` reads half of `conv`'s output through a top-level `chunk`: not a fragment priced alone (the slice is
@@ -200,7 +218,7 @@ def test_fast_path_composes_segments_shifted_or_not(monkeypatch: pytest.MonkeyPa
                 assert fast(spec) == want  # no NaN: every candidate is a CNN
         contexts = [context for segment in {id(s): s for s in fast.segments.values()}.values()
                     for context in segment.composed]
-        shifted_apart = sum(len(context) == 4 for context in contexts)
+        shifted_apart = sum(context[-1] is None for context in contexts)  # (see FastAnalyzer._compose_segments)
         assert (shifted_apart > 0) == (not shiftable)
         assert fast.planned >= 2 * len(specs) - 1
 
