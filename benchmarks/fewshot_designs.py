@@ -232,7 +232,7 @@ def evaluate(make: Callable[[Sequence[int], Sequence[float]], Callable[[int], fl
 
 
 def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
-        fixed_sets: dict[str, list[str]] | None = None) -> tuple[dict[str, Score], list[str]]:
+        fixed_sets: dict[str, list[str]] | None = None, only: Sequence[str] = ()) -> tuple[dict[str, Score], list[str]]:
     case = V.Case(fixture.name, fixture, f"epyc_zen3_vm_b_{threads}t", V.CPU_PROFILE, "fp32", "uniform", "none",
                   threads, "min")
     rows, profile = case.rows(), case.hw()
@@ -241,21 +241,23 @@ def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
     bases = bases_of(rows, profile, case.dtype, case.fusion, case.precision)
     priced = [terms(b, profile) for b in bases]
     makers: dict[str, Callable[[Sequence[int], Sequence[float]], Callable[[int], float]]] = {}
-    for design in DESIGNS:
+    for design in (d for d in DESIGNS if not only or d.name in only):
         def make(train: Sequence[int], meas: Sequence[float], design: Design = design) -> Callable[[int], float]:
             model = design.fit([priced[i] for i in train], meas)
             return lambda i: model(priced[i])
         makers[design.name] = make
     if with_calibrate:
         makers["calibrate"] = calibrate_design(bases, profile)
-    scores = {name: Score([], [], [], [], []) for name in [*makers, "auto"]}
+    scores = {name: Score([], [], [], [], []) for name in [*makers, *(["auto"] if all(n in makers for n in AUTO_FROM)
+                                                                        else [])]}
     for draw in draws:
         order = list(range(len(rows)))
         random.Random(draw).shuffle(order)
         train, test = sorted(order[:FEW]), sorted(order[FEW:])
         results = {name: evaluate(make, measured, train, test) for name, make in makers.items()}
-        best = min(AUTO_FROM, key=lambda n: results[n][1])
-        results["auto"] = results[best]
+        if all(n in results for n in AUTO_FROM):
+            best = min(AUTO_FROM, key=lambda n: results[n][1])
+            results["auto"] = results[best]
         for name, values in results.items():
             for field, value in zip(("in_sample", "loo", "others", "within_10", "within_25"), values, strict=True):
                 getattr(scores[name], field).append(value)
@@ -291,6 +293,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--seed0", type=int, default=100, help="first draw's seed (validate_latency uses 0-4)")
     parser.add_argument("--no-calibrate", action="store_true", help="skip costmodel calibrate's own fit (slower)")
+    parser.add_argument("--designs", nargs="*", default=(), help="only these designs (names as printed)")
     parser.add_argument("--fixtures", nargs="*", default=None,
                         help="fixture:threads pairs (default: the s22 four and the s23 four)")
     args = parser.parse_args()
@@ -301,10 +304,12 @@ def main() -> None:
     sets = selections(pairs[0][0])
     for label, chosen in sets.items():
         print(f"{label} set of {FEW} (specs and shipped profile only, 1 thread): {', '.join(chosen)}")
+    if sorted(sets["medoids"]) != sorted(V.FEW_SHOT_SET):
+        print(f"note: validate_latency.FEW_SHOT_SET (the documented set) differs: {', '.join(V.FEW_SHOT_SET)}")
     draws = range(args.seed0, args.seed0 + args.draws)
     summary: dict[str, list[tuple[float, ...]]] = {}
     for fixture, threads in pairs:
-        scores, _ = run(fixture, threads, draws, not args.no_calibrate, sets)
+        scores, _ = run(fixture, threads, draws, not args.no_calibrate, sets, args.designs)
         print(f"\n{fixture.name} ({threads} thread{'s' if threads > 1 else ''}), {args.draws} draws of {FEW} "
               f"(seeds {args.seed0}-{args.seed0 + args.draws - 1}); medians over the draws; fixed sets: median "
               "|error| / within 10 % on the other models")

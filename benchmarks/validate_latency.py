@@ -77,6 +77,13 @@ SPACES = [  # (label, fixture, profile): the design-space sample measured on a C
 ]
 SPACE_COUNT, SPACE_SEED = 30, 0
 FEW_SHOT, FEW_SHOT_DRAWS = 10, 5  # calibrate on this many CPU models, over this many random draws
+# the 10 models docs/calibration.md tells users to bench: the medoids of the zoo's shares of predicted latency in dense
+# compute, depthwise, streaming kernels, memory and per-call costs on the shipped profile (benchmarks/fewshot_designs.py
+# prints how they are chosen; no measurement is read)
+FEW_SHOT_SET = ("efficientnet_b1", "ghostnet_100", "mnasnet_100", "mobilenetv3_large_100", "mobileone_s0",
+                "poolformer_s12", "repvgg_b0", "repvit_m1", "resnet18", "vit_small_patch16_224")
+# a third day (3 December, 03:37-03:42 UTC, the lead: 1, 2, 1, 2 threads back to back, load 1.0-1.6, no --rounds)
+CPU_DAY3 = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, "0337"), (2, "0338"))}
 SOURCES = {  # fixture -> (device, timm benchmark file)
     GPU_FIXTURE: [("rtx3090", "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"),
                   ("rtx4090", "timm-benchmark-infer-amp-nchw-pt291-cu128-4090.csv")],
@@ -127,6 +134,10 @@ CASES = [
     Case("this CPU 1 thread, second run", CPU_REPEAT[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
          "min"),
     Case("this CPU 2 threads, second run", CPU_REPEAT[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
+         2, "min"),
+    Case("this CPU 1 thread, 3 Dec 03:37", CPU_DAY3[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
+         "min"),
+    Case("this CPU 2 threads, 3 Dec 03:38", CPU_DAY3[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
          2, "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
@@ -273,6 +284,9 @@ REPEATED = (  # (label, file, reference file): the same models measured twice on
     ("this VM, 2 threads, 18:22 vs 20:54 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
     ("this VM, 2 threads, 14:01 vs 20:54 UTC", CPU_EARLIER[2], CPU_FIXTURES[2]),
     ("the earlier Zen 3 VM vs this VM at 20:53", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", CPU_FIXTURES[1]),
+    ("this VM, 1 thread, 3 Dec 03:39 vs 03:37 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t_0339.csv", CPU_DAY3[1]),
+    ("this VM, 2 threads, 3 Dec 03:41 vs 03:38 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t_0341.csv", CPU_DAY3[2]),
+    ("this VM, 1 thread, 3 Dec 03:37 vs 2 Dec 20:53", CPU_DAY3[1], CPU_FIXTURES[1]),
 )
 
 
@@ -325,7 +339,7 @@ def reproducibility() -> None:
 
 
 CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, second run", "this CPU 2 threads, fp32",
-             "this CPU 2 threads, second run")
+             "this CPU 2 threads, second run", "this CPU 1 thread, 3 Dec 03:37", "this CPU 2 threads, 3 Dec 03:38")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -359,6 +373,17 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
               f"{within:>11.0%} {sum(e <= 0.25 for e in errors) / len(errors):>11.0%}  "
               f"{len(identifiability_warnings(result))}")
     print(f"  median share of the other models within +-10 %: {statistics.median(shares):.0%}")
+    names = [m.measurement.model for m in rows]
+    train = sorted(names.index(n) for n in FEW_SHOT_SET if n in names)
+    if len(train) == FEW_SHOT:
+        test = [i for i in range(len(rows)) if i not in train]
+        result = fit([bases[i] for i in train], [measured[i] for i in train], base)
+        profile = with_parameters(pinned(base), {n: result.values[n] for n in result.fitted})
+        errors = [abs(p / measured[i] - 1) for p, i in zip(predict([bases[i] for i in test], profile), test,
+                                                           strict=True)]
+        print(f"  the recommended {FEW_SHOT} (docs/calibration.md), scored on the other {len(test)}: median |error| "
+              f"{statistics.median(errors):.1%}, within +-10 % {sum(e <= 0.10 for e in errors) / len(errors):.0%}, "
+              f"within +-25 % {sum(e <= 0.25 for e in errors) / len(errors):.0%}")
 
 
 def space_section() -> None:
