@@ -67,7 +67,8 @@ COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
 CPU_FIXTURES = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2053), (2, 2054))}
 CPU_REPEAT = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2055), (2, 2057))}
 # the same 38 models on another day (3 December, 03:37-03:42 UTC, 1, 2, 1, 2 threads, load about 1): scored, never
-# fitted, the out-of-sample check that a change is not fitted to the first day's files
+# fitted, the out-of-sample check that a change is not fitted to the first day's files (section 2 runs the few-shot
+# workflow on them as a user would on any device: calibrate on 10, score the others; the shipped profile is untouched)
 CPU_OTHER_DAY = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, "0337"), (2, "0338"))}
 # earlier runs of the same models on this VM, kept to show the drift between sessions (not scored): 11:56 (1t, load
 # 1-3) and 14:01 UTC (2t), and the lead's first quiet pair, 18:19-18:24 UTC (1.9x slower than 20:53 at one thread)
