@@ -436,6 +436,69 @@ def page_faults(calls: int = 15) -> dict[float, tuple[float, float, float]]:
     return out
 
 
+WEIGHT_REORDER_SHAPES = ((128, 128), (256, 256), (512, 256), (512, 512), (1024, 512))  # (out, in) of a 3x3 conv
+SWEEP_BYTES = 96 * 2**20  # swept between calls: evicts the 32 MiB L3, as the rest of a network's pass does
+
+
+def _weight_reorder_child(calls: int) -> None:
+    """In a child with oneDNN's verbose output on stdout: per shape, ``calls`` rounds of (sweep the caches, conv),
+    (sweep, clone the weight), (stream copy over 4 x LLC); prints the clone and copy minima as CLONE / COPY lines."""
+    import torch
+
+    torch.set_num_threads(1)
+    sweep = torch.ones(SWEEP_BYTES // 4)
+    src, dst = torch.ones(LLC_BYTES), torch.empty(LLC_BYTES)  # 4 x LLC bytes each
+    with torch.inference_mode():
+        for out_ch, in_ch in WEIGHT_REORDER_SHAPES:
+            conv = torch.nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False).eval()
+            x = torch.randn(1, in_ch, 14, 14)
+            weight = conv.weight.detach().clone()
+            for _ in range(3):
+                conv(x)
+            print(f"SHAPE {out_ch} {in_ch}", flush=True)
+            clone = copy = math.inf
+            for _ in range(calls):
+                sweep.add_(1.0)
+                with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                    conv(x)
+                sweep.add_(1.0)
+                start = time.perf_counter()
+                weight.clone()
+                clone = min(clone, time.perf_counter() - start)
+                start = time.perf_counter()
+                dst.copy_(src)
+                copy = min(copy, time.perf_counter() - start)
+            print(f"CLONE {clone}\nCOPY {copy}", flush=True)
+
+
+def weight_reorder(calls: int = 20) -> dict[tuple[int, int], tuple[float, float, float]]:
+    """Per 3x3 conv (out, in channels): (reorder us, clone us, reorder time over weight bytes / stream-copy rate),
+    one thread, caches swept before each call, minimum of ``calls``; the reorder's time from ONEDNN_VERBOSE."""
+    import subprocess
+    import sys
+
+    text = subprocess.run([sys.executable, __file__, "--weight-reorder-child", str(calls)], capture_output=True,
+                          text=True, check=True).stdout
+    shape: tuple[int, int] = (0, 0)
+    reorder: dict[tuple[int, int], float] = {}
+    clone: dict[tuple[int, int], float] = {}
+    copy: dict[tuple[int, int], float] = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if line.startswith("SHAPE"):
+            shape = (int(line.split()[1]), int(line.split()[2]))
+        elif line.startswith(("CLONE", "COPY")):
+            (clone if line.startswith("CLONE") else copy)[shape] = float(line.split()[1])
+        elif len(fields) > 10 and fields[3] == "exec" and fields[5] == "reorder" and not fields[-2].startswith("1x"):
+            reorder[shape] = min(reorder.get(shape, math.inf), float(fields[-1]) * 1e-3)  # verbose: ms
+    out = {}
+    for shape, seconds in reorder.items():
+        nbytes = shape[0] * shape[1] * 9 * 4
+        stream_rate = 2 * 4 * LLC_BYTES / copy[shape]  # read + write bytes per second, as stream_copy counts them
+        out[shape] = (seconds * 1e6, clone[shape] * 1e6, seconds / (nbytes / stream_rate))
+    return out
+
+
 def conv_as_linear(calls: int = 3) -> tuple[float, float]:
     """(ms, ms): VGG-16's fc1 as a 7x7 conv over a 7x7 input (oneDNN, weights reordered per call) and as a linear
     layer (MKL, weights read as they are), one thread, minimum of ``calls``."""
@@ -463,6 +526,9 @@ def main() -> None:
     parser.add_argument("--op-costs", action="store_true", help="only the per-element op costs (cpu.op_ns)")
     parser.add_argument("--page-faults", action="store_true", help="only the fresh-page cost (cpu.page_fault_us)")
     parser.add_argument("--clock", action="store_true", help="only the core clock of a dependent-add chain")
+    parser.add_argument("--weight-reorder", action="store_true",
+                        help="only oneDNN's per-call weight reorder against a clone and the stream copy")
+    parser.add_argument("--weight-reorder-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -486,6 +552,17 @@ def main() -> None:
         ghz = core_clock_ghz()
         print("no C compiler, or not x86-64: no clock figure" if ghz is None
               else f"dependent-add chain: {ghz:.3f} GHz (one add per cycle)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.weight_reorder_child:
+        _weight_reorder_child(args.weight_reorder_child)
+        return
+    if args.weight_reorder:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for (out_ch, in_ch), (reorder, clone, factor) in weight_reorder().items():
+            mb = out_ch * in_ch * 9 * 4 / 1e6
+            print(f"3x3 conv {in_ch:4d} -> {out_ch:4d} ({mb:5.2f} MB of weights): reorder {reorder:7.1f} us, clone "
+                  f"{clone:7.1f} us; reorder = {factor:.2f} x weight bytes / stream-copy rate")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.page_faults:

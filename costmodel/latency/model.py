@@ -246,7 +246,7 @@ def kernel_terms(
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
-                     if layer.path not in views.channels_last) + 2 * sum(reordered)
+                     if layer.path not in views.channels_last) + sum(reordered)
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
@@ -355,8 +355,11 @@ def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: 
     makes none): PyTorch's mkldnn_convolution (aten/src/ATen/native/mkldnn/Conv.cpp) hands ideep the plain OIHW
     weight, and ideep reorders it to the primitive's blocked layout (OIhw8i8o for AVX2) before each execution
     (ONEDNN_VERBOSE shows a reorder before every convolution; only torch.compile's freezing or an engine keeps
-    the reordered weight). The copy reads and writes the weights once each: 2 x these bytes of traffic, serial to the
-    convolution. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
+    the reordered weight). The copy is priced as one pass over these bytes, serial to the convolution: it reads the
+    weights from memory and writes them into a reused heap buffer that the convolution reads right after (a write that
+    stays in cache), and measured that way it takes 0.83-1.13 x (weight bytes / the stream-copy rate the profile's
+    bandwidth is; python benchmarks/cpu_roofline.py --weight-reorder, docs/latency-model.md), not the 2 x a copy's
+    read + write would be. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
     (``cpu.conv1x1_threaded_us``) includes its reorder."""
     if profile.cpu is None or fusion != Fusion.NONE:
         return 0
