@@ -43,7 +43,7 @@ from costmodel.analysis import analyze_graph  # noqa: E402
 from costmodel.design import score_graph  # noqa: E402
 from costmodel.graph import build_graph  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
-from costmodel.sweep import Engine, Evaluator, Sampler, Sweep, devices_for, draw, load_space  # noqa: E402
+from costmodel.sweep import Engine, Evaluator, Sampler, SpaceError, Sweep, devices_for, draw, load_space  # noqa: E402
 from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for, settle  # noqa: E402
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
@@ -125,7 +125,11 @@ def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folde
     for result in run.results(engine, workers, scheduler):
         worker_cpu += result.cpu_s
     merging = _cpu()
-    run.finish()
+    try:
+        run.finish()
+    except SpaceError as exc:  # the start-up's sweep of one candidate per worker may keep none (RegNet's 3 stages)
+        if "no feasible candidate" not in str(exc):
+            raise
     seconds, done = time.perf_counter() - began, _cpu()
     return {"seconds": seconds, "parent": done - cpu, "merge": done - merging, "workers": worker_cpu}
 
