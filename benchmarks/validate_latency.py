@@ -1,6 +1,6 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
-Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu]
+Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu | --gpu]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
@@ -227,7 +227,7 @@ def with_predictions(plain: list[Point], predicted: list[float]) -> list[Point]:
     return [replace(p, predicted_s=s) for p, s in zip(plain, predicted, strict=True)]
 
 
-def fitted_section(cases: dict[str, Case]) -> None:
+def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
     """In-sample and LOMO per GPU, LODO between the GPUs, CPU fitted on 10 models."""
     print(f"\n2. Fitted by costmodel calibrate's fit (prior toward the shipped profile)\n{HEADER}")
     state = {}
@@ -261,7 +261,8 @@ def fitted_section(cases: dict[str, Case]) -> None:
     for cpu in CPU_CASES:
         if cpu in state:
             few_shot(cases[cpu], *state[cpu])
-    reproducibility()
+    if with_cpu:
+        reproducibility()
 
 
 REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
@@ -499,12 +500,17 @@ def main() -> None:
                         "tables (benchmarks/wide_set.py)")
     parser.add_argument("--cpu", action="store_true", help="only this machine's CPU in sections 1 and 2 (no GPU "
                         "tables: minutes instead of tens of minutes)")
+    parser.add_argument("--gpu", action="store_true", help="only the GPU tables in sections 1 and 2, no CPU few-shot, "
+                        "reproducibility or design-space lines (with --wide: and section 4)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
         return
-    chosen = [c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu else CASES
+    if args.cpu and args.gpu:
+        parser.error("--cpu and --gpu exclude each other")
+    chosen = ([c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu
+              else [c for c in CASES if c.device.startswith("rtx")] if args.gpu else CASES)
     cases = {c.label: c for c in chosen}
     print(f"1. Shipped profiles, no fitting\n{HEADER}")
     results = {}
@@ -527,8 +533,9 @@ def main() -> None:
             print(f"\n{label}")
             print("\n".join(table_lines(pts, fidelity(pts).flops_scale)))
     if not args.skip_fits:
-        fitted_section(cases)
-    space_section()
+        fitted_section(cases, with_cpu=not args.gpu)
+    if not args.gpu:
+        space_section()
     if args.wide:
         wide_section(args.models)
 
