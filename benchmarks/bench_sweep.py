@@ -44,7 +44,7 @@ from costmodel.design import score_graph  # noqa: E402
 from costmodel.graph import build_graph  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
 from costmodel.sweep import Engine, Evaluator, Sampler, Sweep, devices_for, draw, load_space  # noqa: E402
-from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for  # noqa: E402
+from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for, settle  # noqa: E402
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
 from costmodel.sweep.output import encode_chunk  # noqa: E402
@@ -88,6 +88,7 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int,
         candidates = draw(space, Sampler.RANDOM, 0, start, start + n)
         began = time.perf_counter()
         evaluator.chunk(0, start, candidates)
+        settle()  # as a worker ends each chunk (its caches out of the garbage collector's sight)
         return time.perf_counter() - began
 
     cold = n / timed(0)

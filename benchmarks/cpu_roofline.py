@@ -35,8 +35,10 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
 - op costs (``--op-costs``): per op the profile's ``cpu.op_ns`` lists, ns per output element beyond a ReLU on the same
   tensor (the roofline prices both as one pass), one thread, ops interleaved in one run, minimum of 90 calls each:
   GELU, SiLU, sigmoid, tanh (and the cheap hardswish, hardsigmoid, ReLU6) on 0.13-1.2 M elements; max_pool2d on
-  NCHW against the same pool on a channels-last copy (PyTorch's vectorized kernel) per output element; ConvNeXt
-  V2's GRN as costmodel bench runs it. The per-shape minima of ``--fork-join`` are printed with ``--verbose``.
+  NCHW against the same pool on a channels-last copy (PyTorch's vectorized kernel) per output element, and avg_pool2d
+  (3x3/1 and 2x2/2, as PoolFormer, EfficientFormer, DenseNet and GhostNetV2 run it) the same way; softmax over the
+  last dim of attention-score shapes against a ReLU; ConvNeXt V2's GRN as costmodel bench runs it. The per-shape
+  minima of ``--fork-join`` are printed with ``--verbose``.
 
 - fresh pages (``--page-faults``): per buffer size, the time to allocate a float32 tensor and fill it against filling
   a preallocated one (minimum of 15 each), per 4 KiB page: what a buffer that malloc maps afresh on every call
@@ -305,6 +307,12 @@ def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS,
 
 ACTIVATION_SHAPES = ((384, 56), (160, 56), (640, 14))  # (channels, side): 1.2, 0.5 and 0.13 M elements
 POOL_SHAPES = ((64, 224, 2, 2, 0), (128, 112, 2, 2, 0), (512, 28, 2, 2, 0), (512, 14, 2, 2, 0), (64, 112, 3, 2, 1))
+# avg_pool2d as the zoo runs it: PoolFormer's and EfficientFormer's 3x3/1 token mixers (count_include_pad=False),
+# DenseNet's and GhostNetV2's 2x2/2 pools; (channels, side, kernel, stride, padding)
+AVG_POOL_SHAPES = ((64, 56, 3, 1, 1), (128, 28, 3, 1, 1), (320, 14, 3, 1, 1), (128, 56, 2, 2, 0), (256, 28, 2, 2, 0))
+# softmax over the last dim of attention scores [1, heads, queries, keys]: ViT/DeiT (197), LeViT (196, 49, 16),
+# Swin and EfficientFormer (49)
+SOFTMAX_SHAPES = ((6, 197, 197), (4, 196, 196), (8, 49, 49), (16, 16, 16))
 
 
 def _interleaved(calls: dict, rounds: int = 3, each: int = 30) -> dict[str, float]:
@@ -349,6 +357,19 @@ def op_costs() -> dict[str, list[tuple[str, float]]]:
             outputs = F.max_pool2d(x, k, stride, pad).numel()
             out.setdefault("max_pool2d", []).append(
                 (f"{k}x{k}/{stride} {c}x{side}^2", (best["nchw"] - best["cl"]) / outputs * 1e9))
+        for c, side, k, stride, pad in AVG_POOL_SHAPES:
+            x = torch.randn(1, c, side, side)
+            last = x.contiguous(memory_format=torch.channels_last)
+            pool = functools.partial(F.avg_pool2d, kernel_size=k, stride=stride, padding=pad, count_include_pad=False)
+            best = _interleaved({"nchw": functools.partial(pool, x), "cl": functools.partial(pool, last)}, each=10)
+            out.setdefault("avg_pool2d", []).append(
+                (f"{k}x{k}/{stride} {c}x{side}^2", (best["nchw"] - best["cl"]) / pool(x).numel() * 1e9))
+        for heads, queries, keys in SOFTMAX_SHAPES:
+            x = torch.randn(1, heads, queries, keys)
+            best = _interleaved({"relu": functools.partial(F.relu, x),
+                                 "softmax": functools.partial(torch.softmax, x, -1)})
+            out.setdefault("softmax", []).append(
+                (f"{heads}x{queries}x{keys}", (best["softmax"] - best["relu"]) / x.numel() * 1e9))
     return out
 
 

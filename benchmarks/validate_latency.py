@@ -66,6 +66,9 @@ COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
 # the second pair is the same models measured again minutes later (reproducibility, and a second score).
 CPU_FIXTURES = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2053), (2, 2054))}
 CPU_REPEAT = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2055), (2, 2057))}
+# the same 38 models on another day (3 December, 03:37-03:42 UTC, 1, 2, 1, 2 threads, load about 1): scored, never
+# fitted, the out-of-sample check that a change is not fitted to the first day's files
+CPU_OTHER_DAY = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, "0337"), (2, "0338"))}
 # earlier runs of the same models on this VM, kept to show the drift between sessions (not scored): 11:56 (1t, load
 # 1-3) and 14:01 UTC (2t), and the lead's first quiet pair, 18:19-18:24 UTC (1.9x slower than 20:53 at one thread)
 CPU_EARLIER = {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t.csv"}
@@ -128,6 +131,10 @@ CASES = [
          "min"),
     Case("this CPU 2 threads, second run", CPU_REPEAT[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
          2, "min"),
+    Case("this CPU 1 thread, another day", CPU_OTHER_DAY[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform",
+         "none", 1, "min"),
+    Case("this CPU 2 threads, another day", CPU_OTHER_DAY[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform",
+         "none", 2, "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
     Case("Zen 5 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", "epyc_zen5_vm_1t",
@@ -268,6 +275,13 @@ def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
 REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
     ("this VM, 1 thread, 20:55 vs 20:53 UTC", CPU_REPEAT[1], CPU_FIXTURES[1]),
     ("this VM, 2 threads, 20:57 vs 20:54 UTC", CPU_REPEAT[2], CPU_FIXTURES[2]),
+    ("this VM, next day, 1 thread, 03:39 vs 03:37 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t_0339.csv",
+     CPU_OTHER_DAY[1]),
+    ("this VM, next day, 2 threads, 03:41 vs 03:38 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t_0341.csv",
+     CPU_OTHER_DAY[2]),
+    # the next day against the scored day (its ConvNeXt-T/S rows were timed on their 1x1-conv form the first day)
+    ("this VM, 1 thread, next day 03:37 vs 20:53 UTC", CPU_OTHER_DAY[1], CPU_FIXTURES[1]),
+    ("this VM, 2 threads, next day 03:38 vs 20:54 UTC", CPU_OTHER_DAY[2], CPU_FIXTURES[2]),
     # the drift between sessions: the scored runs against the earlier ones (the scale is the change of level)
     ("this VM, 1 thread, 18:19 vs 20:53 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
     ("this VM, 1 thread, 11:56 vs 20:53 UTC", CPU_EARLIER[1], CPU_FIXTURES[1]),
@@ -524,7 +538,9 @@ def main() -> None:
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     for label, (one, two) in {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
                               "this CPU 2 vs 1 thread, second run": ("this CPU 1 thread, second run",
-                                                                     "this CPU 2 threads, second run")}.items():
+                                                                     "this CPU 2 threads, second run"),
+                              "this CPU 2 vs 1 thread, another day": ("this CPU 1 thread, another day",
+                                                                      "this CPU 2 threads, another day")}.items():
         if {one, two} <= set(results):
             print(threads_line(label, results[one], results[two]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")

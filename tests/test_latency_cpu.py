@@ -209,6 +209,24 @@ def test_op_costs_per_element_split_over_the_threads() -> None:
     assert full - plain == pytest.approx(16_384 * 37e-9, rel=1e-9)
 
 
+@pytest.mark.parametrize(("node", "shape", "elements", "ns"), [
+    # PoolFormer's token mixer: 3x3, stride 1, padding 1 keeps 64 x 32 x 32 = 65,536 outputs, 10 ns each
+    ({"op": "avg_pool2d", "kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False}, [64, 32, 32],
+     65_536, 10.0),
+    ({"op": "avg_pool2d", "kernel": 2, "stride": 2}, [64, 32, 32], 16_384, 10.0),  # DenseNet's: 64 x 16 x 16
+    ({"op": "softmax", "dim": -1}, [4, 49, 49], 9_604, 1.2),  # LeViT's stage-2 scores: 4 heads x 49 x 49
+])
+def test_avg_pool_and_softmax_cost_per_output_element(node: dict, shape: list[int], elements: int,
+                                                      ns: float) -> None:
+    """``cpu.op_ns`` on epyc_zen3_vm_b: avg_pool2d on NCHW (PyTorch's scalar cpu_avg_pool loop, measured 8-11 ns per
+    output beyond the vectorized channels-last pool) and softmax (an exp per element and three passes over each row,
+    1.0-1.5 ns per element beyond a ReLU), per output element, on one thread."""
+    profile = load_profile(PROFILE)
+    graph = _graph([{"name": "layer", **node}], shape)
+    full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s for p in (profile, _plain(profile)))
+    assert full - plain == pytest.approx(elements * ns * 1e-9, rel=1e-9)
+
+
 def test_op_costs_name_registered_ops(tmp_path: Path) -> None:
     text = (ROOT / "hardware_profiles" / f"{PROFILE}.yaml").read_text().replace("gelu: 0.76", "gelux: 0.76")
     bad = tmp_path / "bad.yaml"

@@ -100,19 +100,22 @@ def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> floa
     return pages * cpu.page_fault_us * 1e-6
 
 
-def view_calls(layers: Sequence[Layer[Attrs]], heads: Sequence[str]) -> dict[str, int]:
+def view_calls(layers: Sequence[Layer[Attrs]], heads: Sequence[str], before: int = 0,
+               ends: bool = True) -> dict[str, int]:
     """Per kernel (by its first layer's path, ``heads`` in issue order), the view layers eager PyTorch runs just before
-    it (graph order; views after the last kernel go to it)."""
+    it (graph order; views after the last kernel go to it). ``layers`` a run of a bigger graph's
+    (:class:`~costmodel.latency.Boundary`): ``before`` views of earlier runs go to its first kernel, and unless the run
+    ``ends`` the graph, the views after its last kernel go to none here (the next run's first kernel)."""
     first = set(heads)
     out = dict.fromkeys(heads, 0)
-    pending, last = 0, None
+    pending, last = before, None
     for layer in layers:
         if layer.cost.is_view:
             pending += 1
         elif layer.path in first:
             out[layer.path] += pending
             pending, last = 0, layer.path
-    if pending and last is not None:
+    if pending and last is not None and ends:
         out[last] += pending
     return out
 

@@ -177,10 +177,17 @@ class Boundary:
     the bigger graph's precision plan; ``just_written``: those the kernel just before the run wrote (they are
     read from the cache when they fit). Only without fusion (``none``) is every kernel of the bigger graph a
     kernel of exactly one run, so the runs' terms, in order, are the bigger graph's.
+
+    Eager view calls (a CPU profile's ``cpu.view_us``) are charged to the kernel after them (:func:`view_calls`):
+    ``views_before`` counts those of earlier runs after their last kernel (charged to this run's first kernel), and
+    ``ends`` says whether the run ends the bigger graph (views after its last kernel are then charged to that kernel;
+    otherwise they are the next run's ``views_before``).
     """
 
     input_bytes: Mapping[str, int] = field(default_factory=dict)
     just_written: frozenset[str] = frozenset()
+    views_before: int = 0
+    ends: bool = True
 
 
 CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
@@ -209,7 +216,8 @@ def kernel_terms(
     views = eager_layout(graph, profile, fusion)
     memo = _MEMBERS.table(profile, fusion)
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
-    view_counts = view_calls(graph.layers, [members[0].path for members in groups]) if view_us else {}
+    view_counts = view_calls(graph.layers, [members[0].path for members in groups],
+                             *((boundary.views_before, boundary.ends) if boundary else ())) if view_us else {}
     out: list[KernelTerms] = []
     for members, moved in zip(groups, traffic, strict=True):
         for copy in views.copies.get(members[0].path, []):

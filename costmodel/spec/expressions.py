@@ -275,18 +275,19 @@ def _power(base: Any, exponent: Any) -> Any:
 def _elements(value: Any) -> int:
     """Elements of a (nested) list, or characters of a text, counting a list shared in several places each time
     (``[[1]*10**5]*10**5`` is 10^10 elements, though it takes little memory until something walks it)."""
-    sizes: dict[int, int] = {}
+    return _size(value, {})
 
-    def size(item: Any) -> int:
-        if isinstance(item, str):
-            return max(len(item), 1)
-        if not isinstance(item, list):
-            return 1
-        if id(item) not in sizes:
-            sizes[id(item)] = sum(size(element) for element in item) or 1
-        return sizes[id(item)]
 
-    return size(value)
+def _size(item: Any, sizes: dict[int, int]) -> int:
+    """:func:`_elements` of ``item``, each list counted once in ``sizes`` (by id). A module function, not a
+    recursive closure: a closure that calls itself is a reference cycle, left for the cyclic garbage collector."""
+    if isinstance(item, str):
+        return max(len(item), 1)
+    if not isinstance(item, list):
+        return 1
+    if id(item) not in sizes:
+        sizes[id(item)] = sum(_size(element, sizes) for element in item) or 1
+    return sizes[id(item)]
 
 
 def _times(left: Any, right: Any) -> Any:
@@ -382,33 +383,35 @@ def _list_comprehension(node: ast.ListComp, env: Mapping[str, Any],
     """``[f(x) for x in xs if cond]`` (nested ``for`` too), each loop over a list; at most :data:`MAX_RANGE` steps.
     ``evaluate``: how its parts are evaluated (default :func:`_eval`; :func:`_compile` passes their compiled
     functions)."""
-    evaluate = evaluate or _eval
     results: list[Any] = []
-    steps = 0
-
-    def walk(level: int, scope: Mapping[str, Any]) -> None:
-        nonlocal steps
-        if level == len(node.generators):
-            results.append(evaluate(node.elt, scope))
-            return
-        loop = node.generators[level]
-        items = evaluate(loop.iter, scope)
-        if not isinstance(items, list):
-            raise ExpressionError(f"a comprehension loops over a list, got {items!r}")
-        small = type(scope) is dict and len(scope) <= SMALL_SCOPE
-        for item in items:
-            steps += 1
-            if steps > MAX_RANGE:
-                raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
-            bound = _bind(loop.target, item)
-            # read only: a small scope copied with the loop's names (looked up faster than through a ChainMap)
-            inner: Mapping[str, Any] = {**scope, **bound} if small else \
-                ChainMap(bound, cast("MutableMapping[str, Any]", scope))
-            if all(evaluate(condition, inner) for condition in loop.ifs):
-                walk(level + 1, inner)
-
-    walk(0, env)
+    _comprehension_level(node, 0, env, evaluate or _eval, results, [0])
     return results
+
+
+def _comprehension_level(node: ast.ListComp, level: int, scope: Mapping[str, Any],
+                         evaluate: Callable[[ast.AST, Mapping[str, Any]], Any], results: list[Any],
+                         steps: list[int]) -> None:
+    """Loop ``level`` of :func:`_list_comprehension` (``steps``: the steps taken so far, in a one-item list). A module
+    function, not a recursive closure: a closure that calls itself is a reference cycle, left for the cyclic garbage
+    collector (two per candidate of a sweep, which then walks the sweep's whole cache to find them)."""
+    if level == len(node.generators):
+        results.append(evaluate(node.elt, scope))
+        return
+    loop = node.generators[level]
+    items = evaluate(loop.iter, scope)
+    if not isinstance(items, list):
+        raise ExpressionError(f"a comprehension loops over a list, got {items!r}")
+    small = type(scope) is dict and len(scope) <= SMALL_SCOPE
+    for item in items:
+        steps[0] += 1
+        if steps[0] > MAX_RANGE:
+            raise ExpressionError(f"a comprehension of more than {MAX_RANGE} steps")
+        bound = _bind(loop.target, item)
+        # read only: a small scope copied with the loop's names (looked up faster than through a ChainMap)
+        inner: Mapping[str, Any] = {**scope, **bound} if small else \
+            ChainMap(bound, cast("MutableMapping[str, Any]", scope))
+        if all(evaluate(condition, inner) for condition in loop.ifs):
+            _comprehension_level(node, level + 1, inner, evaluate, results, steps)
 
 
 def _bind(target: ast.AST, value: Any) -> dict[str, Any]:

@@ -79,7 +79,7 @@ from ..ops.base import Shape, numel
 from ..spec import Spec
 from ..spec.expressions import Namespace, expression_names, resolve
 from ..spec.schema import NodeSpec
-from ..vocab import Dtype
+from ..vocab import Dtype, Fusion
 from .evaluate import Device, Metrics
 from .space import Space
 
@@ -234,20 +234,27 @@ class Fragment:
         self.root_shapes = {str(k): shape(buffer) for k, buffer in enumerate(self.roots)}
         kernels = [layer.path for layer in layers if not layer.cost.is_view]
         self.last_kernel = kernels[-1] if kernels else None
+        # eager view calls after its last kernel (all of them without one): charged to the next kernel, in a later
+        # fragment (latency.view_calls), where a profile prices them (cpu.view_us)
+        self.trailing_views = 0
+        for layer in layers:
+            self.trailing_views = self.trailing_views + 1 if layer.cost.is_view else 0
         self.kernels: dict[Key, _Kernels] = {}
         self.summarized = True
 
     def price(self, analyzer: FastAnalyzer, batch: int, written: tuple[bool, ...],
-              widths: tuple[int, ...]) -> _Kernels:
-        """Its kernels' busy seconds on each device, given which buffers it reads the kernel just before it wrote
-        and (amp) their bytes per element: the latency model's own terms of the fragment as a graph of its own."""
+              widths: tuple[int, ...], views: int = 0) -> _Kernels:
+        """Its kernels' busy seconds on each device, given which buffers it reads the kernel just before it wrote,
+        (amp) their bytes per element and the eager view calls of earlier fragments after the last kernel (charged to
+        its first kernel; those after its own last kernel are the next fragment's): the latency model's own terms of
+        the fragment as a graph of its own."""
         remap = self.remap
         layers = [Layer(layer.path, layer.op, layer.attrs, tuple(remap.get(ref, ref) for ref in layer.inputs),
                         layer.input_shapes, layer.cost, layer.dtype)
                   if any(ref in remap for ref in layer.inputs) else layer for layer in self.layers]
         graph = Graph(self.layers[0].path, analyzer.base, batch, Dtype(analyzer.dtype), self.root_shapes, layers, [])
         boundary = Boundary({str(k): w for k, w in enumerate(widths)} if widths else {},
-                            frozenset(str(k) for k, flag in enumerate(written) if flag))
+                            frozenset(str(k) for k, flag in enumerate(written) if flag), views, ends=False)
         busy = []
         for profile in analyzer.profiles:
             terms = kernel_terms(graph, profile, analyzer.dtype, DEFAULT_FUSION, analyzer.precision, boundary)
@@ -257,7 +264,7 @@ class Fragment:
             sizes = plan(graph, analyzer.dtype, analyzer.precision, boundary.input_bytes)
             handed = [(buffer, sizes.bytes_of((buffer.node, buffer.index))) for buffer, *_ in self.handed]
         self.budget.used += CONTEXT_BYTES
-        found = self.kernels[(written, widths)] = _Kernels(busy, handed)
+        found = self.kernels[(written, widths, views)] = _Kernels(busy, handed)
         return found
 
     def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> tuple[_Search, int]:
@@ -662,6 +669,7 @@ class _Composed:
         self.shiftable = True  # it serves every shift of its key (see FastAnalyzer._composition)
         self.where: dict[str, int] = {}  # layer handed on -> its fragment
         self.traces: dict[str, tuple[list[ChainGroup], str | None]] = {}  # see FastAnalyzer._trace
+        self.views = 0  # eager view calls pending after it (charged to the next kernel; see Fragment.price)
 
 
 
@@ -845,6 +853,9 @@ class FastAnalyzer:
             check_dtype(device.profile, self.dtype)
         self.precision = check_precision(precision, self.dtype)
         self.profiles = [threaded(device.profile) for device in self.devices]  # as estimate() runs them
+        # eager view calls priced (a CPU's cpu.view_us): those after a fragment's last kernel go to a later one
+        self.prices_views = DEFAULT_FUSION == Fusion.NONE and any(
+            profile.cpu is not None and profile.cpu.view_us for profile in self.profiles)
         self.fragments: dict[Key, Fragment] = {}
         self.budget = _Budget(cache_bytes)  # the fragments' estimated bytes, bounded by ``cache_bytes``
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -947,7 +958,7 @@ class FastAnalyzer:
                 if not segment.summarized:
                     segment.summarize()
             if all(segment.relocatable for segment in segments):
-                return self._compose_segments(walk, segments)
+                return self._compose_segments(spec, walk, segments)
         fragments, moves = walk.fragments, walk.moves
         steps = 0
         params = macs = flops = activations = 0
@@ -993,7 +1004,7 @@ class FastAnalyzer:
                 out[f"throughput.{device.label}"] = walk.batch / seconds if seconds else 0.0
         return out
 
-    def _compose_segments(self, walk: _Walk, segments: list[_Segment]) -> Metrics:
+    def _compose_segments(self, spec: Spec, walk: _Walk, segments: list[_Segment]) -> Metrics:
         """The candidate's figures from its segments, in order: what :meth:`_compose` adds up fragment by fragment,
         added up segment by segment (the same integers; the same kernels' busy seconds in the same order)."""
         amp = self.precision is Precision.AMP
@@ -1010,6 +1021,7 @@ class FastAnalyzer:
         best: tuple[int, str, int, int] | None = None  # (most convs, first layer with it, its segment, fragment)
         busy: list[list[float]] = [[] for _ in self.devices]
         last: str | None = None  # the layer of the kernel issued last
+        views = 0  # eager view calls since it (charged to the next kernel, where a profile prices them)
         offset = 0
         for number, segment in enumerate(segments):
             p, m, f, a = segment.sums
@@ -1031,17 +1043,17 @@ class FastAnalyzer:
                     key = tuple((count - shift, flag) for count, flag in key)
             written = segment.unwritten if last is None else tuple(map(last.__eq__, segment.entry_nodes))
             read = tuple(widths[root] for root in segment.outer) if amp else ()
-            context: Key = (key, written, read)
+            context: Key = (key, written, read, views)
             composed = segment.composed.get(context)
             if composed is None:
-                composed = self._composition(segment, key, last, widths, walk.batch)
+                composed = self._composition(segment, key, last, widths, walk.batch, views)
                 segment.composed[context] = composed
                 self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
             if shift and not composed.shiftable:  # counts read below 1 inside: this shift composed apart
-                context = (tuple(state[node] for node in segment.outside), written, read, None)
+                context = (tuple(state[node] for node in segment.outside), written, read, views, None)
                 composed = segment.composed.get(context)
                 if composed is None:
-                    composed = self._composition(segment, context[0], last, widths, walk.batch)
+                    composed = self._composition(segment, context[0], last, widths, walk.batch, views)
                     segment.composed[context] = composed
                     self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
                 shift = 0
@@ -1057,20 +1069,22 @@ class FastAnalyzer:
                 widths.update(composed.widths)
             if composed.last is not None:
                 last = composed.last
+            views = composed.views
             offset += segment.layers
         for ref in walk.outputs:
             buffers[walk.owners.get(ref, ref)][1] = offset - 1
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
                         "peak_memory": _peak([segment.live for segment in segments], buffers, offset)}
         out["entropy"], out["effectiveness"] = self._score_segments(segments, composed_here, best, walk.name)
-        for device, seconds, profile in zip(self.devices, busy, self.profiles, strict=True):
-            latency = model_seconds(seconds, profile)
+        latencies = [model_seconds(seconds, profile) for seconds, profile in zip(busy, self.profiles, strict=True)] \
+            if not views else self._whole(spec, walk)  # views after the last kernel: charged to it, priced whole
+        for device, latency in zip(self.devices, latencies, strict=True):
             out[f"latency.{device.label}"] = latency
             out[f"throughput.{device.label}"] = walk.batch / latency if latency else 0.0
         return out
 
     def _composition(self, segment: _Segment, key: tuple[tuple[int, bool], ...], last: str | None,
-                     widths: dict[TensorRef, int], batch: int) -> _Composed:
+                     widths: dict[TensorRef, int], batch: int, views: int = 0) -> _Composed:
         """What ``segment`` adds given the (convs, pooled) ``key`` of the layers it reads (shifted down), the layer
         of the kernel issued before it and (amp) the widths of the buffers (updated with those it hands on), as
         :meth:`_compose` and :meth:`_latency` add it fragment by fragment.
@@ -1104,7 +1118,9 @@ class FastAnalyzer:
                 roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
                 written = tuple(root.node == last for root in roots)
                 read = tuple(widths[root] for root in roots) if amp else ()
-                kernels = fragment.kernels.get((written, read)) or fragment.price(self, batch, written, read)
+                before = views if fragment.last_kernel is not None else 0
+                kernels = fragment.kernels.get((written, read, before)) or \
+                    fragment.price(self, batch, written, read, before)
                 for into, seconds in zip(busy, kernels.busy, strict=True):
                     into.extend(seconds)
                 if amp:
@@ -1112,6 +1128,8 @@ class FastAnalyzer:
                     composed.widths.update(kernels.handed)
             if fragment.last_kernel is not None:
                 last = composed.last = fragment.last_kernel
+            views = self._views_after(fragment, views)
+        composed.views = views
         composed.best = best
         composed.busy = busy
         return composed
@@ -1167,28 +1185,44 @@ class FastAnalyzer:
         model's host/device timeline (:func:`~costmodel.latency.model_seconds`)."""
         fragments = walk.fragments
         if not all(fragment.relocatable for fragment in fragments):  # priced whole, by the latency model
-            graph = walk.graph
-            if graph is None:  # the plan found the fragments: the builder makes the graph (from the cache)
-                graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
-            return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
-                    for device in self.devices]
+            return self._whole(spec, walk)
         amp = self.precision is Precision.AMP
         fed = input_bytes(self.dtype, self.precision)
         widths: dict[TensorRef, int] = {TensorRef(f"input:{name}"): fed for name in walk.inputs} if amp else {}
         busy: list[list[float]] = [[] for _ in self.devices]
         last: str | None = None  # the layer of the kernel issued last
+        views = 0  # eager view calls since it
         for fragment, moved in zip(fragments, walk.moves, strict=True):
             roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
             written = tuple(root.node == last for root in roots)
             read = tuple(widths[root] for root in roots) if amp else ()
-            kernels = fragment.kernels.get((written, read)) or fragment.price(self, walk.batch, written, read)
+            before = views if fragment.last_kernel is not None else 0
+            kernels = fragment.kernels.get((written, read, before)) or \
+                fragment.price(self, walk.batch, written, read, before)
             for into, seconds in zip(busy, kernels.busy, strict=True):
                 into.extend(seconds)
             if amp:
                 widths.update(kernels.handed)
             if fragment.last_kernel is not None:
                 last = fragment.last_kernel
+            views = self._views_after(fragment, views)
+        if views:  # views after the graph's last kernel are charged to it: priced whole
+            return self._whole(spec, walk)
         return [model_seconds(seconds, profile) for seconds, profile in zip(busy, self.profiles, strict=True)]
+
+    def _views_after(self, fragment: Fragment, views: int) -> int:
+        """The eager view calls pending after ``fragment`` (``views`` before it), where a device prices them."""
+        if not self.prices_views:
+            return 0
+        return fragment.trailing_views + (views if fragment.last_kernel is None else 0)
+
+    def _whole(self, spec: Spec, walk: _Walk) -> list[float]:
+        """Latency per device by the latency model on the candidate's whole graph."""
+        graph = walk.graph
+        if graph is None:  # the plan found the fragments: the builder makes the graph (from the cache)
+            graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
+        return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
+                for device in self.devices]
 
     @staticmethod
     def _peak(fragments: Sequence[Fragment], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
