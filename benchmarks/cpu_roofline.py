@@ -52,6 +52,12 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   minimum of 2,000 timings, compiled with the system's C compiler: the clock the core actually runs at, boost
   included, which a guest's /proc/cpuinfo does not show ("cpu MHz" is the nominal clock under KVM).
 
+- GEMM rows (``--gemm-rows``): F.linear on one thread over M = 16-256 rows for four (K, N), interleaved with a tiny
+  F.linear and a 4 x LLC copy, minimum of 100: the slope of a line over M = 64-256 is the GEMM's efficiency, its
+  intercept less the tiny call's time the per-call cost that grows with the weights (a BLAS packs the weight
+  operand into panels on every call: Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication",
+  ACM TOMS 34(3), 2008), given as a multiple of weight bytes / the stream-copy rate.
+
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
 --op-costs]
 """
@@ -436,6 +442,101 @@ def page_faults(calls: int = 15) -> dict[float, tuple[float, float, float]]:
     return out
 
 
+WEIGHT_REORDER_SHAPES = ((128, 128), (256, 256), (512, 256), (512, 512), (1024, 512))  # (out, in) of a 3x3 conv
+SWEEP_BYTES = 96 * 2**20  # swept between calls: evicts the 32 MiB L3, as the rest of a network's pass does
+
+
+def _weight_reorder_child(calls: int) -> None:
+    """In a child with oneDNN's verbose output on stdout: per shape, ``calls`` rounds of (sweep the caches, conv),
+    (sweep, clone the weight), (stream copy over 4 x LLC); prints the clone and copy minima as CLONE / COPY lines."""
+    import torch
+
+    torch.set_num_threads(1)
+    sweep = torch.ones(SWEEP_BYTES // 4)
+    src, dst = torch.ones(LLC_BYTES), torch.empty(LLC_BYTES)  # 4 x LLC bytes each
+    with torch.inference_mode():
+        for out_ch, in_ch in WEIGHT_REORDER_SHAPES:
+            conv = torch.nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False).eval()
+            x = torch.randn(1, in_ch, 14, 14)
+            weight = conv.weight.detach().clone()
+            for _ in range(3):
+                conv(x)
+            print(f"SHAPE {out_ch} {in_ch}", flush=True)
+            clone = copy = math.inf
+            for _ in range(calls):
+                sweep.add_(1.0)
+                with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                    conv(x)
+                sweep.add_(1.0)
+                start = time.perf_counter()
+                weight.clone()
+                clone = min(clone, time.perf_counter() - start)
+                start = time.perf_counter()
+                dst.copy_(src)
+                copy = min(copy, time.perf_counter() - start)
+            print(f"CLONE {clone}\nCOPY {copy}", flush=True)
+
+
+def weight_reorder(calls: int = 20) -> dict[tuple[int, int], tuple[float, float, float]]:
+    """Per 3x3 conv (out, in channels): (reorder us, clone us, reorder time over weight bytes / stream-copy rate),
+    one thread, caches swept before each call, minimum of ``calls``; the reorder's time from ONEDNN_VERBOSE."""
+    import subprocess
+    import sys
+
+    text = subprocess.run([sys.executable, __file__, "--weight-reorder-child", str(calls)], capture_output=True,
+                          text=True, check=True).stdout
+    shape: tuple[int, int] = (0, 0)
+    reorder: dict[tuple[int, int], float] = {}
+    clone: dict[tuple[int, int], float] = {}
+    copy: dict[tuple[int, int], float] = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if line.startswith("SHAPE"):
+            shape = (int(line.split()[1]), int(line.split()[2]))
+        elif line.startswith(("CLONE", "COPY")):
+            (clone if line.startswith("CLONE") else copy)[shape] = float(line.split()[1])
+        elif len(fields) > 10 and fields[3] == "exec" and fields[5] == "reorder" and not fields[-2].startswith("1x"):
+            reorder[shape] = min(reorder.get(shape, math.inf), float(fields[-1]) * 1e-3)  # verbose: ms
+    out = {}
+    for shape, seconds in reorder.items():
+        nbytes = shape[0] * shape[1] * 9 * 4
+        stream_rate = 2 * 4 * LLC_BYTES / copy[shape]  # read + write bytes per second, as stream_copy counts them
+        out[shape] = (seconds * 1e6, clone[shape] * 1e6, seconds / (nbytes / stream_rate))
+    return out
+
+
+GEMM_SHAPES = ((384, 384), (256, 1024), (1024, 256), (128, 512))  # (K, N): a linear layer's in and out features
+GEMM_ROWS = (16, 32, 64, 128, 256)  # M: the tokens of a batch-1 transformer stage (LeViT: 196, 49, 16)
+
+
+def gemm_rows(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tuple[list[float], float, float, float]]:
+    """Per linear layer (K, N) on one thread: (minimum us per M in GEMM_ROWS, efficiency of the slope over M = 64-256
+    against one core's peak (cpu_roofline's --clock figure, 32 FLOP/cycle x 3.23 GHz), intercept us less a tiny
+    F.linear's per-call cost, that intercept over weight bytes / the stream-copy rate measured in the same rounds)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.set_num_threads(1)
+    peak = 32 * 3.23e9
+    src, dst = torch.ones(LLC_BYTES), torch.empty(LLC_BYTES)  # 4 x LLC bytes each
+    out = {}
+    with torch.inference_mode():
+        tiny = (torch.randn(1, 8), torch.randn(8, 8), torch.randn(8))
+        for k, n in GEMM_SHAPES:
+            weight, bias = torch.randn(n, k), torch.randn(n)
+            calls = {m: functools.partial(F.linear, torch.randn(1, m, k), weight, bias) for m in GEMM_ROWS}
+            calls[0] = functools.partial(F.linear, *tiny)
+            calls[-1] = functools.partial(dst.copy_, src)
+            best = _interleaved(calls, rounds, each)
+            fit = [m for m in GEMM_ROWS if m >= 64]
+            slope, intercept = np.polyfit(fit, [best[m] for m in fit], 1)
+            stream_rate = 2 * 4 * LLC_BYTES / best[-1]
+            fixed = intercept - best[0]
+            out[(k, n)] = ([best[m] * 1e6 for m in GEMM_ROWS], 2 * k * n / slope / peak, fixed * 1e6,
+                           fixed / (k * n * 4 / stream_rate))
+    return out
+
+
 def conv_as_linear(calls: int = 3) -> tuple[float, float]:
     """(ms, ms): VGG-16's fc1 as a 7x7 conv over a 7x7 input (oneDNN, weights reordered per call) and as a linear
     layer (MKL, weights read as they are), one thread, minimum of ``calls``."""
@@ -463,6 +564,11 @@ def main() -> None:
     parser.add_argument("--op-costs", action="store_true", help="only the per-element op costs (cpu.op_ns)")
     parser.add_argument("--page-faults", action="store_true", help="only the fresh-page cost (cpu.page_fault_us)")
     parser.add_argument("--clock", action="store_true", help="only the core clock of a dependent-add chain")
+    parser.add_argument("--weight-reorder", action="store_true",
+                        help="only oneDNN's per-call weight reorder against a clone and the stream copy")
+    parser.add_argument("--weight-reorder-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--gemm-rows", action="store_true",
+                        help="only F.linear's time against its rows (M): slope efficiency and per-call intercept")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -486,6 +592,26 @@ def main() -> None:
         ghz = core_clock_ghz()
         print("no C compiler, or not x86-64: no clock figure" if ghz is None
               else f"dependent-add chain: {ghz:.3f} GHz (one add per cycle)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.weight_reorder_child:
+        _weight_reorder_child(args.weight_reorder_child)
+        return
+    if args.gemm_rows:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for (k, n), (times, efficiency, fixed, factor) in gemm_rows().items():
+            cells = ", ".join(f"M={m} {t:.0f}" for m, t in zip(GEMM_ROWS, times, strict=True))
+            print(f"linear {k:4d} -> {n:4d} ({k * n * 4 / 1e6:.2f} MB of weights), us: {cells}; slope over M 64-256 "
+                  f"at {efficiency:.2f} of peak, intercept beyond a tiny call {fixed:.1f} us = {factor:.2f} x weight "
+                  f"bytes / stream-copy rate ({fixed * 1e3 / (k * n):.3f} ns per weight)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.weight_reorder:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for (out_ch, in_ch), (reorder, clone, factor) in weight_reorder().items():
+            mb = out_ch * in_ch * 9 * 4 / 1e6
+            print(f"3x3 conv {in_ch:4d} -> {out_ch:4d} ({mb:5.2f} MB of weights): reorder {reorder:7.1f} us, clone "
+                  f"{clone:7.1f} us; reorder = {factor:.2f} x weight bytes / stream-copy rate")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.page_faults:

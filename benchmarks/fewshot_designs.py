@@ -1,6 +1,6 @@
 """Few-shot calibration designs on this machine's CPU: which parameters 10 measured models can determine.
 
-Run: python benchmarks/fewshot_designs.py [--draws 50] [--seed0 100] [--select FILE]
+Run: python benchmarks/fewshot_designs.py [--draws 20] [--seed0 100] [--no-calibrate] [--fixtures FILE:THREADS ...]
 
 For every design below, over random draws of 10 of the 38 zoo models of a CPU fixture: fit on the 10, then the
 median |error| in-sample, leave-one-out over the 10 (what ``costmodel calibrate`` prints), on the other 28, and the
@@ -16,12 +16,22 @@ this VM), ``c`` every compute term, ``m`` every memory term, ``d`` every per-cal
 compute factors; every multiplier except ``s`` carries a prior ``w x log(multiplier)`` toward the profile.
 ``calibrate`` is costmodel calibrate's own fit (costmodel.calibration.fit.fit, its default prior 0.1).
 ``auto`` picks, per draw, the design with the smallest leave-one-out error over the 10 (model selection inside the
-10, no look at the others).
+10, no look at the others). ``dense`` is one compute multiplier for dense convs, GEMMs and attention; a design
+named ``huber`` minimizes a Huber loss of the log ratios (scipy's ``loss="huber"``, ``f_scale`` 0.1: rows off by
+more than about 10 % count linearly, not squared) instead of their squares.
+
+Besides the random draws, two fixed sets of 10 chosen from the specs and the shipped profile alone (no
+measurement, no residual): ``D-optimal``, greedily the models that make the fit's normal matrix largest
+(det(X'X), X the rows' shares of predicted latency in dense compute, depthwise, streaming kernels, memory-bound
+time and per-call costs, and a 1 for the device scale), and ``medoids``, one model per cluster of those shares
+(k-medoids, k = 10): a set that spans the op classes. ``LOO 38`` is leave-one-model-out over all the models (the
+structural ceiling: what a fit with every other model reaches).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -54,6 +64,7 @@ FEW = 10
 CLASS_GROUPS = {  # per-class compute multipliers of the "classes" designs
     "conv": (EfficiencyClass.CONV,), "gemm": (EfficiencyClass.GEMM, EfficiencyClass.ATTENTION),
     "depthwise": (EfficiencyClass.DEPTHWISE,),
+    "dense": (EfficiencyClass.CONV, EfficiencyClass.GEMM, EfficiencyClass.ATTENTION),
     "stream": (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
                EfficiencyClass.DATA_MOVEMENT),
 }
@@ -87,6 +98,7 @@ class Design:
     name: str
     params: tuple[str, ...]  # from s, c, m, d and the CLASS_GROUPS names
     prior: float = 0.1
+    loss: str = "linear"  # scipy least_squares' loss on the log ratios: "linear" (squares) or "huber"
 
     def unpack(self, x: np.ndarray) -> tuple[float, np.ndarray, float, float]:
         v = dict(zip(self.params, np.exp(x), strict=True))
@@ -107,7 +119,8 @@ class Design:
             model = np.log([t.latency(*args) for t in rows]) - logm
             return np.concatenate([model, priored * x])
 
-        x = least_squares(residuals, np.zeros(len(self.params)), bounds=(-5, 5), method="trf").x
+        x = least_squares(residuals, np.zeros(len(self.params)), bounds=(-5, 5), method="trf", loss=self.loss,
+                          f_scale=0.1).x
         args = self.unpack(x)
         return lambda t: t.latency(*args)
 
@@ -116,12 +129,15 @@ DESIGNS = [
     Design("shipped", ()),
     Design("s", ("s",)),
     Design("s+d", ("s", "d")),
+    Design("s+d w0.3", ("s", "d"), 0.3),
     Design("s+c+d", ("s", "c", "d")),
+    Design("s+c+d w0.3", ("s", "c", "d"), 0.3),
     Design("s+c+m+d", ("s", "c", "m", "d")),
     Design("s+c+m+d w0.3", ("s", "c", "m", "d"), 0.3),
+    Design("s+c+m+d w0.3 huber", ("s", "c", "m", "d"), 0.3, "huber"),
     Design("s+c+m+d w1", ("s", "c", "m", "d"), 1.0),
-    Design("s+classes+d", ("s", "conv", "gemm", "depthwise", "stream", "d")),
-    Design("s+classes+m+d", ("s", "conv", "gemm", "depthwise", "stream", "m", "d")),
+    Design("s+dense+dw+m+d w0.3", ("s", "dense", "depthwise", "m", "d"), 0.3),
+    Design("s+dense+dw+m+d w0.3 hub", ("s", "dense", "depthwise", "m", "d"), 0.3, "huber"),
     Design("s+classes+m+d w0.3", ("s", "conv", "gemm", "depthwise", "stream", "m", "d"), 0.3),
 ]
 AUTO_FROM = ("s", "s+d", "s+c+d", "s+c+m+d")  # the nested family auto chooses from by leave-one-out
@@ -143,6 +159,58 @@ class Score:
     others: list[float]
     within_10: list[float]
     within_25: list[float]
+    fixed: dict[str, tuple[float, float]] | None = None  # set name -> (median error, share within 10 %) on the rest
+    loo_all: float = math.nan  # share within 10 % of leave-one-model-out over every model
+
+
+GROUPS = ("dense", "depthwise", "stream")  # the compute columns of the selection's design matrix
+
+
+def shares(t: Terms) -> np.ndarray:
+    """d log latency / d log multiplier of one model at the profile's factors, for the dense, depthwise and
+    streaming compute multipliers, the memory one and the per-call one: which parts of the model its latency is."""
+    step, base = 0.01, math.log(t.latency(1.0, np.ones(len(KEYS)), 1.0, 1.0))
+    out = []
+    for group in GROUPS:
+        compute = np.ones(len(KEYS))
+        for key in CLASS_GROUPS[group]:
+            compute[KEYS.index(key)] = 1 + step
+        out.append(math.log(t.latency(1.0, compute, 1.0, 1.0)) - base)
+    out.append(math.log(t.latency(1.0, np.ones(len(KEYS)), 1 + step, 1.0)) - base)
+    out.append(math.log(t.latency(1.0, np.ones(len(KEYS)), 1.0, 1 + step)) - base)
+    return np.array(out) / math.log1p(step)
+
+
+def d_optimal(features: np.ndarray, k: int = FEW) -> list[int]:
+    """Greedily the k rows that maximize det(X'X + 1e-6 I), X = [1, features]: the rows that determine a linear
+    fit's coefficients best (a D-optimal design)."""
+    x = np.hstack([np.ones((len(features), 1)), features])
+    chosen: list[int] = []
+    for _ in range(k):
+        def score(i: int) -> float:
+            rows = x[[*chosen, i]]
+            return float(np.linalg.slogdet(rows.T @ rows + 1e-6 * np.eye(x.shape[1]))[1])
+        chosen.append(max((i for i in range(len(x)) if i not in chosen), key=score))
+    return sorted(chosen)
+
+
+def medoids(features: np.ndarray, k: int = FEW, rounds: int = 50) -> list[int]:
+    """k-medoids of the rows (Euclidean): k models, each the most central of a cluster of alike models. Starts from
+    the most central model and then, greedily, the model farthest from those chosen; deterministic."""
+    dist = np.linalg.norm(features[:, None, :] - features[None, :, :], axis=2)
+    chosen = [int(np.argmin(dist.sum(axis=1)))]
+    while len(chosen) < k:
+        chosen.append(int(np.argmax(dist[:, chosen].min(axis=1))))
+    for _ in range(rounds):
+        label = np.argmin(dist[:, chosen], axis=1)
+        new = []
+        for c in range(k):
+            members = np.flatnonzero(label == c)
+            new.append(int(members[np.argmin(dist[np.ix_(members, members)].sum(axis=1))]))
+        if sorted(new) == sorted(chosen):
+            break
+        chosen = new
+    return sorted(chosen)
 
 
 def med_err(pred: Sequence[float], meas: Sequence[float]) -> float:
@@ -163,56 +231,105 @@ def evaluate(make: Callable[[Sequence[int], Sequence[float]], Callable[[int], fl
             sum(e <= 0.10 for e in errors) / len(errors), sum(e <= 0.25 for e in errors) / len(errors))
 
 
-def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool) -> dict[str, Score]:
+def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
+        fixed_sets: dict[str, list[str]] | None = None, only: Sequence[str] = ()) -> tuple[dict[str, Score], list[str]]:
     case = V.Case(fixture.name, fixture, f"epyc_zen3_vm_b_{threads}t", V.CPU_PROFILE, "fp32", "uniform", "none",
                   threads, "min")
     rows, profile = case.rows(), case.hw()
+    names = [m.measurement.model for m in rows]
     measured = [m.measurement.latency_s for m in rows]
     bases = bases_of(rows, profile, case.dtype, case.fusion, case.precision)
     priced = [terms(b, profile) for b in bases]
     makers: dict[str, Callable[[Sequence[int], Sequence[float]], Callable[[int], float]]] = {}
-    for design in DESIGNS:
+    for design in (d for d in DESIGNS if not only or d.name in only):
         def make(train: Sequence[int], meas: Sequence[float], design: Design = design) -> Callable[[int], float]:
             model = design.fit([priced[i] for i in train], meas)
             return lambda i: model(priced[i])
         makers[design.name] = make
     if with_calibrate:
         makers["calibrate"] = calibrate_design(bases, profile)
-    scores = {name: Score([], [], [], [], []) for name in [*makers, "auto"]}
+    scores = {name: Score([], [], [], [], []) for name in [*makers, *(["auto"] if all(n in makers for n in AUTO_FROM)
+                                                                        else [])]}
     for draw in draws:
         order = list(range(len(rows)))
         random.Random(draw).shuffle(order)
         train, test = sorted(order[:FEW]), sorted(order[FEW:])
         results = {name: evaluate(make, measured, train, test) for name, make in makers.items()}
-        best = min(AUTO_FROM, key=lambda n: results[n][1])
-        results["auto"] = results[best]
+        if all(n in results for n in AUTO_FROM):
+            best = min(AUTO_FROM, key=lambda n: results[n][1])
+            results["auto"] = results[best]
         for name, values in results.items():
             for field, value in zip(("in_sample", "loo", "others", "within_10", "within_25"), values, strict=True):
                 getattr(scores[name], field).append(value)
-    return scores
+    for name, make in makers.items():
+        scores[name].fixed = {}
+        for label, chosen in (fixed_sets or {}).items():
+            train = sorted(names.index(n) for n in chosen)
+            test = [i for i in range(len(rows)) if i not in train]
+            model = make(train, [measured[i] for i in train])
+            errors = [abs(model(i) / measured[i] - 1) for i in test]
+            scores[name].fixed[label] = (statistics.median(errors), sum(e <= 0.10 for e in errors) / len(errors))
+        loo = []
+        for i in range(len(rows)):
+            rest = [j for j in range(len(rows)) if j != i]
+            loo.append(abs(make(rest, [measured[j] for j in rest])(i) / measured[i] - 1))
+        scores[name].loo_all = sum(e <= 0.10 for e in loo) / len(loo)
+    return scores, names
+
+
+def selections(fixture: Path) -> dict[str, list[str]]:
+    """The two fixed sets of FEW models (D-optimal, medoids), chosen from the specs and the shipped profile at one
+    thread: ``fixture`` names the models (its measurements are not read)."""
+    case = V.Case(fixture.name, fixture, "epyc_zen3_vm_b_1t", V.CPU_PROFILE, "fp32", "uniform", "none", 1, "min")
+    rows, profile = case.rows(), case.hw()
+    names = [m.measurement.model for m in rows]
+    features = np.array([shares(terms(b, profile)) for b in bases_of(rows, profile, case.dtype, case.fusion,
+                                                                      case.precision)])
+    return {"D-optimal": [names[i] for i in d_optimal(features)], "medoids": [names[i] for i in medoids(features)]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--draws", type=int, default=50)
+    parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--seed0", type=int, default=100, help="first draw's seed (validate_latency uses 0-4)")
     parser.add_argument("--no-calibrate", action="store_true", help="skip costmodel calibrate's own fit (slower)")
-    parser.add_argument("--fixtures", nargs="*", default=None, help="fixture:threads pairs (default: the s22 four)")
+    parser.add_argument("--designs", nargs="*", default=(), help="only these designs (names as printed)")
+    parser.add_argument("--fixtures", nargs="*", default=None,
+                        help="fixture:threads pairs (default: the s22 four and the s23 four)")
     args = parser.parse_args()
     pairs = ([(Path(f.split(":")[0]), int(f.split(":")[1])) for f in args.fixtures] if args.fixtures else
-             [(V.CPU_FIXTURES[1], 1), (V.CPU_REPEAT[1], 1), (V.CPU_FIXTURES[2], 2), (V.CPU_REPEAT[2], 2)])
+             [(V.CPU_FIXTURES[1], 1), (V.CPU_REPEAT[1], 1), (V.CPU_FIXTURES[2], 2), (V.CPU_REPEAT[2], 2),
+              *((V.FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv", n) for n, hhmm in
+                ((1, "0337"), (1, "0339"), (2, "0338"), (2, "0341")))])
+    sets = selections(pairs[0][0])
+    for label, chosen in sets.items():
+        print(f"{label} set of {FEW} (specs and shipped profile only, 1 thread): {', '.join(chosen)}")
+    if sorted(sets["medoids"]) != sorted(V.FEW_SHOT_SET):
+        print(f"note: validate_latency.FEW_SHOT_SET (the documented set) differs: {', '.join(V.FEW_SHOT_SET)}")
     draws = range(args.seed0, args.seed0 + args.draws)
+    summary: dict[str, list[tuple[float, ...]]] = {}
     for fixture, threads in pairs:
-        scores = run(fixture, threads, draws, not args.no_calibrate)
+        scores, _ = run(fixture, threads, draws, not args.no_calibrate, sets, args.designs)
         print(f"\n{fixture.name} ({threads} thread{'s' if threads > 1 else ''}), {args.draws} draws of {FEW} "
-              f"(seeds {args.seed0}-{args.seed0 + args.draws - 1}); medians over the draws")
-        print(f"  {'design':<20} {'in-sample':>9} {'LOO':>6} {'others':>7} {'within 10%':>10} {'(min-max)':>10} "
-              f"{'within 25%':>10}")
+              f"(seeds {args.seed0}-{args.seed0 + args.draws - 1}); medians over the draws; fixed sets: median "
+              "|error| / within 10 % on the other models")
+        print(f"  {'design':<24} {'in-sample':>9} {'LOO':>6} {'others':>7} {'within 10%':>10} {'(min-max)':>10} "
+              f"{'within 25%':>10} {'LOO 38':>7} {'D-optimal':>12} {'medoids':>12}")
         for name, s in scores.items():
-            print(f"  {name:<20} {statistics.median(s.in_sample):>9.1%} {statistics.median(s.loo):>6.1%} "
+            fixed = s.fixed or {}
+            cells = [f"{fixed[k][0]:>5.1%} / {fixed[k][1]:>3.0%}" if k in fixed else f"{'-':>12}"
+                     for k in ("D-optimal", "medoids")]
+            print(f"  {name:<24} {statistics.median(s.in_sample):>9.1%} {statistics.median(s.loo):>6.1%} "
                   f"{statistics.median(s.others):>7.1%} {statistics.median(s.within_10):>10.0%} "
-                  f"{min(s.within_10):>4.0%}-{max(s.within_10):<4.0%} {statistics.median(s.within_25):>10.0%}")
-
+                  f"{min(s.within_10):>4.0%}-{max(s.within_10):<4.0%} {statistics.median(s.within_25):>10.0%} "
+                  f"{s.loo_all if not math.isnan(s.loo_all) else float('nan'):>7.0%} {cells[0]:>12} {cells[1]:>12}")
+            summary.setdefault(name, []).append((statistics.median(s.within_10), s.loo_all,
+                                                 *(fixed[k][1] for k in ("D-optimal", "medoids") if k in fixed)))
+    print(f"\nmeans over the {len(pairs)} files: median share of the others within 10 % (random draws), LOO 38 within "
+          "10 %, D-optimal set, medoids set")
+    for name, values in summary.items():
+        print(f"  {name:<24} " + " ".join(f"{float(np.mean([v[j] for v in values if len(v) > j])):>6.1%}"
+                                          for j in range(max(len(v) for v in values))))
 
 
 if __name__ == "__main__":

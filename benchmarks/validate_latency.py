@@ -76,7 +76,8 @@ COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
 CPU_FIXTURES = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2053), (2, 2054))}
 CPU_REPEAT = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2055), (2, 2057))}
 # the same 38 models on another day (3 December, 03:37-03:42 UTC, 1, 2, 1, 2 threads, load about 1): scored, never
-# fitted, the out-of-sample check that a change is not fitted to the first day's files
+# fitted, the out-of-sample check that a change is not fitted to the first day's files (section 2 runs the few-shot
+# workflow on them as a user would on any device: calibrate on 10, score the others; the shipped profile is untouched)
 CPU_OTHER_DAY = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, "0337"), (2, "0338"))}
 # earlier runs of the same models on this VM, kept to show the drift between sessions (not scored): 11:56 (1t, load
 # 1-3) and 14:01 UTC (2t), and the lead's first quiet pair, 18:19-18:24 UTC (1.9x slower than 20:53 at one thread)
@@ -89,6 +90,11 @@ SPACES = [  # (label, fixture, profile): the design-space sample measured on a C
 ]
 SPACE_COUNT, SPACE_SEED = 30, 0
 FEW_SHOT, FEW_SHOT_DRAWS = 10, 5  # calibrate on this many CPU models, over this many random draws
+# the 10 models docs/calibration.md tells users to bench: the medoids of the zoo's shares of predicted latency in dense
+# compute, depthwise, streaming kernels, memory and per-call costs on the shipped profile (benchmarks/fewshot_designs.py
+# prints how they are chosen; no measurement is read)
+FEW_SHOT_SET = ("efficientnet_b1", "ghostnet_100", "mnasnet_100", "mobilenetv3_large_100", "mobileone_s0",
+                "poolformer_s12", "repvgg_b0", "repvit_m1", "resnet18", "vit_small_patch16_224")
 SOURCES = {  # fixture -> (device, timm benchmark file)
     GPU_FIXTURE: [("rtx3090", "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"),
                   ("rtx4090", "timm-benchmark-infer-amp-nchw-pt291-cu128-4090.csv")],
@@ -391,7 +397,7 @@ def reproducibility() -> None:
 
 
 CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, second run", "this CPU 2 threads, fp32",
-             "this CPU 2 threads, second run")
+             "this CPU 2 threads, second run", "this CPU 1 thread, another day", "this CPU 2 threads, another day")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -425,6 +431,17 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
               f"{within:>11.0%} {sum(e <= 0.25 for e in errors) / len(errors):>11.0%}  "
               f"{len(identifiability_warnings(result))}")
     print(f"  median share of the other models within +-10 %: {statistics.median(shares):.0%}")
+    names = [m.measurement.model for m in rows]
+    train = sorted(names.index(n) for n in FEW_SHOT_SET if n in names)
+    if len(train) == FEW_SHOT:
+        test = [i for i in range(len(rows)) if i not in train]
+        result = fit([bases[i] for i in train], [measured[i] for i in train], base)
+        profile = with_parameters(pinned(base), {n: result.values[n] for n in result.fitted})
+        errors = [abs(p / measured[i] - 1) for p, i in zip(predict([bases[i] for i in test], profile), test,
+                                                           strict=True)]
+        print(f"  the recommended {FEW_SHOT} (docs/calibration.md), scored on the other {len(test)}: median |error| "
+              f"{statistics.median(errors):.1%}, within +-10 % {sum(e <= 0.10 for e in errors) / len(errors):.0%}, "
+              f"within +-25 % {sum(e <= 0.25 for e in errors) / len(errors):.0%}")
 
 
 def space_section() -> None:

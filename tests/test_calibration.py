@@ -381,3 +381,80 @@ def test_parameters_the_rows_cannot_tell_apart_are_named() -> None:
     result = F.fit(apart, [2e-3, 5e-3, 9e-3, 3e-2], base)
     assert not any({a, b} == {"conv", "gemm"} for a, b, _ in result.collinear)
     assert not any("conv and gemm" in w for w in F.identifiability_warnings(result))
+
+
+# ------------------------------------------------------------------------ a CPU profile's scales
+
+
+CPU_SPECS = ["resnet18", "mobilenetv3_large_100", "vit_small_patch16_224", "vgg16", "efficientnet_b0", "levit_128"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_device_scale_multiplies_every_latency(threads: int) -> None:
+    """The device scale rewrites the profile's rates and costs (peaks and clock, bandwidth, per-call and per-element
+    costs); a device slower by 1.3 in everything must predict every model exactly 1.3x slower (the latency model is
+    homogeneous in those figures), and re-pricing a basis must agree with estimate() on the rewritten profile."""
+    from costmodel.hardware import threaded
+
+    base = threaded(load_profile("epyc_zen3_vm_b"), threads)
+    slower = F.with_parameters(base, {F.DEVICE_SCALE: 1.3})
+    mixed = F.with_parameters(base, {F.DEVICE_SCALE: 1.3, F.COMPUTE_SCALE: 0.8, F.MEMORY_SCALE: 1.5,
+                                     F.COST_SCALE: 2.0})
+    assert slower.cpu is not None and base.cpu is not None and mixed.cpu is not None
+    assert slower.cpu.clock_ghz == pytest.approx(base.cpu.clock_ghz / 1.3)
+    assert mixed.cpu.dispatch_us[next(iter(base.cpu.dispatch_us))] == pytest.approx(
+        next(iter(base.cpu.dispatch_us.values())) * 2.6)
+    HardwareProfile.model_validate(mixed.model_dump())  # peaks still agree with cores x FLOP/cycle x clock
+    for spec in CPU_SPECS[:4]:
+        graph = load_graph(ROOT / f"arch_specs/{spec}.yaml")
+        at_base = estimate(graph, base, dtype="fp32").summary.latency_s
+        assert estimate(graph, slower, dtype="fp32").summary.latency_s == pytest.approx(1.3 * at_base, rel=1e-9)
+        b = F.basis(graph, base, "fp32", "none")
+        assert F.predict([b], mixed)[0] == pytest.approx(estimate(graph, mixed, dtype="fp32").summary.latency_s,
+                                                         rel=1e-9)
+        assert F.predict([b], base)[0] == pytest.approx(at_base, rel=1e-12)
+
+
+def test_a_cpu_fit_fits_its_scales_and_recovers_them(tmp_path: Path) -> None:
+    """On a profile with a cpu section the fit's parameters are the CPU scales; latencies made with known scales are
+    fitted back to them, the written profile predicts what the fit did, and the default prior is the CPU's."""
+    from costmodel.hardware import threaded
+
+    base = threaded(load_profile("epyc_zen3_vm_b"), 1)
+    names = F.names_for(base)
+    assert F.DEVICE_SCALE in names and F.COST_SCALE in names and F.OVERHEAD not in names
+    assert F.parameters_for(base) == () and F.default_prior_weight(base) == F.CPU_PRIOR_WEIGHT
+    truth_values = {F.DEVICE_SCALE: 1.4, F.COST_SCALE: 1.6} | ({F.COMPUTE_SCALE: 0.9} if F.COMPUTE_SCALE in names
+                                                               else {})
+    truth = F.with_parameters(base, truth_values)
+    graphs = [load_graph(ROOT / f"arch_specs/{s}.yaml") for s in CPU_SPECS]
+    measured = [estimate(g, truth, dtype="fp32").summary.latency_s for g in graphs]
+    bases = [F.basis(g, base, "fp32", "none") for g in graphs]
+    result = F.fit(bases, measured, base, prior_weight=0.0)
+    for name, value in truth_values.items():
+        assert result.values[name] == pytest.approx(value, rel=1e-3), name
+    assert result.residual_rms < 1e-4
+    assert F.fit(bases, measured, base).prior_weight == F.CPU_PRIOR_WEIGHT
+    written = F.fitted_profile(base, result, measurements="x.csv", sha256="0" * 64, devices=["vm"], dtype="fp32",
+                               fusion="none")
+    path = tmp_path / "fitted.yaml"
+    path.write_text(F.profile_yaml(written), encoding="utf-8")
+    loaded = load_profile(str(path))
+    for graph, expected in zip(graphs, result.predicted_s, strict=True):
+        assert estimate(graph, loaded, dtype="fp32").summary.latency_s == pytest.approx(expected, rel=1e-3)
+
+
+def test_a_cpu_scale_the_rows_cannot_tell_from_the_device_is_named() -> None:
+    """Models that spend the same share of their latency on per-call costs cannot tell that share's scale from the
+    device's: their Jacobian columns are parallel, and the warning says so; a mobile net among them separates them."""
+    from costmodel.hardware import threaded
+
+    base = threaded(load_profile("epyc_zen3_vm_b"), 1)
+    alike = [F.basis(load_graph(ROOT / f"arch_specs/{s}.yaml"), base, "fp32", "none")
+             for s in ("resnet18", "resnet34", "resnet26")]
+    result = F.fit(alike, [1.2 * t for t in F.predict(alike, base)], base)
+    assert any({a, b} == {F.DEVICE_SCALE, F.COST_SCALE} for a, b, _ in result.collinear)
+    assert any(f"{F.DEVICE_SCALE} and {F.COST_SCALE}" in w for w in F.identifiability_warnings(result))
+    apart = [*alike, F.basis(load_graph(ROOT / "arch_specs/mobilenetv3_small_100.yaml"), base, "fp32", "none")]
+    result = F.fit(apart, [1.2 * t for t in F.predict(apart, base)], base)
+    assert not any({a, b} == {F.DEVICE_SCALE, F.COST_SCALE} for a, b, _ in result.collinear)

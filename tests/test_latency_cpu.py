@@ -78,9 +78,9 @@ def test_smt_siblings_share_one_core(smt_yield: float) -> None:
     one, two = (estimate(conv, _plain(profile), dtype="fp32", threads=n).kernels[0] for n in (1, 2))
     launch, sync = profile.launch_overhead_us * 1e-6, profile.cpu.sync_us * 1e-6
     assert one.bound == "compute"  # 75.5 MFLOP at 0.84 x 78.4 GFLOP/s against 0.67 MB at 14.3 GB/s
-    # oneDNN's per-call copy of the 64 x 64 x 3 x 3 fp32 weights (and 64 biases), read and written at one core's
+    # oneDNN's per-call copy of the 64 x 64 x 3 x 3 fp32 weights (and 64 biases), one pass over them at one core's
     # 17.9 GB/s x 0.8 (DDR4): memory traffic, which an SMT sibling does not speed up
-    reorder = 2 * (64 * 64 * 9 + 64) * 4 / (17.9e9 * 0.8)
+    reorder = (64 * 64 * 9 + 64) * 4 / (17.9e9 * 0.8)
     work = one.latency_s - launch - reorder
     assert two.latency_s == pytest.approx(launch + sync + reorder + work / (1 + smt_yield), rel=1e-9)
     small = _graph([{"name": "act", "op": "relu"}], [8, 4, 4])
@@ -163,14 +163,15 @@ def test_parallel_kernels_scale_at_their_class_efficiency() -> None:
         (_graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32]), 10, 43, 0.975,
          64 * 64 * 9 + 64),
         (_graph([{"name": "a", "op": "relu"}], [64, 32, 32]), 0, 2, 0.945, 0),  # 65,536 elements: split
-        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 0),  # MKL: no copy
+        # MKL packs the 256 x 256 weights per call (the bias is not packed)
+        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 256 * 256),
         (_graph([{"name": "d", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "groups": 64}], [64, 32, 32]),
          98, 2, 0.815, 64 * 9 + 64),
     )
     launch = profile.launch_overhead_us * 1e-6
     for graph, dispatch_us, sync_us, efficiency, copied in cases:
         one, two = (estimate(graph, profile, dtype="fp32", threads=n).kernels[0] for n in (1, 2))
-        reorder = 2 * copied * 4 / (17.9e9 * 0.8)  # read + write at one core's bandwidth x 0.8; two cores: half
+        reorder = copied * 4 / (17.9e9 * 0.8)  # one pass at one core's bandwidth x 0.8; two cores: half
         work_one = one.latency_s - launch - dispatch_us * 1e-6 - reorder
         expected = launch + (dispatch_us + sync_us) * 1e-6 + work_one / (2 * efficiency) + reorder / 2
         assert two.latency_s == pytest.approx(expected, rel=1e-9)
@@ -301,19 +302,37 @@ def test_which_convs_run_on_onednn(node: dict, shape: list[int], threads: int, o
 
 
 def test_onednn_convs_copy_their_weights_every_call() -> None:
-    """An eager oneDNN conv reads and writes its weights once more per call (ideep's reorder to the blocked
-    layout): 2 x params x 4 bytes of layout traffic on a CPU; none for a native conv, under fusion, or on a GPU."""
+    """An eager oneDNN conv copies its weights once more per call (ideep's reorder to the blocked layout), measured
+    at about one pass over them at the stream-copy rate (--weight-reorder: 0.83-1.13 x): params x 4 bytes of layout
+    traffic on a CPU; none for a native conv, under fusion, or on a GPU."""
     from costmodel.latency.model import kernel_terms
 
     profile = threaded(load_profile(PROFILE), 1)
     conv = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32])
     small = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [16, 32, 32])
     (term,) = kernel_terms(conv, profile, "fp32")
-    assert term.layout_bytes == 2 * (64 * 64 * 9 + 64) * 4
+    assert term.layout_bytes == (64 * 64 * 9 + 64) * 4
     assert term.layout_s == pytest.approx(term.layout_bytes / 17.9e9)  # one core's bandwidth, efficiency 1
     assert kernel_terms(small, profile, "fp32")[0].layout_bytes == 0  # native: reads its weights as they are
     assert kernel_terms(conv, profile, "fp32", fusion="epilogue")[0].layout_bytes == 0
     assert kernel_terms(conv, load_profile("a100_80gb"), "fp32")[0].layout_bytes == 0
+
+
+def test_a_gemm_packs_its_weights_every_call_a_gemv_does_not() -> None:
+    """An fp32 linear layer of more than one row is a BLAS GEMM that packs its K x N weights on every call (Goto and
+    van de Geijn 2008; measured with --gemm-rows): one pass over them, in_features x out x 4 bytes, as layout traffic;
+    a single row (a batch-1 classifier) is a GEMV and packs nothing; no pass under fusion, on a GPU or at fp16."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile(PROFILE), 1)
+    tokens = _graph([{"name": "fc", "op": "linear", "out": 512}], [196, 128])  # LeViT's MLP: 196 tokens, 128 -> 512
+    (term,) = kernel_terms(tokens, profile, "fp32")
+    assert term.layout_bytes == 128 * 512 * 4
+    assert term.layout_s == pytest.approx(128 * 512 * 4 / 17.9e9)  # one core's bandwidth, efficiency 1 here
+    head = _graph([{"name": "fc", "op": "linear", "out": 1000}], [512])  # one row: a GEMV
+    assert kernel_terms(head, profile, "fp32")[0].layout_bytes == 0
+    assert kernel_terms(tokens, profile, "fp32", fusion="epilogue")[0].layout_bytes == 0
+    assert kernel_terms(tokens, load_profile("a100_80gb"), "fp32")[0].layout_bytes == 0
 
 
 def test_buffers_above_the_mmap_threshold_pay_their_fresh_pages() -> None:

@@ -128,15 +128,19 @@ def test_cli_threads_and_calibrate_reports_leave_one_out(tmp_path: Path) -> None
     result = runner.invoke(app, ["analyze", str(RESNET), "--hw", "epyc_zen5_vm", "--threads", "2", "--batch", "1"])
     assert result.exit_code == 0, result.output
     assert "AMD EPYC Zen 5 dev VM (2 threads)" in result.output
-    # 6 rows of the CPU fixture: in-sample and leave-one-out side by side, and a warning (7 parameters >= 6 rows)
+    # 6 rows of the CPU fixture: in-sample and leave-one-out side by side; on 2 rows, a warning (the CPU fit's 2
+    # parameters >= 2 rows)
     rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen5_vm_1t.csv").read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
     few = tmp_path / "few.csv"
     few.write_text("\n".join(rows[header:header + 7]) + "\n")
     result = runner.invoke(app, ["calibrate", str(few), "--hw", "epyc_zen5_vm", "-o", str(tmp_path / "fit.yaml")])
     assert result.exit_code == 0, result.output
-    assert "in-sample" in result.output and "leave-one-out" in result.output
-    assert "warning:" in result.output
+    assert "in-sample" in result.output and "leave-one-out" in result.output and "device_scale" in result.output
+    few.write_text("\n".join(rows[header:header + 3]) + "\n")
+    result = runner.invoke(app, ["calibrate", str(few), "--hw", "epyc_zen5_vm", "-o", str(tmp_path / "fit2.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 parameters fitted on 2 rows" in result.output
 
 
 @pytest.mark.parametrize(("dtype", "precision", "hw"), [("fp32", "uniform", "a100"), ("fp16", "amp", "jetson_agx_orin"),

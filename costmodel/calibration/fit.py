@@ -11,10 +11,14 @@ Parameters (:data:`PARAMETERS`): compute efficiency of dense convs, of linear/ma
 of fused attention; one factor for streaming kernels (elementwise, norm, reduction, data movement: compute
 and memory alike); the memory efficiency of the other kernels; the launch overhead. On a GPU profile that gives
 its SM count, :data:`GPU_PARAMETERS` instead: the device's compute and memory efficiencies and the depthwise
-convs' memory efficiency (:func:`parameters_for`). Efficiencies are bounded
-to [0.02, 1], the overhead to >= 0. Objective: least squares on log(predicted / measured latency) per
+convs' memory efficiency (:func:`parameters_for`). On a CPU profile, :data:`CPU_SCALES` instead: time multipliers of the
+whole device, of its compute, of its memory traffic and of the costs the roofline leaves out (per-call dispatch,
+fork/join, views, page faults, per-element op costs), written onto the profile's peaks and clock, bandwidth and
+cost figures (:func:`scaled`). Efficiencies are bounded to [0.02, 1], the overhead to >= 0, the scales to
+[0.1, 10]. Objective: least squares on log(predicted / measured latency) per
 measured row, plus ``prior_weight x log(value / base value)`` per efficiency (``prior_weight x (overhead -
-base) / max(base, 1 us)`` for the overhead), which keeps weakly determined factors near the base profile.
+base) / max(base, 1 us)`` for the overhead; none for the device scale), which keeps weakly determined factors near
+the base profile; on a CPU the default weight is :data:`CPU_PRIOR_WEIGHT`.
 A parameter whose ops take under ``MIN_SHARE`` of the predicted latency is not fitted (it keeps the base
 value). See docs/calibration.md.
 """
@@ -37,11 +41,13 @@ from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
 from ..latency.layout import LAYOUT_KEY
 from ..latency.roofline import host_overhead, launch_overhead, timeline
 from ..vocab import EfficiencyClass, Fusion
-from .defaults import DEFAULT_PRIOR_WEIGHT
+from .defaults import CPU_PRIOR_WEIGHT, DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
 
 EFFICIENCY_BOUNDS = (0.02, 1.0)
+SCALE_BOUNDS = (0.1, 10.0)  # a CPU fit's time multipliers
 MIN_SHARE = 0.01  # a parameter governing less than this share of the predicted latency is not fitted
+HUBER_SCALE = 0.1  # log ratio beyond which a robust loss counts a row linearly
 COLLINEAR = 0.95  # two parameters moving the rows' latencies this alike (|cosine|) cannot be told apart
 KEYS: tuple[EfficiencyClass, ...] = tuple(EfficiencyClass)  # efficiency keys: the op classes and "conv"
 STREAM_KEYS = (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
@@ -89,16 +95,110 @@ GPU_PARAMETERS: tuple[Parameter, ...] = (
 )
 BY_NAME = {p.name: p for p in (*PARAMETERS, *GPU_PARAMETERS)}
 
+# On a CPU profile (one with a ``cpu`` section): the latency model prices the shapes, threads and the eager framework's
+# per-call costs itself (latency/cpu.py), and what a handful of measured models determine is the device's: how much
+# slower or faster than profiled it runs in everything (the clock it sustains, the host's other tenants: this project's
+# VM ran the same models 1.9x slower in one hour than in another), and how far off the profile's compute rate, its
+# bandwidth and its per-call costs are relative to each other (docs/calibration.md, "Few-shot calibration": designs
+# compared out of sample, per-class efficiencies do worse from 10 models). Each is a time multiplier (1: as profiled);
+# the fitted profile carries them as its rates and costs (:func:`scaled`), so no efficiency leaves (0, 1].
+DEVICE_SCALE, COMPUTE_SCALE, MEMORY_SCALE, COST_SCALE = "device_scale", "compute_scale", "memory_scale", "cost_scale"
+CPU_SCALES: dict[str, str] = {
+    DEVICE_SCALE: "every time of the device x this (clock, contention; no prior: it drifts between sessions)",
+    COMPUTE_SCALE: "compute times x this on top of device_scale (peaks and clock / this)",
+    MEMORY_SCALE: "DRAM times x this on top of device_scale (bandwidth / this)",
+    COST_SCALE: "costs the roofline leaves out x this on top of device_scale (dispatch, fork/join, views, "
+                "page faults, per-element op costs, launch overhead)",
+}
+# What a CPU fit frees: the device scale and the cost scale. With the device scale free, the compute, memory and cost
+# scales are redundant (every row's shares of latency in the three add up to 1: moving all three alike is the device
+# scale), and with memory a small share of a CPU's batch-1 latency the compute scale is nearly the device scale less
+# the cost scale; out of sample, freeing it gains nothing (docs/calibration.md, "Few-shot calibration").
+CPU_FITTED: tuple[str, ...] = (DEVICE_SCALE, COST_SCALE)
+DOCS = {p.name: p.doc for p in BY_NAME.values()} | CPU_SCALES | {"overhead": "launch overhead per kernel (us)"}
+
 
 def parameters_for(profile: HardwareProfile) -> tuple[Parameter, ...]:
-    """The parameters :func:`fit` fits on ``profile``: :data:`GPU_PARAMETERS` on a GPU profile that gives its SM
-    count (shape effects priced by the model), else the per-class :data:`PARAMETERS`."""
+    """The efficiency parameters :func:`fit` fits on ``profile``: :data:`GPU_PARAMETERS` on a GPU profile that gives
+    its SM count (shape effects priced by the model), none on a CPU profile (:data:`CPU_SCALES` instead), else the
+    per-class :data:`PARAMETERS`."""
+    if is_cpu(profile):
+        return ()
     return GPU_PARAMETERS if profile.gpu is not None and profile.cpu is None else PARAMETERS
 
 
+def is_cpu(profile: HardwareProfile) -> bool:
+    """Whether :func:`fit` fits ``profile`` with the CPU scales: a profile with a ``cpu`` section."""
+    return profile.cpu is not None
+
+
 def names_for(profile: HardwareProfile) -> tuple[str, ...]:
-    """Names of the parameters :func:`fit` fits on ``profile``, the launch overhead last."""
+    """Names of the parameters :func:`fit` fits on ``profile``: the CPU scales, or the efficiencies and the launch
+    overhead last."""
+    if is_cpu(profile):
+        return CPU_FITTED
     return (*(p.name for p in parameters_for(profile)), OVERHEAD)
+
+
+def default_prior_weight(profile: HardwareProfile) -> float:
+    """The prior weight :func:`fit` uses on ``profile`` unless told: :data:`CPU_PRIOR_WEIGHT` on a CPU, else
+    :data:`~costmodel.calibration.defaults.DEFAULT_PRIOR_WEIGHT`."""
+    return CPU_PRIOR_WEIGHT if is_cpu(profile) else DEFAULT_PRIOR_WEIGHT
+
+
+def cost_total(profile: HardwareProfile) -> float:
+    """The sum of a CPU profile's cost figures that :func:`scaled` multiplies by its cost scale (mixed units: only
+    ratios of it between two profiles mean anything); 0 without a ``cpu`` section."""
+    cpu = profile.cpu
+    if cpu is None:
+        return 0.0
+    return (sum(cpu.dispatch_us.values()) + cpu.sync_us + cpu.depthwise_ns + (cpu.conv1x1_threaded_us or 0.0)
+            + sum(f.sync_us or 0.0 for f in cpu.parallel.values()) + sum(cpu.op_ns.values()) + cpu.page_fault_us
+            + cpu.view_us + (profile.host_overhead_us or 0.0))
+
+
+def rates(profile: HardwareProfile) -> tuple[float, float, float] | None:
+    """What :func:`scaled` divides or multiplies, as three figures: the CPU clock (GHz), the bandwidth (GB/s) and
+    :func:`cost_total`; None without a ``cpu`` section. A basis keeps its profile's, and re-pricing it for another
+    profile scales its terms by the ratios."""
+    if profile.cpu is None:
+        return None
+    return profile.cpu.clock_ghz, profile.memory.bandwidth_gbs, cost_total(profile)
+
+
+def scaled(profile: HardwareProfile, compute: float = 1.0, memory: float = 1.0, costs: float = 1.0) -> HardwareProfile:
+    """A CPU ``profile`` whose compute times are ``compute`` times, DRAM times ``memory`` times and fixed costs
+    ``costs`` times the original's: every peak and ``cpu.clock_ghz`` divided by ``compute``, the bandwidth and
+    ``cpu.bandwidth_per_core_gbs`` by ``memory``; the launch and host overheads and the ``cpu`` section's costs (per
+    call: dispatch, fork/join, the threaded 1x1 conv's, views; per element: depthwise, ``op_ns``; per page: page
+    faults) multiplied by ``costs``. Efficiencies, caches and every ratio are unchanged, so the latency model's
+    choices (units, threads, cache hits) are too."""
+    cpu = profile.cpu
+    if cpu is None:
+        raise ValueError(f"{profile.key}: scales apply to a CPU profile (one with a cpu section)")
+    peak = profile.peak.model_copy(update={"vector": {d: v / compute for d, v in profile.peak.vector.items()},
+                                           "matrix": {d: v / compute for d, v in profile.peak.matrix.items()}})
+    parallel = {k: f.model_copy(update={"sync_us": None if f.sync_us is None else f.sync_us * costs})
+                for k, f in cpu.parallel.items()}
+    cpu = cpu.model_copy(update={
+        "clock_ghz": cpu.clock_ghz / compute, "bandwidth_per_core_gbs": cpu.bandwidth_per_core_gbs / memory,
+        "dispatch_us": {k: v * costs for k, v in cpu.dispatch_us.items()}, "sync_us": cpu.sync_us * costs,
+        "depthwise_ns": cpu.depthwise_ns * costs, "op_ns": {k: v * costs for k, v in cpu.op_ns.items()},
+        "conv1x1_threaded_us": None if cpu.conv1x1_threaded_us is None else cpu.conv1x1_threaded_us * costs,
+        "parallel": parallel, "page_fault_us": cpu.page_fault_us * costs, "view_us": cpu.view_us * costs})
+    return profile.model_copy(update={
+        "peak": peak, "cpu": cpu,
+        "memory": profile.memory.model_copy(update={"bandwidth_gbs": profile.memory.bandwidth_gbs / memory}),
+        "launch_overhead_us": profile.launch_overhead_us * costs,
+        "host_overhead_us": None if profile.host_overhead_us is None else profile.host_overhead_us * costs})
+
+
+def scale_times(values: dict[str, float]) -> tuple[float, float, float]:
+    """The (compute, memory, costs) time multipliers of a set of CPU scales: the device scale times each relative
+    one (missing scales: 1)."""
+    device = values.get(DEVICE_SCALE, 1.0)
+    return (device * values.get(COMPUTE_SCALE, 1.0), device * values.get(MEMORY_SCALE, 1.0),
+            device * values.get(COST_SCALE, 1.0))
 
 
 # ------------------------------------------------------------------------------------------ the basis
@@ -117,20 +217,30 @@ class Basis:
     host_s: float = 0.0
     fixed: np.ndarray | None = None  # [kernels] seconds per call that no factor moves (CPU dispatch, depthwise)
     layout: np.ndarray | None = None  # [kernels] DRAM seconds of layout transposes (latency/layout.py), at eff. 1
+    rates: tuple[float, float, float] | None = None  # its profile's :func:`rates` (CPU): re-pricing scales by them
 
     @property
     def kernels(self) -> int:
         """Number of kernels (each pays the launch overhead once)."""
         return len(self.memory)
 
-    def latency(self, compute: np.ndarray, memory: np.ndarray, overhead_s: float) -> float:
-        """Seconds per batch for per-key compute and memory factors (arrays over KEYS) and an overhead: the same
-        kernel roofline and host/device :func:`~costmodel.latency.timeline` as the latency model."""
+    def latency(self, compute: np.ndarray, memory: np.ndarray, overhead_s: float, costs: float = 1.0) -> float:
+        """Seconds per batch for per-key compute and memory factors (arrays over KEYS), an overhead and a multiplier
+        of the fixed and host costs: the same kernel roofline and host/device :func:`~costmodel.latency.timeline`
+        as the latency model."""
         busy = np.maximum(self.compute @ (1.0 / compute), self.memory / memory[self.head])
         if self.layout is not None:
             busy = busy + self.layout / memory[LAYOUT_INDEX]
-        launch = overhead_s if self.fixed is None else overhead_s + self.fixed
-        return float(timeline(busy, launch, self.host_s).sum())
+        launch = overhead_s if self.fixed is None else overhead_s + self.fixed * costs
+        return float(timeline(busy, launch, self.host_s * costs).sum())
+
+    def times(self, profile: HardwareProfile) -> tuple[float, float, float]:
+        """(compute, memory, costs) multipliers of this basis's terms on ``profile``: the ratios of the rates
+        :func:`scaled` changes, between the basis's profile and ``profile`` (1, 1, 1 off a CPU)."""
+        now = rates(profile)
+        if self.rates is None or now is None:
+            return 1.0, 1.0, 1.0
+        return self.rates[0] / now[0], self.rates[1] / now[1], now[2] / self.rates[2] if self.rates[2] else 1.0
 
 
 def unit_profile(profile: HardwareProfile) -> HardwareProfile:
@@ -153,7 +263,7 @@ def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str
         head[row] = index[term.keys[0]]
     layout = np.array([t.layout_s for t in terms])
     return Basis(compute, memory, head, host_overhead(profile), np.array([t.fixed_s for t in terms]),
-                 layout if layout.any() else None)
+                 layout if layout.any() else None, rates(profile))
 
 
 def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:
@@ -163,9 +273,14 @@ def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def predict(bases: Sequence[Basis], profile: HardwareProfile) -> np.ndarray:
-    """Predicted seconds per batch of each basis with ``profile``'s factors."""
+    """Predicted seconds per batch of each basis with ``profile``'s factors (and, on a CPU, its rates and costs
+    relative to the basis's profile: :meth:`Basis.times`)."""
     compute, memory, overhead = factors(profile)
-    return np.array([b.latency(compute, memory, overhead) for b in bases])
+    out = []
+    for b in bases:
+        c, m, k = b.times(profile)
+        out.append(b.latency(compute / c, memory / m, overhead, k))
+    return np.array(out)
 
 
 # ------------------------------------------------------------------------------------- parameters
@@ -177,16 +292,19 @@ def base_values(profile: HardwareProfile) -> dict[str, float]:
     for p in parameters_for(profile):
         c, m = efficiency_for(profile, p.keys[0])
         values[p.name] = m if p.memory else c  # stream kernels: their memory factor (they are mostly memory-bound)
+    if is_cpu(profile):
+        return dict.fromkeys(CPU_FITTED, 1.0)
     values[OVERHEAD] = profile.launch_overhead_us
     return values
 
 
 def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> HardwareProfile:
-    """``profile`` with the given parameters set (others as they are): per_op entries, the overhead. A name may be
-    of either design (:data:`PARAMETERS`, :data:`GPU_PARAMETERS`); they are applied in that order."""
+    """``profile`` with the given parameters set (others as they are): per_op entries, the overhead, and the CPU
+    scales (:func:`scaled`, applied last). A name may be of any design (:data:`PARAMETERS`,
+    :data:`GPU_PARAMETERS`, :data:`CPU_SCALES`); they are applied in that order."""
     per_op = {key: o.model_copy() for key, o in profile.efficiency.per_op.items()}
     for name in values:
-        if name != OVERHEAD and name not in BY_NAME:
+        if name != OVERHEAD and name not in BY_NAME and name not in CPU_SCALES:
             raise ValueError(f"unknown calibration parameter {name!r}")
     for p in BY_NAME.values():
         if p.name not in values:
@@ -200,7 +318,10 @@ def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> Hardw
     changes: dict[str, Any] = {"efficiency": efficiency}
     if OVERHEAD in values:
         changes["launch_overhead_us"] = values[OVERHEAD]
-    return profile.model_copy(update=changes)
+    out = profile.model_copy(update=changes)
+    if any(name in CPU_SCALES for name in values):
+        out = scaled(out, *scale_times(values))
+    return out
 
 
 def pinned(profile: HardwareProfile) -> HardwareProfile:
@@ -251,16 +372,20 @@ class Fit:
 
 
 def _bounds(name: str) -> tuple[float, float]:
-    return (0.0, math.inf) if name == OVERHEAD else EFFICIENCY_BOUNDS
+    return (0.0, math.inf) if name == OVERHEAD else SCALE_BOUNDS if name in CPU_SCALES else EFFICIENCY_BOUNDS
 
 
 def fit(
     bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT, min_share: float = MIN_SHARE,
+    prior_weight: float | None = None, min_share: float = MIN_SHARE, loss: str = "linear",
 ) -> Fit:
-    """Fit the parameters of ``profile`` to ``measured_s`` (seconds per batch, one per basis)."""
+    """Fit the parameters of ``profile`` to ``measured_s`` (seconds per batch, one per basis). ``prior_weight``
+    None: :func:`default_prior_weight`. ``loss``: scipy's ``least_squares`` loss on the log ratios ("linear": their
+    squares; "huber": linear beyond 0.1, so that a row the model's structure misses pulls less)."""
     if len(bases) != len(measured_s) or not bases:
         raise ValueError("one measured latency per basis, at least one")
+    if prior_weight is None:
+        prior_weight = default_prior_weight(profile)
     if prior_weight < 0:
         raise ValueError("prior_weight must be >= 0")
     profile = pinned(profile)
@@ -268,7 +393,7 @@ def fit(
     shares = latency_shares(bases, profile)
     names = [n for n in names_for(profile) if shares[n] >= min_share]
     log_measured = np.log(np.asarray(measured_s, dtype=float))
-    o_scale = max(base[OVERHEAD], 1.0)
+    o_scale = max(base.get(OVERHEAD, 1.0), 1.0)
 
     def to_values(x: np.ndarray) -> dict[str, float]:
         return {n: float(v if n == OVERHEAD else math.exp(v)) for n, v in zip(names, x, strict=True)}
@@ -276,7 +401,8 @@ def fit(
     def residuals(x: np.ndarray) -> np.ndarray:
         values = to_values(x)
         model = np.log(predict(bases, with_parameters(profile, values))) - log_measured
-        prior = [(values[n] - base[n]) / o_scale if n == OVERHEAD else math.log(values[n] / base[n]) for n in names]
+        prior = [(values[n] - base[n]) / o_scale if n == OVERHEAD else 0.0 if n == DEVICE_SCALE else
+                 math.log(values[n] / base[n]) for n in names]
         return np.concatenate([model, prior_weight * np.asarray(prior)])
 
     lower = np.array([_bounds(n)[0] if n == OVERHEAD else math.log(_bounds(n)[0]) for n in names])
@@ -288,7 +414,7 @@ def fit(
         from scipy.optimize import least_squares  # scipy.optimize: only when fitting (CLI start-up)
 
         solution = least_squares(residuals, start, bounds=(lower, upper), method="trf", x_scale="jac",
-                                 xtol=1e-10, ftol=1e-10, gtol=1e-10)
+                                 xtol=1e-10, ftol=1e-10, gtol=1e-10, loss=loss, f_scale=HUBER_SCALE)
         values = {n: float(f"{v:.4g}") for n, v in to_values(solution.x).items()}  # 4 significant digits
         collinear = _collinear(names, np.asarray(solution.jac)[: len(bases)])
     else:
@@ -318,7 +444,9 @@ def _collinear(names: Sequence[str], jacobian: np.ndarray) -> tuple[tuple[str, s
     """Pairs of parameters whose columns of the model rows' Jacobian (d log latency / d parameter, one row per
     measured model) are parallel to within ``|cos| >= COLLINEAR``: on these rows, moving one can be undone by
     moving the other, so how the fit splits them comes from the prior, not the measurements (the 2 x 2 normal
-    matrix of the pair is near singular). Uncentred: no free intercept absorbs a common shift."""
+    matrix of the pair is near singular). Uncentred: no free intercept absorbs a common shift. A CPU fit's device
+    scale moves every row alike (its column is all ones): a scale whose column is parallel to it governs the same
+    share of every row's latency, and the rows cannot tell it from the device."""
     pairs = []
     norms = np.linalg.norm(jacobian, axis=0)
     for i in range(len(names)):
@@ -333,13 +461,14 @@ def _collinear(names: Sequence[str], jacobian: np.ndarray) -> tuple[tuple[str, s
 
 def leave_one_out(
     bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    prior_weight: float | None = None, loss: str = "linear",
 ) -> list[float]:
     """Each row's latency predicted by a profile fitted on all the other rows (seconds); needs 2+ rows."""
     out = []
     for i in range(len(bases)):
         rest = [j for j in range(len(bases)) if j != i]
-        result = fit([bases[j] for j in rest], [measured_s[j] for j in rest], profile, prior_weight=prior_weight)
+        result = fit([bases[j] for j in rest], [measured_s[j] for j in rest], profile, prior_weight=prior_weight,
+                     loss=loss)
         out.append(float(predict([bases[i]], with_parameters(pinned(profile), {n: result.values[n] for n in
                                                                                  result.fitted}))[0]))
     return out
@@ -385,6 +514,16 @@ def fitted_profile(
     sources = dict(target.sources)
     if OVERHEAD in result.fitted:
         sources["launch_overhead_us"] = how
+    if any(name in CPU_SCALES for name in result.fitted):
+        compute, memory, costs = scale_times(result.values)
+        cost_fields = ("launch_overhead_us", "host_overhead_us", "cpu.dispatch_us", "cpu.sync_us", "cpu.depthwise_ns",
+                       "cpu.op_ns", "cpu.conv1x1_threaded_us", "cpu.parallel", "cpu.page_fault_us", "cpu.view_us")
+        for path in [*(f"peak.{u}.{d}" for u in ("vector", "matrix") for d in getattr(target.peak, u)),
+                     "cpu.clock_ghz", "memory.bandwidth_gbs", "cpu.bandwidth_per_core_gbs", *cost_fields]:
+            factor = (1 / compute if path.startswith("peak.") or path == "cpu.clock_ghz" else
+                      1 / memory if "bandwidth" in path else costs)
+            if path in sources or path in ("peak.vector.fp32", "cpu.clock_ghz", "memory.bandwidth_gbs"):
+                sources[path] = f"{how}: the base's figure x {factor:.4g}. Base: {sources.get(path, 'none given')}"
     suffix = f"calibrated on {base.key}" if onto is None else f"with efficiencies calibrated on {base.key}"
     profile = profile.model_copy(update={
         "name": f"{target.name} ({suffix})", "aliases": [], "sources": sources, "calibration": record,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..bridges.bench import TORCH_DTYPES
-from ..calibration.defaults import DEFAULT_PRIOR_WEIGHT
+from ..calibration.defaults import CPU_PRIOR_WEIGHT, DEFAULT_PRIOR_WEIGHT
 from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
@@ -144,15 +144,16 @@ def calibrate(
     specs: SpecsOpt = None,
     apply_to: Annotated[str | None, typer.Option(
         "--apply-to", help="write this profile (its peaks and bandwidth) with the factors fitted on --hw")] = None,
-    prior_weight: Annotated[float, typer.Option(
-        min=0, help="pull of each factor toward the base profile's (0: none)")] = DEFAULT_PRIOR_WEIGHT,
+    prior_weight: Annotated[float | None, typer.Option(
+        min=0, help=f"pull of each factor toward the base profile's (0: none; default {DEFAULT_PRIOR_WEIGHT}, "
+                    f"{CPU_PRIOR_WEIGHT} on a CPU profile)")] = None,
     fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
-        BY_NAME,
+        DOCS,
         bases_of,
         fit,
         fitted_profile,
@@ -173,7 +174,7 @@ def calibrate(
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
                              dtype=dtypes, fusion=fusion, onto=onto)
-    docs = {p.name: p.doc for p in BY_NAME.values()} | {"overhead": "launch overhead per kernel (us)"}
+    docs = DOCS
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
              f"{'parameter':<16} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]

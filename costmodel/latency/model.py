@@ -17,6 +17,7 @@ from ..analysis.metrics import group_by_prefix, path_prefix
 from ..graph import Graph, Layer, load_graph
 from ..hardware import HardwareProfile, load_profile, threaded
 from ..ops.base import Attrs
+from ..ops.linear import LinearAttrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout
@@ -26,6 +27,7 @@ from .cpu import (
     fresh_page_seconds,
     onednn_only_when_threaded,
     op_seconds,
+    packs_weights,
     runs_on_onednn,
     view_calls,
 )
@@ -246,7 +248,7 @@ def kernel_terms(
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
-                     if layer.path not in views.channels_last) + 2 * sum(reordered)
+                     if layer.path not in views.channels_last) + sum(reordered)
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
@@ -355,12 +357,20 @@ def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: 
     makes none): PyTorch's mkldnn_convolution (aten/src/ATen/native/mkldnn/Conv.cpp) hands ideep the plain OIHW
     weight, and ideep reorders it to the primitive's blocked layout (OIhw8i8o for AVX2) before each execution
     (ONEDNN_VERBOSE shows a reorder before every convolution; only torch.compile's freezing or an engine keeps
-    the reordered weight). The copy reads and writes the weights once each: 2 x these bytes of traffic, serial to the
-    convolution. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
-    (``cpu.conv1x1_threaded_us``) includes its reorder."""
+    the reordered weight). The copy is priced as one pass over these bytes, serial to the convolution: it reads the
+    weights from memory and writes them into a reused heap buffer that the convolution reads right after (a write that
+    stays in cache), and measured that way it takes 0.83-1.13 x (weight bytes / the stream-copy rate the profile's
+    bandwidth is; python benchmarks/cpu_roofline.py --weight-reorder, docs/latency-model.md), not the 2 x a copy's
+    read + write would be. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
+    (``cpu.conv1x1_threaded_us``) includes its reorder. A linear layer of more than one row pays the same pass over
+    its weights, the BLAS GEMM's packing of them (:func:`~costmodel.latency.cpu.packs_weights`; measured with
+    ``--gemm-rows`` at 0.9-1.07 x weight bytes / the profile's bandwidth)."""
     if profile.cpu is None or fusion != Fusion.NONE:
         return 0
     dtype = sizes.compute_dtype[layer.path]
+    if packs_weights(layer, dtype):  # the K x N weight matrix; the bias is added, not packed
+        bias = layer.attrs.out if isinstance(layer.attrs, LinearAttrs) and layer.attrs.bias else 0
+        return (layer.cost.params - bias) * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
     if not runs_on_onednn(layer, dtype, profile.cpu.threads or profile.cpu.cores) or onednn_only_when_threaded(
             layer, dtype):
         return 0
