@@ -52,6 +52,12 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   minimum of 2,000 timings, compiled with the system's C compiler: the clock the core actually runs at, boost
   included, which a guest's /proc/cpuinfo does not show ("cpu MHz" is the nominal clock under KVM).
 
+- GEMM rows (``--gemm-rows``): F.linear on one thread over M = 16-256 rows for four (K, N), interleaved with a tiny
+  F.linear and a 4 x LLC copy, minimum of 100: the slope of a line over M = 64-256 is the GEMM's efficiency, its
+  intercept less the tiny call's time the per-call cost that grows with the weights (a BLAS packs the weight
+  operand into panels on every call: Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication",
+  ACM TOMS 34(3), 2008), given as a multiple of weight bytes / the stream-copy rate.
+
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
 --op-costs]
 """
@@ -499,6 +505,38 @@ def weight_reorder(calls: int = 20) -> dict[tuple[int, int], tuple[float, float,
     return out
 
 
+GEMM_SHAPES = ((384, 384), (256, 1024), (1024, 256), (128, 512))  # (K, N): a linear layer's in and out features
+GEMM_ROWS = (16, 32, 64, 128, 256)  # M: the tokens of a batch-1 transformer stage (LeViT: 196, 49, 16)
+
+
+def gemm_rows(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tuple[list[float], float, float, float]]:
+    """Per linear layer (K, N) on one thread: (minimum us per M in GEMM_ROWS, efficiency of the slope over M = 64-256
+    against one core's peak (cpu_roofline's --clock figure, 32 FLOP/cycle x 3.23 GHz), intercept us less a tiny
+    F.linear's per-call cost, that intercept over weight bytes / the stream-copy rate measured in the same rounds)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.set_num_threads(1)
+    peak = 32 * 3.23e9
+    src, dst = torch.ones(LLC_BYTES), torch.empty(LLC_BYTES)  # 4 x LLC bytes each
+    out = {}
+    with torch.inference_mode():
+        tiny = (torch.randn(1, 8), torch.randn(8, 8), torch.randn(8))
+        for k, n in GEMM_SHAPES:
+            weight, bias = torch.randn(n, k), torch.randn(n)
+            calls = {m: functools.partial(F.linear, torch.randn(1, m, k), weight, bias) for m in GEMM_ROWS}
+            calls[0] = functools.partial(F.linear, *tiny)
+            calls[-1] = functools.partial(dst.copy_, src)
+            best = _interleaved(calls, rounds, each)
+            fit = [m for m in GEMM_ROWS if m >= 64]
+            slope, intercept = np.polyfit(fit, [best[m] for m in fit], 1)
+            stream_rate = 2 * 4 * LLC_BYTES / best[-1]
+            fixed = intercept - best[0]
+            out[(k, n)] = ([best[m] * 1e6 for m in GEMM_ROWS], 2 * k * n / slope / peak, fixed * 1e6,
+                           fixed / (k * n * 4 / stream_rate))
+    return out
+
+
 def conv_as_linear(calls: int = 3) -> tuple[float, float]:
     """(ms, ms): VGG-16's fc1 as a 7x7 conv over a 7x7 input (oneDNN, weights reordered per call) and as a linear
     layer (MKL, weights read as they are), one thread, minimum of ``calls``."""
@@ -529,6 +567,8 @@ def main() -> None:
     parser.add_argument("--weight-reorder", action="store_true",
                         help="only oneDNN's per-call weight reorder against a clone and the stream copy")
     parser.add_argument("--weight-reorder-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--gemm-rows", action="store_true",
+                        help="only F.linear's time against its rows (M): slope efficiency and per-call intercept")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -556,6 +596,15 @@ def main() -> None:
         return
     if args.weight_reorder_child:
         _weight_reorder_child(args.weight_reorder_child)
+        return
+    if args.gemm_rows:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for (k, n), (times, efficiency, fixed, factor) in gemm_rows().items():
+            cells = ", ".join(f"M={m} {t:.0f}" for m, t in zip(GEMM_ROWS, times, strict=True))
+            print(f"linear {k:4d} -> {n:4d} ({k * n * 4 / 1e6:.2f} MB of weights), us: {cells}; slope over M 64-256 "
+                  f"at {efficiency:.2f} of peak, intercept beyond a tiny call {fixed:.1f} us = {factor:.2f} x weight "
+                  f"bytes / stream-copy rate ({fixed * 1e3 / (k * n):.3f} ns per weight)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.weight_reorder:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")

@@ -163,7 +163,8 @@ def test_parallel_kernels_scale_at_their_class_efficiency() -> None:
         (_graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32]), 10, 43, 0.975,
          64 * 64 * 9 + 64),
         (_graph([{"name": "a", "op": "relu"}], [64, 32, 32]), 0, 2, 0.945, 0),  # 65,536 elements: split
-        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 0),  # MKL: no copy
+        # MKL packs the 256 x 256 weights per call (the bias is not packed)
+        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 256 * 256),
         (_graph([{"name": "d", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "groups": 64}], [64, 32, 32]),
          98, 2, 0.815, 64 * 9 + 64),
     )
@@ -315,6 +316,23 @@ def test_onednn_convs_copy_their_weights_every_call() -> None:
     assert kernel_terms(small, profile, "fp32")[0].layout_bytes == 0  # native: reads its weights as they are
     assert kernel_terms(conv, profile, "fp32", fusion="epilogue")[0].layout_bytes == 0
     assert kernel_terms(conv, load_profile("a100_80gb"), "fp32")[0].layout_bytes == 0
+
+
+def test_a_gemm_packs_its_weights_every_call_a_gemv_does_not() -> None:
+    """An fp32 linear layer of more than one row is a BLAS GEMM that packs its K x N weights on every call (Goto and
+    van de Geijn 2008; measured with --gemm-rows): one pass over them, in_features x out x 4 bytes, as layout traffic;
+    a single row (a batch-1 classifier) is a GEMV and packs nothing; no pass under fusion, on a GPU or at fp16."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile(PROFILE), 1)
+    tokens = _graph([{"name": "fc", "op": "linear", "out": 512}], [196, 128])  # LeViT's MLP: 196 tokens, 128 -> 512
+    (term,) = kernel_terms(tokens, profile, "fp32")
+    assert term.layout_bytes == 128 * 512 * 4
+    assert term.layout_s == pytest.approx(128 * 512 * 4 / 17.9e9)  # one core's bandwidth, efficiency 1 here
+    head = _graph([{"name": "fc", "op": "linear", "out": 1000}], [512])  # one row: a GEMV
+    assert kernel_terms(head, profile, "fp32")[0].layout_bytes == 0
+    assert kernel_terms(tokens, profile, "fp32", fusion="epilogue")[0].layout_bytes == 0
+    assert kernel_terms(tokens, load_profile("a100_80gb"), "fp32")[0].layout_bytes == 0
 
 
 def test_buffers_above_the_mmap_threshold_pay_their_fresh_pages() -> None:

@@ -112,8 +112,9 @@ def _exact_analyzer(space_file: Path, devices: list[str], seed: int, wanted: int
     assert (fast.planned >= compared) == planned  # every candidate seen again was served by the plan
     # latency came from the fragments' kernels (else from the latency model on the whole graph)
     assert any(fragment.kernels for fragment in fast.fragments.values()) == priced_alone
-    # a planned candidate's nodes are segments, composed by context (the fragments priced alone)
-    assert any(segment.composed for segment in fast.segments.values()) == (planned and priced_alone)
+    # a candidate is composed by segments, by context: a planned candidate's by its top-level nodes' instances
+    # (a ResNet stage's blocks), the builder's by each fragment alone
+    assert any(segment.composed for segment in fast.segments.values())
     return fast, sum(len(fragment.moves) for fragment in fast.fragments.values())
 
 
@@ -247,8 +248,9 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
         # what the cache holds: at most the limit plus the fragments of the candidate that passed it (a candidate
         # of this space: at most 38 fragments, 420 layers)
         assert sum(len(fragment.layers) for fragment in small.fragments.values()) * 1200 <= limit + 500 * 1200
-        # and the plan's segments (10 top-level nodes) of at most the candidates since it was last emptied
-        assert len({id(segment) for segment in small.segments.values()}) <= 20
+        # and the segments (the plan's 10 top-level nodes, or at most 38 fragments alone) of at most the two
+        # candidates since it was last emptied
+        assert len({id(segment) for segment in small.segments.values()}) <= 2 * 38
     assert emptied
 
 

@@ -88,6 +88,18 @@ def runs_on_onednn(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
     return odd and (attrs.groups > 1 or min(kernel) > 3 or shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT)
 
 
+def packs_weights(layer: Layer[Attrs], dtype: str) -> bool:
+    """Whether the BLAS GEMM behind an fp32 ``linear`` layer on a CPU packs its weight matrix on every call: a
+    GEMM (more than one row, the product of the output's leading dims) packs its operands into the micro-kernel's
+    panels before multiplying (Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication", ACM TOMS
+    34(3), 2008), so each call passes over the K x N weights once more; a single row is a GEMV, which reads the
+    weights as they are. Measured with benchmarks/cpu_roofline.py --gemm-rows: F.linear's time over M rows is a line
+    whose intercept grows with the weights (docs/latency-model.md, "CPUs and threads")."""
+    outputs = layer.cost.outputs
+    return (layer.op == "linear" and dtype == "fp32" and bool(outputs) and len(outputs[0]) > 1
+            and math.prod(outputs[0][:-1]) > 1 and layer.cost.params > 0)
+
+
 def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> float:
     """Seconds on one core to first-touch the pages of the buffers (bytes) a kernel allocates per call that exceed
     the profile's ``cpu.mmap_threshold_mb`` (mapped afresh by malloc on every call), at ``cpu.page_fault_us`` per
@@ -171,4 +183,4 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
 
 
 __all__ = ["CpuKernel", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_seconds",
-           "runs_on_onednn", "view_calls"]
+           "packs_weights", "runs_on_onednn", "view_calls"]

@@ -39,7 +39,6 @@ from ..design.entropy import (
     chain_layer,
     merge_groups,
     path_step,
-    read_stages,
     score,
     trace_back,
 )
@@ -618,6 +617,14 @@ class _Plan:
                           zip(fragments[first:], moves[first:], strict=True)), *refs)
             segment = memo.get(same)
             if segment is None:
+                if len(fragments) - first > 1 and same not in analyzer.sighted:
+                    # seen once: each instance alone (mostly composed before, in other segments); a segment (and
+                    # its compositions) only for instances seen again -- most first seen are never seen again early
+                    # in a run, when a ResNet-like candidate meets ~3 new ones
+                    analyzer.sighted.add(same)
+                    analyzer.budget.used += FOUND_BYTES
+                    segments.extend(map(analyzer.alone, fragments[first:], moves[first:]))
+                    continue
                 segment = memo[same] = _Segment(fragments[first:], moves[first:], handed, handed_shapes, list(refs))
                 analyzer.budget.used += SEGMENT_BYTES
             if segment_key is not None:
@@ -867,6 +874,7 @@ class FastAnalyzer:
         # the plan's instances by their key with the names of the tensors they read -> fragment and its move
         self.found: dict[Key, tuple[Fragment, _Moved | None]] = {}
         self.segments: dict[Key, _Segment] = {}  # the plan's top-level nodes' instances (see _Plan.walk)
+        self.sighted: set[Key] = set()  # the instances of a top-level node seen once, by the plan (see _Plan.walk)
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
         self.costs = CostCache()  # op costs, shared by the builds of new fragments (as their layers are)
 
@@ -877,6 +885,7 @@ class FastAnalyzer:
             self.fragments.clear()
             self.found.clear()
             self.segments.clear()
+            self.sighted.clear()
             self.budget.used = 0
 
     @classmethod
@@ -951,63 +960,35 @@ class FastAnalyzer:
         return walk
 
     def _compose(self, spec: Spec, walk: _Walk) -> Metrics:
-        """The candidate's figures from its fragments, in order (by the plan's segments where it found them)."""
+        """The candidate's figures from its segments, in order: the plan's (a top-level node's instances, or each
+        instance alone where the node is new), or, from the builder, each fragment alone."""
         segments = walk.segments
-        if segments is not None:
-            for segment in segments:
-                if not segment.summarized:
-                    segment.summarize()
-            if all(segment.relocatable for segment in segments):
-                return self._compose_segments(spec, walk, segments)
-        fragments, moves = walk.fragments, walk.moves
-        steps = 0
-        params = macs = flops = activations = 0
-        buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across
-        for name, shape in walk.inputs.items():
-            buffers[TensorRef(f"input:{name}")] = [0, 0, numel(shape) * self.width]
-        state: dict[str, tuple[int, bool]] = {}
-        where: dict[str, int] = {}
-        searches: list[_Search] = []
-        best: tuple[int, str, int] | None = None
-        offset = 0
-        for position, (fragment, moved) in enumerate(zip(fragments, moves, strict=True)):
-            p, m, f, a = fragment.sums
-            params += p
-            macs += m
-            flops += f
-            activations += a
-            renamed = moved.refs if moved is not None else {}
-            for buffer, step in fragment.reads:
-                entry = buffers[renamed.get(buffer, buffer)]
-                entry[1] = max(entry[1], offset + step)
-            for buffer, born, last, size in fragment.handed:
-                buffers[buffer] = [offset + born, offset + last, size]
-            search, shift = fragment.search(state, moved)
-            searches.append(search)
-            for ref in fragment.value.refs:
-                if ref.node in fragment.by_path:
-                    state[ref.node] = (search.convs[ref.node] + shift, search.pooled[ref.node])
-                    where[ref.node] = position
-            if search.best is not None and (best is None or search.best[0] + shift > best[0]):
-                best = (search.best[0] + shift, search.best[1], position)
-            offset += len(fragment.layers)
-        steps = offset
-        for ref in walk.outputs:
-            buffers[walk.owners.get(ref, ref)][1] = steps - 1
-        out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
-                        "peak_memory": self._peak(fragments, buffers, steps)}
-        out["entropy"], out["effectiveness"] = self._score(fragments, moves, searches, where, best, walk.name)
-        if self.devices:
-            latencies = self._latency(spec, walk)
-            for device, seconds in zip(self.devices, latencies, strict=True):
-                out[f"latency.{device.label}"] = seconds
-                out[f"throughput.{device.label}"] = walk.batch / seconds if seconds else 0.0
-        return out
+        if segments is None:
+            segments = [self.alone(fragment, moved) for fragment, moved in zip(walk.fragments, walk.moves, strict=True)]
+        for segment in segments:
+            if not segment.summarized:
+                segment.summarize()
+        return self._compose_segments(spec, walk, segments)
+
+    def alone(self, fragment: Fragment, moved: _Moved | None) -> _Segment:
+        """The segment of one fragment (so placed), kept while the fragment is."""
+        key = ("alone", id(fragment), id(moved))
+        found = self.segments.get(key)
+        if found is None:
+            value = fragment.value if moved is None else moved.value
+            found = self.segments[key] = _Segment(
+                [fragment], [moved], dict(fragment.value_owners if moved is None else moved.value_owners),
+                fragment.handed_shapes, list(value.refs))
+            self.budget.used += SEGMENT_BYTES
+        return found
 
     def _compose_segments(self, spec: Spec, walk: _Walk, segments: list[_Segment]) -> Metrics:
-        """The candidate's figures from its segments, in order: what :meth:`_compose` adds up fragment by fragment,
-        added up segment by segment (the same integers; the same kernels' busy seconds in the same order)."""
-        amp = self.precision is Precision.AMP
+        """The candidate's figures from its segments, in order (the same integers as the full analyzer's; its
+        kernels' busy seconds in the same order, through the same timeline). Where a fragment reads part of an
+        earlier buffer (a slice: not ``relocatable``), its kernels cannot be priced alone: the candidate's latency
+        is the latency model's on its whole graph."""
+        priced = all(segment.relocatable for segment in segments)
+        amp = priced and self.precision is Precision.AMP
         buffers: dict[TensorRef, list[int]] = {}  # buffer -> [born, last, bytes], for buffers used across segments
         widths: dict[TensorRef, int] = {}
         fed = input_bytes(self.dtype, self.precision)
@@ -1041,19 +1022,22 @@ class FastAnalyzer:
                 if low > 1:
                     shift = low - 1
                     key = tuple((count - shift, flag) for count, flag in key)
-            written = segment.unwritten if last is None else tuple(map(last.__eq__, segment.entry_nodes))
-            read = tuple(widths[root] for root in segment.outer) if amp else ()
+            if priced:
+                written = segment.unwritten if last is None else tuple(map(last.__eq__, segment.entry_nodes))
+                read = tuple(widths[root] for root in segment.outer) if amp else ()
+            else:  # (not priced: compositions without kernels)
+                written, read = (), None
             context: Key = (key, written, read, views)
             composed = segment.composed.get(context)
             if composed is None:
-                composed = self._composition(segment, key, last, widths, walk.batch, views)
+                composed = self._composition(segment, key, last, widths, walk.batch, views, priced)
                 segment.composed[context] = composed
                 self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
             if shift and not composed.shiftable:  # counts read below 1 inside: this shift composed apart
                 context = (tuple(state[node] for node in segment.outside), written, read, views, None)
                 composed = segment.composed.get(context)
                 if composed is None:
-                    composed = self._composition(segment, context[0], last, widths, walk.batch, views)
+                    composed = self._composition(segment, context[0], last, widths, walk.batch, views, priced)
                     segment.composed[context] = composed
                     self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
                 shift = 0
@@ -1076,15 +1060,16 @@ class FastAnalyzer:
         out: Metrics = {"params": params, "macs": macs, "flops": flops, "activations": activations,
                         "peak_memory": _peak([segment.live for segment in segments], buffers, offset)}
         out["entropy"], out["effectiveness"] = self._score_segments(segments, composed_here, best, walk.name)
+        # views after the last kernel are charged to it: such a candidate is priced whole, as one not relocatable
         latencies = [model_seconds(seconds, profile) for seconds, profile in zip(busy, self.profiles, strict=True)] \
-            if not views else self._whole(spec, walk)  # views after the last kernel: charged to it, priced whole
+            if priced and not views else self._whole(spec, walk) if self.devices else []
         for device, latency in zip(self.devices, latencies, strict=True):
             out[f"latency.{device.label}"] = latency
             out[f"throughput.{device.label}"] = walk.batch / latency if latency else 0.0
         return out
 
     def _composition(self, segment: _Segment, key: tuple[tuple[int, bool], ...], last: str | None,
-                     widths: dict[TensorRef, int], batch: int, views: int = 0) -> _Composed:
+                     widths: dict[TensorRef, int], batch: int, views: int = 0, priced: bool = True) -> _Composed:
         """What ``segment`` adds given the (convs, pooled) ``key`` of the layers it reads (shifted down), the layer
         of the kernel issued before it and (amp) the widths of the buffers (updated with those it hands on), as
         :meth:`_compose` and :meth:`_latency` add it fragment by fragment.
@@ -1097,7 +1082,7 @@ class FastAnalyzer:
         composed = _Composed()
         composed.shiftable = segment.shiftable
         state = dict(zip(segment.outside, key, strict=True))
-        amp = self.precision is Precision.AMP
+        amp = priced and self.precision is Precision.AMP
         busy: list[list[float]] = [[] for _ in self.devices]
         best = composed.best
         for index, (fragment, moved) in enumerate(zip(segment.fragments, segment.moves, strict=True)):
@@ -1114,7 +1099,7 @@ class FastAnalyzer:
                     composed.where[ref.node] = index
             if search.best is not None and (best is None or search.best[0] + shift > best[0]):
                 best = (search.best[0] + shift, search.best[1], index)
-            if self.devices:
+            if self.devices and priced:
                 roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
                 written = tuple(root.node == last for root in roots)
                 read = tuple(widths[root] for root in roots) if amp else ()
@@ -1180,36 +1165,6 @@ class FastAnalyzer:
             found = composed.traces[start] = (chain_groups(chain), at)
         return found
 
-    def _latency(self, spec: Spec, walk: _Walk) -> list[float]:
-        """Model latency per device: the fragments' cached kernel busy times, in issue order, through the latency
-        model's host/device timeline (:func:`~costmodel.latency.model_seconds`)."""
-        fragments = walk.fragments
-        if not all(fragment.relocatable for fragment in fragments):  # priced whole, by the latency model
-            return self._whole(spec, walk)
-        amp = self.precision is Precision.AMP
-        fed = input_bytes(self.dtype, self.precision)
-        widths: dict[TensorRef, int] = {TensorRef(f"input:{name}"): fed for name in walk.inputs} if amp else {}
-        busy: list[list[float]] = [[] for _ in self.devices]
-        last: str | None = None  # the layer of the kernel issued last
-        views = 0  # eager view calls since it
-        for fragment, moved in zip(fragments, walk.moves, strict=True):
-            roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
-            written = tuple(root.node == last for root in roots)
-            read = tuple(widths[root] for root in roots) if amp else ()
-            before = views if fragment.last_kernel is not None else 0
-            kernels = fragment.kernels.get((written, read, before)) or \
-                fragment.price(self, walk.batch, written, read, before)
-            for into, seconds in zip(busy, kernels.busy, strict=True):
-                into.extend(seconds)
-            if amp:
-                widths.update(kernels.handed)
-            if fragment.last_kernel is not None:
-                last = fragment.last_kernel
-            views = self._views_after(fragment, views)
-        if views:  # views after the graph's last kernel are charged to it: priced whole
-            return self._whole(spec, walk)
-        return [model_seconds(seconds, profile) for seconds, profile in zip(busy, self.profiles, strict=True)]
-
     def _views_after(self, fragment: Fragment, views: int) -> int:
         """The eager view calls pending after ``fragment`` (``views`` before it), where a device prices them."""
         if not self.prices_views:
@@ -1223,32 +1178,6 @@ class FastAnalyzer:
             graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
         return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                 for device in self.devices]
-
-    @staticmethod
-    def _peak(fragments: Sequence[Fragment], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
-        return _peak([fragment.live for fragment in fragments], buffers, steps)
-
-    @staticmethod
-    def _score(fragments: Sequence[Fragment], moves: Sequence[_Moved | None], searches: Sequence[_Search],
-               where: dict[str, int], best: tuple[int, str, int] | None, name: str) -> tuple[float, float]:
-        chain: list[ChainLayer] = []
-        if best is not None:
-            end: str | None = best[1]
-            position = best[2]
-            while end is not None:
-                fragment, moved = fragments[position], moves[position]
-                # the search of this fragment as the candidate ran it (the state of the tensors it reads)
-                segment, end = fragment.trace(searches[position], end)
-                if end is not None and moved is not None:
-                    end = moved.nodes.get(end, end)
-                chain[:0] = segment
-                if end is not None:
-                    position = where[end]
-        try:
-            result = score(read_stages(chain, name))
-        except DesignError:
-            return math.nan, math.nan
-        return result.entropy, result.rho
 
 
 def _peak(lives: Sequence[np.ndarray], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
