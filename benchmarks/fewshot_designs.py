@@ -14,7 +14,9 @@ costs: op-class dispatch, depthwise and per-element op costs, fork/join). A desi
 ``s`` the whole latency (the device's speed: clock, contention on a shared host: what drifts between sessions on
 this VM), ``c`` every compute term, ``m`` every memory term, ``d`` every per-call term, and per efficiency class
 compute factors; every multiplier except ``s`` carries a prior ``w x log(multiplier)`` toward the profile.
-``calibrate`` is costmodel calibrate's own fit (costmodel.calibration.fit.fit, its default prior 0.1).
+``calibrate`` is costmodel calibrate's own fit (costmodel.calibration.fit.fit: on this CPU the device and cost scales,
+prior 0.3, the same as ``s+d w0.3``), ``calibrate per-class`` its fit until 3 December (per-class efficiencies, the
+memory efficiency and the launch overhead, prior 0.1).
 ``auto`` picks, per draw, the design with the smallest leave-one-out error over the 10 (model selection inside the
 10, no look at the others). ``dense`` is one compute multiplier for dense convs, GEMMs and attention; a design
 named ``huber`` minimizes a Huber loss of the log ratios (scipy's ``loss="huber"``, ``f_scale`` 0.1: rows off by
@@ -36,7 +38,7 @@ import random
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,8 @@ from scipy.optimize import least_squares
 from costmodel.calibration.fit import (
     KEYS,
     LAYOUT_INDEX,
+    OVERHEAD,
+    PARAMETERS,
     Basis,
     bases_of,
     factors,
@@ -143,10 +147,11 @@ DESIGNS = [
 AUTO_FROM = ("s", "s+d", "s+c+d", "s+c+m+d")  # the nested family auto chooses from by leave-one-out
 
 
-def calibrate_design(bases: Sequence[Basis], profile: HardwareProfile) -> Callable[..., Callable[[int], float]]:
-    """costmodel calibrate's fit as a design over row indices."""
+def calibrate_design(bases: Sequence[Basis], profile: HardwareProfile, design: Sequence[str] | None = None,
+                     prior_weight: float | None = None) -> Callable[..., Callable[[int], float]]:
+    """costmodel calibrate's fit as a design over row indices (``design``: other parameters than it fits)."""
     def make(train: Sequence[int], measured: Sequence[float]) -> Callable[[int], float]:
-        result = fit([bases[i] for i in train], list(measured), profile)
+        result = fit([bases[i] for i in train], list(measured), profile, design=design, prior_weight=prior_weight)
         fitted = with_parameters(pinned(profile), {n: result.values[n] for n in result.fitted})
         return lambda i: float(predict([bases[i]], fitted)[0])
     return make
@@ -161,6 +166,8 @@ class Score:
     within_25: list[float]
     fixed: dict[str, tuple[float, float]] | None = None  # set name -> (median error, share within 10 %) on the rest
     loo_all: float = math.nan  # share within 10 % of leave-one-model-out over every model
+    # per draw, on the models in neither the draw nor the first fixed set: that set's share within 10 % less the draw's
+    paired: list[float] = field(default_factory=list)
 
 
 GROUPS = ("dense", "depthwise", "stream")  # the compute columns of the selection's design matrix
@@ -248,6 +255,9 @@ def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
         makers[design.name] = make
     if with_calibrate:
         makers["calibrate"] = calibrate_design(bases, profile)
+        # what calibrate fitted on a CPU profile until 3 December: per-class efficiencies, memory, overhead, w 0.1
+        makers["calibrate per-class"] = calibrate_design(bases, profile, [p.name for p in PARAMETERS] + [OVERHEAD],
+                                                         0.1)
     scores = {name: Score([], [], [], [], []) for name in [*makers, *(["auto"] if all(n in makers for n in AUTO_FROM)
                                                                         else [])]}
     for draw in draws:
@@ -259,8 +269,22 @@ def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
             best = min(AUTO_FROM, key=lambda n: results[n][1])
             results["auto"] = results[best]
         for name, values in results.items():
-            for field, value in zip(("in_sample", "loo", "others", "within_10", "within_25"), values, strict=True):
-                getattr(scores[name], field).append(value)
+            for key, value in zip(("in_sample", "loo", "others", "within_10", "within_25"), values, strict=True):
+                getattr(scores[name], key).append(value)
+    first = next(iter((fixed_sets or {}).values()), None)
+    if first is not None:
+        chosen = sorted(names.index(n) for n in first)
+        for name, make in makers.items():
+            fixed_model = make(chosen, [measured[i] for i in chosen])
+            for draw in draws:
+                order = list(range(len(rows)))
+                random.Random(draw).shuffle(order)
+                train = sorted(order[:FEW])
+                common = [i for i in range(len(rows)) if i not in train and i not in chosen]
+                model = make(train, [measured[i] for i in train])
+                share = [sum(abs(m(i) / measured[i] - 1) <= 0.10 for i in common) / len(common)
+                         for m in (fixed_model, model)]
+                scores[name].paired.append(share[0] - share[1])
     for name, make in makers.items():
         scores[name].fixed = {}
         for label, chosen in (fixed_sets or {}).items():
@@ -285,7 +309,7 @@ def selections(fixture: Path) -> dict[str, list[str]]:
     names = [m.measurement.model for m in rows]
     features = np.array([shares(terms(b, profile)) for b in bases_of(rows, profile, case.dtype, case.fusion,
                                                                       case.precision)])
-    return {"D-optimal": [names[i] for i in d_optimal(features)], "medoids": [names[i] for i in medoids(features)]}
+    return {"medoids": [names[i] for i in medoids(features)], "D-optimal": [names[i] for i in d_optimal(features)]}
 
 
 def main() -> None:
@@ -301,11 +325,11 @@ def main() -> None:
              [(V.CPU_FIXTURES[1], 1), (V.CPU_REPEAT[1], 1), (V.CPU_FIXTURES[2], 2), (V.CPU_REPEAT[2], 2),
               *((V.FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv", n) for n, hhmm in
                 ((1, "0337"), (1, "0339"), (2, "0338"), (2, "0341")))])
-    sets = selections(pairs[0][0])
+    sets = {"documented": list(V.FEW_SHOT_SET), **selections(pairs[0][0])}
     for label, chosen in sets.items():
-        print(f"{label} set of {FEW} (specs and shipped profile only, 1 thread): {', '.join(chosen)}")
-    if sorted(sets["medoids"]) != sorted(V.FEW_SHOT_SET):
-        print(f"note: validate_latency.FEW_SHOT_SET (the documented set) differs: {', '.join(V.FEW_SHOT_SET)}")
+        print(f"{label} set of {FEW}: {', '.join(chosen)}")
+    print("(documented: validate_latency.FEW_SHOT_SET; medoids and D-optimal: from the specs and the shipped "
+          "profile at one thread, no measurement)")
     draws = range(args.seed0, args.seed0 + args.draws)
     summary: dict[str, list[tuple[float, ...]]] = {}
     for fixture, threads in pairs:
@@ -314,19 +338,23 @@ def main() -> None:
               f"(seeds {args.seed0}-{args.seed0 + args.draws - 1}); medians over the draws; fixed sets: median "
               "|error| / within 10 % on the other models")
         print(f"  {'design':<24} {'in-sample':>9} {'LOO':>6} {'others':>7} {'within 10%':>10} {'(min-max)':>10} "
-              f"{'within 25%':>10} {'LOO 38':>7} {'D-optimal':>12} {'medoids':>12}")
+              f"{'within 25%':>10} {'LOO 38':>7} {'documented':>12} {'medoids':>12} {'D-optimal':>12} {'paired':>7}")
         for name, s in scores.items():
             fixed = s.fixed or {}
-            cells = [f"{fixed[k][0]:>5.1%} / {fixed[k][1]:>3.0%}" if k in fixed else f"{'-':>12}"
-                     for k in ("D-optimal", "medoids")]
+            cells = [f"{fixed[k][0]:>5.1%} / {fixed[k][1]:>3.0%}" if k in fixed else "-"
+                     for k in ("documented", "medoids", "D-optimal")]
             print(f"  {name:<24} {statistics.median(s.in_sample):>9.1%} {statistics.median(s.loo):>6.1%} "
                   f"{statistics.median(s.others):>7.1%} {statistics.median(s.within_10):>10.0%} "
                   f"{min(s.within_10):>4.0%}-{max(s.within_10):<4.0%} {statistics.median(s.within_25):>10.0%} "
-                  f"{s.loo_all if not math.isnan(s.loo_all) else float('nan'):>7.0%} {cells[0]:>12} {cells[1]:>12}")
+                  f"{s.loo_all:>7.0%} {' '.join(f'{c:>12}' for c in cells)} "
+                  f"{statistics.mean(s.paired) if s.paired else math.nan:>+7.1%}")
             summary.setdefault(name, []).append((statistics.median(s.within_10), s.loo_all,
-                                                 *(fixed[k][1] for k in ("D-optimal", "medoids") if k in fixed)))
+                                                 *(fixed[k][1] for k in ("documented", "medoids", "D-optimal")
+                                                   if k in fixed),
+                                                 *([statistics.mean(s.paired)] if s.paired else [])))
     print(f"\nmeans over the {len(pairs)} files: median share of the others within 10 % (random draws), LOO 38 within "
-          "10 %, D-optimal set, medoids set")
+          "10 %, the documented, medoids and D-optimal sets, paired (the documented set less the draw on the models in "
+          "neither, mean over draws)")
     for name, values in summary.items():
         print(f"  {name:<24} " + " ".join(f"{float(np.mean([v[j] for v in values if len(v) > j])):>6.1%}"
                                           for j in range(max(len(v) for v in values))))

@@ -1,6 +1,6 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
-Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu]
+Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu | --gpu]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
@@ -31,6 +31,7 @@ import random
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,7 +50,15 @@ from costmodel.calibration.fit import (
     predict,
     with_parameters,
 )
-from costmodel.calibration.measurements import Matched, match, read_measurements, select_device, spec_index
+from costmodel.calibration.measurements import (
+    Matched,
+    Measurement,
+    match,
+    read_measurements,
+    select_device,
+    spec_index,
+)
+from costmodel.graph import Graph
 from costmodel.hardware import HardwareProfile, load_profile, threaded
 from costmodel.latency import estimate
 
@@ -92,6 +101,15 @@ SOURCES = {  # fixture -> (device, timm benchmark file)
     COMPILE_FIXTURE: [("rtx4090", "timm-benchmark-infer-amp-nchw-pt291-cu128-4090-dynamo.csv")],
 }
 IMAGE_SIZE = 224  # the zoo specs' input size
+# Networks of timm's tables that a zoo spec builds with other vars and that contain every layer of the zoo model (same
+# op, attributes and shapes) and more; their rows, copied from the same tables, are in SUPERSET_FIXTURE. timm's cfg
+# 'vgg19' is 'vgg16' with four convs, not three, in the 256- and 512-channel groups.
+SUPERSETS: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {"vgg16": (("vgg19", {"depths": [2, 2, 4, 4, 4]}),)}
+SUPERSET_FIXTURE = FIXTURES / "timm_benchmark_supersets.csv"
+# A row slower than a network that runs every kernel it runs, and more, by over this share contradicts its own table:
+# one of the two rows did not time what the other did (a throttled or shared GPU, another library path); the row of
+# the contained model is dropped and named. Not a fit: the rule knows nothing of the latency model.
+CONSISTENCY_MARGIN = 0.10
 GPU_DTYPE, GPU_PRECISION = "fp16", "amp"  # timm's "amp" tables: torch.autocast(fp16), fp32 weights
 
 
@@ -112,6 +130,9 @@ class Case:
     def rows(self) -> list[Matched]:
         matched, skipped = match(select_device(read_measurements(self.fixture), self.device), spec_index())
         assert not skipped, skipped
+        if self.fixture in SOURCES:  # timm's GPU tables: drop the rows their own table contradicts
+            bad = self.contradicted()
+            matched = [m for m in matched if m.measurement.model not in bad]
         if self.statistic == "min":
             best = fastest(self.fixture)
             matched = [replace(m, measurement=replace(m.measurement, throughput=m.measurement.batch /
@@ -121,6 +142,36 @@ class Case:
     def hw(self) -> HardwareProfile:
         profile = load_profile(self.profile)
         return threaded(profile, self.threads)
+
+    def superset_rows(self) -> list[tuple[Measurement, Graph]]:
+        """The SUPERSETS rows of this case's table, each with its graph at batch 1 (the zoo spec with the superset's
+        vars)."""
+        if self.fixture not in SOURCES or not SUPERSET_FIXTURE.exists():
+            return []
+        device = f"{self.device}-compile" if self.fixture == COMPILE_FIXTURE else self.device
+        measurements = read_measurements(SUPERSET_FIXTURE)
+        if device not in measurements.devices:
+            return []
+        found = {(row.model, row.image_size, row.batch): row for row in select_device(measurements, device)}
+        index = spec_index()
+        out = []
+        for name, supersets in SUPERSETS.items():
+            for other, overrides in supersets:
+                row = found.get((other, IMAGE_SIZE, 1024))
+                if row is not None:
+                    out.append((row, load_graph(index[name], batch=1, overrides=overrides)))
+        return out
+
+    def contradicted(self) -> dict[str, str]:
+        """Model -> why its row is dropped (:func:`contradicted`), for timm's GPU tables; worked out once per table."""
+        key = (self.fixture, self.device)
+        if self.fixture in SOURCES and key not in _CONTRADICTED:
+            matched, _ = match(select_device(read_measurements(self.fixture), self.device), spec_index())
+            _CONTRADICTED[key] = contradicted(matched, self.superset_rows())
+        return _CONTRADICTED.get(key, {})
+
+
+_CONTRADICTED: dict[tuple[Path, str], dict[str, str]] = {}
 
 
 CASES = [
@@ -240,7 +291,7 @@ def with_predictions(plain: list[Point], predicted: list[float]) -> list[Point]:
     return [replace(p, predicted_s=s) for p, s in zip(plain, predicted, strict=True)]
 
 
-def fitted_section(cases: dict[str, Case]) -> None:
+def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
     """In-sample and LOMO per GPU, LODO between the GPUs, CPU fitted on 10 models."""
     print(f"\n2. Fitted by costmodel calibrate's fit (prior toward the shipped profile)\n{HEADER}")
     state = {}
@@ -274,7 +325,8 @@ def fitted_section(cases: dict[str, Case]) -> None:
     for cpu in CPU_CASES:
         if cpu in state:
             few_shot(cases[cpu], *state[cpu])
-    reproducibility()
+    if with_cpu:
+        reproducibility()
 
 
 REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
@@ -427,13 +479,44 @@ FOLDS = 10
 PARAMS_TOLERANCE = 0.02  # a row whose param_count or activations differ more from the spec's measured another network
 
 
+def layer_signatures(graph: Graph) -> Counter[tuple[object, ...]]:
+    """Each layer as what it runs: op, attributes, input and output shapes (not its name or where its inputs come
+    from), counted."""
+    return Counter((layer.op, repr(layer.attrs), tuple(tuple(graph.shape(ref)) for ref in layer.inputs),
+                    tuple(tuple(shape) for shape in layer.cost.outputs)) for layer in graph.layers)
+
+
+def contains(big: Graph, small: Graph) -> bool:
+    """Whether ``big`` runs every layer ``small`` runs (the same op on the same shapes, as often) and more."""
+    outer, inner = layer_signatures(big), layer_signatures(small)
+    return outer.total() > inner.total() and all(outer[key] >= count for key, count in inner.items())
+
+
+def contradicted(rows: list[Matched], others: list[tuple[Measurement, Graph]] = ()) -> dict[str, str]:
+    """Model -> why its row contradicts its table: a network measured in the same table, at the same batch and image
+    size, contains it (:func:`contains`) and ran faster by over CONSISTENCY_MARGIN. ``rows`` (one table) are checked
+    against each other and against ``others`` (rows of networks that are not specs of their own, with graphs)."""
+    built = [(m.measurement, Matched(replace(m.measurement, batch=1), m.spec).graph()) for m in rows]  # shapes
+    out: dict[str, str] = {}
+    for row, graph in built:
+        for other, big in [*built, *others]:
+            if (other.model == row.model or (other.batch, other.image_size) != (row.batch, row.image_size)
+                    or other.latency_s >= row.latency_s * (1 - CONSISTENCY_MARGIN)):
+                continue
+            if contains(big, graph):  # both built at batch 1: containment does not depend on the batch
+                out[row.model] = (f"{row.model} ({row.throughput:,.0f}/s) slower than {other.model} "
+                                  f"({other.throughput:,.0f}/s), which runs every layer it runs and more")
+                break
+    return out
+
+
 def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
     """Rows of a shared timm table for the cached specs, at the spec's own image size (one row per model: the
     largest batch). A row whose ``param_count``, or whose ``infer_macts`` (fvcore's count of conv / linear / matmul
     outputs, the spec's ``gemm_outputs``), disagrees with the spec's by over 2 % is dropped, its model named in
     ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable models such as
     MobileOne, and FastViT, whose parameter count barely moves, in their training form; the specs are the deployed
-    form)."""
+    form). So is a row that its table contradicts (:func:`contradicted`)."""
     from costmodel.spec import load_spec
 
     with (wide_set.REFERENCE / wide_set.TABLES[table]).open(encoding="utf-8") as handle:
@@ -466,7 +549,10 @@ def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = No
                 dropped.append(f"{row.model} ({counted:g} M activations in the table, {acts:.2f} M in the spec)")
             continue
         kept.append(m)
-    return kept
+    bad = contradicted(kept)  # a row slower than a network of the same table that contains it
+    if dropped is not None:
+        dropped.extend(bad.values())
+    return [m for m in kept if m.measurement.model not in bad]
 
 
 def kfold(bases: list[Basis], measured: list[float], base: HardwareProfile) -> list[float]:
@@ -508,7 +594,8 @@ def wide_section(show_models: bool) -> None:
         if table == "rtx4090 compile":
             print(speedup_line("rtx4090 compile vs eager", state["rtx4090"][4], plain))
         if dropped:
-            print(f"  {table}: dropped (param count or activations differ: another form of the network): "
+            print(f"  {table}: dropped (param count or activations differ: another form of the network; or slower than "
+                  "a network that contains it): "
                   f"{', '.join(dropped)}")
         if show_models:
             print("\n".join(table_lines(plain, fidelity(plain).flops_scale)))
@@ -530,12 +617,17 @@ def main() -> None:
                         "tables (benchmarks/wide_set.py)")
     parser.add_argument("--cpu", action="store_true", help="only this machine's CPU in sections 1 and 2 (no GPU "
                         "tables: minutes instead of tens of minutes)")
+    parser.add_argument("--gpu", action="store_true", help="only the GPU tables in sections 1 and 2, no CPU few-shot, "
+                        "reproducibility or design-space lines (with --wide: and section 4)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
         return
-    chosen = [c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu else CASES
+    if args.cpu and args.gpu:
+        parser.error("--cpu and --gpu exclude each other")
+    chosen = ([c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu
+              else [c for c in CASES if c.device.startswith("rtx")] if args.gpu else CASES)
     cases = {c.label: c for c in chosen}
     print(f"1. Shipped profiles, no fitting\n{HEADER}")
     results = {}
@@ -545,6 +637,8 @@ def main() -> None:
             continue
         results[case.label] = points(case.rows(), case.hw(), case.dtype, case.fusion, case.precision)
         print(line(case.label, fidelity(results[case.label])))
+        if case.contradicted():
+            print(f"  dropped (contradicted by its own table): {'; '.join(case.contradicted().values())}")
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     for label, (one, two) in {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
@@ -560,8 +654,9 @@ def main() -> None:
             print(f"\n{label}")
             print("\n".join(table_lines(pts, fidelity(pts).flops_scale)))
     if not args.skip_fits:
-        fitted_section(cases)
-    space_section()
+        fitted_section(cases, with_cpu=not args.gpu)
+    if not args.gpu:
+        space_section()
     if args.wide:
         wide_section(args.models)
 

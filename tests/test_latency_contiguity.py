@@ -127,3 +127,80 @@ def test_copy_kernels_move_the_view_once_each_way(write_spec) -> None:
     compiled = {t.name for t in kernel_terms(graph, profile, "fp16", "compile")}
     assert not any(name.endswith(":copy") for name in compiled)
     assert with_copies.kernels == len(terms)
+
+
+def _reshape_clones(torch, a, b) -> int:
+    """Elements PyTorch copies inside ``torch.matmul(a, b)``'s reshapes (CPU profiler: ``aten::clone`` under
+    ``aten::reshape``; the same ``_matmul_impl`` runs on every device)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        torch.matmul(a, b)
+    total = 0
+    for event in prof.events():
+        parent = event.cpu_parent
+        if event.name == "aten::clone" and parent is not None and parent.name == "aten::reshape":
+            total += math.prod(event.input_shapes[0])
+    return total
+
+
+def _cublas_clones(torch, a, b) -> int:
+    """Elements CUDA ``bmm`` clones because cuBLAS cannot take a matrix batch's strides: the operands as
+    ``_matmul_impl`` hands them over (PyTorch's own expand + reshape), then ``prepare_batch_matrix_for_cublas``'s test
+    (aten/src/ATen/native/cuda/Blas.cpp: one of the last two strides 1, the other at least the size it steps over)."""
+    if a.dim() < 3 and b.dim() < 3:
+        return 0
+    if b.dim() <= 2 and a.dim() >= 3 and all(a.stride(i) == a.stride(i + 1) * a.shape[i + 1]
+                                            for i in range(a.dim() - 2)):
+        return 0  # folded into one mm
+    batch = list(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    total = 0
+    for x in (a, b):
+        y = x.expand(*batch, *x.shape[-2:]).reshape(math.prod(batch), *x.shape[-2:])
+        rows, cols = y.shape[1], y.shape[2]
+        row_major = y.stride(2) == 1 and y.stride(1) >= max(1, cols)
+        if not (row_major or (y.stride(1) == 1 and y.stride(2) >= max(1, rows))):
+            total += y.numel()
+    return total
+
+
+def test_matmul_copies_agree_with_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    from costmodel.latency.contiguity import matmul_copies
+
+    def ours(a, b) -> int:
+        return sum(matmul_copies([tuple(a.shape), tuple(b.shape)], [tuple(a.stride()), tuple(b.stride())]))
+
+    n, heads, tokens, d = 2, 3, 5, 4
+    q, k, v = torch.randn(n, tokens, 3, heads, d).permute(2, 0, 3, 1, 4).unbind(0)  # timm's qkv head views
+    cases = [
+        (q * 0.5, k.transpose(-2, -1)),  # Swin: q*scale keeps q's layout; k^T: both copied
+        (q, k.transpose(-2, -1)),
+        (torch.randn(n, heads, tokens, tokens), v),  # attn @ v: v copied
+        (torch.randn(n, heads, tokens, d), torch.randn(n, heads, d, tokens)),  # contiguous: nothing
+        (torch.randn(n, heads, d, tokens).transpose(-2, -1), torch.randn(n, heads, d, tokens)),  # mT: nothing
+        (torch.randn(n, tokens, d), torch.randn(d, 6)),  # folded into one mm: nothing
+        (torch.randn(1, heads, tokens, d), torch.randn(n, heads, d, tokens)),  # broadcast batch: expanded copy
+    ]
+    rng = random.Random(1)
+    for _ in range(60):  # random permutations of both operands' dims, batch dims 1-2, a 2-d operand sometimes
+        rank = rng.choice((3, 4))
+        batch = [rng.choice((1, 2, 3)) for _ in range(rank - 2)]
+        m, kk, p = rng.choice((2, 5)), rng.choice((3, 4)), rng.choice((2, 6))
+        a = torch.randn(*batch, m, kk)
+        b = torch.randn(*batch, kk, p) if rng.random() < 0.8 else torch.randn(kk, p)
+        for tensor in (a, b):
+            perm = list(range(tensor.dim()))
+            rng.shuffle(perm)
+            inverse = [perm.index(i) for i in range(tensor.dim())]
+            tensor.data = tensor.permute(perm).contiguous().permute(inverse)  # same shape, other memory order
+        cases.append((a, b))
+    copied = 0
+    for a, b in cases:
+        theirs = _reshape_clones(torch, a, b) + _cublas_clones(torch, a, b)
+        assert ours(a, b) == theirs, (a.shape, a.stride(), b.shape, b.stride())
+        copied += theirs > 0
+    assert ours(*cases[0]) == 2 * n * heads * tokens * d  # q and k
+    assert ours(*cases[2]) == n * heads * tokens * d and ours(*cases[3]) == ours(*cases[4]) == ours(*cases[5]) == 0
+    assert ours(*cases[6]) == n * heads * tokens * d
+    assert copied >= 10  # the random cases exercise the copy branch

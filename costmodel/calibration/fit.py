@@ -286,15 +286,19 @@ def predict(bases: Sequence[Basis], profile: HardwareProfile) -> np.ndarray:
 # ------------------------------------------------------------------------------------- parameters
 
 
-def base_values(profile: HardwareProfile) -> dict[str, float]:
-    """The profile's current value of every parameter (the overhead in microseconds)."""
+def base_values(profile: HardwareProfile, names: Sequence[str] | None = None) -> dict[str, float]:
+    """The profile's current value of every parameter it fits (or of ``names``): an efficiency, the overhead in
+    microseconds, 1 for a CPU scale (a multiplier of what the profile says)."""
     values = {}
-    for p in parameters_for(profile):
-        c, m = efficiency_for(profile, p.keys[0])
-        values[p.name] = m if p.memory else c  # stream kernels: their memory factor (they are mostly memory-bound)
-    if is_cpu(profile):
-        return dict.fromkeys(CPU_FITTED, 1.0)
-    values[OVERHEAD] = profile.launch_overhead_us
+    for name in names_for(profile) if names is None else names:
+        if name in CPU_SCALES:
+            values[name] = 1.0
+        elif name == OVERHEAD:
+            values[name] = profile.launch_overhead_us
+        else:
+            p = BY_NAME[name]
+            c, m = efficiency_for(profile, p.keys[0])
+            values[name] = m if p.memory else c  # stream kernels: their memory factor (they are mostly memory-bound)
     return values
 
 
@@ -334,13 +338,14 @@ def pinned(profile: HardwareProfile) -> HardwareProfile:
     return profile.model_copy(update={"efficiency": profile.efficiency.model_copy(update={"per_op": per_op})})
 
 
-def latency_shares(bases: Sequence[Basis], profile: HardwareProfile) -> dict[str, float]:
-    """Per parameter, the mean over models of |d log latency / d log parameter|: the share of the predicted
-    latency it governs (0: the measurements say nothing about it)."""
+def latency_shares(bases: Sequence[Basis], profile: HardwareProfile,
+                   names: Sequence[str] | None = None) -> dict[str, float]:
+    """Per parameter (the profile's, or ``names``), the mean over models of |d log latency / d log parameter|: the
+    share of the predicted latency it governs (0: the measurements say nothing about it)."""
     profile = pinned(profile)
-    base = base_values(profile)
+    base = base_values(profile, names)
     shares = {}
-    for name in names_for(profile):
+    for name in base:
         step = 0.01
         value = base[name] if name != OVERHEAD or base[name] > 0 else 1.0
         moved = np.log(predict(bases, with_parameters(profile, {name: value * (1 + step)})))
@@ -378,10 +383,12 @@ def _bounds(name: str) -> tuple[float, float]:
 def fit(
     bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
     prior_weight: float | None = None, min_share: float = MIN_SHARE, loss: str = "linear",
+    design: Sequence[str] | None = None,
 ) -> Fit:
     """Fit the parameters of ``profile`` to ``measured_s`` (seconds per batch, one per basis). ``prior_weight``
     None: :func:`default_prior_weight`. ``loss``: scipy's ``least_squares`` loss on the log ratios ("linear": their
-    squares; "huber": linear beyond 0.1, so that a row the model's structure misses pulls less)."""
+    squares; "huber": linear beyond 0.1, so that a row the model's structure misses pulls less). ``design``: the
+    parameter names to fit instead of :func:`names_for`'s (benchmarks compare designs with it)."""
     if len(bases) != len(measured_s) or not bases:
         raise ValueError("one measured latency per basis, at least one")
     if prior_weight is None:
@@ -389,9 +396,9 @@ def fit(
     if prior_weight < 0:
         raise ValueError("prior_weight must be >= 0")
     profile = pinned(profile)
-    base = base_values(profile)
-    shares = latency_shares(bases, profile)
-    names = [n for n in names_for(profile) if shares[n] >= min_share]
+    base = base_values(profile, design)
+    shares = latency_shares(bases, profile, design)
+    names = [n for n in base if shares[n] >= min_share]
     log_measured = np.log(np.asarray(measured_s, dtype=float))
     o_scale = max(base.get(OVERHEAD, 1.0), 1.0)
 
@@ -420,7 +427,7 @@ def fit(
     else:
         values, collinear = {}, ()
     parameters = {}
-    for name in names_for(profile):
+    for name in base:
         lo, hi = _bounds(name)
         value = values.get(name, base[name])
         tol = 1e-6 * ((hi - lo) if math.isfinite(hi) else 1.0)
@@ -461,14 +468,14 @@ def _collinear(names: Sequence[str], jacobian: np.ndarray) -> tuple[tuple[str, s
 
 def leave_one_out(
     bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
-    prior_weight: float | None = None, loss: str = "linear",
+    prior_weight: float | None = None, loss: str = "linear", design: Sequence[str] | None = None,
 ) -> list[float]:
     """Each row's latency predicted by a profile fitted on all the other rows (seconds); needs 2+ rows."""
     out = []
     for i in range(len(bases)):
         rest = [j for j in range(len(bases)) if j != i]
         result = fit([bases[j] for j in rest], [measured_s[j] for j in rest], profile, prior_weight=prior_weight,
-                     loss=loss)
+                     loss=loss, design=design)
         out.append(float(predict([bases[i]], with_parameters(pinned(profile), {n: result.values[n] for n in
                                                                                  result.fitted}))[0]))
     return out

@@ -16,12 +16,22 @@ contiguous tensor:
   NCHW tensor (``torch.split(x, sizes, dim=1)`` in MixNet's mixed convs and InceptionNeXt's branches) or a
   transposed token tensor fed to one of them is copied first.
 
-GEMMs take transposed operands as they are (cuBLAS transposition flags; ``at::matmul`` folds or batches without a
-copy where the strides allow), and elementwise ops and reductions read any strides (TensorIterator), so neither
-copies. Only eager execution (fusion ``none``) on a GPU is priced: torch.compile generates kernels that read views
-in place, inference engines plan their own layouts, and the CPU kernels' requirements are not checked here. Each
-copy reads and writes the view's elements at the tensor's width and is priced as a data-movement kernel run just
-before its consumer. No constant: the bytes are the tensors'.
+- a batched ``matmul`` operand whose batch dimensions do not merge: ``at::matmul`` (``_matmul_impl``,
+  aten/src/ATen/native/LinearAlgebra.cpp) runs ``tensor.expand(batch + [n, m]).reshape({batch_product, n, m})`` on
+  both operands before ``bmm`` unless it can fold the larger one into a matrix (``should_fold``: the other operand
+  has at most two dims and the larger one's leading dims are contiguous), and that reshape copies where no view
+  exists; ``bmm`` then clones a matrix batch whose last two strides cuBLAS cannot take (one of them 1, the other at
+  least the matching size: ``prepare_batch_matrix_for_cublas``, aten/src/ATen/native/cuda/Blas.cpp). Typical:
+  ``q @ k.transpose(-2, -1)`` and ``attn @ v`` where k and v are head views of a qkv projection,
+  ``[B, N, 3, H, d] -> [B, H, N, d]`` (Swin's window attention, CaiT, LeViT, EfficientFormer): B and H do not
+  merge, so k and v (and q, whose scaling keeps its layout) are copied before each product (:func:`matmul_copies`).
+
+Other GEMM operands are taken as they are (cuBLAS transposition flags), and elementwise ops and reductions read any
+strides (TensorIterator), so neither copies. Only eager execution (fusion ``none``) on a GPU is priced:
+torch.compile generates kernels that read views in place, inference engines plan their own layouts, and the CPU
+kernels' requirements are not checked here. Each copy reads and writes the view's elements (a broadcast operand's
+expanded elements) at the tensor's width and is priced as a data-movement kernel run just before its consumer. No
+constant: the bytes are the tensors'.
 """
 
 from __future__ import annotations
@@ -163,6 +173,45 @@ class _Strides:
         return strides if new == old else None  # another view: unknown strides unless the shape is kept
 
 
+def matmul_copies(shapes: Sequence[Sequence[int]], strides: Sequence[tuple[int, ...] | None]) -> list[int]:
+    """Elements ``at::matmul`` copies from each operand (0: none) before its batched GEMM, given their shapes and
+    strides (None: unknown, taken as contiguous): the reshape of the expanded operand to ``[batch, n, m]`` where it is
+    not a view, or ``bmm``'s clone of a matrix batch cuBLAS cannot take (module doc). Plain 2-d products (mm) and
+    products ``should_fold`` turns into one mm copy nothing here."""
+    a, b = (tuple(shape) for shape in shapes)
+    st = [tuple(s) if s is not None else contiguous_strides(shape) for s, shape in zip(strides, (a, b), strict=True)]
+    if len(a) < 2 or len(b) < 2 or (len(a) < 3 and len(b) < 3):
+        return [0, 0]
+    larger, other = (0, 1) if len(a) >= len(b) else (1, 0)
+    if len((a, b)[other]) <= 2 and len(a) != 2:  # should_fold: a matrix tensor1 is never folded with
+        shape, stride = (a, b)[larger], st[larger]
+        if larger == 1:  # folds tensor2.mT(): its last two dims swapped
+            shape, stride = (*shape[:-2], shape[-1], shape[-2]), (*stride[:-2], stride[-1], stride[-2])
+        if all(stride[i] == stride[i + 1] * shape[i + 1] for i in range(len(shape) - 2)):
+            return [0, 0]
+    batch = _broadcast(a[:-2], b[:-2])
+    out = []
+    for shape, stride in ((a, st[0]), (b, st[1])):
+        expanded = (*batch, *shape[-2:])
+        lead = len(expanded) - len(shape)
+        grown = tuple(0 if d < lead or shape[d - lead] != expanded[d] else stride[d - lead]
+                      for d in range(len(expanded)))
+        folded = (math.prod(batch), *shape[-2:])
+        elements = math.prod(folded)
+        viewed = view_strides(expanded, grown, folded)
+        rows, cols = folded[1], folded[2]
+        takes = viewed is not None and ((viewed[2] == 1 and viewed[1] >= max(1, cols))
+                                        or (viewed[1] == 1 and viewed[2] >= max(1, rows)))
+        out.append(0 if takes else elements)
+    return out
+
+
+def _broadcast(x: Sequence[int], y: Sequence[int]) -> tuple[int, ...]:
+    rank = max(len(x), len(y))
+    x, y = (1,) * (rank - len(x)) + tuple(x), (1,) * (rank - len(y)) + tuple(y)
+    return tuple(max(p, q) if 1 in (p, q) else p for p, q in zip(x, y, strict=True))
+
+
 def dense_like(shape: Sequence[int], strides: Sequence[int]) -> tuple[int, ...]:
     """Dense strides for ``shape`` with the dimension order of ``strides`` (outermost: largest stride; ties keep the
     dimension order): what ``empty_like`` with ``preserve_format`` allocates for a permuted input."""
@@ -256,6 +305,12 @@ def strided_layout(graph: Graph) -> EagerLayout:
         conv = get_op(layer.op).efficiency_class(layer.cost.op_class) in (EfficiencyClass.CONV,
                                                                           EfficiencyClass.DEPTHWISE)
         needs = name in CONTIGUOUS_INPUT or conv
+        if name == "matmul" and len(layer.inputs) == 2:
+            operands = [tracker.of(ref)[0] for ref in layer.inputs]
+            sizes = matmul_copies([graph.shape(ref) for ref in layer.inputs], operands)
+            for ref, elements in zip(layer.inputs, sizes, strict=True):
+                if elements:
+                    out.setdefault(layer.path, []).append(Copy(layer.path, ref, elements, root(ref)))
         for position, ref in enumerate(layer.inputs):
             strides, copied = tracker.of(ref)
             if copied is not None and copied not in charged:  # a reshape that copies: once, for its first reader
@@ -270,4 +325,5 @@ def strided_layout(graph: Graph) -> EagerLayout:
     return EagerLayout(out, frozenset(nhwc))
 
 
-__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "eager_layout", "is_contiguous", "strided_layout", "view_strides"]
+__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "eager_layout", "is_contiguous", "matmul_copies", "strided_layout",
+           "view_strides"]
