@@ -296,6 +296,24 @@ def test_a_worker_freezes_its_heap_after_a_chunk(tmp_path: Path) -> None:
         gc.unfreeze()
 
 
+def test_op_costs_shared_by_the_evaluators_builds_are_bounded_on_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # FastAnalyzer.bound() empties the fragments, not the builder's op costs (graph.CostCache): those are bounded by
+    # their own entry count, emptied when full, and a candidate built after that is still exact
+    from costmodel.graph import CostCache
+
+    monkeypatch.setattr(CostCache, "MAX_ENTRIES", 20)
+    space = load_space(SPACES / "resnet_like.yaml")
+    found = devices_for(["a100"])
+    fast = FastAnalyzer.for_space(space, found)
+    evaluator = Evaluator(space, found)
+    held = []
+    for values in draw(space, Sampler.RANDOM, 8, 0, 8):
+        spec = candidate_spec(space.spec, evaluator.derive(values), evaluator.spec_names)
+        assert fast(spec) == reference_metrics(spec, found, space.data.dtype, space.data.batch)
+        held.append(len(fast.costs.costs))
+    assert max(held) <= 20 and any(later < earlier for earlier, later in zip(held, held[1:], strict=False))
+
+
 def test_column_values_are_json_text() -> None:
     from costmodel.sweep.evaluate import column_value
 

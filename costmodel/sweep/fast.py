@@ -880,7 +880,8 @@ class FastAnalyzer:
 
     def bound(self) -> None:
         """Past its budget of bytes, the cache (and all that refers to it) is emptied: a space of endless variety
-        starts again rather than grows."""
+        starts again rather than grows. The builder's op costs (``self.costs``, a :class:`~costmodel.graph.CostCache`)
+        and the latency model's per-layer terms are bounded on their own (their ``MAX_ENTRIES``)."""
         if self.budget.used >= self.budget.limit:
             self.fragments.clear()
             self.found.clear()
