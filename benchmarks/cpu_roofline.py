@@ -56,7 +56,8 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   F.linear and a 4 x LLC copy, minimum of 100: the slope of a line over M = 64-256 is the GEMM's efficiency, its
   intercept less the tiny call's time the per-call cost that grows with the weights (a BLAS packs the weight
   operand into panels on every call: Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication",
-  ACM TOMS 34(3), 2008), given as a multiple of weight bytes / the stream-copy rate.
+  ACM TOMS 34(3), 2008), given as a multiple of weight bytes / the stream-copy rate. Then the same for PyTorch's native
+  1x1 conv (a GEMM over the pixels on one thread) at 16, 64 and 256 pixels.
 
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
 --op-costs]
@@ -509,6 +510,34 @@ GEMM_SHAPES = ((384, 384), (256, 1024), (1024, 256), (128, 512))  # (K, N): a li
 GEMM_ROWS = (16, 32, 64, 128, 256)  # M: the tokens of a batch-1 transformer stage (LeViT: 196, 49, 16)
 
 
+CONV1X1_SIDES = (4, 8, 16)  # a native 1x1 conv's pixels (16, 64, 256): multiples of its GEMM's 16-pixel tiles
+
+
+def conv1x1_pixels(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tuple[list[float], float, float]]:
+    """Per 1x1 conv (in, out channels) = GEMM_SHAPES on one thread (PyTorch's native GEMM there): (minimum us per side
+    in CONV1X1_SIDES, slope efficiency over 16-256 pixels, intercept us less a tiny conv's per-call cost, in ns per
+    weight). Side 7 (49 pixels) costs as much as 8 (the GEMM's pixel tiles), so the line takes multiples of 16."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.set_num_threads(1)
+    peak = 32 * 3.23e9
+    out = {}
+    with torch.inference_mode():
+        tiny = (torch.randn(1, 8, 2, 2), torch.randn(8, 8, 1, 1), torch.randn(8))
+        for cin, cout in GEMM_SHAPES:
+            weight, bias = torch.randn(cout, cin, 1, 1), torch.randn(cout)
+            calls = {side: functools.partial(F.conv2d, torch.randn(1, cin, side, side), weight, bias)
+                     for side in CONV1X1_SIDES}
+            calls[0] = functools.partial(F.conv2d, *tiny)
+            best = _interleaved(calls, rounds, each)
+            pixels = [side * side for side in CONV1X1_SIDES]
+            slope, intercept = np.polyfit(pixels, [best[side] for side in CONV1X1_SIDES], 1)
+            out[(cin, cout)] = ([best[side] * 1e6 for side in CONV1X1_SIDES], 2 * cin * cout / slope / peak,
+                                (intercept - best[0]) * 1e9 / (cin * cout))
+    return out
+
+
 def gemm_rows(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tuple[list[float], float, float, float]]:
     """Per linear layer (K, N) on one thread: (minimum us per M in GEMM_ROWS, efficiency of the slope over M = 64-256
     against one core's peak (cpu_roofline's --clock figure, 32 FLOP/cycle x 3.23 GHz), intercept us less a tiny
@@ -604,6 +633,10 @@ def main() -> None:
             print(f"linear {k:4d} -> {n:4d} ({k * n * 4 / 1e6:.2f} MB of weights), us: {cells}; slope over M 64-256 "
                   f"at {efficiency:.2f} of peak, intercept beyond a tiny call {fixed:.1f} us = {factor:.2f} x weight "
                   f"bytes / stream-copy rate ({fixed * 1e3 / (k * n):.3f} ns per weight)")
+        for (cin, cout), (times, efficiency, per_weight) in conv1x1_pixels().items():
+            cells = ", ".join(f"{side * side} px {t:.0f}" for side, t in zip(CONV1X1_SIDES, times, strict=True))
+            print(f"native 1x1 conv {cin:4d} -> {cout:4d}, us: {cells}; slope at {efficiency:.2f} of peak, intercept "
+                  f"beyond a tiny call {per_weight:.3f} ns per weight")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.weight_reorder:

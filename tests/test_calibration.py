@@ -458,3 +458,22 @@ def test_a_cpu_scale_the_rows_cannot_tell_from_the_device_is_named() -> None:
     apart = [*alike, F.basis(load_graph(ROOT / "arch_specs/mobilenetv3_small_100.yaml"), base, "fp32", "none")]
     result = F.fit(apart, [1.2 * t for t in F.predict(apart, base)], base)
     assert not any({a, b} == {F.DEVICE_SCALE, F.COST_SCALE} for a, b, _ in result.collinear)
+
+
+def test_every_cpu_field_has_a_role_in_the_scales() -> None:
+    """scaled() must know every field of a cpu section: a rate it divides, a cost it multiplies or one it keeps."""
+    from costmodel.hardware.profile import Cpu
+
+    assert set(F.CPU_FIELD_ROLES) == set(Cpu.model_fields)
+    base = load_profile("epyc_zen3_vm_b")
+    assert base.cpu is not None
+    times = F.with_parameters(base, {F.DEVICE_SCALE: 2.0}).cpu
+    assert times is not None
+    for name, role in F.CPU_FIELD_ROLES.items():
+        before, after = getattr(base.cpu, name), getattr(times, name)
+        if role == "kept" or not before:
+            assert after == before, name
+        elif role == "costs" and isinstance(before, float):
+            assert after == pytest.approx(2.0 * before), name
+        elif role in ("compute", "memory"):
+            assert after == pytest.approx(before / 2.0), name

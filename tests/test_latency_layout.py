@@ -52,9 +52,10 @@ def test_only_eager_half_convs_with_taps_on_a_gpu_pay_transposes(write_spec) -> 
         assert all(t.layout_bytes == 0 for t in kernel_terms(graph, gpu(), "fp16", fusion))
     assert all(t.layout_bytes == 0 for t in kernel_terms(graph, gpu(), "fp32"))  # no fp32 matrix rate: vector unit
     # a CPU runs no transposes; its oneDNN convs (batch 4 > 1: the 3x3 and the depthwise one, not the 1x1 on one
-    # thread) copy their fp32 weights and biases each call instead, one pass over them (tests/test_latency_cpu.py)
+    # thread) copy their fp32 weights and biases each call instead, one pass over them, and the native 1x1 conv's GEMM
+    # packs its 16 x 16 weights (tests/test_latency_cpu.py)
     cpu = {t.name: t.layout_bytes for t in kernel_terms(graph, load_profile("epyc_zen3_vm_b"), "fp32")}
-    assert cpu == {"conv3": (16 * 8 * 9 + 16) * 4, "conv1": 0, "dw": (16 * 9 + 16) * 4}
+    assert cpu == {"conv3": (16 * 8 * 9 + 16) * 4, "conv1": 16 * 16 * 4, "dw": (16 * 9 + 16) * 4}
 
 
 def test_transposes_are_serial_to_the_conv_at_the_data_movement_efficiency(write_spec) -> None:

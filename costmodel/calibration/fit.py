@@ -193,6 +193,20 @@ def scaled(profile: HardwareProfile, compute: float = 1.0, memory: float = 1.0, 
         "host_overhead_us": None if profile.host_overhead_us is None else profile.host_overhead_us * costs})
 
 
+# How :func:`scaled` treats each field of a profile's ``cpu`` section: a rate it divides, a cost it multiplies, or a
+# count, ratio or identity it keeps. A field added to :class:`~costmodel.hardware.profile.Cpu` must be classified here
+# (a test checks it): a new cost the latency model adds per call or per element would otherwise stay unscaled, and a
+# fitted profile would no longer predict what its fit did.
+CPU_FIELD_ROLES: dict[str, Literal["compute", "memory", "costs", "kept"]] = {
+    "clock_ghz": "compute", "bandwidth_per_core_gbs": "memory",
+    **dict.fromkeys(("sync_us", "dispatch_us", "depthwise_ns", "conv1x1_threaded_us", "parallel", "page_fault_us",
+                     "view_us", "op_ns"), "costs"),
+    **dict.fromkeys(("cores", "threads", "isa", "flop_per_cycle_fp32", "grain_elements", "parallel_efficiency",
+                     "conv1x1_threaded_speedup", "mmap_threshold_mb", "threads_per_core", "smt_yield", "detect"),
+                    "kept"),
+}
+
+
 def scale_times(values: dict[str, float]) -> tuple[float, float, float]:
     """The (compute, memory, costs) time multipliers of a set of CPU scales: the device scale times each relative
     one (missing scales: 1)."""

@@ -88,16 +88,25 @@ def runs_on_onednn(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
     return odd and (attrs.groups > 1 or min(kernel) > 3 or shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT)
 
 
-def packs_weights(layer: Layer[Attrs], dtype: str) -> bool:
-    """Whether the BLAS GEMM behind an fp32 ``linear`` layer on a CPU packs its weight matrix on every call: a
-    GEMM (more than one row, the product of the output's leading dims) packs its operands into the micro-kernel's
-    panels before multiplying (Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication", ACM TOMS
-    34(3), 2008), so each call passes over the K x N weights once more; a single row is a GEMV, which reads the
-    weights as they are. Measured with benchmarks/cpu_roofline.py --gemm-rows: F.linear's time over M rows is a line
-    whose intercept grows with the weights (docs/latency-model.md, "CPUs and threads")."""
+def packs_weights(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
+    """Whether a BLAS GEMM behind ``layer`` (computing in ``dtype`` on ``threads`` threads) packs its weight matrix on
+    every call: a GEMM packs its operands into the micro-kernel's panels before multiplying (Goto and van de Geijn,
+    "Anatomy of High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008), so each call passes over the weights
+    once more. That is an fp32 ``linear`` layer of more than one row (the product of the output's leading dims) and an
+    fp32 ungrouped ``conv2d`` that PyTorch runs natively (not :func:`runs_on_onednn`: a 1x1 conv on one thread, a small
+    k x k one; ``_slow_conv2d_forward``, im2col + GEMM) on more than one output pixel; a single row or pixel is a
+    GEMV, which reads the weights as they are. Measured with benchmarks/cpu_roofline.py --gemm-rows: F.linear's and
+    the native 1x1 conv's time over rows / pixels is a line whose intercept grows with the weights
+    (docs/latency-model.md, "CPUs and threads")."""
     outputs = layer.cost.outputs
-    return (layer.op == "linear" and dtype == "fp32" and bool(outputs) and len(outputs[0]) > 1
-            and math.prod(outputs[0][:-1]) > 1 and layer.cost.params > 0)
+    if dtype != "fp32" or not outputs or layer.cost.params <= 0:
+        return False
+    shape = outputs[0]
+    if layer.op == "linear":
+        return len(shape) > 1 and math.prod(shape[:-1]) > 1
+    attrs = layer.attrs
+    return (layer.op == "conv2d" and isinstance(attrs, ConvAttrs) and attrs.groups == 1 and len(shape) == 4
+            and shape[2] * shape[3] > 1 and not runs_on_onednn(layer, dtype, threads))
 
 
 def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> float:

@@ -17,6 +17,7 @@ from ..analysis.metrics import group_by_prefix, path_prefix
 from ..graph import Graph, Layer, load_graph
 from ..hardware import HardwareProfile, load_profile, threaded
 from ..ops.base import Attrs
+from ..ops.conv import ConvAttrs
 from ..ops.linear import LinearAttrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
@@ -363,15 +364,18 @@ def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: 
     bandwidth is; python benchmarks/cpu_roofline.py --weight-reorder, docs/latency-model.md), not the 2 x a copy's
     read + write would be. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
     (``cpu.conv1x1_threaded_us``) includes its reorder. A linear layer of more than one row pays the same pass over
-    its weights, the BLAS GEMM's packing of them (:func:`~costmodel.latency.cpu.packs_weights`; measured with
-    ``--gemm-rows`` at 0.9-1.07 x weight bytes / the profile's bandwidth)."""
+    its weights, the BLAS GEMM's packing of them, and so does a conv PyTorch runs natively as a GEMM
+    (:func:`~costmodel.latency.cpu.packs_weights`; measured with ``--gemm-rows`` at 0.9-1.07 x weight bytes / the
+    profile's bandwidth for F.linear, about as much for the native 1x1 conv)."""
     if profile.cpu is None or fusion != Fusion.NONE:
         return 0
     dtype = sizes.compute_dtype[layer.path]
-    if packs_weights(layer, dtype):  # the K x N weight matrix; the bias is added, not packed
-        bias = layer.attrs.out if isinstance(layer.attrs, LinearAttrs) and layer.attrs.bias else 0
+    threads = profile.cpu.threads or profile.cpu.cores
+    if packs_weights(layer, dtype, threads):  # the weight matrix; the bias is added, not packed
+        attrs = layer.attrs
+        bias = attrs.out if isinstance(attrs, (LinearAttrs, ConvAttrs)) and attrs.bias else 0
         return (layer.cost.params - bias) * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
-    if not runs_on_onednn(layer, dtype, profile.cpu.threads or profile.cpu.cores) or onednn_only_when_threaded(
+    if not runs_on_onednn(layer, dtype, threads) or onednn_only_when_threaded(
             layer, dtype):
         return 0
     return layer.cost.params * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
