@@ -8,6 +8,12 @@ Evaluates ``--warm`` candidates (not timed), then ``--samples`` new ones in chun
 candidates per CPU second over all of them, over the first chunk and over the last, with the 1-minute load average.
 ``--gc``: after each chunk what a worker does (``settle``: ``costmodel.sweep.engine.settle``, the heap frozen),
 nothing (``as-is``: Python's collector as it comes), or the collector off throughout (``off``).
+
+``--pair R``: instead, after the warm-up (and, with ``--cached``, the ``--samples`` candidates twice, so that their
+fragments and segments are cached), ``R`` rounds of one forked process evaluating the ``--samples`` candidates alone,
+then two forked processes each evaluating all of them at once: the CPU per candidate two processes spend side by
+side over one's alone, the part of a 2-worker sweep's excess that the machine (shared cores' caches, memory) causes,
+with no cache split, parent or transport.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from costmodel.sweep import Evaluator, Sampler, devices_for, draw, load_space  # noqa: E402
 from costmodel.sweep.engine import settle  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
+from costmodel.sweep.space import Space  # noqa: E402
 
 
 def main() -> None:
@@ -36,6 +46,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8192)
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--gc", choices=["settle", "as-is", "off"], default="settle")
+    parser.add_argument("--pair", type=int, default=0, metavar="R", help="rounds of 1 vs 2 forked processes")
+    parser.add_argument("--cached", action="store_true", help="--pair on cached candidates")
     args = parser.parse_args()
     space = load_space(args.space)
     devices = devices_for(args.hw or ["a100"])
@@ -52,11 +64,46 @@ def main() -> None:
         return time.process_time() - began
 
     run(0, args.warm)
+    if args.pair:
+        pair(args, run, evaluator, space)
+        return
     parts = [(n, run(start, n)) for start in range(args.warm, args.warm + args.samples, args.chunk)
              for n in [min(args.chunk, args.warm + args.samples - start)]]
     rate = sum(n for n, _ in parts) / sum(seconds for _, seconds in parts)
     print(json.dumps({"space": args.space.stem, "gc": args.gc, "rate": rate,
                       "first_chunk": parts[0][0] / parts[0][1], "last_chunk": parts[-1][0] / parts[-1][1],
+                      "load": round(os.getloadavg()[0], 1)}))
+
+
+def pair(args: argparse.Namespace, run: Callable[[int, int], float], evaluator: Evaluator, space: Space) -> None:
+    """``--pair``: CPU per candidate of two forked processes side by side over one's alone (module doc)."""
+    from multiprocessing import get_context
+
+    start, n = args.warm, args.samples
+    if args.cached:
+        run(start, n)
+        run(start, n)
+    candidates = draw(space, Sampler.RANDOM, 0, start, start + n)
+
+    def work(queue: Any) -> None:
+        began = time.process_time()
+        evaluator.chunk(0, start, candidates)
+        queue.put((time.process_time() - began) / n * 1e6)
+
+    context = get_context("fork")
+    spent: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(args.pair):
+        for count in (1, 2):
+            queue = context.Queue()
+            processes = [context.Process(target=work, args=(queue,)) for _ in range(count)]
+            for process in processes:
+                process.start()
+            for process in processes:
+                process.join()
+            spent[count] += [queue.get() for _ in processes]
+    print(json.dumps({"space": args.space.stem, "cached": args.cached, "alone_us": statistics.median(spent[1]),
+                      "pair_us": statistics.median(spent[2]),
+                      "pair_over_alone": statistics.median(spent[2]) / statistics.median(spent[1]),
                       "load": round(os.getloadavg()[0], 1)}))
 
 
