@@ -1,6 +1,7 @@
 """Few-shot calibration designs on this machine's CPU: which parameters 10 measured models can determine.
 
-Run: python benchmarks/fewshot_designs.py [--draws 20] [--seed0 100] [--no-calibrate] [--fixtures FILE:THREADS ...]
+Run: python benchmarks/fewshot_designs.py [--draws 20] [--seed0 100] [--no-calibrate] [--designs NAME ...]
+                                         [--fixtures FILE:THREADS ...]
 
 For every design below, over random draws of 10 of the 38 zoo models of a CPU fixture: fit on the 10, then the
 median |error| in-sample, leave-one-out over the 10 (what ``costmodel calibrate`` prints), on the other 28, and the
