@@ -1,6 +1,7 @@
 """Few-shot calibration designs on this machine's CPU: which parameters 10 measured models can determine.
 
-Run: python benchmarks/fewshot_designs.py [--draws 20] [--seed0 100] [--no-calibrate] [--fixtures FILE:THREADS ...]
+Run: python benchmarks/fewshot_designs.py [--draws 20] [--seed0 100] [--no-calibrate] [--designs NAME ...]
+                                         [--fixtures FILE:THREADS ...]
 
 For every design below, over random draws of 10 of the 38 zoo models of a CPU fixture: fit on the 10, then the
 median |error| in-sample, leave-one-out over the 10 (what ``costmodel calibrate`` prints), on the other 28, and the
@@ -301,10 +302,11 @@ def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
     return scores, names
 
 
-def selections(fixture: Path) -> dict[str, list[str]]:
+def selections(fixture: Path, threads: int) -> dict[str, list[str]]:
     """The two fixed sets of FEW models (D-optimal, medoids), chosen from the specs and the shipped profile at one
-    thread: ``fixture`` names the models (its measurements are not read)."""
-    case = V.Case(fixture.name, fixture, "epyc_zen3_vm_b_1t", V.CPU_PROFILE, "fp32", "uniform", "none", 1, "min")
+    thread: ``fixture`` (measured at ``threads``) names the models (its measurements are not read)."""
+    case = V.Case(fixture.name, fixture, f"epyc_zen3_vm_b_{threads}t", V.CPU_PROFILE, "fp32", "uniform", "none", 1,
+                  "min")
     rows, profile = case.rows(), case.hw()
     names = [m.measurement.model for m in rows]
     features = np.array([shares(terms(b, profile)) for b in bases_of(rows, profile, case.dtype, case.fusion,
@@ -325,7 +327,7 @@ def main() -> None:
              [(V.CPU_FIXTURES[1], 1), (V.CPU_REPEAT[1], 1), (V.CPU_FIXTURES[2], 2), (V.CPU_REPEAT[2], 2),
               *((V.FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv", n) for n, hhmm in
                 ((1, "0337"), (1, "0339"), (2, "0338"), (2, "0341")))])
-    sets = {"documented": list(V.FEW_SHOT_SET), **selections(pairs[0][0])}
+    sets = {"documented": list(V.FEW_SHOT_SET), **selections(*pairs[0])}
     for label, chosen in sets.items():
         print(f"{label} set of {FEW}: {', '.join(chosen)}")
     print("(documented: validate_latency.FEW_SHOT_SET; medoids and D-optimal: from the specs and the shipped "

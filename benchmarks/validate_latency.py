@@ -91,8 +91,8 @@ SPACES = [  # (label, fixture, profile): the design-space sample measured on a C
 SPACE_COUNT, SPACE_SEED = 30, 0
 FEW_SHOT, FEW_SHOT_DRAWS = 10, 5  # calibrate on this many CPU models, over this many random draws
 # the 10 models docs/calibration.md tells users to bench: the medoids of the zoo's shares of predicted latency in dense
-# compute, depthwise, streaming kernels, memory and per-call costs on the shipped profile (benchmarks/fewshot_designs.py
-# prints how they are chosen; no measurement is read)
+# compute, depthwise, streaming kernels, memory and per-call costs on the shipped profile of main 688f8c9
+# (benchmarks/fewshot_designs.py prints how they are chosen and today's medoids; no measurement is read)
 FEW_SHOT_SET = ("efficientnet_b1", "ghostnet_100", "mnasnet_100", "mobilenetv3_large_100", "mobileone_s0",
                 "poolformer_s12", "repvgg_b0", "repvit_m1", "resnet18", "vit_small_patch16_224")
 SOURCES = {  # fixture -> (device, timm benchmark file)

@@ -477,3 +477,18 @@ def test_every_cpu_field_has_a_role_in_the_scales() -> None:
             assert after == pytest.approx(2.0 * before), name
         elif role in ("compute", "memory"):
             assert after == pytest.approx(before / 2.0), name
+
+
+def test_cpu_scales_apply_only_to_a_cpu_profile(tmp_path: Path) -> None:
+    """--apply-to across the two designs (CPU scales onto a profile without a cpu section) is one error line, exit 2,
+    nothing written."""
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(rows[header:header + 5]) + "\n")
+    out = tmp_path / "fit.yaml"
+    result = runner.invoke(app, ["calibrate", str(few), "--hw", "epyc_zen3_vm_b", "--threads", "1", "--apply-to",
+                                 "epyc_9654", "-o", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --apply-to epyc_9654")

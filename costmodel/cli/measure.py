@@ -10,6 +10,7 @@ import typer
 
 from ..bridges.bench import TORCH_DTYPES
 from ..calibration.defaults import CPU_PRIOR_WEIGHT, DEFAULT_PRIOR_WEIGHT
+from ..errors import HardwareError
 from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
@@ -158,12 +159,17 @@ def calibrate(
         fit,
         fitted_profile,
         identifiability_warnings,
+        is_cpu,
         leave_one_out,
         profile_yaml,
     )
 
     base = threaded(load_profile(hw), threads)
     onto = threaded(load_profile(apply_to), threads) if apply_to else None
+    if onto is not None and is_cpu(base) != is_cpu(onto):
+        raise HardwareError(f"--apply-to {apply_to}: {base.key} is fitted with "
+                            f"{'CPU scales' if is_cpu(base) else 'efficiency factors'}, which apply only to a profile "
+                            f"{'with' if is_cpu(base) else 'without'} a cpu section (docs/calibration.md, 'The fit')")
     file, matched = _matched(measurements, device, specs)
     dtypes = _check_dtypes(base, dtype, matched)
     if onto is not None:
