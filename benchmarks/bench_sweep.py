@@ -44,7 +44,7 @@ from costmodel.design import score_graph  # noqa: E402
 from costmodel.graph import build_graph  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
 from costmodel.sweep import Engine, Evaluator, Sampler, SpaceError, Sweep, devices_for, draw, load_space  # noqa: E402
-from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for, settle  # noqa: E402
+from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for, settle_heap  # noqa: E402
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
 from costmodel.sweep.output import encode_chunk  # noqa: E402
@@ -89,7 +89,7 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int,
         candidates = draw(space, Sampler.RANDOM, 0, start, start + n)
         began = time.perf_counter()
         evaluator.chunk(0, start, candidates)
-        settle()  # as a worker ends each chunk (its caches out of the garbage collector's sight)
+        settle_heap()  # as a worker ends each chunk (its caches out of the garbage collector's sight)
         return time.perf_counter() - began
 
     cold = n / timed(0)
@@ -320,11 +320,11 @@ def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> float:
         candidates = draw(space, Sampler.RANDOM, 0, start, min(n, start + chunk))
         began = time.process_time()
         one.chunk(k, start, candidates)
-        settle()  # as a worker does after each chunk (else the collector walks all three evaluators' caches)
+        settle_heap()  # as a worker does after each chunk (else the collector walks all three evaluators' caches)
         cpu_one += time.process_time() - began
         began = time.process_time()
         halves[k % 2].chunk(k, start, candidates)
-        settle()
+        settle_heap()
         cpu_two += time.process_time() - began
     return cpu_two / cpu_one
 

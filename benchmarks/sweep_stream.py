@@ -6,7 +6,7 @@ files): the quick A/B for changes to ``costmodel/sweep/fast.py`` (run it from tw
 
 Evaluates ``--warm`` candidates (not timed), then ``--samples`` new ones in chunks of ``--chunk``, and prints the
 candidates per CPU second over all of them, over the first chunk and over the last, with the 1-minute load average.
-``--gc``: after each chunk what a worker does (``settle``: ``costmodel.sweep.engine.settle``, the heap frozen),
+``--gc``: after each chunk what a worker does (``settle``: ``costmodel.sweep.engine.settle_heap``, the heap frozen),
 nothing (``as-is``: Python's collector as it comes), or the collector off throughout (``off``).
 
 ``--pair R``: instead, after the warm-up (and, with ``--cached``, the ``--samples`` candidates twice, so that their
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from costmodel.sweep import Evaluator, Sampler, devices_for, draw, load_space  # noqa: E402
-from costmodel.sweep.engine import settle  # noqa: E402
+from costmodel.sweep.engine import settle_heap  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
 from costmodel.sweep.space import Space  # noqa: E402
 
@@ -60,7 +60,7 @@ def main() -> None:
         began = time.process_time()
         evaluator.chunk(0, start, candidates)
         if args.gc == "settle":
-            settle()
+            settle_heap()
         return time.process_time() - began
 
     run(0, args.warm)

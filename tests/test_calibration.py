@@ -461,7 +461,7 @@ def test_a_cpu_scale_the_rows_cannot_tell_from_the_device_is_named() -> None:
 
 
 def test_every_cpu_field_has_a_role_in_the_scales() -> None:
-    """scaled() must know every field of a cpu section: a rate it divides, a cost it multiplies or one it keeps."""
+    """scaled_profile() knows every field of a cpu section: a rate it divides, a cost it multiplies or one it keeps."""
     from costmodel.hardware.profile import Cpu
 
     assert set(F.CPU_FIELD_ROLES) == set(Cpu.model_fields)

@@ -256,8 +256,8 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
 
 @pytest.mark.parametrize("name", ["resnet_like", "regnet", "ofa_mbv3"])
 def test_candidates_and_caches_make_no_reference_cycles(name: str) -> None:
-    # what lets a worker freeze its heap after each chunk (engine.settle) lose nothing: a candidate leaves no cyclic
-    # garbage (all freed by reference counts), and the caches, once dropped, leave none either
+    # what lets a worker freeze its heap after each chunk (engine.settle_heap) lose nothing: a candidate leaves no
+    # cyclic garbage (all freed by reference counts), and the caches, once dropped, leave none either
     import gc
 
     space = load_space(SPACES / f"{name}.yaml")

@@ -14,7 +14,7 @@ its SM count, :data:`GPU_PARAMETERS` instead: the device's compute and memory ef
 convs' memory efficiency (:func:`parameters_for`). On a CPU profile, :data:`CPU_SCALES` instead: time multipliers of the
 whole device, of its compute, of its memory traffic and of the costs the roofline leaves out (per-call dispatch,
 fork/join, views, page faults, per-element op costs), written onto the profile's peaks and clock, bandwidth and
-cost figures (:func:`scaled`). Efficiencies are bounded to [0.02, 1], the overhead to >= 0, the scales to
+cost figures (:func:`scaled_profile`). Efficiencies are bounded to [0.02, 1], the overhead to >= 0, the scales to
 [0.1, 10]. Objective: least squares on log(predicted / measured latency) per
 measured row, plus ``prior_weight x log(value / base value)`` per efficiency (``prior_weight x (overhead -
 base) / max(base, 1 us)`` for the overhead; none for the device scale), which keeps weakly determined factors near
@@ -101,7 +101,7 @@ BY_NAME = {p.name: p for p in (*PARAMETERS, *GPU_PARAMETERS)}
 # VM ran the same models 1.9x slower in one hour than in another), and how far off the profile's compute rate, its
 # bandwidth and its per-call costs are relative to each other (docs/calibration.md, "Few-shot calibration": designs
 # compared out of sample, per-class efficiencies do worse from 10 models). Each is a time multiplier (1: as profiled);
-# the fitted profile carries them as its rates and costs (:func:`scaled`), so no efficiency leaves (0, 1].
+# the fitted profile carries them as its rates and costs (:func:`scaled_profile`), so no efficiency leaves (0, 1].
 DEVICE_SCALE, COMPUTE_SCALE, MEMORY_SCALE, COST_SCALE = "device_scale", "compute_scale", "memory_scale", "cost_scale"
 CPU_SCALES: dict[str, str] = {
     DEVICE_SCALE: "every time of the device x this (clock, contention; no prior: it drifts between sessions)",
@@ -147,8 +147,8 @@ def default_prior_weight(profile: HardwareProfile) -> float:
 
 
 def cost_total(profile: HardwareProfile) -> float:
-    """The sum of a CPU profile's cost figures that :func:`scaled` multiplies by its cost scale (mixed units: only
-    ratios of it between two profiles mean anything); 0 without a ``cpu`` section."""
+    """The sum of a CPU profile's cost figures that :func:`scaled_profile` multiplies by its cost scale (mixed
+    units: only ratios of it between two profiles mean anything); 0 without a ``cpu`` section."""
     cpu = profile.cpu
     if cpu is None:
         return 0.0
@@ -158,15 +158,16 @@ def cost_total(profile: HardwareProfile) -> float:
 
 
 def rates(profile: HardwareProfile) -> tuple[float, float, float] | None:
-    """What :func:`scaled` divides or multiplies, as three figures: the CPU clock (GHz), the bandwidth (GB/s) and
-    :func:`cost_total`; None without a ``cpu`` section. A basis keeps its profile's, and re-pricing it for another
-    profile scales its terms by the ratios."""
+    """What :func:`scaled_profile` divides or multiplies, as three figures: the CPU clock (GHz), the bandwidth
+    (GB/s) and :func:`cost_total`; None without a ``cpu`` section. A basis keeps its profile's, and re-pricing it
+    for another profile scales its terms by the ratios."""
     if profile.cpu is None:
         return None
     return profile.cpu.clock_ghz, profile.memory.bandwidth_gbs, cost_total(profile)
 
 
-def scaled(profile: HardwareProfile, compute: float = 1.0, memory: float = 1.0, costs: float = 1.0) -> HardwareProfile:
+def scaled_profile(profile: HardwareProfile, compute: float = 1.0, memory: float = 1.0,
+                   costs: float = 1.0) -> HardwareProfile:
     """A CPU ``profile`` whose compute times are ``compute`` times, DRAM times ``memory`` times and fixed costs
     ``costs`` times the original's: every peak and ``cpu.clock_ghz`` divided by ``compute``, the bandwidth and
     ``cpu.bandwidth_per_core_gbs`` by ``memory``; the launch and host overheads and the ``cpu`` section's costs (per
@@ -193,9 +194,10 @@ def scaled(profile: HardwareProfile, compute: float = 1.0, memory: float = 1.0, 
         "host_overhead_us": None if profile.host_overhead_us is None else profile.host_overhead_us * costs})
 
 
-# How :func:`scaled` treats each field of a profile's ``cpu`` section: a rate it divides, a cost it multiplies, or a
-# count, ratio or identity it keeps. A field added to :class:`~costmodel.hardware.profile.Cpu` must be classified here
-# (a test checks it): a new cost the latency model adds per call or per element would otherwise stay unscaled, and a
+# How :func:`scaled_profile` treats each field of a profile's ``cpu`` section: a rate it divides, a cost it
+# multiplies, or a count, ratio or identity it keeps. A field added to :class:`~costmodel.hardware.profile.Cpu`
+# must be classified here (a test checks it): a new cost the latency model adds per call or per element would
+# otherwise stay unscaled, and a
 # fitted profile would no longer predict what its fit did.
 CPU_FIELD_ROLES: dict[str, Literal["compute", "memory", "costs", "kept"]] = {
     "clock_ghz": "compute", "bandwidth_per_core_gbs": "memory",
@@ -250,7 +252,7 @@ class Basis:
 
     def times(self, profile: HardwareProfile) -> tuple[float, float, float]:
         """(compute, memory, costs) multipliers of this basis's terms on ``profile``: the ratios of the rates
-        :func:`scaled` changes, between the basis's profile and ``profile`` (1, 1, 1 off a CPU)."""
+        :func:`scaled_profile` changes, between the basis's profile and ``profile`` (1, 1, 1 off a CPU)."""
         now = rates(profile)
         if self.rates is None or now is None:
             return 1.0, 1.0, 1.0
@@ -318,7 +320,7 @@ def base_values(profile: HardwareProfile, names: Sequence[str] | None = None) ->
 
 def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> HardwareProfile:
     """``profile`` with the given parameters set (others as they are): per_op entries, the overhead, and the CPU
-    scales (:func:`scaled`, applied last). A name may be of any design (:data:`PARAMETERS`,
+    scales (:func:`scaled_profile`, applied last). A name may be of any design (:data:`PARAMETERS`,
     :data:`GPU_PARAMETERS`, :data:`CPU_SCALES`); they are applied in that order."""
     per_op = {key: o.model_copy() for key, o in profile.efficiency.per_op.items()}
     for name in values:
@@ -338,7 +340,7 @@ def with_parameters(profile: HardwareProfile, values: dict[str, float]) -> Hardw
         changes["launch_overhead_us"] = values[OVERHEAD]
     out = profile.model_copy(update=changes)
     if any(name in CPU_SCALES for name in values):
-        out = scaled(out, *scale_times(values))
+        out = scaled_profile(out, *scale_times(values))
     return out
 
 

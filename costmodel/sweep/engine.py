@@ -65,7 +65,7 @@ def evaluator_for(task: SweepTask) -> Evaluator:
             metrics = FastAnalyzer.for_space(task.space, task.devices)
         found = Evaluator(task.space, task.devices, metrics)
         _EVALUATORS.clear()
-        gc.unfreeze()  # an earlier run's caches, frozen by settle(), back in the collector's sight
+        gc.unfreeze()  # an earlier run's caches, frozen by settle_heap(), back in the collector's sight
         _EVALUATORS[task.token] = found
     return found
 
@@ -87,12 +87,12 @@ def run_chunk(task: SweepTask, chunk: int) -> ChunkFile:
     stop = min(task.total, start + task.chunk_size)
     result = evaluator_for(task).chunk(chunk, start, draw(task.space, task.sampler, task.seed, start, stop))
     done = encode_chunk(result, schema_for(task))
-    settle()
+    settle_heap()
     done.cpu_s = time.process_time() - began
     return done
 
 
-def settle() -> None:
+def settle_heap() -> None:
     """After a chunk: what this process holds now (above all the evaluator's caches, hundreds of MB of small
     objects late in a run) is moved out of the cyclic garbage collector's sight (``gc.freeze``), after a collection
     of the young generations so that no fresh garbage is frozen with it. Python's collector otherwise walks the
