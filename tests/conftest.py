@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -46,3 +47,15 @@ def torch() -> ModuleType:
 def onnx() -> ModuleType:
     """The onnx package."""
     return require_module("onnx", "onnx")
+
+
+@pytest.fixture(scope="session")
+def validate() -> ModuleType:
+    """benchmarks/validate_latency.py as a module (the validation benchmark's helpers, for its tests)."""
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        import validate_latency
+    finally:
+        sys.path.remove(benchmarks)
+    return validate_latency

@@ -17,16 +17,6 @@ SPECS = ROOT / "arch_specs"
 HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs\n"
 
 
-@pytest.fixture(scope="module")
-def validate():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import validate_latency
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return validate_latency
-
-
 def graph(name: str, **overrides: object):
     return load_graph(SPECS / f"{name}.yaml", batch=1, overrides=overrides or None)
 

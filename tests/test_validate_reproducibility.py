@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def validate():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import validate_latency
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return validate_latency
 
 
 def test_files_equal_up_to_a_scale_agree_fully(validate) -> None:
