@@ -61,6 +61,7 @@ from costmodel.calibration.measurements import (
 from costmodel.graph import Graph
 from costmodel.hardware import HardwareProfile, load_profile, threaded
 from costmodel.latency import estimate
+from costmodel.vocab import DEFAULT_CARRY, Carry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import design_space  # noqa: E402  (the sibling benchmark module)
@@ -287,6 +288,11 @@ def refit(bases: list[Basis], measured: list[float], base: HardwareProfile, trai
     return with_parameters(base, {n: result.values[n] for n in result.fitted})
 
 
+def lodo_suffix(carry: Carry) -> str:
+    """A LODO line's label after the devices: nothing for what `calibrate --apply-to` carries by default."""
+    return "" if carry is DEFAULT_CARRY else f", --carry {carry}"
+
+
 def with_predictions(plain: list[Point], predicted: list[float]) -> list[Point]:
     return [replace(p, predicted_s=s) for p, s in zip(plain, predicted, strict=True)]
 
@@ -318,10 +324,11 @@ def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
         rows, base, measured, bases = state[source]
         result = fit(bases, measured, base)
         onto = cases[target]
-        profile = fitted_profile(base, result, measurements=GPU_FIXTURE.name, sha256="0" * 64, devices=[source],
-                                 dtype=GPU_DTYPE, fusion="none", onto=onto.hw())
-        print(line(f"LODO fit {source.split()[0]} -> {target.split()[0]}",
-                   fidelity(points(onto.rows(), profile, onto.dtype, onto.fusion, onto.precision))))
+        for carry in Carry:
+            profile = fitted_profile(base, result, measurements=GPU_FIXTURE.name, sha256="0" * 64, devices=[source],
+                                     dtype=GPU_DTYPE, fusion="none", onto=onto.hw(), carry=carry)
+            print(line(f"LODO fit {source.split()[0]} -> {target.split()[0]}{lodo_suffix(carry)}",
+                       fidelity(points(onto.rows(), profile, onto.dtype, onto.fusion, onto.precision))))
     for cpu in CPU_CASES:
         if cpu in state:
             few_shot(cases[cpu], *state[cpu])
@@ -602,11 +609,13 @@ def wide_section(show_models: bool) -> None:
     for source, target in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):
         rows, base, measured, bases, _ = state[source]
         result = fit(bases, measured, base)
-        onto_rows, onto, _, _, _ = state[target]
-        profile = fitted_profile(base, result, measurements=wide_set.TABLES[source], sha256="0" * 64,
-                                 devices=[source], dtype=GPU_DTYPE, fusion="none", onto=onto)
-        print(line(f"LODO fit {source} -> {target}",
-                   fidelity(points(onto_rows, profile, GPU_DTYPE, "none", GPU_PRECISION))))
+        onto_rows, onto, _, onto_bases, onto_plain = state[target]
+        for carry in Carry:
+            profile = fitted_profile(base, result, measurements=wide_set.TABLES[source], sha256="0" * 64,
+                                     devices=[source], dtype=GPU_DTYPE, fusion="none", onto=onto, carry=carry)
+            predicted = [float(s) for s in predict(onto_bases, profile)]  # the basis re-prices: no estimate per row
+            print(line(f"LODO fit {source} -> {target}{lodo_suffix(carry)}",
+                       fidelity(with_predictions(onto_plain, predicted))))
 
 
 def main() -> None:
