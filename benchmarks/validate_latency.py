@@ -289,8 +289,9 @@ def refit(bases: list[Basis], measured: list[float], base: HardwareProfile, trai
 
 
 def lodo_suffix(carry: Carry) -> str:
-    """A LODO line's label after the devices: nothing for what `calibrate --apply-to` carries by default."""
-    return "" if carry is DEFAULT_CARRY else f", --carry {carry}"
+    """A LODO line's label after the devices: nothing for what `calibrate --apply-to` carries by default, else the
+    --carry value."""
+    return "" if carry is DEFAULT_CARRY else f" {carry}"
 
 
 def with_predictions(plain: list[Point], predicted: list[float]) -> list[Point]:

@@ -498,7 +498,8 @@ def test_cpu_scales_apply_only_to_a_cpu_profile(tmp_path: Path) -> None:
 
 
 def _gpu_fit(values: dict[str, float], shares: dict[str, float], base: HardwareProfile) -> F.Fit:
-    """A GPU fit with the given values and latency shares (carried() reads only the parameters; one dummy row for the record)."""
+    """A GPU fit with the given values and latency shares (carried() reads only the parameters; one dummy row for the
+    record)."""
     start = F.base_values(F.pinned(base))
     parameters = {n: F.FittedParameter(value=v, base=start[n], lower=0.02, upper=1.0, latency_share=shares[n])
                   for n, v in values.items()}
@@ -575,7 +576,8 @@ def test_calibrate_carry_option(tmp_path: Path) -> None:
     assert compute_shape == pytest.approx(efficiency_for(load_profile("rtx4090"), "gemm")[0])
     # one compute parameter: its level is its value; the two memory parameters share one level on the target
     assert efficiency_for(written["level"], "gemm")[0] == pytest.approx(compute_all)
-    assert efficiency_for(written["level"], "depthwise")[1] == pytest.approx(efficiency_for(written["level"], "gemm")[1])
+    memory = efficiency_for(written["level"], "gemm")[1]
+    assert efficiency_for(written["level"], "depthwise")[1] == pytest.approx(memory)
     default = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
                                   "--apply-to", "rtx4090", "-o", str(tmp_path / "default.yaml")])
     assert default.exit_code == 0 and load_profile(str(tmp_path / "default.yaml")).calibration.carry == "level"
