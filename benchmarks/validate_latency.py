@@ -89,7 +89,7 @@ SPACES = [  # (label, fixture, profile): the design-space sample measured on a C
     ("this CPU (Zen 3 VM)", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
     ("Zen 5 VM (earlier, load 11)", FIXTURES / "cpu_bench_mbv3_space_1t.csv", "epyc_zen5_vm"),
 ]
-SPACE_COUNT, SPACE_SEED = 30, 0
+SPACE_COUNT, SPACE_SEED = 60, 0
 FEW_SHOT, FEW_SHOT_DRAWS = 10, 5  # calibrate on this many CPU models, over this many random draws
 # the 10 models docs/calibration.md tells users to bench: the medoids of the zoo's shares of predicted latency in dense
 # compute, depthwise, streaming kernels, memory and per-call costs on the shipped profile of main 688f8c9
@@ -477,6 +477,14 @@ def space_section() -> None:
             print(f"  {label} ({name}, {len(rows)} subnets): Spearman vs measured latency: costmodel "
                   f"{spearmanr(predicted, measured)[0]:.3f}, MACs alone {spearmanr(macs, measured)[0]:.3f}; "
                   f"median ratio {ratios[len(ratios) // 2]:.3f}")
+            names = [m.measurement.model for m in rows]
+            times = dict(zip(names, measured, strict=True))
+            shapes = [(what, agreement(dict(zip(names, estimates, strict=True)), times))
+                      for what, estimates in (("costmodel", predicted), ("MACs", macs))]
+            print("    after one common scale (the level dropped, the shape across subnets kept): " + "; ".join(
+                f"{what} median |error| {a.median_difference:.1%}, within +-10 % {a.within_10:.0%}"
+                for what, a in shapes))
+
 
 
 WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "rtx4090 eager amp", "rtx4090", "none"),
