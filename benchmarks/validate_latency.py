@@ -252,6 +252,16 @@ def line(label: str, f: Fidelity) -> str:
             f"{lat.within_25:>11.0%}")
 
 
+def shape_line(points: list[Point]) -> str:
+    """The shape of the errors after one common scale (the median ratio), what a calibration's device scale leaves:
+    the standard deviation of log(predicted / measured) and the share of models within +-10 % once scaled."""
+    ratios = [p.ratio for p in points]
+    scale = statistics.median(ratios)
+    spread = statistics.pstdev(math.log(r) for r in ratios)
+    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
+    return f"  after one common scale ({scale:.3f}): sd of log ratio {spread:.3f}, within 10% {within:.0%}"
+
+
 def latency_ratios(first: list[Point], second: list[Point]) -> list[tuple[float, float]]:
     """Per model in both lists, (predicted, measured) ratio of its latency in ``first`` to that in ``second``."""
     by_model = {p.label: p for p in second}
@@ -673,6 +683,8 @@ def main() -> None:
             continue
         results[case.label] = points(case.rows(), case.hw(), case.dtype, case.fusion, case.precision)
         print(line(case.label, fidelity(results[case.label])))
+        if case.fusion == "none" and case.dtype == "fp32":  # the CPU cases: what a device scale cannot absorb
+            print(shape_line(results[case.label]))
         if case.contradicted():
             print(f"  dropped (contradicted by its own table): {'; '.join(case.contradicted().values())}")
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):

@@ -65,3 +65,14 @@ def test_an_extra_cpu_file_takes_its_device_and_thread_count(validate, tmp_path:
                          (f"{fixture}:0", "FILE:THREADS"), (f"{fixture}:two", "FILE:THREADS")):
         with pytest.raises(ValueError, match=message):
             validate.extra_case(bad)
+
+
+def test_the_shape_line_is_what_one_common_scale_leaves(validate) -> None:
+    from costmodel.calibration.fidelity import Point
+
+    def pts(ratios: list[float]) -> list[Point]:
+        return [Point(f"m{i}", 1, 1, 1.0, r, 0.1, 0.0) for i, r in enumerate(ratios)]
+
+    assert validate.shape_line(pts([0.8, 0.8, 0.8])).endswith("(0.800): sd of log ratio 0.000, within 10% 100%")
+    # ratios 1, 1.2, 1: scale 1, logs 0, ln 1.2, 0: population sd = ln(1.2) x sqrt(2) / 3 = 0.0860; 2 of 3 within 10 %
+    assert validate.shape_line(pts([1.0, 1.2, 1.0])).endswith("(1.000): sd of log ratio 0.086, within 10% 67%")
