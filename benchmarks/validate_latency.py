@@ -62,6 +62,7 @@ from costmodel.errors import MeasurementError
 from costmodel.graph import Graph
 from costmodel.hardware import HardwareProfile, load_profile, threaded
 from costmodel.latency import estimate
+from costmodel.vocab import DEFAULT_CARRY, Carry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import design_space  # noqa: E402  (the sibling benchmark module)
@@ -89,7 +90,7 @@ SPACES = [  # (label, fixture, profile): the design-space sample measured on a C
     ("this CPU (Zen 3 VM)", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
     ("Zen 5 VM (earlier, load 11)", FIXTURES / "cpu_bench_mbv3_space_1t.csv", "epyc_zen5_vm"),
 ]
-SPACE_COUNT, SPACE_SEED = 30, 0
+SPACE_COUNT, SPACE_SEED = 60, 0
 FEW_SHOT, FEW_SHOT_DRAWS = 10, 5  # calibrate on this many CPU models, over this many random draws
 # the 10 models docs/calibration.md tells users to bench: the medoids of the zoo's shares of predicted latency in dense
 # compute, depthwise, streaming kernels, memory and per-call costs on the shipped profile of main 688f8c9
@@ -323,6 +324,12 @@ def refit(bases: list[Basis], measured: list[float], base: HardwareProfile, trai
     return with_parameters(base, {n: result.values[n] for n in result.fitted})
 
 
+def lodo_suffix(carry: Carry) -> str:
+    """A LODO line's label after the devices: nothing for what `calibrate --apply-to` carries by default, else the
+    --carry value."""
+    return "" if carry is DEFAULT_CARRY else f" {carry}"
+
+
 def with_predictions(plain: list[Point], predicted: list[float]) -> list[Point]:
     return [replace(p, predicted_s=s) for p, s in zip(plain, predicted, strict=True)]
 
@@ -354,10 +361,11 @@ def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
         rows, base, measured, bases = state[source]
         result = fit(bases, measured, base)
         onto = cases[target]
-        profile = fitted_profile(base, result, measurements=GPU_FIXTURE.name, sha256="0" * 64, devices=[source],
-                                 dtype=GPU_DTYPE, fusion="none", onto=onto.hw())
-        print(line(f"LODO fit {source.split()[0]} -> {target.split()[0]}",
-                   fidelity(points(onto.rows(), profile, onto.dtype, onto.fusion, onto.precision))))
+        for carry in Carry:
+            profile = fitted_profile(base, result, measurements=GPU_FIXTURE.name, sha256="0" * 64, devices=[source],
+                                     dtype=GPU_DTYPE, fusion="none", onto=onto.hw(), carry=carry)
+            print(line(f"LODO fit {source.split()[0]} -> {target.split()[0]}{lodo_suffix(carry)}",
+                       fidelity(points(onto.rows(), profile, onto.dtype, onto.fusion, onto.precision))))
     for cpu in CPU_CASES:
         if cpu in state:
             few_shot(cases[cpu], *state[cpu])
@@ -505,6 +513,14 @@ def space_section() -> None:
             print(f"  {label} ({name}, {len(rows)} subnets): Spearman vs measured latency: costmodel "
                   f"{spearmanr(predicted, measured)[0]:.3f}, MACs alone {spearmanr(macs, measured)[0]:.3f}; "
                   f"median ratio {ratios[len(ratios) // 2]:.3f}")
+            names = [m.measurement.model for m in rows]
+            times = dict(zip(names, measured, strict=True))
+            shapes = [(what, agreement(dict(zip(names, estimates, strict=True)), times))
+                      for what, estimates in (("costmodel", predicted), ("MACs", macs))]
+            print("    after one common scale (the level dropped, the shape across subnets kept): " + "; ".join(
+                f"{what} median |error| {a.median_difference:.1%}, within +-10 % {a.within_10:.0%}"
+                for what, a in shapes))
+
 
 
 WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "rtx4090 eager amp", "rtx4090", "none"),
@@ -638,11 +654,13 @@ def wide_section(show_models: bool) -> None:
     for source, target in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):
         rows, base, measured, bases, _ = state[source]
         result = fit(bases, measured, base)
-        onto_rows, onto, _, _, _ = state[target]
-        profile = fitted_profile(base, result, measurements=wide_set.TABLES[source], sha256="0" * 64,
-                                 devices=[source], dtype=GPU_DTYPE, fusion="none", onto=onto)
-        print(line(f"LODO fit {source} -> {target}",
-                   fidelity(points(onto_rows, profile, GPU_DTYPE, "none", GPU_PRECISION))))
+        onto_rows, onto, _, onto_bases, onto_plain = state[target]
+        for carry in Carry:
+            profile = fitted_profile(base, result, measurements=wide_set.TABLES[source], sha256="0" * 64,
+                                     devices=[source], dtype=GPU_DTYPE, fusion="none", onto=onto, carry=carry)
+            predicted = [float(s) for s in predict(onto_bases, profile)]  # the basis re-prices: no estimate per row
+            print(line(f"LODO fit {source} -> {target}{lodo_suffix(carry)}",
+                       fidelity(with_predictions(onto_plain, predicted))))
 
 
 def main() -> None:

@@ -492,3 +492,97 @@ def test_cpu_scales_apply_only_to_a_cpu_profile(tmp_path: Path) -> None:
     assert result.exit_code == 2 and not out.exists()
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --apply-to epyc_9654")
+
+
+# ------------------------------------------------------------------------------- transfer (--apply-to, --carry)
+
+
+def _gpu_fit(values: dict[str, float], shares: dict[str, float], base: HardwareProfile) -> F.Fit:
+    """A GPU fit with the given values and latency shares (carried() reads only the parameters; one dummy row for the
+    record)."""
+    start = F.base_values(F.pinned(base))
+    parameters = {n: F.FittedParameter(value=v, base=start[n], lower=0.02, upper=1.0, latency_share=shares[n])
+                  for n, v in values.items()}
+    return F.Fit(parameters, tuple(values), 0.0, (1.0,), (1.0,), 0.1)
+
+
+def test_a_transfer_splits_each_roof_into_its_level_and_its_shape() -> None:
+    """By hand: source and target bases are 0.9 compute, 0.8 memory and depthwise memory (the defaults of a GPU
+    profile with an SM count, GDDR). A fit of compute 0.99, memory 0.72, depthwise memory 0.54 with memory shares
+    0.4 and 0.1: the memory roof's level is exp((0.4 ln 0.9 + 0.1 ln 0.675) / 0.5) = 0.8556..., the compute roof's
+    0.99 / 0.9. --carry level: compute 0.99, memory and depthwise both 0.8 x 0.8556. --carry shape: the compute roof
+    has one factor, so nothing carries there (the target keeps 0.9); memory 0.8 x 0.9 / 0.8556 = 0.8415 and depthwise
+    0.8 x 0.675 / 0.8556 = 0.6311. --carry all writes the fitted values."""
+    source, target = load_profile("rtx3090"), load_profile("rtx4090")
+    result = _gpu_fit({"device_compute": 0.99, "device_memory": 0.72, "depthwise_memory": 0.54},
+                      {"device_compute": 0.5, "device_memory": 0.4, "depthwise_memory": 0.1}, source)
+    level = math.exp((0.4 * math.log(0.9) + 0.1 * math.log(0.675)) / 0.5)
+    assert F.carried(result, target, "level") == pytest.approx(
+        {"device_compute": 0.99, "device_memory": 0.8 * level, "depthwise_memory": 0.8 * level}, rel=1e-3)
+    shape = F.carried(result, target, "shape")
+    assert "device_compute" not in shape  # one factor on the compute roof: only its level, which stays the target's
+    assert shape["device_memory"] == pytest.approx(0.8 * 0.9 / level, rel=1e-3)
+    assert shape["depthwise_memory"] == pytest.approx(0.8 * 0.675 / level, rel=1e-3)
+    assert F.carried(result, target, "all") == {"device_compute": 0.99, "device_memory": 0.72,
+                                                        "depthwise_memory": 0.54}
+
+
+def test_a_fit_that_moved_only_the_level_carries_nothing_in_shape() -> None:
+    """Every memory factor x 0.85 and the compute factor x 1.1 on the source: a shape transfer writes the target's
+    own factors, so the target predicts exactly what its shipped profile does."""
+    source, target = load_profile("rtx3090"), load_profile("rtx4090")
+    result = _gpu_fit({"device_compute": 0.99, "device_memory": 0.68, "depthwise_memory": 0.68},
+                      {"device_compute": 0.6, "device_memory": 0.3, "depthwise_memory": 0.05}, source)
+    written = F.fitted_profile(source, result, measurements="x.csv", sha256="0" * 64, devices=["rtx3090"],
+                               dtype="fp16", fusion="none", onto=target, carry="shape")
+    assert written.calibration is not None and written.calibration.carry == "shape"
+    graph = load_graph(ROOT / "arch_specs/mobilenetv2_100.yaml", batch=256)
+    assert (estimate(graph, written, dtype="fp16").summary.latency_s
+            == pytest.approx(estimate(graph, target, dtype="fp16").summary.latency_s, rel=1e-3))
+
+
+def test_a_cpu_transfer_splits_the_device_scale_from_the_scales_relative_to_it() -> None:
+    """A CPU fit's device scale (the source machine's clock and contention) is its level: --carry level takes it
+    alone, --carry shape the cost scale alone (relative to it), --carry all both."""
+    from costmodel.hardware import threaded
+
+    base = threaded(load_profile("epyc_zen3_vm_b"), 1)
+    parameters = {name: F.FittedParameter(value=v, base=1.0, lower=0.1, upper=10.0, latency_share=s)
+                  for name, v, s in ((F.DEVICE_SCALE, 1.4, 1.0), (F.COST_SCALE, 1.2, 0.3))}
+    result = F.Fit(parameters, (F.DEVICE_SCALE, F.COST_SCALE), 0.0, (), (), 0.3)
+    assert F.carried(result, base, "level") == {F.DEVICE_SCALE: 1.4}
+    assert F.carried(result, base, "shape") == {F.COST_SCALE: 1.2}
+    assert F.carried(result, base, "all") == {F.DEVICE_SCALE: 1.4, F.COST_SCALE: 1.2}
+
+
+def test_calibrate_carry_option(tmp_path: Path) -> None:
+    """--carry all writes the fitted factors onto the target, shape the target's level with the fit's shape, the
+    default (level) the fit's level on the target's factors; the record says which; an unknown value is one error
+    line, exit 2."""
+    written = {}
+    for carry in ("all", "shape", "level"):
+        out = tmp_path / f"{carry}.yaml"
+        result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype",
+                                     "fp16", "--precision", "amp", "--apply-to", "rtx4090", "--carry", carry,
+                                     "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        written[carry] = load_profile(str(out))
+        assert written[carry].calibration.carry == carry
+        assert "applied to rtx4090" in result.output
+    fitted = written["all"].calibration.parameters
+    compute_all, _ = efficiency_for(written["all"], "gemm")
+    compute_shape, _ = efficiency_for(written["shape"], "gemm")
+    assert compute_all == pytest.approx(fitted["device_compute"].value)
+    assert compute_shape == pytest.approx(efficiency_for(load_profile("rtx4090"), "gemm")[0])
+    # one compute parameter: its level is its value; the two memory parameters share one level on the target
+    assert efficiency_for(written["level"], "gemm")[0] == pytest.approx(compute_all)
+    memory = efficiency_for(written["level"], "gemm")[1]
+    assert efficiency_for(written["level"], "depthwise")[1] == pytest.approx(memory)
+    default = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
+                                  "--apply-to", "rtx4090", "-o", str(tmp_path / "default.yaml")])
+    assert default.exit_code == 0 and load_profile(str(tmp_path / "default.yaml")).calibration.carry == "level"
+    bad = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--apply-to",
+                              "rtx4090", "--carry", "roof", "-o", str(tmp_path / "x.yaml")])
+    lines = [line for line in bad.output.splitlines() if line.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: unknown --carry 'roof'")
+    assert not (tmp_path / "x.yaml").exists()

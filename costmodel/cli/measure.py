@@ -15,7 +15,7 @@ from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
-from ..vocab import BenchDevice, Dtype
+from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, Dtype
 from .common import (
     FusionOption,
     PrecisionOption,
@@ -129,6 +129,11 @@ def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Mat
     return ",".join(used)
 
 
+CarryOption = Annotated[Carry, choice_option(
+    Carry, "--carry", help="with --apply-to, what the fit carries onto the target: level (each roof's fitted level "
+                           "on the target's own factors), shape (how the fitted factors stand against each other on "
+                           "each roof, at the target's level) or all (every fitted value); docs/calibration.md, "
+                           "'Transfer'")]
 ThreadsOption = Annotated[int | None, typer.Option(
     min=1, help="threads the measurements ran with, on a CPU profile (default: the profile's cpu.threads)")]
 
@@ -151,11 +156,13 @@ def calibrate(
     fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
+    carry: CarryOption = DEFAULT_CARRY,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
         DOCS,
         bases_of,
+        carried,
         fit,
         fitted_profile,
         identifiability_warnings,
@@ -179,7 +186,7 @@ def calibrate(
     result = fit(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
-                             dtype=dtypes, fusion=fusion, onto=onto)
+                             dtype=dtypes, fusion=fusion, onto=onto, carry=carry)
     docs = DOCS
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
@@ -190,7 +197,8 @@ def calibrate(
         lines.append(f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
                      f"{note or docs[name]}")
     if onto is not None:
-        lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
+        lines.append(f"applied to {onto.key} (--carry {carry}): its peaks, bandwidth and caches with "
+                     + ", ".join(f"{n} {v:.3f}" for n, v in carried(result, onto, carry).items()))
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
     loo = None
     if len(matched) >= 3:
