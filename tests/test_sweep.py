@@ -49,6 +49,19 @@ def test_regnet_stages_reproduce_timm_regnetx_016() -> None:
         regnet_stages(80, 34.01, 1.0, 18)
 
 
+def test_regnet_stages_of_more_blocks_than_a_range_holds_is_refused_at_once() -> None:
+    # a space's derived `regnet_stages(w0, wa, wm, 10**9)` looped 10^9 times (the fuzzer's sweep timed out at 10 s,
+    # tests/fuzzing.py fuzz_spaces, seed 2031, case 139); range() and comprehensions stop at MAX_RANGE steps already
+    import time
+
+    from costmodel.spec.expressions import MAX_RANGE
+
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError, match=f"regnet_stages of {10**9} blocks \\(at most {MAX_RANGE}\\)"):
+        evaluate_expression("regnet_stages(16, 8.0, 2.0, 10**9)", {})
+    assert time.perf_counter() - start < 1.0
+
+
 def test_slices_and_comprehensions() -> None:
     env = {"xs": [8, 16, 24, 32], "d": 2}
     assert evaluate_expression("xs[:d]", env) == [8, 16]
