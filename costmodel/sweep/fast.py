@@ -99,11 +99,19 @@ SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 3500, 300
 
 
 class _Budget:
-    """The bytes a fragment cache holds, estimated as its fragments and their contexts are added."""
+    """The bytes a fragment cache holds, estimated as its fragments and their contexts are added; ``composed``: of
+    which the segments, their keys and their compositions (what :meth:`FastAnalyzer.bound` drops first: composed
+    again from the fragments, without the builder or the latency model)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.composed = 0
+
+    def add_composed(self, nbytes: int) -> None:
+        """A segment, its key or a composition of it added."""
+        self.used += nbytes
+        self.composed += nbytes
 
 
 @dataclass
@@ -622,14 +630,14 @@ class _Plan:
                     # its compositions) only for instances seen again -- most first seen are never seen again early
                     # in a run, when a ResNet-like candidate meets ~3 new ones
                     analyzer.sighted.add(same)
-                    analyzer.budget.used += FOUND_BYTES
+                    analyzer.budget.add_composed(FOUND_BYTES)
                     segments.extend(map(analyzer.alone, fragments[first:], moves[first:]))
                     continue
                 segment = memo[same] = _Segment(fragments[first:], moves[first:], handed, handed_shapes, list(refs))
-                analyzer.budget.used += SEGMENT_BYTES
+                analyzer.budget.add_composed(SEGMENT_BYTES)
             if segment_key is not None:
                 memo[segment_key] = segment
-                analyzer.budget.used += FOUND_BYTES
+                analyzer.budget.add_composed(FOUND_BYTES)
             segments.append(segment)
         if not layers or limits.LAYERS.exceeded(layers):
             return None
@@ -876,18 +884,30 @@ class FastAnalyzer:
         self.segments: dict[Key, _Segment] = {}  # the plan's top-level nodes' instances (see _Plan.walk)
         self.sighted: set[Key] = set()  # the instances of a top-level node seen once, by the plan (see _Plan.walk)
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
+        self.drops = self.composed_drops = 0  # times the whole cache, or only the segments, were dropped (bound)
         self.costs = CostCache()  # op costs, shared by the builds of new fragments (as their layers are)
 
     def bound(self) -> None:
-        """Past its budget of bytes, the cache (and all that refers to it) is emptied: a space of endless variety
-        starts again rather than grows. The builder's op costs (``self.costs``, a :class:`~costmodel.graph.CostCache`)
+        """Past its budget of bytes, the segments and their compositions go first, where the fragments alone (and
+        their contexts) hold less than half of it: they are composed again from the cached fragments, without the
+        builder or the latency model (a long ResNet-like sweep meets ~50,000 segments, most of the budget, while its
+        ~8,000 fragments, each costing a millisecond or two to expand and price, fit in a quarter). Otherwise the
+        whole cache (and all that refers to it) is emptied: a space of endless variety starts again rather than
+        grows. The builder's op costs (``self.costs``, a :class:`~costmodel.graph.CostCache`)
         and the latency model's per-layer terms are bounded on their own (their ``MAX_ENTRIES``)."""
-        if self.budget.used >= self.budget.limit:
-            self.fragments.clear()
-            self.found.clear()
+        budget = self.budget
+        if budget.used >= budget.limit:
+            if budget.used - budget.composed < budget.limit // 2:
+                budget.used -= budget.composed
+                self.composed_drops += 1
+            else:
+                self.fragments.clear()
+                self.found.clear()
+                budget.used = 0
+                self.drops += 1
             self.segments.clear()
             self.sighted.clear()
-            self.budget.used = 0
+            budget.composed = 0
 
     @classmethod
     def for_space(cls, space: Space, devices: Sequence[Device]) -> FastAnalyzer:
@@ -980,7 +1000,7 @@ class FastAnalyzer:
             found = self.segments[key] = _Segment(
                 [fragment], [moved], dict(fragment.value_owners if moved is None else moved.value_owners),
                 fragment.handed_shapes, list(value.refs))
-            self.budget.used += SEGMENT_BYTES
+            self.budget.add_composed(SEGMENT_BYTES)
         return found
 
     def _compose_segments(self, spec: Spec, walk: _Walk, segments: list[_Segment]) -> Metrics:
@@ -1033,14 +1053,14 @@ class FastAnalyzer:
             if composed is None:
                 composed = self._composition(segment, key, last, widths, walk.batch, views, priced)
                 segment.composed[context] = composed
-                self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
+                self.budget.add_composed(COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices))
             if shift and not composed.shiftable:  # counts read below 1 inside: this shift composed apart
                 context = (tuple(state[node] for node in segment.outside), written, read, views, None)
                 composed = segment.composed.get(context)
                 if composed is None:
                     composed = self._composition(segment, context[0], last, widths, walk.batch, views, priced)
                     segment.composed[context] = composed
-                    self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
+                    self.budget.add_composed(COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices))
                 shift = 0
             composed_here.append(composed)
             for node, convs, pooled, _ in composed.state:
