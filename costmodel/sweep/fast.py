@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,7 +85,9 @@ from .evaluate import Device, Metrics
 from .space import Space
 
 Key = tuple[Any, ...]
-CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is emptied when its estimate passes this
+# per evaluator (per worker): the cache's budget (FastAnalyzer.bound) is a quarter of the machine's memory shared by
+# one worker per CPU (default_cache_bytes), between these
+CACHE_BYTES, MAX_CACHE_BYTES = 512 * 2**20, 2 * 2**30
 # The estimate's terms, bytes of Python objects fitted to tracemalloc's count over the shipped spaces' fragments
 # (ResNet-like: 20.3 MB for 12,104 new layers, 2,697 moved layers, 4,630 contexts, 35,593 search entries; OFA-MBV3:
 # 0.43 MB for 30, 78, 193, 2,800): a layer kept by a fragment (the Layer, its cost and output shapes, its liveness and
@@ -856,7 +860,7 @@ class FastAnalyzer:
 
     def __init__(self, spec: Spec, devices: Sequence[Device], dtype: str | None, batch: int | None,
                  varying: Sequence[str] | None = None, precision: str | Precision = DEFAULT_PRECISION,
-                 cache_bytes: int = CACHE_BYTES) -> None:
+                 cache_bytes: int | None = None) -> None:
         self.base = spec
         self.varying = set(spec.vars if varying is None else varying)
         self._transparent: dict[str, bool] = {}
@@ -872,7 +876,8 @@ class FastAnalyzer:
         self.prices_views = DEFAULT_FUSION == Fusion.NONE and any(
             profile.cpu is not None and profile.cpu.view_us for profile in self.profiles)
         self.fragments: dict[Key, Fragment] = {}
-        self.budget = _Budget(cache_bytes)  # the fragments' estimated bytes, bounded by ``cache_bytes``
+        # the fragments' estimated bytes, bounded by ``cache_bytes`` (default: default_cache_bytes())
+        self.budget = _Budget(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
         nodes = [*spec.nodes, *(node for block in spec.blocks.values() for node in block.nodes)]
@@ -888,16 +893,17 @@ class FastAnalyzer:
         self.costs = CostCache()  # op costs, shared by the builds of new fragments (as their layers are)
 
     def bound(self) -> None:
-        """Past its budget of bytes, the segments and their compositions go first, where the fragments alone (and
-        their contexts) hold less than half of it: they are composed again from the cached fragments, without the
-        builder or the latency model (a long ResNet-like sweep meets ~50,000 segments, most of the budget, while its
-        ~8,000 fragments, each costing a millisecond or two to expand and price, fit in a quarter). Otherwise the
-        whole cache (and all that refers to it) is emptied: a space of endless variety starts again rather than
-        grows. The builder's op costs (``self.costs``, a :class:`~costmodel.graph.CostCache`)
-        and the latency model's per-layer terms are bounded on their own (their ``MAX_ENTRIES``)."""
+        """Past its budget of bytes, the segments and their compositions go first, where they hold at least a
+        quarter of it: they are composed again from the cached fragments, without the builder or the latency
+        model (a ResNet-like worker meets ~3 new segments per candidate for hundreds of thousands of candidates,
+        while its ~8,000 fragments, each costing a millisecond or two to expand and price, are all met within
+        ~30,000 and hold ~250-300 MiB with their contexts). Otherwise the whole cache (and all that
+        refers to it) is emptied: a space of endless variety starts again rather than grows. The builder's op
+        costs (``self.costs``, a :class:`~costmodel.graph.CostCache`) and the latency model's per-layer terms
+        are bounded on their own (their ``MAX_ENTRIES``)."""
         budget = self.budget
         if budget.used >= budget.limit:
-            if budget.used - budget.composed < budget.limit // 2:
+            if budget.composed >= budget.limit // 4:
                 budget.used -= budget.composed
                 self.composed_drops += 1
             else:
@@ -1199,6 +1205,29 @@ class FastAnalyzer:
             graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
         return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                 for device in self.devices]
+
+
+def default_cache_bytes() -> int:
+    """An evaluator's cache budget on this machine: a quarter of its memory (or of the cgroup's limit, in a container)
+    shared by one worker per CPU this process may use, between :data:`CACHE_BYTES` and :data:`MAX_CACHE_BYTES`
+    (512 MiB to 2 GiB). A long sweep keeps filling it (a ResNet-like worker: ~150 MiB more per 16,384 candidates
+    for its first 50,000, its candidates per CPU-second rising as segments recur: docs/sweep.md), so the more it may
+    hold, the faster a long run gets; the estimate tracks the worker's resident memory (~1.04x)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return CACHE_BYTES
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            memory = min(memory, int(limit))
+    except OSError:
+        pass
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(CACHE_BYTES, min(MAX_CACHE_BYTES, memory // (4 * cpus)))
 
 
 def _peak(lives: Sequence[np.ndarray], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
