@@ -107,6 +107,16 @@ class Precision(Choice):
     AMP = "amp"  # torch.autocast with the requested dtype (fp16/bf16) as the half type
 
 
+class Carry(Choice):
+    """What ``costmodel calibrate --apply-to`` carries from the fitted device onto another profile
+    (docs/calibration.md, "Transfer")."""
+
+    LEVEL = "level"  # each roof's fitted level (how far the device ran from its profile), on the target's own factors
+    SHAPE = "shape"  # how the fitted factors stand against each other on each roof; each roof's level: the target's
+    ALL = "all"  # every fitted value as fitted: level and shape
+
+
+DEFAULT_CARRY = Carry.LEVEL  # docs/calibration.md, "Transfer": what the RTX 3090 and 4090 fits agree on
 DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
 DEFAULT_PRECISION = Precision.UNIFORM
 # (here, not in costmodel.latency, so that the CLI's option defaults do not import the latency model)

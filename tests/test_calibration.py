@@ -469,13 +469,22 @@ def test_every_cpu_field_has_a_role_in_the_scales() -> None:
     assert base.cpu is not None
     times = F.with_parameters(base, {F.DEVICE_SCALE: 2.0}).cpu
     assert times is not None
+    # the profile gives every cost a value, so each one is checked below (a cost at 0 would pass unscaled)
+    assert all(getattr(base.cpu, name) for name, role in F.CPU_FIELD_ROLES.items() if role == "costs")
     for name, role in F.CPU_FIELD_ROLES.items():
         before, after = getattr(base.cpu, name), getattr(times, name)
         if role == "kept" or not before:
             assert after == before, name
         elif role == "costs" and isinstance(before, float):
             assert after == pytest.approx(2.0 * before), name
-        elif role in ("compute", "memory"):
+        elif role == "costs" and name == "parallel":  # each class's fork/join cost, not its efficiency
+            for key, figures in before.items():
+                assert after[key].efficiency == figures.efficiency, key
+                assert after[key].sync_us == (None if figures.sync_us is None else pytest.approx(2 * figures.sync_us))
+        elif role == "costs":  # a cost per class or per op
+            assert after == {key: pytest.approx(2.0 * value) for key, value in before.items()}, name
+        else:
+            assert role in ("compute", "memory")
             assert after == pytest.approx(before / 2.0), name
 
 
@@ -492,3 +501,197 @@ def test_cpu_scales_apply_only_to_a_cpu_profile(tmp_path: Path) -> None:
     assert result.exit_code == 2 and not out.exists()
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --apply-to epyc_9654")
+
+
+def test_the_documented_few_shot_command_benches_the_pinned_set(validate) -> None:
+    """docs/calibration.md tells users to bench 10 zoo models; they are the set benchmarks/validate_latency.py scores
+    as "the recommended 10" (FEW_SHOT_SET), and each names a zoo spec whose model name is that of the set."""
+    import re
+
+    text = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
+    (listed,) = re.findall(r"costmodel bench arch_specs/\{([^}]*)\}\.yaml", text)
+    stems = listed.split(",")
+    specs = [yaml.safe_load((ROOT / "arch_specs" / f"{stem}.yaml").read_text(encoding="utf-8")) for stem in stems]
+    names = [(spec.get("metadata") or {}).get("timm_name") or spec["name"] for spec in specs]  # as rows match them
+    assert sorted(names) == sorted(validate.FEW_SHOT_SET)
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_a_row_measured_twice_is_refused(command: str, tmp_path: Path) -> None:
+    """Two rows of one model at one batch, image size, device and dtype (a file of two runs pasted together): the
+    fit counted the measurement twice and leave-one-out scored a row on a fit that saw it. One error line naming
+    both lines, exit 2, nothing written; the same model at another batch is another measurement."""
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    resnet = next(line for line in rows if line.startswith("resnet18,"))
+    again = resnet.replace(",18.0822,", ",17.5,", 1)
+    measured = tmp_path / "twice.csv"
+    measured.write_text("\n".join([rows[header], *rows[header + 1:header + 4], resnet, again]) + "\n")
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    result = runner.invoke(app, [command, str(measured), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"error: {measured}: line 6: resnet18@224 at batch 1 on epyc_zen3_vm_b_1t is measured already "
+                     "on line 5: keep one row per model, batch, image size, device and dtype (of repeated runs, the "
+                     "fastest or the median)"]
+    assert not out.exists()
+    other_batch = again.replace(",1,", ",2,", 1)  # infer_batch_size is the first field that reads 1
+    assert other_batch.split(",")[4] == "2"
+    measured.write_text("\n".join([rows[header], *rows[header + 1:header + 4], resnet, other_batch]) + "\n")
+    result = runner.invoke(app, [command, str(measured), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("weight", ["inf", "1e999"])
+def test_a_prior_weight_that_is_not_a_finite_number_is_refused(weight: str, tmp_path: Path) -> None:
+    """typer's min=0 takes inf (nan it refuses), and the fit's prior residuals were then inf x 0 = nan: an internal
+    error ("Residuals are not finite in the initial point")."""
+    out = tmp_path / "fit.yaml"
+    result = runner.invoke(app, ["calibrate", str(ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv"),
+                                 "--hw", "epyc_zen3_vm_b", "--threads", "1", "--prior-weight", weight, "-o", str(out)])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.strip()] == \
+        [f"error: --prior-weight must be a finite number >= 0, got {float(weight)}"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_amp_on_rows_of_a_full_precision_type_is_one_error_line(command: str, tmp_path: Path) -> None:
+    """--precision amp with fp32 rows (the file's dtype column) was a ValueError from deep in the latency model: an
+    internal error, exit 1 (found by tests/fuzzing.py fuzz_calibrations, seed 107)."""
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    result = runner.invoke(app, [command, str(ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv"), "--hw",
+                                 "epyc_zen3_vm_b", "--threads", "1", "--precision", "amp", *extra])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.strip()] == \
+        ["error: precision amp needs --dtype fp16 or bf16 (the type autocast casts to), not fp32"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("cell", "column", "message"), [
+    # batch / 1e-320 overflows to an infinite latency: "Residuals are not finite" (calibrate), "math domain error"
+    # (validate), both internal errors before
+    ("1e-320", "infer_samples_per_sec", "line 4: column infer_samples_per_sec: '1e-320' samples/s at batch 1 is a "
+                                        "latency beyond the largest float"),
+    # a dtype column the tool has no type for was named as the profile's problem (no peak for '1')
+    ("1", "dtype", "line 4: column dtype: expected one of fp32, tf32, fp16, bf16, fp8, int8, got '1'"),
+    # an image size the spec cannot take was the spec's error alone, naming neither the file nor the row
+    ("8", "infer_img_size", "line 4: levit_128@8 at batch 1: "),
+])
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_a_spoiled_row_is_one_error_line_naming_the_file_and_line(command: str, cell: str, column: str, message: str,
+                                                                 tmp_path: Path) -> None:
+    """Found by tests/fuzzing.py fuzz_calibrations: each spoiled cell is one error line naming the measurement file
+    and the row's line, exit 2, nothing written."""
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    columns = rows[header].split(",")
+    picked = [next(line for line in rows if line.startswith(f"{m},"))
+              for m in ("resnet18", "ghostnet_100", "levit_128")]
+    spoiled = picked[2].split(",")
+    spoiled[columns.index(column)] = cell
+    measured = tmp_path / "spoiled.csv"
+    measured.write_text("\n".join([rows[header], *picked[:2], ",".join(spoiled)]) + "\n")
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    result = runner.invoke(app, [command, str(measured), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith(f"error: {measured}: {message}"), line
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------- transfer (--apply-to, --carry)
+
+
+def _gpu_fit(values: dict[str, float], shares: dict[str, float], base: HardwareProfile) -> F.Fit:
+    """A GPU fit with the given values and latency shares (carried() reads only the parameters; one dummy row for the
+    record)."""
+    start = F.base_values(F.pinned(base))
+    parameters = {n: F.FittedParameter(value=v, base=start[n], lower=0.02, upper=1.0, latency_share=shares[n])
+                  for n, v in values.items()}
+    return F.Fit(parameters, tuple(values), 0.0, (1.0,), (1.0,), 0.1)
+
+
+def test_a_transfer_splits_each_roof_into_its_level_and_its_shape() -> None:
+    """By hand: source and target bases are 0.9 compute, 0.8 memory and depthwise memory (the defaults of a GPU
+    profile with an SM count, GDDR). A fit of compute 0.99, memory 0.72, depthwise memory 0.54 with memory shares
+    0.4 and 0.1: the memory roof's level is exp((0.4 ln 0.9 + 0.1 ln 0.675) / 0.5) = 0.8556..., the compute roof's
+    0.99 / 0.9. --carry level: compute 0.99, memory and depthwise both 0.8 x 0.8556. --carry shape: the compute roof
+    has one factor, so nothing carries there (the target keeps 0.9); memory 0.8 x 0.9 / 0.8556 = 0.8415 and depthwise
+    0.8 x 0.675 / 0.8556 = 0.6311. --carry all writes the fitted values."""
+    source, target = load_profile("rtx3090"), load_profile("rtx4090")
+    result = _gpu_fit({"device_compute": 0.99, "device_memory": 0.72, "depthwise_memory": 0.54},
+                      {"device_compute": 0.5, "device_memory": 0.4, "depthwise_memory": 0.1}, source)
+    level = math.exp((0.4 * math.log(0.9) + 0.1 * math.log(0.675)) / 0.5)
+    assert F.carried(result, target, "level") == pytest.approx(
+        {"device_compute": 0.99, "device_memory": 0.8 * level, "depthwise_memory": 0.8 * level}, rel=1e-3)
+    shape = F.carried(result, target, "shape")
+    assert "device_compute" not in shape  # one factor on the compute roof: only its level, which stays the target's
+    assert shape["device_memory"] == pytest.approx(0.8 * 0.9 / level, rel=1e-3)
+    assert shape["depthwise_memory"] == pytest.approx(0.8 * 0.675 / level, rel=1e-3)
+    assert F.carried(result, target, "all") == {"device_compute": 0.99, "device_memory": 0.72,
+                                                        "depthwise_memory": 0.54}
+
+
+def test_a_fit_that_moved_only_the_level_carries_nothing_in_shape() -> None:
+    """Every memory factor x 0.85 and the compute factor x 1.1 on the source: a shape transfer writes the target's
+    own factors, so the target predicts exactly what its shipped profile does."""
+    source, target = load_profile("rtx3090"), load_profile("rtx4090")
+    result = _gpu_fit({"device_compute": 0.99, "device_memory": 0.68, "depthwise_memory": 0.68},
+                      {"device_compute": 0.6, "device_memory": 0.3, "depthwise_memory": 0.05}, source)
+    written = F.fitted_profile(source, result, measurements="x.csv", sha256="0" * 64, devices=["rtx3090"],
+                               dtype="fp16", fusion="none", onto=target, carry="shape")
+    assert written.calibration is not None and written.calibration.carry == "shape"
+    graph = load_graph(ROOT / "arch_specs/mobilenetv2_100.yaml", batch=256)
+    assert (estimate(graph, written, dtype="fp16").summary.latency_s
+            == pytest.approx(estimate(graph, target, dtype="fp16").summary.latency_s, rel=1e-3))
+
+
+def test_a_cpu_transfer_splits_the_device_scale_from_the_scales_relative_to_it() -> None:
+    """A CPU fit's device scale (the source machine's clock and contention) is its level: --carry level takes it
+    alone, --carry shape the cost scale alone (relative to it), --carry all both."""
+    from costmodel.hardware import threaded
+
+    base = threaded(load_profile("epyc_zen3_vm_b"), 1)
+    parameters = {name: F.FittedParameter(value=v, base=1.0, lower=0.1, upper=10.0, latency_share=s)
+                  for name, v, s in ((F.DEVICE_SCALE, 1.4, 1.0), (F.COST_SCALE, 1.2, 0.3))}
+    result = F.Fit(parameters, (F.DEVICE_SCALE, F.COST_SCALE), 0.0, (), (), 0.3)
+    assert F.carried(result, base, "level") == {F.DEVICE_SCALE: 1.4}
+    assert F.carried(result, base, "shape") == {F.COST_SCALE: 1.2}
+    assert F.carried(result, base, "all") == {F.DEVICE_SCALE: 1.4, F.COST_SCALE: 1.2}
+
+
+def test_calibrate_carry_option(tmp_path: Path) -> None:
+    """--carry all writes the fitted factors onto the target, shape the target's level with the fit's shape, the
+    default (level) the fit's level on the target's factors; the record says which; an unknown value is one error
+    line, exit 2."""
+    written = {}
+    for carry in ("all", "shape", "level"):
+        out = tmp_path / f"{carry}.yaml"
+        result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype",
+                                     "fp16", "--precision", "amp", "--apply-to", "rtx4090", "--carry", carry,
+                                     "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        written[carry] = load_profile(str(out))
+        assert written[carry].calibration.carry == carry
+        assert "applied to rtx4090" in result.output
+    fitted = written["all"].calibration.parameters
+    compute_all, _ = efficiency_for(written["all"], "gemm")
+    compute_shape, _ = efficiency_for(written["shape"], "gemm")
+    assert compute_all == pytest.approx(fitted["device_compute"].value)
+    assert compute_shape == pytest.approx(efficiency_for(load_profile("rtx4090"), "gemm")[0])
+    # one compute parameter: its level is its value; the two memory parameters share one level on the target
+    assert efficiency_for(written["level"], "gemm")[0] == pytest.approx(compute_all)
+    memory = efficiency_for(written["level"], "gemm")[1]
+    assert efficiency_for(written["level"], "depthwise")[1] == pytest.approx(memory)
+    default = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
+                                  "--apply-to", "rtx4090", "-o", str(tmp_path / "default.yaml")])
+    assert default.exit_code == 0 and load_profile(str(tmp_path / "default.yaml")).calibration.carry == "level"
+    bad = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--apply-to",
+                              "rtx4090", "--carry", "roof", "-o", str(tmp_path / "x.yaml")])
+    lines = [line for line in bad.output.splitlines() if line.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: unknown --carry 'roof'")
+    assert not (tmp_path / "x.yaml").exists()

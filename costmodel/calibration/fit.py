@@ -40,7 +40,7 @@ from ..hardware.profile import Calibration, FittedParameter
 from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
 from ..latency.layout import LAYOUT_KEY
 from ..latency.roofline import host_overhead, launch_overhead, timeline
-from ..vocab import EfficiencyClass, Fusion
+from ..vocab import DEFAULT_CARRY, Carry, EfficiencyClass, Fusion
 from .defaults import CPU_PRIOR_WEIGHT, DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
 
@@ -519,26 +519,61 @@ def identifiability_warnings(result: Fit) -> list[str]:
 # ------------------------------------------------------------------------------- fitted profiles
 
 
+def carried(result: Fit, target: HardwareProfile, carry: Carry | str) -> dict[str, float]:
+    """The fitted values a transfer writes onto ``target`` (``calibrate --apply-to``; docs/calibration.md, "Transfer").
+
+    A fit moves each roof's factors (compute: the parameters that set a compute efficiency only; memory: those that set
+    a memory efficiency) by a common *level*, the latency-share-weighted mean of log(fitted / base value) over the
+    roof's fitted parameters, and a *shape*, each parameter's departure from that level. ``level``: the target's own
+    factors x exp(level) per roof, within the efficiency bounds; on a CPU, the device scale (the CPU's level), not the
+    scales relative to it. ``shape``: the target's base value x fitted / base / exp(level), a roof with one parameter
+    carrying nothing; on a CPU, the scales relative to the device scale, not it. ``all``: every fitted value as fitted.
+    The launch overhead (the source's host and driver) is carried by ``all`` only."""
+    values = {n: result.values[n] for n in result.fitted}
+    mode = Carry(carry)
+    if mode is Carry.ALL:
+        return values
+    out = {n: v for n, v in values.items() if n in CPU_SCALES and (n == DEVICE_SCALE) == (mode is Carry.LEVEL)}
+    efficiencies = [n for n in values if n in BY_NAME]
+    dst = base_values(pinned(target), efficiencies)
+    roofs: dict[bool, list[str]] = {}
+    for name in efficiencies:
+        roofs.setdefault(BY_NAME[name].memory, []).append(name)
+    lo, hi = EFFICIENCY_BOUNDS
+    for names in roofs.values():
+        if mode is Carry.SHAPE and len(names) == 1:  # its level is all the fit says of this roof: nothing to carry
+            continue
+        weights = [max(result.parameters[n].latency_share, 1e-12) for n in names]
+        logs = [math.log(values[n] / result.parameters[n].base) for n in names]
+        level = sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights)
+        for name, x in zip(names, logs, strict=True):
+            moved = level if mode is Carry.LEVEL else x - level
+            out[name] = float(f"{min(hi, max(lo, dst[name] * math.exp(moved))):.4g}")
+    return out
+
+
 def fitted_profile(
     base: HardwareProfile, result: Fit, *, measurements: str, sha256: str, devices: Sequence[str], dtype: str,
-    fusion: str, onto: HardwareProfile | None = None, today: str | None = None,
+    fusion: str, onto: HardwareProfile | None = None, today: str | None = None, carry: Carry | str = DEFAULT_CARRY,
 ) -> HardwareProfile:
     """The profile to write: ``onto`` (default ``base``: its peaks, bandwidth and caches) with the fitted
-    efficiencies and overhead, a new name, no aliases, a ``calibration`` record and sources for what changed."""
+    efficiencies and overhead, a new name, no aliases, a ``calibration`` record and sources for what changed.
+    With ``onto``, ``carry`` says what of the fit it takes (:func:`carried`)."""
     target = onto or base
-    profile = with_parameters(pinned(target), {n: result.values[n] for n in result.fitted})
+    values = {n: result.values[n] for n in result.fitted} if onto is None else carried(result, onto, carry)
+    profile = with_parameters(pinned(target), values)
     record = Calibration(
         measurements=measurements, sha256=sha256, devices=list(devices) or [base.name], models=len(result.measured_s),
         date=today or date.today().isoformat(), base_profile=base.key, applied_to=target.key if onto else None,
         dtype=dtype, fusion=Fusion(fusion), prior_weight=result.prior_weight, residual_rms=result.residual_rms,
-        parameters=result.parameters,
+        parameters=result.parameters, carry=Carry(carry) if onto else None,
     )
     how = f"fitted by costmodel calibrate on {measurements} ({', '.join(record.devices)}, {record.models} rows)"
     sources = dict(target.sources)
-    if OVERHEAD in result.fitted:
+    if OVERHEAD in values:
         sources["launch_overhead_us"] = how
-    if any(name in CPU_SCALES for name in result.fitted):
-        compute, memory, costs = scale_times(result.values)
+    if any(name in CPU_SCALES for name in values):
+        compute, memory, costs = scale_times(values)
         cost_fields = ("launch_overhead_us", "host_overhead_us", "cpu.dispatch_us", "cpu.sync_us", "cpu.depthwise_ns",
                        "cpu.op_ns", "cpu.conv1x1_threaded_us", "cpu.parallel", "cpu.page_fault_us", "cpu.view_us")
         for path in [*(f"peak.{u}.{d}" for u in ("vector", "matrix") for d in getattr(target.peak, u)),
@@ -547,7 +582,8 @@ def fitted_profile(
                       1 / memory if "bandwidth" in path else costs)
             if path in sources or path in ("peak.vector.fp32", "cpu.clock_ghz", "memory.bandwidth_gbs"):
                 sources[path] = f"{how}: the base's figure x {factor:.4g}. Base: {sources.get(path, 'none given')}"
-    suffix = f"calibrated on {base.key}" if onto is None else f"with efficiencies calibrated on {base.key}"
+    suffix = (f"calibrated on {base.key}" if onto is None else f"with efficiencies calibrated on {base.key}"
+              if Carry(carry) is Carry.ALL else f"with the {carry} of the efficiencies calibrated on {base.key}")
     profile = profile.model_copy(update={
         "name": f"{target.name} ({suffix})", "aliases": [], "sources": sources, "calibration": record,
         "description": f"{target.description} Efficiency factors {how}.".strip(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +16,7 @@ from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
-from ..vocab import BenchDevice, Dtype
+from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, Dtype
 from .common import (
     FusionOption,
     PrecisionOption,
@@ -108,11 +109,13 @@ def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[
 
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
-    """Read, select the device's rows, match them to specs; list skipped models on stderr; none matched -> exit 2."""
-    from ..calibration.measurements import match, read_measurements, select_device, spec_index
+    """Read, select the device's rows (each measured once), match them to specs; list skipped models on stderr; none
+    matched -> exit 2."""
+    from ..calibration.measurements import check_distinct, match, read_measurements, select_device, spec_index
 
     file = read_measurements(measurements)
     rows = select_device(file, device)
+    check_distinct(rows, file.path)
     matched, skipped = match(rows, spec_index(specs or []))
     if skipped:
         typer.echo(f"skipped {len(skipped)} model(s) with no matching spec: {', '.join(skipped)}", err=True)
@@ -121,14 +124,27 @@ def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -
     return file, matched
 
 
-def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Matched]) -> str:
-    """Check the profile runs every dtype used; the dtype(s) as text for the record."""
+def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Matched],
+                  precision: str = DEFAULT_PRECISION) -> str:
+    """Check the profile runs every dtype used, and ``precision`` goes with each (amp: a half type); the dtype(s)
+    as text for the record."""
+    from ..latency.precision import check_precision
+
     used = sorted({dtype or m.measurement.dtype or load_spec(m.spec).dtype for m in matched})
     for name in used:
         check_dtype(profile, name)
+        try:
+            check_precision(precision, name)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     return ",".join(used)
 
 
+CarryOption = Annotated[Carry, choice_option(
+    Carry, "--carry", help="with --apply-to, what the fit carries onto the target: level (each roof's fitted level "
+                           "on the target's own factors), shape (how the fitted factors stand against each other on "
+                           "each roof, at the target's level) or all (every fitted value); docs/calibration.md, "
+                           "'Transfer'")]
 ThreadsOption = Annotated[int | None, typer.Option(
     min=1, help="threads the measurements ran with, on a CPU profile (default: the profile's cpu.threads)")]
 
@@ -151,11 +167,13 @@ def calibrate(
     fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
+    carry: CarryOption = DEFAULT_CARRY,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
         DOCS,
         bases_of,
+        carried,
         fit,
         fitted_profile,
         identifiability_warnings,
@@ -164,6 +182,8 @@ def calibrate(
         profile_yaml,
     )
 
+    if prior_weight is not None and not math.isfinite(prior_weight):  # inf passes typer's min=0
+        raise fail(f"--prior-weight must be a finite number >= 0, got {prior_weight}")
     base = threaded(load_profile(hw), threads)
     onto = threaded(load_profile(apply_to), threads) if apply_to else None
     if onto is not None and is_cpu(base) != is_cpu(onto):
@@ -171,15 +191,15 @@ def calibrate(
                             f"{'CPU scales' if is_cpu(base) else 'efficiency factors'}, which apply only to a profile "
                             f"{'with' if is_cpu(base) else 'without'} a cpu section (docs/calibration.md, 'The fit')")
     file, matched = _matched(measurements, device, specs)
-    dtypes = _check_dtypes(base, dtype, matched)
+    dtypes = _check_dtypes(base, dtype, matched, precision)
     if onto is not None:
-        _check_dtypes(onto, dtype, matched)
+        _check_dtypes(onto, dtype, matched, precision)
     bases = bases_of(matched, base, dtype, fusion, precision)
     measured = [m.measurement.latency_s for m in matched]
     result = fit(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
-                             dtype=dtypes, fusion=fusion, onto=onto)
+                             dtype=dtypes, fusion=fusion, onto=onto, carry=carry)
     docs = DOCS
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
@@ -190,7 +210,8 @@ def calibrate(
         lines.append(f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
                      f"{note or docs[name]}")
     if onto is not None:
-        lines.append(f"applied to {onto.key}: its peaks, bandwidth and caches with these factors")
+        lines.append(f"applied to {onto.key} (--carry {carry}): its peaks, bandwidth and caches with "
+                     + ", ".join(f"{n} {v:.3f}" for n, v in carried(result, onto, carry).items()))
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
     loo = None
     if len(matched) >= 3:
@@ -232,7 +253,7 @@ def validate(
 
     profile = threaded(load_profile(hw), threads)
     file, matched = _matched(measurements, device, specs)
-    dtypes = _check_dtypes(profile, dtype, matched)
+    dtypes = _check_dtypes(profile, dtype, matched, precision)
     rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ..errors import HardwareError, one_line
 from ..resources import profiles_dir
 from ..validation import first_problem
-from ..vocab import DeviceKind, Dtype, EfficiencyClass, Fusion, Unit
+from ..vocab import Carry, DeviceKind, Dtype, EfficiencyClass, Fusion, Unit
 from ..yamlio import YamlError, load_yaml
 
 DTYPES: tuple[str, ...] = Dtype.values()
@@ -253,6 +253,8 @@ class Calibration(_Model):
     prior_weight: float = Field(ge=0)
     residual_rms: float = Field(ge=0, description="RMS of log(predicted / measured latency) over the models")
     parameters: dict[str, FittedParameter]
+    carry: Carry | None = Field(default=None, description="with applied_to: what the transfer carried (level, shape "
+                                "or all: costmodel.calibration.fit.carried)")
 
 
 class HardwareProfile(_Model):
@@ -672,7 +674,8 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         rows.append((f"efficiency {op_class}", ", ".join(parts)))
     if profile.calibration is not None:
         cal = profile.calibration
-        onto = f", applied to {cal.applied_to}" if cal.applied_to else ""
+        onto = (f", applied to {cal.applied_to}" + (f" ({cal.carry} carried)" if cal.carry else "")
+                if cal.applied_to else "")
         rows.append(("calibrated", f"on {cal.models} models of {cal.measurements} ({', '.join(cal.devices)}), "
                                    f"{cal.dtype}, fusion {cal.fusion}, {cal.date}; base {cal.base_profile}{onto}; "
                                    f"residual RMS {cal.residual_rms:.3f}"))

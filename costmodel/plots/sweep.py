@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .common import FONT_SIZE, PlotError, new_figure, set_title
 from .pareto import GROUP_COLORS
@@ -40,12 +40,15 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _scale(axis: Axis, values: np.ndarray, label: str, unit: str) -> None:
     """Label an axis; logarithmic when its positive values span more than 10x; SI-prefixed tick labels
-    (``1 ms``, ``100 M``) on the major ticks only."""
+    (``1 ms``, ``100 M``) on the major ticks only, at 1, 2 and 5 per decade when the values span under three decades
+    (one label per decade would leave a 10-100x range with one or two)."""
     finite = values[np.isfinite(values)]
     log = finite.size > 0 and finite.min() > 0 and finite.max() / finite.min() > 10
     if log:
         axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")  # type: ignore[attr-defined]
         axis.set_minor_formatter(NullFormatter())
+        if finite.max() / finite.min() < 1e3:
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     else:
         axis.set_major_locator(MaxNLocator(nbins=4))
     axis.set_major_formatter(EngFormatter(unit=unit, sep=" "))
