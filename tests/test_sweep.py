@@ -254,10 +254,10 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
     assert emptied
 
 
-def test_segments_go_before_the_fragments_when_these_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_segments_go_before_the_fragments_when_they_hold_a_quarter(monkeypatch: pytest.MonkeyPatch) -> None:
     # segments and their compositions made heavy (as they are in a long ResNet-like sweep, which meets ~3 new ones
-    # per candidate): past the budget only they are dropped, the fragments stay (none expanded or priced again), and the figures are the
-    # analyzer's, the candidates seen again composed anew
+    # per candidate): past the budget only they are dropped, the fragments stay (none expanded or priced again),
+    # and the figures are the analyzer's, the candidates seen again composed anew
     import costmodel.sweep.fast as fast_module
 
     monkeypatch.setattr(fast_module, "COMPOSED_BYTES", 10**6)
