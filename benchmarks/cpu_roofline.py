@@ -443,26 +443,30 @@ def page_faults(calls: int = 15) -> dict[float, tuple[float, float, float]]:
     return out
 
 
-WEIGHT_REORDER_SHAPES = ((128, 128), (256, 256), (512, 256), (512, 512), (1024, 512))  # (out, in) of a 3x3 conv
+# (out, in, kernel) of a conv: 3x3 convs (oneDNN on any thread count) and 1x1 convs (oneDNN only on several threads:
+# at one thread PyTorch runs them natively, no reorder, and they are left out)
+WEIGHT_REORDER_SHAPES = ((128, 128, 3), (256, 256, 3), (512, 256, 3), (512, 512, 3), (1024, 512, 3), (1024, 256, 1),
+                         (2048, 512, 1), (512, 2048, 1))
 SWEEP_BYTES = 96 * 2**20  # swept between calls: evicts the 32 MiB L3, as the rest of a network's pass does
 
 
-def _weight_reorder_child(calls: int) -> None:
+def _weight_reorder_child(calls: int, threads: int = 1) -> None:
     """In a child with oneDNN's verbose output on stdout: per shape, ``calls`` rounds of (sweep the caches, conv),
-    (sweep, clone the weight), (stream copy over 4 x LLC); prints the clone and copy minima as CLONE / COPY lines."""
+    (sweep, clone the weight), (stream copy over 4 x LLC), on ``threads`` threads; prints the clone and copy minima as
+    CLONE / COPY lines."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     sweep = torch.ones(SWEEP_BYTES // 4)
     src, dst = torch.ones(LLC_BYTES), torch.empty(LLC_BYTES)  # 4 x LLC bytes each
     with torch.inference_mode():
-        for out_ch, in_ch in WEIGHT_REORDER_SHAPES:
-            conv = torch.nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False).eval()
+        for out_ch, in_ch, k in WEIGHT_REORDER_SHAPES:
+            conv = torch.nn.Conv2d(in_ch, out_ch, k, 1, k // 2, bias=False).eval()
             x = torch.randn(1, in_ch, 14, 14)
             weight = conv.weight.detach().clone()
             for _ in range(3):
                 conv(x)
-            print(f"SHAPE {out_ch} {in_ch}", flush=True)
+            print(f"SHAPE {out_ch} {in_ch} {k}", flush=True)
             clone = copy = math.inf
             for _ in range(calls):
                 sweep.add_(1.0)
@@ -478,29 +482,31 @@ def _weight_reorder_child(calls: int) -> None:
             print(f"CLONE {clone}\nCOPY {copy}", flush=True)
 
 
-def weight_reorder(calls: int = 20) -> dict[tuple[int, int], tuple[float, float, float]]:
-    """Per 3x3 conv (out, in channels): (reorder us, clone us, reorder time over weight bytes / stream-copy rate),
-    one thread, caches swept before each call, minimum of ``calls``; the reorder's time from ONEDNN_VERBOSE."""
+def weight_reorder(calls: int = 20, threads: int = 1) -> dict[tuple[int, int, int], tuple[float, float, float]]:
+    """Per conv (out, in channels, kernel): (reorder us, clone us, reorder time over weight bytes / stream-copy rate),
+    on ``threads`` threads (the stream copy too: torch's copy_ splits it over them), caches swept before each call,
+    minimum of ``calls``; the reorder's time from ONEDNN_VERBOSE. Shapes with no reorder (a 1x1 conv on one thread
+    runs natively) are left out."""
     import subprocess
     import sys
 
-    text = subprocess.run([sys.executable, __file__, "--weight-reorder-child", str(calls)], capture_output=True,
-                          text=True, check=True).stdout
-    shape: tuple[int, int] = (0, 0)
-    reorder: dict[tuple[int, int], float] = {}
-    clone: dict[tuple[int, int], float] = {}
-    copy: dict[tuple[int, int], float] = {}
+    text = subprocess.run([sys.executable, __file__, "--weight-reorder-child", str(calls), "--threads", str(threads)],
+                          capture_output=True, text=True, check=True).stdout
+    shape: tuple[int, int, int] = (0, 0, 0)
+    reorder: dict[tuple[int, int, int], float] = {}
+    clone: dict[tuple[int, int, int], float] = {}
+    copy: dict[tuple[int, int, int], float] = {}
     for line in text.splitlines():
         fields = line.split(",")
         if line.startswith("SHAPE"):
-            shape = (int(line.split()[1]), int(line.split()[2]))
+            shape = (int(line.split()[1]), int(line.split()[2]), int(line.split()[3]))
         elif line.startswith(("CLONE", "COPY")):
             (clone if line.startswith("CLONE") else copy)[shape] = float(line.split()[1])
         elif len(fields) > 10 and fields[3] == "exec" and fields[5] == "reorder" and not fields[-2].startswith("1x"):
             reorder[shape] = min(reorder.get(shape, math.inf), float(fields[-1]) * 1e-3)  # verbose: ms
     out = {}
     for shape, seconds in reorder.items():
-        nbytes = shape[0] * shape[1] * 9 * 4
+        nbytes = shape[0] * shape[1] * shape[2] ** 2 * 4
         stream_rate = 2 * 4 * LLC_BYTES / copy[shape]  # read + write bytes per second, as stream_copy counts them
         out[shape] = (seconds * 1e6, clone[shape] * 1e6, seconds / (nbytes / stream_rate))
     return out
@@ -624,7 +630,7 @@ def main() -> None:
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.weight_reorder_child:
-        _weight_reorder_child(args.weight_reorder_child)
+        _weight_reorder_child(args.weight_reorder_child, args.threads or 1)
         return
     if args.gemm_rows:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")
@@ -641,10 +647,11 @@ def main() -> None:
         return
     if args.weight_reorder:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")
-        for (out_ch, in_ch), (reorder, clone, factor) in weight_reorder().items():
-            mb = out_ch * in_ch * 9 * 4 / 1e6
-            print(f"3x3 conv {in_ch:4d} -> {out_ch:4d} ({mb:5.2f} MB of weights): reorder {reorder:7.1f} us, clone "
-                  f"{clone:7.1f} us; reorder = {factor:.2f} x weight bytes / stream-copy rate")
+        threads = args.threads or 1
+        for (out_ch, in_ch, k), (reorder, clone, factor) in weight_reorder(threads=threads).items():
+            mb = out_ch * in_ch * k * k * 4 / 1e6
+            print(f"{k}x{k} conv {in_ch:4d} -> {out_ch:4d} ({mb:5.2f} MB of weights, {threads} thread(s)): reorder "
+                  f"{reorder:7.1f} us, clone {clone:7.1f} us; reorder = {factor:.2f} x weight bytes / stream-copy rate")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.page_faults:

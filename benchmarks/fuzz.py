@@ -1,9 +1,11 @@
 """The long fuzz campaign (issue 13's acceptance run): seeded fuzzed specs in-process and through the CLI, plus
-profiles, measurement CSVs and ONNX models. Prints, per kind, the cases that worked, the clean one-line errors
+profiles, measurement CSVs, ONNX models, design spaces (through `costmodel sweep`) and measurement files (through
+`costmodel calibrate`). Prints, per kind, the cases that worked, the clean one-line errors
 and the failures (a traceback, a message that is not one line naming the file, a run over 10 s), the slowest
 case, and the process's peak memory (ru_maxrss: no case can have used more).
 
-    nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100
+    nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100 --spaces 200 \
+        --calibrations 200 [--only spaces calibrations]
 
 Exit code 1 when any case failed. tests/test_fuzz.py runs the same generators at a small fixed budget in CI.
 """
@@ -40,6 +42,12 @@ def main() -> int:
     parser.add_argument("--profiles", type=int, default=500)
     parser.add_argument("--csvs", type=int, default=500)
     parser.add_argument("--onnx", type=int, default=100)
+    parser.add_argument("--spaces", type=int, default=200, help="fuzzed design spaces through `costmodel sweep`")
+    parser.add_argument("--calibrations", type=int, default=200,
+                        help="fuzzed measurement files through `costmodel calibrate`")
+    parser.add_argument("--only", nargs="+", metavar="KIND",
+                        choices=["specs", "cli", "profiles", "csvs", "onnx", "spaces", "calibrations"],
+                        help="run only these kinds")
     args = parser.parse_args()
 
     every = max(1, args.cli // args.cli_processes) if args.cli_processes else 0
@@ -49,19 +57,25 @@ def main() -> int:
         ("profiles", lambda folder, tally: fuzzing.fuzz_profiles(folder, args.seed + 2, args.profiles, tally)),
         ("csvs", lambda folder, tally: fuzzing.fuzz_csvs(folder, args.seed + 3, args.csvs, tally)),
         ("onnx", lambda folder, tally: fuzzing.fuzz_onnx(folder, args.seed + 4, args.onnx, tally)),
+        ("spaces", lambda folder, tally: fuzzing.fuzz_spaces(folder, args.seed + 5, args.spaces, tally)),
+        ("calibrations", lambda folder, tally: fuzzing.fuzz_calibrations(folder, args.seed + 6, args.calibrations,
+                                                                         tally)),
     ]
+    runs = [(name, run) for name, run in runs if args.only is None or name in args.only]
     failed = 0
     print(f"seed {args.seed}; time limit {fuzzing.TIME_LIMIT_S:g} s per case (CLI processes +5 s start-up)")
     print("cli: 'worked' counts runs that behaved (exit 0, or exit 2 with one error line naming the file)")
-    print(f"{'kind':9} {'cases':>6} {'worked':>7} {'errors':>7} {'failed':>7} {'slowest s':>10} {'wall s':>7}")
+    print(f"{'kind':12} {'cases':>6} {'worked':>7} {'errors':>7} {'failed':>7} {'slowest s':>10} {'wall s':>7}")
     for name, run in runs:
         tally = fuzzing.Tally()
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             run(Path(folder), tally)
         wall = time.perf_counter() - start
-        print(f"{name:9} {tally.total:6d} {tally.ok:7d} {tally.user_errors:7d} {len(tally.failures):7d} "
+        print(f"{name:12} {tally.total:6d} {tally.ok:7d} {tally.user_errors:7d} {len(tally.failures):7d} "
               f"{tally.slowest[0]:10.2f} {wall:7.0f}", flush=True)
+        if tally.exits:
+            print(f"    behaved: {', '.join(f'{n} exit {code}' for code, n in sorted(tally.exits.items()))}")
         problems = Counter(f"{kind}: {problem[:160]}" for kind, _, problem in tally.failures)
         for problem, count in problems.most_common(20):
             print(f"    {count} x {problem}")

@@ -59,6 +59,7 @@ from costmodel.calibration.measurements import (
     select_device,
     spec_index,
 )
+from costmodel.errors import MeasurementError
 from costmodel.graph import Graph
 from costmodel.hardware import HardwareProfile, load_profile, threaded
 from costmodel.latency import estimate
@@ -201,6 +202,31 @@ CASES = [
 ]
 
 
+def extra_case(text: str) -> Case:
+    """A CPU zoo file to score besides the committed ones (``--extra FILE[:THREADS]``): costmodel bench's CSV of one
+    device, measured on this machine's CPU, scored with the shipped profile on each model's fastest pass; THREADS
+    defaults to the file's ``threads`` column (one value). Raises ``ValueError`` for a missing file, a file of several
+    devices or thread counts, or a bad THREADS."""
+    name, _, given = text.partition(":")
+    path = Path(name)
+    if not path.is_file():
+        raise ValueError(f"--extra {text}: no such file")
+    rows = read_measurements(path).rows
+    devices = sorted({r.device for r in rows})
+    with path.open(encoding="utf-8") as handle:
+        counts = sorted({r.get("threads") or "" for r in csv.DictReader(line for line in handle
+                                                                         if not line.startswith("#"))})
+    if len(devices) != 1:
+        raise ValueError(f"--extra {text}: one device per file, found {', '.join(devices) or 'none'}")
+    try:
+        threads = int(given) if given else int(counts[0]) if len(counts) == 1 else 0
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"--extra {text}: give the thread count as FILE:THREADS (the file has {', '.join(counts)})")
+    return Case(f"{path.stem} ({threads}t)", path, devices[0], CPU_PROFILE, "fp32", "uniform", "none", threads, "min")
+
+
 def pass_times(fixture: Path, column: str) -> dict[str, float]:
     """Model -> seconds of one of its measured passes (a costmodel bench column in ms)."""
     with fixture.open(encoding="utf-8") as handle:
@@ -226,6 +252,16 @@ def line(label: str, f: Fidelity) -> str:
     return (f"{label:<34} {f.models:>6} {f.rho_throughput:>9.3f} {f.flops_rho_throughput:>12.3f} "
             f"{f.rho_efficiency:>8.3f} {lat.median:>13.3f} {lat.median_error:>13.1%} {lat.within_10:>11.0%} "
             f"{lat.within_25:>11.0%}")
+
+
+def shape_line(points: list[Point]) -> str:
+    """The shape of the errors after one common scale (the median ratio), what a calibration's device scale leaves:
+    the standard deviation of log(predicted / measured) and the share of models within +-10 % once scaled."""
+    ratios = [p.ratio for p in points]
+    scale = statistics.median(ratios)
+    spread = statistics.pstdev(math.log(r) for r in ratios)
+    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
+    return f"  after one common scale ({scale:.3f}): sd of log ratio {spread:.3f}, within 10% {within:.0%}"
 
 
 def latency_ratios(first: list[Point], second: list[Point]) -> list[tuple[float, float]]:
@@ -660,14 +696,24 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="only the GPU tables in sections 1 and 2, no CPU few-shot, "
                         "reproducibility or design-space lines (with --wide: and section 4)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
+    parser.add_argument("--extra", action="append", default=[], metavar="FILE[:THREADS]",
+                        help="also score this costmodel bench CSV of this machine's CPU in section 1 (shipped profile "
+                        f"{CPU_PROFILE}, fastest pass; THREADS defaults to the file's threads column; repeatable: "
+                        "the i-th 1-thread file and the i-th 2-thread file give a speed-up line)")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
         return
     if args.cpu and args.gpu:
         parser.error("--cpu and --gpu exclude each other")
+    try:
+        extras = [extra_case(text) for text in args.extra]
+    except (ValueError, MeasurementError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     chosen = ([c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu
               else [c for c in CASES if c.device.startswith("rtx")] if args.gpu else CASES)
+    chosen = [*chosen, *extras]
     cases = {c.label: c for c in chosen}
     print(f"1. Shipped profiles, no fitting\n{HEADER}")
     results = {}
@@ -677,17 +723,21 @@ def main() -> None:
             continue
         results[case.label] = points(case.rows(), case.hw(), case.dtype, case.fusion, case.precision)
         print(line(case.label, fidelity(results[case.label])))
+        if case.fusion == "none" and case.dtype == "fp32":  # the CPU cases: what a device scale cannot absorb
+            print(shape_line(results[case.label]))
         if case.contradicted():
             print(f"  dropped (contradicted by its own table): {'; '.join(case.contradicted().values())}")
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     if {"rtx3090 eager amp", "rtx4090 eager amp"} <= set(results):
         print(devices_line("rtx3090 vs rtx4090 eager", results["rtx3090 eager amp"], results["rtx4090 eager amp"]))
-    for label, (one, two) in {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
-                              "this CPU 2 vs 1 thread, second run": ("this CPU 1 thread, second run",
-                                                                     "this CPU 2 threads, second run"),
-                              "this CPU 2 vs 1 thread, another day": ("this CPU 1 thread, another day",
-                                                                      "this CPU 2 threads, another day")}.items():
+    pairs = {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
+             "this CPU 2 vs 1 thread, second run": ("this CPU 1 thread, second run", "this CPU 2 threads, second run"),
+             "this CPU 2 vs 1 thread, another day": ("this CPU 1 thread, another day",
+                                                     "this CPU 2 threads, another day")}
+    for one, two in zip([c for c in extras if c.threads == 1], [c for c in extras if c.threads == 2], strict=False):
+        pairs[f"{two.fixture.stem} vs {one.fixture.stem}"] = (one.label, two.label)
+    for label, (one, two) in pairs.items():
         if {one, two} <= set(results):
             print(threads_line(label, results[one], results[two]))
     print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")

@@ -65,10 +65,12 @@ CSV_BYTES = Limit("COSTMODEL_MAX_CSV_BYTES", 256 * 2**20, "measurement file size
 CSV_FIELD = Limit("COSTMODEL_MAX_CSV_FIELD", 1 * 2**20, "CSV field size (characters)")
 ONNX_CONSTANT_ELEMENTS = Limit("COSTMODEL_MAX_ONNX_CONSTANT_ELEMENTS", 10_000_000,
                                "element count of a constant folded from the ONNX graph")
+SPACE_DIMS = Limit("COSTMODEL_MAX_SPACE_DIMS", 10_000, "sampled coordinates of a design-space variable")
+SWEEP_CANDIDATES = Limit("COSTMODEL_MAX_SWEEP_CANDIDATES", 10**9, "candidates of one sweep")
 
 ALL: tuple[Limit, ...] = (LAYERS, REPEAT, OP_OUTPUTS, TENSOR_ELEMENTS, BLOCK_DEPTH, EXPRESSION_CHARS,
                           EXPRESSION_DEPTH, INTEGER_BITS, LIST_ELEMENTS, YAML_BYTES, YAML_NODES, YAML_DEPTH,
-                          CSV_BYTES, CSV_FIELD, ONNX_CONSTANT_ELEMENTS)
+                          CSV_BYTES, CSV_FIELD, ONNX_CONSTANT_ELEMENTS, SPACE_DIMS, SWEEP_CANDIDATES)
 
 
 @contextmanager

@@ -49,13 +49,24 @@ def onnx() -> ModuleType:
     return require_module("onnx", "onnx")
 
 
-@pytest.fixture(scope="session")
-def validate() -> ModuleType:
-    """benchmarks/validate_latency.py as a module (the validation benchmark's helpers, for its tests)."""
+def benchmark_module(name: str) -> ModuleType:
+    """benchmarks/NAME.py as a module (a benchmark's helpers, for its tests); benchmarks/ is on the import path
+    only while it is imported (its modules import one another)."""
     benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
     sys.path.insert(0, benchmarks)
     try:
-        import validate_latency
+        return importlib.import_module(name)
     finally:
         sys.path.remove(benchmarks)
-    return validate_latency
+
+
+@pytest.fixture(scope="session")
+def validate() -> ModuleType:
+    """benchmarks/validate_latency.py as a module (the validation benchmark's helpers, for its tests)."""
+    return benchmark_module("validate_latency")
+
+
+@pytest.fixture(scope="session")
+def wide_set() -> ModuleType:
+    """benchmarks/wide_set.py as a module (the wide validation set's tables and cached specs)."""
+    return benchmark_module("wide_set")

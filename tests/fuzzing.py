@@ -16,6 +16,7 @@ import math
 import random
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,10 +262,15 @@ def profile_case(rng: random.Random) -> str | bytes:
     data = yaml.safe_load(text)
     for _ in range(rng.randint(1, 3)):
         spots = [(p, box) for p, box in _containers(data) if isinstance(box, dict) and box]
+        if not spots:
+            break
         _, box = rng.choice(spots)
         key = rng.choice(list(box))
+        if rng.random() < 0.25:  # a missing field (required or not, at any depth)
+            del box[key]
+            continue
         box[key] = rng.choice([math.inf, -math.inf, math.nan, -1, 0, 1e308, "x", None, [], {}, 10**400, True,
-                               "9" * 500, 0.5, 2.0])
+                               "9" * 500, 0.5, 2.0, -0.5, -1e-9, 1e-300, -(10**6)])
     return _dump(data)
 
 
@@ -380,6 +386,7 @@ class Tally:
     user_errors: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     slowest: tuple[float, str] = (0.0, "")
+    exits: Counter[int] = field(default_factory=Counter)  # CLI cases that behaved, by exit code
 
     def record(self, kind: str, file: Path, run: Callable[[], Any], limit_s: float = TIME_LIMIT_S) -> None:
         from costmodel.errors import UserError
@@ -456,8 +463,8 @@ def fuzz_profiles(folder: Path, seed: int, count: int, tally: Tally) -> None:
     for k in range(count):
         path = write_case(folder, f"profile_{seed}_{k}.yaml", profile_case(rng))
 
-        def run(path: Path = path) -> None:
-            result = estimate(graph, load_profile_file(path))
+        def run(path: Path = path, threads: int | None = rng.choice([None, None, 1, 2, 3, 256])) -> None:
+            result = estimate(graph, load_profile_file(path), threads=threads)
             values = [result.summary.latency_s, result.summary.throughput]
             assert all(math.isfinite(v) for v in values), f"non-finite latency {values}"
 
@@ -509,9 +516,11 @@ CLI_COMMANDS: list[list[str]] = [
 ]
 
 
-def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, command: list[str]) -> str | None:
+def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, command: list[str],
+                     names_file: bool = True) -> str | None:
     """None when a CLI run behaved: exit 0 (JSON output valid and finite), or exit 2 with exactly one stderr line
-    ``error: ...`` naming the file and nothing on stdout; else what went wrong."""
+    ``error: ...`` naming the file (unless not ``names_file``: an option may be what is wrong) and nothing on
+    stdout; else what went wrong."""
     if exit_code == 0:
         if "-f" in command and command[command.index("-f") + 1] == "json":
             try:
@@ -519,12 +528,13 @@ def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, comma
             except ValueError as exc:
                 return f"invalid JSON: {exc}"
         return None
-    lines = [line for line in stderr.splitlines() if line.strip()]
+    # what a command says on its way (models it skipped, warnings) may come before the one error line
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(("skipped ", "warning: "))]
     if exit_code != 2:
         return f"exit {exit_code}: {stderr[-300:]!r}"
     if len(lines) != 1 or not lines[0].startswith("error: "):
         return f"not one error line: {stderr[:300]!r}"
-    if str(file) not in lines[0]:
+    if names_file and str(file) not in lines[0]:
         return f"error line does not name the file: {lines[0][:300]!r}"
     return None
 
@@ -562,3 +572,252 @@ def fuzz_cli(folder: Path, seed: int, count: int, tally: Tally, subprocess_every
         limit = TIME_LIMIT_S + 5 if as_process else TIME_LIMIT_S  # a process also starts Python and imports
         tally.record(f"cli{'-process' if as_process else ''}:{kind}", path, run, limit)
         path.unlink()
+
+
+# ---- design spaces through `costmodel sweep` ------------------------------------------------------------------------
+
+SPACES = sorted((ROOT / "arch_specs" / "spaces").glob("*.yaml"))
+SPACE_VARIABLES: list[Any] = [
+    {"int": [5, 3]}, {"int": [0, 0]}, {"int": [1, 10**30]}, {"int": [-(10**30), 10**30], "size": 3},
+    {"int": [1, 4], "step": 0}, {"int": [1, 4], "step": 10**20}, {"choices": []}, {"choices": [None]},
+    {"choices": ["x", 1.5]}, {"choices": [[1, 2]]}, {"uniform": [1.0, 1.0]}, {"uniform": [2.0, 1.0]},
+    {"uniform": [math.nan, 1.0]}, {"uniform": [-math.inf, math.inf]}, {"log_uniform": [0, 1]},
+    {"log_uniform": [-1.0, 2.0]}, {"log_uniform": [1e-300, 1e300]}, {"log_uniform": [1.0, math.inf]},
+    {"int": [1, 4], "size": 0}, {"int": [1, 4], "size": [0, 3]}, {"int": [1, 4], "size": 10**9},
+    {"int": [1, 4], "size": [10**5, 10**5]}, {"int": [1, 4], "size": [2, 2, 2]}, {"int": [1, 4], "size": -1},
+    {"uniform": [0.5, 2.0], "levels": 0}, {"uniform": [0.5, 2.0], "levels": 10**12}, {"choices": [1, 2], "int": [1, 2]},
+    {}, None, 3, "int", {"int": "1..4"}, {"int": [1]}, {"int": [1, 2, 3]}, {"choices": list(range(10**5))},
+]
+SPACE_DERIVED = [
+    "nope + 1", "depth * 10**9", "[d * 1000 for d in depth]", "[0] * 4", "[-1, -1, -1, -1]", "[]", "i", "depths",
+    "[make_divisible(w * 10**12, 8) for w in width]", "widths[0]", "regnet_stages(0, 0, 0, 0)",
+    "regnet_stages(w0, wa, wm, 10**9)", "[[1]] * 7", "1 / 0", "'a' * 10", "[1.5, 2.5, 3.5, 4.5]", "None",
+]
+SPACE_CONSTRAINTS = [
+    "macs < 0", "params > 1e30", "flops_per_watt <= 3", "latency.tpu_v9 <= 1", "throughput.a100 >= 1",
+    "latency.a100 <= 1e-12", "macs", "1 / 0 > 0", "nope > 1", "macs <= 'a'", "entropy > 0", "depth[99] > 1",
+    "macs <= float('nan')", "peak_memory >= 0 and effectiveness < 0", "latency.epyc_zen3_vm_b < 1e9", "latency. a100",
+    "latency.a100.x < 1", "params", "[1] * 10**9 == 1", "len(depths) == 99",
+]
+
+
+def mutate_space(data: Any, rng: random.Random) -> Any:
+    """One to three mutations aimed at a design space's parts: a variable's kind and range (empty, reversed,
+    huge, malformed), a derived expression (unknown names, values no spec takes), a constraint (unknown metric or
+    device, infeasible, not a comparison), a top-level key (missing, a bad base, batch, dtype or precision), or
+    :func:`mutate_data`'s structural ones."""
+    data = copy.deepcopy(data)
+    if not isinstance(data, dict):
+        return data
+    if rng.random() < 0.4 and isinstance(data.get("variables"), dict) and data["variables"]:
+        _stretch(rng.choice(list(data["variables"].values())), rng)  # a space that loads: its candidates' edges
+        if rng.random() < 0.5:
+            data["constraints"] = [*(data.get("constraints") or []), rng.choice(SPACE_CONSTRAINTS)]
+        return data
+    for _ in range(rng.randint(1, 3)):
+        roll = rng.random()
+        variables, derived = data.get("variables"), data.get("derived")
+        if roll < 0.25 and isinstance(variables, dict):
+            name = rng.choice([*variables, "zz"]) if variables else "zz"
+            variables[name] = copy.deepcopy(rng.choice(SPACE_VARIABLES))
+        elif roll < 0.45 and isinstance(derived, dict):
+            name = rng.choice([*derived, "zz"]) if derived else "zz"
+            derived[name] = rng.choice([*SPACE_DERIVED, rng.choice(HOSTILE_EXPRESSIONS), random_expression(rng)])
+        elif roll < 0.65:
+            constraints = data.get("constraints")
+            constraints = constraints if isinstance(constraints, list) else []
+            text = rng.choice([*SPACE_CONSTRAINTS, f"macs <= {random_expression(rng)}"])
+            data["constraints"] = [*constraints, text] if rng.random() < 0.7 else [text]
+        elif roll < 0.8:
+            key = rng.choice(["name", "base", "variables", "derived", "constraints", "batch", "dtype", "precision"])
+            if rng.random() < 0.4:
+                data.pop(key, None)
+            else:
+                data[key] = rng.choice({
+                    "base": ["nope", "resnet50", "../../etc/passwd", "", ".", "spaces/regnet.yaml", 7],
+                    "batch": [0, -1, 10**9, 2**63, "x", 1.5, None],
+                    "dtype": ["fp8", "int4", "x", "bf16", "fp16", "", None],
+                    "precision": ["amp", "x", "uniform", None],
+                }.get(key, [None, {}, [], "x", 0]))
+        else:
+            data = mutate_data(data, rng)
+            if not isinstance(data, dict):
+                return data
+    return data
+
+
+def _stretch(variable: Any, rng: random.Random) -> None:
+    """Move one end of a well-formed variable to an edge its space did not plan for (0 or -1 blocks, a range 3x
+    wider, one value, a factor near 0): the space still loads, and its candidates meet the spec's limits."""
+    if not isinstance(variable, dict):
+        return
+    if isinstance(variable.get("int"), list) and len(variable["int"]) == 2:
+        lo, hi = variable["int"]
+        variable["int"] = rng.choice([[0, hi], [-1, hi], [lo, 3 * hi], [lo, lo], [hi, hi]])
+    elif isinstance(variable.get("choices"), list):
+        variable["choices"] = [*variable["choices"], rng.choice([0, -1, 1, 99, 0.5])]
+    else:
+        for kind in ("uniform", "log_uniform"):
+            if isinstance(variable.get(kind), list) and len(variable[kind]) == 2:
+                lo, hi = variable[kind]
+                variable[kind] = rng.choice([[lo / 100, hi], [lo, hi * 10], [lo, lo], [hi, hi]])
+
+
+SWEEP_OPTIONS: list[list[str]] = [[], ["--hw", "a100"], ["--hw", "epyc_zen3_vm_b"], ["--sampler", "grid"],
+                                  ["--sampler", "sobol"], ["--hw", "a100", "--hw", "epyc_zen3_vm_b"]]
+
+
+def space_case(rng: random.Random) -> tuple[str, str | bytes]:
+    """(kind, file content) of one fuzzed design space; its base names a zoo spec (no file beside the copy)."""
+    source = rng.choice(SPACES)
+    text = source.read_text(encoding="utf-8")
+    if rng.random() < 0.2:
+        return f"space-text:{source.stem}", mutate_text(text, rng)
+    return f"space:{source.stem}", _dump(mutate_space(yaml.safe_load(text), rng))
+
+
+def fuzz_spaces(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    """Fuzzed design spaces through ``costmodel sweep`` in-process, one worker, a few candidates: exit 0 with a
+    results file, or exit 2 with one error line naming the space file and no results file left behind."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    rng = random.Random(seed)
+    for k in range(count):
+        kind, content = space_case(rng)
+        path = write_case(folder, f"space_{seed}_{k}.yaml", content)
+        output = folder / f"space_{seed}_{k}.{rng.choice(['csv', 'parquet'])}"
+        command = ["sweep", str(path), "-o", str(output), "--samples", str(rng.choice([1, 2, 3])), "--workers", "1",
+                   *rng.choice(SWEEP_OPTIONS)]
+
+        def run(path: Path = path, output: Path = output, command: list[str] = command) -> None:
+            result = runner.invoke(app, command)
+            problem = check_cli_result(path, result.exit_code, result.stdout, result.stderr, command)
+            if problem is None:
+                problem = _left_behind(output, result.exit_code)
+            if problem:
+                raise AssertionError(problem)
+            tally.exits[result.exit_code] += 1
+
+        tally.record(kind, path, run)
+        for leftover in folder.glob(f"space_{seed}_{k}.*"):
+            if leftover.is_dir():
+                import shutil
+
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+
+
+def _left_behind(output: Path, exit_code: int) -> str | None:
+    """What a run left that it should not have: on success, a results file; on a clean error, no results file and
+    no folder of partial chunks (nothing half-written)."""
+    partial = output.with_name(output.name + ".partial")
+    if exit_code == 0:
+        return None if output.is_file() else f"exit 0 but no {output.name}"
+    if output.exists() or partial.exists():
+        return f"exit {exit_code} left {output.name if output.exists() else partial.name} behind"
+    return None
+
+
+# ---- measurement files through `costmodel calibrate` ----------------------------------------------------------------
+
+CALIBRATION_SOURCE = ROOT / "tests" / "fixtures" / "cpu_bench_epyc_zen3_vm_b_1t_0337.csv"
+CALIBRATION_MODELS = ["resnet18", "mobilenetv3_small_100", "mobilenetv3_large_100", "ghostnet_100", "levit_128",
+                      "mnasnet_100", "efficientnet_b0", "deit_tiny_patch16_224", "fasternet_t0", "mobileone_s0"]
+CALIBRATION_CELLS = ["nan", "NaN", "inf", "-inf", "0", "-1", "-0.0", "1e-320", "1e308", "1e-300", "", "x", "1,5",
+                     "9" * 30, "2**63", "0x10", " 5 ", "1e400"]
+CALIBRATE_OPTIONS: list[list[str]] = [[], ["--threads", "2"], ["--prior-weight", "0"], ["--prior-weight", "1e6"],
+                                      ["-f", "json"], ["--apply-to", "epyc_zen5_vm"], ["--apply-to", "a100"],
+                                      ["--device", "epyc_zen3_vm_b_1t"], ["--device", "other"], ["--dtype", "fp16"],
+                                      ["--fusion", "compile"], ["--precision", "amp"]]
+
+
+def calibration_case(rng: random.Random) -> str:
+    """A measurement file for ``calibrate`` made from a few small models of a CPU bench fixture, then spoiled:
+    columns missing, cells NaN, zero, negative, out of range or not numbers, unknown models, rows repeated (alike
+    or contradicting), several devices, an image size no spec takes, no rows at all."""
+    lines = CALIBRATION_SOURCE.read_text(encoding="utf-8").splitlines()
+    header_at = next(i for i, line in enumerate(lines) if line.startswith("model,"))
+    header = lines[header_at].split(",")
+    by_model = {line.split(",", 1)[0]: line.split(",") for line in lines[header_at + 1:] if line and line[0] != "#"}
+    rows = [list(by_model[m]) for m in rng.sample(CALIBRATION_MODELS, rng.randint(1, 5)) if m in by_model]
+    for _ in range(rng.randint(1, 3)):
+        roll = rng.random()
+        if roll < 0.35 and rows:  # a spoiled cell
+            row = rng.choice(rows)
+            column = rng.choice([c for c in ("infer_samples_per_sec", "infer_step_time", "infer_batch_size",
+                                             "infer_img_size", "param_count", "dtype", "model", "device")
+                                 if c in header] or header)
+            row[header.index(column)] = rng.choice([*CALIBRATION_CELLS, "nope", "fp8", "resnet50"])
+        elif roll < 0.5:  # a column missing (from the header and every row)
+            k = rng.randrange(len(header))
+            header = header[:k] + header[k + 1:]
+            rows = [row[:k] + row[k + 1:] for row in rows]
+        elif roll < 0.7 and rows:  # a row repeated, alike or with another throughput
+            row = list(rng.choice(rows))
+            if rng.random() < 0.5:
+                at = header.index("infer_samples_per_sec") if "infer_samples_per_sec" in header else 0
+                row[at] = rng.choice(["1", "1000", "0.001", row[at]])
+            rows.insert(rng.randrange(len(rows) + 1), row)
+        elif roll < 0.8 and rows and "device" in header:  # a second device
+            rng.choice(rows)[header.index("device")] = "other"
+        elif roll < 0.9:  # an unknown model
+            row = list(rows[0]) if rows else ["nope"] * len(header)
+            row[0] = rng.choice(["nope", "", "resnet18 ", "RESNET18"])
+            rows.append(row)
+        else:
+            rows = [] if rng.random() < 0.5 else rows[:1]
+    return "\n".join([",".join(header), *(",".join(row) for row in rows)]) + "\n"
+
+
+def fuzz_calibrations(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    """Fuzzed measurement files through ``costmodel calibrate`` (a quarter through ``validate``) in-process, on a
+    CPU profile, sometimes with options: exit 0 (calibrate: with a fitted profile that loads and predicts a finite
+    latency), or exit 2 with one error line naming the measurement file and no profile written."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    rng = random.Random(seed)
+    for k in range(count):
+        path = write_case(folder, f"measured_{seed}_{k}.csv", calibration_case(rng))
+        output = folder / f"fitted_{seed}_{k}.yaml"
+        hw = rng.choice(["epyc_zen3_vm_b", "epyc_zen3_vm_b", "epyc_9654"])
+        if rng.random() < 0.25:  # validate reads the same files
+            options = rng.choice([o for o in CALIBRATE_OPTIONS if o[:1] not in (["--apply-to"], ["--prior-weight"])])
+            command = ["validate", str(path), "--hw", hw, "--threads", "1", *options]
+        else:
+            options = rng.choice(CALIBRATE_OPTIONS)
+            command = ["calibrate", str(path), "--hw", hw, "--threads", "1", "-o", str(output), *options]
+
+        def run(path: Path = path, output: Path = output, command: list[str] = command,
+                names_file: bool = not options) -> None:
+            result = runner.invoke(app, command)
+            problem = check_cli_result(path, result.exit_code, result.stdout, result.stderr, command, names_file)
+            if problem is None and result.exit_code == 0 and command[0] == "calibrate":
+                problem = _fitted_predicts(output)
+            elif problem is None and output.exists():
+                problem = f"exit {result.exit_code} left {output.name} behind"
+            if problem:
+                raise AssertionError(problem)
+            tally.exits[result.exit_code] += 1
+
+        tally.record(command[0], path, run)
+        path.unlink()
+        output.unlink(missing_ok=True)
+
+
+def _fitted_predicts(output: Path) -> str | None:
+    """None when the profile ``calibrate`` wrote loads and predicts a finite, positive latency; else why not."""
+    from costmodel.graph import load_graph
+    from costmodel.hardware import load_profile_file
+    from costmodel.latency import estimate
+
+    if not output.is_file():
+        return f"exit 0 but no {output.name}"
+    seconds = estimate(load_graph(ROOT / "arch_specs" / "resnet18.yaml"), load_profile_file(output)).summary.latency_s
+    return None if math.isfinite(seconds) and seconds > 0 else f"the fitted profile predicts {seconds} s"

@@ -469,13 +469,22 @@ def test_every_cpu_field_has_a_role_in_the_scales() -> None:
     assert base.cpu is not None
     times = F.with_parameters(base, {F.DEVICE_SCALE: 2.0}).cpu
     assert times is not None
+    # the profile gives every cost a value, so each one is checked below (a cost at 0 would pass unscaled)
+    assert all(getattr(base.cpu, name) for name, role in F.CPU_FIELD_ROLES.items() if role == "costs")
     for name, role in F.CPU_FIELD_ROLES.items():
         before, after = getattr(base.cpu, name), getattr(times, name)
         if role == "kept" or not before:
             assert after == before, name
         elif role == "costs" and isinstance(before, float):
             assert after == pytest.approx(2.0 * before), name
-        elif role in ("compute", "memory"):
+        elif role == "costs" and name == "parallel":  # each class's fork/join cost, not its efficiency
+            for key, figures in before.items():
+                assert after[key].efficiency == figures.efficiency, key
+                assert after[key].sync_us == (None if figures.sync_us is None else pytest.approx(2 * figures.sync_us))
+        elif role == "costs":  # a cost per class or per op
+            assert after == {key: pytest.approx(2.0 * value) for key, value in before.items()}, name
+        else:
+            assert role in ("compute", "memory")
             assert after == pytest.approx(before / 2.0), name
 
 
@@ -492,6 +501,106 @@ def test_cpu_scales_apply_only_to_a_cpu_profile(tmp_path: Path) -> None:
     assert result.exit_code == 2 and not out.exists()
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --apply-to epyc_9654")
+
+
+def test_the_documented_few_shot_command_benches_the_pinned_set(validate) -> None:
+    """docs/calibration.md tells users to bench 10 zoo models; they are the set benchmarks/validate_latency.py scores
+    as "the recommended 10" (FEW_SHOT_SET), and each names a zoo spec whose model name is that of the set."""
+    import re
+
+    text = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
+    (listed,) = re.findall(r"costmodel bench arch_specs/\{([^}]*)\}\.yaml", text)
+    stems = listed.split(",")
+    specs = [yaml.safe_load((ROOT / "arch_specs" / f"{stem}.yaml").read_text(encoding="utf-8")) for stem in stems]
+    names = [(spec.get("metadata") or {}).get("timm_name") or spec["name"] for spec in specs]  # as rows match them
+    assert sorted(names) == sorted(validate.FEW_SHOT_SET)
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_a_row_measured_twice_is_refused(command: str, tmp_path: Path) -> None:
+    """Two rows of one model at one batch, image size, device and dtype (a file of two runs pasted together): the
+    fit counted the measurement twice and leave-one-out scored a row on a fit that saw it. One error line naming
+    both lines, exit 2, nothing written; the same model at another batch is another measurement."""
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    resnet = next(line for line in rows if line.startswith("resnet18,"))
+    again = resnet.replace(",18.0822,", ",17.5,", 1)
+    measured = tmp_path / "twice.csv"
+    measured.write_text("\n".join([rows[header], *rows[header + 1:header + 4], resnet, again]) + "\n")
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    result = runner.invoke(app, [command, str(measured), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"error: {measured}: line 6: resnet18@224 at batch 1 on epyc_zen3_vm_b_1t is measured already "
+                     "on line 5: keep one row per model, batch, image size, device and dtype (of repeated runs, the "
+                     "fastest or the median)"]
+    assert not out.exists()
+    other_batch = again.replace(",1,", ",2,", 1)  # infer_batch_size is the first field that reads 1
+    assert other_batch.split(",")[4] == "2"
+    measured.write_text("\n".join([rows[header], *rows[header + 1:header + 4], resnet, other_batch]) + "\n")
+    result = runner.invoke(app, [command, str(measured), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("weight", ["inf", "1e999"])
+def test_a_prior_weight_that_is_not_a_finite_number_is_refused(weight: str, tmp_path: Path) -> None:
+    """typer's min=0 takes inf (nan it refuses), and the fit's prior residuals were then inf x 0 = nan: an internal
+    error ("Residuals are not finite in the initial point")."""
+    out = tmp_path / "fit.yaml"
+    result = runner.invoke(app, ["calibrate", str(ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv"),
+                                 "--hw", "epyc_zen3_vm_b", "--threads", "1", "--prior-weight", weight, "-o", str(out)])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.strip()] == \
+        [f"error: --prior-weight must be a finite number >= 0, got {float(weight)}"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_amp_on_rows_of_a_full_precision_type_is_one_error_line(command: str, tmp_path: Path) -> None:
+    """--precision amp with fp32 rows (the file's dtype column) was a ValueError from deep in the latency model: an
+    internal error, exit 1 (found by tests/fuzzing.py fuzz_calibrations, seed 107)."""
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    result = runner.invoke(app, [command, str(ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv"), "--hw",
+                                 "epyc_zen3_vm_b", "--threads", "1", "--precision", "amp", *extra])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.strip()] == \
+        ["error: precision amp needs --dtype fp16 or bf16 (the type autocast casts to), not fp32"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("cell", "column", "message"), [
+    # batch / 1e-320 overflows to an infinite latency: "Residuals are not finite" (calibrate), "math domain error"
+    # (validate), both internal errors before
+    ("1e-320", "infer_samples_per_sec", "line 4: column infer_samples_per_sec: '1e-320' samples/s at batch 1 is a "
+                                        "latency beyond the largest float"),
+    # a dtype column the tool has no type for was named as the profile's problem (no peak for '1')
+    ("1", "dtype", "line 4: column dtype: expected one of fp32, tf32, fp16, bf16, fp8, int8, got '1'"),
+    # an image size the spec cannot take was the spec's error alone, naming neither the file nor the row
+    ("8", "infer_img_size", "line 4: levit_128@8 at batch 1: "),
+])
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_a_spoiled_row_is_one_error_line_naming_the_file_and_line(command: str, cell: str, column: str, message: str,
+                                                                 tmp_path: Path) -> None:
+    """Found by tests/fuzzing.py fuzz_calibrations: each spoiled cell is one error line naming the measurement file
+    and the row's line, exit 2, nothing written."""
+    rows = (ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("model,"))
+    columns = rows[header].split(",")
+    picked = [next(line for line in rows if line.startswith(f"{m},"))
+              for m in ("resnet18", "ghostnet_100", "levit_128")]
+    spoiled = picked[2].split(",")
+    spoiled[columns.index(column)] = cell
+    measured = tmp_path / "spoiled.csv"
+    measured.write_text("\n".join([rows[header], *picked[:2], ",".join(spoiled)]) + "\n")
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    result = runner.invoke(app, [command, str(measured), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith(f"error: {measured}: {message}"), line
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------------------- transfer (--apply-to, --carry)

@@ -209,3 +209,25 @@ def test_cli_start_up_imports_no_heavy_optional_modules() -> None:
             "if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_typer_private_coercion_is_what_the_deferral_stands_in_for() -> None:
+    """cli/common.py's _DeferredCoercion replaces typer's per-parameter coercion (private: typer._coercion,
+    _TyperParameter._runtime_param) to keep pydantic out of start-up. On a typer that changed those pieces the
+    deferral switches itself off (typer_coercion() is None: correct, slower); this test is what says so on an
+    upgrade, and that the deferral is in force on the typer installed."""
+    import re
+    from importlib.metadata import version
+
+    from costmodel.cli import app
+    from costmodel.cli.common import _DeferredCoercion, defer_coercion, typer_coercion
+
+    if tuple(int(n) for n in re.findall(r"\d+", version("typer"))[:2]) < (0, 29):
+        pytest.skip("typer before 0.29 builds no per-parameter coercion: nothing is deferred")
+    assert typer_coercion() is not None, (
+        f"typer {version('typer')} no longer has the private coercion API that costmodel/cli/common.py's "
+        "_DeferredCoercion stands in for (see typer_coercion()): update it to this typer or remove it")
+    command = typer.main.get_command(app)
+    defer_coercion(command)
+    analyze = command.commands["analyze"]  # type: ignore[attr-defined]
+    assert all(isinstance(p._runtime_param, _DeferredCoercion) for p in analyze.params)

@@ -1,6 +1,7 @@
 """The project's own fuzzer, at a fixed small budget (seeded, so a failure reproduces): every fuzzed spec, profile,
-measurement CSV and ONNX model either works or fails with one of costmodel's errors, in one line naming the file,
-within 10 s. benchmarks/fuzz.py runs the long campaign (10,000 specs in-process, 1,000 through the CLI)."""
+measurement CSV, ONNX model, design space (through `sweep`) and measurement file (through `calibrate`) either works
+or fails with one of costmodel's errors, in one line naming the file, within 10 s. benchmarks/fuzz.py runs the long
+campaign (10,000 specs in-process, 1,000 through the CLI)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def test_fuzzed_profiles(tmp_path: Path) -> None:
 
 def test_fuzzed_measurement_files(tmp_path: Path) -> None:
     _run(lambda t: fuzzing.fuzz_csvs(tmp_path, SEED, 60, t))
+
+
+def test_fuzzed_design_spaces_through_sweep(tmp_path: Path) -> None:
+    _run(lambda t: fuzzing.fuzz_spaces(tmp_path, SEED, 12, t))
+
+
+def test_fuzzed_measurement_files_through_calibrate(tmp_path: Path) -> None:
+    _run(lambda t: fuzzing.fuzz_calibrations(tmp_path, SEED, 12, t))
 
 
 def test_fuzzed_onnx_models(tmp_path: Path) -> None:

@@ -296,6 +296,21 @@ def test_a_worker_freezes_its_heap_after_a_chunk(tmp_path: Path) -> None:
         gc.unfreeze()
 
 
+def test_a_worker_keeps_one_evaluator_and_schema_per_run(tmp_path: Path) -> None:
+    # one run's state at a time, built once; a run on the full analyzer (fast=False: not part of the run's token)
+    # gets an evaluator of its own, not the fast one of the same arguments
+    from costmodel.sweep.engine import evaluator_for, schema_for
+    from costmodel.sweep.fast import FastAnalyzer
+
+    fast, full = _sweep(tmp_path, "a.parquet").task, _sweep(tmp_path, "b.parquet", fast=False).task
+    assert fast.token == full.token and fast.fast and not full.fast
+    evaluator, columns = evaluator_for(fast), schema_for(fast)
+    assert evaluator_for(fast) is evaluator and schema_for(fast) is columns
+    assert isinstance(evaluator.metrics, FastAnalyzer)
+    assert not isinstance(evaluator_for(full).metrics, FastAnalyzer)
+    assert evaluator_for(fast) is not evaluator  # the other run came between: built again
+
+
 def test_op_costs_shared_by_the_evaluators_builds_are_bounded_on_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
     # FastAnalyzer.bound() empties the fragments, not the builder's op costs (graph.CostCache): those are bounded by
     # their own entry count, emptied when full, and a candidate built after that is still exact
@@ -528,6 +543,25 @@ def test_the_local_cluster_slows_dask_housekeeping_in_its_workers() -> None:
     ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\nconstraints: ['macs <= 1e6']\n",
      "no feasible candidate among 20"),
     ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}\n", "malformed YAML"),
+    # found by the fuzzer (tests/fuzzing.py fuzz_spaces); each was a traceback, a hang or a silent default before:
+    # an int range of more values than a list holds (OverflowError), ends beyond int64 (the results' columns)
+    ("name: x\nbase: resnet50\nvariables: {d: {int: [1, 1000000000000000000000000000000]}}\n"
+     "derived: {depths: '[d, 1, 1, 1]'}\n", "integer size (bits) 100 exceeds the limit of 63"),
+    ("name: x\nbase: resnet50\nvariables: {w: {uniform: [.nan, 1.0]}}\nderived: {depths: '[1, 1, 1, 1]'}\n"
+     "constraints: ['w > 0']\n", "the ends must be finite numbers"),
+    ("name: x\nbase: resnet50\nvariables: {w: {choices: [1.0, .inf]}}\nconstraints: ['w > 0']\n",
+     "choices must be finite"),
+    # a million coordinates per candidate (1,024 candidates of them drawn at once: 8 GB)
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: [1000, 1000]}}\n",
+     "sampled coordinates of a design-space variable 1,000,000 exceeds the limit of 10,000"),
+    # a dtype no analysis knows (ValueError deep in the evaluator), an alias bomb and a duplicated key (the space
+    # file was read by yaml.load, not the bounded reader every other YAML file goes through)
+    ("name: x\nbase: resnet50\ndtype: fp7\nvariables: {depths: {int: [1, 4], size: 4}}\n", "dtype"),
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\nvariables: {d: {int: [1, 2]}}\n",
+     "duplicated key 'variables'"),
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\nderived:\n  h0: &a [x, x, x, x, x, x, x]\n"
+     + "".join(f"  h{k}: &{a} [{', '.join([f'*{b}'] * 9)}]\n"
+               for k, (a, b) in enumerate(zip("bcdefgh", "abcdefg", strict=True), 1)), "exceeds the limit"),
 ])
 def test_space_errors_are_one_line(body: str, message: str, tmp_path: Path) -> None:
     space = tmp_path / "space.yaml"
@@ -537,6 +571,39 @@ def test_space_errors_are_one_line(body: str, message: str, tmp_path: Path) -> N
     assert code == 2
     assert text.startswith("error: ") and message in text and text.count("\n") == 1, text
     assert not out.exists() and not (tmp_path / "out.parquet.partial").exists()
+
+
+def test_a_sweep_of_too_many_candidates_is_refused_before_it_plans(tmp_path: Path) -> None:
+    # --samples 10^15 planned 10^12 chunks before the first ran (a hang, then out of memory); the whole grid of a
+    # space is bounded the same way
+    space = tmp_path / "space.yaml"
+    space.write_text("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 1000], size: 4}}\n")
+    out = tmp_path / "out.csv"
+    for extra in (["--samples", str(10**15)], ["--sampler", "grid"]):
+        code, text = _cli("sweep", str(space), "-o", str(out), "--workers", "1", *extra)
+        assert code == 2 and text.count("\n") == 1, text
+        assert text.startswith(f"error: {space}: ") and "candidates of one sweep" in text, text
+        assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+
+
+@pytest.mark.parametrize("sampler", ["random", "grid"])
+def test_huge_ranges_are_drawn_without_listing_them(sampler: str, tmp_path: Path) -> None:
+    # an int range of 10^18 values and a float range of 10^12 grid levels: their values are computed, not listed
+    # (the range was a Python list: 10^8 values took gigabytes, 10^18 an OverflowError)
+    from costmodel.sweep.sample import draw
+
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("name: x\nbase: resnet50\nvariables:\n  seed: {int: [0, 1000000000000000000], step: 3}\n"
+                          "  w: {uniform: [0.5, 2.0], levels: 1000000000000}\n"
+                          "derived: {depths: '[1, 1, 1, 1]'}\nconstraints: ['seed >= 0', 'w > 0']\n")
+    space = load_space(space_file)
+    rows = draw(space, Sampler(sampler), 1, 0, 3)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["seed"] % 3 == 0 and 0 <= row["seed"] <= 10**18 and 0.5 <= row["w"] <= 2.0
+    if sampler == "grid":  # the last coordinate varies fastest: w's levels 0, 1, 2 at seed 0
+        assert [row["seed"] for row in rows] == [0, 0, 0]
+        assert [row["w"] for row in rows] == pytest.approx([0.5, 0.5 + 1.5e-12, 0.5 + 3e-12], rel=1e-15)
 
 
 # -- pictures -------------------------------------------------------------------------------------------------------

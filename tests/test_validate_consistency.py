@@ -4,7 +4,6 @@ every layer it runs, and more, contradicts its table and is dropped (the zoo's G
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -65,12 +64,8 @@ def test_the_zoo_tables_contradict_vgg16_on_the_rtx3090_only(validate) -> None:
         assert "vgg16" in {m.measurement.model for m in by_label[label].rows()}
 
 
-def test_the_wide_set_drops_a_contradicted_row(validate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import wide_set
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def test_the_wide_set_drops_a_contradicted_row(validate, wide_set, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     reference = tmp_path / "reference"
     reference.mkdir()
     lines = ["resnet18,224,4000,256,1024,11.69,1.82", "resnet34,224,5000,204.8,1024,21.8,3.67"]

@@ -46,3 +46,33 @@ def test_the_ceiling_is_what_an_exact_model_reaches_against_one_noisy_file(valid
     exact = sum(abs(true[m] / first[m] - 1) <= 0.10 for m in true) / len(true)
     assert a.ceiling_10 == pytest.approx(exact, abs=0.03)
     assert a.within_10 < exact  # two noisy files agree less than either agrees with the truth
+
+
+def test_an_extra_cpu_file_takes_its_device_and_thread_count(validate, tmp_path: Path) -> None:
+    """--extra FILE[:THREADS]: a costmodel bench CSV scored with the shipped CPU profile at the file's thread count
+    (its ``threads`` column), or the one given; a missing file, a file of several thread counts without one given,
+    or a bad count is refused with one line."""
+    fixture = ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_2t_0338.csv"
+    case = validate.extra_case(str(fixture))
+    assert (case.device, case.threads, case.profile, case.statistic) == ("epyc_zen3_vm_b_2t", 2, "epyc_zen3_vm_b",
+                                                                         "min")
+    assert validate.extra_case(f"{fixture}:1").threads == 1
+    lines = fixture.read_text().splitlines()
+    mixed = tmp_path / "mixed.csv"  # the last row claims one thread
+    mixed.write_text("\n".join([*lines[:-1], lines[-1].replace(",2,torch", ",1,torch")]) + "\n")
+    assert ",1,torch" in mixed.read_text().splitlines()[-1]
+    for bad, message in ((str(tmp_path / "none.csv"), "no such file"), (str(mixed), "FILE:THREADS"),
+                         (f"{fixture}:0", "FILE:THREADS"), (f"{fixture}:two", "FILE:THREADS")):
+        with pytest.raises(ValueError, match=message):
+            validate.extra_case(bad)
+
+
+def test_the_shape_line_is_what_one_common_scale_leaves(validate) -> None:
+    from costmodel.calibration.fidelity import Point
+
+    def pts(ratios: list[float]) -> list[Point]:
+        return [Point(f"m{i}", 1, 1, 1.0, r, 0.1, 0.0) for i, r in enumerate(ratios)]
+
+    assert validate.shape_line(pts([0.8, 0.8, 0.8])).endswith("(0.800): sd of log ratio 0.000, within 10% 100%")
+    # ratios 1, 1.2, 1: scale 1, logs 0, ln 1.2, 0: population sd = ln(1.2) x sqrt(2) / 3 = 0.0860; 2 of 3 within 10 %
+    assert validate.shape_line(pts([1.0, 1.2, 1.0])).endswith("(1.000): sd of log ratio 0.086, within 10% 67%")

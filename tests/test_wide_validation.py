@@ -9,7 +9,6 @@ batch), and a cross-validated fit that predicts every row.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,7 @@ HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch
 
 
 @pytest.fixture
-def wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import validate_latency
-        import wide_set
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def wide(validate, wide_set, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     reference = tmp_path / "reference"
     reference.mkdir()
     rows = {  # resnet18 at its own 224 px (two batches) and at 288 px; vgg16 at 224; a test model; one 4090-only
@@ -44,7 +37,7 @@ def wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         shutil.copy(ROOT / "arch_specs" / f"{spec}.yaml", cache / "timm_specs" / f"{name}-deploy.yaml")
     monkeypatch.setattr(wide_set, "REFERENCE", reference)
     monkeypatch.setenv("COSTMODEL_CACHE", str(cache))
-    return validate_latency, wide_set
+    return validate, wide_set
 
 
 def test_the_wide_set_takes_models_of_both_eager_tables(wide) -> None:

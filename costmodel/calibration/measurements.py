@@ -24,6 +24,7 @@ from .. import limits
 from ..errors import MeasurementError, SpecError, shown
 from ..graph import Graph, load_graph
 from ..spec.loader import ZOO_DIR, load_spec, read_spec_data
+from ..vocab import Dtype
 from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
@@ -43,6 +44,7 @@ class Measurement:
     dtype: str | None = None
     param_count_m: float | None = None  # millions, as timm reports it
     line: int = 0  # line number in the file
+    file: str | None = None  # the file it was read from (named by errors about the row)
 
     @property
     def latency_s(self) -> float:
@@ -78,13 +80,17 @@ class Matched:
     spec: Path
 
     def graph(self) -> Graph:
-        """The spec expanded at the measured batch and image size."""
+        """The spec expanded at the measured batch and image size; a spec that does not build there is a
+        :class:`MeasurementError` naming the row (its line of the measurement file) and the spec's own error."""
         m = self.measurement
-        shapes: dict[str, Sequence[int]] | None = None
-        if m.image_size:
-            name, shape = next(iter(load_spec(self.spec).inputs.items()))  # extends: followed
-            shapes = {name: cast("list[int]", [*shape[:-2], m.image_size, m.image_size])}  # leading dims as written
-        return load_graph(self.spec, batch=m.batch, input_shapes=shapes)
+        try:
+            shapes: dict[str, Sequence[int]] | None = None
+            if m.image_size:
+                name, shape = next(iter(load_spec(self.spec).inputs.items()))  # extends: followed
+                shapes = {name: cast("list[int]", [*shape[:-2], m.image_size, m.image_size])}  # leading dims kept
+            return load_graph(self.spec, batch=m.batch, input_shapes=shapes)
+        except SpecError as exc:
+            raise MeasurementError(f"line {m.line}: {m.label} at batch {m.batch}: {exc}", file=m.file) from None
 
 
 def _number(text: str | None, column: str, path: Path, line: int, kind: type = float) -> float:
@@ -167,16 +173,26 @@ def read_measurements(path: str | Path) -> MeasurementFile:
             if "\n" in value or "\r" in value:  # a quoted field spanning lines: a name printed on one line cannot
                 raise MeasurementError(f"line {line}: column {column}: a name cannot span lines, got "
                                        f"{shown(value, 40)}", file=str(path))
-        rows.append(Measurement(
+        dtype = _text(row, "dtype") or None
+        if dtype is not None and dtype not in Dtype.values():
+            raise MeasurementError(f"line {line}: column dtype: expected one of {', '.join(Dtype.values())}, got "
+                                   f"{shown(dtype, 40)}", file=str(path))
+        measurement = Measurement(
             model=_text(row, "model"),
             batch=int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int)),
             image_size=int(_number(size, "infer_img_size", path, line, int)) if size else None,
             throughput=_number(row.get("infer_samples_per_sec"), "infer_samples_per_sec", path, line),
             device=_text(row, "device") or None,
-            dtype=_text(row, "dtype") or None,
+            dtype=dtype,
             param_count_m=_number(params, "param_count", path, line) if params else None,
             line=line,
-        ))
+            file=str(path),
+        )
+        if not math.isfinite(measurement.latency_s):  # a throughput so small that batch / it overflows
+            throughput = shown(_text(row, "infer_samples_per_sec"), 40)
+            raise MeasurementError(f"line {line}: column infer_samples_per_sec: {throughput} samples/s at batch "
+                                   f"{measurement.batch} is a latency beyond the largest float", file=str(path))
+        rows.append(measurement)
     if not rows:
         raise MeasurementError("no measurement rows", file=str(path))
     return MeasurementFile(path, hashlib.sha256(data).hexdigest(), columns, tuple(rows))
@@ -196,6 +212,20 @@ def select_device(file: MeasurementFile, device: str | None) -> list[Measurement
         have = ", ".join(devices) or "none (no device column)"
         raise MeasurementError(f"no rows for device {device!r}; devices in the file: {have}", file=str(file.path))
     return rows
+
+
+def check_distinct(rows: Sequence[Measurement], path: Path) -> None:
+    """Refuse a row that measures again what an earlier row measured (the same model, batch, image size, device and
+    dtype): a fit would count that measurement twice, and leave-one-out would score it on a fit that saw it."""
+    first: dict[tuple[str, int, int | None, str | None, str | None], int] = {}
+    for row in rows:
+        key = (row.model, row.batch, row.image_size, row.device, row.dtype)
+        line = first.setdefault(key, row.line)
+        if line != row.line:
+            raise MeasurementError(
+                f"line {row.line}: {row.label} at batch {row.batch}{f' on {row.device}' if row.device else ''} is "
+                f"measured already on line {line}: keep one row per model, batch, image size, device and dtype "
+                "(of repeated runs, the fastest or the median)", file=str(path))
 
 
 def spec_index(folders: Iterable[Path] = ()) -> dict[str, Path]:

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -85,15 +85,44 @@ class _DeferredCoercion:
         return runtime.coerce(value, param=param, ctx=ctx)
 
 
-def defer_coercion(command: Any) -> None:
-    """Give every parameter of ``command`` and of its subcommands a :class:`_DeferredCoercion` (typer versions
-    without per-parameter runtime coercion are left as they are)."""
+@cache
+def typer_coercion() -> tuple[Callable[[Any], Any], Callable[..., Any]] | None:
+    """typer's private coercion functions that :class:`_DeferredCoercion` stands in for (``build_runtime_param``,
+    ``coerce_cli_path``), or None when this typer does not have every private piece it relies on in the shape it
+    relies on: per-parameter ``_runtime_param`` built from a ``type_descriptor`` (typer 0.29), a descriptor with
+    ``annotation``, ``parameter_info`` and ``file_annotation``, parameter infos with ``parser`` and ``path_type``,
+    and ``coerce_cli_path(value, parameter_info, *, path_type, param, ctx)``. None leaves typer's own coercion
+    untouched (correct, only slower to start); tests/test_cli.py fails on a typer where it is None, so that an
+    upgrade which changes these is seen and this code updated or dropped."""
+    import dataclasses
+    import inspect
+
     try:
-        from typer._coercion import build_runtime_param
+        from typer._coercion import TypeDescriptor, build_runtime_param
         from typer._param_types import coerce_cli_path
+        from typer.core import _TyperParameter
+        from typer.models import ParameterInfo
     except ImportError:
+        return None
+    descriptor = {f.name for f in dataclasses.fields(TypeDescriptor)} if dataclasses.is_dataclass(TypeDescriptor) \
+        else set()
+    info = set(inspect.signature(ParameterInfo).parameters)
+    path = set(inspect.signature(coerce_cli_path).parameters)
+    held = getattr(_TyperParameter, "__annotations__", {})
+    if not ({"annotation", "parameter_info", "file_annotation"} <= descriptor and {"parser", "path_type"} <= info
+            and {"value", "parameter_info", "path_type", "param", "ctx"} <= path
+            and {"_runtime_param", "type_descriptor"} <= set(held)):
+        return None
+    return build_runtime_param, coerce_cli_path
+
+
+def defer_coercion(command: Any) -> None:
+    """Give every parameter of ``command`` and of its subcommands a :class:`_DeferredCoercion` (a typer whose
+    private coercion is not what it stands in for is left as it is: :func:`typer_coercion`)."""
+    found = typer_coercion()
+    if found is None:
         return
-    deferred = _DeferredCoercion(build_runtime_param, coerce_cli_path)
+    deferred = _DeferredCoercion(*found)
 
     def defer(param: Any) -> None:
         if hasattr(param, "type_descriptor") and getattr(param, "_runtime_param", False) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -108,11 +109,13 @@ def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[
 
 
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
-    """Read, select the device's rows, match them to specs; list skipped models on stderr; none matched -> exit 2."""
-    from ..calibration.measurements import match, read_measurements, select_device, spec_index
+    """Read, select the device's rows (each measured once), match them to specs; list skipped models on stderr; none
+    matched -> exit 2."""
+    from ..calibration.measurements import check_distinct, match, read_measurements, select_device, spec_index
 
     file = read_measurements(measurements)
     rows = select_device(file, device)
+    check_distinct(rows, file.path)
     matched, skipped = match(rows, spec_index(specs or []))
     if skipped:
         typer.echo(f"skipped {len(skipped)} model(s) with no matching spec: {', '.join(skipped)}", err=True)
@@ -121,11 +124,19 @@ def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -
     return file, matched
 
 
-def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Matched]) -> str:
-    """Check the profile runs every dtype used; the dtype(s) as text for the record."""
+def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Matched],
+                  precision: str = DEFAULT_PRECISION) -> str:
+    """Check the profile runs every dtype used, and ``precision`` goes with each (amp: a half type); the dtype(s)
+    as text for the record."""
+    from ..latency.precision import check_precision
+
     used = sorted({dtype or m.measurement.dtype or load_spec(m.spec).dtype for m in matched})
     for name in used:
         check_dtype(profile, name)
+        try:
+            check_precision(precision, name)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     return ",".join(used)
 
 
@@ -171,6 +182,8 @@ def calibrate(
         profile_yaml,
     )
 
+    if prior_weight is not None and not math.isfinite(prior_weight):  # inf passes typer's min=0
+        raise fail(f"--prior-weight must be a finite number >= 0, got {prior_weight}")
     base = threaded(load_profile(hw), threads)
     onto = threaded(load_profile(apply_to), threads) if apply_to else None
     if onto is not None and is_cpu(base) != is_cpu(onto):
@@ -178,9 +191,9 @@ def calibrate(
                             f"{'CPU scales' if is_cpu(base) else 'efficiency factors'}, which apply only to a profile "
                             f"{'with' if is_cpu(base) else 'without'} a cpu section (docs/calibration.md, 'The fit')")
     file, matched = _matched(measurements, device, specs)
-    dtypes = _check_dtypes(base, dtype, matched)
+    dtypes = _check_dtypes(base, dtype, matched, precision)
     if onto is not None:
-        _check_dtypes(onto, dtype, matched)
+        _check_dtypes(onto, dtype, matched, precision)
     bases = bases_of(matched, base, dtype, fusion, precision)
     measured = [m.measurement.latency_s for m in matched]
     result = fit(bases, measured, base, prior_weight=prior_weight)
@@ -240,7 +253,7 @@ def validate(
 
     profile = threaded(load_profile(hw), threads)
     file, matched = _matched(measurements, device, specs)
-    dtypes = _check_dtypes(profile, dtype, matched)
+    dtypes = _check_dtypes(profile, dtype, matched, precision)
     rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""

@@ -50,34 +50,48 @@ class SweepTask:
         return -(-self.total // self.chunk_size)
 
 
-_EVALUATORS: dict[str, Evaluator] = {}  # per worker process: the evaluator (and its caches) of each run
-_SCHEMAS: dict[str, Any] = {}  # per worker process: the Parquet schema of each run
+@dataclass
+class _WorkerRun:
+    """What a process keeps of the run whose chunks it evaluates (one run at a time), each part built on first use:
+    the evaluator (its caches serve every chunk) and the Parquet schema of the rows."""
+
+    key: tuple[str, bool]  # the run's token, and whether it uses the fast path (not part of the token)
+    evaluator: Evaluator | None = None
+    schema: Any = None
+
+
+_RUN: list[_WorkerRun] = []  # per worker process: the run it evaluates now
+
+
+def _worker_run(task: SweepTask) -> _WorkerRun:
+    """This process's state of ``task``'s run; another run's is dropped first, and the heap that
+    :func:`settle_heap` froze for it is back in the collector's sight."""
+    key = (task.token, task.fast)
+    if not _RUN or _RUN[0].key != key:
+        _RUN[:] = [_WorkerRun(key)]
+        gc.unfreeze()
+    return _RUN[0]
 
 
 def evaluator_for(task: SweepTask) -> Evaluator:
     """This process's evaluator of ``task`` (built once: its caches serve every chunk of the run)."""
-    found = _EVALUATORS.get(task.token)
-    if found is None:
+    state = _worker_run(task)
+    if state.evaluator is None:
         metrics = None
         if task.fast:
             from .fast import FastAnalyzer
 
             metrics = FastAnalyzer.for_space(task.space, task.devices)
-        found = Evaluator(task.space, task.devices, metrics)
-        _EVALUATORS.clear()
-        gc.unfreeze()  # an earlier run's caches, frozen by settle_heap(), back in the collector's sight
-        _EVALUATORS[task.token] = found
-    return found
+        state.evaluator = Evaluator(task.space, task.devices, metrics)
+    return state.evaluator
 
 
 def schema_for(task: SweepTask) -> Any:
     """This process's Parquet schema of ``task``'s rows (the parent's :func:`~.output.schema`, built once)."""
-    found = _SCHEMAS.get(task.token)
-    if found is None:
-        found = schema(task.space, metric_columns(task.devices))
-        _SCHEMAS.clear()
-        _SCHEMAS[task.token] = found
-    return found
+    state = _worker_run(task)
+    if state.schema is None:
+        state.schema = schema(task.space, metric_columns(task.devices))
+    return state.schema
 
 
 def run_chunk(task: SweepTask, chunk: int) -> ChunkFile:

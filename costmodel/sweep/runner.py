@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
 from .evaluate import Device, metric_columns
@@ -65,6 +66,10 @@ class Sweep:
         count = total(space, sampler, samples)
         if count < 1:
             raise SpaceError(f"--samples {count}: nothing to sample")
+        too_many = limits.SWEEP_CANDIDATES.exceeded(count)
+        if too_many:
+            what = "--samples" if samples is not None else "the whole grid (cut it with --samples)"
+            raise SpaceError(f"{what}: {too_many}", file=space.file)
         if chunk_size is None:
             chunk_size = (_resumed_chunk_size(output) if resume else None) or default_chunk_size(count)
         manifest: dict[str, Any] = {

@@ -19,25 +19,25 @@ from typing import Any
 import numpy as np
 
 from .choices import Sampler
-from .space import Space, SpaceError
+from .space import Space, SpaceError, Variable
 
 BLOCK = 1024  # candidates per random-generation block (and the largest chunk of work: runner.default_chunk_size)
 
 
-def grid_levels(space: Space) -> list[list[Any]]:
-    """The levels of every coordinate, in order; a float range without ``levels`` is an error."""
+def grid_coordinates(space: Space) -> list[Variable]:
+    """The variable of every coordinate, in order (a variable of ``size`` n: n coordinates), each with a finite
+    :attr:`~.space.Variable.count`; a float range without ``levels`` is an error."""
     out = []
     for name, var in space.variables.items():
-        levels = var.levels_list()
-        if levels is None:
+        if var.count is None:
             raise space.error(f"grid sampling needs 'levels' for the float range of {name!r}", "variables", name)
-        out += [levels] * var.dims
+        out += [var] * var.dims
     return out
 
 
 def grid_size(space: Space) -> int:
     """Number of points of the full grid."""
-    return math.prod(len(levels) for levels in grid_levels(space))
+    return math.prod(var.count or 0 for var in grid_coordinates(space))
 
 
 def unit_points(space: Space, method: Sampler, seed: int, start: int, stop: int) -> np.ndarray:
@@ -66,13 +66,13 @@ def draw(space: Space, method: Sampler, seed: int, start: int, stop: int) -> lis
         return []
     variables = list(space.variables.items())
     if method is Sampler.GRID:
-        levels = grid_levels(space)
+        coordinates = [(var, var.count or 0) for var in grid_coordinates(space)]
         rows = []
         for index in range(start, stop):
             flat: list[Any] = []
-            for values in reversed(levels):
-                index, k = divmod(index, len(values))
-                flat.append(values[k])
+            for var, count in reversed(coordinates):
+                index, k = divmod(index, count)
+                flat.append(var.level(k))
             flat.reverse()
             rows.append(_assemble(variables, flat))
         return rows

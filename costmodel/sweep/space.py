@@ -16,16 +16,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from .. import limits
 from ..errors import SpecError
 from ..spec import Spec, load_spec
 from ..spec.expressions import ExpressionError, expression_names, parse
 from ..spec.loader import validation_error, zoo_spec
 from ..vocab import Dtype, Precision
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from ..yamlio import YamlError, load_yaml
 
 METRICS = ("params", "macs", "flops", "activations", "peak_memory", "entropy", "effectiveness")
 """Per-candidate figures (see docs/sweep.md): counts as the analyzer's totals, ``peak_memory`` in bytes, DeepMAD's
@@ -51,7 +50,7 @@ class Variable(BaseModel):
     log_uniform: tuple[float, float] | None = Field(None, description="float range, uniform in log: lo > 0")
     levels: int | None = Field(None, ge=1, description="grid points of a float range (grid sampling only)")
     size: int | list[int] | None = Field(None, description="per-stage list: n draws, or [n, m] nested lists")
-    _finite: list[Any] | None = PrivateAttr(None)
+    _discrete: int | None = PrivateAttr(None)  # values one coordinate is drawn from (choices, an int range)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Variable:
@@ -60,14 +59,25 @@ class Variable(BaseModel):
             raise ValueError("a variable needs exactly one of 'choices', 'int', 'uniform' or 'log_uniform'")
         for name in ("int_range", "uniform", "log_uniform"):
             bounds = getattr(self, name)
+            if bounds is not None and not all(math.isfinite(b) for b in bounds):
+                raise ValueError(f"range {list(bounds)}: the ends must be finite numbers")
             if bounds is not None and bounds[0] > bounds[1]:
                 raise ValueError(f"range {list(bounds)}: the low end exceeds the high end")
+        if self.int_range is not None:  # its values are spec variables and int64 columns
+            too_big = limits.INTEGER_BITS.exceeded(max(abs(end).bit_length() for end in self.int_range))
+            if too_big:
+                raise ValueError(f"range {list(self.int_range)}: {too_big}")
+        if self.choices is not None and any(isinstance(c, float) and not math.isfinite(c) for c in self.choices):
+            raise ValueError("choices must be finite numbers (or other values), not inf or nan")
         if self.log_uniform is not None and self.log_uniform[0] <= 0:
             raise ValueError("log_uniform needs a positive low end")
         sizes = self.shape
         if not 1 <= len(sizes) <= 2 and sizes or any(n < 1 for n in sizes):
             raise ValueError("size must be a positive count or [count, count]")
-        self._finite = self.levels_list() if self.levels is None else None  # drawn from: choices, an int range
+        too_many = limits.SPACE_DIMS.exceeded(self.dims)
+        if too_many:
+            raise ValueError(f"size {self.size}: {too_many}")
+        self._discrete = self.count if self.levels is None else None  # drawn from: choices, an int range
         return self
 
     @property
@@ -82,27 +92,37 @@ class Variable(BaseModel):
         """Coordinates of the unit cube this variable uses."""
         return math.prod(self.shape)
 
-    def levels_list(self) -> list[Any] | None:
-        """The finite values of one coordinate (None for a float range without ``levels``)."""
+    @property
+    def count(self) -> int | None:
+        """How many values one coordinate takes: the choices, the integers of the range, the ``levels`` of a float
+        range (None for a float range without them). Counted, not listed: an int range may hold 2^63 values."""
         if self.choices is not None:
-            return list(self.choices)
+            return len(self.choices)
         if self.int_range is not None:
-            return list(range(self.int_range[0], self.int_range[1] + 1, self.step))
-        if self.levels is None:
-            return None
-        lo, hi = self.uniform if self.uniform is not None else self.log_uniform  # type: ignore[misc]
-        if self.levels == 1:
-            return [lo]
+            return (self.int_range[1] - self.int_range[0]) // self.step + 1
+        return self.levels
+
+    def level(self, k: int) -> Any:
+        """Value ``k`` (0 <= k < :attr:`count`) of one coordinate, in order."""
+        if self.choices is not None:
+            return self.choices[k]
+        if self.int_range is not None:
+            return self.int_range[0] + self.step * k
+        bounds, levels = self.uniform or self.log_uniform, self.levels
+        if bounds is None or levels is None:
+            raise ValueError("a float range without 'levels' has no k-th value")
+        lo, hi = bounds
+        if levels == 1:
+            return lo
         if self.uniform is not None:
-            return [lo + (hi - lo) * k / (self.levels - 1) for k in range(self.levels)]
-        return [math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * k / (self.levels - 1))
-                for k in range(self.levels)]
+            return lo + (hi - lo) * k / (levels - 1)
+        return math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * k / (levels - 1))
 
     def value(self, u: float) -> Any:
         """The value of one coordinate at ``u`` in [0, 1)."""
-        finite = self._finite
-        if finite is not None:
-            return finite[min(int(u * len(finite)), len(finite) - 1)]
+        count = self._discrete
+        if count is not None:
+            return self.level(min(int(u * count), count - 1))
         if self.uniform is not None:
             lo, hi = self.uniform
             return lo + (hi - lo) * u
@@ -128,7 +148,7 @@ class SpaceFile(BaseModel):
     description: str = ""
     base: str = Field(description="base spec: a path (relative to this file) or a zoo name (resnet50)")
     batch: int | None = Field(None, ge=1, description="batch size (default: the base spec's)")
-    dtype: str | None = Field(None, description="element type for memory and latency (default: the base spec's)")
+    dtype: Dtype | None = Field(None, description="element type for memory and latency (default: the base spec's)")
     precision: Precision = Field(Precision.UNIFORM, description="precision policy for latency: uniform, or amp "
                                  "(torch.autocast with dtype fp16 or bf16 as the half type)")
     variables: dict[str, Variable] = Field(min_length=1)
@@ -183,14 +203,10 @@ def device_label(hw: str, key: str) -> str:
 def load_space(path: str | Path) -> Space:
     """Read and check a space file; every problem is a located :class:`SpaceError`."""
     file = str(path)
-    try:
-        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - safe loader
-    except OSError as exc:
-        raise SpaceError(f"cannot read space file: {exc.strerror or exc}", file=file) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpaceError(f"malformed YAML{where}: {getattr(exc, 'problem', None) or exc}", file=file) from None
+    try:  # the one safe, bounded YAML reader: size, UTF-8, depth, aliases, duplicated keys (docs/limits.md)
+        raw = load_yaml(path, "space file")
+    except YamlError as exc:
+        raise SpaceError(str(exc), file=file) from None
     if not isinstance(raw, dict):
         raise SpaceError("a space file must be a YAML mapping with 'name', 'base' and 'variables'", file=file)
     try:
