@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -70,3 +72,32 @@ def validate() -> ModuleType:
 def wide_set() -> ModuleType:
     """benchmarks/wide_set.py as a module (the wide validation set's tables and cached specs)."""
     return benchmark_module("wide_set")
+
+
+WIDE_HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs\n"
+
+
+@pytest.fixture
+def wide_stand_in(wide_set: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
+    """Stands in for the wide set's inputs (timm's shared tables and the cache of imported specs), for its tests:
+    ``write(tables, specs, extends=())`` writes each table's rows (``wide_set.TABLES`` label -> CSV lines under
+    timm's header), copies zoo specs as cached imports (model name -> zoo spec, as ``NAME-deploy.yaml``) and the
+    zoo specs they extend, points wide_set at them and returns it."""
+
+    def write(tables: Mapping[str, Sequence[str]], specs: Mapping[str, str], extends: Sequence[str] = ()) -> ModuleType:
+        zoo = Path(__file__).resolve().parents[1] / "arch_specs"
+        reference = tmp_path / "reference"
+        reference.mkdir()
+        for table, lines in tables.items():
+            (reference / wide_set.TABLES[table]).write_text(WIDE_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+        cached = tmp_path / "cache" / "timm_specs"
+        cached.mkdir(parents=True)
+        for name, spec in specs.items():
+            shutil.copy(zoo / f"{spec}.yaml", cached / f"{name}-deploy.yaml")
+        for spec in extends:
+            shutil.copy(zoo / f"{spec}.yaml", cached)
+        monkeypatch.setattr(wide_set, "REFERENCE", reference)
+        monkeypatch.setenv("COSTMODEL_CACHE", str(tmp_path / "cache"))
+        return wide_set
+
+    return write

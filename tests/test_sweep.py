@@ -615,6 +615,21 @@ def test_space_errors_are_one_line(body: str, message: str, tmp_path: Path) -> N
     assert not out.exists() and not (tmp_path / "out.parquet.partial").exists()
 
 
+def test_a_device_without_the_spaces_dtype_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # the worker's check found it after the run's folder of chunks was made: exit 2, but OUT.partial left behind and
+    # the error naming only the profile (found by tests/fuzzing.py fuzz_spaces)
+    space = tmp_path / "space.yaml"
+    space.write_text("name: x\nbase: resnet50\ndtype: fp16\nvariables: {depths: {int: [1, 4], size: 4}}\n")
+    out = tmp_path / "out.csv"
+    code, text = _cli("sweep", str(space), "-o", str(out), "--samples", "2", "--workers", "1", "--hw", "a100",
+                      "--hw", "epyc_zen3_vm_b")
+    assert code == 2 and text.count("\n") == 1, text
+    assert text.startswith(f"error: {space}: field 'dtype': dtype fp16 (the space's, else its base spec's): --hw "
+                           "epyc_zen3_vm_b: "), text
+    assert "has no fp16 peak" in text
+    assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+
+
 def test_a_sweep_of_too_many_candidates_is_refused_before_it_plans(tmp_path: Path) -> None:
     # --samples 10^15 planned 10^12 chunks before the first ran (a hang, then out of memory); the whole grid of a
     # space is bounded the same way

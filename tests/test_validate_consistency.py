@@ -3,17 +3,13 @@ every layer it runs, and more, contradicts its table and is dropped (the zoo's G
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import pytest
 
 from costmodel.api import load_graph
 from costmodel.calibration.measurements import Matched, Measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "arch_specs"
-HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs\n"
 
 
 def graph(name: str, **overrides: object):
@@ -64,20 +60,10 @@ def test_the_zoo_tables_contradict_vgg16_on_the_rtx3090_only(validate) -> None:
         assert "vgg16" in {m.measurement.model for m in by_label[label].rows()}
 
 
-def test_the_wide_set_drops_a_contradicted_row(validate, wide_set, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = tmp_path / "reference"
-    reference.mkdir()
+def test_the_wide_set_drops_a_contradicted_row(validate, wide_set, wide_stand_in) -> None:
     lines = ["resnet18,224,4000,256,1024,11.69,1.82", "resnet34,224,5000,204.8,1024,21.8,3.67"]
-    for table in wide_set.TABLES:
-        (reference / wide_set.TABLES[table]).write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    cache = tmp_path / "cache"
-    (cache / "timm_specs").mkdir(parents=True)
-    for name in ("resnet18", "resnet34"):
-        shutil.copy(SPECS / f"{name}.yaml", cache / "timm_specs" / f"{name}-deploy.yaml")
-    shutil.copy(SPECS / "resnet18.yaml", cache / "timm_specs")  # resnet34.yaml extends it
-    monkeypatch.setattr(wide_set, "REFERENCE", reference)
-    monkeypatch.setenv("COSTMODEL_CACHE", str(cache))
+    wide_stand_in(dict.fromkeys(wide_set.TABLES, lines), {"resnet18": "resnet18", "resnet34": "resnet34"},
+                  extends=["resnet18"])  # resnet34.yaml extends it
     dropped: list[str] = []
     kept = validate.wide_rows("rtx3090", wide_set.cached_specs(), dropped)
     assert [m.measurement.model for m in kept] == ["resnet34"]

@@ -8,19 +8,15 @@ batch), and a cross-validated fit that predicts every row.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs\n"
 
 
 @pytest.fixture
-def wide(validate, wide_set, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    reference = tmp_path / "reference"
-    reference.mkdir()
+def wide(validate, wide_stand_in):
     rows = {  # resnet18 at its own 224 px (two batches) and at 288 px; vgg16 at 224; a test model; one 4090-only
         "rtx3090": ["resnet18,224,9260.29,110.57,1024,11.69,1.82", "resnet18,224,9000,28.4,256,11.69,1.82",
                     "resnet18,288,5600,182.8,1024,11.69,3.01", "vgg16,224,1021.7,1002.2,1024,138.36,15.47",
@@ -29,15 +25,7 @@ def wide(validate, wide_set, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                     "test_vit,160,150000,6.8,1024,0.37,0.04", "only_on_4090,224,1000,1024,1024,1,1"],
         "rtx4090 compile": ["resnet18,224,24941.5,41.1,1024,11.69,1.82", "vgg16,224,3852.4,265.8,1024,150.0,15.47"],
     }
-    for table, lines in rows.items():
-        (reference / wide_set.TABLES[table]).write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    cache = tmp_path / "cache"
-    (cache / "timm_specs").mkdir(parents=True)
-    for name, spec in (("resnet18", "resnet18"), ("vgg16", "vgg16")):
-        shutil.copy(ROOT / "arch_specs" / f"{spec}.yaml", cache / "timm_specs" / f"{name}-deploy.yaml")
-    monkeypatch.setattr(wide_set, "REFERENCE", reference)
-    monkeypatch.setenv("COSTMODEL_CACHE", str(cache))
-    return validate, wide_set
+    return validate, wide_stand_in(rows, {"resnet18": "resnet18", "vgg16": "vgg16"})
 
 
 def test_the_wide_set_takes_models_of_both_eager_tables(wide) -> None:

@@ -200,7 +200,6 @@ def calibrate(
     devices = file.devices if device is None else [device]
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
                              dtype=dtypes, fusion=fusion, onto=onto, carry=carry)
-    docs = DOCS
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
              f"{'parameter':<16} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]
@@ -208,7 +207,7 @@ def calibrate(
         bounds = f"[{p.lower:g}, {p.upper:g}]"
         note = (f"at {p.at_bound} bound" if p.at_bound else "") if name in result.fitted else "not fitted (share < 1%)"
         lines.append(f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
-                     f"{note or docs[name]}")
+                     f"{note or DOCS[name]}")
     if onto is not None:
         lines.append(f"applied to {onto.key} (--carry {carry}): its peaks, bandwidth and caches with "
                      + ", ".join(f"{n} {v:.3f}" for n, v in carried(result, onto, carry).items()))

@@ -53,6 +53,21 @@ def devices_for(hw: Sequence[str]) -> tuple[Device, ...]:
     return tuple(devices.values())
 
 
+def check_devices(space: Space, devices: Sequence[Device]) -> None:
+    """Every device runs the space's element type (else a :class:`SpaceError` naming the space file), checked
+    before anything is written: a worker found it only after the run's folder of chunks was made, and left it."""
+    from ..errors import HardwareError
+    from ..latency.roofline import check_dtype
+
+    dtype = space.data.dtype or space.spec.dtype
+    for device in devices:
+        try:
+            check_dtype(device.profile, dtype)
+        except HardwareError as exc:
+            raise SpaceError(f"dtype {dtype} (the space's, else its base spec's): --hw {device.label}: {exc.message}",
+                             file=space.file, field="dtype") from None
+
+
 class Sweep:
     """One run writing ``output``: its task, its store of finished chunks and the chunks still to do."""
 
@@ -63,6 +78,7 @@ class Sweep:
         space: Space = load_space(space_file)
         devices = devices_for(hw)
         check_names(space, tuple(d.label for d in devices))
+        check_devices(space, devices)
         count = total(space, sampler, samples)
         if count < 1:
             raise SpaceError(f"--samples {count}: nothing to sample")
