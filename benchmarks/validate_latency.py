@@ -41,6 +41,7 @@ from costmodel.api import load_graph
 from costmodel.calibration.fidelity import Fidelity, Point, fidelity, points, table_lines
 from costmodel.calibration.fit import (
     Basis,
+    Fit,
     bases_of,
     fit,
     fitted_profile,
@@ -280,6 +281,17 @@ def speedup_line(label: str, eager: list[Point], compiled: list[Point]) -> str:
             f"median |log ratio| {spread:.3f}")
 
 
+def devices_line(label: str, first: list[Point], second: list[Point]) -> str:
+    """Per model in both tables, the model's error on the first device over its error on the second ((predicted /
+    measured) / (predicted / measured)): where the two tables disagree beyond what the profiles' peaks and bandwidths
+    say. A common level (the GPU, or the software stack, faster than its profile in everything) shifts every model
+    alike; a spread says the disagreement is per model (docs/calibration.md, "Transfer")."""
+    ratios = sorted(p / m for p, m in latency_ratios(first, second))
+    quartiles = statistics.quantiles(ratios, n=4)
+    return (f"{label:<34} {len(ratios):>6}  error on the first / error on the second, per model: median "
+            f"{statistics.median(ratios):.3f}, quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}")
+
+
 def threads_line(label: str, one: list[Point], two: list[Point]) -> str:
     """The 2-thread speed-up per model (1-thread latency / 2-thread latency), predicted against measured, over the
     models in both lists: the threading terms alone (the 1-thread level, right or wrong, cancels in the ratio)."""
@@ -324,6 +336,12 @@ def refit(bases: list[Basis], measured: list[float], base: HardwareProfile, trai
     return with_parameters(base, {n: result.values[n] for n in result.fitted})
 
 
+def fitted_values(device: str, result: Fit) -> str:
+    """The factors a LODO transfer starts from: what the fit on all of one device's rows found (base in brackets)."""
+    return ("  fitted on " + device + ": " + ", ".join(f"{n} {result.values[n]:.3f} ({result.parameters[n].base:.3f})"
+                                                      for n in result.fitted))
+
+
 def lodo_suffix(carry: Carry) -> str:
     """A LODO line's label after the devices: nothing for what `calibrate --apply-to` carries by default, else the
     --carry value."""
@@ -360,6 +378,7 @@ def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
             continue
         rows, base, measured, bases = state[source]
         result = fit(bases, measured, base)
+        print(fitted_values(source.split()[0], result))
         onto = cases[target]
         for carry in Carry:
             profile = fitted_profile(base, result, measurements=GPU_FIXTURE.name, sha256="0" * 64, devices=[source],
@@ -643,6 +662,8 @@ def wide_section(show_models: bool) -> None:
         bases = bases_of(rows, base, GPU_DTYPE, fusion, GPU_PRECISION)
         print(line(f"{label}, {FOLDS}-fold", fidelity(with_predictions(plain, kfold(bases, measured, base)))))
         state[table] = (rows, base, measured, bases, plain)
+        if table == "rtx4090":
+            print(devices_line("rtx3090 vs rtx4090 eager", state["rtx3090"][4], plain))
         if table == "rtx4090 compile":
             print(speedup_line("rtx4090 compile vs eager", state["rtx4090"][4], plain))
         if dropped:
@@ -654,6 +675,7 @@ def wide_section(show_models: bool) -> None:
     for source, target in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):
         rows, base, measured, bases, _ = state[source]
         result = fit(bases, measured, base)
+        print(fitted_values(source, result))
         onto_rows, onto, _, onto_bases, onto_plain = state[target]
         for carry in Carry:
             profile = fitted_profile(base, result, measurements=wide_set.TABLES[source], sha256="0" * 64,
@@ -707,6 +729,8 @@ def main() -> None:
             print(f"  dropped (contradicted by its own table): {'; '.join(case.contradicted().values())}")
     if {"rtx4090 eager amp", "rtx4090 compile amp"} <= set(results):
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
+    if {"rtx3090 eager amp", "rtx4090 eager amp"} <= set(results):
+        print(devices_line("rtx3090 vs rtx4090 eager", results["rtx3090 eager amp"], results["rtx4090 eager amp"]))
     pairs = {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
              "this CPU 2 vs 1 thread, second run": ("this CPU 1 thread, second run", "this CPU 2 threads, second run"),
              "this CPU 2 vs 1 thread, another day": ("this CPU 1 thread, another day",

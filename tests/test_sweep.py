@@ -267,6 +267,48 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
     assert emptied
 
 
+def test_segments_go_before_the_fragments_when_they_hold_a_quarter(monkeypatch: pytest.MonkeyPatch) -> None:
+    # segments and their compositions made heavy (as they are in a long ResNet-like sweep, which meets ~3 new ones
+    # per candidate): past the budget only they are dropped, the fragments stay (none expanded or priced again),
+    # and the figures are the analyzer's, the candidates seen again composed anew
+    import costmodel.sweep.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "COMPOSED_BYTES", 10**6)
+    monkeypatch.setattr(fast_module, "SEGMENT_BYTES", 10**5)
+    space = load_space(SPACES / "resnet_like.yaml")
+    found = devices_for(["a100"])
+    data = space.data
+    evaluator = Evaluator(space, found)
+    specs = [candidate_spec(space.spec, evaluator.derive(values), evaluator.spec_names)
+             for values in draw(space, Sampler.RANDOM, 9, 0, 8)]
+    bounded = FastAnalyzer(space.spec, found, data.dtype, data.batch, space.spec_vars(), data.precision,
+                           cache_bytes=30 * 10**6)
+    unbounded = FastAnalyzer(space.spec, found, data.dtype, data.batch, space.spec_vars(), data.precision,
+                             cache_bytes=10**12)
+    for spec in specs * 3:  # first through the builder, then through the plan (segments on second sight)
+        expected = reference_metrics(spec, found, data.dtype, data.batch, data.precision)
+        assert bounded(spec) == expected
+        unbounded(spec)
+        assert bounded.fragments.keys() == unbounded.fragments.keys()  # no fragment made again
+    assert bounded.composed_drops >= 2 and bounded.drops == 0
+    assert unbounded.composed_drops == unbounded.drops == 0
+    assert bounded.planned == unbounded.planned > 0
+
+
+@pytest.mark.parametrize(("memory_gib", "cpus", "budget_mib"), [(4, 8, 512), (16, 4, 1024), (24, 2, 2048),
+                                                                 (256, 64, 1024), (1024, 16, 2048)])
+def test_the_cache_budget_is_a_quarter_of_memory_per_cpu(memory_gib: int, cpus: int, budget_mib: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import costmodel.sweep.fast as fast_module
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": memory_gib * 2**30 // 4096}
+    monkeypatch.setattr(os, "sysconf", pages.__getitem__)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    missing = Path("/nonexistent/memory.max")
+    monkeypatch.setattr(fast_module, "Path", lambda text: missing)  # no cgroup limit
+    assert fast_module.default_cache_bytes() == budget_mib * 2**20  # memory / (4 x cpus), from 512 MiB to 2 GiB
+
+
 @pytest.mark.parametrize("name", ["resnet_like", "regnet", "ofa_mbv3"])
 def test_candidates_and_caches_make_no_reference_cycles(name: str) -> None:
     # what lets a worker freeze its heap after each chunk (engine.settle_heap) lose nothing: a candidate leaves no

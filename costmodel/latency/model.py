@@ -358,11 +358,12 @@ def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: 
     makes none): PyTorch's mkldnn_convolution (aten/src/ATen/native/mkldnn/Conv.cpp) hands ideep the plain OIHW
     weight, and ideep reorders it to the primitive's blocked layout (OIhw8i8o for AVX2) before each execution
     (ONEDNN_VERBOSE shows a reorder before every convolution; only torch.compile's freezing or an engine keeps
-    the reordered weight). The copy is priced as one pass over these bytes, serial to the convolution: it reads the
-    weights from memory and writes them into a reused heap buffer that the convolution reads right after (a write that
-    stays in cache), and measured that way it takes 0.83-1.13 x (weight bytes / the stream-copy rate the profile's
-    bandwidth is; python benchmarks/cpu_roofline.py --weight-reorder, docs/latency-model.md), not the 2 x a copy's
-    read + write would be. A 1x1 conv that changes library with the thread count is left out: its measured extra cost
+    the reordered weight). The copy is priced as one pass over these bytes, serial to the convolution, from
+    python benchmarks/cpu_roofline.py --weight-reorder under load (0.83-1.13 x weight bytes / the stream-copy rate).
+    On the quiet machine the same benchmark gives 1.8-2.35 x (a full copy, read + write, as a clone of the weights
+    takes), but two passes make the model's shape worse on every CPU file: the dense oneDNN convs are overpriced
+    elsewhere by about as much, so one pass stays until that is found (docs/latency-model.md, "CPUs and threads").
+    A 1x1 conv that changes library with the thread count is left out: its measured extra cost
     (``cpu.conv1x1_threaded_us``) includes its reorder. A linear layer of more than one row pays the same pass over
     its weights, the BLAS GEMM's packing of them, and so does a conv PyTorch runs natively as a GEMM
     (:func:`~costmodel.latency.cpu.packs_weights`; measured with ``--gemm-rows`` at 0.9-1.07 x weight bytes / the
