@@ -8,15 +8,17 @@ Reports, for one device:
    candidate) against the sweep's evaluator on one core, cold (empty caches: the first ``--samples`` candidates)
    and warm (the next ones, in rounds interleaved with the naive loop so both see the same load) — candidates/s
    and ratios;
-2. whole sweeps (draw, evaluate, write chunks, merge) on 1 and 2 local workers and on a 2-worker Dask
-   LocalCluster, each in a fresh Python process (cold caches: nothing inherited from an earlier measurement), on
-   the same ``--sweep-samples`` candidates (default 16 x ``--samples``, chunks of ``--chunk`` 128), every worker
-   warmed first on ``--warm`` other candidates, interleaved over ``--rounds``; start-up (pool or cluster, the
-   evaluator, one candidate per worker) measured apart (the timed sweep includes forking the local pool, not
-   starting the Dask cluster) — candidates/s, the speed-up over 1 worker, and CPU per candidate: the workers'
-   (on their chunks) and the parent's (receiving and writing chunks, the merge; for Dask also the scheduler and
-   nannies, which run in the parent), with the bound W / (1 + parent/workers) that the parent's share puts on
-   W workers sharing W cores;
+2. whole sweeps (draw, evaluate, write chunks, merge) on 1 and 2 local workers and on a 2-worker Dask LocalCluster,
+   each in a fresh Python process (cold caches: nothing inherited from an earlier measurement), on the same
+   ``--sweep-samples`` candidates (default 16 x ``--samples``, chunks of ``--chunk`` 128), every worker warmed first
+   on ``--warm`` other candidates, interleaved over ``--rounds`` with the *ceiling* (two independent fresh processes
+   each running one worker's whole loop over those candidates at once, against one alone: what the machine and the
+   interpreter give two processes of this work, with no parent, no IPC and no cache split); start-up (pool or
+   cluster, the evaluator, one candidate per worker) measured apart (the timed sweep includes forking the local pool,
+   not starting the Dask cluster) — candidates/s, the speed-up over 1 worker (and its share of the ceiling), and CPU
+   per candidate: the workers' (on their chunks) and the parent's (receiving and writing chunks, the merge; for Dask
+   also the scheduler and nannies, which run in the parent), with the bound W / (1 + parent/workers) that the
+   parent's share puts on W workers sharing W cores;
 3. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
 The 1-minute load average is printed throughout: on a shared machine only the ratios mean something, and a
 2-worker speed-up needs two idle cores.
@@ -44,7 +46,14 @@ from costmodel.design import score_graph  # noqa: E402
 from costmodel.graph import build_graph  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
 from costmodel.sweep import Engine, Evaluator, Sampler, SpaceError, Sweep, devices_for, draw, load_space  # noqa: E402
-from costmodel.sweep.engine import SweepTask, evaluator_for, local_cluster, schema_for, settle_heap  # noqa: E402
+from costmodel.sweep.engine import (  # noqa: E402
+    SweepTask,
+    evaluator_for,
+    local_cluster,
+    run_chunk,
+    schema_for,
+    settle_heap,
+)
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
 from costmodel.sweep.output import encode_chunk  # noqa: E402
@@ -180,6 +189,46 @@ def fresh(space: Path, hw: str, engine: Engine, workers: int, n: int, chunk: int
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "load": os.getloadavg()[0]}
 
 
+def loop_child(argv: list[str]) -> None:
+    """``--loop SPACE HW N CHUNK WARM``: one worker's whole job in this fresh process, with no parent and no IPC: the
+    evaluator warmed on ``WARM`` other candidates (as :func:`whole` warms it), then, on a line on stdin (so that
+    two such processes start their timed parts together), :func:`~costmodel.sweep.engine.run_chunk` over every
+    chunk of the ``N`` candidates -- what the one local worker of :func:`whole` runs, less writing the chunks and
+    the merge. Prints ``ready`` after the warm-up, then JSON: wall and CPU seconds of the timed part."""
+    space, hw, n, chunk, warm = argv
+    folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
+    try:
+        task = Sweep(Path(space), [hw], folder / "loop.parquet", samples=int(n), seed=0, chunk_size=int(chunk)).task
+        if int(warm):
+            _warm(task, int(warm))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        cpu, began = _cpu(), time.perf_counter()
+        for k in range(task.chunks):
+            run_chunk(task, k)
+        print(json.dumps({"seconds": time.perf_counter() - began, "cpu": _cpu() - cpu}))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def loops(space: Path, hw: str, n: int, chunk: int, warm: int, count: int) -> list[dict[str, float]]:
+    """``count`` :func:`loop_child` processes at once (started together after their warm-ups): each one's wall and
+    CPU seconds."""
+    command = [sys.executable, __file__, "--loop", str(space), hw, str(n), str(chunk), str(warm)]
+    processes = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                 for _ in range(count)]
+    for process in processes:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"--loop: {line or 'no output'}")
+    for process in processes:  # go, both at once
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    return [json.loads(process.communicate()[0].strip().splitlines()[-1]) for process in processes]
+
+
 def _spin(n: int) -> int:
     total = 0
     for i in range(n):
@@ -250,7 +299,13 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
     runs: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in configs}
     starts: dict[str, list[float]] = {label: [] for label, *_ in configs}
     loads: list[float] = []
+    alone: list[dict[str, float]] = []
+    pairs: list[list[dict[str, float]]] = []
     for _ in range(rounds):
+        alone += loops(space, hw, n, chunk, warm, 1)  # the ceiling: one worker's loop alone, then two at once
+        loads.append(os.getloadavg()[0])
+        pairs.append(loops(space, hw, n, chunk, warm, 2))
+        loads.append(os.getloadavg()[0])
         for label, engine, workers in configs:
             try:
                 start = fresh(space, hw, engine, workers, workers, 1, 0)
@@ -290,6 +345,20 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
             if work_one:  # each worker's caches see 1/W of the candidates: more misses per candidate
                 print(f"    workers' CPU per candidate {work / work_one:.3f}x one worker's: with p, at most "
                       f"{workers * work_one / work / (1 + p):.2f}x on {workers} cores")
+    if alone:
+        one_s = sum(r["seconds"] for r in alone) / len(alone)
+        pair_s = sum(max(r["seconds"] for r in pair) for pair in pairs) / len(pairs)
+        bound = 2 * one_s / pair_s
+        excess = sum(r["cpu"] for pair in pairs for r in pair) / (2 * len(pairs)) / (
+            sum(r["cpu"] for r in alone) / len(alone))
+        print(f"ceiling: 2 independent processes, each one worker's loop over the same {n} candidates (run_chunk, "
+              f"after {warm} warm-up; no parent, no IPC, no cache split) at once ran {bound:.2f}x one alone (CPU per "
+              f"candidate {excess:.3f}x alone's: the machine's part; alone {n / one_s:.1f} candidates/s); mean of "
+              f"{len(alone)}")
+        for label, _, workers in configs:
+            if workers == 2 and label in rates and configs[0][0] in rates:
+                achieved = rates[label] / rates[configs[0][0]]
+                print(f"    {label.strip()}: {achieved:.2f}x one worker = {achieved / bound:.0%} of the ceiling")
     if loads:
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
               f"(a 2-worker speed-up needs 2 idle cores); 2 processes ran pure-Python loops {ceiling:.2f}x one just "
@@ -355,6 +424,9 @@ def million(space: Path, hw: str, workers: int, total: int = 1_000_000) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["--loop"]:
+        loop_child(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", type=Path, default=ROOT / "arch_specs/spaces/resnet_like.yaml")

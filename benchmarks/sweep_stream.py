@@ -9,6 +9,9 @@ candidates per CPU second over all of them, over the first chunk and over the la
 ``--gc``: after each chunk what a worker does (``settle``: ``costmodel.sweep.engine.settle_heap``, the heap frozen),
 nothing (``as-is``: Python's collector as it comes), or the collector off throughout (``off``).
 
+``--progress N``: a line every N candidates (the CPU rate since the last line, the cache's estimated bytes and how
+often it was dropped, whole or its segments only): what a long sweep's worker goes through.
+
 ``--pair R``: instead, after the warm-up (and, with ``--cached``, the ``--samples`` candidates twice, so that their
 fragments and segments are cached), ``R`` rounds of one forked process evaluating the ``--samples`` candidates alone,
 then two forked processes each evaluating all of them at once: the CPU per candidate two processes spend side by
@@ -22,6 +25,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -48,10 +52,17 @@ def main() -> None:
     parser.add_argument("--gc", choices=["settle", "as-is", "off"], default="settle")
     parser.add_argument("--pair", type=int, default=0, metavar="R", help="rounds of 1 vs 2 forked processes")
     parser.add_argument("--cached", action="store_true", help="--pair on cached candidates")
+    parser.add_argument("--progress", type=int, default=0, metavar="N",
+                        help="every N candidates, a line: CPU rate since the last, the cache's estimated bytes, its "
+                        "drops (whole, segments only), fragments and segments held, peak resident memory")
+    parser.add_argument("--cache-mib", type=int, default=None, help="the evaluator's cache budget (MiB)")
     args = parser.parse_args()
     space = load_space(args.space)
     devices = devices_for(args.hw or ["a100"])
-    evaluator = Evaluator(space, devices, FastAnalyzer.for_space(space, devices))
+    analyzer = FastAnalyzer.for_space(space, devices)
+    if args.cache_mib is not None:
+        analyzer.budget.limit = args.cache_mib * 2**20
+    evaluator = Evaluator(space, devices, analyzer)
     if args.gc == "off":
         gc.disable()
 
@@ -67,8 +78,19 @@ def main() -> None:
     if args.pair:
         pair(args, run, evaluator, space)
         return
-    parts = [(n, run(start, n)) for start in range(args.warm, args.warm + args.samples, args.chunk)
-             for n in [min(args.chunk, args.warm + args.samples - start)]]
+    parts: list[tuple[int, float]] = []
+    for start in range(args.warm, args.warm + args.samples, args.chunk):
+        n = min(args.chunk, args.warm + args.samples - start)
+        parts.append((n, run(start, n)))
+        done = start + n - args.warm
+        if args.progress and done // args.progress != (done - n) // args.progress:
+            since = parts[-max(1, args.progress // args.chunk):]
+            print(json.dumps({"candidates": done, "rate": round(sum(k for k, _ in since) / sum(t for _, t in since)),
+                              "cache_mib": round(analyzer.budget.used / 2**20), "drops": analyzer.drops,
+                              "segment_drops": analyzer.composed_drops, "fragments": len(analyzer.fragments),
+                              "segments": len(analyzer.segments),
+                              "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                              "load": round(os.getloadavg()[0], 1)}), flush=True)
     rate = sum(n for n, _ in parts) / sum(seconds for _, seconds in parts)
     print(json.dumps({"space": args.space.stem, "gc": args.gc, "rate": rate,
                       "first_chunk": parts[0][0] / parts[0][1], "last_chunk": parts[-1][0] / parts[-1][1],

@@ -49,6 +49,19 @@ def test_regnet_stages_reproduce_timm_regnetx_016() -> None:
         regnet_stages(80, 34.01, 1.0, 18)
 
 
+def test_regnet_stages_of_more_blocks_than_a_range_holds_is_refused_at_once() -> None:
+    # a space's derived `regnet_stages(w0, wa, wm, 10**9)` looped 10^9 times (the fuzzer's sweep timed out at 10 s,
+    # tests/fuzzing.py fuzz_spaces, seed 2031, case 139); range() and comprehensions stop at MAX_RANGE steps already
+    import time
+
+    from costmodel.spec.expressions import MAX_RANGE
+
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError, match=f"regnet_stages of {10**9} blocks \\(at most {MAX_RANGE}\\)"):
+        evaluate_expression("regnet_stages(16, 8.0, 2.0, 10**9)", {})
+    assert time.perf_counter() - start < 1.0
+
+
 def test_slices_and_comprehensions() -> None:
     env = {"xs": [8, 16, 24, 32], "d": 2}
     assert evaluate_expression("xs[:d]", env) == [8, 16]
@@ -252,6 +265,48 @@ def test_fragment_cache_is_bounded_by_bytes() -> None:
         # candidates since it was last emptied
         assert len({id(segment) for segment in small.segments.values()}) <= 2 * 38
     assert emptied
+
+
+def test_segments_go_before_the_fragments_when_they_hold_a_quarter(monkeypatch: pytest.MonkeyPatch) -> None:
+    # segments and their compositions made heavy (as they are in a long ResNet-like sweep, which meets ~3 new ones
+    # per candidate): past the budget only they are dropped, the fragments stay (none expanded or priced again),
+    # and the figures are the analyzer's, the candidates seen again composed anew
+    import costmodel.sweep.fast as fast_module
+
+    monkeypatch.setattr(fast_module, "COMPOSED_BYTES", 10**6)
+    monkeypatch.setattr(fast_module, "SEGMENT_BYTES", 10**5)
+    space = load_space(SPACES / "resnet_like.yaml")
+    found = devices_for(["a100"])
+    data = space.data
+    evaluator = Evaluator(space, found)
+    specs = [candidate_spec(space.spec, evaluator.derive(values), evaluator.spec_names)
+             for values in draw(space, Sampler.RANDOM, 9, 0, 8)]
+    bounded = FastAnalyzer(space.spec, found, data.dtype, data.batch, space.spec_vars(), data.precision,
+                           cache_bytes=30 * 10**6)
+    unbounded = FastAnalyzer(space.spec, found, data.dtype, data.batch, space.spec_vars(), data.precision,
+                             cache_bytes=10**12)
+    for spec in specs * 3:  # first through the builder, then through the plan (segments on second sight)
+        expected = reference_metrics(spec, found, data.dtype, data.batch, data.precision)
+        assert bounded(spec) == expected
+        unbounded(spec)
+        assert bounded.fragments.keys() == unbounded.fragments.keys()  # no fragment made again
+    assert bounded.composed_drops >= 2 and bounded.drops == 0
+    assert unbounded.composed_drops == unbounded.drops == 0
+    assert bounded.planned == unbounded.planned > 0
+
+
+@pytest.mark.parametrize(("memory_gib", "cpus", "budget_mib"), [(4, 8, 512), (16, 4, 1024), (24, 2, 2048),
+                                                                 (256, 64, 1024), (1024, 16, 2048)])
+def test_the_cache_budget_is_a_quarter_of_memory_per_cpu(memory_gib: int, cpus: int, budget_mib: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import costmodel.sweep.fast as fast_module
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": memory_gib * 2**30 // 4096}
+    monkeypatch.setattr(os, "sysconf", pages.__getitem__)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    missing = Path("/nonexistent/memory.max")
+    monkeypatch.setattr(fast_module, "Path", lambda text: missing)  # no cgroup limit
+    assert fast_module.default_cache_bytes() == budget_mib * 2**20  # memory / (4 x cpus), from 512 MiB to 2 GiB
 
 
 @pytest.mark.parametrize("name", ["resnet_like", "regnet", "ofa_mbv3"])

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,7 +85,9 @@ from .evaluate import Device, Metrics
 from .space import Space
 
 Key = tuple[Any, ...]
-CACHE_BYTES = 512 * 2**20  # per evaluator (per worker): the fragment cache is emptied when its estimate passes this
+# per evaluator (per worker): the cache's budget (FastAnalyzer.bound) is a quarter of the machine's memory shared by
+# one worker per CPU (default_cache_bytes), between these
+CACHE_BYTES, MAX_CACHE_BYTES = 512 * 2**20, 2 * 2**30
 # The estimate's terms, bytes of Python objects fitted to tracemalloc's count over the shipped spaces' fragments
 # (ResNet-like: 20.3 MB for 12,104 new layers, 2,697 moved layers, 4,630 contexts, 35,593 search entries; OFA-MBV3:
 # 0.43 MB for 30, 78, 193, 2,800): a layer kept by a fragment (the Layer, its cost and output shapes, its liveness and
@@ -99,11 +103,19 @@ SEGMENT_BYTES, COMPOSED_BYTES, COMPOSED_DEVICE_BYTES = 2400, 3500, 300
 
 
 class _Budget:
-    """The bytes a fragment cache holds, estimated as its fragments and their contexts are added."""
+    """The bytes a fragment cache holds, estimated as its fragments and their contexts are added; ``composed``: of
+    which the segments, their keys and their compositions (what :meth:`FastAnalyzer.bound` drops first: composed
+    again from the fragments, without the builder or the latency model)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.composed = 0
+
+    def add_composed(self, nbytes: int) -> None:
+        """A segment, its key or a composition of it added."""
+        self.used += nbytes
+        self.composed += nbytes
 
 
 @dataclass
@@ -622,14 +634,14 @@ class _Plan:
                     # its compositions) only for instances seen again -- most first seen are never seen again early
                     # in a run, when a ResNet-like candidate meets ~3 new ones
                     analyzer.sighted.add(same)
-                    analyzer.budget.used += FOUND_BYTES
+                    analyzer.budget.add_composed(FOUND_BYTES)
                     segments.extend(map(analyzer.alone, fragments[first:], moves[first:]))
                     continue
                 segment = memo[same] = _Segment(fragments[first:], moves[first:], handed, handed_shapes, list(refs))
-                analyzer.budget.used += SEGMENT_BYTES
+                analyzer.budget.add_composed(SEGMENT_BYTES)
             if segment_key is not None:
                 memo[segment_key] = segment
-                analyzer.budget.used += FOUND_BYTES
+                analyzer.budget.add_composed(FOUND_BYTES)
             segments.append(segment)
         if not layers or limits.LAYERS.exceeded(layers):
             return None
@@ -848,7 +860,7 @@ class FastAnalyzer:
 
     def __init__(self, spec: Spec, devices: Sequence[Device], dtype: str | None, batch: int | None,
                  varying: Sequence[str] | None = None, precision: str | Precision = DEFAULT_PRECISION,
-                 cache_bytes: int = CACHE_BYTES) -> None:
+                 cache_bytes: int | None = None) -> None:
         self.base = spec
         self.varying = set(spec.vars if varying is None else varying)
         self._transparent: dict[str, bool] = {}
@@ -864,7 +876,8 @@ class FastAnalyzer:
         self.prices_views = DEFAULT_FUSION == Fusion.NONE and any(
             profile.cpu is not None and profile.cpu.view_us for profile in self.profiles)
         self.fragments: dict[Key, Fragment] = {}
-        self.budget = _Budget(cache_bytes)  # the fragments' estimated bytes, bounded by ``cache_bytes``
+        # the fragments' estimated bytes, bounded by ``cache_bytes`` (default: default_cache_bytes())
+        self.budget = _Budget(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._globals: dict[tuple[str, str], tuple[str, ...]] = {}
         # per-node dtypes give buffers of several widths, which the fragments' one-width liveness does not follow
         nodes = [*spec.nodes, *(node for block in spec.blocks.values() for node in block.nodes)]
@@ -876,18 +889,31 @@ class FastAnalyzer:
         self.segments: dict[Key, _Segment] = {}  # the plan's top-level nodes' instances (see _Plan.walk)
         self.sighted: set[Key] = set()  # the instances of a top-level node seen once, by the plan (see _Plan.walk)
         self.planned = 0  # candidates whose instances the plan found (the others: the builder)
+        self.drops = self.composed_drops = 0  # times the whole cache, or only the segments, were dropped (bound)
         self.costs = CostCache()  # op costs, shared by the builds of new fragments (as their layers are)
 
     def bound(self) -> None:
-        """Past its budget of bytes, the cache (and all that refers to it) is emptied: a space of endless variety
-        starts again rather than grows. The builder's op costs (``self.costs``, a :class:`~costmodel.graph.CostCache`)
-        and the latency model's per-layer terms are bounded on their own (their ``MAX_ENTRIES``)."""
-        if self.budget.used >= self.budget.limit:
-            self.fragments.clear()
-            self.found.clear()
+        """Past its budget of bytes, the segments and their compositions go first, where they hold at least a
+        quarter of it: they are composed again from the cached fragments, without the builder or the latency
+        model (a ResNet-like worker meets ~3 new segments per candidate for hundreds of thousands of candidates,
+        while its ~8,000 fragments, each costing a millisecond or two to expand and price, are all met within
+        ~30,000 and hold ~250-300 MiB with their contexts). Otherwise the whole cache (and all that
+        refers to it) is emptied: a space of endless variety starts again rather than grows. The builder's op
+        costs (``self.costs``, a :class:`~costmodel.graph.CostCache`) and the latency model's per-layer terms
+        are bounded on their own (their ``MAX_ENTRIES``)."""
+        budget = self.budget
+        if budget.used >= budget.limit:
+            if budget.composed >= budget.limit // 4:
+                budget.used -= budget.composed
+                self.composed_drops += 1
+            else:
+                self.fragments.clear()
+                self.found.clear()
+                budget.used = 0
+                self.drops += 1
             self.segments.clear()
             self.sighted.clear()
-            self.budget.used = 0
+            budget.composed = 0
 
     @classmethod
     def for_space(cls, space: Space, devices: Sequence[Device]) -> FastAnalyzer:
@@ -980,7 +1006,7 @@ class FastAnalyzer:
             found = self.segments[key] = _Segment(
                 [fragment], [moved], dict(fragment.value_owners if moved is None else moved.value_owners),
                 fragment.handed_shapes, list(value.refs))
-            self.budget.used += SEGMENT_BYTES
+            self.budget.add_composed(SEGMENT_BYTES)
         return found
 
     def _compose_segments(self, spec: Spec, walk: _Walk, segments: list[_Segment]) -> Metrics:
@@ -1033,14 +1059,14 @@ class FastAnalyzer:
             if composed is None:
                 composed = self._composition(segment, key, last, widths, walk.batch, views, priced)
                 segment.composed[context] = composed
-                self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
+                self.budget.add_composed(COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices))
             if shift and not composed.shiftable:  # counts read below 1 inside: this shift composed apart
                 context = (tuple(state[node] for node in segment.outside), written, read, views, None)
                 composed = segment.composed.get(context)
                 if composed is None:
                     composed = self._composition(segment, context[0], last, widths, walk.batch, views, priced)
                     segment.composed[context] = composed
-                    self.budget.used += COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices)
+                    self.budget.add_composed(COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices))
                 shift = 0
             composed_here.append(composed)
             for node, convs, pooled, _ in composed.state:
@@ -1179,6 +1205,29 @@ class FastAnalyzer:
             graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
         return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                 for device in self.devices]
+
+
+def default_cache_bytes() -> int:
+    """An evaluator's cache budget on this machine: a quarter of its memory (or of the cgroup's limit, in a container)
+    shared by one worker per CPU this process may use, between :data:`CACHE_BYTES` and :data:`MAX_CACHE_BYTES`
+    (512 MiB to 2 GiB). A long sweep keeps filling it (a ResNet-like worker: ~150 MiB more per 16,384 candidates
+    for its first 50,000, its candidates per CPU-second rising as segments recur: docs/sweep.md), so the more it may
+    hold, the faster a long run gets; the estimate tracks the worker's resident memory (~1.04x)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return CACHE_BYTES
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            memory = min(memory, int(limit))
+    except OSError:
+        pass
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(CACHE_BYTES, min(MAX_CACHE_BYTES, memory // (4 * cpus)))
 
 
 def _peak(lives: Sequence[np.ndarray], buffers: Mapping[TensorRef, list[int]], steps: int) -> int:
