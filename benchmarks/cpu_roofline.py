@@ -67,8 +67,12 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   quiet machine: a 2-thread call waits for its slower thread, so on a shared machine (load 7, 3 December 07:40 UTC) the
   2-thread minima came out 10-50x the 1-thread ones.
 
+- batched matmuls (``--matmuls``): torch.matmul of (1, heads, M, K) @ (1, heads, K, N) as unfused attention runs it
+  (LeViT-128's and ViT-S's shapes), one thread, taking turns with a tiny relu call, minimum of 240, beside the latency
+  model's time for the same matmul: the rate of small-K, per-head GEMMs.
+
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
---op-costs | --speedups]
+--op-costs | --speedups | --matmuls]
 """
 
 from __future__ import annotations
@@ -383,6 +387,42 @@ def speedups(rounds: int = 5, each: int = 4, sweep: bool = True) -> list[tuple[s
     return out
 
 
+# batched matmuls of two activations as attention runs them unfused, (heads, M, K) @ (heads, K, N): LeViT-128's scores
+# and weighted values per stage (196, 49, 16 tokens; key_dim 16, value width 32) and ViT-S's (197 tokens, 6 x 64)
+MATMUL_SHAPES = (((4, 196, 16), (4, 16, 196)), ((4, 196, 196), (4, 196, 32)), ((8, 49, 16), (8, 16, 49)),
+                 ((8, 49, 49), (8, 49, 32)), ((12, 16, 16), (12, 16, 16)), ((12, 16, 16), (12, 16, 32)),
+                 ((6, 197, 64), (6, 64, 197)), ((6, 197, 197), (6, 197, 64)))
+
+
+MatmulRow = tuple[tuple[int, ...], tuple[int, ...], float, float, float]
+
+
+def batched_matmuls(rounds: int = 6, each: int = 40) -> list[MatmulRow]:
+    """Per MATMUL_SHAPES pair, on one thread: (a, b, minimum us of torch.matmul, minimum us of a tiny torch.relu taken
+    in turns with it, the latency model's us for the same matmul as a one-node graph on epyc_zen3_vm_b)."""
+    import torch
+
+    from costmodel.graph import build_graph
+    from costmodel.hardware import load_profile
+    from costmodel.latency import estimate
+    from costmodel.spec import parse_spec
+
+    torch.set_num_threads(1)
+    profile = load_profile("epyc_zen3_vm_b")
+    tiny = torch.randn(1, 8, 4, 4)
+    out = []
+    with torch.inference_mode():
+        for a, b in MATMUL_SHAPES:
+            x, y = torch.randn(1, *a), torch.randn(1, *b)
+            calls = {"relu": functools.partial(torch.relu, tiny), "mm": functools.partial(torch.matmul, x, y)}
+            best = _interleaved(calls, rounds, each)
+            graph = build_graph(parse_spec({"name": "t", "inputs": {"a": list(a), "b": list(b)},
+                                            "nodes": [{"name": "m", "op": "matmul", "inputs": ["a", "b"]}]}), batch=1)
+            model = estimate(graph, profile, dtype="fp32", threads=1).summary.latency_s
+            out.append((a, b, best["mm"] * 1e6, best["relu"] * 1e6, model * 1e6))
+    return out
+
+
 ACTIVATION_SHAPES = ((384, 56), (160, 56), (640, 14))  # (channels, side): 1.2, 0.5 and 0.13 M elements
 POOL_SHAPES = ((64, 224, 2, 2, 0), (128, 112, 2, 2, 0), (512, 28, 2, 2, 0), (512, 14, 2, 2, 0), (64, 112, 3, 2, 1))
 # avg_pool2d as the zoo runs it: PoolFormer's and EfficientFormer's 3x3/1 token mixers (count_include_pad=False),
@@ -677,6 +717,8 @@ def main() -> None:
                         help="only network-sized layers at 1 and 2 threads, alternating, caches swept: measured "
                         "speed-up against the latency model's for each")
     parser.add_argument("--no-sweep", action="store_true", help="with --speedups: keep the caches warm")
+    parser.add_argument("--matmuls", action="store_true",
+                        help="only batched matmuls of attention shapes on one thread against the latency model")
     parser.add_argument("--gemm-rows", action="store_true",
                         help="only F.linear's time against its rows (M): slope efficiency and per-call intercept")
     args = parser.parse_args()
@@ -696,6 +738,14 @@ def main() -> None:
                 for (c, side), one, two in zip(FORK_JOIN_SHAPES, minima[kind][1], minima[kind][2], strict=True):
                     print(f"    {kind} {c} ch {side}x{side}: 1 thread {one:9.1f} us, 2 threads {two:9.1f} us, "
                           f"ratio {one / two:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.matmuls:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for a, b, measured, tiny, model in batched_matmuls():
+            flops = 2 * a[0] * a[1] * a[2] * b[2]
+            print(f"matmul {a} @ {b}: {measured:7.1f} us ({flops / measured / 1e3:5.1f} GFLOP/s; a tiny relu call "
+                  f"{tiny:.1f} us), model {model:7.1f} us (7.3 of it launch): model / measured {model / measured:.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.speedups:
