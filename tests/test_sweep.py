@@ -643,6 +643,17 @@ def test_a_device_without_the_spaces_dtype_is_refused_before_anything_is_written
     assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
 
 
+def test_an_output_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> None:
+    # -o under a file (or in /proc): making OUT.partial raised an OSError, an internal error (exit 1)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "out.csv"
+    code, text = _cli("sweep", str(SPACES / "resnet_like.yaml"), "-o", str(out), "--samples", "2", "--workers", "1")
+    assert code == 2 and text.count("\n") == 1, text
+    assert text.startswith(f"error: cannot write {out}: "), text
+    assert blocker.read_text() == "not a folder"
+
+
 def test_a_sweep_of_too_many_candidates_is_refused_before_it_plans(tmp_path: Path) -> None:
     # --samples 10^15 planned 10^12 chunks before the first ran (a hang, then out of memory); the whole grid of a
     # space is bounded the same way
