@@ -59,8 +59,20 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   ACM TOMS 34(3), 2008), given as a multiple of weight bytes / the stream-copy rate. Then the same for PyTorch's native
   1x1 conv (a GEMM over the pixels on one thread) at 16, 64 and 256 pixels.
 
+- network-sized speed-ups (``--speedups``): ResNet's 3x3 convs (64 @ 56^2 to 512 @ 7^2), VGG-16's widest conv, a 1x1
+  expansion, a depthwise conv and ViT-S's MLP layers, each as a one-node SpecModule, 1 and 2 threads taking turns in
+  blocks of calls, caches swept before each call (``--no-sweep``: warm), minimum of 20: the measured speed-up per
+  layer beside the latency model's (epyc_zen3_vm_b). Where ``--fork-join`` fits lines through small in-cache shapes,
+  this asks whether a network's layers split as well, and which (the efficiency or a serial part) falls short. Needs a
+  quiet machine: a 2-thread call waits for its slower thread, so on a shared machine (load 7, 3 December 07:40 UTC) the
+  2-thread minima came out 10-50x the 1-thread ones.
+
+- batched matmuls (``--matmuls``): torch.matmul of (1, heads, M, K) @ (1, heads, K, N) as unfused attention runs it
+  (LeViT-128's and ViT-S's shapes), one thread, taking turns with a tiny relu call, minimum of 240, beside the latency
+  model's time for the same matmul: the rate of small-K, per-head GEMMs.
+
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
---op-costs]
+--op-costs | --speedups | --matmuls]
 """
 
 from __future__ import annotations
@@ -309,6 +321,105 @@ def fork_join(calls: int = 300, kinds: tuple[str, ...] = FORK_JOIN_KINDS,
                 out[kind][threads] = (float(intercept), float(slope))
                 if minima is not None:
                     minima.setdefault(kind, {})[threads] = times
+    return out
+
+
+# network-sized layers for --speedups: (label, spec node, input shape without the batch): ResNet's 3x3 convs, a
+# bottleneck's 1x1 expansion (oneDNN on two threads, native on one), a MobileNet depthwise conv, ViT-S's MLP on its
+# 197 tokens and VGG-16's widest conv
+SPEEDUP_LAYERS = (
+    ("3x3 conv 64 @ 56^2", {"op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "bias": False}, [64, 56, 56]),
+    ("3x3 conv 128 @ 28^2", {"op": "conv2d", "out": 128, "kernel": 3, "padding": 1, "bias": False}, [128, 28, 28]),
+    ("3x3 conv 256 @ 14^2", {"op": "conv2d", "out": 256, "kernel": 3, "padding": 1, "bias": False}, [256, 14, 14]),
+    ("3x3 conv 512 @ 7^2", {"op": "conv2d", "out": 512, "kernel": 3, "padding": 1, "bias": False}, [512, 7, 7]),
+    ("3x3 conv 64 @ 224^2", {"op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "bias": False}, [64, 224, 224]),
+    ("1x1 conv 64 -> 256 @ 56^2", {"op": "conv2d", "out": 256, "kernel": 1, "bias": False}, [64, 56, 56]),
+    ("dw 3x3 144 @ 56^2", {"op": "conv2d", "out": 144, "kernel": 3, "padding": 1, "groups": 144, "bias": False},
+     [144, 56, 56]),
+    ("linear 197 x 384 -> 1536", {"op": "linear", "out": 1536}, [197, 384]),
+    ("linear 197 x 1536 -> 384", {"op": "linear", "out": 384}, [197, 1536]),
+)
+
+
+def speedup_graphs():  # noqa: ANN201  (costmodel imported here: the other figures do not need it)
+    """(label, graph) per SPEEDUP_LAYERS layer: a one-node costmodel graph at batch 1."""
+    from costmodel.graph import build_graph
+    from costmodel.spec import parse_spec
+
+    return [(label, build_graph(parse_spec({"name": "layer", "inputs": {"x": shape}, "nodes": [{"name": "l", **node}]}),
+                                batch=1)) for label, node, shape in SPEEDUP_LAYERS]
+
+
+def speedups(rounds: int = 5, each: int = 4, sweep: bool = True) -> list[tuple[str, float, float, float, float]]:
+    """Per SPEEDUP_LAYERS layer: (label, 1-thread us, 2-thread us, measured speed-up, the latency model's speed-up for
+    the same layer on epyc_zen3_vm_b). The layer runs as costmodel bench runs it (a SpecModule of one node), 1 and 2
+    threads taking turns in one process (``rounds`` blocks of ``each`` timed calls per thread count, after one untimed
+    call that absorbs the switch), the caches swept (96 MB) before each call unless ``sweep`` is off; the minimum per
+    thread count: ratios taken in the same minutes, so a slow hour moves both."""
+    import torch
+
+    from costmodel.bridges.torch import build_module, example_inputs
+    from costmodel.hardware import load_profile
+    from costmodel.latency import estimate
+
+    profile = load_profile("epyc_zen3_vm_b")
+    buffer = torch.ones(SWEEP_BYTES // 4)
+    out = []
+    with torch.inference_mode():
+        for label, graph in speedup_graphs():
+            module, inputs = build_module(graph).eval(), example_inputs(graph)
+            best = {1: math.inf, 2: math.inf}
+            for threads in (1, 2, 1, 2):
+                torch.set_num_threads(threads)
+                module(*inputs)
+            for _ in range(rounds):
+                for threads in (1, 2):  # a block of calls per thread count, its first call untimed (the switch)
+                    torch.set_num_threads(threads)
+                    module(*inputs)
+                    for _ in range(each):
+                        if sweep:
+                            buffer.add_(1.0)
+                        start = time.perf_counter()
+                        module(*inputs)
+                        best[threads] = min(best[threads], time.perf_counter() - start)
+            one, two = (estimate(graph, profile, dtype="fp32", threads=n).summary.latency_s for n in (1, 2))
+            out.append((label, best[1] * 1e6, best[2] * 1e6, best[1] / best[2], one / two))
+    return out
+
+
+# batched matmuls of two activations as attention runs them unfused, (heads, M, K) @ (heads, K, N): LeViT-128's scores
+# and weighted values per stage (196, 49, 16 tokens; key_dim 16, value width 32) and ViT-S's (197 tokens, 6 x 64)
+MATMUL_SHAPES = (((4, 196, 16), (4, 16, 196)), ((4, 196, 196), (4, 196, 32)), ((8, 49, 16), (8, 16, 49)),
+                 ((8, 49, 49), (8, 49, 32)), ((12, 16, 16), (12, 16, 16)), ((12, 16, 16), (12, 16, 32)),
+                 ((6, 197, 64), (6, 64, 197)), ((6, 197, 197), (6, 197, 64)))
+
+
+MatmulRow = tuple[tuple[int, ...], tuple[int, ...], float, float, float]
+
+
+def batched_matmuls(rounds: int = 6, each: int = 40) -> list[MatmulRow]:
+    """Per MATMUL_SHAPES pair, on one thread: (a, b, minimum us of torch.matmul, minimum us of a tiny torch.relu taken
+    in turns with it, the latency model's us for the same matmul as a one-node graph on epyc_zen3_vm_b)."""
+    import torch
+
+    from costmodel.graph import build_graph
+    from costmodel.hardware import load_profile
+    from costmodel.latency import estimate
+    from costmodel.spec import parse_spec
+
+    torch.set_num_threads(1)
+    profile = load_profile("epyc_zen3_vm_b")
+    tiny = torch.randn(1, 8, 4, 4)
+    out = []
+    with torch.inference_mode():
+        for a, b in MATMUL_SHAPES:
+            x, y = torch.randn(1, *a), torch.randn(1, *b)
+            calls = {"relu": functools.partial(torch.relu, tiny), "mm": functools.partial(torch.matmul, x, y)}
+            best = _interleaved(calls, rounds, each)
+            graph = build_graph(parse_spec({"name": "t", "inputs": {"a": list(a), "b": list(b)},
+                                            "nodes": [{"name": "m", "op": "matmul", "inputs": ["a", "b"]}]}), batch=1)
+            model = estimate(graph, profile, dtype="fp32", threads=1).summary.latency_s
+            out.append((a, b, best["mm"] * 1e6, best["relu"] * 1e6, model * 1e6))
     return out
 
 
@@ -602,6 +713,12 @@ def main() -> None:
     parser.add_argument("--weight-reorder", action="store_true",
                         help="only oneDNN's per-call weight reorder against a clone and the stream copy")
     parser.add_argument("--weight-reorder-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--speedups", action="store_true",
+                        help="only network-sized layers at 1 and 2 threads, alternating, caches swept: measured "
+                        "speed-up against the latency model's for each")
+    parser.add_argument("--no-sweep", action="store_true", help="with --speedups: keep the caches warm")
+    parser.add_argument("--matmuls", action="store_true",
+                        help="only batched matmuls of attention shapes on one thread against the latency model")
     parser.add_argument("--gemm-rows", action="store_true",
                         help="only F.linear's time against its rows (M): slope efficiency and per-call intercept")
     args = parser.parse_args()
@@ -621,6 +738,21 @@ def main() -> None:
                 for (c, side), one, two in zip(FORK_JOIN_SHAPES, minima[kind][1], minima[kind][2], strict=True):
                     print(f"    {kind} {c} ch {side}x{side}: 1 thread {one:9.1f} us, 2 threads {two:9.1f} us, "
                           f"ratio {one / two:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.matmuls:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for a, b, measured, tiny, model in batched_matmuls():
+            flops = 2 * a[0] * a[1] * a[2] * b[2]
+            print(f"matmul {a} @ {b}: {measured:7.1f} us ({flops / measured / 1e3:5.1f} GFLOP/s; a tiny relu call "
+                  f"{tiny:.1f} us), model {model:7.1f} us (7.3 of it launch): model / measured {model / measured:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.speedups:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for label, one, two, measured, modelled in speedups(sweep=not args.no_sweep):
+            print(f"{label:<26} 1 thread {one:9.1f} us, 2 threads {two:9.1f} us: speed-up measured {measured:.2f}, "
+                  f"modelled {modelled:.2f} (epyc_zen3_vm_b)")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.clock:

@@ -165,6 +165,10 @@ def test_figure_without_source_names_file_and_field(tmp_path):
         (lambda d: d.update(colour="green"), "colour: unknown field"),
         (lambda d: d.update(efficiency={"compute": 1.5}), "efficiency.compute"),
         (lambda d: d["sources"].update({"peak.matrix.fp61": "typo"}), "peak.matrix.fp61"),
+        # found by the profile fuzzer (tests/fuzzing.py, seed 4244 case 266): a peak and an efficiency of 1e-300
+        # multiplied to a rate of 0 FLOP/s, and the latency model divided by it (ZeroDivisionError)
+        (lambda d: d["peak"]["matrix"].update(fp16=1e-300), "peak.matrix.fp16: 1e-300 is below 1e-09"),
+        (lambda d: d.update(efficiency={"compute": 1e-300}), "efficiency.compute: 1e-300 is below 1e-06"),
     ],
 )
 def test_schema_errors_name_the_field(tmp_path, mutate, expected):

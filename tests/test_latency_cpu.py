@@ -377,3 +377,26 @@ def test_view_layers_cost_their_call_on_a_cpu() -> None:
     assert paid["b"] - unpaid["b"] == pytest.approx(3 * 4.4e-6, rel=1e-9)  # reshape, permute; flatten after it
     fused = kernel_terms(graph, profile, "fp32", fusion="epilogue")
     assert [t.fixed_s for t in fused] == [t.fixed_s for t in kernel_terms(graph, free, "fp32", fusion="epilogue")]
+
+
+def test_the_speedups_benchmark_layers_build_and_split_as_the_model_says() -> None:
+    """benchmarks/cpu_roofline.py --speedups: its layers are valid one-node graphs; the model's 2-thread speed-up of a
+    ResNet 3x3 conv is the conv class's capacity x efficiency (2 x 0.975) less its per-call costs, so between 1.5 and
+    1.95, and a 1x1 conv that moves to oneDNN gains less than a 3x3 conv of the same stage."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import cpu_roofline
+    finally:
+        sys.path.pop(0)
+    graphs = dict(cpu_roofline.speedup_graphs())
+    assert len(graphs) == len(cpu_roofline.SPEEDUP_LAYERS)
+    profile = load_profile(PROFILE)
+
+    def speedup(label: str) -> float:
+        one, two = (estimate(graphs[label], profile, dtype="fp32", threads=n).summary.latency_s for n in (1, 2))
+        return one / two
+
+    assert 1.5 < speedup("3x3 conv 64 @ 56^2") < 2 * 0.975
+    assert speedup("1x1 conv 64 -> 256 @ 56^2") < speedup("3x3 conv 64 @ 56^2")

@@ -379,3 +379,15 @@ def test_the_package_never_reads_the_environment_for_limits_at_import() -> None:
 
     os.environ.pop(limits.REPEAT.env, None)
     assert limits.REPEAT.value == limits.REPEAT.default
+
+
+def test_spec_text_given_to_load_graph_goes_through_the_bounded_yaml_reader() -> None:
+    """load_graph(YAML text) parsed with yaml.safe_load: a duplicated key silently kept the last value (the spec was
+    named 'y'), where a spec file is refused; now the same reader (costmodel.yamlio) and the same errors."""
+    from costmodel import load_graph
+
+    with pytest.raises(SpecError, match="<string>: duplicated key 'name' at line 2"):
+        load_graph("name: x\nname: y\ninputs: {x: [3, 8, 8]}\nnodes: [{op: relu}]\n")
+    with pytest.raises(SpecError, match="<string>: malformed YAML at line 4"):
+        load_graph("name: x\ninputs: {x: [3, 8, 8]}\nnodes: [{op: relu}\n")
+    assert load_graph("name: x\ninputs: {x: [3, 8, 8]}\nnodes: [{op: relu}]\n").name == "x"

@@ -97,6 +97,20 @@ def test_set_option_parses_yaml_values() -> None:
         "width": 8, "depths": [2, 2, 6, 2], "w": "dims[0] * 2"}
 
 
+def test_set_option_values_go_through_the_bounded_yaml_reader() -> None:
+    """`--set 'depths=&a [*a, *a]'` (a list that contains itself) was read by yaml.safe_load and ended in a
+    RecursionError: an internal error, exit 1. Now one error line, exit 2, like a recursive alias in a file."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    result = CliRunner().invoke(app, ["analyze", "resnet18", "--set", "depths=&a [*a, *a]"])
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.strip()] == [
+        "error: --set depths: cannot read '&a [*a, *a]' as a YAML value (recursive alias at line 1, column 1: a node "
+        "that contains itself); quote it for the shell, e.g. --set 'depths=[2, 2, 6, 2]'"]
+
+
 # -- input shapes in expressions -------------------------------------------------------------------------------
 def test_input_dimensions_in_expressions() -> None:
     spec = parse_spec({

@@ -49,6 +49,19 @@ def test_regnet_stages_reproduce_timm_regnetx_016() -> None:
         regnet_stages(80, 34.01, 1.0, 18)
 
 
+def test_regnet_stages_of_more_blocks_than_a_range_holds_is_refused_at_once() -> None:
+    # a space's derived `regnet_stages(w0, wa, wm, 10**9)` looped 10^9 times (the fuzzer's sweep timed out at 10 s,
+    # tests/fuzzing.py fuzz_spaces, seed 2031, case 139); range() and comprehensions stop at MAX_RANGE steps already
+    import time
+
+    from costmodel.spec.expressions import MAX_RANGE
+
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError, match=f"regnet_stages of {10**9} blocks \\(at most {MAX_RANGE}\\)"):
+        evaluate_expression("regnet_stages(16, 8.0, 2.0, 10**9)", {})
+    assert time.perf_counter() - start < 1.0
+
+
 def test_slices_and_comprehensions() -> None:
     env = {"xs": [8, 16, 24, 32], "d": 2}
     assert evaluate_expression("xs[:d]", env) == [8, 16]
@@ -628,6 +641,17 @@ def test_a_device_without_the_spaces_dtype_is_refused_before_anything_is_written
                            "epyc_zen3_vm_b: "), text
     assert "has no fp16 peak" in text
     assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+
+
+def test_an_output_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> None:
+    # -o under a file (or in /proc): making OUT.partial raised an OSError, an internal error (exit 1)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = blocker / "out.csv"
+    code, text = _cli("sweep", str(SPACES / "resnet_like.yaml"), "-o", str(out), "--samples", "2", "--workers", "1")
+    assert code == 2 and text.count("\n") == 1, text
+    assert text.startswith(f"error: cannot write {out}: "), text
+    assert blocker.read_text() == "not a folder"
 
 
 def test_a_sweep_of_too_many_candidates_is_refused_before_it_plans(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import yaml
 from typer.core import TyperGroup
 
 from ..errors import UserError, one_line
 from ..fileio import temp_beside
 from ..vocab import Choice, Dtype, Format, Fusion, Precision
+from ..yamlio import YamlError, parse_yaml
 
 DEBUG_ENV = "COSTMODEL_DEBUG"  # set to 1 to see the traceback of an internal error
 
@@ -259,10 +259,10 @@ def parse_set(values: list[str] | None) -> dict[str, Any]:
         name = name.strip()
         if not sep or not name.isidentifier():
             raise fail(f"--set expects NAME=VALUE (e.g. depths=[2,2,6,2]), got {text!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise fail(f"--set {name}: cannot read {raw!r} as a YAML value ({getattr(exc, 'problem', exc)}); "
+        try:  # the bounded reader every YAML file goes through (a recursive alias, a bomb, a duplicated key)
+            value = parse_yaml(raw) if raw.strip() else None
+        except YamlError as exc:
+            raise fail(f"--set {name}: cannot read {raw!r} as a YAML value ({exc}); "
                        "quote it for the shell, e.g. --set 'depths=[2, 2, 6, 2]'") from None
         if value is None or isinstance(value, dict):
             raise fail(f"--set {name}: expected a number, a list or an expression, got {raw!r}")

@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import SpecError
 from ..spec import Spec, load_spec, parse_spec
 from ..spec.zoo import resolve_spec
+from ..yamlio import YamlError, parse_yaml
 from .build import Graph, build_graph
 
 SpecLike = str | Path | Mapping[str, Any] | Spec
@@ -39,10 +38,10 @@ def to_spec(spec: SpecLike, overrides: Mapping[str, Any] | None = None) -> tuple
     elif isinstance(spec, Mapping):
         spec_obj = parse_spec(dict(spec), "<dict>")
     elif isinstance(spec, str) and _is_yaml_text(spec) and not _is_file(spec):
-        try:
-            data = yaml.safe_load(spec)
-        except yaml.YAMLError as exc:
-            raise SpecError(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file="<string>") from None
+        try:  # the one safe, bounded YAML reader, as for a spec file (duplicated keys, alias bombs, depth)
+            data = parse_yaml(spec)
+        except YamlError as exc:
+            raise SpecError(str(exc), file="<string>") from None
         spec_obj = parse_spec(data, "<string>")
     elif isinstance(spec, str | Path):
         path = resolve_spec(spec)

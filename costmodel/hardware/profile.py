@@ -17,10 +17,11 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..errors import HardwareError, one_line
 from ..resources import profiles_dir
@@ -33,8 +34,22 @@ UNITS: tuple[str, ...] = Unit.values()
 
 MAX_FIGURE = 1e12  # in the field's unit (TFLOP/s, GB/s, GB, MB): far above any device, and keeps every derived
 # figure (FLOP/s = TFLOP/s x 1e12, seconds, efficiencies) finite
-Positive = Annotated[float, Field(gt=0, le=MAX_FIGURE)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+MIN_FIGURE = 1e-9  # likewise far below any device (1 kFLOP/s, 1 byte/s): a peak of 1e-300 TFLOP/s at an efficiency
+MIN_FRACTION = 1e-6  # of 1e-300 was a rate of 0 FLOP/s after underflow, and the latency model divided by it
+
+
+def _not_below(floor: float) -> Callable[[float], float]:
+    def check(value: float) -> float:
+        if value < floor:
+            raise ValueError(f"{value:g} is below {floor:g}: no device is that slow or small (the latency model's "
+                             "rates would underflow to 0)")
+        return value
+
+    return check
+
+
+Positive = Annotated[float, Field(gt=0, le=MAX_FIGURE), AfterValidator(_not_below(MIN_FIGURE))]
+Fraction = Annotated[float, Field(gt=0, le=1), AfterValidator(_not_below(MIN_FRACTION))]
 
 # The repository's hardware_profiles/, installed as the package data costmodel.profiles (see costmodel.resources).
 SHIPPED_DIR = profiles_dir()
@@ -113,7 +128,7 @@ class ParallelFigures(_Model):
     ``efficiency``, its work's speed-up over one thread as a share of the threads' capacity."""
 
     sync_us: float | None = Field(default=None, ge=0, le=1e6)
-    efficiency: float | None = Field(default=None, gt=0, le=1)
+    efficiency: Fraction | None = None
 
 
 class Cpu(_Model):
@@ -173,7 +188,7 @@ class Cpu(_Model):
     dispatch_us: dict[EfficiencyClass, Annotated[float, Field(ge=0, le=1e6)]] = Field(default_factory=dict)
     grain_elements: int = Field(default=32768, ge=1)
     depthwise_ns: float = Field(default=0.0, ge=0, le=1e6)
-    parallel_efficiency: float = Field(default=1.0, gt=0, le=1)
+    parallel_efficiency: Fraction = 1.0
     conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)

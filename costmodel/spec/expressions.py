@@ -40,6 +40,8 @@ def regnet_stages(w0: float, wa: float, wm: float, depth: int, quantum: int = 8)
     ``quantum``; equal consecutive widths form a stage. Returns ``[stage widths, stage depths]``."""
     if w0 <= 0 or wa < 0 or wm <= 1 or depth < 1:
         raise ValueError(f"regnet_stages needs w0 > 0, wa >= 0, wm > 1, depth >= 1 (got {w0}, {wa}, {wm}, {depth})")
+    if depth > MAX_RANGE:  # one step per block, as range() and comprehensions are bounded
+        raise ValueError(f"regnet_stages of {depth} blocks (at most {MAX_RANGE})")
     widths: list[int] = []
     depths: list[int] = []
     for j in range(int(depth)):

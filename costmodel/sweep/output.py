@@ -150,8 +150,12 @@ class ChunkStore:
                 raise SpaceError(f"--resume: the partial run in {self.folder} was started with a different "
                                  f"{', '.join(diff)}; rerun with the same arguments or remove the folder")
         else:
-            self.folder.mkdir(parents=True)
-            _write_atomic(self.folder / SWEEP_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            try:
+                self.folder.mkdir(parents=True)
+                _write_atomic(self.folder / SWEEP_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            except OSError as exc:  # an output the user cannot write (a read-only or virtual folder, a full disk)
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise SpaceError(f"cannot write {output}: {exc.strerror or exc} (at {self.folder})") from None
 
     def done(self) -> set[int]:
         """Chunks already written."""
