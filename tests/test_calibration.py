@@ -695,3 +695,8 @@ def test_calibrate_carry_option(tmp_path: Path) -> None:
     lines = [line for line in bad.output.splitlines() if line.strip()]
     assert bad.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: unknown --carry 'roof'")
     assert not (tmp_path / "x.yaml").exists()
+    alone = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--carry", "shape",
+                                "-o", str(tmp_path / "y.yaml")])  # nothing to carry onto: refused, not ignored
+    lines = [line for line in alone.output.splitlines() if line.strip()]
+    assert alone.exit_code == 2 and len(lines) == 1 and "--apply-to" in lines[0], alone.output
+    assert not (tmp_path / "y.yaml").exists()

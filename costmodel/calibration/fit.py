@@ -146,15 +146,53 @@ def default_prior_weight(profile: HardwareProfile) -> float:
     return CPU_PRIOR_WEIGHT if is_cpu(profile) else DEFAULT_PRIOR_WEIGHT
 
 
+# How :func:`scaled_profile` treats each field of a profile's ``cpu`` section: a rate it divides, a cost it
+# multiplies, or a count, ratio or identity it keeps. A field added to :class:`~costmodel.hardware.profile.Cpu`
+# must be classified here (a test checks it): a new cost the latency model adds per call or per element would
+# otherwise stay unscaled, and a
+# fitted profile would no longer predict what its fit did.
+CPU_FIELD_ROLES: dict[str, Literal["compute", "memory", "costs", "kept"]] = {
+    "clock_ghz": "compute", "bandwidth_per_core_gbs": "memory",
+    **dict.fromkeys(("sync_us", "dispatch_us", "depthwise_ns", "conv1x1_threaded_us", "parallel", "page_fault_us",
+                     "view_us", "op_ns"), "costs"),
+    **dict.fromkeys(("cores", "threads", "isa", "flop_per_cycle_fp32", "grain_elements", "parallel_efficiency",
+                     "conv1x1_threaded_speedup", "mmap_threshold_mb", "threads_per_core", "smt_yield", "detect"),
+                    "kept"),
+}
+
+COST_FIELDS = tuple(name for name, role in CPU_FIELD_ROLES.items() if role == "costs")
+
+
+def _cost_times(value: Any, factor: float) -> Any:
+    """One ``costs`` field of a cpu section times ``factor``: a figure, a table of figures, or a ``parallel`` entry's
+    fork/join cost (its efficiency kept); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {key: _cost_times(v, factor) for key, v in value.items()}
+    if isinstance(value, int | float):
+        return value * factor
+    return value.model_copy(update={"sync_us": _cost_times(value.sync_us, factor)})
+
+
+def _cost_sum(value: Any) -> float:
+    """The figures of one ``costs`` field of a cpu section added up (:func:`_cost_times`'s shapes; None: 0)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, dict):
+        return sum(_cost_sum(v) for v in value.values())
+    if isinstance(value, int | float):
+        return float(value)
+    return _cost_sum(value.sync_us)
+
+
 def cost_total(profile: HardwareProfile) -> float:
     """The sum of a CPU profile's cost figures that :func:`scaled_profile` multiplies by its cost scale (mixed
     units: only ratios of it between two profiles mean anything); 0 without a ``cpu`` section."""
     cpu = profile.cpu
     if cpu is None:
         return 0.0
-    return (sum(cpu.dispatch_us.values()) + cpu.sync_us + cpu.depthwise_ns + (cpu.conv1x1_threaded_us or 0.0)
-            + sum(f.sync_us or 0.0 for f in cpu.parallel.values()) + sum(cpu.op_ns.values()) + cpu.page_fault_us
-            + cpu.view_us + (profile.host_overhead_us or 0.0))
+    return sum(_cost_sum(getattr(cpu, name)) for name in COST_FIELDS) + (profile.host_overhead_us or 0.0)
 
 
 def rates(profile: HardwareProfile) -> tuple[float, float, float] | None:
@@ -179,34 +217,14 @@ def scaled_profile(profile: HardwareProfile, compute: float = 1.0, memory: float
         raise ValueError(f"{profile.key}: scales apply to a CPU profile (one with a cpu section)")
     peak = profile.peak.model_copy(update={"vector": {d: v / compute for d, v in profile.peak.vector.items()},
                                            "matrix": {d: v / compute for d, v in profile.peak.matrix.items()}})
-    parallel = {k: f.model_copy(update={"sync_us": None if f.sync_us is None else f.sync_us * costs})
-                for k, f in cpu.parallel.items()}
     cpu = cpu.model_copy(update={
         "clock_ghz": cpu.clock_ghz / compute, "bandwidth_per_core_gbs": cpu.bandwidth_per_core_gbs / memory,
-        "dispatch_us": {k: v * costs for k, v in cpu.dispatch_us.items()}, "sync_us": cpu.sync_us * costs,
-        "depthwise_ns": cpu.depthwise_ns * costs, "op_ns": {k: v * costs for k, v in cpu.op_ns.items()},
-        "conv1x1_threaded_us": None if cpu.conv1x1_threaded_us is None else cpu.conv1x1_threaded_us * costs,
-        "parallel": parallel, "page_fault_us": cpu.page_fault_us * costs, "view_us": cpu.view_us * costs})
+        **{name: _cost_times(getattr(cpu, name), costs) for name in COST_FIELDS}})
     return profile.model_copy(update={
         "peak": peak, "cpu": cpu,
         "memory": profile.memory.model_copy(update={"bandwidth_gbs": profile.memory.bandwidth_gbs / memory}),
         "launch_overhead_us": profile.launch_overhead_us * costs,
         "host_overhead_us": None if profile.host_overhead_us is None else profile.host_overhead_us * costs})
-
-
-# How :func:`scaled_profile` treats each field of a profile's ``cpu`` section: a rate it divides, a cost it
-# multiplies, or a count, ratio or identity it keeps. A field added to :class:`~costmodel.hardware.profile.Cpu`
-# must be classified here (a test checks it): a new cost the latency model adds per call or per element would
-# otherwise stay unscaled, and a
-# fitted profile would no longer predict what its fit did.
-CPU_FIELD_ROLES: dict[str, Literal["compute", "memory", "costs", "kept"]] = {
-    "clock_ghz": "compute", "bandwidth_per_core_gbs": "memory",
-    **dict.fromkeys(("sync_us", "dispatch_us", "depthwise_ns", "conv1x1_threaded_us", "parallel", "page_fault_us",
-                     "view_us", "op_ns"), "costs"),
-    **dict.fromkeys(("cores", "threads", "isa", "flop_per_cycle_fp32", "grain_elements", "parallel_efficiency",
-                     "conv1x1_threaded_speedup", "mmap_threshold_mb", "threads_per_core", "smt_yield", "detect"),
-                    "kept"),
-}
 
 
 def scale_times(values: dict[str, float]) -> tuple[float, float, float]:
@@ -574,8 +592,7 @@ def fitted_profile(
         sources["launch_overhead_us"] = how
     if any(name in CPU_SCALES for name in values):
         compute, memory, costs = scale_times(values)
-        cost_fields = ("launch_overhead_us", "host_overhead_us", "cpu.dispatch_us", "cpu.sync_us", "cpu.depthwise_ns",
-                       "cpu.op_ns", "cpu.conv1x1_threaded_us", "cpu.parallel", "cpu.page_fault_us", "cpu.view_us")
+        cost_fields = ("launch_overhead_us", "host_overhead_us", *(f"cpu.{name}" for name in COST_FIELDS))
         for path in [*(f"peak.{u}.{d}" for u in ("vector", "matrix") for d in getattr(target.peak, u)),
                      "cpu.clock_ghz", "memory.bandwidth_gbs", "cpu.bandwidth_per_core_gbs", *cost_fields]:
             factor = (1 / compute if path.startswith("peak.") or path == "cpu.clock_ghz" else

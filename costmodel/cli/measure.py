@@ -140,11 +140,11 @@ def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Mat
     return ",".join(used)
 
 
-CarryOption = Annotated[Carry, choice_option(
-    Carry, "--carry", help="with --apply-to, what the fit carries onto the target: level (each roof's fitted level "
-                           "on the target's own factors), shape (how the fitted factors stand against each other on "
-                           "each roof, at the target's level) or all (every fitted value); docs/calibration.md, "
-                           "'Transfer'")]
+CarryOption = Annotated[Carry | None, choice_option(
+    Carry, "--carry", help=f"with --apply-to, what the fit carries onto the target: level (each roof's fitted level "
+                           f"on the target's own factors), shape (how the fitted factors stand against each other on "
+                           f"each roof, at the target's level) or all (every fitted value); default {DEFAULT_CARRY}; "
+                           f"docs/calibration.md, 'Transfer'")]
 ThreadsOption = Annotated[int | None, typer.Option(
     min=1, help="threads the measurements ran with, on a CPU profile (default: the profile's cpu.threads)")]
 
@@ -167,7 +167,7 @@ def calibrate(
     fmt: TableJsonOption = "table",
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
-    carry: CarryOption = DEFAULT_CARRY,
+    carry: CarryOption = None,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
@@ -184,6 +184,10 @@ def calibrate(
 
     if prior_weight is not None and not math.isfinite(prior_weight):  # inf passes typer's min=0
         raise fail(f"--prior-weight must be a finite number >= 0, got {prior_weight}")
+    if carry is not None and apply_to is None:
+        raise fail(f"--carry {carry} says what a transfer takes onto --apply-to's profile; give --apply-to too "
+                   "(without it the fitted profile is --hw's own, with every fitted value)")
+    carry = carry or DEFAULT_CARRY
     base = threaded(load_profile(hw), threads)
     onto = threaded(load_profile(apply_to), threads) if apply_to else None
     if onto is not None and is_cpu(base) != is_cpu(onto):
