@@ -221,6 +221,9 @@ def loops(space: Path, hw: str, n: int, chunk: int, warm: int, count: int) -> li
         assert process.stdout is not None
         line = process.stdout.readline().strip()
         if line != "ready":
+            for other in processes:  # none left waiting for its start
+                other.kill()
+                other.wait()
             raise RuntimeError(f"--loop: {line or 'no output'}")
     for process in processes:  # go, both at once
         assert process.stdin is not None

@@ -732,7 +732,8 @@ CALIBRATION_CELLS = ["nan", "NaN", "inf", "-inf", "0", "-1", "-0.0", "1e-320", "
 CALIBRATE_OPTIONS: list[list[str]] = [[], ["--threads", "2"], ["--prior-weight", "0"], ["--prior-weight", "1e6"],
                                       ["-f", "json"], ["--apply-to", "epyc_zen5_vm"], ["--apply-to", "a100"],
                                       ["--device", "epyc_zen3_vm_b_1t"], ["--device", "other"], ["--dtype", "fp16"],
-                                      ["--fusion", "compile"], ["--precision", "amp"]]
+                                      ["--fusion", "compile"], ["--precision", "amp"],
+                                      ["--apply-to", "epyc_zen5_vm", "--carry", "shape"], ["--carry", "all"]]
 
 
 def calibration_case(rng: random.Random) -> str:
@@ -788,7 +789,8 @@ def fuzz_calibrations(folder: Path, seed: int, count: int, tally: Tally) -> None
         output = folder / f"fitted_{seed}_{k}.yaml"
         hw = rng.choice(["epyc_zen3_vm_b", "epyc_zen3_vm_b", "epyc_9654"])
         if rng.random() < 0.25:  # validate reads the same files
-            options = rng.choice([o for o in CALIBRATE_OPTIONS if o[:1] not in (["--apply-to"], ["--prior-weight"])])
+            options = rng.choice([o for o in CALIBRATE_OPTIONS
+                                  if not {"--apply-to", "--prior-weight", "--carry"} & set(o)])
             command = ["validate", str(path), "--hw", hw, "--threads", "1", *options]
         else:
             options = rng.choice(CALIBRATE_OPTIONS)
