@@ -48,6 +48,7 @@ EFFICIENCY_BOUNDS = (0.02, 1.0)
 SCALE_BOUNDS = (0.1, 10.0)  # a CPU fit's time multipliers
 MIN_SHARE = 0.01  # a parameter governing less than this share of the predicted latency is not fitted
 HUBER_SCALE = 0.1  # log ratio beyond which a robust loss counts a row linearly
+LeastSquaresLoss = Literal["linear", "soft_l1", "huber", "cauchy", "arctan"]  # scipy.optimize.least_squares' losses
 COLLINEAR = 0.95  # two parameters moving the rows' latencies this alike (|cosine|) cannot be told apart
 KEYS: tuple[EfficiencyClass, ...] = tuple(EfficiencyClass)  # efficiency keys: the op classes and "conv"
 STREAM_KEYS = (EfficiencyClass.ELEMENTWISE, EfficiencyClass.NORM, EfficiencyClass.REDUCTION,
@@ -416,7 +417,7 @@ def _bounds(name: str) -> tuple[float, float]:
 
 def fit(
     bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
-    prior_weight: float | None = None, min_share: float = MIN_SHARE, loss: str = "linear",
+    prior_weight: float | None = None, min_share: float = MIN_SHARE, loss: LeastSquaresLoss = "linear",
     design: Sequence[str] | None = None,
 ) -> Fit:
     """Fit the parameters of ``profile`` to ``measured_s`` (seconds per batch, one per basis). ``prior_weight``
@@ -502,7 +503,7 @@ def _collinear(names: Sequence[str], jacobian: np.ndarray) -> tuple[tuple[str, s
 
 def leave_one_out(
     bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
-    prior_weight: float | None = None, loss: str = "linear", design: Sequence[str] | None = None,
+    prior_weight: float | None = None, loss: LeastSquaresLoss = "linear", design: Sequence[str] | None = None,
 ) -> list[float]:
     """Each row's latency predicted by a profile fitted on all the other rows (seconds); needs 2+ rows."""
     out = []
