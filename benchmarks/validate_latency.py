@@ -257,11 +257,11 @@ def line(label: str, f: Fidelity) -> str:
 def shape_line(points: list[Point]) -> str:
     """The shape of the errors after one common scale (the median ratio), what a calibration's device scale leaves:
     the standard deviation of log(predicted / measured) and the share of models within +-10 % once scaled."""
-    ratios = [p.ratio for p in points]
-    scale = statistics.median(ratios)
-    spread = statistics.pstdev(math.log(r) for r in ratios)
-    within = sum(abs(r / scale - 1) <= 0.10 for r in ratios) / len(ratios)
-    return f"  after one common scale ({scale:.3f}): sd of log ratio {spread:.3f}, within 10% {within:.0%}"
+    scaled = agreement({str(i): p.predicted_s for i, p in enumerate(points)},
+                       {str(i): p.measured_s for i, p in enumerate(points)})
+    spread = statistics.pstdev(math.log(p.ratio) for p in points)
+    return (f"  after one common scale ({scaled.scale:.3f}): sd of log ratio {spread:.3f}, within 10% "
+            f"{scaled.within_10:.0%}")
 
 
 def latency_ratios(first: list[Point], second: list[Point]) -> list[tuple[float, float]]:
@@ -539,7 +539,6 @@ def space_section() -> None:
             print("    after one common scale (the level dropped, the shape across subnets kept): " + "; ".join(
                 f"{what} median |error| {a.median_difference:.1%}, within +-10 % {a.within_10:.0%}"
                 for what, a in shapes))
-
 
 
 WIDE_CASES = (("rtx3090", "rtx3090 eager amp", "rtx3090", "none"), ("rtx4090", "rtx4090 eager amp", "rtx4090", "none"),
