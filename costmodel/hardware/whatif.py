@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from ..errors import HardwareError
 from ..validation import first_problem
+from ..vocab import Dtype
 from .profile import HardwareProfile
 
 CHANGED = "what-if override on the command line"
@@ -46,9 +47,9 @@ def what_if(profile: HardwareProfile, *, dtype: str, peak: str | None = None, ba
             data["peak"][unit][dtype] = number
             sources[f"peak.{unit}.{dtype}"] = CHANGED
             notes.append(f"{unit} {dtype} {number:g} TFLOP/s")
-    fp32, cpu = profile.peak.vector.get("fp32"), data.get("cpu")
-    if cpu is not None and fp32 and data["peak"]["vector"].get("fp32") != fp32:  # a CPU's fp32 peak is its cores x
-        cpu["clock_ghz"] *= data["peak"]["vector"]["fp32"] / fp32  # FLOP/cycle x clock: the clock moves with it
+    fp32, cpu = profile.peak.vector.get(Dtype.FP32), data.get("cpu")
+    if cpu is not None and fp32 and data["peak"]["vector"].get(Dtype.FP32) != fp32:  # a CPU's fp32 peak is its cores x
+        cpu["clock_ghz"] *= data["peak"]["vector"][Dtype.FP32] / fp32  # FLOP/cycle x clock: the clock moves with it
         sources["cpu.clock_ghz"] = CHANGED
     if bandwidth is not None:
         kind, number = _amount(bandwidth, "--bandwidth", "GB/s")
