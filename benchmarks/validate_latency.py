@@ -210,24 +210,21 @@ def extra_case(text: str) -> Case:
     """A CPU zoo file to score besides the committed ones (``--extra FILE[:THREADS]``): costmodel bench's CSV of one
     device, measured on this machine's CPU, scored with the shipped profile on each model's fastest pass; THREADS
     defaults to the file's ``threads`` column (one value). Raises ``ValueError`` for a missing file, a file of several
-    devices or thread counts, or a bad THREADS."""
-    name, _, given = text.partition(":")
+    devices or thread counts, or a bad THREADS (and read_measurements' ``MeasurementError`` for a malformed file)."""
+    name, given = (text, "") if Path(text).is_file() else text.rpartition(":")[::2]
     path = Path(name)
     if not path.is_file():
         raise ValueError(f"--extra {text}: no such file")
     rows = read_measurements(path).rows
-    devices = sorted({r.device for r in rows})
-    with path.open(encoding="utf-8") as handle:
-        counts = sorted({r.get("threads") or "" for r in csv.DictReader(line for line in handle
-                                                                         if not line.startswith("#"))})
-    if len(devices) != 1:
-        raise ValueError(f"--extra {text}: one device per file, found {', '.join(devices) or 'none'}")
-    try:
-        threads = int(given) if given else int(counts[0]) if len(counts) == 1 else 0
-    except ValueError:
-        threads = 0
+    devices = sorted({r.device or "" for r in rows})
+    if len(devices) != 1 or not devices[0]:
+        raise ValueError(f"--extra {text}: one device per file (its device column), found "
+                         f"{', '.join(d or 'a row without one' for d in devices)}")
+    counts = sorted({r.threads or 0 for r in rows})
+    threads = (int(given) if given.isdigit() else 0) if given else counts[0] if len(counts) == 1 else 0
     if threads < 1:
-        raise ValueError(f"--extra {text}: give the thread count as FILE:THREADS (the file has {', '.join(counts)})")
+        raise ValueError(f"--extra {text}: give the thread count as FILE:THREADS (the file's threads column has "
+                         f"{', '.join(str(n) if n else 'none' for n in counts)})")
     return Case(f"{path.stem} ({threads}t)", path, devices[0], CPU_PROFILE, "fp32", "uniform", "none", threads, "min")
 
 
