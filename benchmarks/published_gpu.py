@@ -13,10 +13,11 @@ README's command or the inference script it names.
 
 Scoring: the shipped profiles (v100, t4, a100_80gb), nothing fitted, eager PyTorch (--fusion none): FP32 as fp32
 (uniform), TF32 as tf32 (uniform: NVIDIA's TF32 mode is PyTorch's default on Ampere, torch.backends.cudnn.allow_tf32
-True; the README's "Enabling TF32" says so), AMP as --dtype fp16 --precision amp; an AMP row run channels-last (configs.yml's memory_format: nhwc) is
-priced without the NCHW <-> NHWC transposes eager NCHW pays (the layout term zeroed: cuDNN runs NHWC natively). Measured
-latency per batch = batch / "Throughput Avg" (the mean of per-iteration images/s: NVIDIA's "Latency Avg" is the mean of
-per-iteration times and carries outliers: in many rows it exceeds the 95th percentile; both are in the fixture).
+True; the README's "Enabling TF32" says so), AMP as --dtype fp16 --precision amp; an AMP row run channels-last
+(configs.yml's memory_format: nhwc) is priced without the NCHW <-> NHWC transposes eager NCHW pays (the layout term
+zeroed: cuDNN runs NHWC natively). Measured latency per batch = batch / "Throughput Avg" (the mean of per-iteration
+images/s: NVIDIA's "Latency Avg" is the mean of per-iteration times and carries outliers: in many rows it exceeds the
+95th percentile; both are in the fixture).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ def published() -> ModuleType:
 
 def test_fixture_parses_and_every_row_has_a_source(published: ModuleType) -> None:
     rows = published.read_fixture()
-    # 4 resnet tables x 3 models x 9 batches, efficientnet: A100 4 models x 2 x 9, V100 4 x 2 x 9 less 2 (the V100 FP32 tables
-    # of efficientnet-b4 and -widese-b4 stop at batch 128)
+    # 4 resnet tables x 3 models x 9 batches, efficientnet: A100 4 models x 2 x 9, V100 4 x 2 x 9 less 2 (the V100 FP32
+    # tables of efficientnet-b4 and -widese-b4 stop at batch 128)
     assert len(rows) == 3 * 4 * 9 + 4 * 2 * 9 + 4 * 2 * 9 - 2
     for row in rows:
         assert SOURCE.fullmatch(row.source), row.source
