@@ -291,6 +291,22 @@ def host_lines(scored: list[Scored]) -> list[str]:
     return lines
 
 
+def largest_batch_lines(scored: list[Scored]) -> list[str]:
+    """Each table's largest batch (the device-bound end), and the measured throughput's change from batch 64 to it."""
+    lines = ["largest batch of each table (device-bound), and measured images/s there over images/s at batch 64:"]
+    tables: dict[tuple[str, str, str], list[Scored]] = {}
+    for s in scored:
+        tables.setdefault((s.row.device, s.row.precision, s.row.model), []).append(s)
+    for (device, precision, model), members in tables.items():
+        last = max(members, key=lambda s: s.row.batch)
+        at64 = next((s for s in members if s.row.batch == 64), None)
+        trend = f"{last.row.throughput / at64.row.throughput:5.2f}" if at64 else "    -"
+        lines.append(f"  {device:27} {precision:5} {model:20} batch {last.row.batch:3}  measured "
+                     f"{last.row.latency_s * 1e3:7.2f} ms  predicted {last.predicted_s * 1e3:7.2f} ms  ratio "
+                     f"{last.ratio:5.2f}  images/s vs batch 64 {trend}")
+    return lines
+
+
 def row_lines(scored: list[Scored]) -> list[str]:
     lines = [f"{'device':27} {'prec':5} {'model':20} {'batch':>5} {'measured ms':>11} {'predicted ms':>12} "
              f"{'ratio':>6} {'bound':>6}"]
@@ -309,6 +325,7 @@ def report(rows_too: bool = False) -> list[str]:
              "shipped profiles, eager, nothing fitted", "ratio = predicted / measured latency (> 1: predicted slower)"]
     lines += summary_lines(scored)
     lines += host_lines(scored)
+    lines += largest_batch_lines(scored)
     if rows_too:
         lines += row_lines(scored)
     return lines
