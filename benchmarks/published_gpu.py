@@ -73,7 +73,9 @@ MODEL_SPECS = {
     "se-resnext101-32x4d": str(SPECS / "nvidia_se_resnext101_32x4d.yaml"),
     "efficientnet-b0": "efficientnet_b0",
     "efficientnet-b4": str(SPECS / "nvidia_efficientnet_b4.yaml"),
-}  # efficientnet-widese-b0/b4 (SE on the expanded channels) have no spec: their rows are kept, not scored
+    "efficientnet-widese-b0": str(SPECS / "nvidia_efficientnet_widese_b0.yaml"),
+    "efficientnet-widese-b4": str(SPECS / "nvidia_efficientnet_widese_b4.yaml"),
+}
 SETTINGS = {"FP32": ("fp32", "uniform"), "TF32": ("tf32", "uniform"), "AMP": ("fp16", "amp")}
 REGIMES = (("batch 1", 1, 1), ("batch 2-16", 2, 16), ("batch 32-256", 32, 256))
 
@@ -321,8 +323,9 @@ def report(rows_too: bool = False) -> list[str]:
     rows = read_fixture()
     scored = score(rows)
     skipped = sorted({r.model for r in rows if r.model not in MODEL_SPECS})
-    lines = [f"Published GPU tables ({len(rows)} rows, {len(scored)} scored; no spec for {', '.join(skipped)}): "
-             "shipped profiles, eager, nothing fitted", "ratio = predicted / measured latency (> 1: predicted slower)"]
+    unscored = f"; no spec for {', '.join(skipped)}" if skipped else ""
+    lines = [f"Published GPU tables ({len(rows)} rows, {len(scored)} scored{unscored}): shipped profiles, eager, "
+             "nothing fitted", "ratio = predicted / measured latency (> 1: predicted slower)"]
     lines += summary_lines(scored)
     lines += host_lines(scored)
     lines += largest_batch_lines(scored)
