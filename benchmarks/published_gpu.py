@@ -286,7 +286,7 @@ def host_lines(scored: list[Scored]) -> list[str]:
     for s in scored:
         if s.row.batch == 1:
             profile_us = host_overhead(load_profile(PROFILES[s.row.device])) * 1e6
-            lines.append(f"  {s.row.device:27} {s.row.precision:5} {s.row.model:20} {s.kernels:4} kernels  "
+            lines.append(f"  {s.row.device:27} {s.row.precision:5} {s.row.model:22} {s.kernels:4} kernels  "
                          f"measured {s.row.latency_s * 1e3:6.2f} ms = "
                          f"{s.row.latency_s / s.kernels * 1e6:5.1f} us/kernel"
                          f"  (profile {profile_us:.0f} us; predicted {s.predicted_s * 1e3:6.2f} ms)")
@@ -303,17 +303,17 @@ def largest_batch_lines(scored: list[Scored]) -> list[str]:
         last = max(members, key=lambda s: s.row.batch)
         at64 = next((s for s in members if s.row.batch == 64), None)
         trend = f"{last.row.throughput / at64.row.throughput:5.2f}" if at64 else "    -"
-        lines.append(f"  {device:27} {precision:5} {model:20} batch {last.row.batch:3}  measured "
+        lines.append(f"  {device:27} {precision:5} {model:22} batch {last.row.batch:3}  measured "
                      f"{last.row.latency_s * 1e3:7.2f} ms  predicted {last.predicted_s * 1e3:7.2f} ms  ratio "
                      f"{last.ratio:5.2f}  images/s vs batch 64 {trend}")
     return lines
 
 
 def row_lines(scored: list[Scored]) -> list[str]:
-    lines = [f"{'device':27} {'prec':5} {'model':20} {'batch':>5} {'measured ms':>11} {'predicted ms':>12} "
+    lines = [f"{'device':27} {'prec':5} {'model':22} {'batch':>5} {'measured ms':>11} {'predicted ms':>12} "
              f"{'ratio':>6} {'bound':>6}"]
     for s in scored:
-        lines.append(f"{s.row.device:27} {s.row.precision:5} {s.row.model:20} {s.row.batch:5} "
+        lines.append(f"{s.row.device:27} {s.row.precision:5} {s.row.model:22} {s.row.batch:5} "
                      f"{s.row.latency_s * 1e3:11.2f} {s.predicted_s * 1e3:12.2f} {s.ratio:6.2f} "
                      f"{'host' if s.host_bound else 'device':>6}")
     return lines
