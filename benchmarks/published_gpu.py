@@ -309,6 +309,31 @@ def largest_batch_lines(scored: list[Scored]) -> list[str]:
     return lines
 
 
+def device_pair_lines(scored: list[Scored], least_batch: int = 64) -> list[str]:
+    """Device against device on the same model, precision and batch (``least_batch`` and up: device-bound): the ratio
+    on one over the ratio on the other, which is the predicted speed-up of the first over the measured one. The
+    profiles' relative figures, whatever their common level."""
+    lines = [f"device against device, same model, precision (TF32 with FP32) and batch >= {least_batch}: ratio on the "
+             "second / ratio on the first (< 1: the second predicted too fast relative to the first)"]
+    found = {(s.row.device, "FP32" if s.row.precision == "TF32" else s.row.precision, s.row.model, s.row.batch): s
+             for s in scored if s.row.batch >= least_batch}
+    devices = list(dict.fromkeys(PROFILES))
+    for i, first in enumerate(devices):
+        for second in devices[i + 1:]:
+            for precision in ("FP32", "AMP"):
+                pairs = [(s, found[(second, p, m, b)]) for (d, p, m, b), s in found.items()
+                         if d == first and p == precision and (second, p, m, b) in found]
+                if not pairs:
+                    continue
+                ratios = [b.ratio / a.ratio for a, b in pairs]
+                speedup = statistics.median(a.row.latency_s / b.row.latency_s for a, b in pairs)
+                lines.append(f"  {PROFILES[second]} / {PROFILES[first]} {precision:4} {len(pairs):3} rows, "
+                             f"{len({a.row.model for a, _ in pairs})} models: measured speed-up {speedup:.2f}x "
+                             f"(median); ratio / ratio median {statistics.median(ratios):.3f}, range "
+                             f"{min(ratios):.3f}-{max(ratios):.3f}")
+    return lines
+
+
 def row_lines(scored: list[Scored]) -> list[str]:
     lines = [f"{'device':27} {'prec':5} {'model':22} {'batch':>5} {'measured ms':>11} {'predicted ms':>12} "
              f"{'ratio':>6} {'bound':>6}"]
@@ -329,6 +354,7 @@ def report(rows_too: bool = False) -> list[str]:
     lines += summary_lines(scored)
     lines += host_lines(scored)
     lines += largest_batch_lines(scored)
+    lines += device_pair_lines(scored)
     if rows_too:
         lines += row_lines(scored)
     return lines
