@@ -717,3 +717,52 @@ def test_plot_sweep_writes_three_figures(tmp_path: Path) -> None:
             assert (tmp_path / f"ofa_{kind}{suffix}").stat().st_size > 1000
     code, text = _cli("plot", "sweep", str(out), "--color-by", "nosuch")
     assert code == 2 and "not a variable" in text
+
+
+RESULTS_HEADER = "index,depth,params,macs,entropy,latency.a100"
+RESULTS_ROWS = ['0,"[3, 2]",5801200,298575552,18601.3,0.0029', '1,"[4, 3]",4984176,289226496,21696.4,0.0035']
+
+
+@pytest.mark.parametrize(("header", "rows", "options", "message"), [
+    # each was an internal error (exit 1) before; found by tests/fuzzing.py fuzz_plot_sweep
+    ("index,depth,macs,entropy,latency.a100", ['0,"[3, 2]",298575552,18601.3,0.0029'], [],
+     "no params column: not the results of costmodel sweep"),  # ValueError: 'params' is not in list
+    (RESULTS_HEADER, [RESULTS_ROWS[0], '1,"[4, 3]",x,289226496,21696.4,0.0035'], [],
+     "column 'params', row 2: expected a number, got 'x'"),  # could not convert string to float: 'x'
+    (RESULTS_HEADER, RESULTS_ROWS, ["--metric", "depth"],
+     "column 'depth', row 1: expected a number, got '[3, 2]'"),  # a per-stage variable as the Pareto metric
+    (RESULTS_HEADER, ['0,"[3, [2]]",5801200,298575552,18601.3,0.0029'], [],
+     "cannot colour by values such as '[3, [2]]': not a number or a list of numbers"),  # a ragged list
+    # was an error line that did not name the file
+    (RESULTS_HEADER, ['0,"[3, 2]",5801200,298575552,,0.0029'], [], "no finite entropy and latency.a100 values"),
+])
+def test_spoiled_sweep_results_are_one_error_line_naming_the_file(header: str, rows: list[str], options: list[str],
+                                                                  message: str, tmp_path: Path) -> None:
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join([header, *rows]) + "\n")
+    code, text = _cli("plot", "sweep", str(results), "-o", str(tmp_path / "fig"), *options)
+    assert code == 2 and text.count("\n") == 1, text
+    assert text.startswith(f"error: {results}") and message in text, text
+    assert not list(tmp_path.glob("fig*"))  # no figure of the three written
+
+
+def test_sweep_results_with_a_column_twice_are_one_error_line(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    results = tmp_path / "twice.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array([0]), *(pa.array([1.0]) for _ in range(5))],
+                                        names=["index", "params", "macs", "entropy", "latency.a100", "params"]),
+                   results)
+    code, text = _cli("plot", "sweep", str(results), "-o", str(tmp_path / "fig"))
+    assert code == 2 and text.count("\n") == 1 and text.startswith(f"error: {results}: "), text
+    assert not list(tmp_path.glob("fig*"))
+
+
+def test_plot_sweep_of_the_hand_written_results_draws(tmp_path: Path) -> None:
+    """The rows the spoiled cases start from plot (the cases above fail on what was spoiled, not on the format)."""
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join([RESULTS_HEADER, *RESULTS_ROWS]) + "\n")
+    code, text = _cli("plot", "sweep", str(results), "-o", str(tmp_path / "fig"))
+    assert code == 0, text
+    assert len(list(tmp_path.glob("fig_*"))) == 6

@@ -112,13 +112,6 @@ def analyze(
         raise fail("--sort latency needs at least one --hw profile")
     levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
                          else None)
-    if hw:
-        from ..latency.precision import check_precision
-
-        try:
-            check_precision(precision, dtype or "fp32")
-        except ValueError as exc:
-            raise fail(str(exc)) from None
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
@@ -127,6 +120,13 @@ def analyze(
     shapes = parse_inputs(input or [])
     graph = load_graph(spec, batch=batch, input_shapes=shapes, overrides=parse_set(set_))
     analysis = analyze_graph(graph, dtype)
+    if hw:  # the dtype the latency is priced at: --dtype, else the spec's (not fp32 whatever the spec says)
+        from ..latency.precision import check_precision
+
+        try:
+            check_precision(precision, analysis.dtype)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
     if (peak or bandwidth or overhead) and not hw:

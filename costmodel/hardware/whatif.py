@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from ..errors import HardwareError
+from ..validation import first_problem
+from ..vocab import Dtype
 from .profile import HardwareProfile
 
 CHANGED = "what-if override on the command line"
@@ -43,6 +47,10 @@ def what_if(profile: HardwareProfile, *, dtype: str, peak: str | None = None, ba
             data["peak"][unit][dtype] = number
             sources[f"peak.{unit}.{dtype}"] = CHANGED
             notes.append(f"{unit} {dtype} {number:g} TFLOP/s")
+    fp32, cpu = profile.peak.vector.get(Dtype.FP32), data.get("cpu")
+    if cpu is not None and fp32 and data["peak"]["vector"].get(Dtype.FP32) != fp32:  # a CPU's fp32 peak is its cores x
+        cpu["clock_ghz"] *= data["peak"]["vector"][Dtype.FP32] / fp32  # FLOP/cycle x clock: the clock moves with it
+        sources["cpu.clock_ghz"] = CHANGED
     if bandwidth is not None:
         kind, number = _amount(bandwidth, "--bandwidth", "GB/s")
         old = data["memory"]["bandwidth_gbs"]
@@ -58,7 +66,14 @@ def what_if(profile: HardwareProfile, *, dtype: str, peak: str | None = None, ba
     if not notes:
         return profile
     data.update(name=f"{profile.name} (what-if: {', '.join(notes)})", aliases=[], sources=sources)
-    changed = HardwareProfile.model_validate(data)
+    try:
+        changed = HardwareProfile.model_validate(data)
+    except ValidationError as exc:  # a figure out of range (inf, 1e13 TFLOP/s, 1e-300 GB/s): the option's fault
+        problem = first_problem(exc)
+        where = ".".join((*problem.path, problem.field or ""))
+        asked = ", ".join(f"--{name} {value}" for name, value in (("peak", peak), ("bandwidth", bandwidth),
+                                                                   ("overhead", overhead)) if value is not None)
+        raise HardwareError(f"{asked} on {profile.key}: {where + ': ' if where else ''}{problem.message}") from None
     changed._file_stem = profile.key
     return changed
 
