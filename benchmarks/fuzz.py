@@ -1,11 +1,12 @@
 """The long fuzz campaign (issue 13's acceptance run): seeded fuzzed specs in-process and through the CLI, plus
-profiles, measurement CSVs, ONNX models, design spaces (through `costmodel sweep`) and measurement files (through
-`costmodel calibrate`). Prints, per kind, the cases that worked, the clean one-line errors
+profiles, measurement CSVs, ONNX models, design spaces (through `costmodel sweep`), measurement files (through
+`costmodel calibrate`), option values (analyze, compare, hw, design score, zoo, plots) and spoiled sweep results
+(through `costmodel plot sweep`). Prints, per kind, the cases that worked, the clean one-line errors
 and the failures (a traceback, a message that is not one line naming the file, a run over 10 s), the slowest
 case, and the process's peak memory (ru_maxrss: no case can have used more).
 
     nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100 --spaces 200 \
-        --calibrations 200 [--only spaces calibrations]
+        --calibrations 200 --options 1000 --plot-sweeps 100 [--only spaces calibrations]
 
 Exit code 1 when any case failed. tests/test_fuzz.py runs the same generators at a small fixed budget in CI.
 """
@@ -45,8 +46,12 @@ def main() -> int:
     parser.add_argument("--spaces", type=int, default=200, help="fuzzed design spaces through `costmodel sweep`")
     parser.add_argument("--calibrations", type=int, default=200,
                         help="fuzzed measurement files through `costmodel calibrate`")
+    parser.add_argument("--options", type=int, default=1000, help="fuzzed option values through the CLI")
+    parser.add_argument("--plot-sweeps", type=int, default=100,
+                        help="spoiled sweep results through `costmodel plot sweep`")
     parser.add_argument("--only", nargs="+", metavar="KIND",
-                        choices=["specs", "cli", "profiles", "csvs", "onnx", "spaces", "calibrations"],
+                        choices=["specs", "cli", "profiles", "csvs", "onnx", "spaces", "calibrations", "options",
+                                 "plot-sweeps"],
                         help="run only these kinds")
     args = parser.parse_args()
 
@@ -60,6 +65,8 @@ def main() -> int:
         ("spaces", lambda folder, tally: fuzzing.fuzz_spaces(folder, args.seed + 5, args.spaces, tally)),
         ("calibrations", lambda folder, tally: fuzzing.fuzz_calibrations(folder, args.seed + 6, args.calibrations,
                                                                          tally)),
+        ("options", lambda folder, tally: fuzzing.fuzz_options(folder, args.seed + 7, args.options, tally)),
+        ("plot-sweeps", lambda folder, tally: fuzzing.fuzz_plot_sweep(folder, args.seed + 8, args.plot_sweeps, tally)),
     ]
     runs = [(name, run) for name, run in runs if args.only is None or name in args.only]
     failed = 0

@@ -16,6 +16,9 @@ Sections (docs/latency-model.md, "Validation", holds the committed output):
 4. With --wide: the same GPU figures over every model of timm's shared tables (../shared/reference) whose spec
    `costmodel import` built into the cache (benchmarks/wide_set.py --generate; $COSTMODEL_CACHE/timm_specs):
    shipped profiles, 10-fold cross-validated fits per device, and the fits carried between the GPUs.
+5. Published GPU tables (benchmarks/published_gpu.py; not with --cpu; --published runs only this section): NVIDIA's
+   DeepLearningExamples inference tables for V100, T4 and A100, FP32/TF32/AMP, batch 1-256, scored with the shipped
+   profiles per device, precision and batch regime: devices the project never fitted to.
 
 Columns: rho thpt (Spearman of predicted vs measured throughput), rho 1/FLOPs (the FLOPs-only baseline's),
 rho eff (of the computational efficiency), median ratio (predicted / measured latency), median |error|, and
@@ -67,6 +70,7 @@ from costmodel.vocab import DEFAULT_CARRY, Carry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import design_space  # noqa: E402  (the sibling benchmark module)
+import published_gpu  # noqa: E402
 import wide_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,24 +210,21 @@ def extra_case(text: str) -> Case:
     """A CPU zoo file to score besides the committed ones (``--extra FILE[:THREADS]``): costmodel bench's CSV of one
     device, measured on this machine's CPU, scored with the shipped profile on each model's fastest pass; THREADS
     defaults to the file's ``threads`` column (one value). Raises ``ValueError`` for a missing file, a file of several
-    devices or thread counts, or a bad THREADS."""
-    name, _, given = text.partition(":")
+    devices or thread counts, or a bad THREADS (and read_measurements' ``MeasurementError`` for a malformed file)."""
+    name, given = (text, "") if Path(text).is_file() else text.rpartition(":")[::2]
     path = Path(name)
     if not path.is_file():
         raise ValueError(f"--extra {text}: no such file")
     rows = read_measurements(path).rows
-    devices = sorted({r.device for r in rows})
-    with path.open(encoding="utf-8") as handle:
-        counts = sorted({r.get("threads") or "" for r in csv.DictReader(line for line in handle
-                                                                         if not line.startswith("#"))})
-    if len(devices) != 1:
-        raise ValueError(f"--extra {text}: one device per file, found {', '.join(devices) or 'none'}")
-    try:
-        threads = int(given) if given else int(counts[0]) if len(counts) == 1 else 0
-    except ValueError:
-        threads = 0
+    devices = sorted({r.device or "" for r in rows})
+    if len(devices) != 1 or not devices[0]:
+        raise ValueError(f"--extra {text}: one device per file (its device column), found "
+                         f"{', '.join(d or 'a row without one' for d in devices)}")
+    counts = sorted({r.threads or 0 for r in rows})
+    threads = (int(given) if given.isdigit() else 0) if given else counts[0] if len(counts) == 1 else 0
     if threads < 1:
-        raise ValueError(f"--extra {text}: give the thread count as FILE:THREADS (the file has {', '.join(counts)})")
+        raise ValueError(f"--extra {text}: give the thread count as FILE:THREADS (the file's threads column has "
+                         f"{', '.join(str(n) if n else 'none' for n in counts)})")
     return Case(f"{path.stem} ({threads}t)", path, devices[0], CPU_PROFILE, "fp32", "uniform", "none", threads, "min")
 
 
@@ -694,6 +695,8 @@ def main() -> None:
                         "tables: minutes instead of tens of minutes)")
     parser.add_argument("--gpu", action="store_true", help="only the GPU tables in sections 1 and 2, no CPU few-shot, "
                         "reproducibility or design-space lines (with --wide: and section 4)")
+    parser.add_argument("--published", action="store_true", help="only section 5, NVIDIA's published V100/T4/A100 "
+                        "tables (benchmarks/published_gpu.py; add --models for every row)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     parser.add_argument("--extra", action="append", default=[], metavar="FILE[:THREADS]",
                         help="also score this costmodel bench CSV of this machine's CPU in section 1 (shipped profile "
@@ -705,6 +708,9 @@ def main() -> None:
         return
     if args.cpu and args.gpu:
         parser.error("--cpu and --gpu exclude each other")
+    if args.published:
+        published_section(args.models)
+        return
     try:
         extras = [extra_case(text) for text in args.extra]
     except (ValueError, MeasurementError) as exc:
@@ -750,6 +756,13 @@ def main() -> None:
         space_section()
     if args.wide:
         wide_section(args.models)
+    if not args.cpu:
+        published_section(args.models)
+
+
+def published_section(rows: bool) -> None:
+    """Section 5: NVIDIA's published inference tables, shipped profiles (benchmarks/published_gpu.py)."""
+    print("\n5. " + "\n".join(published_gpu.report(rows)))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = sorted((ROOT / "arch_specs").glob("*.yaml"))
-PROFILES = sorted((ROOT / "hardware_profiles").glob("*.yaml"))
+PROFILES_DIR = ROOT / "hardware_profiles"
+PROFILES = sorted(PROFILES_DIR.glob("*.yaml"))
 TIME_LIMIT_S = 10.0
 
 # ---- hostile values ------------------------------------------------------------------------------------------
@@ -46,10 +47,11 @@ HOSTILE_VALUES: list[Any] = [
     0, -1, 1, 2, 3, 7, 2**31, 2**63 - 1, 2**63, 2**64, 10**30, 10**400, -(10**30), 1.5, -0.5, 1e-300, 1e300,
     math.inf, -math.inf, math.nan, True, False, None, "", "x", "relu", "same", "input:x", "a.1", "s:\u00b2", "\x00",
     "\u00e9" * 10, "x" * 100_000, [], [0], [1, 2, 3], [[[[]]]], [-1, 2], [10**20], {}, {"a": 1}, {"op": "relu"},
+    "fp16", "bf16", "int8", "fp8", "fp12", "FP16", "float16", "int4",
     *HOSTILE_EXPRESSIONS,
 ]
 NODE_KEYS = ["name", "op", "block", "inputs", "repeat", "when", "overrides", "out", "kernel", "stride", "padding",
-             "groups", "dim", "sizes", "chunks", "heads", "scale_factor", "shape", "dims", "bias", "eps"]
+             "groups", "dim", "sizes", "chunks", "heads", "scale_factor", "shape", "dims", "bias", "eps", "dtype"]
 TEXT_INSERTS = [
     "!!timestamp 2020-01-01", "!!float abc", "!!binary aGVsbG8=", "!!python/object:os.system ls", "!!set {a: 1}",
     "&a [*a]", "*nope", "? [a]\n  : 1", "{", "]", ": :", "- - -", "\t", "'\\x00'", "!!int 0x", "&x 1", "*x",
@@ -534,6 +536,8 @@ def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, comma
         return f"exit {exit_code}: {stderr[-300:]!r}"
     if len(lines) != 1 or not lines[0].startswith("error: "):
         return f"not one error line: {stderr[:300]!r}"
+    if stdout.strip():
+        return f"exit 2 after writing to stdout: {stdout[:300]!r}"
     if names_file and str(file) not in lines[0]:
         return f"error line does not name the file: {lines[0][:300]!r}"
     return None
@@ -733,7 +737,10 @@ CALIBRATE_OPTIONS: list[list[str]] = [[], ["--threads", "2"], ["--prior-weight",
                                       ["-f", "json"], ["--apply-to", "epyc_zen5_vm"], ["--apply-to", "a100"],
                                       ["--device", "epyc_zen3_vm_b_1t"], ["--device", "other"], ["--dtype", "fp16"],
                                       ["--fusion", "compile"], ["--precision", "amp"],
-                                      ["--apply-to", "epyc_zen5_vm", "--carry", "shape"], ["--carry", "all"]]
+                                      ["--apply-to", "epyc_zen5_vm", "--carry", "shape"], ["--carry", "all"],
+                                      ["--apply-to", "epyc_zen3_vm_b"], ["--apply-to", "rtx4090", "--carry", "shape"],
+                                      ["--apply-to", str(PROFILES_DIR / "tpu_v5e.yaml"), "--carry", "all"],
+                                      ["--apply-to", "nope"], ["--carry", "level", "--apply-to", "pixel4"]]
 
 
 def calibration_case(rng: random.Random) -> str:
@@ -787,7 +794,7 @@ def fuzz_calibrations(folder: Path, seed: int, count: int, tally: Tally) -> None
     for k in range(count):
         path = write_case(folder, f"measured_{seed}_{k}.csv", calibration_case(rng))
         output = folder / f"fitted_{seed}_{k}.yaml"
-        hw = rng.choice(["epyc_zen3_vm_b", "epyc_zen3_vm_b", "epyc_9654"])
+        hw = rng.choice(["epyc_zen3_vm_b", "epyc_zen3_vm_b", "epyc_9654", "rtx3090"])  # a GPU base: another kind
         if rng.random() < 0.25:  # validate reads the same files
             options = rng.choice([o for o in CALIBRATE_OPTIONS
                                   if not {"--apply-to", "--prior-weight", "--carry"} & set(o)])
@@ -823,3 +830,257 @@ def _fitted_predicts(output: Path) -> str | None:
         return f"exit 0 but no {output.name}"
     seconds = estimate(load_graph(ROOT / "arch_specs" / "resnet18.yaml"), load_profile_file(output)).summary.latency_s
     return None if math.isfinite(seconds) and seconds > 0 else f"the fitted profile predicts {seconds} s"
+
+
+# ---- command-line options ------------------------------------------------------------------------------------------
+
+NUMBERS = ["0", "-1", "1.5", "x", "", "1e3", "9223372036854775808", "9" * 30, "nan", "inf"]
+FACTORS = ["400", "x2", "x0", "x-1", "0", "-5", "inf", "nan", "x", "xnan", "1e400", "x1e-300", "xinf", "1e-300",
+           "x1e300", "1e12", " x2", "2x"]
+OPTION_VALUES: dict[str, list[str]] = {
+    "--batch": ["1", "2", "7", "256", "4096", "2147483648", *NUMBERS],
+    "--dtype": ["fp32", "fp16", "bf16", "tf32", "fp8", "int8", "FP16", "fp12", "", "int4", "float32"],
+    "--threads": ["1", "2", "3", "64", "1000000", *NUMBERS],
+    "--input": ["image=3,224,224", "image=3,64,64", "image=3,17,5", "image=0,0,0", "image=3,-1,5", "image=",
+                "=3,224,224", "image", "x=3,8,8", "image=3,1e9,1e9", "image=3,224", "image=3,100000,100000",
+                "image=3,224,224,2", "image=a,b,c", "image=3,4294967296,1", "image=3, 8, 8"],
+    "--depth": ["0", "1", "2", "3", "all", "ALL", "-1", "x", "99", "", "1.5"],
+    "--top": ["1", "5", "1000000", *NUMBERS],
+    "--sort": ["latency", "macs", "params", "memory", "x", "", "MACS"],
+    "--hw": ["a100", "rtx4090", "epyc_zen3_vm_b", "jetson_agx_orin", "tpu_v5e", "nope", "", ".", "/dev/null",
+             "hardware_profiles", "A100", "a100 ", "../hardware_profiles/a100.yaml"],
+    "--fusion": ["none", "epilogue", "compile", "block", "x", ""],
+    "--sweep-batch": ["1,8", "1", "0", "1,,2", "x", "-1", ",".join(map(str, range(1, 40))), "4096", "1e3", ",",
+                      "9" * 30, "1, 8", "2147483648"],
+    "--batches": ["1,8", "1", "0", "1,,2", "x", "-1", "4096", ",", "9" * 30],
+    "--peak": FACTORS, "--bandwidth": FACTORS, "--overhead": FACTORS, "--host-overhead": FACTORS,
+    "--precision": ["uniform", "amp", "x", ""],
+    "--set": ["depths=[1,1,1,1]", "x=1", "=1", "depths=&a [*a, *a]", "depths=[0,0,0,0]", "depths=[-1,1,1,1]",
+              "depths=", "depths=[1000000000,1,1,1]", "depths=!!python/object:os.system x", "depths=[1,1]",
+              "depths=[[1]]", "depths={a: 1}", "depths='1'", "depths=9**9**9"],
+    "-f": ["json", "csv", "table", "markdown", "x", "yaml", ""],
+    "--convention": ["paper", "official", "x"],
+    "--device": ["cpu", "cuda", "tpu", "", "CPU"],
+    "--warmup": ["0", "1", "-1", "x", "1.5"],
+    "--repeat": ["1", "2", "3", "0", "-1", "x"],
+    "--min-time": ["0", "0.01", "-1", "nan", "inf", "1e400", "x"],
+    "--rounds": ["1", "2", "3", "0", "-1", "x"],
+    "--label": ["mybox", "a,b", "a\nb", "", "x" * 300, "\u00e9", '"q"', "#c"],
+    "--per-layer": [], "--channels-last": [],  # flags
+}
+OPTION_COMMANDS: list[tuple[list[str], list[str]]] = [  # (command and arguments, the options it takes)
+    (["analyze", "{spec}"], ["--batch", "--dtype", "--threads", "--input", "--depth", "--top", "--sort", "--hw", "--hw",
+                             "--fusion", "--sweep-batch", "--peak", "--bandwidth", "--overhead", "--host-overhead",
+                             "--precision", "--set", "-f", "-o"]),
+    (["analyze", "{spec}", "--hw", "epyc_zen3_vm_b"], ["--batch", "--dtype", "--threads", "--input", "--sweep-batch",
+                                                       "--peak", "--bandwidth", "--overhead", "--host-overhead",
+                                                       "--set", "-f", "--top"]),
+    (["compare", "{spec}", "mobilenetv2_100"], ["--hw", "--hw", "--batch", "--dtype", "--fusion", "-f", "--set",
+                                                "-o"]),
+    (["hw", "show", "{hw}"], ["-f", "--threads"]),
+    (["hw", "list"], ["-f"]),
+    (["design", "score", "{spec}"], ["-f", "--convention"]),
+    (["zoo", "list"], ["-f"]),
+    (["plot", "throughput", "{spec}"], ["--hw", "--dtype", "--fusion", "--batches", "-o"]),
+    (["plot", "roofline", "{spec}"], ["--hw", "--dtype", "--batch", "-o"]),
+    (["bench", "{tiny}", "--warmup", "0", "--repeat", "2"],  # needs torch; a tiny spec, so a run takes milliseconds
+     ["--device", "--batch", "--dtype", "--warmup", "--repeat", "--min-time", "--rounds", "--hw", "--fusion",
+      "--per-layer", "--label", "--threads", "--input", "--channels-last", "-o"]),
+]
+TINY_SPEC = "name: tiny\ninputs: {image: [3, 16, 16]}\nnodes:\n  - {name: conv, op: conv2d, out: 8, kernel: 3}\n" \
+            "  - {name: act, op: relu}\n"
+OPTION_SPECS = ["resnet18", "mobilenetv2_100", "arch_specs/levit_128.yaml", "vit_small_patch16_224", "nope",
+                "arch_specs", "README.md"]
+OUTPUTS = ["out.json", "out.csv", "out.txt", "out.md", "out.yaml", "sub/out.json", "file/out.json", "out.png", "dir"]
+
+
+def option_case(rng: random.Random, folder: Path) -> tuple[list[str], Path | None]:
+    """A command line of a costmodel command with one to four of its options, each a usual or a hostile value, and
+    the -o path it names (None without one)."""
+    import importlib.util
+
+    commands = [c for c in OPTION_COMMANDS if c[0][0] != "bench" or importlib.util.find_spec("torch") is not None]
+    base, options = rng.choice(commands)
+    command = [part.format(spec=rng.choice(OPTION_SPECS), hw=rng.choice(OPTION_VALUES["--hw"]),
+                           tiny=folder / "tiny.yaml") for part in base]
+    output = None
+    for option in rng.sample(options, min(len(options), rng.randint(1, 4))):
+        if option == "-o":
+            output = folder / rng.choice(OUTPUTS)
+            command += ["-o", str(output)]
+        else:
+            command += [option, *([rng.choice(OPTION_VALUES[option])] if OPTION_VALUES[option] else [])]
+    return command, output
+
+
+def fuzz_options(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    """Fuzzed option values through the CLI in-process (analyze, compare, hw, design score, zoo, plots): exit 0
+    (JSON valid and finite, the -o file written), or exit 2 with one error line, nothing on stdout and no -o file."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    rng = random.Random(seed)
+    kept = ("dir", "file", "tiny.yaml")
+    (folder / "dir").mkdir(exist_ok=True)
+    (folder / "file").write_text("a file where a folder is expected\n")
+    (folder / "tiny.yaml").write_text(TINY_SPEC)
+    for k in range(count):
+        command, output = option_case(rng, folder)
+        label = folder / f"options_{seed}_{k}"  # names the case in the tally (no file of its own)
+
+        def run(command: list[str] = command, output: Path | None = output, label: Path = label) -> None:
+            result = runner.invoke(app, command, env={"COLUMNS": "100"})
+            problem = check_cli_result(label, result.exit_code, result.stdout, result.stderr, command,
+                                       names_file=False)
+            if problem is None and output is not None and not output.is_dir():
+                written = output.exists() or any(output.parent.glob(f"{output.stem}*"))
+                if result.exit_code == 0 and not written:
+                    problem = f"exit 0 but nothing written at {output.name}"
+                elif result.exit_code != 0 and written:
+                    problem = f"exit {result.exit_code} left {output.name} behind"
+            if problem is None and result.exit_code == 0 and command[0] == "bench" and output and output.is_file():
+                from costmodel.calibration.measurements import read_measurements
+                from costmodel.errors import MeasurementError
+
+                try:  # what bench writes, calibrate and validate read
+                    read_measurements(output)
+                except MeasurementError as exc:
+                    problem = f"bench wrote a file calibrate cannot read: {exc}"
+            if problem:
+                raise AssertionError(f"{' '.join(command)}: {problem}")
+            tally.exits[result.exit_code] += 1
+
+        tally.record(command[0], label, run)
+        for leftover in folder.iterdir():
+            if leftover.name not in kept:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        for leftover in (folder / "dir").iterdir():
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+
+
+# ---- sweep results through `costmodel plot sweep` ------------------------------------------------------------------
+
+PLOT_SWEEP_SPACE = ROOT / "arch_specs" / "spaces" / "ofa_mbv3.yaml"
+
+
+def sweep_results(folder: Path) -> Any:
+    """A small sweep's results (24 candidates of the OFA-MobileNetV3 space on a100 and a CPU) as a DataFrame."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    path = folder / "base.parquet"
+    result = CliRunner().invoke(app, ["sweep", str(PLOT_SWEEP_SPACE), "--samples", "24", "--workers", "1", "--hw",
+                                      "a100", "--hw", "epyc_zen3_vm_b", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(path)
+    path.unlink()
+    return frame
+
+
+def results_case(frame: Any, rng: random.Random) -> tuple[str, Any]:
+    """(suffix, content) of a spoiled results file: the frame with columns dropped, renamed or filled with NaN, inf,
+    negatives, zeros, text or mixed types, rows cut to none or one (written as CSV or Parquet), or the bytes of such
+    a file truncated, flipped, emptied, or under the other format's suffix."""
+    frame = frame.copy()
+    columns = list(frame.columns)
+    for _ in range(rng.randint(1, 3)):
+        roll = rng.random()
+        column = rng.choice(columns) if columns else None
+        if roll < 0.15 and column is not None:
+            frame = frame.drop(columns=[column])
+        elif roll < 0.25 and column is not None:
+            frame = frame.rename(columns={column: rng.choice(["", "latency.", "latency..x", "params", "latency.a100",
+                                                              "x\ny", "macs", column.upper()])})
+        elif roll < 0.55 and column is not None and len(frame):
+            value = rng.choice([math.nan, math.inf, -math.inf, -1.0, 0.0, 1e308, 1e-308, "x", "", None, True])
+            rows = frame.index if rng.random() < 0.5 else frame.index[: rng.randint(1, len(frame))]
+            frame[column] = frame[column].astype(object)
+            frame.loc[rows, column] = value
+        elif roll < 0.65:
+            frame = frame.iloc[: rng.choice([0, 1, 2])]
+        elif roll < 0.75:
+            frame = frame.iloc[:, : rng.randint(0, len(frame.columns))]
+        columns = list(frame.columns)
+    suffix = rng.choice([".csv", ".parquet"])
+    return suffix, frame
+
+
+def _results_bytes(frame: Any, suffix: str, rng: random.Random) -> tuple[str, bytes]:
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        if suffix == ".csv":
+            buffer.write(frame.to_csv(index=False).encode("utf-8", errors="surrogatepass"))
+        else:
+            frame.to_parquet(buffer, index=False)
+    except Exception:  # noqa: BLE001 - pyarrow refuses a column of mixed types: write it as CSV
+        suffix, buffer = ".csv", io.BytesIO(frame.to_csv(index=False).encode("utf-8", errors="surrogatepass"))
+    data = buffer.getvalue()
+    roll = rng.random()
+    if roll < 0.1:
+        data = data[: rng.randrange(len(data) + 1)]
+    elif roll < 0.17 and data:
+        at = rng.randrange(len(data))
+        data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+    elif roll < 0.2:
+        data = b""
+    elif roll < 0.25:
+        suffix = {".csv": ".parquet", ".parquet": ".csv"}[suffix]
+    elif roll < 0.28:
+        suffix = rng.choice([".txt", ".json", ""])
+    return suffix, data
+
+
+PLOT_SWEEP_OPTIONS: dict[str, list[str]] = {
+    "--metric": ["entropy", "throughput.a100", "params", "macs", "nope", "", "latency.a100", "effectiveness",
+                 "depth"],
+    "--color-by": ["depth", "kernel", "expand", "nope", "params", "", "exps"],
+    "--device": ["a100", "epyc_zen3_vm_b", "nope", "", "A100"],
+}
+
+
+def fuzz_plot_sweep(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    """Spoiled sweep results through ``costmodel plot sweep`` in-process: exit 0 with its three figures, or exit 2
+    with one error line and none of them (nothing half-written)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    rng = random.Random(seed)
+    frame = sweep_results(folder)
+    for k in range(count):
+        suffix, spoiled = results_case(frame, rng)
+        suffix, data = _results_bytes(spoiled, suffix, rng)
+        path = write_case(folder, f"results_{seed}_{k}{suffix}", data)
+        stem = folder / f"plot_{seed}_{k}"
+        command = ["plot", "sweep", str(path), "-o", str(stem)]
+        for option in rng.sample(list(PLOT_SWEEP_OPTIONS), rng.randint(0, 2)):
+            command += [option, rng.choice(PLOT_SWEEP_OPTIONS[option])]
+
+        def run(path: Path = path, stem: Path = stem, command: list[str] = command) -> None:
+            result = runner.invoke(app, command)
+            options_only = any(o in command for o in PLOT_SWEEP_OPTIONS)  # then an option may be what is wrong
+            problem = check_cli_result(path, result.exit_code, result.stdout, result.stderr, command,
+                                       names_file=not options_only)
+            figures = sorted(p.name for p in folder.glob(f"{stem.name}_*"))
+            if problem is None and result.exit_code == 0 and len(figures) != 6:
+                problem = f"exit 0 but figures {figures}"
+            elif problem is None and result.exit_code != 0 and figures:
+                problem = f"exit {result.exit_code} left {', '.join(figures)} behind"
+            if problem:
+                raise AssertionError(problem)
+            tally.exits[result.exit_code] += 1
+
+        tally.record(f"plot-sweep{suffix}", path, run)
+        for leftover in folder.glob(f"*_{seed}_{k}*"):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()

@@ -295,6 +295,20 @@ def test_a_name_spanning_lines_is_refused_in_one_line(tmp_path: Path, row: str, 
     assert result.output.startswith(f"error: {path}: line 2: column {column}: a name cannot span lines, got 'resnet")
 
 
+@pytest.mark.parametrize(("cell", "expected"), [("2", 2), ("", None), ("0", "expected a positive number, got '0'"),
+                                              ("two", "expected a number, got 'two'")])
+def test_the_threads_column_is_a_positive_whole_number(tmp_path: Path, cell: str, expected: int | str | None) -> None:
+    """costmodel bench records each row's thread count; a row's is read (benchmarks/validate_latency.py --extra
+    takes a file's from it), and one that is not a positive whole number is an error naming the line and column."""
+    path = tmp_path / "m.csv"
+    path.write_text(",".join([*REQUIRED, "threads"]) + "\nresnet50,224,10,1,1," + cell + "\n")
+    if isinstance(expected, str):
+        with pytest.raises(MeasurementError, match=f"{path}: line 2: column threads: {expected}"):
+            read_measurements(path)
+    else:
+        assert read_measurements(path).rows[0].threads == expected
+
+
 def test_several_devices_need_a_choice() -> None:
     file = read_measurements(TIMM)
     assert file.devices == ["rtx3090", "rtx4090"]

@@ -251,3 +251,24 @@ def test_the_deferral_switches_off_on_a_typer_whose_private_coercion_changed(mon
         patch.setattr(typer.models.ParameterInfo, "__init__", lambda self, *, path_type=None: None)
         assert check() is None
     assert check() is not None
+
+
+def test_amp_takes_the_specs_own_half_type(tmp_path: Path) -> None:
+    """`analyze --precision amp --hw X` checked the precision against --dtype, else fp32, whatever the spec's dtype:
+    a spec of `dtype: fp16` was refused ("amp needs --dtype fp16 or bf16 ... not fp32"). It prices as --dtype fp16
+    does on the same graph; an fp32 spec without --dtype is still refused in one line."""
+    half = tmp_path / "half.yaml"
+    half.write_text(GOOD + "dtype: fp16\n")
+    fp32 = tmp_path / "full.yaml"
+    fp32.write_text(GOOD)
+    by_spec = runner.invoke(app, ["analyze", str(half), "--hw", "a100", "--precision", "amp", "-f", "json"])
+    assert by_spec.exit_code == 0, by_spec.output
+    by_option = runner.invoke(app, ["analyze", str(fp32), "--hw", "a100", "--precision", "amp", "--dtype", "fp16",
+                                    "-f", "json"])
+    assert by_option.exit_code == 0, by_option.output
+    latency = [json.loads(r.stdout)["latency"]["a100_80gb"]["summary"]["latency_s"] for r in (by_spec, by_option)]
+    assert latency[0] == latency[1] > 0
+    refused = runner.invoke(app, ["analyze", str(fp32), "--hw", "a100", "--precision", "amp"])
+    assert refused.exit_code == 2
+    assert [line for line in refused.output.splitlines() if line.strip()] == [
+        "error: precision amp needs --dtype fp16 or bf16 (the type autocast casts to), not fp32"]

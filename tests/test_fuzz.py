@@ -1,6 +1,7 @@
 """The project's own fuzzer, at a fixed small budget (seeded, so a failure reproduces): every fuzzed spec, profile,
-measurement CSV, ONNX model, design space (through `sweep`) and measurement file (through `calibrate`) either works
-or fails with one of costmodel's errors, in one line naming the file, within 10 s. benchmarks/fuzz.py runs the long
+measurement CSV, ONNX model, design space (through `sweep`), measurement file (through `calibrate`), option value
+(analyze, compare, hw, plots) and spoiled sweep result (through `plot sweep`) either works or fails with one of
+costmodel's errors, in one line naming the file (or the option), within 10 s. benchmarks/fuzz.py runs the long
 campaign (10,000 specs in-process, 1,000 through the CLI)."""
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ def test_fuzzed_design_spaces_through_sweep(tmp_path: Path) -> None:
 
 def test_fuzzed_measurement_files_through_calibrate(tmp_path: Path) -> None:
     _run(lambda t: fuzzing.fuzz_calibrations(tmp_path, SEED, 12, t))
+
+
+def test_fuzzed_options_through_the_cli(tmp_path: Path) -> None:
+    _run(lambda t: fuzzing.fuzz_options(tmp_path, SEED, 30, t))
+
+
+def test_fuzzed_sweep_results_through_plot_sweep(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    _run(lambda t: fuzzing.fuzz_plot_sweep(tmp_path, SEED, 6, t))
 
 
 def test_fuzzed_onnx_models(tmp_path: Path) -> None:

@@ -290,6 +290,56 @@ def test_what_if_changes_exactly_the_figures_asked():
         what_if(base, dtype="fp32", bandwidth="fast")
 
 
+def test_what_if_host_overhead_sets_the_host_stream_and_a_cpu_has_none() -> None:
+    """--host-overhead: the host's µs per op (a figure of the host CPU and stack, not of the GPU profile)."""
+    from costmodel import load_graph
+    from costmodel.hardware.whatif import what_if
+    from costmodel.latency import estimate
+
+    base = load_profile("v100")
+    assert base.host_overhead_us == 15.0  # the shipped default the option replaces
+    slow = what_if(base, dtype="fp32", host="45")
+    assert slow.host_overhead_us == 45.0 and slow.launch_overhead_us == base.launch_overhead_us
+    assert "what-if" in slow.sources["host_overhead_us"] and "host 45" in slow.name
+    assert what_if(base, dtype="fp32", host="x3").host_overhead_us == pytest.approx(45.0)
+    # batch 1 is host-bound: n ops issued 45 us apart, the device finishing the last one shortly after (by hand)
+    result = estimate(load_graph("resnet18", batch=1), slow, dtype="fp32", fusion="none")
+    n = result.summary.kernels
+    assert n * 45e-6 <= result.summary.latency_s <= n * 45e-6 + max(k.latency_s for k in result.kernels)
+    for name in ("epyc_zen3_vm_b", "tpu_v5e"):  # same thread issues and computes / XLA-compiled: no host stream
+        with pytest.raises(HardwareError, match="has no host stream"):
+            what_if(load_profile(name), dtype="fp32" if name != "tpu_v5e" else "bf16", host="40")
+    with pytest.raises(HardwareError, match="--host-overhead expects"):
+        what_if(base, dtype="fp32", host="-3")
+
+
+def test_what_if_on_a_cpu_moves_the_clock_with_the_peak_and_bad_figures_are_one_line() -> None:
+    """Found by tests/fuzzing.py fuzz_options: `--peak x2` or `--peak 400` on a CPU profile was a pydantic
+    ValidationError (an internal error, exit 1): a CPU's fp32 peak must equal cores x FLOP/cycle x clock. The clock
+    now moves with it (x2: 3.23 -> 6.46 GHz), and the latency is what calibration's independent scaled_profile (peaks
+    and clock / 0.5) gives. A figure out of range (inf, 1e13 TFLOP/s, 1e-300 GB/s) is a HardwareError naming the
+    option, the profile and the field."""
+    from costmodel import load_graph
+    from costmodel.calibration.fit import scaled_profile
+    from costmodel.hardware.whatif import what_if
+    from costmodel.latency import estimate
+
+    base = load_profile("epyc_zen3_vm_b")
+    doubled = what_if(base, dtype="fp32", peak="x2")
+    assert doubled.cpu.clock_ghz == pytest.approx(2 * base.cpu.clock_ghz)
+    assert doubled.peak.vector["fp32"] == pytest.approx(2 * base.peak.vector["fp32"])
+    set_to = what_if(base, dtype="fp32", peak=str(2 * base.peak.vector["fp32"]))
+    assert set_to.cpu.clock_ghz == pytest.approx(2 * base.cpu.clock_ghz)
+    graph = load_graph("resnet18")
+    assert estimate(graph, doubled).summary.latency_s == pytest.approx(
+        estimate(graph, scaled_profile(base, compute=0.5)).summary.latency_s, rel=1e-9)
+    for option, value, field in (("peak", "inf", "peak.vector.fp32"), ("peak", "1e13", "peak.vector.fp32"),
+                                 ("bandwidth", "x1e-300", "memory.bandwidth_gbs"),
+                                 ("overhead", "1e400", "launch_overhead_us")):
+        with pytest.raises(HardwareError, match=f"^--{option} {value} on epyc_zen3_vm_b: {field}: "):
+            what_if(base, dtype="fp32", **{option: value})
+
+
 def test_new_profile_template_loads_once_filled(tmp_path):
     from costmodel.hardware.whatif import profile_template
 

@@ -61,10 +61,18 @@ def test_an_extra_cpu_file_takes_its_device_and_thread_count(validate, tmp_path:
     mixed = tmp_path / "mixed.csv"  # the last row claims one thread
     mixed.write_text("\n".join([*lines[:-1], lines[-1].replace(",2,torch", ",1,torch")]) + "\n")
     assert ",1,torch" in mixed.read_text().splitlines()[-1]
+    unlabelled = tmp_path / "unlabelled.csv"  # one row without a device: sorting None with names was a TypeError
+    unlabelled.write_text("\n".join([*lines[:-1], lines[-1].replace(",epyc_zen3_vm_b_2t,", ",,")]) + "\n")
+    assert ",," in unlabelled.read_text().splitlines()[-1]
     for bad, message in ((str(tmp_path / "none.csv"), "no such file"), (str(mixed), "FILE:THREADS"),
-                         (f"{fixture}:0", "FILE:THREADS"), (f"{fixture}:two", "FILE:THREADS")):
+                         (f"{fixture}:0", "FILE:THREADS"), (f"{fixture}:two", "FILE:THREADS"),
+                         (str(unlabelled), "one device per file .* a row without one")):
         with pytest.raises(ValueError, match=message):
             validate.extra_case(bad)
+    colon = tmp_path / "bench_06:39.csv"  # a name with a colon is a file, not FILE:THREADS
+    colon.write_text(fixture.read_text())
+    assert validate.extra_case(str(colon)).threads == 2
+    assert validate.extra_case(f"{colon}:1").threads == 1
 
 
 def test_the_shape_line_is_what_one_common_scale_leaves(validate) -> None:

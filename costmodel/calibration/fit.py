@@ -29,7 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import yaml
@@ -196,13 +196,20 @@ def cost_total(profile: HardwareProfile) -> float:
     return sum(_cost_sum(getattr(cpu, name)) for name in COST_FIELDS) + (profile.host_overhead_us or 0.0)
 
 
-def rates(profile: HardwareProfile) -> tuple[float, float, float] | None:
-    """What :func:`scaled_profile` divides or multiplies, as three figures: the CPU clock (GHz), the bandwidth
-    (GB/s) and :func:`cost_total`; None without a ``cpu`` section. A basis keeps its profile's, and re-pricing it
-    for another profile scales its terms by the ratios."""
+class CpuRates(NamedTuple):
+    """What :func:`scaled_profile` divides or multiplies, as three figures (:func:`rates`)."""
+
+    clock_ghz: float  # the CPU clock: compute times scale with 1 / it
+    bandwidth_gbs: float  # the memory bandwidth: DRAM times scale with 1 / it
+    costs: float  # :func:`cost_total`: the fixed costs scale with it
+
+
+def rates(profile: HardwareProfile) -> CpuRates | None:
+    """A CPU profile's :class:`CpuRates`: its clock, bandwidth and :func:`cost_total`; None without a ``cpu``
+    section. A basis keeps its profile's, and re-pricing it for another profile scales its terms by the ratios."""
     if profile.cpu is None:
         return None
-    return profile.cpu.clock_ghz, profile.memory.bandwidth_gbs, cost_total(profile)
+    return CpuRates(profile.cpu.clock_ghz, profile.memory.bandwidth_gbs, cost_total(profile))
 
 
 def scaled_profile(profile: HardwareProfile, compute: float = 1.0, memory: float = 1.0,
@@ -252,7 +259,7 @@ class Basis:
     host_s: float = 0.0
     fixed: np.ndarray | None = None  # [kernels] seconds per call that no factor moves (CPU dispatch, depthwise)
     layout: np.ndarray | None = None  # [kernels] DRAM seconds of layout transposes (latency/layout.py), at eff. 1
-    rates: tuple[float, float, float] | None = None  # its profile's :func:`rates` (CPU): re-pricing scales by them
+    rates: CpuRates | None = None  # its profile's :func:`rates` (CPU): re-pricing scales by them
 
     @property
     def kernels(self) -> int:
@@ -269,13 +276,14 @@ class Basis:
         launch = overhead_s if self.fixed is None else overhead_s + self.fixed * costs
         return float(timeline(busy, launch, self.host_s * costs).sum())
 
-    def times(self, profile: HardwareProfile) -> tuple[float, float, float]:
-        """(compute, memory, costs) multipliers of this basis's terms on ``profile``: the ratios of the rates
-        :func:`scaled_profile` changes, between the basis's profile and ``profile`` (1, 1, 1 off a CPU)."""
-        now = rates(profile)
-        if self.rates is None or now is None:
+    def multipliers_on(self, profile: HardwareProfile) -> tuple[float, float, float]:
+        """How much longer this basis's (compute, memory, fixed-cost) terms take on ``profile`` than on the profile
+        the basis was priced on: the ratios of the rates :func:`scaled_profile` changes (1, 1, 1 off a CPU)."""
+        priced_on, target = self.rates, rates(profile)
+        if priced_on is None or target is None:
             return 1.0, 1.0, 1.0
-        return self.rates[0] / now[0], self.rates[1] / now[1], now[2] / self.rates[2] if self.rates[2] else 1.0
+        return (priced_on.clock_ghz / target.clock_ghz, priced_on.bandwidth_gbs / target.bandwidth_gbs,
+                target.costs / priced_on.costs if priced_on.costs else 1.0)
 
 
 def unit_profile(profile: HardwareProfile) -> HardwareProfile:
@@ -309,12 +317,12 @@ def factors(profile: HardwareProfile) -> tuple[np.ndarray, np.ndarray, float]:
 
 def predict(bases: Sequence[Basis], profile: HardwareProfile) -> np.ndarray:
     """Predicted seconds per batch of each basis with ``profile``'s factors (and, on a CPU, its rates and costs
-    relative to the basis's profile: :meth:`Basis.times`)."""
+    relative to the basis's profile: :meth:`Basis.multipliers_on`)."""
     compute, memory, overhead = factors(profile)
     out = []
     for b in bases:
-        c, m, k = b.times(profile)
-        out.append(b.latency(compute / c, memory / m, overhead, k))
+        compute_times, memory_times, costs_times = b.multipliers_on(profile)
+        out.append(b.latency(compute / compute_times, memory / memory_times, overhead, costs_times))
     return np.array(out)
 
 
@@ -332,8 +340,8 @@ def base_values(profile: HardwareProfile, names: Sequence[str] | None = None) ->
             values[name] = profile.launch_overhead_us
         else:
             p = BY_NAME[name]
-            c, m = efficiency_for(profile, p.keys[0])
-            values[name] = m if p.memory else c  # stream kernels: their memory factor (they are mostly memory-bound)
+            compute, memory = efficiency_for(profile, p.keys[0])
+            values[name] = memory if p.memory else compute  # stream kernels: their memory factor (mostly memory-bound)
     return values
 
 
@@ -435,7 +443,7 @@ def fit(
     shares = latency_shares(bases, profile, design)
     names = [n for n in base if shares[n] >= min_share]
     log_measured = np.log(np.asarray(measured_s, dtype=float))
-    o_scale = max(base.get(OVERHEAD, 1.0), 1.0)
+    overhead_unit = max(base.get(OVERHEAD, 1.0), 1.0)  # the overhead's prior: its change in units of max(base, 1 us)
 
     def to_values(x: np.ndarray) -> dict[str, float]:
         return {n: float(v if n == OVERHEAD else math.exp(v)) for n, v in zip(names, x, strict=True)}
@@ -443,7 +451,7 @@ def fit(
     def residuals(x: np.ndarray) -> np.ndarray:
         values = to_values(x)
         model = np.log(predict(bases, with_parameters(profile, values))) - log_measured
-        prior = [(values[n] - base[n]) / o_scale if n == OVERHEAD else 0.0 if n == DEVICE_SCALE else
+        prior = [(values[n] - base[n]) / overhead_unit if n == OVERHEAD else 0.0 if n == DEVICE_SCALE else
                  math.log(values[n] / base[n]) for n in names]
         return np.concatenate([model, prior_weight * np.asarray(prior)])
 

@@ -28,7 +28,8 @@ from ..vocab import Dtype
 from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
-OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs")  # more columns (bench's spread, runtime) are ignored
+# more columns (bench's spread, runtime) are ignored
+OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs", "threads")
 
 
 
@@ -43,6 +44,7 @@ class Measurement:
     device: str | None = None
     dtype: str | None = None
     param_count_m: float | None = None  # millions, as timm reports it
+    threads: int | None = None  # the CPU threads it ran with (costmodel bench's ``threads`` column)
     line: int = 0  # line number in the file
     file: str | None = None  # the file it was read from (named by errors about the row)
 
@@ -165,7 +167,7 @@ def read_measurements(path: str | Path) -> MeasurementFile:
     rows = []
     for line, record in records[1:]:
         row: dict[str, str | None] = dict(zip(columns, record, strict=False))
-        size, params = _text(row, "infer_img_size"), _text(row, "param_count")
+        size, params, threads = _text(row, "infer_img_size"), _text(row, "param_count"), _text(row, "threads")
         if row.get("model") is None:
             raise MeasurementError(f"line {line}: column model: the row is too short (no value)", file=str(path))
         for column in ("model", "device", "dtype"):
@@ -185,6 +187,7 @@ def read_measurements(path: str | Path) -> MeasurementFile:
             device=_text(row, "device") or None,
             dtype=dtype,
             param_count_m=_number(params, "param_count", path, line) if params else None,
+            threads=int(_number(threads, "threads", path, line, int)) if threads else None,
             line=line,
             file=str(path),
         )

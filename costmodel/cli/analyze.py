@@ -100,6 +100,9 @@ def analyze(
         help="what-if: memory bandwidth of the --hw devices in GB/s, or a factor (x1.5)")] = None,
     overhead: Annotated[str | None, typer.Option(
         help="what-if: launch overhead per kernel in µs, or a factor (x0.5)")] = None,
+    host_overhead: Annotated[str | None, typer.Option(
+        "--host-overhead", help="the host that issues the ops to a GPU: µs per op in eager PyTorch, or a factor (x3); "
+                                "default the --hw profile's host_overhead_us")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: Annotated[int | None, typer.Option(
         min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
@@ -112,13 +115,6 @@ def analyze(
         raise fail("--sort latency needs at least one --hw profile")
     levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
                          else None)
-    if hw:
-        from ..latency.precision import check_precision
-
-        try:
-            check_precision(precision, dtype or "fp32")
-        except ValueError as exc:
-            raise fail(str(exc)) from None
     batches = parse_batches(sweep_batch) if sweep_batch is not None else []
     if batches and not hw:
         raise fail("--sweep-batch needs at least one --hw profile")
@@ -127,17 +123,24 @@ def analyze(
     shapes = parse_inputs(input or [])
     graph = load_graph(spec, batch=batch, input_shapes=shapes, overrides=parse_set(set_))
     analysis = analyze_graph(graph, dtype)
+    if hw:  # the dtype the latency is priced at: --dtype, else the spec's (not fp32 whatever the spec says)
+        from ..latency.precision import check_precision
+
+        try:
+            check_precision(precision, analysis.dtype)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
-    if (peak or bandwidth or overhead) and not hw:
-        raise fail("--peak, --bandwidth and --overhead change --hw profiles: give at least one --hw")
+    if (peak or bandwidth or overhead or host_overhead) and not hw:
+        raise fail("--peak, --bandwidth, --overhead and --host-overhead change --hw profiles: give at least one --hw")
     if hw:
         from ..hardware import load_profile, threaded
         from ..hardware.whatif import what_if
         from ..latency import batch_sweep, estimate
     for name in dict.fromkeys(hw or []):
         profile = what_if(threaded(load_profile(name), threads), dtype=analysis.dtype, peak=peak,
-                          bandwidth=bandwidth, overhead=overhead)
+                          bandwidth=bandwidth, overhead=overhead, host=host_overhead)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ..errors import PlotError, one_line, shown
 from ..sweep.choices import Engine, Sampler
 from .common import app, fail, user_errors
 from .plots import plot_app
@@ -58,6 +59,20 @@ def sweep(
                err=True)
 
 
+def _numbers(frame: Any, column: str, results: Path) -> Any:
+    """A column of sweep results as floats (an empty cell: NaN, left out of the figures); a cell that is not a number
+    (a per-stage list, text) is one error line naming the file, the column and the row (1: the first candidate)."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = frame[column][values.isna() & frame[column].notna()]
+    if len(bad):
+        raise fail(one_line(f"{results}: column {column!r}, row {frame.index.get_loc(bad.index[0]) + 1}: expected a "
+                            f"number, got {shown(bad.iloc[0], 40)}"))
+    return np.asarray(values.to_numpy(float))
+
+
 @plot_app.command("sweep")
 @user_errors
 def plot_sweep(
@@ -79,31 +94,46 @@ def plot_sweep(
     frame = read_results(results)
     if frame.empty:
         raise fail(f"{results}: no candidates to plot")
-    devices = [c.split(".", 1)[1] for c in frame.columns if c.startswith("latency.")]
-    if metric not in frame.columns:
-        raise fail(f"--metric {metric!r} is not a column of {results} (columns: {', '.join(frame.columns)})")
+    columns = [str(c) for c in frame.columns]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise fail(one_line(f"{results}: column(s) {', '.join(map(repr, twice))} appear twice"))
+    missing = [c for c in ("params", "macs") if c not in columns]
+    if missing:
+        raise fail(one_line(f"{results}: no {' or '.join(missing)} column: not the results of costmodel sweep "
+                            f"(columns: {shown(', '.join(columns), 300)})"))
+    devices = [c.split(".", 1)[1] for c in columns if c.startswith("latency.")]
+    if metric not in columns:
+        raise fail(one_line(f"--metric {metric!r} is not a column of {results} (columns: "
+                            f"{shown(', '.join(columns), 300)})"))
     if not devices:
         raise fail(f"{results} has no latency columns: sweep with --hw")
     device = device or devices[0]
     if device not in devices:
-        raise fail(f"--device {device!r}: {results} has latency for {', '.join(devices)}")
-    first_metric = list(frame.columns).index("params")
-    variables = list(frame.columns[1:first_metric])
+        raise fail(one_line(f"--device {device!r}: {results} has latency for {', '.join(map(repr, devices))}"))
+    variables = columns[1:columns.index("params")]
     color_by = color_by or (variables[0] if variables else None)
     if color_by not in variables:
-        raise fail(f"--color-by {color_by!r} is not a variable of {results} (variables: {', '.join(variables)})")
+        raise fail(one_line(f"--color-by {color_by!r} is not a variable of {results} (variables: "
+                            f"{', '.join(map(repr, variables))})"))
     stem = (output.with_suffix("") if output and output.suffix in (".png", ".svg") else output) or \
         results.with_suffix("")
     name = f"{results.stem} ({len(frame)} candidates)"
-    latency = {d: frame[f"latency.{d}"].to_numpy(float) for d in devices}
-    figures = {
-        "pareto": sweep_pareto_figure(latency, frame[metric].to_numpy(float), metric, f"{name}: {metric} vs latency"),
-        "edf": complexity_edf_figure({"macs": frame["macs"].to_numpy(float), "params": frame["params"].to_numpy(float),
-                                      **{f"latency.{d}": v for d, v in latency.items()}}, f"{name}: complexity EDFs"),
-    }
-    colour, prefix = numeric_column(list(frame[color_by]))
-    figures["latency_macs"] = latency_macs_figure(frame["macs"].to_numpy(float), latency[device], colour,
-                                                  f"{prefix}{color_by}", device, f"{name}: latency vs MACs")
+    latency = {d: _numbers(frame, f"latency.{d}", results) for d in devices}
+    macs = _numbers(frame, "macs", results)
+    try:
+        figures = {
+            "pareto": sweep_pareto_figure(latency, _numbers(frame, metric, results), metric,
+                                          f"{name}: {metric} vs latency"),
+            "edf": complexity_edf_figure({"macs": macs, "params": _numbers(frame, "params", results),
+                                          **{f"latency.{d}": v for d, v in latency.items()}},
+                                         f"{name}: complexity EDFs"),
+        }
+        colour, prefix = numeric_column(list(frame[color_by]))
+        figures["latency_macs"] = latency_macs_figure(macs, latency[device], colour, f"{prefix}{color_by}", device,
+                                                      f"{name}: latency vs MACs")
+    except PlotError as exc:  # nothing to draw in a column: the file's problem
+        raise fail(one_line(f"{results}: {exc}")) from None
     for kind, fig in figures.items():
         for path in save_figure(fig, stem.with_name(f"{stem.name}_{kind}")):
             typer.echo(f"wrote {path}", err=True)

@@ -19,6 +19,7 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from ..errors import shown
 from .common import FONT_SIZE, PlotError, new_figure, set_title
 from .pareto import GROUP_COLORS
 
@@ -150,13 +151,17 @@ def numeric_column(values: Sequence[object]) -> tuple[np.ndarray, str]:
         if isinstance(value, str):
             try:
                 parsed = json.loads(value)
-            except ValueError:
-                raise PlotError(f"cannot colour by text values such as {value!r}") from None
-            flat = np.ravel(np.asarray(parsed, dtype=float)) if isinstance(parsed, list) else [float(parsed)]
+                flat = np.ravel(np.asarray(parsed, dtype=float)) if isinstance(parsed, list) else [float(parsed)]
+            except (ValueError, TypeError):  # not JSON, or not a number or a (regular) list of numbers
+                raise PlotError(f"cannot colour by values such as {shown(value, 40)}: not a number or a list of "
+                                "numbers") from None
             out[i] = float(np.sum(flat))
             summed = summed or isinstance(parsed, list)
         elif value is None:
             out[i] = np.nan
         else:
-            out[i] = float(value)  # type: ignore[arg-type]
+            try:
+                out[i] = float(value)  # type: ignore[arg-type]
+            except (ValueError, TypeError):
+                raise PlotError(f"cannot colour by values such as {shown(value, 40)}: not a number") from None
     return out, "sum of " if summed else ""
