@@ -207,7 +207,8 @@ def render_table(
     if notes:
         lines += wrap(["(" + "; ".join(notes) + ")"], width)
     if sweeps:
-        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], "<" + ">" * (len(SWEEP_HEADER) - 1))]
+        align = "<" + ">" * (len(SWEEP_HEADER) - 1)
+        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], align)]
     return "\n".join(lines) + "\n"
 
 
