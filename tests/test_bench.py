@@ -261,3 +261,16 @@ def test_protocol_rejects_bad_values() -> None:
     for bad in ({"repeat": 0}, {"rounds": 0}, {"warmup": -1}, {"min_time": -0.5}, {"min_time": float("nan")}):
         with pytest.raises(BridgeError, match="must be"):
             Protocol(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threads", ["100000", "1000000"])
+def test_bench_refuses_more_threads_than_the_cpus_it_may_use(tiny: Path, tmp_path: Path, threads: str) -> None:
+    """`bench --threads 1000000` ended in a segmentation fault inside torch (found by the option fuzzer, seed
+    5157): one error line, exit 2, nothing written, before torch is asked for anything."""
+    out = tmp_path / "m.csv"
+    result = runner.invoke(app, ["bench", str(tiny), "--threads", threads, "--warmup", "0", "--repeat", "1",
+                                 "-o", str(out)])
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith(f"error: --threads {threads}: this process may run on ") and "CPU(s)" in line
+    assert not out.exists()
