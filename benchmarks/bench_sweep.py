@@ -13,13 +13,17 @@ Reports, for one device:
    ``--sweep-samples`` candidates (default 16 x ``--samples``, chunks of ``--chunk`` 128), every worker warmed first
    on ``--warm`` other candidates, interleaved over ``--rounds`` with the *ceiling* (two independent fresh processes
    each running one worker's whole loop over those candidates at once, against one alone: what the machine and the
-   interpreter give two processes of this work, with no parent, no IPC and no cache split); start-up (pool or
+   interpreter give two processes of this work, with no parent, no IPC and no cache split), in alternating order
+   round by round, with each round's ratios and their median and range (``--long``: late in a long run, where
+   the caches are warm, as in a 10^6 sweep); start-up (pool or
    cluster, the evaluator, one candidate per worker) measured apart (the timed sweep includes forking the local pool,
    not starting the Dask cluster) — candidates/s, the speed-up over 1 worker (and its share of the ceiling), and CPU
    per candidate: the workers' (on their chunks) and the parent's (receiving and writing chunks, the merge; for Dask
    also the scheduler and nannies, which run in the parent), with the bound W / (1 + parent/workers) that the
    parent's share puts on W workers sharing W cores;
-3. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
+3. with ``--split N``, what splitting N candidates over 2 workers costs their caches (one process, no load): handed
+   out by chunk, and by the space's ``affinity`` (each worker its part of every chunk, as the engines do);
+4. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
 The 1-minute load average is printed throughout: on a shared machine only the ratios mean something, and a
 2-worker speed-up needs two idle cores.
 """
@@ -57,7 +61,10 @@ from costmodel.sweep.engine import (  # noqa: E402
 from costmodel.sweep.evaluate import candidate_spec  # noqa: E402
 from costmodel.sweep.fast import FastAnalyzer  # noqa: E402
 from costmodel.sweep.output import encode_chunk  # noqa: E402
-from costmodel.sweep.sample import BLOCK  # noqa: E402
+from costmodel.sweep.sample import BLOCK, draw_part  # noqa: E402
+
+LONG_WARM = 40_000  # --long: warm-up candidates per worker (a 10^6 sweep's worker has met every fragment by ~30,000)
+LONG_SAMPLES = 32_768  # --long: candidates per timed sweep
 
 
 def load() -> str:
@@ -232,84 +239,46 @@ def loops(space: Path, hw: str, n: int, chunk: int, warm: int, count: int) -> li
     return [json.loads(process.communicate()[0].strip().splitlines()[-1]) for process in processes]
 
 
-def _spin(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
-
-def capacity(n: int = 5_000_000) -> float:
-    """How much faster 2 processes run two pure-Python loops than one process runs both, now: the ceiling of any
-    2-worker speed-up on this machine at this moment (two vCPUs that are one core's SMT threads, or other load,
-    keep it well under 2)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    began = time.perf_counter()
-    _spin(n)
-    _spin(n)
-    serial = time.perf_counter() - began
-    with ProcessPoolExecutor(2) as pool:
-        list(pool.map(_spin, [10, 10]))  # the workers started
-        began = time.perf_counter()
-        list(pool.map(_spin, [n, n]))
-        return serial / (time.perf_counter() - began)
-
-
-def _cached_pass(task: SweepTask, n: int) -> float:
-    """Seconds this process's evaluator of ``task`` takes over the ``n`` candidates it was warmed on (all cached)."""
-    candidates = draw(task.space, Sampler.RANDOM, 1, 0, n)
-    began = time.perf_counter()
-    evaluator_for(task).chunk(0, 0, candidates)
-    return time.perf_counter() - began
-
-
-def evaluator_capacity(space: Path, hw: str, n: int = 500) -> float:
-    """:func:`capacity` with the sweep's own work instead of a pure-Python loop: how much faster 2 processes
-    evaluate the same ``n`` cached candidates each than one process evaluates them twice, now (both forked from
-    this process after it warmed its evaluator on them, and each run once untimed first). Below the pure-Python
-    ceiling when the two processes compete for what the loop does not use (caches, memory bandwidth): the part of
-    a shortfall that neither the parent nor the transport causes."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    folder = Path(tempfile.mkdtemp(prefix="bench_sweep."))
-    try:
-        task = Sweep(space, [hw], folder / "capacity.parquet", samples=n, seed=1).task
-        _warm(task, n)
-        _cached_pass(task, n)  # seen a second time: the plan makes their nodes' instances segments
-        serial = _cached_pass(task, n) + _cached_pass(task, n)
-        with ProcessPoolExecutor(2) as pool:
-            list(pool.map(_cached_pass, [task, task], [n, n]))  # started, their copied pages touched
-            began = time.perf_counter()
-            list(pool.map(_cached_pass, [task, task], [n, n]))
-            return serial / (time.perf_counter() - began)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) -> dict[str, float]:
     """Whole sweeps of the same ``n`` candidates on 1 and 2 local workers and a 2-worker Dask LocalCluster, each in
-    a fresh process, every worker warmed on the same ``warm`` other candidates first (not timed), interleaved over
-    ``rounds``; rate = n / seconds of the sweep. Start-up is measured apart: a fresh process's sweep of one
-    candidate per worker (pool or cluster start, imports in the workers, the evaluator, one cold candidate).
+    a fresh process, every worker warmed on the same ``warm`` other candidates first (not timed), and the ceiling
+    (:func:`loops`: one worker's loop alone, then two at once), interleaved over ``rounds`` in alternating order
+    (ceiling, 1 worker, 2 local, Dask; then the reverse: a drift of the machine's speed within a round weighs on
+    both sides of each ratio); rate = n / seconds of the sweep. Start-up is measured apart: a fresh process's sweep
+    of one candidate per worker (pool or cluster start, imports in the workers, the evaluator, one cold candidate).
 
     Beside each rate, CPU per candidate: the workers' (on their chunks) and the parent's (this side of the pipe:
     receiving and writing chunks, the merge; for Dask also the scheduler and nannies). With as many workers as
     cores the parent takes its CPU from them: the speed-up of W workers is at most W / (1 + p), p = parent CPU /
-    workers' CPU, times what the machine gives two processes (the ceiling printed last). Returns the rates."""
+    workers' CPU, times what the machine gives two processes (the ceiling). Each round's ratios (2 workers over
+    the same round's 1 worker, the ceiling) are printed too, and their median and range over the rounds: on a VM
+    whose speed moves ~30 % between minutes, a ratio within one round is what means something. Returns the
+    rates (means over the rounds)."""
     configs = [("local, 1 worker ", Engine.LOCAL, 1), ("local, 2 workers", Engine.LOCAL, 2),
                ("dask, 2 workers ", Engine.DASK, 2)]
     runs: dict[str, list[dict[str, float]]] = {label: [] for label, *_ in configs}
     starts: dict[str, list[float]] = {label: [] for label, *_ in configs}
+    per_round: list[dict[str, float]] = []  # each round's seconds per configuration ("ceiling": the pair's)
     loads: list[float] = []
     alone: list[dict[str, float]] = []
     pairs: list[list[dict[str, float]]] = []
-    for _ in range(rounds):
-        alone += loops(space, hw, n, chunk, warm, 1)  # the ceiling: one worker's loop alone, then two at once
-        loads.append(os.getloadavg()[0])
-        pairs.append(loops(space, hw, n, chunk, warm, 2))
-        loads.append(os.getloadavg()[0])
-        for label, engine, workers in configs:
+    steps: list[tuple[str, Engine, int] | None] = [None, *configs]  # None: the ceiling
+    for k in range(rounds):
+        seconds: dict[str, float] = {}
+        for step in steps if k % 2 == 0 else steps[::-1]:
+            if step is None:
+                alone += loops(space, hw, n, chunk, warm, 1)
+                pairs.append(loops(space, hw, n, chunk, warm, 2))
+                seconds["alone"], seconds["pair"] = alone[-1]["seconds"], max(r["seconds"] for r in pairs[-1])
+                loads.append(os.getloadavg()[0])
+                continue
+            label, engine, workers = step
             try:
                 start = fresh(space, hw, engine, workers, workers, 1, 0)
                 timed = fresh(space, hw, engine, workers, n, chunk, warm)
@@ -318,8 +287,11 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
                 continue
             starts[label].append(start["seconds"])
             runs[label].append(timed)
+            seconds[label] = timed["seconds"]
             loads += [start["load"], timed["load"]]
-    ceiling, workload = capacity(), evaluator_capacity(space, hw)
+        per_round.append(seconds)
+        print(f"  round {k + 1}: " + ", ".join(f"{name.strip()} {value:.1f} s" for name, value in seconds.items())
+              + f"; {load()}", flush=True)
     rates: dict[str, float] = {}
     work_one = 0.0
     for label, _, workers in configs:
@@ -329,12 +301,12 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
         def mean(key: str, label: str = label) -> float:
             return sum(r[key] for r in runs[label]) / len(runs[label])
 
-        start, seconds = sum(starts[label]) / len(starts[label]), mean("seconds")
-        rates[label] = n / seconds
+        start, seconds_mean = sum(starts[label]) / len(starts[label]), mean("seconds")
+        rates[label] = n / seconds_mean
         one = rates.get(configs[0][0])
         ratio = f"  {rates[label] / one:5.2f}x one local worker" if one and label != configs[0][0] else ""
-        print(f"sweep, {label}  {rates[label]:9.1f} candidates/s{ratio}  ({n} candidates in {seconds:.1f} s after "
-              f"{warm} warm-up each; start-up {start:.1f} s apart; mean of {len(runs[label])})")
+        print(f"sweep, {label}  {rates[label]:9.1f} candidates/s{ratio}  ({n} candidates in {seconds_mean:.1f} s "
+              f"after {warm} warm-up each; start-up {start:.1f} s apart; mean of {len(runs[label])})")
         us = 1e6 / n
         parent, merge, work = mean("parent") * us, mean("merge") * us, mean("workers") * us
         if workers == 1:  # in this process: the parent's CPU is the work plus the writing
@@ -362,21 +334,30 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
             if workers == 2 and label in rates and configs[0][0] in rates:
                 achieved = rates[label] / rates[configs[0][0]]
                 print(f"    {label.strip()}: {achieved:.2f}x one worker = {achieved / bound:.0%} of the ceiling")
+    one_label = configs[0][0]
+    for label in [c[0] for c in configs[1:]] + ["ceiling"]:
+        if label == "ceiling":
+            ratios = [2 * r["alone"] / r["pair"] for r in per_round if "pair" in r]
+        else:
+            ratios = [r[one_label] / r[label] for r in per_round if one_label in r and label in r]
+        if ratios:
+            shown = ", ".join(f"{x:.2f}" for x in ratios)
+            print(f"per round, {label.strip():16s} over one: median {_median(ratios):.2f}x, range "
+                  f"{min(ratios):.2f}-{max(ratios):.2f}x ({shown})")
     if loads:
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
-              f"(a 2-worker speed-up needs 2 idle cores); 2 processes ran pure-Python loops {ceiling:.2f}x one just "
-              f"after (the ceiling now), and the evaluator on cached candidates {workload:.2f}x one (this work's "
-              "ceiling now: what two processes sharing the cores' caches and memory allow, with no parent or "
-              "transport)")
+              "(a 2-worker speed-up needs 2 idle cores)")
     return rates
 
 
-def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> float:
+def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> tuple[float, float | None]:
     """What splitting a sweep over 2 workers costs their caches, free of load and of the parallel machine: in this
-    one process, one evaluator runs every chunk of ``n`` candidates while two others (each warmed like it on the
-    same ``warm`` other candidates) run the even and the odd chunks, chunk by chunk interleaved so that all see the
-    same load; returns CPU of the two over CPU of the one (> 1: each of 2 workers meets more cache misses per
-    candidate than a single worker that sees them all; the excess fades as the caches fill over a long run)."""
+    one process, one evaluator runs every chunk of ``n`` candidates, while two others (each warmed like it on the
+    same ``warm`` other candidates) run the even and the odd chunks (work handed out by chunk), and -- where the
+    space has an ``affinity`` -- two more run each chunk's two parts (as :class:`~costmodel.sweep.engine.Handout`
+    hands them to 2 workers), chunk by chunk interleaved so that all see the same load; returns CPU of each pair over
+    CPU of the one (> 1: each of 2 workers meets more cache misses per candidate than a single worker that sees them
+    all; the excess fades as the caches fill over a long run), None for the parts without an affinity."""
     space = load_space(space_path)
     devices = devices_for([hw])
 
@@ -386,19 +367,28 @@ def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> float:
         return made
 
     one, halves = evaluator(), (evaluator(), evaluator())
-    cpu_one = cpu_two = 0.0
+    parts = (evaluator(), evaluator()) if space.affinity is not None else None
+    cpu_one = cpu_two = cpu_parts = 0.0
     for k in range(-(-n // chunk)):
         start = k * chunk
-        candidates = draw(space, Sampler.RANDOM, 0, start, min(n, start + chunk))
+        stop = min(n, start + chunk)
+        candidates = draw(space, Sampler.RANDOM, 0, start, stop)
         began = time.process_time()
         one.chunk(k, start, candidates)
-        settle_heap()  # as a worker does after each chunk (else the collector walks all three evaluators' caches)
+        settle_heap()  # as a worker does after each chunk (else the collector walks all the evaluators' caches)
         cpu_one += time.process_time() - began
         began = time.process_time()
         halves[k % 2].chunk(k, start, candidates)
         settle_heap()
         cpu_two += time.process_time() - began
-    return cpu_two / cpu_one
+        if parts is not None:
+            for part, made in enumerate(parts):
+                drawn = draw_part(space, Sampler.RANDOM, 0, start, stop, part, 2)
+                began = time.process_time()
+                made.chunk(k, start, [values for _, values in drawn], [i for i, _ in drawn])
+                settle_heap()
+                cpu_parts += time.process_time() - began
+    return cpu_two / cpu_one, (cpu_parts / cpu_one if parts is not None else None)
 
 
 def million(space: Path, hw: str, workers: int, total: int = 1_000_000) -> None:
@@ -445,6 +435,9 @@ def main() -> None:
                         help="warm-up candidates per worker before the worker comparison's sweeps (default: --samples)")
     parser.add_argument("--split", type=int, default=0, metavar="N",
                         help="also measure, in one process, what splitting N candidates over 2 workers' caches costs")
+    parser.add_argument("--long", action="store_true",
+                        help=f"the worker comparison late in a long run, as in a 10^6 sweep, where the caches are "
+                        f"warm: --warm {LONG_WARM} and --sweep-samples {LONG_SAMPLES} unless given (minutes per round)")
     parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep once and time it")
     parser.add_argument("--million-workers", type=int, default=1, help="local workers of the 10^6 sweep")
     args = parser.parse_args()
@@ -458,14 +451,17 @@ def main() -> None:
     print(f"sweep evaluator, cached    {cached:9.1f} candidates/s   {cached / slow:5.1f}x the naive loop "
           f"(the warm candidates a third time: every fragment and segment cached, as late in a long run)")
     print(load())
-    n = args.sweep_samples or 16 * args.samples
-    rates = scaling(args.space, args.hw, n, args.chunk, args.samples if args.warm is None else args.warm,
-                    args.rounds)
+    n = args.sweep_samples or (LONG_SAMPLES if args.long else 16 * args.samples)
+    warm_n = args.warm if args.warm is not None else (LONG_WARM if args.long else args.samples)
+    rates = scaling(args.space, args.hw, n, args.chunk, warm_n, args.rounds)
     if args.split:
-        ratio = split(args.space, args.hw, args.split, args.chunk, args.samples if args.warm is None else args.warm)
+        ratio, by_part = split(args.space, args.hw, args.split, args.chunk, warm_n)
         print(f"cache split: 2 evaluators on alternate chunks of {args.split} candidates spent {ratio:.3f}x the CPU "
               f"of 1 on all of them (one process, interleaved): 2 workers at most {2 / ratio:.2f}x one from this "
               f"alone; {load()}")
+        if by_part is not None:
+            print(f"cache split by affinity: 2 evaluators each on its part of every chunk (as 2 workers are handed "
+                  f"them) spent {by_part:.3f}x the CPU of 1 on all: at most {2 / by_part:.2f}x one from this alone")
     one = rates.get("local, 1 worker ")
     if one:
         print(f"projected 10^6 candidates: {1e6 / one / 60:.1f} min on 1 worker at {one:.0f} candidates/s "

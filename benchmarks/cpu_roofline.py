@@ -81,6 +81,7 @@ import argparse
 import functools
 import math
 import os
+import re
 import statistics
 import time
 
@@ -384,6 +385,134 @@ def speedups(rounds: int = 5, each: int = 4, sweep: bool = True) -> list[tuple[s
                         best[threads] = min(best[threads], time.perf_counter() - start)
             one, two = (estimate(graph, profile, dtype="fp32", threads=n).summary.latency_s for n in (1, 2))
             out.append((label, best[1] * 1e6, best[2] * 1e6, best[1] / best[2], one / two))
+    return out
+
+
+# layers for --thread-breakdown: (label, factory of (module, input)) -- ResNet's 3x3 convs, a strided one, MobileNet's
+# depthwise convs from 112^2 to 7^2, 1x1 convs (native on one thread, oneDNN on two), ViT-S's and a classifier's linear
+# layers, PyTorch's own elementwise kernel below and above its grain (32,768 elements), and its batch and layer norms,
+# which split channels / rows over the threads whatever their size (at::parallel_for with a grain of 1)
+def _breakdown_layers(torch):  # noqa: ANN001, ANN202
+    nn = torch.nn
+
+    def conv(cin, cout, side, k=3, stride=1, groups=1):  # noqa: ANN001, ANN202
+        return lambda: (nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False).eval(),
+                        torch.rand(1, cin, side, side))
+
+    def linear(m, k, n):  # noqa: ANN001, ANN202
+        return lambda: (nn.Linear(k, n).eval(), torch.rand(m, k))
+
+    def norm(module, shape):  # noqa: ANN001, ANN202
+        return lambda: (module.eval(), torch.rand(*shape))
+
+    def add(c, side):  # noqa: ANN001, ANN202
+        y = torch.rand(1, c, side, side)
+        return lambda: ((lambda x: x + y), torch.rand(1, c, side, side))
+
+    return (
+        ("3x3 conv 64 @ 56^2", conv(64, 64, 56)), ("3x3 conv 128 @ 28^2", conv(128, 128, 28)),
+        ("3x3 conv 256 @ 14^2", conv(256, 256, 14)), ("3x3 conv 512 @ 7^2", conv(512, 512, 7)),
+        ("3x3 conv 64 @ 112^2", conv(64, 64, 112)), ("3x3/2 conv 64 -> 128 @ 56^2", conv(64, 128, 56, stride=2)),
+        ("1x1 conv 64 -> 256 @ 56^2", conv(64, 256, 56, k=1)), ("1x1 conv 512 -> 128 @ 28^2", conv(512, 128, 28, k=1)),
+        ("1x1 conv 1024 -> 256 @ 14^2", conv(1024, 256, 14, k=1)),
+        ("dw 3x3 32 @ 112^2", conv(32, 32, 112, groups=32)), ("dw 3x3 144 @ 56^2", conv(144, 144, 56, groups=144)),
+        ("dw 3x3 96 @ 56^2", conv(96, 96, 56, groups=96)), ("dw 3x3 240 @ 28^2", conv(240, 240, 28, groups=240)),
+        ("dw 3x3 480 @ 14^2", conv(480, 480, 14, groups=480)), ("dw 5x5 672 @ 14^2", conv(672, 672, 14, 5, groups=672)),
+        ("dw 3x3 960 @ 7^2", conv(960, 960, 7, groups=960)),
+        ("linear 197 x 384 -> 1536", linear(197, 384, 1536)), ("linear 197 x 1536 -> 384", linear(197, 1536, 384)),
+        ("linear 49 x 512 -> 512", linear(49, 512, 512)), ("linear 1 x 1280 -> 1000", linear(1, 1280, 1000)),
+        ("add 16 x 32^2 (16k)", add(16, 32)), ("add 512 x 7^2 (25k)", add(512, 7)),
+        ("add 64 x 28^2 (50k)", add(64, 28)), ("add 64 x 56^2 (200k)", add(64, 56)),
+        ("add 256 x 56^2 (800k)", add(256, 56)),
+        ("batch norm 512 x 7^2 (25k)", norm(nn.BatchNorm2d(512), (1, 512, 7, 7))),
+        ("batch norm 64 x 56^2 (200k)", norm(nn.BatchNorm2d(64), (1, 64, 56, 56))),
+        ("layer norm 49 x 512 (25k)", norm(nn.LayerNorm(512), (49, 512))),
+        ("layer norm 197 x 384 (76k)", norm(nn.LayerNorm(384), (197, 384))),
+    )
+
+
+def _thread_breakdown_child(rounds: int, each: int) -> None:
+    """Prints, per layer of _breakdown_layers, 1 and 2 threads taking turns: lines "@@ layer threads phase" before each
+    call and "@@T seconds" after it; phase 0 times the call, phase 1 runs it with oneDNN's and MKL's verbose output on
+    (their per-primitive and per-GEMM times follow the marker)."""
+    import torch
+
+    with torch.inference_mode():
+        for index, (_, make) in enumerate(_breakdown_layers(torch)):
+            module, x = make()
+            for threads in (1, 2, 1, 2):
+                torch.set_num_threads(threads)
+                module(x)
+            for phase in (0, 1):
+                for _ in range(rounds):
+                    for threads in (1, 2):
+                        torch.set_num_threads(threads)
+                        module(x)  # the switch
+                        for _ in range(each):
+                            print(f"@@ {index} {threads} {phase}", flush=True)
+                            if phase:
+                                with torch.backends.mkldnn.verbose(1), torch.backends.mkl.verbose(1):
+                                    start = time.perf_counter()
+                                    module(x)
+                                    seconds = time.perf_counter() - start
+                            else:
+                                start = time.perf_counter()
+                                module(x)
+                                seconds = time.perf_counter() - start
+                            print(f"@@T {seconds}", flush=True)
+
+
+BreakdownRow = tuple[str, dict[int, float], dict[int, list[tuple[str, float]]]]
+
+
+def thread_breakdown(rounds: int = 6, each: int = 10) -> list[BreakdownRow]:
+    """Per layer of _breakdown_layers: (label, minimum call seconds per thread count, per thread count the library
+    calls one call makes -- oneDNN primitives (kind:implementation) and MKL GEMMs (name:threads used) -- each with its
+    minimum seconds over the calls). Run in a child process whose standard output carries the libraries' verbose
+    lines; 1 and 2 threads take turns in blocks of ``each`` calls, ``rounds`` times per phase (timed without verbose
+    output, then with it)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    labels = [label for label, _ in _breakdown_layers(torch)]
+    done = subprocess.run([sys.executable, __file__, "--thread-breakdown-child", f"{rounds},{each}"], check=True,
+                          capture_output=True, text=True)
+    calls: dict[tuple[int, int], float] = {}
+    parts: dict[tuple[int, int], list[list[tuple[str, float]]]] = {}
+    key, phase, current = (0, 0), 0, []
+    for line in done.stdout.splitlines():
+        if line.startswith("@@T"):
+            if phase == 0:
+                calls[key] = min(calls.get(key, math.inf), float(line.split()[1]))
+            else:
+                parts.setdefault(key, []).append(current)
+        elif line.startswith("@@"):
+            _, index, threads, ph = line.split()
+            key, phase, current = (int(index), int(threads)), int(ph), []
+        elif line.startswith("onednn_verbose") and ",exec," in line:
+            fields = line.split(",")
+            at = fields.index("exec")
+            current.append((f"{fields[at + 2]}:{fields[at + 3]}", float(fields[-1]) * 1e-3))
+        elif line.startswith("MKL_VERBOSE") and "NThr:" in line:
+            name = line.split()[1].split("(")[0]
+            found = re.search(r"\)\s+([0-9.]+)(us|ms|s)\b", line)
+            nthr = re.search(r"NThr:(\d+)", line)
+            if found and nthr:
+                scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}[found.group(2)]
+                current.append((f"{name}:NThr{nthr.group(1)}", float(found.group(1)) * scale))
+    out = []
+    for index, label in enumerate(labels):
+        per: dict[int, list[tuple[str, float]]] = {}
+        for threads in (1, 2):
+            runs = [run for run in parts.get((index, threads), []) if run]
+            if runs:
+                width = min(len(run) for run in runs)
+                per[threads] = [(runs[0][i][0], min(run[i][1] for run in runs)) for i in range(width)]
+            else:
+                per[threads] = []
+        out.append((label, {t: calls.get((index, t), math.nan) for t in (1, 2)}, per))
     return out
 
 
@@ -716,6 +845,10 @@ def main() -> None:
     parser.add_argument("--speedups", action="store_true",
                         help="only network-sized layers at 1 and 2 threads, alternating, caches swept: measured "
                         "speed-up against the latency model's for each")
+    parser.add_argument("--thread-breakdown", action="store_true",
+                        help="only layers at 1 and 2 threads, alternating, warm: each call split into its oneDNN "
+                        "primitives and MKL GEMMs (their verbose times) and the rest")
+    parser.add_argument("--thread-breakdown-child", help=argparse.SUPPRESS)
     parser.add_argument("--no-sweep", action="store_true", help="with --speedups: keep the caches warm")
     parser.add_argument("--matmuls", action="store_true",
                         help="only batched matmuls of attention shapes on one thread against the latency model")
@@ -746,6 +879,24 @@ def main() -> None:
             flops = 2 * a[0] * a[1] * a[2] * b[2]
             print(f"matmul {a} @ {b}: {measured:7.1f} us ({flops / measured / 1e3:5.1f} GFLOP/s; a tiny relu call "
                   f"{tiny:.1f} us), model {model:7.1f} us (7.3 of it launch): model / measured {model / measured:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.thread_breakdown_child:
+        rounds, each = (int(v) for v in args.thread_breakdown_child.split(","))
+        _thread_breakdown_child(rounds, each)
+        return
+    if args.thread_breakdown:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        for label, calls, per in thread_breakdown():
+            inside = {t: sum(s for _, s in per[t]) for t in (1, 2)}
+            print(f"{label:<28} call 1 thread {calls[1] * 1e6:9.1f} us, 2 threads {calls[2] * 1e6:9.1f} us: speed-up "
+                  f"{calls[1] / calls[2]:.2f}; outside the libraries {(calls[1] - inside[1]) * 1e6:7.1f} / "
+                  f"{(calls[2] - inside[2]) * 1e6:7.1f} us")
+            for i in range(max(len(per[1]), len(per[2]))):
+                one = per[1][i] if i < len(per[1]) else ("-", math.nan)
+                two = per[2][i] if i < len(per[2]) else ("-", math.nan)
+                print(f"    {one[0]:<36} {one[1] * 1e6:9.1f} us | {two[0]:<36} {two[1] * 1e6:9.1f} us: "
+                      f"{one[1] / two[1]:.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.speedups:

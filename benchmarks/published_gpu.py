@@ -73,7 +73,9 @@ MODEL_SPECS = {
     "se-resnext101-32x4d": str(SPECS / "nvidia_se_resnext101_32x4d.yaml"),
     "efficientnet-b0": "efficientnet_b0",
     "efficientnet-b4": str(SPECS / "nvidia_efficientnet_b4.yaml"),
-}  # efficientnet-widese-b0/b4 (SE on the expanded channels) have no spec: their rows are kept, not scored
+    "efficientnet-widese-b0": str(SPECS / "nvidia_efficientnet_widese_b0.yaml"),
+    "efficientnet-widese-b4": str(SPECS / "nvidia_efficientnet_widese_b4.yaml"),
+}
 SETTINGS = {"FP32": ("fp32", "uniform"), "TF32": ("tf32", "uniform"), "AMP": ("fp16", "amp")}
 REGIMES = (("batch 1", 1, 1), ("batch 2-16", 2, 16), ("batch 32-256", 32, 256))
 
@@ -284,7 +286,7 @@ def host_lines(scored: list[Scored]) -> list[str]:
     for s in scored:
         if s.row.batch == 1:
             profile_us = host_overhead(load_profile(PROFILES[s.row.device])) * 1e6
-            lines.append(f"  {s.row.device:27} {s.row.precision:5} {s.row.model:20} {s.kernels:4} kernels  "
+            lines.append(f"  {s.row.device:27} {s.row.precision:5} {s.row.model:22} {s.kernels:4} kernels  "
                          f"measured {s.row.latency_s * 1e3:6.2f} ms = "
                          f"{s.row.latency_s / s.kernels * 1e6:5.1f} us/kernel"
                          f"  (profile {profile_us:.0f} us; predicted {s.predicted_s * 1e3:6.2f} ms)")
@@ -301,17 +303,42 @@ def largest_batch_lines(scored: list[Scored]) -> list[str]:
         last = max(members, key=lambda s: s.row.batch)
         at64 = next((s for s in members if s.row.batch == 64), None)
         trend = f"{last.row.throughput / at64.row.throughput:5.2f}" if at64 else "    -"
-        lines.append(f"  {device:27} {precision:5} {model:20} batch {last.row.batch:3}  measured "
+        lines.append(f"  {device:27} {precision:5} {model:22} batch {last.row.batch:3}  measured "
                      f"{last.row.latency_s * 1e3:7.2f} ms  predicted {last.predicted_s * 1e3:7.2f} ms  ratio "
                      f"{last.ratio:5.2f}  images/s vs batch 64 {trend}")
     return lines
 
 
+def device_pair_lines(scored: list[Scored], least_batch: int = 64) -> list[str]:
+    """Device against device on the same model, precision and batch (``least_batch`` and up: device-bound): the ratio
+    on one over the ratio on the other, which is the predicted speed-up of the first over the measured one. The
+    profiles' relative figures, whatever their common level."""
+    lines = [f"device against device, same model, precision (TF32 with FP32) and batch >= {least_batch}: ratio on the "
+             "second / ratio on the first (< 1: the second predicted too fast relative to the first)"]
+    found = {(s.row.device, "FP32" if s.row.precision == "TF32" else s.row.precision, s.row.model, s.row.batch): s
+             for s in scored if s.row.batch >= least_batch}
+    devices = list(dict.fromkeys(PROFILES))
+    for i, first in enumerate(devices):
+        for second in devices[i + 1:]:
+            for precision in ("FP32", "AMP"):
+                pairs = [(s, found[(second, p, m, b)]) for (d, p, m, b), s in found.items()
+                         if d == first and p == precision and (second, p, m, b) in found]
+                if not pairs:
+                    continue
+                ratios = [b.ratio / a.ratio for a, b in pairs]
+                speedup = statistics.median(a.row.latency_s / b.row.latency_s for a, b in pairs)
+                lines.append(f"  {PROFILES[second]} / {PROFILES[first]} {precision:4} {len(pairs):3} rows, "
+                             f"{len({a.row.model for a, _ in pairs})} models: measured speed-up {speedup:.2f}x "
+                             f"(median); ratio / ratio median {statistics.median(ratios):.3f}, range "
+                             f"{min(ratios):.3f}-{max(ratios):.3f}")
+    return lines
+
+
 def row_lines(scored: list[Scored]) -> list[str]:
-    lines = [f"{'device':27} {'prec':5} {'model':20} {'batch':>5} {'measured ms':>11} {'predicted ms':>12} "
+    lines = [f"{'device':27} {'prec':5} {'model':22} {'batch':>5} {'measured ms':>11} {'predicted ms':>12} "
              f"{'ratio':>6} {'bound':>6}"]
     for s in scored:
-        lines.append(f"{s.row.device:27} {s.row.precision:5} {s.row.model:20} {s.row.batch:5} "
+        lines.append(f"{s.row.device:27} {s.row.precision:5} {s.row.model:22} {s.row.batch:5} "
                      f"{s.row.latency_s * 1e3:11.2f} {s.predicted_s * 1e3:12.2f} {s.ratio:6.2f} "
                      f"{'host' if s.host_bound else 'device':>6}")
     return lines
@@ -321,11 +348,13 @@ def report(rows_too: bool = False) -> list[str]:
     rows = read_fixture()
     scored = score(rows)
     skipped = sorted({r.model for r in rows if r.model not in MODEL_SPECS})
-    lines = [f"Published GPU tables ({len(rows)} rows, {len(scored)} scored; no spec for {', '.join(skipped)}): "
-             "shipped profiles, eager, nothing fitted", "ratio = predicted / measured latency (> 1: predicted slower)"]
+    unscored = f"; no spec for {', '.join(skipped)}" if skipped else ""
+    lines = [f"Published GPU tables ({len(rows)} rows, {len(scored)} scored{unscored}): shipped profiles, eager, "
+             "nothing fitted", "ratio = predicted / measured latency (> 1: predicted slower)"]
     lines += summary_lines(scored)
     lines += host_lines(scored)
     lines += largest_batch_lines(scored)
+    lines += device_pair_lines(scored)
     if rows_too:
         lines += row_lines(scored)
     return lines

@@ -157,23 +157,27 @@ def test_parallel_kernels_scale_at_their_class_efficiency() -> None:
     """epyc_zen3_vm_b at 2 threads (cpu_roofline.py --fork-join --all, 19:51 and 20:59 UTC): a parallel kernel's
     work runs 2 cores x its class's efficiency as fast as on one thread and pays its class's fork/join: a 3x3 conv
     (oneDNN) 0.975 and 43 us, an x + y sized op (at::parallel_for) the CPU-wide 0.945 and 2 us, a linear layer
-    (MKL) 0.90 and 2 us, a depthwise conv 0.815 and 2 us; dispatch is per call, not split."""
+    (MKL) 0.90 and 2 us, a depthwise conv 0.815 and 2 us; dispatch is per call, not split. The depthwise conv's 64
+    channels are 8 blocks of 8 in oneDNN's chunks of 3 (jit_uni_dw_conv_kernel_utils.cpp, AVX2): 3, 3 and 2 blocks,
+    each over 32 rows; balance211 gives the first thread 48 of the 96 (chunk, row) items, 32 x 3 + 16 x 3 = 144
+    block-rows, the second 16 x 3 + 32 x 2 = 112: the busiest thread has 144 / 256 of the work, not half."""
     profile = load_profile(PROFILE)
-    cases = (  # graph, class dispatch (us), sync (us), efficiency, weights oneDNN copies per call (fp32, with biases)
+    cases = (  # graph, class dispatch (us), sync (us), efficiency, weights oneDNN copies per call (fp32, with biases),
+        # the busiest thread's share of the work
         (_graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [64, 32, 32]), 10, 43, 0.975,
-         64 * 64 * 9 + 64),
-        (_graph([{"name": "a", "op": "relu"}], [64, 32, 32]), 0, 2, 0.945, 0),  # 65,536 elements: split
+         64 * 64 * 9 + 64, 1 / 2),
+        (_graph([{"name": "a", "op": "relu"}], [64, 32, 32]), 0, 2, 0.945, 0, 1 / 2),  # 65,536 elements: split
         # MKL packs the 256 x 256 weights per call (the bias is not packed)
-        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 256 * 256),
+        (_graph([{"name": "l", "op": "linear", "out": 256}], [1024, 256]), 5, 2, 0.90, 256 * 256, 1 / 2),
         (_graph([{"name": "d", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "groups": 64}], [64, 32, 32]),
-         98, 2, 0.815, 64 * 9 + 64),
+         98, 2, 0.815, 64 * 9 + 64, 144 / 256),
     )
     launch = profile.launch_overhead_us * 1e-6
-    for graph, dispatch_us, sync_us, efficiency, copied in cases:
+    for graph, dispatch_us, sync_us, efficiency, copied, share in cases:
         one, two = (estimate(graph, profile, dtype="fp32", threads=n).kernels[0] for n in (1, 2))
         reorder = copied * 4 / (17.9e9 * 0.8)  # one pass at one core's bandwidth x 0.8; two cores: half
         work_one = one.latency_s - launch - dispatch_us * 1e-6 - reorder
-        expected = launch + (dispatch_us + sync_us) * 1e-6 + work_one / (2 * efficiency) + reorder / 2
+        expected = launch + (dispatch_us + sync_us) * 1e-6 + work_one * share / efficiency + reorder / 2
         assert two.latency_s == pytest.approx(expected, rel=1e-9)
 
 
@@ -400,3 +404,75 @@ def test_the_speedups_benchmark_layers_build_and_split_as_the_model_says() -> No
 
     assert 1.5 < speedup("3x3 conv 64 @ 56^2") < 2 * 0.975
     assert speedup("1x1 conv 64 -> 256 @ 56^2") < speedup("3x3 conv 64 @ 56^2")
+
+
+def _cores(n: int, name: str = TWO_CORES):
+    """``name``'s profile with ``n`` cores (its per-core figures; the chip's bandwidth n x per core), no eager costs,
+    efficiency 1 and no class figures: what the split alone does."""
+    profile = _plain(load_profile(name))
+    cpu = profile.cpu.model_copy(update={"cores": n, "parallel_efficiency": 1.0, "parallel": {},
+                                         "conv1x1_threaded_us": None, "conv1x1_threaded_speedup": None})
+    scale = n / profile.cpu.cores
+    return profile.model_copy(update={
+        "cpu": cpu, "peak": profile.peak.model_copy(update={"vector": {d: v * scale for d, v in
+                                                                       profile.peak.vector.items()}}),
+        "memory": profile.memory.model_copy(update={"bandwidth_gbs": n * profile.cpu.bandwidth_per_core_gbs})})
+
+
+def test_parallel_for_uses_at_most_one_thread_per_grain() -> None:
+    """at::parallel_for (aten/src/ATen/ParallelOpenMP.h, invoke_parallel): min(threads, divup(n, grain)) threads,
+    chunks of divup(n, threads used). A ReLU of 40,000 elements (grain 32,768) on 8 threads runs on 2, 20,000 each:
+    half its one-thread time plus one fork/join; 65,536 x 4 elements on 8 threads: 8 chunks of 32,768."""
+    eight = _cores(8)
+    launch, sync = eight.launch_overhead_us * 1e-6, eight.cpu.sync_us * 1e-6
+    for elements, shares in ((40_000, 2), (4 * 65_536, 8)):
+        relu = _graph([{"name": "act", "op": "relu"}], [elements])
+        one, many = (estimate(relu, eight, dtype="fp32", threads=n).kernels[0].latency_s for n in (1, 8))
+        assert many == pytest.approx(launch + sync + (one - launch) / shares, rel=1e-9)
+    small = _graph([{"name": "act", "op": "relu"}], [32_768])  # not more than one grain: one thread
+    one, many = (estimate(small, eight, dtype="fp32", threads=n).summary.latency_s for n in (1, 8))
+    assert many == pytest.approx(one, rel=1e-12)
+
+
+def test_norms_split_channels_or_rows_whatever_their_size() -> None:
+    """batch_norm_cpu_contiguous_impl and LayerNormKernelImplInternal: at::parallel_for with a grain of 1 over N x C
+    channels / the rows. A batch norm of 6 channels x 64^2 (24,576 elements, under the grain) on 4 threads: 4
+    threads, 2 channels each (a third of the work); a layer norm of 5 rows x 4,096 on 4 threads: 2 rows at most."""
+    from costmodel.latency.cpu import Split, split_of
+
+    four = _cores(4)
+    launch, sync = four.launch_overhead_us * 1e-6, four.cpu.sync_us * 1e-6
+    for node, shape, items, share in (({"name": "bn", "op": "batch_norm"}, [6, 64, 64], 6, 2 / 6),
+                                      ({"name": "ln", "op": "layer_norm"}, [5, 4096], 5, 2 / 5)):
+        graph = _graph([node], shape)
+        assert split_of(graph.layers[0], "fp32", threaded(four, 4)) == Split(items, grain=1)
+        one, many = (estimate(graph, four, dtype="fp32", threads=n).kernels[0].latency_s for n in (1, 4))
+        assert many == pytest.approx(launch + sync + (one - launch) * share, rel=1e-9)
+
+
+def test_onednn_convs_split_batch_channel_blocks_and_rows() -> None:
+    """balance211 over oneDNN's work items (jit_avx2_convolution.cpp: mb x div_up(oc / 8, 4) x oh; the depthwise
+    kernel, jit_uni_dw_convolution.cpp: mb x div_up(C / 8, 3) x oh on AVX2). A 3x3 conv 512 -> 64 on a 7 x 7 map has
+    2 x 7 = 14 items: on 8 AVX2 cores the busiest thread gets 2 of them, a speed-up of 7, not 8; a depthwise conv of
+    144 channels at 56 x 56, 6 x 56 = 336."""
+    from costmodel.latency.cpu import Split, split_of
+
+    eight = threaded(_cores(8, PROFILE), 8)  # epyc_zen3_vm_b: AVX2
+    conv = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}], [512, 7, 7]).layers[0]
+    split = split_of(conv, "fp32", eight)
+    assert split == Split(14)
+    on = cpu_kernel(eight, "conv", 64 * 49, split=split)
+    assert on.compute_scale == pytest.approx(8 / 7) and on.memory_scale == pytest.approx(8 / 7)
+    dw = _graph([{"name": "d", "op": "conv2d", "out": 144, "kernel": 3, "padding": 1, "groups": 144}],
+                [144, 56, 56]).layers[0]
+    assert split_of(dw, "fp32", eight) == Split(336)
+    # AVX-512: 9 blocks of 16 channels in chunks of 4 (4, 4, 1) over 56 rows; the first thread of 2 takes the first
+    # 84 items, 56 x 4 + 28 x 4 = 336 block-rows of 504
+    avx512 = split_of(dw, "fp32", threaded(_cores(8), 8))
+    assert avx512 == Split(56 * 3, weights=(4, 4, 1), run=56)
+    assert avx512.longest(2) == pytest.approx(336 / 504)
+    mobilenet = _graph([{"name": "d", "op": "conv2d", "out": 32, "kernel": 3, "padding": 1, "groups": 32}],
+                       [32, 112, 112]).layers[0]  # 4 blocks: chunks of 3 and 1; the first thread takes 3 / 4
+    assert split_of(mobilenet, "fp32", eight).longest(2) == pytest.approx(3 / 4)
+    pointwise = _graph([{"name": "p", "op": "conv2d", "out": 64, "kernel": 1}], [64, 32, 32]).layers[0]
+    assert split_of(pointwise, "fp32", eight) is None  # oneDNN's 1x1 kernels split otherwise: evenly here

@@ -96,6 +96,15 @@ def test_specs_match_the_published_networks(published: ModuleType) -> None:
     # biases, C = 256, 512, 1024, 2048 over 3, 4, 23, 3 blocks (timm's seresnext101_32x4d, C/16 wide, has 48.96 M)
     se = sum(n * (2 * 16 * c + 16 + c) for n, c in ((3, 256), (4, 512), (23, 1024), (3, 2048)))
     assert totals("se-resnext101-32x4d")[0] == params + se
+    # wide SE (NVIDIA's squeeze_hidden=True): each MBConv block with expansion 6 squeezes its mid = 6 x in channels to
+    # mid / 4 instead of in / 4; SE weights 2 x mid x rd plus biases rd + mid. B0's stage table (Tan & Le, Table 1):
+    chs, depths = (16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)
+    wider = 0
+    for stage in range(1, 7):
+        for block in range(depths[stage]):
+            mid = 6 * (chs[stage - 1] if block == 0 else chs[stage])
+            wider += (2 * mid * mid // 4 + mid // 4) - (2 * mid * mid // 24 + mid // 24)
+    assert totals("efficientnet-widese-b0")[0] == totals("efficientnet-b0")[0] + wider
 
 
 def test_prediction_is_the_full_estimate_and_nhwc_drops_the_transposes(published: ModuleType) -> None:

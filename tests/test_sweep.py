@@ -18,6 +18,7 @@ from costmodel.sweep import (
     Sampler,
     SpaceError,
     Sweep,
+    SweepTask,
     devices_for,
     draw,
     load_space,
@@ -342,11 +343,42 @@ def test_a_worker_freezes_its_heap_after_a_chunk(tmp_path: Path) -> None:
         run_chunk(run.task, 0)
         assert gc.get_freeze_count() > 0  # out of the collector's sight, the evaluator's caches among them
         frozen = gc.get_freeze_count()
+        probe: list[object] = []  # a container made between chunks: in the collector's sight until the next chunk
+        assert any(o is probe for o in gc.get_objects())
         run_chunk(run.task, 1)
-        assert gc.get_freeze_count() >= frozen
+        assert gc.get_freeze_count() > frozen and not any(o is probe for o in gc.get_objects())
         evaluator_for(Sweep(SPACES / "resnet_like.yaml", ["a100"], tmp_path / "two.parquet", samples=40, seed=6,
                             chunk_size=8).task)  # another run: the last one's heap unfrozen
         assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+
+
+def test_a_sweep_in_the_callers_process_leaves_its_heap_as_it_was(tmp_path: Path) -> None:
+    # one local worker runs in the caller's process (a library caller's): frozen after each chunk only if nothing
+    # was frozen before, and unfrozen when the run ends; a caller that froze objects of its own keeps exactly those
+    import gc
+
+    from costmodel.sweep import engine
+
+    gc.unfreeze()
+    try:
+        run = _sweep(tmp_path, "mine.parquet")
+        counts = []
+        for _ in run.results(workers=1):
+            counts.append(gc.get_freeze_count())
+        assert counts[0] > 0  # frozen between chunks, as a worker does
+        assert gc.get_freeze_count() == 0  # and unfrozen at the end
+        theirs: list[object] = []
+        gc.freeze()
+        before = gc.get_freeze_count()
+        run = Sweep(SPACES / "resnet_like.yaml", ["a100"], tmp_path / "theirs.parquet", samples=40, seed=9,
+                    chunk_size=8)
+        probe: list[object] = []
+        for _ in run.results(workers=1):  # nothing more frozen (fewer: the last run's caches, freed, were frozen)
+            assert gc.get_freeze_count() <= before and any(o is probe for o in gc.get_objects())
+        assert 0 < gc.get_freeze_count() <= before and not any(o is theirs for o in gc.get_objects())
+        assert engine._HEAP_OURS == [True]  # worker processes still freeze
     finally:
         gc.unfreeze()
 
@@ -411,6 +443,55 @@ def test_candidates_do_not_depend_on_chunking(method: Sampler) -> None:
     assert draw(space, method, 4, 0, 50) != whole[:50]
     depths = {d for row in whole for d in row["depth"]}
     assert depths == {2, 3, 4}
+
+
+AFFINE = ("name: a\nbase: resnet50\nvariables:\n  d: {int: [1, 8], size: 4}\n  w: {log_uniform: [0.5, 2.0], size: 4}\n"
+          "derived:\n  depths: d\n  widths: '[make_divisible(w[s] * 64 * 2**s, 8) for s in range(4)]'\n")
+
+
+@pytest.mark.parametrize("method", [Sampler.RANDOM, Sampler.SOBOL])
+@pytest.mark.parametrize("parts", [2, 3])
+def test_affinity_parts_split_a_chunk_by_the_value_of_one_coordinate(method: Sampler, parts: int,
+                                                                     tmp_path: Path) -> None:
+    from costmodel.sweep.sample import draw_part
+
+    path = tmp_path / "affine.yaml"
+    path.write_text(AFFINE + "affinity: d[2]\n")
+    space = load_space(path)
+    whole = draw(space, method, 7, 100, 1300)
+    got = [draw_part(space, method, 7, 100, 1300, part, parts) for part in range(parts)]
+    merged = sorted((index, values) for part in got for index, values in part)  # every candidate once, as drawn
+    assert [index for index, _ in merged] == list(range(100, 1300))
+    assert [values for _, values in merged] == whole
+    for part, drawn in enumerate(got):  # stage 3's depth 1..8 cut at its values' boundaries: (d - 1) * parts // 8
+        mine = {d for d in range(1, 9) if (d - 1) * parts // 8 == part}
+        assert {values["d"][2] for _, values in drawn} == mine
+        assert abs(len(drawn) - 1200 * len(mine) / 8) < 0.2 * 1200 * len(mine) / 8  # its values' share
+    # a continuous coordinate: its range cut at equal probability; stage 3's widths of two parts meet at one value
+    # at most (the one that rounds from both sides of the cut)
+    path.write_text(AFFINE + "affinity: w[2]\n")
+    space = load_space(path)
+    evaluator = Evaluator(space, [])
+    widths = [{evaluator.derive(values)["widths"][2] for _, values in draw_part(space, method, 7, 0, 3000, part, parts)}
+              for part in range(parts)]
+    for a in range(parts):
+        for b in range(a + 1, parts):
+            assert len(widths[a] & widths[b]) <= 1
+    assert sum(len(w) for w in widths) >= 40  # 128..512 in steps of 8
+
+
+def test_affinity_parts_of_a_grid(tmp_path: Path) -> None:
+    from costmodel.sweep.sample import draw_part
+
+    path = tmp_path / "grid.yaml"
+    path.write_text("name: g\nbase: resnet50\nvariables:\n  d: {int: [1, 3], size: 2}\n"
+                    "  w: {log_uniform: [32, 128], levels: 3}\n"
+                    "derived:\n  depths: '[d[0], d[1], 2, 2]'\n  widths: '[64, 128, 256, round(w)]'\naffinity: d[1]\n")
+    space = load_space(path)
+    whole = draw(space, Sampler.GRID, 0, 0, 27)
+    got = [draw_part(space, Sampler.GRID, 0, 0, 27, part, 2) for part in range(2)]
+    assert sorted(got[0] + got[1], key=lambda pair: pair[0]) == list(enumerate(whole))
+    assert {values["d"][1] for _, values in got[0]} == {1, 2} and {values["d"][1] for _, values in got[1]} == {3}
 
 
 def test_grid_enumerates_every_combination(tmp_path: Path) -> None:
@@ -503,13 +584,88 @@ def test_local_workers_give_the_same_file(tmp_path: Path) -> None:
     assert files[0] == files[1]
 
 
-def die_once(task: object, chunk: int) -> object:
+def test_local_workers_handed_parts_by_affinity_give_the_same_file(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # resnet_like.yaml names an affinity: 2 local workers each get their part of every chunk (a pool each); 3
+    # workers of chunks cut in 2 parts (no fewer than MIN_PART candidates each) share them
+    from costmodel.sweep import engine
+
+    assert load_space(SPACES / "resnet_like.yaml").affinity is not None
+    monkeypatch.setattr(engine, "MIN_PART", 4)  # chunks of 8 candidates: up to 2 parts
+    called = []
+    real = engine.Handout
+
+    def spy(task: SweepTask, chunks: list[int], parts: int) -> object:
+        called.append(parts)
+        return real(task, chunks, parts)
+
+    monkeypatch.setattr(engine, "Handout", spy)
+    files = []
+    for workers in (1, 2, 3):
+        run = _sweep(tmp_path, f"w{workers}.parquet")
+        for _ in run.results(workers=workers):
+            pass
+        run.finish()
+        files.append((tmp_path / f"w{workers}.parquet").read_bytes())
+    assert called == [2, 2]
+    assert files[0] == files[1] == files[2]
+
+
+def test_a_chunks_parts_combine_into_the_chunk_one_worker_makes(tmp_path: Path) -> None:
+    from costmodel.sweep.output import ChunkFile, combine_parts
+
+    run = _sweep(tmp_path, "parts.parquet")
+    task = run.task
+    split_chunks = 0
+    for chunk in range(task.chunks):
+        whole = run_chunk(task, chunk)
+        parts = [run_chunk(task, chunk, part, 2) for part in (1, 0)]  # back in any order
+        assert parts[0].drawn + parts[1].drawn == whole.drawn
+        split_chunks += 0 < parts[0].drawn < whole.drawn
+        combined = combine_parts(parts, run.store.schema)
+        assert combined.data == whole.data  # the same bytes: rows in index order, encoded as one worker does
+        assert combined.counts() == whole.counts()
+    assert split_chunks >= 3  # most chunks had candidates in both parts
+    # the first invalid candidate is the lowest-numbered one, whichever part found it; counts add up
+    late = ChunkFile(3, 4, 0, parts[0].data, {"macs <= 8e9": 1}, 2, "candidate 9: late", 0.5,
+                     first_invalid_index=9)
+    early = ChunkFile(3, 5, 0, parts[1].data, {"macs <= 8e9": 2, "x": 1}, 1, "candidate 7: early", 0.25,
+                      first_invalid_index=7)
+    merged = combine_parts([late, early], run.store.schema)
+    assert (merged.drawn, merged.invalid, merged.first_invalid, merged.cpu_s) == (9, 3, "candidate 7: early", 0.75)
+    assert merged.rejected == {"macs <= 8e9": 3, "x": 1}
+
+
+def test_chunks_are_cut_in_a_part_per_worker_of_64_candidates_at_least(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from costmodel.sweep.engine import parts_for
+
+    task = _sweep(tmp_path, "parts.parquet").task
+    assert [parts_for(replace(task, chunk_size=1024), w) for w in (1, 2, 8, 16, 64)] == [1, 2, 8, 16, 16]
+    assert [parts_for(replace(task, chunk_size=128), w) for w in (1, 2, 3)] == [1, 2, 2]
+    assert parts_for(replace(task, chunk_size=64), 2) == 1
+    plain = replace(task, space=load_space(SPACES / "ofa_mbv3.yaml"), chunk_size=1024)  # no affinity: whole chunks
+    assert plain.space.affinity is None and parts_for(plain, 8) == 1
+
+
+def test_the_handout_gives_each_worker_its_part_then_the_others_last_chunks(tmp_path: Path) -> None:
+    from costmodel.sweep.engine import Handout
+
+    handout = Handout(_sweep(tmp_path, "handout.parquet").task, [0, 1, 2, 3], 2)
+    got = [handout.next(0) for _ in range(6)]
+    assert got == [(0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (2, 1)]  # its own in order, then the other's from the end
+    assert handout.next(1) == (0, 1) and handout.next(1) == (1, 1) and handout.next(1) is None
+    assert handout.next(0) is None
+
+
+def die_once(task: object, chunk: int, part: int, parts: int) -> object:
     """A chunk function whose worker process dies the first time it runs chunk 2 (marker file in COSTMODEL_TEST_DIE)."""
     marker = Path(os.environ["COSTMODEL_TEST_DIE"])
     if chunk == 2 and not marker.exists():
         marker.write_text("died")
         os._exit(1)
-    return run_chunk(task, chunk)  # type: ignore[arg-type]
+    return run_chunk(task, chunk, part, parts)  # type: ignore[arg-type]
 
 
 def test_dask_local_cluster_matches_local_engine_and_survives_a_killed_worker(tmp_path: Path,
@@ -521,8 +677,20 @@ def test_dask_local_cluster_matches_local_engine_and_survives_a_killed_worker(tm
     local.finish()
     marker = tmp_path / "died"
     monkeypatch.setenv("COSTMODEL_TEST_DIE", str(marker))
+    from costmodel.sweep import engine
+
+    monkeypatch.setattr(engine, "MIN_PART", 4)  # chunks of 8 candidates cut in 2 parts, one per worker (affinity)
+    called = []
+    real = engine.Handout
+
+    def spy(task: SweepTask, chunks: list[int], parts: int) -> object:
+        called.append(parts)
+        return real(task, chunks, parts)
+
+    monkeypatch.setattr(engine, "Handout", spy)
     run = _sweep(tmp_path, "dask.parquet")
     seen = [result.chunk for result in run.results(Engine.DASK, workers=2, fn=die_once)]
+    assert called == [2]
     run.finish()
     assert marker.exists()  # a worker did die mid-run
     assert sorted(seen) == list(range(5))  # every chunk once
@@ -612,6 +780,15 @@ def test_the_local_cluster_slows_dask_housekeeping_in_its_workers() -> None:
     # a dtype no analysis knows (ValueError deep in the evaluator), an alias bomb and a duplicated key (the space
     # file was read by yaml.load, not the bounded reader every other YAML file goes through)
     ("name: x\nbase: resnet50\ndtype: fp7\nvariables: {depths: {int: [1, 4], size: 4}}\n", "dtype"),
+    # an affinity that names no sampled coordinate
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\naffinity: widths[2]\n",
+     "field 'affinity': affinity 'widths[2]': not a sampled variable or one element of one (depths)"),
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\naffinity: depths[4]\n",
+     "affinity 'depths[4]': 'depths' has shape [4]: name it[0..3]"),
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\naffinity: depths\n",
+     "affinity 'depths': 'depths' has shape [4]: name it[0..3]"),
+    ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\naffinity: depths[1] + 1\n",
+     "not a sampled variable"),
     ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\nvariables: {d: {int: [1, 2]}}\n",
      "duplicated key 'variables'"),
     ("name: x\nbase: resnet50\nvariables: {depths: {int: [1, 4], size: 4}}\nderived:\n  h0: &a [x, x, x, x, x, x, x]\n"

@@ -4,12 +4,16 @@ A CPU profile's ``cpu`` section (:class:`~costmodel.hardware.Cpu`) describes the
 into three per-kernel figures that :func:`~costmodel.latency.model.kernel_terms` applies (docs/latency-model.md,
 "CPUs and threads"):
 
-- **parallel or not**: at N > 1 threads, oneDNN convolutions and MKL GEMMs always split their work over the
-  OpenMP threads; PyTorch's own elementwise, norm, reduction and copy kernels (``at::parallel_for``) run on one
-  thread when they have fewer than ``grain_elements`` output elements (``at::internal::GRAIN_SIZE`` = 32,768).
-  A serial kernel runs at one thread's peak (one core's) and one core's bandwidth; a parallel one pays ``sync_us``
-  (fork/join) and runs at the threads' peak (one core's per core used, ``smt_yield`` of one per SMT sibling
-  thread) times ``parallel_efficiency`` (a measured share: its speed-up over one thread is capacity x efficiency).
+- **parallel or not, and how evenly**: at N > 1 threads, oneDNN convolutions and MKL GEMMs always split their work
+  over the OpenMP threads; PyTorch's own elementwise, reduction and copy kernels (TensorIterator's
+  ``at::parallel_for``) run on one thread up to ``grain_elements`` output elements (``at::internal::GRAIN_SIZE`` =
+  32,768) and on at most ceil(elements / grain) threads above it; its batch, layer and group norms and NCHW pools
+  split channels or rows whatever their size. Where the library's partition is known (:func:`split_of`), a kernel
+  lasts as long as its busiest thread, ceil(items / threads used) of the items (:class:`Split`: oneDNN's
+  ``balance211``, ``at::parallel_for``'s chunks). A serial kernel runs at one thread's peak (one core's) and one
+  core's bandwidth; a parallel one pays ``sync_us`` (fork/join) and runs at the used threads' peak (one core's per
+  core used, ``smt_yield`` of one per SMT sibling thread) times ``parallel_efficiency`` (a measured share: a
+  balanced kernel's speed-up over one thread is capacity x efficiency).
 - **a 1x1 conv that changes library with the thread count**: PyTorch runs an fp32 1x1, stride-1, undilated,
   ungrouped conv at batch < 16 natively (a GEMM) on one thread and with oneDNN on several
   (``ConvParams::use_mkldnn``, aten/src/ATen/native/Convolution.cpp: "For 1x1 filters, MKLDNN is faster than THNN
@@ -26,6 +30,7 @@ Units: seconds; every figure is 0 / 1 for a profile without a ``cpu`` section (G
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,13 +40,24 @@ from ..graph import Layer
 from ..hardware import HardwareProfile, smt_capacity
 from ..ops.base import REGISTRY, Attrs, get_op, pair
 from ..ops.conv import ConvAttrs
+from ..ops.norm import GroupNormAttrs, LayerNormAttrs
 from ..vocab import EfficiencyClass
+from .roofline import efficiency_class
 
 SERIAL_BELOW_GRAIN = frozenset({EfficiencyClass.NORM, EfficiencyClass.ELEMENTWISE, EfficiencyClass.REDUCTION,
                                 EfficiencyClass.DATA_MOVEMENT})  # at::parallel_for kernels
 PAGE_BYTES = 4096  # the x86-64 / AArch64 base page
 NATIVE_1X1_MAX_INPUT = 20480  # ConvParams::use_mkldnn: at batch 1, a 1x1 conv on at most this many input elements
 MKLDNN_MIN_BATCH = 16  # ... and at this batch or more a 1x1 conv goes to oneDNN whatever the thread count
+# oneDNN's blocking of an fp32 conv per ISA (Cpu.isa): (channels per vector block, blocks per work item) of the direct
+# dense conv (jit_avx2_conv_kernel_f32.cpp init_conf: oc_block = simd_w = 8, nb_oc_blocking = 4) and of the depthwise
+# conv (jit_uni_dw_conv_kernel_utils.cpp init_conf: ch_block = simd_w, nb_ch_blocking 3 on AVX2, 4 on AVX-512);
+# the dense AVX-512 kernels (brgemm) split their work otherwise: not listed
+ONEDNN_DENSE_BLOCKS = {"AVX2": (8, 4)}
+ONEDNN_DEPTHWISE_BLOCKS = {"AVX2": (8, 3), "AVX-512": (16, 4)}
+# PyTorch's NCHW pools: at::parallel_for over the N x C planes with a grain of 0 (MaxPoolKernel.cpp ``cpu_max_pool``,
+# AvgPoolKernel.cpp ``cpu_avg_pool``); a global pool is a mean, a TensorIterator reduction (left to the grain rule)
+POOLS = frozenset({"max_pool2d", "avg_pool2d"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,60 @@ class CpuKernel:
 
 
 ON_ONE_CORE = CpuKernel(parallel=False, compute_scale=1.0, memory_scale=1.0, fixed_s=0.0)
+
+
+@dataclass(frozen=True)
+class Split:
+    """How the library that runs a kernel splits it over N threads: ``items`` pieces of work, each thread taking a
+    contiguous run of at most ceil(items / threads used) of them, and no split at all unless there are more than
+    ``grain`` items (and more than one). PyTorch's ``at::parallel_for(begin, end, grain, f)``
+    (aten/src/ATen/Parallel-inl.h: parallel only when ``end - begin > grain``; ParallelOpenMP.h ``invoke_parallel``:
+    ``num_threads = min(omp_get_num_threads(), divup(end - begin, grain))`` for a grain > 0, ``chunk_size =
+    divup(end - begin, num_threads)``) and oneDNN's ``balance211(n, team, tid, start, end)`` (src/common/utils.hpp:
+    the first ``n - (n1 - 1) * team`` threads take ``n1 = div_up(n, team)`` items, the others ``n1 - 1``; grain 0)
+    both split this way. The items weigh alike unless ``weights`` is given: then item i weighs ``weights[(i // run)
+    % len(weights)]`` -- oneDNN's items are (channel-block chunk, output row) pairs, and the last chunk of a
+    channel count that is not a multiple of the chunk holds fewer blocks."""
+
+    items: int
+    grain: int = 0
+    weights: tuple[int, ...] = ()
+    run: int = 1
+
+    def threads_used(self, threads: int) -> int:
+        """Threads that get work out of ``threads``: 1 when the work is not split."""
+        if threads <= 1 or self.items <= max(self.grain, 1):
+            return 1
+        return min(threads, self.items, math.ceil(self.items / self.grain) if self.grain else self.items)
+
+    def work(self, end: int) -> int:
+        """The work of items [0, ``end``), in units of one item of weight 1."""
+        if not self.weights:
+            return end
+        cycles, rest = divmod(end, self.run * len(self.weights))
+        runs, part = divmod(rest, self.run)
+        return (self.run * (cycles * sum(self.weights) + sum(self.weights[:runs]))
+                + part * (self.weights[runs] if part else 0))
+
+    def longest(self, threads: int) -> float:
+        """The share of the work the busiest of ``threads`` threads gets (ceil(items / used) / items for items that
+        weigh alike; with weights, the heaviest of balance211's runs)."""
+        return _longest(self, threads)
+
+
+@functools.lru_cache(maxsize=4096)
+def _longest(split: Split, threads: int) -> float:
+    used = split.threads_used(threads)
+    largest = math.ceil(split.items / used)
+    if not split.weights or used == 1:
+        return largest / split.items
+    first = split.items - (largest - 1) * used  # balance211: threads below this take `largest`, the rest one less
+    heaviest, start = 0, 0
+    for tid in range(used):
+        end = start + (largest if tid < first else largest - 1)
+        heaviest = max(heaviest, split.work(end) - split.work(start))
+        start = end
+    return heaviest / split.work(split.items)
 
 
 def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
@@ -109,6 +179,56 @@ def packs_weights(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
             and shape[2] * shape[3] > 1 and not runs_on_onednn(layer, dtype, threads))
 
 
+def split_of(layer: Layer[Attrs], dtype: str, profile: HardwareProfile) -> Split | None:
+    """How ``layer`` (computing in ``dtype``) is split over the threads of ``profile`` (as run) where the library's
+    partition is known from its source (:class:`Split`); None where it is not (MKL's GEMMs, oneDNN's 1x1 and
+    AVX-512 dense kernels, grouped convs), which the model splits evenly.
+
+    - oneDNN's direct fp32 conv on AVX2 (jit_avx2_convolution.cpp ``execute_forward``: ``work_amount = mb * ngroups
+      * ocb_work * od * oh``, ``ocb_work = div_up(nb_oc, nb_oc_blocking)``, ``balance211``) and its depthwise conv
+      (jit_uni_dw_convolution.cpp: ``work_amount = mb * chb_work * oh``, ``chb_work = div_up(nb_ch,
+      nb_ch_blocking)``): batch x channel blocks x output rows (``ONEDNN_DENSE_BLOCKS``, ``ONEDNN_DEPTHWISE_BLOCKS``);
+    - PyTorch's batch, layer and group norms split channels (N x C, or N for a 1x1 map), rows (every axis but the
+      normalized one) and N x groups with a grain of 1 (batch_norm_kernel.cpp ``batch_norm_cpu_contiguous_impl``,
+      layer_norm_kernel.cpp ``LayerNormKernelImplInternal``, group_norm_kernel.cpp), whatever their size; its NCHW
+      pools split N x C planes with a grain of 0 (``POOLS``);
+    - every other kernel of an ``at::parallel_for`` class (elementwise, norm, reduction, copy: TensorIterator's
+      ``for_each``) splits its output elements with the grain ``cpu.grain_elements`` (``at::internal::GRAIN_SIZE``)."""
+    cpu = profile.cpu
+    if cpu is None or not layer.cost.outputs or layer.cost.is_view:
+        return None
+    out = layer.cost.outputs[0]
+    attrs = layer.attrs
+    threads = cpu.threads or cpu.cores
+    if layer.op == "conv2d" and isinstance(attrs, ConvAttrs) and len(out) == 4 and layer.input_shapes:
+        if not runs_on_onednn(layer, dtype, threads) or onednn_only_when_threaded(layer, dtype):
+            return None
+        channels = layer.input_shapes[0][1]
+        if attrs.groups == 1 and cpu.isa in ONEDNN_DENSE_BLOCKS:
+            lanes, blocks = ONEDNN_DENSE_BLOCKS[cpu.isa]
+        elif attrs.groups == channels == out[1] and cpu.isa in ONEDNN_DEPTHWISE_BLOCKS:
+            lanes, blocks = ONEDNN_DEPTHWISE_BLOCKS[cpu.isa]
+        else:
+            return None
+        vector_blocks = math.ceil(out[1] / lanes)
+        chunks = math.ceil(vector_blocks / blocks)
+        last = vector_blocks - blocks * (chunks - 1)  # the last chunk's blocks (nb_oc % nb_oc_blocking, or all)
+        weights = (blocks,) * (chunks - 1) + (last,) if chunks > 1 and last != blocks else ()
+        return Split(out[0] * chunks * out[2], weights=weights, run=out[2] if weights else 1)
+    name = get_op(layer.op).name
+    if name == "batch_norm" and len(out) >= 2:
+        return Split(out[0] * (out[1] if math.prod(out[2:]) != 1 else 1), grain=1)
+    if name == "layer_norm" and isinstance(attrs, LayerNormAttrs):
+        return Split(math.prod(out) // out[1 if attrs.channels_first else -1], grain=1)
+    if name == "group_norm" and isinstance(attrs, GroupNormAttrs):
+        return Split(out[0] * attrs.groups, grain=1)
+    if name in POOLS and len(out) >= 2:
+        return Split(out[0] * out[1])
+    if efficiency_class(layer.op, layer.cost.op_class.value) in SERIAL_BELOW_GRAIN:
+        return Split(math.prod(out), grain=cpu.grain_elements)
+    return None
+
+
 def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> float:
     """Seconds on one core to first-touch the pages of the buffers (bytes) a kernel allocates per call that exceed
     the profile's ``cpu.mmap_threshold_mb`` (mapped afresh by malloc on every call), at ``cpu.page_fault_us`` per
@@ -155,41 +275,54 @@ def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]]) -> floa
 
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
-               depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0) -> CpuKernel:
+               depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0,
+               split: Split | None = None) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
     elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
     op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`);
-    ``op_s``: its ops' per-element costs on one core (:func:`op_seconds`), split over the threads like its work.
+    ``op_s``: its ops' per-element costs on one core (:func:`op_seconds`), split over the threads like its work;
+    ``split``: how its library splits it (:func:`split_of`; None: an ``at::parallel_for`` class splits its
+    ``out_elements`` with the grain ``cpu.grain_elements``, any other class evenly over every thread).
     ``profile`` is as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used,
-    ``cpu.threads`` the threads."""
+    ``cpu.threads`` the threads.
+
+    A kernel split over ``used`` of the N threads runs as long as its busiest thread, which has ``longest`` of the
+    work (:class:`Split`) at a thread's share of ``used`` threads' capacity and bandwidth, times the class's
+    ``efficiency``; a kernel that is not split runs on one core."""
     cpu = profile.cpu
     if cpu is None:
         return ON_ONE_CORE
     key = EfficiencyClass(head)
     threads = cpu.threads or cpu.cores
-    parallel = threads > 1 and not (key in SERIAL_BELOW_GRAIN and out_elements < cpu.grain_elements)
-    capacity = smt_capacity(cpu)  # cores' worth the threads get (SMT siblings add cpu.smt_yield each)
+    if split is None and key in SERIAL_BELOW_GRAIN:
+        split = Split(out_elements, cpu.grain_elements)
+    used = threads if split is None else split.threads_used(threads)
+    longest = 1 / threads if split is None else split.longest(threads)
+    parallel = used > 1
+    capacity = smt_capacity(cpu)  # cores' worth the N threads get (SMT siblings add cpu.smt_yield each)
     chip = profile.memory.bandwidth_gbs  # as run: min(chip, physical cores used x per-core bandwidth)
-    streams = chip / min(chip, cpu.bandwidth_per_core_gbs)  # that bandwidth over one core's
-    compute_scale = memory_scale = 1.0
+    # the busiest thread's work over the whole work at the N threads' rates: its share, times the used threads'
+    # capacity and bandwidth over the N threads' (a thread gets 1 / used of what the used threads get)
+    compute_scale = longest * used * capacity / smt_capacity(cpu, used)
+    streams = min(used, cpu.cores) if cpu.threads_per_core > 1 else used  # as threaded() counts them
+    memory_scale = longest * used * chip / min(chip, streams * cpu.bandwidth_per_core_gbs)
     figures = cpu.parallel.get(key) or (cpu.parallel.get(key.parent) if key.parent is not None else None)
     sync = figures.sync_us if figures is not None and figures.sync_us is not None else cpu.sync_us
     efficiency = (figures.efficiency if figures is not None and figures.efficiency is not None
                   else cpu.parallel_efficiency)
-    speedup = capacity * efficiency  # a parallel kernel's work, over one thread's
+    speedup = 1.0  # a kernel's work (and its per-element costs) on the threads, over one thread
     if parallel:
-        compute_scale = memory_scale = 1 / efficiency
+        compute_scale, memory_scale = compute_scale / efficiency, memory_scale / efficiency
+        speedup = smt_capacity(cpu, used) / (used * longest) * efficiency
         if onednn_when_threaded and cpu.conv1x1_threaded_us is not None:
             sync = cpu.conv1x1_threaded_us
         if onednn_when_threaded and cpu.conv1x1_threaded_speedup is not None:
             speedup = cpu.conv1x1_threaded_speedup
-            compute_scale, memory_scale = capacity / speedup, streams / speedup
-    elif threads > 1:
-        compute_scale, memory_scale = capacity, streams
+            compute_scale, memory_scale = capacity / speedup, chip / min(chip, cpu.bandwidth_per_core_gbs) / speedup
     fixed = (cpu.dispatch_us.get(key, 0.0) + (sync if parallel else 0.0)) * 1e-6
-    fixed += (depthwise_elements * cpu.depthwise_ns * 1e-9 + op_s) / (speedup if parallel else 1)
+    fixed += (depthwise_elements * cpu.depthwise_ns * 1e-9 + op_s) / speedup
     return CpuKernel(parallel, compute_scale, memory_scale, fixed)
 
 
-__all__ = ["CpuKernel", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_seconds",
-           "packs_weights", "runs_on_onednn", "view_calls"]
+__all__ = ["CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_seconds",
+           "packs_weights", "runs_on_onednn", "split_of", "view_calls"]

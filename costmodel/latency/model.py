@@ -30,6 +30,7 @@ from .cpu import (
     op_seconds,
     packs_weights,
     runs_on_onednn,
+    split_of,
     view_calls,
 )
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
@@ -247,7 +248,8 @@ def kernel_terms(
             onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]),
             op_seconds(profile, members) + fresh_page_seconds(profile, [
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
-                              for layer in members for k, shape in enumerate(layer.cost.outputs))]))
+                              for layer in members for k, shape in enumerate(layer.cost.outputs))]),
+            split_of(members[0], sizes.compute_dtype[members[0].path], profile))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         out.append(KernelTerms(

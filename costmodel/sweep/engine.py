@@ -7,7 +7,8 @@ building the columns, encoding): the parent only writes the bytes it gets back, 
 it takes next to no CPU from them (``benchmarks/bench_sweep.py`` measures both sides).
 
 - ``local``: one worker runs in this process; more use a :class:`concurrent.futures.ProcessPoolExecutor` whose
-  workers receive the task once, when they start, and then only chunk numbers.
+  workers receive the task once, when they start, and then only chunk numbers (with an ``affinity`` in the space
+  file, one single-process pool per worker, each handed its own part of every chunk: :class:`Handout`).
 - ``dask``: ``dask.distributed`` (the optional extra ``costmodel[dask]``); a ``tcp://HOST:PORT`` scheduler, or a
   ``LocalCluster`` of ``workers`` single-threaded processes on the loopback interface, its housekeeping slowed
   (:data:`DASK_QUIET`) so that it leaves the cores to the chunks. The task is scattered
@@ -20,14 +21,16 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from .choices import Engine
 from .evaluate import Device, Evaluator, metric_columns
-from .output import ChunkFile, encode_chunk, schema
-from .sample import BLOCK, Sampler, draw
+from .output import ChunkFile, combine_parts, encode_chunk, schema
+from .sample import BLOCK, Sampler, draw_part
 from .space import Space, SpaceError
 
 
@@ -61,6 +64,7 @@ class _WorkerRun:
 
 
 _RUN: list[_WorkerRun] = []  # per worker process: the run it evaluates now
+_HEAP_OURS = [True]  # whether this process's heap is the sweep's to freeze (False in a caller's process that froze)
 
 
 def _worker_run(task: SweepTask) -> _WorkerRun:
@@ -69,7 +73,8 @@ def _worker_run(task: SweepTask) -> _WorkerRun:
     key = (task.token, task.fast)
     if not _RUN or _RUN[0].key != key:
         _RUN[:] = [_WorkerRun(key)]
-        gc.unfreeze()
+        if _HEAP_OURS[0]:
+            gc.unfreeze()
     return _RUN[0]
 
 
@@ -94,12 +99,14 @@ def schema_for(task: SweepTask) -> Any:
     return state.schema
 
 
-def run_chunk(task: SweepTask, chunk: int) -> ChunkFile:
-    """Draw and evaluate chunk ``chunk`` of ``task``; its rows encoded as a Parquet file."""
+def run_chunk(task: SweepTask, chunk: int, part: int = 0, parts: int = 1) -> ChunkFile:
+    """Draw and evaluate chunk ``chunk`` of ``task`` -- of its candidates, those of part ``part`` of ``parts``
+    (:func:`~.sample.affinity_part`; all of them with one part); their rows encoded as a Parquet file."""
     began = time.process_time()
     start = chunk * task.chunk_size
     stop = min(task.total, start + task.chunk_size)
-    result = evaluator_for(task).chunk(chunk, start, draw(task.space, task.sampler, task.seed, start, stop))
+    drawn = draw_part(task.space, task.sampler, task.seed, start, stop, part, parts)
+    result = evaluator_for(task).chunk(chunk, start, [values for _, values in drawn], [i for i, _ in drawn])
     done = encode_chunk(result, schema_for(task))
     settle_heap()
     done.cpu_s = time.process_time() - began
@@ -114,24 +121,91 @@ def settle_heap() -> None:
     of the ResNet-like space (docs/sweep.md). Nothing is lost: frozen objects are still freed when their last
     reference goes (the caches hold no reference cycles, and a candidate makes none); only cyclic garbage already
     old at a freeze waits for the next run's :func:`gc.unfreeze` (:func:`evaluator_for`)."""
-    gc.collect(1)
-    gc.freeze()
+    if _HEAP_OURS[0]:
+        gc.collect(1)
+        gc.freeze()
 
 
-ChunkFn = Callable[[SweepTask, int], ChunkFile]
+@contextmanager
+def _callers_heap() -> Iterator[None]:
+    """Chunks run in the caller's process (one local worker): its heap is frozen after each chunk only if nothing
+    was frozen in it before the run, and unfrozen when the run ends (or is abandoned) -- a library caller's
+    process is not the sweep's to freeze; one that froze objects of its own keeps them so, and no more."""
+    ours = gc.get_freeze_count() == 0
+    _HEAP_OURS[:] = [ours]
+    try:
+        yield
+    finally:
+        _HEAP_OURS[:] = [True]
+        if ours:
+            gc.unfreeze()
+
+
+ChunkFn = Callable[[SweepTask, int, int, int], ChunkFile]  # (task, chunk, part, parts) -> the part's rows
 
 
 def run(task: SweepTask, chunks: Sequence[int], engine: Engine = Engine.LOCAL, workers: int | None = None,
         scheduler: str | None = None, fn: ChunkFn = run_chunk) -> Iterator[ChunkFile]:
-    """Run ``chunks`` of ``task`` on ``engine``; yields each chunk's result as it finishes."""
+    """Run ``chunks`` of ``task`` on ``engine``; yields each chunk's result (whole) as it finishes."""
     workers = workers or default_workers()
     if engine is Engine.DASK:
         yield from _dask(task, chunks, workers, scheduler, fn)
     elif workers == 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield fn(task, chunk)
+        with _callers_heap():
+            for chunk in chunks:
+                yield fn(task, chunk, 0, 1)
+    elif parts_for(task, workers) > 1:
+        yield from _affine_processes(task, chunks, workers, fn)
     else:
         yield from _processes(task, chunks, workers, fn)
+
+
+MIN_PART = 64  # candidates per part of a chunk, on average, at least: a part's fixed costs (encoding, transport)
+
+
+def parts_for(task: SweepTask, workers: int) -> int:
+    """Parts each chunk is cut into for ``workers`` workers: one per worker where the space has an ``affinity``
+    (1 without: chunks go whole), at most one per :data:`MIN_PART` candidates of a chunk -- then several workers
+    share a part (worker ``w`` has part ``w % parts``)."""
+    if task.space.affinity is None:
+        return 1
+    return max(1, min(workers, task.chunk_size // MIN_PART))
+
+
+class Handout:
+    """Which work each of ``parts`` workers gets next, and the chunks whose parts are all back.
+
+    Every chunk is cut into ``parts`` parts by the space's ``affinity`` (:func:`~.sample.affinity_part`); worker
+    ``w`` is handed part ``w`` of each chunk in order, so that its caches meet the misses of its part of the space
+    alone. A worker whose parts are all handed out takes the last chunk's part of the worker with most left (its
+    caches meet some misses twice, but no worker waits). A chunk is whole -- its rows in index order, as one
+    worker makes it -- once all its parts are back (:func:`~.output.combine_parts`); which worker ran which part
+    changes nothing in it."""
+
+    def __init__(self, task: SweepTask, chunks: Sequence[int], parts: int) -> None:
+        self.parts = parts  # workers beyond ``parts`` share them: worker w has part w % parts
+        self.todo = [deque(chunks) for _ in range(parts)]
+        self.back: dict[int, list[ChunkFile]] = {}
+        self.columns = schema(task.space, metric_columns(task.devices)) if parts > 1 else None
+
+    def next(self, worker: int) -> tuple[int, int] | None:
+        """(chunk, part) for ``worker`` to run next; None when nothing is left to hand out."""
+        own = worker % self.parts
+        if self.todo[own]:
+            return self.todo[own].popleft(), own
+        most = max(range(self.parts), key=lambda part: len(self.todo[part]))
+        return (self.todo[most].pop(), most) if self.todo[most] else None
+
+    def back_from(self, done: ChunkFile) -> ChunkFile | None:
+        """Take one part back; the whole chunk when it was the last one missing."""
+        if self.parts == 1:
+            return done
+        got = self.back.setdefault(done.chunk, [])
+        got.append(done)
+        if len(got) < self.parts:
+            return None
+        del self.back[done.chunk]
+        return combine_parts(got, self.columns)
 
 
 def default_workers() -> int:
@@ -149,8 +223,8 @@ def _start_worker(task: SweepTask) -> None:
     _TASK[:] = [task]
 
 
-def _in_worker(fn: ChunkFn, chunk: int) -> ChunkFile:
-    return fn(_TASK[0], chunk)
+def _in_worker(fn: ChunkFn, chunk: int, part: int = 0, parts: int = 1) -> ChunkFile:
+    return fn(_TASK[0], chunk, part, parts)
 
 
 def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn) -> Iterator[ChunkFile]:
@@ -166,6 +240,36 @@ def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
+        finally:
+            for future in running:
+                future.cancel()
+
+
+def _affine_processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn) -> Iterator[ChunkFile]:
+    """:func:`_processes` with each worker a pool of its own, handed its part of every chunk (:class:`Handout`)."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    parts = parts_for(task, workers)
+    handout = Handout(task, chunks, parts)
+    with ExitStack() as stack:
+        pools = [stack.enter_context(ProcessPoolExecutor(max_workers=1, initializer=_start_worker, initargs=(task,)))
+                 for _ in range(workers)]
+        running: dict[Future[ChunkFile], int] = {}  # -> the worker running it
+        busy = [0] * workers
+        try:
+            while True:
+                for worker, pool in enumerate(pools):
+                    while busy[worker] < 2 and (work := handout.next(worker)) is not None:
+                        running[pool.submit(_in_worker, fn, *work, parts)] = worker
+                        busy[worker] += 1
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    busy[running.pop(future)] -= 1
+                    whole = handout.back_from(future.result())
+                    if whole is not None:
+                        yield whole
         finally:
             for future in running:
                 future.cancel()
@@ -218,7 +322,11 @@ def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str |
         raise SpaceError(f"cannot reach the Dask scheduler {scheduler or 'LocalCluster'}: {exc}") from None
     try:
         shared = client.scatter(task, broadcast=True)
-        futures = [client.submit(fn, shared, chunk, key=f"costmodel-sweep-{task.token}-{chunk}", pure=False)
+        addresses = sorted(client.scheduler_info()["workers"]) if task.space.affinity is not None else []
+        if parts_for(task, len(addresses)) > 1 and len(chunks) > 1:
+            yield from _affine_dask(client, shared, task, chunks, addresses, fn)
+            return
+        futures = [client.submit(fn, shared, chunk, 0, 1, key=f"costmodel-sweep-{task.token}-{chunk}", pure=False)
                    for chunk in chunks]
         for future in as_completed(futures):
             result = future.result()
@@ -228,3 +336,37 @@ def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str |
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _affine_dask(client: Any, shared: Any, task: SweepTask, chunks: Sequence[int], addresses: Sequence[str],
+                 fn: ChunkFn) -> Iterator[ChunkFile]:
+    """Chunks cut into parts for the cluster's workers (:func:`parts_for`, :class:`Handout`), two at a time in
+    flight per worker, each asked of its worker but free to run on another (a lost worker's parts run elsewhere)."""
+    from distributed import as_completed
+
+    parts = parts_for(task, len(addresses))
+    handout = Handout(task, chunks, parts)
+    busy = [0] * parts
+    worker_of: dict[str, int] = {}
+    flowing = as_completed()
+
+    def hand_out() -> None:
+        for worker, address in enumerate(addresses):
+            while busy[worker] < 2 and (work := handout.next(worker)) is not None:
+                chunk, part = work
+                future = client.submit(fn, shared, chunk, part, parts, pure=False, workers=[address],
+                                       allow_other_workers=True,
+                                       key=f"costmodel-sweep-{task.token}-{chunk}-{part}of{parts}")
+                worker_of[future.key] = worker
+                busy[worker] += 1
+                flowing.add(future)
+
+    hand_out()
+    for future in flowing:
+        result = future.result()
+        busy[worker_of.pop(future.key)] -= 1
+        future.release()
+        hand_out()
+        whole = handout.back_from(result)
+        if whole is not None:
+            yield whole

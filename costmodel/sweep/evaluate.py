@@ -70,6 +70,7 @@ class ChunkResult:
     invalid: int = 0  # candidates whose spec does not build
     first_invalid: str | None = None
     drawn: int = 0
+    first_invalid_index: int | None = None  # the candidate of ``first_invalid``
 
 
 class Evaluator:
@@ -101,12 +102,15 @@ class Evaluator:
             env[name] = resolve(expr, env)
         return env
 
-    def chunk(self, chunk: int, start: int, candidates: Sequence[Mapping[str, Any]]) -> ChunkResult:
-        """Rows of candidates ``start``, ``start + 1``, ... (infeasible and invalid ones dropped, counted)."""
+    def chunk(self, chunk: int, start: int, candidates: Sequence[Mapping[str, Any]],
+              indices: Sequence[int] | None = None) -> ChunkResult:
+        """Rows of candidates ``start``, ``start + 1``, ... -- or of ``indices``, one per candidate, when given (a
+        part of a chunk) -- with infeasible and invalid ones dropped, counted."""
         result = ChunkResult(chunk, [], drawn=len(candidates))
+        numbers = range(start, start + len(candidates)) if indices is None else indices
         with limits.held():  # the limits read from the environment once per chunk, not per expression or build
-            for offset, values in enumerate(candidates):
-                row = self.row(start + offset, values, result)
+            for index, values in zip(numbers, candidates, strict=True):
+                row = self.row(index, values, result)
                 if row is not None:
                     result.rows.append(row)
         return result
@@ -123,7 +127,8 @@ class Evaluator:
             failed = _first_failed(self.late, {**env, **{k.replace(".", "__"): v for k, v in metrics.items()}})
         except (SpecError, ExpressionError) as exc:
             result.invalid += 1
-            result.first_invalid = result.first_invalid or f"candidate {index}: {exc}"
+            if result.first_invalid is None:
+                result.first_invalid, result.first_invalid_index = f"candidate {index}: {exc}", index
             return None
         if failed is not None:
             result.rejected[failed] = result.rejected.get(failed, 0) + 1

@@ -102,6 +102,7 @@ class ChunkFile:
     invalid: int = 0
     first_invalid: str | None = None
     cpu_s: float = 0.0  # CPU seconds of the worker's process on this chunk (drawing, evaluating, encoding)
+    first_invalid_index: int | None = None  # the candidate of ``first_invalid``
 
     def counts(self) -> dict[str, Any]:
         """The counts, as the chunk's ``.json`` holds them."""
@@ -119,7 +120,33 @@ def encode_chunk(result: ChunkResult, columns: Any) -> ChunkFile:
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_arrays(arrays, schema=columns), sink)
     return ChunkFile(result.chunk, result.drawn, len(rows), sink.getvalue(), dict(result.rejected), result.invalid,
-                     result.first_invalid)
+                     result.first_invalid, first_invalid_index=result.first_invalid_index)
+
+
+def combine_parts(parts: Sequence[ChunkFile], columns: Any) -> ChunkFile:
+    """The whole chunk from its parts (a chunk's candidates split among workers by the space's ``affinity``): the
+    rows in index order, encoded as one worker encodes a whole chunk (so the same bytes), the counts summed, the
+    first invalid candidate the lowest-numbered one, the CPU seconds summed (in the parent)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for part in parts:
+        with pq.ParquetFile(io.BytesIO(part.data)) as handle:
+            rows += handle.read().to_pylist()
+    rows.sort(key=lambda row: row["index"])
+    arrays = [pa.array([row[f.name] for row in rows], type=f.type) for f in columns]
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_arrays(arrays, schema=columns), sink)
+    rejected: dict[str, int] = {}
+    for part in parts:
+        for text, n in part.rejected.items():
+            rejected[text] = rejected.get(text, 0) + n
+    invalid = [part for part in parts if part.first_invalid_index is not None]
+    first = min(invalid, key=lambda part: part.first_invalid_index or 0) if invalid else None
+    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), len(rows), sink.getvalue(), rejected,
+                     sum(p.invalid for p in parts), first.first_invalid if first else None,
+                     sum(p.cpu_s for p in parts), first.first_invalid_index if first else None)
 
 
 def read_manifest(output: Path) -> Any:

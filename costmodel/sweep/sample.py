@@ -62,29 +62,67 @@ def unit_points(space: Space, method: Sampler, seed: int, start: int, stop: int)
 
 def draw(space: Space, method: Sampler, seed: int, start: int, stop: int) -> list[dict[str, Any]]:
     """The sampled variables of candidates ``start`` .. ``stop - 1``, each a dict in the space's order."""
+    return [values for _, values in draw_part(space, method, seed, start, stop)]
+
+
+def draw_part(space: Space, method: Sampler, seed: int, start: int, stop: int, part: int = 0,
+              parts: int = 1) -> list[tuple[int, dict[str, Any]]]:
+    """The candidates of ``start`` .. ``stop - 1`` in part ``part`` of ``parts`` (:func:`affinity_part`; with one
+    part, all of them), each as its index and its sampled variables, in index order."""
     if stop <= start:
         return []
     variables = list(space.variables.items())
+    out = []
     if method is Sampler.GRID:
         coordinates = [(var, var.count or 0) for var in grid_coordinates(space)]
-        rows = []
         for index in range(start, stop):
             flat: list[Any] = []
+            levels: list[int] = []
+            rest = index
             for var, count in reversed(coordinates):
-                index, k = divmod(index, count)
+                rest, k = divmod(rest, count)
+                levels.append(k)
                 flat.append(var.level(k))
+            if parts > 1 and _grid_part(space, levels[::-1], parts) != part:
+                continue
             flat.reverse()
-            rows.append(_assemble(variables, flat))
-        return rows
+            out.append((index, _assemble(variables, flat)))
+        return out
     points = unit_points(space, method, seed, start, stop).tolist()
-    out = []
-    for u in points:
+    for index, u in enumerate(points, start):
+        if parts > 1 and affinity_part(space, u, parts) != part:
+            continue
         flat, offset = [], 0
         for _, var in variables:
             flat += [var.value(x) for x in u[offset:offset + var.dims]]
             offset += var.dims
-        out.append(_assemble(variables, flat))
+        out.append((index, _assemble(variables, flat)))
     return out
+
+
+def affinity_part(space: Space, point: list[float], parts: int) -> int:
+    """Which of ``parts`` parts the candidate at ``point`` (of the unit cube) belongs to: by the space's
+    ``affinity`` coordinate, cut into ``parts`` intervals of equal probability (for a discrete coordinate, at the
+    boundaries of its values, so that one value is never in two parts); part 0 without an affinity. Candidates
+    that share that coordinate's value -- and so, for a per-stage width, the blocks it decides -- go to one part, so
+    one worker's caches meet their misses, not every worker's. Decided from the point alone: the same whatever the
+    engine, the worker, a resumed run or a re-run chunk."""
+    if space.affinity is None:
+        return 0
+    coordinate, var = space.affinity
+    u = point[coordinate]
+    count = var.count if var.levels is None else None
+    if count is not None:
+        return min(int(u * count), count - 1) * parts // count
+    return min(int(u * parts), parts - 1)
+
+
+def _grid_part(space: Space, levels: list[int], parts: int) -> int:
+    """:func:`affinity_part` of a grid point, given each coordinate's level."""
+    if space.affinity is None:
+        return 0
+    coordinate, var = space.affinity
+    return levels[coordinate] * parts // (var.count or 1)
 
 
 def _assemble(variables: list[tuple[str, Any]], flat: list[Any]) -> dict[str, Any]:

@@ -154,6 +154,11 @@ class SpaceFile(BaseModel):
     variables: dict[str, Variable] = Field(min_length=1)
     derived: dict[str, str | int | float | list[Any]] = Field(default_factory=dict)
     constraints: list[str] = Field(default_factory=list)
+    affinity: str | None = Field(None, description="one sampled coordinate (`width[2]`) that decides which worker "
+                                 "evaluates a candidate when a sweep runs on several: speed only, never the results")
+
+
+_COORDINATE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\s*\d+\s*\])*)")
 
 
 class Space:
@@ -167,6 +172,30 @@ class Space:
         self.variables = data.variables
         self.dims = sum(v.dims for v in data.variables.values())
         self.constraints = [(text, _undot(text)) for text in data.constraints]
+        self.affinity = self._affinity()
+
+    def _affinity(self) -> tuple[int, Variable] | None:
+        """The unit-cube coordinate named by ``affinity`` (its position among the :attr:`dims` coordinates) and its
+        variable; None without one. A scalar variable by its name, an element of a per-stage list by its indices."""
+        text = self.data.affinity
+        if text is None:
+            return None
+        found = _COORDINATE.fullmatch(text.strip())
+        variables = list(self.variables)
+        if found is None or found.group(1) not in self.variables:
+            raise self.error(f"affinity {text!r}: not a sampled variable or one element of one "
+                             f"({', '.join(variables)})", field="affinity")
+        name, var = found.group(1), self.variables[found.group(1)]
+        indices = [int(k) for k in re.findall(r"\d+", found.group(2))]
+        if len(indices) != len(var.shape) or any(k >= n for k, n in zip(indices, var.shape, strict=True)):
+            need = "".join(f"[0..{n - 1}]" for n in var.shape) or " without an index"
+            raise self.error(f"affinity {text!r}: {name!r} has shape {list(var.shape)}: name it{need}",
+                             field="affinity")
+        flat = 0
+        for k, n in zip(indices, var.shape, strict=True):
+            flat = flat * n + k
+        offset = sum(self.variables[other].dims for other in variables[:variables.index(name)])
+        return offset + flat, var
 
     @property
     def name(self) -> str:
