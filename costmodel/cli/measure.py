@@ -319,6 +319,8 @@ def bench(
 
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
+    if not math.isfinite(min_time):  # inf passes typer's min=0.0: every model timed for MAX_PASSES passes
+        raise fail(f"--min-time must be a finite number of seconds >= 0, got {min_time}")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if threads is not None and threads > cpus:  # torch.set_num_threads(10**6) ended in a segmentation fault
         raise fail(f"--threads {threads}: this process may run on {cpus} CPU(s), and bench times real runs: at most "
