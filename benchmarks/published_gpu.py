@@ -212,6 +212,7 @@ class Scored:
     predicted_s: float
     kernels: int  # kernels the host issues (the model's)
     device_s: float  # the device's busy time alone (launches included)
+    busy: tuple[float, ...] = ()  # per kernel in issue order, seconds the device is busy (kernel_busy)
 
     @property
     def ratio(self) -> float:
@@ -232,7 +233,17 @@ def predict(graph: Graph, profile: HardwareProfile, row: Published) -> Scored:
     busy = [kernel_busy(t, profile) for t in terms]
     predicted = model_seconds(busy, profile)
     device = sum(busy) + len(busy) * profile.launch_overhead_us * 1e-6
-    return Scored(row, predicted, len(terms), device)
+    return Scored(row, predicted, len(terms), device, tuple(busy))
+
+
+def with_host(scored: Scored, host_us: float, *, overlap: bool = True) -> float:
+    """Seconds per batch of ``scored``'s kernels on its profile with the host issuing one op every ``host_us``: the
+    model's two streams (:func:`~costmodel.latency.roofline.timeline`), or with ``overlap`` False the two in series
+    (host time + device time, the alternative the timeline replaces)."""
+    profile = load_profile(PROFILES[scored.row.device])
+    if not overlap:
+        return scored.device_s + len(scored.busy) * host_us * 1e-6
+    return model_seconds(scored.busy, profile.model_copy(update={"host_overhead_us": host_us}))
 
 
 def score(rows: list[Published]) -> list[Scored]:
@@ -290,6 +301,88 @@ def host_lines(scored: list[Scored]) -> list[str]:
                          f"measured {s.row.latency_s * 1e3:6.2f} ms = "
                          f"{s.row.latency_s / s.kernels * 1e6:5.1f} us/kernel"
                          f"  (profile {profile_us:.0f} us; predicted {s.predicted_s * 1e3:6.2f} ms)")
+    return lines
+
+
+def tables_of(scored: list[Scored]) -> dict[tuple[str, str, str], list[Scored]]:
+    """Rows per (device, precision, model) table, by batch."""
+    tables: dict[tuple[str, str, str], list[Scored]] = {}
+    for s in sorted(scored, key=lambda s: s.row.batch):
+        tables.setdefault((s.row.device, s.row.precision, s.row.model), []).append(s)
+    return tables
+
+
+def host_per_kernel(s: Scored) -> float:
+    """µs per kernel the host spends if it alone set ``s``'s measured latency (a batch-1 row: host-bound)."""
+    return s.row.latency_s / s.kernels * 1e6
+
+
+def turn_batch(latencies: list[tuple[int, float]], rise: float = 1.25) -> int | None:
+    """The first batch whose latency exceeds ``rise`` x the batch-1 latency: where the device stream takes over from
+    the host's (None: never within the table)."""
+    first = latencies[0][1]
+    return next((b for b, t in latencies if t > rise * first), None)
+
+
+def overlap_lines(scored: list[Scored]) -> list[str]:
+    """The host stream given the host: each table's host cost per kernel taken from its own batch-1 row (measured
+    latency / kernels), then its batches 2-256 predicted with it, two streams overlapped (the model) and in series."""
+    lines = ["host given: each table's batch-1 row sets its host cost per kernel (measured / kernels); the other "
+             "batches predicted with it (ratio = predicted / measured)"]
+    tables = {k: v for k, v in tables_of(scored).items() if v[0].row.batch == 1}
+    pairs: dict[str, list[tuple[int, float]]] = {"overlapped (model)": [], "in series": [], "shipped host": []}
+    turns = []
+    for members in tables.values():
+        host = host_per_kernel(members[0])
+        for s in members[1:]:
+            pairs["overlapped (model)"].append((s.row.batch, with_host(s, host) / s.row.latency_s))
+            pairs["in series"].append((s.row.batch, with_host(s, host, overlap=False) / s.row.latency_s))
+            pairs["shipped host"].append((s.row.batch, s.ratio))
+        measured = turn_batch([(s.row.batch, s.row.latency_s) for s in members])
+        given = turn_batch([(s.row.batch, with_host(s, host)) for s in members])
+        shipped = turn_batch([(s.row.batch, s.predicted_s) for s in members])
+        turns.append((measured, given, shipped))
+    for label, low, high in (("batch 2-16", 2, 16), ("batch 32-256", 32, 256)):
+        for name, values in pairs.items():
+            ratios = [r for b, r in values if low <= b <= high]
+            lines.append(f"  {label:12} {name:19} {len(ratios):4} rows  median ratio {statistics.median(ratios):6.3f}"
+                         f"  median |err| {statistics.median(abs(r - 1) for r in ratios):6.1%}  within 25% "
+                         f"{sum(abs(r - 1) <= 0.25 for r in ratios) / len(ratios):4.0%}")
+    same = sum(m == g for m, g, _ in turns)
+    near = sum(m is not None and g is not None and max(m, g) <= 2 * min(m, g) for m, g, _ in turns)
+    shipped_near = sum(m is not None and s is not None and max(m, s) <= 2 * min(m, s) for m, _, s in turns)
+    lines.append(f"  batch where the latency first exceeds 1.25x batch 1's ({len(turns)} tables): host given: the "
+                 f"same batch in {same}, within a factor 2 in {near}; shipped host: within a factor 2 in "
+                 f"{shipped_near}")
+    return lines
+
+
+def host_transfer_lines(scored: list[Scored]) -> list[str]:
+    """Leave one host out: a host's µs per kernel at batch 1 applied to another host's batch-1 rows, as the median over
+    all its rows, and model by model (the same model and precision, TF32 with FP32, on both hosts)."""
+    hosts: dict[str, list[Scored]] = {}
+    for s in scored:
+        if s.row.batch == 1:
+            hosts.setdefault(s.row.device, []).append(s)
+
+    def family(s: Scored) -> tuple[str, str]:
+        return s.row.model, "FP32" if s.row.precision == "TF32" else s.row.precision
+
+    lines = ["host carried to another host (batch 1, median ratio): one host's median us per kernel over its rows; "
+             "[same model]: the us per kernel of the same model and precision on the source host"]
+    for source, members in hosts.items():
+        us = statistics.median(host_per_kernel(s) for s in members)
+        by_model = {family(s): host_per_kernel(s) for s in members}
+        cells = []
+        for target, rows in hosts.items():
+            if target == source:
+                continue
+            cell = f"{target} {statistics.median(with_host(s, us) / s.row.latency_s for s in rows):.2f}"
+            matched = [with_host(s, by_model[family(s)]) / s.row.latency_s for s in rows if family(s) in by_model]
+            if matched:
+                cell += f" [same model {statistics.median(matched):.2f}, {len(matched)} rows]"
+            cells.append(cell)
+        lines.append(f"  from {source:27} {us:5.1f} us/kernel:  " + ";  ".join(cells))
     return lines
 
 
@@ -355,6 +448,8 @@ def report(rows_too: bool = False) -> list[str]:
     lines += host_lines(scored)
     lines += largest_batch_lines(scored)
     lines += device_pair_lines(scored)
+    lines += overlap_lines(scored)
+    lines += host_transfer_lines(scored)
     if rows_too:
         lines += row_lines(scored)
     return lines

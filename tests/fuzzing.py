@@ -855,7 +855,7 @@ OPTION_VALUES: dict[str, list[str]] = {
     "--sweep-batch": ["1,8", "1", "0", "1,,2", "x", "-1", ",".join(map(str, range(1, 40))), "4096", "1e3", ",",
                       "9" * 30, "1, 8", "2147483648"],
     "--batches": ["1,8", "1", "0", "1,,2", "x", "-1", "4096", ",", "9" * 30],
-    "--peak": FACTORS, "--bandwidth": FACTORS, "--overhead": FACTORS,
+    "--peak": FACTORS, "--bandwidth": FACTORS, "--overhead": FACTORS, "--host-overhead": FACTORS,
     "--precision": ["uniform", "amp", "x", ""],
     "--set": ["depths=[1,1,1,1]", "x=1", "=1", "depths=&a [*a, *a]", "depths=[0,0,0,0]", "depths=[-1,1,1,1]",
               "depths=", "depths=[1000000000,1,1,1]", "depths=!!python/object:os.system x", "depths=[1,1]",
@@ -872,10 +872,11 @@ OPTION_VALUES: dict[str, list[str]] = {
 }
 OPTION_COMMANDS: list[tuple[list[str], list[str]]] = [  # (command and arguments, the options it takes)
     (["analyze", "{spec}"], ["--batch", "--dtype", "--threads", "--input", "--depth", "--top", "--sort", "--hw", "--hw",
-                             "--fusion", "--sweep-batch", "--peak", "--bandwidth", "--overhead", "--precision",
-                             "--set", "-f", "-o"]),
+                             "--fusion", "--sweep-batch", "--peak", "--bandwidth", "--overhead", "--host-overhead",
+                             "--precision", "--set", "-f", "-o"]),
     (["analyze", "{spec}", "--hw", "epyc_zen3_vm_b"], ["--batch", "--dtype", "--threads", "--input", "--sweep-batch",
-                                                       "--peak", "--bandwidth", "--overhead", "--set", "-f", "--top"]),
+                                                       "--peak", "--bandwidth", "--overhead", "--host-overhead",
+                                                       "--set", "-f", "--top"]),
     (["compare", "{spec}", "mobilenetv2_100"], ["--hw", "--hw", "--batch", "--dtype", "--fusion", "-f", "--set",
                                                 "-o"]),
     (["hw", "show", "{hw}"], ["-f", "--threads"]),

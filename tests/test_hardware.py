@@ -217,7 +217,9 @@ def test_profile_summary_rows():
 
 def test_efficiency_defaults_and_overrides(tmp_path):
     assert load_profile("h100").efficiency.memory == 0.85  # HBM
-    assert load_profile("rtx4090").efficiency.memory == 0.80  # GDDR
+    assert load_profile("a10").efficiency.memory == 0.80  # GDDR
+    # the GeForce profiles set both factors from published measurements of those boards (their sources say which)
+    assert load_profile("rtx4090").efficiency.memory == 0.916 and load_profile("rtx4090").efficiency.compute == 1.0
     data = _profile_data() | {"efficiency": {"memory": 0.9, "per_op": {"depthwise": {"compute": 0.3}}}}
     profile = load_profile(str(_write(tmp_path, data)))
     assert efficiency_for(profile, "depthwise") == (0.3, 0.9)
@@ -286,6 +288,29 @@ def test_what_if_changes_exactly_the_figures_asked():
     assert scaled.peak.vector["fp32"] == pytest.approx(3 * load_profile("a10").peak.vector["fp32"])
     with pytest.raises(HardwareError, match="--bandwidth expects"):
         what_if(base, dtype="fp32", bandwidth="fast")
+
+
+def test_what_if_host_overhead_sets_the_host_stream_and_a_cpu_has_none() -> None:
+    """--host-overhead: the host's µs per op (a figure of the host CPU and stack, not of the GPU profile)."""
+    from costmodel import load_graph
+    from costmodel.hardware.whatif import what_if
+    from costmodel.latency import estimate
+
+    base = load_profile("v100")
+    assert base.host_overhead_us == 15.0  # the shipped default the option replaces
+    slow = what_if(base, dtype="fp32", host="45")
+    assert slow.host_overhead_us == 45.0 and slow.launch_overhead_us == base.launch_overhead_us
+    assert "what-if" in slow.sources["host_overhead_us"] and "host 45" in slow.name
+    assert what_if(base, dtype="fp32", host="x3").host_overhead_us == pytest.approx(45.0)
+    # batch 1 is host-bound: n ops issued 45 us apart, the device finishing the last one shortly after (by hand)
+    result = estimate(load_graph("resnet18", batch=1), slow, dtype="fp32", fusion="none")
+    n = result.summary.kernels
+    assert n * 45e-6 <= result.summary.latency_s <= n * 45e-6 + max(k.latency_s for k in result.kernels)
+    for name in ("epyc_zen3_vm_b", "tpu_v5e"):  # same thread issues and computes / XLA-compiled: no host stream
+        with pytest.raises(HardwareError, match="has no host stream"):
+            what_if(load_profile(name), dtype="fp32" if name != "tpu_v5e" else "bf16", host="40")
+    with pytest.raises(HardwareError, match="--host-overhead expects"):
+        what_if(base, dtype="fp32", host="-3")
 
 
 def test_what_if_on_a_cpu_moves_the_clock_with_the_peak_and_bad_figures_are_one_line() -> None:

@@ -123,3 +123,23 @@ def test_prediction_is_the_full_estimate_and_nhwc_drops_the_transposes(published
     assert published.check_estimate(scored[1]) == pytest.approx(nchw, rel=1e-9)
     flat = [replace(t, layout_s=0.0) for t in terms]
     assert scored[1].predicted_s == pytest.approx(model_seconds([kernel_busy(t, profile) for t in flat], profile))
+
+
+def test_host_given_overlap_series_and_turn_batch(published: ModuleType) -> None:
+    """The host-given check: in series is device time + kernels x host (by hand); the model's overlapped streams lie
+    between the slower stream alone and that sum; the turn batch is the first past 1.25x batch 1's latency."""
+    rows = [r for r in published.read_fixture() if r.model == "resnet50" and r.device.startswith("V100")
+            and r.precision == "FP32" and r.batch in (1, 256)]
+    one, big = published.score(rows)
+    host = published.host_per_kernel(one)
+    assert host == pytest.approx(one.row.latency_s / one.kernels * 1e6)
+    for s in (one, big):
+        series = published.with_host(s, host, overlap=False)
+        assert series == pytest.approx(s.device_s + s.kernels * host * 1e-6)
+        overlapped = published.with_host(s, host)
+        assert max(s.device_s, s.kernels * host * 1e-6) <= overlapped * (1 + 1e-9) <= series
+    assert published.with_host(one, host) == pytest.approx(one.kernels * host * 1e-6, rel=0.05)  # host-bound
+    assert published.turn_batch([(1, 1.0), (2, 1.2), (4, 1.3), (8, 2.0)]) == 4
+    assert published.turn_batch([(1, 1.0), (2, 1.1)]) is None
+    lines = published.overlap_lines(published.score(published.read_fixture()[:40]))
+    assert lines[0].startswith("host given") and any("in series" in line for line in lines)

@@ -100,6 +100,9 @@ def analyze(
         help="what-if: memory bandwidth of the --hw devices in GB/s, or a factor (x1.5)")] = None,
     overhead: Annotated[str | None, typer.Option(
         help="what-if: launch overhead per kernel in µs, or a factor (x0.5)")] = None,
+    host_overhead: Annotated[str | None, typer.Option(
+        "--host-overhead", help="the host that issues the ops to a GPU: µs per op in eager PyTorch, or a factor (x3); "
+                                "default the --hw profile's host_overhead_us")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: Annotated[int | None, typer.Option(
         min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
@@ -129,15 +132,15 @@ def analyze(
             raise fail(str(exc)) from None
     latency: list[LatencyResult] = []
     sweeps: dict[str, list[ModelLatency]] = {}
-    if (peak or bandwidth or overhead) and not hw:
-        raise fail("--peak, --bandwidth and --overhead change --hw profiles: give at least one --hw")
+    if (peak or bandwidth or overhead or host_overhead) and not hw:
+        raise fail("--peak, --bandwidth, --overhead and --host-overhead change --hw profiles: give at least one --hw")
     if hw:
         from ..hardware import load_profile, threaded
         from ..hardware.whatif import what_if
         from ..latency import batch_sweep, estimate
     for name in dict.fromkeys(hw or []):
         profile = what_if(threaded(load_profile(name), threads), dtype=analysis.dtype, peak=peak,
-                          bandwidth=bandwidth, overhead=overhead)
+                          bandwidth=bandwidth, overhead=overhead, host=host_overhead)
         key = profile.key
         if any(result.summary.key == key for result in latency):
             continue

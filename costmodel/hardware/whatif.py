@@ -1,5 +1,5 @@
-"""What-if changes to a profile (``--peak``, ``--bandwidth``, ``--overhead``) and the template of a new profile
-(``costmodel hw new NAME``)."""
+"""What-if changes to a profile (``--peak``, ``--bandwidth``, ``--overhead``, ``--host-overhead``) and the template
+of a new profile (``costmodel hw new NAME``)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,14 @@ def _amount(text: str, option: str, unit: str) -> tuple[str, float]:
 
 
 def what_if(profile: HardwareProfile, *, dtype: str, peak: str | None = None, bandwidth: str | None = None,
-            overhead: str | None = None) -> HardwareProfile:
+            overhead: str | None = None, host: str | None = None) -> HardwareProfile:
     """``profile`` with changed figures, renamed ``NAME (what-if: ...)`` and the changed figures' sources saying so.
 
     ``peak``: TFLOP/s for ``dtype`` on the unit GEMMs use (matrix when the profile has a matrix ``dtype`` peak, else
-    vector), or ``xF`` to scale every peak; ``bandwidth``: GB/s or ``xF``; ``overhead``: µs per kernel or ``xF``."""
+    vector), or ``xF`` to scale every peak; ``bandwidth``: GB/s or ``xF``; ``overhead``: µs per kernel or ``xF``;
+    ``host``: the host's µs per op (``host_overhead_us``) or ``xF``: a figure of the host CPU and software stack that
+    issues the ops, not of the accelerator (docs/latency-model.md, "Launch overhead and the host stream"). A profile
+    without a host stream (a CPU: the same thread issues and computes; an XLA-compiled TPU) refuses it."""
     data = profile.model_dump()
     sources = dict(data["sources"])
     notes = []
@@ -63,6 +66,15 @@ def what_if(profile: HardwareProfile, *, dtype: str, peak: str | None = None, ba
         data["launch_overhead_us"] = old * number if kind == "scale" else number
         sources["launch_overhead_us"] = CHANGED
         notes.append(f"{data['launch_overhead_us']:g} µs per kernel")
+    if host is not None:
+        kind, number = _amount(host, "--host-overhead", "µs")
+        old = data["host_overhead_us"]
+        if not old:
+            raise HardwareError(f"--host-overhead {host}: {profile.key} has no host stream (a {profile.kind.value} "
+                                "profile: no host_overhead_us); it applies to accelerators run from a host CPU")
+        data["host_overhead_us"] = old * number if kind == "scale" else number
+        sources["host_overhead_us"] = CHANGED
+        notes.append(f"host {data['host_overhead_us']:g} µs per op")
     if not notes:
         return profile
     data.update(name=f"{profile.name} (what-if: {', '.join(notes)})", aliases=[], sources=sources)
@@ -72,7 +84,8 @@ def what_if(profile: HardwareProfile, *, dtype: str, peak: str | None = None, ba
         problem = first_problem(exc)
         where = ".".join((*problem.path, problem.field or ""))
         asked = ", ".join(f"--{name} {value}" for name, value in (("peak", peak), ("bandwidth", bandwidth),
-                                                                   ("overhead", overhead)) if value is not None)
+                                                                   ("overhead", overhead),
+                                                                   ("host-overhead", host)) if value is not None)
         raise HardwareError(f"{asked} on {profile.key}: {where + ': ' if where else ''}{problem.message}") from None
     changed._file_stem = profile.key
     return changed
