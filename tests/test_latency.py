@@ -336,8 +336,11 @@ def test_cli_sweep_prints_a_throughput_curve() -> None:
                                  "1,8,64,256"])
     assert result.exit_code == 0, result.output
     curve = result.output.split("throughput vs batch:")[1].splitlines()[2:]
-    throughput = [float(line.split()[-4].replace(",", "")) for line in curve]  # images/s
+    throughput = [float(line.split()[-5].replace(",", "")) for line in curve]  # images/s
     assert len(throughput) == 4 and throughput == sorted(throughput)
+    # host+launch: the share of the latency the device is not busy; it falls as the batch grows (device-bound)
+    overhead = [float(line.split()[-1].rstrip("%")) for line in curve]
+    assert overhead == sorted(overhead, reverse=True) and overhead[0] > overhead[-1]
 
 
 @pytest.mark.parametrize(("args", "message"), [

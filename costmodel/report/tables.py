@@ -166,12 +166,17 @@ def latency_summary_lines(m: ModelLatency) -> list[str]:
     ]
 
 
-SWEEP_HEADER = ["device", "batch", "latency", "per image", "images/s", "TFLOP/s", "E", "memory-bound"]
+SWEEP_HEADER = ["device", "batch", "latency", "per image", "images/s", "TFLOP/s", "E", "memory-bound", "host+launch"]
+"""The batch sweep's columns. ``host+launch``: the share of the latency the device is not busy with kernels' work
+(:attr:`ModelLatency.overhead_share`: its waits for the host stream and the per-kernel launch overheads); where it
+is the larger part, the host issuing ops sets the latency (docs/latency-model.md, "Launch overhead and the host
+stream"), and where it falls the model has turned device-bound."""
 
 
 def _sweep_rows(sweeps: Mapping[str, Sequence[ModelLatency]]) -> list[list[str]]:
     return [[m.key, str(m.batch), duration(m.latency_s), duration(m.latency_per_image_s), f"{m.throughput:,.0f}",
-             f"{m.achieved_flops / 1e12:.1f}", percent(m.efficiency), f"{100 * m.memory_bound_share:.0f}%"]
+             f"{m.achieved_flops / 1e12:.1f}", percent(m.efficiency), f"{100 * m.memory_bound_share:.0f}%",
+             f"{100 * m.overhead_share:.0f}%"]
             for points in sweeps.values() for m in points]
 
 
@@ -202,7 +207,8 @@ def render_table(
     if notes:
         lines += wrap(["(" + "; ".join(notes) + ")"], width)
     if sweeps:
-        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], "<>>>>>>>")]
+        sweep_align = "<" + ">" * (len(SWEEP_HEADER) - 1)
+        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], sweep_align)]
     return "\n".join(lines) + "\n"
 
 
