@@ -67,12 +67,20 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   quiet machine: a 2-thread call waits for its slower thread, so on a shared machine (load 7, 3 December 07:40 UTC) the
   2-thread minima came out 10-50x the 1-thread ones.
 
+- thread breakdown (``--thread-breakdown``): layers of the zoo's kinds (ResNet's 3x3 convs, a strided one, 1x1 convs
+  that move from the native GEMM to oneDNN on two threads, depthwise convs from 112^2 to 7^2, linear layers, an add
+  below and above the grain, batch and layer norms under it) at 1 and 2 threads in turns, warm caches, minimum of 60
+  calls; each call timed plainly, then split into its oneDNN primitives and MKL GEMMs by their own verbose times
+  (``torch.backends.mkldnn.verbose``, ``torch.backends.mkl.verbose``), the rest being PyTorch's and ideep's: which part
+  of a layer splits over the threads and which does not (docs/latency-model.md, "Threading as the libraries split it").
+  The load average is printed per layer: a row measured while it rose is suspect.
+
 - batched matmuls (``--matmuls``): torch.matmul of (1, heads, M, K) @ (1, heads, K, N) as unfused attention runs it
   (LeViT-128's and ViT-S's shapes), one thread, taking turns with a tiny relu call, minimum of 240, beside the latency
   model's time for the same matmul: the rate of small-K, per-head GEMMs.
 
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
---op-costs | --speedups | --matmuls]
+--op-costs | --speedups | --thread-breakdown | --matmuls]
 """
 
 from __future__ import annotations
@@ -439,6 +447,7 @@ def _thread_breakdown_child(rounds: int, each: int) -> None:
 
     with torch.inference_mode():
         for index, (_, make) in enumerate(_breakdown_layers(torch)):
+            print(f"@@L {index} {os.getloadavg()[0]}", flush=True)
             module, x = make()
             for threads in (1, 2, 1, 2):
                 torch.set_num_threads(threads)
@@ -462,13 +471,14 @@ def _thread_breakdown_child(rounds: int, each: int) -> None:
                             print(f"@@T {seconds}", flush=True)
 
 
-BreakdownRow = tuple[str, dict[int, float], dict[int, list[tuple[str, float]]]]
+BreakdownRow = tuple[str, dict[int, float], dict[int, list[tuple[str, float]]], float]
 
 
 def thread_breakdown(rounds: int = 6, each: int = 10) -> list[BreakdownRow]:
     """Per layer of _breakdown_layers: (label, minimum call seconds per thread count, per thread count the library
     calls one call makes -- oneDNN primitives (kind:implementation) and MKL GEMMs (name:threads used) -- each with its
-    minimum seconds over the calls). Run in a child process whose standard output carries the libraries' verbose
+    minimum seconds over the calls, the 1-minute load average when the layer started: a row measured while the load
+    rose is suspect). Run in a child process whose standard output carries the libraries' verbose
     lines; 1 and 2 threads take turns in blocks of ``each`` calls, ``rounds`` times per phase (timed without verbose
     output, then with it)."""
     import subprocess
@@ -482,8 +492,11 @@ def thread_breakdown(rounds: int = 6, each: int = 10) -> list[BreakdownRow]:
     calls: dict[tuple[int, int], float] = {}
     parts: dict[tuple[int, int], list[list[tuple[str, float]]]] = {}
     key, phase, current = (0, 0), 0, []
+    loads: dict[int, float] = {}
     for line in done.stdout.splitlines():
-        if line.startswith("@@T"):
+        if line.startswith("@@L"):
+            loads[int(line.split()[1])] = float(line.split()[2])
+        elif line.startswith("@@T"):
             if phase == 0:
                 calls[key] = min(calls.get(key, math.inf), float(line.split()[1]))
             else:
@@ -512,7 +525,7 @@ def thread_breakdown(rounds: int = 6, each: int = 10) -> list[BreakdownRow]:
                 per[threads] = [(runs[0][i][0], min(run[i][1] for run in runs)) for i in range(width)]
             else:
                 per[threads] = []
-        out.append((label, {t: calls.get((index, t), math.nan) for t in (1, 2)}, per))
+        out.append((label, {t: calls.get((index, t), math.nan) for t in (1, 2)}, per, loads.get(index, math.nan)))
     return out
 
 
@@ -887,11 +900,11 @@ def main() -> None:
         return
     if args.thread_breakdown:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")
-        for label, calls, per in thread_breakdown():
+        for label, calls, per, load in thread_breakdown():
             inside = {t: sum(s for _, s in per[t]) for t in (1, 2)}
             print(f"{label:<28} call 1 thread {calls[1] * 1e6:9.1f} us, 2 threads {calls[2] * 1e6:9.1f} us: speed-up "
                   f"{calls[1] / calls[2]:.2f}; outside the libraries {(calls[1] - inside[1]) * 1e6:7.1f} / "
-                  f"{(calls[2] - inside[2]) * 1e6:7.1f} us")
+                  f"{(calls[2] - inside[2]) * 1e6:7.1f} us (load {load:.1f})")
             for i in range(max(len(per[1]), len(per[2]))):
                 one = per[1][i] if i < len(per[1]) else ("-", math.nan)
                 two = per[2][i] if i < len(per[2]) else ("-", math.nan)

@@ -6,6 +6,7 @@ Without PyTorch the runs skip, unless ``COSTMODEL_REQUIRE_TORCH=1`` (CI), where 
 
 from __future__ import annotations
 
+import math
 import sys
 import textwrap
 from pathlib import Path
@@ -92,6 +93,10 @@ def test_cuda_without_a_gpu_exits_2(torch, tiny: Path) -> None:
     (["--device", "tpu"], "unknown --device 'tpu'"),
     (["--hw", "tpu_v5e"], "has no fp32 peak"),
     (["--repeat", "0"], "Invalid value"),
+    # inf passed typer's min=0.0 and timed every model for 100,000 passes (105 s for a 2-node spec; found by the
+    # option fuzzer, seed 5157)
+    (["--min-time", "inf"], "error: --min-time must be a finite number of seconds >= 0, got inf"),
+    (["--min-time", "1e400"], "error: --min-time must be a finite number of seconds >= 0, got inf"),
 ])
 def test_bench_bad_options_exit_2(tiny: Path, tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "never.csv"
@@ -261,3 +266,25 @@ def test_protocol_rejects_bad_values() -> None:
     for bad in ({"repeat": 0}, {"rounds": 0}, {"warmup": -1}, {"min_time": -0.5}, {"min_time": float("nan")}):
         with pytest.raises(BridgeError, match="must be"):
             Protocol(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threads", ["100000", "1000000"])
+def test_bench_refuses_more_threads_than_the_cpus_it_may_use(tiny: Path, tmp_path: Path, threads: str) -> None:
+    """`bench --threads 1000000` ended in a segmentation fault inside torch (found by the option fuzzer, seed
+    5157): one error line, exit 2, nothing written, before torch is asked for anything."""
+    out = tmp_path / "m.csv"
+    result = runner.invoke(app, ["bench", str(tiny), "--threads", threads, "--warmup", "0", "--repeat", "1",
+                                 "-o", str(out)])
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith(f"error: --threads {threads}: this process may run on ") and "CPU(s)" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("min_time", [math.inf, math.nan, -1.0])
+def test_a_protocol_needs_a_finite_min_time(min_time: float) -> None:
+    from costmodel.bridges.bench import Protocol
+    from costmodel.errors import BridgeError
+
+    with pytest.raises(BridgeError, match="min_time finite"):
+        Protocol(min_time=min_time)

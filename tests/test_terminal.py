@@ -87,3 +87,34 @@ def test_fit_drops_columns_in_order_then_shortens() -> None:
     assert fit_width(table, 20, ["a"]) == ["a"] and table.width() == 20
     assert table.body[0][0] == shorten("x" * 30, 20) and len(table.body[0][0]) == 20
     assert shorten("stages.2.blocks.4.dwconv", 11) == "stage…wconv" and shorten("ab", 2) == "ab"
+
+
+def _command_rows(text: str) -> list[list[str]]:
+    """The description cells of a help page's Commands panel, one list of lines per command."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("╭─ Commands"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("╰"))
+    body = [line[1:-1] for line in lines[start + 1:end]]
+    name = body[0][1:].split(" ", 1)[0]
+    column = body[0].index(body[0][1 + len(name):].lstrip(), 1 + len(name))  # where the descriptions start
+    rows: list[list[str]] = []
+    for content in body:
+        if content[1] != " ":
+            rows.append([])
+        rows[-1].append(content[column:].rstrip())
+    return rows
+
+
+@pytest.mark.parametrize("group", [[], ["hw"], ["plot"], ["design"], ["zoo"]])
+def test_help_lists_commands_wrapped_at_the_width_not_at_the_docstrings_line_breaks(group: list[str]) -> None:
+    """In `costmodel --help` at 100 columns a command's summary fills each line before it wraps: the docstring's
+    own line breaks (typer keeps them in rich markup) broke `import`'s summary as '... downloaded); node' | 'names
+    follow ...', a line that ended where the next word fitted."""
+    result = runner.invoke(app, [*group, "--help"], env={"COLUMNS": "100"}, terminal_width=100)
+    assert result.exit_code == 0, result.output
+    _fits(result.output, 100, 120)
+    rows = _command_rows(result.output)
+    width = max(len(line) for cells in rows for line in cells)  # the description column's width, as filled
+    for cells in rows:
+        for line, following in zip(cells, cells[1:], strict=False):
+            assert len(line) + 1 + len(following.split()[0]) > width, cells

@@ -150,8 +150,8 @@ class Protocol:
     rounds: int = 1
 
     def __post_init__(self) -> None:
-        if self.warmup < 0 or self.repeat < 1 or self.rounds < 1 or not self.min_time >= 0:
-            raise BridgeError("warmup and min_time must be >= 0, repeat and rounds >= 1")
+        if self.warmup < 0 or self.repeat < 1 or self.rounds < 1 or not 0 <= self.min_time < math.inf:
+            raise BridgeError("warmup and min_time must be >= 0 (min_time finite), repeat and rounds >= 1")
 
 
 def timed_passes(run: Callable[[], object], now: Callable[[], float], repeat: int,

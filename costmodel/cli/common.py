@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from functools import cache, wraps
 from pathlib import Path
@@ -27,6 +27,7 @@ class OneLineErrors(TyperGroup):
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         defer_coercion(self)
+        one_line_summaries(self)
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         try:
@@ -135,14 +136,31 @@ def defer_coercion(command: Any) -> None:
             return option
         return get
 
-    todo = [command]
-    while todo:
-        cmd = todo.pop()
+    for cmd in every_command(command):
         for param in getattr(cmd, "params", ()):
             defer(param)
         if hasattr(cmd, "get_help_option"):
             cmd.get_help_option = with_help(cmd.get_help_option)
+
+
+def every_command(command: Any) -> Iterator[Any]:
+    """``command`` and every subcommand below it (click commands and groups)."""
+    todo = [command]
+    while todo:
+        cmd = todo.pop()
+        yield cmd
         todo.extend(getattr(cmd, "commands", {}).values())
+
+
+def one_line_summaries(command: Any) -> None:
+    """Give every subcommand of ``command`` a ``short_help``: its help's first paragraph on one line. A group's list
+    of commands shows that paragraph, and in rich markup typer keeps the docstring's line breaks there, so a
+    summary wrapped in the source broke mid-sentence in `costmodel --help` (``node`` alone on a line)."""
+    import inspect
+
+    for cmd in every_command(command):
+        if cmd is not command and cmd.help and not cmd.short_help:
+            cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
 
 
 def _is_click_error(exc: BaseException) -> bool:

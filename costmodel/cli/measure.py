@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -318,6 +319,12 @@ def bench(
 
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
+    if not math.isfinite(min_time):  # inf passes typer's min=0.0: every model timed for MAX_PASSES passes
+        raise fail(f"--min-time must be a finite number of seconds >= 0, got {min_time}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads is not None and threads > cpus:  # torch.set_num_threads(10**6) ended in a segmentation fault
+        raise fail(f"--threads {threads}: this process may run on {cpus} CPU(s), and bench times real runs: at most "
+                   f"{cpus} (more threads than CPUs measures their contention, not the model)")
     profile = load_profile(hw) if hw else None
     if profile is not None:
         check_dtype(profile, dtype)

@@ -207,8 +207,8 @@ def render_table(
     if notes:
         lines += wrap(["(" + "; ".join(notes) + ")"], width)
     if sweeps:
-        align = "<" + ">" * (len(SWEEP_HEADER) - 1)
-        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], align)]
+        sweep_align = "<" + ">" * (len(SWEEP_HEADER) - 1)
+        lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], sweep_align)]
     return "\n".join(lines) + "\n"
 
 

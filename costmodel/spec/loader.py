@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SpecError
+from ..errors import SpecError, shown
 from ..resources import zoo_dir
 from ..validation import first_problem
 from ..yamlio import YamlError, parse_yaml, read_text
@@ -86,12 +86,16 @@ def read_spec_data(path: str | Path, chain: tuple[Path, ...] = ()) -> Any:
     if not isinstance(base, str) or not base.strip():
         raise SpecError(f"'extends' must be the path of another spec, got {base!r}", file=file, field="extends")
     here = Path(path).resolve()
-    parent_path = (here.parent / base).resolve()
+    try:
+        parent_path = (here.parent / base).resolve()
+        found = parent_path.is_file()
+    except OSError as exc:  # a name too long for the file system (ENAMETOOLONG), a loop of links
+        raise SpecError(f"no spec at {shown(base, 80)}: {exc.strerror or exc}", file=file, field="extends") from None
     seen = (*chain, here)
     if parent_path in seen:
         cycle = " -> ".join(str(p) for p in (*seen[seen.index(parent_path):], parent_path))
         raise SpecError(f"makes a cycle: {cycle}", file=file, field="extends")
-    if not parent_path.is_file():
+    if not found:
         raise SpecError(f"no spec at {parent_path}", file=file, field="extends")
     parent = read_spec_data(parent_path, seen)
     parse_spec(parent, str(parent_path))  # a problem of the parent is reported against the parent's file
