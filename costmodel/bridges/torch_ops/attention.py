@@ -148,13 +148,16 @@ def relative_position_bias(layer: Layer, ctx: BuildContext) -> nn.Module:
 @builds("shift_window_mask")
 def shift_window_mask(layer: Layer, ctx: BuildContext) -> nn.Module:
     """The mask depends on the feature map and the shift, which the op does not carry: take them from the nearest
-    window_partition upstream (its input is [N, H, W, C]) and the roll that feeds it (shifts of -s)."""
+    window_partition upstream (its input is [N, H, W, C]) and the roll that feeds it (shifts of -s), through a
+    zero pad between them (timm pads the map to a multiple of the window)."""
     partition = _nearest_upstream(layer, ctx, "window_partition")
     if partition is None:
         raise BridgeError("shift_window_mask needs a window_partition upstream (it gives the map size)",
                           path=layer.path)
     _, height, width, _ = partition.input_shapes[0]
     source = ctx.by_path.get(partition.inputs[0].node)
+    while source is not None and source.op == "pad" and not any(source.attrs.pads):  # timm's zero pad: same map
+        source = ctx.by_path.get(source.inputs[0].node)
     if source is None or source.op != "roll":
         raise BridgeError(f"shift_window_mask: the window_partition {partition.path!r} it masks is not fed by a "
                           "roll, so the shift is unknown", path=layer.path)
