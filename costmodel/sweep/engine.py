@@ -101,13 +101,14 @@ def schema_for(task: SweepTask) -> Any:
 
 def run_chunk(task: SweepTask, chunk: int, part: int = 0, parts: int = 1) -> ChunkFile:
     """Draw and evaluate chunk ``chunk`` of ``task`` -- of its candidates, those of part ``part`` of ``parts``
-    (:func:`~.sample.affinity_part`; all of them with one part); their rows encoded as a Parquet file."""
+    (:func:`~.sample.affinity_part`; all of them with one part); their rows encoded as a Parquet file (a part's
+    as an Arrow IPC stream, which the parent puts together with the chunk's other parts)."""
     began = time.process_time()
     start = chunk * task.chunk_size
     stop = min(task.total, start + task.chunk_size)
     drawn = draw_part(task.space, task.sampler, task.seed, start, stop, part, parts)
     result = evaluator_for(task).chunk(chunk, start, [values for _, values in drawn], [i for i, _ in drawn])
-    done = encode_chunk(result, schema_for(task))
+    done = encode_chunk(result, schema_for(task), part=parts > 1)
     settle_heap()
     done.cpu_s = time.process_time() - began
     return done

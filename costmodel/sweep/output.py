@@ -97,7 +97,7 @@ class ChunkFile:
     chunk: int
     drawn: int
     rows: int
-    data: bytes  # the chunk's ``.parquet`` file
+    data: bytes  # the chunk's ``.parquet`` file (a part of a chunk: an Arrow IPC stream of its rows)
     rejected: dict[str, int] = field(default_factory=dict)
     invalid: int = 0
     first_invalid: str | None = None
@@ -110,15 +110,22 @@ class ChunkFile:
                 "first_invalid": self.first_invalid}
 
 
-def encode_chunk(result: ChunkResult, columns: Any) -> ChunkFile:
-    """``result``'s rows as a Parquet file of schema ``columns`` (one row group), with its counts (in a worker)."""
+def encode_chunk(result: ChunkResult, columns: Any, part: bool = False) -> ChunkFile:
+    """``result``'s rows as a Parquet file of schema ``columns`` (one row group), with its counts (in a worker); a
+    ``part`` of a chunk as an Arrow IPC stream instead (no Parquet encoding: the parent reads it back at once and
+    encodes the whole chunk, :func:`combine_parts`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = result.rows
     arrays = [pa.array(_cells(f.type)([row.get(f.name) for row in rows]), type=f.type) for f in columns]
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_arrays(arrays, schema=columns), sink)
+    table = pa.Table.from_arrays(arrays, schema=columns)
+    if part:
+        with pa.ipc.new_stream(sink, columns) as stream:
+            stream.write_table(table)
+    else:
+        pq.write_table(table, sink)
     return ChunkFile(result.chunk, result.drawn, len(rows), sink.getvalue(), dict(result.rejected), result.invalid,
                      result.first_invalid, first_invalid_index=result.first_invalid_index)
 
@@ -130,12 +137,13 @@ def combine_parts(parts: Sequence[ChunkFile], columns: Any) -> ChunkFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows: list[dict[str, Any]] = []
-    for part in parts:
-        with pq.ParquetFile(io.BytesIO(part.data)) as handle:
-            rows += handle.read().to_pylist()
-    rows.sort(key=lambda row: row["index"])
-    arrays = [pa.array([row[f.name] for row in rows], type=f.type) for f in columns]
+    values: dict[str, list[Any]] = {f.name: [] for f in columns}
+    for part in parts:  # each an Arrow IPC stream (encode_chunk(part=True)): read without decoding
+        table = pa.ipc.open_stream(part.data).read_all()
+        for name, column in values.items():
+            column += table.column(name).to_pylist()
+    order = sorted(range(len(values["index"])), key=values["index"].__getitem__)
+    arrays = [pa.array([values[f.name][k] for k in order], type=f.type) for f in columns]
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_arrays(arrays, schema=columns), sink)
     rejected: dict[str, int] = {}
@@ -144,7 +152,7 @@ def combine_parts(parts: Sequence[ChunkFile], columns: Any) -> ChunkFile:
             rejected[text] = rejected.get(text, 0) + n
     invalid = [part for part in parts if part.first_invalid_index is not None]
     first = min(invalid, key=lambda part: part.first_invalid_index or 0) if invalid else None
-    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), len(rows), sink.getvalue(), rejected,
+    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), len(order), sink.getvalue(), rejected,
                      sum(p.invalid for p in parts), first.first_invalid if first else None,
                      sum(p.cpu_s for p in parts), first.first_invalid_index if first else None)
 
