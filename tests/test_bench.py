@@ -288,3 +288,14 @@ def test_a_protocol_needs_a_finite_min_time(min_time: float) -> None:
 
     with pytest.raises(BridgeError, match="min_time finite"):
         Protocol(min_time=min_time)
+
+
+def test_bench_checks_its_output_before_timing(tiny: Path, tmp_path: Path) -> None:
+    """`bench -o FILE/out.csv` (under a file) timed every model, printed the results and only then failed to write
+    them: exit 2 after output on stdout (found by the option fuzzer, seed 8135). Now refused before any timing."""
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder\n")
+    result = runner.invoke(app, ["bench", str(tiny), "--warmup", "0", "--repeat", "1", "-o", str(blocker / "m.csv")])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.output.strip() == (f"error: cannot write the measurements to {blocker / 'm.csv'}: {blocker} is not "
+                                     "a writable folder")

@@ -724,3 +724,13 @@ def test_calibrate_carry_option(tmp_path: Path) -> None:
     lines = [line for line in alone.output.splitlines() if line.strip()]
     assert alone.exit_code == 2 and len(lines) == 1 and "--apply-to" in lines[0], alone.output
     assert not (tmp_path / "y.yaml").exists()
+
+
+def test_calibrate_checks_its_output_before_fitting(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder\n")
+    result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
+                                 "-o", str(blocker / "fit.yaml")])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.output.strip() == f"error: cannot write the fitted profile to {blocker / 'fit.yaml'}: {blocker} is " \
+                                    "not a writable folder"

@@ -272,3 +272,18 @@ def test_amp_takes_the_specs_own_half_type(tmp_path: Path) -> None:
     assert refused.exit_code == 2
     assert [line for line in refused.output.splitlines() if line.strip()] == [
         "error: precision amp needs --dtype fp16 or bf16 (the type autocast casts to), not fp32"]
+
+
+@pytest.mark.parametrize("command", [["analyze", "mobilenetv2_100", "--hw", "rtx4090", "--sweep-batch", "1,{b}"],
+                                     ["plot", "throughput", "mobilenetv2_100", "--hw", "rtx4090", "--batches", "{b}"]])
+def test_a_swept_batch_obeys_the_tensor_limit_as_batch_does(command: list[str], tmp_path: Path) -> None:
+    """--batch 10**30 is refused (its input tensor passes limits.TENSOR_ELEMENTS), but a batch sweep re-shaped the
+    graph without the check: analyze printed a latency of 1.7e26 s, plot throughput failed inside matplotlib
+    (TypeError: an int beyond int64; exit 1; found by the option fuzzer, seed 8135). Now one line, exit 2."""
+    b = "9" * 30
+    result = runner.invoke(app, [part.format(b=b) for part in command], env={"COLUMNS": "100"})
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip() and not line.startswith("wrote")]
+    assert line.startswith(f"error: inputs: field 'image': batch {b}: input of shape [{b}, 3, 224, 224]: tensor "
+                           "element count 1.51e+35 exceeds the limit of 1,099,511,627,776"), line
+    assert result.stdout == ""

@@ -84,3 +84,11 @@ def test_the_filter_leaves_out_what_it_says() -> None:
             "$ costmodel analyze r.yaml \\\n  --batch 2   # then this\n```\n")
     assert [why for _, why in runnable(text)] == [
         "a usage synopsis", "slow or needs torch", "reads measured.csv, which no earlier example made", None, None]
+
+
+def test_the_readme_counts_the_shipped_profiles() -> None:
+    """README.md said 21 hardware profiles while 24 shipped."""
+    from costmodel.hardware.profile import SHIPPED_DIR
+
+    (count,) = re.findall(r"any of (\d+) hardware profiles", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert int(count) == len(list(SHIPPED_DIR.glob("*.yaml")))

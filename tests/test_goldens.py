@@ -2,7 +2,7 @@
 EVERY golden file, parsed from its text: per-layer rows sum to the totals (params, MACs, FLOPs, activations,
 bytes, latency where shown), a comparison's throughput is its batch over its latency.
 
-The tests never write a golden; ``python -m tests.regen_goldens`` does (see docs/development.md).
+The tests never write a golden; ``python -m tests.regen_goldens`` does (its docstring says how to review the diff).
 """
 
 from __future__ import annotations

@@ -247,6 +247,18 @@ def write_output(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
+def check_writable(path: Path, what: str) -> None:
+    """Fail early (before any work) when ``path`` cannot be created: its nearest existing ancestor must be a
+    writable folder, and ``path`` itself must not be a folder."""
+    from ..fileio import unwritable_reason
+
+    if path.is_dir():
+        raise fail(f"cannot write {what} {path}: it is a folder")
+    reason = unwritable_reason(path)
+    if reason:
+        raise fail(f"cannot write {what} {path}: {reason}")
+
+
 def parse_inputs(values: list[str]) -> dict[str, list[int]]:
     """``['image=3,256,256'] -> {'image': [3, 256, 256]}``."""
     shapes: dict[str, list[int]] = {}

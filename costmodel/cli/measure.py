@@ -24,6 +24,7 @@ from .common import (
     SetOption,
     TableJsonOption,
     app,
+    check_writable,
     choice_option,
     emit_json,
     fail,
@@ -189,6 +190,7 @@ def calibrate(
         raise fail(f"--carry {carry} says what a transfer takes onto --apply-to's profile; give --apply-to too "
                    "(without it the fitted profile is --hw's own, with every fitted value)")
     carry = carry or DEFAULT_CARRY
+    check_writable(output, "the fitted profile to")  # before the fit, not after it
     base = threaded(load_profile(hw), threads)
     onto = threaded(load_profile(apply_to), threads) if apply_to else None
     if onto is not None and is_cpu(base) != is_cpu(onto):
@@ -319,6 +321,8 @@ def bench(
 
     if dtype not in TORCH_DTYPES:
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
+    if output is not None:  # before the minutes of timing, not after
+        check_writable(output, "the measurements to")
     if not math.isfinite(min_time):  # inf passes typer's min=0.0: every model timed for MAX_PASSES passes
         raise fail(f"--min-time must be a finite number of seconds >= 0, got {min_time}")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

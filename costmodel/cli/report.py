@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..errors import UserError
-from ..fileio import unwritable_reason
 from ..latency import DEFAULT_FUSION
 from ..report.compare import (
     FORMATS,
@@ -26,6 +25,7 @@ from .common import (
     OptionalFormatOption,
     SetOption,
     app,
+    check_writable,
     choice_option,
     fail,
     output_format,
@@ -41,16 +41,6 @@ HwOption = Annotated[list[str] | None, typer.Option(
 BatchOption = Annotated[int | None, typer.Option(min=1, help="batch size (default: each spec's)")]
 
 
-
-
-def check_writable(path: Path, what: str) -> None:
-    """Fail early (before any work) when ``path`` cannot be created: its nearest existing ancestor must be a
-    writable folder, and ``path`` itself must not be a folder."""
-    if path.is_dir():
-        raise fail(f"cannot write {what} {path}: it is a folder")
-    reason = unwritable_reason(path)
-    if reason:
-        raise fail(f"cannot write {what} {path}: {reason}")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,19 +122,29 @@ def plot_sweep(
     name = f"{results.stem} ({len(frame)} candidates)"
     latency = {d: _numbers(frame, f"latency.{d}", results) for d in devices}
     macs = _numbers(frame, "macs", results)
-    try:
-        figures = {
-            "pareto": sweep_pareto_figure(latency, _numbers(frame, metric, results), metric,
-                                          f"{name}: {metric} vs latency"),
-            "edf": complexity_edf_figure({"macs": macs, "params": _numbers(frame, "params", results),
-                                          **{f"latency.{d}": v for d, v in latency.items()}},
-                                         f"{name}: complexity EDFs"),
-        }
-        colour, prefix = numeric_column(list(frame[color_by]))
-        figures["latency_macs"] = latency_macs_figure(macs, latency[device], colour, f"{prefix}{color_by}", device,
-                                                      f"{name}: latency vs MACs")
-    except PlotError as exc:  # nothing to draw in a column: the file's problem
-        raise fail(one_line(f"{results}: {exc}")) from None
+    with warnings.catch_warnings():  # numpy's overflow warnings on such values are not lines of ours
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            figures = {
+                "pareto": sweep_pareto_figure(latency, _numbers(frame, metric, results), metric,
+                                              f"{name}: {metric} vs latency"),
+                "edf": complexity_edf_figure({"macs": macs, "params": _numbers(frame, "params", results),
+                                              **{f"latency.{d}": v for d, v in latency.items()}},
+                                             f"{name}: complexity EDFs"),
+            }
+            colour, prefix = numeric_column(list(frame[color_by]))
+            figures["latency_macs"] = latency_macs_figure(macs, latency[device], colour, f"{prefix}{color_by}", device,
+                                                          f"{name}: latency vs MACs")
+            for kind, fig in figures.items():  # every figure laid out before any is written: all three or none
+                try:
+                    fig.draw_without_rendering()
+                except (ValueError, OverflowError) as exc:  # matplotlib cannot tick an axis of such values (1e308)
+                    raise PlotError(f"cannot lay out the {kind} figure of these values ({exc})") from None
+        except PlotError as exc:  # nothing to draw in a column, or values no axis can show: the file's problem
+            raise fail(one_line(f"{results}: {exc}")) from None
     for kind, fig in figures.items():
-        for path in save_figure(fig, stem.with_name(f"{stem.name}_{kind}")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            written = save_figure(fig, stem.with_name(f"{stem.name}_{kind}"))
+        for path in written:
             typer.echo(f"wrote {path}", err=True)

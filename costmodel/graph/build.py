@@ -92,16 +92,26 @@ class Graph:
     def with_batch(self, batch: int) -> Graph:
         """The same network at another batch size, without expanding the spec again: every layer's shapes and
         costs are recomputed in order from its (already validated) attributes. Equal to building at ``batch``
-        (the expansion does not depend on the batch size)."""
+        (the expansion does not depend on the batch size), limits included: a tensor over
+        ``limits.TENSOR_ELEMENTS`` is a :class:`SpecError`."""
         if batch == self.batch:
             return self
         inputs = {name: (batch, *shape[1:]) for name, shape in self.inputs.items()}
         shapes: dict[TensorRef, Shape] = {TensorRef(f"input:{name}"): shape for name, shape in inputs.items()}
         layers: list[Layer[Attrs]] = []
         costs = CostCache()
+        limit = limits.TENSOR_ELEMENTS.value  # as building at ``batch`` checks it (a batch sweep took 10**30)
+        for name, shape in inputs.items():
+            if math.prod(shape) > limit:
+                raise SpecError(f"batch {batch}: input of shape {shown(list(shape))}: "
+                                f"{limits.TENSOR_ELEMENTS.exceeded(math.prod(shape))}", path="inputs", field=name)
         for layer in self.layers:
             input_shapes = tuple(shapes[ref] for ref in layer.inputs)
             cost = costs.cost(get_op(layer.op), input_shapes, layer.attrs)
+            for out in cost.outputs:
+                if math.prod(out) > limit:
+                    raise SpecError(f"batch {batch}: op {layer.op!r} output {shown(list(out))}: "
+                                    f"{limits.TENSOR_ELEMENTS.exceeded(math.prod(out))}", path=layer.path)
             layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost, layer.dtype))
             shapes.update((TensorRef(layer.path, k), out) for k, out in enumerate(cost.outputs))
         return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs))
