@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..fileio import temp_beside
 from .evaluate import ChunkResult
 from .space import Space, SpaceError, Variable
@@ -137,22 +139,20 @@ def combine_parts(parts: Sequence[ChunkFile], columns: Any) -> ChunkFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    values: dict[str, list[Any]] = {f.name: [] for f in columns}
-    for part in parts:  # each an Arrow IPC stream (encode_chunk(part=True)): read without decoding
-        table = pa.ipc.open_stream(part.data).read_all()
-        for name, column in values.items():
-            column += table.column(name).to_pylist()
-    order = sorted(range(len(values["index"])), key=values["index"].__getitem__)
-    arrays = [pa.array([values[f.name][k] for k in order], type=f.type) for f in columns]
+    # each part an Arrow IPC stream (encode_chunk(part=True)): read without decoding, put in index order by Arrow
+    # (few Python objects: a parent with a large heap would otherwise pay its garbage collector's walks)
+    table = pa.concat_tables([pa.ipc.open_stream(part.data).read_all() for part in parts])
+    order = np.argsort(table.column("index").to_numpy(), kind="stable")
+    table = table.take(pa.array(order)).combine_chunks()
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_arrays(arrays, schema=columns), sink)
+    pq.write_table(table, sink)
     rejected: dict[str, int] = {}
     for part in parts:
         for text, n in part.rejected.items():
             rejected[text] = rejected.get(text, 0) + n
     invalid = [part for part in parts if part.first_invalid_index is not None]
     first = min(invalid, key=lambda part: part.first_invalid_index or 0) if invalid else None
-    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), len(order), sink.getvalue(), rejected,
+    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), table.num_rows, sink.getvalue(), rejected,
                      sum(p.invalid for p in parts), first.first_invalid if first else None,
                      sum(p.cpu_s for p in parts), first.first_invalid_index if first else None)
 
