@@ -734,3 +734,17 @@ def test_calibrate_checks_its_output_before_fitting(tmp_path: Path) -> None:
     assert result.exit_code == 2 and result.stdout == "", result.output
     assert result.output.strip() == f"error: cannot write the fitted profile to {blocker / 'fit.yaml'}: {blocker} is " \
                                     "not a writable folder"
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_rows_of_another_thread_count_than_the_profiles_are_flagged(command: str, tmp_path: Path) -> None:
+    """A 1-thread bench file (its threads column) scored or fitted at 2 threads: the speed-up the profile adds is not
+    in the rows. A warning names both counts and the option; at the file's own count there is none."""
+    fixture = str(ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_1t_0337.csv")
+    extra = ["-o", str(tmp_path / "fit.yaml")] if command == "calibrate" else []
+    warned = runner.invoke(app, [command, fixture, "--hw", "epyc_zen3_vm_b", "--threads", "2", *extra])
+    assert warned.exit_code == 0, warned.output
+    assert ("warning: the rows ran with 1 thread(s) (their threads column) but epyc_zen3_vm_b is priced at 2: pass "
+            "--threads 1") in warned.output
+    quiet = runner.invoke(app, [command, fixture, "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert quiet.exit_code == 0 and "thread(s) (their threads column)" not in quiet.output

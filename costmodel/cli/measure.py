@@ -110,6 +110,18 @@ def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[
     return []
 
 
+def threads_warnings(profile: HardwareProfile, matched: list[Matched]) -> list[str]:
+    """Rows whose ``threads`` column (costmodel bench records it) is not the thread count ``profile`` is priced at:
+    a 1-thread file scored or fitted at a 2-thread profile's speed-up says nothing true; say so."""
+    cpu = profile.cpu
+    ran = sorted({m.measurement.threads for m in matched if m.measurement.threads})
+    if cpu is None or not ran or ran == [cpu.threads]:
+        return []
+    return [f"the rows ran with {', '.join(map(str, ran))} thread(s) (their threads column) but {profile.key} is "
+            f"priced at {cpu.threads}: pass --threads {ran[0]}" + (" and keep one thread count per file"
+                                                                  if len(ran) > 1 else "")]
+
+
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
     """Read, select the device's rows (each measured once), match them to specs; list skipped models on stderr; none
     matched -> exit 2."""
@@ -227,7 +239,7 @@ def calibrate(
                      "models it was not fitted on)")
     else:
         lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
-    warnings = identifiability_warnings(result)
+    warnings = [*threads_warnings(base, matched), *identifiability_warnings(result)]
     if fmt == "json":
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
@@ -264,7 +276,7 @@ def validate(
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
     in_sample = in_sample_warnings(profile, file)
-    for warning in in_sample:
+    for warning in [*in_sample, *threads_warnings(profile, matched)]:
         typer.echo(f"warning: {warning}", err=True)
     if fmt == "json":
         emit_json({"profile": profile.key, "measurements": str(file.path), "device": device, "dtype": dtypes,
