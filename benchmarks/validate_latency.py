@@ -1,6 +1,7 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
 Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu | --gpu]
+     [--published | --timm-tables]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
@@ -19,6 +20,10 @@ Sections (docs/latency-model.md, "Validation", holds the committed output):
 5. Published GPU tables (benchmarks/published_gpu.py; not with --cpu; --published runs only this section): NVIDIA's
    DeepLearningExamples inference tables for V100, T4 and A100, FP32/TF32/AMP, batch 1-256, scored with the shipped
    profiles per device, precision and batch regime: devices the project never fitted to.
+6. With --wide (--timm-tables runs only this section): timm's other published tables (its repository's results/
+   folder, the wide set's rows in tests/fixtures/timm_tables/, each naming its source): RTX 5090 and RTX PRO 6000
+   Blackwell Max-Q (PyTorch 2.9.1, eager and torch.compile, AMP fp16 / bf16), RTX 4090 (PyTorch 2.4) and RTX 3090
+   (PyTorch 2.1, 1.13), scored with the shipped profiles on the cached wide-set specs, selected as in section 4.
 
 Columns: rho thpt (Spearman of predicted vs measured throughput), rho 1/FLOPs (the FLOPs-only baseline's),
 rho eff (of the computational efficiency), median ratio (predicted / measured latency), median |error|, and
@@ -581,20 +586,24 @@ def contradicted(rows: list[Matched], others: list[tuple[Measurement, Graph]] = 
     return out
 
 
-def wide_rows(table: str, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
-    """Rows of a shared timm table for the cached specs, at the spec's own image size (one row per model: the
-    largest batch). A row whose ``param_count``, or whose ``infer_macts`` (fvcore's count of conv / linear / matmul
-    outputs, the spec's ``gemm_outputs``), disagrees with the spec's by over 2 % is dropped, its model named in
-    ``dropped``: it measured another form of the network (the RTX 3090 table times re-parameterisable models such as
-    MobileOne, and FastViT, whose parameter count barely moves, in their training form; the specs are the deployed
-    form). So is a row that its table contradicts (:func:`contradicted`)."""
+def wide_rows(table: str | Path, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
+    """Rows of a timm table for the cached specs, at the spec's own image size (one row per model: the largest
+    batch). ``table``: a key of the shared tables (``wide_set.TABLES``) or the path of a timm table (section 6's
+    fixtures; ``#`` lines skipped, as :func:`read_measurements` skips them). A row whose ``param_count``, or whose
+    ``infer_macts`` (fvcore's count of conv / linear / matmul outputs, the spec's ``gemm_outputs``), disagrees with
+    the spec's by over 2 % is dropped, its model named in ``dropped``: it measured another form of the network (the
+    RTX 3090 table times re-parameterisable models such as MobileOne, and FastViT, whose parameter count barely
+    moves, in their training form; the specs are the deployed form). So is a row that its table contradicts
+    (:func:`contradicted`)."""
     from costmodel.spec import load_spec
 
-    with (wide_set.REFERENCE / wide_set.TABLES[table]).open(encoding="utf-8") as handle:
+    source = table if isinstance(table, Path) else wide_set.REFERENCE / wide_set.TABLES[table]
+    with source.open(encoding="utf-8") as handle:
         activations = {(r["model"], int(r["infer_img_size"]), int(r["infer_batch_size"])): float(r["infer_macts"])
-                       for r in csv.DictReader(handle) if r.get("infer_macts")}
+                       for r in csv.DictReader(text for text in handle if not text.startswith("#"))
+                       if r.get("infer_macts")}
     best: dict[str, Matched] = {}
-    for row in read_measurements(wide_set.REFERENCE / wide_set.TABLES[table]).rows:
+    for row in read_measurements(source).rows:
         path = specs.get(row.model)
         if path is None:
             continue
@@ -685,6 +694,83 @@ def wide_section(show_models: bool) -> None:
                        fidelity(with_predictions(onto_plain, predicted))))
 
 
+TIMM_TABLES_DIR = FIXTURES / "timm_tables"
+TIMM_SOURCE = "# source: "  # the first line of each fixture: huggingface/pytorch-image-models@COMMIT:results/FILE
+
+
+@dataclass(frozen=True)
+class TimmTable:
+    """One of timm's published inference tables beyond the shared ones (section 6): its fixture (named as the file
+    in timm's results/ folder), the shipped profile of the device that ran it, and what it ran (dtype, precision,
+    fusion: timm's "amp" is torch.autocast fp16, "amp_bf16" autocast bf16, "bf16" the model cast to bf16; "-dynamo"
+    torch.compile)."""
+
+    label: str
+    file: str
+    profile: str
+    dtype: str = GPU_DTYPE
+    precision: str = GPU_PRECISION
+    fusion: str = "none"
+
+    @property
+    def path(self) -> Path:
+        return TIMM_TABLES_DIR / self.file
+
+
+TIMM_TABLES = (  # NCHW only (timm's NHWC tables time another memory format); every one scored, none fitted to
+    TimmTable("rtx5090 pt2.9.1 eager amp", "benchmark-infer-amp-nchw-pt291-cu130-5090.csv", "rtx5090"),
+    TimmTable("rtx5090 pt2.9.1 compile amp", "benchmark-infer-amp-nchw-pt291-cu130-5090-dynamo.csv", "rtx5090",
+              fusion="compile"),
+    TimmTable("pro6000mq pt2.9.1 eager amp", "benchmark-infer-amp-nchw-pt291-cu130-pro6000maxq.csv",
+              "rtx_pro_6000_maxq"),
+    TimmTable("pro6000mq pt2.9.1 compile amp", "benchmark-infer-amp-nchw-pt291-cu130-pro6000maxq-dynamo.csv",
+              "rtx_pro_6000_maxq", fusion="compile"),
+    TimmTable("pro6000mq pt2.9.1 compile amp-bf16", "benchmark-infer-amp_bf16-nchw-pt291-cu130-pro6000maxq-dynamo.csv",
+              "rtx_pro_6000_maxq", dtype="bf16", fusion="compile"),
+    TimmTable("pro6000mq pt2.9.1 compile bf16", "benchmark-infer-bf16-nchw-pt291-cu130-pro6000maxq-dynamo.csv",
+              "rtx_pro_6000_maxq", dtype="bf16", precision="uniform", fusion="compile"),
+    TimmTable("rtx4090 pt2.4 eager amp", "benchmark-infer-amp-nchw-pt240-cu124-rtx4090.csv", "rtx4090"),
+    TimmTable("rtx4090 pt2.4 compile amp", "benchmark-infer-amp-nchw-pt240-cu124-rtx4090-dynamo.csv", "rtx4090",
+              fusion="compile"),
+    TimmTable("rtx3090 pt2.1 eager amp", "benchmark-infer-amp-nchw-pt210-cu121-rtx3090.csv", "rtx3090"),
+    TimmTable("rtx3090 pt1.13 eager amp", "benchmark-infer-amp-nchw-pt113-cu117-rtx3090.csv", "rtx3090"),
+)
+
+
+def timm_source(path: Path) -> str:
+    """The source a section-6 fixture names on its first line (repo@commit:path); none is a MeasurementError."""
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline().rstrip("\n")
+    if not first.startswith(TIMM_SOURCE):
+        raise MeasurementError(f"the first line must name the source ('{TIMM_SOURCE}REPO@COMMIT:PATH')", file=str(path))
+    return first.removeprefix(TIMM_SOURCE)
+
+
+def timm_tables_section(show_models: bool) -> None:
+    """Section 6: timm's other published tables (tests/fixtures/timm_tables), the wide set's cached specs, the
+    shipped profiles: devices and software versions the profiles' GPU work never scored against."""
+    specs = wide_set.cached_specs()
+    print(f"\n6. timm's other published tables ({TIMM_TABLES_DIR.relative_to(ROOT)}), models with a cached imported "
+          f"spec ({len(specs)}; {wide_set.cache_dir()}), shipped profiles, no fitting")
+    if not specs:
+        print("  no cached specs: run benchmarks/wide_set.py --generate first")
+        return
+    print(HEADER)
+    for table in TIMM_TABLES:
+        dropped: list[str] = []
+        rows = wide_rows(table.path, specs, dropped)
+        plain = points(rows, load_profile(table.profile), table.dtype, table.fusion, table.precision)
+        print(line(table.label, fidelity(plain)))
+        print(f"  {table.profile}, --dtype {table.dtype} --precision {table.precision} --fusion {table.fusion}; "
+              f"{timm_source(table.path)}")
+        if dropped:
+            print(f"  dropped (param count or activations differ: another form of the network; or slower than a "
+                  f"network that contains it): {', '.join(dropped)}")
+        if show_models:
+            print("\n".join(table_lines(plain, fidelity(plain).flops_scale)))
+    print("ratio = predicted / measured latency (> 1: the model predicts slower than measured)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", action="store_true", help="print the per-model tables")
@@ -697,6 +783,9 @@ def main() -> None:
                         "reproducibility or design-space lines (with --wide: and section 4)")
     parser.add_argument("--published", action="store_true", help="only section 5, NVIDIA's published V100/T4/A100 "
                         "tables (benchmarks/published_gpu.py; add --models for every row)")
+    parser.add_argument("--timm-tables", action="store_true", help="only section 6, timm's other published tables "
+                        "(RTX 5090, RTX PRO 6000 Max-Q, RTX 4090 PT 2.4, RTX 3090 PT 2.1 / 1.13) on the cached wide-set"
+                        " specs (also run by --wide; add --models for every row)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     parser.add_argument("--extra", action="append", default=[], metavar="FILE[:THREADS]",
                         help="also score this costmodel bench CSV of this machine's CPU in section 1 (shipped profile "
@@ -710,6 +799,9 @@ def main() -> None:
         parser.error("--cpu and --gpu exclude each other")
     if args.published:
         published_section(args.models)
+        return
+    if args.timm_tables:
+        timm_tables_section(args.models)
         return
     try:
         extras = [extra_case(text) for text in args.extra]
@@ -758,6 +850,8 @@ def main() -> None:
         wide_section(args.models)
     if not args.cpu:
         published_section(args.models)
+    if args.wide and not args.cpu:
+        timm_tables_section(args.models)
 
 
 def published_section(rows: bool) -> None:
