@@ -480,13 +480,16 @@ def test_affinity_parts_split_a_chunk_by_the_value_of_one_coordinate(method: Sam
     assert sum(len(w) for w in widths) >= 40  # 128..512 in steps of 8
 
 
+GRID_SPACE = ("name: g\nbase: resnet50\nvariables:\n  d: {int: [1, 3], size: 2}\n"
+              "  w: {log_uniform: [32, 128], levels: 3}\n"
+              "derived:\n  depths: '[d[0], d[1], 2, 2]'\n  widths: '[64, 128, 256, round(w)]'\n")  # 3 x 3 x 3 grid
+
+
 def test_affinity_parts_of_a_grid(tmp_path: Path) -> None:
     from costmodel.sweep.sample import draw_part
 
     path = tmp_path / "grid.yaml"
-    path.write_text("name: g\nbase: resnet50\nvariables:\n  d: {int: [1, 3], size: 2}\n"
-                    "  w: {log_uniform: [32, 128], levels: 3}\n"
-                    "derived:\n  depths: '[d[0], d[1], 2, 2]'\n  widths: '[64, 128, 256, round(w)]'\naffinity: d[1]\n")
+    path.write_text(GRID_SPACE + "affinity: d[1]\n")
     space = load_space(path)
     whole = draw(space, Sampler.GRID, 0, 0, 27)
     got = [draw_part(space, Sampler.GRID, 0, 0, 27, part, 2) for part in range(2)]
@@ -496,9 +499,7 @@ def test_affinity_parts_of_a_grid(tmp_path: Path) -> None:
 
 def test_grid_enumerates_every_combination(tmp_path: Path) -> None:
     path = tmp_path / "grid.yaml"
-    path.write_text("name: g\nbase: resnet50\nvariables:\n  d: {int: [1, 3], size: 2}\n"
-                    "  w: {log_uniform: [32, 128], levels: 3}\n"
-                    "derived:\n  depths: '[d[0], d[1], 2, 2]'\n  widths: '[64, 128, 256, round(w)]'\n")
+    path.write_text(GRID_SPACE)
     space = load_space(path)
     rows = draw(space, Sampler.GRID, 0, 0, 27)
     assert len({json.dumps(r, sort_keys=True) for r in rows}) == 27
