@@ -480,6 +480,21 @@ def test_affinity_parts_split_a_chunk_by_the_value_of_one_coordinate(method: Sam
     assert sum(len(w) for w in widths) >= 40  # 128..512 in steps of 8
 
 
+def spy_on_handout(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The parts per chunk each sweep's :class:`~costmodel.sweep.engine.Handout` was made with, as the sweeps run."""
+    from costmodel.sweep import engine
+
+    called: list[int] = []
+    real = engine.Handout
+
+    def spy(task: SweepTask, chunks: list[int], parts: int) -> object:
+        called.append(parts)
+        return real(task, chunks, parts)
+
+    monkeypatch.setattr(engine, "Handout", spy)
+    return called
+
+
 GRID_SPACE = ("name: g\nbase: resnet50\nvariables:\n  d: {int: [1, 3], size: 2}\n"
               "  w: {log_uniform: [32, 128], levels: 3}\n"
               "derived:\n  depths: '[d[0], d[1], 2, 2]'\n  widths: '[64, 128, 256, round(w)]'\n")  # 3 x 3 x 3 grid
@@ -593,14 +608,7 @@ def test_local_workers_handed_parts_by_affinity_give_the_same_file(tmp_path: Pat
 
     assert load_space(SPACES / "resnet_like.yaml").affinity is not None
     monkeypatch.setattr(engine, "MIN_PART", 4)  # chunks of 8 candidates: up to 2 parts
-    called = []
-    real = engine.Handout
-
-    def spy(task: SweepTask, chunks: list[int], parts: int) -> object:
-        called.append(parts)
-        return real(task, chunks, parts)
-
-    monkeypatch.setattr(engine, "Handout", spy)
+    called = spy_on_handout(monkeypatch)
     files = []
     for workers in (1, 2, 3):
         run = _sweep(tmp_path, f"w{workers}.parquet")
@@ -681,14 +689,7 @@ def test_dask_local_cluster_matches_local_engine_and_survives_a_killed_worker(tm
     from costmodel.sweep import engine
 
     monkeypatch.setattr(engine, "MIN_PART", 4)  # chunks of 8 candidates cut in 2 parts, one per worker (affinity)
-    called = []
-    real = engine.Handout
-
-    def spy(task: SweepTask, chunks: list[int], parts: int) -> object:
-        called.append(parts)
-        return real(task, chunks, parts)
-
-    monkeypatch.setattr(engine, "Handout", spy)
+    called = spy_on_handout(monkeypatch)
     run = _sweep(tmp_path, "dask.parquet")
     seen = [result.chunk for result in run.results(Engine.DASK, workers=2, fn=die_once)]
     assert called == [2]
