@@ -701,6 +701,25 @@ def test_dask_local_cluster_matches_local_engine_and_survives_a_killed_worker(tm
     assert frame["index"].is_unique
 
 
+def test_dask_with_more_workers_than_parts_gives_the_local_file(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("distributed")
+    from costmodel.sweep import engine
+
+    monkeypatch.setattr(engine, "MIN_PART", 4)  # chunks of 8 candidates: 2 parts, shared by 3 workers
+    local = _sweep(tmp_path, "local.parquet")
+    for _ in local.results(workers=1):
+        pass
+    local.finish()
+    called = spy_on_handout(monkeypatch)
+    run = _sweep(tmp_path, "dask.parquet")
+    for _ in run.results(Engine.DASK, workers=3):
+        pass
+    run.finish()
+    assert called == [2]
+    assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+
+
 def test_a_worker_sends_its_chunk_as_a_parquet_file_of_the_analyzers_rows(tmp_path: Path) -> None:
     import io
 

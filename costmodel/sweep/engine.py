@@ -347,7 +347,7 @@ def _affine_dask(client: Any, shared: Any, task: SweepTask, chunks: Sequence[int
 
     parts = parts_for(task, len(addresses))
     handout = Handout(task, chunks, parts)
-    busy = [0] * parts
+    busy = [0] * len(addresses)  # per worker: more workers than parts share them (Handout)
     worker_of: dict[str, int] = {}
     flowing = as_completed()
 
