@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import random
 import statistics
@@ -586,6 +587,18 @@ def contradicted(rows: list[Matched], others: list[tuple[Measurement, Graph]] = 
     return out
 
 
+@functools.cache
+def spec_counts(spec: Path) -> tuple[int, float, float]:
+    """A cached spec's input image size, its params and its ``gemm_outputs`` (millions, batch 1): read once however
+    many tables and rows name it (:func:`wide_rows`)."""
+    from costmodel.spec import load_spec
+
+    size = next(iter(load_spec(spec).inputs.values()))[-1]
+    layers = load_graph(spec, batch=1).layers
+    return (size, sum(layer.cost.params for layer in layers) / 1e6,
+            sum(layer.cost.gemm_outputs for layer in layers) / 1e6)
+
+
 def wide_rows(table: str | Path, specs: dict[str, Path], dropped: list[str] | None = None) -> list[Matched]:
     """Rows of a timm table for the cached specs, at the spec's own image size (one row per model: the largest
     batch). ``table``: a key of the shared tables (``wide_set.TABLES``) or the path of a timm table (section 6's
@@ -595,8 +608,6 @@ def wide_rows(table: str | Path, specs: dict[str, Path], dropped: list[str] | No
     RTX 3090 table times re-parameterisable models such as MobileOne, and FastViT, whose parameter count barely
     moves, in their training form; the specs are the deployed form). So is a row that its table contradicts
     (:func:`contradicted`)."""
-    from costmodel.spec import load_spec
-
     source = table if isinstance(table, Path) else wide_set.REFERENCE / wide_set.TABLES[table]
     with source.open(encoding="utf-8") as handle:
         activations = {(r["model"], int(r["infer_img_size"]), int(r["infer_batch_size"])): float(r["infer_macts"])
@@ -607,23 +618,20 @@ def wide_rows(table: str | Path, specs: dict[str, Path], dropped: list[str] | No
         path = specs.get(row.model)
         if path is None:
             continue
-        shape = next(iter(load_spec(path).inputs.values()))
-        if row.image_size not in (None, shape[-1]):
+        if row.image_size not in (None, spec_counts(path)[0]):
             continue
         if row.model not in best or row.batch > best[row.model].measurement.batch:
             best[row.model] = Matched(row, path)
     kept = []
     for m in best.values():
         published = m.measurement.param_count_m
-        layers = load_graph(m.spec, batch=1).layers
-        params = sum(layer.cost.params for layer in layers) / 1e6
+        _, params, acts = spec_counts(m.spec)
         if published is not None and abs(params / published - 1) > PARAMS_TOLERANCE:
             if dropped is not None:
                 dropped.append(f"{m.measurement.model} ({published:g} M in the table, {params:.2f} M in the spec)")
             continue
         row = m.measurement
         counted = activations.get((row.model, row.image_size or 0, row.batch))
-        acts = sum(layer.cost.gemm_outputs for layer in layers) / 1e6
         if counted and abs(acts / counted - 1) > PARAMS_TOLERANCE:
             if dropped is not None:
                 dropped.append(f"{row.model} ({counted:g} M activations in the table, {acts:.2f} M in the spec)")
