@@ -47,10 +47,18 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   411 MB of weights, which oneDNN reorders into a fresh buffer on every call) against the same product as a linear
   layer.
 
-- core clock (``--clock``): a chain of dependent integer adds (one per cycle: ADD r,r has a latency of one cycle on
-  AMD's Zen cores and Intel's big cores; Agner Fog, "Instruction tables", Zen 3: latency 1), 4 M adds per timing,
-  minimum of 2,000 timings, compiled with the system's C compiler: the clock the core actually runs at, boost
-  included, which a guest's /proc/cpuinfo does not show ("cpu MHz" is the nominal clock under KVM).
+- core clock (``--clock``): two dependent chains no x86 core can shortcut, timed in turns, compiled with the system's
+  C compiler: ``imul r64, r64`` (latency 3 cycles on AMD's Zen 1-5 and on Intel's big cores since Sandy Bridge,
+  Golden Cove / Redwood Cove included: Agner Fog, "Instruction tables"; T. Granlund, "Instruction latencies and
+  throughput for AMD and Intel x86 processors") and ``add r64, r64`` with both registers changing (x += y; y += x:
+  latency 1), 2 M instructions per timing, minimum of 1,000 timings each: the clock the core actually runs at, boost
+  included, which a guest's /proc/cpuinfo does not show ("cpu MHz" is the nominal clock under KVM). Until 3 December
+  2026 the chain was ``add $1, reg``: Golden Cove and later cores (Alder Lake P-cores, Sapphire / Granite Rapids)
+  execute a 64-bit add of a small immediate at rename with zero latency, up to 5 dependent ones per cycle (P. Cordes,
+  Stack Overflow question 79363816: "It's only for add-immediate, not add rax, rcx"), so it read 17.7-19.2 GHz on
+  this project's Intel Xeon 6 VM (3 December 2026, 12:39-12:42 UTC). An impossible figure (above 6.5 GHz: no x86
+  core is rated above 6.2, Intel's Core i9-14900KS) or the two chains disagreeing by more than 10 % is refused with
+  one line and exit 2: a chain ran off its documented latency, so neither is a clock.
 
 - GEMM rows (``--gemm-rows``): F.linear on one thread over M = 16-256 rows for four (K, N), interleaved with a tiny
   F.linear and a 4 x LLC copy, minimum of 100: the slope of a line over M = 64-256 is the GEMM's efficiency, its
@@ -91,16 +99,38 @@ import math
 import os
 import re
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-LLC_BYTES = 32 * 1024 * 1024  # lscpu: L3 32 MiB
+
+def _llc_bytes(default: int = 32 * 2**20) -> int:
+    """The last-level cache of CPU 0 as Linux reports it (/sys/devices/system/cpu/cpu0/cache: the highest level's
+    size), else ``default`` (the Zen 3 VM's 32 MiB L3)."""
+    best = (0, default)
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        match = re.fullmatch(r"(\d+)([KMG]?)", text)
+        if match and level > best[0]:
+            best = (level, int(match[1]) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[match[2]])
+    return best[1]
 
 
-def stream_copy(repeat: int) -> tuple[float, float]:
-    """(best, median) GB/s of a NumPy float32 copy over 4x the LLC: 2 x size bytes moved per copy."""
-    n = 4 * LLC_BYTES // 4
+LLC_BYTES = _llc_bytes()  # this machine's L3: 32 MiB on the Zen 3 VM, 480 MiB on the Xeon 6 VM
+CORE_PEAK_FLOPS = 32 * 3.23e9  # one core's fp32 peak for --gemm-rows' efficiencies (--core-peak-gflops sets it)
+COPY_SIZES_MB = (4, 16, 64, 256, 1024, 2048)  # --bandwidth-sizes: NumPy copies from in-cache to DRAM sizes
+
+
+def stream_copy(repeat: int, nbytes: int | None = None) -> tuple[float, float]:
+    """(best, median) GB/s of a NumPy float32 copy of ``nbytes`` (default 4x the LLC): 2 x size bytes moved per
+    copy."""
+    n = (nbytes or 4 * LLC_BYTES) // 4
     a = np.random.default_rng(0).random(n, dtype=np.float32)
     b = np.empty_like(a)
     np.copyto(b, a)
@@ -638,23 +668,31 @@ CLOCK_C = r"""
 #include <stdint.h>
 #include <time.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+#define IMUL8 "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t" \
+              "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0"
+#define ADD8 "add %1, %0\n\tadd %0, %1\n\tadd %1, %0\n\tadd %0, %1\n\t" \
+             "add %1, %0\n\tadd %0, %1\n\tadd %1, %0\n\tadd %0, %1"
 int main(void) {
-  const long n = 500000; double best = 1e9; uint64_t x = 1;
-  for (int r = 0; r < 2000; r++) {
+  const long n = 250000; double imul_best = 1e9, add_best = 1e9;
+  uint64_t x = 3, y = 0x9E3779B97F4A7C15ull, a = 1, b = 2;
+  for (int r = 0; r < 1000; r++) {
     double s = now();
-    for (long i = 0; i < n; i++)
-      __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-                       "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
-    double t = now() - s; if (t < best) best = t;
+    for (long i = 0; i < n; i++) __asm__ volatile(IMUL8 : "+r"(x) : "r"(y));
+    double t = now() - s; if (t < imul_best) imul_best = t;
+    s = now();
+    for (long i = 0; i < n; i++) __asm__ volatile(ADD8 : "+r"(a), "+r"(b));
+    t = now() - s; if (t < add_best) add_best = t;
   }
-  printf("%.6f %lu\n", n * 8 / best / 1e9, (unsigned long)x);
+  printf("%.6f %.6f %lu\n", n * 8 * 3 / imul_best / 1e9, n * 8 / add_best / 1e9, (unsigned long)(x ^ a ^ b));
   return 0;
 }
 """
+MAX_CLOCK_GHZ = 6.5  # no x86 core is rated above 6.2 GHz (Intel Core i9-14900KS max turbo); a faster chain is shortcut
+CLOCK_AGREEMENT = 0.10  # the two chains must agree within this share, or one of them ran off its latency
 
 
-def core_clock_ghz() -> float | None:
-    """GHz of a dependent-add chain on x86-64 (see the module doc); None without a C compiler or on another ISA."""
+def core_clock_ghz() -> tuple[float, float] | None:
+    """(imul chain, add chain) GHz on x86-64 (see the module doc); None without a C compiler or on another ISA."""
     import platform
     import shutil
     import subprocess
@@ -668,7 +706,114 @@ def core_clock_ghz() -> float | None:
         with open(source, "w") as f:
             f.write(CLOCK_C)
         subprocess.run([compiler, "-O1", "-o", binary, source], check=True)
-        return float(subprocess.run([binary], check=True, capture_output=True, text=True).stdout.split()[0])
+        imul, add = subprocess.run([binary], check=True, capture_output=True, text=True).stdout.split()[:2]
+        return float(imul), float(add)
+
+
+def clock_problem(imul_ghz: float, add_ghz: float) -> str | None:
+    """Why the two chains' figures are not a clock (one line), or None when they are: a figure above
+    ``MAX_CLOCK_GHZ`` or at most zero, or the two chains disagreeing by more than ``CLOCK_AGREEMENT``."""
+    for name, ghz in (("imul chain (3 cycles per imul)", imul_ghz), ("add chain (1 cycle per add)", add_ghz)):
+        if not 0 < ghz <= MAX_CLOCK_GHZ:
+            return (f"{name} ran at {ghz:.2f} GHz, not a clock any x86 core runs at (none above {MAX_CLOCK_GHZ} GHz): "
+                    "this core executes the chain faster than its documented latency; no clock figure")
+    if abs(imul_ghz / add_ghz - 1) > CLOCK_AGREEMENT:
+        return (f"imul chain {imul_ghz:.3f} GHz and add chain {add_ghz:.3f} GHz disagree by more than "
+                f"{CLOCK_AGREEMENT:.0%}: one ran off its documented latency (or the machine's speed moved); "
+                "no clock figure")
+    return None
+
+
+FMA_C = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include <time.h>
+#include <immintrin.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+#define REP12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+__attribute__((target("avx2,fma"))) static double ymm(long n) {
+  __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+#define DECL(i) __m256 a##i = _mm256_set1_ps((float)(i + 1));
+  REP12(DECL)
+#undef DECL
+  double s = now();
+  for (long i = 0; i < n; i++) {
+#define STEP(i) a##i = _mm256_fmadd_ps(a##i, m, c);
+    REP12(STEP)
+#undef STEP
+    __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
+    __asm__ volatile("" : "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
+  }
+  double t = now() - s;
+  float out[8]; _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a6), _mm256_add_ps(a11, a7)));
+  if (out[0] == 12345.f) printf("x");
+  return n * 12.0 * 8 * 2 / t / 1e9;
+}
+__attribute__((target("avx512f"))) static double zmm(long n) {
+  __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+#define DECL(i) __m512 a##i = _mm512_set1_ps((float)(i + 1));
+  REP12(DECL)
+#undef DECL
+  double s = now();
+  for (long i = 0; i < n; i++) {
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, m, c);
+    REP12(STEP)
+#undef STEP
+    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));
+    __asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+  }
+  double t = now() - s;
+  float out[16]; _mm512_storeu_ps(out, _mm512_add_ps(_mm512_add_ps(a0, a6), _mm512_add_ps(a11, a7)));
+  if (out[0] == 12345.f) printf("x");
+  return n * 12.0 * 16 * 2 / t / 1e9;
+}
+static double imul_ghz(long n) {
+  uint64_t x = 3, y = 0x9E3779B97F4A7C15ull;
+  double s = now();
+  for (long i = 0; i < n; i++)
+    __asm__ volatile("imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0" : "+r"(x) : "r"(y));
+  double t = now() - s;
+  if (x == 12345) printf("x");
+  return n * 4 * 3 / t / 1e9;
+}
+int main(void) {
+  __builtin_cpu_init();
+  int has512 = __builtin_cpu_supports("avx512f");
+  double best[4] = {0, 0, 0, 0};  /* ymm GFLOP/s, zmm GFLOP/s, clock after ymm, clock after zmm */
+  for (int r = 0; r < 200; r++) {
+    double v = ymm(200000); if (v > best[0]) best[0] = v;
+    v = imul_ghz(200000); if (v > best[2]) best[2] = v;
+    if (has512) {
+      v = zmm(200000); if (v > best[1]) best[1] = v;
+      v = imul_ghz(200000); if (v > best[3]) best[3] = v;
+    }
+  }
+  printf("%.3f %.3f %.4f %.4f\n", best[0], best[1], best[2], best[3]);
+  return 0;
+}
+"""
+
+
+def fma_peak() -> tuple[float, float, float, float] | None:
+    """(256-bit FMA GFLOP/s, 512-bit FMA GFLOP/s or 0 without AVX-512, imul-chain GHz right after each) on one core:
+    12 independent FMA chains per width (enough to fill two FMA pipes of latency 4), fp32, best of 200 timings each,
+    in turns with the clock chain; None without a C compiler or on another ISA."""
+    import platform
+    import shutil
+    import subprocess
+    import tempfile
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        source, binary = os.path.join(tmp, "fma.c"), os.path.join(tmp, "fma")
+        with open(source, "w") as f:
+            f.write(FMA_C)
+        subprocess.run([compiler, "-O2", "-o", binary, source], check=True)
+        ymm, zmm, after_ymm, after_zmm = (float(v) for v in subprocess.run(
+            [binary], check=True, capture_output=True, text=True).stdout.split()[:4])
+        return ymm, zmm, after_ymm, after_zmm
 
 
 PAGE_FAULT_MB = (1.0, 12.8, 48.0, 200.0)
@@ -772,7 +917,8 @@ GEMM_ROWS = (16, 32, 64, 128, 256)  # M: the tokens of a batch-1 transformer sta
 CONV1X1_SIDES = (4, 8, 16)  # a native 1x1 conv's pixels (16, 64, 256): multiples of its GEMM's 16-pixel tiles
 
 
-def conv1x1_pixels(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tuple[list[float], float, float]]:
+def conv1x1_pixels(rounds: int = 4, each: int = 25,
+                   peak: float = CORE_PEAK_FLOPS) -> dict[tuple[int, int], tuple[list[float], float, float]]:
     """Per 1x1 conv (in, out channels) = GEMM_SHAPES on one thread (PyTorch's native GEMM there): (minimum us per side
     in CONV1X1_SIDES, slope efficiency over 16-256 pixels, intercept us less a tiny conv's per-call cost, in ns per
     weight). Side 7 (49 pixels) costs as much as 8 (the GEMM's pixel tiles), so the line takes multiples of 16."""
@@ -780,7 +926,6 @@ def conv1x1_pixels(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tup
     import torch.nn.functional as F  # noqa: N812
 
     torch.set_num_threads(1)
-    peak = 32 * 3.23e9
     out = {}
     with torch.inference_mode():
         tiny = (torch.randn(1, 8, 2, 2), torch.randn(8, 8, 1, 1), torch.randn(8))
@@ -797,15 +942,15 @@ def conv1x1_pixels(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tup
     return out
 
 
-def gemm_rows(rounds: int = 4, each: int = 25) -> dict[tuple[int, int], tuple[list[float], float, float, float]]:
+def gemm_rows(rounds: int = 4, each: int = 25,
+              peak: float = CORE_PEAK_FLOPS) -> dict[tuple[int, int], tuple[list[float], float, float, float]]:
     """Per linear layer (K, N) on one thread: (minimum us per M in GEMM_ROWS, efficiency of the slope over M = 64-256
-    against one core's peak (cpu_roofline's --clock figure, 32 FLOP/cycle x 3.23 GHz), intercept us less a tiny
+    against one core's peak (``CORE_PEAK_FLOPS``, --core-peak-gflops), intercept us less a tiny
     F.linear's per-call cost, that intercept over weight bytes / the stream-copy rate measured in the same rounds)."""
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     torch.set_num_threads(1)
-    peak = 32 * 3.23e9
     src, dst = torch.ones(LLC_BYTES), torch.empty(LLC_BYTES)  # 4 x LLC bytes each
     out = {}
     with torch.inference_mode():
@@ -851,7 +996,7 @@ def main() -> None:
     parser.add_argument("--smt", action="store_true", help="only the SMT test: logical CPUs 0 and 1 alone and at once")
     parser.add_argument("--op-costs", action="store_true", help="only the per-element op costs (cpu.op_ns)")
     parser.add_argument("--page-faults", action="store_true", help="only the fresh-page cost (cpu.page_fault_us)")
-    parser.add_argument("--clock", action="store_true", help="only the core clock of a dependent-add chain")
+    parser.add_argument("--clock", action="store_true", help="only the core clock of dependent imul and add chains")
     parser.add_argument("--weight-reorder", action="store_true",
                         help="only oneDNN's per-call weight reorder against a clone and the stream copy")
     parser.add_argument("--weight-reorder-child", type=int, help=argparse.SUPPRESS)
@@ -867,7 +1012,34 @@ def main() -> None:
                         help="only batched matmuls of attention shapes on one thread against the latency model")
     parser.add_argument("--gemm-rows", action="store_true",
                         help="only F.linear's time against its rows (M): slope efficiency and per-call intercept")
+    parser.add_argument("--core-peak-gflops", type=float, default=CORE_PEAK_FLOPS / 1e9,
+                        help="with --gemm-rows: one core's fp32 peak the slopes are compared with (default: the Zen 3 "
+                        "VM's 32 FLOP/cycle x 3.23 GHz)")
+    parser.add_argument("--fma", action="store_true",
+                        help="only one core's fp32 FMA throughput at 256 and 512 bits, with the clock after each")
+    parser.add_argument("--bandwidth-sizes", action="store_true",
+                        help="only a NumPy copy at sizes from in-cache to DRAM, one thread")
     args = parser.parse_args()
+    if args.fma:
+        figures = fma_peak()
+        if figures is None:
+            print("no C compiler, or not x86-64: no FMA figure")
+            return
+        ymm, zmm, after_ymm, after_zmm = figures
+        print(f"256-bit FMA (1 core): {ymm:.1f} GFLOP/s, imul clock after it {after_ymm:.3f} GHz: "
+              f"{ymm / after_ymm:.1f} fp32 FLOP/cycle")
+        if zmm:
+            print(f"512-bit FMA (1 core): {zmm:.1f} GFLOP/s, imul clock after it {after_zmm:.3f} GHz: "
+                  f"{zmm / after_zmm:.1f} fp32 FLOP/cycle")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
+    if args.bandwidth_sizes:
+        print(f"last-level cache {LLC_BYTES / 2**20:.0f} MiB; load average at the start {os.getloadavg()[0]:.1f}")
+        for mb in COPY_SIZES_MB:
+            best, median = stream_copy(max(3, min(args.repeat, int(20 * 256 / mb))), mb * 2**20)
+            print(f"numpy copy (1 thread) of {mb:5d} MiB float32: best {best:6.1f} GB/s, median {median:6.1f} GB/s")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
     if args.threads:
         import torch
 
@@ -920,9 +1092,16 @@ def main() -> None:
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.clock:
-        ghz = core_clock_ghz()
-        print("no C compiler, or not x86-64: no clock figure" if ghz is None
-              else f"dependent-add chain: {ghz:.3f} GHz (one add per cycle)")
+        chains = core_clock_ghz()
+        if chains is None:
+            print("no C compiler, or not x86-64: no clock figure")
+            return
+        problem = clock_problem(*chains)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            raise SystemExit(2)
+        print(f"dependent imul chain: {chains[0]:.3f} GHz (3 cycles per imul); dependent add chain: {chains[1]:.3f} "
+              "GHz (1 cycle per add)")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.weight_reorder_child:
@@ -930,12 +1109,12 @@ def main() -> None:
         return
     if args.gemm_rows:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")
-        for (k, n), (times, efficiency, fixed, factor) in gemm_rows().items():
+        for (k, n), (times, efficiency, fixed, factor) in gemm_rows(peak=args.core_peak_gflops * 1e9).items():
             cells = ", ".join(f"M={m} {t:.0f}" for m, t in zip(GEMM_ROWS, times, strict=True))
             print(f"linear {k:4d} -> {n:4d} ({k * n * 4 / 1e6:.2f} MB of weights), us: {cells}; slope over M 64-256 "
                   f"at {efficiency:.2f} of peak, intercept beyond a tiny call {fixed:.1f} us = {factor:.2f} x weight "
                   f"bytes / stream-copy rate ({fixed * 1e3 / (k * n):.3f} ns per weight)")
-        for (cin, cout), (times, efficiency, per_weight) in conv1x1_pixels().items():
+        for (cin, cout), (times, efficiency, per_weight) in conv1x1_pixels(peak=args.core_peak_gflops * 1e9).items():
             cells = ", ".join(f"{side * side} px {t:.0f}" for side, t in zip(CONV1X1_SIDES, times, strict=True))
             print(f"native 1x1 conv {cin:4d} -> {cout:4d}, us: {cells}; slope at {efficiency:.2f} of peak, intercept "
                   f"beyond a tiny call {per_weight:.3f} ns per weight")

@@ -1,0 +1,55 @@
+"""benchmarks/cpu_roofline.py --clock: the chains it times and the plausibility check (no timing here)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+try:
+    import cpu_roofline
+finally:
+    sys.path.pop(0)
+
+
+def test_an_impossible_clock_is_refused() -> None:
+    """The 19.16 GHz the add-immediate chain read on the Intel Xeon 6 VM (3 December 12:39 UTC) is no clock; nor is
+    a figure of 0; two chains that disagree by more than 10 % are refused too; two that agree are a clock."""
+    problem = cpu_roofline.clock_problem(19.16, 3.2)
+    assert problem is not None and "19.16 GHz" in problem and "6.5" in problem
+    assert cpu_roofline.clock_problem(3.2, 19.16) is not None
+    assert cpu_roofline.clock_problem(0.0, 3.2) is not None
+    disagree = cpu_roofline.clock_problem(3.2, 3.6)
+    assert disagree is not None and "disagree" in disagree
+    assert cpu_roofline.clock_problem(3.23, 3.31) is None  # 2.5 % apart
+    assert cpu_roofline.clock_problem(6.2, 6.2) is None  # the fastest rated x86 core
+
+
+def test_clock_refusal_is_one_line_and_exit_2(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cpu_roofline, "core_clock_ghz", lambda: (19.16, 3.2))
+    monkeypatch.setattr(sys, "argv", ["cpu_roofline.py", "--clock"])
+    with pytest.raises(SystemExit) as exit_info:
+        cpu_roofline.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "no clock figure" in err
+
+
+def test_the_chains_have_no_shortcut_and_assemble(tmp_path) -> None:
+    """No add of an immediate (Golden Cove and later eliminate it at rename); an imul chain and a register-register
+    add chain whose registers both change; the program assembles where a C compiler and x86-64 are at hand."""
+    source = cpu_roofline.CLOCK_C
+    assert "add $" not in source and "imul %1, %0" in source
+    assert "add %1, %0" in source and "add %0, %1" in source
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("no C compiler or not x86-64")
+    path = tmp_path / "clock.c"
+    path.write_text(source)
+    subprocess.run([compiler, "-O1", "-c", "-o", str(tmp_path / "clock.o"), str(path)], check=True)
