@@ -268,9 +268,10 @@ def _smt_worker(kind: str, cpu: int, seconds: float, queue) -> None:  # noqa: AN
     import torch
 
     torch.set_num_threads(1)
-    best, end = 0.0, time.perf_counter() + seconds
+    best = 0.0
     if kind == "gemm":
         a, b, c = torch.rand(256, 256), torch.rand(256, 256), torch.empty(256, 256)
+        end = time.perf_counter() + seconds  # from the end of the set-up (a 4 x LLC array takes seconds to fill)
         while time.perf_counter() < end:
             start = time.perf_counter()
             for _ in range(20):
@@ -279,11 +280,14 @@ def _smt_worker(kind: str, cpu: int, seconds: float, queue) -> None:  # noqa: AN
     elif kind == "copy":
         x = np.random.default_rng(0).random(4 * LLC_BYTES // 4, dtype=np.float32)
         y = np.empty_like(x)
+        np.copyto(y, x)
+        end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             start = time.perf_counter()
             np.copyto(y, x)
             best = max(best, 2 * x.nbytes / (time.perf_counter() - start) / 1e9)
     else:
+        end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             best = max(best, 1 / spec_layer_overhead_us(torch))
     queue.put(best)
