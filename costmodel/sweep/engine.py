@@ -161,6 +161,7 @@ def run(task: SweepTask, chunks: Sequence[int], engine: Engine = Engine.LOCAL, w
         yield from _processes(task, chunks, workers, fn)
 
 
+IN_FLIGHT = 2  # chunks (or parts) handed to each worker at a time: one running, one queued so it never waits on us
 MIN_PART = 64  # candidates per part of a chunk, on average, at least: a part's fixed costs (encoding, transport)
 
 
@@ -236,7 +237,7 @@ def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn
         running: set[Future[ChunkFile]] = set()
         try:
             while pending or running:
-                while pending and len(running) < 2 * workers:
+                while pending and len(running) < IN_FLIGHT * workers:
                     running.add(pool.submit(_in_worker, fn, pending.pop()))
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -260,7 +261,7 @@ def _affine_processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: 
         try:
             while True:
                 for worker, pool in enumerate(pools):
-                    while busy[worker] < 2 and (work := handout.next(worker)) is not None:
+                    while busy[worker] < IN_FLIGHT and (work := handout.next(worker)) is not None:
                         running[pool.submit(_in_worker, fn, *work, parts)] = worker
                         busy[worker] += 1
                 if not running:
@@ -341,8 +342,8 @@ def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str |
 
 def _affine_dask(client: Any, shared: Any, task: SweepTask, chunks: Sequence[int], addresses: Sequence[str],
                  fn: ChunkFn) -> Iterator[ChunkFile]:
-    """Chunks cut into parts for the cluster's workers (:func:`parts_for`, :class:`Handout`), two at a time in
-    flight per worker, each asked of its worker but free to run on another (a lost worker's parts run elsewhere)."""
+    """Chunks cut into parts for the cluster's workers (:func:`parts_for`, :class:`Handout`), :data:`IN_FLIGHT` at
+    a time per worker, each asked of its worker but free to run on another (a lost worker's parts run elsewhere)."""
     from distributed import as_completed
 
     parts = parts_for(task, len(addresses))
@@ -353,7 +354,7 @@ def _affine_dask(client: Any, shared: Any, task: SweepTask, chunks: Sequence[int
 
     def hand_out() -> None:
         for worker, address in enumerate(addresses):
-            while busy[worker] < 2 and (work := handout.next(worker)) is not None:
+            while busy[worker] < IN_FLIGHT and (work := handout.next(worker)) is not None:
                 chunk, part = work
                 future = client.submit(fn, shared, chunk, part, parts, pure=False, workers=[address],
                                        allow_other_workers=True,
