@@ -39,10 +39,15 @@ def folder_mode() -> int:
     return 0o777 & ~umask()
 
 
+TEMP_NAME_BYTES = 100  # of the target's name kept in its temporary file's, ".NAME." + 8 random: 110 bytes at most
+
+
 def temp_beside(target: Path) -> tuple[int, Path]:
     """A new temporary file (fd, path) in ``target``'s folder, with :func:`file_mode` permissions, to be
-    ``os.replace``-d onto ``target`` once complete. Raises OSError."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    ``os.replace``-d onto ``target`` once complete; its name is short enough beside any file name the folder takes
+    (one of 255 bytes included). Raises OSError."""
+    name = os.fsencode(target.name)[:TEMP_NAME_BYTES].decode("utf-8", "ignore")  # a character cut in two: dropped
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
     try:
         os.fchmod(fd, file_mode())
     except OSError:
@@ -50,6 +55,26 @@ def temp_beside(target: Path) -> tuple[int, Path]:
         os.unlink(tmp)
         raise
     return fd, Path(tmp)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its ancestors that do not exist yet, innermost first: the folders a
+    ``mkdir(parents=True)`` of it would create (to remove them again when the write they were made for fails)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_folders(created: list[Path]) -> None:
+    """Remove the folders of ``created`` (innermost first, as :func:`missing_folders` lists them) that are empty,
+    up to the first that is not (something else was put there meanwhile: it stays, with its ancestors)."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def unwritable_reason(path: Path) -> str | None:

@@ -140,6 +140,37 @@ def test_written_output_has_the_permissions_of_a_plain_open(write_spec, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "spec.yaml"]  # no temporary file left
 
 
+def test_a_failed_write_removes_the_folders_it_created(write_spec, tmp_path: Path, monkeypatch) -> None:
+    """-o into folders that do not exist yet: when the write fails (here the disk is full) the error is one line and
+    the folders it created are gone; folders that existed before, and what is in them, stay."""
+    import errno
+
+    from costmodel.cli import common
+
+    def full(target: Path) -> tuple[int, Path]:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(common, "temp_beside", full)
+    spec = write_spec(GOOD)
+    (tmp_path / "kept").mkdir()
+    out = tmp_path / "kept" / "new" / "deeper" / "a.json"
+    result = runner.invoke(app, ["analyze", str(spec), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: cannot write {out}: No space left on device"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["kept", "spec.yaml"]
+
+
+@pytest.mark.parametrize("name", ["a" * 250 + ".json", "é" * 122 + ".json"])  # 255 and 249 bytes: legal names
+def test_output_to_a_long_file_name_is_written(write_spec, tmp_path: Path, name: str) -> None:
+    """The temporary file beside the output keeps a short piece of its name: a 250-character name, whose temporary
+    file was '.NAME.' + 8 characters, over the file system's 255 bytes, failed (and left its folder behind)."""
+    out = tmp_path / "new" / name
+    result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["model"]
+    assert [p.name for p in out.parent.iterdir()] == [name]
+
+
 @pytest.mark.parametrize("error", [PlotError("cannot write x/fig.png: Permission denied"),
                                    ReportError("cannot write the report to r: it is a file, not a folder"),
                                    HardwareError("unknown hardware profile 'x'")])

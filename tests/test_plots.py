@@ -134,6 +134,31 @@ def test_save_figure_errors_name_the_path_and_leave_nothing(tmp_path, resnet) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_save_figure_that_fails_removes_the_folders_it_created(tmp_path, resnet, monkeypatch) -> None:
+    """The second file's write fails (the disk is full): the first file's temporary file, and the folders made for
+    the figure, are gone; the folder that was there stays."""
+    import errno
+
+    from costmodel.plots import common
+
+    made: list[Path] = []
+
+    def second_fails(target: Path) -> tuple[int, Path]:
+        if made:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        made.append(target)
+        return fileio.temp_beside(target)
+
+    monkeypatch.setattr(common, "temp_beside", second_fails)
+    with pytest.raises(PlotError, match=r"cannot write .*new/sub/fig\.svg: No space left on device"):
+        save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "new" / "sub" / "fig")
+    assert made and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    stem = tmp_path / "new" / ("x" * 245)  # fig.png's temporary file was 259 bytes long: now written
+    assert [p.name for p in save_figure(breakdown_figure({"a": resnet["none"]}, "t"), stem)] == \
+        [f"{stem.name}.png", f"{stem.name}.svg"]
+
+
 def test_save_figure_gives_the_same_bytes_every_time(tmp_path, resnet) -> None:
     """No date in the SVG metadata and fixed element ids: regenerating a report changes no file."""
     fig = breakdown_figure({"a": resnet["none"]}, "t")

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UserError, one_line
-from ..fileio import temp_beside
+from ..fileio import missing_folders, remove_folders, temp_beside
 from ..vocab import Choice, Dtype, Format, Fusion, Precision
 from ..yamlio import YamlError, parse_yaml
 
@@ -228,11 +228,12 @@ def user_errors(fn: F) -> F:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Print, or write ``output`` atomically (a failed run leaves no half-written file) with the permissions a
-    plain ``open()`` gives (``0o666 & ~umask``)."""
+    """Print, or write ``output`` atomically with the permissions a plain ``open()`` gives (``0o666 & ~umask``),
+    creating its missing folders: a failed write leaves no half-written file and removes the folders it created."""
     if output is None:
         sys.stdout.write(text)
         return
+    created = missing_folders(output.parent)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = temp_beside(output)
@@ -242,8 +243,11 @@ def write_output(text: str, output: Path | None) -> None:
             os.replace(tmp, output)
         finally:
             tmp.unlink(missing_ok=True)
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    except BaseException as exc:
+        remove_folders(created)
+        if isinstance(exc, OSError):
+            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise
     typer.echo(f"wrote {output}", err=True)
 
 

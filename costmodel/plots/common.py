@@ -30,7 +30,7 @@ from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, LogLocator
 from matplotlib.transforms import Bbox, Transform
 
 from ..errors import PlotError
-from ..fileio import temp_beside
+from ..fileio import missing_folders, remove_folders, temp_beside
 from ..units import time_unit
 from ..vocab import OpClass
 
@@ -107,8 +107,8 @@ def figure_format(path: Path, default: str = "png") -> str:
 
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
-    file in the target folder first and moved into place only when all rendered. Creates parent folders; files
-    get the permissions of a plain ``open()`` (``0o666 & ~umask``).
+    file in the target folder first and moved into place only when all rendered. Creates parent folders (removed
+    again when it fails); files get the permissions of a plain ``open()`` (``0o666 & ~umask``).
 
     Reproducible: the same figure gives the same bytes (no date in the SVG metadata, fixed SVG id salt).
     Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figure.
@@ -123,6 +123,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
     current = stem.parent
     fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
     fig.set_layout_engine("none")
+    created, done = missing_folders(stem.parent), False
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
         for fmt, target in zip(formats, targets, strict=True):
@@ -134,11 +135,14 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
         for tmp, target in zip(temps, targets, strict=True):
             current = target
             os.replace(tmp, target)
+        done = True
     except OSError as exc:
         raise PlotError(f"cannot write {current}: {exc.strerror or exc}") from None
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
+        if not done:
+            remove_folders(created)
         _close(fig)
     return targets
 

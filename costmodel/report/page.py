@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..errors import PlotError, ReportError
-from ..fileio import file_mode, folder_mode, temp_beside, unwritable_reason
+from ..fileio import file_mode, folder_mode, missing_folders, temp_beside, unwritable_reason
 from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
@@ -414,15 +414,6 @@ def write_report(
     return sorted(written)
 
 
-def _created_folders(folder: Path) -> list[Path]:
-    """``folder`` and its ancestors that do not exist yet, innermost first (to remove them on failure)."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
 def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path, batch: int | None,
            dtype: str | None, fusion: str, batches: Sequence[int], command: str,
            box: dict[str, ReportData], overrides: Mapping[str, Any] | None, written: list[Path]) -> Iterator[str]:
@@ -430,7 +421,7 @@ def _steps(spec: str | Path, profiles: Sequence[HardwareProfile], out_dir: Path,
     data = box["data"]
     from ..plots import save_figure
 
-    created = _created_folders(out_dir)
+    created = missing_folders(out_dir)
     tmp: Path | None = None
     try:
         out_dir.mkdir(parents=True, exist_ok=True, mode=folder_mode())
