@@ -144,9 +144,10 @@ def test_validate_and_calibrate_take_the_thread_count(tmp_path: Path) -> None:
         key = next(k for k, v in data.items() if isinstance(v, list) and v and "predicted_throughput" in v[0])
         return [row["predicted_throughput"] for row in data[key]]
 
-    # two threads speed a model up, never by more than 2 cores x the best class efficiency, 0.975 (conv,
-    # hardware_profiles/epyc_zen3_vm_b.yaml): per-call costs, serial small ops and fork/joins take some of it off
-    assert all(1.0 < b / a <= 2 * 0.975 for a, b in zip(speed(one), speed(two), strict=True))
+    # two threads speed these large models up (--threads reaches the model), and never by 2x or more: two cores do
+    # at most twice one core's work in a given time (Amdahl), and every kernel's per-call costs (launch, dispatch)
+    # are paid in full on either thread count
+    assert all(1.0 < b / a < 2.0 for a, b in zip(speed(one), speed(two), strict=True))
     out = tmp_path / "fit.yaml"
     fitted = runner.invoke(app, ["calibrate", str(few), "--hw", PROFILE, "--threads", "2", "-o", str(out)])
     assert fitted.exit_code == 0, fitted.output
