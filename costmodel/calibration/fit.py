@@ -26,17 +26,17 @@ value). See docs/calibration.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 import numpy as np
 import yaml
 
 from ..graph import Graph
 from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
-from ..hardware.profile import Calibration, FittedParameter
+from ..hardware.profile import Calibration, FittedParameter, ParallelFigures
 from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
 from ..latency.layout import LAYOUT_KEY
 from ..latency.roofline import host_overhead, launch_overhead, timeline
@@ -164,27 +164,32 @@ CPU_FIELD_ROLES: dict[str, Literal["compute", "memory", "costs", "kept"]] = {
 COST_FIELDS = tuple(name for name, role in CPU_FIELD_ROLES.items() if role == "costs")
 
 
-def _cost_times(value: Any, factor: float) -> Any:
-    """One ``costs`` field of a cpu section times ``factor``: a figure, a table of figures, or a ``parallel`` entry's
-    fork/join cost (its efficiency kept); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {key: _cost_times(v, factor) for key, v in value.items()}
-    if isinstance(value, int | float):
-        return value * factor
-    return value.model_copy(update={"sync_us": _cost_times(value.sync_us, factor)})
+CostFigure: TypeAlias = float | ParallelFigures | None
+"""One figure of a ``costs`` field of a cpu section: a cost (µs or ns), a class's ``parallel`` entry (its fork/join
+``sync_us`` the cost, its efficiency not), or None (not given)."""
+_Key = TypeVar("_Key", bound=str)  # a table's keys: efficiency classes (dispatch_us, parallel) or op names (op_ns)
 
 
-def _cost_sum(value: Any) -> float:
+def _figure_times(value: CostFigure, factor: float) -> CostFigure:
+    if isinstance(value, ParallelFigures):
+        return value.model_copy(update={"sync_us": _figure_times(value.sync_us, factor)})
+    return None if value is None else value * factor
+
+
+def _cost_times(value: CostFigure | Mapping[_Key, CostFigure], factor: float) -> CostFigure | dict[_Key, CostFigure]:
+    """One ``costs`` field of a cpu section times ``factor``: a figure or a table of figures (:data:`CostFigure`)."""
+    if isinstance(value, Mapping):
+        return {key: _figure_times(v, factor) for key, v in value.items()}
+    return _figure_times(value, factor)
+
+
+def _cost_sum(value: CostFigure | Mapping[_Key, CostFigure]) -> float:
     """The figures of one ``costs`` field of a cpu section added up (:func:`_cost_times`'s shapes; None: 0)."""
-    if value is None:
-        return 0.0
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return sum(_cost_sum(v) for v in value.values())
-    if isinstance(value, int | float):
-        return float(value)
-    return _cost_sum(value.sync_us)
+    if isinstance(value, ParallelFigures):
+        value = value.sync_us
+    return 0.0 if value is None else float(value)
 
 
 def cost_total(profile: HardwareProfile) -> float:
