@@ -726,6 +726,29 @@ def test_calibrate_carry_option(tmp_path: Path) -> None:
     assert not (tmp_path / "y.yaml").exists()
 
 
+def test_calibrate_apply_to_prices_the_transfer_once_and_prints_what_it_wrote(tmp_path: Path, monkeypatch) -> None:
+    """--apply-to: the carried values are computed once (the CLI printed them from a second call of carried()), and
+    the line 'applied to' shows the efficiencies the written profile holds."""
+    calls: list[str] = []
+    real = F.carried
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(str(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "carried", counted)
+    out = tmp_path / "shape.yaml"
+    result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
+                                 "--precision", "amp", "--apply-to", "rtx4090", "--carry", "all", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert calls == ["all"]
+    line = next(line for line in result.output.splitlines() if line.startswith("applied to rtx4090"))
+    shown = dict(item.rsplit(" ", 1) for item in line.split(" with ", 1)[1].split(", "))
+    compute, memory = efficiency_for(load_profile(str(out)), "gemm")
+    assert float(shown["device_compute"]) == pytest.approx(compute, abs=5e-4)
+    assert float(shown["device_memory"]) == pytest.approx(memory, abs=5e-4)
+
+
 def test_calibrate_checks_its_output_before_fitting(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder\n")

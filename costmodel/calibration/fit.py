@@ -587,12 +587,17 @@ def carried(result: Fit, target: HardwareProfile, carry: Carry | str) -> dict[st
 def fitted_profile(
     base: HardwareProfile, result: Fit, *, measurements: str, sha256: str, devices: Sequence[str], dtype: str,
     fusion: str, onto: HardwareProfile | None = None, today: str | None = None, carry: Carry | str = DEFAULT_CARRY,
+    values: dict[str, float] | None = None,
 ) -> HardwareProfile:
     """The profile to write: ``onto`` (default ``base``: its peaks, bandwidth and caches) with the fitted
     efficiencies and overhead, a new name, no aliases, a ``calibration`` record and sources for what changed.
-    With ``onto``, ``carry`` says what of the fit it takes (:func:`carried`)."""
+    With ``onto``, ``carry`` says what of the fit it takes: ``values``, :func:`carried`'s (computed here unless
+    the caller, who shows them, has them already)."""
     target = onto or base
-    values = {n: result.values[n] for n in result.fitted} if onto is None else carried(result, onto, carry)
+    if onto is None:
+        values = {n: result.values[n] for n in result.fitted}
+    elif values is None:
+        values = carried(result, onto, carry)
     profile = with_parameters(pinned(target), values)
     record = Calibration(
         measurements=measurements, sha256=sha256, devices=list(devices) or [base.name], models=len(result.measured_s),

@@ -217,8 +217,9 @@ def calibrate(
     measured = [m.measurement.latency_s for m in matched]
     result = fit(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
+    moved = carried(result, onto, carry) if onto is not None else None
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
-                             dtype=dtypes, fusion=fusion, onto=onto, carry=carry)
+                             dtype=dtypes, fusion=fusion, onto=onto, carry=carry, values=moved)
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
              f"{'parameter':<16} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]
@@ -227,9 +228,9 @@ def calibrate(
         note = (f"at {p.at_bound} bound" if p.at_bound else "") if name in result.fitted else "not fitted (share < 1%)"
         lines.append(f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
                      f"{note or DOCS[name]}")
-    if onto is not None:
+    if onto is not None and moved is not None:  # both or neither
         lines.append(f"applied to {onto.key} (--carry {carry}): its peaks, bandwidth and caches with "
-                     + ", ".join(f"{n} {v:.3f}" for n, v in carried(result, onto, carry).items()))
+                     + ", ".join(f"{n} {v:.3f}" for n, v in moved.items()))
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
     loo = None
     if len(matched) >= 3:
