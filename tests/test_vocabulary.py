@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from costmodel.cli import app
@@ -133,6 +135,35 @@ def test_help_lists_choices() -> None:
     assert result.exit_code == 0
     for vocabulary in (Dtype, Fusion, Format):
         assert "[" + "|".join(vocabulary.values()) + "]" in result.output, vocabulary
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(name path, command) of every command and group under ``group`` (typer's own click: a group has
+    ``commands``; its options are its callback's: `design` runs a search)."""
+    out = []
+    for name, command in sorted(group.commands.items()):
+        out.append(((*path, name), command))
+        if hasattr(command, "commands"):
+            out += _commands(command, (*path, name))
+    return out
+
+
+FORMAT_COMMANDS = [path for path, command in _commands(typer.main.get_command(app))
+                   if any("--format" in getattr(p, "opts", ()) for p in command.params)]
+
+
+@pytest.mark.parametrize("path", FORMAT_COMMANDS, ids=" ".join)
+def test_every_format_option_lists_its_choices(path: tuple[str, ...]) -> None:
+    """`--help` at 100 columns shows each command's --format choices (table and json at least), not `<str>`; a
+    value outside them is one error line naming them, exit 2 (calibrate, validate and measure took any word)."""
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100"}, terminal_width=100)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "--format" in line)
+    shown = re.search(r"\[([a-z|]+)\]", line)
+    assert shown and {"table", "json"} <= set(shown.group(1).split("|")) <= set(Format.values()), line
+    bad = runner.invoke(app, [*path, "--format", "xml"])
+    assert bad.exit_code == 2 and bad.output.strip().startswith("error: unknown --format 'xml'; choose one of "), \
+        bad.output
 
 
 def test_unknown_choice_is_one_line() -> None:

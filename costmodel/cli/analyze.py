@@ -16,7 +16,6 @@ from ..report.tables import FORMATS, SORT_KEYS, render
 from ..spec.schema import Spec
 from ..vocab import DEFAULT_FUSION, DEFAULT_PRECISION, Format
 from .common import (
-    TEXT_OR_JSON,
     DtypeOption,
     FusionOption,
     OptionalFormatOption,
@@ -163,9 +162,8 @@ def schema() -> None:
 
 
 @app.command()
-def ops(fmt: TableJsonOption = "table") -> None:
+def ops(fmt: TableJsonOption = Format.TABLE) -> None:
     """List the registered ops with their attributes."""
-    check_choice("--format", fmt, TEXT_OR_JSON)
     unique = sorted({op.name: op for op in REGISTRY.values()}.values(), key=lambda op: op.name)
     if fmt == "json":
         emit_json([{"name": op.name, "doc": op.doc, "aliases": list(op.aliases),
@@ -183,12 +181,11 @@ app.add_typer(hw_app, name="hw")
 
 @hw_app.command("list")
 @user_errors
-def hw_list(fmt: TableJsonOption = "table") -> None:
+def hw_list(fmt: TableJsonOption = Format.TABLE) -> None:
     """List the hardware profiles (shipped and in COSTMODEL_HW_PATH): the key to pass to --hw, the kind, the
     device's name and its aliases."""
     from ..hardware import list_profiles
 
-    check_choice("--format", fmt, TEXT_OR_JSON)
     profiles = list_profiles()
     if fmt == "json":
         emit_json([{"key": p.key, "name": p.name, "aliases": p.aliases, "kind": p.kind} for p in profiles])
@@ -202,11 +199,10 @@ def hw_list(fmt: TableJsonOption = "table") -> None:
 @hw_app.command("show")
 @user_errors
 def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias or YAML path")],
-            fmt: TableJsonOption = "table") -> None:
+            fmt: TableJsonOption = Format.TABLE) -> None:
     """Show one profile's figures, ridge points and the source of each figure."""
     from ..hardware import load_profile, profile_summary
 
-    check_choice("--format", fmt, TEXT_OR_JSON)
     profile = load_profile(name)
     if fmt == "json":
         emit_json({"key": profile.key, **profile.model_dump()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import Enum
 from functools import cache, wraps
 from pathlib import Path
@@ -325,18 +325,16 @@ def check_choice(option: str, value: str | None, choices: Iterable[str]) -> None
 C = TypeVar("C", bound=Choice)
 
 
-def choice_option(vocabulary: type[C], *names: str, help: str) -> Any:
-    """A typer option taking one value of ``vocabulary`` (a :class:`~costmodel.vocab.Choice`): ``--help`` lists the
-    values, shell completion offers them, and an unknown value is one line naming the option, exit code 2."""
-    values = vocabulary.values()
+def choice_option(vocabulary: type[C], *names: str, help: str, only: Sequence[C] = ()) -> Any:
+    """A typer option taking one value of ``vocabulary`` (a :class:`~costmodel.vocab.Choice`; ``only``: of those
+    values alone): ``--help`` lists the values, shell completion offers them, and an unknown value is one line naming
+    the option, exit code 2."""
+    values = tuple(str(v) for v in only) or vocabulary.values()
 
     def parse(value: str | C) -> C:
-        if isinstance(value, vocabulary):
-            return value
-        try:
+        if value in values:
             return vocabulary(value)
-        except ValueError:
-            raise fail(f"unknown {names[0]} {value!r}; choose one of {', '.join(values)}") from None
+        raise fail(f"unknown {names[0]} {value!r}; choose one of {', '.join(values)}")
 
     def complete(incomplete: str) -> list[str]:
         return [v for v in values if v.startswith(incomplete)]
@@ -352,9 +350,9 @@ OptionalFormatOption = Annotated[Format | None, choice_option(
     Format, "--format", "-f", help="output format (default: from -o's extension, else table)")]
 
 
-TEXT_OR_JSON = (Format.TABLE.value, Format.JSON.value)  # commands whose output is a table or JSON
-TableJsonOption = Annotated[str, typer.Option("--format", "-f", help="output format: table | json (raw numbers, "
-                                                                      "stable keys)")]
+TableJsonOption = Annotated[Format, choice_option(
+    Format, "--format", "-f", only=(Format.TABLE, Format.JSON), help="output format (json: raw numbers, stable keys)")]
+"""The ``--format`` of commands whose output is a table or JSON."""
 
 
 def emit_json(data: Any) -> None:

@@ -17,7 +17,7 @@ from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..spec import load_spec
-from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, Dtype
+from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, Dtype, Format
 from .common import (
     FusionOption,
     PrecisionOption,
@@ -178,7 +178,7 @@ def calibrate(
     prior_weight: Annotated[float | None, typer.Option(
         min=0, help=f"pull of each factor toward the base profile's (0: none; default {DEFAULT_PRIOR_WEIGHT}, "
                     f"{CPU_PRIOR_WEIGHT} on a CPU profile)")] = None,
-    fmt: TableJsonOption = "table",
+    fmt: TableJsonOption = Format.TABLE,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
     carry: CarryOption = None,
@@ -263,7 +263,7 @@ def validate(
     specs: SpecsOpt = None,
     plot: Annotated[Path | None, typer.Option(
         help="write a predicted-vs-measured throughput scatter plot to PLOT.png and PLOT.svg")] = None,
-    fmt: TableJsonOption = "table",
+    fmt: TableJsonOption = Format.TABLE,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
 ) -> None:
@@ -325,7 +325,7 @@ def bench(
         "--channels-last", help="module and image inputs in channels-last (NHWC) memory format")] = False,
     compile: Annotated[bool, typer.Option(  # noqa: A002
         "--compile", help="torch.compile the module first (compare with --fusion compile predictions)")] = False,
-    fmt: TableJsonOption = "table",
+    fmt: TableJsonOption = Format.TABLE,
     set_: SetOption = None,
 ) -> None:
     """Run SPEC's PyTorch module and time it: median and spread of repeated forward passes; with --hw, the

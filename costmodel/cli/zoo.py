@@ -9,7 +9,8 @@ import typer
 import yaml
 
 from ..spec.zoo import zoo_specs
-from .common import TEXT_OR_JSON, TableJsonOption, app, check_choice, user_errors
+from ..vocab import Format
+from .common import TableJsonOption, app, user_errors
 
 zoo_app = typer.Typer(help="The model zoo: specs shipped with costmodel, usable by name (`costmodel analyze "
                            "convnext_t`).", no_args_is_help=True)
@@ -35,10 +36,9 @@ def zoo_entries() -> list[dict[str, Any]]:
 @zoo_app.command("list")
 @user_errors
 def zoo_list(
-    fmt: TableJsonOption = "table",
+    fmt: TableJsonOption = Format.TABLE,
 ) -> None:
     """List the zoo's specs by name (a name works wherever a spec path does)."""
-    check_choice("--format", fmt, TEXT_OR_JSON)
     entries = zoo_entries()
     if fmt == "json":
         typer.echo(json.dumps(entries, indent=2))
