@@ -609,10 +609,6 @@ def wide_rows(table: str | Path, specs: dict[str, Path], dropped: list[str] | No
     moves, in their training form; the specs are the deployed form). So is a row that its table contradicts
     (:func:`contradicted`)."""
     source = table if isinstance(table, Path) else wide_set.REFERENCE / wide_set.TABLES[table]
-    with source.open(encoding="utf-8") as handle:
-        activations = {(r["model"], int(r["infer_img_size"]), int(r["infer_batch_size"])): float(r["infer_macts"])
-                       for r in csv.DictReader(text for text in handle if not text.startswith("#"))
-                       if r.get("infer_macts")}
     best: dict[str, Matched] = {}
     for row in read_measurements(source).rows:
         path = specs.get(row.model)
@@ -631,7 +627,7 @@ def wide_rows(table: str | Path, specs: dict[str, Path], dropped: list[str] | No
                 dropped.append(f"{m.measurement.model} ({published:g} M in the table, {params:.2f} M in the spec)")
             continue
         row = m.measurement
-        counted = activations.get((row.model, row.image_size or 0, row.batch))
+        counted = row.activations_m
         if counted and abs(acts / counted - 1) > PARAMS_TOLERANCE:
             if dropped is not None:
                 dropped.append(f"{row.model} ({counted:g} M activations in the table, {acts:.2f} M in the spec)")

@@ -282,6 +282,16 @@ def test_bad_measurements_exit_2(tmp_path: Path, text: str, args: list[str], mes
     assert not (tmp_path / "out.yaml").exists()
 
 
+def test_the_activations_column_is_read_per_row(tmp_path: Path) -> None:
+    """infer_macts (timm's millions of conv/linear/matmul outputs per sample) is optional, per row, and checked."""
+    path = tmp_path / "m.csv"
+    path.write_text(",".join(REQUIRED) + ",infer_macts\nresnet50,224,10,1,1,23.9\nresnet18,224,10,1,1,\n")
+    assert [r.activations_m for r in read_measurements(path).rows] == [23.9, None]
+    path.write_text(",".join(REQUIRED) + ",infer_macts\nresnet50,224,10,1,1,lots\n")
+    with pytest.raises(MeasurementError, match="line 2: column infer_macts: expected a number, got 'lots'"):
+        read_measurements(path)
+
+
 @pytest.mark.parametrize(("row", "column"), [('"resnet\n50",224,10,1,1\n', "model"),
                                             ('"resnet50\r",224,10,1,1\n', "model")])
 def test_a_name_spanning_lines_is_refused_in_one_line(tmp_path: Path, row: str, column: str) -> None:

@@ -64,3 +64,32 @@ def test_a_table_given_as_a_path_skips_its_comment_lines(validate: ModuleType, w
                     encoding="utf-8")
     rows = validate.wide_rows(path, wide_set.cached_specs())
     assert [(m.measurement.model, m.measurement.batch) for m in rows] == [("resnet18", 1024)]
+
+
+def test_a_table_is_read_once_and_its_activations_judge_its_rows(validate: ModuleType, wide_stand_in,
+                                                                 monkeypatch) -> None:
+    """wide_rows opens the table once (read_measurements; it opened it a second time for infer_macts), and drops a
+    row whose own infer_macts is not the spec's count (resnet18: 2.48 M conv/linear outputs, spec_counts)."""
+    row = "resnet18,224,9260.29,110.57,1024,11.69"
+    wide_set = wide_stand_in({"rtx3090": [row], "rtx4090": [row]}, {"resnet18": "resnet18"})
+    path = Path(wide_set.REFERENCE) / "timm_table.csv"
+    header = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_macts\n"
+    opened: list[Path] = []
+    real_open = Path.open
+
+    def spy(self: Path, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if self.name == path.name:
+            opened.append(self)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", spy)
+    _, _, counted = validate.spec_counts(wide_set.cached_specs()["resnet18"])
+    for activations, kept in ((counted, ["resnet18"]), (counted * 1.05, [])):
+        text = f"{activations:.4f}"
+        path.write_text(f"{header}{row},{text}\n", encoding="utf-8")
+        dropped: list[str] = []
+        opened.clear()
+        rows = validate.wide_rows(path, wide_set.cached_specs(), dropped)
+        assert [m.measurement.model for m in rows] == kept and len(opened) == 1
+        assert dropped == ([] if kept else
+                           [f"resnet18 ({float(text):g} M activations in the table, {counted:.2f} M in the spec)"])

@@ -4,7 +4,8 @@ A measurement file is a CSV (lines starting with ``#`` are comments) with at lea
 inference benchmark tables (``REQUIRED``): ``model``, ``infer_img_size`` (px; may be empty for a spec whose
 input is not a square image), ``infer_samples_per_sec``, ``infer_step_time`` (ms per batch) and
 ``infer_batch_size``. Optional: ``device`` (a file may hold several devices), ``dtype``, ``param_count``
-(millions), ``infer_gmacs``; other columns (``costmodel bench`` adds its spread and runtime) are ignored.
+(millions), ``infer_gmacs``, ``infer_macts`` (millions); other columns (``costmodel bench`` adds its spread and
+runtime) are ignored.
 
 A row's ``model`` is matched to a spec by the spec's ``metadata.timm_name``, else its ``name``; rows naming
 no known spec are skipped (and listed). Units: latency in seconds per batch, throughput in samples/s.
@@ -29,7 +30,7 @@ from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 # more columns (bench's spread, runtime) are ignored
-OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs", "threads")
+OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs", "infer_macts", "threads")
 
 
 
@@ -44,6 +45,7 @@ class Measurement:
     device: str | None = None
     dtype: str | None = None
     param_count_m: float | None = None  # millions, as timm reports it
+    activations_m: float | None = None  # millions per sample: timm's infer_macts (fvcore's conv/linear/matmul outputs)
     threads: int | None = None  # the CPU threads it ran with (costmodel bench's ``threads`` column)
     line: int = 0  # line number in the file
     file: str | None = None  # the file it was read from (named by errors about the row)
@@ -168,6 +170,7 @@ def read_measurements(path: str | Path) -> MeasurementFile:
     for line, record in records[1:]:
         row: dict[str, str | None] = dict(zip(columns, record, strict=False))
         size, params, threads = _text(row, "infer_img_size"), _text(row, "param_count"), _text(row, "threads")
+        activations = _text(row, "infer_macts")
         if row.get("model") is None:
             raise MeasurementError(f"line {line}: column model: the row is too short (no value)", file=str(path))
         for column in ("model", "device", "dtype"):
@@ -187,6 +190,7 @@ def read_measurements(path: str | Path) -> MeasurementFile:
             device=_text(row, "device") or None,
             dtype=dtype,
             param_count_m=_number(params, "param_count", path, line) if params else None,
+            activations_m=_number(activations, "infer_macts", path, line) if activations else None,
             threads=int(_number(threads, "threads", path, line, int)) if threads else None,
             line=line,
             file=str(path),
