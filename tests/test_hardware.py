@@ -434,3 +434,85 @@ def test_cpu_peak_must_match_cores_isa_and_clock(tmp_path) -> None:
     bad.write_text(text)
     with pytest.raises(HardwareError, match="disagrees with cpu"):
         load_profile(str(bad))
+
+
+# ---------------------------------------------------------------------------------------- CPU profiles and --threads
+
+# Per shipped CPU profile, from the vendor sheets by hand (docs/hardware-profiles.md, "CPU profiles"): physical cores
+# priced, fp32 FLOP/cycle per core of the ISA (AVX-512 with 2 FMA units 64; AVX2 with 2 x 256-bit FMA, and Zen 4's
+# double-pumped AVX-512, 32; NEON with 2 x 128-bit FMA 16), the sustained clock in GHz, and the fp32 peak in TFLOP/s
+CPU_SHEETS = {
+    "i9_10940x": (14, 64, 3.0, 2.688), "i7_12700h": (6, 32, 3.0, 0.576), "epyc_9654": (96, 32, 3.55, 10.9056),
+    "cortex_a76": (4, 16, 2.4, 0.1536), "pixel4": (4, 16, 2.42, 0.15488), "epyc_zen3_vm_1t": (1, 32, 2.445, 0.0782),
+    "epyc_zen3_vm_b": (2, 32, 3.23, 0.2067), "epyc_zen5_vm": (2, 32, 3.0, 0.192),
+}
+ROOFLINE_CPU = Path(__file__).resolve().parent / "fixtures" / "epyc_9654_roofline.yaml"  # a CPU profile without cpu:
+
+
+def test_every_shipped_cpu_profile_has_a_cpu_section_matching_its_sheet() -> None:
+    """--threads is never ignored on a shipped profile: every CPU one carries a cpu section, whose cores x FLOP/cycle
+    x clock is its fp32 peak (the loader checks that too) and whose figures are the vendor sheet's."""
+    cpus = {p.stem for p in SHIPPED_DIR.glob("*.yaml") if yaml.safe_load(p.read_text())["kind"] == "cpu"}
+    assert cpus == set(CPU_SHEETS)
+    for stem, (cores, flop, clock, peak) in CPU_SHEETS.items():
+        profile = load_profile(stem)
+        cpu = profile.cpu
+        assert cpu is not None, stem
+        assert (cpu.cores, cpu.flop_per_cycle_fp32, cpu.clock_ghz) == (cores, flop, clock), stem
+        assert profile.peak.vector["fp32"] == pytest.approx(peak, rel=1e-3), stem
+        assert cores * flop * clock / 1000 == pytest.approx(peak, rel=2e-3), stem
+        assert cpu.bandwidth_per_core_gbs <= profile.memory.bandwidth_gbs, stem
+        assert profile.launch_overhead_us >= 2.0, stem  # the ~1 us assumed until then is below every measured CPU
+
+
+def test_one_thread_on_a_14_core_profile_is_priced_at_one_core() -> None:
+    """The lead's case: `--hw i9_10940x --threads 1` priced all 14 cores. By hand: one core is 64 FLOP/cycle x 3.0 GHz
+    = 192 GFLOP/s and streams 12.8 GB/s; a 3x3 conv of 64 -> 64 channels on 32 x 32 (75,497,472 FLOPs of MACs and
+    65,536 bias adds) runs at 0.75 of that peak, plus the launch (7.3 us), the conv class's dispatch (7.2 us) and
+    oneDNN's per-call copy of its 147,712 weight bytes at 0.8 of 12.8 GB/s; on 14 threads the work splits 14 ways,
+    the copy streams at 0.8 of the chip's 94 GB/s (14 x 12.8 is more) and the call pays a fork/join (7.6 us)."""
+    from costmodel.graph import build_graph
+    from costmodel.hardware import threaded
+    from costmodel.latency import estimate
+    from costmodel.spec import parse_spec
+
+    base = load_profile("i9_10940x")
+    one = threaded(base, 1)
+    assert one.peak.vector["fp32"] == pytest.approx(0.192) and one.memory.bandwidth_gbs == pytest.approx(12.8)
+    assert threaded(base, 28).peak.vector["fp32"] == pytest.approx(2.688)  # 28 threads: 14 cores, siblings add 0
+    graph = build_graph(parse_spec({"name": "t", "inputs": {"x": [64, 32, 32]},
+                                    "nodes": [{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1}]}),
+                        batch=1)
+    flops = 2 * 64 * 64 * 9 * 32 * 32 + 64 * 32 * 32
+    work = flops / (192e9 * 0.75)
+    calls = (7.3 + 7.2) * 1e-6
+    assert estimate(graph, base, dtype="fp32", threads=1).summary.latency_s == pytest.approx(
+        calls + 147_712 / (12.8e9 * 0.8) + work, rel=1e-9)
+    assert estimate(graph, base, dtype="fp32").summary.latency_s == pytest.approx(
+        calls + 7.6e-6 + 147_712 / (94e9 * 0.8) + work / 14, rel=1e-9)
+
+
+def test_threads_on_a_cpu_profile_without_a_cpu_section_is_one_error_line(tmp_path: Path) -> None:
+    """A user's bare roofline CPU profile prices every core whatever the thread count: with --threads (CLI) or
+    threads= (API) that is one error line naming the fields a cpu section needs, exit 2; without, it runs."""
+    from typer.testing import CliRunner
+
+    from costmodel import load_graph
+    from costmodel.cli import app
+    from costmodel.hardware import threaded
+    from costmodel.latency import estimate
+
+    bare = load_profile(str(ROOFLINE_CPU))
+    assert bare.cpu is None and threaded(bare) is bare
+    needed = "cpu.cores, cpu.isa, cpu.flop_per_cycle_fp32, cpu.clock_ghz, cpu.bandwidth_per_core_gbs"
+    with pytest.raises(HardwareError, match=f"--threads 1 on epyc_9654_roofline: .*{needed}"):
+        estimate(load_graph("resnet18"), bare, dtype="fp32", threads=1)
+    assert threaded(load_profile("rtx4090"), 1) == load_profile("rtx4090")  # a GPU: the option is a CPU's
+    spec = str(Path(__file__).resolve().parents[1] / "arch_specs" / "resnet18.yaml")
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", spec, "--hw", str(ROOFLINE_CPU), "--threads", "1"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {ROOFLINE_CPU}: --threads 1 on epyc_9654_roofline") and needed in lines[0]
+    assert runner.invoke(app, ["analyze", spec, "--hw", str(ROOFLINE_CPU)]).exit_code == 0
+    assert runner.invoke(app, ["analyze", spec, "--hw", "i9_10940x", "--threads", "1"]).exit_code == 0

@@ -136,7 +136,7 @@ class Cpu(_Model):
 
     ``threads``: what PyTorch uses by default (its default is the number of physical cores);
     ``flop_per_cycle_fp32`` and ``clock_ghz``: per-core fp32 FLOP/cycle of the ISA (AVX2 with 2 FMA pipes: 32,
-    AVX-512 with 2 FMA pipes: 64, NEON with 4 pipes: 16... see docs/latency-model.md) and the sustained clock,
+    AVX-512 with 2 FMA pipes: 64, NEON with 2 x 128-bit FMA pipes: 16... see docs/latency-model.md) and the sustained clock,
     which give the peak per core; ``bandwidth_per_core_gbs``: what one core can stream (a core's outstanding
     misses cap it well below the chip's bandwidth); ``sync_us``: the fork/join cost of one parallel op.
 
@@ -584,6 +584,11 @@ def ridge_point(profile: HardwareProfile, dtype: str, unit: str) -> float:
     return peak_tflops(profile, dtype, unit) * 1e12 / (profile.memory.bandwidth_gbs * 1e9)
 
 
+def cpu_section_missing() -> list[str]:
+    """The fields a ``cpu`` section must give (those of :class:`Cpu` without a default), as dotted paths."""
+    return [f"cpu.{name}" for name, field in Cpu.model_fields.items() if field.is_required()]
+
+
 def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwareProfile:
     """``profile`` as run with ``threads`` threads (default: its ``cpu.threads``, else all cores); a profile
     without a ``cpu`` section is returned unchanged.
@@ -594,9 +599,17 @@ def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwarePr
     SMT siblings share their core's miss buffers, so a sibling adds no bandwidth. The result's ``cpu`` describes
     the cores used (``cores`` = min(threads, cores), ``threads`` = threads); which ops run in parallel and pay the
     fork/join cost (``cpu.sync_us``) is the latency model's business (``latency.cpu.cpu_kernel``).
+
+    A thread count on a CPU profile without a ``cpu`` section is an error naming the fields it lacks
+    (:func:`cpu_section_missing`): the threads would change nothing, and a run priced at every core is not one thread's.
     """
     cpu = profile.cpu
     if cpu is None:
+        if threads is not None and profile.kind == DeviceKind.CPU:
+            raise HardwareError(f"--threads {threads} on {profile.key}: the profile has no cpu section, so its peaks "
+                                "are for every core whatever the thread count; add a cpu section with "
+                                f"{', '.join(cpu_section_missing())} (docs/latency-model.md, \"CPUs and threads\"), or "
+                                "leave --threads out", file=profile.source)
         return profile
     n = threads or cpu.threads or cpu.cores
     cores = min(n, cpu.cores)
