@@ -136,8 +136,8 @@ class Cpu(_Model):
 
     ``threads``: what PyTorch uses by default (its default is the number of physical cores);
     ``flop_per_cycle_fp32`` and ``clock_ghz``: per-core fp32 FLOP/cycle of the ISA (AVX2 with 2 FMA pipes: 32,
-    AVX-512 with 2 FMA pipes: 64, NEON with 2 x 128-bit FMA pipes: 16... see docs/latency-model.md) and the sustained clock,
-    which give the peak per core; ``bandwidth_per_core_gbs``: what one core can stream (a core's outstanding
+    AVX-512 with 2 FMA pipes: 64, NEON with 2 x 128-bit FMA pipes: 16... see docs/latency-model.md) and the sustained
+    clock, which give the peak per core; ``bandwidth_per_core_gbs``: what one core can stream (a core's outstanding
     misses cap it well below the chip's bandwidth); ``sync_us``: the fork/join cost of one parallel op.
 
     Eager-framework costs (docs/latency-model.md, "CPUs and threads"): ``dispatch_us``, per efficiency class, what
