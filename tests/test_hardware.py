@@ -516,3 +516,17 @@ def test_threads_on_a_cpu_profile_without_a_cpu_section_is_one_error_line(tmp_pa
     assert lines[0].startswith(f"error: {ROOFLINE_CPU}: --threads 1 on epyc_9654_roofline") and needed in lines[0]
     assert runner.invoke(app, ["analyze", spec, "--hw", str(ROOFLINE_CPU)]).exit_code == 0
     assert runner.invoke(app, ["analyze", spec, "--hw", "i9_10940x", "--threads", "1"]).exit_code == 0
+
+
+def test_the_cpu_profiles_table_holds_the_profiles_figures() -> None:
+    """docs/hardware-profiles.md, "CPU profiles": each row's cores priced and fp32 peak are the profile's (a profile
+    changed without its table row fails here)."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "hardware-profiles.md").read_text()
+    section = doc[doc.index("## CPU profiles"):doc.index("## Every figure")]
+    rows = re.findall(r"^\| `(\w+)`[^|]*\| (\d+)[^|]*\|[^|]*\|[^|]*\| ([\d.]+) \|", section, re.M)
+    assert {stem for stem, _, _ in rows} == set(CPU_SHEETS) - {"epyc_zen3_vm_b", "epyc_zen5_vm"}  # one row, two
+    for stem, cores, peak in rows:
+        profile = load_profile(stem)
+        assert int(cores) == profile.cpu.cores and float(peak) == pytest.approx(profile.peak.vector["fp32"]), stem
