@@ -126,6 +126,13 @@ def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folde
     seconds on their chunks (``workers``: the sum of what each chunk's worker process spent on it, from
     ``ChunkFile.cpu_s``) -- CPU time, unlike wall time, barely moves with the load of a shared machine.
 
+    Where the wall time went, from the chunks' spans (``ChunkFile.spans``: each part's process, wall start and end,
+    CPU): ``first`` (seconds before the first chunk began: the pool's fork, the Dask client's connection),
+    ``last`` (from the start to the end of the last chunk; after it, the merge and shutting down), ``busy`` (the
+    chunks' wall seconds, summed over the workers) and ``processes`` (how many ran chunks); ``children`` (all CPU
+    seconds of the worker processes over the sweep, in their chunks or not: those the local pool starts and
+    reaps, and a Dask cluster's live ones) and ``steal`` (CPU seconds the hypervisor gave other guests).
+
     ``warm``: first, every worker's evaluator of the run evaluates the same ``warm`` other candidates (seed 1), not
     timed: in this process before the local pool forks from it (its workers inherit the caches), or on each Dask
     worker (``client``, of the cluster at ``scheduler``)."""
@@ -136,10 +143,13 @@ def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folde
             client.run(_warm, run.task, warm)
         else:
             _warm(run.task, warm)
-    cpu, began = _cpu(), time.perf_counter()
+    family, steal = _family_cpu(), _steal()
+    cpu, began, epoch = _cpu(), time.perf_counter(), time.time()
     worker_cpu = 0.0
+    spans: list[tuple[int, float, float, float]] = []
     for result in run.results(engine, workers, scheduler):
         worker_cpu += result.cpu_s
+        spans += result.spans
     merging = _cpu()
     try:
         run.finish()
@@ -147,13 +157,58 @@ def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folde
         if "no feasible candidate" not in str(exc):
             raise
     seconds, done = time.perf_counter() - began, _cpu()
-    return {"seconds": seconds, "parent": done - cpu, "merge": done - merging, "workers": worker_cpu}
+    after = _family_cpu()
+    children = after[0] - family[0] + sum(t - family[1].get(pid, 0.0) for pid, t in after[1].items())
+    return {"seconds": seconds, "parent": done - cpu, "merge": done - merging, "workers": worker_cpu,
+            "first": min(s[1] for s in spans) - epoch, "last": max(s[2] for s in spans) - epoch,
+            "busy": sum(s[2] - s[1] for s in spans), "processes": len({s[0] for s in spans}),
+            "children": children, "steal": _steal() - steal}
 
 
 def _cpu() -> float:
     """CPU seconds of this process so far, all its threads (user and system)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _family_cpu() -> tuple[float, dict[int, float]]:
+    """CPU seconds (user and system) of this process's children that have ended and been waited for, and of each
+    live descendant process (from ``/proc``; none where there is no ``/proc``)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])  # after "pid (comm)": state, ppid, ..., utime (11), stime (12)
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    mine = {os.getpid()}
+    live: dict[int, float] = {}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in mine and pid not in mine:
+                mine.add(pid)
+                live[pid] = times[pid]
+                grew = True
+    return usage.ru_utime + usage.ru_stime, live
+
+
+def _steal() -> float:
+    """CPU seconds the hypervisor has given other guests, all CPUs together (``/proc/stat``; 0 without it)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return 0.0
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
 def _warm(task: SweepTask, n: int) -> None:
@@ -293,6 +348,7 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
         print(f"  round {k + 1}: " + ", ".join(f"{name.strip()} {value:.1f} s" for name, value in seconds.items())
               + f"; {load()}", flush=True)
     rates: dict[str, float] = {}
+    shares: dict[str, dict[str, float]] = {}
     work_one = 0.0
     for label, _, workers in configs:
         if not runs[label]:
@@ -315,21 +371,35 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
                   f"(merge {merge:.1f} us)")
         else:
             p = parent / work
-            print(f"    CPU per candidate: workers {work:7.1f} us; parent {parent:6.1f} us (merge {merge:.1f} us), "
-                  f"p = {p:.3f}: at most {workers / (1 + p):.2f}x on {workers} cores")
+            outside = (mean("children") - mean("workers")) * us
+            print(f"    CPU per candidate: workers {work:7.1f} us in their chunks (+{outside:.1f} us outside them); "
+                  f"parent {parent:6.1f} us (merge {merge:.1f} us), p = {p:.3f}: at most {workers / (1 + p):.2f}x on "
+                  f"{workers} cores")
             if work_one:  # each worker's caches see 1/W of the candidates: more misses per candidate
                 print(f"    workers' CPU per candidate {work / work_one:.3f}x one worker's: with p, at most "
                       f"{workers * work_one / work / (1 + p):.2f}x on {workers} cores")
+        shares[label] = _shares(runs[label], workers)
+        _print_wall(runs[label], workers)
+        one_shares = shares.get(configs[0][0])
+        if workers > 1 and one_shares:  # the speed-up, factor by factor (an identity: their product is the ratio)
+            cpu, on, busy = (one_shares[k] / shares[label][k] if k == "cpu" else shares[label][k] / one_shares[k]
+                             for k in ("cpu", "on", "busy"))
+            print(f"    {rates[label] / rates[configs[0][0]]:.2f}x one worker = {workers} workers x {cpu:.3f} (CPU per "
+                  f"candidate in chunks, one's over theirs: the machine and the cache split) x {on:.3f} (on a CPU "
+                  f"while in a chunk, theirs over one's: the parent, other processes, the hypervisor) x {busy:.3f} "
+                  f"(in a chunk, theirs over one's: start-up, waits, the tail, the merge)")
     if alone:
         one_s = sum(r["seconds"] for r in alone) / len(alone)
         pair_s = sum(max(r["seconds"] for r in pair) for pair in pairs) / len(pairs)
         bound = 2 * one_s / pair_s
         excess = sum(r["cpu"] for pair in pairs for r in pair) / (2 * len(pairs)) / (
             sum(r["cpu"] for r in alone) / len(alone))
+        on_alone = sum(r["cpu"] for r in alone) / sum(r["seconds"] for r in alone)
+        on_pair = sum(r["cpu"] for pair in pairs for r in pair) / sum(r["seconds"] for pair in pairs for r in pair)
         print(f"ceiling: 2 independent processes, each one worker's loop over the same {n} candidates (run_chunk, "
               f"after {warm} warm-up; no parent, no IPC, no cache split) at once ran {bound:.2f}x one alone (CPU per "
-              f"candidate {excess:.3f}x alone's: the machine's part; alone {n / one_s:.1f} candidates/s); mean of "
-              f"{len(alone)}")
+              f"candidate {excess:.3f}x alone's: the machine's part; on a CPU {on_pair:.1%} of their wall against "
+              f"{on_alone:.1%} alone; alone {n / one_s:.1f} candidates/s); mean of {len(alone)}")
         for label, _, workers in configs:
             if workers == 2 and label in rates and configs[0][0] in rates:
                 achieved = rates[label] / rates[configs[0][0]]
@@ -348,6 +418,32 @@ def scaling(space: Path, hw: str, n: int, chunk: int, warm: int, rounds: int) ->
         print(f"  load average during these runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs "
               "(a 2-worker speed-up needs 2 idle cores)")
     return rates
+
+
+def _shares(runs: list[dict[str, float]], workers: int) -> dict[str, float]:
+    """Over ``runs`` of one configuration: the workers' CPU seconds in chunks (``cpu``), the share of their chunks'
+    wall time they were on a CPU (``on``) and the share of ``workers`` x the sweeps' wall time they were in a chunk
+    (``busy``). The sweep's wall time is ``cpu / on / busy / workers``, so two configurations' ratio of rates is
+    the product of the ratios of these three."""
+    cpu, busy, seconds = (sum(r[key] for r in runs) for key in ("workers", "busy", "seconds"))
+    return {"cpu": cpu, "on": cpu / busy, "busy": busy / (workers * seconds)}
+
+
+def _print_wall(runs: list[dict[str, float]], workers: int) -> None:
+    """Where one configuration's wall time went (means over ``runs``): before the first chunk, the chunks, after
+    the last; how much of it the workers spent in chunks and on a CPU there; all its processes' CPU against the
+    cores' time."""
+    def mean(key: str) -> float:
+        return sum(r[key] for r in runs) / len(runs)
+
+    seconds, first, last = mean("seconds"), mean("first"), mean("last")
+    cpu, busy = mean("workers"), mean("busy")
+    total = mean("children") + mean("parent")  # with 1 local worker the work runs in the parent: no children
+    print(f"    wall {seconds:.2f} s = {first:.2f} s before the first chunk began + {last - first:.2f} s to the end "
+          f"of the last + {seconds - last:.2f} s after it (merge {mean('merge'):.2f} s); in a chunk {busy:.2f} s "
+          f"of {workers} x {seconds:.2f} ({busy / (workers * seconds):.1%}), on a CPU {cpu / busy:.1%} of that; all "
+          f"processes' CPU {total:.2f} s = {total / (workers * seconds):.1%} of {workers} core(s) x the wall "
+          f"(the hypervisor took {mean('steal'):.2f} s of the machine's CPUs)")
 
 
 def split(space_path: Path, hw: str, n: int, chunk: int, warm: int) -> tuple[float, float | None]:

@@ -103,7 +103,7 @@ def run_chunk(task: SweepTask, chunk: int, part: int = 0, parts: int = 1) -> Chu
     """Draw and evaluate chunk ``chunk`` of ``task`` -- of its candidates, those of part ``part`` of ``parts``
     (:func:`~.sample.affinity_part`; all of them with one part); their rows encoded as a Parquet file (a part's
     as an Arrow IPC stream, which the parent puts together with the chunk's other parts)."""
-    began = time.process_time()
+    began, wall = time.process_time(), time.time()
     start = chunk * task.chunk_size
     stop = min(task.total, start + task.chunk_size)
     drawn = draw_part(task.space, task.sampler, task.seed, start, stop, part, parts)
@@ -111,6 +111,7 @@ def run_chunk(task: SweepTask, chunk: int, part: int = 0, parts: int = 1) -> Chu
     done = encode_chunk(result, schema_for(task), part=parts > 1)
     settle_heap()
     done.cpu_s = time.process_time() - began
+    done.spans = [(os.getpid(), wall, time.time(), done.cpu_s)]
     return done
 
 

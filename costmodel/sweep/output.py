@@ -105,6 +105,8 @@ class ChunkFile:
     first_invalid: str | None = None
     cpu_s: float = 0.0  # CPU seconds of the worker's process on this chunk (drawing, evaluating, encoding)
     first_invalid_index: int | None = None  # the candidate of ``first_invalid``
+    # where each part ran: (process id, wall-clock start and end in s since the epoch, CPU s), for benchmarks
+    spans: list[tuple[int, float, float, float]] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
         """The counts, as the chunk's ``.json`` holds them."""
@@ -154,7 +156,8 @@ def combine_parts(parts: Sequence[ChunkFile], columns: Any) -> ChunkFile:
     first = min(invalid, key=lambda part: part.first_invalid_index or 0) if invalid else None
     return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), table.num_rows, sink.getvalue(), rejected,
                      sum(p.invalid for p in parts), first.first_invalid if first else None,
-                     sum(p.cpu_s for p in parts), first.first_invalid_index if first else None)
+                     sum(p.cpu_s for p in parts), first.first_invalid_index if first else None,
+                     [span for part in parts for span in part.spans])
 
 
 def read_manifest(output: Path) -> Any:
