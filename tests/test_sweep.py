@@ -487,9 +487,9 @@ def spy_on_handout(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     called: list[int] = []
     real = engine.Handout
 
-    def spy(task: SweepTask, chunks: list[int], parts: int) -> object:
+    def spy(task: SweepTask, chunks: list[int], parts: int, workers: int | None = None) -> object:
         called.append(parts)
-        return real(task, chunks, parts)
+        return real(task, chunks, parts, workers)
 
     monkeypatch.setattr(engine, "Handout", spy)
     return called
@@ -663,9 +663,43 @@ def test_the_handout_gives_each_worker_its_part_then_the_others_last_chunks(tmp_
 
     handout = Handout(_sweep(tmp_path, "handout.parquet").task, [0, 1, 2, 3], 2)
     got = [handout.next(0) for _ in range(6)]
-    assert got == [(0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (2, 1)]  # its own in order, then the other's from the end
-    assert handout.next(1) == (0, 1) and handout.next(1) == (1, 1) and handout.next(1) is None
+    # its own in order (one chunk a task: so few left), then the other's from the end
+    assert got == [([0], 0), ([1], 0), ([2], 0), ([3], 0), ([3], 1), ([2], 1)]
+    assert handout.next(1) == ([0], 1) and handout.next(1) == ([1], 1) and handout.next(1) is None
     assert handout.next(0) is None
+
+
+@pytest.mark.parametrize(("chunks", "sharers", "most"), [(125, 1, 16), (125, 2, 8), (64, 1, 1), (7, 1, 16),
+                                                         (1000, 3, 4)])
+def test_tasks_take_a_share_of_what_is_left_and_end_with_single_chunks(chunks: int, sharers: int, most: int) -> None:
+    from costmodel.sweep.engine import IN_FLIGHT, batches
+
+    got = batches(list(range(chunks)), sharers, most)
+    assert [c for batch in got for c in batch] == list(range(chunks))  # every chunk once, in order
+    sizes = [len(batch) for batch in got]
+    assert all(1 <= size <= most for size in sizes) and sizes == sorted(sizes, reverse=True)
+    left = chunks
+    for size in sizes:  # each a share of what is left: never more than 1 / (2 x in flight x sharers) of it
+        assert size == 1 or size <= left / (2 * IN_FLIGHT * sharers)
+        left -= size
+    assert sizes[-min(chunks, 2 * IN_FLIGHT * sharers):] == [1] * min(chunks, 2 * IN_FLIGHT * sharers)
+    if most > 1 and chunks >= 100:
+        assert len(got) < chunks / 2  # fewer, larger tasks
+
+
+def test_a_handout_of_many_chunks_gives_tasks_of_many_parts(tmp_path: Path) -> None:
+    from costmodel.sweep.engine import TASK_CANDIDATES, Handout
+
+    task = _sweep(tmp_path, "handout.parquet").task  # chunks of 8: 2 parts of ~4 candidates
+    handout = Handout(task, list(range(2000)), 2, 2)
+    first, part = handout.next(1) or ([], -1)
+    assert part == 1 and first == list(range(len(first)))
+    assert len(first) == TASK_CANDIDATES * 2 // 8  # a task of ~TASK_CANDIDATES candidates
+    seen = [(chunk, 1) for chunk in first]
+    while (work := handout.next(1)) is not None:
+        assert len(work[0]) == 1 or work[1] == 1  # the other part's chunks one at a time, from the end
+        seen += [(chunk, work[1]) for chunk in work[0]]
+    assert sorted(seen) == [(c, p) for c in range(2000) for p in (0, 1)]  # every part of every chunk, once
 
 
 def die_once(task: object, chunk: int, part: int, parts: int) -> object:
@@ -720,10 +754,8 @@ def test_dask_with_more_workers_than_parts_gives_the_local_file(tmp_path: Path,
     assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
 
 
-def test_a_worker_sends_its_chunk_as_a_parquet_file_of_the_analyzers_rows(tmp_path: Path) -> None:
-    import io
-
-    import pyarrow.parquet as pq
+def test_a_worker_sends_its_chunk_as_an_arrow_stream_of_the_analyzers_rows(tmp_path: Path) -> None:
+    import pyarrow as pa
 
     run = _sweep(tmp_path, "one.parquet")
     task = run.task
@@ -731,7 +763,8 @@ def test_a_worker_sends_its_chunk_as_a_parquet_file_of_the_analyzers_rows(tmp_pa
     reference = Evaluator(task.space, task.devices).chunk(1, 8, draw(task.space, task.sampler, task.seed, 8, 16))
     assert (done.chunk, done.drawn, done.rows) == (1, 8, len(reference.rows)) and done.cpu_s > 0
     assert (done.rejected, done.invalid) == (reference.rejected, reference.invalid)
-    table = pq.read_table(io.BytesIO(done.data))
+    assert [span[0] for span in done.spans] == [os.getpid()] and done.spans[0][1] <= done.spans[0][2]
+    table = pa.ipc.open_stream(done.data).read_all()
     assert table.schema.equals(run.store.schema) and table.num_rows == len(reference.rows)
     for got, want in zip(table.to_pylist(), reference.rows, strict=True):
         assert set(got) == set(want)
@@ -742,17 +775,58 @@ def test_a_worker_sends_its_chunk_as_a_parquet_file_of_the_analyzers_rows(tmp_pa
                 assert got[name] == value, name
 
 
-def test_merge_refuses_a_chunk_with_other_columns(tmp_path: Path) -> None:
+def test_the_output_is_the_parquet_file_of_the_analyzers_rows_a_row_group_per_chunk(tmp_path: Path) -> None:
+    # the chunks travel and wait as Arrow IPC streams and the merge encodes the output once: the file must be the
+    # one pyarrow writes from the full analyzer's rows directly (from Python lists, one row group per chunk)
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    run = _sweep(tmp_path, "two.parquet")
+    for _ in run.results(workers=2):
+        pass
+    run.finish()
+    task = run.task
+    reference = Evaluator(task.space, task.devices)
+    with pq.ParquetWriter(tmp_path / "direct.parquet", run.store.schema) as writer:
+        for chunk in range(task.chunks):
+            start = chunk * task.chunk_size
+            rows = reference.chunk(chunk, start, draw(task.space, task.sampler, task.seed, start,
+                                                      start + task.chunk_size)).rows
+            writer.write_table(pa.Table.from_pylist(rows, schema=run.store.schema))
+    assert (tmp_path / "two.parquet").read_bytes() == (tmp_path / "direct.parquet").read_bytes()
+
+
+def test_merge_refuses_a_chunk_with_other_columns_or_not_arrow(tmp_path: Path) -> None:
+    import pyarrow as pa
 
     run = _sweep(tmp_path, "odd.parquet")
     for _ in run.results(workers=1):
         pass
-    pq.write_table(pa.table({"index": [0]}), run.store.folder / "chunk-0000002.parquet")
+    chunk = run.store.folder / "chunk-0000002.arrow"
+    good = chunk.read_bytes()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, pa.schema([("index", pa.int64())])) as stream:
+        stream.write_table(pa.table({"index": [0]}))
+    chunk.write_bytes(sink.getvalue().to_pybytes())
     with pytest.raises(SpaceError, match="chunk 2 does not hold this run's columns"):
         run.finish()
+    chunk.write_bytes(good[: len(good) // 2])  # cut short, as by a full disk
+    with pytest.raises(SpaceError, match="chunk 2 cannot be read"):
+        run.finish()
     assert not (tmp_path / "odd.parquet").exists()
+
+
+def test_resume_refuses_chunks_an_older_version_wrote(tmp_path: Path) -> None:
+    first = _sweep(tmp_path, "old.parquet")
+    results = first.results(workers=1)
+    next(results)
+    results.close()
+    manifest = first.store.folder / "run.json"
+    older = json.loads(manifest.read_text())
+    del older["chunk_format"]  # the Parquet chunks of costmodel before 3 December 2026
+    manifest.write_text(json.dumps(older))
+    with pytest.raises(SpaceError, match="older costmodel"):
+        _sweep(tmp_path, "old.parquet", resume=True)
 
 
 def _dask_setting(key: str) -> object:

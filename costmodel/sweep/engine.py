@@ -1,14 +1,18 @@
 """Where chunks run: in this process, in local worker processes, or on a Dask cluster.
 
-Every engine runs the same pure function, :func:`run_chunk` (a task and a chunk index -> the chunk encoded as a
-Parquet file, :class:`~.output.ChunkFile`), and yields results as they finish, in any order; the caller writes
-each one and merges them in index order. The worker does all the per-candidate work (drawing, evaluating,
-building the columns, encoding): the parent only writes the bytes it gets back, so with as many workers as cores
-it takes next to no CPU from them (``benchmarks/bench_sweep.py`` measures both sides).
+Every engine runs the same pure function, :func:`run_chunk` (a task and a chunk index -> the chunk's rows encoded
+as an Arrow IPC stream, :class:`~.output.ChunkFile`), and yields results as they finish, in any order; the caller
+writes each one and merges them in index order. The worker does all the per-candidate work (drawing, evaluating,
+building the columns, encoding): the parent only writes the bytes it gets back (and puts a chunk's parts
+together), so with as many workers as cores it takes little CPU from them (``benchmarks/bench_sweep.py`` measures
+both sides). A worker's task is several chunks (or their parts) at once, fewer as the run ends
+(:func:`batch_size`): a task's fixed costs in the parent -- above all a Dask scheduler's -- are paid per ~1,000
+candidates, not per chunk.
 
-- ``local``: one worker runs in this process; more use a :class:`concurrent.futures.ProcessPoolExecutor` whose
-  workers receive the task once, when they start, and then only chunk numbers (with an ``affinity`` in the space
-  file, one single-process pool per worker, each handed its own part of every chunk: :class:`Handout`).
+- ``local``: one worker runs in this process; more are each a single-process
+  :class:`concurrent.futures.ProcessPoolExecutor` that receives the task once, when it starts, and then only
+  chunk numbers, handed out by :class:`Handout` (with an ``affinity`` in the space file, each worker its own part
+  of every chunk; without, whole chunks from one queue).
 - ``dask``: ``dask.distributed`` (the optional extra ``costmodel[dask]``); a ``tcp://HOST:PORT`` scheduler, or a
   ``LocalCluster`` of ``workers`` single-threaded processes on the loopback interface, its housekeeping slowed
   (:data:`DASK_QUIET`) so that it leaves the cores to the chunks. The task is scattered
@@ -101,14 +105,14 @@ def schema_for(task: SweepTask) -> Any:
 
 def run_chunk(task: SweepTask, chunk: int, part: int = 0, parts: int = 1) -> ChunkFile:
     """Draw and evaluate chunk ``chunk`` of ``task`` -- of its candidates, those of part ``part`` of ``parts``
-    (:func:`~.sample.affinity_part`; all of them with one part); their rows encoded as a Parquet file (a part's
-    as an Arrow IPC stream, which the parent puts together with the chunk's other parts)."""
+    (:func:`~.sample.affinity_part`; all of them with one part); their rows encoded as an Arrow IPC stream (a
+    part's the parent puts together with the chunk's other parts)."""
     began, wall = time.process_time(), time.time()
     start = chunk * task.chunk_size
     stop = min(task.total, start + task.chunk_size)
     drawn = draw_part(task.space, task.sampler, task.seed, start, stop, part, parts)
     result = evaluator_for(task).chunk(chunk, start, [values for _, values in drawn], [i for i, _ in drawn])
-    done = encode_chunk(result, schema_for(task), part=parts > 1)
+    done = encode_chunk(result, schema_for(task))
     settle_heap()
     done.cpu_s = time.process_time() - began
     done.spans = [(os.getpid(), wall, time.time(), done.cpu_s)]
@@ -156,14 +160,21 @@ def run(task: SweepTask, chunks: Sequence[int], engine: Engine = Engine.LOCAL, w
         with _callers_heap():
             for chunk in chunks:
                 yield fn(task, chunk, 0, 1)
-    elif parts_for(task, workers) > 1:
-        yield from _affine_processes(task, chunks, workers, fn)
     else:
         yield from _processes(task, chunks, workers, fn)
 
 
-IN_FLIGHT = 2  # chunks (or parts) handed to each worker at a time: one running, one queued so it never waits on us
+def run_chunks(fn: ChunkFn, task: SweepTask, chunks: Sequence[int], part: int = 0, parts: int = 1) -> list[ChunkFile]:
+    """One task of a worker: ``fn`` on part ``part`` of each of ``chunks`` in turn."""
+    return [fn(task, chunk, part, parts) for chunk in chunks]
+
+
 MIN_PART = 64  # candidates per part of a chunk, on average, at least: a part's fixed costs (encoding, transport)
+IN_FLIGHT = 2  # tasks handed to each worker at a time: one running, one queued so it never waits on us
+# Candidates per task at most when a task takes several chunks (or parts): a task's fixed costs -- a Dask task
+# ~8 ms of CPU in the sweep's process, where its scheduler runs; a local one two messages and two wake-ups --
+# spread over ~1 s of work, instead of over one chunk of 128 (p = 0.13 on Dask, docs/sweep.md).
+TASK_CANDIDATES = 1024
 
 
 def parts_for(task: SweepTask, workers: int) -> int:
@@ -175,29 +186,51 @@ def parts_for(task: SweepTask, workers: int) -> int:
     return max(1, min(workers, task.chunk_size // MIN_PART))
 
 
+def batch_size(left: int, sharers: int, most: int) -> int:
+    """Chunks in the next task taken from a queue of ``left`` chunks that ``sharers`` workers draw from: a share
+    of what is left (guided self-scheduling: ``left / (2 x IN_FLIGHT x sharers)``), at most ``most`` and at least
+    one. Tasks start large (few messages, little of the parent's CPU) and shrink to single chunks at the end,
+    so that the workers still finish together (at the end one waits for at most one chunk)."""
+    return max(1, min(most, left // (2 * IN_FLIGHT * sharers)))
+
+
+def batches(chunks: Sequence[int], sharers: int, most: int) -> list[list[int]]:
+    """``chunks`` cut in order into the tasks :func:`batch_size` gives one queue (handed out ahead, as to a Dask
+    scheduler)."""
+    out, at = [], 0
+    while at < len(chunks):
+        size = batch_size(len(chunks) - at, sharers, most)
+        out.append(list(chunks[at:at + size]))
+        at += size
+    return out
+
+
 class Handout:
-    """Which work each of ``parts`` workers gets next, and the chunks whose parts are all back.
+    """Which work each of ``workers`` workers gets next, and the chunks whose parts are all back.
 
-    Every chunk is cut into ``parts`` parts by the space's ``affinity`` (:func:`~.sample.affinity_part`); worker
-    ``w`` is handed part ``w`` of each chunk in order, so that its caches meet the misses of its part of the space
-    alone. A worker whose parts are all handed out takes the last chunk's part of the worker with most left (its
-    caches meet some misses twice, but no worker waits). A chunk is whole -- its rows in index order, as one
-    worker makes it -- once all its parts are back (:func:`~.output.combine_parts`); which worker ran which part
-    changes nothing in it."""
+    With ``parts`` > 1 every chunk is cut into parts by the space's ``affinity`` (:func:`~.sample.affinity_part`);
+    worker ``w`` is handed part ``w % parts`` of each chunk in order, so that its caches meet the misses of its part
+    of the space alone (with 1 part the workers share one queue of whole chunks). A task holds several chunks'
+    parts (:func:`batch_size`: fewer tasks, less of the parent's CPU), the last ones one each. A worker whose part
+    is all handed out takes the last chunk's part of the part with most left (its caches meet some misses twice,
+    but no worker waits). A chunk is whole -- its rows in index order, as one worker makes it -- once all its
+    parts are back (:func:`~.output.combine_parts`); which worker ran which part changes nothing in it."""
 
-    def __init__(self, task: SweepTask, chunks: Sequence[int], parts: int) -> None:
+    def __init__(self, task: SweepTask, chunks: Sequence[int], parts: int, workers: int | None = None) -> None:
         self.parts = parts  # workers beyond ``parts`` share them: worker w has part w % parts
         self.todo = [deque(chunks) for _ in range(parts)]
         self.back: dict[int, list[ChunkFile]] = {}
         self.columns = schema(task.space, metric_columns(task.devices)) if parts > 1 else None
+        self.sharers = -(-(workers or parts) // parts)  # workers drawing from each part's queue
+        self.most = max(1, TASK_CANDIDATES * parts // task.chunk_size)  # chunks per task (a part's candidates)
 
-    def next(self, worker: int) -> tuple[int, int] | None:
-        """(chunk, part) for ``worker`` to run next; None when nothing is left to hand out."""
-        own = worker % self.parts
-        if self.todo[own]:
-            return self.todo[own].popleft(), own
+    def next(self, worker: int) -> tuple[list[int], int] | None:
+        """(chunks, part) for ``worker`` to run next; None when nothing is left to hand out."""
+        own = self.todo[worker % self.parts]
+        if own:
+            return [own.popleft() for _ in range(batch_size(len(own), self.sharers, self.most))], worker % self.parts
         most = max(range(self.parts), key=lambda part: len(self.todo[part]))
-        return (self.todo[most].pop(), most) if self.todo[most] else None
+        return ([self.todo[most].pop()], most) if self.todo[most] else None
 
     def back_from(self, done: ChunkFile) -> ChunkFile | None:
         """Take one part back; the whole chunk when it was the last one missing."""
@@ -226,38 +259,21 @@ def _start_worker(task: SweepTask) -> None:
     _TASK[:] = [task]
 
 
-def _in_worker(fn: ChunkFn, chunk: int, part: int = 0, parts: int = 1) -> ChunkFile:
-    return fn(_TASK[0], chunk, part, parts)
+def _in_worker(fn: ChunkFn, chunks: Sequence[int], part: int = 0, parts: int = 1) -> list[ChunkFile]:
+    return run_chunks(fn, _TASK[0], chunks, part, parts)
 
 
 def _processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn) -> Iterator[ChunkFile]:
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-
-    pending = list(chunks)[::-1]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(task,)) as pool:
-        running: set[Future[ChunkFile]] = set()
-        try:
-            while pending or running:
-                while pending and len(running) < IN_FLIGHT * workers:
-                    running.add(pool.submit(_in_worker, fn, pending.pop()))
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
-        finally:
-            for future in running:
-                future.cancel()
-
-
-def _affine_processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: ChunkFn) -> Iterator[ChunkFile]:
-    """:func:`_processes` with each worker a pool of its own, handed its part of every chunk (:class:`Handout`)."""
+    """Each worker a pool of one process of its own, handed its tasks (:class:`Handout`), :data:`IN_FLIGHT` at a
+    time."""
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     parts = parts_for(task, workers)
-    handout = Handout(task, chunks, parts)
+    handout = Handout(task, chunks, parts, workers)
     with ExitStack() as stack:
         pools = [stack.enter_context(ProcessPoolExecutor(max_workers=1, initializer=_start_worker, initargs=(task,)))
                  for _ in range(workers)]
-        running: dict[Future[ChunkFile], int] = {}  # -> the worker running it
+        running: dict[Future[list[ChunkFile]], int] = {}  # -> the worker running it
         busy = [0] * workers
         try:
             while True:
@@ -270,9 +286,10 @@ def _affine_processes(task: SweepTask, chunks: Sequence[int], workers: int, fn: 
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     busy[running.pop(future)] -= 1
-                    whole = handout.back_from(future.result())
-                    if whole is not None:
-                        yield whole
+                    for done in future.result():
+                        whole = handout.back_from(done)
+                        if whole is not None:
+                            yield whole
         finally:
             for future in running:
                 future.cancel()
@@ -329,12 +346,16 @@ def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str |
         if parts_for(task, len(addresses)) > 1 and len(chunks) > 1:
             yield from _affine_dask(client, shared, task, chunks, addresses, fn)
             return
-        futures = [client.submit(fn, shared, chunk, 0, 1, key=f"costmodel-sweep-{task.token}-{chunk}", pure=False)
-                   for chunk in chunks]
+        # whole chunks, several to a task (batches: as many workers as the cluster has now share the queue; the
+        # scheduler hands the tasks out in order, to whichever worker frees up, including ones that join later)
+        sharers = max(1, len(client.scheduler_info()["workers"]))
+        futures = [client.submit(run_chunks, fn, shared, batch, 0, 1, pure=False,
+                                 key=f"costmodel-sweep-{task.token}-{batch[0]}+{len(batch)}")
+                   for batch in batches(chunks, sharers, max(1, TASK_CANDIDATES // task.chunk_size))]
         for future in as_completed(futures):
-            result = future.result()
+            results = future.result()
             future.release()
-            yield result
+            yield from results
     finally:
         client.close()
         if cluster is not None:
@@ -343,12 +364,13 @@ def _dask(task: SweepTask, chunks: Sequence[int], workers: int, scheduler: str |
 
 def _affine_dask(client: Any, shared: Any, task: SweepTask, chunks: Sequence[int], addresses: Sequence[str],
                  fn: ChunkFn) -> Iterator[ChunkFile]:
-    """Chunks cut into parts for the cluster's workers (:func:`parts_for`, :class:`Handout`), :data:`IN_FLIGHT` at
-    a time per worker, each asked of its worker but free to run on another (a lost worker's parts run elsewhere)."""
+    """Chunks cut into parts for the cluster's workers (:func:`parts_for`, :class:`Handout`), :data:`IN_FLIGHT`
+    tasks at a time per worker, each asked of its worker but free to run on another (a lost worker's parts run
+    elsewhere)."""
     from distributed import as_completed
 
     parts = parts_for(task, len(addresses))
-    handout = Handout(task, chunks, parts)
+    handout = Handout(task, chunks, parts, len(addresses))
     busy = [0] * len(addresses)  # per worker: more workers than parts share them (Handout)
     worker_of: dict[str, int] = {}
     flowing = as_completed()
@@ -356,20 +378,21 @@ def _affine_dask(client: Any, shared: Any, task: SweepTask, chunks: Sequence[int
     def hand_out() -> None:
         for worker, address in enumerate(addresses):
             while busy[worker] < IN_FLIGHT and (work := handout.next(worker)) is not None:
-                chunk, part = work
-                future = client.submit(fn, shared, chunk, part, parts, pure=False, workers=[address],
+                batch, part = work
+                future = client.submit(run_chunks, fn, shared, batch, part, parts, pure=False, workers=[address],
                                        allow_other_workers=True,
-                                       key=f"costmodel-sweep-{task.token}-{chunk}-{part}of{parts}")
+                                       key=f"costmodel-sweep-{task.token}-{batch[0]}+{len(batch)}-{part}of{parts}")
                 worker_of[future.key] = worker
                 busy[worker] += 1
                 flowing.add(future)
 
     hand_out()
     for future in flowing:
-        result = future.result()
+        results = future.result()
         busy[worker_of.pop(future.key)] -= 1
         future.release()
         hand_out()
-        whole = handout.back_from(result)
-        if whole is not None:
-            yield whole
+        for result in results:
+            whole = handout.back_from(result)
+            if whole is not None:
+                yield whole

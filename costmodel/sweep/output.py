@@ -1,13 +1,15 @@
 """Results on disk: finished chunks in ``OUTPUT.partial/``, merged in index order into Parquet or CSV at the end.
 
-A worker encodes its chunk itself (:func:`encode_chunk`: the rows as the bytes of a Parquet file, the counts
-beside them) and sends back only that :class:`ChunkFile`, so the parent's work per chunk is two small file writes,
-whatever the number of rows. A chunk is written to ``chunk-NNNNNNN.parquet`` (atomically, after its ``.json``
+A worker encodes its chunk itself (:func:`encode_chunk`: the rows as an Arrow IPC stream, the counts beside
+them) and sends back only that :class:`ChunkFile`, so the parent's work per chunk is two small file writes,
+whatever the number of rows. A chunk is written to ``chunk-NNNNNNN.arrow`` (atomically, after its ``.json``
 counts) the moment it comes back from any worker, so an interrupted run loses at most the chunks in flight;
 ``--resume`` reads the folder and runs only the missing chunks. Writing a chunk twice (a chunk re-run after a
-lost worker) replaces the same file with the same rows, so nothing is lost or duplicated. The merge writes one
-Parquet row group per chunk, so the final file depends only on the rows — the same seed gives the same bytes
-whatever the engine.
+lost worker) replaces the same file with the same rows, so nothing is lost or duplicated. The merge reads the
+chunks without decoding (IPC) and encodes the output once, one Parquet row group per chunk, so the final file
+depends only on the rows — the same seed gives the same bytes whatever the engine. (Chunks were Parquet files
+before: the worker's encoding and the merge's decoding of each were work the output's one encoding makes
+unnecessary.)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .space import Space, SpaceError, Variable
 
 RESULT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 SWEEP_MANIFEST = "run.json"
+CHUNK_FORMAT = "arrow-ipc-stream"  # how a finished chunk's rows are kept (the manifest's ``chunk_format``)
 
 
 def results_format(path: Path) -> str:
@@ -94,12 +97,13 @@ def _cells(kind: Any) -> Callable[[list[Any]], list[Any]]:
 
 @dataclass
 class ChunkFile:
-    """A finished chunk as a worker sends it back: its counts and its rows as the bytes of a Parquet file."""
+    """A finished chunk (or part of one) as a worker sends it back: its counts and its rows as an Arrow IPC
+    stream."""
 
     chunk: int
     drawn: int
     rows: int
-    data: bytes  # the chunk's ``.parquet`` file (a part of a chunk: an Arrow IPC stream of its rows)
+    data: bytes  # the rows, by index, as an Arrow IPC stream (the chunk's ``.arrow`` file)
     rejected: dict[str, int] = field(default_factory=dict)
     invalid: int = 0
     first_invalid: str | None = None
@@ -114,47 +118,54 @@ class ChunkFile:
                 "first_invalid": self.first_invalid}
 
 
-def encode_chunk(result: ChunkResult, columns: Any, part: bool = False) -> ChunkFile:
-    """``result``'s rows as a Parquet file of schema ``columns`` (one row group), with its counts (in a worker); a
-    ``part`` of a chunk as an Arrow IPC stream instead (no Parquet encoding: the parent reads it back at once and
-    encodes the whole chunk, :func:`combine_parts`)."""
+def encode_chunk(result: ChunkResult, columns: Any) -> ChunkFile:
+    """``result``'s rows (a chunk's, or a part's) as an Arrow IPC stream of schema ``columns``, with its counts (in
+    a worker). Not Parquet: the output is encoded once, by the merge, from these (:meth:`ChunkStore.merge`)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     rows = result.rows
     arrays = [pa.array(_cells(f.type)([row.get(f.name) for row in rows]), type=f.type) for f in columns]
-    sink = io.BytesIO()
-    table = pa.Table.from_arrays(arrays, schema=columns)
-    if part:
-        with pa.ipc.new_stream(sink, columns) as stream:
-            stream.write_table(table)
-    else:
-        pq.write_table(table, sink)
-    return ChunkFile(result.chunk, result.drawn, len(rows), sink.getvalue(), dict(result.rejected), result.invalid,
-                     result.first_invalid, first_invalid_index=result.first_invalid_index)
+    return ChunkFile(result.chunk, result.drawn, len(rows), _ipc(pa.Table.from_arrays(arrays, schema=columns)),
+                     dict(result.rejected), result.invalid, result.first_invalid,
+                     first_invalid_index=result.first_invalid_index)
+
+
+def _ipc(table: Any) -> bytes:
+    """``table`` as the bytes of an Arrow IPC stream."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as stream:
+        stream.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def read_rows(data: bytes) -> Any:
+    """The table of an Arrow IPC stream (:func:`encode_chunk`), read without decoding (raises pyarrow.ArrowInvalid
+    on bytes that are not one)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all()
 
 
 def combine_parts(parts: Sequence[ChunkFile], columns: Any) -> ChunkFile:
     """The whole chunk from its parts (a chunk's candidates split among workers by the space's ``affinity``): the
-    rows in index order, encoded as one worker encodes a whole chunk (so the same bytes), the counts summed, the
-    first invalid candidate the lowest-numbered one, the CPU seconds summed (in the parent)."""
+    rows in index order, as one worker makes the whole chunk (so the same bytes), the counts summed, the first
+    invalid candidate the lowest-numbered one, the CPU seconds summed (in the parent)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    # each part an Arrow IPC stream (encode_chunk(part=True)): read without decoding, put in index order by Arrow
-    # (few Python objects: a parent with a large heap would otherwise pay its garbage collector's walks)
-    table = pa.concat_tables([pa.ipc.open_stream(part.data).read_all() for part in parts])
+    # put in index order by Arrow (few Python objects: a parent with a large heap would otherwise pay its garbage
+    # collector's walks), and kept as IPC: no Parquet encoding here (the merge encodes the output once)
+    table = pa.concat_tables([read_rows(part.data) for part in parts])
     order = np.argsort(table.column("index").to_numpy(), kind="stable")
     table = table.take(pa.array(order)).combine_chunks()
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
     rejected: dict[str, int] = {}
     for part in parts:
         for text, n in part.rejected.items():
             rejected[text] = rejected.get(text, 0) + n
     invalid = [part for part in parts if part.first_invalid_index is not None]
     first = min(invalid, key=lambda part: part.first_invalid_index or 0) if invalid else None
-    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), table.num_rows, sink.getvalue(), rejected,
+    return ChunkFile(parts[0].chunk, sum(p.drawn for p in parts), table.num_rows, _ipc(table), rejected,
                      sum(p.invalid for p in parts), first.first_invalid if first else None,
                      sum(p.cpu_s for p in parts), first.first_invalid_index if first else None,
                      [span for part in parts for span in part.spans])
@@ -183,6 +194,9 @@ class ChunkStore:
             previous = read_manifest(output)
             if previous is None:
                 raise SpaceError(f"{self.folder} has no readable {SWEEP_MANIFEST}: remove the folder")
+            if previous.get("chunk_format") != manifest.get("chunk_format"):
+                raise SpaceError(f"--resume: {self.folder} holds chunks an older costmodel wrote (as "
+                                 f"{previous.get('chunk_format', 'Parquet')}); remove the folder and run again")
             if previous != manifest:
                 diff = sorted(k for k in {*previous, *manifest} if previous.get(k) != manifest.get(k))
                 raise SpaceError(f"--resume: the partial run in {self.folder} was started with a different "
@@ -197,12 +211,12 @@ class ChunkStore:
 
     def done(self) -> set[int]:
         """Chunks already written."""
-        return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.parquet")}
+        return {int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.arrow")}
 
     def write(self, done: ChunkFile) -> None:
-        """Write one chunk a worker encoded (its counts first, then its rows: the .parquet marks it done)."""
+        """Write one chunk a worker encoded (its counts first, then its rows: the .arrow marks it done)."""
         _write_atomic(self.folder / f"chunk-{done.chunk:07d}.json", json.dumps(done.counts(), sort_keys=True).encode())
-        _write_atomic(self.folder / f"chunk-{done.chunk:07d}.parquet", done.data)
+        _write_atomic(self.folder / f"chunk-{done.chunk:07d}.arrow", done.data)
 
     def counts(self, chunks: Sequence[int]) -> dict[str, Any]:
         """Summed counts of ``chunks``: drawn, kept, rejected per constraint, invalid and the first invalid."""
@@ -252,12 +266,14 @@ class ChunkStore:
         return rows
 
     def _chunk(self, chunk: int) -> Any:
-        """The rows of a finished chunk (``ParquetFile``, not ``read_table``: that one imports pyarrow's dataset
-        and compute modules and pandas, a second of CPU in a parent that has no other use for them)."""
-        import pyarrow.parquet as pq
+        """The rows of a finished chunk, read without decoding (an Arrow IPC stream)."""
+        import pyarrow as pa
 
-        with pq.ParquetFile(self.folder / f"chunk-{chunk:07d}.parquet") as handle:
-            table = handle.read()
+        path = self.folder / f"chunk-{chunk:07d}.arrow"
+        try:
+            table = read_rows(path.read_bytes())
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise SpaceError(f"{self.folder}: chunk {chunk} cannot be read ({exc}); remove the folder") from None
         if not table.schema.equals(self.schema):
             raise SpaceError(f"{self.folder}: chunk {chunk} does not hold this run's columns; remove the folder")
         return table

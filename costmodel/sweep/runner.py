@@ -13,7 +13,7 @@ from .. import limits
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
 from .evaluate import Device, metric_columns
-from .output import ChunkFile, ChunkStore, read_manifest, results_format, schema
+from .output import CHUNK_FORMAT, ChunkFile, ChunkStore, read_manifest, results_format, schema
 from .sample import BLOCK, Sampler, total
 from .space import Space, SpaceError, check_names, device_label, load_space
 
@@ -92,6 +92,7 @@ class Sweep:
             "space": _digest(Path(space_file).read_bytes()), "base": _digest(Path(space.spec_file or "").read_bytes()),
             "devices": [[d.label, d.profile.key, d.profile.model_dump(mode="json")] for d in devices],
             "sampler": sampler.value, "seed": seed, "samples": count, "chunk_size": chunk_size,
+            "chunk_format": CHUNK_FORMAT,
         }
         token = _digest(json.dumps(manifest, sort_keys=True).encode())[:16]
         self.task = SweepTask(token, space, devices, sampler, seed, count, fast, chunk_size)
