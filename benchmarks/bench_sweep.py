@@ -20,7 +20,12 @@ Reports, for one device:
    not starting the Dask cluster) — candidates/s, the speed-up over 1 worker (and its share of the ceiling), and CPU
    per candidate: the workers' (on their chunks) and the parent's (receiving and writing chunks, the merge; for Dask
    also the scheduler and nannies, which run in the parent), with the bound W / (1 + parent/workers) that the
-   parent's share puts on W workers sharing W cores;
+   parent's share puts on W workers sharing W cores; where each sweep's wall time went (before the first chunk
+   began, the chunks, after the last; the workers' share of it in a chunk and on a CPU there; every process's CPU
+   against the cores' time; the hypervisor's steal); and each 2-worker speed-up as the exact product of its three
+   ratios to one worker -- CPU per candidate in chunks (the machine, the cache split), on a CPU while in a chunk
+   (the parent's and other processes' CPU), in a chunk (start-up, waits, the tail, the merge) -- so that a slow
+   machine (the first, as the ceiling's) is told from a slow design (the other two);
 3. with ``--split N``, what splitting N candidates over 2 workers costs their caches (one process, no load): handed
    out by chunk, and by the space's ``affinity`` (each worker its part of every chunk, as the engines do);
 4. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).

@@ -127,3 +127,28 @@ def test_bounded_takes_plain_numbers_as_the_general_checks_do(monkeypatch: pytes
     for bad in ([1, 2, 3, 4], [[1, 2], [3, 4]], ["abcd"], [[1, 2, 3], 4]):
         with pytest.raises(ExpressionError):
             bounded(bad)
+
+
+def test_a_nested_lists_count_is_remembered_but_the_limit_checked_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # bounded() remembers the element count of the nested lists it met last (a variable such as OFA's `exps` is
+    # read hundreds of times per candidate); the verdict is the limit's in force at each check
+    from costmodel.spec import expressions
+    from costmodel.spec.expressions import bounded
+
+    nested = [[1, 2], [3, 4], ["ab"]]  # 2 + 2 + 2 characters
+    counted = []
+    real = expressions._elements
+    monkeypatch.setattr(expressions, "_elements", lambda value: counted.append(1) or real(value))
+    monkeypatch.setenv("COSTMODEL_MAX_LIST_ELEMENTS", "6")
+    assert bounded(nested) is nested and bounded(nested) is nested
+    assert counted == [1]  # counted once
+    monkeypatch.setenv("COSTMODEL_MAX_LIST_ELEMENTS", "5")
+    with pytest.raises(ExpressionError, match="list length in an expression 6 exceeds the limit of 5"):
+        bounded(nested)
+    other = [[1, 2], [3, 4], ["abc"]]  # an equal-looking list is another list: counted on its own
+    with pytest.raises(ExpressionError, match="7 exceeds"):
+        bounded(other)
+    assert counted == [1, 1]
+    for k in range(2 * expressions._COUNTED_MAX):  # the memory stays small however many lists pass
+        bounded([[k], [k]])
+    assert len(expressions._COUNTED) <= expressions._COUNTED_MAX

@@ -242,8 +242,13 @@ def bounded(value: Any) -> Any:
         raise ExpressionError(f"the result {value} is not a finite number")
     if kind is int and value.bit_length() <= limits.INTEGER_BITS.value:
         return value
-    if kind is list and not any(isinstance(item, list | str) for item in value):  # flat: an element per item
-        message = limits.LIST_ELEMENTS.exceeded(len(value) or 1)
+    if kind is list:
+        for item in value:
+            if isinstance(item, list | str):  # nested, or holding texts: the general count, remembered
+                message = limits.LIST_ELEMENTS.exceeded(_counted(value))
+                break
+        else:  # flat: an element per item
+            message = limits.LIST_ELEMENTS.exceeded(len(value) or 1)
         if message:
             raise ExpressionError(message)
         return value
@@ -278,6 +283,26 @@ def _elements(value: Any) -> int:
     """Elements of a (nested) list, or characters of a text, counting a list shared in several places each time
     (``[[1]*10**5]*10**5`` is 10^10 elements, though it takes little memory until something walks it)."""
     return _size(value, {})
+
+
+_COUNTED: dict[int, tuple[list[Any], int]] = {}  # the nested lists met last (held here, so their ids stay theirs)
+_COUNTED_MAX = 32
+
+
+def _counted(value: list[Any]) -> int:
+    """:func:`_elements` of a nested list, remembered for the last :data:`_COUNTED_MAX` lists met: a variable
+    holding one (OFA's per-stage expansion ratios, ``exps``) is read, and checked, hundreds of times while one
+    candidate builds -- 40 % of an OFA candidate's CPU once its blocks are cached (docs/sweep.md). The count, not
+    the verdict, is kept (the limit may change). Lists are never changed in place here (every operation makes a
+    new one), so a count stays true while the list is held."""
+    known = _COUNTED.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    count = _elements(value)
+    if len(_COUNTED) >= _COUNTED_MAX:
+        _COUNTED.clear()
+    _COUNTED[id(value)] = (value, count)
+    return count
 
 
 def _size(item: Any, sizes: dict[int, int]) -> int:
