@@ -6,10 +6,11 @@ Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_laten
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
 1. Shipped profiles, no fitting: timm's RTX 3090 / RTX 4090 tables (eager AMP and, on the 4090, torch.compile),
-   this machine's CPU at batch 1 (1 and 2 threads, and the same runs repeated minutes later on the quiet machine),
-   with the FLOPs-only baseline; the 2-thread speed-up, predicted against measured.
+   two CPUs at batch 1, each row naming its machine: the Zen 3 VM of sessions 21-25 (1 and 2 threads, the same runs
+   repeated minutes later and on another day) and the Intel Xeon 6 VM of session 26 (1 and 2 threads, measured before
+   its profile existed), with the FLOPs-only baseline; the 2-thread speed-up, predicted against measured.
 2. Fitted (costmodel calibrate's fit): in-sample and leave-one-model-out (LOMO) per device; leave-one-device-out
-   (LODO: the efficiencies fitted on one GPU applied to the other's peaks); on the CPU, fitted on 10 models and
+   (LODO: the efficiencies fitted on one GPU applied to the other's peaks); on each CPU, fitted on 10 models and
    scored on the others.
 3. Design space: MobileNetV3-like subnets (benchmarks/design_space.py) measured on this CPU at batch 1: rank
    correlation of the predicted latency and of MACs with the measured latency.
@@ -83,7 +84,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures"
 GPU_FIXTURE = FIXTURES / "timm_benchmark_zoo.csv"
 COMPILE_FIXTURE = FIXTURES / "timm_benchmark_zoo_compile.csv"
-# This machine's CPU (Zen 3 VM, second session), the scored files: the lead's quiet zoo runs at 1, 2, 1 and 2 threads
+# The CPU rows of section 1 name their machine. The Zen 3 VM ("Zen 3 VM" rows; the project's VM of sessions 21-25,
+# epyc_zen3_vm_b), the scored files: the lead's quiet zoo runs at 1, 2, 1 and 2 threads
 # back to back (2 December, 20:53-20:58 UTC, load about 1, IQRs mostly 1-3 %); the first pair is scored and fitted,
 # the second pair is the same models measured again minutes later (reproducibility, and a second score).
 CPU_FIXTURES = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2053), (2, 2054))}
@@ -97,8 +99,14 @@ CPU_OTHER_DAY = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv" for n
 CPU_EARLIER = {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t.csv", 2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t.csv"}
 CPU_QUIET = {n: FIXTURES / f"cpu_bench_epyc_zen3_vm_b_quiet_{n}t.csv" for n in (1, 2)}
 CPU_PROFILE = "epyc_zen3_vm_b"
+# The Intel Xeon 6 (Granite Rapids) VM of session 26 ("Xeon 6 VM" rows, xeon6_gnr_vm): the 38 models at 1 and 2
+# threads, measured by the lead before any profile of this CPU existed (3 December 12:39-12:43 UTC, quiet); the profile
+# was built afterwards from Intel's sheets and microbenchmarks, so both files are out of sample; section 2 runs the
+# few-shot workflow on them (10 models fitted, the other 28 scored)
+XEON_FIXTURES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t.csv" for n in (1, 2)}
+XEON_PROFILE = "xeon6_gnr_vm"
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
-    ("this CPU (Zen 3 VM)", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
+    ("Zen 3 VM", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
     ("Zen 5 VM (earlier, load 11)", FIXTURES / "cpu_bench_mbv3_space_1t.csv", "epyc_zen5_vm"),
 ]
 SPACE_COUNT, SPACE_SEED = 60, 0
@@ -193,18 +201,22 @@ CASES = [
     Case("rtx4090 compile amp", COMPILE_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, GPU_PRECISION, "compile"),
     Case("rtx3090 eager fp16 (uniform)", GPU_FIXTURE, "rtx3090", "rtx3090", GPU_DTYPE, "uniform", "none"),
     Case("rtx4090 eager fp16 (uniform)", GPU_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, "uniform", "none"),
-    Case("this CPU 1 thread, fp32", CPU_FIXTURES[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
+    Case("Zen 3 VM 1 thread, fp32", CPU_FIXTURES[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
          "min"),
-    Case("this CPU 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none", 2,
+    Case("Zen 3 VM 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none", 2,
          "min"),
-    Case("this CPU 1 thread, second run", CPU_REPEAT[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
+    Case("Zen 3 VM 1 thread, second run", CPU_REPEAT[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
          "min"),
-    Case("this CPU 2 threads, second run", CPU_REPEAT[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
+    Case("Zen 3 VM 2 threads, second run", CPU_REPEAT[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
          2, "min"),
-    Case("this CPU 1 thread, another day", CPU_OTHER_DAY[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform",
+    Case("Zen 3 VM 1 thread, another day", CPU_OTHER_DAY[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform",
          "none", 1, "min"),
-    Case("this CPU 2 threads, another day", CPU_OTHER_DAY[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform",
+    Case("Zen 3 VM 2 threads, another day", CPU_OTHER_DAY[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform",
          "none", 2, "min"),
+    Case("Xeon 6 VM 1 thread, fp32", XEON_FIXTURES[1], "xeon6_gnr_vm_1t", XEON_PROFILE, "fp32", "uniform", "none", 1,
+         "min"),
+    Case("Xeon 6 VM 2 threads, fp32", XEON_FIXTURES[2], "xeon6_gnr_vm_2t", XEON_PROFILE, "fp32", "uniform", "none", 2,
+         "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
     Case("Zen 5 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", "epyc_zen5_vm_1t",
@@ -466,8 +478,9 @@ def reproducibility() -> None:
                   f"{a.ceiling_10:.0%}")
 
 
-CPU_CASES = ("this CPU 1 thread, fp32", "this CPU 1 thread, second run", "this CPU 2 threads, fp32",
-             "this CPU 2 threads, second run", "this CPU 1 thread, another day", "this CPU 2 threads, another day")
+CPU_CASES = ("Zen 3 VM 1 thread, fp32", "Zen 3 VM 1 thread, second run", "Zen 3 VM 2 threads, fp32",
+             "Zen 3 VM 2 threads, second run", "Zen 3 VM 1 thread, another day", "Zen 3 VM 2 threads, another day",
+             "Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -812,7 +825,7 @@ def main() -> None:
     except (ValueError, MeasurementError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    chosen = ([c for c in CASES if c.device.startswith("epyc_zen3_vm_b")] if args.cpu
+    chosen = ([c for c in CASES if c.device.startswith(("epyc_zen3_vm_b", "xeon6_gnr_vm"))] if args.cpu
               else [c for c in CASES if c.device.startswith("rtx")] if args.gpu else CASES)
     chosen = [*chosen, *extras]
     cases = {c.label: c for c in chosen}
@@ -832,10 +845,11 @@ def main() -> None:
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     if {"rtx3090 eager amp", "rtx4090 eager amp"} <= set(results):
         print(devices_line("rtx3090 vs rtx4090 eager", results["rtx3090 eager amp"], results["rtx4090 eager amp"]))
-    pairs = {"this CPU 2 vs 1 thread": ("this CPU 1 thread, fp32", "this CPU 2 threads, fp32"),
-             "this CPU 2 vs 1 thread, second run": ("this CPU 1 thread, second run", "this CPU 2 threads, second run"),
-             "this CPU 2 vs 1 thread, another day": ("this CPU 1 thread, another day",
-                                                     "this CPU 2 threads, another day")}
+    pairs = {"Zen 3 VM 2 vs 1 thread": ("Zen 3 VM 1 thread, fp32", "Zen 3 VM 2 threads, fp32"),
+             "Zen 3 VM 2 vs 1 thread, second run": ("Zen 3 VM 1 thread, second run", "Zen 3 VM 2 threads, second run"),
+             "Zen 3 VM 2 vs 1 thread, another day": ("Zen 3 VM 1 thread, another day",
+                                                     "Zen 3 VM 2 threads, another day"),
+             "Xeon 6 VM 2 vs 1 thread": ("Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32")}
     for one, two in zip([c for c in extras if c.threads == 1], [c for c in extras if c.threads == 2], strict=False):
         pairs[f"{two.fixture.stem} vs {one.fixture.stem}"] = (one.label, two.label)
     for label, (one, two) in pairs.items():

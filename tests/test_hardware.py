@@ -23,7 +23,8 @@ from costmodel.hardware.profile import SHIPPED_DIR
 EXPECTED_FILES = {
     "a100_40gb", "a100_80gb", "h100_sxm", "h100_pcie", "h200", "v100", "t4", "a10", "l4",
     "rtx3090", "rtx4090", "rtx5090", "rtx_pro_6000_maxq", "jetson_agx_orin", "mi300x", "tpu_v5e",
-    "i9_10940x", "i7_12700h", "epyc_9654", "epyc_zen3_vm_1t", "epyc_zen3_vm_b", "epyc_zen5_vm", "cortex_a76", "pixel4",
+    "i9_10940x", "i7_12700h", "epyc_9654", "epyc_zen3_vm_1t", "epyc_zen3_vm_b", "epyc_zen5_vm", "xeon6_gnr_vm",
+    "cortex_a76", "pixel4",
 }  # fmt: skip
 SHIPPED = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
 
@@ -428,6 +429,43 @@ def test_this_cpu_is_the_profile_that_detects_the_machine(monkeypatch) -> None:
     assert load_profile("This_CPU").key == "epyc_zen3_vm_b"
 
 
+XEON6_CPUINFO = Path(__file__).resolve().parent / "fixtures" / "cpuinfo_xeon6_vm.txt"  # session 26's VM, recorded
+
+
+def test_this_cpu_on_the_xeon6_vm_is_its_profile_and_the_amd_vms_keep_theirs(monkeypatch) -> None:
+    """/proc/cpuinfo of session 26's VM (GenuineIntel family 6 model 167, 2 vCPUs, AVX-512 and AMX) detects
+    xeon6_gnr_vm, through load_profile("this-cpu") as the CLI resolves it; the same CPU without AMX, or with 4
+    vCPUs, is not the machine the profile was measured on; the Zen 3 and Zen 5 VMs still detect their own."""
+    from costmodel.hardware import profile as P
+
+    text = XEON6_CPUINFO.read_text()
+    host = P.host_cpu(text)
+    assert host is not None and (host.vendor, host.family, host.model, host.logical_cpus) == ("GenuineIntel", 6, 167, 2)
+    assert P.detect_profile(host).key == "xeon6_gnr_vm"
+    for other in (text.replace(" amx_tile", ""), text + "\n" + text.replace("processor\t: 0", "processor\t: 2")
+                  .replace("processor\t: 1", "processor\t: 3")):
+        with pytest.raises(HardwareError, match="no profile describes this machine's CPU"):
+            P.detect_profile(P.host_cpu(other))
+    assert P.detect_profile(P.host_cpu(ZEN3_CPUINFO)).key == "epyc_zen3_vm_b"
+    zen5 = ZEN3_CPUINFO.replace("model\t\t: 1", "model\t\t: 2").replace("family\t: 25", "family\t: 26")
+    assert P.detect_profile(P.host_cpu(zen5.replace("avx2", "avx2 avx512f"))).key == "epyc_zen5_vm"
+    monkeypatch.setattr(P, "host_cpu", lambda cpuinfo=None: host)
+    assert load_profile("this-cpu").key == "xeon6_gnr_vm"
+
+
+def test_xeon6_profile_peak_is_cores_times_flop_per_cycle_times_clock() -> None:
+    """Two Granite Rapids cores, two 512-bit FMA pipes each (16 fp32 lanes x 2 FLOP x 2 pipes = 64 FLOP/cycle), at the
+    3.6 GHz measured under 512-bit FMA load: 2 x 64 x 3.6 GHz = 460.8 GFLOP/s; one thread gets one core's 230.4."""
+    from costmodel.hardware import threaded
+
+    profile = load_profile("xeon6_gnr_vm")
+    assert profile.cpu is not None and profile.cpu.isa == "AVX-512" and profile.cpu.cores == 2
+    assert profile.peak.vector["fp32"] == pytest.approx(2 * (2 * 16 * 2) * 3.6e9 / 1e12)
+    one = threaded(profile, 1)
+    assert one.peak.vector["fp32"] == pytest.approx(0.2304)
+    assert one.memory.bandwidth_gbs == pytest.approx(12.0)  # one core's stream
+
+
 def test_cpu_peak_must_match_cores_isa_and_clock(tmp_path) -> None:
     text = (SHIPPED_DIR / "epyc_zen5_vm.yaml").read_text().replace("fp32: 0.192", "fp32: 0.3")
     bad = tmp_path / "bad.yaml"
@@ -444,7 +482,7 @@ def test_cpu_peak_must_match_cores_isa_and_clock(tmp_path) -> None:
 CPU_SHEETS = {
     "i9_10940x": (14, 64, 3.0, 2.688), "i7_12700h": (6, 32, 3.0, 0.576), "epyc_9654": (96, 32, 3.55, 10.9056),
     "cortex_a76": (4, 16, 2.4, 0.1536), "pixel4": (4, 16, 2.42, 0.15488), "epyc_zen3_vm_1t": (1, 32, 2.445, 0.0782),
-    "epyc_zen3_vm_b": (2, 32, 3.23, 0.2067), "epyc_zen5_vm": (2, 32, 3.0, 0.192),
+    "epyc_zen3_vm_b": (2, 32, 3.23, 0.2067), "epyc_zen5_vm": (2, 32, 3.0, 0.192), "xeon6_gnr_vm": (2, 64, 3.6, 0.4608),
 }
 ROOFLINE_CPU = Path(__file__).resolve().parent / "fixtures" / "epyc_9654_roofline.yaml"  # a CPU profile without cpu:
 
