@@ -539,8 +539,9 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     known = sorted({path.stem for _, path in index.values()})
     wanted = _key(name_or_path)
     stem = wanted[:-1] if len(wanted) >= 3 else wanted  # a typo in the last character: 'a10O' -> the a10* family
-    close = [k for k in sorted(index) if k.startswith(stem)] + difflib.get_close_matches(wanted, list(index), n=8,
-                                                                                          cutoff=0.5)
+    close = ([k for k in sorted(index) if k.startswith(stem)] + difflib.get_close_matches(wanted, list(index), n=8,
+                                                                                           cutoff=0.5)
+             if wanted else [])  # an empty name is close to nothing (every key starts with it)
     stems = list(dict.fromkeys(index[c][1].stem for c in close))  # every close match, as the key to pass
     hint = f" (did you mean {' or '.join(stems)}?)" if stems else ""
     raise HardwareError(
