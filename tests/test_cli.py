@@ -119,6 +119,33 @@ def test_bad_options(write_spec) -> None:
     assert result.exit_code == 2 and "cannot read spec" in result.output
 
 
+@pytest.mark.parametrize(("output", "message"), [("", "cannot write the table to .: it is a folder"),
+                                               ("blocker/x.json", "cannot write the table to {tmp}/blocker/x.json: "
+                                                                  "{tmp}/blocker is not a writable folder")])
+def test_an_unwritable_output_is_refused_before_the_spec_is_read(write_spec, tmp_path: Path, monkeypatch,
+                                                                  output: str, message: str) -> None:
+    """analyze -o '' (the current folder) or a path under a file: one line, before any work (it was found only when
+    writing, after the analysis, with the OS's words: 'Device or resource busy', 'Not a directory')."""
+    from costmodel.cli import analyze as command
+
+    def no_work(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the spec was read")
+
+    monkeypatch.setattr(command, "load_graph", no_work)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocker").write_text("x")
+    spec = str(write_spec(GOOD))
+    result = runner.invoke(app, ["analyze", spec, "-o", output and str(tmp_path / output)])
+    assert result.exit_code == 2 and result.output.strip() == "error: " + message.format(tmp=tmp_path), result.output
+
+
+def test_an_empty_hw_name_suggests_nothing(write_spec) -> None:
+    """`--hw ''` listed every profile as 'did you mean' (each key starts with the empty name)."""
+    result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "--hw", ""])
+    assert result.exit_code == 2 and "did you mean" not in result.output
+    assert result.output.startswith("error: unknown hardware profile ''. Known profiles: a10, ")
+
+
 def test_entry_point_exits_2_without_traceback(write_spec) -> None:
     import subprocess
     import sys

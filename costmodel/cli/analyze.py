@@ -24,6 +24,7 @@ from .common import (
     TableJsonOption,
     app,
     check_choice,
+    check_writable,
     emit_json,
     fail,
     output_format,
@@ -109,6 +110,8 @@ def analyze(
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
     fmt = Format(output_format(fmt, output, FORMATS))
+    if output is not None:
+        check_writable(output, "the table to")  # before the work, not after it
     check_choice("--sort", sort, SORT_KEYS)
     if sort == "latency" and not hw:
         raise fail("--sort latency needs at least one --hw profile")

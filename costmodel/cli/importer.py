@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import app, parse_inputs, user_errors, write_output
+from .common import app, check_writable, parse_inputs, user_errors, write_output
 
 
 @app.command("import")
@@ -34,6 +34,8 @@ def import_model(
     """Convert a model into a spec. PyTorch models go through torch.export (no weights are downloaded); node
     names follow the module hierarchy and repeated modules fold into blocks with `repeat:`. Unsupported ops are
     all listed (or, with --allow-opaque, kept as flagged opaque nodes)."""
+    if output is not None:
+        check_writable(output, "the spec to")  # before the import (minutes for a large PyTorch model), not after it
     if model.startswith(("timm:", "torch:")):
         from ..bridges.torch_import import import_source, summary
 
