@@ -299,3 +299,53 @@ def test_bench_checks_its_output_before_timing(tiny: Path, tmp_path: Path) -> No
     assert result.exit_code == 2 and result.stdout == "", result.output
     assert result.output.strip() == (f"error: cannot write the measurements to {blocker / 'm.csv'}: {blocker} is not "
                                      "a writable folder")
+
+
+def test_bench_refuses_a_label_spanning_lines(tiny: Path, tmp_path: Path) -> None:
+    """`--label 'a<newline>b'` wrote a device column calibrate and validate refuse (found by the option fuzzer,
+    seed 37494): refused in one line before any timing, nothing written."""
+    out = tmp_path / "m.csv"
+    result = runner.invoke(app, ["bench", str(tiny), "--label", "a\nb", "--warmup", "0", "--repeat", "1",
+                                 "-o", str(out)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.output.strip() == "error: --label: a device name cannot span lines, got 'a\\nb'"
+    assert not out.exists()
+
+
+def test_bench_refuses_a_model_larger_than_the_free_memory(torch, tiny: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bench --input image=3,100000,100000` ended in an internal error (PyTorch could not allocate 120 GB; found by
+    the option fuzzer, seed 37494); a model that fits the address space but not the memory would have run the
+    machine out of it. Refused before anything is allocated: the weights and peak live activations, counted by hand
+    (the tiny net at 3x16x16, fp32: conv 224 + fc 36 params; peak: conv and ReLU outputs, 8x16x16 each), against the
+    free memory (here 1 byte short)."""
+    from costmodel.bridges import bench
+
+    need = (8 * 3 * 9 + 8 + 8 * 4 + 4) * 4 + 2 * 8 * 16 * 16 * 4
+    monkeypatch.setattr(bench, "available_bytes", lambda torch, device: need - 1)
+    out = tmp_path / "m.csv"
+    result = runner.invoke(app, ["bench", str(tiny), "--warmup", "0", "--repeat", "1", "-o", str(out)])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.output.strip() == (f"error: tiny_bench_net at batch 1: its weights and peak live activations alone "
+                                     f"take {need / 1e9:.3g} GB in fp32, and cpu has {(need - 1) / 1e9:.3g} GB free; "
+                                     "lower the batch or the input size")
+    assert not out.exists()
+    monkeypatch.setattr(bench, "available_bytes", lambda torch, device: need)  # fits: it runs
+    assert runner.invoke(app, ["bench", str(tiny), "--warmup", "0", "--repeat", "1"]).exit_code == 0
+
+
+def test_bench_turns_an_allocation_failure_into_one_line(torch, tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the memory check lets through and PyTorch still cannot allocate is one error line, not an internal
+    error."""
+    from costmodel.bridges import bench
+
+    def refuse(graph):  # noqa: ANN001, ANN202
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                           "memory\nsecond line")
+
+    monkeypatch.setattr(bench, "example_inputs", refuse)
+    result = runner.invoke(app, ["bench", str(tiny), "--warmup", "0", "--repeat", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("error: tiny_bench_net: cannot build the module and its inputs on cpu in fp32: "
+                                     "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                                     "allocate memory")

@@ -212,14 +212,52 @@ class _Prepared:
     runtime: str
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def available_bytes(torch, device: str) -> int | None:  # noqa: ANN001
+    """Bytes free for a run on ``device``: the CPU's ``MemAvailable`` (/proc/meminfo), CUDA's free memory
+    (``torch.cuda.mem_get_info``); None where it cannot be read."""
+    if device == BenchDevice.CUDA:
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits(torch, graph: Graph, device: str, dtype: str) -> None:  # noqa: ANN001
+    """Refuse a model whose weights and peak live activations -- the least a forward pass holds, by the cost
+    model's count at ``dtype`` -- exceed the memory ``device`` has free: allocating them failed with PyTorch's
+    error, or, on a CPU whose kernel overcommits, ran the machine out of memory."""
+    totals = analyze_graph(graph, dtype).totals
+    need = totals.weight_bytes + totals.peak_activation_bytes
+    free = available_bytes(torch, device)
+    if free is not None and need > free:
+        raise BridgeError(f"{graph.name} at batch {graph.batch}: its weights and peak live activations alone take "
+                          f"{need / 1e9:.3g} GB in {dtype}, and {device} has {free / 1e9:.3g} GB free; lower the "
+                          "batch or the input size")
+
+
 def _prepare(torch, graph: Graph, device: str, dtype: str, spec: str | Path, channels_last: bool,  # noqa: ANN001
              compile: bool) -> _Prepared:  # noqa: A002
     if dtype not in TORCH_DTYPES:
         raise BridgeError(f"bench runs {', '.join(TORCH_DTYPES)}; got dtype {dtype!r}")
     target = _device(torch, device)
+    check_fits(torch, graph, device, dtype)
     torch_dtype = getattr(torch, TORCH_DTYPES[Dtype(dtype)])
-    module = build_module(graph).to(device=target, dtype=torch_dtype).eval()
-    inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
+    try:
+        module = build_module(graph).to(device=target, dtype=torch_dtype).eval()
+        inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
+    except RuntimeError as exc:  # PyTorch's allocation failures (torch.OutOfMemoryError is one)
+        raise BridgeError(f"{graph.name}: cannot build the module and its inputs on {device} in {dtype}: "
+                          f"{_first_line(exc)}") from None
     runtime = f"torch {torch.__version__}"
     if channels_last:
         module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # nn.Module.to takes it
@@ -245,8 +283,7 @@ def _guarded(prepared: _Prepared, device: str, dtype: str, compile: bool) -> Cal
         except Exception as exc:  # torch.compile's backends raise their own types (no compiler, unsupported op)
             if not compile:
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BridgeError(f"{name}: torch.compile failed on {device} in {dtype}: {first}") from None
+            raise BridgeError(f"{name}: torch.compile failed on {device} in {dtype}: {_first_line(exc)}") from None
     return run
 
 

@@ -336,6 +336,8 @@ def bench(
         raise fail(f"bench runs {', '.join(TORCH_DTYPES)}; got --dtype {dtype!r}")
     if output is not None:  # before the minutes of timing, not after
         check_writable(output, "the measurements to")
+    if label is not None and ("\n" in label or "\r" in label):  # the file's device column: calibrate refuses it
+        raise fail(f"--label: a device name cannot span lines, got {label!r}")
     if not math.isfinite(min_time):  # inf passes typer's min=0.0: every model timed for MAX_PASSES passes
         raise fail(f"--min-time must be a finite number of seconds >= 0, got {min_time}")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
