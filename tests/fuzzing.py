@@ -893,7 +893,8 @@ TINY_SPEC = "name: tiny\ninputs: {image: [3, 16, 16]}\nnodes:\n  - {name: conv, 
             "  - {name: act, op: relu}\n"
 OPTION_SPECS = ["resnet18", "mobilenetv2_100", str(ROOT / "arch_specs" / "levit_128.yaml"), "vit_small_patch16_224",
                 "nope", str(ROOT / "arch_specs"), str(ROOT / "README.md")]  # the runs' folder is a scratch one
-OUTPUTS = ["out.json", "out.csv", "out.txt", "out.md", "out.yaml", "sub/out.json", "file/out.json", "out.png", "dir"]
+OUTPUTS = ["out.json", "out.csv", "out.txt", "out.md", "out.yaml", "sub/out.json", "file/out.json", "out.png", "dir",
+           "new/deeper/out.json", "new/" + "o" * 250 + ".json"]  # a 255-byte name: the longest a file may have
 
 
 def option_case(rng: random.Random, folder: Path) -> tuple[list[str], Path | None]:
@@ -915,7 +916,8 @@ def option_case(rng: random.Random, folder: Path) -> tuple[list[str], Path | Non
 
 def fuzz_options(folder: Path, seed: int, count: int, tally: Tally) -> None:
     """Fuzzed option values through the CLI in-process (analyze, compare, hw, design score, zoo, plots): exit 0
-    (JSON valid and finite, the -o file written), or exit 2 with one error line, nothing on stdout and no -o file."""
+    (JSON valid and finite, the -o file written), or exit 2 with one error line, nothing on stdout, and no -o file
+    or folder it created."""
     import shutil
 
     from typer.testing import CliRunner
@@ -949,6 +951,10 @@ def fuzz_options(folder: Path, seed: int, count: int, tally: Tally) -> None:
                     problem = f"exit 0 but nothing written at {output.name}"
                 elif result.exit_code != 0 and written:
                     problem = f"exit {result.exit_code} left {output.name} behind"
+            if problem is None and result.exit_code != 0:  # nothing half-written: no file, no folder it created
+                left = sorted(p.name for p in folder.iterdir() if p.name not in kept)
+                if left:
+                    problem = f"exit {result.exit_code} left {', '.join(left)} behind"
             if problem is None and result.exit_code == 0 and command[0] == "bench" and output and output.is_file():
                 from costmodel.calibration.measurements import read_measurements
                 from costmodel.errors import MeasurementError
