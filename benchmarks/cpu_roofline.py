@@ -567,15 +567,16 @@ def thread_breakdown(rounds: int = 6, each: int = 10) -> list[BreakdownRow]:
 # and weighted values per stage (196, 49, 16 tokens; key_dim 16, value width 32) and ViT-S's (197 tokens, 6 x 64)
 MATMUL_SHAPES = (((4, 196, 16), (4, 16, 196)), ((4, 196, 196), (4, 196, 32)), ((8, 49, 16), (8, 16, 49)),
                  ((8, 49, 49), (8, 49, 32)), ((12, 16, 16), (12, 16, 16)), ((12, 16, 16), (12, 16, 32)),
-                 ((6, 197, 64), (6, 64, 197)), ((6, 197, 197), (6, 197, 64)))
+                 ((6, 197, 64), (6, 64, 197)), ((6, 197, 197), (6, 197, 64)),
+                 ((192, 49, 32), (192, 32, 49)), ((192, 49, 49), (192, 49, 32)))  # Swin-T stage 1: 64 windows x 3 heads
 
 
 MatmulRow = tuple[tuple[int, ...], tuple[int, ...], float, float, float]
 
 
-def batched_matmuls(rounds: int = 6, each: int = 40) -> list[MatmulRow]:
+def batched_matmuls(rounds: int = 6, each: int = 40, hw: str = "epyc_zen3_vm_b") -> list[MatmulRow]:
     """Per MATMUL_SHAPES pair, on one thread: (a, b, minimum us of torch.matmul, minimum us of a tiny torch.relu taken
-    in turns with it, the latency model's us for the same matmul as a one-node graph on epyc_zen3_vm_b)."""
+    in turns with it, the latency model's us for the same matmul as a one-node graph on profile ``hw``)."""
     import torch
 
     from costmodel.graph import build_graph
@@ -584,7 +585,7 @@ def batched_matmuls(rounds: int = 6, each: int = 40) -> list[MatmulRow]:
     from costmodel.spec import parse_spec
 
     torch.set_num_threads(1)
-    profile = load_profile("epyc_zen3_vm_b")
+    profile = load_profile(hw)
     tiny = torch.randn(1, 8, 4, 4)
     out = []
     with torch.inference_mode():
@@ -1014,6 +1015,8 @@ def main() -> None:
     parser.add_argument("--no-sweep", action="store_true", help="with --speedups: keep the caches warm")
     parser.add_argument("--matmuls", action="store_true",
                         help="only batched matmuls of attention shapes on one thread against the latency model")
+    parser.add_argument("--hw", default="epyc_zen3_vm_b",
+                        help="with --matmuls: the profile whose latency model is printed beside each measurement")
     parser.add_argument("--gemm-rows", action="store_true",
                         help="only F.linear's time against its rows (M): slope efficiency and per-call intercept")
     parser.add_argument("--core-peak-gflops", type=float, default=CORE_PEAK_FLOPS / 1e9,
@@ -1064,10 +1067,10 @@ def main() -> None:
         return
     if args.matmuls:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")
-        for a, b, measured, tiny, model in batched_matmuls():
+        for a, b, measured, tiny, model in batched_matmuls(hw=args.hw):
             flops = 2 * a[0] * a[1] * a[2] * b[2]
             print(f"matmul {a} @ {b}: {measured:7.1f} us ({flops / measured / 1e3:5.1f} GFLOP/s; a tiny relu call "
-                  f"{tiny:.1f} us), model {model:7.1f} us (7.3 of it launch): model / measured {model / measured:.2f}")
+                  f"{tiny:.1f} us), model {model:7.1f} us on {args.hw}: model / measured {model / measured:.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.thread_breakdown_child:
