@@ -37,8 +37,9 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   GELU, SiLU, sigmoid, tanh (and the cheap hardswish, hardsigmoid, ReLU6) on 0.13-1.2 M elements; max_pool2d on
   NCHW against the same pool on a channels-last copy (PyTorch's vectorized kernel) per output element, and avg_pool2d
   (3x3/1 and 2x2/2, as PoolFormer, EfficientFormer, DenseNet and GhostNetV2 run it) the same way; softmax over the
-  last dim of attention-score shapes against a ReLU; ConvNeXt V2's GRN as costmodel bench runs it. The per-shape
-  minima of ``--fork-join`` are printed with ``--verbose``.
+  last dim of attention-score shapes against a ReLU; layer norm (nn.LayerNorm over the channels of [1, tokens,
+  channels], the transformers' and ConvNeXts' shapes) against a ReLU; ConvNeXt V2's GRN as costmodel bench runs it.
+  The per-shape minima of ``--fork-join`` are printed with ``--verbose``.
 
 - fresh pages (``--page-faults``): per buffer size, the time to allocate a float32 tensor and fill it against filling
   a preallocated one (minimum of 15 each), per 4 KiB page: what a buffer that malloc maps afresh on every call
@@ -608,6 +609,9 @@ AVG_POOL_SHAPES = ((64, 56, 3, 1, 1), (128, 28, 3, 1, 1), (320, 14, 3, 1, 1), (1
 # softmax over the last dim of attention scores [1, heads, queries, keys]: ViT/DeiT (197), LeViT (196, 49, 16),
 # Swin and EfficientFormer (49)
 SOFTMAX_SHAPES = ((6, 197, 197), (4, 196, 196), (8, 49, 49), (16, 16, 16))
+# layer norm over the last dim of [1, tokens, channels]: DeiT-T / ViT-S (197 x 192, 197 x 384), Swin-T's and ConvNeXt's
+# first stage (3136 x 96), their second (784 x 192), their last (49 x 768)
+LAYER_NORM_SHAPES = ((197, 192), (197, 384), (3136, 96), (784, 192), (49, 768))
 
 
 def _interleaved(calls: dict, rounds: int = 3, each: int = 30) -> dict[str, float]:
@@ -659,6 +663,12 @@ def op_costs() -> dict[str, list[tuple[str, float]]]:
             best = _interleaved({"nchw": functools.partial(pool, x), "cl": functools.partial(pool, last)}, each=10)
             out.setdefault("avg_pool2d", []).append(
                 (f"{k}x{k}/{stride} {c}x{side}^2", (best["nchw"] - best["cl"]) / pool(x).numel() * 1e9))
+        for tokens, channels in LAYER_NORM_SHAPES:
+            x = torch.randn(1, tokens, channels)
+            norm = torch.nn.LayerNorm(channels).eval()
+            best = _interleaved({"relu": functools.partial(F.relu, x), "layer_norm": functools.partial(norm, x)})
+            out.setdefault("layer_norm", []).append(
+                (f"{tokens}x{channels}", (best["layer_norm"] - best["relu"]) / x.numel() * 1e9))
         for heads, queries, keys in SOFTMAX_SHAPES:
             x = torch.randn(1, heads, queries, keys)
             best = _interleaved({"relu": functools.partial(F.relu, x),
