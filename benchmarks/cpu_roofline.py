@@ -210,11 +210,15 @@ OP_CHAINS = {  # op class -> a shape-preserving spec node on [8, 4, 4]
     "gemm": {"op": "linear", "out": 4},
     "reduction": {"op": "softmax", "dim": -1},
     "view": {"op": "permute", "dims": [0, 1, 3, 2]},  # launches no kernel; SpecModule still runs it (cpu.view_us)
+    # multi-head attention as SpecModule runs it (bridges/torch_ops/attention.py, timm's eager Attention): qkv linear,
+    # reshape / permute / unbind, q * scale, q @ k^T, softmax, @ v, transpose + reshape, proj linear, on 16 tokens of 8
+    "attention": {"op": "attention", "heads": 2, "_input": [16, 8]},
 }
 
 
 def op_dispatch_us(short: int = 1, long: int = 6, calls: int = 500) -> dict[str, float]:
-    """Per op class, the time per layer (us) of a SpecModule running a chain of such ops on [1, 8, 4, 4]: the
+    """Per op class, the time per layer (us) of a SpecModule running a chain of such ops on [1, 8, 4, 4] (attention:
+    [1, 16, 8]): the
     difference of the minimum call times of a ``long`` and a ``short`` chain over their layer difference (short
     calls, so the minimum leaves out the calls the scheduler interrupted on a shared machine)."""
     import torch
@@ -224,8 +228,10 @@ def op_dispatch_us(short: int = 1, long: int = 6, calls: int = 500) -> dict[str,
     from costmodel.spec import parse_spec
 
     def best(node: dict, layers: int) -> float:
-        spec = parse_spec({"name": "chain", "inputs": {"x": [8, 4, 4]},
-                           "nodes": [{"name": f"n{i}", **node} for i in range(layers)]})
+        shape = node.get("_input", [8, 4, 4])  # per-sample input; [8, 4, 4] unless the chain names its own
+        layer = {key: value for key, value in node.items() if key != "_input"}
+        spec = parse_spec({"name": "chain", "inputs": {"x": shape},
+                           "nodes": [{"name": f"n{i}", **layer} for i in range(layers)]})
         graph = build_graph(spec, batch=1)
         module, inputs = build_module(graph), example_inputs(graph)
         with torch.inference_mode():
@@ -1171,7 +1177,8 @@ def main() -> None:
         return
     if args.ops:
         for name, us in op_dispatch_us().items():
-            print(f"SpecModule layer, {name:<11} (chains of 1 and 6 on [1, 8, 4, 4]): min {us:.2f} us")
+            shape = OP_CHAINS[name].get("_input", [8, 4, 4])
+            print(f"SpecModule layer, {name:<11} (chains of 1 and 6 on {[1, *shape]}): min {us:.2f} us")
         for (c, size, k), ns in depthwise_ns_per_element().items():
             print(f"depthwise {c} ch {size}x{size} k={k}: min {ns:.2f} ns per output element")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
