@@ -345,3 +345,16 @@ def test_a_swept_batch_obeys_the_tensor_limit_as_batch_does(command: list[str], 
     assert line.startswith(f"error: inputs: field 'image': batch {b}: input of shape [{b}, 3, 224, 224]: tensor "
                            "element count 1.51e+35 exceeds the limit of 1,099,511,627,776"), line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("name", "reason"), [("gone.parquet", "cannot read results: no such file"),
+                                              ("folder.csv", "cannot read results: it is a folder"),
+                                              ("spec.yaml", "not the results of costmodel sweep (a .parquet or "
+                                                            ".csv file)")])
+def test_plot_sweep_names_what_is_wrong_with_its_input(tmp_path: Path, name: str, reason: str) -> None:
+    """A missing results file said only its path ('cannot read results: gone.parquet', pyarrow's words) and a
+    spec given as the results was called an output ('output spec.yaml: the name must end in .parquet or .csv')."""
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "spec.yaml").write_text(GOOD)
+    result = runner.invoke(app, ["plot", "sweep", str(tmp_path / name)])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {tmp_path / name}: {reason}", result.output

@@ -91,7 +91,12 @@ def plot_sweep(
     """Pareto front (METRIC vs latency per device), complexity EDFs and latency vs MACs of a sweep's results."""
     from ..plots import complexity_edf_figure, latency_macs_figure, numeric_column, save_figure, sweep_pareto_figure
     from ..sweep import read_results
+    from ..sweep.output import RESULT_FORMATS
 
+    if results.suffix.lower() not in RESULT_FORMATS:  # read_results' own words are about an output's name
+        raise fail(f"{results}: not the results of costmodel sweep (a .parquet or .csv file)")
+    if not results.is_file():  # pyarrow's FileNotFoundError says only the path
+        raise fail(f"{results}: cannot read results: {'it is a folder' if results.is_dir() else 'no such file'}")
     frame = read_results(results)
     if frame.empty:
         raise fail(f"{results}: no candidates to plot")
