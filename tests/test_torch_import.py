@@ -306,3 +306,25 @@ def test_analyze_warns_about_opaque_nodes(torch, bridge, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "warning: 3 opaque node(s)" in result.output and "aten_cumsum x2" in result.output
     assert result.output.count("opaque") >= 3 + 1  # the three per-layer rows name the op, and the warning
+
+
+@pytest.mark.parametrize(("module", "target", "message"), [
+    ("raise RuntimeError('operator torchvision::nms does not exist')", "broken_on_import:build",
+     "error: cannot import 'broken_on_import': RuntimeError: operator torchvision::nms does not exist"),
+    ("def build(width):\n    return width\n", "needs_an_argument:build",
+     "error: torch:needs_an_argument:build: build() raised TypeError: build() missing 1 required positional "
+     "argument: 'width'"),
+])
+def test_a_builder_module_that_fails_is_one_line(torch, tmp_path, monkeypatch, module: str, target: str,
+                                                 message: str) -> None:
+    """Importing the module runs its code and the builder is called without arguments: either may raise anything
+    (a torchvision built for another torch raised RuntimeError on import; torch:os:system a TypeError), which was an
+    internal error, exit 1."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    (tmp_path / f"{target.split(':')[0]}.py").write_text(module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(app, ["import", f"torch:{target}", "--input", "image=3,8,8"])
+    assert result.exit_code == 2 and result.output.strip() == message, result.output

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SpecError
+from ..errors import SpecError, one_line
 from .common import Unsupported
 from .torch import BridgeError, require_torch
 from .torch_aten import HANDLERS, canonical
@@ -193,12 +193,16 @@ def load_builder(target: str) -> Any:
         raise SpecError(f"expected torch:package.module:callable, got {target!r}")
     try:
         module = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise SpecError(f"cannot import {mod_name!r}: {exc}") from None
+    except Exception as exc:  # importing runs the module's code, which may raise anything (a mismatched extension)
+        why = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+        raise SpecError(one_line(f"cannot import {mod_name!r}: {why}")) from None
     builder = getattr(module, attr, None)
     if not callable(builder):
         raise SpecError(f"{mod_name!r} has no callable {attr!r}")
-    model = builder()
+    try:
+        model = builder()
+    except Exception as exc:  # the user's builder: it takes no arguments here, and may fail in its own way
+        raise SpecError(one_line(f"torch:{target}: {attr}() raised {type(exc).__name__}: {exc}")) from None
     torch = require_torch()
     if not isinstance(model, torch.nn.Module):
         raise SpecError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
