@@ -568,3 +568,39 @@ def test_the_cpu_profiles_table_holds_the_profiles_figures() -> None:
     for stem, cores, peak in rows:
         profile = load_profile(stem)
         assert int(cores) == profile.cpu.cores and float(peak) == pytest.approx(profile.peak.vector["fp32"]), stem
+
+
+@pytest.mark.parametrize(("field", "value"), [("cores", "1" + "0" * 400), ("cores", "'" + "9" * 400 + "'"),
+                                              ("threads", "1" + "0" * 400)])
+def test_a_cpu_count_beyond_any_machine_is_one_error_line(tmp_path: Path, field: str, value: str) -> None:
+    """cores: 10**400 in a profile raised OverflowError (int too large to convert to float) while the profile was
+    checked (found by the profile fuzzer, seed 17185): now a bound, like a GPU's SM count, and one error line."""
+    text = (SHIPPED_DIR / "pixel4.yaml").read_text(encoding="utf-8")
+    old = {"cores": "cores: 4,", "threads": "threads: 4,"}[field]
+    assert old in text
+    path = tmp_path / "huge.yaml"
+    path.write_text(text.replace(old, f"{field}: {value},", 1), encoding="utf-8")
+    with pytest.raises(HardwareError, match=rf"huge\.yaml.*cpu\.{field}") as info:
+        load_profile(str(path))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("threads", ["1" + "0" * 400, "1000001"])
+def test_threads_beyond_any_machine_are_one_error_line(tmp_path: Path, threads: str) -> None:
+    """`analyze --hw CPU --threads 10**400` overflowed a float (OverflowError, exit 1; found by hand after the profile
+    fuzzer's cores: 10**400); calibrate --threads 2000000 would write a profile its own bound refuses."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    runner = CliRunner()
+    shown = threads if len(threads) < 30 else "1" + "0" * 23 + f"... ({len(threads)} chars)"
+    message = f"error: --threads {shown}: expected a whole number from 1 to 1,000,000"
+    result = runner.invoke(app, ["analyze", "resnet18", "--hw", "epyc_zen3_vm_b", "--threads", threads])
+    assert result.exit_code == 2 and result.output.strip() == message, result.output
+    out = tmp_path / "fit.yaml"
+    fixture = Path(__file__).parent / "fixtures" / "cpu_bench_epyc_zen3_vm_b_1t.csv"
+    result = runner.invoke(app, ["calibrate", str(fixture), "--hw", "epyc_zen3_vm_b", "--threads", threads,
+                                 "-o", str(out)])
+    assert result.exit_code == 2 and result.output.strip().endswith(message[len("error: "):]), result.output
+    assert not out.exists()

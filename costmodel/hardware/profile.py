@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ..errors import HardwareError, one_line
+from ..errors import HardwareError, one_line, shown
 from ..resources import profiles_dir
 from ..validation import first_problem
 from ..vocab import Carry, DeviceKind, Dtype, EfficiencyClass, Fusion, Unit
@@ -131,6 +131,9 @@ class ParallelFigures(_Model):
     efficiency: Fraction | None = None
 
 
+MAX_THREADS = 1_000_000  # threads a profile or --threads may name: beyond any machine, within a float's range
+
+
 class Cpu(_Model):
     """A CPU's threading figures. The profile's peaks and bandwidth are for the whole chip (all ``cores``).
 
@@ -178,8 +181,8 @@ class Cpu(_Model):
     ``detect``: how to recognise the machine the profile describes, so that ``this-cpu`` finds it.
     """
 
-    cores: int = Field(ge=1)
-    threads: int | None = Field(default=None, ge=1)
+    cores: int = Field(ge=1, le=100_000)  # bounded, as a GPU's SMs: 10**400 cores overflowed a float
+    threads: int | None = Field(default=None, ge=1, le=MAX_THREADS)
     isa: str = Field(min_length=1, description="e.g. AVX2, AVX-512, NEON")
     flop_per_cycle_fp32: Positive
     clock_ghz: Positive
@@ -605,6 +608,8 @@ def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwarePr
     (:func:`cpu_section_missing`): the threads would change nothing, and a run priced at every core is not one thread's.
     """
     cpu = profile.cpu
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise HardwareError(f"--threads {shown(threads, 40)}: expected a whole number from 1 to {MAX_THREADS:,}")
     if cpu is None:
         if threads is not None and profile.kind == DeviceKind.CPU:
             raise HardwareError(f"--threads {threads} on {profile.key}: the profile has no cpu section, so its peaks "
