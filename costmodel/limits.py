@@ -7,6 +7,7 @@ A limit is read when it is checked (not at import), so tests and users can chang
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,8 +46,19 @@ class Limit:
         limit = self.value
         if count <= limit:
             return None
-        shown = f"{count:.3g}" if isinstance(count, float) or count >= 10**12 else f"{count:,}"
-        return f"{self.what} {shown} exceeds the limit of {limit:,} (set {self.env} to raise it)"
+        return f"{self.what} {magnitude(count)} exceeds the limit of {limit:,} (set {self.env} to raise it)"
+
+
+def magnitude(count: int | float) -> str:
+    """``count`` for a message: with thousands separators below 10**12, else as ``1e+12`` -- for an int beyond a
+    float's range too (``f"{10**400:.3g}"`` raises OverflowError)."""
+    if isinstance(count, float) or count < 10**300:
+        return f"{count:.3g}" if isinstance(count, float) or count >= 10**12 else f"{count:,}"
+    exponent = int(math.log10(count))
+    mantissa = count / 10**exponent  # exact integer division to a float near 1..10
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.3g}e+{exponent}"
 
 
 LAYERS = Limit("COSTMODEL_MAX_LAYERS", 1_000_000, "the expanded graph's layer count")

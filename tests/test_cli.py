@@ -337,14 +337,26 @@ def test_amp_takes_the_specs_own_half_type(tmp_path: Path) -> None:
 def test_a_swept_batch_obeys_the_tensor_limit_as_batch_does(command: list[str], tmp_path: Path) -> None:
     """--batch 10**30 is refused (its input tensor passes limits.TENSOR_ELEMENTS), but a batch sweep re-shaped the
     graph without the check: analyze printed a latency of 1.7e26 s, plot throughput failed inside matplotlib
-    (TypeError: an int beyond int64; exit 1; found by the option fuzzer, seed 8135). Now one line, exit 2."""
+    (TypeError: an int beyond int64; exit 1; found by the option fuzzer, seed 8135). Now one line naming the spec,
+    exit 2."""
     b = "9" * 30
     result = runner.invoke(app, [part.format(b=b) for part in command], env={"COLUMNS": "100"})
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.output.splitlines() if line.strip() and not line.startswith("wrote")]
-    assert line.startswith(f"error: inputs: field 'image': batch {b}: input of shape [{b}, 3, 224, 224]: tensor "
-                           "element count 1.51e+35 exceeds the limit of 1,099,511,627,776"), line
+    assert line.startswith(f"error: mobilenetv2_100: inputs: field 'image': batch {b}: input of shape [{b}, 3, 224, "
+                           "224]: tensor element count 1.51e+35 exceeds the limit of 1,099,511,627,776"), line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--batch", "--sweep-batch"])
+def test_a_batch_beyond_a_floats_range_is_one_line(option: str) -> None:
+    """--batch 10**400 (and --input 3,10**400,8) raised OverflowError formatting the element count for the limit's
+    message ('{count:.3g}' on an int beyond a float; exit 1, found by hand); --sweep-batch's message named no file."""
+    b = "1" + "0" * 400
+    result = runner.invoke(app, ["analyze", "mobilenetv2_100", option, b, "--hw", "rtx4090"])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("error: ") and "mobilenetv2_100" in line and "tensor element count 1.51e+405 exceeds" in line
 
 
 @pytest.mark.parametrize(("name", "reason"), [("gone.parquet", "cannot read results: no such file"),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
-from ..errors import PlotError, ReportError
+from ..errors import PlotError, ReportError, SpecError
 from ..fileio import file_mode, folder_mode, missing_folders, temp_beside, unwritable_reason
 from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile
@@ -93,7 +93,10 @@ def _compute(spec: str | Path, profiles: Sequence[HardwareProfile], batch: int |
         yield f"estimate on {profile.key}"
     sweeps: dict[str, list[ModelLatency]] = {}
     for profile in profiles:
-        sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
+        try:
+            sweeps[profile.key] = batch_sweep(graph, profile, batches, dtype=analysis.dtype, fusion=fusion)
+        except SpecError as exc:  # a batch the spec cannot take: named with the spec, as --batch is
+            raise exc.located(file=str(spec)) from None
         yield f"batch sweep on {profile.key}"
     from .compare import published
 
