@@ -684,6 +684,55 @@ def op_costs() -> dict[str, list[tuple[str, float]]]:
     return out
 
 
+# multi-head attention layers as SpecModule runs the ``attention`` op (bridges/torch_ops/attention.py: timm's eager
+# Attention), [1, tokens, dim] and heads, head_dim 64 throughout: short sequences, DeiT-T's and ViT-S's layers (calls
+# of at most ~1 ms, so that a shared machine leaves some undisturbed)
+ATTENTION_SHAPES = ((25, 192, 3), (50, 192, 3), (100, 192, 3), (197, 192, 3), (197, 384, 6))
+
+
+def attention_score_costs(rounds: int = 3) -> list[tuple[str, int, float]]:
+    """Per attention shape, (shape, scores, us) on one thread: the time of SpecModule's attention layer beyond its GEMM
+    calls run bare (the qkv and proj linears, q @ k^T and p @ v on contiguous operands; interleaved, minimum of 90
+    calls each; the median of ``rounds`` such differences): what eager PyTorch spends on the rest (q * scale, the
+    softmax over the B x H x L x L scores, the permuted views fed to the matmuls, the transpose + reshape copy, about
+    a dozen dispatches)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from costmodel.bridges.torch_ops.attention import MultiHeadAttention
+
+    torch.set_num_threads(1)
+    out = []
+    with torch.inference_mode():
+        for tokens, dim, heads in ATTENTION_SHAPES:
+            hd = dim // heads
+            layer = MultiHeadAttention(dim, heads, hd, dim, True, True).eval()
+            x = torch.randn(1, tokens, dim)
+            q, k, v = (torch.randn(1, heads, tokens, hd) for _ in range(3))
+            kt, p = torch.randn(1, heads, hd, tokens), torch.randn(1, heads, tokens, tokens)
+            y = torch.randn(1, tokens, dim)
+
+            def gemms(x=x, q=q, kt=kt, p=p, v=v, y=y, layer=layer):  # noqa: ANN001, ANN202
+                F.linear(x, layer.qkv.weight, layer.qkv.bias)
+                torch.matmul(q, kt)
+                torch.matmul(p, v)
+                return F.linear(y, layer.proj.weight, layer.proj.bias)
+
+            extra = []
+            for _ in range(rounds):
+                best = _interleaved({"layer": functools.partial(layer, x), "gemms": gemms})
+                extra.append((best["layer"] - best["gemms"]) * 1e6)
+            out.append((f"{tokens}x{dim} h{heads}", heads * tokens * tokens, statistics.median(extra)))
+    return out
+
+
+def line_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares (intercept, slope) of ys over xs."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((a - mx) * (b - my) for a, b in zip(xs, ys, strict=True)) / sum((a - mx) ** 2 for a in xs)
+    return my - slope * mx, slope
+
+
 CLOCK_C = r"""
 #include <stdio.h>
 #include <stdint.h>
@@ -1166,6 +1215,11 @@ def main() -> None:
             cells = ", ".join(f"{shape} {ns:.2f}" for shape, ns in rows)
             print(f"{name:<11} ns per output element beyond the reference (1 thread): {cells}; "
                   f"median {statistics.median(ns for _, ns in rows):.2f}")
+        rows = attention_score_costs()
+        intercept, slope = line_fit([scores for _, scores, _ in rows], [us for _, _, us in rows])
+        cells = ", ".join(f"{shape} ({scores} scores) {us:.1f} us" for shape, scores, us in rows)
+        print(f"attention  layer beyond its GEMM calls run bare (1 thread): {cells}; line: {intercept:.1f} us + "
+              f"{slope * 1e3:.2f} ns per score")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.smt:

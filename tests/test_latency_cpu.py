@@ -234,6 +234,23 @@ def test_avg_pool_and_softmax_cost_per_output_element(node: dict, shape: list[in
     assert full - plain == pytest.approx(elements * ns * 1e-9, rel=1e-9)
 
 
+@pytest.mark.parametrize(("node", "shape", "scores"), [
+    ({"op": "attention", "heads": 3}, [197, 192], 3 * 197 * 197),  # DeiT-T's layer: 116,427 scores
+    # Swin's stage 1 as one op: 8 x 8 windows of 7 x 7 = 49 tokens, 3 heads: 64 x 3 x 49 x 49 = 460,992 scores
+    ({"op": "attention", "heads": 3, "window": 7, "shift": 3, "rel_pos_bias": True}, [56, 56, 96], 64 * 3 * 49 * 49),
+])
+def test_attention_op_cost_is_per_score(node: dict, shape: list[int], scores: int) -> None:
+    """``cpu.op_ns.attention`` on xeon6_gnr_vm (1.1 ns, measured: SpecModule's attention layer beyond its GEMM calls
+    run bare) is per element of the scores [sequences, heads, L, L], which the op computes internally, not per
+    output element ([1, 197, 192]: 37,824; Swin's [1, 56, 56, 96]: 301,056)."""
+    profile = load_profile("xeon6_gnr_vm")
+    assert profile.cpu.op_ns["attention"] == 1.1
+    graph = _graph([{"name": "layer", **node}], shape)
+    full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s for p in (profile, _plain(profile)))
+    dispatch = profile.cpu.dispatch_us["attention"] * 1e-6  # _plain drops the per-call cost too
+    assert full - plain - dispatch == pytest.approx(scores * 1.1e-9, rel=1e-9)
+
+
 def test_op_costs_name_registered_ops(tmp_path: Path) -> None:
     text = (ROOT / "hardware_profiles" / f"{PROFILE}.yaml").read_text().replace("gelu: 0.70", "gelux: 0.70")
     bad = tmp_path / "bad.yaml"

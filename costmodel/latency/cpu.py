@@ -34,10 +34,12 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from ..errors import HardwareError
 from ..graph import Layer
 from ..hardware import HardwareProfile, smt_capacity
+from ..ops.attention import AttentionAttrs, score_elements
 from ..ops.base import REGISTRY, Attrs, get_op, pair
 from ..ops.conv import ConvAttrs
 from ..ops.norm import GroupNormAttrs, LayerNormAttrs
@@ -261,17 +263,28 @@ def view_calls(layers: Sequence[Layer[Attrs]], heads: Sequence[str], before: int
     return out
 
 
+def op_elements(layer: Layer[Attrs]) -> int:
+    """The elements ``cpu.op_ns`` prices ``layer`` per: its output's, except the ``attention`` op's scores
+    [sequences, heads, L, L] (:func:`~costmodel.ops.attention.score_elements`). Eager PyTorch runs that op as timm's
+    Attention (bridges/torch_ops/attention.py): q * scale, q @ k^T on permuted views, a softmax over the scores
+    (SoftMaxKernel.cpp's _vec_softmax_lastdim: a max pass, an exp and sum pass, a scaling pass per row), @ v, a
+    transpose + reshape copy; what it costs beyond its GEMMs grows with the scores, which are not its output."""
+    if get_op(layer.op).name == "attention":
+        return score_elements(layer.input_shapes[0], cast(AttentionAttrs, layer.attrs))
+    return math.prod(layer.cost.outputs[0]) if layer.cost.outputs else 0
+
+
 def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]]) -> float:
     """Seconds on one core that ``layers`` cost on top of their roofline terms by the profile's ``cpu.op_ns``: per
-    op name, ns per output element (0 for a profile without a ``cpu`` section or the table)."""
+    op name, ns per element (:func:`op_elements`: the output's, the attention op's scores; 0 for a profile without a
+    ``cpu`` section or the table)."""
     table = profile.cpu.op_ns if profile.cpu is not None else {}
     if not table:
         return 0.0
     unknown = sorted(name for name in table if name not in REGISTRY)
     if unknown:
         raise HardwareError(f"{profile.key}: cpu.op_ns names unknown op(s): {', '.join(unknown)}")
-    return sum(table.get(get_op(layer.op).name, 0.0) * math.prod(layer.cost.outputs[0]) for layer in layers
-               if layer.cost.outputs) * 1e-9
+    return sum(table.get(get_op(layer.op).name, 0.0) * op_elements(layer) for layer in layers) * 1e-9
 
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
@@ -324,5 +337,5 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     return CpuKernel(parallel, compute_scale, memory_scale, fixed)
 
 
-__all__ = ["CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_seconds",
-           "packs_weights", "runs_on_onednn", "split_of", "view_calls"]
+__all__ = ["CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_elements",
+           "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "view_calls"]

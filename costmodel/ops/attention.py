@@ -126,23 +126,33 @@ class AttentionAttrs(Attrs):
     rel_pos_bias: bool = False
 
 
+def sequences(x: Shape, a: AttentionAttrs) -> tuple[int, int, int]:
+    """(sequences, tokens per sequence, windows per image) of the attention op on ``x``: [N, L, D] is N sequences of
+    L; Swin's [N, H, W, C] is N x nW windows of window^2 tokens (0 windows without a window)."""
+    if a.window:
+        expect_rank(x, 4, "windowed attention input [N, H, W, C]")
+        nh, nw = window_grid(x[1], x[2], a.window)
+        return x[0] * nh * nw, a.window * a.window, nh * nw
+    expect_rank(x, 3, "attention input [N, L, D]")
+    for name in ("shift", "rel_pos_bias"):
+        if getattr(a, name):
+            raise OpError(f"{name} needs window > 0 (Swin window attention)", field=name)
+    return x[0], x[1], 0
+
+
+def score_elements(x: Shape, a: AttentionAttrs) -> int:
+    """Elements of the attention op's scores [sequences, heads, L, L] on input ``x``: the tensor its q @ k^T writes
+    and its softmax runs over, internal to the op (its output is [N, L, D])."""
+    seqs, length, _ = sequences(x, a)
+    return seqs * a.heads * length * length
+
+
 @register("attention", AttentionAttrs, aliases=("mhsa", "multi_head_attention"), torch_counted=True)
 def attention(inputs: Sequence[Shape], a: AttentionAttrs) -> OpCost:
     """Multi-head self-attention (qkv, attention, proj) on [N, L, D], or on Swin windows of [N, H, W, C]."""
     (x,) = inputs
-    windows = 0  # windows per image, for the shift mask
-    if a.window:
-        expect_rank(x, 4, "windowed attention input [N, H, W, C]")
-        n, height, width, dim = x
-        nh, nw = window_grid(height, width, a.window)
-        windows, length = nh * nw, a.window * a.window
-        seqs = n * windows
-    else:
-        expect_rank(x, 3, "attention input [N, L, D]")
-        seqs, length, dim = x
-        for name in ("shift", "rel_pos_bias"):
-            if getattr(a, name):
-                raise OpError(f"{name} needs window > 0 (Swin window attention)", field=name)
+    seqs, length, windows = sequences(x, a)  # windows per image, for the shift mask
+    dim = x[-1]
     if a.shift and a.shift >= a.window:
         raise OpError(f"shift {a.shift} must be smaller than window {a.window}", field="shift")
     if a.head_dim is None and dim % a.heads:
@@ -160,5 +170,4 @@ def attention(inputs: Sequence[Shape], a: AttentionAttrs) -> OpCost:
     params = dim * 3 * inner + (3 * inner if a.qkv_bias else 0) + inner * out + (out if a.proj_bias else 0)
     # The gathered [heads, L, L] bias and the [nW, L, L] shift mask are read on top of inputs and weights.
     extra = (a.heads if a.rel_pos_bias else 0) * length**2 + (windows if a.shift else 0) * length**2
-    out_shape = (x[0], height, width, out) if a.window else (seqs, length, out)
-    return _cost(out_shape, c, params + table, extra)
+    return _cost((*x[:-1], out), c, params + table, extra)
