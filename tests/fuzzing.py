@@ -836,7 +836,7 @@ def _fitted_predicts(output: Path) -> str | None:
 
 # ---- command-line options ------------------------------------------------------------------------------------------
 
-NUMBERS = ["0", "-1", "1.5", "x", "", "1e3", "9223372036854775808", "9" * 30, "nan", "inf"]
+NUMBERS = ["0", "-1", "1.5", "x", "", "1e3", "9223372036854775808", "9" * 30, "1" + "0" * 400, "nan", "inf"]
 FACTORS = ["400", "x2", "x0", "x-1", "0", "-5", "inf", "nan", "x", "xnan", "1e400", "x1e-300", "xinf", "1e-300",
            "x1e300", "1e12", " x2", "2x"]
 OPTION_VALUES: dict[str, list[str]] = {
@@ -845,7 +845,8 @@ OPTION_VALUES: dict[str, list[str]] = {
     "--threads": ["1", "2", "3", "64", "1000000", *NUMBERS],
     "--input": ["image=3,224,224", "image=3,64,64", "image=3,17,5", "image=0,0,0", "image=3,-1,5", "image=",
                 "=3,224,224", "image", "x=3,8,8", "image=3,1e9,1e9", "image=3,224", "image=3,100000,100000",
-                "image=3,224,224,2", "image=a,b,c", "image=3,4294967296,1", "image=3, 8, 8"],
+                "image=3,224,224,2", "image=a,b,c", "image=3,4294967296,1", "image=3, 8, 8",
+                "image=3,1" + "0" * 400 + ",8"],  # an int beyond a float's range
     "--depth": ["0", "1", "2", "3", "all", "ALL", "-1", "x", "99", "", "1.5"],
     "--top": ["1", "5", "1000000", *NUMBERS],
     "--sort": ["latency", "macs", "params", "memory", "x", "", "MACS"],
@@ -853,8 +854,8 @@ OPTION_VALUES: dict[str, list[str]] = {
              "hardware_profiles", "A100", "a100 ", "../hardware_profiles/a100.yaml"],
     "--fusion": ["none", "epilogue", "compile", "block", "x", ""],
     "--sweep-batch": ["1,8", "1", "0", "1,,2", "x", "-1", ",".join(map(str, range(1, 40))), "4096", "1e3", ",",
-                      "9" * 30, "1, 8", "2147483648"],
-    "--batches": ["1,8", "1", "0", "1,,2", "x", "-1", "4096", ",", "9" * 30],
+                      "9" * 30, "1" + "0" * 400, "1, 8", "2147483648"],
+    "--batches": ["1,8", "1", "0", "1,,2", "x", "-1", "4096", ",", "9" * 30, "1" + "0" * 400],
     "--peak": FACTORS, "--bandwidth": FACTORS, "--overhead": FACTORS, "--host-overhead": FACTORS,
     "--precision": ["uniform", "amp", "x", ""],
     "--set": ["depths=[1,1,1,1]", "x=1", "=1", "depths=&a [*a, *a]", "depths=[0,0,0,0]", "depths=[-1,1,1,1]",
