@@ -13,17 +13,27 @@ import tempfile
 from pathlib import Path
 
 
+def proc_field(path: str, key: str) -> str | None:
+    """The first word after ``KEY:`` in a Linux ``/proc`` file of such lines (``/proc/self/status``,
+    ``/proc/meminfo``); None where the file, the line or the word is missing."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as lines:
+            for line in lines:
+                if line.startswith(f"{key}:"):
+                    words = line[len(key) + 1:].split()
+                    return words[0] if words else None
+    except OSError:
+        pass
+    return None
+
+
 @functools.cache
 def umask() -> int:
     """The process's file-mode creation mask, read once: from ``/proc/self/status`` where the kernel reports it
     (reading changes nothing), else by setting it and putting it straight back."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
+    value = proc_field("/proc/self/status", "Umask")
+    if value is not None and value and set(value) <= set("01234567"):
+        return int(value, 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..analysis import analyze_graph
 from ..errors import BridgeError
+from ..fileio import proc_field
 from ..graph import Graph
 from ..vocab import BenchDevice, Dtype
 from .torch import build_module, example_inputs, require_torch
@@ -222,14 +223,8 @@ def available_bytes(torch, device: str) -> int | None:  # noqa: ANN001
     (``torch.cuda.mem_get_info``); None where it cannot be read."""
     if device == BenchDevice.CUDA:
         return int(torch.cuda.mem_get_info()[0])
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    kib = proc_field("/proc/meminfo", "MemAvailable")
+    return int(kib) * 1024 if kib is not None and kib.isdigit() else None
 
 
 def check_fits(torch, graph: Graph, device: str, dtype: str) -> None:  # noqa: ANN001
