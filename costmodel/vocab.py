@@ -131,6 +131,15 @@ class Format(Choice):
     MARKDOWN = "markdown"
 
 
+class SortKey(Choice):
+    """What ``analyze --sort`` orders the layer rows by, largest first."""
+
+    LATENCY = "latency"  # on the first --hw
+    MACS = "macs"
+    PARAMS = "params"
+    MEMORY = "memory"  # bytes read + written
+
+
 class Convention(Choice):
     """How DeepMAD is scored and budgeted (docs/designer.md, "Two conventions").
 

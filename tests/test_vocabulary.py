@@ -22,7 +22,7 @@ from costmodel.errors import (
     UserError,
 )
 from costmodel.ops import REGISTRY, get_op
-from costmodel.vocab import BYTES_PER_ELEMENT, Dtype, EfficiencyClass, Format, Fusion, OpClass, Unit
+from costmodel.vocab import BYTES_PER_ELEMENT, Dtype, EfficiencyClass, Format, Fusion, OpClass, SortKey, Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -133,7 +133,7 @@ def test_error_families() -> None:
 def test_help_lists_choices() -> None:
     result = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for vocabulary in (Dtype, Fusion, Format):
+    for vocabulary in (Dtype, Fusion, Format, SortKey):  # --sort showed <str> until session 26
         assert "[" + "|".join(vocabulary.values()) + "]" in result.output, vocabulary
 
 

@@ -13,9 +13,9 @@ from ..errors import SpecError
 from ..graph import Graph, load_graph
 from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
-from ..report.tables import FORMATS, SORT_KEYS, render
+from ..report.tables import FORMATS, render
 from ..spec.schema import Spec
-from ..vocab import DEFAULT_FUSION, DEFAULT_PRECISION, Format
+from ..vocab import DEFAULT_FUSION, DEFAULT_PRECISION, Format, SortKey
 from .common import (
     DtypeOption,
     FusionOption,
@@ -24,8 +24,8 @@ from .common import (
     SetOption,
     TableJsonOption,
     app,
-    check_choice,
     check_writable,
+    choice_option,
     emit_json,
     fail,
     output_format,
@@ -87,9 +87,9 @@ def analyze(
              "Markdown, all in JSON and CSV)")] = None,
     top: Annotated[int | None, typer.Option(min=1, help="only the N largest rows (by --sort; every layer unless "
                                                         "--depth)")] = None,
-    sort: Annotated[str | None, typer.Option(
-        help=f"order rows, largest first, by {' | '.join(SORT_KEYS)} (latency: on the first --hw; memory: bytes "
-             "read + written; default with --top: latency, else MACs)")] = None,
+    sort: Annotated[SortKey | None, choice_option(
+        SortKey, "--sort", help="order rows, largest first (latency: on the first --hw; memory: bytes read + written; "
+                                "default with --top: latency, else MACs)")] = None,
     hw: Annotated[list[str] | None, typer.Option(
         "--hw", help="hardware profile (name, alias or YAML path) for roofline latency; repeatable")] = None,
     fusion: FusionOption = DEFAULT_FUSION,
@@ -113,8 +113,7 @@ def analyze(
     fmt = Format(output_format(fmt, output, FORMATS))
     if output is not None:
         check_writable(output, "the table to")  # before the work, not after it
-    check_choice("--sort", sort, SORT_KEYS)
-    if sort == "latency" and not hw:
+    if sort is SortKey.LATENCY and not hw:
         raise fail("--sort latency needs at least one --hw profile")
     levels = parse_depth(depth, default=DEFAULT_DEPTH if fmt in (Format.TABLE, Format.MARKDOWN) and top is None
                          else None)

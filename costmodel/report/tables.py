@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 from ..analysis import Analysis, LayerMetrics, aggregate
 from ..layout import Table, fit_width, fixed, percent, wrap
 from ..units import duration, si, size
-from ..vocab import Format
+from ..vocab import Format, SortKey
 from .jsonable import jsonable
 
 if TYPE_CHECKING:  # the latency model is imported where latency is shown, not by a plain count
     from ..latency import LatencyResult, ModelLatency, OpLatency
 
 FORMATS: tuple[str, ...] = Format.values()
-SORT_KEYS = ("latency", "macs", "params", "memory")
 # Columns of the text table left out, in this order, until it fits the width (a device's columns all at once).
 DROP_ORDER = ("cache", "FLOP/B", "acts", "written", "read", "FLOPs", "output", "op", "bound")
 
@@ -62,14 +61,15 @@ COLUMNS: list[Column] = [
 ]
 
 
-def sort_value(row: LayerMetrics, key: str, latency: OpLatency | None = None) -> float:
+def sort_value(row: LayerMetrics, key: SortKey | str, latency: OpLatency | None = None) -> float:
     """What ``--sort KEY`` orders by: latency (s, on the first device), MACs, params, or memory traffic
-    (bytes read + written)."""
-    if key == "latency":
+    (bytes read + written). Raises ValueError for a key outside :class:`~costmodel.vocab.SortKey`."""
+    key = SortKey(key)
+    if key is SortKey.LATENCY:
         return latency.latency_s if latency is not None else 0.0
-    if key == "memory":
+    if key is SortKey.MEMORY:
         return row.bytes_read + row.bytes_written
-    return float(getattr(row, key))
+    return float(getattr(row, key.value))
 
 
 def _rows(analysis: Analysis, depth: int | None, latency: Sequence[LatencyResult] = (), top: int | None = None,
