@@ -726,6 +726,41 @@ def attention_score_costs(rounds: int = 3) -> list[tuple[str, int, float]]:
     return out
 
 
+# Swin-T's shifted blocks, stages 1-3: (map side, heads); window 7, shift 3, head_dim 32
+SHIFTED_WINDOW_SHAPES = ((56, 3), (28, 6), (14, 12))
+
+
+def masked_score_costs() -> list[tuple[str, int, float]]:
+    """Per Swin stage, (shape, masked scores, ns per masked score) on one thread: timm's shifted-window mask added to
+    the scores, the softmax and p @ v (v the permuted view SpecModule feeds it) with the real mask against the same
+    calls with an all-zero mask (interleaved, minimum of 30 calls each). The softmax turns a -100 entry into
+    exp(-100 + s - max), about 4e-44: a denormal float, which the GEMM multiplies with an FP assist."""
+    import torch
+
+    from costmodel.bridges.torch_ops.attention import shifted_window_mask
+    from costmodel.ops.attention import masked_pairs
+
+    torch.set_num_threads(1)
+    window, shift, hd = 7, 3, 32
+    out = []
+    with torch.inference_mode():
+        for side, heads in SHIFTED_WINDOW_SHAPES:
+            mask = shifted_window_mask(side, side, window, shift, shift)  # [nW, L, L]
+            windows, length = mask.shape[0], mask.shape[-1]
+            scores = torch.randn(windows, heads, length, length)
+            qkv = torch.randn(windows, length, 3 * heads * hd)
+            v = qkv.chunk(3, dim=2)[2].reshape(windows, length, heads, hd).transpose(1, 2)
+
+            def run(m: torch.Tensor, scores: torch.Tensor = scores, v: torch.Tensor = v) -> torch.Tensor:
+                return (scores + m.unsqueeze(1)).softmax(-1) @ v
+
+            best = _interleaved({"masked": functools.partial(run, mask),
+                                 "zero": functools.partial(run, torch.zeros_like(mask))}, each=10)
+            count = masked_pairs(side, side, window, shift, shift) * heads
+            out.append((f"{side}^2 h{heads}", count, (best["masked"] - best["zero"]) / count * 1e9))
+    return out
+
+
 def line_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least-squares (intercept, slope) of ys over xs."""
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
@@ -1220,6 +1255,10 @@ def main() -> None:
         cells = ", ".join(f"{shape} ({scores} scores) {us:.1f} us" for shape, scores, us in rows)
         print(f"attention  layer beyond its GEMM calls run bare (1 thread): {cells}; line: {intercept:.1f} us + "
               f"{slope * 1e3:.2f} ns per score")
+        rows = masked_score_costs()
+        cells = ", ".join(f"{shape} ({count} masked) {ns:.1f}" for shape, count, ns in rows)
+        print(f"shift_window_mask ns per masked score (mask + softmax + p @ v against a zero mask, 1 thread): {cells}; "
+              f"median {statistics.median(ns for _, _, ns in rows):.1f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.smt:

@@ -251,6 +251,36 @@ def test_attention_op_cost_is_per_score(node: dict, shape: list[int], scores: in
     assert full - plain - dispatch == pytest.approx(scores * 1.1e-9, rel=1e-9)
 
 
+@pytest.mark.parametrize(("side", "window", "shift"), [(56, 7, 3), (28, 7, 3), (14, 7, 3), (12, 4, 2), (16, 8, 4)])
+def test_masked_pairs_count_the_shift_masks_entries(side: int, window: int, shift: int) -> None:
+    """ops/attention.py masked_pairs against the mask the bench builds as timm does (a torch tensor of -100 across
+    the seams): Swin-T's 56^2 map has 14 split edge windows of 2 x 28 x 21 = 1,176 pairs and a corner of
+    49^2 - (16^2 + 2 x 12^2 + 9^2) = 1,776: 18,240."""
+    torch = pytest.importorskip("torch")
+    from costmodel.bridges.torch_ops.attention import shifted_window_mask
+    from costmodel.ops.attention import masked_pairs
+
+    expected = int(torch.count_nonzero(shifted_window_mask(side, side, window, shift, shift)))
+    assert masked_pairs(side, side, window, shift, shift) == expected
+    if side == 56:
+        assert expected == 14 * 2 * 28 * 21 + 49**2 - (16**2 + 2 * 12**2 + 9**2) == 18_240
+
+
+def test_shift_mask_cost_is_per_masked_score_swin_t() -> None:
+    """``cpu.op_ns.shift_window_mask`` on xeon6_gnr_vm (60 ns per masked score: the denormal probabilities the softmax
+    makes of the -100 entries, multiplied by p @ v with FP assists) over Swin-T's shifted blocks, by hand: stage 1
+    (56^2, 3 heads) one block x 3 x 18,240, stage 2 (28^2, 6 heads) one x 6 x 8,832, stage 3 (14^2, 12 heads) three x
+    12 x 4,128; stage 4's 7^2 map is one window and does not shift."""
+    profile = load_profile("xeon6_gnr_vm")
+    assert profile.cpu.op_ns["shift_window_mask"] == 60
+    graph = load_graph(ROOT / "arch_specs" / "swin_t.yaml")
+    table = {k: v for k, v in profile.cpu.op_ns.items() if k != "shift_window_mask"}
+    without = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"op_ns": table})})
+    full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s for p in (profile, without))
+    masked = 1 * 3 * 18_240 + 1 * 6 * 8_832 + 3 * 12 * 4_128
+    assert full - plain == pytest.approx(masked * 60e-9, rel=1e-9)
+
+
 def test_op_costs_name_registered_ops(tmp_path: Path) -> None:
     text = (ROOT / "hardware_profiles" / f"{PROFILE}.yaml").read_text().replace("gelu: 0.70", "gelux: 0.70")
     bad = tmp_path / "bad.yaml"

@@ -32,17 +32,19 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from ..errors import HardwareError
 from ..graph import Layer
+from ..graph.windows import shift_geometry
 from ..hardware import HardwareProfile, smt_capacity
-from ..ops.attention import AttentionAttrs, score_elements
+from ..ops.attention import AttentionAttrs, masked_pairs, score_elements
 from ..ops.base import REGISTRY, Attrs, get_op, pair
 from ..ops.conv import ConvAttrs
 from ..ops.norm import GroupNormAttrs, LayerNormAttrs
+from ..ops.shape import WindowAttrs
 from ..vocab import EfficiencyClass
 from .roofline import efficiency_class
 
@@ -263,28 +265,45 @@ def view_calls(layers: Sequence[Layer[Attrs]], heads: Sequence[str], before: int
     return out
 
 
-def op_elements(layer: Layer[Attrs]) -> int:
-    """The elements ``cpu.op_ns`` prices ``layer`` per: its output's, except the ``attention`` op's scores
-    [sequences, heads, L, L] (:func:`~costmodel.ops.attention.score_elements`). Eager PyTorch runs that op as timm's
-    Attention (bridges/torch_ops/attention.py): q * scale, q @ k^T on permuted views, a softmax over the scores
-    (SoftMaxKernel.cpp's _vec_softmax_lastdim: a max pass, an exp and sum pass, a scaling pass per row), @ v, a
-    transpose + reshape copy; what it costs beyond its GEMMs grows with the scores, which are not its output."""
-    if get_op(layer.op).name == "attention":
+def op_elements(layer: Layer[Attrs], by_path: Mapping[str, Layer[Attrs]] | None = None) -> int:
+    """The elements ``cpu.op_ns`` prices ``layer`` per: its output's, except
+
+    - the ``attention`` op's scores [sequences, heads, L, L] (:func:`~costmodel.ops.attention.score_elements`).
+      Eager PyTorch runs that op as timm's Attention (bridges/torch_ops/attention.py): q * scale, q @ k^T on
+      permuted views, a softmax over the scores (SoftMaxKernel.cpp's _vec_softmax_lastdim: a max pass, an exp and
+      sum pass, a scaling pass per row), @ v, a transpose + reshape copy; what it costs beyond its GEMMs grows with
+      the scores, which are not its output;
+    - ``shift_window_mask``'s masked scores (:func:`~costmodel.ops.attention.masked_pairs` per image and head, the map
+      and shift from ``by_path``: graph/windows.py; 0 where they cannot be found): the softmax turns each -100 into
+      exp(-100 + s - max), about 4e-44, a denormal float, and the p @ v GEMM after it multiplies each with an FP
+      assist (x86 cores run denormal operands through microcode unless flush-to-zero is on; PyTorch leaves it off,
+      torch.set_flush_denormal)."""
+    op = get_op(layer.op).name
+    if op == "attention":
         return score_elements(layer.input_shapes[0], cast(AttentionAttrs, layer.attrs))
+    if op == "shift_window_mask":
+        geometry = shift_geometry(layer, by_path) if by_path is not None else "no graph"
+        if isinstance(geometry, str):
+            return 0
+        window = cast(WindowAttrs, layer.attrs).window
+        scores = layer.input_shapes[0]  # [N x nW, heads, L, L]
+        windows = (geometry.height // window) * (geometry.width // window)
+        return scores[0] // max(windows, 1) * scores[1] * masked_pairs(*geometry[:2], window, *geometry[2:])
     return math.prod(layer.cost.outputs[0]) if layer.cost.outputs else 0
 
 
-def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]]) -> float:
+def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]],
+               by_path: Mapping[str, Layer[Attrs]] | None = None) -> float:
     """Seconds on one core that ``layers`` cost on top of their roofline terms by the profile's ``cpu.op_ns``: per
-    op name, ns per element (:func:`op_elements`: the output's, the attention op's scores; 0 for a profile without a
-    ``cpu`` section or the table)."""
+    op name, ns per element (:func:`op_elements`: the output's, the attention op's scores, the shift mask's masked
+    scores; ``by_path`` the graph's layers; 0 for a profile without a ``cpu`` section or the table)."""
     table = profile.cpu.op_ns if profile.cpu is not None else {}
     if not table:
         return 0.0
     unknown = sorted(name for name in table if name not in REGISTRY)
     if unknown:
         raise HardwareError(f"{profile.key}: cpu.op_ns names unknown op(s): {', '.join(unknown)}")
-    return sum(table.get(get_op(layer.op).name, 0.0) * op_elements(layer) for layer in layers) * 1e-9
+    return sum(table.get(get_op(layer.op).name, 0.0) * op_elements(layer, by_path) for layer in layers) * 1e-9
 
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,

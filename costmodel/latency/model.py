@@ -222,6 +222,7 @@ def kernel_terms(
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
     view_counts = view_calls(graph.layers, [members[0].path for members in groups],
                              *((boundary.views_before, boundary.ends) if boundary else ())) if view_us else {}
+    by_path = graph.by_path
     out: list[KernelTerms] = []
     for members, moved in zip(groups, traffic, strict=True):
         for copy in views.copies.get(members[0].path, []):
@@ -246,7 +247,7 @@ def kernel_terms(
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
             onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]),
-            op_seconds(profile, members) + fresh_page_seconds(profile, [
+            op_seconds(profile, members, by_path) + fresh_page_seconds(profile, [
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]),
             split_of(members[0], sizes.compute_dtype[members[0].path], profile))

@@ -104,6 +104,22 @@ def relative_position_bias(inputs: Sequence[Shape], a: WindowAttrs) -> OpCost:
                   op_class=OpClass.DATA_MOVEMENT)
 
 
+def masked_pairs(height: int, width: int, window: int, shift_h: int, shift_w: int) -> int:
+    """(query, key) pairs per image and head that Swin's shifted-window mask sets to -100: pairs of one window in
+    different regions of the rolled map. timm's regions split the last row of windows at H - shift_h (rows [H - w,
+    H - s) and [H - s, H)) and the last column likewise; a window of regions of n_1, n_2, ... tokens has
+    (sum n)^2 - sum n^2 such pairs."""
+    rows, cols = height // window, width // window
+    row_parts = [[window]] * (rows - 1) + [[window - shift_h, shift_h] if shift_h else [window]]
+    col_parts = [[window]] * (cols - 1) + [[window - shift_w, shift_w] if shift_w else [window]]
+    total = 0
+    for r in row_parts:
+        for c in col_parts:
+            sizes = [a * b for a in r for b in c]
+            total += sum(sizes) ** 2 - sum(n * n for n in sizes)
+    return total
+
+
 @register("shift_window_mask", WindowAttrs)
 def shift_window_mask(inputs: Sequence[Shape], a: WindowAttrs) -> OpCost:
     """Add Swin's shifted-window mask (a constant buffer, -100 across window seams) to scores [B, H, L, L]."""

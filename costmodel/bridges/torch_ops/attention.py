@@ -3,7 +3,6 @@ Swin's WindowAttention with relative position bias and the shifted-window mask),
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import torch
@@ -12,6 +11,7 @@ from torch import nn
 
 from ...errors import BridgeError
 from ...graph import Layer
+from ...graph.windows import shift_geometry
 from . import BuildContext, builds
 from .shape import window_partition, window_reverse
 
@@ -148,38 +148,11 @@ def relative_position_bias(layer: Layer, ctx: BuildContext) -> nn.Module:
 @builds("shift_window_mask")
 def shift_window_mask(layer: Layer, ctx: BuildContext) -> nn.Module:
     """The mask depends on the feature map and the shift, which the op does not carry: take them from the nearest
-    window_partition upstream (its input is [N, H, W, C]) and the roll that feeds it (shifts of -s), through a
-    zero pad between them (timm pads the map to a multiple of the window)."""
-    partition = _nearest_upstream(layer, ctx, "window_partition")
-    if partition is None:
-        raise BridgeError("shift_window_mask needs a window_partition upstream (it gives the map size)",
-                          path=layer.path)
-    _, height, width, _ = partition.input_shapes[0]
-    source = ctx.by_path.get(partition.inputs[0].node)
-    while source is not None and source.op == "pad" and not any(source.attrs.pads):  # timm's zero pad: same map
-        source = ctx.by_path.get(source.inputs[0].node)
-    if source is None or source.op != "roll":
-        raise BridgeError(f"shift_window_mask: the window_partition {partition.path!r} it masks is not fed by a "
-                          "roll, so the shift is unknown", path=layer.path)
-    shifts = source.attrs.shifts if isinstance(source.attrs.shifts, list) else [source.attrs.shifts]
-    dims = source.attrs.dims if isinstance(source.attrs.dims, list) else [source.attrs.dims]
-    by_dim = {d % 4: -s for s, d in zip(shifts, dims, strict=True)}
-    return ShiftWindowMask(height, width, layer.attrs.window, by_dim.get(1, 0), by_dim.get(2, 0))
-
-
-def _nearest_upstream(layer: Layer, ctx: BuildContext, op: str) -> Layer | None:
-    """The closest layer of ``op`` among ``layer``'s ancestors (breadth-first over inputs)."""
-    queue, seen = deque(ref.node for ref in layer.inputs), set()
-    while queue:
-        path = queue.popleft()
-        if path in seen or path not in ctx.by_path:
-            continue
-        seen.add(path)
-        found = ctx.by_path[path]
-        if found.op == op:
-            return found
-        queue.extend(ref.node for ref in found.inputs)
-    return None
+    window_partition upstream (its input is [N, H, W, C]) and the roll that feeds it (graph/windows.py)."""
+    geometry = shift_geometry(layer, ctx.by_path)
+    if isinstance(geometry, str):
+        raise BridgeError(geometry, path=layer.path)
+    return ShiftWindowMask(geometry.height, geometry.width, layer.attrs.window, geometry.shift_h, geometry.shift_w)
 
 
 @builds("matmul")
