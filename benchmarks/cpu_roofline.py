@@ -38,7 +38,10 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   NCHW against the same pool on a channels-last copy (PyTorch's vectorized kernel) per output element, and avg_pool2d
   (3x3/1 and 2x2/2, as PoolFormer, EfficientFormer, DenseNet and GhostNetV2 run it) the same way; softmax over the
   last dim of attention-score shapes against a ReLU; layer norm (nn.LayerNorm over the channels of [1, tokens,
-  channels], the transformers' and ConvNeXts' shapes) against a ReLU; ConvNeXt V2's GRN as costmodel bench runs it.
+  channels], the transformers' and ConvNeXts' shapes) against a ReLU; ConvNeXt V2's GRN as costmodel bench runs it;
+  SpecModule's attention layer against its four GEMM calls run bare, as a line in the scores (``op_ns.attention``,
+  per score); Swin's shifted-window mask + softmax + p @ v with the real mask against an all-zero one, per masked
+  score (``op_ns.shift_window_mask``: the denormal probabilities the mask's -100 entries become).
   The per-shape minima of ``--fork-join`` are printed with ``--verbose``.
 
 - fresh pages (``--page-faults``): per buffer size, the time to allocate a float32 tensor and fill it against filling
