@@ -109,6 +109,9 @@ from pathlib import Path
 
 import numpy as np
 
+# this checkout's costmodel (imported in the functions), not the editable install's, which may be another worktree's
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def _llc_bytes(default: int = 32 * 2**20) -> int:
     """The last-level cache of CPU 0 as Linux reports it (/sys/devices/system/cpu/cpu0/cache: the highest level's

@@ -47,9 +47,12 @@ from pathlib import Path
 
 from scipy.stats import spearmanr
 
-from costmodel.api import load_graph
-from costmodel.calibration.fidelity import Fidelity, Point, fidelity, points, table_lines
-from costmodel.calibration.fit import (
+# this checkout's costmodel, not the editable install's (which may be another worktree's): run from a worktree, score it
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from costmodel.api import load_graph  # noqa: E402
+from costmodel.calibration.fidelity import Fidelity, Point, fidelity, points, table_lines  # noqa: E402
+from costmodel.calibration.fit import (  # noqa: E402
     Basis,
     Fit,
     bases_of,
@@ -61,7 +64,7 @@ from costmodel.calibration.fit import (
     predict,
     with_parameters,
 )
-from costmodel.calibration.measurements import (
+from costmodel.calibration.measurements import (  # noqa: E402
     Matched,
     Measurement,
     match,
@@ -69,11 +72,11 @@ from costmodel.calibration.measurements import (
     select_device,
     spec_index,
 )
-from costmodel.errors import MeasurementError
-from costmodel.graph import Graph
-from costmodel.hardware import HardwareProfile, load_profile, threaded
-from costmodel.latency import estimate
-from costmodel.vocab import DEFAULT_CARRY, Carry
+from costmodel.errors import MeasurementError  # noqa: E402
+from costmodel.graph import Graph  # noqa: E402
+from costmodel.hardware import HardwareProfile, load_profile, threaded  # noqa: E402
+from costmodel.latency import estimate  # noqa: E402
+from costmodel.vocab import DEFAULT_CARRY, Carry  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import design_space  # noqa: E402  (the sibling benchmark module)
