@@ -223,7 +223,9 @@ def test_efficiency_defaults_and_overrides(tmp_path):
     assert load_profile("a10").efficiency.memory == 0.80  # GDDR
     # the GeForce profiles set their compute factor from published torch.mm measurements of those boards (sources)
     assert load_profile("rtx4090").efficiency.compute == 1.0 and load_profile("rtx4090").efficiency.memory == 0.80
-    data = _profile_data() | {"efficiency": {"memory": 0.9, "per_op": {"depthwise": {"compute": 0.3}}}}
+    plain = _profile_data()  # a100_80gb sets measured factors: its efficiency sources go with them
+    plain["sources"] = {k: v for k, v in plain["sources"].items() if not k.startswith("efficiency.")}
+    data = plain | {"efficiency": {"memory": 0.9, "per_op": {"depthwise": {"compute": 0.3}}}}
     profile = load_profile(str(_write(tmp_path, data)))
     assert efficiency_for(profile, "depthwise") == (0.3, 0.9)
     assert efficiency_for(profile, "gemm") == (0.9, 0.9)  # a GPU with gpu.sms: tile/wave quantization priced apart
@@ -234,7 +236,7 @@ def test_efficiency_defaults_and_overrides(tmp_path):
     assert no_sms.gpu is None and no_sms.efficiency.compute == 0.75  # quantization left inside the factor
     assert load_profile("zen3-vm").efficiency.compute == 0.75  # CPUs: no tile model
     assert load_profile("mi300x").efficiency.compute == 0.75  # set in its file (the 0.9 source is NVIDIA's)
-    explicit = load_profile(str(_write(tmp_path, _profile_data() | {"efficiency": {"compute": 0.6}}, "explicit.yaml")))
+    explicit = load_profile(str(_write(tmp_path, plain | {"efficiency": {"compute": 0.6}}, "explicit.yaml")))
     assert explicit.efficiency.compute == 0.6
 
 

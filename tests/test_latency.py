@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from costmodel import load_graph
+from costmodel.calibration.fit import basis, factors, with_parameters
 from costmodel.cli import app
 from costmodel.hardware import HardwareError, HardwareProfile, load_profile
 from costmodel.latency import FUSION_MODES, estimate, group_layers, kernel_terms, unit_for
@@ -131,8 +132,9 @@ def test_measured_compute_factor_prices_a_large_gemm_at_the_published_rate(stem)
 
 
 def test_every_nvidia_gpu_profile_follows_one_compute_recipe() -> None:
-    """Every NVIDIA GPU profile with an SM count sets efficiency.compute from a published large-GEMM measurement
-    (checked above), or is one of the parts no measurement was found for, which keep the 0.9 default."""
+    """Every NVIDIA GPU profile with an SM count sets efficiency.compute and efficiency.vector_gemm from published
+    large-GEMM measurements (checked above and below), or is one of the parts no measurement was found for, which
+    keep the 0.9 default for both units."""
     unmeasured = {"a10", "jetson_agx_orin"}
     geforce = {"rtx3090", "rtx4090", "rtx5090"}  # measured above the whitepaper peak: capped at 1.0
     for path in sorted((Path(__file__).resolve().parents[1] / "hardware_profiles").glob("*.yaml")):
@@ -140,11 +142,58 @@ def test_every_nvidia_gpu_profile_follows_one_compute_recipe() -> None:
         if profile.kind != "gpu" or profile.gpu is None or not profile.name.startswith("NVIDIA"):
             continue
         if path.stem in unmeasured:
-            assert profile.efficiency.compute == 0.9, path.stem
-        elif path.stem in geforce:
+            assert profile.efficiency.compute == 0.9 and profile.efficiency.vector_gemm is None, path.stem
+            continue
+        if path.stem in geforce:
             assert profile.efficiency.compute == 1.0, path.stem
         else:
             assert path.stem in PUBLISHED_GEMM_TFLOPS, f"{path.stem}: no published large-GEMM rate for its factor"
+        assert path.stem in PUBLISHED_SGEMM_TFLOPS, f"{path.stem}: no published SGEMM rate for its vector_gemm"
+
+
+# Large fp32 GEMMs with TF32 off (cuBLAS SGEMM on the CUDA cores), the same boards and sources: TFLOP/s.
+PUBLISHED_SGEMM_TFLOPS = {"t4": (4.17, 4.43, 4.35), "l4": (15.38,), "v100": (14.06,), "rtx_pro_6000_maxq": (56.15,),
+                          "a100_80gb": (19.18,), "a100_40gb": (19.18,), "h100_sxm": (51.88, 52.11),
+                          "h200": (51.34,), "h100_pcie": (36.95,), "rtx3090": (24.46, 24.84, 24.79),
+                          "rtx4090": (55.01, 54.77, 46.48, 54.67), "rtx5090": (69.16, 67.57)}
+
+
+@pytest.mark.parametrize("stem", sorted(PUBLISHED_SGEMM_TFLOPS))
+def test_vector_gemm_factor_prices_a_large_fp32_gemm_at_the_published_rate(stem) -> None:
+    """efficiency.vector_gemm is the CUDA cores' published SGEMM rate over their datasheet peak: a large fp32 GEMM
+    (no fp32 matrix rate on these parts) is priced at the boards' median within the factor's rounding."""
+    profile = load_profile(stem)
+    unit = unit_for(profile, "gemm", "fp32")
+    assert unit.name == "vector" and unit.scale == pytest.approx(profile.efficiency.vector_gemm
+                                                                 / profile.efficiency.compute)
+    rate = unit.peak_flops * profile.efficiency.compute / 1e12
+    assert rate == pytest.approx(statistics.median(PUBLISHED_SGEMM_TFLOPS[stem]), rel=0.01)
+
+
+def test_v100_prices_each_unit_at_its_own_factor(write_spec) -> None:
+    """By hand, on the V100 (tensor 0.76 of 125, CUDA-core GEMMs 0.90 of 15.7, other vector ops 0.76 of 15.7): a
+    4096^3 GEMM in fp32 runs on the CUDA cores, 2 x 4096^3 / (15.7e12 x 0.90) = 9.73 ms (14.1 TFLOP/s, the published
+    14.06), where the tensor factor would give 11.52 ms; in fp16 on the tensor cores (128 x 128 tiles: 1024 tiles on
+    80 SMs, 13 waves, shape efficiency 1024 / 1040, the best of the guide's tiles: 256 x 128 gives 512 / 560)
+    2 x 4096^3 / (125e12 x 0.76 x 1024 / 1040) = 1.47 ms; an fp32 ReLU stays at the profile's compute factor. A
+    fitted gemm factor (per_op, 0.5) replaces the tensor one and scales the CUDA-core one by the same ratio:
+    15.7e12 x 0.5 x 0.90 / 0.76."""
+    v100 = load_profile("v100")
+    graph = graph_of(write_spec, "- {name: fc, op: linear, out: 4096, bias: false}", inputs="{x: [4096, 4096]}")
+    flops = 2 * 4096**3
+    fp32 = only_kernel(estimate(graph, v100, dtype="fp32"))
+    assert fp32.compute_s == pytest.approx(flops / (15.7e12 * 0.90)) and fp32.bound == "compute"
+    fp16 = only_kernel(estimate(graph, v100, dtype="fp16"))
+    assert fp16.compute_s == pytest.approx(flops / (125e12 * 0.76 * 1024 / 1040))
+    relu = graph_of(write_spec, "- {name: act, op: relu}", inputs="{x: [4096, 4096]}")
+    assert estimate(relu, v100, dtype="fp32").ops[0].compute_s == pytest.approx(4096**2 / (15.7e12 * 0.76))
+    fitted = with_parameters(v100, {"gemm": 0.5})
+    assert only_kernel(estimate(graph, fitted, dtype="fp32")).compute_s == pytest.approx(
+        flops / (15.7e12 * 0.5 * 0.90 / 0.76))
+    for profile in (v100, fitted):  # the calibration basis prices both units the same way (one pricing function)
+        for dtype in ("fp32", "fp16"):
+            assert basis(graph, profile, dtype, "none").latency(*factors(profile)) == pytest.approx(
+                estimate(graph, profile, dtype=dtype).summary.latency_s, rel=1e-12)
 
 
 def test_t4_prices_a_wave_filling_gemm_at_its_power_capped_rate(write_spec) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 
 from ..graph import Graph
-from ..hardware import Efficiency, HardwareProfile, OpEfficiency, efficiency_for
+from ..hardware import HardwareProfile, OpEfficiency, efficiency_for
 from ..hardware.profile import Calibration, FittedParameter, ParallelFigures
 from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
 from ..latency.layout import LAYOUT_KEY
@@ -289,11 +289,6 @@ class Basis:
             return 1.0, 1.0, 1.0
         return (priced_on.clock_ghz / target.clock_ghz, priced_on.bandwidth_gbs / target.bandwidth_gbs,
                 target.costs / priced_on.costs if priced_on.costs else 1.0)
-
-
-def unit_profile(profile: HardwareProfile) -> HardwareProfile:
-    """``profile`` with every efficiency 1 and no launch overhead: estimates give pure roofline terms."""
-    return profile.model_copy(update={"efficiency": Efficiency(compute=1.0, memory=1.0), "launch_overhead_us": 0.0})
 
 
 def basis(graph: Graph, profile: HardwareProfile, dtype: str | None, fusion: str,

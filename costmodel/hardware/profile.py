@@ -236,9 +236,13 @@ class Efficiency(_Model):
     ``compute`` defaults to 0.9 on a GPU profile with ``gpu.sms`` (tile and wave quantization priced apart), else
     0.75; ``memory`` defaults from the memory type (0.85 for HBM, 0.80 otherwise); ``per_op`` overrides
     either factor for one op class (``conv``: dense and grouped convolutions, else ``gemm``'s entry applies).
+    ``vector_gemm``: what a large GEMM attains of the vector unit's peak where a GEMM-like op (gemm, conv,
+    attention) runs there for want of a matrix rate in its dtype (a GPU's FP32 GEMMs on the CUDA cores); None:
+    ``compute``. Priced where the unit is chosen (``latency.roofline.unit_for``), as a ratio to ``compute``.
     """
 
     compute: Fraction | None = None
+    vector_gemm: Fraction | None = None
     memory: Fraction | None = None
     per_op: dict[EfficiencyClass, OpEfficiency] = Field(default_factory=dict)
 
@@ -703,6 +707,8 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))
     eff = profile.efficiency
     rows.append(("efficiency", f"compute {eff.compute:g}, memory {eff.memory:g}"))
+    if eff.vector_gemm is not None:
+        rows.append(("efficiency vector gemm", f"compute {eff.vector_gemm:g} (GEMMs on the vector unit)"))
     for op_class, override in eff.per_op.items():
         parts = [f"{k} {v:g}" for k, v in (("compute", override.compute), ("memory", override.memory)) if v]
         rows.append((f"efficiency {op_class}", ", ".join(parts)))

@@ -48,6 +48,7 @@ from .roofline import (
     timeline,
     unit_for,
     usable_cache_bytes,
+    vector_gemm_scale,
 )
 from .shape import shape_efficiency
 
@@ -285,7 +286,8 @@ class MemberMemo:
     (by identity: attributes are immutable, and the builds of a process share equal ones; each entry keeps its
     attributes alive, so an identity is never reused while its entry lives), cost (output shapes, counts, op
     class), compute dtype and first input's shape in the graph priced, and -- per table -- the fusion mode and
-    the profile's peaks, SM count and kind (what unit_for, shape_efficiency and transpose_bytes read of it).
+    the profile's peaks, SM count, kind and vector GEMM scale (what unit_for, shape_efficiency and
+    transpose_bytes read of it).
 
     Repeated layers (the blocks of a network, the candidates of a design space: a block at a new width mostly
     repeats layers seen elsewhere) then cost a dictionary lookup. Bounded: every table is emptied when they hold
@@ -303,7 +305,7 @@ class MemberMemo:
         """The table for ``profile`` (as run) and ``fusion``."""
         gpu = profile.gpu
         key = (str(fusion), tuple(profile.peak.matrix.items()), tuple(profile.peak.vector.items()),
-               None if gpu is None else ("gpu", gpu.sms), profile.cpu is None)
+               None if gpu is None else ("gpu", gpu.sms), profile.cpu is None, vector_gemm_scale(profile))
         found = self.tables.get(key)
         if found is None:
             if len(self.tables) >= self.MAX_TABLES:

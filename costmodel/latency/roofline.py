@@ -24,11 +24,14 @@ USABLE_CACHE_FRACTION = 0.5  # of the last-level on-chip cache, for tensors hand
 
 @dataclass(frozen=True)
 class UnitPeak:
-    """The unit an op runs on: ``name`` ("matrix" or "vector"), the dtype whose peak is used, peak FLOP/s."""
+    """The unit an op runs on: ``name`` ("matrix" or "vector"), the dtype whose peak is used, peak FLOP/s. ``scale``:
+    the unit's own compute factor for the op over the profile's (``efficiency.vector_gemm / compute`` for a GEMM on
+    the vector unit, else 1), already in ``peak_flops``: the datasheet peak is ``peak_flops / scale``."""
 
     name: str
     dtype: str
     peak_flops: float
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,19 +60,35 @@ def unit_for(profile: HardwareProfile, op_class: OpClass | str, dtype: str) -> U
     vector unit for ``dtype``. Vector classes: the vector unit for ``dtype``, else the vector fp32 unit
     (GPUs list no separate fp16 CUDA-core rate), else the matrix unit for ``dtype`` (a device that lists
     only a matrix rate, e.g. a TPU).
+
+    A GEMM-like class that falls to the vector unit runs at ``efficiency.vector_gemm`` of its peak where the profile
+    gives one (a GPU's CUDA cores attain a share of theirs unlike the tensor cores'): the peak is scaled by
+    vector_gemm / compute, so that the compute factor applied later (``attained_roof``: the profile's, or a fitted
+    ``per_op`` entry) yields vector_gemm; the latency model and the calibration basis both take it from here.
     """
     check_dtype(profile, dtype)
     matrix, vector = profile.peak.matrix, profile.peak.vector
     want = Dtype(dtype)
-    if OpClass(op_class).unit is UnitName.MATRIX:
+    gemm_like = OpClass(op_class).unit is UnitName.MATRIX
+    if gemm_like:
         order = [("matrix", want), ("vector", want)]
     else:
         order = [("vector", want), ("vector", Dtype.FP32), ("matrix", want)]
     for name, key in order:
         table = matrix if name == "matrix" else vector
         if key in table:
-            return UnitPeak(name, key, table[key] * 1e12)
+            scale = vector_gemm_scale(profile) if gemm_like and name == "vector" else 1.0
+            return UnitPeak(name, key, table[key] * 1e12 * scale, scale)
     raise HardwareError(f"{profile.name} has no peak usable for {op_class} ops in {dtype}")  # pragma: no cover
+
+
+def vector_gemm_scale(profile: HardwareProfile) -> float:
+    """``efficiency.vector_gemm / efficiency.compute`` (1 where the profile gives no vector_gemm)."""
+    eff = profile.efficiency
+    if eff.vector_gemm is None:
+        return 1.0
+    assert eff.compute is not None  # filled by HardwareProfile validation
+    return eff.vector_gemm / eff.compute
 
 
 def efficiency_class(op: str, op_class: OpClass | str) -> EfficiencyClass:

@@ -214,7 +214,7 @@ def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[UnitPea
         ceiling, attained_bw = roofs[unit]
         handles.append(Line2D([], [], lw=1.8, color=UNIT_COLORS[unit.name],
                               label=f"attained roof: {unit.name} {unit.dtype}\n"
-                                    f"({ceiling / unit.peak_flops:.3g} x peak, "
+                                    f"({ceiling * unit.scale / unit.peak_flops:.3g} x peak, "
                                     f"{attained_bw / spec_bw:.3g} x bandwidth)"))
     handles.append(Line2D([], [], lw=1, ls="--", color=SPEC_COLOR, label="spec peaks and bandwidth"))
     return handles
