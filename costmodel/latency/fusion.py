@@ -64,6 +64,7 @@ class _Dataflow:
                 for ref in layer.inputs:
                     self.consumers.setdefault(self.root(ref), set()).add(layer.path)
         self.outputs = {self.root(ref) for ref in graph.outputs}
+        self.read_keys: dict[TensorRef, tuple[Tensor, Tensor | None]] = {}  # read_key's, per tensor read
 
     def root(self, ref: TensorRef) -> Tensor:
         """The non-view tensor (or graph input) that ``ref`` aliases."""
@@ -74,10 +75,14 @@ class _Dataflow:
         return ref.node, ref.index
 
     def read_key(self, ref: TensorRef) -> tuple[Tensor, Tensor | None]:
-        """Identity of what reading ``ref`` touches: the root tensor, plus the view for a partial view."""
-        root = self.root(ref)
-        whole = numel(self.graph.shape(ref)) == numel(self.graph.shape(TensorRef(*root)))
-        return root, None if whole else (ref.node, ref.index)
+        """Identity of what reading ``ref`` touches: the root tensor, plus the view for a partial view. Found once
+        per tensor: a DenseNet layer reads every tensor of its block before it."""
+        key = self.read_keys.get(ref)
+        if key is None:
+            root = self.root(ref)
+            whole = numel(self.graph.shape(ref)) == numel(self.graph.shape(TensorRef(*root)))
+            key = self.read_keys[ref] = (root, None if whole else (ref.node, ref.index))
+        return key
 
 
 def _parent(path: str) -> str:
