@@ -230,6 +230,22 @@ def test_roofline_ceilings_and_ridges_are_the_profiles(resnet, device) -> None:
     assert y0 / x0 == pytest.approx(BW_GBS * 1e9 * MEMORY_EFF)  # attained bandwidth
 
 
+def test_roofline_draws_the_cuda_core_gemm_roof_apart() -> None:
+    """fp32 on the V100: GEMMs fall to the CUDA cores at efficiency.vector_gemm (0.90 of 15.7 TFLOP/s), the other
+    vector ops at efficiency.compute (0.76): two vector roofs, the GEMMs' named as theirs."""
+    v100 = load_profile("v100")
+    graph = load_graph(SPECS / "resnet18.yaml", batch=8)
+    fig = roofline_figure({m: estimate(graph, v100, dtype="fp32", fusion=m) for m in ("none", "block")}, v100, "t")
+    ax = fig.axes[0]
+    (gemm,) = by_gid(ax, "ridge:vector:fp32:gemm")
+    (other,) = [a for a in by_gid(ax, "ridge:vector:fp32") if a.get_gid() == "ridge:vector:fp32"]
+    assert gemm.get_xydata()[0][1] == pytest.approx(15.7e12 * 0.90)
+    assert other.get_xydata()[0][1] == pytest.approx(15.7e12 * 0.76)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else [
+        t.get_text() for a in fig.axes for leg in [a.get_legend()] if leg for t in leg.get_texts()]
+    assert any(t.startswith("attained roof: vector fp32 GEMMs\n(0.9 x peak") for t in labels), labels
+
+
 def test_roofline_leaves_out_ops_without_flops_and_says_how_many(write_spec, device) -> None:
     result = estimate(load_graph(write_spec(TINY)), device)
     ax = roofline_figure({"none": result}, device, "t").axes[0]

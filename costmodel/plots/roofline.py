@@ -165,11 +165,11 @@ def _draw_roofs(ax: Axes, profile: HardwareProfile, units: list[UnitPeak],
         left = len(units) > 1 and unit.peak_flops == lowest  # the lowest ridge's label left of its line
         color = UNIT_COLORS[unit.name]
         ax.plot([x_lo, ridge, x_hi], [x_lo * attained_bw, ceiling, ceiling], lw=1.8, color=color,
-                gid=f"roof:{unit.name}:{unit.dtype}", zorder=3)
-        ax.plot([ridge], [ceiling], marker="D", ms=6, color=color, gid=f"ridge:{unit.name}:{unit.dtype}", zorder=4)
+                gid=f"roof:{_unit_gid(unit)}", zorder=3)
+        ax.plot([ridge], [ceiling], marker="D", ms=6, color=color, gid=f"ridge:{_unit_gid(unit)}", zorder=4)
         ax.axvline(ridge, ls=":", lw=1, color=color, zorder=2)
         # at the top of the panel: nothing can sit above the roofs, so the label hides no point
-        ax.annotate(f"ridge {ridge:.3g} FLOP/B\n{unit.name} {unit.dtype}", (ridge, 1),
+        ax.annotate(f"ridge {ridge:.3g} FLOP/B\n{_unit_label(unit)}", (ridge, 1),
                     xycoords=("data", "axes fraction"), xytext=(-3 if left else 3, -3), textcoords="offset points",
                     ha="right" if left else "left", va="top", fontsize=FONT_SIZE - 2, color=color)
 
@@ -213,8 +213,19 @@ def _legend_handles(points: Mapping[str, list[KernelPoint]], units: list[UnitPea
     for unit in units:
         ceiling, attained_bw = roofs[unit]
         handles.append(Line2D([], [], lw=1.8, color=UNIT_COLORS[unit.name],
-                              label=f"attained roof: {unit.name} {unit.dtype}\n"
+                              label=f"attained roof: {_unit_label(unit)}\n"
                                     f"({ceiling * unit.scale / unit.peak_flops:.3g} x peak, "
                                     f"{attained_bw / spec_bw:.3g} x bandwidth)"))
     handles.append(Line2D([], [], lw=1, ls="--", color=SPEC_COLOR, label="spec peaks and bandwidth"))
     return handles
+
+
+def _unit_label(unit: UnitPeak) -> str:
+    """``vector fp32``; ``vector fp32 GEMMs`` for the vector roof of GEMM-like ops priced at the profile's
+    ``efficiency.vector_gemm`` (a roof of its own beside the other vector ops')."""
+    return f"{unit.name} {unit.dtype}" + (" GEMMs" if unit.scale != 1.0 else "")
+
+
+def _unit_gid(unit: UnitPeak) -> str:
+    """``vector:fp32``, or ``vector:fp32:gemm`` for the GEMMs' own vector roof (see :func:`_unit_label`)."""
+    return f"{unit.name}:{unit.dtype}" + (":gemm" if unit.scale != 1.0 else "")
