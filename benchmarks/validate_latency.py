@@ -107,8 +107,12 @@ CPU_PROFILE = "epyc_zen3_vm_b"
 # was built afterwards from Intel's sheets and microbenchmarks, so both files are out of sample; section 2 runs the
 # few-shot workflow on them (10 models fitted, the other 28 scored)
 XEON_FIXTURES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t.csv" for n in (1, 2)}
+# the same 38 models measured again by the lead minutes later (12:50-12:54 UTC, quiet, still before the profile):
+# reproducibility and a second score, never fitted
+XEON_REPEAT = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_b.csv" for n in (1, 2)}
 XEON_PROFILE = "xeon6_gnr_vm"
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
+    ("Xeon 6 VM", FIXTURES / "cpu_bench_mbv3_space_xeon6_1t.csv", XEON_PROFILE),
     ("Zen 3 VM", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
     ("Zen 5 VM (earlier, load 11)", FIXTURES / "cpu_bench_mbv3_space_1t.csv", "epyc_zen5_vm"),
 ]
@@ -220,6 +224,10 @@ CASES = [
          "min"),
     Case("Xeon 6 VM 2 threads, fp32", XEON_FIXTURES[2], "xeon6_gnr_vm_2t", XEON_PROFILE, "fp32", "uniform", "none", 2,
          "min"),
+    Case("Xeon 6 VM 1 thread, second run", XEON_REPEAT[1], "xeon6_gnr_vm_1t", XEON_PROFILE, "fp32", "uniform", "none",
+         1, "min"),
+    Case("Xeon 6 VM 2 threads, second run", XEON_REPEAT[2], "xeon6_gnr_vm_2t", XEON_PROFILE, "fp32", "uniform", "none",
+         2, "min"),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
     Case("Zen 5 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", "epyc_zen5_vm_1t",
@@ -415,6 +423,8 @@ def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
 
 
 REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
+    ("Xeon 6 VM, 1 thread, 12:51 vs 12:40 UTC", XEON_REPEAT[1], XEON_FIXTURES[1]),
+    ("Xeon 6 VM, 2 threads, 12:52 vs 12:41 UTC", XEON_REPEAT[2], XEON_FIXTURES[2]),
     ("this VM, 1 thread, 20:55 vs 20:53 UTC", CPU_REPEAT[1], CPU_FIXTURES[1]),
     ("this VM, 2 threads, 20:57 vs 20:54 UTC", CPU_REPEAT[2], CPU_FIXTURES[2]),
     ("this VM, next day, 1 thread, 03:39 vs 03:37 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t_0339.csv",
@@ -483,7 +493,8 @@ def reproducibility() -> None:
 
 CPU_CASES = ("Zen 3 VM 1 thread, fp32", "Zen 3 VM 1 thread, second run", "Zen 3 VM 2 threads, fp32",
              "Zen 3 VM 2 threads, second run", "Zen 3 VM 1 thread, another day", "Zen 3 VM 2 threads, another day",
-             "Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32")
+             "Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32", "Xeon 6 VM 1 thread, second run",
+             "Xeon 6 VM 2 threads, second run")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -852,7 +863,9 @@ def main() -> None:
              "Zen 3 VM 2 vs 1 thread, second run": ("Zen 3 VM 1 thread, second run", "Zen 3 VM 2 threads, second run"),
              "Zen 3 VM 2 vs 1 thread, another day": ("Zen 3 VM 1 thread, another day",
                                                      "Zen 3 VM 2 threads, another day"),
-             "Xeon 6 VM 2 vs 1 thread": ("Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32")}
+             "Xeon 6 VM 2 vs 1 thread": ("Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32"),
+             "Xeon 6 VM 2 vs 1 thread, second run": ("Xeon 6 VM 1 thread, second run",
+                                                     "Xeon 6 VM 2 threads, second run")}
     for one, two in zip([c for c in extras if c.threads == 1], [c for c in extras if c.threads == 2], strict=False):
         pairs[f"{two.fixture.stem} vs {one.fixture.stem}"] = (one.label, two.label)
     for label, (one, two) in pairs.items():
