@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -65,6 +67,55 @@ def temp_beside(target: Path) -> tuple[int, Path]:
         os.unlink(tmp)
         raise
     return fd, Path(tmp)
+
+
+def replace_all(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Move each complete temporary file onto its target (``os.replace``), all or nothing: before any move, every
+    target but the last that exists is kept aside (a hard link, else a copy, in a private folder beside it); when a
+    move fails, the targets already moved get their old file back, or are removed where there was none. Raises the
+    OSError with ``filename`` the target that failed. Temporaries not moved are left to the caller."""
+    kept: list[Path | None] = []  # per target but the last: its folder of the old file, None where there was none
+    moved: list[Path] = []
+    target: Path | None = None
+    try:
+        for _, target in moves[:-1]:
+            kept.append(_keep_aside(target))
+        for tmp, target in moves:
+            os.replace(tmp, target)
+            moved.append(target)
+    except BaseException as exc:  # an interrupt between two moves is undone too
+        for done, folder in reversed(list(zip(moved, kept, strict=False))):
+            try:
+                if folder is None:
+                    done.unlink(missing_ok=True)
+                else:
+                    os.replace(folder / "old", done)
+            except OSError:  # best effort: the next one still gets its old file back
+                pass
+        if isinstance(exc, OSError) and target is not None:
+            exc.filename, exc.filename2 = os.fspath(target), None
+        raise
+    finally:
+        for folder in kept:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _keep_aside(target: Path) -> Path | None:
+    """A new private folder beside ``target`` holding ``old``, a hard link to it (a copy where the file system has
+    no hard links; a symlink stays a symlink); None when ``target`` does not exist. Raises OSError."""
+    if not os.path.lexists(target):
+        return None
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=".costmodel-old-"))
+    try:
+        try:
+            os.link(target, folder / "old", follow_symlinks=False)
+        except OSError:
+            shutil.copy2(target, folder / "old", follow_symlinks=False)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
 
 
 def missing_folders(folder: Path) -> list[Path]:

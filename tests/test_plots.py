@@ -159,6 +159,57 @@ def test_save_figure_that_fails_removes_the_folders_it_created(tmp_path, resnet,
         [f"{stem.name}.png", f"{stem.name}.svg"]
 
 
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_save_figure_whose_svg_cannot_be_moved_leaves_no_png_changed(tmp_path, resnet, monkeypatch, links) -> None:
+    """fig.svg is a folder, so moving the new SVG onto it fails after the new PNG was moved into place: the PNG is
+    put back as it was (removed where there was none, the old one where the user asked to overwrite it), nothing
+    else is left behind; also where the file system has no hard links (the old PNG is kept aside as a copy)."""
+    import errno
+
+    tried: list[object] = []
+    if not links:
+        def no_links(*args: object, **kwargs: object) -> None:
+            tried.append(args)
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        monkeypatch.setattr(os, "link", no_links)
+    (tmp_path / "fig.svg").mkdir()
+    (tmp_path / "fig.svg" / "keep").write_text("x")
+    with pytest.raises(PlotError, match=r"cannot write .*/fig\.svg: "):
+        save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "fig")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg"]  # no new PNG, no temporary file
+    png = tmp_path / "fig.png"
+    png.write_bytes(b"the old png")
+    png.chmod(0o600)
+    with pytest.raises(PlotError, match=r"cannot write .*/fig\.svg: "):
+        save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "fig")
+    assert png.read_bytes() == b"the old png" and stat.S_IMODE(png.stat().st_mode) == 0o600
+    assert bool(tried) != links  # without hard links, the old PNG was kept aside as a copy
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+    (tmp_path / "fig.svg" / "keep").unlink()
+    (tmp_path / "fig.svg").rmdir()  # now both can be written: both are
+    paths = save_figure(breakdown_figure({"a": resnet["none"]}, "t"), tmp_path / "fig")
+    assert paths[0].read_bytes()[:8] == PNG_SIGNATURE and ET.parse(paths[1]).getroot().tag.endswith("svg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+
+
+def test_replace_all_puts_back_every_file_it_replaced_when_a_later_move_fails(tmp_path) -> None:
+    """Three moves, the third onto a folder: the first target (it existed) gets its old file back, the second
+    (new) is removed, the third is untouched; the temporaries not moved stay for the caller to remove."""
+    old, new, blocked = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
+    old.write_text("old a")
+    blocked.mkdir()
+    temps = [tmp_path / f"tmp{i}" for i in range(3)]
+    for i, tmp in enumerate(temps):
+        tmp.write_text(f"new {i}")
+    with pytest.raises(OSError) as caught:
+        fileio.replace_all(list(zip(temps, [old, new, blocked], strict=True)))
+    assert caught.value.filename == str(blocked)
+    assert old.read_text() == "old a" and not new.exists() and blocked.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "c.txt", "tmp2"]
+    fileio.replace_all([(temps[2], new)])  # one move: nothing kept aside
+    assert new.read_text() == "new 2" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+
+
 def test_save_figure_gives_the_same_bytes_every_time(tmp_path, resnet) -> None:
     """No date in the SVG metadata and fixed element ids: regenerating a report changes no file."""
     fig = breakdown_figure({"a": resnet["none"]}, "t")

@@ -30,7 +30,7 @@ from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, LogLocator
 from matplotlib.transforms import Bbox, Transform
 
 from ..errors import PlotError
-from ..fileio import missing_folders, remove_folders, temp_beside
+from ..fileio import missing_folders, remove_folders, replace_all, temp_beside
 from ..units import time_unit
 from ..vocab import OpClass
 
@@ -107,8 +107,9 @@ def figure_format(path: Path, default: str = "png") -> str:
 
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
-    file in the target folder first and moved into place only when all rendered. Creates parent folders (removed
-    again when it fails); files get the permissions of a plain ``open()`` (``0o666 & ~umask``).
+    file in the target folder first and moved into place only when all rendered, all or nothing (a move that fails
+    puts back the files already replaced, removes those that were new: :func:`fileio.replace_all`). Creates parent
+    folders (removed again when it fails); files get the permissions of a plain ``open()`` (``0o666 & ~umask``).
 
     Reproducible: the same figure gives the same bytes (no date in the SVG metadata, fixed SVG id salt).
     Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figure.
@@ -120,7 +121,7 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
         raise PlotError(f"unknown figure format(s) {', '.join(unknown)}; choose from {', '.join(sorted(supported))}")
     targets = [stem.parent / f"{stem.name}.{fmt}" for fmt in formats]
     temps: list[Path] = []
-    current = stem.parent
+    current: Path | None = stem.parent
     fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
     fig.set_layout_engine("none")
     created, done = missing_folders(stem.parent), False
@@ -132,12 +133,12 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
             temps.append(tmp)
             with os.fdopen(fd, "wb") as handle, rc_context({"svg.hashsalt": SVG_HASH_SALT}):
                 fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
-        for tmp, target in zip(temps, targets, strict=True):
-            current = target
-            os.replace(tmp, target)
+        current = None
+        replace_all(list(zip(temps, targets, strict=True)))  # all or nothing: never a new PNG beside an old SVG
         done = True
     except OSError as exc:
-        raise PlotError(f"cannot write {current}: {exc.strerror or exc}") from None
+        failed = current if current is not None else exc.filename
+        raise PlotError(f"cannot write {failed}: {exc.strerror or exc}") from None
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
