@@ -170,6 +170,19 @@ def test_failure_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failure_while_moving_into_place_leaves_the_folder_as_it_was(tmp_path: Path) -> None:
+    """index.md is a folder (the user forced the report into this folder): moving the new index.md fails after
+    the figures and index.html were moved; they are taken back, the old index.html restored."""
+    out = tmp_path / "r"
+    (out / "index.md").mkdir(parents=True)
+    (out / "index.md" / "keep").write_text("x")
+    (out / "index.html").write_text("old html")
+    with pytest.raises(ReportError, match=r"cannot write the report to .*/r: "):
+        write_report(SPEC, [load_profile("rtx4090")], out, batch=2, dtype="fp16", batches=(1, 2), force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "index.md"]
+    assert (out / "index.html").read_text() == "old html" and [p.name for p in (out / "index.md").iterdir()] == ["keep"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["-o", "{tmp}/r"], "a report needs at least one --hw"),
     (["--hw", "rtx4090", "-o", "{tmp}/file.txt"], "it is a file, not a folder"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, aggregate, analyze_graph
 from ..errors import PlotError, ReportError, SpecError
-from ..fileio import file_mode, folder_mode, missing_folders, temp_beside, unwritable_reason
+from ..fileio import file_mode, folder_mode, missing_folders, replace_all, temp_beside, unwritable_reason
 from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile
 from ..latency import DEFAULT_FUSION, FUSION_MODES, LatencyResult, ModelLatency, aggregate_ops, batch_sweep, estimate
@@ -469,13 +469,13 @@ def _undo(created: list[Path]) -> None:
 
 
 def _move_into_place(tmp: Path, out_dir: Path) -> list[Path]:
-    """Move every file of ``tmp`` into ``out_dir`` (each an atomic rename, with shareable permissions), remove
+    """Move every file of ``tmp`` into ``out_dir`` (atomic renames, with shareable permissions, all or nothing), remove
     the files a previous report listed that this one does not write, and record the manifest."""
     previous = _manifest(out_dir) or set()
     names = sorted(p.name for p in tmp.iterdir() if p.is_file())
     for name in names:
         os.chmod(tmp / name, file_mode())
-        os.replace(tmp / name, out_dir / name)
+    replace_all([(tmp / name, out_dir / name) for name in names])  # all or nothing: no new PNG beside an old page
     for stale in sorted(previous - set(names)):
         if "/" not in stale and stale.endswith(REPORT_SUFFIXES) and (out_dir / stale).is_file():
             (out_dir / stale).unlink(missing_ok=True)
