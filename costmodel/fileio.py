@@ -34,7 +34,7 @@ def umask() -> int:
     """The process's file-mode creation mask, read once: from ``/proc/self/status`` where the kernel reports it
     (reading changes nothing), else by setting it and putting it straight back."""
     value = proc_field("/proc/self/status", "Umask")
-    if value is not None and value and set(value) <= set("01234567"):
+    if value and set(value) <= set("01234567"):
         return int(value, 8)
     mask = os.umask(0o022)
     os.umask(mask)
