@@ -51,6 +51,7 @@ from .roofline import (
     vector_gemm_scale,
 )
 from .shape import shape_efficiency
+from .winograd import winograd_speedup
 
 CAST_FUSIONS = (Fusion.NONE, Fusion.COMPILE)  # runtimes that cast at run time (an engine stores half weights)
 STAGE_DEPTH = 2  # the by-stage breakdown sums path prefixes of this many components (``stages.2``)
@@ -272,8 +273,8 @@ def kernel_terms(
 class MemberTerms:
     """What :func:`kernel_terms` works out for one layer from the layer alone (:class:`MemberMemo`): its efficiency
     key, its unit, the FLOP/s it runs at before efficiencies (the unit's peak times the GPU tile/wave factor,
-    latency/shape.py) and the bytes of the NCHW <-> NHWC transposes around it when its input is not channels-last
-    (latency/layout.py)."""
+    latency/shape.py, and the Winograd factor of an FP32 3 x 3 conv on a GPU's CUDA cores, latency/winograd.py) and
+    the bytes of the NCHW <-> NHWC transposes around it when its input is not channels-last (latency/layout.py)."""
 
     key: EfficiencyClass
     unit: UnitPeak
@@ -351,7 +352,8 @@ class _MemberTable:
         """The terms computed afresh (what the memo must equal)."""
         unit = unit_for(profile, layer.cost.op_class.value, dtype)
         key = efficiency_class(layer.op, layer.cost.op_class.value)
-        return MemberTerms(key, unit, unit.peak_flops * shape_efficiency(layer, profile, unit.name),
+        return MemberTerms(key, unit, unit.peak_flops * shape_efficiency(layer, profile, unit.name)
+                           * winograd_speedup(layer, profile, unit.name, unit.dtype),
                            transpose_bytes(graph, layer, profile, self.fusion, key, unit.name, unit.dtype))
 
 
