@@ -290,6 +290,26 @@ def summary_lines(scored: list[Scored]) -> list[str]:
     return lines
 
 
+def family(model: str) -> str:
+    """The family a row is summed under in :func:`family_lines`: the four EfficientNets as one, each ResNet alone."""
+    return "efficientnet" if model.startswith("efficientnet") else model
+
+
+def family_lines(scored: list[Scored], low: int = 32, high: int = 256) -> list[str]:
+    """Device-bound rows (batch ``low``-``high``) per device, precision and model family: which family sets each table's
+    median (the V100's large-batch median is the EfficientNets', docs/latency-model.md, 3 December 15:40)."""
+    lines = [f"per model family, batch {low}-{high} (median ratio, median |err|, rows):"]
+    groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for s in scored:
+        if low <= s.row.batch <= high:
+            groups.setdefault((s.row.device, s.row.precision), {}).setdefault(family(s.row.model), []).append(s.ratio)
+    for (device, precision), families in groups.items():
+        cells = [f"{name} {statistics.median(r):.3f} {statistics.median(abs(x - 1) for x in r):.1%} ({len(r)})"
+                 for name, r in families.items()]
+        lines.append(f"  {device:27} {precision:5} " + ";  ".join(cells))
+    return lines
+
+
 def host_lines(scored: list[Scored]) -> list[str]:
     """Batch 1: the measured latency per kernel the model issues, against the profile's host overhead."""
     lines = ["batch 1, measured latency / kernels issued (what the host would have to spend per op if it alone set "
@@ -445,6 +465,7 @@ def report(rows_too: bool = False) -> list[str]:
     lines = [f"Published GPU tables ({len(rows)} rows, {len(scored)} scored{unscored}): shipped profiles, eager, "
              "nothing fitted", "ratio = predicted / measured latency (> 1: predicted slower)"]
     lines += summary_lines(scored)
+    lines += family_lines(scored)
     lines += host_lines(scored)
     lines += largest_batch_lines(scored)
     lines += device_pair_lines(scored)

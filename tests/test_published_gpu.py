@@ -143,3 +143,16 @@ def test_host_given_overlap_series_and_turn_batch(published: ModuleType) -> None
     assert published.turn_batch([(1, 1.0), (2, 1.1)]) is None
     lines = published.overlap_lines(published.score(published.read_fixture()[:40]))
     assert lines[0].startswith("host given") and any("in series" in line for line in lines)
+
+
+def test_family_lines_take_the_median_per_family(published: ModuleType) -> None:
+    """Per device, precision and family, the median ratio of the rows at batch 32-256, by hand on three made-up rows."""
+    row = published.read_fixture()[0]
+    rows = [replace(row, model=m, batch=b, throughput=b / 0.1)  # measured 0.1 s per batch
+            for m, b in (("efficientnet-b0", 64), ("efficientnet-b4", 256), ("resnet50", 128), ("resnet50", 16))]
+    scored = [published.Scored(r, p, 1, p) for r, p in zip(rows, (0.08, 0.06, 0.11, 0.5), strict=True)]
+    lines = published.family_lines(scored)
+    assert len(lines) == 2 and lines[0].startswith("per model family, batch 32-256")
+    # efficientnet: ratios 0.8 and 0.6 -> median 0.7, |err| 0.2 and 0.4 -> 30 %; resnet50: batch 16 left out -> 1.1
+    assert "efficientnet 0.700 30.0% (2)" in lines[1] and "resnet50 1.100 10.0% (1)" in lines[1]
+    assert published.family("efficientnet-widese-b4") == "efficientnet"
