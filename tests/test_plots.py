@@ -159,6 +159,35 @@ def test_save_figure_that_fails_removes_the_folders_it_created(tmp_path, resnet,
         [f"{stem.name}.png", f"{stem.name}.svg"]
 
 
+def test_save_figures_in_two_new_folders_that_fail_leave_neither(tmp_path, resnet, monkeypatch) -> None:
+    """Two figures in two new folders under a new one; the last file's write fails: no file and no folder is left
+    (each folder's chain is removed, the shared one once both are empty); then all four files are written."""
+    import errno
+
+    from costmodel.plots import common, save_figures
+
+    made: list[Path] = []
+
+    def last_fails(target: Path) -> tuple[int, Path]:
+        if len(made) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        made.append(target)
+        return fileio.temp_beside(target)
+
+    def figures() -> dict[Path, object]:
+        return {tmp_path / "new" / name / "fig": breakdown_figure({"a": resnet["none"]}, "t") for name in ("x", "y")}
+
+    monkeypatch.setattr(common, "temp_beside", last_fails)
+    with pytest.raises(PlotError, match=r"cannot write .*new/y/fig\.svg: No space left on device"):
+        save_figures(figures())
+    assert len(made) == 3 and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    paths = save_figures(figures())
+    assert [str(p.relative_to(tmp_path)) for p in paths] == ["new/x/fig.png", "new/x/fig.svg", "new/y/fig.png",
+                                                             "new/y/fig.svg"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
 @pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
 def test_save_figure_whose_svg_cannot_be_moved_leaves_no_png_changed(tmp_path, resnet, monkeypatch, links) -> None:
     """fig.svg is a folder, so moving the new SVG onto it fails after the new PNG was moved into place: the PNG is

@@ -1022,6 +1022,21 @@ def test_spoiled_sweep_results_are_one_error_line_naming_the_file(header: str, r
     assert not list(tmp_path.glob("fig*"))  # no figure of the three written
 
 
+def test_plot_sweep_writes_all_three_figures_or_none(tmp_path: Path) -> None:
+    """The last figure's SVG cannot be written (a folder holds its name): the figures written before it are taken
+    back, an old one restored byte for byte, a new one removed (each kind was written on its own before, so the
+    Pareto and EDF files of this run stayed beside the old latency-vs-MACs figure)."""
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join([RESULTS_HEADER, *RESULTS_ROWS]) + "\n")
+    old = tmp_path / "fig_pareto.png"
+    old.write_bytes(b"old pareto")
+    (tmp_path / "fig_latency_macs.svg").mkdir()
+    code, text = _cli("plot", "sweep", str(results), "-o", str(tmp_path / "fig"))
+    assert code == 2 and text.count("\n") == 1 and "fig_latency_macs.svg" in text, text
+    assert old.read_bytes() == b"old pareto"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig_latency_macs.svg", "fig_pareto.png", "results.csv"]
+
+
 def test_sweep_results_with_a_column_twice_are_one_error_line(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -89,7 +89,7 @@ def plot_sweep(
         "default: the results file's stem")] = None,
 ) -> None:
     """Pareto front (METRIC vs latency per device), complexity EDFs and latency vs MACs of a sweep's results."""
-    from ..plots import complexity_edf_figure, latency_macs_figure, numeric_column, save_figure, sweep_pareto_figure
+    from ..plots import complexity_edf_figure, latency_macs_figure, numeric_column, save_figures, sweep_pareto_figure
     from ..sweep import read_results
     from ..sweep.output import RESULT_FORMATS
 
@@ -147,9 +147,8 @@ def plot_sweep(
                     raise PlotError(f"cannot lay out the {kind} figure of these values ({exc})") from None
         except PlotError as exc:  # nothing to draw in a column, or values no axis can show: the file's problem
             raise fail(one_line(f"{results}: {exc}")) from None
-    for kind, fig in figures.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            written = save_figure(fig, stem.with_name(f"{stem.name}_{kind}"))
-        for path in written:
-            typer.echo(f"wrote {path}", err=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        written = save_figures({stem.with_name(f"{stem.name}_{kind}"): fig for kind, fig in figures.items()})
+    for path in written:  # all three figures or none (one that cannot be written takes back the others)
+        typer.echo(f"wrote {path}", err=True)

@@ -6,7 +6,7 @@ writes PNG and SVG. docs/plots.md explains how to read each figure.
 
 from ..errors import PlotError
 from .breakdown import breakdown_figure
-from .common import figure_format, plot_title, save_figure
+from .common import figure_format, plot_title, save_figure, save_figures
 from .fidelity import scatter_figure
 from .frontier import frontier_figure
 from .gap import GapPoint, efficiency_gap_figure, gap_point, stage_gap_figure
@@ -35,6 +35,7 @@ __all__ = [
     "roofline_figure",
     "saturation_batch",
     "save_figure",
+    "save_figures",
     "scatter_figure",
     "stage_gap_figure",
     "sweep_pareto_figure",

@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -106,46 +106,62 @@ def figure_format(path: Path, default: str = "png") -> str:
 
 
 def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), atomically: every file is rendered to a temporary
-    file in the target folder first and moved into place only when all rendered, all or nothing (a move that fails
-    puts back the files already replaced, removes those that were new: :func:`fileio.replace_all`). Creates parent
-    folders (removed again when it fails); files get the permissions of a plain ``open()`` (``0o666 & ~umask``).
+    """Write ``stem.<fmt>`` for each format (PNG at 150 dpi), all or nothing: :func:`save_figures` of one figure."""
+    return save_figures({Path(stem): fig}, formats)
+
+
+def save_figures(figures: Mapping[Path, Figure], formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write ``stem.<fmt>`` of every figure (stem -> figure) for each format (PNG at 150 dpi), atomically: every file
+    is rendered to a temporary file in its target folder first and moved into place only when all are rendered, all
+    or nothing across figures and formats (a move that fails puts back the files already replaced, removes those that
+    were new: :func:`fileio.replace_all`). Creates parent folders (removed again when it fails); files get the
+    permissions of a plain ``open()`` (``0o666 & ~umask``). Returns the paths written, figure by figure.
 
     Reproducible: the same figure gives the same bytes (no date in the SVG metadata, fixed SVG id salt).
-    Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figure.
+    Raises :class:`PlotError` naming the path on any OS error or an unknown format. Closes the figures.
     """
-    stem = Path(stem)
-    supported = fig.canvas.get_supported_filetypes()
+    try:
+        return _save_all({Path(stem): fig for stem, fig in figures.items()}, formats)
+    finally:
+        for fig in figures.values():
+            _close(fig)
+
+
+def _save_all(figures: dict[Path, Figure], formats: Sequence[str]) -> list[Path]:
+    supported = FigureCanvasAgg.get_supported_filetypes()
     unknown = [fmt for fmt in formats if fmt not in supported]
     if unknown:
         raise PlotError(f"unknown figure format(s) {', '.join(unknown)}; choose from {', '.join(sorted(supported))}")
-    targets = [stem.parent / f"{stem.name}.{fmt}" for fmt in formats]
-    temps: list[Path] = []
-    current: Path | None = stem.parent
-    fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
-    fig.set_layout_engine("none")
-    created, done = missing_folders(stem.parent), False
+    moves: list[tuple[Path, Path]] = []  # (temporary file, target)
+    current: Path | None = None
+    for fig in figures.values():
+        fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
+        fig.set_layout_engine("none")
+    parents = list(dict.fromkeys(stem.parent for stem in figures))
+    created, done = [missing_folders(parent) for parent in parents], False
     try:
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        for fmt, target in zip(formats, targets, strict=True):
-            current = target
-            fd, tmp = temp_beside(target)
-            temps.append(tmp)
-            with os.fdopen(fd, "wb") as handle, rc_context({"svg.hashsalt": SVG_HASH_SALT}):
-                fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
+        for current in parents:
+            current.mkdir(parents=True, exist_ok=True)
+        for stem, fig in figures.items():
+            for fmt in formats:
+                current = stem.parent / f"{stem.name}.{fmt}"
+                fd, tmp = temp_beside(current)
+                moves.append((tmp, current))
+                with os.fdopen(fd, "wb") as handle, rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+                    fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
         current = None
-        replace_all(list(zip(temps, targets, strict=True)))  # all or nothing: never a new PNG beside an old SVG
+        replace_all(moves)  # all or nothing: never a new PNG beside an old SVG, nor one new figure beside old ones
         done = True
     except OSError as exc:
         failed = current if current is not None else exc.filename
         raise PlotError(f"cannot write {failed}: {exc.strerror or exc}") from None
     finally:
-        for tmp in temps:
+        for tmp, _ in moves:
             tmp.unlink(missing_ok=True)
         if not done:
-            remove_folders(created)
-        _close(fig)
-    return targets
+            for chain in created:  # each parent's chain, innermost first (a folder shared by two: tried from both)
+                remove_folders(chain)
+    return [target for _, target in moves]
 
 
 def _close(fig: Figure) -> None:
