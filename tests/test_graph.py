@@ -144,6 +144,31 @@ def test_with_batch_equals_building_at_that_batch() -> None:
             assert rebatched.outputs == rebuilt.outputs
 
 
+def test_a_batch_that_does_not_fit_names_the_spec_as_its_caller_named_it(monkeypatch) -> None:
+    """Graph.with_batch's over-limit error names the spec as load_graph was given it (a zoo name stays a zoo name, a
+    relative path stays relative), so each caller of batch_sweep (analyze --sweep-batch, plot throughput, report)
+    need not locate it; a spec given as a Spec object has no file to name. Before, the error named no file at all."""
+    from pathlib import Path
+
+    import pytest
+
+    from costmodel.errors import SpecError
+    from costmodel.hardware import load_profile
+    from costmodel.latency import batch_sweep
+    from costmodel.spec import load_spec
+
+    huge = 10**30
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    for given in ("mobilenetv2_100", Path("arch_specs/mobilenetv2_100.yaml")):
+        with pytest.raises(SpecError) as caught:
+            batch_sweep(load_graph(given), load_profile("a100"), [1, huge])
+        assert caught.value.file == str(given) and caught.value.path == "inputs", caught.value
+        assert str(caught.value).startswith(f"{given}: inputs: field 'image': batch {huge}: ")
+    with pytest.raises(SpecError) as caught:
+        load_graph(load_spec("mobilenetv2_100")).with_batch(huge)
+    assert caught.value.file is None
+
+
 def test_automatic_names_take_the_smallest_free_suffix(write_spec) -> None:
     text = """
 name: t

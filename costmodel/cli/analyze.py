@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..errors import SpecError
 from ..graph import Graph, load_graph
 from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
@@ -147,13 +146,10 @@ def analyze(
         if any(result.summary.key == key for result in latency):
             continue
         latency.append(estimate(graph, profile, dtype=analysis.dtype, fusion=fusion, key=key, precision=precision))
-        if batches:
-            try:
-                sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
-                               for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
-                                                        key=key, precision=precision)]
-            except SpecError as exc:  # a batch the spec cannot take: named with the spec, as --batch is
-                raise exc.located(file=str(spec)) from None
+        if batches:  # a batch the spec cannot take: named with the spec as given (Graph.source)
+            sweeps[key] = [point for size in track(batches, f"batch sweep on {key}")
+                           for point in batch_sweep(graph, profile, [size], dtype=analysis.dtype, fusion=fusion,
+                                                    key=key, precision=precision)]
     write_output(render(analysis, fmt, levels, latency, sweeps, top=top, sort=sort, width=screen_width(output)),
                  output)
     warning = opaque_warning(graph)

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import SpecError
 from ..fileio import safe_file_name
 from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
@@ -267,13 +266,9 @@ def throughput(specs: Specs = None, hw: HwMany = None, dtype: DtypeOption = None
     graphs = _load(paths, None, set_)
     models, keys = [g.spec.name for g in graphs], [p.key for p in profiles]
     sweeps: dict[str, list[ModelLatency]] = {}
-    pairs = [(g, path, p) for g, path in zip(graphs, paths, strict=True) for p in profiles]
-    for graph, path, profile in track(pairs, "sweeping batch sizes"):
+    for graph, profile in track([(g, p) for g in graphs for p in profiles], "sweeping batch sizes"):
         label = _label(graph.spec.name, profile.key, models, keys)
-        try:
-            sweeps[label] = batch_sweep(graph, profile, sizes, dtype=dtype, fusion=fusion)
-        except SpecError as exc:  # a batch the spec cannot take: named with the spec, as --batch is
-            raise exc.located(file=str(path)) from None
+        sweeps[label] = batch_sweep(graph, profile, sizes, dtype=dtype, fusion=fusion)  # errors name the spec
     subject = models[0] if len(models) == 1 else f"{len(models)} models"
     device = ", ".join(p.name for p in profiles)
     dtypes = list(dict.fromkeys(s.dtype for sw in sweeps.values() for s in sw))

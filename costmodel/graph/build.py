@@ -65,6 +65,7 @@ class Graph:
     inputs: dict[str, Shape]
     layers: list[Layer[Attrs]]
     outputs: list[TensorRef]
+    source: str | None = None  # the spec as its caller named it (a path or zoo name, as typed), for with_batch's errors
 
     def shape(self, ref: TensorRef) -> Shape:
         """The shape of a tensor."""
@@ -93,7 +94,8 @@ class Graph:
         """The same network at another batch size, without expanding the spec again: every layer's shapes and
         costs are recomputed in order from its (already validated) attributes. Equal to building at ``batch``
         (the expansion does not depend on the batch size), limits included: a tensor over
-        ``limits.TENSOR_ELEMENTS`` is a :class:`SpecError`."""
+        ``limits.TENSOR_ELEMENTS`` is a :class:`SpecError` naming :attr:`source` (a batch of the CLI's --sweep-batch,
+        the report's or the throughput plot's is named with the spec as the user named it)."""
         if batch == self.batch:
             return self
         inputs = {name: (batch, *shape[1:]) for name, shape in self.inputs.items()}
@@ -104,17 +106,19 @@ class Graph:
         for name, shape in inputs.items():
             if math.prod(shape) > limit:
                 raise SpecError(f"batch {batch}: input of shape {shown(list(shape))}: "
-                                f"{limits.TENSOR_ELEMENTS.exceeded(math.prod(shape))}", path="inputs", field=name)
+                                f"{limits.TENSOR_ELEMENTS.exceeded(math.prod(shape))}", file=self.source,
+                                path="inputs", field=name)
         for layer in self.layers:
             input_shapes = tuple(shapes[ref] for ref in layer.inputs)
             cost = costs.cost(get_op(layer.op), input_shapes, layer.attrs)
             for out in cost.outputs:
                 if math.prod(out) > limit:
                     raise SpecError(f"batch {batch}: op {layer.op!r} output {shown(list(out))}: "
-                                    f"{limits.TENSOR_ELEMENTS.exceeded(math.prod(out))}", path=layer.path)
+                                    f"{limits.TENSOR_ELEMENTS.exceeded(math.prod(out))}", file=self.source,
+                                    path=layer.path)
             layers.append(Layer(layer.path, layer.op, layer.attrs, layer.inputs, input_shapes, cost, layer.dtype))
             shapes.update((TensorRef(layer.path, k), out) for k, out in enumerate(cost.outputs))
-        return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs))
+        return Graph(self.name, self.spec, batch, self.dtype, inputs, layers, list(self.outputs), self.source)
 
 
 def _first_positions(refs: Sequence[TensorRef]) -> dict[TensorRef, int]:

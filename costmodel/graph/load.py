@@ -61,6 +61,9 @@ def load_graph(
     overrides: Mapping[str, Any] | None = None,
 ) -> Graph:
     """Load (a path, zoo name, YAML text, dict or Spec), set ``overrides`` on its vars, and expand a spec;
-    errors are :class:`~costmodel.errors.SpecError`."""
+    errors are :class:`~costmodel.errors.SpecError`. A path or zoo name is kept, as given, as :attr:`Graph.source`."""
     spec_obj, file = to_spec(spec, overrides)
-    return build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)
+    graph = build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)
+    if file is not None:  # a path or zoo name: what a batch size that does not fit names (Graph.with_batch)
+        graph.source = str(spec)
+    return graph
