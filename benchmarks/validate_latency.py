@@ -1,7 +1,7 @@
 """Validate the latency model against every measurement the project has: shipped profiles, fits, transfers, CPU.
 
 Run: python benchmarks/validate_latency.py [--models] [--skip-fits] [--wide] [--cpu | --gpu]
-     [--published | --timm-tables]
+     [--published | --timm-tables] [--extra FILE[:THREADS] ... [--hw PROFILE]]
 Refresh the GPU fixtures from timm's CSV files: python benchmarks/validate_latency.py --update-fixture DIR
 
 Sections (docs/latency-model.md, "Validation", holds the committed output):
@@ -75,6 +75,7 @@ from costmodel.calibration.measurements import (  # noqa: E402
 from costmodel.errors import MeasurementError  # noqa: E402
 from costmodel.graph import Graph  # noqa: E402
 from costmodel.hardware import HardwareProfile, load_profile, threaded  # noqa: E402
+from costmodel.hardware.profile import THIS_CPU  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
 from costmodel.vocab import DEFAULT_CARRY, Carry  # noqa: E402
 
@@ -111,6 +112,47 @@ XEON_FIXTURES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t.csv" for n in (1, 2
 # reproducibility and a second score, never fitted
 XEON_REPEAT = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_b.csv" for n in (1, 2)}
 XEON_PROFILE = "xeon6_gnr_vm"
+
+
+@dataclass(frozen=True)
+class CpuRun:
+    """One run of the 38 zoo models on a CPU, a costmodel bench file per thread count (device column PROFILE_Nt): the
+    one table the CPU rows of section 1 (:meth:`cases`), their 2-vs-1-thread lines, the fits of section 2 and the
+    reproducibility lines (:data:`REPEATED`) take their labels and files from."""
+
+    machine: str  # the rows' label starts with it: "Zen 3 VM"
+    run: str  # which run: FIRST_RUN (the one fitted), "second run", "another day", ...
+    profile: str  # the shipped profile that scores it
+    files: dict[int, Path]  # thread count -> file
+    started: dict[int, str]  # thread count -> when the file's run started, UTC (the reproducibility lines name it)
+
+    def label(self, threads: int) -> str:
+        return f"{self.machine} {threads} thread{'s' if threads > 1 else ''}, {self.run}"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.label(n) for n in self.files)
+
+    @property
+    def threads_label(self) -> str:
+        """The label of its 2-vs-1-thread line."""
+        return f"{self.machine} 2 vs 1 thread{'' if self.run == FIRST_RUN else f', {self.run}'}"
+
+    def cases(self) -> list[Case]:
+        """Its section-1 rows: each file scored with the shipped profile at its thread count, fastest pass."""
+        return [Case(self.label(n), file, f"{self.profile}_{n}t", self.profile, "fp32", "uniform", "none", n, "min")
+                for n, file in self.files.items()]
+
+
+FIRST_RUN = "fp32"  # the run of a machine that section 2 fits (its rows' labels end with it)
+ZEN3, XEON = "Zen 3 VM", "Xeon 6 VM"
+ZEN3_RUN = CpuRun(ZEN3, FIRST_RUN, CPU_PROFILE, CPU_FIXTURES, {1: "2 Dec 20:53", 2: "2 Dec 20:54"})
+ZEN3_REPEAT = CpuRun(ZEN3, "second run", CPU_PROFILE, CPU_REPEAT, {1: "2 Dec 20:55", 2: "2 Dec 20:57"})
+ZEN3_OTHER_DAY = CpuRun(ZEN3, "another day", CPU_PROFILE, CPU_OTHER_DAY, {1: "3 Dec 03:37", 2: "3 Dec 03:38"})
+XEON_RUN = CpuRun(XEON, FIRST_RUN, XEON_PROFILE, XEON_FIXTURES, {1: "3 Dec 12:40", 2: "3 Dec 12:41"})
+XEON_REPEAT_RUN = CpuRun(XEON, "second run", XEON_PROFILE, XEON_REPEAT, {1: "3 Dec 12:51", 2: "3 Dec 12:52"})
+CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN)  # scored in section 1, fitted in 2
+CPU_CASES = tuple(label for run in CPU_RUNS for label in run.labels)
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("Xeon 6 VM", FIXTURES / "cpu_bench_mbv3_space_xeon6_1t.csv", XEON_PROFILE),
     ("Zen 3 VM", FIXTURES / "cpu_bench_mbv3_space_zen3_1t.csv", CPU_PROFILE),
@@ -208,26 +250,7 @@ CASES = [
     Case("rtx4090 compile amp", COMPILE_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, GPU_PRECISION, "compile"),
     Case("rtx3090 eager fp16 (uniform)", GPU_FIXTURE, "rtx3090", "rtx3090", GPU_DTYPE, "uniform", "none"),
     Case("rtx4090 eager fp16 (uniform)", GPU_FIXTURE, "rtx4090", "rtx4090", GPU_DTYPE, "uniform", "none"),
-    Case("Zen 3 VM 1 thread, fp32", CPU_FIXTURES[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
-         "min"),
-    Case("Zen 3 VM 2 threads, fp32", CPU_FIXTURES[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none", 2,
-         "min"),
-    Case("Zen 3 VM 1 thread, second run", CPU_REPEAT[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform", "none", 1,
-         "min"),
-    Case("Zen 3 VM 2 threads, second run", CPU_REPEAT[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform", "none",
-         2, "min"),
-    Case("Zen 3 VM 1 thread, another day", CPU_OTHER_DAY[1], "epyc_zen3_vm_b_1t", CPU_PROFILE, "fp32", "uniform",
-         "none", 1, "min"),
-    Case("Zen 3 VM 2 threads, another day", CPU_OTHER_DAY[2], "epyc_zen3_vm_b_2t", CPU_PROFILE, "fp32", "uniform",
-         "none", 2, "min"),
-    Case("Xeon 6 VM 1 thread, fp32", XEON_FIXTURES[1], "xeon6_gnr_vm_1t", XEON_PROFILE, "fp32", "uniform", "none", 1,
-         "min"),
-    Case("Xeon 6 VM 2 threads, fp32", XEON_FIXTURES[2], "xeon6_gnr_vm_2t", XEON_PROFILE, "fp32", "uniform", "none", 2,
-         "min"),
-    Case("Xeon 6 VM 1 thread, second run", XEON_REPEAT[1], "xeon6_gnr_vm_1t", XEON_PROFILE, "fp32", "uniform", "none",
-         1, "min"),
-    Case("Xeon 6 VM 2 threads, second run", XEON_REPEAT[2], "xeon6_gnr_vm_2t", XEON_PROFILE, "fp32", "uniform", "none",
-         2, "min"),
+    *(case for run in CPU_RUNS for case in run.cases()),
     Case("Zen 3 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", "epyc_zen3_vm_1t", CPU_PROFILE,
          "fp32", "uniform", "none", 1),
     Case("Zen 5 VM (earlier), 1t, fp32", FIXTURES / "cpu_bench_epyc_zen5_vm_1t.csv", "epyc_zen5_vm_1t",
@@ -235,11 +258,19 @@ CASES = [
 ]
 
 
-def extra_case(text: str) -> Case:
+def extra_profile(name: str) -> str:
+    """The profile that scores the --extra files (``--hw``): the name as given, ``this-cpu`` as the key of the profile
+    it detects. Raises :class:`HardwareError` (a ``ValueError``) for an unknown profile or an undetected CPU."""
+    profile = load_profile(name)
+    return profile.key if name.strip().lower() == THIS_CPU else name
+
+
+def extra_case(text: str, profile: str) -> Case:
     """A CPU zoo file to score besides the committed ones (``--extra FILE[:THREADS]``): costmodel bench's CSV of one
-    device, measured on this machine's CPU, scored with the shipped profile on each model's fastest pass; THREADS
-    defaults to the file's ``threads`` column (one value). Raises ``ValueError`` for a missing file, a file of several
-    devices or thread counts, or a bad THREADS (and read_measurements' ``MeasurementError`` for a malformed file)."""
+    device, scored with ``profile`` (a shipped profile's name, or a YAML file; :func:`extra_profile`) on each model's
+    fastest pass; THREADS defaults to the file's ``threads`` column (one value). Raises ``ValueError`` for a missing
+    file, a file of several devices or thread counts, or a bad THREADS (and read_measurements' ``MeasurementError``
+    for a malformed file)."""
     name, given = (text, "") if Path(text).is_file() else text.rpartition(":")[::2]
     path = Path(name)
     if not path.is_file():
@@ -254,7 +285,7 @@ def extra_case(text: str) -> Case:
     if threads < 1:
         raise ValueError(f"--extra {text}: give the thread count as FILE:THREADS (the file's threads column has "
                          f"{', '.join(str(n) if n else 'none' for n in counts)})")
-    return Case(f"{path.stem} ({threads}t)", path, devices[0], CPU_PROFILE, "fp32", "uniform", "none", threads, "min")
+    return Case(f"{path.stem} ({threads}t)", path, devices[0], profile, "fp32", "uniform", "none", threads, "min")
 
 
 def pass_times(fixture: Path, column: str) -> dict[str, float]:
@@ -422,25 +453,34 @@ def fitted_section(cases: dict[str, Case], with_cpu: bool = True) -> None:
         reproducibility()
 
 
-REPEATED = (  # (label, file, reference file): the same models measured twice on one CPU
-    ("Xeon 6 VM, 1 thread, 12:51 vs 12:40 UTC", XEON_REPEAT[1], XEON_FIXTURES[1]),
-    ("Xeon 6 VM, 2 threads, 12:52 vs 12:41 UTC", XEON_REPEAT[2], XEON_FIXTURES[2]),
-    ("this VM, 1 thread, 20:55 vs 20:53 UTC", CPU_REPEAT[1], CPU_FIXTURES[1]),
-    ("this VM, 2 threads, 20:57 vs 20:54 UTC", CPU_REPEAT[2], CPU_FIXTURES[2]),
-    ("this VM, next day, 1 thread, 03:39 vs 03:37 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t_0339.csv",
-     CPU_OTHER_DAY[1]),
-    ("this VM, next day, 2 threads, 03:41 vs 03:38 UTC", FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t_0341.csv",
-     CPU_OTHER_DAY[2]),
-    # the next day against the scored day (its ConvNeXt-T/S rows were timed on their 1x1-conv form the first day)
-    ("this VM, 1 thread, next day 03:37 vs 20:53 UTC", CPU_OTHER_DAY[1], CPU_FIXTURES[1]),
-    ("this VM, 2 threads, next day 03:38 vs 20:54 UTC", CPU_OTHER_DAY[2], CPU_FIXTURES[2]),
-    # the drift between sessions: the scored runs against the earlier ones (the scale is the change of level)
-    ("this VM, 1 thread, 18:19 vs 20:53 UTC", CPU_QUIET[1], CPU_FIXTURES[1]),
-    ("this VM, 1 thread, 11:56 vs 20:53 UTC", CPU_EARLIER[1], CPU_FIXTURES[1]),
-    ("this VM, 2 threads, 18:22 vs 20:54 UTC", CPU_QUIET[2], CPU_FIXTURES[2]),
-    ("this VM, 2 threads, 14:01 vs 20:54 UTC", CPU_EARLIER[2], CPU_FIXTURES[2]),
-    ("the earlier Zen 3 VM vs this VM at 20:53", FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv", CPU_FIXTURES[1]),
+# runs only compared with others, never scored: the same models again minutes after the other day's run, the lead's
+# first quiet pair and earlier runs of the session (the drift between sessions), and the earlier Zen 3 VM (one thread)
+ZEN3_OTHER_DAY_REPEAT = CpuRun(ZEN3, "another day, second run", CPU_PROFILE,
+                               {1: FIXTURES / "cpu_bench_epyc_zen3_vm_b_1t_0339.csv",
+                                2: FIXTURES / "cpu_bench_epyc_zen3_vm_b_2t_0341.csv"},
+                               {1: "3 Dec 03:39", 2: "3 Dec 03:41"})
+ZEN3_QUIET = CpuRun(ZEN3, "first quiet run", CPU_PROFILE, CPU_QUIET, {1: "2 Dec 18:19", 2: "2 Dec 18:22"})
+ZEN3_EARLIER = CpuRun(ZEN3, "earlier", CPU_PROFILE, CPU_EARLIER, {1: "2 Dec 11:56", 2: "2 Dec 14:01"})
+EARLIER_ZEN3 = CpuRun("the earlier Zen 3 VM", FIRST_RUN, CPU_PROFILE, {1: FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv"},
+                      {1: "an earlier session"})
+REPEATED = (  # (run, reference run): the same models measured twice, compared at each thread count both have
+    (XEON_REPEAT_RUN, XEON_RUN), (ZEN3_REPEAT, ZEN3_RUN), (ZEN3_OTHER_DAY_REPEAT, ZEN3_OTHER_DAY),
+    (ZEN3_OTHER_DAY, ZEN3_RUN),  # the next day against the scored day (its ConvNeXt-T/S were timed on their 1x1 form)
+    (ZEN3_QUIET, ZEN3_RUN), (ZEN3_EARLIER, ZEN3_RUN),  # the drift between sessions (the scale: the change of level)
+    (EARLIER_ZEN3, ZEN3_RUN),
 )
+
+
+def repeated_lines() -> list[tuple[str, Path, Path]]:
+    """(label, file, reference file) of each :data:`REPEATED` pair at each thread count both runs have; the label
+    names the machine(s), the thread count and when each run started."""
+    out = []
+    for run, reference in REPEATED:
+        machines = run.machine if run.machine == reference.machine else f"{run.machine} vs {reference.machine}"
+        for n in sorted(run.files.keys() & reference.files.keys()):
+            out.append((f"{machines}, {n} thread{'s' if n > 1 else ''}, {run.started[n]} vs {reference.started[n]} UTC",
+                        run.files[n], reference.files[n]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -481,7 +521,7 @@ def reproducibility() -> None:
     common scale): a model cannot be within +-10 % of one of them for many more models than the two agree on, so
     this bounds what any fit can reach on these fixtures (``ceiling``: :func:`agreement`)."""
     print("  reproducibility (the same models measured twice, after one common scale):")
-    for label, *paths in REPEATED:
+    for label, *paths in repeated_lines():
         if not all(path.exists() for path in paths):
             continue
         for statistic, read in (("fastest", fastest), ("median", medians)):
@@ -489,12 +529,6 @@ def reproducibility() -> None:
             print(f"    {label}, {statistic} pass: {a.models} models, scale {a.scale:.3f}, within +-10 % "
                   f"{a.within_10:.0%}, median |difference| {a.median_difference:.1%}; ceiling for one file "
                   f"{a.ceiling_10:.0%}")
-
-
-CPU_CASES = ("Zen 3 VM 1 thread, fp32", "Zen 3 VM 1 thread, second run", "Zen 3 VM 2 threads, fp32",
-             "Zen 3 VM 2 threads, second run", "Zen 3 VM 1 thread, another day", "Zen 3 VM 2 threads, another day",
-             "Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32", "Xeon 6 VM 1 thread, second run",
-             "Xeon 6 VM 2 threads, second run")
 
 
 def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: list[float],
@@ -819,9 +853,12 @@ def main() -> None:
                         " specs (also run by --wide; add --models for every row)")
     parser.add_argument("--update-fixture", type=Path, metavar="DIR", help="copy rows from timm's CSVs in DIR")
     parser.add_argument("--extra", action="append", default=[], metavar="FILE[:THREADS]",
-                        help="also score this costmodel bench CSV of this machine's CPU in section 1 (shipped profile "
-                        f"{CPU_PROFILE}, fastest pass; THREADS defaults to the file's threads column; repeatable: "
-                        "the i-th 1-thread file and the i-th 2-thread file give a speed-up line)")
+                        help="also score this costmodel bench CSV of a CPU in section 1 (the --hw profile, fastest "
+                        "pass; THREADS defaults to the file's threads column; repeatable: the i-th 1-thread file and "
+                        "the i-th 2-thread file give a speed-up line)")
+    parser.add_argument("--hw", default=THIS_CPU, metavar="PROFILE",
+                        help=f"the profile that scores the --extra files (default {THIS_CPU}: the shipped profile "
+                        "whose cpu.detect matches this machine; a name or a YAML file)")
     args = parser.parse_args()
     if args.update_fixture:
         update_fixture(args.update_fixture)
@@ -835,15 +872,18 @@ def main() -> None:
         timm_tables_section(args.models)
         return
     try:
-        extras = [extra_case(text) for text in args.extra]
+        profile = extra_profile(args.hw) if args.extra else ""
+        extras = [extra_case(text, profile) for text in args.extra]
     except (ValueError, MeasurementError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    chosen = ([c for c in CASES if c.device.startswith(("epyc_zen3_vm_b", "xeon6_gnr_vm"))] if args.cpu
+    chosen = ([c for c in CASES if c.label in CPU_CASES] if args.cpu
               else [c for c in CASES if c.device.startswith("rtx")] if args.gpu else CASES)
     chosen = [*chosen, *extras]
     cases = {c.label: c for c in chosen}
     print(f"1. Shipped profiles, no fitting\n{HEADER}")
+    if extras:
+        print(f"  (the --extra files: profile {extras[0].profile}, --hw {args.hw})")
     results = {}
     for case in chosen:
         if not case.fixture.exists():
@@ -859,13 +899,7 @@ def main() -> None:
         print(speedup_line("rtx4090 compile vs eager", results["rtx4090 eager amp"], results["rtx4090 compile amp"]))
     if {"rtx3090 eager amp", "rtx4090 eager amp"} <= set(results):
         print(devices_line("rtx3090 vs rtx4090 eager", results["rtx3090 eager amp"], results["rtx4090 eager amp"]))
-    pairs = {"Zen 3 VM 2 vs 1 thread": ("Zen 3 VM 1 thread, fp32", "Zen 3 VM 2 threads, fp32"),
-             "Zen 3 VM 2 vs 1 thread, second run": ("Zen 3 VM 1 thread, second run", "Zen 3 VM 2 threads, second run"),
-             "Zen 3 VM 2 vs 1 thread, another day": ("Zen 3 VM 1 thread, another day",
-                                                     "Zen 3 VM 2 threads, another day"),
-             "Xeon 6 VM 2 vs 1 thread": ("Xeon 6 VM 1 thread, fp32", "Xeon 6 VM 2 threads, fp32"),
-             "Xeon 6 VM 2 vs 1 thread, second run": ("Xeon 6 VM 1 thread, second run",
-                                                     "Xeon 6 VM 2 threads, second run")}
+    pairs = {run.threads_label: run.labels for run in CPU_RUNS if len(run.files) == 2}
     for one, two in zip([c for c in extras if c.threads == 1], [c for c in extras if c.threads == 2], strict=False):
         pairs[f"{two.fixture.stem} vs {one.fixture.stem}"] = (one.label, two.label)
     for label, (one, two) in pairs.items():

@@ -53,10 +53,10 @@ def test_an_extra_cpu_file_takes_its_device_and_thread_count(validate, tmp_path:
     (its ``threads`` column), or the one given; a missing file, a file of several thread counts without one given,
     or a bad count is refused with one line."""
     fixture = ROOT / "tests/fixtures/cpu_bench_epyc_zen3_vm_b_2t_0338.csv"
-    case = validate.extra_case(str(fixture))
+    case = validate.extra_case(str(fixture), "epyc_zen3_vm_b")
     assert (case.device, case.threads, case.profile, case.statistic) == ("epyc_zen3_vm_b_2t", 2, "epyc_zen3_vm_b",
                                                                          "min")
-    assert validate.extra_case(f"{fixture}:1").threads == 1
+    assert validate.extra_case(f"{fixture}:1", "xeon6_gnr_vm").threads == 1
     lines = fixture.read_text().splitlines()
     mixed = tmp_path / "mixed.csv"  # the last row claims one thread
     mixed.write_text("\n".join([*lines[:-1], lines[-1].replace(",2,torch", ",1,torch")]) + "\n")
@@ -68,11 +68,51 @@ def test_an_extra_cpu_file_takes_its_device_and_thread_count(validate, tmp_path:
                          (f"{fixture}:0", "FILE:THREADS"), (f"{fixture}:two", "FILE:THREADS"),
                          (str(unlabelled), "one device per file .* a row without one")):
         with pytest.raises(ValueError, match=message):
-            validate.extra_case(bad)
+            validate.extra_case(bad, "epyc_zen3_vm_b")
     colon = tmp_path / "bench_06:39.csv"  # a name with a colon is a file, not FILE:THREADS
     colon.write_text(fixture.read_text())
-    assert validate.extra_case(str(colon)).threads == 2
-    assert validate.extra_case(f"{colon}:1").threads == 1
+    assert validate.extra_case(str(colon), "epyc_zen3_vm_b").threads == 2
+    assert validate.extra_case(f"{colon}:1", "epyc_zen3_vm_b").threads == 1
+
+
+def test_extra_files_are_scored_with_the_profile_of_this_cpu_or_the_one_given(validate, monkeypatch) -> None:
+    """--extra FILE was scored with epyc_zen3_vm_b whatever machine measured it; now with --hw, whose default
+    this-cpu stands for the profile that detects the machine (the Xeon 6 VM's /proc/cpuinfo here, recorded); a CPU
+    no profile describes is one error, not a silent Zen 3 score."""
+    from costmodel.errors import HardwareError
+    from costmodel.hardware import profile as P
+
+    xeon = P.host_cpu((ROOT / "tests/fixtures/cpuinfo_xeon6_vm.txt").read_text())
+    monkeypatch.setattr(P, "host_cpu", lambda cpuinfo=None: xeon)
+    assert validate.extra_profile("this-cpu") == "xeon6_gnr_vm"
+    assert validate.extra_profile("rtx4090") == "rtx4090"
+    fixture = ROOT / "tests/fixtures/cpu_bench_xeon6_gnr_vm_1t.csv"
+    assert validate.extra_case(str(fixture), validate.extra_profile("this-cpu")).hw().key == "xeon6_gnr_vm"
+    monkeypatch.setattr(P, "host_cpu", lambda cpuinfo=None: None)
+    with pytest.raises(HardwareError, match="this-cpu: cannot read this machine's CPU"):
+        validate.extra_profile("this-cpu")
+    with pytest.raises(ValueError, match="unknown hardware profile"):
+        validate.extra_profile("no_such_cpu")
+
+
+def test_cpu_rows_take_their_labels_from_one_table_of_runs(validate) -> None:
+    """Every CPU row of section 1, its fit in section 2, its 2-vs-1-thread pair and its reproducibility lines come
+    from CPU_RUNS / REPEATED: each scored file once, labelled with its machine (the Zen 3 VM's files were labelled
+    "this VM" on the Xeon 6 VM); every fixture a reproducibility line compares exists."""
+    labels = [case.label for case in validate.CASES]
+    assert len(labels) == len(set(labels))
+    cpu = [case for case in validate.CASES if case.label in validate.CPU_CASES]
+    assert len(cpu) == len(validate.CPU_CASES) == 10
+    assert len({case.fixture for case in cpu}) == 10 and all(case.fixture.exists() for case in cpu)
+    for case in cpu:
+        machine = "Zen 3 VM" if case.profile == "epyc_zen3_vm_b" else "Xeon 6 VM"
+        assert case.label.startswith(f"{machine} {case.threads} thread"), case
+        assert case.device == f"{case.profile}_{case.threads}t" and str(case.threads) + "t" in case.fixture.name
+    lines = validate.repeated_lines()
+    assert len(lines) == 13 and all(a.exists() and b.exists() and a != b for _, a, b in lines)
+    assert not any("this VM" in label for label, _, _ in lines)
+    assert ("Zen 3 VM, 1 thread, 2 Dec 20:55 vs 2 Dec 20:53 UTC", validate.CPU_REPEAT[1], validate.CPU_FIXTURES[1]) \
+        in lines
 
 
 def test_the_shape_line_is_what_one_common_scale_leaves(validate) -> None:
