@@ -77,6 +77,29 @@ def test_depth_penalty_and_alphas_by_hand() -> None:
     assert default_alphas(5) == [1, 1, 1, 1, 8]
 
 
+def test_a_depth_penalty_past_the_largest_float_is_infinite_not_an_internal_error() -> None:
+    """std of [1, 2000, 1] = 1999 x sqrt(2) / 3 = 942.4 > ln(1.8e308) = 709.8: exp overflowed (OverflowError, exit 1 in
+    `costmodel sweep` and `design score`; fuzz seed 42436, a resnet_like space of 1,000-8,000-block stages)."""
+    assert depth_penalty([1, 2000, 1]) == math.inf
+    assert depth_penalty([1, 2000, 1], beta=0) == 0.0  # no penalty asked for: not 0 x inf = nan
+    std = 999 * math.sqrt(2) / 3  # [1, 1000, 1]: 470.9, still a float
+    assert depth_penalty([1, 1000, 1]) == pytest.approx(10 * math.exp(std))
+
+
+def test_design_score_of_an_infinite_penalty_prints_inf_and_writes_null(tmp_path) -> None:
+    import json
+
+    args = ["design", "score", "resnet50", "--set", "depths=[1, 1, 2000, 1]"]
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0, text.output
+    assert "penalty beta*exp(std[1, 2000, 1]) inf  =  objective -inf" in text.stdout
+    result = runner.invoke(app, [*args, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout  # not JSON
+    data = json.loads(result.stdout)
+    assert data["penalty"] is None and data["objective"] is None and data["penalty_depths"] == [1, 2000, 1]
+
+
 def test_main_path_skips_shortcut_projections_and_squeeze_excite(write_spec) -> None:
     spec = write_spec("""
         name: blocks

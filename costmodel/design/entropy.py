@@ -70,11 +70,15 @@ def effectiveness(log_widths: Sequence[Sequence[float]]) -> list[float]:
 
 
 def depth_penalty(depths: Sequence[float], beta: float = DEFAULT_BETA) -> float:
-    """``β · exp(std(depths))`` with the population standard deviation; 0 depths give ``β``."""
-    if not depths:
+    """``β · exp(std(depths))`` with the population standard deviation; 0 depths give ``β``; ``math.inf`` past the
+    largest float (a std over ~710 blocks), 0 when ``β`` is 0."""
+    if not depths or beta == 0:
         return beta
     mean = sum(depths) / len(depths)
-    return beta * math.exp(math.sqrt(sum((d - mean) ** 2 for d in depths) / len(depths)))
+    try:
+        return beta * math.exp(math.sqrt(sum((d - mean) ** 2 for d in depths) / len(depths)))
+    except OverflowError:  # exp(710) and up: no float holds it (a fuzzed space of 8,000-block stages)
+        return math.inf
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..analysis import Analysis
 from ..errors import DesignError, shown
+from ..report.jsonable import dumps
 from ..units import si
 from ..vocab import Convention
 from .entropy import Score
@@ -164,7 +164,7 @@ def score_json(name: str, score: Score, analysis: Analysis, official: tuple[floa
     data = {"name": name, "convention": score.convention.value, "stages": stages, "entropy": score.entropy,
             "penalty": score.penalty, "penalty_depths": list(score.penalty_depths), "objective": score.objective,
             "effectiveness": score.rho, "budgets": budget_figures(score, analysis, official)}
-    return json.dumps(data, indent=2) + "\n"
+    return dumps(data)  # a penalty past the largest float (inf) is null: JSON has no infinity
 
 
 def superblock_text(
