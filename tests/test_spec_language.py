@@ -78,6 +78,11 @@ def test_extends_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"field 'extends': no spec at '9999.*: File name too long") as info:
         load_spec(long)
     assert str(info.value).startswith(str(long)) and "\n" not in str(info.value) and len(str(info.value)) < 400
+    # a NUL in the name: pathlib's ValueError escaped, an internal error (fuzz campaign, seed 42431)
+    nul = write(tmp_path, "nul.yaml", {"extends": "\0"})
+    with pytest.raises(SpecError, match=r"field 'extends': no spec at '\\x00': embedded null byte") as info:
+        load_spec(nul)
+    assert str(info.value).startswith(str(nul))
     write(tmp_path, "bad.yaml", {**BASE, "nodez": []})
     child = write(tmp_path, "c.yaml", {"extends": "bad.yaml"})
     with pytest.raises(SpecError) as info:

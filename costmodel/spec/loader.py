@@ -89,8 +89,9 @@ def read_spec_data(path: str | Path, chain: tuple[Path, ...] = ()) -> Any:
     try:
         parent_path = (here.parent / base).resolve()
         found = parent_path.is_file()
-    except OSError as exc:  # a name too long for the file system (ENAMETOOLONG), a loop of links
-        raise SpecError(f"no spec at {shown(base, 80)}: {exc.strerror or exc}", file=file, field="extends") from None
+    except (OSError, ValueError) as exc:  # a name too long (ENAMETOOLONG), a loop of links, a NUL (ValueError)
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or exc
+        raise SpecError(f"no spec at {shown(base, 80)}: {reason}", file=file, field="extends") from None
     seen = (*chain, here)
     if parent_path in seen:
         cycle = " -> ".join(str(p) for p in (*seen[seen.index(parent_path):], parent_path))
