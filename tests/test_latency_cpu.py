@@ -524,3 +524,65 @@ def test_onednn_convs_split_batch_channel_blocks_and_rows() -> None:
     assert split_of(mobilenet, "fp32", eight).longest(2) == pytest.approx(3 / 4)
     pointwise = _graph([{"name": "p", "op": "conv2d", "out": 64, "kernel": 1}], [64, 32, 32]).layers[0]
     assert split_of(pointwise, "fp32", eight) is None  # oneDNN's 1x1 kernels split otherwise: evenly here
+
+
+def _no_strided_norm(profile):
+    cpu = profile.cpu.model_copy(update={"strided_norm_ns": 0.0, "strided_norm_output_ns": 0.0})
+    return profile.model_copy(update={"cpu": cpu})
+
+
+GRN_CHAINS = {  # name -> (nodes, per-sample input shape, whether ATen reduces the GRN's norm on its scalar path)
+    "nhwc": ([{"name": "g", "op": "grn"}], [4, 4, 8], True),  # [N, H, W, C]: H and W are outer dims
+    "nchw": ([{"name": "c", "op": "conv2d", "out": 8, "kernel": 1}, {"name": "g", "op": "grn", "channels_first": True}],
+             [8, 4, 4], False),  # contiguous NCHW: H x W is the innermost, contiguous run
+    "after_ln2d": ([{"name": "n", "op": "layer_norm", "channels_first": True},
+                    {"name": "dw", "op": "conv2d", "out": 8, "kernel": 3, "padding": 1, "groups": 8},
+                    {"name": "fc1", "op": "conv2d", "out": 16, "kernel": 1}, {"name": "act", "op": "gelu"},
+                    {"name": "g", "op": "grn", "channels_first": True},
+                    {"name": "fc2", "op": "conv2d", "out": 8, "kernel": 1},
+                    {"name": "g2", "op": "grn", "channels_first": True}], [8, 4, 4], True),  # ConvNeXt V2-A's block
+}
+
+
+@pytest.mark.parametrize("chain", sorted(GRN_CHAINS))
+def test_grn_strided_norm_by_hand(chain: str) -> None:
+    """xeon6_gnr_vm's ``cpu.strided_norm_ns`` (1.0 ns per input element) and ``strided_norm_output_ns`` (74 ns per
+    norm) are charged to a GRN whose spatial norm ATen reduces over outer dims (a channels-last map), and to no other:
+    by hand, a [1, 4, 4, C] map is 16 C elements and C norms."""
+    nodes, shape, strided = GRN_CHAINS[chain]
+    profile = load_profile("xeon6_gnr_vm")
+    assert (profile.cpu.strided_norm_ns, profile.cpu.strided_norm_output_ns) == (1.0, 74)
+    graph = _graph(nodes, shape)
+    full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s
+                   for p in (profile, _no_strided_norm(profile)))
+    grns = [layer for layer in graph.layers if layer.op == "grn"]
+    channels = [layer.input_shapes[0][1 if getattr(layer.attrs, "channels_first", False) else -1] for layer in grns]
+    expected = sum(16 * c * 1.0 + c * 74 for c in channels) * 1e-9 if strided else 0.0
+    assert full - plain == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("chain", sorted(GRN_CHAINS))
+def test_strided_norms_agree_with_torch_layouts(chain: str) -> None:
+    """latency/contiguity.py ``strided_norms`` against the strides PyTorch gives the tensor each GRN module of the
+    bridge receives: ATen's vectorized p = 2 norm needs the reduced dims to be the innermost, contiguous ones
+    (``is_reduce_lastdim``), so the norm is strided unless the GRN is channels-first on a contiguous map."""
+    torch = pytest.importorskip("torch")
+    from costmodel.bridges.torch import build_module, example_inputs
+    from costmodel.latency.contiguity import strided_norms
+
+    nodes, _, _ = GRN_CHAINS[chain]
+    graph = _graph(*GRN_CHAINS[chain][:2])
+    module = build_module(graph).eval()
+    seen: dict[str, bool] = {}
+    for layer in graph.layers:
+        if layer.op == "grn":
+            first = layer.attrs.channels_first
+
+            def hook(_m, args, path=layer.path, first=first):  # noqa: ANN001, ANN202
+                x = args[0]
+                seen[path] = not (first and x.is_contiguous())
+            module.layers[layer.path].register_forward_pre_hook(hook)
+    with torch.inference_mode():
+        module(*example_inputs(graph))
+    assert seen and set(strided_norms(graph)) == {path for path, strided in seen.items() if strided}
+    assert all(seen.values()) == GRN_CHAINS[chain][2]

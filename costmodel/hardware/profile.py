@@ -163,6 +163,11 @@ class Cpu(_Model):
     below the roofline (an erf or tanh per element; the scalar NCHW max-pool loop; a broadcast addcmul that misses
     the vectorized path). Measured per op, docs/latency-model.md.
 
+    ``strided_norm_ns`` and ``strided_norm_output_ns``: what a p = 2 norm that ATen reduces over dims other than
+    the innermost costs on one core per input element and per output element (its scalar ``binary_kernel_reduce``:
+    one dependent multiply-add chain per output; GRN over a channels-last map, latency/contiguity.py
+    ``strided_norms``), on top of its ``op_ns`` (measured on the vectorized path). 0, the default: not priced.
+
     ``view_us``: what a view op (reshape, permute, split, ...) costs per call in eager PyTorch on a CPU, where the
     thread that dispatches it is the one that computes: it launches no kernel, but the framework still runs it (0,
     the default: views are free, as on an accelerator whose host runs ahead).
@@ -197,6 +202,8 @@ class Cpu(_Model):
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
     page_fault_us: float = Field(default=0.0, ge=0, le=1e4)
     view_us: float = Field(default=0.0, ge=0, le=1e6)
+    strided_norm_ns: float = Field(default=0.0, ge=0, le=1e6)
+    strided_norm_output_ns: float = Field(default=0.0, ge=0, le=1e6)
     mmap_threshold_mb: float = Field(default=32.0, gt=0, le=1e6)
     op_ns: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Annotated[float, Field(ge=0, le=1e6)]] = Field(
         default_factory=dict)

@@ -173,6 +173,49 @@ class _Strides:
         return strides if new == old else None  # another view: unknown strides unless the shape is kept
 
 
+NORMS_MOVING_CHANNELS = frozenset({"layer_norm", "rms_norm"})  # channels_first: LayerNorm2d / RMSNorm2d's movedim
+
+
+class _CpuStrides(_Strides):
+    """:class:`_Strides` with what eager PyTorch writes on a CPU where :func:`output_layout` (the GPU rules) does not
+    say it: a channels-first layer or RMS norm of a 4-d map (the bridge's and timm's LayerNorm2d: ``x.movedim(1, -1)``,
+    the norm over the last axis, which makes the moved input contiguous, then ``movedim(-1, 1)`` back) returns a
+    channels-last view of its [N, H, W, C] result; a GRN (``x + addcmul(bias, weight, x * n)``, TensorIterator ops)
+    keeps its input's layout, as any elementwise op does."""
+
+    def _produced(self, layer: Layer[Attrs], shape: tuple[int, ...]) -> tuple[int, ...]:
+        name = get_op(layer.op).name
+        if name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False) and len(shape) == 4:
+            return dense_like(shape, (3, 0, 2, 1))  # N, H, W, C
+        strides, _ = self.of(layer.inputs[0])
+        if name == "grn" and strides is not None and tuple(self.graph.shape(layer.inputs[0])) == shape:
+            return dense_like(shape, strides)
+        return super()._produced(layer, shape)
+
+
+def strided_norms(graph: Graph) -> frozenset[str]:
+    """Paths of the ``grn`` layers whose L2 norm over the spatial axes eager PyTorch on a CPU reduces with ATen's
+    scalar ``binary_kernel_reduce``: ``norm_kernel_tensor_iterator_impl`` (aten/src/ATen/native/cpu/ReduceOpsKernel.cpp)
+    takes its vectorized p = 2 path only when ``is_reduce_lastdim(iter)``, one reduced dim that is the innermost and
+    contiguous, which holds for a contiguous [N, C, H, W] map (H and W coalesce) and for nothing else: a GRN over
+    channels-last [N, H, W, C] (``channels_first: false``, timm's ConvNeXt V2 MLP) and a channels-first GRN of a map
+    laid out channels-last (after a channels-first layer norm, :class:`_CpuStrides`) reduce over outer dims."""
+    layers = [layer for layer in graph.layers if get_op(layer.op).name == "grn"]
+    if not layers:
+        return frozenset()
+    tracker = _CpuStrides(graph)
+    out = set()
+    for layer in layers:
+        shape = tuple(graph.shape(layer.inputs[0]))
+        strides, _ = tracker.of(layer.inputs[0])
+        spatial = math.prod(shape[2:] if getattr(layer.attrs, "channels_first", False) else shape[1:-1])
+        inner = (getattr(layer.attrs, "channels_first", False) and strides is not None
+                 and is_contiguous(shape, strides))
+        if spatial > 1 and not inner:
+            out.add(layer.path)
+    return frozenset(out)
+
+
 def matmul_copies(shapes: Sequence[Sequence[int]], strides: Sequence[tuple[int, ...] | None]) -> list[int]:
     """Elements ``at::matmul`` copies from each operand (0: none) before its batched GEMM, given their shapes and
     strides (None: unknown, taken as contiguous): the reshape of the expanded operand to ``[batch, n, m]`` where it is
@@ -326,4 +369,4 @@ def strided_layout(graph: Graph) -> EagerLayout:
 
 
 __all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "eager_layout", "is_contiguous", "matmul_copies", "strided_layout",
-           "view_strides"]
+           "strided_norms", "view_strides"]

@@ -292,18 +292,33 @@ def op_elements(layer: Layer[Attrs], by_path: Mapping[str, Layer[Attrs]] | None 
     return math.prod(layer.cost.outputs[0]) if layer.cost.outputs else 0
 
 
+def strided_norm_seconds(profile: HardwareProfile, layer: Layer[Attrs]) -> float:
+    """Seconds on one core of ``layer``'s spatial L2 norm (a ``grn``) run on ATen's scalar reduction path, beyond
+    the vectorized one its ``op_ns`` was measured on: ``cpu.strided_norm_ns`` per input element plus
+    ``cpu.strided_norm_output_ns`` per norm (N x C of them); the caller decides that the path is taken
+    (:func:`~costmodel.latency.contiguity.strided_norms`)."""
+    cpu = profile.cpu
+    if cpu is None or not layer.input_shapes:
+        return 0.0
+    shape = layer.input_shapes[0]
+    channels = shape[1] if getattr(layer.attrs, "channels_first", False) else shape[-1]
+    return (cpu.strided_norm_ns * math.prod(shape) + cpu.strided_norm_output_ns * shape[0] * channels) * 1e-9
+
+
 def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]],
-               by_path: Mapping[str, Layer[Attrs]] | None = None) -> float:
+               by_path: Mapping[str, Layer[Attrs]] | None = None, strided: frozenset[str] = frozenset()) -> float:
     """Seconds on one core that ``layers`` cost on top of their roofline terms by the profile's ``cpu.op_ns``: per
     op name, ns per element (:func:`op_elements`: the output's, the attention op's scores, the shift mask's masked
-    scores; ``by_path`` the graph's layers; 0 for a profile without a ``cpu`` section or the table)."""
+    scores; ``by_path`` the graph's layers; 0 for a profile without a ``cpu`` section or the table); plus, for the
+    layers in ``strided`` (GRNs whose norm ATen reduces on its scalar path), :func:`strided_norm_seconds`."""
+    extra = sum(strided_norm_seconds(profile, layer) for layer in layers if layer.path in strided) if strided else 0.0
     table = profile.cpu.op_ns if profile.cpu is not None else {}
     if not table:
-        return 0.0
+        return extra
     unknown = sorted(name for name in table if name not in REGISTRY)
     if unknown:
         raise HardwareError(f"{profile.key}: cpu.op_ns names unknown op(s): {', '.join(unknown)}")
-    return sum(table.get(get_op(layer.op).name, 0.0) * op_elements(layer, by_path) for layer in layers) * 1e-9
+    return extra + sum(table.get(get_op(layer.op).name, 0.0) * op_elements(layer, by_path) for layer in layers) * 1e-9
 
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
@@ -357,4 +372,5 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
 
 
 __all__ = ["CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_elements",
-           "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "view_calls"]
+           "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "strided_norm_seconds",
+           "view_calls"]

@@ -21,7 +21,7 @@ from ..ops.conv import ConvAttrs
 from ..ops.linear import LinearAttrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
-from .contiguity import eager_layout
+from .contiguity import eager_layout, strided_norms
 from .cpu import (
     ON_ONE_CORE,
     cpu_kernel,
@@ -225,6 +225,8 @@ def kernel_terms(
     view_counts = view_calls(graph.layers, [members[0].path for members in groups],
                              *((boundary.views_before, boundary.ends) if boundary else ())) if view_us else {}
     by_path = graph.by_path
+    strided = strided_norms(graph) if profile.cpu is not None and (
+        profile.cpu.strided_norm_ns or profile.cpu.strided_norm_output_ns) else frozenset()
     out: list[KernelTerms] = []
     for members, moved in zip(groups, traffic, strict=True):
         for copy in views.copies.get(members[0].path, []):
@@ -249,7 +251,7 @@ def kernel_terms(
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
             onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]),
-            op_seconds(profile, members, by_path) + fresh_page_seconds(profile, [
+            op_seconds(profile, members, by_path, strided) + fresh_page_seconds(profile, [
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]),
             split_of(members[0], sizes.compute_dtype[members[0].path], profile))
