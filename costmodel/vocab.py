@@ -111,8 +111,10 @@ class Carry(Choice):
     """What ``costmodel calibrate --apply-to`` carries from the fitted device onto another profile
     (docs/calibration.md, "Transfer")."""
 
-    LEVEL = "level"  # each roof's fitted level (how far the device ran from its profile), on the target's own factors
-    SHAPE = "shape"  # how the fitted factors stand against each other on each roof; each roof's level: the target's
+    LEVEL = "level"  # each roof's fitted level (how far the device ran from its profile), on the target's own factors;
+    # on a GPU, with the depthwise convs' factor at the target's CUDA-core rate (the library's kernels: fit.carried)
+    SHAPE = "shape"  # on a GPU, that depthwise factor alone; per class, how the fitted factors stand against each
+    # other on each roof; each roof's level: the target's
     ALL = "all"  # every fitted value as fitted: level and shape
 
 

@@ -221,7 +221,7 @@ def _acceptance(tmp_path: Path, fit_on: str, check_on: str) -> tuple[float, floa
 @pytest.mark.parametrize(("fit_on", "check_on"), [("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")])
 def test_cross_device_transfer_meets_the_targets(tmp_path: Path, fit_on: str, check_on: str) -> None:
     rho, error = _acceptance(tmp_path, fit_on, check_on)
-    assert rho > 0.95 and error < 0.20, (rho, error)
+    assert rho > 0.95 and error < 0.15, (rho, error)  # 11.5 % and 9.1 % (16.0 and 12.2 % before 3 December 16:30)
 
 
 def test_validate_prints_figures_table_and_plot(tmp_path: Path) -> None:
@@ -655,39 +655,85 @@ def _with_default_efficiencies(key: str) -> HardwareProfile:
     return HardwareProfile.model_validate(data)
 
 
-def test_a_transfer_splits_each_roof_into_its_level_and_its_shape() -> None:
+# RTX 4090 over RTX 3090 (Ada / GA102 whitepapers, the profiles' figures): CUDA-core fp32 peak 82.6 / 35.6 TFLOP/s
+# over DRAM bandwidth 1008 / 936 GB/s: a depthwise factor of the 3090's bandwidth becomes this x it of the 4090's
+VECTOR_PER_BYTE_4090_OVER_3090 = (82.6 / 35.6) / (1008 / 936)
+
+
+def test_a_gpu_transfer_carries_the_device_levels_and_the_depthwise_rate_of_the_cuda_cores() -> None:
     """By hand: source and target bases are 0.9 compute, 0.8 memory and depthwise memory (the defaults of a GPU
-    profile with an SM count, GDDR). A fit of compute 0.99, memory 0.72, depthwise memory 0.54 with memory shares
-    0.4 and 0.1: the memory roof's level is exp((0.4 ln 0.9 + 0.1 ln 0.675) / 0.5) = 0.8556..., the compute roof's
-    0.99 / 0.9. --carry level: compute 0.99, memory and depthwise both 0.8 x 0.8556. --carry shape: the compute roof
-    has one factor, so nothing carries there (the target keeps 0.9); memory 0.8 x 0.9 / 0.8556 = 0.8415 and depthwise
-    0.8 x 0.675 / 0.8556 = 0.6311. --carry all writes the fitted values."""
+    profile with an SM count, GDDR). A fit of device compute 0.99, device memory 0.72, depthwise memory 0.2: the
+    levels are 0.99 / 0.9 and 0.72 / 0.8 (each roof's device parameter; the depthwise factor does not enter them),
+    so --carry level writes 0.9 x 1.1 = 0.99 and 0.8 x 0.9 = 0.72 on the 4090's defaults; the depthwise factor is
+    carried at the CUDA cores' rate: 0.2 x (82.6 / 35.6) / (1008 / 936) = 0.4309 of the 4090's bandwidth. --carry
+    shape: the depthwise factor alone. --carry all writes the fitted values. The reverse transfer divides."""
     source, target = _with_default_efficiencies("rtx3090"), _with_default_efficiencies("rtx4090")
-    result = _gpu_fit({"device_compute": 0.99, "device_memory": 0.72, "depthwise_memory": 0.54},
-                      {"device_compute": 0.5, "device_memory": 0.4, "depthwise_memory": 0.1}, source)
+    fitted = {"device_compute": 0.99, "device_memory": 0.72, "depthwise_memory": 0.2}
+    result = _gpu_fit(fitted, {"device_compute": 0.5, "device_memory": 0.4, "depthwise_memory": 0.1}, source)
+    depthwise = 0.2 * VECTOR_PER_BYTE_4090_OVER_3090
+    assert depthwise == pytest.approx(0.4309, abs=1e-4)
+    assert F.carried(result, source, target, "level") == pytest.approx(
+        {"device_compute": 0.99, "device_memory": 0.72, "depthwise_memory": depthwise}, rel=1e-3)
+    assert F.carried(result, source, target, "shape") == pytest.approx({"depthwise_memory": depthwise}, rel=1e-3)
+    assert F.carried(result, source, target, "all") == fitted
+    back = _gpu_fit({"depthwise_memory": 0.5}, {"depthwise_memory": 0.1}, target)
+    assert F.carried(back, target, source, "level") == pytest.approx(
+        {"depthwise_memory": 0.5 / VECTOR_PER_BYTE_4090_OVER_3090}, rel=1e-3)
+    # a carried factor stays an efficiency: 0.6 x 2.15 is capped at 1
+    high = _gpu_fit({"depthwise_memory": 0.6}, {"depthwise_memory": 0.1}, source)
+    assert F.carried(high, source, target, "shape") == {"depthwise_memory": 1.0}
+
+
+def test_a_per_class_transfer_splits_each_roof_into_its_level_and_its_shape() -> None:
+    """The per-class design (a profile without an SM count): a roof's level is the latency-share-weighted mean of
+    log(fitted / base) over its parameters. Memory 0.72 (share 0.4) and stream 0.54 (share 0.1) against the base's
+    0.8 and 0.8 (the GDDR default; stream kernels' factor is their memory factor): level exp((0.4 ln 0.9 + 0.1 ln
+    0.675) / 0.5) = 0.8556; --carry level: 0.8 x 0.8556 both; --carry shape: 0.8 x 0.9 / 0.8556 and 0.8 x 0.675 /
+    0.8556; the compute roof's one parameter (gemm 0.6 against 0.9) carries 0.6 under level, nothing under shape."""
+    data = _with_default_efficiencies("rtx3090").model_dump(mode="json")
+    data.pop("gpu")
+    data["sources"].pop("gpu.sms")
+    base = HardwareProfile.model_validate(data)
+    assert F.parameters_for(base) == F.PARAMETERS
+    start = F.base_values(F.pinned(base))
+    assert (start["memory"], start["stream"], start["gemm"]) == (0.8, 0.8, 0.9)
+    values, shares = {"memory": 0.72, "stream": 0.54, "gemm": 0.6}, {"memory": 0.4, "stream": 0.1, "gemm": 0.5}
+    parameters = {n: F.FittedParameter(value=v, base=start[n], lower=0.02, upper=1.0, latency_share=shares[n])
+                  for n, v in values.items()}
+    result = F.Fit(parameters, tuple(values), 0.0, (1.0,), (1.0,), 0.1)
     level = math.exp((0.4 * math.log(0.9) + 0.1 * math.log(0.675)) / 0.5)
-    assert F.carried(result, target, "level") == pytest.approx(
-        {"device_compute": 0.99, "device_memory": 0.8 * level, "depthwise_memory": 0.8 * level}, rel=1e-3)
-    shape = F.carried(result, target, "shape")
-    assert "device_compute" not in shape  # one factor on the compute roof: only its level, which stays the target's
-    assert shape["device_memory"] == pytest.approx(0.8 * 0.9 / level, rel=1e-3)
-    assert shape["depthwise_memory"] == pytest.approx(0.8 * 0.675 / level, rel=1e-3)
-    assert F.carried(result, target, "all") == {"device_compute": 0.99, "device_memory": 0.72,
-                                                        "depthwise_memory": 0.54}
+    assert F.carried(result, base, base, "level") == pytest.approx(
+        {"memory": 0.8 * level, "stream": 0.8 * level, "gemm": 0.6}, rel=1e-3)
+    assert F.carried(result, base, base, "shape") == pytest.approx(
+        {"memory": 0.8 * 0.9 / level, "stream": 0.8 * 0.675 / level}, rel=1e-3)
 
 
-def test_a_fit_that_moved_only_the_level_carries_nothing_in_shape() -> None:
-    """Every memory factor x 0.85 and the compute factor x 1.1 on the source: a shape transfer writes the target's
-    own factors, so the target predicts exactly what its shipped profile does."""
+def test_a_transfer_recovers_a_device_built_to_share_the_source_levels_and_depthwise_kernels() -> None:
+    """By construction: two "devices", the RTX 3090's and 4090's datasheets, that run 0.95 of their compute peak and
+    0.9 of their bandwidth (a datasheet error both share) and whose depthwise convs run at one fraction of the CUDA
+    cores' rate (the same library kernels): 0.25 of the 3090's bandwidth, so 0.25 x 2.1545 of the 4090's. Rows
+    "measured" on the 3090 (its estimates with those factors), fitted with no prior, the fit carried onto the 4090:
+    the transferred profile predicts the 4090's constructed latencies to 0.5 %, where the 4090's shipped factors, or
+    the 3090's depthwise factor carried as a share of the bandwidth, miss its depthwise-heavy models."""
     source, target = _with_default_efficiencies("rtx3090"), _with_default_efficiencies("rtx4090")
-    result = _gpu_fit({"device_compute": 0.99, "device_memory": 0.68, "depthwise_memory": 0.68},
-                      {"device_compute": 0.6, "device_memory": 0.3, "depthwise_memory": 0.05}, source)
+    truth = {"device_compute": 0.95, "device_memory": 0.9, "depthwise_memory": 0.25}
+    on_target = {**truth, "depthwise_memory": 0.25 * VECTOR_PER_BYTE_4090_OVER_3090}
+    names = ("resnet18", "mobilenetv2_100", "efficientnet_b0", "convnext_t", "vit_small_patch16_224", "ghostnet_100")
+    graphs = [load_graph(ROOT / f"arch_specs/{n}.yaml", batch=64) for n in names]
+    src_bases = [F.basis(g, source, "fp16", "none", "amp") for g in graphs]
+    dst_bases = [F.basis(g, target, "fp16", "none", "amp") for g in graphs]
+    measured = F.predict(src_bases, F.with_parameters(F.pinned(source), truth))
+    result = F.fit(src_bases, list(measured), source, prior_weight=0.0)
+    assert {n: result.values[n] for n in truth} == pytest.approx(truth, rel=2e-3)
+    expected = F.predict(dst_bases, F.with_parameters(F.pinned(target), on_target))
     written = F.fitted_profile(source, result, measurements="x.csv", sha256="0" * 64, devices=["rtx3090"],
-                               dtype="fp16", fusion="none", onto=target, carry="shape")
-    assert written.calibration is not None and written.calibration.carry == "shape"
-    graph = load_graph(ROOT / "arch_specs/mobilenetv2_100.yaml", batch=256)
-    assert (estimate(graph, written, dtype="fp16").summary.latency_s
-            == pytest.approx(estimate(graph, target, dtype="fp16").summary.latency_s, rel=1e-3))
+                               dtype="fp16", fusion="none", onto=target)
+    assert written.calibration is not None and written.calibration.carry == "level"
+    assert F.predict(dst_bases, written) == pytest.approx(expected, rel=5e-3)
+    as_bandwidth = F.with_parameters(F.pinned(target), {**truth})  # the depthwise factor as a share of bandwidth
+    for wrong in (F.pinned(target), as_bandwidth):
+        errors = np.abs(F.predict(dst_bases, wrong) / expected - 1)
+        assert errors.max() > 0.05, errors
 
 
 def test_a_cpu_transfer_splits_the_device_scale_from_the_scales_relative_to_it() -> None:
@@ -699,9 +745,9 @@ def test_a_cpu_transfer_splits_the_device_scale_from_the_scales_relative_to_it()
     parameters = {name: F.FittedParameter(value=v, base=1.0, lower=0.1, upper=10.0, latency_share=s)
                   for name, v, s in ((F.DEVICE_SCALE, 1.4, 1.0), (F.COST_SCALE, 1.2, 0.3))}
     result = F.Fit(parameters, (F.DEVICE_SCALE, F.COST_SCALE), 0.0, (), (), 0.3)
-    assert F.carried(result, base, "level") == {F.DEVICE_SCALE: 1.4}
-    assert F.carried(result, base, "shape") == {F.COST_SCALE: 1.2}
-    assert F.carried(result, base, "all") == {F.DEVICE_SCALE: 1.4, F.COST_SCALE: 1.2}
+    assert F.carried(result, base, base, "level") == {F.DEVICE_SCALE: 1.4}
+    assert F.carried(result, base, base, "shape") == {F.COST_SCALE: 1.2}
+    assert F.carried(result, base, base, "all") == {F.DEVICE_SCALE: 1.4, F.COST_SCALE: 1.2}
 
 
 def test_calibrate_carry_option(tmp_path: Path) -> None:
@@ -723,10 +769,12 @@ def test_calibrate_carry_option(tmp_path: Path) -> None:
     compute_shape, _ = efficiency_for(written["shape"], "gemm")
     assert compute_all == pytest.approx(fitted["device_compute"].value)
     assert compute_shape == pytest.approx(efficiency_for(load_profile("rtx4090"), "gemm")[0])
-    # one compute parameter: its level is its value; the two memory parameters share one level on the target
-    assert efficiency_for(written["level"], "gemm")[0] == pytest.approx(compute_all)
-    memory = efficiency_for(written["level"], "gemm")[1]
-    assert efficiency_for(written["level"], "depthwise")[1] == pytest.approx(memory)
+    # each roof's level is its device parameter's (the 4090's profile states the 3090's compute and memory
+    # factors, so level writes the fitted values); the depthwise factor at the CUDA cores' rate, within the bounds
+    assert efficiency_for(written["level"], "gemm") == pytest.approx(efficiency_for(written["all"], "gemm"))
+    assert efficiency_for(written["level"], "depthwise")[1] == pytest.approx(
+        min(1.0, fitted["depthwise_memory"].value * VECTOR_PER_BYTE_4090_OVER_3090), rel=1e-3)
+    assert efficiency_for(written["shape"], "depthwise")[1] == efficiency_for(written["level"], "depthwise")[1]
     default = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
                                   "--apply-to", "rtx4090", "-o", str(tmp_path / "default.yaml")])
     assert default.exit_code == 0 and load_profile(str(tmp_path / "default.yaml")).calibration.carry == "level"
@@ -749,7 +797,7 @@ def test_calibrate_apply_to_prices_the_transfer_once_and_prints_what_it_wrote(tm
     real = F.carried
 
     def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(str(args[2]))
+        calls.append(str(args[3]))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(F, "carried", counted)

@@ -39,8 +39,8 @@ from ..hardware import HardwareProfile, OpEfficiency, efficiency_for
 from ..hardware.profile import Calibration, FittedParameter, ParallelFigures
 from ..latency import DEFAULT_PRECISION, Precision, kernel_terms
 from ..latency.layout import LAYOUT_KEY
-from ..latency.roofline import host_overhead, launch_overhead, timeline
-from ..vocab import DEFAULT_CARRY, Carry, EfficiencyClass, Fusion
+from ..latency.roofline import host_overhead, launch_overhead, timeline, unit_for
+from ..vocab import DEFAULT_CARRY, Carry, EfficiencyClass, Fusion, OpClass
 from .defaults import CPU_PRIOR_WEIGHT, DEFAULT_PRIOR_WEIGHT
 from .measurements import Matched
 
@@ -83,7 +83,8 @@ PARAMETERS: tuple[Parameter, ...] = (
 # quantization, latency/shape.py), the NCHW transposes, copies, casts and bias adds eager PyTorch runs, so what is left
 # to a factor is the device's: one compute efficiency (what a large, well-shaped kernel reaches of peak), one memory
 # efficiency (what streaming reaches of the spec bandwidth), and the depthwise convs' memory efficiency (their kernels'
-# bandwidth swings 2-6x with kernel size and library version: docs/latency-model.md, "Efficiency factors"). Per-class
+# bandwidth swings 2-6x with kernel size and library version: docs/latency-model.md, "Efficiency factors"; from one
+# GeForce GPU to another it follows the CUDA cores' rate, not the bandwidth: docs/calibration.md, "Transfer"). Per-class
 # compute factors over-fit there: on timm's RTX 3090 table the per-class design fits 5.9 % in-sample and 10.8 %
 # leave-one-model-out, this one 6.2 % and 7.4 % (docs/latency-model.md, "Validation").
 ALL_KEYS: tuple[EfficiencyClass, ...] = (EfficiencyClass.CONV, EfficiencyClass.GEMM, EfficiencyClass.DEPTHWISE,
@@ -94,6 +95,10 @@ GPU_PARAMETERS: tuple[Parameter, ...] = (
               "memory efficiency of every kernel but depthwise convs"),
     Parameter("depthwise_memory", (EfficiencyClass.DEPTHWISE,), False, True, "memory efficiency of depthwise convs"),
 )
+# The GPU design's device parameters, each its roof's level (False: compute, True: memory): how far the device ran
+# from its datasheet (clocks, power, memory system). The other GPU parameter is a class factor: how the library's
+# depthwise kernels fare, which a transfer carries at the rate of their unit (:func:`carried`).
+DEVICE_PARAMETERS: dict[str, bool] = {"device_compute": False, "device_memory": True}
 BY_NAME = {p.name: p for p in (*PARAMETERS, *GPU_PARAMETERS)}
 
 # On a CPU profile (one with a ``cpu`` section): the latency model prices the shapes, threads and the eager framework's
@@ -546,16 +551,30 @@ def identifiability_warnings(result: Fit) -> list[str]:
 # ------------------------------------------------------------------------------- fitted profiles
 
 
-def carried(result: Fit, target: HardwareProfile, carry: Carry | str) -> dict[str, float]:
+def _class_rate(profile: HardwareProfile, key: EfficiencyClass, dtype: str) -> float:
+    """Peak FLOP/s of the unit ``key``'s ops run on for ``dtype`` (:func:`~costmodel.latency.roofline.unit_for`) per
+    byte/s of the profile's DRAM bandwidth: what a class factor that is a fraction of the bandwidth becomes when the
+    kernels it describes are held to a fraction of that unit instead."""
+    return unit_for(profile, OpClass(key.value), dtype).peak_flops / (profile.memory.bandwidth_gbs * 1e9)
+
+
+def carried(result: Fit, source: HardwareProfile, target: HardwareProfile, carry: Carry | str,
+            dtype: str = "fp16") -> dict[str, float]:
     """The fitted values a transfer writes onto ``target`` (``calibrate --apply-to``; docs/calibration.md, "Transfer").
 
-    A fit moves each roof's factors (compute: the parameters that set a compute efficiency only; memory: those that set
-    a memory efficiency) by a common *level*, the latency-share-weighted mean of log(fitted / base value) over the
-    roof's fitted parameters, and a *shape*, each parameter's departure from that level. ``level``: the target's own
-    factors x exp(level) per roof, within the efficiency bounds; on a CPU, the device scale (the CPU's level), not the
-    scales relative to it. ``shape``: the target's base value x fitted / base / exp(level), a roof with one parameter
-    carrying nothing; on a CPU, the scales relative to the device scale, not it. ``all``: every fitted value as fitted.
-    The launch overhead (the source's host and driver) is carried by ``all`` only."""
+    On a GPU profile (:data:`GPU_PARAMETERS`) a fit has a *level* per roof, its device parameter's fitted / base value
+    (:data:`DEVICE_PARAMETERS`: how far the device ran from its datasheet), and *class factors* (the depthwise convs'
+    memory factor: how the library's kernels for one op class fare). A class factor is carried as the same fraction of
+    the rate of the unit its ops run on (``dtype``'s, the first of a comma-separated list): a factor ``m`` of
+    ``source``'s bandwidth becomes ``m`` x :func:`_class_rate` (target) / :func:`_class_rate` (source) of the
+    target's (depthwise convs run at a fixed fraction of the CUDA cores' rate across Ampere, Ada and Blackwell, not at a
+    fixed fraction of the bandwidth). ``level``: the target's device factors x the fitted level, and the class factors;
+    ``shape``: the class factors only (the target's own levels). On a per-class design (no device parameter), a roof's
+    level is the latency-share-weighted mean of log(fitted / base) over its fitted parameters and the shape each one's
+    departure from it: ``level`` writes the target's factors x exp(level), ``shape`` the target's base value x fitted /
+    base / exp(level) (a roof with one parameter carries nothing). On a CPU, ``level`` is the device scale, ``shape``
+    the scales relative to it. ``all``: every fitted value as fitted. The launch overhead (the source's host and
+    driver) is carried by ``all`` only."""
     values = {n: result.values[n] for n in result.fitted}
     mode = Carry(carry)
     if mode is Carry.ALL:
@@ -563,10 +582,26 @@ def carried(result: Fit, target: HardwareProfile, carry: Carry | str) -> dict[st
     out = {n: v for n, v in values.items() if n in CPU_SCALES and (n == DEVICE_SCALE) == (mode is Carry.LEVEL)}
     efficiencies = [n for n in values if n in BY_NAME]
     dst = base_values(pinned(target), efficiencies)
+    lo, hi = EFFICIENCY_BOUNDS
+
+    def bounded(value: float) -> float:
+        return float(f"{min(hi, max(lo, value)):.4g}")
+
+    if parameters_for(source) == GPU_PARAMETERS:  # the GPU design: device levels and class factors
+        first = dtype.split(",")[0]
+        for name in efficiencies:
+            if name in DEVICE_PARAMETERS:
+                if mode is Carry.LEVEL:
+                    out[name] = bounded(dst[name] * values[name] / result.parameters[name].base)
+                continue
+            p = BY_NAME[name]
+            key = p.keys[0]
+            ratio = _class_rate(target, key, first) / _class_rate(source, key, first) if p.memory else 1.0
+            out[name] = bounded(values[name] * ratio)
+        return out
     roofs: dict[bool, list[str]] = {}
     for name in efficiencies:
         roofs.setdefault(BY_NAME[name].memory, []).append(name)
-    lo, hi = EFFICIENCY_BOUNDS
     for names in roofs.values():
         if mode is Carry.SHAPE and len(names) == 1:  # its level is all the fit says of this roof: nothing to carry
             continue
@@ -574,8 +609,7 @@ def carried(result: Fit, target: HardwareProfile, carry: Carry | str) -> dict[st
         logs = [math.log(values[n] / result.parameters[n].base) for n in names]
         level = sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights)
         for name, x in zip(names, logs, strict=True):
-            moved = level if mode is Carry.LEVEL else x - level
-            out[name] = float(f"{min(hi, max(lo, dst[name] * math.exp(moved))):.4g}")
+            out[name] = bounded(dst[name] * math.exp(level if mode is Carry.LEVEL else x - level))
     return out
 
 
@@ -592,7 +626,7 @@ def fitted_profile(
     if onto is None:
         values = {n: result.values[n] for n in result.fitted}
     elif values is None:
-        values = carried(result, onto, carry)
+        values = carried(result, base, onto, carry, dtype)
     profile = with_parameters(pinned(target), values)
     record = Calibration(
         measurements=measurements, sha256=sha256, devices=list(devices) or [base.name], models=len(result.measured_s),

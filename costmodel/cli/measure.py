@@ -156,9 +156,10 @@ def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Mat
 
 CarryOption = Annotated[Carry | None, choice_option(
     Carry, "--carry", help=f"with --apply-to, what the fit carries onto the target: level (each roof's fitted level "
-                           f"on the target's own factors), shape (how the fitted factors stand against each other on "
-                           f"each roof, at the target's level) or all (every fitted value); default {DEFAULT_CARRY}; "
-                           f"docs/calibration.md, 'Transfer'")]
+                           f"on the target's own factors, and on a GPU the depthwise convs' factor at the target's "
+                           f"CUDA-core rate), shape (on a GPU that factor alone; per class, how the fitted factors "
+                           f"stand against each other on each roof, at the target's level) or all (every fitted "
+                           f"value); default {DEFAULT_CARRY}; docs/calibration.md, 'Transfer'")]
 ThreadsOption = Annotated[int | None, typer.Option(
     min=1, help="threads the measurements ran with, on a CPU profile (default: the profile's cpu.threads)")]
 
@@ -217,7 +218,7 @@ def calibrate(
     measured = [m.measurement.latency_s for m in matched]
     result = fit(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
-    moved = carried(result, onto, carry) if onto is not None else None
+    moved = carried(result, base, onto, carry, dtypes) if onto is not None else None
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
                              dtype=dtypes, fusion=fusion, onto=onto, carry=carry, values=moved)
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
