@@ -736,6 +736,21 @@ def test_a_transfer_recovers_a_device_built_to_share_the_source_levels_and_depth
         assert errors.max() > 0.05, errors
 
 
+def test_a_transfer_of_levels_across_memory_types_warns(tmp_path: Path) -> None:
+    """level and all write the source's levels: onto a profile of another memory type (GDDR6X -> GDDR7) calibrate
+    warns and names --carry shape; not onto a sibling of the same type, not with shape, not between CPUs."""
+    gddr6x, sibling, gddr7 = load_profile("rtx3090"), load_profile("rtx4090"), load_profile("rtx5090")
+    (line,) = F.transfer_warnings(gddr6x, gddr7, "level")
+    assert "rtx3090's fitted levels (GDDR6X) onto rtx5090 (GDDR7)" in line and "--carry shape" in line
+    assert len(F.transfer_warnings(gddr7, gddr6x, "all")) == 1
+    assert F.transfer_warnings(gddr6x, sibling, "level") == F.transfer_warnings(gddr6x, gddr7, "shape") == []
+    assert F.transfer_warnings(load_profile("epyc_zen3_vm_b"), load_profile("xeon6_gnr_vm"), "level") == []
+    result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype", "fp16",
+                                 "--apply-to", "rtx5090", "-o", str(tmp_path / "5090.yaml")])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {line}" in result.output
+
+
 def test_a_cpu_transfer_splits_the_device_scale_from_the_scales_relative_to_it() -> None:
     """A CPU fit's device scale (the source machine's clock and contention) is its level: --carry level takes it
     alone, --carry shape the cost scale alone (relative to it), --carry all both."""

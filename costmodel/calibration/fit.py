@@ -613,6 +613,19 @@ def carried(result: Fit, source: HardwareProfile, target: HardwareProfile, carry
     return out
 
 
+def transfer_warnings(source: HardwareProfile, target: HardwareProfile, carry: Carry | str) -> list[str]:
+    """Why a transfer's levels may not fit ``target``: ``level`` and ``all`` write the source's fitted levels (how far
+    its clocks, power and memory system ran from its datasheet), and across timm's seven eager tables no level carried
+    between two memory types (GDDR6X and GDDR7: worse than the target's shipped profile in all 20 such pairs;
+    docs/calibration.md, "Transfer"). None on a CPU (its level is the machine's load and clock) or with ``shape``."""
+    mode = Carry(carry)
+    if is_cpu(source) or mode is Carry.SHAPE or source.memory.type.lower() == target.memory.type.lower():
+        return []
+    return [f"--carry {mode} writes {source.key}'s fitted levels ({source.memory.type}) onto {target.key} "
+            f"({target.memory.type}): in timm's tables no level carried across memory types (docs/calibration.md, "
+            f"'Transfer'); --carry shape keeps {target.key}'s own"]
+
+
 def fitted_profile(
     base: HardwareProfile, result: Fit, *, measurements: str, sha256: str, devices: Sequence[str], dtype: str,
     fusion: str, onto: HardwareProfile | None = None, today: str | None = None, carry: Carry | str = DEFAULT_CARRY,

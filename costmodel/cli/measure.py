@@ -195,6 +195,7 @@ def calibrate(
         is_cpu,
         leave_one_out,
         profile_yaml,
+        transfer_warnings,
     )
 
     if prior_weight is not None and not math.isfinite(prior_weight):  # inf passes typer's min=0
@@ -241,7 +242,8 @@ def calibrate(
                      "models it was not fitted on)")
     else:
         lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
-    warnings = [*threads_warnings(base, matched), *identifiability_warnings(result)]
+    warnings = [*threads_warnings(base, matched), *identifiability_warnings(result),
+                *(transfer_warnings(base, onto, carry) if onto is not None else [])]
     if fmt == "json":
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
