@@ -817,3 +817,25 @@ def test_time_axis_label_and_ticks_share_one_unit(top: float, unit: str, last_ti
     assert ax.get_xlabel() == f"latency ({unit})"
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks[0] == "0" and ticks[-1] == last_tick, ticks
+
+
+def test_the_sweep_pareto_legend_hides_no_point() -> None:
+    """Two devices, the slow one's front starting low at the right (a sweep on an A100 and a CPU): the legend sat in
+    the lower-right corner of the axes, over the slow device's first front point (seen in a RegNet sweep's figure:
+    '4 on the front', three visible). Now it is outside the axes: no point's marker is under it."""
+    import numpy as np
+
+    from costmodel.plots import sweep_pareto_figure
+
+    fast = np.array([2.3, 2.4, 2.7, 2.7, 3.2, 3.4, 3.8, 3.8, 3.9]) * 1e-3
+    slow = np.array([40.0, 41.0, 48.0, 51.0, 55.0, 58.0, 62.0, 66.0, 80.0]) * 1e-3
+    entropy = np.array([23.4, 27.8, 28.3, 30.6, 31.8, 35.9, 38.6, 42.2, 43.0]) * 1e3
+    fig = sweep_pareto_figure({"a100": fast, "cpu": slow}, entropy, "entropy", "t")
+    fig.draw_without_rendering()
+    legends = [*fig.legends, *(a.get_legend() for a in fig.axes if a.get_legend() is not None)]
+    assert len(legends) == 1
+    box = legends[0].get_window_extent()
+    ax = fig.axes[0]
+    for x in (fast, slow):
+        for px, py in ax.transData.transform(np.column_stack([x, entropy])):
+            assert not (box.x0 - 4 <= px <= box.x1 + 4 and box.y0 - 4 <= py <= box.y1 + 4), (px, py, box)

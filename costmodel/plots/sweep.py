@@ -89,7 +89,8 @@ def sweep_pareto_figure(latency: Mapping[str, np.ndarray], metric: np.ndarray, m
     _scale(ax.xaxis, np.concatenate(list(latency.values())), "latency per batch", "s")
     ax.set_ylabel(METRIC_LABELS.get(metric_label, metric_label))
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=FONT_SIZE, loc="lower right")
+    fig.legend(loc="outside lower center", ncols=min(len(latency), 3), fontsize=FONT_SIZE, frameon=False)  # not
+    # over the axes: inside, at a fixed corner, it hid a device's front points (a slow device's lowest, lower right)
     set_title(ax, title)
     return fig
 
