@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,23 @@ def temp_beside(target: Path) -> tuple[int, Path]:
         os.unlink(tmp)
         raise
     return fd, Path(tmp)
+
+
+def written_in_place(path: Path) -> bool:
+    """Whether a write to ``path`` must open it rather than replace it: it exists (links followed) as something other
+    than a regular file or a folder: a device (/dev/null, the terminal or pipe behind /dev/stdout), a FIFO, a socket.
+    Renaming a new file onto one (root may) would put a regular file where /dev/null was."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def replacement_target(path: Path) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or, for a symbolic link, the file it points to (the link
+    stays a link, as after a shell's ``>``)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def replace_all(moves: Sequence[tuple[Path, Path]]) -> None:
@@ -140,8 +158,11 @@ def remove_folders(created: list[Path]) -> None:
 
 def unwritable_reason(path: Path) -> str | None:
     """Why ``path`` (a file or folder to be created or replaced) cannot be written, checked before any work:
-    its nearest existing ancestor must be a writable folder. None when it looks writable."""
-    parent = path.parent
+    its nearest existing ancestor must be a writable folder (for a symbolic link, the file it points to's; a device or
+    FIFO, written in place, must itself be writable). None when it looks writable."""
+    if written_in_place(path):
+        return None if os.access(path, os.W_OK) else f"{path} is not writable"
+    parent = replacement_target(path).parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):

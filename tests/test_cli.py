@@ -187,6 +187,42 @@ def test_a_failed_write_removes_the_folders_it_created(write_spec, tmp_path: Pat
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["kept", "spec.yaml"]
 
 
+def test_output_to_a_fifo_is_written_into_it_not_replaced(write_spec, tmp_path: Path) -> None:
+    """-o naming a FIFO (or a device: /dev/null, /dev/stdout) writes into it, as a shell's '>' does; it was replaced by
+    a regular file (the temporary file renamed onto it): as root, `-o /dev/null` put a regular file in /dev's place."""
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so that the write's open() does not wait for a reader
+    try:
+        result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "-f", "json", "-o", str(fifo)])
+        assert result.exit_code == 0, result.output
+        assert stat.S_ISFIFO(fifo.lstat().st_mode)
+        data = b""
+        while chunk := os.read(reader, 1 << 16):
+            data += chunk
+    finally:
+        os.close(reader)
+    assert json.loads(data)["model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "spec.yaml"]  # no temporary file
+
+
+def test_output_to_a_symbolic_link_replaces_the_file_it_points_to(write_spec, tmp_path: Path) -> None:
+    """The link stays a link and the file it names gets the output (the link itself was replaced by a new file, the
+    file it pointed to left stale); a link to a file not there yet creates that file."""
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real" / "a.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    dangling = tmp_path / "new.json"
+    dangling.symlink_to(tmp_path / "real" / "b.json")
+    for out in (link, dangling):
+        result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "-f", "json", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.is_symlink() and json.loads(out.read_text())["model"]
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["a.json", "b.json"]
+
+
 @pytest.mark.parametrize("name", ["a" * 250 + ".json", "é" * 122 + ".json"])  # 255 and 249 bytes: legal names
 def test_output_to_a_long_file_name_is_written(write_spec, tmp_path: Path, name: str) -> None:
     """The temporary file beside the output keeps a short piece of its name: a 250-character name, whose temporary

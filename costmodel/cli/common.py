@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UserError, one_line
-from ..fileio import missing_folders, remove_folders, temp_beside
+from ..fileio import missing_folders, remove_folders, replacement_target, temp_beside, written_in_place
 from ..vocab import Choice, Dtype, Format, Fusion, Precision
 from ..yamlio import YamlError, parse_yaml
 
@@ -229,20 +229,28 @@ def user_errors(fn: F) -> F:
 
 def write_output(text: str, output: Path | None) -> None:
     """Print, or write ``output`` atomically with the permissions a plain ``open()`` gives (``0o666 & ~umask``),
-    creating its missing folders: a failed write leaves no half-written file and removes the folders it created."""
+    creating its missing folders: a failed write leaves no half-written file and removes the folders it created.
+    A symbolic link stays one (the file it points to is replaced); a device or FIFO (/dev/null, /dev/stdout) is
+    opened and written, never replaced (:func:`fileio.written_in_place`)."""
     if output is None:
         sys.stdout.write(text)
         return
-    created = missing_folders(output.parent)
+    in_place = written_in_place(output)  # /dev/null, a FIFO, /dev/stdout (a link to one: opened by its own name)
+    target = output if in_place else replacement_target(output)
+    created = [] if in_place else missing_folders(target.parent)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_beside(output)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        if in_place:
+            with open(output, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = temp_beside(target)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
     except BaseException as exc:
         remove_folders(created)
         if isinstance(exc, OSError):
