@@ -41,7 +41,10 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   channels], the transformers' and ConvNeXts' shapes) against a ReLU; ConvNeXt V2's GRN as costmodel bench runs it;
   SpecModule's attention layer against its four GEMM calls run bare, as a line in the scores (``op_ns.attention``,
   per score); Swin's shifted-window mask + softmax + p @ v with the real mask against an all-zero one, per masked
-  score (``op_ns.shift_window_mask``: the denormal probabilities the mask's -100 entries become).
+  score (``op_ns.shift_window_mask``: the denormal probabilities the mask's -100 entries become); nearest upsampling
+  of NCHW maps against a ReLU on the output, per output element (``op_ns.upsample``); GRN's spatial L2 norm of
+  channels-last maps, as a line in elements and channels (``cpu.strided_norm_ns``, ``strided_norm_output_ns``), with
+  the same norm of contiguous NCHW maps beside it.
   The per-shape minima of ``--fork-join`` are printed with ``--verbose``.
 
 - fresh pages (``--page-faults``): per buffer size, the time to allocate a float32 tensor and fill it against filling
@@ -621,6 +624,12 @@ AVG_POOL_SHAPES = ((64, 56, 3, 1, 1), (128, 28, 3, 1, 1), (320, 14, 3, 1, 1), (1
 # softmax over the last dim of attention scores [1, heads, queries, keys]: ViT/DeiT (197), LeViT (196, 49, 16),
 # Swin and EfficientFormer (49)
 SOFTMAX_SHAPES = ((6, 197, 197), (4, 196, 196), (8, 49, 49), (16, 16, 16))
+# nearest upsampling of NCHW maps, GhostNetV2's DFC attention gates: (channels, side, output side)
+UPSAMPLE_SHAPES = ((72, 28, 56), (240, 14, 28), (672, 7, 14), (960, 3, 7), (200, 7, 14))
+# GRN's L2 norm over the spatial axes of the ConvNeXt V2 maps as they run (channels-last after LayerNorm2d, or [1, H,
+# W, C]): (channels, side); ATen reduces it on its scalar path (latency/contiguity.py strided_norms)
+STRIDED_NORM_SHAPES = ((160, 56), (320, 28), (640, 14), (1280, 7), (320, 56), (640, 28), (384, 56), (768, 28),
+                       (1536, 14), (3072, 7))
 # layer norm over the last dim of [1, tokens, channels]: DeiT-T / ViT-S (197 x 192, 197 x 384), Swin-T's and ConvNeXt's
 # first stage (3136 x 96), their second (784 x 192), their last (49 x 768)
 LAYER_NORM_SHAPES = ((197, 192), (197, 384), (3136, 96), (784, 192), (49, 768))
@@ -681,6 +690,12 @@ def op_costs() -> dict[str, list[tuple[str, float]]]:
             best = _interleaved({"relu": functools.partial(F.relu, x), "layer_norm": functools.partial(norm, x)})
             out.setdefault("layer_norm", []).append(
                 (f"{tokens}x{channels}", (best["layer_norm"] - best["relu"]) / x.numel() * 1e9))
+        for c, side, size in UPSAMPLE_SHAPES:
+            x, y = torch.randn(1, c, side, side), torch.randn(1, c, size, size)
+            up = torch.nn.Upsample(size=(size, size), mode="nearest")
+            best = _interleaved({"relu": functools.partial(F.relu, y), "upsample": functools.partial(up, x)})
+            out.setdefault("upsample", []).append(
+                (f"{c}x{side}^2->{size}^2", (best["upsample"] - best["relu"]) / y.numel() * 1e9))
         for heads, queries, keys in SOFTMAX_SHAPES:
             x = torch.randn(1, heads, queries, keys)
             best = _interleaved({"relu": functools.partial(F.relu, x),
@@ -688,6 +703,36 @@ def op_costs() -> dict[str, list[tuple[str, float]]]:
             out.setdefault("softmax", []).append(
                 (f"{heads}x{queries}x{keys}", (best["softmax"] - best["relu"]) / x.numel() * 1e9))
     return out
+
+
+def strided_norm_costs() -> list[tuple[str, int, int, float, float]]:
+    """Per GRN shape, (shape, elements, channels, us strided, us contiguous) on one thread: ``x.norm(p=2,
+    dim=spatial)`` of a channels-last map (ATen's scalar ``binary_kernel_reduce``: the reduced dims are not the
+    innermost) and of the same values as a contiguous NCHW map (its vectorized path); minimum of 45 interleaved
+    calls."""
+    import torch
+
+    torch.set_num_threads(1)
+    out = []
+    with torch.inference_mode():
+        for c, side in STRIDED_NORM_SHAPES:
+            x = torch.randn(1, c, side, side)
+            last = x.contiguous(memory_format=torch.channels_last)
+            best = _interleaved({"strided": functools.partial(torch.norm, last, 2, (2, 3), True),
+                                 "contiguous": functools.partial(torch.norm, x, 2, (2, 3), True)}, each=15)
+            out.append((f"{c}x{side}^2", x.numel(), c, best["strided"] * 1e6, best["contiguous"] * 1e6))
+    return out
+
+
+def plane_fit(rows: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """Least-squares (a, b) of t = a x + b y through the origin over rows (x, y, t)."""
+    sxx = sum(x * x for x, _, _ in rows)
+    syy = sum(y * y for _, y, _ in rows)
+    sxy = sum(x * y for x, y, _ in rows)
+    sxt = sum(x * t for x, _, t in rows)
+    syt = sum(y * t for _, y, t in rows)
+    det = sxx * syy - sxy * sxy
+    return (sxt * syy - syt * sxy) / det, (syt * sxx - sxt * sxy) / det
 
 
 # multi-head attention layers as SpecModule runs the ``attention`` op (bridges/torch_ops/attention.py: timm's eager
@@ -1261,6 +1306,12 @@ def main() -> None:
         cells = ", ".join(f"{shape} ({scores} scores) {us:.1f} us" for shape, scores, us in rows)
         print(f"attention  layer beyond its GEMM calls run bare (1 thread): {cells}; line: {intercept:.1f} us + "
               f"{slope * 1e3:.2f} ns per score")
+        norms = strided_norm_costs()
+        per_element, per_norm = plane_fit([(n, c, us) for _, n, c, us, _ in norms])
+        cells = ", ".join(f"{shape} {us:.1f} us ({flat / n * 1e3:.3f} ns/el contiguous)" for shape, n, _, us, flat
+                          in norms)
+        print(f"strided_norm GRN's spatial L2 norm of channels-last maps (1 thread): {cells}; line: "
+              f"{per_element * 1e3:.2f} ns per element + {per_norm * 1e3:.0f} ns per channel")
         rows = masked_score_costs()
         cells = ", ".join(f"{shape} ({count} masked) {ns:.1f}" for shape, count, ns in rows)
         print(f"shift_window_mask ns per masked score (mask + softmax + p @ v against a zero mask, 1 thread): {cells}; "

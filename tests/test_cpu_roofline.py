@@ -53,3 +53,10 @@ def test_the_chains_have_no_shortcut_and_assemble(tmp_path) -> None:
     path = tmp_path / "clock.c"
     path.write_text(source)
     subprocess.run([compiler, "-O1", "-c", "-o", str(tmp_path / "clock.o"), str(path)], check=True)
+
+
+def test_plane_fit_recovers_a_plane_through_the_origin() -> None:
+    """cpu_roofline.plane_fit (the strided-norm line in elements and channels) on exact points of t = 1.08 x + 74 y."""
+    rows = [(x, y, 1.08 * x + 74 * y) for x, y in ((501_760, 160), (62_720, 1_280), (1_204_224, 384), (150_528, 3_072))]
+    a, b = cpu_roofline.plane_fit(rows)
+    assert (a, b) == (pytest.approx(1.08), pytest.approx(74))

@@ -586,3 +586,16 @@ def test_strided_norms_agree_with_torch_layouts(chain: str) -> None:
         module(*example_inputs(graph))
     assert seen and set(strided_norms(graph)) == {path for path, strided in seen.items() if strided}
     assert all(seen.values()) == GRN_CHAINS[chain][2]
+
+
+def test_nearest_upsample_cost_is_per_output_element() -> None:
+    """xeon6_gnr_vm's ``cpu.op_ns.upsample`` (0.91 ns per output element: PyTorch's NCHW nearest upsampling gathers
+    each output element from a computed index, unvectorized) on GhostNetV2's first gate shape, by hand: 72 x 28^2
+    upsampled to 56^2 is 72 x 56^2 = 225,792 outputs."""
+    profile = load_profile("xeon6_gnr_vm")
+    graph = _graph([{"name": "up", "op": "upsample", "size": [56, 56], "mode": "nearest"}], [72, 28, 28])
+    table = {k: v for k, v in profile.cpu.op_ns.items() if k != "upsample"}
+    without = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"op_ns": table})})
+    full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s for p in (profile, without))
+    assert profile.cpu.op_ns["upsample"] == 0.91
+    assert full - plain == pytest.approx(72 * 56 * 56 * 0.91e-9, rel=1e-9)
