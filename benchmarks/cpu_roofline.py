@@ -32,6 +32,13 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   depthwise conv (oneDNN on any thread count) and a linear layer to 64 features on side x side tokens (MKL's
   GEMM): the same figures for the libraries' kernels that do not change library with the thread count.
 
+- 1x1 conv parts (``--conv1x1-parts [EVERY]``): the zoo's 1x1 convs that PyTorch runs natively on one thread and
+  with oneDNN on two (every EVERY-th distinct shape, by size), best of 16 calls on each, and the 2-thread call taken
+  apart by oneDNN's verbose output (least of 3 calls per primitive): the input's and the output's NCHW <-> nChw16c
+  reorders, the weights' reorder, the convolution, and the rest of the call outside the primitives. The reorders per
+  element of input and output and a line through the rest over those elements give ``cpu.conv1x1_reorder_ns`` and
+  ``cpu.conv1x1_threaded_us``.
+
 - op costs (``--op-costs``): per op the profile's ``cpu.op_ns`` lists, ns per output element beyond a ReLU on the same
   tensor (the roofline prices both as one pass), one thread, ops interleaved in one run, minimum of 90 calls each:
   GELU, SiLU, sigmoid, tanh (and the cheap hardswish, hardsigmoid, ReLU6) on 0.13-1.2 M elements; max_pool2d on
@@ -108,6 +115,7 @@ import re
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -577,6 +585,127 @@ def thread_breakdown(rounds: int = 6, each: int = 10) -> list[BreakdownRow]:
                 per[threads] = []
         out.append((label, {t: calls.get((index, t), math.nan) for t in (1, 2)}, per, loads.get(index, math.nan)))
     return out
+
+
+def conv1x1_shapes(every: int = 5) -> list[tuple[int, int, int, int]]:
+    """The zoo's 1x1 convs (arch_specs/*.yaml at batch 1) that PyTorch runs natively on one thread and with oneDNN on
+    several (``latency.cpu.onednn_only_when_threaded``), as distinct (in channels, out channels, height, width), by
+    activation size (input + output elements); every ``every``-th of them."""
+    from costmodel.api import load_graph
+    from costmodel.latency.cpu import onednn_only_when_threaded
+
+    found: set[tuple[int, int, int, int]] = set()
+    for spec in sorted((Path(__file__).resolve().parents[1] / "arch_specs").glob("*.yaml")):
+        for layer in load_graph(spec, batch=1).layers:
+            if onednn_only_when_threaded(layer, "fp32"):
+                shape, out = layer.input_shapes[0], layer.cost.outputs[0]
+                found.add((shape[1], out[1], shape[2], shape[3]))
+    ordered = sorted(found, key=lambda s: ((s[0] + s[1]) * s[2] * s[3], s))
+    return ordered[::every]
+
+
+def _conv1x1_parts_child(every: int) -> None:
+    """Prints, per :func:`conv1x1_shapes` shape, "@@S cin cout h w t1 t2": the minimum of 16 calls of nn.Conv2d on 1
+    and on 2 threads (taking turns, 8 calls each, twice), then "@@V" before each of 3 calls on 2 threads with
+    oneDNN's verbose output on (its primitives' times follow the marker)."""
+    import torch
+
+    with torch.inference_mode():
+        for cin, cout, h, w in conv1x1_shapes(every):
+            conv = torch.nn.Conv2d(cin, cout, 1, bias=False).eval()
+            x = torch.rand(1, cin, h, w)
+            best = {1: math.inf, 2: math.inf}
+            for _ in range(2):
+                for threads in (1, 2):
+                    torch.set_num_threads(threads)
+                    for _ in range(3):
+                        conv(x)
+                    for _ in range(8):
+                        start = time.perf_counter()
+                        conv(x)
+                        best[threads] = min(best[threads], time.perf_counter() - start)
+            print(f"@@S {cin} {cout} {h} {w} {best[1]} {best[2]}", flush=True)
+            torch.set_num_threads(2)
+            with torch.backends.mkldnn.verbose(1):
+                for _ in range(3):
+                    print("@@V", flush=True)
+                    conv(x)
+
+
+@dataclass(frozen=True)
+class Conv1x1Parts:
+    """One 1x1 conv measured by ``--conv1x1-parts`` (seconds): its best call on 1 and 2 threads, and the least time
+    over 3 verbose calls of each oneDNN primitive of the 2-thread call: the input's reorder to the blocked layout
+    (``src``), the weights' (``weights``), the convolution and the output's reorder back (``dst``)."""
+
+    cin: int
+    cout: int
+    height: int
+    width: int
+    one: float
+    two: float
+    src: float
+    weights: float
+    conv: float
+    dst: float
+
+    @property
+    def elements(self) -> int:
+        """Elements of the input and the output."""
+        return (self.cin + self.cout) * self.height * self.width
+
+    @property
+    def rest(self) -> float:
+        """What the 2-thread call costs outside the primitives."""
+        return self.two - self.src - self.weights - self.conv - self.dst
+
+
+def parse_conv1x1_parts(text: str) -> list[Conv1x1Parts]:
+    """:func:`_conv1x1_parts_child`'s output as rows; each primitive is the least over the verbose calls. An activation
+    reorder whose shape is the input's (1 x cin x h x w) is the input's, the other activation reorder the output's;
+    any other reorder (cout x cin x 1 x 1) is the weights'."""
+    rows: list[Conv1x1Parts] = []
+    head: list[str] = []
+    calls: list[dict[str, float]] = []
+
+    def flush() -> None:
+        if head:
+            cin, cout, h, w = (int(v) for v in head[:4])
+            least = {k: min(c.get(k, 0.0) for c in calls) if calls else math.nan
+                     for k in ("src", "weights", "conv", "dst")}
+            rows.append(Conv1x1Parts(cin, cout, h, w, float(head[4]), float(head[5]), **least))
+
+    for line in text.splitlines():
+        if line.startswith("@@S"):
+            flush()
+            head, calls = line.split()[1:], []
+        elif line.startswith("@@V"):
+            calls.append({})
+        elif line.startswith("onednn_verbose") and ",exec," in line and calls:
+            fields = line.split(",")
+            kind, desc, ms = fields[fields.index("exec") + 2], fields[-2], float(fields[-1])
+            if kind == "convolution":
+                key = "conv"
+            elif kind != "reorder":
+                continue
+            elif desc == f"1x{head[0]}x{head[2]}x{head[3]}" and "src" not in calls[-1]:
+                key = "src"
+            else:
+                key = "dst" if desc.startswith("1x") else "weights"
+            calls[-1][key] = calls[-1].get(key, 0.0) + ms * 1e-3
+    flush()
+    return rows
+
+
+def conv1x1_parts(every: int = 5) -> list[Conv1x1Parts]:
+    """Every ``every``-th of the zoo's switching 1x1 convs (:func:`conv1x1_shapes`) on 1 and 2 threads, the 2-thread
+    call taken apart by oneDNN's verbose output (:class:`Conv1x1Parts`); run in a child process whose standard output
+    carries the verbose lines."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, __file__, "--conv1x1-parts-child", str(every)], check=True,
+                          capture_output=True, text=True)
+    return parse_conv1x1_parts(done.stdout)
 
 
 # batched matmuls of two activations as attention runs them unfused, (heads, M, K) @ (heads, K, N): LeViT-128's scores
@@ -1141,6 +1270,33 @@ def conv_as_linear(calls: int = 3) -> tuple[float, float]:
     return best["conv"] * 1e3, best["linear"] * 1e3
 
 
+def print_conv1x1_parts(rows: list[Conv1x1Parts], hw: str) -> None:
+    """Per shape, the calls and the 2-thread parts (us), then the figures: the reorders per element of input and
+    output (median over the shapes), a line through the rest over those elements, and what the profile ``hw`` then
+    gets: ``conv1x1_threaded_us`` (the rest's intercept less the launch and conv dispatch the model adds per call)
+    and ``conv1x1_reorder_ns`` (the reorders' median plus the rest's slope)."""
+    from costmodel.hardware import load_profile
+    from costmodel.vocab import EfficiencyClass
+
+    print(f"load average at the start {os.getloadavg()[0]:.1f}")
+    for r in rows:
+        print(f"1x1 {r.cin:5d} -> {r.cout:5d} @ {r.height:3d}x{r.width:<3d}: 1 thread {r.one * 1e6:8.1f} us, 2 threads "
+              f"{r.two * 1e6:8.1f} us ({r.one / r.two:.2f}x); src {r.src * 1e6:6.1f}, weights {r.weights * 1e6:6.1f}, "
+              f"conv {r.conv * 1e6:7.1f} ({2 * r.cin * r.cout * r.height * r.width / r.conv / 1e9:5.0f} GFLOP/s), "
+              f"dst {r.dst * 1e6:6.1f}, rest {r.rest * 1e6:6.1f} us")
+    reorder = statistics.median((r.src + r.dst) / r.elements for r in rows) * 1e9
+    intercept, slope = line_fit([r.elements for r in rows], [r.rest * 1e6 for r in rows])
+    profile = load_profile(hw)
+    per_call = profile.launch_overhead_us + (profile.cpu.dispatch_us.get(EfficiencyClass.CONV, 0.0)
+                                             if profile.cpu is not None else 0.0)
+    print(f"{len(rows)} shapes: reorders (src + dst) median {reorder:.3f} ns per element of input and output; the "
+          f"rest {intercept:.1f} us + {slope * 1e3:.3f} ns per element; speed-up 2 / 1 thread median "
+          f"{statistics.median(r.one / r.two for r in rows):.2f}")
+    print(f"-> on {hw} (launch + conv dispatch {per_call:.1f} us): conv1x1_threaded_us {intercept - per_call:.1f}, "
+          f"conv1x1_reorder_ns {reorder + slope * 1e3:.3f}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -1163,6 +1319,12 @@ def main() -> None:
                         help="only layers at 1 and 2 threads, alternating, warm: each call split into its oneDNN "
                         "primitives and MKL GEMMs (their verbose times) and the rest")
     parser.add_argument("--thread-breakdown-child", help=argparse.SUPPRESS)
+    parser.add_argument("--conv1x1-parts", type=int, nargs="?", const=5, metavar="EVERY",
+                        help="only the zoo's 1x1 convs that change library with the thread count (every EVERY-th, "
+                        "default 5): 1 and 2 threads, the 2-thread call split into oneDNN's primitives and the rest "
+                        "(cpu.conv1x1_threaded_us, cpu.conv1x1_reorder_ns; --hw names the profile whose launch "
+                        "and conv dispatch are taken off)")
+    parser.add_argument("--conv1x1-parts-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--no-sweep", action="store_true", help="with --speedups: keep the caches warm")
     parser.add_argument("--matmuls", action="store_true",
                         help="only batched matmuls of attention shapes on one thread against the latency model")
@@ -1227,6 +1389,12 @@ def main() -> None:
     if args.thread_breakdown_child:
         rounds, each = (int(v) for v in args.thread_breakdown_child.split(","))
         _thread_breakdown_child(rounds, each)
+        return
+    if args.conv1x1_parts_child:
+        _conv1x1_parts_child(args.conv1x1_parts_child)
+        return
+    if args.conv1x1_parts:
+        print_conv1x1_parts(conv1x1_parts(args.conv1x1_parts), args.hw)
         return
     if args.thread_breakdown:
         print(f"load average at the start {os.getloadavg()[0]:.1f}")

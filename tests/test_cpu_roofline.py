@@ -60,3 +60,24 @@ def test_plane_fit_recovers_a_plane_through_the_origin() -> None:
     rows = [(x, y, 1.08 * x + 74 * y) for x, y in ((501_760, 160), (62_720, 1_280), (1_204_224, 384), (150_528, 3_072))]
     a, b = cpu_roofline.plane_fit(rows)
     assert (a, b) == (pytest.approx(1.08), pytest.approx(74))
+def test_conv1x1_parts_reads_the_verbose_primitives() -> None:
+    """--conv1x1-parts' parser on a hand-written child output (oneDNN v3's verbose format, times in ms): the reorder
+    of the input's shape is the input's, the other activation reorder the output's, the OIHW one the weights'; each
+    part is the least over the verbose calls, and the rest is the call less the parts."""
+    def call(src: float, wei: float, conv: float, dst: float) -> str:
+        return "\n".join([
+            "@@V",
+            f"onednn_verbose,v1,primitive,exec,cpu,reorder,jit:blk,undef,src:f32 dst:f32,,,1x72x28x28,{src}",
+            f"onednn_verbose,v1,primitive,exec,cpu,reorder,jit:blk,undef,src:f32 dst:f32,,,20x72x1x1,{wei}",
+            "onednn_verbose,v1,primitive,create:cache_hit,cpu,convolution,jit_1x1:avx512_core,forward_training,,,,0.01",
+            f"onednn_verbose,v1,primitive,exec,cpu,convolution,jit_1x1:avx512_core,forward_training,src:f32,,"
+            f"alg:convolution_direct,mb1_ic72oc20_ih28oh28kh1sh1dh0ph0_iw28ow28kw1sw1dw0pw0,{conv}",
+            f"onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,src:f32 dst:f32,,,1x20x28x28,{dst}",
+        ])
+    text = "\n".join(["@@S 72 20 28 28 2.1e-05 0.0001115", call(0.030, 0.002, 0.016, 0.008),
+                      call(0.028, 0.001, 0.018, 0.007)])
+    (row,) = cpu_roofline.parse_conv1x1_parts(text)
+    assert (row.cin, row.cout, row.height, row.width, row.one, row.two) == (72, 20, 28, 28, 2.1e-5, 1.115e-4)
+    assert (row.src, row.weights, row.conv, row.dst) == pytest.approx((28e-6, 1e-6, 16e-6, 7e-6))
+    assert row.elements == (72 + 20) * 28 * 28
+    assert row.rest == pytest.approx(111.5e-6 - 52e-6)

@@ -154,7 +154,9 @@ class Cpu(_Model):
     scaling, the default); ``conv1x1_threaded_us`` and ``conv1x1_threaded_speedup``: a 1x1 stride-1 fp32 conv that
     PyTorch runs natively on one thread and with oneDNN on several (``ConvParams::use_mkldnn``) costs this much more
     per call than on one thread and runs its work this many times as fast as on one thread (None: the fork/join
-    ``sync_us`` and capacity x efficiency of any other parallel kernel); ``parallel``, per efficiency class, the
+    ``sync_us`` and capacity x efficiency of any other parallel kernel); ``conv1x1_reorder_ns``: what such a conv
+    costs on several threads per element of its input and output, the NCHW <-> blocked reorders oneDNN runs around it
+    (0, the default: none priced apart); ``parallel``, per efficiency class, the
     fork/join and efficiency of that class's parallel kernels where they differ from the CPU-wide figures
     (:class:`ParallelFigures`; oneDNN's convolutions, MKL's GEMMs and PyTorch's own kernels are different code).
 
@@ -199,6 +201,7 @@ class Cpu(_Model):
     parallel_efficiency: Fraction = 1.0
     conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
+    conv1x1_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
     page_fault_us: float = Field(default=0.0, ge=0, le=1e4)
     view_us: float = Field(default=0.0, ge=0, le=1e6)

@@ -18,9 +18,11 @@ into three per-kernel figures that :func:`~costmodel.latency.model.kernel_terms`
   ungrouped conv at batch < 16 natively (a GEMM) on one thread and with oneDNN on several
   (``ConvParams::use_mkldnn``, aten/src/ATen/native/Convolution.cpp: "For 1x1 filters, MKLDNN is faster than THNN
   when multi-threaded, but THNN is faster when single-threaded"), if its input has more than 20,480 elements at
-  batch 1; at N > 1 threads such a conv pays ``conv1x1_threaded_us`` instead of the fork/join and runs its work
-  ``conv1x1_threaded_speedup`` times as fast as on one thread (both measured: one thread's line against the
-  threads' line, benchmarks/cpu_roofline.py --fork-join);
+  batch 1; at N > 1 threads such a conv pays ``conv1x1_threaded_us`` instead of the fork/join (the oneDNN call's
+  own per-call cost) and ``conv1x1_reorder_ns`` per element of its input and output (oneDNN's NCHW <-> nChw16c
+  reorders around it, priced as measured on the threads, not split further), and runs its work
+  ``conv1x1_threaded_speedup`` times as fast as on one thread, or, without that figure, as any parallel conv of
+  its class (measured: benchmarks/cpu_roofline.py --fork-join, --conv1x1-parts);
 - **dispatch by op class**: ``dispatch_us[class]`` on top of the profile's ``launch_overhead_us``;
 - **depthwise convs**: ``depthwise_ns`` per output element on one core on top of the FLOPs (split over the
   threads when parallel, at the same efficiency): PyTorch's CPU depthwise conv is nearly flat in the kernel size.
@@ -323,10 +325,12 @@ def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]],
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
                depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0,
-               split: Split | None = None) -> CpuKernel:
+               split: Split | None = None, reorder_elements: int = 0) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
     elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
-    op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`);
+    op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`), and
+    ``reorder_elements`` the elements of that op's input and output, which oneDNN then reorders to and from its
+    blocked layout (``cpu.conv1x1_reorder_ns`` each);
     ``op_s``: its ops' per-element costs on one core (:func:`op_seconds`), split over the threads like its work;
     ``split``: how its library splits it (:func:`split_of`; None: an ``at::parallel_for`` class splits its
     ``out_elements`` with the grain ``cpu.grain_elements``, any other class evenly over every thread).
@@ -363,6 +367,8 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
         speedup = smt_capacity(cpu, used) / (used * longest) * efficiency
         if onednn_when_threaded and cpu.conv1x1_threaded_us is not None:
             sync = cpu.conv1x1_threaded_us
+        if onednn_when_threaded:
+            sync += reorder_elements * cpu.conv1x1_reorder_ns * 1e-3
         if onednn_when_threaded and cpu.conv1x1_threaded_speedup is not None:
             speedup = cpu.conv1x1_threaded_speedup
             compute_scale, memory_scale = capacity / speedup, chip / min(chip, cpu.bandwidth_per_core_gbs) / speedup

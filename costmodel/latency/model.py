@@ -254,7 +254,8 @@ def kernel_terms(
             op_seconds(profile, members, by_path, strided) + fresh_page_seconds(profile, [
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]),
-            split_of(members[0], sizes.compute_dtype[members[0].path], profile))
+            split_of(members[0], sizes.compute_dtype[members[0].path], profile),
+            sum(math.prod(shape) for shape in (*members[0].input_shapes[:1], *members[0].cost.outputs[:1])))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         out.append(KernelTerms(
@@ -372,9 +373,11 @@ def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: 
     On the quiet machine the same benchmark gives 1.8-2.35 x (a full copy, read + write, as a clone of the weights
     takes), but two passes make the model's shape worse on every CPU file: the dense oneDNN convs are overpriced
     elsewhere by about as much, so one pass stays until that is found (docs/latency-model.md, "CPUs and threads").
-    A 1x1 conv that changes library with the thread count is left out: its measured extra cost
-    (``cpu.conv1x1_threaded_us``) includes its reorder. A linear layer of more than one row pays the same pass over
-    its weights, the BLAS GEMM's packing of them, and so does a conv PyTorch runs natively as a GEMM
+    A 1x1 conv that changes library with the thread count is left out where the profile prices its switch as one
+    measured lump (``cpu.conv1x1_threaded_speedup``: its extra cost includes the copy), and copies its weights like
+    any oneDNN conv where the profile prices the switch by its parts (``cpu.conv1x1_reorder_ns``). A linear layer of
+    more than one row pays the same pass over its weights, the BLAS GEMM's packing of them, and so does a conv
+    PyTorch runs natively as a GEMM
     (:func:`~costmodel.latency.cpu.packs_weights`; measured with ``--gemm-rows`` at 0.9-1.07 x weight bytes / the
     profile's bandwidth for F.linear, about as much for the native 1x1 conv)."""
     if profile.cpu is None or fusion != Fusion.NONE:
@@ -385,8 +388,8 @@ def weight_reorder_bytes(layer: Layer[Attrs], profile: HardwareProfile, fusion: 
         attrs = layer.attrs
         bias = attrs.out if isinstance(attrs, (LinearAttrs, ConvAttrs)) and attrs.bias else 0
         return (layer.cost.params - bias) * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
-    if not runs_on_onednn(layer, dtype, threads) or onednn_only_when_threaded(
-            layer, dtype):
+    if not runs_on_onednn(layer, dtype, threads) or (
+            onednn_only_when_threaded(layer, dtype) and profile.cpu.conv1x1_threaded_speedup is not None):
         return 0
     return layer.cost.params * sizes.weight_bytes.get(layer.path, sizes.half_bytes)
 
