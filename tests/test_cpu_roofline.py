@@ -60,6 +60,8 @@ def test_plane_fit_recovers_a_plane_through_the_origin() -> None:
     rows = [(x, y, 1.08 * x + 74 * y) for x, y in ((501_760, 160), (62_720, 1_280), (1_204_224, 384), (150_528, 3_072))]
     a, b = cpu_roofline.plane_fit(rows)
     assert (a, b) == (pytest.approx(1.08), pytest.approx(74))
+
+
 def test_conv1x1_parts_reads_the_verbose_primitives() -> None:
     """--conv1x1-parts' parser on a hand-written child output (oneDNN v3's verbose format, times in ms): the reorder
     of the input's shape is the input's, the other activation reorder the output's, the OIHW one the weights'; each
