@@ -328,3 +328,21 @@ def test_a_builder_module_that_fails_is_one_line(torch, tmp_path, monkeypatch, m
     monkeypatch.syspath_prepend(str(tmp_path))
     result = CliRunner().invoke(app, ["import", f"torch:{target}", "--input", "image=3,8,8"])
     assert result.exit_code == 2 and result.output.strip() == message, result.output
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    # where /proc/meminfo says what is free: refused before the allocation (elsewhere PyTorch's failure, caught)
+    ("3,99999999,99999999", "the example inputs"),
+    ("3,0,8", "error: --input image=3,0,8: every dimension must be at least 1"),
+])
+def test_example_inputs_that_cannot_be_made_are_one_line(bridge, shape: str, message: str) -> None:
+    """import timm:resnet18 --input image=3,99999999,99999999: PyTorch's allocation of the traced example input
+    (6e16 floats) failed outside the export's error handling, an internal error, exit 1; a zero dimension reached
+    torch.export (a padding error from inside the model). Both refused before anything is allocated."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    result = CliRunner().invoke(app, ["import", "timm:resnet18", "--input", f"image={shape}"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
+    assert result.output.startswith("error: "), result.output

@@ -30,6 +30,7 @@ from ..errors import BridgeError
 from ..fileio import proc_field
 from ..graph import Graph
 from ..vocab import BenchDevice, Dtype
+from .common import first_line
 from .torch import build_module, example_inputs, require_torch
 
 TORCH_DTYPES: dict[Dtype, str] = {Dtype.FP32: "float32", Dtype.FP16: "float16", Dtype.BF16: "bfloat16"}
@@ -213,11 +214,6 @@ class _Prepared:
     runtime: str
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def available_bytes(torch, device: str) -> int | None:  # noqa: ANN001
     """Bytes free for a run on ``device``: the CPU's ``MemAvailable`` (/proc/meminfo), CUDA's free memory
     (``torch.cuda.mem_get_info``); None where it cannot be read."""
@@ -252,7 +248,7 @@ def _prepare(torch, graph: Graph, device: str, dtype: str, spec: str | Path, cha
         inputs = tuple(x.to(device=target, dtype=torch_dtype) for x in example_inputs(graph))
     except RuntimeError as exc:  # PyTorch's allocation failures (torch.OutOfMemoryError is one)
         raise BridgeError(f"{graph.name}: cannot build the module and its inputs on {device} in {dtype}: "
-                          f"{_first_line(exc)}") from None
+                          f"{first_line(exc)}") from None
     runtime = f"torch {torch.__version__}"
     if channels_last:
         module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # nn.Module.to takes it
@@ -278,7 +274,7 @@ def _guarded(prepared: _Prepared, device: str, dtype: str, compile: bool) -> Cal
         except Exception as exc:  # torch.compile's backends raise their own types (no compiler, unsupported op)
             if not compile:
                 raise
-            raise BridgeError(f"{name}: torch.compile failed on {device} in {dtype}: {_first_line(exc)}") from None
+            raise BridgeError(f"{name}: torch.compile failed on {device} in {dtype}: {first_line(exc)}") from None
     return run
 
 

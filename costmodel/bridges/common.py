@@ -1,5 +1,5 @@
-"""What the PyTorch and ONNX importers share: the "cannot be mapped" signal, unique node names, and where the
-batch lands in a row-major reshape."""
+"""What the PyTorch and ONNX bridges share: the "cannot be mapped" signal, an exception's first line, unique node
+names, and where the batch lands in a row-major reshape."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ class Unsupported(Exception):
     def __init__(self, reason: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): a framework's reason, in one
+    line of ours."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def unique_name(base: str, taken: MutableSet[str]) -> str:

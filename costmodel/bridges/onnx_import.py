@@ -21,7 +21,7 @@ import yaml
 
 from .. import limits
 from ..errors import BridgeError, UserError, shown
-from .common import unique_name
+from .common import first_line, unique_name
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -57,7 +57,7 @@ def load_model(path: Path) -> onnx.ModelProto:
         model = onnx.load_model_from_string(data)
         onnx.checker.check_model(file)  # by path: the checker reads the file itself, no re-serialisation
     except Exception as exc:  # protobuf DecodeError, ValidationError: anything here means "not a model"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise BridgeError(f"not a valid ONNX model ({first})", file=file) from None
     if not model.graph.node:
         raise BridgeError("the ONNX graph has no nodes", file=file)
@@ -264,7 +264,7 @@ def fold(model: onnx.ModelProto, batch: int | None = None, file: str = "") -> tu
     except UserError as exc:  # a limit: the folded constant would be too big
         raise exc.located(file=file) from None
     except Exception as exc:  # inference or evaluation failed: the model is inconsistent
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise BridgeError(f"ONNX shape inference or constant folding failed: {shown(first, 300)[1:-1]}",
                           file=file) from None
     constant_outputs = [o for o in outputs if o in consts]

@@ -13,6 +13,7 @@ traced batch and every node's shape is checked against the trace, and the parame
 from __future__ import annotations
 
 import importlib
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError, one_line
-from .common import Unsupported
+from .common import Unsupported, first_line
 from .torch import BridgeError, require_torch
 from .torch_aten import HANDLERS, canonical
 from .torch_trace import TRACE_BATCH, Dyn, Emitted, Tracer
@@ -57,13 +58,35 @@ def export(module: torch.nn.Module, inputs: Mapping[str, Sequence[int]]) -> Any:
     """``torch.export.export`` of ``module`` in eval mode on random inputs of the given per-sample shapes."""
     torch = require_torch()
     module = module.eval()
-    args = tuple(torch.randn(TRACE_BATCH, *shape) for shape in inputs.values())
+    args = _example_inputs(torch, inputs)
     try:
         with torch.no_grad():
             return torch.export.export(module, args, strict=False)
     except Exception as exc:  # the model cannot be traced: one line, the first line of PyTorch's reason
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise BridgeError(f"torch.export failed: {type(exc).__name__}: {first[:300]}") from None
+
+
+def _example_inputs(torch: Any, inputs: Mapping[str, Sequence[int]]) -> tuple[Any, ...]:
+    """Random fp32 tensors of TRACE_BATCH samples of each per-sample shape. A dimension under 1, or inputs larger than
+    the memory free (MemAvailable), is a :class:`BridgeError` naming them: PyTorch's allocation failure escaped as an
+    internal error (``--input image=3,99999999,99999999``), and an allocation the kernel overcommits runs the machine
+    out of memory."""
+    from .bench import available_bytes
+
+    for name, shape in inputs.items():
+        if any(d < 1 for d in shape):
+            raise BridgeError(f"--input {name}={','.join(map(str, shape))}: every dimension must be at least 1")
+    need = 4 * TRACE_BATCH * sum(math.prod(shape) for shape in inputs.values())
+    free = available_bytes(torch, "cpu")
+    if free is not None and need > free:
+        shapes = ", ".join(f"{name}={','.join(map(str, shape))}" for name, shape in inputs.items())
+        raise BridgeError(f"the example inputs ({TRACE_BATCH} samples of {shapes}) take {need / 1e9:.3g} GB in fp32 "
+                          f"and this machine has {free / 1e9:.3g} GB free: give a smaller --input")
+    try:
+        return tuple(torch.randn(TRACE_BATCH, *shape) for shape in inputs.values())
+    except RuntimeError as exc:  # PyTorch's allocation failure
+        raise BridgeError(f"cannot allocate the example inputs: {first_line(exc)}") from None
 
 
 def _param_numel(exported: Any) -> dict[str, int]:
