@@ -12,7 +12,7 @@ import typer
 
 from ..bridges.bench import TORCH_DTYPES
 from ..calibration.defaults import CPU_PRIOR_WEIGHT, DEFAULT_PRIOR_WEIGHT
-from ..errors import HardwareError
+from ..errors import HardwareError, MeasurementError
 from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
@@ -36,7 +36,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..bridges.bench import BenchResult
-    from ..calibration.measurements import Matched, MeasurementFile
+    from ..calibration.measurements import Matched, Measurement, MeasurementFile
     from ..hardware import HardwareProfile
 
 # The calibration modules (numpy, scipy) and the bench runner are imported inside the commands that use them.
@@ -144,9 +144,20 @@ def _check_dtypes(profile: HardwareProfile, dtype: str | None, matched: list[Mat
     as text for the record."""
     from ..latency.precision import check_precision
 
-    used = sorted({dtype or m.measurement.dtype or load_spec(m.spec).dtype for m in matched})
+    first: dict[str, Measurement | None] = {}  # dtype -> the first row whose dtype column gives it (None: not one)
+    for m in matched:
+        row = m.measurement if dtype is None and m.measurement.dtype else None
+        first.setdefault(dtype or m.measurement.dtype or load_spec(m.spec).dtype, row)
+    used = sorted(first)
     for name in used:
-        check_dtype(profile, name)
+        row = first[name]
+        try:
+            check_dtype(profile, name)
+        except HardwareError as exc:  # the file's dtype column asked for it: the file's line, not the profile's fault
+            if row is None:
+                raise
+            raise MeasurementError(f"line {row.line}: {row.label}: column dtype {name}: {exc.message}",
+                                   file=row.file) from None
         try:
             check_precision(precision, name)
         except ValueError as exc:
