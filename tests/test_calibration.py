@@ -776,6 +776,23 @@ def test_a_transfer_of_levels_across_memory_types_warns(tmp_path: Path) -> None:
     assert f"warning: {line}" in result.output
 
 
+def test_validate_calls_a_transfer_in_sample_only_on_the_rows_it_was_fitted_on(tmp_path: Path) -> None:
+    """A fit on the file's RTX 3090 rows carried onto the 4090 and scored on the 4090's rows is out of sample (no
+    'in-sample' warning); scored on the 3090's rows, or the profile fitted there, it is in-sample (the warning)."""
+    carried_to = tmp_path / "to4090.yaml"
+    fitted = tmp_path / "on3090.yaml"
+    for extra, out in ((["--apply-to", "rtx4090"], carried_to), ([], fitted)):
+        result = runner.invoke(app, ["calibrate", str(TIMM), "--hw", "rtx3090", "--device", "rtx3090", "--dtype",
+                                     "fp16", *extra, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+    for profile, device, warned in ((carried_to, "rtx4090", False), (carried_to, "rtx3090", True),
+                                    (fitted, "rtx3090", True)):
+        result = runner.invoke(app, ["validate", str(TIMM), "--hw", str(profile), "--device", device, "--dtype",
+                                     "fp16"])
+        assert result.exit_code == 0, result.output
+        assert ("in-sample and flatter it" in result.output) is warned, (profile.name, device)
+
+
 def test_a_cpu_transfer_splits_the_device_scale_from_the_scales_relative_to_it() -> None:
     """A CPU fit's device scale (the source machine's clock and contention) is its level: --carry level takes it
     alone, --carry shape the cost scale alone (relative to it), --carry all both."""

@@ -100,10 +100,14 @@ def drift_lines(results: list[BenchResult]) -> tuple[list[str], list[str]]:
     return [line], warnings
 
 
-def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile) -> list[str]:
-    """A profile calibrated on these very measurements scores in-sample: say so."""
+def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile, device: str | None = None) -> list[str]:
+    """A profile calibrated on these very measurements scores in-sample: say so; not for a transfer (``--apply-to``)
+    scored on rows of other devices than those it was fitted on (``device``: the rows scored; None: all the file's)."""
     cal = profile.calibration
-    if cal is not None and cal.sha256 == file.sha256:
+    scored = {device} if device else set(file.devices)
+    transfer_elsewhere = (cal is not None and cal.applied_to is not None and bool(scored)
+                          and not scored & set(cal.devices))
+    if cal is not None and cal.sha256 == file.sha256 and not transfer_elsewhere:
         return [f"{profile.key} was calibrated on these measurements ({cal.measurements}): the figures are "
                 "in-sample and flatter it; validate on measurements it was not fitted on (other models or "
                 "devices), or see calibrate's leave-one-out figure"]
@@ -290,7 +294,7 @@ def validate(
     rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
-    in_sample = in_sample_warnings(profile, file)
+    in_sample = in_sample_warnings(profile, file, device)
     for warning in [*in_sample, *threads_warnings(profile, matched)]:
         typer.echo(f"warning: {warning}", err=True)
     if fmt == "json":
