@@ -70,6 +70,18 @@ def temp_beside(target: Path) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file beside it (:func:`temp_beside`) moved into place once
+    complete: a failure leaves the old file, or none, never a half-written one. Raises OSError."""
+    fd, tmp = temp_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def written_in_place(path: Path) -> bool:
     """Whether a write to ``path`` must open it rather than replace it: it exists (links followed) as something other
     than a regular file or a folder: a device (/dev/null, the terminal or pipe behind /dev/stdout), a FIFO, a socket.

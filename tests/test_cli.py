@@ -172,12 +172,12 @@ def test_a_failed_write_removes_the_folders_it_created(write_spec, tmp_path: Pat
     the folders it created are gone; folders that existed before, and what is in them, stay."""
     import errno
 
-    from costmodel.cli import common
+    from costmodel import fileio
 
     def full(target: Path) -> tuple[int, Path]:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(common, "temp_beside", full)
+    monkeypatch.setattr(fileio, "temp_beside", full)
     spec = write_spec(GOOD)
     (tmp_path / "kept").mkdir()
     out = tmp_path / "kept" / "new" / "deeper" / "a.json"

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UserError, one_line
-from ..fileio import missing_folders, remove_folders, replacement_target, temp_beside, written_in_place
+from ..fileio import missing_folders, remove_folders, replacement_target, write_atomic, written_in_place
 from ..vocab import Choice, Dtype, Format, Fusion, Precision
 from ..yamlio import YamlError, parse_yaml
 
@@ -244,13 +244,7 @@ def write_output(text: str, output: Path | None) -> None:
                 handle.write(text)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = temp_beside(target)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_atomic(target, text.encode("utf-8"))
     except BaseException as exc:
         remove_folders(created)
         if isinstance(exc, OSError):

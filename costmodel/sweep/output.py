@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fileio import temp_beside
+from ..fileio import temp_beside, write_atomic
 from .evaluate import ChunkResult
 from .space import Space, SpaceError, Variable
 
@@ -204,7 +204,7 @@ class ChunkStore:
         else:
             try:
                 self.folder.mkdir(parents=True)
-                _write_atomic(self.folder / SWEEP_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+                write_atomic(self.folder / SWEEP_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
             except OSError as exc:  # an output the user cannot write (a read-only or virtual folder, a full disk)
                 shutil.rmtree(self.folder, ignore_errors=True)
                 raise SpaceError(f"cannot write {output}: {exc.strerror or exc} (at {self.folder})") from None
@@ -215,8 +215,8 @@ class ChunkStore:
 
     def write(self, done: ChunkFile) -> None:
         """Write one chunk a worker encoded (its counts first, then its rows: the .arrow marks it done)."""
-        _write_atomic(self.folder / f"chunk-{done.chunk:07d}.json", json.dumps(done.counts(), sort_keys=True).encode())
-        _write_atomic(self.folder / f"chunk-{done.chunk:07d}.arrow", done.data)
+        write_atomic(self.folder / f"chunk-{done.chunk:07d}.json", json.dumps(done.counts(), sort_keys=True).encode())
+        write_atomic(self.folder / f"chunk-{done.chunk:07d}.arrow", done.data)
 
     def counts(self, chunks: Sequence[int]) -> dict[str, Any]:
         """Summed counts of ``chunks``: drawn, kept, rejected per constraint, invalid and the first invalid."""
@@ -285,16 +285,6 @@ def _csv_text(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_results(path: Path) -> Any:
