@@ -221,7 +221,7 @@ def _acceptance(tmp_path: Path, fit_on: str, check_on: str) -> tuple[float, floa
 @pytest.mark.parametrize(("fit_on", "check_on"), [("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")])
 def test_cross_device_transfer_meets_the_targets(tmp_path: Path, fit_on: str, check_on: str) -> None:
     rho, error = _acceptance(tmp_path, fit_on, check_on)
-    assert rho > 0.95 and error < 0.15, (rho, error)  # 11.5 % and 9.1 % (16.0 and 12.2 % before 3 December 16:30)
+    assert rho > 0.95 and error < 0.15, (rho, error)  # 11.5 % and 9.1 % (16.0 and 12.2 % before ed4d20b)
 
 
 def test_validate_prints_figures_table_and_plot(tmp_path: Path) -> None:
