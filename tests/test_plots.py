@@ -819,6 +819,29 @@ def test_time_axis_label_and_ticks_share_one_unit(top: float, unit: str, last_ti
     assert ticks[0] == "0" and ticks[-1] == last_tick, ticks
 
 
+def test_a_time_axis_over_many_decades_labels_each_tick_in_its_unit() -> None:
+    """The report's stage-gap figure spans 1e-10 to 1e-2 s (a norm's ideal time to the slowest stage): in one unit
+    (ms) its ticks read '1e-06', '1e-05'; past WIDE_TIME_DECADES decades each tick carries its own unit and the label
+    none. Three decades keep one unit."""
+    from costmodel.plots.common import new_figure, time_axis
+
+    fig = new_figure(6, 3)
+    ax = fig.subplots()
+    ax.plot([1e-10, 1e-2], [0, 1])
+    ax.set_xscale("log")
+    ax.set_xlim(1e-10, 1e-2)
+    time_axis(ax.xaxis, "latency")
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ax.get_xlabel() == "latency"
+    assert {"1 ns", "10 ns", "100 ns", "1 µs", "10 µs", "100 µs", "1 ms"} <= set(ticks), ticks
+    assert not any("e-" in t for t in ticks), ticks
+    ax.set_xlim(1e-5, 1e-2)
+    fig.canvas.draw()
+    assert ax.get_xlabel() == "latency (ms)"
+    assert {"0.01", "0.1", "1", "10"} <= {t.get_text() for t in ax.get_xticklabels()}
+
+
 def test_the_sweep_pareto_legend_hides_no_point() -> None:
     """Two devices, the slow one's front starting low at the right (a sweep on an A100 and a CPU): the legend sat in
     the lower-right corner of the axes, over the slow device's first front point (seen in a RegNet sweep's figure:

@@ -183,10 +183,15 @@ def _plain(value: float, _pos: object = None) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:g}"
 
 
+WIDE_TIME_DECADES = 4  # a log time axis spanning more than this many decades labels each tick in its own unit
+
+
 class TimeFormatter(Formatter):
     """Tick labels of a time axis (data in seconds) as plain numbers in one unit, the unit its largest visible
     value reads best in; the axis label ``QUANTITY (UNIT)`` is set to the same unit when the ticks are drawn, so
-    label and ticks always agree (``latency (ms)`` over 0.5, 1, 2)."""
+    label and ticks always agree (``latency (ms)`` over 0.5, 1, 2). A log axis spanning more than
+    :data:`WIDE_TIME_DECADES` decades labels each tick in its own unit (``1 ns``, ``10 µs``, ``1 ms``) under the plain
+    ``QUANTITY``: in one unit its small ticks read ``1e-06``."""
 
     def __init__(self, quantity: str) -> None:
         self.quantity = quantity
@@ -195,12 +200,20 @@ class TimeFormatter(Formatter):
         lo, hi = self.axis.get_view_interval() if self.axis is not None else (1.0, 1.0)
         return time_unit(max(abs(lo), abs(hi)))
 
+    def _wide(self) -> bool:
+        if not isinstance(self.axis, Axis) or self.axis.get_scale() != "log":
+            return False
+        lo, hi = sorted(self.axis.get_view_interval())
+        return lo > 0 and math.log10(hi / lo) > WIDE_TIME_DECADES
+
     def __call__(self, x: float, pos: object = None) -> str:
-        scale, unit = self._scale()
+        wide = self._wide()
+        scale, unit = time_unit(x) if wide else self._scale()
+        label = self.quantity if wide else f"{self.quantity} ({unit})"
         axis = self.axis
-        if isinstance(axis, Axis) and axis.get_label_text() != f"{self.quantity} ({unit})":
-            axis.set_label_text(f"{self.quantity} ({unit})")
-        return _plain(x / scale)
+        if isinstance(axis, Axis) and axis.get_label_text() != label:
+            axis.set_label_text(label)
+        return f"{_plain(x / scale)} {unit}" if wide else _plain(x / scale)
 
 
 def time_axis(axis: Axis, quantity: str) -> None:
