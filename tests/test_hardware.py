@@ -360,6 +360,27 @@ def test_new_profile_template_loads_once_filled(tmp_path):
     good.write_text(filled)
     profile = load_profile_file(good)
     assert profile.peak.matrix["fp16"] == 150 and profile.memory.bandwidth_gbs == 900 and profile.key == "good"
+@pytest.mark.parametrize("name", ["x\npeak: 5", "x: y # z", "", "a b/c", ".x", "x" * 65, "é"])
+def test_hw_new_takes_a_profile_key_only(tmp_path, monkeypatch, name: str) -> None:
+    """NAME was written into the template's YAML and comments as it was: a newline put a 'peak: 5.yaml, ...' line in
+    the YAML, 'x: y # z' made it invalid, '' wrote '.yaml', 'a b/c' a folder 'a b' (found by hand). Now one line,
+    exit 2, nothing written; a key of letters, digits, '_', '-', '.' is written and its template parses."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["hw", "new", name])
+    assert result.exit_code == 2 and result.output.startswith("error: hw new ") and result.output.count("\n") == 1, \
+        result.output
+    assert list(tmp_path.iterdir()) == []
+    result = runner.invoke(app, ["hw", "new", "my-box_2.v1"])
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load((tmp_path / "my-box_2.v1.yaml").read_text())
+    assert data["name"] == "my-box_2.v1" and "peak" in data
+
+
 def test_threaded_scales_a_cpu_profile_by_the_cores_it_uses() -> None:
     from costmodel.hardware import threaded
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..analysis import analyze_graph
+from ..errors import one_line, shown
 from ..graph import Graph, load_graph
 from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
@@ -218,6 +220,10 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias o
         typer.echo(f"  {field}: {source}")
 
 
+PROFILE_KEY_CHARS = 64
+PROFILE_KEY = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{PROFILE_KEY_CHARS - 1}}}"  # what `hw new` takes: a file stem, plain YAML
+
+
 @hw_app.command("new")
 @user_errors
 def hw_new(
@@ -227,6 +233,9 @@ def hw_new(
     """Write a commented template of a new hardware profile to fill in (every figure marked TODO)."""
     from ..hardware.whatif import profile_template
 
+    if not re.fullmatch(PROFILE_KEY, name):  # it is written into the YAML and its comments as it is
+        raise fail(one_line(f"hw new {shown(name, 60)}: a profile key is letters, digits, '_', '-' and '.', starting "
+                            f"with a letter or digit, at most {PROFILE_KEY_CHARS} characters"))
     path = output or Path(f"{name}.yaml")
     if path.exists():
         raise fail(f"{path} exists; choose another name or -o FILE (nothing was written)")
