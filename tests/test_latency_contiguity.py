@@ -13,6 +13,7 @@ import math
 import random
 
 import pytest
+import yaml
 
 from costmodel import load_graph
 from costmodel.hardware import load_profile
@@ -105,11 +106,46 @@ def test_no_copies_at_batch_one_for_a_channel_slice(write_spec) -> None:
     assert "dw" not in layout.copies  # [1, 64, H, W] split along channels: each part is contiguous
 
 
-def test_copies_only_in_eager_on_a_gpu(write_spec) -> None:
+def test_copies_only_in_eager(write_spec) -> None:
+    """Eager PyTorch copies the same views on a GPU and a CPU (at::matmul's reshape, the conv's and layer norm's
+    .contiguous() are device-generic ATen code); compiled and fused runtimes copy none."""
     graph = load_graph(write_spec(GPU_SPEC), batch=BATCH)
-    for hw, fusion in itertools.product(("rtx3090", "epyc_zen3_vm_b"), ("none", "compile", "epilogue")):
+    gpu = eager_layout(graph, load_profile("rtx3090"), "none")
+    for hw, fusion in itertools.product(("rtx3090", "epyc_zen3_vm_b", "xeon6_gnr_vm"), ("none", "compile", "epilogue")):
         layout = eager_layout(graph, load_profile(hw), fusion)
-        assert bool(layout.copies) == (hw == "rtx3090" and fusion == "none"), (hw, fusion)
+        assert bool(layout.copies) == (fusion == "none"), (hw, fusion)
+        if fusion == "none":
+            assert layout.copies == gpu.copies, hw
+
+
+CONVNEXT_BLOCK = {  # ConvNeXt-T's block as timm runs it: LayerNorm2d, dwconv, permute to NHWC, LayerNorm, linear
+    "name": "cnx", "inputs": {"x": [16, 8, 8]},
+    "nodes": [{"name": "stem_norm", "op": "layer_norm", "channels_first": True},
+              {"name": "dw", "op": "conv2d", "out": 16, "kernel": 7, "padding": 3, "groups": 16},
+              {"name": "nhwc", "op": "permute", "dims": [0, 2, 3, 1]},
+              {"name": "norm", "op": "layer_norm"}, {"name": "fc", "op": "linear", "out": 32}],
+}
+
+
+def test_cpu_copies_follow_layernorm2d_channels_last(write_spec) -> None:
+    """On a CPU, LayerNorm2d's result is a channels-last view and the depthwise conv keeps that layout, so the
+    permute to NHWC is contiguous and the LayerNorm after it copies nothing; PyTorch agrees (the strides the norm
+    receives). With the LayerNorm2d left out the dwconv's output is NCHW and the norm copies the permuted view."""
+    torch = pytest.importorskip("torch")
+    from costmodel.bridges.torch import build_module, example_inputs
+
+    for keep in (True, False):
+        spec = {**CONVNEXT_BLOCK, "nodes": CONVNEXT_BLOCK["nodes"][0 if keep else 1:]}
+        graph = load_graph(write_spec(yaml.safe_dump(spec)), batch=1)
+        layout = eager_layout(graph, load_profile("xeon6_gnr_vm"), "none")
+        module = build_module(graph).eval()
+        seen: list[bool] = []
+        module.layers["norm"].register_forward_pre_hook(
+            lambda _m, args, seen=seen: seen.append(args[0].is_contiguous()))
+        with torch.inference_mode():
+            module(*example_inputs(graph))
+        assert seen == [keep]
+        assert ("norm" in layout.copies) == (not keep)
 
 
 def test_copy_kernels_move_the_view_once_each_way(write_spec) -> None:

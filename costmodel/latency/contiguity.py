@@ -27,9 +27,12 @@ contiguous tensor:
   merge, so k and v (and q, whose scaling keeps its layout) are copied before each product (:func:`matmul_copies`).
 
 Other GEMM operands are taken as they are (cuBLAS transposition flags), and elementwise ops and reductions read any
-strides (TensorIterator), so neither copies. Only eager execution (fusion ``none``) on a GPU is priced:
-torch.compile generates kernels that read views in place, inference engines plan their own layouts, and the CPU
-kernels' requirements are not checked here. Each copy reads and writes the view's elements (a broadcast operand's
+strides (TensorIterator), so neither copies. Only eager execution (fusion ``none``) is priced: torch.compile
+generates kernels that read views in place, inference engines plan their own layouts. On a CPU the same copies run
+(``at::matmul``'s reshape, ``at::_convolution``'s and the CPU layer norm's ``.contiguous()`` are the same ATen code;
+the CPU softmax makes its input contiguous too), with the strides followed by :class:`_CpuStrides`: LayerNorm2d's
+channels-last result, which the convs after it keep (ConvNeXt's permute to NHWC after its depthwise conv is then
+contiguous). Each copy reads and writes the view's elements (a broadcast operand's
 expanded elements) at the tensor's width and is priced as a data-movement kernel run just before its consumer. No
 constant: the bytes are the tensors'.
 """
@@ -308,12 +311,14 @@ class EagerLayout:
 
 def eager_layout(graph: Graph, profile: HardwareProfile, fusion: str) -> EagerLayout:
     """Consumer path -> the copies eager PyTorch runs just before it (module doc), and the channels-last convs; empty
-    unless fusion ``none`` on a GPU profile. A reshape that copies is charged once, to the first op reading it."""
-    if fusion != Fusion.NONE or profile.gpu is None or profile.cpu is not None:
+    unless fusion ``none`` on a GPU or CPU profile. A reshape that copies is charged once, to the first op reading
+    it."""
+    cpu = profile.cpu is not None
+    if fusion != Fusion.NONE or (profile.gpu is None and not cpu):
         return EagerLayout({}, frozenset())
     if not any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
         return EagerLayout({}, frozenset())  # every tensor contiguous (STRIDED_OUTPUTS)
-    return strided_layout(graph)
+    return strided_layout(graph, cpu)
 
 
 STRIDED_OUTPUTS = frozenset({"scaled_dot_product_attention"})
@@ -327,9 +332,9 @@ channels-last input: what :func:`strided_layout` finds by following every tensor
 two), without following them."""
 
 
-def strided_layout(graph: Graph) -> EagerLayout:
-    """:func:`eager_layout` of ``graph`` on a GPU without fusion, every tensor's strides followed."""
-    tracker = _Strides(graph)
+def strided_layout(graph: Graph, cpu: bool = False) -> EagerLayout:
+    """:func:`eager_layout` of ``graph`` on a GPU (``cpu``: a CPU) without fusion, every tensor's strides followed."""
+    tracker = _CpuStrides(graph) if cpu else _Strides(graph)
     nhwc: set[str] = set()
 
     def root(ref: TensorRef) -> tuple[str, int]:
