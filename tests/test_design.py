@@ -294,6 +294,18 @@ def test_cli_plot_or_compare_without_a_sweep_is_one_error(tmp_path: Path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_latency_budget_no_design_meets_is_named_as_the_latency_budget(tmp_path) -> None:
+    """--macs 300M --latency 1ms --hw a100: the search lowers the MAC budget below the smallest network's, and the
+    error spoke only of 'the MACs budget 3.074M' (a budget the user never gave); now it names the latency budget,
+    the latency of the smallest design tried, and why no smaller one exists. Nothing written."""
+    result = runner.invoke(app, ["design", "--macs", "300M", "--latency", "1ms", "--hw", "a100", "-o",
+                                 str(tmp_path / "d.yaml")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: the latency budget 1 ms cannot be met: the smallest design tried takes "), \
+        result.output
+    assert "the smallest resnet network" in result.output and list(tmp_path.iterdir()) == []
+
+
 def test_latency_budget_is_met_and_tightening_it_never_raises_the_objective() -> None:
     from costmodel.design import roofline_latency
 

@@ -563,7 +563,14 @@ def latency_root_find(
     target = math.log(budget_s * 0.99)
     fitting: list[D] = []  # designs within the latency budget: feasible for any larger compute budget
     for _ in range(LATENCY_ROUNDS):
-        found, relaxed_value = solve_at(macs, fitting[-1:])
+        try:
+            found, relaxed_value = solve_at(macs, fitting[-1:])
+        except InfeasibleError as exc:  # the compute budget the search reached has no design: the latency's fault
+            if best is not None:
+                break
+            slowest = f"the smallest design tried takes {math.exp(min(points)[1]) * 1e3:.4g} ms; " if points else ""
+            raise InfeasibleError(f"the latency budget {budget_s * 1e3:.4g} ms cannot be met: {slowest}below it, "
+                                  f"at {si(macs, digits=4)} {unit}s, {exc}") from None
         seconds = latency(found)
         notes.append(f"{unit} budget {si(macs, digits=4)}: latency {seconds * 1e3:.4g} ms")
         points.append((math.log(macs), math.log(seconds)))
