@@ -381,6 +381,22 @@ def test_hw_new_takes_a_profile_key_only(tmp_path, monkeypatch, name: str) -> No
     assert data["name"] == "my-box_2.v1" and "peak" in data
 
 
+def test_hw_list_warns_of_a_profile_file_it_leaves_out(tmp_path, monkeypatch) -> None:
+    """A file on COSTMODEL_HW_PATH that does not load was left out of `hw list` without a word (its author saw no
+    profile and no reason); now a warning line on stderr names it and the problem, the others are listed."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    (tmp_path / "mybox.yaml").write_text("name: [unclosed\n")
+    monkeypatch.setenv("COSTMODEL_HW_PATH", str(tmp_path))
+    result = CliRunner().invoke(app, ["hw", "list"])
+    assert result.exit_code == 0, result.output
+    assert "a100_80gb" in result.stdout and "mybox" not in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"warning: left out: hardware profile {tmp_path / 'mybox.yaml'}: malformed YAML"), line
+
+
 def test_threaded_scales_a_cpu_profile_by_the_cores_it_uses() -> None:
     from costmodel.hardware import threaded
 

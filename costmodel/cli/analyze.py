@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..analysis import analyze_graph
-from ..errors import one_line, shown
+from ..errors import HardwareError, one_line, shown
 from ..graph import Graph, load_graph
 from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
@@ -190,7 +190,10 @@ def hw_list(fmt: TableJsonOption = Format.TABLE) -> None:
     device's name and its aliases."""
     from ..hardware import list_profiles
 
-    profiles = list_profiles()
+    broken: list[HardwareError] = []
+    profiles = list_profiles(broken)
+    for error in broken:  # a file on COSTMODEL_HW_PATH that does not load was left out without a word
+        typer.echo(f"warning: left out: {error}", err=True)
     if fmt == "json":
         emit_json([{"key": p.key, "name": p.name, "aliases": p.aliases, "kind": p.kind} for p in profiles])
         return

@@ -442,14 +442,16 @@ def _profile_files() -> list[Path]:
     return files
 
 
-def _loadable(paths: list[Path]) -> list[tuple[Path, HardwareProfile]]:
-    """The profiles that load (a broken file on ``COSTMODEL_HW_PATH`` must not break every other one)."""
+def _loadable(paths: list[Path], broken: list[HardwareError] | None = None) -> list[tuple[Path, HardwareProfile]]:
+    """The profiles that load (a broken file on ``COSTMODEL_HW_PATH`` must not break every other one); the errors of
+    those that do not are added to ``broken``."""
     good = []
     for path in paths:
         try:
             good.append((path, load_profile_file(path)))
-        except HardwareError:
-            continue
+        except HardwareError as exc:
+            if broken is not None:
+                broken.append(exc)
     return good
 
 
@@ -567,11 +569,12 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     )
 
 
-def list_profiles() -> list[HardwareProfile]:
-    """Every profile found, one per distinct name (a ``COSTMODEL_HW_PATH`` profile shadows a shipped one)."""
+def list_profiles(broken: list[HardwareError] | None = None) -> list[HardwareProfile]:
+    """Every profile found, one per distinct name (a ``COSTMODEL_HW_PATH`` profile shadows a shipped one); the errors
+    of files that do not load are added to ``broken`` (``hw list`` warns of them)."""
     seen: set[str] = set()
     profiles = []
-    for _, profile in _loadable(_profile_files()):
+    for _, profile in _loadable(_profile_files(), broken):
         if _key(profile.name) not in seen:
             seen.add(_key(profile.name))
             profiles.append(profile)
