@@ -23,8 +23,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "costmodel"
 # and sweep beside them. ``api`` (the facade) and ``cli`` sit on top; nothing below imports them.
 # resources: where the shipped zoo and profiles are (importlib.resources); layout: text fitted to a width;
 # limits: the bounds on work one input may ask for; validation: pydantic errors in the user's words;
-# yamlio: the one safe, bounded YAML reader; units: the one duration formatter (s, ms, µs, ns).
-BASE = {"vocab", "errors", "fileio", "resources", "layout", "version", "limits", "validation", "yamlio", "units"}
+# yamlio: the one safe, bounded YAML reader; units: the one duration formatter (s, ms, µs, ns); jsonable: the one
+# conversion of results to JSON data for every --format json.
+BASE = {"vocab", "errors", "fileio", "resources", "layout", "version", "limits", "validation", "yamlio", "units",
+        "jsonable"}
 ALLOWED: dict[str, set[str]] = {
     "vocab": set(),
     "errors": set(),
@@ -34,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "layout": set(),
     "limits": set(),
     "units": set(),
+    "jsonable": set(),
     "validation": {"errors"},
     "yamlio": {"errors", "limits"},
     "ops": {"vocab", "errors", "limits", "validation"},

@@ -359,7 +359,7 @@ TableJsonOption = Annotated[Format, choice_option(
 
 def emit_json(data: Any) -> None:
     """Print ``data`` as JSON (see :mod:`costmodel.report.jsonable`)."""
-    from ..report.jsonable import dumps
+    from ..jsonable import dumps
 
     sys.stdout.write(dumps(data))
 

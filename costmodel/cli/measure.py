@@ -400,7 +400,7 @@ def bench(
     if fmt != "json" and lines:
         typer.echo("\n".join(lines))
     if fmt == "json":
-        from ..report.jsonable import jsonable
+        from ..jsonable import jsonable
 
         emit_json([{**jsonable(r), "predicted_s": p, "profile": profile.key if profile else None}
                    for r, p in zip(results, predictions, strict=True)])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..analysis import Analysis
 from ..errors import DesignError, shown
-from ..report.jsonable import dumps
+from ..jsonable import dumps
 from ..units import si
 from ..vocab import Convention
 from .entropy import Score

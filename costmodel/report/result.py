@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis import Analysis
+from ..jsonable import jsonable
 from ..latency import LatencyResult, ModelLatency
 from ..layout import percent
 from ..units import duration, si, size
-from .jsonable import jsonable
 from .tables import _cells, _rows, analysis_dict, render_table
 
 NOTEBOOK_DEPTH = 2  # the compact table of _repr_html_: stages

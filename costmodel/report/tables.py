@@ -19,10 +19,10 @@ from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 from ..analysis import Analysis, LayerMetrics, aggregate
+from ..jsonable import jsonable
 from ..layout import Table, fit_width, fixed, percent, wrap
 from ..units import duration, si, size
 from ..vocab import Format, SortKey
-from .jsonable import jsonable
 
 if TYPE_CHECKING:  # the latency model is imported where latency is shown, not by a plain count
     from ..latency import LatencyResult, ModelLatency, OpLatency
