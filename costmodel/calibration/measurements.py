@@ -97,6 +97,9 @@ class Matched:
             raise MeasurementError(f"line {m.line}: {m.label} at batch {m.batch}: {exc}", file=m.file) from None
 
 
+LATENCY_RANGE_S = (1e-9, 1e9)  # a row's batch / throughput: no pass of a network takes under a nanosecond (or 30 years)
+
+
 def _number(text: str | None, column: str, path: Path, line: int, kind: type = float) -> float:
     if text is None:
         raise MeasurementError(f"line {line}: column {column}: the row is too short (no value)", file=str(path))
@@ -195,10 +198,12 @@ def read_measurements(path: str | Path) -> MeasurementFile:
             line=line,
             file=str(path),
         )
-        if not math.isfinite(measurement.latency_s):  # a throughput so small that batch / it overflows
+        low, high = LATENCY_RANGE_S
+        if not low <= measurement.latency_s <= high:  # 1e-320/s: batch / it overflows; 1e308/s: ratios underflow
             throughput = shown(_text(row, "infer_samples_per_sec"), 40)
             raise MeasurementError(f"line {line}: column infer_samples_per_sec: {throughput} samples/s at batch "
-                                   f"{measurement.batch} is a latency beyond the largest float", file=str(path))
+                                   f"{measurement.batch} is {measurement.latency_s:.3g} s per batch; a measured pass "
+                                   f"takes {low:g} to {high:g} s", file=str(path))
         rows.append(measurement)
     if not rows:
         raise MeasurementError("no measurement rows", file=str(path))
