@@ -39,6 +39,13 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   element of input and output and a line through the rest over those elements give ``cpu.conv1x1_reorder_ns`` and
   ``cpu.conv1x1_threaded_us``.
 
+- cross-core handoff (``--cross-core``): two threads pinned to two logical CPUs, one torch thread each; a buffer
+  (64 KiB to 1 MiB: in one core's L2) written by ``fill_`` on the reader's own CPU or on the other, then summed on
+  the reader's CPU (``torch.sum``, one thread); 200 rounds of each, taking turns. The sum of a buffer the other core
+  just wrote pulls it over the on-chip interconnect from that core's L2; its extra time over the sum of a buffer the
+  reader wrote itself gives bytes / extra (median over the sizes of the best-of figures), and its inverse
+  ``cpu.cross_core_ns_per_kib``.
+
 - op costs (``--op-costs``): per op the profile's ``cpu.op_ns`` lists, ns per output element beyond a ReLU on the same
   tensor (the roofline prices both as one pass), one thread, ops interleaved in one run, minimum of 90 calls each:
   GELU, SiLU, sigmoid, tanh (and the cheap hardswish, hardsigmoid, ReLU6) on 0.13-1.2 M elements; max_pool2d on
@@ -102,7 +109,7 @@ The machine may be shared: best-of figures estimate what the hardware can do, me
   model's time for the same matmul: the rate of small-K, per-head GEMMs.
 
 Run: python benchmarks/cpu_roofline.py [--repeat 20] [--threads N] [--ops | --smt | --fork-join [--all] |
---op-costs | --speedups | --thread-breakdown | --matmuls]
+--op-costs | --speedups | --thread-breakdown | --matmuls | --cross-core]
 """
 
 from __future__ import annotations
@@ -1126,6 +1133,85 @@ def page_faults(calls: int = 15) -> dict[float, tuple[float, float, float]]:
     return out
 
 
+CROSS_CORE_KB = (64, 256, 512, 1024)  # in one core's L2 on the machines profiled (>= 512 KiB per core)
+
+
+def cross_core(sizes_kb: tuple[int, ...] = CROSS_CORE_KB, rounds: int = 200) -> list[tuple[int, float, float]]:
+    """Per buffer size (KiB): (best us of summing a buffer the reading core wrote itself, best us of summing one the
+    other core just wrote), each the minimum of ``rounds`` (:func:`_cross_core_size`), on the first two logical
+    CPUs."""
+    import torch
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--cross-core needs two logical CPUs")
+    torch.set_num_threads(1)
+    return [(kb, *_cross_core_size(torch.empty(kb * 256), cpus[0], cpus[1], rounds)) for kb in sizes_kb]
+
+
+def _cross_core_size(buf, near: int, far: int, rounds: int) -> tuple[float, float]:  # noqa: ANN001
+    """(local, remote) best us of ``buf.sum()`` on CPU ``far``: two Python threads pinned to ``near`` and ``far``
+    (``os.sched_setaffinity`` of the calling thread) take turns: the near one ``fill_``s the buffer (remote), or the
+    far one does on its own CPU (local); the far one then times the sum (one torch thread: the call runs on the
+    caller)."""
+    import threading
+
+    best = {"local": math.inf, "remote": math.inf}
+    turn = {"mode": "local", "stop": False, "value": 0.0}
+    write, read, done = threading.Event(), threading.Event(), threading.Event()
+
+    def writer() -> None:
+        os.sched_setaffinity(0, {near})
+        while True:
+            write.wait()
+            write.clear()
+            if turn["stop"]:
+                return
+            turn["value"] += 1.0
+            buf.fill_(turn["value"])
+            read.set()
+
+    def reader() -> None:
+        os.sched_setaffinity(0, {far})
+        while True:
+            read.wait()
+            read.clear()
+            if turn["stop"]:
+                return
+            if turn["mode"] == "local":
+                turn["value"] += 1.0
+                buf.fill_(turn["value"])
+            start = time.perf_counter()
+            buf.sum()
+            key = str(turn["mode"])
+            best[key] = min(best[key], time.perf_counter() - start)
+            done.set()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for _ in range(rounds):
+        for mode in ("local", "remote"):
+            turn["mode"] = mode
+            done.clear()
+            (write if mode == "remote" else read).set()
+            done.wait()
+    turn["stop"] = True
+    write.set()
+    read.set()
+    for t in threads:
+        t.join()
+    return best["local"] * 1e6, best["remote"] * 1e6
+
+
+def cross_core_gbs(rows: list[tuple[int, float, float]]) -> float:
+    """The cross-core rate from :func:`cross_core`'s rows (``cpu.cross_core_ns_per_kib`` is 1024 over it): per
+    size, bytes over the remote read's extra time, GB/s; their median (sizes where the remote read was not slower
+    are left out; nan if none is)."""
+    rates = [kb * 1024 / (remote - local) / 1e3 for kb, local, remote in rows if remote > local]
+    return statistics.median(rates) if rates else math.nan
+
+
 # (out, in, kernel) of a conv: 3x3 convs (oneDNN on any thread count) and 1x1 convs (oneDNN only on several threads:
 # at one thread PyTorch runs them natively, no reorder, and they are left out)
 WEIGHT_REORDER_SHAPES = ((128, 128, 3), (256, 256, 3), (512, 256, 3), (512, 512, 3), (1024, 512, 3), (1024, 256, 1),
@@ -1325,6 +1411,9 @@ def main() -> None:
                         "(cpu.conv1x1_threaded_us, cpu.conv1x1_reorder_ns; --hw names the profile whose launch "
                         "and conv dispatch are taken off)")
     parser.add_argument("--conv1x1-parts-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cross-core", action="store_true",
+                        help="only the cross-core handoff: a buffer in L2 summed by one core after the other core "
+                        "wrote it, against after it wrote it itself (cpu.cross_core_ns_per_kib)")
     parser.add_argument("--no-sweep", action="store_true", help="with --speedups: keep the caches warm")
     parser.add_argument("--matmuls", action="store_true",
                         help="only batched matmuls of attention shapes on one thread against the latency model")
@@ -1389,6 +1478,18 @@ def main() -> None:
     if args.thread_breakdown_child:
         rounds, each = (int(v) for v in args.thread_breakdown_child.split(","))
         _thread_breakdown_child(rounds, each)
+        return
+    if args.cross_core:
+        print(f"load average at the start {os.getloadavg()[0]:.1f}")
+        rows = cross_core()
+        for kb, local, remote in rows:
+            extra = kb * 1024 / (remote - local) / 1e3 if remote > local else math.nan
+            print(f"{kb:5d} KiB: sum after this core wrote it {local:7.1f} us ({kb * 1.024 / local:5.1f} GB/s), "
+                  f"after the other core did {remote:7.1f} us ({kb * 1.024 / remote:5.1f} GB/s): the extra at "
+                  f"{extra:5.1f} GB/s")
+        rate = cross_core_gbs(rows)
+        print(f"-> {rate:.1f} GB/s (median over the sizes): cpu.cross_core_ns_per_kib {1024 / rate:.1f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     if args.conv1x1_parts_child:
         _conv1x1_parts_child(args.conv1x1_parts_child)

@@ -83,3 +83,12 @@ def test_conv1x1_parts_reads_the_verbose_primitives() -> None:
     assert (row.src, row.weights, row.conv, row.dst) == pytest.approx((28e-6, 1e-6, 16e-6, 7e-6))
     assert row.elements == (72 + 20) * 28 * 28
     assert row.rest == pytest.approx(111.5e-6 - 52e-6)
+
+
+def test_cross_core_rate_is_bytes_over_the_extra_time() -> None:
+    """--cross-core's figure: per size, KiB x 1024 bytes over (remote - local) us; the median over the sizes; a size
+    where the remote read was not slower is left out. 256 KiB with 10 us extra: 26.2 GB/s; 512 KiB with 25 us:
+    21.0 GB/s; 1024 KiB with 40 us: 26.2 GB/s."""
+    rows = [(256, 5.0, 15.0), (512, 8.0, 33.0), (1024, 12.0, 52.0), (64, 4.0, 3.9)]
+    assert cpu_roofline.cross_core_gbs(rows) == pytest.approx(262_144 / 10e-6 / 1e9, rel=1e-12)
+    assert cpu_roofline.cross_core_gbs([(64, 4.0, 3.9)]) != cpu_roofline.cross_core_gbs([(64, 4.0, 3.9)])  # nan

@@ -12,7 +12,7 @@ from costmodel.calibration import fit as F
 from costmodel.graph import build_graph
 from costmodel.hardware import HardwareError, load_profile, threaded
 from costmodel.latency import estimate
-from costmodel.latency.cpu import cpu_kernel, onednn_only_when_threaded
+from costmodel.latency.cpu import Split, cpu_kernel, onednn_only_when_threaded
 from costmodel.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -646,3 +646,59 @@ def test_nearest_upsample_cost_is_per_output_element() -> None:
     full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s for p in (profile, without))
     assert profile.cpu.op_ns["upsample"] == 0.91
     assert full - plain == pytest.approx(72 * 56 * 56 * 0.91e-9, rel=1e-9)
+
+
+def _handoff_profile(ns_per_kib: float = 50.0, threads: int = 2):
+    """xeon6_gnr_vm (2 cores, caches.l2_mb 4: 2 MiB per core) with ``cpu.cross_core_ns_per_kib`` set, as run on
+    ``threads`` threads."""
+    profile = load_profile("xeon6_gnr_vm")
+    cpu = profile.cpu.model_copy(update={"cross_core_ns_per_kib": ns_per_kib})
+    return threaded(profile.model_copy(update={"cpu": cpu}), threads)
+
+
+def test_handoff_by_hand() -> None:
+    """The cross-core handoff (latency/cpu.py handoff_seconds), by hand at 50 ns per KiB on 2 cores of 2 MiB L2: a
+    parallel ATen kernel reading 1 MiB a serial kernel wrote pulls half of it, 512 KiB x 50 ns = 25.6 us, on its
+    second thread; 8 MiB: half is 4 MiB, but only the writer's 2 MiB L2 holds any, 2048 KiB x 50 ns = 102.4 us; a
+    serial kernel reading 1 MiB a library kernel wrote on both cores pulls the other core's half, 25.6 us; two ATen
+    kernels on the same threads split alike, two serial ones share the core: 0; two library kernels: 0 (not
+    measured)."""
+    from costmodel.latency.cpu import LIBRARY, SERIAL, handoff_seconds
+
+    profile = _handoff_profile()
+    aten = cpu_kernel(profile, "norm", 262_144, split=Split(64, grain=1))  # a batch norm over 64 channels
+    serial = cpu_kernel(profile, "elementwise", 1_000)  # below the grain: core 0 alone
+    library = cpu_kernel(profile, "conv", 262_144)
+    assert (aten.partition, aten.cores, serial.partition, serial.cores, library.partition, library.cores) == (
+        "aten/2", 2, SERIAL, 1, LIBRARY, 2)
+    assert handoff_seconds(profile, aten, serial, 2**20) * 1e6 == pytest.approx(25.6, rel=1e-12)
+    assert handoff_seconds(profile, aten, serial, 8 * 2**20) * 1e6 == pytest.approx(102.4, rel=1e-12)
+    assert handoff_seconds(profile, serial, library, 2**20) * 1e6 == pytest.approx(25.6, rel=1e-12)
+    assert handoff_seconds(profile, aten, library, 2**20) * 1e6 == pytest.approx(25.6, rel=1e-12)
+    assert handoff_seconds(profile, library, library, 2**20) == 0.0  # two library kernels: not measured, not priced
+    other = cpu_kernel(profile, "elementwise", 262_144)  # x + y: at::parallel_for on both threads
+    assert other.partition == "aten/2"
+    assert handoff_seconds(profile, other, aten, 2**20) == 0.0
+    assert handoff_seconds(profile, serial, serial, 2**20) == 0.0
+    assert handoff_seconds(profile, aten, None, 2**20) == 0.0  # the kernel before not known
+    one = _handoff_profile(threads=1)  # one thread: every kernel on core 0
+    assert handoff_seconds(one, cpu_kernel(one, "norm", 262_144), cpu_kernel(one, "conv", 262_144), 2**20) == 0.0
+    bare = _handoff_profile(0.0)  # no figure: not priced
+    assert handoff_seconds(bare, aten, serial, 2**20) == 0.0
+
+
+def test_handoff_in_a_network_by_hand() -> None:
+    """conv (oneDNN on both cores) -> batch norm -> ReLU -> global mean on 64 x 32 x 32 fp32 (256 KiB a tensor) at
+    2 threads: the norm reads the conv's output from the cache under another split (half of 256 KiB at 50 ns per
+    KiB, 6.4 us), the ReLU splits as the norm did (nothing), the mean (64 outputs: below the grain, on core 0) pulls
+    the ReLU's other half (6.4 us); on one thread, or without the figure, nothing moves."""
+    graph = _graph([{"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "bias": False},
+                    {"name": "bn", "op": "batch_norm"}, {"name": "act", "op": "relu"},
+                    {"name": "pool", "op": "global_avg_pool"}], [64, 32, 32])
+    with_figure, without = _handoff_profile(), _handoff_profile(0.0)
+    extra = [(a.latency_s - b.latency_s) * 1e6 for a, b in zip(
+        estimate(graph, with_figure, dtype="fp32").kernels, estimate(graph, without, dtype="fp32").kernels,
+        strict=True)]
+    assert extra == pytest.approx([0.0, 6.4, 0.0, 6.4], abs=1e-9)
+    one, bare = _handoff_profile(threads=1), _handoff_profile(0.0, threads=1)
+    assert estimate(graph, one, dtype="fp32").summary.latency_s == estimate(graph, bare, dtype="fp32").summary.latency_s

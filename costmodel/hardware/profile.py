@@ -156,7 +156,10 @@ class Cpu(_Model):
     per call than on one thread and runs its work this many times as fast as on one thread (None: the fork/join
     ``sync_us`` and capacity x efficiency of any other parallel kernel); ``conv1x1_reorder_ns``: what such a conv
     costs on several threads per element of its input and output, the NCHW <-> blocked reorders oneDNN runs around it
-    (0, the default: none priced apart); ``parallel``, per efficiency class, the
+    (0, the default: none priced apart); ``cross_core_ns_per_kib``: what one core pays per KiB it reads out of
+    another core's L2, beyond reading it from its own (the cross-core handoff: a kernel on several threads reading a
+    tensor the kernel before it wrote under another split of the work over the cores, latency/cpu.py
+    ``handoff_seconds``; 0, the default: not priced); ``parallel``, per efficiency class, the
     fork/join and efficiency of that class's parallel kernels where they differ from the CPU-wide figures
     (:class:`ParallelFigures`; oneDNN's convolutions, MKL's GEMMs and PyTorch's own kernels are different code).
 
@@ -202,6 +205,7 @@ class Cpu(_Model):
     conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
     conv1x1_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
+    cross_core_ns_per_kib: float = Field(default=0.0, ge=0, le=1e6)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
     page_fault_us: float = Field(default=0.0, ge=0, le=1e4)
     view_us: float = Field(default=0.0, ge=0, le=1e6)

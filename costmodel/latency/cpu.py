@@ -23,6 +23,11 @@ into three per-kernel figures that :func:`~costmodel.latency.model.kernel_terms`
   reorders around it, priced as measured on the threads, not split further), and runs its work
   ``conv1x1_threaded_speedup`` times as fast as on one thread, or, without that figure, as any parallel conv of
   its class (measured: benchmarks/cpu_roofline.py --fork-join, --conv1x1-parts);
+- **the cross-core handoff**: a tensor the kernel just before left in the cache lies in the L2 of the cores that
+  wrote it, as that kernel split its work; a kernel that splits it otherwise pulls the share its threads did not
+  write from other cores' L2 at ``cross_core_ns_per_kib`` (:func:`handoff_seconds`; measured with
+  benchmarks/cpu_roofline.py --cross-core). Two of PyTorch's own ``at::parallel_for`` kernels on the same threads
+  split a tensor alike (contiguous runs in memory order) and move nothing;
 - **dispatch by op class**: ``dispatch_us[class]`` on top of the profile's ``launch_overhead_us``;
 - **depthwise convs**: ``depthwise_ns`` per output element on one core on top of the FLOPs (split over the
   threads when parallel, at the same efficiency): PyTorch's CPU depthwise conv is nearly flat in the kernel size.
@@ -64,18 +69,24 @@ ONEDNN_DEPTHWISE_BLOCKS = {"AVX2": (8, 3), "AVX-512": (16, 4)}
 # PyTorch's NCHW pools: at::parallel_for over the N x C planes with a grain of 0 (MaxPoolKernel.cpp ``cpu_max_pool``,
 # AvgPoolKernel.cpp ``cpu_avg_pool``); a global pool is a mean, a TensorIterator reduction (left to the grain rule)
 POOLS = frozenset({"max_pool2d", "avg_pool2d"})
+SERIAL = "serial"  # CpuKernel.partition of a kernel on the calling thread alone (core 0)
+LIBRARY = "library"  # ... of a oneDNN or BLAS kernel on several threads: the library's own split of its tensors
 
 
 @dataclass(frozen=True)
 class CpuKernel:
     """One kernel on a CPU: multiply its compute seconds by ``compute_scale`` and its memory seconds by
     ``memory_scale`` (> 1 when it runs on one of several threads, or scales below the threads' capacity), and add
-    ``fixed_s`` seconds per call."""
+    ``fixed_s`` seconds per call. ``cores``: the cores it runs on; ``partition``: how it splits its tensors over them
+    (:data:`SERIAL`, :data:`LIBRARY`, or ``"aten/K"``: PyTorch's own ``at::parallel_for`` on K threads, contiguous
+    runs of the tensor in memory order), what :func:`handoff_seconds` compares."""
 
     parallel: bool
     compute_scale: float
     memory_scale: float
     fixed_s: float
+    cores: int = 1
+    partition: str = SERIAL
 
 
 ON_ONE_CORE = CpuKernel(parallel=False, compute_scale=1.0, memory_scale=1.0, fixed_s=0.0)
@@ -374,9 +385,37 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
             compute_scale, memory_scale = capacity / speedup, chip / min(chip, cpu.bandwidth_per_core_gbs) / speedup
     fixed = (cpu.dispatch_us.get(key, 0.0) + (sync if parallel else 0.0)) * 1e-6
     fixed += (depthwise_elements * cpu.depthwise_ns * 1e-9 + op_s) / speedup
-    return CpuKernel(parallel, compute_scale, memory_scale, fixed)
+    cores = min(used, cpu.cores)
+    partition = SERIAL if not parallel else f"aten/{used}" if key in SERIAL_BELOW_GRAIN else LIBRARY
+    return CpuKernel(parallel, compute_scale, memory_scale, fixed, cores, partition)
 
 
-__all__ = ["CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "onednn_only_when_threaded", "op_elements",
+def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKernel | None, nbytes: int) -> float:
+    """Seconds ``reader`` spends pulling from other cores' L2 the part of ``nbytes`` (what it reads from the cache:
+    tensors the kernel just before it, ``writer``, wrote) that its threads did not write themselves; 0 unless the
+    profile (as run) has ``cpu.cross_core_ns_per_kib`` and more than one core, and the two kernels split the tensor
+    differently over the cores (:attr:`CpuKernel.partition`: two ``at::parallel_for`` kernels on the same threads split
+    it alike; two serial kernels run on the same core; two library kernels in a row are not priced either: the case
+    measured is an ATen kernel after a oneDNN one, /work/notes/meas/s27/cpu2t/bn2t_b.py, and how a oneDNN kernel's
+    own reorders read a tensor another library kernel wrote is not known).
+
+    As a first model, (N - 1) / N of the bytes lie in another core's L2 (N: the cores the profile is run on), at
+    most the L2 of the cores that wrote them (``caches.l2_mb`` is the chip's; one core's is that over ``cpu.cores``,
+    exact when the run uses every core; beyond it the tensor has gone on to the shared last-level cache, equally far
+    from every core); a parallel reader's N - 1 other threads pull them side by side, a serial reader's one thread
+    alone. ``writer`` None (not known): 0."""
+    cpu = profile.cpu
+    if (cpu is None or not cpu.cross_core_ns_per_kib or writer is None or nbytes <= 0 or cpu.cores <= 1
+            or reader.partition == writer.partition):
+        return 0.0
+    remote = nbytes * (cpu.cores - 1) / cpu.cores
+    if profile.caches.l2_mb:
+        remote = min(remote, writer.cores * profile.caches.l2_mb * 2**20 / cpu.cores)
+    pullers = reader.cores - 1 if reader.cores > 1 else 1
+    return remote / 1024 / pullers * cpu.cross_core_ns_per_kib * 1e-9
+
+
+__all__ = ["LIBRARY", "SERIAL", "CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "handoff_seconds",
+           "onednn_only_when_threaded", "op_elements",
            "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "strided_norm_seconds",
            "view_calls"]

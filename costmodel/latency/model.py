@@ -24,8 +24,10 @@ from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout, strided_norms
 from .cpu import (
     ON_ONE_CORE,
+    CpuKernel,
     cpu_kernel,
     fresh_page_seconds,
+    handoff_seconds,
     onednn_only_when_threaded,
     op_seconds,
     packs_weights,
@@ -188,12 +190,19 @@ class Boundary:
     ``views_before`` counts those of earlier runs after their last kernel (charged to this run's first kernel), and
     ``ends`` says whether the run ends the bigger graph (views after its last kernel are then charged to that kernel;
     otherwise they are the next run's ``views_before``).
+
+    ``before``: the CPU figures of the kernel just before the run (:func:`~costmodel.latency.cpu.cpu_kernel`), whose
+    split of ``just_written`` over the cores the run's first kernel may not share
+    (:func:`~costmodel.latency.cpu.handoff_seconds`); None, not known: no handoff is priced there. The sweep's
+    fragments (sweep/fast.py) do not pass it, so on a profile run on several cores with
+    ``cpu.cross_core_ns_per_kib`` they leave out each fragment's first kernel's handoff.
     """
 
     input_bytes: Mapping[str, int] = field(default_factory=dict)
     just_written: frozenset[str] = frozenset()
     views_before: int = 0
     ends: bool = True
+    before: CpuKernel | None = None
 
 
 CAST_KEY = "elementwise"  # a cast is an elementwise copy: priced with the elementwise efficiencies
@@ -228,16 +237,17 @@ def kernel_terms(
     strided = strided_norms(graph) if profile.cpu is not None and (
         profile.cpu.strided_norm_ns or profile.cpu.strided_norm_output_ns) else frozenset()
     out: list[KernelTerms] = []
+    last = boundary.before if boundary else None  # the CPU figures of the kernel just issued (handoff_seconds)
     for members, moved in zip(groups, traffic, strict=True):
         for copy in views.copies.get(members[0].path, []):
             nbytes = copy.elements * sizes.bytes_of(copy.root)
-            on = cpu_kernel(profile, COPY_KEY, copy.elements)
+            on = last = cpu_kernel(profile, COPY_KEY, copy.elements)
             out.append(KernelTerms(f"{copy.consumer}:copy", copy.consumer, (), (COPY_KEY,), (vector,), (0.0,),
                                    (2 * nbytes / bw * on.memory_scale,), (OpTraffic(nbytes, nbytes, 0),), on.fixed_s))
         for cast in sizes.casts.get(members[0].path, []) if fusion in CAST_FUSIONS else []:
             if cast.weight or eager:
                 nbytes = cast.dram_bytes
-                on = cpu_kernel(profile, CAST_KEY, cast.elements)
+                on = last = cpu_kernel(profile, CAST_KEY, cast.elements)
                 out.append(KernelTerms(f"{cast.consumer}:cast", cast.consumer, (), (CAST_KEY,), (vector,), (0.0,),
                                        (nbytes / bw * on.memory_scale,),
                                        (OpTraffic(cast.elements * cast.src_bytes, cast.elements * cast.dst_bytes, 0),),
@@ -258,11 +268,13 @@ def kernel_terms(
             sum(math.prod(shape) for shape in (*members[0].input_shapes[:1], *members[0].cost.outputs[:1])))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
+        handoff = handoff_seconds(profile, on, last, sum(t.cache_read for t in moved))
+        last = on
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved),
-            on.fixed_s + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout))
+            on.fixed_s + handoff + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout))
         for layer, key in zip(members, keys, strict=True):
             elements = bias_add_elements(layer, profile, fusion, key)
             if elements:  # read and write the output in place
