@@ -1037,6 +1037,24 @@ def test_plot_sweep_writes_all_three_figures_or_none(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig_latency_macs.svg", "fig_pareto.png", "results.csv"]
 
 
+def test_plot_into_an_existing_folder_writes_inside_it(tmp_path: Path) -> None:
+    """-o naming a folder (figs/) wrote figs_pareto.png ... beside it (and plot roofline -o figs wrote figs.png);
+    now the figures go into it under their default names."""
+    results = tmp_path / "results.csv"
+    results.write_text("\n".join([RESULTS_HEADER, *RESULTS_ROWS]) + "\n")
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    code, text = _cli("plot", "sweep", str(results), "-o", str(figs))
+    assert code == 0, text
+    assert sorted(p.name for p in figs.iterdir()) == sorted(f"results_{kind}.{fmt}" for kind in
+                                                            ("pareto", "edf", "latency_macs") for fmt in ("png", "svg"))
+    code, text = _cli("plot", "roofline", "mobilenetv2_100", "--hw", "a100", "-o", str(figs))
+    assert code == 0, text
+    assert {"mobilenetv2_100_roofline_a100_80gb.png", "mobilenetv2_100_roofline_a100_80gb.svg"} <= \
+        {p.name for p in figs.iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "results.csv"]
+
+
 def test_sweep_results_with_a_column_twice_are_one_error_line(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -62,7 +62,8 @@ Batch = Annotated[int | None, typer.Option(min=1, help="batch size (default: the
 Panels = Annotated[list[Fusion] | None, choice_option(
     Fusion, "--fusion", help="fusion mode per panel, repeatable (default: none and block)")]
 Output = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="output stem: writes STEM.png and STEM.svg (default: <model>_<kind>_<hw> here)")]
+    "--output", "-o", help="output stem: writes STEM.png and STEM.svg (a folder: <model>_<kind>_<hw> in it; default: "
+                           "<model>_<kind>_<hw> here)")]
 
 
 def _profiles(kind: str, hw: list[str] | None, many: bool = False) -> list[HardwareProfile]:
@@ -87,11 +88,21 @@ def _specs(kind: str, specs: list[Path] | None, many: bool = True) -> list[Path]
 
 
 
+def figure_stem(output: Path | None, default: Path) -> Path:
+    """Where a command's figures go (STEM.png, STEM.svg): ``-o fig.png`` or ``fig.svg`` -> ``fig``; ``-o`` an existing
+    folder -> the default name inside it (it was a stem beside the folder: ``-o figs/`` wrote ``figs.png``); any
+    other ``-o`` as it is; no ``-o`` -> ``default``."""
+    if output is None:
+        return default
+    if output.is_dir():
+        return output / default.name
+    return output.with_suffix("") if output.suffix in (".png", ".svg") else output  # -o fig.png: fig.png, fig.svg
+
+
 def _stem(output: Path | None, models: list[str], kind: str, keys: list[str]) -> Path:
-    if output is not None:
-        return output.with_suffix("") if output.suffix in (".png", ".svg") else output  # -o fig.png: fig.png, fig.svg
     model = "-".join(models) if len(models) <= 3 else f"{len(models)}models"
-    return Path(safe_file_name(f"{model}_{kind}_{'-'.join(keys)}", 200))  # in the current folder, whatever the names
+    default = Path(safe_file_name(f"{model}_{kind}_{'-'.join(keys)}", 200))  # in the current folder, whatever the names
+    return figure_stem(output, default)
 
 
 def _write(fig: Figure, stem: Path) -> None:

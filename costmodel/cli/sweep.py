@@ -12,7 +12,7 @@ import typer
 from ..errors import PlotError, one_line, shown
 from ..sweep.choices import Engine, Sampler
 from .common import app, fail, user_errors
-from .plots import plot_app
+from .plots import figure_stem, plot_app
 from .progress import track
 
 
@@ -86,7 +86,7 @@ def plot_sweep(
         help="device of the latency-vs-MACs figure (a latency.DEVICE column; default: the first)")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="output stem: writes STEM_pareto, STEM_edf and STEM_latency_macs (.png, .svg); "
-        "default: the results file's stem")] = None,
+        "a folder: the results file's stem in it; default: the results file's stem")] = None,
 ) -> None:
     """Pareto front (METRIC vs latency per device), complexity EDFs and latency vs MACs of a sweep's results."""
     from ..plots import complexity_edf_figure, latency_macs_figure, numeric_column, save_figures, sweep_pareto_figure
@@ -122,8 +122,7 @@ def plot_sweep(
     if color_by not in variables:
         raise fail(one_line(f"--color-by {color_by!r} is not a variable of {results} (variables: "
                             f"{', '.join(map(repr, variables))})"))
-    stem = (output.with_suffix("") if output and output.suffix in (".png", ".svg") else output) or \
-        results.with_suffix("")
+    stem = figure_stem(output, results.with_suffix(""))
     name = f"{results.stem} ({len(frame)} candidates)"
     latency = {d: _numbers(frame, f"latency.{d}", results) for d in devices}
     macs = _numbers(frame, "macs", results)
