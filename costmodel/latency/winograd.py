@@ -28,19 +28,11 @@ from __future__ import annotations
 
 from ..graph import Layer
 from ..hardware import HardwareProfile
-from ..ops.base import Attrs
+from ..ops.base import Attrs, pair
 from ..ops.conv import ConvAttrs
 from ..vocab import Dtype
 
 WINOGRAD_SPEEDUP = 36 / 16  # F(2x2, 3x3): multiplies of the direct 3 x 3 conv per 2 x 2 outputs / Winograd's
-
-
-def _pair(value: object) -> tuple[int, ...] | None:
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
-        return tuple(value)
-    return None
 
 
 def runs_winograd(layer: Layer[Attrs], profile: HardwareProfile, unit: str, dtype: str) -> bool:
@@ -53,8 +45,8 @@ def runs_winograd(layer: Layer[Attrs], profile: HardwareProfile, unit: str, dtyp
     outputs = layer.cost.outputs
     if len(outputs) != 1 or len(outputs[0]) != 4:
         return False
-    return (_pair(attrs.kernel) == (3, 3) and _pair(attrs.stride) == (1, 1)
-            and _pair(attrs.dilation) == (1, 1))
+    return (pair(attrs.kernel, 2, "kernel") == (3, 3) and pair(attrs.stride, 2, "stride") == (1, 1)
+            and pair(attrs.dilation, 2, "dilation") == (1, 1))
 
 
 def winograd_speedup(layer: Layer[Attrs], profile: HardwareProfile, unit: str, dtype: str) -> float:
