@@ -396,7 +396,7 @@ def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKern
     profile (as run) has ``cpu.cross_core_ns_per_kib`` and more than one core, and the two kernels split the tensor
     differently over the cores (:attr:`CpuKernel.partition`: two ``at::parallel_for`` kernels on the same threads split
     it alike; two serial kernels run on the same core; two library kernels in a row are not priced either: the case
-    measured is an ATen kernel after a oneDNN one, /work/notes/meas/s27/cpu2t/bn2t_b.py, and how a oneDNN kernel's
+    measured is an ATen kernel after a oneDNN one, docs/latency-model.md "CPUs and threads", and how a oneDNN kernel's
     own reorders read a tensor another library kernel wrote is not known).
 
     As a first model, (N - 1) / N of the bytes lie in another core's L2 (N: the cores the profile is run on), at
