@@ -211,9 +211,9 @@ def strided_norms(graph: Graph) -> frozenset[str]:
     for layer in layers:
         shape = tuple(graph.shape(layer.inputs[0]))
         strides, _ = tracker.of(layer.inputs[0])
-        spatial = math.prod(shape[2:] if getattr(layer.attrs, "channels_first", False) else shape[1:-1])
-        inner = (getattr(layer.attrs, "channels_first", False) and strides is not None
-                 and is_contiguous(shape, strides))
+        channels_first = getattr(layer.attrs, "channels_first", False)
+        spatial = math.prod(shape[2:] if channels_first else shape[1:-1])
+        inner = channels_first and strides is not None and is_contiguous(shape, strides)
         if spatial > 1 and not inner:
             out.add(layer.path)
     return frozenset(out)
