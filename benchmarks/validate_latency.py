@@ -111,6 +111,9 @@ XEON_FIXTURES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t.csv" for n in (1, 2
 # the same 38 models measured again by the lead minutes later (12:50-12:54 UTC, quiet, still before the profile):
 # reproducibility and a second score, never fitted
 XEON_REPEAT = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_b.csv" for n in (1, 2)}
+# the same VM at session 27's start (3 December 15:09-15:12 UTC, quiet; that session looked for mechanisms in their
+# residuals, so in sample for its changes, out of sample for later ones): scored and few-shot fitted
+XEON_AFTERNOON_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 1509), (2, 1511))}
 # the same VM in a noisy hour of its host (3 December 17:53-18:01 UTC, the lead's session 28, before any change of
 # that session): the zoo 1.2x slower than at 15:09, dispatch-bound nets most (up to 1.6x), dense-compute nets least
 # (1.1x); scored and few-shot fitted like the others, plus a second 1-thread run minutes later (reproducibility)
@@ -156,9 +159,10 @@ ZEN3_REPEAT = CpuRun(ZEN3, "second run", CPU_PROFILE, CPU_REPEAT, {1: "2 Dec 20:
 ZEN3_OTHER_DAY = CpuRun(ZEN3, "another day", CPU_PROFILE, CPU_OTHER_DAY, {1: "3 Dec 03:37", 2: "3 Dec 03:38"})
 XEON_RUN = CpuRun(XEON, FIRST_RUN, XEON_PROFILE, XEON_FIXTURES, {1: "3 Dec 12:40", 2: "3 Dec 12:41"})
 XEON_REPEAT_RUN = CpuRun(XEON, "second run", XEON_PROFILE, XEON_REPEAT, {1: "3 Dec 12:51", 2: "3 Dec 12:52"})
+XEON_AFTERNOON = CpuRun(XEON, "afternoon", XEON_PROFILE, XEON_AFTERNOON_FILES, {1: "3 Dec 15:09", 2: "3 Dec 15:11"})
 XEON_NOISY = CpuRun(XEON, "noisy hour", XEON_PROFILE, XEON_NOISY_FILES, {1: "3 Dec 17:53", 2: "3 Dec 17:55"})
 # scored in section 1, fitted in 2
-CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN, XEON_NOISY)
+CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN, XEON_AFTERNOON, XEON_NOISY)
 CPU_CASES = tuple(label for run in CPU_RUNS for label in run.labels)
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("Xeon 6 VM", FIXTURES / "cpu_bench_mbv3_space_xeon6_1t.csv", XEON_PROFILE),
@@ -472,7 +476,8 @@ EARLIER_ZEN3 = CpuRun("the earlier Zen 3 VM", FIRST_RUN, CPU_PROFILE, {1: FIXTUR
                       {1: "an earlier session"})
 XEON_NOISY_SECOND = CpuRun(XEON, "noisy hour, second run", XEON_PROFILE, XEON_NOISY_REPEAT, {1: "3 Dec 17:59"})
 REPEATED = (  # (run, reference run): the same models measured twice, compared at each thread count both have
-    (XEON_REPEAT_RUN, XEON_RUN), (XEON_NOISY_SECOND, XEON_NOISY), (XEON_NOISY, XEON_RUN),
+    (XEON_REPEAT_RUN, XEON_RUN), (XEON_NOISY_SECOND, XEON_NOISY), (XEON_AFTERNOON, XEON_RUN),
+    (XEON_NOISY, XEON_RUN),
     (ZEN3_REPEAT, ZEN3_RUN), (ZEN3_OTHER_DAY_REPEAT, ZEN3_OTHER_DAY),
     (ZEN3_OTHER_DAY, ZEN3_RUN),  # the next day against the scored day (its ConvNeXt-T/S were timed on their 1x1 form)
     (ZEN3_QUIET, ZEN3_RUN), (ZEN3_EARLIER, ZEN3_RUN),  # the drift between sessions (the scale: the change of level)
