@@ -250,7 +250,9 @@ def test_bench_rounds_cli_writes_rounds_and_drift(torch, tiny: Path, tmp_path: P
     import csv
 
     rows = list(csv.DictReader(line for line in out.read_text().splitlines() if not line.startswith("#")))
-    assert {r["rounds"] for r in rows} == {"2"} and all(abs(float(r["drift"])) < 10 for r in rows)
+    # the drift's value is a timing (a loaded CI machine can move a tiny net's round many-fold): the column is written
+    # and is a number; its formula is checked on fixed timings in the test above
+    assert {r["rounds"] for r in rows} == {"2"} and all(math.isfinite(float(r["drift"])) for r in rows)
 
 
 @pytest.mark.parametrize("args", [["--rounds", "0"], ["--min-time", "-1"]])
