@@ -522,13 +522,19 @@ CLI_COMMANDS: list[list[str]] = [
 
 def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, command: list[str],
                      names_file: bool = True) -> str | None:
-    """None when a CLI run behaved: exit 0 (JSON output valid and finite), or exit 2 with exactly one stderr line
-    ``error: ...`` naming the file (unless not ``names_file``: an option may be what is wrong) and nothing on
-    stdout; else what went wrong."""
+    """None when a CLI run behaved: exit 0 (JSON output, on stdout or in the -o file, valid and finite), or exit 2
+    with exactly one stderr line ``error: ...`` naming the file (unless not ``names_file``: an option may be what is
+    wrong) and nothing on stdout; else what went wrong."""
     if exit_code == 0:
         if "-f" in command and command[command.index("-f") + 1] == "json":
+            text = stdout
+            if "-o" in command:  # the JSON went to the file (stdout empty: it was read as invalid JSON)
+                written = Path(command[command.index("-o") + 1])
+                if not written.is_file():  # a device, a folder (a default name in it): the caller's to check
+                    return None
+                text = written.read_text(encoding="utf-8")
             try:
-                json.loads(stdout, parse_constant=lambda token: (_ for _ in ()).throw(ValueError(token)))
+                json.loads(text, parse_constant=lambda token: (_ for _ in ()).throw(ValueError(token)))
             except ValueError as exc:
                 return f"invalid JSON: {exc}"
         return None

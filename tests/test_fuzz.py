@@ -78,3 +78,15 @@ def test_hostile_expressions(tmp_path: Path, expression: str) -> None:
         path = fuzzing.write_case(tmp_path, f"{key}.yaml", yaml.safe_dump(spec, allow_unicode=True))
         tally.record("expression", path, lambda path=path: fuzzing.analyze_spec_file(path))
     assert not tally.failures, tally.failures
+
+
+def test_json_written_to_the_output_file_is_what_the_check_reads(tmp_path: Path) -> None:
+    """With -o, JSON goes to the file and stdout is empty: the check read stdout and called a good run invalid JSON
+    (seed 60611's options: compare ... -o sub/out.json -f json); it reads the file, and still finds a NaN there."""
+    out = tmp_path / "out.json"
+    command = ["compare", "a", "b", "-o", str(out), "-f", "json"]
+    out.write_text('{"a": 1}')
+    assert fuzzing.check_cli_result(out, 0, "", f"wrote {out}\n", command) is None
+    out.write_text('{"a": NaN}')
+    assert "invalid JSON" in (fuzzing.check_cli_result(out, 0, "", "", command) or "")
+    assert "invalid JSON" in (fuzzing.check_cli_result(out, 0, "", "", ["analyze", "a", "-f", "json"]) or "")
