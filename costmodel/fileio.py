@@ -6,14 +6,17 @@ what we write for people to share (tables, figures, reports) gets ``0o666 & ~uma
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import os
 import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 
 def proc_field(path: str, key: str) -> str | None:
@@ -99,6 +102,36 @@ def replacement_target(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+@contextlib.contextmanager
+def output_stream(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle whose bytes become the file a user named with ``-o path``, the one place that decides how
+    such a file is written: a device or FIFO (/dev/null, /dev/stdout) is opened and written in place, never replaced
+    (:func:`written_in_place`); anything else is written to a temporary file beside the file replaced (a symbolic
+    link's target: the link stays a link, :func:`replacement_target`) and moved onto it when the block completes, so
+    a failure leaves the old file, or none, never a half-written one. Missing folders are created, and removed again
+    when the write fails. ``path`` a folder raises IsADirectoryError naming it. Raises OSError."""
+    if written_in_place(path):
+        with open(path, "wb") as handle:
+            yield handle
+        return
+    target = replacement_target(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder", os.fspath(path))
+    created = missing_folders(target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temp_beside(target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except BaseException:
+        remove_folders(created)
+        raise
+
+
 def replace_all(moves: Sequence[tuple[Path, Path]]) -> None:
     """Move each complete temporary file onto its target (``os.replace``), all or nothing: before any move, every
     target but the last that exists is kept aside (a hard link, else a copy, in a private folder beside it); when a
@@ -180,6 +213,14 @@ def unwritable_reason(path: Path) -> str | None:
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         return f"{parent} is not a writable folder"
     return None
+
+
+def output_problem(path: Path) -> str | None:
+    """Why a file the user names with ``-o`` cannot be written, checked before any work: it is a folder (or a link to
+    one), or :func:`unwritable_reason`. None when it looks writable."""
+    if replacement_target(path).is_dir():
+        return "it is a folder"
+    return unwritable_reason(path)
 
 
 def safe_file_name(text: str, max_chars: int = 120) -> str:

@@ -761,6 +761,41 @@ def test_cli_plot_throughput_takes_batches_only(tiny_path) -> None:
     assert result.exit_code == 2 and "No such option: --sweep-batch" in result.output
 
 
+def test_cli_plot_output_symbolic_links_stay_links(tmp_path, tiny_path) -> None:
+    """As write_output's (analyze -o): a figure file that is a symbolic link keeps it, the file it names gets the
+    figure (the link was replaced by a regular file, the file it named left stale)."""
+    (tmp_path / "real.png").write_text("old")
+    (tmp_path / "fig.png").symlink_to(tmp_path / "real.png")
+    result = runner.invoke(app, ["plot", "gap", tiny_path, "--hw", "a100", "-o", str(tmp_path / "fig")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fig.png").is_symlink() and (tmp_path / "real.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert f"wrote {tmp_path / 'fig.png'}" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg", "real.png"]
+
+
+def test_cli_plot_output_a_device_is_refused(tmp_path, tiny_path) -> None:
+    """-o /dev/null wrote /dev/null.png and /dev/null.svg (as root: new files in /dev); a figure file that is a FIFO
+    is written into, not replaced."""
+    import threading
+
+    result = runner.invoke(app, ["plot", "gap", tiny_path, "--hw", "a100", "-o", os.devnull])
+    assert (result.exit_code, result.output) == (
+        2, f"error: -o {os.devnull} is a device; -o takes the stem of the figures' file names (or a folder)\n")
+    assert not Path(os.devnull + ".png").exists()
+    fifo = tmp_path / "fig.svg"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)  # more than a pipe holds
+    reader.start()
+    result = runner.invoke(app, ["plot", "gap", tiny_path, "--hw", "a100", "-o", str(tmp_path / "fig")])
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), "the FIFO was replaced"  # then the reader waits for ever (a daemon)
+    reader.join(30)
+    assert result.exit_code == 0, result.output
+    data = got[0]
+    assert stat.S_ISFIFO((tmp_path / "fig.svg").lstat().st_mode) and b"<svg" in data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]
+
+
 def test_cli_plot_unwritable_output_folder(tmp_path, tiny_path) -> None:
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")

@@ -926,6 +926,45 @@ def test_an_output_that_cannot_be_written_is_one_error_line(tmp_path: Path) -> N
     assert blocker.read_text() == "not a folder"
 
 
+def test_an_output_that_is_a_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    # -o naming a folder ran the whole sweep, then the merge's rename onto the folder was an internal error (exit 1)
+    # that left OUT.partial behind
+    out = tmp_path / "out.csv"
+    out.mkdir()
+    code, text = _cli("sweep", str(SPACES / "resnet_like.yaml"), "-o", str(out), "--samples", "2", "--workers", "1")
+    assert (code, text) == (2, f"error: cannot write {out}: it is a folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_an_output_that_is_a_symbolic_link_stays_one(tmp_path: Path) -> None:
+    # as write_output's (costmodel analyze -o): the file the link names gets the results; the link was replaced by a
+    # regular file, the file it named left stale
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, text = _cli("sweep", str(SPACES / "resnet_like.yaml"), "-o", str(link), "--samples", "2", "--workers", "1")
+    assert code == 0, text
+    assert link.is_symlink() and real.read_text().startswith("index,")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "real.csv"]
+
+
+def test_an_output_that_is_a_fifo_is_written_into_not_replaced(tmp_path: Path) -> None:
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    code, text = _cli("sweep", str(SPACES / "resnet_like.yaml"), "-o", str(fifo), "--samples", "2", "--workers", "1")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), "the FIFO was replaced"  # then the reader waits for ever (a daemon)
+    reader.join(30)
+    assert code == 0, text
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and got[0].startswith(b"index,")
+
+
 def test_a_sweep_of_too_many_candidates_is_refused_before_it_plans(tmp_path: Path) -> None:
     # --samples 10^15 planned 10^12 chunks before the first ran (a hang, then out of memory); the whole grid of a
     # space is bounded the same way

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UserError, one_line
-from ..fileio import missing_folders, remove_folders, replacement_target, write_atomic, written_in_place
+from ..fileio import output_problem, output_stream
 from ..vocab import Choice, Dtype, Format, Fusion, Precision
 from ..yamlio import YamlError, parse_yaml
 
@@ -228,41 +228,26 @@ def user_errors(fn: F) -> F:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Print, or write ``output`` atomically with the permissions a plain ``open()`` gives (``0o666 & ~umask``),
-    creating its missing folders: a failed write leaves no half-written file and removes the folders it created.
-    A symbolic link stays one (the file it points to is replaced); a device or FIFO (/dev/null, /dev/stdout) is
-    opened and written, never replaced (:func:`fileio.written_in_place`)."""
+    """Print, or write ``output`` (:func:`fileio.output_stream`: atomically with the permissions a plain ``open()``
+    gives, missing folders created; a symbolic link stays one; a device or FIFO written in place, never replaced): a
+    failed write is one error line and leaves no half-written file nor a folder it created."""
     if output is None:
         sys.stdout.write(text)
         return
-    in_place = written_in_place(output)  # /dev/null, a FIFO, /dev/stdout (a link to one: opened by its own name)
-    target = output if in_place else replacement_target(output)
-    created = [] if in_place else missing_folders(target.parent)
     try:
-        if in_place:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, text.encode("utf-8"))
-    except BaseException as exc:
-        remove_folders(created)
-        if isinstance(exc, OSError):
-            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-        raise
+        with output_stream(output) as handle:
+            handle.write(text.encode("utf-8"))
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {output}", err=True)
 
 
 def check_writable(path: Path, what: str) -> None:
-    """Fail early (before any work) when ``path`` cannot be created: its nearest existing ancestor must be a
-    writable folder, and ``path`` itself must not be a folder."""
-    from ..fileio import unwritable_reason
-
-    if path.is_dir():
-        raise fail(f"cannot write {what} {path}: it is a folder")
-    reason = unwritable_reason(path)
-    if reason:
-        raise fail(f"cannot write {what} {path}: {reason}")
+    """Fail early (before any work) when ``path`` cannot be created (:func:`fileio.output_problem`: a folder, or no
+    writable folder to put it in)."""
+    problem = output_problem(path)
+    if problem:
+        raise fail(f"cannot write {what} {path}: {problem}")
 
 
 def parse_inputs(values: list[str]) -> dict[str, list[int]]:

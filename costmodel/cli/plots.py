@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..fileio import safe_file_name
+from ..fileio import safe_file_name, written_in_place
 from ..graph import Graph, load_graph
 from ..hardware import HardwareProfile, load_profile
 from ..latency import DEFAULT_FUSION, LatencyResult, ModelLatency, batch_sweep, estimate
@@ -94,6 +94,8 @@ def figure_stem(output: Path | None, default: Path) -> Path:
     other ``-o`` as it is; no ``-o`` -> ``default``."""
     if output is None:
         return default
+    if written_in_place(output):  # -o /dev/null: STEM.png beside it would be a new file in /dev
+        raise fail(f"-o {output} is a device; -o takes the stem of the figures' file names (or a folder)")
     if output.is_dir():
         return output / default.name
     return output.with_suffix("") if output.suffix in (".png", ".svg") else output  # -o fig.png: fig.png, fig.svg

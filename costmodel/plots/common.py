@@ -6,13 +6,14 @@ Units: seconds, FLOP/s, FLOP/byte; axes say which.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from matplotlib import rc_context
@@ -30,7 +31,7 @@ from matplotlib.ticker import EngFormatter, Formatter, FuncFormatter, LogLocator
 from matplotlib.transforms import Bbox, Transform
 
 from ..errors import PlotError
-from ..fileio import missing_folders, remove_folders, replace_all, temp_beside
+from ..fileio import missing_folders, remove_folders, replace_all, replacement_target, temp_beside, written_in_place
 from ..units import time_unit
 from ..vocab import OpClass
 
@@ -133,6 +134,8 @@ def _save_all(figures: dict[Path, Figure], formats: Sequence[str]) -> list[Path]
     if unknown:
         raise PlotError(f"unknown figure format(s) {', '.join(unknown)}; choose from {', '.join(sorted(supported))}")
     moves: list[tuple[Path, Path]] = []  # (temporary file, target)
+    written: list[Path] = []  # the paths named, figure by figure (a symbolic link's, not its target's)
+    in_place: list[tuple[Path, bytes]] = []  # a device or FIFO (fileio.written_in_place): written, never replaced
     current: Path | None = None
     for fig in figures.values():
         fig.draw_without_rendering()  # lay out once and keep it: every file (and a second save) gets the same layout
@@ -145,13 +148,23 @@ def _save_all(figures: dict[Path, Figure], formats: Sequence[str]) -> list[Path]
         for stem, fig in figures.items():
             for fmt in formats:
                 current = stem.parent / f"{stem.name}.{fmt}"
-                fd, tmp = temp_beside(current)
-                moves.append((tmp, current))
-                with os.fdopen(fd, "wb") as handle, rc_context({"svg.hashsalt": SVG_HASH_SALT}):
-                    fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
+                written.append(current)
+                if written_in_place(current):
+                    buffer = io.BytesIO()
+                    _render(fig, buffer, fmt)
+                    in_place.append((current, buffer.getvalue()))
+                    continue
+                fd, tmp = temp_beside(replacement_target(current))  # a symbolic link stays one: its file replaced
+                moves.append((tmp, replacement_target(current)))
+                with os.fdopen(fd, "wb") as handle:
+                    _render(fig, handle, fmt)
         current = None
         replace_all(moves)  # all or nothing: never a new PNG beside an old SVG, nor one new figure beside old ones
         done = True
+        for current, data in in_place:
+            with open(current, "wb") as handle:
+                handle.write(data)
+        current = None
     except OSError as exc:
         failed = current if current is not None else exc.filename
         raise PlotError(f"cannot write {failed}: {exc.strerror or exc}") from None
@@ -161,7 +174,13 @@ def _save_all(figures: dict[Path, Figure], formats: Sequence[str]) -> list[Path]
         if not done:
             for chain in created:  # each parent's chain, innermost first (a folder shared by two: tried from both)
                 remove_folders(chain)
-    return [target for _, target in moves]
+    return written
+
+
+def _render(fig: Figure, handle: Any, fmt: str) -> None:
+    """Write ``fig`` in ``fmt`` to the binary ``handle``, reproducibly (no date, a fixed SVG id salt)."""
+    with rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+        fig.savefig(handle, format=fmt, dpi=PNG_DPI, metadata=REPRODUCIBLE_METADATA.get(fmt))
 
 
 def _close(fig: Figure) -> None:

@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fileio import temp_beside, write_atomic
+from ..fileio import output_stream, write_atomic
 from .evaluate import ChunkResult
 from .space import Space, SpaceError, Variable
 
@@ -236,33 +235,38 @@ class ChunkStore:
 
     def merge(self, chunks: Sequence[int], fmt: str) -> int:
         """Write the output from ``chunks`` in order (atomically) and remove the partial folder; returns rows."""
+        try:
+            rows = self._write(chunks, fmt)
+        except OSError as exc:  # a full disk, a folder made at the output's name meanwhile: the chunks stay
+            raise SpaceError(f"cannot write {self.output}: {exc.strerror or exc}; the finished chunks stay in "
+                             f"{self.folder}: rerun with --resume") from None
+        shutil.rmtree(self.folder)
+        return rows
+
+    def _write(self, chunks: Sequence[int], fmt: str) -> int:
+        """Write the output's rows (:func:`fileio.output_stream`: atomically, a symbolic link stays one, a FIFO is
+        written in place); returns how many. Raises OSError."""
         import pyarrow.parquet as pq
 
         rows = 0
-        fd, tmp = temp_beside(self.output)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                if fmt == "parquet":
-                    with pq.ParquetWriter(handle, self.schema) as writer:
-                        for chunk in chunks:
-                            table = self._chunk(chunk)
-                            rows += table.num_rows
-                            writer.write_table(table)
-                else:
-                    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-                    writer_csv = csv.writer(text, lineterminator="\n")
-                    writer_csv.writerow(self.schema.names)
+        with output_stream(self.output) as handle:
+            if fmt == "parquet":
+                with pq.ParquetWriter(handle, self.schema) as writer:
                     for chunk in chunks:
                         table = self._chunk(chunk)
                         rows += table.num_rows
-                        for record in zip(*(table.column(n).to_pylist() for n in self.schema.names), strict=True):
-                            writer_csv.writerow([_csv_text(v) for v in record])
-                    text.flush()
-                    text.detach()
-            os.replace(tmp, self.output)
-        finally:
-            tmp.unlink(missing_ok=True)
-        shutil.rmtree(self.folder)
+                        writer.write_table(table)
+            else:
+                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+                writer_csv = csv.writer(text, lineterminator="\n")
+                writer_csv.writerow(self.schema.names)
+                for chunk in chunks:
+                    table = self._chunk(chunk)
+                    rows += table.num_rows
+                    for record in zip(*(table.column(n).to_pylist() for n in self.schema.names), strict=True):
+                        writer_csv.writerow([_csv_text(v) for v in record])
+                text.flush()
+                text.detach()
         return rows
 
     def _chunk(self, chunk: int) -> Any:

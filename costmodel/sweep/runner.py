@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import limits
+from ..fileio import output_problem
 from ..hardware import load_profile
 from .engine import ChunkFn, Engine, SweepTask, run, run_chunk
 from .evaluate import Device, metric_columns
@@ -75,6 +76,9 @@ class Sweep:
                  sampler: Sampler = Sampler.RANDOM, resume: bool = False, fast: bool = True,
                  chunk_size: int | None = None) -> None:
         self.fmt = results_format(output)
+        unwritable = output_problem(output)
+        if unwritable:  # before any work: a folder at the output's name failed only at the merge, chunks left behind
+            raise SpaceError(f"cannot write {output}: {unwritable}")
         space: Space = load_space(space_file)
         devices = devices_for(hw)
         check_names(space, tuple(d.label for d in devices))
