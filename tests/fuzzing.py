@@ -803,13 +803,14 @@ def fuzz_calibrations(folder: Path, seed: int, count: int, tally: Tally) -> None
         path = write_case(folder, f"measured_{seed}_{k}.csv", calibration_case(rng))
         output = folder / f"fitted_{seed}_{k}.yaml"
         hw = rng.choice(["epyc_zen3_vm_b", "epyc_zen3_vm_b", "epyc_9654", "rtx3090"])  # a GPU base: another kind
+        threads = ["--threads", "1"] if hw != "rtx3090" else []  # on a GPU an error of its own, before the file's
         if rng.random() < 0.25:  # validate reads the same files
             options = rng.choice([o for o in CALIBRATE_OPTIONS
                                   if not {"--apply-to", "--prior-weight", "--carry"} & set(o)])
-            command = ["validate", str(path), "--hw", hw, "--threads", "1", *options]
+            command = ["validate", str(path), "--hw", hw, *threads, *options]
         else:
             options = rng.choice(CALIBRATE_OPTIONS)
-            command = ["calibrate", str(path), "--hw", hw, "--threads", "1", "-o", str(output), *options]
+            command = ["calibrate", str(path), "--hw", hw, *threads, "-o", str(output), *options]
 
         def run(path: Path = path, output: Path = output, command: list[str] = command,
                 names_file: bool = not options) -> None:

@@ -408,7 +408,7 @@ def test_threaded_scales_a_cpu_profile_by_the_cores_it_uses() -> None:
     assert two.peak.vector["fp32"] == pytest.approx(0.192) and two.memory.bandwidth_gbs == pytest.approx(48.2)
     assert many.peak.vector["fp32"] == pytest.approx(0.192)  # only 2 cores to run on
     assert threaded(two) == two and threaded(two).key == "epyc_zen5_vm"  # applying it again changes nothing
-    assert threaded(load_profile("rtx4090"), 4) == load_profile("rtx4090")  # not a CPU profile: unchanged
+    assert threaded(load_profile("rtx4090")) == load_profile("rtx4090")  # not a CPU profile: unchanged (no --threads)
 
 
 def test_threaded_counts_smt_siblings_by_their_yield() -> None:
@@ -586,7 +586,7 @@ def test_threads_on_a_cpu_profile_without_a_cpu_section_is_one_error_line(tmp_pa
     needed = "cpu.cores, cpu.isa, cpu.flop_per_cycle_fp32, cpu.clock_ghz, cpu.bandwidth_per_core_gbs"
     with pytest.raises(HardwareError, match=f"--threads 1 on epyc_9654_roofline: .*{needed}"):
         estimate(load_graph("resnet18"), bare, dtype="fp32", threads=1)
-    assert threaded(load_profile("rtx4090"), 1) == load_profile("rtx4090")  # a GPU: the option is a CPU's
+    assert threaded(load_profile("rtx4090")) == load_profile("rtx4090")  # a GPU without --threads: as it is
     spec = str(Path(__file__).resolve().parents[1] / "arch_specs" / "resnet18.yaml")
     runner = CliRunner()
     result = runner.invoke(app, ["analyze", spec, "--hw", str(ROOFLINE_CPU), "--threads", "1"])
@@ -595,6 +595,39 @@ def test_threads_on_a_cpu_profile_without_a_cpu_section_is_one_error_line(tmp_pa
     assert lines[0].startswith(f"error: {ROOFLINE_CPU}: --threads 1 on epyc_9654_roofline") and needed in lines[0]
     assert runner.invoke(app, ["analyze", spec, "--hw", str(ROOFLINE_CPU)]).exit_code == 0
     assert runner.invoke(app, ["analyze", spec, "--hw", "i9_10940x", "--threads", "1"]).exit_code == 0
+
+
+def test_threads_on_a_gpu_profile_is_one_error_line_and_a_warning_beside_a_cpu_one() -> None:
+    """`analyze --hw a100 --threads 4` priced the GPU as it is and said nothing (as validate and calibrate did): the
+    user believed the thread count was used. Alone it is one error line naming the profile, exit 2; beside a CPU
+    profile the CPU one takes the threads and a warning says the GPU runs as it is."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+    from costmodel.hardware import threaded
+
+    gpu = load_profile("a100")
+    with pytest.raises(HardwareError, match="--threads 4 on a100_80gb: a GPU profile has no thread count to set"):
+        threaded(gpu, 4)
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", "resnet18", "--hw", "a100", "--threads", "4"])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr == (f"error: {gpu.source}: --threads 4 on a100_80gb: a GPU profile has no thread count to "
+                             "set (--threads prices a CPU profile's run); leave --threads out\n")
+    fixture = Path(__file__).parent / "fixtures" / "cpu_bench_epyc_zen3_vm_b_1t.csv"
+    result = runner.invoke(app, ["validate", str(fixture), "--hw", "a100", "--threads", "2"])
+    assert result.exit_code == 2 and "--threads 2 on a100_80gb" in result.stderr, result.output
+    result = runner.invoke(app, ["analyze", "resnet18", "--hw", "a100", "--hw", "epyc_zen3_vm_b", "--threads", "1",
+                                 "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ("warning: --threads 1 sets the thread count of the CPU profiles only (a100_80gb: as "
+                             "they are)\n")
+    both = json.loads(result.stdout)["latency"]
+    one = runner.invoke(app, ["analyze", "resnet18", "--hw", "epyc_zen3_vm_b", "--threads", "1", "-f", "json"])
+    alone = runner.invoke(app, ["analyze", "resnet18", "--hw", "a100", "-f", "json"])
+    assert both == {**json.loads(alone.stdout)["latency"], **json.loads(one.stdout)["latency"]}
 
 
 def test_the_cpu_profiles_table_holds_the_profiles_figures() -> None:

@@ -16,7 +16,7 @@ from ..layout import Table, fit_width, terminal_width
 from ..ops import REGISTRY
 from ..report.tables import FORMATS, render
 from ..spec.schema import Spec
-from ..vocab import DEFAULT_FUSION, DEFAULT_PRECISION, Format, SortKey
+from ..vocab import DEFAULT_FUSION, DEFAULT_PRECISION, DeviceKind, Format, SortKey
 from .common import (
     DtypeOption,
     FusionOption,
@@ -107,7 +107,8 @@ def analyze(
                                 "default the --hw profile's host_overhead_us")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="threads on a CPU profile (default: the profile's cpu.threads)")] = None,
+        min=1, help="threads on a CPU profile (default: the profile's cpu.threads); an error on a GPU profile alone, "
+                    "a warning beside a CPU one")] = None,
     set_: SetOption = None,
 ) -> None:
     """Per-layer params, MACs, FLOPs, activations and memory of SPEC, with totals; with --hw, latency too."""
@@ -141,8 +142,15 @@ def analyze(
         from ..hardware import load_profile, threaded
         from ..hardware.whatif import what_if
         from ..latency import batch_sweep, estimate
-    for name in dict.fromkeys(hw or []):
-        profile = what_if(threaded(load_profile(name), threads), dtype=analysis.dtype, peak=peak,
+    profiles = [load_profile(name) for name in dict.fromkeys(hw or [])]
+    cpus = [p for p in profiles if p.kind == DeviceKind.CPU]
+    if threads is not None and cpus and len(cpus) < len(profiles):  # with no CPU profile: threaded()'s error
+        others = ", ".join(dict.fromkeys(p.key for p in profiles if p.kind != DeviceKind.CPU))
+        typer.echo(f"warning: --threads {threads} sets the thread count of the CPU profiles only ({others}: as they "
+                   "are)", err=True)
+    for base in profiles:
+        runs = threads if base.kind == DeviceKind.CPU or not cpus else None
+        profile = what_if(threaded(base, runs), dtype=analysis.dtype, peak=peak,
                           bandwidth=bandwidth, overhead=overhead, host=host_overhead)
         key = profile.key
         if any(result.summary.key == key for result in latency):

@@ -627,10 +627,15 @@ def threaded(profile: HardwareProfile, threads: int | None = None) -> HardwarePr
 
     A thread count on a CPU profile without a ``cpu`` section is an error naming the fields it lacks
     (:func:`cpu_section_missing`): the threads would change nothing, and a run priced at every core is not one thread's.
+    A thread count on a GPU, NPU or TPU profile is an error too (it was ignored without a word).
     """
     cpu = profile.cpu
     if threads is not None and not 1 <= threads <= MAX_THREADS:
         raise HardwareError(f"--threads {shown(threads, 40)}: expected a whole number from 1 to {MAX_THREADS:,}")
+    if threads is not None and profile.kind != DeviceKind.CPU:  # it was ignored without a word
+        raise HardwareError(f"--threads {threads} on {profile.key}: a {profile.kind.upper()} profile has no thread "
+                            "count to set (--threads prices a CPU profile's run); leave --threads out",
+                            file=profile.source)
     if cpu is None:
         if threads is not None and profile.kind == DeviceKind.CPU:
             raise HardwareError(f"--threads {threads} on {profile.key}: the profile has no cpu section, so its peaks "
