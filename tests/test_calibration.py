@@ -896,3 +896,28 @@ def test_rows_of_another_thread_count_than_the_profiles_are_flagged(command: str
             "--threads 1") in warned.output
     quiet = runner.invoke(app, [command, fixture, "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
     assert quiet.exit_code == 0 and "thread(s) (their threads column)" not in quiet.output
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_rows_of_another_device_than_hw_are_warned_about(command: str, tmp_path: Path) -> None:
+    """A Xeon 6 file scored (or fitted) as the Zen 3 VM, or the RTX 3090's rows as the 4090's, ran without a word:
+    every figure then judged one device by another's speed. A warning names the device column's value and --hw; rows
+    whose device names the profile (its key, an alias, 'RTX 4090' for rtx4090, a bench label such as
+    epyc_zen3_vm_b_1t) get none."""
+    out = tmp_path / "fit.yaml"
+    extra = ["-o", str(out)] if command == "calibrate" else []
+    xeon = ROOT / "tests/fixtures/cpu_bench_xeon6_gnr_vm_1t.csv"
+    warning = ("warning: the rows' device column says 'xeon6_gnr_vm_1t', which names none of epyc_zen3_vm_b's key, "
+               "name and aliases: check that --hw epyc_zen3_vm_b is the device they were measured on")
+    result = runner.invoke(app, [command, str(xeon), "--hw", "epyc_zen3_vm_b", "--threads", "1", *extra])
+    assert result.exit_code == 0 and warning in result.output.splitlines(), result.output
+    result = runner.invoke(app, [command, str(xeon), "--hw", "xeon6_gnr_vm", "--threads", "1", *extra])
+    assert result.exit_code == 0 and "device column" not in result.output, result.output
+    result = runner.invoke(app, [command, str(TIMM), "--hw", "rtx4090", "--device", "rtx3090", "--dtype", "fp16",
+                                 *extra])
+    assert result.exit_code == 0 and "device column says 'rtx3090'" in result.output, result.output
+    spaced = tmp_path / "spaced.csv"  # a timm benchmark run's own device name
+    spaced.write_text(TIMM.read_text().replace("\nrtx4090,", "\nNVIDIA GeForce RTX 4090,"))
+    result = runner.invoke(app, [command, str(spaced), "--hw", "rtx4090", "--device", "NVIDIA GeForce RTX 4090",
+                                 "--dtype", "fp16", *extra])
+    assert result.exit_code == 0 and "device column" not in result.output, result.output

@@ -114,6 +114,29 @@ def in_sample_warnings(profile: HardwareProfile, file: MeasurementFile, device: 
     return []
 
 
+def device_warnings(profile: HardwareProfile, matched: list[Matched]) -> list[str]:
+    """Rows whose ``device`` column names none of ``profile``'s identifiers (key, name, aliases, file stem, and for a
+    profile calibrated on its own device, the device values it was fitted on): scored or fitted on another device's
+    speed, they say nothing true about this one; say so (a warning: a label of one's own, `bench --label mybox`,
+    names no profile)."""
+    cal = profile.calibration
+    names = [profile.key, profile.name, *profile.aliases, *([Path(profile.source).stem] if profile.source else []),
+             *(cal.devices if cal is not None and cal.applied_to is None else [])]
+    known = {_letters(n) for n in names} - {""}
+    devices = sorted({m.measurement.device for m in matched if m.measurement.device})
+    other = [d for d in devices if not any(k in _letters(d) or (len(_letters(d)) >= 3 and _letters(d) in k)
+                                           for k in known)]
+    if not other:
+        return []
+    return [f"the rows' device column says {', '.join(map(repr, other))}, which names none of {profile.key}'s key, "
+            f"name and aliases: check that --hw {profile.key} is the device they were measured on"]
+
+
+def _letters(text: str) -> str:
+    """``text`` lowercased, letters and digits only: 'RTX 4090' and 'rtx-4090' are both 'rtx4090'."""
+    return "".join(c for c in text.lower() if c.isascii() and c.isalnum())
+
+
 def threads_warnings(profile: HardwareProfile, matched: list[Matched]) -> list[str]:
     """Rows whose ``threads`` column (costmodel bench records it) is not the thread count ``profile`` is priced at:
     a 1-thread file scored or fitted at a 2-thread profile's speed-up says nothing true; say so."""
@@ -257,7 +280,7 @@ def calibrate(
                      "models it was not fitted on)")
     else:
         lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
-    warnings = [*threads_warnings(base, matched), *identifiability_warnings(result),
+    warnings = [*device_warnings(base, matched), *threads_warnings(base, matched), *identifiability_warnings(result),
                 *(transfer_warnings(base, onto, carry) if onto is not None else [])]
     if fmt == "json":
         for warning in warnings:
@@ -295,7 +318,7 @@ def validate(
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
     in_sample = in_sample_warnings(profile, file, device)
-    for warning in [*in_sample, *threads_warnings(profile, matched)]:
+    for warning in [*in_sample, *device_warnings(profile, matched), *threads_warnings(profile, matched)]:
         typer.echo(f"warning: {warning}", err=True)
     if fmt == "json":
         emit_json({"profile": profile.key, "measurements": str(file.path), "device": device, "dtype": dtypes,
