@@ -1,13 +1,19 @@
-"""Few-shot calibration designs on this machine's CPU: which parameters 10 measured models can determine.
+"""Few-shot calibration designs on a CPU: which parameters 10 measured models can determine.
 
 Run: python benchmarks/fewshot_designs.py [--draws 20] [--seed0 100] [--no-calibrate] [--designs NAME ...]
-                                         [--fixtures FILE:THREADS ...]
+                                         [--fixtures FILE[:THREADS] ...] [--hw PROFILE] [--save FILE] [--combine FILE]
 
 For every design below, over random draws of 10 of the 38 zoo models of a CPU fixture: fit on the 10, then the
 median |error| in-sample, leave-one-out over the 10 (what ``costmodel calibrate`` prints), on the other 28, and the
-share of the other 28 within +-10 % and +-25 %. Each fixture is scored on each model's fastest pass, with the
-shipped profile ``epyc_zen3_vm_b`` at the fixture's thread count. Nothing here changes a shipped constant: the
-designs re-price the profile's own terms.
+share of the other 28 within +-10 % and +-25 %. Each fixture is scored on each model's fastest pass, with the shipped
+profile of its machine at the fixture's thread count. The fixtures: by default every scored CPU run of
+validate_latency (``CPU_RUNS``: the Zen 3 VM's and the Xeon 6 VM's files, each with its profile); ``--fixtures``
+takes costmodel bench files instead (validate_latency's ``--extra`` rules: THREADS defaults to the file's threads
+column), scored with ``--hw`` or else the profile their device column names (``PROFILE_Nt``, costmodel bench's
+label convention: ``xeon6_gnr_vm_1t`` -> ``xeon6_gnr_vm``). A run of all of them takes longer than the session's
+heavy-job limit: ``--save FILE`` appends each fixture's summary to FILE (JSON lines) and ``--combine FILE`` prints the
+means over the fixtures saved there, per machine and overall, without fitting. Nothing here changes a shipped
+constant: the designs re-price the profile's own terms.
 
 Designs. Every kernel's latency at the profile's factors splits into a compute term, a memory term (roofline
 max of the two, plus layout copies at the memory rate) and a per-call term (launch overhead plus the CPU's fixed
@@ -15,32 +21,37 @@ costs: op-class dispatch, depthwise and per-element op costs, fork/join). A desi
 ``s`` the whole latency (the device's speed: clock, contention on a shared host: what drifts between sessions on
 this VM), ``c`` every compute term, ``m`` every memory term, ``d`` every per-call term, and per efficiency class
 compute factors; every multiplier except ``s`` carries a prior ``w x log(multiplier)`` toward the profile.
-``calibrate`` is costmodel calibrate's own fit (costmodel.calibration.fit.fit: on this CPU the device and cost scales,
-prior 0.3, the same as ``s+d w0.3``), ``calibrate per-class`` its fit until 3 December (per-class efficiencies, the
+``calibrate`` is costmodel calibrate's own fit (costmodel.calibration.fit.fit with its CPU design, ``CPU_FITTED``,
+and prior, ``CPU_PRIOR_WEIGHT``), ``calibrate per-class`` its fit until 3 December (per-class efficiencies, the
 memory efficiency and the launch overhead, prior 0.1).
-``auto`` picks, per draw, the design with the smallest leave-one-out error over the 10 (model selection inside the
-10, no look at the others). ``dense`` is one compute multiplier for dense convs, GEMMs and attention; a design
-named ``huber`` minimizes a Huber loss of the log ratios (scipy's ``loss="huber"``, ``f_scale`` 0.1: rows off by
-more than about 10 % count linearly, not squared) instead of their squares.
+``auto`` (``auto w0.3``) picks, per draw, the design of its family (:data:`AUTOS`) with the smallest leave-one-out
+error over the 10 (model selection inside the 10, no look at the others). ``dense`` is one compute multiplier for
+dense convs, GEMMs and attention; a design named ``huber`` minimizes a Huber loss of the log ratios (scipy's
+``loss="huber"``, ``f_scale`` 0.1: rows off by more than about 10 % count linearly, not squared) instead of their
+squares.
 
-Besides the random draws, two fixed sets of 10 chosen from the specs and the shipped profile alone (no
-measurement, no residual): ``D-optimal``, greedily the models that make the fit's normal matrix largest
-(det(X'X), X the rows' shares of predicted latency in dense compute, depthwise, streaming kernels, memory-bound
-time and per-call costs, and a 1 for the device scale), and ``medoids``, one model per cluster of those shares
-(k-medoids, k = 10): a set that spans the op classes. ``LOO 38`` is leave-one-model-out over all the models (the
-structural ceiling: what a fit with every other model reaches).
+Besides the random draws, the documented 10 (validate_latency.FEW_SHOT_SET) and two fixed sets of 10 chosen from
+the specs and the machine's shipped profile at one thread alone (no measurement, no residual): ``D-optimal``,
+greedily the models that make the fit's normal matrix largest (det(X'X), X the rows' shares of predicted latency
+in dense compute, depthwise, streaming kernels, memory-bound time and per-call costs, and a 1 for the device scale),
+and ``medoids``, one model per cluster of those shares (k-medoids, k = 10): a set that spans the op classes.
+``LOO 38`` is leave-one-model-out over all the models (the structural ceiling: what a fit with every other model
+reaches).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
+import re
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -136,7 +147,9 @@ DESIGNS = [
     Design("s+d", ("s", "d")),
     Design("s+d w0.3", ("s", "d"), 0.3),
     Design("s+c+d", ("s", "c", "d")),
+    Design("s+c+d w0.03", ("s", "c", "d"), 0.03),
     Design("s+c+d w0.3", ("s", "c", "d"), 0.3),
+    Design("s+c+d w1", ("s", "c", "d"), 1.0),
     Design("s+c+m+d", ("s", "c", "m", "d")),
     Design("s+c+m+d w0.3", ("s", "c", "m", "d"), 0.3),
     Design("s+c+m+d w0.3 huber", ("s", "c", "m", "d"), 0.3, "huber"),
@@ -145,7 +158,8 @@ DESIGNS = [
     Design("s+dense+dw+m+d w0.3 hub", ("s", "dense", "depthwise", "m", "d"), 0.3, "huber"),
     Design("s+classes+m+d w0.3", ("s", "conv", "gemm", "depthwise", "stream", "m", "d"), 0.3),
 ]
-AUTO_FROM = ("s", "s+d", "s+c+d", "s+c+m+d")  # the nested family auto chooses from by leave-one-out
+AUTOS = {  # name -> the nested family it chooses from, per draw, by leave-one-out over the 10
+    "auto": ("s", "s+d", "s+c+d", "s+c+m+d"), "auto w0.3": ("s+d w0.3", "s+c+d w0.3")}
 
 
 def calibrate_design(bases: Sequence[Basis], profile: HardwareProfile, design: Sequence[str] | None = None,
@@ -239,10 +253,8 @@ def evaluate(make: Callable[[Sequence[int], Sequence[float]], Callable[[int], fl
             sum(e <= 0.10 for e in errors) / len(errors), sum(e <= 0.25 for e in errors) / len(errors))
 
 
-def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
-        fixed_sets: dict[str, list[str]] | None = None, only: Sequence[str] = ()) -> tuple[dict[str, Score], list[str]]:
-    case = V.Case(fixture.name, fixture, f"epyc_zen3_vm_b_{threads}t", V.CPU_PROFILE, "fp32", "uniform", "none",
-                  threads, "min")
+def run(case: V.Case, draws: Sequence[int], with_calibrate: bool, fixed_sets: dict[str, list[str]] | None = None,
+        only: Sequence[str] = ()) -> tuple[dict[str, Score], list[str]]:
     rows, profile = case.rows(), case.hw()
     names = [m.measurement.model for m in rows]
     measured = [m.measurement.latency_s for m in rows]
@@ -259,16 +271,15 @@ def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
         # what calibrate fitted on a CPU profile until 3 December: per-class efficiencies, memory, overhead, w 0.1
         makers["calibrate per-class"] = calibrate_design(bases, profile, [p.name for p in PARAMETERS] + [OVERHEAD],
                                                          0.1)
-    scores = {name: Score([], [], [], [], []) for name in [*makers, *(["auto"] if all(n in makers for n in AUTO_FROM)
-                                                                        else [])]}
+    autos = {name: family for name, family in AUTOS.items() if all(n in makers for n in family)}
+    scores = {name: Score([], [], [], [], []) for name in [*makers, *autos]}
     for draw in draws:
         order = list(range(len(rows)))
         random.Random(draw).shuffle(order)
         train, test = sorted(order[:FEW]), sorted(order[FEW:])
         results = {name: evaluate(make, measured, train, test) for name, make in makers.items()}
-        if all(n in results for n in AUTO_FROM):
-            best = min(AUTO_FROM, key=lambda n: results[n][1])
-            results["auto"] = results[best]
+        for name, family in autos.items():
+            results[name] = results[min(family, key=lambda n: results[n][1])]
         for name, values in results.items():
             for key, value in zip(("in_sample", "loo", "others", "within_10", "within_25"), values, strict=True):
                 getattr(scores[name], key).append(value)
@@ -302,16 +313,65 @@ def run(fixture: Path, threads: int, draws: Sequence[int], with_calibrate: bool,
     return scores, names
 
 
-def selections(fixture: Path, threads: int) -> dict[str, list[str]]:
-    """The two fixed sets of FEW models (D-optimal, medoids), chosen from the specs and the shipped profile at one
-    thread: ``fixture`` (measured at ``threads``) names the models (its measurements are not read)."""
-    case = V.Case(fixture.name, fixture, f"epyc_zen3_vm_b_{threads}t", V.CPU_PROFILE, "fp32", "uniform", "none", 1,
-                  "min")
+def selections(case: V.Case) -> dict[str, list[str]]:
+    """The two fixed sets of FEW models (D-optimal, medoids), chosen from the specs and ``case``'s profile at one
+    thread: ``case`` names the models (its measurements are not read)."""
+    case = replace(case, threads=1)
     rows, profile = case.rows(), case.hw()
     names = [m.measurement.model for m in rows]
     features = np.array([shares(terms(b, profile)) for b in bases_of(rows, profile, case.dtype, case.fusion,
                                                                       case.precision)])
     return {"medoids": [names[i] for i in medoids(features)], "D-optimal": [names[i] for i in d_optimal(features)]}
+
+
+def device_profile(path: Path) -> str:
+    """The shipped profile a costmodel bench file's device column names: ``PROFILE_Nt`` (``xeon6_gnr_vm_1t`` ->
+    ``xeon6_gnr_vm``), or the column as it is. Raises ``ValueError`` for a file of several devices or none."""
+    devices = sorted({r.device or "" for r in V.read_measurements(path).rows})
+    if len(devices) != 1 or not devices[0]:
+        raise ValueError(f"{path}: one device per file (its device column), found {devices}")
+    match = re.fullmatch(r"(.+)_\d+t", devices[0])
+    return match.group(1) if match else devices[0]
+
+
+def cases_of(fixtures: Sequence[str] | None, hw: str | None) -> list[V.Case]:
+    """The fixtures to score: validate_latency's scored CPU runs, or costmodel bench files (``FILE[:THREADS]``) with
+    ``hw`` or the profile their device column names (:func:`device_profile`)."""
+    if not fixtures:
+        return [case for cpu_run in V.CPU_RUNS for case in cpu_run.cases()]
+    return [V.extra_case(text, V.extra_profile(hw) if hw else device_profile(Path(text.rpartition(":")[0] if
+                                                                                   ":" in text else text)))
+            for text in fixtures]
+
+
+COLUMNS = ("random 10", "LOO 38", "documented", "medoids", "D-optimal", "paired")  # the summary's, per design
+
+
+def summary_lines(saved: Sequence[dict[str, Any]], baseline: str = "s+d w0.3") -> list[str]:
+    """Means over fixtures (``--save``'s records: fixture, profile, design -> COLUMNS values) per profile and over
+    all: per design, the median share of the others within 10 % over the random draws, LOO 38 within 10 %, the
+    fixed sets' shares within 10 % and the paired difference (the documented set less the draw); and against
+    ``baseline`` (else the first design saved) on the same draws."""
+    if not any(baseline in r["draws"] for r in saved):
+        baseline = next(iter(saved[0]["designs"]))
+    out = [f"means over the fixtures: {', '.join(COLUMNS)} (shares within +-10 %; paired: the documented set less "
+           "the draw on the models in neither, mean over draws); vs " f"{baseline}: the design's share of the others "
+           "within 10 % less its on the same draws (mean over draws and files), and on how many files it is ahead / "
+           "behind (mean over the file's draws)"]
+    groups = {f"{p} ({sum(r['profile'] == p for r in saved)} files)": [r for r in saved if r["profile"] == p]
+              for p in dict.fromkeys(r["profile"] for r in saved)}
+    groups[f"all ({len(saved)} files)"] = list(saved)
+    for label, records in groups.items():
+        out.append(f"  {label}")
+        for name in dict.fromkeys(n for r in records for n in r["designs"]):
+            values = [r["designs"][name] for r in records if name in r["designs"]]
+            cells = [float(np.nanmean([v[j] for v in values])) for j in range(len(COLUMNS))]
+            versus = [float(np.mean(np.subtract(r["draws"][name], r["draws"][baseline]))) for r in records
+                      if name in r["draws"] and baseline in r["draws"]]
+            out.append(f"    {name:<24} " + " ".join(f"{c:>7.1%}" for c in cells) +
+                       (f"   {np.mean(versus):>+6.1%} {sum(v > 0 for v in versus)} / {sum(v < 0 for v in versus)}"
+                        if versus else ""))
+    return out
 
 
 def main() -> None:
@@ -320,47 +380,57 @@ def main() -> None:
     parser.add_argument("--seed0", type=int, default=100, help="first draw's seed (validate_latency uses 0-4)")
     parser.add_argument("--no-calibrate", action="store_true", help="skip costmodel calibrate's own fit (slower)")
     parser.add_argument("--designs", nargs="*", default=(), help="only these designs (names as printed)")
-    parser.add_argument("--fixtures", nargs="*", default=None,
-                        help="fixture:threads pairs (default: the s22 four and the s23 four)")
+    parser.add_argument("--fixtures", nargs="*", default=None, metavar="FILE[:THREADS]",
+                        help="costmodel bench files (default: validate_latency's scored CPU runs)")
+    parser.add_argument("--hw", default=None, help="the profile scoring --fixtures (default: their device column's)")
+    parser.add_argument("--save", type=Path, help="append each fixture's summary to this file (JSON lines)")
+    parser.add_argument("--combine", type=Path, help="only print the means over the summaries saved in this file")
+    parser.add_argument("--baseline", default="s+d w0.3", help="the design the others are compared with, draw by draw")
     args = parser.parse_args()
-    pairs = ([(Path(f.split(":")[0]), int(f.split(":")[1])) for f in args.fixtures] if args.fixtures else
-             [(V.CPU_FIXTURES[1], 1), (V.CPU_REPEAT[1], 1), (V.CPU_FIXTURES[2], 2), (V.CPU_REPEAT[2], 2),
-              *((V.FIXTURES / f"cpu_bench_epyc_zen3_vm_b_{n}t_{hhmm}.csv", n) for n, hhmm in
-                ((1, "0337"), (1, "0339"), (2, "0338"), (2, "0341")))])
-    sets = {"documented": list(V.FEW_SHOT_SET), **selections(*pairs[0])}
-    for label, chosen in sets.items():
-        print(f"{label} set of {FEW}: {', '.join(chosen)}")
-    print("(documented: validate_latency.FEW_SHOT_SET; medoids and D-optimal: from the specs and the shipped "
+    if args.combine:
+        print("\n".join(summary_lines([json.loads(t) for t in args.combine.read_text().splitlines() if t.strip()],
+                                       args.baseline)))
+        return
+    cases = cases_of(args.fixtures, args.hw)
+    documented = {"documented": list(V.FEW_SHOT_SET)}
+    fixed: dict[str, dict[str, list[str]]] = {}
+    for case in cases:
+        if case.profile not in fixed:
+            fixed[case.profile] = {**documented, **selections(case)}
+            for label, chosen in fixed[case.profile].items():
+                print(f"{label} set of {FEW} ({case.profile}): {', '.join(chosen)}")
+    print("(documented: validate_latency.FEW_SHOT_SET; medoids and D-optimal: from the specs and the machine's shipped "
           "profile at one thread, no measurement)")
     draws = range(args.seed0, args.seed0 + args.draws)
-    summary: dict[str, list[tuple[float, ...]]] = {}
-    for fixture, threads in pairs:
-        scores, _ = run(fixture, threads, draws, not args.no_calibrate, sets, args.designs)
-        print(f"\n{fixture.name} ({threads} thread{'s' if threads > 1 else ''}), {args.draws} draws of {FEW} "
-              f"(seeds {args.seed0}-{args.seed0 + args.draws - 1}); medians over the draws; fixed sets: median "
-              "|error| / within 10 % on the other models")
+    saved = []
+    for case in cases:
+        scores, _ = run(case, draws, not args.no_calibrate, fixed[case.profile], args.designs)
+        print(f"\n{case.fixture.name} ({case.profile}, {case.threads} thread{'s' if case.threads != 1 else ''}), "
+              f"{args.draws} draws of {FEW} (seeds {args.seed0}-{args.seed0 + args.draws - 1}); medians over the "
+              "draws; fixed sets: median |error| / within 10 % on the other models")
         print(f"  {'design':<24} {'in-sample':>9} {'LOO':>6} {'others':>7} {'within 10%':>10} {'(min-max)':>10} "
               f"{'within 25%':>10} {'LOO 38':>7} {'documented':>12} {'medoids':>12} {'D-optimal':>12} {'paired':>7}")
+        record: dict[str, Any] = {"fixture": case.fixture.name, "profile": case.profile, "threads": case.threads,
+                                  "seeds": [args.seed0, args.seed0 + args.draws - 1], "designs": {}, "draws": {}}
         for name, s in scores.items():
-            fixed = s.fixed or {}
-            cells = [f"{fixed[k][0]:>5.1%} / {fixed[k][1]:>3.0%}" if k in fixed else "-"
+            sets = s.fixed or {}
+            cells = [f"{sets[k][0]:>5.1%} / {sets[k][1]:>3.0%}" if k in sets else "-"
                      for k in ("documented", "medoids", "D-optimal")]
+            paired = statistics.mean(s.paired) if s.paired else math.nan
             print(f"  {name:<24} {statistics.median(s.in_sample):>9.1%} {statistics.median(s.loo):>6.1%} "
                   f"{statistics.median(s.others):>7.1%} {statistics.median(s.within_10):>10.0%} "
                   f"{min(s.within_10):>4.0%}-{max(s.within_10):<4.0%} {statistics.median(s.within_25):>10.0%} "
-                  f"{s.loo_all:>7.0%} {' '.join(f'{c:>12}' for c in cells)} "
-                  f"{statistics.mean(s.paired) if s.paired else math.nan:>+7.1%}")
-            summary.setdefault(name, []).append((statistics.median(s.within_10), s.loo_all,
-                                                 *(fixed[k][1] for k in ("documented", "medoids", "D-optimal")
-                                                   if k in fixed),
-                                                 *([statistics.mean(s.paired)] if s.paired else [])))
-    print(f"\nmeans over the {len(pairs)} files: median share of the others within 10 % (random draws), LOO 38 within "
-          "10 %, the documented, medoids and D-optimal sets, paired (the documented set less the draw on the models in "
-          "neither, mean over draws)")
-    for name, values in summary.items():
-        print(f"  {name:<24} " + " ".join(f"{float(np.mean([v[j] for v in values if len(v) > j])):>6.1%}"
-                                          for j in range(max(len(v) for v in values))))
-
+                  f"{s.loo_all:>7.0%} {' '.join(f'{c:>12}' for c in cells)} {paired:>+7.1%}")
+            record["designs"][name] = [statistics.median(s.within_10), s.loo_all,
+                                       *(sets[k][1] if k in sets else math.nan
+                                         for k in ("documented", "medoids", "D-optimal")), paired]
+            record["draws"][name] = s.within_10
+        saved.append(record)
+        if args.save:
+            with args.save.open("a") as out:
+                out.write(json.dumps(record) + "\n")
+    print()
+    print("\n".join(summary_lines(saved, args.baseline)))
 
 if __name__ == "__main__":
     main()
