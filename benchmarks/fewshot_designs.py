@@ -339,8 +339,9 @@ def cases_of(fixtures: Sequence[str] | None, hw: str | None) -> list[V.Case]:
     ``hw`` or the profile their device column names (:func:`device_profile`)."""
     if not fixtures:
         return [case for cpu_run in V.CPU_RUNS for case in cpu_run.cases()]
-    return [V.extra_case(text, V.extra_profile(hw) if hw else device_profile(Path(text.rpartition(":")[0] if
-                                                                                   ":" in text else text)))
+    # FILE[:THREADS] as validate_latency reads it: a name with a colon that is a file is the file
+    return [V.extra_case(text, V.extra_profile(hw) if hw else
+                         device_profile(Path(text if Path(text).is_file() else text.rpartition(":")[0])))
             for text in fixtures]
 
 

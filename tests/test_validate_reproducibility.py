@@ -124,3 +124,26 @@ def test_the_shape_line_is_what_one_common_scale_leaves(validate) -> None:
     assert validate.shape_line(pts([0.8, 0.8, 0.8])).endswith("(0.800): sd of log ratio 0.000, within 10% 100%")
     # ratios 1, 1.2, 1: scale 1, logs 0, ln 1.2, 0: population sd = ln(1.2) x sqrt(2) / 3 = 0.0860; 2 of 3 within 10 %
     assert validate.shape_line(pts([1.0, 1.2, 1.0])).endswith("(1.000): sd of log ratio 0.086, within 10% 67%")
+
+
+def test_fewshot_designs_scores_each_file_with_its_own_machine(tmp_path: Path) -> None:
+    """benchmarks/fewshot_designs.py: by default validate_latency's scored CPU runs, each with its machine's profile;
+    a bench file given alone is scored with the profile its device column names (PROFILE_Nt), or --hw's."""
+    from .conftest import benchmark_module
+
+    designs = benchmark_module("fewshot_designs")
+    cases = designs.cases_of(None, None)
+    assert {c.profile for c in cases} == {"epyc_zen3_vm_b", "xeon6_gnr_vm"}
+    assert all(c.device == f"{c.profile}_{c.threads}t" for c in cases)
+    xeon = ROOT / "tests/fixtures/cpu_bench_xeon6_gnr_vm_2t_1755.csv"
+    (case,) = designs.cases_of([str(xeon)], None)
+    assert (case.profile, case.threads, case.device) == ("xeon6_gnr_vm", 2, "xeon6_gnr_vm_2t")
+    assert designs.cases_of([f"{xeon}:1"], "epyc_zen3_vm_b")[0].profile == "epyc_zen3_vm_b"
+    lines = xeon.read_text().splitlines()
+    mine = tmp_path / "mine.csv"  # a label of one's own names itself
+    mine.write_text("\n".join(line.replace(",xeon6_gnr_vm_2t,", ",mybox,") for line in lines) + "\n")
+    assert designs.device_profile(mine) == "mybox"
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("\n".join([*lines[:-1], lines[-1].replace(",xeon6_gnr_vm_2t,", ",mybox,")]) + "\n")
+    with pytest.raises(ValueError, match="one device per file"):
+        designs.device_profile(mixed)
