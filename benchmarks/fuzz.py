@@ -2,8 +2,8 @@
 profiles, measurement CSVs, ONNX models, design spaces (through `costmodel sweep`), measurement files (through
 `costmodel calibrate`), option values (analyze, compare, hw, design score, zoo, plots) and spoiled sweep results
 (through `costmodel plot sweep`). Prints, per kind, the cases that worked, the clean one-line errors
-and the failures (a traceback, a message that is not one line naming the file, a run over 10 s), the slowest
-case, and the process's peak memory (ru_maxrss: no case can have used more).
+and the failures (a traceback, a message that is not one line naming the file, a run over 10 s of CPU time or 60 s
+of wall time), the slowest case, and the process's peak memory (ru_maxrss: no case can have used more).
 
     nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100 --spaces 200 \
         --calibrations 200 --options 1000 --plot-sweeps 100 [--only spaces calibrations]
@@ -70,7 +70,8 @@ def main() -> int:
     ]
     runs = [(name, run) for name, run in runs if args.only is None or name in args.only]
     failed = 0
-    print(f"seed {args.seed}; time limit {fuzzing.TIME_LIMIT_S:g} s per case (CLI processes +5 s start-up)")
+    print(f"seed {args.seed}; time limit {fuzzing.TIME_LIMIT_S:g} s of CPU time per case (CLI processes +5 s "
+          f"start-up), {fuzzing.WALL_LIMIT_S:g} s of wall time")
     print("cli: 'worked' counts runs that behaved (exit 0, or exit 2 with one error line naming the file)")
     print(f"{'kind':12} {'cases':>6} {'worked':>7} {'errors':>7} {'failed':>7} {'slowest s':>10} {'wall s':>7}")
     for name, run in runs:
