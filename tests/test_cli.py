@@ -369,12 +369,16 @@ def test_amp_takes_the_specs_own_half_type(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["analyze", "mobilenetv2_100", "--hw", "rtx4090", "--sweep-batch", "1,{b}"],
-                                     ["plot", "throughput", "mobilenetv2_100", "--hw", "rtx4090", "--batches", "{b}"]])
+                                     ["plot", "throughput", "mobilenetv2_100", "--hw", "rtx4090", "--batches", "{b}"],
+                                     ["analyze", "mobilenetv2_100", "--batch", "{b}"],
+                                     ["compare", "mobilenetv2_100", "resnet18", "--batch", "{b}"],
+                                     ["plot", "roofline", "mobilenetv2_100", "--hw", "a100", "--batch", "{b}"]])
 def test_a_swept_batch_obeys_the_tensor_limit_as_batch_does(command: list[str], tmp_path: Path) -> None:
     """--batch 10**30 is refused (its input tensor passes limits.TENSOR_ELEMENTS), but a batch sweep re-shaped the
     graph without the check: analyze printed a latency of 1.7e26 s, plot throughput failed inside matplotlib
     (TypeError: an int beyond int64; exit 1; found by the option fuzzer, seed 8135). Now one line naming the spec,
-    exit 2."""
+    exit 2: as the user named it (--batch's named the zoo file the name resolves to, and not the batch), with the
+    batch."""
     b = "9" * 30
     result = runner.invoke(app, [part.format(b=b) for part in command], env={"COLUMNS": "100"})
     assert result.exit_code == 2, result.output

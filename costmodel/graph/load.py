@@ -63,7 +63,25 @@ def load_graph(
     """Load (a path, zoo name, YAML text, dict or Spec), set ``overrides`` on its vars, and expand a spec;
     errors are :class:`~costmodel.errors.SpecError`. A path or zoo name is kept, as given, as :attr:`Graph.source`."""
     spec_obj, file = to_spec(spec, overrides)
-    graph = build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)
+    try:
+        graph = build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)
+    except SpecError:
+        if batch is not None and file is not None:
+            _raise_for_batch(spec_obj, str(spec), file, batch, input_shapes)
+        raise
     if file is not None:  # a path or zoo name: what a batch size that does not fit names (Graph.with_batch)
         graph.source = str(spec)
     return graph
+
+
+def _raise_for_batch(spec: Spec, given: str, file: str, batch: int, input_shapes: Mapping[str, Sequence[int]] | None
+                     ) -> None:
+    """When ``spec`` builds at its own batch size but not at ``batch``, raise the error of the batch that does not
+    fit, naming the spec as the caller gave it (``resnet18``, not the zoo file it resolves to), as a --sweep-batch
+    size's is (:meth:`Graph.with_batch`); else return (the caller re-raises the spec's own error)."""
+    try:
+        graph = build_graph(spec, file=file, input_shapes=input_shapes)
+    except SpecError:
+        return
+    graph.source = given
+    graph.with_batch(batch)
