@@ -15,7 +15,9 @@ Scoring: the shipped profiles (v100, t4, a100_80gb), nothing fitted, eager PyTor
 (uniform), TF32 as tf32 (uniform: NVIDIA's TF32 mode is PyTorch's default on Ampere, torch.backends.cudnn.allow_tf32
 True; the README's "Enabling TF32" says so), AMP as --dtype fp16 --precision amp; an AMP row run channels-last
 (configs.yml's memory_format: nhwc) is priced without the NCHW <-> NHWC transposes eager NCHW pays (the layout term
-zeroed: cuDNN runs NHWC natively). Measured latency per batch = batch / "Throughput Avg" (the mean of per-iteration
+zeroed: cuDNN runs NHWC natively), and with every depthwise conv on cuDNN (PyTorch sends a channels-last one there:
+none pays the issue-rate price of its own NCHW kernel, costmodel/latency/depthwise.py).
+Measured latency per batch = batch / "Throughput Avg" (the mean of per-iteration
 images/s: NVIDIA's "Latency Avg" is the mean of per-iteration times and carries outliers: in many rows it exceeds the
 95th percentile; both are in the fixture).
 """
@@ -39,8 +41,9 @@ from costmodel.api import load_graph
 from costmodel.graph import Graph
 from costmodel.hardware import HardwareProfile, load_profile
 from costmodel.latency import estimate
-from costmodel.latency.model import kernel_busy, kernel_terms, model_seconds
+from costmodel.latency.model import KernelTerms, kernel_busy, kernel_terms, model_seconds
 from costmodel.latency.roofline import host_overhead
+from costmodel.vocab import EfficiencyClass
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests/fixtures/published_gpu_inference.csv"
@@ -229,11 +232,21 @@ def predict(graph: Graph, profile: HardwareProfile, row: Published) -> Scored:
     dtype, precision = SETTINGS[row.precision]
     terms = kernel_terms(graph, profile, dtype, "none", precision)
     if row.memory_format == "nhwc":
-        terms = [replace(t, layout_s=0.0, layout_bytes=0) for t in terms]
+        terms = [replace(t, layout_s=0.0, layout_bytes=0, compute_s=cudnn_depthwise(t)) for t in terms]
     busy = [kernel_busy(t, profile) for t in terms]
     predicted = model_seconds(busy, profile)
     device = sum(busy) + len(busy) * profile.launch_overhead_us * 1e-6
     return Scored(row, predicted, len(terms), device, tuple(busy))
+
+
+def cudnn_depthwise(terms: KernelTerms) -> tuple[float, ...]:
+    """The kernel's compute seconds with every depthwise conv priced as cuDNN runs it, at its FLOPs over the unit's
+    peak: PyTorch sends a channels-last depthwise conv to cuDNN whatever its dtype and shape
+    (``ConvParams::use_cudnn_depthwise``), so no conv of an NHWC run pays the issue-rate price of PyTorch's own NCHW
+    kernel (costmodel/latency/depthwise.py), which kernel_terms charges by the NCHW routing."""
+    return tuple(layer.cost.flops / unit.peak_flops if key == EfficiencyClass.DEPTHWISE else seconds
+                 for layer, key, unit, seconds in zip(terms.members, terms.keys, terms.units, terms.compute_s,
+                                                      strict=True)) if terms.members else terms.compute_s
 
 
 def with_host(scored: Scored, host_us: float, *, overlap: bool = True) -> float:

@@ -722,6 +722,7 @@ def test_a_per_class_transfer_splits_each_roof_into_its_level_and_its_shape() ->
     data = _with_default_efficiencies("rtx3090").model_dump(mode="json")
     data.pop("gpu")
     data["sources"].pop("gpu.sms")
+    data["sources"].pop("gpu.fp32_lanes_per_sm")
     base = HardwareProfile.model_validate(data)
     assert F.parameters_for(base) == F.PARAMETERS
     start = F.base_values(F.pinned(base))

@@ -125,6 +125,25 @@ def test_prediction_is_the_full_estimate_and_nhwc_drops_the_transposes(published
     assert scored[1].predicted_s == pytest.approx(model_seconds([kernel_busy(t, profile) for t in flat], profile))
 
 
+def test_an_nhwc_row_runs_every_depthwise_conv_on_cudnn(published: ModuleType) -> None:
+    """PyTorch sends a channels-last depthwise conv to cuDNN (use_cudnn_depthwise): an NHWC row prices each at its
+    FLOPs over the unit's peak, where the NCHW routing floors the fp16 stride-2 convs cuDNN's table leaves to
+    PyTorch's own kernel (latency/depthwise.py)."""
+    row = next(r for r in published.read_fixture() if r.model == "efficientnet-b0" and r.precision == "AMP"
+               and r.batch == 256 and r.device.startswith("A100"))
+    assert row.memory_format == "nhwc"
+    profile = load_profile("a100_80gb")
+    terms = kernel_terms(load_graph("efficientnet_b0", batch=256), profile, "fp16", "none", "amp")
+    convs = [(t, i) for t in terms for i, key in enumerate(t.keys) if t.members and key == "depthwise"]
+    flops_s = {id(t.members[i]): t.members[i].cost.flops / t.units[i].peak_flops for t, i in convs}
+    assert any(t.compute_s[i] > 1.5 * flops_s[id(t.members[i])] for t, i in convs)  # floored under NCHW
+    for t, i in convs:
+        assert published.cudnn_depthwise(t)[i] == pytest.approx(flops_s[id(t.members[i])], rel=1e-12)
+    flat = [replace(t, layout_s=0.0, layout_bytes=0, compute_s=published.cudnn_depthwise(t)) for t in terms]
+    assert published.score([row])[0].predicted_s == pytest.approx(
+        model_seconds([kernel_busy(t, profile) for t in flat], profile), rel=1e-9)
+
+
 def test_host_given_overlap_series_and_turn_batch(published: ModuleType) -> None:
     """The host-given check: in series is device time + kernels x host (by hand); the model's overlapped streams lie
     between the slower stream alone and that sum; the turn batch is the first past 1.25x batch 1's latency."""

@@ -232,9 +232,12 @@ def smt_capacity(cpu: Cpu, threads: int | None = None) -> float:
 class Gpu(_Model):
     """A GPU's parallel structure: ``sms``, its streaming multiprocessors (AMD: compute units), the number of
     thread blocks of a GEMM that run at once (one per SM), which sets GEMM wave quantization
-    (latency/shape.py)."""
+    (latency/shape.py). ``fp32_lanes_per_sm``: an NVIDIA SM's FP32 lanes (the whitepaper's "FP32 cores" per SM), which
+    with the FP32 peak gives the SM clock, and with it the instruction issue rate that bounds PyTorch's depthwise
+    convolution kernel (latency/depthwise.py); None: that bound is not priced."""
 
     sms: int = Field(ge=1, le=100_000)
+    fp32_lanes_per_sm: int | None = Field(default=None, ge=1, le=1024)
 
 
 class OpEfficiency(_Model):
@@ -346,6 +349,8 @@ class HardwareProfile(_Model):
         required.append("memory.bandwidth_gbs")
         if self.gpu is not None:
             required.append("gpu.sms")
+            if self.gpu.fp32_lanes_per_sm is not None:
+                required.append("gpu.fp32_lanes_per_sm")
         missing = [path for path in required if path not in self.sources]
         if missing:
             raise ValueError(f"figure(s) without a 'sources' entry: {', '.join(missing)}")
@@ -723,7 +728,9 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
                      else f"work {cpu.conv1x1_threaded_speedup:g}x one thread's")
             rows.append(("cpu 1x1 conv on oneDNN when threaded", f"{extra}, {speed}"))
     if profile.gpu is not None:
-        rows.append(("streaming multiprocessors", f"{profile.gpu.sms}"))
+        lanes = profile.gpu.fp32_lanes_per_sm
+        rows.append(("streaming multiprocessors", f"{profile.gpu.sms}" + (f", {lanes} FP32 lanes each" if lanes
+                                                                          else "")))
     rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
     if profile.host_overhead_us:
         rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))

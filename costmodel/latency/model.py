@@ -35,6 +35,7 @@ from .cpu import (
     split_of,
     view_calls,
 )
+from .depthwise import issue_rate_factor
 from .fusion import FUSION_MODES, OpTraffic, group_layers, kernel_traffic
 from .layout import LAYOUT_KEY, bias_add_elements, transpose_bytes
 from .precision import DEFAULT_PRECISION, Precision, PrecisionPlan, plan
@@ -288,7 +289,8 @@ def kernel_terms(
 class MemberTerms:
     """What :func:`kernel_terms` works out for one layer from the layer alone (:class:`MemberMemo`): its efficiency
     key, its unit, the FLOP/s it runs at before efficiencies (the unit's peak times the GPU tile/wave factor,
-    latency/shape.py, and the Winograd factor of an FP32 3 x 3 conv on a GPU's CUDA cores, latency/winograd.py) and
+    latency/shape.py, the Winograd factor of an FP32 3 x 3 conv on a GPU's CUDA cores, latency/winograd.py, and the
+    issue-rate factor of a depthwise conv PyTorch runs with its own kernel on a GPU, latency/depthwise.py) and
     the bytes of the NCHW <-> NHWC transposes around it when its input is not channels-last (latency/layout.py)."""
 
     key: EfficiencyClass
@@ -302,8 +304,8 @@ class MemberMemo:
     (by identity: attributes are immutable, and the builds of a process share equal ones; each entry keeps its
     attributes alive, so an identity is never reused while its entry lives), cost (output shapes, counts, op
     class), compute dtype and first input's shape in the graph priced, and -- per table -- the fusion mode and
-    the profile's peaks, SM count, kind and vector GEMM scale (what unit_for, shape_efficiency and
-    transpose_bytes read of it).
+    the profile's peaks, SM count and FP32 lanes per SM, kind and vector GEMM scale (what unit_for,
+    shape_efficiency, issue_rate_factor and transpose_bytes read of it).
 
     Repeated layers (the blocks of a network, the candidates of a design space: a block at a new width mostly
     repeats layers seen elsewhere) then cost a dictionary lookup. Bounded: every table is emptied when they hold
@@ -321,7 +323,8 @@ class MemberMemo:
         """The table for ``profile`` (as run) and ``fusion``."""
         gpu = profile.gpu
         key = (str(fusion), tuple(profile.peak.matrix.items()), tuple(profile.peak.vector.items()),
-               None if gpu is None else ("gpu", gpu.sms), profile.cpu is None, vector_gemm_scale(profile))
+               None if gpu is None else ("gpu", gpu.sms, gpu.fp32_lanes_per_sm), profile.cpu is None,
+               vector_gemm_scale(profile))
         found = self.tables.get(key)
         if found is None:
             if len(self.tables) >= self.MAX_TABLES:
@@ -367,8 +370,10 @@ class _MemberTable:
         """The terms computed afresh (what the memo must equal)."""
         unit = unit_for(profile, layer.cost.op_class.value, dtype)
         key = efficiency_class(layer.op, layer.cost.op_class.value)
+        issue = issue_rate_factor(layer, graph.shape(layer.inputs[0]) if layer.inputs else None, profile,
+                                  unit.peak_flops, dtype, self.fusion) if key == EfficiencyClass.DEPTHWISE else 1.0
         return MemberTerms(key, unit, unit.peak_flops * shape_efficiency(layer, profile, unit.name)
-                           * winograd_speedup(layer, profile, unit.name, unit.dtype),
+                           * winograd_speedup(layer, profile, unit.name, unit.dtype) * issue,
                            transpose_bytes(graph, layer, profile, self.fusion, key, unit.name, unit.dtype))
 
 
