@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,10 +26,32 @@ def terminal_width() -> int | None:
     return None
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: 2 per wide or full-width (East Asian) character, 0 per combining or
+    zero-width mark, 1 per other character (what wcwidth gives these; unicodedata, no dependency). A CJK layer name
+    counted as one column per character pushed every cell after it out of line."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def pad(text: str, width: int, align: str = "<") -> str:
+    """``text`` padded with spaces to ``width`` columns (:func:`display_width`), left (``<``) or right (``>``)
+    aligned; never cut."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if align == ">" else text + fill
+
+
 def fixed(rows: Sequence[Sequence[str]], align: Sequence[str]) -> list[str]:
     """Fixed-width text lines: columns two spaces apart, each aligned ``<`` or ``>``, trailing spaces cut."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [(" " * GAP).join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [(" " * GAP).join(pad(c, w, a) for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
             for cells in rows]
 
 
@@ -39,13 +62,28 @@ def percent(fraction: float) -> str:
 
 
 def shorten(text: str, width: int) -> str:
-    """``text`` cut in the middle with an ellipsis to at most ``width`` characters (paths keep both ends)."""
-    if len(text) <= width:
+    """``text`` cut in the middle with an ellipsis to at most ``width`` columns (paths keep both ends)."""
+    if display_width(text) <= width:
         return text
     if width <= 1:
-        return text[:width]
+        return _head(text, width)
     head = width // 2
-    return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head):]
+    return _head(text, head) + ELLIPSIS + _tail(text, width - 1 - head)
+
+
+def _head(text: str, width: int) -> str:
+    """The longest start of ``text`` that fits ``width`` columns."""
+    used = 0
+    for k, char in enumerate(text):
+        used += _char_width(char)
+        if used > width:
+            return text[:k]
+    return text
+
+
+def _tail(text: str, width: int) -> str:
+    """The longest end of ``text`` that fits ``width`` columns."""
+    return _head(text[::-1], width)[::-1]
 
 
 @dataclass
@@ -81,7 +119,7 @@ class Table:
         return [*([group] if group else []), self.header, *self.body, *self.foot]
 
     def width(self) -> int:
-        return max(len(line) for line in fixed(self.rows(), self.align))
+        return max(display_width(line) for line in fixed(self.rows(), self.align))
 
     def lines(self) -> list[str]:
         """Header row(s), a rule, the body, and (when there is one) a rule and the foot."""
@@ -89,7 +127,7 @@ class Table:
         n_head = 2 if self._group_row() else 1
         if n_head == 2:  # a device's key starts above its first column
             lines[0] = fixed(self.rows(), "<" * len(self.header))[0]
-        rule = "-" * max(len(line) for line in lines)
+        rule = "-" * max(display_width(line) for line in lines)
         head, rest = lines[:n_head], lines[n_head:]
         body, foot = rest[:len(self.body)], rest[len(self.body):]
         return [*head, rule, *body, *([rule, *foot] if foot else [])]
@@ -113,10 +151,10 @@ def fit_width(
     excess = table.width() - width
     if excess > 0:
         cells = [row[shrink] for row in (table.body + table.foot)] + [table.header[shrink]]
-        target = max(8, max(len(c) for c in cells) - excess)
+        target = max(8, max(display_width(c) for c in cells) - excess)
         def short(text: str) -> str:
-            if cut == "end" and len(text) > target:
-                return text[:target - 1] + ELLIPSIS
+            if cut == "end" and display_width(text) > target:
+                return _head(text, target - 1) + ELLIPSIS
             return shorten(text, target)
 
         table.body = [[short(c) if i == shrink else c for i, c in enumerate(row)] for row in table.body]

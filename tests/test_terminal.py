@@ -4,6 +4,7 @@ the format from the file's extension (a contradicting --format is an error)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,43 @@ def test_help_lists_commands_wrapped_at_the_width_not_at_the_docstrings_line_bre
     for cells in rows:
         for line, following in zip(cells, cells[1:], strict=False):
             assert len(line) + 1 + len(following.split()[0]) > width, cells
+
+
+WIDE_SPEC = """name: 小网络
+inputs: {image: [3, 32, 32]}
+nodes:
+  - {name: 卷积层, op: conv2d, out: 8, kernel: 3}
+  - {name: act, op: relu}
+  - {name: 全局池化, op: global_avg_pool}
+  - {name: "e\u0301cole", op: flatten}
+"""
+
+
+@pytest.mark.parametrize("columns", ["100", "60"])
+def test_wide_and_combining_characters_keep_the_columns_in_line(tmp_path: Path, columns: str) -> None:
+    """A CJK layer name takes two terminal columns a character, a combining accent none: counted as one each, every
+    cell after them was pushed out of line (and a table that 'fit' 100 columns was wider). Checked with wcwidth, an
+    independent count of terminal columns."""
+    wcwidth = pytest.importorskip("wcwidth")
+    spec = tmp_path / "wide.yaml"
+    spec.write_text(WIDE_SPEC, encoding="utf-8")
+    result = runner.invoke(app, ["analyze", str(spec), "--hw", "a100"], env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(wcwidth.wcswidth(line) for line in lines) <= int(columns)
+    rules = [k for k, line in enumerate(lines) if line.startswith("---")]
+    body = lines[rules[0] + 1:rules[1]]
+    assert [line.split()[0] for line in body] == ["卷积层", "act", "全局池化", "e\u0301cole"]
+    # at 100 columns the second column is the op (left-aligned: it starts at one terminal column in every row); at 60
+    # the op is left out and the second is params (right-aligned: it ends at one column, the total's too)
+    second = r"\S+\s+" if columns == "100" else r"\S+\s+\S+"
+    rows = body if columns == "100" else [*body, lines[rules[1] + 1]]
+    assert len({wcwidth.wcswidth(line[:re.match(second, line).end()]) for line in rows}) == 1, rows  # type: ignore
+
+
+def test_shorten_counts_terminal_columns() -> None:
+    wcwidth = pytest.importorskip("wcwidth")
+    for width in range(1, 12):
+        short = shorten("卷积层.全局池化.卷积层", width)
+        assert wcwidth.wcswidth(short) <= width, (width, short)
+    assert shorten("卷积层.全局池化.卷积层", 9) == "卷积…积层"
