@@ -702,3 +702,77 @@ def test_handoff_in_a_network_by_hand() -> None:
     assert extra == pytest.approx([0.0, 6.4, 0.0, 6.4], abs=1e-9)
     one, bare = _handoff_profile(threads=1), _handoff_profile(0.0, threads=1)
     assert estimate(graph, one, dtype="fp32").summary.latency_s == estimate(graph, bare, dtype="fp32").summary.latency_s
+
+
+@pytest.mark.parametrize(("node", "shape", "threads", "elements"), [
+    # a strided depthwise conv: NCHW input 32 x 32^2 and output 32 x 16^2 both reordered to / from nChw16c
+    ({"op": "conv2d", "out": 32, "kernel": 3, "stride": 2, "padding": 1, "groups": 32}, [32, 32, 32], 1,
+     32 * 32 * 32 + 32 * 16 * 16),
+    # a 3-channel stem (27,648 input elements > 20,480): oneDNN's first-layer kernel reads NCHW, only the output
+    ({"op": "conv2d", "out": 16, "kernel": 3, "stride": 2, "padding": 1}, [3, 96, 96], 1, 16 * 48 * 48),
+    # timm's PatchEmbed.proj, 16 x 16 patches of a 3-channel image: an nn.Conv2d, output 192 x 2 x 2
+    ({"op": "patch_embed", "out": 192, "patch": 16}, [3, 32, 32], 1, 192 * 2 * 2),
+    # ... 4 x 4 patches of a 4-channel map: the input too (a kernel larger than 3 x 3 goes to oneDNN at any size)
+    ({"op": "patch_embed", "out": 8, "patch": 4, "layout": "nchw"}, [4, 8, 8], 1, 4 * 8 * 8 + 8 * 2 * 2),
+    ({"op": "patch_embed", "out": 8, "patch": 2, "layout": "nchw"}, [4, 8, 8], 1, None),  # 2 x 2, 256: native
+    ({"op": "conv2d", "out": 64, "kernel": 1}, [64, 32, 32], 1, None),  # native 1x1 GEMM on one thread
+    ({"op": "conv2d", "out": 64, "kernel": 1}, [64, 32, 32], 2, None),  # the switch on two: priced by its parts
+    ({"op": "conv2d", "out": 64, "kernel": 3, "padding": 1}, [16, 32, 32], 1, None),  # native im2col (16,384)
+    ({"op": "conv2d", "out": 64, "kernel": 3, "padding": 1}, [16, 32, 32], 2, None),  # ... on two threads too
+    ({"op": "conv2d", "out": 64, "kernel": 3, "padding": 1}, [24, 32, 32], 2, 24 * 32 * 32 + 64 * 32 * 32),
+])
+def test_onednn_reorder_elements(node: dict, shape: list[int], threads: int, elements: int | None) -> None:
+    """The activations ideep reorders between NCHW and the blocked layout around a oneDNN conv (ONEDNN_VERBOSE: an
+    input reorder unless the input has at most 3 channels, an output reorder), counted by hand; None where PyTorch
+    does not run the conv with oneDNN or prices it as the 1x1 switch; 0 for a channels-last input."""
+    from costmodel.latency.cpu import onednn_reorder_elements
+
+    layer = _graph([{"name": "c", **node}], shape).layers[0]
+    assert onednn_reorder_elements(layer, "fp32", threads, channels_last=False) == elements
+    assert onednn_reorder_elements(layer, "fp32", threads, channels_last=True) == (None if elements is None else 0)
+    assert onednn_reorder_elements(layer, "bf16", threads, channels_last=False) is None
+
+
+def test_onednn_conv_costs_on_one_thread() -> None:
+    """xeon6_gnr_vm on one thread: a strided dense 3x3 conv that oneDNN runs pays ``onednn_conv_us`` per call on top of
+    the conv class's dispatch and ``onednn_reorder_ns`` per reordered element; a strided depthwise conv the reorders
+    only (its class's dispatch is a oneDNN call's); a native one neither. Hand counts from the profile's figures."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = load_profile("xeon6_gnr_vm")
+    cpu = profile.cpu
+    bare = profile.model_copy(update={"cpu": cpu.model_copy(update={"onednn_reorder_ns": 0.0, "onednn_conv_us": 0.0})})
+    cases = [
+        ({"out": 64, "kernel": 3, "stride": 2, "padding": 1}, [64, 32, 32], 64 * 32 * 32 + 64 * 16 * 16, True),
+        ({"out": 64, "kernel": 3, "stride": 2, "padding": 1, "groups": 64}, [64, 32, 32], 64 * 32 * 32 + 64 * 16 * 16,
+         False),
+        ({"out": 64, "kernel": 3, "padding": 1}, [16, 16, 16], 0, False),  # 4,096 input elements: native
+    ]
+    for node, shape, elements, call in cases:
+        graph = _graph([{"name": "c", "op": "conv2d", **node}], shape)
+        with_costs, without = (kernel_terms(graph, p, "fp32")[0].fixed_s for p in (threaded(profile, 1),
+                                                                                    threaded(bare, 1)))
+        assert with_costs - without == pytest.approx(elements * cpu.onednn_reorder_ns * 1e-9
+                                                     + (cpu.onednn_conv_us * 1e-6 if call else 0.0))
+
+
+def test_channels_last_convs_are_not_reordered() -> None:
+    """ConvNeXt V2-Atto on a CPU: LayerNorm2d returns a channels-last view, so its downsampling convs and the
+    depthwise convs after them get channels-last inputs, which oneDNN runs NHWC without reorders (ONEDNN_VERBOSE:
+    brgemm / brdgmm_dw kernels, no reorder); the graph has no view ops, and the channels-last convs are still found.
+    Its 3-channel NCHW stem reorders only its output."""
+    from costmodel.latency.contiguity import cpu_channels_last_convs, eager_layout
+    from costmodel.latency.model import kernel_terms
+
+    graph = load_graph(ROOT / "arch_specs" / "convnextv2_atto.yaml", batch=1)
+    profile = threaded(load_profile("xeon6_gnr_vm"), 1)
+    nhwc = cpu_channels_last_convs(graph, eager_layout(graph, profile, "none"))
+    assert {"stages.1.downsample", "stages.0.blocks.0.conv_dw", "stages.3.blocks.1.conv_dw"} <= nhwc
+    assert "stem" not in nhwc
+    bare = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"onednn_reorder_ns": 0.0})})
+    extra = {a.name: a.fixed_s - b.fixed_s for a, b in zip(kernel_terms(graph, profile, "fp32"),
+                                                          kernel_terms(graph, bare, "fp32"), strict=True)}
+    assert extra["stages.0.blocks.0.conv_dw"] == 0.0 and extra["stages.1.downsample"] == 0.0
+    stem = graph.by_path["stem"].cost.outputs[0]  # [1, 40, 56, 56]
+    assert extra["stem"] == pytest.approx(40 * 56 * 56 * profile.cpu.onednn_reorder_ns * 1e-9)
+    assert stem == (1, 40, 56, 56)

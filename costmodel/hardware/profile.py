@@ -156,7 +156,12 @@ class Cpu(_Model):
     per call than on one thread and runs its work this many times as fast as on one thread (None: the fork/join
     ``sync_us`` and capacity x efficiency of any other parallel kernel); ``conv1x1_reorder_ns``: what such a conv
     costs on several threads per element of its input and output, the NCHW <-> blocked reorders oneDNN runs around it
-    (0, the default: none priced apart); ``cross_core_ns_per_kib``: what one core pays per KiB it reads out of
+    (0, the default: none priced apart); ``onednn_reorder_ns``: what any other conv PyTorch runs with oneDNN costs on
+    one core per element of the NCHW activations oneDNN reorders to and from its blocked layout around it (the input
+    unless it has at most 3 channels, and the output; none for a channels-last input; latency/cpu.py
+    ``onednn_reorder_elements``), and ``onednn_conv_us`` what such a conv's call costs on top of the conv class's
+    dispatch (oneDNN's own per-call cost; a depthwise conv's class dispatch holds it already); 0, the defaults: not
+    priced apart; ``cross_core_ns_per_kib``: what one core pays per KiB it reads out of
     another core's L2, beyond reading it from its own (the cross-core handoff: a kernel on several threads reading a
     tensor the kernel before it wrote under another split of the work over the cores, latency/cpu.py
     ``handoff_seconds``; 0, the default: not priced); ``parallel``, per efficiency class, the
@@ -205,6 +210,8 @@ class Cpu(_Model):
     conv1x1_threaded_us: float | None = Field(default=None, ge=0, le=1e6)
     conv1x1_threaded_speedup: float | None = Field(default=None, gt=0, le=1e4)
     conv1x1_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
+    onednn_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
+    onednn_conv_us: float = Field(default=0.0, ge=0, le=1e6)
     cross_core_ns_per_kib: float = Field(default=0.0, ge=0, le=1e6)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
     page_fault_us: float = Field(default=0.0, ge=0, le=1e4)

@@ -321,6 +321,18 @@ def eager_layout(graph: Graph, profile: HardwareProfile, fusion: str) -> EagerLa
     return strided_layout(graph, cpu)
 
 
+def cpu_channels_last_convs(graph: Graph, views: EagerLayout) -> frozenset[str]:
+    """The convs of ``graph`` that get a channels-last input in eager PyTorch on a CPU, given :func:`eager_layout`'s
+    ``views`` for a CPU profile: ``views.channels_last`` where it followed the strides, and where it did not (a graph
+    without views), those that a channels-first layer or RMS norm of a 4-d map (:class:`_CpuStrides`: it returns a
+    channels-last view of its result, which the convs after it keep) leads to; none in a graph without such a norm."""
+    if views.channels_last or views.copies or not any(
+            get_op(layer.op).name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False)
+            for layer in graph.layers):
+        return views.channels_last
+    return strided_layout(graph, cpu=True).channels_last
+
+
 STRIDED_OUTPUTS = frozenset({"scaled_dot_product_attention"})
 """Non-view ops whose output may be written non-contiguous from contiguous inputs (:func:`output_layout`).
 
@@ -373,5 +385,5 @@ def strided_layout(graph: Graph, cpu: bool = False) -> EagerLayout:
     return EagerLayout(out, frozenset(nhwc))
 
 
-__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "eager_layout", "is_contiguous", "matmul_copies", "strided_layout",
-           "strided_norms", "view_strides"]
+__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "cpu_channels_last_convs", "eager_layout", "is_contiguous",
+           "matmul_copies", "strided_layout", "strided_norms", "view_strides"]

@@ -50,6 +50,7 @@ from ..hardware import HardwareProfile, smt_capacity
 from ..ops.attention import AttentionAttrs, masked_pairs, score_elements
 from ..ops.base import REGISTRY, Attrs, get_op, pair
 from ..ops.conv import ConvAttrs
+from ..ops.embedding import PatchEmbedAttrs
 from ..ops.norm import GroupNormAttrs, LayerNormAttrs
 from ..ops.shape import WindowAttrs
 from ..vocab import EfficiencyClass
@@ -60,6 +61,7 @@ SERIAL_BELOW_GRAIN = frozenset({EfficiencyClass.NORM, EfficiencyClass.ELEMENTWIS
 PAGE_BYTES = 4096  # the x86-64 / AArch64 base page
 NATIVE_1X1_MAX_INPUT = 20480  # ConvParams::use_mkldnn: at batch 1, a 1x1 conv on at most this many input elements
 MKLDNN_MIN_BATCH = 16  # ... and at this batch or more a 1x1 conv goes to oneDNN whatever the thread count
+FIRST_CONV_CHANNELS = 3  # oneDNN's is_1stconv: a conv of at most this many input channels reads NCHW as it is
 # oneDNN's blocking of an fp32 conv per ISA (Cpu.isa): (channels per vector block, blocks per work item) of the direct
 # dense conv (jit_avx2_conv_kernel_f32.cpp init_conf: oc_block = simd_w = 8, nb_oc_blocking = 4) and of the depthwise
 # conv (jit_uni_dw_conv_kernel_utils.cpp init_conf: ch_block = simd_w, nb_ch_blocking 3 on AVX2, 4 on AVX-512);
@@ -146,6 +148,19 @@ def _longest(split: Split, threads: int) -> float:
     return heaviest / split.work(split.items)
 
 
+def conv_geometry(layer: Layer[Attrs]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int] | None:
+    """(kernel, stride, dilation, groups) of a ``conv2d`` layer, or of a ``patch_embed`` one (timm's PatchEmbed.proj:
+    an nn.Conv2d with kernel = stride = patch); None for any other layer."""
+    attrs = layer.attrs
+    if layer.op == "conv2d" and isinstance(attrs, ConvAttrs):
+        return (pair(attrs.kernel, 2, "kernel"), pair(attrs.stride, 2, "stride"), pair(attrs.dilation, 2, "dilation"),
+                attrs.groups)
+    if layer.op == "patch_embed" and isinstance(attrs, PatchEmbedAttrs):
+        patch = pair(attrs.patch, 2, "patch")
+        return patch, patch, (1, 1), 1
+    return None
+
+
 def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
     """Whether PyTorch runs ``layer`` (computing in ``dtype``) natively on one thread and with oneDNN on several:
     an fp32 ``conv2d`` with a 1x1 kernel, stride 1, dilation 1, one group, batch < 16 and, at batch 1, more than
@@ -162,17 +177,37 @@ def onednn_only_when_threaded(layer: Layer[Attrs], dtype: str) -> bool:
 
 def runs_on_onednn(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
     """Whether eager PyTorch runs ``layer`` (computing in ``dtype``) with oneDNN on ``threads`` threads: an fp32
-    ``conv2d`` for which ``ConvParams::use_mkldnn`` (aten/src/ATen/native/Convolution.cpp) holds: (strided, dilated,
-    batch >= 16, a kernel other than 1x1, or more than one thread) and (grouped, a kernel larger than 3x3 both ways,
-    batch > 1, or more than 20,480 input elements). Other fp32 convs run PyTorch's native im2col + GEMM."""
-    attrs = layer.attrs
-    if layer.op != "conv2d" or dtype != "fp32" or not isinstance(attrs, ConvAttrs) or not layer.input_shapes:
+    ``conv2d`` or ``patch_embed`` (:func:`conv_geometry`) for which ``ConvParams::use_mkldnn``
+    (aten/src/ATen/native/Convolution.cpp) holds: (strided, dilated, batch >= 16, a kernel other than 1x1, or more
+    than one thread) and (grouped, a kernel larger than 3x3 both ways, batch > 1, or more than 20,480 input
+    elements). Other fp32 convs run PyTorch's native im2col + GEMM."""
+    geometry = conv_geometry(layer)
+    if geometry is None or dtype != "fp32" or not layer.input_shapes:
         return False
+    kernel, stride, dilation, groups = geometry
     shape = layer.input_shapes[0]
-    kernel = pair(attrs.kernel, 2, "kernel")
-    odd = (any(v != 1 for v in (*pair(attrs.stride, 2, "stride"), *pair(attrs.dilation, 2, "dilation")))
-           or shape[0] >= MKLDNN_MIN_BATCH or kernel != (1, 1) or threads > 1)
-    return odd and (attrs.groups > 1 or min(kernel) > 3 or shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT)
+    odd = (any(v != 1 for v in (*stride, *dilation)) or shape[0] >= MKLDNN_MIN_BATCH or kernel != (1, 1)
+           or threads > 1)
+    return odd and (groups > 1 or min(kernel) > 3 or shape[0] > 1 or math.prod(shape) > NATIVE_1X1_MAX_INPUT)
+
+
+def onednn_reorder_elements(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool) -> int | None:
+    """Elements of the activations oneDNN reorders between PyTorch's NCHW and its blocked layout (nChw16c on
+    AVX-512, nChw8c on AVX2) on each call of ``layer`` (computing in ``dtype`` on ``threads`` threads; its input
+    ``channels_last`` or not): ideep hands the primitive blocked tensors, so ONEDNN_VERBOSE shows a ``reorder`` of the
+    input before the convolution and one of the output after it (1 thread, 3 December 2026: every one of 110 NCHW
+    convs of the zoo). Its output's elements, plus its input's unless the input has at most 3 channels (oneDNN's
+    first-layer kernels read NCHW: ``is_1stconv``, src/cpu/x64/jit_avx512_common_conv_kernel.cpp; the zoo's
+    3-channel stems showed no input reorder); 0 for a channels-last input (oneDNN runs the conv NHWC: brgemm kernels,
+    no reorder). None when PyTorch does not run ``layer`` with oneDNN (:func:`runs_on_onednn`), or it is the 1x1
+    conv that goes to oneDNN only on several threads, run on several (priced by its parts: ``cpu.conv1x1_reorder_ns``,
+    ``cpu.conv1x1_threaded_us``)."""
+    if not runs_on_onednn(layer, dtype, threads) or (threads > 1 and onednn_only_when_threaded(layer, dtype)):
+        return None
+    if channels_last:
+        return 0
+    shape, out = layer.input_shapes[0], layer.cost.outputs[0] if layer.cost.outputs else ()
+    return (math.prod(shape) if len(shape) > 1 and shape[1] > FIRST_CONV_CHANNELS else 0) + math.prod(out)
 
 
 def packs_weights(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
@@ -336,12 +371,17 @@ def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]],
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
                depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0,
-               split: Split | None = None, reorder_elements: int = 0) -> CpuKernel:
+               split: Split | None = None, reorder_elements: int = 0, onednn_elements: int | None = None) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
     elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
     op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`), and
     ``reorder_elements`` the elements of that op's input and output, which oneDNN then reorders to and from its
     blocked layout (``cpu.conv1x1_reorder_ns`` each);
+    ``onednn_elements``: its first op is a conv PyTorch runs with oneDNN on these threads (not the 1x1 one above), and
+    oneDNN reorders this many elements of its activations (:func:`onednn_reorder_elements`): ``cpu.onednn_reorder_ns``
+    each on one core, split over the threads like its work, and, unless it is a depthwise conv (whose class's
+    dispatch is a oneDNN call's), ``cpu.onednn_conv_us`` per call on top of the conv class's dispatch (None: not such
+    a conv);
     ``op_s``: its ops' per-element costs on one core (:func:`op_seconds`), split over the threads like its work;
     ``split``: how its library splits it (:func:`split_of`; None: an ``at::parallel_for`` class splits its
     ``out_elements`` with the grain ``cpu.grain_elements``, any other class evenly over every thread).
@@ -383,8 +423,10 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
         if onednn_when_threaded and cpu.conv1x1_threaded_speedup is not None:
             speedup = cpu.conv1x1_threaded_speedup
             compute_scale, memory_scale = capacity / speedup, chip / min(chip, cpu.bandwidth_per_core_gbs) / speedup
-    fixed = (cpu.dispatch_us.get(key, 0.0) + (sync if parallel else 0.0)) * 1e-6
-    fixed += (depthwise_elements * cpu.depthwise_ns * 1e-9 + op_s) / speedup
+    onednn_us = cpu.onednn_conv_us if onednn_elements is not None and key != EfficiencyClass.DEPTHWISE else 0.0
+    fixed = (cpu.dispatch_us.get(key, 0.0) + onednn_us + (sync if parallel else 0.0)) * 1e-6
+    fixed += ((depthwise_elements * cpu.depthwise_ns + (onednn_elements or 0) * cpu.onednn_reorder_ns) * 1e-9
+              + op_s) / speedup
     cores = min(used, cpu.cores)
     partition = SERIAL if not parallel else f"aten/{used}" if key in SERIAL_BELOW_GRAIN else LIBRARY
     return CpuKernel(parallel, compute_scale, memory_scale, fixed, cores, partition)
@@ -415,7 +457,7 @@ def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKern
     return remote / 1024 / pullers * cpu.cross_core_ns_per_kib * 1e-9
 
 
-__all__ = ["LIBRARY", "SERIAL", "CpuKernel", "Split", "cpu_kernel", "fresh_page_seconds", "handoff_seconds",
-           "onednn_only_when_threaded", "op_elements",
+__all__ = ["LIBRARY", "SERIAL", "CpuKernel", "Split", "conv_geometry", "cpu_kernel", "fresh_page_seconds",
+           "handoff_seconds", "onednn_only_when_threaded", "onednn_reorder_elements", "op_elements",
            "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "strided_norm_seconds",
            "view_calls"]

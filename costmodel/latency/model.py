@@ -21,7 +21,7 @@ from ..ops.conv import ConvAttrs
 from ..ops.linear import LinearAttrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
-from .contiguity import eager_layout, strided_norms
+from .contiguity import cpu_channels_last_convs, eager_layout, strided_norms
 from .cpu import (
     ON_ONE_CORE,
     CpuKernel,
@@ -29,6 +29,7 @@ from .cpu import (
     fresh_page_seconds,
     handoff_seconds,
     onednn_only_when_threaded,
+    onednn_reorder_elements,
     op_seconds,
     packs_weights,
     runs_on_onednn,
@@ -230,6 +231,7 @@ def kernel_terms(
     bw = bandwidth(profile)
     vector = unit_for(profile, "elementwise", dtype)
     views = eager_layout(graph, profile, fusion)
+    nhwc = cpu_channels_last_convs(graph, views) if profile.cpu is not None and eager else frozenset()
     memo = _MEMBERS.table(profile, fusion)
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
     view_counts = view_calls(graph.layers, [members[0].path for members in groups],
@@ -266,7 +268,9 @@ def kernel_terms(
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]),
             split_of(members[0], sizes.compute_dtype[members[0].path], profile),
-            sum(math.prod(shape) for shape in (*members[0].input_shapes[:1], *members[0].cost.outputs[:1])))
+            sum(math.prod(shape) for shape in (*members[0].input_shapes[:1], *members[0].cost.outputs[:1])),
+            onednn_reorder_elements(members[0], sizes.compute_dtype[members[0].path],
+                                    profile.cpu.threads or profile.cpu.cores, members[0].path in nhwc))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         handoff = handoff_seconds(profile, on, last, sum(t.cache_read for t in moved))
