@@ -648,6 +648,18 @@ def test_nearest_upsample_cost_is_per_output_element() -> None:
     assert full - plain == pytest.approx(72 * 56 * 56 * 0.91e-9, rel=1e-9)
 
 
+def test_gelu_cost_is_per_output_element() -> None:
+    """xeon6_gnr_vm's ``cpu.op_ns.gelu`` (0.27 ns per element: the erf polynomial of PyTorch's vectorized GELU beyond
+    a ReLU, measured at the zoo's GELU shapes) on DeiT-T's MLP activation, by hand: 197 x 768 = 151,296 elements."""
+    profile = load_profile("xeon6_gnr_vm")
+    graph = _graph([{"name": "act", "op": "gelu"}], [197, 768])
+    table = {k: v for k, v in profile.cpu.op_ns.items() if k != "gelu"}
+    without = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"op_ns": table})})
+    full, plain = (estimate(graph, p, dtype="fp32", threads=1).summary.latency_s for p in (profile, without))
+    assert profile.cpu.op_ns["gelu"] == 0.27
+    assert full - plain == pytest.approx(197 * 768 * 0.27e-9, rel=1e-9)
+
+
 def _handoff_profile(ns_per_kib: float = 50.0, threads: int = 2):
     """xeon6_gnr_vm (2 cores, caches.l2_mb 4: 2 MiB per core) with ``cpu.cross_core_ns_per_kib`` set, as run on
     ``threads`` threads."""
