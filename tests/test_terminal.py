@@ -159,3 +159,20 @@ def test_shorten_counts_terminal_columns() -> None:
         short = shorten("卷积层.全局池化.卷积层", width)
         assert wcwidth.wcswidth(short) <= width, (width, short)
     assert shorten("卷积层.全局池化.卷积层", 9) == "卷积…积层"
+
+
+@pytest.mark.parametrize("command", [[], ["analyze"], ["compare"], ["sweep"], ["plot", "gap"], ["plot", "throughput"],
+                                     ["calibrate"], ["validate"], ["bench"], ["hw", "show"], ["design", "score"]])
+def test_help_names_values_in_clicks_words_not_pythons_types(command: list[str]) -> None:
+    """typer 0.29 showed Python types in --help: '--hw <list[str]>', '--input <list[str]>', '--batch <int range>',
+    '<str>', '<path>' beside every argument (a SPEC may be a zoo name) and '<bool>' after every flag, --help
+    included."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    for python in ("<bool>", "<list[", "<int", "<str>", "<path>", "<float", "<Path"):
+        assert python not in result.output, (python, result.output)
+    if command == ["analyze"]:
+        options = {line.split()[1]: line.split()[2] for line in result.output.splitlines()
+                   if line.startswith("│ --") and len(line.split()) > 2}
+        assert options["--hw"] == "PROFILE" and options["--input"] == "NAME=D1,D2,..." and options["--batch"] == \
+            "INTEGER" and options["--sort"] == "[latency|macs|params|memory]"

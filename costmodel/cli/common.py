@@ -28,6 +28,7 @@ class OneLineErrors(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         defer_coercion(self)
         one_line_summaries(self)
+        plain_metavars(self)
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         try:
@@ -161,6 +162,50 @@ def one_line_summaries(command: Any) -> None:
     for cmd in every_command(command):
         if cmd is not command and cmd.help and not cmd.short_help:
             cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
+
+
+# What --help shows for a value whose option names none: typer 0.29 printed the Python type (<list[str]> for --hw and
+# --input, <int range>, <str>, <path>), <bool> after every flag (--help included) and the argument as {spec}.
+TYPE_METAVARS = {int: "INTEGER", float: "FLOAT", str: "TEXT", Path: "PATH"}
+OPTION_METAVARS = {"--hw": "PROFILE", "--input": "NAME=D1,D2,..."}
+
+
+def plain_metavars(command: Any) -> None:
+    """Give every parameter of ``command`` and its subcommands that names no metavar of its own the one ``--help``
+    shows in click's words: nothing after a flag (--help too), ``SPEC`` (``SPECS...`` for several) for an argument
+    and no type beside it, ``[a|b]`` for an enum, INTEGER, FLOAT, TEXT or PATH for a value (a repeatable option:
+    its element's), and for --hw and --input what they take (:data:`OPTION_METAVARS`)."""
+    import typing
+
+    def with_help(get_help_option: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def get(ctx: Any) -> Any:  # the --help option is made on first use: a flag
+            option = get_help_option(ctx)
+            if option is not None and option.metavar is None:
+                option.metavar = ""
+            return option
+        return get
+
+    for cmd in every_command(command):
+        if hasattr(cmd, "get_help_option"):
+            cmd.get_help_option = with_help(cmd.get_help_option)
+        for param in getattr(cmd, "params", ()):
+            if param.metavar is not None:
+                continue
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+                continue
+            if param.param_type_name == "argument":
+                param.metavar = (param.name or "value").upper()  # typer adds the "..." of several
+                param.display_type_rich = lambda ctx: None  # its help says what it takes (<path> for a zoo name)
+                continue
+            named = next((OPTION_METAVARS[o] for o in param.opts if o in OPTION_METAVARS), None)
+            annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+            if typing.get_origin(annotation) is list:
+                annotation = typing.get_args(annotation)[0]
+            if named is None and isinstance(annotation, type) and issubclass(annotation, Enum):
+                named = f"[{'|'.join(str(m.value) for m in annotation)}]"
+            plain = TYPE_METAVARS.get(annotation) if isinstance(annotation, type) else None
+            param.metavar = named or plain or "VALUE"
 
 
 def _is_click_error(exc: BaseException) -> bool:
