@@ -82,6 +82,21 @@ def test_output_extension_sets_the_format(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "contradicts" in result.output and not bad.exists()
 
 
+@pytest.mark.parametrize("name", ["fig.png", "table.xlsx", "t.PDF"])
+def test_output_under_a_name_that_is_not_text_needs_a_format(tmp_path: Path, name: str) -> None:
+    """`analyze -o fig.png` wrote the table as text under a picture's name (exit 0): a newcomer expecting a figure
+    got a PNG no viewer opens. Without --format it is one error line and nothing written; with it, as asked."""
+    out = tmp_path / name
+    for command in (["analyze", CONVNEXT], ["compare", CONVNEXT, "resnet18"]):
+        result = runner.invoke(app, [*command, "-o", str(out)])
+        assert (result.exit_code, result.output) == (2, f"error: cannot write a table to {out}: a {out.suffix} file "
+                                                        "is not text; name it .txt, .csv, .json or .md, or pass "
+                                                        "--format\n")
+        assert list(tmp_path.iterdir()) == []
+    assert runner.invoke(app, ["analyze", CONVNEXT, "-o", str(out), "-f", "json"]).exit_code == 0
+    assert json.loads(out.read_text())["totals"]["params"] == 28589128
+
+
 def test_fit_drops_columns_in_order_then_shortens() -> None:
     table = Table(["name", "a", "b"], [["x" * 30, "1" * 10, "2" * 10]], ["<", ">", ">"])
     assert fit_width(table, 44, ["b", "a"]) == ["b"] and table.header == ["name", "a"]

@@ -399,10 +399,20 @@ EXTENSION_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdo
                      ".yaml": "yaml", ".yml": "yaml"}
 
 
+# Extensions of files that are not text: without --format, `analyze -o fig.png` wrote the table, as text, under a
+# picture's name (exit 0).
+NOT_TEXT_EXTENSIONS = {".png", ".svg", ".pdf", ".jpg", ".jpeg", ".gif", ".webp", ".html", ".htm", ".xlsx", ".xls",
+                       ".parquet", ".pq", ".npy", ".pkl"}
+
+
 def output_format(fmt: str | None, output: Path | None, choices: Iterable[str], default: str = "table") -> str:
     """The format to write: ``--format`` when given, else the one ``-o FILE``'s extension names, else
-    ``default``. A --format that contradicts the extension, or one outside ``choices``, is an error."""
+    ``default``. A --format that contradicts the extension, or one outside ``choices``, is an error; so is, without
+    --format, an extension of a file that is not text (.png, .xlsx: :data:`NOT_TEXT_EXTENSIONS`)."""
     choices = tuple(choices)
+    if fmt is None and output is not None and output.suffix.lower() in NOT_TEXT_EXTENSIONS:
+        raise fail(f"cannot write a table to {output}: a {output.suffix} file is not text; name it .txt, .csv, "
+                   ".json or .md, or pass --format")
     implied = EXTENSION_FORMATS.get(output.suffix.lower()) if output is not None else None
     if fmt is not None:
         check_choice("--format", fmt, choices)
