@@ -143,12 +143,16 @@ def test_cli_threads_and_calibrate_reports_leave_one_out(tmp_path: Path) -> None
     assert "warning: 2 parameters fitted on 2 rows" in result.output
 
 
-@pytest.mark.parametrize(("dtype", "precision", "hw"), [("fp32", "uniform", "a100"), ("fp16", "amp", "jetson_agx_orin"),
-                                                        ("fp32", "uniform", "epyc_zen5_vm")])
-def test_runs_of_layers_priced_alone_add_up_to_the_estimate(dtype: str, precision: str, hw: str) -> None:
+@pytest.mark.parametrize(("dtype", "precision", "hw", "threads"), [
+    ("fp32", "uniform", "a100", None), ("fp16", "amp", "jetson_agx_orin", None),
+    ("fp32", "uniform", "epyc_zen5_vm", None), ("fp32", "uniform", "xeon6_gnr_vm", 1),
+    ("fp32", "uniform", "xeon6_gnr_vm", 2)])
+def test_runs_of_layers_priced_alone_add_up_to_the_estimate(dtype: str, precision: str, hw: str,
+                                                            threads: int | None) -> None:
     # the sweep prices runs of layers once and re-times them: cut resnet18 before its head (global pool, fc), price
-    # each run as a graph of its own (the head's input a graph input the kernel before it just wrote) and put the
-    # busy times through the timeline: the same latency as estimate() on the whole graph, to the last bit
+    # each run as a graph of its own (the head's input a graph input the kernel before it just wrote, on a CPU
+    # with that kernel's CPU figures) and put the busy times through the timeline: the same latency as estimate()
+    # on the whole graph, to the last bit
     from dataclasses import replace
 
     from costmodel.graph import Graph, TensorRef
@@ -156,7 +160,7 @@ def test_runs_of_layers_priced_alone_add_up_to_the_estimate(dtype: str, precisio
     from costmodel.latency import Boundary, kernel_busy, kernel_terms, model_seconds
 
     graph = load_graph(RESNET, batch=4)
-    profile = threaded(load_profile(hw))
+    profile = threaded(load_profile(hw), threads)
     cut = len(graph.layers) - 2
     body, head = graph.layers[:cut], graph.layers[cut:]
     fed = head[0].inputs[0]
@@ -165,15 +169,27 @@ def test_runs_of_layers_priced_alone_add_up_to_the_estimate(dtype: str, precisio
     second = Graph("head", graph.spec, graph.batch, graph.dtype, {"x": graph.shape(fed)},
                    [replace(head[0], inputs=(TensorRef("input:x"),)), head[1]], graph.outputs)
     width = plan(graph, dtype, precision).bytes_of((fed.node, fed.index))
-    runs = kernel_terms(first, profile, dtype, "none", precision) + kernel_terms(
-        second, profile, dtype, "none", precision, Boundary({"x": width}, frozenset({"x"})))
+    body_terms = kernel_terms(first, profile, dtype, "none", precision)
+    before = next(t.cpu for t in reversed(body_terms) if t.cpu is not None)  # the body's last kernel's
+    runs = body_terms + kernel_terms(second, profile, dtype, "none", precision,
+                                     Boundary({"x": width}, frozenset({"x"}), before=before))
     whole = kernel_terms(graph, profile, dtype, "none", precision)
     assert [kernel_busy(t, profile) for t in runs] == [kernel_busy(t, profile) for t in whole]
-    expected = estimate(graph, load_profile(hw), dtype=dtype, precision=precision).summary.latency_s
+    expected = estimate(graph, load_profile(hw), dtype=dtype, precision=precision, threads=threads).summary.latency_s
     assert model_seconds([kernel_busy(t, profile) for t in runs], profile) == expected
     # without `just_written` the head reads its input from DRAM: slower, so the boundary is what made it equal
     cold = kernel_terms(second, profile, dtype, "none", precision, Boundary({"x": width}))
     warm = next(t for t in runs if t.name == "global_pool")
     assert kernel_busy(cold[0], profile) > kernel_busy(warm, profile)
+    # without `before` no cross-core handoff is priced at the cut: the relu before the pool splits its 100,352
+    # elements over both cores, the pool (2,048 outputs, under the grain) reads them on one, pulling the half the
+    # other core wrote (xeon6_gnr_vm at 2 threads: cpu.cross_core_ns_per_kib); elsewhere it changes nothing
+    unknown = kernel_terms(second, profile, dtype, "none", precision, Boundary({"x": width}, frozenset({"x"})))
+    handoff = kernel_busy(warm, profile) - kernel_busy(unknown[0], profile)
+    if threads == 2:
+        nbytes = 4 * 512 * 7 * 7 * 4  # the relu's output, fp32, read from the cache
+        assert handoff == pytest.approx(nbytes / 2 / 1024 * 49e-9, rel=1e-12)  # half remote, one puller, 49 ns/KiB
+    else:
+        assert handoff == 0
     with pytest.raises(ValueError, match="fusion 'none'"):
         kernel_terms(second, profile, dtype, "epilogue", precision, Boundary())

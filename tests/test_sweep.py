@@ -166,6 +166,35 @@ def test_fast_path_equals_full_analyzer_on_a_cpu_that_prices_views(name: str, ex
     _exact(SPACES / f"{name}.yaml", [str(profile), "a100"], 13, 8, tmp_path, extra, planned=name == "resnet_like")
 
 
+def _threaded_profile(name: str, threads: int, tmp_path: Path) -> str:
+    """A copy of the shipped CPU profile ``name`` run with ``threads`` threads (its ``cpu.threads``), under its own
+    file stem (the sweep labels a device by its profile's key)."""
+    text = (ROOT / "hardware_profiles" / f"{name}.yaml").read_text()
+    assert text.count("cpu: {cores: 2, threads: 1,") == 1
+    path = tmp_path / f"{name}_{threads}t.yaml"
+    path.write_text(text.replace("cpu: {cores: 2, threads: 1,", f"cpu: {{cores: 2, threads: {threads},"))
+    return str(path)
+
+
+@pytest.mark.parametrize(("name", "seed"), [("resnet_like", 3), ("regnet", 17), ("ofa_mbv3", 29)])
+def test_fast_path_equals_full_analyzer_on_cpus_at_one_and_two_threads(name: str, seed: int, tmp_path: Path) -> None:
+    # at two threads a kernel reading what the kernel before it wrote on the other core pays the cross-core handoff
+    # (xeon6_gnr_vm: cpu.cross_core_ns_per_kib), which depends on that kernel, in another fragment where the
+    # fragment starts: priced there from the CPU figures the fragment before hands on (Boundary.before), and the
+    # figures are the analyzer's exactly. One thread, a CPU without the handoff (epyc_zen3_vm_b) and a GPU alike
+    from costmodel.hardware import load_profile, threaded
+
+    xeon2 = _threaded_profile("xeon6_gnr_vm", 2, tmp_path)
+    cpu = threaded(load_profile(xeon2)).cpu
+    assert cpu is not None and cpu.cores == cpu.threads == 2 and cpu.cross_core_ns_per_kib > 0
+    devices = ["xeon6_gnr_vm", xeon2, "epyc_zen3_vm_b", _threaded_profile("epyc_zen3_vm_b", 2, tmp_path), "a100"]
+    fast = _exact_analyzer(SPACES / f"{name}.yaml", devices, seed, 8, tmp_path, planned=name == "resnet_like")[0]
+    assert fast.handoffs
+    # fragments' kernels were priced after a kernel whose split over the cores xeon6 at 2 threads reads (else the
+    # handoff at fragment starts is not exercised)
+    assert any(key[3] and key[3][1] is not None for fragment in fast.fragments.values() for key in fragment.kernels)
+
+
 @pytest.mark.parametrize("inputs", [", inputs: 'half:0'", ""])
 def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(inputs: str, tmp_path: Path) -> None:
     # `relu` reads half of `conv`'s output through a top-level `chunk`: not a fragment priced alone (the slice is

@@ -445,7 +445,7 @@ def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKern
     most the L2 of the cores that wrote them (``caches.l2_mb`` is the chip's; one core's is that over ``cpu.cores``,
     exact when the run uses every core; beyond it the tensor has gone on to the shared last-level cache, equally far
     from every core); a parallel reader's N - 1 other threads pull them side by side, a serial reader's one thread
-    alone. ``writer`` None (not known): 0."""
+    alone. ``writer`` None (not known): 0. Of ``writer`` only what :func:`handoff_writer` gives is read."""
     cpu = profile.cpu
     if (cpu is None or not cpu.cross_core_ns_per_kib or writer is None or nbytes <= 0 or cpu.cores <= 1
             or reader.partition == writer.partition):
@@ -457,7 +457,18 @@ def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKern
     return remote / 1024 / pullers * cpu.cross_core_ns_per_kib * 1e-9
 
 
+def handoff_writer(profile: HardwareProfile, writer: CpuKernel | None) -> tuple[str, int] | None:
+    """All that :func:`handoff_seconds` reads of ``writer`` on ``profile`` (as run): its partition and cores; None
+    where it prices no handoff there (no ``cpu.cross_core_ns_per_kib``, one core, or ``writer`` not known). Two
+    writers with the same answer give every reader the same handoff: a cache of kernels priced after a writer (the
+    sweep's fragments, sweep/fast.py) is keyed by it."""
+    cpu = profile.cpu
+    if cpu is None or not cpu.cross_core_ns_per_kib or cpu.cores <= 1 or writer is None:
+        return None
+    return writer.partition, writer.cores
+
+
 __all__ = ["LIBRARY", "SERIAL", "CpuKernel", "Split", "conv_geometry", "cpu_kernel", "fresh_page_seconds",
-           "handoff_seconds", "onednn_only_when_threaded", "onednn_reorder_elements", "op_elements",
+           "handoff_seconds", "handoff_writer", "onednn_only_when_threaded", "onednn_reorder_elements", "op_elements",
            "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "strided_norm_seconds",
            "view_calls"]

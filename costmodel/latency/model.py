@@ -162,7 +162,10 @@ class KernelTerms:
     op-class dispatch, fork/join and depthwise costs (:func:`~costmodel.latency.cpu.cpu_kernel`). ``layout_s``: DRAM
     seconds (at memory efficiency 1) of the NCHW <-> NHWC transposes cuDNN runs around an eager 16-bit convolution
     (:mod:`~costmodel.latency.layout`), serial to the kernel, streamed at the data-movement memory efficiency;
-    ``layout_bytes`` their bytes.
+    ``layout_bytes`` their bytes. ``cpu``: the CPU figures it runs with (:func:`~costmodel.latency.cpu.cpu_kernel`;
+    a GPU's are :data:`~costmodel.latency.cpu.ON_ONE_CORE`), which the next kernel's cross-core handoff compares
+    with (:func:`~costmodel.latency.cpu.handoff_seconds`); None for a kernel the next one does not compare with (a
+    GPU convolution's bias add, which reads and writes the output in place).
     """
 
     name: str
@@ -176,6 +179,7 @@ class KernelTerms:
     fixed_s: float = 0.0  # per call on top of the launch overhead, whatever the factors (CPU: latency/cpu.py)
     layout_s: float = 0.0  # transposes around the kernel (latency/layout.py): DRAM seconds at efficiency 1
     layout_bytes: int = 0
+    cpu: CpuKernel | None = None
 
 
 @dataclass(frozen=True)
@@ -195,9 +199,9 @@ class Boundary:
 
     ``before``: the CPU figures of the kernel just before the run (:func:`~costmodel.latency.cpu.cpu_kernel`), whose
     split of ``just_written`` over the cores the run's first kernel may not share
-    (:func:`~costmodel.latency.cpu.handoff_seconds`); None, not known: no handoff is priced there. The sweep's
-    fragments (sweep/fast.py) do not pass it, so on a profile run on several cores with
-    ``cpu.cross_core_ns_per_kib`` they leave out each fragment's first kernel's handoff.
+    (:func:`~costmodel.latency.cpu.handoff_seconds`); None, not known: no handoff is priced there. The last
+    :attr:`KernelTerms.cpu` that is not None of the run before is that kernel's (the sweep's fragments pass it on,
+    sweep/fast.py).
     """
 
     input_bytes: Mapping[str, int] = field(default_factory=dict)
@@ -246,7 +250,8 @@ def kernel_terms(
             nbytes = copy.elements * sizes.bytes_of(copy.root)
             on = last = cpu_kernel(profile, COPY_KEY, copy.elements)
             out.append(KernelTerms(f"{copy.consumer}:copy", copy.consumer, (), (COPY_KEY,), (vector,), (0.0,),
-                                   (2 * nbytes / bw * on.memory_scale,), (OpTraffic(nbytes, nbytes, 0),), on.fixed_s))
+                                   (2 * nbytes / bw * on.memory_scale,), (OpTraffic(nbytes, nbytes, 0),), on.fixed_s,
+                                   cpu=on))
         for cast in sizes.casts.get(members[0].path, []) if fusion in CAST_FUSIONS else []:
             if cast.weight or eager:
                 nbytes = cast.dram_bytes
@@ -254,7 +259,7 @@ def kernel_terms(
                 out.append(KernelTerms(f"{cast.consumer}:cast", cast.consumer, (), (CAST_KEY,), (vector,), (0.0,),
                                        (nbytes / bw * on.memory_scale,),
                                        (OpTraffic(cast.elements * cast.src_bytes, cast.elements * cast.dst_bytes, 0),),
-                                       on.fixed_s))
+                                       on.fixed_s, cpu=on))
         static = [memo.terms(layer, sizes.compute_dtype[layer.path], graph, profile) for layer in members]
         units = tuple(s.unit for s in static)
         keys = tuple(s.key for s in static)
@@ -279,7 +284,7 @@ def kernel_terms(
             members[0].path, members[0].path, tuple(members), keys, units,
             tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved),
-            on.fixed_s + handoff + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout))
+            on.fixed_s + handoff + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout, on))
         for layer, key in zip(members, keys, strict=True):
             elements = bias_add_elements(layer, profile, fusion, key)
             if elements:  # read and write the output in place

@@ -74,6 +74,7 @@ from ..latency import (
     model_seconds,
     plan,
 )
+from ..latency.cpu import ON_ONE_CORE, CpuKernel, handoff_writer
 from ..latency.roofline import check_dtype
 from ..ops import REGISTRY
 from ..ops.base import Shape, numel
@@ -131,11 +132,15 @@ class _Search:
 
 @dataclass
 class _Kernels:
-    """A fragment's kernels in one context: busy seconds per device, and (amp) bytes per element of the buffers it
-    hands on."""
+    """A fragment's kernels in one context: busy seconds per device, (amp) bytes per element of the buffers it
+    hands on, and per device the CPU figures of its last kernel (:attr:`~costmodel.latency.KernelTerms.cpu`: what
+    the next kernel's cross-core handoff compares with; None where it has none) with what the handoff reads of them
+    (:meth:`FastAnalyzer.writers`)."""
 
     busy: list[list[float]]
     handed: list[tuple[TensorRef, int]]
+    after: tuple[CpuKernel | None, ...] = ()
+    writers: Key = ()
 
 
 @dataclass
@@ -254,11 +259,14 @@ class Fragment:
         self.summarized = True
 
     def price(self, analyzer: FastAnalyzer, batch: int, written: tuple[bool, ...],
-              widths: tuple[int, ...], views: int = 0) -> _Kernels:
+              widths: tuple[int, ...], views: int = 0, before: Sequence[CpuKernel | None] = (),
+              handoff: Key = ()) -> _Kernels:
         """Its kernels' busy seconds on each device, given which buffers it reads the kernel just before it wrote,
-        (amp) their bytes per element and the eager view calls of earlier fragments after the last kernel (charged to
-        its first kernel; those after its own last kernel are the next fragment's): the latency model's own terms of
-        the fragment as a graph of its own."""
+        (amp) their bytes per element, the eager view calls of earlier fragments after the last kernel (charged to
+        its first kernel; those after its own last kernel are the next fragment's) and per device the CPU figures of
+        that kernel (``before``, for its first kernel's cross-core handoff; empty: none known): the latency model's
+        own terms of the fragment as a graph of its own, kept by these (``before`` by ``handoff``: what the handoff
+        reads of it where it reads anything, :func:`_handoff`)."""
         remap = self.remap
         layers = [Layer(layer.path, layer.op, layer.attrs, tuple(remap.get(ref, ref) for ref in layer.inputs),
                         layer.input_shapes, layer.cost, layer.dtype)
@@ -267,15 +275,19 @@ class Fragment:
         boundary = Boundary({str(k): w for k, w in enumerate(widths)} if widths else {},
                             frozenset(str(k) for k, flag in enumerate(written) if flag), views, ends=False)
         busy = []
-        for profile in analyzer.profiles:
-            terms = kernel_terms(graph, profile, analyzer.dtype, DEFAULT_FUSION, analyzer.precision, boundary)
+        after: list[CpuKernel | None] = []
+        for number, profile in enumerate(analyzer.profiles):
+            terms = kernel_terms(graph, profile, analyzer.dtype, DEFAULT_FUSION, analyzer.precision,
+                                 replace(boundary, before=before[number]) if before else boundary)
             busy.append([kernel_busy(term, profile) for term in terms])
+            after.append(next((term.cpu for term in reversed(terms) if term.cpu is not None), None))
         handed: list[tuple[TensorRef, int]] = []
         if widths:
             sizes = plan(graph, analyzer.dtype, analyzer.precision, boundary.input_bytes)
             handed = [(buffer, sizes.bytes_of((buffer.node, buffer.index))) for buffer, *_ in self.handed]
         self.budget.used += CONTEXT_BYTES
-        found = self.kernels[(written, widths, views)] = _Kernels(busy, handed)
+        found = self.kernels[(written, widths, views, handoff)] = _Kernels(busy, handed, tuple(after),
+                                                                            analyzer.writers(after))
         return found
 
     def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> tuple[_Search, int]:
@@ -689,6 +701,8 @@ class _Composed:
         self.where: dict[str, int] = {}  # layer handed on -> its fragment
         self.traces: dict[str, tuple[list[ChainGroup], str | None]] = {}  # see FastAnalyzer._trace
         self.views = 0  # eager view calls pending after it (charged to the next kernel; see Fragment.price)
+        self.after: tuple[CpuKernel | None, ...] | None = None  # per device its last kernel's CPU figures (_Kernels)
+        self.writers: Key = ()  # what the next kernel's handoff reads of them (FastAnalyzer.writers)
 
 
 
@@ -875,6 +889,9 @@ class FastAnalyzer:
         # eager view calls priced (a CPU's cpu.view_us): those after a fragment's last kernel go to a later one
         self.prices_views = DEFAULT_FUSION == Fusion.NONE and any(
             profile.cpu is not None and profile.cpu.view_us for profile in self.profiles)
+        # a kernel's cross-core handoff priced (a CPU run on several cores with cpu.cross_core_ns_per_kib): a fragment's
+        # first kernel's depends on the kernel before, maybe in another fragment (see handoff)
+        self.handoffs = any(handoff_writer(profile, ON_ONE_CORE) is not None for profile in self.profiles)
         self.fragments: dict[Key, Fragment] = {}
         # the fragments' estimated bytes, bounded by ``cache_bytes`` (default: default_cache_bytes())
         self.budget = _Budget(default_cache_bytes() if cache_bytes is None else cache_bytes)
@@ -1029,6 +1046,8 @@ class FastAnalyzer:
         best: tuple[int, str, int, int] | None = None  # (most convs, first layer with it, its segment, fragment)
         busy: list[list[float]] = [[] for _ in self.devices]
         last: str | None = None  # the layer of the kernel issued last
+        before: tuple[CpuKernel | None, ...] = ()  # per device its CPU figures (empty: none issued)
+        writers: Key = ()  # what a handoff reads of them (FastAnalyzer.writers)
         views = 0  # eager view calls since it (charged to the next kernel, where a profile prices them)
         offset = 0
         for number, segment in enumerate(segments):
@@ -1054,17 +1073,18 @@ class FastAnalyzer:
                 read = tuple(widths[root] for root in segment.outer) if amp else ()
             else:  # (not priced: compositions without kernels)
                 written, read = (), None
-            context: Key = (key, written, read, views)
+            context: Key = (key, written, read, views, _handoff(writers, written))
             composed = segment.composed.get(context)
             if composed is None:
-                composed = self._composition(segment, key, last, widths, walk.batch, views, priced)
+                composed = self._composition(segment, key, last, widths, walk.batch, views, priced, before, writers)
                 segment.composed[context] = composed
                 self.budget.add_composed(COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices))
             if shift and not composed.shiftable:  # counts read below 1 inside: this shift composed apart
-                context = (tuple(state[node] for node in segment.outside), written, read, views, None)
+                context = (tuple(state[node] for node in segment.outside), written, read, views, context[4], None)
                 composed = segment.composed.get(context)
                 if composed is None:
-                    composed = self._composition(segment, context[0], last, widths, walk.batch, views, priced)
+                    composed = self._composition(segment, context[0], last, widths, walk.batch, views, priced,
+                                                 before, writers)
                     segment.composed[context] = composed
                     self.budget.add_composed(COMPOSED_BYTES + COMPOSED_DEVICE_BYTES * len(self.devices))
                 shift = 0
@@ -1080,6 +1100,8 @@ class FastAnalyzer:
                 widths.update(composed.widths)
             if composed.last is not None:
                 last = composed.last
+            if composed.after is not None:
+                before, writers = composed.after, composed.writers
             views = composed.views
             offset += segment.layers
         for ref in walk.outputs:
@@ -1096,10 +1118,12 @@ class FastAnalyzer:
         return out
 
     def _composition(self, segment: _Segment, key: tuple[tuple[int, bool], ...], last: str | None,
-                     widths: dict[TensorRef, int], batch: int, views: int = 0, priced: bool = True) -> _Composed:
+                     widths: dict[TensorRef, int], batch: int, views: int = 0, priced: bool = True,
+                     before: tuple[CpuKernel | None, ...] = (), writers: Key = ()) -> _Composed:
         """What ``segment`` adds given the (convs, pooled) ``key`` of the layers it reads (shifted down), the layer
-        of the kernel issued before it and (amp) the widths of the buffers (updated with those it hands on), as
-        :meth:`_compose` and :meth:`_latency` add it fragment by fragment.
+        of the kernel issued before it (``before``: per device its CPU figures, ``writers`` what a handoff reads of
+        them) and (amp) the widths of the buffers
+        (updated with those it hands on), as :meth:`_compose` and :meth:`_latency` add it fragment by fragment.
 
         Shifted counts: where each fragment's own search is shifted (:meth:`Fragment.search`: its layers read
         layers, the least count it reads is at least 1), adding ``d`` to the counts the segment reads adds ``d`` to
@@ -1130,14 +1154,18 @@ class FastAnalyzer:
                 roots = fragment.roots if moved is None else [moved.refs.get(root, root) for root in fragment.roots]
                 written = tuple(root.node == last for root in roots)
                 read = tuple(widths[root] for root in roots) if amp else ()
-                before = views if fragment.last_kernel is not None else 0
-                kernels = fragment.kernels.get((written, read, before)) or \
-                    fragment.price(self, batch, written, read, before)
+                pending = views if fragment.last_kernel is not None else 0
+                handoff = _handoff(writers, written)
+                kernels = fragment.kernels.get((written, read, pending, handoff)) or \
+                    fragment.price(self, batch, written, read, pending, before, handoff)
                 for into, seconds in zip(busy, kernels.busy, strict=True):
                     into.extend(seconds)
                 if amp:
                     widths.update(kernels.handed)
                     composed.widths.update(kernels.handed)
+                if fragment.last_kernel is not None:
+                    before = composed.after = kernels.after
+                    writers = composed.writers = kernels.writers
             if fragment.last_kernel is not None:
                 last = composed.last = fragment.last_kernel
             views = self._views_after(fragment, views)
@@ -1192,6 +1220,13 @@ class FastAnalyzer:
             found = composed.traces[start] = (chain_groups(chain), at)
         return found
 
+    def writers(self, after: Sequence[CpuKernel | None]) -> Key:
+        """Per device what :func:`~costmodel.latency.cpu.handoff_seconds` reads of the CPU figures ``after`` of a
+        kernel (the last a fragment issues) when it is the writer; empty where no device prices a handoff."""
+        if not self.handoffs:
+            return ()
+        return tuple(handoff_writer(profile, cpu) for profile, cpu in zip(self.profiles, after, strict=True))
+
     def _views_after(self, fragment: Fragment, views: int) -> int:
         """The eager view calls pending after ``fragment`` (``views`` before it), where a device prices them."""
         if not self.prices_views:
@@ -1205,6 +1240,14 @@ class FastAnalyzer:
             graph = build_graph(spec, batch=self.batch, hook=_Capture(self), costs=self.costs)
         return [estimate(graph, device.profile, dtype=self.dtype, precision=self.precision).summary.latency_s
                 for device in self.devices]
+
+
+def _handoff(writers: Key, written: tuple[bool, ...]) -> Key:
+    """What the first kernel of a fragment (or segment) takes from the kernel before it, for the keys of their caches:
+    ``writers`` (:meth:`FastAnalyzer.writers` of that kernel), or nothing where that kernel wrote none of the buffers it
+    reads (``written``): its first kernel then reads nothing that kernel left in the cache (an input read through a
+    cast is read from the cast kernel's copy, issued just before it), and no handoff is priced."""
+    return writers if writers and True in written else ()
 
 
 def default_cache_bytes() -> int:
