@@ -922,3 +922,28 @@ def test_rows_of_another_device_than_hw_are_warned_about(command: str, tmp_path:
     result = runner.invoke(app, [command, str(spaced), "--hw", "rtx4090", "--device", "NVIDIA GeForce RTX 4090",
                                  "--dtype", "fp16", *extra])
     assert result.exit_code == 0 and "device column" not in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_calibrate_and_validate_fit_a_100_column_terminal(command: str, tmp_path: Path) -> None:
+    """validate's per-row table was 113 columns wide (each row wrapped by the terminal onto two), calibrate's
+    parameter notes up to 195: in a 100-column terminal the table leaves out columns (and says which), prose and
+    notes wrap (a note under the note column); printed to a pipe (no COLUMNS) every column stays."""
+    fixture = ROOT / "tests/fixtures/cpu_bench_xeon6_gnr_vm_1t.csv"
+    extra = ["-o", str(tmp_path / "fit.yaml")] if command == "calibrate" else []
+    args = [command, str(fixture), "--hw", "xeon6_gnr_vm", "--threads", "1", *extra]
+    narrow = runner.invoke(app, args, env={"COLUMNS": "100"})
+    assert narrow.exit_code == 0, narrow.output
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 100, narrow.stdout
+    wide = runner.invoke(app, args, env={"COLUMNS": ""})
+    assert wide.exit_code == 0, wide.output
+    if command == "validate":
+        assert "left out to fit 100 columns: FLOPs ratio, GFLOP/img" in narrow.stdout
+        header = next(line for line in wide.stdout.splitlines() if line.startswith("model "))
+        assert header.split() == ["model", "batch", "GFLOP/img", "measured/s", "predicted/s", "ratio", "FLOPs",
+                                  "ratio", "meas", "E", "pred", "E", "mem-bound"]
+    else:
+        note = next(k for k, line in enumerate(narrow.stdout.splitlines()) if line.startswith("cost_scale"))
+        below = narrow.stdout.splitlines()[note + 1]
+        assert below.startswith(" " * 55) and below[55] != " "  # under the note column
+        assert max(len(line) for line in wide.stdout.splitlines()) > 100  # a pipe: the notes on one line each

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..hardware import HardwareProfile
 from ..latency import estimate
+from ..layout import Table, fit_width
 from .measurements import Matched
 
 
@@ -157,13 +158,19 @@ def fidelity_summary(f: Fidelity) -> list[str]:
     ]
 
 
-def table_lines(rows: Sequence[Point], flops_scale: float) -> list[str]:
-    """A per-row table, fastest measured first."""
-    width = max([len("model"), *(len(p.label) for p in rows)])
-    lines = [f"{'model':<{width}} {'batch':>5} {'GFLOP/img':>9} {'measured/s':>11} {'predicted/s':>11} "
-             f"{'ratio':>6} {'FLOPs ratio':>11} {'meas E':>7} {'pred E':>7} {'mem-bound':>9}"]
-    for p in sorted(rows, key=lambda p: -p.measured_throughput):
-        lines.append(f"{p.label:<{width}} {p.batch:>5} {p.flops / p.batch / 1e9:>9.2f} {p.measured_throughput:>11,.1f} "
-                     f"{p.predicted_throughput:>11,.1f} {p.ratio:>6.2f} {flops_scale * p.flops / p.measured_s:>11.2f} "
-                     f"{p.measured_efficiency:>7.1%} {p.predicted_efficiency:>7.1%} {p.memory_bound_share:>9.0%}")
-    return lines
+TABLE_HEADER = ["model", "batch", "GFLOP/img", "measured/s", "predicted/s", "ratio", "FLOPs ratio", "meas E", "pred E",
+                "mem-bound"]
+TABLE_DROP_ORDER = ["FLOPs ratio", "GFLOP/img", "mem-bound", "meas E", "pred E", "batch"]  # to fit a terminal
+
+
+def table_lines(rows: Sequence[Point], flops_scale: float, width: int | None = None) -> list[str]:
+    """A per-row table, fastest measured first, fit to ``width`` columns (None: every column): columns left out in
+    :data:`TABLE_DROP_ORDER`, then model names cut, and a line saying which."""
+    body = [[p.label, str(p.batch), f"{p.flops / p.batch / 1e9:.2f}", f"{p.measured_throughput:,.1f}",
+             f"{p.predicted_throughput:,.1f}", f"{p.ratio:.2f}", f"{flops_scale * p.flops / p.measured_s:.2f}",
+             f"{p.measured_efficiency:.1%}", f"{p.predicted_efficiency:.1%}", f"{p.memory_bound_share:.0%}"]
+            for p in sorted(rows, key=lambda p: -p.measured_throughput)]
+    table = Table(list(TABLE_HEADER), body, ["<"] + [">"] * (len(TABLE_HEADER) - 1))
+    dropped = fit_width(table, width, TABLE_DROP_ORDER, shrink=0, cut="end")
+    return [*table.lines(), *([f"(left out to fit {width} columns: {', '.join(dropped)}; -f json has them)"]
+                              if dropped else [])]

@@ -16,6 +16,7 @@ from ..errors import HardwareError, MeasurementError
 from ..graph import load_graph
 from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
+from ..layout import terminal_width, wrap
 from ..spec import load_spec
 from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, Dtype, Format
 from .common import (
@@ -263,14 +264,15 @@ def calibrate(
     lines = [f"fitted {base.key} on {len(matched)} rows of {file.path.name} ({dtypes}, fusion {fusion}): "
              f"residual RMS of log(predicted/measured) {result.residual_rms:.3f}",
              f"{'parameter':<16} {'base':>7} {'fitted':>7} {'bounds':>13} {'share':>6}  note"]
+    width = terminal_width()  # a parameter's note wraps under the note column
     for name, p in result.parameters.items():
         bounds = f"[{p.lower:g}, {p.upper:g}]"
         note = (f"at {p.at_bound} bound" if p.at_bound else "") if name in result.fitted else "not fitted (share < 1%)"
-        lines.append(f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
-                     f"{note or DOCS[name]}")
+        row = f"{name:<16} {p.base:>7.3f} {p.value:>7.3f} {bounds:>13} {p.latency_share:>6.1%}  "
+        lines += wrap([row + (note or DOCS[name])], width, " " * len(row))
     if onto is not None and moved is not None:  # both or neither
-        lines.append(f"applied to {onto.key} (--carry {carry}): its peaks, bandwidth and caches with "
-                     + ", ".join(f"{n} {v:.3f}" for n, v in moved.items()))
+        lines += wrap([f"applied to {onto.key} (--carry {carry}): its peaks, bandwidth and caches with "
+                       + ", ".join(f"{n} {v:.3f}" for n, v in moved.items())], width)
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
     loo = None
     if len(matched) >= 3:
@@ -289,7 +291,8 @@ def calibrate(
                    "fusion": fusion, "median_error": {"in_sample": in_sample, "leave_one_out": loo},
                    "warnings": warnings, "fit": result, "profile": profile, "output": output})
     else:
-        typer.echo("\n".join([*lines, *(f"warning: {w}" for w in warnings)]))
+        typer.echo("\n".join([*wrap(lines[:1], width), *lines[1:-1], *wrap(lines[-1:], width),
+                              *wrap([f"warning: {w}" for w in warnings], width)]))
     write_output(profile_yaml(profile), output)
 
 
@@ -325,7 +328,9 @@ def validate(
                    "fusion": fusion, "in_sample": bool(in_sample), "scores": scores, "rows": rows})
     else:
         header = f"{profile.key} ({profile.name}) vs {where}{file.path.name}: {dtypes}, fusion {fusion}"
-        typer.echo("\n".join([header, *fidelity_summary(scores), "", *table_lines(rows, scores.flops_scale)]))
+        width = terminal_width()
+        typer.echo("\n".join([*wrap([header], width), *wrap(fidelity_summary(scores), width), "",
+                              *table_lines(rows, scores.flops_scale, width)]))
     if plot is not None:
         from ..plots import save_figure, scatter_figure
 
