@@ -211,6 +211,35 @@ def test_fast_path_prices_a_partial_view_of_an_earlier_fragment_whole(inputs: st
     _exact(tmp_path / "space.yaml", ["a100", "pixel4"], 0, 6, tmp_path, priced_alone=False, planned=not inputs)
 
 
+STRIDED = {  # a strided view, or a channels-last map (a CPU's channels-first layer norm), read across nodes or inside
+    "top": "  - {name: perm, op: permute, dims: [0, 2, 3, 1]}\n  - {name: norm, op: layer_norm}\n"
+           "  - {name: back, op: permute, dims: [0, 3, 1, 2]}\n",
+    "block": "  - {name: norm, block: nhwc_norm}\n",
+    "norm2d": "  - {name: norm, op: layer_norm, channels_first: true}\n",
+}
+
+
+@pytest.mark.parametrize(("where", "alone"), [("top", False), ("block", True), ("norm2d", False)])
+def test_fast_path_prices_strided_tensors_across_fragments_whole(where: str, alone: bool, tmp_path: Path) -> None:
+    # eager PyTorch copies a permuted view before a layer norm (and keeps a channels-first layer norm's map
+    # channels-last on a CPU, which the conv after it then reads as it is); a fragment priced alone takes what it
+    # reads as contiguous, so one that hands on such a tensor (a top-level permute, a CPU's LayerNorm2d) makes the
+    # candidate priced whole; inside one fragment (a block ending in .contiguous()) it is priced alone. Exact
+    # either way
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny\ninputs: {image: [3, 32, 32]}\nvars: {w: 16, k: 3}\n"
+        "blocks:\n  nhwc_norm:\n    nodes:\n      - {name: perm, op: permute, dims: [0, 2, 3, 1]}\n"
+        "      - {name: norm, op: layer_norm}\n      - {name: back, op: permute, dims: [0, 3, 1, 2]}\n"
+        "      - {name: copy, op: contiguous}\n"
+        "nodes:\n  - {name: conv, op: conv2d, out: w, kernel: k, padding: 1}\n" + STRIDED[where] +
+        "  - {name: conv2, op: conv2d, out: w, kernel: 3, padding: 1}\n"
+        "  - {name: pool, op: global_avg_pool, flatten: true}\n  - {name: fc, op: linear, out: 10}\n")
+    (tmp_path / "space.yaml").write_text("name: t\nbase: tiny.yaml\nvariables:\n  w: {choices: [16, 32, 64]}\n"
+                                         "  k: {choices: [1, 3]}\n")
+    _exact(tmp_path / "space.yaml", ["a100", "xeon6_gnr_vm", "epyc_zen3_vm_b"], 0, 6, tmp_path, priced_alone=alone,
+           planned=True)
+
+
 @pytest.mark.parametrize("out", ["'ws[1]'", "'ws[1] + 8 * i'"])
 def test_fast_path_plan_falls_back_to_the_builder(out: str, tmp_path: Path) -> None:
     # a chain the plan follows, whose candidates may repeat a node -1 times (the builder refuses it: the fast path

@@ -333,6 +333,24 @@ def cpu_channels_last_convs(graph: Graph, views: EagerLayout) -> frozenset[str]:
     return strided_layout(graph, cpu=True).channels_last
 
 
+def layout_alone(graph: Graph, handed: Sequence[TensorRef], cpu: bool) -> bool:
+    """Whether ``graph``, a run of a bigger graph's layers whose inputs stand for contiguous tensors of it (each in the
+    shape the run reads it), gets the same :func:`eager_layout` alone as inside the bigger graph, and hands it on:
+    each tensor of ``handed`` (those later layers read) is contiguous with no copy pending (:func:`strided_layout`'s
+    tracker on a GPU, or ``cpu``). Then, run by run from the graph's contiguous inputs, every run's layout is the
+    bigger graph's. False where a run hands on a strided view or a channels-last map (its readers, in another run,
+    would take it as contiguous), or has no view and no :data:`STRIDED_OUTPUTS` op yet strides that are not
+    contiguous (a CPU's channels-first layer norm: :func:`eager_layout` takes such a run, alone, as contiguous
+    throughout, where the bigger graph's views make it follow the strides)."""
+    tracker = _CpuStrides(graph) if cpu else _Strides(graph)
+    if any(tracker.of(ref) != (contiguous_strides(graph.shape(ref)), None) for ref in handed):
+        return False
+    if any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
+        return True  # eager_layout follows the strides here as in the bigger graph
+    found = strided_layout(graph, cpu)
+    return not found.copies and not found.channels_last
+
+
 STRIDED_OUTPUTS = frozenset({"scaled_dot_product_attention"})
 """Non-view ops whose output may be written non-contiguous from contiguous inputs (:func:`output_layout`).
 
@@ -386,4 +404,4 @@ def strided_layout(graph: Graph, cpu: bool = False) -> EagerLayout:
 
 
 __all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "cpu_channels_last_convs", "eager_layout", "is_contiguous",
-           "matmul_copies", "strided_layout", "strided_norms", "view_strides"]
+           "layout_alone", "matmul_copies", "strided_layout", "strided_norms", "view_strides"]

@@ -74,6 +74,7 @@ from ..latency import (
     model_seconds,
     plan,
 )
+from ..latency.contiguity import layout_alone
 from ..latency.cpu import ON_ONE_CORE, CpuKernel, handoff_writer
 from ..latency.roofline import check_dtype
 from ..ops import REGISTRY
@@ -193,8 +194,10 @@ class Fragment:
                                              [(refs.get(a, a), refs.get(b, b)) for a, b in self.value_owners])
         return found
 
-    def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int) -> None:
-        """Sums and liveness (``owners``: the buffer each outside tensor aliases)."""
+    def summarize(self, owners: Mapping[TensorRef, TensorRef], shapes: Mapping[TensorRef, Shape], width: int,
+                  analyzer: FastAnalyzer | None = None) -> None:
+        """Sums and liveness (``owners``: the buffer each outside tensor aliases), and whether its kernels are priced
+        alone for ``analyzer``'s devices (``relocatable``)."""
         layers = self.layers
         self.sums = (sum(la.cost.params for la in layers), sum(la.cost.macs for la in layers),
                      sum(la.cost.flops for la in layers), sum(la.cost.gemm_outputs for la in layers))
@@ -247,7 +250,17 @@ class Fragment:
                       if ref.node not in self.by_path}
         # a partial view of an earlier buffer (a slice) is not that buffer: such fragments are not priced alone
         self.relocatable = all(numel(shape(ref)) == numel(shape(owners[ref])) for ref in self.remap)
-        self.root_shapes = {str(k): shape(buffer) for k, buffer in enumerate(self.roots)}
+        # each buffer read in the shape it is read in (a view of it, a flatten: the same bytes), once
+        read_shapes: dict[str, Shape] = {}
+        for ref, name in self.remap.items():
+            if read_shapes.setdefault(name.node[len("input:"):], shape(ref)) != shape(ref):
+                self.relocatable = False
+        self.root_shapes = {str(k): read_shapes.get(str(k), shape(buffer)) for k, buffer in enumerate(self.roots)}
+        # eager layouts (strides, copies) alone as in the candidate: what it hands on is contiguous
+        if self.relocatable and analyzer is not None and analyzer.layouts:
+            graph = self.graph(analyzer)
+            handed = [ref for ref in self.value.refs if ref.node in self.by_path]
+            self.relocatable = all(layout_alone(graph, handed, cpu) for cpu in analyzer.layouts)
         kernels = [layer.path for layer in layers if not layer.cost.is_view]
         self.last_kernel = kernels[-1] if kernels else None
         # eager view calls after its last kernel (all of them without one): charged to the next kernel, in a later
@@ -267,11 +280,7 @@ class Fragment:
         that kernel (``before``, for its first kernel's cross-core handoff; empty: none known): the latency model's
         own terms of the fragment as a graph of its own, kept by these (``before`` by ``handoff``: what the handoff
         reads of it where it reads anything, :func:`_handoff`)."""
-        remap = self.remap
-        layers = [Layer(layer.path, layer.op, layer.attrs, tuple(remap.get(ref, ref) for ref in layer.inputs),
-                        layer.input_shapes, layer.cost, layer.dtype)
-                  if any(ref in remap for ref in layer.inputs) else layer for layer in self.layers]
-        graph = Graph(self.layers[0].path, analyzer.base, batch, Dtype(analyzer.dtype), self.root_shapes, layers, [])
+        graph = self.graph(analyzer, batch)
         boundary = Boundary({str(k): w for k, w in enumerate(widths)} if widths else {},
                             frozenset(str(k) for k, flag in enumerate(written) if flag), views, ends=False)
         busy = []
@@ -289,6 +298,16 @@ class Fragment:
         found = self.kernels[(written, widths, views, handoff)] = _Kernels(busy, handed, tuple(after),
                                                                             analyzer.writers(after))
         return found
+
+    def graph(self, analyzer: FastAnalyzer, batch: int | None = None) -> Graph:
+        """The fragment as a graph of its own whose inputs stand for the buffers it reads (``input:K``, the K-th of
+        ``roots``, in the shape it reads it); ``batch`` its batch (default: the analyzer's, else its spec's)."""
+        remap = self.remap
+        layers = [Layer(layer.path, layer.op, layer.attrs, tuple(remap.get(ref, ref) for ref in layer.inputs),
+                        layer.input_shapes, layer.cost, layer.dtype)
+                  if any(ref in remap for ref in layer.inputs) else layer for layer in self.layers]
+        return Graph(self.layers[0].path, analyzer.base, batch or analyzer.batch or analyzer.base.batch,
+                     Dtype(analyzer.dtype), self.root_shapes, layers, [])
 
     def search(self, state: dict[str, tuple[int, bool]], moved: _Moved | None) -> tuple[_Search, int]:
         """The main-path search over this fragment given the (convs, pooled) of the layers it reads (``moved``: the
@@ -382,7 +401,7 @@ class _Capture:
             fragment = Fragment(layers, value, {TensorRef(la.path, k): out for la in layers
                                                 for k, out in enumerate(la.cost.outputs)}, reads, self.analyzer.budget)
             cache[key] = fragment
-            fragment.summarize(owners, shapes, self.analyzer.width)
+            fragment.summarize(owners, shapes, self.analyzer.width, self.analyzer)
             moved = None
         else:  # later nodes read only the tensors it hands on (and the buffers they alias)
             moved = fragment.moved(reads)
@@ -892,6 +911,11 @@ class FastAnalyzer:
         # a kernel's cross-core handoff priced (a CPU run on several cores with cpu.cross_core_ns_per_kib): a fragment's
         # first kernel's depends on the kernel before, maybe in another fragment (see handoff)
         self.handoffs = any(handoff_writer(profile, ON_ONE_CORE) is not None for profile in self.profiles)
+        # the stride trackers eager layouts follow (latency.contiguity: True a CPU's, False a GPU's), which a fragment
+        # priced alone must agree with (Fragment.summarize)
+        self.layouts = tuple(sorted({profile.cpu is not None for profile in self.profiles
+                                     if profile.cpu is not None or profile.gpu is not None})) \
+            if DEFAULT_FUSION == Fusion.NONE else ()
         self.fragments: dict[Key, Fragment] = {}
         # the fragments' estimated bytes, bounded by ``cache_bytes`` (default: default_cache_bytes())
         self.budget = _Budget(default_cache_bytes() if cache_bytes is None else cache_bytes)
