@@ -12,7 +12,7 @@ import typer
 from ..analysis import analyze_graph
 from ..errors import HardwareError, one_line, shown
 from ..graph import Graph, load_graph
-from ..layout import Table, fit_width, terminal_width
+from ..layout import Table, fit_width, terminal_width, wrap
 from ..ops import REGISTRY
 from ..report.tables import FORMATS, render
 from ..spec.schema import Spec
@@ -224,11 +224,12 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile key, name, alias o
         return
     rows = [("key", profile.key), *profile_summary(profile)]
     width = max(len(key) for key, _ in rows)
+    screen = terminal_width()  # a value or source longer than the terminal wraps under its own start
     for key, value in rows:
-        typer.echo(f"{key:<{width}}  {value}")
+        typer.echo("\n".join(wrap([f"{key:<{width}}  {value}"], screen, " " * (width + 2))))
     typer.echo("sources:")
     for field, source in profile.sources.items():
-        typer.echo(f"  {field}: {source}")
+        typer.echo("\n".join(wrap([f"  {field}: {source}"], screen, "  ")))
 
 
 PROFILE_KEY_CHARS = 64

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 import yaml
 
+from ..layout import terminal_width, wrap
 from ..spec.zoo import zoo_specs
 from ..vocab import Format
 from .common import TableJsonOption, app, user_errors
@@ -44,5 +45,7 @@ def zoo_list(
         typer.echo(json.dumps(entries, indent=2))
         return
     width = max((len(e["name"]) for e in entries), default=4)
+    screen = terminal_width()  # a description longer than the terminal wraps under the descriptions
     for entry in entries:
-        typer.echo(f"{entry['name']:<{width}}  {entry['description']}".rstrip())
+        typer.echo("\n".join(wrap([f"{entry['name']:<{width}}  {entry['description']}".rstrip()], screen,
+                                   " " * (width + 2))))
