@@ -212,3 +212,12 @@ def test_hw_show_and_zoo_list_wrap_to_the_terminal(command: list[str]) -> None:
     else:  # a source under the text after its '  field: '
         sources = lines[lines.index("sources:") + 1:]
         assert {len(line) - len(line.lstrip()) for line in sources} == {2, 4}
+
+
+def test_design_score_wraps_its_summary_to_the_terminal() -> None:
+    """design score's objective line was 120 columns: wrapped in a 100-column terminal, as it is for a pipe."""
+    narrow = runner.invoke(app, ["design", "score", "resnet18"], env={"COLUMNS": "100"})
+    wide = runner.invoke(app, ["design", "score", "resnet18"], env={"COLUMNS": ""})
+    assert narrow.exit_code == wide.exit_code == 0, narrow.output
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 100 < max(map(len, wide.stdout.splitlines()))
+    assert narrow.stdout.split() == wide.stdout.split()

@@ -387,6 +387,17 @@ TableJsonOption = Annotated[Format, choice_option(
 """The ``--format`` of commands whose output is a table or JSON."""
 
 
+def echo_text(text: str) -> None:
+    """Print a command's text report with each line longer than the terminal wrapped (:func:`layout.wrap`: a
+    continuation indented one step more than its line); a pipe or a file (no width) gets it as it is."""
+    from ..layout import terminal_width, wrap
+
+    width = terminal_width()
+    lines = text.split("\n")
+    sys.stdout.write("\n".join(line if width is None or len(line) <= width else "\n".join(wrap([line], width))
+                               for line in lines))
+
+
 def emit_json(data: Any) -> None:
     """Print ``data`` as JSON (see :mod:`costmodel.report.jsonable`)."""
     from ..jsonable import dumps

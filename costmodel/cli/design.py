@@ -19,6 +19,7 @@ from .common import (
     app,
     check_choice,
     choice_option,
+    echo_text,
     emit_json,
     fail,
     parse_inputs,
@@ -179,7 +180,7 @@ def design_run(
         if format is Format.JSON:
             emit_json([{"budget": b, "result": r} for b, r in zip(budgets, results, strict=True)])
         else:
-            typer.echo(sweep_text(problem, budgets, results), nl=False)
+            echo_text(sweep_text(problem, budgets, results))
         if plot is not None:
             references = []
             for path in compare or []:
@@ -201,7 +202,7 @@ def design_run(
     if format is Format.JSON:
         emit_json({"problem": problem, "result": result, "spec": result.spec_text})
     else:
-        typer.echo(result_text(problem, result, budget_s), nl=False)
+        echo_text(result_text(problem, result, budget_s))
     if output is not None:
         named = replace(result.design, name=output.stem)
         write_output(spec_yaml(named, f"costmodel design --space {space} --macs {flops}"
@@ -249,7 +250,7 @@ def superblock_run(
     problem = replace(problem, limits=replace(base, first_depth=first_depth, max_depth=max_depth,
                                               ratio=ratio or base.ratio))
     result = design_superblocks(problem, latency=latency)
-    typer.echo(superblock_text(problem, result, published, latency[1] if latency else None), nl=False)
+    echo_text(superblock_text(problem, result, published, latency[1] if latency else None))
     if output is not None:
         named = replace(result.network, name=output.stem)
         how = f"--preset {preset_name}" if preset_name else f"--space {space}"
@@ -280,7 +281,9 @@ def design_score(
     graph = load_graph(spec, input_shapes=parse_inputs(input or []), overrides=parse_set(set_))
     score = score_graph(graph, parse_alphas(alpha), beta, convention)
     official = official_budgets(graph) if convention is Convention.OFFICIAL else None
-    render = score_json if format is Format.JSON else score_text
-    typer.echo(render(graph.name, score, analyze_graph(graph), official), nl=False)
+    if format is Format.JSON:
+        typer.echo(score_json(graph.name, score, analyze_graph(graph), official), nl=False)
+    else:
+        echo_text(score_text(graph.name, score, analyze_graph(graph), official))
 
 
