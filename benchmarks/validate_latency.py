@@ -56,6 +56,7 @@ from costmodel.calibration.fit import (  # noqa: E402
     Basis,
     Fit,
     bases_of,
+    calibrated,
     fit,
     fitted_profile,
     identifiability_warnings,
@@ -554,33 +555,34 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
     print(f"  {case.label}: calibrated on {FEW_SHOT} models, scored on the other {len(rows) - FEW_SHOT} "
           f"({FEW_SHOT_DRAWS} random draws)")
     print(f"  {'draw':>6} {'in-sample':>10} {'LOO':>6} {'others':>8} {'shipped':>8} {'within 10%':>11} "
-          f"{'within 25%':>11}  {'warnings':<8}")
+          f"{'within 25%':>11}  {'warnings':<8}  design")
     shares = []
     for draw in range(FEW_SHOT_DRAWS):
         order = list(range(len(rows)))
         random.Random(draw).shuffle(order)
         train, test = sorted(order[:FEW_SHOT]), sorted(order[FEW_SHOT:])
-        result = fit([bases[i] for i in train], [measured[i] for i in train], base)
+        result, choice = calibrated([bases[i] for i in train], [measured[i] for i in train], base)
         profile = with_parameters(pinned(base), {n: result.values[n] for n in result.fitted})
         held = predict([bases[i] for i in test], profile)
         shipped = predict([bases[i] for i in test], base)
         errors = [abs(p / measured[i] - 1) for p, i in zip(held, test, strict=True)]
         in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, result.measured_s,
                                                                       strict=True))
-        loo = leave_one_out([bases[i] for i in train], [measured[i] for i in train], base)
+        loo = (choice.held_out_s if choice is not None else
+               leave_one_out([bases[i] for i in train], [measured[i] for i in train], base))
         loo_error = statistics.median(abs(p / measured[i] - 1) for p, i in zip(loo, train, strict=True))
         within = sum(e <= 0.10 for e in errors) / len(errors)
         shares.append(within)
         print(f"  {draw:>6} {in_sample:>10.1%} {loo_error:>6.1%} {statistics.median(errors):>8.1%} "
               f"{statistics.median(abs(p / measured[i] - 1) for p, i in zip(shipped, test, strict=True)):>8.1%} "
               f"{within:>11.0%} {sum(e <= 0.25 for e in errors) / len(errors):>11.0%}  "
-              f"{len(identifiability_warnings(result))}")
+              f"{len(identifiability_warnings(result)):<8}  {' + '.join(result.fitted)}")
     print(f"  median share of the other models within +-10 %: {statistics.median(shares):.0%}")
     names = [m.measurement.model for m in rows]
     train = sorted(names.index(n) for n in FEW_SHOT_SET if n in names)
     if len(train) == FEW_SHOT:
         test = [i for i in range(len(rows)) if i not in train]
-        result = fit([bases[i] for i in train], [measured[i] for i in train], base)
+        result, _ = calibrated([bases[i] for i in train], [measured[i] for i in train], base)
         profile = with_parameters(pinned(base), {n: result.values[n] for n in result.fitted})
         errors = [abs(p / measured[i] - 1) for p, i in zip(predict([bases[i] for i in test], profile), test,
                                                            strict=True)]

@@ -494,6 +494,39 @@ def test_a_cpu_fit_fits_its_scales_and_recovers_them(tmp_path: Path) -> None:
         assert estimate(graph, loaded, dtype="fp32").summary.latency_s == pytest.approx(expected, rel=1e-3)
 
 
+def test_calibrate_lets_a_cpu_fit_free_the_compute_scale_when_its_rows_need_it() -> None:
+    """choose_design compares the CPU designs by leave-one-out over the rows: latencies made with the compute scale
+    apart from the rest (a noisy host: vector units 1.05x, the rest 1.8x) choose the design with it free, which then
+    predicts held-out rows better than the two-scale fit; latencies made with only the two scales keep the two (its
+    leave-one-out is no worse). Elsewhere (a GPU profile, under 3 rows) there is nothing to choose."""
+    from costmodel.hardware import threaded
+
+    base = threaded(load_profile("xeon6_gnr_vm"), 1)
+    graphs = [load_graph(ROOT / f"arch_specs/{s}.yaml") for s in
+              [*CPU_SPECS, "ghostnet_100", "repvgg_a0", "convnext_t", "mobilenetv2_100"]]
+    bases = [F.basis(g, base, "fp32", "none") for g in graphs]
+    noisy = F.with_parameters(base, {F.DEVICE_SCALE: 1.8, F.COMPUTE_SCALE: 1.05 / 1.8})
+    measured = list(F.predict(bases, noisy))
+    train, test = list(range(6)), list(range(6, len(bases)))
+    result, choice = F.calibrated([bases[i] for i in train], [measured[i] for i in train], base)
+    assert choice is not None and choice.design == (F.DEVICE_SCALE, F.COMPUTE_SCALE, F.COST_SCALE)
+    assert result.fitted == choice.design and choice.errors[choice.design] < choice.errors[F.CPU_FITTED]
+    two = F.fit([bases[i] for i in train], [measured[i] for i in train], base)
+    def held_out_error(fitted: F.Fit) -> float:
+        profile = F.with_parameters(F.pinned(base), {n: fitted.values[n] for n in fitted.fitted})
+        return max(abs(p / measured[i] - 1) for p, i in zip(F.predict([bases[i] for i in test], profile), test,
+                                                            strict=True))
+    assert held_out_error(result) < held_out_error(two)
+    # made with the two scales alone and fitted without a prior: both designs predict every held-out row exactly,
+    # and the tie keeps the smaller
+    quiet = list(F.predict(bases, F.with_parameters(base, {F.DEVICE_SCALE: 1.2, F.COST_SCALE: 1.3})))
+    result, choice = F.calibrated(bases, quiet, base, prior_weight=0.0)
+    assert choice is not None and choice.design == F.CPU_FITTED == result.fitted
+    assert F.choose_design(bases[:2], quiet[:2], base) is None
+    gpu = load_profile("rtx4090")
+    assert F.choose_design([F.basis(g, gpu, "fp16", "none") for g in graphs[:3]], [1e-3] * 3, gpu) is None
+
+
 def test_a_cpu_scale_the_rows_cannot_tell_from_the_device_is_named() -> None:
     """Models that spend the same share of their latency on per-call costs cannot tell that share's scale from the
     device's: their Jacobian columns are parallel, and the warning says so; a mobile net among them separates them."""

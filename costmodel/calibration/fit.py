@@ -124,6 +124,11 @@ CPU_SCALES: dict[str, str] = {
 # runs; it gains (6-18 points) only in a noisy hour of a shared host, when the vector units' speed and the rest's
 # drift apart (docs/calibration.md, "Few-shot calibration": "Both machines, and a noisy hour").
 CPU_FITTED: tuple[str, ...] = (DEVICE_SCALE, COST_SCALE)
+# So calibrate lets the rows choose (:func:`choose_design`): the design above, or the same with the compute scale freed,
+# whichever predicts the user's own rows better by leave-one-out. On validate_latency's 14 scored CPU runs (random 10
+# fitted, the other 28 scored, 20 draws) that choice kept the noisy hour's gain (+17 / +5 points) and cost 0.1 point on
+# the Zen 3 VM and 0.5 on the quiet Xeon runs (docs/calibration.md, "Both machines, and a noisy hour").
+CPU_DESIGNS: tuple[tuple[str, ...], ...] = (CPU_FITTED, (DEVICE_SCALE, COMPUTE_SCALE, COST_SCALE))
 DOCS = {p.name: p.doc for p in BY_NAME.values()} | CPU_SCALES | {"overhead": "launch overhead per kernel (us)"}
 
 
@@ -532,6 +537,45 @@ def leave_one_out(
         out.append(float(predict([bases[i]], with_parameters(pinned(profile), {n: result.values[n] for n in
                                                                                  result.fitted}))[0]))
     return out
+
+
+@dataclass(frozen=True)
+class DesignChoice:
+    """What :func:`choose_design` chose: the design (parameter names), its leave-one-out predictions (seconds, one
+    per row) and the median |leave-one-out error| of every design it compared."""
+
+    design: tuple[str, ...]
+    held_out_s: tuple[float, ...]
+    errors: dict[tuple[str, ...], float]
+
+
+def choose_design(bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
+                  prior_weight: float | None = None) -> DesignChoice | None:
+    """On a CPU profile with 3 rows or more: the design of :data:`CPU_DESIGNS` whose leave-one-out median |error|
+    over the rows is the smallest (the smaller design on a tie); None elsewhere (one design only). With the prior,
+    the larger design can also win on rows the smaller one describes exactly (its extra scale offsets the prior's
+    pull on the others); the comparison is out of sample all the same."""
+    if not is_cpu(profile) or len(bases) < 3:
+        return None
+    held: dict[tuple[str, ...], tuple[float, ...]] = {}
+    errors: dict[tuple[str, ...], float] = {}
+    for design in CPU_DESIGNS:
+        held[design] = tuple(leave_one_out(bases, measured_s, profile, prior_weight=prior_weight, design=design))
+        errors[design] = float(np.median([abs(p / m - 1) for p, m in zip(held[design], measured_s, strict=True)]))
+    best = CPU_DESIGNS[0]
+    for design in CPU_DESIGNS[1:]:  # a later (larger) design must do better, not equal to rounding
+        if errors[design] < errors[best] * (1 - 1e-6):
+            best = design
+    return DesignChoice(best, held[best], errors)
+
+
+def calibrated(bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
+               prior_weight: float | None = None) -> tuple[Fit, DesignChoice | None]:
+    """What ``costmodel calibrate`` fits: on a CPU profile the design :func:`choose_design` picks, else
+    :func:`names_for`'s; with the choice (None where there was none)."""
+    choice = choose_design(bases, measured_s, profile, prior_weight=prior_weight)
+    return fit(bases, measured_s, profile, prior_weight=prior_weight,
+               design=None if choice is None else choice.design), choice
 
 
 def identifiability_warnings(result: Fit) -> list[str]:

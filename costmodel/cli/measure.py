@@ -227,8 +227,8 @@ def calibrate(
     from ..calibration.fit import (
         DOCS,
         bases_of,
+        calibrated,
         carried,
-        fit,
         fitted_profile,
         identifiability_warnings,
         is_cpu,
@@ -256,7 +256,7 @@ def calibrate(
         _check_dtypes(onto, dtype, matched, precision)
     bases = bases_of(matched, base, dtype, fusion, precision)
     measured = [m.measurement.latency_s for m in matched]
-    result = fit(bases, measured, base, prior_weight=prior_weight)
+    result, choice = calibrated(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
     moved = carried(result, base, onto, carry, dtypes) if onto is not None else None
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
@@ -276,10 +276,15 @@ def calibrate(
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
     loo = None
     if len(matched) >= 3:
-        held_out = leave_one_out(bases, measured, base, prior_weight=prior_weight)
+        held_out = (choice.held_out_s if choice is not None else
+                    leave_one_out(bases, measured, base, prior_weight=prior_weight))
         loo = statistics.median(abs(p / m - 1) for p, m in zip(held_out, measured, strict=True))
         lines.append(f"median |error|: in-sample {in_sample:.1%}, leave-one-out {loo:.1%} (what to expect on "
                      "models it was not fitted on)")
+        if choice is not None:
+            lines.append("design: " + "; ".join(
+                f"{' + '.join(design)}{' (chosen)' if design == choice.design else ''}: leave-one-out {error:.1%}"
+                for design, error in choice.errors.items()) + " (the smaller wins; docs/calibration.md)")
     else:
         lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
     warnings = [*device_warnings(base, matched), *threads_warnings(base, matched), *identifiability_warnings(result),
@@ -289,6 +294,9 @@ def calibrate(
             typer.echo(f"warning: {warning}", err=True)
         emit_json({"base_profile": base.key, "measurements": str(file.path), "rows": len(matched), "dtype": dtypes,
                    "fusion": fusion, "median_error": {"in_sample": in_sample, "leave_one_out": loo},
+                   "design": None if choice is None else {
+                       "chosen": list(choice.design),
+                       "leave_one_out": {" + ".join(d): e for d, e in choice.errors.items()}},
                    "warnings": warnings, "fit": result, "profile": profile, "output": output})
     else:
         typer.echo("\n".join([*wrap(lines[:1], width), *lines[1:-1], *wrap(lines[-1:], width),
