@@ -351,3 +351,16 @@ def test_bench_turns_an_allocation_failure_into_one_line(torch, tiny: Path, monk
     assert result.output.strip() == ("error: tiny_bench_net: cannot build the module and its inputs on cpu in fp32: "
                                      "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
                                      "allocate memory")
+
+
+def test_bench_warns_when_hw_is_another_kind_of_device_than_the_run(torch, tiny: Path) -> None:
+    """`bench SPEC --hw a100` timed the CPU and printed 'predicted 1.026 ms on a100_80gb, ratio 0.01' without a word
+    that the ratio set a GPU's prediction against a CPU's run; a CPU profile gets no such warning."""
+    args = ["bench", str(tiny), "--warmup", "0", "--repeat", "1", "--threads", "1"]
+    gpu = runner.invoke(app, [*args, "--hw", "a100"])
+    assert gpu.exit_code == 0, gpu.output
+    assert ("warning: --hw a100_80gb is a GPU profile but bench runs on --device cpu: the predicted latency and the "
+            "ratio compare two devices") in gpu.stderr.splitlines()
+    cpu = runner.invoke(app, [*args, "--hw", "xeon6_gnr_vm"])
+    assert cpu.exit_code == 0, cpu.output
+    assert "compare two devices" not in cpu.stderr

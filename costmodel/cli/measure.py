@@ -18,7 +18,7 @@ from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..layout import terminal_width, wrap
 from ..spec import load_spec
-from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, Dtype, Format
+from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, DeviceKind, Dtype, Format
 from .common import (
     FusionOption,
     PrecisionOption,
@@ -401,6 +401,9 @@ def bench(
     profile = load_profile(hw) if hw else None
     if profile is not None:
         check_dtype(profile, dtype)
+        if (device == BenchDevice.CPU) != (profile.kind == DeviceKind.CPU):  # `bench --hw a100` timed the CPU
+            typer.echo(f"warning: --hw {profile.key} is a {profile.kind.upper()} profile but bench runs on --device "
+                       f"{device}: the predicted latency and the ratio compare two devices", err=True)
     shapes = parse_inputs(input or [])
     overrides = parse_set(set_)
     graphs = [(spec, load_graph(spec, batch=batch, input_shapes=shapes, overrides=overrides))
