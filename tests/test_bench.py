@@ -364,3 +364,13 @@ def test_bench_warns_when_hw_is_another_kind_of_device_than_the_run(torch, tiny:
     cpu = runner.invoke(app, [*args, "--hw", "xeon6_gnr_vm"])
     assert cpu.exit_code == 0, cpu.output
     assert "compare two devices" not in cpu.stderr
+
+
+def test_bench_summary_wraps_to_the_terminal(torch, tiny: Path) -> None:
+    """The summary line (175 columns with --hw) wraps in a narrow terminal; a pipe keeps it on one line."""
+    args = ["bench", str(tiny), "--warmup", "0", "--repeat", "2", "--threads", "1", "--hw", "xeon6_gnr_vm"]
+    narrow = runner.invoke(app, args, env={"COLUMNS": "60"})
+    wide = runner.invoke(app, args, env={"COLUMNS": ""})
+    assert narrow.exit_code == wide.exit_code == 0, narrow.output
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60 < len(wide.stdout.splitlines()[0])
+    assert len(wide.stdout.splitlines()) == 1 < len(narrow.stdout.splitlines())

@@ -428,8 +428,8 @@ def bench(
             if fmt == "json":
                 predictions.append(prediction.summary.latency_s if prediction else None)
                 continue
-            typer.echo(summary_line(result, prediction.summary.latency_s if prediction else None,
-                                    profile.key if profile else None))
+            typer.echo("\n".join(wrap([summary_line(result, prediction.summary.latency_s if prediction else None,
+                                                     profile.key if profile else None)], terminal_width())))
             if per_layer:
                 predicted = {op.path: op.latency_s for op in prediction.ops} if prediction else None
                 typer.echo("\n".join(layer_lines(result, predicted)))
