@@ -2,6 +2,8 @@
 
     python benchmarks/bench_sweep.py [--space arch_specs/spaces/resnet_like.yaml] [--hw a100] [--samples 4096]
     python benchmarks/bench_sweep.py --million      # also run a 10^6-candidate sweep once and time it
+    git show REF:costmodel/sweep/fast.py > /tmp/fast_ref.py
+    python benchmarks/bench_sweep.py --baseline /tmp/fast_ref.py   # this evaluator against REF's, then exit
 
 Reports, for one device:
 1. the naive loop (today's way: ``Spec.model_copy(update={"vars": ...})``, build, analyze, estimate, score per
@@ -29,6 +31,9 @@ Reports, for one device:
 3. with ``--split N``, what splitting N candidates over 2 workers costs their caches (one process, no load): handed
    out by chunk, and by the space's ``affinity`` (each worker its part of every chunk, as the engines do);
 4. the projected wall time of 10^6 candidates; with ``--million``, the measured one (wall time and rate).
+
+With ``--baseline FILE`` (a ``costmodel/sweep/fast.py`` of another commit) it reports only this evaluator's speed over
+that one's (:func:`against`): both in one process on the same candidates, slice by slice in alternating order.
 The 1-minute load average is printed throughout: on a shared machine only the ratios mean something, and a
 2-worker speed-up needs two idle cores.
 """
@@ -121,6 +126,57 @@ def compare(space_path: Path, hw: str, n: int, slow_n: int,
         timed((k + 1) * n)  # seen a second time: the plan makes their nodes' instances segments (not timed)
         cached_s += timed((k + 1) * n)  # and again: every fragment and segment cached (a long run's rate)
     return cold, rounds * n / fast_s, rounds * slow_n / slow_s, len(analyzer.fragments), rounds * n / cached_s
+
+
+def against(space_path: Path, hw: str, baseline: Path, n: int, rounds: int, piece: int = 32) -> None:
+    """This FastAnalyzer's speed over the one in ``baseline`` (a fast.py of another commit, imported as a module of
+    costmodel.sweep, so it runs on today's latency model), one of each in this process on the same candidates: cold
+    (the first ``n``, each side in full, the baseline first), warm (``rounds`` x ``n`` more) and cached (the last
+    round's again), the warm and cached ones in slices of ``piece`` run by both in alternating order, with the median
+    and range of the slices' ratios: a shared machine's load moves both sides of a slice alike."""
+    import contextlib
+    import gc
+    import importlib.util
+    import statistics
+
+    spec = importlib.util.spec_from_file_location("costmodel.sweep._baseline", baseline)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (dataclasses look their module up)
+    spec.loader.exec_module(module)
+    space = load_space(space_path)
+    devices = devices_for([hw])
+    sides = {"baseline": module.FastAnalyzer.for_space(space, devices), "this": FastAnalyzer.for_space(space, devices)}
+    evaluator = Evaluator(space, devices)
+    specs = [candidate_spec(space.spec, evaluator.derive(v), evaluator.spec_names)
+             for v in draw(space, Sampler.RANDOM, 0, 0, n * (rounds + 1))]
+
+    def seconds(side: str, chunk: list[Any]) -> float:
+        gc.collect()
+        gc.disable()
+        began = time.perf_counter()
+        for candidate in chunk:
+            with contextlib.suppress(Exception):  # an invalid candidate costs what it costs
+                sides[side](candidate)
+        spent = time.perf_counter() - began
+        gc.enable()
+        return spent
+
+    print(f"--baseline {baseline}: this evaluator's speed over the baseline's (> 1: faster); {load()}")
+    cold = {side: seconds(side, specs[:n]) for side in sides}
+    print(f"cold    {n} candidates: baseline {n / cold['baseline']:7.1f}/s, this {n / cold['this']:7.1f}/s, "
+          f"{cold['baseline'] / cold['this']:.3f}x")
+    for label, chunk in (("warm", specs[n:]), ("cached", specs[rounds * n:])):
+        ratios, total = [], dict.fromkeys(sides, 0.0)
+        for k, start in enumerate(range(0, len(chunk), piece)):
+            part = chunk[start:start + piece]
+            spent = {side: seconds(side, part) for side in (sides if k % 2 == 0 else reversed(list(sides)))}
+            ratios.append(spent["baseline"] / spent["this"])
+            for side in sides:
+                total[side] += spent[side]
+        print(f"{label:7} {len(chunk)} candidates: baseline {len(chunk) / total['baseline']:7.1f}/s, "
+              f"this {len(chunk) / total['this']:7.1f}/s, {total['baseline'] / total['this']:.3f}x; slices of "
+              f"{piece}: median {statistics.median(ratios):.3f}x, range {min(ratios):.3f}-{max(ratios):.3f}")
+    print(load())
 
 
 def whole(space_path: Path, hw: str, n: int, engine: Engine, workers: int, folder: Path, chunk: int = BLOCK,
@@ -541,7 +597,13 @@ def main() -> None:
                         f"warm: --warm {LONG_WARM} and --sweep-samples {LONG_SAMPLES} unless given (minutes per round)")
     parser.add_argument("--million", action="store_true", help="also run a 10^6-candidate sweep once and time it")
     parser.add_argument("--million-workers", type=int, default=1, help="local workers of the 10^6 sweep")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="FILE",
+                        help="only compare this evaluator with FILE's (a costmodel/sweep/fast.py of another commit) "
+                        "on --samples cold, --rounds x --samples warm candidates")
     args = parser.parse_args()
+    if args.baseline is not None:
+        against(args.space, args.hw, args.baseline, args.samples, args.rounds)
+        return
     print(f"{args.space.name}, --hw {args.hw}; {load()}")
     cold, warm, slow, fragments, cached = compare(args.space, args.hw, args.samples, args.naive, args.rounds)
     print(f"naive loop                 {slow:9.1f} candidates/s")

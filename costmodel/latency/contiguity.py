@@ -342,10 +342,15 @@ def layout_alone(graph: Graph, handed: Sequence[TensorRef], cpu: bool) -> bool:
     would take it as contiguous), or has no view and no :data:`STRIDED_OUTPUTS` op yet strides that are not
     contiguous (a CPU's channels-first layer norm: :func:`eager_layout` takes such a run, alone, as contiguous
     throughout, where the bigger graph's views make it follow the strides)."""
+    named = [(layer, get_op(layer.op).name) for layer in graph.layers]
+    strided = any(layer.cost.is_view or name in STRIDED_OUTPUTS for layer, name in named)
+    if not strided and not (cpu and any(name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False)
+                                        for layer, name in named)):
+        return True  # every tensor contiguous (STRIDED_OUTPUTS; on a CPU also no norm leaves a map channels-last)
     tracker = _CpuStrides(graph) if cpu else _Strides(graph)
     if any(tracker.of(ref) != (contiguous_strides(graph.shape(ref)), None) for ref in handed):
         return False
-    if any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
+    if strided:
         return True  # eager_layout follows the strides here as in the bigger graph
     found = strided_layout(graph, cpu)
     return not found.copies and not found.channels_last
