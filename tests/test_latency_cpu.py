@@ -788,3 +788,65 @@ def test_channels_last_convs_are_not_reordered() -> None:
     stem = graph.by_path["stem"].cost.outputs[0]  # [1, 40, 56, 56]
     assert extra["stem"] == pytest.approx(40 * 56 * 56 * profile.cpu.onednn_reorder_ns * 1e-9)
     assert stem == (1, 40, 56, 56)
+def test_onednn_conv_reads_as_aten_by_hand() -> None:
+    """A oneDNN conv reads its NCHW input through a jit:blk reorder that hands each thread a contiguous run of the
+    channel blocks, the run an at::parallel_for kernel on the same threads wrote: no handoff after an ATen kernel
+    (measured: docs/latency-model.md, the cross-core handoff); after a serial kernel it pulls half as any parallel
+    kernel does (1 MiB at 50 ns per KiB: 25.6 us); an ATen kernel after it still pays; two library kernels: 0."""
+    from costmodel.latency.cpu import LIBRARY, handoff_seconds
+
+    profile = _handoff_profile()
+    conv = cpu_kernel(profile, "conv", 262_144, onednn_conv=True)
+    plain = cpu_kernel(profile, "conv", 262_144)  # a library kernel that reads as it writes (MKL's GEMM)
+    aten = cpu_kernel(profile, "elementwise", 262_144)
+    serial = cpu_kernel(profile, "elementwise", 1_000)
+    assert (conv.partition, conv.reads, plain.reads, aten.reads) == (LIBRARY, "aten/2", "", "")
+    assert handoff_seconds(profile, conv, aten, 2**20) == 0.0
+    assert handoff_seconds(profile, plain, aten, 2**20) * 1e6 == pytest.approx(25.6, rel=1e-12)
+    assert handoff_seconds(profile, conv, serial, 2**20) * 1e6 == pytest.approx(25.6, rel=1e-12)
+    assert handoff_seconds(profile, aten, conv, 2**20) * 1e6 == pytest.approx(25.6, rel=1e-12)
+    assert handoff_seconds(profile, conv, plain, 2**20) == 0.0
+    one = _handoff_profile(threads=1)  # one thread: nothing is split, nothing reads otherwise
+    assert cpu_kernel(one, "conv", 262_144, onednn_conv=True).reads == ""
+
+
+def test_onednn_conv_after_relu_in_a_network_by_hand() -> None:
+    """ReLU -> 3x3 conv (oneDNN: 64 x 32 x 32 = 65,536 input elements) -> ReLU on 2 threads, 256 KiB a tensor: the
+    conv reads the first ReLU's output as that ReLU split it (nothing), the second ReLU pulls half of the conv's output
+    (128 KiB at 50 ns per KiB, 6.4 us); a channels-last conv input is not read through the reorder (not this rule)."""
+    graph = _graph([{"name": "a", "op": "relu"},
+                    {"name": "c", "op": "conv2d", "out": 64, "kernel": 3, "padding": 1, "bias": False},
+                    {"name": "b", "op": "relu"}], [64, 32, 32])
+    extra = [(a.latency_s - b.latency_s) * 1e6 for a, b in zip(
+        estimate(graph, _handoff_profile(), dtype="fp32").kernels,
+        estimate(graph, _handoff_profile(0.0), dtype="fp32").kernels, strict=True)]
+    assert extra == pytest.approx([0.0, 0.0, 6.4], abs=1e-9)
+
+
+def test_concat_by_pieces_by_hand() -> None:
+    """Above the grain (32,768 elements) PyTorch copies a concat input by input (cat_out_cpu), each copy split with
+    the grain on its own. On 2 threads of xeon6_gnr_vm (CPU-wide fork/join 2 us, efficiency 1, 12 GB/s a core, 24
+    for the chip): inputs of 65,536 and 8,192 elements: the first split in halves, the second on the calling thread,
+    so the busiest thread copies 32,768 + 8,192 of the 73,728 (memory time 40,960 / 73,728 x 2 of the chip's rate's
+    share: x 1.111), one fork/join (2 us); three inputs of 40,000: three halves, three fork/joins (6 us), memory
+    x 1.0; two inputs of 20,000 (the output above the grain, each copy below it): serial, as any serial kernel; on
+    one thread the pieces change nothing."""
+    from costmodel.latency.cpu import PIECES, SERIAL, concat_pieces
+
+    profile = threaded(load_profile("xeon6_gnr_vm"), 2)
+    mixed = cpu_kernel(profile, "data_movement", 73_728, pieces=(65_536, 8_192))
+    assert (mixed.parallel, mixed.partition, mixed.reads, mixed.cores) == (True, PIECES, "aten/2", 2)
+    assert mixed.memory_scale == pytest.approx(40_960 / 73_728 * 2, rel=1e-12)
+    assert mixed.fixed_s == pytest.approx(2e-6, rel=1e-12)
+    even = cpu_kernel(profile, "data_movement", 120_000, pieces=(40_000,) * 3)
+    assert (even.memory_scale, even.fixed_s) == (pytest.approx(1.0, rel=1e-12), pytest.approx(6e-6, rel=1e-12))
+    small = cpu_kernel(profile, "data_movement", 40_000, pieces=(20_000, 20_000))
+    serial = cpu_kernel(profile, "data_movement", 1_000)
+    assert (small.parallel, small.partition, small.memory_scale, small.fixed_s) == (
+        False, SERIAL, serial.memory_scale, serial.fixed_s)
+    one = threaded(load_profile("xeon6_gnr_vm"), 1)
+    assert cpu_kernel(one, "data_movement", 73_728, pieces=(65_536, 8_192)) == cpu_kernel(one, "data_movement", 73_728)
+    graph = build_graph(parse_spec({"name": "t", "inputs": {"x": [64, 32, 32], "y": [8, 32, 32]},
+                                    "nodes": [{"name": "c", "op": "concat", "inputs": ["x", "y"]},
+                                              {"name": "r", "op": "relu"}]}), batch=1)
+    assert [concat_pieces(layer) for layer in graph.layers] == [(65_536, 8_192), ()]

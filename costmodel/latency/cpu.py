@@ -73,6 +73,7 @@ ONEDNN_DEPTHWISE_BLOCKS = {"AVX2": (8, 3), "AVX-512": (16, 4)}
 POOLS = frozenset({"max_pool2d", "avg_pool2d"})
 SERIAL = "serial"  # CpuKernel.partition of a kernel on the calling thread alone (core 0)
 LIBRARY = "library"  # ... of a oneDNN or BLAS kernel on several threads: the library's own split of its tensors
+PIECES = "pieces"  # ... of a concat copied input by input, each copy split on its own (concat_pieces)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,9 @@ class CpuKernel:
     ``memory_scale`` (> 1 when it runs on one of several threads, or scales below the threads' capacity), and add
     ``fixed_s`` seconds per call. ``cores``: the cores it runs on; ``partition``: how it splits its tensors over them
     (:data:`SERIAL`, :data:`LIBRARY`, or ``"aten/K"``: PyTorch's own ``at::parallel_for`` on K threads, contiguous
-    runs of the tensor in memory order), what :func:`handoff_seconds` compares."""
+    runs of the tensor in memory order), what :func:`handoff_seconds` compares; ``reads``: how its threads split the
+    tensors it reads, where that differs from ``partition`` ("" where it does not): a oneDNN conv on K threads reads
+    its NCHW input through a reorder that splits it as ``aten/K`` does (:func:`cpu_kernel`)."""
 
     parallel: bool
     compute_scale: float
@@ -89,6 +92,7 @@ class CpuKernel:
     fixed_s: float
     cores: int = 1
     partition: str = SERIAL
+    reads: str = ""
 
 
 ON_ONE_CORE = CpuKernel(parallel=False, compute_scale=1.0, memory_scale=1.0, fixed_s=0.0)
@@ -281,6 +285,16 @@ def split_of(layer: Layer[Attrs], dtype: str, profile: HardwareProfile) -> Split
     return None
 
 
+def concat_pieces(layer: Layer[Attrs]) -> tuple[int, ...]:
+    """The elements of each input of a ``concat`` layer (empty for any other op): above the grain PyTorch copies a
+    concat input by input, each copy a TensorIterator of its own split with the grain on its own (TensorShape.cpp
+    ``cat_out_cpu``: ``cat_serial_stub``, one pass on the calling thread, only when ``result.numel() <
+    at::internal::GRAIN_SIZE`` or on one thread; otherwise one copy of each input into its slice of the output)."""
+    if get_op(layer.op).name != "concat" or len(layer.input_shapes) < 2:
+        return ()
+    return tuple(math.prod(shape) for shape in layer.input_shapes)
+
+
 def fresh_page_seconds(profile: HardwareProfile, buffers: Sequence[int]) -> float:
     """Seconds on one core to first-touch the pages of the buffers (bytes) a kernel allocates per call that exceed
     the profile's ``cpu.mmap_threshold_mb`` (mapped afresh by malloc on every call), at ``cpu.page_fault_us`` per
@@ -371,7 +385,8 @@ def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]],
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
                depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0,
-               split: Split | None = None, reorder_elements: int = 0, onednn_elements: int | None = None) -> CpuKernel:
+               split: Split | None = None, reorder_elements: int = 0, onednn_elements: int | None = None,
+               onednn_conv: bool = False, pieces: Sequence[int] = ()) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
     elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
     op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`), and
@@ -384,7 +399,16 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     a conv);
     ``op_s``: its ops' per-element costs on one core (:func:`op_seconds`), split over the threads like its work;
     ``split``: how its library splits it (:func:`split_of`; None: an ``at::parallel_for`` class splits its
-    ``out_elements`` with the grain ``cpu.grain_elements``, any other class evenly over every thread).
+    ``out_elements`` with the grain ``cpu.grain_elements``, any other class evenly over every thread);
+    ``onednn_conv``: its first op is a conv that oneDNN runs on an NCHW input (:func:`runs_on_onednn`, not
+    channels-last), which it reads through its ``jit:blk`` reorder to nChw16c: that reorder hands each thread a
+    contiguous run of the channel blocks (jit_blk_reorder_t::execute, ``parallel_nd(outer blocks, column chunks)``,
+    balance211), the run of the tensor in memory order an ``at::parallel_for`` kernel on the same threads wrote, so it
+    reads as ``aten/K`` (measured: docs/latency-model.md "CPUs and threads", the cross-core handoff);
+    ``pieces``: the elements of each input of a concat (:func:`concat_pieces`): above the grain on N > 1 threads each
+    is copied on its own, serially up to the grain and split above it, so the busiest thread (the first, which takes
+    every serial copy and the first chunk of every split one) has the sum of those shares, each split copy pays the
+    fork/join, and the output lies in the cores' L2 piece by piece (:data:`PIECES`), not as one split of it.
     ``profile`` is as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used,
     ``cpu.threads`` the threads.
 
@@ -400,6 +424,13 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
         split = Split(out_elements, cpu.grain_elements)
     used = threads if split is None else split.threads_used(threads)
     longest = 1 / threads if split is None else split.longest(threads)
+    regions = 1  # the kernel's parallel regions (fork/joins) when parallel
+    by_pieces = len(pieces) > 1 and used > 1 and sum(pieces) > 0  # cat_out_cpu: one copy per input (concat_pieces)
+    if by_pieces:
+        splits = [Split(p, cpu.grain_elements) for p in pieces]
+        used = max(piece.threads_used(threads) for piece in splits)
+        longest = sum(p * piece.longest(threads) for p, piece in zip(pieces, splits, strict=True)) / sum(pieces)
+        regions = sum(piece.threads_used(threads) > 1 for piece in splits)
     parallel = used > 1
     capacity = smt_capacity(cpu)  # cores' worth the N threads get (SMT siblings add cpu.smt_yield each)
     chip = profile.memory.bandwidth_gbs  # as run: min(chip, physical cores used x per-core bandwidth)
@@ -424,22 +455,26 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
             speedup = cpu.conv1x1_threaded_speedup
             compute_scale, memory_scale = capacity / speedup, chip / min(chip, cpu.bandwidth_per_core_gbs) / speedup
     onednn_us = cpu.onednn_conv_us if onednn_elements is not None and key != EfficiencyClass.DEPTHWISE else 0.0
-    fixed = (cpu.dispatch_us.get(key, 0.0) + onednn_us + (sync if parallel else 0.0)) * 1e-6
+    fixed = (cpu.dispatch_us.get(key, 0.0) + onednn_us + (sync * regions if parallel else 0.0)) * 1e-6
     fixed += ((depthwise_elements * cpu.depthwise_ns + (onednn_elements or 0) * cpu.onednn_reorder_ns) * 1e-9
               + op_s) / speedup
     cores = min(used, cpu.cores)
-    partition = SERIAL if not parallel else f"aten/{used}" if key in SERIAL_BELOW_GRAIN else LIBRARY
-    return CpuKernel(parallel, compute_scale, memory_scale, fixed, cores, partition)
+    partition = (SERIAL if not parallel else PIECES if by_pieces else f"aten/{used}" if key in SERIAL_BELOW_GRAIN
+                 else LIBRARY)
+    reads = f"aten/{used}" if parallel and (onednn_conv or by_pieces) else ""
+    return CpuKernel(parallel, compute_scale, memory_scale, fixed, cores, partition, reads)
 
 
 def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKernel | None, nbytes: int) -> float:
     """Seconds ``reader`` spends pulling from other cores' L2 the part of ``nbytes`` (what it reads from the cache:
     tensors the kernel just before it, ``writer``, wrote) that its threads did not write themselves; 0 unless the
     profile (as run) has ``cpu.cross_core_ns_per_kib`` and more than one core, and the two kernels split the tensor
-    differently over the cores (:attr:`CpuKernel.partition`: two ``at::parallel_for`` kernels on the same threads split
-    it alike; two serial kernels run on the same core; two library kernels in a row are not priced either: the case
-    measured is an ATen kernel after a oneDNN one, docs/latency-model.md "CPUs and threads", and how a oneDNN kernel's
-    own reorders read a tensor another library kernel wrote is not known).
+    differently over the cores (the reader's :attr:`CpuKernel.reads`, else its :attr:`CpuKernel.partition`, against
+    the writer's partition: two ``at::parallel_for`` kernels on the same threads split it alike; two serial kernels run
+    on the same core; a oneDNN conv reads what an ATen kernel on its threads wrote as that kernel split it; two library
+    kernels in a row are not priced either: how a oneDNN kernel's own reorders read a tensor another library kernel
+    wrote is not known). Measured (docs/latency-model.md "CPUs and threads"): an ATen kernel after a oneDNN conv, or
+    after a serial kernel, and a oneDNN conv after a serial kernel pay; a oneDNN conv after an ATen kernel does not.
 
     As a first model, (N - 1) / N of the bytes lie in another core's L2 (N: the cores the profile is run on), at
     most the L2 of the cores that wrote them (``caches.l2_mb`` is the chip's; one core's is that over ``cpu.cores``,
@@ -448,7 +483,7 @@ def handoff_seconds(profile: HardwareProfile, reader: CpuKernel, writer: CpuKern
     alone. ``writer`` None (not known): 0. Of ``writer`` only what :func:`handoff_writer` gives is read."""
     cpu = profile.cpu
     if (cpu is None or not cpu.cross_core_ns_per_kib or writer is None or nbytes <= 0 or cpu.cores <= 1
-            or reader.partition == writer.partition):
+            or reader.partition == writer.partition or (reader.reads or reader.partition) == writer.partition):
         return 0.0
     remote = nbytes * (cpu.cores - 1) / cpu.cores
     if profile.caches.l2_mb:
@@ -468,7 +503,7 @@ def handoff_writer(profile: HardwareProfile, writer: CpuKernel | None) -> tuple[
     return writer.partition, writer.cores
 
 
-__all__ = ["LIBRARY", "SERIAL", "CpuKernel", "Split", "conv_geometry", "cpu_kernel", "fresh_page_seconds",
-           "handoff_seconds", "handoff_writer", "onednn_only_when_threaded", "onednn_reorder_elements", "op_elements",
-           "op_seconds", "packs_weights", "runs_on_onednn", "split_of", "strided_norm_seconds",
-           "view_calls"]
+__all__ = ["LIBRARY", "PIECES", "SERIAL", "CpuKernel", "Split", "concat_pieces", "conv_geometry", "cpu_kernel",
+           "fresh_page_seconds", "handoff_seconds", "handoff_writer", "onednn_only_when_threaded",
+           "onednn_reorder_elements", "op_elements", "op_seconds", "packs_weights", "runs_on_onednn", "split_of",
+           "strided_norm_seconds", "view_calls"]

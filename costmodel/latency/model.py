@@ -25,6 +25,7 @@ from .contiguity import cpu_channels_last_convs, eager_layout, strided_norms
 from .cpu import (
     ON_ONE_CORE,
     CpuKernel,
+    concat_pieces,
     cpu_kernel,
     fresh_page_seconds,
     handoff_seconds,
@@ -275,7 +276,10 @@ def kernel_terms(
             split_of(members[0], sizes.compute_dtype[members[0].path], profile),
             sum(math.prod(shape) for shape in (*members[0].input_shapes[:1], *members[0].cost.outputs[:1])),
             onednn_reorder_elements(members[0], sizes.compute_dtype[members[0].path],
-                                    profile.cpu.threads or profile.cpu.cores, members[0].path in nhwc))
+                                    profile.cpu.threads or profile.cpu.cores, members[0].path in nhwc),
+            onednn_conv=members[0].path not in nhwc and runs_on_onednn(
+                members[0], sizes.compute_dtype[members[0].path], profile.cpu.threads or profile.cpu.cores),
+            pieces=concat_pieces(members[0]))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         handoff = handoff_seconds(profile, on, last, sum(t.cache_read for t in moved))
