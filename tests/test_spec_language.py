@@ -246,6 +246,16 @@ def test_set_option_on_analyze(tmp_path: Path) -> None:
         assert result.exit_code == 2 and message in result.output, result.output
 
 
+def test_a_spec_error_under_set_says_what_was_set() -> None:
+    """`analyze convnext_t --set depths=[1,1]` said only "stages.2.blocks: field 'repeat': cannot evaluate
+    'depths[index]': IndexError" of a file that is fine as written: the error now ends with the vars set."""
+    result = CliRunner().invoke(app, ["analyze", "convnext_t", "--set", "depths=[1,1]"])
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "stages.2.blocks: field 'repeat': cannot evaluate 'depths[index]'" in line
+    assert line.endswith(" (vars set: depths=[1, 1])"), line
+
+
 def test_set_option_reaches_compare_and_design_score(tmp_path: Path) -> None:
     path = write(tmp_path, "base.yaml", BASE)
     runner = CliRunner()

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import SpecError, shown
 from ..spec import Spec, load_spec, parse_spec
 from ..spec.zoo import resolve_spec
 from ..yamlio import YamlError, parse_yaml
@@ -65,9 +65,11 @@ def load_graph(
     spec_obj, file = to_spec(spec, overrides)
     try:
         graph = build_graph(spec_obj, file=file, batch=batch, input_shapes=input_shapes)
-    except SpecError:
+    except SpecError as exc:
         if batch is not None and file is not None:
             _raise_for_batch(spec_obj, str(spec), file, batch, input_shapes)
+        if overrides:  # the file is fine as written: say what was set on it (--set depths=[1,1]: 'depths[index]')
+            exc.message += f" (vars set: {', '.join(f'{k}={shown(v, 60)}' for k, v in overrides.items())})"
         raise
     if file is not None:  # a path or zoo name: what a batch size that does not fit names (Graph.with_batch)
         graph.source = str(spec)
