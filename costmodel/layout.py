@@ -169,5 +169,25 @@ def wrap(lines: Sequence[str], width: int | None, indent: str = "  ") -> list[st
     out: list[str] = []
     for line in lines:
         lead = line[:len(line) - len(line.lstrip())]
-        out += textwrap.wrap(line, width, subsequent_indent=lead + indent, break_on_hyphens=False) or [""]
+        if line.isascii():
+            out += textwrap.wrap(line, width, subsequent_indent=lead + indent, break_on_hyphens=False) or [""]
+        else:  # textwrap counts characters: a CJK name overran the width by its second column per character
+            out += _wrap_columns(line, width, lead + indent)
     return out
+
+
+def _wrap_columns(line: str, width: int, indent: str) -> list[str]:
+    """``line`` wrapped at spaces to ``width`` terminal columns (:func:`display_width`), continuations after
+    ``indent``; a word wider than the width stays whole on its own line."""
+    lines: list[str] = []
+    current = line[:len(line) - len(line.lstrip())]
+    for word in line.split():
+        start = current == "" or current.isspace()
+        candidate = current + word if start else f"{current} {word}"
+        if display_width(candidate) <= width or start:
+            current = candidate
+        else:
+            lines.append(current)
+            current = indent + word
+    lines.append(current)
+    return lines

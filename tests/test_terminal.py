@@ -221,3 +221,16 @@ def test_design_score_wraps_its_summary_to_the_terminal() -> None:
     assert narrow.exit_code == wide.exit_code == 0, narrow.output
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 100 < max(map(len, wide.stdout.splitlines()))
     assert narrow.stdout.split() == wide.stdout.split()
+
+
+def test_wrap_counts_terminal_columns() -> None:
+    """The summary lines' wrap counted characters: a line of CJK words overran the width by one column per CJK
+    character (textwrap's len). Checked with wcwidth; words are kept whole and in order."""
+    from costmodel.layout import wrap
+
+    wcwidth = pytest.importorskip("wcwidth")
+    line = "模型: " + " ".join(["卷积层", "全局池化", "params", "é\u0301cole"] * 8)
+    lines = wrap([line], 24)
+    assert len(lines) > 1 and all(wcwidth.wcswidth(part) <= 24 for part in lines), lines
+    assert all(part.startswith("  ") for part in lines[1:])
+    assert " ".join(part.strip() for part in lines).split() == line.split()
