@@ -333,6 +333,20 @@ def cpu_channels_last_convs(graph: Graph, views: EagerLayout) -> frozenset[str]:
     return strided_layout(graph, cpu=True).channels_last
 
 
+def contiguous_throughout(layers: Sequence[Layer[Attrs]], cpu: bool) -> bool:
+    """Whether every tensor of a run of ``layers`` fed contiguous tensors is contiguous in eager PyTorch on a GPU (or
+    ``cpu``), whatever the layers read: no view, no :data:`STRIDED_OUTPUTS` op, and on a CPU no channels-first layer
+    or RMS norm (:class:`_CpuStrides`: its map is left channels-last). Then :func:`layout_alone` holds."""
+    for layer in layers:
+        if layer.cost.is_view:
+            return False
+        name = get_op(layer.op).name
+        if name in STRIDED_OUTPUTS or (cpu and name in NORMS_MOVING_CHANNELS
+                                       and getattr(layer.attrs, "channels_first", False)):
+            return False
+    return True
+
+
 def layout_alone(graph: Graph, handed: Sequence[TensorRef], cpu: bool) -> bool:
     """Whether ``graph``, a run of a bigger graph's layers whose inputs stand for contiguous tensors of it (each in the
     shape the run reads it), gets the same :func:`eager_layout` alone as inside the bigger graph, and hands it on:
@@ -342,15 +356,12 @@ def layout_alone(graph: Graph, handed: Sequence[TensorRef], cpu: bool) -> bool:
     would take it as contiguous), or has no view and no :data:`STRIDED_OUTPUTS` op yet strides that are not
     contiguous (a CPU's channels-first layer norm: :func:`eager_layout` takes such a run, alone, as contiguous
     throughout, where the bigger graph's views make it follow the strides)."""
-    named = [(layer, get_op(layer.op).name) for layer in graph.layers]
-    strided = any(layer.cost.is_view or name in STRIDED_OUTPUTS for layer, name in named)
-    if not strided and not (cpu and any(name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False)
-                                        for layer, name in named)):
-        return True  # every tensor contiguous (STRIDED_OUTPUTS; on a CPU also no norm leaves a map channels-last)
+    if contiguous_throughout(graph.layers, cpu):
+        return True
     tracker = _CpuStrides(graph) if cpu else _Strides(graph)
     if any(tracker.of(ref) != (contiguous_strides(graph.shape(ref)), None) for ref in handed):
         return False
-    if strided:
+    if any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
         return True  # eager_layout follows the strides here as in the bigger graph
     found = strided_layout(graph, cpu)
     return not found.copies and not found.channels_last
@@ -409,4 +420,4 @@ def strided_layout(graph: Graph, cpu: bool = False) -> EagerLayout:
 
 
 __all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "cpu_channels_last_convs", "eager_layout", "is_contiguous",
-           "layout_alone", "matmul_copies", "strided_layout", "strided_norms", "view_strides"]
+           "contiguous_throughout", "layout_alone", "matmul_copies", "strided_layout", "strided_norms", "view_strides"]

@@ -74,7 +74,7 @@ from ..latency import (
     model_seconds,
     plan,
 )
-from ..latency.contiguity import layout_alone
+from ..latency.contiguity import contiguous_throughout, layout_alone
 from ..latency.cpu import ON_ONE_CORE, CpuKernel, handoff_writer
 from ..latency.roofline import check_dtype
 from ..ops import REGISTRY
@@ -257,7 +257,8 @@ class Fragment:
                 self.relocatable = False
         self.root_shapes = {str(k): read_shapes.get(str(k), shape(buffer)) for k, buffer in enumerate(self.roots)}
         # eager layouts (strides, copies) alone as in the candidate: what it hands on is contiguous
-        if self.relocatable and analyzer is not None and analyzer.layouts:
+        if self.relocatable and analyzer is not None and analyzer.layouts and not all(
+                contiguous_throughout(layers, cpu) for cpu in analyzer.layouts):
             graph = self.graph(analyzer)
             handed = [ref for ref in self.value.refs if ref.node in self.by_path]
             self.relocatable = all(layout_alone(graph, handed, cpu) for cpu in analyzer.layouts)
@@ -281,18 +282,18 @@ class Fragment:
         own terms of the fragment as a graph of its own, kept by these (``before`` by ``handoff``: what the handoff
         reads of it where it reads anything, :func:`_handoff`)."""
         graph = self.graph(analyzer, batch)
-        boundary = Boundary({str(k): w for k, w in enumerate(widths)} if widths else {},
-                            frozenset(str(k) for k, flag in enumerate(written) if flag), views, ends=False)
+        fed = {str(k): w for k, w in enumerate(widths)} if widths else {}
+        just_written = frozenset(str(k) for k, flag in enumerate(written) if flag)
         busy = []
         after: list[CpuKernel | None] = []
         for number, profile in enumerate(analyzer.profiles):
-            terms = kernel_terms(graph, profile, analyzer.dtype, DEFAULT_FUSION, analyzer.precision,
-                                 replace(boundary, before=before[number]) if before else boundary)
+            boundary = Boundary(fed, just_written, views, False, before[number] if before else None)
+            terms = kernel_terms(graph, profile, analyzer.dtype, DEFAULT_FUSION, analyzer.precision, boundary)
             busy.append([kernel_busy(term, profile) for term in terms])
             after.append(next((term.cpu for term in reversed(terms) if term.cpu is not None), None))
         handed: list[tuple[TensorRef, int]] = []
         if widths:
-            sizes = plan(graph, analyzer.dtype, analyzer.precision, boundary.input_bytes)
+            sizes = plan(graph, analyzer.dtype, analyzer.precision, fed)
             handed = [(buffer, sizes.bytes_of((buffer.node, buffer.index))) for buffer, *_ in self.handed]
         self.budget.used += CONTEXT_BYTES
         found = self.kernels[(written, widths, views, handoff)] = _Kernels(busy, handed, tuple(after),
