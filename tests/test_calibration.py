@@ -980,3 +980,5 @@ def test_calibrate_and_validate_fit_a_100_column_terminal(command: str, tmp_path
         below = narrow.stdout.splitlines()[note + 1]
         assert below.startswith(" " * 55) and below[55] != " "  # under the note column
         assert max(len(line) for line in wide.stdout.splitlines()) > 100  # a pipe: the notes on one line each
+        narrower = runner.invoke(app, args, env={"COLUMNS": "70"})  # the summary lines below the table too
+        assert max(len(line) for line in narrower.stdout.splitlines()) <= 70, narrower.stdout

@@ -299,7 +299,7 @@ def calibrate(
                        "leave_one_out": {" + ".join(d): e for d, e in choice.errors.items()}},
                    "warnings": warnings, "fit": result, "profile": profile, "output": output})
     else:
-        typer.echo("\n".join([*wrap(lines[:1], width), *lines[1:-1], *wrap(lines[-1:], width),
+        typer.echo("\n".join([*wrap(lines, width),  # a line that fits (a parameter's, wrapped already) as it is
                               *wrap([f"warning: {w}" for w in warnings], width)]))
     write_output(profile_yaml(profile), output)
 
