@@ -51,13 +51,12 @@ from ..hardware import HardwareProfile
 from ..ops.base import Attrs, pair
 from ..ops.conv import ConvAttrs
 from ..vocab import Dtype, Fusion
+from .precision import HALF_TYPES
 
 ISSUE_PER_SM_CLOCK = 128  # thread-instructions: four warp schedulers x one warp (32 threads) per clock
 # SASS instructions per output element of conv_depthwise2d_forward_kernel<k> by (k, bytes per element): the fewest
 # over sm_75 / sm_80 / sm_86 / sm_89 (module doc; 16-bit: fp16 and bf16 alike, one conversion per load either way)
 NATIVE_INSTRUCTIONS: dict[tuple[int, int], int] = {(3, 4): 168, (5, 4): 302, (3, 2): 188, (5, 2): 354}
-EAGER = Fusion.NONE
-HALF_TYPES = frozenset({Dtype.FP16, Dtype.BF16})
 
 
 def cudnn_takes_fp16(channels: int, height: int, width: int, batch: int, kernel: tuple[int, ...], stride: int) -> bool:
@@ -121,7 +120,7 @@ def issue_rate_factor(layer: Layer[Attrs], input_shape: tuple[int, ...] | None, 
     gpu = profile.gpu
     fp32 = profile.peak.vector.get(Dtype.FP32)
     if (gpu is None or gpu.fp32_lanes_per_sm is None or fp32 is None or profile.cpu is not None
-            or Fusion(fusion) != EAGER or not runs_native_depthwise(layer, input_shape, dtype)):
+            or Fusion(fusion) != Fusion.NONE or not runs_native_depthwise(layer, input_shape, dtype)):
         return 1.0
     instructions = native_instructions(layer, dtype)
     outputs = math.prod(layer.cost.outputs[0]) if layer.cost.outputs else 0
