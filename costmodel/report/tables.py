@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +166,15 @@ def latency_summary_lines(m: ModelLatency) -> list[str]:
     ]
 
 
+def efficiency_note(models: Iterable[ModelLatency]) -> list[str]:
+    """One line when an efficiency E shown is above 100 %: E is the counted (direct) FLOPs at the fastest peak over
+    the latency, and a kernel that runs fewer FLOPs than counted (Winograd on an fp32 3x3 conv on a GPU) beats it."""
+    if not any(m.efficiency > 1 for m in models):
+        return []
+    return ["(E above 100 %: E is the counted FLOPs at the fastest peak over the latency, and some kernels run fewer "
+            "FLOPs than the direct count: Winograd F(2x2,3x3) for fp32 3x3 convs on a GPU, docs/latency-model.md)"]
+
+
 SWEEP_HEADER = ["device", "batch", "latency", "per image", "images/s", "TFLOP/s", "E", "memory-bound", "host+launch"]
 """The batch sweep's columns. ``host+launch``: the share of the latency the device is not busy with kernels' work
 (:attr:`ModelLatency.overhead_share`: its waits for the host stream and the per-kernel launch overheads); where it
@@ -209,6 +218,8 @@ def render_table(
     if sweeps:
         sweep_align = "<" + ">" * (len(SWEEP_HEADER) - 1)
         lines += ["", "throughput vs batch:", *fixed([SWEEP_HEADER, *_sweep_rows(sweeps)], sweep_align)]
+    shown_models = [r.summary for r in latency] + [m for points in (sweeps or {}).values() for m in points]
+    lines += wrap(efficiency_note(shown_models), width)
     return "\n".join(lines) + "\n"
 
 
