@@ -4,6 +4,7 @@ the figure; an estimate says why; docs/hardware-profiles.md lists the profiles' 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,34 @@ def test_audit_command_prints_the_table(capsys):
     assert audit_main() == 0
     out = capsys.readouterr().out
     assert out == audit_table(ROWS) and out.startswith("| profile | field | value | status | source |")
+
+
+NOTES = "/work/" + "notes"  # the lead's scratch area, outside the repository (split so this file does not cite it)
+
+
+def _cites_notes(paths: list[Path]) -> list[str]:
+    """The files among `paths` whose text names NOTES (a measurement a user cannot re-run from the repository)."""
+    hits = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if NOTES in text:
+            hits.append(str(path))
+    return hits
+
+
+def test_no_tracked_file_cites_the_leads_notes(tmp_path):
+    """Profile sources, docs and code cite scripts and outputs under benchmarks/cpu_micro/ (or a fixture), never the
+    lead's notes; tests/fixtures keep their recorded provenance headers as measured."""
+    root = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [root / f for f in listed.stdout.splitlines() if not f.startswith("tests/fixtures/")]
+    assert len(files) > 100
+    assert _cites_notes(files) == []
+    bad = tmp_path / "cites.md"
+    bad.write_text(f"measured with {NOTES}/meas/x.py")
+    assert _cites_notes([bad]) == [str(bad)]
