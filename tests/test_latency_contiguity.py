@@ -240,3 +240,47 @@ def test_matmul_copies_agree_with_pytorch() -> None:
     assert ours(*cases[2]) == n * heads * tokens * d and ours(*cases[3]) == ours(*cases[4]) == ours(*cases[5]) == 0
     assert ours(*cases[6]) == n * heads * tokens * d
     assert copied >= 10  # the random cases exercise the copy branch
+
+
+LAYERNORM2D_NET = {  # ConvNeXt's stem and downsample norms: an NCHW map into LayerNorm2d, then one channels-last
+    "name": "ln2d", "inputs": {"x": [3, 8, 8]},
+    "nodes": [{"name": "stem", "op": "conv2d", "out": 16, "kernel": 1},
+              {"name": "stem_norm", "op": "layer_norm", "channels_first": True},
+              {"name": "conv", "op": "conv2d", "out": 16, "kernel": 3, "padding": 1},
+              {"name": "norm", "op": "layer_norm", "channels_first": True},
+              {"name": "head", "op": "softmax", "dim": -1}],
+}
+
+
+def _contiguous_copies(torch, module, inputs) -> int:
+    """Activation elements eager PyTorch copies in ``.contiguous()`` calls running ``module`` (CPU profiler: an
+    ``aten::contiguous`` event is recorded only where the tensor was not contiguous; a conv's weight made
+    channels-last for a channels-last input, a parameter's shape, is left out: weights are not views)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    weights = {tuple(p.shape) for p in module.parameters()}
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        module(*inputs)
+    return sum(math.prod(event.input_shapes[0]) for event in prof.events()
+               if event.name == "aten::contiguous" and tuple(event.input_shapes[0]) not in weights)
+
+
+@pytest.mark.parametrize("view", [False, True])
+def test_cpu_layernorm2d_copies_as_pytorch(write_spec, view: bool) -> None:
+    """On a CPU, LayerNorm2d (``permute(0, 2, 3, 1)``, ``F.layer_norm``, ``permute(0, 3, 1, 2)``) copies an NCHW input
+    (the permuted view is not contiguous) and not a channels-last one, and returns a channels-last map that the conv
+    after it keeps; the softmax then copies it. PyTorch's profiler counts the copied elements; the model charges the
+    same ones, whether or not an unrelated view (a reshape to the same shape) is in the graph."""
+    torch = pytest.importorskip("torch")
+    from costmodel.bridges.torch import build_module, example_inputs
+
+    nodes = list(LAYERNORM2D_NET["nodes"])
+    if view:
+        nodes.insert(1, {"name": "same", "op": "reshape", "shape": [16, 8, 8]})
+    graph = load_graph(write_spec(yaml.safe_dump({**LAYERNORM2D_NET, "nodes": nodes})), batch=1)
+    layout = eager_layout(graph, load_profile("xeon6_gnr_vm"), "none")
+    assert {path: [c.elements for c in copies] for path, copies in layout.copies.items()} == \
+        {"stem_norm": [16 * 8 * 8], "head": [16 * 8 * 8]}
+    assert layout.channels_last == {"conv"}
+    module = build_module(graph).eval()
+    assert _contiguous_copies(torch, module, example_inputs(graph)) == 2 * 16 * 8 * 8

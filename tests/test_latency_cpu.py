@@ -773,12 +773,12 @@ def test_channels_last_convs_are_not_reordered() -> None:
     depthwise convs after them get channels-last inputs, which oneDNN runs NHWC without reorders (ONEDNN_VERBOSE:
     brgemm / brdgmm_dw kernels, no reorder); the graph has no view ops, and the channels-last convs are still found.
     Its 3-channel NCHW stem reorders only its output."""
-    from costmodel.latency.contiguity import cpu_channels_last_convs, eager_layout
+    from costmodel.latency.contiguity import eager_layout
     from costmodel.latency.model import kernel_terms
 
     graph = load_graph(ROOT / "arch_specs" / "convnextv2_atto.yaml", batch=1)
     profile = threaded(load_profile("xeon6_gnr_vm"), 1)
-    nhwc = cpu_channels_last_convs(graph, eager_layout(graph, profile, "none"))
+    nhwc = eager_layout(graph, profile, "none").channels_last
     assert {"stages.1.downsample", "stages.0.blocks.0.conv_dw", "stages.3.blocks.1.conv_dw"} <= nhwc
     assert "stem" not in nhwc
     bare = profile.model_copy(update={"cpu": profile.cpu.model_copy(update={"onednn_reorder_ns": 0.0})})

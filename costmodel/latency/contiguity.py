@@ -147,6 +147,11 @@ class _Strides:
         strides, _ = self.of(source)
         return output_layout(layer, tuple(self.graph.shape(source)), strides, shape)
 
+    def reads_contiguous(self, layer: Layer[Attrs], shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+        """Whether a kernel of :data:`CONTIGUOUS_INPUT` (or a conv) reads its first input, of ``strides``, without
+        first copying it: the input is contiguous."""
+        return is_contiguous(shape, strides)
+
     @staticmethod
     def _step(layer: Layer[Attrs], old: tuple[int, ...], strides: tuple[int, ...],
               new: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -180,20 +185,33 @@ NORMS_MOVING_CHANNELS = frozenset({"layer_norm", "rms_norm"})  # channels_first:
 
 
 class _CpuStrides(_Strides):
-    """:class:`_Strides` with what eager PyTorch writes on a CPU where :func:`output_layout` (the GPU rules) does not
-    say it: a channels-first layer or RMS norm of a 4-d map (the bridge's and timm's LayerNorm2d: ``x.movedim(1, -1)``,
-    the norm over the last axis, which makes the moved input contiguous, then ``movedim(-1, 1)`` back) returns a
-    channels-last view of its [N, H, W, C] result; a GRN (``x + addcmul(bias, weight, x * n)``, TensorIterator ops)
-    keeps its input's layout, as any elementwise op does."""
+    """:class:`_Strides` with what eager PyTorch does on a CPU where :func:`output_layout` (the GPU rules) does not
+    say it: a channels-first layer or RMS norm of a 4-d map (the bridge's and timm's LayerNorm2d: ``x.permute(0, 2,
+    3, 1)`` (``movedim(1, -1)``), the norm over the last axis, then ``permute(0, 3, 1, 2)`` back) makes the moved view
+    contiguous (``expect_contiguous``: a copy for an NCHW input, none for a channels-last one) and returns a
+    channels-last view of its [N, H, W, C] result (torch 2.13 CPU, profiler: aten::contiguous -> copy_ only for the
+    NCHW input); a GRN (``x + addcmul(bias, weight, x * n)``, TensorIterator ops) keeps its input's layout, as any
+    elementwise op does."""
 
     def _produced(self, layer: Layer[Attrs], shape: tuple[int, ...]) -> tuple[int, ...]:
         name = get_op(layer.op).name
-        if name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False) and len(shape) == 4:
+        if _moves_channels(layer, shape):
             return dense_like(shape, (3, 0, 2, 1))  # N, H, W, C
         strides, _ = self.of(layer.inputs[0])
         if name == "grn" and strides is not None and tuple(self.graph.shape(layer.inputs[0])) == shape:
             return dense_like(shape, strides)
         return super()._produced(layer, shape)
+
+    def reads_contiguous(self, layer: Layer[Attrs], shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+        if _moves_channels(layer, shape):  # the norm reads the input with its channels moved last
+            return is_contiguous((shape[0], *shape[2:], shape[1]), (strides[0], *strides[2:], strides[1]))
+        return super().reads_contiguous(layer, shape, strides)
+
+
+def _moves_channels(layer: Layer[Attrs], shape: Sequence[int]) -> bool:
+    """A channels-first layer or RMS norm of a 4-d map: LayerNorm2d / RMSNorm2d (:class:`_CpuStrides`)."""
+    return (get_op(layer.op).name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False)
+            and len(shape) == 4)
 
 
 def strided_norms(graph: Graph) -> frozenset[str]:
@@ -312,25 +330,14 @@ class EagerLayout:
 def eager_layout(graph: Graph, profile: HardwareProfile, fusion: str) -> EagerLayout:
     """Consumer path -> the copies eager PyTorch runs just before it (module doc), and the channels-last convs; empty
     unless fusion ``none`` on a GPU or CPU profile. A reshape that copies is charged once, to the first op reading
-    it."""
+    it. Strides are followed unless the graph is :func:`contiguous_throughout` (then the answer is
+    :func:`strided_layout`'s without following them), so the layout of a layer never depends on an unrelated view."""
     cpu = profile.cpu is not None
     if fusion != Fusion.NONE or (profile.gpu is None and not cpu):
         return EagerLayout({}, frozenset())
-    if not any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
+    if contiguous_throughout(graph.layers, cpu):
         return EagerLayout({}, frozenset())  # every tensor contiguous (STRIDED_OUTPUTS)
     return strided_layout(graph, cpu)
-
-
-def cpu_channels_last_convs(graph: Graph, views: EagerLayout) -> frozenset[str]:
-    """The convs of ``graph`` that get a channels-last input in eager PyTorch on a CPU, given :func:`eager_layout`'s
-    ``views`` for a CPU profile: ``views.channels_last`` where it followed the strides, and where it did not (a graph
-    without views), those that a channels-first layer or RMS norm of a 4-d map (:class:`_CpuStrides`: it returns a
-    channels-last view of its result, which the convs after it keep) leads to; none in a graph without such a norm."""
-    if views.channels_last or views.copies or not any(
-            get_op(layer.op).name in NORMS_MOVING_CHANNELS and getattr(layer.attrs, "channels_first", False)
-            for layer in graph.layers):
-        return views.channels_last
-    return strided_layout(graph, cpu=True).channels_last
 
 
 def contiguous_throughout(layers: Sequence[Layer[Attrs]], cpu: bool) -> bool:
@@ -353,18 +360,12 @@ def layout_alone(graph: Graph, handed: Sequence[TensorRef], cpu: bool) -> bool:
     each tensor of ``handed`` (those later layers read) is contiguous with no copy pending (:func:`strided_layout`'s
     tracker on a GPU, or ``cpu``). Then, run by run from the graph's contiguous inputs, every run's layout is the
     bigger graph's. False where a run hands on a strided view or a channels-last map (its readers, in another run,
-    would take it as contiguous), or has no view and no :data:`STRIDED_OUTPUTS` op yet strides that are not
-    contiguous (a CPU's channels-first layer norm: :func:`eager_layout` takes such a run, alone, as contiguous
-    throughout, where the bigger graph's views make it follow the strides)."""
+    would take it as contiguous). Inside the run :func:`eager_layout` follows the strides as in the bigger graph
+    (neither is :func:`contiguous_throughout`)."""
     if contiguous_throughout(graph.layers, cpu):
         return True
     tracker = _CpuStrides(graph) if cpu else _Strides(graph)
-    if any(tracker.of(ref) != (contiguous_strides(graph.shape(ref)), None) for ref in handed):
-        return False
-    if any(layer.cost.is_view or get_op(layer.op).name in STRIDED_OUTPUTS for layer in graph.layers):
-        return True  # eager_layout follows the strides here as in the bigger graph
-    found = strided_layout(graph, cpu)
-    return not found.copies and not found.channels_last
+    return all(tracker.of(ref) == (contiguous_strides(graph.shape(ref)), None) for ref in handed)
 
 
 STRIDED_OUTPUTS = frozenset({"scaled_dot_product_attention"})
@@ -375,7 +376,8 @@ fed contiguous tensors writes a contiguous one (:func:`output_layout`: a contigu
 channel is never channels-last, since its channel stride H x W would have to be 1 and its last stride C; and
 dense_like keeps contiguous strides, whose order is the dimension order). So no copy runs and no convolution gets a
 channels-last input: what :func:`strided_layout` finds by following every tensor's strides (the tests compare the
-two), without following them."""
+two), without following them. On a CPU a channels-first layer or RMS norm is a third source of strided tensors
+(:class:`_CpuStrides`; :func:`contiguous_throughout`)."""
 
 
 def strided_layout(graph: Graph, cpu: bool = False) -> EagerLayout:
@@ -414,10 +416,11 @@ def strided_layout(graph: Graph, cpu: bool = False) -> EagerLayout:
             shape = tuple(graph.shape(ref))
             if conv and position == 0 and strides is not None and channels_last(shape, strides):
                 nhwc.add(layer.path)
-            elif needs and position == 0 and strides is not None and not is_contiguous(shape, strides):
+            elif needs and position == 0 and strides is not None and not tracker.reads_contiguous(layer, shape,
+                                                                                                  strides):
                 out.setdefault(layer.path, []).append(Copy(layer.path, ref, math.prod(shape), root(ref)))
     return EagerLayout(out, frozenset(nhwc))
 
 
-__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "cpu_channels_last_convs", "eager_layout", "is_contiguous",
+__all__ = ["STRIDED_OUTPUTS", "Copy", "EagerLayout", "eager_layout", "is_contiguous",
            "contiguous_throughout", "layout_alone", "matmul_copies", "strided_layout", "strided_norms", "view_strides"]

@@ -21,7 +21,7 @@ from ..ops.conv import ConvAttrs
 from ..ops.linear import LinearAttrs
 from ..spec import Spec
 from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
-from .contiguity import cpu_channels_last_convs, eager_layout, strided_norms
+from .contiguity import eager_layout, strided_norms
 from .cpu import (
     ON_ONE_CORE,
     CpuKernel,
@@ -236,7 +236,7 @@ def kernel_terms(
     bw = bandwidth(profile)
     vector = unit_for(profile, "elementwise", dtype)
     views = eager_layout(graph, profile, fusion)
-    nhwc = cpu_channels_last_convs(graph, views) if profile.cpu is not None and eager else frozenset()
+    nhwc = views.channels_last if profile.cpu is not None and eager else frozenset()
     memo = _MEMBERS.table(profile, fusion)
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
     view_counts = view_calls(graph.layers, [members[0].path for members in groups],
