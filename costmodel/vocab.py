@@ -118,6 +118,15 @@ class Carry(Choice):
     ALL = "all"  # every fitted value as fitted: level and shape
 
 
+class Pass(Choice):
+    """Which of a model's timed passes a measurement file's latency is (``calibrate`` / ``validate --pass``): the
+    median (``infer_samples_per_sec``, every table) or the fastest (``infer_step_time_min``, ``costmodel bench``'s
+    files; docs/calibration.md, "On a noisy or shared machine")."""
+
+    MEDIAN = "median"
+    FASTEST = "fastest"
+
+
 DEFAULT_CARRY = Carry.LEVEL  # docs/calibration.md, "Transfer": what the RTX 3090 and 4090 fits agree on
 DEFAULT_FUSION = Fusion.NONE  # eager PyTorch: every op is its own kernel (see docs/latency-model.md)
 DEFAULT_PRECISION = Precision.UNIFORM

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import math
 import statistics
 from pathlib import Path
@@ -387,6 +388,35 @@ def test_profile_schema_accepts_and_checks_the_record() -> None:
     data["calibration"]["sha256"] = "not-a-hash"
     with pytest.raises(ValueError, match="sha256"):
         HardwareProfile.model_validate(data)
+
+
+def test_pass_fastest_reads_each_models_fastest_pass(tmp_path: Path) -> None:
+    """--pass fastest (calibrate, validate) takes each row's latency from costmodel bench's infer_step_time_min, the
+    median pass's infer_samples_per_sec otherwise: checked against the CSV read here with the csv module; a table
+    without the column (timm's) is one error line, exit 2, nothing written."""
+    fixture = ROOT / "tests/fixtures/cpu_bench_xeon6_gnr_vm_1t_1753.csv"
+    with fixture.open(encoding="utf-8") as handle:
+        raw = {r["model"]: r for r in csv.DictReader(line for line in handle if not line.startswith("#"))}
+    fastest = {m.model: m.latency_s for m in read_measurements(fixture, "fastest").rows}
+    median = {m.model: m.latency_s for m in read_measurements(fixture).rows}
+    assert fastest.keys() == median.keys() == raw.keys()
+    for model, row in raw.items():
+        assert fastest[model] == pytest.approx(float(row["infer_step_time_min"]) / 1e3, rel=1e-9)
+        assert median[model] == pytest.approx(1 / float(row["infer_samples_per_sec"]), rel=1e-9)  # batch 1
+    assert sum(fastest[m] < median[m] for m in raw) == len(raw)
+    out = tmp_path / "fit.yaml"
+    result = runner.invoke(app, ["calibrate", str(fixture), "--hw", "xeon6_gnr_vm", "--threads", "1", "--pass",
+                                 "fastest", "-o", str(out), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    measured = json.loads(result.stdout)["fit"]["measured_s"]
+    assert sorted(measured) == pytest.approx(sorted(fastest.values()), rel=1e-9)
+    table = ROOT / "tests/fixtures/timm_benchmark_zoo.csv"
+    refused = runner.invoke(app, ["calibrate", str(table), "--hw", "rtx3090", "--device", "rtx3090", "--pass",
+                                  "fastest", "-o", str(tmp_path / "no.yaml")])
+    assert refused.exit_code == 2 and not (tmp_path / "no.yaml").exists()
+    assert [line for line in refused.output.splitlines() if line.strip()] == [
+        f"error: {table}: --pass fastest reads column infer_step_time_min (each model's fastest pass, ms per batch, "
+        "as costmodel bench writes it); this file has none: use --pass median"]
 
 
 def test_cpu_bench_fixture_validates_and_calibrates(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from .. import limits
 from ..errors import MeasurementError, SpecError, shown
 from ..graph import Graph, load_graph
 from ..spec.loader import ZOO_DIR, load_spec, read_spec_data
-from ..vocab import Dtype
+from ..vocab import Dtype, Pass
 from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
@@ -140,8 +140,14 @@ def _records(text: str) -> Iterable[tuple[int, list[str]]]:
         start[0] = 0
 
 
-def read_measurements(path: str | Path) -> MeasurementFile:
-    """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`MeasurementError`."""
+FASTEST_COLUMN = "infer_step_time_min"  # costmodel bench: each model's fastest pass, ms per batch
+
+
+def read_measurements(path: str | Path, which: Pass | str = Pass.MEDIAN) -> MeasurementFile:
+    """Parse a measurement file; a missing file, missing columns or a bad number is a :class:`MeasurementError`.
+    ``which``: the pass each row's throughput is of: the median (``infer_samples_per_sec``) or, for a ``costmodel
+    bench`` file, the fastest (``infer_step_time_min``, ms per batch: throughput = batch / it)."""
+    which = Pass(which)
     path = Path(path)
     try:
         with path.open("rb") as handle:
@@ -166,6 +172,10 @@ def read_measurements(path: str | Path) -> MeasurementFile:
         raise MeasurementError("no CSV header: the file is empty", file=str(path))
     columns = tuple(name.strip() for name in records[0][1])
     missing = [c for c in REQUIRED if c not in columns]
+    if which is Pass.FASTEST and FASTEST_COLUMN not in columns:
+        raise MeasurementError(f"--pass fastest reads column {FASTEST_COLUMN} (each model's fastest pass, ms per "
+                               "batch, as costmodel bench writes it); this file has none: use --pass median",
+                               file=str(path))
     if missing:
         raise MeasurementError(f"missing column(s) {', '.join(missing)} (a measurement file needs "
                                f"{', '.join(REQUIRED)})", file=str(path))
@@ -185,11 +195,15 @@ def read_measurements(path: str | Path) -> MeasurementFile:
         if dtype is not None and dtype not in Dtype.values():
             raise MeasurementError(f"line {line}: column dtype: expected one of {', '.join(Dtype.values())}, got "
                                    f"{shown(dtype, 40)}", file=str(path))
+        batch = int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int))
+        throughput = (_number(row.get("infer_samples_per_sec"), "infer_samples_per_sec", path, line)
+                      if which is Pass.MEDIAN else batch / (_number(row.get(FASTEST_COLUMN), FASTEST_COLUMN, path,
+                                                                    line) / 1e3))
         measurement = Measurement(
             model=_text(row, "model"),
-            batch=int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int)),
+            batch=batch,
             image_size=int(_number(size, "infer_img_size", path, line, int)) if size else None,
-            throughput=_number(row.get("infer_samples_per_sec"), "infer_samples_per_sec", path, line),
+            throughput=throughput,
             device=_text(row, "device") or None,
             dtype=dtype,
             param_count_m=_number(params, "param_count", path, line) if params else None,
@@ -200,8 +214,10 @@ def read_measurements(path: str | Path) -> MeasurementFile:
         )
         low, high = LATENCY_RANGE_S
         if not low <= measurement.latency_s <= high:  # 1e-320/s: batch / it overflows; 1e308/s: ratios underflow
-            throughput = shown(_text(row, "infer_samples_per_sec"), 40)
-            raise MeasurementError(f"line {line}: column infer_samples_per_sec: {throughput} samples/s at batch "
+            column = "infer_samples_per_sec" if which is Pass.MEDIAN else FASTEST_COLUMN
+            value = shown(_text(row, column), 40)
+            unit = "samples/s" if which is Pass.MEDIAN else "ms per batch"
+            raise MeasurementError(f"line {line}: column {column}: {value} {unit} at batch "
                                    f"{measurement.batch} is {measurement.latency_s:.3g} s per batch; a measured pass "
                                    f"takes {low:g} to {high:g} s", file=str(path))
         rows.append(measurement)

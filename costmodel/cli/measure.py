@@ -18,7 +18,7 @@ from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..layout import terminal_width, wrap
 from ..spec import load_spec
-from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, DeviceKind, Dtype, Format
+from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, DeviceKind, Dtype, Format, Pass
 from .common import (
     FusionOption,
     PrecisionOption,
@@ -150,12 +150,13 @@ def threads_warnings(profile: HardwareProfile, matched: list[Matched]) -> list[s
                                                                   if len(ran) > 1 else "")]
 
 
-def _matched(measurements: Path, device: str | None, specs: list[Path] | None) -> tuple[MeasurementFile, list[Matched]]:
-    """Read, select the device's rows (each measured once), match them to specs; list skipped models on stderr; none
-    matched -> exit 2."""
+def _matched(measurements: Path, device: str | None, specs: list[Path] | None,
+             which: Pass = Pass.MEDIAN) -> tuple[MeasurementFile, list[Matched]]:
+    """Read (each row's ``which`` pass), select the device's rows (each measured once), match them to specs; list
+    skipped models on stderr; none matched -> exit 2."""
     from ..calibration.measurements import check_distinct, match, read_measurements, select_device, spec_index
 
-    file = read_measurements(measurements)
+    file = read_measurements(measurements, which)
     rows = select_device(file, device)
     check_distinct(rows, file.path)
     matched, skipped = match(rows, spec_index(specs or []))
@@ -199,6 +200,10 @@ CarryOption = Annotated[Carry | None, choice_option(
                            f"CUDA-core rate), shape (on a GPU that factor alone; per class, how the fitted factors "
                            f"stand against each other on each roof, at the target's level) or all (every fitted "
                            f"value); default {DEFAULT_CARRY}; docs/calibration.md, 'Transfer'")]
+PassOption = Annotated[Pass, choice_option(
+    Pass, "--pass", help="which pass each row's latency is: median (infer_samples_per_sec, any table) or fastest "
+                         "(infer_step_time_min, costmodel bench's files: the one to fit on a noisy machine, "
+                         "docs/calibration.md)")]
 ThreadsOption = Annotated[int | None, typer.Option(
     min=1, help="threads the measurements ran with, on a CPU profile (default: the profile's cpu.threads)")]
 
@@ -222,6 +227,7 @@ def calibrate(
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
     carry: CarryOption = None,
+    which: PassOption = Pass.MEDIAN,
 ) -> None:
     """Fit the efficiency factors and launch overhead of --hw to measured latencies; write the fitted profile."""
     from ..calibration.fit import (
@@ -250,7 +256,7 @@ def calibrate(
         raise HardwareError(f"--apply-to {apply_to}: {base.key} is fitted with "
                             f"{'CPU scales' if is_cpu(base) else 'efficiency factors'}, which apply only to a profile "
                             f"{'with' if is_cpu(base) else 'without'} a cpu section (docs/calibration.md, 'The fit')")
-    file, matched = _matched(measurements, device, specs)
+    file, matched = _matched(measurements, device, specs, which)
     dtypes = _check_dtypes(base, dtype, matched, precision)
     if onto is not None:
         _check_dtypes(onto, dtype, matched, precision)
@@ -318,12 +324,13 @@ def validate(
     fmt: TableJsonOption = Format.TABLE,
     precision: PrecisionOption = DEFAULT_PRECISION,
     threads: ThreadsOption = None,
+    which: PassOption = Pass.MEDIAN,
 ) -> None:
     """Score predicted against measured latency: rank correlations, latency ratios, a FLOPs-only baseline."""
     from ..calibration.fidelity import fidelity, fidelity_summary, points, table_lines
 
     profile = threaded(load_profile(hw), threads)
-    file, matched = _matched(measurements, device, specs)
+    file, matched = _matched(measurements, device, specs, which)
     dtypes = _check_dtypes(profile, dtype, matched, precision)
     rows = points(matched, profile, dtype, fusion, precision)
     scores = fidelity(rows)
