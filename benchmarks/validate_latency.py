@@ -60,7 +60,6 @@ from costmodel.calibration.fit import (  # noqa: E402
     fit,
     fitted_profile,
     identifiability_warnings,
-    leave_one_out,
     pinned,
     predict,
     with_parameters,
@@ -78,7 +77,7 @@ from costmodel.graph import Graph  # noqa: E402
 from costmodel.hardware import HardwareProfile, load_profile, threaded  # noqa: E402
 from costmodel.hardware.profile import THIS_CPU  # noqa: E402
 from costmodel.latency import estimate  # noqa: E402
-from costmodel.vocab import DEFAULT_CARRY, Carry  # noqa: E402
+from costmodel.vocab import DEFAULT_CARRY, Carry, Pass  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import design_space  # noqa: E402  (the sibling benchmark module)
@@ -210,15 +209,12 @@ class Case:
     statistic: str = "median"  # or "min": score the fastest pass (costmodel bench's infer_step_time_min)
 
     def rows(self) -> list[Matched]:
-        matched, skipped = match(select_device(read_measurements(self.fixture), self.device), spec_index())
+        which = Pass.FASTEST if self.statistic == "min" else Pass.MEDIAN
+        matched, skipped = match(select_device(read_measurements(self.fixture, which), self.device), spec_index())
         assert not skipped, skipped
         if self.fixture in SOURCES:  # timm's GPU tables: drop the rows their own table contradicts
             bad = self.contradicted()
             matched = [m for m in matched if m.measurement.model not in bad]
-        if self.statistic == "min":
-            best = fastest(self.fixture)
-            matched = [replace(m, measurement=replace(m.measurement, throughput=m.measurement.batch /
-                                                      best[m.measurement.model])) for m in matched]
         return matched
 
     def hw(self) -> HardwareProfile:
@@ -561,15 +557,14 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
         order = list(range(len(rows)))
         random.Random(draw).shuffle(order)
         train, test = sorted(order[:FEW_SHOT]), sorted(order[FEW_SHOT:])
-        result, choice = calibrated([bases[i] for i in train], [measured[i] for i in train], base)
+        result, loo, _ = calibrated([bases[i] for i in train], [measured[i] for i in train], base)
+        assert loo is not None  # FEW_SHOT rows: 3 or more
         profile = with_parameters(pinned(base), {n: result.values[n] for n in result.fitted})
         held = predict([bases[i] for i in test], profile)
         shipped = predict([bases[i] for i in test], base)
         errors = [abs(p / measured[i] - 1) for p, i in zip(held, test, strict=True)]
         in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, result.measured_s,
                                                                       strict=True))
-        loo = (choice.held_out_s if choice is not None else
-               leave_one_out([bases[i] for i in train], [measured[i] for i in train], base))
         loo_error = statistics.median(abs(p / measured[i] - 1) for p, i in zip(loo, train, strict=True))
         within = sum(e <= 0.10 for e in errors) / len(errors)
         shares.append(within)
@@ -582,7 +577,7 @@ def few_shot(case: Case, rows: list[Matched], base: HardwareProfile, measured: l
     train = sorted(names.index(n) for n in FEW_SHOT_SET if n in names)
     if len(train) == FEW_SHOT:
         test = [i for i in range(len(rows)) if i not in train]
-        result, _ = calibrated([bases[i] for i in train], [measured[i] for i in train], base)
+        result, _, _ = calibrated([bases[i] for i in train], [measured[i] for i in train], base)
         profile = with_parameters(pinned(base), {n: result.values[n] for n in result.fitted})
         errors = [abs(p / measured[i] - 1) for p, i in zip(predict([bases[i] for i in test], profile), test,
                                                            strict=True)]

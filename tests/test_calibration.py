@@ -538,9 +538,10 @@ def test_calibrate_lets_a_cpu_fit_free_the_compute_scale_when_its_rows_need_it()
     noisy = F.with_parameters(base, {F.DEVICE_SCALE: 1.8, F.COMPUTE_SCALE: 1.05 / 1.8})
     measured = list(F.predict(bases, noisy))
     train, test = list(range(6)), list(range(6, len(bases)))
-    result, choice = F.calibrated([bases[i] for i in train], [measured[i] for i in train], base)
+    result, held_out, choice = F.calibrated([bases[i] for i in train], [measured[i] for i in train], base)
     assert choice is not None and choice.design == (F.DEVICE_SCALE, F.COMPUTE_SCALE, F.COST_SCALE)
     assert result.fitted == choice.design and choice.errors[choice.design] < choice.errors[F.CPU_FITTED]
+    assert held_out == choice.held_out_s  # the leave-one-out the choice was made on, not computed again
     two = F.fit([bases[i] for i in train], [measured[i] for i in train], base)
     def held_out_error(fitted: F.Fit) -> float:
         profile = F.with_parameters(F.pinned(base), {n: fitted.values[n] for n in fitted.fitted})
@@ -550,7 +551,7 @@ def test_calibrate_lets_a_cpu_fit_free_the_compute_scale_when_its_rows_need_it()
     # made with the two scales alone and fitted without a prior: both designs predict every held-out row exactly,
     # and the tie keeps the smaller
     quiet = list(F.predict(bases, F.with_parameters(base, {F.DEVICE_SCALE: 1.2, F.COST_SCALE: 1.3})))
-    result, choice = F.calibrated(bases, quiet, base, prior_weight=0.0)
+    result, _, choice = F.calibrated(bases, quiet, base, prior_weight=0.0)
     assert choice is not None and choice.design == F.CPU_FITTED == result.fitted
     assert F.choose_design(bases[:2], quiet[:2], base) is None
     gpu = load_profile("rtx4090")

@@ -570,12 +570,20 @@ def choose_design(bases: Sequence[Basis], measured_s: Sequence[float], profile: 
 
 
 def calibrated(bases: Sequence[Basis], measured_s: Sequence[float], profile: HardwareProfile, *,
-               prior_weight: float | None = None) -> tuple[Fit, DesignChoice | None]:
+               prior_weight: float | None = None) -> tuple[Fit, tuple[float, ...] | None, DesignChoice | None]:
     """What ``costmodel calibrate`` fits: on a CPU profile the design :func:`choose_design` picks, else
-    :func:`names_for`'s; with the choice (None where there was none)."""
+    :func:`names_for`'s; with that design's leave-one-out predictions (seconds per row; None under 3 rows) and the
+    choice (None where there was none)."""
     choice = choose_design(bases, measured_s, profile, prior_weight=prior_weight)
-    return fit(bases, measured_s, profile, prior_weight=prior_weight,
-               design=None if choice is None else choice.design), choice
+    design = None if choice is None else choice.design
+    result = fit(bases, measured_s, profile, prior_weight=prior_weight, design=design)
+    if choice is not None:
+        held_out: tuple[float, ...] | None = choice.held_out_s  # computed already, to choose
+    elif len(bases) >= 3:
+        held_out = tuple(leave_one_out(bases, measured_s, profile, prior_weight=prior_weight, design=design))
+    else:
+        held_out = None
+    return result, held_out, choice
 
 
 def identifiability_warnings(result: Fit) -> list[str]:

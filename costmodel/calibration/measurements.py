@@ -148,6 +148,7 @@ def read_measurements(path: str | Path, which: Pass | str = Pass.MEDIAN) -> Meas
     ``which``: the pass each row's throughput is of: the median (``infer_samples_per_sec``) or, for a ``costmodel
     bench`` file, the fastest (``infer_step_time_min``, ms per batch: throughput = batch / it)."""
     which = Pass(which)
+    timed, unit = ("infer_samples_per_sec", "samples/s") if which is Pass.MEDIAN else (FASTEST_COLUMN, "ms per batch")
     path = Path(path)
     try:
         with path.open("rb") as handle:
@@ -196,9 +197,8 @@ def read_measurements(path: str | Path, which: Pass | str = Pass.MEDIAN) -> Meas
             raise MeasurementError(f"line {line}: column dtype: expected one of {', '.join(Dtype.values())}, got "
                                    f"{shown(dtype, 40)}", file=str(path))
         batch = int(_number(row.get("infer_batch_size"), "infer_batch_size", path, line, int))
-        throughput = (_number(row.get("infer_samples_per_sec"), "infer_samples_per_sec", path, line)
-                      if which is Pass.MEDIAN else batch / (_number(row.get(FASTEST_COLUMN), FASTEST_COLUMN, path,
-                                                                    line) / 1e3))
+        figure = _number(row.get(timed), timed, path, line)
+        throughput = figure if which is Pass.MEDIAN else batch / (figure / 1e3)
         measurement = Measurement(
             model=_text(row, "model"),
             batch=batch,
@@ -214,10 +214,8 @@ def read_measurements(path: str | Path, which: Pass | str = Pass.MEDIAN) -> Meas
         )
         low, high = LATENCY_RANGE_S
         if not low <= measurement.latency_s <= high:  # 1e-320/s: batch / it overflows; 1e308/s: ratios underflow
-            column = "infer_samples_per_sec" if which is Pass.MEDIAN else FASTEST_COLUMN
-            value = shown(_text(row, column), 40)
-            unit = "samples/s" if which is Pass.MEDIAN else "ms per batch"
-            raise MeasurementError(f"line {line}: column {column}: {value} {unit} at batch "
+            value = shown(_text(row, timed), 40)
+            raise MeasurementError(f"line {line}: column {timed}: {value} {unit} at batch "
                                    f"{measurement.batch} is {measurement.latency_s:.3g} s per batch; a measured pass "
                                    f"takes {low:g} to {high:g} s", file=str(path))
         rows.append(measurement)

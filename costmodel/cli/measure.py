@@ -238,7 +238,6 @@ def calibrate(
         fitted_profile,
         identifiability_warnings,
         is_cpu,
-        leave_one_out,
         profile_yaml,
         transfer_warnings,
     )
@@ -262,7 +261,7 @@ def calibrate(
         _check_dtypes(onto, dtype, matched, precision)
     bases = bases_of(matched, base, dtype, fusion, precision)
     measured = [m.measurement.latency_s for m in matched]
-    result, choice = calibrated(bases, measured, base, prior_weight=prior_weight)
+    result, held_out, choice = calibrated(bases, measured, base, prior_weight=prior_weight)
     devices = file.devices if device is None else [device]
     moved = carried(result, base, onto, carry, dtypes) if onto is not None else None
     profile = fitted_profile(base, result, measurements=file.path.name, sha256=file.sha256, devices=devices,
@@ -281,9 +280,7 @@ def calibrate(
                        + ", ".join(f"{n} {v:.3f}" for n, v in moved.items())], width)
     in_sample = statistics.median(abs(p / m - 1) for p, m in zip(result.predicted_s, measured, strict=True))
     loo = None
-    if len(matched) >= 3:
-        held_out = (choice.held_out_s if choice is not None else
-                    leave_one_out(bases, measured, base, prior_weight=prior_weight))
+    if held_out is not None:
         loo = statistics.median(abs(p / m - 1) for p, m in zip(held_out, measured, strict=True))
         lines.append(f"median |error|: in-sample {in_sample:.1%}, leave-one-out {loo:.1%} (what to expect on "
                      "models it was not fitted on)")
