@@ -237,6 +237,7 @@ def kernel_terms(
     vector = unit_for(profile, "elementwise", dtype)
     views = eager_layout(graph, profile, fusion)
     nhwc = views.channels_last if profile.cpu is not None and eager else frozenset()
+    threads = profile.cpu.threads or profile.cpu.cores if profile.cpu is not None else 1  # the CPU's, for oneDNN
     memo = _MEMBERS.table(profile, fusion)
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
     view_counts = view_calls(graph.layers, [members[0].path for members in groups],
@@ -265,21 +266,20 @@ def kernel_terms(
         units = tuple(s.unit for s in static)
         keys = tuple(s.key for s in static)
         reordered = [weight_reorder_bytes(layer, profile, fusion, sizes) for layer in members]
+        head, head_dtype = members[0], sizes.compute_dtype[members[0].path]
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
-            profile, keys[0], math.prod(members[0].cost.outputs[0]) if members[0].cost.outputs else 0,
+            profile, keys[0], math.prod(head.cost.outputs[0]) if head.cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
-            onednn_only_when_threaded(members[0], sizes.compute_dtype[members[0].path]),
+            onednn_only_when_threaded(head, head_dtype),
             op_seconds(profile, members, by_path, strided) + fresh_page_seconds(profile, [
                 *reordered, *(math.prod(shape) * sizes.bytes_of((layer.path, k))
                               for layer in members for k, shape in enumerate(layer.cost.outputs))]),
-            split_of(members[0], sizes.compute_dtype[members[0].path], profile),
-            sum(math.prod(shape) for shape in (*members[0].input_shapes[:1], *members[0].cost.outputs[:1])),
-            onednn_reorder_elements(members[0], sizes.compute_dtype[members[0].path],
-                                    profile.cpu.threads or profile.cpu.cores, members[0].path in nhwc),
-            onednn_conv=members[0].path not in nhwc and runs_on_onednn(
-                members[0], sizes.compute_dtype[members[0].path], profile.cpu.threads or profile.cpu.cores),
-            pieces=concat_pieces(members[0]))
+            split_of(head, head_dtype, profile),
+            sum(math.prod(shape) for shape in (*head.input_shapes[:1], *head.cost.outputs[:1])),
+            onednn_reorder_elements(head, head_dtype, threads, head.path in nhwc),
+            onednn_conv=head.path not in nhwc and runs_on_onednn(head, head_dtype, threads),
+            pieces=concat_pieces(head))
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         handoff = handoff_seconds(profile, on, last, sum(t.cache_read for t in moved))
