@@ -540,6 +540,9 @@ CLI_COMMANDS: list[list[str]] = [
 ]
 
 
+OUTPUT_IS_NOT_THE_REPORT = frozenset({"calibrate", "design", "sweep"})  # -o: a profile, a spec, a results table
+
+
 def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, command: list[str],
                      names_file: bool = True) -> str | None:
     """None when a CLI run behaved: exit 0 (JSON output, on stdout or in the -o file, valid and finite), or exit 2
@@ -548,7 +551,9 @@ def check_cli_result(file: Path, exit_code: int, stdout: str, stderr: str, comma
     if exit_code == 0:
         if "-f" in command and command[command.index("-f") + 1] == "json":
             text = stdout
-            if "-o" in command:  # the JSON went to the file (stdout empty: it was read as invalid JSON)
+            # the JSON went to the -o file (stdout empty: it was read as invalid JSON), except where -o is another
+            # file (calibrate's fitted profile, design's spec, sweep's results) and the JSON still goes to stdout
+            if "-o" in command and command[0] not in OUTPUT_IS_NOT_THE_REPORT:
                 written = Path(command[command.index("-o") + 1])
                 if not written.is_file():  # a device, a folder (a default name in it): the caller's to check
                     return None

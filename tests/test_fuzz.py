@@ -92,6 +92,17 @@ def test_json_written_to_the_output_file_is_what_the_check_reads(tmp_path: Path)
     assert "invalid JSON" in (fuzzing.check_cli_result(out, 0, "", "", ["analyze", "a", "-f", "json"]) or "")
 
 
+def test_calibrates_json_is_on_stdout_though_it_writes_a_profile_to_the_output(tmp_path: Path) -> None:
+    """calibrate's -o is the fitted profile (YAML) and its JSON report goes to stdout: the check read the profile
+    as the JSON and failed a run that behaved (seed 38339's calibrations: calibrate m.csv --hw rtx3090 -o f.yaml
+    -f json)."""
+    fitted = tmp_path / "fitted.yaml"
+    fitted.write_text("name: fitted\n")
+    command = ["calibrate", "m.csv", "--hw", "rtx3090", "-o", str(fitted), "-f", "json"]
+    assert fuzzing.check_cli_result(fitted, 0, '{"rows": 2}', f"wrote {fitted}\n", command) is None
+    assert "invalid JSON" in (fuzzing.check_cli_result(fitted, 0, '{"rows": NaN}', "", command) or "")
+
+
 def test_the_time_limit_is_cpu_time_so_a_loaded_machine_does_not_fail_a_case() -> None:
     """The per-case limit was 10 s of wall time, and a case of 2 s of CPU failed on a loaded 2-core machine. A case is
     now judged by its CPU time: waiting (here a sleep, on a loaded machine the other jobs' turns) does not count, a
