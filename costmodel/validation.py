@@ -37,6 +37,14 @@ def _user_location(loc: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(str(part) for part in loc if not (isinstance(part, str) and _SCHEMA_TAG.match(part)))
 
 
+def _union_word(tag: str, error: Any) -> str:
+    """What one member of a union accepts, in words: a type (``int``: an integer), or a literal's or an enum's
+    values as pydantic lists them (``'same' or 'valid'``)."""
+    if error["type"] in ("literal_error", "enum"):
+        return str(error["msg"]).removeprefix("Input should be ")
+    return _UNION_WORDS.get(tag.split("[")[0].removeprefix("constrained-"), "another type")
+
+
 def first_problem(exc: ValidationError) -> FieldProblem:
     """The first problem of ``exc`` (an unknown field first: a typo explains a "missing" one), with a count of
     the others."""
@@ -47,7 +55,7 @@ def first_problem(exc: ValidationError) -> FieldProblem:
     tags = [str(e["loc"][-1]) for e in same if e["loc"] and isinstance(e["loc"][-1], str)
             and _SCHEMA_TAG.match(str(e["loc"][-1]))]
     if len(same) > 1 and len(tags) == len(same):
-        words = (_UNION_WORDS.get(tag.split("[")[0].removeprefix("constrained-"), "another type") for tag in tags)
+        words = (_union_word(tag, error) for tag, error in zip(tags, same, strict=True))
         message = "expected " + " or ".join(dict.fromkeys(words))
     elif first["type"] == "extra_forbidden":
         message = "unknown field"

@@ -312,6 +312,17 @@ def test_pydantic_errors_name_the_field_not_its_type(tmp_path: Path) -> None:
     assert "inputs.x: field '0': expected an integer or a number or a text or expression" in message
 
 
+def test_a_union_with_a_literal_names_the_literals_values(tmp_path: Path) -> None:
+    """conv2d's padding is an integer, a list or one of PyTorch's two words ('same', 'valid': torch.nn.Conv2d's
+    documented padding strings); a bad value said "expected an integer or a list or another type"."""
+    spec = write(tmp_path, SMALL.replace("kernel: 3", "kernel: 3, padding: oops"))
+    result = runner.invoke(app, ["analyze", str(spec)])
+    line = one_error_line(result.output)
+    assert result.exit_code == 2
+    assert "conv: field 'padding': expected an integer or a list or 'same' or 'valid' (got 'oops')" in line
+    assert "another type" not in line
+
+
 def test_long_user_values_are_truncated(tmp_path: Path) -> None:
     huge = "x" * 3_000_000
     result = runner.invoke(app, ["analyze", str(write(tmp_path, SMALL.replace("out: 8", f"out: '{huge} +'")))])
