@@ -242,6 +242,53 @@ def single(torch, text: str, batch: int = 2):
     return graph, build_module(graph, check_shapes=True), example_inputs(graph, seed=1)
 
 
+def _ours_or_error(shape: list[int], node: dict) -> tuple[int, ...] | None:
+    """The output shape costmodel infers for one node on an input of ``shape`` (batch included), else None."""
+    spec = {"name": "t", "batch": shape[0], "inputs": {"x": shape[1:]}, "nodes": [dict(node, name="n")]}
+    try:
+        return tuple(build_graph(parse_spec(spec)).layers[0].cost.outputs[0])
+    except UserError:
+        return None
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_conv_transpose_accepts_what_pytorch_accepts(torch, stride: int, dilation: int) -> None:
+    """costmodel accepted output_padding >= max(stride, dilation), a negative output_padding and a negative padding,
+    all of which ConvTranspose2d refuses (differential fuzz, seed 1: output_padding 1 at stride 1). Over a grid, the
+    spec is accepted exactly when PyTorch runs it, with PyTorch's output shape."""
+    x = torch.zeros(1, 4, 6, 5)
+    for output_padding in (-1, 0, 1, 2, [0, 1], [1, 0]):
+        for padding in (-1, 0, 1, 3):
+            node = {"op": "conv_transpose2d", "out": 2, "kernel": 2, "stride": stride, "dilation": dilation,
+                    "padding": padding, "output_padding": output_padding}
+            try:
+                conv = torch.nn.ConvTranspose2d(4, 2, 2, stride=stride, dilation=dilation, padding=padding,
+                                                output_padding=output_padding)
+                want = tuple(conv(x).shape)
+            except (RuntimeError, ValueError):
+                want = None
+            assert _ours_or_error([1, 4, 6, 5], node) == want, node
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate"])
+def test_pad_accepts_what_pytorch_accepts(torch, mode: str) -> None:
+    """costmodel let reflect and replicate pad one pair on a 4-d map, which F.pad refuses (it pads 1 pair on 2-d
+    or 3-d, 2 on 3-d or 4-d, 3 on 4-d or 5-d tensors; differential fuzz, seed 1: pads [2, 2], replicate). Over
+    ranks 2-5 and 0-4 pairs, accepted exactly when F.pad runs, with its output shape."""
+    for rank in (2, 3, 4, 5):
+        shape = [2, 3, 5, 6, 7][:rank]
+        for pairs in range(5):
+            pads = [1, 2] * pairs
+            try:
+                want = tuple(torch.nn.functional.pad(torch.zeros(shape), pads, mode=mode).shape)
+            except (RuntimeError, NotImplementedError, ValueError):
+                want = None
+            if pairs > rank - 1:  # a batch dim costmodel never pads (F.pad would, in constant mode)
+                want = None
+            assert _ours_or_error(shape, {"op": "pad", "pads": pads, "mode": mode}) == want, (shape, pads)
+
+
 def test_same_padding_is_tensorflow_style(torch) -> None:
     graph, module, (x,) = single(torch, """
         name: t

@@ -124,6 +124,13 @@ def conv_transpose2d(inputs: Sequence[Shape], a: ConvTransposeAttrs) -> OpCost:
                                 ((a.kernel, "kernel"), (a.stride, "stride"), (a.dilation, "dilation")))
     assert not isinstance(a.padding, str)  # "same" / "valid" rejected above
     pads, out_pads = pair(a.padding, 2, "padding"), pair(a.output_padding, 2, "output_padding")
+    if min(pads) < 0:
+        raise OpError("padding must be >= 0", field="padding")
+    # PyTorch's ConvTranspose2d: each output_padding in [0, max(stride, dilation)) along its axis
+    for axis, (op, st, d) in enumerate(zip(out_pads, stride, dilation, strict=True)):
+        if not 0 <= op < max(st, d):
+            raise OpError(f"output_padding {op} must be >= 0 and smaller than the stride {st} or the dilation {d} "
+                          f"along spatial axis {axis}", field="output_padding")
     out_spatial = tuple(
         (s - 1) * st - 2 * p + d * (k - 1) + op + 1
         for s, k, st, p, d, op in zip(spatial, kernel, stride, pads, dilation, out_pads, strict=True)
