@@ -105,6 +105,26 @@ def test_small_cnn(torch: ModuleType, tmp_path: Path) -> None:
                           "padding": 2, "dilation": 2, "groups": 2}
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_reflect_pad_of_the_width_alone(torch: ModuleType, tmp_path: Path, mode: str) -> None:
+    """An ONNX Pad that pads only W of an NCHW map became one (before, after) pair, which F.pad's reflect and
+    replicate refuse on a 4-d tensor (and costmodel now too); the import keeps the H pair (zeros), so the spec
+    builds and runs in PyTorch with the exported model's output shape."""
+    from costmodel.bridges.torch import build_module, example_inputs
+
+    class PadW(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.pad(x, (2, 1, 0, 0), mode=mode)
+
+    x = torch.randn(2, 3, 5, 6)
+    path = export(torch, PadW(), (x,), tmp_path / "padw.onnx")
+    data, graph, _ = imported(path)
+    want = tuple(PadW()(x).shape)  # (2, 3, 5, 9)
+    assert graph.layers[-1].op == "pad" and tuple(graph.layers[-1].cost.outputs[0]) == want
+    with torch.no_grad():
+        assert tuple(build_module(graph, check_shapes=True)(*example_inputs(graph)).shape) == want
+
+
 def test_folded_batch_norm(torch: ModuleType, tmp_path: Path) -> None:
     """The exporter's default (TrainingMode.EVAL) folds each BatchNorm into the conv before it: the BN's 2C
     params become the conv's C bias (conv1 had none) and the BN's MACs disappear."""

@@ -546,13 +546,14 @@ def _pad(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     pads = ints(pads)
     if pads[0] or pads[rank]:
         raise Unsupported("pads the batch dimension")
-    pairs = [v for d in reversed(range(1, rank)) for v in (pads[d], pads[d + rank])]  # F.pad: last dim first
-    while len(pairs) > 2 and pairs[-2:] == [0, 0]:
-        pairs = pairs[:-2]
     modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
     mode = attr(node, "mode", "constant")
     if mode not in modes:
         raise Unsupported(f"mode {mode!r}")
+    pairs = [v for d in reversed(range(1, rank)) for v in (pads[d], pads[d + rank])]  # F.pad: last dim first
+    # unpadded leading dims dropped, down to one pair; F.pad's reflect and replicate need rank - 2 pairs at least
+    while len(pairs) > 2 * max(1, rank - 2 if modes[mode] != "constant" else 1) and pairs[-2:] == [0, 0]:
+        pairs = pairs[:-2]
     attrs: dict[str, Any] = {"pads": pairs}
     if modes[mode] != "constant":
         attrs["mode"] = modes[mode]

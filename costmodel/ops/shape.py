@@ -331,6 +331,13 @@ def pad(inputs: Sequence[Shape], a: PadAttrs) -> OpCost:
     (x,) = inputs
     if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 1:
         raise OpError(f"pads {a.pads}: need (before, after) pairs for <= {len(x) - 1} dims", field="pads")
+    pairs = len(a.pads) // 2
+    # F.pad's reflect and replicate pad the last 1-3 dims of a batched or unbatched map: 1 pair on 2-d or 3-d,
+    # 2 on 3-d or 4-d, 3 on 4-d or 5-d tensors (PyTorch rejects the others)
+    if a.mode != "constant" and not (1 <= pairs <= 3 and len(x) - 2 <= pairs <= len(x) - 1):
+        ranks = " or ".join(f"{pairs + extra}-d" for extra in (1, 2)) if 1 <= pairs <= 3 else "no"
+        raise OpError(f"{a.mode} padding with {pairs} (before, after) pair(s) pads {ranks} tensors, not "
+                      f"{len(x)}-d {list(x)} (PyTorch's F.pad)", field="pads")
     out = list(x)
     for i in range(len(a.pads) // 2):
         d, lo, hi = len(x) - 1 - i, a.pads[2 * i], a.pads[2 * i + 1]
