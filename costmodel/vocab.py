@@ -173,6 +173,16 @@ class DeviceKind(Choice):
     TPU = "tpu"
 
 
+class Malloc(Choice):
+    """How ``costmodel bench`` leaves the C library's heap between passes on a CPU (docs/calibration.md, "The
+    heap between passes"): ``steady`` holds it as a long-running server's settles (glibc: never give the top of the
+    heap back, map afresh only buffers of 32 MiB and more), what the latency model assumes; ``system`` leaves the
+    allocator as the process finds it (a fresh process refaults the pages of its activations on every pass)."""
+
+    STEADY = "steady"
+    SYSTEM = "system"
+
+
 class BenchDevice(Choice):
     """Where ``costmodel bench`` runs a model (PyTorch device types)."""
 
@@ -181,4 +191,4 @@ class BenchDevice(Choice):
 
 
 __all__ = ["BYTES_PER_ELEMENT", "BenchDevice", "Choice", "DeviceKind", "Dtype", "EfficiencyClass", "Format", "Fusion",
-           "OpClass", "Precision", "Unit"]
+           "Malloc", "OpClass", "Precision", "Unit"]

@@ -18,7 +18,9 @@ PyTorch or real time.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ from ..analysis import analyze_graph
 from ..errors import BridgeError
 from ..fileio import proc_field
 from ..graph import Graph
-from ..vocab import BenchDevice, Dtype
+from ..vocab import BenchDevice, Dtype, Malloc
 from .common import first_line
 from .torch import build_module, example_inputs, require_torch
 
@@ -44,6 +46,7 @@ class Timing:
 
     samples: tuple[float, ...]
     rounds: tuple[int, ...] = field(default=())
+    faults: float | None = None  # minor page faults per timed pass, the process's (all threads); None: not counted
 
     @property
     def median(self) -> float:
@@ -101,9 +104,10 @@ class BenchResult:
     params: int
     macs: int  # per batch
     threads: int
-    runtime: str  # "torch <version>"
+    runtime: str  # "torch <version>" and how it ran: " malloc-steady", " channels_last", " compile"
     timing: Timing
     layers: dict[str, Timing] | None = None
+    malloc: Malloc | None = None  # how the heap was left between passes on a CPU (None: another device)
 
     @property
     def throughput(self) -> float:
@@ -171,9 +175,11 @@ def timed_passes(run: Callable[[], object], now: Callable[[], float], repeat: in
     return samples
 
 
-def interleaved(runs: Sequence[Callable[[], object]], now: Callable[[], float], protocol: Protocol) -> list[Timing]:
+def interleaved(runs: Sequence[Callable[[], object]], now: Callable[[], float], protocol: Protocol,
+                faults: Callable[[], int] | None = None) -> list[Timing]:
     """Time every pass in ``runs`` under ``protocol``: the warm-up passes of each, then ``rounds`` rounds, each
-    timing every run in turn (round-robin). One :class:`Timing` per run, its ``rounds`` the samples per round."""
+    timing every run in turn (round-robin). One :class:`Timing` per run, its ``rounds`` the samples per round;
+    with ``faults`` (a running count, :func:`minor_faults`) its ``faults`` the count's rise per timed pass."""
     for run in runs:
         for _ in range(protocol.warmup):
             run()
@@ -181,15 +187,50 @@ def interleaved(runs: Sequence[Callable[[], object]], now: Callable[[], float], 
     seconds = protocol.min_time / protocol.rounds
     samples: list[list[float]] = [[] for _ in runs]
     sizes: list[list[int]] = [[] for _ in runs]
+    counted = [0] * len(runs)
     for _ in range(protocol.rounds):
         for i, run in enumerate(runs):
             if protocol.rounds > 1:
                 run()
+            before = faults() if faults else 0
             taken = timed_passes(run, now, per_round, seconds)
+            counted[i] += (faults() - before) if faults else 0
             samples[i] += taken
             sizes[i].append(len(taken))
-    return [Timing(tuple(values), tuple(size) if protocol.rounds > 1 else ())
-            for values, size in zip(samples, sizes, strict=True)]
+    return [Timing(tuple(values), tuple(size) if protocol.rounds > 1 else (),
+                   count / len(values) if faults else None)
+            for values, size, count in zip(samples, sizes, counted, strict=True)]
+
+
+def minor_faults() -> int:
+    """The process's minor page faults so far (all its threads; ``getrusage``'s ``ru_minflt``); 0 where the
+    platform has no ``resource`` module."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
+# glibc's mallopt(3) parameters (malloc.h) and what bench sets them to
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+NEVER_TRIM = 2**31 - 1  # bytes free at the top of the heap before glibc gives them back (mallopt takes an int)
+MMAP_FROM = 32 * 2**20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit, the CPU profiles' default cpu.mmap_threshold_mb
+
+
+def hold_malloc_steady() -> bool:
+    """For the rest of the process, hold glibc's heap as a long-running process's settles: never give the top of the
+    heap back to the kernel (``M_TRIM_THRESHOLD``), and map afresh per allocation only buffers from 32 MiB
+    (``M_MMAP_THRESHOLD``, where glibc's own moving threshold ends up; setting it stops the move), which the latency
+    model prices as fresh pages (``cpu.page_fault_us``). True when set; False where the C library is not glibc
+    (nothing changed: bench then times the heap as it is)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM)) and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_FROM))
+    except (OSError, AttributeError):  # no C library symbols in this process
+        return False
 
 
 def round_speeds(timings: Sequence[Timing]) -> list[float]:
@@ -237,7 +278,7 @@ def check_fits(torch, graph: Graph, device: str, dtype: str) -> None:  # noqa: A
 
 
 def _prepare(torch, graph: Graph, device: str, dtype: str, spec: str | Path, channels_last: bool,  # noqa: ANN001
-             compile: bool) -> _Prepared:  # noqa: A002
+             compile: bool, steady: bool = False) -> _Prepared:  # noqa: A002
     if dtype not in TORCH_DTYPES:
         raise BridgeError(f"bench runs {', '.join(TORCH_DTYPES)}; got dtype {dtype!r}")
     target = _device(torch, device)
@@ -249,7 +290,7 @@ def _prepare(torch, graph: Graph, device: str, dtype: str, spec: str | Path, cha
     except RuntimeError as exc:  # PyTorch's allocation failures (torch.OutOfMemoryError is one)
         raise BridgeError(f"{graph.name}: cannot build the module and its inputs on {device} in {dtype}: "
                           f"{first_line(exc)}") from None
-    runtime = f"torch {torch.__version__}"
+    runtime = f"torch {torch.__version__}" + (" malloc-steady" if steady else "")
     if channels_last:
         module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # nn.Module.to takes it
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
@@ -281,19 +322,23 @@ def _guarded(prepared: _Prepared, device: str, dtype: str, compile: bool) -> Cal
 def bench_all(
     graphs: Sequence[tuple[Graph, str | Path]], *, device: BenchDevice | str = BenchDevice.CPU,
     dtype: Dtype | str = Dtype.FP32, protocol: Protocol | None = None, per_layer: bool = False,
-    channels_last: bool = False, compile: bool = False,  # noqa: A002
+    channels_last: bool = False, compile: bool = False, malloc: Malloc | str = Malloc.STEADY,  # noqa: A002
 ) -> list[BenchResult]:
     """Time each (graph, spec path) under ``protocol`` (see the module docstring). With ``protocol.rounds`` > 1
     every module is built first and the models are timed round-robin (all modules in memory at once); otherwise
     one after another, each built, timed and released in turn. ``channels_last``: module and 4-D inputs in NHWC
-    memory format; ``compile``: ``torch.compile`` the module (the warm-up, at least one pass, compiles). Both are
-    named in the result's ``runtime``. Raises :class:`BridgeError` for a missing PyTorch, an unavailable device, an
-    unsupported dtype or an op that fails to run (or compile)."""
+    memory format; ``compile``: ``torch.compile`` the module (the warm-up, at least one pass, compiles);
+    ``malloc``: on a CPU, steady holds glibc's heap for the rest of the process first (:func:`hold_malloc_steady`).
+    All three are named in the result's ``runtime`` (malloc-steady where it was held). Raises :class:`BridgeError`
+    for a missing PyTorch, an unavailable device, an unsupported dtype or an op that fails to run (or compile)."""
     protocol = protocol or Protocol()
     if compile and protocol.warmup < 1:
         protocol = Protocol(protocol.repeat, 1, protocol.min_time, protocol.rounds)
     torch = require_torch()
     now = _timer(torch, str(device))
+    on_cpu = str(device) == BenchDevice.CPU
+    steady = on_cpu and Malloc(malloc) == Malloc.STEADY and hold_malloc_steady()
+    faults = minor_faults if on_cpu else None
 
     def result(prepared: _Prepared, timing: Timing) -> BenchResult:
         layers = None
@@ -307,19 +352,21 @@ def bench_all(
             model=getattr(meta, "timm_name", None) or graph.name, spec=prepared.spec, device=str(device),
             dtype=str(dtype), batch=graph.batch, image_size=image_size(graph), params=totals.params,
             macs=totals.macs, threads=torch.get_num_threads(), runtime=prepared.runtime, timing=timing,
-            layers=layers,
+            layers=layers, malloc=(Malloc.STEADY if steady else Malloc.SYSTEM) if on_cpu else None,
         )
 
     if protocol.rounds > 1:
-        prepared = [_prepare(torch, g, str(device), str(dtype), spec, channels_last, compile) for g, spec in graphs]
+        prepared = [_prepare(torch, g, str(device), str(dtype), spec, channels_last, compile, steady)
+                    for g, spec in graphs]
         with torch.inference_mode():
-            timings = interleaved([_guarded(p, str(device), str(dtype), compile) for p in prepared], now, protocol)
+            timings = interleaved([_guarded(p, str(device), str(dtype), compile) for p in prepared], now, protocol,
+                                  faults)
         return [result(p, t) for p, t in zip(prepared, timings, strict=True)]
     out = []
     for graph, spec in graphs:
-        one = _prepare(torch, graph, str(device), str(dtype), spec, channels_last, compile)
+        one = _prepare(torch, graph, str(device), str(dtype), spec, channels_last, compile, steady)
         with torch.inference_mode():
-            (timing,) = interleaved([_guarded(one, str(device), str(dtype), compile)], now, protocol)
+            (timing,) = interleaved([_guarded(one, str(device), str(dtype), compile)], now, protocol, faults)
         out.append(result(one, timing))
     return out
 
@@ -327,14 +374,14 @@ def bench_all(
 def bench(
     graph: Graph, *, device: BenchDevice | str = BenchDevice.CPU, dtype: Dtype | str = Dtype.FP32, warmup: int = 3,
     repeat: int = 10, per_layer: bool = False, spec: str | Path = "", channels_last: bool = False,
-    compile: bool = False, min_time: float = 0.0,  # noqa: A002
+    compile: bool = False, min_time: float = 0.0, malloc: Malloc | str = Malloc.STEADY,  # noqa: A002
 ) -> BenchResult:
     """Time ``graph``'s module: :func:`bench_all` of one spec, ``repeat`` passes (and ``min_time`` seconds) after
     ``warmup`` untimed ones."""
     if warmup < 0 or repeat < 1:
         raise BridgeError("warmup must be >= 0 and repeat >= 1")
     (result,) = bench_all([(graph, spec)], device=device, dtype=dtype, protocol=Protocol(repeat, warmup, min_time),
-                          per_layer=per_layer, channels_last=channels_last, compile=compile)
+                          per_layer=per_layer, channels_last=channels_last, compile=compile, malloc=malloc)
     return result
 
 
@@ -367,7 +414,8 @@ def _per_layer(module, inputs: Sequence, now: Callable[[], float], repeat: int) 
 
 CSV_COLUMNS = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size",
                "param_count", "infer_gmacs", "device", "dtype", "infer_step_time_iqr", "infer_step_time_min",
-               "infer_step_time_max", "repeats", "threads", "runtime", "spec", "rounds", "drift")
+               "infer_step_time_max", "repeats", "threads", "runtime", "spec", "rounds", "drift",
+               "page_faults_per_pass")
 
 
 def measurement_row(result: BenchResult, device_label: str | None = None) -> dict[str, str]:
@@ -382,7 +430,7 @@ def measurement_row(result: BenchResult, device_label: str | None = None) -> dic
         "dtype": result.dtype, "infer_step_time_iqr": f"{t.iqr * 1e3:.6g}", "infer_step_time_min": f"{t.min * 1e3:.6g}",
         "infer_step_time_max": f"{t.max * 1e3:.6g}", "repeats": str(len(t.samples)), "threads": str(result.threads),
         "runtime": result.runtime, "spec": result.spec, "rounds": str(len(t.rounds) or 1),
-        "drift": f"{t.drift:.4f}",
+        "drift": f"{t.drift:.4f}", "page_faults_per_pass": "" if t.faults is None else f"{t.faults:.1f}",
     }
 
 
@@ -403,6 +451,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
 
 
+def _faults(timing: Timing) -> str:
+    return "" if timing.faults is None else f", {timing.faults:,.0f} page faults per pass"
+
+
 def summary_line(result: BenchResult, predicted_s: float | None = None, key: str | None = None) -> str:
     """``resnet18: cpu fp32 batch 1: median 35.2 ms (IQR ..., min ..., max ...; 10 runs), 28.4 samples/s``, with
     the prediction and the ratio predicted / measured when given."""
@@ -410,7 +462,7 @@ def summary_line(result: BenchResult, predicted_s: float | None = None, key: str
     text = (f"{result.model}: {result.device} {result.dtype} batch {result.batch}: median {_ms(t.median)} "
             f"(IQR {_ms(t.iqr)}, min {_ms(t.min)}, max {_ms(t.max)}; {len(t.samples)} runs"
             f"{f' in {len(t.rounds)} rounds' if t.rounds else ''}, "
-            f"{result.threads} threads), {result.throughput:,.1f} samples/s")
+            f"{result.threads} threads{_faults(t)}), {result.throughput:,.1f} samples/s")
     if predicted_s is not None:
         text += f"; predicted {_ms(predicted_s)} on {key}, ratio {predicted_s / t.median:.2f}"
     return text

@@ -18,7 +18,7 @@ from ..hardware import load_profile, threaded
 from ..latency import DEFAULT_FUSION, DEFAULT_PRECISION, check_dtype, estimate
 from ..layout import terminal_width, wrap
 from ..spec import load_spec
-from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, DeviceKind, Dtype, Format, Pass
+from ..vocab import DEFAULT_CARRY, BenchDevice, Carry, DeviceKind, Dtype, Format, Malloc, Pass
 from .common import (
     FusionOption,
     PrecisionOption,
@@ -59,6 +59,9 @@ UNSTABLE_IQR = 0.10  # bench warns when the spread (IQR) of the timed passes exc
 # bench warns when the second half of a model's passes is this much slower or faster than the first (median vs
 # median), or the machine's speed moved this much between interleaved rounds: the machine drifted during the run
 DRIFT = 0.05
+# bench warns when a pass on a heap not held steady takes this many minor page faults or more (at ~1 us each on this
+# project's VMs, cpu.page_fault_us: 0.1 ms, about 1 % of a small model's pass at batch 1)
+FAULTS_PER_PASS = 100
 
 
 def bench_warnings(result: BenchResult, profile: HardwareProfile | None) -> list[str]:
@@ -74,6 +77,11 @@ def bench_warnings(result: BenchResult, profile: HardwareProfile | None) -> list
         warnings.append(f"{result.model}: the second half of the passes ran {t.drift:+.0%} against the first "
                         "(median vs median): the machine's speed drifted during the run (or --warmup is too "
                         "short); interleave the models with --rounds so a drift hits them all alike")
+    if result.malloc == Malloc.SYSTEM and t.faults is not None and t.faults >= FAULTS_PER_PASS:
+        warnings.append(f"{result.model}: {t.faults:,.0f} page faults per pass: the C library gave memory back "
+                        "between passes and each pass touched it afresh, a cost that depends on what the process "
+                        "ran before; the latency model assumes a heap held steady (bench's --malloc steady, on "
+                        "glibc)")
     cpu = getattr(profile, "cpu", None) if profile is not None else None
     expected = getattr(cpu, "threads", None) or getattr(cpu, "cores", None)
     if profile is not None and str(profile.kind) == "cpu" and expected and result.threads != expected:
@@ -383,6 +391,10 @@ def bench(
         "--channels-last", help="module and image inputs in channels-last (NHWC) memory format")] = False,
     compile: Annotated[bool, typer.Option(  # noqa: A002
         "--compile", help="torch.compile the module first (compare with --fusion compile predictions)")] = False,
+    malloc: Annotated[Malloc, choice_option(
+        Malloc, "--malloc", help="CPU: steady holds glibc's heap between passes as a long-running process's "
+                                 "settles (the latency model's assumption); system leaves it as is (a fresh "
+                                 "process refaults its activations every pass)")] = Malloc.STEADY,
     fmt: TableJsonOption = Format.TABLE,
     set_: SetOption = None,
 ) -> None:
@@ -423,7 +435,7 @@ def bench(
     predictions: list[float | None] = []
     for chunk in batches:
         timed = bench_all([(g, s) for s, g in chunk], device=device, dtype=dtype, protocol=protocol,
-                          per_layer=per_layer, channels_last=channels_last, compile=compile)
+                          per_layer=per_layer, channels_last=channels_last, compile=compile, malloc=malloc)
         for result, (_, graph) in zip(timed, chunk, strict=True):
             results.append(result)
             prediction = estimate(graph, profile, dtype=dtype, fusion=fusion) if profile else None
