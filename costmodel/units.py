@@ -20,8 +20,8 @@ def duration(seconds: float) -> str:
     return f"{seconds / scale:.3g} {unit}"
 
 
-SI_PREFIXES: tuple[tuple[float, str], ...] = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
-"""(scale, prefix), largest first: K = 1e3, M = 1e6, G = 1e9, T = 1e12."""
+SI_PREFIXES: tuple[tuple[float, str], ...] = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+"""(scale, prefix), largest first: K = 1e3, M = 1e6, G = 1e9, T = 1e12, P = 1e15."""
 
 
 def si(value: float, unit: str = "", *, digits: int | None = None) -> str:
@@ -37,5 +37,7 @@ def si(value: float, unit: str = "", *, digits: int | None = None) -> str:
 
 def size(num_bytes: float) -> str:
     """Bytes in SI units: ``38535168 -> '38.54 MB'``."""
-    text = si(num_bytes).replace("K", " k").replace("M", " M").replace("G", " G").replace("T", " T")
+    text = si(num_bytes).replace("K", " k")
+    for prefix in "MGTP":
+        text = text.replace(prefix, f" {prefix}")
     return f"{text}B" if text[-1].isalpha() else f"{text} B"
