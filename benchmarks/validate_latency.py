@@ -119,6 +119,12 @@ XEON_AFTERNOON_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" 
 # (1.1x); scored and few-shot fitted like the others, plus a second 1-thread run minutes later (reproducibility)
 XEON_NOISY_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 1753), (2, 1755))}
 XEON_NOISY_REPEAT = {1: FIXTURES / "cpu_bench_xeon6_gnr_vm_1t_1759.csv"}
+# the same VM in a quiet, fast hour (3 December 20:41-21:09 UTC, the lead's session 29, before any change of that
+# session's latency model; scalar clock 4.18 GHz): a pair and its repeat minutes later with the heap left to the system
+# (bench before --malloc), and a pair with the heap held steady (bench --malloc steady, now the default)
+XEON_EVENING_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2041), (2, 2043))}
+XEON_EVENING_REPEAT = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2045), (2, 2044))}
+XEON_STEADY_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2105), (2, 2107))}
 XEON_PROFILE = "xeon6_gnr_vm"
 
 
@@ -161,8 +167,12 @@ XEON_RUN = CpuRun(XEON, FIRST_RUN, XEON_PROFILE, XEON_FIXTURES, {1: "3 Dec 12:40
 XEON_REPEAT_RUN = CpuRun(XEON, "second run", XEON_PROFILE, XEON_REPEAT, {1: "3 Dec 12:51", 2: "3 Dec 12:52"})
 XEON_AFTERNOON = CpuRun(XEON, "afternoon", XEON_PROFILE, XEON_AFTERNOON_FILES, {1: "3 Dec 15:09", 2: "3 Dec 15:11"})
 XEON_NOISY = CpuRun(XEON, "noisy hour", XEON_PROFILE, XEON_NOISY_FILES, {1: "3 Dec 17:53", 2: "3 Dec 17:55"})
+XEON_EVENING = CpuRun(XEON, "evening", XEON_PROFILE, XEON_EVENING_FILES, {1: "3 Dec 20:41", 2: "3 Dec 20:43"})
+XEON_STEADY = CpuRun(XEON, "evening, heap steady", XEON_PROFILE, XEON_STEADY_FILES,
+                     {1: "3 Dec 21:05", 2: "3 Dec 21:07"})
 # scored in section 1, fitted in 2
-CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN, XEON_AFTERNOON, XEON_NOISY)
+CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN, XEON_AFTERNOON, XEON_NOISY, XEON_EVENING,
+            XEON_STEADY)
 CPU_CASES = tuple(label for run in CPU_RUNS for label in run.labels)
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("Xeon 6 VM", FIXTURES / "cpu_bench_mbv3_space_xeon6_1t.csv", XEON_PROFILE),
@@ -472,9 +482,11 @@ ZEN3_EARLIER = CpuRun(ZEN3, "earlier", CPU_PROFILE, CPU_EARLIER, {1: "2 Dec 11:5
 EARLIER_ZEN3 = CpuRun("the earlier Zen 3 VM", FIRST_RUN, CPU_PROFILE, {1: FIXTURES / "cpu_bench_epyc_zen3_vm_1t.csv"},
                       {1: "an earlier session"})
 XEON_NOISY_SECOND = CpuRun(XEON, "noisy hour, second run", XEON_PROFILE, XEON_NOISY_REPEAT, {1: "3 Dec 17:59"})
+XEON_EVENING_SECOND = CpuRun(XEON, "evening, second run", XEON_PROFILE, XEON_EVENING_REPEAT,
+                             {1: "3 Dec 20:45", 2: "3 Dec 20:44"})
 REPEATED = (  # (run, reference run): the same models measured twice, compared at each thread count both have
     (XEON_REPEAT_RUN, XEON_RUN), (XEON_NOISY_SECOND, XEON_NOISY), (XEON_AFTERNOON, XEON_RUN),
-    (XEON_NOISY, XEON_RUN),
+    (XEON_NOISY, XEON_RUN), (XEON_EVENING_SECOND, XEON_EVENING), (XEON_STEADY, XEON_EVENING),
     (ZEN3_REPEAT, ZEN3_RUN), (ZEN3_OTHER_DAY_REPEAT, ZEN3_OTHER_DAY),
     (ZEN3_OTHER_DAY, ZEN3_RUN),  # the next day against the scored day (its ConvNeXt-T/S were timed on their 1x1 form)
     (ZEN3_QUIET, ZEN3_RUN), (ZEN3_EARLIER, ZEN3_RUN),  # the drift between sessions (the scale: the change of level)
