@@ -1,7 +1,8 @@
 """Writing files atomically with the permissions a plain ``open()`` would give.
 
 ``tempfile.mkstemp`` creates files readable by their owner only (0600) and ``mkdtemp`` private folders (0700);
-what we write for people to share (tables, figures, reports) gets ``0o666 & ~umask`` and ``0o777 & ~umask``.
+what we write for people to share (tables, figures, reports) gets ``0o666 & ~umask`` and ``0o777 & ~umask``, and a
+file that replaces another keeps that one's permission bits.
 """
 
 from __future__ import annotations
@@ -58,14 +59,24 @@ def folder_mode() -> int:
 TEMP_NAME_BYTES = 100  # of the target's name kept in its temporary file's, ".NAME." + 8 random: 110 bytes at most
 
 
+def kept_mode(target: Path) -> int:
+    """Permission bits for the file that replaces ``target``: those of the regular file there now (a plain ``open()``
+    keeps them: a private 0600 table stays private, not 0644), else :func:`file_mode`."""
+    try:
+        status = os.stat(target)
+    except (OSError, ValueError):
+        return file_mode()
+    return stat.S_IMODE(status.st_mode) & 0o777 if stat.S_ISREG(status.st_mode) else file_mode()
+
+
 def temp_beside(target: Path) -> tuple[int, Path]:
-    """A new temporary file (fd, path) in ``target``'s folder, with :func:`file_mode` permissions, to be
-    ``os.replace``-d onto ``target`` once complete; its name is short enough beside any file name the folder takes
-    (one of 255 bytes included). Raises OSError."""
+    """A new temporary file (fd, path) in ``target``'s folder, with the permissions of the file it replaces
+    (:func:`kept_mode`), to be ``os.replace``-d onto ``target`` once complete; its name is short enough beside any
+    file name the folder takes (one of 255 bytes included). Raises OSError."""
     name = os.fsencode(target.name)[:TEMP_NAME_BYTES].decode("utf-8", "ignore")  # a character cut in two: dropped
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.")
     try:
-        os.fchmod(fd, file_mode())
+        os.fchmod(fd, kept_mode(target))
     except OSError:
         os.close(fd)
         os.unlink(tmp)
@@ -207,7 +218,10 @@ def unwritable_reason(path: Path) -> str | None:
     FIFO, written in place, must itself be writable). None when it looks writable."""
     if written_in_place(path):
         return None if os.access(path, os.W_OK) else f"{path} is not writable"
-    parent = replacement_target(path).parent
+    target = replacement_target(path)
+    if target.is_file() and not os.access(target, os.W_OK):  # a rename would replace it all the same
+        return f"{path} is read-only"
+    parent = target.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):

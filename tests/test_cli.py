@@ -167,6 +167,34 @@ def test_written_output_has_the_permissions_of_a_plain_open(write_spec, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "spec.yaml"]  # no temporary file left
 
 
+def test_a_replaced_output_keeps_its_permissions_as_after_a_plain_open(write_spec, tmp_path: Path) -> None:
+    """-o onto an existing 0600 file left it 0644 (the temporary file got 0o666 & ~umask), readable by everyone; a
+    plain open(path, 'w') keeps the file's mode, and so does the replacement now."""
+    out, twin = tmp_path / "a.json", tmp_path / "twin.json"
+    for path in (out, twin):
+        path.write_text("private")
+        path.chmod(0o600)
+    with open(twin, "w") as handle:  # what a plain open() leaves
+        handle.write("{}")
+    result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(twin.stat().st_mode) == 0o600
+
+
+def test_a_read_only_output_is_refused_before_any_work(write_spec, tmp_path: Path, monkeypatch) -> None:
+    """A rename replaces a file its user may not write (the folder is writable): -o onto a read-only file now fails
+    as a shell's '>' does, one line, the file untouched (simulated: the tests run as root, who may write anything)."""
+    out = tmp_path / "a.json"
+    out.write_text("keep me")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == out and mode == os.W_OK
+                        else real_access(path, mode, **kw))
+    result = runner.invoke(app, ["analyze", str(write_spec(GOOD)), "-f", "json", "-o", str(out)])
+    assert result.exit_code == 2 and result.output.strip().startswith("error: ")
+    assert "read-only" in result.output and str(out) in result.output and len(result.output.splitlines()) == 1
+    assert out.read_text() == "keep me"
+
+
 def test_a_failed_write_removes_the_folders_it_created(write_spec, tmp_path: Path, monkeypatch) -> None:
     """-o into folders that do not exist yet: when the write fails (here the disk is full) the error is one line and
     the folders it created are gone; folders that existed before, and what is in them, stay."""
