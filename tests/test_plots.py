@@ -675,7 +675,15 @@ def test_long_titles_wrap_to_the_figure_width(resnet) -> None:
             "fp16, batch 1 to 1024, fusion none; measured (rtx4090, batch 1024): timm_benchmark_zoo.csv"
     pareto = pareto_figure([ParetoPoint("a", 1, 2), ParetoPoint("b", 2, 3)], title, "x", "y")
     breakdown = breakdown_figure({"a": resnet["none"]}, title)
-    for fig, text in ((pareto, pareto.axes[0].title), (breakdown, breakdown._suptitle)):
+    # validate --plot: "Intel Xeon 6 (Granite Rapids) dev VM (1 thread) vs cpu_bench_xeon6_gnr_vm_1t.csv: fp32, fusion
+    # none" lost its first and last letters
+    from costmodel.calibration.fidelity import Point
+    from costmodel.plots.fidelity import scatter_figure
+
+    rows = [Point("a", 1, 10**9, 0.01, 0.012, 0.001, 0.5), Point("b", 1, 10**9, 0.02, 0.02, 0.001, 0.5)]
+    fidelity = scatter_figure(rows, title)
+    for fig, text in ((pareto, pareto.axes[0].title), (breakdown, breakdown._suptitle),
+                      (fidelity, fidelity.axes[0].title)):
         fig.canvas.draw()
         assert "\n" in text.get_text() and text.get_text().replace("\n", " ") == title
         box = text.get_window_extent(fig.canvas.get_renderer())

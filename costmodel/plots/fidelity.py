@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from ..calibration.fidelity import Point
-from .common import finish_log_axis, log_axis, log_limits, new_figure, place_labels
+from .common import finish_log_axis, log_axis, log_limits, new_figure, place_labels, set_title
 
 
 def scatter_figure(rows: Sequence[Point], title: str) -> Figure:
@@ -27,7 +27,7 @@ def scatter_figure(rows: Sequence[Point], title: str) -> Figure:
     finish_log_axis(ax.yaxis)
     ax.set_aspect("equal")
     ax.grid(True, which="major", alpha=0.3)
-    ax.set_title(title, fontsize=10)
+    set_title(ax, title, fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     place_labels(ax, list(zip(measured, predicted, strict=True)), [p.label for p in rows])
     return fig
