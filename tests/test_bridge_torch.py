@@ -289,6 +289,21 @@ def test_pad_accepts_what_pytorch_accepts(torch, mode: str) -> None:
             assert _ours_or_error(shape, {"op": "pad", "pads": pads, "mode": mode}) == want, (shape, pads)
 
 
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_upsample_accepts_what_pytorch_accepts(torch, mode: str) -> None:
+    """align_corners with mode nearest: nn.Upsample refuses it, costmodel counted it (differential fuzz, seed
+    9711). Accepted exactly when nn.Upsample runs, with its shape."""
+    x = torch.zeros(1, 2, 5, 7)
+    for align_corners in (None, False, True):
+        for factor in (2, 1.5, 0.6):
+            try:
+                want = tuple(torch.nn.Upsample(scale_factor=factor, mode=mode, align_corners=align_corners)(x).shape)
+            except ValueError:
+                want = None
+            node = {"op": "upsample", "scale_factor": factor, "mode": mode, "align_corners": align_corners}
+            assert _ours_or_error([1, 2, 5, 7], node) == want, node
+
+
 def test_same_padding_is_tensorflow_style(torch) -> None:
     graph, module, (x,) = single(torch, """
         name: t

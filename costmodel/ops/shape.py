@@ -357,6 +357,9 @@ def upsample(inputs: Sequence[Shape], a: UpsampleAttrs) -> OpCost:
     n, c, h, w = x
     if (a.scale_factor is None) == (a.size is None):
         raise OpError("give exactly one of scale_factor and size", field="scale_factor")
+    if a.mode == "nearest" and a.align_corners is not None:  # as nn.Upsample: only the interpolating modes align
+        raise OpError("align_corners applies to the bilinear and bicubic modes, not nearest: leave it out",
+                      field="align_corners")
     if a.size is not None:
         size = [a.size] * 2 if isinstance(a.size, int) else a.size
         if len(size) != 2:
