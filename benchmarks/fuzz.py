@@ -1,12 +1,13 @@
 """The long fuzz campaign (issue 13's acceptance run): seeded fuzzed specs in-process and through the CLI, plus
 profiles, measurement CSVs, ONNX models, design spaces (through `costmodel sweep`), measurement files (through
-`costmodel calibrate`), option values (analyze, compare, hw, design score, zoo, plots) and spoiled sweep results
-(through `costmodel plot sweep`). Prints, per kind, the cases that worked, the clean one-line errors
+`costmodel calibrate`), option values (analyze, compare, hw, design score, zoo, plots), spoiled sweep results
+(through `costmodel plot sweep`) and random specs run in PyTorch (shapes, params, MACs against PyTorch's; skipped
+without torch). Prints, per kind, the cases that worked, the clean one-line errors
 and the failures (a traceback, a message that is not one line naming the file, a run over 10 s of CPU time or 60 s
 of wall time), the slowest case, and the process's peak memory (ru_maxrss: no case can have used more).
 
     nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100 --spaces 200 \
-        --calibrations 200 --options 1000 --plot-sweeps 100 [--only spaces calibrations]
+        --calibrations 200 --options 1000 --plot-sweeps 100 --torch 2000 [--only spaces calibrations]
 
 Exit code 1 when any case failed. tests/test_fuzz.py runs the same generators at a small fixed budget in CI.
 """
@@ -14,6 +15,7 @@ Exit code 1 when any case failed. tests/test_fuzz.py runs the same generators at
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import resource
 import sys
 import tempfile
@@ -49,9 +51,11 @@ def main() -> int:
     parser.add_argument("--options", type=int, default=1000, help="fuzzed option values through the CLI")
     parser.add_argument("--plot-sweeps", type=int, default=100,
                         help="spoiled sweep results through `costmodel plot sweep`")
+    parser.add_argument("--torch", type=int, default=2000,
+                        help="random specs run in PyTorch: shapes, params and MACs must agree (needs torch)")
     parser.add_argument("--only", nargs="+", metavar="KIND",
                         choices=["specs", "cli", "profiles", "csvs", "onnx", "spaces", "calibrations", "options",
-                                 "plot-sweeps"],
+                                 "plot-sweeps", "torch"],
                         help="run only these kinds")
     args = parser.parse_args()
 
@@ -67,8 +71,12 @@ def main() -> int:
                                                                          tally)),
         ("options", lambda folder, tally: fuzzing.fuzz_options(folder, args.seed + 7, args.options, tally)),
         ("plot-sweeps", lambda folder, tally: fuzzing.fuzz_plot_sweep(folder, args.seed + 8, args.plot_sweeps, tally)),
+        ("torch", lambda folder, tally: fuzzing.fuzz_against_torch(folder, args.seed + 9, args.torch, tally)),
     ]
     runs = [(name, run) for name, run in runs if args.only is None or name in args.only]
+    if importlib.util.find_spec("torch") is None:
+        runs = [(name, run) for name, run in runs if name != "torch"]
+        print("torch: skipped (PyTorch is not installed)")
     failed = 0
     print(f"seed {args.seed}; time limit {fuzzing.TIME_LIMIT_S:g} s of CPU time per case (CLI processes +5 s "
           f"start-up), {fuzzing.WALL_LIMIT_S:g} s of wall time")

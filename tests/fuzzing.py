@@ -530,6 +530,155 @@ def fuzz_onnx(folder: Path, seed: int, count: int, tally: Tally) -> None:
         path.unlink()
 
 
+# ---- against PyTorch: the counts of specs costmodel accepts ---------------------------------------------------------
+
+
+def _kernel(rng: random.Random, low: int = 1, high: int = 5) -> int | list[int]:
+    return rng.randint(low, high) if rng.random() < 0.7 else [rng.randint(low, high), rng.randint(low, high)]
+
+
+def map_op(rng: random.Random, channels: int) -> dict[str, Any]:
+    """A random op with random attributes on an [N, C, H, W] map of ``channels`` channels (some invalid for the
+    shape: costmodel must refuse exactly what PyTorch refuses)."""
+    groups = rng.choice([d for d in (1, 2, 3, 4, channels) if channels % d == 0])
+    out = groups * rng.choice([1, 2, 3])
+    makers: list[Callable[[], dict[str, Any]]] = [
+        lambda: {"op": "conv2d", "out": out, "kernel": _kernel(rng), "stride": _kernel(rng, 1, 3),
+                 "dilation": _kernel(rng, 1, 2), "padding": rng.choice([0, 1, 2, [1, 0], "same", "valid"]),
+                 "groups": groups, "bias": rng.random() < 0.5},
+        lambda: {"op": "conv_transpose2d", "out": out, "kernel": _kernel(rng), "stride": _kernel(rng, 1, 3),
+                 "groups": groups, "padding": rng.choice([0, 1, [1, 0]]), "output_padding": rng.choice([0, 1, [0, 1]]),
+                 "dilation": _kernel(rng, 1, 2), "bias": rng.random() < 0.5},
+        lambda: {"op": "max_pool2d", "kernel": _kernel(rng, 1, 4), "stride": rng.choice([None, 1, 2, 3, [1, 2]]),
+                 "padding": rng.choice([0, 1, 2, [1, 0]]), "dilation": _kernel(rng, 1, 3),
+                 "ceil_mode": rng.random() < 0.5},
+        lambda: {"op": "avg_pool2d", "kernel": _kernel(rng, 1, 4), "stride": rng.choice([None, 1, 2, 3, [1, 2]]),
+                 "padding": rng.choice([0, 1, [1, 0]]), "ceil_mode": rng.random() < 0.5,
+                 "count_include_pad": rng.random() < 0.5},
+        lambda: {"op": rng.choice(["adaptive_avg_pool2d", "adaptive_max_pool2d"]),
+                 "output_size": rng.choice([1, 2, 3, 5, 7, [2, 3], [9, 1]])},
+        lambda: {"op": "upsample",
+                 **rng.choice([{"scale_factor": rng.choice([2, 0.5, 1.5, 3, 0.7, [2, 1], [1.3, 0.8]])},
+                               {"size": rng.choice([[5, 7], 9, [3, 3]])}]),
+                 "mode": rng.choice(["nearest", "bilinear", "bicubic"]),
+                 "align_corners": rng.choice([None, None, True, False])},
+        lambda: {"op": rng.choice(["batch_norm", "relu", "global_avg_pool", "global_max_pool"])},
+        lambda: {"op": "group_norm", "groups": groups},
+        lambda: {"op": "layer_norm", "channels_first": True},
+        lambda: {"op": "pad", "pads": rng.choice([[1, 1, 1, 1], [0, 2, 1, 0], [2, 2], [1, 1, 1, 1, 1, 1]]),
+                 "mode": rng.choice(["constant", "reflect", "replicate"])},
+        lambda: {"op": "channel_shuffle", "groups": groups},
+        lambda: {"op": "im2col", "kernel": _kernel(rng, 1, 3), "padding": rng.choice([0, 1]),
+                 "stride": _kernel(rng, 1, 2), "dilation": _kernel(rng, 1, 2)},
+        lambda: {"op": "patch_embed", "out": out, "patch": rng.choice([1, 2, 3, 4])},
+        lambda: {"op": "slice", "dim": rng.choice([-1, -2, 0, 1, 2, 3]), "start": rng.randint(-6, 6),
+                 "end": rng.choice([None, rng.randint(-6, 12)]), "step": rng.randint(1, 3)},
+        lambda: {"op": "select", "dim": rng.choice([1, 2, 3, -1]), "index": rng.randint(-4, 4)},
+        lambda: {"op": "chunk", "chunks": rng.randint(1, 4), "dim": rng.choice([1, 2, 3, -1])},
+        lambda: {"op": "split", "sizes": rng.choice([1, 2, 3, [1, 2], [2, 2, 100]]), "dim": rng.choice([1, 2, 3])},
+        lambda: {"op": "reshape", "shape": rng.choice([[-1], [channels, -1], [-1, 2], [0, -1], [2, -1, 2]])},
+        lambda: {"op": "flatten", "start_dim": rng.choice([0, 1, 2, 3, -1]), "end_dim": rng.choice([-1, 1, 2, 3])},
+        lambda: {"op": "unflatten", "dim": rng.choice([1, 2]), "sizes": rng.choice([[-1, 1], [1, -1], [2, -1]])},
+        lambda: {"op": "permute", "dims": rng.choice([[0, 2, 3, 1], [0, 3, 1, 2], [0, 1, 3, 2], [0, -1, 1, 2]])},
+        lambda: {"op": "transpose", "dim0": rng.choice([1, 2, -1]), "dim1": rng.choice([3, -2, 1])},
+        lambda: {"op": "roll", "shifts": rng.choice([1, -2, [1, 2], 30]), "dims": rng.choice([2, [2, 3], -1])},
+    ]
+    return rng.choice(makers)()
+
+
+def token_op(rng: random.Random, channels: int) -> dict[str, Any]:
+    """A random op with random attributes on [N, L, C] tokens of ``channels`` features."""
+    heads = rng.choice([h for h in (1, 2, 3, 4) if channels % h == 0] + [rng.choice([1, 2])])
+    makers: list[Callable[[], dict[str, Any]]] = [
+        lambda: {"op": "linear", "out": rng.choice([3, 4, 8]), "bias": rng.random() < 0.5},
+        lambda: {"op": "layer_norm", "bias": rng.random() < 0.5},
+        lambda: {"op": rng.choice(["rms_norm", "gelu", "pos_embed"])},
+        lambda: {"op": "attention", "heads": heads, "qkv_bias": rng.random() < 0.5, "proj_bias": rng.random() < 0.5,
+                 "causal": rng.random() < 0.3,
+                 **rng.choice([{}, {"head_dim": rng.choice([2, 3, 4])}, {"out": rng.choice([4, 6])},
+                               {"head_dim": 2, "out": 5}])},
+        lambda: {"op": "lstm", "hidden": rng.choice([2, 3, 5]), "layers": rng.choice([1, 2]),
+                 "bidirectional": rng.random() < 0.5, "bias": rng.random() < 0.5},
+        lambda: {"op": "conv1d", "out": rng.choice([2, 4]), "kernel": rng.randint(1, 4), "stride": rng.randint(1, 3),
+                 "padding": rng.choice([0, 1, "same", "valid"]), "dilation": rng.randint(1, 2)},
+        lambda: {"op": rng.choice(["max_pool1d", "avg_pool1d"]), "kernel": rng.randint(1, 3),
+                 "stride": rng.choice([None, 1, 2]), "padding": rng.choice([0, 1]), "ceil_mode": rng.random() < 0.5},
+        lambda: {"op": "softmax", "dim": rng.choice([-1, 1])},
+        lambda: {"op": "class_token", "tokens": rng.choice([1, 2])},
+        lambda: {"op": "transpose", "dim0": 1, "dim1": 2},
+    ]
+    return rng.choice(makers)()
+
+
+def torch_case(rng: random.Random) -> tuple[dict[str, Any], Any]:
+    """(spec data, graph) of one to three random ops on an image or on tokens, each kept only where costmodel accepts
+    it (what it refuses, the other fuzzers check); graph None when it accepted none."""
+    from costmodel.errors import UserError
+    from costmodel.graph import build_graph
+    from costmodel.spec import parse_spec
+
+    tokens = rng.random() < 0.4
+    channels = rng.choice([2, 3, 4, 6, 8])
+    shape = [rng.randint(1, 9), channels] if tokens else [channels, rng.randint(3, 17), rng.randint(3, 17)]
+    data: dict[str, Any] = {"name": "vs_torch", "batch": rng.randint(1, 2), "inputs": {"x": shape}, "nodes": []}
+    graph = None
+    for k in range(rng.randint(1, 3)):
+        node = dict(token_op(rng, channels) if tokens else map_op(rng, channels), name=f"n{k}")
+        trial = dict(data, nodes=[*data["nodes"], node])
+        try:
+            built = build_graph(parse_spec(trial))
+        except UserError:
+            continue
+        data, graph = trial, built
+        out = built.layers[-1].cost.outputs[0]
+        if len(out) != len(shape) + 1:  # the next op's generator assumes the input's rank
+            break
+        channels = out[-1] if tokens else out[1]
+    return data, graph
+
+
+def differs_from_torch(graph: Any) -> str | None:
+    """None when PyTorch runs ``graph`` (costmodel.bridges.torch: real nn layers) with costmodel's inferred shape
+    at every layer, ``sum(p.numel())`` equal to its params and FlopCounterMode's FLOPs equal to twice the MACs of the
+    layers it counts; else what differs. A spec costmodel accepts and PyTorch refuses differs too."""
+    from costmodel.bridges.torch import build_module, example_inputs, torch_counted_macs, torch_counts
+
+    try:
+        counts = torch_counts(build_module(graph, check_shapes=True), example_inputs(graph))
+    except Exception as exc:  # noqa: BLE001 - PyTorch's refusal, or a shape mismatch the bridge found
+        if "more than 1 value per channel" in str(exc) and any(layer.op == "group_norm" for layer in graph.layers):
+            return None  # F.group_norm's batch-size check: one value per group at batch 1 (a PyTorch quirk)
+        return f"PyTorch: {type(exc).__name__}: {str(exc)[:200]}"
+    params = sum(layer.cost.params for layer in graph.layers)
+    if params != counts.params:
+        return f"params {params}, PyTorch {counts.params}"
+    macs = torch_counted_macs(graph)
+    if 2 * macs != counts.flop_counter_flops:
+        return f"MACs {macs}, PyTorch's FlopCounterMode {counts.flop_counter_flops} FLOPs ({counts.by_op})"
+    return None
+
+
+def fuzz_against_torch(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    """Random small specs costmodel accepts, each run in PyTorch: :func:`differs_from_torch` must find nothing. The
+    spec of a failing case is kept in ``folder`` (torch_SEED_K.yaml)."""
+    rng = random.Random(seed)
+    for k in range(count):
+        data, graph = torch_case(rng)
+        if graph is None:
+            continue
+        path = write_case(folder, f"torch_{seed}_{k}.yaml", _dump(data))
+
+        def run(graph: Any = graph) -> None:
+            problem = differs_from_torch(graph)
+            if problem:
+                raise AssertionError(problem)
+
+        failures = len(tally.failures)
+        tally.record("torch", path, run)
+        if len(tally.failures) == failures:
+            path.unlink()
+
+
 # ---- through the command line ------------------------------------------------------------------------------------
 
 CLI_COMMANDS: list[list[str]] = [

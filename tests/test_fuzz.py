@@ -61,6 +61,14 @@ def test_fuzzed_sweep_results_through_plot_sweep(tmp_path: Path) -> None:
     _run(lambda t: fuzzing.fuzz_plot_sweep(tmp_path, SEED, 6, t))
 
 
+def test_fuzzed_specs_count_what_pytorch_counts(tmp_path: Path, torch) -> None:
+    """Random ops with random attributes, run in PyTorch: shapes, params and MACs agree, and what PyTorch refuses
+    costmodel refuses (it counted conv_transpose2d output_padding >= stride, reflect padding of one pair on a 4-d map
+    and align_corners with nearest upsampling, found by this fuzzer at seeds 1 and 9711)."""
+    tally = _run(lambda t: fuzzing.fuzz_against_torch(tmp_path, SEED, 300, t))
+    assert tally.ok > 250
+
+
 def test_fuzzed_onnx_models(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     _run(lambda t: fuzzing.fuzz_onnx(tmp_path, SEED, 15, t))
