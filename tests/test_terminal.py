@@ -82,16 +82,18 @@ def test_output_extension_sets_the_format(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "contradicts" in result.output and not bad.exists()
 
 
-@pytest.mark.parametrize("name", ["fig.png", "table.xlsx", "t.PDF"])
+@pytest.mark.parametrize("name", ["fig.png", "table.xlsx", "t.PDF", "page.html"])
 def test_output_under_a_name_that_is_not_text_needs_a_format(tmp_path: Path, name: str) -> None:
     """`analyze -o fig.png` wrote the table as text under a picture's name (exit 0): a newcomer expecting a figure
-    got a PNG no viewer opens. Without --format it is one error line and nothing written; with it, as asked."""
+    got a PNG no viewer opens. Without --format it is one error line and nothing written; with it, as asked. An HTML
+    page is text, but no table format: the line said ".html file is not text" and now points at `costmodel report`."""
     out = tmp_path / name
+    page = "; for an HTML page see `costmodel report`" if name.endswith(".html") else ""
     for command in (["analyze", CONVNEXT], ["compare", CONVNEXT, "resnet18"]):
         result = runner.invoke(app, [*command, "-o", str(out)])
-        assert (result.exit_code, result.output) == (2, f"error: cannot write a table to {out}: a {out.suffix} file "
-                                                        "is not text; name it .txt, .csv, .json or .md, or pass "
-                                                        "--format\n")
+        assert (result.exit_code, result.output) == (2, f"error: cannot write a table to {out}: {out.suffix} is not "
+                                                        "a table format; name it .txt, .csv, .json or .md, or pass "
+                                                        f"--format{page}\n")
         assert list(tmp_path.iterdir()) == []
     assert runner.invoke(app, ["analyze", CONVNEXT, "-o", str(out), "-f", "json"]).exit_code == 0
     assert json.loads(out.read_text())["totals"]["params"] == 28589128

@@ -422,8 +422,9 @@ def output_format(fmt: str | None, output: Path | None, choices: Iterable[str], 
     --format, an extension of a file that is not text (.png, .xlsx: :data:`NOT_TEXT_EXTENSIONS`)."""
     choices = tuple(choices)
     if fmt is None and output is not None and output.suffix.lower() in NOT_TEXT_EXTENSIONS:
-        raise fail(f"cannot write a table to {output}: a {output.suffix} file is not text; name it .txt, .csv, "
-                   ".json or .md, or pass --format")
+        page = "; for an HTML page see `costmodel report`" if output.suffix.lower() in (".html", ".htm") else ""
+        raise fail(f"cannot write a table to {output}: {output.suffix} is not a table format; name it .txt, .csv, "
+                   f".json or .md, or pass --format{page}")
     implied = EXTENSION_FORMATS.get(output.suffix.lower()) if output is not None else None
     if fmt is not None:
         check_choice("--format", fmt, choices)
