@@ -125,6 +125,23 @@ def test_reflect_pad_of_the_width_alone(torch: ModuleType, tmp_path: Path, mode:
         assert tuple(build_module(graph, check_shapes=True)(*example_inputs(graph)).shape) == want
 
 
+@pytest.mark.parametrize(("norm", "options"), [("LayerNorm", {}), ("LayerNorm", {"bias": False}),
+                                               ("LayerNorm", {"elementwise_affine": False}), ("BatchNorm2d", {}),
+                                               ("BatchNorm2d", {"affine": False})])
+def test_norm_weights_are_counted_only_where_the_model_has_them(torch: ModuleType, tmp_path: Path, norm: str,
+                                                                options: dict) -> None:
+    """PyTorch's exporter writes a missing LayerNorm bias, and the scale and bias of a norm without affine weights, as
+    Constant nodes of zeros and ones; the import counted them as weights (LayerNorm(bias=False) 16 params for 8,
+    BatchNorm2d(affine=False) 16 for 0; found by an ONNX round trip of the fuzzer's random specs). Params equal
+    sum(p.numel()) of the exported module."""
+    module = getattr(torch.nn, norm)(8, **options)
+    shape = (2, 8, 4, 4) if norm == "BatchNorm2d" else (2, 5, 8)
+    path = export(torch, module, (torch.randn(*shape),), tmp_path / "norm.onnx")
+    _, graph, analysis = imported(path)
+    assert analysis.totals.params == n_params(module)
+    assert [layer.op for layer in graph.layers] == ["batch_norm" if norm == "BatchNorm2d" else "layer_norm"]
+
+
 def test_folded_batch_norm(torch: ModuleType, tmp_path: Path) -> None:
     """The exporter's default (TrainingMode.EVAL) folds each BatchNorm into the conv before it: the BN's 2C
     params become the conv's C bias (conv1 had none) and the BN's MACs disappear."""

@@ -211,10 +211,17 @@ def _matmul(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     return [_spec(g, i, "linear", [a], {"out": int(w.shape[1]), "bias": False})]
 
 
+def is_parameter(g: OnnxGraph, node: NodeProto, index: int) -> bool:
+    """Whether ``node``'s input ``index`` is given and holds weights: a float initializer is behind it. A ``Constant``
+    node is not one: PyTorch's exporter writes the ones and zeros of a norm without affine weights (or bias) so."""
+    return len(node.input) > index and bool(node.input[index]) and bool(g.sources.get(node.input[index]))
+
+
 def _batch_norm(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
     if attr(node, "training_mode", 0) or len(node.output) > 1:
         raise Unsupported("training mode")
-    return [_spec(g, i, "batch_norm", [node.input[0]])]
+    affine = is_parameter(g, node, 1) or is_parameter(g, node, 2)
+    return [_spec(g, i, "batch_norm", [node.input[0]], {} if affine else {"affine": False})]
 
 
 def layer_normalization(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]:
@@ -222,8 +229,9 @@ def layer_normalization(g: OnnxGraph, i: int, node: NodeProto) -> list[SpecNode]
     rank = len(g.shape(x))
     if int(attr(node, "axis", -1)) % rank != rank - 1:
         raise Unsupported("normalizes over more than the last axis")
-    bias = len(node.input) > 2 and bool(node.input[2])
-    return [_spec(g, i, "layer_norm", [x], {} if bias else {"bias": False})]
+    scale, bias = is_parameter(g, node, 1), is_parameter(g, node, 2)
+    attrs = {} if bias else {"bias": False} if scale else {"affine": False}
+    return [_spec(g, i, "layer_norm", [x], attrs)]
 
 
 def reduce_axes(g: OnnxGraph, node: NodeProto) -> list[int] | None:
