@@ -745,6 +745,56 @@ def test_onednn_reorder_elements(node: dict, shape: list[int], threads: int, ele
     assert onednn_reorder_elements(layer, "bf16", threads, channels_last=False) is None
 
 
+@pytest.mark.parametrize(("node", "shape", "threads", "block", "padding", "tails"), [
+    # dense 3x3, 72 -> 72: oneDNN rounds both channel counts up to 80; input and output reordered by jit:uni
+    ({"op": "conv2d", "out": 72, "kernel": 3, "padding": 1}, [72, 56, 56], 1, 16, (80 / 72) ** 2, 2 * 72 * 56 * 56),
+    ({"op": "conv2d", "out": 80, "kernel": 3, "padding": 1}, [80, 56, 56], 1, 16, 1.0, 0),  # on the block
+    ({"op": "conv2d", "out": 72, "kernel": 3, "padding": 1}, [72, 56, 56], 1, 8, 1.0, 0),  # AVX2: 72 = 9 x 8
+    ({"op": "conv2d", "out": 72, "kernel": 3, "padding": 1}, [72, 56, 56], 1, 0, 1.0, 0),  # no block known
+    # a 1x1 conv 24 -> 72: native on one thread (nothing), oneDNN on two (32 x 80 padded, both reorders generic)
+    ({"op": "conv2d", "out": 72, "kernel": 1}, [24, 56, 56], 1, 16, 1.0, 0),
+    ({"op": "conv2d", "out": 72, "kernel": 1}, [24, 56, 56], 2, 16, 32 / 24 * 80 / 72, (24 + 72) * 56 * 56),
+    ({"op": "conv2d", "out": 96, "kernel": 1}, [32, 56, 56], 2, 16, 1.0, 0),
+    # a 3-channel stem: its input read as it is (is_1stconv), only the output's 24 channels padded and reordered
+    ({"op": "conv2d", "out": 24, "kernel": 3, "stride": 2, "padding": 1}, [3, 96, 96], 1, 16, 32 / 24, 24 * 48 * 48),
+    # depthwise 3x3 on 72 channels: whole blocks of 16 (80); a grouped conv of 3 groups: not padded, still reordered
+    ({"op": "conv2d", "out": 72, "kernel": 3, "padding": 1, "groups": 72}, [72, 28, 28], 1, 16, 80 / 72,
+     2 * 72 * 28 * 28),
+    ({"op": "conv2d", "out": 72, "kernel": 3, "padding": 1, "groups": 3}, [72, 28, 28], 1, 16, 1.0, 2 * 72 * 28 * 28),
+])
+def test_onednn_channel_padding_and_generic_reorders(node: dict, shape: list[int], threads: int, block: int,
+                                                     padding: float, tails: int) -> None:
+    """oneDNN's blocked conv kernels work on channel counts rounded up to the block (jcp.oc / jcp.ic = rnd_up(...,
+    simd_w)), and reorder an activation whose channels are off the block with the generic jit:uni reorder (the
+    tails): by hand from the channel counts; nothing for a channels-last input or an fp16 conv."""
+    from costmodel.latency.cpu import onednn_padding, onednn_tail_elements
+
+    layer = _graph([{"name": "c", **node}], shape).layers[0]
+    assert onednn_padding(layer, "fp32", threads, False, block) == pytest.approx(padding)
+    assert onednn_tail_elements(layer, "fp32", threads, False, block) == tails
+    assert onednn_padding(layer, "fp32", threads, True, block) == 1.0
+    assert onednn_tail_elements(layer, "fp32", threads, True, block) == 0
+    assert onednn_padding(layer, "fp16", threads, False, block) == 1.0
+
+
+def test_a_conv_off_the_block_costs_the_padded_one_plus_its_generic_reorders() -> None:
+    """Measured (benchmarks/cpu_micro/onednn_blocks.py, Xeon 6 VM): a 3x3 conv of 72 -> 72 channels at 56^2 took as
+    long as one of 80 -> 80 plus 0.27 ns per element of its input and output (2400 against 2280 us on one thread).
+    The model: the same compute seconds, and fixed seconds that differ by those elements at
+    cpu.onednn_tail_reorder_ns and the usual reorder's 0.24 ns on 72 instead of 80 channels."""
+    from costmodel.latency.model import kernel_terms
+
+    profile = threaded(load_profile("xeon6_gnr_vm"), 1)
+    cpu = profile.cpu
+    terms = {c: kernel_terms(_graph([{"name": "c", "op": "conv2d", "out": c, "kernel": 3, "padding": 1, "bias": False}],
+                                    [c, 56, 56]), profile, "fp32")[0] for c in (72, 80)}
+    assert sum(terms[72].compute_s) == pytest.approx(sum(terms[80].compute_s))
+    elements = {c: 2 * c * 56 * 56 for c in (72, 80)}
+    assert terms[72].fixed_s - terms[80].fixed_s == pytest.approx(
+        elements[72] * cpu.onednn_tail_reorder_ns * 1e-9 + (elements[72] - elements[80]) * cpu.onednn_reorder_ns * 1e-9)
+    assert cpu.onednn_tail_reorder_ns == pytest.approx(0.27)
+
+
 def test_onednn_conv_costs_on_one_thread() -> None:
     """xeon6_gnr_vm on one thread: a strided dense 3x3 conv that oneDNN runs pays ``onednn_conv_us`` per call on top of
     the conv class's dispatch and ``onednn_reorder_ns`` per reordered element; a strided depthwise conv the reorders

@@ -168,7 +168,7 @@ def default_prior_weight(profile: HardwareProfile) -> float:
 CPU_FIELD_ROLES: dict[str, Literal["compute", "memory", "costs", "kept"]] = {
     "clock_ghz": "compute", "bandwidth_per_core_gbs": "memory",
     **dict.fromkeys(("sync_us", "dispatch_us", "depthwise_ns", "conv1x1_threaded_us", "conv1x1_reorder_ns",
-                     "onednn_reorder_ns", "onednn_conv_us",
+                     "onednn_reorder_ns", "onednn_conv_us", "onednn_tail_reorder_ns",
                      "cross_core_ns_per_kib", "parallel", "page_fault_us", "view_us", "op_ns", "strided_norm_ns",
                      "strided_norm_output_ns"), "costs"),
     **dict.fromkeys(("cores", "threads", "isa", "flop_per_cycle_fp32", "grain_elements", "parallel_efficiency",

@@ -161,10 +161,13 @@ class Cpu(_Model):
     unless it has at most 3 channels, and the output; none for a channels-last input; latency/cpu.py
     ``onednn_reorder_elements``), and ``onednn_conv_us`` what such a conv's call costs on top of the conv class's
     dispatch (oneDNN's own per-call cost; a depthwise conv's class dispatch holds it already); 0, the defaults: not
-    priced apart; ``cross_core_ns_per_kib``: what one core pays per KiB it reads out of
-    another core's L2, beyond reading it from its own (the cross-core handoff: a kernel on several threads reading a
-    tensor the kernel before it wrote under another split of the work over the cores, latency/cpu.py
-    ``handoff_seconds``; 0, the default: not priced); ``parallel``, per efficiency class, the
+    priced apart; ``onednn_tail_reorder_ns``: what oneDNN's reorder costs more per element of an activation whose
+    channels are not a multiple of its block (16 fp32 channels with AVX-512, 8 with AVX2: the generic ``jit:uni``
+    reorder instead of ``jit:blk``), whatever the threads (0, the default: not priced; the block's padding of the conv's
+    work is priced on every CPU profile, latency/cpu.py ``onednn_padding``); ``cross_core_ns_per_kib``: what one core
+    pays per KiB it reads out of another core's L2, beyond reading it from its own (the cross-core handoff: a kernel on
+    several threads reading a tensor the kernel before it wrote under another split of the work over the cores,
+    latency/cpu.py ``handoff_seconds``; 0, the default: not priced); ``parallel``, per efficiency class, the
     fork/join and efficiency of that class's parallel kernels where they differ from the CPU-wide figures
     (:class:`ParallelFigures`; oneDNN's convolutions, MKL's GEMMs and PyTorch's own kernels are different code).
 
@@ -212,6 +215,7 @@ class Cpu(_Model):
     conv1x1_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
     onednn_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
     onednn_conv_us: float = Field(default=0.0, ge=0, le=1e6)
+    onednn_tail_reorder_ns: float = Field(default=0.0, ge=0, le=1e6)
     cross_core_ns_per_kib: float = Field(default=0.0, ge=0, le=1e6)
     parallel: dict[EfficiencyClass, ParallelFigures] = Field(default_factory=dict)
     page_fault_us: float = Field(default=0.0, ge=0, le=1e4)

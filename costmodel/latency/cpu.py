@@ -214,6 +214,66 @@ def onednn_reorder_elements(layer: Layer[Attrs], dtype: str, threads: int, chann
     return (math.prod(shape) if len(shape) > 1 and shape[1] > FIRST_CONV_CHANNELS else 0) + math.prod(out)
 
 
+# fp32 channels per block of oneDNN's blocked activation layouts, one vector register of lanes: nChw16c with AVX-512,
+# nChw8c with AVX2 (simd_w in src/cpu/x64/jit_avx512_common_conv_kernel.cpp, jit_avx2_conv_kernel_f32.cpp); keys: a
+# profile's cpu.isa lowercased without '-' and '_' (another ISA: no block known, no padding priced)
+ONEDNN_BLOCKS: dict[str, int] = {"avx512": 16, "avx2": 8}
+
+
+def onednn_block(profile: HardwareProfile) -> int:
+    """fp32 channels per block of oneDNN's blocked layouts on ``profile``'s CPU (:data:`ONEDNN_BLOCKS`); 0 off a CPU
+    or for an ISA without one."""
+    cpu = profile.cpu
+    return 0 if cpu is None else ONEDNN_BLOCKS.get(cpu.isa.lower().replace("-", "").replace("_", ""), 0)
+
+
+def _blocked_channels(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool,
+                      block: int) -> tuple[int, int, int] | None:
+    """(input channels, output channels, groups) of a conv oneDNN runs in its blocked layout (:func:`runs_on_onednn`
+    on ``threads`` threads, an NCHW input, a block known); None otherwise."""
+    geometry = conv_geometry(layer)
+    if (not block or channels_last or geometry is None or not layer.cost.outputs
+            or not runs_on_onednn(layer, dtype, threads)):
+        return None
+    return layer.input_shapes[0][1], layer.cost.outputs[0][1], geometry[3]
+
+
+def onednn_padding(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool, block: int) -> float:
+    """The work of ``layer`` as oneDNN runs it over its counted work: its blocked kernels round the channels up to
+    a multiple of the ``block`` (:func:`onednn_block`): ``jcp.oc = rnd_up(jcp.oc, simd_w)`` and the same of
+    ``jcp.ic`` in the 1x1 and direct kernels' init_conf when the layout lets them pad, the input's unless oneDNN reads
+    it NCHW as it is (at most 3 channels, is_1stconv); the depthwise kernel runs whole blocks of channels. 1 where
+    oneDNN does not run ``layer`` blocked (:func:`_blocked_channels`) and for a grouped conv that is not depthwise.
+    Measured on the Xeon 6 VM (docs/latency-model.md, "oneDNN's channel blocks"): a 3x3 conv of 72 -> 72 channels
+    takes as long as one of 80 -> 80 (2400 and 2280 us at 56^2 on one thread), the zoo's 1x1 convs with a channel
+    count off the block ran at 198-272 GFLOP/s counted, 284-330 on the padded channels (301 those on the block)."""
+    channels = _blocked_channels(layer, dtype, threads, channels_last, block)
+    if channels is None:
+        return 1.0
+    cin, cout, groups = channels
+
+    def up(c: int) -> float:
+        return -(-c // block) * block / c
+
+    if groups == 1:
+        return (up(cin) if cin > FIRST_CONV_CHANNELS else 1.0) * up(cout)
+    return up(cout) if groups == cin == cout else 1.0
+
+
+def onednn_tail_elements(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool, block: int) -> int:
+    """Elements of the activations of ``layer`` that oneDNN reorders between NCHW and its blocked layout with its
+    generic reorder (``jit:uni``, ONEDNN_VERBOSE) because their channels are not a multiple of the ``block``: its
+    input's (when reordered: more than 3 channels) and its output's, each where its channel count is off the block;
+    0 where oneDNN does not run ``layer`` blocked (:func:`_blocked_channels`). Priced at
+    ``cpu.onednn_tail_reorder_ns`` each on top of the reorder's usual cost."""
+    channels = _blocked_channels(layer, dtype, threads, channels_last, block)
+    if channels is None:
+        return 0
+    cin, cout, _ = channels
+    return ((math.prod(layer.input_shapes[0]) if cin > FIRST_CONV_CHANNELS and cin % block else 0)
+            + (math.prod(layer.cost.outputs[0]) if cout % block else 0))
+
+
 def packs_weights(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
     """Whether a BLAS GEMM behind ``layer`` (computing in ``dtype`` on ``threads`` threads) packs its weight matrix on
     every call: a GEMM packs its operands into the micro-kernel's panels before multiplying (Goto and van de Geijn,
@@ -384,11 +444,12 @@ def op_seconds(profile: HardwareProfile, layers: Sequence[Layer[Attrs]],
 
 
 def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elements: int,
-               depthwise_elements: int = 0, onednn_when_threaded: bool = False, op_s: float = 0.0,
+               depthwise_elements: float = 0, onednn_when_threaded: bool = False, op_s: float = 0.0,
                split: Split | None = None, reorder_elements: int = 0, onednn_elements: int | None = None,
-               onednn_conv: bool = False, pieces: Sequence[int] = ()) -> CpuKernel:
+               onednn_conv: bool = False, pieces: Sequence[int] = (), tail_elements: int = 0) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
-    elements, ``depthwise_elements`` the output elements of its depthwise convs; ``onednn_when_threaded``: its first
+    elements, ``depthwise_elements`` the output elements of its depthwise convs (on the channels oneDNN pads them to,
+    :func:`onednn_padding`); ``onednn_when_threaded``: its first
     op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`), and
     ``reorder_elements`` the elements of that op's input and output, which oneDNN then reorders to and from its
     blocked layout (``cpu.conv1x1_reorder_ns`` each);
@@ -408,7 +469,9 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     ``pieces``: the elements of each input of a concat (:func:`concat_pieces`): above the grain on N > 1 threads each
     is copied on its own, serially up to the grain and split above it, so the busiest thread (the first, which takes
     every serial copy and the first chunk of every split one) has the sum of those shares, each split copy pays the
-    fork/join, and the output lies in the cores' L2 piece by piece (:data:`PIECES`), not as one split of it.
+    fork/join, and the output lies in the cores' L2 piece by piece (:data:`PIECES`), not as one split of it;
+    ``tail_elements``: the elements oneDNN reorders with its generic reorder (:func:`onednn_tail_elements`), at
+    ``cpu.onednn_tail_reorder_ns`` each whatever the threads (measured alike on one and on two).
     ``profile`` is as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used,
     ``cpu.threads`` the threads.
 
@@ -457,7 +520,7 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     onednn_us = cpu.onednn_conv_us if onednn_elements is not None and key != EfficiencyClass.DEPTHWISE else 0.0
     fixed = (cpu.dispatch_us.get(key, 0.0) + onednn_us + (sync * regions if parallel else 0.0)) * 1e-6
     fixed += ((depthwise_elements * cpu.depthwise_ns + (onednn_elements or 0) * cpu.onednn_reorder_ns) * 1e-9
-              + op_s) / speedup
+              + op_s) / speedup + tail_elements * cpu.onednn_tail_reorder_ns * 1e-9
     cores = min(used, cpu.cores)
     partition = (SERIAL if not parallel else PIECES if by_pieces else f"aten/{used}" if key in SERIAL_BELOW_GRAIN
                  else LIBRARY)
@@ -505,5 +568,6 @@ def handoff_writer(profile: HardwareProfile, writer: CpuKernel | None) -> tuple[
 
 __all__ = ["LIBRARY", "PIECES", "SERIAL", "CpuKernel", "Split", "concat_pieces", "conv_geometry", "cpu_kernel",
            "fresh_page_seconds", "handoff_seconds", "handoff_writer", "onednn_only_when_threaded",
-           "onednn_reorder_elements", "op_elements", "op_seconds", "packs_weights", "runs_on_onednn", "split_of",
+           "onednn_block", "onednn_padding", "onednn_reorder_elements",
+           "onednn_tail_elements", "op_elements", "op_seconds", "packs_weights", "runs_on_onednn", "split_of",
            "strided_norm_seconds", "view_calls"]

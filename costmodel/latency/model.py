@@ -29,8 +29,11 @@ from .cpu import (
     cpu_kernel,
     fresh_page_seconds,
     handoff_seconds,
+    onednn_block,
     onednn_only_when_threaded,
+    onednn_padding,
     onednn_reorder_elements,
+    onednn_tail_elements,
     op_seconds,
     packs_weights,
     runs_on_onednn,
@@ -238,6 +241,7 @@ def kernel_terms(
     views = eager_layout(graph, profile, fusion)
     nhwc = views.channels_last if profile.cpu is not None and eager else frozenset()
     threads = profile.cpu.threads or profile.cpu.cores if profile.cpu is not None else 1  # the CPU's, for oneDNN
+    block = onednn_block(profile)  # channels per block of oneDNN's layouts (0: none)
     memo = _MEMBERS.table(profile, fusion)
     view_us = profile.cpu.view_us if profile.cpu is not None and eager else 0.0
     view_counts = view_calls(graph.layers, [members[0].path for members in groups],
@@ -267,9 +271,12 @@ def kernel_terms(
         keys = tuple(s.key for s in static)
         reordered = [weight_reorder_bytes(layer, profile, fusion, sizes) for layer in members]
         head, head_dtype = members[0], sizes.compute_dtype[members[0].path]
+        # oneDNN's blocked kernels work on channels padded to its block (1 off a CPU and where oneDNN runs none)
+        padded = tuple(onednn_padding(layer, sizes.compute_dtype[layer.path], threads, layer.path in nhwc, block)
+                       for layer in members) if block else (1.0,) * len(members)
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
             profile, keys[0], math.prod(head.cost.outputs[0]) if head.cost.outputs else 0,
-            sum(math.prod(layer.cost.outputs[0]) for layer, key in zip(members, keys, strict=True)
+            sum(math.prod(layer.cost.outputs[0]) * pad for layer, key, pad in zip(members, keys, padded, strict=True)
                 if key == EfficiencyClass.DEPTHWISE),
             onednn_only_when_threaded(head, head_dtype),
             op_seconds(profile, members, by_path, strided) + fresh_page_seconds(profile, [
@@ -279,14 +286,16 @@ def kernel_terms(
             sum(math.prod(shape) for shape in (*head.input_shapes[:1], *head.cost.outputs[:1])),
             onednn_reorder_elements(head, head_dtype, threads, head.path in nhwc),
             onednn_conv=head.path not in nhwc and runs_on_onednn(head, head_dtype, threads),
-            pieces=concat_pieces(head))
+            pieces=concat_pieces(head),
+            tail_elements=onednn_tail_elements(head, head_dtype, threads, head.path in nhwc, block) if block else 0)
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         handoff = handoff_seconds(profile, on, last, sum(t.cache_read for t in moved))
         last = on
         out.append(KernelTerms(
             members[0].path, members[0].path, tuple(members), keys, units,
-            tuple(layer.cost.flops / s.rate * on.compute_scale for layer, s in zip(members, static, strict=True)),
+            tuple(layer.cost.flops * pad / s.rate * on.compute_scale
+                  for layer, s, pad in zip(members, static, padded, strict=True)),
             tuple(t.dram_bytes / bw * on.memory_scale for t in moved), tuple(moved),
             on.fixed_s + handoff + view_counts.get(members[0].path, 0) * view_us * 1e-6, layout / bw, layout, on))
         for layer, key in zip(members, keys, strict=True):
