@@ -69,6 +69,13 @@ def test_fuzzed_specs_count_what_pytorch_counts(tmp_path: Path, torch) -> None:
     assert tally.ok > 250
 
 
+def test_fuzzed_specs_survive_an_onnx_round_trip(tmp_path: Path, torch, onnx) -> None:
+    """The same random specs exported to ONNX and imported back keep their params, MACs and output shapes (a
+    LayerNorm without bias, or a norm without affine weights, came back with them: seed 13105)."""
+    tally = _run(lambda t: fuzzing.fuzz_onnx_round_trip(tmp_path, SEED, 25, t))
+    assert tally.ok > 10
+
+
 def test_fuzzed_onnx_models(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     _run(lambda t: fuzzing.fuzz_onnx(tmp_path, SEED, 15, t))
