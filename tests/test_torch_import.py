@@ -346,3 +346,20 @@ def test_example_inputs_that_cannot_be_made_are_one_line(bridge, shape: str, mes
     result = CliRunner().invoke(app, ["import", "timm:resnet18", "--input", f"image={shape}"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
     assert result.output.startswith("error: "), result.output
+
+
+@pytest.mark.parametrize("body", ["torch.flatten(x, -1, -1)", "x"])
+def test_a_model_that_computes_nothing_is_one_line(torch, tmp_path, monkeypatch, body: str) -> None:
+    """torch.flatten(x, -1, -1) (a no-op) or nn.Identity export no node: the import indexed the empty node list, an
+    IndexError, exit 1 (found importing the fuzzer's random specs back from PyTorch, seed 28936)."""
+    from typer.testing import CliRunner
+
+    from costmodel.cli import app
+
+    (tmp_path / "noop_model.py").write_text("import torch\n\n\nclass Noop(torch.nn.Module):\n"
+                                            f"    def forward(self, x):\n        return {body}\n\n\n"
+                                            "def build():\n    return Noop()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(app, ["import", "torch:noop_model:build", "--input", "image=3,8,8"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("error: ") and "computes nothing" in result.output

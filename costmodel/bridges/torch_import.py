@@ -142,6 +142,8 @@ def module_to_spec_dict(module: torch.nn.Module, inputs: Mapping[str, Sequence[i
         spec_dict["metadata"] = dict(metadata)
     spec_dict["inputs"] = {n: list(s) for n, s in inputs.items()}
     nodes = [{"name": e.name, "op": e.op, "inputs": e.inputs, **e.attrs} for e in named]
+    if not nodes:  # torch.flatten(x, -1, -1), nn.Identity: the graph's output is its input
+        raise BridgeError("the model computes nothing: its output is its input, unchanged (no op to count)")
     flat = {**spec_dict, "nodes": nodes}
     if len(output_refs) > 1 or output_refs[0] != nodes[-1]["name"]:
         flat["outputs"] = output_refs
