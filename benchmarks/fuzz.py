@@ -2,13 +2,14 @@
 profiles, measurement CSVs, ONNX models, design spaces (through `costmodel sweep`), measurement files (through
 `costmodel calibrate`), option values (analyze, compare, hw, design score, zoo, plots), spoiled sweep results
 (through `costmodel plot sweep`), random specs run in PyTorch (shapes, params, MACs against PyTorch's) and the same
-exported to ONNX and imported back (counts unchanged); the last two skipped without torch (and onnx). Prints, per
-kind, the cases that worked, the clean one-line errors
-and the failures (a traceback, a message that is not one line naming the file, a run over 10 s of CPU time or 60 s
-of wall time), the slowest case, and the process's peak memory (ru_maxrss: no case can have used more).
+imported back from ONNX and through torch.export (counts unchanged); these three skipped without torch (and onnx).
+Prints, per kind, the cases that worked, the clean one-line errors and the failures (a traceback, a message that is
+not one line naming the file, a run over 10 s of CPU time or 60 s of wall time), the slowest case, and the process's
+peak memory (ru_maxrss: no case can have used more).
 
     nice python benchmarks/fuzz.py --seed 1 --specs 10000 --cli 1000 --cli-processes 100 --spaces 200 \
-        --calibrations 200 --options 1000 --plot-sweeps 100 --torch 2000 --round-trips 300 [--only spaces calibrations]
+        --calibrations 200 --options 1000 --plot-sweeps 100 --torch 2000 --round-trips 300 \
+        --torch-imports 1000 [--only spaces calibrations]
 
 Exit code 1 when any case failed. tests/test_fuzz.py runs the same generators at a small fixed budget in CI.
 """
@@ -56,9 +57,11 @@ def main() -> int:
                         help="random specs run in PyTorch: shapes, params and MACs must agree (needs torch)")
     parser.add_argument("--round-trips", type=int, default=300,
                         help="random specs exported from PyTorch to ONNX and imported back (needs torch, onnx)")
+    parser.add_argument("--torch-imports", type=int, default=1000,
+                        help="random specs as PyTorch modules imported back through torch.export (needs torch)")
     parser.add_argument("--only", nargs="+", metavar="KIND",
                         choices=["specs", "cli", "profiles", "csvs", "onnx", "spaces", "calibrations", "options",
-                                 "plot-sweeps", "torch", "round-trips"],
+                                 "plot-sweeps", "torch", "round-trips", "torch-imports"],
                         help="run only these kinds")
     args = parser.parse_args()
 
@@ -77,11 +80,13 @@ def main() -> int:
         ("torch", lambda folder, tally: fuzzing.fuzz_against_torch(folder, args.seed + 9, args.torch, tally)),
         ("round-trips", lambda folder, tally: fuzzing.fuzz_onnx_round_trip(folder, args.seed + 10, args.round_trips,
                                                                            tally)),
+        ("torch-imports", lambda folder, tally: fuzzing.fuzz_torch_round_trip(folder, args.seed + 11,
+                                                                              args.torch_imports, tally)),
     ]
     runs = [(name, run) for name, run in runs if args.only is None or name in args.only]
     if importlib.util.find_spec("torch") is None:
-        runs = [(name, run) for name, run in runs if name not in ("torch", "round-trips")]
-        print("torch, round-trips: skipped (PyTorch is not installed)")
+        runs = [(name, run) for name, run in runs if name not in ("torch", "round-trips", "torch-imports")]
+        print("torch, round-trips, torch-imports: skipped (PyTorch is not installed)")
     elif importlib.util.find_spec("onnx") is None:
         runs = [(name, run) for name, run in runs if name != "round-trips"]
         print("round-trips: skipped (onnx is not installed)")

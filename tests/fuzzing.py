@@ -732,6 +732,44 @@ def fuzz_onnx_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> N
         path.unlink()
 
 
+def fuzz_torch_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> None:
+    """The random specs of :func:`torch_case` as PyTorch modules imported back through torch.export (``costmodel
+    import torch:``): one of costmodel's errors naming the case (an op it does not map), or a spec with the
+    original's params, MACs of the layers FlopCounterMode counts, and output shapes."""
+    import warnings
+
+    from costmodel.analysis import analyze_graph
+    from costmodel.bridges.torch import build_module, torch_counted_macs
+    from costmodel.bridges.torch_import import module_to_spec_dict
+    from costmodel.errors import UserError
+    from costmodel.graph import build_graph
+    from costmodel.spec import parse_spec
+
+    rng = random.Random(seed)
+    for k in range(count):
+        data, graph = torch_case(rng)
+        if graph is None:
+            continue
+        path = write_case(folder, f"torch_import_{seed}_{k}.yaml", _dump(data))
+
+        def run(path: Path = path, graph: Any = graph) -> None:
+            inputs = {name: shape[1:] for name, shape in graph.inputs.items()}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    spec, _ = module_to_spec_dict(build_module(graph), inputs, source=str(path))
+            except UserError as exc:
+                raise exc.located(file=str(path)) from None
+            back = build_graph(parse_spec(spec, str(path)), batch=graph.batch, file=str(path))
+            counts = [(analyze_graph(g).totals.params, torch_counted_macs(g), [tuple(g.shape(r)) for r in g.outputs])
+                      for g in (graph, back)]
+            if counts[0] != counts[1]:
+                raise AssertionError(f"params, MACs, output shapes {counts[0]} came back as {counts[1]}")
+
+        tally.record("torch import", path, run)
+        path.unlink()
+
+
 # ---- through the command line ------------------------------------------------------------------------------------
 
 CLI_COMMANDS: list[list[str]] = [
