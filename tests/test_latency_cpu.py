@@ -767,14 +767,13 @@ def test_onednn_channel_padding_and_generic_reorders(node: dict, shape: list[int
     """oneDNN's blocked conv kernels work on channel counts rounded up to the block (jcp.oc / jcp.ic = rnd_up(...,
     simd_w)), and reorder an activation whose channels are off the block with the generic jit:uni reorder (the
     tails): by hand from the channel counts; nothing for a channels-last input or an fp16 conv."""
-    from costmodel.latency.cpu import onednn_padding, onednn_tail_elements
+    from costmodel.latency.cpu import UNBLOCKED, onednn_blocking
 
     layer = _graph([{"name": "c", **node}], shape).layers[0]
-    assert onednn_padding(layer, "fp32", threads, False, block) == pytest.approx(padding)
-    assert onednn_tail_elements(layer, "fp32", threads, False, block) == tails
-    assert onednn_padding(layer, "fp32", threads, True, block) == 1.0
-    assert onednn_tail_elements(layer, "fp32", threads, True, block) == 0
-    assert onednn_padding(layer, "fp16", threads, False, block) == 1.0
+    blocking = onednn_blocking(layer, "fp32", threads, False, block)
+    assert blocking.padding == pytest.approx(padding) and blocking.tail_elements == tails
+    assert onednn_blocking(layer, "fp32", threads, True, block) == UNBLOCKED
+    assert onednn_blocking(layer, "fp16", threads, False, block) == UNBLOCKED
 
 
 def test_a_conv_off_the_block_costs_the_padded_one_plus_its_generic_reorders() -> None:

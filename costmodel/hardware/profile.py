@@ -164,7 +164,7 @@ class Cpu(_Model):
     priced apart; ``onednn_tail_reorder_ns``: what oneDNN's reorder costs more per element of an activation whose
     channels are not a multiple of its block (16 fp32 channels with AVX-512, 8 with AVX2: the generic ``jit:uni``
     reorder instead of ``jit:blk``), whatever the threads (0, the default: not priced; the block's padding of the conv's
-    work is priced on every CPU profile, latency/cpu.py ``onednn_padding``); ``cross_core_ns_per_kib``: what one core
+    work is priced on every CPU profile, latency/cpu.py ``onednn_blocking``); ``cross_core_ns_per_kib``: what one core
     pays per KiB it reads out of another core's L2, beyond reading it from its own (the cross-core handoff: a kernel on
     several threads reading a tensor the kernel before it wrote under another split of the work over the cores,
     latency/cpu.py ``handoff_seconds``; 0, the default: not priced); ``parallel``, per efficiency class, the

@@ -41,7 +41,7 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from ..errors import HardwareError
 from ..graph import Layer
@@ -218,6 +218,7 @@ def onednn_reorder_elements(layer: Layer[Attrs], dtype: str, threads: int, chann
 # nChw8c with AVX2 (simd_w in src/cpu/x64/jit_avx512_common_conv_kernel.cpp, jit_avx2_conv_kernel_f32.cpp); keys: a
 # profile's cpu.isa lowercased without '-' and '_' (another ISA: no block known, no padding priced)
 ONEDNN_BLOCKS: dict[str, int] = {"avx512": 16, "avx2": 8}
+CONV_OPS = frozenset({"conv2d", "patch_embed"})  # the ops conv_geometry knows
 
 
 def onednn_block(profile: HardwareProfile) -> int:
@@ -227,51 +228,47 @@ def onednn_block(profile: HardwareProfile) -> int:
     return 0 if cpu is None else ONEDNN_BLOCKS.get(cpu.isa.lower().replace("-", "").replace("_", ""), 0)
 
 
-def _blocked_channels(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool,
-                      block: int) -> tuple[int, int, int] | None:
-    """(input channels, output channels, groups) of a conv oneDNN runs in its blocked layout (:func:`runs_on_onednn`
-    on ``threads`` threads, an NCHW input, a block known); None otherwise."""
+class Blocking(NamedTuple):
+    """How oneDNN's channel blocks change a conv's cost (:func:`onednn_blocking`): ``padding``, its work as run over
+    its counted work; ``tail_elements``, the activation elements it reorders with the generic reorder."""
+
+    padding: float = 1.0
+    tail_elements: int = 0
+
+
+UNBLOCKED = Blocking()
+
+
+def onednn_blocking(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool, block: int) -> Blocking:
+    """oneDNN's channel blocks on ``layer`` (computing in ``dtype`` on ``threads`` threads, its input
+    ``channels_last`` or not; ``block``: :func:`onednn_block`). Its blocked conv kernels round the channels up to a
+    multiple of the block (``jcp.oc = rnd_up(jcp.oc, simd_w)`` and the same of ``jcp.ic`` in the 1x1 and direct
+    kernels' init_conf when the layout lets them pad, the input's unless oneDNN reads it NCHW as it is: at most 3
+    channels, is_1stconv; the depthwise kernel runs whole blocks of channels): ``padding`` is the padded work over the
+    counted (1 for a grouped conv that is not depthwise). An activation whose channels are off the block is
+    reordered between NCHW and the blocked layout by oneDNN's generic reorder (``jit:uni`` in ONEDNN_VERBOSE):
+    ``tail_elements`` counts those of its input (when reordered: more than 3 channels) and of its output, priced at
+    ``cpu.onednn_tail_reorder_ns`` each on top of the usual reorder. :data:`UNBLOCKED` where oneDNN does not run
+    ``layer`` in its blocked layout (not :func:`runs_on_onednn`, a channels-last input, no block known). Measured on
+    the Xeon 6 VM (docs/latency-model.md, "oneDNN's channel blocks"): a 3x3 conv of 72 -> 72 channels took as long
+    as one of 80 -> 80 plus 0.27 ns per element of its input and output; the zoo's 1x1 convs off the block ran at
+    198-272 GFLOP/s counted, 284-330 on the padded channels (301 those on the block)."""
+    if not block or channels_last or dtype != "fp32" or layer.op not in CONV_OPS or not layer.cost.outputs:
+        return UNBLOCKED
     geometry = conv_geometry(layer)
-    if (not block or channels_last or geometry is None or not layer.cost.outputs
-            or not runs_on_onednn(layer, dtype, threads)):
-        return None
-    return layer.input_shapes[0][1], layer.cost.outputs[0][1], geometry[3]
-
-
-def onednn_padding(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool, block: int) -> float:
-    """The work of ``layer`` as oneDNN runs it over its counted work: its blocked kernels round the channels up to
-    a multiple of the ``block`` (:func:`onednn_block`): ``jcp.oc = rnd_up(jcp.oc, simd_w)`` and the same of
-    ``jcp.ic`` in the 1x1 and direct kernels' init_conf when the layout lets them pad, the input's unless oneDNN reads
-    it NCHW as it is (at most 3 channels, is_1stconv); the depthwise kernel runs whole blocks of channels. 1 where
-    oneDNN does not run ``layer`` blocked (:func:`_blocked_channels`) and for a grouped conv that is not depthwise.
-    Measured on the Xeon 6 VM (docs/latency-model.md, "oneDNN's channel blocks"): a 3x3 conv of 72 -> 72 channels
-    takes as long as one of 80 -> 80 (2400 and 2280 us at 56^2 on one thread), the zoo's 1x1 convs with a channel
-    count off the block ran at 198-272 GFLOP/s counted, 284-330 on the padded channels (301 those on the block)."""
-    channels = _blocked_channels(layer, dtype, threads, channels_last, block)
-    if channels is None:
-        return 1.0
-    cin, cout, groups = channels
+    if geometry is None or not runs_on_onednn(layer, dtype, threads):
+        return UNBLOCKED
+    cin, cout, groups = layer.input_shapes[0][1], layer.cost.outputs[0][1], geometry[3]
 
     def up(c: int) -> float:
         return -(-c // block) * block / c
 
-    if groups == 1:
-        return (up(cin) if cin > FIRST_CONV_CHANNELS else 1.0) * up(cout)
-    return up(cout) if groups == cin == cout else 1.0
-
-
-def onednn_tail_elements(layer: Layer[Attrs], dtype: str, threads: int, channels_last: bool, block: int) -> int:
-    """Elements of the activations of ``layer`` that oneDNN reorders between NCHW and its blocked layout with its
-    generic reorder (``jit:uni``, ONEDNN_VERBOSE) because their channels are not a multiple of the ``block``: its
-    input's (when reordered: more than 3 channels) and its output's, each where its channel count is off the block;
-    0 where oneDNN does not run ``layer`` blocked (:func:`_blocked_channels`). Priced at
-    ``cpu.onednn_tail_reorder_ns`` each on top of the reorder's usual cost."""
-    channels = _blocked_channels(layer, dtype, threads, channels_last, block)
-    if channels is None:
-        return 0
-    cin, cout, _ = channels
-    return ((math.prod(layer.input_shapes[0]) if cin > FIRST_CONV_CHANNELS and cin % block else 0)
-            + (math.prod(layer.cost.outputs[0]) if cout % block else 0))
+    reads_input = cin > FIRST_CONV_CHANNELS
+    padding = ((up(cin) if reads_input else 1.0) * up(cout) if groups == 1
+               else up(cout) if groups == cin == cout else 1.0)
+    tails = ((math.prod(layer.input_shapes[0]) if reads_input and cin % block else 0)
+             + (math.prod(layer.cost.outputs[0]) if cout % block else 0))
+    return Blocking(padding, tails)
 
 
 def packs_weights(layer: Layer[Attrs], dtype: str, threads: int) -> bool:
@@ -449,7 +446,7 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
                onednn_conv: bool = False, pieces: Sequence[int] = (), tail_elements: int = 0) -> CpuKernel:
     """The CPU figures of a kernel whose first op has efficiency class ``head`` and ``out_elements`` output
     elements, ``depthwise_elements`` the output elements of its depthwise convs (on the channels oneDNN pads them to,
-    :func:`onednn_padding`); ``onednn_when_threaded``: its first
+    :func:`onednn_blocking`); ``onednn_when_threaded``: its first
     op is a conv that PyTorch hands to oneDNN only on several threads (:func:`onednn_only_when_threaded`), and
     ``reorder_elements`` the elements of that op's input and output, which oneDNN then reorders to and from its
     blocked layout (``cpu.conv1x1_reorder_ns`` each);
@@ -470,7 +467,7 @@ def cpu_kernel(profile: HardwareProfile, head: EfficiencyClass | str, out_elemen
     is copied on its own, serially up to the grain and split above it, so the busiest thread (the first, which takes
     every serial copy and the first chunk of every split one) has the sum of those shares, each split copy pays the
     fork/join, and the output lies in the cores' L2 piece by piece (:data:`PIECES`), not as one split of it;
-    ``tail_elements``: the elements oneDNN reorders with its generic reorder (:func:`onednn_tail_elements`), at
+    ``tail_elements``: the elements oneDNN reorders with its generic reorder (:func:`onednn_blocking`), at
     ``cpu.onednn_tail_reorder_ns`` each whatever the threads (measured alike on one and on two).
     ``profile`` is as run (:func:`~costmodel.hardware.threaded`): its ``cpu.cores`` are the cores used,
     ``cpu.threads`` the threads.
@@ -566,8 +563,7 @@ def handoff_writer(profile: HardwareProfile, writer: CpuKernel | None) -> tuple[
     return writer.partition, writer.cores
 
 
-__all__ = ["LIBRARY", "PIECES", "SERIAL", "CpuKernel", "Split", "concat_pieces", "conv_geometry", "cpu_kernel",
-           "fresh_page_seconds", "handoff_seconds", "handoff_writer", "onednn_only_when_threaded",
-           "onednn_block", "onednn_padding", "onednn_reorder_elements",
-           "onednn_tail_elements", "op_elements", "op_seconds", "packs_weights", "runs_on_onednn", "split_of",
-           "strided_norm_seconds", "view_calls"]
+__all__ = ["Blocking", "CpuKernel", "LIBRARY", "PIECES", "SERIAL", "Split", "UNBLOCKED", "concat_pieces",
+           "conv_geometry", "cpu_kernel", "fresh_page_seconds", "handoff_seconds", "handoff_writer", "onednn_block",
+           "onednn_blocking", "onednn_only_when_threaded", "onednn_reorder_elements", "op_elements", "op_seconds",
+           "packs_weights", "runs_on_onednn", "split_of", "strided_norm_seconds", "view_calls"]

@@ -24,16 +24,16 @@ from ..vocab import DEFAULT_FUSION, EfficiencyClass, Fusion
 from .contiguity import eager_layout, strided_norms
 from .cpu import (
     ON_ONE_CORE,
+    UNBLOCKED,
     CpuKernel,
     concat_pieces,
     cpu_kernel,
     fresh_page_seconds,
     handoff_seconds,
     onednn_block,
+    onednn_blocking,
     onednn_only_when_threaded,
-    onednn_padding,
     onednn_reorder_elements,
-    onednn_tail_elements,
     op_seconds,
     packs_weights,
     runs_on_onednn,
@@ -271,9 +271,10 @@ def kernel_terms(
         keys = tuple(s.key for s in static)
         reordered = [weight_reorder_bytes(layer, profile, fusion, sizes) for layer in members]
         head, head_dtype = members[0], sizes.compute_dtype[members[0].path]
-        # oneDNN's blocked kernels work on channels padded to its block (1 off a CPU and where oneDNN runs none)
-        padded = tuple(onednn_padding(layer, sizes.compute_dtype[layer.path], threads, layer.path in nhwc, block)
-                       for layer in members) if block else (1.0,) * len(members)
+        # oneDNN's blocked kernels work on channels padded to its block (none off a CPU and where oneDNN runs none)
+        blocked = [onednn_blocking(layer, sizes.compute_dtype[layer.path], threads, layer.path in nhwc, block)
+                   for layer in members] if block else [UNBLOCKED] * len(members)
+        padded = [b.padding for b in blocked]
         on = ON_ONE_CORE if profile.cpu is None else cpu_kernel(
             profile, keys[0], math.prod(head.cost.outputs[0]) if head.cost.outputs else 0,
             sum(math.prod(layer.cost.outputs[0]) * pad for layer, key, pad in zip(members, keys, padded, strict=True)
@@ -287,7 +288,7 @@ def kernel_terms(
             onednn_reorder_elements(head, head_dtype, threads, head.path in nhwc),
             onednn_conv=head.path not in nhwc and runs_on_onednn(head, head_dtype, threads),
             pieces=concat_pieces(head),
-            tail_elements=onednn_tail_elements(head, head_dtype, threads, head.path in nhwc, block) if block else 0)
+            tail_elements=blocked[0].tail_elements)
         layout = sum(s.layout_bytes for layer, s in zip(members, static, strict=True)
                      if layer.path not in views.channels_last) + sum(reordered)
         handoff = handoff_seconds(profile, on, last, sum(t.cache_read for t in moved))
