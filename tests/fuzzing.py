@@ -625,6 +625,16 @@ def torch_case(rng: random.Random) -> tuple[dict[str, Any], Any]:
     graph = None
     for k in range(rng.randint(1, 3)):
         node = dict(token_op(rng, channels) if tokens else map_op(rng, channels), name=f"n{k}")
+        if rng.random() < 0.15:  # an op of two inputs: the last node kept (or the input) and the input
+            last = data["nodes"][-1]["name"] if data["nodes"] else "x"
+            node = {"name": f"n{k}", "inputs": [last, "x"], **rng.choice([
+                {"op": rng.choice(["add", "mul", "sub", "div"]), "broadcast": rng.random() < 0.5},
+                {"op": "concat", "dim": rng.choice([1, 2, -1])},
+                {"op": "matmul"},
+                {"op": "einsum", "terms": ["bij", "bkj"], "result": "bik"},
+                {"op": "scaled_dot_product_attention", "causal": rng.random() < 0.5}])}
+            if node["op"] == "scaled_dot_product_attention":
+                node["inputs"] = [last, "x", "x"]
         trial = dict(data, nodes=[*data["nodes"], node])
         try:
             built = build_graph(parse_spec(trial))
