@@ -304,6 +304,29 @@ def test_upsample_accepts_what_pytorch_accepts(torch, mode: str) -> None:
             assert _ours_or_error([1, 2, 5, 7], node) == want, node
 
 
+@pytest.mark.parametrize(("equation", "shapes"), [
+    ("bij,bkj->bik", [(2, 3, 4), (2, 5, 4)]),  # a plain contraction: the bmm of every index
+    ("bij,bkj->bik", [(2, 3, 1), (2, 5, 4)]),  # j broadcast: summed out of the second operand first, no bmm
+    ("bijl,bkj->bik", [(2, 3, 4, 6), (2, 5, 4)]),  # l in one operand only: summed out first, bmm over j
+    ("bi,bk->bik", [(2, 3), (2, 5)]),  # no summed index: an outer product, no bmm
+    ("bij,bkj->bik", [(1, 3, 4), (2, 5, 4)]),  # b broadcast in the output: the bmm at batch 2
+    ("bij->bi", [(2, 3, 4)]),  # one operand: a sum
+])
+def test_einsum_counted_part_is_what_flop_counter_mode_sees(torch, equation: str, shapes: list) -> None:
+    """The fuzzer's torch kind found 'bij,bkj->bik' with j of size 1 in one operand: fvcore's count (ours) is the
+    product of every index, 64 MACs, and FlopCounterMode saw no bmm (seed 61283). torch_counted_macs now compares an
+    einsum with the bmm PyTorch runs; its figure is FlopCounterMode's / 2 here, case by case."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from costmodel.bridges.torch import einsum_bmm_macs
+
+    operands = [torch.randn(shape) for shape in shapes]
+    with FlopCounterMode(display=False) as counter:
+        torch.einsum(equation, *operands)
+    terms, result = equation.split("->")
+    assert einsum_bmm_macs(shapes, terms.split(","), result) == counter.get_total_flops() // 2
+
+
 def test_same_padding_is_tensorflow_style(torch) -> None:
     graph, module, (x,) = single(torch, """
         name: t

@@ -8,13 +8,15 @@ implementations live in :mod:`costmodel.bridges.torch_ops`; the mapping and the 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BridgeError
 from ..graph import Graph
-from ..ops import get_op
+from ..ops import Shape, get_op
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -100,7 +102,31 @@ def torch_counts(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> T
     return TorchCounts(params=params, flop_counter_flops=int(counter.get_total_flops()), by_op=by_op)
 
 
+def einsum_bmm_macs(inputs: Sequence[Shape], terms: Sequence[str], result: str) -> int:
+    """The multiply-adds of the ``bmm`` that ``torch.einsum`` runs: it sums out first every summed index that one
+    operand lacks or holds at size 1 (broadcast), and contracts the rest in one bmm; none left (one operand, an outer
+    product) is no bmm, 0. fvcore's count (the op's MACs) is the product of every index size either way."""
+    if len(inputs) != 2:
+        return 0
+    sizes: dict[str, int] = {}
+    full: list[set[str]] = []
+    for term, shape in zip(terms, inputs, strict=True):
+        full.append({letter for letter, size in zip(term, shape, strict=True) if size > 1})
+        for letter, size in zip(term, shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    summed = set(sizes) - set(result)
+    contracted = summed & full[0] & full[1]
+    if not contracted:
+        return 0
+    return math.prod(size for letter, size in sizes.items() if letter not in summed or letter in contracted)
+
+
 def torch_counted_macs(graph: Graph) -> int:
     """Our MACs summed over the layers whose ops FlopCounterMode also counts (registered ``torch_counted``:
-    convolutions, linear layers, matmuls and the attention matmuls). They equal its total / 2 exactly."""
-    return sum(layer.cost.macs for layer in graph.layers if get_op(layer.op).torch_counted)
+    convolutions, linear layers, matmuls and the attention matmuls). They equal its total / 2 exactly; an einsum
+    counts what its bmm computes (:func:`einsum_bmm_macs`: our count but where PyTorch sums an index out first)."""
+    from ..ops.linear import EinsumAttrs
+
+    return sum(einsum_bmm_macs(layer.input_shapes, layer.attrs.terms, layer.attrs.result)
+               if isinstance(layer.attrs, EinsumAttrs) else int(layer.cost.macs)
+               for layer in graph.layers if get_op(layer.op).torch_counted)
