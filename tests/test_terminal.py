@@ -195,11 +195,11 @@ def test_help_names_values_in_clicks_words_not_pythons_types(command: list[str])
             "INTEGER" and options["--sort"] == "[latency|macs|params|memory]"
 
 
-@pytest.mark.parametrize("command", [["hw", "show", "a100"], ["zoo", "list"]])
+@pytest.mark.parametrize("command", [["hw", "show", "a100"], ["zoo", "list"], ["ops"]])
 def test_hw_show_and_zoo_list_wrap_to_the_terminal(command: list[str]) -> None:
-    """hw show printed each source on one line (up to 608 columns for a100's efficiency.compute) and zoo list its
-    descriptions (up to 123): in a 100-column terminal they wrap, a continuation indented under the text it
-    continues; a pipe gets one line each."""
+    """hw show printed each source on one line (up to 608 columns for a100's efficiency.compute), zoo list its
+    descriptions (up to 123) and ops its docs (56 lines over 100, up to 165): in a 100-column terminal they wrap, a
+    continuation indented under the text it continues; a pipe gets one line each."""
     narrow = runner.invoke(app, command, env={"COLUMNS": "100"})
     wide = runner.invoke(app, command, env={"COLUMNS": ""})
     assert narrow.exit_code == wide.exit_code == 0, narrow.output
@@ -207,10 +207,14 @@ def test_hw_show_and_zoo_list_wrap_to_the_terminal(command: list[str]) -> None:
     assert max(len(line) for line in wide.stdout.splitlines()) > 100
     assert " ".join(narrow.stdout.split()) == " ".join(wide.stdout.split())  # the same words, wrapped
     lines = narrow.stdout.splitlines()
+    first_words = [[line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
+                   for out in (narrow.stdout, wide.stdout)]
+    assert first_words[0] == first_words[1]  # no continuation starts in column 0
     continued = [line for line in lines if line.startswith(" ")]
-    if command[0] == "zoo":  # under the descriptions: where the first one starts
+    if command[0] in ("zoo", "ops"):  # under the descriptions: where the first one starts
         start = len(lines[0]) - len(lines[0].split("  ", 1)[1].lstrip())
-        assert continued and {len(line) - len(line.lstrip()) for line in continued} == {start}
+        indents = {len(line) - len(line.lstrip()) for line in continued}  # ops: its attributes line, +2 if wrapped
+        assert continued and indents <= {start, start + 2} and start in indents
     else:  # a source under the text after its '  field: '
         sources = lines[lines.index("sources:") + 1:]
         assert {len(line) - len(line.lstrip()) for line in sources} == {2, 4}

@@ -181,10 +181,12 @@ def ops(fmt: TableJsonOption = Format.TABLE) -> None:
         emit_json([{"name": op.name, "doc": op.doc, "aliases": list(op.aliases),
                     "attributes": list(op.attrs.model_fields)} for op in unique])
         return
+    screen = terminal_width()  # a line longer than the terminal wraps under the descriptions
     for op in unique:
         aliases = f" (alias: {', '.join(op.aliases)})" if op.aliases else ""
         attrs = ", ".join(op.attrs.model_fields) or "-"
-        typer.echo(f"{op.name:<30} {op.doc}{aliases}\n{'':<30} attributes: {attrs}")
+        doc = wrap([f"{op.name:<30} {op.doc}{aliases}"], screen, " " * 31)
+        typer.echo("\n".join([*doc, *wrap([f"{'':<30} attributes: {attrs}"], screen)]))
 
 
 hw_app = typer.Typer(help="Hardware profiles: what ships, and what a profile holds.", no_args_is_help=True)
