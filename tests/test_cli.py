@@ -460,3 +460,28 @@ def test_an_efficiency_above_100_percent_is_explained() -> None:
     half = runner.invoke(app, ["analyze", "resnet18", "--hw", "a100", "--dtype", "fp16", "--sweep-batch", "8,64"],
                          env={"COLUMNS": "100"})
     assert half.exit_code == 0 and "E above 100 %" not in half.output
+
+
+@pytest.mark.parametrize("via_link", [False, True])
+def test_output_onto_the_file_the_command_reads_is_refused(tmp_path: Path, via_link: bool) -> None:
+    """`calibrate m.csv -o m.csv` replaced the measurements by the fitted profile (YAML in a .csv), and `import
+    m.onnx -o m.onnx` the model by its spec: the input is gone. Both now fail before any work, one line, the file
+    untouched, also when -o is a symbolic link to it."""
+    import shutil
+
+    measured = tmp_path / "m.csv"
+    shutil.copy(ROOT / "tests/fixtures/cpu_bench_xeon6_gnr_vm_1t.csv", measured)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not really onnx: refused before it is read")
+    for source, command in ((measured, ["calibrate", str(measured), "--hw", "xeon6_gnr_vm", "--threads", "1"]),
+                            (model, ["import", str(model)])):
+        before = source.read_bytes()
+        target = source
+        if via_link:
+            target = tmp_path / f"link{source.suffix}"
+            target.unlink(missing_ok=True)
+            target.symlink_to(source)
+        result = runner.invoke(app, [*command, "-o", str(target)])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+        assert f"it is {source}, the file this command reads" in result.output
+        assert source.read_bytes() == before

@@ -287,12 +287,41 @@ def write_output(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
+def files_read() -> list[Path]:
+    """The files the running command reads: its positional arguments (a spec, a measurement file, an ONNX model, a
+    space, a results table) that name an existing file; none outside a command."""
+    try:  # typer >= 0.2x runs commands on its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:  # older typer: click itself
+        from click import get_current_context  # type: ignore[no-redef]
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return []
+    found: list[Path] = []
+    for param in ctx.command.params:
+        if getattr(param, "param_type_name", "") == "argument" and param.name:
+            value = ctx.params.get(param.name)
+            for item in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(item, str | Path) and str(item) and os.path.isfile(item):
+                    found.append(Path(item))
+    return found
+
+
 def check_writable(path: Path, what: str) -> None:
     """Fail early (before any work) when ``path`` cannot be created (:func:`fileio.output_problem`: a folder, or no
-    writable folder to put it in)."""
+    writable folder to put it in), or is a file the command reads (:func:`files_read`: `import m.onnx -o m.onnx`
+    replaced the model by its spec, `calibrate m.csv -o m.csv` the measurements by the fitted profile)."""
     problem = output_problem(path)
     if problem:
         raise fail(f"cannot write {what} {path}: {problem}")
+    for read in files_read():
+        try:
+            same = os.path.samefile(path, read)
+        except (OSError, ValueError):
+            continue
+        if same:
+            raise fail(f"cannot write {what} {path}: it is {read}, the file this command reads; choose another name")
 
 
 def parse_inputs(values: list[str]) -> dict[str, list[int]]:
