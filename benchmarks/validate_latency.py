@@ -125,6 +125,9 @@ XEON_NOISY_REPEAT = {1: FIXTURES / "cpu_bench_xeon6_gnr_vm_1t_1759.csv"}
 XEON_EVENING_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2041), (2, 2043))}
 XEON_EVENING_REPEAT = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2045), (2, 2044))}
 XEON_STEADY_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2105), (2, 2107))}
+# and late that evening (22:00-22:03 UTC), AFTER session 29's latency-model changes and before anything was chosen on
+# it: out of sample for all of them (heap held steady)
+XEON_LATE_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2200), (2, 2201))}
 XEON_PROFILE = "xeon6_gnr_vm"
 
 
@@ -170,9 +173,10 @@ XEON_NOISY = CpuRun(XEON, "noisy hour", XEON_PROFILE, XEON_NOISY_FILES, {1: "3 D
 XEON_EVENING = CpuRun(XEON, "evening", XEON_PROFILE, XEON_EVENING_FILES, {1: "3 Dec 20:41", 2: "3 Dec 20:43"})
 XEON_STEADY = CpuRun(XEON, "evening, heap steady", XEON_PROFILE, XEON_STEADY_FILES,
                      {1: "3 Dec 21:05", 2: "3 Dec 21:07"})
+XEON_LATE = CpuRun(XEON, "late evening", XEON_PROFILE, XEON_LATE_FILES, {1: "3 Dec 22:00", 2: "3 Dec 22:01"})
 # scored in section 1, fitted in 2
 CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN, XEON_AFTERNOON, XEON_NOISY, XEON_EVENING,
-            XEON_STEADY)
+            XEON_STEADY, XEON_LATE)
 CPU_CASES = tuple(label for run in CPU_RUNS for label in run.labels)
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("Xeon 6 VM", FIXTURES / "cpu_bench_mbv3_space_xeon6_1t.csv", XEON_PROFILE),

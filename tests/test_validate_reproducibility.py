@@ -102,8 +102,8 @@ def test_cpu_rows_take_their_labels_from_one_table_of_runs(validate) -> None:
     labels = [case.label for case in validate.CASES]
     assert len(labels) == len(set(labels))
     cpu = [case for case in validate.CASES if case.label in validate.CPU_CASES]
-    assert len(cpu) == len(validate.CPU_CASES) == 18
-    assert len({case.fixture for case in cpu}) == 18 and all(case.fixture.exists() for case in cpu)
+    assert len(cpu) == len(validate.CPU_CASES) == 20
+    assert len({case.fixture for case in cpu}) == 20 and all(case.fixture.exists() for case in cpu)
     for case in cpu:
         machine = "Zen 3 VM" if case.profile == "epyc_zen3_vm_b" else "Xeon 6 VM"
         assert case.label.startswith(f"{machine} {case.threads} thread"), case
