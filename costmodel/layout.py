@@ -4,6 +4,7 @@ to fit a width, two-row headers that name a device above its columns, and wrappe
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -181,9 +182,9 @@ def _wrap_columns(line: str, width: int, indent: str) -> list[str]:
     ``indent``; a word wider than the width stays whole on its own line."""
     lines: list[str] = []
     current = line[:len(line) - len(line.lstrip())]
-    for word in line.split():
+    for gap, word in re.findall(r"(\s*)(\S+)", line[len(current):]):  # the spaces inside a line kept, as textwrap does
         start = current == "" or current.isspace()
-        candidate = current + word if start else f"{current} {word}"
+        candidate = current + word if start else current + (gap or " ") + word
         if display_width(candidate) <= width or start:
             current = candidate
         else:

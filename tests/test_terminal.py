@@ -229,6 +229,18 @@ def test_design_score_wraps_its_summary_to_the_terminal() -> None:
     assert narrow.stdout.split() == wide.stdout.split()
 
 
+def test_wrap_keeps_a_lines_inner_spaces_whatever_its_characters() -> None:
+    """hw show's 'cpu' row ('... fork/join 2 µs') lost the padding after its label in a 100-column terminal: a line
+    with a non-ASCII character is wrapped by terminal columns, which split it at every run of spaces. It now
+    wraps as textwrap wraps the same line in ASCII (µ and u are both one column wide)."""
+    from costmodel.layout import wrap
+
+    line = f"{'cpu':<36}  2 cores, AVX-512, 64 fp32 FLOP/cycle x 3.6 GHz, 12 GB/s per core, fork/join 2 µs"
+    assert wrap([line], 100, " " * 38) == [text.replace("us", "µs") for text in
+                                           wrap([line.replace("µ", "u")], 100, " " * 38)]
+    assert wrap([line], 100, " " * 38)[0].startswith("cpu" + " " * 35 + "2 cores")
+
+
 def test_wrap_counts_terminal_columns() -> None:
     """The summary lines' wrap counted characters: a line of CJK words overran the width by one column per CJK
     character (textwrap's len). Checked with wcwidth; words are kept whole and in order."""
