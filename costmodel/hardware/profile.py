@@ -723,18 +723,19 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
     if profile.cpu is not None:
         cpu = profile.cpu
         smt = f" x {cpu.threads_per_core} SMT threads (yield {cpu.smt_yield:g})" if cpu.threads_per_core > 1 else ""
+        threads = cpu.threads or cpu.cores
         rows.append(("cpu", f"{cpu.cores} cores{smt}, {cpu.isa}, {cpu.flop_per_cycle_fp32:g} fp32 FLOP/cycle x "
                             f"{cpu.clock_ghz:g} GHz, {cpu.bandwidth_per_core_gbs:g} GB/s per core, "
-                            f"{cpu.threads or cpu.cores} threads by default, fork/join {cpu.sync_us:g} µs"))
+                            f"{threads} thread{'s' if threads != 1 else ''} by default, fork/join {cpu.sync_us:g} µs"))
         if cpu.dispatch_us:
-            rows.append(("cpu dispatch", ", ".join(f"{k.value} +{v:g} us" for k, v in cpu.dispatch_us.items())
+            rows.append(("cpu dispatch", ", ".join(f"{k.value} +{v:g} µs" for k, v in cpu.dispatch_us.items())
                          + " per op on top of the launch overhead"))
         if cpu.depthwise_ns:
             rows.append(("cpu depthwise", f"+{cpu.depthwise_ns:g} ns per output element on one core"))
         if cpu.parallel_efficiency != 1:
             rows.append(("cpu parallel efficiency", f"{cpu.parallel_efficiency:g} of the threads' capacity"))
         if cpu.conv1x1_threaded_us is not None or cpu.conv1x1_threaded_speedup is not None:
-            extra = "fork/join" if cpu.conv1x1_threaded_us is None else f"+{cpu.conv1x1_threaded_us:g} us per call"
+            extra = "fork/join" if cpu.conv1x1_threaded_us is None else f"+{cpu.conv1x1_threaded_us:g} µs per call"
             speed = ("as other parallel kernels" if cpu.conv1x1_threaded_speedup is None
                      else f"work {cpu.conv1x1_threaded_speedup:g}x one thread's")
             rows.append(("cpu 1x1 conv on oneDNN when threaded", f"{extra}, {speed}"))
@@ -742,9 +743,9 @@ def profile_summary(profile: HardwareProfile) -> list[tuple[str, str]]:
         lanes = profile.gpu.fp32_lanes_per_sm
         rows.append(("streaming multiprocessors", f"{profile.gpu.sms}" + (f", {lanes} FP32 lanes each" if lanes
                                                                           else "")))
-    rows.append(("launch overhead", f"{profile.launch_overhead_us:g} us per kernel"))
+    rows.append(("launch overhead", f"{profile.launch_overhead_us:g} µs per kernel"))
     if profile.host_overhead_us:
-        rows.append(("host dispatch", f"{profile.host_overhead_us:g} us per op (overlaps device time)"))
+        rows.append(("host dispatch", f"{profile.host_overhead_us:g} µs per op (overlaps device time)"))
     eff = profile.efficiency
     rows.append(("efficiency", f"compute {eff.compute:g}, memory {eff.memory:g}"))
     if eff.vector_gemm is not None:
