@@ -493,19 +493,22 @@ def _along(shape: tuple[int, ...], rank: int, axis: int) -> bool:
 # ---- pooling and reductions ------------------------------------------------------------------------------
 
 
-@handles("max_pool2d", "max_pool2d_with_indices")
-def max_pool2d(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
+@handles("max_pool1d", "max_pool1d_with_indices", "max_pool2d", "max_pool2d_with_indices")
+def max_pool(t: Tracer, node: Any, args: Any, kwargs: Any) -> Any:
+    """max_pool1d / max_pool2d: the op of the same name, with its rank's kernel, stride, padding and dilation."""
     a = bind(node, args, kwargs)
-    kernel = _ints(a["kernel_size"], 2)
-    stride = _ints(a["stride"], 2) if a["stride"] else kernel
+    op = "max_pool1d" if "max_pool1d" in canonical(node.target) else "max_pool2d"
+    rank = 1 if op == "max_pool1d" else 2
+    kernel = _ints(a["kernel_size"], rank)
+    stride = _ints(a["stride"], rank) if a["stride"] else kernel
     attrs: dict[str, Any] = {"kernel": _short(kernel), "stride": _short(stride)}
-    if any(_ints(a["padding"], 2)):
-        attrs["padding"] = _short(_ints(a["padding"], 2))
-    if any(d != 1 for d in _ints(a["dilation"], 2)):
-        attrs["dilation"] = _short(_ints(a["dilation"], 2))
+    if any(_ints(a["padding"], rank)):
+        attrs["padding"] = _short(_ints(a["padding"], rank))
+    if any(d != 1 for d in _ints(a["dilation"], rank)):
+        attrs["dilation"] = _short(_ints(a["dilation"], rank))
     if a["ceil_mode"]:
         attrs["ceil_mode"] = True
-    ref = t.emit("max_pool2d", [dyn(t, a["self"])], hint="pool", **attrs)
+    ref = t.emit(op, [dyn(t, a["self"])], hint="pool", **attrs)
     if isinstance(node.meta["val"], list | tuple):
         return (_first_of(t, ref, node.meta["val"]), Static(tuple(int(d) for d in node.meta["val"][1].shape)))
     return t.out(ref)
