@@ -447,3 +447,38 @@ def test_bench_warns_on_page_faults_only_on_a_heap_left_to_the_system() -> None:
     assert "m: 2,900 page faults per pass" in warning and "--malloc steady" in warning
     assert bench_warnings(result(Malloc.SYSTEM, FAULTS_PER_PASS - 1), None) == []
     assert bench_warnings(result(Malloc.STEADY, 2900.0), None) == []  # buffers of 32 MiB and more: priced
+
+
+def test_page_faults_and_the_heap_round_trip_through_the_measurement_file(tmp_path: Path) -> None:
+    """bench's CSV carries each row's page faults per pass and, in its runtime column, whether the heap was held
+    steady; the reader gets both back, and calibrate / validate warn about rows that faulted on a heap left to the
+    system (not about a steady one, nor a file without the columns); a negative count is one error line."""
+    from costmodel.bridges.bench import BenchResult, measurements_csv
+    from costmodel.cli.measure import faults_warnings
+    from costmodel.vocab import Malloc
+
+    def result(model: str, runtime: str, faults: float | None, malloc: Malloc | None) -> BenchResult:
+        return BenchResult(model=model, spec=f"{model}.yaml", device="cpu", dtype="fp32", batch=1, image_size=None,
+                           params=10**6, macs=1, threads=1, runtime=runtime, timing=Timing((0.01, 0.01), faults=faults),
+                           malloc=malloc)
+
+    path = tmp_path / "m.csv"
+    path.write_text(measurements_csv([result("a", "torch 2 malloc-steady", 0.0, Malloc.STEADY),
+                                      result("b", "torch 2", 2904.2, Malloc.SYSTEM),
+                                      result("c", "torch 2", None, None)]))
+    rows = read_measurements(path).rows
+    assert [(r.page_faults, r.heap_steady) for r in rows] == [(0.0, True), (2904.2, False), (None, False)]
+
+    class Row:  # what faults_warnings reads of a Matched
+        def __init__(self, measurement) -> None:  # noqa: ANN001
+            self.measurement = measurement
+
+    (warning,) = faults_warnings([Row(r) for r in rows])  # type: ignore[arg-type]
+    assert warning.startswith("1 row(s) took 100 page faults per pass") and "b: 2,904" in warning
+    assert faults_warnings([Row(rows[0]), Row(rows[2])]) == []  # type: ignore[arg-type]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(path.read_text().replace(",2904.2", ",-1"))
+    from costmodel.errors import MeasurementError
+
+    with pytest.raises(MeasurementError, match="page_faults_per_pass: expected a count >= 0"):
+        read_measurements(bad)

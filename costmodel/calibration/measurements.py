@@ -4,8 +4,9 @@ A measurement file is a CSV (lines starting with ``#`` are comments) with at lea
 inference benchmark tables (``REQUIRED``): ``model``, ``infer_img_size`` (px; may be empty for a spec whose
 input is not a square image), ``infer_samples_per_sec``, ``infer_step_time`` (ms per batch) and
 ``infer_batch_size``. Optional: ``device`` (a file may hold several devices), ``dtype``, ``param_count``
-(millions), ``infer_gmacs``, ``infer_macts`` (millions); other columns (``costmodel bench`` adds its spread and
-runtime) are ignored.
+(millions), ``infer_gmacs``, ``infer_macts`` (millions), and ``costmodel bench``'s ``threads``,
+``page_faults_per_pass`` and ``runtime`` (whether the heap was held steady); other columns (bench's spread) are
+ignored.
 
 A row's ``model`` is matched to a spec by the spec's ``metadata.timm_name``, else its ``name``; rows naming
 no known spec are skipped (and listed). Units: latency in seconds per batch, throughput in samples/s.
@@ -30,7 +31,9 @@ from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 # more columns (bench's spread, runtime) are ignored
-OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs", "infer_macts", "threads")
+OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs", "infer_macts", "threads", "page_faults_per_pass",
+            "runtime")
+STEADY_HEAP = "malloc-steady"  # what costmodel bench's runtime column says of a CPU row timed with the heap held steady
 
 
 
@@ -47,6 +50,8 @@ class Measurement:
     param_count_m: float | None = None  # millions, as timm reports it
     activations_m: float | None = None  # millions per sample: timm's infer_macts (fvcore's conv/linear/matmul outputs)
     threads: int | None = None  # the CPU threads it ran with (costmodel bench's ``threads`` column)
+    page_faults: float | None = None  # minor page faults per timed pass (costmodel bench's page_faults_per_pass)
+    heap_steady: bool | None = None  # timed with the heap held steady (its runtime column); None: no runtime column
     line: int = 0  # line number in the file
     file: str | None = None  # the file it was read from (named by errors about the row)
 
@@ -113,6 +118,18 @@ def _number(text: str | None, column: str, path: Path, line: int, kind: type = f
     if not math.isfinite(value) or value <= 0:
         raise MeasurementError(f"line {line}: column {column}: expected a positive number, got {shown(text, 40)}",
                         file=str(path))
+    return value
+
+
+def _count(text: str, column: str, path: Path, line: int) -> float:
+    """A count that may be 0 (a mean per pass: fractional), finite and not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise MeasurementError(f"line {line}: column {column}: expected a count >= 0, got {shown(text, 40)}",
+                               file=str(path))
     return value
 
 
@@ -184,7 +201,7 @@ def read_measurements(path: str | Path, which: Pass | str = Pass.MEDIAN) -> Meas
     for line, record in records[1:]:
         row: dict[str, str | None] = dict(zip(columns, record, strict=False))
         size, params, threads = _text(row, "infer_img_size"), _text(row, "param_count"), _text(row, "threads")
-        activations = _text(row, "infer_macts")
+        activations, faults = _text(row, "infer_macts"), _text(row, "page_faults_per_pass")
         if row.get("model") is None:
             raise MeasurementError(f"line {line}: column model: the row is too short (no value)", file=str(path))
         for column in ("model", "device", "dtype"):
@@ -209,6 +226,8 @@ def read_measurements(path: str | Path, which: Pass | str = Pass.MEDIAN) -> Meas
             param_count_m=_number(params, "param_count", path, line) if params else None,
             activations_m=_number(activations, "infer_macts", path, line) if activations else None,
             threads=int(_number(threads, "threads", path, line, int)) if threads else None,
+            page_faults=_count(faults, "page_faults_per_pass", path, line) if faults else None,
+            heap_steady=STEADY_HEAP in _text(row, "runtime").split() if "runtime" in columns else None,
             line=line,
             file=str(path),
         )

@@ -158,6 +158,21 @@ def threads_warnings(profile: HardwareProfile, matched: list[Matched]) -> list[s
                                                                   if len(ran) > 1 else "")]
 
 
+def faults_warnings(matched: list[Matched]) -> list[str]:
+    """Rows timed with the heap left to the system (their runtime column lacks ``malloc-steady``) that took
+    :data:`FAULTS_PER_PASS` minor page faults per pass or more: a cost of what the measuring process ran before,
+    which the latency model does not price below 32 MiB (docs/calibration.md, "The heap between passes")."""
+    rows = [m.measurement for m in matched if m.measurement.heap_steady is False
+            and (m.measurement.page_faults or 0.0) >= FAULTS_PER_PASS]
+    if not rows:
+        return []
+    worst = max(rows, key=lambda r: r.page_faults or 0.0)
+    return [f"{len(rows)} row(s) took {FAULTS_PER_PASS} page faults per pass or more with the heap left to the system "
+            f"(their runtime column lacks malloc-steady; {worst.model}: {worst.page_faults:,.0f}): a cost of what the "
+            "measuring process ran before, not priced; measure again with costmodel bench (--malloc steady, the "
+            "default)"]
+
+
 def _matched(measurements: Path, device: str | None, specs: list[Path] | None,
              which: Pass = Pass.MEDIAN) -> tuple[MeasurementFile, list[Matched]]:
     """Read (each row's ``which`` pass), select the device's rows (each measured once), match them to specs; list
@@ -298,7 +313,8 @@ def calibrate(
                 for design, error in choice.errors.items()) + " (the smaller wins; docs/calibration.md)")
     else:
         lines.append(f"median |error| in-sample {in_sample:.1%} (leave-one-out needs 3 rows or more)")
-    warnings = [*device_warnings(base, matched), *threads_warnings(base, matched), *identifiability_warnings(result),
+    warnings = [*device_warnings(base, matched), *threads_warnings(base, matched), *faults_warnings(matched),
+                *identifiability_warnings(result),
                 *(transfer_warnings(base, onto, carry) if onto is not None else [])]
     if fmt == "json":
         for warning in warnings:
@@ -341,7 +357,8 @@ def validate(
     scores = fidelity(rows)
     where = f"{device} rows of " if device else ""
     in_sample = in_sample_warnings(profile, file, device)
-    for warning in [*in_sample, *device_warnings(profile, matched), *threads_warnings(profile, matched)]:
+    for warning in [*in_sample, *device_warnings(profile, matched), *threads_warnings(profile, matched),
+                    *faults_warnings(matched)]:
         typer.echo(f"warning: {warning}", err=True)
     if fmt == "json":
         emit_json({"profile": profile.key, "measurements": str(file.path), "device": device, "dtype": dtypes,
