@@ -128,6 +128,7 @@ XEON_STEADY_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for
 # and late that evening (22:00-22:03 UTC), AFTER session 29's latency-model changes and before anything was chosen on
 # it: out of sample for all of them (heap held steady)
 XEON_LATE_FILES = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2200), (2, 2201))}
+XEON_LATE_REPEAT = {n: FIXTURES / f"cpu_bench_xeon6_gnr_vm_{n}t_{hhmm}.csv" for n, hhmm in ((1, 2217), (2, 2219))}
 XEON_PROFILE = "xeon6_gnr_vm"
 
 
@@ -174,9 +175,11 @@ XEON_EVENING = CpuRun(XEON, "evening", XEON_PROFILE, XEON_EVENING_FILES, {1: "3 
 XEON_STEADY = CpuRun(XEON, "evening, heap steady", XEON_PROFILE, XEON_STEADY_FILES,
                      {1: "3 Dec 21:05", 2: "3 Dec 21:07"})
 XEON_LATE = CpuRun(XEON, "late evening", XEON_PROFILE, XEON_LATE_FILES, {1: "3 Dec 22:00", 2: "3 Dec 22:01"})
+XEON_LATE_SECOND = CpuRun(XEON, "late evening, second run", XEON_PROFILE, XEON_LATE_REPEAT,
+                          {1: "3 Dec 22:17", 2: "3 Dec 22:19"})
 # scored in section 1, fitted in 2
 CPU_RUNS = (ZEN3_RUN, ZEN3_REPEAT, ZEN3_OTHER_DAY, XEON_RUN, XEON_REPEAT_RUN, XEON_AFTERNOON, XEON_NOISY, XEON_EVENING,
-            XEON_STEADY, XEON_LATE)
+            XEON_STEADY, XEON_LATE, XEON_LATE_SECOND)
 CPU_CASES = tuple(label for run in CPU_RUNS for label in run.labels)
 SPACES = [  # (label, fixture, profile): the design-space sample measured on a CPU at batch 1, one thread
     ("Xeon 6 VM", FIXTURES / "cpu_bench_mbv3_space_xeon6_1t.csv", XEON_PROFILE),
@@ -491,6 +494,7 @@ XEON_EVENING_SECOND = CpuRun(XEON, "evening, second run", XEON_PROFILE, XEON_EVE
 REPEATED = (  # (run, reference run): the same models measured twice, compared at each thread count both have
     (XEON_REPEAT_RUN, XEON_RUN), (XEON_NOISY_SECOND, XEON_NOISY), (XEON_AFTERNOON, XEON_RUN),
     (XEON_NOISY, XEON_RUN), (XEON_EVENING_SECOND, XEON_EVENING), (XEON_STEADY, XEON_EVENING),
+    (XEON_LATE_SECOND, XEON_LATE),
     (ZEN3_REPEAT, ZEN3_RUN), (ZEN3_OTHER_DAY_REPEAT, ZEN3_OTHER_DAY),
     (ZEN3_OTHER_DAY, ZEN3_RUN),  # the next day against the scored day (its ConvNeXt-T/S were timed on their 1x1 form)
     (ZEN3_QUIET, ZEN3_RUN), (ZEN3_EARLIER, ZEN3_RUN),  # the drift between sessions (the scale: the change of level)

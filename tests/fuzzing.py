@@ -709,9 +709,8 @@ def fuzz_onnx_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> N
 
     import torch
 
-    from costmodel.analysis import analyze_graph
     from costmodel.bridges.onnx_import import import_onnx
-    from costmodel.bridges.torch import build_module, example_inputs, torch_counted_macs
+    from costmodel.bridges.torch import build_module, example_inputs
     from costmodel.graph import build_graph
     from costmodel.spec import parse_spec
 
@@ -733,13 +732,22 @@ def fuzz_onnx_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> N
 
         def run(path: Path = path, graph: Any = graph) -> None:
             back = build_graph(parse_spec(yaml.safe_load(import_onnx(path)), str(path)), file=str(path))
-            counts = [(analyze_graph(g).totals.params, torch_counted_macs(g), [tuple(g.shape(r)) for r in g.outputs])
-                      for g in (graph, back)]
-            if counts[0] != counts[1]:
-                raise AssertionError(f"params, MACs, output shapes {counts[0]} came back as {counts[1]}")
+            check_same_counts(graph, back)
 
         tally.record("onnx round trip", path, run)
         path.unlink()
+
+
+def check_same_counts(graph: Any, back: Any) -> None:
+    """A round trip's spec ``back`` has ``graph``'s params, the MACs FlopCounterMode counts of its layers and its
+    output shapes; else AssertionError naming both."""
+    from costmodel.analysis import analyze_graph
+    from costmodel.bridges.torch import torch_counted_macs
+
+    counts = [(analyze_graph(g).totals.params, torch_counted_macs(g), [tuple(g.shape(r)) for r in g.outputs])
+              for g in (graph, back)]
+    if counts[0] != counts[1]:
+        raise AssertionError(f"params, MACs, output shapes {counts[0]} came back as {counts[1]}")
 
 
 def fuzz_torch_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> None:
@@ -748,8 +756,7 @@ def fuzz_torch_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> 
     original's params, MACs of the layers FlopCounterMode counts, and output shapes."""
     import warnings
 
-    from costmodel.analysis import analyze_graph
-    from costmodel.bridges.torch import build_module, torch_counted_macs
+    from costmodel.bridges.torch import build_module
     from costmodel.bridges.torch_import import module_to_spec_dict
     from costmodel.errors import UserError
     from costmodel.graph import build_graph
@@ -771,10 +778,7 @@ def fuzz_torch_round_trip(folder: Path, seed: int, count: int, tally: Tally) -> 
             except UserError as exc:
                 raise exc.located(file=str(path)) from None
             back = build_graph(parse_spec(spec, str(path)), batch=graph.batch, file=str(path))
-            counts = [(analyze_graph(g).totals.params, torch_counted_macs(g), [tuple(g.shape(r)) for r in g.outputs])
-                      for g in (graph, back)]
-            if counts[0] != counts[1]:
-                raise AssertionError(f"params, MACs, output shapes {counts[0]} came back as {counts[1]}")
+            check_same_counts(graph, back)
 
         tally.record("torch import", path, run)
         path.unlink()

@@ -102,14 +102,14 @@ def test_cpu_rows_take_their_labels_from_one_table_of_runs(validate) -> None:
     labels = [case.label for case in validate.CASES]
     assert len(labels) == len(set(labels))
     cpu = [case for case in validate.CASES if case.label in validate.CPU_CASES]
-    assert len(cpu) == len(validate.CPU_CASES) == 20
-    assert len({case.fixture for case in cpu}) == 20 and all(case.fixture.exists() for case in cpu)
+    assert len(cpu) == len(validate.CPU_CASES) == 22
+    assert len({case.fixture for case in cpu}) == 22 and all(case.fixture.exists() for case in cpu)
     for case in cpu:
         machine = "Zen 3 VM" if case.profile == "epyc_zen3_vm_b" else "Xeon 6 VM"
         assert case.label.startswith(f"{machine} {case.threads} thread"), case
         assert case.device == f"{case.profile}_{case.threads}t" and str(case.threads) + "t" in case.fixture.name
     lines = validate.repeated_lines()
-    assert len(lines) == 22 and all(a.exists() and b.exists() and a != b for _, a, b in lines)
+    assert len(lines) == 24 and all(a.exists() and b.exists() and a != b for _, a, b in lines)
     assert not any("this VM" in label for label, _, _ in lines)
     assert ("Zen 3 VM, 1 thread, 2 Dec 20:55 vs 2 Dec 20:53 UTC", validate.CPU_REPEAT[1], validate.CPU_FIXTURES[1]) \
         in lines
