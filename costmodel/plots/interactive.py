@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from ..graph import Graph
 from ..latency import LatencyResult
-from ..units import duration, time_unit
+from ..units import duration, si, time_unit
 from .common import CLASS_COLORS, class_color
 from .data import main_unit_ridge
 
@@ -104,7 +104,7 @@ def _panels(graph: Graph, result: LatencyResult) -> str:
     roof = [(x_lo, min(peak, x_lo * bw)), (ridge, peak), (x_hi, peak)]
     body = [_axes("arithmetic intensity (FLOP/byte)", "attained (FLOP/s)",
                   [(fx(v), f"{v:g}") for v in _decades(x_lo, x_hi)],
-                  [(fy(v), _rate(v)) for v in _decades(y_lo, y_hi)])]
+                  [(fy(v), si(v, digits=3)) for v in _decades(y_lo, y_hi)])]
     body.append('<polyline fill="none" stroke="#333" stroke-width="1.5" points="'
                 + " ".join(f"{fx(x):.1f},{fy(max(y, y_lo)):.1f}" for x, y in roof) + '"/>')
     body.append(f'<text x="{fx(ridge) - 4:.1f}" y="{fy(peak) - 6:.1f}" text-anchor="end">ridge {ridge:.3g} FLOP/B '
@@ -144,14 +144,6 @@ def _panels(graph: Graph, result: LatencyResult) -> str:
     return (f"<h2>fusion {html.escape(str(s.fusion))}: {s.kernels} kernels, {duration(s.latency_s)} per batch, "
             f"{100 * s.memory_bound_share:.0f}% of the time memory-bound</h2>"
             f'<div class="panels">{roofline}{waterline}</div>')
-
-
-def _rate(value: float) -> str:
-    """A compact tick label of a rate: ``1e13 -> '10T'`` (the axis label says FLOP/s)."""
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:g}{prefix}"
-    return f"{value:g}"
 
 
 def interactive_html(graph: Graph, results: Mapping[str, LatencyResult], title: str) -> str:
