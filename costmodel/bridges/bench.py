@@ -31,7 +31,7 @@ from ..analysis import analyze_graph
 from ..errors import BridgeError
 from ..fileio import proc_field
 from ..graph import Graph
-from ..vocab import BenchDevice, Dtype, Malloc
+from ..vocab import STEADY_HEAP, BenchDevice, Dtype, Malloc
 from .common import first_line
 from .torch import build_module, example_inputs, require_torch
 
@@ -290,7 +290,7 @@ def _prepare(torch, graph: Graph, device: str, dtype: str, spec: str | Path, cha
     except RuntimeError as exc:  # PyTorch's allocation failures (torch.OutOfMemoryError is one)
         raise BridgeError(f"{graph.name}: cannot build the module and its inputs on {device} in {dtype}: "
                           f"{first_line(exc)}") from None
-    runtime = f"torch {torch.__version__}" + (" malloc-steady" if steady else "")
+    runtime = f"torch {torch.__version__}" + (f" {STEADY_HEAP}" if steady else "")
     if channels_last:
         module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # nn.Module.to takes it
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)

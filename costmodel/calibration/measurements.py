@@ -26,14 +26,13 @@ from .. import limits
 from ..errors import MeasurementError, SpecError, shown
 from ..graph import Graph, load_graph
 from ..spec.loader import ZOO_DIR, load_spec, read_spec_data
-from ..vocab import Dtype, Pass
+from ..vocab import STEADY_HEAP, Dtype, Pass
 from ..yamlio import YamlError, decode_text
 
 REQUIRED = ("model", "infer_img_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size")
 # more columns (bench's spread, runtime) are ignored
 OPTIONAL = ("device", "dtype", "param_count", "infer_gmacs", "infer_macts", "threads", "page_faults_per_pass",
             "runtime")
-STEADY_HEAP = "malloc-steady"  # what costmodel bench's runtime column says of a CPU row timed with the heap held steady
 
 
 

@@ -214,18 +214,12 @@ def onednn_reorder_elements(layer: Layer[Attrs], dtype: str, threads: int, chann
     return (math.prod(shape) if len(shape) > 1 and shape[1] > FIRST_CONV_CHANNELS else 0) + math.prod(out)
 
 
-# fp32 channels per block of oneDNN's blocked activation layouts, one vector register of lanes: nChw16c with AVX-512,
-# nChw8c with AVX2 (simd_w in src/cpu/x64/jit_avx512_common_conv_kernel.cpp, jit_avx2_conv_kernel_f32.cpp); keys: a
-# profile's cpu.isa lowercased without '-' and '_' (another ISA: no block known, no padding priced)
-ONEDNN_BLOCKS: dict[str, int] = {"avx512": 16, "avx2": 8}
-CONV_OPS = frozenset({"conv2d", "patch_embed"})  # the ops conv_geometry knows
-
-
 def onednn_block(profile: HardwareProfile) -> int:
-    """fp32 channels per block of oneDNN's blocked layouts on ``profile``'s CPU (:data:`ONEDNN_BLOCKS`); 0 off a CPU
-    or for an ISA without one."""
+    """fp32 channels per block of oneDNN's blocked activation layouts on ``profile``'s CPU, one vector register of
+    lanes (simd_w: nChw16c with AVX-512, nChw8c with AVX2), the channel block of :data:`ONEDNN_DEPTHWISE_BLOCKS`; 0
+    off a CPU or for an ISA without one (no padding priced)."""
     cpu = profile.cpu
-    return 0 if cpu is None else ONEDNN_BLOCKS.get(cpu.isa.lower().replace("-", "").replace("_", ""), 0)
+    return ONEDNN_DEPTHWISE_BLOCKS[cpu.isa][0] if cpu is not None and cpu.isa in ONEDNN_DEPTHWISE_BLOCKS else 0
 
 
 class Blocking(NamedTuple):
@@ -253,10 +247,9 @@ def onednn_blocking(layer: Layer[Attrs], dtype: str, threads: int, channels_last
     the Xeon 6 VM (docs/latency-model.md, "oneDNN's channel blocks"): a 3x3 conv of 72 -> 72 channels took as long
     as one of 80 -> 80 plus 0.27 ns per element of its input and output; the zoo's 1x1 convs off the block ran at
     198-272 GFLOP/s counted, 284-330 on the padded channels (301 those on the block)."""
-    if not block or channels_last or dtype != "fp32" or layer.op not in CONV_OPS or not layer.cost.outputs:
-        return UNBLOCKED
     geometry = conv_geometry(layer)
-    if geometry is None or not runs_on_onednn(layer, dtype, threads):
+    if not block or channels_last or geometry is None or not layer.cost.outputs or not runs_on_onednn(
+            layer, dtype, threads):
         return UNBLOCKED
     cin, cout, groups = layer.input_shapes[0][1], layer.cost.outputs[0][1], geometry[3]
 
